@@ -26,6 +26,10 @@ setup(
     extras_require={'test': ['pytest', 'hypothesis']},
     entry_points={
         'console_scripts': [
+            'geovr_node = geovr_ros.nodes.geovr_node:main',
+            'replay_node = geovr_ros.nodes.replay_node:main',
+            'ask = geovr_ros.nodes.ask:main',
+            'geovr-bench = geovr_ros.inference.bench:main',
         ],
     },
 )
