@@ -135,6 +135,6 @@ mv "$site/geovr_network_safety.pth.tmp" "$site/geovr_network_safety.pth"
 "$PY" -c 'import rclpy, torch, onnxruntime, pybullet, cv2
 from geovr_interfaces.srv import SpatialQuery
 from tf2_msgs.msg import TFMessage
-import geovr_ros, geovr_training' \
+import geovr_ros, geovr_training' > /dev/null \
   || { echo "bootstrap: the environment does not import; see above" >&2; exit 1; }
 log "environment ready: $VENV"
