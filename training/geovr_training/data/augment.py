@@ -1,0 +1,96 @@
+"""Camera-aware image operations: resize, crop, zoom and principal-point shift.
+
+Each operation is expressed on K through ``geovr_ros.geometry`` (resize_intrinsics,
+crop_intrinsics, zoom_intrinsics, shift_principal_point); the pixel map applied to the
+images is then derived from K and K' (``u' = fx'/fx (u - cx) + cx'``, same in v), so
+images and intrinsics cannot disagree. RGB is resampled bilinearly (area-averaged first
+when shrinking), depth by nearest neighbour (values never change), NaN outside the source.
+Pixel centres are at integer coordinates (geovr_ros.geometry's convention, shared by cv2's
+warpAffine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from geovr_ros.geometry import crop_intrinsics, resize_intrinsics, shift_principal_point, zoom_intrinsics
+
+
+def warp_to_intrinsics(rgb: np.ndarray, depth: np.ndarray | None, K_src: np.ndarray, K_dst: np.ndarray,
+                       out_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Resample an image pair taken with ``K_src`` as seen by a camera ``K_dst`` of the same
+    centre and orientation, at ``out_size`` (W, H). Only axis-aligned scale and offset
+    (no skew) are supported. Returns rgb uint8 (H, W, 3) and depth float32 (H, W) or None."""
+    import cv2
+    ax, ay = K_dst[0, 0] / K_src[0, 0], K_dst[1, 1] / K_src[1, 1]
+    bx, by = K_dst[0, 2] - ax * K_src[0, 2], K_dst[1, 2] - ay * K_src[1, 2]
+    w, h = out_size
+    src = rgb
+    if ax < 0.75 or ay < 0.75:  # shrink by area first against aliasing, then the exact affine
+        sh, sw = rgb.shape[:2]
+        iw, ih = max(1, int(round(sw * ax / 0.9))), max(1, int(round(sh * ay / 0.9)))
+        if iw < sw and ih < sh:
+            src = cv2.resize(rgb, (iw, ih), interpolation=cv2.INTER_AREA)
+            K_mid = resize_intrinsics(K_src, (sw, sh), (iw, ih))
+            return (warp_to_intrinsics(src, None, K_mid, K_dst, out_size)[0],
+                    None if depth is None else _warp_depth(depth, ax, bx, ay, by, w, h))
+    M = np.array([[ax, 0.0, bx], [0.0, ay, by]])
+    out_rgb = cv2.warpAffine(src, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out_rgb, None if depth is None else _warp_depth(depth, ax, bx, ay, by, w, h)
+
+
+def _warp_depth(depth, ax, bx, ay, by, w, h) -> np.ndarray:
+    """Nearest-neighbour: destination pixel (i, j) takes the source pixel whose centre is
+    nearest to ``((j - bx) / ax, (i - by) / ay)``; NaN outside the source."""
+    sh, sw = depth.shape
+    u = np.floor((np.arange(w) - bx) / ax + 0.5).astype(np.int64)
+    v = np.floor((np.arange(h) - by) / ay + 0.5).astype(np.int64)
+    out = np.full((h, w), np.nan, dtype=np.float32)
+    ju, iv = (u >= 0) & (u < sw), (v >= 0) & (v < sh)
+    out[np.ix_(iv, ju)] = depth[np.ix_(v[iv], u[ju])]
+    return out
+
+
+def resize_frame(rgb, depth, K, out_size):
+    """Resize to ``out_size`` (W, H) (aspect may change); returns (rgb, depth, K')."""
+    h, w = rgb.shape[:2]
+    K2 = resize_intrinsics(K, (w, h), tuple(out_size))
+    return (*warp_to_intrinsics(rgb, depth, K, K2, tuple(out_size)), K2)
+
+
+@dataclass
+class CameraAugment:
+    """Random camera-aware augmentation to a fixed output size.
+
+    Per call: crop a window of the output aspect covering ``crop_scale`` (fraction of the
+    largest such window's side) at a random place, resize it to ``out_size``, zoom by a
+    factor in ``zoom`` about the image centre, then shift the principal point by up to
+    ``shift`` of the image size (whole pixels). ``rng`` must be supplied per call.
+    """
+
+    out_size: tuple[int, int] = (256, 192)
+    crop_scale: tuple[float, float] = (0.7, 1.0)
+    zoom: tuple[float, float] = (0.85, 1.25)
+    shift: float = 0.06
+
+    def intrinsics(self, K: np.ndarray, in_size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+        """K' (3, 3) of one random draw (the images follow from K and K')."""
+        W, H = in_size
+        ow, oh = self.out_size
+        aspect = ow / oh
+        cw, ch = (W, W / aspect) if W / H < aspect else (H * aspect, H)
+        s = rng.uniform(*self.crop_scale)
+        cw, ch = max(1, int(cw * s)), max(1, int(ch * s))
+        x0, y0 = rng.integers(0, W - cw + 1), rng.integers(0, H - ch + 1)
+        K2 = crop_intrinsics(K, float(x0), float(y0))
+        K2 = resize_intrinsics(K2, (cw, ch), (ow, oh))
+        K2 = zoom_intrinsics(K2, float(rng.uniform(*self.zoom)), (ow, oh))
+        dx, dy = (rng.integers(-int(self.shift * n), int(self.shift * n) + 1) for n in (ow, oh))
+        return shift_principal_point(K2, float(dx), float(dy))
+
+    def __call__(self, rgb, depth, K, rng: np.random.Generator):
+        """Returns (rgb uint8 (H', W', 3), depth float32 (H', W') NaN invalid, K' (3, 3))."""
+        h, w = rgb.shape[:2]
+        K2 = self.intrinsics(K, (w, h), rng)
+        return (*warp_to_intrinsics(rgb, depth, K, K2, self.out_size), K2)

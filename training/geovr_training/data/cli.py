@@ -1,0 +1,107 @@
+"""`geovr-data`: generate, inspect, convert and benchmark datasets (parses and calls only)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _generate(args) -> int:
+    from .generate import GenerationConfig, generate_dataset
+    from .trajectory import parse_resolution
+    config = GenerationConfig(seed=args.seed, frames_per_scene=args.frames_per_scene,
+                              resolution=parse_resolution(args.resolution) if args.resolution else None,
+                              fps=args.fps, qa_per_scene=args.qa_per_scene)
+    manifest = generate_dataset(args.out, args.scenes, config, workers=args.workers)
+    frames = sum(s['num_frames'] for s in manifest['sequences'])
+    print(f"wrote {len(manifest['sequences'])} sequences, {frames} frames to {args.out} "
+          f"in {manifest['_elapsed_s']:.1f} s ({frames / manifest['_elapsed_s']:.1f} frames/s)")
+    return 0
+
+
+def _inspect(args) -> int:
+    from .inspect import contact_sheet, dataset_stats, format_stats
+    stats = dataset_stats(args.dir)
+    print(json.dumps(stats, indent=1) if args.json else format_stats(stats))
+    png = contact_sheet(args.dir, args.png or Path(args.dir) / 'contact_sheet.png', args.max_sequences)
+    print(f'contact sheet: {png}')
+    return 0
+
+
+def _convert(args) -> int:
+    from .convert import convert
+    manifest = convert(args.source_format, args.src, args.out, name=args.name, intrinsics=args.intrinsics,
+                       stride=args.stride, max_frames=args.max_frames, image_topic=args.image_topic,
+                       depth_topic=args.depth_topic)
+    seq = manifest['sequences'][0]
+    print(f"converted {args.source_format} {args.src}: {seq['num_frames']} frames "
+          f"{seq['image_size'][0]}x{seq['image_size'][1]} -> {args.out}")
+    return 0
+
+
+def _bench(args) -> int:
+    from .bench import benchmark, format_benchmark
+    results = benchmark(workers=args.workers, scenes=args.scenes, frames_per_scene=args.frames_per_scene,
+                        resolution=args.resolution)
+    print(format_benchmark(results))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='geovr-data', description=__doc__)
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    g = sub.add_parser('generate', help='render indoor sequences with spatial QA into shards')
+    g.add_argument('--out', required=True, help='output folder (manifest.json + one shard per scene)')
+    g.add_argument('--scenes', type=int, required=True, help='number of scenes (one sequence each)')
+    g.add_argument('--frames-per-scene', type=int, default=32, help='frames per sequence (default 32)')
+    g.add_argument('--seed', type=int, default=0, help='dataset seed (default 0)')
+    g.add_argument('--workers', type=int, default=1, help='worker processes (default 1)')
+    g.add_argument('--resolution', default=None, help='fixed WxH, e.g. 256x192 (default: random per sequence)')
+    g.add_argument('--fps', type=float, default=10.0, help='camera frame rate, Hz (default 10)')
+    g.add_argument('--qa-per-scene', type=int, default=24, help='QA items per sequence (default 24)')
+    g.set_defaults(func=_generate)
+
+    i = sub.add_parser('inspect', help='print statistics and write a PNG contact sheet')
+    i.add_argument('dir', help='dataset folder')
+    i.add_argument('--png', default=None, help='contact sheet path (default DIR/contact_sheet.png)')
+    i.add_argument('--max-sequences', type=int, default=4, help='rows in the contact sheet (default 4)')
+    i.add_argument('--json', action='store_true', help='print statistics as JSON')
+    i.set_defaults(func=_inspect)
+
+    c = sub.add_parser('convert', help='convert a real recording into a dataset folder')
+    c.add_argument('--from', dest='source_format', required=True, choices=['tum', 'frames', 'rosbag'])
+    c.add_argument('src', help='recording folder or bag')
+    c.add_argument('--out', required=True, help='output dataset folder')
+    c.add_argument('--name', default=None, help='sequence name (default: the source folder name)')
+    c.add_argument('--intrinsics', default=None,
+                   help='TUM: freiburg1|freiburg2|freiburg3 or fx,fy,cx,cy (default: from the folder name)')
+    c.add_argument('--stride', type=int, default=1, help='keep every n-th frame (default 1)')
+    c.add_argument('--max-frames', type=int, default=None, help='keep at most this many frames')
+    c.add_argument('--image-topic', default=None, help='rosbag: colour image topic (default: the only one)')
+    c.add_argument('--depth-topic', default=None, help='rosbag: depth image topic (default: auto)')
+    c.set_defaults(func=_convert)
+
+    b = sub.add_parser('bench', help='frames/s of generation (render + QA + writing) with 1 and 2 workers')
+    b.add_argument('--workers', type=int, nargs='+', default=[1, 2], help='worker counts (default 1 2)')
+    b.add_argument('--scenes', type=int, default=4, help='scenes per run (default 4)')
+    b.add_argument('--frames-per-scene', type=int, default=40, help='frames per scene (default 40)')
+    b.add_argument('--resolution', default='320x240', help='WxH (default 320x240)')
+    b.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import DataError
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DataError as exc:
+        print(f'geovr-data {args.command}: error: {exc}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

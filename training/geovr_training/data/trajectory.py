@@ -1,0 +1,210 @@
+"""Camera intrinsics and trajectories for rendered sequences (pure numpy).
+
+Trajectories: ``walk`` (through free floor space at 0.3-1.5 m/s with a slow pan about the
+direction of travel), ``orbit`` (around an object, looking at it), ``pan`` (standing,
+turning back and forth); all with hand-held jitter. Camera height 0.8-1.8 m. Positions stay
+in the free-space grid of the layout (clear of walls and object footprints).
+Poses are optical camera-to-world (REP 103), built from a body pose (x forward, y left,
+z up) with ``geovr_ros.geometry.body_to_optical``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from geovr_ros.geometry import body_to_optical, intrinsics_from_fov
+
+from .errors import GenerationError
+from .scene import SceneLayout, free_space_grid
+
+RESOLUTIONS_4_3 = ((160, 120), (256, 192), (320, 240), (384, 288), (512, 384), (640, 480))
+RESOLUTIONS_16_9 = ((192, 108), (256, 144), (320, 180), (480, 270), (640, 360))
+HFOV_RANGE_DEG = (45.0, 110.0)
+MAX_PRINCIPAL_OFFSET = 0.10  # fraction of the image size
+SPEED_RANGE = (0.3, 1.5)  # m/s
+HEIGHT_RANGE = (0.8, 1.8)  # m
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """'WxH' -> (W, H) pixels, each 16..4096."""
+    try:
+        w, h = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise GenerationError(f'resolution must look like 320x240, got {text!r}') from None
+    if not (16 <= w <= 4096 and 16 <= h <= 4096):
+        raise GenerationError(f'resolution {text!r} out of range 16..4096 pixels per side')
+    return w, h
+
+
+def sample_camera(rng: np.random.Generator, resolution: tuple[int, int] | None = None
+                  ) -> tuple[np.ndarray, tuple[int, int]]:
+    """Per-sequence intrinsics: K (3, 3) and (W, H); hfov 45-110 deg, principal point offset
+    up to 10 % of the image size, 4:3 or 16:9 resolutions 160x120..640x480 unless given."""
+    if resolution is None:
+        pool = RESOLUTIONS_4_3 if rng.random() < 0.6 else RESOLUTIONS_16_9
+        resolution = pool[rng.integers(len(pool))]
+    w, h = resolution
+    hfov = np.deg2rad(rng.uniform(*HFOV_RANGE_DEG))
+    K = intrinsics_from_fov(hfov, (w, h))
+    K[1, 1] *= rng.uniform(0.98, 1.02)
+    K[0, 2] += rng.uniform(-MAX_PRINCIPAL_OFFSET, MAX_PRINCIPAL_OFFSET) * w
+    K[1, 2] += rng.uniform(-MAX_PRINCIPAL_OFFSET, MAX_PRINCIPAL_OFFSET) * h
+    return K, (int(w), int(h))
+
+
+def _rot_z(a):
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
+
+
+def _rot_y(a):
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+
+
+def _rot_x(a):
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+
+
+def camera_pose(position: np.ndarray, yaw: float, pitch: float, roll: float = 0.0) -> np.ndarray:
+    """Optical camera-to-world (4, 4) of a camera at ``position`` (3,) metres heading ``yaw``
+    (radians about world z from +x), tilted down by ``pitch`` and rolled by ``roll`` radians."""
+    T_world_body = np.eye(4)
+    T_world_body[:3, :3] = _rot_z(yaw) @ _rot_y(pitch) @ _rot_x(roll)
+    T_world_body[:3, 3] = position
+    return body_to_optical(T_world_body)
+
+
+def _smooth_noise(rng: np.random.Generator, t: np.ndarray, amplitude: float, dims: int) -> np.ndarray:
+    """(len(t), dims) sum of 3 random sinusoids (0.2-2 Hz) per dim, std about ``amplitude``."""
+    out = np.zeros((len(t), dims))
+    for _ in range(3):
+        f = rng.uniform(0.2, 2.0, dims)
+        ph = rng.uniform(0, 2 * np.pi, dims)
+        out += np.sin(2 * np.pi * f * t[:, None] + ph) * rng.uniform(0.5, 1.0, dims)
+    return out * amplitude / np.sqrt(3 * 0.5 * 0.6)
+
+
+@dataclass
+class _Free:
+    grid: np.ndarray
+    origin: np.ndarray
+    res: float
+
+    def ok(self, xy: np.ndarray) -> bool:
+        j, i = np.floor((np.asarray(xy) - self.origin) / self.res + 0.5).astype(int)
+        return bool(0 <= i < self.grid.shape[0] and 0 <= j < self.grid.shape[1] and self.grid[i, j])
+
+    def segment_ok(self, a: np.ndarray, b: np.ndarray) -> bool:
+        n = max(2, int(np.linalg.norm(b - a) / (self.res / 2)) + 1)
+        return all(self.ok(a + (b - a) * s) for s in np.linspace(0, 1, n))
+
+    def random_point(self, rng: np.random.Generator) -> np.ndarray:
+        cells = np.argwhere(self.grid)
+        i, j = cells[rng.integers(len(cells))]
+        return self.origin + np.array([j, i]) * self.res
+
+
+def _walk(rng, free: _Free, n: int, step: float, start: np.ndarray, look_targets: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 2) positions and (n,) headings of a walk between random free waypoints.
+
+    Per leg the camera turns (at most ~14 deg per frame) towards a look target (an object
+    or the room centre; ``look_targets`` (M, 2)), so it looks into the room, not at walls.
+    """
+    positions, headings = [], []
+    pos = start.copy()
+    heading = rng.uniform(-np.pi, np.pi)
+    while len(positions) < n:
+        target = None
+        for _ in range(40):
+            cand = free.random_point(rng)
+            dist = np.linalg.norm(cand - pos)
+            if 0.8 < dist < 5.0 and free.segment_ok(pos, cand):
+                target = cand
+                break
+        look = look_targets[rng.integers(len(look_targets))]
+        if target is None:  # boxed in: turn on the spot
+            for _ in range(min(10, n - len(positions))):
+                heading += 0.15
+                positions.append(pos.copy())
+                headings.append(heading)
+            continue
+        k = int(np.ceil(np.linalg.norm(target - pos) / step))
+        for s in range(1, k + 1):
+            here = pos + (target - pos) * s / k
+            to_look = look - here
+            if np.linalg.norm(to_look) < 0.6:
+                to_look = target - pos
+            diff = (np.arctan2(to_look[1], to_look[0]) - heading + np.pi) % (2 * np.pi) - np.pi
+            heading += np.clip(diff, -0.25, 0.25)
+            positions.append(here)
+            headings.append(heading)
+            if len(positions) >= n:
+                break
+        pos = target
+    return np.asarray(positions[:n]), np.asarray(headings[:n])
+
+
+def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames: int, fps: float = 10.0,
+                      kind: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Camera poses for ``num_frames`` frames at ``fps``.
+
+    Returns T_world_cam (N, 4, 4) optical camera-to-world, timestamps (N,) seconds and the
+    trajectory kind ('walk', 'orbit' or 'pan').
+    """
+    if num_frames < 1:
+        raise GenerationError(f'num_frames must be >= 1, got {num_frames}')
+    if fps <= 0:
+        raise GenerationError(f'fps must be > 0, got {fps}')
+    grid, origin = free_space_grid(layout)
+    if not grid.any():
+        grid, origin = free_space_grid(layout, clearance=0.15)
+    if not grid.any():
+        raise GenerationError(f'room {layout.room_size.tolist()} has no free floor space for a camera')
+    free = _Free(grid, origin, 0.1)
+    t = np.arange(num_frames) / fps
+    speed = rng.uniform(*SPEED_RANGE)
+    step = speed / fps
+    kind = kind or str(rng.choice(['walk', 'walk', 'orbit', 'pan']))
+    height = rng.uniform(*HEIGHT_RANGE)
+    pitch0 = np.deg2rad(rng.uniform(0, 25))
+    start = free.random_point(rng)
+    xy = heading = None
+    if kind == 'orbit' and layout.objects:
+        obj = layout.objects[rng.integers(len(layout.objects))].scene_object()
+        radius = float(np.hypot(*obj.size[:2]) / 2 + rng.uniform(0.8, 2.0))
+        a0, direction = rng.uniform(-np.pi, np.pi), rng.choice([-1.0, 1.0])
+        angles = a0 + direction * speed / radius * t
+        xy = obj.centre[:2] + radius * np.stack([np.cos(angles), np.sin(angles)], -1)
+        if all(free.ok(p) for p in xy):
+            heading = np.arctan2(obj.centre[1] - xy[:, 1], obj.centre[0] - xy[:, 0])
+            height = float(np.clip(height, obj.size[2] + 0.3, HEIGHT_RANGE[1]))
+            pitch0 = float(np.arctan2(height - obj.centre[2], radius))
+        else:
+            xy, kind = None, 'walk'
+    if kind == 'pan':
+        rate = np.deg2rad(rng.uniform(20, 60))
+        period = rng.uniform(3.0, 8.0)
+        towards_centre = float(np.arctan2(-start[1], -start[0])) + rng.uniform(-0.5, 0.5)
+        heading = towards_centre + rate * period / (2 * np.pi) * np.sin(2 * np.pi * t / period) * np.pi
+        drift = rng.uniform(-1, 1, 2)
+        drift *= 0.05 / max(np.linalg.norm(drift), 1e-9)
+        xy = start + drift * t[:, None]
+        if not all(free.ok(p) for p in xy):
+            xy = np.repeat(start[None], num_frames, 0)
+    if xy is None:
+        kind = 'walk'
+        looks = np.array([[0.0, 0.0]] + [o.position_xy for o in layout.objects])
+        xy, heading = _walk(rng, free, num_frames, step, start, looks)
+        pan_amp, pan_period = np.deg2rad(rng.uniform(0, 20)), rng.uniform(3.0, 8.0)
+        heading = heading + pan_amp * np.sin(2 * np.pi * t / pan_period + rng.uniform(0, 2 * np.pi))
+    jitter_pos = _smooth_noise(rng, t, 0.01, 3)
+    jitter_ang = _smooth_noise(rng, t, np.deg2rad(rng.uniform(0.3, 1.2)), 3)
+    z = height + 0.05 * np.sin(2 * np.pi * t / rng.uniform(4, 10)) + jitter_pos[:, 2]
+    poses = np.stack([camera_pose(np.array([xy[i, 0] + jitter_pos[i, 0], xy[i, 1] + jitter_pos[i, 1], z[i]]),
+                                  heading[i] + jitter_ang[i, 0], pitch0 + jitter_ang[i, 1], jitter_ang[i, 2])
+                      for i in range(num_frames)])
+    return poses, t.astype(np.float64), kind

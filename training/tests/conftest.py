@@ -1,0 +1,27 @@
+"""Shared fixtures of the data-engine tests: small rendered sequences (tiny, fast)."""
+
+from __future__ import annotations
+
+import pytest
+
+from geovr_training.data.generate import GenerationConfig, render_sequence
+
+SHARED_REALSENSE = __import__('pathlib').Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'realsense_box'
+
+
+@pytest.fixture(scope='session')
+def tiny_config() -> GenerationConfig:
+    return GenerationConfig(seed=7, frames_per_scene=10, resolution=(160, 120), qa_per_scene=30)
+
+
+@pytest.fixture(scope='session')
+def rendered_sequence(tiny_config):
+    """Scene 0 of seed 7: 10 frames at 160x120."""
+    return render_sequence(tiny_config, 0)
+
+
+@pytest.fixture(scope='session')
+def rendered_sequences():
+    """Four scenes of 24 frames at 96x72 with random intrinsics (for QA and geometry checks)."""
+    config = GenerationConfig(seed=11, frames_per_scene=24, resolution=(96, 72), qa_per_scene=40)
+    return [render_sequence(config, i) for i in range(4)]

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+from geovr_training.data.errors import GenerationError
+from geovr_training.data.generate import GenerationConfig, generate_dataset, render_sequence, split_of
+from geovr_training.data.shards import read_manifest, read_shard
+
+
+def _files(root):
+    return {p.name: p.read_bytes() for p in sorted(root.iterdir())}
+
+
+def test_same_seed_gives_identical_files_whatever_the_workers(tmp_path):
+    config = GenerationConfig(seed=5, frames_per_scene=4, resolution=(64, 48), qa_per_scene=8)
+    generate_dataset(tmp_path / 'w1', 3, config, workers=1, progress=False)
+    generate_dataset(tmp_path / 'w2', 3, config, workers=2, progress=False)
+    a, b = _files(tmp_path / 'w1'), _files(tmp_path / 'w2')
+    assert sorted(a) == ['manifest.json', 'scene_00000.geovr.npz', 'scene_00001.geovr.npz', 'scene_00002.geovr.npz']
+    assert a == b
+    other = GenerationConfig(seed=6, frames_per_scene=4, resolution=(64, 48), qa_per_scene=8)
+    generate_dataset(tmp_path / 's6', 1, other, workers=1, progress=False)
+    assert (tmp_path / 's6' / 'scene_00000.geovr.npz').read_bytes() != a['scene_00000.geovr.npz']
+
+
+def test_manifest_splits_by_scene(tmp_path):
+    config = GenerationConfig(seed=1, frames_per_scene=2, resolution=(48, 36), qa_per_scene=4)
+    generate_dataset(tmp_path, 4, config, workers=1, progress=False)
+    manifest = read_manifest(tmp_path)
+    assert manifest['seed'] == 1
+    names = [s['name'] for s in manifest['sequences']]
+    splits = manifest['splits']
+    assert sorted(splits['train'] + splits['val'] + splits['test']) == sorted(names)
+    assert len(splits['val']) == 1 and len(splits['test']) == 1
+    seq = read_shard(tmp_path / manifest['sequences'][0]['file'])
+    assert len(seq) == 2 and seq.image_size == (48, 36)
+
+
+def test_split_of_covers_every_scene_once():
+    for n in (1, 2, 3, 10, 57):
+        splits = [split_of(i, n) for i in range(n)]
+        assert len(splits) == n
+        if n >= 3:
+            assert 'val' in splits and 'test' in splits and splits[0] == 'train'
+
+
+def test_random_intrinsics_stay_in_their_ranges():
+    from geovr_ros.geometry import fov_from_intrinsics
+    seen_aspects = set()
+    for i in range(12):
+        seq = render_sequence(GenerationConfig(seed=3, frames_per_scene=1, resolution=None), i)
+        w, h = seq.image_size
+        assert 160 <= w <= 640 and 108 <= h <= 480
+        seen_aspects.add(round(w / h, 2))
+        hfov, _ = fov_from_intrinsics(seq.K[0], (w, h))
+        assert np.deg2rad(40) < hfov < np.deg2rad(115)
+        assert abs(seq.K[0, 0, 2] - (w / 2 - 0.5)) <= 0.1 * w + 1e-9
+        assert abs(seq.K[0, 1, 2] - (h / 2 - 0.5)) <= 0.1 * h + 1e-9
+    assert seen_aspects == {1.33, 1.78}
+
+
+def test_bad_parameters_raise_typed_errors(tmp_path):
+    with pytest.raises(GenerationError, match='frames_per_scene'):
+        render_sequence(GenerationConfig(frames_per_scene=0), 0)
+    with pytest.raises(GenerationError, match='workers'):
+        generate_dataset(tmp_path, 1, GenerationConfig(frames_per_scene=1), workers=0)
