@@ -1,0 +1,214 @@
+"""`geovr-bench`: latency, throughput, memory and achieved FLOP/s of a backend on this machine.
+
+    geovr-bench --backend onnxruntime --model DIR --resolution 256x192 --iters 50 --json out.json
+
+Measures (a) inference alone (backend.infer on prepared inputs) and (b) preprocess +
+inference + decode (PerceptionPipeline.step on a camera-sized uint8 frame); reports
+p50/p90/p99 latency, frames per second, peak RSS (and CUDA peak for torch on CUDA), the
+measured float32 matrix-multiply peak of this machine (numpy and, if importable, torch),
+the model's FLOPs per clip (metadata geovr.flops_per_clip) and the achieved GFLOP/s.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+LOG = logging.getLogger(__name__)
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """'WxH' -> (W, H); ValueError naming the text otherwise."""
+    try:
+        width, height = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise ValueError(f'resolution must be WxH like 256x192, got {text!r}') from None
+    if width <= 0 or height <= 0:
+        raise ValueError(f'resolution must be positive, got {text!r}')
+    return width, height
+
+
+def latency_stats(seconds: list[float]) -> dict[str, float]:
+    """p50/p90/p99/mean latency in ms and fps (= 1000 / p50) of per-iteration times."""
+    ms = np.asarray(seconds, dtype=np.float64) * 1e3
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return {'p50_ms': float(p50), 'p90_ms': float(p90), 'p99_ms': float(p99),
+            'mean_ms': float(ms.mean()), 'fps': float(1e3 / p50), 'iters': len(ms)}
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far, MiB (Linux ru_maxrss is KiB)."""
+    scale = 1 if sys.platform == 'darwin' else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def matmul_peak_gflops(n: int = 1024, repeats: int = 10) -> dict[str, float]:
+    """Best float32 GEMM rate (2 n^3 FLOP per n x n product) with numpy and torch (CPU),
+    GFLOP/s; each library's best of `repeats` runs with its default threads."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    flop = 2.0 * n ** 3
+    results = {}
+
+    def best(fn) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return flop / min(times) / 1e9
+    results['numpy'] = best(lambda: a @ b)
+    try:
+        import torch
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        results['torch'] = best(lambda: torch.mm(ta, tb))
+    except ImportError:
+        pass
+    results['peak'] = max(results.values())
+    return results
+
+
+def run_benchmark(backend: str, model: str | os.PathLike, resolution: tuple[int, int],
+                  iters: int = 50, warmup: int = 5, camera: tuple[int, int] | None = None,
+                  gemm_size: int = 1024, **backend_options) -> dict:
+    """Benchmark one backend on a model directory. Returns the JSON-able result dict."""
+    from geovr_ros.inference.perception import PerceptionPipeline
+    from geovr_ros.inference.preprocess import clip_inputs
+
+    if iters < 1:
+        raise ValueError(f'iters must be >= 1, got {iters}')
+    camera = camera or resolution
+    rss_before = peak_rss_mib()
+    pipeline = PerceptionPipeline(model, backend=backend, input_size=resolution, **backend_options)
+    rng = np.random.default_rng(0)
+    rgb = [rng.integers(0, 256, (camera[1], camera[0], 3), dtype=np.uint8) for _ in range(2)]
+    K = np.array([[0.8 * camera[0], 0, camera[0] / 2 - 0.5],
+                  [0, 0.8 * camera[0], camera[1] / 2 - 0.5], [0, 0, 1.0]])
+    inputs = clip_inputs(pipeline.preprocess(rgb[0], K), pipeline.preprocess(rgb[1], K))
+    pipeline.backend.warmup(warmup, inputs)
+
+    infer_times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        pipeline.backend.infer(inputs)
+        infer_times.append(time.perf_counter() - start)
+    pipeline.step(rgb[0], K)
+    e2e_times, stages = [], {'preprocess': [], 'infer': [], 'decode': []}
+    for i in range(iters):
+        start = time.perf_counter()
+        result = pipeline.step(rgb[(i + 1) % 2], K)
+        e2e_times.append(time.perf_counter() - start)
+        for stage in stages:
+            stages[stage].append(result.timings_ms[stage])
+
+    inference = latency_stats(infer_times)
+    flops, flops_source = pipeline.metadata.flops_at(*resolution)
+    gemm = matmul_peak_gflops(gemm_size)
+    report = {
+        'backend': pipeline.backend.name, 'device': pipeline.backend.device,
+        'selection': getattr(pipeline.backend, 'selection_reason', ''),
+        'model': str(model), 'model_version': pipeline.metadata.model_version,
+        'resolution': list(resolution), 'camera': list(camera),
+        'inference': inference,
+        'end_to_end': latency_stats(e2e_times),
+        'end_to_end_stage_p50_ms': {k: float(np.median(v)) for k, v in stages.items()},
+        'memory': {'peak_rss_mib': peak_rss_mib(), 'rss_before_load_mib': rss_before},
+        'flops_per_clip': flops, 'flops_source': flops_source,
+        'matmul_peak_gflops': gemm,
+        'machine': {'cpu_count': os.cpu_count(), 'platform': platform.platform(),
+                    'processor': platform.processor() or platform.machine(),
+                    'load_avg_1m': os.getloadavg()[0]},
+        'backend_options': {k: v for k, v in backend_options.items()},
+    }
+    cuda_peak = getattr(pipeline.backend, 'max_memory_allocated', lambda: None)()
+    if cuda_peak is not None:
+        report['memory']['cuda_max_allocated_mib'] = cuda_peak / 2**20
+    if flops:
+        achieved = flops / (inference['p50_ms'] / 1e3) / 1e9
+        report['achieved_gflops'] = achieved
+        report['percent_of_matmul_peak'] = 100.0 * achieved / gemm['peak']
+    pipeline.close()
+    return report
+
+
+def format_report(r: dict) -> str:
+    inf, e2e = r['inference'], r['end_to_end']
+    lines = [
+        f"{r['backend']} on {r['device']} at {r['resolution'][0]}x{r['resolution'][1]} "
+        f"(camera {r['camera'][0]}x{r['camera'][1]}), model {r['model_version']}",
+        f"  inference     p50 {inf['p50_ms']:8.2f} ms  p90 {inf['p90_ms']:8.2f}  "
+        f"p99 {inf['p99_ms']:8.2f}  {inf['fps']:7.1f} fps",
+        f"  pre+inf+dec   p50 {e2e['p50_ms']:8.2f} ms  p90 {e2e['p90_ms']:8.2f}  "
+        f"p99 {e2e['p99_ms']:8.2f}  {e2e['fps']:7.1f} fps  (stages p50: "
+        + ', '.join(f'{k} {v:.2f} ms' for k, v in r['end_to_end_stage_p50_ms'].items()) + ')',
+        f"  peak RSS {r['memory']['peak_rss_mib']:.0f} MiB"
+        + (f", CUDA max allocated {r['memory']['cuda_max_allocated_mib']:.0f} MiB"
+           if 'cuda_max_allocated_mib' in r['memory'] else ''),
+        '  matmul peak ' + ', '.join(f'{k} {v:.1f}' for k, v in r['matmul_peak_gflops'].items())
+        + ' GFLOP/s',
+    ]
+    if r.get('flops_per_clip'):
+        lines.append(f"  model {r['flops_per_clip'] / 1e9:.3f} GFLOP per clip "
+                     f"({r['flops_source']}) -> {r['achieved_gflops']:.1f} GFLOP/s achieved, "
+                     f"{r['percent_of_matmul_peak']:.0f} % of the matmul peak")
+    else:
+        lines.append(f"  model FLOPs unknown: {r['flops_source']}")
+    lines.append(f"  machine: {r['machine']['cpu_count']} CPUs, load average (1 min) "
+                 f"{r['machine']['load_avg_1m']:.2f}")
+    return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='geovr-bench', description=__doc__.splitlines()[0])
+    parser.add_argument('--backend', default='auto',
+                        choices=('auto', 'tensorrt', 'onnxruntime', 'torch'))
+    parser.add_argument('--model', required=True, type=Path, help='model directory or file')
+    parser.add_argument('--resolution', default='256x192', help='model input WxH')
+    parser.add_argument('--camera', default=None, help='camera image WxH (default: resolution)')
+    parser.add_argument('--iters', type=int, default=50)
+    parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument('--threads', type=int, default=0,
+                        help='intra-op threads (onnxruntime, torch); 0 = library default')
+    parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
+    parser.add_argument('--fp16', action='store_true', help='torch on CUDA: autocast fp16')
+    parser.add_argument('--precision', default='fp16', choices=('fp16', 'fp32'),
+                        help='tensorrt engine precision')
+    parser.add_argument('--gemm-size', type=int, default=1024)
+    parser.add_argument('--json', type=Path, default=None, help='write the result here')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    from geovr_ros.inference.backends.base import InferenceError
+    try:
+        options = {'device': args.device}
+        if args.threads:
+            options.update(intra_op_threads=args.threads, threads=args.threads)
+        if args.backend == 'torch':
+            options['fp16'] = args.fp16
+        if args.backend in ('tensorrt', 'auto'):
+            options['precision'] = args.precision
+        report = run_benchmark(args.backend, args.model, parse_resolution(args.resolution),
+                               args.iters, args.warmup,
+                               parse_resolution(args.camera) if args.camera else None,
+                               args.gemm_size, **options)
+    except (InferenceError, ValueError) as error:
+        print(f'geovr-bench: error: {error}', file=sys.stderr)
+        return 2
+    print(format_report(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + '\n')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

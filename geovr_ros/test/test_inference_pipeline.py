@@ -1,0 +1,122 @@
+"""Metadata read back and the PerceptionPipeline stages on a real tiny ONNX graph."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from geovr_ros.geometry import InvalidIntrinsicsError, ShapeError, resize_intrinsics
+from geovr_ros.inference import (
+    MetadataError, ModelMetadata, PerceptionPipeline, PerceptionResult, Preprocessor,
+    read_metadata)
+
+pytest.importorskip('onnxruntime', reason='onnxruntime is not installed')
+from test_inference_contract_model import MEAN, STD, contract_metadata, make_contract_model  # noqa: E402
+
+
+@pytest.fixture(scope='module')
+def model_dir(tmp_path_factory):
+    return make_contract_model(tmp_path_factory.mktemp('tiny'))
+
+
+def _camera(width=320, height=240, seed=0):
+    rgb = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    K = np.array([[300.0, 0, 159.5], [0, 300.0, 119.5], [0, 0, 1]])
+    return rgb, K
+
+
+def test_metadata_read_back(model_dir):
+    meta = read_metadata(model_dir / 'perception.onnx')
+    assert meta.input_size == (64, 48)
+    assert meta.mean == MEAN and meta.std == STD
+    assert meta.model_version == 'tiny-test-1' and meta.config_sha256 == 'ab' * 32
+    assert meta.multiple_of == 16 and meta.patch_size == 16
+    assert meta.profile_sizes() == {'batch': (1, 1, 2), 'height': (32, 48, 96),
+                                    'width': (32, 64, 128)}
+    assert meta.vocabularies['categories'] == ['box', 'chair']
+    assert meta.flops_at(64, 48) == (1e6, 'counted by the exporter at 64x48')
+    scaled, how = meta.flops_at(128, 96)
+    assert scaled == pytest.approx(4e6) and 'scaled' in how
+
+
+@pytest.mark.parametrize('key', ['geovr.input_size', 'geovr.normalization', 'geovr.shapes'])
+def test_missing_required_key_is_named(key):
+    props = contract_metadata()
+    del props[key]
+    with pytest.raises(MetadataError, match=key):
+        ModelMetadata.from_props(props, 'model.onnx')
+
+
+def test_invalid_metadata_values_are_named():
+    props = contract_metadata()
+    props['geovr.normalization'] = json.dumps({'mean': [0.5], 'std': [1, 1, 1]})
+    with pytest.raises(MetadataError, match='geovr.normalization'):
+        ModelMetadata.from_props(props)
+    props = contract_metadata()
+    props['geovr.input_size'] = 'not json'
+    with pytest.raises(MetadataError, match='geovr.input_size'):
+        ModelMetadata.from_props(props)
+
+
+def test_preprocess_resizes_normalises_and_updates_K():
+    rgb, K = _camera()
+    frame = Preprocessor((64, 48), MEAN, STD)(rgb, K)
+    assert frame.chw.shape == (3, 48, 64) and frame.chw.dtype == np.float32
+    np.testing.assert_allclose(frame.K, resize_intrinsics(K, (320, 240), (64, 48)))
+    flat = np.full((240, 320, 3), 200, np.uint8)
+    values = Preprocessor((64, 48), MEAN, STD)(flat, K).chw[:, 10, 10]
+    np.testing.assert_allclose(values, (200 / 255 - np.array(MEAN)) / np.array(STD), rtol=1e-5)
+
+
+def test_preprocess_rejects_bad_images_and_K():
+    prepare = Preprocessor((64, 48), MEAN, STD)
+    rgb, K = _camera()
+    with pytest.raises(ShapeError, match='uint8'):
+        prepare(rgb.astype(np.float32), K)
+    with pytest.raises(ShapeError, match=r'\(240, 320\)'):
+        prepare(rgb[..., 0], K)
+    with pytest.raises(InvalidIntrinsicsError):
+        prepare(rgb, -K)
+
+
+def test_pipeline_infer_returns_a_decoded_result(model_dir):
+    pipeline = PerceptionPipeline(model_dir, backend='onnxruntime')
+    rgb, K = _camera()
+    result = pipeline.infer(rgb, K, *_camera(seed=1))
+    assert isinstance(result, PerceptionResult)
+    assert result.depth.shape == (48, 64) and result.depth.dtype == np.float32
+    assert np.all(result.depth > 0)
+    np.testing.assert_allclose(result.K, resize_intrinsics(K, (320, 240), (64, 48)))
+    assert result.rel_pose.shape == (4, 4) and result.rel_pose.dtype == np.float64
+    np.testing.assert_allclose(result.rel_pose[3], [0, 0, 0, 1])
+    assert result.tokens.ndim == 2 and result.token_xyz.shape[1] == 3
+    assert np.linalg.norm(result.descriptor) == pytest.approx(1.0, abs=1e-5)
+    assert isinstance(result.scale, float)
+    assert set(result.timings_ms) == {'preprocess', 'infer', 'decode', 'total'}
+    assert result.timings_ms['total'] >= result.timings_ms['infer']
+
+
+def test_pipeline_runs_at_another_input_size_and_rejects_bad_sizes(model_dir):
+    pipeline = PerceptionPipeline(model_dir, backend='onnxruntime', input_size=(128, 96))
+    assert pipeline.infer(*_camera(), *_camera(seed=1)).depth.shape == (96, 128)
+    with pytest.raises(ValueError, match='multiples of 16'):
+        PerceptionPipeline(model_dir, backend='onnxruntime', input_size=(100, 96))
+
+
+def test_step_keeps_the_reference_frame(model_dir):
+    pipeline = PerceptionPipeline(model_dir, backend='onnxruntime')
+    first, second, third = _camera(seed=0), _camera(seed=1), _camera(seed=2)
+    r1 = pipeline.step(*first)
+    np.testing.assert_array_equal(r1.depth, r1.depth_ref)  # first frame is its own reference
+    r2 = pipeline.step(*second)
+    pair = pipeline.infer(*first, *second)
+    np.testing.assert_allclose(r2.depth_ref, pair.depth_ref, rtol=1e-6)
+    np.testing.assert_allclose(r2.rel_pose, pair.rel_pose, rtol=1e-6)
+    r3 = pipeline.step(*third, update_reference=False)  # reference stays the second frame
+    np.testing.assert_allclose(r3.depth_ref, r2.depth, rtol=1e-6)
+    r4 = pipeline.step(*first)
+    np.testing.assert_allclose(r4.depth_ref, r2.depth, rtol=1e-6)
+    pipeline.reset()
+    r5 = pipeline.step(*third)
+    np.testing.assert_array_equal(r5.depth, r5.depth_ref)

@@ -1,0 +1,116 @@
+"""`geovr-export`: onnx | parity | engine. Parses arguments and calls the library."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def _sizes(text: str) -> list[tuple[int, int]]:
+    from geovr_training.export.metadata import parse_size
+    return [parse_size(part) for part in text.split(',') if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='geovr-export', description=__doc__)
+    parser.add_argument('-v', '--verbose', action='store_true')
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    onnx = sub.add_parser('onnx', help='checkpoint -> model directory (ONNX + .pt2 + metadata)')
+    onnx.add_argument('--checkpoint', required=True, type=Path)
+    onnx.add_argument('--out', required=True, type=Path, help='model directory to write')
+    onnx.add_argument('--opset', type=int, default=17)
+    onnx.add_argument('--shapes', type=_sizes, default=None,
+                      help='declared sizes besides the training size, WxH,WxH '
+                           '(default 128x96,640x480)')
+    onnx.add_argument('--input-size', type=lambda t: _sizes(t)[0], default=None,
+                      help='training size WxH (default: from the checkpoint config)')
+    onnx.add_argument('--model-version', default=None)
+    onnx.add_argument('--no-torch-program', action='store_true',
+                      help='skip the torch.export program (.pt2)')
+    onnx.add_argument('--no-parity', action='store_true', help='skip the parity check')
+    onnx.add_argument('--parity-data', type=Path, default=None,
+                      help='real frames or a geovr-data dataset for the parity check')
+
+    parity = sub.add_parser('parity', help='torch vs ONNX Runtime on real samples')
+    parity.add_argument('--checkpoint', required=True, type=Path)
+    parity.add_argument('--onnx', required=True, type=Path)
+    parity.add_argument('--data', type=Path, default=None,
+                        help='real frames (*.color.png + intrinsics.K.txt) or a geovr-data '
+                             'dataset folder (default $GEOVR_PARITY_DATA or realsense_box)')
+    parity.add_argument('--samples', type=int, default=2)
+    parity.add_argument('--json', type=Path, default=None)
+
+    engine = sub.add_parser('engine', help='ONNX -> cached TensorRT engine (TensorRT 10)')
+    engine.add_argument('--onnx', required=True, type=Path)
+    engine.add_argument('--precision', choices=('fp16', 'fp32'), default='fp16')
+    engine.add_argument('--workspace', type=int, default=1024, help='MiB')
+    engine.add_argument('--shapes', default=None,
+                        help='min/opt/max WxH, e.g. 128x96/256x192/640x480 '
+                             '(default: the model metadata profile)')
+    engine.add_argument('--batch', default=None, help='min/opt/max batch, e.g. 1/1/2')
+    engine.add_argument('--cache-dir', type=Path, default=None,
+                        help='engine cache (default $GEOVR_ENGINE_CACHE or '
+                             '~/.cache/geovr_ros/engines)')
+    engine.add_argument('--check-only', action='store_true',
+                        help='only the static checks (no TensorRT needed)')
+    return parser
+
+
+def _run_parity(checkpoint, onnx_path, data, samples, json_path=None) -> int:
+    from geovr_training.export.parity import parity_check
+    report = parity_check(checkpoint, onnx_path, data, count=samples)
+    print(report.table())
+    if json_path:
+        Path(json_path).write_text(json.dumps(report.to_json(), indent=2) + '\n')
+    return 0 if report.passed else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format='%(levelname)s %(name)s: %(message)s')
+    from geovr_ros.inference.backends.base import InferenceError
+    from geovr_training.export.parity import ParityDataError
+
+    try:
+        if args.command == 'onnx':
+            from geovr_training.export.onnx_export import export_model
+            report = export_model(args.checkpoint, args.out, opset=args.opset, sizes=args.shapes,
+                                  input_size=args.input_size, model_version=args.model_version,
+                                  with_torch_program=not args.no_torch_program)
+            for graph in report.graphs:
+                print(f'{graph.name}: {graph.onnx}' + (f', {graph.pt2}' if graph.pt2 else '')
+                      + f' ({", ".join(f"{k} {v:.1f} s" for k, v in graph.seconds.items())})')
+            if args.no_parity:
+                return 0
+            return _run_parity(args.checkpoint, Path(args.out) / 'perception.onnx',
+                               args.parity_data, 2, Path(args.out) / 'parity.json')
+        if args.command == 'parity':
+            return _run_parity(args.checkpoint, args.onnx, args.data, args.samples, args.json)
+        if args.command == 'engine':
+            from geovr_training.export.engine import build_engine, engine_profiles, static_check
+            profiles, _ = engine_profiles(args.onnx, args.shapes, args.batch)
+            problems = static_check(args.onnx, profiles)
+            for problem in problems:
+                print(f'static check FAILED: {problem}', file=sys.stderr)
+            if problems:
+                return 1
+            print(f'static TensorRT checks passed: profile {profiles[0]}')
+            if args.check_only:
+                return 0
+            _, outcome = build_engine(args.onnx, args.precision, args.workspace, args.shapes,
+                                      args.batch, args.cache_dir, args.verbose)
+            print(f'engine {outcome.status}: {outcome.path}'
+                  + (f' ({outcome.reason})' if outcome.reason else ''))
+            return 0
+    except (InferenceError, ParityDataError, ValueError, OSError) as error:
+        print(f'geovr-export {args.command}: error: {error}', file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

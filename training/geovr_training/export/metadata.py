@@ -1,0 +1,81 @@
+"""The `geovr.*` metadata written into every exported ONNX file (read back by
+`geovr_ros.inference.metadata`)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+
+def canonical_json(value) -> str:
+    """JSON with sorted keys and no whitespace (non-JSON values as their str)."""
+    return json.dumps(value, sort_keys=True, separators=(',', ':'), default=str)
+
+
+def config_sha256(config: dict) -> str:
+    """sha256 hex of the canonical JSON of a training config."""
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'WxH' -> (W, H). Raises ValueError naming the text."""
+    try:
+        width, height = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise ValueError(f'size must be WxH like 256x192, got {text!r}') from None
+    if width <= 0 or height <= 0:
+        raise ValueError(f'size must be positive, got {text!r}')
+    return width, height
+
+
+def size_key(size: tuple[int, int]) -> str:
+    return f'{size[0]}x{size[1]}'
+
+
+def input_size_from_config(config: dict, default: tuple[int, int] = (256, 192)
+                           ) -> tuple[int, int]:
+    """(W, H) the model was trained at, from the training config; `default` if absent.
+
+    Looks for 'input_size' / 'image_size' / 'resolution' at the top level or under 'data',
+    'model' or 'train', as [W, H] or 'WxH'.
+    """
+    sections = [config] + [config.get(k) for k in ('data', 'model', 'train')]
+    for section in sections:
+        if not isinstance(section, dict):
+            continue
+        for key in ('input_size', 'image_size', 'resolution'):
+            value = section.get(key)
+            if isinstance(value, str):
+                return parse_size(value)
+            if isinstance(value, (list, tuple)) and len(value) == 2:
+                return int(value[0]), int(value[1])
+    return default
+
+
+def build_metadata(*, graph: str, model_version: str, config: dict,
+                   input_size: tuple[int, int], mean: Sequence[float], std: Sequence[float],
+                   outputs: dict, dynamic_axes: dict, multiple_of: int,
+                   declared_sizes: Sequence[tuple[int, int]], profile: dict,
+                   flops_per_clip: dict[str, int], patch_size: int | None,
+                   vocabularies: dict | None = None) -> dict[str, str]:
+    """{key: JSON text} for onnx `metadata_props` (keys listed in docs/deployment.md)."""
+    values = {
+        'geovr.graph': graph,
+        'geovr.model_version': model_version,
+        'geovr.config_sha256': config_sha256(config),
+        'geovr.input_size': list(input_size),
+        'geovr.normalization': {'mean': list(mean), 'std': list(std)},
+        'geovr.outputs': outputs,
+        'geovr.shapes': {
+            'dynamic_axes': {name: {str(k): v for k, v in axes.items()}
+                             for name, axes in dynamic_axes.items()},
+            'multiple_of': int(multiple_of),
+            'profile': {k: [int(v) for v in vals] for k, vals in profile.items()},
+            'declared': [list(s) for s in declared_sizes],
+        },
+        'geovr.flops_per_clip': {k: int(v) for k, v in flops_per_clip.items()},
+        'geovr.vocabularies': vocabularies or {},
+    }
+    if patch_size is not None:
+        values['geovr.patch_size'] = int(patch_size)
+    return {key: json.dumps(value, sort_keys=True) for key, value in values.items()}

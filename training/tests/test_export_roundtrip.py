@@ -1,0 +1,138 @@
+"""geovr-export round trip on a tiny untrained GeoVR-S built in the test: ONNX + metadata +
+torch.export program, parity torch vs ONNX Runtime on real frames, TensorRT static checks."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from geovr_ros.inference import create_backend, read_metadata
+from geovr_ros.inference.backends.tensorrt_backend import (
+    onnx_input_dims, profile_from_dims, tensorrt_problems)
+from geovr_training.export.cli import main as export_main
+from geovr_training.export.graphs import GRAPHS
+from geovr_training.export.metadata import config_sha256
+from geovr_training.export.onnx_export import export_model
+from geovr_training.export.parity import compare, default_parity_data, parity_check
+from geovr_training.model import ModelArgs, build_model, save_checkpoint
+
+TINY = ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=32)
+CONFIG = {'model': TINY.to_dict(), 'data': {'resolution': [128, 96]}, 'seed': 0}
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp('export')
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(root / 'tiny.pt', build_model(TINY), CONFIG, epoch=3)
+    report = export_model(checkpoint, root / 'model', sizes=[(256, 192)])
+    return checkpoint, root / 'model', report
+
+
+def test_export_writes_a_valid_self_describing_model(exported):
+    checkpoint, model_dir, report = exported
+    onnx_path = model_dir / 'perception.onnx'
+    model = onnx.load(str(onnx_path))
+    onnx.checker.check_model(model, full_check=True)
+    assert model.opset_import[0].version >= 17
+    assert [i.name for i in model.graph.input] == ['images', 'intrinsics']
+    assert [o.name for o in model.graph.output] == list(GRAPHS['perception'].output_names)
+    dims = onnx_input_dims(model)
+    assert dims['images'][0] == 'batch' and dims['images'][3:] == ['height', 'width']
+    meta = read_metadata(onnx_path)
+    assert meta.input_size == (128, 96)
+    assert meta.config_sha256 == config_sha256(CONFIG)
+    assert meta.model_version.endswith('epoch3')
+    assert meta.patch_size == 16 and meta.multiple_of == 16
+    assert meta.outputs['depth']['unit'] == 'm'
+    assert meta.shapes['declared'] == [[128, 96], [256, 192]]
+    assert meta.profile_sizes()['height'] == (96, 96, 192)
+    assert set(meta.flops_per_clip) == {'128x96', '256x192'}
+    assert meta.flops_per_clip['256x192'] > 3 * meta.flops_per_clip['128x96'] > 0
+    assert 'chair' in meta.vocabularies['categories']
+    assert json.loads((model_dir / 'export.json').read_text())['opset'] == 17
+
+
+def test_no_train_only_head_in_the_graph(exported):
+    _, model_dir, _ = exported
+    names = {i.name for i in onnx.load(str(model_dir / 'perception.onnx')).graph.initializer}
+    assert not any('distill' in n for n in names)
+
+
+def test_exported_graph_passes_the_tensorrt_static_checks(exported):
+    _, model_dir, _ = exported
+    path = model_dir / 'perception.onnx'
+    model = onnx.load(str(path))
+    meta = read_metadata(path)
+    profile = profile_from_dims(onnx_input_dims(model), meta.profile_sizes())
+    declared = {'images': [[1, 2, 3, h, w] for w, h in meta.shapes['declared']]}
+    assert tensorrt_problems(model, [profile], declared) == []
+
+
+def test_onnx_and_torch_program_match_the_checkpoint_at_two_sizes(exported):
+    checkpoint, model_dir, _ = exported
+    from geovr_training.model import PerceptionGraph, example_inputs, load_checkpoint
+    wrapper = PerceptionGraph(load_checkpoint(checkpoint)[0]).eval()
+    ort = create_backend('onnxruntime', model_dir)
+    program = create_backend('torch', model_dir, device='cpu')
+    for height, width in ((96, 128), (192, 256)):
+        images, K = example_inputs(1, 2, height, width)
+        inputs = {'images': images.numpy(), 'intrinsics': K.numpy()}
+        with torch.no_grad():
+            expected = dict(zip(GRAPHS['perception'].output_names, wrapper(images, K)))
+        for backend in (ort, program):
+            out = backend.infer(inputs)
+            for name, value in expected.items():
+                atol, rtol = GRAPHS['perception'].tolerances[name]
+                np.testing.assert_allclose(out[name], value.numpy(), atol=atol, rtol=rtol,
+                                           err_msg=f'{backend.name} {name} at {width}x{height}')
+
+
+def test_parity_on_real_frames_within_tolerance(exported):
+    checkpoint, model_dir, _ = exported
+    data = default_parity_data()
+    if data is None:
+        pytest.skip('no real frames: ../shared/data/realsense_box is absent and '
+                    'GEOVR_PARITY_DATA is not set')
+    report = parity_check(checkpoint, model_dir / 'perception.onnx', data, count=2)
+    assert report.passed, report.table()
+    assert {o.name for o in report.outputs} == set(GRAPHS['perception'].output_names)
+    assert report.samples == 2
+    assert export_main(['parity', '--checkpoint', str(checkpoint), '--onnx',
+                        str(model_dir / 'perception.onnx'), '--data', str(data),
+                        '--samples', '1']) == 0
+
+
+def test_compare_flags_errors_beyond_tolerance():
+    ref = np.array([1.0, 2.0, 0.0])
+    assert compare('x', ref, ref + 1e-6, 1e-4, 1e-4).passed
+    bad = compare('x', ref, ref * 1.01, 1e-4, 1e-4)
+    assert not bad.passed and bad.max_rel == pytest.approx(0.01) and bad.max_abs == pytest.approx(0.02)
+    assert not compare('x', ref, np.array([1.0, np.nan, 0.0]), 1e-4, 1e-4).passed
+
+
+def test_engine_check_only_passes_and_build_reports_missing_tensorrt(exported, capsys):
+    _, model_dir, _ = exported
+    onnx_path = str(model_dir / 'perception.onnx')
+    assert export_main(['engine', '--onnx', onnx_path, '--check-only']) == 0
+    assert 'static TensorRT checks passed' in capsys.readouterr().out
+    import importlib.util
+    if importlib.util.find_spec('tensorrt') is None:
+        assert export_main(['engine', '--onnx', onnx_path, '--precision', 'fp16']) == 2
+        assert 'TensorRT is not installed' in capsys.readouterr().err
+
+
+def test_bad_checkpoint_is_a_clear_error(tmp_path, capsys):
+    missing = tmp_path / 'nope.pt'
+    assert export_main(['onnx', '--checkpoint', str(missing), '--out', str(tmp_path / 'o')]) == 2
+    assert 'nope.pt' in capsys.readouterr().err
+
+
+def test_opset_below_17_is_refused(exported, tmp_path):
+    checkpoint, _, _ = exported
+    with pytest.raises(ValueError, match='opset'):
+        export_model(checkpoint, tmp_path, opset=16, with_torch_program=False)
