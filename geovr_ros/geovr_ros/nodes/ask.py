@@ -1,0 +1,77 @@
+"""`ask`: put a spatial question to a running geovr_node and print the answer.
+
+    ask "how far have I travelled?" [--node /geovr_node] [--frame map] [--timeout 5]
+
+Exit status 0 with the answer on stdout; 1 with the reason on stderr when the service is
+unavailable, times out, or answers success=false.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import rclpy
+from geovr_interfaces.srv import SpatialQuery
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog='ask', description=__doc__.splitlines()[0])
+    parser.add_argument('question', help='the question, in quotes')
+    parser.add_argument('--node', default='/geovr_node', help='node serving ~/query')
+    parser.add_argument('--frame', default='', help='frame of points and poses in the answer '
+                        '(empty: map, or odom before localization)')
+    parser.add_argument('--max-age', type=float, default=0.0,
+                        help='fail if the memory is older than this many seconds (0: any)')
+    parser.add_argument('--timeout', type=float, default=5.0, help='seconds to wait')
+    return parser.parse_args(argv)
+
+
+def format_response(response) -> str:
+    lines = [response.answer or response.message]
+    if response.unit or response.category:
+        lines.append(f'  value: {response.value:g} {response.unit}  '
+                     f'(category {response.category}, confidence {response.confidence:.2f})')
+    for p in response.points:
+        lines.append(f'  point in {p.header.frame_id}: ({p.point.x:.3f}, {p.point.y:.3f}, '
+                     f'{p.point.z:.3f}) m')
+    if response.pose.header.frame_id and response.category == 'pose':
+        q, t = response.pose.pose.orientation, response.pose.pose.position
+        lines.append(f'  pose in {response.pose.header.frame_id}: xyz ({t.x:.3f}, {t.y:.3f}, '
+                     f'{t.z:.3f}) m, quaternion xyzw ({q.x:.3f}, {q.y:.3f}, {q.z:.3f}, {q.w:.3f})')
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+    ros_args = rclpy.utilities.remove_ros_args(sys.argv if argv is None else ['ask', *argv])
+    args = parse_args(ros_args[1:])
+    rclpy.init(args=sys.argv if argv is None else None)
+    node = rclpy.create_node('ask')
+    try:
+        service = args.node.rstrip('/') + '/query'
+        client = node.create_client(SpatialQuery, service)
+        if not client.wait_for_service(timeout_sec=args.timeout):
+            print(f'ask: service {service} is not available (is geovr_node running, with the '
+                  f'same ROS_DOMAIN_ID?)', file=sys.stderr)
+            return 1
+        request = SpatialQuery.Request(question=args.question, target_frame=args.frame,
+                                       max_age=args.max_age)
+        future = client.call_async(request)
+        rclpy.spin_until_future_complete(node, future, timeout_sec=args.timeout)
+        if not future.done():
+            print(f'ask: no answer from {service} within {args.timeout} s', file=sys.stderr)
+            return 1
+        response = future.result()
+        if not response.success:
+            print(f'ask: {response.message}', file=sys.stderr)
+            return 1
+        print(format_response(response))
+        return 0
+    except KeyboardInterrupt:
+        return 1
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,739 @@
+"""`geovr_node`: metric depth, odometry, TF, localization and spatial questions from one
+camera.
+
+A lifecycle node (autostart=true makes it configure and activate itself, like a plain
+node). on_configure loads the model; on_activate starts processing. Per image:
+
+  stamp check -> intrinsics pairing -> decode -> PerceptionPipeline (one call) ->
+  odometry -> depth / points / odometry / TF -> localization -> memory
+
+Everything heavy lives in the pure cores (`geovr_ros.inference`, `.odometry`,
+`.localization`, `.memory`); this module converts messages and wires callbacks.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PointStamped, PoseStamped, PoseWithCovarianceStamped
+from geovr_interfaces.srv import SpatialQuery
+from nav_msgs.msg import Odometry, Path
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+
+from geovr_ros.geometry import (
+    GeometryError, T_BODY_OPTICAL, body_to_optical, depth_to_points, invert_pose, make_pose,
+    transform_points)
+from geovr_ros.localization import (
+    KeyframeMap, Localizer, LocalizerConfig, MapFileError, view_overlap)
+from geovr_ros.memory import (
+    ChainedAnswerer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer, SpatialMemory,
+    validate_question)
+from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_PARAMS
+from geovr_ros.odometry import OdometryTracker, StampCheck
+from geovr_ros.ros.conversions import (
+    array_to_image_msg, camera_info_msg, camera_info_to_k, colorize_depth,
+    compressed_msg_to_rgb, depth_to_image_msg, image_msg_to_rgb, odometry_msg, pointcloud2_msg,
+    pose_msg, sec_to_stamp, stamp_to_sec, transform_stamped_msg)
+from geovr_ros.ros.pairing import CameraIntrinsics, IntrinsicsPairer
+from geovr_ros.ros.parameters import declare_all
+from geovr_ros.ros.qos import qos_profile
+from geovr_ros.ros.tf import StaticTransformCache, TransformPublisher
+
+
+def rpy_to_matrix(roll: float, pitch: float, yaw: float) -> np.ndarray:
+    """Rotation (3, 3) of fixed-axis roll, pitch, yaw (radians): Rz(yaw) Ry(pitch) Rx(roll)."""
+    cr, sr, cp, sp, cy, sy = (np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch),
+                              np.cos(yaw), np.sin(yaw))
+    return np.array([[cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+                     [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+                     [-sp, cp * sr, cp * cr]])
+
+
+class DropLog:
+    """Counts dropped frames by reason; logs a reason at once, then at most once a period."""
+
+    def __init__(self, logger, period: float):
+        self._logger = logger
+        self._period = period
+        self._last: dict[tuple[str, str], float] = {}
+        self._since: Counter = Counter()
+        self.counts: Counter = Counter()
+        self._lock = threading.Lock()
+
+    def drop(self, category: str, message: str, detail: str = '') -> None:
+        """Counts a drop under `category`; throttles the log per (category, detail)."""
+        now = time.monotonic()
+        key = (category, detail)
+        with self._lock:
+            self.counts[category] += 1
+            self._since[key] += 1
+            last = self._last.get(key)
+            if last is not None and now - last < self._period:
+                return
+            self._last[key] = now
+            repeats = self._since[key]
+            self._since[key] = 0
+        more = f' ({repeats} frames since the last report)' if last is not None else ''
+        self._logger.warning(f'dropping frame: {message}{more}')
+
+
+class GeoVRNode(LifecycleNode):
+    """See the module docstring; topics, services and parameters are listed in docs/ros.md."""
+
+    def __init__(self, answerer: QuestionAnswerer | None = None, **kwargs):
+        """`answerer` replaces the one built from the question_model parameter."""
+        super().__init__('geovr_node', **kwargs)
+        self.p = declare_all(self, GEOVR_NODE_PARAMS)
+        self._given_answerer = answerer
+        self._answerer: QuestionAnswerer = answerer or GeometricAnswerer()
+        self._perception = None
+        self._active = False
+        self._frame_group = MutuallyExclusiveCallbackGroup()
+        self._info_group = MutuallyExclusiveCallbackGroup()
+        self._query_group = ReentrantCallbackGroup()
+        self._diag_group = MutuallyExclusiveCallbackGroup()
+        self._publishers_owned: list = []
+        self._subscriptions_owned: list = []
+        self._services_owned: list = []
+        self._timers_owned: list = []
+        self._helpers_owned: list = []
+        self._state_lock = threading.Lock()
+        self._info_cond = threading.Condition()
+        self.drops = DropLog(self.get_logger(), self.p['log_throttle_period'])
+        self._query_service = self.create_service(
+            SpatialQuery, '~/query', self._on_query, callback_group=self._query_group)
+        if self.p['autostart']:
+            # Steady clock: with use_sim_time a ROS-time timer would wait for /clock.
+            self._autostart_timer = self.create_timer(0.0, self._autostart,
+                                                      clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    # ---------------------------------------------------------------- lifecycle
+    def _autostart(self) -> None:
+        self.destroy_timer(self._autostart_timer)
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        p = self.p = {name: self.get_parameter(name).value for name in self.p}
+        try:
+            self._check_parameters(p)
+            self._perception = self._load_model(p)
+            self._answerer = self._given_answerer or self._load_answerer(p)
+        except Exception as error:  # every failure becomes a failed transition, with reason
+            self.get_logger().error(f'configure failed: {error}')
+            if self._perception is not None:
+                self._perception.close()
+            self._perception = None
+            return TransitionCallbackReturn.FAILURE
+        meta = self._perception.metadata
+        self.get_logger().info(
+            f'model {p["model"]!r} loaded: backend {self._backend_name()}, input '
+            f'{self._perception.input_size[0]}x{self._perception.input_size[1]}, version '
+            f'{getattr(meta, "model_version", "?")}')
+        self._make_cores(p)
+        self._make_ros_entities(p)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = True
+        self.get_logger().info('active: waiting for images on '
+                               f'{self.resolve_topic_name("image")} and camera_info on '
+                               f'{self.resolve_topic_name("camera_info")}')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        for publisher in self._publishers_owned:
+            self.destroy_publisher(publisher)
+        for subscription in self._subscriptions_owned:
+            self.destroy_subscription(subscription)
+        for service in self._services_owned:
+            self.destroy_service(service)
+        for timer in self._timers_owned:
+            self.destroy_timer(timer)
+        for helper in self._helpers_owned:
+            helper.destroy()
+        self._publishers_owned, self._subscriptions_owned = [], []
+        self._services_owned, self._timers_owned, self._helpers_owned = [], [], []
+        if self._perception is not None:
+            self._perception.close()
+            self._perception = None
+
+    @staticmethod
+    def _check_parameters(p: dict) -> None:
+        if not p['model']:
+            raise ValueError('parameter model is empty: set it to a model directory or file '
+                             '(geovr-export onnx --out DIR)')
+        if p['odom_child'] not in ('camera', 'base'):
+            raise ValueError(f'odom_child must be camera or base, got {p["odom_child"]!r}')
+        if p['camera_mount_source'] not in ('tf', 'parameters'):
+            raise ValueError(f'camera_mount_source must be tf or parameters, got '
+                             f'{p["camera_mount_source"]!r}')
+        if len(p['input_size']) != 2:
+            raise ValueError(f'input_size must be [width, height], got {p["input_size"]!r}')
+        if p['points_decimation'] < 1 or p['path_max_length'] < 1:
+            raise ValueError('points_decimation and path_max_length must be >= 1')
+        qos_profile(p['qos_reliability'], 'volatile', p['qos_depth'])  # raises on bad values
+
+    def _load_model(self, p: dict):
+        from geovr_ros.inference import PerceptionPipeline  # heavy: only at configure
+        size = tuple(int(v) for v in p['input_size'])
+        return PerceptionPipeline(p['model'], backend=p['backend'],
+                                  input_size=None if size == (0, 0) else size)
+
+    def _load_answerer(self, p: dict) -> QuestionAnswerer:
+        if not p['question_model']:
+            return GeometricAnswerer()
+        from geovr_ros.language.answerer import LanguageAnswerer  # optional, heavy
+        language = LanguageAnswerer(p['question_model'], backend=p['backend'],
+                                    frame=p['odom_frame'], max_chars=p['max_question_chars'])
+        self.get_logger().info(f'question model {p["question_model"]!r} loaded')
+        return ChainedAnswerer([GeometricAnswerer(), language])
+
+    def _backend_name(self) -> str:
+        backend = self._perception.backend if self._perception else None
+        return getattr(backend, 'name', type(backend).__name__) if backend else 'none'
+
+    def _make_cores(self, p: dict) -> None:
+        self.tracker = OdometryTracker(p['odometry_reference_translation'],
+                                       p['odometry_reference_rotation'],
+                                       p['odometry_max_reference_frames'],
+                                       p['time_jump_threshold'])
+        self.pairer = IntrinsicsPairer(p['pairing_mode'], p['pairing_tolerance'])
+        self.memory = SpatialMemory(p['memory_max_keyframes'], p['memory_max_tokens'])
+        self.localizer = Localizer(LocalizerConfig(
+            keyframe_translation=p['keyframe_translation'],
+            keyframe_rotation=p['keyframe_rotation'],
+            keyframe_min_overlap=p['keyframe_min_overlap'],
+            match_threshold=p['match_threshold'], window=p['alignment_window'],
+            max_keyframes=p['max_map_keyframes']))
+        if p['localization_enabled'] and p['map_file']:
+            try:
+                self.localizer.set_map(KeyframeMap.load(p['map_file'], p['max_map_keyframes']))
+                self.get_logger().info(f'localizing in map {p["map_file"]!r} '
+                                       f'({len(self.localizer.map)} keyframes)')
+            except MapFileError as error:
+                self.get_logger().info(f'mapping afresh: {error}')
+        self._reference = None           # PreparedFrame of the odometry reference
+        self._T_odom_opt0 = None         # odom <- optical frame of the first image
+        self._latest = None              # (stamp, T_odom_cam, camera_frame) for queries
+        self._path = deque(maxlen=p['path_max_length'])
+        self._frames_processed = 0
+        self._frames_received = 0
+        self._stage_ms: deque = deque(maxlen=100)
+        self._processed_times: deque = deque(maxlen=100)
+        self._scale = float('nan')
+        self._matches = Counter()
+        self._last_drop_total = 0
+
+    def _make_ros_entities(self, p: dict) -> None:
+        image_qos = qos_profile(p['qos_reliability'], 'volatile', p['qos_depth'])
+        info_qos = qos_profile(p['qos_reliability'], 'volatile', 10)
+        out_qos = qos_profile('reliable', 'volatile', 1)
+        pub = self.create_publisher
+        self.pub_depth = pub(Image, 'depth', out_qos)
+        self.pub_depth_info = pub(CameraInfo, 'depth/camera_info', out_qos)
+        self.pub_colored = pub(Image, 'depth/colored', out_qos) \
+            if p['publish_depth_colored'] else None
+        self.pub_points = pub(PointCloud2, 'points', out_qos) if p['publish_points'] else None
+        self.pub_odom = pub(Odometry, 'odometry', qos_profile('reliable', 'volatile', 10))
+        self.pub_pose = pub(PoseStamped, 'pose', qos_profile('reliable', 'volatile', 10))
+        self.pub_path = pub(Path, 'path', out_qos)
+        self.pub_loc = pub(PoseWithCovarianceStamped, 'localization',
+                           qos_profile('reliable', 'volatile', 10))
+        self.pub_diag = pub(DiagnosticArray, '/diagnostics',
+                            qos_profile('reliable', 'volatile', 10))
+        self.tf = TransformPublisher(self)
+        self.static_tf = StaticTransformCache(self) \
+            if p['odom_child'] == 'base' and p['camera_mount_source'] == 'tf' else None
+        subs = [
+            self.create_subscription(Image, 'image', self._on_image, image_qos,
+                                     callback_group=self._frame_group),
+            self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, info_qos,
+                                     callback_group=self._info_group)]
+        if p['subscribe_compressed']:
+            subs.append(self.create_subscription(
+                CompressedImage, 'image/compressed', self._on_compressed, image_qos,
+                callback_group=self._frame_group))
+        services = [
+            self.create_service(Trigger, '~/reset', self._on_reset,
+                                callback_group=self._frame_group),
+            self.create_service(Trigger, '~/save_map', self._on_save_map,
+                                callback_group=self._frame_group),
+            self.create_service(Trigger, '~/load_map', self._on_load_map,
+                                callback_group=self._frame_group),
+            self.create_service(Trigger, '~/reset_map', self._on_reset_map,
+                                callback_group=self._frame_group)]
+        timer = self.create_timer(p['diagnostics_period'], self._publish_diagnostics,
+                                  callback_group=self._diag_group,
+                                  clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._publishers_owned = [e for e in (
+            self.pub_depth, self.pub_depth_info, self.pub_odom, self.pub_pose, self.pub_path,
+            self.pub_loc, self.pub_diag, self.pub_colored, self.pub_points) if e is not None]
+        self._subscriptions_owned = subs
+        self._services_owned = services
+        self._timers_owned = [timer]
+        self._helpers_owned = [e for e in (self.tf, self.static_tf) if e is not None]
+
+    # ---------------------------------------------------------------- inputs
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        if not self._active:
+            return
+        try:
+            K = camera_info_to_k(msg)
+        except GeometryError as error:
+            self.drops.drop('bad_camera_info', f'camera_info rejected: {error}', str(error))
+            return
+        with self._info_cond:
+            self.pairer.add(CameraIntrinsics(stamp_to_sec(msg.header.stamp), K, msg.width,
+                                             msg.height))
+            self._info_cond.notify_all()
+
+    def _on_image(self, msg: Image) -> None:
+        if not self._active:
+            return
+        t_start = time.perf_counter()
+        self._frames_received += 1
+        if msg.width * msg.height > self.p['max_image_pixels']:
+            self.drops.drop('too_large', f'image {msg.width}x{msg.height} has more than '
+                                         f'max_image_pixels={self.p["max_image_pixels"]} pixels')
+            return
+        try:
+            rgb = image_msg_to_rgb(msg)
+        except GeometryError as error:
+            self.drops.drop('bad_image', f'image rejected: {error}', msg.encoding + str(
+                len(msg.data) == msg.step * msg.height))
+            return
+        self._process(rgb, msg.header, t_start)
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        if not self._active:
+            return
+        t_start = time.perf_counter()
+        self._frames_received += 1
+        try:
+            rgb = compressed_msg_to_rgb(msg)
+        except GeometryError as error:
+            self.drops.drop('bad_image', f'compressed image rejected: {error}', msg.format)
+            return
+        self._process(rgb, msg.header, t_start)
+
+    def _intrinsics_for(self, stamp: float) -> tuple[CameraIntrinsics | None, str]:
+        deadline = time.monotonic() + self.p['pairing_wait']
+        with self._info_cond:
+            while True:
+                found, reason = self.pairer.match(stamp)
+                remaining = deadline - time.monotonic()
+                if found is not None or remaining <= 0:
+                    return found, reason
+                self._info_cond.wait(remaining)
+
+    # ---------------------------------------------------------------- processing
+    def _process(self, rgb: np.ndarray, header: Header, t_start: float) -> None:
+        """One frame: rgb (H, W, 3) uint8 with its header; t_start: perf_counter at arrival."""
+        stamp = stamp_to_sec(header.stamp)
+        check = self.tracker.check_stamp(stamp)
+        if check in (StampCheck.REPEATED, StampCheck.OUT_OF_ORDER):
+            self.drops.drop(check.name.lower(), f'{check.value}: {stamp:.6f} after '
+                                                f'{self.tracker.last_stamp:.6f}')
+            return
+        if check == StampCheck.JUMP_BACK:
+            self.get_logger().warning(
+                f'time jumped backwards from {self.tracker.last_stamp:.3f} s to {stamp:.3f} s: '
+                f'restarting odometry')
+            self._restart_odometry()
+        intrinsics, reason = self._intrinsics_for(stamp)
+        if intrinsics is None:
+            self.drops.drop('no_camera_info', reason)
+            return
+        height, width = rgb.shape[:2]
+        if (intrinsics.width, intrinsics.height) != (width, height):
+            self.drops.drop('size_mismatch', f'camera_info is {intrinsics.width}x'
+                                             f'{intrinsics.height} but the image is '
+                                             f'{width}x{height}')
+            return
+        camera_frame = self.p['camera_frame'] or header.frame_id
+        if not camera_frame:
+            self.drops.drop('no_frame_id', 'image has an empty frame_id and the camera_frame '
+                                           'parameter is empty')
+            return
+        T_odom_opt0 = self._odom_from_first_optical(camera_frame)
+        if T_odom_opt0 is None:
+            return
+        t_decoded = time.perf_counter()
+        try:
+            cur = self._perception.preprocess(rgb, intrinsics.K)
+        except GeometryError as error:
+            self.drops.drop('bad_input', f'preprocessing failed: {error}')
+            return
+        t_prepared = time.perf_counter()
+        first = self._reference is None or not self.tracker.started
+        result = self._perception.run(cur if first else self._reference, cur)
+        t_inferred = time.perf_counter()
+        self._publish_perception(result, header, camera_frame, rgb, intrinsics)
+        t_depth = time.perf_counter()
+        if first:
+            update = self.tracker.start(stamp)
+        else:
+            update = self.tracker.update(stamp, result.rel_pose)
+        if update.new_reference:
+            self._reference = cur
+        T_odom_cam = self._T_odom_opt0 @ update.T_odom_cam
+        self._scale = result.scale
+        self._publish_odometry(update, T_odom_cam, header, camera_frame)
+        with self._state_lock:
+            self._latest = (stamp, T_odom_cam, camera_frame)
+        self.memory.record_pose(stamp, T_odom_cam)
+        self._remember(stamp, T_odom_cam, result)
+        t_odometry = time.perf_counter()
+        if self.p['localization_enabled']:
+            self._localize(stamp, T_odom_cam, cur, result, header)
+        t_end = time.perf_counter()
+        self._frames_processed += 1
+        self._processed_times.append(time.monotonic())
+        ms = 1e3
+        stages = {'input_ms': (t_decoded - t_start) * ms,
+                  'preprocess_ms': (t_prepared - t_decoded) * ms,
+                  'model_ms': (t_inferred - t_prepared) * ms,
+                  'depth_publish_ms': (t_depth - t_inferred) * ms,
+                  'odometry_ms': (t_odometry - t_depth) * ms,
+                  'localization_ms': (t_end - t_odometry) * ms,
+                  'total_ms': (t_end - t_start) * ms}
+        self._stage_ms.append(stages)
+
+    def _odom_from_first_optical(self, camera_frame: str) -> np.ndarray | None:
+        """odom <- optical frame of the first image: the camera mount (base mode) or the
+        REP 103 body rotation (camera mode), so that odom is x forward, z up."""
+        if self._T_odom_opt0 is not None:
+            return self._T_odom_opt0
+        if self.p['odom_child'] == 'camera':
+            self._T_odom_opt0 = T_BODY_OPTICAL.copy()
+        elif self.p['camera_mount_source'] == 'parameters':
+            T_base_body = make_pose(rpy_to_matrix(*self.p['camera_mount_rpy']),
+                                    np.asarray(self.p['camera_mount_xyz'], float))
+            self._T_odom_opt0 = body_to_optical(T_base_body)
+            if self.p['publish_mount_tf']:
+                self.tf.send_static(transform_stamped_msg(
+                    self._T_odom_opt0, self.p['base_frame'], camera_frame,
+                    self.get_clock().now().to_msg()))
+        else:
+            T = self.static_tf.lookup(self.p['base_frame'], camera_frame)
+            if T is None:
+                self.drops.drop('no_mount', f'no static transform {self.p["base_frame"]} -> '
+                                            f'{camera_frame} on /tf_static yet (odom_child is '
+                                            f'base, camera_mount_source is tf)')
+                return None
+            self._T_odom_opt0 = T
+        return self._T_odom_opt0
+
+    def _restart_odometry(self) -> None:
+        self.tracker.reset()
+        self._reference = None
+        self._path.clear()
+        self.memory.clear()
+        self.localizer.odometry_restarted()
+        with self._state_lock:
+            self._latest = None
+
+    # ---------------------------------------------------------------- outputs
+    def _publish_perception(self, result, header: Header, camera_frame: str, rgb: np.ndarray,
+                            intrinsics: CameraIntrinsics) -> None:
+        out_header = Header(stamp=header.stamp, frame_id=camera_frame)
+        depth = np.where(np.isfinite(result.depth) & (result.depth > 0), result.depth, np.nan)
+        depth, K = depth.astype(np.float32), result.K
+        if self.p['depth_upsample'] and depth.shape != rgb.shape[:2]:
+            rows = np.minimum((np.arange(rgb.shape[0]) * depth.shape[0]) // rgb.shape[0],
+                              depth.shape[0] - 1)
+            cols = np.minimum((np.arange(rgb.shape[1]) * depth.shape[1]) // rgb.shape[1],
+                              depth.shape[1] - 1)
+            depth, K = depth[rows][:, cols], intrinsics.K
+        self.pub_depth.publish(depth_to_image_msg(depth, out_header))
+        self.pub_depth_info.publish(camera_info_msg(K, depth.shape[1], depth.shape[0],
+                                                    out_header))
+        if self.pub_colored is not None and self.pub_colored.get_subscription_count() > 0:
+            self.pub_colored.publish(array_to_image_msg(colorize_depth(depth), 'rgb8',
+                                                        out_header))
+        if self.pub_points is not None and self.pub_points.get_subscription_count() > 0:
+            n = self.p['points_decimation']
+            sub = depth[::n, ::n]
+            sub = np.where(sub <= self.p['points_max_depth'], sub, np.nan)
+            K_sub = K.copy()
+            K_sub[:2] /= n
+            self.pub_points.publish(pointcloud2_msg(depth_to_points(sub, K_sub).reshape(-1, 3),
+                                                    out_header))
+
+    def _child_pose(self, T_odom_cam: np.ndarray) -> tuple[np.ndarray, str]:
+        if self.p['odom_child'] == 'base':
+            T_base_cam = self._T_odom_opt0  # the mount
+            return T_odom_cam @ invert_pose(T_base_cam), self.p['base_frame']
+        return T_odom_cam, None
+
+    def _publish_odometry(self, update, T_odom_cam, header, camera_frame) -> None:
+        T_child, child = self._child_pose(T_odom_cam)
+        child = child or camera_frame
+        odom_header = Header(stamp=header.stamp, frame_id=self.p['odom_frame'])
+        var_p, var_r = self.p['odometry_position_variance'], self.p['odometry_orientation_variance']
+        covariance = np.diag([var_p] * 3 + [var_r] * 3)
+        linear, angular = update.linear_velocity, update.angular_velocity
+        if child != camera_frame:  # twist is in the child frame: rotate camera axes to base
+            R = self._T_odom_opt0[:3, :3]  # the mount's rotation (lever arm ignored)
+            linear, angular = R @ linear, R @ angular
+        self.pub_odom.publish(odometry_msg(T_child, linear, angular, odom_header, child,
+                                           covariance, covariance))
+        pose = PoseStamped(header=odom_header, pose=pose_msg(T_child))
+        self.pub_pose.publish(pose)
+        self._path.append(pose)
+        if self.pub_path.get_subscription_count() > 0:  # 1000 poses cost ~1 ms to serialise
+            self.pub_path.publish(Path(header=odom_header, poses=list(self._path)))
+        if self.p['publish_odom_tf']:
+            self.tf.send([transform_stamped_msg(T_child, self.p['odom_frame'], child,
+                                                header.stamp)])
+
+    def _verify_and_add_match(self, T_odom_cam, cur, result, keyframe, similarity) -> None:
+        """Runs the model on (keyframe, current); keeps the match only if the current depth,
+        placed by that relative pose, overlaps the keyframe's view (geometric check)."""
+        kf_frame = self._perception.preprocess(keyframe.image, keyframe.K)
+        T_kf_cur = self._perception.run(kf_frame, cur).rel_pose
+        size = (keyframe.image.shape[1], keyframe.image.shape[0])
+        overlap = view_overlap(result.depth, result.K, T_kf_cur, keyframe.K, size)
+        if overlap < self.p['match_min_overlap']:
+            self._matches['rejected'] += 1
+            return
+        self._matches['accepted'] += 1
+        self.localizer.add_match(T_odom_cam, keyframe, T_kf_cur)
+
+    def _remember(self, stamp, T_odom_cam, result) -> None:
+        if self.memory.is_new_view(T_odom_cam, self.p['keyframe_translation'],
+                                   self.p['keyframe_rotation']):
+            self.memory.add_keyframe(stamp, T_odom_cam, result.tokens, result.token_xyz)
+
+    def _localize(self, stamp, T_odom_cam, cur, result, header) -> None:
+        loc = self.localizer
+        if self._frames_processed % max(1, self.p['relocalize_period']) == 0 and len(loc.map):
+            match = loc.find_match(result.descriptor)
+            if match is not None:
+                self._verify_and_add_match(T_odom_cam, cur, result, *match)
+        if loc.should_add_keyframe(T_odom_cam, result.depth, result.K):
+            image = _denormalised_rgb(cur.chw, self._perception.metadata)
+            loc.add_keyframe(stamp, T_odom_cam, result.descriptor, image, cur.K)
+        T_map_odom = loc.T_map_odom
+        if T_map_odom is None:
+            return
+        T_child, child = self._child_pose(T_odom_cam)
+        msg = PoseWithCovarianceStamped()
+        msg.header = Header(stamp=header.stamp, frame_id=self.p['map_frame'])
+        msg.pose.pose = pose_msg(T_map_odom @ T_child)
+        msg.pose.covariance = [float(v) for v in loc.covariance().reshape(36)]
+        self.pub_loc.publish(msg)
+        if self.p['publish_map_to_odom_tf']:
+            self.tf.send([transform_stamped_msg(T_map_odom, self.p['map_frame'],
+                                                self.p['odom_frame'], header.stamp)])
+
+    # ---------------------------------------------------------------- services
+    def _on_reset(self, request, response):
+        if not self._active:
+            response.success, response.message = False, 'node is not active'
+            return response
+        self._restart_odometry()
+        self.get_logger().info('odometry reset by ~/reset: restarting at the next frame')
+        response.success, response.message = True, 'odometry and memory reset'
+        return response
+
+    def _on_save_map(self, request, response):
+        path = self.get_parameter('map_file').value
+        if not self._active or not path:
+            response.success = False
+            response.message = 'set the map_file parameter first' if self._active \
+                else 'node is not active'
+            return response
+        try:
+            self.localizer.map.save(path)
+        except (MapFileError, OSError) as error:
+            response.success, response.message = False, f'saving the map failed: {error}'
+            return response
+        response.success = True
+        response.message = f'saved {len(self.localizer.map)} keyframes to {path}'
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_load_map(self, request, response):
+        path = self.get_parameter('map_file').value
+        if not self._active:
+            response.success, response.message = False, 'node is not active'
+            return response
+        try:
+            self.localizer.set_map(KeyframeMap.load(path, self.p['max_map_keyframes']))
+        except MapFileError as error:
+            response.success, response.message = False, str(error)
+            return response
+        response.success = True
+        response.message = (f'loaded {len(self.localizer.map)} keyframes from {path}: '
+                            f'localizing (map -> odom unknown until a place is recognised)')
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_reset_map(self, request, response):
+        if not self._active:
+            response.success, response.message = False, 'node is not active'
+            return response
+        self.localizer.reset()
+        response.success, response.message = True, 'map cleared: mapping afresh, map == odom'
+        return response
+
+    def _on_query(self, request, response):
+        try:
+            question = validate_question(request.question, self.p['max_question_chars'])
+        except InvalidQuestionError as error:
+            response.success, response.message = False, f'question rejected: {error}'
+            return response
+        if self._perception is None or not self._active:
+            response.success, response.message = False, 'node is not active'
+            return response
+        with self._state_lock:
+            latest = self._latest
+        T_map_odom = self.localizer.T_map_odom if self.p['localization_enabled'] else None
+        if latest is None:
+            response.success = False
+            response.message = 'no frame processed yet: memory is empty'
+            return response
+        stamp, T_odom_cam, camera_frame = latest
+        now = self.get_clock().now().nanoseconds * 1e-9
+        if request.max_age > 0 and now - stamp > request.max_age:
+            response.success = False
+            response.message = (f'memory is {now - stamp:.2f} s old, more than max_age '
+                                f'{request.max_age:.2f} s')
+            return response
+        frame, T_target_odom, error = self._target(request.target_frame, T_map_odom,
+                                                   T_odom_cam, camera_frame)
+        if error:
+            response.success, response.message = False, error
+            return response
+        answer = self._answerer.answer(question, self.memory.snapshot(), stamp)
+        response.success, response.message = answer.success, answer.message
+        response.answer, response.category = answer.answer, answer.category
+        response.value, response.unit = float(answer.value), answer.unit
+        response.confidence = float(answer.confidence)
+        header = Header(stamp=sec_to_stamp(stamp), frame_id=frame)
+        if len(answer.points):
+            points = transform_points(T_target_odom, np.asarray(answer.points, float))
+            response.points = [PointStamped(header=header) for _ in points]
+            for msg, xyz in zip(response.points, points):
+                msg.point.x, msg.point.y, msg.point.z = (float(v) for v in xyz)
+        response.pose.header = header
+        if answer.pose is not None:
+            response.pose.pose = pose_msg(T_target_odom @ answer.pose)
+        return response
+
+    def _target(self, requested: str, T_map_odom, T_odom_cam, camera_frame):
+        """(frame, T_frame_odom, error) for a query's target_frame."""
+        map_frame, odom_frame = self.p['map_frame'], self.p['odom_frame']
+        if requested in ('', map_frame):
+            if T_map_odom is not None:
+                return map_frame, T_map_odom, ''
+            if requested == map_frame:
+                return map_frame, None, (f'{map_frame} -> {odom_frame} is not known yet (not '
+                                         f'localized); ask in {odom_frame}')
+            return odom_frame, np.eye(4), ''
+        if requested == odom_frame:
+            return odom_frame, np.eye(4), ''
+        if requested == camera_frame:
+            return camera_frame, invert_pose(T_odom_cam), ''
+        if requested == self.p['base_frame'] and self._T_odom_opt0 is not None \
+                and self.p['odom_child'] == 'base':
+            T_odom_base, _ = self._child_pose(T_odom_cam)
+            return requested, invert_pose(T_odom_base), ''
+        return requested, None, (f'unknown target_frame {requested!r}: use {map_frame}, '
+                                 f'{odom_frame}, {camera_frame} or empty')
+
+    # ---------------------------------------------------------------- diagnostics
+    def _publish_diagnostics(self) -> None:
+        times = list(self._processed_times)
+        now = time.monotonic()
+        recent = [t for t in times if now - t < 5.0]
+        rate = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 \
+            and recent[-1] > recent[0] else 0.0
+        stages = list(self._stage_ms)
+        status = DiagnosticStatus(name=f'{self.get_name()}: perception',
+                                  hardware_id=self._backend_name())
+        values = {'backend': self._backend_name(), 'rate_hz': f'{rate:.2f}',
+                  'frames_received': str(self._frames_received),
+                  'frames_processed': str(self._frames_processed),
+                  'metric_scale': f'{self._scale:.4f}',
+                  'map_keyframes': str(len(self.localizer.map)),
+                  'memory_keyframes': str(len(self.memory)),
+                  'localized': str(self.localizer.localized),
+                  'place_matches_accepted': str(self._matches['accepted']),
+                  'place_matches_rejected': str(self._matches['rejected'])}
+        if stages:
+            for key in stages[-1]:
+                vals = [s[key] for s in stages if key in s]
+                values[f'latency_{key}'] = f'{np.mean(vals):.2f}'
+        drops = dict(self.drops.counts)
+        for reason, count in sorted(drops.items()):
+            values[f'dropped_{reason}'] = str(count)
+        total = sum(drops.values())
+        new_drops = total - self._last_drop_total
+        self._last_drop_total = total
+        if not self._active:
+            status.level, status.message = DiagnosticStatus.WARN, 'inactive'
+        elif new_drops:
+            status.level = DiagnosticStatus.WARN
+            status.message = f'{new_drops} frames dropped: ' + ', '.join(
+                f'{r}={c}' for r, c in sorted(drops.items()))
+        elif not recent:
+            status.level, status.message = DiagnosticStatus.WARN, 'no images processed recently'
+        else:
+            status.level, status.message = DiagnosticStatus.OK, f'{rate:.1f} Hz'
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(array)
+
+
+def _denormalised_rgb(chw: np.ndarray, metadata) -> np.ndarray:
+    """(H, W, 3) uint8 RGB back from the model's normalised (3, H, W) input."""
+    mean = np.asarray(metadata.mean, np.float32).reshape(3, 1, 1)
+    std = np.asarray(metadata.std, np.float32).reshape(3, 1, 1)
+    rgb = (chw * std + mean) * 255.0
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8).transpose(1, 2, 0).copy()
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = GeoVRNode()
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,108 @@
+"""Every parameter of `geovr_node`, declared once (type from the default, description)."""
+from __future__ import annotations
+
+from geovr_ros.ros.parameters import Param
+
+GEOVR_NODE_PARAMS: list[Param] = [
+    # Model and backend
+    Param('model', '', 'Model directory written by `geovr-export onnx` (perception.onnx with '
+          'its metadata) or an .onnx/.engine/.pt2 file. Loaded in on_configure; a missing '
+          'file makes the configure transition fail.'),
+    Param('backend', 'auto', 'Inference backend: auto (TensorRT, then ONNX Runtime CUDA, then '
+          'ONNX Runtime CPU), tensorrt, onnxruntime or torch.'),
+    Param('input_size', [0, 0], 'Model input [width, height] in pixels; [0, 0] uses the size '
+          'the model was trained at (its geovr.input_size metadata).', int),
+    Param('autostart', True, 'Configure and activate at start-up (plain-node mode). False '
+          'leaves the node unconfigured for a lifecycle manager.'),
+    # Inputs
+    Param('qos_reliability', 'best_effort', 'Reliability of the image and camera_info '
+          'subscriptions: best_effort (SensorDataQoS; matches reliable and best-effort '
+          'publishers), reliable or system_default.'),
+    Param('qos_depth', 1, 'Keep-last depth of the image subscription; 1 drops stale frames '
+          'instead of queueing them.'),
+    Param('subscribe_compressed', False, 'Also subscribe to image/compressed '
+          '(sensor_msgs/CompressedImage, JPEG or PNG).'),
+    Param('pairing_mode', 'stamp', 'How an image gets its intrinsics: stamp (camera_info with '
+          'the nearest stamp within pairing_tolerance) or latest (the last camera_info '
+          'received, for drivers that stamp it differently).'),
+    Param('pairing_tolerance', 0.005, 'Largest stamp difference in seconds between an image '
+          'and its camera_info in stamp pairing mode.'),
+    Param('pairing_wait', 0.05, 'Seconds an image waits for its camera_info to arrive before '
+          'it is dropped (camera_info is often delivered just after the image).'),
+    Param('max_image_pixels', 16777216, 'Images with more pixels than this are dropped.'),
+    # Outputs
+    Param('depth_upsample', False, 'Publish depth at the camera resolution (nearest-neighbour '
+          'upsampling, camera intrinsics) instead of the model resolution.'),
+    Param('publish_depth_colored', True, 'Publish depth/colored, an rgb8 preview of depth.'),
+    Param('publish_points', True, 'Publish points, a PointCloud2 of the depth in the camera '
+          'optical frame.'),
+    Param('points_decimation', 2, 'Keep every n-th depth pixel in each direction for points.'),
+    Param('points_max_depth', 20.0, 'Points farther than this many metres are left out.'),
+    Param('path_max_length', 1000, 'Poses kept in the published path.'),
+    # Frames and TF
+    Param('odom_frame', 'odom', 'Odometry frame (REP 105).'),
+    Param('map_frame', 'map', 'Map frame (REP 105).'),
+    Param('base_frame', 'base_link', 'Robot body frame, used when odom_child is base.'),
+    Param('camera_frame', '', 'Camera optical frame; empty uses the frame_id of the images.'),
+    Param('odom_child', 'camera', 'Child frame of odometry and of the odom TF: camera (the '
+          'optical frame) or base (base_frame, through the camera mount).'),
+    Param('camera_mount_source', 'tf', 'Where the base -> camera optical mount comes from when '
+          'odom_child is base: tf (looked up on /tf_static) or parameters '
+          '(camera_mount_xyz and camera_mount_rpy).'),
+    Param('camera_mount_xyz', [0.0, 0.0, 0.0], 'Position [x, y, z] in metres of the camera body '
+          'frame (x forward, z up) in base_frame, for camera_mount_source parameters.', float),
+    Param('camera_mount_rpy', [0.0, 0.0, 0.0], 'Orientation [roll, pitch, yaw] in radians of '
+          'the camera body frame in base_frame; the optical frame is rotated from it as in '
+          'REP 103.', float),
+    Param('publish_mount_tf', False, 'Publish the parameter mount base_frame -> camera optical '
+          'frame on /tf_static (only if nothing else publishes it: one parent per frame).'),
+    Param('publish_odom_tf', True, 'Publish TF odom_frame -> odometry child frame.'),
+    Param('publish_map_to_odom_tf', True, 'Publish TF map_frame -> odom_frame (REP 105) once '
+          'localization knows it.'),
+    # Odometry
+    Param('odometry_reference_translation', 0.3, 'Metres from the odometry reference frame '
+          'after which the current frame becomes the new reference.'),
+    Param('odometry_reference_rotation', 0.35, 'Radians from the odometry reference frame '
+          'after which the current frame becomes the new reference.'),
+    Param('odometry_max_reference_frames', 30, 'Frames after which the odometry reference '
+          'frame is renewed regardless of motion.'),
+    Param('time_jump_threshold', 1.0, 'A stamp older than the previous frame by more than '
+          'this many seconds is a time jump backwards (bag loop, simulator reset) and restarts '
+          'odometry; smaller backward steps are dropped as out of order.'),
+    Param('odometry_position_variance', 0.01, 'Variance (m^2) put on the diagonal of the '
+          'odometry pose covariance.'),
+    Param('odometry_orientation_variance', 0.01, 'Variance (rad^2) put on the diagonal of the '
+          'odometry pose covariance.'),
+    # Localization
+    Param('localization_enabled', True, 'Build a keyframe map, recognise places and publish '
+          'localization and map -> odom.'),
+    Param('map_file', '', 'Keyframe map file (.npz): loaded at configure when it exists (the '
+          'node then localizes in it), written by ~/save_map, read by ~/load_map.'),
+    Param('keyframe_translation', 0.5, 'Metres from the last keyframe that make a new one (map '
+          'and memory).'),
+    Param('keyframe_rotation', 0.35, 'Radians from the last keyframe that make a new one (map '
+          'and memory).'),
+    Param('keyframe_min_overlap', 0.6, 'A new keyframe is made when less than this fraction '
+          'of the current view falls inside the last keyframe.'),
+    Param('max_map_keyframes', 500, 'Keyframes kept in the map (the oldest are evicted).'),
+    Param('match_threshold', 0.9, 'Cosine similarity of global descriptors above which a '
+          'keyframe is recognised as the current place.'),
+    Param('match_min_overlap', 0.3, 'A recognised place is used only if this fraction of the '
+          'current depth, placed by the model\'s relative pose, falls inside the keyframe.'),
+    Param('relocalize_period', 10, 'Try place recognition every n-th processed frame (each '
+          'match costs one more model run).'),
+    Param('alignment_window', 10, 'Place matches aligned together to estimate map -> odom.'),
+    # Memory and questions
+    Param('memory_max_keyframes', 64, 'Keyframes kept in the spatial memory; when full, the '
+          'one closest to another is evicted.'),
+    Param('memory_max_tokens', 256, 'Model tokens kept per memory keyframe.'),
+    Param('question_model', '', 'Directory of the exported question model (question_encoder.onnx, '
+          'question_graph.onnx, tokenizer.json). Empty: only the exact trajectory and memory '
+          'questions are answered; others get "no question model loaded". A directory that '
+          'cannot be loaded makes the configure transition fail.'),
+    Param('max_question_chars', 1000, 'Longer questions are rejected by ~/query.'),
+    # Diagnostics
+    Param('diagnostics_period', 1.0, 'Seconds between /diagnostics messages.'),
+    Param('log_throttle_period', 10.0, 'A dropped-frame reason is logged at most once per '
+          'this many seconds (the first occurrence immediately).'),
+]

@@ -1,0 +1,251 @@
+"""Benchmark of a running geovr_node against the bare backend.
+
+    python -m geovr_ros.nodes.node_bench --model DIR [--sizes 256x192,640x480] [--frames 40]
+
+For each camera size it measures:
+- bare: `PerceptionPipeline.preprocess + run` in this process (what the node must do anyway);
+- latency: image stamp -> depth received, one frame in flight at a time (no queueing), with
+  a geovr_node process started here (or `--node-running` to measure one you started);
+- throughput: depth messages per second while images are offered at `--offer-hz`;
+- node overhead = latency - bare, also as a percentage of bare.
+
+Must run with the project's ROS environment (`source scripts/ros_env.sh`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'size must be WxH, got {text!r}') from None
+    return width, height
+
+
+def test_image(width: int, height: int, shift: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (height // 8 + 1, width // 8 + 2, 3), dtype=np.uint8)
+    big = np.repeat(np.repeat(base, 8, axis=0), 8, axis=1)
+    return np.ascontiguousarray(big[:height, shift % 8:shift % 8 + width])
+
+
+def intrinsics(width: int, height: int) -> np.ndarray:
+    return np.array([[0.9 * width, 0, (width - 1) / 2], [0, 0.9 * width, (height - 1) / 2],
+                     [0, 0, 1.0]])
+
+
+def bare_backend_ms(model: str, backend: str, size: tuple[int, int], frames: int) -> dict:
+    """Median ms of preprocess and run in this process for camera images of `size`."""
+    from geovr_ros.inference import PerceptionPipeline
+    pipeline = PerceptionPipeline(model, backend=backend)
+    K = intrinsics(*size)
+    ref = pipeline.preprocess(test_image(*size, 0), K)
+    pre, run = [], []
+    for i in range(frames + 3):
+        t0 = time.perf_counter()
+        cur = pipeline.preprocess(test_image(*size, i), K)
+        t1 = time.perf_counter()
+        pipeline.run(ref, cur)
+        t2 = time.perf_counter()
+        if i >= 3:
+            pre.append((t1 - t0) * 1e3)
+            run.append((t2 - t1) * 1e3)
+    pipeline.close()
+    return {'preprocess_ms': float(np.median(pre)), 'run_ms': float(np.median(run)),
+            'bare_ms': float(np.median(np.add(pre, run)))}
+
+
+class NodeDriver:
+    """Publishes images to the node and times the depth that comes back."""
+
+    def __init__(self, namespace: str):
+        import rclpy
+        from sensor_msgs.msg import CameraInfo, Image
+        self.rclpy = rclpy
+        self.node = rclpy.create_node('node_bench')
+        self.image_pub = self.node.create_publisher(Image, f'{namespace}/image', 1)
+        self.info_pub = self.node.create_publisher(CameraInfo, f'{namespace}/camera_info', 10)
+        self.received: dict[float, float] = {}
+        self.node.create_subscription(Image, f'{namespace}/depth', self._on_depth, 10)
+        from diagnostic_msgs.msg import DiagnosticArray
+        self.stages: dict[str, float] = {}
+        self.memory_keyframes = 0
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            values = {v.key: v.value for v in status.values}
+            if 'memory_keyframes' in values:
+                self.memory_keyframes = int(values['memory_keyframes'])
+            if 'latency_total_ms' in values:
+                self.stages = {k[len('latency_'):]: float(v) for k, v in values.items()
+                               if k.startswith('latency_')}
+
+    def _on_depth(self, msg) -> None:
+        from geovr_ros.ros.conversions import stamp_to_sec
+        self.received[round(stamp_to_sec(msg.header.stamp), 6)] = time.time()
+
+    def wait_for_node(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.image_pub.get_subscription_count() and self.node.count_publishers(
+                    self.image_pub.topic_name.rsplit('/', 1)[0] + '/depth'):
+                return True
+            self.rclpy.spin_once(self.node, timeout_sec=0.1)
+        return False
+
+    def send(self, size, shift) -> float:
+        from std_msgs.msg import Header
+
+        from geovr_ros.ros.conversions import array_to_image_msg, camera_info_msg, sec_to_stamp
+        stamp = round(time.time(), 6)
+        header = Header(stamp=sec_to_stamp(stamp), frame_id='bench_optical')
+        info = camera_info_msg(intrinsics(*size), size[0], size[1], header)
+        image = array_to_image_msg(test_image(*size, shift), 'rgb8', header)
+        self.info_pub.publish(info)
+        self.image_pub.publish(image)
+        return stamp
+
+    def latency_ms(self, size, frames: int, timeout: float = 5.0) -> list[float]:
+        latencies = []
+        for i in range(frames + 3):
+            stamp = self.send(size, i)
+            deadline = time.monotonic() + timeout
+            while stamp not in self.received and time.monotonic() < deadline:
+                self.rclpy.spin_once(self.node, timeout_sec=0.005)
+            if stamp in self.received and i >= 3:
+                latencies.append((self.received[stamp] - stamp) * 1e3)
+        return latencies
+
+    def question_ms(self, namespace: str, calls: int = 30) -> list[float]:
+        """Round-trip ms of ~/query for a trajectory question, one call at a time."""
+        from geovr_interfaces.srv import SpatialQuery
+        client = self.node.create_client(SpatialQuery, f'{namespace}/geovr_node/query')
+        if not client.wait_for_service(timeout_sec=5):
+            return []
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            future = client.call_async(SpatialQuery.Request(
+                question='how far have I travelled?', target_frame='odom'))
+            self.rclpy.spin_until_future_complete(self.node, future, timeout_sec=5)
+            if future.done() and future.result().success:
+                times.append((time.perf_counter() - start) * 1e3)
+        self.node.destroy_client(client)
+        return times
+
+    def throughput_hz(self, size, seconds: float, offer_hz: float) -> float:
+        self.received.clear()
+        start = time.monotonic()
+        sent, next_send = 0, start
+        while time.monotonic() - start < seconds:
+            if time.monotonic() >= next_send:
+                self.send(size, sent)
+                sent += 1
+                next_send += 1.0 / offer_hz
+            self.rclpy.spin_once(self.node, timeout_sec=0.002)
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            self.rclpy.spin_once(self.node, timeout_sec=0.01)
+        return len(self.received) / seconds
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog='node_bench', description=__doc__.splitlines()[0])
+    parser.add_argument('--model', required=True, help='model directory (geovr-export onnx)')
+    parser.add_argument('--backend', default='onnxruntime')
+    parser.add_argument('--sizes', default='256x192,640x480',
+                        type=lambda t: [parse_size(s) for s in t.split(',')])
+    parser.add_argument('--frames', type=int, default=40, help='frames per latency figure')
+    parser.add_argument('--seconds', type=float, default=5.0, help='throughput window')
+    parser.add_argument('--offer-hz', type=float, default=60.0,
+                        help='image rate offered in the throughput test')
+    parser.add_argument('--namespace', default='/bench')
+    parser.add_argument('--node-running', action='store_true',
+                        help='measure an already running node in --namespace')
+    parser.add_argument('--node-param', action='append', default=[], metavar='NAME:=VALUE',
+                        help='extra geovr_node parameter (repeatable), e.g. '
+                        'keyframe_translation:=0.0 to fill the memory for the question figure')
+    parser.add_argument('--json', type=Path, help='also write the results here')
+    args = parser.parse_args(argv)
+
+    import rclpy
+    results = []
+    rclpy.init()
+    node_process = None
+    if not args.node_running:
+        node_process = subprocess.Popen(
+            [str(Path(sys.executable).parent / 'geovr_node'), '--ros-args',
+             '-p', f'model:={args.model}', '-p', f'backend:={args.backend}',
+             '-r', f'__ns:={args.namespace}']
+            + [arg for param in args.node_param for arg in ('-p', param)],
+            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    driver = NodeDriver(args.namespace)
+    try:
+        if not driver.wait_for_node(60):
+            print('node_bench: geovr_node did not come up (no depth publisher)', file=sys.stderr)
+            return 1
+        for size in args.sizes:
+            bare = bare_backend_ms(args.model, args.backend, size, args.frames)
+            latencies = driver.latency_ms(size, args.frames)
+            throughput = driver.throughput_hz(size, args.seconds, args.offer_hz)
+            latency = float(np.median(latencies)) if latencies else float('nan')
+            overhead = latency - bare['bare_ms']
+            row = {'size': f'{size[0]}x{size[1]}', **bare, 'node_latency_ms': latency,
+                   'node_latency_p90_ms': float(np.percentile(latencies, 90))
+                   if latencies else float('nan'),
+                   'node_overhead_ms': overhead,
+                   'node_overhead_pct': 100.0 * overhead / bare['bare_ms'],
+                   'throughput_hz': throughput, 'frames': len(latencies)}
+            questions = driver.question_ms(args.namespace)
+            row['question_ms'] = float(np.median(questions)) if questions else float('nan')
+            row['memory_keyframes'] = driver.memory_keyframes
+            stages = dict(driver.stages)
+            row['node_stages_ms'] = stages
+            if stages:  # the node's own view, free of this process's scheduling
+                work = stages['preprocess_ms'] + stages['model_ms']
+                to_depth = stages['input_ms'] + stages['depth_publish_ms']
+                row['in_node_overhead_to_depth_ms'] = to_depth
+                row['in_node_overhead_to_depth_pct'] = 100.0 * to_depth / work
+                row['in_node_overhead_total_pct'] = 100.0 * (stages['total_ms'] - work) / work
+            results.append(row)
+            print(f"{row['size']:>9}: bare {bare['bare_ms']:.1f} ms (preprocess "
+                  f"{bare['preprocess_ms']:.1f} + run {bare['run_ms']:.1f}), node latency "
+                  f"{latency:.1f} ms (p90 {row['node_latency_p90_ms']:.1f}), overhead "
+                  f"{overhead:.1f} ms = {row['node_overhead_pct']:.0f} %, throughput "
+                  f"{throughput:.1f} Hz, question {row['question_ms']:.1f} ms with "
+                  f"{driver.memory_keyframes} keyframes in memory", flush=True)
+            if stages:
+                print('           in the node (mean of its last 100 frames, ms): ' + ', '.join(
+                    f'{k[:-3]} {v:.1f}' for k, v in stages.items())
+                    + f"; overhead before depth {row['in_node_overhead_to_depth_ms']:.1f} ms = "
+                    f"{row['in_node_overhead_to_depth_pct']:.0f} % of preprocess+model, all "
+                    f"work besides the model {row['in_node_overhead_total_pct']:.0f} %",
+                    flush=True)
+    finally:
+        driver.node.destroy_node()
+        rclpy.try_shutdown()
+        if node_process is not None:
+            node_process.send_signal(signal.SIGINT)
+            try:
+                node_process.wait(10)
+            except subprocess.TimeoutExpired:
+                node_process.kill()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

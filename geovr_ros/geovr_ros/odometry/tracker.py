@@ -1,0 +1,149 @@
+"""Chains the model's relative poses into a continuous camera trajectory in `odom`.
+
+The model predicts `T_ref_cur` between a reference frame and the current frame. The tracker
+keeps one reference (an odometry keyframe) and composes `T_odom_cur = T_odom_ref @ T_ref_cur`;
+the current frame becomes the new reference once it moved far enough from the old one, so
+drift grows with the number of reference switches, not with the number of frames.
+
+Poses are 4x4 float64 camera-to-odom matrices of the camera *optical* frame; stamps are
+seconds; translations metres.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from geovr_ros.geometry import relative_pose, rotation_angle, so3_log
+
+
+class StampCheck(enum.Enum):
+    """Verdict on the stamp of an incoming frame."""
+
+    OK = 'ok'
+    REPEATED = 'repeated stamp'
+    OUT_OF_ORDER = 'stamp older than the previous frame'
+    JUMP_BACK = 'time jumped backwards'
+
+
+@dataclass(frozen=True)
+class OdometryUpdate:
+    """Result of one tracker step.
+
+    T_odom_cam: (4, 4) optical camera to odom.
+    linear_velocity, angular_velocity: (3,) m/s and rad/s in the camera frame (the
+        Odometry message's child frame), zero on the first frame after a (re)start.
+    new_reference: the caller must keep this frame as the next reference.
+    """
+
+    stamp: float
+    T_odom_cam: np.ndarray
+    linear_velocity: np.ndarray
+    angular_velocity: np.ndarray
+    new_reference: bool
+
+
+class OdometryTracker:
+    """Composes relative poses against an odometry keyframe.
+
+    Args:
+        reference_translation: metres from the reference after which the current frame
+            becomes the new reference.
+        reference_rotation: radians, likewise.
+        max_reference_frames: frames after which the reference is renewed regardless.
+        time_jump_threshold: seconds; a stamp older than the previous one by more than
+            this is a time jump (bag loop, simulator reset) and restarts odometry; smaller
+            backwards steps are out-of-order frames to drop.
+    """
+
+    def __init__(self, reference_translation: float = 0.3, reference_rotation: float = 0.35,
+                 max_reference_frames: int = 30, time_jump_threshold: float = 1.0):
+        for name, value in (('reference_translation', reference_translation),
+                            ('reference_rotation', reference_rotation),
+                            ('time_jump_threshold', time_jump_threshold)):
+            if not np.isfinite(value) or value <= 0:
+                raise ValueError(f'{name} must be a positive number, got {value!r}')
+        if max_reference_frames < 1:
+            raise ValueError(f'max_reference_frames must be >= 1, got {max_reference_frames!r}')
+        self.reference_translation = float(reference_translation)
+        self.reference_rotation = float(reference_rotation)
+        self.max_reference_frames = int(max_reference_frames)
+        self.time_jump_threshold = float(time_jump_threshold)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets everything; the next frame starts odometry at the identity."""
+        self._T_odom_ref: np.ndarray | None = None
+        self._T_odom_last: np.ndarray | None = None
+        self._last_stamp: float | None = None
+        self._frames_since_reference = 0
+        self.distance_travelled = 0.0
+
+    @property
+    def started(self) -> bool:
+        """True once a reference frame exists."""
+        return self._T_odom_ref is not None
+
+    @property
+    def last_stamp(self) -> float | None:
+        return self._last_stamp
+
+    @property
+    def T_odom_cam(self) -> np.ndarray | None:
+        """Latest camera pose in odom, or None before the first frame."""
+        return None if self._T_odom_last is None else self._T_odom_last.copy()
+
+    def check_stamp(self, stamp: float) -> StampCheck:
+        """Classifies `stamp` (seconds) against the previous accepted frame."""
+        if self._last_stamp is None or stamp > self._last_stamp:
+            return StampCheck.OK
+        if stamp == self._last_stamp:
+            return StampCheck.REPEATED
+        if self._last_stamp - stamp > self.time_jump_threshold:
+            return StampCheck.JUMP_BACK
+        return StampCheck.OUT_OF_ORDER
+
+    def start(self, stamp: float) -> OdometryUpdate:
+        """Starts (or restarts) odometry at the identity with this frame as reference."""
+        self.reset()
+        identity = np.eye(4)
+        self._T_odom_ref = identity.copy()
+        self._T_odom_last = identity.copy()
+        self._last_stamp = float(stamp)
+        zero = np.zeros(3)
+        return OdometryUpdate(float(stamp), identity, zero, zero.copy(), True)
+
+    def update(self, stamp: float, T_ref_cur: np.ndarray) -> OdometryUpdate:
+        """Adds the model's `T_ref_cur` (4x4, metres) for the frame at `stamp` (seconds).
+
+        Raises ValueError if the tracker has not started, the stamp is not newer than the
+        previous one, or the pose is not a finite 4x4 rigid transform.
+        """
+        if not self.started:
+            raise ValueError('update() before start(): no reference frame')
+        T_ref_cur = np.asarray(T_ref_cur, dtype=np.float64)
+        if T_ref_cur.shape != (4, 4) or not np.all(np.isfinite(T_ref_cur)):
+            raise ValueError(f'T_ref_cur must be a finite 4x4 matrix, got shape '
+                             f'{T_ref_cur.shape} with finite={np.all(np.isfinite(T_ref_cur))}')
+        if self._last_stamp is not None and stamp <= self._last_stamp:
+            raise ValueError(f'stamp {stamp} is not newer than the previous {self._last_stamp}')
+        T_odom_cur = self._T_odom_ref @ T_ref_cur
+        dt = stamp - self._last_stamp
+        T_last_cur = relative_pose(self._T_odom_last, T_odom_cur)
+        step = float(np.linalg.norm(T_last_cur[:3, 3]))
+        linear = T_last_cur[:3, 3] / dt
+        angular = so3_log(T_last_cur[:3, :3]) / dt
+        self.distance_travelled += step
+        self._T_odom_last = T_odom_cur
+        self._last_stamp = float(stamp)
+        self._frames_since_reference += 1
+        new_reference = (
+            float(np.linalg.norm(T_ref_cur[:3, 3])) > self.reference_translation
+            or rotation_angle(T_ref_cur[:3, :3]) > self.reference_rotation
+            or self._frames_since_reference >= self.max_reference_frames)
+        if new_reference:
+            self._T_odom_ref = T_odom_cur.copy()
+            self._frames_since_reference = 0
+        return OdometryUpdate(float(stamp), T_odom_cur.copy(), linear, angular, new_reference)
+

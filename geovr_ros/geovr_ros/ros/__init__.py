@@ -1,0 +1,1 @@
+"""ROS message conversions and small rclpy helpers (the edge between the core and ROS)."""

@@ -1,0 +1,110 @@
+"""Keyframe map, view overlap, windowed map -> odom alignment and the Localizer."""
+import numpy as np
+import pytest
+
+from geovr_ros.geometry import invert_pose, make_pose, relative_pose
+from geovr_ros.localization import (
+    KeyframeMap, Localizer, LocalizerConfig, MapFileError, WindowedMapOdomEstimator,
+    view_overlap)
+
+
+def rot_y(a):
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+
+
+K = np.array([[100.0, 0, 63.5], [0, 100.0, 47.5], [0, 0, 1]])
+IMAGE = np.zeros((96, 128, 3), np.uint8)
+
+
+def unit(v):
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_view_overlap_falls_as_the_camera_turns_away():
+    depth = np.full((96, 128), 3.0)
+    same = view_overlap(depth, K, np.eye(4), K, (128, 96))
+    half = view_overlap(depth, K, make_pose(rot_y(0.28), [0, 0, 0]), K, (128, 96))
+    away = view_overlap(depth, K, make_pose(rot_y(np.pi / 2), [0, 0, 0]), K, (128, 96))
+    assert same == pytest.approx(1.0)
+    # Turning by 0.28 rad keeps the columns whose ray angle atan((u - cx) / f) stays within
+    # the half field of view atan(64 / 100) after the turn: u < cx + f tan(0.569 - 0.28).
+    kept_columns = np.sum(np.arange(128) < 63.5 + 100 * np.tan(np.arctan(64 / 100) - 0.28))
+    assert half == pytest.approx(kept_columns / 128, abs=0.03)
+    assert away == 0.0
+    assert view_overlap(np.full((96, 128), np.nan), K, np.eye(4), K, (128, 96)) == 0.0
+
+
+def test_map_search_save_and_load(tmp_path):
+    kmap = KeyframeMap(max_keyframes=3)
+    for i, d in enumerate([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]]):
+        kmap.add(float(i), make_pose(np.eye(3), [i, 0, 0]), d, IMAGE, K)
+    assert len(kmap) == 3 and [k.keyframe_id for k in kmap] == [1, 2, 3]  # oldest evicted
+    best, similarity = kmap.best_match([0, 0.1, 1])
+    assert best.keyframe_id == 2 and similarity > 0.99
+    assert kmap.best_match([0, 0, 1], exclude_newest=2)[0].keyframe_id == 1
+    path = tmp_path / 'map.npz'
+    kmap.save(path)
+    loaded = KeyframeMap.load(path)
+    assert [k.keyframe_id for k in loaded] == [1, 2, 3]
+    assert np.allclose(loaded.last.T_map_cam, kmap.last.T_map_cam)
+    assert loaded.add(9.0, np.eye(4), [1, 0, 0], IMAGE, K).keyframe_id == 4
+    with pytest.raises(MapFileError, match='does not exist'):
+        KeyframeMap.load(tmp_path / 'none.npz')
+    (tmp_path / 'bad.npz').write_bytes(b'not a zip')
+    with pytest.raises(MapFileError, match='unreadable'):
+        KeyframeMap.load(tmp_path / 'bad.npz')
+    with pytest.raises(ValueError, match='non-zero'):
+        kmap.add(1.0, np.eye(4), [0, 0, 0], IMAGE, K)
+
+
+def test_window_alignment_recovers_map_to_odom_and_outvotes_one_bad_match():
+    rng = np.random.default_rng(0)
+    T_map_odom = make_pose(rot_y(0.4), [2.0, -1.0, 0.5])
+    estimator = WindowedMapOdomEstimator(window=8)
+    for i in range(8):
+        T_odom_cam = make_pose(rot_y(0.1 * i), rng.normal(size=3))
+        noisy = T_map_odom @ T_odom_cam
+        noisy[:3, 3] += rng.normal(scale=0.01, size=3)
+        estimate = estimator.add(T_odom_cam, noisy)
+    assert np.allclose(estimate[:3, 3], T_map_odom[:3, 3], atol=0.02)
+    assert np.allclose(estimate[:3, :3], T_map_odom[:3, :3], atol=0.02)
+    T_odom_cam = make_pose(np.eye(3), [0, 0, 0])
+    outlier = T_map_odom @ T_odom_cam
+    outlier[:3, 3] += [1.0, 0, 0]
+    after = estimator.add(T_odom_cam, outlier)
+    assert np.linalg.norm(after[:3, 3] - T_map_odom[:3, 3]) < 0.2   # one bad of 8: damped
+    assert estimator.residual() > 0.05
+
+
+def test_localizer_adds_keyframes_by_motion_and_relocalizes_in_a_loaded_map(tmp_path):
+    config = LocalizerConfig(keyframe_translation=0.5, keyframe_rotation=0.3,
+                             match_threshold=0.9, exclude_newest=0)
+    mapper = Localizer(config)
+    assert mapper.mapping and np.allclose(mapper.T_map_odom, np.eye(4))
+    poses = [make_pose(np.eye(3), [0.2 * i, 0, 0]) for i in range(12)]
+    descriptors = np.eye(12)
+    for i, T in enumerate(poses):
+        if mapper.should_add_keyframe(T):
+            mapper.add_keyframe(float(i), T, descriptors[i], IMAGE, K)
+    assert [k.stamp for k in mapper.map] == [0.0, 3.0, 6.0, 9.0]
+    mapper.map.save(tmp_path / 'm.npz')
+
+    # A new session: its odom starts elsewhere in the same map.
+    T_map_odom = make_pose(rot_y(0.3), [1.0, 0.0, 2.0])
+    localizer = Localizer(config, KeyframeMap.load(tmp_path / 'm.npz'))
+    assert not localizer.localized and localizer.map_pose(np.eye(4)) is None
+    assert localizer.find_match(unit([0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0])) is None
+    T_odom_cam = make_pose(np.eye(3), [0.3, 0, 0])
+    keyframe, similarity = localizer.find_match(unit(descriptors[6] + 0.1 * descriptors[5]))
+    assert keyframe.stamp == 6.0 and similarity > 0.9
+    T_map_cam_true = T_map_odom @ T_odom_cam
+    T_kf_cur = relative_pose(keyframe.T_map_cam, T_map_cam_true)   # what the model measures
+    T_map_cam = localizer.add_match(T_odom_cam, keyframe, T_kf_cur)
+    assert np.allclose(T_map_cam, T_map_cam_true)
+    assert np.allclose(localizer.T_map_odom, T_map_odom)
+    assert localizer.covariance()[0, 0] == pytest.approx(1e-4)
+    localizer.odometry_restarted()
+    assert not localizer.localized
+    assert np.allclose(invert_pose(invert_pose(T_map_odom)), T_map_odom)

@@ -1,0 +1,151 @@
+"""SpatialMemory, question validation and the geometric answerer."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from geovr_ros.geometry import make_pose
+from geovr_ros.memory import (
+    NO_MODEL_MESSAGE, GeometricAnswerer, InvalidQuestionError, SpatialMemory, validate_question)
+
+
+def walk(memory, n, dt=0.5, step=(0.3, 0.0, 0.4)):
+    for i in range(n):
+        memory.record_pose(100.0 + dt * i, make_pose(np.eye(3), np.multiply(step, i)))
+
+
+@pytest.mark.parametrize('question, problem', [
+    ('', 'empty'), ('   \n', 'empty'), ('x' * 1001, '1001 characters'),
+    ('where \ufffd am I', 'undecodable'), ('bell\x07', 'undecodable'),
+    (b'\xff\xfe', 'not valid UTF-8'), (42, 'must be text')])
+def test_bad_questions_are_rejected_with_the_reason(question, problem):
+    with pytest.raises(InvalidQuestionError, match=problem):
+        validate_question(question)
+
+
+def test_good_question_is_stripped():
+    assert validate_question('  how far?\n') == 'how far?'
+    assert validate_question('x' * 1000) == 'x' * 1000
+
+
+def test_memory_is_bounded_and_evicts_the_most_redundant_keyframe():
+    memory = SpatialMemory(max_keyframes=3, max_tokens=4)
+    positions = [[0, 0, 0], [5, 0, 0], [5.1, 0, 0], [10, 0, 0]]
+    for i, p in enumerate(positions):
+        memory.add_keyframe(float(i), make_pose(np.eye(3), p), np.ones((10, 8)),
+                            np.tile([0.0, 0.0, 2.0], (10, 1)))
+    snap = memory.snapshot()
+    kept = [e.T_odom_cam[0, 3] for e in snap.entries]
+    assert kept == [0, 5.1, 10]           # of the close pair (5, 5.1) the older went
+    assert snap.keyframes_evicted == 1 and snap.keyframes_added == 4
+    assert snap.entries[0].tokens.shape == (4, 8) and snap.entries[0].tokens.dtype == np.float16
+    assert np.allclose(snap.entries[1].token_xyz, [5.1, 0, 2.0])  # camera -> odom
+
+
+def test_answers_about_the_trajectory_are_exact():
+    memory, answerer = SpatialMemory(), GeometricAnswerer()
+    walk(memory, 11)
+    snap = memory.snapshot()
+    far = answerer.answer('How far have I travelled?', snap, now=105.0)
+    assert far.success and far.unit == 'm' and far.value == pytest.approx(5.0)
+    where = answerer.answer('Where was I at t=101.25?', snap, now=105.0)
+    assert where.success and np.allclose(where.pose[:3, 3], [0.75, 0, 1.0])
+    ago = answerer.answer('where was I 2 seconds ago?', snap, now=105.0)
+    assert np.allclose(ago.points[0], [1.8, 0, 2.4])
+    now = answerer.answer('Where am I?', snap, now=105.0)
+    assert np.allclose(now.points[0], [3.0, 0, 4.0])
+    long = answerer.answer('how long have I been running', snap, now=105.0)
+    assert long.value == pytest.approx(5.0) and long.unit == 's'
+    outside = answerer.answer('where was I at 50 s', snap, now=105.0)
+    assert not outside.success and 'outside' in outside.message
+
+
+def test_questions_needing_a_language_model_are_declined_not_guessed():
+    memory = SpatialMemory()
+    walk(memory, 3)
+    answer = GeometricAnswerer().answer('how far is the chair?', memory.snapshot(), 101.0)
+    assert not answer.success and answer.message == NO_MODEL_MESSAGE and answer.answer == ''
+
+
+def test_count_and_empty_memory():
+    memory, answerer = SpatialMemory(), GeometricAnswerer()
+    assert not answerer.answer('where am i', memory.snapshot(), 0.0).success
+    memory.add_keyframe(1.0, np.eye(4), np.zeros((2, 3)), np.ones((2, 3)))
+    count = answerer.answer('How many keyframes are in memory?', memory.snapshot(), 0.0)
+    assert count.success and count.value == 1
+
+
+def test_concurrent_writers_and_readers_see_consistent_snapshots():
+    memory, answerer, errors = SpatialMemory(max_keyframes=16, max_trajectory=500), \
+        GeometricAnswerer(), []
+
+    def write():
+        for i in range(400):
+            memory.record_pose(float(i), make_pose(np.eye(3), [0.01 * i, 0, 0]))
+            if i % 20 == 0:
+                memory.add_keyframe(float(i), make_pose(np.eye(3), [0.01 * i, 0, 0]),
+                                    np.ones((48, 64)), np.ones((48, 3)))
+
+    def read():
+        for _ in range(200):
+            snap = memory.snapshot()
+            if len(snap.trajectory_stamps) != len(snap.trajectory_poses):
+                errors.append('torn snapshot')
+            answerer.answer('how far have I travelled', snap, 0.0)
+
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert memory.snapshot().distance_travelled == pytest.approx(3.99)
+
+
+def test_a_question_with_16_keyframes_takes_well_under_100_ms():
+    memory, answerer = SpatialMemory(), GeometricAnswerer()
+    for i in range(16):
+        memory.add_keyframe(float(i), make_pose(np.eye(3), [i, 0, 0]), np.ones((48, 64)),
+                            np.ones((48, 3)))
+    walk(memory, 5000, dt=0.033)
+    start = time.perf_counter()
+    for _ in range(10):
+        answerer.answer('where was I at t=150', memory.snapshot(), 0.0)
+    assert (time.perf_counter() - start) / 10 < 0.1
+
+
+def test_chained_answerer_falls_through_only_on_no_model():
+    from geovr_ros.memory import Answer, ChainedAnswerer
+
+    class Fixed:
+        name = 'fixed'
+
+        def __init__(self, answer):
+            self.calls, self._answer = 0, answer
+
+        def answer(self, question, memory, now):
+            self.calls += 1
+            return self._answer
+
+    memory = SpatialMemory()
+    walk(memory, 3)
+    second = Fixed(Answer(True, 'ok', 'a chair', 'object', 1.0, 'm'))
+    chain = ChainedAnswerer([GeometricAnswerer(), second])
+    assert chain.answer('how far have I travelled?', memory.snapshot(), 0.0).unit == 'm'
+    assert second.calls == 0
+    assert chain.answer('how far is the chair?', memory.snapshot(), 0.0).answer == 'a chair'
+    refusing = ChainedAnswerer([Fixed(Answer(False, 'not English')), second])
+    assert refusing.answer('wo ist der Stuhl', memory.snapshot(), 0.0).message == 'not English'
+    assert chain.name == 'geometric+fixed'
+
+
+def test_new_view_by_motion_from_the_newest_keyframe():
+    memory = SpatialMemory()
+    assert memory.is_new_view(np.eye(4), 0.5, 0.3)
+    memory.add_keyframe(0.0, np.eye(4), np.zeros((1, 2)), np.ones((1, 3)))
+    assert not memory.is_new_view(make_pose(np.eye(3), [0.4, 0, 0]), 0.5, 0.3)
+    assert memory.is_new_view(make_pose(np.eye(3), [0.6, 0, 0]), 0.5, 0.3)
+    turned = make_pose(np.array([[np.cos(0.4), -np.sin(0.4), 0], [np.sin(0.4), np.cos(0.4), 0],
+                                 [0, 0, 1]]), [0, 0, 0])
+    assert memory.is_new_view(turned, 0.5, 0.3)

@@ -1,0 +1,91 @@
+"""Accuracy of the running node against ground truth: needs a trained model.
+
+The model is the first `models/*/perception.onnx` of the repository or the directory named
+by $GEOVR_TRAINED_MODEL. A tiny untrained model (what the other node tests use) predicts
+no real depth or motion, so without a trained model these tests are skipped.
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ros_helpers import REPO_ROOT, Process, generated_dataset, node_args, spin_until
+
+rclpy = pytest.importorskip('rclpy')
+from nav_msgs.msg import Odometry  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from geovr_ros.geometry import absolute_trajectory_error, depth_metrics  # noqa: E402
+from geovr_ros.replay import open_replay_source  # noqa: E402
+from geovr_ros.ros.conversions import stamp_to_sec  # noqa: E402
+
+ABS_REL_BOUND = 0.30        # mean |d - d*| / d* over the sequence
+ATE_BOUND_FRACTION = 0.15   # ATE rmse (SE(3) alignment) as a fraction of the path length
+
+
+def trained_model() -> Path:
+    given = os.environ.get('GEOVR_TRAINED_MODEL')
+    candidates = [Path(given)] if given else sorted(
+        p.parent for p in (REPO_ROOT / 'models').glob('*/perception.onnx'))
+    for candidate in candidates:
+        if (candidate / 'perception.onnx').is_file():
+            return candidate
+    pytest.skip('no trained model: models/*/perception.onnx is absent and GEOVR_TRAINED_MODEL '
+                'is unset (an untrained model has no accuracy to test)')
+
+
+def ground_truth_depth(root: Path) -> list[np.ndarray]:
+    shard = sorted(root.glob('*.geovr.npz'))[0]
+    with zipfile.ZipFile(shard) as zf:
+        names = sorted(n for n in zf.namelist() if n.startswith('depth/'))
+        out = []
+        for name in names:
+            with zf.open(name) as f:
+                out.append(np.lib.format.read_array(f, allow_pickle=False))
+    return out
+
+
+def test_depth_and_odometry_are_close_to_ground_truth(ros_env):
+    model = trained_model()
+    data = generated_dataset(ros_env)
+    frames = list(open_replay_source(data))
+    gt_depth = {round(f.stamp, 6): d for f, d in zip(frames, ground_truth_depth(data))}
+    gt_pose = {round(f.stamp, 6): f.T_world_cam for f in frames}
+    rclpy.init()
+    probe = rclpy.create_node('accuracy_probe')
+    depth, odom = [], []
+    probe.create_subscription(Image, '/acc/depth', depth.append, 50)
+    probe.create_subscription(Odometry, '/acc/odometry', odom.append, 50)
+    remaps = {'image': '/acc/image', 'camera_info': '/acc/camera_info'}
+    node = Process('geovr_node', node_args({'model': str(model)}, {**remaps, '__ns': '/acc'}),
+                   ros_env, 'accuracy_node')
+    try:
+        assert node.wait_for_output('active:', 60), node.output()
+        replay = Process('replay_node', node_args({'source': str(data), 'rate': 0.5,
+                                                   'wait_for_subscribers': 1}, remaps),
+                         ros_env, 'accuracy_replay')
+        spin_until(probe, lambda: not replay.alive(), 120)
+        spin_until(probe, lambda: False, 2.0)
+        replay.stop()
+    finally:
+        node.stop()
+        probe.destroy_node()
+        rclpy.try_shutdown()
+    assert len(depth) >= 0.8 * len(frames)
+    abs_rel = []
+    for msg in depth:
+        pred = np.frombuffer(msg.data, np.float32).reshape(msg.height, msg.width)
+        gt = gt_depth[round(stamp_to_sec(msg.header.stamp), 6)]
+        assert pred.shape == gt.shape, 'the dataset is generated at the model resolution'
+        abs_rel.append(depth_metrics(pred, gt)['abs_rel'])
+    assert np.mean(abs_rel) < ABS_REL_BOUND, f'depth abs_rel {np.mean(abs_rel):.3f}'
+    est = np.array([[m.pose.pose.position.x, m.pose.pose.position.y, m.pose.pose.position.z]
+                    for m in odom])
+    gt = np.array([gt_pose[round(stamp_to_sec(m.header.stamp), 6)][:3, 3] for m in odom])
+    length = float(np.sum(np.linalg.norm(np.diff(gt, axis=0), axis=1)))
+    ate = absolute_trajectory_error(est, gt, alignment='se3')['rmse']
+    assert ate < ATE_BOUND_FRACTION * length, f'ATE {ate:.3f} m over a {length:.2f} m path'

@@ -1,0 +1,155 @@
+"""Frames of a real geovr_node with `odom_child: base`: the camera mount from parameters
+(published on /tf_static when asked) or looked up on /tf_static; map services."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from ros_helpers import (  # noqa: F401 (probe_node is the `probe` fixture)
+    Feeder, Process, node_args, probe_node, spin_until, tiny_model)
+
+rclpy = pytest.importorskip('rclpy')
+from nav_msgs.msg import Odometry  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+from tf2_msgs.msg import TFMessage  # noqa: E402
+
+from geovr_ros.geometry import T_BODY_OPTICAL, make_pose  # noqa: E402
+from geovr_ros.ros.conversions import (  # noqa: E402
+    pose_from_msg, sec_to_stamp, transform_from_msg, transform_stamped_msg)
+from geovr_ros.ros.qos import LATCHED  # noqa: E402
+
+W, H = 256, 192
+
+
+def collect_tf(probe):
+    edges, static = defaultdict(list), {}
+    probe.create_subscription(TFMessage, '/tf', lambda m: [
+        edges[(t.header.frame_id, t.child_frame_id)].append(t) for t in m.transforms], 50)
+    probe.create_subscription(TFMessage, '/tf_static', lambda m: static.update(
+        {(t.header.frame_id, t.child_frame_id): t for t in m.transforms}), LATCHED)
+    return edges, static
+
+
+def test_base_frame_through_a_parameter_mount(probe, ros_env):
+    model = tiny_model(ros_env)
+    edges, static = collect_tf(probe)
+    odom = []
+    probe.create_subscription(Odometry, '/odometry', odom.append, 10)
+    node = Process('geovr_node', node_args(
+        {'model': str(model), 'odom_child': 'base', 'camera_mount_source': 'parameters',
+         'camera_mount_xyz': [0.2, 0.0, 1.0], 'camera_mount_rpy': [0.0, 0.0, 0.0],
+         'publish_mount_tf': True, 'localization_enabled': False},
+        {'image': '/fr/image', 'camera_info': '/fr/camera_info'}), ros_env, 'mount_params')
+    try:
+        assert node.wait_for_output('active:', 60), node.output()
+        feeder = Feeder(probe, '/fr', W, H)
+        assert feeder.good_frame_is_processed(15) and feeder.good_frame_is_processed()
+        spin_until(probe, lambda: ('base_link', 'cam_optical') in static and len(odom) >= 2, 5)
+    finally:
+        node.stop()
+    mount = make_pose(np.eye(3), [0.2, 0.0, 1.0]) @ T_BODY_OPTICAL
+    assert np.allclose(transform_from_msg(static[('base_link', 'cam_optical')]), mount)
+    assert set(edges) == {('odom', 'base_link')}          # no map edge: localization is off
+    assert odom[0].child_frame_id == 'base_link'
+    assert np.allclose(pose_from_msg(odom[0].pose.pose), np.eye(4))  # odom = base at start
+
+
+def test_base_frame_through_a_mount_looked_up_on_tf_static(probe, ros_env):
+    model = tiny_model(ros_env)
+    edges, _ = collect_tf(probe)
+    mount = make_pose(np.eye(3), [0.0, 0.1, 0.5]) @ T_BODY_OPTICAL
+    static_pub = probe.create_publisher(TFMessage, '/tf_static', LATCHED)
+    static_pub.publish(TFMessage(transforms=[
+        transform_stamped_msg(mount, 'robot_base', 'cam_optical', sec_to_stamp(0.0))]))
+    node = Process('geovr_node', node_args(
+        {'model': str(model), 'odom_child': 'base', 'base_frame': 'robot_base',
+         'camera_mount_source': 'tf', 'map_frame': 'world_map'},
+        {'image': '/ft/image', 'camera_info': '/ft/camera_info'}), ros_env, 'mount_tf')
+    try:
+        assert node.wait_for_output('active:', 60), node.output()
+        feeder = Feeder(probe, '/ft', W, H)
+        assert feeder.good_frame_is_processed(15)
+        assert feeder.good_frame_is_processed()
+        spin_until(probe, lambda: ('world_map', 'odom') in edges, 5)
+        saved = call_trigger(probe, '/geovr_node/save_map')
+    finally:
+        node.stop()
+    assert ('odom', 'robot_base') in edges and ('world_map', 'odom') in edges
+    children = defaultdict(set)
+    for parent, child in edges:
+        children[child].add(parent)
+    assert all(len(parents) == 1 for parents in children.values())
+    first = transform_from_msg(edges[('odom', 'robot_base')][0])
+    assert np.allclose(first, np.eye(4), atol=1e-9)
+    assert not saved.success and 'map_file' in saved.message
+
+
+def call_trigger(probe, name):
+    client = probe.create_client(Trigger, name)
+    assert client.wait_for_service(timeout_sec=5)
+    future = client.call_async(Trigger.Request())
+    rclpy.spin_until_future_complete(probe, future, timeout_sec=5)
+    return future.result()
+
+
+def test_map_is_saved_and_loaded_through_the_services(probe, ros_env, tmp_path):
+    model = tiny_model(ros_env)
+    map_file = tmp_path / 'map.npz'
+    node = Process('geovr_node', node_args(
+        {'model': str(model), 'map_file': str(map_file)},
+        {'image': '/fm/image', 'camera_info': '/fm/camera_info'}), ros_env, 'map_services')
+    try:
+        assert node.wait_for_output('active:', 60), node.output()
+        assert 'mapping afresh' in node.output()               # no map file yet
+        feeder = Feeder(probe, '/fm', W, H)
+        assert feeder.good_frame_is_processed(15)
+        saved = call_trigger(probe, '/geovr_node/save_map')
+        assert saved.success, saved.message
+        assert map_file.is_file() and 'saved 1 keyframes' in saved.message
+        loaded = call_trigger(probe, '/geovr_node/load_map')
+        assert loaded.success and 'loaded 1 keyframes' in loaded.message
+        assert call_trigger(probe, '/geovr_node/reset_map').success
+        assert feeder.good_frame_is_processed()
+        assert node.alive()
+    finally:
+        node.stop()
+
+
+def test_upsampled_depth_and_compressed_input(probe, ros_env):
+    import cv2
+    from sensor_msgs.msg import CameraInfo, CompressedImage
+    from std_msgs.msg import Header
+
+    from ros_helpers import camera_frame, intrinsics, textured_image
+    model = tiny_model(ros_env)
+    infos = []
+    probe.create_subscription(CameraInfo, '/depth/camera_info', infos.append, 10)
+    node = Process('geovr_node', node_args(
+        {'model': str(model), 'depth_upsample': True, 'subscribe_compressed': True},
+        {'image': '/fc/image', 'image/compressed': '/fc/image/compressed',
+         'camera_info': '/fc/camera_info'}), ros_env, 'upsample')
+    try:
+        assert node.wait_for_output('active:', 60), node.output()
+        feeder = Feeder(probe, '/fc', 320, 240)
+        assert feeder.good_frame_is_processed(15)
+        depth = feeder.depth[-1]
+        assert (depth.width, depth.height) == (320, 240)
+        spin_until(probe, lambda: len(infos) > 0, 3)
+        assert np.allclose(np.reshape(infos[-1].k, (3, 3)), intrinsics(320, 240))
+        compressed_pub = probe.create_publisher(CompressedImage, '/fc/image/compressed', 5)
+        stamp = feeder.next_stamp()
+        _, info = camera_frame(textured_image(320, 240), intrinsics(320, 240), stamp)
+        ok, jpeg = cv2.imencode('.jpg', textured_image(320, 240))
+        message = CompressedImage(header=Header(stamp=sec_to_stamp(stamp),
+                                                frame_id='cam_optical'), format='jpeg')
+        message.data = jpeg.tobytes()
+        spin_until(probe, lambda: compressed_pub.get_subscription_count() > 0, 5)
+        feeder.info_pub.publish(info)
+        compressed_pub.publish(message)
+        assert spin_until(probe, lambda: any(
+            abs(d.header.stamp.sec + d.header.stamp.nanosec * 1e-9 - stamp) < 1e-6
+            for d in feeder.depth), 8)
+    finally:
+        node.stop()

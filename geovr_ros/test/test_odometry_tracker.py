@@ -1,0 +1,65 @@
+"""OdometryTracker: composition against references, stamp checks, velocities."""
+import numpy as np
+import pytest
+
+from geovr_ros.geometry import make_pose, relative_pose
+from geovr_ros.odometry import OdometryTracker, StampCheck
+
+
+def rot_z(angle):
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
+
+
+def trajectory(n):
+    return [make_pose(rot_z(0.05 * i), [0.1 * i, 0.02 * i * i, 0.0]) for i in range(n)]
+
+
+def test_exact_relative_poses_reproduce_the_trajectory_across_reference_switches():
+    poses = trajectory(40)
+    tracker = OdometryTracker(reference_translation=0.25, reference_rotation=0.2,
+                              max_reference_frames=7)
+    tracker.start(0.0)
+    T_odom_ref, switches = poses[0], 0
+    for i in range(1, len(poses)):
+        update = tracker.update(0.1 * i, relative_pose(T_odom_ref, poses[i]))
+        assert np.allclose(update.T_odom_cam, relative_pose(poses[0], poses[i]), atol=1e-9)
+        if update.new_reference:
+            T_odom_ref, switches = poses[i], switches + 1
+    assert switches >= 5
+    steps = [np.linalg.norm(poses[i][:3, 3] - poses[i - 1][:3, 3]) for i in range(1, 40)]
+    assert tracker.distance_travelled == pytest.approx(sum(steps))
+
+
+def test_velocity_is_in_the_camera_frame():
+    tracker = OdometryTracker()
+    tracker.start(1.0)
+    step = make_pose(rot_z(0.1), [0.0, 0.0, 0.5])
+    update = tracker.update(1.5, step)
+    assert np.allclose(update.linear_velocity, [0, 0, 1.0])
+    assert np.allclose(update.angular_velocity, [0, 0, 0.2])
+
+
+@pytest.mark.parametrize('stamp, verdict', [(10.0, StampCheck.REPEATED),
+                                            (9.5, StampCheck.OUT_OF_ORDER),
+                                            (5.0, StampCheck.JUMP_BACK),
+                                            (10.1, StampCheck.OK)])
+def test_stamp_checks(stamp, verdict):
+    tracker = OdometryTracker(time_jump_threshold=1.0)
+    tracker.start(10.0)
+    assert tracker.check_stamp(stamp) is verdict
+
+
+def test_bad_updates_raise_with_the_value():
+    tracker = OdometryTracker()
+    with pytest.raises(ValueError, match='before start'):
+        tracker.update(1.0, np.eye(4))
+    tracker.start(1.0)
+    with pytest.raises(ValueError, match='not newer'):
+        tracker.update(1.0, np.eye(4))
+    bad = np.eye(4)
+    bad[0, 3] = np.nan
+    with pytest.raises(ValueError, match='finite'):
+        tracker.update(2.0, bad)
+    with pytest.raises(ValueError, match='reference_translation'):
+        OdometryTracker(reference_translation=-1)
