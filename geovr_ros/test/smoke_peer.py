@@ -24,6 +24,7 @@ from tf2_msgs.msg import TFMessage
 IMAGE_COUNT = 100
 WIDTH, HEIGHT = 640, 480
 SETTLE_S = 1.0
+HD_WIDTH, HD_HEIGHT, HD_COUNT = 1920, 1080, 5
 
 
 def serve() -> None:
@@ -73,6 +74,21 @@ def serve() -> None:
         sent += 1
 
     node.create_timer(1.0 / 30.0, publish_image)
+
+    # Full-HD images (6.2 MB), best effort, must cross too.
+    hd_pub = node.create_publisher(Image, 'smoke_image_hd', qos_profile_sensor_data)
+    hd_pixels = bytes(HD_WIDTH * HD_HEIGHT * 3)
+    hd_sent = 0
+
+    def publish_hd() -> None:
+        nonlocal hd_sent
+        if sent < IMAGE_COUNT or hd_sent >= HD_COUNT or hd_pub.get_subscription_count() == 0:
+            return
+        hd_pub.publish(Image(height=HD_HEIGHT, width=HD_WIDTH, encoding='rgb8',
+                             step=HD_WIDTH * 3, data=hd_pixels))
+        hd_sent += 1
+
+    node.create_timer(0.1, publish_hd)
     deadline = time.monotonic() + 60.0
     while rclpy.ok() and time.monotonic() < deadline:
         rclpy.spin_once(node, timeout_sec=0.05)
@@ -81,7 +97,7 @@ def serve() -> None:
 
 def client() -> None:
     node = Node('smoke_client')
-    result: dict = {'images': set(), 'tf': [], 'answer': None, 'image_ok': True}
+    result: dict = {'images': set(), 'tf': [], 'answer': None, 'image_ok': True, 'hd': 0}
 
     def on_image(msg: Image) -> None:
         ok = (msg.width == WIDTH and msg.height == HEIGHT and msg.encoding == 'rgb8'
@@ -95,6 +111,11 @@ def client() -> None:
 
     node.create_subscription(Image, 'smoke_image', on_image, qos_profile_sensor_data)
     node.create_subscription(TFMessage, '/tf', on_tf, 10)
+
+    def on_hd(msg: Image) -> None:
+        result['hd'] += int(len(msg.data) == HD_WIDTH * HD_HEIGHT * 3)
+
+    node.create_subscription(Image, 'smoke_image_hd', on_hd, qos_profile_sensor_data)
     query = node.create_client(SpatialQuery, 'smoke_query')
     if not query.wait_for_service(timeout_sec=20.0):
         print(json.dumps({'error': 'service smoke_query never appeared'}))
@@ -107,14 +128,16 @@ def client() -> None:
             r = future.result()
             result['answer'] = {'success': r.success, 'answer': r.answer, 'value': r.value,
                                 'unit': r.unit}
-        if result['answer'] and result['tf'] and len(result['images']) >= IMAGE_COUNT:
+        if (result['answer'] and result['tf'] and len(result['images']) >= IMAGE_COUNT
+                and result['hd'] >= HD_COUNT):
             break
     # Linger to catch any image that would arrive late.
     end = time.monotonic() + 0.5
     while time.monotonic() < end:
         rclpy.spin_once(node, timeout_sec=0.05)
     print(json.dumps({'answer': result['answer'], 'tf': result['tf'][:3],
-                      'images_received': len(result['images']), 'missing': sorted(set(f'frame_{i}' for i in range(IMAGE_COUNT)) - result['images']), 'image_ok': result['image_ok']}))
+                      'images_received': len(result['images']), 'missing': sorted(set(f'frame_{i}' for i in range(IMAGE_COUNT)) - result['images']), 'image_ok': result['image_ok'],
+                      'hd_images_received': result['hd']}))
     node.destroy_node()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 PEER = Path(__file__).with_name('smoke_peer.py')
 
 
-def test_service_tf_and_images_cross_between_processes(ros_env):
+def test_service_tf_and_images_up_to_full_hd_cross_between_processes(ros_env):
     server = subprocess.Popen([sys.executable, str(PEER), 'serve'], env=ros_env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -30,6 +30,7 @@ def test_service_tf_and_images_cross_between_processes(ros_env):
     # best-effort 640x480 images: every one of the 100 must arrive, intact.
     assert report['image_ok']
     assert report['images_received'] == 100, report
+    assert report['hd_images_received'] == 5, report
 
 
 def test_network_settings_are_loopback_only(ros_env):
