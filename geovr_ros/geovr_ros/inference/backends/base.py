@@ -97,20 +97,23 @@ class Backend(abc.ABC):
         self.device: str = 'unknown'
         #: sizes of symbolic dims used by `example_inputs` / `warmup` without arguments.
         self.example_sizes: dict[str, int] = {'batch': 1}
+        # Filled by `load` of each implementation, in graph order.
+        self._inputs: list[TensorSpec] = []
+        self._outputs: list[TensorSpec] = []
 
     @abc.abstractmethod
     def load(self, path: str | os.PathLike) -> None:
         """Load the graph at `path`. Raises ModelFileError naming `path` if it is bad."""
 
     @property
-    @abc.abstractmethod
     def input_specs(self) -> list[TensorSpec]:
         """Specs of the graph inputs, in graph order."""
+        return list(self._inputs)
 
     @property
-    @abc.abstractmethod
     def output_specs(self) -> list[TensorSpec]:
         """Specs of the graph outputs, in graph order."""
+        return list(self._outputs)
 
     @abc.abstractmethod
     def _run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

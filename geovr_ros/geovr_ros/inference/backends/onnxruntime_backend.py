@@ -66,8 +66,6 @@ class OnnxRuntimeBackend(Backend):
         self.inter_op_threads = inter_op_threads
         self.optimization = optimization
         self._session = None
-        self._inputs: list[TensorSpec] = []
-        self._outputs: list[TensorSpec] = []
 
     def _providers(self, ort) -> list[str]:
         available = ort.get_available_providers()
@@ -110,14 +108,6 @@ class OnnxRuntimeBackend(Backend):
     def _spec(arg) -> TensorSpec:
         shape = tuple(d if isinstance(d, int) else (d or None) for d in arg.shape)
         return TensorSpec(arg.name, shape, np.dtype(_ORT_TYPES.get(arg.type, np.float32)))
-
-    @property
-    def input_specs(self) -> list[TensorSpec]:
-        return list(self._inputs)
-
-    @property
-    def output_specs(self) -> list[TensorSpec]:
-        return list(self._outputs)
 
     @property
     def session(self):

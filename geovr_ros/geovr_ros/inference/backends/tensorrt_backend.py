@@ -515,8 +515,6 @@ class TensorRTBackend(Backend):
         self._context = None
         self._stream = None
         self._buffers: dict[str, tuple[Any, Any, np.dtype]] = {}  # name -> (host, device, dtype)
-        self._inputs: list[TensorSpec] = []
-        self._outputs: list[TensorSpec] = []
 
     def load(self, path: str | os.PathLike) -> None:
         trt = import_tensorrt()
@@ -566,14 +564,6 @@ class TensorRTBackend(Backend):
             device = cuda.mem_alloc(host.nbytes)
             self._buffers[name] = (host, device, dtype)
             self._context.set_tensor_address(name, int(device))
-
-    @property
-    def input_specs(self) -> list[TensorSpec]:
-        return list(self._inputs)
-
-    @property
-    def output_specs(self) -> list[TensorSpec]:
-        return list(self._outputs)
 
     def _run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         cuda = import_pycuda()

@@ -52,8 +52,6 @@ class TorchBackend(Backend):
         self.threads = threads
         self._module = None
         self._torch_device = None
-        self._inputs: list[TensorSpec] = []
-        self._outputs: list[TensorSpec] = []
         #: the export metadata stored next to the program (same keys as the ONNX metadata).
         self.metadata: dict[str, str] = {}
 
@@ -89,14 +87,6 @@ class TorchBackend(Backend):
         self.device = f'torch:{self._torch_device}' + (':fp16' if self.fp16 else '')
         self.model_path = path
         LOG.info('torch loaded %s on %s', path, self.device)
-
-    @property
-    def input_specs(self) -> list[TensorSpec]:
-        return list(self._inputs)
-
-    @property
-    def output_specs(self) -> list[TensorSpec]:
-        return list(self._outputs)
 
     def _run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = import_torch()
