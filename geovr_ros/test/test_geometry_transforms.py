@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from geovr_ros.geometry import (T_BODY_OPTICAL, GeometryError, ShapeError, body_to_optical, canonical_quat_xyzw,
+from geovr_ros.geometry import (T_BODY_OPTICAL, matrix_from_rpy, GeometryError, ShapeError, body_to_optical, canonical_quat_xyzw,
                                 compose, geodesic_angle, invert_pose, make_pose, matrix_from_quat_xyzw,
                                 optical_to_body, pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw,
                                 quat_xyzw_from_matrix, relative_pose, rotation_angle, so3_exp, so3_log,
@@ -162,3 +162,14 @@ def test_shape_errors_name_the_shape():
         invert_pose(np.eye(3))
     with pytest.raises(GeometryError, match='at least one pose'):
         compose()
+
+
+@given(st.floats(-np.pi, np.pi), st.floats(-1.5, 1.5), st.floats(-np.pi, np.pi))
+@settings(max_examples=50, deadline=None)
+def test_matrix_from_rpy_is_rz_ry_rx(roll, pitch, yaw):
+    cr, sr, cp, sp, cy, sy = (np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch),
+                              np.cos(yaw), np.sin(yaw))
+    rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])
+    ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
+    rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
+    np.testing.assert_allclose(matrix_from_rpy(roll, pitch, yaw), rz @ ry @ rx, atol=1e-12)

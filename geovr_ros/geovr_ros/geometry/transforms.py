@@ -18,6 +18,7 @@ from ._arrays import as_float_array
 from .errors import GeometryError, ShapeError
 
 __all__ = [
+    'matrix_from_rpy',
     'T_BODY_OPTICAL',
     'T_OPTICAL_BODY',
     'make_pose',
@@ -142,6 +143,15 @@ def pose_to_xyz_quat_xyzw(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def pose_from_xyz_quat_xyzw(xyz: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Pose (..., 4, 4) from translation (..., 3) metres and quaternion (..., 4) xyzw (normalised)."""
     return make_pose(matrix_from_quat_xyzw(q), xyz)
+
+def matrix_from_rpy(roll: float, pitch: float, yaw: float) -> np.ndarray:
+    """Rotation (3, 3) from fixed-axis roll, pitch, yaw in radians: Rz(yaw) Ry(pitch) Rx(roll).
+
+    The convention of URDF `rpy` and of tf2's `setRPY`.
+    """
+    from transforms3d.euler import euler2mat
+    return euler2mat(roll, pitch, yaw, axes='sxyz')
+
 
 def rotation_angle(R: np.ndarray):
     """Angle (radians, [0, pi]) of rotations R (..., 3, 3); a float for one R, else an array (...).

@@ -32,6 +32,7 @@ from std_srvs.srv import Trigger
 
 from geovr_ros.geometry import (
     GeometryError, T_BODY_OPTICAL, body_to_optical, depth_to_points, invert_pose, make_pose,
+    matrix_from_rpy,
     transform_points)
 from geovr_ros.localization import (
     KeyframeMap, Localizer, LocalizerConfig, MapFileError, view_overlap)
@@ -48,15 +49,6 @@ from geovr_ros.ros.pairing import CameraIntrinsics, IntrinsicsPairer
 from geovr_ros.ros.parameters import declare_all
 from geovr_ros.ros.qos import qos_profile
 from geovr_ros.ros.tf import StaticTransformCache, TransformPublisher
-
-
-def rpy_to_matrix(roll: float, pitch: float, yaw: float) -> np.ndarray:
-    """Rotation (3, 3) of fixed-axis roll, pitch, yaw (radians): Rz(yaw) Ry(pitch) Rx(roll)."""
-    cr, sr, cp, sp, cy, sy = (np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch),
-                              np.cos(yaw), np.sin(yaw))
-    return np.array([[cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
-                     [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
-                     [-sp, cp * sr, cp * cr]])
 
 
 class DropLog:
@@ -432,7 +424,7 @@ class GeoVRNode(LifecycleNode):
         if self.p['odom_child'] == 'camera':
             self._T_odom_opt0 = T_BODY_OPTICAL.copy()
         elif self.p['camera_mount_source'] == 'parameters':
-            T_base_body = make_pose(rpy_to_matrix(*self.p['camera_mount_rpy']),
+            T_base_body = make_pose(matrix_from_rpy(*self.p['camera_mount_rpy']),
                                     np.asarray(self.p['camera_mount_xyz'], float))
             self._T_odom_opt0 = body_to_optical(T_base_body)
             if self.p['publish_mount_tf']:
