@@ -1,0 +1,86 @@
+"""Question text checks and answer-option parsing (pure Python, no model).
+
+Options of a multiple-choice question are read from the question itself, in the forms the
+generated questions and VSI-Bench use: lettered options "(A) x; (B) y" or "A. x B. y",
+a list after the last colon "...: x, y, or z?", a parenthesised list "(left or right)",
+a closing list "... to my left or right?", or a leading list "Among x, y and z, which ...". Callers may also pass options explicitly.
+"""
+from __future__ import annotations
+
+import re
+
+_LETTERED = re.compile(r'(?:^|[\s;:,])\(([A-F])\)\s*')
+_DOTTED = re.compile(r'(?:^|\s)([A-F])[.)]\s+')
+_SPLIT = re.compile(r'\s*,\s*(?:or\s+|and\s+)?|\s+or\s+|\s*;\s*')
+
+
+class NotEnglishError(ValueError):
+    """The question is not in English, the only language the question encoder reads."""
+
+
+def _clean(option: str) -> str:
+    return option.strip().strip('.?!;:,').strip()
+
+
+def parse_options(question: str) -> list[str]:
+    """The answer options given in `question` (in order), or [] when it lists none."""
+    for pattern in (_LETTERED, _DOTTED):
+        parts = pattern.split(question)
+        if len(parts) >= 5:  # text, letter, option, letter, option...
+            letters = parts[1::2]
+            if letters[:2] == ['A', 'B']:
+                return [_clean(p) for p in parts[2::2] if _clean(p)]
+    candidates = []
+    paren = re.findall(r'\(([^()]*\bor\b[^()]*)\)', question)
+    candidates += paren
+    if ':' in question:
+        candidates.append(question.rsplit(':', 1)[1])
+    tail = re.search(r'([\w-]+(?:(?:\s*,\s*|,?\s+or\s+)[\w-]+)+)\s*\?\s*$', question)
+    if tail and ' or ' in tail.group(1):
+        candidates.append(tail.group(1))
+    lead = re.match(r'\s*(?:among|of)\s+(.+?),\s*which\b', question, re.IGNORECASE)
+    if lead:
+        candidates.append(lead.group(1))
+    for text in candidates:
+        text = re.split(r'[?]', text)[0]
+        options = [_clean(o) for o in _SPLIT.split(text) if _clean(o)]
+        if len(options) >= 2 and all(len(o.split()) <= 6 for o in options):
+            return options
+    return []
+
+
+ENGLISH_WORDS = frozenset(
+    'the is are was were what where which who how many much of to my me i you your a an and or from this '
+    'that these those there does do did am with between by at on for it its be can should would'.split())
+FOREIGN_WORDS = frozenset(
+    'der die das ist sind und nicht wo wie viele ein eine einen dem den im zum vom le la les est sont et où '
+    'une des du dans combien quel quelle el los las es está están dónde cuántos cuántas y una il lo di che è '
+    'dove quanti quante sono het een van zijn waar hoeveel staan och är var hur ett jag não onde quantos '
+    'uma com para'.split())
+
+
+def english_score(question: str, vocabulary: set[str] | None = None) -> float:
+    """How English `question` looks, in [0, 1]: 0 when most letters are not ASCII Latin;
+    else the share of English among the function words it holds (English vs common
+    German, French, Spanish, Italian, Dutch, Swedish, Portuguese ones); without function
+    words, the share of its words found whole in the word-piece `vocabulary` (1.0 with no
+    vocabulary or no words)."""
+    letters = [ch for ch in question if ch.isalpha()]
+    if letters and sum(ch.isascii() for ch in letters) < 0.8 * len(letters):
+        return 0.0
+    words = [w for w in re.findall(r'[^\W\d_]+', question.lower())]
+    english = sum(w in ENGLISH_WORDS for w in words)
+    foreign = sum(w in FOREIGN_WORDS for w in words)
+    if english + foreign:
+        return english / (english + foreign)
+    if not words or vocabulary is None:
+        return 1.0
+    return sum(w in vocabulary for w in words) / len(words)
+
+
+def check_english(question: str, vocabulary: set[str] | None = None, threshold: float = 0.5) -> None:
+    """Raises NotEnglishError when `english_score` is below `threshold`."""
+    score = english_score(question, vocabulary)
+    if score < threshold:
+        raise NotEnglishError(f'the question does not look like English (English score {score:.2f} < '
+                              f'{threshold}): this model reads English questions only')

@@ -1,0 +1,36 @@
+"""Option parsing and the English check of the runtime (pure Python)."""
+import pytest
+
+from geovr_ros.language.text import NotEnglishError, check_english, english_score, parse_options
+
+
+@pytest.mark.parametrize('question, options', [
+    ('Which of these is closest to the green chair: white chair, cyan ball, purple trash bin, pink chair?',
+     ['white chair', 'cyan ball', 'purple trash bin', 'pink chair']),
+    ('If I am standing by the a and facing the b, is the c to my left or right or back?', ['left', 'right', 'back']),
+    ('Imagine you are at the a facing the b. In which direction is the c (front-left or front-right or back-left '
+     'or back-right)?', ['front-left', 'front-right', 'back-left', 'back-right']),
+    ('Among red box, blue cup, and green lamp, which one is the closest to the door?',
+     ['red box', 'blue cup', 'green lamp']),
+    ('In which order do these first appear: lamp, chair, box? (A) lamp, chair, box; (B) chair, box, lamp; '
+     '(C) box, lamp, chair', ['lamp, chair, box', 'chair, box, lamp', 'box, lamp, chair']),
+    ('Which turns? A. turn left, turn right B. turn back, turn left', ['turn left, turn right', 'turn back, turn left']),
+    ('Where is the red chair?', []),
+    ('How many chairs are in this room?', []),
+])
+def test_parse_options(question, options):
+    assert parse_options(question) == options
+
+
+@pytest.mark.parametrize('question', ['Wo ist der rote Stuhl?', 'Où est la chaise rouge ?', '¿Dónde está la silla?',
+                                      'Где красный стул?', '红色的椅子在哪里？'])
+def test_other_languages_are_refused(question):
+    with pytest.raises(NotEnglishError, match='English'):
+        check_english(question)
+
+
+@pytest.mark.parametrize('question', ['Where is the red chair?', 'Locate the cyan bookshelf.',
+                                      'Give the 3D position of the teddy bear.', 'How big is the room?'])
+def test_english_questions_pass(question):
+    assert english_score(question) >= 0.5
+    check_english(question)

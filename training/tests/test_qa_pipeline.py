@@ -1,0 +1,102 @@
+"""End to end on a tiny rendered dataset: cache -> train (frozen and joint) -> evaluate
+(JSON, Markdown, PNG) -> export the question graphs; and the config checks."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from geovr_training.qa.ablation import ablation_table, variant
+from geovr_training.qa.checkpoint import QACheckpointError, load_qa_checkpoint
+from geovr_training.qa.train import QAConfigError, load_config, merge_config, train_qa
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    pytest.importorskip('pybullet', reason='rendering the tiny dataset needs pybullet')
+    from geovr_training.data.generate import GenerationConfig, generate_dataset
+    root = tmp_path_factory.mktemp('qa_pipeline')
+    generate_dataset(root / 'data', 3, GenerationConfig(seed=5, frames_per_scene=6, resolution=(128, 96)),
+                     workers=1, progress=False)
+    config = load_config(Path(__file__).resolve().parents[1] / 'configs' / 'qa_tiny.yaml')
+    config.update(data=str(root / 'data'), cache_dir=str(root / 'cache'))
+    return root, config
+
+
+@pytest.fixture(scope='module')
+def trained(tiny):
+    root, config = tiny
+    summary = train_qa(config, root / 'run', progress=False)
+    return root, config, summary
+
+
+def test_training_writes_loadable_checkpoints_and_a_log(trained):
+    root, config, summary = trained
+    assert summary['train_items'] > 0 and summary['val_items'] > 0
+    model, state = load_qa_checkpoint(summary['qa']['checkpoint'])
+    assert state['geometry']['mode'] == 'frozen' and state['geometry']['pooled_grid'] == [2, 2]
+    assert state['metrics']['priors']['room_size'] > 1.0  # mean training floor area, m^2
+    blind, blind_state = load_qa_checkpoint(summary['blind']['checkpoint'])
+    assert blind_state['blind'] is True
+    log = json.loads((root / 'run' / 'train_log.json').read_text())
+    assert len(log['qa']['history']) == config['training']['epochs']
+    assert all(h['train']['total'] == h['train']['total'] for h in log['qa']['history'])  # no NaN
+
+
+def test_evaluation_reports_tasks_baselines_and_wording(trained):
+    from geovr_training.qa.evaluate import evaluate_qa
+    root, config, summary = trained
+    r = evaluate_qa(summary['qa']['checkpoint'], config['data'], root / 'eval', progress=False)
+    for name in ('qa_eval.json', 'qa_eval.md', 'qa_eval.png'):
+        assert (root / 'eval' / name).stat().st_size > 100
+    assert set(r['model']['tasks']) == {'object_count', 'abs_distance', 'object_size', 'room_size', 'rel_distance',
+                                        'rel_direction', 'route_plan', 'appearance_order'}
+    present = [v for v in r['model']['tasks'].values() if v is not None]
+    assert present and all(0 <= v <= 100 for v in present)
+    assert r['blind'] is not None and r['chance']['overall'] is not None
+    assert 'wording_heldout' in r and 'overall (mean of 8)' in (root / 'eval' / 'qa_eval.md').read_text()
+
+
+def test_joint_training_updates_the_geometry_encoder(tiny):
+    root, config = tiny
+    joint = merge_config(config)
+    joint['geometry']['mode'] = 'joint'
+    joint['training'].update(epochs=1, train_blind_baseline=False, encoder_lr=1e-3)
+    summary = train_qa(joint, root / 'joint', progress=False)
+    _, state = load_qa_checkpoint(summary['qa']['checkpoint'])
+    from geovr_training.qa.cache import load_geometry_encoder
+    start = load_geometry_encoder(None, joint['geometry']['model_args'], joint['seed']).state_dict()
+    changed = [k for k, v in state['encoder'].items() if not torch.equal(v, start[k])]
+    assert changed, 'joint training left the geometry encoder unchanged'
+
+
+def test_export_from_a_trained_checkpoint(trained):
+    from geovr_training.qa.export import export_question_graphs
+    root, _, summary = trained
+    result = export_question_graphs(summary['qa']['checkpoint'], root / 'model')
+    assert result['parity']['question_graph'] < 1e-4
+    import onnx
+    props = {p.key: json.loads(p.value) for p in onnx.load(str(root / 'model' / 'question_graph.onnx')).metadata_props}
+    assert props['geovr.graph'] == 'question'
+    assert props['geovr.memory']['pooled_grid'] == [2, 2] and props['geovr.qa_vocabulary']['heading_bins'] == 36
+
+
+def test_config_errors_name_the_key(tmp_path):
+    with pytest.raises(QAConfigError, match='geometry.mode'):
+        merge_config({'geometry': {'mode': 'sideways'}})
+    with pytest.raises(QAConfigError, match="task"):
+        merge_config({'task': 'geometry'})
+    bad = tmp_path / 'x.pt'
+    bad.write_bytes(b'not a checkpoint')
+    with pytest.raises(QACheckpointError, match='x.pt'):
+        load_qa_checkpoint(bad)
+
+
+def test_ablation_variants():
+    config = merge_config({})
+    assert variant(config, 'no_position_embedding')['model']['use_position_embedding'] is False
+    assert variant(config, 'joint_encoder')['geometry']['mode'] == 'joint'
+    assert variant(config, 'no_geometric_training') is None  # no trained checkpoint to take away
+    assert 'skipped' in ablation_table({'no_geometric_training': {'skipped': 'why'}})
