@@ -68,6 +68,17 @@ def test_questions_needing_a_language_model_are_declined_not_guessed():
     assert not answer.success and answer.message == NO_MODEL_MESSAGE and answer.answer == ''
 
 
+def test_situated_localization_is_left_to_the_question_model():
+    memory = SpatialMemory()
+    walk(memory, 3)
+    snap = memory.snapshot()
+    situated = GeometricAnswerer().answer(
+        'I am facing the sofa and the lamp is on my left. Where am I?', snap, 101.0)
+    assert not situated.success and situated.message == NO_MODEL_MESSAGE
+    bare = GeometricAnswerer().answer('  where am I right now?', snap, 101.0)
+    assert bare.success and bare.pose is not None
+
+
 def test_count_and_empty_memory():
     memory, answerer = SpatialMemory(), GeometricAnswerer()
     assert not answerer.answer('where am i', memory.snapshot(), 0.0).success

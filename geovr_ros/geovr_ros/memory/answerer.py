@@ -69,7 +69,10 @@ class GeometricAnswerer:
                            + _NUMBER + r'\s*(s|sec|secs|second|seconds)\s+ago\b')),
         ('at_time', re.compile(r'\bwhere (was|were) (i|we|you|the camera|the robot)\b.*?'
                                r'(?:at|t\s*=)\s*(?:t\s*=\s*)?(?:time\s+)?' + _NUMBER)),
-        ('now', re.compile(r'\bwhere (am i|are we|are you|is the camera|is the robot)\b')),
+        # Only the bare question: a situated one ("I am facing the sofa and the lamp is on
+        # my left; where am I?") is localization from a description, for the question model.
+        ('now', re.compile(r'^\s*where (am i|are we|are you|is the camera|is the robot)'
+                           r'(\s+(now|right now|currently))?\s*[?.!]*\s*$')),
     )
 
     def answer(self, question: str, memory: MemorySnapshot, now: float) -> Answer:
