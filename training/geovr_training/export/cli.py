@@ -34,6 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     onnx.add_argument('--parity-data', type=Path, default=None,
                       help='real frames or a geovr-data dataset for the parity check')
 
+    question = sub.add_parser(
+        'question', help='QA checkpoint -> question_encoder.onnx, question_graph.onnx, '
+                         'tokenizer.json (with parity check); geovr_node parameter question_model')
+    question.add_argument('--checkpoint', required=True, type=Path,
+                          help='a QA checkpoint (python -m geovr_training.qa.train)')
+    question.add_argument('--out', required=True, type=Path, help='question model directory')
+    question.add_argument('--no-parity', action='store_true', help='skip the parity check')
+
     parity = sub.add_parser('parity', help='torch vs ONNX Runtime on real samples')
     parity.add_argument('--checkpoint', required=True, type=Path)
     parity.add_argument('--onnx', required=True, type=Path)
@@ -88,6 +96,19 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             return _run_parity(args.checkpoint, Path(args.out) / 'perception.onnx',
                                args.parity_data, 2, Path(args.out) / 'parity.json')
+        if args.command == 'question':
+            from geovr_training.qa.export import export_question_graphs
+            try:
+                result = export_question_graphs(args.checkpoint, args.out,
+                                                check=not args.no_parity)
+            except AssertionError as failure:  # the parity check's verdict
+                print(f'geovr-export question: parity FAILED: {failure}', file=sys.stderr)
+                return 1
+            for path in result['files']:
+                print(path)
+            for output, errors in result.get('parity', {}).items():
+                print(f'parity {output}: {errors}')
+            return 0
         if args.command == 'parity':
             return _run_parity(args.checkpoint, args.onnx, args.data, args.samples, args.json)
         if args.command == 'engine':
