@@ -1,0 +1,1 @@
+"""Evaluation of GeoVR-S: whole-sequence prediction, metrics, camera changes, reports, ablations."""

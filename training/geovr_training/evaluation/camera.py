@@ -1,0 +1,77 @@
+"""Camera changes for the robustness table: each maps a sequence's frames to the images
+and intrinsics another camera at the same place would have produced. K comes from
+`geovr_ros.geometry`; the pixels follow from K and K' through the data engine's
+`warp_to_intrinsics` (RGB bilinear, depth nearest with values unchanged, NaN outside).
+
+Arrays: rgb uint8 (N, H, W, 3), depth float32 (N, H, W) metres NaN invalid (or None), K (N, 3, 3).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from geovr_ros.geometry import fov_from_intrinsics, resize_intrinsics, shift_principal_point, zoom_intrinsics
+
+
+@dataclass(frozen=True)
+class CameraChange:
+    """One condition of the robustness table."""
+
+    name: str
+    kind: str  # 'identity' | 'resize' | 'zoom' | 'shift' | 'fov'
+    value: float = 1.0
+    value_y: float = 0.0
+
+
+DEFAULT_CHANGES = (
+    CameraChange('original', 'identity'),
+    CameraChange('resize x0.5', 'resize', 0.5),
+    CameraChange('resize x2', 'resize', 2.0),
+    CameraChange('zoom x1.5', 'zoom', 1.5),
+    CameraChange('principal point +24,+16 px', 'shift', 24.0, 16.0),
+    CameraChange('hfov 30 deg (training 45-110)', 'fov', 30.0),
+)
+
+
+def warp_frames(rgb: np.ndarray, depth: np.ndarray | None, k: np.ndarray, k_new: np.ndarray,
+                size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Every frame re-imaged with intrinsics k_new (N, 3, 3) at size (W, H)."""
+    from geovr_training.data.augment import warp_to_intrinsics
+
+    out_rgb, out_depth = [], []
+    for i in range(len(rgb)):
+        r, d = warp_to_intrinsics(rgb[i], None if depth is None else depth[i], k[i], k_new[i], tuple(size))
+        out_rgb.append(r)
+        out_depth.append(d)
+    return np.stack(out_rgb), None if depth is None else np.stack(out_depth), np.asarray(k_new)
+
+
+def resize_frames(rgb, depth, k, size):
+    """Resize to size (W, H), K updated."""
+    src = (rgb.shape[2], rgb.shape[1])
+    return warp_frames(rgb, depth, k, resize_intrinsics(k, src, tuple(size)), size)
+
+
+def apply_camera_change(change: CameraChange, rgb: np.ndarray, depth: np.ndarray | None,
+                        k: np.ndarray, multiple: int = 16):
+    """Return (rgb, depth, K) as seen by the changed camera; sizes stay multiples of `multiple`."""
+    height, width = rgb.shape[1:3]
+    size = (width, height)
+    if change.kind == 'identity':
+        return rgb, depth, k
+    if change.kind == 'resize':
+        new = (int(round(width * change.value / multiple)) * multiple,
+               int(round(height * change.value / multiple)) * multiple)
+        return resize_frames(rgb, depth, k, new)
+    if change.kind == 'zoom':
+        return warp_frames(rgb, depth, k, zoom_intrinsics(k, change.value, size), size)
+    if change.kind == 'shift':
+        return warp_frames(rgb, depth, k, shift_principal_point(k, change.value, change.value_y), size)
+    if change.kind == 'fov':
+        hfov = fov_from_intrinsics(k[0], size)[0]
+        zoom = math.tan(hfov / 2) / math.tan(math.radians(change.value) / 2)
+        return warp_frames(rgb, depth, k, zoom_intrinsics(k, zoom, size), size)
+    raise ValueError(f'unknown camera change kind {change.kind!r}')

@@ -1,0 +1,53 @@
+"""`geovr-eval --checkpoint C --data D --out DIR`: JSON, Markdown table and PNG plots.
+
+D is a generated dataset folder (its `--split`, default test) or a real recording the data
+engine's loaders read (7-Scenes-style folder, TUM, rosbag2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description='Evaluate a GeoVR-S checkpoint.')
+    parser.add_argument('--checkpoint', required=True)
+    parser.add_argument('--data', required=True, help='generated dataset folder or real recording')
+    parser.add_argument('--out', required=True, help='output folder (metrics.json, metrics.md, *.png)')
+    parser.add_argument('--split', default='test')
+    parser.add_argument('--max-sequences', type=int, default=None)
+    parser.add_argument('--max-frames', type=int, default=None)
+    parser.add_argument('--no-camera-changes', action='store_true', help='skip the robustness table')
+    parser.add_argument('--input-size', default=None, help='WxH fed to the model (default: trained size)')
+    parser.add_argument('--no-progress', action='store_true')
+    args = parser.parse_args(argv)
+
+    from geovr_training.evaluation.camera import DEFAULT_CHANGES
+    from geovr_training.evaluation.data import load_sequences
+    from geovr_training.evaluation.evaluate import evaluate_model, trained_input_size
+    from geovr_training.evaluation.report import markdown_table, write_report
+    from geovr_training.model import CheckpointError, load_checkpoint
+
+    try:
+        model, state = load_checkpoint(args.checkpoint)
+        sequences = load_sequences(args.data, args.split, args.max_sequences, args.max_frames)
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        print(f'geovr-eval: error: {exc}', file=sys.stderr)
+        return 2
+    size = tuple(int(v) for v in args.input_size.lower().split('x')) if args.input_size else trained_input_size(state)
+    changes = () if args.no_camera_changes else DEFAULT_CHANGES
+    summary, per_sequence, robustness, plots = evaluate_model(model, sequences, size, changes,
+                                                              progress=not args.no_progress)
+    command = 'geovr-eval ' + ' '.join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    written = write_report(args.out, summary, per_sequence, robustness, command, plots)
+    print(markdown_table({'all': summary}))
+    if robustness:
+        print(markdown_table(robustness))
+    print('wrote ' + ', '.join(written.values()))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

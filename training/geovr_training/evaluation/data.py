@@ -1,0 +1,51 @@
+"""Evaluation inputs: sequences of a generated dataset split, or a real recording read by
+the data engine's loaders (7-Scenes-style folders, TUM, rosbag2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def load_sequences(path: str | Path, split: str = 'test', max_sequences: int | None = None,
+                   max_frames: int | None = None) -> list:
+    """Sequences (geovr_training.data.types.Sequence) to evaluate, each cut to `max_frames`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f'evaluation data {str(path)!r} does not exist')
+    indices = None if max_frames is None else range(int(max_frames))
+    if (path / 'manifest.json').is_file():
+        from geovr_training.data.shards import SHARD_SUFFIX, read_manifest, read_shard
+        manifest = read_manifest(path)
+        names = manifest['splits'].get(split)
+        if not names:
+            raise ValueError(f'dataset {str(path)!r} has no sequences in split {split!r}; '
+                             f'splits: { {k: len(v) for k, v in manifest["splits"].items()} }')
+        names = names[:max_sequences] if max_sequences else names
+        files = {s['name']: s['file'] for s in manifest['sequences']}
+        out = []
+        for name in names:
+            seq = read_shard(path / files.get(name, name + SHARD_SUFFIX))
+            out.append(_cut(seq, max_frames))
+        return out
+    from geovr_training.data import loaders
+    if path.is_dir() and (path / 'rgb.txt').is_file():
+        seq = loaders.load_tum(path)
+    elif path.suffix in ('.bag', '.mcap', '.db3') or (path / 'metadata.yaml').is_file():
+        seq = loaders.load_rosbag(path)
+    else:
+        seq = loaders.load_frames_folder(path)
+    return [_cut(seq, max_frames)]
+
+
+def _cut(seq, max_frames: int | None):
+    if max_frames is None or len(seq.rgb) <= max_frames:
+        return seq
+    import dataclasses
+    n = int(max_frames)
+    fields = {}
+    for field in dataclasses.fields(seq):
+        value = getattr(seq, field.name)
+        if hasattr(value, 'shape') and len(getattr(value, 'shape', ())) and value.shape[0] == len(seq.rgb):
+            value = value[:n]
+        fields[field.name] = value
+    return type(seq)(**fields)

@@ -1,0 +1,61 @@
+"""Evaluate a GeoVR-S model on sequences, under the original camera and camera changes."""
+
+from __future__ import annotations
+
+import numpy as np
+from tqdm import tqdm
+
+from geovr_training.evaluation.camera import DEFAULT_CHANGES, CameraChange, apply_camera_change
+from geovr_training.evaluation.metrics import evaluate_sequence, mean_over_sequences
+from geovr_training.evaluation.predict import predict_sequence
+from geovr_training.model import GeoVRModel
+
+
+def trained_input_size(state: dict | None) -> tuple[int, int] | None:
+    """(W, H) the checkpoint was trained at, from its config."""
+    try:
+        width, height = state['config']['data']['resolution']
+        return int(width), int(height)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def evaluate_model(model: GeoVRModel, sequences: list, input_size: tuple[int, int] | None,
+                   changes: tuple[CameraChange, ...] = DEFAULT_CHANGES, progress: bool = True
+                   ) -> tuple[dict, list[dict], dict[str, dict], dict]:
+    """Returns (summary, per_sequence, robustness {condition: summary}, plot data).
+
+    The summary and per-sequence rows are the original camera, with frames resized to the
+    trained `input_size` (the runtime does the same). Camera changes feed the changed images
+    at their own size (resize conditions) or at the original size, with the matching K.
+    """
+    per_sequence, robustness, plots = [], {}, {}
+    bar = tqdm(total=len(sequences) * max(1, len(changes)), desc='evaluate', disable=not progress)
+    for seq in sequences:
+        pred = predict_sequence(model, seq.rgb, seq.K, input_size)
+        row = evaluate_sequence(pred, seq.depth, seq.T_world_cam)
+        row['sequence'] = seq.name
+        per_sequence.append(row)
+        if not plots:
+            if seq.T_world_cam is not None and np.isfinite(seq.T_world_cam).all():
+                plots['trajectory'] = (pred.trajectory, seq.T_world_cam)
+            if seq.depth is not None:
+                plots['depth'] = (seq.rgb[0], seq.depth[0], pred.depth[0])
+    summary = mean_over_sequences([{k: v for k, v in r.items() if k != 'sequence'} for r in per_sequence])
+    for change in changes:
+        rows = []
+        for seq in sequences:
+            rgb, depth, k = seq.rgb, seq.depth, seq.K
+            size = input_size
+            if change.kind != 'identity':
+                if input_size is not None and (rgb.shape[2], rgb.shape[1]) != tuple(input_size):
+                    from geovr_training.evaluation.camera import resize_frames
+                    rgb, depth, k = resize_frames(rgb, depth, k, input_size)
+                rgb, depth, k = apply_camera_change(change, rgb, depth, k)
+                size = None if change.kind == 'resize' else input_size
+            pred = predict_sequence(model, rgb, k, size)
+            rows.append(evaluate_sequence(pred, depth, seq.T_world_cam))
+            bar.update(1)
+        robustness[change.name] = mean_over_sequences(rows)
+    bar.close()
+    return summary, per_sequence, robustness, plots

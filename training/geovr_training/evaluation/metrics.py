@@ -1,0 +1,71 @@
+"""Metrics of a sequence prediction against ground truth (all from `geovr_ros.geometry`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from geovr_ros.geometry import absolute_trajectory_error, depth_metrics, relative_pose_error
+from geovr_training.evaluation.predict import SequencePrediction
+
+
+def clip_scales_gt(depth_gt: np.ndarray) -> np.ndarray:
+    """Median valid depth of each clip (i, i+1), (N-1,) metres: the scale head's target."""
+    with np.errstate(all='ignore'):
+        return np.array([np.nanmedian(np.where(depth_gt[i:i + 2] > 0, depth_gt[i:i + 2], np.nan))
+                         for i in range(len(depth_gt) - 1)])
+
+
+def depth_summary(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """Depth metrics averaged over frames (N, H, W): metric and per-frame median-scaled."""
+    rows = {'metric': [], 'median': []}
+    for p, g in zip(pred, gt):
+        if not np.any(np.isfinite(g) & (g > 0)):
+            continue
+        rows['metric'].append(depth_metrics(p, g))
+        rows['median'].append(depth_metrics(p, g, median_scaling=True))
+    out: dict[str, float] = {}
+    for mode, items in rows.items():
+        for key in ('abs_rel', 'rmse', 'delta1'):
+            out[f'depth_{mode}_{key}'] = float(np.mean([r[key] for r in items])) if items else float('nan')
+    out['depth_frames'] = float(len(rows['metric']))
+    return out
+
+
+def trajectory_summary(est: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """ATE (Sim(3) and SE(3) alignment), RPE-T (m) and RPE-R (deg) at gap 1, path length (m)."""
+    ok = np.all(np.isfinite(gt.reshape(len(gt), -1)), axis=1)
+    est, gt = est[ok], gt[ok]
+    if len(gt) < 3:
+        return {}
+    sim3 = absolute_trajectory_error(est, gt, 'sim3')
+    se3 = absolute_trajectory_error(est, gt, 'se3')
+    rpe = relative_pose_error(est, gt, 1)
+    return {'ate_sim3_m': sim3['rmse'], 'ate_se3_m': se3['rmse'], 'ate_sim3_scale': sim3['scale'],
+            'rpe_trans_m': rpe['trans_rmse'], 'rpe_rot_deg': rpe['rot_rmse_deg'],
+            'path_length_m': float(np.linalg.norm(np.diff(gt[:, :3, 3], axis=0), axis=1).sum())}
+
+
+def evaluate_sequence(pred: SequencePrediction, depth_gt: np.ndarray | None,
+                      poses_gt: np.ndarray | None) -> dict[str, float]:
+    """All metrics available for one sequence (depth needs depth_gt, pose needs poses_gt)."""
+    out: dict[str, float] = {'frames': float(len(pred.depth)),
+                             'ms_per_clip': 1000 * pred.seconds / max(1, len(pred.rel_poses))}
+    if depth_gt is not None:
+        out.update(depth_summary(pred.depth, depth_gt))
+        s_gt = clip_scales_gt(depth_gt)
+        ok = np.isfinite(s_gt)
+        if ok.any():
+            out['scale_abs_rel'] = float(np.mean(np.abs(pred.scales[ok] - s_gt[ok]) / s_gt[ok]))
+    if poses_gt is not None and np.isfinite(poses_gt).all():
+        out.update(trajectory_summary(pred.trajectory, poses_gt))
+    return out
+
+
+def mean_over_sequences(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Mean of every metric over sequences (NaN-free entries only)."""
+    keys = sorted({k for r in rows for k in r})
+    out = {}
+    for key in keys:
+        values = [r[key] for r in rows if key in r and np.isfinite(r[key])]
+        out[key] = float(np.mean(values)) if values else float('nan')
+    return out

@@ -1,0 +1,104 @@
+"""Write evaluation results: JSON, a Markdown table and PNG plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+HEADLINE = [
+    ('depth_metric_abs_rel', 'AbsRel (metric)', '{:.3f}'),
+    ('depth_metric_delta1', 'δ1 (metric)', '{:.3f}'),
+    ('depth_median_abs_rel', 'AbsRel (median-scaled)', '{:.3f}'),
+    ('depth_median_delta1', 'δ1 (median-scaled)', '{:.3f}'),
+    ('scale_abs_rel', 'scale error (rel)', '{:.3f}'),
+    ('ate_sim3_m', 'ATE Sim(3) m', '{:.3f}'),
+    ('ate_se3_m', 'ATE SE(3) m', '{:.3f}'),
+    ('rpe_trans_m', 'RPE-T m', '{:.3f}'),
+    ('rpe_rot_deg', 'RPE-R deg', '{:.2f}'),
+    ('path_length_m', 'path m', '{:.2f}'),
+]
+
+
+def _fmt(value, pattern):
+    return '—' if value is None or not np.isfinite(value) else pattern.format(value)
+
+
+def markdown_table(rows: dict[str, dict[str, float]], columns=HEADLINE) -> str:
+    """Rows {name: metrics} -> Markdown table with the given (key, header, format) columns."""
+    present = [c for c in columns if any(c[0] in r for r in rows.values())]
+    lines = ['| condition | ' + ' | '.join(h for _, h, _ in present) + ' |',
+             '|---|' + '---|' * len(present)]
+    for name, row in rows.items():
+        lines.append(f'| {name} | ' + ' | '.join(_fmt(row.get(k), f) for k, _, f in present) + ' |')
+    return '\n'.join(lines)
+
+
+def write_report(out_dir: str | Path, summary: dict, per_sequence: list[dict], robustness: dict[str, dict],
+                 command: str, plots: dict | None = None) -> dict[str, str]:
+    """Write metrics.json, metrics.md and PNGs into out_dir; returns {kind: path}."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {'command': command, 'summary': summary, 'per_sequence': per_sequence, 'camera_robustness': robustness}
+    (out / 'metrics.json').write_text(json.dumps(payload, indent=2, default=float))
+    md = [f'# GeoVR-S evaluation\n\nCommand: `{command}`\n', '## Summary (mean over sequences)\n',
+          markdown_table({'all': summary}), '']
+    if robustness:
+        base = robustness.get('original', {}).get('depth_metric_delta1')
+        md += ['## Camera robustness\n', markdown_table(robustness), '']
+        if base is not None:
+            md.append('δ1 (metric) lost vs original, points: ' + ', '.join(
+                f"{name}: {100 * (base - row.get('depth_metric_delta1', np.nan)):.1f}"
+                for name, row in robustness.items() if name != 'original') + '\n')
+    (out / 'metrics.md').write_text('\n'.join(md))
+    written = {'json': str(out / 'metrics.json'), 'markdown': str(out / 'metrics.md')}
+    written.update(_plots(out, robustness, plots or {}))
+    return written
+
+
+def _plots(out: Path, robustness: dict, plots: dict) -> dict[str, str]:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    written = {}
+    if 'trajectory' in plots:
+        est, gt = plots['trajectory']
+        from geovr_ros.geometry import umeyama_alignment
+        s, r, t = umeyama_alignment(est[:, :3, 3], gt[:, :3, 3], with_scale=True)
+        aligned = s * est[:, :3, 3] @ r.T + t
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.plot(gt[:, 0, 3], gt[:, 1, 3], 'k-', label='ground truth')
+        ax.plot(aligned[:, 0], aligned[:, 1], 'r-', label='GeoVR-S (Sim(3)-aligned)')
+        ax.set_xlabel('x (m)'), ax.set_ylabel('y (m)'), ax.axis('equal'), ax.legend()
+        ax.set_title('trajectory, top view')
+        fig.tight_layout(), fig.savefig(out / 'trajectory.png', dpi=100), plt.close(fig)
+        written['trajectory'] = str(out / 'trajectory.png')
+    if 'depth' in plots:
+        rgb, gt, pred = plots['depth']
+        vmax = float(np.nanpercentile(gt, 98)) if np.isfinite(gt).any() else float(np.nanmax(pred))
+        fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+        axes[0].imshow(rgb), axes[0].set_title('RGB')
+        axes[1].imshow(gt, vmin=0, vmax=vmax, cmap='turbo'), axes[1].set_title('GT depth (m)')
+        im = axes[2].imshow(pred, vmin=0, vmax=vmax, cmap='turbo')
+        axes[2].set_title('predicted depth (m)')
+        with np.errstate(all='ignore'):
+            err = np.abs(pred - gt) / gt
+        e = axes[3].imshow(err, vmin=0, vmax=0.3, cmap='magma')
+        axes[3].set_title('abs rel error')
+        fig.colorbar(im, ax=axes[2]), fig.colorbar(e, ax=axes[3])
+        for ax in axes:
+            ax.axis('off')
+        fig.tight_layout(), fig.savefig(out / 'depth_example.png', dpi=90), plt.close(fig)
+        written['depth'] = str(out / 'depth_example.png')
+    if robustness:
+        names = list(robustness)
+        values = [robustness[n].get('depth_metric_delta1', np.nan) for n in names]
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        ax.barh(names, values, color='tab:blue')
+        ax.set_xlim(0, 1), ax.set_xlabel('δ1 (metric depth)'), ax.invert_yaxis()
+        ax.set_title('camera robustness')
+        fig.tight_layout(), fig.savefig(out / 'camera_robustness.png', dpi=100), plt.close(fig)
+        written['robustness'] = str(out / 'camera_robustness.png')
+    return written

@@ -1,0 +1,86 @@
+"""Depth losses of GeoVR (notes: spatial-model.md). All take (B, F, H, W) maps, a boolean
+valid mask of the same shape, and return a scalar; invalid pixels never contribute."""
+
+from __future__ import annotations
+
+import torch
+
+
+def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    weight = valid.to(values.dtype)
+    return (values * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def _clean(target: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    valid = valid & torch.isfinite(target) & (target > 0)
+    return torch.where(valid, target, torch.ones_like(target)), valid
+
+
+def confidence_l1(pred: torch.Tensor, target: torch.Tensor, conf: torch.Tensor, valid: torch.Tensor,
+                  alpha: float = 0.2) -> torch.Tensor:
+    """mean over valid pixels of c * |d^ - d| - alpha * log c (c >= 1 the predicted confidence)."""
+    target, valid = _clean(target, valid)
+    per_pixel = conf * (pred - target).abs() - alpha * conf.clamp_min(1e-6).log()
+    return _masked_mean(per_pixel, valid)
+
+
+def filtered_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor,
+                quantile: float = 0.98) -> torch.Tensor:
+    """L1 over valid pixels whose residual is at most the `quantile` of the valid residuals
+    (the largest 2 % are treated as outliers and dropped)."""
+    target, valid = _clean(target, valid)
+    residual = (pred - target).abs()
+    if not bool(valid.any()):
+        return residual.sum() * 0.0
+    threshold = torch.quantile(residual[valid].detach().float(), quantile)
+    keep = valid & (residual <= threshold)
+    return _masked_mean(residual, keep)
+
+
+def gradient_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor,
+                scales: int = 4) -> torch.Tensor:
+    """Multi-scale gradient L1: at strides 1, 2, 4, ... (`scales` levels, nearest
+    subsampling) mean |dx(d^ - d)| + |dy(d^ - d)| over pixel pairs both valid; averaged
+    over levels."""
+    target, valid = _clean(target, valid)
+    diff = pred - target
+    total = pred.sum() * 0.0
+    for level in range(scales):
+        step = 2 ** level
+        d = diff[..., ::step, ::step]
+        m = valid[..., ::step, ::step]
+        gx = (d[..., :, 1:] - d[..., :, :-1]).abs()
+        mx = m[..., :, 1:] & m[..., :, :-1]
+        gy = (d[..., 1:, :] - d[..., :-1, :]).abs()
+        my = m[..., 1:, :] & m[..., :-1, :]
+        count = (mx.sum() + my.sum()).clamp_min(1)
+        total = total + ((gx * mx).sum() + (gy * my).sum()) / count
+    return total / scales
+
+
+def silog(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, lam: float = 0.5) -> torch.Tensor:
+    """Scale-invariant log loss sqrt(mean g^2 - lam mean(g)^2), g = log d^ - log d."""
+    target, valid = _clean(target, valid)
+    g = pred.clamp_min(1e-6).log() - target.log()
+    mean_g = _masked_mean(g, valid)
+    mean_g2 = _masked_mean(g * g, valid)
+    return (mean_g2 - lam * mean_g * mean_g).clamp_min(1e-12).sqrt()
+
+
+def depth_loss(pred: torch.Tensor, target: torch.Tensor, conf: torch.Tensor, valid: torch.Tensor,
+               alpha: float = 0.2, quantile: float = 0.98, grad_scales: int = 4,
+               weights: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+    """GeoVR depth loss = conf-L1 + filtered L1 + gradient L1 (+ optional SILog).
+
+    `weights` may set 'conf', 'l1', 'grad', 'silog' (defaults 1, 1, 1, 0). Returns the
+    components and their weighted sum under 'total'.
+    """
+    w = {'conf': 1.0, 'l1': 1.0, 'grad': 1.0, 'silog': 0.0}
+    w.update(weights or {})
+    parts = {'conf': confidence_l1(pred, target, conf, valid, alpha),
+             'l1': filtered_l1(pred, target, valid, quantile),
+             'grad': gradient_l1(pred, target, valid, grad_scales)}
+    if w['silog']:
+        parts['silog'] = silog(pred, target, valid)
+    parts['total'] = sum(w[k] * v for k, v in parts.items())
+    return parts

@@ -1,0 +1,57 @@
+"""`geovr-train --config training/configs/NAME.yaml [--resume CKPT] [--set key=value ...]`.
+
+Multi-process: `torchrun --nproc_per_node N -m geovr_training.train.cli --config ...`
+(or `torchrun --nproc_per_node N $(which geovr-train) --config ...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import yaml
+
+
+def _overrides(pairs: list[str]) -> dict:
+    """['optim.lr=1e-3', 'data.root=/x'] -> nested dict (values parsed as YAML)."""
+    out: dict = {}
+    for pair in pairs:
+        if '=' not in pair:
+            raise SystemExit(f'--set expects key=value, got {pair!r}')
+        key, value = pair.split('=', 1)
+        node = out
+        parts = key.split('.')
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description='Train GeoVR-S (or its geometry teacher).')
+    parser.add_argument('--config', required=True, help='YAML config (training/configs/*.yaml)')
+    parser.add_argument('--resume', default=None, help='checkpoint to resume from (last.pt)')
+    parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
+                        help='override config values, e.g. data.root=/tmp/data optim.epochs=3')
+    parser.add_argument('--no-progress', action='store_true')
+    args = parser.parse_args(argv)
+
+    from geovr_training.model import CheckpointError
+    from geovr_training.train.config import ConfigError, load_config
+    from geovr_training.train.trainer import train
+
+    try:
+        config = load_config(args.config, _overrides(args.set))
+        summary = train(config, resume=args.resume, progress=not args.no_progress)
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
+        print(f'geovr-train: error: {exc}', file=sys.stderr)
+        return 2
+    if os.environ.get('RANK', '0') == '0':
+        print(json.dumps({k: v for k, v in summary.items() if k != 'history'}, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""Training configuration: a YAML file with sections, validated with clear errors."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+
+DEFAULTS: dict = {
+    'seed': 0,
+    'out_dir': 'runs/geovr_s',
+    'init_from': None,  # checkpoint whose model weights start a new run (fine-tuning; fresh optimizer)
+    'model': {'preset': 'student'},  # 'student' | 'teacher', plus any ModelArgs field
+    'data': {
+        'root': None,  # dataset folder written by `geovr-data generate`
+        'train_split': 'train',
+        'val_split': 'val',
+        'frame_gap': [1, 3],  # min, max frames between the two frames of a clip
+        'resolution': [256, 192],  # [W, H] the model trains at
+        'camera_augmentation': True,
+        'batch_size': 8,
+        'num_workers': 0,
+        'clip_stride': 1,  # a clip starts every clip_stride frames
+        'val_clip_stride': 8,  # sparser validation clips so a few batches cover every val scene
+    },
+    'loss': {},  # LossConfig fields
+    'optim': {
+        'lr': 3e-4,
+        'weight_decay': 0.05,
+        'epochs': 10,
+        'warmup_steps': 50,
+        'grad_clip': 1.0,
+        'max_steps_per_epoch': None,
+        'max_val_batches': None,
+        'max_time_min': None,  # stop after this many minutes (checkpoint kept)
+    },
+    'early_stopping': {'patience': 5, 'min_delta': 0.0},
+    'teacher': {
+        'onnx': None,  # path to any ONNX teacher with named feature outputs
+        'outputs': ['feat_0', 'feat_1', 'feat_2', 'feat_3'],
+        'student_layers': [],  # empty: evenly spaced over the student's blocks
+        'threads': 1,
+    },
+    'log_every': 10,
+}
+
+
+class ConfigError(ValueError):
+    """A training configuration value is missing or invalid."""
+
+
+def _merge(base: dict, override: dict, path: str = '') -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if key not in base:
+            raise ConfigError(f'unknown config key {path + key!r}')
+        if isinstance(base[key], dict) and key not in ('model', 'loss'):
+            if not isinstance(value, dict):
+                raise ConfigError(f'config key {path + key!r} must be a mapping, got {value!r}')
+            out[key] = _merge(base[key], value, f'{path}{key}.')
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve_config(values: dict) -> dict:
+    """Merge `values` over DEFAULTS, rejecting unknown keys; returns a new dict."""
+    config = _merge(DEFAULTS, values or {})
+    optim = config['optim']
+    if not optim['lr'] > 0:
+        raise ConfigError(f"optim.lr must be > 0, got {optim['lr']!r}")
+    if int(optim['epochs']) < 1:
+        raise ConfigError(f"optim.epochs must be >= 1, got {optim['epochs']!r}")
+    if int(config['data']['batch_size']) < 1:
+        raise ConfigError(f"data.batch_size must be >= 1, got {config['data']['batch_size']!r}")
+    width, height = config['data']['resolution']
+    if width % 16 or height % 16:
+        raise ConfigError(f"data.resolution {config['data']['resolution']} must be multiples of 16")
+    return config
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> dict:
+    """Read a YAML config (optionally merged with `overrides`) and resolve it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f'config file {str(path)!r} does not exist')
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f'config file {str(path)!r} must hold a mapping, got {type(values).__name__}')
+    config = resolve_config(values)
+    if overrides:
+        config = _merge(config, overrides)
+    return config
+
+
+def config_sha256(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()

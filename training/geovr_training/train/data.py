@@ -1,0 +1,28 @@
+"""Training clips for the trainer, from the data engine's `ClipDataset`.
+
+`build_datasets(config, seed)` -> (train, val): 2-frame clips resized to
+`data.resolution` with K updated; camera-aware augmentation (crop, resize, zoom,
+principal-point shift with K updated) on the train split when `data.camera_augmentation`.
+Samples: images float32 (2, 3, H, W) in [0, 1], K (2, 3, 3), depth (2, H, W) NaN invalid,
+valid (2, H, W), T_world_cam (2, 4, 4) optical camera-to-world.
+"""
+
+from __future__ import annotations
+
+from torch.utils.data import Dataset
+
+
+def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """(train, val) clip datasets from the `data` section of a resolved config."""
+    from geovr_training.data.dataset import ClipDataset
+
+    data = config['data']
+    if not data.get('root'):
+        raise ValueError('data.root is not set: generate data with `geovr-data generate --out DIR` '
+                         'and pass --set data.root=DIR')
+    common = dict(num_frames=2, frame_gap=tuple(data['frame_gap']), out_size=tuple(data['resolution']), seed=seed)
+    train = ClipDataset(data['root'], data['train_split'], augment=bool(data['camera_augmentation']),
+                        stride=int(data.get('clip_stride') or 1), **common)
+    val = ClipDataset(data['root'], data['val_split'], augment=False,
+                      stride=int(data.get('val_clip_stride') or 1), **common)
+    return train, val

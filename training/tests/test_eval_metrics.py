@@ -1,0 +1,107 @@
+"""Evaluation: metrics on a tiny generated set, camera changes, the geovr-eval CLI, ablation plan."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from geovr_ros.geometry import fov_from_intrinsics, relative_pose
+from geovr_training.evaluation.ablation import ablation_table, run_plan, target_sets
+from geovr_training.evaluation.camera import DEFAULT_CHANGES, CameraChange, apply_camera_change
+from geovr_training.evaluation.cli import main as eval_main
+from geovr_training.evaluation.data import load_sequences
+from geovr_training.evaluation.metrics import clip_scales_gt, evaluate_sequence
+from geovr_training.evaluation.predict import SequencePrediction, predict_sequence
+from geovr_training.model import ModelArgs, build_model, save_checkpoint
+
+
+@pytest.fixture(scope='module')
+def tiny_set(tmp_path_factory):
+    from geovr_training.data.generate import GenerationConfig, generate_dataset
+    root = tmp_path_factory.mktemp('geovr_eval_data')
+    generate_dataset(root, 3, GenerationConfig(seed=11, frames_per_scene=8, resolution=(128, 96), qa_per_scene=2),
+                     progress=False)
+    return root
+
+
+def _perfect(seq, scale_error=0.0, depth_factor=1.0):
+    n = len(seq.rgb)
+    rel = np.stack([relative_pose(seq.T_world_cam[i], seq.T_world_cam[i + 1]) for i in range(n - 1)])
+    traj = np.zeros((n, 4, 4))
+    traj[0] = np.eye(4)
+    for i in range(n - 1):
+        traj[i + 1] = traj[i] @ rel[i]
+    scales = clip_scales_gt(seq.depth) * (1 + scale_error)
+    depth = np.nan_to_num(seq.depth, nan=1.0) * depth_factor
+    return SequencePrediction(depth, rel, traj, scales, np.zeros((n, 4)), 1.0)
+
+
+def test_metrics_of_ground_truth_are_perfect_and_errors_show(tiny_set):
+    seq = load_sequences(tiny_set, 'test')[0]
+    perfect = evaluate_sequence(_perfect(seq), seq.depth, seq.T_world_cam)
+    assert perfect['depth_metric_abs_rel'] == pytest.approx(0.0, abs=1e-6)
+    assert perfect['depth_metric_delta1'] == pytest.approx(1.0)
+    assert perfect['ate_sim3_m'] < 1e-6 and perfect['ate_se3_m'] < 1e-6
+    assert perfect['rpe_rot_deg'] < 1e-4 and perfect['scale_abs_rel'] < 1e-9
+    assert perfect['path_length_m'] > 0.1
+    # depth 1.3x too far: metric delta1 collapses, median-scaled stays perfect
+    far = evaluate_sequence(_perfect(seq, 0.2, 1.3), seq.depth, seq.T_world_cam)
+    assert far['depth_metric_abs_rel'] == pytest.approx(0.3, rel=1e-5)
+    assert far['depth_metric_delta1'] == 0.0 and far['depth_median_delta1'] == pytest.approx(1.0)
+    assert far['scale_abs_rel'] == pytest.approx(0.2)
+
+
+def test_camera_changes_update_intrinsics_consistently(tiny_set):
+    seq = load_sequences(tiny_set, 'test', max_frames=2)[0]
+    height, width = seq.rgb.shape[1:3]
+    rgb, depth, k = apply_camera_change(CameraChange('x2', 'resize', 2.0), seq.rgb, seq.depth, seq.K)
+    assert rgb.shape[1:3] == (2 * height, 2 * width)
+    assert k[0, 0, 0] == pytest.approx(2 * seq.K[0, 0, 0])
+    assert np.nanmax(depth) == pytest.approx(np.nanmax(seq.depth))  # nearest: values kept
+    rgb, depth, k = apply_camera_change(CameraChange('fov', 'fov', 30.0), seq.rgb, seq.depth, seq.K)
+    assert rgb.shape == seq.rgb.shape
+    assert math.degrees(fov_from_intrinsics(k[0], (width, height))[0]) == pytest.approx(30.0, abs=1.0)
+    rgb, depth, k = apply_camera_change(CameraChange('shift', 'shift', 8, 4), seq.rgb, seq.depth, seq.K)
+    np.testing.assert_array_equal(rgb[:, 4:, 8:], seq.rgb[:, :-4, :-8])
+    assert k[0, 0, 2] == pytest.approx(seq.K[0, 0, 2] + 8)
+    assert np.isnan(depth[:, :4]).all()
+
+
+def test_predict_sequence_chains_relative_poses(tiny_set):
+    seq = load_sequences(tiny_set, 'test', max_frames=5)[0]
+    model = build_model(ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=8))
+    pred = predict_sequence(model, seq.rgb, seq.K, input_size=(64, 48), batch_size=3)
+    assert pred.depth.shape == seq.depth.shape and pred.rel_poses.shape == (4, 4, 4)
+    np.testing.assert_allclose(pred.trajectory[3], pred.trajectory[2] @ pred.rel_poses[2], atol=1e-9)
+    np.testing.assert_allclose(pred.trajectory[0], np.eye(4))
+
+
+def test_geovr_eval_cli_writes_json_markdown_and_plots(tiny_set, tmp_path, capsys):
+    torch.manual_seed(0)
+    model = build_model(ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=8))
+    ckpt = save_checkpoint(tmp_path / 'm.pt', model, {'data': {'resolution': [64, 48]}}, 0)
+    out = tmp_path / 'eval'
+    assert eval_main(['--checkpoint', str(ckpt), '--data', str(tiny_set), '--out', str(out),
+                      '--max-frames', '4', '--no-progress']) == 0
+    payload = json.loads((out / 'metrics.json').read_text())
+    assert set(payload['camera_robustness']) == {c.name for c in DEFAULT_CHANGES}
+    assert 0.0 <= payload['summary']['depth_metric_delta1'] <= 1.0
+    assert np.isfinite(payload['summary']['ate_sim3_m'])
+    assert '| original |' in (out / 'metrics.md').read_text()
+    for png in ('trajectory.png', 'depth_example.png', 'camera_robustness.png'):
+        assert (out / png).read_bytes()[:4] == b'\x89PNG'
+    assert eval_main(['--checkpoint', str(tmp_path / 'nope.pt'), '--data', str(tiny_set), '--out', str(out)]) == 2
+    assert 'does not exist' in capsys.readouterr().err
+
+
+def test_ablation_plan_covers_singles_pairs_all_and_camera_grid():
+    assert len(target_sets()) == 4 + 6 + 1
+    plan = run_plan(['targets', 'camera'])
+    assert len(plan) == 15
+    assert plan[10]['name'] == 'all four' and all(plan[10]['loss'][t] > 0 for t in ('depth', 'pose', 'scale', 'distill'))
+    assert {p['name'] for p in plan if p['group'] == 'camera'} >= {'rays off, cam-aug off', 'rays on, cam-aug on'}
+    table = ablation_table([{'name': 'depth', 'group': 'targets', 'depth_metric_delta1': 0.5},
+                            {'name': 'distill', 'group': 'targets', 'note': 'skipped: no teacher'}])
+    assert '| targets | depth | 0.500 |' in table and 'skipped: no teacher' in table

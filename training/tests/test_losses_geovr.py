@@ -1,0 +1,142 @@
+"""Each loss against a hand-computed case."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from geovr_training.losses import (LossConfig, clip_scale, confidence_l1, depth_loss, descriptor_loss,
+                                   distillation_loss, filtered_l1, geovr_loss, gradient_l1, make_targets,
+                                   pose_loss, scale_loss, silog)
+
+
+def _maps(values):
+    return torch.tensor(values, dtype=torch.float32)[None, None]  # (1, 1, H, W)
+
+
+def test_confidence_l1_hand_computed():
+    pred = _maps([[1.0, 2.0], [3.0, 4.0]])
+    target = _maps([[1.5, 2.0], [float('nan'), 3.0]])
+    conf = _maps([[2.0, 1.0], [5.0, 3.0]])
+    valid = torch.ones_like(pred, dtype=torch.bool)
+    # valid pixels: (0,0): 2*0.5 - 0.2 ln 2; (0,1): 0 - 0; (1,1): 3*1 - 0.2 ln 3 (NaN dropped)
+    expected = (1.0 - 0.2 * math.log(2) + 0.0 + 3.0 - 0.2 * math.log(3)) / 3
+    assert confidence_l1(pred, target, conf, valid, alpha=0.2).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_filtered_l1_drops_the_top_two_percent():
+    target = torch.ones(1, 1, 10, 10)
+    pred = target.clone()
+    pred[0, 0, 0, :] += torch.arange(10, dtype=torch.float32) * 0.1  # residuals 0..0.9
+    pred[0, 0, 5, 5] = 101.0  # one outlier: residual 100
+    pred[0, 0, 5, 6] = 51.0  # second outlier: residual 50
+    valid = torch.ones_like(target, dtype=torch.bool)
+    # 98 % quantile of 100 residuals (linear interpolation) lies between 0.9 and 50 -> both outliers
+    # beyond it are dropped only when the threshold is below them; here the threshold is
+    # q = sorted[97] + 0.02 * (sorted[98]-sorted[97]) = 0.9 + 0.02*(50-0.9) = 1.882 -> drop both
+    expected = sum(i * 0.1 for i in range(10)) / 98
+    assert filtered_l1(pred, target, valid).item() == pytest.approx(expected, rel=1e-5)
+    valid[0, 0, 0, 9] = False  # masked pixels never count
+    expected = sum(i * 0.1 for i in range(9)) / 97
+    assert filtered_l1(pred, target, valid).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_gradient_l1_hand_computed_single_scale_and_invariance():
+    target = _maps([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+    pred = _maps([[1.0, 2.0, 4.0], [1.0, 2.0, 4.0]])
+    valid = torch.ones_like(target, dtype=torch.bool)
+    # diff rows [0, 1, 3]: |dx| = 1, 2 per row (4 pairs, sum 6); dy = 0 (3 pairs) -> 6 / 7
+    assert gradient_l1(pred, target, valid, scales=1).item() == pytest.approx(6 / 7)
+    # an offset d^ = d + c has no gradient error at any scale
+    assert gradient_l1(target + 0.7, target, valid, scales=4).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_silog_hand_computed_and_scale_invariant():
+    target = _maps([[1.0, 2.0]])
+    pred = _maps([[1.0, 4.0]])
+    valid = torch.ones_like(target, dtype=torch.bool)
+    g = np.array([0.0, math.log(2)])
+    expected = math.sqrt((g ** 2).mean() - 0.5 * g.mean() ** 2)
+    assert silog(pred, target, valid).item() == pytest.approx(expected, rel=1e-6)
+    assert silog(pred * 3, pred, valid, lam=1.0).item() == pytest.approx(0.0, abs=1e-3)
+
+
+def test_depth_loss_sums_weighted_parts():
+    torch.manual_seed(0)
+    pred = torch.rand(1, 2, 8, 8) + 0.5
+    target = torch.rand(1, 2, 8, 8) + 0.5
+    conf = torch.rand(1, 2, 8, 8) + 1.0
+    valid = torch.rand(1, 2, 8, 8) > 0.2
+    parts = depth_loss(pred, target, conf, valid, weights={'grad': 2.0, 'silog': 0.5})
+    expected = parts['conf'] + parts['l1'] + 2.0 * parts['grad'] + 0.5 * parts['silog']
+    assert parts['total'].item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_pose_loss_hand_computed_with_sign_fix_and_weights():
+    t_pred, t_gt = torch.tensor([[1.0, 0.0, 0.0]]), torch.tensor([[0.0, 0.0, 0.3]])
+    q_gt = torch.tensor([[0.0, 0.0, 0.0, 1.0]])
+    # -q_gt is the same rotation: the quaternion term must vanish
+    parts = pose_loss(t_pred, -q_gt, t_gt, q_gt)
+    assert parts['quat'].item() == 0.0
+    assert parts['trans'].item() == pytest.approx(1.3 / 3)
+    q_pred = torch.tensor([[0.2, 0.0, 0.0, 0.8]])
+    fov_pred, fov_gt = torch.tensor([[1.0, 0.8]]), torch.tensor([[1.2, 0.8]])
+    parts = pose_loss(t_pred, q_pred, t_gt, q_gt, fov_pred, fov_gt)
+    expected = 1.3 / 3 + 0.4 / 4 + 0.5 * 0.2 / 2
+    assert parts['total'].item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_scale_loss_hand_computed():
+    pred, gt = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 3.0])
+    expected = abs(math.log(2) - math.log(3)) / 2
+    assert scale_loss(pred, gt).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_distillation_loss_hand_computed():
+    # teacher 4x4 grid, 2x2 pooled to 2x2; student already 2x2
+    teacher = torch.zeros(1, 1, 2, 4, 4)
+    teacher[0, 0, 0] = 1.0  # every pooled teacher vector = (1, 0)
+    student = torch.zeros(1, 1, 2, 2, 2)
+    student[0, 0, 0, 0, 0] = 3.0  # cos 1 -> 0
+    student[0, 0, 1, 0, 1] = 2.0  # orthogonal -> 1
+    student[0, 0, 0, 1, :] = -1.0  # opposite -> 2 (two positions)
+    expected = (0 + 1 + 2 + 2) / 4
+    assert distillation_loss([student], [teacher]).item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match='does not match'):
+        distillation_loss([student], [torch.zeros(1, 1, 3, 4, 4)])
+
+
+def test_descriptor_loss_prefers_matching_pairs():
+    d = torch.nn.functional.normalize(torch.eye(4)[:, None, :].repeat(1, 2, 1), dim=-1)  # pairs equal
+    good = descriptor_loss(d)
+    shuffled = d.clone()
+    shuffled[:, 1] = d[[1, 2, 3, 0], 1]
+    assert good.item() < descriptor_loss(shuffled).item()
+    # hand-computed: logits diag 10, off 0 -> CE = log(1 + 3 e^-10)
+    assert good.item() == pytest.approx(math.log(1 + 3 * math.exp(-10)), rel=1e-3)
+
+
+def test_targets_scale_pose_and_total_loss_switches():
+    depth = torch.full((1, 2, 4, 4), 2.0)
+    depth[0, 1] = 4.0
+    depth[0, 1, 0, 0] = float("nan")
+    valid = torch.isfinite(depth)
+    poses = torch.eye(4, dtype=torch.float64).repeat(1, 2, 1, 1)
+    poses[0, 0, :3, 3] = torch.tensor([1.0, 0.0, 0.0])
+    poses[0, 1, :3, 3] = torch.tensor([1.0, 0.0, 3.0])
+    targets = make_targets({'depth': depth, 'valid': valid, 'T_world_cam': poses, 'K': torch.eye(3).expand(1, 2, 3, 3)})
+    assert clip_scale(depth, valid).item() == pytest.approx(2.0)  # median of 16 x 2.0 and 15 x 4.0
+    torch.testing.assert_close(targets['trans_norm'], torch.tensor([[0.0, 0.0, 1.5]]))
+    torch.testing.assert_close(targets['quat'], torch.tensor([[0.0, 0.0, 0.0, 1.0]]))
+    outputs = {'depth_rel': targets['depth_rel'].nan_to_num(1.0), 'depth_conf': torch.ones(1, 2, 4, 4),
+               'trans_norm': targets['trans_norm'], 'quat': targets['quat'], 'scale': torch.tensor([2.0]),
+               'descriptor': torch.nn.functional.normalize(torch.ones(1, 2, 8), dim=-1)}
+    total, logs = geovr_loss(outputs, targets, LossConfig())
+    assert total.item() == pytest.approx(0.0, abs=1e-6)  # perfect prediction; log c = 0 at c = 1
+    outputs['scale'] = torch.tensor([3.0])
+    total, logs = geovr_loss(outputs, targets, LossConfig(depth=0, pose=0, descriptor=0))
+    assert set(logs) == {'scale', 'total'}
+    assert total.item() == pytest.approx(abs(math.log(4) - math.log(3)), rel=1e-6)
+    with pytest.raises(ValueError, match='unknown loss settings'):
+        LossConfig.from_dict({'depht': 1.0})

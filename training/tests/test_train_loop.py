@@ -1,0 +1,133 @@
+"""Training: per-head overfit, tiny config run, checkpoint round trip, resume, 2-process DDP."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from geovr_training.losses import LossConfig, geovr_loss, make_targets
+from geovr_training.model import (CheckpointError, ModelArgs, build_model, load_checkpoint, normalize_images,
+                                  save_checkpoint)
+from geovr_training.train.config import ConfigError, load_config
+from geovr_training.data.dataset import ClipDataset
+from geovr_training.train.trainer import train
+
+CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
+SMALL = dict(dim=32, depth=4, num_heads=2, mlp_ratio=2.0, decoder_dim=16, descriptor_dim=16, token_grid=[2, 2])
+
+
+@pytest.fixture(scope='module')
+def tiny_data(tmp_path_factory):
+    from geovr_training.data.generate import GenerationConfig, generate_dataset
+    root = tmp_path_factory.mktemp('geovr_data')
+    generate_dataset(root, 3, GenerationConfig(seed=7, frames_per_scene=8, resolution=(128, 96), qa_per_scene=2),
+                     progress=False)
+    return root
+
+
+def _batch(root, size=4, resolution=(64, 48)):
+    ds = ClipDataset(root, 'train', out_size=resolution, augment=False)
+    items = [ds[i] for i in range(size)]
+    return {k: torch.stack([it[k] for it in items]) for k in ('images', 'K', 'depth', 'valid', 'T_world_cam')}
+
+
+@pytest.mark.parametrize('head', ['depth', 'pose', 'scale', 'distill', 'descriptor'])
+def test_each_head_overfits_a_batch(tiny_data, head):
+    torch.manual_seed(0)
+    batch = _batch(tiny_data)
+    args = ModelArgs(**SMALL, distill_dims=[8, 8] if head == 'distill' else [])
+    model = build_model(args)
+    weights = {k: 0.0 for k in ('depth', 'pose', 'scale', 'distill', 'descriptor')}
+    weights[head] = 1.0
+    config = LossConfig(**weights)
+    teacher = [torch.randn(4, 2, 8, 6, 8), torch.randn(4, 2, 8, 6, 8)] if head == 'distill' else None
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    targets = make_targets(batch)
+    images = normalize_images(batch['images'])
+    losses = []
+    for _ in range(25):
+        out = model(images, batch['K'], with_distill=head == 'distill')
+        loss, _ = geovr_loss(out, targets, config, teacher)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_tiny_config_trains_saves_and_resumes(tiny_data, tmp_path):
+    config = load_config(CONFIGS / 'tiny.yaml', {'data': {'root': str(tiny_data)}, 'out_dir': str(tmp_path / 'run'),
+                                                 'optim': {'epochs': 2, 'max_steps_per_epoch': 2}})
+    summary = train(config, progress=False)
+    assert summary['epochs'] == 2 and Path(summary['last']).is_file()
+    assert any((tmp_path / 'run' / 'tb').iterdir())  # TensorBoard events
+    raw = torch.load(summary['last'], map_location='cpu', weights_only=True)
+    assert raw['epoch'] == 1 and raw['config']['data']['root'] == str(tiny_data)
+    assert raw['model_args']['dim'] == 32 and raw['optimizer'] is not None
+    model, state = load_checkpoint(summary['last'])
+    reference = build_model(ModelArgs(**raw['model_args']))
+    reference.load_state_dict(raw['model'])
+    images, k = torch.randn(1, 2, 3, 48, 64), torch.tensor([[50.0, 0, 31.5], [0, 50, 23.5], [0, 0, 1]]).expand(1, 2, 3, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images, k)['depth'], reference.eval()(images, k)['depth'])
+    # resume continues from the next epoch and keeps the history
+    config['optim']['epochs'] = 3
+    resumed = train(config, resume=summary['last'], progress=False)
+    assert resumed['epochs'] == 3 and len(resumed['history']) == 3
+    assert torch.load(resumed['last'], weights_only=True)['epoch'] == 2
+    # a new run initialised from the checkpoint starts at epoch 0 with its weights
+    config.update(init_from=resumed['last'], out_dir=str(tmp_path / 'finetune'))
+    config['optim'].update(epochs=1, lr=1e-9, warmup_steps=1)
+    finetuned = train(config, progress=False)
+    tuned = torch.load(finetuned['last'], weights_only=True)
+    start = torch.load(resumed['last'], weights_only=True)
+    assert tuned['epoch'] == 0
+    torch.testing.assert_close(tuned['model']['patch_embed.weight'], start['model']['patch_embed.weight'],
+                               atol=1e-6, rtol=0)
+
+
+def test_checkpoint_errors_are_typed_and_name_the_file(tmp_path):
+    with pytest.raises(CheckpointError, match='does not exist'):
+        load_checkpoint(tmp_path / 'missing.pt')
+    (tmp_path / 'garbage.pt').write_bytes(b'not a checkpoint')
+    with pytest.raises(CheckpointError, match='cannot be read'):
+        load_checkpoint(tmp_path / 'garbage.pt')
+    torch.save({'state_dict': {}}, tmp_path / 'other.pt')
+    with pytest.raises(CheckpointError, match='not a GeoVR-S checkpoint'):
+        load_checkpoint(tmp_path / 'other.pt')
+    model = build_model(ModelArgs(**SMALL))
+    path = save_checkpoint(tmp_path / 'small.pt', model, {}, 0)
+    raw = torch.load(path, weights_only=True)
+    raw['model_args']['dim'] = 48  # weights of one architecture, arguments of another
+    raw['model_args']['num_heads'] = 2
+    torch.save(raw, tmp_path / 'mismatch.pt')
+    with pytest.raises(CheckpointError, match='another architecture'):
+        load_checkpoint(tmp_path / 'mismatch.pt')
+
+
+def test_config_errors_name_the_key(tmp_path):
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('optim: {lr: 0.1, epoks: 3}\n')
+    with pytest.raises(ConfigError, match='optim.epoks'):
+        load_config(bad)
+    with pytest.raises(ConfigError, match='does not exist'):
+        load_config(tmp_path / 'none.yaml')
+
+
+def test_two_process_ddp_on_gloo(tiny_data, tmp_path):
+    out = tmp_path / 'ddp'
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29531',
+           '-m', 'geovr_training.train.cli', '--config', str(CONFIGS / 'tiny.yaml'), '--no-progress',
+           '--set', f'data.root={tiny_data}', f'out_dir={out}', 'optim.epochs=1', 'optim.max_steps_per_epoch=2']
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout[result.stdout.index('{'):])
+    assert summary['epochs'] == 1
+    state = torch.load(out / 'last.pt', weights_only=True)
+    assert not any(k.startswith('module.') for k in state['model'])  # DDP unwrapped
+    load_checkpoint(out / 'last.pt')
