@@ -100,3 +100,22 @@ def test_ablation_variants():
     assert variant(config, 'joint_encoder')['geometry']['mode'] == 'joint'
     assert variant(config, 'no_geometric_training') is None  # no trained checkpoint to take away
     assert 'skipped' in ablation_table({'no_geometric_training': {'skipped': 'why'}})
+
+
+def test_geovr_eval_dispatches_a_qa_checkpoint_to_the_qa_evaluation(trained):
+    from geovr_training.evaluation.cli import main as geovr_eval
+    root, config, summary = trained
+    out = root / 'eval_cli'
+    assert geovr_eval(['--checkpoint', str(summary['qa']['checkpoint']), '--data', config['data'],
+                       '--out', str(out)]) == 0
+    assert 'overall (mean of 8)' in (out / 'qa_eval.md').read_text()
+
+
+def test_geovr_train_sends_qa_configs_to_the_qa_trainer_and_refuses_overrides():
+    from geovr_training.train.cli import _config_task, main as geovr_train
+    qa_config = Path(__file__).resolve().parents[1] / 'configs' / 'qa_tiny.yaml'
+    assert _config_task(str(qa_config)) == 'qa'
+    assert _config_task(str(qa_config.with_name('tiny.yaml'))) == 'geometry'
+    with pytest.raises(SystemExit) as exit_info:
+        geovr_train(['--config', str(qa_config), '--set', 'training.epochs=1'])
+    assert exit_info.value.code == 2

@@ -113,7 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--out', required=True)
     parser.add_argument('--config', default=str(Path(__file__).resolve().parents[2] / 'configs' / 'tiny.yaml'))
     parser.add_argument('--steps', type=int, default=30, help='training steps per run')
-    parser.add_argument('--groups', default='targets,camera', help='comma list of: targets, camera')
+    parser.add_argument('--groups', default='targets,camera',
+                        help='comma list of: targets, camera, qa (qa needs --qa-config)')
+    parser.add_argument('--qa-config', default=None,
+                        help='QA config (task: qa) for the qa rows: with and without 3D position '
+                             'embeddings, frozen vs joint encoder, with vs without geometric training')
     parser.add_argument('--eval-sequences', type=int, default=2)
     parser.add_argument('--eval-frames', type=int, default=16)
     parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='config overrides')
@@ -137,7 +141,18 @@ def main(argv: list[str] | None = None) -> int:
         (out / 'ablation.md').write_text(f'# GeoVR-S ablation\n\nCommand: `{command}`\n\n{table}\n')
         return table
 
-    rows = run_ablation(config, args.data, out, args.steps, [g.strip() for g in args.groups.split(',')],
+    groups = [g.strip() for g in args.groups.split(',')]
+    if 'qa' in groups:
+        if not args.qa_config:
+            parser.error('the qa group needs --qa-config')
+        from geovr_training.qa.ablation import main as qa_ablation_main
+        status = qa_ablation_main(['--config', args.qa_config, '--out', str(out / 'qa')])
+        if status:
+            return status
+        groups.remove('qa')
+        if not groups:
+            return 0
+    rows = run_ablation(config, args.data, out, args.steps, groups,
                         args.eval_sequences, args.eval_frames, progress=False, on_row=write)
     print(write(rows))
     return 0

@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
 
+    from geovr_training.qa import is_qa_checkpoint
+    if is_qa_checkpoint(args.checkpoint):  # the language half: VSI-Bench tasks, where-is, ...
+        from geovr_training.qa.evaluate import main as evaluate_qa_main
+        return evaluate_qa_main(['--checkpoint', args.checkpoint, '--data', args.data,
+                                 '--out', args.out, '--split', args.split])
+
     from geovr_training.evaluation.camera import DEFAULT_CHANGES
     from geovr_training.evaluation.data import load_sequences
     from geovr_training.evaluation.evaluate import evaluate_model, trained_input_size

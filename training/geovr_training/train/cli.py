@@ -29,6 +29,16 @@ def _overrides(pairs: list[str]) -> dict:
     return out
 
 
+def _config_task(path: str) -> str:
+    """The config's `task` (geometry when absent); unreadable files are left to the loader."""
+    try:
+        with open(path, encoding='utf-8') as stream:
+            config = yaml.safe_load(stream)
+    except (OSError, yaml.YAMLError):
+        return 'geometry'
+    return config.get('task', 'geometry') if isinstance(config, dict) else 'geometry'
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description='Train GeoVR-S (or its geometry teacher).')
     parser.add_argument('--config', required=True, help='YAML config (training/configs/*.yaml)')
@@ -37,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
                         help='override config values, e.g. data.root=/tmp/data optim.epochs=3')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
+    if _config_task(args.config) == 'qa':  # the language half (geovr_training.qa)
+        if args.resume or args.set:
+            parser.error('a QA config (task: qa) takes no --resume or --set: edit the config')
+        from geovr_training.qa.train import main as train_qa_main
+        return train_qa_main(['--config', args.config])
 
     from geovr_training.model import CheckpointError
     from geovr_training.train.config import ConfigError, load_config
