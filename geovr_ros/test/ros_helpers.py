@@ -24,6 +24,7 @@ VENV_BIN = Path(sys.executable).parent
 _model_dir: Path | None = None
 _model_error: str | None = None
 _dataset_dir: Path | None = None
+_shipped_dir: Path | None = None
 _scratch = Path(tempfile.mkdtemp(prefix='geovr_ros_test_'))
 atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
 
@@ -81,6 +82,30 @@ def tiny_model(env: dict) -> Path:
             _model_error = f'no model for the node tests: {name} failed: {" | ".join(tail)}'
             pytest.skip(_model_error)
     _model_dir = out
+    return out
+
+
+def shipped_model(env: dict) -> Path:
+    """Directory of the shipped GeoVR-S (models/geovr_s/checkpoint.pt) exported with
+    `geovr-export onnx` once per session, or the exported model named by
+    $GEOVR_TRAINED_MODEL. Skips the calling test, naming the reason, when neither exists."""
+    global _shipped_dir
+    given = os.environ.get('GEOVR_TRAINED_MODEL')
+    if given:
+        if not (Path(given) / 'perception.onnx').is_file():
+            pytest.skip(f'GEOVR_TRAINED_MODEL={given} holds no perception.onnx')
+        return Path(given)
+    if _shipped_dir is not None:
+        return _shipped_dir
+    checkpoint = REPO_ROOT / 'models' / 'geovr_s' / 'checkpoint.pt'
+    if not checkpoint.is_file():
+        pytest.skip(f'no trained model: {checkpoint} is absent and GEOVR_TRAINED_MODEL is unset '
+                    '(an untrained model has no accuracy to test)')
+    out = _scratch / 'shipped'
+    result = _run([str(VENV_BIN / 'geovr-export'), 'onnx', '--checkpoint', str(checkpoint),
+                   '--out', str(out), '--no-torch-program', '--no-parity'], env, 300)
+    assert result.returncode == 0, f'geovr-export of the shipped model failed: {result.stderr}'
+    _shipped_dir = out
     return out
 
 
