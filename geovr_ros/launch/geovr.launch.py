@@ -17,6 +17,8 @@ ARGUMENTS = [
     ('params_file', '', 'YAML file with geovr_node parameters (default: the package\'s '
      'config/geovr.yaml).'),
     ('model', '', 'Model directory from `geovr-export onnx` (perception.onnx) or a model file.'),
+    ('question_model', '', 'Question model directory from `geovr-export question` (empty: '
+     'only exact trajectory answers).'),
     ('backend', '', 'auto, tensorrt, onnxruntime or torch.'),
     ('namespace', '', 'Namespace of the node and its relative topics.'),
     ('image_topic', '/camera/image_raw', 'sensor_msgs/Image input topic.'),
@@ -35,7 +37,7 @@ ARGUMENTS = [
     ('log_level', 'info', 'Logging level of the node.'),
 ]
 BOOLEAN = {'publish_odom_tf', 'publish_map_to_odom_tf', 'use_sim_time', 'autostart'}
-OVERRIDES = ['model', 'backend', 'camera_frame', 'odom_frame', 'map_frame', 'base_frame',
+OVERRIDES = ['model', 'question_model', 'backend', 'camera_frame', 'odom_frame', 'map_frame', 'base_frame',
              'odom_child', 'publish_odom_tf', 'publish_map_to_odom_tf', 'use_sim_time',
              'autostart']
 
