@@ -1,0 +1,112 @@
+"""The demo driver (scripts/demo.py) end to end in a reduced mode: a 12-frame sequence, real
+geovr_node and replay_node processes, the questions through ~/query, the PNGs and JSON files.
+
+Uses the models shipped in models/ when they are there; otherwise the tiny untrained test model
+(given explicitly with --model, so the demo's "shipped models only" rule is not bypassed) and
+no question model. Checks that the outputs exist and are sane, not that the model is accurate
+(test_node_accuracy does that for a trained model).
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ros_helpers import REPO_ROOT, tiny_model
+
+cv2 = pytest.importorskip('cv2')
+pytest.importorskip('rclpy')
+
+DEMO = REPO_ROOT / 'scripts' / 'demo.py'
+FRAMES = 12
+
+
+def _shipped(marker: str) -> Path | None:
+    found = sorted((REPO_ROOT / 'models').rglob(marker))
+    return found[0].parent if found else None
+
+
+def _finite_numbers(obj, path='') -> list[str]:
+    """Paths of the non-finite numbers in a parsed JSON value (None is allowed: it is 'no value')."""
+    bad = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            bad += _finite_numbers(v, f'{path}.{k}')
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            bad += _finite_numbers(v, f'{path}[{i}]')
+    elif isinstance(obj, float) and not math.isfinite(obj):
+        bad.append(path)
+    return bad
+
+
+@pytest.fixture(scope='module')
+def demo_run(ros_env, tmp_path_factory, venv_python):
+    out = tmp_path_factory.mktemp('demo_out')
+    perception = _shipped('perception.onnx') or tiny_model(ros_env)
+    question = _shipped('question_graph.onnx') or 'none'
+    env = {k: v for k, v in ros_env.items() if not k.startswith('GEOVR_DEMO_')}
+    cmd = [venv_python, str(DEMO), '--out', str(out), '--frames', str(FRAMES), '--rate', '1.0',
+           '--montages', '2', '--model', str(perception), '--question-model', str(question)]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    return out, result
+
+
+@pytest.mark.slow
+def test_demo_writes_sane_outputs(demo_run):
+    out, result = demo_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert 'questions answered / correct / asked' in result.stdout
+
+    metrics = json.loads((out / 'metrics.json').read_text())
+    answers = json.loads((out / 'answers.json').read_text())
+    assert not _finite_numbers(metrics) and not _finite_numbers(answers)
+
+    frames = metrics['frames']
+    assert frames['replayed'] == FRAMES
+    assert frames['node_frames_received'] is not None, 'no /diagnostics from geovr_node'
+    assert FRAMES // 2 <= frames['depth_published'] <= FRAMES
+    assert metrics['depth']['frames_evaluated'] == frames['depth_published']
+    assert 0 < metrics['depth']['abs_rel'] < 10 and 0 <= metrics['depth']['delta1'] <= 1
+    assert 0 < metrics['depth']['abs_rel_median_scaled'] < 10
+    trajectory = metrics['trajectory']
+    assert trajectory['matched'] >= 3 and trajectory['ate_se3']['rmse'] >= 0
+    assert trajectory['path_length_gt_m'] > 0
+    assert metrics['time']['wall_s'] > 0 and metrics['time']['cpu_s'] > 0
+
+    assert len(answers) >= 5 and metrics['qa']['asked'] == len(answers)
+    for record in answers:
+        assert record['question'] and isinstance(record['correct'], bool)
+        assert record['latency_ms'] > 0
+        assert record['success'] or record['message'], record
+    travelled = next(r for r in answers if r['task'] == 'travelled')
+    assert travelled['success'], travelled
+    assert travelled['ground_truth']['value'] == pytest.approx(
+        trajectory['path_length_gt_m'], rel=1e-6)
+    assert travelled['structured']['unit'] == 'm' and travelled['relative_error'] >= 0
+
+    montages = sorted(out.glob('montage_*.png'))
+    assert len(montages) == 2
+    for path in montages:
+        image = cv2.imread(str(path))
+        assert image is not None and image.shape == (350, 1550, 3), (path, None if image is None else image.shape)
+        assert np.std(image) > 10, f'{path} looks blank'
+    topdown = cv2.imread(str(out / 'trajectory.png'))
+    assert topdown is not None and topdown.shape[1] == 800 and topdown.shape[0] > 300
+    assert (out / 'logs' / 'geovr_node.log').stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_demo_without_a_shipped_model_names_what_is_missing(demo_run, ros_env, venv_python, tmp_path):
+    out, _ = demo_run   # its data folder is reused: no second rendering
+    env = {k: v for k, v in ros_env.items() if not k.startswith('GEOVR_DEMO_')}
+    result = subprocess.run([venv_python, str(DEMO), '--out', str(out), '--frames', str(FRAMES),
+                             '--models-dir', str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert 'reusing' in result.stdout, 'a second run with the same parameters renders the sequence again'
+    assert "stage 'models' failed: no shipped perception model" in result.stderr
+    assert 'never runs an untrained model' in result.stderr
