@@ -108,7 +108,8 @@ class GeometricAnswerer:
     def _now(self, match, memory, now):
         if memory.trajectory_stamps.size == 0:
             return Answer(False, 'no trajectory yet: no frame has been processed')
-        return self._pose_answer(memory.trajectory_poses[-1], float(memory.trajectory_stamps[-1]))
+        return self._pose_answer(memory.trajectory_poses[-1], float(memory.trajectory_stamps[-1]),
+                                 now=True)
 
     def _ago(self, match, memory, now):
         return self._at(memory, now - float(match.group(3)))
@@ -126,10 +127,12 @@ class GeometricAnswerer:
         return self._pose_answer(interpolate_pose(stamps, memory.trajectory_poses, t), t)
 
     @staticmethod
-    def _pose_answer(T, t):
+    def _pose_answer(T, t, now=False):
         x, y, z = T[:3, 3]
-        return Answer(True, 'ok', f'at t={t:.3f} s the camera was at x={x:.2f} m, '
-                      f'y={y:.2f} m, z={z:.2f} m', 'pose', float(np.linalg.norm(T[:3, 3])), 'm',
+        where = f'x={x:.2f} m, y={y:.2f} m, z={z:.2f} m'
+        sentence = (f'the camera is at {where} (last frame, t={t:.3f} s)' if now
+                    else f'at t={t:.3f} s the camera was at {where}')
+        return Answer(True, 'ok', sentence, 'pose', float(np.linalg.norm(T[:3, 3])), 'm',
                       points=T[None, :3, 3].copy(), pose=T.copy(), confidence=1.0)
 
 
