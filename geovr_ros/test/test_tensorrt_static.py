@@ -3,7 +3,6 @@ supported list, opset, shapes inside the optimisation profiles. Runs without Ten
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +17,6 @@ from onnx import TensorProto, helper  # noqa: E402
 from test_inference_contract_model import make_contract_model  # noqa: E402
 
 SIZES = {'batch': (1, 1, 2), 'height': (32, 48, 96), 'width': (32, 64, 128)}
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope='module')
