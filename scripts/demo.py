@@ -328,16 +328,6 @@ def _make_recorder(node, rec: Recording):
     node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, reliable)
 
 
-def _spin_until(node, predicate, timeout: float) -> bool:
-    import rclpy
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        rclpy.spin_once(node, timeout_sec=0.05)
-    return predicate()
-
-
 def _response_fields(response) -> dict:
     from geovr_ros.ros.conversions import pose_from_msg
     has_pose = bool(response.pose.header.frame_id)
@@ -379,6 +369,8 @@ def run_system(models: Models, data_dir: Path, duration_s: float, questions: lis
     """geovr_node and replay_node as processes, the recorder here; then the questions.
     `duration_s`: length of the sequence in its own time (s)."""
     import rclpy
+
+    from geovr_ros.ros.spin import spin_until
     # 30 s: replay_node's longest wait for its subscribers; then the sequence at `rate`, with margin
     replay_timeout = 30.0 + (duration_s / rate if rate > 0 else duration_s) * 2.0 + 60.0
     rec = Recording()
@@ -392,7 +384,7 @@ def run_system(models: Models, data_dir: Path, duration_s: float, questions: lis
     node = rclpy.create_node('demo_recorder')
     try:
         _make_recorder(node, rec)
-        if not _spin_until(node, lambda: 'active:' in geovr.output() or not geovr.alive(), node_timeout) \
+        if not spin_until(node, lambda: 'active:' in geovr.output() or not geovr.alive(), node_timeout) \
                 or not geovr.alive():
             raise StageError('run', f'geovr_node did not become active within {node_timeout:.0f} s:\n'
                              + tail(geovr.log_path))
@@ -404,7 +396,7 @@ def run_system(models: Models, data_dir: Path, duration_s: float, questions: lis
                 if len(rec.depth) > bar.n:
                     bar.update(len(rec.depth) - bar.n)
                 return not replay.alive() or not geovr.alive()
-            if not _spin_until(node, replay_done, replay_timeout):
+            if not spin_until(node, replay_done, replay_timeout):
                 raise StageError('run', f'replay_node still running after {replay_timeout:.0f} s:\n'
                                  + tail(replay.log_path))
         if not geovr.alive():
@@ -423,14 +415,14 @@ def run_system(models: Models, data_dir: Path, duration_s: float, questions: lis
                 last.update(count=len(rec.depth), since=time.monotonic())
             quiet = time.monotonic() - last['since']
             return (len(rec.depth) >= len(rec.images) and quiet > 0.5) or quiet > 2.0
-        _spin_until(node, settled, 15.0)
+        spin_until(node, settled, 15.0)
         seen = len(rec.diagnostics)
         rec.diagnostics = {}
-        _spin_until(node, lambda: bool(rec.diagnostics), 5.0 if seen else 2.0)
+        spin_until(node, lambda: bool(rec.diagnostics), 5.0 if seen else 2.0)
         if not geovr.alive():
             raise StageError('run', 'geovr_node exited after the replay:\n' + tail(geovr.log_path))
         rec.answers = ask_questions(node, questions, timeout=60.0)
-        _spin_until(node, lambda: False, 0.2)
+        spin_until(node, lambda: False, 0.2)
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

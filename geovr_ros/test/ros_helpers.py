@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from geovr_ros.ros.spin import spin_until  # noqa: F401 (the tests import it from here)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
@@ -190,17 +192,6 @@ def node_args(params: dict, remaps: dict | None = None) -> list[str]:
     for src, dst in (remaps or {}).items():
         args += ['-r', f'{src}:={dst}']
     return args
-
-
-def spin_until(node, predicate, timeout: float) -> bool:
-    """Spins `node` until predicate() is true or `timeout` seconds pass."""
-    import rclpy
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        rclpy.spin_once(node, timeout_sec=0.05)
-    return predicate()
 
 
 def camera_frame(rgb: np.ndarray, K: np.ndarray, stamp: float, frame_id: str = 'cam_optical',
