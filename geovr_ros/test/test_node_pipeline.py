@@ -56,7 +56,7 @@ def session(ros_env):
     try:
         assert node.wait_for_output('active:', 60), node.output()
         replay = Process('replay_node', node_args(
-            {'source': str(data), 'rate': 2.0, 'start_delay': 0.5,
+            {'source': str(data), 'rate': 1.0, 'start_delay': 0.5,
              'wait_for_subscribers': 2}, remaps), ros_env, 'replay')
         spin_until(probe, lambda: not replay.alive(), 40)
         spin_until(probe, lambda: len(got['depth']) >= FRAMES, 5)
