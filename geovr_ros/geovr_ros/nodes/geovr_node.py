@@ -2,7 +2,10 @@
 camera.
 
 A lifecycle node (autostart=true makes it configure and activate itself, like a plain
-node). on_configure loads the model; on_activate starts processing. Per image:
+node). on_configure loads the model; on_activate starts processing. Image callbacks only
+hand the message to a perception thread that works on the newest frame (a frame that
+arrives while the model is busy replaces the one waiting), so the executor stays free for
+camera_info, services and timers. Per image, on that thread:
 
   stamp check -> intrinsics pairing -> decode -> PerceptionPipeline (one call) ->
   odometry -> depth / points / odometry / TF -> localization -> memory
@@ -24,7 +27,7 @@ from geovr_interfaces.srv import SpatialQuery
 from nav_msgs.msg import Odometry, Path
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
@@ -49,6 +52,7 @@ from geovr_ros.ros.pairing import CameraIntrinsics, IntrinsicsPairer
 from geovr_ros.ros.parameters import declare_all
 from geovr_ros.ros.qos import qos_profile
 from geovr_ros.ros.tf import StaticTransformCache, TransformPublisher
+from geovr_ros.ros.worker import LatestItemWorker
 
 
 class DropLog:
@@ -101,6 +105,9 @@ class GeoVRNode(LifecycleNode):
         self._helpers_owned: list = []
         self._state_lock = threading.Lock()
         self._info_cond = threading.Condition()
+        self._frame_lock = threading.Lock()  # per-frame state: the perception thread, resets
+        self._worker = LatestItemWorker(self._handle_frame, self._on_frame_error,
+                                        name='geovr_perception')
         self.drops = DropLog(self.get_logger(), self.p['log_throttle_period'])
         self._query_service = self.create_service(
             SpatialQuery, '~/query', self._on_query, callback_group=self._query_group)
@@ -138,6 +145,7 @@ class GeoVRNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = True
+        self._worker.start()
         self.get_logger().info('active: waiting for images on '
                                f'{self.resolve_topic_name("image")} and camera_info on '
                                f'{self.resolve_topic_name("camera_info")}')
@@ -145,15 +153,18 @@ class GeoVRNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = False
+        self._worker.stop()
         return TransitionCallbackReturn.SUCCESS
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = False
+        self._worker.stop()
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = False
+        self._worker.stop()
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
@@ -194,14 +205,24 @@ class GeoVRNode(LifecycleNode):
         from geovr_ros.inference import PerceptionPipeline  # heavy: only at configure
         size = tuple(int(v) for v in p['input_size'])
         return PerceptionPipeline(p['model'], backend=p['backend'],
-                                  input_size=None if size == (0, 0) else size)
+                                  input_size=None if size == (0, 0) else size,
+                                  **self._backend_options(p))
+
+    @staticmethod
+    def _backend_options(p: dict) -> dict:
+        """Thread settings for every backend (each takes the options it knows)."""
+        options = {'thread_spinning': p['backend_thread_spinning']}
+        if p['backend_threads'] > 0:
+            options.update(intra_op_threads=p['backend_threads'], threads=p['backend_threads'])
+        return options
 
     def _load_answerer(self, p: dict) -> QuestionAnswerer:
         if not p['question_model']:
             return GeometricAnswerer()
         from geovr_ros.language.answerer import LanguageAnswerer  # optional, heavy
         language = LanguageAnswerer(p['question_model'], backend=p['backend'],
-                                    frame=p['odom_frame'], max_chars=p['max_question_chars'])
+                                    frame=p['odom_frame'], max_chars=p['max_question_chars'],
+                                    **self._backend_options(p))
         self.get_logger().info(f'question model {p["question_model"]!r} loaded')
         return ChainedAnswerer([GeometricAnswerer(), language])
 
@@ -234,6 +255,7 @@ class GeoVRNode(LifecycleNode):
         self._latest = None              # (stamp, T_odom_cam, camera_frame) for queries
         self._path = deque(maxlen=p['path_max_length'])
         self._frames_processed = 0
+        self._arrival_age = float('nan')  # s from the image stamp to its callback
         self._frames_received = 0
         self._stage_ms: deque = deque(maxlen=100)
         self._processed_times: deque = deque(maxlen=100)
@@ -268,7 +290,7 @@ class GeoVRNode(LifecycleNode):
                                      callback_group=self._info_group)]
         if p['subscribe_compressed']:
             subs.append(self.create_subscription(
-                CompressedImage, 'image/compressed', self._on_compressed, image_qos,
+                CompressedImage, 'image/compressed', self._on_image, image_qos,
                 callback_group=self._frame_group))
         services = [
             self.create_service(Trigger, '~/reset', self._on_reset,
@@ -304,11 +326,32 @@ class GeoVRNode(LifecycleNode):
                                              msg.height))
             self._info_cond.notify_all()
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        """Image and image/compressed callback: hands the frame to the perception thread."""
         if not self._active:
             return
-        t_start = time.perf_counter()
         self._frames_received += 1
+        age = self.get_clock().now().nanoseconds * 1e-9 - stamp_to_sec(msg.header.stamp)
+        self._worker.submit((time.perf_counter(), age, msg))
+
+    def _handle_frame(self, item: tuple[float, float, Image | CompressedImage]) -> None:
+        """On the perception thread: decode and process one frame (item: perf_counter at
+        arrival, age of the stamp at arrival in seconds, message)."""
+        t_start, age, msg = item
+        self._arrival_age = age
+        with self._frame_lock:
+            if not self._active or self._perception is None:
+                return
+            if isinstance(msg, CompressedImage):
+                self._decode_compressed(msg, t_start)
+            else:
+                self._decode_raw(msg, t_start)
+
+    def _on_frame_error(self, error: BaseException) -> None:
+        self.drops.drop('error', f'processing failed: {type(error).__name__}: {error}',
+                        type(error).__name__)
+
+    def _decode_raw(self, msg: Image, t_start: float) -> None:
         if msg.width * msg.height > self.p['max_image_pixels']:
             self.drops.drop('too_large', f'image {msg.width}x{msg.height} has more than '
                                          f'max_image_pixels={self.p["max_image_pixels"]} pixels')
@@ -321,11 +364,7 @@ class GeoVRNode(LifecycleNode):
             return
         self._process(rgb, msg.header, t_start)
 
-    def _on_compressed(self, msg: CompressedImage) -> None:
-        if not self._active:
-            return
-        t_start = time.perf_counter()
-        self._frames_received += 1
+    def _decode_compressed(self, msg: CompressedImage, t_start: float) -> None:
         try:
             rgb = compressed_msg_to_rgb(msg)
         except GeometryError as error:
@@ -407,7 +446,8 @@ class GeoVRNode(LifecycleNode):
         self._frames_processed += 1
         self._processed_times.append(time.monotonic())
         ms = 1e3
-        stages = {'input_ms': (t_decoded - t_start) * ms,
+        stages = {'arrival_age_ms': self._arrival_age * ms,
+                  'input_ms': (t_decoded - t_start) * ms,
                   'preprocess_ms': (t_prepared - t_decoded) * ms,
                   'model_ms': (t_inferred - t_prepared) * ms,
                   'depth_publish_ms': (t_depth - t_inferred) * ms,
@@ -546,6 +586,10 @@ class GeoVRNode(LifecycleNode):
 
     # ---------------------------------------------------------------- services
     def _on_reset(self, request, response):
+        with self._frame_lock:
+            return self._reset_locked(response)
+
+    def _reset_locked(self, response):
         if not self._active:
             response.success, response.message = False, 'node is not active'
             return response
@@ -555,6 +599,10 @@ class GeoVRNode(LifecycleNode):
         return response
 
     def _on_save_map(self, request, response):
+        with self._frame_lock:
+            return self._save_map_locked(response)
+
+    def _save_map_locked(self, response):
         path = self.get_parameter('map_file').value
         if not self._active or not path:
             response.success = False
@@ -572,6 +620,10 @@ class GeoVRNode(LifecycleNode):
         return response
 
     def _on_load_map(self, request, response):
+        with self._frame_lock:
+            return self._load_map_locked(response)
+
+    def _load_map_locked(self, response):
         path = self.get_parameter('map_file').value
         if not self._active:
             response.success, response.message = False, 'node is not active'
@@ -588,6 +640,10 @@ class GeoVRNode(LifecycleNode):
         return response
 
     def _on_reset_map(self, request, response):
+        with self._frame_lock:
+            return self._reset_map_locked(response)
+
+    def _reset_map_locked(self, response):
         if not self._active:
             response.success, response.message = False, 'node is not active'
             return response
@@ -673,6 +729,7 @@ class GeoVRNode(LifecycleNode):
         values = {'backend': self._backend_name(), 'rate_hz': f'{rate:.2f}',
                   'frames_received': str(self._frames_received),
                   'frames_processed': str(self._frames_processed),
+                  'frames_skipped_busy': str(self._worker.replaced),
                   'metric_scale': f'{self._scale:.4f}',
                   'map_keyframes': str(len(self.localizer.map)),
                   'memory_keyframes': str(len(self.memory)),
@@ -716,7 +773,10 @@ def _denormalised_rgb(chw: np.ndarray, metadata) -> np.ndarray:
 def main(args=None) -> None:
     rclpy.init(args=args)
     node = GeoVRNode()
-    executor = MultiThreadedExecutor(num_threads=4)
+    # One executor thread is enough: frames run on the perception thread, and rclpy's
+    # MultiThreadedExecutor busy-waits while a callback group is busy (ros2/rclpy#1452),
+    # which on a small CPU measurably slows the model (docs/benchmarks.md).
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()
