@@ -54,6 +54,17 @@ def test_onnxruntime_specs_and_outputs(model_dir):
         assert backend.warmup(2) > 0
 
 
+@pytest.mark.parametrize('spinning', [True, False])
+def test_onnxruntime_thread_settings_reach_the_session(model_dir, spinning):
+    with create_backend('onnxruntime', model_dir, intra_op_threads=1,
+                        thread_spinning=spinning) as backend:
+        options = backend.session.get_session_options()
+        assert options.intra_op_num_threads == 1
+        expected = '1' if spinning else '0'
+        assert options.get_session_config_entry('session.intra_op.allow_spinning') == expected
+        assert backend.infer(_inputs())['depth'].shape[:2] == (1, 2)
+
+
 def test_onnxruntime_rejects_wrong_inputs_by_name(model_dir):
     backend = create_backend('onnxruntime', model_dir)
     inputs = _inputs()

@@ -35,7 +35,7 @@ def exported(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def answerer(exported):
-    return LanguageAnswerer(exported[0], backend='onnxruntime', threads=1)
+    return LanguageAnswerer(exported[0], backend='onnxruntime', intra_op_threads=1)
 
 
 def filled_memory(keyframes, seed=0):

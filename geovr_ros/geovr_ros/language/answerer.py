@@ -47,14 +47,16 @@ class LanguageAnswerer:
         model_dir: folder with question_encoder.onnx, question_graph.onnx, tokenizer.json.
         backend: `geovr_ros.inference.create_backend` kind ('auto', 'onnxruntime', ...).
         max_keyframes: most recent keyframes used per question (latency bound).
-        threads: intra-op threads per graph (0: library default).
         frame: name of the memory's frame, used in sentences and `Answer.frame`.
+        max_chars: longest question accepted.
+        **backend_options: passed to `create_backend` for both graphs (e.g.
+            intra_op_threads=1, thread_spinning=False).
     """
 
     name = 'language'
 
     def __init__(self, model_dir: str | os.PathLike, backend: str = 'auto', max_keyframes: int = 16,
-                 threads: int = 0, frame: str = 'odom', max_chars: int = MAX_QUESTION_CHARS):
+                 frame: str = 'odom', max_chars: int = MAX_QUESTION_CHARS, **backend_options):
         from tokenizers import Tokenizer
 
         from geovr_ros.inference.select import create_backend
@@ -80,9 +82,10 @@ class LanguageAnswerer:
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.tokenizer.enable_padding(pad_id=0, pad_token='[PAD]')
         self.words = {w for w in self.tokenizer.get_vocab() if w.isalpha()}
-        options = {'intra_op_threads': threads} if threads else {}
-        self.encoder = create_backend(backend, self.model_dir, graph='question_encoder', **options)
-        self.graph = create_backend(backend, self.model_dir, graph='question_graph', **options)
+        self.encoder = create_backend(backend, self.model_dir, graph='question_encoder',
+                                      **backend_options)
+        self.graph = create_backend(backend, self.model_dir, graph='question_graph',
+                                    **backend_options)
         self.max_keyframes = int(max_keyframes)
         self.frame = frame
         self.max_chars = int(max_chars)

@@ -10,6 +10,12 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'file makes the configure transition fail.'),
     Param('backend', 'auto', 'Inference backend: auto (TensorRT, then ONNX Runtime CUDA, then '
           'ONNX Runtime CPU), tensorrt, onnxruntime or torch.'),
+    Param('backend_threads', 0, 'CPU threads one inference may use (ONNX Runtime intra-op, '
+          'torch); 0 = the library default (one per physical core). Fewer than the cores '
+          'leaves room for the executor and DDS threads on small CPUs.'),
+    Param('backend_thread_spinning', True, 'Let idle ONNX Runtime threads busy-wait for the '
+          'next operator (its default; faster on this project\'s benchmarks). False gives the '
+          'cores back between operators, for CPUs shared with heavier neighbours.'),
     Param('input_size', [0, 0], 'Model input [width, height] in pixels; [0, 0] uses the size '
           'the model was trained at (its geovr.input_size metadata).', int),
     Param('autostart', True, 'Configure and activate at start-up (plain-node mode). False '
