@@ -1,13 +1,18 @@
 """Benchmark of a running geovr_node against the bare backend.
 
-    python -m geovr_ros.nodes.node_bench --model DIR [--sizes 256x192,640x480] [--frames 40]
+    python -m geovr_ros.nodes.node_bench --model DIR [--sizes 256x192,640x480] [--frames 100]
 
 For each camera size it measures:
-- bare: `PerceptionPipeline.preprocess + run` in this process (what the node must do anyway);
-- latency: image stamp -> depth received, one frame in flight at a time (no queueing), with
-  a geovr_node process started here (or `--node-running` to measure one you started);
-- throughput: depth messages per second while images are offered at `--offer-hz`;
-- node overhead = latency - bare, also as a percentage of bare.
+- bare: `PerceptionPipeline.preprocess + run` in this process, the backend's library
+  defaults (what the node must do anyway);
+- latency, one frame in flight at a time, each image sent when the node is idle (a geovr_node
+  process started here, or `--node-running` for one you started):
+  - in the node (its /diagnostics, mean over the latency frames): image callback -> depth
+    published, and the stamp's age when the callback ran (DDS transport + executor);
+  - end to end: image stamp (set just before publishing) -> depth received here;
+- node overhead = (callback -> depth published) - bare, also as a percentage of bare: what
+  the node adds to the backend's work; the transport is reported beside it;
+- throughput: depth messages per second while images are offered at `--offer-hz`.
 
 Must run with the project's ROS environment (`source scripts/ros_env.sh`).
 """
@@ -109,15 +114,27 @@ class NodeDriver:
         from std_msgs.msg import Header
 
         from geovr_ros.ros.conversions import array_to_image_msg, camera_info_msg, sec_to_stamp
-        stamp = round(time.time(), 6)
-        header = Header(stamp=sec_to_stamp(stamp), frame_id='bench_optical')
+        header = Header(frame_id='bench_optical')
         info = camera_info_msg(intrinsics(*size), size[0], size[1], header)
         image = array_to_image_msg(test_image(*size, shift), 'rgb8', header)
+        stamp = round(time.time(), 6)  # a driver stamps a frame it has ready to publish
+        info.header.stamp = image.header.stamp = sec_to_stamp(stamp)
         self.info_pub.publish(info)
         self.image_pub.publish(image)
         return stamp
 
-    def latency_ms(self, size, frames: int, timeout: float = 5.0) -> list[float]:
+    def fresh_stages(self, timeout: float = 5.0) -> dict[str, float]:
+        """The node's per-stage means from the next /diagnostics message."""
+        self.stages = {}
+        deadline = time.monotonic() + timeout
+        while not self.stages and time.monotonic() < deadline:
+            self.rclpy.spin_once(self.node, timeout_sec=0.05)
+        return dict(self.stages)
+
+    def latency_ms(self, size, frames: int, gap: float, timeout: float = 5.0) -> list[float]:
+        """Stamp -> depth of `frames` images, each sent `gap` s after the previous depth
+        arrived, so it finds the node idle (its work after depth is done), as a camera frame
+        does when the node keeps up."""
         latencies = []
         for i in range(frames + 3):
             stamp = self.send(size, i)
@@ -126,6 +143,9 @@ class NodeDriver:
                 self.rclpy.spin_once(self.node, timeout_sec=0.005)
             if stamp in self.received and i >= 3:
                 latencies.append((self.received[stamp] - stamp) * 1e3)
+            settle = time.monotonic() + gap
+            while time.monotonic() < settle:
+                self.rclpy.spin_once(self.node, timeout_sec=max(0.0, settle - time.monotonic()))
         return latencies
 
     def question_ms(self, namespace: str, calls: int = 30) -> list[float]:
@@ -167,7 +187,12 @@ def main(argv=None) -> int:
     parser.add_argument('--backend', default='onnxruntime')
     parser.add_argument('--sizes', default='256x192,640x480',
                         type=lambda t: [parse_size(s) for s in t.split(',')])
-    parser.add_argument('--frames', type=int, default=40, help='frames per latency figure')
+    parser.add_argument('--frames', type=int, default=100,
+                        help='frames per latency figure (the node averages its stages over '
+                        'its last 100 frames)')
+    parser.add_argument('--gap', type=float, default=0.05,
+                        help='seconds between a depth arriving and the next image in the '
+                        'latency test (the node finishes its other outputs meanwhile)')
     parser.add_argument('--seconds', type=float, default=5.0, help='throughput window')
     parser.add_argument('--offer-hz', type=float, default=60.0,
                         help='image rate offered in the throughput test')
@@ -182,7 +207,7 @@ def main(argv=None) -> int:
 
     import rclpy
     results = []
-    rclpy.init()
+    rclpy.init(args=[])
     node_process = None
     if not args.node_running:
         node_process = subprocess.Popen(
@@ -197,42 +222,40 @@ def main(argv=None) -> int:
             print('node_bench: geovr_node did not come up (no depth publisher)', file=sys.stderr)
             return 1
         for size in args.sizes:
-            bare = bare_backend_ms(args.model, args.backend, size, args.frames)
-            latencies = driver.latency_ms(size, args.frames)
+            bare = bare_backend_ms(args.model, args.backend, size, min(args.frames, 40))
+            latencies = driver.latency_ms(size, args.frames, args.gap)
+            stages = driver.fresh_stages()
             throughput = driver.throughput_hz(size, args.seconds, args.offer_hz)
             latency = float(np.median(latencies)) if latencies else float('nan')
-            overhead = latency - bare['bare_ms']
-            row = {'size': f'{size[0]}x{size[1]}', **bare, 'node_latency_ms': latency,
-                   'node_latency_p90_ms': float(np.percentile(latencies, 90))
+            row = {'size': f'{size[0]}x{size[1]}', **bare, 'frames': len(latencies),
+                   'end_to_end_ms': latency,
+                   'end_to_end_p90_ms': float(np.percentile(latencies, 90))
                    if latencies else float('nan'),
-                   'node_overhead_ms': overhead,
-                   'node_overhead_pct': 100.0 * overhead / bare['bare_ms'],
-                   'throughput_hz': throughput, 'frames': len(latencies)}
+                   'throughput_hz': throughput, 'node_stages_ms': stages}
+            if stages:
+                to_depth = sum(stages[k] for k in ('input_ms', 'preprocess_ms', 'model_ms',
+                                                   'depth_publish_ms'))
+                overhead = to_depth - bare['bare_ms']
+                row.update(callback_to_depth_ms=to_depth, node_overhead_ms=overhead,
+                           node_overhead_pct=100.0 * overhead / bare['bare_ms'],
+                           transport_ms=stages['arrival_age_ms'])
             questions = driver.question_ms(args.namespace)
             row['question_ms'] = float(np.median(questions)) if questions else float('nan')
             row['memory_keyframes'] = driver.memory_keyframes
-            stages = dict(driver.stages)
-            row['node_stages_ms'] = stages
-            if stages:  # the node's own view, free of this process's scheduling
-                work = stages['preprocess_ms'] + stages['model_ms']
-                to_depth = stages['input_ms'] + stages['depth_publish_ms']
-                row['in_node_overhead_to_depth_ms'] = to_depth
-                row['in_node_overhead_to_depth_pct'] = 100.0 * to_depth / work
-                row['in_node_overhead_total_pct'] = 100.0 * (stages['total_ms'] - work) / work
             results.append(row)
             print(f"{row['size']:>9}: bare {bare['bare_ms']:.1f} ms (preprocess "
-                  f"{bare['preprocess_ms']:.1f} + run {bare['run_ms']:.1f}), node latency "
-                  f"{latency:.1f} ms (p90 {row['node_latency_p90_ms']:.1f}), overhead "
-                  f"{overhead:.1f} ms = {row['node_overhead_pct']:.0f} %, throughput "
-                  f"{throughput:.1f} Hz, question {row['question_ms']:.1f} ms with "
-                  f"{driver.memory_keyframes} keyframes in memory", flush=True)
+                  f"{bare['preprocess_ms']:.1f} + run {bare['run_ms']:.1f})", flush=True)
             if stages:
-                print('           in the node (mean of its last 100 frames, ms): ' + ', '.join(
-                    f'{k[:-3]} {v:.1f}' for k, v in stages.items())
-                    + f"; overhead before depth {row['in_node_overhead_to_depth_ms']:.1f} ms = "
-                    f"{row['in_node_overhead_to_depth_pct']:.0f} % of preprocess+model, all "
-                    f"work besides the model {row['in_node_overhead_total_pct']:.0f} %",
-                    flush=True)
+                print(f"           in the node: callback -> depth published "
+                      f"{row['callback_to_depth_ms']:.1f} ms, overhead "
+                      f"{row['node_overhead_ms']:.1f} ms = {row['node_overhead_pct']:.0f} % of "
+                      f"bare; stamp age at the callback (transport) "
+                      f"{row['transport_ms']:.1f} ms; stages: " + ', '.join(
+                          f'{k[:-3]} {v:.1f}' for k, v in stages.items()), flush=True)
+            print(f"           end to end: stamp -> depth received {latency:.1f} ms (p90 "
+                  f"{row['end_to_end_p90_ms']:.1f}); throughput {throughput:.1f} Hz; question "
+                  f"{row['question_ms']:.1f} ms with {driver.memory_keyframes} keyframes in "
+                  f"memory", flush=True)
     finally:
         driver.node.destroy_node()
         rclpy.try_shutdown()
