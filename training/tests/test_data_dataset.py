@@ -119,3 +119,29 @@ def test_qa_dataset_filters_and_loads_frames(dataset_dir):
     frames = qa.frames(item)
     assert len(frames) == len(item['frames'])
     assert len(qa.frames(item, 'until')) == item['until_frame'] + 1
+
+
+def test_semantic_labels_follow_the_scene_graph_and_the_augmentation(dataset_dir):
+    from geovr_training.data.dataset import SEMANTIC_CLASSES, semantic_lut
+    from geovr_training.data.shards import ShardReader
+    plain = ClipDataset(dataset_dir, 'train', out_size=(96, 64), augment=False, semantics=True)
+    sample = plain[0]
+    labels = sample['semantic']
+    assert labels.shape == (2, 64, 96) and labels.dtype == torch.int64
+    assert int(labels.min()) >= 0 and int(labels.max()) < len(SEMANTIC_CLASSES)
+    entry = plain.entries[plain.clips[0][0]]
+    with ShardReader(dataset_dir / entry['file']) as reader:
+        scene = reader.meta['scene']
+        seg = reader.read(sample['frame_indices'].tolist(), segmentation=True).segmentation
+    lut = semantic_lut(scene)
+    seen = {scene_obj['category'] for scene_obj in scene['objects']
+            if (seg == scene_obj['instance_id']).any()}
+    assert {SEMANTIC_CLASSES[i] for i in np.unique(lut[seg])} - {'room'} == seen
+    # every label of the resized clip names a category visible in its frames
+    assert {SEMANTIC_CLASSES[int(i)] for i in labels.unique()} <= seen | {'room'}
+    assert len(labels.unique()) > 1
+    augmented = ClipDataset(dataset_dir, 'train', out_size=(96, 64), augment=True, semantics=True)[0]
+    unknown = augmented['semantic'] < 0
+    # outside the source after the warp: no depth and no label, at the same pixels
+    assert torch.equal(unknown, ~torch.isfinite(augmented['depth']) & unknown)
+    assert 'semantic' not in ClipDataset(dataset_dir, 'train', out_size=(96, 64))[0]

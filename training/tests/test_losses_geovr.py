@@ -140,3 +140,18 @@ def test_targets_scale_pose_and_total_loss_switches():
     assert total.item() == pytest.approx(abs(math.log(4) - math.log(3)), rel=1e-6)
     with pytest.raises(ValueError, match='unknown loss settings'):
         LossConfig.from_dict({'depht': 1.0})
+
+
+def test_semantic_loss_hand_computed_and_unknown_pixels_left_out():
+    from geovr_training.losses import patch_class_fractions, semantic_loss
+    labels = torch.tensor([[0, 0, 1, 1], [0, 2, 1, -1]]).reshape(1, 1, 2, 4)
+    fractions, known = patch_class_fractions(labels, 3, 2)
+    torch.testing.assert_close(fractions[0, 0, :, 0, 0], torch.tensor([0.75, 0.0, 0.25]))
+    torch.testing.assert_close(fractions[0, 0, :, 0, 1], torch.tensor([0.0, 1.0, 0.0]))
+    torch.testing.assert_close(known[0, 0, 0], torch.tensor([1.0, 0.75]))
+    logits = torch.zeros(1, 1, 3, 1, 2)
+    assert math.isclose(semantic_loss(logits, labels, 2).item(), math.log(3), rel_tol=1e-6)
+    logits[0, 0, 1, 0, 1] = 10.0  # confident and right on patch 2, uniform on patch 1
+    expected = (math.log(3) - math.log(math.exp(10) / (math.exp(10) + 2))) / 2
+    assert math.isclose(semantic_loss(logits, labels, 2).item(), expected, rel_tol=1e-5)
+    assert semantic_loss(logits, torch.full_like(labels, -1), 2).item() == 0.0

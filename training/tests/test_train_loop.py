@@ -29,19 +29,21 @@ def tiny_data(tmp_path_factory):
     return root
 
 
-def _batch(root, size=4, resolution=(64, 48)):
-    ds = ClipDataset(root, 'train', out_size=resolution, augment=False)
+def _batch(root, size=4, resolution=(64, 48), semantics=False):
+    ds = ClipDataset(root, 'train', out_size=resolution, augment=False, semantics=semantics)
     items = [ds[i] for i in range(size)]
-    return {k: torch.stack([it[k] for it in items]) for k in ('images', 'K', 'depth', 'valid', 'T_world_cam')}
+    keys = ('images', 'K', 'depth', 'valid', 'T_world_cam') + (('semantic',) if semantics else ())
+    return {k: torch.stack([it[k] for it in items]) for k in keys}
 
 
-@pytest.mark.parametrize('head', ['depth', 'pose', 'scale', 'distill', 'descriptor'])
+@pytest.mark.parametrize('head', ['depth', 'pose', 'scale', 'distill', 'descriptor', 'semantic'])
 def test_each_head_overfits_a_batch(tiny_data, head):
     torch.manual_seed(0)
-    batch = _batch(tiny_data)
-    args = ModelArgs(**SMALL, distill_dims=[8, 8] if head == 'distill' else [])
+    batch = _batch(tiny_data, semantics=head == 'semantic')
+    args = ModelArgs(**SMALL, distill_dims=[8, 8] if head == 'distill' else [],
+                     semantic_classes=15 if head == 'semantic' else 0)
     model = build_model(args)
-    weights = {k: 0.0 for k in ('depth', 'pose', 'scale', 'distill', 'descriptor')}
+    weights = {k: 0.0 for k in ('depth', 'pose', 'scale', 'distill', 'descriptor', 'semantic')}
     weights[head] = 1.0
     config = LossConfig(**weights)
     teacher = [torch.randn(4, 2, 8, 6, 8), torch.randn(4, 2, 8, 6, 8)] if head == 'distill' else None
@@ -131,3 +133,21 @@ def test_two_process_ddp_on_gloo(tiny_data, tmp_path):
     state = torch.load(out / 'last.pt', weights_only=True)
     assert not any(k.startswith('module.') for k in state['model'])  # DDP unwrapped
     load_checkpoint(out / 'last.pt')
+
+
+def test_fine_tuning_adds_a_semantic_head_to_a_checkpoint(tiny_data, tmp_path):
+    config = load_config(CONFIGS / 'tiny.yaml', {'data': {'root': str(tiny_data)},
+                                                 'out_dir': str(tmp_path / 'base'), 'loss': {'distill': 0.0}})
+    train(config, progress=False)
+    base, _ = load_checkpoint(tmp_path / 'base' / 'last.pt')
+    assert base.semantic_head is None
+    finetune = load_config(CONFIGS / 'tiny.yaml', {
+        'data': {'root': str(tiny_data), 'semantics': True}, 'out_dir': str(tmp_path / 'ft'),
+        'init_from': str(tmp_path / 'base' / 'last.pt'), 'loss': {'distill': 0.0, 'semantic': 1.0},
+        'model': {'semantic_classes': 15}, 'optim': {'epochs': 1}})
+    result = train(finetune, progress=False)
+    assert 'val_semantic' in result['history'][-1]
+    tuned, _ = load_checkpoint(tmp_path / 'ft' / 'last.pt')
+    assert tuned.args.semantic_classes == 15 and tuned.semantic_head is not None
+    # everything else started from the base weights
+    assert tuned.args.dim == base.args.dim

@@ -6,7 +6,9 @@
   pixels; ``depth`` float32 (F, H, W) metres, NaN invalid; ``valid`` bool (F, H, W);
   ``T_world_cam`` float32 (F, 4, 4) optical camera-to-world; ``T_ref_cur`` float32 (F, 4, 4)
   each frame in frame 0's optical frame (``T_ref_cur[0]`` = identity); ``frame_indices``
-  int64 (F,); ``timestamps`` float64 (F,); ``sequence`` str; ``clip_index`` int.
+  int64 (F,); ``timestamps`` float64 (F,); ``sequence`` str; ``clip_index`` int; with
+  ``semantics=True`` also ``semantic`` int64 (F, H, W): 0 room (floor, walls), 1.. the
+  categories of ``SEMANTIC_CLASSES``, -1 unknown (outside the source after augmentation).
 - ``SequenceDataset``: whole sequences (``types.Sequence``) for evaluation of trajectories.
 - ``QADataset``: the QA items of a split with ``frames(item)`` to load what they need.
 """
@@ -23,10 +25,22 @@ from geovr_ros.geometry import relative_pose
 
 from .augment import CameraAugment, resize_frame
 from .errors import DataError
+from .scene import CATEGORIES
 from .shards import ShardReader, read_manifest, read_shard
 from .types import Sequence
 
 SPLITS = ('train', 'val', 'test', 'all')
+SEMANTIC_CLASSES = ('room', *CATEGORIES)  # index = label of ClipDataset's `semantic`
+
+
+def semantic_lut(scene: dict) -> np.ndarray:
+    """Instance id -> SEMANTIC_CLASSES index, from a shard's scene graph (unknown -> 0)."""
+    objects = scene.get('objects', []) if scene else []
+    lut = np.zeros(max([int(o['instance_id']) for o in objects], default=0) + 1, np.int64)
+    for obj in objects:
+        if obj['category'] in SEMANTIC_CLASSES:
+            lut[int(obj['instance_id'])] = SEMANTIC_CLASSES.index(obj['category'])
+    return lut
 
 
 def _split_entries(root: Path, split: str) -> list[dict[str, Any]]:
@@ -71,7 +85,7 @@ class ClipDataset(torch.utils.data.Dataset):
     def __init__(self, root: str | Path, split: str = 'train', num_frames: int = 2,
                  frame_gap: tuple[int, int] = (1, 4), out_size: tuple[int, int] | None = (256, 192),
                  augment: bool | None = None, augmentation: CameraAugment | None = None, stride: int = 1,
-                 seed: int = 0):
+                 seed: int = 0, semantics: bool = False):
         if num_frames < 1:
             raise DataError(f'num_frames must be >= 1, got {num_frames}')
         if not 1 <= frame_gap[0] <= frame_gap[1]:
@@ -84,6 +98,7 @@ class ClipDataset(torch.utils.data.Dataset):
             raise DataError('augmentation needs an out_size')
         self.augmentation = augmentation or (CameraAugment(out_size=self.out_size) if self.augment else None)
         self.seed, self.epoch = seed, 0
+        self.semantics = bool(semantics)
         self.entries = _split_entries(self.root, split)
         self._readers = _Readers(self.root)
         span = (num_frames - 1) * self.frame_gap[1]
@@ -113,27 +128,38 @@ class ClipDataset(torch.utils.data.Dataset):
         reader = self._readers.get(entry['file'])
         rng = np.random.default_rng([self.seed, self.epoch, k])
         indices = self._frame_indices(start, len(reader), rng)
-        seq = reader.read(indices, segmentation=False)
+        seq = reader.read(indices, segmentation=self.semantics)
+        if self.semantics and seq.segmentation is None:
+            raise DataError(f'{entry["file"]} has no segmentation: semantics=True needs a '
+                            f'dataset rendered by geovr-data generate')
         if seq.depth is None:
             depth_in = np.full(seq.rgb.shape[:3], np.nan, np.float32)
         else:
             depth_in = seq.depth
         aug_seed = int(rng.integers(2 ** 63))
-        rgbs, depths, Ks = [], [], []
-        for i in range(len(indices)):
+        rgbs, depths, Ks, labels = [], [], [], []
+        lut = semantic_lut(reader.meta.get('scene')) if self.semantics else None
+
+        def transform(rgb, values, K):  # values (H, W) float, moved by nearest neighbour
             if self.augment:
-                rgb, depth, K = self.augmentation(seq.rgb[i], depth_in[i], seq.K[i], np.random.default_rng(aug_seed))
-            elif self.out_size is not None and self.out_size != seq.image_size:
-                rgb, depth, K = resize_frame(seq.rgb[i], depth_in[i], seq.K[i], self.out_size)
-            else:
-                rgb, depth, K = seq.rgb[i], depth_in[i], seq.K[i]
+                return self.augmentation(rgb, values, K, np.random.default_rng(aug_seed))
+            if self.out_size is not None and self.out_size != seq.image_size:
+                return resize_frame(rgb, values, K, self.out_size)
+            return rgb, values, K
+
+        for i in range(len(indices)):
+            rgb, depth, K = transform(seq.rgb[i], depth_in[i], seq.K[i])
             rgbs.append(rgb)
             depths.append(depth)
             Ks.append(K)
+            if lut is not None:
+                ids = np.clip(seq.segmentation[i], 0, len(lut) - 1)
+                moved = transform(seq.rgb[i], lut[ids].astype(np.float32), seq.K[i])[1]
+                labels.append(np.where(np.isfinite(moved), moved, -1).astype(np.int64))
         depth = torch.from_numpy(np.stack(depths).astype(np.float32))
         T = seq.T_world_cam
         T_ref_cur = np.stack([relative_pose(T[0], T[i]) for i in range(len(T))])
-        return {
+        sample = {
             'images': torch.from_numpy(np.stack(rgbs)).permute(0, 3, 1, 2).float().div_(255.0),
             'K': torch.from_numpy(np.stack(Ks).astype(np.float32)),
             'depth': depth,
@@ -145,6 +171,9 @@ class ClipDataset(torch.utils.data.Dataset):
             'sequence': seq.name,
             'clip_index': k,
         }
+        if labels:
+            sample['semantic'] = torch.from_numpy(np.stack(labels))
+        return sample
 
 
 class SequenceDataset:

@@ -11,6 +11,7 @@ from geovr_ros.geometry import quat_xyzw_from_matrix, relative_pose
 from geovr_training.losses.depth import depth_loss
 from geovr_training.losses.distill import distillation_loss
 from geovr_training.losses.pose import descriptor_loss, pose_loss, scale_loss
+from geovr_training.losses.semantic import semantic_loss
 
 
 @dataclass
@@ -28,6 +29,7 @@ class LossConfig:
     distill: float = 1.0
     descriptor: float = 0.1
     pointmap: float = 0.0  # L1 on camera-frame point maps (depth_rel * K^-1 [u, v, 1]); the teacher's target
+    semantic: float = 0.0  # soft cross-entropy of the per-patch category head (needs data.semantics)
     depth_alpha: float = 0.2
     depth_quantile: float = 0.98
     depth_grad_scales: int = 4
@@ -63,9 +65,12 @@ def make_targets(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     quat = torch.from_numpy(quat_xyzw_from_matrix(t_ref_cur[:, :3, :3])).float()
     trans = torch.from_numpy(np.ascontiguousarray(t_ref_cur[:, :3, 3])).float()
     device = depth.device
-    return {'scale': scale, 'depth_rel': depth / scale[:, None, None, None], 'valid': valid,
-            'trans_norm': trans.to(device) / scale[:, None], 'quat': quat.to(device),
-            'depth': depth, 'K': batch['K']}
+    targets = {'scale': scale, 'depth_rel': depth / scale[:, None, None, None], 'valid': valid,
+               'trans_norm': trans.to(device) / scale[:, None], 'quat': quat.to(device),
+               'depth': depth, 'K': batch['K']}
+    if 'semantic' in batch:
+        targets['semantic'] = batch['semantic']
+    return targets
 
 
 def pointmap_l1(pred_rel: torch.Tensor, gt_rel: torch.Tensor, valid: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -108,6 +113,12 @@ def geovr_loss(outputs: dict, targets: dict, config: LossConfig,
         value = distillation_loss(outputs['distill'], teacher_features)
         total = total + config.distill * value
         logs['distill'] = float(value.detach())
+    if config.semantic and 'semantic_logits' in outputs and 'semantic' in targets:
+        logits = outputs['semantic_logits']
+        patch = targets['semantic'].shape[-1] // logits.shape[-1]
+        value = semantic_loss(logits, targets['semantic'], patch)
+        total = total + config.semantic * value
+        logs['semantic'] = float(value.detach())
     if config.descriptor:
         value = descriptor_loss(outputs['descriptor'], config.descriptor_temperature)
         total = total + config.descriptor * value

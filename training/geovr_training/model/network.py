@@ -47,6 +47,7 @@ class ModelArgs:
     descriptor_dim: int = 256
     pixel_offset: float = 0.0  # pixel-centre convention of the rays (0: integer centres)
     init_scale_m: float = 2.0  # scale head bias: exp(bias) metres before training
+    semantic_classes: int = 0  # > 0: per-patch category head on the final tokens (training only)
 
     def __post_init__(self) -> None:
         if self.dim % self.num_heads:
@@ -66,6 +67,8 @@ class ModelArgs:
             raise ValueError(f'distill_layers {self.distill_layers} outside [0, {self.depth})')
         if len(self.token_grid) != 2 or min(self.token_grid) < 1:
             raise ValueError(f'token_grid {self.token_grid} must be (rows, cols) >= 1')
+        if self.semantic_classes < 0:
+            raise ValueError(f'semantic_classes {self.semantic_classes} must be >= 0')
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -201,6 +204,9 @@ class GeoVRModel(nn.Module):
         self.gem_p = nn.Parameter(torch.tensor(3.0))
         self.distill_heads = nn.ModuleList([
             nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, c)) for c in args.distill_dims])
+        # What is where, from the renderer's labels: gives the tokens the QA memory keeps a
+        # category signal that geometry alone does not (there is no VLM encoder here).
+        self.semantic_head = nn.Linear(d, args.semantic_classes) if args.semantic_classes else None
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -229,6 +235,8 @@ class GeoVRModel(nn.Module):
           token_xyz (B, F, N, 3) camera frame, metres; descriptor (B, F, D) unit norm;
           patch_grid (B, F, dim, h, w) final patch features;
           distill: list of (B, F, C_i, h, w) projections (only with `with_distill`);
+          semantic_logits: (B, F, classes, h, w) per-patch category logits (only when the
+            model has a semantic head; not exported);
           features: list of (B, F, dim, h, w) raw block outputs of `feature_layers`.
         """
         b, nf, _, height, width = images.shape
@@ -295,6 +303,9 @@ class GeoVRModel(nn.Module):
         pooled = feats.pow(gem_p).mean(dim=1).pow(1.0 / gem_p)  # GeM pooling
         out['descriptor'] = F.normalize(self.descriptor_proj(pooled), dim=-1).reshape(b, nf, a.descriptor_dim)
         out['patch_grid'] = grid.reshape(b, nf, a.dim, hp, wp)
+        if self.semantic_head is not None:
+            logits = self.semantic_head(grid.flatten(2).transpose(1, 2))  # (BF, P, C)
+            out['semantic_logits'] = logits.transpose(1, 2).reshape(b, nf, -1, hp, wp)
         if with_distill:
             out['distill'] = [
                 head(taps[layer][:, 1:].reshape(b * nf, per_frame, a.dim)[:, 1:])

@@ -25,6 +25,7 @@ DEFAULTS: dict = {
         'num_workers': 0,
         'clip_stride': 1,  # a clip starts every clip_stride frames
         'val_clip_stride': 8,  # sparser validation clips so a few batches cover every val scene
+        'semantics': False,  # per-pixel category labels from the renderer (for loss.semantic)
     },
     'loss': {},  # LossConfig fields
     'optim': {

@@ -20,7 +20,8 @@ def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
     if not data.get('root'):
         raise ValueError('data.root is not set: generate data with `geovr-data generate --out DIR` '
                          'and pass --set data.root=DIR')
-    common = dict(num_frames=2, frame_gap=tuple(data['frame_gap']), out_size=tuple(data['resolution']), seed=seed)
+    common = dict(num_frames=2, frame_gap=tuple(data['frame_gap']), out_size=tuple(data['resolution']), seed=seed,
+                  semantics=bool(data.get('semantics')))
     train = ClipDataset(data['root'], data['train_split'], augment=bool(data['camera_augmentation']),
                         stride=int(data.get('clip_stride') or 1), **common)
     val = ClipDataset(data['root'], data['val_split'], augment=False,

@@ -31,6 +31,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+# Model settings a fine-tuning run (init_from) may add to the checkpoint's architecture: new
+# training-only heads, initialised fresh.
+INIT_FROM_ADDABLE = ('semantic_classes',)
+
+
 def model_args_from_config(config: dict, teacher_channels: list[int] | None = None) -> ModelArgs:
     """ModelArgs from the `model` section (preset + overrides) and the teacher's widths."""
     values = dict(config['model'])
@@ -124,14 +129,19 @@ def train(config: dict, resume: str | Path | None = None, progress: bool = True)
             start_epoch = int(state['epoch']) + 1
         elif config.get('init_from'):
             init = read_checkpoint(config['init_from'])
-            args = ModelArgs.from_dict(dict(init['model_args']))
+            added = {k: v for k, v in config['model'].items() if k in INIT_FROM_ADDABLE}
+            args = ModelArgs.from_dict({**init['model_args'], **added})
         else:
             args = model_args_from_config(config, teacher_channels)
         model: GeoVRModel = build_model(args).to(ddp.device)
         if state is not None:
             model.load_state_dict(state['model'])
         elif config.get('init_from'):
-            model.load_state_dict(init['model'])
+            missing, unexpected = model.load_state_dict(init['model'], strict=False)
+            new_heads = ('semantic_head.',)
+            if unexpected or any(not key.startswith(new_heads) for key in missing):
+                raise ValueError(f'init_from {config["init_from"]} does not match the model: '
+                                 f'missing {missing}, unexpected {unexpected}')
 
         train_set, val_set = build_datasets(config, seed=int(config['seed']))
         data = config['data']
