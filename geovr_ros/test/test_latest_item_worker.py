@@ -4,6 +4,20 @@ import threading
 from geovr_ros.ros.worker import LatestItemWorker
 
 
+def blocked_worker():
+    """A started worker whose handler records each item, then blocks until `release`."""
+    release, started, handled = threading.Event(), threading.Event(), []
+
+    def slow(item):
+        handled.append(item)
+        started.set()
+        release.wait(5.0)
+
+    worker = LatestItemWorker(slow, lambda error: None)
+    worker.start()
+    return worker, started, release, handled
+
+
 def test_items_are_handled_in_order_when_the_worker_keeps_up():
     handled, errors = [], []
     worker = LatestItemWorker(handled.append, errors.append)
@@ -16,17 +30,7 @@ def test_items_are_handled_in_order_when_the_worker_keeps_up():
 
 
 def test_a_newer_item_replaces_the_waiting_one_while_the_worker_is_busy():
-    release = threading.Event()
-    started = threading.Event()
-    handled = []
-
-    def slow(item):
-        handled.append(item)
-        started.set()
-        release.wait(5.0)
-
-    worker = LatestItemWorker(slow, lambda error: None)
-    worker.start()
+    worker, started, release, handled = blocked_worker()
     worker.submit('first')
     assert started.wait(5.0)
     assert worker.submit('stale') is False
@@ -56,17 +60,7 @@ def test_an_exception_is_reported_and_the_worker_goes_on():
 
 
 def test_stop_drops_the_pending_item_and_the_worker_restarts():
-    release = threading.Event()
-    started = threading.Event()
-    handled = []
-
-    def slow(item):
-        handled.append(item)
-        started.set()
-        release.wait(5.0)
-
-    worker = LatestItemWorker(slow, lambda error: None, name='test-worker')
-    worker.start()
+    worker, started, release, handled = blocked_worker()
     worker.submit('running')
     assert started.wait(5.0)
     worker.submit('pending')
