@@ -147,6 +147,11 @@ def test_diagnostics_report_rate_latency_backend_and_drops(session):
     assert int(values['frames_processed']) == len(session['got']['depth'])
     assert float(values['latency_model_ms']) > 0 and float(values['latency_total_ms']) > 0
     assert float(values['metric_scale']) > 0
+    # every frame received was processed, skipped for a newer one, or dropped with a reason
+    dropped = sum(int(v) for k, v in values.items() if k.startswith('dropped_'))
+    assert int(values['frames_received']) >= (int(values['frames_processed'])
+                                              + int(values['frames_skipped_busy']) + dropped) - 1
+    assert np.isfinite(float(values['latency_arrival_age_ms']))
 
 
 def test_question_service_answers_what_the_memory_knows(session):
