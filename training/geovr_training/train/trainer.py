@@ -84,6 +84,10 @@ class _Distributed:
         dist.all_reduce(t)
         return bool(t.item() > 0)
 
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
     def close(self) -> None:
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()
@@ -260,6 +264,7 @@ def train(config: dict, resume: str | Path | None = None, progress: bool = True)
                 break
         if writer is not None:
             writer.close()
+        ddp.barrier()  # rank 0 may still be writing checkpoints: tear gloo down together
         return {'best': str(best_path), 'last': str(last_path), 'epochs': epoch + 1, 'best_val': best_val,
                 'history': history, 'seconds': time.time() - started}
     finally:
