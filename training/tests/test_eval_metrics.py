@@ -17,15 +17,6 @@ from geovr_training.evaluation.predict import SequencePrediction, predict_sequen
 from geovr_training.model import ModelArgs, build_model, save_checkpoint
 
 
-@pytest.fixture(scope='module')
-def tiny_set(tmp_path_factory):
-    from geovr_training.data.generate import GenerationConfig, generate_dataset
-    root = tmp_path_factory.mktemp('geovr_eval_data')
-    generate_dataset(root, 3, GenerationConfig(seed=11, frames_per_scene=8, resolution=(128, 96), qa_per_scene=2),
-                     progress=False)
-    return root
-
-
 def _perfect(seq, scale_error=0.0, depth_factor=1.0):
     n = len(seq.rgb)
     rel = np.stack([relative_pose(seq.T_world_cam[i], seq.T_world_cam[i + 1]) for i in range(n - 1)])
@@ -38,8 +29,8 @@ def _perfect(seq, scale_error=0.0, depth_factor=1.0):
     return SequencePrediction(depth, rel, traj, scales, np.zeros((n, 4)), 1.0)
 
 
-def test_metrics_of_ground_truth_are_perfect_and_errors_show(tiny_set):
-    seq = load_sequences(tiny_set, 'test')[0]
+def test_metrics_of_ground_truth_are_perfect_and_errors_show(tiny_data):
+    seq = load_sequences(tiny_data, 'test')[0]
     perfect = evaluate_sequence(_perfect(seq), seq.depth, seq.T_world_cam)
     assert perfect['depth_metric_abs_rel'] == pytest.approx(0.0, abs=1e-6)
     assert perfect['depth_metric_delta1'] == pytest.approx(1.0)
@@ -53,8 +44,8 @@ def test_metrics_of_ground_truth_are_perfect_and_errors_show(tiny_set):
     assert far['scale_abs_rel'] == pytest.approx(0.2)
 
 
-def test_camera_changes_update_intrinsics_consistently(tiny_set):
-    seq = load_sequences(tiny_set, 'test', max_frames=2)[0]
+def test_camera_changes_update_intrinsics_consistently(tiny_data):
+    seq = load_sequences(tiny_data, 'test', max_frames=2)[0]
     height, width = seq.rgb.shape[1:3]
     rgb, depth, k = apply_camera_change(CameraChange('x2', 'resize', 2.0), seq.rgb, seq.depth, seq.K)
     assert rgb.shape[1:3] == (2 * height, 2 * width)
@@ -69,8 +60,8 @@ def test_camera_changes_update_intrinsics_consistently(tiny_set):
     assert np.isnan(depth[:, :4]).all()
 
 
-def test_predict_sequence_chains_relative_poses(tiny_set):
-    seq = load_sequences(tiny_set, 'test', max_frames=5)[0]
+def test_predict_sequence_chains_relative_poses(tiny_data):
+    seq = load_sequences(tiny_data, 'test', max_frames=5)[0]
     model = build_model(ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=8))
     pred = predict_sequence(model, seq.rgb, seq.K, input_size=(64, 48), batch_size=3)
     assert pred.depth.shape == seq.depth.shape and pred.rel_poses.shape == (4, 4, 4)
@@ -78,12 +69,12 @@ def test_predict_sequence_chains_relative_poses(tiny_set):
     np.testing.assert_allclose(pred.trajectory[0], np.eye(4))
 
 
-def test_geovr_eval_cli_writes_json_markdown_and_plots(tiny_set, tmp_path, capsys):
+def test_geovr_eval_cli_writes_json_markdown_and_plots(tiny_data, tmp_path, capsys):
     torch.manual_seed(0)
     model = build_model(ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=8))
     ckpt = save_checkpoint(tmp_path / 'm.pt', model, {'data': {'resolution': [64, 48]}}, 0)
     out = tmp_path / 'eval'
-    assert eval_main(['--checkpoint', str(ckpt), '--data', str(tiny_set), '--out', str(out),
+    assert eval_main(['--checkpoint', str(ckpt), '--data', str(tiny_data), '--out', str(out),
                       '--max-frames', '4', '--no-progress']) == 0
     payload = json.loads((out / 'metrics.json').read_text())
     assert set(payload['camera_robustness']) == {c.name for c in DEFAULT_CHANGES}
@@ -92,7 +83,7 @@ def test_geovr_eval_cli_writes_json_markdown_and_plots(tiny_set, tmp_path, capsy
     assert '| original |' in (out / 'metrics.md').read_text()
     for png in ('trajectory.png', 'depth_example.png', 'camera_robustness.png'):
         assert (out / png).read_bytes()[:4] == b'\x89PNG'
-    assert eval_main(['--checkpoint', str(tmp_path / 'nope.pt'), '--data', str(tiny_set), '--out', str(out)]) == 2
+    assert eval_main(['--checkpoint', str(tmp_path / 'nope.pt'), '--data', str(tiny_data), '--out', str(out)]) == 2
     assert 'does not exist' in capsys.readouterr().err
 
 

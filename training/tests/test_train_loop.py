@@ -20,15 +20,6 @@ CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 SMALL = dict(dim=32, depth=4, num_heads=2, mlp_ratio=2.0, decoder_dim=16, descriptor_dim=16, token_grid=[2, 2])
 
 
-@pytest.fixture(scope='module')
-def tiny_data(tmp_path_factory):
-    from geovr_training.data.generate import GenerationConfig, generate_dataset
-    root = tmp_path_factory.mktemp('geovr_data')
-    generate_dataset(root, 3, GenerationConfig(seed=7, frames_per_scene=8, resolution=(128, 96), qa_per_scene=2),
-                     progress=False)
-    return root
-
-
 def _batch(root, size=4, resolution=(64, 48), semantics=False):
     ds = ClipDataset(root, 'train', out_size=resolution, augment=False, semantics=semantics)
     items = [ds[i] for i in range(size)]

@@ -15,6 +15,7 @@ Everything heavy lives in the pure cores (`geovr_ros.inference`, `.odometry`,
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import Counter, deque
@@ -81,6 +82,15 @@ class DropLog:
             self._since[key] = 0
         more = f' ({repeats} frames since the last report)' if last is not None else ''
         self._logger.warning(f'dropping frame: {message}{more}')
+
+
+def _under_frame_lock(service):
+    """A service callback that changes per-frame state: it waits for the frame in progress."""
+    @functools.wraps(service)
+    def locked(self, request, response):
+        with self._frame_lock:
+            return service(self, request, response)
+    return locked
 
 
 class GeoVRNode(LifecycleNode):
@@ -255,7 +265,6 @@ class GeoVRNode(LifecycleNode):
         self._latest = None              # (stamp, T_odom_cam, camera_frame) for queries
         self._path = deque(maxlen=p['path_max_length'])
         self._frames_processed = 0
-        self._arrival_age = float('nan')  # s from the image stamp to its callback
         self._frames_received = 0
         self._stage_ms: deque = deque(maxlen=100)
         self._processed_times: deque = deque(maxlen=100)
@@ -338,39 +347,37 @@ class GeoVRNode(LifecycleNode):
         """On the perception thread: decode and process one frame (item: perf_counter at
         arrival, age of the stamp at arrival in seconds, message)."""
         t_start, age, msg = item
-        self._arrival_age = age
         with self._frame_lock:
             if not self._active or self._perception is None:
                 return
-            if isinstance(msg, CompressedImage):
-                self._decode_compressed(msg, t_start)
-            else:
-                self._decode_raw(msg, t_start)
+            decode = self._decode_compressed if isinstance(msg, CompressedImage) else self._decode_raw
+            rgb = decode(msg)
+            if rgb is not None:
+                self._process(rgb, msg.header, t_start, age)
 
     def _on_frame_error(self, error: BaseException) -> None:
         self.drops.drop('error', f'processing failed: {type(error).__name__}: {error}',
                         type(error).__name__)
 
-    def _decode_raw(self, msg: Image, t_start: float) -> None:
+    def _decode_raw(self, msg: Image) -> np.ndarray | None:
+        """(H, W, 3) uint8 RGB, or None after logging why the frame is dropped."""
         if msg.width * msg.height > self.p['max_image_pixels']:
             self.drops.drop('too_large', f'image {msg.width}x{msg.height} has more than '
                                          f'max_image_pixels={self.p["max_image_pixels"]} pixels')
-            return
+            return None
         try:
-            rgb = image_msg_to_rgb(msg)
+            return image_msg_to_rgb(msg)
         except GeometryError as error:
             self.drops.drop('bad_image', f'image rejected: {error}', msg.encoding + str(
                 len(msg.data) == msg.step * msg.height))
-            return
-        self._process(rgb, msg.header, t_start)
+            return None
 
-    def _decode_compressed(self, msg: CompressedImage, t_start: float) -> None:
+    def _decode_compressed(self, msg: CompressedImage) -> np.ndarray | None:
         try:
-            rgb = compressed_msg_to_rgb(msg)
+            return compressed_msg_to_rgb(msg)
         except GeometryError as error:
             self.drops.drop('bad_image', f'compressed image rejected: {error}', msg.format)
-            return
-        self._process(rgb, msg.header, t_start)
+            return None
 
     def _intrinsics_for(self, stamp: float) -> tuple[CameraIntrinsics | None, str]:
         deadline = time.monotonic() + self.p['pairing_wait']
@@ -383,8 +390,9 @@ class GeoVRNode(LifecycleNode):
                 self._info_cond.wait(remaining)
 
     # ---------------------------------------------------------------- processing
-    def _process(self, rgb: np.ndarray, header: Header, t_start: float) -> None:
-        """One frame: rgb (H, W, 3) uint8 with its header; t_start: perf_counter at arrival."""
+    def _process(self, rgb: np.ndarray, header: Header, t_start: float, age: float) -> None:
+        """One frame: rgb (H, W, 3) uint8 with its header; t_start: perf_counter when the
+        callback ran; age: seconds from the image stamp to the callback."""
         stamp = stamp_to_sec(header.stamp)
         check = self.tracker.check_stamp(stamp)
         if check in (StampCheck.REPEATED, StampCheck.OUT_OF_ORDER):
@@ -446,7 +454,7 @@ class GeoVRNode(LifecycleNode):
         self._frames_processed += 1
         self._processed_times.append(time.monotonic())
         ms = 1e3
-        stages = {'arrival_age_ms': self._arrival_age * ms,
+        stages = {'arrival_age_ms': age * ms,
                   'input_ms': (t_decoded - t_start) * ms,
                   'preprocess_ms': (t_prepared - t_decoded) * ms,
                   'model_ms': (t_inferred - t_prepared) * ms,
@@ -585,11 +593,8 @@ class GeoVRNode(LifecycleNode):
                                                 self.p['odom_frame'], header.stamp)])
 
     # ---------------------------------------------------------------- services
+    @_under_frame_lock
     def _on_reset(self, request, response):
-        with self._frame_lock:
-            return self._reset_locked(response)
-
-    def _reset_locked(self, response):
         if not self._active:
             response.success, response.message = False, 'node is not active'
             return response
@@ -598,11 +603,8 @@ class GeoVRNode(LifecycleNode):
         response.success, response.message = True, 'odometry and memory reset'
         return response
 
+    @_under_frame_lock
     def _on_save_map(self, request, response):
-        with self._frame_lock:
-            return self._save_map_locked(response)
-
-    def _save_map_locked(self, response):
         path = self.get_parameter('map_file').value
         if not self._active or not path:
             response.success = False
@@ -619,11 +621,8 @@ class GeoVRNode(LifecycleNode):
         self.get_logger().info(response.message)
         return response
 
+    @_under_frame_lock
     def _on_load_map(self, request, response):
-        with self._frame_lock:
-            return self._load_map_locked(response)
-
-    def _load_map_locked(self, response):
         path = self.get_parameter('map_file').value
         if not self._active:
             response.success, response.message = False, 'node is not active'
@@ -639,11 +638,8 @@ class GeoVRNode(LifecycleNode):
         self.get_logger().info(response.message)
         return response
 
+    @_under_frame_lock
     def _on_reset_map(self, request, response):
-        with self._frame_lock:
-            return self._reset_map_locked(response)
-
-    def _reset_map_locked(self, response):
         if not self._active:
             response.success, response.message = False, 'node is not active'
             return response

@@ -21,7 +21,8 @@ def warp_to_intrinsics(rgb: np.ndarray, depth: np.ndarray | None, K_src: np.ndar
                        out_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
     """Resample an image pair taken with ``K_src`` as seen by a camera ``K_dst`` of the same
     centre and orientation, at ``out_size`` (W, H). Only axis-aligned scale and offset
-    (no skew) are supported. Returns rgb uint8 (H, W, 3) and depth float32 (H, W) or None."""
+    (no skew) are supported. Returns rgb uint8 (H, W, 3) and depth float32 (H, W) or None;
+    a depth of shape (H, W, C) moves its extra channels (e.g. labels) with it."""
     import cv2
     ax, ay = K_dst[0, 0] / K_src[0, 0], K_dst[1, 1] / K_src[1, 1]
     bx, by = K_dst[0, 2] - ax * K_src[0, 2], K_dst[1, 2] - ay * K_src[1, 2]
@@ -42,11 +43,12 @@ def warp_to_intrinsics(rgb: np.ndarray, depth: np.ndarray | None, K_src: np.ndar
 
 def _warp_depth(depth, ax, bx, ay, by, w, h) -> np.ndarray:
     """Nearest-neighbour: destination pixel (i, j) takes the source pixel whose centre is
-    nearest to ``((j - bx) / ax, (i - by) / ay)``; NaN outside the source."""
-    sh, sw = depth.shape
+    nearest to ``((j - bx) / ax, (i - by) / ay)``; NaN outside the source. ``depth`` is
+    (H, W) or (H, W, C)."""
+    sh, sw = depth.shape[:2]
     u = np.floor((np.arange(w) - bx) / ax + 0.5).astype(np.int64)
     v = np.floor((np.arange(h) - by) / ay + 0.5).astype(np.int64)
-    out = np.full((h, w), np.nan, dtype=np.float32)
+    out = np.full((h, w) + depth.shape[2:], np.nan, dtype=np.float32)
     ju, iv = (u >= 0) & (u < sw), (v >= 0) & (v < sh)
     out[np.ix_(iv, ju)] = depth[np.ix_(v[iv], u[ju])]
     return out

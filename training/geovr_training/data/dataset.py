@@ -140,22 +140,23 @@ class ClipDataset(torch.utils.data.Dataset):
         rgbs, depths, Ks, labels = [], [], [], []
         lut = semantic_lut(reader.meta.get('scene')) if self.semantics else None
 
-        def transform(rgb, values, K):  # values (H, W) float, moved by nearest neighbour
-            if self.augment:
-                return self.augmentation(rgb, values, K, np.random.default_rng(aug_seed))
-            if self.out_size is not None and self.out_size != seq.image_size:
-                return resize_frame(rgb, values, K, self.out_size)
-            return rgb, values, K
-
         for i in range(len(indices)):
-            rgb, depth, K = transform(seq.rgb[i], depth_in[i], seq.K[i])
-            rgbs.append(rgb)
-            depths.append(depth)
-            Ks.append(K)
+            values = depth_in[i]  # labels ride along as a second channel: one nearest-neighbour warp
             if lut is not None:
                 ids = np.clip(seq.segmentation[i], 0, len(lut) - 1)
-                moved = transform(seq.rgb[i], lut[ids].astype(np.float32), seq.K[i])[1]
-                labels.append(np.where(np.isfinite(moved), moved, -1).astype(np.int64))
+                values = np.dstack([values, lut[ids].astype(np.float32)])
+            if self.augment:
+                rgb, values, K = self.augmentation(seq.rgb[i], values, seq.K[i], np.random.default_rng(aug_seed))
+            elif self.out_size is not None and self.out_size != seq.image_size:
+                rgb, values, K = resize_frame(seq.rgb[i], values, seq.K[i], self.out_size)
+            else:
+                rgb, K = seq.rgb[i], seq.K[i]
+            if lut is not None:
+                values, label = values[..., 0], values[..., 1]
+                labels.append(np.where(np.isfinite(label), label, -1).astype(np.int64))
+            rgbs.append(rgb)
+            depths.append(values)
+            Ks.append(K)
         depth = torch.from_numpy(np.stack(depths).astype(np.float32))
         T = seq.T_world_cam
         T_ref_cur = np.stack([relative_pose(T[0], T[i]) for i in range(len(T))])
