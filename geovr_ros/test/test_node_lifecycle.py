@@ -70,6 +70,17 @@ def test_empty_model_parameter_names_the_fix_in_plain_node_mode(probe, ros_env):
         node.stop()
 
 
+def test_negative_backend_threads_fail_configure_naming_the_parameter(probe, ros_env):
+    node = Process('geovr_node', node_args({'model': str(tiny_model(ros_env)), 'backend_threads': -2},
+                                           {'__node': 'bad_threads_node'}), ros_env, 'badthreads')
+    try:
+        assert node.wait_for_output('configure failed', 30), node.output()
+        assert 'backend_threads must be >= 0' in node.output() and 'got -2' in node.output()
+        assert node.alive()
+    finally:
+        node.stop()
+
+
 def test_configure_activate_deactivate_cleanup_with_a_model(probe, ros_env):
     model = tiny_model(ros_env)
     node = Process('geovr_node', node_args({'model': str(model), 'autostart': False,

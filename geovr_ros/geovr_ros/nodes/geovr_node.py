@@ -207,6 +207,9 @@ class GeoVRNode(LifecycleNode):
                              f'{p["camera_mount_source"]!r}')
         if len(p['input_size']) != 2:
             raise ValueError(f'input_size must be [width, height], got {p["input_size"]!r}')
+        if p['backend_threads'] < 0:
+            raise ValueError(f'backend_threads must be >= 0 (0: the library default), got '
+                             f'{p["backend_threads"]}')
         if p['points_decimation'] < 1 or p['path_max_length'] < 1:
             raise ValueError('points_decimation and path_max_length must be >= 1')
         qos_profile(p['qos_reliability'], 'volatile', p['qos_depth'])  # raises on bad values
