@@ -89,12 +89,14 @@ def test_graph_matches_the_torch_model_on_pooled_memory(exported, answerer):
     options = ['white chair', 'cyan ball', 'pink chair']
     question = 'Which of these is closest to the green chair: white chair, cyan ball, pink chair?'
     out = answerer.run_graph(question, options, arrays)
-    emb = answerer.embed([question] + options)
+    emb, states, token_mask = answerer.encode([question] + options)
+    length = int(token_mask[0].sum())
     with torch.no_grad():
-        ref = model(torch.from_numpy(emb[:1]), torch.from_numpy(emb[None, 1:]), torch.ones(1, 3),
+        ref = model(torch.from_numpy(emb[:1]), torch.from_numpy(states[:1, :length]), torch.ones(1, length),
+                    torch.from_numpy(emb[None, 1:]), torch.ones(1, 3),
                     *(torch.from_numpy(arrays[k]) for k in ('memory_tokens', 'memory_xyz', 'memory_time',
                                                             'memory_mask')))
-    for key in ('category_logits', 'choice_logits', 'point', 'heading'):
+    for key in ('category_logits', 'choice_logits', 'point', 'heading', 'object_points'):
         assert np.allclose(out[key], ref[key].numpy(), atol=1e-4), key
 
 

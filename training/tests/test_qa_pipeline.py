@@ -119,3 +119,24 @@ def test_geovr_train_sends_qa_configs_to_the_qa_trainer_and_refuses_overrides():
     with pytest.raises(SystemExit) as exit_info:
         geovr_train(['--config', str(qa_config), '--set', 'training.epochs=1'])
     assert exit_info.value.code == 2
+
+
+def test_cache_holds_grounding_targets_and_question_token_states(tiny):
+    from geovr_training.qa.batches import grounding_targets
+    from geovr_training.qa.train import cached
+    _, config = tiny
+    cache = cached(merge_config(config), ['train'], progress=False)
+    offsets = cache['text_token_offsets']
+    assert offsets[-1] == cache['text_tokens'].shape[0] and (offsets[1:] > offsets[:-1]).all()
+    items = [it for it in cache['items'] if it['point'] is not None and it['objects']]
+    assert items, 'the tiny set has no "where is" question'
+    seq = torch.tensor([it['sequence'] for it in items])
+    target = grounding_targets(cache, items, seq, cache['mask'][seq])
+    grounded = target[:, 0].sum(-1) > 0
+    assert grounded.any() and torch.allclose(target[grounded, 0].sum(-1), torch.ones(int(grounded.sum())))
+    # the target's mass sits on tokens whose ground-truth positions are near the object
+    xyz = torch.nan_to_num(cache['xyz_gt'][seq])
+    centre = torch.einsum('bm,bmk->bk', target[:, 0], xyz)[grounded]
+    truth = torch.tensor([it['point'] for it in items])[grounded]
+    spread = (xyz[grounded] - truth[:, None]).norm(dim=-1).mean(-1)  # a random token's distance
+    assert ((centre - truth).norm(dim=-1) < spread).float().mean() > 0.7

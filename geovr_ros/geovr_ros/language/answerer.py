@@ -2,9 +2,9 @@
 interface of `geovr_ros.memory` (no torch, no rclpy).
 
 A model directory written by `geovr_training.qa.export.export_question_graphs` holds
-question_encoder.onnx (MiniLM, tokens -> (B, 384) embedding), question_graph.onnx (question
-+ options + memory -> answer heads) and tokenizer.json (read with the `tokenizers`
-library). Per question: validate the text, check it is English, read the options it lists,
+question_encoder.onnx (MiniLM, tokens -> (B, 384) embedding and (B, L, 384) token states),
+question_graph.onnx (question + its token states + options + memory -> answer heads) and
+tokenizer.json (read with the `tokenizers` library). Per question: validate the text, check it is English, read the options it lists,
 embed question and options in one encoder call, pool the memory (as in training), run the
 graph, and compose the sentence from the structured heads. Points and poses are in the
 memory's frame (`odom`, assumed z up); every structured field of `Answer` is filled.
@@ -27,6 +27,7 @@ from geovr_ros.memory.answerer import Answer
 from geovr_ros.memory.spatial_memory import MemorySnapshot
 from geovr_ros.memory.validation import MAX_QUESTION_CHARS, InvalidQuestionError, validate_question
 
+QA_MODEL_VERSION = 'geovr-s-qa-2'  # the graph interface this reader speaks
 NOTHING_SEEN_MESSAGE = ('nothing seen yet: the memory holds no keyframes, so there is nothing to '
                         'answer from; move the camera around and ask again')
 
@@ -66,6 +67,10 @@ class LanguageAnswerer:
                 raise QuestionModelError(f'{os.path.join(self.model_dir, name)} is missing: export the '
                                          f'question graphs with geovr_training.qa.export')
         props = read_props(os.path.join(self.model_dir, 'question_graph.onnx'))
+        version = json.loads(props.get('geovr.model_version', '""'))
+        if version != QA_MODEL_VERSION:
+            raise QuestionModelError(f'{self.model_dir}: question graph version {version!r}, this runtime reads '
+                                     f'{QA_MODEL_VERSION!r}: export the QA checkpoint again with this version')
         try:
             self.vocabulary = json.loads(props['geovr.qa_vocabulary'])
             self.memory_layout = json.loads(props['geovr.memory'])
@@ -95,10 +100,15 @@ class LanguageAnswerer:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """(len(texts), 384) float32 unit-norm embeddings."""
+        return self.encode(texts)[0]
+
+    def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """-> embeddings (T, 384) unit norm, token_states (T, L, 384), token mask (T, L)."""
         encodings = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        return self.encoder.infer({'input_ids': ids, 'attention_mask': mask})['embedding']
+        out = self.encoder.infer({'input_ids': ids, 'attention_mask': mask})
+        return out['embedding'], out['token_states'], mask.astype(np.float32)
 
     def _empty_memory(self, token_dim: int) -> dict[str, np.ndarray]:
         return {'memory_tokens': np.zeros((1, 1, token_dim), np.float32),
@@ -108,7 +118,8 @@ class LanguageAnswerer:
     def run_graph(self, question: str, options: list[str], memory: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Embed and run the graph for one question; returns the graph outputs (batch 1)."""
         start = time.perf_counter()
-        emb = self.embed([question] + options)
+        emb, states, token_mask = self.encode([question] + options)
+        length = max(1, int(token_mask[0].sum()))
         self.last_timing['encoder_s'] = time.perf_counter() - start
         k = max(1, len(options))
         opts = np.zeros((1, k, emb.shape[1]), np.float32)
@@ -117,8 +128,10 @@ class LanguageAnswerer:
             opts[0, :len(options)] = emb[1:]
             mask[0, :len(options)] = 1
         start = time.perf_counter()
-        out = self.graph.infer({'question': emb[:1].astype(np.float32), 'options': opts, 'option_mask': mask,
-                                **memory})
+        out = self.graph.infer({'question': emb[:1].astype(np.float32),
+                                'question_tokens': np.ascontiguousarray(states[:1, :length], np.float32),
+                                'question_token_mask': token_mask[:1, :length], 'options': opts,
+                                'option_mask': mask, **memory})
         self.last_timing['graph_s'] = time.perf_counter() - start
         return out
 

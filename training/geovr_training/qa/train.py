@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from geovr_training.qa.batches import make_batch, memory_positions, model_inputs
-from geovr_training.qa.cache import build_cache, encode_keyframes_grad, load_geometry_encoder, normalise_images
+from geovr_training.qa.cache import CACHE_FORMAT, build_cache, encode_keyframes_grad, load_geometry_encoder, normalise_images
 from geovr_training.qa.checkpoint import save_qa_checkpoint
 from geovr_training.qa.losses import qa_losses
 from geovr_training.qa.metrics import decode_outputs, score_items
@@ -45,7 +45,7 @@ DEFAULT_CONFIG: dict = {
                  'train_blind_baseline': True, 'train_templates': ['train'], 'encoder_lr': 1e-5,
                  'threads': 1},
     'loss_weights': {'category': 1.0, 'numeric': 1.0, 'choice': 1.0, 'point': 1.0, 'bev': 0.05,
-                     'position': 0.075, 'heading': 0.2625},
+                     'position': 0.075, 'heading': 0.2625, 'grounding': 0.5},
     'heading_sigma_deg': 15.0,
 }
 
@@ -99,7 +99,7 @@ def cached(config: dict, splits: list[str], keep_clips: bool = False, progress: 
     """The QA cache of `splits` for this config, built once and reused (keyed by sha256)."""
     g, mem = config['geometry'], config['memory']
     manifest = Path(config['data']) / 'manifest.json'
-    key = {'data': str(Path(config['data']).resolve()),
+    key = {'format': CACHE_FORMAT, 'data': str(Path(config['data']).resolve()),
            'manifest': hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None,
            'geometry': _file_sha256(g['checkpoint']), 'model_args': g['model_args'], 'seed': config['seed'],
            'input_size': g['input_size'], 'memory': mem, 'splits': splits, 'clips': keep_clips,
