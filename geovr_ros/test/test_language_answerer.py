@@ -162,6 +162,28 @@ def test_missing_model_files_raise_a_clear_error(tmp_path):
         LanguageAnswerer(tmp_path)
 
 
+def test_a_graph_of_another_version_is_refused_with_the_reason(exported, tmp_path):
+    import shutil
+
+    import onnx
+    for name in ('question_encoder.onnx', 'question_graph.onnx', 'tokenizer.json'):
+        shutil.copy(exported[0] / name, tmp_path / name)
+    graph = onnx.load(str(tmp_path / 'question_graph.onnx'))
+    for prop in graph.metadata_props:
+        if prop.key == 'geovr.model_version':
+            prop.value = '"geovr-s-qa-1"'
+    onnx.save(graph, str(tmp_path / 'question_graph.onnx'))
+    with pytest.raises(QuestionModelError, match="version 'geovr-s-qa-1'.*export the QA checkpoint again"):
+        LanguageAnswerer(tmp_path)
+
+
+def test_grounded_objects_come_back_with_the_answer(answerer):
+    out = answerer.run_graph('How far is the green chair from the gray lamp?', [],
+                             memory_arrays(filled_memory(4).entries, GRID, POOLED))
+    assert out['object_points'].shape == (1, 5, 3)
+    assert np.allclose(out['object_weights'].sum(-1), 1.0, atol=1e-4)
+
+
 def test_the_runtime_imports_neither_torch_nor_rclpy():
     code = ('import sys, geovr_ros.language; '
             'assert "torch" not in sys.modules and "rclpy" not in sys.modules and "transformers" not in sys.modules')

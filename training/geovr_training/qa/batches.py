@@ -53,12 +53,14 @@ def grounding_targets(cache: dict, items: list[dict], seq: torch.Tensor, mask: t
 
 def make_batch(cache: dict, indices: list[int], *, positions: torch.Tensor, blind: bool = False,
                generator: torch.Generator | None = None, rotate: bool = False,
-               keyframe_dropout: float = 0.0, tokens: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+               keyframe_dropout: float = 0.0, word_dropout: float = 0.0,
+               tokens: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Model inputs and targets of cache items `indices` (see QAModel and qa_losses).
 
     tokens: (S, M, C) replacement memory tokens (joint training); defaults to the cache's.
     With `rotate`, a random yaw in [0, 2 pi) and a shift of up to 2 m are applied to all
-    positions and answers of each item (requires `generator`).
+    positions and answers of each item (requires `generator`); `word_dropout` hides that
+    share of each question's token states (never all; a wording augmentation).
     """
     items = [cache['items'][i] for i in indices]
     seq = torch.tensor([it['sequence'] for it in items])
@@ -66,6 +68,10 @@ def make_batch(cache: dict, indices: list[int], *, positions: torch.Tensor, blin
     b = len(items)
     question = emb[[it['question'] for it in items]]
     question_tokens, question_token_mask = question_token_batch(cache, [it['question'] for it in items])
+    if word_dropout > 0 and generator is not None:
+        keep = (torch.rand(question_token_mask.shape, generator=generator) >= word_dropout).float()
+        keep[:, 0] = 1.0  # [CLS] stays: no question loses every token
+        question_token_mask = question_token_mask * keep
     options = torch.zeros(b, MAX_OPTIONS, emb.shape[1])
     option_mask = torch.zeros(b, MAX_OPTIONS)
     for i, it in enumerate(items):

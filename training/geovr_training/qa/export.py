@@ -28,7 +28,7 @@ QA_MODEL_VERSION = 'geovr-s-qa-2'
 GRAPH_INPUTS = ('question', 'question_tokens', 'question_token_mask', 'options', 'option_mask', 'memory_tokens', 'memory_xyz', 'memory_time', 'memory_mask')
 GRAPH_OUTPUTS = ('category_logits', 'log_values', 'choice_logits', 'point', 'point_weights', 'position',
                  'position_log_sigma', 'heading_logits', 'heading', 'bev_xy', 'bev_log_sigma', 'object_points',
-                 'object_weights')
+                 'object_weights', 'heading_reference')
 OUTPUT_UNITS = {
     'category_logits': {'unit': 'logit', 'dims': ['batch', 'category']},
     'log_values': {'unit': 'log of the canonical unit of each numeric category', 'dims': ['batch', 'numeric']},
@@ -37,7 +37,9 @@ OUTPUT_UNITS = {
     'point_weights': {'unit': '1', 'dims': ['batch', 'memory']},
     'position': {'unit': 'm', 'dims': ['batch', 3], 'frame': 'memory world frame'},
     'position_log_sigma': {'unit': 'log m', 'dims': ['batch', 3]},
-    'heading_logits': {'unit': 'logit', 'dims': ['batch', 'heading_bins']},
+    'heading_logits': {'unit': 'logit', 'dims': ['batch', 'heading_bins'],
+                       'meaning': 'heading relative to heading_reference'},
+    'heading_reference': {'unit': 'rad', 'dims': ['batch'], 'frame': 'about world z from +x'},
     'heading': {'unit': 'rad', 'dims': ['batch'], 'frame': 'about world z from +x'},
     'bev_xy': {'unit': 'm', 'dims': ['batch', 'memory', 2]},
     'bev_log_sigma': {'unit': 'log m', 'dims': ['batch', 'memory']},

@@ -55,7 +55,8 @@ def qa_losses(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
     batch keys: category (B,) long; numeric_index (B,) long, -1 when not numeric;
     log_value (B,) log of the value in its canonical unit; choice_index (B,) long, -1 when
     not a choice; point (B, 3) world metres and has_point (B,); position (B, 3) metres,
-    heading (B,) radians and has_pose (B,); bev_xy (B, M, 2) metres and bev_valid (B, M);
+    heading (B,) radians and has_pose (B,) (the heading bins are scored relative to
+    out['heading_reference'] when the model gives one); bev_xy (B, M, 2) metres and bev_valid (B, M);
     optional grounding (B, S', M) target distribution over memory tokens per object slot
     (all 0 for an absent role; S' <= the model's slots).
     """
@@ -77,8 +78,9 @@ def qa_losses(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
 
     nll = gaussian_nll(out['position'], batch['position'], out['position_log_sigma']).sum(-1)
     terms['position'] = _masked_mean(nll, batch['has_pose'] > 0)
-    terms['heading'] = _masked_mean(heading_kl(out['heading_logits'], batch['heading'], heading_sigma_rad),
-                                    batch['has_pose'] > 0)
+    reference = out['heading_reference'].detach() if 'heading_reference' in out else 0.0
+    terms['heading'] = _masked_mean(heading_kl(out['heading_logits'], batch['heading'] - reference,
+                                               heading_sigma_rad), batch['has_pose'] > 0)
 
     bev = gaussian_nll(out['bev_xy'], batch['bev_xy'], out['bev_log_sigma'].unsqueeze(-1)).sum(-1)
     terms['bev'] = _masked_mean(bev, batch['bev_valid'] > 0)

@@ -27,8 +27,11 @@ objects are rather than guessed from the wording. Outputs:
   object_weights (B, S, M): each slot's attention-weighted mean of memory positions plus a
   bounded residual; point (B, 3) world metres = object slot 0, point_weights (B, M);
   position (B, 3) world metres (a pointer of its own) and position_log_sigma (B, 3);
-  heading_logits (B, 36) and heading (B,) radians (circular soft-argmax, about world z,
-  0 = +x); bev_xy (B, M, 2) floor-plane position of each memory token and
+  heading_logits (B, 36) over the heading RELATIVE to heading_reference (B,) radians, the
+  direction from the predicted position to object slot 0 (with `relative_heading`; else
+  the reference is 0 and the bins are world headings: under a turned world a heading can
+  only be read from geometry); heading (B,) radians, about world z from +x, = reference +
+  circular soft-argmax of the bins; bev_xy (B, M, 2) floor-plane position of each memory token and
   bev_log_sigma (B, M) (Loc3R's layout head).
 """
 
@@ -64,6 +67,7 @@ class QAModelArgs:
     point_residual_m: float = 0.5
     object_slots: int = 5
     use_relation_features: bool = True
+    relative_heading: bool = True
     num_categories: int = len(CATEGORIES)
     num_numeric: int = len(NUMERIC_CATEGORIES)
     heading_bins: int = HEADING_BINS
@@ -294,8 +298,15 @@ class QAModel(nn.Module):
         logits = self.heading_head(pose_q)
         out['heading_logits'] = logits
         probs = logits.softmax(dim=-1)
-        out['heading'] = torch.atan2((probs * self.heading_centres.sin()).sum(-1),
-                                     (probs * self.heading_centres.cos()).sum(-1))
+        relative = torch.atan2((probs * self.heading_centres.sin()).sum(-1),
+                               (probs * self.heading_centres.cos()).sum(-1))
+        if self.args.relative_heading:
+            towards = out['object_points'][:, 0, :2] - out['position'][:, :2]
+            reference = torch.atan2(towards[:, 1], towards[:, 0])
+        else:
+            reference = torch.zeros_like(relative)
+        out['heading_reference'] = reference
+        out['heading'] = torch.remainder(reference + relative + math.pi, 2 * math.pi) - math.pi
         bev = self.bev_head(mem_out)  # (B, M, 3)
         out['bev_xy'] = xyz[..., :2] + bev[..., :2]
         out['bev_log_sigma'] = bev[..., 2].clamp(-5.0, 3.0)

@@ -41,7 +41,8 @@ DEFAULT_CONFIG: dict = {
     'memory': {'num_keyframes': 16, 'pooled_grid': [4, 4]},
     'model': {},
     'training': {'epochs': 40, 'batch_size': 32, 'lr': 3e-4, 'weight_decay': 0.01, 'patience': 10,
-                 'max_sequences': None, 'rotate': True, 'keyframe_dropout': 0.25, 'blind': False,
+                 'max_sequences': None, 'rotate': True, 'keyframe_dropout': 0.25, 'word_dropout': 0.0,
+                 'blind': False,
                  'train_blind_baseline': True, 'train_templates': ['train'], 'encoder_lr': 1e-5,
                  'threads': 1},
     'loss_weights': {'category': 1.0, 'numeric': 1.0, 'choice': 1.0, 'point': 1.0, 'bev': 0.05,
@@ -196,7 +197,8 @@ def _fit(config: dict, train_cache: dict, val_cache: dict, out_dir: Path, blind:
                 seqs = torch.tensor([train_cache['items'][i]['sequence'] for i in chunk])
                 tokens, positions = joint_tokens(encoder, train_cache, seqs, config['memory']['pooled_grid'])
             batch = make_batch(train_cache, chunk, positions=positions, blind=blind, generator=gen,
-                               rotate=t['rotate'], keyframe_dropout=t['keyframe_dropout'], tokens=tokens)
+                               rotate=t['rotate'], keyframe_dropout=t['keyframe_dropout'],
+                               word_dropout=t['word_dropout'], tokens=tokens)
             losses = qa_losses(model(**model_inputs(batch)), batch, config['loss_weights'],
                                math.radians(config['heading_sigma_deg']))
             opt.zero_grad(set_to_none=True)
