@@ -57,6 +57,9 @@ def test_evaluation_reports_tasks_baselines_and_wording(trained):
     assert present and all(0 <= v <= 100 for v in present)
     assert r['blind'] is not None and r['chance']['overall'] is not None
     assert 'wording_heldout' in r and 'overall (mean of 8)' in (root / 'eval' / 'qa_eval.md').read_text()
+    g = r['model']['grounding']
+    assert g['roles'] > 0 and 0 <= g['mass_on_object'] <= 100 and 0 < g['uniform_mass_on_object'] <= 100
+    assert 'Grounding (' in (root / 'eval' / 'qa_eval.md').read_text()
 
 
 def test_joint_training_updates_the_geometry_encoder(tiny):

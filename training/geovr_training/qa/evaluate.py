@@ -129,6 +129,12 @@ def markdown_table(r: dict) -> str:
                      + ' |')
     lines.append(f"\nWording robustness: {_fmt(r['wording_drop_points'])} points lost on held-out templates. "
                  f"Category accuracy: {_fmt(r['model']['category_accuracy'])} %.\n")
+    g = r['model'].get('grounding') or {}
+    if g.get('roles'):
+        lines.append(f"Grounding ({g['roles']} named objects in the memory): {_fmt(g['mass_on_object'])} % of the "
+                     f"object pointers' attention on the object's tokens (uniform attention: "
+                     f"{_fmt(g['uniform_mass_on_object'])} %); top token on the object for "
+                     f"{_fmt(g['top_token_on_object'])} %.\n")
     return '\n'.join(lines) + '\n'
 
 

@@ -1,6 +1,7 @@
 """QA scores: VSI-Bench's 8 tasks (MRA for numeric, accuracy for choices, 0..100) and
 their unweighted mean ('overall'); "where is" error (metres, median); localization within
-0.5 m / 1 m (floor-plane distance) and 15 / 30 degrees (heading).
+0.5 m / 1 m (floor-plane distance) and 15 / 30 degrees (heading); grounding (the share of
+the object pointers' attention on the named objects' tokens, when predictions carry it).
 
 The answer kind follows the PREDICTED category, as at run time: a question put in the wrong
 kind scores 0 (numeric, choice), or counts as a miss (point, pose)."""
@@ -70,6 +71,11 @@ def score_items(items: list[dict], preds: list[dict], targets: list[dict] | None
     result['where_is'] = {'count': len(where), 'median_error_m': float(np.median(where)) if where else None,
                           'mean_error_m': float(np.mean(where)) if where and np.all(np.isfinite(where)) else None,
                           'within_0.3m': 100.0 * float(np.mean(np.asarray(where) <= 0.3)) if where else None}
+    roles = [g for p in preds for g in p.get('grounding', [])]
+    result['grounding'] = {'roles': len(roles),
+                           'mass_on_object': 100.0 * float(np.mean([g[0] for g in roles])) if roles else None,
+                           'top_token_on_object': 100.0 * float(np.mean([g[1] for g in roles])) if roles else None,
+                           'uniform_mass_on_object': 100.0 * float(np.mean([g[2] for g in roles])) if roles else None}
     pos, head = np.asarray(loc_pos), np.asarray(loc_head)
     result['localization'] = {
         'count': len(loc_pos),

@@ -142,8 +142,28 @@ def predict(model, cache: dict, indices: list[int], positions: torch.Tensor, bli
     preds = []
     for start in range(0, len(indices), batch_size):
         batch = make_batch(cache, indices[start:start + batch_size], positions=positions, blind=blind, tokens=tokens)
-        preds += decode_outputs(model(**model_inputs(batch)))
+        out = model(**model_inputs(batch))
+        decoded = decode_outputs(out)
+        if 'object_weights' in out and not blind:
+            for pred, grounding in zip(decoded, grounding_scores(out['object_weights'], batch['grounding'],
+                                                                 batch['memory_mask'])):
+                pred['grounding'] = grounding
+        preds += decoded
     return preds
+
+
+def grounding_scores(weights: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> list[list[tuple]]:
+    """Per item, per object role present in its memory: (pointer mass on the object's
+    tokens, whether the top token is one of them, the mass a uniform pointer would put
+    there). weights and target (B, S, M), mask (B, M)."""
+    s = min(weights.shape[1], target.shape[1])
+    on = (target[:, :s] > 0).to(weights.dtype)
+    mass = (weights[:, :s] * on).sum(-1)
+    top = on.gather(-1, weights[:, :s].argmax(-1, keepdim=True)).squeeze(-1)
+    uniform = on.sum(-1) / mask.sum(-1, keepdim=True).clamp_min(1.0)
+    present = on.sum(-1) > 0
+    return [[(float(mass[i, j]), bool(top[i, j]), float(uniform[i, j])) for j in range(s) if present[i, j]]
+            for i in range(weights.shape[0])]
 
 
 def _fit(config: dict, train_cache: dict, val_cache: dict, out_dir: Path, blind: bool, progress: bool) -> dict:
