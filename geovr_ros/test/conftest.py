@@ -13,6 +13,13 @@ from pathlib import Path
 
 import pytest
 
+try:  # property tests draw the same examples on every run: CI is reproducible
+    from hypothesis import settings as _hypothesis_settings
+    _hypothesis_settings.register_profile('geovr', derandomize=True)
+    _hypothesis_settings.load_profile('geovr')
+except ImportError:
+    pass
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK_PROFILE = REPO_ROOT / 'geovr_ros' / 'config' / 'fastdds_loopback.xml'
 

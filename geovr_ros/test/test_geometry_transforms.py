@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import transforms3d
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -100,12 +100,14 @@ def test_batched_poses():
 
 @FAST
 @given(vectors.filter(lambda w: 1e-6 < np.linalg.norm(w) < math.pi - 1e-6))
+@example(np.array([1e-5, 1.5e-76, 1.5e-76]))  # once found by a random draw: tiny angle, denormal-scale axis
 def test_so3_exp_log_round_trip_and_angle(w):
     R = so3_exp(w)
     np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
     axis, angle = transforms3d.axangles.mat2axangle(R)
     assert rotation_angle(R) == pytest.approx(np.linalg.norm(w), abs=1e-9)
-    np.testing.assert_allclose(axis * angle, w, atol=1e-8)  # independent reference (sign of angle may flip with axis)
+    if np.linalg.norm(w) > 1e-3:  # transforms3d's eigenvector axis is inaccurate for tinier angles
+        np.testing.assert_allclose(axis * angle, w, atol=1e-8)  # independent reference
     np.testing.assert_allclose(so3_log(R), w, atol=1e-8)
 
 
