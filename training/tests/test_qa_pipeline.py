@@ -114,14 +114,18 @@ def test_geovr_eval_dispatches_a_qa_checkpoint_to_the_qa_evaluation(trained):
     assert 'overall (mean of 8)' in (out / 'qa_eval.md').read_text()
 
 
-def test_geovr_train_sends_qa_configs_to_the_qa_trainer_and_refuses_overrides():
+def test_geovr_train_sends_qa_configs_and_their_overrides_to_the_qa_trainer(tmp_path):
+    from geovr_training.data.errors import DataFormatError
     from geovr_training.train.cli import _config_task, main as geovr_train
     qa_config = Path(__file__).resolve().parents[1] / 'configs' / 'qa_tiny.yaml'
     assert _config_task(str(qa_config)) == 'qa'
     assert _config_task(str(qa_config.with_name('tiny.yaml'))) == 'geometry'
     with pytest.raises(SystemExit) as exit_info:
-        geovr_train(['--config', str(qa_config), '--set', 'training.epochs=1'])
+        geovr_train(['--config', str(qa_config), '--resume', 'last.pt'])
     assert exit_info.value.code == 2
+    missing = tmp_path / 'no_such_dataset'
+    with pytest.raises(DataFormatError, match='no_such_dataset'):  # the --set value reached the QA trainer
+        geovr_train(['--config', str(qa_config), '--set', f'data={missing}', f'cache_dir={tmp_path}'])
 
 
 def test_cache_holds_grounding_targets_and_question_token_states(tiny):
@@ -143,3 +147,19 @@ def test_cache_holds_grounding_targets_and_question_token_states(tiny):
     truth = torch.tensor([it['point'] for it in items])[grounded]
     spread = (xyz[grounded] - truth[:, None]).norm(dim=-1).mean(-1)  # a random token's distance
     assert ((centre - truth).norm(dim=-1) < spread).float().mean() > 0.7
+
+
+def test_training_continues_from_a_qa_checkpoint(trained):
+    root, config, summary = trained
+    again = merge_config(config)
+    again['training'].update(epochs=1, lr=0.0, train_blind_baseline=False, init_from=summary['qa']['checkpoint'])
+    result = train_qa(again, root / 'continued', progress=False)
+    start, _ = load_qa_checkpoint(summary['qa']['checkpoint'])
+    continued, _ = load_qa_checkpoint(result['qa']['checkpoint'])
+    for (name, a), b in zip(start.state_dict().items(), continued.state_dict().values()):
+        assert torch.equal(a, b), name  # learning rate 0: the weights are exactly the loaded ones
+    bad = merge_config(config)
+    bad['model'] = dict(bad['model'], dim=48)
+    bad['training'].update(epochs=1, train_blind_baseline=False, init_from=summary['qa']['checkpoint'])
+    with pytest.raises(QAConfigError, match='init_from'):
+        train_qa(bad, root / 'bad_init', progress=False)

@@ -44,7 +44,7 @@ DEFAULT_CONFIG: dict = {
                  'max_sequences': None, 'rotate': True, 'keyframe_dropout': 0.25, 'word_dropout': 0.0,
                  'blind': False,
                  'train_blind_baseline': True, 'train_templates': ['train'], 'encoder_lr': 1e-5,
-                 'threads': 1},
+                 'threads': 1, 'init_from': None},
     'loss_weights': {'category': 1.0, 'numeric': 1.0, 'choice': 1.0, 'point': 1.0, 'bev': 0.05,
                      'position': 0.075, 'heading': 0.2625, 'grounding': 0.5},
     'heading_sigma_deg': 15.0,
@@ -74,10 +74,20 @@ def merge_config(config: dict) -> dict:
     return merged
 
 
-def load_config(path: str | Path) -> dict:
+def load_config(path: str | Path, overrides: dict | None = None) -> dict:
+    """The YAML config at `path`, with `overrides` (nested dict) merged in, validated."""
     import yaml
     with open(path) as f:
-        return merge_config(yaml.safe_load(f) or {})
+        config = yaml.safe_load(f) or {}
+
+    def deep_merge(base: dict, extra: dict) -> None:
+        for key, value in extra.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                deep_merge(base[key], value)
+            else:
+                base[key] = value
+    deep_merge(config, overrides or {})
+    return merge_config(config)
 
 
 def seed_everything(seed: int) -> None:
@@ -175,6 +185,14 @@ def _fit(config: dict, train_cache: dict, val_cache: dict, out_dir: Path, blind:
     margs = dict(config['model'])
     margs['token_dim'] = int(train_cache['tokens'].shape[-1])
     model = build_qa_model(margs)
+    if t.get('init_from') and not blind:  # continue from a QA checkpoint of the same architecture
+        from geovr_training.qa.checkpoint import load_qa_checkpoint
+        start_model, _ = load_qa_checkpoint(t['init_from'])
+        try:
+            model.load_state_dict(start_model.state_dict())
+        except RuntimeError as exc:
+            raise QAConfigError(f"training.init_from {t['init_from']!r} does not fit model {margs}: "
+                                f"{str(exc).splitlines()[0]}") from exc
     joint = g['mode'] == 'joint' and not blind
     encoder = None
     params = [{'params': model.parameters(), 'lr': t['lr']}]
@@ -312,8 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--config', required=True, help='YAML config (task: qa)')
     parser.add_argument('--out', default=None, help='output folder (default: config out_dir)')
     parser.add_argument('--data', default=None, help='dataset folder (overrides config data)')
+    parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
+                        help='override config values, e.g. training.epochs=3 training.init_from=qa_best.pt')
     args = parser.parse_args(argv)
-    config = load_config(args.config)
+    from geovr_training.train.cli import _overrides
+    config = load_config(args.config, _overrides(args.set))
     if args.data:
         config['data'] = args.data
     out = args.out or config.get('out_dir') or '/tmp/geovr_qa/run'

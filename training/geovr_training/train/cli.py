@@ -48,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
     if _config_task(args.config) == 'qa':  # the language half (geovr_training.qa)
-        if args.resume or args.set:
-            parser.error('a QA config (task: qa) takes no --resume or --set: edit the config')
+        if args.resume:
+            parser.error('a QA config (task: qa) takes no --resume: continue with --set training.init_from=CKPT')
         from geovr_training.qa.train import main as train_qa_main
-        return train_qa_main(['--config', args.config])
+        return train_qa_main(['--config', args.config] + (['--set', *args.set] if args.set else []))
 
     from geovr_training.model import CheckpointError
     from geovr_training.train.config import ConfigError, load_config
