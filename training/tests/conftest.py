@@ -17,7 +17,7 @@ def tiny_config() -> GenerationConfig:
 @pytest.fixture(scope='session')
 def tiny_data(tmp_path_factory):
     """A dataset folder of 3 scenes x 8 frames at 128x96 (seed 7), for training and evaluation."""
-    from geovr_training.data.generate import GenerationConfig, generate_dataset
+    from geovr_training.data.generate import generate_dataset
     root = tmp_path_factory.mktemp('geovr_data')
     generate_dataset(root, 3, GenerationConfig(seed=7, frames_per_scene=8, resolution=(128, 96), qa_per_scene=2),
                      progress=False)

@@ -4,9 +4,10 @@ interface of `geovr_ros.memory` (no torch, no rclpy).
 A model directory written by `geovr_training.qa.export.export_question_graphs` holds
 question_encoder.onnx (MiniLM, tokens -> (B, 384) embedding and (B, L, 384) token states),
 question_graph.onnx (question + its token states + options + memory -> answer heads) and
-tokenizer.json (read with the `tokenizers` library). Per question: validate the text, check it is English, read the options it lists,
-embed question and options in one encoder call, pool the memory (as in training), run the
-graph, and compose the sentence from the structured heads. Points and poses are in the
+tokenizer.json (read with the `tokenizers` library). Per question: validate the text, check
+it is English, read the options it lists, embed question and options in one encoder call,
+pool the memory (as in training), run the graph, and compose the sentence from the
+structured heads. Points and poses are in the
 memory's frame (`odom`, assumed z up); every structured field of `Answer` is filled.
 """
 from __future__ import annotations

@@ -123,11 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='config overrides')
     args = parser.parse_args(argv)
 
-    from geovr_training.train.cli import _overrides
+    from geovr_training.train.cli import parse_overrides
     from geovr_training.train.config import ConfigError, load_config
 
     try:
-        config = load_config(args.config, _overrides(args.set))
+        config = load_config(args.config, parse_overrides(args.set))
     except ConfigError as exc:
         print(f'geovr-ablate: error: {exc}', file=sys.stderr)
         return 2

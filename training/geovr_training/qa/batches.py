@@ -111,14 +111,14 @@ def make_batch(cache: dict, indices: list[int], *, positions: torch.Tensor, blin
         gt3 = torch.cat([bev_xy, torch.zeros_like(bev_xy[..., :1])], dim=-1)
         bev_xy = move(gt3)[..., :2]
         heading = torch.remainder(heading + yaw + math.pi, 2 * math.pi) - math.pi
-    grounding = grounding_targets(cache, items, seq, mask)
+    grounding = torch.zeros(b, MAX_OBJECTS, 1) if blind else grounding_targets(cache, items, seq, mask)
     if blind:  # the question alone: one masked memory slot (no memory content, no cost)
         mem_tokens, xyz, time = mem_tokens[:, :1] * 0, xyz[:, :1] * 0, time[:, :1] * 0
         mask, bev_valid, bev_xy = mask[:, :1] * 0, bev_valid[:, :1] * 0, bev_xy[:, :1] * 0
     return {
         'question': question, 'question_tokens': question_tokens, 'question_token_mask': question_token_mask,
-        'options': options, 'option_mask': option_mask, 'memory_tokens': mem_tokens, 'memory_xyz': xyz * mask.unsqueeze(-1), 'memory_time': time,
-        'memory_mask': mask,
+        'options': options, 'option_mask': option_mask, 'memory_tokens': mem_tokens,
+        'memory_xyz': xyz * mask.unsqueeze(-1), 'memory_time': time, 'memory_mask': mask,
         'category': torch.tensor([it['category'] for it in items]),
         'numeric_index': torch.tensor([it['numeric_index'] for it in items]),
         'log_value': torch.tensor([it['log_value'] for it in items], dtype=torch.float32),
@@ -127,11 +127,12 @@ def make_batch(cache: dict, indices: list[int], *, positions: torch.Tensor, blin
         'position': position, 'heading': heading,
         'has_pose': torch.tensor([float(it['position'] is not None) for it in items]),
         'bev_xy': bev_xy, 'bev_valid': bev_valid, 'sequence': seq,
-        'grounding': grounding if not blind else grounding[..., :1] * 0,
+        'grounding': grounding,
     }
 
 
-MODEL_INPUTS = ('question', 'question_tokens', 'question_token_mask', 'options', 'option_mask', 'memory_tokens', 'memory_xyz', 'memory_time', 'memory_mask')
+MODEL_INPUTS = ('question', 'question_tokens', 'question_token_mask', 'options', 'option_mask', 'memory_tokens',
+                'memory_xyz', 'memory_time', 'memory_mask')
 
 
 def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

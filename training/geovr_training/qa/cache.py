@@ -136,6 +136,7 @@ def build_cache(dataset_dir: str | Path, splits: list[str], encoder, *, num_keyf
         raise ValueError(f'{dataset_dir} has no sequences in splits {splits}')
     tokens, xyz, xyz_gt, times, covers, clips_all, clipk_all, poses = [], [], [], [], [], [], [], []
     targets, skipped = [], 0
+    grid = tuple(encoder.args.token_grid)
     for s_index, (name, _split) in enumerate(tqdm(names, desc='qa cache', disable=not progress)):
         with ShardReader(dataset_dir / files[name]) as reader:
             n = len(reader)
@@ -159,7 +160,6 @@ def build_cache(dataset_dir: str | Path, splits: list[str], encoder, *, num_keyf
         tokens.append(tok.reshape(kf * per, -1).half())
         xyz.append(torch.from_numpy(world_positions(cam_xyz.numpy(), T).reshape(kf * per, 3)).float())
         xyz_gt.append(torch.from_numpy(world_positions(gt_cam, T).reshape(kf * per, 3)).float())
-        grid = tuple(encoder.args.token_grid)
         if seq.segmentation is not None:
             instances = int(max(seq.segmentation[j].max() for j in kf_local)) + 1
             covers.append(torch.from_numpy(np.concatenate([

@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from geovr_training.qa.batches import MODEL_INPUTS
 from geovr_training.qa.checkpoint import load_qa_checkpoint
 from geovr_training.qa.language import EMBEDDING_DIM, MAX_QUESTION_TOKENS, QuestionEncoder, minilm_folder
 from geovr_training.qa.vocab import MAX_OPTIONS, vocabulary_metadata
 
 QA_MODEL_VERSION = 'geovr-s-qa-2'
-GRAPH_INPUTS = ('question', 'question_tokens', 'question_token_mask', 'options', 'option_mask', 'memory_tokens', 'memory_xyz', 'memory_time', 'memory_mask')
+GRAPH_INPUTS = MODEL_INPUTS  # the graph takes the model's inputs, in this order
 GRAPH_OUTPUTS = ('category_logits', 'log_values', 'choice_logits', 'point', 'point_weights', 'position',
                  'position_log_sigma', 'heading_logits', 'heading', 'bev_xy', 'bev_log_sigma', 'object_points',
                  'object_weights', 'heading_reference')

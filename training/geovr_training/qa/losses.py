@@ -89,9 +89,8 @@ def qa_losses(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
         target = batch['grounding']
         s = min(target.shape[1], out['object_weights'].shape[1])
         target, weights = target[:, :s], out['object_weights'][:, :s]
-        if target.shape[-1] == weights.shape[-1]:
-            ce = -(target * torch.log(weights + 1e-8)).sum(-1)  # (B, S')
-            terms['grounding'] = _masked_mean(ce, target.sum(-1) > 0)
+        ce = -(target * torch.log(weights + 1e-8)).sum(-1)  # (B, S')
+        terms['grounding'] = _masked_mean(ce, target.sum(-1) > 0)
 
     total = sum(w[name] * value for name, value in terms.items())
     weighted = {name: value.detach() for name, value in terms.items()}

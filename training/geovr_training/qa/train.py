@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from geovr_training.qa.batches import make_batch, memory_positions, model_inputs
-from geovr_training.qa.cache import CACHE_FORMAT, build_cache, encode_keyframes_grad, load_geometry_encoder, normalise_images
+from geovr_training.qa.cache import (CACHE_FORMAT, build_cache, encode_keyframes_grad, load_geometry_encoder,
+                                     normalise_images)
 from geovr_training.qa.checkpoint import save_qa_checkpoint
 from geovr_training.qa.losses import qa_losses
 from geovr_training.qa.metrics import decode_outputs, score_items
@@ -55,14 +56,20 @@ class QAConfigError(ValueError):
     """A QA config value is invalid; the message names the key."""
 
 
-def merge_config(config: dict) -> dict:
-    """DEFAULT_CONFIG updated (one level deep per section) with `config`; validated."""
-    merged = copy.deepcopy(DEFAULT_CONFIG)
+def _update_sections(base: dict, config: dict) -> dict:
+    """A copy of `base` updated with `config`, one level deep per section."""
+    merged = copy.deepcopy(base)
     for key, value in (config or {}).items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key].update(value)
         else:
             merged[key] = value
+    return merged
+
+
+def merge_config(config: dict) -> dict:
+    """DEFAULT_CONFIG updated (one level deep per section) with `config`; validated."""
+    merged = _update_sections(DEFAULT_CONFIG, config)
     if merged.get('task', 'qa') != 'qa':
         raise QAConfigError(f"config task is {merged['task']!r}, the QA trainer needs 'qa'")
     if merged['geometry']['mode'] not in ('frozen', 'joint'):
@@ -78,16 +85,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     """The YAML config at `path`, with `overrides` (nested dict) merged in, validated."""
     import yaml
     with open(path) as f:
-        config = yaml.safe_load(f) or {}
-
-    def deep_merge(base: dict, extra: dict) -> None:
-        for key, value in extra.items():
-            if isinstance(value, dict) and isinstance(base.get(key), dict):
-                deep_merge(base[key], value)
-            else:
-                base[key] = value
-    deep_merge(config, overrides or {})
-    return merge_config(config)
+        return merge_config(_update_sections(yaml.safe_load(f) or {}, overrides or {}))
 
 
 def seed_everything(seed: int) -> None:
@@ -333,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
                         help='override config values, e.g. training.epochs=3 training.init_from=qa_best.pt')
     args = parser.parse_args(argv)
-    from geovr_training.train.cli import _overrides
-    config = load_config(args.config, _overrides(args.set))
+    from geovr_training.train.cli import parse_overrides
+    config = load_config(args.config, parse_overrides(args.set))
     if args.data:
         config['data'] = args.data
     out = args.out or config.get('out_dir') or '/tmp/geovr_qa/run'

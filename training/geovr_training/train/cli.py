@@ -14,7 +14,7 @@ import sys
 import yaml
 
 
-def _overrides(pairs: list[str]) -> dict:
+def parse_overrides(pairs: list[str]) -> dict:
     """['optim.lr=1e-3', 'data.root=/x'] -> nested dict (values parsed as YAML)."""
     out: dict = {}
     for pair in pairs:
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from geovr_training.train.trainer import train
 
     try:
-        config = load_config(args.config, _overrides(args.set))
+        config = load_config(args.config, parse_overrides(args.set))
         summary = train(config, resume=args.resume, progress=not args.no_progress)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f'geovr-train: error: {exc}', file=sys.stderr)
