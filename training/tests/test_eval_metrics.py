@@ -12,7 +12,7 @@ from geovr_training.evaluation.ablation import ablation_table, run_plan, target_
 from geovr_training.evaluation.camera import DEFAULT_CHANGES, CameraChange, apply_camera_change
 from geovr_training.evaluation.cli import main as eval_main
 from geovr_training.evaluation.data import load_sequences
-from geovr_training.evaluation.metrics import clip_scales_gt, evaluate_sequence
+from geovr_training.evaluation.metrics import clip_scales_gt, evaluate_sequence, trajectory_summary
 from geovr_training.evaluation.predict import SequencePrediction, predict_sequence
 from geovr_training.model import ModelArgs, build_model, save_checkpoint
 
@@ -42,6 +42,23 @@ def test_metrics_of_ground_truth_are_perfect_and_errors_show(tiny_data):
     assert far['depth_metric_abs_rel'] == pytest.approx(0.3, rel=1e-5)
     assert far['depth_metric_delta1'] == 0.0 and far['depth_median_delta1'] == pytest.approx(1.0)
     assert far['scale_abs_rel'] == pytest.approx(0.2)
+
+
+def test_no_motion_baseline_is_the_true_spread_and_motion():
+    # 5 poses 0.5 m apart on a line, turning 10 degrees about the optical axis per step
+    gt = np.tile(np.eye(4), (5, 1, 1))
+    for i in range(5):
+        a = math.radians(10 * i)
+        gt[i, :2, :2] = [[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]
+        gt[i, 0, 3] = 0.5 * i
+    perfect = trajectory_summary(gt.copy(), gt)
+    assert perfect['static_ate_m'] == pytest.approx(math.sqrt(np.mean((0.5 * np.arange(5) - 1.0) ** 2)))
+    assert perfect['static_rpe_rot_deg'] == pytest.approx(10.0)
+    assert perfect['static_rpe_trans_m'] == pytest.approx(0.5)
+    assert perfect['ate_sim3_m'] < 1e-9 and perfect['rpe_rot_deg'] < 1e-6
+    frozen = trajectory_summary(np.tile(np.eye(4), (5, 1, 1)), gt)  # a model that never moves
+    assert frozen['rpe_rot_deg'] == pytest.approx(frozen['static_rpe_rot_deg'])
+    assert frozen['ate_sim3_m'] == pytest.approx(frozen['static_ate_m'])  # no scale to fit: the centroid
 
 
 def test_camera_changes_update_intrinsics_consistently(tiny_data):

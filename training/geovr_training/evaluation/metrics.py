@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geovr_ros.geometry import absolute_trajectory_error, depth_metrics, relative_pose_error
+from geovr_ros.geometry import GeometryError, absolute_trajectory_error, depth_metrics, relative_pose_error
 from geovr_training.evaluation.predict import SequencePrediction
 
 
@@ -32,16 +32,27 @@ def depth_summary(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 
 
 def trajectory_summary(est: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """ATE (Sim(3) and SE(3) alignment), RPE-T (m) and RPE-R (deg) at gap 1, path length (m)."""
+    """ATE (Sim(3) and SE(3) alignment), RPE-T (m) and RPE-R (deg) at gap 1, the same for a
+    trajectory that never moves (`static_*`), path length (m)."""
     ok = np.all(np.isfinite(gt.reshape(len(gt), -1)), axis=1)
     est, gt = est[ok], gt[ok]
     if len(gt) < 3:
         return {}
-    sim3 = absolute_trajectory_error(est, gt, 'sim3')
+    # The no-motion baseline (every pose the same), the pose's "chance": its best ATE is the
+    # spread of the true positions, its RPE the true motion between frames.
+    static = relative_pose_error(np.broadcast_to(np.eye(4), gt.shape), gt, 1)
+    positions = gt[:, :3, 3]
+    spread = float(np.sqrt(np.mean(np.sum((positions - positions.mean(0)) ** 2, axis=1))))
+    try:
+        sim3 = absolute_trajectory_error(est, gt, 'sim3')
+    except GeometryError:  # the estimate never moves: no scale to fit, the best fit is the centroid
+        sim3 = {'rmse': spread, 'scale': 0.0}
     se3 = absolute_trajectory_error(est, gt, 'se3')
     rpe = relative_pose_error(est, gt, 1)
     return {'ate_sim3_m': sim3['rmse'], 'ate_se3_m': se3['rmse'], 'ate_sim3_scale': sim3['scale'],
             'rpe_trans_m': rpe['trans_rmse'], 'rpe_rot_deg': rpe['rot_rmse_deg'],
+            'static_ate_m': spread,
+            'static_rpe_trans_m': static['trans_rmse'], 'static_rpe_rot_deg': static['rot_rmse_deg'],
             'path_length_m': float(np.linalg.norm(np.diff(gt[:, :3, 3], axis=0), axis=1).sum())}
 
 

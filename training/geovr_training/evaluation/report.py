@@ -19,6 +19,11 @@ HEADLINE = [
     ('rpe_rot_deg', 'RPE-R deg', '{:.2f}'),
     ('path_length_m', 'path m', '{:.2f}'),
 ]
+NO_MOTION = [  # the no-motion baseline beside the pose figures
+    ('static_ate_m', 'ATE m', '{:.3f}'),
+    ('static_rpe_trans_m', 'RPE-T m', '{:.3f}'),
+    ('static_rpe_rot_deg', 'RPE-R deg', '{:.2f}'),
+]
 
 
 def _fmt(value, pattern):
@@ -44,6 +49,10 @@ def write_report(out_dir: str | Path, summary: dict, per_sequence: list[dict], r
     (out / 'metrics.json').write_text(json.dumps(payload, indent=2, default=float))
     md = [f'# GeoVR-S evaluation\n\nCommand: `{command}`\n', '## Summary (mean over sequences)\n',
           markdown_table({'all': summary}), '']
+    if 'static_ate_m' in summary:
+        md += ['Pose baseline: a camera that never moves (its best-aligned ATE is the spread of the '
+               'true positions; its RPE the true motion between frames)\n',
+               markdown_table({'no motion': summary}, NO_MOTION), '']
     if robustness:
         base = robustness.get('original', {}).get('depth_metric_delta1')
         md += ['## Camera robustness\n', markdown_table(robustness), '']
