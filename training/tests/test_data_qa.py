@@ -79,6 +79,9 @@ def _check_item(item, seq):
         order = sorted(item['categories'], key=lambda c: first[c])
         assert ans['choices'][ans['index']] == ', '.join(order)
         assert len({first[c] for c in item['categories']}) == len(item['categories'])
+        # objects in role order: one per listed category, the instance that appeared first
+        assert [o.category for o in used] == item['categories']
+        assert [o.first_seen for o in used] == [first[c] for c in item['categories']]
     elif task == 'where_is':
         np.testing.assert_allclose(ans['value'], used[0].centre)
         assert ans['frame'] == 'world'

@@ -273,7 +273,8 @@ class _Builder:
         choices = [correct] + [perms[i] for i in self.rng.choice(len(perms), 3, replace=False)]
         choices = [', '.join(choices[i]) for i in self.rng.permutation(4)]
         index = choices.index(', '.join(correct))
-        instances = [o for o in self.seen if o.first_seen == first[o.category] and o.category in cats]
+        # role order: per category as the question lists them, its first instance seen
+        instances = [next(o for o in self.seen if o.category == c and o.first_seen == first[c]) for c in cats]
         return self.item('appearance_order', {'categories': ', '.join(cats),
                                               'options': '; '.join(f'({chr(65 + i)}) {ch}' for i, ch in enumerate(choices))},
                          {'type': 'choice', 'choices': choices, 'index': index}, instances, categories=cats)
