@@ -17,6 +17,7 @@ pytest.importorskip('geovr_training.qa', reason='exporting the test graphs needs
 torch.set_num_threads(1)
 
 TOKEN_DIM, GRID, POOLED = 48, (6, 8), (2, 2)
+GEOMETRY_SHA = 'cd' * 32  # the geometry model the test question model says it was trained on
 
 
 @pytest.fixture(scope='module')
@@ -28,7 +29,8 @@ def exported(tmp_path_factory):
     model = build_qa_model({'token_dim': TOKEN_DIM, 'dim': 32, 'depth': 1, 'num_heads': 2})
     root = tmp_path_factory.mktemp('qa')
     ckpt = save_qa_checkpoint(root / 'qa.pt', model, {'task': 'qa'}, 0, {},
-                              {'token_grid': list(GRID), 'pooled_grid': list(POOLED), 'num_keyframes': 16})
+                              {'token_grid': list(GRID), 'pooled_grid': list(POOLED), 'num_keyframes': 16,
+                               'config_sha256': GEOMETRY_SHA})
     result = export_question_graphs(ckpt, root / 'model')
     return root / 'model', model.eval(), result
 
@@ -175,6 +177,12 @@ def test_a_graph_of_another_version_is_refused_with_the_reason(exported, tmp_pat
     onnx.save(graph, str(tmp_path / 'question_graph.onnx'))
     with pytest.raises(QuestionModelError, match="version 'geovr-s-qa-1'.*export the QA checkpoint again"):
         LanguageAnswerer(tmp_path)
+
+
+def test_a_perception_model_of_another_training_is_named(answerer):
+    assert answerer.geometry_mismatch(GEOMETRY_SHA) is None
+    reason = answerer.geometry_mismatch('ef' * 32)
+    assert 'cdcdcdcdcdcd' in reason and 'efefefefefef' in reason and 'unreliable' in reason
 
 
 def test_grounded_objects_come_back_with_the_answer(answerer):

@@ -75,6 +75,7 @@ class LanguageAnswerer:
         try:
             self.vocabulary = json.loads(props['geovr.qa_vocabulary'])
             self.memory_layout = json.loads(props['geovr.memory'])
+            self.geometry = json.loads(props.get('geovr.geometry', '{}')) or {}
             enc_props = read_props(os.path.join(self.model_dir, 'question_encoder.onnx'))
             max_tokens = int(json.loads(enc_props.get('geovr.max_tokens', '128')))
         except (KeyError, ValueError) as error:
@@ -96,6 +97,18 @@ class LanguageAnswerer:
         self.frame = frame
         self.max_chars = int(max_chars)
         self.last_timing: dict[str, float] = {}
+
+    def geometry_mismatch(self, perception_config_sha256: str) -> str | None:
+        """Why this question model does not fit the perception model whose graph carries
+        `perception_config_sha256` (its `geovr.config_sha256`), or None when it fits or the
+        question graph does not say which geometry model it was trained on. The memory holds
+        that model's tokens: another model's tokens make the answers unreliable."""
+        trained_on = self.geometry.get('config_sha256')
+        if not trained_on or trained_on == perception_config_sha256:
+            return None
+        return (f'the question model {self.model_dir!r} was trained on the tokens of the geometry model with '
+                f'config sha256 {trained_on[:12]}..., the perception model is {perception_config_sha256[:12]}...: '
+                f'answers will be unreliable; export both from one training (models/README.md)')
 
     # ---- stages
 

@@ -237,6 +237,9 @@ class GeoVRNode(LifecycleNode):
                                     frame=p['odom_frame'], max_chars=p['max_question_chars'],
                                     **self._backend_options(p))
         self.get_logger().info(f'question model {p["question_model"]!r} loaded')
+        mismatch = language.geometry_mismatch(self._perception.metadata.config_sha256)
+        if mismatch:
+            self.get_logger().warning(mismatch)
         return ChainedAnswerer([GeometricAnswerer(), language])
 
     def _backend_name(self) -> str:

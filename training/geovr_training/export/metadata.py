@@ -2,19 +2,10 @@
 `geovr_ros.inference.metadata`)."""
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 
-
-def canonical_json(value) -> str:
-    """JSON with sorted keys and no whitespace (non-JSON values as their str)."""
-    return json.dumps(value, sort_keys=True, separators=(',', ':'), default=str)
-
-
-def config_sha256(config: dict) -> str:
-    """sha256 hex of the canonical JSON of a training config."""
-    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+from geovr_training.train.config import config_sha256  # the checkpoints' own hash: the two agree
 
 
 def parse_size(text: str) -> tuple[int, int]:

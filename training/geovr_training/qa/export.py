@@ -12,7 +12,6 @@ vocabulary, memory layout, output units) and are checked for parity against PyTo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -24,6 +23,7 @@ from geovr_training.qa.batches import MODEL_INPUTS
 from geovr_training.qa.checkpoint import load_qa_checkpoint
 from geovr_training.qa.language import EMBEDDING_DIM, MAX_QUESTION_TOKENS, QuestionEncoder, minilm_folder
 from geovr_training.qa.vocab import MAX_OPTIONS, vocabulary_metadata
+from geovr_training.train.config import config_sha256
 
 QA_MODEL_VERSION = 'geovr-s-qa-2'
 GRAPH_INPUTS = MODEL_INPUTS  # the graph takes the model's inputs, in this order
@@ -59,10 +59,6 @@ class QuestionGraph(torch.nn.Module):
     def forward(self, *inputs):
         out = self.model(**dict(zip(GRAPH_INPUTS, inputs)))
         return tuple(out[name] for name in GRAPH_OUTPUTS)
-
-
-def config_sha256(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _set_metadata(path: Path, metadata: dict) -> None:
@@ -184,6 +180,7 @@ def export_question_graphs(checkpoint: str | Path, out_dir: str | Path, check: b
                                                   'token_dim': model.args.token_dim,
                                                   'frame': 'world, z up (gravity aligned), metres'},
                                  'geovr.geometry': {'checkpoint_sha256': geometry.get('checkpoint_sha256'),
+                                                    'config_sha256': geometry.get('config_sha256'),
                                                     'mode': geometry.get('mode')},
                                  'geovr.blind': bool(state.get('blind')), 'geovr.max_options': MAX_OPTIONS,
                                  'geovr.outputs': OUTPUT_UNITS,

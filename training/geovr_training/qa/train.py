@@ -31,6 +31,7 @@ from geovr_training.qa.checkpoint import save_qa_checkpoint
 from geovr_training.qa.losses import qa_losses
 from geovr_training.qa.metrics import decode_outputs, score_items
 from geovr_training.qa.model import QAModelArgs, build_qa_model
+from geovr_training.train.config import config_sha256
 
 DEFAULT_CONFIG: dict = {
     'task': 'qa',
@@ -102,6 +103,14 @@ def _file_sha256(path: str | None) -> str | None:
         for chunk in iter(lambda: f.read(1 << 20), b''):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _geometry_config_sha256(path: str | None) -> str | None:
+    """The hash the geometry checkpoint's exported perception graph carries
+    (`geovr.config_sha256`): the runtime pairs the question graph with it."""
+    if not path:
+        return None
+    return config_sha256(torch.load(path, map_location='cpu', weights_only=True)['config'])
 
 
 def cached(config: dict, splits: list[str], keep_clips: bool = False, progress: bool = True) -> dict:
@@ -213,6 +222,7 @@ def _fit(config: dict, train_cache: dict, val_cache: dict, out_dir: Path, blind:
     gen = torch.Generator().manual_seed(config['seed'])
     best, best_epoch, history, bad = -math.inf, -1, [], 0
     geometry = {'checkpoint': g['checkpoint'], 'checkpoint_sha256': _file_sha256(g['checkpoint']),
+                'config_sha256': _geometry_config_sha256(g['checkpoint']),
                 'model_args': g['model_args'] if not g['checkpoint'] else None, 'mode': g['mode'],
                 'input_size': g['input_size'], 'token_grid': train_cache['info']['token_grid'],
                 'pooled_grid': config['memory']['pooled_grid'], 'num_keyframes': config['memory']['num_keyframes'],

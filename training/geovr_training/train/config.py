@@ -98,4 +98,6 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
 
 
 def config_sha256(config: dict) -> str:
+    """sha256 hex of the config's JSON (sorted keys, non-JSON values as their str): stored in
+    checkpoints and in the exported graphs' `geovr.config_sha256`."""
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
