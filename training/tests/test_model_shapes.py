@@ -1,5 +1,7 @@
 """GeoVR-S output shapes, camera-ray twin of the numpy core, export wrapper and FLOPs."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -43,6 +45,57 @@ def test_output_shapes_for_resolutions_and_intrinsics(height, width, k):
     # metric depth = scale * relative depth; tokens lie in front of the camera
     torch.testing.assert_close(out['depth'], out['depth_rel'] * out['scale'][:, None, None, None])
     assert torch.all(out['token_xyz'][..., 2] > 0)
+
+
+@pytest.mark.parametrize('height,width', [(64, 96), (96, 128)])
+def test_pose_from_matching_covers_the_patch_grid(height, width):
+    torch.manual_seed(0)
+    model = build_model(ModelArgs(**SMALL, pose_from_matching=True)).eval()
+    images, k = torch.randn(2, 2, 3, height, width), _k(80.0, 80.0, width / 2, height / 2, batch=2)
+    with torch.no_grad():
+        out = model(images, k)
+    hp, wp = height // 16, width // 16
+    assert out['match_logits'].shape == (2, hp, wp, hp * wp)
+    rot = out['rel_pose'][:, :3, :3]
+    torch.testing.assert_close(rot @ rot.transpose(1, 2), torch.eye(3).expand(2, 3, 3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out['rel_pose'][:, :3, 3], out['trans_norm'] * out['scale'][:, None])
+    regressed = model.motion
+    model.motion = None  # the translation is the regressed head's, the rotation is not
+    with torch.no_grad():
+        plain = model(images, k)
+    model.motion = regressed
+    torch.testing.assert_close(plain['trans_norm'], out['trans_norm'])
+    assert not torch.allclose(plain['quat'], out['quat'])
+
+
+def test_weighted_rotation_recovers_rotations_and_ignores_zero_weights():
+    from geovr_training.model.motion import weighted_rotation
+    torch.manual_seed(0)
+    cur = torch.nn.functional.normalize(torch.randn(1, 40, 3) + torch.tensor([0.0, 0.0, 2.0]), dim=-1)
+    for degrees in (0.3, 8.0, 45.0, 150.0):
+        angle = math.radians(degrees)
+        axis = torch.nn.functional.normalize(torch.randn(3), dim=0)
+        quat = torch.cat([axis * math.sin(angle / 2), torch.tensor([math.cos(angle / 2)])])[None]
+        ref = cur @ quaternion_to_matrix(quat).transpose(1, 2)
+        weight = torch.full((1, 40), 1 / 40)
+        torch.testing.assert_close(weighted_rotation(ref, cur, weight), quat, atol=1e-5, rtol=0)
+        outliers = ref.clone()
+        outliers[:, :10] = torch.nn.functional.normalize(torch.randn(1, 10, 3), dim=-1)
+        weight[:, :10] = 0.0
+        torch.testing.assert_close(weighted_rotation(outliers, cur, weight), quat, atol=1e-5, rtol=0)
+
+
+def test_matching_a_frame_against_itself_gives_no_motion():
+    from geovr_training.model.motion import CrossFrameMotion
+    torch.manual_seed(0)
+    motion = CrossFrameMotion()
+    with torch.no_grad():
+        motion.logit_scale.fill_(5.0)  # sharp matches: the soft-argmax sits on the patch itself
+    grid = torch.randn(1, 1, 16, 3, 4).expand(1, 2, 16, 3, 4)
+    rays = torch.nn.functional.avg_pool2d(camera_rays(_k(60.0, 60.0, 31.5, 23.5)[:, 0], 48, 64), 16)
+    quat, logits = motion(grid, rays[:, None].expand(1, 2, 3, 3, 4))
+    torch.testing.assert_close(quat, torch.tensor([[0.0, 0.0, 0.0, 1.0]]), atol=1e-3, rtol=0)
+    assert logits.shape == (1, 3, 4, 12)
 
 
 def test_token_xyz_follows_depth_and_rays():
@@ -109,10 +162,12 @@ def test_export_forward_returns_contract_in_order_without_distill_heads():
     assert 'distill_heads' not in names
 
 
-def test_onnx_export_with_dynamic_size_matches_torch(tmp_path):
+@pytest.mark.parametrize('pose_from_matching', [False, True])
+def test_onnx_export_with_dynamic_size_matches_torch(tmp_path, pose_from_matching):
     ort = pytest.importorskip('onnxruntime')
     from geovr_training.model import export_onnx
-    model = build_model(ModelArgs(**SMALL)).eval()
+    torch.manual_seed(0)
+    model = build_model(ModelArgs(**SMALL, pose_from_matching=pose_from_matching)).eval()
     path = export_onnx(PerceptionGraph(model), str(tmp_path / 'm.onnx'), list(CONTRACT_OUTPUTS), 64, 96)
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     for height, width in [(64, 96), (128, 160)]:

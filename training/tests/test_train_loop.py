@@ -27,14 +27,17 @@ def _batch(root, size=4, resolution=(64, 48), semantics=False):
     return {k: torch.stack([it[k] for it in items]) for k in keys}
 
 
-@pytest.mark.parametrize('head', ['depth', 'pose', 'scale', 'distill', 'descriptor', 'semantic'])
+HEADS = ('depth', 'pose', 'scale', 'distill', 'descriptor', 'semantic', 'matching')
+
+
+@pytest.mark.parametrize('head', HEADS)
 def test_each_head_overfits_a_batch(tiny_data, head):
     torch.manual_seed(0)
     batch = _batch(tiny_data, semantics=head == 'semantic')
     args = ModelArgs(**SMALL, distill_dims=[8, 8] if head == 'distill' else [],
-                     semantic_classes=15 if head == 'semantic' else 0)
+                     semantic_classes=15 if head == 'semantic' else 0, pose_from_matching=head == 'matching')
     model = build_model(args)
-    weights = {k: 0.0 for k in ('depth', 'pose', 'scale', 'distill', 'descriptor', 'semantic')}
+    weights = {k: 0.0 for k in HEADS}
     weights[head] = 1.0
     config = LossConfig(**weights)
     teacher = [torch.randn(4, 2, 8, 6, 8), torch.randn(4, 2, 8, 6, 8)] if head == 'distill' else None
@@ -126,19 +129,39 @@ def test_two_process_ddp_on_gloo(tiny_data, tmp_path):
     load_checkpoint(out / 'last.pt')
 
 
-def test_fine_tuning_adds_a_semantic_head_to_a_checkpoint(tiny_data, tmp_path):
-    config = load_config(CONFIGS / 'tiny.yaml', {'data': {'root': str(tiny_data)},
-                                                 'out_dir': str(tmp_path / 'base'), 'loss': {'distill': 0.0}})
-    train(config, progress=False)
-    base, _ = load_checkpoint(tmp_path / 'base' / 'last.pt')
-    assert base.semantic_head is None
+@pytest.fixture(scope='module')
+def base_checkpoint(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp('base')
+    train(load_config(CONFIGS / 'tiny.yaml', {'data': {'root': str(tiny_data)}, 'out_dir': str(out),
+                                              'loss': {'distill': 0.0}}), progress=False)
+    return out / 'last.pt'
+
+
+@pytest.mark.parametrize('added,loss,data,module,trainable', [
+    ({'semantic_classes': 15}, 'semantic', {'semantics': True}, 'semantic_head', []),
+    ({'pose_from_matching': True}, 'matching', {}, 'motion', ['motion.']),
+])
+def test_fine_tuning_adds_a_head_to_a_checkpoint(tiny_data, base_checkpoint, tmp_path, added, loss, data, module,
+                                                 trainable):
+    base, _ = load_checkpoint(base_checkpoint)
+    assert getattr(base, module) is None
     finetune = load_config(CONFIGS / 'tiny.yaml', {
-        'data': {'root': str(tiny_data), 'semantics': True}, 'out_dir': str(tmp_path / 'ft'),
-        'init_from': str(tmp_path / 'base' / 'last.pt'), 'loss': {'distill': 0.0, 'semantic': 1.0},
-        'model': {'semantic_classes': 15}, 'optim': {'epochs': 1}})
+        'data': {'root': str(tiny_data), **data}, 'out_dir': str(tmp_path / 'ft'),
+        'init_from': str(base_checkpoint), 'loss': {'distill': 0.0, loss: 1.0},
+        'model': added, 'optim': {'epochs': 1, 'trainable': trainable}})
     result = train(finetune, progress=False)
-    assert 'val_semantic' in result['history'][-1]
+    assert f'val_{loss}' in result['history'][-1]
     tuned, _ = load_checkpoint(tmp_path / 'ft' / 'last.pt')
-    assert tuned.args.semantic_classes == 15 and tuned.semantic_head is not None
-    # everything else started from the base weights
-    assert tuned.args.dim == base.args.dim
+    assert all(getattr(tuned.args, k) == v for k, v in added.items()) and getattr(tuned, module) is not None
+    assert tuned.args.dim == base.args.dim  # everything else is the base model's
+    if trainable:  # ... and, frozen, keeps the base weights exactly
+        before = base.state_dict()
+        kept = {k: v for k, v in tuned.state_dict().items() if not k.startswith(tuple(trainable))}
+        assert kept and all(torch.equal(v, before[k]) for k, v in kept.items())
+
+
+def test_a_trainable_prefix_matching_nothing_is_refused(tiny_data, tmp_path):
+    config = load_config(CONFIGS / 'tiny.yaml', {'data': {'root': str(tiny_data)}, 'out_dir': str(tmp_path),
+                                                 'optim': {'trainable': ['no_such_module.']}})
+    with pytest.raises(ConfigError, match='no_such_module'):
+        train(config, progress=False)

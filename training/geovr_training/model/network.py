@@ -12,6 +12,12 @@ Design (see docs/model.md):
 - Relative pose T_ref_cur = [R(q) | s * t_n]: unit quaternion (x, y, z, w), sign fixed to
   w >= 0, and translation in units of the scale; matches the notes' L1 loss on
   (t, quat) and the ROS quaternion order, and the translation inherits the metric scale.
+- With `pose_from_matching` the rotation is solved, not regressed (`model/motion.py`):
+  every patch of the current frame soft-matches the reference frame's patches; the
+  rotation is the robust weighted least-squares rotation between matched bearing vectors
+  (Horn's method in-graph). The camera tokens alone, regressing the pose from joint
+  attention, did not learn rotation on this data (see the model card). The translation
+  stays regressed.
 - Distillation projections (training only) map evenly spaced block outputs to teacher
   feature widths; they are not used by `forward(..., with_distill=False)` nor exported.
 """
@@ -25,7 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from geovr_training.model.motion import CrossFrameMotion
 from geovr_training.model.rays import camera_rays, plucker_rays
+from geovr_training.model.rotations import canonical_quaternion, quaternion_to_matrix
 
 
 @dataclass
@@ -48,6 +56,7 @@ class ModelArgs:
     pixel_offset: float = 0.0  # pixel-centre convention of the rays (0: integer centres)
     init_scale_m: float = 2.0  # scale head bias: exp(bias) metres before training
     semantic_classes: int = 0  # > 0: per-patch category head on the final tokens (training only)
+    pose_from_matching: bool = False  # solve the pose from cross-frame patch matching (else regress it)
 
     def __post_init__(self) -> None:
         if self.dim % self.num_heads:
@@ -167,21 +176,6 @@ class DepthDecoder(nn.Module):
         return F.interpolate(out, size=(height, width), mode='bilinear', align_corners=False)
 
 
-def quaternion_to_matrix(quat_xyzw: torch.Tensor) -> torch.Tensor:
-    """Unit quaternions (..., 4) in (x, y, z, w) order -> rotation matrices (..., 3, 3)."""
-    x, y, z, w = quat_xyzw.unbind(-1)
-    rows = [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]
-    return torch.stack(rows, dim=-1).reshape(quat_xyzw.shape[:-1] + (3, 3))
-
-
-def canonical_quaternion(quat_xyzw: torch.Tensor) -> torch.Tensor:
-    """Normalise and fix the sign so that w >= 0 (q and -q are the same rotation)."""
-    quat = quat_xyzw / torch.linalg.vector_norm(quat_xyzw, dim=-1, keepdim=True).clamp_min(1e-8)
-    return torch.where(quat[..., 3:4] < 0, -quat, quat)
-
-
 class GeoVRModel(nn.Module):
     """GeoVR-S. `forward(images, intrinsics)` -> dict of outputs (see `forward`)."""
 
@@ -198,6 +192,8 @@ class GeoVRModel(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.depth_decoder = DepthDecoder(d, args.decoder_dim)
         self.pose_head = nn.Sequential(nn.Linear(3 * d, d), nn.GELU(), nn.Linear(d, 7))
+        # rotation solved from cross-frame matching instead of regressed (translation stays regressed)
+        self.motion = CrossFrameMotion() if args.pose_from_matching else None
         self.scale_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
         self.descriptor_head = nn.Linear(d, args.descriptor_dim)
         self.descriptor_proj = nn.Linear(args.descriptor_dim, args.descriptor_dim)
@@ -237,6 +233,8 @@ class GeoVRModel(nn.Module):
           distill: list of (B, F, C_i, h, w) projections (only with `with_distill`);
           semantic_logits: (B, F, classes, h, w) per-patch category logits (only when the
             model has a semantic head; not exported);
+          match_logits: (B, h, w, h*w) logits of each current-frame patch over the reference
+            frame's patches, row-major (only with `pose_from_matching`; not exported);
           features: list of (B, F, dim, h, w) raw block outputs of `feature_layers`.
         """
         b, nf, _, height, width = images.shape
@@ -280,17 +278,20 @@ class GeoVRModel(nn.Module):
         out['depth_conf'] = (1.0 + decoded[:, 1].clamp(-10.0, 10.0).exp()).reshape(b, nf, height, width)
         out['scale'] = scale
 
+        grid = patch_grid(x)  # (BF, d, h, w)
         cams = x[:, 1:].reshape(b, nf, per_frame, a.dim)[:, :, 0]  # (B, F, d)
         pose = self.pose_head(torch.cat([cams[:, 0], cams[:, 1], cams[:, 1] - cams[:, 0]], dim=-1))
-        quat = canonical_quaternion(pose[:, 3:])
-        trans_norm = pose[:, :3]
+        quat, trans_norm = canonical_quaternion(pose[:, 3:]), pose[:, :3]
+        if self.motion is not None:
+            patch_rays = F.avg_pool2d(camera_rays(k_flat, height, width, a.pixel_offset), a.patch_size)
+            quat, out['match_logits'] = self.motion(grid.reshape(b, nf, a.dim, hp, wp),
+                                                    patch_rays.reshape(b, nf, 3, hp, wp))
         top = torch.cat([quaternion_to_matrix(quat), (trans_norm * scale[:, None]).unsqueeze(-1)], dim=-1)
         bottom = torch.cat([torch.zeros_like(top[:, :1, :3]), torch.ones_like(top[:, :1, :1])], dim=-1)
         out['quat'] = quat
         out['trans_norm'] = trans_norm
         out['rel_pose'] = torch.cat([top, bottom], dim=1)  # (B, 4, 4)
 
-        grid = patch_grid(x)  # (BF, d, h, w)
         rows, cols = a.token_grid
         tokens = F.interpolate(grid, size=(rows, cols), mode='bilinear', align_corners=False)
         out['tokens'] = tokens.flatten(2).transpose(1, 2).reshape(b, nf, rows * cols, a.dim)

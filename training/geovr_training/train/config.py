@@ -37,6 +37,7 @@ DEFAULTS: dict = {
         'max_steps_per_epoch': None,
         'max_val_batches': None,
         'max_time_min': None,  # stop after this many minutes (checkpoint kept)
+        'trainable': [],  # parameter-name prefixes to train, the rest frozen; empty: all
     },
     'early_stopping': {'patience': 5, 'min_delta': 0.0},
     'teacher': {

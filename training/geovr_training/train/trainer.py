@@ -22,7 +22,7 @@ from geovr_training.losses import LossConfig, geovr_loss, make_targets
 from geovr_training.model import (GeoVRModel, ModelArgs, build_model, count_flops, count_parameters,
                                   read_checkpoint, save_checkpoint, teacher_args)
 from geovr_training.model.export import normalize_images
-from geovr_training.train.config import config_sha256
+from geovr_training.train.config import ConfigError, config_sha256
 
 
 def seed_everything(seed: int) -> None:
@@ -31,9 +31,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# Model settings a fine-tuning run (init_from) may add to the checkpoint's architecture: new
-# training-only heads, initialised fresh.
-INIT_FROM_ADDABLE = ('semantic_classes',)
+# Model settings a fine-tuning run (init_from) may add to the checkpoint's architecture, and
+# the parameters they add (initialised fresh): a training-only category head; the rotation
+# solved from cross-frame matching.
+INIT_FROM_ADDABLE = {'semantic_classes': ('semantic_head.',), 'pose_from_matching': ('motion.',)}
 
 
 def model_args_from_config(config: dict, teacher_channels: list[int] | None = None) -> ModelArgs:
@@ -142,7 +143,7 @@ def train(config: dict, resume: str | Path | None = None, progress: bool = True)
             model.load_state_dict(state['model'])
         elif config.get('init_from'):
             missing, unexpected = model.load_state_dict(init['model'], strict=False)
-            new_heads = ('semantic_head.',)
+            new_heads = tuple(p for arg in added for p in INIT_FROM_ADDABLE[arg])
             if unexpected or any(not key.startswith(new_heads) for key in missing):
                 raise ValueError(f'init_from {config["init_from"]} does not match the model: '
                                  f'missing {missing}, unexpected {unexpected}')
@@ -160,8 +161,13 @@ def train(config: dict, resume: str | Path | None = None, progress: bool = True)
                                 num_workers=int(data['num_workers']))  # in order: set data.val_clip_stride to spread it
 
         optim_cfg = config['optim']
-        decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-        no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+        trainable = tuple(optim_cfg.get('trainable') or ())
+        for name, param in model.named_parameters():
+            param.requires_grad_(not trainable or name.startswith(trainable))
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ConfigError(f'optim.trainable {list(trainable)} matches no parameter of the model')
+        decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and p.requires_grad]
+        no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 and p.requires_grad]
         optimizer = torch.optim.AdamW([{'params': decay, 'weight_decay': float(optim_cfg['weight_decay'])},
                                        {'params': no_decay, 'weight_decay': 0.0}], lr=float(optim_cfg['lr']))
         if state is not None and state.get('optimizer'):
