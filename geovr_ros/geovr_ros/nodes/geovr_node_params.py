@@ -70,8 +70,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'after which the current frame becomes the new reference.'),
     Param('odometry_reference_rotation', 0.35, 'Radians from the odometry reference frame '
           'after which the current frame becomes the new reference.'),
-    Param('odometry_max_reference_frames', 30, 'Frames after which the odometry reference '
-          'frame is renewed regardless of motion.'),
+    Param('odometry_max_reference_frames', 1, 'Frames after which the odometry reference '
+          'frame is renewed regardless of motion. 1: every frame is matched against the previous '
+          'one, which suits the rotation solved from patch matching (it holds within about 8 '
+          'degrees between the two frames; models/README.md).'),
     Param('time_jump_threshold', 1.0, 'A stamp older than the previous frame by more than '
           'this many seconds is a time jump backwards (bag loop, simulator reset) and restarts '
           'odometry; smaller backward steps are dropped as out of order.'),
