@@ -56,7 +56,7 @@ class ModelArgs:
     pixel_offset: float = 0.0  # pixel-centre convention of the rays (0: integer centres)
     init_scale_m: float = 2.0  # scale head bias: exp(bias) metres before training
     semantic_classes: int = 0  # > 0: per-patch category head on the final tokens (training only)
-    pose_from_matching: bool = False  # solve the pose from cross-frame patch matching (else regress it)
+    pose_from_matching: bool = False  # rotation solved from cross-frame patch matching (else regressed)
 
     def __post_init__(self) -> None:
         if self.dim % self.num_heads:
