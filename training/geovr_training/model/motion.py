@@ -1,17 +1,18 @@
-"""Relative pose from cross-frame patch matching, solved geometrically inside the graph.
+"""Relative rotation from cross-frame patch matching, solved geometrically inside the graph.
 
 Every current-frame patch soft-matches the reference frame's patches (cosine of the
-encoder's final patch features, a learned temperature). The rotation is the weighted least-squares
-rotation taking the current patches' bearing vectors onto their matched reference bearings
-(Horn's quaternion method), robustly reweighted. Only the rotation: a translation of a few
-centimetres between frames is below what patch matches and this depth resolve (aligning
-the matched 3D points was worse than assuming no motion), so it stays with the regressed
-head. The only parameter is the match temperature: the rotation follows from the
-encoder's features, correspondences and geometry rather than being regressed (a pose loss trains the encoder through the solve; a learned
-projection of the features, tried first, drifted towards matching every patch to its own
-position: the features carry their position embedding). Everything is matrix products, exportable to ONNX opset 17
-and TensorRT (no SVD, no eigendecomposition: the top eigenvector comes from repeated
-squaring).
+encoder's final patch features, a learned temperature). The rotation is the weighted
+least-squares rotation taking the current patches' bearing vectors onto their matched
+reference bearings (Horn's quaternion method), robustly reweighted. The only parameter is
+the match temperature: the rotation follows from the encoder's features, correspondences
+and geometry rather than being regressed (a pose loss trains the encoder through the
+solve). A learned projection of the features, tried first, drifted towards matching every
+patch to its own position (the features carry their position embedding). Only the
+rotation: a few centimetres of translation between frames are below what 16-pixel patch
+matches and this depth resolve (aligning the matched 3D points was worse than assuming no
+motion), so translation stays with the regressed head. Everything is matrix products,
+exportable to ONNX opset 17 and TensorRT (no SVD, no eigendecomposition: the top
+eigenvector comes from repeated squaring).
 """
 
 from __future__ import annotations
