@@ -164,18 +164,30 @@ def test_missing_model_files_raise_a_clear_error(tmp_path):
         LanguageAnswerer(tmp_path)
 
 
-def test_a_graph_of_another_version_is_refused_with_the_reason(exported, tmp_path):
+def _copy_with_graph_metadata(model_dir, out_dir, key, value):
+    """The exported question model copied to `out_dir`, its graph's metadata `key` set to `value`."""
     import shutil
 
     import onnx
     for name in ('question_encoder.onnx', 'question_graph.onnx', 'tokenizer.json'):
-        shutil.copy(exported[0] / name, tmp_path / name)
-    graph = onnx.load(str(tmp_path / 'question_graph.onnx'))
+        shutil.copy(model_dir / name, out_dir / name)
+    graph = onnx.load(str(out_dir / 'question_graph.onnx'))
     for prop in graph.metadata_props:
-        if prop.key == 'geovr.model_version':
-            prop.value = '"geovr-s-qa-1"'
-    onnx.save(graph, str(tmp_path / 'question_graph.onnx'))
+        if prop.key == key:
+            prop.value = value
+    onnx.save(graph, str(out_dir / 'question_graph.onnx'))
+    return out_dir
+
+
+def test_a_graph_of_another_version_is_refused_with_the_reason(exported, tmp_path):
+    _copy_with_graph_metadata(exported[0], tmp_path, 'geovr.model_version', '"geovr-s-qa-1"')
     with pytest.raises(QuestionModelError, match="version 'geovr-s-qa-1'.*export the QA checkpoint again"):
+        LanguageAnswerer(tmp_path)
+
+
+def test_malformed_geometry_metadata_is_a_clear_error(exported, tmp_path):
+    _copy_with_graph_metadata(exported[0], tmp_path, 'geovr.geometry', '[1, 2]')
+    with pytest.raises(QuestionModelError, match='geovr.geometry must be a JSON object'):
         LanguageAnswerer(tmp_path)
 
 

@@ -76,6 +76,8 @@ class LanguageAnswerer:
             self.vocabulary = json.loads(props['geovr.qa_vocabulary'])
             self.memory_layout = json.loads(props['geovr.memory'])
             self.geometry = json.loads(props.get('geovr.geometry', '{}')) or {}
+            if not isinstance(self.geometry, dict):
+                raise ValueError(f'geovr.geometry must be a JSON object, got {self.geometry!r}')
             enc_props = read_props(os.path.join(self.model_dir, 'question_encoder.onnx'))
             max_tokens = int(json.loads(enc_props.get('geovr.max_tokens', '128')))
         except (KeyError, ValueError) as error:

@@ -9,5 +9,5 @@ from geovr_training.losses.total import LossConfig, clip_scale, geovr_loss, make
 
 __all__ = ['LossConfig', 'clip_scale', 'confidence_l1', 'depth_loss', 'descriptor_loss',
            'distillation_loss', 'filtered_l1', 'geovr_loss', 'gradient_l1', 'make_targets',
-           'matching_loss', 'matching_targets', 'patch_class_fractions', 'pointmap_l1', 'pose_loss', 'scale_loss', 'semantic_loss',
-           'silog']
+           'matching_loss', 'matching_targets', 'patch_class_fractions', 'pointmap_l1', 'pose_loss',
+           'scale_loss', 'semantic_loss', 'silog']
