@@ -63,3 +63,18 @@ def test_bad_updates_raise_with_the_value():
         tracker.update(2.0, bad)
     with pytest.raises(ValueError, match='reference_translation'):
         OdometryTracker(reference_translation=-1)
+    with pytest.raises(ValueError, match='max_reference_frames must be >= 1, got 0'):
+        OdometryTracker(max_reference_frames=0)
+
+
+def test_one_frame_references_chain_every_frame_to_the_previous():
+    """max_reference_frames=1 (geovr_node's default): each frame becomes the reference, even
+    without motion, and the poses still compose exactly."""
+    poses = trajectory(6)
+    poses[3] = poses[2]  # a frame that does not move
+    tracker = OdometryTracker(max_reference_frames=1)
+    tracker.start(0.0)
+    for i in range(1, 6):
+        update = tracker.update(float(i), relative_pose(poses[i - 1], poses[i]))
+        assert update.new_reference
+        np.testing.assert_allclose(update.T_odom_cam, relative_pose(poses[0], poses[i]), atol=1e-9)
