@@ -63,3 +63,43 @@ def test_bad_parameters_raise_typed_errors(tmp_path):
         render_sequence(GenerationConfig(frames_per_scene=0), 0)
     with pytest.raises(GenerationError, match='workers'):
         generate_dataset(tmp_path, 1, GenerationConfig(frames_per_scene=1), workers=0)
+
+
+def test_close_trajectories_look_at_one_object_from_desk_distance():
+    from geovr_training.data.scene import sample_scene
+    from geovr_training.data.trajectory import CLOSE_STANDOFF, sample_trajectory
+    from geovr_training.data.generate import scene_rng
+    for index in range(6):
+        rng = scene_rng(9, index)
+        layout = sample_scene(rng)
+        poses, _, kind = sample_trajectory(rng, layout, 12, kind='close')
+        assert kind == 'close'
+        # the optical axis meets one object (its vertical axis, below its top) at desk distance
+        inspected = []
+        for obj in (o.scene_object() for o in layout.objects):
+            cam, axis = poses[:, :3, 3], poses[:, :3, 2]
+            to_centre = obj.centre[:2] - cam[:, :2]
+            s = np.sum(to_centre * axis[:, :2], 1) / np.sum(axis[:, :2] ** 2, 1)  # along the axis
+            hit = cam + s[:, None] * axis
+            reach = np.hypot(*obj.size[:2]) / 2
+            top = obj.centre[2] + obj.size[2] / 2
+            if ((s > 0).all() and (np.linalg.norm(hit[:, :2] - obj.centre[:2], axis=1) < 0.15).all()
+                    and (hit[:, 2] > -0.05).all() and (hit[:, 2] < top + 0.05).all()
+                    and (np.linalg.norm(to_centre, axis=1) < reach + CLOSE_STANDOFF[1] + 0.05).all()):
+                inspected.append(obj)
+        assert inspected, f'scene {index}: no object inspected'
+        w, d = layout.room_size[:2]
+        assert (np.abs(poses[:, 0, 3]) < w / 2).all() and (np.abs(poses[:, 1, 3]) < d / 2).all()
+
+
+def test_default_mix_is_unchanged_and_kinds_are_checked(tmp_path):
+    from geovr_training.data.trajectory import DEFAULT_TRAJECTORY_MIX
+    # the default mix draws exactly as before 'close' existed: a dataset of an older session regenerates identically
+    assert DEFAULT_TRAJECTORY_MIX == ('walk', 'walk', 'orbit', 'pan')
+    seq = render_sequence(GenerationConfig(seed=3, frames_per_scene=2, resolution=(48, 36), qa_per_scene=0,
+                                           trajectories=('close',)), 0)
+    assert seq.info['trajectory'] == 'close'
+    with pytest.raises(GenerationError, match="'flying'"):
+        render_sequence(GenerationConfig(frames_per_scene=1, trajectories=('walk', 'flying')), 0)
+    with pytest.raises(GenerationError, match='trajectories'):
+        generate_dataset(tmp_path, 1, GenerationConfig(frames_per_scene=1, trajectories=()))

@@ -13,7 +13,8 @@ def _generate(args) -> int:
     from .trajectory import parse_resolution
     config = GenerationConfig(seed=args.seed, frames_per_scene=args.frames_per_scene,
                               resolution=parse_resolution(args.resolution) if args.resolution else None,
-                              fps=args.fps, qa_per_scene=args.qa_per_scene)
+                              fps=args.fps, qa_per_scene=args.qa_per_scene,
+                              trajectories=tuple(k.strip() for k in args.trajectories.split(',') if k.strip()))
     manifest = generate_dataset(args.out, args.scenes, config, workers=args.workers)
     frames = sum(s['num_frames'] for s in manifest['sequences'])
     print(f"wrote {len(manifest['sequences'])} sequences, {frames} frames to {args.out} "
@@ -50,6 +51,7 @@ def _bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .trajectory import DEFAULT_TRAJECTORY_MIX, TRAJECTORY_KINDS
     parser = argparse.ArgumentParser(prog='geovr-data', description=__doc__)
     sub = parser.add_subparsers(dest='command', required=True)
 
@@ -62,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--resolution', default=None, help='fixed WxH, e.g. 256x192 (default: random per sequence)')
     g.add_argument('--fps', type=float, default=10.0, help='camera frame rate, Hz (default 10)')
     g.add_argument('--qa-per-scene', type=int, default=24, help='QA items per sequence (default 24)')
+    g.add_argument('--trajectories', default=','.join(DEFAULT_TRAJECTORY_MIX),
+                   help='comma-separated camera paths drawn per scene, repeats weigh; kinds: '
+                        f"{', '.join(TRAJECTORY_KINDS)} (default {','.join(DEFAULT_TRAJECTORY_MIX)}; "
+                        "close: desk-distance views of one object)")
     g.set_defaults(func=_generate)
 
     i = sub.add_parser('inspect', help='print statistics and write a PNG contact sheet')

@@ -18,7 +18,7 @@ from .errors import GenerationError
 from .qa import generate_qa
 from .scene import sample_scene
 from .shards import SHARD_SUFFIX, write_manifest, write_shard
-from .trajectory import sample_camera, sample_trajectory
+from .trajectory import DEFAULT_TRAJECTORY_MIX, TRAJECTORY_KINDS, sample_camera, sample_trajectory
 from .types import SceneGraph, Sequence
 
 GENERATOR_VERSION = 'geovr-data-render-1'
@@ -35,8 +35,12 @@ class GenerationConfig:
     fps: float = 10.0
     min_seen_fraction: float = 0.002  # of the image area, at least 20 pixels
     qa_per_scene: int = 24
+    trajectories: tuple[str, ...] = DEFAULT_TRAJECTORY_MIX  # drawn uniformly per scene; repeats weigh
 
     def validate(self) -> None:
+        unknown = [k for k in self.trajectories if k not in TRAJECTORY_KINDS]
+        if unknown or not self.trajectories:
+            raise GenerationError(f'trajectories must name some of {TRAJECTORY_KINDS}, got {list(self.trajectories)}')
         if self.frames_per_scene < 1:
             raise GenerationError(f'frames_per_scene must be >= 1, got {self.frames_per_scene}')
         if self.seed < 0:
@@ -64,7 +68,8 @@ def render_sequence(config: GenerationConfig, scene_index: int, renderer=None) -
     rng = scene_rng(config.seed, scene_index)
     layout = sample_scene(rng)
     K, (w, h) = sample_camera(rng, config.resolution)
-    poses, timestamps, kind = sample_trajectory(rng, layout, config.frames_per_scene, config.fps)
+    poses, timestamps, kind = sample_trajectory(rng, layout, config.frames_per_scene, config.fps,
+                                                kinds=config.trajectories)
     own = renderer is None
     renderer = renderer or Renderer()
     try:
@@ -155,7 +160,7 @@ def generate_dataset(out_dir: str | Path, num_scenes: int, config: GenerationCon
         'config': {'frames_per_scene': config.frames_per_scene,
                    'resolution': None if config.resolution is None else list(config.resolution),
                    'fps': config.fps, 'min_seen_fraction': config.min_seen_fraction,
-                   'qa_per_scene': config.qa_per_scene},
+                   'qa_per_scene': config.qa_per_scene, 'trajectories': list(config.trajectories)},
         'sequences': results,
         'splits': {s: [r['name'] for r in results if r['split'] == s] for s in ('train', 'val', 'test')},
     }

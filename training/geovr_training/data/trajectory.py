@@ -2,8 +2,11 @@
 
 Trajectories: ``walk`` (through free floor space at 0.3-1.5 m/s with a slow pan about the
 direction of travel), ``orbit`` (around an object, looking at it), ``pan`` (standing,
-turning back and forth); all with hand-held jitter. Camera height 0.8-1.8 m. Positions stay
-in the free-space grid of the layout (clear of walls and object footprints).
+turning back and forth); all with hand-held jitter, camera height 0.8-1.8 m, positions in
+the free-space grid of the layout (clear of walls and object footprints). ``close`` (not in
+the default mix) inspects one object from 0.25-0.8 m at 0.05-0.25 m/s, the camera just
+above it: the desk-distance views that real hand-held recordings have and rooms seen from
+a walk do not.
 Poses are optical camera-to-world (REP 103), built from a body pose (x forward, y left,
 z up) with ``geovr_ros.geometry.body_to_optical``.
 """
@@ -24,6 +27,10 @@ HFOV_RANGE_DEG = (45.0, 110.0)
 MAX_PRINCIPAL_OFFSET = 0.10  # fraction of the image size
 SPEED_RANGE = (0.3, 1.5)  # m/s
 HEIGHT_RANGE = (0.8, 1.8)  # m
+TRAJECTORY_KINDS = ('walk', 'orbit', 'pan', 'close')
+DEFAULT_TRAJECTORY_MIX = ('walk', 'walk', 'orbit', 'pan')  # drawn uniformly: half walks
+CLOSE_STANDOFF = (0.25, 0.8)  # m from the object's footprint circle
+CLOSE_SPEED = (0.05, 0.25)  # m/s
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
@@ -148,13 +155,49 @@ def _walk(rng, free: _Free, n: int, step: float, start: np.ndarray, look_targets
     return np.asarray(positions[:n]), np.asarray(headings[:n])
 
 
+def _close_inspection(rng: np.random.Generator, layout: SceneLayout, t: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+    """A slow arc around one object at desk distance: (xy (N, 2), heading (N,), height m,
+    pitch rad), or None when no object leaves room for it (20 tries).
+
+    The camera stays 0.15 m inside the walls and 0.1 m outside every object's footprint
+    circle, and looks at the object's centre (or just below eye level for tall objects).
+    """
+    w, d = layout.room_size[:2]
+    objects = [o.scene_object() for o in layout.objects]
+    circles = [(o.centre[:2], float(np.hypot(*o.size[:2]) / 2)) for o in objects]
+    for _ in range(20 if objects else 0):
+        index = int(rng.integers(len(objects)))
+        obj = objects[index]
+        radius = circles[index][1] + rng.uniform(*CLOSE_STANDOFF)
+        speed = rng.uniform(*CLOSE_SPEED)
+        angles = rng.uniform(-np.pi, np.pi) + rng.choice([-1.0, 1.0]) * speed / radius * t
+        xy = obj.centre[:2] + radius * np.stack([np.cos(angles), np.sin(angles)], -1)
+        inside = (np.abs(xy[:, 0]) < w / 2 - 0.15).all() and (np.abs(xy[:, 1]) < d / 2 - 0.15).all()
+        clear = all((np.linalg.norm(xy - c, axis=1) > r + 0.1).all() for c, r in circles)
+        if not (inside and clear):
+            continue
+        top = obj.centre[2] + obj.size[2] / 2
+        height = float(np.clip(top + rng.uniform(0.05, 0.5), 0.3, HEIGHT_RANGE[1]))
+        look_z = obj.centre[2] if top < height else height - rng.uniform(0.0, 0.3)
+        heading = np.arctan2(obj.centre[1] - xy[:, 1], obj.centre[0] - xy[:, 0])
+        return xy, heading, height, float(np.arctan2(height - look_z, radius))
+    return None
+
+
 def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames: int, fps: float = 10.0,
-                      kind: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+                      kind: str | None = None, kinds: tuple[str, ...] = DEFAULT_TRAJECTORY_MIX
+                      ) -> tuple[np.ndarray, np.ndarray, str]:
     """Camera poses for ``num_frames`` frames at ``fps``.
 
-    Returns T_world_cam (N, 4, 4) optical camera-to-world, timestamps (N,) seconds and the
-    trajectory kind ('walk', 'orbit' or 'pan').
+    ``kind`` forces one of TRAJECTORY_KINDS; otherwise it is drawn uniformly from ``kinds``
+    (repeats weigh). Returns T_world_cam (N, 4, 4) optical camera-to-world, timestamps (N,)
+    seconds and the kind actually rendered (an orbit or close view with no room for it
+    falls back to 'walk').
     """
+    for name in ((kind,) if kind else tuple(kinds)) or ('',):
+        if name not in TRAJECTORY_KINDS:
+            raise GenerationError(f'unknown trajectory kind {name!r}; expected one of {TRAJECTORY_KINDS}')
     if num_frames < 1:
         raise GenerationError(f'num_frames must be >= 1, got {num_frames}')
     if fps <= 0:
@@ -168,7 +211,7 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
     t = np.arange(num_frames) / fps
     speed = rng.uniform(*SPEED_RANGE)
     step = speed / fps
-    kind = kind or str(rng.choice(['walk', 'walk', 'orbit', 'pan']))
+    kind = kind or str(rng.choice(list(kinds)))
     height = rng.uniform(*HEIGHT_RANGE)
     pitch0 = np.deg2rad(rng.uniform(0, 25))
     start = free.random_point(rng)
@@ -185,6 +228,12 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
             pitch0 = float(np.arctan2(height - obj.centre[2], radius))
         else:
             xy, kind = None, 'walk'
+    if kind == 'close':
+        inspection = _close_inspection(rng, layout, t)
+        if inspection is None:
+            kind = 'walk'
+        else:
+            xy, heading, height, pitch0 = inspection
     if kind == 'pan':
         rate = np.deg2rad(rng.uniform(20, 60))
         period = rng.uniform(3.0, 8.0)
@@ -203,7 +252,8 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
         heading = heading + pan_amp * np.sin(2 * np.pi * t / pan_period + rng.uniform(0, 2 * np.pi))
     jitter_pos = _smooth_noise(rng, t, 0.01, 3)
     jitter_ang = _smooth_noise(rng, t, np.deg2rad(rng.uniform(0.3, 1.2)), 3)
-    z = height + 0.05 * np.sin(2 * np.pi * t / rng.uniform(4, 10)) + jitter_pos[:, 2]
+    bob = 0.02 if kind == 'close' else 0.05
+    z = height + bob * np.sin(2 * np.pi * t / rng.uniform(4, 10)) + jitter_pos[:, 2]
     poses = np.stack([camera_pose(np.array([xy[i, 0] + jitter_pos[i, 0], xy[i, 1] + jitter_pos[i, 1], z[i]]),
                                   heading[i] + jitter_ang[i, 0], pitch0 + jitter_ang[i, 1], jitter_ang[i, 2])
                       for i in range(num_frames)])
