@@ -165,3 +165,22 @@ def test_a_trainable_prefix_matching_nothing_is_refused(tiny_data, tmp_path):
                                                  'optim': {'trainable': ['no_such_module.']}})
     with pytest.raises(ConfigError, match='no_such_module'):
         train(config, progress=False)
+
+
+def test_several_data_roots_pool_their_clips(tiny_data, tmp_path):
+    from geovr_training.data.generate import GenerationConfig, generate_dataset
+    from geovr_training.train.data import build_datasets
+    close = tmp_path / 'close'
+    generate_dataset(close, 3, GenerationConfig(seed=8, frames_per_scene=4, resolution=(64, 48), qa_per_scene=0,
+                                                trajectories=('close',)), progress=False)
+    config = load_config(CONFIGS / 'tiny.yaml', {'data': {'root': [str(tiny_data), str(close)]},
+                                                 'out_dir': str(tmp_path / 'run'),
+                                                 'optim': {'epochs': 1, 'max_steps_per_epoch': 1}})
+    train_set, val_set = build_datasets(config)
+    singles = [build_datasets(load_config(CONFIGS / 'tiny.yaml', {'data': {'root': str(root)}}))
+               for root in (tiny_data, close)]
+    assert len(train_set) == sum(len(t) for t, _ in singles) and len(val_set) == sum(len(v) for _, v in singles)
+    train_set.set_epoch(3)
+    assert [part.epoch for part in train_set.datasets] == [3, 3]
+    summary = train(config, progress=False)
+    assert summary['epochs'] == 1

@@ -15,7 +15,7 @@ DEFAULTS: dict = {
     'init_from': None,  # checkpoint whose model weights start a new run (fine-tuning; fresh optimizer)
     'model': {'preset': 'student'},  # 'student' | 'teacher', plus any ModelArgs field
     'data': {
-        'root': None,  # dataset folder written by `geovr-data generate`
+        'root': None,  # dataset folder written by `geovr-data generate`, or a list of them (mixed)
         'train_split': 'train',
         'val_split': 'val',
         'frame_gap': [1, 3],  # min, max frames between the two frames of a clip

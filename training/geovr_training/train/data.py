@@ -1,7 +1,8 @@
 """Training clips for the trainer, from the data engine's `ClipDataset`.
 
 `build_datasets(config, seed)` -> (train, val): 2-frame clips resized to
-`data.resolution` with K updated; camera-aware augmentation (crop, resize, zoom,
+`data.resolution` with K updated, from one dataset folder or several (`data.root` a list:
+their clips are pooled); camera-aware augmentation (crop, resize, zoom,
 principal-point shift with K updated) on the train split when `data.camera_augmentation`.
 Samples: images float32 (2, 3, H, W) in [0, 1], K (2, 3, 3), depth (2, H, W) NaN invalid,
 valid (2, H, W), T_world_cam (2, 4, 4) optical camera-to-world.
@@ -9,7 +10,15 @@ valid (2, H, W), T_world_cam (2, 4, 4) optical camera-to-world.
 
 from __future__ import annotations
 
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
+
+
+class PooledClips(ConcatDataset):
+    """Clips of several datasets as one; `set_epoch` reaches each (augmentation draws)."""
+
+    def set_epoch(self, epoch: int) -> None:
+        for part in self.datasets:
+            part.set_epoch(epoch)
 
 
 def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
@@ -22,8 +31,11 @@ def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
                          'and pass --set data.root=DIR')
     common = dict(num_frames=2, frame_gap=tuple(data['frame_gap']), out_size=tuple(data['resolution']), seed=seed,
                   semantics=bool(data.get('semantics')))
-    train = ClipDataset(data['root'], data['train_split'], augment=bool(data['camera_augmentation']),
-                        stride=int(data.get('clip_stride') or 1), **common)
-    val = ClipDataset(data['root'], data['val_split'], augment=False,
-                      stride=int(data.get('val_clip_stride') or 1), **common)
-    return train, val
+    roots = [data['root']] if isinstance(data['root'], str) else list(data['root'])
+    train = [ClipDataset(root, data['train_split'], augment=bool(data['camera_augmentation']),
+                         stride=int(data.get('clip_stride') or 1), **common) for root in roots]
+    val = [ClipDataset(root, data['val_split'], augment=False,
+                       stride=int(data.get('val_clip_stride') or 1), **common) for root in roots]
+    if len(roots) == 1:
+        return train[0], val[0]
+    return PooledClips(train), PooledClips(val)
