@@ -95,6 +95,10 @@ def test_geovr_eval_cli_writes_json_markdown_and_plots(tiny_data, tmp_path, caps
                       '--max-frames', '4', '--no-progress']) == 0
     payload = json.loads((out / 'metrics.json').read_text())
     assert set(payload['camera_robustness']) == {c.name for c in DEFAULT_CHANGES}
+    robust = payload['camera_robustness']
+    # as the runtime feeds it, a 2x larger camera is resized back to the trained size: nearly the original
+    runtime_x2 = robust['resize x2, to the trained size (runtime)']
+    assert runtime_x2['depth_metric_abs_rel'] == pytest.approx(robust['original']['depth_metric_abs_rel'], rel=0.1)
     assert 0.0 <= payload['summary']['depth_metric_delta1'] <= 1.0
     assert np.isfinite(payload['summary']['ate_sim3_m'])
     assert '| original |' in (out / 'metrics.md').read_text()

@@ -24,12 +24,15 @@ class CameraChange:
     kind: str  # 'identity' | 'resize' | 'zoom' | 'shift' | 'fov'
     value: float = 1.0
     value_y: float = 0.0
+    native_size: bool = False  # fed to the model at the changed size, not resized to its trained size
 
 
 DEFAULT_CHANGES = (
     CameraChange('original', 'identity'),
-    CameraChange('resize x0.5', 'resize', 0.5),
-    CameraChange('resize x2', 'resize', 2.0),
+    CameraChange('resize x0.5', 'resize', 0.5, native_size=True),
+    CameraChange('resize x2', 'resize', 2.0, native_size=True),
+    CameraChange('resize x0.5, to the trained size (runtime)', 'resize', 0.5),
+    CameraChange('resize x2, to the trained size (runtime)', 'resize', 2.0),
     CameraChange('zoom x1.5', 'zoom', 1.5),
     CameraChange('principal point +24,+16 px', 'shift', 24.0, 16.0),
     CameraChange('hfov 30 deg (training 45-110)', 'fov', 30.0),

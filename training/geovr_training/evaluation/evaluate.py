@@ -27,7 +27,8 @@ def evaluate_model(model: GeoVRModel, sequences: list, input_size: tuple[int, in
 
     The summary and per-sequence rows are the original camera, with frames resized to the
     trained `input_size` (the runtime does the same). Camera changes feed the changed images
-    at their own size (resize conditions) or at the original size, with the matching K.
+    resized to `input_size` with the matching K, as the runtime does, or at their own size
+    (`native_size`: the raw network under another resolution).
     """
     per_sequence, robustness, plots = [], {}, {}
     bar = tqdm(total=len(sequences) * max(1, len(changes)), desc='evaluate', disable=not progress)
@@ -52,7 +53,7 @@ def evaluate_model(model: GeoVRModel, sequences: list, input_size: tuple[int, in
                     from geovr_training.evaluation.camera import resize_frames
                     rgb, depth, k = resize_frames(rgb, depth, k, input_size)
                 rgb, depth, k = apply_camera_change(change, rgb, depth, k)
-                size = None if change.kind == 'resize' else input_size
+                size = None if change.native_size else input_size
             pred = predict_sequence(model, rgb, k, size)
             rows.append(evaluate_sequence(pred, depth, seq.T_world_cam))
             bar.update(1)
