@@ -195,9 +195,10 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
     seconds and the kind actually rendered (an orbit or close view with no room for it
     falls back to 'walk').
     """
-    for name in ((kind,) if kind else tuple(kinds)) or ('',):
-        if name not in TRAJECTORY_KINDS:
-            raise GenerationError(f'unknown trajectory kind {name!r}; expected one of {TRAJECTORY_KINDS}')
+    requested = (kind,) if kind else tuple(kinds)
+    unknown = [name for name in requested if name not in TRAJECTORY_KINDS]
+    if unknown or not requested:
+        raise GenerationError(f'unknown trajectory kinds {unknown or list(requested)}; expected some of {TRAJECTORY_KINDS}')
     if num_frames < 1:
         raise GenerationError(f'num_frames must be >= 1, got {num_frames}')
     if fps <= 0:
