@@ -182,5 +182,10 @@ def test_several_data_roots_pool_their_clips(tiny_data, tmp_path):
     assert len(train_set) == sum(len(t) for t, _ in singles) and len(val_set) == sum(len(v) for _, v in singles)
     train_set.set_epoch(3)
     assert [part.epoch for part in train_set.datasets] == [3, 3]
+    # interleaved: validation in order (capped by max_val_batches) sees both datasets early
+    first_half = {int(p) for p, _ in val_set.index[:max(2, len(val_set) // 2)]}
+    assert first_half == {0, 1}
+    assert sorted(map(tuple, val_set.index.tolist())) == [(p, j) for p, part in enumerate(val_set.datasets)
+                                                          for j in range(len(part))]
     summary = train(config, progress=False)
     assert summary['epochs'] == 1

@@ -10,11 +10,26 @@ valid (2, H, W), T_world_cam (2, 4, 4) optical camera-to-world.
 
 from __future__ import annotations
 
-from torch.utils.data import ConcatDataset, Dataset
+import numpy as np
+from torch.utils.data import Dataset
 
 
-class PooledClips(ConcatDataset):
-    """Clips of several datasets as one; `set_epoch` reaches each (augmentation draws)."""
+class PooledClips(Dataset):
+    """Clips of several datasets as one, interleaved in proportion to their sizes, so that
+    the first batches of an in-order validation already cover every dataset;
+    `set_epoch` reaches each (augmentation draws)."""
+
+    def __init__(self, datasets: list[Dataset]):
+        self.datasets = list(datasets)
+        keys = [((j + 0.5) / len(part), p, j) for p, part in enumerate(self.datasets) for j in range(len(part))]
+        self.index = np.array([(p, j) for _, p, j in sorted(keys)], dtype=np.int64).reshape(-1, 2)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k: int):
+        p, j = self.index[k]
+        return self.datasets[p][int(j)]
 
     def set_epoch(self, epoch: int) -> None:
         for part in self.datasets:
