@@ -75,6 +75,12 @@ def test_camera_changes_update_intrinsics_consistently(tiny_data):
     np.testing.assert_array_equal(rgb[:, 4:, 8:], seq.rgb[:, :-4, :-8])
     assert k[0, 0, 2] == pytest.approx(seq.K[0, 0, 2] + 8)
     assert np.isnan(depth[:, :4]).all()
+    rgb, depth, k = apply_camera_change(CameraChange('crop', 'crop', 8, 4), seq.rgb, seq.depth, seq.K)
+    assert rgb.shape[1:3] == (height - 8, width - 16)
+    np.testing.assert_array_equal(rgb, seq.rgb[:, :-8, :-16])  # no unseen border
+    # the principal point sits 8, 4 px right of and below the crop's centre
+    assert k[0, 0, 2] - ((width - 16) / 2 - 0.5) == pytest.approx(seq.K[0, 0, 2] - (width / 2 - 0.5) + 8)
+    assert k[0, 1, 2] - ((height - 8) / 2 - 0.5) == pytest.approx(seq.K[0, 1, 2] - (height / 2 - 0.5) + 4)
 
 
 def test_predict_sequence_chains_relative_poses(tiny_data):

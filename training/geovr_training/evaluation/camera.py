@@ -21,7 +21,7 @@ class CameraChange:
     """One condition of the robustness table."""
 
     name: str
-    kind: str  # 'identity' | 'resize' | 'zoom' | 'shift' | 'fov'
+    kind: str  # 'identity' | 'resize' | 'zoom' | 'shift' (re-imaged, black where unseen) | 'crop' | 'fov'
     value: float = 1.0
     value_y: float = 0.0
     native_size: bool = False  # fed to the model at the changed size, not resized to its trained size
@@ -35,6 +35,7 @@ DEFAULT_CHANGES = (
     CameraChange('resize x2, to the trained size (runtime)', 'resize', 2.0),
     CameraChange('zoom x1.5', 'zoom', 1.5),
     CameraChange('principal point +24,+16 px', 'shift', 24.0, 16.0),
+    CameraChange('principal point +24,+16 px, off-centre crop', 'crop', 24.0, 16.0),
     CameraChange('hfov 30 deg (training 45-110)', 'fov', 30.0),
 )
 
@@ -73,6 +74,15 @@ def apply_camera_change(change: CameraChange, rgb: np.ndarray, depth: np.ndarray
         return warp_frames(rgb, depth, k, zoom_intrinsics(k, change.value, size), size)
     if change.kind == 'shift':
         return warp_frames(rgb, depth, k, shift_principal_point(k, change.value, change.value_y), size)
+    if change.kind == 'crop':  # a smaller sensor, off-centre: no unseen border
+        dx, dy = int(round(change.value)), int(round(change.value_y))
+        x0, y0 = abs(dx) - dx, abs(dy) - dy
+        w, h = width - 2 * abs(dx), height - 2 * abs(dy)
+        k_crop = np.array(k, dtype=np.float64, copy=True)
+        k_crop[:, 0, 2] -= x0
+        k_crop[:, 1, 2] -= y0
+        return (np.ascontiguousarray(rgb[:, y0:y0 + h, x0:x0 + w]),
+                None if depth is None else np.ascontiguousarray(depth[:, y0:y0 + h, x0:x0 + w]), k_crop)
     if change.kind == 'fov':
         hfov = fov_from_intrinsics(k[0], size)[0]
         zoom = math.tan(hfov / 2) / math.tan(math.radians(change.value) / 2)
