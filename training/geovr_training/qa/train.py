@@ -234,7 +234,7 @@ def _fit(config: dict, train_cache: dict, val_cache: dict, out_dir: Path, blind:
             opt.step()
             sched.step()
             for k, v in losses.items():
-                totals[k] = totals.get(k, 0.0) + float(v) / steps_per_epoch
+                totals[k] = totals.get(k, 0.0) + float(v.detach()) / steps_per_epoch
             bar.set_postfix(loss=f'{float(losses["total"]):.3f}')
         val_tokens = None
         if joint:
