@@ -57,3 +57,6 @@ def test_another_encoder_or_reference_is_refused(checkpoints, capsys):
                  '--out', str(tmp / 'out.pt')]) == 2
     assert 'retrain the QA model' in capsys.readouterr().err
     assert not (tmp / 'out.pt').exists()
+    assert main(['rebind', str(qa_path), '--geometry', str(tmp / 'missing.pt'), '--reference', str(reference),
+                 '--out', str(tmp / 'out.pt')]) == 2
+    assert 'missing.pt' in capsys.readouterr().err

@@ -153,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     rebind.add_argument('--reference', required=True, help='the geometry checkpoint the QA model was trained on')
     rebind.add_argument('--out', required=True, help='output QA checkpoint (may be the input)')
     args = parser.parse_args(argv)
+    from geovr_training.model import CheckpointError
     try:
         record = rebind_geometry(args.qa_checkpoint, args.geometry, args.reference, args.out)
-    except QACheckpointError as exc:
+    except (QACheckpointError, CheckpointError, OSError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     print(f"{args.out}: geometry {record['checkpoint']} (config {record['config_sha256'][:12]}), "
