@@ -120,8 +120,7 @@ def rebind_geometry(qa_path: str | Path, geometry_path: str | Path, reference_pa
     the features the QA model learned stay what it learned on. Frozen-encoder QA models only.
     Raises QACheckpointError naming what does not hold. Returns the new geometry record.
     """
-    load_qa_checkpoint(qa_path)  # validates the file
-    state = torch.load(qa_path, map_location='cpu', weights_only=True)
+    _, state = load_qa_checkpoint(qa_path)  # validates the file
     record = dict(state['geometry'])
     if record.get('mode') != 'frozen' or 'encoder' in state:
         raise QACheckpointError(f'{str(qa_path)!r} trained its geometry encoder jointly: it cannot take another')

@@ -16,7 +16,6 @@ import copy
 import hashlib
 import json
 import math
-import random
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from geovr_training.qa.checkpoint import file_sha256, geometry_config_sha256, sa
 from geovr_training.qa.losses import qa_losses
 from geovr_training.qa.metrics import decode_outputs, score_items
 from geovr_training.qa.model import QAModelArgs, build_qa_model
+from geovr_training.train.trainer import seed_everything
 
 DEFAULT_CONFIG: dict = {
     'task': 'qa',
@@ -86,12 +86,6 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     import yaml
     with open(path) as f:
         return merge_config(_update_sections(yaml.safe_load(f) or {}, overrides or {}))
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def cached(config: dict, splits: list[str], keep_clips: bool = False, progress: bool = True) -> dict:
