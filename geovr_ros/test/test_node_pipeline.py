@@ -161,6 +161,7 @@ def test_question_service_answers_what_the_memory_knows(session):
     travelled = float(np.sum(np.linalg.norm(np.diff(positions, axis=0), axis=1)))
     far = ask(probe, 'How far have I travelled?', 'odom')
     assert far.success and far.unit == 'm'
+    assert far.pose.header.frame_id == '', 'an answer without a pose must not look like one at the origin'
     assert far.value == pytest.approx(travelled, rel=1e-4, abs=1e-5)
     where = ask(probe, 'where am I?', 'odom')
     assert where.success and where.pose.header.frame_id == 'odom'

@@ -34,7 +34,7 @@ def format_response(response) -> str:
     for p in response.points:
         lines.append(f'  point in {p.header.frame_id}: ({p.point.x:.3f}, {p.point.y:.3f}, '
                      f'{p.point.z:.3f}) m')
-    if response.pose.header.frame_id and response.category == 'pose':
+    if response.pose.header.frame_id:  # empty: the answer carries no pose
         q, t = response.pose.pose.orientation, response.pose.pose.position
         lines.append(f'  pose in {response.pose.header.frame_id}: xyz ({t.x:.3f}, {t.y:.3f}, '
                      f'{t.z:.3f}) m, quaternion xyzw ({q.x:.3f}, {q.y:.3f}, {q.z:.3f}, {q.w:.3f})')

@@ -692,8 +692,8 @@ class GeoVRNode(LifecycleNode):
             response.points = [PointStamped(header=header) for _ in points]
             for msg, xyz in zip(response.points, points):
                 msg.point.x, msg.point.y, msg.point.z = (float(v) for v in xyz)
-        response.pose.header = header
-        if answer.pose is not None:
+        if answer.pose is not None:  # no pose: frame_id stays empty (an identity pose would look real)
+            response.pose.header = header
             response.pose.pose = pose_msg(T_target_odom @ answer.pose)
         return response
 
