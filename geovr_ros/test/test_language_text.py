@@ -15,7 +15,12 @@ from geovr_ros.language.text import NotEnglishError, check_english, english_scor
     ('In which order do these first appear: lamp, chair, box? (A) lamp, chair, box; (B) chair, box, lamp; '
      '(C) box, lamp, chair', ['lamp, chair, box', 'chair, box, lamp', 'box, lamp, chair']),
     ('Which turns? A. turn left, turn right B. turn back, turn left', ['turn left, turn right', 'turn back, turn left']),
+    ('Which is nearer to the bed, the chair or the lamp?', ['chair', 'lamp']),
+    ('Which object is closest to the sofa, the red box, a lamp or the blue chair?', ['red box', 'lamp', 'blue chair']),
+    ('Which is closer to the bed: the chair or the lamp?', ['chair', 'lamp']),
+    ('What did you see first, the duck or the teddy bear?', ['duck', 'teddy bear']),
     ('Where is the red chair?', []),
+    ('Which chair is nearer, after you turned?', []),
     ('How many chairs are in this room?', []),
 ])
 def test_parse_options(question, options):

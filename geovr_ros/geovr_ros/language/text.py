@@ -3,7 +3,9 @@
 Options of a multiple-choice question are read from the question itself, in the forms the
 generated questions and VSI-Bench use: lettered options "(A) x; (B) y" or "A. x B. y",
 a list after the last colon "...: x, y, or z?", a parenthesised list "(left or right)",
-a closing list "... to my left or right?", or a leading list "Among x, y and z, which ...". Callers may also pass options explicitly.
+a closing list "... to my left or right?", a leading list "Among x, y and z, which ...", or a
+list after the comma of a which-question "Which is nearer to the bed, the chair or the lamp?".
+Leading articles are dropped from options. Callers may also pass options explicitly.
 """
 from __future__ import annotations
 
@@ -18,8 +20,12 @@ class NotEnglishError(ValueError):
     """The question is not in English, the only language the question encoder reads."""
 
 
+_ARTICLE = re.compile(r'^(?:the|a|an)\s+', re.IGNORECASE)
+
+
 def _clean(option: str) -> str:
-    return option.strip().strip('.?!;:,').strip()
+    """An option without surrounding punctuation and its leading article ("the chair" -> "chair")."""
+    return _ARTICLE.sub('', option.strip().strip('.?!;:,').strip())
 
 
 def parse_options(question: str) -> list[str]:
@@ -41,6 +47,9 @@ def parse_options(question: str) -> list[str]:
     lead = re.match(r'\s*(?:among|of)\s+(.+?),\s*which\b', question, re.IGNORECASE)
     if lead:
         candidates.append(lead.group(1))
+    after_comma = re.match(r'\s*(?:which|what|who)\b[^,]*,\s*(.+\bor\b.+?)\s*\?\s*$', question, re.IGNORECASE)
+    if after_comma:  # "Which is nearer to the bed, the chair or the lamp?"
+        candidates.append(after_comma.group(1))
     for text in candidates:
         text = re.split(r'[?]', text)[0]
         options = [_clean(o) for o in _SPLIT.split(text) if _clean(o)]
