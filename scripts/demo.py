@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo_questions import CORRECT_IF, DemoQuestion, score_answer, select_questions, trajectory_truth  # noqa: E402
+from demo_questions import (CORRECT_IF, OWN_TASK, DemoQuestion, own_questions, score_answer,  # noqa: E402
+                            select_questions, trajectory_truth)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -549,9 +550,13 @@ def evaluate_answers(questions: list[DemoQuestion], answers: list[dict], traj: T
     records = []
     for q, a in zip(questions, answers):
         truth_known = q.truth.get('value') is not None or 'position' in q.truth or 'choices' in q.truth
-        options = parse_options(q.question) if q.truth['type'] == 'choice' else []
-        verdict = score_answer(q, a, None if traj is None else traj.T_world_odom, options) if truth_known \
-            else {'correct': False, 'error': None, 'reason': 'no ground truth (no odometry)'}
+        options = parse_options(q.question) if q.truth['type'] in ('choice', 'none') else []
+        if q.task == OWN_TASK:
+            verdict = own_answer_in_world(a, None if traj is None else traj.T_world_odom)
+        elif truth_known:
+            verdict = score_answer(q, a, None if traj is None else traj.T_world_odom, options)
+        else:
+            verdict = {'correct': False, 'error': None, 'reason': 'no ground truth (no odometry)'}
         records.append({'question': q.question, 'task': q.task, 'source': q.source,
                         'template_split': q.template_split, 'answer': a.get('answer', ''),
                         'success': a['success'], 'message': a.get('message', ''),
@@ -559,6 +564,31 @@ def evaluate_answers(questions: list[DemoQuestion], answers: list[dict], traj: T
                                                              'pose', 'pose_frame', 'confidence')},
                         'options': options, 'ground_truth': q.truth, 'latency_ms': a['latency_ms'], **verdict})
     return records
+
+
+def own_answer_in_world(answer: dict, T_world_odom: np.ndarray | None) -> dict:
+    """A question asked with --ask has no ground truth: its verdict is None, and its points and
+    pose are also given in the world frame of scene.json (through the odom frame's true placement)."""
+    verdict = {'correct': None, 'reason': 'your own question: no ground truth; compare with scene.json'}
+    if T_world_odom is None:
+        return verdict
+    if answer.get('points'):
+        points = np.asarray(answer['points'], np.float64)
+        verdict['points_world'] = (points @ T_world_odom[:3, :3].T + T_world_odom[:3, 3]).tolist()
+    if answer.get('pose') is not None:
+        verdict['position_world'] = (T_world_odom @ np.asarray(answer['pose'], np.float64))[:3, 3].tolist()
+    return verdict
+
+
+def scene_truth(seq) -> dict:
+    """The rendered room's true objects (world frame, metres) and the true camera path, to
+    compare answers with."""
+    positions = seq.T_world_cam[:, :3, 3]
+    return {'frame': 'world (floor z = 0); answers in `points_world` / `position_world` are in it',
+            'room_size_m': [float(v) for v in seq.scene.room_size],
+            'objects': [o.to_json() for o in seq.scene.objects],
+            'camera_first_position': positions[0].tolist(), 'camera_last_position': positions[-1].tolist(),
+            'path_length_m': float(np.sum(np.linalg.norm(np.diff(positions, axis=0), axis=1)))}
 
 
 # ----------------------------------------------------------------------------- 5. figures
@@ -707,8 +737,11 @@ def frame_accounting(rec: Recording, seq) -> dict:
 
 def qa_summary(records: list[dict]) -> dict:
     latencies = [r['latency_ms'] for r in records]
-    return {'asked': len(records), 'answered': sum(r['success'] for r in records),
-            'correct': sum(bool(r['correct']) for r in records),
+    own = [r for r in records if r['task'] == OWN_TASK]
+    scored = [r for r in records if r['task'] != OWN_TASK]
+    return {'asked': len(scored), 'answered': sum(r['success'] for r in scored),
+            'correct': sum(bool(r['correct']) for r in scored),
+            'own_asked': len(own), 'own_answered': sum(r['success'] for r in own),
             'latency_ms_median': float(np.median(latencies)) if latencies else math.nan,
             'latency_ms_max': float(np.max(latencies)) if latencies else math.nan,
             'correct_if': CORRECT_IF,
@@ -732,6 +765,8 @@ def print_summary(metrics: dict) -> None:
         ('odometry RPE (per frame)', f'{t.get("rpe", {}).get("trans_rmse", math.nan):.3f} m, '
                                      f'{t.get("rpe", {}).get("rot_rmse_deg", math.nan):.2f} deg'),
         ('questions answered / correct / asked', f'{q["answered"]} / {q["correct"]} / {q["asked"]}'),
+        *([('your questions (--ask) answered / asked', f'{q["own_answered"]} / {q["own_asked"]}')]
+          if q['own_asked'] else []),
         ('query latency median', f'{q["latency_ms_median"]:.0f} ms'),
         ('wall time / CPU time (this run)', f'{metrics["time"]["wall_s"]:.0f} s / {metrics["time"]["cpu_s"]:.0f} s'),
     ]
@@ -765,6 +800,9 @@ def parse_args(argv=None):
     p.add_argument('--question-model', default=os.environ.get('GEOVR_DEMO_QUESTION_MODEL'),
                    help="question model (exported directory or QA checkpoint) instead of the shipped one, "
                         "or 'none' (only the exact trajectory questions are answered)")
+    p.add_argument('--ask', action='append', default=[], metavar='QUESTION',
+                   help='a question of your own, asked after the selected ones (repeatable); answers go to '
+                        'answers.json (task "own", not scored) beside the true objects in scene.json')
     p.add_argument('--node-timeout', type=float, default=90.0, help='seconds for geovr_node to become active')
     p.add_argument('--update-docs-images', action='store_true',
                    help='write docs/images/demo_montage.png and demo_trajectory.png (shipped perception model only)')
@@ -796,7 +834,7 @@ def main(argv=None) -> int:
             print(f'[demo]   perception: {models.perception} ({models.provenance["perception_version"]})\n'
                   f'[demo]   questions:  {models.question}')
         from geovr_training.data.qa import TASKS
-        questions = select_questions(seq.qa, TASKS)
+        questions = select_questions(seq.qa, TASKS) + own_questions(args.ask)
         with stage('run', timings):
             duration = float(seq.timestamps[-1] - seq.timestamps[0]) + 0.1
             rec = run_system(models, out / 'data', duration, questions, args.rate, logs, args.node_timeout)
@@ -832,9 +870,11 @@ def main(argv=None) -> int:
             metrics['time']['cpu_s'] = cpu_seconds()
             metrics['time']['cpu_note'] = 'user + system of this process and its finished children (nodes, tools)'
             (out / 'answers.json').write_text(json.dumps(_finite_or_none(records), indent=1))
+            (out / 'scene.json').write_text(json.dumps(scene_truth(seq), indent=1))
             (out / 'metrics.json').write_text(json.dumps(_finite_or_none(metrics), indent=1))
         print_summary(metrics)
-        print(f'[demo] wrote {out}/: {len(montages)} montage PNGs, trajectory.png, answers.json, metrics.json, logs/')
+        print(f'[demo] wrote {out}/: {len(montages)} montage PNGs, trajectory.png, answers.json, scene.json, '
+              'metrics.json, logs/')
         return 0
     except KeyboardInterrupt:
         print('\n[demo] interrupted: the nodes were stopped', file=sys.stderr)

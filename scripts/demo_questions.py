@@ -35,6 +35,7 @@ CORRECT_IF = {
 UNIT_SCALE = {'m': 1.0, 'cm': 0.01, 'mm': 0.001, 'm^2': 1.0, 'cm^2': 1e-4, 'm^3': 1.0,
               'rad': 1.0, 'deg': math.pi / 180.0, 's': 1.0, 'count': 1.0, 'objects': 1.0, '': 1.0}
 
+OWN_TASK = 'own'  # a question the user asked in their own words (`demo.py --ask`): recorded, not scored
 TRAVELLED_QUESTION = 'How far have I travelled?'
 WHERE_AM_I_QUESTION = 'Where am I?'
 
@@ -64,6 +65,12 @@ def select_questions(qa_items: list[dict], tasks: tuple[str, ...]) -> list[DemoQ
     selected.append(DemoQuestion(TRAVELLED_QUESTION, 'travelled', {'type': 'number', 'unit': 'm'}, 'trajectory'))
     selected.append(DemoQuestion(WHERE_AM_I_QUESTION, 'where_am_i', {'type': 'pose', 'frame': 'world'}, 'trajectory'))
     return selected
+
+
+def own_questions(texts: list[str]) -> list[DemoQuestion]:
+    """The user's own questions (`demo.py --ask`), asked after the selected ones. They have no
+    ground truth: their answers are recorded beside the scene's true objects (scene.json)."""
+    return [DemoQuestion(text, OWN_TASK, {'type': 'none'}, 'asked with --ask') for text in texts]
 
 
 def _heading_of(T_world_cam: np.ndarray) -> float:

@@ -23,6 +23,7 @@ pytest.importorskip('rclpy')
 
 DEMO = REPO_ROOT / 'scripts' / 'demo.py'
 FRAMES = 12
+OWN_QUESTION = 'Which object did you see closest to the door?'  # asked with --ask: recorded, not scored
 
 
 def _shipped(marker: str) -> Path | None:
@@ -51,7 +52,7 @@ def demo_run(ros_env, tmp_path_factory, venv_python):
     question = _shipped('question_graph.onnx') or 'none'
     env = {k: v for k, v in ros_env.items() if not k.startswith('GEOVR_DEMO_')}
     cmd = [venv_python, str(DEMO), '--out', str(out), '--frames', str(FRAMES), '--rate', '1.0',
-           '--montages', '2', '--model', str(perception), '--question-model', str(question)]
+           '--montages', '2', '--model', str(perception), '--question-model', str(question), '--ask', OWN_QUESTION]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     return out, result
 
@@ -78,11 +79,19 @@ def test_demo_writes_sane_outputs(demo_run):
     assert trajectory['path_length_gt_m'] > 0
     assert metrics['time']['wall_s'] > 0 and metrics['time']['cpu_s'] > 0
 
-    assert len(answers) >= 5 and metrics['qa']['asked'] == len(answers)
+    own = [r for r in answers if r['task'] == 'own']
+    scored = [r for r in answers if r['task'] != 'own']
+    assert len(scored) >= 5 and metrics['qa']['asked'] == len(scored)
     for record in answers:
-        assert record['question'] and isinstance(record['correct'], bool)
-        assert record['latency_ms'] > 0
+        assert record['question'] and record['latency_ms'] > 0
         assert record['success'] or record['message'], record
+    assert all(isinstance(r['correct'], bool) for r in scored)
+    assert [r['question'] for r in own] == [OWN_QUESTION] and own[0]['correct'] is None
+    assert metrics['qa']['own_asked'] == 1 and 'your questions (--ask) answered / asked' in result.stdout
+    assert f'Q: {OWN_QUESTION}' in result.stdout
+    scene = json.loads((out / 'scene.json').read_text())
+    assert scene['objects'] and all(o['category'] and len(o['centre']) == 3 for o in scene['objects'])
+    assert scene['path_length_m'] == pytest.approx(trajectory['path_length_gt_m'], rel=0.5)
     travelled = next(r for r in answers if r['task'] == 'travelled')
     assert travelled['success'], travelled
     assert travelled['ground_truth']['value'] == pytest.approx(
