@@ -163,3 +163,37 @@ def test_training_continues_from_a_qa_checkpoint(trained):
     bad['training'].update(epochs=1, train_blind_baseline=False, init_from=summary['qa']['checkpoint'])
     with pytest.raises(QAConfigError, match='init_from'):
         train_qa(bad, root / 'bad_init', progress=False)
+
+
+def test_linear_probe_separates_separable_classes_and_not_noise():
+    from geovr_training.qa.probe import fit_linear_probe
+    g = torch.Generator().manual_seed(0)
+    centres = 3 * torch.randn(4, 16, generator=g)
+    labels = torch.arange(4).repeat(100)
+    x = centres[labels] + torch.randn(400, 16, generator=g)
+    probe = fit_linear_probe(x[:300], labels[:300], 4)
+    assert (probe(x[300:]).argmax(-1) == labels[300:]).float().mean() > 0.95
+    noise = torch.randn(400, 16, generator=g)
+    probe = fit_linear_probe(noise[:300], labels[:300], 4, l2=1e-1)
+    assert (probe(noise[300:]).argmax(-1) == labels[300:]).float().mean() < 0.5
+
+
+def test_token_category_probe_labels_tokens_from_the_instance_masks(tiny):
+    from geovr_training.data.shards import ShardReader, read_manifest
+    from geovr_training.qa.probe import labelled_tokens, token_category_probe
+    from geovr_training.qa.train import cached
+    _, config = tiny
+    config = merge_config(config)
+    cache = cached(config, ['train'], progress=False)
+    features, labels = labelled_tokens(cache, config['data'], min_cover=0.05)  # 2x2 tokens: objects are small
+    manifest = read_manifest(config['data'])
+    with ShardReader(Path(config['data']) / manifest['sequences'][0]['file']) as reader:
+        present = {o.category for o in reader.scene.objects}
+    assert len(labels) == features.shape[0] > 0 and set(labels) <= present
+    assert features.shape[1] == cache['tokens'].shape[-1]
+    assert len(labelled_tokens(cache, config['data'], min_cover=0.9)[1]) < len(labels)
+    with pytest.raises(ValueError, match='lower min_cover'):
+        token_category_probe(config, min_cover=1.01, progress=False)
+    result = token_category_probe(config, min_cover=0.05, progress=False)
+    assert result['tokens'][0] == len(labels) and result['l2'] in result['validation_accuracy_by_l2']
+    assert 0 <= result['test_accuracy'] <= 100 and 0 <= result['majority_accuracy'] <= 100
