@@ -123,6 +123,19 @@ def test_bad_questions_get_clear_errors(answerer, question, words):
     assert not result.success and words in result.message and result.answer == ''
 
 
+@pytest.mark.parametrize('question', ['What color is the chair?', 'Hello'])
+def test_questions_outside_the_model_are_refused_not_guessed(answerer, question):
+    result = answerer.answer(question, filled_memory(2), 0.0)
+    assert not result.success and 'not a question the spatial model answers' in result.message
+    assert result.answer == '' and result.points.shape == (0, 3)
+
+
+def test_the_question_words_bound_the_category(answerer):
+    # "wide" is a size cue and nothing else: whatever the (untrained) graph prefers, a size comes back
+    result = answerer.answer('How wide is the bed?', filled_memory(2), 0.0)
+    assert result.success and result.category == 'object_size' and result.unit == 'cm'
+
+
 def test_decoding_fills_the_structured_fields_of_every_kind(answerer):
     def outputs(category, choice=1, heading=math.pi / 2):
         logits = np.full((1, len(answerer.categories)), -5.0, np.float32)
@@ -141,6 +154,8 @@ def test_decoding_fills_the_structured_fields_of_every_kind(answerer):
     assert size.unit == 'cm' and '120 cm' in size.answer
     choice = answerer._decode(outputs('rel_distance', choice=2), ['a', 'b', 'c'])
     assert choice.success and choice.value == 2.0 and choice.answer == '(C) c'
+    bounded = answerer._decode(outputs('rel_distance'), [], ['object_count', 'object_size'])
+    assert bounded.category in ('object_count', 'object_size') and 0 < bounded.confidence <= 1
     refused = answerer._decode(outputs('rel_distance'), [])
     assert not refused.success and 'options' in refused.message
     where = answerer._decode(outputs('where_is'), [])

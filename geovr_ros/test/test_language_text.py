@@ -1,7 +1,8 @@
 """Option parsing and the English check of the runtime (pure Python)."""
 import pytest
 
-from geovr_ros.language.text import NotEnglishError, check_english, english_score, parse_options
+from geovr_ros.language.text import (NotEnglishError, OutOfScopeError, check_english, check_scope, english_score,
+                                     parse_options, plausible_categories)
 
 
 @pytest.mark.parametrize('question, options', [
@@ -19,6 +20,7 @@ from geovr_ros.language.text import NotEnglishError, check_english, english_scor
     ('Which object is closest to the sofa, the red box, a lamp or the blue chair?', ['red box', 'lamp', 'blue chair']),
     ('Which is closer to the bed: the chair or the lamp?', ['chair', 'lamp']),
     ('What did you see first, the duck or the teddy bear?', ['duck', 'teddy bear']),
+    ('Is the lamp or the box closer to the sofa?', ['lamp', 'box']),
     ('Where is the red chair?', []),
     ('Which chair is nearer, after you turned?', []),
     ('How many chairs are in this room?', []),
@@ -39,3 +41,31 @@ def test_other_languages_are_refused(question):
 def test_english_questions_pass(question):
     assert english_score(question) >= 0.5
     check_english(question)
+
+
+CATEGORIES = ['object_count', 'abs_distance', 'object_size', 'room_size', 'rel_distance', 'rel_direction',
+              'route_plan', 'appearance_order', 'where_is', 'situated_localization']
+
+
+@pytest.mark.parametrize('question, expected, excluded', [
+    ('How wide is the bed?', 'object_size', 'room_size'),
+    ('How tall is the bookshelf?', 'object_size', 'abs_distance'),
+    ('Show me the teddy bear.', 'where_is', 'object_count'),
+    ('Is there a lamp?', 'object_count', 'where_is'),
+    ('What appeared first: the lamp or the bed?', 'appearance_order', 'rel_distance'),
+    ("I'm looking at the tv and the sofa is on my right. Where am I?", 'situated_localization', 'object_size'),
+    ('How many square feet is the room?', 'room_size', 'rel_direction'),
+])
+def test_the_words_of_a_question_bound_its_category(question, expected, excluded):
+    plausible = plausible_categories(question, CATEGORIES)
+    assert expected in plausible and excluded not in plausible
+
+
+def test_a_category_without_cues_stays_plausible():
+    assert plausible_categories('What colour is it?', ['object_colour']) == ['object_colour']
+
+
+@pytest.mark.parametrize('question', ['What color is the chair?', 'What is on the table?', 'Hello', 'Thanks!'])
+def test_questions_outside_the_model_are_refused(question):
+    with pytest.raises(OutOfScopeError, match='not a question the spatial model answers'):
+        check_scope(question, CATEGORIES)

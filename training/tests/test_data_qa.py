@@ -156,6 +156,22 @@ def test_templates_and_splits():
         assert len(train) >= 2 and len(heldout) >= 1 and not set(train) & set(heldout)
 
 
+def test_the_runtime_scope_check_keeps_every_template_and_item_in_its_task():
+    # geovr_ros bounds a question's category by its words; no generated wording may fall outside
+    from geovr_ros.language.text import plausible_categories
+    from geovr_training.data.qa import generate_qa
+    fill = dict(category='chair', a='red chair', b='blue table', c='green lamp', d='white sofa',
+                options='left or right or back', categories='chair, table, lamp', side='left')
+    for task in TASKS:
+        for template in TEMPLATES[task]['train'] + TEMPLATES[task]['heldout']:
+            assert task in plausible_categories(template.format(**fill), list(TASKS)), template
+    items = []
+    for seed in range(6):
+        seq = _synthetic(seed)
+        items += generate_qa(seq.scene, seq.T_world_cam, np.random.default_rng(seed), 60)
+    assert {item['task'] for item in items} == set(TASKS) and all(item['task'] in plausible_categories(item['question'], list(TASKS)) for item in items)
+
+
 def test_items_carry_their_wording_split_and_frames(rendered_sequences):
     splits = Counter()
     for seq in rendered_sequences:

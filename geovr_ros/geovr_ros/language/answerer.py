@@ -23,7 +23,7 @@ from geovr_ros.geometry import body_to_optical, make_pose
 from geovr_ros.inference.metadata import read_props
 from geovr_ros.language.compose import choice_sentence, numeric_sentence, point_sentence, pose_sentence
 from geovr_ros.language.memory_inputs import memory_arrays
-from geovr_ros.language.text import NotEnglishError, check_english, parse_options
+from geovr_ros.language.text import NotEnglishError, OutOfScopeError, check_english, check_scope, parse_options
 from geovr_ros.memory.answerer import Answer
 from geovr_ros.memory.spatial_memory import MemorySnapshot
 from geovr_ros.memory.validation import MAX_QUESTION_CHARS, InvalidQuestionError, validate_question
@@ -163,7 +163,8 @@ class LanguageAnswerer:
         try:
             text = validate_question(question, self.max_chars)
             check_english(text, self.words)
-        except (InvalidQuestionError, NotEnglishError) as error:
+            plausible = check_scope(text, self.categories)
+        except (InvalidQuestionError, NotEnglishError, OutOfScopeError) as error:
             return Answer(False, str(error), frame=self.frame)
         options = list(options) if options is not None else parse_options(text)
         if len(options) > self.max_options:
@@ -172,7 +173,7 @@ class LanguageAnswerer:
         token_dim = int(self.memory_layout['token_dim'])
         if not memory.entries:
             out = self.run_graph(text, options, self._empty_memory(token_dim))
-            category = self.categories[int(out['category_logits'][0].argmax())]
+            category = self.categories[self._category_probs(out, plausible).argmax()]
             return Answer(False, NOTHING_SEEN_MESSAGE, category=category, unit=self.units.get(category, ''),
                           frame=self.frame)
         dims = {np.asarray(e.tokens).shape[-1] for e in memory.entries}
@@ -183,10 +184,18 @@ class LanguageAnswerer:
         arrays = memory_arrays(memory.entries, self.memory_layout.get('token_grid'),
                                self.memory_layout.get('pooled_grid'), self.max_keyframes)
         out = self.run_graph(text, options, arrays)
-        return self._decode(out, options)
+        return self._decode(out, options, plausible)
 
-    def _decode(self, out: dict[str, np.ndarray], options: list[str]) -> Answer:
-        probs = _softmax(out['category_logits'][0])
+    def _category_probs(self, out: dict[str, np.ndarray], plausible: list[str] | None = None) -> np.ndarray:
+        """Category probabilities (C,), zero outside the categories the question's words allow
+        (`geovr_ros.language.text.plausible_categories`; None: all)."""
+        logits = np.asarray(out['category_logits'][0], np.float64).copy()
+        if plausible is not None:
+            logits[[c not in plausible for c in self.categories]] = -np.inf
+        return _softmax(logits)
+
+    def _decode(self, out: dict[str, np.ndarray], options: list[str], plausible: list[str] | None = None) -> Answer:
+        probs = self._category_probs(out, plausible)
         c = int(probs.argmax())
         category, kind = self.categories[c], self.kinds[self.categories[c]]
         confidence = float(probs[c])

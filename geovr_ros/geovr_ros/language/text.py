@@ -4,7 +4,8 @@ Options of a multiple-choice question are read from the question itself, in the 
 generated questions and VSI-Bench use: lettered options "(A) x; (B) y" or "A. x B. y",
 a list after the last colon "...: x, y, or z?", a parenthesised list "(left or right)",
 a closing list "... to my left or right?", a leading list "Among x, y and z, which ...", or a
-list after the comma of a which-question "Which is nearer to the bed, the chair or the lamp?".
+list after the comma of a which-question "Which is nearer to the bed, the chair or the lamp?",
+or the pair of an either-question "Is the lamp or the box closer to the sofa?".
 Leading articles are dropped from options. Callers may also pass options explicitly.
 """
 from __future__ import annotations
@@ -47,6 +48,10 @@ def parse_options(question: str) -> list[str]:
     lead = re.match(r'\s*(?:among|of)\s+(.+?),\s*which\b', question, re.IGNORECASE)
     if lead:
         candidates.append(lead.group(1))
+    either = re.match(r'\s*(?:is|are|was|were)\s+(.+?\bor\b.+?)\s+(?:closer|nearer|farther|further|bigger|larger|'
+                      r'smaller|taller|longer|shorter)\b', question, re.IGNORECASE)
+    if either:  # "Is the lamp or the box closer to the sofa?"
+        candidates.append(either.group(1))
     after_comma = re.match(r'\s*(?:which|what|who)\b[^,]*,\s*(.+\bor\b.+?)\s*\?\s*$', question, re.IGNORECASE)
     if after_comma:  # "Which is nearer to the bed, the chair or the lamp?"
         candidates.append(after_comma.group(1))
@@ -56,6 +61,53 @@ def parse_options(question: str) -> list[str]:
         if len(options) >= 2 and all(len(o.split()) <= 6 for o in options):
             return options
     return []
+
+
+class OutOfScopeError(ValueError):
+    """The question asks for something the question model does not answer."""
+
+
+# Words that a question of each category holds, in any wording (the data engine's templates and
+# everyday paraphrases: "how wide is the bed?", "show me the duck", "is there a lamp?"). The
+# model chooses its category among those whose cues the question holds; a question with no cue
+# of any category is outside what the model answers (colours, contents, greetings).
+CATEGORY_CUES = {
+    'object_count': r"\bhow many\b|\bcount\b|\bnumber of\b|\b(?:is|are) there\b|\bany\b",
+    'abs_distance': r"\bdistance\b|\bhow far\b|\bfar (?:apart|away|from)\b|\bapart\b|\bbetween\b|"
+                    r"\bmet(?:er|re)s?\b|\bfeet\b|\bfoot\b",
+    'object_size': r"\bsize\b|\blong(?:est)?\b|\blength\b|\bbig\b|\blarge\b|\btall\b|\bhigh\b|\bheight\b|"
+                   r"\bwide\b|\bwidth\b|\bdimensions?\b|\bcm\b|\bcentimet(?:er|re)s?\b|\bmeasures?\b|\bedge\b",
+    'room_size': r"\broom\b|\barea\b|\bsquare\b|\bfloor\b|\bm\^2\b",
+    'rel_distance': r"\bclos(?:e|er|est)\b|\bnear(?:er|est|by)?\b|\bfarthest\b|\bfurthest\b|\bfarther\b",
+    'rel_direction': r"\bleft\b|\bright\b|\bbehind\b|\bback\b|\bfront\b|\bfacing\b|\bface\b|\bdirection\b|"
+                     r"\bwhich way\b|\bahead\b",
+    'route_plan': r"\broute\b|\bturns?\b|\bnavigate\b|\bactions?\b|\bgo forward\b|\bblanks?\b|\bget (?:to|from)\b|"
+                  r"\bpath\b|\bway to\b",
+    'appearance_order': r"\bfirst\b|\bappear(?:s|ed|ance)?\b|\border\b|\bsequence\b|\bseen\b|\bsaw\b|\bsee\b|"
+                        r"\bearlier\b|\blater\b|\bbefore\b|\bafter\b",
+    'where_is': r"\bwhere\b|\blocate\b|\bfind\b|\bposition\b|\bpoint\b|\bshow me\b|\bcoordinates?\b|"
+                r"\bwhereabouts\b|\blocation\b",
+    'situated_localization': r"\bwhere am i\b|\bwhere i am\b|\bmy (?:position|location|heading|pose)\b|"
+                             r"\blocate me\b|\b(?:i am|i'm) (?:facing|looking|standing)\b|\bmy (?:left|right)\b|"
+                             r"\b(?:of|to|before) me\b|\bam i\b",
+}
+_CUES = {category: re.compile(pattern, re.IGNORECASE) for category, pattern in CATEGORY_CUES.items()}
+
+
+def plausible_categories(question: str, categories: list[str]) -> list[str]:
+    """The categories of `categories` (in their order) whose cues `question` holds; a
+    category without cues in CATEGORY_CUES is always plausible."""
+    return [c for c in categories if c not in _CUES or _CUES[c].search(question)]
+
+
+def check_scope(question: str, categories: list[str]) -> list[str]:
+    """`plausible_categories`, or OutOfScopeError when there are none."""
+    plausible = plausible_categories(question, categories)
+    if not plausible:
+        raise OutOfScopeError('this is not a question the spatial model answers: it answers counts, distances, '
+                              'sizes, room area, the nearest object, directions, routes, the order things were seen '
+                              'in, where an object is and where you are')
+    return plausible
 
 
 ENGLISH_WORDS = frozenset(
