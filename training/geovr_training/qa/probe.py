@@ -6,8 +6,9 @@ A token is labelled with the category of the instance covering most of its image
 that instance covers at least `min_cover` of it (the renderer's instance masks, as the
 grounding targets). A multinomial logistic regression (L2, full-batch L-BFGS) on standardised
 tokens is fitted on the training rooms (its L2 weight chosen on the validation rooms) and
-scored on the held-out ones, beside the majority-category baseline. `--untrained` probes the tokens of the same architecture without
-geometric training (the QA ablation's `no_geometric_training` encoder).
+scored on the held-out ones, beside two baselines: the training rooms' most frequent category,
+and the held-out rooms' own most frequent share. `--untrained` probes the tokens of the same
+architecture without geometric training (the QA ablation's `no_geometric_training` encoder).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 
@@ -68,8 +68,8 @@ def token_category_probe(config: dict, splits: tuple[str, str, str] = ('train', 
                              'lower min_cover')
     categories = sorted({c for _, labels in data for c in labels})
     index = {c: i for i, c in enumerate(categories)}
-    (x_train, t_train), (x_val, t_val), (x_test, t_test) = [
-        (x, torch.tensor([index[c] for c in labels])) for x, labels in data]
+    splits_xt = [(x, torch.tensor([index[c] for c in labels])) for x, labels in data]
+    (x_train, t_train), (x_val, t_val), (x_test, t_test) = splits_xt
     mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
 
     def accuracy(probe, x, t):
@@ -80,16 +80,14 @@ def token_category_probe(config: dict, splits: tuple[str, str, str] = ('train', 
     l2 = max(validation, key=validation.get)
     probe = fits[l2]
     with torch.no_grad():
-        predicted = probe((x_test - mean) / std).argmax(-1)
+        predicted = probe((x_test - mean) / std).argmax(-1)  # (N_test,) category indices
     majority = int(torch.bincount(t_train, minlength=len(categories)).argmax())
     per_category = {c: {'tokens': int((t_test == i).sum()),
                         'recall': 100 * float((predicted[t_test == i] == i).float().mean())
                         if (t_test == i).any() else None}
                     for c, i in index.items()}
     return {'geometry_checkpoint': config['geometry']['checkpoint'], 'data': str(config['data']),
-            'splits': list(splits), 'min_cover': min_cover, 'tokens': [len(t) for _, t in
-                                                                        ((x_train, t_train), (x_val, t_val),
-                                                                         (x_test, t_test))],
+            'splits': list(splits), 'min_cover': min_cover, 'tokens': [len(t) for _, t in splits_xt],
             'categories': len(categories), 'l2': l2, 'validation_accuracy_by_l2': validation,
             'test_accuracy': accuracy(probe, x_test, t_test), 'train_accuracy': accuracy(probe, x_train, t_train),
             'majority_category': categories[majority],
@@ -118,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"object category from memory tokens ({result['categories']} categories, {result['tokens'][2]} "
           f"held-out tokens): linear probe {result['test_accuracy']:.1f} % (train {result['train_accuracy']:.1f} %, "
           f"L2 {result['l2']:g}); training majority '{result['majority_category']}' "
-          f"{result['majority_accuracy']:.1f} %, most frequent held-out category {result['most_frequent_test_share']:.1f} %")
+          f"{result['majority_accuracy']:.1f} %, most frequent held-out category "
+          f"{result['most_frequent_test_share']:.1f} %")
     return 0
 
 
