@@ -170,7 +170,8 @@ def test_the_runtime_scope_check_keeps_every_template_and_item_in_its_task():
         seq = _synthetic(seed)
         items += generate_qa(seq.scene, seq.T_world_cam, np.random.default_rng(seed), 60)
     assert {item['task'] for item in items} == set(TASKS)
-    outside = [item['question'] for item in items if item['task'] not in plausible_categories(item['question'], list(TASKS))]
+    outside = [item['question'] for item in items
+               if item['task'] not in plausible_categories(item['question'], list(TASKS))]
     assert not outside, outside[:3]
 
 
