@@ -198,7 +198,8 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
     requested = (kind,) if kind else tuple(kinds)
     unknown = [name for name in requested if name not in TRAJECTORY_KINDS]
     if unknown or not requested:
-        raise GenerationError(f'unknown trajectory kinds {unknown or list(requested)}; expected some of {TRAJECTORY_KINDS}')
+        raise GenerationError(f'unknown trajectory kinds {unknown or list(requested)}; '
+                              f'expected some of {TRAJECTORY_KINDS}')
     if num_frames < 1:
         raise GenerationError(f'num_frames must be >= 1, got {num_frames}')
     if fps <= 0:
