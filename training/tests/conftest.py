@@ -6,7 +6,9 @@ import pytest
 
 from geovr_training.data.generate import GenerationConfig, render_sequence
 
-SHARED_REALSENSE = __import__('pathlib').Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'realsense_box'
+SHARED_DATA = __import__('pathlib').Path(__file__).resolve().parents[3] / 'shared' / 'data'
+SHARED_REALSENSE = SHARED_DATA / 'realsense_box'
+SHARED_HOLOLENS = SHARED_DATA / 'hololens_office'
 
 
 @pytest.fixture(scope='session')

@@ -35,10 +35,23 @@ def _convert(args) -> int:
     from .convert import convert
     manifest = convert(args.source_format, args.src, args.out, name=args.name, intrinsics=args.intrinsics,
                        stride=args.stride, max_frames=args.max_frames, image_topic=args.image_topic,
-                       depth_topic=args.depth_topic)
-    seq = manifest['sequences'][0]
-    print(f"converted {args.source_format} {args.src}: {seq['num_frames']} frames "
-          f"{seq['image_size'][0]}x{seq['image_size'][1]} -> {args.out}")
+                       depth_topic=args.depth_topic, split_recording=args.split)
+    for seq in manifest['sequences']:
+        print(f"converted {args.source_format} {args.src}: {seq['name']} ({seq['split']}) {seq['num_frames']} "
+              f"frames {seq['image_size'][0]}x{seq['image_size'][1]} -> {args.out}")
+    return 0
+
+
+def _verify(args) -> int:
+    from .convert import load_recording
+    from .verify import reprojection_disagreement
+    seq = load_recording(args.source_format, args.src, intrinsics=args.intrinsics)
+    print(f'{seq.name}: {len(seq)} frames {seq.image_size[0]}x{seq.image_size[1]}; true depth of frame i '
+          f'reprojected into frame i + gap with the poses and K')
+    for gap in args.gaps:
+        r = reprojection_disagreement(seq, gap=gap, pairs=args.pairs)
+        print(f"  gap {gap:3d}: median {1000 * r['median_m']:.1f} mm ({100 * r['median_rel']:.2f} % of depth), "
+              f"90th percentile {1000 * r['p90_m']:.0f} mm, overlap {100 * r['overlap']:.0f} % over {r['pairs']:.0f} pairs")
     return 0
 
 
@@ -78,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(func=_inspect)
 
     c = sub.add_parser('convert', help='convert a real recording into a dataset folder')
-    c.add_argument('--from', dest='source_format', required=True, choices=['tum', 'frames', 'rosbag'])
+    c.add_argument('--from', dest='source_format', required=True, choices=['tum', 'frames', 'hololens', 'rosbag'])
     c.add_argument('src', help='recording folder or bag')
     c.add_argument('--out', required=True, help='output dataset folder')
     c.add_argument('--name', default=None, help='sequence name (default: the source folder name)')
@@ -86,9 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help='TUM: freiburg1|freiburg2|freiburg3 or fx,fy,cx,cy (default: from the folder name)')
     c.add_argument('--stride', type=int, default=1, help='keep every n-th frame (default 1)')
     c.add_argument('--max-frames', type=int, default=None, help='keep at most this many frames')
+    c.add_argument('--split', action='store_true',
+                   help='cut into NAME_train / _val / _test: 70 / 10 / 20 %% in time order, 10 frames '
+                        'dropped at each boundary (the fixed split of the real recordings)')
     c.add_argument('--image-topic', default=None, help='rosbag: colour image topic (default: the only one)')
     c.add_argument('--depth-topic', default=None, help='rosbag: depth image topic (default: auto)')
     c.set_defaults(func=_convert)
+
+    v = sub.add_parser('verify', help="check a recording's poses and intrinsics by reprojecting its depth")
+    v.add_argument('--from', dest='source_format', required=True, choices=['tum', 'frames', 'hololens', 'rosbag'])
+    v.add_argument('src', help='recording folder or bag')
+    v.add_argument('--intrinsics', default=None, help='TUM: freiburg1|freiburg2|freiburg3 or fx,fy,cx,cy')
+    v.add_argument('--gaps', type=int, nargs='+', default=[1, 5, 15], help='frame gaps (default 1 5 15)')
+    v.add_argument('--pairs', type=int, default=20, help='frame pairs per gap (default 20)')
+    v.set_defaults(func=_verify)
 
     b = sub.add_parser('bench', help='frames/s of generation (render + QA + writing) with 1 and 2 workers')
     b.add_argument('--workers', type=int, nargs='+', default=[1, 2], help='worker counts (default 1 2)')

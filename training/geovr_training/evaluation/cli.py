@@ -1,7 +1,8 @@
 """`geovr-eval --checkpoint C --data D --out DIR`: JSON, Markdown table and PNG plots.
 
 D is a generated dataset folder (its `--split`, default test) or a real recording the data
-engine's loaders read (7-Scenes-style folder, TUM, rosbag2).
+engine's loaders read (7-Scenes-style folder, TUM, the HoloLens layout, rosbag2). A row of
+the trivial baseline (every pixel at the set's median true depth) is printed under the model's.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from geovr_training.evaluation.camera import DEFAULT_CHANGES
     from geovr_training.evaluation.data import load_sequences
     from geovr_training.evaluation.evaluate import evaluate_model, trained_input_size
+    from geovr_training.evaluation.metrics import constant_depth_summary
     from geovr_training.evaluation.report import markdown_table, write_report
     from geovr_training.model import CheckpointError, load_checkpoint
 
@@ -47,8 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     summary, per_sequence, robustness, plots = evaluate_model(model, sequences, size, changes,
                                                               progress=not args.no_progress)
     command = 'geovr-eval ' + ' '.join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    written = write_report(args.out, summary, per_sequence, robustness, command, plots)
-    print(markdown_table({'all': summary}))
+    baselines = {}
+    if all(seq.depth is not None for seq in sequences):
+        baselines['constant depth (the set\'s median)'] = constant_depth_summary([seq.depth for seq in sequences])
+    written = write_report(args.out, summary, per_sequence, robustness, command, plots, baselines)
+    print(markdown_table({'all': summary, **baselines}))
     if robustness:
         print(markdown_table(robustness))
     print('wrote ' + ', '.join(written.values()))

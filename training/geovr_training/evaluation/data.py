@@ -1,5 +1,5 @@
 """Evaluation inputs: sequences of a generated dataset split, or a real recording read by
-the data engine's loaders (7-Scenes-style folders, TUM, rosbag2)."""
+the data engine's loaders (7-Scenes-style folders, TUM, the HoloLens layout, rosbag2)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ def load_sequences(path: str | Path, split: str = 'test', max_sequences: int | N
     from geovr_training.data import loaders
     if path.is_dir() and (path / 'rgb.txt').is_file():
         seq = loaders.load_tum(path)
+    elif loaders.is_hololens_folder(path):
+        seq = loaders.load_hololens(path)
     elif path.suffix in ('.bag', '.mcap', '.db3') or (path / 'metadata.yaml').is_file():
         seq = loaders.load_rosbag(path)
     else:

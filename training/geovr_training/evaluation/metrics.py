@@ -31,6 +31,25 @@ def depth_summary(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     return out
 
 
+def constant_depth_summary(depths: list[np.ndarray]) -> dict[str, float]:
+    """The trivial depth baseline: every pixel of every frame at the set's median true depth.
+
+    depths: one (N, H, W) true depth array (metres, NaN / 0 invalid) per sequence. Returns the
+    keys of `depth_summary` and `scale_abs_rel`, averaged over sequences, plus
+    `constant_depth_m`."""
+    valid = [d[np.isfinite(d) & (d > 0)] for d in depths]
+    median = float(np.median(np.concatenate(valid))) if any(v.size for v in valid) else float('nan')
+    rows = []
+    for depth in depths:
+        row = depth_summary(np.full(depth.shape, median, np.float32), depth)
+        s_gt = clip_scales_gt(depth)
+        ok = np.isfinite(s_gt)
+        if ok.any():
+            row['scale_abs_rel'] = float(np.mean(np.abs(median - s_gt[ok]) / s_gt[ok]))
+        rows.append(row)
+    return {**mean_over_sequences(rows), 'constant_depth_m': median}
+
+
 def trajectory_summary(est: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """ATE (Sim(3) and SE(3) alignment), RPE-T (m) and RPE-R (deg) at gap 1, the same for a
     trajectory that never moves (`static_*`), path length (m)."""

@@ -41,14 +41,17 @@ def markdown_table(rows: dict[str, dict[str, float]], columns=HEADLINE) -> str:
 
 
 def write_report(out_dir: str | Path, summary: dict, per_sequence: list[dict], robustness: dict[str, dict],
-                 command: str, plots: dict | None = None) -> dict[str, str]:
-    """Write metrics.json, metrics.md and PNGs into out_dir; returns {kind: path}."""
+                 command: str, plots: dict | None = None, baselines: dict[str, dict] | None = None) -> dict[str, str]:
+    """Write metrics.json, metrics.md and PNGs into out_dir; returns {kind: path}.
+
+    `baselines` {name: metrics} are rows printed under the model's (e.g. constant depth)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    payload = {'command': command, 'summary': summary, 'per_sequence': per_sequence, 'camera_robustness': robustness}
+    payload = {'command': command, 'summary': summary, 'per_sequence': per_sequence, 'camera_robustness': robustness,
+               'baselines': baselines or {}}
     (out / 'metrics.json').write_text(json.dumps(payload, indent=2, default=float))
     md = [f'# GeoVR-S evaluation\n\nCommand: `{command}`\n', '## Summary (mean over sequences)\n',
-          markdown_table({'all': summary}), '']
+          markdown_table({'all': summary, **(baselines or {})}), '']
     if 'static_ate_m' in summary:
         md += ['Pose baseline: a camera that never moves (its best-aligned ATE is the spread of the '
                'true positions; its RPE the true motion between frames)\n',

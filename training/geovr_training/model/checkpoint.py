@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from geovr_training.model.network import GeoVRModel, ModelArgs, build_model
+from geovr_training.model.network import GeoVRModel, build_model, model_args_from_dict
 
 CHECKPOINT_FORMAT = 'geovr-s/1'
 
@@ -69,7 +69,7 @@ def load_checkpoint(path: str | Path, strict: bool = True) -> tuple[GeoVRModel, 
     """
     state = read_checkpoint(path)
     try:
-        args = ModelArgs.from_dict(dict(state['model_args']))
+        args = model_args_from_dict(state['model_args'], pretrained=False)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f'checkpoint {str(path)!r} has unusable model_args: {exc}') from exc
     model = build_model(args)

@@ -317,10 +317,26 @@ class GeoVRModel(nn.Module):
         return out
 
 
-def build_model(args: ModelArgs | dict | None = None) -> GeoVRModel:
-    """Build GeoVR-S from ModelArgs (or its dict form); defaults give the student."""
+def model_args_from_dict(values: dict, pretrained: bool | None = None):
+    """ModelArgs (v1) or ModelArgsV2 from a checkpoint's `model_args` dict (by its `family`).
+
+    `pretrained` overrides v2's ImageNet initialisation (False when a state dict follows)."""
+    values = dict(values)
+    if values.get('family') is not None:
+        from geovr_training.model.network_v2 import ModelArgsV2
+        if pretrained is not None:
+            values['pretrained'] = pretrained
+        return ModelArgsV2.from_dict(values)
+    return ModelArgs.from_dict(values)
+
+
+def build_model(args=None) -> nn.Module:
+    """Build GeoVR-S from ModelArgs / ModelArgsV2 (or their dict form); defaults give the v1 student."""
     if args is None:
         args = ModelArgs()
     elif isinstance(args, dict):
-        args = ModelArgs.from_dict(args)
-    return GeoVRModel(args)
+        args = model_args_from_dict(args)
+    if isinstance(args, ModelArgs):
+        return GeoVRModel(args)
+    from geovr_training.model.network_v2 import GeoVRv2Model
+    return GeoVRv2Model(args)

@@ -13,9 +13,10 @@ DEFAULTS: dict = {
     'seed': 0,
     'out_dir': 'runs/geovr_s',
     'init_from': None,  # checkpoint whose model weights start a new run (fine-tuning; fresh optimizer)
-    'model': {'preset': 'student'},  # 'student' | 'teacher', plus any ModelArgs field
+    'model': {'preset': 'student'},  # 'student' | 'teacher' | 'v2', plus any ModelArgs(V2) field
     'data': {
         'root': None,  # dataset folder written by `geovr-data generate`, or a list of them (mixed)
+        'repeats': None,  # with a list root: times each folder enters the training pool (default 1 each)
         'train_split': 'train',
         'val_split': 'val',
         'frame_gap': [1, 3],  # min, max frames between the two frames of a clip
@@ -38,6 +39,7 @@ DEFAULTS: dict = {
         'max_val_batches': None,
         'max_time_min': None,  # stop after this many minutes (checkpoint kept)
         'trainable': [],  # parameter-name prefixes to train, the rest frozen; empty: all
+        'lr_scale': {},  # parameter-name prefix -> learning-rate factor (e.g. {backbone.: 0.1})
     },
     'early_stopping': {'patience': 5, 'min_delta': 0.0},
     'teacher': {
@@ -59,7 +61,7 @@ def _merge(base: dict, override: dict, path: str = '') -> dict:
     for key, value in override.items():
         if key not in base:
             raise ConfigError(f'unknown config key {path + key!r}')
-        if isinstance(base[key], dict) and key not in ('model', 'loss'):
+        if isinstance(base[key], dict) and key not in ('model', 'loss', 'lr_scale'):
             if not isinstance(value, dict):
                 raise ConfigError(f'config key {path + key!r} must be a mapping, got {value!r}')
             out[key] = _merge(base[key], value, f'{path}{key}.')

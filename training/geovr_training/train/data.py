@@ -47,10 +47,17 @@ def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
     common = dict(num_frames=2, frame_gap=tuple(data['frame_gap']), out_size=tuple(data['resolution']), seed=seed,
                   semantics=bool(data.get('semantics')))
     roots = [data['root']] if isinstance(data['root'], str) else list(data['root'])
+    repeats = [int(r) for r in (data.get('repeats') or [1] * len(roots))]
+    if len(repeats) != len(roots) or min(repeats) < 1:
+        raise ValueError(f"data.repeats {data.get('repeats')} must give a count >= 1 for each of the "
+                         f'{len(roots)} data.root folders')
+    # a dataset repeated r times enters the training pool r times, each copy with its own
+    # augmentation draws (seed offset), so that a few real recordings weigh against many renders
     train = [ClipDataset(root, data['train_split'], augment=bool(data['camera_augmentation']),
-                         stride=int(data.get('clip_stride') or 1), **common) for root in roots]
+                         stride=int(data.get('clip_stride') or 1), **{**common, 'seed': seed + 7919 * copy})
+             for root, count in zip(roots, repeats) for copy in range(count)]
     val = [ClipDataset(root, data['val_split'], augment=False,
                        stride=int(data.get('val_clip_stride') or 1), **common) for root in roots]
-    if len(roots) == 1:
+    if len(train) == 1:
         return train[0], val[0]
     return PooledClips(train), PooledClips(val)

@@ -19,8 +19,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 from geovr_training.losses import LossConfig, geovr_loss, make_targets
-from geovr_training.model import (GeoVRModel, ModelArgs, build_model, count_flops, count_parameters,
-                                  read_checkpoint, save_checkpoint, teacher_args)
+from geovr_training.model import (GeoVRModel, ModelArgs, ModelArgsV2, build_model, count_flops, count_parameters,
+                                  model_args_from_dict, read_checkpoint, save_checkpoint, teacher_args)
 from geovr_training.model.export import normalize_images
 from geovr_training.train.config import ConfigError, config_sha256
 
@@ -37,8 +37,9 @@ def seed_everything(seed: int) -> None:
 INIT_FROM_ADDABLE = {'semantic_classes': ('semantic_head.',), 'pose_from_matching': ('motion.',)}
 
 
-def model_args_from_config(config: dict, teacher_channels: list[int] | None = None) -> ModelArgs:
-    """ModelArgs from the `model` section (preset + overrides) and the teacher's widths."""
+def model_args_from_config(config: dict, teacher_channels: list[int] | None = None) -> ModelArgs | ModelArgsV2:
+    """Model arguments from the `model` section (preset 'student' | 'teacher' | 'v2', plus
+    overrides) and the teacher's widths."""
     values = dict(config['model'])
     preset = values.pop('preset', 'student')
     if teacher_channels:
@@ -48,9 +49,24 @@ def model_args_from_config(config: dict, teacher_channels: list[int] | None = No
             values['distill_layers'] = list(layers)
     if preset == 'teacher':
         return teacher_args(**values)
+    if preset == 'v2':
+        return ModelArgsV2(**values)
     if preset != 'student':
-        raise ValueError(f"model.preset must be 'student' or 'teacher', got {preset!r}")
+        raise ValueError(f"model.preset must be 'student', 'teacher' or 'v2', got {preset!r}")
     return ModelArgs(**values)
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float, lr_scale: dict[str, float]) -> list[dict]:
+    """AdamW groups of the trainable parameters: weight decay on matrices and kernels only,
+    and a learning-rate factor per name prefix (`optim.lr_scale`, first match wins; 1 otherwise)."""
+    groups: dict[tuple[float, bool], list] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        factor = next((float(f) for prefix, f in lr_scale.items() if name.startswith(prefix)), 1.0)
+        groups.setdefault((factor, param.ndim >= 2), []).append(param)
+    return [{'params': params, 'weight_decay': weight_decay if decays else 0.0, 'lr_scale': factor}
+            for (factor, decays), params in sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1]))]
 
 
 class _Distributed:
@@ -130,12 +146,12 @@ def train(config: dict, resume: str | Path | None = None, progress: bool = True)
         start_epoch, state = 0, None
         if resume:
             state = read_checkpoint(resume)
-            args = ModelArgs.from_dict(dict(state['model_args']))
+            args = model_args_from_dict(state['model_args'], pretrained=False)
             start_epoch = int(state['epoch']) + 1
         elif config.get('init_from'):
             init = read_checkpoint(config['init_from'])
             added = {k: v for k, v in config['model'].items() if k in INIT_FROM_ADDABLE}
-            args = ModelArgs.from_dict({**init['model_args'], **added})
+            args = model_args_from_dict({**init['model_args'], **added}, pretrained=False)
         else:
             args = model_args_from_config(config, teacher_channels)
         model: GeoVRModel = build_model(args).to(ddp.device)
@@ -162,14 +178,14 @@ def train(config: dict, resume: str | Path | None = None, progress: bool = True)
 
         optim_cfg = config['optim']
         trainable = tuple(optim_cfg.get('trainable') or ())
-        for name, param in model.named_parameters():
-            param.requires_grad_(not trainable or name.startswith(trainable))
+        if trainable:  # parameters the model itself freezes (v2's early stages) stay frozen
+            for name, param in model.named_parameters():
+                param.requires_grad_(param.requires_grad and name.startswith(trainable))
         if not any(p.requires_grad for p in model.parameters()):
             raise ConfigError(f'optim.trainable {list(trainable)} matches no parameter of the model')
-        decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and p.requires_grad]
-        no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 and p.requires_grad]
-        optimizer = torch.optim.AdamW([{'params': decay, 'weight_decay': float(optim_cfg['weight_decay'])},
-                                       {'params': no_decay, 'weight_decay': 0.0}], lr=float(optim_cfg['lr']))
+        optimizer = torch.optim.AdamW(parameter_groups(model, float(optim_cfg['weight_decay']),
+                                                       dict(optim_cfg.get('lr_scale') or {})),
+                                      lr=float(optim_cfg['lr']))
         if state is not None and state.get('optimizer'):
             optimizer.load_state_dict(state['optimizer'])
         net = model
@@ -221,7 +237,7 @@ def train(config: dict, resume: str | Path | None = None, progress: bool = True)
                 loss, logs = geovr_loss(outputs, make_targets(batch), loss_config, teacher_feats)
                 lr = _lr_at(step, total_steps, float(optim_cfg['lr']), int(optim_cfg['warmup_steps']))
                 for group in optimizer.param_groups:
-                    group['lr'] = lr
+                    group['lr'] = lr * group.get('lr_scale', 1.0)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if optim_cfg.get('grad_clip'):

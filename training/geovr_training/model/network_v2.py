@@ -1,0 +1,289 @@
+"""GeoVR-S v2: the ImageNet-pretrained EfficientNet-Lite0 as the eyes, the GeoVR heads on top.
+
+Design (docs/model.md, issue "GeoVR-S v2"):
+- Per frame, EfficientNet-Lite0 (`model/efficientnet.py`, weights from the registry package)
+  gives feature maps at strides 2, 4, 8, 16 and 32. Inputs arrive with the contract's
+  ImageNet mean/std normalisation and are re-scaled in-graph to the backbone's [-1, 1].
+- Joint attention at stride 32: each cell's features (320 ch) are projected to `dim` and
+  summed with a Plücker ray embedding of the cell (camera awareness: the focal length and
+  principal point reach every token), a 2D sine position embedding and a frame embedding;
+  one camera token per frame and one scale token per clip; `depth` transformer blocks attend
+  over both frames' tokens (96 + 3 tokens at 256x192).
+- Depth = scale x relative depth, as in v1: an FPN decoder from the transformer's grid with
+  skip connections from the backbone's stride 16, 8, 4 and 2 maps (rays added again at
+  stride 8) predicts log relative depth and a confidence; the scale head (exp output) reads
+  the scale token and predicts the clip's median depth in metres.
+- Pose: the regressed relative pose of v1 (quaternion + translation in scale units) from the
+  two camera tokens: the prior and fallback of a geometric tracker, not the odometry itself.
+- Memory outputs as v1 (tokens on a 6 x 8 grid, their camera-frame 3D points, a GeM
+  descriptor), so exports, the runtime and the QA memory read v2 with the same contract.
+- Training knobs: `frozen_stages` freezes the stem and the first stages; the backbone's
+  BatchNorm statistics stay frozen (`freeze_backbone_bn`): batches of a few real frames
+  would otherwise overwrite what a million images taught.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from geovr_training.model.efficientnet import (FEATURE_CHANNELS, INPUT_MEAN, INPUT_STD,
+                                               LITE0_STAGES, EfficientNetLite0, load_pretrained)
+from geovr_training.model.network import Block, ResidualConv, evenly_spaced_layers, sine_position_embedding
+from geovr_training.model.rays import camera_rays, plucker_rays
+from geovr_training.model.rotations import canonical_quaternion, quaternion_to_matrix
+
+FAMILY = 'geovr-s-v2'
+STRIDE = 32  # the input's height and width must be multiples of it
+CONTRACT_MEAN = (0.485, 0.456, 0.406)  # the normalisation the exported graphs receive (metadata)
+CONTRACT_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class ModelArgsV2:
+    """Constructor arguments of GeoVR-S v2; stored in checkpoints to rebuild the model."""
+
+    family: str = FAMILY
+    dim: int = 192
+    depth: int = 4  # transformer blocks over the stride-32 tokens of both frames
+    num_heads: int = 3
+    mlp_ratio: float = 3.0
+    decoder_dim: int = 64
+    num_frames: int = 2
+    use_ray_embedding: bool = True
+    pretrained: bool = True  # ImageNet weights from the registry package at construction
+    frozen_stages: int = 3  # stem + this many of the 7 backbone stages get no gradient
+    freeze_backbone_bn: bool = True
+    distill_layers: list[int] = field(default_factory=list)
+    distill_dims: list[int] = field(default_factory=list)
+    token_grid: list[int] = field(default_factory=lambda: [6, 8])
+    descriptor_dim: int = 256
+    pixel_offset: float = 0.0
+    init_scale_m: float = 2.0
+    semantic_classes: int = 0
+
+    def __post_init__(self) -> None:
+        if self.family != FAMILY:
+            raise ValueError(f'family {self.family!r} is not {FAMILY!r}')
+        if self.dim % self.num_heads:
+            raise ValueError(f'dim {self.dim} is not divisible by num_heads {self.num_heads}')
+        if self.depth < 1:
+            raise ValueError(f'depth {self.depth} must be >= 1')
+        if not 0 <= self.frozen_stages <= len(LITE0_STAGES):
+            raise ValueError(f'frozen_stages {self.frozen_stages} must be in [0, {len(LITE0_STAGES)}]')
+        if self.distill_dims and not self.distill_layers:
+            self.distill_layers = evenly_spaced_layers(self.depth, len(self.distill_dims))
+        if len(self.distill_layers) != len(self.distill_dims):
+            raise ValueError(f'distill_layers {self.distill_layers} and distill_dims {self.distill_dims} '
+                             'differ in length')
+        if any(not 0 <= i < self.depth for i in self.distill_layers):
+            raise ValueError(f'distill_layers {self.distill_layers} outside [0, {self.depth})')
+        if len(self.token_grid) != 2 or min(self.token_grid) < 1:
+            raise ValueError(f'token_grid {self.token_grid} must be (rows, cols) >= 1')
+        if self.semantic_classes < 0:
+            raise ValueError(f'semantic_classes {self.semantic_classes} must be >= 0')
+
+    @property
+    def patch_size(self) -> int:  # the input granularity, named as v1's for shared callers
+        return STRIDE
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> 'ModelArgsV2':
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f'unknown model_args {sorted(unknown)}')
+        return cls(**values)
+
+
+def frozen_prefixes(frozen_stages: int) -> tuple[str, ...]:
+    """Parameter-name prefixes of the stem and the first `frozen_stages` backbone stages."""
+    if frozen_stages == 0:
+        return ()
+    blocks = sum(stage[-1] for stage in LITE0_STAGES[:frozen_stages])
+    return ('backbone._conv_stem.', 'backbone._bn0.', *(f'backbone._blocks.{i}.' for i in range(blocks)))
+
+
+class FeaturePyramidDecoder(nn.Module):
+    """Coarse-to-fine decoder: the stride-32 token grid fused with the backbone's stride
+    16, 8, 4 maps; predicts (log relative depth, confidence logit) at input size (bilinear
+    from stride 4: a stride-2 level cost 1.35 GFLOPs a frame at 256x192, twice the backbone)."""
+
+    def __init__(self, top_channels: int, features: int, ray_channels: int = 6):
+        super().__init__()
+        self.top = nn.Conv2d(top_channels, features, 1)
+        self.laterals = nn.ModuleDict({str(s): nn.Conv2d(FEATURE_CHANNELS[s], features, 1) for s in (16, 8, 4)})
+        self.fuse = nn.ModuleDict({str(s): ResidualConv(features) for s in (32, 16, 8, 4)})
+        self.ray_lateral = nn.Conv2d(ray_channels, features, 1) if ray_channels else None
+        self.head = nn.Sequential(nn.Conv2d(features, features // 2, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(features // 2, 2, 1))
+
+    def forward(self, top: torch.Tensor, skips: dict[int, torch.Tensor], rays8: torch.Tensor | None,
+                height: int, width: int) -> torch.Tensor:
+        """top (M, C, H/32, W/32); skips {stride: (M, C_s, H/s, W/s)}; rays8 (M, 6, H/8, W/8).
+        Returns (M, 2, H, W)."""
+        x = self.fuse['32'](self.top(top))
+        for stride in (16, 8, 4):
+            lateral = self.laterals[str(stride)](skips[stride])
+            if stride == 8 and rays8 is not None and self.ray_lateral is not None:
+                lateral = lateral + self.ray_lateral(rays8)
+            x = F.interpolate(x, size=lateral.shape[-2:], mode='bilinear', align_corners=False)
+            x = self.fuse[str(stride)](x + lateral)
+        out = self.head(x)  # (M, 2, H/4, W/4)
+        return F.interpolate(out, size=(height, width), mode='bilinear', align_corners=False)
+
+
+class GeoVRv2Model(nn.Module):
+    """GeoVR-S v2. `forward(images, intrinsics)` -> the output dict of v1's GeoVRModel."""
+
+    def __init__(self, args: ModelArgsV2):
+        super().__init__()
+        self.args = args
+        d = args.dim
+        self.backbone = EfficientNetLite0(with_head=True)
+        if args.pretrained:
+            load_pretrained(self.backbone)
+        self.token_proj = nn.Linear(FEATURE_CHANNELS[32], d)
+        self.ray_embed = nn.Linear(6, d) if args.use_ray_embedding else None
+        self.frame_embed = nn.Parameter(torch.zeros(args.num_frames, d))
+        self.camera_token = nn.Parameter(torch.zeros(1, d))
+        self.scale_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.blocks = nn.ModuleList([Block(d, args.num_heads, args.mlp_ratio) for _ in range(args.depth)])
+        self.norm = nn.LayerNorm(d)
+        self.depth_decoder = FeaturePyramidDecoder(d, args.decoder_dim, 6 if args.use_ray_embedding else 0)
+        self.pose_head = nn.Sequential(nn.Linear(3 * d, d), nn.GELU(), nn.Linear(d, 7))
+        self.scale_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+        self.descriptor_head = nn.Linear(d, args.descriptor_dim)
+        self.descriptor_proj = nn.Linear(args.descriptor_dim, args.descriptor_dim)
+        self.gem_p = nn.Parameter(torch.tensor(3.0))
+        self.distill_heads = nn.ModuleList([
+            nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, c)) for c in args.distill_dims])
+        self.semantic_head = nn.Linear(d, args.semantic_classes) if args.semantic_classes else None
+        # contract normalisation (ImageNet mean/std) -> the backbone's [-1, 1]
+        contract_mean, contract_std = torch.tensor(CONTRACT_MEAN), torch.tensor(CONTRACT_STD)
+        scale = contract_std / torch.tensor(INPUT_STD)
+        shift = (contract_mean - torch.tensor(INPUT_MEAN)) / torch.tensor(INPUT_STD)
+        self.register_buffer('input_scale', scale.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer('input_shift', shift.view(1, 3, 1, 1), persistent=False)
+        self._init_heads()
+        for name, param in self.named_parameters():
+            if name.startswith(frozen_prefixes(args.frozen_stages)):
+                param.requires_grad_(False)
+
+    def _init_heads(self) -> None:
+        for name, module in self.named_modules():
+            if name.startswith('backbone'):
+                continue
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+        for param in (self.frame_embed, self.camera_token, self.scale_token):
+            nn.init.trunc_normal_(param, std=0.02)
+        with torch.no_grad():
+            self.pose_head[-1].bias.copy_(torch.tensor([0, 0, 0, 0, 0, 0, 1.0]))
+            self.scale_head[-1].bias.fill_(math.log(self.args.init_scale_m))
+
+    def train(self, mode: bool = True) -> 'GeoVRv2Model':
+        super().train(mode)
+        if mode and self.args.freeze_backbone_bn:
+            for module in self.backbone.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eval()
+        return self
+
+    def image_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits per stride-32 cell, (B, F, 1000, H/32, W/32), from contract-normalised
+        images (B, F, 3, H, W): what the backbone names where (class activation maps)."""
+        b, nf, _, height, width = images.shape
+        frames = images.reshape(b * nf, 3, height, width) * self.input_scale + self.input_shift
+        logits = self.backbone.classify_cells(self.backbone.features(frames)[32])
+        return logits.reshape(b, nf, *logits.shape[1:])
+
+    def forward(self, images: torch.Tensor, intrinsics: torch.Tensor, with_distill: bool = False,
+                feature_layers: list[int] | None = None) -> dict[str, torch.Tensor]:
+        """images (B, F, 3, H, W) normalised with ImageNet mean/std, H and W multiples of 32;
+        intrinsics (B, F, 3, 3). Returns the keys of v1's `GeoVRModel.forward` (depth, depth_rel,
+        depth_conf, scale, quat, trans_norm, rel_pose, tokens, token_xyz, descriptor,
+        patch_grid, and semantic_logits / distill / features when asked)."""
+        b, nf, _, height, width = images.shape
+        a = self.args
+        hp, wp = height // STRIDE, width // STRIDE
+        frames = images.reshape(b * nf, 3, height, width) * self.input_scale + self.input_shift
+        k_flat = intrinsics.reshape(b * nf, 3, 3)
+        skips = self.backbone.features(frames)  # {stride: map}, strides 2 .. 32
+
+        x = self.token_proj(skips[32].flatten(2).transpose(1, 2))  # (BF, P, d)
+        x = x + sine_position_embedding(hp, wp, a.dim, x)
+        rays8 = None
+        if self.ray_embed is not None:
+            rays = plucker_rays(k_flat, height, width, offset=a.pixel_offset)  # (BF, 6, H, W)
+            rays8 = F.avg_pool2d(rays, 8)
+            x = x + self.ray_embed(F.avg_pool2d(rays8, 4).flatten(2).transpose(1, 2))
+        x = x.reshape(b, nf, hp * wp, a.dim)
+        cam = self.camera_token.expand(b, nf, a.dim).unsqueeze(2)
+        x = torch.cat([cam, x], dim=2) + self.frame_embed[None, :nf, None, :]
+        per_frame = 1 + hp * wp
+        x = torch.cat([self.scale_token.expand(b, 1, a.dim), x.reshape(b, nf * per_frame, a.dim)], dim=1)
+
+        taps: dict[int, torch.Tensor] = {}
+        wanted = set(a.distill_layers if with_distill else []) | set(feature_layers or [])
+        for index, block in enumerate(self.blocks):
+            x = block(x)
+            if index in wanted:
+                taps[index] = x
+        x = self.norm(x)
+
+        def patch_grid(tokens: torch.Tensor) -> torch.Tensor:  # (B, 1 + F*per_frame, d) -> (BF, d, h, w)
+            frame_tokens = tokens[:, 1:].reshape(b * nf, per_frame, a.dim)[:, 1:]
+            return frame_tokens.transpose(1, 2).reshape(b * nf, a.dim, hp, wp)
+
+        out: dict[str, torch.Tensor] = {}
+        grid = patch_grid(x)  # (BF, d, h, w)
+        decoded = self.depth_decoder(grid, skips, rays8, height, width)
+        depth_rel = decoded[:, 0].clamp(-6.0, 6.0).exp().reshape(b, nf, height, width)
+        scale = self.scale_head(x[:, 0]).squeeze(-1).clamp(-6.0, 6.0).exp()  # (B,)
+        depth = depth_rel * scale[:, None, None, None]
+        out['depth'] = depth
+        out['depth_rel'] = depth_rel
+        out['depth_conf'] = (1.0 + decoded[:, 1].clamp(-10.0, 10.0).exp()).reshape(b, nf, height, width)
+        out['scale'] = scale
+
+        cams = x[:, 1:].reshape(b, nf, per_frame, a.dim)[:, :, 0]  # (B, F, d)
+        pose = self.pose_head(torch.cat([cams[:, 0], cams[:, -1], cams[:, -1] - cams[:, 0]], dim=-1))
+        quat, trans_norm = canonical_quaternion(pose[:, 3:]), pose[:, :3]
+        top = torch.cat([quaternion_to_matrix(quat), (trans_norm * scale[:, None]).unsqueeze(-1)], dim=-1)
+        bottom = torch.cat([torch.zeros_like(top[:, :1, :3]), torch.ones_like(top[:, :1, :1])], dim=-1)
+        out['quat'] = quat
+        out['trans_norm'] = trans_norm
+        out['rel_pose'] = torch.cat([top, bottom], dim=1)
+
+        rows, cols = a.token_grid
+        tokens = F.interpolate(grid, size=(rows, cols), mode='bilinear', align_corners=False)
+        out['tokens'] = tokens.flatten(2).transpose(1, 2).reshape(b, nf, rows * cols, a.dim)
+        points = depth.reshape(b * nf, 1, height, width) * camera_rays(k_flat, height, width, a.pixel_offset)
+        points = F.avg_pool2d(points, STRIDE)
+        points = F.interpolate(points, size=(rows, cols), mode='bilinear', align_corners=False)
+        out['token_xyz'] = points.flatten(2).transpose(1, 2).reshape(b, nf, rows * cols, 3)
+        feats = F.softplus(self.descriptor_head(grid.flatten(2).transpose(1, 2))) + 1e-4
+        gem_p = self.gem_p.clamp(1.0, 8.0)
+        pooled = feats.pow(gem_p).mean(dim=1).pow(1.0 / gem_p)
+        out['descriptor'] = F.normalize(self.descriptor_proj(pooled), dim=-1).reshape(b, nf, a.descriptor_dim)
+        out['patch_grid'] = grid.reshape(b, nf, a.dim, hp, wp)
+        if self.semantic_head is not None:
+            logits = self.semantic_head(grid.flatten(2).transpose(1, 2))
+            out['semantic_logits'] = logits.transpose(1, 2).reshape(b, nf, -1, hp, wp)
+        if with_distill:
+            out['distill'] = [
+                head(taps[layer][:, 1:].reshape(b * nf, per_frame, a.dim)[:, 1:])
+                .transpose(1, 2).reshape(b, nf, -1, hp, wp)
+                for head, layer in zip(self.distill_heads, a.distill_layers)]
+        if feature_layers:
+            out['features'] = [patch_grid(taps[i]).reshape(b, nf, a.dim, hp, wp) for i in feature_layers]
+        return out
+
