@@ -13,7 +13,12 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description='Evaluate a GeoVR-S checkpoint.')
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ['odometry']:  # geovr-eval odometry --model DIR --data REC
+        from geovr_training.evaluation.odometry import main as odometry_main
+        return odometry_main(argv[1:])
+    parser = argparse.ArgumentParser(description='Evaluate a GeoVR-S checkpoint '
+                                                 '(or `geovr-eval odometry --help`: the runtime tracker).')
     parser.add_argument('--checkpoint', required=True)
     parser.add_argument('--data', required=True, help='generated dataset folder or real recording')
     parser.add_argument('--out', required=True, help='output folder (metrics.json, metrics.md, *.png)')
@@ -48,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     changes = () if args.no_camera_changes else DEFAULT_CHANGES
     summary, per_sequence, robustness, plots = evaluate_model(model, sequences, size, changes,
                                                               progress=not args.no_progress)
-    command = 'geovr-eval ' + ' '.join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = 'geovr-eval ' + ' '.join(shlex.quote(a) for a in argv)
     baselines = {}
     if all(seq.depth is not None for seq in sequences):
         baselines['constant depth (the set\'s median)'] = constant_depth_summary([seq.depth for seq in sequences])

@@ -1,0 +1,76 @@
+"""Camera pose from 3D-2D correspondences: PnP with RANSAC, LM refinement on the inliers, and
+the pose covariance from the inliers' reprojection geometry."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PnPSolution:
+    """T_cam_points: (4, 4) pose of the points' frame in the camera (X_cam = T @ X_points);
+    inliers: int64 indices into the correspondences; rms_px: inlier reprojection RMS, pixels;
+    covariance: (6, 6) of (x, y, z, roll, pitch, yaw) of the camera in the points' frame
+    (m^2, rad^2; first-order from the reprojection Jacobian), or None if singular."""
+
+    T_cam_points: np.ndarray
+    inliers: np.ndarray
+    rms_px: float
+    covariance: np.ndarray | None
+
+
+def _pose(rvec: np.ndarray, tvec: np.ndarray) -> np.ndarray:
+    import cv2
+    T = np.eye(4)
+    T[:3, :3] = cv2.Rodrigues(rvec)[0]
+    T[:3, 3] = tvec.ravel()
+    return T
+
+
+def solve_pnp(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, guess_T_cam_points: np.ndarray | None = None,
+              threshold_px: float = 2.0, iterations: int = 200, min_inliers: int = 12) -> PnPSolution | None:
+    """Pose of a camera seeing `points` (N, 3, metres, any frame) at `pixels` (N, 2) with K (3, 3).
+
+    Returns None when fewer than `min_inliers` correspondences agree within `threshold_px`."""
+    import cv2
+    points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
+    pixels = np.ascontiguousarray(pixels, dtype=np.float64).reshape(-1, 2)
+    if len(points) < max(min_inliers, 6):
+        return None
+    use_guess = guess_T_cam_points is not None
+    rvec = cv2.Rodrigues(guess_T_cam_points[:3, :3])[0] if use_guess else np.zeros((3, 1))
+    tvec = guess_T_cam_points[:3, 3].reshape(3, 1).copy() if use_guess else np.zeros((3, 1))
+    ok, rvec, tvec, inliers = cv2.solvePnPRansac(
+        points, pixels, K, None, rvec, tvec, useExtrinsicGuess=use_guess, iterationsCount=iterations,
+        reprojectionError=threshold_px, confidence=0.999, flags=cv2.SOLVEPNP_ITERATIVE if use_guess else cv2.SOLVEPNP_EPNP)
+    if not ok or inliers is None or len(inliers) < min_inliers:
+        return None
+    inliers = inliers.ravel().astype(np.int64)
+    rvec, tvec = cv2.solvePnPRefineLM(points[inliers], pixels[inliers], K, None, rvec, tvec)
+    projected, jacobian = cv2.projectPoints(points[inliers], rvec, tvec, K, None)
+    residuals = (projected.reshape(-1, 2) - pixels[inliers]).ravel()
+    rms = float(np.sqrt(np.mean(residuals ** 2)))
+    T_cam_points = _pose(rvec, tvec)
+    return PnPSolution(T_cam_points, inliers, rms, _camera_covariance(jacobian[:, :6], residuals, T_cam_points))
+
+
+def _camera_covariance(jacobian: np.ndarray, residuals: np.ndarray, T_cam_points: np.ndarray) -> np.ndarray | None:
+    """First-order covariance of the camera pose in the points' frame from the Jacobian of the
+    reprojections wrt (rvec, tvec): sigma^2 (J^T J)^-1, mapped to (position, rotation)."""
+    dof = max(len(residuals) - 6, 1)
+    sigma2 = max(float(residuals @ residuals) / dof, 0.25 ** 2)  # at least a quarter pixel of noise
+    info = jacobian.T @ jacobian
+    if not np.all(np.isfinite(info)) or np.linalg.cond(info) > 1e12:
+        return None
+    cov_rt = sigma2 * np.linalg.inv(info)  # of (rvec, tvec) of T_cam_points
+    # camera position c = -R^T t: dc/dt = -R^T; dc/drvec ~ [c]x R^T (small rotation about the current one)
+    R = T_cam_points[:3, :3]
+    c = -R.T @ T_cam_points[:3, 3]
+    skew = np.array([[0, -c[2], c[1]], [c[2], 0, -c[0]], [-c[1], c[0], 0]])
+    J = np.zeros((6, 6))
+    J[:3, :3] = skew @ R.T
+    J[:3, 3:] = -R.T
+    J[3:, :3] = -R.T  # the camera's rotation is the inverse of the points' rotation
+    cov = J @ cov_rt @ J.T
+    return 0.5 * (cov + cov.T)

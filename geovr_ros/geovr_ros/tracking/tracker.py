@@ -1,0 +1,197 @@
+"""Frame-to-keyframe tracking with PnP on the keyframe's depth; keyframe depth kept at the
+map's scale; the learned relative pose as the fallback.
+
+Poses are 4x4 float64 camera-to-odom matrices of the optical frame; metres; seconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from geovr_ros.geometry import invert_pose, rotation_angle
+from geovr_ros.tracking.features import FeatureSet, extract_features, match_features
+from geovr_ros.tracking.pnp import solve_pnp
+
+
+@dataclass
+class TrackerConfig:
+    """Knobs of the tracker (units in the names).
+
+    max_features: ORB features per frame. ratio: Lowe's ratio test. threshold_px: RANSAC
+    inlier threshold at 640 px image width (scaled with the width). min_inliers: fewer means
+    tracking failed. keyframe_inlier_ratio: a new keyframe when the inliers fall below this
+    share of those the keyframe had on its first tracked frame. keyframe_translation_m,
+    keyframe_rotation_rad: a new keyframe beyond this motion from the keyframe.
+    """
+
+    max_features: int = 1000
+    ratio: float = 0.8
+    threshold_px: float = 3.0
+    min_inliers: int = 15
+    keyframe_inlier_ratio: float = 0.5
+    keyframe_translation_m: float = 0.25
+    keyframe_rotation_rad: float = 0.26
+    min_depth_m: float = 0.1
+    max_depth_m: float = 20.0
+    scale_alignment: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ('threshold_px', 'keyframe_translation_m', 'keyframe_rotation_rad', 'min_depth_m'):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value <= 0:
+                raise ValueError(f'{name} must be a positive number, got {value!r}')
+        if not 0 <= self.scale_alignment <= 1:
+            raise ValueError(f'scale_alignment must be in [0, 1], got {self.scale_alignment!r}')
+        if not 0 < self.ratio <= 1 or not 0 < self.keyframe_inlier_ratio <= 1:
+            raise ValueError(f'ratio {self.ratio} and keyframe_inlier_ratio {self.keyframe_inlier_ratio} '
+                             'must be in (0, 1]')
+        if self.min_inliers < 6 or self.max_features < self.min_inliers:
+            raise ValueError(f'min_inliers {self.min_inliers} must be >= 6 and <= max_features {self.max_features}')
+
+
+@dataclass(frozen=True)
+class TrackingStep:
+    """Result of one frame.
+
+    T_odom_cam (4, 4); status: 'initialised' | 'tracking' | 'fallback'; reason: why tracking
+    failed ('' when it did not); matches, inliers: counts against the keyframe; covariance
+    (6, 6) of (x, y, z, roll, pitch, yaw) in the keyframe's frame, None without PnP;
+    new_keyframe: this frame became the keyframe; depth_scale: factor applied to the model's
+    depth of the current keyframe to keep it at the map's scale; rms_px: inlier reprojection.
+    """
+
+    T_odom_cam: np.ndarray
+    status: str
+    reason: str
+    matches: int
+    inliers: int
+    covariance: np.ndarray | None
+    new_keyframe: bool
+    depth_scale: float
+    rms_px: float = float('nan')
+
+
+@dataclass
+class _Keyframe:
+    features: FeatureSet
+    points: np.ndarray  # (N, 3) keyframe camera frame, metres; NaN where no depth
+    T_odom_kf: np.ndarray
+    depth_scale: float
+    first_inliers: int | None = None
+    frames: int = 0
+
+
+def sample_depth(depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """Depth (metres, NaN outside or invalid) at `pixels` (N, 2) of the image with K, read from
+    `depth` (h, w) whose intrinsics are `depth_K` (same camera, another resolution), nearest."""
+    sx, sy = depth_K[0, 0] / K[0, 0], depth_K[1, 1] / K[1, 1]
+    u = np.round((pixels[:, 0] - K[0, 2]) * sx + depth_K[0, 2]).astype(np.int64)
+    v = np.round((pixels[:, 1] - K[1, 2]) * sy + depth_K[1, 2]).astype(np.int64)
+    h, w = depth.shape
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    out = np.full(len(pixels), np.nan)
+    out[inside] = depth[v[inside], u[inside]]
+    return out
+
+
+def lift(pixels: np.ndarray, z: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(N, 3) camera-frame points of `pixels` (N, 2) at depths `z` (N,) metres along optical z."""
+    x = (pixels[:, 0] - K[0, 2]) / K[0, 0]
+    y = (pixels[:, 1] - K[1, 2]) / K[1, 1]
+    return np.stack([x * z, y * z, z], axis=1)
+
+
+class KeyframeTracker:
+    """Tracks each frame against the current keyframe; see the module docstring."""
+
+    def __init__(self, config: TrackerConfig | None = None):
+        self.config = config or TrackerConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        self._keyframe: _Keyframe | None = None
+        self._T_odom_last: np.ndarray | None = None
+        self.distance_travelled = 0.0
+        self.keyframes_created = 0
+        self.failures = 0
+
+    @property
+    def started(self) -> bool:
+        return self._keyframe is not None
+
+    def _valid(self, z: np.ndarray) -> np.ndarray:
+        return np.isfinite(z) & (z > self.config.min_depth_m) & (z < self.config.max_depth_m)
+
+    def _new_keyframe(self, features: FeatureSet, depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray,
+                      T_odom_cam: np.ndarray, depth_scale: float) -> None:
+        z = sample_depth(depth, depth_K, K, features.keypoints) * depth_scale
+        z[~self._valid(z)] = np.nan
+        self._keyframe = _Keyframe(features, lift(features.keypoints, z, K), T_odom_cam.copy(), depth_scale)
+        self.keyframes_created += 1
+
+    def track(self, gray: np.ndarray, K: np.ndarray, depth: np.ndarray, depth_K: np.ndarray | None = None,
+              fallback_T_prev_cur: np.ndarray | None = None) -> TrackingStep:
+        """One frame: gray uint8 (H, W); K (3, 3) of it; depth (h, w) metres of the same frame
+        (the model's or a sensor's) with intrinsics depth_K (default K); fallback_T_prev_cur
+        (4, 4) the learned relative pose from the previous frame, used when PnP fails (no
+        motion when None)."""
+        cfg = self.config
+        K = np.asarray(K, dtype=np.float64)
+        depth_K = K if depth_K is None else np.asarray(depth_K, dtype=np.float64)
+        features = extract_features(gray, cfg.max_features)
+        if self._keyframe is None:
+            self._T_odom_last = np.eye(4)
+            self._new_keyframe(features, depth, depth_K, K, self._T_odom_last, 1.0)
+            return TrackingStep(np.eye(4), 'initialised', '', 0, 0, None, True, 1.0)
+        kf = self._keyframe
+        kf.frames += 1
+        matches = match_features(features, kf.features, cfg.ratio)
+        if len(matches):
+            matches = matches[np.isfinite(kf.points[matches[:, 1], 2])]
+        threshold = cfg.threshold_px * gray.shape[1] / 640.0
+        guess = invert_pose(invert_pose(kf.T_odom_kf) @ self._T_odom_last)  # T_cam_kf of the last frame
+        solution = None
+        if len(matches) >= cfg.min_inliers:
+            solution = solve_pnp(kf.points[matches[:, 1]], features.keypoints[matches[:, 0]], K, guess,
+                                 threshold, min_inliers=cfg.min_inliers)
+        if solution is not None:
+            T_kf_cam = invert_pose(solution.T_cam_points)
+            T_odom_cam = kf.T_odom_kf @ T_kf_cam
+            if kf.first_inliers is None:
+                kf.first_inliers = len(solution.inliers)
+            moved = float(np.linalg.norm(T_kf_cam[:3, 3]))
+            new_keyframe = (len(solution.inliers) < cfg.keyframe_inlier_ratio * kf.first_inliers
+                            or moved > cfg.keyframe_translation_m
+                            or rotation_angle(T_kf_cam[:3, :3]) > cfg.keyframe_rotation_rad)
+            scale = kf.depth_scale
+            if new_keyframe:
+                scale = self._aligned_scale(solution, kf, matches, features, depth, depth_K, K)
+                self._new_keyframe(features, depth, depth_K, K, T_odom_cam, scale)
+            step = TrackingStep(T_odom_cam, 'tracking', '', len(matches), len(solution.inliers),
+                                solution.covariance, new_keyframe, scale, solution.rms_px)
+        else:
+            self.failures += 1
+            reason = (f'too few matches with depth ({len(matches)} < {cfg.min_inliers})'
+                      if len(matches) < cfg.min_inliers else
+                      f'PnP found fewer than {cfg.min_inliers} inliers among {len(matches)} matches')
+            prior = np.eye(4) if fallback_T_prev_cur is None else np.asarray(fallback_T_prev_cur, dtype=np.float64)
+            T_odom_cam = self._T_odom_last @ prior
+            self._new_keyframe(features, depth, depth_K, K, T_odom_cam, kf.depth_scale)
+            step = TrackingStep(T_odom_cam, 'fallback', reason, len(matches), 0, None, True, kf.depth_scale)
+        self.distance_travelled += float(np.linalg.norm(T_odom_cam[:3, 3] - self._T_odom_last[:3, 3]))
+        self._T_odom_last = T_odom_cam
+        return step
+
+    def _aligned_scale(self, solution, kf: _Keyframe, matches: np.ndarray, features: FeatureSet,
+                       depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray) -> float:
+        """Factor that puts the current frame's depth at the map's scale: the median ratio of
+        the inlier points' depth in the current camera (from the keyframe) to the current
+        frame's own depth at those keypoints; the keyframe's factor when too few agree."""
+        inl = matches[solution.inliers]
+        points_cur = kf.points[inl[:, 1]] @ solution.T_cam_points[:3, :3].T + solution.T_cam_points[:3, 3]
+        z_own = sample_depth(depth, depth_K, K, features.keypoints[inl[:, 0]])
+        ok = self._valid(z_own) & (points_cur[:, 2] > self.config.min_depth_m)
+        if ok.sum() < self.config.min_inliers:
+            return kf.depth_scale
+        return float(np.median(points_cur[ok, 2] / z_own[ok]) ** self.config.scale_alignment)

@@ -1,0 +1,143 @@
+"""The geometric tracker (pure core) on a textured plane seen by a moving camera: exact depth
+and poses from homographies, so every figure below has a known answer."""
+
+import numpy as np
+import pytest
+
+from geovr_ros.geometry import absolute_trajectory_error
+from geovr_ros.tracking import KeyframeTracker, TrackerConfig, extract_features, match_features, solve_pnp
+
+cv2 = pytest.importorskip('cv2')
+
+K = np.array([[320.0, 0.0, 319.5], [0.0, 320.0, 239.5], [0.0, 0.0, 1.0]])
+SIZE = (640, 480)
+PLANE_Z = 2.0  # the textured plane z = 2 m in the first camera's frame
+
+
+def _texture(seed=0):
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 256, (SIZE[1] * 3, SIZE[0] * 3), np.uint8)
+    tex = cv2.GaussianBlur(noise, (0, 0), 2.0)
+    for _ in range(300):
+        centre = tuple(int(v) for v in rng.integers(0, [SIZE[0] * 3, SIZE[1] * 3]))
+        cv2.circle(tex, centre, int(rng.integers(4, 30)), int(rng.integers(0, 256)), -1)
+    return tex
+
+
+def _trajectory(n=30):
+    poses = []
+    for i in range(n):
+        a = 0.01 * i
+        R = cv2.Rodrigues(np.array([0.2 * a, a, 0.1 * a]))[0]
+        T = np.eye(4)
+        T[:3, :3] = R
+        T[:3, 3] = [0.02 * i, 0.005 * i, 0.01 * i]
+        poses.append(T)
+    return np.stack(poses)
+
+
+def _render(tex, T_w_c):
+    """Image and depth of the plane z = PLANE_Z (texture spans x, y in [-3, 3) x [-2.25, 2.25) m)."""
+    h, w = SIZE[1], SIZE[0]
+    u, v = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1)
+    rays_w = rays @ T_w_c[:3, :3].T
+    c = T_w_c[:3, 3]
+    s = (PLANE_Z - c[2]) / rays_w[..., 2]
+    X = c + s[..., None] * rays_w
+    tu = ((X[..., 0] + 3.0) / 6.0 * tex.shape[1]).astype(np.float32)
+    tv = ((X[..., 1] + 2.25) / 4.5 * tex.shape[0]).astype(np.float32)
+    image = cv2.remap(tex, tu, tv, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return image, s.astype(np.float32)  # rays have z = 1 in the camera: s is the optical depth
+
+
+@pytest.fixture(scope='module')
+def plane_sequence():
+    tex = _texture()
+    poses = _trajectory()
+    frames = [_render(tex, T) for T in poses]
+    return [f[0] for f in frames], [f[1] for f in frames], poses
+
+
+def _run(tracker, images, depths, depth_fn=lambda i, d: d, priors=None):
+    out = []
+    for i, (image, depth) in enumerate(zip(images, depths)):
+        out.append(tracker.track(image, K, depth_fn(i, depth), None, None if priors is None else priors[i]))
+    return out
+
+
+def test_tracks_the_true_trajectory_with_true_depth(plane_sequence):
+    images, depths, poses = plane_sequence
+    steps = _run(KeyframeTracker(), images, depths)
+    assert [s.status for s in steps[1:]] == ['tracking'] * (len(steps) - 1)
+    est = np.stack([s.T_odom_cam for s in steps])
+    ate = absolute_trajectory_error(est, poses, 'se3')['rmse']
+    assert ate < 0.01  # a 0.7 m path
+    cov = steps[-1].covariance
+    assert cov is not None and np.all(np.linalg.eigvalsh(cov) > 0)
+    assert np.sqrt(np.trace(cov[:3, :3])) < 0.05
+
+
+def test_a_wrong_constant_scale_scales_the_trajectory_and_nothing_else(plane_sequence):
+    images, depths, poses = plane_sequence
+    steps = _run(KeyframeTracker(), images, depths, lambda i, d: 1.5 * d)
+    est = np.stack([s.T_odom_cam for s in steps])
+    sim3 = absolute_trajectory_error(est, poses, 'sim3')
+    assert sim3['rmse'] < 0.01 and sim3['scale'] == pytest.approx(1 / 1.5, rel=0.03)
+
+
+def test_keyframe_depth_is_aligned_to_the_map_scale(plane_sequence):
+    """A model whose scale wanders from frame to frame: aligned keyframes keep one scale."""
+    images, depths, poses = plane_sequence
+    wander = lambda i, d: d * (1.0 + 0.4 * np.sin(i))  # noqa: E731
+    config = dict(keyframe_translation_m=0.05)
+    aligned = _run(KeyframeTracker(TrackerConfig(**config)), images, depths, wander)
+    raw = _run(KeyframeTracker(TrackerConfig(**config, scale_alignment=0.0)), images, depths, wander)
+    assert sum(s.new_keyframe for s in aligned) >= 5
+    err = {name: absolute_trajectory_error(np.stack([s.T_odom_cam for s in steps]), poses, 'sim3')['rmse']
+           for name, steps in (('aligned', aligned), ('raw', raw))}
+    assert err['aligned'] < 0.015 and err['raw'] > 3 * err['aligned']
+
+
+def test_untextured_frames_fall_back_to_the_prior_and_say_why():
+    tracker = KeyframeTracker()
+    blank = np.full((SIZE[1], SIZE[0]), 128, np.uint8)
+    depth = np.full(blank.shape, 2.0, np.float32)
+    prior = np.eye(4)
+    prior[0, 3] = 0.1
+    first = tracker.track(blank, K, depth)
+    second = tracker.track(blank, K, depth, fallback_T_prev_cur=prior)
+    assert first.status == 'initialised'
+    assert second.status == 'fallback' and 'too few matches' in second.reason
+    np.testing.assert_allclose(second.T_odom_cam, prior)
+    assert tracker.failures == 1 and second.covariance is None
+
+
+def test_pnp_recovers_a_known_pose_despite_outliers():
+    rng = np.random.default_rng(1)
+    points = rng.uniform([-1, -1, 1.5], [1, 1, 4], (200, 3))
+    T = np.eye(4)
+    T[:3, :3] = cv2.Rodrigues(np.array([0.05, -0.1, 0.02]))[0]
+    T[:3, 3] = [0.1, -0.05, 0.2]
+    cam = points @ T[:3, :3].T + T[:3, 3]
+    pixels = cam[:, :2] / cam[:, 2:] * [K[0, 0], K[1, 1]] + K[:2, 2]
+    pixels[:60] += rng.uniform(-80, 80, (60, 2))  # 30 % outliers
+    solution = solve_pnp(points, pixels, K)
+    assert solution is not None and len(solution.inliers) >= 130
+    np.testing.assert_allclose(solution.T_cam_points, T, atol=1e-6)
+    assert set(solution.inliers.tolist()).isdisjoint(range(60)) or len(set(solution.inliers) & set(range(60))) < 3
+
+
+def test_matching_is_one_to_one(plane_sequence):
+    images = plane_sequence[0]
+    a, b = extract_features(images[0]), extract_features(images[3])
+    matches = match_features(a, b)
+    assert len(matches) > 100
+    assert len(set(matches[:, 1].tolist())) == len(matches)
+
+
+def test_invalid_configuration_is_refused():
+    with pytest.raises(ValueError, match='scale_alignment'):
+        TrackerConfig(scale_alignment=1.5)
+    with pytest.raises(ValueError, match='threshold_px'):
+        TrackerConfig(threshold_px=0.0)

@@ -1,0 +1,171 @@
+"""`geovr-eval odometry --model DIR --data REC`: the runtime's geometric tracker over a recording.
+
+Rows of one table (JSON, Markdown, trajectory PNG in --out):
+- tracker on the model's depth: what the runtime publishes (PnP on learned depth, the
+  learned relative pose as fallback);
+- the learned pose head alone: the model's T_prev_cur chained;
+- no motion: every pose the first one;
+- tracker on the recording's true depth: the upper bound of this design.
+The model runs through the runtime's `PerceptionPipeline` (ONNX Runtime by default), so the
+figures are those of the shipped runtime, not of the training code.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from geovr_ros.geometry import absolute_trajectory_error, relative_pose_error
+
+
+def trajectory_row(est: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """ATE (SE(3), Sim(3)) m, RPE per frame (m, deg), drift in % of the true path length."""
+    path = float(np.linalg.norm(np.diff(gt[:, :3, 3], axis=0), axis=1).sum())
+    se3 = absolute_trajectory_error(est, gt, 'se3')
+    try:
+        sim3 = absolute_trajectory_error(est, gt, 'sim3')
+    except Exception:  # an estimate that never moves has no scale to fit
+        sim3 = {'rmse': float(np.sqrt(np.mean(np.sum((gt[:, :3, 3] - gt[:, :3, 3].mean(0)) ** 2, axis=1)))),
+                'scale': 0.0}
+    rpe = relative_pose_error(est, gt, 1)
+    est_path = float(np.linalg.norm(np.diff(est[:, :3, 3], axis=0), axis=1).sum())
+    return {'ate_se3_m': se3['rmse'], 'ate_sim3_m': sim3['rmse'], 'sim3_scale': sim3['scale'],
+            'ate_se3_pct': 100 * se3['rmse'] / max(path, 1e-9), 'ate_sim3_pct': 100 * sim3['rmse'] / max(path, 1e-9),
+            'rpe_trans_m': rpe['trans_rmse'], 'rpe_rot_deg': rpe['rot_rmse_deg'],
+            'path_m': path, 'travelled_m': est_path}
+
+
+def run_tracker(seq, depth_source, config=None, progress: bool = True) -> tuple[np.ndarray, dict]:
+    """Track `seq` with depth from `depth_source(i) -> (depth, depth_K, T_prev_cur | None)`.
+    Returns (poses (N, 4, 4) in the first frame's optical frame, stats)."""
+    import cv2
+    from tqdm import tqdm
+
+    from geovr_ros.tracking import KeyframeTracker
+    tracker = KeyframeTracker(config)
+    poses, ms, statuses, inliers = [], [], {}, []
+    for i in tqdm(range(len(seq)), desc='track', disable=not progress):
+        depth, depth_K, prior = depth_source(i)
+        gray = cv2.cvtColor(seq.rgb[i], cv2.COLOR_RGB2GRAY)
+        start = time.perf_counter()
+        step = tracker.track(gray, seq.K[i], depth, depth_K, prior)
+        ms.append(1e3 * (time.perf_counter() - start))
+        poses.append(step.T_odom_cam)
+        statuses[step.status] = statuses.get(step.status, 0) + 1
+        if step.status == 'tracking':
+            inliers.append(step.inliers)
+    stats = {'tracking_ms_median': float(np.median(ms)), 'failures': float(tracker.failures),
+             'keyframes': float(tracker.keyframes_created), 'inliers_median': float(np.median(inliers)) if inliers else 0.0,
+             'travelled_m_tracker': tracker.distance_travelled}
+    return np.stack(poses), stats
+
+
+ROWS = (('tracker on the model depth', 'tracker'), ('learned pose head alone', 'pose_head'),
+        ('no motion', 'static'), ('tracker on the true depth (upper bound)', 'true_depth'))
+COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % path', '.2f'),
+           ('ate_se3_m', 'ATE SE(3) m', '.3f'), ('ate_se3_pct', 'SE(3) % path', '.2f'),
+           ('rpe_trans_m', 'RPE-T m/frame', '.4f'), ('rpe_rot_deg', 'RPE-R deg/frame', '.3f'),
+           ('travelled_m', 'travelled m', '.2f'), ('failures', 'tracking failures', '.0f'),
+           ('tracking_ms_median', 'tracking ms (median)', '.1f'))
+
+
+def markdown(rows: dict[str, dict]) -> str:
+    present = [c for c in COLUMNS if any(c[0] in r for r in rows.values())]
+    lines = ['| | ' + ' | '.join(h for _, h, _ in present) + ' |', '|---|' + '---|' * len(present)]
+    for name, row in rows.items():
+        lines.append(f'| {name} | ' + ' | '.join(format(row[k], f) if k in row else '—' for k, _, f in present) + ' |')
+    return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='geovr-eval odometry', description=__doc__.splitlines()[0])
+    parser.add_argument('--model', required=True, help='exported model directory (perception.onnx)')
+    parser.add_argument('--data', required=True, help='dataset folder (its --split) or a real recording')
+    parser.add_argument('--split', default='test')
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--backend', default='onnxruntime', help='runtime backend (default onnxruntime)')
+    parser.add_argument('--max-frames', type=int, default=None)
+    parser.add_argument('--max-sequences', type=int, default=None)
+    parser.add_argument('--no-progress', action='store_true')
+    args = parser.parse_args(argv)
+
+    from geovr_ros.inference import MetadataError, ModelFileError, PerceptionPipeline
+    from geovr_training.evaluation.data import load_sequences
+    try:
+        sequences = load_sequences(args.data, args.split, args.max_sequences, args.max_frames)
+        pipeline = PerceptionPipeline(args.model, backend=args.backend)
+    except (FileNotFoundError, ValueError, OSError, MetadataError, ModelFileError) as exc:
+        print(f'geovr-eval odometry: error: {exc}', file=sys.stderr)
+        return 2
+    per_sequence = []
+    plot = None
+    for seq in sequences:
+        gt = seq.T_world_cam
+        if gt is None or not np.isfinite(gt).all():
+            print(f'geovr-eval odometry: {seq.name} has no true poses: skipped', file=sys.stderr)
+            continue
+        gt = np.linalg.inv(gt[0]) @ gt  # in the first frame's optical frame, as the estimates
+        pipeline.reset()
+        model_out, model_ms = [], []
+        for i in range(len(seq)):
+            result = pipeline.step(seq.rgb[i], seq.K[i])
+            model_out.append((result.depth, result.K, result.rel_pose))
+            model_ms.append(result.timings_ms['total'])
+        pose_head = [np.eye(4)]
+        for _, _, rel in model_out[1:]:
+            pose_head.append(pose_head[-1] @ rel)
+        est_model, stats_model = run_tracker(seq, lambda i: model_out[i], progress=not args.no_progress)
+        rows = {'tracker': {**trajectory_row(est_model, gt), **stats_model, 'model_ms_median': float(np.median(model_ms))},
+                'pose_head': trajectory_row(np.stack(pose_head), gt),
+                'static': trajectory_row(np.broadcast_to(np.eye(4), gt.shape).copy(), gt)}
+        if seq.depth is not None:
+            est_true, stats_true = run_tracker(seq, lambda i: (seq.depth[i], seq.K[i], None), progress=not args.no_progress)
+            rows['true_depth'] = {**trajectory_row(est_true, gt), **stats_true}
+        per_sequence.append({'sequence': seq.name, 'frames': len(seq), **{k: v for k, v in rows.items()}})
+        if plot is None:
+            plot = (seq.name, gt, est_model, rows.get('true_depth') and est_true, np.stack(pose_head))
+    if not per_sequence:
+        print('geovr-eval odometry: no sequence with true poses', file=sys.stderr)
+        return 2
+    summary = {}
+    for _, key in ROWS:
+        items = [s[key] for s in per_sequence if key in s]
+        if items:
+            summary[key] = {k: float(np.mean([r[k] for r in items])) for k in items[0]}
+    table = markdown({name: summary[key] for name, key in ROWS if key in summary})
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = 'geovr-eval odometry ' + ' '.join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[2:]))
+    (out / 'odometry.json').write_text(json.dumps({'command': command, 'summary': summary,
+                                                   'per_sequence': per_sequence}, indent=2))
+    (out / 'odometry.md').write_text(f'# Odometry\n\nCommand: `{command}`\n\n{table}\n')
+    _plot(out / 'odometry.png', *plot)
+    print(table)
+    print(f'wrote {out / "odometry.json"}, {out / "odometry.md"}, {out / "odometry.png"}')
+    return 0
+
+
+def _plot(path: Path, name: str, gt: np.ndarray, est: np.ndarray, est_true, pose_head: np.ndarray) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 6))
+    # top view in the first camera's optical frame: x right, z forward
+    ax.plot(gt[:, 0, 3], gt[:, 2, 3], 'k-', lw=2, label='true')
+    ax.plot(est[:, 0, 3], est[:, 2, 3], 'C0-', label='tracker, model depth')
+    if est_true is not None:
+        ax.plot(est_true[:, 0, 3], est_true[:, 2, 3], 'C2--', label='tracker, true depth')
+    ax.plot(pose_head[:, 0, 3], pose_head[:, 2, 3], 'C3:', label='learned pose head')
+    ax.set_xlabel('x (m, first camera right)')
+    ax.set_ylabel('z (m, first camera forward)')
+    ax.set_title(f'{name}: odometry (no alignment)')
+    ax.axis('equal')
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
