@@ -154,6 +154,27 @@ def test_diagnostics_report_rate_latency_backend_and_drops(session):
     assert np.isfinite(float(values['latency_arrival_age_ms']))
 
 
+def test_geometric_odometry_reports_its_state_and_covariance(session):
+    status = session['got']['diagnostics'][-1].status[0]
+    values = {v.key: v.value for v in status.values}
+    assert values['odometry_method'] == 'geometric'
+    assert values['tracking_status'] in ('tracking', 'fallback')
+    assert int(values['tracking_keyframes']) >= 1
+    failures = int(values['tracking_failures'])
+    assert failures <= int(values['frames_processed']) - 1
+    if values['tracking_status'] == 'fallback':
+        assert values['tracking_failure_reason']
+    constant = np.diag([0.01] * 3 + [0.01] * 3).ravel()
+    tracked = [m for m in session['got']['odometry'][1:]
+               if not np.allclose(np.asarray(m.pose.covariance), constant)]
+    # frames that PnP tracked publish their inliers' covariance: symmetric, positive diagonal
+    assert len(tracked) >= int(values['frames_processed']) - 1 - failures - 1
+    for m in tracked:
+        cov = np.asarray(m.pose.covariance).reshape(6, 6)
+        np.testing.assert_allclose(cov, cov.T, atol=1e-12)
+        assert np.all(np.diag(cov) > 0)
+
+
 def test_question_service_answers_what_the_memory_knows(session):
     probe, odom = session['probe'], session['got']['odometry']
     positions = np.array([[m.pose.pose.position.x, m.pose.pose.position.y,

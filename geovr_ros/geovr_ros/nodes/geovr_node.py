@@ -36,15 +36,15 @@ from std_srvs.srv import Trigger
 
 from geovr_ros.geometry import (
     GeometryError, T_BODY_OPTICAL, body_to_optical, depth_to_points, invert_pose, make_pose,
-    matrix_from_rpy,
-    transform_points)
+    matrix_from_rpy, relative_pose, so3_log, transform_points)
 from geovr_ros.localization import (
     KeyframeMap, Localizer, LocalizerConfig, MapFileError, view_overlap)
 from geovr_ros.memory import (
     ChainedAnswerer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer, SpatialMemory,
     validate_question)
 from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_PARAMS
-from geovr_ros.odometry import OdometryTracker, StampCheck
+from geovr_ros.odometry import OdometryTracker, OdometryUpdate, StampCheck
+from geovr_ros.tracking import KeyframeTracker, TrackerConfig
 from geovr_ros.ros.conversions import (
     array_to_image_msg, camera_info_msg, camera_info_to_k, colorize_depth,
     compressed_msg_to_rgb, depth_to_image_msg, image_msg_to_rgb, odometry_msg, pointcloud2_msg,
@@ -54,6 +54,9 @@ from geovr_ros.ros.parameters import declare_all
 from geovr_ros.ros.qos import qos_profile
 from geovr_ros.ros.tf import StaticTransformCache, TransformPublisher
 from geovr_ros.ros.worker import LatestItemWorker
+
+
+ODOMETRY_METHODS = ('geometric', 'learned')
 
 
 class DropLog:
@@ -251,6 +254,14 @@ class GeoVRNode(LifecycleNode):
                                        p['odometry_reference_rotation'],
                                        p['odometry_max_reference_frames'],
                                        p['time_jump_threshold'])
+        if p['odometry_method'] not in ODOMETRY_METHODS:
+            raise ValueError(f"odometry_method {p['odometry_method']!r} is not one of {ODOMETRY_METHODS}")
+        self.geometric = KeyframeTracker(TrackerConfig(
+            max_features=p['tracking_max_features'], threshold_px=p['tracking_threshold_px'],
+            min_inliers=p['tracking_min_inliers'], scale_alignment=p['tracking_scale_alignment'])) \
+            if p['odometry_method'] == 'geometric' else None
+        self._learned_last = None        # learned odometry pose of the previous frame (fallback prior)
+        self._tracking_step = None       # last geovr_ros.tracking.TrackingStep
         self.pairer = IntrinsicsPairer(p['pairing_mode'], p['pairing_tolerance'])
         self.memory = SpatialMemory(p['memory_max_keyframes'], p['memory_max_tokens'])
         self.localizer = Localizer(LocalizerConfig(
@@ -446,9 +457,12 @@ class GeoVRNode(LifecycleNode):
             update = self.tracker.update(stamp, result.rel_pose)
         if update.new_reference:
             self._reference = cur
+        covariance = None
+        if self.geometric is not None:
+            update, covariance = self._track_geometric(rgb, intrinsics.K, result, update)
         T_odom_cam = self._T_odom_opt0 @ update.T_odom_cam
         self._scale = result.scale
-        self._publish_odometry(update, T_odom_cam, header, camera_frame)
+        self._publish_odometry(update, T_odom_cam, header, camera_frame, covariance)
         with self._state_lock:
             self._latest = (stamp, T_odom_cam, camera_frame)
         self.memory.record_pose(stamp, T_odom_cam)
@@ -469,6 +483,33 @@ class GeoVRNode(LifecycleNode):
                   'localization_ms': (t_end - t_odometry) * ms,
                   'total_ms': (t_end - t_start) * ms}
         self._stage_ms.append(stages)
+
+    def _track_geometric(self, rgb: np.ndarray, K: np.ndarray, result, learned: OdometryUpdate
+                         ) -> tuple[OdometryUpdate, np.ndarray | None]:
+        """The frame's pose from PnP on the model's depth; the learned relative pose
+        (`learned`, the OdometryTracker's chain) is the fallback. Returns the update to publish
+        (same stamp, geometric pose and velocities) and its covariance (odom axes) or None."""
+        import cv2
+        prior = None if self._learned_last is None else relative_pose(self._learned_last, learned.T_odom_cam)
+        self._learned_last = learned.T_odom_cam
+        previous = self._tracking_step.T_odom_cam if self.geometric.started and self._tracking_step else None
+        step = self.geometric.track(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), K, result.depth, result.K, prior)
+        self._tracking_step = step
+        linear, angular = np.zeros(3), np.zeros(3)
+        dt = learned.stamp - self._tracking_stamp if previous is not None else 0.0
+        if dt > 0:
+            T_last_cur = relative_pose(previous, step.T_odom_cam)
+            linear, angular = T_last_cur[:3, 3] / dt, so3_log(T_last_cur[:3, :3]) / dt
+        self._tracking_stamp = learned.stamp
+        if step.status == 'fallback':
+            self.get_logger().warning(f'geometric tracking failed, the learned pose is used: {step.reason}',
+                                      throttle_duration_sec=self.p['log_throttle_period'])
+        covariance = None
+        if step.covariance is not None:
+            R = np.zeros((6, 6))
+            R[:3, :3] = R[3:, 3:] = self._T_odom_opt0[:3, :3]
+            covariance = R @ step.covariance @ R.T
+        return OdometryUpdate(learned.stamp, step.T_odom_cam, linear, angular, learned.new_reference), covariance
 
     def _odom_from_first_optical(self, camera_frame: str) -> np.ndarray | None:
         """odom <- optical frame of the first image: the camera mount (base mode) or the
@@ -497,6 +538,9 @@ class GeoVRNode(LifecycleNode):
 
     def _restart_odometry(self) -> None:
         self.tracker.reset()
+        if self.geometric is not None:
+            self.geometric.reset()
+        self._learned_last = self._tracking_step = None
         self._reference = None
         self._path.clear()
         self.memory.clear()
@@ -537,12 +581,14 @@ class GeoVRNode(LifecycleNode):
             return T_odom_cam @ invert_pose(T_base_cam), self.p['base_frame']
         return T_odom_cam, None
 
-    def _publish_odometry(self, update, T_odom_cam, header, camera_frame) -> None:
+    def _publish_odometry(self, update, T_odom_cam, header, camera_frame, covariance=None) -> None:
+        """covariance: (6, 6) of the pose in odom axes from tracking, or None (the parameters')."""
         T_child, child = self._child_pose(T_odom_cam)
         child = child or camera_frame
         odom_header = Header(stamp=header.stamp, frame_id=self.p['odom_frame'])
         var_p, var_r = self.p['odometry_position_variance'], self.p['odometry_orientation_variance']
-        covariance = np.diag([var_p] * 3 + [var_r] * 3)
+        if covariance is None:
+            covariance = np.diag([var_p] * 3 + [var_r] * 3)
         linear, angular = update.linear_velocity, update.angular_velocity
         if child != camera_frame:  # twist is in the child frame: rotate camera axes to base
             R = self._T_odom_opt0[:3, :3]  # the mount's rotation (lever arm ignored)
@@ -737,7 +783,16 @@ class GeoVRNode(LifecycleNode):
                   'memory_keyframes': str(len(self.memory)),
                   'localized': str(self.localizer.localized),
                   'place_matches_accepted': str(self._matches['accepted']),
-                  'place_matches_rejected': str(self._matches['rejected'])}
+                  'place_matches_rejected': str(self._matches['rejected']),
+                  'odometry_method': self.p['odometry_method']}
+        if self.geometric is not None:
+            step = self._tracking_step
+            values.update({'tracking_status': step.status if step else 'not started',
+                           'tracking_inliers': str(step.inliers if step else 0),
+                           'tracking_failure_reason': step.reason if step else '',
+                           'tracking_failures': str(self.geometric.failures),
+                           'tracking_keyframes': str(self.geometric.keyframes_created),
+                           'tracking_depth_scale': f'{step.depth_scale:.3f}' if step else 'nan'})
         if stages:
             for key in stages[-1]:
                 vals = [s[key] for s in stages if key in s]

@@ -66,6 +66,19 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('publish_map_to_odom_tf', True, 'Publish TF map_frame -> odom_frame (REP 105) once '
           'localization knows it.'),
     # Odometry
+    Param('odometry_method', 'geometric', 'geometric: each frame is tracked against a keyframe '
+          'by PnP on ORB features and the model\'s depth (geovr_ros.tracking), the learned '
+          'relative pose only as the fallback when tracking fails; learned: the model\'s '
+          'relative poses chained (the pose head alone; worse than standing still on real '
+          'recordings, models/README.md).'),
+    Param('tracking_max_features', 1000, 'ORB features per frame for geometric odometry.'),
+    Param('tracking_threshold_px', 3.0, 'RANSAC inlier threshold of the PnP, pixels at 640 px '
+          'image width (scaled with the width).'),
+    Param('tracking_min_inliers', 15, 'Fewer PnP inliers than this and tracking has failed for '
+          'the frame (the learned pose is used, the reason is in the diagnostics).'),
+    Param('tracking_scale_alignment', 1.0, 'How much of the map\'s scale a new tracking '
+          'keyframe\'s depth takes, 0..1 (1: one consistent scale; 0: each keyframe at the '
+          'model\'s own metric scale).'),
     Param('odometry_reference_translation', 0.3, 'Metres from the odometry reference frame '
           'after which the current frame becomes the new reference.'),
     Param('odometry_reference_rotation', 0.35, 'Radians from the odometry reference frame '
@@ -78,9 +91,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'this many seconds is a time jump backwards (bag loop, simulator reset) and restarts '
           'odometry; smaller backward steps are dropped as out of order.'),
     Param('odometry_position_variance', 0.01, 'Variance (m^2) put on the diagonal of the '
-          'odometry pose covariance.'),
+          'odometry pose covariance when it has no geometric estimate (learned odometry, '
+          'tracking failed); geometric tracking publishes the PnP inliers\' covariance.'),
     Param('odometry_orientation_variance', 0.01, 'Variance (rad^2) put on the diagonal of the '
-          'odometry pose covariance.'),
+          'odometry pose covariance when it has no geometric estimate.'),
     # Localization
     Param('localization_enabled', True, 'Build a keyframe map, recognise places and publish '
           'localization and map -> odom.'),

@@ -82,6 +82,15 @@ class _Keyframe:
     frames: int = 0
 
 
+def _rotated(covariance: np.ndarray | None, R: np.ndarray) -> np.ndarray | None:
+    """A (position, rotation) covariance expressed in axes rotated by R (3, 3)."""
+    if covariance is None:
+        return None
+    B = np.zeros((6, 6))
+    B[:3, :3] = B[3:, 3:] = R
+    return B @ covariance @ B.T
+
+
 def sample_depth(depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     """Depth (metres, NaN outside or invalid) at `pixels` (N, 2) of the image with K, read from
     `depth` (h, w) whose intrinsics are `depth_K` (same camera, another resolution), nearest."""
@@ -169,7 +178,8 @@ class KeyframeTracker:
                 scale = self._aligned_scale(solution, kf, matches, features, depth, depth_K, K)
                 self._new_keyframe(features, depth, depth_K, K, T_odom_cam, scale)
             step = TrackingStep(T_odom_cam, 'tracking', '', len(matches), len(solution.inliers),
-                                solution.covariance, new_keyframe, scale, solution.rms_px)
+                                _rotated(solution.covariance, kf.T_odom_kf[:3, :3]), new_keyframe, scale,
+                                solution.rms_px)
         else:
             self.failures += 1
             reason = (f'too few matches with depth ({len(matches)} < {cfg.min_inliers})'
