@@ -92,14 +92,34 @@ def test_predict_sequence_chains_relative_poses(tiny_data):
     np.testing.assert_allclose(pred.trajectory[0], np.eye(4))
 
 
+def test_onnxruntime_and_torch_predict_the_same(tiny_data):
+    from geovr_training.evaluation.predict import clip_runner
+    seq = load_sequences(tiny_data, 'test', max_frames=4)[0]
+    torch.manual_seed(0)
+    model = build_model(ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=8)).eval()
+    a = predict_sequence(clip_runner(model, 'torch'), seq.rgb, seq.K, input_size=(64, 48))
+    b = predict_sequence(clip_runner(model, 'onnxruntime', (64, 48)), seq.rgb, seq.K, input_size=(64, 48))
+    np.testing.assert_allclose(a.depth, b.depth, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(a.rel_poses, b.rel_poses, atol=1e-4)
+
+
+def test_robustness_table_only_when_asked(tiny_data, tmp_path):
+    model = build_model(ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=8))
+    ckpt = save_checkpoint(tmp_path / 'm.pt', model, {'data': {'resolution': [64, 48]}}, 0)
+    assert eval_main(['--checkpoint', str(ckpt), '--data', str(tiny_data), '--out', str(tmp_path / 'e'),
+                      '--max-frames', '4', '--no-progress']) == 0
+    assert json.loads((tmp_path / 'e' / 'metrics.json').read_text())['camera_robustness'] == {}
+
+
 def test_geovr_eval_cli_writes_json_markdown_and_plots(tiny_data, tmp_path, capsys):
     torch.manual_seed(0)
     model = build_model(ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=8))
     ckpt = save_checkpoint(tmp_path / 'm.pt', model, {'data': {'resolution': [64, 48]}}, 0)
     out = tmp_path / 'eval'
     assert eval_main(['--checkpoint', str(ckpt), '--data', str(tiny_data), '--out', str(out),
-                      '--max-frames', '4', '--no-progress']) == 0
+                      '--max-frames', '4', '--no-progress', '--camera-changes']) == 0
     payload = json.loads((out / 'metrics.json').read_text())
+    assert 'constant depth (the set\'s median)' in payload['baselines']
     assert set(payload['camera_robustness']) == {c.name for c in DEFAULT_CHANGES}
     robust = payload['camera_robustness']
     # as the runtime feeds it, a 2x larger camera is resized back to the trained size: nearly the original

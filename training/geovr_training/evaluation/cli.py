@@ -25,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--split', default='test')
     parser.add_argument('--max-sequences', type=int, default=None)
     parser.add_argument('--max-frames', type=int, default=None)
-    parser.add_argument('--no-camera-changes', action='store_true', help='skip the robustness table')
+    parser.add_argument('--camera-changes', action='store_true',
+                        help='also run the camera robustness table (resize, zoom, principal point, FOV)')
+    parser.add_argument('--no-camera-changes', action='store_true', help='(the default) skip the robustness table')
+    parser.add_argument('--backend', choices=['onnxruntime', 'torch'], default='onnxruntime',
+                        help='run the network in ONNX Runtime (exported on the fly; default) or PyTorch')
     parser.add_argument('--input-size', default=None, help='WxH fed to the model (default: trained size)')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
@@ -50,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f'geovr-eval: error: {exc}', file=sys.stderr)
         return 2
     size = tuple(int(v) for v in args.input_size.lower().split('x')) if args.input_size else trained_input_size(state)
-    changes = () if args.no_camera_changes else DEFAULT_CHANGES
+    changes = DEFAULT_CHANGES if args.camera_changes else ()
     summary, per_sequence, robustness, plots = evaluate_model(model, sequences, size, changes,
-                                                              progress=not args.no_progress)
+                                                              progress=not args.no_progress, backend=args.backend)
     command = 'geovr-eval ' + ' '.join(shlex.quote(a) for a in argv)
     baselines = {}
     if all(seq.depth is not None for seq in sequences):

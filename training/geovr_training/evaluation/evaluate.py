@@ -21,19 +21,24 @@ def trained_input_size(state: dict | None) -> tuple[int, int] | None:
 
 
 def evaluate_model(model: GeoVRModel, sequences: list, input_size: tuple[int, int] | None,
-                   changes: tuple[CameraChange, ...] = DEFAULT_CHANGES, progress: bool = True
-                   ) -> tuple[dict, list[dict], dict[str, dict], dict]:
+                   changes: tuple[CameraChange, ...] = DEFAULT_CHANGES, progress: bool = True,
+                   backend: str = 'torch') -> tuple[dict, list[dict], dict[str, dict], dict]:
     """Returns (summary, per_sequence, robustness {condition: summary}, plot data).
+
+    `backend`: 'torch' or 'onnxruntime' (the model exported to ONNX and run in ONNX Runtime).
 
     The summary and per-sequence rows are the original camera, with frames resized to the
     trained `input_size` (the runtime does the same). Camera changes feed the changed images
     resized to `input_size` with the matching K, as the runtime does, or at their own size
     (`native_size`: the raw network under another resolution).
     """
+    from geovr_training.evaluation.predict import clip_runner
+    runner = clip_runner(model, backend, input_size)
     per_sequence, robustness, plots = [], {}, {}
-    bar = tqdm(total=len(sequences) * max(1, len(changes)), desc='evaluate', disable=not progress)
+    bar = tqdm(total=len(sequences) * (1 + len(changes)), desc='evaluate', disable=not progress)
     for seq in sequences:
-        pred = predict_sequence(model, seq.rgb, seq.K, input_size)
+        pred = predict_sequence(runner, seq.rgb, seq.K, input_size, progress=progress and len(seq.rgb) > 200)
+        bar.update(1)
         row = evaluate_sequence(pred, seq.depth, seq.T_world_cam)
         row['sequence'] = seq.name
         per_sequence.append(row)
@@ -54,7 +59,7 @@ def evaluate_model(model: GeoVRModel, sequences: list, input_size: tuple[int, in
                     rgb, depth, k = resize_frames(rgb, depth, k, input_size)
                 rgb, depth, k = apply_camera_change(change, rgb, depth, k)
                 size = None if change.native_size else input_size
-            pred = predict_sequence(model, rgb, k, size)
+            pred = predict_sequence(runner, rgb, k, size)
             rows.append(evaluate_sequence(pred, depth, seq.T_world_cam))
             bar.update(1)
         robustness[change.name] = mean_over_sequences(rows)
