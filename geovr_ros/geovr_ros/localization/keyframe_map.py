@@ -1,21 +1,36 @@
 """A bounded map of keyframes: pose in `map`, global descriptor, model-resolution image.
 
-Saved as one `.npz` file (numpy arrays only, read with `allow_pickle=False`: a map file
-never executes anything).
+Saved as one `.npz` file (numpy arrays only, no pickle: a map file never executes
+anything). Loading checks every array's header (dtype, shape, size) against the zip
+member's declared size and the caller's limits *before* decompressing any data (a zip bomb
+or a 10,000-keyframe map is refused unread), then every value (finite rigid poses, ids,
+descriptors, intrinsics), and builds a new map only when all of it is consistent.
 """
 from __future__ import annotations
 
 import json
 import os
+import tempfile
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
+from geovr_ros.geometry import GeometryError, validate_intrinsics
+
 MAP_FORMAT_VERSION = 1
+#: zip members of a map file: name -> (dtype kind(s) allowed, rank).
+_MEMBERS = {'meta': ('u', 1), 'ids': ('iu', 1), 'stamps': ('f', 1), 'poses': ('f', 3),
+            'descriptors': ('f', 2), 'images': ('u', 4), 'K': ('f', 3)}
+_MAX_META_BYTES = 4096
+_MAX_DESCRIPTOR_SIZE = 65536
+_MAX_IMAGE_SIDE = 8192
+_RIGID_TOLERANCE = 1e-4
 
 
 class MapFileError(ValueError):
-    """A map file is missing, unreadable or of another format version."""
+    """A map file is missing, unreadable, of another format version, too large, or
+    inconsistent (the message names the offending array and value)."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +110,10 @@ class KeyframeMap:
         return candidates[best], float(similarity[best])
 
     def save(self, path: str | os.PathLike) -> None:
-        """Writes the map to `path` (.npz), atomically."""
+        """Writes the map to `path` (.npz) atomically: into a new uniquely named file in the
+        same folder (created exclusively, so no existing file or symlink is followed),
+        flushed to disk, then renamed over `path`; the temporary file is removed on failure.
+        Raises MapFileError (empty map) or OSError."""
         if not self._keyframes:
             raise MapFileError('the map is empty: nothing to save')
         arrays = {
@@ -108,34 +126,197 @@ class KeyframeMap:
             'images': np.stack([k.image for k in self._keyframes]),
             'K': np.stack([k.K for k in self._keyframes]),
         }
-        path = os.fspath(path)
-        tmp = path + '.tmp.npz'
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
+        path = os.path.abspath(os.fspath(path))
+        folder, name = os.path.split(path)
+        fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp', dir=folder)
+        try:
+            with os.fdopen(fd, 'wb') as out:
+                np.savez_compressed(out, **arrays)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        try:  # the rename itself survives a power cut once the folder is flushed
+            dir_fd = os.open(folder, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+        finally:
+            os.close(dir_fd)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, max_keyframes: int = 500) -> 'KeyframeMap':
-        """Reads a map written by `save`; raises MapFileError naming the problem."""
+    def load(cls, path: str | os.PathLike, max_keyframes: int = 500,
+             descriptor_size: int | None = None, image_size: tuple[int, int] | None = None
+             ) -> 'KeyframeMap':
+        """Reads a map written by `save` into a new map of capacity `max_keyframes`.
+
+        descriptor_size: D the descriptors must have (the model's), or None for any;
+        image_size: (W, H) the keyframe images must have (the model input), or None for any
+        up to 8192 px a side. Raises MapFileError naming the problem when the file is
+        missing, not a map, of another version, holds more than `max_keyframes` keyframes,
+        or is inconsistent: ids not 1-D unique non-negative integers, next_id not above
+        them, arrays of unequal length, non-finite or non-rigid poses (4, 4), descriptors of
+        another size, non-finite or zero, images not (H, W, 3) uint8, or intrinsics K (3, 3)
+        not valid for the image size. Nothing is decompressed beyond the sizes these limits
+        allow."""
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise MapFileError(f'map file {path!r} does not exist')
         try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(bytes(data['meta']).decode())
-                if meta.get('version') != MAP_FORMAT_VERSION:
-                    raise MapFileError(f'map file {path!r} has format version '
-                                       f'{meta.get("version")!r}, expected {MAP_FORMAT_VERSION}')
-                arrays = {k: data[k] for k in ('ids', 'stamps', 'poses', 'descriptors',
-                                               'images', 'K')}
-        except MapFileError:
-            raise
-        except Exception as error:  # zip, json and key errors all mean "not a map file"
-            raise MapFileError(f'map file {path!r} is unreadable: {error}') from None
-        result = cls(max(max_keyframes, len(arrays['ids'])))
+            with zipfile.ZipFile(path) as archive:
+                arrays = _read_map_arrays(archive, int(max_keyframes), descriptor_size,
+                                          image_size)
+        except MapFileError as error:
+            raise MapFileError(f'map file {path!r} refused: {error}') from None
+        except Exception as error:  # zip, npy header and json errors: "not a map file"
+            raise MapFileError(f'map file {path!r} is unreadable: '
+                               f'{type(error).__name__}: {error}') from None
+        try:
+            meta = json.loads(bytes(arrays['meta']).decode())
+        except ValueError as error:
+            raise MapFileError(f'map file {path!r} is unreadable: meta is not JSON: '
+                               f'{error}') from None
+        try:
+            next_id = _check_map_values(arrays, meta)
+        except MapFileError as error:
+            raise MapFileError(f'map file {path!r} refused: {error}') from None
+        result = cls(max_keyframes)
+        descriptors = arrays['descriptors'].astype(np.float32)
+        descriptors /= np.linalg.norm(descriptors, axis=1, keepdims=True)
         for i in range(len(arrays['ids'])):
             result._keyframes.append(Keyframe(
-                int(arrays['ids'][i]), float(arrays['stamps'][i]), arrays['poses'][i].copy(),
-                arrays['descriptors'][i].astype(np.float32), arrays['images'][i].copy(),
-                arrays['K'][i].copy()))
-        result._next_id = int(meta.get('next_id', len(result._keyframes)))
+                int(arrays['ids'][i]), float(arrays['stamps'][i]),
+                arrays['poses'][i].astype(np.float64), descriptors[i].copy(),
+                arrays['images'][i].copy(), arrays['K'][i].astype(np.float64)))
+        result._next_id = next_id
         return result
+
+
+def _npy_header(member) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran_order, dtype) of an open .npy member, without reading its data."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(member)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(member)
+    raise MapFileError(f'unsupported .npy version {version}')
+
+
+def _read_map_arrays(archive: zipfile.ZipFile, max_keyframes: int,
+                     descriptor_size: int | None, image_size: tuple[int, int] | None
+                     ) -> dict[str, np.ndarray]:
+    """Every map array, each checked (dtype kind, rank, shape, byte size) from its .npy
+    header and the zip member's declared size before its data is decompressed."""
+    infos = {info.filename: info for info in archive.infolist()}
+    unexpected = sorted(set(infos) - {f'{name}.npy' for name in _MEMBERS})
+    if unexpected:
+        raise MapFileError(f'unexpected members {[n[:40] for n in unexpected[:5]]} '
+                           f'(a map holds {sorted(_MEMBERS)})')
+    arrays = {}
+    for name, (kinds, rank) in _MEMBERS.items():
+        info = infos.get(f'{name}.npy')
+        if info is None:
+            raise MapFileError(f'array {name!r} is missing')
+        with archive.open(info) as member:
+            shape, fortran, dtype = _npy_header(member)
+            if dtype.hasobject or dtype.kind not in kinds or len(shape) != rank:
+                raise MapFileError(f'array {name!r} is {dtype} of shape {shape}, expected '
+                                   f'rank {rank} of kind {kinds!r}')
+            if name in ('meta', 'images') and dtype != np.uint8:
+                raise MapFileError(f'array {name!r} is {dtype}, expected uint8')
+            _check_shape(name, shape, max_keyframes, descriptor_size, image_size)
+            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if info.file_size != member.tell() + nbytes:
+                raise MapFileError(f'array {name!r} declares {info.file_size} bytes in the '
+                                   f'zip but its header {shape} {dtype} needs '
+                                   f'{member.tell() + nbytes}')
+            data = member.read(nbytes)
+            if len(data) != nbytes:
+                raise MapFileError(f'array {name!r} is truncated')
+            arrays[name] = np.frombuffer(data, dtype).reshape(shape, order='F' if fortran
+                                                              else 'C')
+    return arrays
+
+
+def _check_shape(name: str, shape: tuple[int, ...], max_keyframes: int,
+                 descriptor_size: int | None, image_size: tuple[int, int] | None) -> None:
+    """Raises MapFileError when an array's header shape exceeds the limits."""
+    if name == 'meta':
+        if shape[0] > _MAX_META_BYTES:
+            raise MapFileError(f'meta has {shape[0]} bytes, more than {_MAX_META_BYTES}')
+        return
+    n = shape[0]
+    if n > max_keyframes:
+        raise MapFileError(f'{name} holds {n} keyframes, more than max_map_keyframes='
+                           f'{max_keyframes}')
+    if n == 0:
+        raise MapFileError(f'{name} holds no keyframes')
+    expected = {'poses': (n, 4, 4), 'K': (n, 3, 3)}.get(name)
+    if name == 'descriptors':
+        d = shape[1]
+        if descriptor_size is not None and d != descriptor_size:
+            raise MapFileError(f'descriptors have size {d}, the model\'s have '
+                               f'{descriptor_size}')
+        expected = (n, d) if 1 <= d <= _MAX_DESCRIPTOR_SIZE else None
+    elif name == 'images':
+        h, w = shape[1], shape[2]
+        if image_size is not None and (w, h) != tuple(image_size):
+            raise MapFileError(f'images are {w}x{h}, the model input is '
+                               f'{image_size[0]}x{image_size[1]}')
+        ok = 1 <= h <= _MAX_IMAGE_SIDE and 1 <= w <= _MAX_IMAGE_SIDE
+        expected = (n, h, w, 3) if ok else None
+    elif name in ('ids', 'stamps'):
+        expected = (n,)
+    if expected is None or tuple(shape) != expected:
+        raise MapFileError(f'{name} has shape {tuple(shape)}, expected {expected or "a valid shape"}')
+
+
+def _check_map_values(arrays: dict[str, np.ndarray], meta) -> int:
+    """Checks lengths and values of the map arrays; returns next_id. Raises MapFileError."""
+    if not isinstance(meta, dict) or meta.get('version') != MAP_FORMAT_VERSION:
+        version = meta.get('version') if isinstance(meta, dict) else meta
+        raise MapFileError(f'format version {repr(version)[:40]}, expected '
+                           f'{MAP_FORMAT_VERSION}')
+    lengths = {name: len(arrays[name]) for name in _MEMBERS if name != 'meta'}
+    if len(set(lengths.values())) != 1:
+        raise MapFileError(f'arrays of unequal length {lengths}')
+    ids, n = arrays['ids'], lengths['ids']
+    if np.any(ids < 0) or len(np.unique(ids)) != n:
+        raise MapFileError('ids must be unique non-negative integers')
+    next_id = meta.get('next_id')
+    if isinstance(next_id, bool) or not isinstance(next_id, int) or next_id <= int(ids.max()) \
+            or next_id > 2 ** 62:
+        raise MapFileError(f'next_id {repr(next_id)[:40]} must be an integer above the '
+                           f'largest id {int(ids.max())}')
+    if not np.all(np.isfinite(arrays['stamps'])):
+        raise MapFileError('stamps must be finite')
+    poses = arrays['poses'].astype(np.float64)
+    bad = ~np.all(np.isfinite(poses), axis=(1, 2))
+    if not bad.any():
+        R = poses[:, :3, :3]
+        orthonormal = np.abs(np.swapaxes(R, 1, 2) @ R - np.eye(3)).max(axis=(1, 2))
+        bad = (orthonormal > _RIGID_TOLERANCE) | (np.linalg.det(R) < 0) \
+            | np.any(poses[:, 3] != [0.0, 0.0, 0.0, 1.0], axis=1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise MapFileError(f'pose {i} is not a finite rigid transform: '
+                           f'{np.round(poses[i], 4).tolist()}')
+    descriptors = arrays['descriptors'].astype(np.float64)
+    norms = np.linalg.norm(descriptors, axis=1)
+    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+        raise MapFileError('descriptors must be finite and non-zero')
+    height, width = arrays['images'].shape[1:3]
+    for i, K in enumerate(arrays['K']):
+        try:
+            validate_intrinsics(K.astype(np.float64), int(width), int(height))
+        except GeometryError as error:
+            raise MapFileError(f'K of keyframe {i} is invalid: {error}') from None
+    return next_id

@@ -272,11 +272,14 @@ class GeoVRNode(LifecycleNode):
             max_keyframes=p['max_map_keyframes']))
         if p['localization_enabled'] and p['map_file']:
             try:
-                self.localizer.set_map(KeyframeMap.load(p['map_file'], p['max_map_keyframes']))
+                self.localizer.set_map(self._read_map(p['map_file']))
                 self.get_logger().info(f'localizing in map {p["map_file"]!r} '
                                        f'({len(self.localizer.map)} keyframes)')
             except MapFileError as error:
-                self.get_logger().info(f'mapping afresh: {error}')
+                if 'does not exist' in str(error):
+                    self.get_logger().info(f'mapping afresh: {error}')
+                else:
+                    self.get_logger().warning(f'{error}: mapping afresh')
         self._reference = None           # PreparedFrame of the odometry reference
         self._T_odom_opt0 = None         # odom <- optical frame of the first image
         self._latest = None              # (stamp, T_odom_cam, camera_frame) for queries
@@ -288,6 +291,23 @@ class GeoVRNode(LifecycleNode):
         self._scale = float('nan')
         self._matches = Counter()
         self._last_drop_total = 0
+
+    def _read_map(self, path: str) -> KeyframeMap:
+        """A new KeyframeMap from `path`, checked against max_map_keyframes and the loaded
+        model's descriptor size and input size; raises MapFileError saying why not (any
+        other failure reading it is reported the same way)."""
+        descriptor_size = None
+        for spec in self._perception.backend.output_specs:
+            if spec.name == 'descriptor' and spec.shape and isinstance(spec.shape[-1], int):
+                descriptor_size = spec.shape[-1]
+        try:
+            return KeyframeMap.load(path, self.p['max_map_keyframes'], descriptor_size,
+                                    self._perception.input_size)
+        except MapFileError:
+            raise
+        except Exception as error:  # never let a file take the node down
+            raise MapFileError(f'map file {path!r} could not be read: '
+                               f'{type(error).__name__}: {error}') from None
 
     def _make_ros_entities(self, p: dict) -> None:
         image_qos = qos_profile(p['qos_reliability'], 'volatile', p['qos_depth'])
@@ -680,10 +700,12 @@ class GeoVRNode(LifecycleNode):
             response.success, response.message = False, 'node is not active'
             return response
         try:
-            self.localizer.set_map(KeyframeMap.load(path, self.p['max_map_keyframes']))
+            keyframe_map = self._read_map(path)   # the live map is untouched until it is whole
         except MapFileError as error:
-            response.success, response.message = False, str(error)
+            response.success, response.message = False, f'{error}: the current map is kept'
+            self.get_logger().warning(response.message)
             return response
+        self.localizer.set_map(keyframe_map)
         response.success = True
         response.message = (f'loaded {len(self.localizer.map)} keyframes from {path}: '
                             f'localizing (map -> odom unknown until a place is recognised)')
