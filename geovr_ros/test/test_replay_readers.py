@@ -79,6 +79,32 @@ def test_seven_scenes_folder(tmp_path):
     assert frames[1].T_world_cam[0, 3] == 1.0 and frames[0].K[0, 0] == 585.0
 
 
+def test_seven_scenes_jpg_frames_with_their_own_intrinsics_file(tmp_path):
+    for i in range(3):
+        assert cv2.imwrite(str(tmp_path / f'frame-{i:06d}.color.jpg'), frame_rgb(i))
+        np.savetxt(tmp_path / f'frame-{i:06d}.pose.txt', make_pose(np.eye(3), [0.1 * i, 0, 0]))
+    (tmp_path / 'intrinsics.K.txt').write_text('615.2 0 298.4\n0 615.2 247.5\n0 0 1\n')
+    assert detect_format(tmp_path) == '7scenes'
+    frames = list(open_replay_source(tmp_path))
+    assert len(frames) == 3 and frames[0].K[0, 0] == pytest.approx(615.2)
+    assert frames[2].T_world_cam[0, 3] == pytest.approx(0.2)
+
+
+def test_hololens_layout(tmp_path):
+    (tmp_path / 'images').mkdir()
+    poses = []
+    for i in range(3):
+        write_png(tmp_path / 'images' / f'{i + 3:05d}.png', frame_rgb(i))
+        poses.append(' '.join(str(v) for v in make_pose(np.eye(3), [0, 0.5 * i, 0]).ravel()))
+    (tmp_path / 'poses.txt').write_text('\n'.join(poses) + '\n')
+    (tmp_path / 'K.txt').write_text('30 0 15.5\n0 30 11.5\n0 0 1\n')
+    assert detect_format(tmp_path) == 'hololens'
+    frames = list(open_replay_source(tmp_path))
+    assert [f.stamp for f in frames] == pytest.approx([3 / 30, 4 / 30, 5 / 30])
+    assert frames[1].T_world_cam[1, 3] == pytest.approx(0.5) and frames[0].K[0, 2] == 15.5
+    np.testing.assert_array_equal(frames[2].rgb, frame_rgb(2))
+
+
 def test_rosbag2_mcap_with_image_and_camera_info(tmp_path):
     rosbag2 = pytest.importorskip('rosbags.rosbag2', reason='rosbags reads rosbag2 files')
     from rosbags.typesys import Stores, get_typestore

@@ -107,6 +107,31 @@ def test_parity_on_real_frames_within_tolerance(exported):
                         '--samples', '1']) == 0
 
 
+def test_parity_without_data_renders_its_own_frames(exported, monkeypatch):
+    """A user's clone has no ../shared: the default still checks, on frames rendered now."""
+    import geovr_training.export.parity as parity
+    checkpoint, model_dir, _ = exported
+    monkeypatch.setattr(parity, 'default_parity_data', lambda: None)
+    report = parity.parity_check(checkpoint, model_dir / 'perception.onnx', None, count=2)
+    assert report.passed, report.table()
+    assert report.data == parity.RENDERED and report.samples == 2
+
+
+def test_parity_samples_from_any_recording_layout(tmp_path):
+    import cv2
+
+    from geovr_training.export.parity import ParityDataError, load_samples
+    for i in range(4):  # a 7-Scenes-style folder with .jpg colour, as real 7-Scenes ships it
+        cv2.imwrite(str(tmp_path / f'frame-{i:06d}.color.jpg'), np.full((48, 64, 3), 40 * i, np.uint8))
+        cv2.imwrite(str(tmp_path / f'frame-{i:06d}.depth.png'), np.full((48, 64), 1500, np.uint16))
+        np.savetxt(tmp_path / f'frame-{i:06d}.pose.txt', np.eye(4))
+    (tmp_path / 'camera-intrinsics.txt').write_text('50 0 31.5\n0 50 23.5\n0 0 1\n')
+    samples = load_samples(tmp_path, count=2, gap=2)
+    assert len(samples) == 2 and samples[0][1][0, 0] == 50.0 and samples[0][0].shape == (48, 64, 3)
+    with pytest.raises(ParityDataError, match='does not exist'):
+        load_samples(tmp_path / 'nowhere')
+
+
 def test_compare_flags_errors_beyond_tolerance():
     ref = np.array([1.0, 2.0, 0.0])
     assert compare('x', ref, ref + 1e-6, 1e-4, 1e-4).passed

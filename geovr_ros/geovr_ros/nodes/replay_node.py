@@ -28,7 +28,7 @@ from geovr_ros.ros.tf import TransformPublisher
 REPLAY_NODE_PARAMS: list[Param] = [
     Param('source', '', 'Path of the sequence: a geovr-data dataset folder, a TUM RGB-D '
           'folder, a 7-Scenes-style folder, or a rosbag2 folder / .mcap / .db3 file.'),
-    Param('format', 'auto', 'auto, generated, tum, 7scenes or rosbag.'),
+    Param('format', 'auto', 'auto, generated, tum, 7scenes, hololens or rosbag.'),
     Param('sequence', '', 'Sequence name or index in a generated dataset, or seq-NN folder of '
           '7-Scenes; empty takes the first.'),
     Param('rate', 1.0, 'Playback speed: 1.0 real time, 2.0 twice as fast, 0 as fast as '

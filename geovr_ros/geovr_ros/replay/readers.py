@@ -6,8 +6,12 @@ The runtime never imports the training package, so these read the files directly
   sequence: zip members `meta.json`, `K.npy` (N,3,3), `T_world_cam.npy` (N,4,4),
   `timestamps.npy` (N,), `rgb/NNNNNN.npy` (H,W,3) uint8);
 - `tum`: a TUM RGB-D folder (`rgb.txt`, `rgb/*.png`, optional `groundtruth.txt`);
-- `7scenes`: a 7-Scenes-style folder of `frame-NNNNNN.color.png` + `frame-NNNNNN.pose.txt`
-  (4x4 camera-to-world), recorded at 30 Hz;
+- `7scenes`: a 7-Scenes-style folder of `frame-NNNNNN.color.png` (or `.color.jpg`) +
+  `frame-NNNNNN.pose.txt` (4x4 camera-to-world), recorded at 30 Hz, with its intrinsics file
+  (`intrinsics.K.txt`, `camera-intrinsics.txt` or `intrinsics.txt`: a 3x3 K) when it has one,
+  else the 7-Scenes Kinect's;
+- `hololens`: the HoloLens layout (`images/NNNNN.jpg`, `poses.txt` one row-major 4x4
+  camera-to-world a line, `K.txt`), frame number / 30 Hz as the stamp;
 - `rosbag`: a rosbag2 folder or `.mcap`/`.db3` file with sensor_msgs/Image (or
   CompressedImage) and CameraInfo (read with `rosbags`).
 
@@ -28,7 +32,9 @@ import numpy as np
 from geovr_ros.geometry import (
     ImageEncodingError, image_to_array, k_from_camera_info, pose_from_xyz_quat_xyzw, to_rgb8)
 
-FORMATS = ('generated', 'tum', '7scenes', 'rosbag')
+FORMATS = ('generated', 'tum', '7scenes', 'hololens', 'rosbag')
+INTRINSICS_FILES = ('intrinsics.K.txt', 'camera-intrinsics.txt', 'intrinsics.txt')
+COLOR_PATTERNS = ('frame-*.color.png', 'frame-*.color.jpg')
 
 # Published intrinsics of the TUM RGB-D colour cameras (fx, fy, cx, cy), by sensor name.
 TUM_INTRINSICS = {'freiburg1': (517.3, 516.5, 318.6, 255.3),
@@ -71,11 +77,14 @@ def detect_format(path: str | os.PathLike) -> str:
         return 'rosbag'
     if (p / 'rgb.txt').is_file():
         return 'tum'
-    if any(p.glob('frame-*.color.png')) or any(p.glob('seq-*/frame-*.color.png')):
+    if any(any(p.glob(g)) or any(p.glob('seq-*/' + g)) for g in COLOR_PATTERNS):
         return '7scenes'
+    if (p / 'images').is_dir() and (p / 'poses.txt').is_file():
+        return 'hololens'
     raise ReplayFormatError(
         f'{str(p)!r} is none of: generated dataset (manifest.json), TUM (rgb.txt), 7-Scenes '
-        f'(frame-*.color.png), rosbag2 (metadata.yaml / .mcap / .db3)')
+        f'(frame-*.color.png / .jpg), HoloLens (images/ + poses.txt), rosbag2 (metadata.yaml / '
+        f'.mcap / .db3)')
 
 
 def open_replay_source(path: str | os.PathLike, fmt: str = 'auto', sequence: str = '',
@@ -96,6 +105,8 @@ def open_replay_source(path: str | os.PathLike, fmt: str = 'auto', sequence: str
         return _read_tum(Path(path), intrinsics)
     if fmt == '7scenes':
         return _read_seven_scenes(Path(path), sequence, intrinsics)
+    if fmt == 'hololens':
+        return _read_hololens(Path(path), intrinsics)
     if fmt == 'rosbag':
         return _read_rosbag(Path(path), image_topic, camera_info_topic, intrinsics)
     raise ReplayFormatError(f'unknown replay format {fmt!r}; expected auto or one of {FORMATS}')
@@ -182,21 +193,57 @@ def _read_tum(root: Path, intrinsics) -> Iterator[ReplayFrame]:
     return frames()
 
 
+def _colour_files(folder: Path) -> list[Path]:
+    return sorted(f for g in COLOR_PATTERNS for f in folder.glob(g))
+
+
+def _intrinsics_file(folder: Path) -> np.ndarray | None:
+    for name in INTRINSICS_FILES:
+        if (folder / name).is_file():
+            try:
+                K = np.loadtxt(folder / name).reshape(3, 3)
+            except ValueError as exc:
+                raise ReplayFormatError(f'{str(folder / name)!r} is not a 3x3 matrix: {exc}') from None
+            return K
+    return None
+
+
 def _read_seven_scenes(root: Path, sequence: str, intrinsics) -> Iterator[ReplayFrame]:
     folder = root / sequence if sequence else root
-    if not any(folder.glob('frame-*.color.png')):
+    if not _colour_files(folder):
         subs = sorted(p for p in folder.glob('seq-*') if p.is_dir())
         if not subs:
-            raise ReplayFormatError(f'{str(folder)!r} holds no frame-*.color.png')
+            raise ReplayFormatError(f'{str(folder)!r} holds no frame-*.color.png / .jpg')
         folder = subs[0]
-    files = sorted(folder.glob('frame-*.color.png'))
-    K = _k(*(intrinsics or SEVEN_SCENES_INTRINSICS))
+    files = _colour_files(folder)
+    K = _k(*intrinsics) if intrinsics else _intrinsics_file(folder)
+    if K is None:
+        K = _intrinsics_file(root) if folder != root else None
+    if K is None:
+        K = _k(*SEVEN_SCENES_INTRINSICS)
 
     def frames():
         for i, path in enumerate(files):
-            pose_path = path.with_name(path.name.replace('.color.png', '.pose.txt'))
+            pose_path = path.with_name(path.name.split('.color.')[0] + '.pose.txt')
             T = np.loadtxt(pose_path).reshape(4, 4) if pose_path.is_file() else None
             yield ReplayFrame(i / SEVEN_SCENES_RATE_HZ, _read_image(path), K, T)
+    return frames()
+
+
+def _read_hololens(root: Path, intrinsics) -> Iterator[ReplayFrame]:
+    images = sorted(f for f in (root / 'images').iterdir() if f.suffix.lower() in ('.jpg', '.jpeg', '.png'))
+    try:
+        poses = np.loadtxt(root / 'poses.txt', ndmin=2).reshape(-1, 4, 4)
+        K = _k(*intrinsics) if intrinsics else np.loadtxt(root / 'K.txt').reshape(3, 3)
+    except (OSError, ValueError) as exc:
+        raise ReplayFormatError(f'{str(root)!r}: unreadable poses.txt or K.txt: {exc}') from None
+    if len(poses) != len(images):
+        raise ReplayFormatError(f'{str(root)!r}: {len(poses)} poses for {len(images)} images')
+
+    def frames():
+        for i, (path, T) in enumerate(zip(images, poses)):
+            number = int(path.stem) if path.stem.isdigit() else i
+            yield ReplayFrame(number / SEVEN_SCENES_RATE_HZ, _read_image(path), K, T)
     return frames()
 
 

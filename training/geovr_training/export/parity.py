@@ -1,7 +1,9 @@
 """Parity check: the torch model and ONNX Runtime on the same real samples.
 
-Samples come from a folder of real frames (`*.color.png` + `intrinsics.K.txt`, like
-realsense_box), or a geovr-data dataset folder (rendered frames, `manifest.json` + shards).
+Samples come from any recording the data engine's loaders read (7-Scenes-style frames with
+.png or .jpg colour, TUM, the HoloLens layout, rosbag2), a geovr-data dataset folder
+(`manifest.json` + shards), or, when no data is given or found, from frames the data engine
+renders on the spot (deterministic; the report names which).
 Both run on identical preprocessed inputs (the runtime's `Preprocessor`); per output the
 report gives the max absolute error, the max relative error (over elements whose torch
 magnitude exceeds the output's atol) and whether every element satisfies
@@ -74,29 +76,18 @@ def default_parity_data() -> Path | None:
     return candidate.resolve() if candidate.is_dir() else None
 
 
+RENDERED = 'rendered by the data engine (seed 0, 320x240)'
+
+
 def load_samples(data: str | Path, count: int = 4, gap: int = 2) -> list[Sample]:
     """Up to `count` (reference, current) pairs, `gap` frames apart, from a data folder.
 
     Raises:
-        ParityDataError: naming the folder when it has no frames in a known layout.
+        ParityDataError: naming the folder when the loaders cannot read it.
     """
-    import cv2
-
     data = Path(data)
-    if not data.is_dir():
-        raise ParityDataError(f'parity data {str(data)!r} is not a directory')
-    colour = sorted(data.glob('*.color.png'))
-    if colour:
-        k_file = data / 'intrinsics.K.txt'
-        if not k_file.exists():
-            raise ParityDataError(f'{data}: has *.color.png but no intrinsics.K.txt')
-        K = np.loadtxt(k_file).reshape(3, 3)
-        samples = []
-        for i in range(0, len(colour) - gap, max(1, (len(colour) - gap) // count)):
-            ref = cv2.cvtColor(cv2.imread(str(colour[i])), cv2.COLOR_BGR2RGB)
-            cur = cv2.cvtColor(cv2.imread(str(colour[i + gap])), cv2.COLOR_BGR2RGB)
-            samples.append((ref, K, cur, K))
-        return samples[:count]
+    if not data.exists():
+        raise ParityDataError(f'parity data {str(data)!r} does not exist')
     if (data / 'manifest.json').exists():
         from geovr_training.data.errors import DataFormatError
         from geovr_training.data.shards import read_shard
@@ -111,7 +102,30 @@ def load_samples(data: str | Path, count: int = 4, gap: int = 2) -> list[Sample]
                 break
         if samples:
             return samples
-    raise ParityDataError(f'{data}: no *.color.png frames and no readable geovr-data shards')
+        raise ParityDataError(f'{data}: no readable geovr-data shards')
+    from geovr_training.data.errors import DataError
+    from geovr_training.evaluation.data import load_sequences
+    try:
+        seq = load_sequences(data, max_frames=None)[0]
+    except (DataError, FileNotFoundError, ValueError) as exc:
+        raise ParityDataError(f'{data}: not a recording the loaders read ({exc})') from exc
+    return _pairs(seq, count, gap)
+
+
+def _pairs(seq, count: int, gap: int) -> list[Sample]:
+    n = len(seq.rgb)
+    if n <= gap:
+        raise ParityDataError(f'{seq.name}: {n} frames, fewer than the gap {gap} + 1')
+    starts = range(0, n - gap, max(1, (n - gap) // count))
+    return [(seq.rgb[i], seq.K[i], seq.rgb[i + gap], seq.K[i + gap]) for i in starts][:count]
+
+
+def rendered_samples(count: int = 2, gap: int = 2) -> list[Sample]:
+    """Pairs from a room the data engine renders now (pybullet, deterministic, ~1 s)."""
+    from geovr_training.data.generate import GenerationConfig, render_sequence
+    seq = render_sequence(GenerationConfig(seed=0, frames_per_scene=gap * count + 1, resolution=(320, 240),
+                                           qa_per_scene=0), 0)
+    return _pairs(seq, count, gap)
 
 
 def compare(name: str, reference: np.ndarray, candidate: np.ndarray, atol: float,
@@ -143,10 +157,7 @@ def parity_check(checkpoint: str | Path, onnx_path: str | Path, data: str | Path
     declared = [tuple(s) for s in meta.shapes.get('declared', [])] or [meta.input_size]
     sizes = sizes or sorted({tuple(meta.input_size), max(declared, key=lambda s: s[0] * s[1])})
     data = Path(data) if data else default_parity_data()
-    if data is None:
-        raise ParityDataError('no parity data: pass --data (real frames or a geovr-data '
-                              'dataset) or set GEOVR_PARITY_DATA')
-    samples = load_samples(data, count)
+    samples = load_samples(data, count) if data is not None else rendered_samples(count)
     model, _ = load_checkpoint(checkpoint)
     wrapper = spec.wrap(model).eval()
     backend = create_backend('onnxruntime', onnx_path, device='cpu')
@@ -167,7 +178,7 @@ def parity_check(checkpoint: str | Path, onnx_path: str | Path, data: str | Path
     merged = [OutputParity(name, max(r.max_abs for r in runs), max(r.max_rel for r in runs),
                            runs[0].atol, runs[0].rtol, all(r.passed for r in runs))
               for name, runs in worst.items()]
-    report = ParityReport(str(onnx_path), str(checkpoint), str(data), list(sizes), len(samples),
-                          merged)
+    report = ParityReport(str(onnx_path), str(checkpoint), str(data) if data is not None else RENDERED,
+                          list(sizes), len(samples), merged)
     LOG.info('parity %s: %s', onnx_path, 'passed' if report.passed else 'FAILED')
     return report
