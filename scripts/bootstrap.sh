@@ -126,8 +126,9 @@ fi
 # --- 5. network safety for every Python started from the venv -------------------------
 site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 profile="$ROOT/geovr_ros/config/fastdds_loopback.xml"
+domain=$(( 1 + $(printf '%s' "$ROOT" | cksum | cut -d' ' -f1) % 99 ))   # as scripts/ros_env.sh
 cat > "$site/geovr_network_safety.pth.tmp" <<PTH
-import os; os.environ.update(ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', ROS_LOCALHOST_ONLY='1', RMW_IMPLEMENTATION='rmw_fastrtps_cpp', FASTDDS_DEFAULT_PROFILES_FILE='$profile'); os.environ.setdefault('ROS_DOMAIN_ID', '57')
+import os; os.environ.update(ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', ROS_LOCALHOST_ONLY='1', RMW_IMPLEMENTATION='rmw_fastrtps_cpp', FASTDDS_DEFAULT_PROFILES_FILE='$profile'); os.environ.setdefault('ROS_DOMAIN_ID', '$domain')
 PTH
 mv "$site/geovr_network_safety.pth.tmp" "$site/geovr_network_safety.pth"
 

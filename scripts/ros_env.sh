@@ -14,7 +14,14 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST   # Kilted and later
 export ROS_LOCALHOST_ONLY=1                      # the older spelling (Humble)
 export RMW_IMPLEMENTATION=rmw_fastrtps_cpp
 export FASTDDS_DEFAULT_PROFILES_FILE="$_geovr_root/geovr_ros/config/fastdds_loopback.xml"
-# A private domain: 0 is what every other ROS 2 process on a host uses.
-export ROS_DOMAIN_ID="${GEOVR_ROS_DOMAIN_ID:-57}"
+# A private domain per checkout (1..99, from a hash of its path), so two checkouts on one
+# host do not see each other's nodes; 0 is what every other ROS 2 process on a host uses,
+# 100-199 are the test sessions' and 200-232 the demo's. GEOVR_ROS_DOMAIN_ID chooses one.
+_geovr_domain=$(( 1 + $(printf '%s' "$_geovr_root" | cksum | cut -d' ' -f1) % 99 ))
+export ROS_DOMAIN_ID="${GEOVR_ROS_DOMAIN_ID:-$_geovr_domain}"
+if [[ -z "${GEOVR_QUIET:-}" ]]; then
+  echo "ros_env: ROS_DOMAIN_ID=$ROS_DOMAIN_ID (loopback only; set GEOVR_ROS_DOMAIN_ID to choose)" >&2
+fi
+unset _geovr_domain
 
 unset _geovr_root
