@@ -91,6 +91,12 @@ def test_config_errors_name_the_key(tmp_path):
         merge_config({'geometry': {'mode': 'sideways'}})
     with pytest.raises(QAConfigError, match="task"):
         merge_config({'task': 'geometry'})
+    # a typo is refused with its dotted name, as in the geometry trainer (one config system)
+    with pytest.raises(QAConfigError, match="'training.epochz'"):
+        merge_config({'training': {'epochz': 3}})
+    with pytest.raises(QAConfigError, match="'lr'"):
+        merge_config({'lr': 1e-3})
+    assert merge_config({'geometry': {'model_args': {'any': 1}}})['geometry']['model_args'] == {'any': 1}
     bad = tmp_path / 'x.pt'
     bad.write_bytes(b'not a checkpoint')
     with pytest.raises(QACheckpointError, match='x.pt'):

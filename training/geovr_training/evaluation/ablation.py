@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='config overrides')
     args = parser.parse_args(argv)
 
-    from geovr_training.train.cli import parse_overrides
+    from geovr_training.train.config import parse_overrides
     from geovr_training.train.config import ConfigError, load_config
 
     try:

@@ -36,6 +36,7 @@ DEFAULT_CONFIG: dict = {
     'task': 'qa',
     'data': '/tmp/geovr_qa/data',
     'cache_dir': '/tmp/geovr_qa/cache',
+    'out_dir': None,  # where checkpoints and logs go (the CLI's --out overrides it)
     'seed': 0,
     'geometry': {'checkpoint': None, 'model_args': {}, 'mode': 'frozen', 'input_size': [256, 192],
                  'token_xyz_source': 'predicted'},
@@ -56,19 +57,18 @@ class QAConfigError(ValueError):
     """A QA config value is invalid; the message names the key."""
 
 
+QA_FREE_SECTIONS = ('model', 'geometry.model_args')  # validated by QAModelArgs / the geometry model
+
+
 def _update_sections(base: dict, config: dict) -> dict:
-    """A copy of `base` updated with `config`, one level deep per section."""
-    merged = copy.deepcopy(base)
-    for key, value in (config or {}).items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key].update(value)
-        else:
-            merged[key] = value
-    return merged
+    """A copy of `base` with `config` merged in; unknown keys raise QAConfigError (the
+    geometry trainer's merge: one config system for both trainings)."""
+    from geovr_training.train.config import merge_strict
+    return merge_strict(base, config or {}, QA_FREE_SECTIONS, error=QAConfigError)
 
 
 def merge_config(config: dict) -> dict:
-    """DEFAULT_CONFIG updated (one level deep per section) with `config`; validated."""
+    """DEFAULT_CONFIG merged with `config` (unknown keys rejected, naming them); validated."""
     merged = _update_sections(DEFAULT_CONFIG, config)
     if merged.get('task', 'qa') != 'qa':
         raise QAConfigError(f"config task is {merged['task']!r}, the QA trainer needs 'qa'")
@@ -85,7 +85,8 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     """The YAML config at `path`, with `overrides` (nested dict) merged in, validated."""
     import yaml
     with open(path) as f:
-        return merge_config(_update_sections(yaml.safe_load(f) or {}, overrides or {}))
+        config = merge_config(yaml.safe_load(f) or {})
+    return merge_config(_update_sections(config, overrides)) if overrides else config
 
 
 def cached(config: dict, splits: list[str], keep_clips: bool = False, progress: bool = True) -> dict:
@@ -316,8 +317,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
                         help='override config values, e.g. training.epochs=3 training.init_from=qa_best.pt')
     args = parser.parse_args(argv)
-    from geovr_training.train.cli import parse_overrides
-    config = load_config(args.config, parse_overrides(args.set))
+    from geovr_training.train.config import ConfigError, parse_overrides
+    try:
+        config = load_config(args.config, parse_overrides(args.set))
+    except (ConfigError, QAConfigError, FileNotFoundError) as exc:
+        print(f'geovr-train (qa): error: {exc}', file=sys.stderr)
+        return 2
     if args.data:
         config['data'] = args.data
     out = args.out or config.get('out_dir') or '/tmp/geovr_qa/run'

@@ -13,20 +13,7 @@ import sys
 
 import yaml
 
-
-def parse_overrides(pairs: list[str]) -> dict:
-    """['optim.lr=1e-3', 'data.root=/x'] -> nested dict (values parsed as YAML)."""
-    out: dict = {}
-    for pair in pairs:
-        if '=' not in pair:
-            raise SystemExit(f'--set expects key=value, got {pair!r}')
-        key, value = pair.split('=', 1)
-        node = out
-        parts = key.split('.')
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(value)
-    return out
+from geovr_training.train.config import parse_overrides
 
 
 def _config_task(path: str) -> str:

@@ -56,18 +56,31 @@ class ConfigError(ValueError):
     """A training configuration value is missing or invalid."""
 
 
-def _merge(base: dict, override: dict, path: str = '') -> dict:
+FREE_SECTIONS = ('model', 'loss', 'optim.lr_scale')  # mappings checked by their own classes
+
+
+def merge_strict(base: dict, override: dict, free: tuple[str, ...] = FREE_SECTIONS, path: str = '',
+                 error: type[ValueError] = None) -> dict:
+    """A copy of `base` with `override` merged in, section by section. A key `base` does not
+    have raises `error` (ConfigError by default) naming its dotted path; the mappings named in
+    `free` (dotted paths) take any keys (their owners validate them)."""
+    error = error or ConfigError
     out = copy.deepcopy(base)
-    for key, value in override.items():
+    for key, value in (override or {}).items():
+        dotted = path + key
         if key not in base:
-            raise ConfigError(f'unknown config key {path + key!r}')
-        if isinstance(base[key], dict) and key not in ('model', 'loss', 'lr_scale'):
+            raise error(f'unknown config key {dotted!r}')
+        if isinstance(base[key], dict) and dotted not in free:
             if not isinstance(value, dict):
-                raise ConfigError(f'config key {path + key!r} must be a mapping, got {value!r}')
-            out[key] = _merge(base[key], value, f'{path}{key}.')
+                raise error(f'config key {dotted!r} must be a mapping, got {value!r}')
+            out[key] = merge_strict(base[key], value, free, dotted + '.', error)
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _merge(base: dict, override: dict) -> dict:
+    return merge_strict(base, override)
 
 
 def resolve_config(values: dict) -> dict:
@@ -98,6 +111,21 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     if overrides:
         config = _merge(config, overrides)
     return config
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """['optim.lr=1e-3', 'data.root=/x'] -> nested dict (values parsed as YAML)."""
+    out: dict = {}
+    for pair in pairs:
+        if '=' not in pair:
+            raise ConfigError(f'--set expects key=value, got {pair!r}')
+        key, value = pair.split('=', 1)
+        node = out
+        parts = key.split('.')
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return out
 
 
 def config_sha256(config: dict) -> str:
