@@ -78,3 +78,30 @@ def test_one_frame_references_chain_every_frame_to_the_previous():
         update = tracker.update(float(i), relative_pose(poses[i - 1], poses[i]))
         assert update.new_reference
         np.testing.assert_allclose(update.T_odom_cam, relative_pose(poses[0], poses[i]), atol=1e-9)
+
+
+def test_stamp_gate_one_outlier_frame_never_restarts_anything():
+    from geovr_ros.odometry import StampGate
+    gate = StampGate(time_jump_threshold=1.0, confirm_frames=3)
+    assert gate.check(10.1, 10.0) is StampCheck.OK
+    for outlier in (0.0, 1e9, 5.0):           # stamped 0, far in the future, a bag loop
+        assert gate.check(outlier, 10.1) is StampCheck.JUMP_PENDING
+        assert gate.check(10.2, 10.1) is StampCheck.OK      # the old timeline goes on
+        assert gate.pending == 0
+    assert gate.check(10.1, 10.1) is StampCheck.REPEATED
+    assert gate.check(9.5, 10.1) is StampCheck.OUT_OF_ORDER
+
+
+def test_stamp_gate_a_sustained_jump_restarts_after_three_consecutive_frames():
+    from geovr_ros.odometry import StampGate
+    gate = StampGate(time_jump_threshold=1.0, confirm_frames=3)
+    assert [gate.check(s, 60.0) for s in (10.0, 10.0, 10.1, 10.1, 10.2)] == [
+        StampCheck.JUMP_PENDING] * 4 + [StampCheck.JUMP_BACK]   # resends neither count nor reset
+    # Candidates must form one timeline: scattered outliers never add up to a jump.
+    assert [gate.check(s, 60.0) for s in (10.0, 0.0, 10.1, 5.0, 30.0)] == [
+        StampCheck.JUMP_PENDING] * 5
+    # A long pause forwards is believed after the same confirmation, without a restart.
+    gate = StampGate(1.0, 3)
+    assert [gate.check(s, 60.0) for s in (70.0, 70.1, 70.2)] == [
+        StampCheck.JUMP_PENDING, StampCheck.JUMP_PENDING, StampCheck.JUMP_FORWARD]
+    assert gate.check(0.0, None) is StampCheck.OK   # nothing accepted yet: any stamp starts

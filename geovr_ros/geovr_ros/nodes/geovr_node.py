@@ -43,12 +43,14 @@ from geovr_ros.memory import (
     ChainedAnswerer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer, SpatialMemory,
     validate_question)
 from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_PARAMS
-from geovr_ros.odometry import OdometryTracker, OdometryUpdate, StampCheck
+from geovr_ros.odometry import OdometryTracker, OdometryUpdate, StampCheck, StampGate
 from geovr_ros.tracking import KeyframeTracker, TrackerConfig
+from geovr_ros.geometry.encodings import DEPTH_ENCODINGS, SUPPORTED_ENCODINGS
 from geovr_ros.ros.conversions import (
-    array_to_image_msg, camera_info_msg, camera_info_to_k, colorize_depth,
+    ImageTooLargeError, array_to_image_msg, camera_info_msg, camera_info_to_k, colorize_depth,
     compressed_msg_to_rgb, depth_to_image_msg, image_msg_to_rgb, odometry_msg, pointcloud2_msg,
     pose_msg, sec_to_stamp, stamp_to_sec, transform_stamped_msg)
+from geovr_ros.ros.droplog import DropLog, check_name, shown
 from geovr_ros.ros.pairing import CameraIntrinsics, IntrinsicsPairer
 from geovr_ros.ros.parameters import declare_all
 from geovr_ros.ros.qos import qos_profile
@@ -57,34 +59,7 @@ from geovr_ros.ros.worker import LatestItemWorker
 
 
 ODOMETRY_METHODS = ('geometric', 'learned')
-
-
-class DropLog:
-    """Counts dropped frames by reason; logs a reason at once, then at most once a period."""
-
-    def __init__(self, logger, period: float):
-        self._logger = logger
-        self._period = period
-        self._last: dict[tuple[str, str], float] = {}
-        self._since: Counter = Counter()
-        self.counts: Counter = Counter()
-        self._lock = threading.Lock()
-
-    def drop(self, category: str, message: str, detail: str = '') -> None:
-        """Counts a drop under `category`; throttles the log per (category, detail)."""
-        now = time.monotonic()
-        key = (category, detail)
-        with self._lock:
-            self.counts[category] += 1
-            self._since[key] += 1
-            last = self._last.get(key)
-            if last is not None and now - last < self._period:
-                return
-            self._last[key] = now
-            repeats = self._since[key]
-            self._since[key] = 0
-        more = f' ({repeats} frames since the last report)' if last is not None else ''
-        self._logger.warning(f'dropping frame: {message}{more}')
+STAMP_JUMP_CONFIRM_FRAMES = 3   # valid frames in a row that make a stamp jump believed
 
 
 def _under_frame_lock(service):
@@ -254,6 +229,7 @@ class GeoVRNode(LifecycleNode):
                                        p['odometry_reference_rotation'],
                                        p['odometry_max_reference_frames'],
                                        p['time_jump_threshold'])
+        self.stamp_gate = StampGate(p['time_jump_threshold'], STAMP_JUMP_CONFIRM_FRAMES)
         if p['odometry_method'] not in ODOMETRY_METHODS:
             raise ValueError(f"odometry_method {p['odometry_method']!r} is not one of {ODOMETRY_METHODS}")
         self.geometric = KeyframeTracker(TrackerConfig(
@@ -365,7 +341,8 @@ class GeoVRNode(LifecycleNode):
         try:
             K = camera_info_to_k(msg)
         except GeometryError as error:
-            self.drops.drop('bad_camera_info', f'camera_info rejected: {error}', str(error))
+            self.drops.drop('bad_camera_info', f'camera_info rejected: {error}',
+                            check_name(str(error)))
             return
         with self._info_cond:
             self.pairer.add(CameraIntrinsics(stamp_to_sec(msg.header.stamp), K, msg.width,
@@ -394,7 +371,7 @@ class GeoVRNode(LifecycleNode):
 
     def _on_frame_error(self, error: BaseException) -> None:
         self.drops.drop('error', f'processing failed: {type(error).__name__}: {error}',
-                        type(error).__name__)
+                        type(error).__name__)  # a class name: a finite key
 
     def _decode_raw(self, msg: Image) -> np.ndarray | None:
         """(H, W, 3) uint8 RGB, or None after logging why the frame is dropped."""
@@ -402,19 +379,32 @@ class GeoVRNode(LifecycleNode):
             self.drops.drop('too_large', f'image {msg.width}x{msg.height} has more than '
                                          f'max_image_pixels={self.p["max_image_pixels"]} pixels')
             return None
+        if msg.encoding in DEPTH_ENCODINGS:
+            self.drops.drop('depth_encoding', f'image rejected: image encoding '
+                                              f'{msg.encoding!r} is depth, not colour')
+            return None
+        if msg.encoding not in SUPPORTED_ENCODINGS:
+            self.drops.drop('bad_encoding', f'image rejected: unsupported image encoding '
+                                            f'{shown(msg.encoding)}; supported: '
+                                            f'{", ".join(SUPPORTED_ENCODINGS)}')
+            return None
         try:
             return image_msg_to_rgb(msg)
-        except GeometryError as error:
-            self.drops.drop('bad_image', f'image rejected: {error}', msg.encoding + str(
-                len(msg.data) == msg.step * msg.height))
+        except GeometryError as error:  # the encoding is a known one: no sender text here
+            self.drops.drop('bad_image', f'image rejected: {error}', check_name(str(error)))
             return None
 
     def _decode_compressed(self, msg: CompressedImage) -> np.ndarray | None:
+        """(H, W, 3) uint8 RGB; the size is checked from the PNG/JPEG header first."""
         try:
-            return compressed_msg_to_rgb(msg)
+            return compressed_msg_to_rgb(msg, self.p['max_image_pixels'])
+        except ImageTooLargeError as error:
+            self.drops.drop('too_large', str(error))
         except GeometryError as error:
-            self.drops.drop('bad_image', f'compressed image rejected: {error}', msg.format)
-            return None
+            self.drops.drop('bad_compressed', f'compressed image (format '
+                                              f'{shown(msg.format)}) rejected: {error}',
+                            check_name(str(error)))
+        return None
 
     def _intrinsics_for(self, stamp: float) -> tuple[CameraIntrinsics | None, str]:
         deadline = time.monotonic() + self.p['pairing_wait']
@@ -430,17 +420,12 @@ class GeoVRNode(LifecycleNode):
     def _process(self, rgb: np.ndarray, header: Header, t_start: float, age: float) -> None:
         """One frame: rgb (H, W, 3) uint8 with its header; t_start: perf_counter when the
         callback ran; age: seconds from the image stamp to the callback."""
-        stamp = stamp_to_sec(header.stamp)
-        check = self.tracker.check_stamp(stamp)
-        if check in (StampCheck.REPEATED, StampCheck.OUT_OF_ORDER):
-            self.drops.drop(check.name.lower(), f'{check.value}: {stamp:.6f} after '
-                                                f'{self.tracker.last_stamp:.6f}')
+        if not 0 <= header.stamp.nanosec < 1_000_000_000:
+            self.drops.drop('bad_stamp', f'stamp nanosec {header.stamp.nanosec} is not in '
+                                         f'[0, 1e9)')
             return
-        if check == StampCheck.JUMP_BACK:
-            self.get_logger().warning(
-                f'time jumped backwards from {self.tracker.last_stamp:.3f} s to {stamp:.3f} s: '
-                f'restarting odometry')
-            self._restart_odometry()
+        stamp = stamp_to_sec(header.stamp)
+        # Validate the frame first: a stamp is trusted only for a frame that is usable.
         intrinsics, reason = self._intrinsics_for(stamp)
         if intrinsics is None:
             self.drops.drop('no_camera_info', reason)
@@ -459,6 +444,27 @@ class GeoVRNode(LifecycleNode):
         T_odom_opt0 = self._odom_from_first_optical(camera_frame)
         if T_odom_opt0 is None:
             return
+        last = self.tracker.last_stamp
+        check = self.stamp_gate.check(stamp, last)
+        if check in (StampCheck.REPEATED, StampCheck.OUT_OF_ORDER):
+            self.drops.drop(check.name.lower(), f'{check.value}: {stamp:.6f} after '
+                                                f'{last:.6f}')
+            return
+        if check == StampCheck.JUMP_PENDING:
+            self.drops.drop('stamp_jump', f'stamp {stamp:.3f} s is {stamp - last:+.3f} s from '
+                                          f'the previous frame, more than time_jump_threshold: '
+                                          f'ignored unless {self.stamp_gate.confirm_frames} '
+                                          f'frames in a row confirm the jump')
+            return
+        if check == StampCheck.JUMP_BACK:
+            self.get_logger().warning(
+                f'time jumped backwards from {last:.3f} s to {stamp:.3f} s '
+                f'({self.stamp_gate.confirm_frames} frames in a row): restarting odometry')
+            self._restart_odometry()
+        elif check == StampCheck.JUMP_FORWARD:
+            self.get_logger().warning(f'time jumped forwards from {last:.3f} s to '
+                                      f'{stamp:.3f} s ({self.stamp_gate.confirm_frames} frames '
+                                      f'in a row): odometry carries on')
         t_decoded = time.perf_counter()
         try:
             cur = self._perception.preprocess(rgb, intrinsics.K)
@@ -550,8 +556,8 @@ class GeoVRNode(LifecycleNode):
             T = self.static_tf.lookup(self.p['base_frame'], camera_frame)
             if T is None:
                 self.drops.drop('no_mount', f'no static transform {self.p["base_frame"]} -> '
-                                            f'{camera_frame} on /tf_static yet (odom_child is '
-                                            f'base, camera_mount_source is tf)')
+                                            f'{shown(camera_frame)} on /tf_static yet '
+                                            f'(odom_child is base, camera_mount_source is tf)')
                 return None
             self._T_odom_opt0 = T
         return self._T_odom_opt0

@@ -1,4 +1,4 @@
 """Visual odometry from the model's relative poses (pure numpy, no rclpy)."""
-from geovr_ros.odometry.tracker import OdometryTracker, OdometryUpdate, StampCheck
+from geovr_ros.odometry.tracker import OdometryTracker, OdometryUpdate, StampCheck, StampGate
 
-__all__ = ['OdometryTracker', 'OdometryUpdate', 'StampCheck']
+__all__ = ['OdometryTracker', 'OdometryUpdate', 'StampCheck', 'StampGate']

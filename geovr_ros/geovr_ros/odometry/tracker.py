@@ -25,6 +25,59 @@ class StampCheck(enum.Enum):
     REPEATED = 'repeated stamp'
     OUT_OF_ORDER = 'stamp older than the previous frame'
     JUMP_BACK = 'time jumped backwards'
+    JUMP_PENDING = 'stamp jumped by more than time_jump_threshold'
+    JUMP_FORWARD = 'time jumped forwards'
+
+
+class StampGate:
+    """Trusts a stamp jump only when it is sustained.
+
+    A frame whose stamp differs from the previous accepted frame's by more than
+    `time_jump_threshold` seconds (backwards, or forwards: a stamp of 0, or one far in
+    the future) is held as a candidate and dropped (JUMP_PENDING). Only when
+    `confirm_frames` such frames arrive in a row, each newer than the one before by at
+    most the threshold (one consistent new timeline), is the jump believed: JUMP_BACK
+    (restart odometry) or JUMP_FORWARD (carry on; a long pause). Any frame on the old
+    timeline in between cancels the candidates, so one outlier frame never restarts or
+    moves anything. The caller passes only frames that passed every other check.
+    """
+
+    def __init__(self, time_jump_threshold: float = 1.0, confirm_frames: int = 3):
+        if not np.isfinite(time_jump_threshold) or time_jump_threshold <= 0:
+            raise ValueError(f'time_jump_threshold must be a positive number, got '
+                             f'{time_jump_threshold!r}')
+        if int(confirm_frames) < 1:
+            raise ValueError(f'confirm_frames must be >= 1, got {confirm_frames!r}')
+        self.threshold = float(time_jump_threshold)
+        self.confirm_frames = int(confirm_frames)
+        self._candidates: list[float] = []
+
+    @property
+    def pending(self) -> int:
+        """Frames held so far on a candidate new timeline."""
+        return len(self._candidates)
+
+    def check(self, stamp: float, last_stamp: float | None) -> StampCheck:
+        """Verdict on a validated frame's `stamp` (s) given the last accepted one (s)."""
+        if last_stamp is None:
+            self._candidates.clear()
+            return StampCheck.OK
+        delta = stamp - last_stamp
+        if abs(delta) <= self.threshold:
+            self._candidates.clear()
+            if delta > 0:
+                return StampCheck.OK
+            return StampCheck.REPEATED if delta == 0 else StampCheck.OUT_OF_ORDER
+        run = self._candidates
+        if run and stamp == run[-1]:     # the same candidate again (a resend): no evidence
+            return StampCheck.JUMP_PENDING
+        if not run or not 0 < stamp - run[-1] <= self.threshold:
+            run.clear()
+        run.append(float(stamp))
+        if len(run) < self.confirm_frames:
+            return StampCheck.JUMP_PENDING
+        run.clear()
+        return StampCheck.JUMP_BACK if delta < 0 else StampCheck.JUMP_FORWARD
 
 
 @dataclass(frozen=True)

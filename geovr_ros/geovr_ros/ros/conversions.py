@@ -40,14 +40,73 @@ def image_msg_to_rgb(msg: Image) -> np.ndarray:
     return to_rgb8(array, msg.encoding)
 
 
-def compressed_msg_to_rgb(msg) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of a sensor_msgs/CompressedImage (JPEG/PNG, via OpenCV)."""
+_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+# JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic): not DHT (C4),
+# JPG (C8) or DAC (CC).
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def compressed_image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) in pixels read from a PNG (IHDR) or JPEG (first SOF marker) header,
+    without decoding; raises ImageEncodingError when `data` is neither or its header is
+    malformed."""
+    data = memoryview(data)
+    if bytes(data[:8]) == _PNG_SIGNATURE:
+        if len(data) < 24 or bytes(data[12:16]) != b'IHDR':
+            raise ImageEncodingError('PNG without an IHDR header')
+        return int.from_bytes(data[16:20], 'big'), int.from_bytes(data[20:24], 'big')
+    if bytes(data[:2]) == b'\xff\xd8':
+        i = 2
+        while i + 4 <= len(data):
+            if data[i] != 0xFF:
+                raise ImageEncodingError(f'JPEG marker expected at byte {i}')
+            marker = data[i + 1]
+            if marker == 0xFF:               # fill byte
+                i += 1
+                continue
+            if marker in (0x01,) or 0xD0 <= marker <= 0xD7:   # markers without a length
+                i += 2
+                continue
+            if marker in (0xD9, 0xDA):        # end of image or scan before any frame header
+                break
+            length = int.from_bytes(data[i + 2:i + 4], 'big')
+            if length < 2:
+                raise ImageEncodingError(f'JPEG segment of length {length} at byte {i}')
+            if marker in _JPEG_SOF:
+                if i + 9 > len(data):
+                    break
+                height = int.from_bytes(data[i + 5:i + 7], 'big')
+                width = int.from_bytes(data[i + 7:i + 9], 'big')
+                return width, height
+            i += 2 + length
+        raise ImageEncodingError('JPEG without a frame header (SOF) before the scan')
+    raise ImageEncodingError('compressed data is neither PNG nor JPEG')
+
+
+def compressed_msg_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a sensor_msgs/CompressedImage (JPEG/PNG, via OpenCV).
+
+    The size is read from the PNG/JPEG header first: images above `max_pixels` pixels, or
+    of neither format, raise ImageTooLargeError / ImageEncodingError before any decoding."""
     import cv2  # only needed for the optional compressed input
+    width, height = compressed_image_size(msg.data)
+    if width <= 0 or height <= 0:
+        raise ImageEncodingError(f'compressed image header gives a size of {width}x{height}')
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLargeError(f'compressed image {width}x{height} has more than '
+                                 f'max_image_pixels={max_pixels} pixels')
     bgr = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ImageEncodingError(f'compressed image of format {msg.format!r} '
-                                 f'({len(msg.data)} bytes) could not be decoded')
+        raise ImageEncodingError(f'compressed image ({len(msg.data)} bytes, '
+                                 f'{width}x{height}) could not be decoded')
+    if bgr.shape[:2] != (height, width):
+        raise ImageEncodingError(f'compressed image decoded to {bgr.shape[1]}x{bgr.shape[0]}, '
+                                 f'its header says {width}x{height}')
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+class ImageTooLargeError(ImageEncodingError):
+    """An image has more pixels than allowed (found before decoding it)."""
 
 
 def array_to_image_msg(array: np.ndarray, encoding: str, header: Header) -> Image:
