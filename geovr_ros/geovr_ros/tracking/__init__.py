@@ -12,7 +12,7 @@ aligned to the map's scale from the tracked points before it is used.
 """
 from geovr_ros.tracking.features import FeatureSet, extract_features, match_features
 from geovr_ros.tracking.pnp import PnPSolution, solve_pnp
-from geovr_ros.tracking.tracker import KeyframeTracker, TrackerConfig, TrackingStep
+from geovr_ros.tracking.tracker import Keyframe, KeyframeTracker, TrackerConfig, TrackingStep
 
-__all__ = ['FeatureSet', 'KeyframeTracker', 'PnPSolution', 'TrackerConfig', 'TrackingStep',
+__all__ = ['FeatureSet', 'Keyframe', 'KeyframeTracker', 'PnPSolution', 'TrackerConfig', 'TrackingStep',
            'extract_features', 'match_features', 'solve_pnp']

@@ -58,7 +58,8 @@ class TrackingStep:
     failed ('' when it did not); matches, inliers: counts against the keyframe; covariance
     (6, 6) of (x, y, z, roll, pitch, yaw) in the keyframe's frame, None without PnP;
     new_keyframe: this frame became the keyframe; depth_scale: factor applied to the model's
-    depth of the current keyframe to keep it at the map's scale; rms_px: inlier reprojection.
+    depth of the current keyframe to keep it at the map's scale; rms_px: inlier reprojection;
+    keyframe: the new Keyframe when this frame became one (for mapping), else None.
     """
 
     T_odom_cam: np.ndarray
@@ -70,14 +71,23 @@ class TrackingStep:
     new_keyframe: bool
     depth_scale: float
     rms_px: float = float('nan')
+    keyframe: Keyframe | None = None
 
 
 @dataclass
-class _Keyframe:
+class Keyframe:
+    """A tracking keyframe: its ORB features, their 3D points in its camera frame (metres,
+    NaN where no depth), its pose in odom, K (3, 3) of its image, the depth scale applied,
+    and the covariance (6, 6, ROS order, in the previous keyframe's axes) of its pose
+    relative to the previous keyframe (None when it came from a tracking failure)."""
+
+    id: int
     features: FeatureSet
-    points: np.ndarray  # (N, 3) keyframe camera frame, metres; NaN where no depth
+    points: np.ndarray
     T_odom_kf: np.ndarray
+    K: np.ndarray
     depth_scale: float
+    covariance_from_previous: np.ndarray | None = None
     first_inliers: int | None = None
     frames: int = 0
 
@@ -119,7 +129,7 @@ class KeyframeTracker:
         self.reset()
 
     def reset(self) -> None:
-        self._keyframe: _Keyframe | None = None
+        self._keyframe: Keyframe | None = None
         self._T_odom_last: np.ndarray | None = None
         self.distance_travelled = 0.0
         self.keyframes_created = 0
@@ -133,11 +143,13 @@ class KeyframeTracker:
         return np.isfinite(z) & (z > self.config.min_depth_m) & (z < self.config.max_depth_m)
 
     def _new_keyframe(self, features: FeatureSet, depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray,
-                      T_odom_cam: np.ndarray, depth_scale: float) -> None:
+                      T_odom_cam: np.ndarray, depth_scale: float, covariance: np.ndarray | None) -> Keyframe:
         z = sample_depth(depth, depth_K, K, features.keypoints) * depth_scale
         z[~self._valid(z)] = np.nan
-        self._keyframe = _Keyframe(features, lift(features.keypoints, z, K), T_odom_cam.copy(), depth_scale)
+        self._keyframe = Keyframe(self.keyframes_created, features, lift(features.keypoints, z, K),
+                                  T_odom_cam.copy(), K.copy(), depth_scale, covariance)
         self.keyframes_created += 1
+        return self._keyframe
 
     def track(self, gray: np.ndarray, K: np.ndarray, depth: np.ndarray, depth_K: np.ndarray | None = None,
               fallback_T_prev_cur: np.ndarray | None = None) -> TrackingStep:
@@ -151,8 +163,8 @@ class KeyframeTracker:
         features = extract_features(gray, cfg.max_features)
         if self._keyframe is None:
             self._T_odom_last = np.eye(4)
-            self._new_keyframe(features, depth, depth_K, K, self._T_odom_last, 1.0)
-            return TrackingStep(np.eye(4), 'initialised', '', 0, 0, None, True, 1.0)
+            keyframe = self._new_keyframe(features, depth, depth_K, K, self._T_odom_last, 1.0, None)
+            return TrackingStep(np.eye(4), 'initialised', '', 0, 0, None, True, 1.0, keyframe=keyframe)
         kf = self._keyframe
         kf.frames += 1
         matches = match_features(features, kf.features, cfg.ratio)
@@ -173,13 +185,13 @@ class KeyframeTracker:
             new_keyframe = (len(solution.inliers) < cfg.keyframe_inlier_ratio * kf.first_inliers
                             or moved > cfg.keyframe_translation_m
                             or rotation_angle(T_kf_cam[:3, :3]) > cfg.keyframe_rotation_rad)
-            scale = kf.depth_scale
+            scale, keyframe = kf.depth_scale, None
             if new_keyframe:
                 scale = self._aligned_scale(solution, kf, matches, features, depth, depth_K, K)
-                self._new_keyframe(features, depth, depth_K, K, T_odom_cam, scale)
+                keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, scale, solution.covariance)
             step = TrackingStep(T_odom_cam, 'tracking', '', len(matches), len(solution.inliers),
                                 _rotated(solution.covariance, kf.T_odom_kf[:3, :3]), new_keyframe, scale,
-                                solution.rms_px)
+                                solution.rms_px, keyframe)
         else:
             self.failures += 1
             reason = (f'too few matches with depth ({len(matches)} < {cfg.min_inliers})'
@@ -187,13 +199,14 @@ class KeyframeTracker:
                       f'PnP found fewer than {cfg.min_inliers} inliers among {len(matches)} matches')
             prior = np.eye(4) if fallback_T_prev_cur is None else np.asarray(fallback_T_prev_cur, dtype=np.float64)
             T_odom_cam = self._T_odom_last @ prior
-            self._new_keyframe(features, depth, depth_K, K, T_odom_cam, kf.depth_scale)
-            step = TrackingStep(T_odom_cam, 'fallback', reason, len(matches), 0, None, True, kf.depth_scale)
+            keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, kf.depth_scale, None)
+            step = TrackingStep(T_odom_cam, 'fallback', reason, len(matches), 0, None, True, kf.depth_scale,
+                                keyframe=keyframe)
         self.distance_travelled += float(np.linalg.norm(T_odom_cam[:3, 3] - self._T_odom_last[:3, 3]))
         self._T_odom_last = T_odom_cam
         return step
 
-    def _aligned_scale(self, solution, kf: _Keyframe, matches: np.ndarray, features: FeatureSet,
+    def _aligned_scale(self, solution, kf: Keyframe, matches: np.ndarray, features: FeatureSet,
                        depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray) -> float:
         """Factor that puts the current frame's depth at the map's scale: the median ratio of
         the inlier points' depth in the current camera (from the keyframe) to the current

@@ -40,38 +40,49 @@ def trajectory_row(est: np.ndarray, gt: np.ndarray) -> dict[str, float]:
             'path_m': path, 'travelled_m': est_path}
 
 
-def run_tracker(seq, depth_source, config=None, progress: bool = True) -> tuple[np.ndarray, dict]:
-    """Track `seq` with depth from `depth_source(i) -> (depth, depth_K, T_prev_cur | None)`.
-    Returns (poses (N, 4, 4) in the first frame's optical frame, stats)."""
+def run_tracker(seq, depth_source, config=None, progress: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Track `seq` with depth from `depth_source(i) -> (depth, depth_K, T_prev_cur | None)`,
+    its keyframes in the pose graph (`geovr_ros.mapping`). Returns (odometry poses, map poses:
+    each (N, 4, 4) in the first frame's optical frame, stats)."""
     import cv2
     from tqdm import tqdm
 
+    from geovr_ros.mapping import KeyframeGraph
     from geovr_ros.tracking import KeyframeTracker
-    tracker = KeyframeTracker(config)
-    poses, ms, statuses, inliers = [], [], {}, []
+    tracker, graph = KeyframeTracker(config), KeyframeGraph()
+    poses, map_poses, ms, graph_ms, inliers = [], [], [], [], []
     for i in tqdm(range(len(seq)), desc='track', disable=not progress):
         depth, depth_K, prior = depth_source(i)
         gray = cv2.cvtColor(seq.rgb[i], cv2.COLOR_RGB2GRAY)
         start = time.perf_counter()
         step = tracker.track(gray, seq.K[i], depth, depth_K, prior)
-        ms.append(1e3 * (time.perf_counter() - start))
+        tracked = time.perf_counter()
+        if step.keyframe is not None:
+            graph.add_keyframe(step.keyframe)
+        ms.append(1e3 * (tracked - start))
+        graph_ms.append(1e3 * (time.perf_counter() - tracked))
         poses.append(step.T_odom_cam)
-        statuses[step.status] = statuses.get(step.status, 0) + 1
+        map_poses.append(graph.T_map_odom @ step.T_odom_cam)
         if step.status == 'tracking':
             inliers.append(step.inliers)
-    stats = {'tracking_ms_median': float(np.median(ms)), 'failures': float(tracker.failures),
-             'keyframes': float(tracker.keyframes_created), 'inliers_median': float(np.median(inliers)) if inliers else 0.0,
+    stats = {'tracking_ms_median': float(np.median(ms)), 'graph_ms_mean': float(np.mean(graph_ms)),
+             'failures': float(tracker.failures), 'keyframes': float(tracker.keyframes_created),
+             'loop_closures': float(len(graph.loops)),
+             'inliers_median': float(np.median(inliers)) if inliers else 0.0,
              'travelled_m_tracker': tracker.distance_travelled}
-    return np.stack(poses), stats
+    return np.stack(poses), np.stack(map_poses), stats
 
 
-ROWS = (('tracker on the model depth', 'tracker'), ('learned pose head alone', 'pose_head'),
-        ('no motion', 'static'), ('tracker on the true depth (upper bound)', 'true_depth'))
+ROWS = (('tracker on the model depth, odom', 'tracker'), ('tracker on the model depth, map (pose graph)', 'tracker_map'),
+        ('learned pose head alone', 'pose_head'), ('no motion', 'static'),
+        ('tracker on the true depth (upper bound), odom', 'true_depth'),
+        ('tracker on the true depth (upper bound), map', 'true_depth_map'))
 COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % path', '.2f'),
            ('ate_se3_m', 'ATE SE(3) m', '.3f'), ('ate_se3_pct', 'SE(3) % path', '.2f'),
            ('rpe_trans_m', 'RPE-T m/frame', '.4f'), ('rpe_rot_deg', 'RPE-R deg/frame', '.3f'),
            ('travelled_m', 'travelled m', '.2f'), ('failures', 'tracking failures', '.0f'),
-           ('tracking_ms_median', 'tracking ms (median)', '.1f'))
+           ('loop_closures', 'loop closures', '.0f'), ('tracking_ms_median', 'tracking ms (median)', '.1f'),
+           ('graph_ms_mean', 'graph ms (mean)', '.1f'))
 
 
 def markdown(rows: dict[str, dict]) -> str:
@@ -119,16 +130,20 @@ def main(argv: list[str] | None = None) -> int:
         pose_head = [np.eye(4)]
         for _, _, rel in model_out[1:]:
             pose_head.append(pose_head[-1] @ rel)
-        est_model, stats_model = run_tracker(seq, lambda i: model_out[i], progress=not args.no_progress)
+        est_model, map_model, stats_model = run_tracker(seq, lambda i: model_out[i], progress=not args.no_progress)
         rows = {'tracker': {**trajectory_row(est_model, gt), **stats_model, 'model_ms_median': float(np.median(model_ms))},
+                'tracker_map': trajectory_row(map_model, gt),
                 'pose_head': trajectory_row(np.stack(pose_head), gt),
                 'static': trajectory_row(np.broadcast_to(np.eye(4), gt.shape).copy(), gt)}
+        est_true = None
         if seq.depth is not None:
-            est_true, stats_true = run_tracker(seq, lambda i: (seq.depth[i], seq.K[i], None), progress=not args.no_progress)
+            est_true, map_true, stats_true = run_tracker(seq, lambda i: (seq.depth[i], seq.K[i], None),
+                                                         progress=not args.no_progress)
             rows['true_depth'] = {**trajectory_row(est_true, gt), **stats_true}
+            rows['true_depth_map'] = trajectory_row(map_true, gt)
         per_sequence.append({'sequence': seq.name, 'frames': len(seq), **{k: v for k, v in rows.items()}})
         if plot is None:
-            plot = (seq.name, gt, est_model, rows.get('true_depth') and est_true, np.stack(pose_head))
+            plot = (seq.name, gt, est_model, est_true, np.stack(pose_head))
     if not per_sequence:
         print('geovr-eval odometry: no sequence with true poses', file=sys.stderr)
         return 2

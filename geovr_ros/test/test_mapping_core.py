@@ -1,0 +1,94 @@
+"""The pose graph (GTSAM, iSAM2) and loop closures verified by PnP, on a textured plane seen
+by a camera that goes round a circle and comes back: exact depth and poses."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from geovr_ros.geometry import invert_pose, make_pose, so3_exp
+from geovr_ros.tracking import KeyframeTracker, TrackerConfig
+
+gtsam = pytest.importorskip('gtsam', reason='the pose graph needs gtsam (scripts/requirements.txt)')
+cv2 = pytest.importorskip('cv2')
+
+from geovr_ros.mapping import GraphConfig, KeyframeGraph, PoseGraph  # noqa: E402
+from test_tracking_core import K, _render, _texture  # noqa: E402
+
+
+def _circle(n=48, radius=0.4):
+    poses = []
+    for i in range(n + 1):  # the last pose is the first one again
+        a = 2 * np.pi * i / n
+        T = make_pose(so3_exp(np.array([0.0, 0.0, 0.3 * np.sin(a)])),
+                      np.array([radius * np.cos(a) - radius, radius * np.sin(a), 0.0]))
+        poses.append(T)
+    return np.stack(poses)
+
+
+@pytest.fixture(scope='module')
+def loop_keyframes():
+    """Keyframes of a tracker on true depth round the circle, with true poses."""
+    tex = _texture(3)
+    poses = _circle()
+    tracker = KeyframeTracker(TrackerConfig(keyframe_translation_m=0.08))
+    keyframes, truth = [], []
+    for T in poses:
+        image, depth = _render(tex, invert_pose(poses[0]) @ T)
+        step = tracker.track(image, K, depth)
+        if step.keyframe is not None:
+            keyframes.append(step.keyframe)
+            truth.append(invert_pose(poses[0]) @ T)
+    return keyframes, truth
+
+
+def _drifted(keyframes, yaw_per_keyframe=0.02, scale=1.1):
+    """The same keyframes with odometry that drifts: a yaw bias and a scale error accumulating."""
+    out, drift = [], np.eye(4)
+    for i, kf in enumerate(keyframes):
+        if i:
+            step = invert_pose(keyframes[i - 1].T_odom_kf) @ kf.T_odom_kf
+            step = make_pose(so3_exp(np.array([0, 0, yaw_per_keyframe])) @ step[:3, :3], scale * step[:3, 3])
+            drift = drift @ step
+        out.append(dataclasses.replace(kf, T_odom_kf=drift.copy()))
+    return out
+
+
+def test_loop_closure_pulls_the_revisit_back_to_the_start(loop_keyframes):
+    keyframes, truth = loop_keyframes
+    assert len(keyframes) >= 15
+    drifted = _drifted(keyframes)
+    graph = KeyframeGraph(GraphConfig(loop_min_separation=8, loop_radius_m=1.0))
+    closures = [graph.add_keyframe(kf) for kf in drifted]
+    found = [c for c in closures if c is not None]
+    assert found, 'the revisit was not recognised'
+    assert all(c.older < c.key - 7 for c in found)
+    last = keyframes[-1].id
+    odometry_error = np.linalg.norm(drifted[-1].T_odom_kf[:3, 3] - truth[-1][:3, 3])
+    map_error = np.linalg.norm(graph.T_map_keyframe(last)[:3, 3] - truth[-1][:3, 3])
+    assert odometry_error > 0.15 and map_error < 0.05 and map_error < odometry_error / 4, (odometry_error, map_error)
+    # map -> odom carries the correction for whatever frame odometry reports next
+    T_map_cam = graph.T_map_odom @ drifted[-1].T_odom_kf
+    np.testing.assert_allclose(T_map_cam, graph.T_map_keyframe(last), atol=1e-9)
+
+
+def test_one_wrong_loop_cannot_bend_the_map():
+    def run(kernel):
+        graph = PoseGraph(loop_kernel=kernel)
+        graph.add_first(0, np.eye(4))
+        step = make_pose(np.eye(3), np.array([0.1, 0.0, 0.0]))
+        cov = np.diag([1e-4] * 3 + [1e-5] * 3)
+        for k in range(1, 20):
+            graph.add_odometry(k - 1, k, step, cov)
+        graph.add_loop(0, 19, make_pose(np.eye(3), np.array([1.9, 0.0, 0.0])), cov)  # right
+        graph.add_loop(2, 15, make_pose(np.eye(3), np.array([0.0, 2.0, 0.0])), cov)  # wrong by 2.3 m
+        return np.linalg.norm(graph.pose(19)[:3, 3] - [1.9, 0, 0])
+    assert run('cauchy') < 0.05 and run('none') > 2 * run('cauchy')
+
+
+def test_pose_graph_refuses_unknown_keys():
+    graph = PoseGraph()
+    graph.add_first(0, np.eye(4))
+    with pytest.raises(KeyError, match='3'):
+        graph.add_odometry(3, 4, np.eye(4), np.eye(6) * 1e-3)
+    with pytest.raises(ValueError, match='already'):
+        graph.add_odometry(0, 0, np.eye(4), np.eye(6) * 1e-3)
