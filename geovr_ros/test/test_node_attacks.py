@@ -309,3 +309,31 @@ def test_configure_with_a_bad_map_file_logs_one_line_and_maps_afresh(ros_env, at
         assert 'Traceback' not in node.output()
     finally:
         node.stop()
+
+
+# ---------------------------------------------------------------- 2: question bursts
+@pytest.mark.parametrize('calls', [11, 500])
+def test_every_concurrent_question_is_answered(attacked, calls):
+    """The node answers every request of a burst: an answer, or "busy: N questions
+    waiting". The client's own keep-last depth must hold its burst (a default client, depth
+    10, loses the 11th response itself), so the client here is as deep as the burst."""
+    depth = calls
+    from rclpy.qos import QoSProfile
+    a = attacked
+    before = a.running_seconds()
+    client = a.probe.create_client(SpatialQuery, f'{NODE}/query',
+                                   qos_profile=QoSProfile(depth=depth))
+    try:
+        assert client.wait_for_service(timeout_sec=10)
+        futures = [client.call_async(SpatialQuery.Request(question='how far have I travelled?'))
+                   for _ in range(calls)]
+        spin_until(a.probe, lambda: all(f.done() for f in futures), 60)
+        answers = [f.result() for f in futures if f.done()]
+        assert len(answers) == calls, f'{len(answers)} of {calls} answered'
+        refused = [r for r in answers if not r.success]
+        assert all(r.message.startswith('busy: ') and 'questions waiting' in r.message
+                   for r in refused), {r.message for r in refused}
+        assert len(refused) < calls
+    finally:
+        a.probe.destroy_client(client)
+    assert_still_whole(a, before)

@@ -16,6 +16,7 @@ Everything heavy lives in the pure cores (`geovr_ros.inference`, `.odometry`,
 from __future__ import annotations
 
 import functools
+import queue
 import threading
 import time
 from collections import Counter, deque
@@ -30,6 +31,8 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
@@ -97,8 +100,22 @@ class GeoVRNode(LifecycleNode):
         self._worker = LatestItemWorker(self._handle_frame, self._on_frame_error,
                                         name='geovr_perception')
         self.drops = DropLog(self.get_logger(), self.p['log_throttle_period'])
+        # Questions: the executor only takes each request and hands it to the answering
+        # thread (an async callback waits for the answer), so a burst is taken off the
+        # middleware queue at once and every request gets a response, a refusal
+        # "busy: N questions waiting" beyond query_queue_depth.
+        self._query_queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._query_lock = threading.Lock()
+        self._queries_waiting = 0
+        self._query_thread = threading.Thread(target=self._answer_questions,
+                                              name='geovr_questions', daemon=True)
+        self._query_thread.start()
+        # Keep-all: a keep-last queue silently drops requests (and responses) of a burst.
         self._query_service = self.create_service(
-            SpatialQuery, '~/query', self._on_query, callback_group=self._query_group)
+            SpatialQuery, '~/query', self._on_query, callback_group=self._query_group,
+            qos_profile=QoSProfile(history=HistoryPolicy.KEEP_ALL, depth=1,
+                                   reliability=ReliabilityPolicy.RELIABLE,
+                                   durability=DurabilityPolicy.VOLATILE))
         if self.p['autostart']:
             # Steady clock: with use_sim_time a ROS-time timer would wait for /clock.
             self._autostart_timer = self.create_timer(0.0, self._autostart,
@@ -727,7 +744,53 @@ class GeoVRNode(LifecycleNode):
         response.success, response.message = True, 'map cleared: mapping afresh, map == odom'
         return response
 
-    def _on_query(self, request, response):
+    async def _on_query(self, request, response):
+        """Executor side of ~/query: refuses at once when query_queue_depth questions are
+        waiting, else queues the request for the answering thread and awaits its answer."""
+        executor = self.executor
+        with self._query_lock:
+            waiting = self._queries_waiting
+            busy = waiting >= self.p['query_queue_depth']
+            if not busy:
+                self._queries_waiting += 1
+        if busy:
+            response.success = False
+            response.message = (f'busy: {waiting} questions waiting (query_queue_depth '
+                                f'{self.p["query_queue_depth"]}); ask again later')
+            return response
+        if executor is None:   # not spun by an executor (direct calls in tests)
+            try:
+                return self._answer(request, response)
+            finally:
+                with self._query_lock:
+                    self._queries_waiting -= 1
+        answered = Future(executor=executor)
+        answered.add_done_callback(lambda _: None)   # wakes the executor when answered
+        self._query_queue.put((request, response, answered))
+        return await answered
+
+    def _answer_questions(self) -> None:
+        """The answering thread: one question at a time, in arrival order."""
+        while True:
+            item = self._query_queue.get()
+            if item is None:
+                return
+            request, response, answered = item
+            try:
+                response = self._answer(request, response)
+            except Exception as error:  # an answerer bug must not leave a caller waiting
+                response.success = False
+                response.message = f'answering failed: {type(error).__name__}: {error}'
+            finally:
+                with self._query_lock:
+                    self._queries_waiting -= 1
+            answered.set_result(response)
+
+    def destroy_node(self):
+        self._query_queue.put(None)
+        return super().destroy_node()
+
+    def _answer(self, request, response):
         try:
             question = validate_question(request.question, self.p['max_question_chars'])
         except InvalidQuestionError as error:

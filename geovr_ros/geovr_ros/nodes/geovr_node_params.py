@@ -123,6 +123,9 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'questions are answered; others get "no question model loaded". A directory that '
           'cannot be loaded makes the configure transition fail.'),
     Param('max_question_chars', 1000, 'Longer questions are rejected by ~/query.'),
+    Param('query_queue_depth', 100, 'Questions that may wait for an answer; beyond, ~/query '
+          'answers at once "busy: N questions waiting" (the service queue itself is reliable '
+          'keep-all, so no request goes unanswered).'),
     # Diagnostics
     Param('diagnostics_period', 1.0, 'Seconds between /diagnostics messages.'),
     Param('log_throttle_period', 10.0, 'A dropped-frame reason is logged at most once per '
