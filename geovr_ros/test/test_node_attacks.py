@@ -337,3 +337,59 @@ def test_every_concurrent_question_is_answered(attacked, calls):
     finally:
         a.probe.destroy_client(client)
     assert_still_whole(a, before)
+
+
+# ---------------------------------------------------------------- 9, 11: parameters
+@pytest.mark.parametrize('name, value, allowed', [
+    ('diagnostics_period', 0.0, 'a finite number > 0'),
+    ('max_image_pixels', -1, 'a finite number >= 1'),
+    ('backend', 'nonsense', "one of ('auto', 'tensorrt', 'onnxruntime', 'torch')"),
+    ('pairing_wait', float('nan'), 'a finite number >= 0'),
+])
+def test_a_bad_parameter_at_run_time_is_refused_with_the_allowed_values(attacked, name, value,
+                                                                        allowed):
+    from rcl_interfaces.srv import GetParameters, SetParameters
+    from rclpy.parameter import Parameter
+    a = attacked
+    before = a.call(GetParameters, 'get_parameters', GetParameters.Request(names=[name]))
+    result = a.call(SetParameters, 'set_parameters', SetParameters.Request(
+        parameters=[Parameter(name, value=value).to_parameter_msg()])).results[0]
+    assert not result.successful
+    assert f'parameter {name} = ' in result.reason and allowed in result.reason, result.reason
+    after = a.call(GetParameters, 'get_parameters', GetParameters.Request(names=[name]))
+    assert after.values == before.values
+    assert a.feeder.good_frame_is_processed(20)
+
+
+def test_a_good_parameter_at_run_time_is_accepted(attacked):
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+    result = attacked.call(SetParameters, 'set_parameters', SetParameters.Request(
+        parameters=[Parameter('diagnostics_period', value=2.0).to_parameter_msg()])).results[0]
+    assert result.successful, result.reason
+
+
+def test_a_wrong_parameter_type_at_start_up_is_one_line(ros_env, attacked):
+    node = Process('geovr_node', node_args({'model': 'x', 'max_image_pixels': 'abc'},
+                                           {'__node': 'bad_type_node'}), ros_env, 'bad_type')
+    try:
+        node.popen.wait(60)
+        lines = [line for line in node.output().splitlines() if line.strip()]
+        assert node.popen.returncode == 2, node.output()
+        assert len(lines) == 1 and 'max_image_pixels' in lines[0], node.output()
+        assert 'Traceback' not in node.output()
+    finally:
+        node.stop()
+
+
+@pytest.mark.parametrize('fx', [1e-9, 1e12])
+def test_an_absurd_focal_length_rejects_the_camera_info(attacked, fx):
+    a = attacked
+    before = a.running_seconds()
+    image, info = camera_frame(textured_image(W, H, 3), intrinsics(W, H), a.feeder.next_stamp())
+    k = list(info.k)
+    k[0] = k[4] = fx
+    info.k = k
+    a.feeder.send(image, info)
+    assert spin_until(a.probe, lambda: a.lines(f'fx={fx:g}'), 10), a.node.output()[-2000:]
+    assert_still_whole(a, before)

@@ -75,7 +75,9 @@ def test_negative_backend_threads_fail_configure_naming_the_parameter(probe, ros
                                            {'__node': 'bad_threads_node'}), ros_env, 'badthreads')
     try:
         assert node.wait_for_output('configure failed', 30), node.output()
-        assert 'backend_threads must be >= 0' in node.output() and 'got -2' in node.output()
+        line = next(l for l in node.output().splitlines() if 'configure failed' in l)
+        assert 'parameter backend_threads = -2 is not allowed: use a finite number >= 0' in line
+        assert probe.count_publishers('/depth') == 0     # nothing half-made is left
         assert node.alive()
     finally:
         node.stop()

@@ -27,9 +27,11 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped, PoseStamped, PoseWithCovarianceStamped
 from geovr_interfaces.srv import SpatialQuery
 from nav_msgs.msg import Odometry, Path
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.logging import get_logger
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.task import Future
@@ -45,7 +47,7 @@ from geovr_ros.localization import (
 from geovr_ros.memory import (
     ChainedAnswerer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer, SpatialMemory,
     validate_question)
-from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_PARAMS
+from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_PARAMS, GEOVR_NODE_RULES
 from geovr_ros.odometry import OdometryTracker, OdometryUpdate, StampCheck, StampGate
 from geovr_ros.tracking import KeyframeTracker, TrackerConfig
 from geovr_ros.geometry.encodings import DEPTH_ENCODINGS, SUPPORTED_ENCODINGS
@@ -55,7 +57,7 @@ from geovr_ros.ros.conversions import (
     pose_msg, sec_to_stamp, stamp_to_sec, transform_stamped_msg)
 from geovr_ros.ros.droplog import DropLog, check_name, shown
 from geovr_ros.ros.pairing import CameraIntrinsics, IntrinsicsPairer
-from geovr_ros.ros.parameters import declare_all
+from geovr_ros.ros.parameters import check_parameters, declare_all, parameter_problem
 from geovr_ros.ros.qos import qos_profile
 from geovr_ros.ros.tf import StaticTransformCache, TransformPublisher
 from geovr_ros.ros.worker import LatestItemWorker
@@ -81,6 +83,7 @@ class GeoVRNode(LifecycleNode):
         """`answerer` replaces the one built from the question_model parameter."""
         super().__init__('geovr_node', **kwargs)
         self.p = declare_all(self, GEOVR_NODE_PARAMS)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._given_answerer = answerer
         self._answerer: QuestionAnswerer = answerer or GeometricAnswerer()
         self._perception = None
@@ -129,12 +132,16 @@ class GeoVRNode(LifecycleNode):
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         p = self.p = {name: self.get_parameter(name).value for name in self.p}
+        before = self._entities()
         try:
             self._check_parameters(p)
             self._perception = self._load_model(p)
             self._answerer = self._given_answerer or self._load_answerer(p)
+            self._make_cores(p)
+            self._make_ros_entities(p)
         except Exception as error:  # every failure becomes a failed transition, with reason
             self.get_logger().error(f'configure failed: {error}')
+            self._release_entities_since(before)
             if self._perception is not None:
                 self._perception.close()
             self._perception = None
@@ -144,9 +151,26 @@ class GeoVRNode(LifecycleNode):
             f'model {p["model"]!r} loaded: backend {self._backend_name()}, input '
             f'{self._perception.input_size[0]}x{self._perception.input_size[1]}, version '
             f'{getattr(meta, "model_version", "?")}')
-        self._make_cores(p)
-        self._make_ros_entities(p)
         return TransitionCallbackReturn.SUCCESS
+
+    def _entities(self) -> dict[str, set]:
+        """ids of the node's publishers, subscriptions, services and timers now."""
+        return {kind: {id(e) for e in getattr(self, kind)}
+                for kind in ('publishers', 'subscriptions', 'services', 'timers')}
+
+    def _release_entities_since(self, before: dict[str, set]) -> None:
+        """Destroys what a failed configure created (no half-made publishers stay)."""
+        destroy = {'publishers': self.destroy_publisher,
+                   'subscriptions': self.destroy_subscription,
+                   'services': self.destroy_service, 'timers': self.destroy_timer}
+        for kind, entities in before.items():
+            for entity in list(getattr(self, kind)):
+                if id(entity) not in entities:
+                    destroy[kind](entity)
+        for helper in self._helpers_owned:
+            helper.destroy()
+        self._publishers_owned, self._subscriptions_owned = [], []
+        self._services_owned, self._timers_owned, self._helpers_owned = [], [], []
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = True
@@ -192,22 +216,20 @@ class GeoVRNode(LifecycleNode):
 
     @staticmethod
     def _check_parameters(p: dict) -> None:
+        """Raises ValueError naming the first parameter outside GEOVR_NODE_RULES."""
         if not p['model']:
             raise ValueError('parameter model is empty: set it to a model directory or file '
                              '(geovr-export onnx --out DIR)')
-        if p['odom_child'] not in ('camera', 'base'):
-            raise ValueError(f'odom_child must be camera or base, got {p["odom_child"]!r}')
-        if p['camera_mount_source'] not in ('tf', 'parameters'):
-            raise ValueError(f'camera_mount_source must be tf or parameters, got '
-                             f'{p["camera_mount_source"]!r}')
-        if len(p['input_size']) != 2:
-            raise ValueError(f'input_size must be [width, height], got {p["input_size"]!r}')
-        if p['backend_threads'] < 0:
-            raise ValueError(f'backend_threads must be >= 0 (0: the library default), got '
-                             f'{p["backend_threads"]}')
-        if p['points_decimation'] < 1 or p['path_max_length'] < 1:
-            raise ValueError('points_decimation and path_max_length must be >= 1')
-        qos_profile(p['qos_reliability'], 'volatile', p['qos_depth'])  # raises on bad values
+        check_parameters(p, GEOVR_NODE_RULES)
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """Run-time parameter changes: refused with the allowed values when outside
+        GEOVR_NODE_RULES (the same table configure checks)."""
+        for param in params:
+            problem = parameter_problem(param.name, param.value, GEOVR_NODE_RULES)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+        return SetParametersResult(successful=True)
 
     def _load_model(self, p: dict):
         from geovr_ros.inference import PerceptionPipeline  # heavy: only at configure
@@ -247,8 +269,6 @@ class GeoVRNode(LifecycleNode):
                                        p['odometry_max_reference_frames'],
                                        p['time_jump_threshold'])
         self.stamp_gate = StampGate(p['time_jump_threshold'], STAMP_JUMP_CONFIRM_FRAMES)
-        if p['odometry_method'] not in ODOMETRY_METHODS:
-            raise ValueError(f"odometry_method {p['odometry_method']!r} is not one of {ODOMETRY_METHODS}")
         self.geometric = KeyframeTracker(TrackerConfig(
             max_features=p['tracking_max_features'], threshold_px=p['tracking_threshold_px'],
             min_inliers=p['tracking_min_inliers'], scale_alignment=p['tracking_scale_alignment'])) \
@@ -787,7 +807,8 @@ class GeoVRNode(LifecycleNode):
             answered.set_result(response)
 
     def destroy_node(self):
-        self._query_queue.put(None)
+        if hasattr(self, '_query_queue'):   # absent when __init__ failed
+            self._query_queue.put(None)
         return super().destroy_node()
 
     def _answer(self, request, response):
@@ -920,7 +941,12 @@ def _denormalised_rgb(chw: np.ndarray, metadata) -> np.ndarray:
 
 def main(args=None) -> None:
     rclpy.init(args=args)
-    node = GeoVRNode()
+    try:
+        node = GeoVRNode()
+    except ValueError as error:  # a wrong parameter type on the command line: one line
+        get_logger('geovr_node').fatal(f'cannot start: {error}')
+        rclpy.try_shutdown()
+        raise SystemExit(2) from None
     # One executor thread is enough: frames run on the perception thread, and rclpy's
     # MultiThreadedExecutor busy-waits while a callback group is busy (ros2/rclpy#1452),
     # which on a small CPU measurably slows the model (docs/benchmarks.md).

@@ -1,7 +1,7 @@
 """Every parameter of `geovr_node`, declared once (type from the default, description)."""
 from __future__ import annotations
 
-from geovr_ros.ros.parameters import Param
+from geovr_ros.ros.parameters import Param, Rule
 
 GEOVR_NODE_PARAMS: list[Param] = [
     # Model and backend
@@ -131,3 +131,58 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('log_throttle_period', 10.0, 'A dropped-frame reason is logged at most once per '
           'this many seconds (the first occurrence immediately).'),
 ]
+
+
+BACKENDS = ('auto', 'tensorrt', 'onnxruntime', 'torch')
+POSITIVE = Rule(low=0.0, low_open=True)
+NON_NEGATIVE = Rule(low=0.0)
+AT_LEAST_ONE = Rule(low=1)
+FRACTION = Rule(low=0.0, high=1.0)
+
+# The one validation table of geovr_node: used at configure and for every parameter set at
+# run time (a rejected set answers with the allowed values). Parameters without a rule
+# (frame names, booleans, file paths) take any value of their declared type.
+GEOVR_NODE_RULES: dict[str, Rule] = {
+    'model': Rule(nonempty=True),
+    'backend': Rule(choices=BACKENDS),
+    'backend_threads': Rule(low=0, high=1024),
+    'input_size': Rule(low=0, high=8192, length=2),
+    'qos_reliability': Rule(choices=('best_effort', 'reliable', 'system_default')),
+    'qos_depth': Rule(low=1, high=1000),
+    'pairing_mode': Rule(choices=('stamp', 'latest')),
+    'pairing_tolerance': NON_NEGATIVE,
+    'pairing_wait': Rule(low=0.0, high=10.0),
+    'max_image_pixels': Rule(low=1, high=2 ** 31),
+    'points_decimation': Rule(low=1, high=1000),
+    'points_max_depth': POSITIVE,
+    'path_max_length': Rule(low=1, high=1_000_000),
+    'odom_child': Rule(choices=('camera', 'base')),
+    'camera_mount_source': Rule(choices=('tf', 'parameters')),
+    'camera_mount_xyz': Rule(length=3),
+    'camera_mount_rpy': Rule(length=3),
+    'odometry_method': Rule(choices=('geometric', 'learned')),
+    'tracking_max_features': Rule(low=10, high=100_000),
+    'tracking_threshold_px': POSITIVE,
+    'tracking_min_inliers': Rule(low=4),
+    'tracking_scale_alignment': FRACTION,
+    'odometry_reference_translation': POSITIVE,
+    'odometry_reference_rotation': POSITIVE,
+    'odometry_max_reference_frames': AT_LEAST_ONE,
+    'time_jump_threshold': POSITIVE,
+    'odometry_position_variance': NON_NEGATIVE,
+    'odometry_orientation_variance': NON_NEGATIVE,
+    'keyframe_translation': NON_NEGATIVE,
+    'keyframe_rotation': NON_NEGATIVE,
+    'keyframe_min_overlap': FRACTION,
+    'max_map_keyframes': Rule(low=1, high=100_000),
+    'match_threshold': Rule(low=-1.0, high=1.0),
+    'match_min_overlap': FRACTION,
+    'relocalize_period': AT_LEAST_ONE,
+    'alignment_window': AT_LEAST_ONE,
+    'memory_max_keyframes': Rule(low=1, high=100_000),
+    'memory_max_tokens': Rule(low=1, high=100_000),
+    'max_question_chars': Rule(low=1, high=1_000_000),
+    'query_queue_depth': Rule(low=1, high=100_000),
+    'diagnostics_period': Rule(low=0.0, low_open=True, high=3600.0),
+    'log_throttle_period': Rule(low=0.0, high=86400.0),
+}

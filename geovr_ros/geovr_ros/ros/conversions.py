@@ -13,8 +13,8 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from geovr_ros.geometry import (
-    DEPTH_ENCODINGS, ImageEncodingError, array_to_image, image_to_array, k_from_camera_info,
-    k_to_camera_info, p_from_k, pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw, to_rgb8,
+    DEPTH_ENCODINGS, ImageEncodingError, InvalidIntrinsicsError, array_to_image, image_to_array,
+    k_from_camera_info, k_to_camera_info, p_from_k, pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw, to_rgb8,
     validate_intrinsics)
 
 
@@ -131,11 +131,24 @@ def camera_info_msg(K: np.ndarray, width: int, height: int, header: Header) -> C
                       p=p_from_k(K))
 
 
+#: Focal lengths allowed, as multiples of the image size (fx / width, fy / height): about
+#: 180 down to 1 degree of horizontal field of view.
+FOCAL_RANGE = (0.05, 50.0)
+
+
 def camera_info_to_k(msg: CameraInfo) -> np.ndarray:
     """K (3, 3) of a CameraInfo; raises InvalidIntrinsicsError for zero/NaN/negative focal
-    lengths or a size of zero."""
+    lengths, a size of zero, or focal lengths outside FOCAL_RANGE times the image size
+    (fx / width, fy / height)."""
     K = k_from_camera_info(msg.k)
     validate_intrinsics(K, msg.width, msg.height)
+    low, high = FOCAL_RANGE
+    for name, f, size in (('fx', K[0, 0], msg.width), ('fy', K[1, 1], msg.height)):
+        if not low <= f / size <= high:
+            which = 'too short' if f / size < low else 'too long'
+            raise InvalidIntrinsicsError(
+                f'focal length {which}: {name}={f:g} px is {f / size:.3g} x the image size '
+                f'{size} px, outside [{low:g}, {high:g}] x')
     return K
 
 
