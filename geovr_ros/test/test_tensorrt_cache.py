@@ -8,8 +8,9 @@ import logging
 
 import pytest
 
-from geovr_ros.inference.backends.tensorrt_backend import (
-    EngineCache, EngineDeserializeError, canonical_profiles, engine_cache_key, sha256_file)
+from geovr_ros.inference.tensorrt_cache import (
+    EngineCache, engine_cache_key, sha256_file, sidecar_path)
+from geovr_ros.inference.tensorrt_common import EngineDeserializeError, canonical_profiles
 
 PROFILE = [{'images': ((1, 2, 3, 96, 128), (1, 2, 3, 192, 256), (2, 2, 3, 480, 640)),
             'intrinsics': ((1, 2, 3, 3), (1, 2, 3, 3), (2, 2, 3, 3))}]
@@ -78,7 +79,9 @@ def test_cache_miss_builds_then_hits_without_rebuilding(tmp_path):
     engine, outcome = cache.load_or_build(key, trt.deserialize, trt.build, facts={'gpu': 'Orin'})
     assert outcome.status == 'built' and trt.builds == 1
     assert cache.engine_path(key).read_bytes() == engine['engine']
-    assert json.loads(cache.engine_path(key).with_suffix('.json').read_text()) == {'gpu': 'Orin'}
+    sidecar = json.loads(sidecar_path(cache.engine_path(key)).read_text())
+    assert sidecar == {'format': 'geovr-engine/1', 'facts': {'gpu': 'Orin'}}
+    assert sidecar_path(cache.engine_path(key)).name == f'{key}.engine.json'
     for _ in range(2):
         again, outcome = cache.load_or_build(key, trt.deserialize, trt.build)
         assert outcome.status == 'hit' and again == engine
@@ -120,7 +123,7 @@ def test_a_build_that_does_not_deserialize_raises(tmp_path):
 def test_real_engine_build_and_cache_hit(tmp_path):
     from test_inference_contract_model import make_contract_model
 
-    from geovr_ros.inference.backends.tensorrt_backend import build_or_load_engine
+    from geovr_training.export.tensorrt_builder import build_or_load_engine
     onnx_path = make_contract_model(tmp_path / 'm') / 'perception.onnx'
     profile = [{'images': ((1, 2, 3, 32, 32), (1, 2, 3, 48, 64), (1, 2, 3, 96, 128)),
                 'intrinsics': ((1, 2, 3, 3),) * 3}]

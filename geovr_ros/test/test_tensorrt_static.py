@@ -7,9 +7,9 @@ import importlib.util
 import pytest
 
 from geovr_ros.inference import tensorrt_ops
-from geovr_ros.inference.backends.tensorrt_backend import (
-    TensorRTCompatibilityError, check_onnx_for_tensorrt, onnx_input_dims, onnx_op_types,
-    profile_from_dims, tensorrt_problems)
+from geovr_ros.inference.tensorrt_checks import (
+    check_onnx_for_tensorrt, onnx_input_dims, onnx_op_types, profile_from_dims, tensorrt_problems)
+from geovr_ros.inference.tensorrt_common import TensorRTCompatibilityError
 
 onnx = pytest.importorskip('onnx', reason='onnx is not installed')
 from onnx import TensorProto, helper  # noqa: E402

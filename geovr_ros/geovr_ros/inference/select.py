@@ -1,7 +1,8 @@
 """`create_backend`: one call that picks, constructs and loads an inference backend.
 
-`auto` tries, in order: TensorRT (tensorrt + pycuda importable and a CUDA GPU), ONNX Runtime
-with the CUDA execution provider, ONNX Runtime on CPU. It logs what it picked and why.
+`auto` tries, in order: TensorRT (tensorrt + pycuda or cuda-python importable, a CUDA GPU,
+and an engine built for the graph), ONNX Runtime with the CUDA execution provider, ONNX
+Runtime on CPU. It logs what it picked and why.
 """
 from __future__ import annotations
 
@@ -27,20 +28,30 @@ class Probe:
     reason: str
 
 
-def probe_tensorrt() -> Probe:
-    """TensorRT >= 10 and pycuda importable and a CUDA GPU present."""
-    for module in ('tensorrt', 'pycuda'):
-        if importlib.util.find_spec(module) is None:
-            what = 'TensorRT' if module == 'tensorrt' else 'pycuda'
-            return Probe(False, f'{what} is not installed on this machine')
-    from geovr_ros.inference.backends import tensorrt_backend
+def _installed(module: str) -> bool:
     try:
-        trt = tensorrt_backend.import_tensorrt()
-        gpu = tensorrt_backend.gpu_identity()
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package is missing
+        return False
+
+
+def probe_tensorrt() -> Probe:
+    """TensorRT >= 10, a CUDA binding (pycuda or cuda-python) and a CUDA GPU present."""
+    if not _installed('tensorrt'):
+        return Probe(False, 'TensorRT is not installed on this machine')
+    if not (_installed('pycuda') or _installed('cuda.bindings') or _installed('cuda.cudart')):
+        return Probe(False, 'neither pycuda nor cuda-python is installed')
+    from geovr_ros.inference.cuda_memory import import_device_memory
+    from geovr_ros.inference.tensorrt_common import import_tensorrt
+    try:
+        trt = import_tensorrt()
+        memory = import_device_memory()
+        gpu = memory.gpu_identity()
     except BackendUnavailableError as error:
         return Probe(False, error.reason)
     return Probe(True, f'TensorRT {trt.__version__} and GPU {gpu.name} '
-                       f'(sm {gpu.compute_capability[0]}.{gpu.compute_capability[1]})')
+                       f'(sm {gpu.compute_capability[0]}.{gpu.compute_capability[1]}, '
+                       f'{memory.name})')
 
 
 def probe_onnxruntime_cuda() -> Probe:
@@ -113,7 +124,8 @@ def backend_class(kind: str) -> type[Backend]:
 
 
 def model_file_for(kind: str, model_path: str | os.PathLike, graph: str = 'perception'):
-    """The file a backend loads: `.pt2` for torch, a given engine file for TensorRT, else .onnx.
+    """The file a backend loads: `.pt2` for torch; for TensorRT a given engine file or
+    `<dir>/<graph>.engine` when the model directory holds one; else .onnx.
 
     `model_path` may be a model directory written by `geovr-export onnx` or a file.
     """
@@ -122,6 +134,8 @@ def model_file_for(kind: str, model_path: str | os.PathLike, graph: str = 'perce
         return find_model_file(path, '.pt2', graph)
     if kind == 'tensorrt' and path.endswith(('.engine', '.plan', '.trt')):
         return find_model_file(path, os.path.splitext(path)[1], graph)
+    if kind == 'tensorrt' and os.path.isfile(os.path.join(path, f'{graph}.engine')):
+        return find_model_file(path, '.engine', graph)  # written by geovr-export engine --out
     return find_model_file(path, '.onnx', graph)
 
 
@@ -145,6 +159,22 @@ def create_backend(kind: str = 'auto', model_path: str | os.PathLike = '', *,
         BackendUnavailableError: the backend asked for cannot run here.
     """
     chosen, implied, reason = choose_backend(kind, probes)
+    try:
+        return _create(chosen, implied, reason, model_path, graph, options)
+    except BackendUnavailableError as error:
+        if kind != 'auto' or chosen != 'tensorrt':
+            raise
+        # e.g. no engine built for this graph yet: the next backend in the order runs it
+        why = error.reason
+        LOG.warning('auto: tensorrt cannot load %s (%s); trying the next backend',
+                    model_path, why)
+        refused = {**(probes or {}), 'tensorrt': lambda: Probe(False, why)}
+        chosen, implied, reason = choose_backend(kind, refused)
+        return _create(chosen, implied, reason, model_path, graph, options)
+
+
+def _create(chosen: str, implied: dict, reason: str, model_path, graph: str,
+            options: dict) -> Backend:
     path = model_file_for(chosen, model_path, graph)
     cls = backend_class(chosen)
     import inspect

@@ -51,9 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument('--samples', type=int, default=2)
     parity.add_argument('--json', type=Path, default=None)
 
-    engine = sub.add_parser('engine', help='ONNX -> cached TensorRT engine (TensorRT 10)')
+    engine = sub.add_parser('engine', help='ONNX (any exported graph) -> cached TensorRT engine '
+                                           '(TensorRT 10 or 11)')
     engine.add_argument('--onnx', required=True, type=Path)
-    engine.add_argument('--precision', choices=('fp16', 'fp32'), default='fp16')
+    engine.add_argument('--precision', choices=('auto', 'fp16', 'fp32', 'onnx'), default='auto',
+                        help='auto: fp16 on TensorRT 10, onnx on 11; onnx: strongly typed, '
+                             'precision as typed in the ONNX graph (the only mode of TensorRT '
+                             '11); fp16: TensorRT 10 only')
     engine.add_argument('--workspace', type=int, default=1024, help='MiB')
     engine.add_argument('--shapes', default=None,
                         help='min/opt/max WxH, e.g. 128x96/256x192/640x480 '
@@ -64,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                              '~/.cache/geovr_ros/engines)')
     engine.add_argument('--check-only', action='store_true',
                         help='only the static checks (no TensorRT needed)')
+    engine.add_argument('--out', type=Path, default=None,
+                        help='also copy the engine and its .json metadata here, e.g. '
+                             'models/geovr-s/perception.engine (runs without the ONNX)')
     return parser
 
 
@@ -122,10 +129,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f'static TensorRT checks passed: profile {profiles[0]}')
             if args.check_only:
                 return 0
-            _, outcome = build_engine(args.onnx, args.precision, args.workspace, args.shapes,
-                                      args.batch, args.cache_dir, args.verbose)
+            _, outcome = build_engine(args.onnx, args.precision, args.workspace,
+                                      cache_dir=args.cache_dir, verbose=args.verbose,
+                                      profiles=profiles, checked=True)
             print(f'engine {outcome.status}: {outcome.path}'
                   + (f' ({outcome.reason})' if outcome.reason else ''))
+            if args.out:
+                from geovr_training.export.tensorrt_builder import copy_engine
+                print(f'engine copied to {copy_engine(outcome.path, args.out)} (+ .json)')
             return 0
     except (InferenceError, ParityDataError, ValueError, OSError) as error:
         print(f'geovr-export {args.command}: error: {error}', file=sys.stderr)

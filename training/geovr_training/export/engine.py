@@ -1,7 +1,8 @@
 """`geovr-export engine`: static TensorRT checks, then build (or reuse) a cached engine.
 
-All TensorRT code lives in `geovr_ros.inference.backends.tensorrt_backend`; this module
-only turns command-line shapes into profiles and calls it.
+The checks live in `geovr_ros.inference.tensorrt_checks`, the building in
+`geovr_training.export.tensorrt_builder`; this module turns command-line shapes into
+profiles and runs the checks exactly once before a build.
 """
 from __future__ import annotations
 
@@ -34,62 +35,57 @@ def parse_triplet(text: str, name: str) -> tuple[int, int, int]:
 
 def engine_profiles(onnx_path: str | Path, shapes: str | None = None,
                     batch: str | None = None) -> tuple[list[dict], dict]:
-    """The optimisation profile for `onnx_path`: its geovr.shapes profile, overridden by
-    `shapes` ('minWxH/optWxH/maxWxH') and `batch` ('1/1/2'). Returns (profiles, sizes)."""
-    import onnx
+    """The optimisation profile for any exported graph: its `geovr.shapes.profile`,
+    overridden by `shapes` ('minWxH/optWxH/maxWxH') and `batch` ('1/1/2').
+    Returns (profiles, sizes)."""
+    from geovr_ros.inference.metadata import MetadataError
+    from geovr_ros.inference.tensorrt_checks import graph_profiles
 
-    from geovr_ros.inference.backends.tensorrt_backend import onnx_input_dims, profile_from_dims
-    from geovr_ros.inference.metadata import MetadataError, read_metadata
-
+    overrides = {}
+    if shapes:
+        overrides.update(parse_profile_shapes(shapes))
+    if batch:
+        overrides['batch'] = parse_triplet(batch, '--batch')
     try:
-        sizes = read_metadata(onnx_path).profile_sizes()
+        return graph_profiles(onnx_path, overrides)
     except MetadataError as error:
         LOG.warning('%s; using only --shapes/--batch', error)
-        sizes = {}
-    if shapes:
-        sizes.update(parse_profile_shapes(shapes))
-    if batch:
-        sizes['batch'] = parse_triplet(batch, '--batch')
-    sizes.setdefault('batch', (1, 1, 1))
-    dims = onnx_input_dims(onnx.load(str(onnx_path), load_external_data=False))
-    return [profile_from_dims(dims, sizes)], sizes
+        overrides.setdefault('batch', (1, 1, 1))
+        return graph_profiles(onnx_path, overrides)
 
 
 def static_check(onnx_path: str | Path, profiles: list[dict]) -> list[str]:
     """TensorRT parser problems found without TensorRT (ops, opset, profile vs shapes)."""
     import onnx
 
-    from geovr_ros.inference.backends.tensorrt_backend import tensorrt_problems
-    from geovr_ros.inference.metadata import MetadataError, read_metadata
+    from geovr_ros.inference.tensorrt_checks import declared_shapes, tensorrt_problems
 
     model = onnx.load(str(onnx_path), load_external_data=False)
-    declared = {}
-    try:
-        meta = read_metadata(onnx_path)
-        names = [v.name for v in model.graph.input]
-        if 'images' in names:
-            declared['images'] = [[1, 2, 3, h, w] for w, h in meta.shapes.get('declared', [])]
-    except MetadataError:
-        pass
-    return tensorrt_problems(model, profiles, declared)
+    return tensorrt_problems(model, profiles, declared_shapes(onnx_path))
 
 
-def build_engine(onnx_path: str | Path, precision: str = 'fp16', workspace_mb: int = 1024,
+def build_engine(onnx_path: str | Path, precision: str = 'auto', workspace_mb: int = 1024,
                  shapes: str | None = None, batch: str | None = None,
-                 cache_dir: str | Path | None = None, verbose: bool = False):
-    """Static checks, then `build_or_load_engine`. Returns (engine, CacheOutcome).
+                 cache_dir: str | Path | None = None, verbose: bool = False,
+                 profiles: list[dict] | None = None, checked: bool = False):
+    """Static checks (unless `checked`: the caller ran them on these `profiles`), then
+    `build_or_load_engine`. Returns (engine, CacheOutcome).
 
     Raises:
         TensorRTCompatibilityError: the static checks failed (before touching TensorRT).
-        BackendUnavailableError: TensorRT / pycuda / a GPU is missing.
+        BackendUnavailableError: TensorRT / a CUDA binding / a GPU is missing.
+        PrecisionUnsupportedError: 'fp16' asked of TensorRT 11.
     """
-    from geovr_ros.inference.backends.tensorrt_backend import (
-        TensorRTCompatibilityError, build_or_load_engine, default_cache_dir)
+    from geovr_ros.inference.tensorrt_cache import default_cache_dir
+    from geovr_ros.inference.tensorrt_common import TensorRTCompatibilityError
+    from geovr_training.export.tensorrt_builder import build_or_load_engine
 
-    profiles, _ = engine_profiles(onnx_path, shapes, batch)
-    problems = static_check(onnx_path, profiles)
-    if problems:
-        raise TensorRTCompatibilityError(str(onnx_path), problems)
-    LOG.info('static TensorRT checks passed for %s (profile %s)', onnx_path, profiles[0])
+    if profiles is None:
+        profiles, _ = engine_profiles(onnx_path, shapes, batch)
+    if not checked:
+        problems = static_check(onnx_path, profiles)
+        if problems:
+            raise TensorRTCompatibilityError(str(onnx_path), problems)
+        LOG.info('static TensorRT checks passed for %s (profile %s)', onnx_path, profiles[0])
     return build_or_load_engine(onnx_path, cache_dir or default_cache_dir(), precision,
                                 workspace_mb, profiles, verbose=verbose)
