@@ -393,3 +393,20 @@ def test_an_absurd_focal_length_rejects_the_camera_info(attacked, fx):
     a.feeder.send(image, info)
     assert spin_until(a.probe, lambda: a.lines(f'fx={fx:g}'), 10), a.node.output()[-2000:]
     assert_still_whole(a, before)
+
+
+# ---------------------------------------------------------------- 7: programs that run code
+def test_a_pytorch_program_is_refused_unless_allowed(ros_env, attacked):
+    """A crafted perception.pt2 is never opened with the default parameters."""
+    trap = scratch_dir() / f'trap_{os.getpid()}'
+    trap.mkdir(exist_ok=True)
+    (trap / 'perception.pt2').write_bytes(b'not opened')
+    node = Process('geovr_node', node_args({'model': str(trap), 'backend': 'torch'},
+                                           {'__node': 'pt2_node'}), ros_env, 'pt2_node')
+    try:
+        assert node.wait_for_output('configure failed', 60), node.output()
+        lines = [line for line in node.output().splitlines() if 'configure failed' in line]
+        assert len(lines) == 1 and 'allow_untrusted_programs' in lines[0], lines
+        assert node.alive()
+    finally:
+        node.stop()

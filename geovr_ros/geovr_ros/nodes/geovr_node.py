@@ -221,6 +221,12 @@ class GeoVRNode(LifecycleNode):
             raise ValueError('parameter model is empty: set it to a model directory or file '
                              '(geovr-export onnx --out DIR)')
         check_parameters(p, GEOVR_NODE_RULES)
+        program = p['backend'] == 'torch' or str(p['model']).endswith('.pt2')
+        if program and not p['allow_untrusted_programs']:
+            raise ValueError(f'refusing a PyTorch program (backend {p["backend"]!r}, model '
+                             f'{p["model"]!r}): loading a .pt2 file can run any code in it; '
+                             f'use the ONNX model (backend auto or onnxruntime) or set '
+                             f'allow_untrusted_programs to true for a file you trust')
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         """Run-time parameter changes: refused with the allowed values when outside

@@ -10,6 +10,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'file makes the configure transition fail.'),
     Param('backend', 'auto', 'Inference backend: auto (TensorRT, then ONNX Runtime CUDA, then '
           'ONNX Runtime CPU), tensorrt, onnxruntime or torch.'),
+    Param('allow_untrusted_programs', False, 'Allow loading PyTorch programs (.pt2, backend '
+          'torch, also for question_model): torch.export.load may unpickle, so such a file can '
+          'run any code. False (default) refuses them at configure; ONNX models never run '
+          'code.'),
     Param('backend_threads', 0, 'CPU threads one inference may use (ONNX Runtime intra-op, '
           'torch); 0 = the library default (one per physical core). Fewer than the cores '
           'leaves room for the executor and DDS threads on small CPUs.'),
