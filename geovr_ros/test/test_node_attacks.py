@@ -410,3 +410,39 @@ def test_a_pytorch_program_is_refused_unless_allowed(ros_env, attacked):
         assert node.alive()
     finally:
         node.stop()
+
+
+# ---------------------------------------------------------------- 8: camera models
+def _frame_with(a: Attacked, change):
+    image, info = camera_frame(textured_image(W, H, 4), intrinsics(W, H), a.feeder.next_stamp())
+    change(info)
+    return image, info
+
+
+def test_a_distorted_camera_is_undistorted_and_processed(attacked):
+    a = attacked
+
+    def plumb_bob(info):
+        info.distortion_model, info.d = 'plumb_bob', [-0.2, 0.05, 0.0, 0.0, 0.0]
+    image, info = _frame_with(a, plumb_bob)
+    got = lambda: any(d.header.stamp == image.header.stamp for d in a.feeder.depth)  # noqa
+    for _ in range(10):
+        a.feeder.send(image, info)
+        if spin_until(a.probe, got, 1.5):
+            break
+    assert got(), a.node.output()[-2000:]
+    assert not a.lines('distortion')
+
+
+@pytest.mark.parametrize('change, reason', [
+    (lambda i: (setattr(i, 'distortion_model', 'mystery'), setattr(i, 'd', [0.1, 0.0, 0.0])),
+     "unknown distortion model 'mystery'"),
+    (lambda i: setattr(i, 'binning_x', 2), 'binning or region of interest is not supported'),
+], ids=['unknown model', 'binning'])
+def test_an_unusable_camera_model_is_refused_with_one_line(attacked, change, reason):
+    a = attacked
+    before = a.running_seconds()
+    a.feeder.send(*_frame_with(a, change))
+    assert spin_until(a.probe, lambda: a.lines(reason), 10), a.node.output()[-2000:]
+    assert_still_whole(a, before)
+    assert len(a.lines(reason)) == 1

@@ -276,7 +276,8 @@ def _check_shape(name: str, shape: tuple[int, ...], max_keyframes: int,
     elif name in ('ids', 'stamps'):
         expected = (n,)
     if expected is None or tuple(shape) != expected:
-        raise MapFileError(f'{name} has shape {tuple(shape)}, expected {expected or "a valid shape"}')
+        raise MapFileError(f'{name} has shape {tuple(shape)}, expected '
+                           f'{expected or "a valid shape"}')
 
 
 def _check_map_values(arrays: dict[str, np.ndarray], meta) -> int:

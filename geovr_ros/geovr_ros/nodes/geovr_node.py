@@ -40,8 +40,9 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from geovr_ros.geometry import (
-    GeometryError, T_BODY_OPTICAL, body_to_optical, depth_to_points, invert_pose, make_pose,
-    matrix_from_rpy, relative_pose, so3_log, transform_points)
+    GeometryError, InvalidIntrinsicsError, T_BODY_OPTICAL, body_to_optical, depth_to_points,
+    invert_pose, make_pose,
+    matrix_from_rpy, relative_pose, so3_log, transform_points, validate_intrinsics)
 from geovr_ros.localization import (
     KeyframeMap, Localizer, LocalizerConfig, MapFileError, view_overlap)
 from geovr_ros.memory import (
@@ -56,6 +57,7 @@ from geovr_ros.ros.conversions import (
     compressed_msg_to_rgb, depth_to_image_msg, image_msg_to_rgb, odometry_msg, pointcloud2_msg,
     pose_msg, sec_to_stamp, stamp_to_sec, transform_stamped_msg)
 from geovr_ros.ros.droplog import DropLog, check_name, shown
+from geovr_ros.ros.rectify import Rectifier
 from geovr_ros.ros.pairing import CameraIntrinsics, IntrinsicsPairer
 from geovr_ros.ros.parameters import check_parameters, declare_all, parameter_problem
 from geovr_ros.ros.qos import qos_profile
@@ -282,6 +284,7 @@ class GeoVRNode(LifecycleNode):
         self._learned_last = None        # learned odometry pose of the previous frame (fallback prior)
         self._tracking_step = None       # last geovr_ros.tracking.TrackingStep
         self.pairer = IntrinsicsPairer(p['pairing_mode'], p['pairing_tolerance'])
+        self.rectifier = Rectifier()
         self.memory = SpatialMemory(p['memory_max_keyframes'], p['memory_max_tokens'])
         self.localizer = Localizer(LocalizerConfig(
             keyframe_translation=p['keyframe_translation'],
@@ -383,13 +386,24 @@ class GeoVRNode(LifecycleNode):
             return
         try:
             K = camera_info_to_k(msg)
+            if msg.binning_x > 1 or msg.binning_y > 1 or (
+                    msg.roi.width and (msg.roi.width, msg.roi.height) != (msg.width, msg.height)):
+                raise InvalidIntrinsicsError(
+                    f'binning or region of interest is not supported (binning {msg.binning_x}x'
+                    f'{msg.binning_y}, roi {msg.roi.width}x{msg.roi.height}); publish full '
+                    f'images or a camera_info for the image as sent')
+            rectification = self.rectifier.for_camera(msg.distortion_model, msg.d, K, msg.r,
+                                                       msg.p, msg.width, msg.height)
+            if rectification is not None:
+                validate_intrinsics(rectification.K, msg.width, msg.height)
+                K = rectification.K
         except GeometryError as error:
             self.drops.drop('bad_camera_info', f'camera_info rejected: {error}',
                             check_name(str(error)))
             return
         with self._info_cond:
             self.pairer.add(CameraIntrinsics(stamp_to_sec(msg.header.stamp), K, msg.width,
-                                             msg.height))
+                                             msg.height, rectification))
             self._info_cond.notify_all()
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
@@ -479,6 +493,8 @@ class GeoVRNode(LifecycleNode):
                                              f'{intrinsics.height} but the image is '
                                              f'{width}x{height}')
             return
+        if intrinsics.rectification is not None:   # distorted camera: the model sees pinhole
+            rgb = intrinsics.rectification.apply(rgb)
         camera_frame = self.p['camera_frame'] or header.frame_id
         if not camera_frame:
             self.drops.drop('no_frame_id', 'image has an empty frame_id and the camera_frame '

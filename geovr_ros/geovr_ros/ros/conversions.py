@@ -14,8 +14,8 @@ from std_msgs.msg import Header
 
 from geovr_ros.geometry import (
     DEPTH_ENCODINGS, ImageEncodingError, InvalidIntrinsicsError, array_to_image, image_to_array,
-    k_from_camera_info, k_to_camera_info, p_from_k, pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw, to_rgb8,
-    validate_intrinsics)
+    k_from_camera_info, k_to_camera_info, p_from_k, pose_from_xyz_quat_xyzw,
+    pose_to_xyz_quat_xyzw, to_rgb8, validate_intrinsics)
 
 
 def stamp_to_sec(stamp: Time) -> float:
