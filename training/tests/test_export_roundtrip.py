@@ -161,3 +161,34 @@ def test_opset_below_17_is_refused(exported, tmp_path):
     checkpoint, _, _ = exported
     with pytest.raises(ValueError, match='opset'):
         export_model(checkpoint, tmp_path, opset=16, with_torch_program=False)
+
+
+def test_v2_frame_encoder_and_pair_head_compose_to_the_perception_graph(tmp_path):
+    """GeoVR-S v2 exports a frame encoder (run once per camera frame) and a pair head; run in
+    ONNX Runtime, encoder twice + pair head equal the single perception graph's outputs for the
+    current frame."""
+    import onnxruntime as ort
+
+    from geovr_training.export.onnx_export import export_model
+    from geovr_training.model import ModelArgsV2, build_model, example_inputs, save_checkpoint
+    torch.manual_seed(0)
+    model = build_model(ModelArgsV2(dim=32, depth=2, num_heads=2, decoder_dim=16, descriptor_dim=16,
+                                    pretrained=False))
+    checkpoint = save_checkpoint(tmp_path / 'v2.pt', model, {'data': {'resolution': [128, 96]}}, 0)
+    report = export_model(checkpoint, tmp_path / 'model', sizes=[], with_torch_program=False)
+    assert [g.name for g in report.graphs] == ['perception', 'frame_encoder', 'pair_head']
+    sessions = {name: ort.InferenceSession(str(tmp_path / 'model' / f'{name}.onnx'),
+                                           providers=['CPUExecutionProvider'])
+                for name in ('perception', 'frame_encoder', 'pair_head')}
+    images, K = (t.numpy() for t in example_inputs(1, 2, 96, 128))
+    full = dict(zip(GRAPHS['perception'].output_names,
+                    sessions['perception'].run(None, {'images': images, 'intrinsics': K})))
+    encoded = [sessions['frame_encoder'].run(None, {'image': images[:, i], 'intrinsics': K[:, i]}) for i in (0, 1)]
+    names = GRAPHS['frame_encoder'].output_names
+    feeds = {**{f'ref_{n}': v for n, v in zip(names, encoded[0])},
+             **{f'cur_{n}': v for n, v in zip(names, encoded[1])}, 'intrinsics': K}
+    pair = dict(zip(GRAPHS['pair_head'].output_names, sessions['pair_head'].run(None, feeds)))
+    for name, value in pair.items():
+        expected = full[name][:, 1:2] if full[name].ndim > 2 and full[name].shape[1] == 2 else full[name]
+        assert value.shape == expected.shape, name
+        np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-5, err_msg=name)

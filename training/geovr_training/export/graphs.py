@@ -30,6 +30,9 @@ class GraphSpec:
         tolerances: {output name: (atol, rtol)} for the torch-vs-ONNX-Runtime parity check,
             |onnx - torch| <= atol + rtol * |torch| elementwise.
         spatial: whether height/width are dynamic (profiles and FLOPs per size apply).
+        applies: model -> whether the model provides this graph (default: every model).
+        torch_program: also save a torch.export program (`.pt2`).
+    The example inputs are made by `example_inputs(batch, width, height, wrapper)`.
     """
 
     name: str
@@ -41,6 +44,8 @@ class GraphSpec:
     outputs: dict[str, dict]
     tolerances: dict[str, tuple[float, float]]
     spatial: bool = True
+    applies: Callable[[nn.Module], bool] = lambda model: True
+    torch_program: bool = True
 
 
 def _perception_wrap(model: nn.Module) -> nn.Module:
@@ -48,7 +53,7 @@ def _perception_wrap(model: nn.Module) -> nn.Module:
     return PerceptionGraph(model).eval()
 
 
-def _perception_inputs(batch: int, width: int, height: int) -> tuple[torch.Tensor, ...]:
+def _perception_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
     from geovr_training.model import example_inputs
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(0)
@@ -88,8 +93,122 @@ PERCEPTION = GraphSpec(
     },
 )
 
+ENCODED = ('feat_s4', 'feat_s8', 'feat_s16', 'frame_tokens', 'rays_s8')  # a frame's encoding
+_ENCODED_KEYS = ('s4', 's8', 's16', 'tokens', 'rays8')  # the same in GeoVRv2Model.encode_frames
+
+
+class FrameEncoderGraph(nn.Module):
+    """image (B, 3, H, W) normalised, intrinsics (B, 3, 3) -> a frame's encoding (ENCODED):
+    everything of GeoVR-S v2 that depends on one frame alone, run once per camera frame."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, intrinsics: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        encoded = self.model.encode_frames(image, intrinsics)
+        return tuple(encoded[k] for k in _ENCODED_KEYS)
+
+
+class PairHeadGraph(nn.Module):
+    """The encodings of a (reference, current) pair and their intrinsics (B, 2, 3, 3) -> the
+    perception contract outputs for the current frame: equal to the single perception graph's
+    on the two images, with the per-frame outputs (depth, tokens, token_xyz, descriptor) of
+    the current frame only, shaped (B, 1, ...) (a stream has the reference's from the
+    previous pair; decoding it again was half of the pair's cost)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        from geovr_training.model.export import CONTRACT_OUTPUTS
+        n = len(_ENCODED_KEYS)
+        ref, cur, intrinsics = tensors[:n], tensors[n:2 * n], tensors[2 * n]
+        encoded = {k: torch.stack([r, c], dim=1).flatten(0, 1) for k, r, c in zip(_ENCODED_KEYS, ref, cur)}
+        out = self.model.clip_outputs(encoded, intrinsics, current_only=True)
+        return tuple(out[name] for name in CONTRACT_OUTPUTS)
+
+
+def _two_graph_model(model: nn.Module) -> bool:
+    return hasattr(model, 'encode_frames') and hasattr(model, 'clip_outputs')
+
+
+def _frame_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
+    images, intrinsics = _perception_inputs(batch, width, height)
+    return images[:, 0].contiguous(), intrinsics[:, 0].contiguous()
+
+
+def _pair_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
+    images, intrinsics = _perception_inputs(batch, width, height)
+    with torch.no_grad():
+        encoded = wrapper.model.encode_frames(images.flatten(0, 1), intrinsics.flatten(0, 1))
+    pairs = [encoded[k].reshape(batch, 2, *encoded[k].shape[1:]) for k in _ENCODED_KEYS]
+    return (*(t[:, 0].contiguous() for t in pairs), *(t[:, 1].contiguous() for t in pairs), intrinsics)
+
+
+_ENCODED_AXES = {'feat_s4': {0: 'batch', 2: 'height_4', 3: 'width_4'},
+                 'feat_s8': {0: 'batch', 2: 'height_8', 3: 'width_8'},
+                 'feat_s16': {0: 'batch', 2: 'height_16', 3: 'width_16'},
+                 'frame_tokens': {0: 'batch', 1: 'cells'},
+                 'rays_s8': {0: 'batch', 2: 'height_8', 3: 'width_8'}}
+
+def derived_profile(profile: dict, spec: GraphSpec) -> dict:
+    """(min, opt, max) of the spec's derived dims from the image profile: height_N / width_N =
+    height / N, width / N; cells = (height / 32) (width / 32)."""
+    labels = {label for axes in spec.dynamic_axes.values() for label in axes.values()}
+    out = {}
+    for label in labels:
+        if label.startswith(('height_', 'width_')):
+            side, stride = label.split('_')
+            out[label] = [v // int(stride) for v in profile[side]]
+        elif label == 'cells':
+            out[label] = [(h // 32) * (w // 32) for h, w in zip(profile['height'], profile['width'])]
+    return out
+
+
+FRAME_ENCODER = GraphSpec(
+    name='frame_encoder',
+    wrap=lambda model: FrameEncoderGraph(model).eval(),
+    input_names=('image', 'intrinsics'),
+    output_names=ENCODED,
+    dynamic_axes={'image': {0: 'batch', 2: 'height', 3: 'width'}, 'intrinsics': {0: 'batch'}, **_ENCODED_AXES},
+    example_inputs=_frame_inputs,
+    outputs={'feat_s4': {'unit': '1', 'dims': ['batch', 'C4', 'height/4', 'width/4'], 'meaning': 'backbone stride 4'},
+             'feat_s8': {'unit': '1', 'dims': ['batch', 'C8', 'height/8', 'width/8'], 'meaning': 'backbone stride 8'},
+             'feat_s16': {'unit': '1', 'dims': ['batch', 'C16', 'height/16', 'width/16'],
+                          'meaning': 'backbone stride 16'},
+             'frame_tokens': {'unit': '1', 'dims': ['batch', 'cells', 'C'],
+                              'meaning': 'stride-32 cells with position and ray embeddings'},
+             'rays_s8': {'unit': '1', 'dims': ['batch', 6, 'height/8', 'width/8'],
+                         'meaning': 'Plücker rays of the camera, mean per 8x8 pixels'}},
+    tolerances={name: (1e-3, 1e-3) for name in ENCODED},
+    applies=_two_graph_model,
+    torch_program=False,
+)
+
+PAIR_HEAD = GraphSpec(
+    name='pair_head',
+    wrap=lambda model: PairHeadGraph(model).eval(),
+    input_names=(*(f'ref_{n}' for n in ENCODED), *(f'cur_{n}' for n in ENCODED), 'intrinsics'),
+    output_names=PERCEPTION.output_names,
+    dynamic_axes={**{f'{side}_{n}': axes for side in ('ref', 'cur') for n, axes in _ENCODED_AXES.items()},
+                  'intrinsics': {0: 'batch'},
+                  **{k: v for k, v in PERCEPTION.dynamic_axes.items() if k in PERCEPTION.output_names}},
+    example_inputs=_pair_inputs,
+    outputs={name: ({**spec, 'dims': [spec['dims'][0], 1, *spec['dims'][2:]],
+                     'meaning': spec['meaning'] + ' (current frame only)'}
+                    if len(spec['dims']) > 2 and spec['dims'][1] == 2 else spec)
+             for name, spec in PERCEPTION.outputs.items()},
+    tolerances=PERCEPTION.tolerances,
+    applies=_two_graph_model,
+    torch_program=False,
+)
+
 GRAPHS: dict[str, GraphSpec] = {
     'perception': PERCEPTION,
+    'frame_encoder': FRAME_ENCODER,  # GeoVR-S v2: a camera frame is encoded once ...
+    'pair_head': PAIR_HEAD,          # ... and its encoding reused for the pairs it is part of
     # 'question': ...,          encoded question + memory tokens -> answer heads (later issue)
     # 'question_encoder': ...,  question text tokens -> encoded question (later issue)
 }

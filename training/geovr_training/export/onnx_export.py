@@ -122,6 +122,13 @@ def profile_for(sizes: list[tuple[int, int]], opt: tuple[int, int], max_batch: i
             'width': [min(widths), opt[0], max(widths)]}
 
 
+def graph_profile(spec: GraphSpec, sizes: list[tuple[int, int]], opt: tuple[int, int]) -> dict:
+    """The image profile plus the graph's derived dims (feature-map sizes, cell counts)."""
+    from geovr_training.export.graphs import derived_profile
+    profile = profile_for(sizes, opt)
+    return {**profile, **derived_profile(profile, spec)}
+
+
 def count_flops_per_clip(wrapper: nn.Module, spec: GraphSpec,
                          sizes: list[tuple[int, int]]) -> dict[str, int]:
     """FLOPs (multiply-add = 2; matmuls and convolutions, torch.utils.flop_counter) of one
@@ -130,7 +137,7 @@ def count_flops_per_clip(wrapper: nn.Module, spec: GraphSpec,
 
     flops = {}
     for size in sizes:
-        inputs = spec.example_inputs(1, *size)
+        inputs = spec.example_inputs(1, *size, wrapper)
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             wrapper(*inputs)
         flops[size_key(size)] = int(counter.get_total_flops())
@@ -152,7 +159,7 @@ def _torch_program(wrapper: nn.Module, spec: GraphSpec, input_size: tuple[int, i
                    metadata: dict[str, str]) -> None:
     """Save a torch.export program with dynamic batch/H/W and the I/O names + metadata."""
     Dim = torch.export.Dim
-    inputs = spec.example_inputs(2, *input_size)  # batch 2 so the batch dim stays symbolic
+    inputs = spec.example_inputs(2, *input_size, wrapper)  # batch 2 so the batch dim stays symbolic
     dims = {'batch': Dim('batch', min=1, max=64)}
     if spec.spatial:
         top_w = max(max(s[0] for s in sizes), 2048) // multiple_of
@@ -191,7 +198,7 @@ def export_graph(info: ModelInfo, spec: GraphSpec, out_dir: Path, *, opset: int,
     seconds = {}
     wrapper = spec.wrap(info.model).eval()
     start = time.perf_counter()
-    inputs = spec.example_inputs(1, *input_size)
+    inputs = spec.example_inputs(1, *input_size, wrapper)
     with torch.no_grad():
         outputs = wrapper(*inputs)  # dry run: fails here, not inside the exporter
     if len(outputs) != len(spec.output_names):
@@ -206,7 +213,7 @@ def export_graph(info: ModelInfo, spec: GraphSpec, out_dir: Path, *, opset: int,
         graph=spec.name, model_version=info.model_version, config=info.config,
         input_size=input_size, mean=info.mean, std=info.std, outputs=spec.outputs,
         dynamic_axes=spec.dynamic_axes, multiple_of=info.patch_size, declared_sizes=sizes,
-        profile=profile_for(sizes, input_size), flops_per_clip=flops,
+        profile=graph_profile(spec, sizes, input_size), flops_per_clip=flops,
         patch_size=info.patch_size, vocabularies=info.vocabularies)
 
     onnx_path = out_dir / f'{spec.name}.onnx'
@@ -228,7 +235,7 @@ def export_graph(info: ModelInfo, spec: GraphSpec, out_dir: Path, *, opset: int,
              opset, len(model.graph.node), op_types, seconds['onnx'])
 
     pt2_path = None
-    if with_torch_program:
+    if with_torch_program and spec.torch_program:
         start = time.perf_counter()
         pt2_path = out_dir / f'{spec.name}.pt2'
         _torch_program(wrapper, spec, input_size, sizes, info.patch_size, pt2_path, metadata)
@@ -241,19 +248,22 @@ def export_graph(info: ModelInfo, spec: GraphSpec, out_dir: Path, *, opset: int,
 def export_model(checkpoint: str | Path, out_dir: str | Path, *, opset: int = DEFAULT_OPSET,
                  sizes: list[tuple[int, int]] | None = None,
                  input_size: tuple[int, int] | None = None, model_version: str | None = None,
-                 graphs: tuple[str, ...] = tuple(GRAPHS),
+                 graphs: tuple[str, ...] | None = None,
                  with_torch_program: bool = True) -> ExportReport:
-    """Export every graph in `graphs` from `checkpoint` into `out_dir`.
+    """Export every graph in `graphs` (default: every graph of GRAPHS the model provides)
+    from `checkpoint` into `out_dir`.
 
     Args:
         sizes: (W, H) shapes declared besides the training size (FLOPs counted, profiles
             cover them); default DEFAULT_SIZES.
         input_size: (W, H) the model was trained at; default from the training config.
     """
-    unknown = [g for g in graphs if g not in GRAPHS]
+    unknown = [g for g in graphs or () if g not in GRAPHS]
     if unknown:
         raise ValueError(f'unknown graphs {unknown}; exportable: {sorted(GRAPHS)}')
     info = load_model_info(checkpoint, model_version)
+    if graphs is None:
+        graphs = tuple(name for name, spec in GRAPHS.items() if spec.applies(info.model))
     input_size = tuple(input_size or input_size_from_config(info.config))
     all_sizes = declared_sizes(input_size, sizes, info.patch_size)
     out_dir = Path(out_dir)

@@ -205,6 +205,27 @@ class GeoVRv2Model(nn.Module):
         logits = self.backbone.classify_cells(self.backbone.features(frames)[32])
         return logits.reshape(b, nf, *logits.shape[1:])
 
+    def encode_frames(self, frames: torch.Tensor, intrinsics: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Everything computed from one frame alone (once per camera frame at run time).
+
+        frames (M, 3, H, W) normalised with ImageNet mean/std, H and W multiples of 32;
+        intrinsics (M, 3, 3). Returns s4, s8, s16: backbone maps (M, C_s, H/s, W/s);
+        tokens (M, H/32 * W/32, dim): the stride-32 cells projected, with position and ray
+        embeddings; rays8 (M, 6, H/8, W/8) Plücker rays (zeros without the ray embedding).
+        """
+        a = self.args
+        height, width = frames.shape[-2:]
+        hp, wp = height // STRIDE, width // STRIDE
+        skips = self.backbone.features(frames * self.input_scale + self.input_shift)
+        x = self.token_proj(skips[32].flatten(2).transpose(1, 2))  # (M, P, d)
+        x = x + sine_position_embedding(hp, wp, a.dim, x)
+        if self.ray_embed is not None:
+            rays8 = F.avg_pool2d(plucker_rays(intrinsics, height, width, offset=a.pixel_offset), 8)
+            x = x + self.ray_embed(F.avg_pool2d(rays8, 4).flatten(2).transpose(1, 2))
+        else:
+            rays8 = torch.zeros_like(skips[8][:, :6])
+        return {'s4': skips[4], 's8': skips[8], 's16': skips[16], 'tokens': x, 'rays8': rays8}
+
     def forward(self, images: torch.Tensor, intrinsics: torch.Tensor, with_distill: bool = False,
                 feature_layers: list[int] | None = None) -> dict[str, torch.Tensor]:
         """images (B, F, 3, H, W) normalised with ImageNet mean/std, H and W multiples of 32;
@@ -212,20 +233,25 @@ class GeoVRv2Model(nn.Module):
         depth_conf, scale, quat, trans_norm, rel_pose, tokens, token_xyz, descriptor,
         patch_grid, and semantic_logits / distill / features when asked)."""
         b, nf, _, height, width = images.shape
-        a = self.args
-        hp, wp = height // STRIDE, width // STRIDE
-        frames = images.reshape(b * nf, 3, height, width) * self.input_scale + self.input_shift
-        k_flat = intrinsics.reshape(b * nf, 3, 3)
-        skips = self.backbone.features(frames)  # {stride: map}, strides 2 .. 32
+        encoded = self.encode_frames(images.reshape(b * nf, 3, height, width), intrinsics.reshape(b * nf, 3, 3))
+        return self.clip_outputs(encoded, intrinsics, with_distill, feature_layers)
 
-        x = self.token_proj(skips[32].flatten(2).transpose(1, 2))  # (BF, P, d)
-        x = x + sine_position_embedding(hp, wp, a.dim, x)
-        rays8 = None
-        if self.ray_embed is not None:
-            rays = plucker_rays(k_flat, height, width, offset=a.pixel_offset)  # (BF, 6, H, W)
-            rays8 = F.avg_pool2d(rays, 8)
-            x = x + self.ray_embed(F.avg_pool2d(rays8, 4).flatten(2).transpose(1, 2))
-        x = x.reshape(b, nf, hp * wp, a.dim)
+    def clip_outputs(self, encoded: dict[str, torch.Tensor], intrinsics: torch.Tensor, with_distill: bool = False,
+                     feature_layers: list[int] | None = None, current_only: bool = False) -> dict[str, torch.Tensor]:
+        """The joint part over a clip: `encoded` (as `encode_frames` returns it, frames of the
+        clips stacked as (B * F, ...)), intrinsics (B, F, 3, 3). Returns `forward`'s dict.
+
+        `current_only`: the per-frame outputs (depth, tokens, token_xyz, descriptor) only for
+        the clip's last frame, shaped (B, 1, ...): a stream already has the others from the
+        previous pair, and the depth decoder is most of the pair's cost."""
+        b, nf = intrinsics.shape[:2]
+        a = self.args
+        hp, wp = encoded['s16'].shape[-2] // 2, encoded['s16'].shape[-1] // 2
+        height, width = encoded['s4'].shape[-2] * 4, encoded['s4'].shape[-1] * 4
+        k_flat = intrinsics.reshape(b * nf, 3, 3)
+        skips = {4: encoded['s4'], 8: encoded['s8'], 16: encoded['s16']}
+        rays8 = encoded['rays8'] if self.ray_embed is not None else None
+        x = encoded['tokens'].reshape(b, nf, hp * wp, a.dim)
         cam = self.camera_token.expand(b, nf, a.dim).unsqueeze(2)
         x = torch.cat([cam, x], dim=2) + self.frame_embed[None, :nf, None, :]
         per_frame = 1 + hp * wp
@@ -245,6 +271,13 @@ class GeoVRv2Model(nn.Module):
 
         out: dict[str, torch.Tensor] = {}
         grid = patch_grid(x)  # (BF, d, h, w)
+        if current_only:  # keep the last frame of each clip: nf -> 1
+            def last(t: torch.Tensor) -> torch.Tensor:
+                return t.reshape(b, nf, *t.shape[1:])[:, -1]
+            grid, k_flat = last(grid), last(k_flat)
+            skips = {s: last(t) for s, t in skips.items()}
+            rays8 = None if rays8 is None else last(rays8)
+            nf = 1
         decoded = self.depth_decoder(grid, skips, rays8, height, width)
         depth_rel = decoded[:, 0].clamp(-6.0, 6.0).exp().reshape(b, nf, height, width)
         scale = self.scale_head(x[:, 0]).squeeze(-1).clamp(-6.0, 6.0).exp()  # (B,)
@@ -254,7 +287,7 @@ class GeoVRv2Model(nn.Module):
         out['depth_conf'] = (1.0 + decoded[:, 1].clamp(-10.0, 10.0).exp()).reshape(b, nf, height, width)
         out['scale'] = scale
 
-        cams = x[:, 1:].reshape(b, nf, per_frame, a.dim)[:, :, 0]  # (B, F, d)
+        cams = x[:, 1:].reshape(b, -1, per_frame, a.dim)[:, :, 0]  # (B, F, d)
         pose = self.pose_head(torch.cat([cams[:, 0], cams[:, -1], cams[:, -1] - cams[:, 0]], dim=-1))
         quat, trans_norm = canonical_quaternion(pose[:, 3:]), pose[:, :3]
         top = torch.cat([quaternion_to_matrix(quat), (trans_norm * scale[:, None]).unsqueeze(-1)], dim=-1)
@@ -279,11 +312,13 @@ class GeoVRv2Model(nn.Module):
             logits = self.semantic_head(grid.flatten(2).transpose(1, 2))
             out['semantic_logits'] = logits.transpose(1, 2).reshape(b, nf, -1, hp, wp)
         if with_distill:
+            nf = intrinsics.shape[1]
             out['distill'] = [
                 head(taps[layer][:, 1:].reshape(b * nf, per_frame, a.dim)[:, 1:])
                 .transpose(1, 2).reshape(b, nf, -1, hp, wp)
                 for head, layer in zip(self.distill_heads, a.distill_layers)]
         if feature_layers:
-            out['features'] = [patch_grid(taps[i]).reshape(b, nf, a.dim, hp, wp) for i in feature_layers]
+            out['features'] = [patch_grid(taps[i]).reshape(b, intrinsics.shape[1], a.dim, hp, wp)
+                               for i in feature_layers]
         return out
 
