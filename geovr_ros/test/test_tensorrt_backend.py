@@ -9,7 +9,7 @@ import logging
 import numpy as np
 import pytest
 
-from fake_tensorrt import FakeMemory, fake_plan, install, make_fake_tensorrt
+from fake_tensorrt import fake_plan, install, make_fake_tensorrt
 from geovr_ros.inference import BackendUnavailableError, InferenceError, ModelFileError
 from geovr_ros.inference.backends.tensorrt_backend import TensorRTBackend
 from geovr_ros.inference.tensorrt_cache import EngineCache, engine_facts, write_engine_sidecar

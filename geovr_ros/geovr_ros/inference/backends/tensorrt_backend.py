@@ -138,7 +138,6 @@ class TensorRTBackend(Backend):
                 dict(sidecar.get('io_dims', {}))
         import onnx
 
-        from geovr_ros.inference.metadata import read_props
         from geovr_ros.inference.tensorrt_checks import graph_profiles, onnx_output_dims
 
         model = onnx.load(str(path), load_external_data=False)
