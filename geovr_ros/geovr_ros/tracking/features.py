@@ -25,7 +25,7 @@ def extract_features(gray: np.ndarray, max_features: int = 1000, fast_threshold:
     keypoints, descriptors = orb.detectAndCompute(gray, None)
     if descriptors is None or not keypoints:
         return FeatureSet(np.zeros((0, 2)), np.zeros((0, 32), np.uint8))
-    return FeatureSet(np.array([k.pt for k in keypoints], dtype=np.float64), descriptors)
+    return FeatureSet(cv2.KeyPoint_convert(keypoints).astype(np.float64), descriptors)
 
 
 def match_features(query: FeatureSet, train: FeatureSet, ratio: float = 0.8) -> np.ndarray:
@@ -35,13 +35,12 @@ def match_features(query: FeatureSet, train: FeatureSet, ratio: float = 0.8) -> 
     if len(query) < 2 or len(train) < 2:
         return np.zeros((0, 2), np.int64)
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(query.descriptors, train.descriptors, k=2)
-    kept = [(m.queryIdx, m.trainIdx, m.distance) for m, n in (p for p in pairs if len(p) == 2)
-            if m.distance < ratio * n.distance]
-    best: dict[int, tuple[int, float]] = {}
-    for q, t, d in kept:
-        if t not in best or d < best[t][1]:
-            best[t] = (q, d)
-    if not best:
+    pairs = [p for p in matcher.knnMatch(query.descriptors, train.descriptors, k=2) if len(p) == 2]
+    if not pairs:
         return np.zeros((0, 2), np.int64)
-    return np.array(sorted((q, t) for t, (q, _) in best.items()), dtype=np.int64)
+    table = np.array([(m.queryIdx, m.trainIdx, m.distance, n.distance) for m, n in pairs])
+    table = table[table[:, 2] < ratio * table[:, 3]]
+    table = table[np.lexsort((table[:, 2], table[:, 1]))]  # by train index, closest first
+    _, first = np.unique(table[:, 1], return_index=True)  # the closest query per train feature
+    kept = table[first][:, :2].astype(np.int64)
+    return kept[np.argsort(kept[:, 0], kind='stable')]

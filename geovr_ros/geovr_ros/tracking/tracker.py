@@ -145,8 +145,9 @@ class KeyframeTracker:
     def _new_keyframe(self, features: FeatureSet, depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray,
                       T_odom_cam: np.ndarray, depth_scale: float, covariance: np.ndarray | None) -> Keyframe:
         z = sample_depth(depth, depth_K, K, features.keypoints) * depth_scale
-        z[~self._valid(z)] = np.nan
-        self._keyframe = Keyframe(self.keyframes_created, features, lift(features.keypoints, z, K),
+        keep = self._valid(z)  # a feature without depth can never be tracked: leave it out of the matching
+        features = FeatureSet(features.keypoints[keep], features.descriptors[keep])
+        self._keyframe = Keyframe(self.keyframes_created, features, lift(features.keypoints, z[keep], K),
                                   T_odom_cam.copy(), K.copy(), depth_scale, covariance)
         self.keyframes_created += 1
         return self._keyframe

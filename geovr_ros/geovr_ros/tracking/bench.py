@@ -1,0 +1,72 @@
+"""`python -m geovr_ros.tracking.bench REC`: per-frame cost of geometric tracking and of the pose
+graph on a recording with true depth, one core (OpenCV and GTSAM threads limited to 1).
+
+REC is a recording the replay readers understand plus depth: a 7-Scenes-style folder
+(frame-N.color.png / .depth.png in mm / intrinsics file) or the HoloLens layout (images/,
+depth/ in mm). Prints the median and 90th percentile milliseconds of feature extraction +
+matching + PnP, and of the graph update, at the recording's own resolution.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _frames(root: Path, max_frames: int):
+    """(gray uint8, K, depth metres) per frame from a 7-Scenes-style or HoloLens folder."""
+    import cv2
+    from geovr_ros.replay import open_replay_source
+    frames = open_replay_source(root)
+    depth_files = (sorted(root.glob('frame-*.depth.png')) if any(root.glob('frame-*.depth.png'))
+                   else sorted((root / 'depth').glob('*.png')))
+    for i, (frame, depth_file) in enumerate(zip(frames, depth_files)):
+        if i >= max_frames:
+            break
+        depth = cv2.imread(str(depth_file), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
+        depth[depth <= 0] = np.nan
+        yield cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY), frame.K, depth
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m geovr_ros.tracking.bench', description=__doc__.splitlines()[0])
+    parser.add_argument('recording', type=Path)
+    parser.add_argument('--max-frames', type=int, default=200)
+    parser.add_argument('--features', type=int, default=1000, help='ORB features per frame (default 1000)')
+    args = parser.parse_args(argv)
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    import cv2
+    cv2.setNumThreads(1)
+    from geovr_ros.mapping import KeyframeGraph
+    from geovr_ros.tracking import KeyframeTracker, TrackerConfig
+    tracker, graph = KeyframeTracker(TrackerConfig(max_features=args.features)), KeyframeGraph()
+    track_ms, graph_ms, size = [], [], None
+    for gray, K, depth in _frames(args.recording, args.max_frames):
+        size = gray.shape[::-1]
+        start = time.perf_counter()
+        step = tracker.track(gray, K, depth)
+        tracked = time.perf_counter()
+        if step.keyframe is not None:
+            graph.add_keyframe(step.keyframe)
+        graph_ms.append(1e3 * (time.perf_counter() - tracked))
+        track_ms.append(1e3 * (tracked - start))
+    if not track_ms:
+        print(f'no frames with depth in {args.recording}', file=sys.stderr)
+        return 2
+    t, g = np.array(track_ms[1:]), np.array(graph_ms[1:])
+    print(f'{args.recording.name}: {len(track_ms)} frames {size[0]}x{size[1]}, {args.features} ORB features, '
+          f'one core; {tracker.keyframes_created} keyframes, {len(graph.loops)} loop closures, '
+          f'{tracker.failures} tracking failures')
+    print(f'tracking      median {np.median(t):6.1f} ms   p90 {np.percentile(t, 90):6.1f} ms')
+    print(f'graph update  mean   {np.mean(g):6.1f} ms   p90 {np.percentile(g, 90):6.1f} ms   '
+          f'(only keyframes update it)')
+    print(f'together      median {np.median(t + g):6.1f} ms')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
