@@ -92,3 +92,16 @@ def test_pose_graph_refuses_unknown_keys():
         graph.add_odometry(3, 4, np.eye(4), np.eye(6) * 1e-3)
     with pytest.raises(ValueError, match='already'):
         graph.add_odometry(0, 0, np.eye(4), np.eye(6) * 1e-3)
+
+
+def test_marginal_covariance_grows_along_odometry_and_shrinks_at_a_loop():
+    graph = PoseGraph()
+    graph.add_first(0, np.eye(4))
+    step = make_pose(np.eye(3), np.array([0.2, 0.0, 0.0]))
+    cov = np.diag([0.02 ** 2] * 3 + [0.01 ** 2] * 3)
+    for k in range(1, 10):
+        graph.add_odometry(k - 1, k, step, cov)
+    spread = [np.trace(graph.covariance(k)[:3, :3]) for k in (1, 5, 9)]
+    assert spread[0] < spread[1] < spread[2]
+    graph.add_loop(0, 9, make_pose(np.eye(3), np.array([1.8, 0.0, 0.0])), cov)
+    assert np.trace(graph.covariance(9)[:3, :3]) < spread[2] / 2

@@ -159,6 +159,9 @@ def test_geometric_odometry_reports_its_state_and_covariance(session):
     status = session['got']['diagnostics'][-1].status[0]
     values = {v.key: v.value for v in status.values}
     assert values['odometry_method'] == 'geometric'
+    assert values['map_odom_source'] == 'pose graph'  # mapping afresh: map -> odom from the GTSAM graph
+    assert int(values['pose_graph_keyframes']) == int(values['tracking_keyframes'])
+    assert int(values['loop_closures']) >= 0
     assert values['tracking_status'] in ('tracking', 'fallback')
     assert int(values['tracking_keyframes']) >= 1
     failures = int(values['tracking_failures'])

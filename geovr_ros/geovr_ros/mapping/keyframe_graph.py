@@ -65,6 +65,7 @@ class KeyframeGraph:
         self.keyframes: dict[int, Keyframe] = {}
         self.loops: list[LoopClosure] = []
         self._newest: int | None = None
+        self._covariance: tuple | None = None
 
     def __len__(self) -> int:
         return len(self.keyframes)
@@ -134,3 +135,13 @@ class KeyframeGraph:
 
     def T_map_keyframe(self, key: int) -> np.ndarray:
         return self.graph.pose(key)
+
+    def covariance(self) -> np.ndarray:
+        """(6, 6) marginal covariance of the newest keyframe's map pose (ROS order; zeros
+        before the first keyframe); computed once per graph change."""
+        if self._newest is None:
+            return np.zeros((6, 6))
+        key = (self._newest, len(self.loops))
+        if self._covariance is None or self._covariance[0] != key:
+            self._covariance = (key, self.graph.covariance(self._newest))
+        return self._covariance[1]

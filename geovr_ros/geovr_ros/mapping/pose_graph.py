@@ -122,3 +122,10 @@ class PoseGraph:
     def pose(self, key: int) -> np.ndarray:
         """Optimised pose (4, 4) of `key` in the map frame."""
         return self._estimate[key].copy()
+
+    def covariance(self, key: int) -> np.ndarray:
+        """Marginal covariance (6, 6) of `key`'s pose, ROS order (position, rotation), in the
+        pose's own axes (GTSAM's convention), metres^2 and rad^2."""
+        c = np.asarray(self._isam.marginalCovariance(key))
+        back = np.argsort(_ROS_TO_GTSAM)
+        return c[np.ix_(back, back)]

@@ -281,6 +281,7 @@ class GeoVRNode(LifecycleNode):
             max_features=p['tracking_max_features'], threshold_px=p['tracking_threshold_px'],
             min_inliers=p['tracking_min_inliers'], scale_alignment=p['tracking_scale_alignment'])) \
             if p['odometry_method'] == 'geometric' else None
+        self.pose_graph = self._new_pose_graph(p)
         self._learned_last = None        # learned odometry pose of the previous frame (fallback prior)
         self._tracking_step = None       # last geovr_ros.tracking.TrackingStep
         self.pairer = IntrinsicsPairer(p['pairing_mode'], p['pairing_tolerance'])
@@ -580,6 +581,7 @@ class GeoVRNode(LifecycleNode):
         previous = self._tracking_step.T_odom_cam if self.geometric.started and self._tracking_step else None
         step = self.geometric.track(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), K, result.depth, result.K, prior)
         self._tracking_step = step
+        self._add_to_pose_graph(step)
         linear, angular = np.zeros(3), np.zeros(3)
         dt = learned.stamp - self._tracking_stamp if previous is not None else 0.0
         if dt > 0:
@@ -595,6 +597,35 @@ class GeoVRNode(LifecycleNode):
             R[:3, :3] = R[3:, 3:] = self._T_odom_opt0[:3, :3]
             covariance = R @ step.covariance @ R.T
         return OdometryUpdate(learned.stamp, step.T_odom_cam, linear, angular, learned.new_reference), covariance
+
+    def _new_pose_graph(self, p: dict):
+        """The tracking keyframes' pose graph (map -> odom while mapping), or None when
+        odometry is learned, localization is off or gtsam is missing (then the keyframe map's
+        windowed alignment gives map -> odom, as with a loaded map)."""
+        if self.geometric is None or not p['localization_enabled']:
+            return None
+        try:
+            from geovr_ros.mapping import KeyframeGraph
+            return KeyframeGraph()
+        except ImportError as error:
+            self.get_logger().warning(f'no pose graph ({error}); map -> odom from the keyframe map alignment')
+            return None
+
+    def _add_to_pose_graph(self, step) -> None:
+        if self.pose_graph is None or step.keyframe is None:
+            return
+        closure = self.pose_graph.add_keyframe(step.keyframe)
+        if closure is not None:
+            self.get_logger().info(f'loop closed: keyframe {closure.key} seen from keyframe {closure.older} '
+                                   f'({closure.inliers} PnP inliers), map moved {closure.correction_m:.2f} m')
+
+    def _map_odom(self) -> np.ndarray | None:
+        """map <- odom: from the pose graph while mapping, from the loaded map's place matches
+        when localizing in one (None until the first match)."""
+        if self.pose_graph is not None and self.localizer.mapping:
+            T_odom_opt0 = self._T_odom_opt0 if self._T_odom_opt0 is not None else np.eye(4)
+            return T_odom_opt0 @ self.pose_graph.T_map_odom @ invert_pose(T_odom_opt0)
+        return self.localizer.T_map_odom
 
     def _odom_from_first_optical(self, camera_frame: str) -> np.ndarray | None:
         """odom <- optical frame of the first image: the camera mount (base mode) or the
@@ -626,6 +657,7 @@ class GeoVRNode(LifecycleNode):
         if self.geometric is not None:
             self.geometric.reset()
         self._learned_last = self._tracking_step = None
+        self.pose_graph = self._new_pose_graph(self.p)
         self._reference = None
         self._path.clear()
         self.memory.clear()
@@ -716,14 +748,16 @@ class GeoVRNode(LifecycleNode):
         if loc.should_add_keyframe(T_odom_cam, result.depth, result.K):
             image = _denormalised_rgb(cur.chw, self._perception.metadata)
             loc.add_keyframe(stamp, T_odom_cam, result.descriptor, image, cur.K)
-        T_map_odom = loc.T_map_odom
+        T_map_odom = self._map_odom()
         if T_map_odom is None:
             return
         T_child, child = self._child_pose(T_odom_cam)
         msg = PoseWithCovarianceStamped()
         msg.header = Header(stamp=header.stamp, frame_id=self.p['map_frame'])
         msg.pose.pose = pose_msg(T_map_odom @ T_child)
-        msg.pose.covariance = [float(v) for v in loc.covariance().reshape(36)]
+        from_graph = self.pose_graph is not None and loc.mapping and len(self.pose_graph)
+        covariance = self.pose_graph.covariance() if from_graph else loc.covariance()
+        msg.pose.covariance = [float(v) for v in covariance.reshape(36)]
         self.pub_loc.publish(msg)
         if self.p['publish_map_to_odom_tf']:
             self.tf.send([transform_stamped_msg(T_map_odom, self.p['map_frame'],
@@ -783,6 +817,7 @@ class GeoVRNode(LifecycleNode):
             response.success, response.message = False, 'node is not active'
             return response
         self.localizer.reset()
+        self.pose_graph = self._new_pose_graph(self.p)
         response.success, response.message = True, 'map cleared: mapping afresh, map == odom'
         return response
 
@@ -844,7 +879,7 @@ class GeoVRNode(LifecycleNode):
             return response
         with self._state_lock:
             latest = self._latest
-        T_map_odom = self.localizer.T_map_odom if self.p['localization_enabled'] else None
+        T_map_odom = self._map_odom() if self.p['localization_enabled'] else None
         if latest is None:
             response.success = False
             response.message = 'no frame processed yet: memory is empty'
@@ -927,6 +962,10 @@ class GeoVRNode(LifecycleNode):
                            'tracking_failures': str(self.geometric.failures),
                            'tracking_keyframes': str(self.geometric.keyframes_created),
                            'tracking_depth_scale': f'{step.depth_scale:.3f}' if step else 'nan'})
+        if self.pose_graph is not None:
+            values.update({'pose_graph_keyframes': str(len(self.pose_graph)),
+                           'loop_closures': str(len(self.pose_graph.loops)),
+                           'map_odom_source': 'pose graph' if self.localizer.mapping else 'loaded map'})
         if stages:
             for key in stages[-1]:
                 vals = [s[key] for s in stages if key in s]
