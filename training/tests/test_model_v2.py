@@ -100,3 +100,18 @@ def test_unknown_or_wrong_arguments_are_refused():
         ModelArgsV2(frozen_stages=9)
     with pytest.raises(ValueError, match='unknown model_args'):
         ModelArgsV2.from_dict({'family': 'geovr-s-v2', 'patch': 16})
+
+
+def test_compacted_checkpoint_is_half_the_size_and_predicts_the_same(tmp_path):
+    from geovr_training.model.checkpoint import compact_checkpoint
+    torch.manual_seed(0)
+    model = build_model(ModelArgsV2(**SMALL)).eval()
+    optimizer = torch.optim.AdamW(model.parameters())
+    full = save_checkpoint(tmp_path / 'full.pt', model, {'data': {'resolution': [128, 96]}}, 3, optimizer)
+    small = compact_checkpoint(full, tmp_path / 'small.pt')
+    assert small.stat().st_size < 0.55 * full.stat().st_size  # float16 weights, no optimizer state
+    loaded, state = load_checkpoint(small)
+    assert state['optimizer'] is None and state['epoch'] == 3
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    images, k = torch.randn(1, 2, 3, 64, 96), _k(80.0, 80.0, 48.0, 32.0)
+    torch.testing.assert_close(loaded(images, k)['depth'], model(images, k)['depth'], rtol=2e-2, atol=1e-3)

@@ -81,3 +81,41 @@ def load_checkpoint(path: str | Path, strict: bool = True) -> tuple[GeoVRModel, 
                               f'(another architecture?): {" ".join(first)}') from exc
     model.eval()
     return model, state
+
+
+def compact_checkpoint(src: str | Path, dst: str | Path) -> Path:
+    """A shippable copy of a training checkpoint: no optimizer state, floating-point weights
+    stored as float16 (halves the file; `load_checkpoint` casts them back to float32 when it
+    loads them into the model). Integer buffers and every other key are kept."""
+    state = read_checkpoint(src)
+    state['model'] = {k: v.half() if v.is_floating_point() else v for k, v in state['model'].items()}
+    state['optimizer'] = None
+    state['compacted_from'] = Path(src).name
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(dst.suffix + '.tmp')
+    torch.save(state, tmp)
+    tmp.replace(dst)
+    return dst
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m geovr_training.model.checkpoint compact SRC DST`."""
+    import argparse
+    parser = argparse.ArgumentParser(prog='python -m geovr_training.model.checkpoint')
+    sub = parser.add_subparsers(dest='command', required=True)
+    compact = sub.add_parser('compact', help='drop the optimizer, store weights as float16')
+    compact.add_argument('src')
+    compact.add_argument('dst')
+    args = parser.parse_args(argv)
+    try:
+        path = compact_checkpoint(args.src, args.dst)
+    except CheckpointError as error:
+        print(f'error: {error}')
+        return 2
+    print(f'{path}: {path.stat().st_size / 1e6:.1f} MB')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
