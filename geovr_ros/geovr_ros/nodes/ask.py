@@ -11,6 +11,7 @@ import argparse
 import sys
 
 import rclpy
+from rclpy.executors import ExternalShutdownException
 from geovr_interfaces.srv import SpatialQuery
 
 
@@ -41,6 +42,12 @@ def format_response(response) -> str:
     return '\n'.join(lines)
 
 
+def _interrupted() -> int:
+    """Ctrl-C or SIGTERM: the user asked to stop, which is not an error (exit 0)."""
+    print('ask: interrupted', file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     ros_args = rclpy.utilities.remove_ros_args(sys.argv if argv is None else ['ask', *argv])
     args = parse_args(ros_args[1:])
@@ -49,7 +56,10 @@ def main(argv=None) -> int:
     try:
         service = args.node.rstrip('/') + '/query'
         client = node.create_client(SpatialQuery, service)
-        if not client.wait_for_service(timeout_sec=args.timeout):
+        available = client.wait_for_service(timeout_sec=args.timeout)
+        if not rclpy.ok():  # Ctrl-C / SIGTERM while waiting: rclpy shut the context down
+            return _interrupted()
+        if not available:
             print(f'ask: service {service} is not available (is geovr_node running, with the '
                   f'same ROS_DOMAIN_ID?)', file=sys.stderr)
             return 1
@@ -57,6 +67,8 @@ def main(argv=None) -> int:
                                        max_age=args.max_age)
         future = client.call_async(request)
         rclpy.spin_until_future_complete(node, future, timeout_sec=args.timeout)
+        if not rclpy.ok():
+            return _interrupted()
         if not future.done():
             print(f'ask: no answer from {service} within {args.timeout} s', file=sys.stderr)
             return 1
@@ -66,8 +78,12 @@ def main(argv=None) -> int:
             return 1
         print(format_response(response))
         return 0
-    except KeyboardInterrupt:
-        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return _interrupted()
+    except Exception:  # rclpy raises RCLError from a call on a context a signal shut down
+        if not rclpy.ok():
+            return _interrupted()
+        raise
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

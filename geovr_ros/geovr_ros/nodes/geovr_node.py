@@ -864,8 +864,17 @@ class GeoVRNode(LifecycleNode):
             answered.set_result(response)
 
     def destroy_node(self):
-        if hasattr(self, '_query_queue'):   # absent when __init__ failed
+        """Stops the perception and answering threads first, then destroys the node: a thread
+        still publishing while its publishers are destroyed, or alive when the interpreter
+        exits, ended Ctrl-C with SIGABRT ('terminate called without an active exception')."""
+        worker = getattr(self, '_worker', None)   # absent when __init__ failed
+        if worker is not None and not worker.stop(timeout=10.0):
+            self.get_logger().warning('the perception thread did not stop within 10 s')
+        if hasattr(self, '_query_queue'):
             self._query_queue.put(None)
+            thread = getattr(self, '_query_thread', None)
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=5.0)
         return super().destroy_node()
 
     def _answer(self, request, response):
