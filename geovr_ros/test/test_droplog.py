@@ -43,3 +43,20 @@ def test_check_name_stops_at_the_first_value():
     assert check_name('focal lengths must be positive, got fx=0.0') == \
         'focal lengths must be positive'
     assert check_name("principal point (1e9, 3) is more than") == 'principal point'
+
+
+def test_reset_starts_counting_afresh():
+    from geovr_ros.ros.droplog import DropLog
+
+    class Lines(list):
+        def warning(self, text):
+            self.append(text)
+    lines = Lines()
+    log = DropLog(lines, period=60.0)
+    log.drop('bad_image', 'first')
+    log.drop('bad_image', 'second')
+    assert log.counts['bad_image'] == 2 and len(lines) == 1
+    log.reset()
+    assert not log.counts
+    log.drop('bad_image', 'after reset')
+    assert log.counts['bad_image'] == 1 and len(lines) == 2  # the throttle was reset too

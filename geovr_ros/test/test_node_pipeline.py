@@ -155,6 +155,14 @@ def test_diagnostics_report_rate_latency_backend_and_drops(session):
     assert np.isfinite(float(values['latency_arrival_age_ms']))
 
 
+def test_stamps_of_another_clock_are_named_once(session):
+    """The replayed frames are stamped from 0 s and the node runs on wall time (no
+    use_sim_time): one line says so and names the parameter, not one per frame."""
+    output = session['node'].output()
+    assert output.count('look like recorded or simulated time') == 1
+    assert 'use_sim_time:=true' in output
+
+
 def test_geometric_odometry_reports_its_state_and_covariance(session):
     status = session['got']['diagnostics'][-1].status[0]
     values = {v.key: v.value for v in status.values}

@@ -66,6 +66,7 @@ from geovr_ros.ros.worker import LatestItemWorker
 
 
 ODOMETRY_METHODS = ('geometric', 'learned')
+CLOCK_MISMATCH_S = 86400.0  # image stamps this far from the node's clock are another clock's (sim time)
 STAMP_JUMP_CONFIRM_FRAMES = 3   # valid frames in a row that make a stamp jump believed
 
 
@@ -307,8 +308,11 @@ class GeoVRNode(LifecycleNode):
         self._T_odom_opt0 = None         # odom <- optical frame of the first image
         self._latest = None              # (stamp, T_odom_cam, camera_frame) for queries
         self._path = deque(maxlen=p['path_max_length'])
-        self._frames_processed = 0
+        self._frames_processed = 0      # every counter of the diagnostics starts afresh together
         self._frames_received = 0
+        self._worker.replaced = 0
+        self.drops.reset()
+        self._sim_time_hint_given = False
         self._stage_ms: deque = deque(maxlen=100)
         self._processed_times: deque = deque(maxlen=100)
         self._scale = float('nan')
@@ -413,6 +417,12 @@ class GeoVRNode(LifecycleNode):
             return
         self._frames_received += 1
         age = self.get_clock().now().nanoseconds * 1e-9 - stamp_to_sec(msg.header.stamp)
+        if abs(age) > CLOCK_MISMATCH_S and not self._sim_time_hint_given:
+            self._sim_time_hint_given = True
+            self.get_logger().warning(
+                f'image stamps are {age:.0f} s from this node\'s clock: they look like recorded or '
+                f'simulated time. Play the recording\'s /clock and set use_sim_time:=true '
+                f'(latencies and "how long ago" answers are wrong until then)')
         self._worker.submit((time.perf_counter(), age, msg))
 
     def _handle_frame(self, item: tuple[float, float, Image | CompressedImage]) -> None:
@@ -897,8 +907,10 @@ class GeoVRNode(LifecycleNode):
         now = self.get_clock().now().nanoseconds * 1e-9
         if request.max_age > 0 and now - stamp > request.max_age:
             response.success = False
-            response.message = (f'memory is {now - stamp:.2f} s old, more than max_age '
-                                f'{request.max_age:.2f} s')
+            response.message = (f'memory is {now - stamp:.3g} s old, more than max_age '
+                                f'{request.max_age:.3g} s')
+            if abs(now - stamp) > CLOCK_MISMATCH_S:
+                response.message += ' (the image stamps look like recorded time: set use_sim_time:=true)'
             return response
         frame, T_target_odom, error = self._target(request.target_frame, T_map_odom,
                                                    T_odom_cam, camera_frame)

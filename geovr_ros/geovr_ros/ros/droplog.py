@@ -50,6 +50,13 @@ class DropLog:
         self.counts: Counter = Counter()
         self._lock = threading.Lock()
 
+    def reset(self) -> None:
+        """Forgets every count and throttle (a new configure starts counting afresh)."""
+        with self._lock:
+            self._last.clear()
+            self._since.clear()
+            self.counts.clear()
+
     def drop(self, kind: str, message: str, check: str = '') -> bool:
         """Counts a drop under `kind` (a fixed name chosen by the node); logs `message`
         unless (kind, check) was logged less than a period ago. `check` must be a fixed
