@@ -339,6 +339,36 @@ def test_every_concurrent_question_is_answered(attacked, calls):
     assert_still_whole(a, before)
 
 
+def test_a_burst_beyond_the_queue_is_refused_as_busy_not_dropped(ros_env):
+    """With query_queue_depth 1, a burst of 30 gets answers and 'busy' refusals: 30 replies."""
+    from rclpy.qos import QoSProfile
+    node = Process('geovr_node', node_args(
+        {'model': str(tiny_model(ros_env)), 'backend': 'onnxruntime', 'query_queue_depth': 1},
+        {'__node': 'busy_node', 'image': '/busy/image', 'camera_info': '/busy/camera_info'}),
+        ros_env, 'busy_node')
+    probe = rclpy.create_node('busy_probe') if rclpy.ok() else None
+    own_context = probe is None
+    if own_context:
+        rclpy.init()
+        probe = rclpy.create_node('busy_probe')
+    try:
+        assert node.wait_for_output('active:', 90), node.output()
+        client = probe.create_client(SpatialQuery, '/busy_node/query', qos_profile=QoSProfile(depth=30))
+        assert client.wait_for_service(timeout_sec=20)
+        futures = [client.call_async(SpatialQuery.Request(question='how far have I travelled?'))
+                   for _ in range(30)]
+        spin_until(probe, lambda: all(f.done() for f in futures), 60)
+        replies = [f.result() for f in futures if f.done()]
+        assert len(replies) == 30
+        busy = [r for r in replies if r.message.startswith('busy: ')]
+        assert busy and all('questions waiting' in r.message for r in busy), {r.message for r in replies}
+    finally:
+        probe.destroy_node()
+        if own_context:
+            rclpy.try_shutdown()
+        node.stop()
+
+
 # ---------------------------------------------------------------- 9, 11: parameters
 @pytest.mark.parametrize('name, value, allowed', [
     ('diagnostics_period', 0.0, 'a finite number > 0'),
