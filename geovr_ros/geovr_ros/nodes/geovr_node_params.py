@@ -80,7 +80,7 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'image width (scaled with the width).'),
     Param('tracking_min_inliers', 15, 'Fewer PnP inliers than this and tracking has failed for '
           'the frame (the learned pose is used, the reason is in the diagnostics).'),
-    Param('tracking_scale_alignment', 1.0, 'How much of the map\'s scale a new tracking '
+    Param('tracking_scale_alignment', 0.7, 'How much of the map\'s scale a new tracking '
           'keyframe\'s depth takes, 0..1 (1: one consistent scale; 0: each keyframe at the '
           'model\'s own metric scale).'),
     Param('odometry_reference_translation', 0.3, 'Metres from the odometry reference frame '

@@ -34,7 +34,7 @@ class TrackerConfig:
     keyframe_rotation_rad: float = 0.26
     min_depth_m: float = 0.1
     max_depth_m: float = 20.0
-    scale_alignment: float = 1.0
+    scale_alignment: float = 0.7
 
     def __post_init__(self) -> None:
         for name in ('threshold_px', 'keyframe_translation_m', 'keyframe_rotation_rad', 'min_depth_m'):
