@@ -141,3 +141,16 @@ def test_invalid_configuration_is_refused():
         TrackerConfig(scale_alignment=1.5)
     with pytest.raises(ValueError, match='threshold_px'):
         TrackerConfig(threshold_px=0.0)
+
+
+def test_the_node_accepts_only_what_the_tracker_accepts():
+    """The node's parameter table and TrackerConfig agree at their bounds (a value the node
+    lets through must not fail later at configure)."""
+    pytest.importorskip('rcl_interfaces', reason='the parameter table declares ROS parameters')
+    from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_RULES
+    rules = GEOVR_NODE_RULES
+    TrackerConfig(min_inliers=rules['tracking_min_inliers'].low, max_features=rules['tracking_min_inliers'].low)
+    TrackerConfig(scale_alignment=0.0)
+    TrackerConfig(scale_alignment=1.0)
+    with pytest.raises(ValueError):
+        TrackerConfig(min_inliers=rules['tracking_min_inliers'].low - 1)

@@ -167,7 +167,7 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'odometry_method': Rule(choices=('geometric', 'learned')),
     'tracking_max_features': Rule(low=10, high=100_000),
     'tracking_threshold_px': POSITIVE,
-    'tracking_min_inliers': Rule(low=4),
+    'tracking_min_inliers': Rule(low=6),  # PnP needs 6 points (TrackerConfig)
     'tracking_scale_alignment': FRACTION,
     'odometry_reference_translation': POSITIVE,
     'odometry_reference_rotation': POSITIVE,
