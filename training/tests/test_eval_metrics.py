@@ -143,3 +143,24 @@ def test_ablation_plan_covers_singles_pairs_all_and_camera_grid():
     table = ablation_table([{'name': 'depth', 'group': 'targets', 'depth_metric_delta1': 0.5},
                             {'name': 'distill', 'group': 'targets', 'note': 'skipped: no teacher'}])
     assert '| targets | depth | 0.500 |' in table and 'skipped: no teacher' in table
+
+
+def test_geovr_eval_odometry_writes_every_row(tiny_data, tmp_path):
+    """`geovr-eval odometry` through the runtime's pipeline: tracker (odom and map), pose head,
+    no motion and the true-depth upper bound, with the files it promises."""
+    from geovr_training.export.onnx_export import export_model
+    torch.manual_seed(0)
+    model = build_model(ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=8))
+    ckpt = save_checkpoint(tmp_path / 'm.pt', model, {'data': {'resolution': [128, 96]}}, 0)
+    export_model(ckpt, tmp_path / 'model', sizes=[], with_torch_program=False)
+    out = tmp_path / 'odometry'
+    assert eval_main(['odometry', '--model', str(tmp_path / 'model'), '--data', str(tiny_data),
+                      '--out', str(out), '--max-sequences', '1', '--no-progress']) == 0
+    payload = json.loads((out / 'odometry.json').read_text())
+    assert set(payload['summary']) == {'tracker', 'tracker_map', 'pose_head', 'static', 'true_depth', 'true_depth_map'}
+    static = payload['summary']['static']
+    assert static['travelled_m'] == 0.0 and static['path_m'] > 0
+    assert static['ate_se3_pct'] == pytest.approx(100 * static['ate_se3_m'] / static['path_m'])
+    assert (out / 'odometry.png').stat().st_size > 0 and '| no motion |' in (out / 'odometry.md').read_text()
+    assert eval_main(['odometry', '--model', str(tmp_path / 'nowhere'), '--data', str(tiny_data),
+                      '--out', str(out)]) == 2

@@ -20,24 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from geovr_ros.geometry import absolute_trajectory_error, relative_pose_error
 
 
 def trajectory_row(est: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """ATE (SE(3), Sim(3)) m, RPE per frame (m, deg), drift in % of the true path length."""
-    path = float(np.linalg.norm(np.diff(gt[:, :3, 3], axis=0), axis=1).sum())
-    se3 = absolute_trajectory_error(est, gt, 'se3')
-    try:
-        sim3 = absolute_trajectory_error(est, gt, 'sim3')
-    except Exception:  # an estimate that never moves has no scale to fit
-        sim3 = {'rmse': float(np.sqrt(np.mean(np.sum((gt[:, :3, 3] - gt[:, :3, 3].mean(0)) ** 2, axis=1)))),
-                'scale': 0.0}
-    rpe = relative_pose_error(est, gt, 1)
-    est_path = float(np.linalg.norm(np.diff(est[:, :3, 3], axis=0), axis=1).sum())
-    return {'ate_se3_m': se3['rmse'], 'ate_sim3_m': sim3['rmse'], 'sim3_scale': sim3['scale'],
-            'ate_se3_pct': 100 * se3['rmse'] / max(path, 1e-9), 'ate_sim3_pct': 100 * sim3['rmse'] / max(path, 1e-9),
-            'rpe_trans_m': rpe['trans_rmse'], 'rpe_rot_deg': rpe['rot_rmse_deg'],
-            'path_m': path, 'travelled_m': est_path}
+    """`metrics.trajectory_summary` (ATE Sim(3) / SE(3), RPE at gap 1) plus the ATEs in % of
+    the true path length and the distance the estimate travelled (m)."""
+    from geovr_training.evaluation.metrics import trajectory_summary
+    row = trajectory_summary(est, gt)
+    path = max(row['path_length_m'], 1e-9)
+    return {**row, 'ate_sim3_pct': 100 * row['ate_sim3_m'] / path, 'ate_se3_pct': 100 * row['ate_se3_m'] / path,
+            'path_m': row['path_length_m'],
+            'travelled_m': float(np.linalg.norm(np.diff(est[:, :3, 3], axis=0), axis=1).sum())}
 
 
 def run_tracker(seq, depth_source, config=None, progress: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
