@@ -116,6 +116,37 @@ def sine_position_embedding(height: int, width: int, dim: int, like: torch.Tenso
     return F.pad(emb, (0, dim - 4 * quarter))
 
 
+def pose_matrix(quat: torch.Tensor, translation: torch.Tensor) -> torch.Tensor:
+    """(B, 4) xyzw quaternions and (B, 3) translations -> (B, 4, 4) rigid transforms."""
+    top = torch.cat([quaternion_to_matrix(quat), translation.unsqueeze(-1)], dim=-1)
+    bottom = torch.cat([torch.zeros_like(top[:, :1, :3]), torch.ones_like(top[:, :1, :1])], dim=-1)
+    return torch.cat([top, bottom], dim=1)
+
+
+def memory_outputs(model: nn.Module, grid: torch.Tensor, depth: torch.Tensor, k_flat: torch.Tensor,
+                   cell: int) -> dict[str, torch.Tensor]:
+    """The outputs the spatial memory and relocalization keep, shared by v1 and v2.
+
+    grid (B*F, dim, h, w) final per-cell features; depth (B, F, H, W) metres; k_flat (B*F, 3, 3);
+    cell: pixels per grid cell. `model` has `args` (token_grid, dim, descriptor_dim,
+    pixel_offset), `descriptor_head`, `descriptor_proj` and `gem_p`. Returns tokens
+    (B, F, N, dim), token_xyz (B, F, N, 3) camera frame metres, descriptor (B, F, D) unit norm.
+    """
+    a = model.args
+    b, nf, height, width = depth.shape
+    rows, cols = a.token_grid
+    tokens = F.interpolate(grid, size=(rows, cols), mode='bilinear', align_corners=False)
+    points = depth.reshape(b * nf, 1, height, width) * camera_rays(k_flat, height, width, a.pixel_offset)
+    points = F.avg_pool2d(points, cell)  # (BF, 3, h, w)
+    points = F.interpolate(points, size=(rows, cols), mode='bilinear', align_corners=False)
+    feats = F.softplus(model.descriptor_head(grid.flatten(2).transpose(1, 2))) + 1e-4  # (BF, P, D) > 0
+    gem_p = model.gem_p.clamp(1.0, 8.0)
+    pooled = feats.pow(gem_p).mean(dim=1).pow(1.0 / gem_p)  # GeM pooling
+    return {'tokens': tokens.flatten(2).transpose(1, 2).reshape(b, nf, rows * cols, a.dim),
+            'token_xyz': points.flatten(2).transpose(1, 2).reshape(b, nf, rows * cols, 3),
+            'descriptor': F.normalize(model.descriptor_proj(pooled), dim=-1).reshape(b, nf, a.descriptor_dim)}
+
+
 class Block(nn.Module):
     """Pre-norm transformer block with joint attention over all tokens of the clip."""
 
@@ -286,23 +317,10 @@ class GeoVRModel(nn.Module):
             patch_rays = F.avg_pool2d(camera_rays(k_flat, height, width, a.pixel_offset), a.patch_size)
             quat, out['match_logits'] = self.motion(grid.reshape(b, nf, a.dim, hp, wp),
                                                     patch_rays.reshape(b, nf, 3, hp, wp))
-        top = torch.cat([quaternion_to_matrix(quat), (trans_norm * scale[:, None]).unsqueeze(-1)], dim=-1)
-        bottom = torch.cat([torch.zeros_like(top[:, :1, :3]), torch.ones_like(top[:, :1, :1])], dim=-1)
         out['quat'] = quat
         out['trans_norm'] = trans_norm
-        out['rel_pose'] = torch.cat([top, bottom], dim=1)  # (B, 4, 4)
-
-        rows, cols = a.token_grid
-        tokens = F.interpolate(grid, size=(rows, cols), mode='bilinear', align_corners=False)
-        out['tokens'] = tokens.flatten(2).transpose(1, 2).reshape(b, nf, rows * cols, a.dim)
-        points = depth.reshape(b * nf, 1, height, width) * camera_rays(k_flat, height, width, a.pixel_offset)
-        points = F.avg_pool2d(points, a.patch_size)  # (BF, 3, h, w)
-        points = F.interpolate(points, size=(rows, cols), mode='bilinear', align_corners=False)
-        out['token_xyz'] = points.flatten(2).transpose(1, 2).reshape(b, nf, rows * cols, 3)
-        feats = F.softplus(self.descriptor_head(grid.flatten(2).transpose(1, 2))) + 1e-4  # (BF, P, D) > 0
-        gem_p = self.gem_p.clamp(1.0, 8.0)
-        pooled = feats.pow(gem_p).mean(dim=1).pow(1.0 / gem_p)  # GeM pooling
-        out['descriptor'] = F.normalize(self.descriptor_proj(pooled), dim=-1).reshape(b, nf, a.descriptor_dim)
+        out['rel_pose'] = pose_matrix(quat, trans_norm * scale[:, None])
+        out.update(memory_outputs(self, grid, depth, k_flat, a.patch_size))
         out['patch_grid'] = grid.reshape(b, nf, a.dim, hp, wp)
         if self.semantic_head is not None:
             logits = self.semantic_head(grid.flatten(2).transpose(1, 2))  # (BF, P, C)

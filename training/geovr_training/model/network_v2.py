@@ -33,9 +33,10 @@ from torch import nn
 
 from geovr_training.model.efficientnet import (FEATURE_CHANNELS, INPUT_MEAN, INPUT_STD,
                                                LITE0_STAGES, EfficientNetLite0, load_pretrained)
-from geovr_training.model.network import Block, ResidualConv, evenly_spaced_layers, sine_position_embedding
-from geovr_training.model.rays import camera_rays, plucker_rays
-from geovr_training.model.rotations import canonical_quaternion, quaternion_to_matrix
+from geovr_training.model.network import (Block, ResidualConv, evenly_spaced_layers, memory_outputs, pose_matrix,
+                                            sine_position_embedding)
+from geovr_training.model.rays import plucker_rays
+from geovr_training.model.rotations import canonical_quaternion
 
 FAMILY = 'geovr-s-v2'
 STRIDE = 32  # the input's height and width must be multiples of it
@@ -290,23 +291,10 @@ class GeoVRv2Model(nn.Module):
         cams = x[:, 1:].reshape(b, -1, per_frame, a.dim)[:, :, 0]  # (B, F, d)
         pose = self.pose_head(torch.cat([cams[:, 0], cams[:, -1], cams[:, -1] - cams[:, 0]], dim=-1))
         quat, trans_norm = canonical_quaternion(pose[:, 3:]), pose[:, :3]
-        top = torch.cat([quaternion_to_matrix(quat), (trans_norm * scale[:, None]).unsqueeze(-1)], dim=-1)
-        bottom = torch.cat([torch.zeros_like(top[:, :1, :3]), torch.ones_like(top[:, :1, :1])], dim=-1)
         out['quat'] = quat
         out['trans_norm'] = trans_norm
-        out['rel_pose'] = torch.cat([top, bottom], dim=1)
-
-        rows, cols = a.token_grid
-        tokens = F.interpolate(grid, size=(rows, cols), mode='bilinear', align_corners=False)
-        out['tokens'] = tokens.flatten(2).transpose(1, 2).reshape(b, nf, rows * cols, a.dim)
-        points = depth.reshape(b * nf, 1, height, width) * camera_rays(k_flat, height, width, a.pixel_offset)
-        points = F.avg_pool2d(points, STRIDE)
-        points = F.interpolate(points, size=(rows, cols), mode='bilinear', align_corners=False)
-        out['token_xyz'] = points.flatten(2).transpose(1, 2).reshape(b, nf, rows * cols, 3)
-        feats = F.softplus(self.descriptor_head(grid.flatten(2).transpose(1, 2))) + 1e-4
-        gem_p = self.gem_p.clamp(1.0, 8.0)
-        pooled = feats.pow(gem_p).mean(dim=1).pow(1.0 / gem_p)
-        out['descriptor'] = F.normalize(self.descriptor_proj(pooled), dim=-1).reshape(b, nf, a.descriptor_dim)
+        out['rel_pose'] = pose_matrix(quat, trans_norm * scale[:, None])
+        out.update(memory_outputs(self, grid, depth, k_flat, STRIDE))
         out['patch_grid'] = grid.reshape(b, nf, a.dim, hp, wp)
         if self.semantic_head is not None:
             logits = self.semantic_head(grid.flatten(2).transpose(1, 2))
