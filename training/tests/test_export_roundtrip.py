@@ -166,7 +166,8 @@ def test_opset_below_17_is_refused(exported, tmp_path):
 def test_v2_frame_encoder_and_pair_head_compose_to_the_perception_graph(tmp_path):
     """GeoVR-S v2 exports a frame encoder (run once per camera frame) and a pair head; run in
     ONNX Runtime, encoder twice + pair head equal the single perception graph's outputs for the
-    current frame."""
+    current frame. The cell classifier on the encoder's stride-32 map equals the backbone's
+    ImageNet logits per cell (what names objects)."""
     import onnxruntime as ort
 
     from geovr_training.export.onnx_export import export_model
@@ -176,19 +177,26 @@ def test_v2_frame_encoder_and_pair_head_compose_to_the_perception_graph(tmp_path
                                     pretrained=False))
     checkpoint = save_checkpoint(tmp_path / 'v2.pt', model, {'data': {'resolution': [128, 96]}}, 0)
     report = export_model(checkpoint, tmp_path / 'model', sizes=[], with_torch_program=False)
-    assert [g.name for g in report.graphs] == ['perception', 'frame_encoder', 'pair_head']
+    graphs = ['perception', 'frame_encoder', 'pair_head', 'cell_classifier']
+    assert [g.name for g in report.graphs] == graphs
     sessions = {name: ort.InferenceSession(str(tmp_path / 'model' / f'{name}.onnx'),
                                            providers=['CPUExecutionProvider'])
-                for name in ('perception', 'frame_encoder', 'pair_head')}
+                for name in graphs}
     images, K = (t.numpy() for t in example_inputs(1, 2, 96, 128))
     full = dict(zip(GRAPHS['perception'].output_names,
                     sessions['perception'].run(None, {'images': images, 'intrinsics': K})))
     encoded = [sessions['frame_encoder'].run(None, {'image': images[:, i], 'intrinsics': K[:, i]}) for i in (0, 1)]
     names = GRAPHS['frame_encoder'].output_names
-    feeds = {**{f'ref_{n}': v for n, v in zip(names, encoded[0])},
-             **{f'cur_{n}': v for n, v in zip(names, encoded[1])}, 'intrinsics': K}
+    assert names[-1] == 'feat_s32'
+    feeds = {**{f'ref_{n}': v for n, v in zip(names[:-1], encoded[0])},
+             **{f'cur_{n}': v for n, v in zip(names[:-1], encoded[1])}, 'intrinsics': K}
     pair = dict(zip(GRAPHS['pair_head'].output_names, sessions['pair_head'].run(None, feeds)))
     for name, value in pair.items():
         expected = full[name][:, 1:2] if full[name].ndim > 2 and full[name].shape[1] == 2 else full[name]
         assert value.shape == expected.shape, name
         np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-5, err_msg=name)
+    (logits,) = sessions['cell_classifier'].run(None, {'feat_s32': encoded[1][-1]})
+    with torch.no_grad():
+        expected = model.eval().image_logits(torch.from_numpy(images))[:, 1].numpy()
+    assert logits.shape == (1, 1000, 3, 4)
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)

@@ -93,13 +93,15 @@ PERCEPTION = GraphSpec(
     },
 )
 
-ENCODED = ('feat_s4', 'feat_s8', 'feat_s16', 'frame_tokens', 'rays_s8')  # a frame's encoding
+ENCODED = ('feat_s4', 'feat_s8', 'feat_s16', 'frame_tokens', 'rays_s8')  # a frame's encoding (pair head input)
 _ENCODED_KEYS = ('s4', 's8', 's16', 'tokens', 'rays8')  # the same in GeoVRv2Model.encode_frames
+FRAME_OUTPUTS = (*ENCODED, 'feat_s32')  # + the stride-32 map the cell classifier reads
 
 
 class FrameEncoderGraph(nn.Module):
-    """image (B, 3, H, W) normalised, intrinsics (B, 3, 3) -> a frame's encoding (ENCODED):
-    everything of GeoVR-S v2 that depends on one frame alone, run once per camera frame."""
+    """image (B, 3, H, W) normalised, intrinsics (B, 3, 3) -> a frame's encoding (ENCODED) and
+    its stride-32 backbone map: everything of GeoVR-S v2 that depends on one frame alone, run
+    once per camera frame."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -107,7 +109,20 @@ class FrameEncoderGraph(nn.Module):
 
     def forward(self, image: torch.Tensor, intrinsics: torch.Tensor) -> tuple[torch.Tensor, ...]:
         encoded = self.model.encode_frames(image, intrinsics)
-        return tuple(encoded[k] for k in _ENCODED_KEYS)
+        return (*(encoded[k] for k in _ENCODED_KEYS), encoded['s32'])
+
+
+class CellClassifierGraph(nn.Module):
+    """feat_s32 (B, 320, h, w) -> ImageNet logits of every stride-32 cell (B, 1000, h, w): the
+    backbone's own classifier applied per cell (class activation maps), run on keyframes only
+    to name what the object map sees."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, feat_s32: torch.Tensor) -> torch.Tensor:
+        return self.model.backbone.classify_cells(feat_s32)
 
 
 class PairHeadGraph(nn.Module):
@@ -139,6 +154,17 @@ def _frame_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[to
     return images[:, 0].contiguous(), intrinsics[:, 0].contiguous()
 
 
+def _cell_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
+    images, intrinsics = _perception_inputs(batch, width, height)
+    with torch.no_grad():
+        encoded = wrapper.model.encode_frames(images[:, 0].contiguous(), intrinsics[:, 0].contiguous())
+    return (encoded['s32'],)
+
+
+def _classifier_model(model: nn.Module) -> bool:
+    return _two_graph_model(model) and hasattr(getattr(model, 'backbone', None), 'classify_cells')
+
+
 def _pair_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
     images, intrinsics = _perception_inputs(batch, width, height)
     with torch.no_grad():
@@ -152,6 +178,7 @@ _ENCODED_AXES = {'feat_s4': {0: 'batch', 2: 'height_4', 3: 'width_4'},
                  'feat_s16': {0: 'batch', 2: 'height_16', 3: 'width_16'},
                  'frame_tokens': {0: 'batch', 1: 'cells'},
                  'rays_s8': {0: 'batch', 2: 'height_8', 3: 'width_8'}}
+_S32_AXES = {0: 'batch', 2: 'height_32', 3: 'width_32'}
 
 def derived_profile(profile: dict, spec: GraphSpec) -> dict:
     """(min, opt, max) of the spec's derived dims from the image profile: height_N / width_N =
@@ -171,8 +198,9 @@ FRAME_ENCODER = GraphSpec(
     name='frame_encoder',
     wrap=lambda model: FrameEncoderGraph(model).eval(),
     input_names=('image', 'intrinsics'),
-    output_names=ENCODED,
-    dynamic_axes={'image': {0: 'batch', 2: 'height', 3: 'width'}, 'intrinsics': {0: 'batch'}, **_ENCODED_AXES},
+    output_names=FRAME_OUTPUTS,
+    dynamic_axes={'image': {0: 'batch', 2: 'height', 3: 'width'}, 'intrinsics': {0: 'batch'}, **_ENCODED_AXES,
+                  'feat_s32': _S32_AXES},
     example_inputs=_frame_inputs,
     outputs={'feat_s4': {'unit': '1', 'dims': ['batch', 'C4', 'height/4', 'width/4'], 'meaning': 'backbone stride 4'},
              'feat_s8': {'unit': '1', 'dims': ['batch', 'C8', 'height/8', 'width/8'], 'meaning': 'backbone stride 8'},
@@ -181,8 +209,10 @@ FRAME_ENCODER = GraphSpec(
              'frame_tokens': {'unit': '1', 'dims': ['batch', 'cells', 'C'],
                               'meaning': 'stride-32 cells with position and ray embeddings'},
              'rays_s8': {'unit': '1', 'dims': ['batch', 6, 'height/8', 'width/8'],
-                         'meaning': 'Plücker rays of the camera, mean per 8x8 pixels'}},
-    tolerances={name: (1e-3, 1e-3) for name in ENCODED},
+                         'meaning': 'Plücker rays of the camera, mean per 8x8 pixels'},
+             'feat_s32': {'unit': '1', 'dims': ['batch', 320, 'height/32', 'width/32'],
+                          'meaning': 'backbone stride 32 (the cell classifier input)'}},
+    tolerances={name: (1e-3, 1e-3) for name in FRAME_OUTPUTS},
     applies=_two_graph_model,
     torch_program=False,
 )
@@ -205,10 +235,25 @@ PAIR_HEAD = GraphSpec(
     torch_program=False,
 )
 
+CELL_CLASSIFIER = GraphSpec(
+    name='cell_classifier',
+    wrap=lambda model: CellClassifierGraph(model).eval(),
+    input_names=('feat_s32',),
+    output_names=('class_logits',),
+    dynamic_axes={'feat_s32': _S32_AXES, 'class_logits': _S32_AXES},
+    example_inputs=_cell_inputs,
+    outputs={'class_logits': {'unit': '1', 'dims': ['batch', 1000, 'height/32', 'width/32'],
+                              'meaning': 'ImageNet-1k logits of every stride-32 cell'}},
+    tolerances={'class_logits': (1e-2, 1e-3)},
+    applies=_classifier_model,
+    torch_program=False,
+)
+
 GRAPHS: dict[str, GraphSpec] = {
     'perception': PERCEPTION,
     'frame_encoder': FRAME_ENCODER,  # GeoVR-S v2: a camera frame is encoded once ...
     'pair_head': PAIR_HEAD,          # ... and its encoding reused for the pairs it is part of
+    'cell_classifier': CELL_CLASSIFIER,  # what each cell shows (ImageNet), on keyframes
     # 'question': ...,          encoded question + memory tokens -> answer heads (later issue)
     # 'question_encoder': ...,  question text tokens -> encoded question (later issue)
 }

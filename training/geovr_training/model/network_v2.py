@@ -211,8 +211,10 @@ class GeoVRv2Model(nn.Module):
 
         frames (M, 3, H, W) normalised with ImageNet mean/std, H and W multiples of 32;
         intrinsics (M, 3, 3). Returns s4, s8, s16: backbone maps (M, C_s, H/s, W/s);
-        tokens (M, H/32 * W/32, dim): the stride-32 cells projected, with position and ray
-        embeddings; rays8 (M, 6, H/8, W/8) Plücker rays (zeros without the ray embedding).
+        s32: the stride-32 backbone map (M, 320, H/32, W/32), what the ImageNet classifier reads
+        (`classify_cells`: names objects per cell); tokens (M, H/32 * W/32, dim): the stride-32
+        cells projected, with position and ray embeddings; rays8 (M, 6, H/8, W/8) Plücker rays
+        (zeros without the ray embedding).
         """
         a = self.args
         height, width = frames.shape[-2:]
@@ -225,7 +227,7 @@ class GeoVRv2Model(nn.Module):
             x = x + self.ray_embed(F.avg_pool2d(rays8, 4).flatten(2).transpose(1, 2))
         else:
             rays8 = torch.zeros_like(skips[8][:, :6])
-        return {'s4': skips[4], 's8': skips[8], 's16': skips[16], 'tokens': x, 'rays8': rays8}
+        return {'s4': skips[4], 's8': skips[8], 's16': skips[16], 's32': skips[32], 'tokens': x, 'rays8': rays8}
 
     def forward(self, images: torch.Tensor, intrinsics: torch.Tensor, with_distill: bool = False,
                 feature_layers: list[int] | None = None) -> dict[str, torch.Tensor]:
