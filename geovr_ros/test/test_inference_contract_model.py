@@ -114,3 +114,88 @@ def test_contract_model_has_the_contract_io_names(tmp_path):
     assert [o.name for o in model.graph.output] == OUTPUTS
     onnx.checker.check_model(model, full_check=True)
     assert np.isclose(float(TinyPerception()(*example_inputs())[1][0, 3, 3]), 1.0)
+
+
+class TinyFrameEncoder(torch.nn.Module):
+    """The frame half of TinyPerception, named as GeoVR-S v2's frame encoder: image (B, 3, H, W),
+    intrinsics (B, 3, 3) -> feat_s16 (B, C, H/16, W/16) and feat_s32 (the same map, what the
+    cell classifier reads)."""
+
+    def __init__(self, perception: TinyPerception):
+        super().__init__()
+        self.embed = perception.embed
+
+    def forward(self, image, intrinsics):
+        x = torch.relu(self.embed(image))
+        return x, x * 1.0
+
+
+class TinyPairHead(torch.nn.Module):
+    """ref/cur encodings + intrinsics (B, 2, 3, 3) -> TinyPerception's outputs for the current
+    frame only, (B, 1, ...), as GeoVR-S v2's pair head."""
+
+    def __init__(self, perception: TinyPerception):
+        super().__init__()
+        self.perception = perception
+
+    def forward(self, ref_feat_s16, cur_feat_s16, intrinsics):
+        p = self.perception
+        x = torch.stack([ref_feat_s16, cur_feat_s16], dim=1)  # (B, 2, C, h, w)
+        b, f, c, h, w = x.shape
+        flat = x.reshape(b * f, c, h, w)
+        depth = torch.nn.functional.softplus(p.depth_head(flat)) + 0.5
+        depth = torch.nn.functional.interpolate(depth, size=(h * PATCH, w * PATCH), mode='bilinear',
+                                                align_corners=False).reshape(b, f, h * PATCH, w * PATCH)
+        pooled = flat.mean(dim=(2, 3)).reshape(b, f, -1)
+        pose = p.pose_head(pooled[:, 1] - pooled[:, 0])
+        eye = torch.eye(4).expand(b, 4, 4)
+        top = torch.cat([eye[:, :3, :3], pose[:, :3, None] * 0.01], dim=2)
+        rel_pose = torch.cat([top, eye[:, 3:]], dim=1)
+        scale = depth.mean(dim=(1, 2, 3)) * intrinsics[:, 0, 2, 2]
+        grid = torch.nn.functional.interpolate(flat, size=p.tokens, mode='bilinear', align_corners=False)
+        tokens = grid.flatten(2).transpose(1, 2).reshape(b, f, -1, c)
+        token_xyz = tokens[..., :3] * 0 + depth.mean(dim=(2, 3))[:, :, None, None]
+        descriptor = torch.nn.functional.normalize(pooled, dim=-1)
+        return (depth[:, 1:], rel_pose, scale, tokens[:, 1:], token_xyz[:, 1:], descriptor[:, 1:])
+
+
+class TinyCellClassifier(torch.nn.Module):
+    """feat_s32 (B, C, h, w) -> class_logits (B, 1000, h, w)."""
+
+    def __init__(self, channels: int = 8):
+        super().__init__()
+        torch.manual_seed(1)
+        self.fc = torch.nn.Conv2d(channels, 1000, 1)
+
+    def forward(self, feat_s32):
+        return self.fc(feat_s32)
+
+
+def make_split_contract_model(directory: Path, with_classifier: bool = True) -> Path:
+    """A GeoVR-S v2-style model directory: perception.onnx (with the metadata) plus
+    frame_encoder.onnx, pair_head.onnx and (if asked) cell_classifier.onnx whose composition
+    equals it. Returns the directory."""
+    make_contract_model(directory)
+    perception = TinyPerception().eval()
+    images, K = example_inputs()
+    spatial = {0: 'batch', 2: 'height_16', 3: 'width_16'}
+    with torch.no_grad():
+        encoder = TinyFrameEncoder(perception).eval()
+        torch.onnx.export(encoder, (images[:, 0], K[:, 0]), str(directory / 'frame_encoder.onnx'),
+                          input_names=['image', 'intrinsics'], output_names=['feat_s16', 'feat_s32'],
+                          dynamic_axes={'image': {0: 'batch', 2: 'height', 3: 'width'},
+                                        'intrinsics': {0: 'batch'}, 'feat_s16': spatial,
+                                        'feat_s32': spatial}, opset_version=17, dynamo=False)
+        feats = encoder(images[:, 0], K[:, 0])[0]
+        torch.onnx.export(TinyPairHead(perception).eval(), (feats, feats, K),
+                          str(directory / 'pair_head.onnx'),
+                          input_names=['ref_feat_s16', 'cur_feat_s16', 'intrinsics'], output_names=OUTPUTS,
+                          dynamic_axes={'ref_feat_s16': spatial, 'cur_feat_s16': spatial,
+                                        'intrinsics': {0: 'batch'}, 'depth': {0: 'batch', 2: 'height', 3: 'width'}},
+                          opset_version=17, dynamo=False)
+        if with_classifier:
+            torch.onnx.export(TinyCellClassifier().eval(), (feats,), str(directory / 'cell_classifier.onnx'),
+                              input_names=['feat_s32'], output_names=['class_logits'],
+                              dynamic_axes={'feat_s32': spatial, 'class_logits': spatial},
+                              opset_version=17, dynamo=False)
+    return directory

@@ -120,3 +120,62 @@ def test_step_keeps_the_reference_frame(model_dir):
     pipeline.reset()
     r5 = pipeline.step(*third)
     np.testing.assert_array_equal(r5.depth, r5.depth_ref)
+
+
+@pytest.fixture(scope='module')
+def split_dir(tmp_path_factory):
+    from test_inference_contract_model import make_split_contract_model
+    return make_split_contract_model(tmp_path_factory.mktemp('split'))
+
+
+def test_split_graphs_equal_the_single_graph_on_a_stream(split_dir):
+    """A v2-style directory runs frame encoder + pair head by default; on a stream of frames
+    every output equals the single perception graph's for the current frame."""
+    single = PerceptionPipeline(split_dir, backend='onnxruntime', graphs='single')
+    split = PerceptionPipeline(split_dir, backend='onnxruntime')
+    assert (single.graphs, split.graphs) == ('single', 'split')
+    for seed in range(4):
+        rgb, K = _camera(seed=seed)
+        a, b = single.step(rgb, K), split.step(rgb, K)
+        for name in ('depth', 'rel_pose', 'tokens', 'token_xyz', 'descriptor'):
+            np.testing.assert_allclose(getattr(b, name), getattr(a, name), rtol=1e-5, atol=1e-5,
+                                       err_msg=name)
+        assert b.scale == pytest.approx(a.scale, rel=1e-5)
+        assert a.depth_ref is not None and b.depth_ref is None  # the pair head decodes one frame
+    single.close()
+    split.close()
+
+
+def test_split_graphs_encode_each_frame_once(split_dir):
+    """In a stream the reference's encoding is reused: N frames cost N encoder runs, not 2N."""
+    pipeline = PerceptionPipeline(split_dir, backend='onnxruntime')
+    calls = []
+    real_infer = pipeline.encoder.infer
+    pipeline.encoder.infer = lambda inputs: calls.append(1) or real_infer(inputs)
+    for seed in range(5):
+        pipeline.step(*_camera(seed=seed))
+    assert len(calls) == 5
+    reference = pipeline.preprocess(*_camera(seed=9))
+    for seed in range(3):  # keyframe tracking: the reference stays, encoded once
+        pipeline.run(reference, pipeline.preprocess(*_camera(seed=seed)))
+    assert len(calls) == 5 + 1 + 3
+    pipeline.close()
+
+
+def test_cell_logits_name_every_stride_32_cell(split_dir):
+    pipeline = PerceptionPipeline(split_dir, backend='onnxruntime')
+    frame = pipeline.preprocess(*_camera())
+    logits = pipeline.cell_logits(frame)
+    assert logits.shape == (48 // 16, 64 // 16, 1000) and np.isfinite(logits).all()
+    single = PerceptionPipeline(split_dir, backend='onnxruntime', graphs='single')
+    assert single.cell_logits(single.preprocess(*_camera())) is None
+    single.close()
+    pipeline.close()
+
+
+def test_split_needs_the_split_graphs(model_dir):
+    from geovr_ros.inference import ModelFileError
+    with pytest.raises(ModelFileError, match='frame_encoder and pair_head'):
+        PerceptionPipeline(model_dir, backend='onnxruntime', graphs='split')
+    with pytest.raises(ValueError, match='graphs must be one of'):
+        PerceptionPipeline(model_dir, backend='onnxruntime', graphs='both')

@@ -25,7 +25,8 @@ class PerceptionResult:
         tokens: float32 (N, C) memory tokens of the current frame.
         token_xyz: float32 (N, 3) token positions in the current camera's optical frame, m.
         descriptor: float32 (D,) L2-normalised global place descriptor of the current frame.
-        depth_ref: float32 (h, w) depth of the reference frame, metres.
+        depth_ref: float32 (h, w) depth of the reference frame, metres; None from a pair head
+            (it decodes the current frame only).
         timings_ms: per-stage wall time, milliseconds ('preprocess', 'infer', 'decode',
             'total').
     """
@@ -37,12 +38,16 @@ class PerceptionResult:
     tokens: np.ndarray
     token_xyz: np.ndarray
     descriptor: np.ndarray
-    depth_ref: np.ndarray
+    depth_ref: np.ndarray | None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 def decode_perception(outputs: dict[str, np.ndarray], K_cur: np.ndarray) -> PerceptionResult:
     """Take batch element 0 of the perception graph outputs.
+
+    The per-frame outputs are (B, 2, ...) for (reference, current) from the perception graph,
+    or (B, 1, ...) for the current frame alone from the pair head; the current frame is the
+    last along axis 1 either way.
 
     Args:
         outputs: backend outputs named as in PERCEPTION_OUTPUTS (batch first).
@@ -55,17 +60,17 @@ def decode_perception(outputs: dict[str, np.ndarray], K_cur: np.ndarray) -> Perc
         raise InferenceError(f'the graph did not produce the outputs {missing} '
                              f'(got {sorted(outputs)})')
     depth = np.asarray(outputs['depth'])
-    if depth.ndim != 4 or depth.shape[1] != 2:
-        raise InferenceError(f'depth must be (B, 2, H, W), got {depth.shape}')
+    if depth.ndim != 4 or depth.shape[1] not in (1, 2):
+        raise InferenceError(f'depth must be (B, 2, H, W) or (B, 1, H, W), got {depth.shape}')
     rel_pose = np.asarray(outputs['rel_pose'])
     if rel_pose.shape[1:] != (4, 4):
         raise InferenceError(f'rel_pose must be (B, 4, 4), got {rel_pose.shape}')
     return PerceptionResult(
-        depth=depth[0, 1].astype(np.float32, copy=False),
+        depth=depth[0, -1].astype(np.float32, copy=False),
         K=np.asarray(K_cur, dtype=np.float64),
         rel_pose=rel_pose[0].astype(np.float64),
         scale=float(np.asarray(outputs['scale']).reshape(-1)[0]),
-        tokens=np.asarray(outputs['tokens'])[0, 1].astype(np.float32, copy=False),
-        token_xyz=np.asarray(outputs['token_xyz'])[0, 1].astype(np.float32, copy=False),
-        descriptor=np.asarray(outputs['descriptor'])[0, 1].astype(np.float32, copy=False),
-        depth_ref=depth[0, 0].astype(np.float32, copy=False))
+        tokens=np.asarray(outputs['tokens'])[0, -1].astype(np.float32, copy=False),
+        token_xyz=np.asarray(outputs['token_xyz'])[0, -1].astype(np.float32, copy=False),
+        descriptor=np.asarray(outputs['descriptor'])[0, -1].astype(np.float32, copy=False),
+        depth_ref=depth[0, 0].astype(np.float32, copy=False) if depth.shape[1] == 2 else None)

@@ -2,6 +2,14 @@
 
 Pure Python/numpy (no rclpy): a ROS node converts messages to (rgb, K) and calls `step`
 or `infer`, then converts the `PerceptionResult` back to messages.
+
+Two ways to run a model directory, chosen by what it holds (`graphs='auto'`):
+- 'single': the perception graph on each (reference, current) clip: both frames are
+  encoded again for every pair (GeoVR-S v1, or any model exported with that graph only);
+- 'split' (GeoVR-S v2): the frame encoder runs once per camera frame and its encoding is
+  kept; the pair head turns (reference encoding, current encoding) into the same outputs
+  for the current frame. A stream then encodes each frame once instead of twice. The
+  cell classifier, when exported, names what each stride-32 cell shows (`cell_logits`).
 """
 from __future__ import annotations
 
@@ -20,6 +28,14 @@ from geovr_ros.inference.select import create_backend
 
 LOG = logging.getLogger(__name__)
 
+GRAPH_MODES = ('auto', 'single', 'split')
+SPLIT_GRAPHS = ('frame_encoder', 'pair_head')
+ENCODING_CACHE_SIZE = 4  # frames whose encoding is kept: reference, current, a keyframe or two
+
+
+def _has_graph(model: Path, graph: str) -> bool:
+    return any((model / f'{graph}{suffix}').exists() for suffix in ('.onnx', '.engine'))
+
 
 class PerceptionPipeline:
     """Runs the perception graph on (reference, current) frames from any camera.
@@ -31,13 +47,20 @@ class PerceptionPipeline:
         input_size: (W, H) the model runs at; defaults to the metadata's geovr.input_size.
             Must be a multiple of geovr.shapes.multiple_of.
         metadata: use this instead of reading it from the model's ONNX file.
-        **backend_options: passed to `create_backend`.
+        graphs: 'auto' (split when the model directory holds frame_encoder and pair_head,
+            else single), 'single' or 'split' (see the module docstring).
+        **backend_options: passed to `create_backend`. In split mode ONNX Runtime's thread
+            spinning is turned off: the two sessions run in turn, and a session spinning
+            while the other works halves the speed.
     """
 
     def __init__(self, model: str | os.PathLike, backend: str | Backend = 'auto',
                  input_size: tuple[int, int] | None = None,
-                 metadata: ModelMetadata | None = None, **backend_options) -> None:
-        self.metadata = metadata or self._find_metadata(Path(model), backend)
+                 metadata: ModelMetadata | None = None, graphs: str = 'auto',
+                 **backend_options) -> None:
+        model = Path(model)
+        self.graphs = self._graph_mode(model, backend, graphs)
+        self.metadata = metadata or self._find_metadata(model, backend)
         width, height = input_size or self.metadata.input_size
         step = self.metadata.multiple_of
         if width % step or height % step or width <= 0 or height <= 0:
@@ -45,15 +68,46 @@ class PerceptionPipeline:
                              f'{step} pixels (geovr.shapes.multiple_of of this model)')
         self.input_size = (int(width), int(height))
         self.preprocess = Preprocessor(self.input_size, self.metadata.mean, self.metadata.std)
-        self.backend = (backend if isinstance(backend, Backend)
-                        else create_backend(backend, model, **backend_options))
-        self.backend.example_sizes.update(batch=1, height=self.input_size[1],
-                                          width=self.input_size[0])
+        self.encoder: Backend | None = None       # split mode: frame_encoder
+        self.classifier: Backend | None = None    # split mode, when exported: cell_classifier
+        self._encodings: list[tuple[PreparedFrame, dict[str, np.ndarray]]] = []
+        if self.graphs == 'split':
+            options = {**backend_options, 'thread_spinning': False}
+            self.encoder = create_backend(backend, model, graph='frame_encoder', **options)
+            try:
+                self.backend = create_backend(backend, model, graph='pair_head', **options)
+                if _has_graph(model, 'cell_classifier'):
+                    self.classifier = create_backend(backend, model, graph='cell_classifier',
+                                                     **options)
+            except Exception:
+                self.close()
+                raise
+        else:
+            self.backend = (backend if isinstance(backend, Backend)
+                            else create_backend(backend, model, **backend_options))
+        for loaded in (self.backend, self.encoder):
+            if loaded is not None:
+                loaded.example_sizes.update(batch=1, height=self.input_size[1],
+                                            width=self.input_size[0])
         self._reference: PreparedFrame | None = None
 
     @staticmethod
+    def _graph_mode(model: Path, backend, graphs: str) -> str:
+        if graphs not in GRAPH_MODES:
+            raise ValueError(f'graphs must be one of {GRAPH_MODES}, got {graphs!r}')
+        splittable = (model.is_dir() and not isinstance(backend, Backend)
+                      and all(_has_graph(model, g) for g in SPLIT_GRAPHS))
+        if graphs == 'split' and not splittable:
+            raise ModelFileError(model, 'has no frame_encoder and pair_head graphs to run split '
+                                        '(a GeoVR-S v2 export directory holds them)')
+        if graphs == 'auto':
+            return 'split' if splittable else 'single'
+        return graphs
+
+    @staticmethod
     def _find_metadata(model: Path, backend) -> ModelMetadata:
-        candidates = [model / 'perception.onnx'] if model.is_dir() else [model.with_suffix('.onnx')]
+        candidates = ([model / 'perception.onnx', model / 'pair_head.onnx'] if model.is_dir()
+                      else [model.with_suffix('.onnx')])
         for candidate in candidates:
             if candidate.exists():
                 return read_metadata(candidate)
@@ -64,10 +118,48 @@ class PerceptionPipeline:
         raise MetadataError(str(model), 'geovr.*', 'not found: no perception.onnx next to it to '
                                                    'read the metadata from (pass metadata=)')
 
+    def encode(self, frame: PreparedFrame) -> dict[str, np.ndarray]:
+        """Split mode: the frame encoder's outputs for `frame` (batch 1), computed once per
+        frame object and kept for the last ENCODING_CACHE_SIZE frames."""
+        if self.encoder is None:
+            raise RuntimeError('encode() needs the split graphs (this pipeline runs '
+                               f'{self.graphs!r})')
+        for kept, encoding in self._encodings:
+            if kept is frame:
+                return encoding
+        inputs = {'image': frame.chw[None], 'intrinsics': frame.K.astype(np.float32)[None]}
+        wanted = {spec.name for spec in self.encoder.input_specs}  # a graph may not use K
+        encoding = self.encoder.infer({k: v for k, v in inputs.items() if k in wanted})
+        self._encodings = [(frame, encoding), *self._encodings[:ENCODING_CACHE_SIZE - 1]]
+        return encoding
+
+    def _pair_inputs(self, ref: PreparedFrame, cur: PreparedFrame) -> dict[str, np.ndarray]:
+        if ref.size != cur.size:
+            raise ValueError(f'reference and current frames differ in size: {ref.size} vs '
+                             f'{cur.size}')
+        wanted = {spec.name for spec in self.backend.input_specs}
+        inputs = {'intrinsics': np.stack([ref.K, cur.K]).astype(np.float32)[None]}
+        for side, frame in (('ref', ref), ('cur', cur)):
+            for name, value in self.encode(frame).items():
+                if f'{side}_{name}' in wanted:
+                    inputs[f'{side}_{name}'] = value
+        return inputs
+
+    def cell_logits(self, frame: PreparedFrame) -> np.ndarray | None:
+        """ImageNet logits of every stride-32 cell of `frame`, float32 (H/32, W/32, 1000), or
+        None when the model has no cell classifier (single mode, or not exported)."""
+        if self.classifier is None:
+            return None
+        logits = self.classifier.infer({'feat_s32': self.encode(frame)['feat_s32']})
+        return np.asarray(logits['class_logits'])[0].transpose(1, 2, 0)
+
     def run(self, ref: PreparedFrame, cur: PreparedFrame) -> PerceptionResult:
         """Inference + decoding on two prepared frames (timings for 'infer' and 'decode')."""
         start = time.perf_counter()
-        outputs = self.backend.infer(clip_inputs(ref, cur))
+        if self.graphs == 'split':
+            outputs = self.backend.infer(self._pair_inputs(ref, cur))
+        else:
+            outputs = self.backend.infer(clip_inputs(ref, cur))
         inferred = time.perf_counter()
         result = decode_perception(outputs, cur.K)
         decoded = time.perf_counter()
@@ -119,7 +211,10 @@ class PerceptionPipeline:
         self._reference = None
 
     def close(self) -> None:
-        self.backend.close()
+        for loaded in (getattr(self, 'backend', None), self.encoder, self.classifier):
+            if loaded is not None:
+                loaded.close()
+        self._encodings = []
 
     def __enter__(self) -> PerceptionPipeline:
         return self
