@@ -8,7 +8,7 @@ perception graph and their largest depth difference to fp32); onnxruntime (the e
 ONNX on the CUDA execution provider where present, else CPU, against PyTorch fp32);
 cuda_memory (the TensorRT backend's cuda-python device-memory layer, a real host -> device
 -> host round trip); tensorrt (installed or not: no TensorRT code runs without it);
-training (synthetic-batch training steps of training/configs/gpu.yaml's model at its
+training (synthetic-batch training steps of training/configs/gpu_v2.yaml's model at its
 resolution and batch size, bf16 autocast, AdamW; its data does not travel to the machine).
 
 `--dry-run`: a tiny model, small sizes, CPU, a few steps: proves the script on any machine.
@@ -276,8 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--out', type=Path, default=Path(os.environ.get('OUT', 'gpu_check_out')),
                         help='folder of gpu_check.json (default $OUT, else ./gpu_check_out)')
     parser.add_argument('--dry-run', action='store_true', help='tiny model, CPU, a few steps')
-    parser.add_argument('--checkpoint', default=str(ROOT / 'models' / 'geovr_s' / 'checkpoint.pt'))
-    parser.add_argument('--config', default=str(ROOT / 'training' / 'configs' / 'gpu.yaml'))
+    parser.add_argument('--checkpoint', default=str(ROOT / 'models' / 'geovr_s_v2' / 'checkpoint.pt'))
+    parser.add_argument('--config', default=str(ROOT / 'training' / 'configs' / 'gpu_v2.yaml'))
     parser.add_argument('--steps', type=int, default=None, help='training steps (default 300, dry 3)')
     parser.add_argument('--repeats', type=int, default=None, help='timed forwards (default 50, dry 2)')
     args = parser.parse_args(argv)
