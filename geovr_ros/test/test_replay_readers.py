@@ -14,8 +14,11 @@ def rot_z(a):
     return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
 
 
-def frame_rgb(i):
-    rgb = np.zeros((24, 32, 3), np.uint8)
+KINECT = (480, 640)  # frames the TUM and 7-Scenes Kinect intrinsics are valid for
+
+
+def frame_rgb(i, size=(24, 32)):
+    rgb = np.zeros((*size, 3), np.uint8)
     rgb[..., 0] = 10 * i
     rgb[..., 2] = 255 - 10 * i
     return rgb
@@ -48,7 +51,7 @@ def test_tum_folder_with_ground_truth_association(tmp_path):
     lines, gt = ['# timestamp filename'], ['# timestamp tx ty tz qx qy qz qw']
     poses = [make_pose(rot_z(0.1 * i), [0.1 * i, 0, 1]) for i in range(3)]
     for i in range(3):
-        write_png(root / 'rgb' / f'{i}.png', frame_rgb(i))
+        write_png(root / 'rgb' / f'{i}.png', frame_rgb(i, KINECT))
         lines.append(f'{100 + 0.033 * i:.6f} rgb/{i}.png')
         xyz, q = pose_to_xyz_quat_xyzw(poses[i])
         gt.append(f'{100 + 0.033 * i + 0.004:.6f} ' + ' '.join(f'{v:.9f}' for v in [*xyz, *q]))
@@ -57,7 +60,7 @@ def test_tum_folder_with_ground_truth_association(tmp_path):
     assert detect_format(root) == 'tum'
     frames = list(open_replay_source(root))
     assert [round(f.stamp, 3) for f in frames] == [100.0, 100.033, 100.066]
-    assert np.array_equal(frames[2].rgb, frame_rgb(2))
+    assert np.array_equal(frames[2].rgb, frame_rgb(2, KINECT))
     assert frames[0].K[0, 0] == 517.3                         # freiburg1 from the path
     assert np.allclose(frames[1].T_world_cam, poses[1], atol=1e-6)
     renamed = tmp_path / 'other'
@@ -71,7 +74,7 @@ def test_seven_scenes_folder(tmp_path):
     seq = tmp_path / 'chess' / 'seq-01'
     seq.mkdir(parents=True)
     for i in range(2):
-        write_png(seq / f'frame-{i:06d}.color.png', frame_rgb(i))
+        write_png(seq / f'frame-{i:06d}.color.png', frame_rgb(i, KINECT))
         np.savetxt(seq / f'frame-{i:06d}.pose.txt', make_pose(np.eye(3), [i, 0, 0]))
     frames = list(open_replay_source(tmp_path / 'chess'))
     assert detect_format(tmp_path / 'chess') == '7scenes'
@@ -81,7 +84,7 @@ def test_seven_scenes_folder(tmp_path):
 
 def test_seven_scenes_jpg_frames_with_their_own_intrinsics_file(tmp_path):
     for i in range(3):
-        assert cv2.imwrite(str(tmp_path / f'frame-{i:06d}.color.jpg'), frame_rgb(i))
+        assert cv2.imwrite(str(tmp_path / f'frame-{i:06d}.color.jpg'), frame_rgb(i, KINECT))
         np.savetxt(tmp_path / f'frame-{i:06d}.pose.txt', make_pose(np.eye(3), [0.1 * i, 0, 0]))
     (tmp_path / 'intrinsics.K.txt').write_text('615.2 0 298.4\n0 615.2 247.5\n0 0 1\n')
     assert detect_format(tmp_path) == '7scenes'

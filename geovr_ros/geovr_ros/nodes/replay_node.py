@@ -3,7 +3,7 @@
 Publishes `image` (rgb8) + `camera_info` with the recording's stamps, ground truth as TF
 `<gt_frame_prefix>world -> <gt_frame_prefix><camera_frame>` (a separate tree, for comparison
 with the estimate), and /clock for `use_sim_time`, at `rate` times real time. Formats and
-their readers: `geovr_ros.replay`.
+their reader: `geovr_ros.recordings` (docs/data.md).
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from geovr_ros.replay import ReplayClock, ReplayFormatError, open_replay_source
+from geovr_ros.recordings import RecordingFormatError, open_recording
+from geovr_ros.replay import ReplayClock
 from geovr_ros.ros.conversions import (
     array_to_image_msg, camera_info_msg, sec_to_stamp, transform_stamped_msg)
 from geovr_ros.ros.parameters import Param, declare_all
@@ -27,7 +28,8 @@ from geovr_ros.ros.tf import TransformPublisher
 
 REPLAY_NODE_PARAMS: list[Param] = [
     Param('source', '', 'Path of the sequence: a geovr-data dataset folder, a TUM RGB-D '
-          'folder, a 7-Scenes-style folder, or a rosbag2 folder / .mcap / .db3 file.'),
+          'folder, a 7-Scenes-style folder, a HoloLens-layout folder, a rosbag2 folder / .mcap / '
+          '.db3 or a ROS 1 .bag file.'),
     Param('format', 'auto', 'auto, generated, tum, 7scenes, hololens or rosbag.'),
     Param('sequence', '', 'Sequence name or index in a generated dataset, or seq-NN folder of '
           '7-Scenes; empty takes the first.'),
@@ -48,9 +50,10 @@ REPLAY_NODE_PARAMS: list[Param] = [
     Param('stamp_offset', 0.0, 'Seconds added to every recorded stamp.'),
     Param('intrinsics', [0.0, 0.0, 0.0, 0.0], '[fx, fy, cx, cy] pixels overriding the '
           'source\'s intrinsics; zeros keep the source\'s.', float),
-    Param('image_topic_in_bag', '', 'Image topic to read from a bag (empty: the first).'),
-    Param('camera_info_topic_in_bag', '', 'CameraInfo topic to read from a bag (empty: the '
-          'first).'),
+    Param('image_topic_in_bag', '', 'Image topic to read from a bag (empty: the only colour '
+          'one).'),
+    Param('camera_info_topic_in_bag', '', 'CameraInfo topic to read from a bag (empty: the only '
+          'one, or the one beside the image topic).'),
     Param('reliability', 'reliable', 'QoS reliability of image and camera_info (reliable is '
           'what camera drivers use, REP 2003).'),
     Param('max_frames', 0, 'Stop after this many frames (0: all).'),
@@ -64,7 +67,7 @@ class ReplayNode(Node):
         super().__init__('replay_node', **kwargs)
         self.p = declare_all(self, REPLAY_NODE_PARAMS)
         if not self.p['source']:
-            raise ReplayFormatError('parameter source is empty: set it to a dataset folder or bag')
+            raise ValueError('parameter source is empty: set it to a recording folder or bag')
         qos = qos_profile(self.p['reliability'], 'volatile', 5)
         self.pub_image = self.create_publisher(Image, 'image', qos)
         self.pub_info = self.create_publisher(CameraInfo, 'camera_info', qos)
@@ -72,9 +75,10 @@ class ReplayNode(Node):
             if self.p['publish_clock'] else None
         self.tf = TransformPublisher(self) if self.p['publish_ground_truth'] else None
         intrinsics = tuple(self.p['intrinsics']) if any(self.p['intrinsics']) else None
-        self._open = lambda: open_replay_source(
-            self.p['source'], self.p['format'], self.p['sequence'], intrinsics,
-            self.p['image_topic_in_bag'], self.p['camera_info_topic_in_bag'])
+        self._open = lambda: open_recording(
+            self.p['source'], self.p['format'], sequence=self.p['sequence'], intrinsics=intrinsics,
+            image_topic=self.p['image_topic_in_bag'],
+            camera_info_topic=self.p['camera_info_topic_in_bag'])
         self._open()  # fail now, with the reason, rather than in the thread
         self.frames_published = 0
         self.finished = threading.Event()
@@ -138,7 +142,7 @@ def main(args=None) -> None:
     rclpy.init(args=args)
     try:
         node = ReplayNode()
-    except (ReplayFormatError, ValueError) as error:
+    except (RecordingFormatError, ValueError) as error:
         print(f'replay_node: {error}')
         rclpy.try_shutdown()
         raise SystemExit(1)

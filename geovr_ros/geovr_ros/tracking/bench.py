@@ -1,10 +1,10 @@
 """`python -m geovr_ros.tracking.bench REC`: per-frame cost of geometric tracking and of the pose
 graph on a recording with true depth, one core (OpenCV and GTSAM threads limited to 1).
 
-REC is a recording the replay readers understand plus depth: a 7-Scenes-style folder
-(frame-N.color.png / .depth.png in mm / intrinsics file) or the HoloLens layout (images/,
-depth/ in mm). Prints the median and 90th percentile milliseconds of feature extraction +
-matching + PnP, and of the graph update, at the recording's own resolution.
+REC is any recording with depth that `geovr_ros.recordings` reads (a 7-Scenes-style folder,
+TUM, the HoloLens layout, a bag with a depth topic, a generated dataset). Prints the median
+and 90th percentile milliseconds of feature extraction + matching + PnP, and of the graph
+update, at the recording's own resolution.
 """
 from __future__ import annotations
 
@@ -18,18 +18,11 @@ import numpy as np
 
 
 def _frames(root: Path, max_frames: int):
-    """(gray uint8, K, depth metres) per frame from a 7-Scenes-style or HoloLens folder."""
+    """(gray uint8, K, depth metres) per frame of the recording at `root`."""
     import cv2
-    from geovr_ros.replay import open_replay_source
-    frames = open_replay_source(root)
-    depth_files = (sorted(root.glob('frame-*.depth.png')) if any(root.glob('frame-*.depth.png'))
-                   else sorted((root / 'depth').glob('*.png')))
-    for i, (frame, depth_file) in enumerate(zip(frames, depth_files)):
-        if i >= max_frames:
-            break
-        depth = cv2.imread(str(depth_file), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
-        depth[depth <= 0] = np.nan
-        yield cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY), frame.K, depth
+    from geovr_ros.recordings import open_recording
+    for frame in open_recording(root, with_depth=True, max_frames=max_frames):
+        yield cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY), frame.K, frame.depth
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,18 +35,23 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
     cv2.setNumThreads(1)
     from geovr_ros.mapping import KeyframeGraph
+    from geovr_ros.recordings import RecordingFormatError
     from geovr_ros.tracking import KeyframeTracker, TrackerConfig
     tracker, graph = KeyframeTracker(TrackerConfig(max_features=args.features)), KeyframeGraph()
     track_ms, graph_ms, size = [], [], None
-    for gray, K, depth in _frames(args.recording, args.max_frames):
-        size = gray.shape[::-1]
-        start = time.perf_counter()
-        step = tracker.track(gray, K, depth)
-        tracked = time.perf_counter()
-        if step.keyframe is not None:
-            graph.add_keyframe(step.keyframe)
-        graph_ms.append(1e3 * (time.perf_counter() - tracked))
-        track_ms.append(1e3 * (tracked - start))
+    try:
+        for gray, K, depth in _frames(args.recording, args.max_frames):
+            size = gray.shape[::-1]
+            start = time.perf_counter()
+            step = tracker.track(gray, K, depth)
+            tracked = time.perf_counter()
+            if step.keyframe is not None:
+                graph.add_keyframe(step.keyframe)
+            graph_ms.append(1e3 * (time.perf_counter() - tracked))
+            track_ms.append(1e3 * (tracked - start))
+    except RecordingFormatError as error:
+        print(f'python -m geovr_ros.tracking.bench: {error}', file=sys.stderr)
+        return 2
     if not track_ms:
         print(f'no frames with depth in {args.recording}', file=sys.stderr)
         return 2

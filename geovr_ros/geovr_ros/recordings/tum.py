@@ -1,0 +1,137 @@
+"""TUM RGB-D benchmark folders: rgb.txt, depth.txt, groundtruth.txt (depth PNG / 5000 = m).
+
+Each colour frame is associated with the nearest depth frame and the nearest ground-truth
+pose in time, within `max_difference` seconds. Ground truth `tx ty tz qx qy qz qw` is the
+optical centre of the colour camera in the world (camera-to-world, optical axes). K is the
+sensor's (TUM_INTRINSICS): freiburg1/2/3 from the folder name or the `# file:` line of
+rgb.txt, unless given.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from geovr_ros.geometry import pose_from_xyz_quat_xyzw
+from geovr_ros.recordings._io import read_depth, read_image, read_list
+from geovr_ros.recordings.base import (
+    FrameChecks, Recording, RecordingFormatError, RecordingFrame, intrinsics_matrix, select)
+
+# fx, fy, cx, cy of the TUM cameras (https://cvg.cit.tum.de/data/datasets/rgbd-dataset/file_formats);
+# 'default' is the ROS default TUM lists for its own unnamed uses.
+TUM_INTRINSICS = {
+    'freiburg1': (517.3, 516.5, 318.6, 255.3),
+    'freiburg2': (520.9, 521.0, 325.1, 249.7),
+    'freiburg3': (535.4, 539.2, 320.1, 247.6),
+    'default': (525.0, 525.0, 319.5, 239.5),
+}
+DEPTH_SCALE = 5000.0
+_SENSOR = re.compile(r'freiburg[123]')
+
+
+def tum_sensor(folder: Path) -> str | None:
+    """'freiburg1|2|3' from the folder's name, else from the `# file: '...'` line of its rgb.txt."""
+    m = _SENSOR.search(Path(folder).resolve().name)
+    if m is None and (Path(folder) / 'rgb.txt').is_file():
+        with open(Path(folder) / 'rgb.txt', errors='replace') as f:
+            header = ''.join(line for _, line in zip(range(5), f) if line.startswith('#'))
+        m = _SENSOR.search(header)
+    return m.group(0) if m else None
+
+
+def tum_intrinsics(spec, folder: str | Path) -> np.ndarray:
+    """K (3, 3) from a sensor name ('freiburg1|2|3', 'default'), 'fx,fy,cx,cy', (fx, fy, cx, cy),
+    a (3, 3) K, or (None) the sensor of `folder` (tum_sensor)."""
+    folder = Path(folder)
+    if spec is None:
+        spec = tum_sensor(folder)
+        if spec is None:
+            raise RecordingFormatError(folder, 'TUM sensor unknown (no freiburg1/2/3 in the folder name or in '
+                                               'the header of rgb.txt); give the intrinsics: freiburg1|2|3 or '
+                                               'fx,fy,cx,cy')
+    if isinstance(spec, str) and spec in TUM_INTRINSICS:
+        spec = TUM_INTRINSICS[spec]
+    elif isinstance(spec, str) and spec.count(',') != 3:
+        raise RecordingFormatError(folder, f'intrinsics {spec!r}: expected freiburg1|freiburg2|freiburg3 or '
+                                           'fx,fy,cx,cy')
+    return intrinsics_matrix(spec, folder)
+
+
+def _nearest(times: np.ndarray, t: float) -> int:
+    i = int(np.searchsorted(times, t))
+    return min((j for j in (i - 1, i) if 0 <= j < len(times)), key=lambda j: abs(times[j] - t))
+
+
+def _sorted(rows: list[list[str]]) -> tuple[list[list[str]], np.ndarray]:
+    times = np.array([float(r[0]) for r in rows])
+    order = np.argsort(times, kind='stable')
+    return [rows[i] for i in order], times[order]
+
+
+def _poses(path: Path, rows: list[list[str]]) -> list[np.ndarray]:
+    poses = []
+    for row in rows:
+        try:
+            values = np.array([float(v) for v in row[1:]])
+        except ValueError as exc:
+            raise RecordingFormatError(path, f'at t={row[0]}: not a number: {exc}') from None
+        norm = np.linalg.norm(values[3:])
+        if not np.isfinite(values).all() or not norm > 0:
+            raise RecordingFormatError(path, f'at t={row[0]}: not a pose {row[1:]}')
+        poses.append(pose_from_xyz_quat_xyzw(values[:3], values[3:] / norm))
+    return poses
+
+
+def open_tum(path: str | Path, *, intrinsics=None, max_difference: float = 0.02, with_depth: bool = False,
+             require_poses: bool = False, stride: int = 1, max_frames: int | None = None) -> Recording:
+    """Frames of a TUM RGB-D folder (module docstring) in time order.
+
+    A colour frame without a depth frame within `max_difference` s is left out when
+    `with_depth` (as TUM's associate.py does); one without a pose is left out when
+    `require_poses`, else has T_world_cam None. intrinsics: a sensor name, 'fx,fy,cx,cy',
+    (fx, fy, cx, cy) or a (3, 3) K.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise RecordingFormatError(folder, 'not a folder')
+    K = tum_intrinsics(intrinsics, folder)
+    rgb_rows, rgb_t = _sorted(read_list(folder / 'rgb.txt', 2))
+    depth_rows, depth_t = _sorted(read_list(folder / 'depth.txt', 2)) if with_depth else ([], np.zeros(0))
+    gt_path = folder / 'groundtruth.txt'
+    gt_rows, gt_t = _sorted(read_list(gt_path, 8)) if require_poses or gt_path.is_file() else ([], np.zeros(0))
+    gt_poses = _poses(gt_path, gt_rows)
+    matches = []  # (number, t, rgb file, depth file or None, pose or None)
+    for number, ((_, rgb_file), t) in enumerate(zip(rgb_rows, rgb_t)):
+        depth_file = pose = None
+        if with_depth:
+            j = _nearest(depth_t, t)
+            if abs(depth_t[j] - t) > max_difference:
+                continue
+            depth_file = depth_rows[j][1]
+        if gt_rows:
+            k = _nearest(gt_t, t)
+            pose = gt_poses[k] if abs(gt_t[k] - t) <= max_difference else None
+        if pose is None and require_poses:
+            continue
+        matches.append((number, t, rgb_file, depth_file, pose))
+    if not matches:
+        wanted = ' and '.join(w for w, on in (('a depth frame', with_depth), ('a ground-truth pose', require_poses))
+                              if on)
+        firsts = ', '.join(f'{n} {ts[0]:.3f}..' for n, ts in (('rgb', rgb_t), ('depth', depth_t),
+                                                              ('groundtruth', gt_t)) if len(ts))
+        raise RecordingFormatError(folder, f'no colour frame has {wanted} within {max_difference} s ({firsts})')
+    matches = select(matches, stride, max_frames)
+
+    def frames():
+        checks = FrameChecks()
+        for number, t, rgb_file, depth_file, pose in matches:
+            rgb = read_image(folder / rgb_file, 'rgb')
+            checks.image(rgb, folder / rgb_file)
+            checks.intrinsics(K, rgb, folder)
+            depth = None
+            if depth_file is not None:
+                depth = read_depth(folder / depth_file, DEPTH_SCALE)
+                checks.depth(depth, rgb, folder / depth_file)
+            yield RecordingFrame(float(t), rgb, K, pose, depth, number)
+    return Recording(folder, 'tum', frames, len(matches), {'max_difference_s': max_difference})
