@@ -113,7 +113,7 @@ def test_tum_folder_associates_and_scales_depth(rendered_sequence, tmp_path):
     seq = load_tum(folder, intrinsics=rendered_sequence.K[0])
     _same_as_source(seq, rendered_sequence, 4, 1 / 5000)
     assert np.all(np.diff(seq.timestamps) > 0)
-    from geovr_training.data.loaders.tum import tum_intrinsics
+    from geovr_ros.recordings import tum_intrinsics
     np.testing.assert_allclose(tum_intrinsics(None, folder), [[517.3, 0, 318.6], [0, 516.5, 255.3], [0, 0, 1]])
     np.testing.assert_allclose(tum_intrinsics('freiburg3', folder)[0, 0], 535.4)
 

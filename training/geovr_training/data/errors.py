@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from geovr_ros.recordings import RecordingFormatError
 
 
 class DataError(ValueError):
     """Base class of data-engine errors."""
 
 
-class DataFormatError(DataError):
-    """A file or folder does not hold what its format promises.
+class DataFormatError(DataError, RecordingFormatError):
+    """A file or folder does not hold what its format promises: the recording reader's
+    RecordingFormatError, as raised by the data engine (also for its own shard files).
 
     The message always starts with the offending path, then the problem, e.g.
     ``/data/seq/frame-000012.pose.txt: expected 4 rows of 4 numbers, found 3 rows``.
     """
-
-    def __init__(self, path: str | Path, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f'{self.path}: {problem}')
 
 
 class GenerationError(DataError):
