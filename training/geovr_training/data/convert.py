@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, DataFormatError
 from .shards import SHARD_SUFFIX, write_manifest, write_shard
 from .types import Sequence
 
-SOURCES = ('tum', 'frames', 'hololens', 'rosbag')
+SOURCES = ('tum', 'frames', 'hololens', 'rosbag')  # 'frames' is the recording reader's '7scenes'
 RECORDING_SPLIT_FRACTIONS = (('train', 0.7), ('val', 0.1), ('test', 0.2))
 RECORDING_SPLIT_GAP = 10
 
@@ -40,19 +40,30 @@ def recording_splits(num_frames: int, gap: int = RECORDING_SPLIT_GAP) -> dict[st
 
 
 def load_recording(source_format: str, src: str | Path, **options: Any) -> Sequence:
-    """Load a recording with the loader of ``source_format`` (one of SOURCES)."""
+    """Load a recording with the loader of ``source_format``: one of SOURCES, '7scenes' (=
+    'frames') or 'auto' (``geovr_ros.recordings.detect_format``). ``options``: name, stride,
+    max_frames; intrinsics (TUM); image_topic, depth_topic (rosbag); None values are left out."""
+    from geovr_ros.recordings import RecordingFormatError, detect_format
+
     from .loaders import load_frames_folder, load_hololens, load_rosbag, load_tum
+    if source_format == 'auto':
+        try:
+            source_format = detect_format(src)
+        except RecordingFormatError as exc:
+            raise DataFormatError(exc.path, exc.problem) from None
     opts = {k: v for k, v in options.items() if v is not None}
     common = {k: opts[k] for k in ('name', 'stride', 'max_frames') if k in opts}
     if source_format == 'tum':
         return load_tum(src, intrinsics=opts.get('intrinsics'), **common)
-    if source_format == 'frames':
+    if source_format in ('frames', '7scenes'):
         return load_frames_folder(src, **common)
     if source_format == 'hololens':
         return load_hololens(src, **common)
     if source_format == 'rosbag':
         return load_rosbag(src, image_topic=opts.get('image_topic'), depth_topic=opts.get('depth_topic'), **common)
-    raise DataError(f'unknown source format {source_format!r}; expected one of {SOURCES}')
+    if source_format == 'generated':
+        raise DataFormatError(src, 'a geovr-data dataset already: read it with read_shard / SequenceDataset')
+    raise DataError(f'unknown source format {source_format!r}; expected auto or one of {SOURCES}')
 
 
 def _subsequence(seq: Sequence, frames: range, name: str) -> Sequence:

@@ -1,5 +1,6 @@
-"""Evaluation inputs: sequences of a generated dataset split, or a real recording read by
-the data engine's loaders (7-Scenes-style folders, TUM, the HoloLens layout, rosbag2)."""
+"""Evaluation inputs: sequences of a generated dataset split, or a real recording of any
+format the recording reader detects (`geovr_ros.recordings`: 7-Scenes-style folders, TUM,
+the HoloLens layout, rosbag2 / rosbag1), read by the data engine's loaders."""
 
 from __future__ import annotations
 
@@ -27,16 +28,8 @@ def load_sequences(path: str | Path, split: str = 'test', max_sequences: int | N
             seq = read_shard(path / files.get(name, name + SHARD_SUFFIX))
             out.append(_cut(seq, max_frames))
         return out
-    from geovr_training.data import loaders
-    if path.is_dir() and (path / 'rgb.txt').is_file():
-        seq = loaders.load_tum(path)
-    elif loaders.is_hololens_folder(path):
-        seq = loaders.load_hololens(path)
-    elif path.suffix in ('.bag', '.mcap', '.db3') or (path / 'metadata.yaml').is_file():
-        seq = loaders.load_rosbag(path)
-    else:
-        seq = loaders.load_frames_folder(path)
-    return [_cut(seq, max_frames)]
+    from geovr_training.data.convert import load_recording
+    return [load_recording('auto', path, max_frames=max_frames)]
 
 
 def _cut(seq, max_frames: int | None):

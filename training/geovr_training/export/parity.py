@@ -1,7 +1,8 @@
 """Parity check: the torch model and ONNX Runtime on the same real samples.
 
-Samples come from any recording the data engine's loaders read (7-Scenes-style frames with
-.png or .jpg colour, TUM, the HoloLens layout, rosbag2), a geovr-data dataset folder
+Samples come from any recording the one recording reader reads (`geovr_ros.recordings`:
+7-Scenes-style frames with .png or .jpg colour, TUM, the HoloLens layout, bags), a geovr-data
+dataset folder
 (`manifest.json` + shards), or, when no data is given or found, from frames the data engine
 renders on the spot (deterministic; the report names which).
 Both run on identical preprocessed inputs (the runtime's `Preprocessor`); per output the
@@ -83,7 +84,7 @@ def load_samples(data: str | Path, count: int = 4, gap: int = 2) -> list[Sample]
     """Up to `count` (reference, current) pairs, `gap` frames apart, from a data folder.
 
     Raises:
-        ParityDataError: naming the folder when the loaders cannot read it.
+        ParityDataError: naming the folder when the recording reader cannot read it.
     """
     data = Path(data)
     if not data.exists():
@@ -103,21 +104,27 @@ def load_samples(data: str | Path, count: int = 4, gap: int = 2) -> list[Sample]
         if samples:
             return samples
         raise ParityDataError(f'{data}: no readable geovr-data shards')
-    from geovr_training.data.errors import DataError
-    from geovr_training.evaluation.data import load_sequences
+    from geovr_ros.recordings import RecordingFormatError, open_recording
     try:
-        seq = load_sequences(data, max_frames=None)[0]
-    except (DataError, FileNotFoundError, ValueError) as exc:
-        raise ParityDataError(f'{data}: not a recording the loaders read ({exc})') from exc
-    return _pairs(seq, count, gap)
+        recording = open_recording(data)
+        picks = _pair_starts(len(recording), count, gap)
+        wanted = set(picks) | {i + gap for i in picks}
+        frames = {}
+        for i, frame in enumerate(recording):
+            if i in wanted:
+                frames[i] = (frame.rgb, frame.K)
+            if len(frames) == len(wanted):
+                break
+    except (RecordingFormatError, ParityDataError) as exc:
+        raise ParityDataError(f'{data}: not a recording the recording reader reads ({exc})') from exc
+    return [(*frames[i], *frames[i + gap]) for i in picks]
 
 
-def _pairs(seq, count: int, gap: int) -> list[Sample]:
-    n = len(seq.rgb)
+def _pair_starts(n: int, count: int, gap: int) -> list[int]:
+    """First frames of up to `count` pairs (i, i + gap) spread over `n` frames."""
     if n <= gap:
-        raise ParityDataError(f'{seq.name}: {n} frames, fewer than the gap {gap} + 1')
-    starts = range(0, n - gap, max(1, (n - gap) // count))
-    return [(seq.rgb[i], seq.K[i], seq.rgb[i + gap], seq.K[i + gap]) for i in starts][:count]
+        raise ParityDataError(f'{n} frames, fewer than the gap {gap} + 1')
+    return list(range(0, n - gap, max(1, (n - gap) // count)))[:count]
 
 
 def rendered_samples(count: int = 2, gap: int = 2) -> list[Sample]:
@@ -125,7 +132,7 @@ def rendered_samples(count: int = 2, gap: int = 2) -> list[Sample]:
     from geovr_training.data.generate import GenerationConfig, render_sequence
     seq = render_sequence(GenerationConfig(seed=0, frames_per_scene=gap * count + 1, resolution=(320, 240),
                                            qa_per_scene=0), 0)
-    return _pairs(seq, count, gap)
+    return [(seq.rgb[i], seq.K[i], seq.rgb[i + gap], seq.K[i + gap]) for i in _pair_starts(len(seq), count, gap)]
 
 
 def compare(name: str, reference: np.ndarray, candidate: np.ndarray, atol: float,
