@@ -88,7 +88,7 @@ def tiny_model(env: dict) -> Path:
 
 
 def shipped_model(env: dict) -> Path:
-    """Directory of the shipped GeoVR-S (models/geovr_s/checkpoint.pt) exported with
+    """Directory of the shipped GeoVR-S (models/geovr_s_v2/checkpoint.pt) exported with
     `geovr-export onnx` once per session, or the exported model named by
     $GEOVR_TRAINED_MODEL. Skips the calling test, naming the reason, when neither exists."""
     global _shipped_dir
@@ -99,7 +99,7 @@ def shipped_model(env: dict) -> Path:
         return Path(given)
     if _shipped_dir is not None:
         return _shipped_dir
-    checkpoint = REPO_ROOT / 'models' / 'geovr_s' / 'checkpoint.pt'
+    checkpoint = REPO_ROOT / 'models' / 'geovr_s_v2' / 'checkpoint.pt'
     if not checkpoint.is_file():
         pytest.skip(f'no trained model: {checkpoint} is absent and GEOVR_TRAINED_MODEL is unset '
                     '(an untrained model has no accuracy to test)')

@@ -1,6 +1,6 @@
 """Accuracy of the running node against ground truth, with the shipped trained model.
 
-The model is models/geovr_s/checkpoint.pt exported for the session (or the directory named
+The model is models/geovr_s_v2/checkpoint.pt exported for the session (or the directory named
 by $GEOVR_TRAINED_MODEL). What the node can promise is that it loses nothing of the model's
 accuracy: its depth, through ROS messages, encodings, resizing and intrinsics handling, is
 as close to ground truth as the same model run offline on the same frames. The model's own
