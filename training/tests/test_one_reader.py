@@ -3,6 +3,7 @@ convert / the loaders and by evaluation gives identical frames, and every bad fi
 one error type naming the file, whichever of them reads it."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,6 @@ from geovr_ros.geometry import make_pose, quat_xyzw_from_matrix
 from geovr_ros.recordings import RecordingFormatError, detect_format, open_recording
 from geovr_ros.replay import open_replay_source
 
-from conftest import SHARED_DATA
 from geovr_training.data.convert import convert, load_recording
 from geovr_training.data.errors import DataFormatError
 from geovr_training.data.shards import read_manifest, read_shard
@@ -19,6 +19,7 @@ from test_data_loaders import write_bag
 
 cv2 = pytest.importorskip('cv2')
 N = 4
+SHARED_DATA = Path(__file__).resolve().parents[3] / 'shared' / 'data'  # as conftest's, which geovr_ros/test's may shadow
 
 
 def _rgb(i, h, w):
@@ -117,6 +118,7 @@ def test_replay_convert_and_eval_read_the_same_frames(fmt, tmp_path, rendered_se
         _assert_same(with_depth, seq)
         assert np.isfinite(seq.depth).any() and (fmt == 'rosbag' or np.isnan(seq.depth).any())  # 0 mm is NaN
     _assert_same(list(open_replay_source(tmp_path / 'out')), converted)  # the converted dataset replays the same
+    _assert_same(list(open_recording(tmp_path / 'out', with_depth=True)), converted)
 
 
 def _truncate(path):

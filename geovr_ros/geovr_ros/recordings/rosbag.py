@@ -141,7 +141,9 @@ class _Cursor:
             self._bag = self._iter = None
 
 
-def _decode_colour(msg, msgtype: str, path: Path, topic: str) -> np.ndarray:
+def _decode(msg, msgtype: str, path: Path, topic: str, depth: bool = False) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a colour Image or CompressedImage, or with `depth` (H, W) float32
+    metres of a 16UC1 / 32FC1 Image."""
     if msgtype == COMPRESSED:
         import cv2
         bgr = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_COLOR)
@@ -151,16 +153,7 @@ def _decode_colour(msg, msgtype: str, path: Path, topic: str) -> np.ndarray:
     try:
         array = image_to_array(msg.encoding, msg.height, msg.width, msg.step, bytes(msg.data),
                                bool(msg.is_bigendian))
-        return to_rgb8(array, msg.encoding)
-    except GeometryError as exc:
-        raise RecordingFormatError(path, f'topic {topic}: {exc}') from None
-
-
-def _decode_depth(msg, path: Path, topic: str) -> np.ndarray:
-    try:
-        array = image_to_array(msg.encoding, msg.height, msg.width, msg.step, bytes(msg.data),
-                               bool(msg.is_bigendian))
-        return depth_to_metres(array, msg.encoding)
+        return depth_to_metres(array, msg.encoding) if depth else to_rgb8(array, msg.encoding)
     except GeometryError as exc:
         raise RecordingFormatError(path, f'topic {topic}: {exc}') from None
 
@@ -257,7 +250,7 @@ def open_rosbag(path: str | Path, *, image_topic: str | None = None, camera_info
                     kept += 1
                     msg = bag.decode(conn, raw)
                     t = _stamp(msg)
-                    rgb = _decode_colour(msg, image_type, path, image_topic)
+                    rgb = _decode(msg, image_type, path, image_topic)
                     checks.image(rgb, path)
                     if K_override is None:
                         i = max(int(np.searchsorted(info_t, t, side='right')) - 1, 0)
@@ -271,7 +264,7 @@ def open_rosbag(path: str | Path, *, image_topic: str | None = None, camera_info
                         if depth_cursor is not None:
                             j = int(np.argmin(np.abs(depth_t - t)))
                             if abs(depth_t[j] - t) <= max_difference:
-                                depth = _decode_depth(depth_cursor.get(j), path, depth_topic)
+                                depth = _decode(depth_cursor.get(j), IMAGE, path, depth_topic, depth=True)
                                 checks.depth(depth, rgb, path, f'depth topic {depth_topic}: ')
                     frame_id = msg.header.frame_id.lstrip('/')
                     T = tf.lookup(world, frame_id, t) if (world_frame or frame_id in tf.edges) else None

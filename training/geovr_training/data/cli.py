@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument('--out', required=True, help='output dataset folder')
     c.add_argument('--name', default=None, help='sequence name (default: the source folder name)')
     c.add_argument('--intrinsics', default=None,
-                   help='TUM: freiburg1|freiburg2|freiburg3 or fx,fy,cx,cy (default: from the folder name)')
+                   help='TUM: freiburg1|freiburg2|freiburg3 or fx,fy,cx,cy (default: the sensor named by '
+                        'the folder or its rgb.txt)')
     c.add_argument('--stride', type=int, default=1, help='keep every n-th frame (default 1)')
     c.add_argument('--max-frames', type=int, default=None, help='keep at most this many frames')
     c.add_argument('--split', action='store_true',
