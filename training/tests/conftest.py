@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from geovr_training.data.generate import GenerationConfig, render_sequence
 
 SHARED_DATA = __import__('pathlib').Path(__file__).resolve().parents[3] / 'shared' / 'data'
 SHARED_REALSENSE = SHARED_DATA / 'realsense_box'
 SHARED_HOLOLENS = SHARED_DATA / 'hololens_office'
+
+# One torch thread: on this shared 2-core machine two threads wait on each other at every one
+# of the backbone's many small convolutions (a tiny GeoVR-S v2 training step: 0.1 s with one
+# thread, 0.5-5 s with two while a training job runs). A file alone now runs as in the suite,
+# where test_qa_model's module-level call already set it at collection.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope='session')

@@ -10,8 +10,6 @@ from geovr_training.qa.ablation import ablation_table, variant
 from geovr_training.qa.checkpoint import QACheckpointError, load_qa_checkpoint
 from geovr_training.qa.train import QAConfigError, load_config, merge_config, train_qa
 
-torch.set_num_threads(1)
-
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
