@@ -107,11 +107,11 @@ class Models:
 
 
 def _checkpoint_kind(path: Path) -> str | None:
-    """'perception' for a GeoVR-S student checkpoint, 'question' for a QA checkpoint that reads the
-    memory; None for anything else (a teacher, the blind QA baseline, other files)."""
+    """'perception' for a GeoVR-S checkpoint this tree loads, 'question' for a QA checkpoint that
+    reads the memory; None for anything else (a retired v1 model, the blind QA baseline, other files)."""
     import torch
 
-    from geovr_training.model.checkpoint import CHECKPOINT_FORMAT
+    from geovr_training.model.checkpoint import CHECKPOINT_FORMAT, CheckpointError, checkpoint_model_args
     from geovr_training.qa.checkpoint import QA_CHECKPOINT_FORMAT
     try:
         state = torch.load(path, map_location='cpu', weights_only=True)
@@ -123,8 +123,12 @@ def _checkpoint_kind(path: Path) -> str | None:
     if state.get('format') == QA_CHECKPOINT_FORMAT:
         return None if state.get('blind') else 'question'
     if state.get('format') == CHECKPOINT_FORMAT:
-        preset = ((state.get('config') or {}).get('model') or {}).get('preset')
-        return None if preset == 'teacher' else 'perception'
+        try:
+            checkpoint_model_args(state, path)
+        except (CheckpointError, KeyError) as error:
+            print(f'[demo]   ignoring {path}: {error}')
+            return None
+        return 'perception'
     return None
 
 

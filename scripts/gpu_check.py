@@ -96,10 +96,10 @@ def build_checkpoint(args, work: Path) -> Path:
         return Path(args.checkpoint)
     import torch
 
-    from geovr_training.model import ModelArgs, build_model, save_checkpoint
+    from geovr_training.model import build_model, preset_args, save_checkpoint
     torch.manual_seed(0)
-    tiny = ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=32)
-    config = {'model': tiny.to_dict(), 'data': {'resolution': [64, 48]}, 'seed': 0}
+    tiny = preset_args('tiny')
+    config = {'model': tiny.to_dict(), 'data': {'resolution': [64, 64]}, 'seed': 0}
     return save_checkpoint(work / 'tiny.pt', build_model(tiny), config, epoch=0)
 
 
@@ -231,9 +231,9 @@ def training(args, device: str) -> dict:
     from geovr_training.model import build_model, example_inputs
     config = load_config(args.config)
     if args.dry_run:
-        from geovr_training.model import ModelArgs
-        model_args = ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=32)
-        width, height, batch = 64, 48, 2
+        from geovr_training.model import preset_args
+        model_args = preset_args('tiny')
+        width, height, batch = 64, 64, 2
     else:
         model_args = model_args_from_config(config)
         width, height = config['data']['resolution']
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = work / 'model'
         _section(results, 'environment')(environment, device)
         checkpoint = build_checkpoint(args, work)
-        sizes = [(64, 48)] if args.dry_run else [(640, 480)]
+        sizes = [(64, 64)] if args.dry_run else [(640, 480)]
         _section(results, 'export')(export, checkpoint, model_dir, sizes)
         if results['export']['ok']:
             _section(results, 'torch')(torch_forward, checkpoint, model_dir, device, repeats)

@@ -64,11 +64,9 @@ def tiny_model(env: dict) -> Path:
     checkpoint = _scratch / 'tiny.pt'
     out = _scratch / 'model'
     build = ('import torch\n'
-             'from geovr_training.model.network import ModelArgs, build_model\n'
-             'from geovr_training.model.checkpoint import save_checkpoint\n'
+             'from geovr_training.model import build_model, preset_args, save_checkpoint\n'
              'torch.manual_seed(0)\n'
-             'model = build_model(ModelArgs(dim=64, depth=4, num_heads=2, decoder_dim=16, '
-             'descriptor_dim=32))\n'
+             "model = build_model(preset_args('tiny', dim=64))\n"
              f'save_checkpoint({str(checkpoint)!r}, model, {{"input_size": [256, 192]}}, 0)\n')
     export = [str(VENV_BIN / 'geovr-export'), 'onnx', '--checkpoint', str(checkpoint),
               '--out', str(out), '--input-size', '256x192', '--no-torch-program', '--no-parity']

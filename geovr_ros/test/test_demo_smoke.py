@@ -113,9 +113,15 @@ def test_demo_writes_sane_outputs(demo_run):
 def test_demo_without_a_shipped_model_names_what_is_missing(demo_run, ros_env, venv_python, tmp_path):
     out, _ = demo_run   # its data folder is reused: no second rendering
     env = {k: v for k, v in ros_env.items() if not k.startswith('GEOVR_DEMO_')}
+    torch = pytest.importorskip('torch')
+    v1 = tmp_path / 'geovr_s' / 'checkpoint.pt'  # a retired v1 (ViT) checkpoint does not count, and says why
+    v1.parent.mkdir()
+    torch.save({'format': 'geovr-s/1', 'model': {}, 'config': {}, 'epoch': 0,
+                'model_args': {'patch_size': 16, 'dim': 192, 'depth': 6}}, v1)
     result = subprocess.run([venv_python, str(DEMO), '--out', str(out), '--frames', str(FRAMES),
                              '--models-dir', str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert 'reusing' in result.stdout, 'a second run with the same parameters renders the sequence again'
+    assert f'ignoring {v1}' in result.stdout and 'v1 (ViT) model, which was retired' in result.stdout
     assert "stage 'models' failed: no shipped perception model" in result.stderr
     assert 'never runs an untrained model' in result.stderr

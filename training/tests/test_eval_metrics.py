@@ -14,7 +14,7 @@ from geovr_training.evaluation.cli import main as eval_main
 from geovr_training.evaluation.data import load_sequences
 from geovr_training.evaluation.metrics import clip_scales_gt, evaluate_sequence, trajectory_summary
 from geovr_training.evaluation.predict import SequencePrediction, predict_sequence
-from geovr_training.model import ModelArgs, build_model, save_checkpoint
+from geovr_training.model import build_model, preset_args, save_checkpoint
 
 
 def _perfect(seq, scale_error=0.0, depth_factor=1.0):
@@ -85,8 +85,8 @@ def test_camera_changes_update_intrinsics_consistently(tiny_data):
 
 def test_predict_sequence_chains_relative_poses(tiny_data):
     seq = load_sequences(tiny_data, 'test', max_frames=5)[0]
-    model = build_model(ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=8))
-    pred = predict_sequence(model, seq.rgb, seq.K, input_size=(64, 48), batch_size=3)
+    model = build_model(preset_args('tiny', descriptor_dim=8))
+    pred = predict_sequence(model, seq.rgb, seq.K, input_size=(64, 64), batch_size=3)
     assert pred.depth.shape == seq.depth.shape and pred.rel_poses.shape == (4, 4, 4)
     np.testing.assert_allclose(pred.trajectory[3], pred.trajectory[2] @ pred.rel_poses[2], atol=1e-9)
     np.testing.assert_allclose(pred.trajectory[0], np.eye(4))
@@ -96,16 +96,16 @@ def test_onnxruntime_and_torch_predict_the_same(tiny_data):
     from geovr_training.evaluation.predict import clip_runner
     seq = load_sequences(tiny_data, 'test', max_frames=4)[0]
     torch.manual_seed(0)
-    model = build_model(ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=8)).eval()
-    a = predict_sequence(clip_runner(model, 'torch'), seq.rgb, seq.K, input_size=(64, 48))
-    b = predict_sequence(clip_runner(model, 'onnxruntime', (64, 48)), seq.rgb, seq.K, input_size=(64, 48))
+    model = build_model(preset_args('tiny', descriptor_dim=8)).eval()
+    a = predict_sequence(clip_runner(model, 'torch'), seq.rgb, seq.K, input_size=(64, 64))
+    b = predict_sequence(clip_runner(model, 'onnxruntime', (64, 64)), seq.rgb, seq.K, input_size=(64, 64))
     np.testing.assert_allclose(a.depth, b.depth, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(a.rel_poses, b.rel_poses, atol=1e-4)
 
 
 def test_robustness_table_only_when_asked(tiny_data, tmp_path):
-    model = build_model(ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=8))
-    ckpt = save_checkpoint(tmp_path / 'm.pt', model, {'data': {'resolution': [64, 48]}}, 0)
+    model = build_model(preset_args('tiny', descriptor_dim=8))
+    ckpt = save_checkpoint(tmp_path / 'm.pt', model, {'data': {'resolution': [64, 64]}}, 0)
     assert eval_main(['--checkpoint', str(ckpt), '--data', str(tiny_data), '--out', str(tmp_path / 'e'),
                       '--max-frames', '4', '--no-progress']) == 0
     assert json.loads((tmp_path / 'e' / 'metrics.json').read_text())['camera_robustness'] == {}
@@ -113,8 +113,8 @@ def test_robustness_table_only_when_asked(tiny_data, tmp_path):
 
 def test_geovr_eval_cli_writes_json_markdown_and_plots(tiny_data, tmp_path, capsys):
     torch.manual_seed(0)
-    model = build_model(ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=8))
-    ckpt = save_checkpoint(tmp_path / 'm.pt', model, {'data': {'resolution': [64, 48]}}, 0)
+    model = build_model(preset_args('tiny', descriptor_dim=8))
+    ckpt = save_checkpoint(tmp_path / 'm.pt', model, {'data': {'resolution': [64, 64]}}, 0)
     out = tmp_path / 'eval'
     assert eval_main(['--checkpoint', str(ckpt), '--data', str(tiny_data), '--out', str(out),
                       '--max-frames', '4', '--no-progress', '--camera-changes']) == 0
@@ -150,7 +150,7 @@ def test_geovr_eval_odometry_writes_every_row(tiny_data, tmp_path):
     no motion and the true-depth upper bound, with the files it promises."""
     from geovr_training.export.onnx_export import export_model
     torch.manual_seed(0)
-    model = build_model(ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=8))
+    model = build_model(preset_args('tiny', descriptor_dim=8))
     ckpt = save_checkpoint(tmp_path / 'm.pt', model, {'data': {'resolution': [128, 96]}}, 0)
     export_model(ckpt, tmp_path / 'model', sizes=[], with_torch_program=False)
     out = tmp_path / 'odometry'

@@ -1,5 +1,6 @@
-"""geovr-export round trip on a tiny untrained GeoVR-S built in the test: ONNX + metadata +
-torch.export program, parity torch vs ONNX Runtime on real frames, TensorRT static checks."""
+"""geovr-export round trip on a tiny untrained GeoVR-S (the v2 'tiny' preset) built in the test:
+ONNX + metadata + torch.export program, the split frame encoder / pair head / cell classifier,
+parity torch vs ONNX Runtime on real frames, TensorRT static checks."""
 from __future__ import annotations
 
 import json
@@ -18,9 +19,9 @@ from geovr_training.export.graphs import GRAPHS
 from geovr_training.export.metadata import config_sha256
 from geovr_training.export.onnx_export import export_model
 from geovr_training.export.parity import compare, default_parity_data, parity_check
-from geovr_training.model import ModelArgs, build_model, save_checkpoint
+from geovr_training.model import build_model, preset_args, save_checkpoint
 
-TINY = ModelArgs(dim=32, depth=4, num_heads=2, decoder_dim=16, descriptor_dim=32)
+TINY = preset_args('tiny', descriptor_dim=32)
 CONFIG = {'model': TINY.to_dict(), 'data': {'resolution': [128, 96]}, 'seed': 0}
 
 
@@ -47,7 +48,7 @@ def test_export_writes_a_valid_self_describing_model(exported):
     assert meta.input_size == (128, 96)
     assert meta.config_sha256 == config_sha256(CONFIG)
     assert meta.model_version.endswith('epoch3')
-    assert meta.patch_size == 16 and meta.multiple_of == 16
+    assert meta.patch_size == 32 and meta.multiple_of == 32
     assert meta.outputs['depth']['unit'] == 'm'
     assert meta.shapes['declared'] == [[128, 96], [256, 192]]
     assert meta.profile_sizes()['height'] == (96, 96, 192)
@@ -163,24 +164,19 @@ def test_opset_below_17_is_refused(exported, tmp_path):
         export_model(checkpoint, tmp_path, opset=16, with_torch_program=False)
 
 
-def test_v2_frame_encoder_and_pair_head_compose_to_the_perception_graph(tmp_path):
-    """GeoVR-S v2 exports a frame encoder (run once per camera frame) and a pair head; run in
+def test_frame_encoder_and_pair_head_compose_to_the_perception_graph(exported):
+    """GeoVR-S exports a frame encoder (run once per camera frame) and a pair head; run in
     ONNX Runtime, encoder twice + pair head equal the single perception graph's outputs for the
     current frame. The cell classifier on the encoder's stride-32 map equals the backbone's
     ImageNet logits per cell (what names objects)."""
     import onnxruntime as ort
 
-    from geovr_training.export.onnx_export import export_model
-    from geovr_training.model import ModelArgsV2, build_model, example_inputs, save_checkpoint
-    torch.manual_seed(0)
-    model = build_model(ModelArgsV2(dim=32, depth=2, num_heads=2, decoder_dim=16, descriptor_dim=16,
-                                    pretrained=False))
-    checkpoint = save_checkpoint(tmp_path / 'v2.pt', model, {'data': {'resolution': [128, 96]}}, 0)
-    report = export_model(checkpoint, tmp_path / 'model', sizes=[], with_torch_program=False)
+    from geovr_training.model import example_inputs, load_checkpoint
+    checkpoint, model_dir, report = exported
+    model = load_checkpoint(checkpoint)[0]
     graphs = ['perception', 'frame_encoder', 'pair_head', 'cell_classifier']
     assert [g.name for g in report.graphs] == graphs
-    sessions = {name: ort.InferenceSession(str(tmp_path / 'model' / f'{name}.onnx'),
-                                           providers=['CPUExecutionProvider'])
+    sessions = {name: ort.InferenceSession(str(model_dir / f'{name}.onnx'), providers=['CPUExecutionProvider'])
                 for name in graphs}
     images, K = (t.numpy() for t in example_inputs(1, 2, 96, 128))
     full = dict(zip(GRAPHS['perception'].output_names,

@@ -155,33 +155,3 @@ def test_semantic_loss_hand_computed_and_unknown_pixels_left_out():
     expected = (math.log(3) - math.log(math.exp(10) / (math.exp(10) + 2))) / 2
     assert math.isclose(semantic_loss(logits, labels, 2).item(), expected, rel_tol=1e-5)
     assert semantic_loss(logits, torch.full_like(labels, -1), 2).item() == 0.0
-
-
-def test_matching_targets_follow_the_camera_motion_hand_computed():
-    from geovr_training.losses import matching_loss, matching_targets
-    # 2 x 3 patches of 16 px, fx = fy = 100, a fronto-parallel wall 2 m away
-    k = torch.tensor([[100.0, 0.0, 23.5], [0.0, 100.0, 15.5], [0.0, 0.0, 1.0]]).expand(1, 2, 3, 3)
-    depth = torch.full((1, 2, 32, 48), 2.0)
-    valid = torch.ones_like(depth, dtype=torch.bool)
-    same, usable = matching_targets(depth, valid, k, torch.eye(4)[None], (2, 3))
-    assert usable.all()
-    torch.testing.assert_close(same[0], torch.eye(6))
-    # the current camera sits 0.32 m to the right of the reference one: a current pixel is 16 px
-    # (one patch) to the right in the reference image; the right column leaves the image
-    shift = torch.eye(4)[None]
-    shift[0, 0, 3] = 0.32
-    moved, usable = matching_targets(depth, valid, k, shift, (2, 3))
-    assert usable[0].tolist() == [True, True, False, True, True, False]
-    assert moved[0, 0].argmax().item() == 1 and moved[0, 4].argmax().item() == 5
-    torch.testing.assert_close(moved[0, 0], torch.tensor([0.0, 1, 0, 0, 0, 0]), atol=1e-5, rtol=0)
-    half = shift.clone()
-    half[0, 0, 3] = 0.16  # half a patch: split evenly between two reference patches
-    split, _ = matching_targets(depth, valid, k, half, (2, 3))
-    torch.testing.assert_close(split[0, 3], torch.tensor([0.0, 0, 0, 0.5, 0.5, 0]), atol=1e-5, rtol=0)
-    # a patch less than half valid is left out; the loss is the cross-entropy over the rest
-    valid[0, 1, :16, :16] = False
-    _, usable = matching_targets(depth, valid, k, torch.eye(4)[None], (2, 3))
-    assert not usable[0, 0] and usable[0, 1:].all()
-    logits = torch.zeros(1, 2, 3, 6)
-    assert math.isclose(matching_loss(logits, depth, valid, k, torch.eye(4)[None]).item(), math.log(6), rel_tol=1e-6)
-

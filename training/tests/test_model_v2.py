@@ -1,15 +1,16 @@
-"""GeoVR-S v2: the pretrained backbone under the GeoVR heads, same output contract as v1."""
+"""GeoVR-S v2's backbone: the contract normalisation, frozen stages and BatchNorm statistics,
+the backbone learning rate, checkpoints without the weights package, compaction (the output
+shapes and contract: test_model_shapes.py)."""
 
-import numpy as np
-import pytest
 import torch
 
-from geovr_training.model import (CONTRACT_OUTPUTS, ModelArgsV2, PerceptionGraph, build_model, load_checkpoint,
-                                  save_checkpoint)
+from geovr_training.model import build_model, load_checkpoint, preset_args, save_checkpoint
 from geovr_training.model.network_v2 import frozen_prefixes
 from geovr_training.train.trainer import parameter_groups
 
-SMALL = dict(dim=32, depth=2, num_heads=2, mlp_ratio=2.0, decoder_dim=16, descriptor_dim=24, pretrained=False)
+
+def tiny(**overrides):
+    return preset_args('tiny', descriptor_dim=24, **overrides)
 
 
 def _k(fx, fy, cx, cy, batch=1):
@@ -17,44 +18,30 @@ def _k(fx, fy, cx, cy, batch=1):
     return k.expand(batch, 2, 3, 3).clone()
 
 
-@pytest.mark.parametrize('height,width', [(192, 256), (96, 128), (480, 640)])
-def test_outputs_keep_the_v1_contract(height, width):
-    model = build_model(ModelArgsV2(**SMALL, token_grid=[6, 8], distill_dims=[8])).eval()
-    out = model(torch.randn(2, 2, 3, height, width), _k(300.0, 300.0, width / 2, height / 2, 2), with_distill=True)
-    assert out['depth'].shape == (2, 2, height, width) and torch.all(out['depth'] > 0)
-    assert out['rel_pose'].shape == (2, 4, 4) and out['scale'].shape == (2,)
-    assert out['tokens'].shape == (2, 2, 48, 32) and out['token_xyz'].shape == (2, 2, 48, 3)
-    assert out['descriptor'].shape == (2, 2, 24)
-    assert out['distill'][0].shape == (2, 2, 8, height // 32, width // 32)
-    torch.testing.assert_close(out['descriptor'].norm(dim=-1), torch.ones(2, 2))
-    graph_out = PerceptionGraph(model)(torch.randn(1, 2, 3, height, width), _k(300.0, 300.0, 10.0, 10.0))
-    assert len(graph_out) == len(CONTRACT_OUTPUTS)
-
-
 def test_intrinsics_reach_depth_through_the_ray_embedding():
     torch.manual_seed(0)
-    model = build_model(ModelArgsV2(**SMALL)).eval()
+    model = build_model(tiny()).eval()
     with torch.no_grad():
         torch.nn.init.normal_(model.ray_embed.weight, std=1.0)
     images = torch.randn(1, 2, 3, 96, 128)
     a = model(images, _k(100.0, 100.0, 64.0, 48.0))['depth']
     b = model(images, _k(400.0, 400.0, 64.0, 48.0))['depth']
     assert (a - b).abs().max() > 1e-4
-    no_rays = build_model(ModelArgsV2(**SMALL, use_ray_embedding=False)).eval()
+    no_rays = build_model(tiny(use_ray_embedding=False)).eval()
     torch.testing.assert_close(no_rays(images, _k(100.0, 100.0, 64.0, 48.0))['depth'],
                                no_rays(images, _k(400.0, 400.0, 64.0, 48.0))['depth'])
 
 
 def test_pretrained_backbone_sees_the_contract_normalisation_as_its_own():
     """Inputs arrive ImageNet-normalised; the backbone must receive RGB in [-1, 1]."""
-    model = build_model(ModelArgsV2(**SMALL))
+    model = build_model(tiny())
     rgb01 = torch.rand(1, 3, 32, 32)
     contract = (rgb01 - torch.tensor([0.485, 0.456, 0.406])[:, None, None]) / torch.tensor([0.229, 0.224, 0.225])[:, None, None]
     torch.testing.assert_close(contract * model.input_scale + model.input_shift, rgb01 * 2 - 1)
 
 
 def test_early_stages_are_frozen_and_batchnorm_statistics_kept():
-    model = build_model(ModelArgsV2(**SMALL, frozen_stages=3))
+    model = build_model(tiny(frozen_stages=3))
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     assert frozen and all(n.startswith(frozen_prefixes(3)) for n in frozen)
     assert 'backbone._blocks.4._project_conv.weight' in frozen  # block 4 ends stage 3
@@ -68,7 +55,7 @@ def test_early_stages_are_frozen_and_batchnorm_statistics_kept():
 
 
 def test_parameter_groups_scale_the_backbone_learning_rate():
-    model = build_model(ModelArgsV2(**SMALL))
+    model = build_model(tiny())
     groups = parameter_groups(model, 0.01, {'backbone.': 0.1})
     by_scale = {}
     for group in groups:
@@ -82,7 +69,7 @@ def test_parameter_groups_scale_the_backbone_learning_rate():
 
 
 def test_checkpoint_round_trip_needs_no_weights_package(tmp_path, monkeypatch):
-    model = build_model(ModelArgsV2(**SMALL)).eval()
+    model = build_model(tiny()).eval()
     path = save_checkpoint(tmp_path / 'v2.pt', model, {'data': {'resolution': [128, 96]}}, 0)
     import geovr_training.model.efficientnet as efficientnet
 
@@ -95,17 +82,10 @@ def test_checkpoint_round_trip_needs_no_weights_package(tmp_path, monkeypatch):
     torch.testing.assert_close(loaded(images, k)['depth'], model(images, k)['depth'])
 
 
-def test_unknown_or_wrong_arguments_are_refused():
-    with pytest.raises(ValueError, match='frozen_stages'):
-        ModelArgsV2(frozen_stages=9)
-    with pytest.raises(ValueError, match='unknown model_args'):
-        ModelArgsV2.from_dict({'family': 'geovr-s-v2', 'patch': 16})
-
-
 def test_compacted_checkpoint_is_half_the_size_and_predicts_the_same(tmp_path):
     from geovr_training.model.checkpoint import compact_checkpoint
     torch.manual_seed(0)
-    model = build_model(ModelArgsV2(**SMALL)).eval()
+    model = build_model(tiny()).eval()
     optimizer = torch.optim.AdamW(model.parameters())
     full = save_checkpoint(tmp_path / 'full.pt', model, {'data': {'resolution': [128, 96]}}, 3, optimizer)
     small = compact_checkpoint(full, tmp_path / 'small.pt')

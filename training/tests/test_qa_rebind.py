@@ -3,17 +3,17 @@
 import pytest
 import torch
 
-from geovr_training.model import ModelArgs, build_model, save_checkpoint
+from geovr_training.model import build_model, preset_args, save_checkpoint
 from geovr_training.qa.checkpoint import (QACheckpointError, file_sha256, geometry_config_sha256, load_qa_checkpoint,
                                           main, rebind_geometry, save_qa_checkpoint)
 from geovr_training.qa.model import QAModelArgs, build_qa_model
 
-SMALL = dict(dim=32, depth=4, num_heads=2, mlp_ratio=2.0, decoder_dim=16, descriptor_dim=16, token_grid=[2, 2])
+SMALL = preset_args('tiny', descriptor_dim=16, token_grid=[2, 2])
 
 
 def _geometry(path, seed, change=None):
     torch.manual_seed(0)
-    model = build_model(ModelArgs(**SMALL))
+    model = build_model(SMALL)
     if change:
         with torch.no_grad():
             for name, param in model.named_parameters():
@@ -27,7 +27,7 @@ def checkpoints(tmp_path):
     reference = _geometry(tmp_path / 'reference.pt', 1)
     qa = build_qa_model(QAModelArgs(token_dim=32, dim=32, depth=1, num_heads=2))
     record = {'checkpoint': str(reference), 'checkpoint_sha256': file_sha256(reference),
-              'config_sha256': geometry_config_sha256(reference), 'mode': 'frozen', 'input_size': [64, 48]}
+              'config_sha256': geometry_config_sha256(reference), 'mode': 'frozen', 'input_size': [64, 64]}
     qa_path = save_qa_checkpoint(tmp_path / 'qa.pt', qa, {}, 0, {}, record)
     return tmp_path, reference, qa_path
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,38 +11,38 @@ import pytest
 import torch
 
 from geovr_training.losses import LossConfig, geovr_loss, make_targets
-from geovr_training.model import (CheckpointError, ModelArgs, build_model, load_checkpoint, normalize_images,
-                                  save_checkpoint)
+from geovr_training.model import (V1_LAST_COMMIT, CheckpointError, build_model, load_checkpoint, normalize_images,
+                                  preset_args, save_checkpoint)
 from geovr_training.train.config import ConfigError, load_config
 from geovr_training.data.dataset import ClipDataset
 from geovr_training.train.trainer import train
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
-SMALL = dict(dim=32, depth=4, num_heads=2, mlp_ratio=2.0, decoder_dim=16, descriptor_dim=16, token_grid=[2, 2])
+SMALL = dict(descriptor_dim=16, token_grid=[2, 2])  # on the 'tiny' preset
 
 
-def _batch(root, size=4, resolution=(64, 48), semantics=False):
+def _batch(root, size=4, resolution=(64, 64), semantics=False):
     ds = ClipDataset(root, 'train', out_size=resolution, augment=False, semantics=semantics)
     items = [ds[i] for i in range(size)]
     keys = ('images', 'K', 'depth', 'valid', 'T_world_cam') + (('semantic',) if semantics else ())
     return {k: torch.stack([it[k] for it in items]) for k in keys}
 
 
-HEADS = ('depth', 'pose', 'scale', 'distill', 'descriptor', 'semantic', 'matching')
+HEADS = ('depth', 'pose', 'scale', 'distill', 'descriptor', 'semantic')
 
 
 @pytest.mark.parametrize('head', HEADS)
 def test_each_head_overfits_a_batch(tiny_data, head):
     torch.manual_seed(0)
     batch = _batch(tiny_data, semantics=head == 'semantic')
-    args = ModelArgs(**SMALL, distill_dims=[8, 8] if head == 'distill' else [],
-                     semantic_classes=15 if head == 'semantic' else 0, pose_from_matching=head == 'matching')
+    args = preset_args('tiny', **SMALL, distill_dims=[8, 8] if head == 'distill' else [],
+                       semantic_classes=15 if head == 'semantic' else 0)
     model = build_model(args)
     weights = {k: 0.0 for k in HEADS}
     weights[head] = 1.0
     config = LossConfig(**weights)
-    teacher = [torch.randn(4, 2, 8, 6, 8), torch.randn(4, 2, 8, 6, 8)] if head == 'distill' else None
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    teacher = [torch.randn(4, 2, 8, 4, 4), torch.randn(4, 2, 8, 4, 4)] if head == 'distill' else None
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     targets = make_targets(batch)
     images = normalize_images(batch['images'])
     losses = []
@@ -65,9 +66,9 @@ def test_tiny_config_trains_saves_and_resumes(tiny_data, tmp_path):
     assert raw['epoch'] == 1 and raw['config']['data']['root'] == str(tiny_data)
     assert raw['model_args']['dim'] == 32 and raw['optimizer'] is not None
     model, state = load_checkpoint(summary['last'])
-    reference = build_model(ModelArgs(**raw['model_args']))
+    reference = build_model(raw['model_args'])
     reference.load_state_dict(raw['model'])
-    images, k = torch.randn(1, 2, 3, 48, 64), torch.tensor([[50.0, 0, 31.5], [0, 50, 23.5], [0, 0, 1]]).expand(1, 2, 3, 3)
+    images, k = torch.randn(1, 2, 3, 64, 64), torch.tensor([[50.0, 0, 31.5], [0, 50, 31.5], [0, 0, 1]]).expand(1, 2, 3, 3)
     with torch.no_grad():
         torch.testing.assert_close(model(images, k)['depth'], reference.eval()(images, k)['depth'])
     # resume continues from the next epoch and keeps the history
@@ -82,7 +83,7 @@ def test_tiny_config_trains_saves_and_resumes(tiny_data, tmp_path):
     tuned = torch.load(finetuned['last'], weights_only=True)
     start = torch.load(resumed['last'], weights_only=True)
     assert tuned['epoch'] == 0
-    torch.testing.assert_close(tuned['model']['patch_embed.weight'], start['model']['patch_embed.weight'],
+    torch.testing.assert_close(tuned['model']['token_proj.weight'], start['model']['token_proj.weight'],
                                atol=1e-6, rtol=0)
 
 
@@ -95,7 +96,7 @@ def test_checkpoint_errors_are_typed_and_name_the_file(tmp_path):
     torch.save({'state_dict': {}}, tmp_path / 'other.pt')
     with pytest.raises(CheckpointError, match='not a GeoVR-S checkpoint'):
         load_checkpoint(tmp_path / 'other.pt')
-    model = build_model(ModelArgs(**SMALL))
+    model = build_model(preset_args('tiny', **SMALL))
     path = save_checkpoint(tmp_path / 'small.pt', model, {}, 0)
     raw = torch.load(path, weights_only=True)
     raw['model_args']['dim'] = 48  # weights of one architecture, arguments of another
@@ -103,6 +104,30 @@ def test_checkpoint_errors_are_typed_and_name_the_file(tmp_path):
     torch.save(raw, tmp_path / 'mismatch.pt')
     with pytest.raises(CheckpointError, match='another architecture'):
         load_checkpoint(tmp_path / 'mismatch.pt')
+    raw['model_args']['num_heads'] = 5
+    torch.save(raw, tmp_path / 'unusable.pt')
+    with pytest.raises(CheckpointError, match="unusable.pt' has unusable model_args: dim 48 is not divisible"):
+        load_checkpoint(tmp_path / 'unusable.pt')
+
+
+def test_a_retired_v1_checkpoint_names_the_file_and_the_commit_that_loads_it(tiny_data, tmp_path):
+    """v1 (the ViT) left the tree: its checkpoints (model_args without a family) are refused
+    by every reader, naming the file, the retirement and the last commit that holds v1."""
+    v1_args = dict(patch_size=16, dim=192, depth=6, num_heads=3, mlp_ratio=3.0, decoder_dim=48, num_frames=2,
+                   use_ray_embedding=True, depth_layers=[1, 2, 3, 5], distill_layers=[1, 2, 3, 5],
+                   distill_dims=[256] * 4, token_grid=[6, 8], descriptor_dim=256, pixel_offset=0.0, init_scale_m=2.0,
+                   semantic_classes=15, pose_from_matching=True)  # what models/geovr_s/checkpoint.pt holds
+    path = tmp_path / 'geovr_s_v1.pt'
+    torch.save({'format': 'geovr-s/1', 'model': {'patch_embed.weight': torch.zeros(192, 3, 16, 16)},
+                'model_args': v1_args, 'config': {'model': {'preset': 'student'}}, 'epoch': 7}, path)
+    expected = rf"{re.escape(repr(str(path)))} holds a GeoVR-S v1 \(ViT\) model, which was retired .* {V1_LAST_COMMIT} is the last"
+    with pytest.raises(CheckpointError, match=expected):
+        load_checkpoint(path)
+    base = {'data': {'root': str(tiny_data)}, 'out_dir': str(tmp_path / 'run')}
+    with pytest.raises(CheckpointError, match=expected):  # fine-tuning from it
+        train(load_config(CONFIGS / 'tiny.yaml', {**base, 'init_from': str(path)}), progress=False)
+    with pytest.raises(CheckpointError, match=expected):  # resuming it
+        train(load_config(CONFIGS / 'tiny.yaml', base), resume=path, progress=False)
 
 
 def test_config_errors_name_the_key(tmp_path):
@@ -139,7 +164,7 @@ def base_checkpoint(tiny_data, tmp_path_factory):
 
 @pytest.mark.parametrize('added,loss,data,module,trainable', [
     ({'semantic_classes': 15}, 'semantic', {'semantics': True}, 'semantic_head', []),
-    ({'pose_from_matching': True}, 'matching', {}, 'motion', ['motion.']),
+    ({'semantic_classes': 15}, 'semantic', {'semantics': True}, 'semantic_head', ['semantic_head.']),
 ])
 def test_fine_tuning_adds_a_head_to_a_checkpoint(tiny_data, base_checkpoint, tmp_path, added, loss, data, module,
                                                  trainable):

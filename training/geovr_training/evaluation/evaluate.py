@@ -8,7 +8,7 @@ from tqdm import tqdm
 from geovr_training.evaluation.camera import DEFAULT_CHANGES, CameraChange, apply_camera_change
 from geovr_training.evaluation.metrics import evaluate_sequence, mean_over_sequences
 from geovr_training.evaluation.predict import predict_sequence
-from geovr_training.model import GeoVRModel
+from geovr_training.model import GeoVRv2Model
 
 
 def trained_input_size(state: dict | None) -> tuple[int, int] | None:
@@ -20,7 +20,7 @@ def trained_input_size(state: dict | None) -> tuple[int, int] | None:
         return None
 
 
-def evaluate_model(model: GeoVRModel, sequences: list, input_size: tuple[int, int] | None,
+def evaluate_model(model: GeoVRv2Model, sequences: list, input_size: tuple[int, int] | None,
                    changes: tuple[CameraChange, ...] = DEFAULT_CHANGES, progress: bool = True,
                    backend: str = 'torch') -> tuple[dict, list[dict], dict[str, dict], dict]:
     """Returns (summary, per_sequence, robustness {condition: summary}, plot data).

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from geovr_training.evaluation.camera import resize_frames
-from geovr_training.model import GeoVRModel, normalize_images
+from geovr_training.model import GeoVRv2Model, normalize_images
 
 
 @dataclass
@@ -42,7 +42,7 @@ class TorchClips:
 
     name = 'torch'
 
-    def __init__(self, model: GeoVRModel):
+    def __init__(self, model: GeoVRv2Model):
         self.model = model.eval()
         self.patch_size = model.args.patch_size
         self.descriptor_dim = model.args.descriptor_dim
@@ -59,7 +59,7 @@ class OnnxRuntimeClips:
 
     name = 'onnxruntime'
 
-    def __init__(self, model: GeoVRModel, height: int = 192, width: int = 256, threads: int = 0):
+    def __init__(self, model: GeoVRv2Model, height: int = 192, width: int = 256, threads: int = 0):
         import tempfile
 
         import onnxruntime as ort
@@ -80,7 +80,7 @@ class OnnxRuntimeClips:
         return dict(zip(names, outputs))
 
 
-def clip_runner(model: GeoVRModel, backend: str = 'torch', input_size: tuple[int, int] | None = None):
+def clip_runner(model: GeoVRv2Model, backend: str = 'torch', input_size: tuple[int, int] | None = None):
     """A clip runner for `predict_sequence`: 'torch' or 'onnxruntime'."""
     if backend == 'torch':
         return TorchClips(model)

@@ -10,7 +10,6 @@ import torch
 from geovr_ros.geometry import quat_xyzw_from_matrix, relative_pose
 from geovr_training.losses.depth import depth_loss
 from geovr_training.losses.distill import distillation_loss
-from geovr_training.losses.matching import matching_loss
 from geovr_training.losses.pose import descriptor_loss, pose_loss, scale_loss
 from geovr_training.losses.semantic import semantic_loss
 
@@ -31,7 +30,6 @@ class LossConfig:
     descriptor: float = 0.1
     pointmap: float = 0.0  # L1 on camera-frame point maps (depth_rel * K^-1 [u, v, 1]); the teacher's target
     semantic: float = 0.0  # soft cross-entropy of the per-patch category head (needs data.semantics)
-    matching: float = 0.0  # cross-entropy of the cross-frame patch matching (needs model.pose_from_matching)
     depth_alpha: float = 0.2
     depth_quantile: float = 0.98
     depth_grad_scales: int = 4
@@ -58,7 +56,7 @@ def clip_scale(depth: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 def make_targets(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """From a batch (depth (B, F, H, W) NaN invalid, valid, T_world_cam (B, F, 4, 4)) build
     scale (B,), depth_rel (B, F, H, W) = depth / scale, trans_norm (B, 3) = t_ref_cur / scale,
-    quat (B, 4) xyzw (w >= 0) of T_ref_cur, T_ref_cur (B, 4, 4) metres, and valid."""
+    quat (B, 4) xyzw (w >= 0) of T_ref_cur, depth, K and valid."""
     depth, valid = batch['depth'], batch['valid'].bool()
     valid = valid & torch.isfinite(depth) & (depth > 0)
     scale = clip_scale(depth, valid)
@@ -69,8 +67,7 @@ def make_targets(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     device = depth.device
     targets = {'scale': scale, 'depth_rel': depth / scale[:, None, None, None], 'valid': valid,
                'trans_norm': trans.to(device) / scale[:, None], 'quat': quat.to(device),
-               'depth': depth, 'K': batch['K'],
-               'T_ref_cur': torch.from_numpy(t_ref_cur).float().to(device)}
+               'depth': depth, 'K': batch['K']}
     if 'semantic' in batch:
         targets['semantic'] = batch['semantic']
     return targets
@@ -122,11 +119,6 @@ def geovr_loss(outputs: dict, targets: dict, config: LossConfig,
         value = semantic_loss(logits, targets['semantic'], patch)
         total = total + config.semantic * value
         logs['semantic'] = float(value.detach())
-    if config.matching and 'match_logits' in outputs:
-        value = matching_loss(outputs['match_logits'], targets['depth'][:, :2], targets['valid'][:, :2],
-                              targets['K'][:, :2], targets['T_ref_cur'])
-        total = total + config.matching * value
-        logs['matching'] = float(value.detach())
     if config.descriptor:
         value = descriptor_loss(outputs['descriptor'], config.descriptor_temperature)
         total = total + config.descriptor * value

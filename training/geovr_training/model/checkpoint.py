@@ -10,9 +10,10 @@ from pathlib import Path
 
 import torch
 
-from geovr_training.model.network import GeoVRModel, build_model, model_args_from_dict
+from geovr_training.model.network_v2 import FAMILY, GeoVRv2Model, ModelArgsV2, build_model, model_args_from_dict
 
 CHECKPOINT_FORMAT = 'geovr-s/1'
+V1_LAST_COMMIT = 'd49947f'  # the last commit whose tree holds the v1 ViT (model/network.py, GeoVRModel)
 
 
 class CheckpointError(ValueError):
@@ -61,18 +62,29 @@ def read_checkpoint(path: str | Path) -> dict:
     return state
 
 
-def load_checkpoint(path: str | Path, strict: bool = True) -> tuple[GeoVRModel, dict]:
+def checkpoint_model_args(state: dict, path: str | Path) -> ModelArgsV2:
+    """The ModelArgsV2 of checkpoint dict `state` read from `path`, the ImageNet initialisation
+    off (the checkpoint's weights follow). Raises CheckpointError naming the file for the
+    retired v1 ViT (its `model_args` have no `family`) and for unusable arguments."""
+    values = state['model_args']
+    if isinstance(values, dict) and 'family' not in values:
+        raise CheckpointError(f'checkpoint {str(path)!r} holds a GeoVR-S v1 (ViT) model, which was retired from '
+                              f'the tree; git commit {V1_LAST_COMMIT} is the last that loads it '
+                              f'(`git switch --detach {V1_LAST_COMMIT}`). This tree loads {FAMILY!r} checkpoints.')
+    try:
+        return model_args_from_dict(values, pretrained=False)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f'checkpoint {str(path)!r} has unusable model_args: {exc}') from exc
+
+
+def load_checkpoint(path: str | Path, strict: bool = True) -> tuple[GeoVRv2Model, dict]:
     """Rebuild the model from `model_args` and load its weights (eval mode, CPU).
 
     Returns (model, checkpoint dict). Raises CheckpointError naming the file when it is
-    missing, unreadable, of another architecture, or its weights do not fit.
+    missing, unreadable, a retired v1 model, of another architecture, or its weights do not fit.
     """
     state = read_checkpoint(path)
-    try:
-        args = model_args_from_dict(state['model_args'], pretrained=False)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f'checkpoint {str(path)!r} has unusable model_args: {exc}') from exc
-    model = build_model(args)
+    model = build_model(checkpoint_model_args(state, path))
     try:
         model.load_state_dict(state['model'], strict=strict)
     except RuntimeError as exc:

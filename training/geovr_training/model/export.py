@@ -2,8 +2,8 @@
 
 `PerceptionGraph(model)(images, intrinsics)` -> (depth, rel_pose, scale, tokens,
 token_xyz, descriptor) as in docs/architecture.md. The distillation heads are not called,
-so they are absent from any traced graph. `TeacherFeatures` exposes the named multi-scale
-features of a geometry teacher (feat_0..feat_{n-1}) plus its depth.
+so they are absent from any traced graph. `TeacherFeatures` exposes the named block
+features of a GeoVR-S model used as a geometry teacher (feat_0..feat_{n-1}) plus its depth.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from geovr_training.model.network import GeoVRModel, evenly_spaced_layers
+from geovr_training.model.layers import evenly_spaced_layers
 
 CONTRACT_OUTPUTS = ('depth', 'rel_pose', 'scale', 'tokens', 'token_xyz', 'descriptor')
 CONTRACT_INPUTS = ('images', 'intrinsics')
@@ -22,7 +22,7 @@ IMAGE_STD = (0.229, 0.224, 0.225)
 class PerceptionGraph(nn.Module):
     """images (B, 2, 3, H, W) normalised, intrinsics (B, 2, 3, 3) -> contract tuple."""
 
-    def __init__(self, model: GeoVRModel):
+    def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
@@ -31,16 +31,17 @@ class PerceptionGraph(nn.Module):
         return tuple(out[name] for name in CONTRACT_OUTPUTS)
 
 
-def export_forward(model: GeoVRModel, images: torch.Tensor, intrinsics: torch.Tensor) -> dict[str, torch.Tensor]:
+def export_forward(model: nn.Module, images: torch.Tensor, intrinsics: torch.Tensor) -> dict[str, torch.Tensor]:
     """The contract outputs as a dict in contract order (no training-only heads)."""
     return dict(zip(CONTRACT_OUTPUTS, PerceptionGraph(model)(images, intrinsics)))
 
 
 class TeacherFeatures(nn.Module):
     """A geometry teacher for ONNX: (images, intrinsics) -> (depth, feat_0, ..., feat_{n-1}),
-    each feat_i (B, 2, dim, H/p, W/p) the patch features of block `layers[i]`."""
+    each feat_i (B, 2, dim, H/32, W/32) the cell features of block `layers[i]` (default:
+    `count` blocks evenly spaced over the model's)."""
 
-    def __init__(self, model: GeoVRModel, layers: list[int] | None = None, count: int = 4):
+    def __init__(self, model: nn.Module, layers: list[int] | None = None, count: int = 4):
         super().__init__()
         self.model = model
         self.layers = list(layers) if layers else evenly_spaced_layers(model.args.depth, count)
@@ -56,7 +57,8 @@ class TeacherFeatures(nn.Module):
 
 def export_onnx(module: nn.Module, path: str, output_names: list[str], height: int = 192,
                 width: int = 256, opset: int = 17) -> str:
-    """Trace `module` to ONNX with dynamic batch/H/W (TorchScript exporter, opset 17)."""
+    """Trace `module` to ONNX with dynamic batch/H/W (TorchScript exporter, opset 17); H and W
+    multiples of 32."""
     from geovr_training.model.flops import example_inputs
 
     images, intrinsics = example_inputs(1, 2, height, width)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from geovr_training.model.network import GeoVRModel
-
 
 def example_inputs(batch: int = 1, frames: int = 2, height: int = 192, width: int = 256,
                    focal_px: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,6 +29,6 @@ def count_flops(model: torch.nn.Module, height: int = 192, width: int = 256, bat
 def count_parameters(model: torch.nn.Module, exported_only: bool = True) -> int:
     """Number of parameters; `exported_only` leaves out the training-only distillation heads."""
     total = sum(p.numel() for p in model.parameters())
-    if exported_only and isinstance(model, GeoVRModel):
+    if exported_only and hasattr(model, 'distill_heads'):
         total -= sum(p.numel() for p in model.distill_heads.parameters())
     return total

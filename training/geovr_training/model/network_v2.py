@@ -1,4 +1,5 @@
-"""GeoVR-S v2: the ImageNet-pretrained EfficientNet-Lite0 as the eyes, the GeoVR heads on top.
+"""GeoVR-S v2, the one model family: the ImageNet-pretrained EfficientNet-Lite0 as the eyes,
+the GeoVR heads on top.
 
 Design (docs/model.md, issue "GeoVR-S v2"):
 - Per frame, EfficientNet-Lite0 (`model/efficientnet.py`, weights from the registry package)
@@ -9,17 +10,23 @@ Design (docs/model.md, issue "GeoVR-S v2"):
   principal point reach every token), a 2D sine position embedding and a frame embedding;
   one camera token per frame and one scale token per clip; `depth` transformer blocks attend
   over both frames' tokens (96 + 3 tokens at 256x192).
-- Depth = scale x relative depth, as in v1: an FPN decoder from the transformer's grid with
-  skip connections from the backbone's stride 16, 8, 4 and 2 maps (rays added again at
-  stride 8) predicts log relative depth and a confidence; the scale head (exp output) reads
-  the scale token and predicts the clip's median depth in metres.
-- Pose: the regressed relative pose of v1 (quaternion + translation in scale units) from the
-  two camera tokens: the prior and fallback of a geometric tracker, not the odometry itself.
-- Memory outputs as v1 (tokens on a 6 x 8 grid, their camera-frame 3D points, a GeM
-  descriptor), so exports, the runtime and the QA memory read v2 with the same contract.
+- Depth = scale x relative depth: an FPN decoder from the transformer's grid with skip
+  connections from the backbone's stride 16, 8 and 4 maps (rays added again at stride 8)
+  predicts log relative depth and a confidence; the scale head (exp output) reads the scale
+  token and predicts the clip's median depth in metres.
+- Pose: a regressed relative pose (quaternion + translation in scale units) from the two
+  camera tokens: the prior and fallback of a geometric tracker, not the odometry itself.
+- Memory outputs (`memory_outputs`: tokens on a 6 x 8 grid, their camera-frame 3D points, a
+  GeM descriptor): what exports, the runtime and the QA memory read.
 - Training knobs: `frozen_stages` freezes the stem and the first stages; the backbone's
   BatchNorm statistics stay frozen (`freeze_backbone_bn`): batches of a few real frames
-  would otherwise overwrite what a million images taught.
+  would otherwise overwrite what a million images taught. `pretrained: false` is the same
+  network from random initialisation (the ablation's from-scratch row).
+- Presets (`PRESETS`): 'v2', the shipped network, and 'tiny', a small one without the
+  pretrained weights for tests and smoke runs.
+
+The v1 ViT that learned everything from scratch (`GeoVRModel`) left the tree; git commit
+d49947f is the last to hold it (`model/checkpoint.py` names it when a v1 checkpoint is read).
 """
 
 from __future__ import annotations
@@ -33,15 +40,13 @@ from torch import nn
 
 from geovr_training.model.efficientnet import (FEATURE_CHANNELS, INPUT_MEAN, INPUT_STD,
                                                LITE0_STAGES, EfficientNetLite0, load_pretrained)
-from geovr_training.model.network import (Block, ResidualConv, evenly_spaced_layers, memory_outputs, pose_matrix,
-                                            sine_position_embedding)
-from geovr_training.model.rays import plucker_rays
-from geovr_training.model.rotations import canonical_quaternion
+from geovr_training.model.export import IMAGE_MEAN, IMAGE_STD
+from geovr_training.model.layers import Block, ResidualConv, evenly_spaced_layers, sine_position_embedding
+from geovr_training.model.rays import camera_rays, plucker_rays
+from geovr_training.model.rotations import canonical_quaternion, pose_matrix
 
 FAMILY = 'geovr-s-v2'
 STRIDE = 32  # the input's height and width must be multiples of it
-CONTRACT_MEAN = (0.485, 0.456, 0.406)  # the normalisation the exported graphs receive (metadata)
-CONTRACT_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -89,7 +94,7 @@ class ModelArgsV2:
             raise ValueError(f'semantic_classes {self.semantic_classes} must be >= 0')
 
     @property
-    def patch_size(self) -> int:  # the input granularity, named as v1's for shared callers
+    def patch_size(self) -> int:  # the input granularity (pixels per token cell)
         return STRIDE
 
     def to_dict(self) -> dict:
@@ -109,6 +114,30 @@ def frozen_prefixes(frozen_stages: int) -> tuple[str, ...]:
         return ()
     blocks = sum(stage[-1] for stage in LITE0_STAGES[:frozen_stages])
     return ('backbone._conv_stem.', 'backbone._bn0.', *(f'backbone._blocks.{i}.' for i in range(blocks)))
+
+
+def memory_outputs(model: nn.Module, grid: torch.Tensor, depth: torch.Tensor, k_flat: torch.Tensor,
+                   cell: int) -> dict[str, torch.Tensor]:
+    """The outputs the spatial memory and relocalization keep.
+
+    grid (B*F, dim, h, w) final per-cell features; depth (B, F, H, W) metres; k_flat (B*F, 3, 3);
+    cell: pixels per grid cell. `model` has `args` (token_grid, dim, descriptor_dim,
+    pixel_offset), `descriptor_head`, `descriptor_proj` and `gem_p`. Returns tokens
+    (B, F, N, dim), token_xyz (B, F, N, 3) camera frame metres, descriptor (B, F, D) unit norm.
+    """
+    a = model.args
+    b, nf, height, width = depth.shape
+    rows, cols = a.token_grid
+    tokens = F.interpolate(grid, size=(rows, cols), mode='bilinear', align_corners=False)
+    points = depth.reshape(b * nf, 1, height, width) * camera_rays(k_flat, height, width, a.pixel_offset)
+    points = F.avg_pool2d(points, cell)  # (BF, 3, h, w)
+    points = F.interpolate(points, size=(rows, cols), mode='bilinear', align_corners=False)
+    feats = F.softplus(model.descriptor_head(grid.flatten(2).transpose(1, 2))) + 1e-4  # (BF, P, D) > 0
+    gem_p = model.gem_p.clamp(1.0, 8.0)
+    pooled = feats.pow(gem_p).mean(dim=1).pow(1.0 / gem_p)  # GeM pooling
+    return {'tokens': tokens.flatten(2).transpose(1, 2).reshape(b, nf, rows * cols, a.dim),
+            'token_xyz': points.flatten(2).transpose(1, 2).reshape(b, nf, rows * cols, 3),
+            'descriptor': F.normalize(model.descriptor_proj(pooled), dim=-1).reshape(b, nf, a.descriptor_dim)}
 
 
 class FeaturePyramidDecoder(nn.Module):
@@ -141,7 +170,7 @@ class FeaturePyramidDecoder(nn.Module):
 
 
 class GeoVRv2Model(nn.Module):
-    """GeoVR-S v2. `forward(images, intrinsics)` -> the output dict of v1's GeoVRModel."""
+    """GeoVR-S v2. `forward(images, intrinsics)` -> dict of outputs (see `forward`)."""
 
     def __init__(self, args: ModelArgsV2):
         super().__init__()
@@ -167,7 +196,7 @@ class GeoVRv2Model(nn.Module):
             nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, c)) for c in args.distill_dims])
         self.semantic_head = nn.Linear(d, args.semantic_classes) if args.semantic_classes else None
         # contract normalisation (ImageNet mean/std) -> the backbone's [-1, 1]
-        contract_mean, contract_std = torch.tensor(CONTRACT_MEAN), torch.tensor(CONTRACT_STD)
+        contract_mean, contract_std = torch.tensor(IMAGE_MEAN), torch.tensor(IMAGE_STD)
         scale = contract_std / torch.tensor(INPUT_STD)
         shift = (contract_mean - torch.tensor(INPUT_MEAN)) / torch.tensor(INPUT_STD)
         self.register_buffer('input_scale', scale.view(1, 3, 1, 1), persistent=False)
@@ -231,10 +260,22 @@ class GeoVRv2Model(nn.Module):
 
     def forward(self, images: torch.Tensor, intrinsics: torch.Tensor, with_distill: bool = False,
                 feature_layers: list[int] | None = None) -> dict[str, torch.Tensor]:
-        """images (B, F, 3, H, W) normalised with ImageNet mean/std, H and W multiples of 32;
-        intrinsics (B, F, 3, 3). Returns the keys of v1's `GeoVRModel.forward` (depth, depth_rel,
-        depth_conf, scale, quat, trans_norm, rel_pose, tokens, token_xyz, descriptor,
-        patch_grid, and semantic_logits / distill / features when asked)."""
+        """Run the model on a clip.
+
+        images: (B, F, 3, H, W) normalised with ImageNet mean/std, H and W multiples of 32.
+        intrinsics: (B, F, 3, 3) K of each frame in the input's pixel coordinates.
+        Returns a dict with
+          depth (B, F, H, W) metres; depth_rel (B, F, H, W) depth / scale;
+          depth_conf (B, F, H, W) >= 1; scale (B,) metres (median depth of the clip);
+          quat (B, 4) xyzw with w >= 0 and trans_norm (B, 3) = t / scale of T_ref_cur;
+          rel_pose (B, 4, 4) T_ref_cur in metres; tokens (B, F, N, dim);
+          token_xyz (B, F, N, 3) camera frame, metres; descriptor (B, F, D) unit norm;
+          patch_grid (B, F, dim, H/32, W/32) final cell features;
+          distill: list of (B, F, C_i, H/32, W/32) projections (only with `with_distill`);
+          semantic_logits: (B, F, classes, H/32, W/32) per-cell category logits (only when the
+            model has a semantic head; not exported);
+          features: list of (B, F, dim, H/32, W/32) raw block outputs of `feature_layers`.
+        """
         b, nf, _, height, width = images.shape
         encoded = self.encode_frames(images.reshape(b * nf, 3, height, width), intrinsics.reshape(b * nf, 3, 3))
         return self.clip_outputs(encoded, intrinsics, with_distill, feature_layers)
@@ -312,3 +353,37 @@ class GeoVRv2Model(nn.Module):
                                for i in feature_layers]
         return out
 
+
+# Named argument sets: 'v2' is the shipped network; 'tiny' is small and needs no pretrained
+# weights (tests and smoke runs). Any ModelArgsV2 field overrides a preset's.
+PRESETS: dict[str, dict] = {
+    'v2': {},
+    'tiny': dict(dim=32, depth=2, num_heads=2, mlp_ratio=2.0, decoder_dim=16, descriptor_dim=32, pretrained=False),
+}
+
+
+def preset_args(preset: str = 'v2', **overrides) -> ModelArgsV2:
+    """ModelArgsV2 of a preset of PRESETS with `overrides` (any ModelArgsV2 field)."""
+    if preset not in PRESETS:
+        raise ValueError(f'model preset {preset!r} is not one of {sorted(PRESETS)}')
+    return ModelArgsV2.from_dict({**PRESETS[preset], **overrides})
+
+
+def model_args_from_dict(values: dict, pretrained: bool | None = None) -> ModelArgsV2:
+    """ModelArgsV2 from a config's `model` section or a checkpoint's `model_args`: the
+    optional `preset` ('v2' when absent) overridden by the other keys. `pretrained` overrides
+    the ImageNet initialisation (False when a state dict follows)."""
+    values = dict(values)
+    if pretrained is not None:
+        values['pretrained'] = pretrained
+    return preset_args(values.pop('preset', 'v2'), **values)
+
+
+def build_model(args: ModelArgsV2 | dict | str | None = None) -> GeoVRv2Model:
+    """GeoVR-S from ModelArgsV2, their dict form (`model_args_from_dict`) or a preset name;
+    None gives the 'v2' preset (ImageNet weights from the registry package)."""
+    if args is None or isinstance(args, str):
+        args = preset_args(args or 'v2')
+    elif isinstance(args, dict):
+        args = model_args_from_dict(args)
+    return GeoVRv2Model(args)

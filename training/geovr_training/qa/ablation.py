@@ -1,6 +1,6 @@
 """QA ablation rows: `run_qa_ablation(config, out_dir)` trains and evaluates each variant of
 a QA config and writes qa_ablation.json and qa_ablation.md (one table); CLI
-`python -m geovr_training.qa.ablation --config training/configs/qa_cpu.yaml --out DIR`.
+`python -m geovr_training.qa.ablation --config training/configs/qa_cpu_v2.yaml --out DIR`.
 
 Rows (the issue's three comparisons):
 - 'full': the config as given (frozen encoder, 3D position embeddings);

@@ -119,7 +119,7 @@ def build_cache(dataset_dir: str | Path, splits: list[str], encoder, *, num_keyf
                 progress: bool = True) -> dict:
     """Build the QA cache of `splits` of a geovr-data dataset folder (see module docstring).
 
-    encoder: a GeoVRModel in eval mode; `input_size` (W, H) multiples of its patch size.
+    encoder: a GeoVRv2Model in eval mode; `input_size` (W, H) multiples of its patch size.
     Items whose answers do not fit the vocabulary are skipped and counted in info.
     """
     from tqdm import tqdm

@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from geovr_training.model.network import Block
+from geovr_training.model.layers import Block
 from geovr_training.qa.vocab import CATEGORIES, HEADING_BINS, NUMERIC_CATEGORIES
 
 NEG = -1e4

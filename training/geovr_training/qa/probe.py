@@ -1,6 +1,6 @@
 """Do the memory tokens say what object they show? A linear probe of object category on the
 QA cache's pooled keyframe tokens: `token_category_probe(config)`; CLI
-`python -m geovr_training.qa.probe --config training/configs/qa_cpu.yaml --out DIR [--untrained]`.
+`python -m geovr_training.qa.probe --config training/configs/qa_cpu_v2.yaml --out DIR [--untrained]`.
 
 A token is labelled with the category of the instance covering most of its image area, when
 that instance covers at least `min_cover` of it (the renderer's instance masks, as the

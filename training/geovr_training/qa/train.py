@@ -1,5 +1,5 @@
 """Training of the QA fusion model: `train_qa(config, out_dir)`; CLI
-`python -m geovr_training.qa.train --config training/configs/qa_cpu.yaml`.
+`python -m geovr_training.qa.train --config training/configs/qa_cpu_v2.yaml`.
 
 The frozen geometry encoder's keyframe tokens and the frozen MiniLM embeddings are cached
 once (`geovr_training.qa.cache`) under `cache_dir`, keyed by the sha256 of what they depend

@@ -27,7 +27,7 @@ def _config_task(path: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description='Train GeoVR-S (or its geometry teacher).')
+    parser = argparse.ArgumentParser(description='Train GeoVR-S (geometry, or the QA half with a task: qa config).')
     parser.add_argument('--config', required=True, help='YAML config (training/configs/*.yaml)')
     parser.add_argument('--resume', default=None, help='checkpoint to resume from (last.pt)')
     parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',

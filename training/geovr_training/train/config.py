@@ -13,14 +13,14 @@ DEFAULTS: dict = {
     'seed': 0,
     'out_dir': 'runs/geovr_s',
     'init_from': None,  # checkpoint whose model weights start a new run (fine-tuning; fresh optimizer)
-    'model': {'preset': 'student'},  # 'student' | 'teacher' | 'v2', plus any ModelArgs(V2) field
+    'model': {'preset': 'v2'},  # 'v2' | 'tiny' (model.network_v2.PRESETS), plus any ModelArgsV2 field
     'data': {
         'root': None,  # dataset folder written by `geovr-data generate`, or a list of them (mixed)
         'repeats': None,  # with a list root: times each folder enters the training pool (default 1 each)
         'train_split': 'train',
         'val_split': 'val',
         'frame_gap': [1, 3],  # min, max frames between the two frames of a clip
-        'resolution': [256, 192],  # [W, H] the model trains at
+        'resolution': [256, 192],  # [W, H] the model trains at, multiples of RESOLUTION_MULTIPLE
         'camera_augmentation': True,
         'batch_size': 8,
         'num_workers': 0,
@@ -57,6 +57,7 @@ class ConfigError(ValueError):
 
 
 FREE_SECTIONS = ('model', 'loss', 'optim.lr_scale')  # mappings checked by their own classes
+RESOLUTION_MULTIPLE = 32  # the model's stride (model.network_v2.STRIDE)
 
 
 def merge_strict(base: dict, override: dict, free: tuple[str, ...] = FREE_SECTIONS, path: str = '',
@@ -94,8 +95,8 @@ def resolve_config(values: dict) -> dict:
     if int(config['data']['batch_size']) < 1:
         raise ConfigError(f"data.batch_size must be >= 1, got {config['data']['batch_size']!r}")
     width, height = config['data']['resolution']
-    if width % 16 or height % 16:
-        raise ConfigError(f"data.resolution {config['data']['resolution']} must be multiples of 16")
+    if width % RESOLUTION_MULTIPLE or height % RESOLUTION_MULTIPLE:
+        raise ConfigError(f"data.resolution {config['data']['resolution']} must be multiples of {RESOLUTION_MULTIPLE}")
     return config
 
 

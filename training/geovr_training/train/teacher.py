@@ -1,5 +1,6 @@
 """Geometry teacher at the edge: run any ONNX teacher with named feature outputs, and export
-a trained GeoVR teacher checkpoint to such an ONNX file.
+a GeoVR-S checkpoint (a larger or better-trained one, e.g. the shipped
+models/geovr_s_v2/checkpoint.pt) to such an ONNX file.
 
 Usage: python -m geovr_training.train.teacher --checkpoint T.pt --out teacher.onnx
 """
@@ -7,6 +8,7 @@ Usage: python -m geovr_training.train.teacher --checkpoint T.pt --out teacher.on
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -51,36 +53,36 @@ class OnnxTeacher:
         return [torch.from_numpy(v).to(images.device) for v in values]
 
 
-def export_teacher(checkpoint: str | Path, out: str | Path, height: int = 192, width: int = 256) -> list[str]:
-    """Export a GeoVR teacher checkpoint to ONNX with outputs depth, feat_0..feat_3.
+def export_teacher(checkpoint: str | Path, out: str | Path, height: int = 192, width: int = 256,
+                   count: int = 4) -> list[str]:
+    """Export a GeoVR-S checkpoint as a teacher: ONNX with outputs depth, feat_0..feat_{count-1}
+    (the cell features of `count` blocks evenly spaced over its transformer, each
+    (B, 2, dim, H/32, W/32)); `height` and `width` are the tracing size, the graph takes any
+    multiple of 32. Raises CheckpointError naming the file when it cannot be loaded."""
+    from geovr_training.model import TeacherFeatures, export_onnx, load_checkpoint
 
-    Only the encoder, depth decoder and scale head are traced, so weights of other heads
-    (e.g. a descriptor head added after the teacher was trained) may be absent.
-    """
-    from geovr_training.model import CheckpointError, TeacherFeatures, export_onnx, load_checkpoint, read_checkpoint
-
-    model, _ = load_checkpoint(checkpoint, strict=False)
-    expected = model.state_dict().keys()
-    stored = read_checkpoint(checkpoint)['model'].keys()
-    feature_path = ('patch_embed', 'ray_embed', 'frame_embed', 'camera_token', 'scale_token', 'blocks',
-                    'depth_decoder', 'scale_head', 'norm')
-    missing = [k for k in expected if k not in stored and k.startswith(feature_path)]
-    if missing:
-        raise CheckpointError(f'teacher checkpoint {str(checkpoint)!r} lacks weights {missing[:5]}')
-    wrapper = TeacherFeatures(model)
+    model, _ = load_checkpoint(checkpoint)
+    wrapper = TeacherFeatures(model, count=count)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     export_onnx(wrapper, str(out), wrapper.output_names, height, width)
     return wrapper.output_names
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description='Export a GeoVR geometry teacher to ONNX (feat_0..feat_3).')
+    parser = argparse.ArgumentParser(description='Export a GeoVR-S checkpoint as an ONNX geometry teacher '
+                                                 '(depth, feat_0..feat_{N-1}).')
     parser.add_argument('--checkpoint', required=True)
     parser.add_argument('--out', required=True)
     parser.add_argument('--height', type=int, default=192)
     parser.add_argument('--width', type=int, default=256)
+    parser.add_argument('--features', type=int, default=4, help='block features to output (N)')
     args = parser.parse_args(argv)
-    names = export_teacher(args.checkpoint, args.out, args.height, args.width)
+    from geovr_training.model import CheckpointError
+    try:
+        names = export_teacher(args.checkpoint, args.out, args.height, args.width, args.features)
+    except CheckpointError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
     print(f'wrote {args.out} with outputs {names}')
     return 0
 

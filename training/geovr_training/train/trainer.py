@@ -1,7 +1,7 @@
 """The training loop: single process or DistributedDataParallel under torchrun.
 
-`train(config)` trains GeoVR-S (or the teacher preset) from a resolved config dict and
-returns a summary. Under torchrun (WORLD_SIZE > 1) it uses gloo on CPU and nccl on GPU with
+`train(config)` trains GeoVR-S (`model.preset` 'v2' or 'tiny', plus any ModelArgsV2 field)
+from a resolved config dict and returns a summary. Under torchrun (WORLD_SIZE > 1) it uses gloo on CPU and nccl on GPU with
 a DistributedSampler; only rank 0 writes logs and checkpoints.
 """
 
@@ -11,6 +11,7 @@ import math
 import os
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 from geovr_training.losses import LossConfig, geovr_loss, make_targets
-from geovr_training.model import (GeoVRModel, ModelArgs, ModelArgsV2, build_model, count_flops, count_parameters,
-                                  model_args_from_dict, read_checkpoint, save_checkpoint, teacher_args)
+from geovr_training.model import (GeoVRv2Model, ModelArgsV2, build_model, checkpoint_model_args, count_flops,
+                                  count_parameters, model_args_from_dict, read_checkpoint, save_checkpoint)
 from geovr_training.model.export import normalize_images
 from geovr_training.train.config import ConfigError, config_sha256
 
@@ -32,28 +33,20 @@ def seed_everything(seed: int) -> None:
 
 
 # Model settings a fine-tuning run (init_from) may add to the checkpoint's architecture, and
-# the parameters they add (initialised fresh): a training-only category head; the rotation
-# solved from cross-frame matching.
-INIT_FROM_ADDABLE = {'semantic_classes': ('semantic_head.',), 'pose_from_matching': ('motion.',)}
+# the parameters they add (initialised fresh): a training-only category head.
+INIT_FROM_ADDABLE = {'semantic_classes': ('semantic_head.',)}
 
 
-def model_args_from_config(config: dict, teacher_channels: list[int] | None = None) -> ModelArgs | ModelArgsV2:
-    """Model arguments from the `model` section (preset 'student' | 'teacher' | 'v2', plus
-    overrides) and the teacher's widths."""
+def model_args_from_config(config: dict, teacher_channels: list[int] | None = None) -> ModelArgsV2:
+    """Model arguments from the `model` section (`preset` 'v2' | 'tiny', plus any ModelArgsV2
+    field) and the teacher's widths."""
     values = dict(config['model'])
-    preset = values.pop('preset', 'student')
     if teacher_channels:
         values['distill_dims'] = list(teacher_channels)
         layers = config['teacher'].get('student_layers') or []
         if layers:
             values['distill_layers'] = list(layers)
-    if preset == 'teacher':
-        return teacher_args(**values)
-    if preset == 'v2':
-        return ModelArgsV2(**values)
-    if preset != 'student':
-        raise ValueError(f"model.preset must be 'student', 'teacher' or 'v2', got {preset!r}")
-    return ModelArgs(**values)
+    return model_args_from_dict(values)
 
 
 def parameter_groups(model: torch.nn.Module, weight_decay: float, lr_scale: dict[str, float]) -> list[dict]:
@@ -146,15 +139,15 @@ def train(config: dict, resume: str | Path | None = None, progress: bool = True)
         start_epoch, state = 0, None
         if resume:
             state = read_checkpoint(resume)
-            args = model_args_from_dict(state['model_args'], pretrained=False)
+            args = checkpoint_model_args(state, resume)
             start_epoch = int(state['epoch']) + 1
         elif config.get('init_from'):
             init = read_checkpoint(config['init_from'])
             added = {k: v for k, v in config['model'].items() if k in INIT_FROM_ADDABLE}
-            args = model_args_from_dict({**init['model_args'], **added}, pretrained=False)
+            args = replace(checkpoint_model_args(init, config['init_from']), **added)
         else:
             args = model_args_from_config(config, teacher_channels)
-        model: GeoVRModel = build_model(args).to(ddp.device)
+        model: GeoVRv2Model = build_model(args).to(ddp.device)
         if state is not None:
             model.load_state_dict(state['model'])
         elif config.get('init_from'):
