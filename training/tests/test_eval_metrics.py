@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,12 +135,25 @@ def test_geovr_eval_cli_writes_json_markdown_and_plots(tiny_data, tmp_path, caps
     assert 'does not exist' in capsys.readouterr().err
 
 
-def test_ablation_plan_covers_singles_pairs_all_and_camera_grid():
+def test_ablation_plan_covers_singles_pairs_all_camera_grid_and_backbone():
     assert len(target_sets()) == 4 + 6 + 1
     plan = run_plan(['targets', 'camera'])
     assert len(plan) == 15
     assert plan[10]['name'] == 'all four' and all(plan[10]['loss'][t] > 0 for t in ('depth', 'pose', 'scale', 'distill'))
     assert {p['name'] for p in plan if p['group'] == 'camera'} >= {'rays off, cam-aug off', 'rays on, cam-aug on'}
+    # the from-scratch row is the same v2 network without the pretrained weights, all of it trained
+    pretrained, scratch = run_plan(['backbone'])
+    assert pretrained['model'] == {'pretrained': True}
+    assert scratch['name'] == 'from scratch' and scratch['model']['pretrained'] is False
+    from geovr_training.train.config import load_config
+    from geovr_training.train.trainer import model_args_from_config
+    base = load_config(Path(__file__).resolve().parents[1] / 'configs' / 'cpu_v2.yaml')
+    base['model'].update(scratch['model'])
+    args = model_args_from_config(base)
+    shipped = model_args_from_config(load_config(Path(__file__).resolve().parents[1] / 'configs' / 'cpu_v2.yaml'))
+    assert (args.dim, args.depth, args.decoder_dim) == (shipped.dim, shipped.depth, shipped.decoder_dim)
+    model = build_model(args)
+    assert all(p.requires_grad for p in model.backbone.parameters())
     table = ablation_table([{'name': 'depth', 'group': 'targets', 'depth_metric_delta1': 0.5},
                             {'name': 'distill', 'group': 'targets', 'note': 'skipped: no teacher'}])
     assert '| targets | depth | 0.500 |' in table and 'skipped: no teacher' in table

@@ -4,6 +4,9 @@
     distill) — does the multi-objective model beat one or two targets?
 (b) Camera-Aware MLLM: ray embedding on/off x camera augmentation on/off, evaluated under
     camera changes — do the rays and the augmentation keep depth accuracy when the camera changes?
+(c) The backbone: GeoVR-S v2 with its ImageNet-pretrained EfficientNet-Lite0, and the same
+    network from scratch (`pretrained: false`; every backbone stage trained, its BatchNorm
+    statistics learned and no backbone learning-rate factor, since there is nothing to keep).
 
 Every run trains from the same base config (default tiny.yaml) for the same number of steps
 and seed, then is evaluated with `geovr-eval`'s code on the test split. Size it with
@@ -34,20 +37,28 @@ def target_sets() -> list[tuple[str, ...]]:
     return sets
 
 
+FROM_SCRATCH = {'pretrained': False, 'frozen_stages': 0, 'freeze_backbone_bn': False}
+
+
 def run_plan(groups: list[str]) -> list[dict]:
-    """The list of runs: {'name', 'group', 'loss', 'model', 'data'} overrides."""
+    """The list of runs: {'name', 'group', 'loss', 'model', 'data', 'optim'} overrides."""
     plan = []
     if 'targets' in groups:
         for subset in target_sets():
             loss = {t: (1.0 if t in subset else 0.0) for t in TARGETS}
             loss['pose'] *= 2.5  # the notes' weight when on
             plan.append({'name': '+'.join(subset) if len(subset) < 4 else 'all four', 'group': 'targets',
-                         'loss': loss, 'model': {}, 'data': {}})
+                         'loss': loss, 'model': {}, 'data': {}, 'optim': {}})
     if 'camera' in groups:
         for rays, augment in itertools.product((True, False), (True, False)):
             plan.append({'name': f"rays {'on' if rays else 'off'}, cam-aug {'on' if augment else 'off'}",
                          'group': 'camera', 'loss': {}, 'model': {'use_ray_embedding': rays},
-                         'data': {'camera_augmentation': augment}})
+                         'data': {'camera_augmentation': augment}, 'optim': {}})
+    if 'backbone' in groups:
+        plan.append({'name': 'ImageNet backbone', 'group': 'backbone', 'loss': {}, 'model': {'pretrained': True},
+                     'data': {}, 'optim': {}})
+        plan.append({'name': 'from scratch', 'group': 'backbone', 'loss': {}, 'model': dict(FROM_SCRATCH),
+                     'data': {}, 'optim': {'lr_scale': {}}})
     return plan
 
 
@@ -76,6 +87,7 @@ def run_ablation(base_config: dict, data_root: str, out_dir: Path, steps: int, g
         config['data'].update(run['data'])
         config['model'].update(run['model'])
         config['loss'].update(run['loss'])
+        config['optim'].update(run['optim'])
         config['optim'].update({'epochs': 1, 'max_steps_per_epoch': steps, 'max_time_min': None})
         config['early_stopping']['patience'] = 10 ** 6
         config = resolve_config(config)
@@ -108,13 +120,14 @@ def ablation_table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description='GeoVR-S ablations: geometric targets; rays and camera augmentation.')
+    parser = argparse.ArgumentParser(description='GeoVR-S ablations: geometric targets; rays and camera '
+                                                 'augmentation; pretrained backbone or from scratch.')
     parser.add_argument('--data', required=True, help='generated dataset folder (train/val/test splits)')
     parser.add_argument('--out', required=True)
     parser.add_argument('--config', default=str(Path(__file__).resolve().parents[2] / 'configs' / 'tiny.yaml'))
     parser.add_argument('--steps', type=int, default=30, help='training steps per run')
-    parser.add_argument('--groups', default='targets,camera',
-                        help='comma list of: targets, camera, qa (qa needs --qa-config)')
+    parser.add_argument('--groups', default='targets,camera,backbone',
+                        help='comma list of: targets, camera, backbone, qa (qa needs --qa-config)')
     parser.add_argument('--qa-config', default=None,
                         help='QA config (task: qa) for the qa rows: with and without 3D position '
                              'embeddings, frozen vs joint encoder, with vs without geometric training')
