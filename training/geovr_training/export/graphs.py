@@ -2,10 +2,9 @@
 
 Adding a graph is adding an entry to GRAPHS: a wrapper that returns exactly the contract
 outputs in order, its I/O names, dynamic axes, example inputs, output units and parity
-tolerances. Only the perception graph exists today; the question graph (encoded question
-+ memory tokens -> answer heads) and the question encoder come with the language-model
-issue and will be entries 'question' and 'question_encoder' here, exported by the same
-code path.
+tolerances. Every GeoVR-S checkpoint provides all four: the perception graph (a clip of two
+frames), the frame encoder and pair head it splits into, and the cell classifier. The
+question graphs are exported by `geovr_training.qa.export`.
 """
 from __future__ import annotations
 
@@ -30,7 +29,6 @@ class GraphSpec:
         tolerances: {output name: (atol, rtol)} for the torch-vs-ONNX-Runtime parity check,
             |onnx - torch| <= atol + rtol * |torch| elementwise.
         spatial: whether height/width are dynamic (profiles and FLOPs per size apply).
-        applies: model -> whether the model provides this graph (default: every model).
         torch_program: also save a torch.export program (`.pt2`).
     The example inputs are made by `example_inputs(batch, width, height, wrapper)`.
     """
@@ -44,7 +42,6 @@ class GraphSpec:
     outputs: dict[str, dict]
     tolerances: dict[str, tuple[float, float]]
     spatial: bool = True
-    applies: Callable[[nn.Module], bool] = lambda model: True
     torch_program: bool = True
 
 
@@ -145,10 +142,6 @@ class PairHeadGraph(nn.Module):
         return tuple(out[name] for name in CONTRACT_OUTPUTS)
 
 
-def _two_graph_model(model: nn.Module) -> bool:
-    return hasattr(model, 'encode_frames') and hasattr(model, 'clip_outputs')
-
-
 def _frame_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
     images, intrinsics = _perception_inputs(batch, width, height)
     return images[:, 0].contiguous(), intrinsics[:, 0].contiguous()
@@ -159,10 +152,6 @@ def _cell_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[tor
     with torch.no_grad():
         encoded = wrapper.model.encode_frames(images[:, 0].contiguous(), intrinsics[:, 0].contiguous())
     return (encoded['s32'],)
-
-
-def _classifier_model(model: nn.Module) -> bool:
-    return _two_graph_model(model) and hasattr(getattr(model, 'backbone', None), 'classify_cells')
 
 
 def _pair_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
@@ -213,7 +202,6 @@ FRAME_ENCODER = GraphSpec(
              'feat_s32': {'unit': '1', 'dims': ['batch', 320, 'height/32', 'width/32'],
                           'meaning': 'backbone stride 32 (the cell classifier input)'}},
     tolerances={name: (1e-3, 1e-3) for name in FRAME_OUTPUTS},
-    applies=_two_graph_model,
     torch_program=False,
 )
 
@@ -231,7 +219,6 @@ PAIR_HEAD = GraphSpec(
                     if len(spec['dims']) > 2 and spec['dims'][1] == 2 else spec)
              for name, spec in PERCEPTION.outputs.items()},
     tolerances=PERCEPTION.tolerances,
-    applies=_two_graph_model,
     torch_program=False,
 )
 
@@ -245,15 +232,12 @@ CELL_CLASSIFIER = GraphSpec(
     outputs={'class_logits': {'unit': '1', 'dims': ['batch', 1000, 'height/32', 'width/32'],
                               'meaning': 'ImageNet-1k logits of every stride-32 cell'}},
     tolerances={'class_logits': (1e-2, 1e-3)},
-    applies=_classifier_model,
     torch_program=False,
 )
 
 GRAPHS: dict[str, GraphSpec] = {
     'perception': PERCEPTION,
-    'frame_encoder': FRAME_ENCODER,  # GeoVR-S v2: a camera frame is encoded once ...
+    'frame_encoder': FRAME_ENCODER,  # a camera frame is encoded once ...
     'pair_head': PAIR_HEAD,          # ... and its encoding reused for the pairs it is part of
     'cell_classifier': CELL_CLASSIFIER,  # what each cell shows (ImageNet), on keyframes
-    # 'question': ...,          encoded question + memory tokens -> answer heads (later issue)
-    # 'question_encoder': ...,  question text tokens -> encoded question (later issue)
 }

@@ -263,7 +263,7 @@ def export_model(checkpoint: str | Path, out_dir: str | Path, *, opset: int = DE
         raise ValueError(f'unknown graphs {unknown}; exportable: {sorted(GRAPHS)}')
     info = load_model_info(checkpoint, model_version)
     if graphs is None:
-        graphs = tuple(name for name, spec in GRAPHS.items() if spec.applies(info.model))
+        graphs = tuple(GRAPHS)
     input_size = tuple(input_size or input_size_from_config(info.config))
     all_sizes = declared_sizes(input_size, sizes, info.patch_size)
     out_dir = Path(out_dir)
