@@ -60,7 +60,7 @@ def resize_frames(rgb, depth, k, size):
 
 
 def apply_camera_change(change: CameraChange, rgb: np.ndarray, depth: np.ndarray | None,
-                        k: np.ndarray, multiple: int = 16):
+                        k: np.ndarray, multiple: int = 32):
     """Return (rgb, depth, K) as seen by the changed camera; sizes stay multiples of `multiple`."""
     height, width = rgb.shape[1:3]
     size = (width, height)

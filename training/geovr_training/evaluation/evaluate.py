@@ -57,7 +57,7 @@ def evaluate_model(model: GeoVRv2Model, sequences: list, input_size: tuple[int, 
                 if input_size is not None and (rgb.shape[2], rgb.shape[1]) != tuple(input_size):
                     from geovr_training.evaluation.camera import resize_frames
                     rgb, depth, k = resize_frames(rgb, depth, k, input_size)
-                rgb, depth, k = apply_camera_change(change, rgb, depth, k)
+                rgb, depth, k = apply_camera_change(change, rgb, depth, k, runner.patch_size)
                 size = None if change.native_size else input_size
             pred = predict_sequence(runner, rgb, k, size)
             rows.append(evaluate_sequence(pred, depth, seq.T_world_cam))

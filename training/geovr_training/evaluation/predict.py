@@ -30,7 +30,7 @@ class SequencePrediction:
     seconds: float
 
 
-def model_input_size(width: int, height: int, input_size: tuple[int, int] | None, multiple: int = 16) -> tuple[int, int]:
+def model_input_size(width: int, height: int, input_size: tuple[int, int] | None, multiple: int = 32) -> tuple[int, int]:
     """(W, H) fed to the model: `input_size` when given, else the image size rounded to `multiple`."""
     if input_size is not None:
         return int(input_size[0]), int(input_size[1])
