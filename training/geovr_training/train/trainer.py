@@ -1,8 +1,8 @@
 """The training loop: single process or DistributedDataParallel under torchrun.
 
 `train(config)` trains GeoVR-S (`model.preset` 'v2' or 'tiny', plus any ModelArgsV2 field)
-from a resolved config dict and returns a summary. Under torchrun (WORLD_SIZE > 1) it uses gloo on CPU and nccl on GPU with
-a DistributedSampler; only rank 0 writes logs and checkpoints.
+from a resolved config dict and returns a summary. Under torchrun (WORLD_SIZE > 1) it uses
+gloo on CPU and nccl on GPU with a DistributedSampler; only rank 0 writes logs and checkpoints.
 """
 
 from __future__ import annotations
