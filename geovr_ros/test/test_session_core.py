@@ -296,3 +296,20 @@ def test_single_graph_models_run_the_same_session(single_model):
         frames = slide(session_of(pipeline), np.arange(8) * 0.02)
     assert all(f.tracking.status != 'fallback' for f in frames)
     assert frames[-1].T_odom_cam[0, 3] == pytest.approx(0.14, abs=0.02)
+
+
+def test_tracking_bench_runs_the_sessions_geometric_step(tmp_path, capsys):
+    """`python -m geovr_ros.tracking.bench` on a 7-Scenes-style folder of the slide with its
+    true depth: GeometricOdometry's keyframes, no failure, the timing lines."""
+    from geovr_ros.tracking.bench import main as bench_main
+    for i, x in enumerate(np.arange(12) * 0.02):
+        cv2.imwrite(str(tmp_path / f'frame-{i:06d}.color.png'), wall(x)[..., ::-1])
+        cv2.imwrite(str(tmp_path / f'frame-{i:06d}.depth.png'),
+                    np.full((HEIGHT, WIDTH), WALL_M * 1000, np.uint16))
+        pose = np.eye(4)
+        pose[0, 3] = x
+        np.savetxt(tmp_path / f'frame-{i:06d}.pose.txt', pose)
+    np.savetxt(tmp_path / 'camera-intrinsics.txt', K)
+    assert bench_main([str(tmp_path), '--max-frames', '12']) == 0
+    out = capsys.readouterr().out
+    assert '12 frames 320x240' in out and '0 tracking failures' in out and 'tracking      median' in out
