@@ -111,6 +111,11 @@ def test_repeated_observations_fuse_into_one_instance():
     # box quantiles 0.1 / 0.9 of the corners -0.2, -0.1, 0.0 and 0.2, 0.3, 0.4 along x
     np.testing.assert_allclose(inst.box_min, [-0.18, -0.2, 1.8])
     np.testing.assert_allclose(inst.box_max, [0.38, 0.2, 2.2])
+    assert m.instances()[0] is inst  # unchanged: the same (cached) instance, its arrays read-only
+    with pytest.raises(ValueError):
+        inst.centroid[0] = 5.0
+    m.add([obs(centre=(0.4, 0.0, 2.0), keyframe=3, stamp=3.0, score=0.9)])
+    np.testing.assert_allclose(m.instances()[0].centroid, [0.175, 0.0, 2.0])
 
 
 def test_the_same_frame_counts_one_view_and_tentative_instances_are_filtered():

@@ -129,10 +129,12 @@ class _Track:
     point_map: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     offset_min: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     offset_max: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    cached: ObjectInstance | None = None  # the reported instance; None after any change
 
     def append(self, rows: dict[str, np.ndarray], keep: int) -> None:
         for key, value in rows.items():
             setattr(self, key, np.concatenate([getattr(self, key), value])[-keep:])
+        self.cached = None
 
     def rows(self) -> dict[str, np.ndarray]:
         return {k: getattr(self, k) for k in _ROW_KEYS}
@@ -148,12 +150,17 @@ class _Track:
         return np.minimum(lo, c), np.maximum(hi, c)
 
     def instance(self, quantiles, views_half: float) -> ObjectInstance:
-        lo, hi = self.box(quantiles)
-        mean_score = self.score_sum / max(self.obs_total, 1)
-        support = self.n_views / (self.n_views + views_half)
-        return ObjectInstance(self.instance_id, self.category, float(mean_score * support),
-                              self.centroid(), lo, hi, self.n_views, self.first_seen, self.last_seen,
-                              tuple(int(k) for k in np.unique(self.keyframe)))
+        if self.cached is None:
+            lo, hi = self.box(quantiles)
+            mean_score = self.score_sum / max(self.obs_total, 1)
+            support = self.n_views / (self.n_views + views_half)
+            centroid = self.centroid()
+            for array in (centroid, lo, hi):
+                array.flags.writeable = False  # shared by every reader until the next change
+            self.cached = ObjectInstance(self.instance_id, self.category, float(mean_score * support),
+                                         centroid, lo, hi, self.n_views, self.first_seen, self.last_seen,
+                                         tuple(int(k) for k in np.unique(self.keyframe)))
+        return self.cached
 
 
 _ROW_KEYS = ('keyframe', 'stamp', 'score', 'point_kf', 'point_map', 'offset_min', 'offset_max')
@@ -162,10 +169,13 @@ _ROW_KEYS = ('keyframe', 'stamp', 'score', 'point_kf', 'point_map', 'offset_min'
 def box_overlap(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> float:
     """Intersection volume / the smaller box's volume of two axis-aligned boxes, each side
     padded by 5 cm (so flat boxes still have a volume). In [0, 1]."""
-    min_a, max_a, min_b, max_b = min_a - _PAD, max_a + _PAD, min_b - _PAD, max_b + _PAD
-    inter = np.prod(np.clip(np.minimum(max_a, max_b) - np.maximum(min_a, min_b), 0, None))
-    smaller = min(np.prod(max_a - min_a), np.prod(max_b - min_b))
-    return float(inter / smaller)
+    inter = vol_a = vol_b = 1.0
+    for lo_a, hi_a, lo_b, hi_b in zip(min_a, max_a, min_b, max_b):  # plain floats: 2-3 axes
+        lo_a, hi_a, lo_b, hi_b = float(lo_a) - _PAD, float(hi_a) + _PAD, float(lo_b) - _PAD, float(hi_b) + _PAD
+        inter *= max(0.0, min(hi_a, hi_b) - max(lo_a, lo_b))
+        vol_a *= hi_a - lo_a
+        vol_b *= hi_b - lo_b
+    return inter / min(vol_a, vol_b)
 
 
 class ObjectMap:
@@ -217,7 +227,7 @@ class ObjectMap:
                              self.config.max_observations)
                 joined.append(track.instance_id)
                 self.observations_added += 1
-            renamed = self._merge_overlapping()
+            renamed = self._merge_overlapping(set(joined))
         return [renamed.get(i, i) for i in joined]
 
     def relocate(self, keyframe_poses: Mapping[int, np.ndarray]) -> int:
@@ -237,6 +247,7 @@ class ObjectMap:
                     if int(k) in poses:
                         rows = track.keyframe == k
                         track.point_map[rows] = transform_points(poses[int(k)], track.point_kf[rows])
+                        track.cached = None
                         hit = True
                 moved += hit
             self._merge_overlapping()
@@ -272,7 +283,8 @@ class ObjectMap:
         return False, distance
 
     def _summary(self, track: _Track) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (track.centroid(), *track.box(self.config.box_quantiles))
+        inst = track.instance(self.config.box_quantiles, self.config.views_half)
+        return inst.centroid, inst.box_min, inst.box_max
 
     def _associate(self, obs: ObjectObservation) -> _Track | None:
         summary = (np.asarray(obs.centroid, np.float64), np.asarray(obs.box_min), np.asarray(obs.box_max))
@@ -285,28 +297,28 @@ class ObjectMap:
                 best, best_distance = track, distance
         return best
 
-    def _merge_overlapping(self) -> dict[int, int]:
-        """Merges instances of one category that match each other; {removed id: kept id}."""
+    def _merge_overlapping(self, changed: set[int] | None = None) -> dict[int, int]:
+        """Merges instances of one category that match each other, checking the pairs with
+        an instance in `changed` (None: every pair); {removed id: kept id}."""
         renamed: dict[int, int] = {}
         summaries = {i: self._summary(t) for i, t in self._tracks.items()}
-        changed = True
-        while changed:
-            changed = False
-            ids = sorted(self._tracks)
-            for a_i, a in enumerate(ids):
-                ta = self._tracks[a]
-                for b in ids[a_i + 1:]:
-                    if self._tracks[b].category != ta.category or not self._match(summaries[a], summaries[b])[0]:
-                        continue
-                    self._absorb(ta, self._tracks.pop(b))
-                    del summaries[b]
-                    summaries[a] = self._summary(ta)
-                    renamed = {k: (a if v == b else v) for k, v in renamed.items()}
-                    renamed[b] = a
-                    changed = True
-                    break
-                if changed:
-                    break
+        todo = set(self._tracks) if changed is None else set(changed) & set(self._tracks)
+        while todo:
+            a = min(todo)
+            todo.discard(a)
+            ta = self._tracks[a]
+            for b in sorted(self._tracks):
+                if b == a or self._tracks[b].category != ta.category or not self._match(summaries[a], summaries[b])[0]:
+                    continue
+                keep, gone = min(a, b), max(a, b)  # the older id stays
+                self._absorb(self._tracks[keep], self._tracks.pop(gone))
+                del summaries[gone]
+                summaries[keep] = self._summary(self._tracks[keep])
+                renamed = {k: (keep if v == gone else v) for k, v in renamed.items()}
+                renamed[gone] = keep
+                todo.discard(gone)
+                todo.add(keep)  # it grew: check it again
+                break
         return renamed
 
     def _absorb(self, keep: _Track, other: _Track) -> None:
@@ -319,6 +331,7 @@ class ObjectMap:
         keep.last_seen = max(keep.last_seen, other.last_seen)
         keep.score_sum += other.score_sum
         keep.obs_total += other.obs_total
+        keep.cached = None
 
     # ---- saving
 
