@@ -3,6 +3,8 @@ association, merging, relocation with the pose graph, saving (no ROS)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -237,3 +239,10 @@ def test_mapper_from_imagenet_logits_of_a_frame():
     assert inst.n_views == 2 and inst.category == 'chair'
     with pytest.raises(ShapeError):
         mapper.observe_logits(logits[:47], depth, K, np.eye(4), 2, 2.0)
+
+
+def test_import_leaves_rclpy_torch_cv2_and_the_training_package_out():
+    code = ('import sys, geovr_ros.objects; '
+            'bad = [m for m in ("rclpy", "torch", "cv2", "geovr_training") if m in sys.modules]; '
+            'assert not bad, bad')
+    subprocess.run([sys.executable, '-c', code], check=True)
