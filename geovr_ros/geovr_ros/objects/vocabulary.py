@@ -21,7 +21,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from geovr_ros.objects.imagenet_classes import IMAGENET_CLASSES
 
 __all__ = ['Category', 'Vocabulary', 'VocabularyError', 'load_vocabulary', 'merge_vocabulary',
            'plural_of', 'shipped_vocabulary_path', 'vocabulary_from_dict']
@@ -29,7 +28,7 @@ __all__ = ['Category', 'Vocabulary', 'VocabularyError', 'load_vocabulary', 'merg
 SHIPPED_FILE = 'object_vocabulary.yaml'
 TOP_KEYS = ('temperature', 'min_score', 'categories', 'remove')
 CATEGORY_KEYS = ('imagenet', 'synonyms', 'plural')
-NUM_IMAGENET_CLASSES = len(IMAGENET_CLASSES)
+NUM_IMAGENET_CLASSES = 1000  # outputs of an ImageNet-1k classifier
 
 
 class VocabularyError(ValueError):
@@ -98,7 +97,7 @@ class Vocabulary:
         for k, category in enumerate(self.categories):
             for index in category.imagenet:
                 if index in owner:
-                    raise VocabularyError(f'ImageNet class {index} ({IMAGENET_CLASSES[index]}) is in both '
+                    raise VocabularyError(f'ImageNet class {index} is in both '
                                           f'{owner[index]!r} and {category.name!r}')
                 owner[index] = category.name
                 self.class_to_category[index] = k
@@ -209,10 +208,10 @@ def vocabulary_from_dict(data: Mapping[str, Any], source: str = '<dict>') -> Voc
         for index, class_name in classes.items():
             if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < NUM_IMAGENET_CLASSES:
                 raise VocabularyError(f'{where}.imagenet: class index {index!r} is not an integer in [0, 999]')
-            if _normalise_class_name(class_name) != _normalise_class_name(IMAGENET_CLASSES[index]):
-                raise VocabularyError(f'{where}.imagenet: class {index} is {IMAGENET_CLASSES[index]!r}, '
-                                      f'not {class_name!r}')
-            imagenet[index] = IMAGENET_CLASSES[index]
+            if not isinstance(class_name, str) or not class_name.strip():
+                raise VocabularyError(f'{where}.imagenet: class {index} needs its ImageNet name '
+                                      f'(documentation for readers), got {class_name!r}')
+            imagenet[index] = _normalise_class_name(class_name)
         synonyms = entry.get('synonyms') or []
         if isinstance(synonyms, str) or not all(isinstance(s, str) and s.strip() for s in synonyms):
             raise VocabularyError(f'{where}.synonyms: must be a list of non-empty strings, got {synonyms!r}')
