@@ -40,6 +40,7 @@ from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
 
 from geovr_ros.geometry import (
     GeometryError, InvalidIntrinsicsError, T_BODY_OPTICAL, body_to_optical, depth_to_points,
@@ -60,7 +61,7 @@ from geovr_ros.ros.droplog import DropLog, check_name, shown
 from geovr_ros.ros.rectify import Rectifier
 from geovr_ros.ros.pairing import CameraIntrinsics, IntrinsicsPairer
 from geovr_ros.ros.parameters import check_parameters, declare_all, parameter_problem
-from geovr_ros.ros.qos import qos_profile
+from geovr_ros.ros.qos import LATCHED, qos_profile
 from geovr_ros.ros.tf import StaticTransformCache, TransformPublisher
 from geovr_ros.ros.worker import LatestItemWorker
 
@@ -91,6 +92,7 @@ class GeoVRNode(LifecycleNode):
         self._query_group = ReentrantCallbackGroup()
         self._diag_group = MutuallyExclusiveCallbackGroup()
         self._publishers_owned: list = []
+        self.pub_objects = None          # ~/objects, made at configure when there is an object map
         self._subscriptions_owned: list = []
         self._services_owned: list = []
         self._timers_owned: list = []
@@ -306,6 +308,9 @@ class GeoVRNode(LifecycleNode):
                            qos_profile('reliable', 'volatile', 10))
         self.pub_diag = pub(DiagnosticArray, '/diagnostics',
                             qos_profile('reliable', 'volatile', 10))
+        # the object map, latched: a late RViz or subscriber gets the newest map at once
+        self.pub_objects = pub(MarkerArray, '~/objects', LATCHED) \
+            if self.session.objects is not None else None
         self.tf = TransformPublisher(self)
         self.static_tf = StaticTransformCache(self) \
             if p['odom_child'] == 'base' and p['camera_mount_source'] == 'tf' else None
@@ -332,7 +337,8 @@ class GeoVRNode(LifecycleNode):
                                   clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._publishers_owned = [e for e in (
             self.pub_depth, self.pub_depth_info, self.pub_odom, self.pub_pose, self.pub_path,
-            self.pub_loc, self.pub_diag, self.pub_colored, self.pub_points) if e is not None]
+            self.pub_loc, self.pub_diag, self.pub_colored, self.pub_points, self.pub_objects)
+            if e is not None]
         self._subscriptions_owned = subs
         self._services_owned = services
         self._timers_owned = [timer]
@@ -485,6 +491,8 @@ class GeoVRNode(LifecycleNode):
         t_odometry = time.perf_counter()
         if frame.T_map_odom is not None:
             self._publish_localization(frame, header)
+        if frame.objects_changed:
+            self._publish_objects(header.stamp)
         t_end = time.perf_counter()
         self._processed_times.append(time.monotonic())
         ms, session_ms = 1e3, frame.timings_ms
@@ -585,6 +593,14 @@ class GeoVRNode(LifecycleNode):
             self.tf.send([transform_stamped_msg(frame.T_map_odom, self.p['map_frame'],
                                                 self.p['odom_frame'], header.stamp)])
 
+    def _publish_objects(self, stamp) -> None:
+        """The object map as boxes and labels (a DELETEALL first: removed objects vanish)."""
+        if self.pub_objects is None:
+            return
+        from geovr_ros.ros.object_markers import object_markers
+        self.pub_objects.publish(object_markers(self.session.objects.map.instances(),
+                                                self.session.objects_frame, stamp))
+
     # ---------------------------------------------------------------- services
     @_under_frame_lock
     def _on_reset(self, request, response):
@@ -593,6 +609,7 @@ class GeoVRNode(LifecycleNode):
             return response
         self.session.reset()
         self._path.clear()
+        self._publish_objects(self.get_clock().now().to_msg())
         self.get_logger().info('odometry reset by ~/reset: restarting at the next frame')
         response.success, response.message = True, 'odometry and memory reset'
         return response
@@ -627,6 +644,7 @@ class GeoVRNode(LifecycleNode):
             response.success, response.message = False, f'{error}: the current map is kept'
             self.get_logger().warning(response.message)
             return response
+        self._publish_objects(self.get_clock().now().to_msg())
         response.success = True
         response.message = (f'loaded {count} keyframes from {path}: '
                             f'localizing (map -> odom unknown until a place is recognised)')
@@ -639,6 +657,7 @@ class GeoVRNode(LifecycleNode):
             response.success, response.message = False, 'node is not active'
             return response
         self.session.reset_map()
+        self._publish_objects(self.get_clock().now().to_msg())
         response.success, response.message = True, 'map cleared: mapping afresh, map == odom'
         return response
 

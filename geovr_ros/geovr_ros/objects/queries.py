@@ -39,7 +39,7 @@ from geovr_ros.memory.spatial_memory import MemorySnapshot
 from geovr_ros.objects.object_map import ObjectInstance, ObjectMap
 from geovr_ros.objects.vocabulary import Vocabulary, plural_of
 
-__all__ = ['ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects', 'box_distance', 'parse_object_question']
+__all__ = ['NOT_SEEN', 'ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects', 'box_distance', 'parse_object_question']
 
 _TASKS = (
     ('appearance_order', re.compile(r'\b(first|earliest|order)\b.*\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b'
@@ -143,6 +143,9 @@ def _xyz(p: np.ndarray) -> str:
     return f'x={p[0]:.2f}, y={p[1]:.2f}, z={p[2]:.2f} m'
 
 
+NOT_SEEN = 'I have not seen'  # how every answer about objects the map lacks begins
+
+
 def _not_seen(q: ObjectQuestion, names: Sequence[str], vocabulary: Vocabulary) -> Answer:
     if q.unknown:
         note = f' ({q.unknown} is not in my object vocabulary)'
@@ -150,9 +153,9 @@ def _not_seen(q: ObjectQuestion, names: Sequence[str], vocabulary: Vocabulary) -
     else:
         note = ''
     if q.task == 'object_count':
-        text = f'I have not seen any {_plural(names[0], vocabulary)}: 0{note}'
+        text = f'{NOT_SEEN} any {_plural(names[0], vocabulary)}: 0{note}'
         return Answer(True, 'ok', text, q.task, 0.0, 'count', confidence=1.0)
-    text = 'I have not seen ' + ' or '.join(_a(n) for n in names) + note
+    text = f'{NOT_SEEN} ' + ' or '.join(_a(n) for n in names) + note
     return Answer(False, text, text, q.task)
 
 

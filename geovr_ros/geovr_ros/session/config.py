@@ -23,6 +23,8 @@ class SessionConfig:
     'learned'. Frame names (odom_frame, map_frame,
     base_frame, odom_child) are those a question's target_frame may name.
     log_throttle_period: seconds between two 'geometric tracking failed' log lines.
+    objects_enabled: keep the object map (needs a model with a cell classifier and geometric
+    odometry); object_vocabulary: a user vocabulary YAML merged over the shipped one ('' none).
     """
 
     odometry_method: str = 'geometric'
@@ -51,6 +53,8 @@ class SessionConfig:
     base_frame: str = 'base_link'
     odom_child: str = 'camera'
     log_throttle_period: float = 10.0
+    objects_enabled: bool = True
+    object_vocabulary: str = ''
 
     def __post_init__(self) -> None:
         if self.odometry_method not in ODOMETRY_METHODS:

@@ -48,7 +48,8 @@ class ProcessedFrame:
     JUMP_FORWARD when this frame confirmed a time jump (JUMP_BACK: odometry restarted).
     timings_ms: preprocess_ms, model_ms, perception_callback_ms, tracking_ms, graph_ms,
     odometry_ms (everything from the model's output to the memory, tracking and graph
-    included), localization_ms.
+    included), localization_ms, objects_ms. objects_changed: the object map took new
+    observations or moved with the pose graph (publish it again).
     """
 
     stamp: float
@@ -64,6 +65,7 @@ class ProcessedFrame:
     map_covariance: np.ndarray | None
     stamp_check: StampCheck = StampCheck.OK
     timings_ms: dict[str, float] = field(default_factory=dict)
+    objects_changed: bool = False
 
     @property
     def dropped(self) -> bool:

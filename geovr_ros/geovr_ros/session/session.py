@@ -2,7 +2,9 @@
 
 Per frame (`process`): stamp check -> preprocess -> the model on (odometry reference,
 current) -> learned odometry -> geometric tracking and the pose graph -> spatial memory ->
-localization (place recognition, map keyframes, map -> odom). `answer` puts a question to
+localization (place recognition, map keyframes, map -> odom) -> the object map (on tracking
+keyframes: the cell classifier names the cells, the depth places them; a loop closure
+moves the objects with their keyframes). `answer` puts a question to
 the memory and converts the answer to the requested frame. geovr_node converts messages and
 publishes what `process` returns; `geovr-eval odometry` and the tests run the same object.
 
@@ -30,6 +32,7 @@ from geovr_ros.localization import KeyframeMap, Localizer, LocalizerConfig, MapF
 from geovr_ros.memory import (
     Answer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer, SpatialMemory,
     validate_question)
+from geovr_ros.objects.queries import NOT_SEEN
 from geovr_ros.odometry import OdometryTracker, OdometryUpdate, StampCheck, StampGate
 from geovr_ros.session.config import SessionConfig
 from geovr_ros.session.geometric import GeometricOdometry
@@ -48,6 +51,15 @@ def denormalised_rgb(chw: np.ndarray, metadata) -> np.ndarray:
     std = np.asarray(metadata.std, np.float32).reshape(3, 1, 1)
     rgb = (chw * std + mean) * 255.0
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8).transpose(1, 2, 0).copy()
+
+
+def _moved_instance(instance, T: np.ndarray):
+    """An ObjectInstance moved rigidly by T (4, 4): its centroid exactly, its axis-aligned box
+    translated with the centroid (the extent keeps its size)."""
+    centroid = transform_points(T, instance.centroid[None])[0]
+    shift = centroid - instance.centroid
+    return dataclasses.replace(instance, centroid=centroid, box_min=instance.box_min + shift,
+                               box_max=instance.box_max + shift)
 
 
 class Session:
@@ -96,6 +108,23 @@ class Session:
         self._scale = float('nan')
         self._keyframe_inputs: dict[int, tuple] = {}  # map keyframe id -> (Keyframe, PreparedFrame)
         self._tracking_warned = float('-inf')
+        self.objects = self._new_object_mapper()  # ObjectMapper in `objects_frame`, or None
+
+    def _new_object_mapper(self):
+        """An ObjectMapper when objects are enabled, the model names cells (a cell classifier)
+        and odometry is geometric (objects hang on tracking keyframes); else None.
+        Raises VocabularyError for a bad object_vocabulary file."""
+        c = self.config
+        if not c.objects_enabled or self.geometric is None \
+                or getattr(self.perception, 'classifier', None) is None:
+            return None
+        from geovr_ros.objects import ObjectMapper, load_vocabulary
+        return ObjectMapper(load_vocabulary(c.object_vocabulary or None))
+
+    @property
+    def objects_frame(self) -> str:
+        """The frame the object map is kept in: map with localization, else odom."""
+        return self.config.map_frame if self.config.localization_enabled else self.config.odom_frame
 
     # ---------------------------------------------------------------- set-up
     def set_mount(self, T_odom_opt0: np.ndarray) -> None:
@@ -188,6 +217,10 @@ class Session:
         T_map_odom = map_covariance = None
         if c.localization_enabled:
             T_map_odom, map_covariance = self._localize(stamp, T_odom_cam, cur, result)
+        t_localized = time.perf_counter()
+        objects_changed = False
+        if self.objects is not None and tracked is not None:
+            objects_changed = self._update_objects(stamp, cur, result, tracked, T_odom_cam, T_map_odom)
         t_end = time.perf_counter()
         with self._state_lock:
             self._latest = (stamp, T_odom_cam, camera_frame, T_map_odom)
@@ -198,13 +231,14 @@ class Session:
                    'perception_callback_ms': (t_called - t_inferred) * ms,
                    **timings,
                    'odometry_ms': (t_odometry - t_called) * ms,
-                   'localization_ms': (t_end - t_odometry) * ms}
+                   'localization_ms': (t_localized - t_odometry) * ms,
+                   'objects_ms': (t_end - t_localized) * ms}
         step = None if tracked is None else tracked.step
         return ProcessedFrame(
             stamp, result, odometry, learned, T_odom_cam, covariance, step,
             step.new_keyframe if step is not None else learned.new_reference,
             None if tracked is None else tracked.loop_closure, T_map_odom, map_covariance,
-            check, timings)
+            check, timings, objects_changed)
 
     def _track_geometric(self, rgb, K, result: PerceptionResult, learned: OdometryUpdate, depth
                          ) -> tuple[OdometryUpdate, np.ndarray | None, object]:
@@ -257,6 +291,28 @@ class Session:
         graph = self.pose_graph
         from_graph = graph is not None and loc.mapping and len(graph)
         return T_map_odom, graph.covariance() if from_graph else loc.covariance()
+
+    def _update_objects(self, stamp: float, cur: PreparedFrame, result: PerceptionResult, tracked,
+                        T_odom_cam: np.ndarray, T_map_odom: np.ndarray | None) -> bool:
+        """On a new tracking keyframe the cells the classifier names are placed with the
+        model's depth into the object map; on a loop closure the objects move with their
+        keyframes' optimised poses. Returns whether the object map changed."""
+        changed = False
+        keyframe = tracked.step.keyframe
+        T_objects_odom = T_map_odom if self.config.localization_enabled else np.eye(4)
+        if keyframe is not None and T_objects_odom is not None:
+            logits = self.perception.cell_logits(cur)   # (h, w, 1000)
+            if logits is not None:
+                observed = self.objects.observe_logits(
+                    logits.reshape(-1, logits.shape[-1]), result.depth, result.K,
+                    T_objects_odom @ T_odom_cam, keyframe.id, stamp)
+                changed = bool(observed)
+        graph = self.pose_graph
+        if tracked.loop_closure is not None and graph is not None and self.localizer.mapping:
+            moved = self.objects.map.relocate({key: self.mount @ graph.T_map_keyframe(key)
+                                               for key in graph.keyframes})
+            changed = changed or moved > 0
+        return changed
 
     def _keep_input(self, keyframe, frame: PreparedFrame) -> None:
         """Keeps a new map keyframe's model input (for place verification without preparing
@@ -311,6 +367,8 @@ class Session:
         self._learned_last = None
         self.memory.clear()
         self.localizer.odometry_restarted()
+        if self.objects is not None:   # its keyframes and poses belonged to the old odometry
+            self.objects.map.clear()
         with self._state_lock:
             self._latest = None
 
@@ -319,6 +377,8 @@ class Session:
         self.localizer.reset()
         if self.geometric is not None:
             self.geometric.reset_graph()
+        if self.objects is not None:
+            self.objects.map.clear()
         self._keyframe_inputs.clear()
         self._refresh_map_odom()
 
@@ -344,6 +404,8 @@ class Session:
         returns its keyframe count. Raises MapFileError with the live map untouched."""
         keyframe_map = self.read_map(path)   # the live map is untouched until it is whole
         self.localizer.set_map(keyframe_map)
+        if self.objects is not None:   # objects found so far are in the previous map's frame
+            self.objects.map.clear()
         self._keyframe_inputs.clear()
         self._refresh_map_odom()
         return len(keyframe_map)
@@ -414,12 +476,43 @@ class Session:
                                                   camera_frame)
         if error:
             return Answer(False, error)
+        from_objects = None
+        if self.objects is not None:
+            from_objects = self._answer_from_objects(question, frame, T_target_odom, T_map_odom,
+                                                     T_odom_cam)
+            if from_objects is not None and not from_objects.answer.startswith(NOT_SEEN):
+                return dataclasses.replace(from_objects, stamp=stamp)
         answer = self.answerer.answer(question, self.memory.snapshot(), stamp)
+        if from_objects is not None:   # the map lacks the object: a model's answer, labelled so
+            if not answer.success:
+                return dataclasses.replace(from_objects, stamp=stamp)
+            answer = dataclasses.replace(answer, answer=f'{from_objects.answer} in the object map; '
+                                                        f'the {self.answerer.name} answerer says: '
+                                                        f'{answer.answer}')
         points = np.asarray(answer.points, float)
         if len(points):
             points = transform_points(T_target_odom, points)
         pose = None if answer.pose is None else T_target_odom @ answer.pose
         return dataclasses.replace(answer, points=points, pose=pose, frame=frame, stamp=stamp)
+
+    def _answer_from_objects(self, question: str, frame: str, T_target_odom: np.ndarray,
+                             T_map_odom: np.ndarray | None, T_odom_cam: np.ndarray) -> Answer | None:
+        """The object map's answer in `frame` (text, value, points and pose all in it), or None
+        when the question is not about objects (the other answerers take it). Distances and
+        sizes are measured in the object map's own frame; moving to `frame` moves the boxes
+        rigidly (their extents stay those of the map's axes)."""
+        from geovr_ros.memory.answerer import NO_MODEL_MESSAGE
+        from geovr_ros.objects import answer_from_objects
+        T_objects_odom = T_map_odom if self.config.localization_enabled else np.eye(4)
+        if T_objects_odom is None:   # objects are placed only once map -> odom is known
+            T_target_objects = None
+        else:
+            T_target_objects = T_target_odom @ invert_pose(T_objects_odom)
+        instances = [] if T_target_objects is None else [
+            _moved_instance(i, T_target_objects) for i in self.objects.map.instances()]
+        answer = answer_from_objects(question, instances, self.objects.vocabulary,
+                                     T_target_odom @ T_odom_cam, frame)
+        return None if answer.message == NO_MODEL_MESSAGE else answer
 
     # ---------------------------------------------------------------- diagnostics
     def diagnostics(self) -> dict[str, str]:
@@ -442,6 +535,8 @@ class Session:
                            'tracking_failures': str(tracker.failures),
                            'tracking_keyframes': str(tracker.keyframes_created),
                            'tracking_depth_scale': f'{step.depth_scale:.3f}' if step else 'nan'})
+        if self.objects is not None:
+            values['objects'] = str(len(self.objects.map.instances()))
         graph = self.pose_graph
         if graph is not None:
             values.update({'pose_graph_keyframes': str(len(graph)),
