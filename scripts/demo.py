@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""The GeoVR-ROS demo: the whole system, for real, on a short rendered sequence.
+"""The GeoVR-ROS demo: the whole system, for real, on a short rendered sequence or a real recording.
 
     .venv/bin/python scripts/demo.py [--out demo_out] [--frames 80] [--seed 8] [--rate 0.5]
                                      [--model DIR|CHECKPOINT] [--question-model DIR|CHECKPOINT|none]
+    .venv/bin/python scripts/demo.py --recording fixtures/hololens_office_excerpt   # a real walk
 
 Run it through `bash scripts/demo.sh` (`make demo`), which sets up `.venv` and the network-safe
 ROS environment first. Stages (each a function below; a failure names its stage and prints the
@@ -11,13 +12,16 @@ tail of the node logs):
 1. models    the shipped models in models/: an exported directory (perception.onnx; question
              graphs) is used as is, a checkpoint is exported into OUT/model/ (skipped when up to date)
 2. data      `geovr-data generate` one sequence with ground truth into OUT/data (skipped when the
-             same seed and parameters are already there)
+             same seed and parameters are already there); or, with --recording, a real RGB-D
+             recording read as it is (any format of geovr_ros.recordings)
 3. run       geovr_node (ONNX Runtime) and replay_node as processes; a recorder node here keeps
              depth, odometry, localization and /diagnostics by stamp; after the replay the
              questions go to ~/query (`demo_questions.py`)
 4. evaluate  depth against the rendered depth, odometry against the true trajectory, answers
              against the QA ground truth (`geovr_ros.geometry` metrics)
-5. figures   OUT/montage_NNN_fFFFF.png (RGB, predicted and true depth, error) and OUT/trajectory.png
+5. figures   OUT/montage_NNN_fFFFF.png (RGB, predicted and true depth, error), OUT/trajectory.png
+             and OUT/objects.png (the object map from above over the path; true objects beside
+             the found ones on rendered data)
 6. report    OUT/answers.json, OUT/metrics.json, a summary table; node logs in OUT/logs/
 """
 from __future__ import annotations
@@ -40,13 +44,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo_questions import (CORRECT_IF, OWN_TASK, DemoQuestion, own_questions, score_answer,  # noqa: E402
-                            select_questions, trajectory_truth)
+from demo_questions import (CORRECT_IF, OWN_TASK, DemoQuestion, own_questions, recording_questions,  # noqa: E402
+                            score_answer, select_questions, trajectory_truth)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 NODE_NAME = 'geovr_node'
 STAMP_TOLERANCE_S = 1e-3
+RENDERED_RATE = 0.5            # replay speed of the rendered sequence (5 Hz: the node keeps up on 2 cores)
+RECORDING_RATE = 0.1           # of a recording at 30 Hz: 3 frames/s, each one processed
+OBJECT_MATCH_M = 0.5           # a found object matches a true one of its category this close (m)
 NODE_LOGS = ('geovr_node.log', 'replay_node.log')
 QUESTION_MODEL_FILES = ('question_encoder.onnx', 'question_graph.onnx', 'tokenizer.json')
 
@@ -226,6 +233,21 @@ def find_models(models_root: Path, perception_arg: str | None, question_arg: str
 
 
 # ----------------------------------------------------------------------------- 2. data
+def load_recording_sequence(path: Path):
+    """A real recording (any format geovr_ros.recordings reads) as a `Sequence` with its true
+    depth and poses; StageError naming the problem when it cannot be read or lacks them."""
+    from geovr_training.data.convert import load_recording
+    from geovr_training.data.errors import DataError
+    try:
+        seq = load_recording('auto', path)
+    except (DataError, ValueError, OSError) as error:
+        raise StageError('data', f'cannot read the recording {path}: {error}') from None
+    if not np.isfinite(seq.T_world_cam).all():
+        raise StageError('data', f'{path} has frames without a true pose: the demo scores odometry against them')
+    print(f'[demo]   recording {path}: {len(seq)} frames, {seq.rgb.shape[2]}x{seq.rgb.shape[1]}')
+    return seq
+
+
 def prepare_sequence(data_dir: Path, frames: int, seed: int, resolution: tuple[int, int], logs: Path):
     """A one-sequence `geovr-data generate` dataset in `data_dir` (reused when its manifest has the
     same seed, frame count and resolution); returns the `Sequence` with its ground truth."""
@@ -297,6 +319,7 @@ class Recording:
     diagnostics_level: int = 0
     replay_published: int | None = None
     answers: list[dict] = field(default_factory=list)
+    objects: list[dict] = field(default_factory=list)   # the newest ~/objects: category, centre, size, frame
 
 
 def _make_recorder(node, rec: Recording):
@@ -306,7 +329,10 @@ def _make_recorder(node, rec: Recording):
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
 
+    from visualization_msgs.msg import MarkerArray
+
     from geovr_ros.ros.conversions import camera_info_to_k, pose_from_msg, stamp_to_sec
+    from geovr_ros.ros.qos import LATCHED
 
     reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -331,6 +357,14 @@ def _make_recorder(node, rec: Recording):
     node.create_subscription(PoseWithCovarianceStamped, 'localization', lambda m: rec.localization.__setitem__(
         stamp_to_sec(m.header.stamp), pose_from_msg(m.pose.pose)), reliable)
     node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, reliable)
+
+    def on_objects(msg):
+        from visualization_msgs.msg import Marker
+        rec.objects = [{'category': m.ns, 'label': m.text, 'frame': m.header.frame_id,
+                        'centre': [m.pose.position.x, m.pose.position.y, m.pose.position.z],
+                        'size': [m.scale.x, m.scale.y, m.scale.z]}
+                       for m in msg.markers if m.type == Marker.CUBE and m.action == Marker.ADD]
+    node.create_subscription(MarkerArray, f'/{NODE_NAME}/objects', on_objects, LATCHED)
 
 
 def _response_fields(response) -> dict:
@@ -372,7 +406,8 @@ def ask_questions(node, questions: list[DemoQuestion], timeout: float) -> list[d
 def run_system(models: Models, data_dir: Path, duration_s: float, questions: list[DemoQuestion], rate: float,
                logs: Path, node_timeout: float) -> Recording:
     """geovr_node and replay_node as processes, the recorder here; then the questions.
-    `duration_s`: length of the sequence in its own time (s)."""
+    `data_dir`: what replay_node plays (a generated dataset or a recording); `duration_s`: its
+    length in its own time (s)."""
     import rclpy
 
     from geovr_ros.ros.spin import spin_until
@@ -467,6 +502,7 @@ def evaluate_depth(rec: Recording, seq) -> tuple[dict, list[dict]]:
     (resized nearest-neighbour to the published depth when the sizes differ); their means."""
     from geovr_ros.geometry import GeometryError, depth_metrics
     per_frame = []
+    constant = float(np.nanmedian(seq.depth))   # the trivial baseline: every pixel at the sequence's median
     for stamp in sorted(rec.depth):
         i = _gt_index(seq.timestamps, stamp)
         if i is None:
@@ -476,18 +512,22 @@ def evaluate_depth(rec: Recording, seq) -> tuple[dict, list[dict]]:
         try:
             metric = depth_metrics(pred, gt)
             scaled = depth_metrics(pred, gt, median_scaling=True)
+            baseline = depth_metrics(np.full_like(pred, constant), gt)
         except GeometryError as error:
             per_frame.append({'stamp': stamp, 'frame': i, 'error': str(error)})
             continue
         per_frame.append({'stamp': stamp, 'frame': i, 'abs_rel': metric['abs_rel'], 'delta1': metric['delta1'],
                           'rmse': metric['rmse'], 'abs_rel_median_scaled': scaled['abs_rel'],
-                          'delta1_median_scaled': scaled['delta1'], 'median_scale': scaled['median_scale']})
+                          'delta1_median_scaled': scaled['delta1'], 'median_scale': scaled['median_scale'],
+                          'constant_abs_rel': baseline['abs_rel'], 'constant_delta1': baseline['delta1']})
     good = [f for f in per_frame if 'abs_rel' in f]
     mean = (lambda key: float(np.mean([f[key] for f in good])) if good else math.nan)
     summary = {'frames_evaluated': len(good), 'frames_unmatched': len(rec.depth) - len(per_frame),
                'abs_rel': mean('abs_rel'), 'delta1': mean('delta1'), 'rmse_m': mean('rmse'),
                'abs_rel_median_scaled': mean('abs_rel_median_scaled'),
                'delta1_median_scaled': mean('delta1_median_scaled'), 'median_scale': mean('median_scale'),
+               'constant_m': constant, 'constant_abs_rel': mean('constant_abs_rel'),
+               'constant_delta1': mean('constant_delta1'),
                'depth_size': list(next(iter(rec.depth.values())).shape[::-1]) if rec.depth else None,
                'note': 'means over received depth frames of per-frame metrics; depth published at the camera '
                        'resolution (depth_upsample); median-scaled: each frame scaled by median(gt)/median(pred)'}
@@ -502,6 +542,7 @@ class Trajectory:
     aligned_xyz: np.ndarray   # (N, 3) est positions aligned onto gt (SE(3) Umeyama)
     sim3_xyz: np.ndarray | None  # (N, 3) est positions aligned onto gt (Sim(3) Umeyama); None if degenerate
     T_world_odom: np.ndarray  # (4, 4) odom placed by the first frame's ground truth
+    T_world_odom_se3: np.ndarray  # (4, 4) odom placed by the SE(3) Umeyama fit of the whole path
 
 
 def evaluate_trajectory(rec: Recording, seq) -> tuple[dict, Trajectory | None]:
@@ -542,15 +583,19 @@ def evaluate_trajectory(rec: Recording, seq) -> tuple[dict, Trajectory | None]:
         result['localization']['ate_se3'] = absolute_trajectory_error(
             np.stack([T for T, _ in loc]), np.stack([seq.T_world_cam[i] for _, i in loc]), alignment='se3')
     T_world_odom = gt[0] @ invert_pose(est[0])
-    return result, Trajectory(stamps, est, gt, aligned, sim3, T_world_odom)
+    T_world_odom_se3 = np.eye(4)
+    T_world_odom_se3[:3, :3], T_world_odom_se3[:3, 3] = R, t
+    return result, Trajectory(stamps, est, gt, aligned, sim3, T_world_odom, T_world_odom_se3)
 
 
-def evaluate_answers(questions: list[DemoQuestion], answers: list[dict], traj: Trajectory | None) -> list[dict]:
-    """One record per question: question, answer, structured fields, truth, error and verdict."""
+def evaluate_answers(questions: list[DemoQuestion], answers: list[dict], traj: Trajectory | None,
+                     z_up: bool = True) -> list[dict]:
+    """One record per question: question, answer, structured fields, truth, error and verdict.
+    z_up: the ground truth's world is z up (rendered rooms; a recording's is not known)."""
     from geovr_ros.language.text import parse_options
     if traj is not None:
         for q in questions:
-            trajectory_truth(q, traj.gt[:, :3, 3], traj.gt[-1])
+            trajectory_truth(q, traj.gt[:, :3, 3], traj.gt[-1], z_up)
     records = []
     for q, a in zip(questions, answers):
         truth_known = q.truth.get('value') is not None or 'position' in q.truth or 'choices' in q.truth
@@ -584,6 +629,40 @@ def own_answer_in_world(answer: dict, T_world_odom: np.ndarray | None) -> dict:
     return verdict
 
 
+def evaluate_objects(rec: Recording, seq, traj: Trajectory | None) -> dict:
+    """The object map geovr_node published last (~/objects), placed in the world by the SE(3) fit
+    of its odometry (map ~ odom: the pose graph corrects it little on a short walk); on rendered
+    data also matched with the true objects: found = the vocabulary's category of the true one
+    (a tv is a monitor) within OBJECT_MATCH_M of its centre."""
+    if not rec.objects:
+        return {'found': 0, 'objects': [], 'note': 'no object map received (no cell classifier, or nothing named)'}
+    T = np.eye(4) if traj is None else traj.T_world_odom_se3
+    found = [{**o, 'centre_world': (T[:3, :3] @ np.asarray(o['centre']) + T[:3, 3]).tolist()} for o in rec.objects]
+    result = {'found': len(found), 'objects': found,
+              'categories': {c: sum(o['category'] == c for o in found) for c in sorted({o['category'] for o in found})},
+              'frame': 'world of the recording (through the SE(3) fit of the odometry)'}
+    scene = getattr(seq, 'scene', None)
+    if scene is None or traj is None:
+        return result
+    from geovr_ros.objects import load_vocabulary
+    vocabulary = load_vocabulary()
+    seen = [o for o in scene.objects if o.first_seen is not None and o.first_seen < len(seq)]
+    matched = []
+    for obj in seen:
+        names = {name for _, name in vocabulary.find(obj.category)}
+        near = [f for f in found if f['category'] in names
+                and np.linalg.norm(np.asarray(f['centre_world']) - obj.centre) <= OBJECT_MATCH_M]
+        matched.append(bool(near))
+    used = {id(f) for f in found for obj in seen
+            if f['category'] in {n for _, n in vocabulary.find(obj.category)}
+            and np.linalg.norm(np.asarray(f['centre_world']) - obj.centre) <= OBJECT_MATCH_M}
+    result.update(true_objects_seen=len(seen), true_objects_found=int(sum(matched)),
+                  recall=float(np.mean(matched)) if seen else math.nan,
+                  precision=len(used) / len(found) if found else math.nan,
+                  match_rule=f'same vocabulary category, centres within {OBJECT_MATCH_M} m')
+    return result
+
+
 def scene_truth(seq) -> dict:
     """The rendered room's true objects (world frame, metres) and the true camera path, to
     compare answers with."""
@@ -596,9 +675,29 @@ def scene_truth(seq) -> dict:
 
 
 # ----------------------------------------------------------------------------- 5. figures
+def _objects_in_view(rec: Recording, stamp: float, K: np.ndarray, shape: tuple[int, int]) -> list:
+    """(category, (u, v) pixel) of the object map's centres in front of the camera at `stamp`
+    (its map pose from localization, else its odometry pose; map and odom start together)."""
+    T_map_cam = rec.localization.get(stamp, rec.odometry.get(stamp))
+    if T_map_cam is None or not rec.objects:
+        return []
+    from geovr_ros.geometry import invert_pose
+    T_cam_map = invert_pose(T_map_cam)
+    found = []
+    for o in rec.objects:
+        p = T_cam_map[:3, :3] @ np.asarray(o['centre']) + T_cam_map[:3, 3]
+        if p[2] <= 0.1:
+            continue
+        u, v = K[0, 0] * p[0] / p[2] + K[0, 2], K[1, 1] * p[1] / p[2] + K[1, 2]
+        if 0 <= u < shape[1] and 0 <= v < shape[0]:
+            found.append((o['category'], (float(u), float(v))))
+    return found
+
+
 def render_montages(rec: Recording, seq, per_frame: list[dict], out: Path, count: int) -> list[Path]:
-    """`count` PNGs, evenly spaced over the received depth frames: RGB | predicted depth | true
-    depth (one colour scale, metres) | relative error |d - d*| / d*."""
+    """`count` PNGs, evenly spaced over the received depth frames: RGB with the object map's
+    objects in view | predicted depth | true depth (one colour scale, metres) | relative error
+    |d - d*| / d*."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -619,12 +718,17 @@ def render_montages(rec: Recording, seq, per_frame: list[dict], out: Path, count
             rel = np.abs(pred - gt) / gt
         fig, axes = plt.subplots(1, 4, figsize=(15.5, 3.5), dpi=100, constrained_layout=True)
         axes[0].imshow(rgb)
+        for label, (u, v) in _objects_in_view(rec, f['stamp'], seq.K[f['frame']], rgb.shape[:2]):
+            axes[0].plot(u, v, 'o', ms=5, mec='white', mfc='#d62728')
+            axes[0].text(u, v - 6, label, color='white', fontsize=8, ha='center', va='bottom',
+                         bbox={'facecolor': '#d62728', 'alpha': 0.7, 'pad': 1, 'lw': 0})
         axes[0].set_title(f'camera image, frame {f["frame"]} (t = {f["stamp"]:.1f} s)', fontsize=10)
         im = axes[1].imshow(pred, cmap='turbo', vmin=0.0, vmax=vmax)
         axes[1].set_title(f'geovr_node depth: AbsRel {f["abs_rel"]:.3f}, δ1 {f["delta1"]:.2f}\n'
                           f'(median-scaled: AbsRel {f["abs_rel_median_scaled"]:.3f})', fontsize=10)
         axes[2].imshow(np.where(finite, gt, np.nan), cmap='turbo', vmin=0.0, vmax=vmax)
-        axes[2].set_title('ground-truth depth (rendered)', fontsize=10)
+        axes[2].set_title('ground-truth depth (rendered)' if getattr(seq, 'scene', None) is not None
+                          else 'sensor depth (the recording\'s ground truth)', fontsize=10)
         fig.colorbar(im, ax=axes[1:3], label='depth (m), one scale', shrink=0.9, pad=0.01)
         em = axes[3].imshow(rel, cmap='magma', vmin=0.0, vmax=0.5)
         axes[3].set_title('relative error |d - d*| / d*', fontsize=10)
@@ -687,12 +791,87 @@ def render_topdown(seq, traj: Trajectory | None, traj_metrics: dict, out: Path) 
     return path
 
 
-def write_docs_images(montage: Path, topdown: Path, docs_dir: Path, max_bytes: int = 300_000) -> list[Path]:
-    """Downscaled copies for the README: docs/images/demo_montage.png, demo_trajectory.png."""
+def _floor_axes(seq) -> np.ndarray:
+    """(2, 3): the world directions drawn as the picture's x and y. Rendered rooms are z up;
+    for a recording, up is the mean of the cameras' up (-y of the optical frame) and the
+    picture's x the world axis closest to the floor."""
+    if getattr(seq, 'scene', None) is not None:
+        return np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    up = -np.mean(seq.T_world_cam[:, :3, 1], axis=0)
+    up /= np.linalg.norm(up)
+    axis = np.eye(3)[int(np.argmin(np.abs(up)))]
+    e1 = axis - (axis @ up) * up
+    e1 /= np.linalg.norm(e1)
+    return np.stack([e1, np.cross(up, e1)])
+
+
+def render_object_map(seq, traj: Trajectory | None, objects: dict, out: Path) -> Path:
+    """The object map from above (metres): the true camera path, the odometry fitted onto it,
+    the objects geovr_node found (boxes and labels, placed by the same fit) and, on rendered
+    data, the true objects beside them."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Polygon, Rectangle
+    axes2 = _floor_axes(seq)
+    fig, ax = plt.subplots(figsize=(8.0, 7.0), dpi=100, constrained_layout=True)
+    scene = getattr(seq, 'scene', None)
+    if scene is not None:
+        w, d = float(scene.room_size[0]), float(scene.room_size[1])
+        ax.add_patch(Rectangle((-w / 2, -d / 2), w, d, fill=False, lw=2.0, ec='0.2'))
+        for obj in scene.objects:
+            ax.add_patch(Polygon(obj.corners_xy(), closed=True, fc='0.88', ec='0.55', lw=1.0))
+            ax.text(obj.centre[0], obj.centre[1] - 0.12, obj.category, ha='center', va='top', fontsize=7,
+                    color='0.4')
+    gt_xy = seq.T_world_cam[:, :3, 3] @ axes2.T
+    ax.plot(gt_xy[:, 0], gt_xy[:, 1], '-', color='#2ca02c', lw=2.0, label='true camera path')
+    ax.plot(gt_xy[0, 0], gt_xy[0, 1], 'o', color='#2ca02c', ms=7)
+    R = np.eye(3) if traj is None else traj.T_world_odom_se3[:3, :3]
+    if traj is not None:
+        est_xy = traj.aligned_xyz @ axes2.T
+        ax.plot(est_xy[:, 0], est_xy[:, 1], '-', color='#ff7f0e', lw=1.5, label='geovr_node odometry (SE(3) fit)')
+    cmap = plt.get_cmap('tab10')
+    categories = sorted({o['category'] for o in objects.get('objects', [])})
+    for o in objects.get('objects', []):
+        centre = np.asarray(o['centre_world']) @ axes2.T
+        # the box's extent along the picture's axes (its axes are the map's, turned by the fit)
+        extent = np.abs(axes2 @ R) @ np.asarray(o['size'])
+        colour = cmap(categories.index(o['category']) % 10)
+        ax.add_patch(Rectangle(tuple(centre - extent / 2), extent[0], extent[1], fill=False, lw=1.6,
+                               ec=colour, ls='--'))
+        ax.text(centre[0], centre[1], o['category'], ha='center', va='center', fontsize=8, color=colour,
+                fontweight='bold')
+    if scene is not None and 'recall' in objects:
+        title = (f'Object map (dashed, found by geovr_node) over the true objects (grey):\n'
+                 f'{objects["true_objects_found"]} of {objects["true_objects_seen"]} seen objects found, '
+                 f'{objects["found"]} objects in the map')
+    else:
+        title = (f'Object map found by geovr_node on a real recording: {objects.get("found", 0)} objects\n'
+                 f'({", ".join(f"{v} {k}" for k, v in objects.get("categories", {}).items()) or "none"}), '
+                 f'placed by the SE(3) fit of the odometry')
+    ax.set_title(title, fontsize=9)
+    ax.set_aspect('equal')
+    ax.set_xlabel('floor axis 1 (m)')
+    ax.set_ylabel('floor axis 2 (m)')
+    ax.grid(alpha=0.3)
+    ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8, frameon=False)
+    path = out / 'objects.png'
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_docs_images(montage: Path, topdown: Path, object_map: Path, docs_dir: Path, prefix: str = 'demo',
+                      max_bytes: int = 300_000) -> list[Path]:
+    """Downscaled copies for the README: docs/images/<prefix>_montage.png, _trajectory.png,
+    _objects.png (the trajectory picture is the object map's on a recording: one file less)."""
     import cv2
     docs_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for src, name, width in ((montage, 'demo_montage.png', 1100), (topdown, 'demo_trajectory.png', 640)):
+    pictures = [(montage, f'{prefix}_montage.png', 1100), (object_map, f'{prefix}_objects.png', 640)]
+    if topdown != object_map:
+        pictures.append((topdown, f'{prefix}_trajectory.png', 640))
+    for src, name, width in pictures:
         image = cv2.imread(str(src), cv2.IMREAD_COLOR)
         scale = min(1.0, width / image.shape[1])
         while True:
@@ -761,6 +940,8 @@ def print_summary(metrics: dict) -> None:
         ('dropped by the node', ', '.join(f'{k}={v}' for k, v in f['dropped_by_reason'].items())
          if isinstance(f['dropped_by_reason'], dict) and f['dropped_by_reason'] else 'none'),
         ('depth AbsRel / delta1 (metric)', f'{d["abs_rel"]:.3f} / {d["delta1"]:.3f}'),
+        ('constant depth (the sequence median) AbsRel / delta1',
+         f'{d.get("constant_abs_rel", math.nan):.3f} / {d.get("constant_delta1", math.nan):.3f}'),
         ('depth AbsRel / delta1 (median-scaled)',
          f'{d["abs_rel_median_scaled"]:.3f} / {d["delta1_median_scaled"]:.3f}'),
         ('odometry ATE rmse (SE(3) / Sim(3))',
@@ -768,6 +949,12 @@ def print_summary(metrics: dict) -> None:
          f'{t.get("path_length_gt_m", math.nan):.1f} m'),
         ('odometry RPE (per frame)', f'{t.get("rpe", {}).get("trans_rmse", math.nan):.3f} m, '
                                      f'{t.get("rpe", {}).get("rot_rmse_deg", math.nan):.2f} deg'),
+        ('objects in the map' + (' (true objects found / seen)' if 'recall' in metrics['objects'] else ''),
+         f'{metrics["objects"]["found"]}' + (f' ({metrics["objects"]["true_objects_found"]} / '
+                                             f'{metrics["objects"]["true_objects_seen"]})'
+                                             if 'recall' in metrics['objects'] else '')
+         + (': ' + ', '.join(f'{v} {k}' for k, v in metrics['objects'].get('categories', {}).items())
+            if metrics['objects'].get('categories') else '')),
         ('questions answered / correct / asked', f'{q["answered"]} / {q["correct"]} / {q["asked"]}'),
         *([('your questions (--ask) answered / asked', f'{q["own_answered"]} / {q["own_asked"]}')]
           if q['own_asked'] else []),
@@ -796,7 +983,12 @@ def parse_args(argv=None):
     p.add_argument('--frames', type=int, default=80, help='frames of the rendered sequence (10 Hz)')
     p.add_argument('--seed', type=int, default=8, help='seed of the rendered scene')
     p.add_argument('--resolution', default='256x192', help='camera resolution WxH')
-    p.add_argument('--rate', type=float, default=0.5, help='replay speed (1.0 = real time, 10 Hz)')
+    p.add_argument('--rate', type=float, default=None,
+                   help=f'replay speed (1.0 = real time); default {RENDERED_RATE} for the rendered sequence '
+                        f'(10 Hz), {RECORDING_RATE} for a recording (its frames are 8 cm apart at "30 Hz")')
+    p.add_argument('--recording', type=Path, default=None,
+                   help='run on a real RGB-D recording with true depth and poses instead of a rendered room, '
+                        'e.g. fixtures/hololens_office_excerpt (any format geovr_ros.recordings reads)')
     p.add_argument('--montages', type=int, default=6, help='montage PNGs, evenly spaced over the frames')
     p.add_argument('--models-dir', type=Path, default=REPO_ROOT / 'models', help='where shipped models are found')
     p.add_argument('--model', default=os.environ.get('GEOVR_DEMO_MODEL'),
@@ -809,7 +1001,8 @@ def parse_args(argv=None):
                         'answers.json (task "own", not scored) beside the true objects in scene.json')
     p.add_argument('--node-timeout', type=float, default=90.0, help='seconds for geovr_node to become active')
     p.add_argument('--update-docs-images', action='store_true',
-                   help='write docs/images/demo_montage.png and demo_trajectory.png (shipped perception model only)')
+                   help='write docs/images/demo_{montage,trajectory,objects}.png (demo_real_* with --recording; '
+                        'shipped perception model only)')
     args = p.parse_args(argv)
     try:
         args.resolution = tuple(int(v) for v in args.resolution.lower().split('x'))
@@ -832,25 +1025,32 @@ def main(argv=None) -> int:
     timings: dict[str, float] = {}
     try:
         with stage('data', timings):
-            seq = prepare_sequence(out / 'data', args.frames, args.seed, args.resolution, logs)
+            if args.recording is not None:
+                seq, source = load_recording_sequence(args.recording.resolve()), args.recording.resolve()
+            else:
+                seq, source = prepare_sequence(out / 'data', args.frames, args.seed, args.resolution, logs), out / 'data'
+        real = args.recording is not None
         with stage('models', timings):
-            models = find_models(args.models_dir.resolve(), args.model, args.question_model, out, out / 'data')
+            models = find_models(args.models_dir.resolve(), args.model, args.question_model, out, source)
             print(f'[demo]   perception: {models.perception} ({models.provenance["perception_version"]})\n'
                   f'[demo]   questions:  {models.question}')
         from geovr_training.data.qa import TASKS
-        questions = select_questions(seq.qa, TASKS) + own_questions(args.ask)
+        questions = (recording_questions() if real else select_questions(seq.qa, TASKS)) + own_questions(args.ask)
+        rate = args.rate if args.rate is not None else (RECORDING_RATE if real else RENDERED_RATE)
         with stage('run', timings):
             duration = float(seq.timestamps[-1] - seq.timestamps[0]) + 0.1
-            rec = run_system(models, out / 'data', duration, questions, args.rate, logs, args.node_timeout)
+            rec = run_system(models, source, duration, questions, rate, logs, args.node_timeout)
             if not rec.depth:
                 raise StageError('run', 'geovr_node published no depth:\n' + tail(logs / 'geovr_node.log'))
         with stage('evaluate', timings):
             depth_summary, per_frame = evaluate_depth(rec, seq)
             traj_metrics, traj = evaluate_trajectory(rec, seq)
-            records = evaluate_answers(questions, rec.answers, traj)
+            records = evaluate_answers(questions, rec.answers, traj, z_up=not real)
+            objects = evaluate_objects(rec, seq, traj)
         with stage('figures', timings):
             montages = render_montages(rec, seq, per_frame, out, args.montages)
-            topdown = render_topdown(seq, traj, traj_metrics, out)
+            object_map = render_object_map(seq, traj, objects, out)
+            topdown = object_map if real else render_topdown(seq, traj, traj_metrics, out)
             docs = []
             if args.update_docs_images:
                 # the pictures show depth and odometry only: they need the shipped perception model
@@ -859,26 +1059,34 @@ def main(argv=None) -> int:
                                      'models/, not --model or --models-dir')
                 # the montage whose true depth has the widest spread: the most structure in view
                 spread = [float(np.nanstd(seq.depth[int(p.stem.split('_f')[1])])) for p in montages]
-                docs = write_docs_images(montages[int(np.argmax(spread))], topdown, REPO_ROOT / 'docs' / 'images')
+                docs = write_docs_images(montages[int(np.argmax(spread))], topdown, object_map,
+                                         REPO_ROOT / 'docs' / 'images', 'demo_real' if real else 'demo')
         with stage('report', timings):
-            metrics = {'models': models.provenance, 'sequence': {
-                           'name': seq.name, 'frames': len(seq), 'seed': args.seed,
-                           'resolution': list(args.resolution), 'room_size_m': seq.scene.room_size.tolist(),
-                           'objects': len(seq.scene.objects), 'replay_rate': args.rate},
+            sequence = ({'name': seq.name, 'frames': len(seq), 'recording': str(source),
+                         'resolution': [int(seq.rgb.shape[2]), int(seq.rgb.shape[1])], 'replay_rate': rate}
+                        if real else
+                        {'name': seq.name, 'frames': len(seq), 'seed': args.seed,
+                         'resolution': list(args.resolution), 'room_size_m': seq.scene.room_size.tolist(),
+                         'objects': len(seq.scene.objects), 'replay_rate': rate})
+            metrics = {'models': models.provenance, 'sequence': sequence,
                        'frames': frame_accounting(rec, seq), 'depth': depth_summary,
                        'depth_per_frame': per_frame, 'trajectory': traj_metrics, 'qa': qa_summary(records),
+                       'objects': objects,
                        'outputs': {'montages': [p.name for p in montages], 'topdown': topdown.name,
+                                   'object_map': object_map.name,
                                    'docs_images': [str(p.relative_to(REPO_ROOT)) for p in docs]},
                        'time': {'stages_s': timings}}
             metrics['time']['wall_s'] = time.monotonic() - wall_start
             metrics['time']['cpu_s'] = cpu_seconds()
             metrics['time']['cpu_note'] = 'user + system of this process and its finished children (nodes, tools)'
             (out / 'answers.json').write_text(json.dumps(_finite_or_none(records), indent=1))
-            (out / 'scene.json').write_text(json.dumps(scene_truth(seq), indent=1))
+            if not real:
+                (out / 'scene.json').write_text(json.dumps(scene_truth(seq), indent=1))
             (out / 'metrics.json').write_text(json.dumps(_finite_or_none(metrics), indent=1))
         print_summary(metrics)
-        print(f'[demo] wrote {out}/: {len(montages)} montage PNGs, trajectory.png, answers.json, scene.json, '
-              'metrics.json, logs/')
+        pictures = object_map.name if topdown == object_map else f'{topdown.name}, {object_map.name}'
+        print(f'[demo] wrote {out}/: {len(montages)} montage PNGs, {pictures}, answers.json, '
+              f'{"" if real else "scene.json, "}metrics.json, logs/')
         return 0
     except KeyboardInterrupt:
         print('\n[demo] interrupted: the nodes were stopped', file=sys.stderr)

@@ -67,6 +67,19 @@ def select_questions(qa_items: list[dict], tasks: tuple[str, ...]) -> list[DemoQ
     return selected
 
 
+# Asked on a real recording (demo.py --recording): it has no QA items, so these are recorded
+# beside the object map and the images (not scored), then the two scored trajectory questions.
+RECORDING_QUESTIONS = ('What objects have you seen?', 'How many chairs do you see?', 'Where is the table?',
+                       'How far is the sofa from the table?', 'Where is the plant?')
+
+
+def recording_questions() -> list[DemoQuestion]:
+    """RECORDING_QUESTIONS (task OWN_TASK: not scored), then the trajectory questions."""
+    asked = [DemoQuestion(text, OWN_TASK, {'type': 'none'}, 'real-recording question') for text in RECORDING_QUESTIONS]
+    return asked + [DemoQuestion(TRAVELLED_QUESTION, 'travelled', {'type': 'number', 'unit': 'm'}, 'trajectory'),
+                    DemoQuestion(WHERE_AM_I_QUESTION, 'where_am_i', {'type': 'pose', 'frame': 'world'}, 'trajectory')]
+
+
 def own_questions(texts: list[str]) -> list[DemoQuestion]:
     """The user's own questions (`demo.py --ask`), asked after the selected ones. They have no
     ground truth: their answers are recorded beside the scene's true objects (scene.json)."""
@@ -136,19 +149,29 @@ def score_answer(question: DemoQuestion, response: dict[str, Any], T_world_odom:
             return {'correct': False, 'error': None, 'reason': 'the answer holds no pose'}
         T_world_cam = T_world_odom @ np.asarray(response['pose'], np.float64)
         position_error = float(np.linalg.norm(T_world_cam[:3, 3] - np.asarray(truth['position'], np.float64)))
-        heading_error = _angle_difference(_heading_of(T_world_cam), float(truth['heading']))
+        if 'optical_axis' in truth:   # a world of unknown up: the angle between viewing directions
+            heading_error = float(np.arccos(np.clip(T_world_cam[:3, 2] @ np.asarray(truth['optical_axis']), -1, 1)))
+            heading = None
+        else:
+            heading = _heading_of(T_world_cam)
+            heading_error = _angle_difference(heading, float(truth['heading']))
         return {'correct': position_error <= CORRECT_IF['position_error_m']
                 and heading_error <= CORRECT_IF['heading_error_rad'],
-                'position_world': T_world_cam[:3, 3].tolist(), 'heading_world': _heading_of(T_world_cam),
+                'position_world': T_world_cam[:3, 3].tolist(), 'heading_world': heading,
                 'position_error_m': position_error, 'heading_error_rad': heading_error}
     return {'correct': False, 'error': None, 'reason': f'unknown answer type {kind!r}'}
 
 
-def trajectory_truth(question: DemoQuestion, gt_positions: np.ndarray, gt_last_pose: np.ndarray) -> None:
+def trajectory_truth(question: DemoQuestion, gt_positions: np.ndarray, gt_last_pose: np.ndarray,
+                     z_up: bool = True) -> None:
     """Fills the truth of the trajectory questions: the ground-truth path length (m) over the frames
-    the node processed (`gt_positions` (N, 3) in processing order) and the true last pose."""
+    the node processed (`gt_positions` (N, 3) in processing order) and the true last pose (its
+    heading in a z-up world; else its optical axis, compared in 3D)."""
     if question.task == 'travelled':
         question.truth['value'] = float(np.sum(np.linalg.norm(np.diff(gt_positions, axis=0), axis=1)))
     elif question.task == 'where_am_i':
         question.truth['position'] = [float(v) for v in gt_last_pose[:3, 3]]
-        question.truth['heading'] = _heading_of(gt_last_pose)
+        if z_up:
+            question.truth['heading'] = _heading_of(gt_last_pose)
+        else:
+            question.truth['optical_axis'] = [float(v) for v in gt_last_pose[:3, 2]]

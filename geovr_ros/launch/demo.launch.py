@@ -83,6 +83,6 @@ def generate_launch_description():
         DeclareLaunchArgument('replay_params_file', default_value=os.path.join(
             SHARE, 'config', 'replay.yaml'), description='replay_node parameters.'),
         DeclareLaunchArgument('rviz', default_value='false', description='Start rviz2 with '
-                              'config/geovr.rviz (image, depth, points, path, TF).'),
+                              'config/geovr.rviz (image, depth, points, path, TF, objects).'),
         OpaqueFunction(function=nodes),
     ])

@@ -125,3 +125,31 @@ def test_demo_without_a_shipped_model_names_what_is_missing(demo_run, ros_env, v
     assert f'ignoring {v1}' in result.stdout and 'v1 (ViT) model, which was retired' in result.stdout
     assert "stage 'models' failed: no shipped perception model" in result.stderr
     assert 'never runs an untrained model' in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_on_the_real_excerpt_beats_the_trivial_baselines_and_maps_objects(ros_env, tmp_path, venv_python):
+    """`demo.py --recording fixtures/hololens_office_excerpt`: the shipped model on 64 held-out
+    frames of a real walk; its depth beats a constant at the recording's median, its odometry
+    beats standing still, the object map is drawn and projected into the montages."""
+    from ros_helpers import shipped_model
+    fixture = REPO_ROOT / 'fixtures' / 'hololens_office_excerpt'
+    model = shipped_model(ros_env)
+    if not (model / 'cell_classifier.onnx').is_file():
+        pytest.skip(f'{model} has no cell classifier (the shipped model is not a GeoVR-S v2)')
+    env = {k: v for k, v in ros_env.items() if not k.startswith('GEOVR_DEMO_')}
+    result = subprocess.run([venv_python, str(DEMO), '--recording', str(fixture), '--out', str(tmp_path),
+                             '--montages', '2', '--model', str(model), '--question-model', 'none'],
+                            env=env, capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    metrics = json.loads((tmp_path / 'metrics.json').read_text())
+    depth, trajectory = metrics['depth'], metrics['trajectory']
+    assert depth['frames_evaluated'] >= 48
+    assert depth['abs_rel'] < depth['constant_abs_rel'] and depth['delta1'] > depth['constant_delta1']
+    positions = np.loadtxt(fixture / 'poses.txt').reshape(-1, 4, 4)[:, :3, 3]
+    standing_still = float(np.sqrt(np.mean(np.sum((positions - positions.mean(0)) ** 2, axis=1))))
+    assert trajectory['ate_se3']['rmse'] < 0.5 * standing_still   # ATE of no motion: spread about the mean
+    gt = json.loads((tmp_path / 'answers.json').read_text())
+    assert metrics['objects']['found'] >= 1 and (tmp_path / 'objects.png').is_file()
+    assert len(list(tmp_path.glob('montage_*.png'))) == 2
+    assert {a['question'] for a in gt} >= {'What objects have you seen?', 'How far have I travelled?'}

@@ -160,3 +160,43 @@ def test_a_failed_save_leaves_no_temporary_file_and_the_old_map(tmp_path):
         kmap.save(target)
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ['map.npz']
+
+
+def _saved_map(tmp_path, **save):
+    keyframe_map = KeyframeMap(10)
+    for i in range(3):
+        keyframe_map.add(float(i), make_pose(np.eye(3), [i, 0.0, 0.0]), np.ones(8), np.zeros((6, 8, 3), np.uint8),
+                         np.array([[8.0, 0, 4], [0, 8.0, 3], [0, 0, 1]]))
+    path = tmp_path / 'map.npz'
+    keyframe_map.save(path, **save)
+    return path
+
+
+def test_attachments_and_a_document_travel_with_the_map(tmp_path):
+    ids, points = np.arange(4, dtype=np.int64), np.random.default_rng(0).normal(size=(5, 3))
+    path = _saved_map(tmp_path, attachments={'objects_id': ids, 'objects_points': points},
+                      document={'objects': {'format': 'x', 'categories': ['chair']}})
+    loaded = KeyframeMap.load(path)
+    assert len(loaded) == 3
+    np.testing.assert_array_equal(loaded.attachments['objects_id'], ids)
+    np.testing.assert_array_equal(loaded.attachments['objects_points'], points)
+    assert loaded.document == {'objects': {'format': 'x', 'categories': ['chair']}}
+    assert KeyframeMap.load(_saved_map(tmp_path)).document is None   # a map without any
+
+
+def test_attachments_are_checked_like_the_map(tmp_path):
+    with pytest.raises(MapFileError, match='rank <= 2'):
+        _saved_map(tmp_path, attachments={'cube': np.zeros((2, 2, 2))})
+    path = _saved_map(tmp_path)
+    arrays = dict(np.load(path))
+    for name, value in (('attached.cube', np.zeros((2, 2, 2))), ('attached.names', np.array(['a', 'b']))):
+        write(tmp_path / 'bad.npz', {**arrays, name: value})
+        with pytest.raises(MapFileError, match="attachment 'attached."):
+            KeyframeMap.load(tmp_path / 'bad.npz')
+    huge = np.lib.format.header_data_from_array_1_0(np.zeros(1))  # a header that promises 1 GB
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {**huge, 'shape': (2**27,)})
+    with zipfile.ZipFile(path, 'a') as archive:
+        archive.writestr('attached.huge.npy', buffer.getvalue())
+    with pytest.raises(MapFileError, match='more than'):
+        KeyframeMap.load(path)

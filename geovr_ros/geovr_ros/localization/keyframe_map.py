@@ -5,6 +5,11 @@ anything). Loading checks every array's header (dtype, shape, size) against the 
 member's declared size and the caller's limits *before* decompressing any data (a zip bomb
 or a 10,000-keyframe map is refused unread), then every value (finite rigid poses, ids,
 descriptors, intrinsics), and builds a new map only when all of it is consistent.
+
+A map file may also carry attachments: named numeric arrays (rank <= 2, at most
+_MAX_ATTACHMENT_BYTES together) and one JSON document, e.g. the object map
+(`geovr_ros.objects.ObjectMap.to_arrays`); they are read under the same header checks and
+given back as `KeyframeMap.attachments`, for their owner to check.
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ _MAX_META_BYTES = 4096
 _MAX_DESCRIPTOR_SIZE = 65536
 _MAX_IMAGE_SIDE = 8192
 _RIGID_TOLERANCE = 1e-4
+ATTACHMENT_PREFIX = 'attached.'     # zip members of attachments: attached.<name>.npy
+_MAX_ATTACHMENT_BYTES = 64 * 2**20  # all attachments together, from their headers
 
 
 class MapFileError(ValueError):
@@ -59,6 +66,8 @@ class KeyframeMap:
         self.max_keyframes = int(max_keyframes)
         self._keyframes: list[Keyframe] = []
         self._next_id = 0
+        #: arrays saved beside the keyframes ({name: array}; '_json' the document's bytes)
+        self.attachments: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self._keyframes)
@@ -109,13 +118,27 @@ class KeyframeMap:
         best = int(np.argmax(similarity))
         return candidates[best], float(similarity[best])
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, attachments: dict[str, np.ndarray] | None = None,
+             document: dict | None = None) -> None:
         """Writes the map to `path` (.npz) atomically: into a new uniquely named file in the
         same folder (created exclusively, so no existing file or symlink is followed),
         flushed to disk, then renamed over `path`; the temporary file is removed on failure.
-        Raises MapFileError (empty map) or OSError."""
+        attachments: {name: numeric array of rank <= 2} and document: a JSON-able dict, saved
+        with the keyframes (see the module docstring). Raises MapFileError (empty map, an
+        attachment that could not be loaded back) or OSError."""
         if not self._keyframes:
             raise MapFileError('the map is empty: nothing to save')
+        extra = {}
+        for name, value in (attachments or {}).items():
+            value = np.ascontiguousarray(value)
+            if value.dtype.kind not in 'iuf' or value.ndim > 2 or not name.isidentifier():
+                raise MapFileError(f'attachment {name!r} must be a numeric array of rank <= 2 '
+                                   f'named like an identifier, got {value.dtype} {value.shape}')
+            extra[ATTACHMENT_PREFIX + name] = value
+        if document is not None:
+            extra[ATTACHMENT_PREFIX + '_json'] = np.frombuffer(json.dumps(document).encode(), np.uint8)
+        if sum(v.nbytes for v in extra.values()) > _MAX_ATTACHMENT_BYTES:
+            raise MapFileError(f'attachments hold more than {_MAX_ATTACHMENT_BYTES} bytes')
         arrays = {
             'meta': np.frombuffer(json.dumps({'version': MAP_FORMAT_VERSION,
                                               'next_id': self._next_id}).encode(), np.uint8),
@@ -125,6 +148,7 @@ class KeyframeMap:
             'descriptors': np.stack([k.descriptor for k in self._keyframes]),
             'images': np.stack([k.image for k in self._keyframes]),
             'K': np.stack([k.K for k in self._keyframes]),
+            **extra,
         }
         path = os.path.abspath(os.fspath(path))
         folder, name = os.path.split(path)
@@ -197,7 +221,23 @@ class KeyframeMap:
                 arrays['poses'][i].astype(np.float64), descriptors[i].copy(),
                 arrays['images'][i].copy(), arrays['K'][i].astype(np.float64)))
         result._next_id = next_id
+        result.attachments = {name[len(ATTACHMENT_PREFIX):]: array.copy()
+                              for name, array in arrays.items() if name.startswith(ATTACHMENT_PREFIX)}
         return result
+
+    @property
+    def document(self) -> dict | None:
+        """The JSON document saved with the map, or None; MapFileError if it is not JSON."""
+        raw = self.attachments.get('_json')
+        if raw is None:
+            return None
+        try:
+            value = json.loads(bytes(raw).decode())
+        except ValueError as error:
+            raise MapFileError(f'the attached document is not JSON: {error}') from None
+        if not isinstance(value, dict):
+            raise MapFileError('the attached document is not a JSON object')
+        return value
 
 
 def _npy_header(member) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -216,7 +256,9 @@ def _read_map_arrays(archive: zipfile.ZipFile, max_keyframes: int,
     """Every map array, each checked (dtype kind, rank, shape, byte size) from its .npy
     header and the zip member's declared size before its data is decompressed."""
     infos = {info.filename: info for info in archive.infolist()}
-    unexpected = sorted(set(infos) - {f'{name}.npy' for name in _MEMBERS})
+    attached = [name for name in infos if name.startswith(ATTACHMENT_PREFIX) and name.endswith('.npy')
+                and name[len(ATTACHMENT_PREFIX):-4].replace('_json', 'json').isidentifier()]
+    unexpected = sorted(set(infos) - {f'{name}.npy' for name in _MEMBERS} - set(attached))
     if unexpected:
         raise MapFileError(f'unexpected members {[n[:40] for n in unexpected[:5]]} '
                            f'(a map holds {sorted(_MEMBERS)})')
@@ -243,6 +285,25 @@ def _read_map_arrays(archive: zipfile.ZipFile, max_keyframes: int,
                 raise MapFileError(f'array {name!r} is truncated')
             arrays[name] = np.frombuffer(data, dtype).reshape(shape, order='F' if fortran
                                                               else 'C')
+    budget = _MAX_ATTACHMENT_BYTES
+    for member_name in sorted(attached):
+        name = member_name[:-4]
+        with archive.open(infos[member_name]) as member:
+            shape, fortran, dtype = _npy_header(member)
+            if dtype.hasobject or dtype.kind not in 'iuf' or len(shape) > 2:
+                raise MapFileError(f'attachment {name!r} is {dtype} of shape {shape}, expected a '
+                                   f'numeric array of rank <= 2')
+            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            budget -= nbytes
+            if budget < 0:
+                raise MapFileError(f'attachments hold more than {_MAX_ATTACHMENT_BYTES} bytes')
+            if infos[member_name].file_size != member.tell() + nbytes:
+                raise MapFileError(f'attachment {name!r} declares {infos[member_name].file_size} '
+                                   f'bytes in the zip but its header needs {member.tell() + nbytes}')
+            data = member.read(nbytes)
+            if len(data) != nbytes:
+                raise MapFileError(f'attachment {name!r} is truncated')
+            arrays[name] = np.frombuffer(data, dtype).reshape(shape, order='F' if fortran else 'C')
     return arrays
 
 

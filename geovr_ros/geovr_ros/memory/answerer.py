@@ -27,7 +27,8 @@ NO_MODEL_MESSAGE = ('no question model loaded: without one this node answers onl
 
 @dataclass(frozen=True)
 class Answer:
-    """One answer. points: (K, 3) metres and pose: 4x4 or None, both in `frame`."""
+    """One answer. points: (K, 3) metres and pose: 4x4 or None, both in `frame`; stamp:
+    seconds of the newest frame the answer was given from (None when no frame is known)."""
 
     success: bool
     message: str
@@ -39,6 +40,7 @@ class Answer:
     pose: np.ndarray | None = None
     confidence: float = 0.0
     frame: str = 'odom'
+    stamp: float | None = None
 
 
 class QuestionAnswerer(Protocol):

@@ -7,11 +7,13 @@ hand the message to a perception thread that works on the newest frame (a frame 
 arrives while the model is busy replaces the one waiting), so the executor stays free for
 camera_info, services and timers. Per image, on that thread:
 
-  stamp check -> intrinsics pairing -> decode -> PerceptionPipeline (one call) ->
-  odometry -> depth / points / odometry / TF -> localization -> memory
+  decode -> intrinsics pairing -> rectify -> camera mount -> Session.process (stamp check,
+  model, odometry, memory, localization) -> depth / points / odometry / TF / localization
 
-Everything heavy lives in the pure cores (`geovr_ros.inference`, `.odometry`,
-`.localization`, `.memory`); this module converts messages and wires callbacks.
+A frame's whole journey lives in the ROS-free `geovr_ros.session.Session` (which runs the
+pure cores `geovr_ros.inference`, `.odometry`, `.tracking`, `.mapping`, `.localization`,
+`.memory`); this module converts messages, owns threads, parameters, publishers and
+services, and publishes what the session returns.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import functools
 import queue
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 
 import numpy as np
 import rclpy
@@ -38,19 +40,18 @@ from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
 
 from geovr_ros.geometry import (
     GeometryError, InvalidIntrinsicsError, T_BODY_OPTICAL, body_to_optical, depth_to_points,
-    invert_pose, make_pose,
-    matrix_from_rpy, relative_pose, so3_log, transform_points, validate_intrinsics)
-from geovr_ros.localization import (
-    KeyframeMap, Localizer, LocalizerConfig, MapFileError, view_overlap)
+    make_pose, matrix_from_rpy, validate_intrinsics)
+from geovr_ros.localization import MapFileError
 from geovr_ros.memory import (
-    ChainedAnswerer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer, SpatialMemory,
+    ChainedAnswerer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer,
     validate_question)
 from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_PARAMS, GEOVR_NODE_RULES
-from geovr_ros.odometry import OdometryTracker, OdometryUpdate, StampCheck, StampGate
-from geovr_ros.tracking import KeyframeTracker, TrackerConfig
+from geovr_ros.odometry import StampCheck
+from geovr_ros.session import CLOCK_MISMATCH_S, Session, SessionConfig
 from geovr_ros.geometry.encodings import DEPTH_ENCODINGS, SUPPORTED_ENCODINGS
 from geovr_ros.ros.conversions import (
     ImageTooLargeError, array_to_image_msg, camera_info_msg, camera_info_to_k, colorize_depth,
@@ -60,14 +61,9 @@ from geovr_ros.ros.droplog import DropLog, check_name, shown
 from geovr_ros.ros.rectify import Rectifier
 from geovr_ros.ros.pairing import CameraIntrinsics, IntrinsicsPairer
 from geovr_ros.ros.parameters import check_parameters, declare_all, parameter_problem
-from geovr_ros.ros.qos import qos_profile
+from geovr_ros.ros.qos import LATCHED, qos_profile
 from geovr_ros.ros.tf import StaticTransformCache, TransformPublisher
 from geovr_ros.ros.worker import LatestItemWorker
-
-
-ODOMETRY_METHODS = ('geometric', 'learned')
-CLOCK_MISMATCH_S = 86400.0  # image stamps this far from the node's clock are another clock's (sim time)
-STAMP_JUMP_CONFIRM_FRAMES = 3   # valid frames in a row that make a stamp jump believed
 
 
 def _under_frame_lock(service):
@@ -88,19 +84,19 @@ class GeoVRNode(LifecycleNode):
         self.p = declare_all(self, GEOVR_NODE_PARAMS)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._given_answerer = answerer
-        self._answerer: QuestionAnswerer = answerer or GeometricAnswerer()
         self._perception = None
+        self.session: Session | None = None   # made at configure, with the model
         self._active = False
         self._frame_group = MutuallyExclusiveCallbackGroup()
         self._info_group = MutuallyExclusiveCallbackGroup()
         self._query_group = ReentrantCallbackGroup()
         self._diag_group = MutuallyExclusiveCallbackGroup()
         self._publishers_owned: list = []
+        self.pub_objects = None          # ~/objects, made at configure when there is an object map
         self._subscriptions_owned: list = []
         self._services_owned: list = []
         self._timers_owned: list = []
         self._helpers_owned: list = []
-        self._state_lock = threading.Lock()
         self._info_cond = threading.Condition()
         self._frame_lock = threading.Lock()  # per-frame state: the perception thread, resets
         self._worker = LatestItemWorker(self._handle_frame, self._on_frame_error,
@@ -139,15 +135,14 @@ class GeoVRNode(LifecycleNode):
         try:
             self._check_parameters(p)
             self._perception = self._load_model(p)
-            self._answerer = self._given_answerer or self._load_answerer(p)
-            self._make_cores(p)
+            self._make_cores(p, self._given_answerer or self._load_answerer(p))
             self._make_ros_entities(p)
         except Exception as error:  # every failure becomes a failed transition, with reason
             self.get_logger().error(f'configure failed: {error}')
             self._release_entities_since(before)
             if self._perception is not None:
                 self._perception.close()
-            self._perception = None
+            self._perception = self.session = None
             return TransitionCallbackReturn.FAILURE
         meta = self._perception.metadata
         self.get_logger().info(
@@ -215,7 +210,7 @@ class GeoVRNode(LifecycleNode):
         self._services_owned, self._timers_owned, self._helpers_owned = [], [], []
         if self._perception is not None:
             self._perception.close()
-            self._perception = None
+            self._perception = self.session = None
 
     @staticmethod
     def _check_parameters(p: dict) -> None:
@@ -272,69 +267,29 @@ class GeoVRNode(LifecycleNode):
         backend = self._perception.backend if self._perception else None
         return getattr(backend, 'name', type(backend).__name__) if backend else 'none'
 
-    def _make_cores(self, p: dict) -> None:
-        self.tracker = OdometryTracker(p['odometry_reference_translation'],
-                                       p['odometry_reference_rotation'],
-                                       p['odometry_max_reference_frames'],
-                                       p['time_jump_threshold'])
-        self.stamp_gate = StampGate(p['time_jump_threshold'], STAMP_JUMP_CONFIRM_FRAMES)
-        self.geometric = KeyframeTracker(TrackerConfig(
-            max_features=p['tracking_max_features'], threshold_px=p['tracking_threshold_px'],
-            min_inliers=p['tracking_min_inliers'], scale_alignment=p['tracking_scale_alignment'])) \
-            if p['odometry_method'] == 'geometric' else None
-        self.pose_graph = self._new_pose_graph(p)
-        self._learned_last = None        # learned odometry pose of the previous frame (fallback prior)
-        self._tracking_step = None       # last geovr_ros.tracking.TrackingStep
+    def _make_cores(self, p: dict, answerer: QuestionAnswerer) -> None:
+        self.session = Session(self._perception, SessionConfig.from_parameters(p), answerer,
+                               self.get_logger())
         self.pairer = IntrinsicsPairer(p['pairing_mode'], p['pairing_tolerance'])
         self.rectifier = Rectifier()
-        self.memory = SpatialMemory(p['memory_max_keyframes'], p['memory_max_tokens'])
-        self.localizer = Localizer(LocalizerConfig(
-            keyframe_translation=p['keyframe_translation'],
-            keyframe_rotation=p['keyframe_rotation'],
-            keyframe_min_overlap=p['keyframe_min_overlap'],
-            match_threshold=p['match_threshold'], window=p['alignment_window'],
-            max_keyframes=p['max_map_keyframes']))
         if p['localization_enabled'] and p['map_file']:
             try:
-                self.localizer.set_map(self._read_map(p['map_file']))
-                self.get_logger().info(f'localizing in map {p["map_file"]!r} '
-                                       f'({len(self.localizer.map)} keyframes)')
+                count = self.session.load_map(p['map_file'])
+                self.get_logger().info(f'localizing in map {p["map_file"]!r} ({count} keyframes)')
             except MapFileError as error:
                 if 'does not exist' in str(error):
                     self.get_logger().info(f'mapping afresh: {error}')
                 else:
                     self.get_logger().warning(f'{error}: mapping afresh')
-        self._reference = None           # PreparedFrame of the odometry reference
         self._T_odom_opt0 = None         # odom <- optical frame of the first image
-        self._latest = None              # (stamp, T_odom_cam, camera_frame) for queries
         self._path = deque(maxlen=p['path_max_length'])
-        self._frames_processed = 0      # every counter of the diagnostics starts afresh together
-        self._frames_received = 0
+        self._frames_received = 0       # every counter of the diagnostics starts afresh together
         self._worker.replaced = 0
         self.drops.reset()
         self._sim_time_hint_given = False
         self._stage_ms: deque = deque(maxlen=100)
         self._processed_times: deque = deque(maxlen=100)
-        self._scale = float('nan')
-        self._matches = Counter()
         self._last_drop_total = 0
-
-    def _read_map(self, path: str) -> KeyframeMap:
-        """A new KeyframeMap from `path`, checked against max_map_keyframes and the loaded
-        model's descriptor size and input size; raises MapFileError saying why not (any
-        other failure reading it is reported the same way)."""
-        descriptor_size = None
-        for spec in self._perception.backend.output_specs:
-            if spec.name == 'descriptor' and spec.shape and isinstance(spec.shape[-1], int):
-                descriptor_size = spec.shape[-1]
-        try:
-            return KeyframeMap.load(path, self.p['max_map_keyframes'], descriptor_size,
-                                    self._perception.input_size)
-        except MapFileError:
-            raise
-        except Exception as error:  # never let a file take the node down
-            raise MapFileError(f'map file {path!r} could not be read: '
-                               f'{type(error).__name__}: {error}') from None
 
     def _make_ros_entities(self, p: dict) -> None:
         image_qos = qos_profile(p['qos_reliability'], 'volatile', p['qos_depth'])
@@ -353,6 +308,9 @@ class GeoVRNode(LifecycleNode):
                            qos_profile('reliable', 'volatile', 10))
         self.pub_diag = pub(DiagnosticArray, '/diagnostics',
                             qos_profile('reliable', 'volatile', 10))
+        # the object map, latched: a late RViz or subscriber gets the newest map at once
+        self.pub_objects = pub(MarkerArray, '~/objects', LATCHED) \
+            if self.session.objects is not None else None
         self.tf = TransformPublisher(self)
         self.static_tf = StaticTransformCache(self) \
             if p['odom_child'] == 'base' and p['camera_mount_source'] == 'tf' else None
@@ -379,7 +337,8 @@ class GeoVRNode(LifecycleNode):
                                   clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._publishers_owned = [e for e in (
             self.pub_depth, self.pub_depth_info, self.pub_odom, self.pub_pose, self.pub_path,
-            self.pub_loc, self.pub_diag, self.pub_colored, self.pub_points) if e is not None]
+            self.pub_loc, self.pub_diag, self.pub_colored, self.pub_points, self.pub_objects)
+            if e is not None]
         self._subscriptions_owned = subs
         self._services_owned = services
         self._timers_owned = [timer]
@@ -430,7 +389,7 @@ class GeoVRNode(LifecycleNode):
         arrival, age of the stamp at arrival in seconds, message)."""
         t_start, age, msg = item
         with self._frame_lock:
-            if not self._active or self._perception is None:
+            if not self._active or self.session is None:
                 return
             decode = self._decode_compressed if isinstance(msg, CompressedImage) else self._decode_raw
             rgb = decode(msg)
@@ -514,128 +473,38 @@ class GeoVRNode(LifecycleNode):
         T_odom_opt0 = self._odom_from_first_optical(camera_frame)
         if T_odom_opt0 is None:
             return
-        last = self.tracker.last_stamp
-        check = self.stamp_gate.check(stamp, last)
-        if check in (StampCheck.REPEATED, StampCheck.OUT_OF_ORDER):
-            self.drops.drop(check.name.lower(), f'{check.value}: {stamp:.6f} after '
-                                                f'{last:.6f}')
-            return
-        if check == StampCheck.JUMP_PENDING:
-            self.drops.drop('stamp_jump', f'stamp {stamp:.3f} s is {stamp - last:+.3f} s from '
-                                          f'the previous frame, more than time_jump_threshold: '
-                                          f'ignored unless {self.stamp_gate.confirm_frames} '
-                                          f'frames in a row confirm the jump')
-            return
-        if check == StampCheck.JUMP_BACK:
-            self.get_logger().warning(
-                f'time jumped backwards from {last:.3f} s to {stamp:.3f} s '
-                f'({self.stamp_gate.confirm_frames} frames in a row): restarting odometry')
-            self._restart_odometry()
-        elif check == StampCheck.JUMP_FORWARD:
-            self.get_logger().warning(f'time jumped forwards from {last:.3f} s to '
-                                      f'{stamp:.3f} s ({self.stamp_gate.confirm_frames} frames '
-                                      f'in a row): odometry carries on')
+        if self.session.mount is None:
+            self.session.set_mount(T_odom_opt0)
         t_decoded = time.perf_counter()
-        try:
-            cur = self._perception.preprocess(rgb, intrinsics.K)
-        except GeometryError as error:
-            self.drops.drop('bad_input', f'preprocessing failed: {error}')
+        frame = self.session.process(
+            rgb, intrinsics.K, stamp, camera_frame=camera_frame,
+            on_perception=lambda result: self._publish_perception(result, header, camera_frame,
+                                                                  rgb, intrinsics))
+        if frame.stamp_check == StampCheck.JUMP_BACK:   # odometry restarted
+            self._path.clear()
+        if frame.dropped:
+            self.drops.drop(frame.reason, frame.message)
             return
-        t_prepared = time.perf_counter()
-        first = self._reference is None or not self.tracker.started
-        result = self._perception.run(cur if first else self._reference, cur)
-        t_inferred = time.perf_counter()
-        self._publish_perception(result, header, camera_frame, rgb, intrinsics)
-        t_depth = time.perf_counter()
-        if first:
-            update = self.tracker.start(stamp)
-        else:
-            update = self.tracker.update(stamp, result.rel_pose)
-        if update.new_reference:
-            self._reference = cur
-        covariance = None
-        if self.geometric is not None:
-            update, covariance = self._track_geometric(rgb, intrinsics.K, result, update)
-        T_odom_cam = self._T_odom_opt0 @ update.T_odom_cam
-        self._scale = result.scale
-        self._publish_odometry(update, T_odom_cam, header, camera_frame, covariance)
-        with self._state_lock:
-            self._latest = (stamp, T_odom_cam, camera_frame)
-        self.memory.record_pose(stamp, T_odom_cam)
-        self._remember(stamp, T_odom_cam, result)
+        t_processed = time.perf_counter()
+        self._publish_odometry(frame.odometry, frame.T_odom_cam, header, camera_frame,
+                               frame.covariance)
         t_odometry = time.perf_counter()
-        if self.p['localization_enabled']:
-            self._localize(stamp, T_odom_cam, cur, result, header)
+        if frame.T_map_odom is not None:
+            self._publish_localization(frame, header)
+        if frame.objects_changed:
+            self._publish_objects(header.stamp)
         t_end = time.perf_counter()
-        self._frames_processed += 1
         self._processed_times.append(time.monotonic())
-        ms = 1e3
-        stages = {'arrival_age_ms': age * ms,
-                  'input_ms': (t_decoded - t_start) * ms,
-                  'preprocess_ms': (t_prepared - t_decoded) * ms,
-                  'model_ms': (t_inferred - t_prepared) * ms,
-                  'depth_publish_ms': (t_depth - t_inferred) * ms,
-                  'odometry_ms': (t_odometry - t_depth) * ms,
-                  'localization_ms': (t_end - t_odometry) * ms,
-                  'total_ms': (t_end - t_start) * ms}
-        self._stage_ms.append(stages)
-
-    def _track_geometric(self, rgb: np.ndarray, K: np.ndarray, result, learned: OdometryUpdate
-                         ) -> tuple[OdometryUpdate, np.ndarray | None]:
-        """The frame's pose from PnP on the model's depth; the learned relative pose
-        (`learned`, the OdometryTracker's chain) is the fallback. Returns the update to publish
-        (same stamp, geometric pose and velocities) and its covariance (odom axes) or None."""
-        import cv2
-        prior = None if self._learned_last is None else relative_pose(self._learned_last, learned.T_odom_cam)
-        self._learned_last = learned.T_odom_cam
-        previous = self._tracking_step.T_odom_cam if self.geometric.started and self._tracking_step else None
-        step = self.geometric.track(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), K, result.depth, result.K, prior)
-        self._tracking_step = step
-        self._add_to_pose_graph(step)
-        linear, angular = np.zeros(3), np.zeros(3)
-        dt = learned.stamp - self._tracking_stamp if previous is not None else 0.0
-        if dt > 0:
-            T_last_cur = relative_pose(previous, step.T_odom_cam)
-            linear, angular = T_last_cur[:3, 3] / dt, so3_log(T_last_cur[:3, :3]) / dt
-        self._tracking_stamp = learned.stamp
-        if step.status == 'fallback':
-            self.get_logger().warning(f'geometric tracking failed, the learned pose is used: {step.reason}',
-                                      throttle_duration_sec=self.p['log_throttle_period'])
-        covariance = None
-        if step.covariance is not None:
-            R = np.zeros((6, 6))
-            R[:3, :3] = R[3:, 3:] = self._T_odom_opt0[:3, :3]
-            covariance = R @ step.covariance @ R.T
-        return OdometryUpdate(learned.stamp, step.T_odom_cam, linear, angular, learned.new_reference), covariance
-
-    def _new_pose_graph(self, p: dict):
-        """The tracking keyframes' pose graph (map -> odom while mapping), or None when
-        odometry is learned, localization is off or gtsam is missing (then the keyframe map's
-        windowed alignment gives map -> odom, as with a loaded map)."""
-        if self.geometric is None or not p['localization_enabled']:
-            return None
-        try:
-            from geovr_ros.mapping import KeyframeGraph
-            return KeyframeGraph()
-        except ImportError as error:
-            self.get_logger().warning(f'no pose graph ({error}); map -> odom from the keyframe map alignment')
-            return None
-
-    def _add_to_pose_graph(self, step) -> None:
-        if self.pose_graph is None or step.keyframe is None:
-            return
-        closure = self.pose_graph.add_keyframe(step.keyframe)
-        if closure is not None:
-            self.get_logger().info(f'loop closed: keyframe {closure.key} seen from keyframe {closure.older} '
-                                   f'({closure.inliers} PnP inliers), map moved {closure.correction_m:.2f} m')
-
-    def _map_odom(self) -> np.ndarray | None:
-        """map <- odom: from the pose graph while mapping, from the loaded map's place matches
-        when localizing in one (None until the first match)."""
-        if self.pose_graph is not None and self.localizer.mapping:
-            T_odom_opt0 = self._T_odom_opt0 if self._T_odom_opt0 is not None else np.eye(4)
-            return T_odom_opt0 @ self.pose_graph.T_map_odom @ invert_pose(T_odom_opt0)
-        return self.localizer.T_map_odom
+        ms, session_ms = 1e3, frame.timings_ms
+        self._stage_ms.append({
+            'arrival_age_ms': age * ms,
+            'input_ms': (t_decoded - t_start) * ms,
+            'preprocess_ms': session_ms['preprocess_ms'],
+            'model_ms': session_ms['model_ms'],
+            'depth_publish_ms': session_ms['perception_callback_ms'],
+            'odometry_ms': session_ms['odometry_ms'] + (t_odometry - t_processed) * ms,
+            'localization_ms': session_ms['localization_ms'] + (t_end - t_odometry) * ms,
+            'total_ms': (t_end - t_start) * ms})
 
     def _odom_from_first_optical(self, camera_frame: str) -> np.ndarray | None:
         """odom <- optical frame of the first image: the camera mount (base mode) or the
@@ -661,19 +530,6 @@ class GeoVRNode(LifecycleNode):
                 return None
             self._T_odom_opt0 = T
         return self._T_odom_opt0
-
-    def _restart_odometry(self) -> None:
-        self.tracker.reset()
-        if self.geometric is not None:
-            self.geometric.reset()
-        self._learned_last = self._tracking_step = None
-        self.pose_graph = self._new_pose_graph(self.p)
-        self._reference = None
-        self._path.clear()
-        self.memory.clear()
-        self.localizer.odometry_restarted()
-        with self._state_lock:
-            self._latest = None
 
     # ---------------------------------------------------------------- outputs
     def _publish_perception(self, result, header: Header, camera_frame: str, rgb: np.ndarray,
@@ -702,15 +558,9 @@ class GeoVRNode(LifecycleNode):
             self.pub_points.publish(pointcloud2_msg(depth_to_points(sub, K_sub).reshape(-1, 3),
                                                     out_header))
 
-    def _child_pose(self, T_odom_cam: np.ndarray) -> tuple[np.ndarray, str]:
-        if self.p['odom_child'] == 'base':
-            T_base_cam = self._T_odom_opt0  # the mount
-            return T_odom_cam @ invert_pose(T_base_cam), self.p['base_frame']
-        return T_odom_cam, None
-
     def _publish_odometry(self, update, T_odom_cam, header, camera_frame, covariance=None) -> None:
         """covariance: (6, 6) of the pose in odom axes from tracking, or None (the parameters')."""
-        T_child, child = self._child_pose(T_odom_cam)
+        T_child, child = self.session.child_pose(T_odom_cam)
         child = child or camera_frame
         odom_header = Header(stamp=header.stamp, frame_id=self.p['odom_frame'])
         var_p, var_r = self.p['odometry_position_variance'], self.p['odometry_orientation_variance']
@@ -731,47 +581,25 @@ class GeoVRNode(LifecycleNode):
             self.tf.send([transform_stamped_msg(T_child, self.p['odom_frame'], child,
                                                 header.stamp)])
 
-    def _verify_and_add_match(self, T_odom_cam, cur, result, keyframe, similarity) -> None:
-        """Runs the model on (keyframe, current); keeps the match only if the current depth,
-        placed by that relative pose, overlaps the keyframe's view (geometric check)."""
-        kf_frame = self._perception.preprocess(keyframe.image, keyframe.K)
-        T_kf_cur = self._perception.run(kf_frame, cur).rel_pose
-        size = (keyframe.image.shape[1], keyframe.image.shape[0])
-        overlap = view_overlap(result.depth, result.K, T_kf_cur, keyframe.K, size)
-        if overlap < self.p['match_min_overlap']:
-            self._matches['rejected'] += 1
-            return
-        self._matches['accepted'] += 1
-        self.localizer.add_match(T_odom_cam, keyframe, T_kf_cur)
-
-    def _remember(self, stamp, T_odom_cam, result) -> None:
-        if self.memory.is_new_view(T_odom_cam, self.p['keyframe_translation'],
-                                   self.p['keyframe_rotation']):
-            self.memory.add_keyframe(stamp, T_odom_cam, result.tokens, result.token_xyz)
-
-    def _localize(self, stamp, T_odom_cam, cur, result, header) -> None:
-        loc = self.localizer
-        if self._frames_processed % max(1, self.p['relocalize_period']) == 0 and len(loc.map):
-            match = loc.find_match(result.descriptor)
-            if match is not None:
-                self._verify_and_add_match(T_odom_cam, cur, result, *match)
-        if loc.should_add_keyframe(T_odom_cam, result.depth, result.K):
-            image = _denormalised_rgb(cur.chw, self._perception.metadata)
-            loc.add_keyframe(stamp, T_odom_cam, result.descriptor, image, cur.K)
-        T_map_odom = self._map_odom()
-        if T_map_odom is None:
-            return
-        T_child, child = self._child_pose(T_odom_cam)
+    def _publish_localization(self, frame, header: Header) -> None:
+        """The child frame's pose in map (with the map pose's covariance) and map -> odom TF."""
+        T_child, _ = self.session.child_pose(frame.T_odom_cam)
         msg = PoseWithCovarianceStamped()
         msg.header = Header(stamp=header.stamp, frame_id=self.p['map_frame'])
-        msg.pose.pose = pose_msg(T_map_odom @ T_child)
-        from_graph = self.pose_graph is not None and loc.mapping and len(self.pose_graph)
-        covariance = self.pose_graph.covariance() if from_graph else loc.covariance()
-        msg.pose.covariance = [float(v) for v in covariance.reshape(36)]
+        msg.pose.pose = pose_msg(frame.T_map_odom @ T_child)
+        msg.pose.covariance = [float(v) for v in frame.map_covariance.reshape(36)]
         self.pub_loc.publish(msg)
         if self.p['publish_map_to_odom_tf']:
-            self.tf.send([transform_stamped_msg(T_map_odom, self.p['map_frame'],
+            self.tf.send([transform_stamped_msg(frame.T_map_odom, self.p['map_frame'],
                                                 self.p['odom_frame'], header.stamp)])
+
+    def _publish_objects(self, stamp) -> None:
+        """The object map as boxes and labels (a DELETEALL first: removed objects vanish)."""
+        if self.pub_objects is None:
+            return
+        from geovr_ros.ros.object_markers import object_markers
+        self.pub_objects.publish(object_markers(self.session.objects.map.instances(),
+                                                self.session.objects_frame, stamp))
 
     # ---------------------------------------------------------------- services
     @_under_frame_lock
@@ -779,7 +607,9 @@ class GeoVRNode(LifecycleNode):
         if not self._active:
             response.success, response.message = False, 'node is not active'
             return response
-        self._restart_odometry()
+        self.session.reset()
+        self._path.clear()
+        self._publish_objects(self.get_clock().now().to_msg())
         self.get_logger().info('odometry reset by ~/reset: restarting at the next frame')
         response.success, response.message = True, 'odometry and memory reset'
         return response
@@ -793,12 +623,12 @@ class GeoVRNode(LifecycleNode):
                 else 'node is not active'
             return response
         try:
-            self.localizer.map.save(path)
+            count = self.session.save_map(path)
         except (MapFileError, OSError) as error:
             response.success, response.message = False, f'saving the map failed: {error}'
             return response
         response.success = True
-        response.message = f'saved {len(self.localizer.map)} keyframes to {path}'
+        response.message = f'saved {count} keyframes to {path}'
         self.get_logger().info(response.message)
         return response
 
@@ -809,14 +639,14 @@ class GeoVRNode(LifecycleNode):
             response.success, response.message = False, 'node is not active'
             return response
         try:
-            keyframe_map = self._read_map(path)   # the live map is untouched until it is whole
+            count = self.session.load_map(path)   # the live map is untouched unless it is whole
         except MapFileError as error:
             response.success, response.message = False, f'{error}: the current map is kept'
             self.get_logger().warning(response.message)
             return response
-        self.localizer.set_map(keyframe_map)
+        self._publish_objects(self.get_clock().now().to_msg())
         response.success = True
-        response.message = (f'loaded {len(self.localizer.map)} keyframes from {path}: '
+        response.message = (f'loaded {count} keyframes from {path}: '
                             f'localizing (map -> odom unknown until a place is recognised)')
         self.get_logger().info(response.message)
         return response
@@ -826,8 +656,8 @@ class GeoVRNode(LifecycleNode):
         if not self._active:
             response.success, response.message = False, 'node is not active'
             return response
-        self.localizer.reset()
-        self.pose_graph = self._new_pose_graph(self.p)
+        self.session.reset_map()
+        self._publish_objects(self.get_clock().now().to_msg())
         response.success, response.message = True, 'map cleared: mapping afresh, map == odom'
         return response
 
@@ -888,71 +718,32 @@ class GeoVRNode(LifecycleNode):
         return super().destroy_node()
 
     def _answer(self, request, response):
-        try:
-            question = validate_question(request.question, self.p['max_question_chars'])
-        except InvalidQuestionError as error:
-            response.success, response.message = False, f'question rejected: {error}'
-            return response
-        if self._perception is None or not self._active:
+        session = self.session
+        if session is None or not self._active:
+            try:
+                validate_question(request.question, self.p['max_question_chars'])
+            except InvalidQuestionError as error:
+                response.success, response.message = False, f'question rejected: {error}'
+                return response
             response.success, response.message = False, 'node is not active'
             return response
-        with self._state_lock:
-            latest = self._latest
-        T_map_odom = self._map_odom() if self.p['localization_enabled'] else None
-        if latest is None:
-            response.success = False
-            response.message = 'no frame processed yet: memory is empty'
-            return response
-        stamp, T_odom_cam, camera_frame = latest
         now = self.get_clock().now().nanoseconds * 1e-9
-        if request.max_age > 0 and now - stamp > request.max_age:
-            response.success = False
-            response.message = (f'memory is {now - stamp:.3g} s old, more than max_age '
-                                f'{request.max_age:.3g} s')
-            if abs(now - stamp) > CLOCK_MISMATCH_S:
-                response.message += ' (the image stamps look like recorded time: set use_sim_time:=true)'
-            return response
-        frame, T_target_odom, error = self._target(request.target_frame, T_map_odom,
-                                                   T_odom_cam, camera_frame)
-        if error:
-            response.success, response.message = False, error
-            return response
-        answer = self._answerer.answer(question, self.memory.snapshot(), stamp)
+        answer = session.answer(request.question, now, request.target_frame, request.max_age)
         response.success, response.message = answer.success, answer.message
+        if answer.stamp is None:   # refused before the answerer was asked
+            return response
         response.answer, response.category = answer.answer, answer.category
         response.value, response.unit = float(answer.value), answer.unit
         response.confidence = float(answer.confidence)
-        header = Header(stamp=sec_to_stamp(stamp), frame_id=frame)
+        header = Header(stamp=sec_to_stamp(answer.stamp), frame_id=answer.frame)
         if len(answer.points):
-            points = transform_points(T_target_odom, np.asarray(answer.points, float))
-            response.points = [PointStamped(header=header) for _ in points]
-            for msg, xyz in zip(response.points, points):
+            response.points = [PointStamped(header=header) for _ in answer.points]
+            for msg, xyz in zip(response.points, answer.points):
                 msg.point.x, msg.point.y, msg.point.z = (float(v) for v in xyz)
         if answer.pose is not None:  # no pose: frame_id stays empty (an identity pose would look real)
             response.pose.header = header
-            response.pose.pose = pose_msg(T_target_odom @ answer.pose)
+            response.pose.pose = pose_msg(answer.pose)
         return response
-
-    def _target(self, requested: str, T_map_odom, T_odom_cam, camera_frame):
-        """(frame, T_frame_odom, error) for a query's target_frame."""
-        map_frame, odom_frame = self.p['map_frame'], self.p['odom_frame']
-        if requested in ('', map_frame):
-            if T_map_odom is not None:
-                return map_frame, T_map_odom, ''
-            if requested == map_frame:
-                return map_frame, None, (f'{map_frame} -> {odom_frame} is not known yet (not '
-                                         f'localized); ask in {odom_frame}')
-            return odom_frame, np.eye(4), ''
-        if requested == odom_frame:
-            return odom_frame, np.eye(4), ''
-        if requested == camera_frame:
-            return camera_frame, invert_pose(T_odom_cam), ''
-        if requested == self.p['base_frame'] and self._T_odom_opt0 is not None \
-                and self.p['odom_child'] == 'base':
-            T_odom_base, _ = self._child_pose(T_odom_cam)
-            return requested, invert_pose(T_odom_base), ''
-        return requested, None, (f'unknown target_frame {requested!r}: use {map_frame}, '
-                                 f'{odom_frame}, {camera_frame} or empty')
 
     # ---------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
@@ -964,29 +755,12 @@ class GeoVRNode(LifecycleNode):
         stages = list(self._stage_ms)
         status = DiagnosticStatus(name=f'{self.get_name()}: perception',
                                   hardware_id=self._backend_name())
+        session = self.session
         values = {'backend': self._backend_name(), 'rate_hz': f'{rate:.2f}',
                   'frames_received': str(self._frames_received),
-                  'frames_processed': str(self._frames_processed),
+                  'frames_processed': str(session.frames_processed),
                   'frames_skipped_busy': str(self._worker.replaced),
-                  'metric_scale': f'{self._scale:.4f}',
-                  'map_keyframes': str(len(self.localizer.map)),
-                  'memory_keyframes': str(len(self.memory)),
-                  'localized': str(self.localizer.localized),
-                  'place_matches_accepted': str(self._matches['accepted']),
-                  'place_matches_rejected': str(self._matches['rejected']),
-                  'odometry_method': self.p['odometry_method']}
-        if self.geometric is not None:
-            step = self._tracking_step
-            values.update({'tracking_status': step.status if step else 'not started',
-                           'tracking_inliers': str(step.inliers if step else 0),
-                           'tracking_failure_reason': step.reason if step else '',
-                           'tracking_failures': str(self.geometric.failures),
-                           'tracking_keyframes': str(self.geometric.keyframes_created),
-                           'tracking_depth_scale': f'{step.depth_scale:.3f}' if step else 'nan'})
-        if self.pose_graph is not None:
-            values.update({'pose_graph_keyframes': str(len(self.pose_graph)),
-                           'loop_closures': str(len(self.pose_graph.loops)),
-                           'map_odom_source': 'pose graph' if self.localizer.mapping else 'loaded map'})
+                  **session.diagnostics()}
         if stages:
             for key in stages[-1]:
                 vals = [s[key] for s in stages if key in s]
@@ -1011,14 +785,6 @@ class GeoVRNode(LifecycleNode):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.pub_diag.publish(array)
-
-
-def _denormalised_rgb(chw: np.ndarray, metadata) -> np.ndarray:
-    """(H, W, 3) uint8 RGB back from the model's normalised (3, H, W) input."""
-    mean = np.asarray(metadata.mean, np.float32).reshape(3, 1, 1)
-    std = np.asarray(metadata.std, np.float32).reshape(3, 1, 1)
-    rgb = (chw * std + mean) * 255.0
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8).transpose(1, 2, 0).copy()
 
 
 def main(args=None) -> None:

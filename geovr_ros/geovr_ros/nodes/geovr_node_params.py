@@ -118,6 +118,15 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('relocalize_period', 10, 'Try place recognition every n-th processed frame (each '
           'match costs one more model run).'),
     Param('alignment_window', 10, 'Place matches aligned together to estimate map -> odom.'),
+    # Objects
+    Param('objects_enabled', True, 'Keep a 3D map of named objects (published on ~/objects, '
+          'answering count / distance / size / where questions): on every tracking keyframe '
+          'the model\'s cell classifier names the cells and the depth places them. Needs a '
+          'model exported with cell_classifier.onnx (GeoVR-S v2) and geometric odometry; '
+          'otherwise there is no object map.'),
+    Param('object_vocabulary', '', 'A vocabulary YAML merged over the shipped '
+          'config/object_vocabulary.yaml (categories, their ImageNet classes, synonyms; '
+          'docs/objects.md). Empty: the shipped one. A bad file makes configure fail.'),
     # Memory and questions
     Param('memory_max_keyframes', 64, 'Keyframes kept in the spatial memory; when full, the '
           'one closest to another is evicted.'),

@@ -128,6 +128,7 @@ class OdometryTracker:
     def reset(self) -> None:
         """Forgets everything; the next frame starts odometry at the identity."""
         self._T_odom_ref: np.ndarray | None = None
+        self._reference = None
         self._T_odom_last: np.ndarray | None = None
         self._last_stamp: float | None = None
         self._frames_since_reference = 0
@@ -137,6 +138,12 @@ class OdometryTracker:
     def started(self) -> bool:
         """True once a reference frame exists."""
         return self._T_odom_ref is not None
+
+    @property
+    def reference(self):
+        """What the caller passed with the reference frame (`start` / `update`'s `frame`,
+        e.g. that frame's model input), or None: the one place the reference is kept."""
+        return self._reference
 
     @property
     def last_stamp(self) -> float | None:
@@ -157,18 +164,21 @@ class OdometryTracker:
             return StampCheck.JUMP_BACK
         return StampCheck.OUT_OF_ORDER
 
-    def start(self, stamp: float) -> OdometryUpdate:
-        """Starts (or restarts) odometry at the identity with this frame as reference."""
+    def start(self, stamp: float, frame=None) -> OdometryUpdate:
+        """Starts (or restarts) odometry at the identity with this frame as reference;
+        `frame` is kept as `reference`."""
         self.reset()
         identity = np.eye(4)
         self._T_odom_ref = identity.copy()
+        self._reference = frame
         self._T_odom_last = identity.copy()
         self._last_stamp = float(stamp)
         zero = np.zeros(3)
         return OdometryUpdate(float(stamp), identity, zero, zero.copy(), True)
 
-    def update(self, stamp: float, T_ref_cur: np.ndarray) -> OdometryUpdate:
-        """Adds the model's `T_ref_cur` (4x4, metres) for the frame at `stamp` (seconds).
+    def update(self, stamp: float, T_ref_cur: np.ndarray, frame=None) -> OdometryUpdate:
+        """Adds the model's `T_ref_cur` (4x4, metres) for the frame at `stamp` (seconds);
+        when this frame becomes the new reference, `frame` replaces `reference`.
 
         Raises ValueError if the tracker has not started, the stamp is not newer than the
         previous one, or the pose is not a finite 4x4 rigid transform.
@@ -197,6 +207,7 @@ class OdometryTracker:
             or self._frames_since_reference >= self.max_reference_frames)
         if new_reference:
             self._T_odom_ref = T_odom_cur.copy()
+            self._reference = frame
             self._frames_since_reference = 0
         return OdometryUpdate(float(stamp), T_odom_cur.copy(), linear, angular, new_reference)
 

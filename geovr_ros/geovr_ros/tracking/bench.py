@@ -1,5 +1,7 @@
 """`python -m geovr_ros.tracking.bench REC`: per-frame cost of geometric tracking and of the pose
-graph on a recording with true depth, one core (OpenCV and GTSAM threads limited to 1).
+graph on a recording with true depth, one core (OpenCV and GTSAM threads limited to 1). It runs
+`geovr_ros.session.GeometricOdometry`, the tracking and graph step of geovr_node's session,
+without the model.
 
 REC is any recording with depth that `geovr_ros.recordings` reads (a 7-Scenes-style folder,
 TUM, the HoloLens layout, a bag with a depth topic, a generated dataset). Prints the median
@@ -11,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,21 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     import cv2
     cv2.setNumThreads(1)
-    from geovr_ros.mapping import KeyframeGraph
     from geovr_ros.recordings import RecordingFormatError
-    from geovr_ros.tracking import KeyframeTracker, TrackerConfig
-    tracker, graph = KeyframeTracker(TrackerConfig(max_features=args.features)), KeyframeGraph()
+    from geovr_ros.session import GeometricOdometry
+    from geovr_ros.tracking import TrackerConfig
+    odometry = GeometricOdometry(TrackerConfig(max_features=args.features))
     track_ms, graph_ms, size = [], [], None
     try:
-        for gray, K, depth in _frames(args.recording, args.max_frames):
+        for i, (gray, K, depth) in enumerate(_frames(args.recording, args.max_frames)):
             size = gray.shape[::-1]
-            start = time.perf_counter()
-            step = tracker.track(gray, K, depth)
-            tracked = time.perf_counter()
-            if step.keyframe is not None:
-                graph.add_keyframe(step.keyframe)
-            graph_ms.append(1e3 * (time.perf_counter() - tracked))
-            track_ms.append(1e3 * (tracked - start))
+            tracked = odometry.track(i / 30.0, gray, K, depth)   # stamps only set velocities
+            track_ms.append(tracked.tracking_ms)
+            graph_ms.append(tracked.graph_ms)
     except RecordingFormatError as error:
         print(f'python -m geovr_ros.tracking.bench: {error}', file=sys.stderr)
         return 2
@@ -56,9 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f'no frames with depth in {args.recording}', file=sys.stderr)
         return 2
     t, g = np.array(track_ms[1:]), np.array(graph_ms[1:])
+    tracker, graph = odometry.tracker, odometry.graph
+    loops = 'no pose graph' if graph is None else f'{len(graph.loops)} loop closures'
     print(f'{args.recording.name}: {len(track_ms)} frames {size[0]}x{size[1]}, {args.features} ORB features, '
-          f'one core; {tracker.keyframes_created} keyframes, {len(graph.loops)} loop closures, '
-          f'{tracker.failures} tracking failures')
+          f'one core; {tracker.keyframes_created} keyframes, {loops}, {tracker.failures} tracking failures')
     print(f'tracking      median {np.median(t):6.1f} ms   p90 {np.percentile(t, 90):6.1f} ms')
     print(f'graph update  mean   {np.mean(g):6.1f} ms   p90 {np.percentile(g, 90):6.1f} ms   '
           f'(only keyframes update it)')

@@ -17,8 +17,16 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ['odometry']:  # geovr-eval odometry --model DIR --data REC
         from geovr_training.evaluation.odometry import main as odometry_main
         return odometry_main(argv[1:])
+    if argv[:1] == ['questions']:  # geovr-eval questions --model DIR --data REC --labels YAML --out DIR
+        from geovr_training.evaluation.questions import main as questions_main
+        return questions_main(argv[1:])
+    if argv[:1] == ['objects']:  # geovr-eval objects --data ROOMS [--real REC] --out DIR
+        from geovr_training.evaluation.objects import main as objects_main
+        return objects_main(argv[1:])
     parser = argparse.ArgumentParser(description='Evaluate a GeoVR-S checkpoint '
-                                                 '(or `geovr-eval odometry --help`: the runtime tracker).')
+                                                 '(or `geovr-eval odometry --help`: the runtime tracker; '
+                                                 '`geovr-eval objects --help`: the object map; '
+                                                 '`geovr-eval questions --help`: a labelled real question set).')
     parser.add_argument('--checkpoint', required=True)
     parser.add_argument('--data', required=True, help='generated dataset folder or real recording')
     parser.add_argument('--out', required=True, help='output folder (metrics.json, metrics.md, *.png)')

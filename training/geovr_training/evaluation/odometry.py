@@ -1,13 +1,16 @@
-"""`geovr-eval odometry --model DIR --data REC`: the runtime's geometric tracker over a recording.
+"""`geovr-eval odometry --model DIR --data REC`: the runtime's session over a recording.
 
+Every frame goes through `geovr_ros.session.Session.process`, the object geovr_node runs per
+frame (stamp checks, the model through the runtime's `PerceptionPipeline`, ONNX Runtime by
+default, geometric tracking, the pose graph, memory, localization), with geovr_node's default
+parameters and the recording's stamps, so the figures are what the node would publish.
 Rows of one table (JSON, Markdown, trajectory PNG in --out):
-- tracker on the model's depth: what the runtime publishes (PnP on learned depth, the
-  learned relative pose as fallback);
-- the learned pose head alone: the model's T_prev_cur chained;
+- tracker on the model's depth: the session's odometry (PnP on learned depth, the learned
+  relative pose as fallback), and its map-frame poses (pose graph);
+- the learned pose head alone: the same session's learned chain (the model's T_prev_cur);
 - no motion: every pose the first one;
-- tracker on the recording's true depth: the upper bound of this design.
-The model runs through the runtime's `PerceptionPipeline` (ONNX Runtime by default), so the
-figures are those of the shipped runtime, not of the training code.
+- tracker on the recording's true depth: the same session with the true depth given to
+  tracking, the upper bound of this design.
 """
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,37 +35,58 @@ def trajectory_row(est: np.ndarray, gt: np.ndarray) -> dict[str, float]:
             'travelled_m': float(np.linalg.norm(np.diff(est[:, :3, 3], axis=0), axis=1).sum())}
 
 
-def run_tracker(seq, depth_source, config=None, progress: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Track `seq` with depth from `depth_source(i) -> (depth, depth_K, T_prev_cur | None)`,
-    its keyframes in the pose graph (`geovr_ros.mapping`). Returns (odometry poses, map poses:
-    each (N, 4, 4) in the first frame's optical frame, stats)."""
-    import cv2
+def session_stamps(seq) -> tuple[np.ndarray, str]:
+    """The recording's stamps (s), or 30 Hz ones when they are missing or not increasing;
+    and a note saying which."""
+    stamps = None if seq.timestamps is None else np.asarray(seq.timestamps, np.float64)
+    if stamps is not None and len(stamps) == len(seq) and np.all(np.isfinite(stamps)) \
+            and np.all(np.diff(stamps) > 0):
+        return stamps, ''
+    return np.arange(len(seq)) / 30.0, 'stamps missing or not increasing: 30 Hz assumed'
+
+
+def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: bool = True
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """`Session.process` on every frame of `seq` (the node's defaults unless `config`, a
+    `SessionConfig`; identity mount, so poses are in the first frame's optical frame), with
+    the recording's true depth given to tracking when `true_depth`. A frame the session
+    drops keeps the previous pose (the node publishes nothing for it; counted in the stats).
+    Returns (odometry poses, map poses, learned pose head poses: each (N, 4, 4), stats)."""
     from tqdm import tqdm
 
-    from geovr_ros.mapping import KeyframeGraph
-    from geovr_ros.tracking import KeyframeTracker
-    tracker, graph = KeyframeTracker(config), KeyframeGraph()
-    poses, map_poses, ms, graph_ms, inliers = [], [], [], [], []
-    for i in tqdm(range(len(seq)), desc='track', disable=not progress):
-        depth, depth_K, prior = depth_source(i)
-        gray = cv2.cvtColor(seq.rgb[i], cv2.COLOR_RGB2GRAY)
-        start = time.perf_counter()
-        step = tracker.track(gray, seq.K[i], depth, depth_K, prior)
-        tracked = time.perf_counter()
-        if step.keyframe is not None:
-            graph.add_keyframe(step.keyframe)
-        ms.append(1e3 * (tracked - start))
-        graph_ms.append(1e3 * (time.perf_counter() - tracked))
-        poses.append(step.T_odom_cam)
-        map_poses.append(graph.T_map_odom @ step.T_odom_cam)
-        if step.status == 'tracking':
-            inliers.append(step.inliers)
-    stats = {'tracking_ms_median': float(np.median(ms)), 'graph_ms_mean': float(np.mean(graph_ms)),
+    from geovr_ros.session import Session
+    session = Session(pipeline, config, mount=np.eye(4))
+    stamps, _ = session_stamps(seq)
+    odom, maps, learned = [np.eye(4)], [np.eye(4)], [np.eye(4)]
+    tracking_ms, graph_ms, model_ms, inliers, dropped = [], [], [], [], 0
+    for i in tqdm(range(len(seq)), desc='session' + (', true depth' if true_depth else ''),
+                  disable=not progress):
+        depth = (seq.depth[i], seq.K[i]) if true_depth else None
+        frame = session.process(seq.rgb[i], seq.K[i], stamps[i], depth=depth)
+        if frame.dropped:
+            dropped += 1
+            odom.append(odom[-1]), maps.append(maps[-1]), learned.append(learned[-1])
+            continue
+        odom.append(frame.T_odom_cam)
+        maps.append(frame.T_map_cam if frame.T_map_odom is not None else frame.T_odom_cam)
+        learned.append(frame.learned.T_odom_cam)
+        timings = frame.timings_ms
+        model_ms.append(timings['preprocess_ms'] + timings['model_ms'])
+        if frame.tracking is not None:
+            tracking_ms.append(timings['tracking_ms'])
+            graph_ms.append(timings['graph_ms'])
+            if frame.tracking.status == 'tracking':
+                inliers.append(frame.tracking.inliers)
+    tracker, graph = session.geometric.tracker, session.pose_graph
+    stats = {'tracking_ms_median': float(np.median(tracking_ms)) if tracking_ms else float('nan'),
+             'graph_ms_mean': float(np.mean(graph_ms)) if graph_ms else float('nan'),
              'failures': float(tracker.failures), 'keyframes': float(tracker.keyframes_created),
-             'loop_closures': float(len(graph.loops)),
+             'loop_closures': float(len(graph.loops)) if graph is not None else 0.0,
              'inliers_median': float(np.median(inliers)) if inliers else 0.0,
-             'travelled_m_tracker': tracker.distance_travelled}
-    return np.stack(poses), np.stack(map_poses), stats
+             'travelled_m_tracker': tracker.distance_travelled,
+             'model_ms_median': float(np.median(model_ms)) if model_ms else float('nan'),
+             'frames_dropped': float(dropped)}
+    return np.stack(odom[1:]), np.stack(maps[1:]), np.stack(learned[1:]), stats
 
 
 ROWS = (('tracker on the model depth, odom', 'tracker'), ('tracker on the model depth, map (pose graph)', 'tracker_map'),
@@ -88,7 +111,8 @@ def markdown(rows: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='geovr-eval odometry', description=__doc__.splitlines()[0])
-    parser.add_argument('--model', required=True, help='exported model directory (perception.onnx)')
+    parser.add_argument('--model', required=True, help='exported model directory (perception.onnx, '
+                                                       'or the split graphs of GeoVR-S v2)')
     parser.add_argument('--data', required=True, help='dataset folder (its --split) or a real recording')
     parser.add_argument('--split', default='test')
     parser.add_argument('--out', required=True, help='output folder')
@@ -114,29 +138,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f'geovr-eval odometry: {seq.name} has no true poses: skipped', file=sys.stderr)
             continue
         gt = np.linalg.inv(gt[0]) @ gt  # in the first frame's optical frame, as the estimates
-        pipeline.reset()
-        model_out, model_ms = [], []
-        for i in range(len(seq)):
-            result = pipeline.step(seq.rgb[i], seq.K[i])
-            model_out.append((result.depth, result.K, result.rel_pose))
-            model_ms.append(result.timings_ms['total'])
-        pose_head = [np.eye(4)]
-        for _, _, rel in model_out[1:]:
-            pose_head.append(pose_head[-1] @ rel)
-        est_model, map_model, stats_model = run_tracker(seq, lambda i: model_out[i], progress=not args.no_progress)
-        rows = {'tracker': {**trajectory_row(est_model, gt), **stats_model, 'model_ms_median': float(np.median(model_ms))},
+        note = session_stamps(seq)[1]
+        if note:
+            print(f'geovr-eval odometry: {seq.name}: {note}', file=sys.stderr)
+        est_model, map_model, pose_head, stats_model = run_session(seq, pipeline, progress=not args.no_progress)
+        rows = {'tracker': {**trajectory_row(est_model, gt), **stats_model},
                 'tracker_map': trajectory_row(map_model, gt),
-                'pose_head': trajectory_row(np.stack(pose_head), gt),
+                'pose_head': trajectory_row(pose_head, gt),
                 'static': trajectory_row(np.broadcast_to(np.eye(4), gt.shape).copy(), gt)}
         est_true = None
         if seq.depth is not None:
-            est_true, map_true, stats_true = run_tracker(seq, lambda i: (seq.depth[i], seq.K[i], None),
-                                                         progress=not args.no_progress)
+            est_true, map_true, _, stats_true = run_session(seq, pipeline, true_depth=True,
+                                                            progress=not args.no_progress)
             rows['true_depth'] = {**trajectory_row(est_true, gt), **stats_true}
             rows['true_depth_map'] = trajectory_row(map_true, gt)
         per_sequence.append({'sequence': seq.name, 'frames': len(seq), **{k: v for k, v in rows.items()}})
         if plot is None:
-            plot = (seq.name, gt, est_model, est_true, np.stack(pose_head))
+            plot = (seq.name, gt, est_model, est_true, pose_head)
     if not per_sequence:
         print('geovr-eval odometry: no sequence with true poses', file=sys.stderr)
         return 2

@@ -1,0 +1,420 @@
+"""The 3D object map: observations fused into object instances in `map`.
+
+An instance keeps the observations that support it (the most recent `max_observations`),
+each as its centroid in its keyframe's optical frame plus its box relative to that centroid
+(map axes). Everything an instance reports is computed from them:
+
+- centroid: the score-weighted mean of the observations' centroids;
+- box: per axis, the `box_quantiles` of the observations' box corners (low quantile of the
+  minima, high quantile of the maxima: the union of partial views, robust to one stray view);
+- confidence: the mean score of every observation ever fused times the view support
+  n_views / (n_views + `views_half`): named once with score 0.9 gives 0.30, in 2 frames
+  0.45, in 20 frames 0.82 (an object named in many frames is more certain than one named
+  once; unlike a noisy-OR it does not saturate after a few views);
+- n_views: frames (distinct stamps) that saw it; first_seen, last_seen: their stamps.
+
+Association: an observation joins the nearest instance of its category whose centroid is
+within `max_distance` metres or whose box overlaps the observation's by `min_overlap` of the
+smaller box's volume (or, with `vertical_axis` set, whose floor footprint overlaps so);
+otherwise it starts an instance. After each frame, instances of one
+category that have come to overlap the same way are merged (the older id stays).
+
+`relocate(keyframe_poses)` re-places every observation of a corrected keyframe
+(centroid = T_map_keyframe @ centroid_keyframe), so instances move with the pose graph;
+boxes keep their map-axis offsets (a pose-graph correction is a small rotation).
+
+Thread-safe: frames may be added from one thread while another reads `instances()`.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from geovr_ros.geometry import transform_points
+from geovr_ros.objects.observations import ObjectObservation
+
+__all__ = ['ObjectInstance', 'ObjectMap', 'ObjectMapConfig', 'ObjectMapError', 'FORMAT']
+
+FORMAT = 'geovr_object_map'
+VERSION = 1
+_PAD = 0.05  # metres added to each box side in the overlap test (flat boxes have no volume)
+
+
+class ObjectMapError(ValueError):
+    """Saved object-map arrays that are not a whole, consistent map; names the key."""
+
+
+@dataclass(frozen=True)
+class ObjectMapConfig:
+    """max_distance: metres between centroids to associate or merge; min_overlap: box
+    intersection / smaller box volume to associate or merge; max_observations: kept per
+    instance (the oldest go); min_views / min_confidence: the default filter of
+    `instances()` (an instance seen in fewer frames is tentative); box_quantiles,
+    views_half: see the module docstring; vertical_axis: the map axis that points up (or
+    down), when known: two boxes whose footprints (the other two axes) overlap by
+    `min_overlap` are then one object too (a lamp's shade and its foot; a table's top and
+    its legs); None: the map's up direction is unknown and only 3D overlap counts."""
+
+    max_distance: float = 0.5
+    min_overlap: float = 0.3
+    max_observations: int = 32
+    min_views: int = 2
+    min_confidence: float = 0.0
+    box_quantiles: tuple[float, float] = (0.1, 0.9)
+    vertical_axis: int | None = None
+    views_half: float = 2.0
+
+    def __post_init__(self):
+        if self.vertical_axis not in (None, 0, 1, 2):
+            raise ValueError(f'vertical_axis must be None, 0, 1 or 2, got {self.vertical_axis!r}')
+        if self.max_distance <= 0 or not 0 < self.min_overlap <= 1:
+            raise ValueError(f'max_distance must be > 0 and min_overlap in (0, 1], got '
+                             f'{self.max_distance}, {self.min_overlap}')
+        if self.max_observations < 1 or self.min_views < 1:
+            raise ValueError(f'max_observations ({self.max_observations}) and min_views ({self.min_views}) '
+                             f'must be >= 1')
+        if not self.views_half > 0:
+            raise ValueError(f'views_half must be > 0, got {self.views_half}')
+        lo, hi = self.box_quantiles
+        if not 0 <= lo <= hi <= 1:
+            raise ValueError(f'box_quantiles must satisfy 0 <= low <= high <= 1, got {self.box_quantiles}')
+
+
+@dataclass(frozen=True)
+class ObjectInstance:
+    """One object. centroid, box_min, box_max: (3,) metres in `map` (box axis-aligned);
+    confidence in [0, 1]; first_seen, last_seen: stamps (s); keyframes: ids supporting it."""
+
+    instance_id: int
+    category: str
+    confidence: float
+    centroid: np.ndarray
+    box_min: np.ndarray
+    box_max: np.ndarray
+    n_views: int
+    first_seen: float
+    last_seen: float
+    keyframes: tuple[int, ...]
+
+    @property
+    def extent(self) -> np.ndarray:
+        """(3,) box size along map x, y, z, metres."""
+        return self.box_max - self.box_min
+
+    @property
+    def box_centre(self) -> np.ndarray:
+        return (self.box_min + self.box_max) / 2
+
+
+@dataclass
+class _Track:
+    """Mutable state of one instance (under the map's lock). Arrays have one row per kept
+    observation: keyframe (n,), stamp (n,), score (n,), point_kf (n, 3), point_map (n, 3),
+    offset_min / offset_max (n, 3) box corners relative to point_map."""
+
+    instance_id: int
+    category: str
+    n_views: int
+    first_seen: float
+    last_seen: float
+    score_sum: float
+    obs_total: int
+    keyframe: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    stamp: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    point_kf: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    point_map: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    offset_min: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    offset_max: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    cached: ObjectInstance | None = None  # the reported instance; None after any change
+
+    def append(self, rows: dict[str, np.ndarray], keep: int) -> None:
+        for key, value in rows.items():
+            setattr(self, key, np.concatenate([getattr(self, key), value])[-keep:])
+        self.cached = None
+
+    def rows(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k) for k in _ROW_KEYS}
+
+    def centroid(self) -> np.ndarray:
+        w = np.maximum(self.score, 1e-6)
+        return (w[:, None] * self.point_map).sum(0) / w.sum()
+
+    def box(self, quantiles: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.quantile(self.point_map + self.offset_min, quantiles[0], axis=0)
+        hi = np.quantile(self.point_map + self.offset_max, quantiles[1], axis=0)
+        c = self.centroid()
+        return np.minimum(lo, c), np.maximum(hi, c)
+
+    def instance(self, quantiles, views_half: float) -> ObjectInstance:
+        if self.cached is None:
+            lo, hi = self.box(quantiles)
+            mean_score = self.score_sum / max(self.obs_total, 1)
+            support = self.n_views / (self.n_views + views_half)
+            centroid = self.centroid()
+            for array in (centroid, lo, hi):
+                array.flags.writeable = False  # shared by every reader until the next change
+            self.cached = ObjectInstance(self.instance_id, self.category, float(mean_score * support),
+                                         centroid, lo, hi, self.n_views, self.first_seen, self.last_seen,
+                                         tuple(int(k) for k in np.unique(self.keyframe)))
+        return self.cached
+
+
+_ROW_KEYS = ('keyframe', 'stamp', 'score', 'point_kf', 'point_map', 'offset_min', 'offset_max')
+
+
+def box_overlap(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> float:
+    """Intersection volume / the smaller box's volume of two axis-aligned boxes, each side
+    padded by 5 cm (so flat boxes still have a volume). In [0, 1]."""
+    inter = vol_a = vol_b = 1.0
+    for lo_a, hi_a, lo_b, hi_b in zip(min_a, max_a, min_b, max_b):  # plain floats: 2-3 axes
+        lo_a, hi_a, lo_b, hi_b = float(lo_a) - _PAD, float(hi_a) + _PAD, float(lo_b) - _PAD, float(hi_b) + _PAD
+        inter *= max(0.0, min(hi_a, hi_b) - max(lo_a, lo_b))
+        vol_a *= hi_a - lo_a
+        vol_b *= hi_b - lo_b
+    return inter / min(vol_a, vol_b)
+
+
+class ObjectMap:
+    """Object instances fused from observations (see the module docstring)."""
+
+    def __init__(self, config: ObjectMapConfig = ObjectMapConfig()):
+        self.config = config
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tracks: dict[int, _Track] = {}
+            self._next_id = 1
+            self.observations_added = 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._tracks)
+
+    # ---- updating
+
+    def add(self, observations: Iterable[ObjectObservation]) -> list[int]:
+        """Fuses one frame's observations; returns the instance id each one joined (after
+        merges). Observations of one call are associated against the map as it was before
+        the call plus the instances created earlier in it."""
+        observations = list(observations)
+        joined = []
+        with self._lock:
+            for obs in observations:
+                track = self._associate(obs)
+                if track is None:
+                    track = _Track(self._next_id, obs.category, 0, obs.stamp, obs.stamp, 0.0, 0)
+                    self._tracks[track.instance_id] = track
+                    self._next_id += 1
+                if obs.stamp != track.last_seen or track.n_views == 0:
+                    track.n_views += 1
+                track.first_seen = min(track.first_seen, obs.stamp)
+                track.last_seen = max(track.last_seen, obs.stamp)
+                track.score_sum += float(np.clip(obs.score, 0.0, 1.0))
+                track.obs_total += 1
+                centroid = np.asarray(obs.centroid, np.float64)
+                track.append({'keyframe': np.array([obs.keyframe_id], np.int64),
+                              'stamp': np.array([obs.stamp]), 'score': np.array([obs.score]),
+                              'point_kf': np.asarray(obs.centroid_keyframe, np.float64)[None],
+                              'point_map': centroid[None],
+                              'offset_min': (np.asarray(obs.box_min) - centroid)[None],
+                              'offset_max': (np.asarray(obs.box_max) - centroid)[None]},
+                             self.config.max_observations)
+                joined.append(track.instance_id)
+                self.observations_added += 1
+            renamed = self._merge_overlapping(set(joined))
+        return [renamed.get(i, i) for i in joined]
+
+    def relocate(self, keyframe_poses: Mapping[int, np.ndarray]) -> int:
+        """Moves the observations of the given keyframes to their corrected poses
+        ({keyframe id: T_map_keyframe (4, 4)}); returns the number of instances that moved.
+        Keyframes not named keep their observations where they are. Instances that come to
+        overlap are merged."""
+        poses = {int(k): np.asarray(T, np.float64) for k, T in keyframe_poses.items()}
+        for k, T in poses.items():
+            if T.shape != (4, 4) or not np.all(np.isfinite(T)):
+                raise ValueError(f'keyframe {k}: pose must be a finite 4x4 matrix, got shape {T.shape}')
+        moved = 0
+        with self._lock:
+            for track in self._tracks.values():
+                hit = False
+                for k in np.unique(track.keyframe):
+                    if int(k) in poses:
+                        rows = track.keyframe == k
+                        track.point_map[rows] = transform_points(poses[int(k)], track.point_kf[rows])
+                        track.cached = None
+                        hit = True
+                moved += hit
+            self._merge_overlapping()
+        return moved
+
+    # ---- reading
+
+    def instances(self, min_views: int | None = None, min_confidence: float | None = None,
+                  category: str | None = None) -> list[ObjectInstance]:
+        """Instances ordered by id, filtered by `min_views` and `min_confidence` (defaults:
+        the config's; pass 1 and 0 for every instance) and optionally one category."""
+        min_views = self.config.min_views if min_views is None else int(min_views)
+        min_confidence = self.config.min_confidence if min_confidence is None else float(min_confidence)
+        with self._lock:
+            out = [t.instance(self.config.box_quantiles, self.config.views_half)
+                   for _, t in sorted(self._tracks.items())
+                   if t.n_views >= min_views and (category is None or t.category == category)]
+        return [i for i in out if i.confidence >= min_confidence]
+
+    # ---- association
+
+    def _match(self, a: tuple, b: tuple) -> tuple[bool, float]:
+        """Whether two (centroid, box_min, box_max) summaries are one object, and their
+        centroid distance."""
+        distance = float(np.linalg.norm(a[0] - b[0]))
+        if distance <= self.config.max_distance or box_overlap(a[1], a[2], b[1], b[2]) >= self.config.min_overlap:
+            return True, distance
+        v = self.config.vertical_axis
+        if v is not None:
+            floor = [i for i in range(3) if i != v]
+            if box_overlap(a[1][floor], a[2][floor], b[1][floor], b[2][floor]) >= self.config.min_overlap:
+                return True, distance
+        return False, distance
+
+    def _summary(self, track: _Track) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        inst = track.instance(self.config.box_quantiles, self.config.views_half)
+        return inst.centroid, inst.box_min, inst.box_max
+
+    def _associate(self, obs: ObjectObservation) -> _Track | None:
+        summary = (np.asarray(obs.centroid, np.float64), np.asarray(obs.box_min), np.asarray(obs.box_max))
+        best, best_distance = None, np.inf
+        for track in self._tracks.values():
+            if track.category != obs.category:
+                continue
+            ok, distance = self._match(self._summary(track), summary)
+            if ok and distance < best_distance:
+                best, best_distance = track, distance
+        return best
+
+    def _merge_overlapping(self, changed: set[int] | None = None) -> dict[int, int]:
+        """Merges instances of one category that match each other, checking the pairs with
+        an instance in `changed` (None: every pair); {removed id: kept id}."""
+        renamed: dict[int, int] = {}
+        summaries = {i: self._summary(t) for i, t in self._tracks.items()}
+        todo = set(self._tracks) if changed is None else set(changed) & set(self._tracks)
+        while todo:
+            a = min(todo)
+            todo.discard(a)
+            ta = self._tracks[a]
+            for b in sorted(self._tracks):
+                if b == a or self._tracks[b].category != ta.category or not self._match(summaries[a], summaries[b])[0]:
+                    continue
+                keep, gone = min(a, b), max(a, b)  # the older id stays
+                self._absorb(self._tracks[keep], self._tracks.pop(gone))
+                del summaries[gone]
+                summaries[keep] = self._summary(self._tracks[keep])
+                renamed = {k: (keep if v == gone else v) for k, v in renamed.items()}
+                renamed[gone] = keep
+                todo.discard(gone)
+                todo.add(keep)  # it grew: check it again
+                break
+        return renamed
+
+    def _absorb(self, keep: _Track, other: _Track) -> None:
+        rows = {k: np.concatenate([getattr(keep, k), getattr(other, k)]) for k in _ROW_KEYS}
+        order = np.argsort(rows['stamp'], kind='stable')[-self.config.max_observations:]
+        for k, v in rows.items():
+            setattr(keep, k, v[order])
+        keep.n_views += other.n_views
+        keep.first_seen = min(keep.first_seen, other.first_seen)
+        keep.last_seen = max(keep.last_seen, other.last_seen)
+        keep.score_sum += other.score_sum
+        keep.obs_total += other.obs_total
+        keep.cached = None
+
+    # ---- saving
+
+    def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, meta): plain numeric numpy arrays (for np.savez, no pickle) and a
+        JSON-able dict; `from_arrays` rebuilds the map exactly."""
+        with self._lock:
+            tracks = [self._tracks[i] for i in sorted(self._tracks)]
+            categories = sorted({t.category for t in tracks})
+            arrays = {
+                'instance_id': np.array([t.instance_id for t in tracks], np.int64),
+                'category_index': np.array([categories.index(t.category) for t in tracks], np.int64),
+                'n_views': np.array([t.n_views for t in tracks], np.int64),
+                'first_seen': np.array([t.first_seen for t in tracks], np.float64),
+                'last_seen': np.array([t.last_seen for t in tracks], np.float64),
+                'score_sum': np.array([t.score_sum for t in tracks], np.float64),
+                'observations_total': np.array([t.obs_total for t in tracks], np.int64),
+                'obs_instance': np.concatenate([np.full(len(t.stamp), t.instance_id, np.int64) for t in tracks]
+                                               or [np.zeros(0, np.int64)]),
+            }
+            for key in _ROW_KEYS:
+                empty = np.zeros((0, 3)) if key.startswith(('point', 'offset')) else np.zeros(0)
+                arrays['obs_' + key] = np.concatenate([getattr(t, key) for t in tracks] or [empty])
+            arrays['obs_keyframe'] = arrays['obs_keyframe'].astype(np.int64)
+            meta = {'format': FORMAT, 'version': VERSION, 'categories': categories, 'next_id': self._next_id,
+                    'observations_added': self.observations_added, 'config': asdict(self.config)}
+        return arrays, meta
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any],
+                    config: ObjectMapConfig | None = None) -> 'ObjectMap':
+        """The map `to_arrays` saved; `config` (default: the saved one) may change the
+        association rules from now on. Raises ObjectMapError naming what is wrong."""
+        if meta.get('format') != FORMAT or meta.get('version') != VERSION:
+            raise ObjectMapError(f'not a {FORMAT} version {VERSION}: format={meta.get("format")!r}, '
+                                 f'version={meta.get("version")!r}')
+        try:
+            saved = meta['config']
+            config = config or ObjectMapConfig(**{**saved, 'box_quantiles': tuple(saved['box_quantiles'])})
+            categories = [str(c) for c in meta['categories']]
+            next_id = int(meta['next_id'])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ObjectMapError(f'object map meta is incomplete or wrong: {exc!r}') from exc
+        need = {'instance_id': 1, 'category_index': 1, 'n_views': 1, 'first_seen': 1, 'last_seen': 1,
+                'score_sum': 1, 'observations_total': 1, 'obs_instance': 1, **{'obs_' + k: 1 for k in _ROW_KEYS}}
+        for key in need:
+            if key not in arrays:
+                raise ObjectMapError(f'object map arrays lack {key!r}')
+        a = {k: np.asarray(arrays[k]) for k in need}
+        n, m = len(a['instance_id']), len(a['obs_instance'])
+        for key, value in a.items():
+            rows = m if key.startswith('obs_') else n
+            width = (3,) if key[4:].startswith(('point', 'offset')) else ()
+            if value.shape != (rows,) + width:
+                raise ObjectMapError(f'object map array {key!r} has shape {value.shape}, expected {(rows,) + width}')
+            if value.dtype.kind not in 'iuf' or not np.all(np.isfinite(value)):
+                raise ObjectMapError(f'object map array {key!r} must be finite numbers')
+        ids = a['instance_id'].astype(np.int64)
+        if len(set(ids.tolist())) != n or (n and (ids.min() < 1 or ids.max() >= next_id)):
+            raise ObjectMapError(f'instance ids must be unique integers in [1, next_id={next_id}), got {ids.tolist()}')
+        if n and (a['category_index'].min() < 0 or a['category_index'].max() >= len(categories)):
+            raise ObjectMapError(f'category_index out of range of {len(categories)} categories')
+        if not set(a['obs_instance'].tolist()) <= set(ids.tolist()):
+            raise ObjectMapError('obs_instance names instances that are not in instance_id')
+        total = a['observations_total']
+        if np.any(total < 1) or np.any(a['score_sum'] < 0) or np.any(a['score_sum'] > total):
+            raise ObjectMapError('observations_total must be >= 1 and score_sum in [0, observations_total]')
+        if np.any(a['n_views'] < 1):
+            raise ObjectMapError('n_views must be >= 1')
+        out = cls(config)
+        with out._lock:
+            for row in range(n):
+                iid = int(ids[row])
+                sel = a['obs_instance'] == iid
+                if not sel.any():
+                    raise ObjectMapError(f'instance {iid} has no observations')
+                track = _Track(iid, categories[int(a['category_index'][row])], int(a['n_views'][row]),
+                               float(a['first_seen'][row]), float(a['last_seen'][row]),
+                               float(a['score_sum'][row]), int(a['observations_total'][row]))
+                for key in _ROW_KEYS:
+                    value = a['obs_' + key][sel]
+                    setattr(track, key, value.astype(np.int64) if key == 'keyframe' else value.astype(np.float64))
+                out._tracks[iid] = track
+            out._next_id = next_id
+            out.observations_added = int(meta.get('observations_added', 0))
+        return out

@@ -1,0 +1,204 @@
+"""One frame's object observations: labelled cells lifted to 3D with the depth.
+
+Input per frame: category probabilities per cell of a grid (Hc, Wc, K + 1) (e.g. the
+stride-32 cells of the frame encoder, `Vocabulary.probabilities` of its ImageNet logits),
+metric depth (H, W) at the model input size (H = Hc * sy, W = Wc * sx), K at that size and
+the camera pose T_map_cam (4x4, optical frame, metres).
+
+Cells are labelled (`Vocabulary.label_cells`), grouped into 4-connected components of one
+category, and each component becomes an `ObjectObservation`: the component's pixels are
+lifted to 3D with their depth (NaN, inf and <= 0 ignored), the foreground kept (within a
+depth band around a low percentile of the component's depth: a cell is 32 px wide and also
+holds what lies behind the object), and summarised robustly in `map`: box = per-axis
+percentiles of the points, centroid = the box centre (default; the per-axis median of the
+points with `centre='median'`: the median sits on the visible surface, the box centre
+nearer the object's middle; measured on rendered rooms, docs/objects.md). The centroid is
+also stored in the frame of the observation's keyframe, so a pose-graph correction of that keyframe can move it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from geovr_ros.geometry import ShapeError, depth_to_points, invert_pose, transform_points
+from geovr_ros.objects.vocabulary import Vocabulary
+
+__all__ = ['ObjectObservation', 'ObservationConfig', 'cell_grid_shape', 'connected_components',
+           'extract_observations']
+
+
+@dataclass(frozen=True)
+class ObservationConfig:
+    """How cells become observations.
+
+    min_score: cell labelling threshold (None: the vocabulary's `min_score`).
+    min_points: valid foreground pixels an observation needs.
+    foreground_percentile: the component's foreground depth is this percentile of its
+        pixel depths (low: the object is in front of what the cell also shows).
+    depth_band, depth_band_relative: pixels within max(band, relative * foreground depth)
+        metres of the foreground depth are the object.
+    box_percentiles: (low, high) per-axis percentiles of the object's points that bound its
+        box (robust to stray pixels; 0 and 100 would be the exact hull).
+    max_depth: pixels farther than this (metres) are ignored.
+    centre: 'box' (the centroid is the box centre) or 'median' (per-axis median of the points).
+    """
+
+    min_score: float | None = None
+    min_points: int = 20
+    foreground_percentile: float = 30.0
+    depth_band: float = 0.5
+    depth_band_relative: float = 0.25
+    box_percentiles: tuple[float, float] = (5.0, 95.0)
+    max_depth: float = 10.0
+    centre: str = 'box'
+
+    def __post_init__(self):
+        if self.centre not in ('box', 'median'):
+            raise ValueError(f"centre must be 'box' or 'median', got {self.centre!r}")
+        lo, hi = self.box_percentiles
+        if not 0 <= lo < hi <= 100:
+            raise ValueError(f'box_percentiles must satisfy 0 <= low < high <= 100, got {self.box_percentiles}')
+        if not 0 <= self.foreground_percentile <= 100:
+            raise ValueError(f'foreground_percentile must be in [0, 100], got {self.foreground_percentile}')
+        if self.min_points < 1:
+            raise ValueError(f'min_points must be >= 1, got {self.min_points}')
+        if self.depth_band <= 0 or self.depth_band_relative < 0 or self.max_depth <= 0:
+            raise ValueError(f'depth_band ({self.depth_band}) and max_depth ({self.max_depth}) must be > 0, '
+                             f'depth_band_relative ({self.depth_band_relative}) >= 0')
+
+
+@dataclass(frozen=True)
+class ObjectObservation:
+    """One object seen in one frame.
+
+    centroid, box_min, box_max: (3,) metres in `map` (box axis-aligned in map);
+    centroid_keyframe: (3,) the centroid in the optical frame of keyframe `keyframe_id`;
+    score: mean category probability over the component's cells; cells: (M,) flat indices
+    of the component's cells in the (Hc, Wc) grid; n_points: foreground pixels used.
+    """
+
+    category: str
+    score: float
+    centroid: np.ndarray
+    box_min: np.ndarray
+    box_max: np.ndarray
+    keyframe_id: int
+    centroid_keyframe: np.ndarray
+    stamp: float
+    cells: np.ndarray
+    n_points: int
+
+    @property
+    def extent(self) -> np.ndarray:
+        """(3,) box size along map x, y, z, metres."""
+        return self.box_max - self.box_min
+
+
+def cell_grid_shape(n_cells: int, image_shape: tuple[int, int]) -> tuple[int, int]:
+    """(Hc, Wc) of a row-major grid of `n_cells` square cells tiling an (H, W) image exactly
+    (e.g. 140 cells on 320x448 -> (10, 14), stride 32). Raises ShapeError when none does."""
+    height, width = int(image_shape[0]), int(image_shape[1])
+    if n_cells < 1:
+        raise ShapeError(f'n_cells must be >= 1, got {n_cells}')
+    stride = int(round(np.sqrt(height * width / n_cells)))
+    for s in (stride, stride - 1, stride + 1):
+        if s >= 1 and height % s == 0 and width % s == 0 and (height // s) * (width // s) == n_cells:
+            return height // s, width // s
+    raise ShapeError(f'{n_cells} cells do not tile a {height}x{width} image with square cells')
+
+
+def connected_components(labels: np.ndarray, background: int) -> tuple[np.ndarray, int]:
+    """4-connected components of equal, non-background labels of a grid (Hc, Wc).
+
+    Returns (components (Hc, Wc) int: 0..n-1, -1 on background; n). Pure numpy: minimum
+    label propagation with pointer jumping (grids here are small).
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ShapeError(f'labels must be a 2D grid, got shape {labels.shape}')
+    fg = labels != background
+    size = labels.size
+    ids = np.arange(size).reshape(labels.shape)
+    cur = np.where(fg, ids, size)
+    down = fg[1:] & fg[:-1] & (labels[1:] == labels[:-1])  # (Hc-1, Wc): cell and the one below
+    right = fg[:, 1:] & fg[:, :-1] & (labels[:, 1:] == labels[:, :-1])
+    while True:
+        new = cur.copy()
+        new[1:] = np.where(down, np.minimum(new[1:], cur[:-1]), new[1:])
+        new[:-1] = np.where(down, np.minimum(new[:-1], cur[1:]), new[:-1])
+        new[:, 1:] = np.where(right, np.minimum(new[:, 1:], cur[:, :-1]), new[:, 1:])
+        new[:, :-1] = np.where(right, np.minimum(new[:, :-1], cur[:, 1:]), new[:, :-1])
+        flat = new.reshape(-1)
+        flat[fg.reshape(-1)] = flat[flat[fg.reshape(-1)]]  # pointer jumping: a root's root
+        if np.array_equal(new, cur):
+            break
+        cur = new
+    roots, inverse = np.unique(cur[fg], return_inverse=True)
+    out = np.full(labels.shape, -1, dtype=np.int64)
+    out[fg] = inverse
+    return out, len(roots)
+
+
+def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray,
+                         keyframe_id: int, stamp: float, vocabulary: Vocabulary,
+                         config: ObservationConfig = ObservationConfig(),
+                         T_map_keyframe: np.ndarray | None = None) -> list[ObjectObservation]:
+    """Observations of one frame.
+
+    probabilities: (Hc, Wc, K + 1) per cell (K categories of `vocabulary` + background);
+    depth: (H, W) metres with H, W multiples of Hc, Wc; K: (3, 3) at (H, W);
+    T_map_cam: (4, 4) camera-to-map of this frame; T_map_keyframe: (4, 4) pose of keyframe
+    `keyframe_id` (None: this frame is that keyframe). Raises ShapeError on shapes that
+    disagree and ValueError on a non-finite pose.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    depth = np.asarray(depth, dtype=np.float64)
+    if probabilities.ndim != 3 or probabilities.shape[-1] != len(vocabulary) + 1:
+        raise ShapeError(f'probabilities must be (Hc, Wc, {len(vocabulary) + 1}), got {probabilities.shape}')
+    if depth.ndim != 2:
+        raise ShapeError(f'depth must be (H, W), got {depth.shape}')
+    hc, wc = probabilities.shape[:2]
+    if depth.shape[0] % hc or depth.shape[1] % wc:
+        raise ShapeError(f'depth {depth.shape} is not a whole number of cells of the {hc}x{wc} grid')
+    sy, sx = depth.shape[0] // hc, depth.shape[1] // wc
+    T_map_cam = _pose(T_map_cam, 'T_map_cam')
+    T_map_kf = T_map_cam if T_map_keyframe is None else _pose(T_map_keyframe, 'T_map_keyframe')
+    T_kf_map = invert_pose(T_map_kf)
+
+    labels, _ = vocabulary.label_cells(probabilities, config.min_score)
+    components, n = connected_components(labels, vocabulary.background)
+    if n == 0:
+        return []
+    points = depth_to_points(depth, K)  # (H, W, 3) camera frame, NaN where invalid
+    z = points[..., 2]
+    valid = np.isfinite(z) & (z <= config.max_depth)
+    observations = []
+    for c in range(n):
+        mask = components == c  # (Hc, Wc)
+        label = int(labels[mask][0])
+        pixel_mask = np.repeat(np.repeat(mask, sy, axis=0), sx, axis=1) & valid  # (H, W)
+        if int(pixel_mask.sum()) < config.min_points:
+            continue
+        pts = points[pixel_mask]  # (P, 3)
+        front = np.percentile(pts[:, 2], config.foreground_percentile)
+        band = max(config.depth_band, config.depth_band_relative * front)
+        pts = pts[np.abs(pts[:, 2] - front) <= band]
+        if len(pts) < config.min_points:
+            continue
+        in_map = transform_points(T_map_cam, pts)  # (P, 3)
+        box_min, box_max = np.percentile(in_map, config.box_percentiles, axis=0)
+        centroid = (box_min + box_max) / 2 if config.centre == 'box' else np.median(in_map, axis=0)
+        observations.append(ObjectObservation(
+            category=vocabulary.names[label], score=float(probabilities[..., label][mask].mean()),
+            centroid=centroid, box_min=np.minimum(box_min, centroid), box_max=np.maximum(box_max, centroid),
+            keyframe_id=int(keyframe_id), centroid_keyframe=transform_points(T_kf_map, centroid),
+            stamp=float(stamp), cells=np.flatnonzero(mask), n_points=int(len(pts))))
+    return observations
+
+
+def _pose(T, name: str) -> np.ndarray:
+    T = np.asarray(T, dtype=np.float64)
+    if T.shape != (4, 4) or not np.all(np.isfinite(T)):
+        raise ValueError(f'{name} must be a finite 4x4 matrix, got shape {T.shape}')
+    return T

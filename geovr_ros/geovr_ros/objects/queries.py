@@ -1,0 +1,329 @@
+"""Answers computed from the object map: count, distance, size, where-is, first-seen order,
+and the list of what was seen.
+
+The question is parsed simply: the task from keywords, the objects from the vocabulary's
+words (names, plurals, synonyms). An object the map does not hold gets "I have not seen a
+piano" (and says when the word is not in the vocabulary at all). A question that is not
+about objects (no task keyword, or no object named) is declined with `NO_MODEL_MESSAGE`, so
+`ChainedAnswerer` passes it on (put `GeometricAnswerer` first: "where am I", "how far have I
+travelled" are its questions).
+
+Every answer carries the objects it used: their centres in `points` (K, 3), in `frame`, and
+their categories in the text. Definitions:
+- count: instances of the category in the map (tentative ones, seen in fewer than the map's
+  `min_views` frames, are not counted);
+- distance: between the centres of the two instances (the default, as the project's QA
+  data defines it) or between the closest points of their boxes when the question says
+  closest / nearest points / edge / gap / between the surfaces; the text gives both. With
+  several instances, the pair closest in that measure. "from me" / "from the camera":
+  from the camera's position;
+- size: the longest side of the instance's axis-aligned box (in map axes), in cm when the
+  question says cm / centimetres, else metres; the most confident instance;
+- where: the instance nearest the camera (the most confident when no camera pose is
+  known), its coordinates and its offset from the camera in words (ahead/behind,
+  left/right, above/below in the camera's optical frame);
+- first-seen order: the named categories ordered by the first stamp any of their
+  instances was seen.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from geovr_ros.geometry import invert_pose, transform_points
+from geovr_ros.memory.answerer import NO_MODEL_MESSAGE, Answer
+from geovr_ros.memory.spatial_memory import MemorySnapshot
+from geovr_ros.objects.object_map import ObjectInstance, ObjectMap
+from geovr_ros.objects.vocabulary import Vocabulary, plural_of
+
+__all__ = ['NOT_SEEN', 'ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects', 'box_distance', 'parse_object_question']
+
+_TASKS = (
+    ('appearance_order', re.compile(r'\b(first|earliest|order)\b.*\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b'
+                                    r'|\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b.*\b(first|earliest|order)\b')),
+    ('object_count', re.compile(r'\bhow many\b|\bcount\b|\bnumber of\b')),
+    ('abs_distance', re.compile(r'\bhow far\b|\bdistance\b|\bapart\b|\bhow close\b|\bgap\b')),
+    ('object_size', re.compile(r'\bhow (big|large|long|tall|wide|high)\b|\bsize\b|\blength\b|\bheight\b|\bwidth\b'
+                               r'|\bdimensions?\b|\blongest\b|\bmeasures?\b')),
+    ('where_is', re.compile(r'\bwhere\b|\blocat\w*\b|\bposition of\b|\bfind\b')),
+    ('object_list', re.compile(r'\bwhat (objects|things|items)\b|\bwhat (do|did|can|have) (you|i|we) (see|seen|saw)\b'
+                               r'|\blist\b|\bwhat is (in|around)\b')),
+)
+# Questions of the trajectory / situated-localization answerers, never of this one.
+_NOT_OURS = re.compile(r'\bwhere (am|was|were) (i|we)\b|\bwhere are we\b|\bhow (far|long) (have|did|had) (i|we|you)\b'
+                       r'|\bkey ?frames?\b')
+_TO_CAMERA = re.compile(r'\b(from|to) (me|us|you|here|the camera|the robot|my position)\b')
+_CLOSEST = re.compile(r'\b(closest|nearest) (point|points|part|parts|edge|edges)\b|\bedge\b|\bgap\b|\bsurfaces?\b'
+                      r'|\bclosest point\b')
+_CM = re.compile(r'\bcm\b|\bcentimet(er|re)s?\b')
+_UNKNOWN = (re.compile(r'\bhow many ([a-z][a-z-]+)'),
+            re.compile(r'\b(?:the|a|an|any|my|some)\s+([a-z][a-z-]+)'))
+_NOT_OBJECTS = {'camera', 'robot', 'room', 'video', 'scene', 'distance', 'size', 'length', 'height', 'width',
+                'number', 'first', 'order', 'longest', 'largest', 'biggest', 'closest', 'nearest', 'same', 'map',
+                'way', 'time', 'moment', 'one', 'ones', 'other', 'objects', 'object', 'things', 'thing', 'items',
+                'frame', 'frames', 'trajectory', 'start', 'end', 'floor', 'total', 'times', 'metres', 'meters'}
+
+
+@dataclass(frozen=True)
+class ObjectQuestion:
+    """What a question asks. task: one of the `_TASKS` names; categories: vocabulary names
+    in text order (unique); unknown: an object word the vocabulary does not know ('' if
+    none); unit: 'cm' or 'm'; closest: distance between closest box points; to_camera:
+    distance from the camera."""
+
+    task: str
+    categories: tuple[str, ...]
+    unknown: str = ''
+    unit: str = 'm'
+    closest: bool = False
+    to_camera: bool = False
+
+
+def _singular(word: str) -> str:
+    if word.endswith('ies') and len(word) > 4:
+        return word[:-3] + 'y'
+    if re.search(r'(ches|shes|xes|sses)$', word):
+        return word[:-2]
+    if word.endswith('s') and not word.endswith('ss') and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def parse_object_question(question: str, vocabulary: Vocabulary) -> ObjectQuestion | None:
+    """The object question in `question`, or None when it is not one this module answers."""
+    text = ' '.join(question.lower().split())
+    if _NOT_OURS.search(text):
+        return None
+    task = next((name for name, pattern in _TASKS if pattern.search(text)), None)
+    if task is None:
+        return None
+    categories = tuple(dict.fromkeys(name for _, name in vocabulary.find(text)))
+    unknown = ''
+    if not categories and task != 'object_list':
+        for pattern in _UNKNOWN:
+            for match in pattern.finditer(text):
+                word = match.group(1)
+                if word not in _NOT_OBJECTS and _singular(word) not in _NOT_OBJECTS:
+                    unknown = _singular(word)
+                    break
+            if unknown:
+                break
+        if not unknown:
+            return None
+    return ObjectQuestion(task, categories, unknown, 'cm' if _CM.search(text) else 'm',
+                          bool(_CLOSEST.search(text)), bool(_TO_CAMERA.search(text)))
+
+
+def box_distance(a: ObjectInstance, b: ObjectInstance) -> tuple[float, np.ndarray, np.ndarray]:
+    """(distance, point on a, point on b) between the closest points of two axis-aligned
+    boxes (0 when they touch or overlap)."""
+    lo, hi = np.maximum(a.box_min, b.box_min), np.minimum(a.box_max, b.box_max)
+    overlap = lo <= hi  # per axis
+    a_below = a.box_max < b.box_min
+    pa = np.where(overlap, (lo + hi) / 2, np.where(a_below, a.box_max, a.box_min))
+    pb = np.where(overlap, (lo + hi) / 2, np.where(a_below, b.box_min, b.box_max))
+    return float(np.linalg.norm(pa - pb)), pa, pb
+
+
+def _plural(name: str, vocabulary: Vocabulary) -> str:
+    try:
+        return vocabulary.category(name).plural_name
+    except ValueError:
+        return plural_of(name)
+
+
+def _a(name: str) -> str:
+    return ('an ' if name[:1] in 'aeiou' else 'a ') + name
+
+
+def _xyz(p: np.ndarray) -> str:
+    return f'x={p[0]:.2f}, y={p[1]:.2f}, z={p[2]:.2f} m'
+
+
+NOT_SEEN = 'I have not seen'  # how every answer about objects the map lacks begins
+
+
+def _not_seen(q: ObjectQuestion, names: Sequence[str], vocabulary: Vocabulary) -> Answer:
+    if q.unknown:
+        note = f' ({q.unknown} is not in my object vocabulary)'
+        names = [q.unknown]
+    else:
+        note = ''
+    if q.task == 'object_count':
+        text = f'{NOT_SEEN} any {_plural(names[0], vocabulary)}: 0{note}'
+        return Answer(True, 'ok', text, q.task, 0.0, 'count', confidence=1.0)
+    text = f'{NOT_SEEN} ' + ' or '.join(_a(n) for n in names) + note
+    return Answer(False, text, text, q.task)
+
+
+def _words(offset_cam: np.ndarray) -> str:
+    x, y, z = offset_cam
+    parts = [f'{abs(z):.2f} m {"ahead" if z >= 0 else "behind"}',
+             f'{abs(x):.2f} m to the {"right" if x >= 0 else "left"}',
+             f'{abs(y):.2f} m {"below" if y >= 0 else "above"}']
+    return ', '.join(parts)
+
+
+def answer_from_objects(question: str, instances: Sequence[ObjectInstance], vocabulary: Vocabulary,
+                        camera_pose: np.ndarray | None = None, frame: str = 'map') -> Answer:
+    """Answers `question` from `instances` (all in `frame`); camera_pose: (4, 4) optical
+    camera-to-`frame` of the latest frame, or None. Declines (`NO_MODEL_MESSAGE`) what is
+    not an object question."""
+    q = parse_object_question(question, vocabulary)
+    if q is None:
+        return Answer(False, NO_MODEL_MESSAGE, frame=frame)
+    by_category: dict[str, list[ObjectInstance]] = {}
+    for inst in instances:
+        by_category.setdefault(inst.category, []).append(inst)
+    if q.task == 'object_list':
+        return _list(by_category, vocabulary, frame)
+    if q.unknown:
+        return _replace_frame(_not_seen(q, [], vocabulary), frame)
+    seen = [c for c in q.categories if by_category.get(c)]
+    if q.task == 'appearance_order':
+        return _order(q, by_category, vocabulary, frame)
+    if not seen or (q.task == 'abs_distance' and len(q.categories) >= 2 and len(seen) < 2):
+        missing = [c for c in q.categories if not by_category.get(c)]
+        return _replace_frame(_not_seen(q, missing, vocabulary), frame)
+    if q.task == 'object_count':
+        found = by_category[seen[0]]
+        name = seen[0] if len(found) == 1 else _plural(seen[0], vocabulary)
+        return Answer(True, 'ok', f'I have seen {len(found)} {name} (centres in {frame}: '
+                      + '; '.join(_xyz(i.centroid) for i in found) + ')', q.task, float(len(found)), 'count',
+                      points=np.stack([i.centroid for i in found]),
+                      confidence=float(np.mean([i.confidence for i in found])), frame=frame)
+    if q.task == 'object_size':
+        inst = max(by_category[seen[0]], key=lambda i: i.confidence)
+        longest = float(np.max(inst.extent))
+        value, unit = (longest * 100, 'cm') if q.unit == 'cm' else (longest, 'm')
+        more = f' (the most confident of {len(by_category[seen[0]])})' if len(by_category[seen[0]]) > 1 else ''
+        e = inst.extent
+        size = f'{value:.0f} cm' if unit == 'cm' else f'{value:.2f} m'
+        return Answer(True, 'ok', f'the {seen[0]}{more} is {size} along its longest side (box {e[0]:.2f} x '
+                      f'{e[1]:.2f} x {e[2]:.2f} m along {frame} x, y, z; centre {_xyz(inst.centroid)} in {frame})',
+                      q.task, value, unit, points=inst.centroid[None].copy(), confidence=inst.confidence,
+                      frame=frame)
+    if q.task == 'where_is':
+        return _where(seen[0], by_category[seen[0]], camera_pose, frame)
+    return _distance(q, seen, by_category, vocabulary, camera_pose, frame)
+
+
+def _replace_frame(answer: Answer, frame: str) -> Answer:
+    from dataclasses import replace
+    return replace(answer, frame=frame)
+
+
+def _list(by_category, vocabulary, frame) -> Answer:
+    if not by_category:
+        return Answer(True, 'ok', 'I have not seen any object yet', 'object_list', 0.0, 'count', frame=frame)
+    found = [i for group in by_category.values() for i in group]
+    parts = [f'{len(g)} {g[0].category if len(g) == 1 else _plural(g[0].category, vocabulary)}'
+             for g in sorted(by_category.values(), key=lambda g: -len(g))]
+    return Answer(True, 'ok', 'I have seen ' + ', '.join(parts) + f' (centres in `points`, {frame})',
+                  'object_list', float(len(found)), 'count', points=np.stack([i.centroid for i in found]),
+                  confidence=float(np.mean([i.confidence for i in found])), frame=frame)
+
+
+def _order(q, by_category, vocabulary, frame) -> Answer:
+    firsts = []
+    for c in q.categories:
+        if by_category.get(c):
+            first = min(by_category[c], key=lambda i: i.first_seen)
+            firsts.append((first.first_seen, c, first))
+    missing = [c for c in q.categories if not by_category.get(c)]
+    if not firsts:
+        return _replace_frame(_not_seen(q, missing, vocabulary), frame)
+    firsts.sort(key=lambda f: f[0])
+    text = 'first seen: ' + ', then '.join(f'the {c} (t={t:.2f} s)' for t, c, _ in firsts)
+    if missing:
+        text += '; not seen: ' + ', '.join(f'the {c}' for c in missing)
+    return Answer(True, 'ok', text, q.task, float('nan'), '',
+                  points=np.stack([f[2].centroid for f in firsts]),
+                  confidence=float(np.mean([f[2].confidence for f in firsts])), frame=frame)
+
+
+def _where(category, found, camera_pose, frame) -> Answer:
+    if camera_pose is not None:
+        cam = np.asarray(camera_pose, np.float64)
+        inst = min(found, key=lambda i: np.linalg.norm(i.centroid - cam[:3, 3]))
+        which = f' (the nearest of {len(found)})' if len(found) > 1 else ''
+        offset = transform_points(invert_pose(cam), inst.centroid)
+        rel = f', {np.linalg.norm(offset):.2f} m from the camera: {_words(offset)}'
+    else:
+        inst = max(found, key=lambda i: i.confidence)
+        which = f' (the most confident of {len(found)})' if len(found) > 1 else ''
+        rel = ''
+    return Answer(True, 'ok', f'the {category}{which} is at {_xyz(inst.centroid)} in {frame}{rel}', 'where_is',
+                  float(np.linalg.norm(inst.centroid)), 'm', points=inst.centroid[None].copy(),
+                  confidence=inst.confidence, frame=frame)
+
+
+def _distance(q, seen, by_category, vocabulary, camera_pose, frame) -> Answer:
+    if len(q.categories) == 1 and q.to_camera:
+        if camera_pose is None:
+            return Answer(False, 'no camera pose yet: no frame has been processed', frame=frame)
+        cam = np.asarray(camera_pose, np.float64)[:3, 3]
+        inst = min(by_category[seen[0]], key=lambda i: np.linalg.norm(i.centroid - cam))
+        d = float(np.linalg.norm(inst.centroid - cam))
+        return Answer(True, 'ok', f'the {seen[0]} is {d:.2f} m from the camera (centre to camera; centre '
+                      f'{_xyz(inst.centroid)} in {frame})', q.task, d, 'm', points=inst.centroid[None].copy(),
+                      confidence=inst.confidence, frame=frame)
+    if len(seen) >= 2:
+        pairs = [(a, b) for a in by_category[seen[0]] for b in by_category[seen[1]]]
+        names = (seen[0], seen[1])
+    else:
+        group = by_category[seen[0]]
+        pairs = [(group[i], group[j]) for i in range(len(group)) for j in range(i + 1, len(group))]
+        names = (seen[0], seen[0])
+        if not pairs:
+            return Answer(False, f'I have seen only one {seen[0]}: name a second object', frame=frame)
+
+    def measure(pair):
+        return box_distance(*pair)[0] if q.closest else float(np.linalg.norm(pair[0].centroid - pair[1].centroid))
+    a, b = min(pairs, key=measure)
+    centre = float(np.linalg.norm(a.centroid - b.centroid))
+    closest = box_distance(a, b)[0]
+    value = closest if q.closest else centre
+    which = f' (the closest pair of {len(pairs)})' if len(pairs) > 1 else ''
+    subject = (f'the two {_plural(names[0], vocabulary)}' if names[0] == names[1]
+               else f'the {names[0]} and the {names[1]}')
+    text = (f'{subject}{which} are {value:.2f} m apart '
+            + (f'between the closest points of their boxes ({centre:.2f} m centre to centre)' if q.closest else
+               f'centre to centre ({closest:.2f} m between the closest points of their boxes)')
+            + f'; centres {_xyz(a.centroid)} and {_xyz(b.centroid)} in {frame}')
+    return Answer(True, 'ok', text, q.task, value, 'm', points=np.stack([a.centroid, b.centroid]),
+                  confidence=float(min(a.confidence, b.confidence)), frame=frame)
+
+
+class ObjectAnswerer:
+    """A `QuestionAnswerer` over an `ObjectMap` (in `frame`, normally `map`).
+
+    T_frame_odom: returns the transform from the memory's `odom` to `frame` (None while
+    unknown), used to place the memory's latest camera pose in `frame` for camera-relative
+    answers; None: the memory's poses are taken to be in `frame` already.
+    """
+
+    name = 'objects'
+
+    def __init__(self, object_map: ObjectMap, vocabulary: Vocabulary, frame: str = 'map',
+                 T_frame_odom: Callable[[], np.ndarray | None] | None = None):
+        self.object_map = object_map
+        self.vocabulary = vocabulary
+        self.frame = frame
+        self.T_frame_odom = T_frame_odom
+
+    def camera_pose(self, memory: MemorySnapshot) -> np.ndarray | None:
+        if memory.trajectory_poses.shape[0] == 0:
+            return None
+        pose = memory.trajectory_poses[-1]
+        if self.T_frame_odom is None:
+            return pose
+        T = self.T_frame_odom()
+        return None if T is None else np.asarray(T, np.float64) @ pose
+
+    def answer(self, question: str, memory: MemorySnapshot, now: float) -> Answer:
+        return answer_from_objects(question, self.object_map.instances(), self.vocabulary,
+                                   self.camera_pose(memory), self.frame)

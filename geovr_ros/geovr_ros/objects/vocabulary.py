@@ -1,0 +1,299 @@
+"""The indoor object vocabulary: category names, the words that name them, and the
+ImageNet-1k classes that are evidence for them.
+
+A `Vocabulary` of K categories turns a classifier's per-cell ImageNet logits (cells, 1000)
+into category probabilities (cells, K + 1): softmax over the 1000 classes at `temperature`,
+summed over each category's classes; column K (background) holds the rest, i.e. the mass
+of every class outside the vocabulary. A cell is labelled with its most probable category
+when that probability is at least `min_score` (`label_cells`), else background.
+
+The shipped vocabulary is `config/object_vocabulary.yaml`; `load_vocabulary(user_file)`
+merges a user's file over it (rules in that file's header). A vocabulary without ImageNet
+classes (`Vocabulary.from_names`) names cells from another source, e.g. a segmentation
+oracle or a trained head, and is still used to parse questions.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+
+__all__ = ['Category', 'Vocabulary', 'VocabularyError', 'load_vocabulary', 'merge_vocabulary',
+           'plural_of', 'shipped_vocabulary_path', 'vocabulary_from_dict']
+
+SHIPPED_FILE = 'object_vocabulary.yaml'
+TOP_KEYS = ('temperature', 'min_score', 'categories', 'remove')
+CATEGORY_KEYS = ('imagenet', 'synonyms', 'plural')
+NUM_IMAGENET_CLASSES = 1000  # outputs of an ImageNet-1k classifier
+
+
+class VocabularyError(ValueError):
+    """A vocabulary file or value is unusable; the message names the key or value."""
+
+
+def plural_of(word: str) -> str:
+    """English plural of a (possibly multi-word) name: the last word takes the ending."""
+    head, _, last = word.rpartition(' ')
+    if re.search(r'(s|x|z|ch|sh)$', last):
+        last += 'es'
+    elif re.search(r'[^aeiou]y$', last):
+        last = last[:-1] + 'ies'
+    else:
+        last += 's'
+    return f'{head} {last}' if head else last
+
+
+@dataclass(frozen=True)
+class Category:
+    """One category. imagenet: {class index: ImageNet name}; synonyms and plural: words a
+    question may use for it (plural '' means `plural_of(name)`)."""
+
+    name: str
+    imagenet: Mapping[int, str]
+    synonyms: tuple[str, ...] = ()
+    plural: str = ''
+
+    @property
+    def plural_name(self) -> str:
+        return self.plural or plural_of(self.name)
+
+    def terms(self) -> tuple[str, ...]:
+        """Every word that names this category: name, plural, synonyms and their plurals."""
+        words = [self.name, self.plural_name]
+        for synonym in self.synonyms:
+            words += [synonym, plural_of(synonym)]
+        return tuple(dict.fromkeys(w.lower() for w in words))
+
+
+class Vocabulary:
+    """K categories, the map from ImageNet classes to them, and the cell-labelling rule.
+
+    Args:
+        categories: in the order of the probability columns.
+        temperature: softmax temperature applied to the logits (> 0; 1 = the classifier's
+            own probabilities, > 1 flattens them).
+        min_score: a cell is labelled with a category when its probability reaches this.
+    """
+
+    def __init__(self, categories: Sequence[Category], temperature: float = 1.0, min_score: float = 0.3):
+        if not categories:
+            raise VocabularyError('a vocabulary needs at least one category')
+        if not (np.isfinite(temperature) and temperature > 0):
+            raise VocabularyError(f'temperature must be a positive number, got {temperature!r}')
+        if not (0.0 < min_score <= 1.0):
+            raise VocabularyError(f'min_score must be in (0, 1], got {min_score!r}')
+        self.categories = tuple(categories)
+        self.names = tuple(c.name for c in self.categories)
+        self.temperature = float(temperature)
+        self.min_score = float(min_score)
+        if len(set(self.names)) != len(self.names):
+            raise VocabularyError(f'category names repeat: {sorted(self.names)}')
+        self.class_to_category = np.full(NUM_IMAGENET_CLASSES, len(self.categories), dtype=np.int64)
+        owner: dict[int, str] = {}
+        for k, category in enumerate(self.categories):
+            for index in category.imagenet:
+                if index in owner:
+                    raise VocabularyError(f'ImageNet class {index} is in both '
+                                          f'{owner[index]!r} and {category.name!r}')
+                owner[index] = category.name
+                self.class_to_category[index] = k
+        self._class_matrix = np.zeros((NUM_IMAGENET_CLASSES, len(self.categories) + 1))  # one-hot rows
+        self._class_matrix[np.arange(NUM_IMAGENET_CLASSES), self.class_to_category] = 1.0
+        self._terms: dict[str, str] = {}
+        for category in self.categories:
+            for term in category.terms():
+                other = self._terms.setdefault(term, category.name)
+                if other != category.name:
+                    raise VocabularyError(f'the word {term!r} names both {other!r} and {category.name!r}')
+        longest_first = sorted(self._terms, key=len, reverse=True)
+        self._pattern = re.compile(r'\b(' + '|'.join(re.escape(t) for t in longest_first) + r')\b')
+
+    @classmethod
+    def from_names(cls, names: Iterable[str], min_score: float = 0.5) -> 'Vocabulary':
+        """Categories with no ImageNet classes (cells named by another source)."""
+        return cls([Category(str(n), {}) for n in names], min_score=min_score)
+
+    def __len__(self) -> int:
+        return len(self.categories)
+
+    @property
+    def background(self) -> int:
+        """The background column / label (= K)."""
+        return len(self.categories)
+
+    def index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise VocabularyError(f'{name!r} is not a category of this vocabulary') from None
+
+    def category(self, name: str) -> Category:
+        return self.categories[self.index(name)]
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Category probabilities (..., K + 1) of ImageNet logits (..., 1000).
+
+        softmax(logits / temperature) summed per category; the last column is the
+        background (every class outside the vocabulary). Rows sum to 1.
+        """
+        logits = np.asarray(logits, dtype=np.float64)
+        if logits.shape[-1:] != (NUM_IMAGENET_CLASSES,):
+            raise VocabularyError(f'logits must have shape (..., {NUM_IMAGENET_CLASSES}), got {logits.shape}')
+        if not np.all(np.isfinite(logits)):
+            raise VocabularyError('logits contain NaN or inf')
+        z = logits / self.temperature
+        z = np.exp(z - z.max(axis=-1, keepdims=True))
+        p = z / z.sum(axis=-1, keepdims=True)  # (..., 1000)
+        return p @ self._class_matrix  # (..., K + 1)
+
+    def label_cells(self, probabilities: np.ndarray, min_score: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(labels (...) int, scores (...)) of probabilities (..., K + 1): the most probable
+        category where its probability reaches `min_score` (default: the vocabulary's),
+        else the background label K with its score set to the background probability."""
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        if probabilities.shape[-1] != len(self.categories) + 1:
+            raise VocabularyError(f'probabilities must have {len(self.categories) + 1} columns '
+                                  f'(K + background), got shape {probabilities.shape}')
+        threshold = self.min_score if min_score is None else float(min_score)
+        labels = np.argmax(probabilities[..., :-1], axis=-1)
+        scores = np.take_along_axis(probabilities, labels[..., None], axis=-1)[..., 0]
+        background = scores < threshold
+        labels = np.where(background, self.background, labels)
+        scores = np.where(background, probabilities[..., -1], scores)
+        return labels, scores
+
+    def find(self, text: str) -> list[tuple[int, str]]:
+        """(character offset, category name) of every category word in `text`, in text
+        order; longer words win ('table lamp' is a lamp, not a table)."""
+        return [(m.start(), self._terms[m.group(1)]) for m in self._pattern.finditer(text.lower())]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML form (`vocabulary_from_dict` reads it back)."""
+        return {'temperature': self.temperature, 'min_score': self.min_score,
+                'categories': {c.name: {'imagenet': dict(c.imagenet), 'synonyms': list(c.synonyms),
+                                        **({'plural': c.plural} if c.plural else {})}
+                               for c in self.categories}}
+
+
+def _normalise_class_name(name: str) -> str:
+    return ' '.join(str(name).replace('_', ' ').lower().split())
+
+
+def vocabulary_from_dict(data: Mapping[str, Any], source: str = '<dict>') -> Vocabulary:
+    """A Vocabulary from the YAML form; raises VocabularyError naming the key and `source`."""
+    if not isinstance(data, Mapping):
+        raise VocabularyError(f'{source}: the top level must be a mapping, got {type(data).__name__}')
+    _reject_unknown(data, TOP_KEYS, source)
+    entries = data.get('categories')
+    if not isinstance(entries, Mapping) or not entries:
+        raise VocabularyError(f'{source}: categories must be a non-empty mapping')
+    categories = []
+    for name, entry in entries.items():
+        where = f'{source}: categories.{name}'
+        if not isinstance(name, str) or not name.strip():
+            raise VocabularyError(f'{where}: a category name must be a non-empty string')
+        entry = {} if entry is None else entry
+        if not isinstance(entry, Mapping):
+            raise VocabularyError(f'{where}: must be a mapping with keys {list(CATEGORY_KEYS)}')
+        _reject_unknown(entry, CATEGORY_KEYS, where)
+        classes = entry.get('imagenet') or {}
+        if not isinstance(classes, Mapping):
+            raise VocabularyError(f'{where}.imagenet: must map class index to ImageNet name, '
+                                  f'e.g. {{559: folding chair}}')
+        imagenet = {}
+        for index, class_name in classes.items():
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < NUM_IMAGENET_CLASSES:
+                raise VocabularyError(f'{where}.imagenet: class index {index!r} is not an integer in [0, 999]')
+            if not isinstance(class_name, str) or not class_name.strip():
+                raise VocabularyError(f'{where}.imagenet: class {index} needs its ImageNet name '
+                                      f'(documentation for readers), got {class_name!r}')
+            imagenet[index] = _normalise_class_name(class_name)
+        synonyms = entry.get('synonyms') or []
+        if isinstance(synonyms, str) or not all(isinstance(s, str) and s.strip() for s in synonyms):
+            raise VocabularyError(f'{where}.synonyms: must be a list of non-empty strings, got {synonyms!r}')
+        plural = entry.get('plural') or ''
+        if not isinstance(plural, str):
+            raise VocabularyError(f'{where}.plural: must be a string, got {plural!r}')
+        categories.append(Category(name.strip().lower(), imagenet,
+                                   tuple(s.strip().lower() for s in synonyms), plural.strip().lower()))
+    try:
+        return Vocabulary(categories, float(data.get('temperature', 1.0)), float(data.get('min_score', 0.3)))
+    except (TypeError, ValueError) as exc:
+        raise VocabularyError(f'{source}: {exc}') from exc
+
+
+def merge_vocabulary(base: Mapping[str, Any], override: Mapping[str, Any], source: str = '<override>') -> dict:
+    """`override` (a user's YAML form) merged over `base`: top-level values replace; a
+    category of the same name replaces the keys it gives; new names add categories;
+    `remove: [names]` drops categories of `base`. Unknown keys raise VocabularyError."""
+    if not isinstance(override, Mapping):
+        raise VocabularyError(f'{source}: the top level must be a mapping, got {type(override).__name__}')
+    _reject_unknown(override, TOP_KEYS, source)
+    merged = {k: v for k, v in base.items() if k not in ('categories', 'remove')}
+    categories = {name: dict(entry or {}) for name, entry in (base.get('categories') or {}).items()}
+    remove = override.get('remove') or []
+    if isinstance(remove, str) or not isinstance(remove, (list, tuple)):
+        raise VocabularyError(f'{source}: remove must be a list of category names, got {remove!r}')
+    for name in remove:
+        if name not in categories:
+            raise VocabularyError(f'{source}: remove names {name!r}, which is not a category '
+                                  f'(categories: {sorted(categories)})')
+        del categories[name]
+    for name, entry in (override.get('categories') or {}).items():
+        entry = {} if entry is None else entry
+        if not isinstance(entry, Mapping):
+            raise VocabularyError(f'{source}: categories.{name} must be a mapping')
+        _reject_unknown(entry, CATEGORY_KEYS, f'{source}: categories.{name}')
+        categories[name] = {**categories.get(name, {}), **entry}
+    for key in ('temperature', 'min_score'):
+        if key in override:
+            merged[key] = override[key]
+    merged['categories'] = categories
+    return merged
+
+
+def shipped_vocabulary_path() -> Path:
+    """The shipped `object_vocabulary.yaml`: the installed package's share folder when
+    ament_index knows it, else the source tree's `geovr_ros/config`."""
+    source_tree = Path(__file__).resolve().parents[2] / 'config' / SHIPPED_FILE
+    if source_tree.is_file():
+        return source_tree
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return Path(get_package_share_directory('geovr_ros')) / 'config' / SHIPPED_FILE
+    except (ImportError, LookupError) as exc:
+        raise VocabularyError(f'the shipped {SHIPPED_FILE} is neither at {source_tree} nor in an '
+                              f'installed geovr_ros share folder ({exc})') from exc
+
+
+def load_vocabulary(user_file: str | Path | None = None, shipped_file: str | Path | None = None) -> Vocabulary:
+    """The shipped vocabulary, with `user_file` (YAML, optional) merged over it."""
+    base_path = Path(shipped_file) if shipped_file is not None else shipped_vocabulary_path()
+    data = _read_yaml(base_path)
+    vocabulary_from_dict(data, str(base_path))  # the shipped file must be valid on its own
+    if user_file is not None:
+        data = merge_vocabulary(data, _read_yaml(Path(user_file)), str(user_file))
+        return vocabulary_from_dict(data, f'{user_file} merged over {base_path}')
+    return vocabulary_from_dict(data, str(base_path))
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = yaml.safe_load(f)
+    except OSError as exc:
+        raise VocabularyError(f'cannot read vocabulary file {str(path)!r}: {exc}') from exc
+    except yaml.YAMLError as exc:
+        raise VocabularyError(f'vocabulary file {str(path)!r} is not valid YAML: {exc}') from exc
+    return {} if data is None else data
+
+
+def _reject_unknown(mapping: Mapping, allowed: Sequence[str], where: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise VocabularyError(f'{where}: unknown key {key!r} (allowed: {", ".join(allowed)})')

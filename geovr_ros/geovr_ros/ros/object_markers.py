@@ -1,0 +1,66 @@
+"""Object map -> visualization_msgs/MarkerArray (a pure function; no node).
+
+One DELETEALL first (so instances merged away or forgotten vanish), then per instance a
+CUBE (its axis-aligned box, translucent) and a TEXT_VIEW_FACING label ("chair 3 · 0.97 ·
+5 views") above it, both in the namespace of its category. Ids are stable: the instance id
+times two (cube) and plus one (label), so RViz updates a box in place as it is refined.
+Colours are a fixed function of the category name.
+"""
+from __future__ import annotations
+
+import colorsys
+import zlib
+from typing import Sequence
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from geovr_ros.objects.object_map import ObjectInstance
+
+__all__ = ['category_colour', 'object_markers']
+
+
+def category_colour(category: str, alpha: float = 1.0) -> ColorRGBA:
+    """A saturated colour, the same for a category name on every run (hue from CRC-32)."""
+    hue = (zlib.crc32(category.encode('utf-8')) % 360) / 360.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.75, 0.95)
+    return ColorRGBA(r=float(r), g=float(g), b=float(b), a=float(alpha))
+
+
+def object_markers(instances: Sequence[ObjectInstance], frame_id: str, stamp: Time,
+                   up: Sequence[float] = (0.0, 0.0, 1.0), box_alpha: float = 0.35,
+                   text_height: float = 0.15, min_side: float = 0.05) -> MarkerArray:
+    """MarkerArray of `instances` (boxes and centroids in `frame_id`).
+
+    up: the frame's up direction (unit vector): labels are placed above the box along it
+    (REP 103 frames are z up; an optical-aligned map would be -y). min_side: metres, the
+    smallest drawn box side (a flat observation still shows).
+    """
+    header = Header(frame_id=frame_id, stamp=stamp)
+    up = np.asarray(up, dtype=np.float64)
+    up = up / np.linalg.norm(up)
+    out = MarkerArray()
+    out.markers.append(Marker(header=header, action=Marker.DELETEALL))
+    identity = Quaternion(x=0.0, y=0.0, z=0.0, w=1.0)
+    for inst in instances:
+        centre = inst.box_centre
+        side = np.maximum(inst.extent, min_side)
+        cube = Marker(header=header, ns=inst.category, id=2 * int(inst.instance_id), type=Marker.CUBE,
+                      action=Marker.ADD,
+                      pose=Pose(position=Point(x=float(centre[0]), y=float(centre[1]), z=float(centre[2])),
+                                orientation=identity),
+                      scale=Vector3(x=float(side[0]), y=float(side[1]), z=float(side[2])),
+                      color=category_colour(inst.category, box_alpha))
+        top = centre + up * (float(np.abs(side @ up)) / 2 + text_height)
+        label = Marker(header=header, ns=inst.category, id=2 * int(inst.instance_id) + 1,
+                       type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
+                       pose=Pose(position=Point(x=float(top[0]), y=float(top[1]), z=float(top[2])),
+                                 orientation=identity),
+                       scale=Vector3(x=0.0, y=0.0, z=float(text_height)),
+                       color=category_colour(inst.category, 1.0),
+                       text=f'{inst.category} {inst.instance_id} · {inst.confidence:.2f} · {inst.n_views} views')
+        out.markers += [cube, label]
+    return out

@@ -1,0 +1,80 @@
+"""`SessionConfig`: the per-frame knobs of a `Session`, read from geovr_node's parameters.
+
+The parameters are declared once, in `geovr_ros/nodes/geovr_node_params.py` (and
+config/geovr.yaml); the defaults here are the same values (a test checks that they agree),
+so that the offline evaluation and the tests run what the node runs without ROS.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+import numpy as np
+
+ODOMETRY_METHODS = ('geometric', 'learned')
+ODOM_CHILDREN = ('camera', 'base')
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Every node parameter a `Session` reads (names, units and meaning as in docs/ros.md).
+
+    odometry_method: 'geometric' (PnP on the model's depth, the learned pose as fallback) or
+    'learned'. Frame names (odom_frame, map_frame,
+    base_frame, odom_child) are those a question's target_frame may name.
+    log_throttle_period: seconds between two 'geometric tracking failed' log lines.
+    objects_enabled: keep the object map (needs a model with a cell classifier and geometric
+    odometry); object_vocabulary: a user vocabulary YAML merged over the shipped one ('' none).
+    """
+
+    odometry_method: str = 'geometric'
+    tracking_max_features: int = 1000
+    tracking_threshold_px: float = 3.0
+    tracking_min_inliers: int = 15
+    tracking_scale_alignment: float = 0.7
+    odometry_reference_translation: float = 0.3
+    odometry_reference_rotation: float = 0.35
+    odometry_max_reference_frames: int = 1
+    time_jump_threshold: float = 1.0
+    localization_enabled: bool = True
+    keyframe_translation: float = 0.5
+    keyframe_rotation: float = 0.35
+    keyframe_min_overlap: float = 0.6
+    max_map_keyframes: int = 500
+    match_threshold: float = 0.9
+    match_min_overlap: float = 0.3
+    relocalize_period: int = 10
+    alignment_window: int = 10
+    memory_max_keyframes: int = 64
+    memory_max_tokens: int = 256
+    max_question_chars: int = 1000
+    odom_frame: str = 'odom'
+    map_frame: str = 'map'
+    base_frame: str = 'base_link'
+    odom_child: str = 'camera'
+    log_throttle_period: float = 10.0
+    objects_enabled: bool = True
+    object_vocabulary: str = ''
+
+    def __post_init__(self) -> None:
+        if self.odometry_method not in ODOMETRY_METHODS:
+            raise ValueError(f'odometry_method must be one of {ODOMETRY_METHODS}, got '
+                             f'{self.odometry_method!r}')
+        if self.odom_child not in ODOM_CHILDREN:
+            raise ValueError(f'odom_child must be one of {ODOM_CHILDREN}, got {self.odom_child!r}')
+        for name in ('relocalize_period', 'max_map_keyframes', 'memory_max_keyframes',
+                     'memory_max_tokens', 'max_question_chars', 'alignment_window'):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f'{name} must be >= 1, got {getattr(self, name)!r}')
+        if not np.isfinite(self.log_throttle_period) or self.log_throttle_period < 0:
+            raise ValueError(f'log_throttle_period must be a non-negative number, got '
+                             f'{self.log_throttle_period!r}')
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any]) -> SessionConfig:
+        """The config from a node parameter dict (name -> value; other names ignored).
+        Raises KeyError naming a missing parameter."""
+        missing = [f.name for f in fields(cls) if f.name not in parameters]
+        if missing:
+            raise KeyError(f'parameters missing for the session: {", ".join(missing)}')
+        return cls(**{f.name: parameters[f.name] for f in fields(cls)})

@@ -1,0 +1,545 @@
+"""`Session`: a frame's whole journey from one camera, without ROS.
+
+Per frame (`process`): stamp check -> preprocess -> the model on (odometry reference,
+current) -> learned odometry -> geometric tracking and the pose graph -> spatial memory ->
+localization (place recognition, map keyframes, map -> odom) -> the object map (on tracking
+keyframes: the cell classifier names the cells, the depth places them; a loop closure
+moves the objects with their keyframes). `answer` puts a question to
+the memory and converts the answer to the requested frame. geovr_node converts messages and
+publishes what `process` returns; `geovr-eval odometry` and the tests run the same object.
+
+Poses are (4, 4) float64, metres; stamps seconds. `odom` is the first optical camera frame
+moved by the mount `T_odom_opt0` (`set_mount`), so the node's odom is x forward, z up.
+
+Threads: `process`, `reset`, `reset_map`, `load_map` must not run at the same time (the node
+calls them under one lock); `answer` and `diagnostics` may run beside any of them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections import Counter
+from typing import Callable
+
+import numpy as np
+
+from geovr_ros.geometry import GeometryError, invert_pose, relative_pose, transform_points
+from geovr_ros.inference.decode import PerceptionResult
+from geovr_ros.inference.preprocess import PreparedFrame
+from geovr_ros.localization import KeyframeMap, Localizer, LocalizerConfig, MapFileError, view_overlap
+from geovr_ros.memory import (
+    Answer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer, SpatialMemory,
+    validate_question)
+from geovr_ros.objects.queries import NOT_SEEN
+from geovr_ros.odometry import OdometryTracker, OdometryUpdate, StampCheck, StampGate
+from geovr_ros.session.config import SessionConfig
+from geovr_ros.session.geometric import GeometricOdometry
+from geovr_ros.session.results import FrameDrop, FrameResult, ProcessedFrame
+from geovr_ros.tracking import TrackerConfig
+
+STAMP_JUMP_CONFIRM_FRAMES = 3   # valid frames in a row that make a stamp jump believed
+CLOCK_MISMATCH_S = 86400.0      # stamps this far from the caller's clock are another clock's
+KEPT_KEYFRAME_INPUTS = 64       # newest map keyframes whose model input is kept for verification
+
+
+def denormalised_rgb(chw: np.ndarray, metadata) -> np.ndarray:
+    """(H, W, 3) uint8 RGB back from the model's normalised (3, H, W) input (exact: the input
+    was made from uint8 pixels); the map file stores keyframes so."""
+    mean = np.asarray(metadata.mean, np.float32).reshape(3, 1, 1)
+    std = np.asarray(metadata.std, np.float32).reshape(3, 1, 1)
+    rgb = (chw * std + mean) * 255.0
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8).transpose(1, 2, 0).copy()
+
+
+def _moved_instance(instance, T: np.ndarray):
+    """An ObjectInstance moved rigidly by T (4, 4): its centroid exactly, its axis-aligned box
+    translated with the centroid (the extent keeps its size)."""
+    centroid = transform_points(T, instance.centroid[None])[0]
+    shift = centroid - instance.centroid
+    return dataclasses.replace(instance, centroid=centroid, box_min=instance.box_min + shift,
+                               box_max=instance.box_max + shift)
+
+
+class Session:
+    """One camera's odometry, map, memory and answers (see the module docstring).
+
+    Args:
+        perception: a loaded `geovr_ros.inference.PerceptionPipeline` (the session does not
+            close it).
+        config: the knobs (`SessionConfig.from_parameters(node parameters)`).
+        answerer: answers questions from the memory (default `GeometricAnswerer`).
+        logger: gets the log lines (time jumps, tracking failures, loop closures); anything
+            with `.info` and `.warning` (a `logging.Logger`, an rclpy logger).
+        mount: T_odom_opt0 (4, 4), odom <- the first frame's optical frame; None until
+            `set_mount` (the node learns it from TF with the first image).
+    """
+
+    def __init__(self, perception, config: SessionConfig | None = None,
+                 answerer: QuestionAnswerer | None = None, logger=None,
+                 mount: np.ndarray | None = None):
+        self.perception = perception
+        self.config = c = config or SessionConfig()
+        self.answerer: QuestionAnswerer = answerer or GeometricAnswerer()
+        self.log = logger or logging.getLogger(__name__)
+        self.mount: np.ndarray | None = None
+        if mount is not None:
+            self.set_mount(mount)
+        self.stamp_gate = StampGate(c.time_jump_threshold, STAMP_JUMP_CONFIRM_FRAMES)
+        self.learned = OdometryTracker(c.odometry_reference_translation,
+                                       c.odometry_reference_rotation,
+                                       c.odometry_max_reference_frames, c.time_jump_threshold)
+        self.geometric = GeometricOdometry(TrackerConfig(
+            max_features=c.tracking_max_features, threshold_px=c.tracking_threshold_px,
+            min_inliers=c.tracking_min_inliers, scale_alignment=c.tracking_scale_alignment),
+            mapping=c.localization_enabled, logger=self.log) \
+            if c.odometry_method == 'geometric' else None
+        self.memory = SpatialMemory(c.memory_max_keyframes, c.memory_max_tokens)
+        self.localizer = Localizer(LocalizerConfig(
+            keyframe_translation=c.keyframe_translation, keyframe_rotation=c.keyframe_rotation,
+            keyframe_min_overlap=c.keyframe_min_overlap, match_threshold=c.match_threshold,
+            window=c.alignment_window, max_keyframes=c.max_map_keyframes))
+        self.frames_processed = 0          # since the session was made (not reset by `reset`)
+        self.place_matches: Counter = Counter()   # 'accepted' / 'rejected' place matches
+        self._state_lock = threading.Lock()
+        self._latest = None                # (stamp, T_odom_cam, camera_frame, T_map_odom)
+        self._learned_last: np.ndarray | None = None  # learned pose of the previous frame
+        self._scale = float('nan')
+        self._keyframe_inputs: dict[int, tuple] = {}  # map keyframe id -> (Keyframe, PreparedFrame)
+        self._tracking_warned = float('-inf')
+        self.objects = self._new_object_mapper()  # ObjectMapper in `objects_frame`, or None
+
+    def _new_object_mapper(self):
+        """An ObjectMapper when objects are enabled, the model names cells (a cell classifier)
+        and odometry is geometric (objects hang on tracking keyframes); else None.
+        Raises VocabularyError for a bad object_vocabulary file."""
+        c = self.config
+        if not c.objects_enabled or self.geometric is None \
+                or getattr(self.perception, 'classifier', None) is None:
+            return None
+        from geovr_ros.objects import ObjectMapper, load_vocabulary
+        return ObjectMapper(load_vocabulary(c.object_vocabulary or None))
+
+    @property
+    def objects_frame(self) -> str:
+        """The frame the object map is kept in: map with localization, else odom."""
+        return self.config.map_frame if self.config.localization_enabled else self.config.odom_frame
+
+    # ---------------------------------------------------------------- set-up
+    def set_mount(self, T_odom_opt0: np.ndarray) -> None:
+        """odom <- optical frame of the first image (4, 4): the camera mount (odom_child base)
+        or the REP 103 body rotation (odom_child camera); identity keeps odom optical."""
+        T = np.array(T_odom_opt0, dtype=np.float64)
+        if T.shape != (4, 4) or not np.all(np.isfinite(T)):
+            raise ValueError(f'T_odom_opt0 must be a finite 4x4 matrix, got shape {T.shape}')
+        self.mount = T
+
+    @property
+    def pose_graph(self):
+        """The tracking keyframes' `KeyframeGraph` (map -> odom while mapping), or None with
+        learned odometry, localization off, or no gtsam."""
+        return None if self.geometric is None else self.geometric.graph
+
+    @property
+    def latest_stamp(self) -> float | None:
+        """Stamp (s) of the newest processed frame since the last reset, or None."""
+        with self._state_lock:
+            return None if self._latest is None else self._latest[0]
+
+    # ---------------------------------------------------------------- frames
+    def process(self, rgb: np.ndarray, K: np.ndarray, stamp: float, *, camera_frame: str = '',
+                depth: tuple[np.ndarray, np.ndarray] | None = None,
+                on_perception: Callable[[PerceptionResult], None] | None = None) -> FrameResult:
+        """One frame.
+
+        Args:
+            rgb: (H, W, 3) uint8 RGB, already rectified (pinhole K).
+            K: (3, 3) intrinsics of `rgb`, pixels.
+            stamp: seconds.
+            camera_frame: the optical frame's name (a question may ask in it).
+            depth: (depth (h, w) metres, its K (3, 3)) for geometric tracking instead of the
+                model's (a sensor's, or the recording's true depth).
+            on_perception: called with the model's result as soon as it exists (the node
+                publishes depth there, before odometry and localization run).
+        Returns:
+            ProcessedFrame, or FrameDrop (repeated / out-of-order stamp, a stamp jump not yet
+            confirmed, an image preprocessing rejects).
+        Raises:
+            RuntimeError: no mount yet (`set_mount`). Backend errors propagate.
+        """
+        if self.mount is None:
+            raise RuntimeError('set_mount(T_odom_opt0) before the first frame')
+        c = self.config
+        stamp = float(stamp)
+        last = self.learned.last_stamp
+        check = self.stamp_gate.check(stamp, last)
+        if check in (StampCheck.REPEATED, StampCheck.OUT_OF_ORDER):
+            return FrameDrop(check.name.lower(), f'{check.value}: {stamp:.6f} after {last:.6f}')
+        if check == StampCheck.JUMP_PENDING:
+            return FrameDrop('stamp_jump', f'stamp {stamp:.3f} s is {stamp - last:+.3f} s from '
+                                           f'the previous frame, more than time_jump_threshold: '
+                                           f'ignored unless {self.stamp_gate.confirm_frames} '
+                                           f'frames in a row confirm the jump')
+        if check == StampCheck.JUMP_BACK:
+            self.log.warning(f'time jumped backwards from {last:.3f} s to {stamp:.3f} s '
+                             f'({self.stamp_gate.confirm_frames} frames in a row): restarting '
+                             f'odometry')
+            self.reset()
+        elif check == StampCheck.JUMP_FORWARD:
+            self.log.warning(f'time jumped forwards from {last:.3f} s to {stamp:.3f} s '
+                             f'({self.stamp_gate.confirm_frames} frames in a row): odometry '
+                             f'carries on')
+        t_start = time.perf_counter()
+        try:
+            cur = self.perception.preprocess(rgb, K)
+        except GeometryError as error:
+            return FrameDrop('bad_input', f'preprocessing failed: {error}', check)
+        t_prepared = time.perf_counter()
+        first = not self.learned.started
+        result = self.perception.run(cur if first else self.learned.reference, cur)
+        t_inferred = time.perf_counter()
+        if on_perception is not None:
+            on_perception(result)
+        t_called = time.perf_counter()
+        learned = (self.learned.start(stamp, cur) if first
+                   else self.learned.update(stamp, result.rel_pose, cur))
+        odometry, covariance, tracked, timings = learned, None, None, {}
+        if self.geometric is not None:
+            odometry, covariance, tracked = self._track_geometric(rgb, K, result, learned, depth)
+            timings = {'tracking_ms': tracked.tracking_ms, 'graph_ms': tracked.graph_ms}
+        T_odom_cam = self.mount @ odometry.T_odom_cam
+        self._scale = result.scale
+        self.memory.record_pose(stamp, T_odom_cam)
+        if self.memory.is_new_view(T_odom_cam, c.keyframe_translation, c.keyframe_rotation):
+            self.memory.add_keyframe(stamp, T_odom_cam, result.tokens, result.token_xyz)
+        t_odometry = time.perf_counter()
+        T_map_odom = map_covariance = None
+        if c.localization_enabled:
+            T_map_odom, map_covariance = self._localize(stamp, T_odom_cam, cur, result)
+        t_localized = time.perf_counter()
+        objects_changed = False
+        if self.objects is not None and tracked is not None:
+            objects_changed = self._update_objects(stamp, cur, result, tracked, T_odom_cam, T_map_odom)
+        t_end = time.perf_counter()
+        with self._state_lock:
+            self._latest = (stamp, T_odom_cam, camera_frame, T_map_odom)
+        self.frames_processed += 1
+        ms = 1e3
+        timings = {'preprocess_ms': (t_prepared - t_start) * ms,
+                   'model_ms': (t_inferred - t_prepared) * ms,
+                   'perception_callback_ms': (t_called - t_inferred) * ms,
+                   **timings,
+                   'odometry_ms': (t_odometry - t_called) * ms,
+                   'localization_ms': (t_localized - t_odometry) * ms,
+                   'objects_ms': (t_end - t_localized) * ms}
+        step = None if tracked is None else tracked.step
+        return ProcessedFrame(
+            stamp, result, odometry, learned, T_odom_cam, covariance, step,
+            step.new_keyframe if step is not None else learned.new_reference,
+            None if tracked is None else tracked.loop_closure, T_map_odom, map_covariance,
+            check, timings, objects_changed)
+
+    def _track_geometric(self, rgb, K, result: PerceptionResult, learned: OdometryUpdate, depth
+                         ) -> tuple[OdometryUpdate, np.ndarray | None, object]:
+        """The frame's pose from PnP on the model's depth (or `depth`); the learned relative
+        pose is the fallback. Returns the update to publish (same stamp and new_reference,
+        geometric pose and velocities), its covariance in odom axes or None, the
+        GeometricStep."""
+        import cv2
+        prior = None if self._learned_last is None else relative_pose(self._learned_last,
+                                                                      learned.T_odom_cam)
+        self._learned_last = learned.T_odom_cam
+        depth_map, depth_K = (result.depth, result.K) if depth is None else depth
+        tracked = self.geometric.track(learned.stamp, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), K,
+                                       depth_map, depth_K, prior)
+        step, closure = tracked.step, tracked.loop_closure
+        if closure is not None:
+            self.log.info(f'loop closed: keyframe {closure.key} seen from keyframe {closure.older} '
+                          f'({closure.inliers} PnP inliers), map moved {closure.correction_m:.2f} m')
+        if step.status == 'fallback':
+            now = time.monotonic()
+            if now - self._tracking_warned >= self.config.log_throttle_period:
+                self._tracking_warned = now
+                self.log.warning(f'geometric tracking failed, the learned pose is used: '
+                                 f'{step.reason}')
+        covariance = None
+        if step.covariance is not None:
+            R = np.zeros((6, 6))
+            R[:3, :3] = R[3:, 3:] = self.mount[:3, :3]
+            covariance = R @ step.covariance @ R.T
+        update = OdometryUpdate(learned.stamp, step.T_odom_cam, tracked.linear_velocity,
+                                tracked.angular_velocity, learned.new_reference)
+        return update, covariance, tracked
+
+    def _localize(self, stamp: float, T_odom_cam: np.ndarray, cur: PreparedFrame,
+                  result: PerceptionResult) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Place recognition every relocalize_period frames, a map keyframe when the view is
+        new; returns (T_map_odom, covariance of the map pose (6, 6)) or (None, None)."""
+        loc = self.localizer
+        if self.frames_processed % max(1, self.config.relocalize_period) == 0 and len(loc.map):
+            match = loc.find_match(result.descriptor)
+            if match is not None:
+                self._verify_and_add_match(T_odom_cam, cur, result, match[0])
+        if loc.should_add_keyframe(T_odom_cam, result.depth, result.K):
+            image = denormalised_rgb(cur.chw, self.perception.metadata)
+            self._keep_input(loc.add_keyframe(stamp, T_odom_cam, result.descriptor, image, cur.K),
+                             cur)
+        T_map_odom = self._map_odom()
+        if T_map_odom is None:
+            return None, None
+        graph = self.pose_graph
+        from_graph = graph is not None and loc.mapping and len(graph)
+        return T_map_odom, graph.covariance() if from_graph else loc.covariance()
+
+    def _update_objects(self, stamp: float, cur: PreparedFrame, result: PerceptionResult, tracked,
+                        T_odom_cam: np.ndarray, T_map_odom: np.ndarray | None) -> bool:
+        """On a new tracking keyframe the cells the classifier names are placed with the
+        model's depth into the object map; on a loop closure the objects move with their
+        keyframes' optimised poses. Returns whether the object map changed."""
+        changed = False
+        keyframe = tracked.step.keyframe
+        T_objects_odom = T_map_odom if self.config.localization_enabled else np.eye(4)
+        if keyframe is not None and T_objects_odom is not None:
+            logits = self.perception.cell_logits(cur)   # (h, w, 1000)
+            if logits is not None:
+                observed = self.objects.observe_logits(
+                    logits.reshape(-1, logits.shape[-1]), result.depth, result.K,
+                    T_objects_odom @ T_odom_cam, keyframe.id, stamp)
+                changed = bool(observed)
+        graph = self.pose_graph
+        if tracked.loop_closure is not None and graph is not None and self.localizer.mapping:
+            moved = self.objects.map.relocate({key: self.mount @ graph.T_map_keyframe(key)
+                                               for key in graph.keyframes})
+            changed = changed or moved > 0
+        return changed
+
+    def _keep_input(self, keyframe, frame: PreparedFrame) -> None:
+        """Keeps a new map keyframe's model input (for place verification without preparing
+        its stored image again), for the newest KEPT_KEYFRAME_INPUTS keyframes still mapped."""
+        self._keyframe_inputs[keyframe.keyframe_id] = (keyframe, frame)
+        bound = min(KEPT_KEYFRAME_INPUTS, self.config.max_map_keyframes)
+        while len(self._keyframe_inputs) > bound:
+            del self._keyframe_inputs[next(iter(self._keyframe_inputs))]
+
+    def _keyframe_input(self, keyframe) -> PreparedFrame:
+        kept = self._keyframe_inputs.get(keyframe.keyframe_id)
+        if kept is not None and kept[0] is keyframe:
+            return kept[1]
+        return self.perception.preprocess(keyframe.image, keyframe.K)  # loaded or old keyframe
+
+    def _verify_and_add_match(self, T_odom_cam, cur: PreparedFrame, result: PerceptionResult,
+                              keyframe) -> None:
+        """Runs the model on (keyframe, current); keeps the match only if the current depth,
+        placed by that relative pose, overlaps the keyframe's view (geometric check)."""
+        T_kf_cur = self.perception.run(self._keyframe_input(keyframe), cur).rel_pose
+        size = (keyframe.image.shape[1], keyframe.image.shape[0])
+        overlap = view_overlap(result.depth, result.K, T_kf_cur, keyframe.K, size)
+        if overlap < self.config.match_min_overlap:
+            self.place_matches['rejected'] += 1
+            return
+        self.place_matches['accepted'] += 1
+        self.localizer.add_match(T_odom_cam, keyframe, T_kf_cur)
+
+    def _map_odom(self) -> np.ndarray | None:
+        """map <- odom: from the pose graph while mapping, from the loaded map's place matches
+        when localizing in one (None until the first match)."""
+        graph = self.pose_graph
+        if graph is not None and self.localizer.mapping:
+            mount = self.mount if self.mount is not None else np.eye(4)
+            return mount @ graph.T_map_odom @ invert_pose(mount)
+        return self.localizer.T_map_odom
+
+    def _refresh_map_odom(self) -> None:
+        """map -> odom changed without a frame (the map was reset or loaded)."""
+        with self._state_lock:
+            if self._latest is not None:
+                T_map_odom = self._map_odom() if self.config.localization_enabled else None
+                self._latest = (*self._latest[:3], T_map_odom)
+
+    # ---------------------------------------------------------------- resets and maps
+    def reset(self) -> None:
+        """Restarts odometry (the next frame is the new origin) and clears the memory; the
+        map stays, map -> odom is unknown again (identity while mapping an empty map)."""
+        self.learned.reset()
+        if self.geometric is not None:
+            self.geometric.reset()
+        self._learned_last = None
+        self.memory.clear()
+        self.localizer.odometry_restarted()
+        if self.objects is not None:   # its keyframes and poses belonged to the old odometry
+            self.objects.map.clear()
+        with self._state_lock:
+            self._latest = None
+
+    def reset_map(self) -> None:
+        """Forgets the map (and the pose graph): mapping afresh with map == odom."""
+        self.localizer.reset()
+        if self.geometric is not None:
+            self.geometric.reset_graph()
+        if self.objects is not None:
+            self.objects.map.clear()
+        self._keyframe_inputs.clear()
+        self._refresh_map_odom()
+
+    def read_map(self, path: str) -> KeyframeMap:
+        """A new KeyframeMap from `path`, checked against max_map_keyframes and the model's
+        descriptor size and input size; raises MapFileError saying why not (any other
+        failure reading it is reported the same way)."""
+        descriptor_size = None
+        for spec in self.perception.backend.output_specs:
+            if spec.name == 'descriptor' and spec.shape and isinstance(spec.shape[-1], int):
+                descriptor_size = spec.shape[-1]
+        try:
+            return KeyframeMap.load(path, self.config.max_map_keyframes, descriptor_size,
+                                    self.perception.input_size)
+        except MapFileError:
+            raise
+        except Exception as error:  # never let a file take the caller down
+            raise MapFileError(f'map file {path!r} could not be read: '
+                               f'{type(error).__name__}: {error}') from None
+
+    def load_map(self, path: str) -> int:
+        """Localizes in the map at `path` (map -> odom unknown until a place is recognised);
+        returns its keyframe count. Raises MapFileError with the live map untouched."""
+        keyframe_map = self.read_map(path)   # the live map is untouched until it is whole
+        self.localizer.set_map(keyframe_map)
+        if self.objects is not None:   # objects found so far are in the previous map's frame
+            self.objects.map.clear()
+        self._keyframe_inputs.clear()
+        self._refresh_map_odom()
+        return len(keyframe_map)
+
+    def save_map(self, path: str) -> int:
+        """Writes the keyframe map to `path` atomically (`KeyframeMap.save`); returns its
+        keyframe count. Raises MapFileError (empty map) or OSError."""
+        self.localizer.map.save(path)
+        return len(self.localizer.map)
+
+    # ---------------------------------------------------------------- questions
+    def child_pose(self, T_odom_cam: np.ndarray) -> tuple[np.ndarray, str | None]:
+        """(T_odom_child (4, 4), child frame name or None for the camera's own frame): the
+        base through the mount with odom_child 'base', else the camera."""
+        if self.config.odom_child == 'base':
+            return T_odom_cam @ invert_pose(self.mount), self.config.base_frame
+        return T_odom_cam, None
+
+    def target(self, requested: str, T_map_odom, T_odom_cam, camera_frame: str
+               ) -> tuple[str, np.ndarray | None, str]:
+        """(frame, T_frame_odom (4, 4), error) for a question's target_frame: '' is map when
+        map -> odom is known, else odom; also odom, the camera frame, and base_frame with
+        odom_child 'base'. An error (not empty) says what was wrong."""
+        c = self.config
+        map_frame, odom_frame = c.map_frame, c.odom_frame
+        if requested in ('', map_frame):
+            if T_map_odom is not None:
+                return map_frame, T_map_odom, ''
+            if requested == map_frame:
+                return map_frame, None, (f'{map_frame} -> {odom_frame} is not known yet (not '
+                                         f'localized); ask in {odom_frame}')
+            return odom_frame, np.eye(4), ''
+        if requested == odom_frame:
+            return odom_frame, np.eye(4), ''
+        if requested == camera_frame:
+            return camera_frame, invert_pose(T_odom_cam), ''
+        if requested == c.base_frame and self.mount is not None and c.odom_child == 'base':
+            T_odom_base, _ = self.child_pose(T_odom_cam)
+            return requested, invert_pose(T_odom_base), ''
+        return requested, None, (f'unknown target_frame {requested!r}: use {map_frame}, '
+                                 f'{odom_frame}, {camera_frame} or empty')
+
+    def answer(self, question: str, now: float, target_frame: str = '', max_age: float = 0.0
+               ) -> Answer:
+        """Answers `question` from the memory, in `target_frame` (see `target`).
+
+        now: the caller's clock (s), for max_age; max_age > 0 refuses when the newest frame
+        is older than that (s). The answerer's answer (its success or not) comes with its
+        points and pose in `answer.frame` and `answer.stamp` the newest frame's stamp. The
+        session's own refusals (an invalid question, no frame yet, too old, an unknown
+        frame) are `Answer(success=False, message=why)` with stamp None.
+        """
+        try:
+            question = validate_question(question, self.config.max_question_chars)
+        except InvalidQuestionError as error:
+            return Answer(False, f'question rejected: {error}')
+        with self._state_lock:
+            latest = self._latest
+        if latest is None:
+            return Answer(False, 'no frame processed yet: memory is empty')
+        stamp, T_odom_cam, camera_frame, T_map_odom = latest
+        if max_age > 0 and now - stamp > max_age:
+            message = f'memory is {now - stamp:.3g} s old, more than max_age {max_age:.3g} s'
+            if abs(now - stamp) > CLOCK_MISMATCH_S:
+                message += ' (the image stamps look like recorded time: set use_sim_time:=true)'
+            return Answer(False, message)
+        frame, T_target_odom, error = self.target(target_frame, T_map_odom, T_odom_cam,
+                                                  camera_frame)
+        if error:
+            return Answer(False, error)
+        from_objects = None
+        if self.objects is not None:
+            from_objects = self._answer_from_objects(question, frame, T_target_odom, T_map_odom,
+                                                     T_odom_cam)
+            if from_objects is not None and not from_objects.answer.startswith(NOT_SEEN):
+                return dataclasses.replace(from_objects, stamp=stamp)
+        answer = self.answerer.answer(question, self.memory.snapshot(), stamp)
+        if from_objects is not None:   # the map lacks the object: a model's answer, labelled so
+            if not answer.success:
+                return dataclasses.replace(from_objects, stamp=stamp)
+            answer = dataclasses.replace(answer, answer=f'{from_objects.answer} in the object map; '
+                                                        f'the {self.answerer.name} answerer says: '
+                                                        f'{answer.answer}')
+        points = np.asarray(answer.points, float)
+        if len(points):
+            points = transform_points(T_target_odom, points)
+        pose = None if answer.pose is None else T_target_odom @ answer.pose
+        return dataclasses.replace(answer, points=points, pose=pose, frame=frame, stamp=stamp)
+
+    def _answer_from_objects(self, question: str, frame: str, T_target_odom: np.ndarray,
+                             T_map_odom: np.ndarray | None, T_odom_cam: np.ndarray) -> Answer | None:
+        """The object map's answer in `frame` (text, value, points and pose all in it), or None
+        when the question is not about objects (the other answerers take it). Distances and
+        sizes are measured in the object map's own frame; moving to `frame` moves the boxes
+        rigidly (their extents stay those of the map's axes)."""
+        from geovr_ros.memory.answerer import NO_MODEL_MESSAGE
+        from geovr_ros.objects import answer_from_objects
+        T_objects_odom = T_map_odom if self.config.localization_enabled else np.eye(4)
+        if T_objects_odom is None:   # objects are placed only once map -> odom is known
+            T_target_objects = None
+        else:
+            T_target_objects = T_target_odom @ invert_pose(T_objects_odom)
+        instances = [] if T_target_objects is None else [
+            _moved_instance(i, T_target_objects) for i in self.objects.map.instances()]
+        answer = answer_from_objects(question, instances, self.objects.vocabulary,
+                                     T_target_odom @ T_odom_cam, frame)
+        return None if answer.message == NO_MODEL_MESSAGE else answer
+
+    # ---------------------------------------------------------------- diagnostics
+    def diagnostics(self) -> dict[str, str]:
+        """Status values, as geovr_node's /diagnostics shows them (key -> text): metric scale,
+        map and memory keyframes, localization, place matches, odometry method; tracking state,
+        inliers and failures with geometric odometry; pose graph size and loops with one."""
+        loc = self.localizer
+        values = {'metric_scale': f'{self._scale:.4f}',
+                  'map_keyframes': str(len(loc.map)),
+                  'memory_keyframes': str(len(self.memory)),
+                  'localized': str(loc.localized),
+                  'place_matches_accepted': str(self.place_matches['accepted']),
+                  'place_matches_rejected': str(self.place_matches['rejected']),
+                  'odometry_method': self.config.odometry_method}
+        if self.geometric is not None:
+            step, tracker = self.geometric.last_step, self.geometric.tracker
+            values.update({'tracking_status': step.status if step else 'not started',
+                           'tracking_inliers': str(step.inliers if step else 0),
+                           'tracking_failure_reason': step.reason if step else '',
+                           'tracking_failures': str(tracker.failures),
+                           'tracking_keyframes': str(tracker.keyframes_created),
+                           'tracking_depth_scale': f'{step.depth_scale:.3f}' if step else 'nan'})
+        if self.objects is not None:
+            values['objects'] = str(len(self.objects.map.instances()))
+        graph = self.pose_graph
+        if graph is not None:
+            values.update({'pose_graph_keyframes': str(len(graph)),
+                           'loop_closures': str(len(graph.loops)),
+                           'map_odom_source': 'pose graph' if loc.mapping else 'loaded map'})
+        return values

@@ -1,0 +1,67 @@
+"""Real processes on a real recording: replay_node plays the first frames of
+`../shared/data/hololens_office` into geovr_node running the shipped GeoVR-S v2; the object
+map arrives on the latched ~/objects (boxes and labels RViz shows) and the answers come
+from it, with the objects they used."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ros_helpers import REPO_ROOT, Process, node_args, shipped_model, spin_until
+
+rclpy = pytest.importorskip('rclpy')
+from geovr_interfaces.srv import SpatialQuery  # noqa: E402
+from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
+
+from geovr_ros.objects import load_vocabulary  # noqa: E402
+from geovr_ros.ros.qos import LATCHED  # noqa: E402
+
+RECORDING = REPO_ROOT.parent / 'shared' / 'data' / 'hololens_office'
+FRAMES = 90
+
+
+def test_objects_of_a_real_walk_are_published_latched_and_answered(ros_env):
+    if not (RECORDING / 'poses.txt').is_file():
+        pytest.skip(f'no real recording at {RECORDING} (the shared data folder is absent)')
+    model = shipped_model(ros_env)
+    if not (Path(model) / 'cell_classifier.onnx').is_file():
+        pytest.skip(f'{model} has no cell_classifier.onnx (not a GeoVR-S v2 export)')
+    rclpy.init()
+    probe = rclpy.create_node('objects_probe')
+    remaps = {'image': '/obj/image', 'camera_info': '/obj/camera_info'}
+    node = Process('geovr_node', node_args({'model': str(model), 'backend': 'onnxruntime'},
+                                           {**remaps, '__ns': '/obj'}), ros_env, 'objects_node')
+    replay = None
+    try:
+        assert node.wait_for_output('active:', 90), node.output()
+        replay = Process('replay_node', node_args({'source': str(RECORDING), 'rate': 0.5,
+                                                   'max_frames': FRAMES, 'wait_for_subscribers': 1},
+                                                  remaps), ros_env, 'objects_replay')
+        spin_until(probe, lambda: not replay.alive(), 240)
+        spin_until(probe, lambda: False, 2.0)
+        # a subscriber that comes late gets the newest map at once (latched)
+        late: list[MarkerArray] = []
+        probe.create_subscription(MarkerArray, '/obj/geovr_node/objects', late.append, LATCHED)
+        spin_until(probe, lambda: bool(late), 10)
+        assert late, 'no object map on the latched ~/objects: ' + node.output()[-2000:]
+        markers = late[-1].markers
+        assert markers[0].action == Marker.DELETEALL
+        boxes = [m for m in markers[1:] if m.type == Marker.CUBE]
+        labels = [m for m in markers[1:] if m.type == Marker.TEXT_VIEW_FACING]
+        assert boxes and len(boxes) == len(labels), 'one box and one label per object'
+        categories = {c.name for c in load_vocabulary().categories}
+        assert {b.ns for b in boxes} <= categories and all(b.header.frame_id == 'map' for b in boxes)
+        client = probe.create_client(SpatialQuery, '/obj/geovr_node/query')
+        assert client.wait_for_service(timeout_sec=10)
+        future = client.call_async(SpatialQuery.Request(question='What objects have you seen?'))
+        rclpy.spin_until_future_complete(probe, future, timeout_sec=10)
+        answer = future.result()
+        assert answer.success and answer.answer.startswith('I have seen'), answer.message
+        assert len(answer.points) >= 1 and any(b.ns in answer.answer for b in boxes)
+    finally:
+        node.stop()
+        if replay is not None:
+            replay.stop()
+        probe.destroy_node()
+        rclpy.try_shutdown()

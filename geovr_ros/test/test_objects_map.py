@@ -1,0 +1,248 @@
+"""Object observations from cells and depth, and their fusion into the object map:
+association, merging, relocation with the pose graph, saving (no ROS)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from geovr_ros.geometry import ShapeError, make_pose, matrix_from_rpy
+from geovr_ros.objects import (ObjectMap, ObjectMapConfig, ObjectMapError, ObjectMapper, ObjectObservation,
+                               ObservationConfig, Vocabulary, cell_grid_shape, connected_components,
+                               extract_observations)
+
+VOCAB = Vocabulary.from_names(['chair', 'table', 'lamp'], min_score=0.5)
+K = np.array([[100.0, 0.0, 31.5], [0.0, 100.0, 23.5], [0.0, 0.0, 1.0]])  # 64x48 image
+
+
+def obs(category='chair', centre=(0.0, 0.0, 2.0), half=0.2, keyframe=0, stamp=0.0, score=0.8, T_map_kf=None):
+    """An observation with a cube box of half side `half` around `centre` (map)."""
+    c = np.asarray(centre, float)
+    T = np.eye(4) if T_map_kf is None else T_map_kf
+    return ObjectObservation(category, score, c, c - half, c + half, keyframe,
+                             np.linalg.inv(T)[:3, :3] @ c + np.linalg.inv(T)[:3, 3], stamp, np.zeros(0, int), 100)
+
+
+def test_connected_components_are_four_connected_per_label():
+    labels = np.array([[0, 0, 3, 1],
+                       [3, 0, 3, 1],
+                       [3, 3, 1, 3],
+                       [0, 3, 3, 0]])
+    comp, n = connected_components(labels, background=3)
+    # the 0s top-left, the 1s right, the lone 1 (diagonals are not adjacent), two lone 0s below
+    assert n == 5
+    assert comp[0, 0] == comp[0, 1] == comp[1, 1] and comp[0, 3] == comp[1, 3]
+    assert len({comp[0, 0], comp[0, 3], comp[2, 2], comp[3, 0], comp[3, 3]}) == 5
+    assert (comp[labels == 3] == -1).all()
+    snake = np.ones((9, 9), int)
+    snake[1::2, :-1] = 0  # a long winding path of 1s
+    snake[3::4, :] = 0
+    snake[3::4, 0] = 1
+    comp, n = connected_components(np.where(snake == 1, 1, 2), background=2)
+    assert n == 1
+
+
+def test_cell_grid_shape():
+    assert cell_grid_shape(140, (320, 448)) == (10, 14)
+    assert cell_grid_shape(48, (192, 256)) == (6, 8)
+    with pytest.raises(ShapeError, match='47 cells'):
+        cell_grid_shape(47, (192, 256))
+
+
+def frame_with_chair(depth_value=2.0, background=6.0):
+    """(probabilities (6, 8, 4), depth (48, 64)): a chair on the 2x2 cells (2..3, 2..3) whose
+    pixels (16..31, 16..31) lie at `depth_value`; the rest of the image at `background`."""
+    probs = np.zeros((6, 8, 4))
+    probs[..., 3] = 1.0
+    probs[2:4, 2:4] = [0.9, 0.0, 0.0, 0.1]
+    depth = np.full((48, 64), background)
+    depth[18:30, 18:30] = depth_value  # the object fills the middle of its cells
+    return probs, depth
+
+
+def test_observation_keeps_the_foreground_of_its_cells():
+    probs, depth = frame_with_chair()
+    depth[16, 16:20] = np.nan
+    depth[17, 16:20] = 0.0  # invalid depth is ignored
+    T = make_pose(matrix_from_rpy(0.0, 0.0, 0.3), [1.0, 2.0, 3.0])
+    (o,) = extract_observations(probs, depth, K, T, keyframe_id=7, stamp=1.5, vocabulary=VOCAB,
+                                config=ObservationConfig(box_percentiles=(0.0, 100.0)))
+    # 12x12 pixels at 2 m (the 6 m background of the same cells is outside the depth band)
+    assert o.category == 'chair' and o.n_points == 144 and o.keyframe_id == 7 and o.stamp == 1.5
+    np.testing.assert_allclose(o.score, 0.9)
+    u = np.arange(18, 30)
+    xs = (u - K[0, 2]) / K[0, 0] * 2.0
+    ys = (u - K[1, 2]) / K[1, 1] * 2.0
+    corners = np.array([[x, y, 2.0] for x in (xs[0], xs[-1]) for y in (ys[0], ys[-1])])
+    in_map = corners @ T[:3, :3].T + T[:3, 3]
+    np.testing.assert_allclose(o.box_min, in_map.min(0), atol=1e-9)
+    np.testing.assert_allclose(o.box_max, in_map.max(0), atol=1e-9)
+    np.testing.assert_allclose(o.centroid, (in_map.min(0) + in_map.max(0)) / 2, atol=1e-9)
+    np.testing.assert_allclose(o.centroid_keyframe, np.linalg.inv(T)[:3, :3] @ o.centroid + np.linalg.inv(T)[:3, 3])
+    np.testing.assert_array_equal(o.cells, [18, 19, 26, 27])
+
+
+def test_observation_in_a_keyframe_other_than_the_frame():
+    probs, depth = frame_with_chair()
+    T_map_cam, T_map_kf = make_pose(np.eye(3), [0.5, 0.0, 0.0]), make_pose(np.eye(3), [0.0, 0.0, -1.0])
+    (o,) = extract_observations(probs, depth, K, T_map_cam, 3, 0.0, VOCAB, T_map_keyframe=T_map_kf)
+    np.testing.assert_allclose(o.centroid_keyframe, o.centroid - [0.0, 0.0, -1.0])
+
+
+def test_bad_shapes_are_refused():
+    probs, depth = frame_with_chair()
+    with pytest.raises(ShapeError, match='not a whole number of cells'):
+        extract_observations(probs, depth[:47], K, np.eye(4), 0, 0.0, VOCAB)
+    with pytest.raises(ShapeError, match=r'\(Hc, Wc, 4\)'):
+        extract_observations(probs[..., :3], depth, K, np.eye(4), 0, 0.0, VOCAB)
+    with pytest.raises(ValueError, match='T_map_cam'):
+        extract_observations(probs, depth, K, np.full((4, 4), np.nan), 0, 0.0, VOCAB)
+
+
+def test_repeated_observations_fuse_into_one_instance():
+    m = ObjectMap()
+    for i, x in enumerate([0.0, 0.1, 0.2]):
+        assert m.add([obs(centre=(x, 0.0, 2.0), keyframe=i, stamp=float(i), score=0.9)]) == [1]
+    (inst,) = m.instances()
+    assert inst.n_views == 3 and inst.first_seen == 0.0 and inst.last_seen == 2.0 and inst.keyframes == (0, 1, 2)
+    np.testing.assert_allclose(inst.centroid, [0.1, 0.0, 2.0])
+    np.testing.assert_allclose(inst.confidence, 0.9 * 3 / (3 + 2))
+    # box quantiles 0.1 / 0.9 of the corners -0.2, -0.1, 0.0 and 0.2, 0.3, 0.4 along x
+    np.testing.assert_allclose(inst.box_min, [-0.18, -0.2, 1.8])
+    np.testing.assert_allclose(inst.box_max, [0.38, 0.2, 2.2])
+    assert m.instances()[0] is inst  # unchanged: the same (cached) instance, its arrays read-only
+    with pytest.raises(ValueError):
+        inst.centroid[0] = 5.0
+    m.add([obs(centre=(0.4, 0.0, 2.0), keyframe=3, stamp=3.0, score=0.9)])
+    np.testing.assert_allclose(m.instances()[0].centroid, [0.175, 0.0, 2.0])
+
+
+def test_the_same_frame_counts_one_view_and_tentative_instances_are_filtered():
+    m = ObjectMap()
+    m.add([obs(stamp=1.0), obs(centre=(0.1, 0.0, 2.0), stamp=1.0), obs('table', centre=(3.0, 0.0, 2.0), stamp=1.0)])
+    assert m.instances() == []  # seen in one frame only: tentative (min_views 2)
+    chair, table = m.instances(min_views=1)
+    assert chair.n_views == 1 and chair.category == 'chair' and table.category == 'table'
+
+
+def test_two_chairs_two_metres_apart_stay_two_and_categories_never_mix():
+    m = ObjectMap()
+    for t in range(4):
+        ids = m.add([obs(centre=(0.0, 0.0, 2.0), stamp=t), obs(centre=(2.0, 0.0, 2.0), stamp=t),
+                     obs('table', centre=(0.05, 0.0, 2.0), stamp=t)])
+        assert ids == [1, 2, 3]
+    assert [(i.category, i.n_views) for i in m.instances()] == [('chair', 4), ('chair', 4), ('table', 4)]
+
+
+def test_a_large_object_seen_in_parts_is_one_instance_by_overlap():
+    m = ObjectMap()
+    # a 2 m table seen as its left and right halves: centroids 0.8 m apart, boxes overlapping
+    left = ObjectObservation('table', 0.8, np.array([-0.4, 0, 2.0]), np.array([-1.0, -0.4, 1.6]),
+                             np.array([0.2, 0.4, 2.4]), 0, np.zeros(3), 0.0, np.zeros(0, int), 50)
+    right = ObjectObservation('table', 0.8, np.array([0.4, 0, 2.0]), np.array([-0.2, -0.4, 1.6]),
+                              np.array([1.0, 0.4, 2.4]), 1, np.zeros(3), 1.0, np.zeros(0, int), 50)
+    m.add([left])
+    m.add([right])
+    (inst,) = m.instances()
+    np.testing.assert_allclose(inst.centroid, [0.0, 0.0, 2.0])
+
+
+def test_vertical_axis_joins_parts_stacked_above_each_other():
+    shade, foot = obs('lamp', centre=(0.0, 0.0, 1.5), half=0.2), obs('lamp', centre=(0.05, 0.0, 0.05), half=0.1)
+    plain = ObjectMap()
+    plain.add([shade])
+    plain.add([foot])
+    assert len(plain) == 2
+    upright = ObjectMap(ObjectMapConfig(vertical_axis=2))
+    upright.add([shade])
+    upright.add([foot])
+    assert len(upright) == 1
+
+
+def test_relocate_moves_instances_with_their_keyframe_and_merges_what_meets():
+    m = ObjectMap()
+    T1 = make_pose(np.eye(3), [0.0, 0.0, 0.0])
+    m.add([obs(centre=(0.0, 0.0, 2.0), keyframe=1, stamp=1.0)])
+    m.add([obs(centre=(0.0, 0.0, 2.0), keyframe=1, stamp=2.0)])
+    # keyframe 5 (after drift) put the same chair 1.5 m off, and a table
+    T5 = make_pose(np.eye(3), [1.5, 0.0, 0.0])
+    m.add([obs(centre=(1.5, 0.0, 2.0), keyframe=5, stamp=3.0, T_map_kf=T5),
+           obs('table', centre=(3.0, 0.0, 2.0), keyframe=5, stamp=3.0, T_map_kf=T5)])
+    m.add([obs(centre=(1.5, 0.0, 2.0), keyframe=5, stamp=4.0, T_map_kf=T5),
+           obs('table', centre=(3.0, 0.0, 2.0), keyframe=5, stamp=4.0, T_map_kf=T5)])
+    assert [i.category for i in m.instances()] == ['chair', 'chair', 'table']
+    # loop closure: keyframe 5 is really at the origin; keyframe 1 stays
+    assert m.relocate({5: np.eye(4), 1: T1}) == 3
+    chair, table = m.instances()
+    assert chair.instance_id == 1 and chair.n_views == 4 and chair.first_seen == 1.0 and chair.last_seen == 4.0
+    np.testing.assert_allclose(chair.centroid, [0.0, 0.0, 2.0])
+    np.testing.assert_allclose(table.centroid, [1.5, 0.0, 2.0])
+    assert m.relocate({99: np.eye(4)}) == 0  # a keyframe no instance uses
+    with pytest.raises(ValueError, match='keyframe 5'):
+        m.relocate({5: np.zeros((3, 3))})
+
+
+def test_round_trip_through_plain_arrays_and_json(tmp_path):
+    m = ObjectMap(ObjectMapConfig(max_observations=3, vertical_axis=1))
+    rng = np.random.default_rng(3)
+    for t in range(6):
+        m.add([obs(centre=(rng.normal() * 0.05, 0.0, 2.0), keyframe=t, stamp=t, score=0.5 + 0.05 * t),
+               obs('table', centre=(2.0, 0.0, 1.0 + 0.01 * t), keyframe=t, stamp=t)])
+    arrays, meta = m.to_arrays()
+    np.savez(tmp_path / 'objects.npz', **arrays)
+    (tmp_path / 'objects.json').write_text(json.dumps(meta))
+    with np.load(tmp_path / 'objects.npz', allow_pickle=False) as f:
+        loaded = ObjectMap.from_arrays(dict(f), json.loads((tmp_path / 'objects.json').read_text()))
+    assert loaded.config == m.config and len(loaded) == 2
+    for a, b in zip(m.instances(), loaded.instances()):
+        assert (a.instance_id, a.category, a.n_views, a.first_seen, a.last_seen, a.keyframes) == \
+               (b.instance_id, b.category, b.n_views, b.first_seen, b.last_seen, b.keyframes)
+        np.testing.assert_allclose([a.confidence, *a.centroid, *a.box_min, *a.box_max],
+                                   [b.confidence, *b.centroid, *b.box_min, *b.box_max])
+    assert len(m.instances()[0].keyframes) == 3  # max_observations kept
+    loaded.add([obs(centre=(0.0, 0.0, 2.0), keyframe=9, stamp=9.0)])  # ids continue
+    assert loaded.instances()[0].n_views == 7 and len(loaded) == 2
+
+
+@pytest.mark.parametrize('damage, message', [
+    (lambda a, m: a.pop('obs_point_kf'), "lack 'obs_point_kf'"),
+    (lambda a, m: a.__setitem__('obs_score', a['obs_score'][:-1]), "'obs_score' has shape"),
+    (lambda a, m: a.__setitem__('obs_point_map', a['obs_point_map'] * np.nan), "'obs_point_map' must be finite"),
+    (lambda a, m: a.__setitem__('instance_id', a['instance_id'] * 0 + 1), 'unique'),
+    (lambda a, m: m.__setitem__('format', 'something else'), 'not a geovr_object_map'),
+    (lambda a, m: a.__setitem__('obs_instance', a['obs_instance'] + 100), 'obs_instance names'),
+])
+def test_damaged_arrays_are_refused_naming_what(damage, message):
+    m = ObjectMap()
+    m.add([obs(stamp=0.0), obs('table', centre=(2.0, 0.0, 2.0), stamp=0.0)])
+    arrays, meta = m.to_arrays()
+    damage(arrays, meta)
+    with pytest.raises(ObjectMapError, match=message):
+        ObjectMap.from_arrays(arrays, meta)
+
+
+def test_mapper_from_imagenet_logits_of_a_frame():
+    from geovr_ros.objects import load_vocabulary
+    vocab = load_vocabulary()
+    logits = np.zeros((48, 1000))  # 6x8 cells of a 48x64 image
+    for cell in (18, 19, 26, 27):
+        logits[cell, 559] = 15.0  # folding chair
+    _, depth = frame_with_chair()
+    mapper = ObjectMapper(vocab)
+    for t in range(2):
+        (o,) = mapper.observe_logits(logits, depth, K, np.eye(4), t, float(t))
+        assert o.category == 'chair' and o.score > 0.99
+    (inst,) = mapper.map.instances()
+    assert inst.n_views == 2 and inst.category == 'chair'
+    with pytest.raises(ShapeError):
+        mapper.observe_logits(logits[:47], depth, K, np.eye(4), 2, 2.0)
+
+
+def test_import_leaves_rclpy_torch_cv2_and_the_training_package_out():
+    code = ('import sys, geovr_ros.objects; '
+            'bad = [m for m in ("rclpy", "torch", "cv2", "geovr_training") if m in sys.modules]; '
+            'assert not bad, bad')
+    subprocess.run([sys.executable, '-c', code], check=True)

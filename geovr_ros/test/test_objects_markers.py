@@ -1,0 +1,60 @@
+"""Object map -> visualization_msgs/MarkerArray, with the real message classes (no node)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+visualization_msgs = pytest.importorskip('visualization_msgs.msg', reason='visualization_msgs (ROS 2) not importable')
+rclpy_serialization = pytest.importorskip('rclpy.serialization', reason='rclpy not importable')
+
+from builtin_interfaces.msg import Time  # noqa: E402
+
+from geovr_ros.objects import ObjectInstance  # noqa: E402
+from geovr_ros.ros.object_markers import category_colour, object_markers  # noqa: E402
+
+Marker, MarkerArray = visualization_msgs.Marker, visualization_msgs.MarkerArray
+
+
+def inst(iid, category, centre, size):
+    c, h = np.asarray(centre, float), np.asarray(size, float) / 2
+    return ObjectInstance(iid, category, 0.75, c, c - h, c + h, 4, 1.0, 2.0, (0, 1))
+
+
+def test_markers_of_instances():
+    instances = [inst(3, 'chair', (1.0, 2.0, 0.45), (0.5, 0.4, 0.9)),
+                 inst(7, 'table', (0.0, 0.0, 0.375), (1.2, 0.8, 0.0)),
+                 inst(9, 'chair', (-1.0, 2.0, 0.45), (0.5, 0.4, 0.9))]
+    stamp = Time(sec=12, nanosec=5)
+    msg = object_markers(instances, 'map', stamp)
+    assert isinstance(msg, MarkerArray) and len(msg.markers) == 1 + 2 * 3
+    first = msg.markers[0]
+    assert first.action == Marker.DELETEALL  # removed or merged instances vanish
+    cubes = [m for m in msg.markers if m.type == Marker.CUBE]
+    labels = [m for m in msg.markers if m.type == Marker.TEXT_VIEW_FACING]
+    assert [(m.ns, m.id) for m in cubes] == [('chair', 6), ('table', 14), ('chair', 18)]  # stable: 2 * id
+    assert [(m.ns, m.id) for m in labels] == [('chair', 7), ('table', 15), ('chair', 19)]
+    assert all(m.header.frame_id == 'map' and m.header.stamp == stamp and m.action == Marker.ADD
+               for m in msg.markers[1:])
+    chair = cubes[0]
+    assert (chair.pose.position.x, chair.pose.position.y, chair.pose.position.z) == (1.0, 2.0, 0.45)
+    assert (chair.scale.x, chair.scale.y, chair.scale.z) == pytest.approx((0.5, 0.4, 0.9))
+    assert cubes[1].scale.z == pytest.approx(0.05)  # a flat box still shows (min_side)
+    assert chair.color == cubes[2].color and chair.color != cubes[1].color and 0 < chair.color.a < 1
+    assert labels[0].text == 'chair 3 · 0.75 · 4 views'
+    assert labels[0].pose.position.z == pytest.approx(0.45 + 0.45 + 0.15)  # above the box along z
+    # a valid message: it serialises
+    assert len(rclpy_serialization.serialize_message(msg)) > 0
+
+
+def test_labels_follow_the_given_up_direction_and_colours_are_fixed():
+    msg = object_markers([inst(1, 'lamp', (0.0, 0.0, 2.0), (0.4, 1.4, 0.4))], 'map', Time(), up=(0.0, -1.0, 0.0))
+    label = msg.markers[2]
+    assert (label.pose.position.x, label.pose.position.y, label.pose.position.z) == \
+        pytest.approx((0.0, -(0.7 + 0.15), 2.0))
+    assert category_colour('lamp') == category_colour('lamp', 1.0)
+    assert category_colour('lamp') != category_colour('sofa')
+
+
+def test_an_empty_map_only_clears():
+    msg = object_markers([], 'map', Time())
+    assert [m.action for m in msg.markers] == [Marker.DELETEALL]

@@ -1,0 +1,147 @@
+"""Answers from the object map on a constructed map: every number recomputed by hand (no ROS)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geovr_ros.geometry import make_pose
+from geovr_ros.memory import ChainedAnswerer, GeometricAnswerer, NO_MODEL_MESSAGE, SpatialMemory
+from geovr_ros.objects import (ObjectAnswerer, ObjectInstance, ObjectMap, ObjectObservation, answer_from_objects,
+                               load_vocabulary, parse_object_question)
+from geovr_ros.objects.queries import box_distance
+
+
+def inst(iid, category, centre, size, first_seen=0.0, confidence=0.8):
+    c, h = np.asarray(centre, float), np.asarray(size, float) / 2
+    return ObjectInstance(iid, category, confidence, c, c - h, c + h, 3, first_seen, first_seen + 5.0, (0,))
+
+
+@pytest.fixture(scope='module')
+def vocab():
+    return load_vocabulary()
+
+
+# a room in `map` (z up): two chairs, a table between them, a sofa seen first
+ROOM = [inst(1, 'sofa', (0.0, 3.0, 0.4), (2.0, 0.9, 0.8), first_seen=1.0),
+        inst(2, 'chair', (1.0, 0.0, 0.45), (0.5, 0.5, 0.9), first_seen=4.0, confidence=0.9),
+        inst(3, 'chair', (-1.0, 0.0, 0.45), (0.5, 0.5, 0.9), first_seen=6.0, confidence=0.6),
+        inst(4, 'table', (0.0, 0.0, 0.375), (1.2, 0.8, 0.75), first_seen=2.0)]
+# the camera at (0, -3, 1.2), looking along +y (optical z) with optical y pointing down (-z)
+CAMERA = make_pose(np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]), [0.0, -3.0, 1.2])
+
+
+def ask(question, vocab, camera=CAMERA, instances=ROOM):
+    return answer_from_objects(question, instances, vocab, camera, 'map')
+
+
+def test_count(vocab):
+    a = ask('How many chairs are in this room?', vocab)
+    assert a.success and a.category == 'object_count' and a.value == 2.0 and a.unit == 'count'
+    assert a.frame == 'map' and 'chairs' in a.answer and 'map' in a.answer
+    np.testing.assert_allclose(a.points, [[1.0, 0.0, 0.45], [-1.0, 0.0, 0.45]])
+    np.testing.assert_allclose(a.confidence, 0.75)
+    assert ask('count the couches', vocab).value == 1.0  # a synonym
+
+
+def test_distance_centre_to_centre_and_closest_points(vocab):
+    a = ask('How far is the sofa from the table?', vocab)
+    assert a.success and a.category == 'abs_distance' and a.unit == 'm'
+    np.testing.assert_allclose(a.value, np.hypot(3.0, 0.025))
+    assert 'centre to centre' in a.answer and '2.15 m between the closest points' in a.answer
+    np.testing.assert_allclose(a.points, [[0.0, 3.0, 0.4], [0.0, 0.0, 0.375]])
+    a = ask('What is the gap between the closest points of the sofa and the table?', vocab)
+    np.testing.assert_allclose(a.value, 3.0 - 0.45 - 0.4)  # y: sofa from 2.55, table to 0.4
+    # two instances of chair: the nearest pair to the table
+    a = ask('How far is the table from the chair?', vocab)
+    np.testing.assert_allclose(a.value, np.hypot(1.0, 0.075))
+    assert 'closest pair of 2' in a.answer and 'the table and the chair' in a.answer
+    a = ask('How far apart are the chairs?', vocab)
+    np.testing.assert_allclose(a.value, 2.0)
+    assert a.answer.startswith('the two chairs')
+    a = ask('How far is the sofa from me?', vocab)
+    np.testing.assert_allclose(a.value, np.linalg.norm([0.0, 6.0, -0.8]))
+
+
+def test_size_in_metres_and_centimetres(vocab):
+    a = ask('How long is the longest side of the sofa in centimetres?', vocab)
+    assert a.success and a.category == 'object_size' and a.unit == 'cm'
+    np.testing.assert_allclose(a.value, 200.0)
+    a = ask('How big is the table?', vocab)
+    assert a.unit == 'm'
+    np.testing.assert_allclose(a.value, 1.2)
+    a = ask('What is the size of the chair?', vocab)  # two chairs: the most confident, id 2
+    np.testing.assert_allclose(a.points, [[1.0, 0.0, 0.45]])
+    assert 'most confident of 2' in a.answer
+
+
+def test_where_is_relative_to_the_camera(vocab):
+    a = ask('Where is the table?', vocab)
+    assert a.success and a.category == 'where_is'
+    np.testing.assert_allclose(a.points, [[0.0, 0.0, 0.375]])
+    # in the camera: 3 m ahead, 0 m sideways, 0.825 m below
+    assert 'x=0.00, y=0.00, z=0.38 m in map' in a.answer
+    assert '3.00 m ahead' in a.answer and '0.82 m below' in a.answer and '0.00 m to the right' in a.answer
+    a = ask('Where is the chair?', vocab, camera=make_pose(np.eye(3), [-2.0, 0.0, 0.0]))
+    np.testing.assert_allclose(a.points, [[-1.0, 0.0, 0.45]])  # the nearer chair
+    a = ask('Where is the chair?', vocab, camera=None)
+    np.testing.assert_allclose(a.points, [[1.0, 0.0, 0.45]])  # no camera: the most confident
+
+
+def test_first_seen_order(vocab):
+    a = ask('Which did you see first: the chair, the table or the bed?', vocab)
+    assert a.success and a.category == 'appearance_order'
+    assert a.answer == 'first seen: the table (t=2.00 s), then the chair (t=4.00 s); not seen: the bed'
+    np.testing.assert_allclose(a.points, [[0.0, 0.0, 0.375], [1.0, 0.0, 0.45]])
+
+
+def test_objects_not_seen_are_said_so(vocab):
+    a = ask('Where is the piano?', vocab)
+    assert not a.success and a.answer.startswith('I have not seen a piano')
+    assert 'not in my object vocabulary' in a.answer
+    a = ask('How many refrigerators are there?', vocab)
+    assert a.success and a.value == 0.0 and a.answer.startswith('I have not seen any refrigerators')
+    a = ask('How far is the lamp from the sofa?', vocab)
+    assert not a.success and a.answer == 'I have not seen a lamp' and len(a.points) == 0
+    a = ask('Where is the oven?', vocab, instances=[])
+    assert a.answer == 'I have not seen a stove'
+
+
+def test_list(vocab):
+    a = ask('What objects have you seen?', vocab)
+    assert a.answer.startswith('I have seen 2 chairs, 1 sofa, 1 table') and a.value == 4.0
+    assert a.points.shape == (4, 3)
+
+
+@pytest.mark.parametrize('question', ['where am I?', 'How far have I travelled?', 'how many keyframes are in memory?',
+                                      'what time is it?', 'Where was I 5 s ago?', 'how long have I been running?'])
+def test_other_questions_are_declined_for_the_next_answerer(vocab, question):
+    assert parse_object_question(question, vocab) is None
+    assert ask(question, vocab).message == NO_MODEL_MESSAGE
+
+
+def test_box_distance_is_zero_for_touching_boxes():
+    a, b = inst(1, 'chair', (0, 0, 0), (1, 1, 1)), inst(2, 'table', (1.0, 0.2, 0), (1, 1, 1))
+    d, pa, pb = box_distance(a, b)
+    assert d == 0.0
+    d, pa, pb = box_distance(a, inst(3, 'table', (3.0, 4.0, 0.0), (1, 1, 1)))
+    np.testing.assert_allclose(d, np.hypot(2.0, 3.0))
+    np.testing.assert_allclose(pa, [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(pb, [2.5, 3.5, 0.0])
+
+
+def test_object_answerer_in_a_chain_with_the_camera_from_memory(vocab):
+    m = ObjectMap()
+    for t in range(2):
+        c = np.array([0.0, 0.0, 2.0])
+        m.add([ObjectObservation('chair', 0.9, c, c - 0.25, c + 0.25, t, c, float(t), np.zeros(0, int), 50)])
+    memory = SpatialMemory()
+    memory.record_pose(0.0, np.eye(4))
+    memory.record_pose(1.0, make_pose(np.eye(3), [0.0, 0.0, 0.5]))  # in odom
+    T_map_odom = make_pose(np.eye(3), [0.0, 0.0, -0.5])  # odom is 0.5 m ahead of map
+    chain = ChainedAnswerer([GeometricAnswerer(), ObjectAnswerer(m, vocab, 'map', lambda: T_map_odom)])
+    a = chain.answer('Where is the chair?', memory.snapshot(), 1.0)
+    assert a.success and a.frame == 'map' and '2.00 m ahead' in a.answer  # camera at map z = 0
+    a = chain.answer('How far have I travelled?', memory.snapshot(), 1.0)
+    assert a.success and a.category == 'distance' and a.value == 0.5  # the geometric answerer
+    unknown = ObjectAnswerer(m, vocab, 'map', lambda: None)
+    assert 'from the camera' not in unknown.answer('Where is the chair?', memory.snapshot(), 1.0).answer

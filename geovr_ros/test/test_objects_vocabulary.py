@@ -1,0 +1,122 @@
+"""The object vocabulary: the shipped YAML, a user's file merged over it, logits to
+category probabilities, and the words questions use (no ROS)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geovr_ros.objects import Vocabulary, VocabularyError, load_vocabulary
+from geovr_ros.objects.vocabulary import Category, shipped_vocabulary_path
+
+
+@pytest.fixture(scope='module')
+def shipped():
+    return load_vocabulary()
+
+
+def test_shipped_vocabulary_indices_name_what_the_yaml_says(shipped):
+    assert shipped_vocabulary_path().name == 'object_vocabulary.yaml'
+    expected = {'chair': {423: 'barber chair', 559: 'folding chair', 765: 'rocking chair'},
+                'table': {526: 'desk', 532: 'dining table'}, 'sofa': {831: 'studio couch'},
+                'monitor': {527: 'desktop computer', 664: 'monitor', 782: 'screen', 851: 'television'},
+                'trash bin': {412: 'ashcan'}, 'plant': {738: 'pot'},
+                'cup': {504: 'coffee mug', 968: 'cup'}}
+    for name, classes in expected.items():
+        assert dict(shipped.category(name).imagenet) == classes
+    for category in shipped.categories:
+        for index in category.imagenet:
+            assert shipped.class_to_category[index] == shipped.index(category.name)
+
+
+def test_probabilities_are_softmax_mass_per_category(shipped):
+    logits = np.zeros((3, 1000))
+    logits[1, 559] = 20.0  # folding chair, certain
+    logits[2] = np.random.default_rng(0).normal(size=1000) * 4
+    p = shipped.probabilities(logits)
+    assert p.shape == (3, len(shipped) + 1)
+    np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-12)
+    chair = shipped.index('chair')
+    n_chair, n_all = len(shipped.category('chair').imagenet), (shipped.class_to_category < len(shipped)).sum()
+    np.testing.assert_allclose(p[0, chair], n_chair / 1000)  # uniform logits: class counts
+    np.testing.assert_allclose(p[0, -1], 1 - n_all / 1000)
+    assert p[1, chair] > 0.99
+    z = np.exp(logits[2] - logits[2].max())
+    np.testing.assert_allclose(p[2, chair], z[[423, 559, 765]].sum() / z.sum())
+
+
+def test_temperature_flattens_and_labels_follow_the_threshold():
+    vocab = Vocabulary([Category('chair', {559: 'folding chair'}), Category('table', {532: 'dining table'})],
+                       temperature=2.0, min_score=0.4)
+    logits = np.zeros((2, 1000))
+    logits[:, 559] = 20.0
+    logits[1, 532] = 20.4
+    p = vocab.probabilities(logits)
+    e = np.exp(10.0)
+    np.testing.assert_allclose(p[0, 0], e / (e + 999))  # the logits divided by 2
+    labels, scores = vocab.label_cells(p)
+    assert labels.tolist() == [0, 1]
+    assert 0.4 < p[1, 1] < 0.6 and 0.4 < p[1, 0] < 0.6
+    labels, scores = vocab.label_cells(p, min_score=0.6)
+    assert labels.tolist() == [0, vocab.background]  # a near 50/50 split: neither reaches 0.6
+    np.testing.assert_allclose(scores[1], p[1, -1])
+
+
+def test_bad_logits_raise_naming_the_shape(shipped):
+    with pytest.raises(VocabularyError, match=r'\(5, 999\)'):
+        shipped.probabilities(np.zeros((5, 999)))
+    with pytest.raises(VocabularyError, match='NaN'):
+        shipped.probabilities(np.full((1, 1000), np.nan))
+
+
+def test_find_prefers_longer_words_and_knows_plurals(shipped):
+    found = shipped.find('Is the table lamp nearer the tables, the mice or the trash cans? And the TV?')
+    assert [name for _, name in found] == ['lamp', 'table', 'mouse', 'trash bin', 'monitor']
+
+
+def _write(tmp_path, text, name='user.yaml'):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_user_file_merges_over_the_shipped_one(tmp_path, shipped):
+    user = _write(tmp_path, """
+min_score: 0.5
+remove: [bathtub]
+categories:
+  piano:
+    imagenet: {579: grand piano, 881: upright}
+  chair:
+    synonyms: [stool]
+""")
+    vocab = load_vocabulary(user)
+    assert vocab.min_score == 0.5 and vocab.temperature == shipped.temperature
+    assert 'bathtub' not in vocab.names and 'piano' in vocab.names
+    assert dict(vocab.category('piano').imagenet) == {579: 'grand piano', 881: 'upright'}
+    assert dict(vocab.category('chair').imagenet) == dict(shipped.category('chair').imagenet)  # kept
+    assert vocab.category('chair').synonyms == ('stool',)  # replaced
+    assert [n for _, n in vocab.find('how many pianos and stools?')] == ['piano', 'chair']
+
+
+@pytest.mark.parametrize('text, message', [
+    ('colour: red\n', r"user.yaml: unknown key 'colour'"),
+    ('categories:\n  chair:\n    imagnet: {559: folding chair}\n', r"categories.chair: unknown key 'imagnet'"),
+    ('categories:\n  piano:\n    imagenet: {1000: grand piano}\n', r"class index 1000 is not an integer in \[0, 999\]"),
+    ('categories:\n  piano:\n    imagenet: {579: ""}\n', r"class 579 needs its ImageNet name"),
+    ('categories:\n  seat:\n    imagenet: {559: folding chair}\n',
+     r"559 is in both 'chair' and 'seat'"),
+    ('categories:\n  piano:\n    imagenet: {1000: x}\n', r'class index 1000'),
+    ('categories:\n  piano:\n    synonyms: [couch]\n', r"'couch' names both 'sofa' and 'piano'"),
+    ('remove: [spaceship]\n', r"remove names 'spaceship'"),
+    ('min_score: 1.5\n', r'min_score must be in \(0, 1\]'),
+])
+def test_bad_user_files_are_rejected_with_the_offending_key(tmp_path, text, message):
+    with pytest.raises(VocabularyError, match=message):
+        load_vocabulary(_write(tmp_path, text))
+
+
+def test_unreadable_files_are_named(tmp_path):
+    with pytest.raises(VocabularyError, match='missing.yaml'):
+        load_vocabulary(tmp_path / 'missing.yaml')
+    with pytest.raises(VocabularyError, match='not valid YAML'):
+        load_vocabulary(_write(tmp_path, 'categories: [unclosed\n'))

@@ -1,0 +1,315 @@
+"""The ROS-free session (`geovr_ros.session`) in-process on frames: stamp checks, time jumps,
+keyframes while moving, trajectory answers, resets, maps, and no rclpy anywhere.
+
+Frames look at a textured wall 2 m ahead while the camera slides sideways, so the true path
+is known; tracking is given the wall's depth (the tiny test model's depth is not geometry).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip('onnxruntime', reason='onnxruntime is not installed')
+cv2 = pytest.importorskip('cv2', reason='OpenCV is not installed')
+from test_inference_contract_model import make_contract_model, make_split_contract_model  # noqa: E402
+
+from geovr_ros.geometry import T_BODY_OPTICAL  # noqa: E402
+from geovr_ros.localization import MapFileError  # noqa: E402
+from geovr_ros.odometry import StampCheck  # noqa: E402
+from geovr_ros.session import FrameDrop, ProcessedFrame, Session, SessionConfig  # noqa: E402
+
+WIDTH, HEIGHT, FOCAL, WALL_M = 320, 240, 250.0, 2.0
+K = np.array([[FOCAL, 0, (WIDTH - 1) / 2], [0, FOCAL, (HEIGHT - 1) / 2], [0, 0, 1]])
+WALL_DEPTH = (np.full((HEIGHT, WIDTH), WALL_M), K)
+_TEXTURE = cv2.GaussianBlur((np.random.default_rng(0).random((HEIGHT + 200, 1600, 3)) * 255)
+                            .astype(np.uint8), (5, 5), 0)
+
+
+def wall(x_m: float) -> np.ndarray:
+    """(H, W, 3) uint8 view of the wall with the camera x_m metres to the right (optical x)."""
+    shift = int(round(FOCAL * x_m / WALL_M)) + 200
+    return np.ascontiguousarray(_TEXTURE[100:100 + HEIGHT, shift:shift + WIDTH])
+
+
+@pytest.fixture(scope='module')
+def split_model(tmp_path_factory) -> Path:
+    return make_split_contract_model(tmp_path_factory.mktemp('split'))
+
+
+@pytest.fixture(scope='module')
+def single_model(tmp_path_factory) -> Path:
+    return make_contract_model(tmp_path_factory.mktemp('single'))
+
+
+@pytest.fixture
+def pipeline(split_model):
+    from geovr_ros.inference import PerceptionPipeline
+    with PerceptionPipeline(split_model, backend='onnxruntime') as loaded:
+        yield loaded
+
+
+def session_of(pipeline, **config) -> Session:
+    return Session(pipeline, SessionConfig(**config), mount=np.eye(4))
+
+
+def slide(session: Session, xs, t0: float = 10.0, dt: float = 1 / 30, **kwargs) -> list:
+    return [session.process(wall(x), K, t0 + i * dt, depth=WALL_DEPTH, **kwargs)
+            for i, x in enumerate(xs)]
+
+
+def test_session_runs_without_rclpy(split_model):
+    """Importing the session and processing frames never imports rclpy (nor the node)."""
+    code = textwrap.dedent(f'''
+        import sys
+        import numpy as np
+        from geovr_ros.inference import PerceptionPipeline
+        from geovr_ros.session import Session
+        session = Session(PerceptionPipeline({str(split_model)!r}, backend='onnxruntime'),
+                          mount=np.eye(4))
+        rng = np.random.default_rng(0)
+        K = np.array([[50.0, 0, 31.5], [0, 50.0, 23.5], [0, 0, 1]])
+        for i in range(3):
+            assert not session.process(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), K,
+                                       i * 0.1).dropped
+        assert session.answer('how many keyframes?', now=1.0).success
+        loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('rclpy', 'rcl_interfaces'))
+        print('LOADED', loaded)
+    ''')
+    run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert 'LOADED []' in run.stdout, run.stdout
+
+
+def test_config_defaults_are_the_node_parameters():
+    from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_PARAMS
+    defaults = {param.name: param.default for param in GEOVR_NODE_PARAMS}
+    for field in fields(SessionConfig):
+        assert field.name in defaults, f'{field.name} is not a geovr_node parameter'
+        assert field.default == defaults[field.name], field.name
+    assert SessionConfig.from_parameters(defaults) == SessionConfig()
+    with pytest.raises(KeyError, match='odometry_method'):
+        SessionConfig.from_parameters({k: v for k, v in defaults.items() if k != 'odometry_method'})
+    with pytest.raises(ValueError, match='odometry_method'):
+        SessionConfig(odometry_method='magic')
+
+
+def test_no_mount_is_an_error(pipeline):
+    with pytest.raises(RuntimeError, match='set_mount'):
+        Session(pipeline).process(wall(0), K, 1.0)
+
+
+def test_repeated_and_out_of_order_stamps_are_typed_drops(pipeline):
+    session = session_of(pipeline)
+    assert isinstance(session.process(wall(0), K, 5.0), ProcessedFrame)
+    repeated = session.process(wall(0), K, 5.0)
+    assert repeated == FrameDrop('repeated', 'repeated stamp: 5.000000 after 5.000000')
+    older = session.process(wall(0), K, 4.5)
+    assert older.reason == 'out_of_order' and older.dropped
+    assert older.message == 'stamp older than the previous frame: 4.500000 after 5.000000'
+    assert session.frames_processed == 1
+    assert not session.process(wall(0), K, 5.1).dropped
+
+
+def test_a_bad_image_is_a_typed_drop(pipeline):
+    session = session_of(pipeline)
+    drop = session.process(np.zeros((240, 320), np.uint8), K, 1.0)
+    assert drop.reason == 'bad_input' and drop.message.startswith('preprocessing failed:')
+
+
+def test_time_jump_backwards_restarts_only_when_confirmed(pipeline):
+    session = session_of(pipeline)
+    slide(session, [0.0, 0.02, 0.04, 0.06], t0=100.0)
+    assert session.answer('how far have I travelled?', now=100.1).value > 0.05
+    pending = session.process(wall(0.08), K, 10.0, depth=WALL_DEPTH)
+    assert pending.reason == 'stamp_jump' and 'ignored unless 3 frames in a row' in pending.message
+    # a frame on the old timeline cancels the candidate
+    assert not session.process(wall(0.08), K, 100.2, depth=WALL_DEPTH).dropped
+    assert session.process(wall(0.1), K, 10.0, depth=WALL_DEPTH).reason == 'stamp_jump'
+    assert session.process(wall(0.1), K, 10.1, depth=WALL_DEPTH).reason == 'stamp_jump'
+    restarted = session.process(wall(0.1), K, 10.2, depth=WALL_DEPTH)
+    assert restarted.stamp_check == StampCheck.JUMP_BACK
+    np.testing.assert_allclose(restarted.T_odom_cam, np.eye(4))
+    answer = session.answer('how long have I been running?', now=10.2)
+    assert answer.success and answer.value == 0.0      # the memory restarted with the frame
+    assert session.answer('how far have I travelled?', now=10.2).value == 0.0
+
+
+def test_keyframes_while_moving_and_the_distance_travelled(pipeline):
+    """A 0.8 m slide: tracking keyframes every ~0.25 m, in the pose graph; the distance answer
+    is the trajectory's length and within 5 % of the true path."""
+    session = session_of(pipeline)
+    xs = np.arange(40) * 0.02
+    frames = slide(session, xs)
+    assert all(isinstance(f, ProcessedFrame) for f in frames)
+    assert all(f.tracking.status in ('initialised', 'tracking') for f in frames)
+    keyframes = [i for i, f in enumerate(frames) if f.keyframe]
+    assert keyframes[0] == 0 and len(keyframes) >= 3
+    assert len(session.pose_graph) == len(keyframes)
+    positions = np.stack([f.T_odom_cam[:3, 3] for f in frames])
+    np.testing.assert_allclose(positions[:, 0], xs, atol=0.02)
+    answer = session.answer('how far have I travelled?', now=20.0)
+    assert answer.success and answer.unit == 'm' and answer.stamp == frames[-1].stamp
+    length = float(np.linalg.norm(np.diff(positions, axis=0), axis=1).sum())
+    assert answer.value == pytest.approx(length)
+    assert answer.value == pytest.approx(xs[-1], rel=0.05)
+    speed = np.mean([f.odometry.linear_velocity[0] for f in frames[1:]])   # along optical x
+    assert speed == pytest.approx(0.02 * 30, rel=0.1)                        # m/s
+    assert frames[-1].covariance.shape == (6, 6)
+    assert frames[-1].T_map_odom is not None and frames[-1].map_covariance.shape == (6, 6)
+    timings = frames[-1].timings_ms
+    assert {'preprocess_ms', 'model_ms', 'tracking_ms', 'graph_ms', 'odometry_ms',
+            'localization_ms'} <= set(timings)
+    diagnostics = session.diagnostics()
+    assert diagnostics['tracking_keyframes'] == str(len(keyframes))
+    assert diagnostics['tracking_status'] == 'tracking' and diagnostics['map_odom_source'] == 'pose graph'
+
+
+def test_answers_in_every_target_frame(pipeline):
+    mount = np.eye(4)
+    mount[:3, 3] = (0.1, 0.0, 0.3)
+    mount = mount @ T_BODY_OPTICAL
+    session = Session(pipeline, SessionConfig(odom_child='base', base_frame='base_link'),
+                      mount=mount)
+    frames = slide(session, np.arange(10) * 0.02, camera_frame='cam_optical')
+    last = frames[-1].T_odom_cam
+    where = session.answer('where am I?', now=11.0, target_frame='odom')
+    assert where.frame == 'odom'
+    np.testing.assert_allclose(where.pose, last, atol=1e-9)
+    in_camera = session.answer('where am I?', now=11.0, target_frame='cam_optical')
+    np.testing.assert_allclose(in_camera.pose, np.eye(4), atol=1e-9)
+    in_base = session.answer('where am I?', now=11.0, target_frame='base_link')
+    np.testing.assert_allclose(in_base.pose, mount, atol=1e-9)   # the mount, seen from base
+    default = session.answer('where am I?', now=11.0)
+    assert default.frame == 'map'     # mapping: map -> odom from the pose graph
+    np.testing.assert_allclose(default.pose, frames[-1].T_map_odom @ last, atol=1e-9)
+    unknown = session.answer('where am I?', now=11.0, target_frame='world')
+    assert not unknown.success and unknown.stamp is None
+    assert unknown.message == ("unknown target_frame 'world': use map, odom, cam_optical or "
+                               "empty")
+    old = session.answer('where am I?', now=20.0, max_age=1.0)
+    assert not old.success and old.message.startswith('memory is 9.')
+    assert session.answer('\x00', now=11.0).message.startswith('question rejected:')
+    declined = session.answer('what colour is the chair?', now=11.0)
+    assert not declined.success and declined.stamp == frames[-1].stamp
+
+
+def test_map_frame_is_refused_until_localized(pipeline):
+    session = session_of(pipeline, odometry_method='learned')   # no pose graph
+    slide(session, [0.0, 0.02])
+    session.reset()          # a restart with keyframes in the map: map -> odom is unknown
+    assert session.process(wall(0.04), K, 11.0).T_map_odom is None
+    refused = session.answer('where am I?', now=11.0, target_frame='map')
+    assert refused.message == 'map -> odom is not known yet (not localized); ask in odom'
+    assert session.answer('where am I?', now=11.0).frame == 'odom'
+
+
+def test_reset_clears_memory_and_restarts_odometry(pipeline):
+    session = session_of(pipeline)
+    slide(session, np.arange(15) * 0.02)
+    assert len(session.memory.snapshot().trajectory_stamps) == 15
+    session.reset()
+    assert session.answer('how far have I travelled?', now=11.0).message == \
+        'no frame processed yet: memory is empty'
+    assert len(session.memory) == 0 and session.diagnostics()['tracking_status'] == 'not started'
+    first = session.process(wall(0.3), K, 12.0, depth=WALL_DEPTH)
+    np.testing.assert_allclose(first.T_odom_cam, np.eye(4))
+    assert first.keyframe and first.tracking.status == 'initialised'
+    assert session.frames_processed == 16                # the session's count is not reset
+
+
+def test_one_reference_and_no_image_prepared_twice(pipeline):
+    """The odometry reference is the previous frame's prepared input, kept once; every frame
+    is preprocessed and encoded once; place verification reuses kept keyframe inputs."""
+    prepared, encoded = [], []
+    preprocess, encode = pipeline.preprocess, pipeline.encoder.infer
+
+    class CountingPreprocess:
+        input_size = preprocess.input_size
+
+        def __call__(self, *args):
+            prepared.append(preprocess(*args))
+            return prepared[-1]
+
+    pipeline.preprocess = CountingPreprocess()
+    pipeline.encoder.infer = lambda inputs: encoded.append(1) or encode(inputs)
+    session = session_of(pipeline, localization_enabled=False)
+    slide(session, np.arange(12) * 0.02)
+    assert session.learned.reference is prepared[-1]
+    assert len(prepared) == 12 and len(encoded) == 12
+    # out and back with a map keyframe every 0.1 m and place recognition on every frame
+    session = session_of(pipeline, keyframe_translation=0.1, relocalize_period=1)
+    prepared.clear()
+    xs = list(np.arange(0, 0.6, 0.02)) + list(np.arange(0.6, -0.01, -0.02))
+    slide(session, xs)
+    assert session.place_matches['accepted'] > 0
+    assert len(prepared) == len(xs)       # verification ran on kept inputs, not the map images
+
+
+def test_learned_odometry_chains_the_pose_head(pipeline):
+    session = session_of(pipeline, odometry_method='learned')
+    frames = slide(session, np.arange(6) * 0.02)
+    assert all(f.tracking is None and f.covariance is None for f in frames)
+    chained = np.eye(4)
+    for frame in frames[1:]:
+        chained = chained @ frame.perception.rel_pose
+    np.testing.assert_allclose(frames[-1].T_odom_cam, chained, atol=1e-9)
+    assert all(f.odometry is f.learned for f in frames)
+    assert 'tracking_status' not in session.diagnostics()
+
+
+def test_depth_is_handed_out_before_odometry(pipeline):
+    session = session_of(pipeline)
+    seen = []
+    frame = session.process(wall(0), K, 1.0, on_perception=lambda result: seen.append(
+        (result, len(session.memory.snapshot().trajectory_stamps))))
+    assert seen == [(frame.perception, 0)]
+
+
+def test_maps_save_load_and_reset(pipeline, tmp_path):
+    session = session_of(pipeline, keyframe_translation=0.1)
+    slide(session, np.arange(20) * 0.02)
+    path = tmp_path / 'map.npz'
+    count = session.save_map(str(path))
+    assert count == len(session.localizer.map) >= 2
+    session.reset_map()
+    assert len(session.localizer.map) == 0 and len(session.pose_graph) == 0
+    assert session.answer('where am I?', now=11.0).frame == 'map'    # map == odom
+    assert session.load_map(str(path)) == count
+    assert not session.localizer.mapping
+    assert session.answer('where am I?', now=11.0).frame == 'odom'   # not localized yet
+    (tmp_path / 'bad.npz').write_bytes(b'not a zip')
+    with pytest.raises(MapFileError, match='unreadable'):
+        session.load_map(str(tmp_path / 'bad.npz'))
+    assert len(session.localizer.map) == count                        # the live map is kept
+
+
+def test_single_graph_models_run_the_same_session(single_model):
+    from geovr_ros.inference import PerceptionPipeline
+    with PerceptionPipeline(single_model, backend='onnxruntime') as pipeline:
+        assert pipeline.graphs == 'single'
+        frames = slide(session_of(pipeline), np.arange(8) * 0.02)
+    assert all(f.tracking.status != 'fallback' for f in frames)
+    assert frames[-1].T_odom_cam[0, 3] == pytest.approx(0.14, abs=0.02)
+
+
+def test_tracking_bench_runs_the_sessions_geometric_step(tmp_path, capsys):
+    """`python -m geovr_ros.tracking.bench` on a 7-Scenes-style folder of the slide with its
+    true depth: GeometricOdometry's keyframes, no failure, the timing lines."""
+    from geovr_ros.tracking.bench import main as bench_main
+    for i, x in enumerate(np.arange(12) * 0.02):
+        cv2.imwrite(str(tmp_path / f'frame-{i:06d}.color.png'), wall(x)[..., ::-1])
+        cv2.imwrite(str(tmp_path / f'frame-{i:06d}.depth.png'),
+                    np.full((HEIGHT, WIDTH), WALL_M * 1000, np.uint16))
+        pose = np.eye(4)
+        pose[0, 3] = x
+        np.savetxt(tmp_path / f'frame-{i:06d}.pose.txt', pose)
+    np.savetxt(tmp_path / 'camera-intrinsics.txt', K)
+    assert bench_main([str(tmp_path), '--max-frames', '12']) == 0
+    out = capsys.readouterr().out
+    assert '12 frames 320x240' in out and '0 tracking failures' in out and 'tracking      median' in out

@@ -1,0 +1,113 @@
+"""The object map inside the session: the cell classifier names what keyframes show, the depth
+places it, answers come from the map in the requested frame, resets empty it (no ROS)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip('onnxruntime', reason='onnxruntime is not installed')
+torch = pytest.importorskip('torch', reason='torch is not installed (needed to build test graphs)')
+from test_inference_contract_model import PATCH, example_inputs, make_split_contract_model  # noqa: E402
+from test_session_core import slide  # noqa: E402
+
+from geovr_ros.geometry import transform_points  # noqa: E402
+from geovr_ros.session import Session, SessionConfig  # noqa: E402
+
+FOLDING_CHAIR = 559  # ImageNet class of the shipped vocabulary's 'chair'
+
+
+class ConstantClassifier(torch.nn.Module):
+    """Every cell is a folding chair, whatever it shows."""
+
+    def __init__(self, channels: int = 8):
+        super().__init__()
+        self.fc = torch.nn.Conv2d(channels, 1000, 1)
+        with torch.no_grad():
+            self.fc.weight.zero_()
+            self.fc.bias.zero_()
+            self.fc.bias[FOLDING_CHAIR] = 20.0
+
+    def forward(self, feat_s32):
+        return self.fc(feat_s32)
+
+
+@pytest.fixture(scope='module')
+def chair_model(tmp_path_factory):
+    directory = make_split_contract_model(tmp_path_factory.mktemp('chairs'))
+    images, _ = example_inputs()
+    feats = torch.zeros(1, 8, images.shape[-2] // PATCH, images.shape[-1] // PATCH)
+    spatial = {0: 'batch', 2: 'height_16', 3: 'width_16'}
+    torch.onnx.export(ConstantClassifier().eval(), (feats,), str(directory / 'cell_classifier.onnx'),
+                      input_names=['feat_s32'], output_names=['class_logits'],
+                      dynamic_axes={'feat_s32': spatial, 'class_logits': spatial}, opset_version=17,
+                      dynamo=False)
+    return directory
+
+
+@pytest.fixture
+def pipeline(chair_model):
+    from geovr_ros.inference import PerceptionPipeline
+    with PerceptionPipeline(chair_model, backend='onnxruntime') as loaded:
+        yield loaded
+
+
+def mapped_session(pipeline, **config) -> tuple[Session, list]:
+    session = Session(pipeline, SessionConfig(**config), mount=np.eye(4))
+    frames = slide(session, np.linspace(0.0, 1.2, 40))
+    return session, frames
+
+
+def test_keyframes_put_named_objects_into_the_map(pipeline):
+    session, frames = mapped_session(pipeline)
+    assert session.objects is not None and session.objects_frame == 'map'
+    keyframes = [f for f in frames if f.tracking is not None and f.tracking.keyframe is not None]
+    assert len(keyframes) >= 2
+    assert all(f.objects_changed for f in keyframes)            # each keyframe observed the chair
+    assert not any(f.objects_changed for f in frames if f not in keyframes)
+    chairs = session.objects.map.instances()
+    assert chairs and {c.category for c in chairs} == {'chair'}
+    assert session.diagnostics()['objects'] == str(len(chairs))
+    assert all(np.isfinite(c.centroid).all() for c in chairs)
+
+
+def test_object_answers_come_from_the_map_in_the_requested_frame(pipeline):
+    session, _ = mapped_session(pipeline)
+    chairs = session.objects.map.instances()
+    count = session.answer('How many chairs do you see?', now=20.0)
+    assert count.success and count.value == len(chairs) and count.frame == 'map'
+    np.testing.assert_allclose(np.sort(count.points, axis=0),
+                               np.sort(np.stack([c.centroid for c in chairs]), axis=0), atol=1e-9)
+    where = session.answer('Where is the chair?', now=20.0, target_frame='odom')
+    assert where.success and where.frame == 'odom' and 'in odom' in where.answer
+    T_map_odom = session.pose_graph.T_map_odom
+    back = transform_points(T_map_odom, where.points)      # odom -> map: one of the chairs
+    assert min(np.linalg.norm(c.centroid - back[0]) for c in chairs) < 1e-6
+    assert f'x={where.points[0][0]:.2f}' in where.answer        # the text's numbers are the points'
+
+
+def test_objects_the_map_lacks_are_said_so_and_other_questions_pass_on(pipeline):
+    session, _ = mapped_session(pipeline)
+    piano = session.answer('Where is the sofa?', now=20.0)
+    assert not piano.success and 'I have not seen a sofa' in piano.answer
+    travelled = session.answer('How far have I travelled?', now=20.0)   # the trajectory's
+    assert travelled.success and travelled.unit == 'm' and travelled.value == pytest.approx(1.2, rel=0.05)
+
+
+def test_resets_empty_the_object_map_and_disabled_means_none(pipeline):
+    session, _ = mapped_session(pipeline)
+    assert session.objects.map.instances()
+    session.reset_map()
+    assert not session.objects.map.instances(min_views=1)
+    slide(session, np.linspace(0.0, 1.2, 40), t0=30.0)
+    session.reset()
+    assert not session.objects.map.instances(min_views=1)
+    assert Session(pipeline, SessionConfig(objects_enabled=False), mount=np.eye(4)).objects is None
+    assert Session(pipeline, SessionConfig(odometry_method='learned'), mount=np.eye(4)).objects is None
+
+
+def test_a_bad_vocabulary_file_is_refused_by_name(pipeline, tmp_path):
+    from geovr_ros.objects import VocabularyError
+    bad = tmp_path / 'vocabulary.yaml'
+    bad.write_text('categories:\n  chair:\n    colour: red\n')
+    with pytest.raises(VocabularyError, match='colour'):
+        Session(pipeline, SessionConfig(object_vocabulary=str(bad)), mount=np.eye(4))

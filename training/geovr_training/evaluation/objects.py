@@ -1,0 +1,514 @@
+"""`geovr-eval objects`: the runtime's object map (`geovr_ros.objects`) measured.
+
+(a) Rendered rooms, ORACLE namer: each cell's category probabilities are the fractions of
+its pixels that the renderer's instance segmentation gives to each scene category; depth and
+poses are the true ones. This measures cell labelling at a given stride, the lifting to 3D
+and the fusion alone (no learned part). Per sequence the map is built from every frame
+(each frame its own keyframe) and scored against the scene's objects that the sequence
+shows (`first_seen` set):
+- object recall / precision: an instance is a true positive when it is matched one-to-one
+  (greedily, nearest first) to an object of its category whose box centre is within
+  `--match-radius` (0.5 m) of the instance centroid;
+- count exact / within one: per category shown, the answer of "How many <plural> are
+  there?" against the number of its objects shown;
+- where-is: for categories shown exactly once, the distance from the point the answer of
+  "Where is the <category>?" gives to the object's box centre (median; and the fraction
+  answered at all);
+- size and distance: VSI mean relative accuracy of "How long is the longest side of the
+  <category> in centimetres?" (true: the box's longest side) and of the centre-to-centre
+  distance between two such objects.
+All answers go through `geovr_ros.objects.ObjectAnswerer`'s function, as the node's will.
+
+(b) A real recording (e.g. ../shared/data/hololens_office): the ImageNet namer, GeoVR-S v2's
+backbone logits per stride-32 cell (`model.image_logits`) at the runtime's input size,
+through the shipped vocabulary, with the recording's true depth and poses. No labels exist,
+so it writes pictures: frames with their cell labels, and a top-down map of the objects
+found over the trajectory, plus the list of instances.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+MATCH_RADIUS = 0.5
+
+
+# ---- namers
+
+def oracle_probabilities(segmentation: np.ndarray, instance_category: dict[int, int], n_categories: int,
+                         stride: int) -> np.ndarray:
+    """(Hc, Wc, K + 1) fraction of each cell's pixels per category (last: background) from an
+    instance segmentation (H, W) (ids; 0 and unknown ids are background)."""
+    h, w = segmentation.shape
+    if h % stride or w % stride:
+        raise ValueError(f'image {w}x{h} is not a whole number of {stride}-pixel cells')
+    lut = np.full(int(max(instance_category, default=0)) + 2, n_categories, dtype=np.int64)
+    for iid, k in instance_category.items():
+        lut[iid] = k
+    seg = np.where((segmentation >= 0) & (segmentation < len(lut) - 1), segmentation, len(lut) - 1)
+    labels = lut[seg]  # (H, W) category per pixel
+    hc, wc = h // stride, w // stride
+    cells = labels.reshape(hc, stride, wc, stride).transpose(0, 2, 1, 3).reshape(hc, wc, -1)
+    onehot = np.zeros((hc, wc, n_categories + 1))
+    for k in range(n_categories + 1):
+        onehot[..., k] = (cells == k).mean(-1)
+    return onehot
+
+
+def imagenet_cell_logits(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16) -> np.ndarray:
+    """(N, cells, 1000) ImageNet logits of frames rgb (N, H, W, 3) uint8 resized to size
+    (W, H), cells row-major over the (H/32, W/32) grid."""
+    import cv2
+    import torch
+
+    from geovr_training.model import normalize_images
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(rgb), batch):
+            frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in rgb[start:start + batch]])
+            images = normalize_images(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0)
+            logits = model.image_logits(images[:, None])[:, 0]  # (B, 1000, Hc, Wc)
+            out.append(logits.flatten(2).transpose(1, 2).numpy())
+    return np.concatenate(out)
+
+
+def resize_depth_nearest(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+    return cv2.resize(depth.astype(np.float32), size, interpolation=cv2.INTER_NEAREST)
+
+
+# ---- scoring
+
+def match_objects(instances, objects, radius: float = MATCH_RADIUS) -> list[tuple[int, int, float]]:
+    """One-to-one (instance index, object index, distance) of same-category pairs within
+    `radius` metres (instance centroid to object box centre), nearest first."""
+    pairs = sorted((float(np.linalg.norm(inst.centroid - obj.centre)), i, j)
+                   for i, inst in enumerate(instances) for j, obj in enumerate(objects)
+                   if inst.category == obj.category)
+    used_i, used_j, out = set(), set(), []
+    for d, i, j in pairs:
+        if d <= radius and i not in used_i and j not in used_j:
+            used_i.add(i)
+            used_j.add(j)
+            out.append((i, j, d))
+    return out
+
+
+def score_sequence(instances, scene, camera_pose: np.ndarray, vocabulary, radius: float = MATCH_RADIUS) -> dict:
+    """Counts and errors of one sequence's map against its scene (see the module docstring)."""
+    from geovr_ros.geometry import mean_relative_accuracy
+    from geovr_ros.objects import answer_from_objects
+    shown = [o for o in scene.objects if o.first_seen is not None]
+    matches = match_objects(instances, shown, radius)
+    row = {'objects_shown': len(shown), 'objects_total': len(scene.objects), 'instances': len(instances),
+           'matched': len(matches), 'count_items': 0, 'count_exact': 0, 'count_within_one': 0,
+           'where_items': 0, 'where_answered': 0, 'where_errors': [], 'size_mra': [], 'distance_mra': []}
+    categories = sorted({o.category for o in shown})
+    for category in categories:
+        plural = vocabulary.category(category).plural_name
+        answer = answer_from_objects(f'How many {plural} are there?', instances, vocabulary, camera_pose, 'world')
+        true = sum(o.category == category for o in shown)
+        predicted = answer.value if answer.success else 0.0
+        row['count_items'] += 1
+        row['count_exact'] += int(predicted == true)
+        row['count_within_one'] += int(abs(predicted - true) <= 1)
+    unique = [o for o in shown if sum(p.category == o.category for p in shown) == 1]
+    for obj in unique:
+        row['where_items'] += 1
+        answer = answer_from_objects(f'Where is the {obj.category}?', instances, vocabulary, camera_pose, 'world')
+        if answer.success:
+            row['where_answered'] += 1
+            row['where_errors'].append(float(np.linalg.norm(answer.points[0] - obj.centre)))
+        size = answer_from_objects(f'How long is the longest side of the {obj.category} in centimetres?',
+                                   instances, vocabulary, camera_pose, 'world')
+        row['size_mra'].append(mean_relative_accuracy(size.value, float(np.max(obj.size)) * 100)
+                               if size.success else 0.0)
+    for a_i in range(len(unique)):
+        for b in unique[a_i + 1:]:
+            a = unique[a_i]
+            answer = answer_from_objects(f'What is the distance between the {a.category} and the {b.category}?',
+                                         instances, vocabulary, camera_pose, 'world')
+            true = float(np.linalg.norm(a.centre - b.centre))
+            row['distance_mra'].append(mean_relative_accuracy(answer.value, true) if answer.success else 0.0)
+    return row
+
+
+def summarise(rows: list[dict]) -> dict[str, float]:
+    """Pooled figures of per-sequence rows (`score_sequence`)."""
+    total = lambda k: float(sum(r[k] for r in rows))  # noqa: E731
+    pooled = lambda k: [v for r in rows for v in r[k]]  # noqa: E731
+    where = pooled('where_errors')
+    return {
+        'sequences': float(len(rows)),
+        'objects_shown': total('objects_shown'), 'instances': total('instances'),
+        'recall': total('matched') / max(total('objects_shown'), 1),
+        'precision': total('matched') / max(total('instances'), 1),
+        'count_exact': total('count_exact') / max(total('count_items'), 1),
+        'count_within_one': total('count_within_one') / max(total('count_items'), 1),
+        'where_median_m': float(np.median(where)) if where else float('nan'),
+        'where_answered': total('where_answered') / max(total('where_items'), 1),
+        'size_mra': float(np.mean(pooled('size_mra'))) if pooled('size_mra') else float('nan'),
+        'distance_mra': float(np.mean(pooled('distance_mra'))) if pooled('distance_mra') else float('nan'),
+    }
+
+
+def oracle_map(seq, stride: int, vocabulary, observation_config=None, map_config=None):
+    """The ObjectMapper of one rendered sequence built with the oracle namer (map config
+    default: ObjectMapConfig with the world's z as the vertical axis)."""
+    from geovr_ros.objects import ObjectMapConfig, ObjectMapper, ObservationConfig
+    mapper = ObjectMapper(vocabulary, observation_config or ObservationConfig(),
+                          map_config or ObjectMapConfig(vertical_axis=2))
+    category_of = {o.instance_id: vocabulary.index(o.category) for o in seq.scene.objects}
+    for i in range(len(seq)):
+        probs = oracle_probabilities(seq.segmentation[i], category_of, len(vocabulary), stride)
+        mapper.observe_probabilities(probs, seq.depth[i], seq.K[i], seq.T_world_cam[i], i, float(seq.timestamps[i]))
+    return mapper
+
+
+def evaluate_oracle(sequences, strides=(32, 8), min_score: float = 0.3, radius: float = MATCH_RADIUS,
+                    observation_config=None, map_config=None) -> tuple[dict, dict, dict]:
+    """({'oracle namer, stride S': summary}, {same key: per-sequence rows}, {stride: (sequence,
+    mapper, objects shown) of the sequence showing the most objects, for the picture})."""
+    from geovr_ros.objects import Vocabulary
+    from geovr_training.data.scene import CATEGORIES
+    vocabulary = Vocabulary.from_names(CATEGORIES, min_score=min_score)
+    summaries, per_sequence, first = {}, {}, {}
+    for stride in strides:
+        rows = []
+        for seq in sequences:
+            if seq.segmentation is None or seq.scene is None or seq.depth is None:
+                raise ValueError(f'sequence {seq.name!r} has no segmentation, scene or depth: not a rendered one')
+            mapper = oracle_map(seq, stride, vocabulary, observation_config, map_config)
+            row = score_sequence(mapper.map.instances(), seq.scene, seq.T_world_cam[-1], vocabulary, radius)
+            rows.append({'sequence': seq.name, **row})
+            if stride not in first or row['objects_shown'] > first[stride][2]:
+                first[stride] = (seq, mapper, row['objects_shown'])
+        key = f'oracle namer, stride {stride}'
+        summaries[key] = summarise(rows)
+        per_sequence[key] = rows
+    return summaries, per_sequence, first
+
+
+def vertical_axis_of(poses: np.ndarray, min_alignment: float = 0.8) -> int | None:
+    """The map axis closest to up (minus the mean camera y axis: optical y points down and a
+    walking or hand-held camera is roughly level), or None when no axis is within
+    arccos(min_alignment) of it."""
+    up = -poses[:, :3, 1].mean(0)
+    up = up / max(np.linalg.norm(up), 1e-9)
+    axis = int(np.argmax(np.abs(up)))
+    return axis if abs(up[axis]) >= min_alignment else None
+
+
+RENDERED_AS = {'tv': 'monitor'}  # rendered category -> the shipped vocabulary's name, where they differ
+
+
+def nameable_scene(scene, vocabulary):
+    """The scene with only the objects whose category `vocabulary` has (renamed to it)."""
+    import dataclasses
+
+    from geovr_training.data.types import SceneGraph
+    objects = [dataclasses.replace(o, category=RENDERED_AS.get(o.category, o.category)) for o in scene.objects]
+    return SceneGraph(scene.room_size, [o for o in objects if o.category in vocabulary.names])
+
+
+def evaluate_imagenet_rendered(sequences, model, vocabulary, size: tuple[int, int],
+                               radius: float = MATCH_RADIUS) -> tuple[dict, list[dict], dict]:
+    """The ImageNet namer on rendered rooms: (summary, per-sequence rows, cell scores).
+
+    Objects are scored as by the oracle rows, over the objects whose category the
+    vocabulary has (stool and toy duck have no ImageNet class). Cells: per category the IoU
+    of the cells the namer labels with it and the cells the oracle (stride 32, >= 0.3 of the
+    pixels) labels with it, over all frames; mean over categories shown."""
+    from geovr_ros.geometry import resize_intrinsics
+    from geovr_ros.objects import ObjectMapConfig, ObjectMapper, ObservationConfig, cell_grid_shape
+    rows, inter, union = [], {}, {}
+    for seq in sequences:
+        scene = nameable_scene(seq.scene, vocabulary)
+        logits = imagenet_cell_logits(model, seq.rgb, size)
+        mapper = ObjectMapper(vocabulary, ObservationConfig(), ObjectMapConfig(vertical_axis=2))
+        src = (seq.rgb.shape[2], seq.rgb.shape[1])
+        category_of = {o.instance_id: vocabulary.index(o.category) for o in scene.objects}
+        for i in range(len(seq)):
+            depth = resize_depth_nearest(seq.depth[i], size)
+            K = resize_intrinsics(seq.K[i], src, size)
+            grid = cell_grid_shape(logits.shape[1], depth.shape)
+            probs = vocabulary.probabilities(logits[i]).reshape(grid + (len(vocabulary) + 1,))
+            mapper.observe_probabilities(probs, depth, K, seq.T_world_cam[i], i, float(seq.timestamps[i]))
+            predicted, _ = vocabulary.label_cells(probs)
+            seg = resize_depth_nearest(seq.segmentation[i].astype(np.float32), size).astype(np.int64)
+            oracle = oracle_probabilities(seg, category_of, len(vocabulary), size[0] // grid[1])
+            truth, _ = vocabulary.label_cells(oracle, 0.3)
+            for k in set(np.unique(truth)) | set(np.unique(predicted)):
+                if k == vocabulary.background:
+                    continue
+                inter[k] = inter.get(k, 0) + int(((truth == k) & (predicted == k)).sum())
+                union[k] = union.get(k, 0) + int(((truth == k) | (predicted == k)).sum())
+        row = score_sequence(mapper.map.instances(), scene, seq.T_world_cam[-1], vocabulary, radius)
+        rows.append({'sequence': seq.name, **row})
+    shown = {vocabulary.index(o.category) for seq in sequences for o in nameable_scene(seq.scene, vocabulary).objects
+             if o.first_seen is not None}
+    cells = {vocabulary.names[k]: inter.get(k, 0) / union[k] for k in sorted(union) if k in shown}
+    cells_mean = float(np.mean(list(cells.values()))) if cells else float('nan')
+    return summarise(rows), rows, {'cell_iou_per_category': cells, 'cell_iou_mean': cells_mean}
+
+
+# ---- pictures
+
+def category_rgb(category: str) -> tuple[float, float, float]:
+    """The colour `geovr_ros.ros.object_markers.category_colour` gives (same formula)."""
+    import colorsys
+    return colorsys.hsv_to_rgb((zlib.crc32(category.encode('utf-8')) % 360) / 360.0, 0.75, 0.95)
+
+
+def floor_basis(poses: np.ndarray, up: np.ndarray | None = None) -> np.ndarray:
+    """(2, 3) orthonormal axes of the floor plane: `up` given (rendered: z), or minus the
+    mean camera y axis (optical y points down; a walking camera is roughly level)."""
+    if up is None:
+        up = -poses[:, :3, 1].mean(0)
+    up = up / np.linalg.norm(up)
+    forward = poses[:, :3, 2].mean(0)
+    e1 = forward - up * (forward @ up)
+    if np.linalg.norm(e1) < 1e-6:
+        e1 = np.cross(up, [1.0, 0.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    return np.stack([e1, np.cross(up, e1)])
+
+
+def plot_topdown(path: Path, title: str, poses: np.ndarray, instances, objects=None, up=None) -> None:
+    """Top view: trajectory, found instances (their boxes' floor footprint), true objects."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Polygon, Rectangle
+    basis = floor_basis(poses, None if up is None else np.asarray(up, float))
+    fig, ax = plt.subplots(figsize=(7, 6))
+    xy = poses[:, :3, 3] @ basis.T
+    ax.plot(xy[:, 0], xy[:, 1], 'k-', lw=1, label='camera')
+    ax.plot(xy[0, 0], xy[0, 1], 'ko', ms=4)
+    for obj in objects or []:
+        corners = np.c_[obj.corners_xy(), np.full(4, obj.centre[2])] @ basis.T
+        ax.add_patch(Polygon(corners, fill=False, ls='--', lw=1,
+                             ec='0.6' if obj.first_seen is None else category_rgb(obj.category)))
+    for inst in instances:
+        lo, hi = inst.box_min, inst.box_max
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        c2 = corners @ basis.T
+        c = basis @ inst.centroid
+        colour = category_rgb(inst.category)
+        ax.add_patch(Rectangle(c2.min(0), *(c2.max(0) - c2.min(0)), fc=(*colour, 0.3), ec=colour))
+        ax.annotate(f'{inst.category} {inst.confidence:.2f}', c, fontsize=7, ha='center')
+    ax.set_aspect('equal')
+    ax.autoscale_view()
+    ax.set_title(title, fontsize=9)
+    handles = [plt.Line2D([], [], color='k', label='camera path'),
+               Rectangle((0, 0), 1, 1, fc=(0.5, 0.5, 0.5, 0.3), ec='0.3', label='found (box footprint)')]
+    if objects:
+        handles.append(Rectangle((0, 0), 1, 1, fill=False, ls='--', ec='0.3', label='true (grey: never shown)'))
+    ax.legend(handles=handles, fontsize=7, loc='best')
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def plot_cell_labels(path: Path, frames: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]], vocabulary) -> None:
+    """Frames with their labelled cells: (rgb (H, W, 3), labels (Hc, Wc), scores (Hc, Wc), title)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+    cols = 3
+    rows = (len(frames) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.9 * rows))
+    for ax in np.ravel(axes):
+        ax.axis('off')
+    for ax, (rgb, labels, scores, title) in zip(np.ravel(axes), frames):
+        ax.imshow(rgb)
+        h, w = rgb.shape[:2]
+        hc, wc = labels.shape
+        sy, sx = h / hc, w / wc
+        for r in range(hc):
+            for c in range(wc):
+                k = int(labels[r, c])
+                if k == vocabulary.background:
+                    continue
+                name = vocabulary.names[k]
+                colour = category_rgb(name)
+                ax.add_patch(Rectangle((c * sx, r * sy), sx, sy, fc=(*colour, 0.35), ec=colour, lw=0.8))
+                ax.text((c + 0.5) * sx, (r + 0.5) * sy, f'{name}\n{scores[r, c]:.2f}', fontsize=5,
+                        ha='center', va='center', color='white')
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def evaluate_real(seq, model, size: tuple[int, int], vocabulary, observation_config=None, map_config=None,
+                  frame_step: int = 1):
+    """(mapper, per-frame (labels, scores) at the cell grid, seconds of model time) of a real
+    recording named by the ImageNet namer at input size (W, H), true depth and poses."""
+    from geovr_ros.geometry import resize_intrinsics
+    from geovr_ros.objects import ObjectMapConfig, ObjectMapper, ObservationConfig, cell_grid_shape
+    indices = list(range(0, len(seq), frame_step))
+    start = time.perf_counter()
+    logits = imagenet_cell_logits(model, seq.rgb[indices], size)
+    seconds = time.perf_counter() - start
+    mapper = ObjectMapper(vocabulary, observation_config or ObservationConfig(),
+                          map_config or ObjectMapConfig(vertical_axis=vertical_axis_of(seq.T_world_cam)))
+    src = (seq.rgb.shape[2], seq.rgb.shape[1])
+    labels = []
+    for n, i in enumerate(indices):
+        depth = resize_depth_nearest(seq.depth[i], size)
+        K = resize_intrinsics(seq.K[i], src, size)
+        mapper.observe_logits(logits[n], depth, K, seq.T_world_cam[i], i, float(seq.timestamps[i]))
+        grid = cell_grid_shape(logits.shape[1], depth.shape)
+        probs = vocabulary.probabilities(logits[n]).reshape(grid + (len(vocabulary) + 1,))
+        labels.append(vocabulary.label_cells(probs))
+    return mapper, indices, labels, seconds
+
+
+# ---- report
+
+COLUMNS = (('recall', 'object recall', '.3f'), ('precision', 'precision', '.3f'),
+           ('count_exact', 'count exact', '.3f'), ('count_within_one', 'count within one', '.3f'),
+           ('where_median_m', 'where-is median m', '.3f'), ('where_answered', 'where answered', '.3f'),
+           ('size_mra', 'size MRA', '.3f'), ('distance_mra', 'distance MRA', '.3f'),
+           ('objects_shown', 'objects shown', '.0f'), ('instances', 'instances', '.0f'))
+
+
+def markdown(rows: dict[str, dict]) -> str:
+    lines = ['| | ' + ' | '.join(h for _, h, _ in COLUMNS) + ' |', '|---|' + '---|' * len(COLUMNS)]
+    for name, row in rows.items():
+        lines.append(f'| {name} | ' + ' | '.join(format(row[k], f) for k, _, f in COLUMNS) + ' |')
+    return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='geovr-eval objects', description=__doc__.splitlines()[0])
+    parser.add_argument('--data', help='generated dataset folder: the oracle rows on its --split')
+    parser.add_argument('--split', default='test',
+                        help="split of --data; 'all': every split (the oracle rows learn nothing)")
+    parser.add_argument('--strides', default='32,8', help='oracle cell sizes in pixels (default 32,8)')
+    parser.add_argument('--oracle-min-score', type=float, default=0.3,
+                        help='a cell is an object when this fraction of its pixels is (default 0.3)')
+    parser.add_argument('--imagenet-on-data', action='store_true',
+                        help='also name the --data frames with the ImageNet namer (--checkpoint) and score it')
+    parser.add_argument('--picture-min-views', type=int, default=5,
+                        help='instances of --real drawn in the top-down picture need this many views (default 5)')
+    parser.add_argument('--match-radius', type=float, default=MATCH_RADIUS)
+    parser.add_argument('--real', help='a real recording with depth and poses (e.g. ../shared/data/hololens_office)')
+    parser.add_argument('--checkpoint', default='models/geovr_s_v2/checkpoint.pt', help='GeoVR-S v2 checkpoint')
+    parser.add_argument('--vocabulary', default=None, help='a user vocabulary YAML merged over the shipped one')
+    parser.add_argument('--input-size', default=None, help='WxH fed to the backbone (default: trained size)')
+    parser.add_argument('--frame-step', type=int, default=1, help='use every n-th frame of --real')
+    parser.add_argument('--max-sequences', type=int, default=None)
+    parser.add_argument('--out', required=True, help='output folder (objects.json, objects.md, *.png)')
+    args = parser.parse_args(argv)
+    if not args.data and not args.real:
+        parser.error('give --data (rendered, oracle namer) and/or --real (a recording, ImageNet namer)')
+
+    from geovr_training.evaluation.data import load_sequences
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = 'geovr-eval objects ' + ' '.join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[2:]))
+    report = {'command': command}
+    md = [f'# Object map\n\nCommand: `{command}`\n']
+    written = []
+    if args.data:
+        try:
+            splits = ('train', 'val', 'test') if args.split == 'all' else (args.split,)
+            sequences = [s for split in splits for s in load_sequences(args.data, split, args.max_sequences)]
+            strides = tuple(int(s) for s in args.strides.split(','))
+            summaries, per_sequence, first = evaluate_oracle(sequences, strides, args.oracle_min_score,
+                                                             args.match_radius)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
+            return 2
+        if args.imagenet_on_data:
+            from geovr_ros.objects import load_vocabulary
+            from geovr_training.evaluation.evaluate import trained_input_size
+            from geovr_training.model import CheckpointError, load_checkpoint
+            try:
+                model, state = load_checkpoint(args.checkpoint)
+                vocabulary = load_vocabulary(args.vocabulary)
+            except (CheckpointError, FileNotFoundError, ValueError) as exc:
+                print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
+                return 2
+            size = (tuple(int(v) for v in args.input_size.lower().split('x')) if args.input_size
+                    else trained_input_size(state) or (256, 192))
+            summary, rows, cells = evaluate_imagenet_rendered(sequences, model, vocabulary, size, args.match_radius)
+            key = f'ImageNet namer (v2 backbone, {size[0]}x{size[1]}, stride 32)'
+            summaries[key] = summary
+            per_sequence[key] = rows
+            report['rendered_cells'] = cells
+        report['rendered'] = {'summary': summaries, 'per_sequence': per_sequence}
+        table = markdown(summaries)
+        md.append(f'## Rendered rooms ({len(sequences)} sequences of {args.data}, split {args.split})\n\n{table}\n')
+        if 'rendered_cells' in report:
+            cells = report['rendered_cells']
+            md.append(f"ImageNet namer, cell IoU against the oracle's stride-32 cells: mean "
+                      f"{cells['cell_iou_mean']:.3f} (" + ', '.join(f'{k} {v:.2f}' for k, v in
+                                                                 cells['cell_iou_per_category'].items()) + ')\n')
+        print(table)
+        for stride, (seq, mapper, _) in first.items():
+            path = out / f'objects_rendered_stride{stride}.png'
+            plot_topdown(path, f'{seq.name}: oracle namer, stride {stride} (found: filled, true: dashed)',
+                         seq.T_world_cam, mapper.map.instances(), seq.scene.objects, up=(0, 0, 1))
+            written.append(path)
+    if args.real:
+        from geovr_ros.objects import load_vocabulary
+        from geovr_training.evaluation.evaluate import trained_input_size
+        from geovr_training.model import CheckpointError, load_checkpoint
+        try:
+            seq = load_sequences(args.real, args.split)[0]
+            model, state = load_checkpoint(args.checkpoint)
+            vocabulary = load_vocabulary(args.vocabulary)
+        except (CheckpointError, FileNotFoundError, ValueError) as exc:
+            print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
+            return 2
+        if seq.depth is None or not np.isfinite(seq.T_world_cam).all():
+            print(f'geovr-eval objects: {args.real} lacks depth or poses', file=sys.stderr)
+            return 2
+        size = (tuple(int(v) for v in args.input_size.lower().split('x')) if args.input_size
+                else trained_input_size(state) or (256, 192))
+        mapper, indices, labels, seconds = evaluate_real(seq, model, size, vocabulary, frame_step=args.frame_step)
+        instances = mapper.map.instances()
+        listing = [{'id': i.instance_id, 'category': i.category, 'confidence': round(i.confidence, 3),
+                    'views': i.n_views, 'centroid': [round(float(v), 2) for v in i.centroid],
+                    'extent': [round(float(v), 2) for v in i.extent]} for i in instances]
+        counts = {}
+        for i in instances:
+            counts[i.category] = counts.get(i.category, 0) + 1
+        report['real'] = {'recording': args.real, 'frames': len(indices), 'input_size': list(size),
+                          'model_seconds_per_frame': seconds / max(len(indices), 1),
+                          'tentative_instances': len(mapper.map.instances(min_views=1)) - len(instances),
+                          'counts': counts, 'instances': listing}
+        md.append(f'## {args.real}: ImageNet namer (GeoVR-S v2 backbone, {size[0]}x{size[1]}), true depth and poses\n\n'
+                  f'{len(indices)} frames; {len(instances)} instances seen in >= 2 frames: '
+                  + ', '.join(f'{n} {c}' for c, n in sorted(counts.items(), key=lambda kv: -kv[1])) + '\n')
+        print(md[-1])
+        path = out / 'objects_real_topdown.png'
+        drawn = [i for i in instances if i.n_views >= args.picture_min_views]
+        plot_topdown(path, f'{seq.name}: {len(drawn)} objects seen in >= {args.picture_min_views} frames '
+                     f'(ImageNet namer, {len(indices)} frames)', seq.T_world_cam[indices], drawn)
+        written.append(path)
+        picks = np.linspace(0, len(indices) - 1, 6).round().astype(int)
+        frames = [(seq.rgb[indices[p]], labels[p][0], labels[p][1], f'frame {indices[p]}') for p in picks]
+        path = out / 'objects_real_cells.png'
+        plot_cell_labels(path, frames, vocabulary)
+        written.append(path)
+    (out / 'objects.json').write_text(json.dumps(report, indent=2))
+    (out / 'objects.md').write_text('\n'.join(md))
+    written = [out / 'objects.json', out / 'objects.md', *written]
+    print('wrote ' + ', '.join(str(p) for p in written))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,242 @@
+"""`geovr-eval questions`: a labelled question set on a real recording, asked of the runtime.
+
+    geovr-eval questions --model DIR --data ../shared/data/hololens_office \
+        --labels fixtures/hololens_office_questions.yaml --out DIR
+
+The labels file names objects by boxes of pixels in frames of the recording; each object's
+true centre is the median of the box's sensor-depth points lifted to the world with the
+frame's pose (averaged over its views). The runtime session (`geovr_ros.session.Session`,
+what geovr_node runs) processes every frame with the exported model, then each question is
+put to it; its answer's points are placed in the recording's world by the SE(3) fit of the
+session's camera path onto the true one. Scoring (as the demo's): where-is correct within
+WHERE_IS_M of the centre, counts exact, distances within DISTANCE_RELATIVE relative error
+(and VSI-Bench's mean relative accuracy), an object never seen must be said so. Beside it,
+the question alone: a count of 1, the middle of the walk, the set's median distance, and
+"not seen" never said. Writes questions.json and questions.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+WHERE_IS_M = 1.0
+DISTANCE_RELATIVE = 0.25
+TASKS = ('where_is', 'object_count', 'abs_distance', 'not_seen')
+
+
+class LabelError(ValueError):
+    """A labels file that is not a whole question set (names the key)."""
+
+
+def load_labels(path: str | Path) -> dict:
+    """The labels YAML: {'objects': {name: [{'frame': i, 'box': [u0, v0, u1, v1]}]},
+    'questions': [{'question', 'task', 'object' | 'objects' | 'value'}]}; LabelError otherwise."""
+    import yaml
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as error:
+        raise LabelError(f'{path}: not YAML: {error}') from None
+    if not isinstance(data, dict) or not isinstance(data.get('objects'), dict) \
+            or not isinstance(data.get('questions'), list):
+        raise LabelError(f'{path}: needs a mapping `objects` and a list `questions`')
+    for name, views in data['objects'].items():
+        for view in views or []:
+            box = view.get('box') if isinstance(view, dict) else None
+            if not isinstance(box, list) or len(box) != 4 or not isinstance(view.get('frame'), int):
+                raise LabelError(f'{path}: objects.{name}: each view needs frame (int) and box [u0, v0, u1, v1]')
+    for n, q in enumerate(data['questions']):
+        if q.get('task') not in TASKS or not q.get('question'):
+            raise LabelError(f'{path}: questions[{n}]: task must be one of {TASKS}, with a question')
+        for name in ([q['object']] if 'object' in q else []) + list(q.get('objects', [])):
+            if name not in data['objects']:
+                raise LabelError(f'{path}: questions[{n}] names {name!r}, which objects does not label')
+    return data
+
+
+def object_centres(recording: str | Path, objects: dict) -> dict[str, dict]:
+    """{name: {'centre': (3,) world metres, 'views': [per-view medians], 'points': n}} from the
+    recording's sensor depth, K and poses."""
+    from geovr_ros.geometry import transform_points
+    from geovr_ros.recordings import open_recording
+    wanted = {view['frame'] for views in objects.values() for view in views}
+    frames = {i: f for i, f in enumerate(open_recording(recording, with_depth=True)) if i in wanted}
+    out = {}
+    for name, views in objects.items():
+        medians, count = [], 0
+        for view in views:
+            if view['frame'] not in frames:
+                raise LabelError(f'objects.{name}: frame {view["frame"]} is not in {recording}')
+            f = frames[view['frame']]
+            u0, v0, u1, v1 = view['box']
+            depth = f.depth[v0:v1, u0:u1]
+            vv, uu = np.mgrid[v0:v1, u0:u1]
+            ok = np.isfinite(depth) & (depth > 0)
+            if ok.sum() < 50:
+                raise LabelError(f'objects.{name}: frame {view["frame"]} box {view["box"]} has {ok.sum()} depth pixels')
+            z = depth[ok]
+            cam = np.stack([(uu[ok] - f.K[0, 2]) * z / f.K[0, 0], (vv[ok] - f.K[1, 2]) * z / f.K[1, 1], z], axis=1)
+            medians.append(np.median(transform_points(f.T_world_cam, cam), axis=0))
+            count += int(ok.sum())
+        out[name] = {'centre': np.mean(medians, axis=0), 'views': [m.tolist() for m in medians], 'points': count}
+    return out
+
+
+def run_session(model: str | Path, recording: str | Path, progress: bool = True):
+    """The runtime session over every frame of `recording`: (session, stamps (N,), T_map_cam
+    (N, 4, 4) of the processed frames, their true T_world_cam (N, 4, 4))."""
+    from tqdm import tqdm
+
+    from geovr_ros.inference import PerceptionPipeline
+    from geovr_ros.recordings import open_recording
+    from geovr_ros.session import Session
+    pipeline = PerceptionPipeline(model, backend='onnxruntime')
+    session = Session(pipeline, mount=np.eye(4))
+    stamps, est, gt = [], [], []
+    frames = open_recording(recording)
+    for f in tqdm(frames, desc='session', disable=not progress, total=len(frames)):
+        result = session.process(f.rgb, f.K, f.stamp)
+        if result.dropped:
+            continue
+        stamps.append(f.stamp)
+        est.append(result.T_map_cam if result.T_map_cam is not None else result.T_odom_cam)
+        gt.append(f.T_world_cam)
+    return session, np.asarray(stamps), np.stack(est), np.stack(gt)
+
+
+def score(question: dict, answer, truth: dict, T_world_map: np.ndarray) -> dict:
+    """Verdict of one answer (`geovr_ros.memory.Answer`): correct, error, the points in the world."""
+    from geovr_ros.geometry import transform_points
+    from geovr_ros.objects.queries import NOT_SEEN
+    points = np.asarray(answer.points, float).reshape(-1, 3)
+    world = transform_points(T_world_map, points) if len(points) else points
+    record = {'points_world': world.tolist()}
+    task = question['task']
+    if task == 'not_seen':
+        return {**record, 'correct': answer.answer.startswith(NOT_SEEN)}
+    if task == 'object_count':
+        value = answer.value if answer.success else np.nan
+        return {**record, 'value': float(value), 'truth': question['value'],
+                'correct': bool(np.isfinite(value) and round(value) == question['value'])}
+    if task == 'where_is':
+        centre = truth[question['object']]['centre']
+        if not answer.success or not len(world):
+            return {**record, 'correct': False, 'error_m': None, 'truth': centre.tolist()}
+        error = float(np.linalg.norm(world[0] - centre))
+        return {**record, 'correct': error <= WHERE_IS_M, 'error_m': error, 'truth': centre.tolist()}
+    a, b = (truth[name]['centre'] for name in question['objects'])
+    true = float(np.linalg.norm(a - b))
+    value = float(answer.value) if answer.success and np.isfinite(answer.value) else np.nan
+    relative = abs(value - true) / true if np.isfinite(value) else np.nan
+    return {**record, 'value': value, 'truth': true, 'relative_error': relative,
+            'mra': mean_relative_accuracy(value, true), 'correct': bool(relative <= DISTANCE_RELATIVE)}
+
+
+def mean_relative_accuracy(value: float, truth: float) -> float:
+    """VSI-Bench's MRA: the share of thresholds 0.50, 0.55, ..., 0.95 whose relative accuracy
+    |value - truth| / truth < 1 - threshold holds (0 for no answer)."""
+    if not np.isfinite(value):
+        return 0.0
+    relative = abs(value - truth) / truth
+    return float(np.mean([relative < 1 - t for t in np.arange(0.5, 1.0, 0.05)]))
+
+
+def question_alone(questions: list[dict], truth: dict, gt_positions: np.ndarray) -> list[bool]:
+    """What the question alone gets right: a count of 1 (the set's mode), the middle of the walk
+    for where-is, the median true distance of the set for distances, 'not seen' never said."""
+    distances = [float(np.linalg.norm(truth[a]['centre'] - truth[b]['centre']))
+                 for q in questions if q['task'] == 'abs_distance' for a, b in [q['objects']]]
+    middle = gt_positions.mean(axis=0)
+    out = []
+    for q in questions:
+        if q['task'] == 'object_count':
+            out.append(q['value'] == 1)
+        elif q['task'] == 'where_is':
+            out.append(float(np.linalg.norm(middle - truth[q['object']]['centre'])) <= WHERE_IS_M)
+        elif q['task'] == 'abs_distance':
+            true = float(np.linalg.norm(truth[q['objects'][0]]['centre'] - truth[q['objects'][1]]['centre']))
+            out.append(abs(np.median(distances) - true) / true <= DISTANCE_RELATIVE)
+        else:
+            out.append(False)
+    return out
+
+
+def evaluate(model: str | Path, recording: str | Path, labels: str | Path, progress: bool = True) -> dict:
+    from geovr_ros.geometry import umeyama_alignment
+    data = load_labels(labels)
+    truth = object_centres(recording, data['objects'])
+    session, stamps, est, gt = run_session(model, recording, progress)
+    _, R, t = umeyama_alignment(est[:, :3, 3], gt[:, :3, 3], with_scale=False)
+    T_world_map = np.eye(4)
+    T_world_map[:3, :3], T_world_map[:3, 3] = R, t
+    now = float(stamps[-1])
+    records = []
+    for q in data['questions']:
+        answer = session.answer(q['question'], now, target_frame='map')
+        records.append({'question': q['question'], 'task': q['task'], 'answer': answer.answer,
+                        'success': answer.success, 'message': answer.message,
+                        **score(q, answer, truth, T_world_map)})
+    alone = question_alone(data['questions'], truth, gt[:, :3, 3])
+    instances = session.objects.map.instances() if session.objects is not None else []
+    by_task = {}
+    for task in TASKS:
+        rows = [r for r in records if r['task'] == task]
+        if rows:
+            by_task[task] = {'asked': len(rows), 'correct': sum(r['correct'] for r in rows)}
+    distance_mra = [r['mra'] for r in records if r['task'] == 'abs_distance']
+    return {'labels': str(labels), 'recording': str(recording), 'model': str(model),
+            'objects_labelled': {k: {'centre': v['centre'].tolist(), 'views': v['views'], 'points': v['points']}
+                                 for k, v in truth.items()},
+            'object_map': [{'category': i.category, 'centre_world': (R @ i.centroid + t).tolist(),
+                            'views': i.n_views} for i in instances],
+            'summary': {'asked': len(records), 'correct': sum(r['correct'] for r in records),
+                        'accuracy': float(np.mean([r['correct'] for r in records])),
+                        'question_alone_correct': int(sum(alone)),
+                        'question_alone_accuracy': float(np.mean(alone)),
+                        'by_task': by_task,
+                        'distance_mra': float(np.mean(distance_mra)) if distance_mra else None,
+                        'objects_in_map': len(instances)},
+            'questions': records}
+
+
+def markdown(result: dict) -> str:
+    s = result['summary']
+    lines = [f'Labelled questions on {result["recording"]} (labels {result["labels"]}), model {result["model"]}',
+             '', '| | correct / asked |', '|---|---|',
+             f'| all (answers from the object map) | {s["correct"]} / {s["asked"]} ({100 * s["accuracy"]:.0f} %) |',
+             f'| the question alone | {s["question_alone_correct"]} / {s["asked"]} '
+             f'({100 * s["question_alone_accuracy"]:.0f} %) |']
+    lines += [f'| {task} | {v["correct"]} / {v["asked"]} |' for task, v in s['by_task'].items()]
+    if s['distance_mra'] is not None:
+        lines.append(f'| distance MRA | {s["distance_mra"]:.2f} |')
+    lines += ['', '| question | answer | verdict |', '|---|---|---|']
+    for r in result['questions']:
+        detail = (f'{r["error_m"]:.2f} m off' if r.get('error_m') is not None else
+                  f'{r["value"]:.2f} vs {r["truth"]:.2f}' if isinstance(r.get('truth'), float) else '')
+        lines.append(f'| {r["question"]} | {r["answer"] or r["message"]} | '
+                     f'{"correct" if r["correct"] else "wrong"} {detail} |')
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='geovr-eval questions', description=__doc__.splitlines()[0])
+    parser.add_argument('--model', required=True, help='exported model directory (geovr-export onnx)')
+    parser.add_argument('--data', required=True, help='the recording the labels are about')
+    parser.add_argument('--labels', required=True, help='labels YAML (e.g. fixtures/hololens_office_questions.yaml)')
+    parser.add_argument('--out', required=True, help='output folder (questions.json, questions.md)')
+    parser.add_argument('--no-progress', action='store_true')
+    args = parser.parse_args(argv)
+    try:
+        result = evaluate(args.model, args.data, args.labels, progress=not args.no_progress)
+    except (LabelError, ValueError, OSError) as error:
+        print(f'geovr-eval questions: {error}', file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'questions.json').write_text(json.dumps(result, indent=1))
+    (out / 'questions.md').write_text(markdown(result))
+    print(markdown(result))
+    return 0
