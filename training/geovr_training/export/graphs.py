@@ -9,6 +9,7 @@ code path.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +33,8 @@ class GraphSpec:
         spatial: whether height/width are dynamic (profiles and FLOPs per size apply).
         applies: model -> whether the model provides this graph (default: every model).
         torch_program: also save a torch.export program (`.pt2`).
+        adapt: (model, spec) -> the spec for that model, where a model's optional head adds
+            outputs (`spec_for`); None: the spec as written.
     The example inputs are made by `example_inputs(batch, width, height, wrapper)`.
     """
 
@@ -46,6 +49,12 @@ class GraphSpec:
     spatial: bool = True
     applies: Callable[[nn.Module], bool] = lambda model: True
     torch_program: bool = True
+    adapt: Callable[[nn.Module, 'GraphSpec'], 'GraphSpec'] | None = None
+
+
+def spec_for(spec: GraphSpec, model: nn.Module) -> GraphSpec:
+    """The spec of `spec`'s graph for this model (its optional outputs included)."""
+    return spec.adapt(model, spec) if spec.adapt is not None else spec
 
 
 def _perception_wrap(model: nn.Module) -> nn.Module:
@@ -115,14 +124,18 @@ class FrameEncoderGraph(nn.Module):
 class CellClassifierGraph(nn.Module):
     """feat_s32 (B, 320, h, w) -> ImageNet logits of every stride-32 cell (B, 1000, h, w): the
     backbone's own classifier applied per cell (class activation maps), run on keyframes only
-    to name what the object map sees."""
+    to name what the object map sees; with the model's category head also its logits
+    (B, K + 1, h, w) (`model_args.cell_categories`, then background)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, feat_s32: torch.Tensor) -> torch.Tensor:
-        return self.model.backbone.classify_cells(feat_s32)
+    def forward(self, feat_s32: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        class_logits = self.model.backbone.classify_cells(feat_s32)
+        if getattr(self.model, 'category_head', None) is None:
+            return class_logits
+        return class_logits, self.model.cell_category_logits(feat_s32)
 
 
 class PairHeadGraph(nn.Module):
@@ -163,6 +176,21 @@ def _cell_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[tor
 
 def _classifier_model(model: nn.Module) -> bool:
     return _two_graph_model(model) and hasattr(getattr(model, 'backbone', None), 'classify_cells')
+
+
+def _with_category_logits(model: nn.Module, spec: GraphSpec) -> GraphSpec:
+    """The cell classifier of a model with a category head: + category_logits (B, K + 1, h, w)."""
+    if getattr(model, 'category_head', None) is None:
+        return spec
+    names = list(model.args.cell_categories)
+    output = {'unit': '1', 'dims': ['batch', len(names) + 1, 'height/32', 'width/32'],
+              'meaning': 'category head logits of every stride-32 cell: geovr.vocabularies.cell_categories, '
+                         'then background',
+              'categories': [*names, 'background']}
+    return dataclasses.replace(spec, output_names=(*spec.output_names, 'category_logits'),
+                               dynamic_axes={**spec.dynamic_axes, 'category_logits': _S32_AXES},
+                               outputs={**spec.outputs, 'category_logits': output},
+                               tolerances={**spec.tolerances, 'category_logits': (1e-3, 1e-3)})
 
 
 def _pair_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
@@ -247,13 +275,14 @@ CELL_CLASSIFIER = GraphSpec(
     tolerances={'class_logits': (1e-2, 1e-3)},
     applies=_classifier_model,
     torch_program=False,
+    adapt=_with_category_logits,
 )
 
 GRAPHS: dict[str, GraphSpec] = {
     'perception': PERCEPTION,
     'frame_encoder': FRAME_ENCODER,  # GeoVR-S v2: a camera frame is encoded once ...
     'pair_head': PAIR_HEAD,          # ... and its encoding reused for the pairs it is part of
-    'cell_classifier': CELL_CLASSIFIER,  # what each cell shows (ImageNet), on keyframes
+    'cell_classifier': CELL_CLASSIFIER,  # what each cell shows (ImageNet; + the category head), on keyframes
     # 'question': ...,          encoded question + memory tokens -> answer heads (later issue)
     # 'question_encoder': ...,  question text tokens -> encoded question (later issue)
 }
