@@ -44,6 +44,52 @@ def chair_model(tmp_path_factory):
     return directory
 
 
+class HeadClassifier(torch.nn.Module):
+    """ImageNet logits that name nothing (uniform) and a category head (chair, toy duck,
+    background) that sees a toy duck in every cell."""
+
+    def __init__(self, channels: int = 8):
+        super().__init__()
+        self.fc = torch.nn.Conv2d(channels, 1000, 1)
+        self.head = torch.nn.Conv2d(channels, 3, 1)
+        with torch.no_grad():
+            for conv in (self.fc, self.head):
+                conv.weight.zero_()
+                conv.bias.zero_()
+            self.head.bias[1] = 20.0
+
+    def forward(self, feat_s32):
+        return self.fc(feat_s32), self.head(feat_s32)
+
+
+def export_head_classifier(directory, names):
+    import json
+
+    import onnx
+    images, _ = example_inputs()
+    feats = torch.zeros(1, 8, images.shape[-2] // PATCH, images.shape[-1] // PATCH)
+    spatial = {0: 'batch', 2: 'height_16', 3: 'width_16'}
+    path = directory / 'cell_classifier.onnx'
+    torch.onnx.export(HeadClassifier().eval(), (feats,), str(path), input_names=['feat_s32'],
+                      output_names=['class_logits', 'category_logits'],
+                      dynamic_axes={'feat_s32': spatial, 'class_logits': spatial, 'category_logits': spatial},
+                      opset_version=17, dynamo=False)
+    graph = onnx.load(str(path))
+    props = {'geovr.schema': 2, 'geovr.graph': 'cell_classifier', 'geovr.model_version': 'test',
+             'geovr.config_sha256': '0', 'geovr.outputs': {},
+             'geovr.shapes': {'dynamic_axes': {}, 'profile': {'batch': [1, 1, 1]}},
+             'geovr.vocabularies': {'cell_categories': names}}
+    for key, value in props.items():
+        graph.metadata_props.add(key=key, value=json.dumps(value))
+    onnx.save(graph, str(path))
+    return directory
+
+
+@pytest.fixture(scope='module')
+def duck_model(tmp_path_factory):
+    return export_head_classifier(make_split_contract_model(tmp_path_factory.mktemp('ducks')), ['chair', 'toy duck'])
+
+
 @pytest.fixture
 def pipeline(chair_model):
     from geovr_ros.inference import PerceptionPipeline
@@ -111,3 +157,27 @@ def test_a_bad_vocabulary_file_is_refused_by_name(pipeline, tmp_path):
     bad.write_text('categories:\n  chair:\n    colour: red\n')
     with pytest.raises(VocabularyError, match='colour'):
         Session(pipeline, SessionConfig(object_vocabulary=str(bad)), mount=np.eye(4))
+
+
+def test_a_category_head_names_cells_with_categories_the_vocabulary_lacked(duck_model):
+    from geovr_ros.inference import PerceptionPipeline
+    with PerceptionPipeline(duck_model, backend='onnxruntime') as pipeline:
+        assert pipeline.cell_categories == ('chair', 'toy duck')
+        session, frames = mapped_session(pipeline)
+        assert 'toy duck' in session.objects.vocabulary.names      # added: the shipped YAML lacks it
+        ducks = session.objects.map.instances()
+        assert ducks and {d.category for d in ducks} == {'toy duck'}
+        count = session.answer('How many toy ducks are there?', now=20.0)
+        assert count.success and count.value == len(ducks)
+        frame = pipeline.preprocess(np.zeros((48, 64, 3), np.uint8), np.array([[50.0, 0, 32], [0, 50.0, 24],
+                                                                               [0, 0, 1]]))
+        logits = pipeline.cell_category_logits(frame)
+        assert logits.shape == (48 // PATCH, 64 // PATCH, 3) and np.all(logits.argmax(-1) == 1)
+        assert pipeline.cell_logits(frame).shape == (48 // PATCH, 64 // PATCH, 1000)
+
+
+def test_category_logits_without_their_names_are_refused(tmp_path):
+    from geovr_ros.inference import MetadataError, PerceptionPipeline
+    directory = export_head_classifier(make_split_contract_model(tmp_path), ['toy duck'])  # 1 name, 3 columns
+    with pytest.raises(MetadataError, match='1 cell categories, category_logits has 3 columns'):
+        PerceptionPipeline(directory, backend='onnxruntime')

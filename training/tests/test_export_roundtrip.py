@@ -164,19 +164,32 @@ def test_opset_below_17_is_refused(exported, tmp_path):
         export_model(checkpoint, tmp_path, opset=16, with_torch_program=False)
 
 
-def test_frame_encoder_and_pair_head_compose_to_the_perception_graph(exported):
+def test_frame_encoder_and_pair_head_compose_to_the_perception_graph(tmp_path):
     """GeoVR-S exports a frame encoder (run once per camera frame) and a pair head; run in
     ONNX Runtime, encoder twice + pair head equal the single perception graph's outputs for the
     current frame. The cell classifier on the encoder's stride-32 map equals the backbone's
-    ImageNet logits per cell (what names objects)."""
+    ImageNet logits per cell (what names objects) and, the model having a category head, the
+    head's logits per cell, their names in the graph's metadata."""
     import onnxruntime as ort
 
-    from geovr_training.model import example_inputs, load_checkpoint
-    checkpoint, model_dir, report = exported
-    model = load_checkpoint(checkpoint)[0]
+    from geovr_training.export.graphs import CELL_CLASSIFIER, spec_for
+    from geovr_training.export.onnx_export import export_model
+    from geovr_training.model import ModelArgsV2, build_model, example_inputs, save_checkpoint
+    torch.manual_seed(0)
+    args = dict(dim=32, depth=2, num_heads=2, decoder_dim=16, descriptor_dim=16, pretrained=False)
+    assert spec_for(CELL_CLASSIFIER, build_model(ModelArgsV2(**args))) is CELL_CLASSIFIER  # no head: one output
+    head_names = ['chair', 'tv', 'toy duck']
+    model = build_model(ModelArgsV2(**args, cell_categories=head_names, category_hidden=8, category_kernel=3))
+    with torch.no_grad():  # a head whose logits differ per cell and from zero
+        model.category_head.set_normalisation(torch.full((320,), 0.1), torch.full((320,), 2.0))
+        for param in model.category_head.parameters():
+            param.normal_(0.0, 0.5)
+    checkpoint = save_checkpoint(tmp_path / 'v2.pt', model, {'data': {'resolution': [128, 96]}}, 0)
+    report = export_model(checkpoint, tmp_path / 'model', sizes=[], with_torch_program=False)
     graphs = ['perception', 'frame_encoder', 'pair_head', 'cell_classifier']
     assert [g.name for g in report.graphs] == graphs
-    sessions = {name: ort.InferenceSession(str(model_dir / f'{name}.onnx'), providers=['CPUExecutionProvider'])
+    sessions = {name: ort.InferenceSession(str(tmp_path / 'model' / f'{name}.onnx'),
+                                           providers=['CPUExecutionProvider'])
                 for name in graphs}
     images, K = (t.numpy() for t in example_inputs(1, 2, 96, 128))
     full = dict(zip(GRAPHS['perception'].output_names,
@@ -191,8 +204,23 @@ def test_frame_encoder_and_pair_head_compose_to_the_perception_graph(exported):
         expected = full[name][:, 1:2] if full[name].ndim > 2 and full[name].shape[1] == 2 else full[name]
         assert value.shape == expected.shape, name
         np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-5, err_msg=name)
-    (logits,) = sessions['cell_classifier'].run(None, {'feat_s32': encoded[1][-1]})
+    classifier = sessions['cell_classifier']
+    assert [o.name for o in classifier.get_outputs()] == ['class_logits', 'category_logits']
+    logits, categories = classifier.run(None, {'feat_s32': encoded[1][-1]})
     with torch.no_grad():
         expected = model.eval().image_logits(torch.from_numpy(images))[:, 1].numpy()
+        feat_s32 = model.encode_frames(torch.from_numpy(images[:, 1]), torch.from_numpy(K[:, 1]))['s32']
+        expected_categories = model.cell_category_logits(feat_s32).numpy()
     assert logits.shape == (1, 1000, 3, 4)
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
+    assert categories.shape == (1, 4, 3, 4) and np.ptp(expected_categories) > 1.0
+    np.testing.assert_allclose(categories, expected_categories, rtol=1e-4, atol=1e-4)
+    meta = read_metadata(tmp_path / 'model' / 'cell_classifier.onnx')
+    assert meta.vocabularies['cell_categories'] == head_names
+    assert meta.outputs['category_logits']['categories'] == [*head_names, 'background']
+    from geovr_ros.inference import PerceptionPipeline
+    with PerceptionPipeline(tmp_path / 'model', backend='onnxruntime') as pipeline:  # the runtime reads them
+        assert pipeline.cell_categories == tuple(head_names)
+        frame = pipeline.preprocess((images[0, 1].transpose(1, 2, 0) * 50 + 120).clip(0, 255).astype(np.uint8),
+                                    K[0, 1])
+        assert pipeline.cell_category_logits(frame).shape == (3, 4, 4)

@@ -9,10 +9,13 @@ Two ways to run a model directory, chosen by what it holds (`graphs='auto'`):
 - 'split' (GeoVR-S v2): the frame encoder runs once per camera frame and its encoding is
   kept; the pair head turns (reference encoding, current encoding) into the same outputs
   for the current frame. A stream then encodes each frame once instead of twice. The
-  cell classifier, when exported, names what each stride-32 cell shows (`cell_logits`).
+  cell classifier, when exported, names what each stride-32 cell shows (`cell_logits`:
+  ImageNet logits; `cell_category_logits`: a trained category head's, when the model has
+  one, its names in `cell_categories`, read from the graph's geovr.vocabularies).
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -22,7 +25,7 @@ import numpy as np
 
 from geovr_ros.inference.backends.base import Backend, ModelFileError
 from geovr_ros.inference.decode import PerceptionResult, decode_perception
-from geovr_ros.inference.metadata import MetadataError, ModelMetadata, read_metadata
+from geovr_ros.inference.metadata import MetadataError, ModelMetadata, read_graph_metadata, read_metadata
 from geovr_ros.inference.preprocess import PreparedFrame, Preprocessor, clip_inputs
 from geovr_ros.inference.select import create_backend
 
@@ -70,6 +73,8 @@ class PerceptionPipeline:
         self.preprocess = Preprocessor(self.input_size, self.metadata.mean, self.metadata.std)
         self.encoder: Backend | None = None       # split mode: frame_encoder
         self.classifier: Backend | None = None    # split mode, when exported: cell_classifier
+        self.cell_categories: tuple[str, ...] = ()  # the classifier's category head, when it has one
+        self._classified: tuple[PreparedFrame, dict[str, np.ndarray]] | None = None
         self._encodings: list[tuple[PreparedFrame, dict[str, np.ndarray]]] = []
         if self.graphs == 'split':
             options = {**backend_options, 'thread_spinning': False}
@@ -79,6 +84,7 @@ class PerceptionPipeline:
                 if _has_graph(model, 'cell_classifier'):
                     self.classifier = create_backend(backend, model, graph='cell_classifier',
                                                      **options)
+                    self.cell_categories = self._head_categories(model, self.classifier)
             except Exception:
                 self.close()
                 raise
@@ -145,13 +151,53 @@ class PerceptionPipeline:
                     inputs[f'{side}_{name}'] = value
         return inputs
 
+    @staticmethod
+    def _head_categories(model: Path, classifier: Backend) -> tuple[str, ...]:
+        """The names of the cell classifier's `category_logits` columns (background last, not
+        named) from its metadata (geovr.vocabularies.cell_categories); () without that output.
+        Raises MetadataError when the names are missing or do not fit the output."""
+        output = next((s for s in classifier.output_specs if s.name == 'category_logits'), None)
+        if output is None:
+            return ()
+        source = model / 'cell_classifier.onnx'
+        if source.exists():
+            vocabularies = read_graph_metadata(source).get('vocabularies', {})
+        else:  # an engine or program: the metadata it carries
+            props = getattr(classifier, 'metadata', None) or {}
+            vocabularies = json.loads(props.get('geovr.vocabularies', '{}'))
+        names = vocabularies.get('cell_categories') if isinstance(vocabularies, dict) else None
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+            raise MetadataError(str(source), 'geovr.vocabularies', 'has no cell_categories (the names of '
+                                f'category_logits) but the graph outputs category_logits (got {names!r})')
+        columns = output.shape[1] if len(output.shape) == 4 else None
+        if isinstance(columns, int) and columns != len(names) + 1:
+            raise MetadataError(str(source), 'geovr.vocabularies', f'names {len(names)} cell categories, '
+                                f'category_logits has {columns} columns (categories + background)')
+        return tuple(names)
+
+    def classify(self, frame: PreparedFrame) -> dict[str, np.ndarray] | None:
+        """The cell classifier's outputs for `frame` (batch 1, (1, C, H/32, W/32) each), computed
+        once for the last frame asked; None without a cell classifier."""
+        if self.classifier is None:
+            return None
+        if self._classified is None or self._classified[0] is not frame:
+            self._classified = (frame, self.classifier.infer({'feat_s32': self.encode(frame)['feat_s32']}))
+        return self._classified[1]
+
     def cell_logits(self, frame: PreparedFrame) -> np.ndarray | None:
         """ImageNet logits of every stride-32 cell of `frame`, float32 (H/32, W/32, 1000), or
         None when the model has no cell classifier (single mode, or not exported)."""
-        if self.classifier is None:
+        outputs = self.classify(frame)
+        if outputs is None:
             return None
-        logits = self.classifier.infer({'feat_s32': self.encode(frame)['feat_s32']})
-        return np.asarray(logits['class_logits'])[0].transpose(1, 2, 0)
+        return np.asarray(outputs['class_logits'])[0].transpose(1, 2, 0)
+
+    def cell_category_logits(self, frame: PreparedFrame) -> np.ndarray | None:
+        """The category head's logits of every stride-32 cell, float32 (H/32, W/32, K + 1)
+        (columns: `cell_categories`, then background), or None when the model has no head."""
+        if not self.cell_categories:
+            return None
+        return np.asarray(self.classify(frame)['category_logits'])[0].transpose(1, 2, 0)
 
     def run(self, ref: PreparedFrame, cur: PreparedFrame) -> PerceptionResult:
         """Inference + decoding on two prepared frames (timings for 'infer' and 'decode')."""
@@ -215,6 +261,7 @@ class PerceptionPipeline:
             if loaded is not None:
                 loaded.close()
         self._encodings = []
+        self._classified = None
 
     def __enter__(self) -> PerceptionPipeline:
         return self

@@ -1,15 +1,19 @@
 """`ObjectMapper`: what a node holds, one call per frame.
 
-    mapper = ObjectMapper(load_vocabulary())
-    mapper.observe_logits(class_logits, depth, K, T_map_cam, keyframe_id, stamp)  # per frame
+    mapper = ObjectMapper(load_vocabulary(), head_categories=pipeline.cell_categories)
+    mapper.observe_logits(class_logits, depth, K, T_map_cam, keyframe_id, stamp,  # per frame
+                          category_logits=category_logits)                        # (a head's, optional)
     mapper.map.relocate({kf_id: T_map_kf, ...})                                    # pose graph moved
     mapper.map.instances()                                                         # -> markers, answers
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from geovr_ros.geometry import ShapeError
+from geovr_ros.objects.namers import CellNamer
 from geovr_ros.objects.object_map import ObjectMap, ObjectMapConfig
 from geovr_ros.objects.observations import (ObjectObservation, ObservationConfig, cell_grid_shape,
                                             extract_observations)
@@ -19,28 +23,45 @@ __all__ = ['ObjectMapper']
 
 
 class ObjectMapper:
-    """Vocabulary + per-frame observation extraction + the `ObjectMap` they feed."""
+    """Vocabulary + per-frame observation extraction + the `ObjectMap` they feed.
+
+    `head_categories`: the names of a trained category head's columns (the cell classifier's
+    `category_logits`, `PerceptionPipeline.cell_categories`); the vocabulary is extended by
+    those it lacks and the two namers are combined by `rule` (`objects/namers.py`).
+    `self.vocabulary` is the extended one (questions are parsed with it)."""
 
     def __init__(self, vocabulary: Vocabulary, observation_config: ObservationConfig = ObservationConfig(),
-                 map_config: ObjectMapConfig = ObjectMapConfig(), object_map: ObjectMap | None = None):
-        self.vocabulary = vocabulary
+                 map_config: ObjectMapConfig = ObjectMapConfig(), object_map: ObjectMap | None = None,
+                 head_categories: Sequence[str] = (), rule: str = 'max'):
+        self.namer = CellNamer(vocabulary, head_categories, rule)
+        self.vocabulary = self.namer.vocabulary
         self.observation_config = observation_config
         self.map = object_map if object_map is not None else ObjectMap(map_config)
 
-    def observe_logits(self, logits: np.ndarray, depth: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray,
-                       keyframe_id: int, stamp: float, T_map_keyframe: np.ndarray | None = None
-                       ) -> list[ObjectObservation]:
+    def observe_logits(self, logits: np.ndarray | None, depth: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray,
+                       keyframe_id: int, stamp: float, T_map_keyframe: np.ndarray | None = None,
+                       category_logits: np.ndarray | None = None) -> list[ObjectObservation]:
         """One frame of ImageNet logits (cells, 1000) (row-major cells of a square grid
-        tiling the depth image, e.g. the frame encoder's `class_logits[0]`), depth (H, W)
-        metres, K (3, 3) at (H, W), T_map_cam (4, 4). Returns the frame's observations
-        (already fused into `self.map`)."""
-        logits = np.asarray(logits)
-        if logits.ndim == 3 and logits.shape[0] == 1:
-            logits = logits[0]
-        if logits.ndim != 2:
-            raise ShapeError(f'logits must be (cells, 1000), got {logits.shape}')
-        grid = cell_grid_shape(logits.shape[0], np.shape(depth))
-        probabilities = self.vocabulary.probabilities(logits).reshape(grid + (len(self.vocabulary) + 1,))
+        tiling the depth image, e.g. the frame encoder's `class_logits[0]`) and / or the
+        category head's logits (cells, K + 1) of the same cells, depth (H, W) metres, K (3, 3)
+        at (H, W), T_map_cam (4, 4). Returns the frame's observations (already fused into
+        `self.map`)."""
+        cells = []
+        for name, value in (('logits', logits), ('category_logits', category_logits)):
+            if value is None:
+                cells.append(None)
+                continue
+            value = np.asarray(value)
+            if value.ndim == 3 and value.shape[0] == 1:
+                value = value[0]
+            if value.ndim != 2:
+                raise ShapeError(f'{name} must be (cells, classes), got {value.shape}')
+            cells.append(value)
+        if cells[0] is None and cells[1] is None:
+            raise ShapeError('observe_logits needs logits, category_logits or both')
+        n = (cells[0] if cells[0] is not None else cells[1]).shape[0]
+        grid = cell_grid_shape(n, np.shape(depth))
+        probabilities = self.namer.probabilities(*cells).reshape(grid + (len(self.vocabulary) + 1,))
         return self.observe_probabilities(probabilities, depth, K, T_map_cam, keyframe_id, stamp, T_map_keyframe)
 
     def observe_probabilities(self, probabilities: np.ndarray, depth: np.ndarray, K: np.ndarray,

@@ -134,6 +134,20 @@ class Vocabulary:
     def category(self, name: str) -> Category:
         return self.categories[self.index(name)]
 
+    def resolve(self, word: str) -> str | None:
+        """The category a word names (its name, plural or a synonym, any case), else None."""
+        return self._terms.get(' '.join(str(word).lower().split()))
+
+    def with_categories(self, names: Iterable[str]) -> 'Vocabulary':
+        """This vocabulary plus a category (no ImageNet classes) for each name that names none
+        of its categories (`resolve`); itself when every name resolves. Order: these categories,
+        then the added ones in `names` order."""
+        added = [Category(' '.join(str(n).lower().split()), {}) for n in dict.fromkeys(names)
+                 if self.resolve(n) is None]
+        if not added:
+            return self
+        return Vocabulary(self.categories + tuple(added), self.temperature, self.min_score)
+
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Category probabilities (..., K + 1) of ImageNet logits (..., 1000).
 

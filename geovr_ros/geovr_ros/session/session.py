@@ -119,7 +119,8 @@ class Session:
                 or getattr(self.perception, 'classifier', None) is None:
             return None
         from geovr_ros.objects import ObjectMapper, load_vocabulary
-        return ObjectMapper(load_vocabulary(c.object_vocabulary or None))
+        return ObjectMapper(load_vocabulary(c.object_vocabulary or None),
+                            head_categories=getattr(self.perception, 'cell_categories', ()))
 
     @property
     def objects_frame(self) -> str:
@@ -294,18 +295,22 @@ class Session:
 
     def _update_objects(self, stamp: float, cur: PreparedFrame, result: PerceptionResult, tracked,
                         T_odom_cam: np.ndarray, T_map_odom: np.ndarray | None) -> bool:
-        """On a new tracking keyframe the cells the classifier names are placed with the
-        model's depth into the object map; on a loop closure the objects move with their
+        """On a new tracking keyframe the cells the classifier names (ImageNet classes, and the
+        category head's categories when the model has one) are placed with the model's depth
+        into the object map; on a loop closure the objects move with their
         keyframes' optimised poses. Returns whether the object map changed."""
         changed = False
         keyframe = tracked.step.keyframe
         T_objects_odom = T_map_odom if self.config.localization_enabled else np.eye(4)
         if keyframe is not None and T_objects_odom is not None:
             logits = self.perception.cell_logits(cur)   # (h, w, 1000)
+            categories = (self.perception.cell_category_logits(cur)   # (h, w, K + 1) or None
+                          if self.objects.namer.head_categories else None)
             if logits is not None:
                 observed = self.objects.observe_logits(
                     logits.reshape(-1, logits.shape[-1]), result.depth, result.K,
-                    T_objects_odom @ T_odom_cam, keyframe.id, stamp)
+                    T_objects_odom @ T_odom_cam, keyframe.id, stamp,
+                    category_logits=None if categories is None else categories.reshape(-1, categories.shape[-1]))
                 changed = bool(observed)
         graph = self.pose_graph
         if tracked.loop_closure is not None and graph is not None and self.localizer.mapping:

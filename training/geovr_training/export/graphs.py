@@ -8,6 +8,7 @@ question graphs are exported by `geovr_training.qa.export`.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ class GraphSpec:
             |onnx - torch| <= atol + rtol * |torch| elementwise.
         spatial: whether height/width are dynamic (profiles and FLOPs per size apply).
         torch_program: also save a torch.export program (`.pt2`).
+        adapt: (model, spec) -> the spec for that model, where a model's optional head adds
+            outputs (`spec_for`); None: the spec as written.
     The example inputs are made by `example_inputs(batch, width, height, wrapper)`.
     """
 
@@ -43,6 +46,12 @@ class GraphSpec:
     tolerances: dict[str, tuple[float, float]]
     spatial: bool = True
     torch_program: bool = True
+    adapt: Callable[[nn.Module, 'GraphSpec'], 'GraphSpec'] | None = None
+
+
+def spec_for(spec: GraphSpec, model: nn.Module) -> GraphSpec:
+    """The spec of `spec`'s graph for this model (its optional outputs included)."""
+    return spec.adapt(model, spec) if spec.adapt is not None else spec
 
 
 def _perception_wrap(model: nn.Module) -> nn.Module:
@@ -112,14 +121,18 @@ class FrameEncoderGraph(nn.Module):
 class CellClassifierGraph(nn.Module):
     """feat_s32 (B, 320, h, w) -> ImageNet logits of every stride-32 cell (B, 1000, h, w): the
     backbone's own classifier applied per cell (class activation maps), run on keyframes only
-    to name what the object map sees."""
+    to name what the object map sees; with the model's category head also its logits
+    (B, K + 1, h, w) (`model_args.cell_categories`, then background)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, feat_s32: torch.Tensor) -> torch.Tensor:
-        return self.model.backbone.classify_cells(feat_s32)
+    def forward(self, feat_s32: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        class_logits = self.model.backbone.classify_cells(feat_s32)
+        if getattr(self.model, 'category_head', None) is None:
+            return class_logits
+        return class_logits, self.model.cell_category_logits(feat_s32)
 
 
 class PairHeadGraph(nn.Module):
@@ -152,6 +165,21 @@ def _cell_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[tor
     with torch.no_grad():
         encoded = wrapper.model.encode_frames(images[:, 0].contiguous(), intrinsics[:, 0].contiguous())
     return (encoded['s32'],)
+
+
+def _with_category_logits(model: nn.Module, spec: GraphSpec) -> GraphSpec:
+    """The cell classifier of a model with a category head: + category_logits (B, K + 1, h, w)."""
+    if getattr(model, 'category_head', None) is None:
+        return spec
+    names = list(model.args.cell_categories)
+    output = {'unit': '1', 'dims': ['batch', len(names) + 1, 'height/32', 'width/32'],
+              'meaning': 'category head logits of every stride-32 cell: geovr.vocabularies.cell_categories, '
+                         'then background',
+              'categories': [*names, 'background']}
+    return dataclasses.replace(spec, output_names=(*spec.output_names, 'category_logits'),
+                               dynamic_axes={**spec.dynamic_axes, 'category_logits': _S32_AXES},
+                               outputs={**spec.outputs, 'category_logits': output},
+                               tolerances={**spec.tolerances, 'category_logits': (1e-3, 1e-3)})
 
 
 def _pair_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
@@ -233,11 +261,12 @@ CELL_CLASSIFIER = GraphSpec(
                               'meaning': 'ImageNet-1k logits of every stride-32 cell'}},
     tolerances={'class_logits': (1e-2, 1e-3)},
     torch_program=False,
+    adapt=_with_category_logits,
 )
 
 GRAPHS: dict[str, GraphSpec] = {
     'perception': PERCEPTION,
     'frame_encoder': FRAME_ENCODER,  # a camera frame is encoded once ...
     'pair_head': PAIR_HEAD,          # ... and its encoding reused for the pairs it is part of
-    'cell_classifier': CELL_CLASSIFIER,  # what each cell shows (ImageNet), on keyframes
+    'cell_classifier': CELL_CLASSIFIER,  # what each cell shows (ImageNet; + the category head), on keyframes
 }

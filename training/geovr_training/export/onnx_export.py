@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from geovr_training.export.graphs import GRAPHS, GraphSpec
+from geovr_training.export.graphs import GRAPHS, GraphSpec, spec_for
 from geovr_training.export.metadata import build_metadata, input_size_from_config, size_key
 
 LOG = logging.getLogger(__name__)
@@ -77,8 +77,11 @@ def load_model_info(checkpoint: str | Path, model_version: str | None = None) ->
     config = dict(state.get('config') or {})
     version = model_version or (f'geovr-s-{geovr_training.__version__}'
                                 f'+epoch{int(state.get("epoch", 0))}')
+    vocabularies = vocabularies_from(config)
+    if getattr(model.args, 'cell_categories', None):  # the category head's columns (+ background)
+        vocabularies['cell_categories'] = list(model.args.cell_categories)
     return ModelInfo(model.eval(), config, version, int(model.args.patch_size),
-                     tuple(IMAGE_MEAN), tuple(IMAGE_STD), vocabularies_from(config))
+                     tuple(IMAGE_MEAN), tuple(IMAGE_STD), vocabularies)
 
 
 def vocabularies_from(config: dict) -> dict[str, list[str]]:
@@ -196,6 +199,7 @@ def export_graph(info: ModelInfo, spec: GraphSpec, out_dir: Path, *, opset: int,
     if opset < 17:
         raise ValueError(f'opset must be >= 17 (TensorRT 10 and the contract), got {opset}')
     seconds = {}
+    spec = spec_for(spec, info.model)
     wrapper = spec.wrap(info.model).eval()
     start = time.perf_counter()
     inputs = spec.example_inputs(1, *input_size, wrapper)

@@ -38,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from geovr_training.model.category_head import FEATURE_CHANNELS as CATEGORY_FEATURES
+from geovr_training.model.category_head import CellCategoryHead
 from geovr_training.model.efficientnet import (FEATURE_CHANNELS, INPUT_MEAN, INPUT_STD,
                                                LITE0_STAGES, EfficientNetLite0, load_pretrained)
 from geovr_training.model.export import IMAGE_MEAN, IMAGE_STD
@@ -71,6 +73,13 @@ class ModelArgsV2:
     pixel_offset: float = 0.0
     init_scale_m: float = 2.0
     semantic_classes: int = 0
+    # per-cell category head (model/category_head.py): its K category names (+ background);
+    # empty: no head. It reads 's32' (the 320-d stride-32 map) or 'head' (the classifier's 1280-d
+    # features), hidden width (0: linear), kernel in cells (3: with the neighbours).
+    cell_categories: list[str] = field(default_factory=list)
+    category_features: str = 's32'
+    category_hidden: int = 0
+    category_kernel: int = 1
 
     def __post_init__(self) -> None:
         if self.family != FAMILY:
@@ -92,6 +101,10 @@ class ModelArgsV2:
             raise ValueError(f'token_grid {self.token_grid} must be (rows, cols) >= 1')
         if self.semantic_classes < 0:
             raise ValueError(f'semantic_classes {self.semantic_classes} must be >= 0')
+        if self.category_features not in CATEGORY_FEATURES:
+            raise ValueError(f'category_features {self.category_features!r} is not one of {sorted(CATEGORY_FEATURES)}')
+        if len(set(self.cell_categories)) != len(self.cell_categories) or not all(self.cell_categories):
+            raise ValueError(f'cell_categories {self.cell_categories} must be distinct non-empty names')
 
     @property
     def patch_size(self) -> int:  # the input granularity (pixels per token cell)
@@ -195,6 +208,9 @@ class GeoVRv2Model(nn.Module):
         self.distill_heads = nn.ModuleList([
             nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, c)) for c in args.distill_dims])
         self.semantic_head = nn.Linear(d, args.semantic_classes) if args.semantic_classes else None
+        self.category_head = (CellCategoryHead(CATEGORY_FEATURES[args.category_features], len(args.cell_categories) + 1,
+                                               args.category_hidden, args.category_kernel)
+                              if args.cell_categories else None)
         # contract normalisation (ImageNet mean/std) -> the backbone's [-1, 1]
         contract_mean, contract_std = torch.tensor(IMAGE_MEAN), torch.tensor(IMAGE_STD)
         scale = contract_std / torch.tensor(INPUT_STD)
@@ -234,6 +250,14 @@ class GeoVRv2Model(nn.Module):
         frames = images.reshape(b * nf, 3, height, width) * self.input_scale + self.input_shift
         logits = self.backbone.classify_cells(self.backbone.features(frames)[32])
         return logits.reshape(b, nf, *logits.shape[1:])
+
+    def cell_category_logits(self, feat_s32: torch.Tensor) -> torch.Tensor:
+        """Category logits of every stride-32 cell, (B, K + 1, h, w) (columns: `args.cell_categories`,
+        then background), from the stride-32 backbone map (B, 320, h, w). Needs the category head."""
+        if self.category_head is None:
+            raise RuntimeError('this model has no category head (model_args.cell_categories is empty)')
+        feats = self.backbone.head_features(feat_s32) if self.args.category_features == 'head' else feat_s32
+        return self.category_head(feats)
 
     def encode_frames(self, frames: torch.Tensor, intrinsics: torch.Tensor) -> dict[str, torch.Tensor]:
         """Everything computed from one frame alone (once per camera frame at run time).

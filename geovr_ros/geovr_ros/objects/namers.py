@@ -1,0 +1,112 @@
+"""Two cell namers combined into one category distribution per cell.
+
+- The ImageNet namer: the backbone's 1000 ImageNet logits per cell through the vocabulary
+  (`Vocabulary.probabilities`): names real objects, not the rendered rooms' furniture.
+- A trained category head (`category_logits` of the exported cell classifier, its category
+  names in the graph's metadata): K categories + background, trained on rendered rooms.
+
+`CellNamer(vocabulary, head_categories)` maps each head category to the vocabulary category
+its name resolves to (name, plural or synonym: the renderer's 'tv' is the vocabulary's
+'monitor'); names that resolve to none are added as categories (`Vocabulary.with_categories`:
+'stool', 'toy duck'), so `namer.vocabulary` is the one questions are parsed with.
+
+The rule (`probabilities`), per cell, over the vocabulary's V categories + background:
+    p_c = max(p_head(c), p_imagenet(c))   for every category (a namer that does not name c gives 0)
+    p_background = min(p_head(background), p_imagenet(background))
+i.e. a cell is an object when either namer is confident of it, and it takes the category the
+more confident namer gives (`Vocabulary.label_cells`: the largest p_c where it reaches
+min_score, else background). Rows no longer sum to 1. With one namer only, its own
+probabilities are returned (the ImageNet path of a model without the head is unchanged).
+
+`rule='head'` trusts the head for its own categories instead: p_c = p_head(c) for those,
+p_c = p_head(background) p_imagenet(c) for the others (the ImageNet namer shares out the
+mass the head calls background), p_background = the rest (rows sum to 1).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from geovr_ros.geometry import ShapeError
+from geovr_ros.objects.vocabulary import Vocabulary, VocabularyError
+
+__all__ = ['CellNamer', 'RULES', 'softmax']
+
+RULES = ('max', 'head')
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis (float64)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+class CellNamer:
+    """The vocabulary extended by a category head's names, and the rule combining the namers.
+
+    Args:
+        vocabulary: the ImageNet vocabulary (shipped YAML, a user's merged over it).
+        head_categories: the head's K category names in its column order (background is
+            column K); () for a model without the head.
+        rule: 'max' or 'head' (module docstring).
+    Raises:
+        VocabularyError: a head name is empty, repeated, or two names resolve to one category.
+    """
+
+    def __init__(self, vocabulary: Vocabulary, head_categories: Sequence[str] = (), rule: str = 'max'):
+        if rule not in RULES:
+            raise ValueError(f'rule must be one of {RULES}, got {rule!r}')
+        self.rule = rule
+        names = tuple(str(n) for n in head_categories)
+        if any(not n.strip() for n in names) or len(set(names)) != len(names):
+            raise VocabularyError(f'head categories must be distinct non-empty names, got {list(names)}')
+        self.vocabulary = vocabulary.with_categories(names)
+        self.head_categories = names
+        resolved = [self.vocabulary.resolve(n) for n in names]
+        shared = sorted({r for r in resolved if resolved.count(r) > 1})
+        if shared:
+            raise VocabularyError(f'head categories {list(names)} name {shared} more than once')
+        self.head_columns = np.array([self.vocabulary.index(r) for r in resolved], dtype=np.int64)  # (K,)
+
+    def head_probabilities(self, category_logits: np.ndarray) -> np.ndarray:
+        """(..., V + 1) probabilities of the head's logits (..., K + 1) in vocabulary columns
+        (categories the head does not name: 0)."""
+        logits = np.asarray(category_logits)
+        k = len(self.head_categories)
+        if not k:
+            raise VocabularyError('this namer has no head categories')
+        if logits.shape[-1] != k + 1:
+            raise ShapeError(f'category logits must have {k + 1} columns ({k} head categories + background), '
+                             f'got shape {logits.shape}')
+        if not np.all(np.isfinite(logits)):
+            raise VocabularyError('category logits contain NaN or inf')
+        p = softmax(logits)
+        out = np.zeros(p.shape[:-1] + (len(self.vocabulary) + 1,))
+        out[..., self.head_columns] = p[..., :-1]
+        out[..., -1] = p[..., -1]
+        return out
+
+    def probabilities(self, class_logits: np.ndarray | None = None,
+                      category_logits: np.ndarray | None = None) -> np.ndarray:
+        """(..., V + 1) category probabilities of a cell grid from ImageNet logits (..., 1000)
+        and / or head logits (..., K + 1), combined by the module's rule."""
+        if class_logits is None and category_logits is None:
+            raise ValueError('give class_logits, category_logits or both')
+        imagenet = None if class_logits is None else self.vocabulary.probabilities(class_logits)
+        if category_logits is None:
+            return imagenet
+        head = self.head_probabilities(category_logits)
+        if imagenet is None:
+            return head
+        if imagenet.shape != head.shape:
+            raise ShapeError(f'the namers disagree on the cells: {imagenet.shape[:-1]} vs {head.shape[:-1]}')
+        if self.rule == 'head':
+            combined = imagenet * head[..., -1:]
+            combined[..., self.head_columns] = head[..., self.head_columns]
+            combined[..., -1] = 1.0 - combined[..., :-1].sum(-1)
+            return combined
+        combined = np.maximum(imagenet, head)
+        combined[..., -1] = np.minimum(imagenet[..., -1], head[..., -1])
+        return combined

@@ -1,0 +1,308 @@
+"""Train GeoVR-S v2's per-cell category head (`model/category_head.py`) on rendered rooms.
+
+The backbone is frozen (the shipped v2's), so its per-cell features are computed once and
+cached; the head is fitted on the cache in seconds. A cell's label is the rendered category
+covering most of its pixels when it covers at least `min_coverage` (0.3, the oracle namer's
+threshold in `geovr-eval objects`), else background.
+
+    python -m geovr_training.train.cell_categories cache --checkpoint models/geovr_s_v2/checkpoint.pt \\
+        --data /tmp/h7/rooms --split train --out /tmp/h7/cells_train.npz
+    python -m geovr_training.train.cell_categories fit --checkpoint models/geovr_s_v2/checkpoint.pt \\
+        --train /tmp/h7/cells_train.npz --val /tmp/h7/cells_val.npz --out /tmp/h7/with_head.pt
+
+`cache --features s32` keeps the 320-d features only (a large set's 1280-d ones do not fit in
+memory). `fit` defaults: the s32 features, 3x3 cells, 128 hidden, dropout 0.2, 20 epochs.
+
+The cache holds, per cell (row-major cells of each frame, frames in sequence order): `s32`
+(320) and `head` (1280) features as float16, `labels` (int, K = background), and
+`fractions` (K + 1) pixel fractions, plus the category names.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from geovr_training.model.category_head import FEATURE_CHANNELS, CellCategoryHead
+
+MIN_COVERAGE = 0.3
+
+
+def rendered_categories() -> list[str]:
+    """The data engine's categories in its own order (the head's columns, background last)."""
+    from geovr_training.data.scene import CATEGORIES
+    return list(CATEGORIES)
+
+
+def cell_labels(fractions: np.ndarray, min_coverage: float = MIN_COVERAGE) -> np.ndarray:
+    """(...) labels of pixel fractions (..., K + 1): the category with the largest fraction
+    where it reaches `min_coverage`, else K (background)."""
+    k = fractions.shape[-1] - 1
+    best = np.argmax(fractions[..., :-1], axis=-1)
+    covered = np.take_along_axis(fractions, best[..., None], axis=-1)[..., 0] >= min_coverage
+    return np.where(covered, best, k)
+
+
+def sequence_features(model, seq, categories: list[str], batch: int = 16,
+                      features: tuple[str, ...] = ('s32', 'head')) -> dict[str, np.ndarray]:
+    """Per-cell features and pixel fractions of one rendered sequence at its own size (a
+    multiple of 32): {'s32': (N*cells, 320), 'head': (N*cells, 1280), 'fractions': (N*cells, K + 1)}
+    (the features named in `features`)."""
+    from geovr_training.evaluation.objects import oracle_probabilities
+    from geovr_training.model import normalize_images
+    if seq.segmentation is None or seq.scene is None:
+        raise ValueError(f'sequence {seq.name!r} has no segmentation or scene: not a rendered one')
+    index = {name: k for k, name in enumerate(categories)}
+    category_of = {o.instance_id: index[o.category] for o in seq.scene.objects if o.category in index}
+    s32, head, fractions = [], [], []
+    with torch.no_grad():
+        for start in range(0, len(seq), batch):
+            rgb = torch.from_numpy(seq.rgb[start:start + batch]).permute(0, 3, 1, 2).float() / 255.0
+            K = torch.from_numpy(seq.K[start:start + batch]).float()
+            feat = model.encode_frames(normalize_images(rgb), K)['s32']  # (B, 320, h, w)
+            s32.append(feat.flatten(2).transpose(1, 2).reshape(-1, feat.shape[1]).half().numpy())
+            if 'head' in features:
+                h = model.backbone.head_features(feat)
+                head.append(h.flatten(2).transpose(1, 2).reshape(-1, h.shape[1]).half().numpy())
+    for i in range(len(seq)):
+        p = oracle_probabilities(seq.segmentation[i], category_of, len(categories), 32)
+        fractions.append(p.reshape(-1, p.shape[-1]).astype(np.float16))
+    out = {'s32': np.concatenate(s32), 'fractions': np.concatenate(fractions)}
+    if 'head' in features:
+        out['head'] = np.concatenate(head)
+    return {k: v for k, v in out.items() if k in features or k == 'fractions'}
+
+
+def cache_features(model, sequences: Iterable, categories: list[str] | None = None,
+                   min_coverage: float = MIN_COVERAGE, features: tuple[str, ...] = ('s32', 'head')
+                   ) -> dict[str, np.ndarray]:
+    """The cache (module docstring) of `sequences` (any iterable: read one at a time); `frame`
+    (cells,) numbers each cell's frame; `grid` (2,) the cells' (rows, columns) per frame
+    (every sequence of one size, whole 32-pixel cells)."""
+    categories = categories or rendered_categories()
+    parts, sizes, frames = [], set(), []
+    for seq in sequences:
+        sizes.add(seq.rgb.shape[1:3])
+        if len(sizes) != 1 or any(v % 32 for v in seq.rgb.shape[1:3]):
+            raise ValueError(f'the sequences must share one size of whole 32-pixel cells, got {sorted(sizes)}')
+        parts.append(sequence_features(model, seq, categories, features=features))
+        frames.append(len(seq))
+    if not parts:
+        raise ValueError('no sequences to cache')
+    out = {key: np.concatenate([p[key] for p in parts]) for key in (*features, 'fractions')}
+    grid = np.array(next(iter(sizes))) // 32
+    out['frame'] = np.repeat(np.arange(sum(frames)), int(grid.prod()))
+    out['labels'] = cell_labels(out['fractions'].astype(np.float32), min_coverage)
+    out['categories'] = np.array(categories)
+    out['grid'] = grid
+    out['min_coverage'] = np.array(min_coverage)
+    return out
+
+
+def iter_sequences(data: str | Path, split: str, max_sequences: int | None = None) -> Iterator:
+    """The sequences of a generated dataset's split, read one at a time (a large set does not
+    fit in memory at once). Raises ValueError for an empty split."""
+    from geovr_training.data.shards import SHARD_SUFFIX, read_manifest, read_shard
+    manifest = read_manifest(data)
+    names = manifest['splits'].get(split)
+    if not names:
+        raise ValueError(f'dataset {str(data)!r} has no sequences in split {split!r}')
+    files = {s['name']: s['file'] for s in manifest['sequences']}
+    for name in names[:max_sequences] if max_sequences else names:
+        yield read_shard(Path(data) / files.get(name, name + SHARD_SUFFIX))
+
+
+def class_weights(labels: np.ndarray, num_classes: int, power: float = 0.5) -> torch.Tensor:
+    """Class-balanced loss weights: (count / mean count) ** -power, a class never seen gets
+    the largest weight of those seen; normalised to a count-weighted mean of 1."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    seen = counts > 0
+    w = np.zeros(num_classes)
+    w[seen] = (counts[seen] / counts[seen].mean()) ** -power
+    w[~seen] = w[seen].max() if seen.any() else 1.0
+    w /= (w * counts).sum() / max(counts.sum(), 1.0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def frame_grids(features: np.ndarray, labels: np.ndarray, grid) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cached cells (N, C), (N,) -> frames (F, C, h, w) float32 and labels (F, h, w) int64."""
+    h, w = (int(v) for v in grid)
+    x = torch.from_numpy(np.asarray(features, np.float32).reshape(-1, h, w, features.shape[-1]))
+    return x.permute(0, 3, 1, 2).contiguous(), torch.from_numpy(np.asarray(labels, np.int64).reshape(-1, h, w))
+
+
+def fit_head(features: torch.Tensor, labels: torch.Tensor, num_classes: int, hidden: int = 0, kernel: int = 1,
+             dropout: float = 0.0, epochs: int = 20, lr: float = 3e-3, weight_decay: float = 1e-2, batch: int = 64,
+             balance: float = 0.5, seed: int = 0, val: tuple[torch.Tensor, torch.Tensor] | None = None
+             ) -> tuple[CellCategoryHead, list[dict]]:
+    """A CellCategoryHead fitted to cached frames: features (F, C, h, w), labels (F, h, w) in
+    [0, num_classes) (`frame_grids`). AdamW, cosine learning rate, batches of `batch` frames,
+    cross-entropy weighted by `class_weights(power=balance)`. Returns (head in eval mode,
+    per-epoch history: train loss, and val loss / accuracy / cell IoU when `val` is given)."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    head = CellCategoryHead(features.shape[1], num_classes, hidden, kernel, dropout)
+    head.set_normalisation(features.mean((0, 2, 3)), features.std((0, 2, 3)))
+    weights = class_weights(labels.flatten().numpy(), num_classes, balance)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * math.ceil(len(features) / batch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / steps, 1))))
+    history = []
+    for epoch in range(epochs):
+        head.train()
+        order = torch.randperm(len(features), generator=generator)
+        total = 0.0
+        for start in range(0, len(features), batch):
+            idx = order[start:start + batch]
+            loss = F.cross_entropy(head(features[idx]), labels[idx], weight=weights)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += float(loss.detach()) * len(idx)
+        record = {'epoch': epoch + 1, 'loss': total / len(features)}
+        if val is not None:
+            record.update(evaluate_head(head, *val, weights=weights))
+        history.append(record)
+    return head.eval(), history
+
+
+def head_probabilities(head: CellCategoryHead, features: torch.Tensor, batch: int = 256) -> np.ndarray:
+    """(F, h, w, K + 1) softmax probabilities of frames (F, C, h, w)."""
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(features), batch):
+            out.append(torch.softmax(head.eval()(features[start:start + batch]), 1).permute(0, 2, 3, 1).numpy())
+    return np.concatenate(out)
+
+
+def cell_iou(predicted: np.ndarray, truth: np.ndarray, background: int) -> dict[int, float]:
+    """{category: IoU of the cells labelled with it} over categories in either (background excluded)."""
+    out = {}
+    for k in sorted(set(np.unique(truth)) | set(np.unique(predicted))):
+        if k == background:
+            continue
+        union = int(((truth == k) | (predicted == k)).sum())
+        out[int(k)] = int(((truth == k) & (predicted == k)).sum()) / union
+    return out
+
+
+def evaluate_head(head: CellCategoryHead, features: torch.Tensor, labels: torch.Tensor, min_score: float = 0.3,
+                  weights: torch.Tensor | None = None) -> dict:
+    """val_loss (weighted as in training), val_accuracy, val_cell_iou (mean over the categories
+    the truth holds) with cells labelled where the best category's probability >= min_score."""
+    probs = head_probabilities(head, features).reshape(-1, head.classifier[-1].out_channels)
+    k = probs.shape[1] - 1
+    y = labels.flatten().numpy()
+    loss = F.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-12)), torch.from_numpy(y), weight=weights)
+    best = probs[:, :-1].argmax(1)
+    predicted = np.where(probs[np.arange(len(probs)), best] >= min_score, best, k)
+    ious = cell_iou(predicted, y, k)
+    shown = set(np.unique(y)) - {k}
+    return {'val_loss': float(loss), 'val_accuracy': float((predicted == y).mean()),
+            'val_cell_iou': float(np.mean([v for c, v in ious.items() if c in shown])) if shown else float('nan'),
+            'val_cell_iou_per_category': {int(c): round(v, 3) for c, v in ious.items() if c in shown}}
+
+
+def attach_head(checkpoint: str | Path, head: CellCategoryHead, categories: list[str], features: str,
+                hidden: int, kernel: int, out: str | Path, extra_metrics: dict | None = None) -> Path:
+    """A copy of `checkpoint` with the head in the model (model_args.cell_categories, ...);
+    every other weight and key is unchanged."""
+    from geovr_training.model import build_model, model_args_from_dict, read_checkpoint, save_checkpoint
+    state = read_checkpoint(checkpoint)
+    values = {**state['model_args'], 'cell_categories': list(categories), 'category_features': features,
+              'category_hidden': int(hidden), 'category_kernel': int(kernel)}
+    model = build_model(model_args_from_dict(values, pretrained=False))
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in state['model'].items()
+               if not k.startswith('category_head.')}
+    weights.update({f'category_head.{k}': v for k, v in head.state_dict().items()})
+    model.load_state_dict(weights, strict=True)
+    metrics = {**state.get('metrics', {}), 'category_head': extra_metrics or {}}
+    extra = {k: v for k, v in state.items()
+             if k not in ('model', 'model_args', 'config', 'epoch', 'optimizer', 'metrics', 'format')}
+    return save_checkpoint(out, model, state['config'], state['epoch'], metrics=metrics, extra=extra)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m geovr_training.train.cell_categories',
+                                     description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest='command', required=True)
+    cache = sub.add_parser('cache', help='per-cell features and labels of a generated dataset split')
+    cache.add_argument('--checkpoint', default='models/geovr_s_v2/checkpoint.pt')
+    cache.add_argument('--data', required=True)
+    cache.add_argument('--split', default='train')
+    cache.add_argument('--min-coverage', type=float, default=MIN_COVERAGE)
+    cache.add_argument('--max-sequences', type=int, default=None)
+    cache.add_argument('--features', default='s32,head', help='which features to keep (default s32,head)')
+    cache.add_argument('--out', required=True)
+    fit = sub.add_parser('fit', help='fit the head on a cache and write the checkpoint with it')
+    fit.add_argument('--checkpoint', default='models/geovr_s_v2/checkpoint.pt')
+    fit.add_argument('--train', required=True, nargs='+', help='caches (.npz) to fit on')
+    fit.add_argument('--val', default=None, help='cache (.npz) reported per epoch')
+    fit.add_argument('--features', choices=sorted(FEATURE_CHANNELS), default='s32')
+    fit.add_argument('--hidden', type=int, default=128, help='hidden width (0: linear; default 128)')
+    fit.add_argument('--kernel', type=int, choices=(1, 3), default=3, help='cells seen per cell (3: 3x3; default)')
+    fit.add_argument('--dropout', type=float, default=0.2)
+    fit.add_argument('--epochs', type=int, default=20)
+    fit.add_argument('--lr', type=float, default=3e-3)
+    fit.add_argument('--weight-decay', type=float, default=1e-2)
+    fit.add_argument('--balance', type=float, default=0.5, help='class weight = (frequency) ** -balance')
+    fit.add_argument('--seed', type=int, default=0)
+    fit.add_argument('--out', required=True, help='checkpoint with the head (full precision)')
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+
+    from geovr_training.model import CheckpointError, load_checkpoint
+    if args.command == 'cache':
+        start = time.perf_counter()
+        try:
+            model, _ = load_checkpoint(args.checkpoint)
+            cached = cache_features(model, iter_sequences(args.data, args.split, args.max_sequences),
+                                    min_coverage=args.min_coverage, features=tuple(args.features.split(',')))
+        except (CheckpointError, FileNotFoundError, ValueError) as exc:
+            print(f'cell_categories: error: {exc}', file=sys.stderr)
+            return 2
+        np.savez(args.out, **cached)
+        counts = np.bincount(cached['labels'], minlength=len(cached['categories']) + 1)
+        print(json.dumps({'cells': int(len(cached['labels'])), 'frames': int(cached['frame'].max() + 1),
+                          'seconds': round(time.perf_counter() - start, 1),
+                          'labels': dict(zip([*cached['categories'].tolist(), 'background'], counts.tolist()))}))
+        return 0
+    caches = [np.load(path) for path in args.train] + ([np.load(args.val)] if args.val else [])
+    categories = caches[0]['categories'].tolist()
+    grid = caches[0]['grid']
+    for path, cache in zip([*args.train, args.val], caches):
+        if cache['categories'].tolist() != categories or cache['grid'].tolist() != grid.tolist():
+            print(f'cell_categories: error: {path} names other categories or cells than {args.train[0]}',
+                  file=sys.stderr)
+            return 2
+        if args.features not in cache:
+            print(f'cell_categories: error: {path} holds no {args.features!r} features', file=sys.stderr)
+            return 2
+    grids = [frame_grids(c[args.features], c['labels'], grid) for c in caches]
+    val = grids.pop() if args.val else None
+    x = torch.cat([g[0] for g in grids])
+    y = torch.cat([g[1] for g in grids])
+    head, history = fit_head(x, y, len(categories) + 1, args.hidden, args.kernel, args.dropout, args.epochs,
+                             args.lr, args.weight_decay, balance=args.balance, seed=args.seed, val=val)
+    for record in history:
+        print(json.dumps(record))
+    metrics = {'features': args.features, 'hidden': args.hidden, 'kernel': args.kernel, 'dropout': args.dropout,
+               'epochs': args.epochs, 'balance': args.balance, 'min_coverage': float(caches[0]['min_coverage']),
+               'train_frames': int(len(x)), 'train': [str(p) for p in args.train], 'val': args.val,
+               **{k: v for k, v in history[-1].items() if k != 'epoch'}}
+    path = attach_head(args.checkpoint, head, categories, args.features, args.hidden, args.kernel, args.out, metrics)
+    print(f'wrote {path}')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""GeoVR-S v2's per-cell category head: cell labels from the renderer's segmentation, cached
+features, the head trains (its loss falls), and it rides in a checkpoint that old code paths
+still load (tiny untrained model, tiny rendered rooms)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from geovr_training.model import ModelArgsV2, build_model, load_checkpoint, save_checkpoint
+from geovr_training.model.category_head import CellCategoryHead
+from geovr_training.train.cell_categories import (attach_head, cache_features, cell_labels, class_weights,
+                                                  fit_head, frame_grids, iter_sequences, main, rendered_categories)
+
+SMALL = dict(dim=32, depth=2, num_heads=2, mlp_ratio=2.0, decoder_dim=16, descriptor_dim=24, pretrained=False)
+
+
+def test_a_cell_is_the_category_covering_most_of_it_or_background():
+    fractions = np.array([[0.5, 0.2, 0.3],     # category 0 covers half
+                          [0.25, 0.2, 0.55],   # nothing reaches 0.3: background
+                          [0.3, 0.3, 0.4],     # a tie: the first category
+                          [0.0, 0.0, 1.0]])
+    assert cell_labels(fractions, 0.3).tolist() == [0, 2, 0, 2]
+    assert cell_labels(fractions, 0.6).tolist() == [2, 2, 2, 2]
+
+
+def test_class_weights_balance_rare_categories():
+    labels = np.array([0] * 90 + [1] * 10)
+    w = class_weights(labels, 3, power=1.0)
+    assert w[1] / w[0] == pytest.approx(9.0)
+    assert w[2] == pytest.approx(w[1])                   # never seen: the largest weight
+    assert float((w[labels.tolist()]).mean()) == pytest.approx(1.0)
+    assert torch.allclose(class_weights(labels, 2, power=0.0), torch.ones(2))
+
+
+def test_old_checkpoints_load_without_a_head_and_args_are_checked(tmp_path):
+    model = build_model(ModelArgsV2(**SMALL))
+    assert model.category_head is None
+    state = model.args.to_dict()
+    for key in ('cell_categories', 'category_features', 'category_hidden', 'category_kernel'):
+        del state[key]                                    # a checkpoint written before the head
+    path = save_checkpoint(tmp_path / 'old.pt', model, {}, 0)
+    raw = torch.load(path, weights_only=True)
+    raw['model_args'] = state
+    torch.save(raw, path)
+    loaded, _ = load_checkpoint(path)
+    assert loaded.category_head is None and loaded.args.cell_categories == []
+    with pytest.raises(RuntimeError, match='no category head'):
+        loaded.cell_category_logits(torch.zeros(1, 320, 3, 4))
+    with pytest.raises(ValueError, match='category_features'):
+        ModelArgsV2(**SMALL, cell_categories=['chair'], category_features='s16')
+    with pytest.raises(ValueError, match='distinct'):
+        ModelArgsV2(**SMALL, cell_categories=['chair', 'chair'])
+    with pytest.raises(ValueError, match='kernel'):
+        CellCategoryHead(320, 3, kernel=5)
+
+
+@pytest.fixture(scope='module')
+def tiny_cache(tmp_path_factory):
+    """Features of 3 tiny rendered rooms (8 frames, 128x96: 3x4 cells) from a tiny v2 with the
+    ImageNet backbone (a random one's stride-32 features are constant: nothing to learn from)."""
+    from geovr_training.data.generate import GenerationConfig, generate_dataset
+    root = tmp_path_factory.mktemp('rooms')
+    generate_dataset(root, 3, GenerationConfig(seed=5, frames_per_scene=8, resolution=(128, 96), qa_per_scene=0),
+                     progress=False)
+    torch.manual_seed(0)
+    model = build_model(ModelArgsV2(**{**SMALL, 'pretrained': True})).eval()
+    sequences = [s for split in ('train', 'val', 'test') for s in iter_sequences(root, split)]
+    return root, model, cache_features(model, sequences)
+
+
+def test_the_cache_holds_each_cells_features_and_label(tiny_cache):
+    _, model, cache = tiny_cache
+    frames = 24
+    assert cache['grid'].tolist() == [3, 4]
+    assert cache['s32'].shape == (frames * 12, 320) and cache['head'].shape == (frames * 12, 1280)
+    assert cache['s32'].dtype == np.float16 and cache['fractions'].shape == (frames * 12, 15)
+    assert cache['categories'].tolist() == rendered_categories()
+    np.testing.assert_allclose(cache['fractions'].astype(np.float32).sum(-1), 1.0, atol=1e-2)
+    assert (cache['labels'] < 14).any() and (cache['labels'] == 14).any()   # objects and background
+    assert cache['frame'].tolist() == np.repeat(np.arange(frames), 12).tolist()
+
+
+@pytest.mark.parametrize('features,hidden,kernel', [('s32', 16, 3), ('head', 0, 1)])
+def test_the_head_trains_and_rides_in_the_checkpoint(tiny_cache, tmp_path, features, hidden, kernel):
+    _, model, cache = tiny_cache
+    x, y = frame_grids(cache[features], cache['labels'], cache['grid'])
+    assert x.shape == (24, cache[features].shape[1], 3, 4) and y.shape == (24, 3, 4)
+    head, history = fit_head(x, y, 15, hidden=hidden, kernel=kernel, epochs=50, batch=8, lr=1e-2, val=(x, y))
+    losses = [h['loss'] for h in history]
+    assert losses[-1] < 0.7 * losses[0], losses                         # the loss falls
+    assert history[-1]['val_accuracy'] > 0.5
+    base = save_checkpoint(tmp_path / 'base.pt', model, {'data': {'resolution': [128, 96]}}, 2)
+    path = attach_head(base, head, rendered_categories(), features, hidden, kernel, tmp_path / 'with_head.pt',
+                       {'loss': losses[-1]})
+    loaded, state = load_checkpoint(path)
+    assert loaded.args.cell_categories == rendered_categories() and state['epoch'] == 2
+    assert state['metrics']['category_head'] == {'loss': losses[-1]}
+    feat_s32 = torch.from_numpy(cache['s32'][:12].astype(np.float32).reshape(1, 3, 4, 320)).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        expected = head(feat_s32 if features == 's32' else model.backbone.head_features(feat_s32))
+        torch.testing.assert_close(loaded.cell_category_logits(feat_s32), expected)
+        for name, value in model.state_dict().items():                  # the rest is unchanged
+            torch.testing.assert_close(loaded.state_dict()[name], value)
+
+
+def test_the_cli_caches_and_fits(tiny_cache, tmp_path, capsys):
+    root, model, _ = tiny_cache
+    base = save_checkpoint(tmp_path / 'base.pt', model, {}, 0)
+    assert main(['cache', '--checkpoint', str(base), '--data', str(root), '--split', 'train', '--features', 's32',
+                 '--out', str(tmp_path / 'train.npz')]) == 0
+    assert main(['fit', '--checkpoint', str(base), '--train', str(tmp_path / 'train.npz'), '--hidden', '8',
+                 '--epochs', '2', '--out', str(tmp_path / 'head.pt')]) == 0
+    loaded, _ = load_checkpoint(tmp_path / 'head.pt')
+    assert loaded.args.category_kernel == 3 and loaded.args.category_hidden == 8
+    assert main(['fit', '--checkpoint', str(base), '--train', str(tmp_path / 'train.npz'), '--features', 'head',
+                 '--out', str(tmp_path / 'x.pt')]) == 2
+    assert 'holds no' in capsys.readouterr().err
