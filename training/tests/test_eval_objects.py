@@ -74,3 +74,30 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert 'geovr-eval objects: error:' in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(['--out', str(tmp_path)])  # neither --data nor --real
+
+
+def test_cli_scores_the_category_head_alone_and_combined(tiny_data, tmp_path, capsys):
+    import torch
+
+    from geovr_training.model import ModelArgsV2, build_model, save_checkpoint
+    from geovr_training.train.cell_categories import rendered_categories
+    torch.manual_seed(0)
+    model = build_model(ModelArgsV2(dim=32, depth=2, num_heads=2, decoder_dim=16, descriptor_dim=16, pretrained=False,
+                                    cell_categories=rendered_categories(), category_kernel=3))
+    checkpoint = save_checkpoint(tmp_path / 'head.pt', model, {'data': {'resolution': [128, 96]}}, 0)
+    assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--imagenet-on-data',
+                 '--head-on-data', '--rules', 'max,head', '--checkpoint', str(checkpoint),
+                 '--out', str(tmp_path / 'out')]) == 0
+    report = json.loads((tmp_path / 'out' / 'objects.json').read_text())
+    rows = report['rendered']['summary']
+    keys = ['ImageNet namer (v2 backbone, 128x96, stride 32)', 'category head (128x96, stride 32)',
+            'head + ImageNet, rule max (128x96, stride 32)', 'head + ImageNet, rule head (128x96, stride 32)']
+    assert list(rows) == ['oracle namer, stride 32', *keys]
+    assert all(0.0 <= rows[k]['cell_iou'] <= 1.0 and 'recall' in rows[k] for k in keys)
+    assert set(report['rendered_cells']) == set(keys)
+    assert '| category head (128x96, stride 32) |' in capsys.readouterr().out
+    old = save_checkpoint(tmp_path / 'old.pt', build_model(ModelArgsV2(dim=32, depth=2, num_heads=2, decoder_dim=16,
+                                                                         descriptor_dim=16, pretrained=False)), {}, 0)
+    assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--head-on-data',
+                 '--checkpoint', str(old), '--out', str(tmp_path / 'out2')]) == 2
+    assert 'category head' in capsys.readouterr().err

@@ -79,6 +79,28 @@ def imagenet_cell_logits(model, rgb: np.ndarray, size: tuple[int, int], batch: i
     return np.concatenate(out)
 
 
+def cell_outputs(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(class_logits (N, cells, 1000), category_logits (N, cells, K + 1) or None without the
+    model's category head) of frames rgb (N, H, W, 3) uint8 resized to size (W, H): the
+    exported cell classifier's two outputs, cells row-major over the (H/32, W/32) grid."""
+    import cv2
+    import torch
+
+    from geovr_training.model import normalize_images
+    with_head = getattr(model, 'category_head', None) is not None
+    classes, categories = [], []
+    with torch.no_grad():
+        for start in range(0, len(rgb), batch):
+            frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in rgb[start:start + batch]])
+            images = normalize_images(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0)
+            feat = model.backbone.features(images * model.input_scale + model.input_shift)[32]  # (B, 320, h, w)
+            classes.append(model.backbone.classify_cells(feat).flatten(2).transpose(1, 2).numpy())
+            if with_head:
+                categories.append(model.cell_category_logits(feat).flatten(2).transpose(1, 2).numpy())
+    return np.concatenate(classes), (np.concatenate(categories) if with_head else None)
+
+
 def resize_depth_nearest(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     import cv2
     return cv2.resize(depth.astype(np.float32), size, interpolation=cv2.INTER_NEAREST)
@@ -206,57 +228,96 @@ def vertical_axis_of(poses: np.ndarray, min_alignment: float = 0.8) -> int | Non
     return axis if abs(up[axis]) >= min_alignment else None
 
 
-RENDERED_AS = {'tv': 'monitor'}  # rendered category -> the shipped vocabulary's name, where they differ
-
-
 def nameable_scene(scene, vocabulary):
-    """The scene with only the objects whose category `vocabulary` has (renamed to it)."""
+    """The scene with only the objects whose category names one of `vocabulary`'s (by name,
+    plural or synonym: the renderer's tv is the shipped vocabulary's monitor), renamed to it."""
     import dataclasses
 
     from geovr_training.data.types import SceneGraph
-    objects = [dataclasses.replace(o, category=RENDERED_AS.get(o.category, o.category)) for o in scene.objects]
-    return SceneGraph(scene.room_size, [o for o in objects if o.category in vocabulary.names])
+    objects = [dataclasses.replace(o, category=vocabulary.resolve(o.category)) for o in scene.objects]
+    return SceneGraph(scene.room_size, [o for o in objects if o.category is not None])
+
+
+NAMERS = ('imagenet', 'head', 'combined')
+
+
+def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int], namers=('imagenet',),
+                             rules=('max',), radius: float = MATCH_RADIUS) -> dict[str, tuple[dict, list[dict], dict]]:
+    """The model's namers on rendered rooms: {namer key: (summary, per-sequence rows, cell scores)}.
+
+    'imagenet': the backbone's ImageNet logits through `vocabulary`; 'head': the model's
+    category head alone; 'combined': both through `geovr_ros.objects.CellNamer` with each of
+    `rules` (the runtime's path). The head's names extend the vocabulary ('stool', 'toy
+    duck'). Objects are scored as by the oracle rows, over the objects whose category the
+    namer's vocabulary has (the ImageNet vocabulary lacks stool and toy duck). Cells: per
+    category the IoU of the cells the namer labels with it and the cells the oracle (stride
+    32, >= 0.3 of the pixels) labels with it, over all frames; mean over categories shown."""
+    from geovr_ros.geometry import resize_intrinsics
+    from geovr_ros.objects import ObjectMapConfig, ObjectMapper, ObservationConfig, cell_grid_shape
+    from geovr_ros.objects.namers import CellNamer
+    head_names = list(getattr(getattr(model, 'args', None), 'cell_categories', []) or [])
+    unknown = [n for n in namers if n not in NAMERS]
+    if unknown or (not head_names and set(namers) - {'imagenet'}):
+        raise ValueError(f'namers {list(namers)}: each one of {NAMERS}; head and combined need a checkpoint '
+                         'with the category head')
+    runs = {}  # key -> (namer, kind, rule)
+    for kind in namers:
+        for rule in (rules if kind == 'combined' else ('max',)):
+            key = {'imagenet': f'ImageNet namer (v2 backbone, {size[0]}x{size[1]}, stride 32)',
+                   'head': f'category head ({size[0]}x{size[1]}, stride 32)',
+                   'combined': f'head + ImageNet, rule {rule} ({size[0]}x{size[1]}, stride 32)'}[kind]
+            runs[key] = (CellNamer(vocabulary, head_names if kind != 'imagenet' else (), rule), kind)
+    rows = {key: [] for key in runs}
+    inter = {key: {} for key in runs}
+    union = {key: {} for key in runs}
+    shown = {key: set() for key in runs}
+    for seq in sequences:
+        class_logits, category_logits = cell_outputs(model, seq.rgb, size)
+        src = (seq.rgb.shape[2], seq.rgb.shape[1])
+        for key, (namer, kind) in runs.items():
+            vocab = namer.vocabulary
+            scene = nameable_scene(seq.scene, vocab)
+            shown[key] |= {vocab.index(o.category) for o in scene.objects if o.first_seen is not None}
+            mapper = ObjectMapper(vocab, ObservationConfig(), ObjectMapConfig(vertical_axis=2))
+            category_of = {o.instance_id: vocab.index(o.category) for o in scene.objects}
+            for i in range(len(seq)):
+                depth = resize_depth_nearest(seq.depth[i], size)
+                K = resize_intrinsics(seq.K[i], src, size)
+                grid = cell_grid_shape(class_logits.shape[1], depth.shape)
+                if kind == 'imagenet':
+                    probs = namer.probabilities(class_logits[i])
+                elif kind == 'head':
+                    probs = namer.head_probabilities(category_logits[i])
+                else:
+                    probs = namer.probabilities(class_logits[i], category_logits[i])
+                probs = probs.reshape(grid + (len(vocab) + 1,))
+                mapper.observe_probabilities(probs, depth, K, seq.T_world_cam[i], i, float(seq.timestamps[i]))
+                predicted, _ = vocab.label_cells(probs)
+                seg = resize_depth_nearest(seq.segmentation[i].astype(np.float32), size).astype(np.int64)
+                oracle = oracle_probabilities(seg, category_of, len(vocab), size[0] // grid[1])
+                truth, _ = vocab.label_cells(oracle, 0.3)
+                for k in set(np.unique(truth)) | set(np.unique(predicted)):
+                    if k == vocab.background:
+                        continue
+                    inter[key][k] = inter[key].get(k, 0) + int(((truth == k) & (predicted == k)).sum())
+                    union[key][k] = union[key].get(k, 0) + int(((truth == k) | (predicted == k)).sum())
+            row = score_sequence(mapper.map.instances(), scene, seq.T_world_cam[-1], vocab, radius)
+            rows[key].append({'sequence': seq.name, **row})
+    out = {}
+    for key, (namer, _) in runs.items():
+        names = namer.vocabulary.names
+        cells = {names[k]: inter[key].get(k, 0) / union[key][k] for k in sorted(union[key]) if k in shown[key]}
+        cells_mean = float(np.mean(list(cells.values()))) if cells else float('nan')
+        out[key] = (summarise(rows[key]), rows[key], {'cell_iou_per_category': cells, 'cell_iou_mean': cells_mean})
+    return out
 
 
 def evaluate_imagenet_rendered(sequences, model, vocabulary, size: tuple[int, int],
                                radius: float = MATCH_RADIUS) -> tuple[dict, list[dict], dict]:
-    """The ImageNet namer on rendered rooms: (summary, per-sequence rows, cell scores).
-
-    Objects are scored as by the oracle rows, over the objects whose category the
-    vocabulary has (stool and toy duck have no ImageNet class). Cells: per category the IoU
-    of the cells the namer labels with it and the cells the oracle (stride 32, >= 0.3 of the
-    pixels) labels with it, over all frames; mean over categories shown."""
-    from geovr_ros.geometry import resize_intrinsics
-    from geovr_ros.objects import ObjectMapConfig, ObjectMapper, ObservationConfig, cell_grid_shape
-    rows, inter, union = [], {}, {}
-    for seq in sequences:
-        scene = nameable_scene(seq.scene, vocabulary)
-        logits = imagenet_cell_logits(model, seq.rgb, size)
-        mapper = ObjectMapper(vocabulary, ObservationConfig(), ObjectMapConfig(vertical_axis=2))
-        src = (seq.rgb.shape[2], seq.rgb.shape[1])
-        category_of = {o.instance_id: vocabulary.index(o.category) for o in scene.objects}
-        for i in range(len(seq)):
-            depth = resize_depth_nearest(seq.depth[i], size)
-            K = resize_intrinsics(seq.K[i], src, size)
-            grid = cell_grid_shape(logits.shape[1], depth.shape)
-            probs = vocabulary.probabilities(logits[i]).reshape(grid + (len(vocabulary) + 1,))
-            mapper.observe_probabilities(probs, depth, K, seq.T_world_cam[i], i, float(seq.timestamps[i]))
-            predicted, _ = vocabulary.label_cells(probs)
-            seg = resize_depth_nearest(seq.segmentation[i].astype(np.float32), size).astype(np.int64)
-            oracle = oracle_probabilities(seg, category_of, len(vocabulary), size[0] // grid[1])
-            truth, _ = vocabulary.label_cells(oracle, 0.3)
-            for k in set(np.unique(truth)) | set(np.unique(predicted)):
-                if k == vocabulary.background:
-                    continue
-                inter[k] = inter.get(k, 0) + int(((truth == k) & (predicted == k)).sum())
-                union[k] = union.get(k, 0) + int(((truth == k) | (predicted == k)).sum())
-        row = score_sequence(mapper.map.instances(), scene, seq.T_world_cam[-1], vocabulary, radius)
-        rows.append({'sequence': seq.name, **row})
-    shown = {vocabulary.index(o.category) for seq in sequences for o in nameable_scene(seq.scene, vocabulary).objects
-             if o.first_seen is not None}
-    cells = {vocabulary.names[k]: inter.get(k, 0) / union[k] for k in sorted(union) if k in shown}
-    cells_mean = float(np.mean(list(cells.values()))) if cells else float('nan')
-    return summarise(rows), rows, {'cell_iou_per_category': cells, 'cell_iou_mean': cells_mean}
+    """The ImageNet namer on rendered rooms: (summary, per-sequence rows, cell scores)
+    (`evaluate_namers_rendered` with that namer alone)."""
+    (result,) = evaluate_namers_rendered(sequences, model, vocabulary, size, ('imagenet',), radius=radius).values()
+    return result
 
 
 # ---- pictures
@@ -375,7 +436,7 @@ def evaluate_real(seq, model, size: tuple[int, int], vocabulary, observation_con
 
 # ---- report
 
-COLUMNS = (('recall', 'object recall', '.3f'), ('precision', 'precision', '.3f'),
+COLUMNS = (('cell_iou', 'cell IoU', '.3f'), ('recall', 'object recall', '.3f'), ('precision', 'precision', '.3f'),
            ('count_exact', 'count exact', '.3f'), ('count_within_one', 'count within one', '.3f'),
            ('where_median_m', 'where-is median m', '.3f'), ('where_answered', 'where answered', '.3f'),
            ('size_mra', 'size MRA', '.3f'), ('distance_mra', 'distance MRA', '.3f'),
@@ -385,7 +446,7 @@ COLUMNS = (('recall', 'object recall', '.3f'), ('precision', 'precision', '.3f')
 def markdown(rows: dict[str, dict]) -> str:
     lines = ['| | ' + ' | '.join(h for _, h, _ in COLUMNS) + ' |', '|---|' + '---|' * len(COLUMNS)]
     for name, row in rows.items():
-        lines.append(f'| {name} | ' + ' | '.join(format(row[k], f) for k, _, f in COLUMNS) + ' |')
+        lines.append(f'| {name} | ' + ' | '.join(format(row[k], f) if k in row else '-' for k, _, f in COLUMNS) + ' |')
     return '\n'.join(lines)
 
 
@@ -399,6 +460,11 @@ def main(argv: list[str] | None = None) -> int:
                         help='a cell is an object when this fraction of its pixels is (default 0.3)')
     parser.add_argument('--imagenet-on-data', action='store_true',
                         help='also name the --data frames with the ImageNet namer (--checkpoint) and score it')
+    parser.add_argument('--head-on-data', action='store_true',
+                        help="also the checkpoint's category head alone and combined with the ImageNet namer "
+                             '(the runtime path; needs a checkpoint with the head)')
+    parser.add_argument('--rules', default='max', help="combination rules scored with --head-on-data "
+                                                       "(comma-separated: max, head; default max)")
     parser.add_argument('--picture-min-views', type=int, default=5,
                         help='instances of --real drawn in the top-down picture need this many views (default 5)')
     parser.add_argument('--match-radius', type=float, default=MATCH_RADIUS)
@@ -430,29 +496,31 @@ def main(argv: list[str] | None = None) -> int:
         except (FileNotFoundError, ValueError) as exc:
             print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
             return 2
-        if args.imagenet_on_data:
+        if args.imagenet_on_data or args.head_on_data:
             from geovr_ros.objects import load_vocabulary
             from geovr_training.evaluation.evaluate import trained_input_size
             from geovr_training.model import CheckpointError, load_checkpoint
+            namers = (('imagenet',) if args.imagenet_on_data else ()) + (('head', 'combined') if args.head_on_data else ())
             try:
                 model, state = load_checkpoint(args.checkpoint)
                 vocabulary = load_vocabulary(args.vocabulary)
+                size = (tuple(int(v) for v in args.input_size.lower().split('x')) if args.input_size
+                        else trained_input_size(state) or (256, 192))
+                results = evaluate_namers_rendered(sequences, model, vocabulary, size, namers,
+                                                   tuple(args.rules.split(',')), args.match_radius)
             except (CheckpointError, FileNotFoundError, ValueError) as exc:
                 print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
                 return 2
-            size = (tuple(int(v) for v in args.input_size.lower().split('x')) if args.input_size
-                    else trained_input_size(state) or (256, 192))
-            summary, rows, cells = evaluate_imagenet_rendered(sequences, model, vocabulary, size, args.match_radius)
-            key = f'ImageNet namer (v2 backbone, {size[0]}x{size[1]}, stride 32)'
-            summaries[key] = summary
-            per_sequence[key] = rows
-            report['rendered_cells'] = cells
+            report['rendered_cells'] = {}
+            for key, (summary, rows, cells) in results.items():
+                summaries[key] = {'cell_iou': cells['cell_iou_mean'], **summary}
+                per_sequence[key] = rows
+                report['rendered_cells'][key] = cells
         report['rendered'] = {'summary': summaries, 'per_sequence': per_sequence}
         table = markdown(summaries)
         md.append(f'## Rendered rooms ({len(sequences)} sequences of {args.data}, split {args.split})\n\n{table}\n')
-        if 'rendered_cells' in report:
-            cells = report['rendered_cells']
-            md.append(f"ImageNet namer, cell IoU against the oracle's stride-32 cells: mean "
+        for key, cells in report.get('rendered_cells', {}).items():
+            md.append(f"{key}, cell IoU against the oracle's stride-32 cells: mean "
                       f"{cells['cell_iou_mean']:.3f} (" + ', '.join(f'{k} {v:.2f}' for k, v in
                                                                  cells['cell_iou_per_category'].items()) + ')\n')
         print(table)
