@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from geovr_training.data.types import SceneObject
-from geovr_training.evaluation.objects import evaluate_oracle, main, match_objects, oracle_probabilities
+from geovr_training.evaluation.objects import (_option_of_order, evaluate_oracle, main, match_objects,
+                                               oracle_probabilities, question_only_scores)
 
 
 def test_oracle_probabilities_are_pixel_fractions_per_cell():
@@ -67,6 +68,10 @@ def test_cli_writes_the_report(tiny_data, tmp_path, capsys):
     assert report['command'].startswith('geovr-eval objects --data')
     assert (tmp_path / 'objects_rendered_stride8.png').stat().st_size > 0
     assert '| oracle namer, stride 8 |' in capsys.readouterr().out
+    qa = report['rendered']['qa']                    # the data engine's QA items answered from the map
+    prior = next(k for k in qa if k.startswith('question-only'))
+    assert qa['oracle namer, stride 8']['items'] == qa[prior]['items'] > 0
+    assert all(0.0 <= v <= 100.0 for row in qa.values() for v in row['tasks'].values())
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
@@ -101,3 +106,23 @@ def test_cli_scores_the_category_head_alone_and_combined(tiny_data, tmp_path, ca
     assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--head-on-data',
                  '--checkpoint', str(old), '--out', str(tmp_path / 'out2')]) == 2
     assert 'category head' in capsys.readouterr().err
+
+
+def test_qa_options_and_the_question_only_prior():
+    from geovr_ros.objects import Vocabulary
+    vocab = Vocabulary.from_names(['chair', 'table', 'lamp'])
+    choices = ['lamp, chair, table', 'chair, table, lamp', 'chair, lamp, table']
+    assert _option_of_order('first seen: the chair (t=0.1 s), then the table (t=0.5 s), then the lamp (t=1 s)',
+                            choices, vocab) == 1
+    assert _option_of_order('first seen: the chair (t=0.1 s), then the lamp (t=2 s); not seen: the table',
+                            choices, vocab) == 2
+    assert _option_of_order('first seen: the table (t=0.1 s), then the chair (t=2 s)', choices, vocab) is None
+    key = ('object_count', ('chair',))
+    rooms = [[{'task': 'object_count', 'key': key, 'truth': 4.0, 'score': 0.0, 'answered': False}],
+             [{'task': 'object_count', 'key': key, 'truth': 5.0, 'score': 0.0, 'answered': False},
+              {'task': 'appearance_order', 'key': ('appearance_order', ()), 'options': 4, 'score': 0.0,
+               'answered': False}]]
+    prior = question_only_scores(rooms)
+    assert prior[0][0]['score'] == pytest.approx(50.0)         # guesses 5 for a true 4: MRA 0.5
+    assert prior[1][0]['score'] == pytest.approx(60.0)         # guesses 4 for a true 5: MRA 0.6
+    assert prior[1][1]['score'] == 25.0                        # chance of 4 options

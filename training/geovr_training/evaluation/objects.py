@@ -162,6 +162,104 @@ def score_sequence(instances, scene, camera_pose: np.ndarray, vocabulary, radius
     return row
 
 
+QA_TASKS = ('object_count', 'abs_distance', 'object_size', 'appearance_order')  # VSI tasks the map answers
+_UNITS = {'m': 1.0, 'cm': 0.01, 'count': 1.0, '': 1.0}
+
+
+def _option_of_order(text: str, choices: list[str], vocabulary) -> int | None:
+    """The option (index) whose category order agrees with the order an appearance answer
+    names (its categories in text order): one that starts with them (what the map did not
+    see came later), else the first that keeps their order; None if none does."""
+    said = [c for _, c in vocabulary.find(text.split('; not seen')[0])]
+    orders = [[vocabulary.resolve(c.strip()) for c in choice.split(',')] for choice in choices]
+    for agrees in (lambda order: order[:len(said)] == said, lambda order: [c for c in order if c in said] == said):
+        for index, order in enumerate(orders):
+            if agrees(order):
+                return index
+    return None
+
+
+def score_qa(items: list[dict], instances, camera_pose: np.ndarray, vocabulary) -> list[dict]:
+    """The data engine's QA items of the object tasks (QA_TASKS and where_is) answered from the
+    map's instances as the runtime answers them: {task, key, truth, score (0..100: VSI MRA for
+    numbers, 100 for the right option), answered; where_is: error_m}. A question the map
+    does not answer scores 0."""
+    from geovr_ros.geometry import mean_relative_accuracy
+    from geovr_ros.objects import answer_from_objects
+    out = []
+    for item in items:
+        task, truth = item['task'], item['answer']
+        if task not in QA_TASKS and task != 'where_is':
+            continue
+        key = (task, tuple(c for _, c in vocabulary.find(item['question'])))
+        answer = answer_from_objects(item['question'], instances, vocabulary, camera_pose, 'world')
+        record = {'task': task, 'key': key, 'answered': bool(answer.success), 'score': 0.0}
+        if task == 'where_is':
+            record['truth'] = list(truth['value'])
+            record['error_m'] = (float(np.linalg.norm(answer.points[0] - np.asarray(truth['value'])))
+                                 if answer.success and answer.points is not None and len(answer.points) else float('inf'))
+        elif truth['type'] == 'choice':
+            record['options'] = len(truth['choices'])
+            if answer.success:
+                record['score'] = 100.0 * (_option_of_order(answer.answer, truth['choices'], vocabulary) == truth['index'])
+        else:
+            record['truth'] = float(truth['value'])
+            if answer.success and answer.unit in _UNITS and truth.get('unit', '') in _UNITS:
+                value = answer.value * _UNITS[answer.unit] / _UNITS[truth.get('unit', '')]
+                record['score'] = 100.0 * mean_relative_accuracy(value, truth['value'])
+        out.append(record)
+    return out
+
+
+def question_only_scores(per_sequence: list[list[dict]]) -> list[list[dict]]:
+    """The question-only prior on the same items: a number is the mean true answer of the
+    items of the same task naming the same categories in the OTHER sequences (else of the
+    task), a point likewise; an option is chance (100 / options)."""
+    from geovr_ros.geometry import mean_relative_accuracy
+    out = []
+    for s, records in enumerate(per_sequence):
+        others = [r for t, rs in enumerate(per_sequence) if t != s for r in rs]
+        scored = []
+        for r in records:
+            if 'options' in r:
+                scored.append({**r, 'score': 100.0 / r['options'], 'answered': True})
+                continue
+            pool = [o['truth'] for o in others if o['key'] == r['key']] or \
+                [o['truth'] for o in others if o['task'] == r['task']]
+            guess = np.mean(np.asarray(pool, np.float64), axis=0) if pool else None
+            if r['task'] == 'where_is':
+                error = float(np.linalg.norm(guess - np.asarray(r['truth']))) if guess is not None else float('inf')
+                scored.append({**r, 'error_m': error, 'answered': guess is not None})
+            else:
+                score = 100.0 * mean_relative_accuracy(float(guess), r['truth']) if guess is not None else 0.0
+                scored.append({**r, 'score': score, 'answered': guess is not None})
+        out.append(scored)
+    return out
+
+
+def qa_summary(per_sequence: list[list[dict]]) -> dict:
+    """Per task mean score, their mean over QA_TASKS ('overall'), where-is median error, the
+    fraction of items answered and the item count."""
+    records = [r for rs in per_sequence for r in rs]
+    tasks = {t: float(np.mean([r['score'] for r in records if r['task'] == t]))
+             for t in QA_TASKS if any(r['task'] == t for r in records)}
+    where = [r['error_m'] for r in records if r['task'] == 'where_is']
+    return {'tasks': tasks, 'overall': float(np.mean(list(tasks.values()))) if tasks else float('nan'),
+            'where_median_m': float(np.median(where)) if where else float('nan'),
+            'answered': float(np.mean([r['answered'] for r in records])) if records else float('nan'),
+            'items': len(records)}
+
+
+def qa_markdown(rows: dict[str, dict]) -> str:
+    lines = ['| | ' + ' | '.join(QA_TASKS) + ' | mean of the 4 | where-is median m | answered | items |',
+             '|---|' + '---|' * (len(QA_TASKS) + 4)]
+    for name, row in rows.items():
+        lines.append(f'| {name} | ' + ' | '.join(f"{row['tasks'][t]:.1f}" if t in row['tasks'] else '-'
+                                                 for t in QA_TASKS)
+                     + f" | {row['overall']:.1f} | {row['where_median_m']:.2f} | {row['answered']:.2f} | {row['items']} |")
+    return '\n'.join(lines)
+
+
 def summarise(rows: list[dict]) -> dict[str, float]:
     """Pooled figures of per-sequence rows (`score_sequence`)."""
     total = lambda k: float(sum(r[k] for r in rows))  # noqa: E731
@@ -209,6 +307,7 @@ def evaluate_oracle(sequences, strides=(32, 8), min_score: float = 0.3, radius: 
                 raise ValueError(f'sequence {seq.name!r} has no segmentation, scene or depth: not a rendered one')
             mapper = oracle_map(seq, stride, vocabulary, observation_config, map_config)
             row = score_sequence(mapper.map.instances(), seq.scene, seq.T_world_cam[-1], vocabulary, radius)
+            row['qa'] = score_qa(seq.qa, mapper.map.instances(), seq.T_world_cam[-1], vocabulary)
             rows.append({'sequence': seq.name, **row})
             if stride not in first or row['objects_shown'] > first[stride][2]:
                 first[stride] = (seq, mapper, row['objects_shown'])
@@ -302,6 +401,7 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
                     inter[key][k] = inter[key].get(k, 0) + int(((truth == k) & (predicted == k)).sum())
                     union[key][k] = union[key].get(k, 0) + int(((truth == k) | (predicted == k)).sum())
             row = score_sequence(mapper.map.instances(), scene, seq.T_world_cam[-1], vocab, radius)
+            row['qa'] = score_qa(seq.qa, mapper.map.instances(), seq.T_world_cam[-1], vocab)
             rows[key].append({'sequence': seq.name, **row})
     out = {}
     for key, (namer, _) in runs.items():
@@ -518,7 +618,18 @@ def main(argv: list[str] | None = None) -> int:
                 report['rendered_cells'][key] = cells
         report['rendered'] = {'summary': summaries, 'per_sequence': per_sequence}
         table = markdown(summaries)
+        first_rows = next(iter(per_sequence.values()))
+        if any(r['qa'] for r in first_rows):
+            qa = {key: qa_summary([r['qa'] for r in rows]) for key, rows in per_sequence.items()}
+            qa['question-only prior (other rooms\' mean answer; chance for options)'] = \
+                qa_summary(question_only_scores([r['qa'] for r in first_rows]))
+            report['rendered']['qa'] = qa
+            qa_table = qa_markdown(qa)
+            print(qa_table)
         md.append(f'## Rendered rooms ({len(sequences)} sequences of {args.data}, split {args.split})\n\n{table}\n')
+        if 'qa' in report['rendered']:
+            md.append('### The QA items of the object tasks answered from each map (VSI scores, 0..100)\n\n'
+                      + qa_markdown(report['rendered']['qa']) + '\n')
         for key, cells in report.get('rendered_cells', {}).items():
             md.append(f"{key}, cell IoU against the oracle's stride-32 cells: mean "
                       f"{cells['cell_iou_mean']:.3f} (" + ', '.join(f'{k} {v:.2f}' for k, v in
