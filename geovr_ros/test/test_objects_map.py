@@ -246,3 +246,19 @@ def test_import_leaves_rclpy_torch_cv2_and_the_training_package_out():
             'bad = [m for m in ("rclpy", "torch", "cv2", "geovr_training") if m in sys.modules]; '
             'assert not bad, bad')
     subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def test_the_association_radius_grows_with_the_object():
+    """Partial views of a sofa, boxes 1.2 m long whose centres land 1.1 m apart (boxes barely
+    overlapping), are one sofa; two 0.4 m chairs 0.9 m apart stay two (radius max(0.5, the
+    longest side))."""
+    m = ObjectMap()
+    m.add([obs('sofa', centre=(0.0, 0.0, 2.0), half=0.6, stamp=0.0)])
+    m.add([obs('sofa', centre=(1.1, 0.0, 2.0), half=0.6, stamp=1.0)])
+    assert [i.n_views for i in m.instances(min_views=1)] == [2]
+    m.add([obs(centre=(0.0, 0.0, 4.0), stamp=2.0), obs(centre=(0.9, 0.0, 4.0), stamp=2.0)])
+    assert len(m.instances(min_views=1, category='chair')) == 2
+    assert len(ObjectMap(ObjectMapConfig(size_fraction=0.0)).add(
+        [obs('sofa', centre=(0.0, 0.0, 2.0), half=0.6), obs('sofa', centre=(1.1, 0.0, 2.0), half=0.6)])) == 2
+    with pytest.raises(ValueError, match='size_fraction'):
+        ObjectMapConfig(size_fraction=-1.0)

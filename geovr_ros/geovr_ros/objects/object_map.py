@@ -49,7 +49,10 @@ class ObjectMapError(ValueError):
 
 @dataclass(frozen=True)
 class ObjectMapConfig:
-    """max_distance: metres between centroids to associate or merge; min_overlap: box
+    """max_distance: metres between centroids to associate or merge, at least; size_fraction:
+    the radius grows to this fraction of the longer of the two boxes' longest sides (partial
+    views of a big object scatter in proportion to its size: the sofa of the HoloLens walk,
+    seen from its end and from its front, lands 1.0-1.6 m apart); min_overlap: box
     intersection / smaller box volume to associate or merge; max_observations: kept per
     instance (the oldest go); min_views / min_confidence: the default filter of
     `instances()` (an instance seen in fewer frames is tentative); box_quantiles,
@@ -59,6 +62,7 @@ class ObjectMapConfig:
     its legs); None: the map's up direction is unknown and only 3D overlap counts."""
 
     max_distance: float = 0.5
+    size_fraction: float = 1.0
     min_overlap: float = 0.3
     max_observations: int = 32
     min_views: int = 2
@@ -70,6 +74,8 @@ class ObjectMapConfig:
     def __post_init__(self):
         if self.vertical_axis not in (None, 0, 1, 2):
             raise ValueError(f'vertical_axis must be None, 0, 1 or 2, got {self.vertical_axis!r}')
+        if not 0 <= self.size_fraction <= 2:
+            raise ValueError(f'size_fraction must be in [0, 2], got {self.size_fraction}')
         if self.max_distance <= 0 or not 0 < self.min_overlap <= 1:
             raise ValueError(f'max_distance must be > 0 and min_overlap in (0, 1], got '
                              f'{self.max_distance}, {self.min_overlap}')
@@ -273,7 +279,9 @@ class ObjectMap:
         """Whether two (centroid, box_min, box_max) summaries are one object, and their
         centroid distance."""
         distance = float(np.linalg.norm(a[0] - b[0]))
-        if distance <= self.config.max_distance or box_overlap(a[1], a[2], b[1], b[2]) >= self.config.min_overlap:
+        longest = max(float(np.max(a[2] - a[1])), float(np.max(b[2] - b[1])))
+        radius = max(self.config.max_distance, self.config.size_fraction * longest)
+        if distance <= radius or box_overlap(a[1], a[2], b[1], b[2]) >= self.config.min_overlap:
             return True, distance
         v = self.config.vertical_axis
         if v is not None:
