@@ -181,3 +181,34 @@ def test_category_logits_without_their_names_are_refused(tmp_path):
     directory = export_head_classifier(make_split_contract_model(tmp_path), ['toy duck'])  # 1 name, 3 columns
     with pytest.raises(MetadataError, match='1 cell categories, category_logits has 3 columns'):
         PerceptionPipeline(directory, backend='onnxruntime')
+
+
+def test_the_object_map_is_saved_and_loaded_with_the_map(pipeline, tmp_path):
+    session, _ = mapped_session(pipeline)
+    chairs = session.objects.map.instances()
+    path = tmp_path / 'map.npz'
+    assert session.save_map(str(path)) >= 1
+    other = Session(pipeline, SessionConfig(), mount=np.eye(4))
+    other.load_map(str(path))
+    loaded = other.objects.map.instances()
+    assert [c.category for c in loaded] == [c.category for c in chairs]
+    for a, b in zip(chairs, loaded):
+        np.testing.assert_allclose(a.centroid, b.centroid)
+        assert all(k < 0 for k in b.keyframes)   # never moved by the new session's pose graph
+    answer = other.answer('How many chairs do you see?', now=20.0)   # before any frame: refused
+    assert not answer.success
+
+
+def test_a_map_with_a_damaged_object_map_is_refused_whole(pipeline, tmp_path):
+    from geovr_ros.localization import KeyframeMap, MapFileError
+    session, _ = mapped_session(pipeline)
+    path = tmp_path / 'map.npz'
+    session.save_map(str(path))
+    saved = KeyframeMap.load(str(path))
+    arrays = {k: v for k, v in saved.attachments.items() if k != '_json'}
+    arrays['objects_n_views'] = arrays['objects_n_views'] * 0      # n_views must be >= 1
+    saved.save(str(path), arrays, saved.document)
+    before = session.objects.map.instances()
+    with pytest.raises(MapFileError, match='object map'):
+        session.load_map(str(path))
+    assert [c.instance_id for c in session.objects.map.instances()] == [c.instance_id for c in before]

@@ -42,6 +42,7 @@ from geovr_ros.tracking import TrackerConfig
 STAMP_JUMP_CONFIRM_FRAMES = 3   # valid frames in a row that make a stamp jump believed
 CLOCK_MISMATCH_S = 86400.0      # stamps this far from the caller's clock are another clock's
 KEPT_KEYFRAME_INPUTS = 64       # newest map keyframes whose model input is kept for verification
+OBJECTS_PREFIX = 'objects_'     # map-file attachments of the object map
 
 
 def denormalised_rgb(chw: np.ndarray, metadata) -> np.ndarray:
@@ -405,21 +406,46 @@ class Session:
                                f'{type(error).__name__}: {error}') from None
 
     def load_map(self, path: str) -> int:
-        """Localizes in the map at `path` (map -> odom unknown until a place is recognised);
-        returns its keyframe count. Raises MapFileError with the live map untouched."""
+        """Localizes in the map at `path` (map -> odom unknown until a place is recognised)
+        with the object map saved in it (none when it has none); returns its keyframe count.
+        Raises MapFileError with the live maps untouched."""
         keyframe_map = self.read_map(path)   # the live map is untouched until it is whole
+        objects = self._saved_objects(keyframe_map, path) if self.objects is not None else None
         self.localizer.set_map(keyframe_map)
         if self.objects is not None:   # objects found so far are in the previous map's frame
-            self.objects.map.clear()
+            self.objects.map = objects
         self._keyframe_inputs.clear()
         self._refresh_map_odom()
         return len(keyframe_map)
 
     def save_map(self, path: str) -> int:
-        """Writes the keyframe map to `path` atomically (`KeyframeMap.save`); returns its
-        keyframe count. Raises MapFileError (empty map) or OSError."""
-        self.localizer.map.save(path)
+        """Writes the keyframe map and the object map (in the same map frame) to `path`
+        atomically (`KeyframeMap.save`, objects as attachments); returns the keyframe count.
+        Raises MapFileError (empty map) or OSError."""
+        attachments, document = {}, None
+        if self.objects is not None and self.objects_frame == self.config.map_frame:
+            arrays, meta = self.objects.map.to_arrays()
+            attachments = {OBJECTS_PREFIX + key: value for key, value in arrays.items()}
+            document = {'objects': meta}
+        self.localizer.map.save(path, attachments, document)
         return len(self.localizer.map)
+
+    def _saved_objects(self, keyframe_map: KeyframeMap, path: str):
+        """The ObjectMap saved in a map file (an empty one when it holds none); its
+        observations leave their old keyframes (negative ids: this session's pose graph never
+        moves them). MapFileError naming the file when the saved objects are not whole."""
+        from geovr_ros.objects import ObjectMap, ObjectMapError
+        arrays = {key[len(OBJECTS_PREFIX):]: value for key, value in keyframe_map.attachments.items()
+                  if key.startswith(OBJECTS_PREFIX)}
+        document = keyframe_map.document or {}
+        if not arrays and 'objects' not in document:
+            return ObjectMap(self.objects.map.config)
+        try:
+            if 'obs_keyframe' in arrays:
+                arrays['obs_keyframe'] = -1 - np.asarray(arrays['obs_keyframe'], np.int64)
+            return ObjectMap.from_arrays(arrays, document.get('objects') or {}, self.objects.map.config)
+        except ObjectMapError as error:
+            raise MapFileError(f'map file {path!r} refused: its object map: {error}') from None
 
     # ---------------------------------------------------------------- questions
     def child_pose(self, T_odom_cam: np.ndarray) -> tuple[np.ndarray, str | None]:
