@@ -339,8 +339,13 @@ def test_every_concurrent_question_is_answered(attacked, calls):
     assert_still_whole(a, before)
 
 
+BURSTS = 10
+
+
 def test_a_burst_beyond_the_queue_is_refused_as_busy_not_dropped(ros_env):
-    """With query_queue_depth 1, a burst of 30 gets answers and 'busy' refusals: 30 replies."""
+    """With query_queue_depth 1, a burst of 30 gets answers and 'busy' refusals: 30 replies.
+    Whether a burst outruns the answering thread is timing (a fast node answers some bursts
+    whole): bursts are sent until one meets a 'busy' (at most BURSTS), every one answered whole."""
     from rclpy.qos import QoSProfile
     node = Process('geovr_node', node_args(
         {'model': str(tiny_model(ros_env)), 'backend': 'onnxruntime', 'query_queue_depth': 1},
@@ -355,13 +360,18 @@ def test_a_burst_beyond_the_queue_is_refused_as_busy_not_dropped(ros_env):
         assert node.wait_for_output('active:', 90), node.output()
         client = probe.create_client(SpatialQuery, '/busy_node/query', qos_profile=QoSProfile(depth=30))
         assert client.wait_for_service(timeout_sec=20)
-        futures = [client.call_async(SpatialQuery.Request(question='how far have I travelled?'))
-                   for _ in range(30)]
-        spin_until(probe, lambda: all(f.done() for f in futures), 60)
-        replies = [f.result() for f in futures if f.done()]
-        assert len(replies) == 30
-        busy = [r for r in replies if r.message.startswith('busy: ')]
-        assert busy and all('questions waiting' in r.message for r in busy), {r.message for r in replies}
+        busy, messages = [], set()
+        for _ in range(BURSTS):
+            futures = [client.call_async(SpatialQuery.Request(question='how far have I travelled?'))
+                       for _ in range(30)]
+            spin_until(probe, lambda: all(f.done() for f in futures), 60)
+            replies = [f.result() for f in futures if f.done()]
+            assert len(replies) == 30   # refused or answered, never dropped
+            messages |= {r.message for r in replies}
+            busy = [r for r in replies if r.message.startswith('busy: ')]
+            if busy:
+                break
+        assert busy and all('questions waiting' in r.message for r in busy), messages
     finally:
         probe.destroy_node()
         if own_context:
