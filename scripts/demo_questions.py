@@ -129,6 +129,8 @@ def score_answer(question: DemoQuestion, response: dict[str, Any], T_world_odom:
         return {'correct': bool(correct), 'answer_in_truth_unit': value_in_truth_unit,
                 'relative_error': relative, 'mra': mra}
     if kind == 'choice':
+        if not math.isfinite(float(response.get('value', math.nan))):
+            return {'correct': False, 'error': None, 'reason': 'the answer picks no option'}
         index = int(round(float(response['value'])))
         picked = options[index] if 0 <= index < len(options) else None
         true_option = truth['choices'][truth['index']]

@@ -145,3 +145,13 @@ def test_object_answerer_in_a_chain_with_the_camera_from_memory(vocab):
     assert a.success and a.category == 'distance' and a.value == 0.5  # the geometric answerer
     unknown = ObjectAnswerer(m, vocab, 'map', lambda: None)
     assert 'from the camera' not in unknown.answer('Where is the chair?', memory.snapshot(), 1.0).answer
+
+
+def test_situated_localization_and_multiple_choice_are_left_to_the_other_answerers():
+    """'... locate me' is the situated-localization task (the trajectory / language answerers'),
+    not 'where is' of the object it names."""
+    from geovr_ros.memory.answerer import NO_MODEL_MESSAGE
+    from geovr_ros.objects import load_vocabulary
+    answer = answer_from_objects('With the purple trash bin in front of me and the blue toy duck at my left, '
+                                 'locate me.', [], load_vocabulary())
+    assert answer.message == NO_MODEL_MESSAGE

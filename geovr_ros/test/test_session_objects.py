@@ -212,3 +212,12 @@ def test_a_map_with_a_damaged_object_map_is_refused_whole(pipeline, tmp_path):
     with pytest.raises(MapFileError, match='object map'):
         session.load_map(str(path))
     assert [c.instance_id for c in session.objects.map.instances()] == [c.instance_id for c in before]
+
+
+def test_a_multiple_choice_question_the_map_answers_in_words_goes_to_a_model(pipeline):
+    session, _ = mapped_session(pipeline)
+    question = ('What will be the first-time appearance order of the following categories: chair, sofa? '
+                'Options: (A) chair, sofa; (B) sofa, chair.')
+    answer = session.answer(question, now=20.0)
+    assert not answer.answer.startswith('first seen')   # the chain (here: no language model) has it
+    assert session.answer('In what order did you first see the chair and the sofa?', now=20.0).answer

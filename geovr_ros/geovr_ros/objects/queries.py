@@ -54,7 +54,7 @@ _TASKS = (
 )
 # Questions of the trajectory / situated-localization answerers, never of this one.
 _NOT_OURS = re.compile(r'\bwhere (am|was|were) (i|we)\b|\bwhere are we\b|\bhow (far|long) (have|did|had) (i|we|you)\b'
-                       r'|\bkey ?frames?\b')
+                       r'|\bkey ?frames?\b|\blocate (me|us)\b')  # 'locate me': situated localization
 _TO_CAMERA = re.compile(r'\b(from|to) (me|us|you|here|the camera|the robot|my position)\b')
 _CLOSEST = re.compile(r'\b(closest|nearest) (point|points|part|parts|edge|edges)\b|\bedge\b|\bgap\b|\bsurfaces?\b'
                       r'|\bclosest point\b')

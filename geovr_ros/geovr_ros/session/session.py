@@ -532,6 +532,7 @@ class Session:
         when the question is not about objects (the other answerers take it). Distances and
         sizes are measured in the object map's own frame; moving to `frame` moves the boxes
         rigidly (their extents stay those of the map's axes)."""
+        from geovr_ros.language.text import parse_options
         from geovr_ros.memory.answerer import NO_MODEL_MESSAGE
         from geovr_ros.objects import answer_from_objects
         T_objects_odom = T_map_odom if self.config.localization_enabled else np.eye(4)
@@ -543,7 +544,11 @@ class Session:
             _moved_instance(i, T_target_objects) for i in self.objects.map.instances()]
         answer = answer_from_objects(question, instances, self.objects.vocabulary,
                                      T_target_odom @ T_odom_cam, frame)
-        return None if answer.message == NO_MODEL_MESSAGE else answer
+        if answer.message == NO_MODEL_MESSAGE:
+            return None
+        if parse_options(question) and not np.isfinite(answer.value):
+            return None   # a multiple-choice question the map answers in words: a model picks
+        return answer
 
     # ---------------------------------------------------------------- diagnostics
     def diagnostics(self) -> dict[str, str]:
