@@ -63,7 +63,7 @@ def test_head_probabilities_land_in_vocabulary_columns(shipped):
 
 
 def test_the_max_rule_takes_the_more_confident_namer_per_category(shipped):
-    namer = CellNamer(shipped, HEAD)                                  # rule 'max', the default
+    namer = CellNamer(shipped, HEAD, rule='max')
     vocab = namer.vocabulary
     imagenet = np.zeros((4, 1000))
     imagenet[0, TOASTER] = 20.0        # cell 0: ImageNet sure of a toaster, the head sees background
@@ -85,8 +85,16 @@ def test_the_max_rule_takes_the_more_confident_namer_per_category(shipped):
         namer.probabilities()
 
 
-def test_the_head_rule_trusts_the_head_for_its_categories(shipped):
-    namer = CellNamer(shipped, HEAD, rule='head')
+def test_the_head_rule_trusts_the_head_for_its_categories(shipped, tmp_path):
+    namer = CellNamer(shipped, HEAD)                                  # the shipped vocabulary's rule
+    assert shipped.combine == 'head' and namer.rule == 'head'
+    user = tmp_path / 'max.yaml'
+    user.write_text('combine: max\n')                                 # a user's YAML may choose the other
+    assert CellNamer(load_vocabulary(user), HEAD).rule == 'max'
+    assert load_vocabulary(user).with_categories(['stool']).combine == 'max'
+    user.write_text('combine: mean\n')
+    with pytest.raises(VocabularyError, match='combine must be one of'):
+        load_vocabulary(user)
     vocab = namer.vocabulary
     imagenet = np.zeros((3, 1000))
     imagenet[0, TOASTER] = 20.0        # the head's background is shared out: still a toaster

@@ -27,12 +27,13 @@ class ObjectMapper:
 
     `head_categories`: the names of a trained category head's columns (the cell classifier's
     `category_logits`, `PerceptionPipeline.cell_categories`); the vocabulary is extended by
-    those it lacks and the two namers are combined by `rule` (`objects/namers.py`).
+    those it lacks and the two namers are combined by `rule` (`objects/namers.py`; None: the
+    vocabulary's `combine`, 'head' unless its YAML says otherwise).
     `self.vocabulary` is the extended one (questions are parsed with it)."""
 
     def __init__(self, vocabulary: Vocabulary, observation_config: ObservationConfig = ObservationConfig(),
                  map_config: ObjectMapConfig = ObjectMapConfig(), object_map: ObjectMap | None = None,
-                 head_categories: Sequence[str] = (), rule: str = 'max'):
+                 head_categories: Sequence[str] = (), rule: str | None = None):
         self.namer = CellNamer(vocabulary, head_categories, rule)
         self.vocabulary = self.namer.vocabulary
         self.observation_config = observation_config

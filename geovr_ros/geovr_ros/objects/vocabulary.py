@@ -26,7 +26,8 @@ __all__ = ['Category', 'Vocabulary', 'VocabularyError', 'load_vocabulary', 'merg
            'plural_of', 'shipped_vocabulary_path', 'vocabulary_from_dict']
 
 SHIPPED_FILE = 'object_vocabulary.yaml'
-TOP_KEYS = ('temperature', 'min_score', 'categories', 'remove')
+TOP_KEYS = ('temperature', 'min_score', 'combine', 'categories', 'remove')
+COMBINE_RULES = ('head', 'max')  # objects/namers.py
 CATEGORY_KEYS = ('imagenet', 'synonyms', 'plural')
 NUM_IMAGENET_CLASSES = 1000  # outputs of an ImageNet-1k classifier
 
@@ -77,15 +78,21 @@ class Vocabulary:
         temperature: softmax temperature applied to the logits (> 0; 1 = the classifier's
             own probabilities, > 1 flattens them).
         min_score: a cell is labelled with a category when its probability reaches this.
+        combine: how a trained category head's probabilities join the ImageNet ones
+            ('head' or 'max', `objects/namers.py`).
     """
 
-    def __init__(self, categories: Sequence[Category], temperature: float = 1.0, min_score: float = 0.3):
+    def __init__(self, categories: Sequence[Category], temperature: float = 1.0, min_score: float = 0.3,
+                 combine: str = 'head'):
         if not categories:
             raise VocabularyError('a vocabulary needs at least one category')
         if not (np.isfinite(temperature) and temperature > 0):
             raise VocabularyError(f'temperature must be a positive number, got {temperature!r}')
         if not (0.0 < min_score <= 1.0):
             raise VocabularyError(f'min_score must be in (0, 1], got {min_score!r}')
+        if combine not in COMBINE_RULES:
+            raise VocabularyError(f'combine must be one of {COMBINE_RULES}, got {combine!r}')
+        self.combine = combine
         self.categories = tuple(categories)
         self.names = tuple(c.name for c in self.categories)
         self.temperature = float(temperature)
@@ -146,7 +153,7 @@ class Vocabulary:
                  if self.resolve(n) is None]
         if not added:
             return self
-        return Vocabulary(self.categories + tuple(added), self.temperature, self.min_score)
+        return Vocabulary(self.categories + tuple(added), self.temperature, self.min_score, self.combine)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Category probabilities (..., K + 1) of ImageNet logits (..., 1000).
@@ -187,7 +194,7 @@ class Vocabulary:
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML form (`vocabulary_from_dict` reads it back)."""
-        return {'temperature': self.temperature, 'min_score': self.min_score,
+        return {'temperature': self.temperature, 'min_score': self.min_score, 'combine': self.combine,
                 'categories': {c.name: {'imagenet': dict(c.imagenet), 'synonyms': list(c.synonyms),
                                         **({'plural': c.plural} if c.plural else {})}
                                for c in self.categories}}
@@ -235,7 +242,8 @@ def vocabulary_from_dict(data: Mapping[str, Any], source: str = '<dict>') -> Voc
         categories.append(Category(name.strip().lower(), imagenet,
                                    tuple(s.strip().lower() for s in synonyms), plural.strip().lower()))
     try:
-        return Vocabulary(categories, float(data.get('temperature', 1.0)), float(data.get('min_score', 0.3)))
+        return Vocabulary(categories, float(data.get('temperature', 1.0)), float(data.get('min_score', 0.3)),
+                          str(data.get('combine', 'head')))
     except (TypeError, ValueError) as exc:
         raise VocabularyError(f'{source}: {exc}') from exc
 
@@ -263,7 +271,7 @@ def merge_vocabulary(base: Mapping[str, Any], override: Mapping[str, Any], sourc
             raise VocabularyError(f'{source}: categories.{name} must be a mapping')
         _reject_unknown(entry, CATEGORY_KEYS, f'{source}: categories.{name}')
         categories[name] = {**categories.get(name, {}), **entry}
-    for key in ('temperature', 'min_score'):
+    for key in ('temperature', 'min_score', 'combine'):
         if key in override:
             merged[key] = override[key]
     merged['categories'] = categories

@@ -341,7 +341,7 @@ NAMERS = ('imagenet', 'head', 'combined')
 
 
 def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int], namers=('imagenet',),
-                             rules=('max',), radius: float = MATCH_RADIUS) -> dict[str, tuple[dict, list[dict], dict]]:
+                             rules=('head',), radius: float = MATCH_RADIUS) -> dict[str, tuple[dict, list[dict], dict]]:
     """The model's namers on rendered rooms: {namer key: (summary, per-sequence rows, cell scores)}.
 
     'imagenet': the backbone's ImageNet logits through `vocabulary`; 'head': the model's
@@ -361,7 +361,7 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
                          'with the category head')
     runs = {}  # key -> (namer, kind, rule)
     for kind in namers:
-        for rule in (rules if kind == 'combined' else ('max',)):
+        for rule in (rules if kind == 'combined' else (None,)):
             key = {'imagenet': f'ImageNet namer (v2 backbone, {size[0]}x{size[1]}, stride 32)',
                    'head': f'category head ({size[0]}x{size[1]}, stride 32)',
                    'combined': f'head + ImageNet, rule {rule} ({size[0]}x{size[1]}, stride 32)'}[kind]
@@ -563,8 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--head-on-data', action='store_true',
                         help="also the checkpoint's category head alone and combined with the ImageNet namer "
                              '(the runtime path; needs a checkpoint with the head)')
-    parser.add_argument('--rules', default='max', help="combination rules scored with --head-on-data "
-                                                       "(comma-separated: max, head; default max)")
+    parser.add_argument('--rules', default='head', help="combination rules scored with --head-on-data "
+                                                        "(comma-separated: head, max; default head, the runtime's)")
     parser.add_argument('--picture-min-views', type=int, default=5,
                         help='instances of --real drawn in the top-down picture need this many views (default 5)')
     parser.add_argument('--match-radius', type=float, default=MATCH_RADIUS)
