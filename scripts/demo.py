@@ -647,15 +647,13 @@ def evaluate_objects(rec: Recording, seq, traj: Trajectory | None) -> dict:
     from geovr_ros.objects import load_vocabulary
     vocabulary = load_vocabulary()
     seen = [o for o in scene.objects if o.first_seen is not None and o.first_seen < len(seq)]
-    matched = []
+    matched, used = [], set()
     for obj in seen:
         names = {name for _, name in vocabulary.find(obj.category)}
-        near = [f for f in found if f['category'] in names
+        near = [i for i, f in enumerate(found) if f['category'] in names
                 and np.linalg.norm(np.asarray(f['centre_world']) - obj.centre) <= OBJECT_MATCH_M]
         matched.append(bool(near))
-    used = {id(f) for f in found for obj in seen
-            if f['category'] in {n for _, n in vocabulary.find(obj.category)}
-            and np.linalg.norm(np.asarray(f['centre_world']) - obj.centre) <= OBJECT_MATCH_M}
+        used.update(near)
     result.update(true_objects_seen=len(seen), true_objects_found=int(sum(matched)),
                   recall=float(np.mean(matched)) if seen else math.nan,
                   precision=len(used) / len(found) if found else math.nan,
@@ -780,12 +778,17 @@ def render_topdown(seq, traj: Trajectory | None, traj_metrics: dict, out: Path) 
     ax.set_title(title, fontsize=10)
     ax.set_xlim(-w / 2 - 0.3, w / 2 + 0.3)
     ax.set_ylim(-d / 2 - 0.3, d / 2 + 0.3)
+    return _save_topdown(fig, ax, ('world x (m)', 'world y (m)'), -0.09, out / 'trajectory.png')
+
+
+def _save_topdown(fig, ax, labels: tuple[str, str], legend_y: float, path: Path) -> Path:
+    """Equal axes, labels, grid and the legend under the plot; writes `path` and closes `fig`."""
+    import matplotlib.pyplot as plt
     ax.set_aspect('equal')
-    ax.set_xlabel('world x (m)')
-    ax.set_ylabel('world y (m)')
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
     ax.grid(alpha=0.3)
-    ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.09), ncol=2, fontsize=8, frameon=False)
-    path = out / 'trajectory.png'
+    ax.legend(loc='upper center', bbox_to_anchor=(0.5, legend_y), ncol=2, fontsize=8, frameon=False)
     fig.savefig(path)
     plt.close(fig)
     return path
@@ -850,15 +853,7 @@ def render_object_map(seq, traj: Trajectory | None, objects: dict, out: Path) ->
                  f'({", ".join(f"{v} {k}" for k, v in objects.get("categories", {}).items()) or "none"}), '
                  f'placed by the SE(3) fit of the odometry')
     ax.set_title(title, fontsize=9)
-    ax.set_aspect('equal')
-    ax.set_xlabel('floor axis 1 (m)')
-    ax.set_ylabel('floor axis 2 (m)')
-    ax.grid(alpha=0.3)
-    ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8, frameon=False)
-    path = out / 'objects.png'
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save_topdown(fig, ax, ('floor axis 1 (m)', 'floor axis 2 (m)'), -0.08, out / 'objects.png')
 
 
 def write_docs_images(montage: Path, topdown: Path, object_map: Path, docs_dir: Path, prefix: str = 'demo',
