@@ -10,11 +10,13 @@ from pathlib import Path
 
 def _generate(args) -> int:
     from .generate import GenerationConfig, generate_dataset
+    from .randomization import Randomization
     from .trajectory import parse_resolution
     config = GenerationConfig(seed=args.seed, frames_per_scene=args.frames_per_scene,
                               resolution=parse_resolution(args.resolution) if args.resolution else None,
                               fps=args.fps, qa_per_scene=args.qa_per_scene,
-                              trajectories=tuple(k.strip() for k in args.trajectories.split(',') if k.strip()))
+                              trajectories=tuple(k.strip() for k in args.trajectories.split(',') if k.strip()),
+                              randomization=Randomization.load(args.randomization))
     manifest = generate_dataset(args.out, args.scenes, config, workers=args.workers)
     frames = sum(s['num_frames'] for s in manifest['sequences'])
     print(f"wrote {len(manifest['sequences'])} sequences, {frames} frames to {args.out} "
@@ -81,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help='comma-separated camera paths drawn per scene, repeats weigh; kinds: '
                         f"{', '.join(TRAJECTORY_KINDS)} (default {','.join(DEFAULT_TRAJECTORY_MIX)}; "
                         "close: desk-distance views of one object)")
+    g.add_argument('--randomization', default='none',
+                   help="domain randomization: 'none' (plain renders), 'full' (textures, clutter, light and "
+                        "sensor effects at their documented defaults) or a YAML file of {stage: {knob: value}} "
+                        "over 'full' (docs/data.md lists every knob and its range)")
     g.set_defaults(func=_generate)
 
     i = sub.add_parser('inspect', help='print statistics and write a PNG contact sheet')

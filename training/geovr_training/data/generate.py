@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,13 @@ import numpy as np
 
 from .errors import GenerationError
 from .qa import generate_qa
+from .randomization import Randomization, randomization_rng, randomize_layout
 from .scene import sample_scene
 from .shards import SHARD_SUFFIX, write_manifest, write_shard
 from .trajectory import DEFAULT_TRAJECTORY_MIX, TRAJECTORY_KINDS, sample_camera, sample_trajectory
 from .types import SceneGraph, Sequence
 
-GENERATOR_VERSION = 'geovr-data-render-1'
+GENERATOR_VERSION = 'geovr-data-render-2'  # 2: domain randomization (preset 'none' renders as 1 did)
 SPLIT_FRACTIONS = {'train': 0.8, 'val': 0.1, 'test': 0.1}
 
 
@@ -36,6 +37,7 @@ class GenerationConfig:
     min_seen_fraction: float = 0.002  # of the image area, at least 20 pixels
     qa_per_scene: int = 24
     trajectories: tuple[str, ...] = DEFAULT_TRAJECTORY_MIX  # drawn uniformly per scene; repeats weigh
+    randomization: Randomization = field(default_factory=Randomization)  # default: every stage off
 
     def validate(self) -> None:
         unknown = [k for k in self.trajectories if k not in TRAJECTORY_KINDS]
@@ -66,7 +68,7 @@ def render_sequence(config: GenerationConfig, scene_index: int, renderer=None) -
     from .render import Renderer
     config.validate()
     rng = scene_rng(config.seed, scene_index)
-    layout = sample_scene(rng)
+    layout = randomize_layout(sample_scene(rng), config.randomization, config.seed, scene_index)
     K, (w, h) = sample_camera(rng, config.resolution)
     poses, timestamps, kind = sample_trajectory(rng, layout, config.frames_per_scene, config.fps,
                                                 kinds=config.trajectories)
@@ -83,13 +85,19 @@ def render_sequence(config: GenerationConfig, scene_index: int, renderer=None) -
     finally:
         if own:
             renderer.close()
+    if config.randomization.sensor.enabled:
+        from .sensor import apply_sensor_effects
+        rgb = apply_sensor_effects(rgb, depth, K, poses, timestamps, config.randomization.sensor,
+                                   randomization_rng(config.seed, scene_index, 'sensor'))
     scene = layout.scene_graph()
     min_pixels = max(20, int(round(config.min_seen_fraction * w * h)))
     first_seen_frames(seg, scene, min_pixels)
     Ks = np.repeat(K[None], n, 0)
     qa = generate_qa(scene, poses, rng, config.qa_per_scene)
     info = {'source': 'render', 'generator': GENERATOR_VERSION, 'seed': int(config.seed),
-            'scene_index': int(scene_index), 'trajectory': kind, 'fps': float(config.fps),
+            'scene_index': int(scene_index), 'trajectory': kind,
+            'randomized': [stage for stage in ('textures', 'clutter', 'light', 'sensor')
+                           if getattr(config.randomization, stage).enabled], 'fps': float(config.fps),
             'min_seen_pixels': min_pixels, 'depth_convention': 'metres along optical z, NaN invalid',
             'pose_convention': 'T_world_cam optical (REP 103) camera-to-world; world z up, floor z=0'}
     return Sequence(name=f'scene_{scene_index:05d}', rgb=rgb, depth=depth, K=Ks, T_world_cam=poses,
@@ -160,7 +168,8 @@ def generate_dataset(out_dir: str | Path, num_scenes: int, config: GenerationCon
         'config': {'frames_per_scene': config.frames_per_scene,
                    'resolution': None if config.resolution is None else list(config.resolution),
                    'fps': config.fps, 'min_seen_fraction': config.min_seen_fraction,
-                   'qa_per_scene': config.qa_per_scene, 'trajectories': list(config.trajectories)},
+                   'qa_per_scene': config.qa_per_scene, 'trajectories': list(config.trajectories),
+                   'randomization': config.randomization.to_dict()},
         'sequences': results,
         'splits': {s: [r['name'] for r in results if r['split'] == s] for s in ('train', 'val', 'test')},
     }

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .scene import SceneLayout, pybullet_data_path
+from .scene import ObjectSpec, SceneLayout, pybullet_data_path
 
 # Optical camera (x right, y down, z forward) -> OpenGL camera (x right, y up, z backward).
 T_OPTICAL_GL = np.diag([1.0, -1.0, -1.0, 1.0])
@@ -130,31 +130,38 @@ class Renderer:
             self._surface((w / 2 + t, t / 2, h / 2), (0, sign * (d / 2 + t / 2), h / 2), layout.wall_rgba,
                           layout.wall_pattern, tile * 1.5, rng)
         body_to_instance = {}
-        data = pybullet_data_path()
         for obj in layout.objects:
-            kinds = {'box': p.GEOM_BOX, 'cylinder': p.GEOM_CYLINDER, 'sphere': p.GEOM_SPHERE, 'mesh': p.GEOM_MESH}
-            args = dict(shapeTypes=[], halfExtents=[], radii=[], lengths=[], fileNames=[], meshScales=[],
-                        visualFramePositions=[], visualFrameOrientations=[])
-            for part in obj.parts:
-                args['shapeTypes'].append(kinds[part.kind])
-                args['halfExtents'].append(list(part.dims) if part.kind == 'box' else [0.1, 0.1, 0.1])
-                args['radii'].append(part.dims[0] if part.kind in ('cylinder', 'sphere') else 0.1)
-                args['lengths'].append(part.dims[1] if part.kind == 'cylinder' else 0.1)
-                args['fileNames'].append(str(data / part.mesh) if part.kind == 'mesh' else '')
-                args['meshScales'].append(list(part.dims) if part.kind == 'mesh' else [1, 1, 1])
-                args['visualFramePositions'].append(list(part.position))
-                args['visualFrameOrientations'].append(list(part.quat_xyzw))
-            vis = p.createVisualShapeArray(**args, physicsClientId=c)
-            quat = p.getQuaternionFromEuler([0, 0, obj.yaw])
-            body = p.createMultiBody(baseVisualShapeIndex=vis, basePosition=[*obj.position_xy, 0.0],
-                                     baseOrientation=quat, physicsClientId=c)
-            p.changeVisualShape(body, -1, rgbaColor=list(obj.rgba), physicsClientId=c)
-            body_to_instance[body] = obj.instance_id
+            body_to_instance[self._build_object(obj)] = obj.instance_id
+        for item in layout.clutter:
+            self._build_object(item)  # clutter is not a scene-graph object: segmentation 0
         lut = np.zeros(max(body_to_instance, default=0) + 2, dtype=np.int32)
         for body, instance in body_to_instance.items():
             lut[body + 1] = instance
         self._lut = lut  # index: body uid + 1 (pybullet uses -1 for background)
         self.layout = layout
+
+    def _build_object(self, obj: ObjectSpec) -> int:
+        """One multi-part body for ``obj`` (its parts, pose and colour); returns the body id."""
+        p, c = self.p, self.client
+        data = pybullet_data_path()
+        kinds = {'box': p.GEOM_BOX, 'cylinder': p.GEOM_CYLINDER, 'sphere': p.GEOM_SPHERE, 'mesh': p.GEOM_MESH}
+        args = dict(shapeTypes=[], halfExtents=[], radii=[], lengths=[], fileNames=[], meshScales=[],
+                    visualFramePositions=[], visualFrameOrientations=[])
+        for part in obj.parts:
+            args['shapeTypes'].append(kinds[part.kind])
+            args['halfExtents'].append(list(part.dims) if part.kind == 'box' else [0.1, 0.1, 0.1])
+            args['radii'].append(part.dims[0] if part.kind in ('cylinder', 'sphere') else 0.1)
+            args['lengths'].append(part.dims[1] if part.kind == 'cylinder' else 0.1)
+            args['fileNames'].append(str(data / part.mesh) if part.kind == 'mesh' else '')
+            args['meshScales'].append(list(part.dims) if part.kind == 'mesh' else [1, 1, 1])
+            args['visualFramePositions'].append(list(part.position))
+            args['visualFrameOrientations'].append(list(part.quat_xyzw))
+        vis = p.createVisualShapeArray(**args, physicsClientId=c)
+        quat = p.getQuaternionFromEuler([0, 0, obj.yaw])
+        body = p.createMultiBody(baseVisualShapeIndex=vis, basePosition=[*obj.position_xy, 0.0],
+                                 baseOrientation=quat, physicsClientId=c)
+        p.changeVisualShape(body, -1, rgbaColor=list(obj.rgba), physicsClientId=c)
+        return body
 
     def render(self, K: np.ndarray, T_world_cam: np.ndarray, width: int, height: int
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -88,6 +88,7 @@ class SceneLayout:
     light_colour: tuple[float, float, float]
     light_coeffs: tuple[float, float, float]  # ambient, diffuse, specular
     objects: list[ObjectSpec] = field(default_factory=list)
+    clutter: list[ObjectSpec] = field(default_factory=list)  # drawn, not in the scene graph (instance id 0)
 
     def scene_graph(self) -> SceneGraph:
         return SceneGraph(self.room_size.copy(), [o.scene_object() for o in self.objects])
