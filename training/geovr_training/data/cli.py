@@ -60,7 +60,7 @@ def _verify(args) -> int:
 def _bench(args) -> int:
     from .bench import benchmark, format_benchmark
     results = benchmark(workers=args.workers, scenes=args.scenes, frames_per_scene=args.frames_per_scene,
-                        resolution=args.resolution)
+                        resolution=args.resolution, randomization=args.randomization)
     print(format_benchmark(results))
     return 0
 
@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument('--scenes', type=int, default=4, help='scenes per run (default 4)')
     b.add_argument('--frames-per-scene', type=int, default=40, help='frames per scene (default 40)')
     b.add_argument('--resolution', default='320x240', help='WxH (default 320x240)')
+    b.add_argument('--randomization', default='none', help="'none', 'full' or a YAML file (as for generate)")
     b.set_defaults(func=_bench)
     return parser
 
