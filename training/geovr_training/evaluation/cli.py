@@ -23,10 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ['objects']:  # geovr-eval objects --data ROOMS [--real REC] --out DIR
         from geovr_training.evaluation.objects import main as objects_main
         return objects_main(argv[1:])
+    if argv[:1] == ['transfer']:  # geovr-eval transfer --run NAME=DIRS ... --test NAME=PATH ... --out DIR
+        from geovr_training.evaluation.transfer import main as transfer_main
+        return transfer_main(argv[1:])
     parser = argparse.ArgumentParser(description='Evaluate a GeoVR-S checkpoint '
                                                  '(or `geovr-eval odometry --help`: the runtime tracker; '
                                                  '`geovr-eval objects --help`: the object map; '
-                                                 '`geovr-eval questions --help`: a labelled real question set).')
+                                                 '`geovr-eval questions --help`: a labelled real question set; '
+                                                 '`geovr-eval transfer --help`: training mixes judged on real recordings).')
     parser.add_argument('--checkpoint', required=True)
     parser.add_argument('--data', required=True, help='generated dataset folder or real recording')
     parser.add_argument('--out', required=True, help='output folder (metrics.json, metrics.md, *.png)')

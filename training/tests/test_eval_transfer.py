@@ -1,0 +1,60 @@
+"""`geovr-eval transfer`: training mixes trained alike and judged on the same test sets."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from geovr_training.evaluation.cli import main as eval_main
+from geovr_training.evaluation.transfer import parse_test, split_repeats, transfer_table
+
+TINY = str(Path(__file__).resolve().parents[1] / 'configs' / 'tiny.yaml')
+
+
+def test_run_and_test_specs_parse_and_bad_ones_name_the_text():
+    assert split_repeats(['/a/rooms*10', '/b/real']) == (['/a/rooms', '/b/real'], [10, 1])
+    assert parse_test('office=/data/holo@val').split == 'val'
+    assert parse_test('box=/data/box').split == 'test'
+    with pytest.raises(ValueError, match=r'rooms\*0'):
+        split_repeats(['rooms*0'])
+    with pytest.raises(ValueError, match='NAME=VALUE'):
+        parse_test('/data/box')
+
+
+def test_transfer_trains_each_mix_once_and_resumes(tiny_data, tmp_path, capsys):
+    out = tmp_path / 'transfer'
+    argv = ['transfer', '--config', TINY, '--set', 'loss.distill=0.0', '--steps', '2', '--max-test-frames', '4',
+            '--run', f'one={tiny_data}', '--run', f'twice={tiny_data}*2+{tiny_data}',
+            '--test', f'rooms={tiny_data}@test', '--test', f'rooms val={tiny_data}@val', '--out', str(out),
+            '--no-progress']
+    assert eval_main(argv) == 0
+    record = json.loads((out / 'transfer.json').read_text())
+    assert [r['name'] for r in record['rows']] == ['one', 'twice']
+    for row in record['rows']:
+        assert set(row['results']) == {'rooms', 'rooms val'}
+        for metrics in row['results'].values():
+            assert 0.0 <= metrics['depth_median_delta1'] <= 1.0 and metrics['depth_metric_abs_rel'] > 0
+    assert set(record['constant']) == {'rooms', 'rooms val'}
+    table = (out / 'transfer.md').read_text()
+    assert 'constant depth' in table and '| one |' in table and 'rooms val δ1 med' in table
+    trained = {r['name']: Path(r['checkpoint']).stat().st_mtime_ns for r in record['rows']}
+
+    assert eval_main(argv) == 0  # the same recipe again: evaluated, not retrained
+    again = json.loads((out / 'transfer.json').read_text())
+    assert {r['name']: Path(r['checkpoint']).stat().st_mtime_ns for r in again['rows']} == trained
+    assert again['rows'][0]['results'] == record['rows'][0]['results']
+
+
+def test_transfer_refuses_a_folder_that_is_not_a_dataset(tiny_data, tmp_path, capsys):
+    status = eval_main(['transfer', '--config', TINY, '--run', f'bad={tmp_path}', '--test', f'rooms={tiny_data}',
+                        '--out', str(tmp_path / 'o')])
+    assert status == 2
+    assert 'not a geovr-data dataset folder' in capsys.readouterr().err
+
+
+def test_table_shows_each_set_and_the_mean():
+    rows = [{'name': 'a', 'trained_on': 'x', 'steps': 3, 'train_seconds': 60.0,
+             'results': {'s1': {'depth_median_delta1': 0.5}, 's2': {'depth_median_delta1': 0.7}},
+             'mean': {'depth_median_delta1': 0.6}}]
+    table = transfer_table(rows, ['s1', 's2'])
+    assert '| a | x | 3 | 1.0 | 0.500 |' in table and '0.600' in table
