@@ -103,7 +103,8 @@ def test_objects_not_seen_are_said_so(vocab):
     a = ask('How far is the lamp from the sofa?', vocab)
     assert not a.success and a.answer == 'I have not seen a lamp' and len(a.points) == 0
     a = ask('Where is the oven?', vocab, instances=[])
-    assert a.answer == 'I have not seen a stove'
+    assert a.answer == 'I have not seen a stove' and a.not_seen
+    assert not ask('What objects have you seen?', vocab).not_seen
 
 
 def test_list(vocab):

@@ -63,8 +63,9 @@ def test_scoring_rules():
     count = {'task': 'object_count', 'value': 1}
     assert score(count, Answer(True, 'ok', '', value=1.0), truth, T)['correct']
     assert not score(count, Answer(True, 'ok', '', value=3.0), truth, T)['correct']
-    assert score({'task': 'not_seen'}, Answer(False, 'I have not seen a piano', 'I have not seen a piano'),
-                 truth, T)['correct']
+    assert score({'task': 'not_seen'}, Answer(False, 'I have not seen a piano', 'I have not seen a piano',
+                                              not_seen=True), truth, T)['correct']
+    assert not score({'task': 'not_seen'}, Answer(True, 'ok', 'I have not seen it move'), truth, T)['correct']
     assert mean_relative_accuracy(4.0, 4.0) == 1.0 and mean_relative_accuracy(np.nan, 4.0) == 0.0
     alone = question_alone([count, distance, {'task': 'not_seen'}], truth, np.zeros((3, 3)))
     assert alone == [True, True, False]   # a count of 1; the set's median distance is this one

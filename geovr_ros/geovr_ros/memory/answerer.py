@@ -41,6 +41,7 @@ class Answer:
     confidence: float = 0.0
     frame: str = 'odom'
     stamp: float | None = None
+    not_seen: bool = False  # the object map holds nothing of the objects asked about
 
 
 class QuestionAnswerer(Protocol):

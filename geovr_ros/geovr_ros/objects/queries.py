@@ -143,7 +143,7 @@ def _xyz(p: np.ndarray) -> str:
     return f'x={p[0]:.2f}, y={p[1]:.2f}, z={p[2]:.2f} m'
 
 
-NOT_SEEN = 'I have not seen'  # how every answer about objects the map lacks begins
+NOT_SEEN = 'I have not seen'  # how every answer about objects the map lacks begins (Answer.not_seen)
 
 
 def _not_seen(q: ObjectQuestion, names: Sequence[str], vocabulary: Vocabulary) -> Answer:
@@ -154,9 +154,9 @@ def _not_seen(q: ObjectQuestion, names: Sequence[str], vocabulary: Vocabulary) -
         note = ''
     if q.task == 'object_count':
         text = f'{NOT_SEEN} any {_plural(names[0], vocabulary)}: 0{note}'
-        return Answer(True, 'ok', text, q.task, 0.0, 'count', confidence=1.0)
+        return Answer(True, 'ok', text, q.task, 0.0, 'count', confidence=1.0, not_seen=True)
     text = f'{NOT_SEEN} ' + ' or '.join(_a(n) for n in names) + note
-    return Answer(False, text, text, q.task)
+    return Answer(False, text, text, q.task, not_seen=True)
 
 
 def _words(offset_cam: np.ndarray) -> str:

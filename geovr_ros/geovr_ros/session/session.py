@@ -32,7 +32,6 @@ from geovr_ros.localization import KeyframeMap, Localizer, LocalizerConfig, MapF
 from geovr_ros.memory import (
     Answer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer, SpatialMemory,
     validate_question)
-from geovr_ros.objects.queries import NOT_SEEN
 from geovr_ros.odometry import OdometryTracker, OdometryUpdate, StampCheck, StampGate
 from geovr_ros.session.config import SessionConfig
 from geovr_ros.session.geometric import GeometricOdometry
@@ -511,7 +510,7 @@ class Session:
         if self.objects is not None:
             from_objects = self._answer_from_objects(question, frame, T_target_odom, T_map_odom,
                                                      T_odom_cam)
-            if from_objects is not None and not from_objects.answer.startswith(NOT_SEEN):
+            if from_objects is not None and not from_objects.not_seen:
                 return dataclasses.replace(from_objects, stamp=stamp)
         answer = self.answerer.answer(question, self.memory.snapshot(), stamp)
         if from_objects is not None:   # the map lacks the object: a model's answer, labelled so
@@ -519,7 +518,7 @@ class Session:
                 return dataclasses.replace(from_objects, stamp=stamp)
             answer = dataclasses.replace(answer, answer=f'{from_objects.answer} in the object map; '
                                                         f'the {self.answerer.name} answerer says: '
-                                                        f'{answer.answer}')
+                                                        f'{answer.answer}', not_seen=True)
         points = np.asarray(answer.points, float)
         if len(points):
             points = transform_points(T_target_odom, points)

@@ -110,13 +110,12 @@ def run_session(model: str | Path, recording: str | Path, progress: bool = True)
 def score(question: dict, answer, truth: dict, T_world_map: np.ndarray) -> dict:
     """Verdict of one answer (`geovr_ros.memory.Answer`): correct, error, the points in the world."""
     from geovr_ros.geometry import transform_points
-    from geovr_ros.objects.queries import NOT_SEEN
     points = np.asarray(answer.points, float).reshape(-1, 3)
     world = transform_points(T_world_map, points) if len(points) else points
     record = {'points_world': world.tolist()}
     task = question['task']
     if task == 'not_seen':
-        return {**record, 'correct': answer.answer.startswith(NOT_SEEN)}
+        return {**record, 'correct': bool(answer.not_seen)}
     if task == 'object_count':
         value = answer.value if answer.success else np.nan
         return {**record, 'value': float(value), 'truth': question['value'],
