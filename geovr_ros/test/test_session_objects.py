@@ -134,9 +134,10 @@ def test_object_answers_come_from_the_map_in_the_requested_frame(pipeline):
 def test_objects_the_map_lacks_are_said_so_and_other_questions_pass_on(pipeline):
     session, _ = mapped_session(pipeline)
     piano = session.answer('Where is the sofa?', now=20.0)
-    assert not piano.success and 'I have not seen a sofa' in piano.answer
+    assert not piano.success and 'I have not seen a sofa' in piano.answer and piano.not_seen
     travelled = session.answer('How far have I travelled?', now=20.0)   # the trajectory's
     assert travelled.success and travelled.unit == 'm' and travelled.value == pytest.approx(1.2, rel=0.05)
+    assert not travelled.not_seen
 
 
 def test_resets_empty_the_object_map_and_disabled_means_none(pipeline):
