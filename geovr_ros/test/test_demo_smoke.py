@@ -153,3 +153,15 @@ def test_demo_on_the_real_excerpt_beats_the_trivial_baselines_and_maps_objects(r
     assert metrics['objects']['found'] >= 1 and (tmp_path / 'objects.png').is_file()
     assert len(list(tmp_path.glob('montage_*.png'))) == 2
     assert {a['question'] for a in gt} >= {'What objects have you seen?', 'How far have I travelled?'}
+
+
+def test_demo_names_a_recording_it_cannot_read_and_starts_nothing(ros_env, tmp_path, venv_python):
+    """A wrong --recording path fails in the data stage with the path in the message, before any
+    node starts (no node log is written)."""
+    env = {k: v for k, v in ros_env.items() if not k.startswith('GEOVR_DEMO_')}
+    missing = tmp_path / 'no_such_recording'
+    result = subprocess.run([venv_python, str(DEMO), '--recording', str(missing), '--out', str(tmp_path / 'out')],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "stage 'data' failed" in result.stderr and str(missing) in result.stderr
+    assert not list((tmp_path / 'out' / 'logs').glob('*.log'))
