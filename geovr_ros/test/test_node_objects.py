@@ -4,6 +4,7 @@ map arrives on the latched ~/objects (boxes and labels RViz shows) and the answe
 from it, with the objects they used."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,26 @@ def test_objects_of_a_real_walk_are_published_latched_and_answered(ros_env):
             replay.stop()
         probe.destroy_node()
         rclpy.try_shutdown()
+
+
+def test_a_bad_vocabulary_file_fails_configure_with_one_line_naming_it(ros_env, tmp_path):
+    """A user vocabulary that cannot be used fails the lifecycle configure transition: one
+    error line names the file and the key, no traceback, and the node stays up unconfigured
+    (a fixed file and `ros2 lifecycle set ... configure` bring it up without a restart)."""
+    model = shipped_model(ros_env)
+    if not (Path(model) / 'cell_classifier.onnx').is_file():
+        pytest.skip(f'{model} has no cell_classifier.onnx (not a GeoVR-S v2 export)')
+    bad = tmp_path / 'my_vocabulary.yaml'
+    bad.write_text('categories:\n  chair:\n    colour: red\n')
+    node = Process('geovr_node', node_args({'model': str(model), 'object_vocabulary': str(bad)},
+                                           {'__ns': '/badvocab'}), ros_env, 'bad_vocabulary_node')
+    try:
+        assert node.wait_for_output('configure failed', 90), node.output()[-2000:]
+        time.sleep(1.0)
+        output = node.output()
+        failed = [line for line in output.splitlines() if 'configure failed' in line]
+        assert len(failed) == 1 and str(bad) in failed[0] and "'colour'" in failed[0], output[-2000:]
+        assert 'Traceback' not in output and 'active:' not in output
+        assert node.alive()
+    finally:
+        node.stop()
