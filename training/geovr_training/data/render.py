@@ -133,7 +133,8 @@ class Renderer:
         for obj in layout.objects:
             body_to_instance[self._build_object(obj)] = obj.instance_id
         for item in layout.clutter:
-            self._build_object(item)  # clutter is not a scene-graph object: segmentation 0
+            body_to_instance[self._build_object(item)] = 0  # not a scene-graph object; in the table so
+            # the clip below cannot map it to the last object's id
         lut = np.zeros(max(body_to_instance, default=0) + 2, dtype=np.int32)
         for body, instance in body_to_instance.items():
             lut[body + 1] = instance

@@ -324,7 +324,8 @@ def free_space_grid(layout: SceneLayout, resolution: float = 0.1, clearance: flo
     """Boolean grid (ny, nx) of floor cells a camera may occupy, and the (x, y) of cell (0, 0).
 
     A cell is free when it is at least ``clearance`` metres from every wall and from every
-    object's footprint circle.
+    object's footprint circle, and from the footprint circle of every clutter item standing
+    on the floor (items on furniture lie within their support's circle).
     """
     w, d = layout.room_size[:2]
     xs = np.arange(-w / 2 + resolution / 2, w / 2, resolution)
@@ -335,4 +336,8 @@ def free_space_grid(layout: SceneLayout, resolution: float = 0.1, clearance: flo
         so = obj.scene_object()
         r = _footprint_radius(so.size) + clearance
         free &= np.hypot(X - so.centre[0], Y - so.centre[1]) > r
+    for item in layout.clutter:
+        if item.box_offset[2] - item.box_size[2] / 2 <= 1e-6:  # on the floor
+            r = _footprint_radius(item.box_size) + clearance
+            free &= np.hypot(X - item.position_xy[0], Y - item.position_xy[1]) > r
     return free, np.array([xs[0], ys[0]])
