@@ -12,9 +12,16 @@ uses ``cx - 0.5`` and ``cy + 0.5`` so that pixel (i, j) shows exactly ``u = j, v
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
 import numpy as np
 
 from .scene import ObjectSpec, SceneLayout, pybullet_data_path
+from .textures import CEILING_RGBA, TextureSpec, materialise, object_image
 
 # Optical camera (x right, y down, z forward) -> OpenGL camera (x right, y up, z backward).
 T_OPTICAL_GL = np.diag([1.0, -1.0, -1.0, 1.0])
@@ -65,6 +72,7 @@ class Renderer:
         self.near, self.far = near, far
         self.layout: SceneLayout | None = None
         self._lut = np.zeros(1, dtype=np.int32)
+        self._texture_ids: dict[str, int] = {}  # image file name -> pybullet texture id (until resetSimulation)
 
     def close(self) -> None:
         if self.client is not None:
@@ -79,8 +87,9 @@ class Renderer:
 
     def _surface(self, half, pos, rgba, pattern: str, tile: float, rng: np.random.Generator) -> None:
         """A static box of the room, drawn as tiles of about ``tile`` metres in shades of
-        ``rgba`` (pattern 'checker', 'random', 'planks' or 'plain'). Shades are plain colours:
-        TinyRenderer mis-draws textured triangles that reach behind the camera."""
+        ``rgba`` (pattern 'checker', 'random', 'planks' or 'plain'): the plain renders. Textured
+        surfaces are meshes instead (``_textured_quad``): a GEOM_BOX shows only a quarter x
+        quarter window of a texture on each face, and batch-created bodies take no texture."""
         p, c = self.p, self.client
         half = np.asarray(half, dtype=np.float64)
         pos = np.asarray(pos, dtype=np.float64)
@@ -114,21 +123,67 @@ class Renderer:
                 p.createMultiBody(baseVisualShapeIndex=vis, batchPositions=centres[start:start + 64],
                                   physicsClientId=c)
 
+    def _texture(self, image: np.ndarray) -> int:
+        """pybullet texture id of ``image`` (uint8 (H, W, 3)): written once per process to a
+        cache folder under its content hash, loaded once per client between resets."""
+        import cv2
+        name = hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest() + '.png'
+        if name not in self._texture_ids:
+            path = _texture_dir() / name
+            if not path.exists():
+                cv2.imwrite(str(path), np.ascontiguousarray(image[..., ::-1]))
+            self._texture_ids[name] = self.p.loadTexture(str(path), physicsClientId=self.client)
+        return self._texture_ids[name]
+
+    def _textured_quad(self, origin, e_u, e_v, len_u: float, len_v: float, spec: TextureSpec) -> None:
+        """A room surface as one textured mesh: the rectangle ``origin + a e_u + b e_v``
+        (a in [0, len_u], b in [0, len_v] metres; its normal e_u x e_v faces the room), cut
+        into cells of at most one texture period with texture coordinates in periods (the
+        image repeats). Measured: TinyRenderer draws such meshes' textures exactly, also
+        where triangles reach behind the camera (tests/test_data_textures.py checks it)."""
+        p, c = self.p, self.client
+        nu, nv = (max(1, int(np.ceil(n / spec.period_m))) for n in (len_u, len_v))
+        a, b = np.meshgrid(np.linspace(0, len_u, nu + 1), np.linspace(0, len_v, nv + 1))  # (nv+1, nu+1)
+        verts = np.asarray(origin, dtype=np.float64) + a[..., None] * e_u + b[..., None] * e_v
+        uvs = np.stack([a, b], -1) / spec.period_m
+        k = np.arange((nv + 1) * (nu + 1)).reshape(nv + 1, nu + 1)[:-1, :-1].reshape(-1)
+        tris = np.stack([k, k + 1, k + nu + 2, k, k + nu + 2, k + nu + 1], 1).reshape(-1)
+        normal = np.cross(e_u, e_v).tolist()
+        vis = p.createVisualShape(p.GEOM_MESH, vertices=verts.reshape(-1, 3).tolist(), indices=tris.tolist(),
+                                  uvs=uvs.reshape(-1, 2).tolist(), normals=[normal] * verts[..., 0].size,
+                                  physicsClientId=c)
+        body = p.createMultiBody(baseVisualShapeIndex=vis, physicsClientId=c)
+        p.changeVisualShape(body, -1, textureUniqueId=self._texture(materialise(spec)), rgbaColor=[1, 1, 1, 1],
+                            physicsClientId=c)
+
     def build(self, layout: SceneLayout) -> None:
         """Replace the current scene with ``layout``."""
         p, c = self.p, self.client
         p.resetSimulation(physicsClientId=c)
+        self._texture_ids = {}  # resetSimulation invalidates texture ids (measured); the images stay cached on disk
         w, d, h = layout.room_size
         t = 0.1
         rng = np.random.default_rng(layout.pattern_seed)
         tile = layout.tile_size
-        self._surface((w / 2 + t, d / 2 + t, t / 2), (0, 0, -t / 2), layout.floor_rgba, layout.floor_pattern, tile, rng)
-        self._surface((w / 2 + t, d / 2 + t, t / 2), (0, 0, h + t / 2), (0.92, 0.92, 0.9, 1), 'plain', tile, rng)
-        for sign in (-1, 1):
-            self._surface((t / 2, d / 2 + t, h / 2), (sign * (w / 2 + t / 2), 0, h / 2), layout.wall_rgba,
-                          layout.wall_pattern, tile * 1.5, rng)
-            self._surface((w / 2 + t, t / 2, h / 2), (0, sign * (d / 2 + t / 2), h / 2), layout.wall_rgba,
-                          layout.wall_pattern, tile * 1.5, rng)
+        X, Y, Z = np.eye(3)
+        if layout.floor_texture is None:
+            self._surface((w / 2 + t, d / 2 + t, t / 2), (0, 0, -t / 2), layout.floor_rgba, layout.floor_pattern, tile, rng)
+        else:
+            self._textured_quad((-w / 2, -d / 2, 0), X, Y, w, d, layout.floor_texture)
+        if layout.ceiling_texture is None:
+            self._surface((w / 2 + t, d / 2 + t, t / 2), (0, 0, h + t / 2), CEILING_RGBA, 'plain', tile, rng)
+        else:
+            self._textured_quad((-w / 2, d / 2, h), X, -Y, w, d, layout.ceiling_texture)
+        if layout.wall_texture is None:
+            for sign in (-1, 1):
+                self._surface((t / 2, d / 2 + t, h / 2), (sign * (w / 2 + t / 2), 0, h / 2), layout.wall_rgba,
+                              layout.wall_pattern, tile * 1.5, rng)
+                self._surface((w / 2 + t, t / 2, h / 2), (0, sign * (d / 2 + t / 2), h / 2), layout.wall_rgba,
+                              layout.wall_pattern, tile * 1.5, rng)
+        else:
+            for origin, along, length in (((w / 2, -d / 2, 0), -X, w), ((w / 2, d / 2, 0), -Y, d),
+                                          ((-w / 2, d / 2, 0), X, w), ((-w / 2, -d / 2, 0), Y, d)):
+                self._textured_quad(origin, along, Z, length, h, layout.wall_texture)
         body_to_instance = {}
         for obj in layout.objects:
             body_to_instance[self._build_object(obj)] = obj.instance_id
@@ -161,7 +216,11 @@ class Renderer:
         quat = p.getQuaternionFromEuler([0, 0, obj.yaw])
         body = p.createMultiBody(baseVisualShapeIndex=vis, basePosition=[*obj.position_xy, 0.0],
                                  baseOrientation=quat, physicsClientId=c)
-        p.changeVisualShape(body, -1, rgbaColor=list(obj.rgba), physicsClientId=c)
+        if obj.texture is None:
+            p.changeVisualShape(body, -1, rgbaColor=list(obj.rgba), physicsClientId=c)
+        else:  # the image carries the object's colour (textures.py)
+            p.changeVisualShape(body, -1, textureUniqueId=self._texture(object_image(obj.texture)),
+                                rgbaColor=[1, 1, 1, 1], physicsClientId=c)
         return body
 
     def render(self, K: np.ndarray, T_world_cam: np.ndarray, width: int, height: int
@@ -178,7 +237,7 @@ class Renderer:
             width, height,
             viewMatrix=view_matrix(T_world_cam).T.reshape(-1).tolist(),
             projectionMatrix=projection_matrix(K, width, height, self.near, self.far).T.reshape(-1).tolist(),
-            renderer=p.ER_TINY_RENDERER, shadow=0,
+            renderer=p.ER_TINY_RENDERER, shadow=int(L.shadows),
             lightDirection=list(L.light_direction), lightColor=list(L.light_colour),
             lightAmbientCoeff=L.light_coeffs[0], lightDiffuseCoeff=L.light_coeffs[1],
             lightSpecularCoeff=L.light_coeffs[2], physicsClientId=self.client)
@@ -187,3 +246,15 @@ class Renderer:
         seg = np.asarray(seg, dtype=np.int64).reshape(height, width)
         seg = self._lut[np.clip(seg, -1, len(self._lut) - 2) + 1]
         return rgb, depth, seg.astype(np.int32)
+
+
+_TEXTURE_DIR: Path | None = None
+
+
+def _texture_dir() -> Path:
+    """This process's folder of texture images (removed at exit)."""
+    global _TEXTURE_DIR
+    if _TEXTURE_DIR is None:
+        _TEXTURE_DIR = Path(tempfile.mkdtemp(prefix='geovr-textures-'))
+        atexit.register(shutil.rmtree, _TEXTURE_DIR, True)
+    return _TEXTURE_DIR

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import GenerationError
+from .textures import TextureSpec
 from .types import SceneGraph, SceneObject
 
 COLOURS: dict[str, tuple[float, float, float]] = {
@@ -63,6 +64,7 @@ class ObjectSpec:
     yaw: float
     box_offset: np.ndarray  # (3,) local box centre relative to the object origin, metres
     box_size: np.ndarray  # (3,) metres
+    texture: TextureSpec | None = None  # (domain randomization); None: plain rgba
 
     def scene_object(self) -> SceneObject:
         c, s = np.cos(self.yaw), np.sin(self.yaw)
@@ -89,6 +91,10 @@ class SceneLayout:
     light_coeffs: tuple[float, float, float]  # ambient, diffuse, specular
     objects: list[ObjectSpec] = field(default_factory=list)
     clutter: list[ObjectSpec] = field(default_factory=list)  # drawn, not in the scene graph (instance id 0)
+    floor_texture: TextureSpec | None = None  # None: the plain tiles above
+    wall_texture: TextureSpec | None = None
+    ceiling_texture: TextureSpec | None = None
+    shadows: bool = False  # render with TinyRenderer's shadow map (about doubles render time)
 
     def scene_graph(self) -> SceneGraph:
         return SceneGraph(self.room_size.copy(), [o.scene_object() for o in self.objects])
