@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--trajectories', default=','.join(DEFAULT_TRAJECTORY_MIX),
                    help='comma-separated camera paths drawn per scene, repeats weigh; kinds: '
                         f"{', '.join(TRAJECTORY_KINDS)} (default {','.join(DEFAULT_TRAJECTORY_MIX)}; "
-                        "close: desk-distance views of one object)")
+                        "close: desk-distance views of one object; rpy: standing, rolling, pitching and yawing)")
     g.add_argument('--randomization', default='none',
                    help="domain randomization: 'none' (plain renders), 'full' (textures, clutter, light and "
                         "sensor effects at their documented defaults) or a YAML file of {stage: {knob: value}} "

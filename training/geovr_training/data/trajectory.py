@@ -6,7 +6,10 @@ turning back and forth); all with hand-held jitter, camera height 0.8-1.8 m, pos
 the free-space grid of the layout (clear of walls and object footprints). ``close`` (not in
 the default mix) inspects one object from 0.25-0.8 m at 0.05-0.25 m/s, the camera just
 above it: the desk-distance views that real hand-held recordings have and rooms seen from
-a walk do not.
+a walk do not. ``rpy`` (not in the default mix) stands nearly still (drift of 0.01-0.04 m/s)
+and rolls, pitches and yaws by 15-35 deg at up to 40-90 deg/s, one axis after another, like
+the TUM fr1_rpy recording, looking into the room (at least ``RPY_MIN_VIEW`` m of it ahead).
+``REAL_LIKE_TRAJECTORY_MIX`` is the mix of the domain-randomized datasets.
 Poses are optical camera-to-world (REP 103), built from a body pose (x forward, y left,
 z up) with ``geovr_ros.geometry.body_to_optical``.
 """
@@ -27,10 +30,15 @@ HFOV_RANGE_DEG = (45.0, 110.0)
 MAX_PRINCIPAL_OFFSET = 0.10  # fraction of the image size
 SPEED_RANGE = (0.3, 1.5)  # m/s
 HEIGHT_RANGE = (0.8, 1.8)  # m
-TRAJECTORY_KINDS = ('walk', 'orbit', 'pan', 'close')
+TRAJECTORY_KINDS = ('walk', 'orbit', 'pan', 'close', 'rpy')
 DEFAULT_TRAJECTORY_MIX = ('walk', 'walk', 'orbit', 'pan')  # drawn uniformly: half walks
+REAL_LIKE_TRAJECTORY_MIX = ('walk', 'walk', 'orbit', 'pan', 'close', 'rpy')  # randomized datasets
 CLOSE_STANDOFF = (0.25, 0.8)  # m from the object's footprint circle
 CLOSE_SPEED = (0.05, 0.25)  # m/s
+RPY_AMPLITUDE_DEG = (15.0, 35.0)  # of each of roll, pitch and yaw
+RPY_PEAK_RATE_DEG_S = (40.0, 90.0)  # angular speed at the zero crossing of each axis
+RPY_DRIFT = (0.01, 0.04)  # m/s
+RPY_MIN_VIEW = 1.2  # m of room ahead over the whole yaw swing (walls and tall objects)
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
@@ -185,6 +193,69 @@ def _close_inspection(rng: np.random.Generator, layout: SceneLayout, t: np.ndarr
     return None
 
 
+def _view_distance(layout: SceneLayout, xy: np.ndarray, yaws: np.ndarray, height: float) -> np.ndarray:
+    """(len(yaws),) metres from ``xy`` (2,) to the first wall or object taller than
+    ``height`` - 0.5 m (its footprint circle) along each heading in ``yaws`` (radians)."""
+    w, d = layout.room_size[:2]
+    direction = np.stack([np.cos(yaws), np.sin(yaws)], -1)  # (Y, 2)
+    with np.errstate(divide='ignore'):
+        to_wall = (np.sign(direction) * np.array([w / 2, d / 2]) - xy) / direction
+    dist = np.nanmin(np.where(direction != 0, to_wall, np.inf), axis=1)
+    for obj in layout.objects:
+        so = obj.scene_object()
+        if so.centre[2] + so.size[2] / 2 < height - 0.5:
+            continue
+        r = float(np.hypot(*so.size[:2]) / 2)
+        rel = so.centre[:2] - xy
+        along = direction @ rel
+        miss2 = rel @ rel - along ** 2
+        hit = (along > 0) & (miss2 < r * r)
+        dist = np.where(hit, np.minimum(dist, along - np.sqrt(np.maximum(r * r - miss2, 0.0))), dist)
+    return dist
+
+
+def _rpy(rng: np.random.Generator, layout: SceneLayout, free: _Free, t: np.ndarray, start: np.ndarray,
+         height: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Standing nearly still, turning about all three axes: (xy (N, 2), heading (N,),
+    pitch (N,), roll (N,)) radians.
+
+    Each axis oscillates with its own amplitude (``RPY_AMPLITUDE_DEG``) at a period giving a
+    peak rate in ``RPY_PEAK_RATE_DEG_S``, under a slow envelope (8-16 s) that lets the axes take
+    turns. Of ``start`` and 15 more free points the first whose yaw swing keeps
+    ``RPY_MIN_VIEW`` m of room ahead is used (else the one with the most), heading towards the
+    room centre or an object.
+    """
+    amp = np.deg2rad(rng.uniform(*RPY_AMPLITUDE_DEG, 3))  # yaw, pitch, roll
+    period = 2 * np.pi * amp / np.deg2rad(rng.uniform(*RPY_PEAK_RATE_DEG_S, 3))
+    phase = rng.uniform(0, 2 * np.pi, 3)
+    env_period, env_phase = rng.uniform(8.0, 16.0), rng.uniform(0, 2 * np.pi)
+    envelope = 0.3 + 0.7 * (0.5 + 0.5 * np.sin(2 * np.pi * t[:, None] / env_period + env_phase
+                                                 + np.array([0.0, 2.0, 4.0]) * np.pi / 3))
+    swing = amp * envelope * np.sin(2 * np.pi * t[:, None] / period + phase)  # (N, 3)
+    sweep = np.linspace(-amp[0] - 0.2, amp[0] + 0.2, 9)
+    looks = [np.zeros(2)] + [np.asarray(o.position_xy, float) for o in layout.objects]
+    best = None
+    for k in range(16):
+        xy0 = start if k == 0 else free.random_point(rng)
+        look = looks[rng.integers(len(looks))]
+        if np.linalg.norm(look - xy0) < 0.6:
+            look = np.zeros(2) if np.linalg.norm(xy0) >= 0.6 else xy0 + rng.normal(size=2)
+        yaw0 = float(np.arctan2(*(look - xy0)[::-1])) + rng.uniform(-0.3, 0.3)
+        view = float(_view_distance(layout, xy0, yaw0 + sweep, height).min())
+        if best is None or view > best[0]:
+            best = (view, xy0, yaw0)
+        if view >= RPY_MIN_VIEW:
+            break
+    _, xy0, yaw0 = best
+    drift = rng.normal(size=2)
+    drift *= rng.uniform(*RPY_DRIFT) / max(np.linalg.norm(drift), 1e-9)
+    xy = xy0 + drift * t[:, None]
+    if not all(free.ok(p) for p in xy):
+        xy = np.repeat(xy0[None], len(t), 0)
+    pitch_centre = np.deg2rad(rng.uniform(0.0, 15.0))
+    return xy, yaw0 + swing[:, 0], pitch_centre + swing[:, 1], swing[:, 2]
+
+
 def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames: int, fps: float = 10.0,
                       kind: str | None = None, kinds: tuple[str, ...] = DEFAULT_TRAJECTORY_MIX
                       ) -> tuple[np.ndarray, np.ndarray, str]:
@@ -193,7 +264,8 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
     ``kind`` forces one of TRAJECTORY_KINDS; otherwise it is drawn uniformly from ``kinds``
     (repeats weigh). Returns T_world_cam (N, 4, 4) optical camera-to-world, timestamps (N,)
     seconds and the kind actually rendered (an orbit or close view with no room for it
-    falls back to 'walk').
+    falls back to 'walk'). Kinds draw from ``rng`` only in their own branch, so adding one
+    leaves every other kind's path unchanged.
     """
     requested = (kind,) if kind else tuple(kinds)
     unknown = [name for name in requested if name not in TRAJECTORY_KINDS]
@@ -246,6 +318,9 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
         xy = start + drift * t[:, None]
         if not all(free.ok(p) for p in xy):
             xy = np.repeat(start[None], num_frames, 0)
+    roll = np.zeros(num_frames)
+    if kind == 'rpy':
+        xy, heading, pitch0, roll = _rpy(rng, layout, free, t, start, height)
     if xy is None:
         kind = 'walk'
         looks = np.array([[0.0, 0.0]] + [o.position_xy for o in layout.objects])
@@ -254,9 +329,11 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
         heading = heading + pan_amp * np.sin(2 * np.pi * t / pan_period + rng.uniform(0, 2 * np.pi))
     jitter_pos = _smooth_noise(rng, t, 0.01, 3)
     jitter_ang = _smooth_noise(rng, t, np.deg2rad(rng.uniform(0.3, 1.2)), 3)
-    bob = 0.02 if kind == 'close' else 0.05
+    bob = 0.02 if kind in ('close', 'rpy') else 0.05
     z = height + bob * np.sin(2 * np.pi * t / rng.uniform(4, 10)) + jitter_pos[:, 2]
+    pitch = np.broadcast_to(pitch0, (num_frames,))
     poses = np.stack([camera_pose(np.array([xy[i, 0] + jitter_pos[i, 0], xy[i, 1] + jitter_pos[i, 1], z[i]]),
-                                  heading[i] + jitter_ang[i, 0], pitch0 + jitter_ang[i, 1], jitter_ang[i, 2])
+                                  heading[i] + jitter_ang[i, 0], pitch[i] + jitter_ang[i, 1],
+                                  roll[i] + jitter_ang[i, 2])
                       for i in range(num_frames)])
     return poses, t.astype(np.float64), kind
