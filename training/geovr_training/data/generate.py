@@ -49,6 +49,7 @@ class GenerationConfig:
             raise GenerationError(f'seed must be >= 0, got {self.seed}')
         if self.fps <= 0:
             raise GenerationError(f'fps must be > 0, got {self.fps}')
+        self.randomization.validate()
 
 
 def scene_rng(seed: int, scene_index: int) -> np.random.Generator:

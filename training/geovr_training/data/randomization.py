@@ -61,6 +61,13 @@ class Randomization:
     light: LightConfig = field(default_factory=LightConfig)
     sensor: SensorConfig = field(default_factory=SensorConfig)
 
+    def validate(self) -> None:
+        """Every stage's knobs in range (GenerationError naming the first that is not)."""
+        for f in dataclasses.fields(self):
+            check = getattr(getattr(self, f.name), 'validate', None)
+            if check is not None:
+                check()
+
     @property
     def any_enabled(self) -> bool:
         return any(getattr(self, f.name).enabled for f in dataclasses.fields(self))

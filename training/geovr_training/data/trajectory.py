@@ -168,12 +168,15 @@ def _close_inspection(rng: np.random.Generator, layout: SceneLayout, t: np.ndarr
     """A slow arc around one object at desk distance: (xy (N, 2), heading (N,), height m,
     pitch rad), or None when no object leaves room for it (20 tries).
 
-    The camera stays 0.15 m inside the walls and 0.1 m outside every object's footprint
-    circle, and looks at the object's centre (or just below eye level for tall objects).
+    The camera stays 0.15 m inside the walls and 0.1 m outside every object's and every
+    floor clutter item's footprint circle, and looks at the object's centre (or just below
+    eye level for tall objects).
     """
     w, d = layout.room_size[:2]
     objects = [o.scene_object() for o in layout.objects]
     circles = [(o.centre[:2], float(np.hypot(*o.size[:2]) / 2)) for o in objects]
+    obstacles = circles + [(np.asarray(item.position_xy), float(np.hypot(*item.box_size[:2]) / 2))
+                           for item in layout.clutter if item.box_offset[2] - item.box_size[2] / 2 <= 1e-6]
     for _ in range(20 if objects else 0):
         index = int(rng.integers(len(objects)))
         obj = objects[index]
@@ -182,7 +185,7 @@ def _close_inspection(rng: np.random.Generator, layout: SceneLayout, t: np.ndarr
         angles = rng.uniform(-np.pi, np.pi) + rng.choice([-1.0, 1.0]) * speed / radius * t
         xy = obj.centre[:2] + radius * np.stack([np.cos(angles), np.sin(angles)], -1)
         inside = (np.abs(xy[:, 0]) < w / 2 - 0.15).all() and (np.abs(xy[:, 1]) < d / 2 - 0.15).all()
-        clear = all((np.linalg.norm(xy - c, axis=1) > r + 0.1).all() for c, r in circles)
+        clear = all((np.linalg.norm(xy - c, axis=1) > r + 0.1).all() for c, r in obstacles)
         if not (inside and clear):
             continue
         top = obj.centre[2] + obj.size[2] / 2
