@@ -64,3 +64,13 @@ def test_full_preset_is_recorded_and_deterministic(tmp_path):
         assert (tmp_path / 'a' / seq['file']).read_bytes() == (tmp_path / 'b' / seq['file']).read_bytes()
     recorded = read_manifest(tmp_path / 'a')['config']['randomization']
     assert Randomization.from_dict(recorded) == config.randomization
+
+
+def test_cli_prints_a_preset_as_a_file_that_loads_back(tmp_path, capsys):
+    from geovr_training.data.cli import main
+    assert main(['randomization', 'full']) == 0
+    path = tmp_path / 'mine.yaml'
+    path.write_text(capsys.readouterr().out)
+    assert Randomization.load(str(path)) == Randomization.preset('full')
+    assert main(['randomization', str(tmp_path / 'absent.yaml')]) == 2
+    assert 'neither a preset' in capsys.readouterr().err

@@ -57,6 +57,17 @@ def _verify(args) -> int:
     return 0
 
 
+def _randomization(args) -> int:
+    import yaml
+    from .randomization import Randomization
+    config = Randomization.load(args.spec)
+    values = {stage: {k: list(v) if isinstance(v, tuple) else v for k, v in knobs.items()}
+              for stage, knobs in config.to_dict().items()}
+    print(f'# geovr-data generate --randomization FILE: {args.spec!r} in full (knob ranges: docs/data.md)')
+    print(yaml.safe_dump(values, sort_keys=False, default_flow_style=None, width=100), end='')
+    return 0
+
+
 def _bench(args) -> int:
     from .bench import benchmark, format_benchmark
     results = benchmark(workers=args.workers, scenes=args.scenes, frames_per_scene=args.frames_per_scene,
@@ -120,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument('--gaps', type=int, nargs='+', default=[1, 5, 15], help='frame gaps (default 1 5 15)')
     v.add_argument('--pairs', type=int, default=20, help='frame pairs per gap (default 20)')
     v.set_defaults(func=_verify)
+
+    r = sub.add_parser('randomization', help='print a randomization preset or file in full, as YAML to edit')
+    r.add_argument('spec', nargs='?', default='full', help="'none', 'full' (default) or a YAML file")
+    r.set_defaults(func=_randomization)
 
     b = sub.add_parser('bench', help='frames/s of generation (render + QA + writing) with 1 and 2 workers')
     b.add_argument('--workers', type=int, nargs='+', default=[1, 2], help='worker counts (default 1 2)')
