@@ -57,9 +57,11 @@ def test_each_stage_draws_from_its_own_stream():
 
 
 def test_full_preset_is_recorded_and_deterministic(tmp_path):
+    """Byte-identical shards from one process and from two worker processes (each with its own
+    texture cache and pybullet client)."""
     config = GenerationConfig(**TINY, randomization=Randomization.preset('full'))
     first = generate_dataset(tmp_path / 'a', 2, config, progress=False)
-    generate_dataset(tmp_path / 'b', 2, config, progress=False)
+    generate_dataset(tmp_path / 'b', 2, config, workers=2, progress=False)
     for seq in first['sequences']:
         assert (tmp_path / 'a' / seq['file']).read_bytes() == (tmp_path / 'b' / seq['file']).read_bytes()
     recorded = read_manifest(tmp_path / 'a')['config']['randomization']
