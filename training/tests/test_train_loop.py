@@ -87,6 +87,21 @@ def test_tiny_config_trains_saves_and_resumes(tiny_data, tmp_path):
                                atol=1e-6, rtol=0)
 
 
+def test_a_step_budget_repeats_passes_over_small_data(tiny_data, tmp_path):
+    """optim.max_steps: as many passes as the budget takes, stopping at it exactly."""
+    config = load_config(CONFIGS / 'tiny.yaml', {'data': {'root': str(tiny_data)}, 'out_dir': str(tmp_path / 'run'),
+                                                 'optim': {'epochs': 1, 'max_steps': 5, 'max_steps_per_epoch': None},
+                                                 'log_every': 1})
+    summary = train(config, progress=False)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(tmp_path / 'run' / 'tb'))
+    events.Reload()
+    steps = [s.step for s in events.Scalars('train/total')]
+    assert steps == [1, 2, 3, 4, 5] and summary['epochs'] > 1   # the tiny set is shorter than 5 batches
+    with pytest.raises(ConfigError, match='optim.max_steps'):
+        load_config(CONFIGS / 'tiny.yaml', {'optim': {'max_steps': 0}})
+
+
 def test_checkpoint_errors_are_typed_and_name_the_file(tmp_path):
     with pytest.raises(CheckpointError, match='does not exist'):
         load_checkpoint(tmp_path / 'missing.pt')

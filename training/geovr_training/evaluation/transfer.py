@@ -96,7 +96,7 @@ def train_run(base_config: dict, name: str, roots: list[str], steps: int, out_di
     folders, repeats = split_repeats(roots)
     config['data']['root'] = folders if len(folders) > 1 else folders[0]
     config['data']['repeats'] = repeats if len(folders) > 1 else None
-    config['optim'].update({'epochs': 1, 'max_steps_per_epoch': steps, 'max_time_min': None})
+    config['optim'].update({'max_steps': steps, 'max_steps_per_epoch': None, 'max_time_min': None})
     config['early_stopping']['patience'] = 10 ** 6
     started = time.time()
     summary = train(resolve_config(config), progress=progress)

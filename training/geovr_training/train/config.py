@@ -36,6 +36,7 @@ DEFAULTS: dict = {
         'warmup_steps': 50,
         'grad_clip': 1.0,
         'max_steps_per_epoch': None,
+        'max_steps': None,  # total steps: passes over the data repeat until reached (overrides epochs)
         'max_val_batches': None,
         'max_time_min': None,  # stop after this many minutes (checkpoint kept)
         'trainable': [],  # parameter-name prefixes to train, the rest frozen; empty: all
@@ -92,6 +93,8 @@ def resolve_config(values: dict) -> dict:
         raise ConfigError(f"optim.lr must be > 0, got {optim['lr']!r}")
     if int(optim['epochs']) < 1:
         raise ConfigError(f"optim.epochs must be >= 1, got {optim['epochs']!r}")
+    if optim['max_steps'] is not None and int(optim['max_steps']) < 1:
+        raise ConfigError(f"optim.max_steps must be >= 1 or null, got {optim['max_steps']!r}")
     if int(config['data']['batch_size']) < 1:
         raise ConfigError(f"data.batch_size must be >= 1, got {config['data']['batch_size']!r}")
     width, height = config['data']['resolution']
@@ -109,8 +112,8 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     if not isinstance(values, dict):
         raise ConfigError(f'config file {str(path)!r} must hold a mapping, got {type(values).__name__}')
     config = resolve_config(values)
-    if overrides:
-        config = _merge(config, overrides)
+    if overrides:  # checked like the file's values
+        config = resolve_config(_merge(config, overrides))
     return config
 
 

@@ -191,7 +191,11 @@ def train(config: dict, resume: str | Path | None = None, progress: bool = True)
         steps_per_epoch = len(train_loader)
         if optim_cfg.get('max_steps_per_epoch'):
             steps_per_epoch = min(steps_per_epoch, int(optim_cfg['max_steps_per_epoch']))
-        total_steps = max(1, epochs * steps_per_epoch)
+        max_steps = int(optim_cfg['max_steps']) if optim_cfg.get('max_steps') else None
+        if max_steps:  # a step budget, whatever the size of the data: as many passes as it takes
+            steps_per_epoch = min(steps_per_epoch, max_steps)
+            epochs = -(-max_steps // steps_per_epoch)
+        total_steps = max(1, max_steps or epochs * steps_per_epoch)
         step = start_epoch * steps_per_epoch
         best_val = float(state['metrics'].get('best_val', float('inf'))) if state else float('inf')
         stale = int(state['metrics'].get('stale_epochs', 0)) if state else 0
@@ -221,7 +225,7 @@ def train(config: dict, resume: str | Path | None = None, progress: bool = True)
                        dynamic_ncols=True)
             running = 0.0
             for index, batch in enumerate(train_loader):
-                if index >= steps_per_epoch:
+                if index >= steps_per_epoch or (max_steps and step >= max_steps):
                     break
                 batch = _to_device(batch, ddp.device)
                 images = normalize_images(batch['images'])
