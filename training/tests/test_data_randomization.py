@@ -12,7 +12,7 @@ TINY = dict(seed=4, frames_per_scene=3, resolution=(64, 48), qa_per_scene=4)
 
 
 def test_presets_and_overrides():
-    assert not Randomization.preset('none').any_enabled
+    assert not Randomization.preset('none').enabled_stages
     full = Randomization.preset('full')
     assert all(getattr(full, stage).enabled for stage in STAGES)
     partial = Randomization.from_dict({'sensor': {'enabled': False}, 'clutter': {'max_items': 3}})

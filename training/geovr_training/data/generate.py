@@ -97,8 +97,7 @@ def render_sequence(config: GenerationConfig, scene_index: int, renderer=None) -
     qa = generate_qa(scene, poses, rng, config.qa_per_scene)
     info = {'source': 'render', 'generator': GENERATOR_VERSION, 'seed': int(config.seed),
             'scene_index': int(scene_index), 'trajectory': kind,
-            'randomized': [stage for stage in ('textures', 'clutter', 'light', 'sensor')
-                           if getattr(config.randomization, stage).enabled], 'fps': float(config.fps),
+            'randomized': config.randomization.enabled_stages, 'fps': float(config.fps),
             'min_seen_pixels': min_pixels, 'depth_convention': 'metres along optical z, NaN invalid',
             'pose_convention': 'T_world_cam optical (REP 103) camera-to-world; world z up, floor z=0'}
     return Sequence(name=f'scene_{scene_index:05d}', rgb=rgb, depth=depth, K=Ks, T_world_cam=poses,

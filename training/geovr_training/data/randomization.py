@@ -3,7 +3,7 @@
 ``Randomization`` groups the knob sets of each stage (``textures``, ``clutter``, ``light``,
 ``sensor``); the preset ``none`` turns every stage off and reproduces the plain renders of
 generator version 1 byte for byte, ``full`` turns all on. The randomization draws come from
-``randomization_rng(seed, scene)``, a stream apart from the scene's own, so switching a stage
+``randomization_rng(seed, scene, stage)``, one stream per stage apart from the scene's own, so switching a stage
 on or off never changes the room, camera or path that the scene's stream draws.
 """
 
@@ -69,8 +69,8 @@ class Randomization:
                 check()
 
     @property
-    def any_enabled(self) -> bool:
-        return any(getattr(self, f.name).enabled for f in dataclasses.fields(self))
+    def enabled_stages(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name).enabled]
 
     @classmethod
     def preset(cls, name: str) -> 'Randomization':

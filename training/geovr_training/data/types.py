@@ -9,6 +9,7 @@ pixel centres at integer coordinates.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +141,13 @@ class Sequence:
     def image_size(self) -> tuple[int, int]:
         """(W, H) pixels."""
         return int(self.rgb.shape[2]), int(self.rgb.shape[1])
+
+    def select(self, indices) -> 'Sequence':
+        """The frames at ``indices`` (a slice or index array) as a new Sequence; scene, QA and
+        info are kept as they are."""
+        per_frame = {key: None if getattr(self, key) is None else getattr(self, key)[indices]
+                     for key in ('rgb', 'depth', 'segmentation', 'K', 'T_world_cam', 'timestamps')}
+        return dataclasses.replace(self, **per_frame)
 
     def frame(self, i: int) -> Frame:
         return Frame(self.rgb[i], None if self.depth is None else self.depth[i], self.K[i],

@@ -35,12 +35,4 @@ def load_sequences(path: str | Path, split: str = 'test', max_sequences: int | N
 def _cut(seq, max_frames: int | None):
     if max_frames is None or len(seq.rgb) <= max_frames:
         return seq
-    import dataclasses
-    n = int(max_frames)
-    fields = {}
-    for field in dataclasses.fields(seq):
-        value = getattr(seq, field.name)
-        if hasattr(value, 'shape') and len(getattr(value, 'shape', ())) and value.shape[0] == len(seq.rgb):
-            value = value[:n]
-        fields[field.name] = value
-    return type(seq)(**fields)
+    return seq.select(slice(0, int(max_frames)))

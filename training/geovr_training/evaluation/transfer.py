@@ -63,15 +63,7 @@ def _thin(seq, max_frames: int):
     n = len(seq.rgb)
     if n <= max_frames:
         return seq
-    import dataclasses
-    keep = np.unique(np.linspace(0, n - 1, max_frames).round().astype(int))
-    fields = {}
-    for field in dataclasses.fields(seq):
-        value = getattr(seq, field.name)
-        if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == n:
-            value = value[keep]
-        fields[field.name] = value
-    return type(seq)(**fields)
+    return seq.select(np.unique(np.linspace(0, n - 1, max_frames).round().astype(int)))
 
 
 def split_repeats(roots: list[str]) -> tuple[list[str], list[int]]:
