@@ -6,6 +6,7 @@ import pytest
 
 from geovr_ros.geometry import absolute_trajectory_error
 from geovr_ros.tracking import KeyframeTracker, TrackerConfig, extract_features, match_features, solve_pnp
+from geovr_ros.tracking.features import FeatureSet, hamming_distances, match_guided
 
 cv2 = pytest.importorskip('cv2')
 
@@ -136,7 +137,52 @@ def test_matching_is_one_to_one(plane_sequence):
     assert len(set(matches[:, 1].tolist())) == len(matches)
 
 
+def test_guided_matching_agrees_with_exhaustive_matching_near_the_prediction(plane_sequence):
+    """Frames 0 and 3 of the plane: the true homography predicts where frame 0's features are
+    in frame 3; guided matches are one-to-one, land within the radius of that prediction,
+    and the ones exhaustive matching also finds are the same pairs."""
+    images, depths, poses = plane_sequence
+    a, b = extract_features(images[3]), extract_features(images[0])
+    z = depths[0][np.round(b.keypoints[:, 1]).astype(int), np.round(b.keypoints[:, 0]).astype(int)]
+    rays = np.c_[(b.keypoints - K[:2, 2]) / [K[0, 0], K[1, 1]], np.ones(len(b))]
+    T_3_0 = np.linalg.inv(poses[3]) @ poses[0]
+    cam = (rays * z[:, None]) @ T_3_0[:3, :3].T + T_3_0[:3, 3]
+    predicted = cam[:, :2] / cam[:, 2:] * [K[0, 0], K[1, 1]] + K[:2, 2]
+    guided = match_guided(a, b, predicted, radius_px=15.0)
+    assert len(guided) > 150
+    assert len(set(guided[:, 0].tolist())) == len(guided) == len(set(guided[:, 1].tolist()))
+    assert np.all(np.linalg.norm(a.keypoints[guided[:, 0]] - predicted[guided[:, 1]], axis=1) <= 15.0)
+    assert np.median(np.linalg.norm(a.keypoints[guided[:, 0]] - predicted[guided[:, 1]], axis=1)) < 2.0
+    exhaustive = {tuple(m) for m in match_features(a, b).tolist()}
+    both = [tuple(m) for m in guided.tolist() if tuple(m) in exhaustive]
+    assert len(both) > 0.7 * len(exhaustive)
+    # a prediction far off finds nothing; NaN predictions are never candidates
+    assert len(match_guided(a, b, predicted + 200.0, radius_px=15.0)) < 0.05 * len(guided)
+    assert len(match_guided(a, b, np.full_like(predicted, np.nan), radius_px=15.0)) == 0
+
+
+def test_hamming_distances_count_bits():
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 256, (50, 32), dtype=np.uint8), rng.integers(0, 256, (50, 32), dtype=np.uint8)
+    expected = np.unpackbits(a ^ b, axis=1).sum(axis=1)
+    np.testing.assert_array_equal(hamming_distances(a, b), expected)
+
+
+def test_guided_tracking_follows_the_plane_and_falls_back_to_exhaustive_matching(plane_sequence):
+    images, depths, poses = plane_sequence
+    tracker = KeyframeTracker()
+    steps = _run(tracker, images, depths)
+    assert tracker.guided_matches >= len(images) - 3      # the first frames have no motion model
+    est = np.stack([s.T_odom_cam for s in steps])
+    assert absolute_trajectory_error(est, poses, 'se3')['rmse'] < 0.01
+    exhaustive = KeyframeTracker(TrackerConfig(search_radius_px=0.0))
+    _run(exhaustive, images, depths)
+    assert exhaustive.guided_matches == 0
+
+
 def test_invalid_configuration_is_refused():
+    with pytest.raises(ValueError, match='search_radius_px'):
+        TrackerConfig(search_radius_px=-1.0)
     with pytest.raises(ValueError, match='scale_alignment'):
         TrackerConfig(scale_alignment=1.5)
     with pytest.raises(ValueError, match='threshold_px'):

@@ -38,6 +38,8 @@ def solve_pnp(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, guess_T_cam
     pixels = np.ascontiguousarray(pixels, dtype=np.float64).reshape(-1, 2)
     if len(points) < max(min_inliers, 6):
         return None
+    # RANSAC from the guess, Levenberg-Marquardt on its inliers, then the inliers chosen again
+    # with the refined pose (RANSAC's are those of a hypothesis) and refined once more.
     use_guess = guess_T_cam_points is not None
     rvec = cv2.Rodrigues(guess_T_cam_points[:3, :3])[0] if use_guess else np.zeros((3, 1))
     tvec = guess_T_cam_points[:3, 3].reshape(3, 1).copy() if use_guess else np.zeros((3, 1))
@@ -48,6 +50,13 @@ def solve_pnp(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, guess_T_cam
         return None
     inliers = inliers.ravel().astype(np.int64)
     rvec, tvec = cv2.solvePnPRefineLM(points[inliers], pixels[inliers], K, None, rvec, tvec)
+    projected = cv2.projectPoints(points, rvec, tvec, K, None)[0].reshape(-1, 2)
+    refined = np.flatnonzero(np.sum((projected - pixels) ** 2, axis=1) <= threshold_px ** 2)
+    if len(refined) < min_inliers:
+        return None
+    if not np.array_equal(refined, inliers):
+        inliers = refined
+        rvec, tvec = cv2.solvePnPRefineLM(points[inliers], pixels[inliers], K, None, rvec, tvec)
     projected, jacobian = cv2.projectPoints(points[inliers], rvec, tvec, K, None)
     residuals = (projected.reshape(-1, 2) - pixels[inliers]).ravel()
     rms = float(np.sqrt(np.mean(residuals ** 2)))

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from geovr_ros.geometry import invert_pose, rotation_angle
-from geovr_ros.tracking.features import FeatureSet, extract_features, match_features
+from geovr_ros.geometry import invert_pose, project_points, rotation_angle, transform_points
+from geovr_ros.tracking.features import FeatureSet, extract_features, match_features, match_guided
 from geovr_ros.tracking.pnp import solve_pnp
 
 
@@ -19,7 +19,10 @@ class TrackerConfig:
     """Knobs of the tracker (units in the names).
 
     max_features: ORB features per frame. ratio: Lowe's ratio test. threshold_px: RANSAC
-    inlier threshold at 640 px image width (scaled with the width). min_inliers: fewer means
+    inlier threshold at 640 px image width (scaled with the width). search_radius_px: guided
+    matching, at 640 px width: a keyframe feature is searched for only within this radius of
+    where the constant-velocity motion predicts it (0: every feature against every one);
+    when fewer than `guided_min_matches` are found that way, every one against every one. min_inliers: fewer means
     tracking failed. keyframe_inlier_ratio: a new keyframe when the inliers fall below this
     share of those the keyframe had on its first tracked frame. keyframe_translation_m,
     keyframe_rotation_rad: a new keyframe beyond this motion from the keyframe.
@@ -28,6 +31,8 @@ class TrackerConfig:
     max_features: int = 1000
     ratio: float = 0.8
     threshold_px: float = 3.0
+    search_radius_px: float = 15.0
+    guided_min_matches: int = 60
     min_inliers: int = 15
     keyframe_inlier_ratio: float = 0.5
     keyframe_translation_m: float = 0.25
@@ -37,6 +42,8 @@ class TrackerConfig:
     scale_alignment: float = 0.7
 
     def __post_init__(self) -> None:
+        if not np.isfinite(self.search_radius_px) or self.search_radius_px < 0:
+            raise ValueError(f'search_radius_px must be >= 0 (0: no guided matching), got {self.search_radius_px!r}')
         for name in ('threshold_px', 'keyframe_translation_m', 'keyframe_rotation_rad', 'min_depth_m'):
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
@@ -131,7 +138,9 @@ class KeyframeTracker:
     def reset(self) -> None:
         self._keyframe: Keyframe | None = None
         self._T_odom_last: np.ndarray | None = None
+        self._T_motion = np.eye(4)   # T_prev_last: the last frame's motion, for the next prediction
         self.distance_travelled = 0.0
+        self.guided_matches = 0      # frames matched by guided search (the rest: every feature against every one)
         self.keyframes_created = 0
         self.failures = 0
 
@@ -146,7 +155,7 @@ class KeyframeTracker:
                       T_odom_cam: np.ndarray, depth_scale: float, covariance: np.ndarray | None) -> Keyframe:
         z = sample_depth(depth, depth_K, K, features.keypoints) * depth_scale
         keep = self._valid(z)  # a feature without depth can never be tracked: leave it out of the matching
-        features = FeatureSet(features.keypoints[keep], features.descriptors[keep])
+        features = features.select(keep)
         self._keyframe = Keyframe(self.keyframes_created, features, lift(features.keypoints, z[keep], K),
                                   T_odom_cam.copy(), K.copy(), depth_scale, covariance)
         self.keyframes_created += 1
@@ -168,11 +177,19 @@ class KeyframeTracker:
             return TrackingStep(np.eye(4), 'initialised', '', 0, 0, None, True, 1.0, keyframe=keyframe)
         kf = self._keyframe
         kf.frames += 1
-        matches = match_features(features, kf.features, cfg.ratio)
-        if len(matches):
-            matches = matches[np.isfinite(kf.points[matches[:, 1], 2])]
-        threshold = cfg.threshold_px * gray.shape[1] / 640.0
-        guess = invert_pose(invert_pose(kf.T_odom_kf) @ self._T_odom_last)  # T_cam_kf of the last frame
+        width_scale = gray.shape[1] / 640.0
+        guess = invert_pose(invert_pose(kf.T_odom_kf) @ self._T_odom_last @ self._T_motion)  # T_cam_kf predicted
+        matches = np.zeros((0, 2), np.int64)
+        if cfg.search_radius_px > 0:
+            matches = match_guided(features, kf.features, project_points(transform_points(guess, kf.points), K)[0],
+                                   cfg.search_radius_px * width_scale, cfg.ratio)
+        if len(matches) >= cfg.guided_min_matches:
+            self.guided_matches += 1
+        else:
+            matches = match_features(features, kf.features, cfg.ratio)
+            if len(matches):
+                matches = matches[np.isfinite(kf.points[matches[:, 1], 2])]
+        threshold = cfg.threshold_px * width_scale
         solution = None
         if len(matches) >= cfg.min_inliers:
             solution = solve_pnp(kf.points[matches[:, 1]], features.keypoints[matches[:, 0]], K, guess,
@@ -204,6 +221,7 @@ class KeyframeTracker:
             step = TrackingStep(T_odom_cam, 'fallback', reason, len(matches), 0, None, True, kf.depth_scale,
                                 keyframe=keyframe)
         self.distance_travelled += float(np.linalg.norm(T_odom_cam[:3, 3] - self._T_odom_last[:3, 3]))
+        self._T_motion = invert_pose(self._T_odom_last) @ T_odom_cam if step.status == 'tracking' else np.eye(4)
         self._T_odom_last = T_odom_cam
         return step
 
