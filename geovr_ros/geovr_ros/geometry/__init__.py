@@ -21,6 +21,7 @@ from .intrinsics import (crop_intrinsics, fov_from_intrinsics, image_center, int
                          validate_intrinsics, zoom_intrinsics)
 from .metrics import (MRA_THRESHOLDS, absolute_trajectory_error, depth_metrics, mean_relative_accuracy,
                       relative_pose_error, umeyama_alignment)
+from .path import PathOdometer, path_length
 from .projection import depth_to_points, depth_to_world_points, project_points, reproject_depth, transform_points
 from .rays import pixel_centers, plucker_rays, ray_directions
 from .transforms import (T_BODY_OPTICAL, T_OPTICAL_BODY, body_to_optical, canonical_quat_xyzw, compose,
@@ -38,6 +39,8 @@ __all__ = [
     'intrinsics_from_fov', 'image_center',
     # rays
     'pixel_centers', 'ray_directions', 'plucker_rays',
+    # path
+    'PathOdometer', 'path_length',
     # projection
     'depth_to_points', 'transform_points', 'depth_to_world_points', 'project_points', 'reproject_depth',
     # transforms

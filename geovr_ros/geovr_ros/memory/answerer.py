@@ -96,7 +96,8 @@ class GeometricAnswerer:
         if memory.trajectory_stamps.size == 0:
             return Answer(False, 'no trajectory yet: no frame has been processed')
         d = memory.distance_travelled
-        return Answer(True, 'ok', f'{d:.2f} m travelled along the camera trajectory',
+        counted = f' (counted in {memory.path_resolution:g} m steps)' if memory.path_resolution > 0 else ''
+        return Answer(True, 'ok', f'{d:.2f} m travelled along the camera trajectory{counted}',
                       'distance', d, 'm', points=memory.trajectory_xyz[-1:].copy(),
                       confidence=1.0)
 

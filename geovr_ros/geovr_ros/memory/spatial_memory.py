@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geovr_ros.geometry import relative_pose, rotation_angle, transform_points
+from geovr_ros.geometry import PathOdometer, relative_pose, rotation_angle, transform_points
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class MemorySnapshot:
 
     trajectory_stamps: (M,) seconds; trajectory_xyz: (M, 3) camera positions in odom;
     trajectory_poses: (M, 4, 4); distance_travelled: metres along the whole trajectory,
-    including the part no longer kept.
+    including the part no longer kept, counted at path_resolution (m; see SpatialMemory).
     """
 
     entries: tuple[MemoryEntry, ...]
@@ -45,6 +45,7 @@ class MemorySnapshot:
     distance_travelled: float
     keyframes_added: int
     keyframes_evicted: int
+    path_resolution: float = 0.0
 
     @property
     def trajectory_xyz(self) -> np.ndarray:
@@ -61,10 +62,13 @@ class SpatialMemory:
         max_tokens: tokens kept per keyframe (evenly subsampled).
         max_trajectory: poses kept in the trajectory (the oldest are dropped; the travelled
             distance keeps counting).
+        path_resolution: metres; the travelled distance counts the camera's path in chords of
+            this length, so tracking jitter does not add up (`geovr_ros.geometry.PathOdometer`;
+            0: every frame's step counts).
     """
 
     def __init__(self, max_keyframes: int = 64, max_tokens: int = 256,
-                 max_trajectory: int = 20000):
+                 max_trajectory: int = 20000, path_resolution: float = 0.25):
         for name, value in (('max_keyframes', max_keyframes), ('max_tokens', max_tokens),
                             ('max_trajectory', max_trajectory)):
             if int(value) < 1:
@@ -72,6 +76,7 @@ class SpatialMemory:
         self.max_keyframes = int(max_keyframes)
         self.max_tokens = int(max_tokens)
         self.max_trajectory = int(max_trajectory)
+        self._odometer = PathOdometer(path_resolution)
         self._lock = threading.Lock()
         self.clear()
 
@@ -81,7 +86,7 @@ class SpatialMemory:
             self._entries: list[MemoryEntry] = []
             self._stamps: deque[float] = deque(maxlen=self.max_trajectory)
             self._poses: deque[np.ndarray] = deque(maxlen=self.max_trajectory)
-            self._distance = 0.0
+            self._odometer.reset()
             self._added = 0
             self._evicted = 0
             self._next_id = 0
@@ -96,8 +101,7 @@ class SpatialMemory:
         if T.shape != (4, 4) or not np.all(np.isfinite(T)):
             raise ValueError(f'T_odom_cam must be a finite 4x4 matrix, got shape {T.shape}')
         with self._lock:
-            if self._poses:
-                self._distance += float(np.linalg.norm(T[:3, 3] - self._poses[-1][:3, 3]))
+            self._odometer.add(T[:3, 3])
             self._stamps.append(float(stamp))
             self._poses.append(T)
 
@@ -153,4 +157,5 @@ class SpatialMemory:
         with self._lock:
             poses = np.stack(self._poses) if self._poses else np.zeros((0, 4, 4))
             return MemorySnapshot(tuple(self._entries), np.array(self._stamps, dtype=np.float64),
-                                  poses, self._distance, self._added, self._evicted)
+                                  poses, self._odometer.distance, self._added, self._evicted,
+                                  self._odometer.resolution_m)

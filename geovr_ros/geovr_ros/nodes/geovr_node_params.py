@@ -78,6 +78,9 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('tracking_max_features', 1000, 'ORB features per frame for geometric odometry.'),
     Param('tracking_threshold_px', 3.0, 'RANSAC inlier threshold of the PnP, pixels at 640 px '
           'image width (scaled with the width).'),
+    Param('tracking_search_radius_px', 15.0, 'Guided matching: a keyframe feature is searched '
+          'for only this far (pixels at 640 px image width) from where the constant-velocity '
+          'motion puts it; every feature against every one when that finds too few (0: always).'),
     Param('tracking_min_inliers', 15, 'Fewer PnP inliers than this and tracking has failed for '
           'the frame (the learned pose is used, the reason is in the diagnostics).'),
     Param('tracking_scale_alignment', 0.7, 'How much of the map\'s scale a new tracking '
@@ -131,6 +134,8 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('memory_max_keyframes', 64, 'Keyframes kept in the spatial memory; when full, the '
           'one closest to another is evicted.'),
     Param('memory_max_tokens', 256, 'Model tokens kept per memory keyframe.'),
+    Param('path_resolution', 0.25, 'Metres: "how far have I travelled" counts the camera path '
+          'in chords of this length, so tracking jitter does not add up (0: every frame\'s step).'),
     Param('question_model', '', 'Directory of the exported question model (question_encoder.onnx, '
           'question_graph.onnx, tokenizer.json). Empty: only the exact trajectory and memory '
           'questions are answered; others get "no question model loaded". A directory that '
@@ -176,6 +181,7 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'odometry_method': Rule(choices=('geometric', 'learned')),
     'tracking_max_features': Rule(low=10, high=100_000),
     'tracking_threshold_px': POSITIVE,
+    'tracking_search_radius_px': NON_NEGATIVE,
     'tracking_min_inliers': Rule(low=6),  # PnP needs 6 points (TrackerConfig)
     'tracking_scale_alignment': FRACTION,
     'odometry_reference_translation': POSITIVE,
@@ -194,6 +200,7 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'alignment_window': AT_LEAST_ONE,
     'memory_max_keyframes': Rule(low=1, high=100_000),
     'memory_max_tokens': Rule(low=1, high=100_000),
+    'path_resolution': NON_NEGATIVE,
     'max_question_chars': Rule(low=1, high=1_000_000),
     'query_queue_depth': Rule(low=1, high=100_000),
     'diagnostics_period': Rule(low=0.0, low_open=True, high=3600.0),

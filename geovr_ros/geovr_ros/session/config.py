@@ -30,6 +30,7 @@ class SessionConfig:
     odometry_method: str = 'geometric'
     tracking_max_features: int = 1000
     tracking_threshold_px: float = 3.0
+    tracking_search_radius_px: float = 15.0
     tracking_min_inliers: int = 15
     tracking_scale_alignment: float = 0.7
     odometry_reference_translation: float = 0.3
@@ -47,6 +48,7 @@ class SessionConfig:
     alignment_window: int = 10
     memory_max_keyframes: int = 64
     memory_max_tokens: int = 256
+    path_resolution: float = 0.25
     max_question_chars: int = 1000
     odom_frame: str = 'odom'
     map_frame: str = 'map'

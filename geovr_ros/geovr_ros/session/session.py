@@ -92,10 +92,12 @@ class Session:
                                        c.odometry_max_reference_frames, c.time_jump_threshold)
         self.geometric = GeometricOdometry(TrackerConfig(
             max_features=c.tracking_max_features, threshold_px=c.tracking_threshold_px,
+            search_radius_px=c.tracking_search_radius_px,
             min_inliers=c.tracking_min_inliers, scale_alignment=c.tracking_scale_alignment),
             mapping=c.localization_enabled, logger=self.log) \
             if c.odometry_method == 'geometric' else None
-        self.memory = SpatialMemory(c.memory_max_keyframes, c.memory_max_tokens)
+        self.memory = SpatialMemory(c.memory_max_keyframes, c.memory_max_tokens,
+                                    path_resolution=c.path_resolution)
         self.localizer = Localizer(LocalizerConfig(
             keyframe_translation=c.keyframe_translation, keyframe_rotation=c.keyframe_rotation,
             keyframe_min_overlap=c.keyframe_min_overlap, match_threshold=c.match_threshold,
