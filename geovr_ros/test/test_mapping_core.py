@@ -105,3 +105,42 @@ def test_marginal_covariance_grows_along_odometry_and_shrinks_at_a_loop():
     assert spread[0] < spread[1] < spread[2]
     graph.add_loop(0, 9, make_pose(np.eye(3), np.array([1.8, 0.0, 0.0])), cov)
     assert np.trace(graph.covariance(9)[:3, :3]) < spread[2] / 2
+
+
+def _looped_graph():
+    graph = PoseGraph()
+    graph.add_first(0, np.eye(4))
+    step = make_pose(so3_exp(np.array([0.0, 0.0, 0.1])), np.array([0.2, 0.0, 0.0]))
+    cov = np.diag([0.02 ** 2] * 3 + [0.01 ** 2] * 3)
+    for k in range(1, 12):
+        graph.add_odometry(k - 1, k, step, cov)
+    graph.add_loop(0, 11, make_pose(np.eye(3), np.array([0.1, -0.05, 0.0])), cov)
+    return graph
+
+
+def test_a_saved_pose_graph_comes_back_with_its_factors_and_poses():
+    graph = _looped_graph()
+    arrays, meta = graph.to_arrays()
+    assert all(a.dtype.kind in 'if' and a.ndim <= 2 for a in arrays.values())   # map-file attachments
+    loaded = PoseGraph.from_arrays(arrays, meta)
+    assert loaded.keys == graph.keys and loaded.first_key == 0
+    assert len(loaded.odometry) == 11 and len(loaded.loops) == 1
+    for key in graph.keys:
+        np.testing.assert_allclose(loaded.pose(key), graph.pose(key), atol=1e-4)   # iSAM2 stops short by ~1e-5
+    np.testing.assert_allclose(loaded.covariance(11), graph.covariance(11), rtol=0.05, atol=1e-6)
+    loaded.add_odometry(11, 12, np.eye(4), np.eye(6) * 1e-4)                    # it goes on growing
+    assert 12 in loaded
+
+
+def test_a_damaged_saved_pose_graph_is_refused_naming_the_fault():
+    from geovr_ros.mapping import PoseGraphError
+    arrays, meta = _looped_graph().to_arrays()
+    with pytest.raises(PoseGraphError, match='loop_T'):
+        bad = dict(arrays, loop_T=arrays['loop_T'] * 2.0)                      # not a rotation
+        PoseGraph.from_arrays(bad, meta)
+    with pytest.raises(PoseGraphError, match='not in the graph'):
+        PoseGraph.from_arrays(dict(arrays, loop_keys=np.array([[0, 99]])), meta)
+    with pytest.raises(PoseGraphError, match='incomplete'):
+        PoseGraph.from_arrays({k: v for k, v in arrays.items() if k != 'odometry_cov'}, meta)
+    with pytest.raises(PoseGraphError, match='covariance'):
+        PoseGraph.from_arrays(dict(arrays, odometry_cov=-np.abs(arrays['odometry_cov'])), meta)

@@ -276,11 +276,18 @@ def test_maps_save_load_and_reset(pipeline, tmp_path):
     path = tmp_path / 'map.npz'
     count = session.save_map(str(path))
     assert count == len(session.localizer.map) >= 2
+    graph = session.pose_graph.graph
+    saved_poses = {key: graph.pose(key) for key in graph.keys}
     session.reset_map()
     assert len(session.localizer.map) == 0 and len(session.pose_graph) == 0
     assert session.answer('where am I?', now=11.0).frame == 'map'    # map == odom
     assert session.load_map(str(path)) == count
     assert not session.localizer.mapping
+    loaded = session.loaded_pose_graph                                # the graph came back whole
+    assert loaded.keys == sorted(saved_poses) and len(loaded.odometry) == len(saved_poses) - 1
+    for key, pose in saved_poses.items():
+        np.testing.assert_allclose(loaded.pose(key), pose, atol=1e-4)
+    assert session.diagnostics()['loaded_pose_graph'].startswith(f'{len(saved_poses)} keyframes')
     assert session.answer('where am I?', now=11.0).frame == 'odom'   # not localized yet
     (tmp_path / 'bad.npz').write_bytes(b'not a zip')
     with pytest.raises(MapFileError, match='unreadable'):

@@ -59,6 +59,18 @@ def make_pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     T[..., 3, 3] = 1.0
     return T
 
+def non_rigid(poses: np.ndarray, tolerance: float = 1e-4) -> np.ndarray:
+    """Mask (N,) of the poses (N, 4, 4) that are not finite rigid transforms: a rotation block
+    orthonormal within `tolerance` with determinant +1, and a last row [0, 0, 0, 1]."""
+    poses = np.asarray(poses, dtype=np.float64).reshape(-1, 4, 4)
+    finite = np.all(np.isfinite(poses), axis=(1, 2))
+    safe = np.where(finite[:, None, None], poses, np.eye(4))
+    R = safe[:, :3, :3]
+    orthonormal = np.abs(np.swapaxes(R, 1, 2) @ R - np.eye(3)).max(axis=(1, 2))
+    return ~finite | (orthonormal > tolerance) | (np.linalg.det(R) < 0) \
+        | np.any(safe[:, 3] != [0.0, 0.0, 0.0, 1.0], axis=1)
+
+
 def invert_pose(T: np.ndarray) -> np.ndarray:
     """Inverse (..., 4, 4) of rigid poses T (..., 4, 4) in closed form ``[R^T | -R^T t]``.
 

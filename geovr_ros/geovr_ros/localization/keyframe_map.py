@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geovr_ros.geometry import GeometryError, validate_intrinsics
+from geovr_ros.geometry import GeometryError, non_rigid, validate_intrinsics
 
 MAP_FORMAT_VERSION = 1
 #: zip members of a map file: name -> (dtype kind(s) allowed, rank).
@@ -361,12 +361,7 @@ def _check_map_values(arrays: dict[str, np.ndarray], meta) -> int:
     if not np.all(np.isfinite(arrays['stamps'])):
         raise MapFileError('stamps must be finite')
     poses = arrays['poses'].astype(np.float64)
-    bad = ~np.all(np.isfinite(poses), axis=(1, 2))
-    if not bad.any():
-        R = poses[:, :3, :3]
-        orthonormal = np.abs(np.swapaxes(R, 1, 2) @ R - np.eye(3)).max(axis=(1, 2))
-        bad = (orthonormal > _RIGID_TOLERANCE) | (np.linalg.det(R) < 0) \
-            | np.any(poses[:, 3] != [0.0, 0.0, 0.0, 1.0], axis=1)
+    bad = non_rigid(poses, _RIGID_TOLERANCE)
     if bad.any():
         i = int(np.argmax(bad))
         raise MapFileError(f'pose {i} is not a finite rigid transform: '

@@ -14,6 +14,6 @@ composed with the inverse of its odometry pose.
     graph.T_map_odom                        # (4, 4)
 """
 from geovr_ros.mapping.keyframe_graph import GraphConfig, KeyframeGraph, LoopClosure
-from geovr_ros.mapping.pose_graph import PoseGraph
+from geovr_ros.mapping.pose_graph import PoseGraph, PoseGraphError
 
-__all__ = ['GraphConfig', 'KeyframeGraph', 'LoopClosure', 'PoseGraph']
+__all__ = ['GraphConfig', 'KeyframeGraph', 'LoopClosure', 'PoseGraph', 'PoseGraphError']

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from geovr_ros.geometry import non_rigid
+
 # GTSAM orders a Pose3 tangent vector (rotation, translation); ROS covariances are
 # (x, y, z, roll, pitch, yaw): the same blocks swapped.
 _ROS_TO_GTSAM = np.array([3, 4, 5, 0, 1, 2])
@@ -129,3 +131,83 @@ class PoseGraph:
         c = np.asarray(self._isam.marginalCovariance(key))
         back = np.argsort(_ROS_TO_GTSAM)
         return c[np.ix_(back, back)]
+
+    # ---------------------------------------------------------------- files
+    def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The graph as plain arrays and a JSON-able dict (for a map file; no pickle):
+        keys (N,) int64 and poses (N, 16) the optimised poses; odometry_keys / loop_keys
+        (M, 2) int64 [from, to], odometry_T / loop_T (M, 16) the measurements, odometry_cov /
+        loop_cov (M, 36) their covariances (ROS order); the dict holds the first key and the
+        noise settings."""
+        keys = self.keys
+
+        def factors(items):
+            return (np.array([(a, b) for a, b, _, _ in items], np.int64).reshape(-1, 2),
+                    np.array([T.ravel() for _, _, T, _ in items], np.float64).reshape(-1, 16),
+                    np.array([c.ravel() for _, _, _, c in items], np.float64).reshape(-1, 36))
+        arrays = {'keys': np.array(keys, np.int64),
+                  'poses': np.array([self._estimate[k].ravel() for k in keys], np.float64).reshape(-1, 16)}
+        for name, items in (('odometry', self.odometry), ('loop', self.loops)):
+            arrays[f'{name}_keys'], arrays[f'{name}_T'], arrays[f'{name}_cov'] = factors(items)
+        meta = {'first_key': self.first_key, 'loop_kernel': self.loop_kernel,
+                'loop_kernel_scale': self.loop_kernel_scale,
+                'odometry_kernel_scale': self.odometry_kernel_scale, 'min_sigma': self.min_sigma}
+        return arrays, meta
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict) -> 'PoseGraph':
+        """The graph `to_arrays` wrote: every factor again, started from the saved poses and
+        optimised once (so the poses come back as saved). Raises PoseGraphError naming what
+        is missing or inconsistent."""
+        try:
+            keys = np.asarray(arrays['keys'], np.int64).reshape(-1)
+            poses = np.asarray(arrays['poses'], np.float64).reshape(len(keys), 4, 4)
+            factors = {}
+            for name in ('odometry', 'loop'):
+                pairs = np.asarray(arrays[f'{name}_keys'], np.int64).reshape(-1, 2)
+                factors[name] = (pairs, np.asarray(arrays[f'{name}_T'], np.float64).reshape(len(pairs), 4, 4),
+                                 np.asarray(arrays[f'{name}_cov'], np.float64).reshape(len(pairs), 6, 6))
+            graph = cls(meta['loop_kernel'], float(meta['loop_kernel_scale']),
+                        float(meta['odometry_kernel_scale']), float(meta['min_sigma']))
+            first = int(meta['first_key'])
+        except (KeyError, ValueError, TypeError) as error:
+            raise PoseGraphError(f'the saved pose graph is incomplete: {type(error).__name__}: {error}') from None
+        if len(set(keys.tolist())) != len(keys) or first not in keys:
+            raise PoseGraphError(f'the saved pose graph keys are repeated or lack the first key {first}')
+        for what, T in (('poses', poses), ('odometry_T', factors['odometry'][1]), ('loop_T', factors['loop'][1])):
+            bad = non_rigid(T)
+            if bad.any():
+                raise PoseGraphError(f'{what}[{int(np.argmax(bad))}] of the saved pose graph is not a finite rigid transform')
+        for what, cov in (('odometry_cov', factors['odometry'][2]), ('loop_cov', factors['loop'][2])):
+            if not np.all(np.isfinite(cov)) or any(np.linalg.eigvalsh(0.5 * (c + c.T)).min() < 0 for c in cov):
+                raise PoseGraphError(f'{what} of the saved pose graph holds a covariance that is not finite '
+                                     'positive semi-definite')
+        known = set(keys.tolist())
+        for name, (pairs, _, _) in factors.items():
+            unknown = sorted(set(pairs.ravel().tolist()) - known)
+            if unknown:
+                raise PoseGraphError(f'{name} factors name poses not in the graph: {unknown[:5]}')
+        try:
+            gtsam = graph._gtsam
+            factor_graph, values = gtsam.NonlinearFactorGraph(), gtsam.Values()
+            saved = dict(zip(keys.tolist(), poses))
+            factor_graph.add(gtsam.PriorFactorPose3(first, gtsam.Pose3(saved[first]),
+                                                    gtsam.noiseModel.Diagonal.Sigmas(np.full(6, 1e-6))))
+            for key, T in saved.items():
+                values.insert(key, gtsam.Pose3(T))
+            for name, (pairs, Ts, covs) in factors.items():
+                kernel, scale = (('huber', graph.odometry_kernel_scale) if name == 'odometry'
+                                 else (graph.loop_kernel, graph.loop_kernel_scale))
+                target = graph.odometry if name == 'odometry' else graph.loops
+                for (a, b), T, cov in zip(pairs.tolist(), Ts, covs):
+                    factor_graph.add(gtsam.BetweenFactorPose3(a, b, gtsam.Pose3(T), graph._noise(cov, kernel, scale)))
+                    target.append((int(a), int(b), T.copy(), cov.copy()))
+            graph.first_key = first
+            graph._update(factor_graph, values)
+        except RuntimeError as error:   # GTSAM: a pose that is not a rotation, a covariance not positive
+            raise PoseGraphError(f'the saved pose graph cannot be rebuilt: {error}') from None
+        return graph
+
+
+class PoseGraphError(ValueError):
+    """A saved pose graph that cannot be rebuilt (names what is wrong)."""

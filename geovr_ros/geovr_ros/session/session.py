@@ -42,6 +42,7 @@ STAMP_JUMP_CONFIRM_FRAMES = 3   # valid frames in a row that make a stamp jump b
 CLOCK_MISMATCH_S = 86400.0      # stamps this far from the caller's clock are another clock's
 KEPT_KEYFRAME_INPUTS = 64       # newest map keyframes whose model input is kept for verification
 OBJECTS_PREFIX = 'objects_'     # map-file attachments of the object map
+POSE_GRAPH_PREFIX = 'pose_graph_'   # ... and of the tracking keyframes' pose graph
 
 
 def denormalised_rgb(chw: np.ndarray, metadata) -> np.ndarray:
@@ -111,6 +112,7 @@ class Session:
         self._keyframe_inputs: dict[int, tuple] = {}  # map keyframe id -> (Keyframe, PreparedFrame)
         self._tracking_warned = float('-inf')
         self.objects = self._new_object_mapper()  # ObjectMapper in `objects_frame`, or None
+        self.loaded_pose_graph = None      # the PoseGraph of the map file loaded last, if it held one
 
     def _new_object_mapper(self):
         """An ObjectMapper when objects are enabled, the model names cells (a cell classifier)
@@ -382,6 +384,7 @@ class Session:
     def reset_map(self) -> None:
         """Forgets the map (and the pose graph): mapping afresh with map == odom."""
         self.localizer.reset()
+        self.loaded_pose_graph = None
         if self.geometric is not None:
             self.geometric.reset_graph()
         if self.objects is not None:
@@ -412,7 +415,9 @@ class Session:
         Raises MapFileError with the live maps untouched."""
         keyframe_map = self.read_map(path)   # the live map is untouched until it is whole
         objects = self._saved_objects(keyframe_map, path) if self.objects is not None else None
+        pose_graph = self._saved_pose_graph(keyframe_map, path)
         self.localizer.set_map(keyframe_map)
+        self.loaded_pose_graph = pose_graph
         if self.objects is not None:   # objects found so far are in the previous map's frame
             self.objects.map = objects
         self._keyframe_inputs.clear()
@@ -423,13 +428,39 @@ class Session:
         """Writes the keyframe map and the object map (in the same map frame) to `path`
         atomically (`KeyframeMap.save`, objects as attachments); returns the keyframe count.
         Raises MapFileError (empty map) or OSError."""
-        attachments, document = {}, None
+        attachments, document = {}, {}
         if self.objects is not None and self.objects_frame == self.config.map_frame:
             arrays, meta = self.objects.map.to_arrays()
             attachments = {OBJECTS_PREFIX + key: value for key, value in arrays.items()}
-            document = {'objects': meta}
-        self.localizer.map.save(path, attachments, document)
+            document['objects'] = meta
+        graph = self.pose_graph
+        if graph is not None and self.localizer.mapping and len(graph):
+            arrays, meta = graph.graph.to_arrays()
+            attachments.update({POSE_GRAPH_PREFIX + key: value for key, value in arrays.items()})
+            mount = np.eye(4) if self.mount is None else self.mount
+            document['pose_graph'] = {**meta, 'T_map_graph': mount.tolist(),
+                                      'frame': 'the first tracking keyframe\'s optical frame; '
+                                               'map = T_map_graph @ pose @ inverse(T_map_graph)'}
+        self.localizer.map.save(path, attachments, document or None)
         return len(self.localizer.map)
+
+    def _saved_pose_graph(self, keyframe_map: KeyframeMap, path: str):
+        """The PoseGraph saved in a map file (its factors and optimised poses, in the frame its
+        document names), or None when it holds none or gtsam is missing (logged).
+        MapFileError naming the file when the saved graph is not whole."""
+        from geovr_ros.mapping import PoseGraph, PoseGraphError
+        arrays = {key[len(POSE_GRAPH_PREFIX):]: value for key, value in keyframe_map.attachments.items()
+                  if key.startswith(POSE_GRAPH_PREFIX)}
+        meta = (keyframe_map.document or {}).get('pose_graph')
+        if not arrays and meta is None:
+            return None
+        try:
+            return PoseGraph.from_arrays(arrays, meta if isinstance(meta, dict) else {})
+        except PoseGraphError as error:
+            raise MapFileError(f'map file {path!r} refused: its pose graph: {error}') from None
+        except ImportError as error:
+            self.log.warning(f'map file {path!r}: its pose graph is not loaded ({error})')
+            return None
 
     def _saved_objects(self, keyframe_map: KeyframeMap, path: str):
         """The ObjectMap saved in a map file (an empty one when it holds none); its
@@ -574,6 +605,9 @@ class Session:
                            'tracking_depth_scale': f'{step.depth_scale:.3f}' if step else 'nan'})
         if self.objects is not None:
             values['objects'] = str(len(self.objects.map.instances()))
+        if self.loaded_pose_graph is not None:
+            values['loaded_pose_graph'] = (f'{len(self.loaded_pose_graph)} keyframes, '
+                                           f'{len(self.loaded_pose_graph.loops)} loop closures')
         graph = self.pose_graph
         if graph is not None:
             values.update({'pose_graph_keyframes': str(len(graph)),
