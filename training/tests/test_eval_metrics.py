@@ -171,9 +171,13 @@ def test_geovr_eval_odometry_writes_every_row(tiny_data, tmp_path):
     assert eval_main(['odometry', '--model', str(tmp_path / 'model'), '--data', str(tiny_data),
                       '--out', str(out), '--max-sequences', '1', '--no-progress']) == 0
     payload = json.loads((out / 'odometry.json').read_text())
-    assert set(payload['summary']) == {'tracker', 'tracker_map', 'pose_head', 'static', 'true_depth', 'true_depth_map'}
-    static = payload['summary']['static']
+    summary = payload['summary']
+    assert set(summary) == {'tracker', 'tracker_map', 'pose_head', 'static', 'truth', 'true_depth', 'true_depth_map'}
+    static = summary['static']
     assert static['travelled_m'] == 0.0 and static['path_m'] > 0
+    assert summary['truth']['travelled_m'] == pytest.approx(static['path_m'])
+    assert 0 < summary['truth']['travelled_answer_m'] <= summary['truth']['travelled_m'] + 1e-9
+    assert np.isfinite(summary['tracker']['travelled_answer_m'])   # the session's own answer
     assert static['ate_se3_pct'] == pytest.approx(100 * static['ate_se3_m'] / static['path_m'])
     assert (out / 'odometry.png').stat().st_size > 0 and '| no motion |' in (out / 'odometry.md').read_text()
     assert eval_main(['odometry', '--model', str(tmp_path / 'nowhere'), '--data', str(tiny_data),

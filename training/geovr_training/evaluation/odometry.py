@@ -35,6 +35,16 @@ def trajectory_row(est: np.ndarray, gt: np.ndarray) -> dict[str, float]:
             'travelled_m': float(np.linalg.norm(np.diff(est[:, :3, 3], axis=0), axis=1).sum())}
 
 
+def true_path_row(gt: np.ndarray) -> dict[str, float]:
+    """The true path's length (m), frame by frame and as the session's answer counts it (at
+    the node's default path_resolution)."""
+    from geovr_ros.geometry import path_length
+    from geovr_ros.session import SessionConfig
+    positions = gt[:, :3, 3]
+    return {'travelled_m': path_length(positions),
+            'travelled_answer_m': path_length(positions, SessionConfig().path_resolution)}
+
+
 def session_stamps(seq) -> tuple[np.ndarray, str]:
     """The recording's stamps (s), or 30 Hz ones when they are missing or not increasing;
     and a note saying which."""
@@ -84,19 +94,29 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
              'loop_closures': float(len(graph.loops)) if graph is not None else 0.0,
              'inliers_median': float(np.median(inliers)) if inliers else 0.0,
              'travelled_m_tracker': tracker.distance_travelled,
+             'travelled_answer_m': _travelled_answer(session, stamps),
              'model_ms_median': float(np.median(model_ms)) if model_ms else float('nan'),
              'frames_dropped': float(dropped)}
     return np.stack(odom[1:]), np.stack(maps[1:]), np.stack(learned[1:]), stats
 
 
+def _travelled_answer(session, stamps: np.ndarray) -> float:
+    """What the session answers to "how far have I travelled?" (m; NaN when it cannot)."""
+    answer = session.answer('how far have I travelled?', now=float(stamps[-1])) if len(stamps) else None
+    return float(answer.value) if answer is not None and answer.success else float('nan')
+
+
 ROWS = (('tracker on the model depth, odom', 'tracker'), ('tracker on the model depth, map (pose graph)', 'tracker_map'),
         ('learned pose head alone', 'pose_head'), ('no motion', 'static'),
+        ('the true path (its length)', 'truth'),
         ('tracker on the true depth (upper bound), odom', 'true_depth'),
         ('tracker on the true depth (upper bound), map', 'true_depth_map'))
 COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % path', '.2f'),
            ('ate_se3_m', 'ATE SE(3) m', '.3f'), ('ate_se3_pct', 'SE(3) % path', '.2f'),
            ('rpe_trans_m', 'RPE-T m/frame', '.4f'), ('rpe_rot_deg', 'RPE-R deg/frame', '.3f'),
-           ('travelled_m', 'travelled m', '.2f'), ('failures', 'tracking failures', '.0f'),
+           ('travelled_m', 'travelled m (frame by frame)', '.2f'),
+           ('travelled_answer_m', '"how far have I travelled" m', '.2f'),
+           ('failures', 'tracking failures', '.0f'),
            ('loop_closures', 'loop closures', '.0f'), ('tracking_ms_median', 'tracking ms (median)', '.1f'),
            ('graph_ms_mean', 'graph ms (mean)', '.1f'))
 
@@ -145,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = {'tracker': {**trajectory_row(est_model, gt), **stats_model},
                 'tracker_map': trajectory_row(map_model, gt),
                 'pose_head': trajectory_row(pose_head, gt),
-                'static': trajectory_row(np.broadcast_to(np.eye(4), gt.shape).copy(), gt)}
+                'static': trajectory_row(np.broadcast_to(np.eye(4), gt.shape).copy(), gt),
+                'truth': true_path_row(gt)}
         est_true = None
         if seq.depth is not None:
             est_true, map_true, _, stats_true = run_session(seq, pipeline, true_depth=True,
