@@ -132,3 +132,55 @@ def test_the_mapper_names_cells_with_both_namers(shipped):
     assert inst.category == 'toy duck' and inst.n_views == 3
     with pytest.raises(ShapeError, match='needs'):
         mapper.observe_logits(None, depth, K, np.eye(4), 3, 3.0)
+
+
+def test_the_coarser_namer_is_upsampled_to_the_finer_cells(shipped):
+    """A stride-16 head (4x6 cells) with stride-32 ImageNet logits (2x3 cells): each ImageNet
+    cell's probabilities are those of the 2x2 head cells it covers (nearest), either way round."""
+    from geovr_ros.objects.namers import upsample_cells
+    rng = np.random.default_rng(0)
+    imagenet = rng.normal(0.0, 3.0, (2, 3, 1000))
+    imagenet[0, 1, TOASTER] = 30.0                                   # a toaster in one coarse cell
+    category = rng.normal(0.0, 1.0, (4, 6, len(HEAD) + 1))
+    namer = CellNamer(shipped, HEAD, 'head')
+    p = namer.probabilities(imagenet, category)
+    assert p.shape == (4, 6, len(namer.vocabulary) + 1)
+    fine = np.repeat(np.repeat(imagenet, 2, axis=0), 2, axis=1)      # (4, 6, 1000) by hand
+    np.testing.assert_allclose(p, namer.probabilities(fine, category))
+    toaster = namer.vocabulary.index('toaster')
+    assert (np.argmax(namer.vocabulary.probabilities(fine), -1)[0:2, 2:4] == toaster).all()
+    np.testing.assert_allclose(upsample_cells(namer.vocabulary.probabilities(imagenet), (4, 6)),
+                               namer.vocabulary.probabilities(fine))
+    coarse_head = category[::2, ::2]                                  # the other way round
+    np.testing.assert_allclose(namer.probabilities(fine, coarse_head),
+                               namer.probabilities(fine, np.repeat(np.repeat(coarse_head, 2, 0), 2, 1)))
+    np.testing.assert_allclose(CellNamer(shipped, HEAD, 'max').probabilities(imagenet, category),
+                               CellNamer(shipped, HEAD, 'max').probabilities(fine, category))
+    with pytest.raises(ShapeError, match='cannot be upsampled to 4x6'):
+        namer.probabilities(imagenet[:, :2], category)               # 2x2 -> 4x6: no one factor
+    with pytest.raises(ShapeError, match='as \\(h, w, C\\) grids'):
+        namer.probabilities(imagenet.reshape(6, 1000), category.reshape(24, -1))  # flat: grids unknown
+    with pytest.raises(ShapeError, match='cannot be upsampled to 3x9'):
+        upsample_cells(imagenet, (3, 9))
+
+
+def test_the_mapper_makes_objects_of_a_stride16_heads_cells(shipped):
+    """What the session passes: flat ImageNet logits of the 48 stride-32 cells of a 256x192
+    frame and flat head logits of its 192 stride-16 cells. The map's object has the size of the
+    stride-16 cells that named it (a 32x32-pixel block straddling four stride-32 cells), not
+    the 64x64 pixels a stride-32 cell would give."""
+    K = np.array([[200.0, 0.0, 127.5], [0.0, 200.0, 95.5], [0.0, 0.0, 1.0]])
+    depth = np.full((192, 256), 2.0)
+    imagenet = np.zeros((48, 1000))                                  # 6x8 cells: nothing named
+    category = np.zeros((12, 16, len(HEAD) + 1))
+    category[..., -1] = 9.0
+    category[5:7, 7:9] = head_logits([{'chair': 12.0}])[0]           # pixels 80..112 (rows), 112..144
+    mapper = ObjectMapper(shipped, head_categories=HEAD)
+    (o,) = mapper.observe_logits(imagenet, depth, K, np.eye(4), 0, 0.0, category_logits=category.reshape(192, -1))
+    assert o.category == 'chair' and o.score > 0.99
+    size = np.asarray(o.box_max) - np.asarray(o.box_min)
+    assert 0.25 < size[0] < 0.33 and 0.25 < size[1] < 0.33           # 32 px at 2 m, f 200: 0.32 m (5..95 %)
+    np.testing.assert_allclose(o.centroid[:2], [0.0, 0.0], atol=0.02)   # the block is centred on the axis
+    assert sorted(o.cells.tolist()) == [5 * 16 + 7, 5 * 16 + 8, 6 * 16 + 7, 6 * 16 + 8]  # stride-16 cells
+    with pytest.raises(ShapeError, match='tile'):
+        mapper.observe_logits(imagenet, depth, K, np.eye(4), 1, 1.0, category_logits=category.reshape(192, -1)[:100])

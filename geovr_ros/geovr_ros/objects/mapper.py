@@ -44,9 +44,13 @@ class ObjectMapper:
                        category_logits: np.ndarray | None = None) -> list[ObjectObservation]:
         """One frame of ImageNet logits (cells, 1000) (row-major cells of a square grid
         tiling the depth image, e.g. the frame encoder's `class_logits[0]`) and / or the
-        category head's logits (cells, K + 1) of the same cells, depth (H, W) metres, K (3, 3)
-        at (H, W), T_map_cam (4, 4). Returns the frame's observations (already fused into
-        `self.map`)."""
+        category head's logits (cells', K + 1) (row-major, on its own grid: the same cells, or
+        finer ones for a stride-16 head, e.g. 192 cells at 256x192 beside the 48 ImageNet
+        ones), depth (H, W) metres, K (3, 3) at (H, W), T_map_cam (4, 4). Each grid comes
+        from its cell count and the depth image (`cell_grid_shape`); the coarser is upsampled
+        to the finer (`CellNamer.probabilities`), whose cells the observations are made of.
+        Returns the frame's observations (already fused into `self.map`). Raises ShapeError
+        when a cell count tiles no grid of the depth image or the grids are not f:1."""
         cells = []
         for name, value in (('logits', logits), ('category_logits', category_logits)):
             if value is None:
@@ -60,9 +64,9 @@ class ObjectMapper:
             cells.append(value)
         if cells[0] is None and cells[1] is None:
             raise ShapeError('observe_logits needs logits, category_logits or both')
-        n = (cells[0] if cells[0] is not None else cells[1]).shape[0]
-        grid = cell_grid_shape(n, np.shape(depth))
-        probabilities = self.namer.probabilities(*cells).reshape(grid + (len(self.vocabulary) + 1,))
+        grids = [None if c is None else c.reshape(cell_grid_shape(c.shape[0], np.shape(depth)) + c.shape[1:])
+                 for c in cells]
+        probabilities = self.namer.probabilities(*grids)  # (Hc, Wc, V + 1), the finer grid
         return self.observe_probabilities(probabilities, depth, K, T_map_cam, keyframe_id, stamp, T_map_keyframe)
 
     def observe_probabilities(self, probabilities: np.ndarray, depth: np.ndarray, K: np.ndarray,

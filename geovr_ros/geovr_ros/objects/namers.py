@@ -21,6 +21,10 @@ vocabulary's `combine` chooses it (YAML key, default 'head'):
   more confident namer gives:
       p_c = max(p_head(c), p_imagenet(c))      (a namer that does not name c gives 0)
       p_background = min(p_head(background), p_imagenet(background))   (rows do not sum to 1)
+The two namers may see different cells: the ImageNet classes are named on the stride-32
+cells, a stride-16 head on the stride-16 ones. Given as grids (..., h, w, C), the coarser one
+is brought to the finer grid first (`upsample_cells`: nearest, each coarse cell's values in
+the f x f fine cells it covers), so a combined map has the finer cells.
 Cells are then labelled as always (`Vocabulary.label_cells`: the largest p_c where it reaches
 min_score, else background). With one namer only, its own probabilities are returned (the
 ImageNet path of a model without the head is unchanged). On held-out rendered rooms 'head'
@@ -37,7 +41,7 @@ import numpy as np
 from geovr_ros.geometry import ShapeError
 from geovr_ros.objects.vocabulary import COMBINE_RULES, Vocabulary, VocabularyError
 
-__all__ = ['CellNamer', 'RULES', 'softmax']
+__all__ = ['CellNamer', 'RULES', 'softmax', 'upsample_cells']
 
 RULES = COMBINE_RULES
 
@@ -47,6 +51,24 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64)
     z = np.exp(z - z.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
+
+
+def upsample_cells(values: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """Nearest upsampling of a cell grid (..., h, w, C) to (..., H, W, C) with H = f h and
+    W = f w for one integer factor f >= 1 (stride-32 cells to stride-16 ones: f = 2; each
+    cell's values are repeated in the f x f cells it covers). Raises ShapeError when `grid`
+    is not such a multiple of (h, w)."""
+    values = np.asarray(values)
+    if values.ndim < 3:
+        raise ShapeError(f'cells must be a grid (..., h, w, C), got shape {values.shape}')
+    h, w = values.shape[-3:-1]
+    H, W = int(grid[0]), int(grid[1])
+    if H % h or W % w or H // h != W // w or H < h:
+        raise ShapeError(f'a {h}x{w} cell grid cannot be upsampled to {H}x{W} by one integer factor')
+    f = H // h
+    if f == 1:
+        return values
+    return np.repeat(np.repeat(values, f, axis=-3), f, axis=-2)
 
 
 class CellNamer:
@@ -98,7 +120,10 @@ class CellNamer:
     def probabilities(self, class_logits: np.ndarray | None = None,
                       category_logits: np.ndarray | None = None) -> np.ndarray:
         """(..., V + 1) category probabilities of a cell grid from ImageNet logits (..., 1000)
-        and / or head logits (..., K + 1), combined by the module's rule."""
+        and / or head logits (..., K + 1), combined by the module's rule. The two may be grids
+        of different cell sizes, (..., h, w, 1000) and (..., f h, f w, K + 1) or the other way
+        round (f an integer): the coarser is upsampled (`upsample_cells`) and the result is on
+        the finer grid. Raises ShapeError when their cells differ otherwise."""
         if class_logits is None and category_logits is None:
             raise ValueError('give class_logits, category_logits or both')
         imagenet = None if class_logits is None else self.vocabulary.probabilities(class_logits)
@@ -107,8 +132,17 @@ class CellNamer:
         head = self.head_probabilities(category_logits)
         if imagenet is None:
             return head
+        if imagenet.shape != head.shape and imagenet.ndim >= 3 and imagenet.shape[:-3] == head.shape[:-3]:
+            finer = max(imagenet.shape[-3:-1], head.shape[-3:-1])
+            try:
+                imagenet, head = upsample_cells(imagenet, finer), upsample_cells(head, finer)
+            except ShapeError as exc:
+                raise ShapeError(f'the namers disagree on the cells: {imagenet.shape[:-1]} vs '
+                                 f'{head.shape[:-1]} ({exc})') from None
         if imagenet.shape != head.shape:
-            raise ShapeError(f'the namers disagree on the cells: {imagenet.shape[:-1]} vs {head.shape[:-1]}')
+            raise ShapeError(f'the namers disagree on the cells: {imagenet.shape[:-1]} vs {head.shape[:-1]}'
+                             + (' (give both as (h, w, C) grids to combine cells of two sizes)'
+                                if imagenet.ndim < 3 else ''))
         if self.rule == 'head':
             combined = imagenet * head[..., -1:]
             combined[..., self.head_columns] = head[..., self.head_columns]
