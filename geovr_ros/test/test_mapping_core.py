@@ -144,3 +144,23 @@ def test_a_damaged_saved_pose_graph_is_refused_naming_the_fault():
         PoseGraph.from_arrays({k: v for k, v in arrays.items() if k != 'odometry_cov'}, meta)
     with pytest.raises(PoseGraphError, match='covariance'):
         PoseGraph.from_arrays(dict(arrays, odometry_cov=-np.abs(arrays['odometry_cov'])), meta)
+
+
+def test_a_place_seen_from_the_other_side_is_not_a_loop_candidate(loop_keyframes):
+    """The first keyframe again, eleven keyframes later, at the same place: with the same view
+    it closes a loop; turned round (the optical axis 180 deg away) it is not even tried."""
+    keyframes, _ = loop_keyframes
+    first = keyframes[0]
+
+    def graph_with_revisit(turn):
+        graph = KeyframeGraph(GraphConfig(loop_min_separation=10))
+        chain = [dataclasses.replace(first, id=i, T_odom_kf=make_pose(np.eye(3), np.array([0.0, 0.01 * i, 0.0])),
+                                     covariance_from_previous=None) for i in range(11)]
+        for kf in chain:
+            graph.add_keyframe(kf)
+        revisit = dataclasses.replace(first, id=11, T_odom_kf=make_pose(so3_exp(np.array([0.0, turn, 0.0])),
+                                                                         np.zeros(3)),
+                                      covariance_from_previous=None)
+        return graph.add_keyframe(revisit)
+    assert graph_with_revisit(0.0) is not None
+    assert graph_with_revisit(np.pi) is None

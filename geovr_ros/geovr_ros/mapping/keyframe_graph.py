@@ -16,19 +16,25 @@ class GraphConfig:
     """Knobs of the keyframe graph (units in the names).
 
     loop_min_separation: keyframes between a candidate and the current one (recent ones
-    are odometry's business). loop_radius_m: candidates within this distance of the
-    current keyframe's optimised position. loop_max_candidates: PnP attempts per keyframe.
-    loop_min_inliers: PnP inliers that verify a loop. loop_threshold_px: RANSAC threshold at
-    640 px width. fallback_sigma_m / fallback_sigma_rad: standard deviations of a keyframe
+    are odometry's business). loop_radius_m, loop_max_angle_deg: candidates within this
+    distance of the current keyframe's optimised position, their optical axes within this
+    angle of its own (a place seen from the other side cannot be matched), tried nearest
+    first, where loop_metres_per_radian converts the angle between the axes into distance.
+    loop_max_candidates: PnP attempts per keyframe. loop_min_inliers: PnP inliers that
+    verify a loop. loop_threshold_px: RANSAC threshold at 640 px width (wider than
+    tracking's: the older keyframe's points carry the model's depth error, seen from
+    another place). fallback_sigma_m / fallback_sigma_rad: standard deviations of a keyframe
     that came from a tracking failure (the learned pose). loop_kernel: robust kernel of loop
     factors ('cauchy' | 'huber' | 'none').
     """
 
     loop_min_separation: int = 10
     loop_radius_m: float = 3.0
+    loop_max_angle_deg: float = 60.0
+    loop_metres_per_radian: float = 1.0
     loop_max_candidates: int = 3
     loop_min_inliers: int = 40
-    loop_threshold_px: float = 3.0
+    loop_threshold_px: float = 6.0
     fallback_sigma_m: float = 0.1
     fallback_sigma_rad: float = 0.05
     loop_kernel: str = 'cauchy'
@@ -38,6 +44,9 @@ class GraphConfig:
             raise ValueError(f'loop_min_separation {self.loop_min_separation} and loop_max_candidates '
                              f'{self.loop_max_candidates} must be >= 1, loop_min_inliers '
                              f'{self.loop_min_inliers} >= 6')
+        if not 0 < self.loop_max_angle_deg <= 180 or not self.loop_metres_per_radian >= 0:
+            raise ValueError(f'loop_max_angle_deg {self.loop_max_angle_deg} must be in (0, 180] and '
+                             f'loop_metres_per_radian {self.loop_metres_per_radian} >= 0')
         for name in ('loop_radius_m', 'loop_threshold_px', 'fallback_sigma_m', 'fallback_sigma_rad'):
             if not np.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
                 raise ValueError(f'{name} must be a positive number, got {getattr(self, name)!r}')
@@ -94,14 +103,16 @@ class KeyframeGraph:
         """Looks for an older keyframe near this one that sees the same place; adds the
         verified loop factor and returns it, or None."""
         c = self.config
-        here = self.graph.pose(keyframe.id)[:3, 3]
+        pose = self.graph.pose(keyframe.id)
         candidates = []
-        for key, older in self.keyframes.items():
+        for key in self.keyframes:
             if key > keyframe.id - c.loop_min_separation:
                 continue
-            distance = float(np.linalg.norm(self.graph.pose(key)[:3, 3] - here))
-            if distance <= c.loop_radius_m:
-                candidates.append((distance, key))
+            older_pose = self.graph.pose(key)
+            distance = float(np.linalg.norm(older_pose[:3, 3] - pose[:3, 3]))
+            angle = float(np.arccos(np.clip(older_pose[:3, 2] @ pose[:3, 2], -1.0, 1.0)))
+            if distance <= c.loop_radius_m and angle <= np.radians(c.loop_max_angle_deg):
+                candidates.append((distance + c.loop_metres_per_radian * angle, key))
         for _, key in sorted(candidates)[:c.loop_max_candidates]:
             older = self.keyframes[key]
             matches = match_features(keyframe.features, older.features)
