@@ -70,6 +70,19 @@ def test_tum_folder_with_ground_truth_association(tmp_path):
     assert list(open_replay_source(renamed, intrinsics=(1, 2, 3, 4)))[0].K[1, 1] == 2
 
 
+def test_tum_ground_truth_is_interpolated_to_the_image_time():
+    """Between two motion-capture samples the pose is interpolated (position linearly, rotation
+    along the geodesic); a sample too far on one side leaves the nearest within reach."""
+    from geovr_ros.recordings.tum import pose_at
+    times = np.array([10.00, 10.01, 10.05])
+    poses = [make_pose(rot_z(0.0), [0, 0, 0]), make_pose(rot_z(0.2), [0.1, 0, 0]), make_pose(rot_z(0.3), [1, 0, 0])]
+    middle = pose_at(times, poses, 10.0025, 0.02)
+    np.testing.assert_allclose(middle, make_pose(rot_z(0.05), [0.025, 0, 0]), atol=1e-9)
+    np.testing.assert_allclose(pose_at(times, poses, 10.01, 0.02), poses[1], atol=1e-12)
+    np.testing.assert_allclose(pose_at(times, poses, 10.015, 0.02), poses[1])   # the next is 35 ms away
+    assert pose_at(times, poses, 10.2, 0.02) is None
+
+
 def test_seven_scenes_folder(tmp_path):
     seq = tmp_path / 'chess' / 'seq-01'
     seq.mkdir(parents=True)
