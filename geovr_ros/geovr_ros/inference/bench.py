@@ -1,12 +1,19 @@
 """`geovr-bench`: latency, throughput, memory and achieved FLOP/s of a backend on this machine.
 
     geovr-bench --backend onnxruntime --model DIR --resolution 256x192 --iters 50 --json out.json
+    geovr-bench --backend onnxruntime --model NEW --model OLD --rounds 3     # compared in one run
 
-Measures (a) inference alone (backend.infer on prepared inputs) and (b) preprocess +
-inference + decode (PerceptionPipeline.step on a camera-sized uint8 frame); reports
+Measures (a) inference alone per camera frame (on prepared inputs: the 2-frame clip of a
+single graph, or the frame encoder on the new frame + the pair head of split graphs) and (b)
+preprocess + inference + decode (PerceptionPipeline.step on a camera-sized uint8 frame); reports
 p50/p90/p99 latency, frames per second, peak RSS (and CUDA peak for torch on CUDA), the
 measured float32 matrix-multiply peak of this machine (numpy and, if importable, torch),
 the model's FLOPs per clip (metadata geovr.flops_per_clip) and the achieved GFLOP/s.
+
+Several --model are measured in the same run, in turn for --rounds rounds (A B A B ...), so
+that a neighbour's load or the clock falls on each alike; each model's figures are then the
+round with its median per-frame p50, and the per-frame rate of the first is given as a
+multiple of each other's.
 """
 from __future__ import annotations
 
@@ -83,7 +90,6 @@ def run_benchmark(backend: str, model: str | os.PathLike, resolution: tuple[int,
                   gemm_size: int = 1024, **backend_options) -> dict:
     """Benchmark one backend on a model directory. Returns the JSON-able result dict."""
     from geovr_ros.inference.perception import PerceptionPipeline
-    from geovr_ros.inference.preprocess import clip_inputs
 
     if iters < 1:
         raise ValueError(f'iters must be >= 1, got {iters}')
@@ -94,14 +100,15 @@ def run_benchmark(backend: str, model: str | os.PathLike, resolution: tuple[int,
     rgb = [rng.integers(0, 256, (camera[1], camera[0], 3), dtype=np.uint8) for _ in range(2)]
     K = np.array([[0.8 * camera[0], 0, camera[0] / 2 - 0.5],
                   [0, 0.8 * camera[0], camera[1] / 2 - 0.5], [0, 0, 1.0]])
-    inputs = clip_inputs(pipeline.preprocess(rgb[0], K), pipeline.preprocess(rgb[1], K))
-    pipeline.backend.warmup(warmup, inputs)
-
+    # Inference of one camera frame on prepared inputs: a clip of two frames for a single
+    # graph; for split graphs the new frame's encoder run and the pair head (the reference
+    # frame's encoding is kept), so every iteration gets a frame it has not seen.
+    frames = [pipeline.preprocess(rgb[i % 2], K) for i in range(warmup + iters + 1)]
     infer_times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        pipeline.backend.infer(inputs)
-        infer_times.append(time.perf_counter() - start)
+    for i in range(warmup + iters):
+        result = pipeline.run(frames[i], frames[i + 1])
+        if i >= warmup:
+            infer_times.append(result.timings_ms['infer'] / 1e3)
     pipeline.step(rgb[0], K)
     e2e_times, stages = [], {'preprocess': [], 'infer': [], 'decode': []}
     for i in range(iters):
@@ -141,6 +148,28 @@ def run_benchmark(backend: str, model: str | os.PathLike, resolution: tuple[int,
     return report
 
 
+def median_round(rounds: list[dict]) -> dict:
+    """Of one model's rounds, the one with the median per-frame (end-to-end) p50, with every
+    round's p50 beside it (`rounds_e2e_p50_ms`)."""
+    order = sorted(range(len(rounds)), key=lambda i: rounds[i]['end_to_end']['p50_ms'])
+    report = dict(rounds[order[len(order) // 2]])
+    report['rounds_e2e_p50_ms'] = [r['end_to_end']['p50_ms'] for r in rounds]
+    return report
+
+
+def compare_reports(reports: list[dict]) -> str:
+    """One line per other model: the first model's per-frame rate as a multiple of its."""
+    first = reports[0]
+    lines = []
+    for other in reports[1:]:
+        ratio = other['end_to_end']['p50_ms'] / first['end_to_end']['p50_ms']
+        lines.append(f"{first['model']} per camera frame: {ratio:.2f}x the rate of {other['model']} "
+                     f"(p50 {first['end_to_end']['p50_ms']:.2f} vs {other['end_to_end']['p50_ms']:.2f} ms; "
+                     f"rounds {', '.join(f'{v:.1f}' for v in first['rounds_e2e_p50_ms'])} vs "
+                     f"{', '.join(f'{v:.1f}' for v in other['rounds_e2e_p50_ms'])} ms)")
+    return '\n'.join(lines)
+
+
 def format_report(r: dict) -> str:
     inf, e2e = r['inference'], r['end_to_end']
     lines = [
@@ -172,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='geovr-bench', description=__doc__.splitlines()[0])
     parser.add_argument('--backend', default='auto',
                         choices=('auto', 'tensorrt', 'onnxruntime', 'torch'))
-    parser.add_argument('--model', required=True, type=Path, help='model directory or file')
+    parser.add_argument('--model', required=True, type=Path, action='append',
+                        help='model directory or file; repeat to compare models in one run')
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='measure the models in turn this many times (default 1)')
     parser.add_argument('--resolution', default='256x192', help='model input WxH')
     parser.add_argument('--camera', default=None, help='camera image WxH (default: resolution)')
     parser.add_argument('--iters', type=int, default=50)
@@ -196,17 +228,25 @@ def main(argv: list[str] | None = None) -> int:
             options['fp16'] = args.fp16
         if args.backend in ('tensorrt', 'auto'):
             options['precision'] = args.precision
-        report = run_benchmark(args.backend, args.model, parse_resolution(args.resolution),
-                               args.iters, args.warmup,
-                               parse_resolution(args.camera) if args.camera else None,
-                               args.gemm_size, **options)
+        if args.rounds < 1:
+            raise ValueError(f'rounds must be >= 1, got {args.rounds}')
+        runs = {str(model): [] for model in args.model}
+        for _ in range(args.rounds):
+            for model in args.model:
+                runs[str(model)].append(run_benchmark(
+                    args.backend, model, parse_resolution(args.resolution), args.iters, args.warmup,
+                    parse_resolution(args.camera) if args.camera else None, args.gemm_size, **options))
     except (InferenceError, ValueError) as error:
         print(f'geovr-bench: error: {error}', file=sys.stderr)
         return 2
-    print(format_report(report))
+    reports = [median_round(rounds) for rounds in runs.values()]
+    for report in reports:
+        print(format_report(report))
+    if len(reports) > 1:
+        print(compare_reports(reports))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + '\n')
+        args.json.write_text(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2) + '\n')
     return 0
 
 
