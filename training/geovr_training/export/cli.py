@@ -1,4 +1,4 @@
-"""`geovr-export`: onnx | parity | engine. Parses arguments and calls the library."""
+"""`geovr-export`: onnx | question | int8 | parity | engine. Parses arguments and calls the library."""
 from __future__ import annotations
 
 import argparse
@@ -41,6 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
                           help='a QA checkpoint (python -m geovr_training.qa.train)')
     question.add_argument('--out', required=True, type=Path, help='question model directory')
     question.add_argument('--no-parity', action='store_true', help='skip the parity check')
+
+    int8 = sub.add_parser('int8', help='model directory -> the same with its per-frame graphs (frame '
+                                       'encoder, pair head) quantized to int8, calibrated on real frames')
+    int8.add_argument('--model', required=True, type=Path, help='directory from `geovr-export onnx`')
+    int8.add_argument('--out', required=True, type=Path, help='int8 model directory to write')
+    int8.add_argument('--calibration', required=True, nargs='+',
+                      help='recordings or geovr-data datasets, PATH[@split] (default split: train)')
+    int8.add_argument('--frames', type=int, default=80, help='calibration frame pairs (default 80)')
+    int8.add_argument('--check', nargs='*', default=[],
+                      help='held-out PATH[@split] (default split: test): float and int8 depth against '
+                           'the true depth, written to OUT/int8.json')
 
     parity = sub.add_parser('parity', help='torch vs ONNX Runtime on real samples')
     parity.add_argument('--checkpoint', required=True, type=Path)
@@ -116,6 +127,25 @@ def main(argv: list[str] | None = None) -> int:
             for output, errors in result.get('parity', {}).items():
                 print(f'parity {output}: {errors}')
             return 0
+        if args.command == 'int8':
+            from geovr_training.export.quantize import FrameSource, compare_models, quantize_model
+            report = quantize_model(args.model, args.out,
+                                    [FrameSource.parse(t, 'train') for t in args.calibration], args.frames)
+            for graph in ('frame_encoder', 'pair_head'):
+                print(f"{graph}: {report[graph]['bytes_float'] / 2**20:.1f} MiB float -> "
+                      f"{report[graph]['bytes_int8'] / 2**20:.1f} MiB int8")
+            if args.check:
+                report['check'] = compare_models(args.model, args.out,
+                                                 [FrameSource.parse(t, 'test') for t in args.check])
+                check = report['check']
+                for name in ('float', 'int8'):
+                    if check.get(name):
+                        print(f"{name:5s} depth AbsRel {check[name]['abs_rel']:.3f}  delta1 {check[name]['delta1']:.3f}"
+                              f"  ({check['frames']} frames of {', '.join(check['sources'])})")
+                print(f"int8 vs float: depth {100 * check['depth_change_median']:.1f} % (median), relative "
+                      f"pose {check['pose_rotation_change_deg_median']:.3f} deg (median)")
+            (Path(args.out) / 'int8.json').write_text(json.dumps(report, indent=2) + '\n')
+            return 0
         if args.command == 'parity':
             return _run_parity(args.checkpoint, args.onnx, args.data, args.samples, args.json)
         if args.command == 'engine':
@@ -138,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 from geovr_training.export.tensorrt_builder import copy_engine
                 print(f'engine copied to {copy_engine(outcome.path, args.out)} (+ .json)')
             return 0
-    except (InferenceError, ParityDataError, ValueError, OSError) as error:
+    except (InferenceError, ParityDataError, ValueError, OSError) as error:   # QuantizationError too
         print(f'geovr-export {args.command}: error: {error}', file=sys.stderr)
         return 2
     return 2
