@@ -182,3 +182,18 @@ def test_geovr_eval_odometry_writes_every_row(tiny_data, tmp_path):
     assert (out / 'odometry.png').stat().st_size > 0 and '| no motion |' in (out / 'odometry.md').read_text()
     assert eval_main(['odometry', '--model', str(tmp_path / 'nowhere'), '--data', str(tiny_data),
                       '--out', str(out)]) == 2
+
+
+def test_the_revisit_is_where_a_true_path_comes_back_to_its_start():
+    from geovr_ros.geometry import make_pose, so3_exp
+    from geovr_training.evaluation.odometry import revisit_frame, trajectory_row
+    angles = np.linspace(0, 2.2 * np.pi, 111)                 # a 1 m-radius circle and a bit more
+    gt = np.stack([make_pose(so3_exp(np.array([0.0, a, 0.0])), np.array([np.sin(a), 0.0, 1 - np.cos(a)]))
+                   for a in angles])
+    j = revisit_frame(gt)
+    assert j is not None and abs(angles[j] - 2 * np.pi) < 0.06
+    assert revisit_frame(gt[:60]) is None                     # half a circle never comes back
+    drifted = gt.copy()
+    drifted[:, 0, 3] += 0.1 * angles / (2 * np.pi)             # 10 cm of drift per turn
+    assert trajectory_row(drifted, gt)['revisit_error_m'] == pytest.approx(0.1, abs=0.01)
+    assert np.isnan(trajectory_row(gt[:60], gt[:60])['revisit_error_m'])

@@ -30,9 +30,28 @@ def trajectory_row(est: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     from geovr_training.evaluation.metrics import trajectory_summary
     row = trajectory_summary(est, gt)
     path = max(row['path_length_m'], 1e-9)
+    revisit = revisit_frame(gt)
     return {**row, 'ate_sim3_pct': 100 * row['ate_sim3_m'] / path, 'ate_se3_pct': 100 * row['ate_se3_m'] / path,
             'path_m': row['path_length_m'],
-            'travelled_m': float(np.linalg.norm(np.diff(est[:, :3, 3], axis=0), axis=1).sum())}
+            'travelled_m': float(np.linalg.norm(np.diff(est[:, :3, 3], axis=0), axis=1).sum()),
+            'revisit_error_m': float('nan') if revisit is None
+            else float(np.linalg.norm(est[revisit, :3, 3] - gt[revisit, :3, 3]))}
+
+
+def revisit_frame(gt: np.ndarray, min_path_m: float = 2.0, radius_m: float = 0.3,
+                  max_angle_deg: float = 30.0) -> int | None:
+    """The frame where a true path (N, 4, 4; first pose the identity) comes back to its start:
+    after at least `min_path_m` of travel, the frame closest to the first position among those
+    within `radius_m` of it and looking within `max_angle_deg` of its direction; None when the
+    path never returns. The error there, with no alignment, is what a loop closure must undo."""
+    from geovr_ros.geometry import rotation_angle
+    travelled = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(gt[:, :3, 3], axis=0), axis=1))]
+    candidates = [j for j in np.flatnonzero(travelled >= min_path_m)
+                  if np.linalg.norm(gt[j, :3, 3] - gt[0, :3, 3]) <= radius_m
+                  and np.degrees(rotation_angle(gt[0, :3, :3].T @ gt[j, :3, :3])) <= max_angle_deg]
+    if not candidates:
+        return None
+    return int(min(candidates, key=lambda j: np.linalg.norm(gt[j, :3, 3] - gt[0, :3, 3])))
 
 
 def true_path_row(gt: np.ndarray) -> dict[str, float]:
@@ -100,6 +119,12 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     return np.stack(odom[1:]), np.stack(maps[1:]), np.stack(learned[1:]), stats
 
 
+def _mean(values: list[float]) -> float:
+    """Mean over the sequences that have the value (NaN: e.g. no revisit); NaN if none has."""
+    values = np.asarray(values, np.float64)
+    return float(values[np.isfinite(values)].mean()) if np.isfinite(values).any() else float('nan')
+
+
 def _travelled_answer(session, stamps: np.ndarray) -> float:
     """What the session answers to "how far have I travelled?" (m; NaN when it cannot)."""
     answer = session.answer('how far have I travelled?', now=float(stamps[-1])) if len(stamps) else None
@@ -114,6 +139,7 @@ ROWS = (('tracker on the model depth, odom', 'tracker'), ('tracker on the model 
 COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % path', '.2f'),
            ('ate_se3_m', 'ATE SE(3) m', '.3f'), ('ate_se3_pct', 'SE(3) % path', '.2f'),
            ('rpe_trans_m', 'RPE-T m/frame', '.4f'), ('rpe_rot_deg', 'RPE-R deg/frame', '.3f'),
+           ('revisit_error_m', 'error at the revisit m', '.3f'),
            ('travelled_m', 'travelled m (frame by frame)', '.2f'),
            ('travelled_answer_m', '"how far have I travelled" m', '.2f'),
            ('failures', 'tracking failures', '.0f'),
@@ -122,10 +148,13 @@ COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % pat
 
 
 def markdown(rows: dict[str, dict]) -> str:
-    present = [c for c in COLUMNS if any(c[0] in r for r in rows.values())]
+    def shown(row, key):
+        return key in row and np.isfinite(row[key])
+    present = [c for c in COLUMNS if any(shown(r, c[0]) for r in rows.values())]
     lines = ['| | ' + ' | '.join(h for _, h, _ in present) + ' |', '|---|' + '---|' * len(present)]
     for name, row in rows.items():
-        lines.append(f'| {name} | ' + ' | '.join(format(row[k], f) if k in row else '—' for k, _, f in present) + ' |')
+        lines.append(f'| {name} | ' + ' | '.join(format(row[k], f) if shown(row, k) else '—'
+                                                 for k, _, f in present) + ' |')
     return '\n'.join(lines)
 
 
@@ -183,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     for _, key in ROWS:
         items = [s[key] for s in per_sequence if key in s]
         if items:
-            summary[key] = {k: float(np.mean([r[k] for r in items])) for k in items[0]}
+            summary[key] = {k: _mean([r[k] for r in items]) for k in items[0]}
     table = markdown({name: summary[key] for name, key in ROWS if key in summary})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
