@@ -175,3 +175,17 @@ def test_matrix_from_rpy_is_rz_ry_rx(roll, pitch, yaw):
     ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
     rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
     np.testing.assert_allclose(matrix_from_rpy(roll, pitch, yaw), rz @ ry @ rx, atol=1e-12)
+
+
+def test_nearest_pose_repairs_a_bent_rotation_and_last_row():
+    from geovr_ros.geometry import nearest_pose, non_rigid, so3_exp
+    T = make_pose(so3_exp(np.array([0.1, -0.2, 0.3])), np.array([1.0, 2.0, 3.0]))
+    bent = T.copy()
+    bent[:3, :3] *= 1.05          # what an int8 pair head gave: a scaled rotation block...
+    bent[0, 1] += 0.01
+    bent[3, 3] = 0.985            # ...and a quantized last row
+    assert non_rigid(bent)[0] and not non_rigid(nearest_pose(bent))[0]
+    np.testing.assert_allclose(nearest_pose(bent), T, atol=0.01)
+    np.testing.assert_allclose(nearest_pose(T), T, atol=1e-12)
+    reflection = make_pose(np.diag([1.0, 1.0, -1.0]), np.zeros(3))
+    assert np.linalg.det(nearest_pose(reflection)[:3, :3]) == pytest.approx(1.0)

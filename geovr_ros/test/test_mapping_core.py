@@ -164,3 +164,27 @@ def test_a_place_seen_from_the_other_side_is_not_a_loop_candidate(loop_keyframes
         return graph.add_keyframe(revisit)
     assert graph_with_revisit(0.0) is not None
     assert graph_with_revisit(np.pi) is None
+
+
+def test_a_failing_graph_update_restarts_the_graph_and_tracking_goes_on(loop_keyframes, monkeypatch, caplog):
+    """GTSAM raises on an ill-posed system (an int8 model once fed it a non-rigid pose): the
+    session's odometry logs it, starts a new graph at that keyframe and keeps tracking."""
+    from geovr_ros.session import GeometricOdometry
+    keyframes, _ = loop_keyframes
+    odometry = GeometricOdometry()
+    original = KeyframeGraph.add_keyframe
+    calls = {'n': 0}
+
+    def flaky(self, keyframe):
+        calls['n'] += 1
+        if calls['n'] == 3:
+            raise RuntimeError('\nIndeterminate linear system detected while working near variable 2')
+        return original(self, keyframe)
+    monkeypatch.setattr(KeyframeGraph, 'add_keyframe', flaky)
+    tex = _texture(3)
+    for i, T in enumerate(_circle()[:12]):
+        image, depth = _render(tex, T)
+        odometry.track(i / 30.0, image, K, depth)
+    assert odometry.graph_restarts == 1
+    assert 'pose graph restarted' in caplog.text and 'Indeterminate' in caplog.text
+    assert len(odometry.graph) >= 1 and odometry.tracker.failures == 0

@@ -200,3 +200,18 @@ def test_the_node_accepts_only_what_the_tracker_accepts():
     TrackerConfig(scale_alignment=1.0)
     with pytest.raises(ValueError):
         TrackerConfig(min_inliers=rules['tracking_min_inliers'].low - 1)
+
+
+def test_a_broken_learned_pose_is_no_motion_in_a_fallback():
+    tracker = KeyframeTracker()
+    blank = np.full((SIZE[1], SIZE[0]), 128, np.uint8)
+    depth = np.full(blank.shape, 2.0, np.float32)
+    tracker.track(blank, K, depth)
+    bent = np.eye(4)
+    bent[:3, :3] *= 1.1
+    bent[0, 3] = 0.1
+    step = tracker.track(blank, K, depth, fallback_T_prev_cur=bent)
+    assert step.status == 'fallback'
+    np.testing.assert_allclose(step.T_odom_cam, np.eye(4))
+    nan = np.full((4, 4), np.nan)
+    assert np.all(np.isfinite(tracker.track(blank, K, depth, fallback_T_prev_cur=nan).T_odom_cam))

@@ -59,6 +59,18 @@ def make_pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     T[..., 3, 3] = 1.0
     return T
 
+def nearest_pose(T: np.ndarray) -> np.ndarray:
+    """The rigid pose (..., 4, 4) nearest a 4x4 matrix whose rotation block has drifted (a
+    network's output, reduced precision): the rotation block's nearest rotation (SVD, det +1),
+    its translation, the last row [0, 0, 0, 1]."""
+    T = as_float_array(T, 'T', (4, 4))
+    U, _, Vt = np.linalg.svd(T[..., :3, :3])
+    flip = np.where(np.linalg.det(U @ Vt) < 0, -1.0, 1.0)
+    U = U.copy()
+    U[..., :, 2] *= flip[..., None]
+    return make_pose(U @ Vt, T[..., :3, 3])
+
+
 def non_rigid(poses: np.ndarray, tolerance: float = 1e-4) -> np.ndarray:
     """Mask (N,) of the poses (N, 4, 4) that are not finite rigid transforms: a rotation block
     orthonormal within `tolerance` with determinant +1, and a last row [0, 0, 0, 1]."""

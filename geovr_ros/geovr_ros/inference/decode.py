@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from geovr_ros.geometry import nearest_pose
 from geovr_ros.inference.backends.base import InferenceError
 
 PERCEPTION_OUTPUTS = ('depth', 'rel_pose', 'scale', 'tokens', 'token_xyz', 'descriptor')
@@ -42,6 +43,13 @@ class PerceptionResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+def _rigid(T: np.ndarray) -> np.ndarray:
+    """The nearest rigid pose of a finite 4x4 (int8 or fp16 graphs bend the rotation block and
+    the last row: an int8 pair head's last row read 0.985); a non-finite one as it is, float64."""
+    T = np.asarray(T, dtype=np.float64)
+    return nearest_pose(T) if np.all(np.isfinite(T)) else T
+
+
 def decode_perception(outputs: dict[str, np.ndarray], K_cur: np.ndarray) -> PerceptionResult:
     """Take batch element 0 of the perception graph outputs.
 
@@ -68,7 +76,7 @@ def decode_perception(outputs: dict[str, np.ndarray], K_cur: np.ndarray) -> Perc
     return PerceptionResult(
         depth=depth[0, -1].astype(np.float32, copy=False),
         K=np.asarray(K_cur, dtype=np.float64),
-        rel_pose=rel_pose[0].astype(np.float64),
+        rel_pose=_rigid(rel_pose[0]),
         scale=float(np.asarray(outputs['scale']).reshape(-1)[0]),
         tokens=np.asarray(outputs['tokens'])[0, -1].astype(np.float32, copy=False),
         token_xyz=np.asarray(outputs['token_xyz'])[0, -1].astype(np.float32, copy=False),

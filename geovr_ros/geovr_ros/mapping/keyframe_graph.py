@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geovr_ros.geometry import invert_pose
+from geovr_ros.geometry import invert_pose, nearest_pose
 from geovr_ros.mapping.pose_graph import PoseGraph
 from geovr_ros.tracking import Keyframe, match_features, solve_pnp
 
@@ -91,8 +91,10 @@ class KeyframeGraph:
             self.graph.add_first(keyframe.id, keyframe.T_odom_kf)
         else:
             previous = self.keyframes[self._newest]
-            T_prev_kf = invert_pose(previous.T_odom_kf) @ keyframe.T_odom_kf
+            T_prev_kf = nearest_pose(invert_pose(previous.T_odom_kf) @ keyframe.T_odom_kf)
             covariance = keyframe.covariance_from_previous
+            if covariance is not None and not np.all(np.isfinite(covariance)):
+                covariance = None
             self.graph.add_odometry(previous.id, keyframe.id, T_prev_kf,
                                     self._fallback_covariance() if covariance is None else covariance)
         self.keyframes[keyframe.id] = keyframe

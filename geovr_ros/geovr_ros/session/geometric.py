@@ -50,6 +50,7 @@ class GeometricOdometry:
         self.graph = self._new_graph()
         self._last: tuple[float, np.ndarray] | None = None   # (stamp, T_odom_cam) tracked last
         self._step: TrackingStep | None = None
+        self.graph_restarts = 0   # GTSAM failures the graph restarted after (logged)
 
     def _new_graph(self):
         if not self.mapping:
@@ -87,7 +88,15 @@ class GeometricOdometry:
         tracked = time.perf_counter()
         closure = None
         if self.graph is not None and step.keyframe is not None:
-            closure = self.graph.add_keyframe(step.keyframe)
+            try:
+                closure = self.graph.add_keyframe(step.keyframe)
+            except RuntimeError as error:   # GTSAM: an ill-posed system; the graph cannot go on
+                self.log.warning(f'pose graph restarted at keyframe {step.keyframe.id}: '
+                                 f'{str(error).strip().splitlines()[0]}')
+                self.graph = self._new_graph()
+                if self.graph is not None:
+                    self.graph.add_keyframe(step.keyframe)
+                self.graph_restarts += 1
         done = time.perf_counter()
         linear, angular = np.zeros(3), np.zeros(3)
         if self._last is not None and stamp - self._last[0] > 0:

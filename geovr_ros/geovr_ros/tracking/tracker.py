@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from geovr_ros.geometry import invert_pose, project_points, rotation_angle, transform_points
+from geovr_ros.geometry import invert_pose, non_rigid, project_points, rotation_angle, transform_points
 from geovr_ros.tracking.features import FeatureSet, extract_features, match_features, match_guided
 from geovr_ros.tracking.pnp import solve_pnp
 
@@ -216,6 +216,8 @@ class KeyframeTracker:
                       if len(matches) < cfg.min_inliers else
                       f'PnP found fewer than {cfg.min_inliers} inliers among {len(matches)} matches')
             prior = np.eye(4) if fallback_T_prev_cur is None else np.asarray(fallback_T_prev_cur, dtype=np.float64)
+            if not np.all(np.isfinite(prior)) or non_rigid(prior)[0]:
+                prior = np.eye(4)                  # a broken learned pose: no motion rather than poison
             T_odom_cam = self._T_odom_last @ prior
             keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, kf.depth_scale, None)
             step = TrackingStep(T_odom_cam, 'fallback', reason, len(matches), 0, None, True, kf.depth_scale,
