@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from geovr_training.model import ModelArgsV2, build_model, load_checkpoint, save_checkpoint
-from geovr_training.model.category_head import CellCategoryHead
-from geovr_training.train.cell_categories import (attach_head, cache_features, cell_labels, class_weights,
-                                                  fit_head, frame_grids, iter_sequences, main, rendered_categories)
+from geovr_training.model.category_head import CellCategoryHead, join_features
+from geovr_training.train.cell_categories import (attach_head, batch_features, cache_features, cell_labels,
+                                                  class_weights, feature_moments, fit_head, frame_grids,
+                                                  iter_sequences, main, rendered_categories)
 
 SMALL = dict(dim=32, depth=2, num_heads=2, mlp_ratio=2.0, decoder_dim=16, descriptor_dim=24, pretrained=False)
 
@@ -48,7 +49,7 @@ def test_old_checkpoints_load_without_a_head_and_args_are_checked(tmp_path):
     with pytest.raises(RuntimeError, match='no category head'):
         loaded.cell_category_logits(torch.zeros(1, 320, 3, 4))
     with pytest.raises(ValueError, match='category_features'):
-        ModelArgsV2(**SMALL, cell_categories=['chair'], category_features='s16')
+        ModelArgsV2(**SMALL, cell_categories=['chair'], category_features='s8')
     with pytest.raises(ValueError, match='distinct'):
         ModelArgsV2(**SMALL, cell_categories=['chair', 'chair'])
     with pytest.raises(ValueError, match='kernel'):
@@ -66,7 +67,7 @@ def tiny_cache(tmp_path_factory):
     torch.manual_seed(0)
     model = build_model(ModelArgsV2(**{**SMALL, 'pretrained': True})).eval()
     sequences = [s for split in ('train', 'val', 'test') for s in iter_sequences(root, split)]
-    return root, model, cache_features(model, sequences)
+    return root, model, cache_features(model, sequences, features=('s32', 'head', 's16'))
 
 
 def test_the_cache_holds_each_cells_features_and_label(tiny_cache):
@@ -116,3 +117,72 @@ def test_the_cli_caches_and_fits(tiny_cache, tmp_path, capsys):
     assert main(['fit', '--checkpoint', str(base), '--train', str(tmp_path / 'train.npz'), '--features', 'head',
                  '--out', str(tmp_path / 'x.pt')]) == 2
     assert 'holds no' in capsys.readouterr().err
+
+
+def test_the_cache_holds_the_stride16_cells_of_the_same_frames(tiny_cache):
+    _, _, cache = tiny_cache
+    frames = 24
+    assert cache['grid_s16'].tolist() == [6, 8]
+    assert cache['s16'].shape == (frames * 48, 112) and cache['s16'].dtype == np.float16
+    assert cache['fractions_s16'].shape == (frames * 48, 15) and cache['labels_s16'].shape == (frames * 48,)
+    # a stride-32 cell's pixel fractions are the mean of its four stride-16 cells'
+    quarters = cache['fractions_s16'].astype(np.float32).reshape(frames, 3, 2, 4, 2, 15).mean((2, 4))
+    np.testing.assert_allclose(quarters.reshape(-1, 15), cache['fractions'].astype(np.float32), atol=2e-3)
+    np.testing.assert_array_equal(cache['labels_s16'], cell_labels(cache['fractions_s16'].astype(np.float32)))
+    assert (cache['labels_s16'] < 14).sum() > (cache['labels'] < 14).sum()   # finer cells: more object cells
+
+
+def test_join_features_puts_each_stride32_cell_on_its_four_stride16_cells():
+    s16, s32 = torch.randn(2, 112, 6, 8), torch.randn(2, 320, 3, 4)
+    joined = join_features(s16, s32)
+    assert joined.shape == (2, 432, 6, 8)
+    torch.testing.assert_close(joined[:, :112], s16)
+    torch.testing.assert_close(joined[:, 112:, 3, 5], s32[:, :, 1, 2])
+    torch.testing.assert_close(joined[:, 112:, 2, 4], s32[:, :, 1, 2])
+    with pytest.raises(ValueError, match='twice the cells'):
+        join_features(s16[:, :, :5], s32)
+    pair = (s16.half(), s32.half())
+    mean, std = feature_moments(pair)
+    x = batch_features(pair, slice(0, 2))
+    torch.testing.assert_close(mean, x.mean((0, 2, 3)), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(std, x.std((0, 2, 3)), atol=2e-2, rtol=2e-2)   # n - 1 of the cells, not of x
+
+
+@pytest.mark.parametrize('features', ['s16', 's16+s32'])
+def test_a_stride16_head_trains_and_names_the_stride16_cells(tiny_cache, tmp_path, features):
+    _, model, cache = tiny_cache
+    x16, y = frame_grids(cache['s16'], cache['labels_s16'], cache['grid_s16'], np.float16)
+    x32, _ = frame_grids(cache['s32'], None, cache['grid'], np.float16)
+    x = (x16, x32) if features == 's16+s32' else x16
+    assert x16.shape == (24, 112, 6, 8) and x16.dtype == torch.float16 and y.shape == (24, 6, 8)
+    head, history = fit_head(x, y, 15, hidden=16, kernel=3, epochs=40, batch=8, lr=1e-2, val=(x, y))
+    losses = [h['loss'] for h in history]
+    assert losses[-1] < 0.7 * losses[0], losses
+    base = save_checkpoint(tmp_path / 'base.pt', model, {'data': {'resolution': [128, 96]}}, 2)
+    path = attach_head(base, head, rendered_categories(), features, 16, 3, tmp_path / 'with_head.pt')
+    loaded, _ = load_checkpoint(path)
+    assert loaded.category_stride == 16 and model.category_stride is None
+    feat_s16, feat_s32 = x16[:1].float(), x32[:1].float()
+    with torch.no_grad():
+        logits = loaded.cell_category_logits(feat_s32, feat_s16)
+        assert logits.shape == (1, 15, 6, 8)                             # the stride-16 grid of 128x96
+        torch.testing.assert_close(logits, head(batch_features(x, slice(0, 1))))
+    with pytest.raises(ValueError, match='give feat_s16'):
+        loaded.cell_category_logits(feat_s32)
+
+
+def test_the_cli_caches_and_fits_a_stride16_head(tiny_cache, tmp_path, capsys):
+    root, model, _ = tiny_cache
+    base = save_checkpoint(tmp_path / 'base.pt', model, {}, 0)
+    assert main(['cache', '--checkpoint', str(base), '--data', str(root), '--split', 'train', '--features', 's16,s32',
+                 '--out', str(tmp_path / 'train.npz')]) == 0
+    assert main(['fit', '--checkpoint', str(base), '--train', str(tmp_path / 'train.npz'), '--features', 's16+s32',
+                 '--hidden', '8', '--epochs', '2', '--out', str(tmp_path / 'head.pt')]) == 0
+    loaded, state = load_checkpoint(tmp_path / 'head.pt')
+    assert loaded.args.category_features == 's16+s32' and loaded.category_stride == 16
+    assert state['metrics']['category_head']['stride'] == 16
+    assert main(['cache', '--checkpoint', str(base), '--data', str(root), '--split', 'train', '--features', 's32',
+                 '--out', str(tmp_path / 's32.npz')]) == 0
+    assert main(['fit', '--checkpoint', str(base), '--train', str(tmp_path / 's32.npz'), '--features', 's16+s32',
+                 '--out', str(tmp_path / 'x.pt')]) == 2
+    assert "holds no 's16' features" in capsys.readouterr().err

@@ -108,6 +108,30 @@ def test_cli_scores_the_category_head_alone_and_combined(tiny_data, tmp_path, ca
     assert 'category head' in capsys.readouterr().err
 
 
+
+def test_cli_scores_a_stride16_head_beside_the_stride32_one(tiny_data, tmp_path, capsys):
+    """--head-checkpoints: a second checkpoint's head (here on the stride-16 cells) scored in the
+    same run; its cell IoU is against the oracle's labels of its own (stride-16) cells."""
+    import torch
+
+    from geovr_training.model import ModelArgsV2, build_model, save_checkpoint
+    from geovr_training.train.cell_categories import rendered_categories
+    torch.manual_seed(0)
+    small = dict(dim=32, depth=2, num_heads=2, decoder_dim=16, descriptor_dim=16, pretrained=False,
+                 cell_categories=rendered_categories(), category_kernel=3)
+    s32 = save_checkpoint(tmp_path / 's32.pt', build_model(ModelArgsV2(**small)),
+                          {'data': {'resolution': [128, 96]}}, 0)
+    s16 = save_checkpoint(tmp_path / 's16.pt', build_model(ModelArgsV2(**small, category_features='s16+s32')),
+                          {'data': {'resolution': [128, 96]}}, 0)
+    assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '16', '--head-on-data',
+                 '--checkpoint', str(s32), '--head-checkpoints', str(s16), '--out', str(tmp_path / 'out')]) == 0
+    rows = json.loads((tmp_path / 'out' / 'objects.json').read_text())['rendered']['summary']
+    assert list(rows) == ['oracle namer, stride 16',
+                          'category head (128x96, stride 32), s32.pt', 'head + ImageNet, rule head (128x96, stride 32), s32.pt',
+                          'category head (128x96, stride 16), s16.pt', 'head + ImageNet, rule head (128x96, stride 16), s16.pt']
+    assert all('recall' in row for row in rows.values())
+    assert '| category head (128x96, stride 16), s16.pt |' in capsys.readouterr().out
+
 def test_qa_options_and_the_question_only_prior():
     from geovr_ros.objects import Vocabulary
     vocab = Vocabulary.from_names(['chair', 'table', 'lamp'])

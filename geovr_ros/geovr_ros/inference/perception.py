@@ -11,7 +11,9 @@ Two ways to run a model directory, chosen by what it holds (`graphs='auto'`):
   for the current frame. A stream then encodes each frame once instead of twice. The
   cell classifier, when exported, names what each stride-32 cell shows (`cell_logits`:
   ImageNet logits; `cell_category_logits`: a trained category head's, when the model has
-  one, its names in `cell_categories`, read from the graph's geovr.vocabularies).
+  one, its names in `cell_categories`, read from the graph's geovr.vocabularies; on the
+  head's own cells, stride 32 or 16, as the graph's output shape says; a stride-16 head's
+  graph also takes the frame encoder's feat_s16).
 """
 from __future__ import annotations
 
@@ -62,6 +64,7 @@ class PerceptionPipeline:
                  metadata: ModelMetadata | None = None, graphs: str = 'auto',
                  **backend_options) -> None:
         model = Path(model)
+        self.model_dir = model
         self.graphs = self._graph_mode(model, backend, graphs)
         self.metadata = metadata or self._find_metadata(model, backend)
         width, height = input_size or self.metadata.input_size
@@ -176,12 +179,20 @@ class PerceptionPipeline:
         return tuple(names)
 
     def classify(self, frame: PreparedFrame) -> dict[str, np.ndarray] | None:
-        """The cell classifier's outputs for `frame` (batch 1, (1, C, H/32, W/32) each), computed
-        once for the last frame asked; None without a cell classifier."""
+        """The cell classifier's outputs for `frame` (batch 1: class_logits (1, 1000, H/32, W/32),
+        category_logits (1, K + 1, H/s, W/s) at the head's stride s, 32 or 16), computed once
+        for the last frame asked; None without a cell classifier. Its inputs (feat_s32, and
+        feat_s16 for a stride-16 head) are the frame encoder's outputs of those names."""
         if self.classifier is None:
             return None
         if self._classified is None or self._classified[0] is not frame:
-            self._classified = (frame, self.classifier.infer({'feat_s32': self.encode(frame)['feat_s32']}))
+            encoding = self.encode(frame)
+            names = [spec.name for spec in self.classifier.input_specs]
+            missing = [n for n in names if n not in encoding]
+            if missing:
+                raise MetadataError(str(self.model_dir / 'cell_classifier.onnx'), 'inputs',
+                                    f'{missing} are not frame encoder outputs ({sorted(encoding)})')
+            self._classified = (frame, self.classifier.infer({n: encoding[n] for n in names}))
         return self._classified[1]
 
     def cell_logits(self, frame: PreparedFrame) -> np.ndarray | None:
@@ -193,7 +204,8 @@ class PerceptionPipeline:
         return np.asarray(outputs['class_logits'])[0].transpose(1, 2, 0)
 
     def cell_category_logits(self, frame: PreparedFrame) -> np.ndarray | None:
-        """The category head's logits of every stride-32 cell, float32 (H/32, W/32, K + 1)
+        """The category head's logits of every cell, float32 (H/s, W/s, K + 1) at the head's
+        stride s (32, or 16 for a stride-16 head: the grid is the graph's output shape)
         (columns: `cell_categories`, then background), or None when the model has no head."""
         if not self.cell_categories:
             return None

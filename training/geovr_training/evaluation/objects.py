@@ -81,9 +81,10 @@ def imagenet_cell_logits(model, rgb: np.ndarray, size: tuple[int, int], batch: i
 
 def cell_outputs(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16
                  ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(class_logits (N, cells, 1000), category_logits (N, cells, K + 1) or None without the
+    """(class_logits (N, cells, 1000), category_logits (N, cells', K + 1) or None without the
     model's category head) of frames rgb (N, H, W, 3) uint8 resized to size (W, H): the
-    exported cell classifier's two outputs, cells row-major over the (H/32, W/32) grid."""
+    exported cell classifier's two outputs, cells row-major over the (H/32, W/32) grid, the
+    head's over its own grid (H/s, W/s), s = `model.category_stride` (32, or 16)."""
     import cv2
     import torch
 
@@ -94,10 +95,11 @@ def cell_outputs(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16
         for start in range(0, len(rgb), batch):
             frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in rgb[start:start + batch]])
             images = normalize_images(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0)
-            feat = model.backbone.features(images * model.input_scale + model.input_shift)[32]  # (B, 320, h, w)
+            maps = model.backbone.features(images * model.input_scale + model.input_shift)
+            feat = maps[32]  # (B, 320, h, w)
             classes.append(model.backbone.classify_cells(feat).flatten(2).transpose(1, 2).numpy())
             if with_head:
-                categories.append(model.cell_category_logits(feat).flatten(2).transpose(1, 2).numpy())
+                categories.append(model.cell_category_logits(feat, maps[16]).flatten(2).transpose(1, 2).numpy())
     return np.concatenate(classes), (np.concatenate(categories) if with_head else None)
 
 
@@ -341,7 +343,8 @@ NAMERS = ('imagenet', 'head', 'combined')
 
 
 def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int], namers=('imagenet',),
-                             rules=('head',), radius: float = MATCH_RADIUS) -> dict[str, tuple[dict, list[dict], dict]]:
+                             rules=('head',), radius: float = MATCH_RADIUS, label: str = ''
+                             ) -> dict[str, tuple[dict, list[dict], dict]]:
     """The model's namers on rendered rooms: {namer key: (summary, per-sequence rows, cell scores)}.
 
     'imagenet': the backbone's ImageNet logits through `vocabulary`; 'head': the model's
@@ -349,8 +352,10 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
     `rules` (the runtime's path). The head's names extend the vocabulary ('stool', 'toy
     duck'). Objects are scored as by the oracle rows, over the objects whose category the
     namer's vocabulary has (the ImageNet vocabulary lacks stool and toy duck). Cells: per
-    category the IoU of the cells the namer labels with it and the cells the oracle (stride
-    32, >= 0.3 of the pixels) labels with it, over all frames; mean over categories shown."""
+    category the IoU of the cells the namer labels with it and the cells the oracle (>= 0.3 of
+    the pixels) labels with it on the namer's own cells (stride 32; a stride-16 head's, and
+    the combined namer's then, 16), over all frames; mean over categories shown. Keys name the
+    head's stride and end with `label` (e.g. the checkpoint's name when several are scored)."""
     from geovr_ros.geometry import resize_intrinsics
     from geovr_ros.objects import ObjectMapConfig, ObjectMapper, ObservationConfig, cell_grid_shape
     from geovr_ros.objects.namers import CellNamer
@@ -360,11 +365,12 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
         raise ValueError(f'namers {list(namers)}: each one of {NAMERS}; head and combined need a checkpoint '
                          'with the category head')
     runs = {}  # key -> (namer, kind, rule)
+    stride = getattr(model, 'category_stride', None) or 32
     for kind in namers:
         for rule in (rules if kind == 'combined' else (None,)):
             key = {'imagenet': f'ImageNet namer (v2 backbone, {size[0]}x{size[1]}, stride 32)',
-                   'head': f'category head ({size[0]}x{size[1]}, stride 32)',
-                   'combined': f'head + ImageNet, rule {rule} ({size[0]}x{size[1]}, stride 32)'}[kind]
+                   'head': f'category head ({size[0]}x{size[1]}, stride {stride})',
+                   'combined': f'head + ImageNet, rule {rule} ({size[0]}x{size[1]}, stride {stride})'}[kind] + label
             runs[key] = (CellNamer(vocabulary, head_names if kind != 'imagenet' else (), rule), kind)
     rows = {key: [] for key in runs}
     inter = {key: {} for key in runs}
@@ -382,14 +388,16 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
             for i in range(len(seq)):
                 depth = resize_depth_nearest(seq.depth[i], size)
                 K = resize_intrinsics(seq.K[i], src, size)
-                grid = cell_grid_shape(class_logits.shape[1], depth.shape)
+                classes = class_logits[i].reshape(cell_grid_shape(class_logits.shape[1], depth.shape) + (-1,))
+                heads = (None if category_logits is None else
+                         category_logits[i].reshape(cell_grid_shape(category_logits.shape[1], depth.shape) + (-1,)))
                 if kind == 'imagenet':
-                    probs = namer.probabilities(class_logits[i])
+                    probs = namer.probabilities(classes)
                 elif kind == 'head':
-                    probs = namer.head_probabilities(category_logits[i])
+                    probs = namer.head_probabilities(heads)
                 else:
-                    probs = namer.probabilities(class_logits[i], category_logits[i])
-                probs = probs.reshape(grid + (len(vocab) + 1,))
+                    probs = namer.probabilities(classes, heads)  # on the finer of the two grids
+                grid = probs.shape[:2]
                 mapper.observe_probabilities(probs, depth, K, seq.T_world_cam[i], i, float(seq.timestamps[i]))
                 predicted, _ = vocab.label_cells(probs)
                 seg = resize_depth_nearest(seq.segmentation[i].astype(np.float32), size).astype(np.int64)
@@ -570,6 +578,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--match-radius', type=float, default=MATCH_RADIUS)
     parser.add_argument('--real', help='a real recording with depth and poses (e.g. ../shared/data/hololens_office)')
     parser.add_argument('--checkpoint', default='models/geovr_s_v2/checkpoint.pt', help='GeoVR-S v2 checkpoint')
+    parser.add_argument('--head-checkpoints', default=None,
+                        help='with --head-on-data: more checkpoints (comma-separated) whose category heads are '
+                             'scored beside --checkpoint\'s (alone and combined), e.g. a stride-16 head against '
+                             'the shipped stride-32 one; rows end with the file name')
     parser.add_argument('--vocabulary', default=None, help='a user vocabulary YAML merged over the shipped one')
     parser.add_argument('--input-size', default=None, help='WxH fed to the backbone (default: trained size)')
     parser.add_argument('--frame-step', type=int, default=1, help='use every n-th frame of --real')
@@ -606,8 +618,15 @@ def main(argv: list[str] | None = None) -> int:
                 vocabulary = load_vocabulary(args.vocabulary)
                 size = (tuple(int(v) for v in args.input_size.lower().split('x')) if args.input_size
                         else trained_input_size(state) or (256, 192))
+                extra = args.head_checkpoints.split(',') if args.head_checkpoints and args.head_on_data else []
+                label = f', {Path(args.checkpoint).name}' if extra else ''
                 results = evaluate_namers_rendered(sequences, model, vocabulary, size, namers,
-                                                   tuple(args.rules.split(',')), args.match_radius)
+                                                   tuple(args.rules.split(',')), args.match_radius, label)
+                for path in extra:
+                    other, _ = load_checkpoint(path)
+                    results.update(evaluate_namers_rendered(sequences, other, vocabulary, size, ('head', 'combined'),
+                                                            tuple(args.rules.split(',')), args.match_radius,
+                                                            f', {Path(path).name}'))
             except (CheckpointError, FileNotFoundError, ValueError) as exc:
                 print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
                 return 2
@@ -631,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
             md.append('### The QA items of the object tasks answered from each map (VSI scores, 0..100)\n\n'
                       + qa_markdown(report['rendered']['qa']) + '\n')
         for key, cells in report.get('rendered_cells', {}).items():
-            md.append(f"{key}, cell IoU against the oracle's stride-32 cells: mean "
+            md.append(f"{key}, cell IoU against the oracle's labels of the same cells: mean "
                       f"{cells['cell_iou_mean']:.3f} (" + ', '.join(f'{k} {v:.2f}' for k, v in
                                                                  cells['cell_iou_per_category'].items()) + ')\n')
         print(table)

@@ -118,21 +118,31 @@ class FrameEncoderGraph(nn.Module):
         return (*(encoded[k] for k in _ENCODED_KEYS), encoded['s32'])
 
 
+def category_stride(model: nn.Module) -> int | None:
+    """The cell size (pixels) of the model's category head (32 or 16), None without one."""
+    if getattr(model, 'category_head', None) is None:
+        return None
+    return int(getattr(model, 'category_stride', None) or 32)
+
+
 class CellClassifierGraph(nn.Module):
     """feat_s32 (B, 320, h, w) -> ImageNet logits of every stride-32 cell (B, 1000, h, w): the
     backbone's own classifier applied per cell (class activation maps), run on keyframes only
     to name what the object map sees; with the model's category head also its logits
-    (B, K + 1, h, w) (`model_args.cell_categories`, then background)."""
+    (B, K + 1, h', w') (`model_args.cell_categories`, then background) on the head's cells:
+    h', w' = h, w for a stride-32 head; for a stride-16 head (`category_stride` 16) the graph
+    also takes feat_s16 (B, 112, 2h, 2w) and h', w' = 2h, 2w."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, feat_s32: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feat_s32: torch.Tensor, feat_s16: torch.Tensor | None = None
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         class_logits = self.model.backbone.classify_cells(feat_s32)
         if getattr(self.model, 'category_head', None) is None:
             return class_logits
-        return class_logits, self.model.cell_category_logits(feat_s32)
+        return class_logits, self.model.cell_category_logits(feat_s32, feat_s16)
 
 
 class PairHeadGraph(nn.Module):
@@ -167,19 +177,35 @@ def _cell_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[tor
     return (encoded['s32'],)
 
 
+def _cell_inputs_s16(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
+    images, intrinsics = _perception_inputs(batch, width, height)
+    with torch.no_grad():
+        encoded = wrapper.model.encode_frames(images[:, 0].contiguous(), intrinsics[:, 0].contiguous())
+    return encoded['s32'], encoded['s16']
+
+
 def _with_category_logits(model: nn.Module, spec: GraphSpec) -> GraphSpec:
-    """The cell classifier of a model with a category head: + category_logits (B, K + 1, h, w)."""
-    if getattr(model, 'category_head', None) is None:
+    """The cell classifier of a model with a category head: + category_logits (B, K + 1, h, w)
+    on the head's cells; a stride-16 head adds the input feat_s16 (the frame encoder's output
+    of that name) and its logits are (B, K + 1, H/16, W/16)."""
+    stride = category_stride(model)
+    if stride is None:
         return spec
     names = list(model.args.cell_categories)
-    output = {'unit': '1', 'dims': ['batch', len(names) + 1, 'height/32', 'width/32'],
-              'meaning': 'category head logits of every stride-32 cell: geovr.vocabularies.cell_categories, '
+    output = {'unit': '1', 'dims': ['batch', len(names) + 1, f'height/{stride}', f'width/{stride}'],
+              'meaning': f'category head logits of every stride-{stride} cell: geovr.vocabularies.cell_categories, '
                          'then background',
-              'categories': [*names, 'background']}
-    return dataclasses.replace(spec, output_names=(*spec.output_names, 'category_logits'),
-                               dynamic_axes={**spec.dynamic_axes, 'category_logits': _S32_AXES},
+              'categories': [*names, 'background'], 'stride': stride}
+    spec = dataclasses.replace(spec, output_names=(*spec.output_names, 'category_logits'),
+                               dynamic_axes={**spec.dynamic_axes,
+                                             'category_logits': _S32_AXES if stride == 32 else _S16_AXES},
                                outputs={**spec.outputs, 'category_logits': output},
                                tolerances={**spec.tolerances, 'category_logits': (1e-3, 1e-3)})
+    if stride == 16:
+        spec = dataclasses.replace(spec, input_names=(*spec.input_names, 'feat_s16'),
+                                   dynamic_axes={**spec.dynamic_axes, 'feat_s16': _S16_AXES},
+                                   example_inputs=_cell_inputs_s16)
+    return spec
 
 
 def _pair_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
@@ -196,6 +222,7 @@ _ENCODED_AXES = {'feat_s4': {0: 'batch', 2: 'height_4', 3: 'width_4'},
                  'frame_tokens': {0: 'batch', 1: 'cells'},
                  'rays_s8': {0: 'batch', 2: 'height_8', 3: 'width_8'}}
 _S32_AXES = {0: 'batch', 2: 'height_32', 3: 'width_32'}
+_S16_AXES = {0: 'batch', 2: 'height_16', 3: 'width_16'}
 
 def derived_profile(profile: dict, spec: GraphSpec) -> dict:
     """(min, opt, max) of the spec's derived dims from the image profile: height_N / width_N =

@@ -1,9 +1,12 @@
-"""A per-cell category head: the rendered rooms' object categories named on every stride-32
-cell of GeoVR-S v2's frozen backbone (the ImageNet classes do not name the renders' furniture).
+"""A per-cell category head: the rendered rooms' object categories named on every cell of
+GeoVR-S v2's frozen backbone (the ImageNet classes do not name the renders' furniture).
 
-The head reads either the backbone classifier's own per-cell features (`head_features`,
-1280 channels, what the ImageNet classifier reads) or the stride-32 map (`feat_s32`, 320
-channels), standardises them with the training set's mean and standard deviation (buffers,
+The head reads (`FEATURE_CHANNELS`, `FEATURE_STRIDE`) the backbone classifier's own per-cell
+features (`head`: 1280 channels, what the ImageNet classifier reads, stride 32), the
+stride-32 map (`s32`: `feat_s32`, 320 channels), the stride-16 map (`s16`: `feat_s16`, 112
+channels), or the stride-16 map joined with the stride-32 map upsampled x2 (`s16+s32`: 432
+channels on the stride-16 cells, `join_features`: the s16 map alone knows less of what a
+thing is), standardises them with the training set's mean and standard deviation (buffers,
 saved with the weights) and applies a convolution over each cell and its neighbours
 (`kernel` 3: the 3 x 3 cells around it, zero-padded at the border; 1: the cell alone):
 linear, or with one hidden ReLU layer followed by a 1x1 convolution. Dropout (training only)
@@ -13,9 +16,22 @@ on the input and hidden layer. Output: logits over K categories + background (la
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-FEATURE_CHANNELS = {'head': 1280, 's32': 320}  # category_features -> channels per cell
+FEATURE_CHANNELS = {'head': 1280, 's32': 320, 's16': 112, 's16+s32': 432}  # category_features -> channels
+FEATURE_STRIDE = {'head': 32, 's32': 32, 's16': 16, 's16+s32': 16}  # category_features -> cell size, pixels
+
+
+def join_features(feat_s16: torch.Tensor, feat_s32: torch.Tensor) -> torch.Tensor:
+    """The `s16+s32` features: feat_s16 (B, 112, 2h, 2w) and feat_s32 (B, 320, h, w) ->
+    (B, 432, 2h, 2w), the stride-32 map upsampled x2 (nearest: each stride-32 cell's four
+    stride-16 cells get its vector) after the stride-16 channels. Raises ValueError when the
+    grids are not 2:1 (input sides multiples of 32)."""
+    if feat_s16.shape[-2:] != (2 * feat_s32.shape[-2], 2 * feat_s32.shape[-1]) or feat_s16.shape[0] != feat_s32.shape[0]:
+        raise ValueError(f'feat_s16 {tuple(feat_s16.shape)} must be batch and twice the cells of '
+                         f'feat_s32 {tuple(feat_s32.shape)}')
+    return torch.cat([feat_s16, F.interpolate(feat_s32, scale_factor=2.0, mode='nearest')], dim=1)
 
 
 class CellCategoryHead(nn.Module):

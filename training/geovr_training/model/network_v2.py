@@ -39,7 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from geovr_training.model.category_head import FEATURE_CHANNELS as CATEGORY_FEATURES
-from geovr_training.model.category_head import CellCategoryHead
+from geovr_training.model.category_head import FEATURE_STRIDE as CATEGORY_STRIDE
+from geovr_training.model.category_head import CellCategoryHead, join_features
 from geovr_training.model.efficientnet import (FEATURE_CHANNELS, INPUT_MEAN, INPUT_STD,
                                                LITE0_STAGES, EfficientNetLite0, load_pretrained)
 from geovr_training.model.export import IMAGE_MEAN, IMAGE_STD
@@ -74,8 +75,9 @@ class ModelArgsV2:
     init_scale_m: float = 2.0
     semantic_classes: int = 0
     # per-cell category head (model/category_head.py): its K category names (+ background);
-    # empty: no head. It reads 's32' (the 320-d stride-32 map) or 'head' (the classifier's 1280-d
-    # features), hidden width (0: linear), kernel in cells (3: with the neighbours).
+    # empty: no head. It reads 's32' (the 320-d stride-32 map), 'head' (the classifier's 1280-d
+    # features), 's16' (the 112-d stride-16 map) or 's16+s32' (both on the stride-16 cells),
+    # hidden width (0: linear), kernel in cells (3: with the neighbours).
     cell_categories: list[str] = field(default_factory=list)
     category_features: str = 's32'
     category_hidden: int = 0
@@ -251,12 +253,30 @@ class GeoVRv2Model(nn.Module):
         logits = self.backbone.classify_cells(self.backbone.features(frames)[32])
         return logits.reshape(b, nf, *logits.shape[1:])
 
-    def cell_category_logits(self, feat_s32: torch.Tensor) -> torch.Tensor:
-        """Category logits of every stride-32 cell, (B, K + 1, h, w) (columns: `args.cell_categories`,
-        then background), from the stride-32 backbone map (B, 320, h, w). Needs the category head."""
+    @property
+    def category_stride(self) -> int | None:
+        """The category head's cell size in input pixels (32 or 16); None without the head."""
+        return CATEGORY_STRIDE[self.args.category_features] if self.category_head is not None else None
+
+    def cell_category_logits(self, feat_s32: torch.Tensor, feat_s16: torch.Tensor | None = None) -> torch.Tensor:
+        """Category logits of every cell of the head's stride (`category_stride`), (B, K + 1, h, w)
+        (columns: `args.cell_categories`, then background): stride 32, h, w = H/32, W/32, from the
+        stride-32 backbone map feat_s32 (B, 320, H/32, W/32); stride 16 (`category_features` 's16'
+        or 's16+s32'), h, w = H/16, W/16, also from the stride-16 map feat_s16 (B, 112, H/16, W/16).
+        Needs the category head (RuntimeError); a stride-16 head needs feat_s16 (ValueError)."""
         if self.category_head is None:
             raise RuntimeError('this model has no category head (model_args.cell_categories is empty)')
-        feats = self.backbone.head_features(feat_s32) if self.args.category_features == 'head' else feat_s32
+        kind = self.args.category_features
+        if kind in ('s16', 's16+s32') and feat_s16 is None:
+            raise ValueError(f'category_features {kind!r} reads the stride-16 map: give feat_s16')
+        if kind == 'head':
+            feats = self.backbone.head_features(feat_s32)
+        elif kind == 's16':
+            feats = feat_s16
+        elif kind == 's16+s32':
+            feats = join_features(feat_s16, feat_s32)
+        else:
+            feats = feat_s32
         return self.category_head(feats)
 
     def encode_frames(self, frames: torch.Tensor, intrinsics: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -11,11 +11,14 @@ threshold in `geovr-eval objects`), else background.
         --train /tmp/h7/cells_train.npz --val /tmp/h7/cells_val.npz --out /tmp/h7/with_head.pt
 
 `cache --features s32` keeps the 320-d features only (a large set's 1280-d ones do not fit in
-memory). `fit` defaults: the s32 features, 3x3 cells, 128 hidden, dropout 0.2, 20 epochs.
+memory); `--features s16,s32` keeps the stride-16 map too, for a head on the stride-16 cells
+(`fit --features s16+s32` or `s16`). `fit` defaults: the s32 features, 3x3 cells, 128 hidden,
+dropout 0.2, 20 epochs.
 
-The cache holds, per cell (row-major cells of each frame, frames in sequence order): `s32`
-(320) and `head` (1280) features as float16, `labels` (int, K = background), and
-`fractions` (K + 1) pixel fractions, plus the category names.
+The cache holds, per stride-32 cell (row-major cells of each frame, frames in sequence order):
+`s32` (320) and `head` (1280) features as float16, `labels` (int, K = background), and
+`fractions` (K + 1) pixel fractions, plus the category names and `grid` (rows, columns); with
+`s16`, per stride-16 cell: `s16` (112) float16, `labels_s16`, `fractions_s16`, `grid_s16`.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from geovr_training.model.category_head import FEATURE_CHANNELS, CellCategoryHead
+from geovr_training.model.category_head import FEATURE_CHANNELS, FEATURE_STRIDE, CellCategoryHead, join_features
 
 MIN_COVERAGE = 0.3
 
@@ -55,19 +58,27 @@ def sequence_features(model, seq, categories: list[str], batch: int = 16,
                       features: tuple[str, ...] = ('s32', 'head')) -> dict[str, np.ndarray]:
     """Per-cell features and pixel fractions of one rendered sequence at its own size (a
     multiple of 32): {'s32': (N*cells, 320), 'head': (N*cells, 1280), 'fractions': (N*cells, K + 1)}
-    (the features named in `features`)."""
+    over the stride-32 cells, and with 's16' {'s16': (N*cells16, 112), 'fractions_s16':
+    (N*cells16, K + 1)} over the stride-16 cells (the features named in `features`)."""
+    unknown = set(features) - {'s32', 'head', 's16'}
+    if unknown:
+        raise ValueError(f'features {sorted(unknown)} are not cached ones (s32, head, s16)')
     from geovr_training.evaluation.objects import oracle_probabilities
     from geovr_training.model import normalize_images
     if seq.segmentation is None or seq.scene is None:
         raise ValueError(f'sequence {seq.name!r} has no segmentation or scene: not a rendered one')
     index = {name: k for k, name in enumerate(categories)}
     category_of = {o.instance_id: index[o.category] for o in seq.scene.objects if o.category in index}
-    s32, head, fractions = [], [], []
+    s32, head, s16, fractions, fractions16 = [], [], [], [], []
     with torch.no_grad():
         for start in range(0, len(seq), batch):
             rgb = torch.from_numpy(seq.rgb[start:start + batch]).permute(0, 3, 1, 2).float() / 255.0
             K = torch.from_numpy(seq.K[start:start + batch]).float()
-            feat = model.encode_frames(normalize_images(rgb), K)['s32']  # (B, 320, h, w)
+            encoded = model.encode_frames(normalize_images(rgb), K)
+            feat = encoded['s32']  # (B, 320, h, w)
+            if 's16' in features:
+                f16 = encoded['s16']  # (B, 112, 2h, 2w)
+                s16.append(f16.flatten(2).transpose(1, 2).reshape(-1, f16.shape[1]).half().numpy())
             s32.append(feat.flatten(2).transpose(1, 2).reshape(-1, feat.shape[1]).half().numpy())
             if 'head' in features:
                 h = model.backbone.head_features(feat)
@@ -75,34 +86,48 @@ def sequence_features(model, seq, categories: list[str], batch: int = 16,
     for i in range(len(seq)):
         p = oracle_probabilities(seq.segmentation[i], category_of, len(categories), 32)
         fractions.append(p.reshape(-1, p.shape[-1]).astype(np.float16))
+        if 's16' in features:
+            p = oracle_probabilities(seq.segmentation[i], category_of, len(categories), 16)
+            fractions16.append(p.reshape(-1, p.shape[-1]).astype(np.float16))
     out = {'s32': np.concatenate(s32), 'fractions': np.concatenate(fractions)}
     if 'head' in features:
         out['head'] = np.concatenate(head)
-    return {k: v for k, v in out.items() if k in features or k == 'fractions'}
+    if 's16' in features:
+        out['s16'] = np.concatenate(s16)
+        out['fractions_s16'] = np.concatenate(fractions16)
+    return {k: v for k, v in out.items() if k in features or k.startswith('fractions')}
 
 
 def cache_features(model, sequences: Iterable, categories: list[str] | None = None,
-                   min_coverage: float = MIN_COVERAGE, features: tuple[str, ...] = ('s32', 'head')
-                   ) -> dict[str, np.ndarray]:
+                   min_coverage: float = MIN_COVERAGE, features: tuple[str, ...] = ('s32', 'head'),
+                   progress: bool = False) -> dict[str, np.ndarray]:
     """The cache (module docstring) of `sequences` (any iterable: read one at a time); `frame`
     (cells,) numbers each cell's frame; `grid` (2,) the cells' (rows, columns) per frame
-    (every sequence of one size, whole 32-pixel cells)."""
+    (every sequence of one size, whole 32-pixel cells); with 's16' in `features` also
+    `labels_s16` and `grid_s16` (2 x grid) of the stride-16 cells."""
     categories = categories or rendered_categories()
     parts, sizes, frames = [], set(), []
+    start = time.perf_counter()
     for seq in sequences:
         sizes.add(seq.rgb.shape[1:3])
         if len(sizes) != 1 or any(v % 32 for v in seq.rgb.shape[1:3]):
             raise ValueError(f'the sequences must share one size of whole 32-pixel cells, got {sorted(sizes)}')
         parts.append(sequence_features(model, seq, categories, features=features))
         frames.append(len(seq))
+        if progress and (len(frames) % 25 == 0):
+            print(f'cache: {len(frames)} sequences, {sum(frames)} frames, {time.perf_counter() - start:.0f} s',
+                  file=sys.stderr, flush=True)
     if not parts:
         raise ValueError('no sequences to cache')
-    out = {key: np.concatenate([p[key] for p in parts]) for key in (*features, 'fractions')}
+    out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     grid = np.array(next(iter(sizes))) // 32
     out['frame'] = np.repeat(np.arange(sum(frames)), int(grid.prod()))
     out['labels'] = cell_labels(out['fractions'].astype(np.float32), min_coverage)
     out['categories'] = np.array(categories)
     out['grid'] = grid
+    if 's16' in out:
+        out['labels_s16'] = cell_labels(out['fractions_s16'].astype(np.float32), min_coverage)
+        out['grid_s16'] = 2 * grid
     out['min_coverage'] = np.array(min_coverage)
     return out
 
@@ -132,55 +157,105 @@ def class_weights(labels: np.ndarray, num_classes: int, power: float = 0.5) -> t
     return torch.tensor(w, dtype=torch.float32)
 
 
-def frame_grids(features: np.ndarray, labels: np.ndarray, grid) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cached cells (N, C), (N,) -> frames (F, C, h, w) float32 and labels (F, h, w) int64."""
+def frame_grids(features: np.ndarray, labels: np.ndarray | None, grid, dtype=np.float32
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Cached cells (N, C), (N,) -> frames (F, C, h, w) of `dtype` (float16 halves the memory
+    of a large set: the cache is float16) and labels (F, h, w) int64 (None: None)."""
     h, w = (int(v) for v in grid)
-    x = torch.from_numpy(np.asarray(features, np.float32).reshape(-1, h, w, features.shape[-1]))
-    return x.permute(0, 3, 1, 2).contiguous(), torch.from_numpy(np.asarray(labels, np.int64).reshape(-1, h, w))
+    x = torch.from_numpy(np.asarray(features, dtype).reshape(-1, h, w, features.shape[-1]))
+    y = None if labels is None else torch.from_numpy(np.asarray(labels, np.int64).reshape(-1, h, w))
+    return x.permute(0, 3, 1, 2).contiguous(), y
 
 
-def fit_head(features: torch.Tensor, labels: torch.Tensor, num_classes: int, hidden: int = 0, kernel: int = 1,
+Features = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+
+def feature_frames(features: Features) -> int:
+    """The number of frames of `features`: frames (F, C, h, w), or the (s16, s32) pair of the
+    `s16+s32` head, (F, 112, 2h, 2w) and (F, 320, h, w)."""
+    return len(features[0]) if isinstance(features, tuple) else len(features)
+
+
+def batch_features(features: Features, idx) -> torch.Tensor:
+    """The head's float32 input (B, C, h, w) of frames `idx` (an index tensor or slice) of
+    `features` (`feature_frames`); a pair is joined (`join_features`: s16 + s32 upsampled x2)."""
+    if isinstance(features, tuple):
+        return join_features(features[0][idx].float(), features[1][idx].float())
+    return features[idx].float()
+
+
+def feature_moments(features: Features, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std (C,) of the head's input over all frames and cells, computed in
+    float64 chunks; of a pair, those of both parts (nearest upsampling repeats every cell 4 times
+    and keeps them)."""
+    if isinstance(features, tuple):
+        moments = [feature_moments(f, chunk) for f in features]
+        return torch.cat([m[0] for m in moments]), torch.cat([m[1] for m in moments])
+    total = torch.zeros(features.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for start in range(0, len(features), chunk):
+        x = features[start:start + chunk].double()
+        total += x.sum((0, 2, 3))
+        squares += (x * x).sum((0, 2, 3))
+    n = len(features) * features.shape[2] * features.shape[3]
+    mean = total / n
+    var = (squares / n - mean * mean).clamp_min(0.0) * n / max(n - 1, 1)
+    return mean.float(), var.sqrt().float()
+
+
+def fit_head(features: Features, labels: torch.Tensor, num_classes: int, hidden: int = 0, kernel: int = 1,
              dropout: float = 0.0, epochs: int = 20, lr: float = 3e-3, weight_decay: float = 1e-2, batch: int = 64,
-             balance: float = 0.5, seed: int = 0, val: tuple[torch.Tensor, torch.Tensor] | None = None
-             ) -> tuple[CellCategoryHead, list[dict]]:
-    """A CellCategoryHead fitted to cached frames: features (F, C, h, w), labels (F, h, w) in
-    [0, num_classes) (`frame_grids`). AdamW, cosine learning rate, batches of `batch` frames,
+             balance: float = 0.5, seed: int = 0, val: tuple[Features, torch.Tensor] | None = None,
+             progress: bool = False) -> tuple[CellCategoryHead, list[dict]]:
+    """A CellCategoryHead fitted to cached frames: features (F, C, h, w) (or the (s16, s32)
+    pair of the `s16+s32` head, `feature_frames`), labels (F, h, w) in [0, num_classes) on the
+    head's cells (`frame_grids`). AdamW, cosine learning rate, batches of `batch` frames,
     cross-entropy weighted by `class_weights(power=balance)`. Returns (head in eval mode,
-    per-epoch history: train loss, and val loss / accuracy / cell IoU when `val` is given)."""
+    per-epoch history: train loss, and val loss / accuracy / cell IoU when `val` is given);
+    `progress` prints each epoch's record to stderr as it ends."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    head = CellCategoryHead(features.shape[1], num_classes, hidden, kernel, dropout)
-    head.set_normalisation(features.mean((0, 2, 3)), features.std((0, 2, 3)))
+    n_frames = feature_frames(features)
+    mean, std = feature_moments(features)
+    head = CellCategoryHead(len(mean), num_classes, hidden, kernel, dropout)
+    head.set_normalisation(mean, std)
     weights = class_weights(labels.flatten().numpy(), num_classes, balance)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    steps = epochs * math.ceil(len(features) / batch)
+    steps = epochs * math.ceil(n_frames / batch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / steps, 1))))
     history = []
+    started = time.perf_counter()
     for epoch in range(epochs):
         head.train()
-        order = torch.randperm(len(features), generator=generator)
+        order = torch.randperm(n_frames, generator=generator)
         total = 0.0
-        for start in range(0, len(features), batch):
+        for start in range(0, n_frames, batch):
             idx = order[start:start + batch]
-            loss = F.cross_entropy(head(features[idx]), labels[idx], weight=weights)
+            loss = F.cross_entropy(head(batch_features(features, idx)), labels[idx], weight=weights)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             scheduler.step()
             total += float(loss.detach()) * len(idx)
-        record = {'epoch': epoch + 1, 'loss': total / len(features)}
+        record = {'epoch': epoch + 1, 'loss': total / n_frames}
         if val is not None:
             record.update(evaluate_head(head, *val, weights=weights))
+        record['seconds'] = round(time.perf_counter() - started, 1)
         history.append(record)
+        if progress:
+            print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()}),
+                  file=sys.stderr, flush=True)
     return head.eval(), history
 
 
-def head_probabilities(head: CellCategoryHead, features: torch.Tensor, batch: int = 256) -> np.ndarray:
-    """(F, h, w, K + 1) softmax probabilities of frames (F, C, h, w)."""
+def head_probabilities(head: CellCategoryHead, features: Features, batch: int = 256) -> np.ndarray:
+    """(F, h, w, K + 1) softmax probabilities of frames (F, C, h, w) (or an (s16, s32) pair,
+    `feature_frames`; h, w then the stride-16 grid)."""
     out = []
     with torch.no_grad():
-        for start in range(0, len(features), batch):
-            out.append(torch.softmax(head.eval()(features[start:start + batch]), 1).permute(0, 2, 3, 1).numpy())
+        for start in range(0, feature_frames(features), batch):
+            x = batch_features(features, slice(start, start + batch))
+            out.append(torch.softmax(head.eval()(x), 1).permute(0, 2, 3, 1).numpy())
     return np.concatenate(out)
 
 
@@ -195,7 +270,7 @@ def cell_iou(predicted: np.ndarray, truth: np.ndarray, background: int) -> dict[
     return out
 
 
-def evaluate_head(head: CellCategoryHead, features: torch.Tensor, labels: torch.Tensor, min_score: float = 0.3,
+def evaluate_head(head: CellCategoryHead, features: Features, labels: torch.Tensor, min_score: float = 0.3,
                   weights: torch.Tensor | None = None) -> dict:
     """val_loss (weighted as in training), val_accuracy, val_cell_iou (mean over the categories
     the truth holds) with cells labelled where the best category's probability >= min_score."""
@@ -266,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             model, _ = load_checkpoint(args.checkpoint)
             cached = cache_features(model, iter_sequences(args.data, args.split, args.max_sequences),
-                                    min_coverage=args.min_coverage, features=tuple(args.features.split(',')))
+                                    min_coverage=args.min_coverage, features=tuple(args.features.split(',')),
+                                    progress=True)
         except (CheckpointError, FileNotFoundError, ValueError) as exc:
             print(f'cell_categories: error: {exc}', file=sys.stderr)
             return 2
@@ -284,20 +360,41 @@ def main(argv: list[str] | None = None) -> int:
             print(f'cell_categories: error: {path} names other categories or cells than {args.train[0]}',
                   file=sys.stderr)
             return 2
-        if args.features not in cache:
-            print(f'cell_categories: error: {path} holds no {args.features!r} features', file=sys.stderr)
+        missing = [k for k in args.features.split('+') if k not in cache]
+        if missing:
+            print(f'cell_categories: error: {path} holds no {missing[0]!r} features (cache --features)',
+                  file=sys.stderr)
             return 2
-    grids = [frame_grids(c[args.features], c['labels'], grid) for c in caches]
-    val = grids.pop() if args.val else None
-    x = torch.cat([g[0] for g in grids])
-    y = torch.cat([g[1] for g in grids])
+    start = time.perf_counter()
+    stride16 = FEATURE_STRIDE[args.features] == 16
+    labels_key, label_grid = ('labels_s16', 2 * grid) if stride16 else ('labels', grid)
+    parts = []  # per cache: (features or (s16, s32) pair, labels), float16 frames
+    for c in caches:
+        y = torch.from_numpy(np.asarray(c[labels_key], np.int64).reshape(-1, *(int(v) for v in label_grid)))
+        if args.features == 's16+s32':
+            x = (frame_grids(c['s16'], None, 2 * grid, np.float16)[0], frame_grids(c['s32'], None, grid, np.float16)[0])
+        else:
+            x = frame_grids(c[args.features], None, label_grid, np.float16)[0]
+        parts.append((x, y))
+    min_coverage = float(caches[0]['min_coverage'])
+    del caches
+    val = parts.pop() if args.val else None
+    if args.features == 's16+s32':
+        x = (torch.cat([p[0][0] for p in parts]), torch.cat([p[0][1] for p in parts]))
+    else:
+        x = torch.cat([p[0] for p in parts])
+    y = torch.cat([p[1] for p in parts])
+    del parts
+    print(f'cell_categories: {feature_frames(x)} training frames of {args.features} on {label_grid.tolist()} cells '
+          f'loaded in {time.perf_counter() - start:.0f} s', file=sys.stderr, flush=True)
     head, history = fit_head(x, y, len(categories) + 1, args.hidden, args.kernel, args.dropout, args.epochs,
-                             args.lr, args.weight_decay, balance=args.balance, seed=args.seed, val=val)
+                             args.lr, args.weight_decay, balance=args.balance, seed=args.seed, val=val,
+                             progress=True)
     for record in history:
         print(json.dumps(record))
     metrics = {'features': args.features, 'hidden': args.hidden, 'kernel': args.kernel, 'dropout': args.dropout,
-               'epochs': args.epochs, 'balance': args.balance, 'min_coverage': float(caches[0]['min_coverage']),
-               'train_frames': int(len(x)), 'train': [str(p) for p in args.train], 'val': args.val,
+               'epochs': args.epochs, 'balance': args.balance, 'min_coverage': min_coverage,
+               'train_frames': int(feature_frames(x)), 'stride': FEATURE_STRIDE[args.features], 'train': [str(p) for p in args.train], 'val': args.val,
                **{k: v for k, v in history[-1].items() if k != 'epoch'}}
     path = attach_head(args.checkpoint, head, categories, args.features, args.hidden, args.kernel, args.out, metrics)
     print(f'wrote {path}')
