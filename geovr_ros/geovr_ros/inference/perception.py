@@ -142,7 +142,9 @@ class PerceptionPipeline:
         self._encodings = [(frame, encoding), *self._encodings[:ENCODING_CACHE_SIZE - 1]]
         return encoding
 
-    def _pair_inputs(self, ref: PreparedFrame, cur: PreparedFrame) -> dict[str, np.ndarray]:
+    def pair_inputs(self, ref: PreparedFrame, cur: PreparedFrame) -> dict[str, np.ndarray]:
+        """Split mode: the pair head's inputs for (ref, cur), their encodings kept or computed
+        (`encode`) and K of both (1, 2, 3, 3); what `run` feeds it (int8 calibration too)."""
         if ref.size != cur.size:
             raise ValueError(f'reference and current frames differ in size: {ref.size} vs '
                              f'{cur.size}')
@@ -215,7 +217,7 @@ class PerceptionPipeline:
         """Inference + decoding on two prepared frames (timings for 'infer' and 'decode')."""
         start = time.perf_counter()
         if self.graphs == 'split':
-            outputs = self.backend.infer(self._pair_inputs(ref, cur))
+            outputs = self.backend.infer(self.pair_inputs(ref, cur))
         else:
             outputs = self.backend.infer(clip_inputs(ref, cur))
         inferred = time.perf_counter()

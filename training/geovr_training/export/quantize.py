@@ -95,7 +95,7 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list
     feeds = {
         'frame_encoder': [{'image': f.chw[None], 'intrinsics': f.K.astype(np.float32)[None]}
                           for pair in prepared for f in pair],
-        'pair_head': [pipeline._pair_inputs(a, b) for a, b in prepared],   # what run() feeds it
+        'pair_head': [pipeline.pair_inputs(a, b) for a, b in prepared],
     }
     pipeline.close()
     out_dir.mkdir(parents=True, exist_ok=True)
