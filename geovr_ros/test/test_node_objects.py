@@ -15,6 +15,7 @@ rclpy = pytest.importorskip('rclpy')
 from geovr_interfaces.srv import SpatialQuery  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
+from geovr_ros.inference.metadata import read_graph_metadata  # noqa: E402
 from geovr_ros.objects import load_vocabulary  # noqa: E402
 from geovr_ros.ros.qos import LATCHED  # noqa: E402
 
@@ -51,7 +52,8 @@ def test_objects_of_a_real_walk_are_published_latched_and_answered(ros_env):
         boxes = [m for m in markers[1:] if m.type == Marker.CUBE]
         labels = [m for m in markers[1:] if m.type == Marker.TEXT_VIEW_FACING]
         assert boxes and len(boxes) == len(labels), 'one box and one label per object'
-        categories = {c.name for c in load_vocabulary().categories}
+        head = read_graph_metadata(Path(model) / 'cell_classifier.onnx').get('vocabularies', {})
+        categories = {c.name for c in load_vocabulary().categories} | set(head.get('cell_categories', []))
         assert {b.ns for b in boxes} <= categories and all(b.header.frame_id == 'map' for b in boxes)
         client = probe.create_client(SpatialQuery, '/obj/geovr_node/query')
         assert client.wait_for_service(timeout_sec=10)
