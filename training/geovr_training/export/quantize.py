@@ -50,18 +50,24 @@ class FrameSource:
         return f'{self.path}@{self.split}'
 
 
-def sample_frames(sources: list[FrameSource], count: int) -> list[tuple]:
-    """About `count` frames (rgb uint8 (H, W, 3), K (3, 3), depth (H, W) metres or None),
-    evenly spread over the sources' sequences, consecutive pairs kept together: each entry is
-    (frame i, frame i + 1) of one sequence, so that the pair head sees real motion."""
+def read_sequences(sources: list[FrameSource], what: str) -> list:
+    """Every sequence of the sources (geovr_training.data.types.Sequence); QuantizationError
+    naming `what` and the source that cannot be read."""
     from geovr_training.evaluation.data import load_sequences
     sequences = []
     for source in sources:
         try:
             sequences += load_sequences(source.path, source.split)
         except (FileNotFoundError, ValueError) as error:
-            raise QuantizationError(f'frames {source}: {error}') from None
-    usable = [s for s in sequences if len(s) >= 2]
+            raise QuantizationError(f'{what} {source}: {error}') from None
+    return sequences
+
+
+def sample_frames(sources: list[FrameSource], count: int) -> list[tuple]:
+    """About `count` frames (rgb uint8 (H, W, 3), K (3, 3), depth (H, W) metres or None),
+    evenly spread over the sources' sequences, consecutive pairs kept together: each entry is
+    (frame i, frame i + 1) of one sequence, so that the pair head sees real motion."""
+    usable = [s for s in read_sequences(sources, 'frames') if len(s) >= 2]
     if not usable:
         raise QuantizationError(f'no sequence of two frames or more in {", ".join(map(str, sources))}')
     per_sequence = max(1, int(np.ceil(count / len(usable))))
@@ -138,13 +144,7 @@ def compare_models(float_dir: str | Path, int8_dir: str | Path, sources: list[Fr
 
     from geovr_ros.geometry import depth_metrics, rotation_angle
     from geovr_ros.inference import PerceptionPipeline
-    from geovr_training.evaluation.data import load_sequences
-    sequences = []
-    for source in sources:
-        try:
-            sequences += load_sequences(source.path, source.split)
-        except (FileNotFoundError, ValueError) as error:
-            raise QuantizationError(f'check frames {source}: {error}') from None
+    sequences = read_sequences(sources, 'check frames')
     pipelines = {'float': PerceptionPipeline(float_dir, backend='onnxruntime'),
                  'int8': PerceptionPipeline(int8_dir, backend='onnxruntime')}
     metrics = {name: [] for name in pipelines}
