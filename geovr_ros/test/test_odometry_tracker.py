@@ -105,3 +105,24 @@ def test_stamp_gate_a_sustained_jump_restarts_after_three_consecutive_frames():
     assert [gate.check(s, 60.0) for s in (70.0, 70.1, 70.2)] == [
         StampCheck.JUMP_PENDING, StampCheck.JUMP_PENDING, StampCheck.JUMP_FORWARD]
     assert gate.check(0.0, None) is StampCheck.OK   # nothing accepted yet: any stamp starts
+
+
+def test_stamp_gate_believes_a_pause_the_receive_clock_saw_too():
+    """A camera that stops for two minutes and then sends one frame every 5 s (a client that
+    waits for each depth): with arrival times the pause is believed at once; without, such a
+    sender could never confirm it (each candidate more than the threshold after the last)."""
+    from geovr_ros.odometry import StampGate
+    gate = StampGate(time_jump_threshold=1.0, confirm_frames=3)
+    assert gate.check(100.0, None, arrival=5000.0) is StampCheck.OK
+    assert gate.check(100.1, 100.0, arrival=5000.1) is StampCheck.OK
+    assert gate.check(220.1, 100.1, arrival=5120.2) is StampCheck.JUMP_FORWARD   # 120 s both ways
+    assert gate.check(225.1, 220.1, arrival=5125.2) is StampCheck.JUMP_FORWARD   # 5 s later: still a pause
+    # a stamp far in the future that the receive clock did not see stays an outlier...
+    assert gate.check(1e9, 225.1, arrival=5125.3) is StampCheck.JUMP_PENDING
+    assert gate.check(225.2, 225.1, arrival=5125.4) is StampCheck.OK
+    # ...unless a run of frames confirms it, their stamps advancing like their arrivals
+    assert [gate.check(s, 225.2, arrival=a) for s, a in ((900.0, 5126.0), (905.0, 5131.0), (910.0, 5136.0))] \
+        == [StampCheck.JUMP_PENDING, StampCheck.JUMP_PENDING, StampCheck.JUMP_FORWARD]
+    slow = StampGate(1.0, 3)                              # the same sender without arrival times
+    slow.check(100.0, None)
+    assert [slow.check(s, 100.0) for s in (220.0, 225.0, 230.0, 235.0)] == [StampCheck.JUMP_PENDING] * 4

@@ -203,6 +203,8 @@ def main(argv=None) -> int:
                         help='extra geovr_node parameter (repeatable), e.g. '
                         'keyframe_translation:=0.0 to fill the memory for the question figure')
     parser.add_argument('--json', type=Path, help='also write the results here')
+    parser.add_argument('--node-log', type=Path, default=None,
+                        help="write the started node's output here (default: discarded)")
     args = parser.parse_args(argv)
 
     import rclpy
@@ -215,7 +217,8 @@ def main(argv=None) -> int:
              '-p', f'model:={args.model}', '-p', f'backend:={args.backend}',
              '-r', f'__ns:={args.namespace}']
             + [arg for param in args.node_param for arg in ('-p', param)],
-            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            env=dict(os.environ), stderr=subprocess.STDOUT,
+            stdout=open(args.node_log, 'w') if args.node_log else subprocess.DEVNULL)
     driver = NodeDriver(args.namespace)
     try:
         if not driver.wait_for_node(60):

@@ -35,11 +35,18 @@ class StampGate:
     A frame whose stamp differs from the previous accepted frame's by more than
     `time_jump_threshold` seconds (backwards, or forwards: a stamp of 0, or one far in
     the future) is held as a candidate and dropped (JUMP_PENDING). Only when
-    `confirm_frames` such frames arrive in a row, each newer than the one before by at
-    most the threshold (one consistent new timeline), is the jump believed: JUMP_BACK
-    (restart odometry) or JUMP_FORWARD (carry on; a long pause). Any frame on the old
+    `confirm_frames` such frames arrive in a row on one consistent new timeline is the jump
+    believed: JUMP_BACK (restart odometry) or JUMP_FORWARD (carry on). Any frame on the old
     timeline in between cancels the candidates, so one outlier frame never restarts or
     moves anything. The caller passes only frames that passed every other check.
+
+    With the frames' arrival times (a monotonic receive clock, s), a forward jump that the
+    receive clock also saw (the stamps advanced as much as the time since the last accepted
+    frame, within the threshold) is a pause of the camera and is believed at once, and
+    candidates are consistent when their stamps advance like their arrivals. Without them a
+    candidate must follow the one before by at most the threshold, so a sender slower than
+    one frame per threshold after a pause (a client that sends the next frame only when the
+    last one's depth arrived) could never confirm its jump.
     """
 
     def __init__(self, time_jump_threshold: float = 1.0, confirm_frames: int = 3):
@@ -50,15 +57,30 @@ class StampGate:
             raise ValueError(f'confirm_frames must be >= 1, got {confirm_frames!r}')
         self.threshold = float(time_jump_threshold)
         self.confirm_frames = int(confirm_frames)
-        self._candidates: list[float] = []
+        self._candidates: list[tuple[float, float | None]] = []   # (stamp, arrival)
+        self._accepted_arrival: float | None = None
 
     @property
     def pending(self) -> int:
         """Frames held so far on a candidate new timeline."""
         return len(self._candidates)
 
-    def check(self, stamp: float, last_stamp: float | None) -> StampCheck:
-        """Verdict on a validated frame's `stamp` (s) given the last accepted one (s)."""
+    def check(self, stamp: float, last_stamp: float | None, arrival: float | None = None) -> StampCheck:
+        """Verdict on a validated frame's `stamp` (s) given the last accepted one (s), and the
+        frame's arrival time on a monotonic receive clock (s; None: not known)."""
+        verdict = self._verdict(float(stamp), last_stamp, arrival)
+        if verdict in (StampCheck.OK, StampCheck.JUMP_BACK, StampCheck.JUMP_FORWARD):
+            self._accepted_arrival = arrival
+        return verdict
+
+    def _consistent(self, a: tuple[float, float | None], b: tuple[float, float | None]) -> bool:
+        """Does candidate b follow candidate a on one timeline?"""
+        advance = b[0] - a[0]
+        if a[1] is None or b[1] is None:
+            return 0 < advance <= self.threshold
+        return 0 < advance and abs(advance - (b[1] - a[1])) <= self.threshold
+
+    def _verdict(self, stamp: float, last_stamp: float | None, arrival: float | None) -> StampCheck:
         if last_stamp is None:
             self._candidates.clear()
             return StampCheck.OK
@@ -68,12 +90,16 @@ class StampGate:
             if delta > 0:
                 return StampCheck.OK
             return StampCheck.REPEATED if delta == 0 else StampCheck.OUT_OF_ORDER
+        if delta > 0 and arrival is not None and self._accepted_arrival is not None \
+                and abs(delta - (arrival - self._accepted_arrival)) <= self.threshold:
+            self._candidates.clear()      # the receive clock saw the same pause
+            return StampCheck.JUMP_FORWARD
         run = self._candidates
-        if run and stamp == run[-1]:     # the same candidate again (a resend): no evidence
+        if run and stamp == run[-1][0]:   # the same candidate again (a resend): no evidence
             return StampCheck.JUMP_PENDING
-        if not run or not 0 < stamp - run[-1] <= self.threshold:
+        if run and not self._consistent(run[-1], (stamp, arrival)):
             run.clear()
-        run.append(float(stamp))
+        run.append((stamp, arrival))
         if len(run) < self.confirm_frames:
             return StampCheck.JUMP_PENDING
         run.clear()

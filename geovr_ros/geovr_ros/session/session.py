@@ -155,7 +155,8 @@ class Session:
     # ---------------------------------------------------------------- frames
     def process(self, rgb: np.ndarray, K: np.ndarray, stamp: float, *, camera_frame: str = '',
                 depth: tuple[np.ndarray, np.ndarray] | None = None,
-                on_perception: Callable[[PerceptionResult], None] | None = None) -> FrameResult:
+                on_perception: Callable[[PerceptionResult], None] | None = None,
+                arrival: float | None = None) -> FrameResult:
         """One frame.
 
         Args:
@@ -167,6 +168,8 @@ class Session:
                 model's (a sensor's, or the recording's true depth).
             on_perception: called with the model's result as soon as it exists (the node
                 publishes depth there, before odometry and localization run).
+            arrival: when the frame arrived, on the monotonic clock (s; default: now): a
+                stamp jump that the arrivals also show is a pause, believed at once.
         Returns:
             ProcessedFrame, or FrameDrop (repeated / out-of-order stamp, a stamp jump not yet
             confirmed, an image preprocessing rejects).
@@ -178,7 +181,7 @@ class Session:
         c = self.config
         stamp = float(stamp)
         last = self.learned.last_stamp
-        check = self.stamp_gate.check(stamp, last)
+        check = self.stamp_gate.check(stamp, last, time.monotonic() if arrival is None else float(arrival))
         if check in (StampCheck.REPEATED, StampCheck.OUT_OF_ORDER):
             return FrameDrop(check.name.lower(), f'{check.value}: {stamp:.6f} after {last:.6f}')
         if check == StampCheck.JUMP_PENDING:
@@ -192,9 +195,8 @@ class Session:
                              f'odometry')
             self.reset()
         elif check == StampCheck.JUMP_FORWARD:
-            self.log.warning(f'time jumped forwards from {last:.3f} s to {stamp:.3f} s '
-                             f'({self.stamp_gate.confirm_frames} frames in a row): odometry '
-                             f'carries on')
+            self.log.warning(f'time jumped forwards from {last:.3f} s to {stamp:.3f} s (a pause, or '
+                             f'{self.stamp_gate.confirm_frames} frames in a row): odometry carries on')
         t_start = time.perf_counter()
         try:
             cur = self.perception.preprocess(rgb, K)
