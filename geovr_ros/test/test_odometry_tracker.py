@@ -126,3 +126,12 @@ def test_stamp_gate_believes_a_pause_the_receive_clock_saw_too():
     slow = StampGate(1.0, 3)                              # the same sender without arrival times
     slow.check(100.0, None)
     assert [slow.check(s, 100.0) for s in (220.0, 225.0, 230.0, 235.0)] == [StampCheck.JUMP_PENDING] * 4
+
+
+def test_stamp_gate_confirms_a_jump_of_frames_close_in_stamps_whatever_their_arrival():
+    """A bag looped and replayed slowly: stamps 0.1 s apart arriving 2 s apart are one timeline."""
+    from geovr_ros.odometry import StampGate
+    gate = StampGate(1.0, 3)
+    assert gate.check(60.0, None, arrival=0.0) is StampCheck.OK
+    assert [gate.check(s, 60.0, arrival=a) for s, a in ((10.0, 2.0), (10.1, 4.0), (10.2, 6.0))] == [
+        StampCheck.JUMP_PENDING, StampCheck.JUMP_PENDING, StampCheck.JUMP_BACK]

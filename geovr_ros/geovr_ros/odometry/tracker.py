@@ -42,11 +42,11 @@ class StampGate:
 
     With the frames' arrival times (a monotonic receive clock, s), a forward jump that the
     receive clock also saw (the stamps advanced as much as the time since the last accepted
-    frame, within the threshold) is a pause of the camera and is believed at once, and
-    candidates are consistent when their stamps advance like their arrivals. Without them a
-    candidate must follow the one before by at most the threshold, so a sender slower than
-    one frame per threshold after a pause (a client that sends the next frame only when the
-    last one's depth arrived) could never confirm its jump.
+    frame, within the threshold) is a pause of the camera and is believed at once.
+    Candidates are one timeline when each follows the one before by at most the threshold,
+    or - with arrival times - by as much as it arrived later: without the latter, a sender
+    slower than one frame per threshold (a client that sends the next frame only when the
+    last one's depth arrived) could never confirm a jump.
     """
 
     def __init__(self, time_jump_threshold: float = 1.0, confirm_frames: int = 3):
@@ -76,9 +76,11 @@ class StampGate:
     def _consistent(self, a: tuple[float, float | None], b: tuple[float, float | None]) -> bool:
         """Does candidate b follow candidate a on one timeline?"""
         advance = b[0] - a[0]
-        if a[1] is None or b[1] is None:
-            return 0 < advance <= self.threshold
-        return 0 < advance and abs(advance - (b[1] - a[1])) <= self.threshold
+        if advance <= 0:
+            return False
+        if advance <= self.threshold:      # close in time (a bag replayed at any rate)
+            return True
+        return a[1] is not None and b[1] is not None and abs(advance - (b[1] - a[1])) <= self.threshold
 
     def _verdict(self, stamp: float, last_stamp: float | None, arrival: float | None) -> StampCheck:
         if last_stamp is None:
