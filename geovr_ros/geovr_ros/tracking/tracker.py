@@ -216,7 +216,7 @@ class KeyframeTracker:
                       if len(matches) < cfg.min_inliers else
                       f'PnP found fewer than {cfg.min_inliers} inliers among {len(matches)} matches')
             prior = np.eye(4) if fallback_T_prev_cur is None else np.asarray(fallback_T_prev_cur, dtype=np.float64)
-            if not np.all(np.isfinite(prior)) or non_rigid(prior)[0]:
+            if non_rigid(prior)[0]:               # non-finite counts as non-rigid
                 prior = np.eye(4)                  # a broken learned pose: no motion rather than poison
             T_odom_cam = self._T_odom_last @ prior
             keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, kf.depth_scale, None)
