@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from geovr_ros.geometry import absolute_trajectory_error
-from geovr_ros.tracking import KeyframeTracker, TrackerConfig, extract_features, match_features, solve_pnp
+from geovr_ros.tracking import KeyframeTracker, TrackerConfig, extract_features, match_features, refine_pnp, solve_pnp
 from geovr_ros.tracking.features import FeatureSet, hamming_distances, match_guided
 
 cv2 = pytest.importorskip('cv2')
@@ -129,6 +129,41 @@ def test_pnp_recovers_a_known_pose_despite_outliers():
     assert set(solution.inliers.tolist()).isdisjoint(range(60)) or len(set(solution.inliers) & set(range(60))) < 3
 
 
+def _guided_correspondences(rng, outlier_px):
+    """200 points, the pose that sees them, its pixels (the first 40 moved by up to
+    `outlier_px`: wrong matches found near the prediction), and a guess 1 deg and 3 cm off."""
+    points = rng.uniform([-1, -1, 1.5], [1, 1, 4], (200, 3))
+    T = np.eye(4)
+    T[:3, :3] = cv2.Rodrigues(np.array([0.05, -0.1, 0.02]))[0]
+    T[:3, 3] = [0.1, -0.05, 0.2]
+    cam = points @ T[:3, :3].T + T[:3, 3]
+    pixels = cam[:, :2] / cam[:, 2:] * [K[0, 0], K[1, 1]] + K[:2, 2]
+    pixels[:40] += rng.uniform(-outlier_px, outlier_px, (40, 2))
+    guess = T.copy()
+    guess[:3, :3] = cv2.Rodrigues(np.array([0.0, np.radians(1.0), 0.0]))[0] @ T[:3, :3]
+    guess[:3, 3] += [0.03, 0.0, 0.0]
+    return points, pixels, T, guess
+
+
+def test_refinement_from_the_prediction_finds_the_pose_and_its_outliers_without_ransac():
+    points, pixels, T, guess = _guided_correspondences(np.random.default_rng(2), outlier_px=15)
+    solution = refine_pnp(points, pixels, K, guess, threshold_px=2.0, min_inliers=15)
+    assert solution is not None
+    np.testing.assert_allclose(solution.T_cam_points, T, atol=1e-6)
+    wrong = set(range(40)) & set(solution.inliers.tolist())
+    assert len(solution.inliers) >= 160 and len(wrong) <= 2   # a wrong match may land within 2 px
+    assert solution.covariance is not None and solution.rms_px < 0.5
+
+
+def test_refinement_from_a_wrong_prediction_gives_up_for_ransac():
+    points, pixels, T, _ = _guided_correspondences(np.random.default_rng(3), outlier_px=15)
+    far = T.copy()
+    far[:3, :3] = cv2.Rodrigues(np.array([0.0, np.radians(12.0), 0.0]))[0] @ T[:3, :3]
+    assert refine_pnp(points, pixels, K, far, threshold_px=2.0, min_inliers=15) is None
+    with pytest.raises(ValueError, match='end with 1'):
+        refine_pnp(points, pixels, K, T, rounds=(4.0, 2.0))
+
+
 def test_matching_is_one_to_one(plane_sequence):
     images = plane_sequence[0]
     a, b = extract_features(images[0]), extract_features(images[3])
@@ -173,11 +208,31 @@ def test_guided_tracking_follows_the_plane_and_falls_back_to_exhaustive_matching
     tracker = KeyframeTracker()
     steps = _run(tracker, images, depths)
     assert tracker.guided_matches >= len(images) - 3      # the first frames have no motion model
+    assert tracker.refined_from_prediction >= tracker.guided_matches - 1   # RANSAC hardly ever needed
     est = np.stack([s.T_odom_cam for s in steps])
     assert absolute_trajectory_error(est, poses, 'se3')['rmse'] < 0.01
     exhaustive = KeyframeTracker(TrackerConfig(search_radius_px=0.0))
     _run(exhaustive, images, depths)
-    assert exhaustive.guided_matches == 0
+    assert exhaustive.guided_matches == 0 and exhaustive.refined_from_prediction == 0
+
+
+def test_a_pose_far_from_the_motion_model_with_few_inliers_is_refused(plane_sequence):
+    """Frame 20 straight after frame 0 turns 12 deg from the (still) motion model: believed with
+    the true depth (most matches agree), refused when the keyframe's depth is noise on the left
+    70 % of the image (most matches are PnP outliers; RANSAC's best pose, 22 deg off, has 83 of
+    267 matches)."""
+    images, depths, _ = plane_sequence
+    broken = depths[0].copy()
+    left = broken[:, : int(0.7 * SIZE[0])]
+    left *= np.random.default_rng(0).uniform(0.3, 3.0, left.shape).astype(np.float32)
+    for keyframe_depth, believed in ((depths[0], True), (broken, False)):
+        tracker = KeyframeTracker(TrackerConfig(search_radius_px=0.0))   # every match, RANSAC
+        tracker.track(images[0], K, keyframe_depth)
+        step = tracker.track(images[20], K, depths[20])
+        assert (step.status == 'tracking') == believed, step.reason
+        assert tracker.surprises == (0 if believed else 1)
+        if not believed:
+            assert 'away from the motion model' in step.reason and f'among {step.matches} matches' in step.reason
 
 
 def test_invalid_configuration_is_refused():

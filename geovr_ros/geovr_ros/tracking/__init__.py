@@ -2,7 +2,8 @@
 
 Frame-to-keyframe tracking: ORB features of the current frame matched to a keyframe whose
 keypoints carry 3D points from the keyframe's depth (the model's, or a sensor's); the pose
-is solved by PnP with RANSAC and refined on the inliers (Levenberg-Marquardt). The learned
+predicted by the motion model is refined on the matches found near it (Levenberg-Marquardt),
+or solved by PnP with RANSAC when the prediction does not hold. The learned
 relative pose is the fallback when tracking fails, with the reason. Keyframe depth is
 aligned to the map's scale from the tracked points before it is used.
 
@@ -11,8 +12,8 @@ aligned to the map's scale from the tracked points before it is used.
     step = tracker.track(gray, K, depth, depth_K, fallback_T_prev_cur)   # TrackingStep
 """
 from geovr_ros.tracking.features import FeatureSet, extract_features, match_features
-from geovr_ros.tracking.pnp import PnPSolution, solve_pnp
+from geovr_ros.tracking.pnp import PnPSolution, refine_pnp, solve_pnp
 from geovr_ros.tracking.tracker import Keyframe, KeyframeTracker, TrackerConfig, TrackingStep
 
 __all__ = ['FeatureSet', 'Keyframe', 'KeyframeTracker', 'PnPSolution', 'TrackerConfig', 'TrackingStep',
-           'extract_features', 'match_features', 'solve_pnp']
+           'extract_features', 'match_features', 'refine_pnp', 'solve_pnp']

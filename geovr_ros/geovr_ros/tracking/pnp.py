@@ -57,6 +57,48 @@ def solve_pnp(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, guess_T_cam
     if not np.array_equal(refined, inliers):
         inliers = refined
         rvec, tvec = cv2.solvePnPRefineLM(points[inliers], pixels[inliers], K, None, rvec, tvec)
+    return _solution(points, pixels, K, rvec, tvec, inliers)
+
+
+def refine_pnp(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, guess_T_cam_points: np.ndarray,
+               threshold_px: float = 2.0, min_inliers: int = 12, min_inlier_ratio: float = 0.5,
+               rounds: tuple[float, ...] = (4.0, 2.0, 1.0)) -> PnPSolution | None:
+    """The pose near a good guess without RANSAC (ORB-SLAM's tracking with a motion model):
+    the correspondences within `rounds[0]` x `threshold_px` of their projection under the
+    guess are refined by Levenberg-Marquardt, the inliers are chosen again at each smaller
+    multiple and refined again; the last multiple must be 1 (the final inliers are those within
+    `threshold_px`). Arguments as `solve_pnp`. Returns None when fewer than `min_inliers` or
+    less than `min_inlier_ratio` of the correspondences agree in the end, or the refinement
+    leaves non-finite numbers: the caller then runs RANSAC (`solve_pnp`)."""
+    import cv2
+    points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
+    pixels = np.ascontiguousarray(pixels, dtype=np.float64).reshape(-1, 2)
+    if not rounds or rounds[-1] != 1.0:
+        raise ValueError(f'rounds must end with 1 (the final inliers within threshold_px), got {rounds}')
+    if len(points) < max(min_inliers, 6):
+        return None
+    rvec = cv2.Rodrigues(np.asarray(guess_T_cam_points, np.float64)[:3, :3])[0]
+    tvec = np.asarray(guess_T_cam_points, np.float64)[:3, 3].reshape(3, 1).copy()
+    inliers = np.zeros(0, np.int64)
+    for multiple in rounds:
+        projected = cv2.projectPoints(points, rvec, tvec, K, None)[0].reshape(-1, 2)
+        inliers = np.flatnonzero(np.sum((projected - pixels) ** 2, axis=1) <= (multiple * threshold_px) ** 2)
+        if len(inliers) < max(min_inliers, 6):
+            return None
+        rvec, tvec = cv2.solvePnPRefineLM(points[inliers], pixels[inliers], K, None, rvec, tvec)
+        if not (np.all(np.isfinite(rvec)) and np.all(np.isfinite(tvec))):
+            return None
+    projected = cv2.projectPoints(points, rvec, tvec, K, None)[0].reshape(-1, 2)
+    inliers = np.flatnonzero(np.sum((projected - pixels) ** 2, axis=1) <= threshold_px ** 2)
+    if len(inliers) < min_inliers or len(inliers) < min_inlier_ratio * len(points):
+        return None
+    return _solution(points, pixels, K, rvec, tvec, inliers)
+
+
+def _solution(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, rvec: np.ndarray, tvec: np.ndarray,
+              inliers: np.ndarray) -> PnPSolution:
+    """The PnPSolution of a refined pose: inlier RMS and covariance from the reprojection Jacobian."""
+    import cv2
     projected, jacobian = cv2.projectPoints(points[inliers], rvec, tvec, K, None)
     residuals = (projected.reshape(-1, 2) - pixels[inliers]).ravel()
     rms = float(np.sqrt(np.mean(residuals ** 2)))

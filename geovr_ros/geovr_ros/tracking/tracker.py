@@ -11,7 +11,7 @@ import numpy as np
 
 from geovr_ros.geometry import invert_pose, non_rigid, project_points, rotation_angle, transform_points
 from geovr_ros.tracking.features import FeatureSet, extract_features, match_features, match_guided
-from geovr_ros.tracking.pnp import solve_pnp
+from geovr_ros.tracking.pnp import PnPSolution, refine_pnp, solve_pnp
 
 
 @dataclass
@@ -26,6 +26,11 @@ class TrackerConfig:
     tracking failed. keyframe_inlier_ratio: a new keyframe when the inliers fall below this
     share of those the keyframe had on its first tracked frame. keyframe_translation_m,
     keyframe_rotation_rad: a new keyframe beyond this motion from the keyframe.
+    surprise_rad, surprise_m: a pose that turns or moves more than this from the motion model's
+    prediction is believed only when at least half of the matches are its inliers: in a
+    blurred fast turn a wrong pose can gather a few (tum_fr1_rpy: 22 of 63, 24 deg and 0.5 m
+    from the prediction, its rotation and translation trading off so that the points move
+    only 26 px); otherwise tracking failed.
     """
 
     max_features: int = 1000
@@ -37,6 +42,8 @@ class TrackerConfig:
     keyframe_inlier_ratio: float = 0.5
     keyframe_translation_m: float = 0.25
     keyframe_rotation_rad: float = 0.26
+    surprise_rad: float = 0.17
+    surprise_m: float = 0.25
     min_depth_m: float = 0.1
     max_depth_m: float = 20.0
     scale_alignment: float = 0.7
@@ -44,7 +51,7 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         if not np.isfinite(self.search_radius_px) or self.search_radius_px < 0:
             raise ValueError(f'search_radius_px must be >= 0 (0: no guided matching), got {self.search_radius_px!r}')
-        for name in ('threshold_px', 'keyframe_translation_m', 'keyframe_rotation_rad', 'min_depth_m'):
+        for name in ('threshold_px', 'keyframe_translation_m', 'keyframe_rotation_rad', 'surprise_rad', 'surprise_m', 'min_depth_m'):
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
                 raise ValueError(f'{name} must be a positive number, got {value!r}')
@@ -141,6 +148,8 @@ class KeyframeTracker:
         self._T_motion = np.eye(4)   # T_prev_last: the last frame's motion, for the next prediction
         self.distance_travelled = 0.0
         self.guided_matches = 0      # frames matched by guided search (the rest: every feature against every one)
+        self.refined_from_prediction = 0   # frames whose pose was refined from the prediction (the rest: RANSAC)
+        self.surprises = 0           # poses refused: far from the prediction with few inliers
         self.keyframes_created = 0
         self.failures = 0
 
@@ -179,21 +188,7 @@ class KeyframeTracker:
         kf.frames += 1
         width_scale = gray.shape[1] / 640.0
         guess = invert_pose(invert_pose(kf.T_odom_kf) @ self._T_odom_last @ self._T_motion)  # T_cam_kf predicted
-        matches = np.zeros((0, 2), np.int64)
-        if cfg.search_radius_px > 0:
-            matches = match_guided(features, kf.features, project_points(transform_points(guess, kf.points), K)[0],
-                                   cfg.search_radius_px * width_scale, cfg.ratio)
-        if len(matches) >= cfg.guided_min_matches:
-            self.guided_matches += 1
-        else:
-            matches = match_features(features, kf.features, cfg.ratio)
-            if len(matches):
-                matches = matches[np.isfinite(kf.points[matches[:, 1], 2])]
-        threshold = cfg.threshold_px * width_scale
-        solution = None
-        if len(matches) >= cfg.min_inliers:
-            solution = solve_pnp(kf.points[matches[:, 1]], features.keypoints[matches[:, 0]], K, guess,
-                                 threshold, min_inliers=cfg.min_inliers)
+        matches, solution, reason = self._match_and_solve(features, kf, K, guess, width_scale)
         if solution is not None:
             T_kf_cam = invert_pose(solution.T_cam_points)
             T_odom_cam = kf.T_odom_kf @ T_kf_cam
@@ -212,9 +207,6 @@ class KeyframeTracker:
                                 solution.rms_px, keyframe)
         else:
             self.failures += 1
-            reason = (f'too few matches with depth ({len(matches)} < {cfg.min_inliers})'
-                      if len(matches) < cfg.min_inliers else
-                      f'PnP found fewer than {cfg.min_inliers} inliers among {len(matches)} matches')
             prior = np.eye(4) if fallback_T_prev_cur is None else np.asarray(fallback_T_prev_cur, dtype=np.float64)
             if non_rigid(prior)[0]:               # non-finite counts as non-rigid
                 prior = np.eye(4)                  # a broken learned pose: no motion rather than poison
@@ -226,6 +218,54 @@ class KeyframeTracker:
         self._T_motion = invert_pose(self._T_odom_last) @ T_odom_cam if step.status == 'tracking' else np.eye(4)
         self._T_odom_last = T_odom_cam
         return step
+
+    def _match_and_solve(self, features: FeatureSet, kf: Keyframe, K: np.ndarray, guess: np.ndarray,
+                         width_scale: float) -> tuple[np.ndarray, PnPSolution | None, str]:
+        """(matches (M, 2) [frame feature, keyframe feature], PnPSolution or None, why None or '').
+
+        The keyframe's features are searched where the motion model predicts them; when that
+        finds enough and the prediction, refined by Levenberg-Marquardt, keeps at least half of
+        them as inliers, that is the answer (no RANSAC). Otherwise every feature is matched
+        against every one and RANSAC solves it; the guided matches get RANSAC too when there
+        were enough, and the solution with more inliers wins."""
+        cfg = self.config
+        threshold = cfg.threshold_px * width_scale
+        guided = np.zeros((0, 2), np.int64)
+        if cfg.search_radius_px > 0:
+            guided = match_guided(features, kf.features, project_points(transform_points(guess, kf.points), K)[0],
+                                  cfg.search_radius_px * width_scale, cfg.ratio)
+        candidates = []
+        if len(guided) >= cfg.guided_min_matches:
+            refined = refine_pnp(kf.points[guided[:, 1]], features.keypoints[guided[:, 0]], K, guess,
+                                 threshold, min_inliers=cfg.min_inliers)
+            if refined is not None:
+                self.guided_matches += 1
+                self.refined_from_prediction += 1
+                return guided, refined, ''
+            candidates.append((guided, solve_pnp(kf.points[guided[:, 1]], features.keypoints[guided[:, 0]], K,
+                                                 guess, threshold, min_inliers=cfg.min_inliers)))
+        matches = match_features(features, kf.features, cfg.ratio)
+        if len(matches):
+            matches = matches[np.isfinite(kf.points[matches[:, 1], 2])]
+        solution = None
+        if len(matches) >= cfg.min_inliers:
+            solution = solve_pnp(kf.points[matches[:, 1]], features.keypoints[matches[:, 0]], K, guess,
+                                 threshold, min_inliers=cfg.min_inliers)
+        candidates.append((matches, solution))
+        matches, solution = max(candidates, key=lambda c: -1 if c[1] is None else len(c[1].inliers))
+        if matches is guided:
+            self.guided_matches += 1
+        if solution is None:
+            return matches, None, (f'too few matches with depth ({len(matches)} < {cfg.min_inliers})'
+                                   if len(matches) < cfg.min_inliers else
+                                   f'PnP found fewer than {cfg.min_inliers} inliers among {len(matches)} matches')
+        turn = rotation_angle(solution.T_cam_points[:3, :3] @ guess[:3, :3].T)
+        shift = float(np.linalg.norm(invert_pose(solution.T_cam_points)[:3, 3] - invert_pose(guess)[:3, 3]))
+        if len(solution.inliers) < 0.5 * len(matches) and (turn > cfg.surprise_rad or shift > cfg.surprise_m):
+            self.surprises += 1
+            return matches, None, (f'PnP ended {np.degrees(turn):.0f} deg and {shift:.2f} m away from the motion '
+                                   f'model with only {len(solution.inliers)} inliers among {len(matches)} matches')
+        return matches, solution, ''
 
     def _aligned_scale(self, solution, kf: Keyframe, matches: np.ndarray, features: FeatureSet,
                        depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray) -> float:
