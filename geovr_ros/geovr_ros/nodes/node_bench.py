@@ -12,6 +12,10 @@ For each camera size it measures:
   - end to end: image stamp (set just before publishing) -> depth received here;
 - node overhead = (callback -> depth published) - bare, also as a percentage of bare: what
   the node adds to the backend's work; the transport is reported beside it;
+- the session alone: `Session.process` in this process over the same frames (the frame's
+  whole work: preprocess, model, tracking, pose graph, localization, memory, objects), against
+  the node's callback -> every output published (`latency_total_ms`): what the node adds
+  around the ROS-free core (message conversion, publishing, its threads beside the model's);
 - throughput: depth messages per second while images are offered at `--offer-hz`.
 
 Must run with the project's ROS environment (`source scripts/ros_env.sh`).
@@ -69,6 +73,24 @@ def bare_backend_ms(model: str, backend: str, size: tuple[int, int], frames: int
     pipeline.close()
     return {'preprocess_ms': float(np.median(pre)), 'run_ms': float(np.median(run)),
             'bare_ms': float(np.median(np.add(pre, run)))}
+
+
+def session_alone_ms(model: str, backend: str, size: tuple[int, int], frames: int) -> dict:
+    """Median ms of `Session.process` (default SessionConfig, as the node's default parameters)
+    in this process over the latency test's frames of `size`, at 30 Hz stamps."""
+    from geovr_ros.inference import PerceptionPipeline
+    from geovr_ros.session import Session
+    pipeline = PerceptionPipeline(model, backend=backend)
+    session = Session(pipeline, mount=np.eye(4))
+    K = intrinsics(*size)
+    times = []
+    for i in range(frames + 3):
+        start = time.perf_counter()
+        session.process(test_image(*size, i), K, 1000.0 + i / 30.0)
+        if i >= 3:
+            times.append((time.perf_counter() - start) * 1e3)
+    pipeline.close()
+    return {'session_ms': float(np.median(times))}
 
 
 class NodeDriver:
@@ -226,11 +248,12 @@ def main(argv=None) -> int:
             return 1
         for size in args.sizes:
             bare = bare_backend_ms(args.model, args.backend, size, min(args.frames, 40))
+            alone = session_alone_ms(args.model, args.backend, size, min(args.frames, 40))
             latencies = driver.latency_ms(size, args.frames, args.gap)
             stages = driver.fresh_stages()
             throughput = driver.throughput_hz(size, args.seconds, args.offer_hz)
             latency = float(np.median(latencies)) if latencies else float('nan')
-            row = {'size': f'{size[0]}x{size[1]}', **bare, 'frames': len(latencies),
+            row = {'size': f'{size[0]}x{size[1]}', **bare, **alone, 'frames': len(latencies),
                    'end_to_end_ms': latency,
                    'end_to_end_p90_ms': float(np.percentile(latencies, 90))
                    if latencies else float('nan'),
@@ -241,7 +264,8 @@ def main(argv=None) -> int:
                 overhead = to_depth - bare['bare_ms']
                 row.update(callback_to_depth_ms=to_depth, node_overhead_ms=overhead,
                            node_overhead_pct=100.0 * overhead / bare['bare_ms'],
-                           transport_ms=stages['arrival_age_ms'])
+                           transport_ms=stages['arrival_age_ms'], node_total_ms=stages['total_ms'],
+                           session_overhead_pct=100.0 * (stages['total_ms'] / alone['session_ms'] - 1))
             questions = driver.question_ms(args.namespace)
             row['question_ms'] = float(np.median(questions)) if questions else float('nan')
             row['memory_keyframes'] = driver.memory_keyframes
@@ -255,6 +279,9 @@ def main(argv=None) -> int:
                       f"bare; stamp age at the callback (transport) "
                       f"{row['transport_ms']:.1f} ms; stages: " + ', '.join(
                           f'{k[:-3]} {v:.1f}' for k, v in stages.items()), flush=True)
+                print(f"           against the session alone: {alone['session_ms']:.1f} ms per frame here, "
+                      f"{row['node_total_ms']:.1f} ms in the node (callback -> every output) = "
+                      f"{row['session_overhead_pct']:+.0f} %", flush=True)
             print(f"           end to end: stamp -> depth received {latency:.1f} ms (p90 "
                   f"{row['end_to_end_p90_ms']:.1f}); throughput {throughput:.1f} Hz; question "
                   f"{row['question_ms']:.1f} ms with {driver.memory_keyframes} keyframes in "
