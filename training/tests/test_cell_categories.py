@@ -105,18 +105,32 @@ def test_the_head_trains_and_rides_in_the_checkpoint(tiny_cache, tmp_path, featu
             torch.testing.assert_close(loaded.state_dict()[name], value)
 
 
-def test_the_cli_caches_and_fits(tiny_cache, tmp_path, capsys):
+@pytest.mark.parametrize('cached, features, stride, wrong_cache, wrong_features, error', [
+    ('s32', 's32', 32, 's32', 'head', 'holds no'),
+    ('s16,s32', 's16+s32', 16, 's32', 's16+s32', "holds no 's16' features"),
+])
+def test_the_cli_caches_and_fits(tiny_cache, tmp_path, capsys, cached, features, stride, wrong_cache,
+                                 wrong_features, error):
     root, model, _ = tiny_cache
     base = save_checkpoint(tmp_path / 'base.pt', model, {}, 0)
-    assert main(['cache', '--checkpoint', str(base), '--data', str(root), '--split', 'train', '--features', 's32',
-                 '--out', str(tmp_path / 'train.npz')]) == 0
-    assert main(['fit', '--checkpoint', str(base), '--train', str(tmp_path / 'train.npz'), '--hidden', '8',
-                 '--epochs', '2', '--out', str(tmp_path / 'head.pt')]) == 0
-    loaded, _ = load_checkpoint(tmp_path / 'head.pt')
+
+    def cache(which: str, out: str) -> int:
+        return main(['cache', '--checkpoint', str(base), '--data', str(root), '--split', 'train',
+                     '--features', which, '--out', str(tmp_path / out)])
+
+    def fit(train: str, which: str, out: str, *extra: str) -> int:
+        return main(['fit', '--checkpoint', str(base), '--train', str(tmp_path / train), '--features', which,
+                     *extra, '--out', str(tmp_path / out)])
+
+    assert cache(cached, 'train.npz') == 0
+    assert fit('train.npz', features, 'head.pt', '--hidden', '8', '--epochs', '2') == 0
+    loaded, state = load_checkpoint(tmp_path / 'head.pt')
+    assert loaded.args.category_features == features and loaded.category_stride == stride
     assert loaded.args.category_kernel == 3 and loaded.args.category_hidden == 8
-    assert main(['fit', '--checkpoint', str(base), '--train', str(tmp_path / 'train.npz'), '--features', 'head',
-                 '--out', str(tmp_path / 'x.pt')]) == 2
-    assert 'holds no' in capsys.readouterr().err
+    assert state['metrics']['category_head']['stride'] == stride
+    assert cache(wrong_cache, 'wrong.npz') == 0
+    assert fit('wrong.npz', wrong_features, 'x.pt') == 2                # features the cache lacks
+    assert error in capsys.readouterr().err
 
 
 def test_the_cache_holds_the_stride16_cells_of_the_same_frames(tiny_cache):
@@ -169,20 +183,3 @@ def test_a_stride16_head_trains_and_names_the_stride16_cells(tiny_cache, tmp_pat
         torch.testing.assert_close(logits, head(batch_features(x, slice(0, 1))))
     with pytest.raises(ValueError, match='give feat_s16'):
         loaded.cell_category_logits(feat_s32)
-
-
-def test_the_cli_caches_and_fits_a_stride16_head(tiny_cache, tmp_path, capsys):
-    root, model, _ = tiny_cache
-    base = save_checkpoint(tmp_path / 'base.pt', model, {}, 0)
-    assert main(['cache', '--checkpoint', str(base), '--data', str(root), '--split', 'train', '--features', 's16,s32',
-                 '--out', str(tmp_path / 'train.npz')]) == 0
-    assert main(['fit', '--checkpoint', str(base), '--train', str(tmp_path / 'train.npz'), '--features', 's16+s32',
-                 '--hidden', '8', '--epochs', '2', '--out', str(tmp_path / 'head.pt')]) == 0
-    loaded, state = load_checkpoint(tmp_path / 'head.pt')
-    assert loaded.args.category_features == 's16+s32' and loaded.category_stride == 16
-    assert state['metrics']['category_head']['stride'] == 16
-    assert main(['cache', '--checkpoint', str(base), '--data', str(root), '--split', 'train', '--features', 's32',
-                 '--out', str(tmp_path / 's32.npz')]) == 0
-    assert main(['fit', '--checkpoint', str(base), '--train', str(tmp_path / 's32.npz'), '--features', 's16+s32',
-                 '--out', str(tmp_path / 'x.pt')]) == 2
-    assert "holds no 's16' features" in capsys.readouterr().err
