@@ -27,18 +27,21 @@ def _frames(root: Path, max_frames: int):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from geovr_ros.tracking import TrackerConfig
     parser = argparse.ArgumentParser(prog='python -m geovr_ros.tracking.bench', description=__doc__.splitlines()[0])
     parser.add_argument('recording', type=Path)
     parser.add_argument('--max-frames', type=int, default=200)
-    parser.add_argument('--features', type=int, default=1000, help='ORB features per frame (default 1000)')
+    parser.add_argument('--features', type=int, default=TrackerConfig.max_features,
+                        help='ORB features per frame (default %(default)s)')
+    parser.add_argument('--levels', type=int, default=TrackerConfig.orb_levels,
+                        help='ORB pyramid levels (default %(default)s)')
     args = parser.parse_args(argv)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     import cv2
     cv2.setNumThreads(1)
     from geovr_ros.recordings import RecordingFormatError
     from geovr_ros.session import GeometricOdometry
-    from geovr_ros.tracking import TrackerConfig
-    odometry = GeometricOdometry(TrackerConfig(max_features=args.features))
+    odometry = GeometricOdometry(TrackerConfig(max_features=args.features, orb_levels=args.levels))
     track_ms, graph_ms, size = [], [], None
     try:
         for i, (gray, K, depth) in enumerate(_frames(args.recording, args.max_frames)):
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     t, g = np.array(track_ms[1:]), np.array(graph_ms[1:])
     tracker, graph = odometry.tracker, odometry.graph
     loops = 'no pose graph' if graph is None else f'{len(graph.loops)} loop closures'
-    print(f'{args.recording.name}: {len(track_ms)} frames {size[0]}x{size[1]}, {args.features} ORB features, '
+    print(f'{args.recording.name}: {len(track_ms)} frames {size[0]}x{size[1]}, {args.features} ORB features on {args.levels} levels, '
           f'one core; {tracker.keyframes_created} keyframes, {loops}, {tracker.failures} tracking failures')
     print(f'tracking      median {np.median(t):6.1f} ms   p90 {np.percentile(t, 90):6.1f} ms')
     print(f'graph update  mean   {np.mean(g):6.1f} ms   p90 {np.percentile(g, 90):6.1f} ms   '

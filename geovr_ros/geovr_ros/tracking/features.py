@@ -25,10 +25,12 @@ class FeatureSet:
                           None if self.octaves is None else self.octaves[which])
 
 
-def extract_features(gray: np.ndarray, max_features: int = 1000, fast_threshold: int = 12) -> FeatureSet:
-    """ORB features of a uint8 (H, W) grayscale image, spread over the image (8 levels)."""
+def extract_features(gray: np.ndarray, max_features: int = 1000, fast_threshold: int = 12,
+                     levels: int = 8) -> FeatureSet:
+    """ORB features of a uint8 (H, W) grayscale image, spread over the image, on `levels`
+    pyramid levels 1.2x apart."""
     import cv2
-    orb = cv2.ORB_create(nfeatures=max_features, scaleFactor=1.2, nlevels=8, fastThreshold=fast_threshold)
+    orb = cv2.ORB_create(nfeatures=max_features, scaleFactor=1.2, nlevels=levels, fastThreshold=fast_threshold)
     keypoints, descriptors = orb.detectAndCompute(gray, None)
     if descriptors is None or not keypoints:
         return FeatureSet(np.zeros((0, 2)), np.zeros((0, 32), np.uint8), np.zeros(0, np.int64))

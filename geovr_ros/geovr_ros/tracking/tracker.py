@@ -18,7 +18,7 @@ from geovr_ros.tracking.pnp import PnPSolution, refine_pnp, solve_pnp
 class TrackerConfig:
     """Knobs of the tracker (units in the names).
 
-    max_features: ORB features per frame. ratio: Lowe's ratio test. threshold_px: RANSAC
+    max_features: ORB features per frame; orb_levels: their pyramid levels (1.2x apart). ratio: Lowe's ratio test. threshold_px: RANSAC
     inlier threshold at 640 px image width (scaled with the width). search_radius_px: guided
     matching, at 640 px width: a keyframe feature is searched for only within this radius of
     where the constant-velocity motion predicts it (0: every feature against every one);
@@ -34,6 +34,7 @@ class TrackerConfig:
     """
 
     max_features: int = 1000
+    orb_levels: int = 8
     ratio: float = 0.8
     threshold_px: float = 3.0
     search_radius_px: float = 15.0
@@ -60,6 +61,8 @@ class TrackerConfig:
         if not 0 < self.ratio <= 1 or not 0 < self.keyframe_inlier_ratio <= 1:
             raise ValueError(f'ratio {self.ratio} and keyframe_inlier_ratio {self.keyframe_inlier_ratio} '
                              'must be in (0, 1]')
+        if not 1 <= self.orb_levels <= 16:
+            raise ValueError(f'orb_levels must be in [1, 16], got {self.orb_levels!r}')
         if self.min_inliers < 6 or self.max_features < self.min_inliers:
             raise ValueError(f'min_inliers {self.min_inliers} must be >= 6 and <= max_features {self.max_features}')
 
@@ -146,7 +149,6 @@ class KeyframeTracker:
         self._keyframe: Keyframe | None = None
         self._T_odom_last: np.ndarray | None = None
         self._T_motion = np.eye(4)   # T_prev_last: the last frame's motion, for the next prediction
-        self.distance_travelled = 0.0
         self.guided_matches = 0      # frames matched by guided search (the rest: every feature against every one)
         self.refined_from_prediction = 0   # frames whose pose was refined from the prediction (the rest: RANSAC)
         self.surprises = 0           # poses refused: far from the prediction with few inliers
@@ -179,7 +181,7 @@ class KeyframeTracker:
         cfg = self.config
         K = np.asarray(K, dtype=np.float64)
         depth_K = K if depth_K is None else np.asarray(depth_K, dtype=np.float64)
-        features = extract_features(gray, cfg.max_features)
+        features = extract_features(gray, cfg.max_features, levels=cfg.orb_levels)
         if self._keyframe is None:
             self._T_odom_last = np.eye(4)
             keyframe = self._new_keyframe(features, depth, depth_K, K, self._T_odom_last, 1.0, None)
@@ -214,7 +216,6 @@ class KeyframeTracker:
             keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, kf.depth_scale, None)
             step = TrackingStep(T_odom_cam, 'fallback', reason, len(matches), 0, None, True, kf.depth_scale,
                                 keyframe=keyframe)
-        self.distance_travelled += float(np.linalg.norm(T_odom_cam[:3, 3] - self._T_odom_last[:3, 3]))
         self._T_motion = invert_pose(self._T_odom_last) @ T_odom_cam if step.status == 'tracking' else np.eye(4)
         self._T_odom_last = T_odom_cam
         return step

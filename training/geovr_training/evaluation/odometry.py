@@ -112,7 +112,6 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
              'failures': float(tracker.failures), 'keyframes': float(tracker.keyframes_created),
              'loop_closures': float(len(graph.loops)) if graph is not None else 0.0,
              'inliers_median': float(np.median(inliers)) if inliers else 0.0,
-             'travelled_m_tracker': tracker.distance_travelled,
              'travelled_answer_m': _travelled_answer(session, stamps),
              'model_ms_median': float(np.median(model_ms)) if model_ms else float('nan'),
              'frames_dropped': float(dropped)}
