@@ -232,9 +232,11 @@ def test_mapper_from_imagenet_logits_of_a_frame():
         logits[cell, 559] = 15.0  # folding chair
     _, depth = frame_with_chair()
     mapper = ObjectMapper(vocab)
+    pooled = np.exp(15.0 * 4 / 9)   # each block cell's 3x3 window (pool_cells) holds the 4 chair cells of 9
     for t in range(2):
         (o,) = mapper.observe_logits(logits, depth, K, np.eye(4), t, float(t))
-        assert o.category == 'chair' and o.score > 0.99
+        assert o.category == 'chair' and sorted(o.cells.tolist()) == [18, 19, 26, 27]
+        np.testing.assert_allclose(o.score, (pooled + 2) / (pooled + 999))  # 3 chair classes; alone: > 0.99
     (inst,) = mapper.map.instances()
     assert inst.n_views == 2 and inst.category == 'chair'
     with pytest.raises(ShapeError):

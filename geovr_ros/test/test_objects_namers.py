@@ -8,6 +8,7 @@ import pytest
 
 from geovr_ros.geometry import ShapeError
 from geovr_ros.objects import ObjectMapper, VocabularyError, load_vocabulary
+from geovr_ros.objects.vocabulary import vocabulary_from_dict
 from geovr_ros.objects.namers import CellNamer, softmax
 
 HEAD = ['table', 'chair', 'tv', 'stool', 'toy duck']  # rendered names: tv is the vocabulary's monitor
@@ -142,7 +143,8 @@ def test_the_coarser_namer_is_upsampled_to_the_finer_cells(shipped):
     imagenet = rng.normal(0.0, 3.0, (2, 3, 1000))
     imagenet[0, 1, TOASTER] = 30.0                                   # a toaster in one coarse cell
     category = rng.normal(0.0, 1.0, (4, 6, len(HEAD) + 1))
-    namer = CellNamer(shipped, HEAD, 'head')
+    per_cell = vocabulary_from_dict({**shipped.to_dict(), 'pool_cells': 1})   # no window: cells alone
+    namer = CellNamer(per_cell, HEAD, 'head')
     p = namer.probabilities(imagenet, category)
     assert p.shape == (4, 6, len(namer.vocabulary) + 1)
     fine = np.repeat(np.repeat(imagenet, 2, axis=0), 2, axis=1)      # (4, 6, 1000) by hand
@@ -154,14 +156,38 @@ def test_the_coarser_namer_is_upsampled_to_the_finer_cells(shipped):
     coarse_head = category[::2, ::2]                                  # the other way round
     np.testing.assert_allclose(namer.probabilities(fine, coarse_head),
                                namer.probabilities(fine, np.repeat(np.repeat(coarse_head, 2, 0), 2, 1)))
-    np.testing.assert_allclose(CellNamer(shipped, HEAD, 'max').probabilities(imagenet, category),
-                               CellNamer(shipped, HEAD, 'max').probabilities(fine, category))
+    np.testing.assert_allclose(CellNamer(per_cell, HEAD, 'max').probabilities(imagenet, category),
+                               CellNamer(per_cell, HEAD, 'max').probabilities(fine, category))
     with pytest.raises(ShapeError, match='cannot be upsampled to 4x6'):
         namer.probabilities(imagenet[:, :2], category)               # 2x2 -> 4x6: no one factor
     with pytest.raises(ShapeError, match='as \\(h, w, C\\) grids'):
         namer.probabilities(imagenet.reshape(6, 1000), category.reshape(24, -1))  # flat: grids unknown
     with pytest.raises(ShapeError, match='cannot be upsampled to 3x9'):
         upsample_cells(imagenet, (3, 9))
+
+
+def test_imagenet_logits_are_pooled_on_their_own_cells_before_joining_the_head(shipped):
+    """The shipped vocabulary averages ImageNet logits over 3x3 windows of the stride-32 cells
+    (not of the stride-16 cells they are brought to): the combined namer equals the per-cell
+    one fed the pooled logits. A toaster seen in one cell only, among cells of nothing, is
+    background after pooling; seen in a 2x2 block, it stays a toaster."""
+    from geovr_ros.objects.vocabulary import pool_logits
+    assert shipped.pool_cells == 3
+    per_cell = vocabulary_from_dict({**shipped.to_dict(), 'pool_cells': 1})
+    imagenet = np.zeros((3, 4, 1000))
+    imagenet[0, 0, TOASTER] = 20.0                                   # one cell
+    imagenet[1:3, 2:4, TOASTER] = 20.0                               # a 2x2 block
+    category = head_logits([{'background': 9.0}] * 48).reshape(6, 8, -1)
+    for rule in ('head', 'max'):
+        np.testing.assert_allclose(CellNamer(shipped, HEAD, rule).probabilities(imagenet, category),
+                                   CellNamer(per_cell, HEAD, rule).probabilities(pool_logits(imagenet, 3), category))
+    namer = CellNamer(shipped, HEAD)
+    labels, _ = namer.vocabulary.label_cells(namer.probabilities(imagenet, category))
+    toaster = namer.vocabulary.index('toaster')
+    assert (labels[0:2, 0:2] == namer.vocabulary.background).all()   # the lone cell: 20 / 4 = 5 -> p 0.13
+    assert (labels[2:6, 4:8] == toaster).all()                        # the block: logit >= 20 * 4 / 9 -> p >= 0.88
+    per_cell_labels, _ = per_cell.label_cells(per_cell.probabilities(imagenet))
+    assert per_cell_labels[0, 0] == per_cell.index('toaster')         # each cell alone: named a toaster
 
 
 def test_the_mapper_makes_objects_of_a_stride16_heads_cells(shipped):

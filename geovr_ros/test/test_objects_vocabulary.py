@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from geovr_ros.objects import Vocabulary, VocabularyError, load_vocabulary
-from geovr_ros.objects.vocabulary import Category, shipped_vocabulary_path
+from geovr_ros.objects.vocabulary import Category, pool_logits, shipped_vocabulary_path
 
 
 @pytest.fixture(scope='module')
@@ -66,6 +66,51 @@ def test_bad_logits_raise_naming_the_shape(shipped):
         shipped.probabilities(np.zeros((5, 999)))
     with pytest.raises(VocabularyError, match='NaN'):
         shipped.probabilities(np.full((1, 1000), np.nan))
+
+
+def test_pooled_logits_are_window_means_inside_the_grid():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(2, 4, 5, 6))                    # (batch, h, w, C)
+    for size in (3, 5):
+        r = size // 2
+        expected = np.array([[[logits[b, max(0, i - r):i + r + 1, max(0, j - r):j + r + 1].mean((0, 1))
+                               for j in range(5)] for i in range(4)] for b in range(2)])
+        np.testing.assert_allclose(pool_logits(logits, size), expected, atol=1e-12)
+    np.testing.assert_allclose(pool_logits(logits, 3)[0, 0, 0], logits[0, :2, :2].mean((0, 1)))  # a corner: 4 cells
+    np.testing.assert_array_equal(pool_logits(logits, 1), logits)
+    for bad in (0, 2, 17, True, 3.0):
+        with pytest.raises(VocabularyError, match=f'pool_cells must be an odd integer in \\[1, 15\\], got {bad!r}'):
+            pool_logits(logits, bad)
+    with pytest.raises(ValueError, match=r'\(5, 6\)'):
+        pool_logits(np.zeros((5, 6)), 3)
+
+
+def test_pooled_logits_are_the_classifier_on_the_pooled_features():
+    """The cell classifier is one linear layer on each cell's features (the ImageNet
+    classifier applies it to their image mean): a window's mean logits are its logits of the
+    window's mean features, which `grid_probabilities` names."""
+    rng = np.random.default_rng(2)
+    weight, bias = rng.normal(size=(1000, 8)), rng.normal(size=1000)
+    features = rng.normal(size=(3, 4, 8))
+    vocab = Vocabulary([Category('chair', {559: 'folding chair'})], pool_cells=3)
+    pooled = vocab.grid_probabilities(features @ weight.T + bias)
+    centre = features[0:3, 0:3].mean((0, 1)) @ weight.T + bias   # the window of cell (1, 1)
+    np.testing.assert_allclose(pooled[1, 1], vocab.probabilities(centre))
+    with pytest.raises(VocabularyError, match=r'\(12, 1000\)'):
+        vocab.grid_probabilities(np.zeros((12, 1000)))        # flat cells: no grid to pool over
+
+
+def test_pool_cells_comes_from_the_yaml(tmp_path, shipped):
+    assert shipped.pool_cells == 3 and shipped.to_dict()['pool_cells'] == 3
+    assert shipped.with_categories(['stool']).pool_cells == 3
+    vocab = load_vocabulary(_write(tmp_path, 'pool_cells: 1\n'))
+    assert vocab.pool_cells == 1
+    logits = np.random.default_rng(3).normal(size=(2, 3, 1000)) * 3
+    np.testing.assert_allclose(vocab.grid_probabilities(logits), vocab.probabilities(logits))
+    assert Vocabulary.from_names(['chair']).pool_cells == 1   # no ImageNet classes: nothing to pool
+    for text in ('pool_cells: 4\n', 'pool_cells: 3.0\n', 'pool_cells: 21\n'):
+        with pytest.raises(VocabularyError, match='user.yaml.*pool_cells must be an odd integer'):
+            load_vocabulary(_write(tmp_path, text))
 
 
 def test_find_prefers_longer_words_and_knows_plurals(shipped):

@@ -1,7 +1,10 @@
 """Two cell namers combined into one category distribution per cell.
 
 - The ImageNet namer: the backbone's 1000 ImageNet logits per cell through the vocabulary
-  (`Vocabulary.probabilities`): names real objects, not the rendered rooms' furniture.
+  (`Vocabulary.grid_probabilities` on a grid: the logits averaged over the vocabulary's
+  `pool_cells` window of cells first, the classifier's logits for that window;
+  `Vocabulary.probabilities` on flat cells, each alone): names real objects, not the
+  rendered rooms' furniture.
 - A trained category head (`category_logits` of the exported cell classifier, its category
   names in the graph's metadata): K categories + background, trained on rendered rooms.
 
@@ -120,13 +123,20 @@ class CellNamer:
     def probabilities(self, class_logits: np.ndarray | None = None,
                       category_logits: np.ndarray | None = None) -> np.ndarray:
         """(..., V + 1) category probabilities of a cell grid from ImageNet logits (..., 1000)
-        and / or head logits (..., K + 1), combined by the module's rule. The two may be grids
+        and / or head logits (..., K + 1), combined by the module's rule. ImageNet logits given
+        as a grid (..., h, w, 1000) are pooled over the vocabulary's `pool_cells` window first
+        (`Vocabulary.grid_probabilities`); flat (cells, 1000) each cell is named alone. The two may be grids
         of different cell sizes, (..., h, w, 1000) and (..., f h, f w, K + 1) or the other way
         round (f an integer): the coarser is upsampled (`upsample_cells`) and the result is on
         the finer grid. Raises ShapeError when their cells differ otherwise."""
         if class_logits is None and category_logits is None:
             raise ValueError('give class_logits, category_logits or both')
-        imagenet = None if class_logits is None else self.vocabulary.probabilities(class_logits)
+        if class_logits is None:
+            imagenet = None
+        elif np.ndim(class_logits) >= 3:   # a grid: pooled over the vocabulary's window
+            imagenet = self.vocabulary.grid_probabilities(class_logits)
+        else:
+            imagenet = self.vocabulary.probabilities(class_logits)
         if category_logits is None:
             return imagenet
         head = self.head_probabilities(category_logits)

@@ -7,6 +7,14 @@ summed over each category's classes; column K (background) holds the rest, i.e. 
 of every class outside the vocabulary. A cell is labelled with its most probable category
 when that probability is at least `min_score` (`label_cells`), else background.
 
+On a grid of cells (`grid_probabilities`) each cell's logits are first averaged over the
+`pool_cells` x `pool_cells` window of cells around it (`pool_logits`; the cells of the
+window inside the grid). This is the classifier applied to the window, exactly: it was
+trained on features averaged over the whole image then one linear layer, so the mean of
+the cells' logits is its logit for the features averaged over the cells. One 32-pixel cell
+is far smaller than the 224-pixel images it learned from; a 3x3 window (96 pixels) names
+real objects more reliably (docs/objects.md).
+
 The shipped vocabulary is `config/object_vocabulary.yaml`; `load_vocabulary(user_file)`
 merges a user's file over it (rules in that file's header). A vocabulary without ImageNet
 classes (`Vocabulary.from_names`) names cells from another source, e.g. a segmentation
@@ -23,17 +31,43 @@ import numpy as np
 
 
 __all__ = ['Category', 'Vocabulary', 'VocabularyError', 'load_vocabulary', 'merge_vocabulary',
-           'plural_of', 'shipped_vocabulary_path', 'vocabulary_from_dict']
+           'plural_of', 'pool_logits', 'shipped_vocabulary_path', 'vocabulary_from_dict']
 
 SHIPPED_FILE = 'object_vocabulary.yaml'
-TOP_KEYS = ('temperature', 'min_score', 'combine', 'categories', 'remove')
+TOP_KEYS = ('temperature', 'min_score', 'combine', 'pool_cells', 'categories', 'remove')
 COMBINE_RULES = ('head', 'max')  # objects/namers.py
 CATEGORY_KEYS = ('imagenet', 'synonyms', 'plural')
 NUM_IMAGENET_CLASSES = 1000  # outputs of an ImageNet-1k classifier
+MAX_POOL_CELLS = 15  # the largest pooling window (cells a side)
 
 
 class VocabularyError(ValueError):
     """A vocabulary file or value is unusable; the message names the key or value."""
+
+
+def pool_logits(logits: np.ndarray, size: int) -> np.ndarray:
+    """Each cell's logits (..., h, w, C) replaced by their mean over the size x size window
+    of cells centred on it (size odd, >= 1), over the window's cells inside the grid (an
+    edge cell averages fewer). Returns float64 of the same shape; size 1 returns the logits.
+    Raises VocabularyError for a size that is not an odd integer in [1, MAX_POOL_CELLS] and
+    ValueError for fewer than 3 dimensions."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0 \
+            or size > MAX_POOL_CELLS:
+        raise VocabularyError(f'pool_cells must be an odd integer in [1, {MAX_POOL_CELLS}], got {size!r}')
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim < 3:
+        raise ValueError(f'logits must be a grid (..., h, w, C) to pool, got shape {logits.shape}')
+    if size == 1:
+        return logits
+    r = size // 2
+    lead = logits.ndim - 3
+    pad = [(0, 0)] * lead + [(r + 1, r), (r + 1, r), (0, 0)]  # one extra row / column of zeros first
+    sums = np.pad(logits, pad).cumsum(-3).cumsum(-2)  # (..., h + 2r + 1, w + 2r + 1, C)
+    ones = np.pad(np.ones(logits.shape[-3:-1] + (1,)), pad[lead:]).cumsum(0).cumsum(1)
+    def window(a):  # sum over the size x size window ending at each cell + 2r (inclusive)
+        return a[..., size:, size:, :] - a[..., :-size, size:, :] - a[..., size:, :-size, :] \
+            + a[..., :-size, :-size, :]
+    return window(sums) / window(ones)
 
 
 def plural_of(word: str) -> str:
@@ -80,10 +114,12 @@ class Vocabulary:
         min_score: a cell is labelled with a category when its probability reaches this.
         combine: how a trained category head's probabilities join the ImageNet ones
             ('head' or 'max', `objects/namers.py`).
+        pool_cells: the window (cells a side, odd, 1..15) the logits of a grid are averaged
+            over before the softmax (`grid_probabilities`); 1: each cell alone.
     """
 
     def __init__(self, categories: Sequence[Category], temperature: float = 1.0, min_score: float = 0.3,
-                 combine: str = 'head'):
+                 combine: str = 'head', pool_cells: int = 1):
         if not categories:
             raise VocabularyError('a vocabulary needs at least one category')
         if not (np.isfinite(temperature) and temperature > 0):
@@ -93,6 +129,8 @@ class Vocabulary:
         if combine not in COMBINE_RULES:
             raise VocabularyError(f'combine must be one of {COMBINE_RULES}, got {combine!r}')
         self.combine = combine
+        pool_logits(np.zeros((1, 1, 1)), pool_cells)  # raises VocabularyError for a bad size
+        self.pool_cells = int(pool_cells)
         self.categories = tuple(categories)
         self.names = tuple(c.name for c in self.categories)
         self.temperature = float(temperature)
@@ -153,7 +191,8 @@ class Vocabulary:
                  if self.resolve(n) is None]
         if not added:
             return self
-        return Vocabulary(self.categories + tuple(added), self.temperature, self.min_score, self.combine)
+        return Vocabulary(self.categories + tuple(added), self.temperature, self.min_score, self.combine,
+                          self.pool_cells)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Category probabilities (..., K + 1) of ImageNet logits (..., 1000).
@@ -170,6 +209,17 @@ class Vocabulary:
         z = np.exp(z - z.max(axis=-1, keepdims=True))
         p = z / z.sum(axis=-1, keepdims=True)  # (..., 1000)
         return p @ self._class_matrix  # (..., K + 1)
+
+    def grid_probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Category probabilities (..., h, w, K + 1) of a grid of cells' ImageNet logits
+        (..., h, w, 1000): each cell's logits averaged over the `pool_cells` window around it
+        (`pool_logits`), then `probabilities`."""
+        logits = np.asarray(logits)
+        if logits.ndim < 3 or logits.shape[-1] != NUM_IMAGENET_CLASSES:
+            raise VocabularyError(f'logits must be a grid (..., h, w, {NUM_IMAGENET_CLASSES}), got {logits.shape}')
+        if not np.all(np.isfinite(logits)):
+            raise VocabularyError('logits contain NaN or inf')
+        return self.probabilities(pool_logits(logits, self.pool_cells))
 
     def label_cells(self, probabilities: np.ndarray, min_score: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(labels (...) int, scores (...)) of probabilities (..., K + 1): the most probable
@@ -195,6 +245,7 @@ class Vocabulary:
     def to_dict(self) -> dict[str, Any]:
         """The YAML form (`vocabulary_from_dict` reads it back)."""
         return {'temperature': self.temperature, 'min_score': self.min_score, 'combine': self.combine,
+                'pool_cells': self.pool_cells,
                 'categories': {c.name: {'imagenet': dict(c.imagenet), 'synonyms': list(c.synonyms),
                                         **({'plural': c.plural} if c.plural else {})}
                                for c in self.categories}}
@@ -242,8 +293,11 @@ def vocabulary_from_dict(data: Mapping[str, Any], source: str = '<dict>') -> Voc
         categories.append(Category(name.strip().lower(), imagenet,
                                    tuple(s.strip().lower() for s in synonyms), plural.strip().lower()))
     try:
+        pool_cells = data.get('pool_cells', 1)
+        if isinstance(pool_cells, bool) or not isinstance(pool_cells, int):
+            raise VocabularyError(f'pool_cells must be an odd integer in [1, {MAX_POOL_CELLS}], got {pool_cells!r}')
         return Vocabulary(categories, float(data.get('temperature', 1.0)), float(data.get('min_score', 0.3)),
-                          str(data.get('combine', 'head')))
+                          str(data.get('combine', 'head')), pool_cells)
     except (TypeError, ValueError) as exc:
         raise VocabularyError(f'{source}: {exc}') from exc
 
@@ -271,7 +325,7 @@ def merge_vocabulary(base: Mapping[str, Any], override: Mapping[str, Any], sourc
             raise VocabularyError(f'{source}: categories.{name} must be a mapping')
         _reject_unknown(entry, CATEGORY_KEYS, f'{source}: categories.{name}')
         categories[name] = {**categories.get(name, {}), **entry}
-    for key in ('temperature', 'min_score', 'combine'):
+    for key in ('temperature', 'min_score', 'combine', 'pool_cells'):
         if key in override:
             merged[key] = override[key]
     merged['categories'] = categories

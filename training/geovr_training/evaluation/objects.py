@@ -537,7 +537,7 @@ def evaluate_real(seq, model, size: tuple[int, int], vocabulary, observation_con
         K = resize_intrinsics(seq.K[i], src, size)
         mapper.observe_logits(logits[n], depth, K, seq.T_world_cam[i], i, float(seq.timestamps[i]))
         grid = cell_grid_shape(logits.shape[1], depth.shape)
-        probs = vocabulary.probabilities(logits[n]).reshape(grid + (len(vocabulary) + 1,))
+        probs = vocabulary.grid_probabilities(logits[n].reshape(grid + (-1,)))  # as the mapper names them
         labels.append(vocabulary.label_cells(probs))
     return mapper, indices, labels, seconds
 
