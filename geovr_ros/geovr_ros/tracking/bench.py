@@ -35,13 +35,16 @@ def main(argv: list[str] | None = None) -> int:
                         help='ORB features per frame (default %(default)s)')
     parser.add_argument('--levels', type=int, default=TrackerConfig.orb_levels,
                         help='ORB pyramid levels (default %(default)s)')
+    parser.add_argument('--fast-threshold', type=int, default=TrackerConfig.orb_fast_threshold,
+                        help="ORB's FAST threshold (default %(default)s)")
     args = parser.parse_args(argv)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     import cv2
     cv2.setNumThreads(1)
     from geovr_ros.recordings import RecordingFormatError
     from geovr_ros.session import GeometricOdometry
-    odometry = GeometricOdometry(TrackerConfig(max_features=args.features, orb_levels=args.levels))
+    odometry = GeometricOdometry(TrackerConfig(max_features=args.features, orb_levels=args.levels,
+                                               orb_fast_threshold=args.fast_threshold))
     track_ms, graph_ms, size = [], [], None
     try:
         for i, (gray, K, depth) in enumerate(_frames(args.recording, args.max_frames)):
@@ -58,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     t, g = np.array(track_ms[1:]), np.array(graph_ms[1:])
     tracker, graph = odometry.tracker, odometry.graph
     loops = 'no pose graph' if graph is None else f'{len(graph.loops)} loop closures'
-    print(f'{args.recording.name}: {len(track_ms)} frames {size[0]}x{size[1]}, {args.features} ORB features on {args.levels} levels, '
+    print(f'{args.recording.name}: {len(track_ms)} frames {size[0]}x{size[1]}, {args.features} ORB features '
+          f'on {args.levels} levels (FAST {args.fast_threshold}), '
           f'one core; {tracker.keyframes_created} keyframes, {loops}, {tracker.failures} tracking failures')
     print(f'tracking      median {np.median(t):6.1f} ms   p90 {np.percentile(t, 90):6.1f} ms')
     print(f'graph update  mean   {np.mean(g):6.1f} ms   p90 {np.percentile(g, 90):6.1f} ms   '

@@ -18,7 +18,9 @@ from geovr_ros.tracking.pnp import PnPSolution, refine_pnp, solve_pnp
 class TrackerConfig:
     """Knobs of the tracker (units in the names).
 
-    max_features: ORB features per frame; orb_levels: their pyramid levels (1.2x apart). ratio: Lowe's ratio test. threshold_px: RANSAC
+    max_features: ORB features per frame; orb_levels: their pyramid levels (1.2x apart);
+    orb_fast_threshold: FAST's intensity step for a corner candidate (ORB keeps the
+    max_features best by Harris score). ratio: Lowe's ratio test. threshold_px: RANSAC
     inlier threshold at 640 px image width (scaled with the width). search_radius_px: guided
     matching, at 640 px width: a keyframe feature is searched for only within this radius of
     where the constant-velocity motion predicts it (0: every feature against every one);
@@ -35,6 +37,7 @@ class TrackerConfig:
 
     max_features: int = 1000
     orb_levels: int = 8
+    orb_fast_threshold: int = 12
     ratio: float = 0.8
     threshold_px: float = 3.0
     search_radius_px: float = 15.0
@@ -63,6 +66,8 @@ class TrackerConfig:
                              'must be in (0, 1]')
         if not 1 <= self.orb_levels <= 16:
             raise ValueError(f'orb_levels must be in [1, 16], got {self.orb_levels!r}')
+        if not 1 <= self.orb_fast_threshold <= 255:
+            raise ValueError(f'orb_fast_threshold must be in [1, 255], got {self.orb_fast_threshold!r}')
         if self.min_inliers < 6 or self.max_features < self.min_inliers:
             raise ValueError(f'min_inliers {self.min_inliers} must be >= 6 and <= max_features {self.max_features}')
 
@@ -181,7 +186,7 @@ class KeyframeTracker:
         cfg = self.config
         K = np.asarray(K, dtype=np.float64)
         depth_K = K if depth_K is None else np.asarray(depth_K, dtype=np.float64)
-        features = extract_features(gray, cfg.max_features, levels=cfg.orb_levels)
+        features = extract_features(gray, cfg.max_features, cfg.orb_fast_threshold, cfg.orb_levels)
         if self._keyframe is None:
             self._T_odom_last = np.eye(4)
             keyframe = self._new_keyframe(features, depth, depth_K, K, self._T_odom_last, 1.0, None)
