@@ -10,7 +10,8 @@ pytest.importorskip('onnxruntime', reason='onnxruntime is not installed')
 pytest.importorskip('cv2', reason='OpenCV is not installed')
 from test_inference_contract_model import make_split_contract_model  # noqa: E402
 
-from geovr_ros.nodes.node_bench import bare_backend_ms, parse_size, session_alone_ms  # noqa: E402
+from geovr_ros.nodes.node_bench import (bare_backend_ms, node_backend_options, parse_size,  # noqa: E402
+                                         session_alone_ms)
 from geovr_ros.nodes.node_bench import test_image as bench_image  # noqa: E402  (not a test)
 
 
@@ -29,3 +30,10 @@ def test_frames_move_and_sizes_parse():
     assert parse_size('640x480') == (640, 480)
     with pytest.raises(argparse.ArgumentTypeError, match='WxH'):
         parse_size('640by480')
+
+
+def test_this_process_measures_with_the_node_thread_settings():
+    assert node_backend_options([]) == {'thread_spinning': True}           # the node's defaults
+    assert node_backend_options(['backend_thread_spinning:=false', 'backend_threads:=1',
+                                 'keyframe_translation:=0.0']) == {
+        'thread_spinning': False, 'intra_op_threads': 1, 'threads': 1}

@@ -49,7 +49,7 @@ from geovr_ros.localization import MapFileError
 from geovr_ros.memory import (
     ChainedAnswerer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer,
     validate_question)
-from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_PARAMS, GEOVR_NODE_RULES
+from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_PARAMS, GEOVR_NODE_RULES, backend_options
 from geovr_ros.odometry import StampCheck
 from geovr_ros.session import CLOCK_MISMATCH_S, Session, SessionConfig
 from geovr_ros.geometry.encodings import DEPTH_ENCODINGS, SUPPORTED_ENCODINGS
@@ -240,15 +240,7 @@ class GeoVRNode(LifecycleNode):
         size = tuple(int(v) for v in p['input_size'])
         return PerceptionPipeline(p['model'], backend=p['backend'],
                                   input_size=None if size == (0, 0) else size,
-                                  **self._backend_options(p))
-
-    @staticmethod
-    def _backend_options(p: dict) -> dict:
-        """Thread settings for every backend (each takes the options it knows)."""
-        options = {'thread_spinning': p['backend_thread_spinning']}
-        if p['backend_threads'] > 0:
-            options.update(intra_op_threads=p['backend_threads'], threads=p['backend_threads'])
-        return options
+                                  **backend_options(p))
 
     def _load_answerer(self, p: dict) -> QuestionAnswerer:
         if not p['question_model']:
@@ -256,7 +248,7 @@ class GeoVRNode(LifecycleNode):
         from geovr_ros.language.answerer import LanguageAnswerer  # optional, heavy
         language = LanguageAnswerer(p['question_model'], backend=p['backend'],
                                     frame=p['odom_frame'], max_chars=p['max_question_chars'],
-                                    **self._backend_options(p))
+                                    **backend_options(p))
         self.get_logger().info(f'question model {p["question_model"]!r} loaded')
         mismatch = language.geometry_mismatch(self._perception.metadata.config_sha256)
         if mismatch:

@@ -206,3 +206,12 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'diagnostics_period': Rule(low=0.0, low_open=True, high=3600.0),
     'log_throttle_period': Rule(low=0.0, high=86400.0),
 }
+
+
+def backend_options(p: dict) -> dict:
+    """Thread settings for every backend (each takes the options it knows) from the node's
+    parameter values `p` (`backend_thread_spinning`, `backend_threads`)."""
+    options = {'thread_spinning': p['backend_thread_spinning']}
+    if p['backend_threads'] > 0:
+        options.update(intra_op_threads=p['backend_threads'], threads=p['backend_threads'])
+    return options

@@ -3,8 +3,8 @@
     python -m geovr_ros.nodes.node_bench --model DIR [--sizes 256x192,640x480] [--frames 100]
 
 For each camera size it measures:
-- bare: `PerceptionPipeline.preprocess + run` in this process, the backend's library
-  defaults (what the node must do anyway);
+- bare: `PerceptionPipeline.preprocess + run` in this process, with the node's thread
+  settings (its parameters, `--node-param` included: what the node must do anyway);
 - latency, one frame in flight at a time, each image sent when the node is idle (a geovr_node
   process started here, or `--node-running` for one you started):
   - in the node (its /diagnostics, mean over the latency frames): image callback -> depth
@@ -13,9 +13,10 @@ For each camera size it measures:
 - node overhead = (callback -> depth published) - bare, also as a percentage of bare: what
   the node adds to the backend's work; the transport is reported beside it;
 - the session alone: `Session.process` in this process over the same frames (the frame's
-  whole work: preprocess, model, tracking, pose graph, localization, memory, objects), against
-  the node's callback -> every output published (`latency_total_ms`): what the node adds
-  around the ROS-free core (message conversion, publishing, its threads beside the model's);
+  whole work: preprocess, model, tracking, pose graph, localization, memory, objects), its
+  mean against the node's mean callback -> every output published (`latency_total_ms`):
+  what the node adds around the ROS-free core (message conversion, publishing, its threads
+  beside the model's);
 - throughput: depth messages per second while images are offered at `--offer-hz`.
 
 Must run with the project's ROS environment (`source scripts/ros_env.sh`).
@@ -54,10 +55,24 @@ def intrinsics(width: int, height: int) -> np.ndarray:
                      [0, 0, 1.0]])
 
 
-def bare_backend_ms(model: str, backend: str, size: tuple[int, int], frames: int) -> dict:
+def node_backend_options(node_params: list[str]) -> dict:
+    """The backend options (threads, spinning) the node gets from its default parameters and
+    the `--node-param NAME:=VALUE` overrides, so that this process measures what it runs."""
+    import yaml
+
+    from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_PARAMS, backend_options
+    values = {param.name: param.default for param in GEOVR_NODE_PARAMS}
+    for text in node_params:
+        name, _, value = text.partition(':=')
+        if name in values:
+            values[name] = yaml.safe_load(value)
+    return backend_options(values)
+
+
+def bare_backend_ms(model: str, backend: str, size: tuple[int, int], frames: int, **options) -> dict:
     """Median ms of preprocess and run in this process for camera images of `size`."""
     from geovr_ros.inference import PerceptionPipeline
-    pipeline = PerceptionPipeline(model, backend=backend)
+    pipeline = PerceptionPipeline(model, backend=backend, **options)
     K = intrinsics(*size)
     ref = pipeline.preprocess(test_image(*size, 0), K)
     pre, run = [], []
@@ -75,22 +90,31 @@ def bare_backend_ms(model: str, backend: str, size: tuple[int, int], frames: int
             'bare_ms': float(np.median(np.add(pre, run)))}
 
 
-def session_alone_ms(model: str, backend: str, size: tuple[int, int], frames: int) -> dict:
-    """Median ms of `Session.process` (default SessionConfig, as the node's default parameters)
-    in this process over the latency test's frames of `size`, at 30 Hz stamps."""
+def session_alone_ms(model: str, backend: str, size: tuple[int, int], frames: int, gap: float = 0.0,
+                     **options) -> dict:
+    """`Session.process` (default SessionConfig, as the node's default parameters) in this
+    process over the latency test's `frames` frames of `size` at 30 Hz stamps, `gap` seconds
+    apart as the latency test sends them (an idle pause makes the next inference slower: the
+    backend's threads have gone to sleep): the mean ms per frame (what the node's diagnostics
+    average; keyframes cost more than other frames), the median, and the mean of each of the
+    session's stages (`ProcessedFrame.timings_ms`)."""
     from geovr_ros.inference import PerceptionPipeline
     from geovr_ros.session import Session
-    pipeline = PerceptionPipeline(model, backend=backend)
+    pipeline = PerceptionPipeline(model, backend=backend, **options)
     session = Session(pipeline, mount=np.eye(4))
     K = intrinsics(*size)
-    times = []
+    totals, stages = [], {}
     for i in range(frames + 3):
         start = time.perf_counter()
-        session.process(test_image(*size, i), K, 1000.0 + i / 30.0)
+        frame = session.process(test_image(*size, i), K, 1000.0 + i / 30.0)
         if i >= 3:
-            times.append((time.perf_counter() - start) * 1e3)
+            totals.append((time.perf_counter() - start) * 1e3)
+            for key, value in getattr(frame, 'timings_ms', {}).items():
+                stages.setdefault(key, []).append(value)
+        time.sleep(gap)
     pipeline.close()
-    return {'session_ms': float(np.median(times))}
+    return {'session_ms': float(np.mean(totals)), 'session_median_ms': float(np.median(totals)),
+            'session_stages_ms': {k: float(np.mean(v)) for k, v in stages.items()}}
 
 
 class NodeDriver:
@@ -162,7 +186,9 @@ class NodeDriver:
             stamp = self.send(size, i)
             deadline = time.monotonic() + timeout
             while stamp not in self.received and time.monotonic() < deadline:
-                self.rclpy.spin_once(self.node, timeout_sec=0.005)
+                # spin_once returns as soon as a message is in: a long timeout costs no latency,
+                # and a short one polls, taking CPU from the node it measures
+                self.rclpy.spin_once(self.node, timeout_sec=0.1)
             if stamp in self.received and i >= 3:
                 latencies.append((self.received[stamp] - stamp) * 1e3)
             settle = time.monotonic() + gap
@@ -247,8 +273,9 @@ def main(argv=None) -> int:
             print('node_bench: geovr_node did not come up (no depth publisher)', file=sys.stderr)
             return 1
         for size in args.sizes:
-            bare = bare_backend_ms(args.model, args.backend, size, min(args.frames, 40))
-            alone = session_alone_ms(args.model, args.backend, size, min(args.frames, 40))
+            options = node_backend_options(args.node_param)   # the node's thread settings here too
+            bare = bare_backend_ms(args.model, args.backend, size, min(args.frames, 40), **options)
+            alone = session_alone_ms(args.model, args.backend, size, args.frames, args.gap, **options)
             latencies = driver.latency_ms(size, args.frames, args.gap)
             stages = driver.fresh_stages()
             throughput = driver.throughput_hz(size, args.seconds, args.offer_hz)
@@ -279,9 +306,11 @@ def main(argv=None) -> int:
                       f"bare; stamp age at the callback (transport) "
                       f"{row['transport_ms']:.1f} ms; stages: " + ', '.join(
                           f'{k[:-3]} {v:.1f}' for k, v in stages.items()), flush=True)
-                print(f"           against the session alone: {alone['session_ms']:.1f} ms per frame here, "
+                print(f"           against the session alone (means over {args.frames} frames): "
+                      f"{alone['session_ms']:.1f} ms per frame here (median {alone['session_median_ms']:.1f}), "
                       f"{row['node_total_ms']:.1f} ms in the node (callback -> every output) = "
-                      f"{row['session_overhead_pct']:+.0f} %", flush=True)
+                      f"{row['session_overhead_pct']:+.0f} %; session stages: " + ', '.join(
+                          f'{k[:-3]} {v:.1f}' for k, v in alone['session_stages_ms'].items()), flush=True)
             print(f"           end to end: stamp -> depth received {latency:.1f} ms (p90 "
                   f"{row['end_to_end_p90_ms']:.1f}); throughput {throughput:.1f} Hz; question "
                   f"{row['question_ms']:.1f} ms with {driver.memory_keyframes} keyframes in "
