@@ -29,10 +29,11 @@ class TrackerConfig:
     share of those the keyframe had on its first tracked frame. keyframe_translation_m,
     keyframe_rotation_rad: a new keyframe beyond this motion from the keyframe.
     surprise_rad, surprise_m: a pose that turns or moves more than this from the motion model's
-    prediction is believed only when at least half of the matches are its inliers: in a
-    blurred fast turn a wrong pose can gather a few (tum_fr1_rpy: 22 of 63, 24 deg and 0.5 m
-    from the prediction, its rotation and translation trading off so that the points move
-    only 26 px); otherwise tracking failed.
+    prediction is believed only when at least half of the matches, and at least twice
+    min_inliers, are its inliers: in a blurred fast turn a wrong pose can gather a few
+    (tum_fr1_rpy: 22 of 63, 24 deg and 0.5 m from the prediction, its rotation and translation
+    trading off so that the points move only 26 px; hololens_office: 15 of 24, 0.8 m off);
+    otherwise tracking failed.
     """
 
     max_features: int = 1000
@@ -267,7 +268,8 @@ class KeyframeTracker:
                                    f'PnP found fewer than {cfg.min_inliers} inliers among {len(matches)} matches')
         turn = rotation_angle(solution.T_cam_points[:3, :3] @ guess[:3, :3].T)
         shift = float(np.linalg.norm(invert_pose(solution.T_cam_points)[:3, 3] - invert_pose(guess)[:3, 3]))
-        if len(solution.inliers) < 0.5 * len(matches) and (turn > cfg.surprise_rad or shift > cfg.surprise_m):
+        weak = len(solution.inliers) < max(0.5 * len(matches), 2 * cfg.min_inliers)
+        if weak and (turn > cfg.surprise_rad or shift > cfg.surprise_m):
             self.surprises += 1
             return matches, None, (f'PnP ended {np.degrees(turn):.0f} deg and {shift:.2f} m away from the motion '
                                    f'model with only {len(solution.inliers)} inliers among {len(matches)} matches')
