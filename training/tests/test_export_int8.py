@@ -38,6 +38,8 @@ def test_int8_graphs_are_quantized_carry_metadata_and_run_in_the_runtime(float_m
         float_props = {p.key: p.value for p in onnx.load(str(float_model / f'{graph}.onnx')).metadata_props}
         assert {k: v for k, v in props.items() if k != 'geovr.quantization'} == float_props
         assert json.loads(props['geovr.quantization'])['calibration'] == [f'{tiny_data}@train']
+    # the pristine ImageNet namer (keyframes only) is copied as exported, float32
+    assert (out / 'imagenet_cells.onnx').read_bytes() == (float_model / 'imagenet_cells.onnx').read_bytes()
     report = json.loads((out / 'int8.json').read_text())
     check = report['check']
     assert check['frames'] > 0 and check['float']['abs_rel'] > 0 and check['int8']['abs_rel'] > 0

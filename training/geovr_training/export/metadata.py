@@ -47,20 +47,21 @@ def build_metadata(*, graph: str, model_version: str, config: dict,
                    outputs: dict, dynamic_axes: dict, multiple_of: int,
                    declared_sizes: Sequence[tuple[int, int]], profile: dict,
                    flops_per_clip: dict[str, int], patch_size: int | None,
-                   vocabularies: dict | None = None) -> dict[str, str]:
+                   vocabularies: dict | None = None, extra: dict | None = None) -> dict[str, str]:
     """{key: JSON text} for onnx `metadata_props` of the perception graph: the common schema
-    of `geovr_ros.inference.metadata.graph_props` plus the image keys (docs/deployment.md)."""
+    of `geovr_ros.inference.metadata.graph_props` plus the image keys (docs/deployment.md) and
+    `extra` ({`geovr.*` key: JSON-able value}, e.g. `geovr.weights`)."""
     from geovr_ros.inference.metadata import graph_props
 
-    extra = {
+    image = {
         'geovr.input_size': list(input_size),
         'geovr.normalization': {'mean': list(mean), 'std': list(std)},
         'geovr.flops_per_clip': {k: int(v) for k, v in flops_per_clip.items()},
         'geovr.vocabularies': vocabularies or {},
     }
     if patch_size is not None:
-        extra['geovr.patch_size'] = int(patch_size)
+        image['geovr.patch_size'] = int(patch_size)
     return graph_props(graph=graph, model_version=model_version,
                        config_sha256=config_sha256(config), outputs=outputs,
                        dynamic_axes=dynamic_axes, profile=profile, multiple_of=multiple_of,
-                       declared=declared_sizes, extra=extra)
+                       declared=declared_sizes, extra={**image, **(extra or {})})

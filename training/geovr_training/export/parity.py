@@ -153,13 +153,19 @@ def parity_check(checkpoint: str | Path, onnx_path: str | Path, data: str | Path
                  sizes: list[tuple[int, int]] | None = None, count: int = 2,
                  graph: str = 'perception') -> ParityReport:
     """Run the torch model and ONNX Runtime (CPU) on real samples at each size in `sizes`
-    (default: the training size and the largest declared size) and compare outputs."""
+    (default: the training size and the largest declared size) and compare outputs.
+
+    `graph`: a graph of GRAPHS that takes the clip ('perception': both frames) or one frame
+    ('frame_encoder', 'imagenet_cells': the current frame of each pair); ValueError for others."""
     import torch
 
     from geovr_ros.inference import Preprocessor, clip_inputs, create_backend, read_metadata
     from geovr_training.model import load_checkpoint
 
     spec = GRAPHS[graph]
+    clip = spec.input_names == ('images', 'intrinsics')
+    if not clip and not set(spec.input_names) <= {'image', 'intrinsics'}:
+        raise ValueError(f'parity of graph {graph!r}: its inputs {spec.input_names} are not camera frames')
     meta = read_metadata(onnx_path)
     declared = [tuple(s) for s in meta.shapes.get('declared', [])] or [meta.input_size]
     sizes = sizes or sorted({tuple(meta.input_size), max(declared, key=lambda s: s[0] * s[1])})
@@ -173,10 +179,18 @@ def parity_check(checkpoint: str | Path, onnx_path: str | Path, data: str | Path
         for size in sizes:
             prepare = Preprocessor(size, meta.mean, meta.std)
             for rgb_ref, K_ref, rgb_cur, K_cur in samples:
-                inputs = clip_inputs(prepare(rgb_ref, K_ref), prepare(rgb_cur, K_cur))
+                if clip:
+                    inputs = clip_inputs(prepare(rgb_ref, K_ref), prepare(rgb_cur, K_cur))
+                else:
+                    frame = prepare(rgb_cur, K_cur)
+                    inputs = {k: v for k, v in (('image', frame.chw[None]),
+                                                ('intrinsics', frame.K.astype(np.float32)[None]))
+                              if k in spec.input_names}
                 ort_out = backend.infer(inputs)
                 with torch.no_grad():
                     torch_out = wrapper(*(torch.from_numpy(inputs[n]) for n in spec.input_names))
+                if isinstance(torch_out, torch.Tensor):  # a graph of one output
+                    torch_out = (torch_out,)
                 for name, value in zip(spec.output_names, torch_out):
                     atol, rtol = spec.tolerances[name]
                     worst[name].append(compare(name, value.numpy(), ort_out[name], atol, rtol))

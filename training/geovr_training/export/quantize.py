@@ -5,7 +5,9 @@ statically with ONNX Runtime's quantizer: weights int8 per output channel, activ
 with ranges calibrated on real frames, written as QDQ graphs (QuantizeLinear/DequantizeLinear
 pairs around float operators, the format ONNX Runtime runs with int8 kernels and TensorRT
 reads as explicit quantization). Everything else in the directory is copied unchanged (the
-single 2-frame graph, the cell classifier, which reads the encoder's dequantized features).
+single 2-frame graph, the cell classifier, which reads the encoder's dequantized features,
+and `imagenet_cells`, the pristine ImageNet network that names cells on keyframes only: it
+stays float32, its names as exported).
 Each quantized graph keeps the metadata of its float graph plus `geovr.quantization`.
 
 Calibration frames come from real recordings or geovr-data datasets (`PATH[@split]`, the
