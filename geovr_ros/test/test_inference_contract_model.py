@@ -171,10 +171,57 @@ class TinyCellClassifier(torch.nn.Module):
         return self.fc(feat_s32)
 
 
-def make_split_contract_model(directory: Path, with_classifier: bool = True) -> Path:
+class TinyImageNetCells(torch.nn.Module):
+    """image (B, 3, H, W) -> class_logits (B, 1000, H/16, W/16): a network of its own on the
+    frame encoder's input, as GeoVR-S v2's imagenet_cells graph (the pristine ImageNet
+    network); its logits are far from TinyCellClassifier's (class 7 is +50 everywhere)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(2)
+        self.embed = torch.nn.Conv2d(3, 4, PATCH, stride=PATCH)
+        self.fc = torch.nn.Conv2d(4, 1000, 1)
+        offset = torch.zeros(1, 1000, 1, 1)
+        offset[:, 7] = 50.0
+        self.register_buffer('offset', offset)
+
+    def forward(self, image):
+        return self.fc(torch.relu(self.embed(image))) + self.offset
+
+
+def imagenet_cells_metadata(mean=MEAN, std=STD) -> dict[str, str]:
+    """The keys the runtime reads from imagenet_cells.onnx: the image's normalisation (the
+    frame encoder's) and where the weights came from."""
+    return {'geovr.graph': json.dumps('imagenet_cells'),
+            'geovr.normalization': json.dumps({'mean': list(mean), 'std': list(std)}),
+            'geovr.weights': json.dumps({'package': 'tiny-test-weights', 'version': '0'})}
+
+
+def write_imagenet_cells(directory: Path, metadata: dict[str, str] | None = None,
+                         module: torch.nn.Module | None = None) -> Path:
+    """`<directory>/imagenet_cells.onnx` from `module` (image -> class_logits at stride 16;
+    default TinyImageNetCells) with `metadata` (default `imagenet_cells_metadata()`); returns
+    its path."""
+    path = directory / 'imagenet_cells.onnx'
+    images, _ = example_inputs()
+    with torch.no_grad():
+        torch.onnx.export((module or TinyImageNetCells()).eval(), (images[:, 0],), str(path), input_names=['image'],
+                          output_names=['class_logits'],
+                          dynamic_axes={'image': {0: 'batch', 2: 'height', 3: 'width'},
+                                        'class_logits': {0: 'batch', 2: 'height_16', 3: 'width_16'}},
+                          opset_version=17, dynamo=False)
+    model = onnx.load(str(path))
+    for key, value in (imagenet_cells_metadata() if metadata is None else metadata).items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return path
+
+
+def make_split_contract_model(directory: Path, with_classifier: bool = True, with_imagenet: bool = False) -> Path:
     """A GeoVR-S v2-style model directory: perception.onnx (with the metadata) plus
     frame_encoder.onnx, pair_head.onnx and (if asked) cell_classifier.onnx whose composition
-    equals it. Returns the directory."""
+    equals it, and (if asked) imagenet_cells.onnx (`write_imagenet_cells`). Returns the
+    directory."""
     make_contract_model(directory)
     perception = TinyPerception().eval()
     images, K = example_inputs()
@@ -198,4 +245,6 @@ def make_split_contract_model(directory: Path, with_classifier: bool = True) -> 
                               input_names=['feat_s32'], output_names=['class_logits'],
                               dynamic_axes={'feat_s32': spatial, 'class_logits': spatial},
                               opset_version=17, dynamo=False)
+    if with_imagenet:
+        write_imagenet_cells(directory)
     return directory

@@ -173,6 +173,67 @@ def test_cell_logits_name_every_stride_32_cell(split_dir):
     pipeline.close()
 
 
+@pytest.fixture(scope='module')
+def named_dir(tmp_path_factory):
+    from test_inference_contract_model import make_split_contract_model
+    return make_split_contract_model(tmp_path_factory.mktemp('named'), with_imagenet=True)
+
+
+def test_cell_logits_come_from_imagenet_cells_when_the_model_has_it(named_dir):
+    """With imagenet_cells.onnx the cell logits are that graph's on the frame encoder's image
+    (run once per frame asked), not the cell classifier's; the classifier still runs for its
+    own outputs."""
+    import onnxruntime as ort
+    pipeline = PerceptionPipeline(named_dir, backend='onnxruntime')
+    assert pipeline.imagenet is not None and pipeline.classifier is not None
+    calls = []
+    real_infer = pipeline.imagenet.infer
+    pipeline.imagenet.infer = lambda inputs: calls.append(sorted(inputs)) or real_infer(inputs)
+    pipeline.step(*_camera(seed=3))  # a frame that is not a keyframe: the graph does not run
+    assert calls == []
+    frame = pipeline.preprocess(*_camera())
+    logits = pipeline.cell_logits(frame)
+    session = ort.InferenceSession(str(named_dir / 'imagenet_cells.onnx'), providers=['CPUExecutionProvider'])
+    expected = session.run(None, {'image': frame.chw[None]})[0][0].transpose(1, 2, 0)
+    assert logits.shape == (48 // 16, 64 // 16, 1000)
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
+    classifier = pipeline.classify(frame)['class_logits'][0].transpose(1, 2, 0)
+    assert (logits.argmax(-1) == 7).all() and not (classifier.argmax(-1) == 7).all()
+    assert np.abs(logits - classifier).max() > 10.0
+    pipeline.cell_logits(frame)
+    assert calls == [['image']]  # once for the frame, the image alone
+    pipeline.cell_logits(pipeline.preprocess(*_camera(seed=1)))
+    assert len(calls) == 2
+    pipeline.close()
+    assert pipeline.imagenet.model_path is None  # closed with the rest
+
+
+def test_cell_logits_fall_back_to_the_classifier_without_imagenet_cells(split_dir):
+    pipeline = PerceptionPipeline(split_dir, backend='onnxruntime')
+    assert pipeline.imagenet is None
+    frame = pipeline.preprocess(*_camera())
+    np.testing.assert_array_equal(pipeline.cell_logits(frame),
+                                  pipeline.classify(frame)['class_logits'][0].transpose(1, 2, 0))
+    pipeline.close()
+
+
+def test_imagenet_cells_must_take_the_frame_encoders_image(tmp_path):
+    """A graph normalised otherwise than the frame encoder's input (or silent about it) would
+    name other pixels: refused, naming the file and the key."""
+    from test_inference_contract_model import (
+        MEAN, imagenet_cells_metadata, make_split_contract_model, write_imagenet_cells)
+
+    from geovr_ros.inference import MetadataError
+    directory = make_split_contract_model(tmp_path / 'model')
+    write_imagenet_cells(directory, imagenet_cells_metadata(mean=(0.485, 0.456, 0.406)))
+    with pytest.raises(MetadataError, match='imagenet_cells.onnx.*normalization.*differ'):
+        PerceptionPipeline(directory, backend='onnxruntime')
+    silent = {k: v for k, v in imagenet_cells_metadata(MEAN).items() if k != 'geovr.normalization'}
+    write_imagenet_cells(directory, silent)
+    with pytest.raises(MetadataError, match='normalization.*missing'):
+        PerceptionPipeline(directory, backend='onnxruntime')
+
+
 def test_split_needs_the_split_graphs(model_dir):
     from geovr_ros.inference import ModelFileError
     with pytest.raises(ModelFileError, match='frame_encoder and pair_head'):

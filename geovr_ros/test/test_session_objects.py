@@ -44,6 +44,41 @@ def chair_model(tmp_path_factory):
     return directory
 
 
+STUDIO_COUCH = 831  # ImageNet class of the shipped vocabulary's 'sofa'
+
+
+class ConstantImageNetCells(torch.nn.Module):
+    """imagenet_cells: every cell of the image is a studio couch, whatever it shows."""
+
+    def forward(self, image):
+        logits = torch.zeros(image.shape[0], 1000, image.shape[2] // PATCH, image.shape[3] // PATCH)
+        logits[:, STUDIO_COUCH] = 20.0
+        return logits + 0.0 * image.mean()
+
+
+@pytest.fixture(scope='module')
+def sofa_model(chair_model, tmp_path_factory):
+    """The chair model plus an imagenet_cells graph that sees sofas."""
+    import shutil
+
+    from test_inference_contract_model import write_imagenet_cells
+    directory = tmp_path_factory.mktemp('sofas') / 'model'
+    shutil.copytree(chair_model, directory)
+    write_imagenet_cells(directory, module=ConstantImageNetCells())
+    return directory
+
+
+def test_the_imagenet_cells_graph_names_the_maps_objects_when_exported(sofa_model):
+    """With imagenet_cells.onnx the session's keyframes are named by it (sofas), not by the
+    cell classifier's ImageNet logits (chairs)."""
+    from geovr_ros.inference import PerceptionPipeline
+    with PerceptionPipeline(sofa_model, backend='onnxruntime') as loaded:
+        session, _ = mapped_session(loaded)
+        instances = session.objects.map.instances()
+    assert instances and {i.category for i in instances} == {'sofa'}
+    assert session.answer('How many chairs do you see?', now=20.0).value == 0
+
+
 class HeadClassifier(torch.nn.Module):
     """ImageNet logits that name nothing (uniform) and a category head (chair, toy duck,
     background) that sees a toy duck in every cell."""

@@ -13,7 +13,10 @@ Two ways to run a model directory, chosen by what it holds (`graphs='auto'`):
   ImageNet logits; `cell_category_logits`: a trained category head's, when the model has
   one, its names in `cell_categories`, read from the graph's geovr.vocabularies; on the
   head's own cells, stride 32 or 16, as the graph's output shape says; a stride-16 head's
-  graph also takes the frame encoder's feat_s16).
+  graph also takes the frame encoder's feat_s16). When the directory also holds
+  `imagenet_cells` (the pristine ImageNet EfficientNet-Lite0 on the same preprocessed image:
+  GeoVR-S v2's backbone was fine-tuned for depth and lost ImageNet's classes), `cell_logits`
+  are that graph's, run once per frame asked (keyframes only), instead of the classifier's.
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ import numpy as np
 
 from geovr_ros.inference.backends.base import Backend, ModelFileError
 from geovr_ros.inference.decode import PerceptionResult, decode_perception
-from geovr_ros.inference.metadata import MetadataError, ModelMetadata, read_graph_metadata, read_metadata
+from geovr_ros.inference.metadata import (
+    MetadataError, ModelMetadata, read_graph_metadata, read_metadata, read_props)
 from geovr_ros.inference.preprocess import PreparedFrame, Preprocessor, clip_inputs
 from geovr_ros.inference.select import create_backend
 
@@ -35,6 +39,7 @@ LOG = logging.getLogger(__name__)
 
 GRAPH_MODES = ('auto', 'single', 'split')
 SPLIT_GRAPHS = ('frame_encoder', 'pair_head')
+IMAGENET_GRAPH = 'imagenet_cells'  # split mode, when exported: the ImageNet names of the cells
 ENCODING_CACHE_SIZE = 4  # frames whose encoding is kept: reference, current, a keyframe or two
 
 
@@ -76,8 +81,10 @@ class PerceptionPipeline:
         self.preprocess = Preprocessor(self.input_size, self.metadata.mean, self.metadata.std)
         self.encoder: Backend | None = None       # split mode: frame_encoder
         self.classifier: Backend | None = None    # split mode, when exported: cell_classifier
+        self.imagenet: Backend | None = None      # split mode, when exported: imagenet_cells
         self.cell_categories: tuple[str, ...] = ()  # the classifier's category head, when it has one
         self._classified: tuple[PreparedFrame, dict[str, np.ndarray]] | None = None
+        self._named: tuple[PreparedFrame, np.ndarray] | None = None  # imagenet_cells' last frame
         self._encodings: list[tuple[PreparedFrame, dict[str, np.ndarray]]] = []
         if self.graphs == 'split':
             options = {**backend_options, 'thread_spinning': False}
@@ -88,13 +95,16 @@ class PerceptionPipeline:
                     self.classifier = create_backend(backend, model, graph='cell_classifier',
                                                      **options)
                     self.cell_categories = self._head_categories(model, self.classifier)
+                if _has_graph(model, IMAGENET_GRAPH):
+                    self.imagenet = create_backend(backend, model, graph=IMAGENET_GRAPH, **options)
+                    self._check_normalisation(model, self.imagenet)
             except Exception:
                 self.close()
                 raise
         else:
             self.backend = (backend if isinstance(backend, Backend)
                             else create_backend(backend, model, **backend_options))
-        for loaded in (self.backend, self.encoder):
+        for loaded in (self.backend, self.encoder, self.imagenet):  # the image's graphs
             if loaded is not None:
                 loaded.example_sizes.update(batch=1, height=self.input_size[1],
                                             width=self.input_size[0])
@@ -180,6 +190,23 @@ class PerceptionPipeline:
                                 f'category_logits has {columns} columns (categories + background)')
         return tuple(names)
 
+    def _check_normalisation(self, model: Path, loaded: Backend) -> None:
+        """`imagenet_cells` takes the frame encoder's image: its geovr.normalization must be the
+        pipeline's (the perception metadata's mean and std). Raises MetadataError naming the
+        file when it is missing or differs."""
+        source = model / f'{IMAGENET_GRAPH}.onnx'
+        props = read_props(source) if source.exists() else (getattr(loaded, 'metadata', None) or {})
+        try:
+            stated = json.loads(props['geovr.normalization'])
+            mean, std = (tuple(float(v) for v in stated[k]) for k in ('mean', 'std'))
+        except (KeyError, TypeError, ValueError) as error:
+            raise MetadataError(str(source), 'geovr.normalization', 'is missing or not {"mean": [3], "std": [3]} '
+                                f'({error!r}): the graph must say which image it takes') from None
+        expected = (tuple(self.metadata.mean), tuple(self.metadata.std))
+        if len(mean) != 3 or len(std) != 3 or not np.allclose((mean, std), expected, atol=1e-6):
+            raise MetadataError(str(source), 'geovr.normalization', f'mean {list(mean)} std {list(std)} differ from '
+                                f'the frame encoder\'s mean {list(expected[0])} std {list(expected[1])}')
+
     def classify(self, frame: PreparedFrame) -> dict[str, np.ndarray] | None:
         """The cell classifier's outputs for `frame` (batch 1: class_logits (1, 1000, H/32, W/32),
         category_logits (1, K + 1, H/s, W/s) at the head's stride s, 32 or 16), computed once
@@ -197,9 +224,30 @@ class PerceptionPipeline:
             self._classified = (frame, self.classifier.infer({n: encoding[n] for n in names}))
         return self._classified[1]
 
+    def imagenet_logits(self, frame: PreparedFrame) -> np.ndarray | None:
+        """The `imagenet_cells` graph's class_logits of `frame` (1, 1000, H/32, W/32), computed
+        once for the last frame asked; None without that graph. It takes the frame encoder's
+        image input (the same preprocessed frame)."""
+        if self.imagenet is None:
+            return None
+        if self._named is None or self._named[0] is not frame:
+            wanted = {spec.name for spec in self.imagenet.input_specs}
+            inputs = {'image': frame.chw[None], 'intrinsics': frame.K.astype(np.float32)[None]}
+            missing = sorted(wanted - set(inputs))
+            if missing:
+                raise MetadataError(str(self.model_dir / f'{IMAGENET_GRAPH}.onnx'), 'inputs',
+                                    f'{missing} are not a camera frame (image, intrinsics)')
+            logits = self.imagenet.infer({k: v for k, v in inputs.items() if k in wanted})['class_logits']
+            self._named = (frame, np.asarray(logits))
+        return self._named[1]
+
     def cell_logits(self, frame: PreparedFrame) -> np.ndarray | None:
-        """ImageNet logits of every stride-32 cell of `frame`, float32 (H/32, W/32, 1000), or
-        None when the model has no cell classifier (single mode, or not exported)."""
+        """ImageNet logits of every stride-32 cell of `frame`, float32 (H/32, W/32, 1000): the
+        `imagenet_cells` graph's when the model directory holds it, else the cell classifier's
+        `class_logits`; None when the model has neither (single mode, or not exported)."""
+        named = self.imagenet_logits(frame)
+        if named is not None:
+            return named[0].transpose(1, 2, 0)
         outputs = self.classify(frame)
         if outputs is None:
             return None
@@ -271,11 +319,12 @@ class PerceptionPipeline:
         self._reference = None
 
     def close(self) -> None:
-        for loaded in (getattr(self, 'backend', None), self.encoder, self.classifier):
+        for loaded in (getattr(self, 'backend', None), self.encoder, self.classifier, self.imagenet):
             if loaded is not None:
                 loaded.close()
         self._encodings = []
         self._classified = None
+        self._named = None
 
     def __enter__(self) -> PerceptionPipeline:
         return self
