@@ -95,7 +95,7 @@ def test_cli_scores_the_category_head_alone_and_combined(tiny_data, tmp_path, ca
                  '--out', str(tmp_path / 'out')]) == 0
     report = json.loads((tmp_path / 'out' / 'objects.json').read_text())
     rows = report['rendered']['summary']
-    keys = ['ImageNet namer (v2 backbone, 128x96, stride 32)', 'category head (128x96, stride 32)',
+    keys = ['ImageNet namer (pristine Lite0, 128x96, stride 32)', 'category head (128x96, stride 32)',
             'head + ImageNet, rule max (128x96, stride 32)', 'head + ImageNet, rule head (128x96, stride 32)']
     assert list(rows) == ['oracle namer, stride 32', *keys]
     assert all(0.0 <= rows[k]['cell_iou'] <= 1.0 and 'recall' in rows[k] for k in keys)
@@ -107,6 +107,38 @@ def test_cli_scores_the_category_head_alone_and_combined(tiny_data, tmp_path, ca
                  '--checkpoint', str(old), '--out', str(tmp_path / 'out2')]) == 2
     assert 'category head' in capsys.readouterr().err
 
+
+
+def test_imagenet_logits_come_from_the_pristine_network_unless_asked_for_the_checkpoints(tiny_data, tmp_path):
+    """--imagenet-weights pristine (default): the class logits are the weights package's Lite0
+    on the frame, as the runtime's imagenet_cells graph; checkpoint: the checkpoint's backbone."""
+    import torch
+
+    from geovr_training.evaluation.objects import cell_outputs, imagenet_network
+    from geovr_training.model import ModelArgsV2, build_model, save_checkpoint
+    from geovr_training.model.efficientnet import EfficientNetLite0, load_pretrained
+    torch.manual_seed(0)
+    model = build_model(ModelArgsV2(dim=32, depth=2, num_heads=2, decoder_dim=16, descriptor_dim=16,
+                                    pretrained=False)).eval()
+    rgb = np.random.default_rng(0).integers(0, 256, (2, 96, 128, 3), dtype=np.uint8)
+    pristine, _ = cell_outputs(model, rgb, (128, 96), imagenet=imagenet_network('pristine'))
+    own, _ = cell_outputs(model, rgb, (128, 96))
+    assert imagenet_network('checkpoint') is None
+    network = load_pretrained(EfficientNetLite0()).eval()
+    x = torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2)  # the network's [-1, 1]
+    with torch.no_grad():
+        expected = network.classify_cells(network.features(x)[32]).flatten(2).transpose(1, 2).numpy()
+        backbone = model.backbone.classify_cells(model.backbone.features(x)[32]).flatten(2).transpose(1, 2).numpy()
+    assert pristine.shape == (2, 12, 1000)
+    np.testing.assert_allclose(pristine, expected, atol=2e-3, rtol=1e-3)
+    np.testing.assert_allclose(own, backbone, atol=2e-3, rtol=1e-3)
+    assert np.abs(pristine - own).max() > 1.0
+    checkpoint = save_checkpoint(tmp_path / 'v2.pt', model, {'data': {'resolution': [128, 96]}}, 0)
+    assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--imagenet-on-data',
+                 '--imagenet-weights', 'checkpoint', '--checkpoint', str(checkpoint), '--out', str(tmp_path / 'out')]) == 0
+    report = json.loads((tmp_path / 'out' / 'objects.json').read_text())
+    assert report['imagenet_weights'] == 'checkpoint'
+    assert 'ImageNet namer (v2 backbone, 128x96, stride 32)' in report['rendered']['summary']
 
 
 def test_cli_scores_a_stride16_head_beside_the_stride32_one(tiny_data, tmp_path, capsys):

@@ -19,11 +19,16 @@ shows (`first_seen` set):
   distance between two such objects.
 All answers go through `geovr_ros.objects.ObjectAnswerer`'s function, as the node's will.
 
-(b) A real recording (e.g. ../shared/data/hololens_office): the ImageNet namer, GeoVR-S v2's
-backbone logits per stride-32 cell (`model.image_logits`) at the runtime's input size,
+(b) A real recording (e.g. ../shared/data/hololens_office): the ImageNet namer, ImageNet
+logits per stride-32 cell at the runtime's input size,
 through the shipped vocabulary, with the recording's true depth and poses. No labels exist,
 so it writes pictures: frames with their cell labels, and a top-down map of the objects
 found over the trajectory, plus the list of instances.
+
+ImageNet logits (`--imagenet-weights`): 'pristine' (default), the ImageNet EfficientNet-Lite0 of
+the weights package, what the runtime names cells with when the model directory holds
+`imagenet_cells.onnx` (`geovr-export onnx` writes it); 'checkpoint': the checkpoint's own
+backbone (fine-tuned for depth; the runtime's names without that graph).
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 MATCH_RADIUS = 0.5
+IMAGENET_WEIGHTS = ('pristine', 'checkpoint')
 
 
 # ---- namers
@@ -62,9 +68,23 @@ def oracle_probabilities(segmentation: np.ndarray, instance_category: dict[int, 
     return onehot
 
 
-def imagenet_cell_logits(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16) -> np.ndarray:
+def imagenet_network(weights: str):
+    """The network that names cells for `--imagenet-weights`: 'pristine' -> the exported
+    `imagenet_cells` graph's torch module (contract-normalised image -> (B, 1000, h, w));
+    'checkpoint' -> None (the checkpoint's backbone). ValueError naming other values."""
+    if weights not in IMAGENET_WEIGHTS:
+        raise ValueError(f'--imagenet-weights must be one of {IMAGENET_WEIGHTS}, got {weights!r}')
+    if weights == 'checkpoint':
+        return None
+    from geovr_training.export.graphs import IMAGENET_CELLS
+    return IMAGENET_CELLS.wrap(None)
+
+
+def imagenet_cell_logits(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16,
+                         imagenet=None) -> np.ndarray:
     """(N, cells, 1000) ImageNet logits of frames rgb (N, H, W, 3) uint8 resized to size
-    (W, H), cells row-major over the (H/32, W/32) grid."""
+    (W, H), cells row-major over the (H/32, W/32) grid: of `imagenet` (`imagenet_network`) when
+    given, else of the model's backbone."""
     import cv2
     import torch
 
@@ -74,17 +94,22 @@ def imagenet_cell_logits(model, rgb: np.ndarray, size: tuple[int, int], batch: i
         for start in range(0, len(rgb), batch):
             frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in rgb[start:start + batch]])
             images = normalize_images(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0)
-            logits = model.image_logits(images[:, None])[:, 0]  # (B, 1000, Hc, Wc)
+            if imagenet is not None:
+                logits = imagenet(images)  # (B, 1000, Hc, Wc)
+            else:
+                logits = model.image_logits(images[:, None])[:, 0]  # (B, 1000, Hc, Wc)
             out.append(logits.flatten(2).transpose(1, 2).numpy())
     return np.concatenate(out)
 
 
-def cell_outputs(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16
+def cell_outputs(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16, imagenet=None
                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """(class_logits (N, cells, 1000), category_logits (N, cells', K + 1) or None without the
     model's category head) of frames rgb (N, H, W, 3) uint8 resized to size (W, H): the
     exported cell classifier's two outputs, cells row-major over the (H/32, W/32) grid, the
-    head's over its own grid (H/s, W/s), s = `model.category_stride` (32, or 16)."""
+    head's over its own grid (H/s, W/s), s = `model.category_stride` (32, or 16); with
+    `imagenet` (`imagenet_network`) the class logits are its, as the runtime's with
+    `imagenet_cells.onnx`."""
     import cv2
     import torch
 
@@ -97,7 +122,8 @@ def cell_outputs(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16
             images = normalize_images(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0)
             maps = model.backbone.features(images * model.input_scale + model.input_shift)
             feat = maps[32]  # (B, 320, h, w)
-            classes.append(model.backbone.classify_cells(feat).flatten(2).transpose(1, 2).numpy())
+            named = imagenet(images) if imagenet is not None else model.backbone.classify_cells(feat)
+            classes.append(named.flatten(2).transpose(1, 2).numpy())
             if with_head:
                 categories.append(model.cell_category_logits(feat, maps[16]).flatten(2).transpose(1, 2).numpy())
     return np.concatenate(classes), (np.concatenate(categories) if with_head else None)
@@ -343,11 +369,12 @@ NAMERS = ('imagenet', 'head', 'combined')
 
 
 def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int], namers=('imagenet',),
-                             rules=('head',), radius: float = MATCH_RADIUS, label: str = ''
+                             rules=('head',), radius: float = MATCH_RADIUS, label: str = '', imagenet=None
                              ) -> dict[str, tuple[dict, list[dict], dict]]:
     """The model's namers on rendered rooms: {namer key: (summary, per-sequence rows, cell scores)}.
 
-    'imagenet': the backbone's ImageNet logits through `vocabulary`; 'head': the model's
+    'imagenet': the ImageNet logits (of `imagenet`, `imagenet_network`, when given, else of the
+    model's backbone) through `vocabulary`; 'head': the model's
     category head alone; 'combined': both through `geovr_ros.objects.CellNamer` with each of
     `rules` (the runtime's path). The head's names extend the vocabulary ('stool', 'toy
     duck'). Objects are scored as by the oracle rows, over the objects whose category the
@@ -368,7 +395,8 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
     stride = getattr(model, 'category_stride', None) or 32
     for kind in namers:
         for rule in (rules if kind == 'combined' else (None,)):
-            key = {'imagenet': f'ImageNet namer (v2 backbone, {size[0]}x{size[1]}, stride 32)',
+            source = 'v2 backbone' if imagenet is None else 'pristine Lite0'
+            key = {'imagenet': f'ImageNet namer ({source}, {size[0]}x{size[1]}, stride 32)',
                    'head': f'category head ({size[0]}x{size[1]}, stride {stride})',
                    'combined': f'head + ImageNet, rule {rule} ({size[0]}x{size[1]}, stride {stride})'}[kind] + label
             runs[key] = (CellNamer(vocabulary, head_names if kind != 'imagenet' else (), rule), kind)
@@ -377,7 +405,7 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
     union = {key: {} for key in runs}
     shown = {key: set() for key in runs}
     for seq in sequences:
-        class_logits, category_logits = cell_outputs(model, seq.rgb, size)
+        class_logits, category_logits = cell_outputs(model, seq.rgb, size, imagenet=imagenet)
         src = (seq.rgb.shape[2], seq.rgb.shape[1])
         for key, (namer, kind) in runs.items():
             vocab = namer.vocabulary
@@ -519,14 +547,15 @@ def plot_cell_labels(path: Path, frames: list[tuple[np.ndarray, np.ndarray, np.n
 
 
 def evaluate_real(seq, model, size: tuple[int, int], vocabulary, observation_config=None, map_config=None,
-                  frame_step: int = 1):
+                  frame_step: int = 1, imagenet=None):
     """(mapper, per-frame (labels, scores) at the cell grid, seconds of model time) of a real
-    recording named by the ImageNet namer at input size (W, H), true depth and poses."""
+    recording named by the ImageNet namer (`imagenet`, else the model's backbone) at input size
+    (W, H), true depth and poses."""
     from geovr_ros.geometry import resize_intrinsics
     from geovr_ros.objects import ObjectMapConfig, ObjectMapper, ObservationConfig, cell_grid_shape
     indices = list(range(0, len(seq), frame_step))
     start = time.perf_counter()
-    logits = imagenet_cell_logits(model, seq.rgb[indices], size)
+    logits = imagenet_cell_logits(model, seq.rgb[indices], size, imagenet=imagenet)
     seconds = time.perf_counter() - start
     mapper = ObjectMapper(vocabulary, observation_config or ObservationConfig(),
                           map_config or ObjectMapConfig(vertical_axis=vertical_axis_of(seq.T_world_cam)))
@@ -583,6 +612,9 @@ def main(argv: list[str] | None = None) -> int:
                              'scored beside --checkpoint\'s (alone and combined), e.g. a stride-16 head against '
                              'the shipped stride-32 one; rows end with the file name')
     parser.add_argument('--vocabulary', default=None, help='a user vocabulary YAML merged over the shipped one')
+    parser.add_argument('--imagenet-weights', choices=IMAGENET_WEIGHTS, default='pristine',
+                        help="the ImageNet logits' network: pristine (default; the weights package's Lite0, the "
+                             "runtime's with imagenet_cells.onnx) or checkpoint (its depth-tuned backbone)")
     parser.add_argument('--input-size', default=None, help='WxH fed to the backbone (default: trained size)')
     parser.add_argument('--frame-step', type=int, default=1, help='use every n-th frame of --real')
     parser.add_argument('--max-sequences', type=int, default=None)
@@ -595,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = 'geovr-eval objects ' + ' '.join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[2:]))
-    report = {'command': command}
+    report = {'command': command, 'imagenet_weights': args.imagenet_weights}
     md = [f'# Object map\n\nCommand: `{command}`\n']
     written = []
     if args.data:
@@ -612,6 +644,7 @@ def main(argv: list[str] | None = None) -> int:
             from geovr_ros.objects import load_vocabulary
             from geovr_training.evaluation.evaluate import trained_input_size
             from geovr_training.model import CheckpointError, load_checkpoint
+            from geovr_training.model.efficientnet import WeightsError
             namers = (('imagenet',) if args.imagenet_on_data else ()) + (('head', 'combined') if args.head_on_data else ())
             try:
                 model, state = load_checkpoint(args.checkpoint)
@@ -620,14 +653,15 @@ def main(argv: list[str] | None = None) -> int:
                         else trained_input_size(state) or (256, 192))
                 extra = args.head_checkpoints.split(',') if args.head_checkpoints and args.head_on_data else []
                 label = f', {Path(args.checkpoint).name}' if extra else ''
+                imagenet = imagenet_network(args.imagenet_weights)
                 results = evaluate_namers_rendered(sequences, model, vocabulary, size, namers,
-                                                   tuple(args.rules.split(',')), args.match_radius, label)
+                                                   tuple(args.rules.split(',')), args.match_radius, label, imagenet)
                 for path in extra:
                     other, _ = load_checkpoint(path)
                     results.update(evaluate_namers_rendered(sequences, other, vocabulary, size, ('head', 'combined'),
                                                             tuple(args.rules.split(',')), args.match_radius,
-                                                            f', {Path(path).name}'))
-            except (CheckpointError, FileNotFoundError, ValueError) as exc:
+                                                            f', {Path(path).name}', imagenet))
+            except (CheckpointError, WeightsError, FileNotFoundError, ValueError) as exc:
                 print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
                 return 2
             report['rendered_cells'] = {}
@@ -663,11 +697,13 @@ def main(argv: list[str] | None = None) -> int:
         from geovr_ros.objects import load_vocabulary
         from geovr_training.evaluation.evaluate import trained_input_size
         from geovr_training.model import CheckpointError, load_checkpoint
+        from geovr_training.model.efficientnet import WeightsError
         try:
             seq = load_sequences(args.real, args.split)[0]
             model, state = load_checkpoint(args.checkpoint)
             vocabulary = load_vocabulary(args.vocabulary)
-        except (CheckpointError, FileNotFoundError, ValueError) as exc:
+            imagenet = imagenet_network(args.imagenet_weights)
+        except (CheckpointError, WeightsError, FileNotFoundError, ValueError) as exc:
             print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
             return 2
         if seq.depth is None or not np.isfinite(seq.T_world_cam).all():
@@ -675,7 +711,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         size = (tuple(int(v) for v in args.input_size.lower().split('x')) if args.input_size
                 else trained_input_size(state) or (256, 192))
-        mapper, indices, labels, seconds = evaluate_real(seq, model, size, vocabulary, frame_step=args.frame_step)
+        mapper, indices, labels, seconds = evaluate_real(seq, model, size, vocabulary, frame_step=args.frame_step,
+                                                         imagenet=imagenet)
         instances = mapper.map.instances()
         listing = [{'id': i.instance_id, 'category': i.category, 'confidence': round(i.confidence, 3),
                     'views': i.n_views, 'centroid': [round(float(v), 2) for v in i.centroid],
@@ -687,7 +724,8 @@ def main(argv: list[str] | None = None) -> int:
                           'model_seconds_per_frame': seconds / max(len(indices), 1),
                           'tentative_instances': len(mapper.map.instances(min_views=1)) - len(instances),
                           'counts': counts, 'instances': listing}
-        md.append(f'## {args.real}: ImageNet namer (GeoVR-S v2 backbone, {size[0]}x{size[1]}), true depth and poses\n\n'
+        source = 'GeoVR-S v2 backbone' if imagenet is None else 'pristine Lite0'
+        md.append(f'## {args.real}: ImageNet namer ({source}, {size[0]}x{size[1]}), true depth and poses\n\n'
                   f'{len(indices)} frames; {len(instances)} instances seen in >= 2 frames: '
                   + ', '.join(f'{n} {c}' for c, n in sorted(counts.items(), key=lambda kv: -kv[1])) + '\n')
         print(md[-1])
