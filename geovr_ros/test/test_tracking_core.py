@@ -101,7 +101,7 @@ def test_keyframe_depth_is_aligned_to_the_map_scale(plane_sequence):
 
 
 def test_untextured_frames_fall_back_to_the_prior_and_say_why():
-    tracker = KeyframeTracker()
+    tracker = KeyframeTracker(TrackerConfig(fallback='learned'))
     blank = np.full((SIZE[1], SIZE[0]), 128, np.uint8)
     depth = np.full(blank.shape, 2.0, np.float32)
     prior = np.eye(4)
@@ -257,8 +257,30 @@ def test_the_node_accepts_only_what_the_tracker_accepts():
         TrackerConfig(min_inliers=rules['tracking_min_inliers'].low - 1)
 
 
-def test_a_broken_learned_pose_is_no_motion_in_a_fallback():
+def test_a_failed_frame_continues_the_last_motion_once(plane_sequence):
+    """Fallback 'motion' (the default): a blank frame after frames 0 and 1 of the plane takes
+    the motion 0 -> 1 again, whatever the learned pose says; a second blank frame stays."""
+    images, depths, poses = plane_sequence
     tracker = KeyframeTracker()
+    tracker.track(images[0], K, depths[0])
+    tracked = tracker.track(images[1], K, depths[1])
+    blank = np.full(images[0].shape, 128, np.uint8)
+    learned = np.eye(4)
+    learned[0, 3] = 0.5
+    once = tracker.track(blank, K, depths[2], fallback_T_prev_cur=learned)
+    twice = tracker.track(blank, K, depths[2], fallback_T_prev_cur=learned)
+    assert once.status == twice.status == 'fallback'
+    np.testing.assert_allclose(once.T_odom_cam, tracked.T_odom_cam @ tracked.T_odom_cam, atol=1e-9)
+    off = lambda T: np.linalg.norm(T[:3, 3] - poses[2][:3, 3])                  # noqa: E731
+    assert off(once.T_odom_cam) < 0.5 * off(tracked.T_odom_cam)               # nearer than no motion
+    assert off(once.T_odom_cam) < 0.1 * off(tracked.T_odom_cam @ learned)     # and than the learned pose
+    np.testing.assert_allclose(twice.T_odom_cam, once.T_odom_cam)
+    with pytest.raises(ValueError, match='fallback'):
+        TrackerConfig(fallback='pose head')
+
+
+def test_a_broken_learned_pose_is_no_motion_in_a_fallback():
+    tracker = KeyframeTracker(TrackerConfig(fallback='learned'))
     blank = np.full((SIZE[1], SIZE[0]), 128, np.uint8)
     depth = np.full(blank.shape, 2.0, np.float32)
     tracker.track(blank, K, depth)

@@ -82,7 +82,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'for only this far (pixels at 640 px image width) from where the constant-velocity '
           'motion puts it; every feature against every one when that finds too few (0: always).'),
     Param('tracking_min_inliers', 15, 'Fewer PnP inliers than this and tracking has failed for '
-          'the frame (the learned pose is used, the reason is in the diagnostics).'),
+          'the frame (tracking_fallback gives its pose, the reason is in the diagnostics).'),
+    Param('tracking_fallback', 'motion', 'A frame that tracking failed on takes: motion, the '
+          'constant-velocity prediction (the last tracked motion once, then none), or learned, '
+          'the learned relative pose (worse than no motion on the real recordings measured).'),
     Param('tracking_scale_alignment', 0.7, 'How much of the map\'s scale a new tracking '
           'keyframe\'s depth takes, 0..1 (1: one consistent scale; 0: each keyframe at the '
           'model\'s own metric scale).'),
@@ -183,6 +186,7 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'tracking_threshold_px': POSITIVE,
     'tracking_search_radius_px': NON_NEGATIVE,
     'tracking_min_inliers': Rule(low=6),  # PnP needs 6 points (TrackerConfig)
+    'tracking_fallback': Rule(choices=('motion', 'learned')),   # tracking.tracker.FALLBACKS
     'tracking_scale_alignment': FRACTION,
     'odometry_reference_translation': POSITIVE,
     'odometry_reference_rotation': POSITIVE,

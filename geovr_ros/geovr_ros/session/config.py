@@ -19,8 +19,9 @@ ODOM_CHILDREN = ('camera', 'base')
 class SessionConfig:
     """Every node parameter a `Session` reads (names, units and meaning as in docs/ros.md).
 
-    odometry_method: 'geometric' (PnP on the model's depth, the learned pose as fallback) or
-    'learned'. Frame names (odom_frame, map_frame,
+    odometry_method: 'geometric' (PnP on the model's depth; a failed frame takes the pose
+    `tracking_fallback` names: 'motion' the constant-velocity prediction, 'learned' the learned
+    relative pose) or 'learned' (the pose head alone). Frame names (odom_frame, map_frame,
     base_frame, odom_child) are those a question's target_frame may name.
     log_throttle_period: seconds between two 'geometric tracking failed' log lines.
     objects_enabled: keep the object map (needs a model with a cell classifier and geometric
@@ -32,6 +33,7 @@ class SessionConfig:
     tracking_threshold_px: float = 3.0
     tracking_search_radius_px: float = 15.0
     tracking_min_inliers: int = 15
+    tracking_fallback: str = 'motion'
     tracking_scale_alignment: float = 0.7
     odometry_reference_translation: float = 0.3
     odometry_reference_rotation: float = 0.35

@@ -94,7 +94,8 @@ class Session:
         self.geometric = GeometricOdometry(TrackerConfig(
             max_features=c.tracking_max_features, threshold_px=c.tracking_threshold_px,
             search_radius_px=c.tracking_search_radius_px,
-            min_inliers=c.tracking_min_inliers, scale_alignment=c.tracking_scale_alignment),
+            min_inliers=c.tracking_min_inliers, scale_alignment=c.tracking_scale_alignment,
+            fallback=c.tracking_fallback),
             mapping=c.localization_enabled, logger=self.log) \
             if c.odometry_method == 'geometric' else None
         self.memory = SpatialMemory(c.memory_max_keyframes, c.memory_max_tokens,

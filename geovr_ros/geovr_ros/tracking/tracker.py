@@ -14,6 +14,9 @@ from geovr_ros.tracking.features import FeatureSet, extract_features, match_feat
 from geovr_ros.tracking.pnp import PnPSolution, refine_pnp, solve_pnp
 
 
+FALLBACKS = ('motion', 'learned')   # TrackerConfig.fallback
+
+
 @dataclass
 class TrackerConfig:
     """Knobs of the tracker (units in the names).
@@ -28,6 +31,9 @@ class TrackerConfig:
     tracking failed. keyframe_inlier_ratio: a new keyframe when the inliers fall below this
     share of those the keyframe had on its first tracked frame. keyframe_translation_m,
     keyframe_rotation_rad: a new keyframe beyond this motion from the keyframe.
+    fallback: a failed frame's pose: 'motion', the motion model's prediction (the last tracked
+    frame's motion; no motion for a second failure in a row), or 'learned', the learned
+    relative pose given to `track` (no motion without one).
     surprise_rad, surprise_m: a pose that turns or moves more than this from the motion model's
     prediction is believed only when at least half of the matches, and at least twice
     min_inliers, are its inliers: in a blurred fast turn a wrong pose can gather a few
@@ -49,6 +55,7 @@ class TrackerConfig:
     keyframe_rotation_rad: float = 0.26
     surprise_rad: float = 0.17
     surprise_m: float = 0.25
+    fallback: str = 'motion'
     min_depth_m: float = 0.1
     max_depth_m: float = 20.0
     scale_alignment: float = 0.7
@@ -65,6 +72,8 @@ class TrackerConfig:
         if not 0 < self.ratio <= 1 or not 0 < self.keyframe_inlier_ratio <= 1:
             raise ValueError(f'ratio {self.ratio} and keyframe_inlier_ratio {self.keyframe_inlier_ratio} '
                              'must be in (0, 1]')
+        if self.fallback not in FALLBACKS:
+            raise ValueError(f'fallback must be one of {FALLBACKS}, got {self.fallback!r}')
         if not 1 <= self.orb_levels <= 16:
             raise ValueError(f'orb_levels must be in [1, 16], got {self.orb_levels!r}')
         if not 1 <= self.orb_fast_threshold <= 255:
@@ -215,9 +224,12 @@ class KeyframeTracker:
                                 solution.rms_px, keyframe)
         else:
             self.failures += 1
-            prior = np.eye(4) if fallback_T_prev_cur is None else np.asarray(fallback_T_prev_cur, dtype=np.float64)
-            if non_rigid(prior)[0]:               # non-finite counts as non-rigid
-                prior = np.eye(4)                  # a broken learned pose: no motion rather than poison
+            if cfg.fallback == 'motion':
+                prior = self._T_motion             # the last tracked motion once; no motion after a failure
+            else:
+                prior = np.eye(4) if fallback_T_prev_cur is None else np.asarray(fallback_T_prev_cur, np.float64)
+                if non_rigid(prior)[0]:           # non-finite counts as non-rigid
+                    prior = np.eye(4)              # a broken learned pose: no motion rather than poison
             T_odom_cam = self._T_odom_last @ prior
             keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, kf.depth_scale, None)
             step = TrackingStep(T_odom_cam, 'fallback', reason, len(matches), 0, None, True, kf.depth_scale,
