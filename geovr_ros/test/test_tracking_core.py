@@ -114,15 +114,21 @@ def test_untextured_frames_fall_back_to_the_prior_and_say_why():
     assert tracker.failures == 1 and second.covariance is None
 
 
-def test_pnp_recovers_a_known_pose_despite_outliers():
-    rng = np.random.default_rng(1)
+def _correspondences(rng, outliers: int, outlier_px: float):
+    """200 points 1.5-4 m away, the pose T that sees them, and their pixels, the first
+    `outliers` of them moved by up to `outlier_px` (wrong matches)."""
     points = rng.uniform([-1, -1, 1.5], [1, 1, 4], (200, 3))
     T = np.eye(4)
     T[:3, :3] = cv2.Rodrigues(np.array([0.05, -0.1, 0.02]))[0]
     T[:3, 3] = [0.1, -0.05, 0.2]
     cam = points @ T[:3, :3].T + T[:3, 3]
     pixels = cam[:, :2] / cam[:, 2:] * [K[0, 0], K[1, 1]] + K[:2, 2]
-    pixels[:60] += rng.uniform(-80, 80, (60, 2))  # 30 % outliers
+    pixels[:outliers] += rng.uniform(-outlier_px, outlier_px, (outliers, 2))
+    return points, pixels, T
+
+
+def test_pnp_recovers_a_known_pose_despite_outliers():
+    points, pixels, T = _correspondences(np.random.default_rng(1), 60, 80.0)   # 30 % outliers
     solution = solve_pnp(points, pixels, K)
     assert solution is not None and len(solution.inliers) >= 130
     np.testing.assert_allclose(solution.T_cam_points, T, atol=1e-6)
@@ -130,15 +136,9 @@ def test_pnp_recovers_a_known_pose_despite_outliers():
 
 
 def _guided_correspondences(rng, outlier_px):
-    """200 points, the pose that sees them, its pixels (the first 40 moved by up to
-    `outlier_px`: wrong matches found near the prediction), and a guess 1 deg and 3 cm off."""
-    points = rng.uniform([-1, -1, 1.5], [1, 1, 4], (200, 3))
-    T = np.eye(4)
-    T[:3, :3] = cv2.Rodrigues(np.array([0.05, -0.1, 0.02]))[0]
-    T[:3, 3] = [0.1, -0.05, 0.2]
-    cam = points @ T[:3, :3].T + T[:3, 3]
-    pixels = cam[:, :2] / cam[:, 2:] * [K[0, 0], K[1, 1]] + K[:2, 2]
-    pixels[:40] += rng.uniform(-outlier_px, outlier_px, (40, 2))
+    """`_correspondences` with 40 wrong matches found near the prediction (up to `outlier_px`
+    off), and a guess 1 deg and 3 cm off the pose."""
+    points, pixels, T = _correspondences(rng, 40, outlier_px)
     guess = T.copy()
     guess[:3, :3] = cv2.Rodrigues(np.array([0.0, np.radians(1.0), 0.0]))[0] @ T[:3, :3]
     guess[:3, 3] += [0.03, 0.0, 0.0]
