@@ -250,8 +250,8 @@ class Session:
 
     def _track_geometric(self, rgb, K, result: PerceptionResult, learned: OdometryUpdate, depth
                          ) -> tuple[OdometryUpdate, np.ndarray | None, object]:
-        """The frame's pose from PnP on the model's depth (or `depth`); the learned relative
-        pose is the fallback. Returns the update to publish (same stamp and new_reference,
+        """The frame's pose from PnP on the model's depth (or `depth`); the fallback is the
+        motion model's pose or the learned relative one (`tracking_fallback`). Returns the update to publish (same stamp and new_reference,
         geometric pose and velocities), its covariance in odom axes or None, the
         GeometricStep."""
         import cv2
@@ -269,8 +269,8 @@ class Session:
             now = time.monotonic()
             if now - self._tracking_warned >= self.config.log_throttle_period:
                 self._tracking_warned = now
-                self.log.warning(f'geometric tracking failed, the learned pose is used: '
-                                 f'{step.reason}')
+                used = 'the learned pose' if self.config.tracking_fallback == 'learned' else 'the motion model'
+                self.log.warning(f'geometric tracking failed, {used} gives the pose: {step.reason}')
         covariance = None
         if step.covariance is not None:
             R = np.zeros((6, 6))
