@@ -96,6 +96,7 @@ def test_the_head_rule_trusts_the_head_for_its_categories(shipped, tmp_path):
     user.write_text('combine: mean\n')
     with pytest.raises(VocabularyError, match='combine must be one of'):
         load_vocabulary(user)
+    namer = CellNamer(vocabulary_from_dict({**shipped.to_dict(), 'imagenet_sure': 1.0}), HEAD)  # never overridden
     vocab = namer.vocabulary
     imagenet = np.zeros((3, 1000))
     imagenet[0, TOASTER] = 20.0        # the head's background is shared out: still a toaster
@@ -111,6 +112,29 @@ def test_the_head_rule_trusts_the_head_for_its_categories(shipped, tmp_path):
     labels, _ = vocab.label_cells(p)
     assert [vocab.names[k] if k < len(vocab) else 'background' for k in labels] == \
         ['toaster', 'background', 'table']
+
+
+def test_imagenet_nearly_certain_names_the_cell_over_the_head(shipped, tmp_path):
+    namer = CellNamer(shipped, HEAD)
+    assert shipped.imagenet_sure == 0.9                                # shipped: ImageNet at 0.9 wins
+    vocab = namer.vocabulary
+    imagenet = np.zeros((3, 1000))
+    imagenet[0, TOASTER] = 20.0        # certain: a toaster where the head sees a table
+    imagenet[1, TOASTER] = 7.5         # 0.64: not certain, the head's table stays
+    imagenet[2, FOLDING_CHAIR] = 20.0  # certain: a chair where the head sees background
+    category = head_logits([{'table': 9.0}, {'table': 9.0}, {'background': 9.0}])
+    p = namer.probabilities(imagenet, category)
+    assert vocab.probabilities(imagenet)[1, vocab.index('toaster')] == pytest.approx(0.64, abs=0.01)
+    labels, _ = vocab.label_cells(p)
+    assert [vocab.names[k] for k in labels] == ['toaster', 'table', 'chair']
+    np.testing.assert_allclose(p[[0, 2]], vocab.probabilities(imagenet)[[0, 2]])
+    user = tmp_path / 'sure.yaml'
+    for bad in ('0', '1.5', 'nan'):
+        user.write_text(f'imagenet_sure: {bad}\n')
+        with pytest.raises(VocabularyError, match='imagenet_sure must be in'):
+            load_vocabulary(user)
+    user.write_text('imagenet_sure: 1\n')
+    assert load_vocabulary(user).with_categories(['stool']).imagenet_sure == 1.0
 
 
 def test_the_mapper_names_cells_with_both_namers(shipped):

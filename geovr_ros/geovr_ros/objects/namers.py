@@ -20,6 +20,10 @@ vocabulary's `combine` chooses it (YAML key, default 'head'):
       p_c = p_head(c)                          for the head's categories
       p_c = p_head(background) p_imagenet(c)   for the others
       p_background = 1 - sum_c p_c             (rows sum to 1)
+  except in cells where the ImageNet namer's probability of one category reaches the
+  vocabulary's `imagenet_sure` (shipped 0.9): there its probabilities are taken as they are
+  (a classifier of real photographs, nearly certain, over a head that learned from renders:
+  on the real HoloLens walk the head names a sofa 'teddy bear'; docs/objects.md).
 - 'max': a cell is an object when either namer is confident of it, with the category the
   more confident namer gives:
       p_c = max(p_head(c), p_imagenet(c))      (a namer that does not name c gives 0)
@@ -157,6 +161,8 @@ class CellNamer:
             combined = imagenet * head[..., -1:]
             combined[..., self.head_columns] = head[..., self.head_columns]
             combined[..., -1] = 1.0 - combined[..., :-1].sum(-1)
+            sure = imagenet[..., :-1].max(-1) >= self.vocabulary.imagenet_sure   # ImageNet all but certain
+            combined[sure] = imagenet[sure]
             return combined
         combined = np.maximum(imagenet, head)
         combined[..., -1] = np.minimum(imagenet[..., -1], head[..., -1])

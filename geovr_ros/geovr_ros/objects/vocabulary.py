@@ -34,7 +34,7 @@ __all__ = ['Category', 'Vocabulary', 'VocabularyError', 'load_vocabulary', 'merg
            'plural_of', 'pool_logits', 'shipped_vocabulary_path', 'vocabulary_from_dict']
 
 SHIPPED_FILE = 'object_vocabulary.yaml'
-TOP_KEYS = ('temperature', 'min_score', 'combine', 'pool_cells', 'categories', 'remove')
+TOP_KEYS = ('temperature', 'min_score', 'combine', 'pool_cells', 'imagenet_sure', 'categories', 'remove')
 COMBINE_RULES = ('head', 'max')  # objects/namers.py
 CATEGORY_KEYS = ('imagenet', 'synonyms', 'plural')
 NUM_IMAGENET_CLASSES = 1000  # outputs of an ImageNet-1k classifier
@@ -116,10 +116,13 @@ class Vocabulary:
             ('head' or 'max', `objects/namers.py`).
         pool_cells: the window (cells a side, odd, 1..15) the logits of a grid are averaged
             over before the softmax (`grid_probabilities`); 1: each cell alone.
+        imagenet_sure: with `combine: head`, a cell whose ImageNet probability of one category
+            reaches this is named by ImageNet even where the head names it (0 < x <= 1; 1:
+            never, the head decides its categories alone).
     """
 
     def __init__(self, categories: Sequence[Category], temperature: float = 1.0, min_score: float = 0.3,
-                 combine: str = 'head', pool_cells: int = 1):
+                 combine: str = 'head', pool_cells: int = 1, imagenet_sure: float = 1.0):
         if not categories:
             raise VocabularyError('a vocabulary needs at least one category')
         if not (np.isfinite(temperature) and temperature > 0):
@@ -131,6 +134,9 @@ class Vocabulary:
         self.combine = combine
         pool_logits(np.zeros((1, 1, 1)), pool_cells)  # raises VocabularyError for a bad size
         self.pool_cells = int(pool_cells)
+        if not (np.isfinite(imagenet_sure) and 0 < imagenet_sure <= 1):
+            raise VocabularyError(f'imagenet_sure must be in (0, 1], got {imagenet_sure!r}')
+        self.imagenet_sure = float(imagenet_sure)
         self.categories = tuple(categories)
         self.names = tuple(c.name for c in self.categories)
         self.temperature = float(temperature)
@@ -192,7 +198,7 @@ class Vocabulary:
         if not added:
             return self
         return Vocabulary(self.categories + tuple(added), self.temperature, self.min_score, self.combine,
-                          self.pool_cells)
+                          self.pool_cells, self.imagenet_sure)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Category probabilities (..., K + 1) of ImageNet logits (..., 1000).
@@ -245,7 +251,7 @@ class Vocabulary:
     def to_dict(self) -> dict[str, Any]:
         """The YAML form (`vocabulary_from_dict` reads it back)."""
         return {'temperature': self.temperature, 'min_score': self.min_score, 'combine': self.combine,
-                'pool_cells': self.pool_cells,
+                'pool_cells': self.pool_cells, 'imagenet_sure': self.imagenet_sure,
                 'categories': {c.name: {'imagenet': dict(c.imagenet), 'synonyms': list(c.synonyms),
                                         **({'plural': c.plural} if c.plural else {})}
                                for c in self.categories}}
@@ -297,7 +303,7 @@ def vocabulary_from_dict(data: Mapping[str, Any], source: str = '<dict>') -> Voc
         if isinstance(pool_cells, bool) or not isinstance(pool_cells, int):
             raise VocabularyError(f'pool_cells must be an odd integer in [1, {MAX_POOL_CELLS}], got {pool_cells!r}')
         return Vocabulary(categories, float(data.get('temperature', 1.0)), float(data.get('min_score', 0.3)),
-                          str(data.get('combine', 'head')), pool_cells)
+                          str(data.get('combine', 'head')), pool_cells, float(data.get('imagenet_sure', 1.0)))
     except (TypeError, ValueError) as exc:
         raise VocabularyError(f'{source}: {exc}') from exc
 
@@ -325,7 +331,7 @@ def merge_vocabulary(base: Mapping[str, Any], override: Mapping[str, Any], sourc
             raise VocabularyError(f'{source}: categories.{name} must be a mapping')
         _reject_unknown(entry, CATEGORY_KEYS, f'{source}: categories.{name}')
         categories[name] = {**categories.get(name, {}), **entry}
-    for key in ('temperature', 'min_score', 'combine', 'pool_cells'):
+    for key in ('temperature', 'min_score', 'combine', 'pool_cells', 'imagenet_sure'):
         if key in override:
             merged[key] = override[key]
     merged['categories'] = categories
