@@ -25,10 +25,12 @@ stamp_set() { mkdir -p "$STAMPS"; printf '%s' "$2" > "$STAMPS/$1"; }
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }      # hash of files' contents
 
 quiet_pip() {
-  # pip's find-links warnings on this machine are noise; keep errors.
-  "$PY" -m pip "$@" 2>&1 | grep -v -e 'is ignored: it is neither a file nor a directory' \
-    -e '^\s*$' || true
-  return "${PIPESTATUS[0]}"
+  # pip's find-links warnings on this machine are noise; keep errors. Returns pip's status (the
+  # filter's own is ignored), so that a failed install (a full disk) stops the bootstrap.
+  local status=0
+  "$PY" -m pip "$@" 2>&1 | { grep -v -e 'is ignored: it is neither a file nor a directory' \
+    -e '^\s*$' || true; } || status=$?
+  return "$status"
 }
 
 # --- 1. venv and pinned packages -------------------------------------------------------
