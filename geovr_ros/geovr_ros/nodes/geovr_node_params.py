@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from geovr_ros.ros.parameters import Param, Rule
+from geovr_ros.tracking.tracker import FALLBACKS
 
 GEOVR_NODE_PARAMS: list[Param] = [
     # Model and backend
@@ -186,7 +187,7 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'tracking_threshold_px': POSITIVE,
     'tracking_search_radius_px': NON_NEGATIVE,
     'tracking_min_inliers': Rule(low=6),  # PnP needs 6 points (TrackerConfig)
-    'tracking_fallback': Rule(choices=('motion', 'learned')),   # tracking.tracker.FALLBACKS
+    'tracking_fallback': Rule(choices=FALLBACKS),
     'tracking_scale_alignment': FRACTION,
     'odometry_reference_translation': POSITIVE,
     'odometry_reference_rotation': POSITIVE,

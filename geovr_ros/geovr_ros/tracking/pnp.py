@@ -41,8 +41,7 @@ def solve_pnp(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, guess_T_cam
     # RANSAC from the guess, Levenberg-Marquardt on its inliers, then the inliers chosen again
     # with the refined pose (RANSAC's are those of a hypothesis) and refined once more.
     use_guess = guess_T_cam_points is not None
-    rvec = cv2.Rodrigues(guess_T_cam_points[:3, :3])[0] if use_guess else np.zeros((3, 1))
-    tvec = guess_T_cam_points[:3, 3].reshape(3, 1).copy() if use_guess else np.zeros((3, 1))
+    rvec, tvec = _rvec_tvec(guess_T_cam_points) if use_guess else (np.zeros((3, 1)), np.zeros((3, 1)))
     ok, rvec, tvec, inliers = cv2.solvePnPRansac(
         points, pixels, K, None, rvec, tvec, useExtrinsicGuess=use_guess, iterationsCount=iterations,
         reprojectionError=threshold_px, confidence=0.999, flags=cv2.SOLVEPNP_ITERATIVE if use_guess else cv2.SOLVEPNP_EPNP)
@@ -50,8 +49,7 @@ def solve_pnp(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, guess_T_cam
         return None
     inliers = inliers.ravel().astype(np.int64)
     rvec, tvec = cv2.solvePnPRefineLM(points[inliers], pixels[inliers], K, None, rvec, tvec)
-    projected = cv2.projectPoints(points, rvec, tvec, K, None)[0].reshape(-1, 2)
-    refined = np.flatnonzero(np.sum((projected - pixels) ** 2, axis=1) <= threshold_px ** 2)
+    refined = _within(points, pixels, K, rvec, tvec, threshold_px)
     if len(refined) < min_inliers:
         return None
     if not np.array_equal(refined, inliers):
@@ -77,22 +75,33 @@ def refine_pnp(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, guess_T_ca
         raise ValueError(f'rounds must end with 1 (the final inliers within threshold_px), got {rounds}')
     if len(points) < max(min_inliers, 6):
         return None
-    rvec = cv2.Rodrigues(np.asarray(guess_T_cam_points, np.float64)[:3, :3])[0]
-    tvec = np.asarray(guess_T_cam_points, np.float64)[:3, 3].reshape(3, 1).copy()
-    inliers = np.zeros(0, np.int64)
+    rvec, tvec = _rvec_tvec(guess_T_cam_points)
     for multiple in rounds:
-        projected = cv2.projectPoints(points, rvec, tvec, K, None)[0].reshape(-1, 2)
-        inliers = np.flatnonzero(np.sum((projected - pixels) ** 2, axis=1) <= (multiple * threshold_px) ** 2)
+        inliers = _within(points, pixels, K, rvec, tvec, multiple * threshold_px)
         if len(inliers) < max(min_inliers, 6):
             return None
         rvec, tvec = cv2.solvePnPRefineLM(points[inliers], pixels[inliers], K, None, rvec, tvec)
         if not (np.all(np.isfinite(rvec)) and np.all(np.isfinite(tvec))):
             return None
-    projected = cv2.projectPoints(points, rvec, tvec, K, None)[0].reshape(-1, 2)
-    inliers = np.flatnonzero(np.sum((projected - pixels) ** 2, axis=1) <= threshold_px ** 2)
+    inliers = _within(points, pixels, K, rvec, tvec, threshold_px)
     if len(inliers) < min_inliers or len(inliers) < min_inlier_ratio * len(points):
         return None
     return _solution(points, pixels, K, rvec, tvec, inliers)
+
+
+def _rvec_tvec(T_cam_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV's (rvec (3, 1), tvec (3, 1)) of a (4, 4) pose."""
+    import cv2
+    T = np.asarray(T_cam_points, np.float64)
+    return cv2.Rodrigues(T[:3, :3])[0], T[:3, 3].reshape(3, 1).copy()
+
+
+def _within(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, rvec: np.ndarray, tvec: np.ndarray,
+            threshold_px: float) -> np.ndarray:
+    """Indices of the correspondences whose points project within `threshold_px` of their pixels."""
+    import cv2
+    projected = cv2.projectPoints(points, rvec, tvec, K, None)[0].reshape(-1, 2)
+    return np.flatnonzero(np.sum((projected - pixels) ** 2, axis=1) <= threshold_px ** 2)
 
 
 def _solution(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, rvec: np.ndarray, tvec: np.ndarray,

@@ -255,14 +255,13 @@ class KeyframeTracker:
                                   cfg.search_radius_px * width_scale, cfg.ratio)
         candidates = []
         if len(guided) >= cfg.guided_min_matches:
-            refined = refine_pnp(kf.points[guided[:, 1]], features.keypoints[guided[:, 0]], K, guess,
-                                 threshold, min_inliers=cfg.min_inliers)
+            points, pixels = kf.points[guided[:, 1]], features.keypoints[guided[:, 0]]
+            refined = refine_pnp(points, pixels, K, guess, threshold, min_inliers=cfg.min_inliers)
             if refined is not None:
                 self.guided_matches += 1
                 self.refined_from_prediction += 1
                 return guided, refined, ''
-            candidates.append((guided, solve_pnp(kf.points[guided[:, 1]], features.keypoints[guided[:, 0]], K,
-                                                 guess, threshold, min_inliers=cfg.min_inliers)))
+            candidates.append((guided, solve_pnp(points, pixels, K, guess, threshold, min_inliers=cfg.min_inliers)))
         matches = match_features(features, kf.features, cfg.ratio)
         if len(matches):
             matches = matches[np.isfinite(kf.points[matches[:, 1], 2])]

@@ -84,48 +84,36 @@ def imagenet_cell_logits(model, rgb: np.ndarray, size: tuple[int, int], batch: i
                          imagenet=None) -> np.ndarray:
     """(N, cells, 1000) ImageNet logits of frames rgb (N, H, W, 3) uint8 resized to size
     (W, H), cells row-major over the (H/32, W/32) grid: of `imagenet` (`imagenet_network`) when
-    given, else of the model's backbone."""
-    import cv2
-    import torch
-
-    from geovr_training.model import normalize_images
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(rgb), batch):
-            frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in rgb[start:start + batch]])
-            images = normalize_images(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0)
-            if imagenet is not None:
-                logits = imagenet(images)  # (B, 1000, Hc, Wc)
-            else:
-                logits = model.image_logits(images[:, None])[:, 0]  # (B, 1000, Hc, Wc)
-            out.append(logits.flatten(2).transpose(1, 2).numpy())
-    return np.concatenate(out)
+    given, else of the model's backbone (`cell_outputs` without the head)."""
+    return cell_outputs(model, rgb, size, batch, imagenet, with_head=False)[0]
 
 
-def cell_outputs(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16, imagenet=None
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
+def cell_outputs(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16, imagenet=None,
+                 with_head: bool | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(class_logits (N, cells, 1000), category_logits (N, cells', K + 1) or None without the
     model's category head) of frames rgb (N, H, W, 3) uint8 resized to size (W, H): the
     exported cell classifier's two outputs, cells row-major over the (H/32, W/32) grid, the
     head's over its own grid (H/s, W/s), s = `model.category_stride` (32, or 16); with
     `imagenet` (`imagenet_network`) the class logits are its, as the runtime's with
-    `imagenet_cells.onnx`."""
+    `imagenet_cells.onnx`. `with_head` False skips the head (None: whether the model has one)."""
     import cv2
     import torch
 
     from geovr_training.model import normalize_images
-    with_head = getattr(model, 'category_head', None) is not None
+    if with_head is None:
+        with_head = getattr(model, 'category_head', None) is not None
     classes, categories = [], []
     with torch.no_grad():
         for start in range(0, len(rgb), batch):
             frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in rgb[start:start + batch]])
             images = normalize_images(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0)
-            maps = model.backbone.features(images * model.input_scale + model.input_shift)
-            feat = maps[32]  # (B, 320, h, w)
-            named = imagenet(images) if imagenet is not None else model.backbone.classify_cells(feat)
+            maps = None   # the model's own maps, only when something reads them
+            if imagenet is None or with_head:
+                maps = model.backbone.features(images * model.input_scale + model.input_shift)
+            named = imagenet(images) if imagenet is not None else model.backbone.classify_cells(maps[32])
             classes.append(named.flatten(2).transpose(1, 2).numpy())
             if with_head:
-                categories.append(model.cell_category_logits(feat, maps[16]).flatten(2).transpose(1, 2).numpy())
+                categories.append(model.cell_category_logits(maps[32], maps[16]).flatten(2).transpose(1, 2).numpy())
     return np.concatenate(classes), (np.concatenate(categories) if with_head else None)
 
 
