@@ -90,8 +90,35 @@ def test_where_is_relative_to_the_camera(vocab):
 def test_first_seen_order(vocab):
     a = ask('Which did you see first: the chair, the table or the bed?', vocab)
     assert a.success and a.category == 'appearance_order'
-    assert a.answer == 'first seen: the table (t=2.00 s), then the chair (t=4.00 s); not seen: the bed'
+    assert a.answer == '(B) table; first seen: the table (t=2.00 s), then the chair (t=4.00 s); not seen: the bed'
+    assert a.unit == 'option index' and a.value == 1.0
+    a = ask('Did you see the chair or the table first?', vocab)
+    assert a.answer == 'first seen: the table (t=2.00 s), then the chair (t=4.00 s)' and a.unit == ''
     np.testing.assert_allclose(a.points, [[0.0, 0.0, 0.375], [1.0, 0.0, 0.45]])
+
+
+def test_first_seen_order_picks_the_option_that_agrees_most():
+    """With options the answer is one of them: the table (2 s) before the chairs (4 s); the
+    bed, never seen, last. No option is exactly right: (B) agrees on the most pairs."""
+    vocab = load_vocabulary()
+    a = ask('In which order do these first appear: chair, bed, sofa, table? (A) chair, sofa, bed, table; '
+            '(B) sofa, table, bed, chair; (C) bed, chair, table, sofa; (D) table, bed, chair, sofa', vocab)
+    assert a.success and a.unit == 'option index' and a.value == 1.0
+    assert a.answer.startswith('(B) sofa, table, bed, chair; first seen: the sofa (t=1.00 s), then the table')
+    a = ask('Sort by first appearance: table, sofa. Options: (A) table, sofa; (B) sofa, table.', vocab)
+    assert a.value == 1.0 and a.answer.startswith('(B) sofa, table;')
+
+
+@pytest.mark.parametrize('question, task, unit, categories', [
+    ('Along its longest edge, how many centimeters does the table measure?', 'object_size', 'cm', ('table',)),
+    ('How many metres apart are the sofa and the table?', 'abs_distance', 'm', ('sofa', 'table')),
+    ('At which point in the room can the sofa be found?', 'where_is', 'm', ('sofa',)),
+    ('What is the number of boxs in the room?', 'object_count', 'm', ('box',)),
+    ('How many chairs are there?', 'object_count', 'm', ('chair',)),
+])
+def test_question_wordings(vocab, question, task, unit, categories):
+    q = parse_object_question(question, vocab)
+    assert (q.task, q.unit, q.categories) == (task, unit, categories)
 
 
 def test_objects_not_seen_are_said_so(vocab):

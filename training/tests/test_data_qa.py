@@ -160,7 +160,7 @@ def test_the_runtime_scope_check_keeps_every_template_and_item_in_its_task():
     # geovr_ros bounds a question's category by its words; no generated wording may fall outside
     from geovr_ros.language.text import plausible_categories
     from geovr_training.data.qa import generate_qa
-    fill = dict(category='chair', a='red chair', b='blue table', c='green lamp', d='white sofa',
+    fill = dict(plural='chairs', a='red chair', b='blue table', c='green lamp', d='white sofa',
                 options='left or right or back', categories='chair, table, lamp', side='left')
     for task in TASKS:
         for template in TEMPLATES[task]['train'] + TEMPLATES[task]['heldout']:
@@ -173,6 +173,29 @@ def test_the_runtime_scope_check_keeps_every_template_and_item_in_its_task():
     outside = [item['question'] for item in items
                if item['task'] not in plausible_categories(item['question'], list(TASKS))]
     assert not outside, outside[:3]
+
+
+def test_the_object_map_reads_every_wording_of_its_tasks():
+    """Every template of the tasks the object map answers parses to its task, objects and
+    unit (the held-out wordings too: 'how many centimeters does it measure' is a size)."""
+    from geovr_ros.objects import load_vocabulary, parse_object_question
+    from geovr_training.data.qa import generate_qa
+    vocab = load_vocabulary()
+    fill = dict(plural='boxes', a='red chair', b='blue table', categories='chair, table, lamp, sofa',
+                options='(A) chair, table, lamp, sofa; (B) sofa, lamp, table, chair')
+    expected = {'object_count': ('box',), 'abs_distance': ('chair', 'table'), 'object_size': ('chair',),
+                'where_is': ('chair',), 'appearance_order': ('chair', 'table', 'lamp', 'sofa')}
+    for task, categories in expected.items():
+        for template in TEMPLATES[task]['train'] + TEMPLATES[task]['heldout']:
+            q = parse_object_question(template.format(**fill), vocab)
+            assert q is not None and (q.task, q.categories) == (task, categories), template
+            assert q.unit == ('cm' if task == 'object_size' else 'm'), template
+            assert len(q.options) == (2 if task == 'appearance_order' else 0), template
+    scenes = [(_synthetic(seed), seed) for seed in range(6)]
+    counts = [item['question'] for seq, seed in scenes
+              for item in generate_qa(seq.scene, seq.T_world_cam, np.random.default_rng(seed), 60)
+              if item['task'] == 'object_count']
+    assert counts and not [q for q in counts if '(s)' in q or 'boxs' in q], counts
 
 
 def test_items_carry_their_wording_split_and_frames(rendered_sequences):

@@ -23,7 +23,11 @@ their categories in the text. Definitions:
   known), its coordinates and its offset from the camera in words (ahead/behind,
   left/right, above/below in the camera's optical frame);
 - first-seen order: the named categories ordered by the first stamp any of their
-  instances was seen.
+  instances was seen; when the question lists options ("(A) chair, lamp; (B) ..."), the
+  option that agrees with that order on the most pairs of categories (one never seen comes
+  after those seen; then the one whose first category was seen first: "which did you see
+  first: the chair or the table?"), `value` its index (unit 'option index', as the learned
+  answerer's).
 """
 from __future__ import annotations
 
@@ -44,11 +48,14 @@ __all__ = ['NOT_SEEN', 'ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects'
 _TASKS = (
     ('appearance_order', re.compile(r'\b(first|earliest|order)\b.*\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b'
                                     r'|\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b.*\b(first|earliest|order)\b')),
-    ('object_count', re.compile(r'\bhow many\b|\bcount\b|\bnumber of\b')),
+    # 'how many centimetres does it measure' asks a size, 'how many metres apart' a distance
+    ('object_count', re.compile(r'\bhow many\b(?! (cm|mm|m|centimet\w*|millimet\w*|met(er|re)s?|inch\w*|f(ee|oo)t)\b)'
+                                r'|\bcount\b|\bnumber of\b')),
     ('abs_distance', re.compile(r'\bhow far\b|\bdistance\b|\bapart\b|\bhow close\b|\bgap\b')),
     ('object_size', re.compile(r'\bhow (big|large|long|tall|wide|high)\b|\bsize\b|\blength\b|\bheight\b|\bwidth\b'
                                r'|\bdimensions?\b|\blongest\b|\bmeasures?\b')),
-    ('where_is', re.compile(r'\bwhere\b|\blocat\w*\b|\bposition of\b|\bfind\b')),
+    ('where_is', re.compile(r'\bwhere\b|\blocat\w*\b|\bposition of\b|\bfind\b|\bbe found\b'
+                            r'|\bwhich (point|place|spot)\b')),
     ('object_list', re.compile(r'\bwhat (objects|things|items)\b|\bwhat (do|did|can|have) (you|i|we) (see|seen|saw)\b'
                                r'|\blist\b|\bwhat is (in|around)\b')),
 )
@@ -72,7 +79,8 @@ class ObjectQuestion:
     """What a question asks. task: one of the `_TASKS` names; categories: vocabulary names
     in text order (unique); unknown: an object word the vocabulary does not know ('' if
     none); unit: 'cm' or 'm'; closest: distance between closest box points; to_camera:
-    distance from the camera."""
+    distance from the camera; options: an order question's options, each its categories in
+    order."""
 
     task: str
     categories: tuple[str, ...]
@@ -80,6 +88,7 @@ class ObjectQuestion:
     unit: str = 'm'
     closest: bool = False
     to_camera: bool = False
+    options: tuple[tuple[str, ...], ...] = ()
 
 
 def _singular(word: str) -> str:
@@ -113,8 +122,14 @@ def parse_object_question(question: str, vocabulary: Vocabulary) -> ObjectQuesti
                 break
         if not unknown:
             return None
+    options = ()
+    if task == 'appearance_order':
+        from geovr_ros.language.text import parse_options  # the package's __init__ loads the ONNX answerer
+        options = tuple(tuple(dict.fromkeys(name for _, name in vocabulary.find(o))) for o in parse_options(question))
+        if len(options) < 2 or not all(options):
+            options = ()
     return ObjectQuestion(task, categories, unknown, 'cm' if _CM.search(text) else 'm',
-                          bool(_CLOSEST.search(text)), bool(_TO_CAMERA.search(text)))
+                          bool(_CLOSEST.search(text)), bool(_TO_CAMERA.search(text)), options)
 
 
 def box_distance(a: ObjectInstance, b: ObjectInstance) -> tuple[float, np.ndarray, np.ndarray]:
@@ -240,9 +255,24 @@ def _order(q, by_category, vocabulary, frame) -> Answer:
     text = 'first seen: ' + ', then '.join(f'the {c} (t={t:.2f} s)' for t, c, _ in firsts)
     if missing:
         text += '; not seen: ' + ', '.join(f'the {c}' for c in missing)
-    return Answer(True, 'ok', text, q.task, float('nan'), '',
+    value, unit = float('nan'), ''
+    if q.options:
+        seen_at = {c: t for t, c, _ in firsts}
+        index = max(range(len(q.options)), key=lambda k: (_order_agreement(q.options[k], seen_at),
+                                                          -seen_at.get(q.options[k][0], np.inf), -k))
+        text = f'({chr(65 + index)}) {", ".join(q.options[index])}; ' + text
+        value, unit = float(index), 'option index'
+    return Answer(True, 'ok', text, q.task, value, unit,
                   points=np.stack([f[2].centroid for f in firsts]),
                   confidence=float(np.mean([f[2].confidence for f in firsts])), frame=frame)
+
+
+def _order_agreement(order: Sequence[str], seen_at: dict[str, float]) -> int:
+    """Pairs of `order` that the first-seen stamps {category: s} agree with, minus those they
+    contradict; a category never seen counts as seen after every stamp."""
+    t = [seen_at.get(c, np.inf) for c in order]
+    return sum(int(np.sign(t[j] - t[i])) for i in range(len(t)) for j in range(i + 1, len(t))
+               if np.isfinite(t[i]) or np.isfinite(t[j]))
 
 
 def _where(category, found, camera_pose, frame) -> Answer:

@@ -97,10 +97,11 @@ class Category:
         return self.plural or plural_of(self.name)
 
     def terms(self) -> tuple[str, ...]:
-        """Every word that names this category: name, plural, synonyms and their plurals."""
-        words = [self.name, self.plural_name]
+        """Every word that names this category: name, plural, synonyms and their plurals
+        (also with a plain 's': 'boxs' is a box)."""
+        words = [self.name, self.plural_name, self.name + 's']
         for synonym in self.synonyms:
-            words += [synonym, plural_of(synonym)]
+            words += [synonym, plural_of(synonym), synonym + 's']
         return tuple(dict.fromkeys(w.lower() for w in words))
 
 

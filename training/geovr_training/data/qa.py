@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from geovr_ros.geometry import optical_to_body, yaw_from_pose
+from geovr_ros.objects.vocabulary import plural_of
 
 from .types import SceneGraph, SceneObject
 
@@ -44,9 +45,9 @@ ANGLE_MARGIN_DEG = 10.0
 
 TEMPLATES: dict[str, dict[str, list[str]]] = {
     'object_count': {
-        'train': ['How many {category}(s) are in this room?', 'Count the {category}s you have seen.',
-                  'What is the number of {category}s in the room?'],
-        'heldout': ['In total, how many {category}s appear in the video?'],
+        'train': ['How many {plural} are in this room?', 'Count the {plural} you have seen.',
+                  'What is the number of {plural} in the room?'],
+        'heldout': ['In total, how many {plural} appear in the video?'],
     },
     'abs_distance': {
         'train': ['What is the distance between the {a} and the {b} in metres?',
@@ -183,7 +184,7 @@ class _Builder:
             return None
         category = categories[self.rng.integers(len(categories))]
         instances = [o for o in self.seen if o.category == category]
-        return self.item('object_count', {'category': category},
+        return self.item('object_count', {'plural': plural_of(category)},
                          {'type': 'number', 'value': float(len(instances)), 'unit': 'count'}, instances,
                          category=category)
 

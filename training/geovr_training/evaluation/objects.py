@@ -217,7 +217,9 @@ def score_qa(items: list[dict], instances, camera_pose: np.ndarray, vocabulary) 
         elif truth['type'] == 'choice':
             record['options'] = len(truth['choices'])
             if answer.success:
-                record['score'] = 100.0 * (_option_of_order(answer.answer, truth['choices'], vocabulary) == truth['index'])
+                chosen = (int(answer.value) if answer.unit == 'option index' else
+                          _option_of_order(answer.answer, truth['choices'], vocabulary))
+                record['score'] = 100.0 * (chosen == truth['index'])
         else:
             record['truth'] = float(truth['value'])
             if answer.success and answer.unit in _UNITS and truth.get('unit', '') in _UNITS:
