@@ -85,6 +85,22 @@ def test_observation_keeps_the_foreground_of_its_cells():
     np.testing.assert_array_equal(o.cells, [18, 19, 26, 27])
 
 
+def test_what_lies_just_behind_the_object_in_its_cells_is_cut_at_the_depth_gap():
+    """A wall 0.4 m behind the chair is inside the depth band (0.5 m) but beyond the gap."""
+    probs, depth = frame_with_chair(background=2.4)
+    banded = dict(box_percentiles=(0.0, 100.0))
+    (o,) = extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB, ObservationConfig(**banded))
+    assert o.n_points == 144 and o.extent[2] == pytest.approx(0.0)
+    (o,) = extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB,
+                                ObservationConfig(depth_gap=0.0, depth_gap_relative=0.0, **banded))
+    assert o.n_points == 16 * 16 and o.extent[2] == pytest.approx(0.4)  # the band alone keeps the wall
+    depth[18:30, 18:30] += np.linspace(0.0, 0.3, 12)[None]  # a slanted surface: no gap, all of it kept
+    (o,) = extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB, ObservationConfig(**banded))
+    assert o.n_points == 144 and o.extent[2] == pytest.approx(0.3)
+    with pytest.raises(ValueError, match='depth_gap'):
+        ObservationConfig(depth_gap=-0.1)
+
+
 def test_observation_in_a_keyframe_other_than_the_frame():
     probs, depth = frame_with_chair()
     T_map_cam, T_map_kf = make_pose(np.eye(3), [0.5, 0.0, 0.0]), make_pose(np.eye(3), [0.0, 0.0, -1.0])

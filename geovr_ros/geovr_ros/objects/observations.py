@@ -8,9 +8,9 @@ the camera pose T_map_cam (4x4, optical frame, metres).
 Cells are labelled (`Vocabulary.label_cells`), grouped into 4-connected components of one
 category, and each component becomes an `ObjectObservation`: the component's pixels are
 lifted to 3D with their depth (NaN, inf and <= 0 ignored), the foreground kept (within a
-depth band around a low percentile of the component's depth: a cell is 32 px wide and also
-holds what lies behind the object), and summarised robustly in `map`: box = per-axis
-percentiles of the points, centroid = the box centre (default; the per-axis median of the
+depth band around a low percentile of the component's depth, and there the run of depths
+with no gap: a cell is 16 or 32 px wide and also holds what lies behind the object), and
+summarised robustly in `map`: box = per-axis percentiles of the points, centroid = the box centre (default; the per-axis median of the
 points with `centre='median'`: the median sits on the visible surface, the box centre
 nearer the object's middle; measured on rendered rooms, docs/objects.md). The centroid is
 also stored in the frame of the observation's keyframe, so a pose-graph correction of that keyframe can move it.
@@ -42,6 +42,10 @@ class ObservationConfig:
         box (robust to stray pixels; 0 and 100 would be the exact hull).
     max_depth: pixels farther than this (metres) are ignored.
     centre: 'box' (the centroid is the box centre) or 'median' (per-axis median of the points).
+    depth_gap, depth_gap_relative: within the band, the object is the run of depths around
+        the foreground depth with no gap wider than max(gap, relative * depth) metres between
+        neighbours (a wall or another object behind it in the same cells is cut off; 0 and 0:
+        the band alone).
     """
 
     min_score: float | None = None
@@ -52,6 +56,8 @@ class ObservationConfig:
     box_percentiles: tuple[float, float] = (5.0, 95.0)
     max_depth: float = 10.0
     centre: str = 'box'
+    depth_gap: float = 0.05
+    depth_gap_relative: float = 0.02
 
     def __post_init__(self):
         if self.centre not in ('box', 'median'):
@@ -63,6 +69,9 @@ class ObservationConfig:
             raise ValueError(f'foreground_percentile must be in [0, 100], got {self.foreground_percentile}')
         if self.min_points < 1:
             raise ValueError(f'min_points must be >= 1, got {self.min_points}')
+        if self.depth_gap < 0 or self.depth_gap_relative < 0:
+            raise ValueError(f'depth_gap ({self.depth_gap}) and depth_gap_relative ({self.depth_gap_relative}) '
+                             f'must be >= 0')
         if self.depth_band <= 0 or self.depth_band_relative < 0 or self.max_depth <= 0:
             raise ValueError(f'depth_band ({self.depth_band}) and max_depth ({self.max_depth}) must be > 0, '
                              f'depth_band_relative ({self.depth_band_relative}) >= 0')
@@ -184,6 +193,8 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
         front = np.percentile(pts[:, 2], config.foreground_percentile)
         band = max(config.depth_band, config.depth_band_relative * front)
         pts = pts[np.abs(pts[:, 2] - front) <= band]
+        if config.depth_gap > 0 and len(pts):
+            pts = pts[_depth_cluster(pts[:, 2], front, config.depth_gap, config.depth_gap_relative)]
         if len(pts) < config.min_points:
             continue
         in_map = transform_points(T_map_cam, pts)  # (P, 3)
@@ -195,6 +206,22 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
             keyframe_id=int(keyframe_id), centroid_keyframe=transform_points(T_kf_map, centroid),
             stamp=float(stamp), cells=np.flatnonzero(mask), n_points=int(len(pts))))
     return observations
+
+
+def _depth_cluster(z: np.ndarray, front: float, gap: float, relative: float) -> np.ndarray:
+    """Mask (P,) of the depths z (P,) in the cluster around `front`: the sorted depths
+    split where two neighbours differ by more than max(gap, relative * depth)."""
+    order = np.argsort(z)
+    zs = z[order]
+    breaks = np.flatnonzero(np.diff(zs) > np.maximum(gap, relative * zs[:-1]))  # a break after index b
+    at = int(np.searchsorted(zs, front))
+    lo = breaks[breaks < at]
+    hi = breaks[breaks >= at]
+    start = int(lo[-1]) + 1 if len(lo) else 0
+    stop = int(hi[0]) + 1 if len(hi) else len(zs)
+    keep = np.zeros(len(z), bool)
+    keep[order[start:stop]] = True
+    return keep
 
 
 def _pose(T, name: str) -> np.ndarray:
