@@ -165,3 +165,9 @@ def test_unreadable_files_are_named(tmp_path):
         load_vocabulary(tmp_path / 'missing.yaml')
     with pytest.raises(VocabularyError, match='not valid YAML'):
         load_vocabulary(_write(tmp_path, 'categories: [unclosed\n'))
+
+
+def test_a_plain_s_plural_names_the_category_unless_another_claims_the_word():
+    vocab = Vocabulary.from_names(['box', 'bus', 'buss'])
+    assert vocab.resolve('boxs') == 'box' and vocab.resolve('boxes') == 'box'
+    assert vocab.resolve('buss') == 'buss'  # its own name, not 'bus' + 's'

@@ -10,9 +10,10 @@ category, and each component becomes an `ObjectObservation`: the component's pix
 lifted to 3D with their depth (NaN, inf and <= 0 ignored), the foreground kept (within a
 depth band around a low percentile of the component's depth, and there the run of depths
 with no gap: a cell is 16 or 32 px wide and also holds what lies behind the object), and
-summarised robustly in `map`: box = per-axis percentiles of the points, centroid = the box centre (default; the per-axis median of the
-points with `centre='median'`: the median sits on the visible surface, the box centre
-nearer the object's middle; measured on rendered rooms, docs/objects.md). The centroid is
+summarised robustly in `map`: box = per-axis percentiles of the points, centroid = the box
+centre (default; the per-axis median of the points with `centre='median'`: the median sits
+on the visible surface, the box centre nearer the object's middle; measured on rendered
+rooms, docs/objects.md). The centroid is
 also stored in the frame of the observation's keyframe, so a pose-graph correction of that keyframe can move it.
 """
 from __future__ import annotations

@@ -97,11 +97,10 @@ class Category:
         return self.plural or plural_of(self.name)
 
     def terms(self) -> tuple[str, ...]:
-        """Every word that names this category: name, plural, synonyms and their plurals
-        (also with a plain 's': 'boxs' is a box)."""
-        words = [self.name, self.plural_name, self.name + 's']
+        """Every word that names this category: name, plural, synonyms and their plurals."""
+        words = [self.name, self.plural_name]
         for synonym in self.synonyms:
-            words += [synonym, plural_of(synonym), synonym + 's']
+            words += [synonym, plural_of(synonym)]
         return tuple(dict.fromkeys(w.lower() for w in words))
 
 
@@ -161,6 +160,9 @@ class Vocabulary:
                 other = self._terms.setdefault(term, category.name)
                 if other != category.name:
                     raise VocabularyError(f'the word {term!r} names both {other!r} and {category.name!r}')
+        for category in self.categories:  # a plain 's' plural ('boxs') where no category claims the word
+            for word in (category.name, *category.synonyms):
+                self._terms.setdefault(word.lower() + 's', category.name)
         longest_first = sorted(self._terms, key=len, reverse=True)
         self._pattern = re.compile(r'\b(' + '|'.join(re.escape(t) for t in longest_first) + r')\b')
 
