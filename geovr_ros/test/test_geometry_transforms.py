@@ -13,7 +13,7 @@ from geovr_ros.geometry import (T_BODY_OPTICAL, matrix_from_rpy, GeometryError, 
                                 compose, geodesic_angle, invert_pose, make_pose, matrix_from_quat_xyzw,
                                 optical_to_body, pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw,
                                 quat_xyzw_from_matrix, relative_pose, rotation_angle, so3_exp, so3_log,
-                                yaw_from_pose)
+                                vertical_axis_of, yaw_from_pose)
 
 FAST = settings(max_examples=80, deadline=None)
 
@@ -157,6 +157,16 @@ def test_yaw_from_pose():
     # a camera looking along world +y, level: yaw = pi / 2 once converted to the body frame
     T_world_optical = body_to_optical(make_pose(so3_exp([0.0, 0.0, math.pi / 2]), [0.0, 0.0, 0.0]))
     assert yaw_from_pose(optical_to_body(T_world_optical)) == pytest.approx(math.pi / 2)
+
+
+def test_vertical_axis_of_level_and_steep_cameras():
+    level = body_to_optical(make_pose(so3_exp([0.0, 0.0, 0.4]), [1.0, 2.0, 1.2]))  # REP 103 world, z up
+    assert vertical_axis_of(level) == 2
+    assert vertical_axis_of(np.eye(4)) == 1  # the world is the optical frame: y (down) is vertical
+    pitched = level @ make_pose(so3_exp([-0.5, 0.0, 0.0]), [0.0, 0.0, 0.0])  # looking 29 degrees down
+    assert vertical_axis_of(np.stack([level, pitched])) == 2
+    rolled = level @ make_pose(so3_exp([0.0, 0.0, math.pi / 4]), [0.0, 0.0, 0.0])  # tilted sideways 45 degrees
+    assert vertical_axis_of(rolled) is None
 
 
 def test_shape_errors_name_the_shape():

@@ -101,6 +101,69 @@ def test_what_lies_just_behind_the_object_in_its_cells_is_cut_at_the_depth_gap()
         ObservationConfig(depth_gap=-0.1)
 
 
+def floor_scene(camera_height=0.5, box=((-0.15, 0.2, 3.0), (0.15, 0.5, 3.3))):
+    """Depth (48, 64) of a level camera (optical frame = map, y down) `camera_height` m above
+    a floor, with an axis-aligned box (min corner, max corner) standing on it; ray-cast."""
+    v, u = np.mgrid[0:48, 0:64].astype(float)
+    rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        floor = np.where(rays[..., 1] > 0, camera_height / rays[..., 1], np.inf)
+        lo, hi = np.asarray(box[0]) / rays, np.asarray(box[1]) / rays  # slab entry / exit per axis
+        near, far = np.minimum(lo, hi).max(-1), np.maximum(lo, hi).min(-1)
+    hit = np.where((near <= far) & (near > 0), near, np.inf)
+    return np.minimum(floor, hit)  # optical z = ray parameter (rays have z = 1)
+
+
+def test_the_floor_around_an_object_is_left_out_of_its_footprint_when_up_is_known():
+    """A 30 cm box on the floor 3 m ahead, labelled with the 8-px cells around it (which also
+    hold the floor in front and beside it): with the vertical axis known its box is the box's
+    front face and top down to the floor; without it, 1.2 m of floor deep."""
+    depth = floor_scene()
+    probs = np.zeros((6, 8, 4))
+    probs[..., 3] = 1.0
+    probs[3:6, 3:5] = [0.9, 0.0, 0.0, 0.1]  # rows 24..47, columns 24..39
+    exact = dict(box_percentiles=(0.0, 100.0), depth_gap=0.0, depth_gap_relative=0.0)  # rows of this
+    # coarse floor lie 10 cm apart in depth: the band alone keeps them
+    (plain,) = extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB, ObservationConfig(**exact))
+    assert plain.extent[2] > 1.0 and plain.extent[0] > 0.4  # the floor from 2.1 m on
+    (o,) = extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB, ObservationConfig(**exact),
+                                vertical_axis=1)
+    np.testing.assert_allclose(o.box_min, [-0.15, 0.2, 3.0], atol=0.03)
+    np.testing.assert_allclose(o.box_max[:2], [0.15, 0.5], atol=0.03)  # down to the floor
+    assert 3.0 <= o.box_max[2] <= 3.3  # the front face and what the camera sees of the top
+    # the same with the map's y pointing up (the camera upside down in it): the sign comes from the camera
+    flip = np.diag([1.0, -1.0, -1.0, 1.0])
+    (o,) = extract_observations(probs, depth, K, flip, 0, 0.0, VOCAB, ObservationConfig(**exact), vertical_axis=1)
+    np.testing.assert_allclose(o.box_min[:2], [-0.15, -0.5], atol=0.03)
+    np.testing.assert_allclose(o.box_max, [0.15, -0.2, -3.0], atol=0.03)
+    # a camera looking straight down tells nothing about up: nothing is left out
+    down = make_pose(matrix_from_rpy(np.pi / 2, 0.0, 0.0), [0.0, 0.0, 0.0])
+    (o,) = extract_observations(probs, depth, K, down, 0, 0.0, VOCAB, ObservationConfig(**exact), vertical_axis=1)
+    np.testing.assert_allclose(o.extent, np.abs(down[:3, :3]) @ plain.extent, atol=1e-9)
+    # only floor in the cells (a rug): the lowest layer is the object itself and is kept
+    probs[3:6, 3:5] = [0.0, 0.0, 0.0, 1.0]
+    probs[5, 0:2] = [0.9, 0.0, 0.0, 0.1]
+    (rug,) = extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB, ObservationConfig(**exact),
+                                  vertical_axis=1)
+    assert rug.extent[2] > 0.1 and rug.box_min[1] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match='support_band'):
+        ObservationConfig(support_band=-0.01)
+
+
+def test_the_mapper_passes_the_maps_vertical_axis_to_its_observations():
+    depth = floor_scene()
+    probs = np.zeros((6, 8, 4))
+    probs[..., 3] = 1.0
+    probs[3:6, 3:5] = [0.9, 0.0, 0.0, 0.1]
+    extents = {}
+    for axis in (None, 1):
+        config = ObservationConfig(box_percentiles=(0.0, 100.0), depth_gap=0.0, depth_gap_relative=0.0)
+        mapper = ObjectMapper(VOCAB, config, ObjectMapConfig(vertical_axis=axis))
+        (o,) = mapper.observe_probabilities(probs, depth, K, np.eye(4), 0, 0.0)
+        extents[axis] = o.extent
+    assert extents[None][2] > 1.0 and extents[1][2] < 0.3
+
+
 def test_observation_in_a_keyframe_other_than_the_frame():
     probs, depth = frame_with_chair()
     T_map_cam, T_map_kf = make_pose(np.eye(3), [0.5, 0.0, 0.0]), make_pose(np.eye(3), [0.0, 0.0, -1.0])

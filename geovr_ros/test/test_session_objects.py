@@ -187,6 +187,15 @@ def test_resets_empty_the_object_map_and_disabled_means_none(pipeline):
     assert Session(pipeline, SessionConfig(odometry_method='learned'), mount=np.eye(4)).objects is None
 
 
+def test_the_object_maps_up_axis_comes_from_the_mount(pipeline):
+    from geovr_ros.geometry import T_BODY_OPTICAL
+    assert Session(pipeline, SessionConfig(), mount=np.eye(4)).objects.map.config.vertical_axis == 1  # odom optical
+    session = Session(pipeline, SessionConfig())
+    assert session.objects.map.config.vertical_axis is None  # no mount yet
+    session.set_mount(T_BODY_OPTICAL)  # odom_child camera: REP 103 body axes, z up
+    assert session.objects.map.config.vertical_axis == 2
+
+
 def test_a_bad_vocabulary_file_is_refused_by_name(pipeline, tmp_path):
     from geovr_ros.objects import VocabularyError
     bad = tmp_path / 'vocabulary.yaml'

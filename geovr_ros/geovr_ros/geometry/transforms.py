@@ -37,6 +37,7 @@ __all__ = [
     'optical_to_body',
     'body_to_optical',
     'yaw_from_pose',
+    'vertical_axis_of',
 ]
 
 def _pose(T, name: str = 'T') -> np.ndarray:
@@ -249,3 +250,15 @@ def yaw_from_pose(T_world_body: np.ndarray):
     """
     T = _pose(T_world_body, 'T_world_body')
     return _scalar_or_array(np.arctan2(T[..., 1, 0], T[..., 0, 0]))
+
+
+def vertical_axis_of(T_world_optical: np.ndarray, min_alignment: float = 0.8) -> int | None:
+    """The world axis closest to up for optical-frame camera poses (4, 4) or (N, 4, 4): up is
+    minus the mean camera y axis (optical y points down, and a walking, hand-held or
+    robot-mounted camera is roughly level; one looking straight at the floor is not, and
+    names a horizontal axis). None when no axis is within arccos(min_alignment) of it."""
+    T = _pose(T_world_optical, 'T_world_optical').reshape(-1, 4, 4)
+    up = -T[:, :3, 1].mean(0)
+    up = up / max(float(np.linalg.norm(up)), 1e-9)
+    axis = int(np.argmax(np.abs(up)))
+    return axis if abs(up[axis]) >= min_alignment else None

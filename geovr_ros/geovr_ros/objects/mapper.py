@@ -74,6 +74,7 @@ class ObjectMapper:
                               T_map_keyframe: np.ndarray | None = None) -> list[ObjectObservation]:
         """As `observe_logits` from category probabilities (Hc, Wc, K + 1) (another namer)."""
         observations = extract_observations(probabilities, depth, K, T_map_cam, keyframe_id, stamp,
-                                            self.vocabulary, self.observation_config, T_map_keyframe)
+                                            self.vocabulary, self.observation_config, T_map_keyframe,
+                                            self.map.config.vertical_axis)
         self.map.add(observations)
         return observations

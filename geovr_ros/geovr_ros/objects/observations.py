@@ -9,12 +9,13 @@ Cells are labelled (`Vocabulary.label_cells`), grouped into 4-connected componen
 category, and each component becomes an `ObjectObservation`: the component's pixels are
 lifted to 3D with their depth (NaN, inf and <= 0 ignored), the foreground kept (within a
 depth band around a low percentile of the component's depth, and there the run of depths
-with no gap: a cell is 16 or 32 px wide and also holds what lies behind the object), and
-summarised robustly in `map`: box = per-axis percentiles of the points, centroid = the box
-centre (default; the per-axis median of the points with `centre='median'`: the median sits
-on the visible surface, the box centre nearer the object's middle; measured on rendered
-rooms, docs/objects.md). The centroid is
-also stored in the frame of the observation's keyframe, so a pose-graph correction of that keyframe can move it.
+with no gap: a cell is 16 or 32 px wide and also holds what lies behind the object; with the
+map's up direction known, the surface the object stands on is left out too), and summarised
+robustly in `map`: box = per-axis percentiles of the points, centroid = the box centre
+(default; the per-axis median of the points with `centre='median'`: the median sits on the
+visible surface, the box centre nearer the object's middle; measured on rendered rooms,
+docs/objects.md). The centroid is also stored in the frame of the observation's keyframe, so
+a pose-graph correction of that keyframe can move it.
 """
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ class ObservationConfig:
         the foreground depth with no gap wider than max(gap, relative * depth) metres between
         neighbours (a wall or another object behind it in the same cells is cut off; 0 and 0:
         the band alone).
+    support_band: with the map's vertical axis known, the points within this many metres of
+        the observation's lowest ones are the surface it stands on (the floor or a table
+        around a small object, the floor between a table's legs), left out of its footprint
+        when enough points lie above them; its box then reaches down to that surface (0: off;
+        measured in docs/objects.md).
     """
 
     min_score: float | None = None
@@ -59,6 +65,7 @@ class ObservationConfig:
     centre: str = 'box'
     depth_gap: float = 0.05
     depth_gap_relative: float = 0.02
+    support_band: float = 0.03
 
     def __post_init__(self):
         if self.centre not in ('box', 'median'):
@@ -70,6 +77,8 @@ class ObservationConfig:
             raise ValueError(f'foreground_percentile must be in [0, 100], got {self.foreground_percentile}')
         if self.min_points < 1:
             raise ValueError(f'min_points must be >= 1, got {self.min_points}')
+        if self.support_band < 0:
+            raise ValueError(f'support_band must be >= 0, got {self.support_band}')
         if self.depth_gap < 0 or self.depth_gap_relative < 0:
             raise ValueError(f'depth_gap ({self.depth_gap}) and depth_gap_relative ({self.depth_gap_relative}) '
                              f'must be >= 0')
@@ -153,14 +162,16 @@ def connected_components(labels: np.ndarray, background: int) -> tuple[np.ndarra
 def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray,
                          keyframe_id: int, stamp: float, vocabulary: Vocabulary,
                          config: ObservationConfig = ObservationConfig(),
-                         T_map_keyframe: np.ndarray | None = None) -> list[ObjectObservation]:
+                         T_map_keyframe: np.ndarray | None = None,
+                         vertical_axis: int | None = None) -> list[ObjectObservation]:
     """Observations of one frame.
 
     probabilities: (Hc, Wc, K + 1) per cell (K categories of `vocabulary` + background);
     depth: (H, W) metres with H, W multiples of Hc, Wc; K: (3, 3) at (H, W);
     T_map_cam: (4, 4) camera-to-map of this frame; T_map_keyframe: (4, 4) pose of keyframe
-    `keyframe_id` (None: this frame is that keyframe). Raises ShapeError on shapes that
-    disagree and ValueError on a non-finite pose.
+    `keyframe_id` (None: this frame is that keyframe); vertical_axis: the map axis that
+    points up or down (`ObjectMapConfig.vertical_axis`; None: unknown, no support surface is
+    removed). Raises ShapeError on shapes that disagree and ValueError on a non-finite pose.
     """
     probabilities = np.asarray(probabilities, dtype=np.float64)
     depth = np.asarray(depth, dtype=np.float64)
@@ -199,7 +210,17 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
         if len(pts) < config.min_points:
             continue
         in_map = transform_points(T_map_cam, pts)  # (P, 3)
+        up = _up_direction(T_map_cam, vertical_axis) if config.support_band > 0 else None
+        support = None if up is None else _support_height(in_map @ up, config.support_band, config.min_points)
+        if support is not None:
+            in_map = in_map[in_map @ up > support + config.support_band]
         box_min, box_max = np.percentile(in_map, config.box_percentiles, axis=0)
+        if support is not None:  # the object stands on the surface: its box reaches down to it
+            axis = int(vertical_axis)
+            if up[axis] > 0:
+                box_min[axis] = min(box_min[axis], support)
+            else:
+                box_max[axis] = max(box_max[axis], -support)
         centroid = (box_min + box_max) / 2 if config.centre == 'box' else np.median(in_map, axis=0)
         observations.append(ObjectObservation(
             category=vocabulary.names[label], score=float(probabilities[..., label][mask].mean()),
@@ -207,6 +228,29 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
             keyframe_id=int(keyframe_id), centroid_keyframe=transform_points(T_kf_map, centroid),
             stamp=float(stamp), cells=np.flatnonzero(mask), n_points=int(len(pts))))
     return observations
+
+
+def _up_direction(T_map_cam: np.ndarray, vertical_axis: int | None) -> np.ndarray | None:
+    """(3,) unit vector up along the map's vertical axis, its sign from the camera (optical y
+    points down); None when the axis is unknown or the camera looks too steeply up or down
+    (its y axis within 60 degrees of horizontal) to tell."""
+    if vertical_axis is None:
+        return None
+    down = T_map_cam[vertical_axis, 1]  # the optical y axis along the vertical axis
+    if abs(down) < 0.5:
+        return None
+    up = np.zeros(3)
+    up[vertical_axis] = -np.sign(down)
+    return up
+
+
+def _support_height(heights: np.ndarray, band: float, min_points: int) -> float | None:
+    """The height (m) of the surface under an observation: its lowest heights (the 1st
+    percentile) when at least max(min_points, 20 %) of the heights (P,) lie more than `band`
+    above them (else the lowest layer is the object itself, e.g. a rug or a table top)."""
+    base = float(np.percentile(heights, 1))
+    above = int(np.count_nonzero(heights > base + band))
+    return base if above >= max(min_points, 0.2 * len(heights)) else None
 
 
 def _depth_cluster(z: np.ndarray, front: float, gap: float, relative: float) -> np.ndarray:

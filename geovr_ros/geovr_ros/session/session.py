@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from geovr_ros.geometry import GeometryError, invert_pose, relative_pose, transform_points
+from geovr_ros.geometry import GeometryError, invert_pose, relative_pose, transform_points, vertical_axis_of
 from geovr_ros.inference.decode import PerceptionResult
 from geovr_ros.inference.preprocess import PreparedFrame
 from geovr_ros.localization import KeyframeMap, Localizer, LocalizerConfig, MapFileError, view_overlap
@@ -85,8 +85,6 @@ class Session:
         self.answerer: QuestionAnswerer = answerer or GeometricAnswerer()
         self.log = logger or logging.getLogger(__name__)
         self.mount: np.ndarray | None = None
-        if mount is not None:
-            self.set_mount(mount)
         self.stamp_gate = StampGate(c.time_jump_threshold, STAMP_JUMP_CONFIRM_FRAMES)
         self.learned = OdometryTracker(c.odometry_reference_translation,
                                        c.odometry_reference_rotation,
@@ -113,6 +111,8 @@ class Session:
         self._keyframe_inputs: dict[int, tuple] = {}  # map keyframe id -> (Keyframe, PreparedFrame)
         self._tracking_warned = float('-inf')
         self.objects = self._new_object_mapper()  # ObjectMapper in `objects_frame`, or None
+        if mount is not None:
+            self.set_mount(mount)
         self.loaded_pose_graph = None      # the PoseGraph of the map file loaded last, if it held one
 
     def _new_object_mapper(self):
@@ -135,11 +135,17 @@ class Session:
     # ---------------------------------------------------------------- set-up
     def set_mount(self, T_odom_opt0: np.ndarray) -> None:
         """odom <- optical frame of the first image (4, 4): the camera mount (odom_child base)
-        or the REP 103 body rotation (odom_child camera); identity keeps odom optical."""
+        or the REP 103 body rotation (odom_child camera); identity keeps odom optical. The
+        object map's vertical axis is the odom axis closest to the first image's up (z with a
+        level mount, y with odom optical; None when the camera starts looking steeply up or
+        down): observations then leave out the floor under an object and footprints merge."""
         T = np.array(T_odom_opt0, dtype=np.float64)
         if T.shape != (4, 4) or not np.all(np.isfinite(T)):
             raise ValueError(f'T_odom_opt0 must be a finite 4x4 matrix, got shape {T.shape}')
         self.mount = T
+        if self.objects is not None:
+            config = self.objects.map.config
+            self.objects.map.config = dataclasses.replace(config, vertical_axis=vertical_axis_of(T))
 
     @property
     def pose_graph(self):

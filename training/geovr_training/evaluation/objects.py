@@ -335,16 +335,6 @@ def evaluate_oracle(sequences, strides=(32, 8), min_score: float = 0.3, radius: 
     return summaries, per_sequence, first
 
 
-def vertical_axis_of(poses: np.ndarray, min_alignment: float = 0.8) -> int | None:
-    """The map axis closest to up (minus the mean camera y axis: optical y points down and a
-    walking or hand-held camera is roughly level), or None when no axis is within
-    arccos(min_alignment) of it."""
-    up = -poses[:, :3, 1].mean(0)
-    up = up / max(np.linalg.norm(up), 1e-9)
-    axis = int(np.argmax(np.abs(up)))
-    return axis if abs(up[axis]) >= min_alignment else None
-
-
 def nameable_scene(scene, vocabulary):
     """The scene with only the objects whose category names one of `vocabulary`'s (by name,
     plural or synonym: the renderer's tv is the shipped vocabulary's monitor), renamed to it."""
@@ -541,7 +531,7 @@ def evaluate_real(seq, model, size: tuple[int, int], vocabulary, observation_con
     """(mapper, per-frame (labels, scores) at the cell grid, seconds of model time) of a real
     recording named by the ImageNet namer (`imagenet`, else the model's backbone) at input size
     (W, H), true depth and poses."""
-    from geovr_ros.geometry import resize_intrinsics
+    from geovr_ros.geometry import resize_intrinsics, vertical_axis_of
     from geovr_ros.objects import ObjectMapConfig, ObjectMapper, ObservationConfig, cell_grid_shape
     indices = list(range(0, len(seq), frame_step))
     start = time.perf_counter()
