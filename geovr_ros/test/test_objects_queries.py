@@ -43,6 +43,20 @@ def test_count(vocab):
     assert ask('count the couches', vocab).value == 1.0  # a synonym
 
 
+def test_instances_under_half_the_best_confidence_are_not_counted_nor_first(vocab):
+    """A 'chair' named in a few cells of a few views (confidence 0.3, under half of the best
+    chair's 0.9) beside two chairs seen well is more often a misnaming: not counted, said so,
+    and its early stamp does not make the chair come first."""
+    ghost = inst(5, 'chair', (2.5, 2.0, 0.3), (0.3, 0.3, 0.6), first_seen=0.5, confidence=0.3)
+    a = ask('How many chairs are in this room?', vocab, instances=ROOM + [ghost])
+    assert a.value == 2.0 and len(a.points) == 2
+    assert a.answer.endswith('; 1 less certain one (under half the best confidence) not counted')
+    a = ask('Which did you see first, the chair or the sofa?', vocab, instances=ROOM + [ghost])
+    assert a.answer.endswith('first seen: the sofa (t=1.00 s), then the chair (t=4.00 s)')
+    half = inst(5, 'chair', (2.5, 2.0, 0.3), (0.3, 0.3, 0.6), first_seen=0.5, confidence=0.45)  # exactly half
+    assert ask('How many chairs are in this room?', vocab, instances=ROOM + [half]).value == 3.0
+
+
 def test_distance_centre_to_centre_and_closest_points(vocab):
     a = ask('How far is the sofa from the table?', vocab)
     assert a.success and a.category == 'abs_distance' and a.unit == 'm'
@@ -51,10 +65,14 @@ def test_distance_centre_to_centre_and_closest_points(vocab):
     np.testing.assert_allclose(a.points, [[0.0, 3.0, 0.4], [0.0, 0.0, 0.375]])
     a = ask('What is the gap between the closest points of the sofa and the table?', vocab)
     np.testing.assert_allclose(a.value, 3.0 - 0.45 - 0.4)  # y: sofa from 2.55, table to 0.4
-    # two instances of chair: the nearest pair to the table
+    # two instances of chair: the most confident pair (chair 2, 0.9, with the table, 0.8)
     a = ask('How far is the table from the chair?', vocab)
     np.testing.assert_allclose(a.value, np.hypot(1.0, 0.075))
-    assert 'closest pair of 2' in a.answer and 'the table and the chair' in a.answer
+    np.testing.assert_allclose(a.points, [[0.0, 0.0, 0.375], [1.0, 0.0, 0.45]])
+    assert 'most confident pair of 2' in a.answer and 'the table and the chair' in a.answer
+    even = [ROOM[0], ROOM[1], ROOM[3], inst(3, 'chair', (-0.8, 0.0, 0.45), (0.5, 0.5, 0.9), confidence=0.9)]
+    a = ask('How far is the table from the chair?', vocab, instances=even)  # equally sure: the closer pair
+    np.testing.assert_allclose(a.points[1], [-0.8, 0.0, 0.45])
     a = ask('How far apart are the chairs?', vocab)
     np.testing.assert_allclose(a.value, 2.0)
     assert a.answer.startswith('the two chairs')
@@ -82,9 +100,11 @@ def test_where_is_relative_to_the_camera(vocab):
     assert 'x=0.00, y=0.00, z=0.38 m in map' in a.answer
     assert '3.00 m ahead' in a.answer and '0.82 m below' in a.answer and '0.00 m to the right' in a.answer
     a = ask('Where is the chair?', vocab, camera=make_pose(np.eye(3), [-2.0, 0.0, 0.0]))
-    np.testing.assert_allclose(a.points, [[-1.0, 0.0, 0.45]])  # the nearer chair
+    np.testing.assert_allclose(a.points, [[1.0, 0.0, 0.45]])  # the most confident, not the nearer
+    assert 'the chair (the most confident of 2)' in a.answer and '3.00 m to the right' in a.answer
     a = ask('Where is the chair?', vocab, camera=None)
-    np.testing.assert_allclose(a.points, [[1.0, 0.0, 0.45]])  # no camera: the most confident
+    np.testing.assert_allclose(a.points, [[1.0, 0.0, 0.45]])
+    assert 'from the camera' not in a.answer
 
 
 def test_first_seen_order(vocab):

@@ -9,20 +9,25 @@ about objects (no task keyword, or no object named) is declined with `NO_MODEL_M
 travelled" are its questions).
 
 Every answer carries the objects it used: their centres in `points` (K, 3), in `frame`, and
-their categories in the text. Definitions:
-- count: instances of the category in the map (tentative ones, seen in fewer than the map's
-  `min_views` frames, are not counted);
+their categories in the text. A category's *credible* instances are those at least
+`CREDIBLE_FRACTION` (half) as confident as its most confident one: a name given to a few
+cells in a few views beside an object seen well is more often a misnaming than a second
+object (held-out rendered rooms, docs/objects.md). Definitions:
+- count: the credible instances of the category (tentative ones, seen in fewer than the
+  map's `min_views` frames, are not in the map's answer at all); the text says how many less
+  certain ones were left out;
 - distance: between the centres of the two instances (the default, as the project's QA
   data defines it) or between the closest points of their boxes when the question says
   closest / nearest points / edge / gap / between the surfaces; the text gives both. With
-  several instances, the pair closest in that measure. "from me" / "from the camera":
-  from the camera's position;
+  several instances, the pair whose less confident member is the most confident (then the
+  closest in that measure). "from me" / "from the camera": from the camera's position to
+  the category's nearest instance;
 - size: the longest side of the instance's axis-aligned box (in map axes), in cm when the
   question says cm / centimetres, else metres; the most confident instance;
-- where: the instance nearest the camera (the most confident when no camera pose is
-  known), its coordinates and its offset from the camera in words (ahead/behind,
-  left/right, above/below in the camera's optical frame);
-- first-seen order: the named categories ordered by the first stamp any of their
+- where: the most confident instance, its coordinates and, with a camera pose, its offset
+  from the camera in words (ahead/behind, left/right, above/below in the camera's optical
+  frame);
+- first-seen order: the named categories ordered by the first stamp any of their credible
   instances was seen; when the question lists options ("(A) chair, lamp; (B) ..."), the
   option that agrees with that order on the most pairs of categories (one never seen comes
   after those seen; then the one whose first category was seen first: "which did you see
@@ -159,6 +164,12 @@ def _xyz(p: np.ndarray) -> str:
 
 
 NOT_SEEN = 'I have not seen'  # how every answer about objects the map lacks begins (Answer.not_seen)
+CREDIBLE_FRACTION = 0.5  # of the category's best confidence: see the module docstring
+
+
+def _credible(group: Sequence[ObjectInstance]) -> list[ObjectInstance]:
+    top = max(i.confidence for i in group)
+    return [i for i in group if i.confidence >= CREDIBLE_FRACTION * top]
 
 
 def _not_seen(q: ObjectQuestion, names: Sequence[str], vocabulary: Vocabulary) -> Answer:
@@ -204,10 +215,13 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         missing = [c for c in q.categories if not by_category.get(c)]
         return _replace_frame(_not_seen(q, missing, vocabulary), frame)
     if q.task == 'object_count':
-        found = by_category[seen[0]]
+        found = _credible(by_category[seen[0]])
         name = seen[0] if len(found) == 1 else _plural(seen[0], vocabulary)
+        left_out = len(by_category[seen[0]]) - len(found)
+        doubt = (f'; {left_out} less certain one{"s" * (left_out > 1)} (under half the best confidence) '
+                 f'not counted' if left_out else '')
         return Answer(True, 'ok', f'I have seen {len(found)} {name} (centres in {frame}: '
-                      + '; '.join(_xyz(i.centroid) for i in found) + ')', q.task, float(len(found)), 'count',
+                      + '; '.join(_xyz(i.centroid) for i in found) + f'){doubt}', q.task, float(len(found)), 'count',
                       points=np.stack([i.centroid for i in found]),
                       confidence=float(np.mean([i.confidence for i in found])), frame=frame)
     if q.task == 'object_size':
@@ -246,7 +260,7 @@ def _order(q, by_category, vocabulary, frame) -> Answer:
     firsts = []
     for c in q.categories:
         if by_category.get(c):
-            first = min(by_category[c], key=lambda i: i.first_seen)
+            first = min(_credible(by_category[c]), key=lambda i: i.first_seen)
             firsts.append((first.first_seen, c, first))
     missing = [c for c in q.categories if not by_category.get(c)]
     if not firsts:
@@ -276,16 +290,12 @@ def _order_agreement(order: Sequence[str], seen_at: dict[str, float]) -> int:
 
 
 def _where(category, found, camera_pose, frame) -> Answer:
+    inst = max(found, key=lambda i: i.confidence)
+    which = f' (the most confident of {len(found)})' if len(found) > 1 else ''
+    rel = ''
     if camera_pose is not None:
-        cam = np.asarray(camera_pose, np.float64)
-        inst = min(found, key=lambda i: np.linalg.norm(i.centroid - cam[:3, 3]))
-        which = f' (the nearest of {len(found)})' if len(found) > 1 else ''
-        offset = transform_points(invert_pose(cam), inst.centroid)
+        offset = transform_points(invert_pose(np.asarray(camera_pose, np.float64)), inst.centroid)
         rel = f', {np.linalg.norm(offset):.2f} m from the camera: {_words(offset)}'
-    else:
-        inst = max(found, key=lambda i: i.confidence)
-        which = f' (the most confident of {len(found)})' if len(found) > 1 else ''
-        rel = ''
     return Answer(True, 'ok', f'the {category}{which} is at {_xyz(inst.centroid)} in {frame}{rel}', 'where_is',
                   float(np.linalg.norm(inst.centroid)), 'm', points=inst.centroid[None].copy(),
                   confidence=inst.confidence, frame=frame)
@@ -313,11 +323,11 @@ def _distance(q, seen, by_category, vocabulary, camera_pose, frame) -> Answer:
 
     def measure(pair):
         return box_distance(*pair)[0] if q.closest else float(np.linalg.norm(pair[0].centroid - pair[1].centroid))
-    a, b = min(pairs, key=measure)
+    a, b = max(pairs, key=lambda pair: (min(pair[0].confidence, pair[1].confidence), -measure(pair)))
     centre = float(np.linalg.norm(a.centroid - b.centroid))
     closest = box_distance(a, b)[0]
     value = closest if q.closest else centre
-    which = f' (the closest pair of {len(pairs)})' if len(pairs) > 1 else ''
+    which = f' (the most confident pair of {len(pairs)})' if len(pairs) > 1 else ''
     subject = (f'the two {_plural(names[0], vocabulary)}' if names[0] == names[1]
                else f'the {names[0]} and the {names[1]}')
     text = (f'{subject}{which} are {value:.2f} m apart '
