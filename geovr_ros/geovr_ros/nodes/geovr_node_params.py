@@ -130,7 +130,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'answering count / distance / size / where questions): on every tracking keyframe '
           'the model\'s cell classifier names the cells and the depth places them. Needs a '
           'model exported with cell_classifier.onnx (GeoVR-S v2) and geometric odometry; '
-          'otherwise there is no object map.'),
+          'otherwise there is no object map. The map\'s up direction comes from the camera mount '
+          '(odom_child, camera_mount_*): the odom axis closest to the first image\'s up (z for a '
+          'level REP 103 mount); with it the floor under an object stays out of its box and its '
+          'footprint, and an object\'s parts stacked above each other merge.'),
     Param('object_vocabulary', '', 'A vocabulary YAML merged over the shipped '
           'config/object_vocabulary.yaml (categories, their ImageNet classes, synonyms; '
           'docs/objects.md). Empty: the shipped one. A bad file makes configure fail.'),
