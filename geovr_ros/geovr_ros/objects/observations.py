@@ -194,6 +194,7 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
     points = depth_to_points(depth, K)  # (H, W, 3) camera frame, NaN where invalid
     z = points[..., 2]
     valid = np.isfinite(z) & (z <= config.max_depth)
+    up = _up_direction(T_map_cam, vertical_axis) if config.support_band > 0 else None  # (3,) or None
     observations = []
     for c in range(n):
         mask = components == c  # (Hc, Wc)
@@ -210,17 +211,17 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
         if len(pts) < config.min_points:
             continue
         in_map = transform_points(T_map_cam, pts)  # (P, 3)
-        up = _up_direction(T_map_cam, vertical_axis) if config.support_band > 0 else None
-        support = None if up is None else _support_height(in_map @ up, config.support_band, config.min_points)
-        if support is not None:
-            in_map = in_map[in_map @ up > support + config.support_band]
+        support = None
+        if up is not None:
+            heights = in_map @ up
+            support = _support_height(heights, config.support_band, config.min_points)
+            if support is not None:
+                in_map = in_map[heights > support + config.support_band]
         box_min, box_max = np.percentile(in_map, config.box_percentiles, axis=0)
         if support is not None:  # the object stands on the surface: its box reaches down to it
             axis = int(vertical_axis)
-            if up[axis] > 0:
-                box_min[axis] = min(box_min[axis], support)
-            else:
-                box_max[axis] = max(box_max[axis], -support)
+            surface = support * up[axis]  # the surface's coordinate on the vertical axis (up is +-1 there)
+            box_min[axis], box_max[axis] = min(box_min[axis], surface), max(box_max[axis], surface)
         centroid = (box_min + box_max) / 2 if config.centre == 'box' else np.median(in_map, axis=0)
         observations.append(ObjectObservation(
             category=vocabulary.names[label], score=float(probabilities[..., label][mask].mean()),

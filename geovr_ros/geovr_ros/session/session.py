@@ -257,9 +257,9 @@ class Session:
     def _track_geometric(self, rgb, K, result: PerceptionResult, learned: OdometryUpdate, depth
                          ) -> tuple[OdometryUpdate, np.ndarray | None, object]:
         """The frame's pose from PnP on the model's depth (or `depth`); the fallback is the
-        motion model's pose or the learned relative one (`tracking_fallback`). Returns the update to publish (same stamp and new_reference,
-        geometric pose and velocities), its covariance in odom axes or None, the
-        GeometricStep."""
+        motion model's pose or the learned relative one (`tracking_fallback`). Returns the
+        update to publish (same stamp and new_reference, geometric pose and velocities), its
+        covariance in odom axes or None, the GeometricStep."""
         import cv2
         prior = None if self._learned_last is None else relative_pose(self._learned_last,
                                                                       learned.T_odom_cam)
