@@ -167,6 +167,8 @@ def test_vertical_axis_of_level_and_steep_cameras():
     assert vertical_axis_of(np.stack([level, pitched])) == 2
     rolled = level @ make_pose(so3_exp([0.0, 0.0, math.pi / 4]), [0.0, 0.0, 0.0])  # tilted sideways 45 degrees
     assert vertical_axis_of(rolled) is None
+    with pytest.raises(ShapeError, match=r'T_world_optical must have shape \(\.\.\., 4, 4\), got \(3, 3\)'):
+        vertical_axis_of(np.eye(3))  # a rotation, not a pose
 
 
 def test_shape_errors_name_the_shape():
