@@ -103,3 +103,22 @@ def test_default_mix_is_unchanged_and_kinds_are_checked(tmp_path):
         render_sequence(GenerationConfig(frames_per_scene=1, trajectories=('walk', 'flying')), 0)
     with pytest.raises(GenerationError, match='trajectories'):
         generate_dataset(tmp_path, 1, GenerationConfig(frames_per_scene=1, trajectories=()))
+
+
+def test_textured_workers_share_one_texture_folder_and_leave_none_behind(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    from geovr_training.data.randomization import Randomization
+    from geovr_training.data.render import TEXTURE_DIR_ENV
+    scratch = tmp_path / 'tmp'
+    scratch.mkdir()
+    monkeypatch.setenv('TMPDIR', str(scratch))          # the spawned workers' temp folder
+    monkeypatch.setattr(tempfile, 'tempdir', str(scratch))   # this process's
+    config = GenerationConfig(seed=5, frames_per_scene=2, resolution=(64, 48), qa_per_scene=0,
+                              randomization=Randomization.preset('full'))
+    generate_dataset(tmp_path / 'w2', 2, config, workers=2, progress=False)
+    assert list(scratch.iterdir()) == []   # pool workers end without exit handlers: nothing of theirs may stay
+    assert TEXTURE_DIR_ENV not in os.environ
+    generate_dataset(tmp_path / 'w1', 2, config, workers=1, progress=False)
+    assert _files(tmp_path / 'w1') == _files(tmp_path / 'w2')

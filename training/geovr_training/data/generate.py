@@ -154,7 +154,8 @@ def generate_dataset(out_dir: str | Path, num_scenes: int, config: GenerationCon
             results.append(_worker(job))
             bar.update(config.frames_per_scene)
     else:
-        with multiprocessing.get_context('spawn').Pool(workers) as pool:
+        from .render import shared_texture_dir
+        with shared_texture_dir(), multiprocessing.get_context('spawn').Pool(workers) as pool:
             for res in pool.imap_unordered(_worker, jobs):
                 results.append(res)
                 bar.update(config.frames_per_scene)

@@ -13,7 +13,9 @@ uses ``cx - 0.5`` and ``cy + 0.5`` so that pixel (i, j) shows exactly ``u = j, v
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -129,9 +131,11 @@ class Renderer:
         import cv2
         name = hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest() + '.png'
         if name not in self._texture_ids:
-            path = _texture_dir() / name
-            if not path.exists():
-                cv2.imwrite(str(path), np.ascontiguousarray(image[..., ::-1]))
+            path = texture_dir() / name
+            if not path.exists():   # written under another name, then renamed: workers share the folder
+                partial = path.with_name(f'{path.stem}.{os.getpid()}.partial.png')
+                cv2.imwrite(str(partial), np.ascontiguousarray(image[..., ::-1]))
+                os.replace(partial, path)
             self._texture_ids[name] = self.p.loadTexture(str(path), physicsClientId=self.client)
         return self._texture_ids[name]
 
@@ -248,13 +252,37 @@ class Renderer:
         return rgb, depth, seg.astype(np.int32)
 
 
+TEXTURE_DIR_ENV = 'GEOVR_TEXTURE_DIR'
 _TEXTURE_DIR: Path | None = None
 
 
-def _texture_dir() -> Path:
-    """This process's folder of texture images (removed at exit)."""
+def texture_dir() -> Path:
+    """The folder texture images are written to for pybullet: the one named by the
+    environment variable GEOVR_TEXTURE_DIR (a parent process sets it for its worker processes
+    and removes the folder itself: pool workers are terminated without running exit
+    handlers), else a folder of this process's own, removed at exit."""
     global _TEXTURE_DIR
+    shared = os.environ.get(TEXTURE_DIR_ENV)
+    if shared:
+        Path(shared).mkdir(parents=True, exist_ok=True)
+        return Path(shared)
     if _TEXTURE_DIR is None:
         _TEXTURE_DIR = Path(tempfile.mkdtemp(prefix='geovr-textures-'))
         atexit.register(shutil.rmtree, _TEXTURE_DIR, True)
     return _TEXTURE_DIR
+
+
+@contextlib.contextmanager
+def shared_texture_dir():
+    """A texture folder for this process and the worker processes it starts inside the block
+    (through GEOVR_TEXTURE_DIR), removed when the block ends."""
+    previous = os.environ.get(TEXTURE_DIR_ENV)
+    with tempfile.TemporaryDirectory(prefix='geovr-textures-') as folder:
+        os.environ[TEXTURE_DIR_ENV] = folder
+        try:
+            yield Path(folder)
+        finally:
+            if previous is None:
+                os.environ.pop(TEXTURE_DIR_ENV, None)
+            else:
+                os.environ[TEXTURE_DIR_ENV] = previous
