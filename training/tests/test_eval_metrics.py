@@ -184,6 +184,41 @@ def test_geovr_eval_odometry_writes_every_row(tiny_data, tmp_path):
                       '--out', str(out)]) == 2
 
 
+def test_geovr_eval_odometry_replays_cached_model_outputs_and_takes_node_parameters(tiny_data, tmp_path):
+    """--cache: a second run answers every model call from the folder with the same figures;
+    --set: a node parameter changes the session (a tracker needing 10^6 inliers never tracks);
+    a bad name or value is refused before any frame runs."""
+    from geovr_training.export.onnx_export import export_model
+    torch.manual_seed(0)
+    model = build_model(preset_args('tiny', descriptor_dim=8))
+    ckpt = save_checkpoint(tmp_path / 'm.pt', model, {'data': {'resolution': [128, 96]}}, 0)
+    export_model(ckpt, tmp_path / 'model', sizes=[], with_torch_program=False)
+    common = ['odometry', '--model', str(tmp_path / 'model'), '--data', str(tiny_data), '--max-sequences', '1',
+              '--max-frames', '8', '--no-progress', '--cache', str(tmp_path / 'cache')]
+    summaries = []
+    for run in ('first', 'again'):
+        assert eval_main(common + ['--out', str(tmp_path / run)]) == 0
+        summaries.append(json.loads((tmp_path / run / 'odometry.json').read_text())['summary'])
+    stored = sorted((tmp_path / 'cache').glob('*.npz'))
+    assert len(stored) >= 7   # one per frame pair at least
+    mtimes = [p.stat().st_mtime_ns for p in stored]
+    for key in ('tracker', 'tracker_map', 'pose_head', 'true_depth'):
+        for metric in ('ate_sim3_m', 'ate_se3_m', 'rpe_rot_deg', 'travelled_m'):
+            assert summaries[1][key][metric] == pytest.approx(summaries[0][key][metric], rel=1e-9, abs=1e-12)
+    assert [p.stat().st_mtime_ns for p in sorted((tmp_path / 'cache').glob('*.npz'))] == mtimes
+    # an untrained model's depth: every frame after the first fails tracking and takes the
+    # fallback; the node parameter tracking_fallback=learned makes that the learned pose head's
+    assert summaries[0]['tracker']['failures'] == 7
+    assert summaries[0]['tracker']['ate_sim3_m'] != pytest.approx(summaries[0]['pose_head']['ate_sim3_m'])
+    assert eval_main(common + ['--out', str(tmp_path / 'learned'), '--set', 'tracking_fallback=learned']) == 0
+    learned = json.loads((tmp_path / 'learned' / 'odometry.json').read_text())['summary']
+    assert learned['tracker']['ate_sim3_m'] == pytest.approx(learned['pose_head']['ate_sim3_m'])
+    assert learned['pose_head']['ate_sim3_m'] == pytest.approx(summaries[0]['pose_head']['ate_sim3_m'])
+    for bad in ('tracking_threshold=4', 'localization_enabled=maybe', 'tracking_min_inliers=many',
+                'tracking_fallback=guess'):
+        assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--set', bad]) == 2
+
+
 def test_the_revisit_is_where_a_true_path_comes_back_to_its_start():
     from geovr_ros.geometry import make_pose, so3_exp
     from geovr_training.evaluation.odometry import revisit_frame, trajectory_row

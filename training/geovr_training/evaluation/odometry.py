@@ -11,11 +11,21 @@ Rows of one table (JSON, Markdown, trajectory PNG in --out):
 - no motion: every pose the first one;
 - tracker on the recording's true depth: the same session with the true depth given to
   tracking, the upper bound of this design.
+
+`--set NAME=VALUE` changes a node parameter the session reads (`SessionConfig`: tracking_*,
+keyframe_*, localization_enabled...), to try it on a recording before putting it in
+config/geovr.yaml. `--cache DIR` keeps every model output in DIR, keyed by the model's files
+and the two input frames, so that a repeated run (another --set) replays the session without
+running the model (the model's own timings are then not measured). The object map does
+not touch odometry and is left off.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -118,6 +128,76 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     return np.stack(odom[1:]), np.stack(maps[1:]), np.stack(learned[1:]), stats
 
 
+def session_config(assignments: list[str]):
+    """The node's default `SessionConfig` with `NAME=VALUE` assignments (each converted to its
+    field's type; booleans as true/false) and the object map off. Raises ValueError naming an
+    unknown parameter or a value of the wrong type."""
+    from geovr_ros.session import SessionConfig
+    types = {f.name: f.type for f in dataclasses.fields(SessionConfig)}
+    values = {'objects_enabled': False}
+    for assignment in assignments:
+        name, sep, text = assignment.partition('=')
+        name = name.strip()
+        if not sep or name not in types:
+            raise ValueError(f'--set {assignment!r}: expected NAME=VALUE with NAME one of '
+                             f'{", ".join(sorted(types))}')
+        kind = types[name] if isinstance(types[name], str) else types[name].__name__
+        try:
+            if kind == 'bool':
+                if text.strip().lower() not in ('true', 'false', '1', '0'):
+                    raise ValueError(text)
+                values[name] = text.strip().lower() in ('true', '1')
+            else:
+                values[name] = {'int': int, 'float': float}.get(kind, str)(text)
+        except ValueError:
+            raise ValueError(f'--set {assignment!r}: {name} takes a {kind}') from None
+    return SessionConfig(**values)
+
+
+class CachedPipeline:
+    """A `PerceptionPipeline` whose `run` results are kept in `folder`, one .npz per call,
+    named by a hash of the model's files and of both input frames (pixels and K): a repeated
+    evaluation replays them instead of running the model. Everything else is the pipeline's.
+    `hits` and `misses` count the calls answered from the folder and by the model."""
+
+    _ARRAYS = ('depth', 'K', 'rel_pose', 'tokens', 'token_xyz', 'descriptor', 'depth_ref')
+
+    def __init__(self, pipeline, folder: str | Path, model_dir: str | Path):
+        self._pipeline = pipeline
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha1()
+        for path in sorted(p for p in Path(model_dir).rglob('*') if p.is_file()):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+        self._model_key = digest.digest()
+        self.hits = self.misses = 0
+
+    def __getattr__(self, name):
+        return getattr(self._pipeline, name)
+
+    def run(self, reference, current):
+        from geovr_ros.inference.decode import PerceptionResult
+        digest = hashlib.sha1(self._model_key)
+        for frame in (reference, current):
+            digest.update(np.ascontiguousarray(frame.chw).tobytes())
+            digest.update(np.asarray(frame.K, np.float64).tobytes())
+        path = self.folder / f'{digest.hexdigest()}.npz'
+        if path.exists():
+            self.hits += 1
+            with np.load(path) as stored:
+                arrays = {k: stored[k] if k in stored else None for k in self._ARRAYS}
+                return PerceptionResult(**arrays, scale=float(stored['scale']),
+                                        timings_ms=json.loads(str(stored['timings_ms'])))
+        result = self._pipeline.run(reference, current)
+        self.misses += 1
+        arrays = {k: getattr(result, k) for k in self._ARRAYS if getattr(result, k) is not None}
+        partial = path.with_name(f'{path.stem}.{os.getpid()}.partial.npz')
+        np.savez(partial, **arrays, scale=np.float64(result.scale), timings_ms=json.dumps(result.timings_ms))
+        os.replace(partial, path)
+        return result
+
+
 def _mean(values: list[float]) -> float:
     """Mean over the sequences that have the value (NaN: e.g. no revisit); NaN if none has."""
     values = np.asarray(values, np.float64)
@@ -168,13 +248,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--max-frames', type=int, default=None)
     parser.add_argument('--max-sequences', type=int, default=None)
     parser.add_argument('--no-progress', action='store_true')
+    parser.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
+                        help='a node parameter of the session (repeatable), e.g. tracking_threshold_px=4')
+    parser.add_argument('--cache', default=None, metavar='DIR',
+                        help="keep the model's outputs in DIR and reuse them on the next run")
     args = parser.parse_args(argv)
 
     from geovr_ros.inference import MetadataError, ModelFileError, PerceptionPipeline
     from geovr_training.evaluation.data import load_sequences
     try:
+        config = session_config(args.set)
         sequences = load_sequences(args.data, args.split, args.max_sequences, args.max_frames)
         pipeline = PerceptionPipeline(args.model, backend=args.backend)
+        if args.cache:
+            pipeline = CachedPipeline(pipeline, args.cache, args.model)
+        from geovr_ros.session import Session
+        Session(pipeline, config, mount=np.eye(4))   # refuses a bad --set value before any frame runs
     except (FileNotFoundError, ValueError, OSError, MetadataError, ModelFileError) as exc:
         print(f'geovr-eval odometry: error: {exc}', file=sys.stderr)
         return 2
@@ -189,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         note = session_stamps(seq)[1]
         if note:
             print(f'geovr-eval odometry: {seq.name}: {note}', file=sys.stderr)
-        est_model, map_model, pose_head, stats_model = run_session(seq, pipeline, progress=not args.no_progress)
+        est_model, map_model, pose_head, stats_model = run_session(seq, pipeline, config=config,
+                                                                   progress=not args.no_progress)
         rows = {'tracker': {**trajectory_row(est_model, gt), **stats_model},
                 'tracker_map': trajectory_row(map_model, gt),
                 'pose_head': trajectory_row(pose_head, gt),
@@ -197,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                 'truth': true_path_row(gt)}
         est_true = None
         if seq.depth is not None:
-            est_true, map_true, _, stats_true = run_session(seq, pipeline, true_depth=True,
+            est_true, map_true, _, stats_true = run_session(seq, pipeline, true_depth=True, config=config,
                                                             progress=not args.no_progress)
             rows['true_depth'] = {**trajectory_row(est_true, gt), **stats_true}
             rows['true_depth_map'] = trajectory_row(map_true, gt)
@@ -221,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / 'odometry.md').write_text(f'# Odometry\n\nCommand: `{command}`\n\n{table}\n')
     _plot(out / 'odometry.png', *plot)
     print(table)
+    if args.cache:
+        print(f'model outputs: {pipeline.hits} from {args.cache}, {pipeline.misses} computed')
     print(f'wrote {out / "odometry.json"}, {out / "odometry.md"}, {out / "odometry.png"}')
     return 0
 
