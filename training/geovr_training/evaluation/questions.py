@@ -12,7 +12,9 @@ session's camera path onto the true one. Scoring (as the demo's): where-is corre
 WHERE_IS_M of the centre, counts exact, distances within DISTANCE_RELATIVE relative error
 (and VSI-Bench's mean relative accuracy), an object never seen must be said so. Beside it,
 the question alone: a count of 1, the middle of the walk, the set's median distance, and
-"not seen" never said. Writes questions.json and questions.md.
+"not seen" never said. Writes questions.json (every answer and score, and the session's
+object map: each instance's category, centre in the recording's world, box extent along the
+map axes in metres, confidence and views) and questions.md.
 """
 from __future__ import annotations
 
@@ -190,6 +192,7 @@ def evaluate(model: str | Path, recording: str | Path, labels: str | Path, progr
             'objects_labelled': {k: {'centre': v['centre'].tolist(), 'views': v['views'], 'points': v['points']}
                                  for k, v in truth.items()},
             'object_map': [{'category': i.category, 'centre_world': (R @ i.centroid + t).tolist(),
+                            'extent_map_m': i.extent.tolist(), 'confidence': float(i.confidence),
                             'views': i.n_views} for i in instances],
             'summary': {'asked': len(records), 'correct': sum(r['correct'] for r in records),
                         'accuracy': float(np.mean([r['correct'] for r in records])),
