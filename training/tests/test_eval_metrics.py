@@ -206,6 +206,11 @@ def test_geovr_eval_odometry_replays_cached_model_outputs_and_takes_node_paramet
         for metric in ('ate_sim3_m', 'ate_se3_m', 'rpe_rot_deg', 'travelled_m'):
             assert summaries[1][key][metric] == pytest.approx(summaries[0][key][metric], rel=1e-9, abs=1e-12)
     assert [p.stat().st_mtime_ns for p in sorted((tmp_path / 'cache').glob('*.npz'))] == mtimes
+    stored[0].write_bytes(stored[0].read_bytes()[:100])   # an entry cut short is computed again
+    assert eval_main(common + ['--out', str(tmp_path / 'mended')]) == 0
+    mended = json.loads((tmp_path / 'mended' / 'odometry.json').read_text())['summary']
+    assert mended['tracker']['ate_sim3_m'] == pytest.approx(summaries[0]['tracker']['ate_sim3_m'])
+    assert np.load(stored[0])['depth'].ndim == 2
     # an untrained model's depth: every frame after the first fails tracking and takes the
     # fallback; the node parameter tracking_fallback=learned makes that the learned pose head's
     assert summaries[0]['tracker']['failures'] == 7

@@ -28,6 +28,7 @@ import json
 import os
 import shlex
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -184,11 +185,15 @@ class CachedPipeline:
             digest.update(np.asarray(frame.K, np.float64).tobytes())
         path = self.folder / f'{digest.hexdigest()}.npz'
         if path.exists():
-            self.hits += 1
-            with np.load(path) as stored:
-                arrays = {k: stored[k] if k in stored else None for k in self._ARRAYS}
-                return PerceptionResult(**arrays, scale=float(stored['scale']),
-                                        timings_ms=json.loads(str(stored['timings_ms'])))
+            try:
+                with np.load(path) as stored:
+                    arrays = {k: stored[k] if k in stored else None for k in self._ARRAYS}
+                    result = PerceptionResult(**arrays, scale=float(stored['scale']),
+                                              timings_ms=json.loads(str(stored['timings_ms'])))
+                self.hits += 1
+                return result
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+                pass   # an unreadable entry (a copy cut short): the model computes it again
         result = self._pipeline.run(reference, current)
         self.misses += 1
         arrays = {k: getattr(result, k) for k in self._ARRAYS if getattr(result, k) is not None}
