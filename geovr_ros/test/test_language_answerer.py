@@ -220,8 +220,17 @@ def test_grounded_objects_come_back_with_the_answer(answerer):
 
 
 def test_the_runtime_imports_neither_torch_nor_rclpy():
-    code = ('import sys, geovr_ros.language; '
+    code = ('import sys; from geovr_ros.language import LanguageAnswerer; '
             'assert "torch" not in sys.modules and "rclpy" not in sys.modules and "transformers" not in sys.modules')
+    subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def test_reading_questions_does_not_load_the_question_model():
+    """The object map's answers parse questions with the package's text helpers; the answerer
+    (and what it imports) loads only when asked for."""
+    code = ('import sys, geovr_ros.objects.queries, geovr_ros.language as language; '
+            'assert "geovr_ros.language.answerer" not in sys.modules; '
+            'language.LanguageAnswerer; assert "geovr_ros.language.answerer" in sys.modules')
     subprocess.run([sys.executable, '-c', code], check=True)
 
 

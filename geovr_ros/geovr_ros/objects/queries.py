@@ -43,6 +43,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from geovr_ros.geometry import invert_pose, transform_points
+from geovr_ros.language.text import parse_options
 from geovr_ros.memory.answerer import NO_MODEL_MESSAGE, Answer
 from geovr_ros.memory.spatial_memory import MemorySnapshot
 from geovr_ros.objects.object_map import ObjectInstance, ObjectMap
@@ -129,7 +130,6 @@ def parse_object_question(question: str, vocabulary: Vocabulary) -> ObjectQuesti
             return None
     options = ()
     if task == 'appearance_order':
-        from geovr_ros.language.text import parse_options  # the package's __init__ loads the ONNX answerer
         options = tuple(tuple(dict.fromkeys(name for _, name in vocabulary.find(o))) for o in parse_options(question))
         if len(options) < 2 or not all(options):
             options = ()

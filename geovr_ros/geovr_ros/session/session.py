@@ -28,6 +28,7 @@ import numpy as np
 from geovr_ros.geometry import GeometryError, invert_pose, relative_pose, transform_points, vertical_axis_of
 from geovr_ros.inference.decode import PerceptionResult
 from geovr_ros.inference.preprocess import PreparedFrame
+from geovr_ros.language.text import parse_options
 from geovr_ros.localization import KeyframeMap, Localizer, LocalizerConfig, MapFileError, view_overlap
 from geovr_ros.memory import (
     Answer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer, SpatialMemory,
@@ -573,7 +574,6 @@ class Session:
         when the question is not about objects (the other answerers take it). Distances and
         sizes are measured in the object map's own frame; moving to `frame` moves the boxes
         rigidly (their extents stay those of the map's axes)."""
-        from geovr_ros.language.text import parse_options
         from geovr_ros.memory.answerer import NO_MODEL_MESSAGE
         from geovr_ros.objects import answer_from_objects
         T_objects_odom = T_map_odom if self.config.localization_enabled else np.eye(4)
