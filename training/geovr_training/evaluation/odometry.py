@@ -130,28 +130,29 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
 
 
 def session_config(assignments: list[str]):
-    """The node's default `SessionConfig` with `NAME=VALUE` assignments (each converted to its
-    field's type; booleans as true/false) and the object map off. Raises ValueError naming an
-    unknown parameter or a value of the wrong type."""
+    """The node's default `SessionConfig` with `NAME=VALUE` assignments (values read as YAML,
+    as every `--set` of the project reads them, then checked against the field's type) and the
+    object map off. Raises ValueError naming an unknown parameter or a value of the wrong type."""
     from geovr_ros.session import SessionConfig
-    types = {f.name: f.type for f in dataclasses.fields(SessionConfig)}
+    from geovr_training.train.config import ConfigError, parse_overrides
+    kinds = {f.name: f.type if isinstance(f.type, str) else f.type.__name__
+             for f in dataclasses.fields(SessionConfig)}
+    accepted = {'bool': (bool,), 'int': (int,), 'float': (int, float), 'str': (str,)}
     values = {'objects_enabled': False}
     for assignment in assignments:
-        name, sep, text = assignment.partition('=')
-        name = name.strip()
-        if not sep or name not in types:
-            raise ValueError(f'--set {assignment!r}: expected NAME=VALUE with NAME one of '
-                             f'{", ".join(sorted(types))}')
-        kind = types[name] if isinstance(types[name], str) else types[name].__name__
         try:
-            if kind == 'bool':
-                if text.strip().lower() not in ('true', 'false', '1', '0'):
-                    raise ValueError(text)
-                values[name] = text.strip().lower() in ('true', '1')
-            else:
-                values[name] = {'int': int, 'float': float}.get(kind, str)(text)
-        except ValueError:
-            raise ValueError(f'--set {assignment!r}: {name} takes a {kind}') from None
+            (name, value), = parse_overrides([assignment]).items()
+        except (ConfigError, ValueError):   # no '=', or a dotted name
+            name, value = None, None
+        if name not in kinds:
+            raise ValueError(f'--set {assignment!r}: expected NAME=VALUE with NAME one of '
+                             f'{", ".join(sorted(kinds))}')
+        kind = kinds[name]
+        if kind == 'str' and value is None:   # NAME= : the empty string
+            value = ''
+        if not isinstance(value, accepted[kind]) or (kind != 'bool' and isinstance(value, bool)):
+            raise ValueError(f'--set {assignment!r}: {name} must be of type {kind}')
+        values[name] = float(value) if kind == 'float' else value
     return SessionConfig(**values)
 
 
@@ -253,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--max-frames', type=int, default=None)
     parser.add_argument('--max-sequences', type=int, default=None)
     parser.add_argument('--no-progress', action='store_true')
-    parser.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
-                        help='a node parameter of the session (repeatable), e.g. tracking_threshold_px=4')
+    parser.add_argument('--set', action='extend', nargs='*', default=[], metavar='NAME=VALUE',
+                        help='node parameters of the session, e.g. tracking_threshold_px=4 (repeatable)')
     parser.add_argument('--cache', default=None, metavar='DIR',
                         help="keep the model's outputs in DIR and reuse them on the next run")
     args = parser.parse_args(argv)
