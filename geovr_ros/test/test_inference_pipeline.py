@@ -208,6 +208,29 @@ def test_cell_logits_come_from_imagenet_cells_when_the_model_has_it(named_dir):
     assert pipeline.imagenet.model_path is None  # closed with the rest
 
 
+def test_image_logits_classify_each_image_alone_in_batches_the_backend_takes(named_dir, split_dir):
+    """Windows cropped from a frame (`objects/windows.py`): each image's logits are the
+    graph's cells averaged, in batches no larger than the backend's limit (an engine's
+    profile), the same whatever the batching."""
+    import onnxruntime as ort
+    images = np.random.default_rng(4).normal(size=(5, 3, 32, 48)).astype(np.float32)
+    session = ort.InferenceSession(str(named_dir / 'imagenet_cells.onnx'), providers=['CPUExecutionProvider'])
+    expected = np.stack([session.run(None, {'image': image[None]})[0][0].mean((1, 2)) for image in images])
+    with PerceptionPipeline(named_dir, backend='onnxruntime') as pipeline:
+        batches = []
+        real_infer = pipeline.imagenet.infer
+        pipeline.imagenet.infer = lambda inputs: batches.append(len(inputs['image'])) or real_infer(inputs)
+        np.testing.assert_allclose(pipeline.image_logits(images), expected, rtol=1e-5, atol=1e-5)
+        assert batches == [5]
+        pipeline.imagenet.max_batch = lambda name: 2
+        np.testing.assert_allclose(pipeline.image_logits(images), expected, rtol=1e-5, atol=1e-5)
+        assert batches == [5, 2, 2, 1]
+        with pytest.raises(ValueError, match=r'\(N >= 1, 3, h, w\), got shape \(3, 32, 48\)'):
+            pipeline.image_logits(images[0])
+    with PerceptionPipeline(split_dir, backend='onnxruntime') as pipeline:
+        assert pipeline.image_logits(images) is None   # no imagenet_cells graph
+
+
 def test_cell_logits_fall_back_to_the_classifier_without_imagenet_cells(split_dir):
     pipeline = PerceptionPipeline(split_dir, backend='onnxruntime')
     assert pipeline.imagenet is None

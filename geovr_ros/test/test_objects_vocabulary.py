@@ -113,6 +113,22 @@ def test_pool_cells_comes_from_the_yaml(tmp_path, shipped):
             load_vocabulary(_write(tmp_path, text))
 
 
+def test_windows_come_from_the_yaml(tmp_path, shipped):
+    assert shipped.windows == () and shipped.window_pixels == 128     # cells by default
+    windows = load_vocabulary(_write(tmp_path, 'windows: [0.4, 0.7]\n'))
+    assert windows.windows == (0.4, 0.7) and windows.window_pixels == 128
+    assert windows.with_categories(['stool']).windows == (0.4, 0.7)
+    assert windows.to_dict()['windows'] == [0.4, 0.7]
+    assert load_vocabulary(_write(tmp_path, 'windows: [0.5]\nwindow_pixels: 160\n')).window_pixels == 160
+    assert Vocabulary.from_names(['chair']).windows == ()
+    for text, message in (('windows: [0.5, 1.5]\n', 'windows must be distinct fractions'),
+                          ('windows: [0.5, 0.5]\n', 'windows must be distinct fractions'),
+                          ('windows: 0.5\n', 'windows must be a list'),
+                          ('window_pixels: 8\n', r'window_pixels must be an integer in \[32, 512\], got 8')):
+        with pytest.raises(VocabularyError, match='user.yaml.*' + message):
+            load_vocabulary(_write(tmp_path, text))
+
+
 def test_find_prefers_longer_words_and_knows_plurals(shipped):
     found = shipped.find('Is the table lamp nearer the tables, the mice or the trash cans? And the TV?')
     assert [name for _, name in found] == ['lamp', 'table', 'mouse', 'trash bin', 'monitor']

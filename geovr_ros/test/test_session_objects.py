@@ -79,6 +79,46 @@ def test_the_imagenet_cells_graph_names_the_maps_objects_when_exported(sofa_mode
     assert session.answer('How many chairs do you see?', now=20.0).value == 0
 
 
+BACKPACK = 414  # ImageNet class of the shipped vocabulary's 'backpack'
+
+
+class WideImageBackpacks(torch.nn.Module):
+    """imagenet_cells: studio couches everywhere, and backpacks in the cells from the fifth
+    column on, which only an image wider than 4 cells has: a window (128 pixels) names a
+    backpack, the 64-pixel frame's own cells a sofa."""
+
+    def forward(self, image):
+        cells = torch.nn.functional.avg_pool2d(image[:, :1], PATCH) * 0.0     # (B, 1, h, w) zeros
+        column = torch.cumsum(cells + 1.0, dim=3)                            # 1, 2, ... per column
+        classes = torch.zeros(1, 1000, 1, 1)
+        classes[0, STUDIO_COUCH] = 20.0
+        backpack = torch.zeros(1, 1000, 1, 1)
+        backpack[0, BACKPACK] = 60.0
+        return cells + classes + (column > 4).float() * backpack
+
+
+def test_the_vocabulary_chooses_windows_or_cells(chair_model, tmp_path):
+    """A vocabulary with `windows` classifies windows of the keyframe, each resized to
+    window_pixels (`objects/windows.py`); the shipped one (`windows: []`) names the frame's
+    own cells."""
+    import shutil
+
+    from test_inference_contract_model import write_imagenet_cells
+
+    from geovr_ros.inference import PerceptionPipeline
+    directory = tmp_path / 'model'
+    shutil.copytree(chair_model, directory)
+    write_imagenet_cells(directory, module=WideImageBackpacks())
+    windows = tmp_path / 'windows.yaml'
+    windows.write_text('windows: [0.4, 0.7]\n')
+    found = {}
+    for name, vocabulary in (('windows', str(windows)), ('cells', '')):
+        with PerceptionPipeline(directory, backend='onnxruntime') as loaded:
+            session, _ = mapped_session(loaded, object_vocabulary=vocabulary)
+            found[name] = {i.category for i in session.objects.map.instances()}
+    assert found == {'windows': {'backpack'}, 'cells': {'sofa'}}
+
+
 class HeadClassifier(torch.nn.Module):
     """ImageNet logits that name nothing (uniform) and a category head (chair, toy duck,
     background) that sees a toy duck in every cell."""

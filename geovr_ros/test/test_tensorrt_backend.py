@@ -57,6 +57,7 @@ def test_each_inference_selects_the_profile_holding_its_shape(trt, tmp_path):
     assert context.executed_shapes == [(5, 4), (1, 4), (8, 4), (2, 4)]
     with pytest.raises(InferenceError, match='outside every optimisation profile'):
         backend.infer({'x': np.zeros((9, 4), np.float32)})
+    assert backend.max_batch('x') == 8 and backend.max_batch('y') is None   # what callers batch by
 
 
 def test_buffers_hold_the_largest_maximum_over_all_profiles(trt, tmp_path):

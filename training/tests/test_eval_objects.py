@@ -141,6 +141,40 @@ def test_imagenet_logits_come_from_the_pristine_network_unless_asked_for_the_che
     assert 'ImageNet namer (v2 backbone, 128x96, stride 32)' in report['rendered']['summary']
 
 
+def test_windows_name_cells_from_crops_each_classified_alone(tiny_data, tmp_path):
+    """With a vocabulary that asks for windows the ImageNet logits of every cell are those of
+    one window crop classified alone (at window_pixels), as the runtime session's."""
+    import torch
+
+    from geovr_ros.objects import load_vocabulary
+    from geovr_ros.objects.windows import crop_windows, window_boxes
+    from geovr_training.evaluation.objects import imagenet_network, window_cell_logits_of_frames
+    from geovr_training.model import ModelArgsV2, build_model, normalize_images, save_checkpoint
+    user = tmp_path / 'windows.yaml'
+    user.write_text('windows: [0.5, 0.9]\nwindow_pixels: 64\n')
+    vocabulary = load_vocabulary(user)
+    imagenet = imagenet_network('pristine')
+    rgb = np.random.default_rng(1).integers(0, 256, (1, 96, 128, 3), dtype=np.uint8)
+    cells = window_cell_logits_of_frames(rgb, (128, 96), vocabulary, imagenet)
+    assert cells.shape == (1, 12, 1000)
+    boxes, _ = window_boxes(128, 96, vocabulary.windows)
+    chw = normalize_images(torch.from_numpy(rgb[0]).permute(2, 0, 1).float() / 255.0).numpy()
+    crops = crop_windows(chw.transpose(1, 2, 0), boxes, 64)
+    with torch.no_grad():
+        alone = np.stack([imagenet(torch.from_numpy(c).permute(2, 0, 1)[None].contiguous()).mean((2, 3))[0].numpy()
+                          for c in crops])
+    distance = np.abs(cells[0][:, None] - alone[None]).max(-1)   # (cells, windows)
+    assert (distance.min(1) < 1e-3).all()                        # each cell: one window's logits
+    assert len(set(distance.argmin(1))) > 1                       # not all the same window
+    torch.manual_seed(0)
+    model = build_model(ModelArgsV2(dim=32, depth=2, num_heads=2, decoder_dim=16, descriptor_dim=16, pretrained=False))
+    checkpoint = save_checkpoint(tmp_path / 'v2.pt', model, {'data': {'resolution': [128, 96]}}, 0)
+    assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--imagenet-on-data',
+                 '--vocabulary', str(user), '--checkpoint', str(checkpoint), '--out', str(tmp_path / 'out')]) == 0
+    report = json.loads((tmp_path / 'out' / 'objects.json').read_text())
+    assert 'ImageNet namer (pristine Lite0, windows 0.5/0.9 at 64 px, 128x96, stride 32)' in report['rendered']['summary']
+
+
 def test_cli_scores_a_stride16_head_beside_the_stride32_one(tiny_data, tmp_path, capsys):
     """--head-checkpoints: a second checkpoint's head (here on the stride-16 cells) scored in the
     same run; its cell IoU is against the oracle's labels of its own (stride-16) cells."""

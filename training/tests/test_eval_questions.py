@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from geovr_ros.memory import Answer
-from geovr_training.evaluation.questions import (LabelError, load_labels, mean_relative_accuracy, object_centres,
-                                                 question_alone, score)
+from geovr_training.evaluation.questions import (LabelError, absent_categories, load_labels, mean_relative_accuracy,
+                                                 object_centres, question_alone, score, visible_pixel)
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = ROOT / 'fixtures' / 'hololens_office_questions.yaml'
@@ -69,3 +69,23 @@ def test_scoring_rules():
     assert mean_relative_accuracy(4.0, 4.0) == 1.0 and mean_relative_accuracy(np.nan, 4.0) == 0.0
     alone = question_alone([count, distance, {'task': 'not_seen'}], truth, np.zeros((3, 3)))
     assert alone == [True, True, False]   # a count of 1; the set's median distance is this one
+
+
+def test_a_labelled_object_is_seen_where_the_sensor_depth_agrees():
+    """The naming measure counts a frame for an object when its centre projects into the image
+    and the sensor sees a surface at its depth there (not behind a wall, not out of view)."""
+    K = np.array([[100.0, 0, 32], [0, 100.0, 24], [0, 0, 1]])
+    depth = np.full((48, 64), 2.0)
+    T = np.eye(4)
+    T[0, 3] = 1.0   # the camera one metre along world x
+    assert visible_pixel(np.array([1.0, 0.0, 2.2]), T, K, depth) == pytest.approx((32.0, 24.0))
+    assert visible_pixel(np.array([1.0, 0.0, 3.0]), T, K, depth) is None      # hidden behind the surface at 2 m
+    assert visible_pixel(np.array([1.0, 0.0, -2.0]), T, K, depth) is None     # behind the camera
+    assert visible_pixel(np.array([3.0, 0.0, 2.0]), T, K, depth) is None      # projects at u = 132, outside
+    assert visible_pixel(np.array([1.0, 0.0, 2.0]), T, K, np.full((48, 64), np.nan)) is None   # no sensor depth
+
+
+def test_the_categories_the_walk_lacks_come_from_the_set():
+    from geovr_ros.objects import load_vocabulary
+    questions = load_labels(LABELS)['questions']
+    assert absent_categories(questions, load_vocabulary()) == ['bathtub', 'bed', 'toilet']   # piano: no category

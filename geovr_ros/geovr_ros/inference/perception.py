@@ -241,6 +241,26 @@ class PerceptionPipeline:
             self._named = (frame, np.asarray(logits))
         return self._named[1]
 
+    def image_logits(self, images: np.ndarray) -> np.ndarray | None:
+        """ImageNet logits (N, 1000) float32 of images (N, 3, h, w) normalised as the frame
+        encoder's input (e.g. windows cropped from `PreparedFrame.chw`, `objects/windows.py`),
+        each classified alone: the `imagenet_cells` graph's cells averaged (the classifier's
+        logits of the whole image). Batches no larger than the backend takes (an engine's
+        profile). None without that graph."""
+        if self.imagenet is None:
+            return None
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        if images.ndim != 4 or images.shape[1] != 3 or not len(images):
+            raise ValueError(f'images must be (N >= 1, 3, h, w), got shape {images.shape}')
+        names = {spec.name for spec in self.imagenet.input_specs}
+        if names != {'image'}:
+            raise MetadataError(str(self.model_dir / f'{IMAGENET_GRAPH}.onnx'), 'inputs',
+                                f'{sorted(names)}: classifying images alone needs the image input only')
+        batch = self.imagenet.max_batch('image') or len(images)
+        logits = [np.asarray(self.imagenet.infer({'image': images[i:i + batch]})['class_logits'])
+                  for i in range(0, len(images), batch)]
+        return np.concatenate(logits).mean(axis=(2, 3), dtype=np.float64).astype(np.float32)
+
     def cell_logits(self, frame: PreparedFrame) -> np.ndarray | None:
         """ImageNet logits of every stride-32 cell of `frame`, float32 (H/32, W/32, 1000): the
         `imagenet_cells` graph's when the model directory holds it, else the cell classifier's

@@ -41,7 +41,7 @@ class ObjectMapper:
 
     def observe_logits(self, logits: np.ndarray | None, depth: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray,
                        keyframe_id: int, stamp: float, T_map_keyframe: np.ndarray | None = None,
-                       category_logits: np.ndarray | None = None) -> list[ObjectObservation]:
+                       category_logits: np.ndarray | None = None, pool: bool = True) -> list[ObjectObservation]:
         """One frame of ImageNet logits (cells, 1000) (row-major cells of a square grid
         tiling the depth image, e.g. the frame encoder's `class_logits[0]`) and / or the
         category head's logits (cells', K + 1) (row-major, on its own grid: the same cells, or
@@ -49,7 +49,8 @@ class ObjectMapper:
         ones), depth (H, W) metres, K (3, 3) at (H, W), T_map_cam (4, 4). Each grid comes
         from its cell count and the depth image (`cell_grid_shape`); the coarser is upsampled
         to the finer (`CellNamer.probabilities`), whose cells the observations are made of.
-        Returns the frame's observations (already fused into `self.map`). Raises ShapeError
+        `pool` False: the ImageNet logits are windows' already (`objects/windows.py`), named
+        without the vocabulary's cell pooling. Returns the frame's observations (already fused into `self.map`). Raises ShapeError
         when a cell count tiles no grid of the depth image or the grids are not f:1."""
         cells = []
         for name, value in (('logits', logits), ('category_logits', category_logits)):
@@ -66,7 +67,7 @@ class ObjectMapper:
             raise ShapeError('observe_logits needs logits, category_logits or both')
         grids = [None if c is None else c.reshape(cell_grid_shape(c.shape[0], np.shape(depth)) + c.shape[1:])
                  for c in cells]
-        probabilities = self.namer.probabilities(*grids)  # (Hc, Wc, V + 1), the finer grid
+        probabilities = self.namer.probabilities(*grids, pool=pool)  # (Hc, Wc, V + 1), the finer grid
         return self.observe_probabilities(probabilities, depth, K, T_map_cam, keyframe_id, stamp, T_map_keyframe)
 
     def observe_probabilities(self, probabilities: np.ndarray, depth: np.ndarray, K: np.ndarray,

@@ -125,11 +125,12 @@ class CellNamer:
         return out
 
     def probabilities(self, class_logits: np.ndarray | None = None,
-                      category_logits: np.ndarray | None = None) -> np.ndarray:
+                      category_logits: np.ndarray | None = None, pool: bool = True) -> np.ndarray:
         """(..., V + 1) category probabilities of a cell grid from ImageNet logits (..., 1000)
         and / or head logits (..., K + 1), combined by the module's rule. ImageNet logits given
         as a grid (..., h, w, 1000) are pooled over the vocabulary's `pool_cells` window first
-        (`Vocabulary.grid_probabilities`); flat (cells, 1000) each cell is named alone. The two may be grids
+        (`Vocabulary.grid_probabilities`) unless `pool` is False (logits of windows,
+        `objects/windows.py`); flat (cells, 1000) each cell is named alone. The two may be grids
         of different cell sizes, (..., h, w, 1000) and (..., f h, f w, K + 1) or the other way
         round (f an integer): the coarser is upsampled (`upsample_cells`) and the result is on
         the finer grid. Raises ShapeError when their cells differ otherwise."""
@@ -137,7 +138,7 @@ class CellNamer:
             raise ValueError('give class_logits, category_logits or both')
         if class_logits is None:
             imagenet = None
-        elif np.ndim(class_logits) >= 3:   # a grid: pooled over the vocabulary's window
+        elif np.ndim(class_logits) >= 3 and pool:   # a grid: pooled over the vocabulary's window
             imagenet = self.vocabulary.grid_probabilities(class_logits)
         else:
             imagenet = self.vocabulary.probabilities(class_logits)

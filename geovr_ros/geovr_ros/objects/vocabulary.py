@@ -34,11 +34,13 @@ __all__ = ['Category', 'Vocabulary', 'VocabularyError', 'load_vocabulary', 'merg
            'plural_of', 'pool_logits', 'shipped_vocabulary_path', 'vocabulary_from_dict']
 
 SHIPPED_FILE = 'object_vocabulary.yaml'
-TOP_KEYS = ('temperature', 'min_score', 'combine', 'pool_cells', 'imagenet_sure', 'categories', 'remove')
+SETTING_KEYS = ('temperature', 'min_score', 'combine', 'pool_cells', 'imagenet_sure', 'windows', 'window_pixels')
+TOP_KEYS = SETTING_KEYS + ('categories', 'remove')
 COMBINE_RULES = ('head', 'max')  # objects/namers.py
 CATEGORY_KEYS = ('imagenet', 'synonyms', 'plural')
 NUM_IMAGENET_CLASSES = 1000  # outputs of an ImageNet-1k classifier
 MAX_POOL_CELLS = 15  # the largest pooling window (cells a side)
+WINDOW_PIXELS_RANGE = (32, 512)  # the side a window is classified at, pixels
 
 
 class VocabularyError(ValueError):
@@ -119,10 +121,15 @@ class Vocabulary:
         imagenet_sure: with `combine: head`, a cell whose ImageNet probability of one category
             reaches this is named by ImageNet even where the head names it (0 < x <= 1; 1:
             never, the head decides its categories alone).
+        windows: the ImageNet classes are read from square windows of these sides (fractions
+            of the image height, each in (0, 1]), each crop classified alone at
+            `window_pixels` (`objects/windows.py`); () reads them from the frame's cells.
+        window_pixels: the side windows are resized to before classification (32..512).
     """
 
     def __init__(self, categories: Sequence[Category], temperature: float = 1.0, min_score: float = 0.3,
-                 combine: str = 'head', pool_cells: int = 1, imagenet_sure: float = 1.0):
+                 combine: str = 'head', pool_cells: int = 1, imagenet_sure: float = 1.0,
+                 windows: Sequence[float] = (), window_pixels: int = 128):
         if not categories:
             raise VocabularyError('a vocabulary needs at least one category')
         if not (np.isfinite(temperature) and temperature > 0):
@@ -137,6 +144,17 @@ class Vocabulary:
         if not (np.isfinite(imagenet_sure) and 0 < imagenet_sure <= 1):
             raise VocabularyError(f'imagenet_sure must be in (0, 1], got {imagenet_sure!r}')
         self.imagenet_sure = float(imagenet_sure)
+        if isinstance(windows, (str, bytes)) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and 0 < v <= 1
+                for v in windows) or len(set(windows)) != len(windows):
+            raise VocabularyError(f'windows must be distinct fractions of the image height in (0, 1], '
+                                  f'got {windows!r}')
+        self.windows = tuple(float(v) for v in windows)
+        low, high = WINDOW_PIXELS_RANGE
+        if isinstance(window_pixels, bool) or not isinstance(window_pixels, (int, np.integer)) \
+                or not low <= window_pixels <= high:
+            raise VocabularyError(f'window_pixels must be an integer in [{low}, {high}], got {window_pixels!r}')
+        self.window_pixels = int(window_pixels)
         self.categories = tuple(categories)
         self.names = tuple(c.name for c in self.categories)
         self.temperature = float(temperature)
@@ -201,7 +219,7 @@ class Vocabulary:
         if not added:
             return self
         return Vocabulary(self.categories + tuple(added), self.temperature, self.min_score, self.combine,
-                          self.pool_cells, self.imagenet_sure)
+                          self.pool_cells, self.imagenet_sure, self.windows, self.window_pixels)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Category probabilities (..., K + 1) of ImageNet logits (..., 1000).
@@ -255,6 +273,7 @@ class Vocabulary:
         """The YAML form (`vocabulary_from_dict` reads it back)."""
         return {'temperature': self.temperature, 'min_score': self.min_score, 'combine': self.combine,
                 'pool_cells': self.pool_cells, 'imagenet_sure': self.imagenet_sure,
+                'windows': list(self.windows), 'window_pixels': self.window_pixels,
                 'categories': {c.name: {'imagenet': dict(c.imagenet), 'synonyms': list(c.synonyms),
                                         **({'plural': c.plural} if c.plural else {})}
                                for c in self.categories}}
@@ -305,8 +324,12 @@ def vocabulary_from_dict(data: Mapping[str, Any], source: str = '<dict>') -> Voc
         pool_cells = data.get('pool_cells', 1)
         if isinstance(pool_cells, bool) or not isinstance(pool_cells, int):
             raise VocabularyError(f'pool_cells must be an odd integer in [1, {MAX_POOL_CELLS}], got {pool_cells!r}')
+        windows = data.get('windows') or []
+        if not isinstance(windows, (list, tuple)):
+            raise VocabularyError(f'windows must be a list of fractions of the image height, got {windows!r}')
         return Vocabulary(categories, float(data.get('temperature', 1.0)), float(data.get('min_score', 0.3)),
-                          str(data.get('combine', 'head')), pool_cells, float(data.get('imagenet_sure', 1.0)))
+                          str(data.get('combine', 'head')), pool_cells, float(data.get('imagenet_sure', 1.0)),
+                          tuple(windows), data.get('window_pixels', 128))
     except (TypeError, ValueError) as exc:
         raise VocabularyError(f'{source}: {exc}') from exc
 
@@ -334,7 +357,7 @@ def merge_vocabulary(base: Mapping[str, Any], override: Mapping[str, Any], sourc
             raise VocabularyError(f'{source}: categories.{name} must be a mapping')
         _reject_unknown(entry, CATEGORY_KEYS, f'{source}: categories.{name}')
         categories[name] = {**categories.get(name, {}), **entry}
-    for key in ('temperature', 'min_score', 'combine', 'pool_cells', 'imagenet_sure'):
+    for key in SETTING_KEYS:
         if key in override:
             merged[key] = override[key]
     merged['categories'] = categories

@@ -317,14 +317,13 @@ class Session:
         keyframe = tracked.step.keyframe
         T_objects_odom = T_map_odom if self.config.localization_enabled else np.eye(4)
         if keyframe is not None and T_objects_odom is not None:
-            logits = self.perception.cell_logits(cur)   # (h, w, 1000)
-            categories = (self.perception.cell_category_logits(cur)   # (h, w, K + 1) or None
-                          if self.objects.namer.head_categories else None)
+            logits, categories, pool = self.naming_logits(cur)
             if logits is not None:
                 observed = self.objects.observe_logits(
                     logits.reshape(-1, logits.shape[-1]), result.depth, result.K,
                     T_objects_odom @ T_odom_cam, keyframe.id, stamp,
-                    category_logits=None if categories is None else categories.reshape(-1, categories.shape[-1]))
+                    category_logits=None if categories is None else categories.reshape(-1, categories.shape[-1]),
+                    pool=pool)
                 changed = bool(observed)
         graph = self.pose_graph
         if tracked.loop_closure is not None and graph is not None and self.localizer.mapping:
@@ -332,6 +331,36 @@ class Session:
                                                for key in graph.keyframes})
             changed = changed or moved > 0
         return changed
+
+    def naming_logits(self, frame: PreparedFrame) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
+        """What names a keyframe's cells for the object map: (ImageNet logits (h, w, 1000) or
+        None, the category head's logits (h', w', K + 1) or None, whether the ImageNet logits
+        are to be pooled over cells). The ImageNet logits are the windows' when the vocabulary
+        asks for windows and the model has `imagenet_cells` (not pooled), else the cells'.
+        `self.objects.namer.probabilities(*naming_logits)` gives the cells' categories."""
+        logits = self._window_logits(frame)   # (h, w, 1000) or None
+        pool = logits is None
+        if logits is None:
+            logits = self.perception.cell_logits(frame)
+        categories = (self.perception.cell_category_logits(frame)
+                      if self.objects is not None and self.objects.namer.head_categories else None)
+        return logits, categories, pool
+
+    def _window_logits(self, frame: PreparedFrame) -> np.ndarray | None:
+        """ImageNet logits (h, w, 1000) of the frame's stride-32 cells read from windows (the
+        vocabulary's `windows`, `objects/windows.py`), or None when the vocabulary reads cells
+        or the model directory has no `imagenet_cells` graph to classify windows with."""
+        vocabulary = self.objects.vocabulary if self.objects is not None else None
+        if vocabulary is None or not vocabulary.windows or getattr(self.perception, 'imagenet', None) is None:
+            return None
+        from geovr_ros.objects.windows import CELL_PIXELS, crop_windows, window_boxes, window_cell_logits
+        height, width = frame.chw.shape[1:]
+        boxes, scale_index = window_boxes(width, height, vocabulary.windows)
+        crops = crop_windows(frame.chw.transpose(1, 2, 0), boxes, vocabulary.window_pixels)
+        logits = self.perception.image_logits(crops.transpose(0, 3, 1, 2))   # (N, 1000)
+        cell = self.perception.metadata.patch_size or CELL_PIXELS   # the cells cell_logits would name
+        grid = (height // cell, width // cell)
+        return window_cell_logits(logits, boxes, scale_index, grid, (width, height), vocabulary)
 
     def _keep_input(self, keyframe, frame: PreparedFrame) -> None:
         """Keeps a new map keyframe's model input (for place verification without preparing

@@ -117,6 +117,36 @@ def cell_outputs(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16,
     return np.concatenate(classes), (np.concatenate(categories) if with_head else None)
 
 
+def window_cell_logits_of_frames(rgb: np.ndarray, size: tuple[int, int], vocabulary, imagenet,
+                                 batch: int = 64) -> np.ndarray:
+    """(N, cells, 1000) ImageNet logits of the stride-32 cells of frames rgb (N, H, W, 3) uint8
+    resized to size (W, H), read from the vocabulary's windows as the runtime does
+    (`geovr_ros.objects.windows`; the session's `naming_logits`): each window cropped from the
+    normalised frame, resized to `window_pixels`, classified alone by `imagenet`
+    (`imagenet_network`, the pristine Lite0), its cells averaged."""
+    import cv2
+    import torch
+
+    from geovr_ros.objects.windows import CELL_PIXELS, crop_windows, window_boxes, window_cell_logits
+    from geovr_training.model import normalize_images
+    if imagenet is None:
+        raise ValueError('windows are classified by the pristine ImageNet network (--imagenet-weights pristine)')
+    width, height = size
+    boxes, scale_index = window_boxes(width, height, vocabulary.windows)
+    grid = (height // CELL_PIXELS, width // CELL_PIXELS)
+    out = []
+    with torch.no_grad():
+        for frame in rgb:
+            image = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            chw = normalize_images(torch.from_numpy(image).permute(2, 0, 1).float() / 255.0).numpy()
+            crops = torch.from_numpy(crop_windows(chw.transpose(1, 2, 0), boxes, vocabulary.window_pixels))
+            crops = crops.permute(0, 3, 1, 2).contiguous()
+            logits = torch.cat([imagenet(crops[i:i + batch]).mean((2, 3)) for i in range(0, len(crops), batch)])
+            cells = window_cell_logits(logits.double().numpy(), boxes, scale_index, grid, size, vocabulary)
+            out.append(cells.reshape(-1, cells.shape[-1]))
+    return np.stack(out)
+
+
 def resize_depth_nearest(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     import cv2
     return cv2.resize(depth.astype(np.float32), size, interpolation=cv2.INTER_NEAREST)
@@ -376,6 +406,8 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
     for kind in namers:
         for rule in (rules if kind == 'combined' else (None,)):
             source = 'v2 backbone' if imagenet is None else 'pristine Lite0'
+            if vocabulary.windows:
+                source += f', windows {"/".join(f"{w:g}" for w in vocabulary.windows)} at {vocabulary.window_pixels} px'
             key = {'imagenet': f'ImageNet namer ({source}, {size[0]}x{size[1]}, stride 32)',
                    'head': f'category head ({size[0]}x{size[1]}, stride {stride})',
                    'combined': f'head + ImageNet, rule {rule} ({size[0]}x{size[1]}, stride {stride})'}[kind] + label
@@ -386,6 +418,9 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
     shown = {key: set() for key in runs}
     for seq in sequences:
         class_logits, category_logits = cell_outputs(model, seq.rgb, size, imagenet=imagenet)
+        pool = not vocabulary.windows
+        if not pool and set(namers) - {'head'}:
+            class_logits = window_cell_logits_of_frames(seq.rgb, size, vocabulary, imagenet)
         src = (seq.rgb.shape[2], seq.rgb.shape[1])
         for key, (namer, kind) in runs.items():
             vocab = namer.vocabulary
@@ -400,11 +435,11 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
                 heads = (None if category_logits is None else
                          category_logits[i].reshape(cell_grid_shape(category_logits.shape[1], depth.shape) + (-1,)))
                 if kind == 'imagenet':
-                    probs = namer.probabilities(classes)
+                    probs = namer.probabilities(classes, pool=pool)
                 elif kind == 'head':
                     probs = namer.head_probabilities(heads)
                 else:
-                    probs = namer.probabilities(classes, heads)  # on the finer of the two grids
+                    probs = namer.probabilities(classes, heads, pool=pool)  # on the finer of the two grids
                 grid = probs.shape[:2]
                 mapper.observe_probabilities(probs, depth, K, seq.T_world_cam[i], i, float(seq.timestamps[i]))
                 predicted, _ = vocab.label_cells(probs)

@@ -15,6 +15,15 @@ the question alone: a count of 1, the middle of the walk, the set's median dista
 "not seen" never said. Writes questions.json (every answer and score, and the session's
 object map: each instance's category, centre in the recording's world, box extent along the
 map axes in metres, confidence and views) and questions.md.
+
+Naming (`naming_recall`, every `--naming-step`-th frame): the answers hang on a few keyframes
+that name an object, so the set's score moves by several questions when one detection comes or
+goes. Beside it, how often the runtime's namer (`Session.naming_logits`: the vocabulary's cells
+or windows, with the category head) names each labelled object in the frames that show it: its
+centre projects into the image where the sensor's depth agrees with its own
+(`visible_pixel`), and a cell within one of that point bears its category. Also: the share of
+frames with a cell named after a category the walk lacks (the zero counts and not-seen
+questions of the set).
 """
 from __future__ import annotations
 
@@ -26,6 +35,8 @@ from pathlib import Path
 import numpy as np
 
 WHERE_IS_M = 1.0
+VISIBLE_DEPTH_M = 0.5   # a labelled centre is seen when the sensor's depth at its pixel is this close
+NAMING_STEP = 2         # naming measured on every 2nd frame
 DISTANCE_RELATIVE = 0.25
 TASKS = ('where_is', 'object_count', 'abs_distance', 'not_seen')
 
@@ -87,16 +98,17 @@ def object_centres(recording: str | Path, objects: dict) -> dict[str, dict]:
     return out
 
 
-def run_session(model: str | Path, recording: str | Path, progress: bool = True):
+def run_session(model: str | Path, recording: str | Path, progress: bool = True, vocabulary: str = ''):
     """The runtime session over every frame of `recording`: (session, stamps (N,), T_map_cam
-    (N, 4, 4) of the processed frames, their true T_world_cam (N, 4, 4))."""
+    (N, 4, 4) of the processed frames, their true T_world_cam (N, 4, 4)). `vocabulary`: a
+    user object vocabulary YAML (the node's object_vocabulary), '' for the shipped one."""
     from tqdm import tqdm
 
     from geovr_ros.inference import PerceptionPipeline
     from geovr_ros.recordings import open_recording
-    from geovr_ros.session import Session
+    from geovr_ros.session import Session, SessionConfig
     pipeline = PerceptionPipeline(model, backend='onnxruntime')
-    session = Session(pipeline, mount=np.eye(4))
+    session = Session(pipeline, SessionConfig(object_vocabulary=vocabulary), mount=np.eye(4))
     stamps, est, gt = [], [], []
     frames = open_recording(recording)
     for f in tqdm(frames, desc='session', disable=not progress, total=len(frames)):
@@ -107,6 +119,77 @@ def run_session(model: str | Path, recording: str | Path, progress: bool = True)
         est.append(result.T_map_cam if result.T_map_cam is not None else result.T_odom_cam)
         gt.append(f.T_world_cam)
     return session, np.asarray(stamps), np.stack(est), np.stack(gt)
+
+
+def visible_pixel(centre_world: np.ndarray, T_world_cam: np.ndarray, K: np.ndarray, depth: np.ndarray,
+                  tolerance_m: float = VISIBLE_DEPTH_M) -> tuple[float, float] | None:
+    """The pixel (u, v) of the image (depth's size) where a world point (3,) is seen, or None:
+    behind the camera, outside the image, hidden (the sensor's median depth in the 7x7 pixels
+    around it differs from the point's by more than `tolerance_m`) or without sensor depth there."""
+    from geovr_ros.geometry import invert_pose, transform_points
+    x = transform_points(invert_pose(T_world_cam), np.asarray(centre_world, dtype=np.float64)[None])[0]
+    if x[2] <= 0.1:
+        return None
+    u, v = K[0, 0] * x[0] / x[2] + K[0, 2], K[1, 1] * x[1] / x[2] + K[1, 2]
+    height, width = depth.shape
+    if not (0 <= u < width and 0 <= v < height):
+        return None
+    patch = depth[max(0, int(v) - 3):int(v) + 4, max(0, int(u) - 3):int(u) + 4]
+    patch = patch[np.isfinite(patch) & (patch > 0)]
+    if not len(patch) or abs(float(np.median(patch)) - x[2]) > tolerance_m:
+        return None
+    return float(u), float(v)
+
+
+def absent_categories(questions: list[dict], vocabulary) -> list[str]:
+    """The categories the set says the walk lacks: named by its not-seen questions and its
+    counts of zero."""
+    names = []
+    for q in questions:
+        if q['task'] == 'not_seen' or (q['task'] == 'object_count' and q.get('value') == 0):
+            names += [name for _, name in vocabulary.find(q['question'])]
+    return sorted(set(names))
+
+
+def naming_recall(session, recording: str | Path, truth: dict, absent: list[str], step: int = NAMING_STEP,
+                  progress: bool = True) -> dict:
+    """Per labelled object: frames (every `step`-th) that show it (`visible_pixel`) and those of
+    them where the session's namer labels a cell within one cell of its pixel with its category;
+    and the frames with a cell labelled after an `absent` category. The namer is the runtime's
+    (`Session.naming_logits`, its namer's probabilities and the vocabulary's labelling)."""
+    from tqdm import tqdm
+
+    from geovr_ros.recordings import open_recording
+    namer = session.objects.namer
+    vocabulary = namer.vocabulary
+    wanted = {name: vocabulary.index(vocabulary.resolve(name)) for name in truth if vocabulary.resolve(name)}
+    absent_labels = [vocabulary.index(name) for name in absent]
+    shown = dict.fromkeys(wanted, 0)
+    named = dict.fromkeys(wanted, 0)
+    frames = with_absent = 0
+    recording_frames = open_recording(recording, with_depth=True)
+    for i, f in enumerate(tqdm(recording_frames, desc='naming', disable=not progress, total=len(recording_frames))):
+        if i % step:
+            continue
+        frame = session.perception.preprocess(f.rgb, f.K)
+        logits, categories, pool = session.naming_logits(frame)
+        labels, _ = vocabulary.label_cells(namer.probabilities(logits, categories, pool=pool))
+        rows, cols = labels.shape
+        frames += 1
+        with_absent += bool(np.isin(labels, absent_labels).any())
+        height, width = f.depth.shape
+        for name, label in wanted.items():
+            pixel = visible_pixel(truth[name]['centre'], f.T_world_cam, f.K, f.depth)
+            if pixel is None:
+                continue
+            shown[name] += 1
+            r, c = int(pixel[1] / height * rows), int(pixel[0] / width * cols)
+            named[name] += bool((labels[max(0, r - 1):r + 2, max(0, c - 1):c + 2] == label).any())
+    per_object = {name: {'shown': shown[name], 'named': named[name]} for name in wanted}
+    recalls = [v['named'] / v['shown'] for v in per_object.values() if v['shown']]
+    return {'step': step, 'frames': frames, 'per_object': per_object,
+            'mean_recall': float(np.mean(recalls)) if recalls else None,
+            'absent': absent, 'frames_naming_absent': with_absent / frames if frames else None}
 
 
 def score(question: dict, answer, truth: dict, T_world_map: np.ndarray) -> dict:
@@ -165,11 +248,13 @@ def question_alone(questions: list[dict], truth: dict, gt_positions: np.ndarray)
     return out
 
 
-def evaluate(model: str | Path, recording: str | Path, labels: str | Path, progress: bool = True) -> dict:
+def evaluate(model: str | Path, recording: str | Path, labels: str | Path, progress: bool = True,
+             vocabulary: str = '', naming_step: int = NAMING_STEP) -> dict:
+    """The whole evaluation (module docstring); `naming_step` 0 leaves out the naming measure."""
     from geovr_ros.geometry import umeyama_alignment
     data = load_labels(labels)
     truth = object_centres(recording, data['objects'])
-    session, stamps, est, gt = run_session(model, recording, progress)
+    session, stamps, est, gt = run_session(model, recording, progress, vocabulary)
     _, R, t = umeyama_alignment(est[:, :3, 3], gt[:, :3, 3], with_scale=False)
     T_world_map = np.eye(4)
     T_world_map[:3, :3], T_world_map[:3, 3] = R, t
@@ -188,7 +273,12 @@ def evaluate(model: str | Path, recording: str | Path, labels: str | Path, progr
         if rows:
             by_task[task] = {'asked': len(rows), 'correct': sum(r['correct'] for r in rows)}
     distance_mra = [r['mra'] for r in records if r['task'] == 'abs_distance']
+    naming = None
+    if naming_step and session.objects is not None:
+        naming = naming_recall(session, recording, truth, absent_categories(data['questions'], session.objects.vocabulary),
+                               naming_step, progress)
     return {'labels': str(labels), 'recording': str(recording), 'model': str(model),
+            'vocabulary': vocabulary or 'shipped', 'naming': naming,
             'objects_labelled': {k: {'centre': v['centre'].tolist(), 'views': v['views'], 'points': v['points']}
                                  for k, v in truth.items()},
             'object_map': [{'category': i.category, 'centre_world': (R @ i.centroid + t).tolist(),
@@ -214,6 +304,17 @@ def markdown(result: dict) -> str:
     lines += [f'| {task} | {v["correct"]} / {v["asked"]} |' for task, v in s['by_task'].items()]
     if s['distance_mra'] is not None:
         lines.append(f'| distance MRA | {s["distance_mra"]:.2f} |')
+    naming = result.get('naming')
+    if naming:
+        lines += ['', f'Naming, every {naming["step"]} frames ({naming["frames"]}): frames that show each labelled '
+                  'object and those where a cell within one of its centre bears its category', '',
+                  '| object | named / shown |', '|---|---|']
+        lines += [f'| {name} | {v["named"]} / {v["shown"]} |' for name, v in naming['per_object'].items()]
+        if naming['mean_recall'] is not None:
+            lines.append(f'| mean recall | {naming["mean_recall"]:.2f} |')
+        if naming['absent']:
+            lines.append(f'| frames naming a category the walk lacks ({", ".join(naming["absent"])}) | '
+                         f'{100 * naming["frames_naming_absent"]:.0f} % |')
     lines += ['', '| question | answer | verdict |', '|---|---|---|']
     for r in result['questions']:
         detail = (f'{r["error_m"]:.2f} m off' if r.get('error_m') is not None else
@@ -229,10 +330,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--data', required=True, help='the recording the labels are about')
     parser.add_argument('--labels', required=True, help='labels YAML (e.g. fixtures/hololens_office_questions.yaml)')
     parser.add_argument('--out', required=True, help='output folder (questions.json, questions.md)')
+    parser.add_argument('--vocabulary', default='',
+                        help="object vocabulary YAML merged over the shipped one (the node's object_vocabulary)")
+    parser.add_argument('--naming-step', type=int, default=NAMING_STEP,
+                        help=f'measure naming on every Nth frame (default {NAMING_STEP}; 0: not at all)')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
+    if args.naming_step < 0:
+        parser.error(f'--naming-step must be >= 0, got {args.naming_step}')
     try:
-        result = evaluate(args.model, args.data, args.labels, progress=not args.no_progress)
+        result = evaluate(args.model, args.data, args.labels, progress=not args.no_progress,
+                          vocabulary=args.vocabulary, naming_step=args.naming_step)
     except (LabelError, ValueError, OSError) as error:
         print(f'geovr-eval questions: {error}', file=sys.stderr)
         return 2

@@ -115,6 +115,11 @@ class Backend(abc.ABC):
         """Specs of the graph outputs, in graph order."""
         return list(self._outputs)
 
+    def max_batch(self, name: str) -> int | None:
+        """The largest first dimension `infer` accepts for input `name`; None: no limit
+        (an engine's optimisation profiles set one)."""
+        return None
+
     @abc.abstractmethod
     def _run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the graph on already-validated inputs."""

@@ -244,6 +244,12 @@ class TensorRTBackend(Backend):
         """Per profile: {input name: (min, opt, max) shapes} as the engine reports them."""
         return [dict(p) for p in self._profiles]
 
+    def max_batch(self, name: str) -> int | None:
+        """The largest first dimension of input `name` over the engine's profiles (their max
+        shapes); None before `load` or for a name that is no input."""
+        sizes = [profile[name][2][0] for profile in self._profiles if name in profile and profile[name][2]]
+        return max(sizes) if sizes else None
+
     def _run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         memory = self._memory
         shapes = {name: tuple(array.shape) for name, array in inputs.items()}
