@@ -135,8 +135,9 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'level REP 103 mount); with it the floor under an object stays out of its box and its '
           'footprint, and an object\'s parts stacked above each other merge.'),
     Param('object_vocabulary', '', 'A vocabulary YAML merged over the shipped '
-          'config/object_vocabulary.yaml (categories, their ImageNet classes, synonyms; '
-          'docs/objects.md). Empty: the shipped one. A bad file makes configure fail.'),
+          'config/object_vocabulary.yaml (categories, their ImageNet classes, synonyms, '
+          'windows: [0.4, 0.7] to name crops instead of cells; docs/objects.md). Empty: the '
+          'shipped one. A bad file makes configure fail.'),
     # Memory and questions
     Param('memory_max_keyframes', 64, 'Keyframes kept in the spatial memory; when full, the '
           'one closest to another is evicted.'),
