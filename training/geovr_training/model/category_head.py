@@ -8,7 +8,7 @@ channels), or the stride-16 map joined with the stride-32 map upsampled x2 (`s16
 channels on the stride-16 cells, `join_features`: the s16 map alone knows less of what a
 thing is), standardises them with the training set's mean and standard deviation (buffers,
 saved with the weights) and applies a convolution over each cell and its neighbours
-(`kernel` 3: the 3 x 3 cells around it, zero-padded at the border; 1: the cell alone):
+(`kernel` 3: the 3 x 3 cells around it, zero-padded at the border; 5: the 5 x 5; 1: the cell alone):
 linear, or with one hidden ReLU layer followed by a 1x1 convolution. Dropout (training only)
 on the input and hidden layer. Output: logits over K categories + background (last column). Trained by
 `geovr_training.train.cell_categories` on cached features (docs/objects.md).
@@ -21,6 +21,7 @@ from torch import nn
 
 FEATURE_CHANNELS = {'head': 1280, 's32': 320, 's16': 112, 's16+s32': 432}  # category_features -> channels
 FEATURE_STRIDE = {'head': 32, 's32': 32, 's16': 16, 's16+s32': 16}  # category_features -> cell size, pixels
+KERNELS = (1, 3, 5)  # cells a side the head's first convolution sees around each cell
 
 
 def join_features(feat_s16: torch.Tensor, feat_s32: torch.Tensor) -> torch.Tensor:
@@ -44,8 +45,8 @@ class CellCategoryHead(nn.Module):
             raise ValueError(f'num_classes {num_classes} must be >= 2 (a category and background)')
         if hidden < 0:
             raise ValueError(f'hidden {hidden} must be >= 0 (0: linear)')
-        if kernel not in (1, 3):
-            raise ValueError(f'kernel {kernel} must be 1 or 3 (cells)')
+        if kernel not in KERNELS:
+            raise ValueError(f'kernel {kernel} must be one of {KERNELS} (cells)')
         self.register_buffer('feature_mean', torch.zeros(in_channels))
         self.register_buffer('feature_std', torch.ones(in_channels))
         first = nn.Conv2d(in_channels, hidden or num_classes, kernel, padding=kernel // 2)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from geovr_training.model.category_head import FEATURE_CHANNELS, FEATURE_STRIDE, CellCategoryHead, join_features
+from geovr_training.model.category_head import FEATURE_CHANNELS, FEATURE_STRIDE, KERNELS, CellCategoryHead, join_features
 
 MIN_COVERAGE = 0.3
 
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument('--val', default=None, help='cache (.npz) reported per epoch')
     fit.add_argument('--features', choices=sorted(FEATURE_CHANNELS), default='s32')
     fit.add_argument('--hidden', type=int, default=128, help='hidden width (0: linear; default 128)')
-    fit.add_argument('--kernel', type=int, choices=(1, 3), default=3, help='cells seen per cell (3: 3x3; default)')
+    fit.add_argument('--kernel', type=int, choices=KERNELS, default=3, help='cells seen per cell (3: 3x3; default)')
     fit.add_argument('--dropout', type=float, default=0.2)
     fit.add_argument('--epochs', type=int, default=20)
     fit.add_argument('--lr', type=float, default=3e-3)
