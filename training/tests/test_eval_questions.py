@@ -9,7 +9,7 @@ import pytest
 
 from geovr_ros.memory import Answer
 from geovr_training.evaluation.questions import (LabelError, absent_categories, load_labels, mean_relative_accuracy,
-                                                 object_centres, question_alone, score, visible_pixel)
+                                                 naming_recall, object_centres, question_alone, score, visible_pixel)
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = ROOT / 'fixtures' / 'hololens_office_questions.yaml'
@@ -89,3 +89,40 @@ def test_the_categories_the_walk_lacks_come_from_the_set():
     from geovr_ros.objects import load_vocabulary
     questions = load_labels(LABELS)['questions']
     assert absent_categories(questions, load_vocabulary()) == ['bathtub', 'bed', 'toilet']   # piano: no category
+
+
+def test_naming_recall_counts_the_frames_that_show_an_object_and_name_it(tiny_data):
+    """A point on the first frame's surface is shown in that frame (and any other that sees
+    it); a namer that calls every cell a sofa names it in all of them, one that calls every
+    cell a bed in none, and every frame then names a category the set says is absent."""
+    from types import SimpleNamespace
+
+    from geovr_ros.geometry import transform_points
+    from geovr_ros.objects import load_vocabulary
+    from geovr_ros.objects.namers import CellNamer
+    from geovr_ros.recordings import open_recording
+    frames = list(open_recording(tiny_data, with_depth=True))
+    first = frames[0]
+    rows, cols = np.nonzero(np.isfinite(first.depth) & (first.depth > 0))
+    v, u = rows[len(rows) // 2], cols[len(cols) // 2]
+    z = first.depth[v, u]
+    K = first.K
+    point = np.array([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z])
+    truth = {'sofa': {'centre': transform_points(first.T_world_cam, point[None])[0]}}
+    vocabulary = load_vocabulary()
+
+    def session_naming(imagenet_class):
+        logits = np.zeros((3, 4, 1000))
+        logits[..., imagenet_class] = 20.0
+        return SimpleNamespace(perception=SimpleNamespace(preprocess=lambda rgb, K: None),
+                               objects=SimpleNamespace(namer=CellNamer(vocabulary)),
+                               naming_logits=lambda frame: (logits, None, True))
+
+    sofas = naming_recall(session_naming(831), tiny_data, truth, ['bed'], step=1, progress=False)
+    shown = sofas['per_object']['sofa']['shown']
+    assert 1 <= shown <= len(frames) and sofas['frames'] == len(frames)
+    assert sofas['per_object']['sofa']['named'] == shown and sofas['mean_recall'] == 1.0
+    assert sofas['frames_naming_absent'] == 0.0
+    beds = naming_recall(session_naming(564), tiny_data, truth, ['bed'], step=2, progress=False)  # four-poster
+    assert beds['per_object']['sofa']['named'] == 0 and beds['frames_naming_absent'] == 1.0
+    assert beds['frames'] == (len(frames) + 1) // 2
