@@ -119,6 +119,15 @@ def test_the_vocabulary_chooses_windows_or_cells(chair_model, tmp_path):
     assert found == {'windows': {'backpack'}, 'cells': {'sofa'}}
 
 
+def test_windows_without_an_imagenet_graph_fall_back_to_cells_and_say_so(pipeline, tmp_path, caplog):
+    windows = tmp_path / 'windows.yaml'
+    windows.write_text('windows: [0.4, 0.7]\n')
+    with caplog.at_level('WARNING'):
+        session, _ = mapped_session(pipeline, object_vocabulary=str(windows))
+    assert 'no imagenet_cells graph' in caplog.text and 'windows.yaml' in caplog.text
+    assert {i.category for i in session.objects.map.instances()} == {'chair'}   # the cell classifier's
+
+
 class HeadClassifier(torch.nn.Module):
     """ImageNet logits that name nothing (uniform) and a category head (chair, toy duck,
     background) that sees a toy duck in every cell."""

@@ -125,8 +125,11 @@ class Session:
                 or getattr(self.perception, 'classifier', None) is None:
             return None
         from geovr_ros.objects import ObjectMapper, load_vocabulary
-        return ObjectMapper(load_vocabulary(c.object_vocabulary or None),
-                            head_categories=getattr(self.perception, 'cell_categories', ()))
+        vocabulary = load_vocabulary(c.object_vocabulary or None)
+        if vocabulary.windows and getattr(self.perception, 'imagenet', None) is None:
+            self.log.warning(f'object vocabulary {c.object_vocabulary!r} asks for windows, but the model has no '
+                             'imagenet_cells graph to classify them: the cells are named instead')
+        return ObjectMapper(vocabulary, head_categories=getattr(self.perception, 'cell_categories', ()))
 
     @property
     def objects_frame(self) -> str:
