@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from geovr_ros.memory import Answer
-from geovr_training.evaluation.questions import (LabelError, absent_categories, load_labels, mean_relative_accuracy,
+from geovr_training.evaluation.questions import (LabelError, absent_categories, load_labels, main, mean_relative_accuracy,
                                                  naming_recall, object_centres, question_alone, score, visible_pixel)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,3 +126,10 @@ def test_naming_recall_counts_the_frames_that_show_an_object_and_name_it(tiny_da
     beds = naming_recall(session_naming(564), tiny_data, truth, ['bed'], step=2, progress=False)  # four-poster
     assert beds['per_object']['sofa']['named'] == 0 and beds['frames_naming_absent'] == 1.0
     assert beds['frames'] == (len(frames) + 1) // 2
+
+
+def test_a_negative_naming_step_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(['--model', str(tmp_path), '--data', str(tmp_path), '--labels', str(LABELS), '--out', str(tmp_path),
+              '--naming-step', '-1'])
+    assert exit_info.value.code == 2 and '--naming-step must be >= 0, got -1' in capsys.readouterr().err
