@@ -9,7 +9,7 @@ window around the object and classifying the crop alone names them (docs/objects
 
 The layout (`window_boxes`): for each scale s (a fraction of the image height), square windows
 of side s H at a stride of half a side (half overlapping), spread evenly over the image from
-edge to edge. At 256x192 and scales (0.4, 0.7): 30 + 6 = 36 windows. Each window is resized to
+edge to edge. At 256x192 and scales (0.4, 0.7): 24 + 6 = 30 windows. Each window is resized to
 `pixels` x `pixels` (`crop_windows`) and classified (the runtime: the `imagenet_cells` graph on
 the batch, its cells averaged: the classifier's logits of the crop).
 
@@ -20,18 +20,22 @@ window that holds it, a large one by the large window. The result is one row of 
 logits per cell, named as usual by the vocabulary (without pooling: a window already is the
 pooled view).
 
+`windowed_cell_logits` runs the three steps on one image with any classifier (the runtime's
+`PerceptionPipeline.image_logits`, the evaluation's torch network).
+
 Pure numpy + OpenCV (resizing); no rclpy, no onnxruntime.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from geovr_ros.geometry import ShapeError
 from geovr_ros.objects.vocabulary import NUM_IMAGENET_CLASSES, Vocabulary, VocabularyError
 
-__all__ = ['CELL_PIXELS', 'WINDOW_OVERLAP', 'crop_windows', 'window_boxes', 'window_cell_logits']
+__all__ = ['CELL_PIXELS', 'WINDOW_OVERLAP', 'crop_windows', 'window_boxes', 'window_cell_logits',
+           'windowed_cell_logits']
 
 WINDOW_OVERLAP = 0.5  # neighbouring windows of one scale share half their side
 CELL_PIXELS = 32      # the cells windows are assigned to when the model states no patch size
@@ -110,3 +114,16 @@ def window_cell_logits(window_logits: np.ndarray, boxes: np.ndarray, scale_index
         better = (best < 0) | (confidence[nearest] > confidence[np.maximum(best, 0)])
         best = np.where(better, nearest, best)
     return logits[best].reshape(h, w, NUM_IMAGENET_CLASSES)
+
+
+def windowed_cell_logits(chw: np.ndarray, vocabulary: Vocabulary, classify: Callable[[np.ndarray], np.ndarray],
+                         cell: int = CELL_PIXELS) -> np.ndarray:
+    """ImageNet logits (H / cell, W / cell, 1000) of the cells of one image chw (3, H, W), as
+    normalised for the classifier, read from the vocabulary's windows: `window_boxes`,
+    `crop_windows` at `window_pixels`, `classify` (crops (N, 3, p, p) float32 -> logits (N, 1000)),
+    `window_cell_logits`."""
+    height, width = chw.shape[1:]
+    boxes, scale_index = window_boxes(width, height, vocabulary.windows)
+    crops = crop_windows(np.asarray(chw).transpose(1, 2, 0), boxes, vocabulary.window_pixels)
+    logits = classify(np.ascontiguousarray(crops.transpose(0, 3, 1, 2)))
+    return window_cell_logits(logits, boxes, scale_index, (height // cell, width // cell), (width, height), vocabulary)

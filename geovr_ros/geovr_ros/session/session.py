@@ -356,14 +356,9 @@ class Session:
         vocabulary = self.objects.vocabulary if self.objects is not None else None
         if vocabulary is None or not vocabulary.windows or getattr(self.perception, 'imagenet', None) is None:
             return None
-        from geovr_ros.objects.windows import CELL_PIXELS, crop_windows, window_boxes, window_cell_logits
-        height, width = frame.chw.shape[1:]
-        boxes, scale_index = window_boxes(width, height, vocabulary.windows)
-        crops = crop_windows(frame.chw.transpose(1, 2, 0), boxes, vocabulary.window_pixels)
-        logits = self.perception.image_logits(crops.transpose(0, 3, 1, 2))   # (N, 1000)
+        from geovr_ros.objects.windows import CELL_PIXELS, windowed_cell_logits
         cell = self.perception.metadata.patch_size or CELL_PIXELS   # the cells cell_logits would name
-        grid = (height // cell, width // cell)
-        return window_cell_logits(logits, boxes, scale_index, grid, (width, height), vocabulary)
+        return windowed_cell_logits(frame.chw, vocabulary, self.perception.image_logits, cell)
 
     def _keep_input(self, keyframe, frame: PreparedFrame) -> None:
         """Keeps a new map keyframe's model input (for place verification without preparing

@@ -127,22 +127,21 @@ def window_cell_logits_of_frames(rgb: np.ndarray, size: tuple[int, int], vocabul
     import cv2
     import torch
 
-    from geovr_ros.objects.windows import CELL_PIXELS, crop_windows, window_boxes, window_cell_logits
+    from geovr_ros.objects.windows import windowed_cell_logits
     from geovr_training.model import normalize_images
     if imagenet is None:
         raise ValueError('windows are classified by the pristine ImageNet network (--imagenet-weights pristine)')
-    width, height = size
-    boxes, scale_index = window_boxes(width, height, vocabulary.windows)
-    grid = (height // CELL_PIXELS, width // CELL_PIXELS)
+
+    def classify(crops: np.ndarray) -> np.ndarray:   # (N, 3, p, p) -> (N, 1000): each crop alone
+        crops = torch.from_numpy(crops)
+        return torch.cat([imagenet(crops[i:i + batch]).mean((2, 3)) for i in range(0, len(crops), batch)]).double().numpy()
+
     out = []
     with torch.no_grad():
         for frame in rgb:
             image = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
             chw = normalize_images(torch.from_numpy(image).permute(2, 0, 1).float() / 255.0).numpy()
-            crops = torch.from_numpy(crop_windows(chw.transpose(1, 2, 0), boxes, vocabulary.window_pixels))
-            crops = crops.permute(0, 3, 1, 2).contiguous()
-            logits = torch.cat([imagenet(crops[i:i + batch]).mean((2, 3)) for i in range(0, len(crops), batch)])
-            cells = window_cell_logits(logits.double().numpy(), boxes, scale_index, grid, size, vocabulary)
+            cells = windowed_cell_logits(chw, vocabulary, classify)   # (h, w, 1000)
             out.append(cells.reshape(-1, cells.shape[-1]))
     return np.stack(out)
 
