@@ -6,7 +6,7 @@ import pytest
 
 from geovr_ros.geometry import absolute_trajectory_error
 from geovr_ros.tracking import KeyframeTracker, TrackerConfig, extract_features, match_features, refine_pnp, solve_pnp
-from geovr_ros.tracking.features import FeatureSet, hamming_distances, match_guided
+from geovr_ros.tracking.features import FeatureSet, _candidate_pairs, hamming_distances, match_guided
 
 cv2 = pytest.importorskip('cv2')
 
@@ -194,6 +194,25 @@ def test_guided_matching_agrees_with_exhaustive_matching_near_the_prediction(pla
     # a prediction far off finds nothing; NaN predictions are never candidates
     assert len(match_guided(a, b, predicted + 200.0, radius_px=15.0)) < 0.05 * len(guided)
     assert len(match_guided(a, b, np.full_like(predicted, np.nan), radius_px=15.0)) == 0
+
+
+def test_guided_candidates_are_exactly_the_pairs_within_the_radius_and_one_octave():
+    """The grid's chord ranges miss nothing and add nothing: the candidates equal a brute-force
+    search, for predictions inside, beyond the edges of and far from the keypoints, and NaN."""
+    rng = np.random.default_rng(3)
+    query = np.r_[rng.uniform(0, 640, (600, 2)) * [1, 0.75], rng.normal(300, 4, (200, 2))]  # a dense cluster too
+    predicted = np.r_[query[:300] + rng.normal(0, 8, (300, 2)), rng.uniform(-40, 680, (250, 2)),
+                      [[np.nan, 10.0], [-500.0, -500.0], [15.0, -14.0], [655.0, 494.0]]]
+    query_octaves, train_octaves = rng.integers(0, 8, len(query)), rng.integers(0, 8, len(predicted))
+    for radius in (15.0, 6.0, 40.0):
+        qi, ti = _candidate_pairs(query, predicted, radius, query_octaves, train_octaves)
+        assert np.all(np.diff(ti) >= 0)                                 # grouped by train feature
+        distance = np.linalg.norm(query[:, None] - predicted[None], axis=2)
+        expected = (distance <= radius) & (np.abs(query_octaves[:, None] - train_octaves[None]) <= 1)
+        assert set(zip(qi.tolist(), ti.tolist())) == set(zip(*np.nonzero(expected)))
+        assert len(qi) == int(expected.sum())                           # no pair twice
+        qi, ti = _candidate_pairs(query, predicted, radius)              # without octaves
+        assert len(qi) == int(np.sum(np.nan_to_num(distance, nan=np.inf) <= radius))
 
 
 def test_hamming_distances_count_bits():

@@ -57,43 +57,80 @@ def match_features(query: FeatureSet, train: FeatureSet, ratio: float = 0.8) -> 
 
 
 _POPCOUNT = np.array([bin(i).count('1') for i in range(256)], np.uint8)
-_NEIGHBOURS = np.array([(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], np.int64)
 
 
 def hamming_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Bit distances (P,) int64 between the rows of two uint8 (P, bytes) descriptor arrays."""
+    """Bit distances (P,) int64 between the rows of two (P, words) unsigned integer arrays of
+    the same dtype (descriptors as uint8 bytes, or as `_descriptor_words`)."""
     xor = np.bitwise_xor(a, b)
-    if hasattr(np, 'bitwise_count') and xor.shape[1] % 8 == 0:   # numpy >= 2.0
-        return np.bitwise_count(xor.view(np.uint64)).sum(axis=1, dtype=np.int64)
-    return _POPCOUNT[xor].sum(axis=1, dtype=np.int64)
+    if not hasattr(np, 'bitwise_count'):   # numpy < 2.0
+        return _POPCOUNT[xor.view(np.uint8)].sum(axis=1, dtype=np.int64)
+    bits = np.bitwise_count(xor)
+    total = bits[:, 0].astype(np.int64)
+    for column in range(1, bits.shape[1]):   # a loop over the few words: faster than sum(axis=1)
+        total += bits[:, column]
+    return total
 
 
-def _candidate_pairs(query_pixels: np.ndarray, predicted: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+def _descriptor_words(descriptors: np.ndarray) -> np.ndarray:
+    """(N, bytes / 8) uint64 view of (N, bytes) uint8 descriptors when the rows allow it (a
+    gather of 4 words is several times faster than one of 32 bytes), else the bytes."""
+    descriptors = np.ascontiguousarray(descriptors)
+    if descriptors.ndim == 2 and descriptors.shape[1] % 8 == 0:
+        return descriptors.view(np.uint64)
+    return descriptors
+
+
+def _candidate_pairs(query_pixels: np.ndarray, predicted: np.ndarray, radius: float,
+                     query_octaves: np.ndarray | None = None,
+                     train_octaves: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Every (query index, train index) whose query keypoint lies within `radius` pixels of the
-    train feature's predicted pixel, grouped by train index (ascending): the query keypoints
-    bucketed in a grid of radius-sized cells, the 3x3 cells around each prediction read."""
-    query_cells = np.floor(query_pixels / radius).astype(np.int64) + 2       # two empty cells of margin
-    cols, rows = query_cells[:, 0].max() + 4, query_cells[:, 1].max() + 4
-    cell_of_query = query_cells[:, 1] * cols + query_cells[:, 0]
+    train feature's predicted pixel (and, given both octave arrays, whose octaves differ by at
+    most one), grouped by train index (ascending).
+
+    The query keypoints are bucketed in a grid of radius/2 cells and sorted by cell; a
+    prediction reads the five cell rows its circle spans, in each only the run of cells under
+    the circle's chord there (one contiguous range of the sorted keypoints per row), so the
+    pairs tested are 1.4x those within the circle (tum_fr1_rpy) instead of about 2.9x with the
+    3x3 radius-sized cells before (session 16)."""
+    rows_each_side = 2
+    cell = radius / rows_each_side
+    margin = 2 * rows_each_side                                # empty cells around the keypoints
+    qx, qy = np.ascontiguousarray(query_pixels[:, 0]), np.ascontiguousarray(query_pixels[:, 1])
+    query_col = (qx // cell).astype(np.int64) + margin
+    query_row = (qy // cell).astype(np.int64) + margin
+    cols, rows = int(query_col.max()) + margin + 1, int(query_row.max()) + margin + 1
+    cell_of_query = query_row * cols + query_col
     order = np.argsort(cell_of_query, kind='stable')
     counts_per_cell = np.bincount(cell_of_query, minlength=rows * cols)
-    first_per_cell = np.cumsum(counts_per_cell) - counts_per_cell
+    end_per_cell = np.cumsum(counts_per_cell)
     known = np.flatnonzero(np.isfinite(predicted).all(axis=1))
-    train_cells = np.floor(predicted[known] / radius).astype(np.int64) + 2
-    inside = (train_cells[:, 0] >= 1) & (train_cells[:, 0] < cols - 1) & (train_cells[:, 1] >= 1) & (train_cells[:, 1] < rows - 1)
-    known, train_cells = known[inside], train_cells[inside]
-    wanted = ((train_cells[:, None, 1] + _NEIGHBOURS[:, 1]) * cols + train_cells[:, None, 0] + _NEIGHBOURS[:, 0]).ravel()
-    start, counts = first_per_cell[wanted], counts_per_cell[wanted]
+    px, py = predicted[known, 0], predicted[known, 1]
+    train_row = (py // cell).astype(np.int64) + margin
+    inside = ((train_row >= rows_each_side) & (train_row < rows - rows_each_side)
+              & (px >= -radius) & (px < (cols - 2 * margin) * cell + radius))
+    known, px, py, train_row = known[inside], px[inside], py[inside], train_row[inside]
+    band = train_row[:, None] + np.arange(-rows_each_side, rows_each_side + 1)      # (N, 5) cell rows
+    band_top = (band - margin) * cell
+    nearest_dy = np.maximum(np.maximum(band_top - py[:, None], py[:, None] - band_top - cell), 0.0)
+    half_chord = np.sqrt(np.maximum(radius * radius - nearest_dy * nearest_dy, 0.0))
+    first_col = np.clip(((px[:, None] - half_chord) // cell).astype(np.int64) + margin, 0, cols - 1)
+    last_col = np.clip(((px[:, None] + half_chord) // cell).astype(np.int64) + margin, 0, cols - 1)
+    first_cell, last_cell = band * cols + first_col, band * cols + last_col
+    end = end_per_cell[last_cell].ravel()
+    start = (end_per_cell[first_cell] - counts_per_cell[first_cell]).ravel()
+    counts = end - start
     total = int(counts.sum())
     if total == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    qi = order[np.repeat(start, counts) + offsets]
-    ti = np.repeat(np.repeat(known, len(_NEIGHBOURS)), counts)
-    dx = query_pixels[:, 0][qi] - predicted[:, 0][ti]    # column by column: 5x faster than rows of 2
-    dy = query_pixels[:, 1][qi] - predicted[:, 1][ti]
-    near = dx * dx + dy * dy <= radius * radius
-    return qi[near], ti[near]
+    qi = order[np.arange(total) + np.repeat(start - (np.cumsum(counts) - counts), counts)]
+    ti = np.repeat(np.repeat(known, band.shape[1]), counts)
+    dx = qx[qi] - predicted[:, 0][ti]     # column by column: 5x faster than rows of 2
+    dy = qy[qi] - predicted[:, 1][ti]
+    keep = dx * dx + dy * dy <= radius * radius
+    if query_octaves is not None and train_octaves is not None:
+        keep &= np.abs(query_octaves[qi] - train_octaves[ti]) <= 1
+    return qi[keep], ti[keep]
 
 
 def match_guided(query: FeatureSet, train: FeatureSet, predicted: np.ndarray, radius_px: float,
@@ -101,30 +138,27 @@ def match_guided(query: FeatureSet, train: FeatureSet, predicted: np.ndarray, ra
     """Matches (M, 2) of [query index, train index] searched only where each train feature is
     expected: `predicted` (N_train, 2) its pixel in the query image (NaN where unknown), the
     query keypoints within `radius_px` of it its candidates. The closest candidate wins if it
-    is within `max_distance` bits and passes Lowe's ratio test against the second closest;
-    each query feature is used at most once (the closest train feature wins). The cost grows
-    with the candidates, not with N_query x N_train as in `match_features`. When both sets
-    know their octaves, a candidate's must be within one of the train feature's."""
+    is within `max_distance` bits and passes Lowe's ratio test against the second closest (ties:
+    the lower query index); each query feature is used at most once (the closest train feature
+    wins). The cost grows with the candidates, not with N_query x N_train as in
+    `match_features`. When both sets know their octaves, a candidate's must be within one of
+    the train feature's."""
     if len(query) == 0 or len(train) == 0:
         return np.zeros((0, 2), np.int64)
-    qi, ti = _candidate_pairs(query.keypoints, np.asarray(predicted, np.float64), float(radius_px))
-    if query.octaves is not None and train.octaves is not None:
-        same_scale = np.abs(query.octaves[qi] - train.octaves[ti]) <= 1
-        qi, ti = qi[same_scale], ti[same_scale]
+    qi, ti = _candidate_pairs(query.keypoints, np.asarray(predicted, np.float64), float(radius_px),
+                              query.octaves, train.octaves)
     if len(qi) == 0:
         return np.zeros((0, 2), np.int64)
-    distance = hamming_distances(query.descriptors[qi], train.descriptors[ti])
+    distance = hamming_distances(_descriptor_words(query.descriptors)[qi], _descriptor_words(train.descriptors)[ti])
     first = np.flatnonzero(np.r_[True, ti[1:] != ti[:-1]])             # candidates come grouped by train
-    position = np.arange(len(ti))
     big = np.int64(1) << 32
-    best_key = np.minimum.reduceat(distance * big + position, first)   # the closest: distance, then position
-    best_at = best_key % big
-    best = distance[best_at]
-    masked = distance * big + position
-    masked[best_at] = np.iinfo(np.int64).max
-    second = np.minimum.reduceat(masked, first) // big                 # huge where a group has one candidate
+    key = distance * big + qi                                         # the closest, then the lower query index
+    best_key = np.minimum.reduceat(key, first)
+    is_best = key == np.repeat(best_key, np.diff(np.r_[first, len(ti)]))   # a query appears once per group
+    second = np.minimum.reduceat(np.where(is_best, np.iinfo(np.int64).max, key), first) // big  # huge if alone
+    best, best_query = best_key // big, best_key % big
     keep = (best <= max_distance) & (best < ratio * second)
-    table = np.stack([qi[best_at[keep]], ti[best_at[keep]], best[keep]], axis=1)
+    table = np.stack([best_query[keep], ti[first[keep]], best[keep]], axis=1)
     table = table[np.lexsort((table[:, 2], table[:, 0]))]              # by query feature, closest first
     _, unique = np.unique(table[:, 0], return_index=True)
     return table[unique][:, :2].astype(np.int64)

@@ -98,10 +98,16 @@ def _rvec_tvec(T_cam_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _within(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, rvec: np.ndarray, tvec: np.ndarray,
             threshold_px: float) -> np.ndarray:
-    """Indices of the correspondences whose points project within `threshold_px` of their pixels."""
+    """Indices of the correspondences whose points project within `threshold_px` of their pixels
+    (points behind the camera never do). Numpy rather than cv2.projectPoints: 4x faster for a
+    few hundred points, and this runs four times a frame."""
     import cv2
-    projected = cv2.projectPoints(points, rvec, tvec, K, None)[0].reshape(-1, 2)
-    return np.flatnonzero(np.sum((projected - pixels) ** 2, axis=1) <= threshold_px ** 2)
+    homogeneous = (points @ cv2.Rodrigues(rvec)[0].T + tvec.reshape(1, 3)) @ np.asarray(K, np.float64).T
+    z = homogeneous[:, 2]
+    with np.errstate(divide='ignore', invalid='ignore'):
+        du = homogeneous[:, 0] / z - pixels[:, 0]
+        dv = homogeneous[:, 1] / z - pixels[:, 1]
+        return np.flatnonzero((z > 0) & (du * du + dv * dv <= threshold_px ** 2))
 
 
 def _solution(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, rvec: np.ndarray, tvec: np.ndarray,
@@ -121,9 +127,12 @@ def _camera_covariance(jacobian: np.ndarray, residuals: np.ndarray, T_cam_points
     dof = max(len(residuals) - 6, 1)
     sigma2 = max(float(residuals @ residuals) / dof, 0.25 ** 2)  # at least a quarter pixel of noise
     info = jacobian.T @ jacobian
-    if not np.all(np.isfinite(info)) or np.linalg.cond(info) > 1e12:
+    if not np.all(np.isfinite(info)):
         return None
-    cov_rt = sigma2 * np.linalg.inv(info)  # of (rvec, tvec) of T_cam_points
+    eigenvalues, eigenvectors = np.linalg.eigh(info)
+    if eigenvalues[0] <= 1e-12 * eigenvalues[-1]:   # condition number above 1e12: singular
+        return None
+    cov_rt = sigma2 * (eigenvectors / eigenvalues) @ eigenvectors.T  # of (rvec, tvec) of T_cam_points
     # camera position c = -R^T t: dc/dt = -R^T; dc/drvec ~ [c]x R^T (small rotation about the current one)
     R = T_cam_points[:3, :3]
     c = -R.T @ T_cam_points[:3, 3]
