@@ -188,3 +188,27 @@ def test_a_failing_graph_update_restarts_the_graph_and_tracking_goes_on(loop_key
     assert odometry.graph_restarts == 1
     assert 'pose graph restarted' in caplog.text and 'Indeterminate' in caplog.text
     assert len(odometry.graph) >= 1 and odometry.tracker.failures == 0
+
+
+def test_a_keyframe_the_new_graph_refuses_too_is_left_out_and_the_next_one_starts_it(monkeypatch, caplog):
+    """A keyframe GTSAM cannot take even as the first pose of a new graph (a NaN pose reaches
+    it): it is left out with a warning, the session does not raise, and the next keyframe
+    starts the graph."""
+    from geovr_ros.session import GeometricOdometry
+    odometry = GeometricOdometry()
+    original = KeyframeGraph.add_keyframe
+    calls = {'n': 0}
+
+    def refusing(self, keyframe):
+        calls['n'] += 1
+        if calls['n'] in (3, 4):   # the keyframe, then the same keyframe on the new graph
+            raise RuntimeError('\nIndeterminate linear system detected while working near variable 2')
+        return original(self, keyframe)
+    monkeypatch.setattr(KeyframeGraph, 'add_keyframe', refusing)
+    tex = _texture(3)
+    for i, T in enumerate(_circle()):
+        image, depth = _render(tex, T)
+        odometry.track(i / 30.0, image, K, depth)
+    assert calls['n'] > 4 and odometry.graph_restarts == 1
+    assert 'left out of the pose graph' in caplog.text
+    assert len(odometry.graph) >= 1 and odometry.tracker.failures == 0

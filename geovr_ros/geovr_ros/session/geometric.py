@@ -33,6 +33,11 @@ class GeometricStep:
     graph_ms: float
 
 
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 class GeometricOdometry:
     """KeyframeTracker + KeyframeGraph (see the module docstring).
 
@@ -91,12 +96,15 @@ class GeometricOdometry:
             try:
                 closure = self.graph.add_keyframe(step.keyframe)
             except RuntimeError as error:   # GTSAM: an ill-posed system; the graph cannot go on
-                self.log.warning(f'pose graph restarted at keyframe {step.keyframe.id}: '
-                                 f'{str(error).strip().splitlines()[0]}')
+                self.log.warning(f'pose graph restarted at keyframe {step.keyframe.id}: {_first_line(error)}')
                 self.graph = self._new_graph()
-                if self.graph is not None:
-                    self.graph.add_keyframe(step.keyframe)
                 self.graph_restarts += 1
+                try:
+                    if self.graph is not None:
+                        self.graph.add_keyframe(step.keyframe)
+                except RuntimeError as again:   # the keyframe itself is ill-posed: the next one starts the graph
+                    self.log.warning(f'keyframe {step.keyframe.id} left out of the pose graph: {_first_line(again)}')
+                    self.graph = self._new_graph()
         done = time.perf_counter()
         linear, angular = np.zeros(3), np.zeros(3)
         if self._last is not None and stamp - self._last[0] > 0:
