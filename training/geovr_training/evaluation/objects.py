@@ -89,13 +89,15 @@ def imagenet_cell_logits(model, rgb: np.ndarray, size: tuple[int, int], batch: i
 
 
 def cell_outputs(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16, imagenet=None,
-                 with_head: bool | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                 with_head: bool | None = None, with_classes: bool = True
+                 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(class_logits (N, cells, 1000), category_logits (N, cells', K + 1) or None without the
     model's category head) of frames rgb (N, H, W, 3) uint8 resized to size (W, H): the
     exported cell classifier's two outputs, cells row-major over the (H/32, W/32) grid, the
     head's over its own grid (H/s, W/s), s = `model.category_stride` (32, or 16); with
     `imagenet` (`imagenet_network`) the class logits are its, as the runtime's with
-    `imagenet_cells.onnx`. `with_head` False skips the head (None: whether the model has one)."""
+    `imagenet_cells.onnx`. `with_head` False skips the head (None: whether the model has one);
+    `with_classes` False skips the class logits (None; windows name the cells instead)."""
     import cv2
     import torch
 
@@ -108,13 +110,14 @@ def cell_outputs(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16,
             frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in rgb[start:start + batch]])
             images = normalize_images(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0)
             maps = None   # the model's own maps, only when something reads them
-            if imagenet is None or with_head:
+            if (with_classes and imagenet is None) or with_head:
                 maps = model.backbone.features(images * model.input_scale + model.input_shift)
-            named = imagenet(images) if imagenet is not None else model.backbone.classify_cells(maps[32])
-            classes.append(named.flatten(2).transpose(1, 2).numpy())
+            if with_classes:
+                named = imagenet(images) if imagenet is not None else model.backbone.classify_cells(maps[32])
+                classes.append(named.flatten(2).transpose(1, 2).numpy())
             if with_head:
                 categories.append(model.cell_category_logits(maps[32], maps[16]).flatten(2).transpose(1, 2).numpy())
-    return np.concatenate(classes), (np.concatenate(categories) if with_head else None)
+    return (np.concatenate(classes) if with_classes else None), (np.concatenate(categories) if with_head else None)
 
 
 def window_cell_logits_of_frames(rgb: np.ndarray, size: tuple[int, int], vocabulary, imagenet,
@@ -416,9 +419,10 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
     union = {key: {} for key in runs}
     shown = {key: set() for key in runs}
     for seq in sequences:
-        class_logits, category_logits = cell_outputs(model, seq.rgb, size, imagenet=imagenet)
         pool = not vocabulary.windows
-        if not pool and set(namers) - {'head'}:
+        windows = not pool and bool(set(namers) - {'head'})   # windows replace the frame's class logits
+        class_logits, category_logits = cell_outputs(model, seq.rgb, size, imagenet=imagenet, with_classes=not windows)
+        if windows:
             class_logits = window_cell_logits_of_frames(seq.rgb, size, vocabulary, imagenet)
         src = (seq.rgb.shape[2], seq.rgb.shape[1])
         for key, (namer, kind) in runs.items():
