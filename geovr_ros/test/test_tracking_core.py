@@ -215,6 +215,16 @@ def test_guided_candidates_are_exactly_the_pairs_within_the_radius_and_one_octav
         assert len(qi) == int(np.sum(np.nan_to_num(distance, nan=np.inf) <= radius))
 
 
+def test_a_point_behind_the_camera_is_never_an_inlier():
+    """A point behind the camera projects (mirrored) onto its pixel, as cv2.projectPoints would
+    put it; the inlier test refuses it, and a point in front at the same pixel passes."""
+    from geovr_ros.tracking.pnp import _within
+    points = np.array([[0.1, -0.05, 2.0], [-0.1, 0.05, -2.0], [0.3, 0.0, 1.0]])
+    pixels = np.array([[K[0, 2] + 0.05 * K[0, 0], K[1, 2] - 0.025 * K[1, 1]]] * 2 + [[0.0, 0.0]])
+    inliers = _within(points, pixels, K, np.zeros((3, 1)), np.zeros((3, 1)), threshold_px=1.0)
+    assert inliers.tolist() == [0]
+
+
 def test_hamming_distances_count_bits():
     rng = np.random.default_rng(0)
     a, b = rng.integers(0, 256, (50, 32), dtype=np.uint8), rng.integers(0, 256, (50, 32), dtype=np.uint8)
