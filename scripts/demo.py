@@ -428,6 +428,10 @@ def run_system(models: Models, data_dir: Path, duration_s: float, questions: lis
                 or not geovr.alive():
             raise StageError('run', f'geovr_node did not become active within {node_timeout:.0f} s:\n'
                              + tail(geovr.log_path))
+        # the recorder hears the first frames' outputs only once it has discovered geovr_node's
+        # publishers (on a busy machine that took longer than replay_node's start: 5 of 12 depths lost)
+        outputs = ('depth', 'odometry', 'localization')
+        spin_until(node, lambda: all(node.count_publishers(topic) > 0 for topic in outputs), 10.0)
         replay = NodeProcess('replay_node', {'source': str(data_dir), 'rate': rate, 'wait_for_subscribers': 2,
                                              'start_delay': 0.5}, logs / 'replay_node.log')
         n_frames = None
