@@ -229,3 +229,18 @@ def test_several_data_roots_pool_their_clips(tiny_data, tmp_path):
                                                           for j in range(len(part))]
     summary = train(config, progress=False)
     assert summary['epochs'] == 1
+
+
+def test_camera_zoom_sets_the_augmentation_range_and_a_bad_one_is_refused(tiny_data):
+    """data.camera_zoom [2, 2] zooms every augmented training clip in by two (focal length at
+    least twice the unaugmented one: the crop only enlarges further); [0, 1] is refused."""
+    from geovr_training.train.data import build_datasets
+    plain, _ = build_datasets(load_config(CONFIGS / 'tiny.yaml', {'data': {'root': str(tiny_data),
+                                                                            'camera_augmentation': False}}))
+    zoomed, _ = build_datasets(load_config(CONFIGS / 'tiny.yaml', {'data': {'root': str(tiny_data),
+                                                                             'camera_zoom': [2.0, 2.0]}}))
+    assert len(zoomed) == len(plain) >= 1
+    for i in range(len(plain)):
+        assert zoomed[i]['K'][0, 0, 0] >= 2.0 * plain[i]['K'][0, 0, 0] - 1e-3
+    with pytest.raises(ValueError, match='camera_zoom'):
+        build_datasets(load_config(CONFIGS / 'tiny.yaml', {'data': {'root': str(tiny_data), 'camera_zoom': [0.0, 1.0]}}))

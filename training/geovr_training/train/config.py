@@ -22,6 +22,7 @@ DEFAULTS: dict = {
         'frame_gap': [1, 3],  # min, max frames between the two frames of a clip
         'resolution': [256, 192],  # [W, H] the model trains at, multiples of RESOLUTION_MULTIPLE
         'camera_augmentation': True,
+        'camera_zoom': [0.85, 1.25],  # [min, max] zoom about the centre in camera augmentation (2: half the field)
         'batch_size': 8,
         'num_workers': 0,
         'clip_stride': 1,  # a clip starts every clip_stride frames

@@ -38,6 +38,7 @@ class PooledClips(Dataset):
 
 def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
     """(train, val) clip datasets from the `data` section of a resolved config."""
+    from geovr_training.data.augment import CameraAugment
     from geovr_training.data.dataset import ClipDataset
 
     data = config['data']
@@ -51,10 +52,15 @@ def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
     if len(repeats) != len(roots) or min(repeats) < 1:
         raise ValueError(f"data.repeats {data.get('repeats')} must give a count >= 1 for each of the "
                          f'{len(roots)} data.root folders')
+    zoom = tuple(float(z) for z in data.get('camera_zoom') or CameraAugment.zoom)
+    if len(zoom) != 2 or not all(np.isfinite(zoom)) or not 0 < zoom[0] <= zoom[1]:
+        raise ValueError(f"data.camera_zoom must be [min, max] with 0 < min <= max, got {data.get('camera_zoom')}")
+    augment = bool(data['camera_augmentation'])
     # a dataset repeated r times enters the training pool r times, each copy with its own
     # augmentation draws (seed offset), so that a few real recordings weigh against many renders
-    train = [ClipDataset(root, data['train_split'], augment=bool(data['camera_augmentation']),
-                         stride=int(data.get('clip_stride') or 1), **{**common, 'seed': seed + 7919 * copy})
+    train = [ClipDataset(root, data['train_split'], augment=augment, stride=int(data.get('clip_stride') or 1),
+                         augmentation=CameraAugment(out_size=common['out_size'], zoom=zoom) if augment else None,
+                         **{**common, 'seed': seed + 7919 * copy})
              for root, count in zip(roots, repeats) for copy in range(count)]
     val = [ClipDataset(root, data['val_split'], augment=False,
                        stride=int(data.get('val_clip_stride') or 1), **common) for root in roots]
