@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -244,3 +245,32 @@ def test_camera_zoom_sets_the_augmentation_range_and_a_bad_one_is_refused(tiny_d
         assert zoomed[i]['K'][0, 0, 0] >= 2.0 * plain[i]['K'][0, 0, 0] - 1e-3
     with pytest.raises(ValueError, match='camera_zoom'):
         build_datasets(load_config(CONFIGS / 'tiny.yaml', {'data': {'root': str(tiny_data), 'camera_zoom': [0.0, 1.0]}}))
+
+
+def test_narrow_zoom_fraction_zooms_that_share_of_the_clips_and_a_bad_one_is_refused(tiny_data):
+    """data.camera_zoom_narrow_fraction 1 with camera_zoom_narrow [3, 3] zooms every augmented
+    clip by three (the plain range [1, 1] at most 1 / 0.7 through the crop); 0.3 does so for
+    about 30 % of the augmentation's draws; a fraction outside [0, 1] or a bad range is refused."""
+    from geovr_training.data.augment import CameraAugment
+    from geovr_training.train.data import build_datasets
+
+    def dataset(**data):
+        return build_datasets(load_config(CONFIGS / 'tiny.yaml', {'data': {'root': str(tiny_data), **data}}))[0]
+
+    plain = dataset(camera_augmentation=False)
+    narrow = dataset(camera_zoom=[1.0, 1.0], camera_zoom_narrow=[3.0, 3.0], camera_zoom_narrow_fraction=1.0)
+    never = dataset(camera_zoom=[1.0, 1.0], camera_zoom_narrow=[3.0, 3.0], camera_zoom_narrow_fraction=0.0)
+    assert len(narrow) == len(plain) >= 1
+    for i in range(len(plain)):
+        assert narrow[i]['K'][0, 0, 0] >= 3.0 * plain[i]['K'][0, 0, 0] - 1e-3
+        assert never[i]['K'][0, 0, 0] <= 1.0 / 0.7 * plain[i]['K'][0, 0, 0] + 1e-3
+
+    K = np.array([[200.0, 0, 128], [0, 200.0, 96], [0, 0, 1]])
+    augment = CameraAugment(out_size=(256, 192), zoom=(1.0, 1.0), narrow_zoom=(3.0, 3.0), narrow_fraction=0.3)
+    rng = np.random.default_rng(0)
+    zoomed = np.mean([augment.intrinsics(K, (256, 192), rng)[0, 0] >= 3 * 200.0 - 1e-6 for _ in range(400)])
+    assert 0.22 <= zoomed <= 0.38
+    with pytest.raises(ValueError, match='camera_zoom_narrow_fraction'):
+        dataset(camera_zoom_narrow_fraction=1.5)
+    with pytest.raises(ValueError, match='camera_zoom_narrow'):
+        dataset(camera_zoom_narrow=[2.0, 1.0])

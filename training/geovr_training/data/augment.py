@@ -67,14 +67,19 @@ class CameraAugment:
 
     Per call: crop a window of the output aspect covering ``crop_scale`` (fraction of the
     largest such window's side) at a random place, resize it to ``out_size``, zoom by a
-    factor in ``zoom`` about the image centre, then shift the principal point by up to
-    ``shift`` of the image size (whole pixels). ``rng`` must be supplied per call.
+    factor in ``zoom`` about the image centre (in ``narrow_zoom`` instead for a fraction
+    ``narrow_fraction`` of the draws: fields of view narrower than the data's, e.g. (1.25,
+    2.2) takes a 64-degree camera to 30-45 degrees, while most draws keep the data's cameras),
+    then shift the principal point by up to ``shift`` of the image size (whole pixels).
+    ``rng`` must be supplied per call.
     """
 
     out_size: tuple[int, int] = (256, 192)
     crop_scale: tuple[float, float] = (0.7, 1.0)
     zoom: tuple[float, float] = (0.85, 1.25)
     shift: float = 0.06
+    narrow_zoom: tuple[float, float] = (1.25, 2.2)
+    narrow_fraction: float = 0.0
 
     def intrinsics(self, K: np.ndarray, in_size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         """K' (3, 3) of one random draw (the images follow from K and K')."""
@@ -87,7 +92,10 @@ class CameraAugment:
         x0, y0 = rng.integers(0, W - cw + 1), rng.integers(0, H - ch + 1)
         K2 = crop_intrinsics(K, float(x0), float(y0))
         K2 = resize_intrinsics(K2, (cw, ch), (ow, oh))
-        K2 = zoom_intrinsics(K2, float(rng.uniform(*self.zoom)), (ow, oh))
+        zoom = self.zoom
+        if self.narrow_fraction > 0 and rng.uniform() < self.narrow_fraction:  # no extra draw when off
+            zoom = self.narrow_zoom
+        K2 = zoom_intrinsics(K2, float(rng.uniform(*zoom)), (ow, oh))
         dx, dy = (rng.integers(-int(self.shift * n), int(self.shift * n) + 1) for n in (ow, oh))
         return shift_principal_point(K2, float(dx), float(dy))
 

@@ -23,6 +23,8 @@ DEFAULTS: dict = {
         'resolution': [256, 192],  # [W, H] the model trains at, multiples of RESOLUTION_MULTIPLE
         'camera_augmentation': True,
         'camera_zoom': [0.85, 1.25],  # [min, max] zoom about the centre in camera augmentation (2: half the field)
+        'camera_zoom_narrow': [1.25, 2.2],  # [min, max] zoom of the narrow-field draws (2.2: a 64 deg camera at 32)
+        'camera_zoom_narrow_fraction': 0.0,  # share of augmented clips zoomed by camera_zoom_narrow instead
         'batch_size': 8,
         'num_workers': 0,
         'clip_stride': 1,  # a clip starts every clip_stride frames

@@ -52,14 +52,18 @@ def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
     if len(repeats) != len(roots) or min(repeats) < 1:
         raise ValueError(f"data.repeats {data.get('repeats')} must give a count >= 1 for each of the "
                          f'{len(roots)} data.root folders')
-    zoom = tuple(float(z) for z in data.get('camera_zoom') or CameraAugment.zoom)
-    if len(zoom) != 2 or not all(np.isfinite(zoom)) or not 0 < zoom[0] <= zoom[1]:
-        raise ValueError(f"data.camera_zoom must be [min, max] with 0 < min <= max, got {data.get('camera_zoom')}")
+    zoom = _zoom_range(data, 'camera_zoom', CameraAugment.zoom)
+    narrow_zoom = _zoom_range(data, 'camera_zoom_narrow', CameraAugment.narrow_zoom)
+    narrow_fraction = float(data.get('camera_zoom_narrow_fraction') or 0.0)
+    if not 0 <= narrow_fraction <= 1:
+        raise ValueError(f'data.camera_zoom_narrow_fraction must be in [0, 1], got {narrow_fraction}')
     augment = bool(data['camera_augmentation'])
     # a dataset repeated r times enters the training pool r times, each copy with its own
     # augmentation draws (seed offset), so that a few real recordings weigh against many renders
+    augmentation = CameraAugment(out_size=common['out_size'], zoom=zoom, narrow_zoom=narrow_zoom,
+                                 narrow_fraction=narrow_fraction) if augment else None
     train = [ClipDataset(root, data['train_split'], augment=augment, stride=int(data.get('clip_stride') or 1),
-                         augmentation=CameraAugment(out_size=common['out_size'], zoom=zoom) if augment else None,
+                         augmentation=augmentation,
                          **{**common, 'seed': seed + 7919 * copy})
              for root, count in zip(roots, repeats) for copy in range(count)]
     val = [ClipDataset(root, data['val_split'], augment=False,
@@ -67,3 +71,10 @@ def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
     if len(train) == 1:
         return train[0], val[0]
     return PooledClips(train), PooledClips(val)
+
+
+def _zoom_range(data: dict, key: str, default: tuple[float, float]) -> tuple[float, float]:
+    zoom = tuple(float(z) for z in data.get(key) or default)
+    if len(zoom) != 2 or not all(np.isfinite(zoom)) or not 0 < zoom[0] <= zoom[1]:
+        raise ValueError(f'data.{key} must be [min, max] with 0 < min <= max, got {data.get(key)}')
+    return zoom
