@@ -95,6 +95,21 @@ def test_pipeline_infer_returns_a_decoded_result(model_dir):
     assert isinstance(result.scale, float)
     assert set(result.timings_ms) == {'preprocess', 'infer', 'decode', 'total'}
     assert result.timings_ms['total'] >= result.timings_ms['infer']
+    assert result.depth_confidence is None  # a graph exported without it still runs
+
+
+def test_depth_confidence_is_optional_and_must_match_the_depth():
+    from geovr_ros.inference.backends.base import InferenceError
+    from geovr_ros.inference.decode import decode_perception
+    outputs = {'depth': np.ones((1, 1, 6, 8), np.float32), 'rel_pose': np.eye(4)[None],
+               'scale': np.ones(1), 'tokens': np.zeros((1, 1, 4, 8)), 'token_xyz': np.zeros((1, 1, 4, 3)),
+               'descriptor': np.ones((1, 1, 8))}
+    assert decode_perception(outputs, np.eye(3)).depth_confidence is None
+    confidence = np.linspace(0, 0.9, 48, dtype=np.float32).reshape(1, 1, 6, 8)
+    np.testing.assert_array_equal(decode_perception({**outputs, 'depth_confidence': confidence},
+                                                    np.eye(3)).depth_confidence, confidence[0, 0])
+    with pytest.raises(InferenceError, match='depth_confidence'):
+        decode_perception({**outputs, 'depth_confidence': confidence[..., :4]}, np.eye(3))
 
 
 def test_pipeline_runs_at_another_input_size_and_rejects_bad_sizes(model_dir):

@@ -13,6 +13,7 @@ from ros_helpers import (  # noqa: F401 (probe_node is the `probe` fixture)
 
 rclpy = pytest.importorskip('rclpy')
 from nav_msgs.msg import Odometry  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 
@@ -22,6 +23,7 @@ from geovr_ros.ros.conversions import (  # noqa: E402
 from geovr_ros.ros.qos import LATCHED  # noqa: E402
 
 W, H = 256, 192
+MIN_CONFIDENCE = 0.57  # about the median confidence of the tiny untrained model's pixels
 
 
 def collect_tf(probe):
@@ -125,10 +127,12 @@ def test_upsampled_depth_and_compressed_input(probe, ros_env):
 
     from ros_helpers import camera_frame, intrinsics, textured_image
     model = tiny_model(ros_env)
-    infos = []
+    infos, confidences = [], []
     probe.create_subscription(CameraInfo, '/depth/camera_info', infos.append, 10)
+    probe.create_subscription(Image, '/depth/confidence', confidences.append, 10)
     node = Process('geovr_node', node_args(
-        {'model': str(model), 'depth_upsample': True, 'subscribe_compressed': True},
+        {'model': str(model), 'depth_upsample': True, 'subscribe_compressed': True,
+         'depth_min_confidence': MIN_CONFIDENCE},
         {'image': '/fc/image', 'image/compressed': '/fc/image/compressed',
          'camera_info': '/fc/camera_info'}), ros_env, 'upsample')
     try:
@@ -139,6 +143,17 @@ def test_upsampled_depth_and_compressed_input(probe, ros_env):
         assert (depth.width, depth.height) == (320, 240)
         spin_until(probe, lambda: len(infos) > 0, 3)
         assert np.allclose(np.reshape(infos[-1].k, (3, 3)), intrinsics(320, 240))
+        # depth/confidence: depth's header and size, in [0, 1); depth NaN exactly where it is
+        # below depth_min_confidence
+        spin_until(probe, lambda: any(c.header == depth.header for c in confidences), 3)
+        confidence = next(c for c in confidences if c.header == depth.header)
+        assert confidence.encoding == '32FC1' and (confidence.width, confidence.height) == (320, 240)
+        conf = np.frombuffer(confidence.data, np.float32).reshape(240, 320)
+        values = np.frombuffer(depth.data, np.float32).reshape(240, 320)
+        assert np.all((conf >= 0) & (conf < 1))
+        below = conf < MIN_CONFIDENCE
+        assert 0 < below.mean() < 1, below.mean()
+        assert np.all(np.isnan(values[below])) and np.all(np.isfinite(values[~below]))
         compressed_pub = probe.create_publisher(CompressedImage, '/fc/image/compressed', 5)
         stamp = feeder.next_stamp()
         _, info = camera_frame(textured_image(320, 240), intrinsics(320, 240), stamp)

@@ -93,6 +93,29 @@ def test_onnx_and_torch_program_match_the_checkpoint_at_two_sizes(exported):
                                            err_msg=f'{backend.name} {name} at {width}x{height}')
 
 
+def test_depth_confidence_reaches_the_runtime_as_one_minus_the_inverse_decoder_confidence(exported):
+    """The exported graphs carry the decoder's confidence c as depth_confidence = 1 - 1/c in
+    [0, 1); the runtime's result holds it at the depth's size (split graphs), equal to torch's."""
+    checkpoint, model_dir, _ = exported
+    from geovr_ros.inference import PerceptionPipeline
+    from geovr_training.model import load_checkpoint, normalize_images
+    model = load_checkpoint(checkpoint)[0].eval()
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(2)]
+    K = np.array([[110.0, 0, 64], [0, 110.0, 48], [0, 0, 1]])
+    with PerceptionPipeline(model_dir, backend='onnxruntime', input_size=(128, 96)) as pipeline:
+        assert pipeline.graphs == 'split'
+        result = pipeline.infer(frames[0], K, frames[1], K)
+    assert result.depth_confidence is not None and result.depth_confidence.shape == result.depth.shape
+    assert np.all((result.depth_confidence >= 0) & (result.depth_confidence < 1))
+    images = normalize_images(torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float()[None] / 255.0)
+    with torch.no_grad():
+        out = model(images, torch.from_numpy(np.stack([K, K])).float()[None])
+    expected = (1.0 - 1.0 / out['depth_conf'][0, 1]).numpy()
+    np.testing.assert_allclose(result.depth_confidence, expected, atol=1e-3, rtol=1e-3)
+    assert np.ptp(expected) > 0   # a map, not a constant
+
+
 def test_parity_on_real_frames_within_tolerance(exported):
     checkpoint, model_dir, _ = exported
     data = default_parity_data()

@@ -28,6 +28,9 @@ class PerceptionResult:
         descriptor: float32 (D,) L2-normalised global place descriptor of the current frame.
         depth_ref: float32 (h, w) depth of the reference frame, metres; None from a pair head
             (it decodes the current frame only).
+        depth_confidence: float32 (h, w) in [0, 1), the depth decoder's confidence in each pixel
+            of `depth` (its expected error is about 0.2 (1 - confidence) of `scale`); None from
+            a model exported without it.
         timings_ms: per-stage wall time, milliseconds ('preprocess', 'infer', 'decode',
             'total').
     """
@@ -40,6 +43,7 @@ class PerceptionResult:
     token_xyz: np.ndarray
     descriptor: np.ndarray
     depth_ref: np.ndarray | None
+    depth_confidence: np.ndarray | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -70,6 +74,13 @@ def decode_perception(outputs: dict[str, np.ndarray], K_cur: np.ndarray) -> Perc
     depth = np.asarray(outputs['depth'])
     if depth.ndim != 4 or depth.shape[1] not in (1, 2):
         raise InferenceError(f'depth must be (B, 2, H, W) or (B, 1, H, W), got {depth.shape}')
+    confidence = outputs.get('depth_confidence')  # optional: models exported before it lack it
+    if confidence is not None:
+        confidence = np.asarray(confidence)
+        if confidence.shape != depth.shape:
+            raise InferenceError(f'depth_confidence must have the shape of depth {depth.shape}, '
+                                 f'got {confidence.shape}')
+        confidence = confidence[0, -1].astype(np.float32, copy=False)
     rel_pose = np.asarray(outputs['rel_pose'])
     if rel_pose.shape[1:] != (4, 4):
         raise InferenceError(f'rel_pose must be (B, 4, 4), got {rel_pose.shape}')
@@ -81,4 +92,5 @@ def decode_perception(outputs: dict[str, np.ndarray], K_cur: np.ndarray) -> Perc
         tokens=np.asarray(outputs['tokens'])[0, -1].astype(np.float32, copy=False),
         token_xyz=np.asarray(outputs['token_xyz'])[0, -1].astype(np.float32, copy=False),
         descriptor=np.asarray(outputs['descriptor'])[0, -1].astype(np.float32, copy=False),
-        depth_ref=depth[0, 0].astype(np.float32, copy=False) if depth.shape[1] == 2 else None)
+        depth_ref=depth[0, 0].astype(np.float32, copy=False) if depth.shape[1] == 2 else None,
+        depth_confidence=confidence)

@@ -279,6 +279,7 @@ class GeoVRNode(LifecycleNode):
         self._worker.replaced = 0
         self.drops.reset()
         self._sim_time_hint_given = False
+        self._confidence_missing_said = False
         self._stage_ms: deque = deque(maxlen=100)
         self._processed_times: deque = deque(maxlen=100)
         self._last_drop_total = 0
@@ -292,6 +293,8 @@ class GeoVRNode(LifecycleNode):
         self.pub_depth_info = pub(CameraInfo, 'depth/camera_info', out_qos)
         self.pub_colored = pub(Image, 'depth/colored', out_qos) \
             if p['publish_depth_colored'] else None
+        self.pub_confidence = pub(Image, 'depth/confidence', out_qos) \
+            if p['publish_depth_confidence'] else None
         self.pub_points = pub(PointCloud2, 'points', out_qos) if p['publish_points'] else None
         self.pub_odom = pub(Odometry, 'odometry', qos_profile('reliable', 'volatile', 10))
         self.pub_pose = pub(PoseStamped, 'pose', qos_profile('reliable', 'volatile', 10))
@@ -329,7 +332,8 @@ class GeoVRNode(LifecycleNode):
                                   clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._publishers_owned = [e for e in (
             self.pub_depth, self.pub_depth_info, self.pub_odom, self.pub_pose, self.pub_path,
-            self.pub_loc, self.pub_diag, self.pub_colored, self.pub_points, self.pub_objects)
+            self.pub_loc, self.pub_diag, self.pub_colored, self.pub_confidence, self.pub_points,
+            self.pub_objects)
             if e is not None]
         self._subscriptions_owned = subs
         self._services_owned = services
@@ -529,13 +533,26 @@ class GeoVRNode(LifecycleNode):
         out_header = Header(stamp=header.stamp, frame_id=camera_frame)
         depth = np.where(np.isfinite(result.depth) & (result.depth > 0), result.depth, np.nan)
         depth, K = depth.astype(np.float32), result.K
+        confidence = result.depth_confidence
+        if confidence is None and not self._confidence_missing_said and (
+                self.p['depth_min_confidence'] > 0 or self.pub_confidence is not None):
+            self._confidence_missing_said = True
+            self.get_logger().warning('the model has no depth_confidence output (exported before it): '
+                                      'depth/confidence is not published and depth_min_confidence '
+                                      'is ignored; export the model again to get it')
+        if confidence is not None and self.p['depth_min_confidence'] > 0:
+            depth = np.where(confidence >= self.p['depth_min_confidence'], depth, np.nan).astype(np.float32)
         if self.p['depth_upsample'] and depth.shape != rgb.shape[:2]:
             rows = np.minimum((np.arange(rgb.shape[0]) * depth.shape[0]) // rgb.shape[0],
                               depth.shape[0] - 1)
             cols = np.minimum((np.arange(rgb.shape[1]) * depth.shape[1]) // rgb.shape[1],
                               depth.shape[1] - 1)
             depth, K = depth[rows][:, cols], intrinsics.K
+            confidence = None if confidence is None else confidence[rows][:, cols]
         self.pub_depth.publish(depth_to_image_msg(depth, out_header))
+        if self.pub_confidence is not None and confidence is not None:
+            self.pub_confidence.publish(array_to_image_msg(np.asarray(confidence, np.float32), '32FC1',
+                                                           out_header))
         self.pub_depth_info.publish(camera_info_msg(K, depth.shape[1], depth.shape[0],
                                                     out_header))
         if self.pub_colored is not None and self.pub_colored.get_subscription_count() > 0:

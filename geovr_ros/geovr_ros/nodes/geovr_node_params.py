@@ -45,6 +45,13 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('depth_upsample', False, 'Publish depth at the camera resolution (nearest-neighbour '
           'upsampling, camera intrinsics) instead of the model resolution.'),
     Param('publish_depth_colored', True, 'Publish depth/colored, an rgb8 preview of depth.'),
+    Param('publish_depth_confidence', True, 'Publish depth/confidence (32FC1 in [0, 1], the size '
+          'and header of depth): the depth decoder\'s confidence per pixel; its expected error is '
+          'about 0.2 x (1 - confidence) of the scene\'s median depth. Needs a model exported with '
+          'depth_confidence.'),
+    Param('depth_min_confidence', 0.0, 'Depth pixels less confident than this are published as '
+          'NaN (invalid) in depth, depth/colored and points; 0 publishes every pixel. Needs a '
+          'model exported with depth_confidence (else it is ignored, with a warning).'),
     Param('publish_points', True, 'Publish points, a PointCloud2 of the depth in the camera '
           'optical frame.'),
     Param('points_decimation', 2, 'Keep every n-th depth pixel in each direction for points.'),
@@ -181,6 +188,7 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'max_image_pixels': Rule(low=1, high=2 ** 31),
     'points_decimation': Rule(low=1, high=1000),
     'points_max_depth': POSITIVE,
+    'depth_min_confidence': Rule(low=0.0, high=1.0, high_open=True),
     'path_max_length': Rule(low=1, high=1_000_000),
     'odom_child': Rule(choices=('camera', 'base')),
     'camera_mount_source': Rule(choices=('tf', 'parameters')),

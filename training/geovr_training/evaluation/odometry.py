@@ -162,7 +162,7 @@ class CachedPipeline:
     evaluation replays them instead of running the model. Everything else is the pipeline's.
     `hits` and `misses` count the calls answered from the folder and by the model."""
 
-    _ARRAYS = ('depth', 'K', 'rel_pose', 'tokens', 'token_xyz', 'descriptor', 'depth_ref')
+    _ARRAYS = ('depth', 'K', 'rel_pose', 'tokens', 'token_xyz', 'descriptor', 'depth_ref', 'depth_confidence')
 
     def __init__(self, pipeline, folder: str | Path, model_dir: str | Path):
         self._pipeline = pipeline

@@ -79,12 +79,12 @@ PERCEPTION = GraphSpec(
     name='perception',
     wrap=_perception_wrap,
     input_names=('images', 'intrinsics'),
-    output_names=('depth', 'rel_pose', 'scale', 'tokens', 'token_xyz', 'descriptor'),
+    output_names=('depth', 'rel_pose', 'scale', 'tokens', 'token_xyz', 'descriptor', 'depth_confidence'),
     dynamic_axes={
         'images': {0: 'batch', 3: 'height', 4: 'width'}, 'intrinsics': {0: 'batch'},
         'depth': {0: 'batch', 2: 'height', 3: 'width'}, 'rel_pose': {0: 'batch'},
         'scale': {0: 'batch'}, 'tokens': {0: 'batch'}, 'token_xyz': {0: 'batch'},
-        'descriptor': {0: 'batch'},
+        'descriptor': {0: 'batch'}, 'depth_confidence': {0: 'batch', 2: 'height', 3: 'width'},
     },
     example_inputs=_perception_inputs,
     outputs={
@@ -98,10 +98,14 @@ PERCEPTION = GraphSpec(
                       'meaning': 'token positions in each camera optical frame'},
         'descriptor': {'unit': '1', 'dims': ['batch', 2, 'D'],
                        'meaning': 'L2-normalised global place descriptor per frame'},
+        'depth_confidence': {'unit': '1', 'dims': ['batch', 2, 'height', 'width'],
+                             'meaning': "the depth decoder's confidence c as 1 - 1/c in [0, 1): the expected "
+                                        'error of depth is about 0.2 (1 - confidence) of the scale'},
     },
     tolerances={
         'depth': (1e-3, 1e-3), 'rel_pose': (1e-4, 1e-3), 'scale': (1e-4, 1e-4),
         'tokens': (1e-3, 1e-3), 'token_xyz': (1e-3, 1e-3), 'descriptor': (1e-4, 1e-3),
+        'depth_confidence': (1e-3, 1e-3),
     },
 )
 

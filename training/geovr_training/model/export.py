@@ -1,7 +1,7 @@
 """Export-ready wrappers: exactly the perception-graph contract outputs, in order.
 
 `PerceptionGraph(model)(images, intrinsics)` -> (depth, rel_pose, scale, tokens,
-token_xyz, descriptor) as in docs/architecture.md. The distillation heads are not called,
+token_xyz, descriptor, depth_confidence) as in docs/architecture.md. The distillation heads are not called,
 so they are absent from any traced graph. `TeacherFeatures` exposes the named block
 features of a GeoVR-S model used as a geometry teacher (feat_0..feat_{n-1}) plus its depth.
 """
@@ -13,7 +13,7 @@ from torch import nn
 
 from geovr_training.model.layers import evenly_spaced_layers
 
-CONTRACT_OUTPUTS = ('depth', 'rel_pose', 'scale', 'tokens', 'token_xyz', 'descriptor')
+CONTRACT_OUTPUTS = ('depth', 'rel_pose', 'scale', 'tokens', 'token_xyz', 'descriptor', 'depth_confidence')
 CONTRACT_INPUTS = ('images', 'intrinsics')
 IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)

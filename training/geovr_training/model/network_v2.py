@@ -310,7 +310,11 @@ class GeoVRv2Model(nn.Module):
         intrinsics: (B, F, 3, 3) K of each frame in the input's pixel coordinates.
         Returns a dict with
           depth (B, F, H, W) metres; depth_rel (B, F, H, W) depth / scale;
-          depth_conf (B, F, H, W) >= 1; scale (B,) metres (median depth of the clip);
+          depth_conf (B, F, H, W) >= 1, the decoder's confidence c (the weight of its L1 loss,
+            which is lowest at c = alpha / |error|: alpha / c is the expected error of depth_rel);
+          depth_confidence (B, F, H, W) = 1 - 1 / c in [0, 1): 0 where the decoder expects an
+            error of alpha (0.2: a fifth of the scale) or more, 0.9 where a tenth of that;
+          scale (B,) metres (median depth of the clip);
           quat (B, 4) xyzw with w >= 0 and trans_norm (B, 3) = t / scale of T_ref_cur;
           rel_pose (B, 4, 4) T_ref_cur in metres; tokens (B, F, N, dim);
           token_xyz (B, F, N, 3) camera frame, metres; descriptor (B, F, D) unit norm;
@@ -373,6 +377,7 @@ class GeoVRv2Model(nn.Module):
         out['depth'] = depth
         out['depth_rel'] = depth_rel
         out['depth_conf'] = (1.0 + decoded[:, 1].clamp(-10.0, 10.0).exp()).reshape(b, nf, height, width)
+        out['depth_confidence'] = 1.0 - 1.0 / out['depth_conf']
         out['scale'] = scale
 
         cams = x[:, 1:].reshape(b, -1, per_frame, a.dim)[:, :, 0]  # (B, F, d)
