@@ -13,7 +13,8 @@ from geovr_training.evaluation.ablation import ablation_table, run_plan, target_
 from geovr_training.evaluation.camera import DEFAULT_CHANGES, CameraChange, apply_camera_change
 from geovr_training.evaluation.cli import main as eval_main
 from geovr_training.evaluation.data import load_sequences
-from geovr_training.evaluation.metrics import clip_scales_gt, evaluate_sequence, trajectory_summary
+from geovr_training.evaluation.metrics import (clip_scales_gt, confidence_summary, evaluate_sequence,
+                                                trajectory_summary)
 from geovr_training.evaluation.predict import SequencePrediction, predict_sequence
 from geovr_training.model import build_model, preset_args, save_checkpoint
 
@@ -43,6 +44,23 @@ def test_metrics_of_ground_truth_are_perfect_and_errors_show(tiny_data):
     assert far['depth_metric_abs_rel'] == pytest.approx(0.3, rel=1e-5)
     assert far['depth_metric_delta1'] == 0.0 and far['depth_median_delta1'] == pytest.approx(1.0)
     assert far['scale_abs_rel'] == pytest.approx(0.2)
+
+
+def test_confidence_summary_keeps_the_confident_pixels_and_scores_them():
+    """Pixels at confidence 0.95 are exact, those at 0.6 twice too far, one at 0.3 has no true
+    depth: at >= 0.5 both kinds are kept (AbsRel 0.5), at >= 0.7 / 0.9 only the exact ones."""
+    gt = np.full((2, 3, 4), 2.0)
+    gt[0, 0, 0] = np.nan
+    confidence = np.where(np.arange(24).reshape(2, 3, 4) % 2 == 0, 0.95, 0.6).astype(np.float32)
+    confidence[0, 0, 0] = 0.3
+    pred = np.where(confidence > 0.9, gt, 2 * gt)
+    out = confidence_summary(pred, confidence, gt)
+    assert out['confidence_0.5_kept'] == pytest.approx(1.0)
+    assert out['confidence_0.5_abs_rel'] == pytest.approx(12 / 23)
+    for level in (0.7, 0.9):
+        assert out[f'confidence_{level:g}_kept'] == pytest.approx(11 / 23)
+        assert out[f'confidence_{level:g}_abs_rel'] == 0.0 and out[f'confidence_{level:g}_delta1'] == 1.0
+    assert 'confidence_0.99_abs_rel' not in confidence_summary(pred, confidence, gt, levels=(0.99,))
 
 
 def test_no_motion_baseline_is_the_true_spread_and_motion():
@@ -129,6 +147,8 @@ def test_geovr_eval_cli_writes_json_markdown_and_plots(tiny_data, tmp_path, caps
     assert 0.0 <= payload['summary']['depth_metric_delta1'] <= 1.0
     assert np.isfinite(payload['summary']['ate_sim3_m'])
     assert '| original |' in (out / 'metrics.md').read_text()
+    assert 0.0 <= payload['summary']['confidence_0.5_kept'] <= 1.0
+    assert '| confidence >= 0.9 |' in (out / 'metrics.md').read_text()
     for png in ('trajectory.png', 'depth_example.png', 'camera_robustness.png'):
         assert (out / png).read_bytes()[:4] == b'\x89PNG'
     assert eval_main(['--checkpoint', str(tmp_path / 'nope.pt'), '--data', str(tiny_data), '--out', str(out)]) == 2

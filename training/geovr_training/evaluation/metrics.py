@@ -75,6 +75,29 @@ def trajectory_summary(est: np.ndarray, gt: np.ndarray) -> dict[str, float]:
             'path_length_m': float(np.linalg.norm(np.diff(gt[:, :3, 3], axis=0), axis=1).sum())}
 
 
+CONFIDENCE_LEVELS = (0.5, 0.7, 0.8, 0.9)  # depth_min_confidence values a user might set
+
+
+def confidence_summary(pred: np.ndarray, confidence: np.ndarray, gt: np.ndarray,
+                       levels: tuple[float, ...] = CONFIDENCE_LEVELS) -> dict[str, float]:
+    """Metric depth kept at each confidence level, as geovr_node's depth_min_confidence keeps
+    it: pred, confidence, gt (N, H, W). Per level t: `confidence_t_kept`, the fraction of the
+    pixels with valid true depth whose confidence is >= t, and `confidence_t_abs_rel` /
+    `confidence_t_delta1` over those pixels (all frames pooled; NaN when none is kept)."""
+    with np.errstate(invalid='ignore'):
+        valid = np.isfinite(gt) & (gt > 0) & np.isfinite(pred) & (pred > 0)
+    p, g, c = pred[valid].astype(np.float64), gt[valid].astype(np.float64), confidence[valid]
+    out = {}
+    for level in levels:
+        keep = c >= level
+        key = f'confidence_{level:g}'
+        out[f'{key}_kept'] = float(keep.mean()) if keep.size else float('nan')
+        if keep.any():
+            out[f'{key}_abs_rel'] = float(np.mean(np.abs(p[keep] - g[keep]) / g[keep]))
+            out[f'{key}_delta1'] = float(np.mean(np.maximum(p[keep] / g[keep], g[keep] / p[keep]) < 1.25))
+    return out
+
+
 def evaluate_sequence(pred: SequencePrediction, depth_gt: np.ndarray | None,
                       poses_gt: np.ndarray | None) -> dict[str, float]:
     """All metrics available for one sequence (depth needs depth_gt, pose needs poses_gt)."""
@@ -82,6 +105,8 @@ def evaluate_sequence(pred: SequencePrediction, depth_gt: np.ndarray | None,
                              'ms_per_clip': 1000 * pred.seconds / max(1, len(pred.rel_poses))}
     if depth_gt is not None:
         out.update(depth_summary(pred.depth, depth_gt))
+        if pred.depth_confidence is not None:
+            out.update(confidence_summary(pred.depth, pred.depth_confidence, depth_gt))
         s_gt = clip_scales_gt(depth_gt)
         ok = np.isfinite(s_gt)
         if ok.any():

@@ -20,7 +20,8 @@ from geovr_training.model import GeoVRv2Model, normalize_images
 class SequencePrediction:
     """depth (N, H, W) metres at the sequence's size; rel_poses (N-1, 4, 4) T_i_{i+1};
     trajectory (N, 4, 4) camera-to-world chained from identity; scales (N-1,) metres;
-    descriptors (N, D); seconds: model time."""
+    descriptors (N, D); seconds: model time; depth_confidence (N, H, W) in [0, 1) the depth
+    decoder's confidence (None from a runner without it)."""
 
     depth: np.ndarray
     rel_poses: np.ndarray
@@ -28,6 +29,7 @@ class SequencePrediction:
     scales: np.ndarray
     descriptors: np.ndarray
     seconds: float
+    depth_confidence: np.ndarray | None = None
 
 
 def model_input_size(width: int, height: int, input_size: tuple[int, int] | None, multiple: int = 32) -> tuple[int, int]:
@@ -50,7 +52,7 @@ class TorchClips:
     @torch.no_grad()
     def __call__(self, images: np.ndarray, k: np.ndarray) -> dict[str, np.ndarray]:
         out = self.model(torch.from_numpy(images), torch.from_numpy(k))
-        return {name: out[name].numpy() for name in ('depth', 'rel_pose', 'scale', 'descriptor')}
+        return {name: out[name].numpy() for name in ('depth', 'rel_pose', 'scale', 'descriptor', 'depth_confidence')}
 
 
 class OnnxRuntimeClips:
@@ -75,7 +77,7 @@ class OnnxRuntimeClips:
             self.session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
 
     def __call__(self, images: np.ndarray, k: np.ndarray) -> dict[str, np.ndarray]:
-        names = ['depth', 'rel_pose', 'scale', 'descriptor']
+        names = ['depth', 'rel_pose', 'scale', 'descriptor', 'depth_confidence']
         outputs = self.session.run(names, {'images': images, 'intrinsics': k})
         return dict(zip(names, outputs))
 
@@ -115,26 +117,28 @@ def predict_sequence(model, rgb: np.ndarray, k: np.ndarray, input_size: tuple[in
     images = normalize_images(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0).numpy()  # (N, 3, h, w)
     k_in = np.asarray(k_in, dtype=np.float32)
     depth = np.zeros((n, in_h, in_w), np.float32)
+    confidence = np.zeros((n, in_h, in_w), np.float32)
     rel, scales, desc = [], [], np.zeros((n, runner.descriptor_dim), np.float32)
     start = time.perf_counter()
     for first in tqdm(range(0, n - 1, batch_size), desc='clips', disable=not progress, leave=False):
         idx = np.arange(first, min(first + batch_size, n - 1))
         out = runner(np.ascontiguousarray(np.stack([images[idx], images[idx + 1]], axis=1)),
                      np.ascontiguousarray(np.stack([k_in[idx], k_in[idx + 1]], axis=1)))
-        d = out['depth']
-        depth[idx] = d[:, 0]
+        d, c = out['depth'], out['depth_confidence']
+        depth[idx], confidence[idx] = d[:, 0], c[:, 0]
         desc[idx] = out['descriptor'][:, 0]
         if idx[-1] == n - 2:
-            depth[n - 1] = d[-1, 1]
+            depth[n - 1], confidence[n - 1] = d[-1, 1], c[-1, 1]
             desc[n - 1] = out['descriptor'][-1, 1]
         rel.append(out['rel_pose'].astype(np.float64))
         scales.append(out['scale'])
     seconds = time.perf_counter() - start
     if (in_w, in_h) != (width, height):
-        depth = np.stack([cv2.resize(d, (width, height), interpolation=cv2.INTER_LINEAR) for d in depth])
+        depth, confidence = (np.stack([cv2.resize(d, (width, height), interpolation=cv2.INTER_LINEAR) for d in maps])
+                             for maps in (depth, confidence))
     rel_poses = np.concatenate(rel)
     trajectory = np.zeros((n, 4, 4))
     trajectory[0] = np.eye(4)
     for i in range(n - 1):
         trajectory[i + 1] = trajectory[i] @ rel_poses[i]
-    return SequencePrediction(depth, rel_poses, trajectory, np.concatenate(scales), desc, seconds)
+    return SequencePrediction(depth, rel_poses, trajectory, np.concatenate(scales), desc, seconds, confidence)

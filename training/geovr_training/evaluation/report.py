@@ -19,6 +19,11 @@ HEADLINE = [
     ('rpe_rot_deg', 'RPE-R deg', '{:.2f}'),
     ('path_length_m', 'path m', '{:.2f}'),
 ]
+CONFIDENCE_COLUMNS = [
+    ('kept', 'pixels kept', '{:.1%}'),
+    ('abs_rel', 'AbsRel (metric)', '{:.3f}'),
+    ('delta1', 'δ1 (metric)', '{:.3f}'),
+]
 NO_MOTION = [  # the no-motion baseline beside the pose figures
     ('static_ate_m', 'ATE m', '{:.3f}'),
     ('static_rpe_trans_m', 'RPE-T m', '{:.3f}'),
@@ -56,6 +61,12 @@ def write_report(out_dir: str | Path, summary: dict, per_sequence: list[dict], r
         md += ['Pose baseline: a camera that never moves (its best-aligned ATE is the spread of the '
                'true positions; its RPE the true motion between frames)\n',
                markdown_table({'no motion': summary}, NO_MOTION), '']
+    if any(key.startswith('confidence_') for key in summary):
+        from geovr_training.evaluation.metrics import CONFIDENCE_LEVELS
+        md += ["## Depth kept by confidence (geovr_node's depth_min_confidence; metric, pixels pooled per sequence)\n",
+               markdown_table({f'confidence >= {t:g}': {k.split('_', 2)[-1]: v for k, v in summary.items()
+                                                         if k.startswith(f'confidence_{t:g}_')}
+                               for t in CONFIDENCE_LEVELS}, CONFIDENCE_COLUMNS), '']
     if robustness:
         base = robustness.get('original', {}).get('depth_metric_delta1')
         md += ['## Camera robustness\n', markdown_table(robustness), '']
