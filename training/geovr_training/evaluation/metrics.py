@@ -83,18 +83,18 @@ def confidence_summary(pred: np.ndarray, confidence: np.ndarray, gt: np.ndarray,
     """Metric depth kept at each confidence level, as geovr_node's depth_min_confidence keeps
     it: pred, confidence, gt (N, H, W). Per level t: `confidence_t_kept`, the fraction of the
     pixels with valid true depth whose confidence is >= t, and `confidence_t_abs_rel` /
-    `confidence_t_delta1` over those pixels (all frames pooled; NaN when none is kept)."""
+    `confidence_t_delta1` over those pixels (`depth_metrics`, all frames pooled; absent when
+    none is kept)."""
     with np.errstate(invalid='ignore'):
         valid = np.isfinite(gt) & (gt > 0) & np.isfinite(pred) & (pred > 0)
-    p, g, c = pred[valid].astype(np.float64), gt[valid].astype(np.float64), confidence[valid]
     out = {}
     for level in levels:
-        keep = c >= level
+        keep = valid & (confidence >= level)
         key = f'confidence_{level:g}'
-        out[f'{key}_kept'] = float(keep.mean()) if keep.size else float('nan')
+        out[f'{key}_kept'] = float(keep.sum() / valid.sum()) if valid.any() else float('nan')
         if keep.any():
-            out[f'{key}_abs_rel'] = float(np.mean(np.abs(p[keep] - g[keep]) / g[keep]))
-            out[f'{key}_delta1'] = float(np.mean(np.maximum(p[keep] / g[keep], g[keep] / p[keep]) < 1.25))
+            metrics = depth_metrics(pred, gt, valid=keep)
+            out[f'{key}_abs_rel'], out[f'{key}_delta1'] = metrics['abs_rel'], metrics['delta1']
     return out
 
 
