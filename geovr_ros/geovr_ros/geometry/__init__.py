@@ -1,6 +1,6 @@
 """`geovr_ros.geometry`: the pure numpy core of GeoVR-ROS (no rclpy, no torch, no cv2).
 
-Camera intrinsics, rays, projection, SE(3) poses and quaternions, ROS image encodings and
+Camera intrinsics, rays, projection, the floor's scale, SE(3) poses and quaternions, ROS image encodings and
 evaluation metrics, shared by the ROS nodes and the training package.
 
 Conventions (all modules):
@@ -16,6 +16,7 @@ Conventions (all modules):
 from .encodings import (DEPTH_ENCODINGS, SUPPORTED_ENCODINGS, array_to_image, depth_to_metres, image_to_array,
                         metres_to_depth_image, to_rgb8)
 from .errors import GeometryError, ImageEncodingError, InvalidIntrinsicsError, ShapeError
+from .floor import FloorEstimate, FloorScale, floor_distance
 from .intrinsics import (crop_intrinsics, fov_from_intrinsics, image_center, intrinsics_from_fov, k_from_camera_info,
                          k_to_camera_info, p_from_k, resize_intrinsics, scale_intrinsics, shift_principal_point,
                          validate_intrinsics, zoom_intrinsics)
@@ -37,6 +38,8 @@ __all__ = [
     'k_from_camera_info', 'k_to_camera_info', 'p_from_k', 'validate_intrinsics', 'scale_intrinsics',
     'resize_intrinsics', 'crop_intrinsics', 'zoom_intrinsics', 'shift_principal_point', 'fov_from_intrinsics',
     'intrinsics_from_fov', 'image_center',
+    # floor
+    'FloorEstimate', 'FloorScale', 'floor_distance',
     # rays
     'pixel_centers', 'ray_directions', 'plucker_rays',
     # path

@@ -1,0 +1,135 @@
+"""Metric scale from the floor: a camera that knows its height above the floor can measure the
+scale of a depth map whose shape is right and whose scale is not.
+
+A ground robot's camera sits at a known height (its mount), and the floor is usually in view.
+The floor in a predicted depth map is the farthest-below large horizontal surface; its
+distance below the camera, against the known height, is the depth's scale error. The classic
+scale recovery of monocular visual odometry on cars, here for learned depth.
+
+- `floor_distance(depth, K, up)`: the floor's distance below the camera in one depth map: the
+  pixels whose surface normal (from neighbouring points) lies within `max_tilt_deg` of `up`,
+  their heights below the camera in a histogram of log-height (so the bins do not depend on the
+  scale), and the lowest bin holding at least `peak_fraction` of the fullest one (a table top
+  holds more pixels than the floor beside it, but lies above it). None when fewer than
+  `min_fraction` of the pixels lie on that surface.
+- `FloorScale`: the running median of the per-frame ratios height / floor distance over the
+  last `window` frames that saw the floor (one frame's floor can be a large table; the
+  median of many is not), applied to every frame.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._arrays import as_camera_matrix, as_float_array
+from .errors import ShapeError
+from .projection import depth_to_points
+
+__all__ = ['FloorEstimate', 'FloorScale', 'floor_distance']
+
+
+@dataclass(frozen=True)
+class FloorEstimate:
+    """distance: metres from the camera centre down to the floor plane along `up`, in the
+    depth map's own scale; fraction: share of the sampled pixels on the floor."""
+
+    distance: float
+    fraction: float
+
+
+def floor_distance(depth: np.ndarray, K: np.ndarray, up: np.ndarray, *, max_tilt_deg: float = 10.0,
+                   min_fraction: float = 0.05, peak_fraction: float = 0.25, bin_width: float = 0.03,
+                   max_lower_fraction: float = 0.02, lower_margin: float = 0.15,
+                   step: int = 2) -> FloorEstimate | None:
+    """The floor below the camera in one depth map (see the module docstring).
+
+    Args:
+        depth: (H, W) metres along optical z; NaN, inf and <= 0 are ignored.
+        K: (3, 3) intrinsics of `depth`, pixels.
+        up: (3,) the up direction in the camera's optical frame (any length).
+        max_tilt_deg: a pixel is on a horizontal surface when its normal is this close to up.
+        min_fraction: share of the sampled pixels the floor must hold.
+        peak_fraction: the floor's histogram bin must hold this share of the fullest bin.
+        bin_width: histogram bin of log-height (0.03: 3 % of the height).
+        max_lower_fraction, lower_margin: the floor is refused when more than this share of
+            the valid pixels lie more than (1 + lower_margin) times its distance below.
+        step: sample every step-th pixel in each direction (the normals span 2 steps).
+    Returns:
+        FloorEstimate, or None when no floor is in view.
+    """
+    depth = as_float_array(depth, 'depth')
+    if depth.ndim != 2:
+        raise ShapeError(f'depth must be (H, W), got {depth.shape}')
+    K = as_camera_matrix(K)
+    up = as_float_array(up, 'up', (3,), finite=True).reshape(3)
+    norm = float(np.linalg.norm(up))
+    if norm == 0:
+        raise ShapeError('up must not be the zero vector')
+    up = up / norm
+    if step < 1:
+        raise ValueError(f'step must be >= 1, got {step}')
+    points = depth_to_points(depth, K)[::step, ::step]              # (h, w, 3), NaN where invalid
+    if points.shape[0] < 3 or points.shape[1] < 3:
+        return None
+    across = points[1:-1, 2:] - points[1:-1, :-2]
+    down = points[2:, 1:-1] - points[:-2, 1:-1]
+    normals = np.cross(across, down)
+    centres = points[1:-1, 1:-1]
+    with np.errstate(invalid='ignore', divide='ignore'):
+        alignment = np.abs(normals @ up) / np.linalg.norm(normals, axis=-1)
+        below = -(centres @ up)                                      # metres below the camera
+    flat = (alignment > np.cos(np.radians(max_tilt_deg))) & (below > 0)   # NaN compares False
+    samples = alignment.size
+    log_below = np.log(below[flat])
+    if len(log_below) < min_fraction * samples:
+        return None
+    lowest, highest = float(log_below.min()), float(log_below.max())
+    bins = max(1, int(np.ceil((highest - lowest) / bin_width)))
+    counts, edges = np.histogram(log_below, bins=bins, range=(lowest, lowest + bins * bin_width))
+    smoothed = np.convolve(np.pad(counts, 1), [1, 2, 1], mode='valid')
+    floor_bin = int(np.flatnonzero(smoothed >= peak_fraction * smoothed.max()).max())
+    centre = 0.5 * (edges[floor_bin] + edges[floor_bin + 1])
+    on_floor = log_below[np.abs(log_below - centre) <= 2 * bin_width]
+    if len(on_floor) < min_fraction * samples:
+        return None
+    distance = float(np.exp(np.median(on_floor)))
+    valid = np.isfinite(below)
+    if np.count_nonzero(below[valid] > (1 + lower_margin) * distance) > max_lower_fraction * np.count_nonzero(valid):
+        return None
+    return FloorEstimate(distance, len(on_floor) / samples)
+
+
+class FloorScale:
+    """The factor that puts depth maps at the scale of a known camera height (metres above the
+    floor): the median of height / floor distance over the last `window` frames that saw the
+    floor; 1 until one has. Not thread-safe (one per camera stream)."""
+
+    def __init__(self, camera_height: float, window: int = 30, **floor_options):
+        if not np.isfinite(camera_height) or camera_height <= 0:
+            raise ValueError(f'camera_height must be a positive number of metres, got {camera_height!r}')
+        if window < 1:
+            raise ValueError(f'window must be >= 1, got {window!r}')
+        self.camera_height = float(camera_height)
+        self.floor_options = floor_options
+        self._log_ratios: deque[float] = deque(maxlen=int(window))
+        self.frames_with_floor = 0
+
+    @property
+    def scale(self) -> float:
+        """The current factor (1.0 before any floor was seen)."""
+        return float(np.exp(np.median(self._log_ratios))) if self._log_ratios else 1.0
+
+    def update(self, depth: np.ndarray, K: np.ndarray, up: np.ndarray) -> float:
+        """Measures the floor in `depth` (H, W) metres with K (3, 3) and `up` (3,) in the
+        optical frame, and returns the factor for this frame (see `floor_distance`)."""
+        estimate = floor_distance(depth, K, up, **self.floor_options)
+        if estimate is not None:
+            self._log_ratios.append(float(np.log(self.camera_height / estimate.distance)))
+            self.frames_with_floor += 1
+        return self.scale
+
+    def reset(self) -> None:
+        self._log_ratios.clear()
+        self.frames_with_floor = 0
