@@ -319,3 +319,40 @@ def test_tracking_bench_runs_the_sessions_geometric_step(tmp_path, capsys):
     assert bench_main([str(tmp_path), '--max-frames', '12']) == 0
     out = capsys.readouterr().out
     assert '12 frames 320x240' in out and '0 tracking failures' in out and 'tracking      median' in out
+
+
+def test_floor_camera_height_rescales_every_length_of_the_model(pipeline):
+    """With floor_camera_height set, what the session passes on (the depth the node publishes,
+    the scale, token positions) is the model's times the floor's factor; up comes from odom."""
+    from test_geometry_floor import K as FLOOR_K, ray_cast
+    plain = session_of(pipeline)
+    assert plain.floor is None
+    session = session_of(pipeline, floor_camera_height=1.2)
+    up = session._up_in_camera()
+    assert np.allclose(up, [0, -1, 0])                            # odom optical: the first frame's up
+    floor_depth, floor_up = ray_cast(1.2, 20.0)
+    for _ in range(3):                                            # three frames saw the floor at half the height
+        session.floor.update(floor_depth * 0.5, FLOOR_K, floor_up)
+    assert session.floor.scale == pytest.approx(2.0, rel=0.02)
+    seen = {}
+    frame = session.process(wall(0.0), K, 1.0, on_perception=lambda result: seen.setdefault('scaled', result))
+    reference = plain.process(wall(0.0), K, 1.0, on_perception=lambda result: seen.setdefault('model', result))
+    factor = session.floor.scale
+    assert not frame.dropped and not reference.dropped and factor == pytest.approx(2.0, rel=0.05)
+    assert np.allclose(seen['scaled'].depth, seen['model'].depth * factor, rtol=1e-5)
+    assert seen['scaled'].scale == pytest.approx(seen['model'].scale * factor)
+    assert np.allclose(seen['scaled'].token_xyz, seen['model'].token_xyz * factor, rtol=1e-5)
+    with pytest.raises(ValueError, match='floor_camera_height'):
+        SessionConfig(floor_camera_height=-1.0)
+
+
+def test_up_in_camera_with_a_pitched_base_mount(pipeline):
+    """odom_child base: up is odom's z, seen from a camera pitched 30 deg down on the base."""
+    from geovr_ros.geometry import matrix_from_rpy
+    mount = np.eye(4)
+    mount[:3, :3] = matrix_from_rpy(0.0, np.radians(30.0), 0.0) @ T_BODY_OPTICAL[:3, :3]
+    mount[2, 3] = 0.4
+    session = Session(pipeline, SessionConfig(odom_child='base', floor_camera_height=0.4), mount=mount)
+    up = session._up_in_camera()
+    assert np.allclose(up, mount[:3, :3].T @ [0, 0, 1])
+    assert np.allclose(up, [0, -np.cos(np.radians(30)), -np.sin(np.radians(30))], atol=1e-9)  # looking down: up leans back

@@ -1,6 +1,7 @@
 """Decoding stage: the perception graph's raw outputs -> a `PerceptionResult`."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +46,19 @@ class PerceptionResult:
     depth_ref: np.ndarray | None
     depth_confidence: np.ndarray | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def rescaled(self, factor: float) -> 'PerceptionResult':
+        """The same result with every length multiplied by `factor` (> 0): depth, depth_ref,
+        scale, token_xyz and rel_pose's translation (a metric scale correction)."""
+        factor = float(factor)
+        if not np.isfinite(factor) or factor <= 0:
+            raise ValueError(f'a depth scale factor must be a positive number, got {factor!r}')
+        rel_pose = self.rel_pose.copy()
+        rel_pose[:3, 3] *= factor
+        return dataclasses.replace(
+            self, depth=(self.depth * factor).astype(np.float32), rel_pose=rel_pose, scale=self.scale * factor,
+            token_xyz=(self.token_xyz * factor).astype(np.float32),
+            depth_ref=None if self.depth_ref is None else (self.depth_ref * factor).astype(np.float32))
 
 
 def _rigid(T: np.ndarray) -> np.ndarray:

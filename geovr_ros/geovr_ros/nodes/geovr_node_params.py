@@ -97,6 +97,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('tracking_scale_alignment', 0.7, 'How much of the map\'s scale a new tracking '
           'keyframe\'s depth takes, 0..1 (1: one consistent scale; 0: each keyframe at the '
           'model\'s own metric scale).'),
+    Param('floor_camera_height', 0.0, 'The camera\'s height above the floor in metres (0: off). '
+          'When set, the model\'s depth is rescaled so that the floor it sees lies this far '
+          'below the camera (the median over the last 30 frames that saw the floor): metric '
+          'scale from a known mount height, for cameras that see the floor.'),
     Param('odometry_reference_translation', 0.3, 'Metres from the odometry reference frame '
           'after which the current frame becomes the new reference.'),
     Param('odometry_reference_rotation', 0.35, 'Radians from the odometry reference frame '
@@ -201,6 +205,7 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'tracking_min_inliers': Rule(low=6),  # PnP needs 6 points (TrackerConfig)
     'tracking_fallback': Rule(choices=FALLBACKS),
     'tracking_scale_alignment': FRACTION,
+    'floor_camera_height': NON_NEGATIVE,
     'odometry_reference_translation': POSITIVE,
     'odometry_reference_rotation': POSITIVE,
     'odometry_max_reference_frames': AT_LEAST_ONE,

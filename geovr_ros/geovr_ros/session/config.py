@@ -24,6 +24,10 @@ class SessionConfig:
     relative pose) or 'learned' (the pose head alone). Frame names (odom_frame, map_frame,
     base_frame, odom_child) are those a question's target_frame may name.
     log_throttle_period: seconds between two 'geometric tracking failed' log lines.
+    floor_camera_height: the optical centre's height above the floor, metres (0: off); when
+    set, the model's depth is rescaled so that the floor it shows lies that far below the
+    camera (`geovr_ros.geometry.floor`; up is odom's z with odom_child base, else the first
+    frame's up).
     objects_enabled: keep the object map (needs a model with a cell classifier and geometric
     odometry); object_vocabulary: a user vocabulary YAML merged over the shipped one ('' none).
     """
@@ -35,6 +39,7 @@ class SessionConfig:
     tracking_min_inliers: int = 15
     tracking_fallback: str = 'motion'
     tracking_scale_alignment: float = 0.7
+    floor_camera_height: float = 0.0
     odometry_reference_translation: float = 0.3
     odometry_reference_rotation: float = 0.35
     odometry_max_reference_frames: int = 1
@@ -70,6 +75,9 @@ class SessionConfig:
                      'memory_max_tokens', 'max_question_chars', 'alignment_window'):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f'{name} must be >= 1, got {getattr(self, name)!r}')
+        if not np.isfinite(self.floor_camera_height) or self.floor_camera_height < 0:
+            raise ValueError(f'floor_camera_height must be >= 0 metres (0: off), got '
+                             f'{self.floor_camera_height!r}')
         if not np.isfinite(self.log_throttle_period) or self.log_throttle_period < 0:
             raise ValueError(f'log_throttle_period must be a non-negative number, got '
                              f'{self.log_throttle_period!r}')

@@ -25,7 +25,8 @@ from typing import Callable
 
 import numpy as np
 
-from geovr_ros.geometry import GeometryError, invert_pose, relative_pose, transform_points, vertical_axis_of
+from geovr_ros.geometry import (FloorScale, GeometryError, invert_pose, relative_pose, transform_points,
+                                vertical_axis_of)
 from geovr_ros.inference.decode import PerceptionResult
 from geovr_ros.inference.preprocess import PreparedFrame
 from geovr_ros.language.text import parse_options
@@ -97,6 +98,7 @@ class Session:
             fallback=c.tracking_fallback),
             mapping=c.localization_enabled, logger=self.log) \
             if c.odometry_method == 'geometric' else None
+        self.floor = FloorScale(c.floor_camera_height) if c.floor_camera_height > 0 else None
         self.memory = SpatialMemory(c.memory_max_keyframes, c.memory_max_tokens,
                                     path_resolution=c.path_resolution)
         self.localizer = Localizer(LocalizerConfig(
@@ -150,6 +152,15 @@ class Session:
         if self.objects is not None:
             config = self.objects.map.config
             self.objects.map.config = dataclasses.replace(config, vertical_axis=vertical_axis_of(T))
+
+    def _up_in_camera(self) -> np.ndarray:
+        """(3,) up in the optical frame of the newest processed camera pose (the mount before
+        the first): odom's z with odom_child base (the base is level), else the first frame's
+        up (minus its optical y: it is taken as level)."""
+        with self._state_lock:
+            T_odom_cam = self.mount if self._latest is None else self._latest[1]
+        up_odom = np.array([0.0, 0.0, 1.0]) if self.config.odom_child == 'base' else -self.mount[:3, 1]
+        return T_odom_cam[:3, :3].T @ up_odom
 
     @property
     def pose_graph(self):
@@ -216,6 +227,8 @@ class Session:
         t_prepared = time.perf_counter()
         first = not self.learned.started
         result = self.perception.run(cur if first else self.learned.reference, cur)
+        if self.floor is not None:
+            result = result.rescaled(self.floor.update(result.depth, result.K, self._up_in_camera()))
         t_inferred = time.perf_counter()
         if on_perception is not None:
             on_perception(result)
