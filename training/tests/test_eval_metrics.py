@@ -46,6 +46,20 @@ def test_metrics_of_ground_truth_are_perfect_and_errors_show(tiny_data):
     assert far['scale_abs_rel'] == pytest.approx(0.2)
 
 
+def test_the_floor_puts_depth_that_is_too_far_back_at_the_camera_height(tiny_data):
+    """Depth 1.3x too far, rescaled frame by frame by the floor the rendered rooms show, with the
+    camera's height taken from the true depth: nearly exact (the first frames before a floor
+    is seen keep the model's scale); without K, no floor rows."""
+    seq = load_sequences(tiny_data, 'test')[0]
+    row = evaluate_sequence(_perfect(seq, 0.0, 1.3), seq.depth, seq.T_world_cam, seq.K)
+    assert row['floor_camera_height'] == pytest.approx(np.median(seq.T_world_cam[:, 2, 3]), rel=0.05)   # z up, floor z = 0
+    assert row['floor_frames'] > 0.5
+    assert row['depth_metric_abs_rel'] == pytest.approx(0.3, rel=1e-5)
+    assert row['floor_depth_metric_abs_rel'] < 0.3 * (1 - row['floor_frames']) + 0.05
+    assert row['floor_depth_metric_delta1'] > row['floor_frames'] - 0.05
+    assert 'floor_camera_height' not in evaluate_sequence(_perfect(seq), seq.depth, seq.T_world_cam)
+
+
 def test_confidence_summary_keeps_the_confident_pixels_and_scores_them():
     """Pixels at confidence 0.95 are exact, those at 0.6 twice too far, one at 0.3 has no true
     depth: at >= 0.5 both kinds are kept (AbsRel 0.5), at >= 0.7 / 0.9 only the exact ones."""
@@ -149,6 +163,7 @@ def test_geovr_eval_cli_writes_json_markdown_and_plots(tiny_data, tmp_path, caps
     assert '| original |' in (out / 'metrics.md').read_text()
     assert 0.0 <= payload['summary']['confidence_0.5_kept'] <= 1.0
     assert '| confidence >= 0.9 |' in (out / 'metrics.md').read_text()
+    assert '| rescaled by the floor |' in (out / 'metrics.md').read_text()
     for png in ('trajectory.png', 'depth_example.png', 'camera_robustness.png'):
         assert (out / png).read_bytes()[:4] == b'\x89PNG'
     assert eval_main(['--checkpoint', str(tmp_path / 'nope.pt'), '--data', str(tiny_data), '--out', str(out)]) == 2

@@ -39,7 +39,7 @@ def evaluate_model(model: GeoVRv2Model, sequences: list, input_size: tuple[int, 
     for seq in sequences:
         pred = predict_sequence(runner, seq.rgb, seq.K, input_size, progress=progress and len(seq.rgb) > 200)
         bar.update(1)
-        row = evaluate_sequence(pred, seq.depth, seq.T_world_cam)
+        row = evaluate_sequence(pred, seq.depth, seq.T_world_cam, seq.K)
         row['sequence'] = seq.name
         per_sequence.append(row)
         if not plots:

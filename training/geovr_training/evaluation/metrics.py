@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from geovr_ros.geometry import GeometryError, absolute_trajectory_error, depth_metrics, relative_pose_error
+from geovr_ros.geometry import (FloorScale, GeometryError, absolute_trajectory_error, depth_metrics, floor_distance,
+                                relative_pose_error, vertical_axis_of)
 from geovr_training.evaluation.predict import SequencePrediction
 
 
@@ -98,15 +99,43 @@ def confidence_summary(pred: np.ndarray, confidence: np.ndarray, gt: np.ndarray,
     return out
 
 
+def floor_summary(pred: np.ndarray, K: np.ndarray, gt: np.ndarray, poses_gt: np.ndarray) -> dict[str, float]:
+    """Metric depth as geovr_node's `floor_camera_height` rescales it, for a camera whose height
+    above the floor is known: pred, gt (N, H, W) metres, K (N, 3, 3), poses_gt (N, 4, 4)
+    optical camera-to-world with a gravity-aligned axis. The known height is the median over
+    the frames of the floor's distance in the TRUE depth (`floor_distance` with the true up);
+    the model's depth then goes through `FloorScale` frame by frame, as the session runs it
+    (causal: each frame gets the median of the floors seen so far). Returns `floor_camera_height`
+    (m), `floor_frames` (share of the frames whose predicted depth showed the floor) and
+    `floor_depth_*` (`depth_summary` of the rescaled depth); {} when the world has no vertical
+    axis or the true depth never shows a floor."""
+    axis = vertical_axis_of(poses_gt) if np.isfinite(poses_gt).all() else None
+    if axis is None:
+        return {}
+    up_world = np.zeros(3)
+    up_world[axis] = -np.sign(poses_gt[:, axis, 1].mean())   # optical y points down
+    ups = np.einsum('nji,j->ni', poses_gt[:, :3, :3], up_world)     # up in each optical frame
+    heights = [e.distance for e in (floor_distance(gt[i], K[i], ups[i]) for i in range(len(gt))) if e is not None]
+    if not heights:
+        return {}
+    floor = FloorScale(float(np.median(heights)))
+    scaled = np.stack([pred[i] * floor.update(pred[i], K[i], ups[i]) for i in range(len(pred))])
+    return {'floor_camera_height': floor.camera_height, 'floor_frames': floor.frames_with_floor / len(pred),
+            **{f'floor_{k}': v for k, v in depth_summary(scaled, gt).items()}}
+
+
 def evaluate_sequence(pred: SequencePrediction, depth_gt: np.ndarray | None,
-                      poses_gt: np.ndarray | None) -> dict[str, float]:
-    """All metrics available for one sequence (depth needs depth_gt, pose needs poses_gt)."""
+                      poses_gt: np.ndarray | None, K: np.ndarray | None = None) -> dict[str, float]:
+    """All metrics available for one sequence (depth needs depth_gt, pose needs poses_gt; the
+    floor's scale, `floor_summary`, needs K (N, 3, 3) too)."""
     out: dict[str, float] = {'frames': float(len(pred.depth)),
                              'ms_per_clip': 1000 * pred.seconds / max(1, len(pred.rel_poses))}
     if depth_gt is not None:
         out.update(depth_summary(pred.depth, depth_gt))
         if pred.depth_confidence is not None:
             out.update(confidence_summary(pred.depth, pred.depth_confidence, depth_gt))
+        if K is not None and poses_gt is not None:
+            out.update(floor_summary(pred.depth, K, depth_gt, poses_gt))
         s_gt = clip_scales_gt(depth_gt)
         ok = np.isfinite(s_gt)
         if ok.any():

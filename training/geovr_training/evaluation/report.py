@@ -24,6 +24,11 @@ CONFIDENCE_COLUMNS = [
     ('abs_rel', 'AbsRel (metric)', '{:.3f}'),
     ('delta1', 'δ1 (metric)', '{:.3f}'),
 ]
+FLOOR_COLUMNS = [
+    ('depth_metric_abs_rel', 'AbsRel (metric)', '{:.3f}'),
+    ('depth_metric_delta1', 'δ1 (metric)', '{:.3f}'),
+    ('depth_metric_rmse', 'RMSE m', '{:.3f}'),
+]
 NO_MOTION = [  # the no-motion baseline beside the pose figures
     ('static_ate_m', 'ATE m', '{:.3f}'),
     ('static_rpe_trans_m', 'RPE-T m', '{:.3f}'),
@@ -67,6 +72,17 @@ def write_report(out_dir: str | Path, summary: dict, per_sequence: list[dict], r
                markdown_table({f'confidence >= {t:g}': {k.split('_', 2)[-1]: v for k, v in summary.items()
                                                          if k.startswith(f'confidence_{t:g}_')}
                                for t in CONFIDENCE_LEVELS}, CONFIDENCE_COLUMNS), '']
+    floor_rows = [r for r in per_sequence if 'floor_camera_height' in r]
+    if floor_rows:
+        keys = set.intersection(*(set(r) for r in floor_rows)) - {'sequence'}
+        mean = {k: float(np.mean([r[k] for r in floor_rows])) for k in keys}
+        md += ["## Depth at the floor's scale (geovr_node's floor_camera_height, the height known from the true depth)\n",
+               f'{len(floor_rows)} of {len(per_sequence)} sequences show a floor (the lowest large horizontal surface: a desk where no floor is in view) in their true depth; means over those, '
+               f"camera height {mean['floor_camera_height']:.2f} m, predicted floor seen in "
+               f"{100 * mean['floor_frames']:.0f} % of the frames.\n",
+               markdown_table({'model': {k: mean[k] for k in mean if k.startswith('depth_')},
+                               'rescaled by the floor': {k[len('floor_'):]: v for k, v in mean.items()
+                                                         if k.startswith('floor_depth_')}}, FLOOR_COLUMNS), '']
     if robustness:
         base = robustness.get('original', {}).get('depth_metric_delta1')
         md += ['## Camera robustness\n', markdown_table(robustness), '']
