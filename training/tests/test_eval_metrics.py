@@ -164,6 +164,8 @@ def test_geovr_eval_cli_writes_json_markdown_and_plots(tiny_data, tmp_path, caps
     assert 0.0 <= payload['summary']['confidence_0.5_kept'] <= 1.0
     assert '| confidence >= 0.9 |' in (out / 'metrics.md').read_text()
     assert '| rescaled by the floor |' in (out / 'metrics.md').read_text()
+    assert "At the floor's scale" in (out / 'metrics.md').read_text()             # and per camera change
+    assert 0.0 <= robust['hfov 30 deg (training 45-110)']['floor_depth_metric_delta1'] <= 1.0
     for png in ('trajectory.png', 'depth_example.png', 'camera_robustness.png'):
         assert (out / png).read_bytes()[:4] == b'\x89PNG'
     assert eval_main(['--checkpoint', str(tmp_path / 'nope.pt'), '--data', str(tiny_data), '--out', str(out)]) == 2
@@ -257,6 +259,35 @@ def test_geovr_eval_odometry_replays_cached_model_outputs_and_takes_node_paramet
     for bad in ('tracking_threshold=4', 'localization_enabled=maybe', 'tracking_min_inliers=many',
                 'tracking_fallback=guess'):
         assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--set', bad]) == 2
+
+
+def test_geovr_eval_odometry_known_floor_runs_the_session_as_a_robot_that_knows_its_height(tiny_data, tmp_path):
+    """--known-floor: per sequence, floor_camera_height from the true depth, odom_child base and a
+    mount that levels the first frame (its true up becomes odom z); the poses still come back
+    in the first frame's optical frame (tracking on the true depth: the same path as without)."""
+    from geovr_ros.inference import PerceptionPipeline
+    from geovr_training.evaluation.odometry import known_floor_session, run_session, session_config
+    from geovr_training.export.onnx_export import export_model
+    torch.manual_seed(0)
+    model = build_model(preset_args('tiny', descriptor_dim=8))
+    ckpt = save_checkpoint(tmp_path / 'm.pt', model, {'data': {'resolution': [128, 96]}}, 0)
+    export_model(ckpt, tmp_path / 'model', sizes=[], with_torch_program=False)
+    seq = load_sequences(tiny_data, 'test', max_frames=6)[0]
+    config, mount = known_floor_session(seq, session_config([]))
+    assert config.odom_child == 'base'
+    assert config.floor_camera_height == pytest.approx(np.median(seq.T_world_cam[:, 2, 3]), rel=0.05)   # z up, floor 0
+    up_first = seq.T_world_cam[0][:3, :3].T @ [0, 0, 1]
+    assert np.allclose(mount[:3, :3] @ up_first, [0, 0, 1]) and np.allclose(mount[:3, :3] @ mount[:3, :3].T, np.eye(3))
+    assert abs(mount[:3, :3] @ [0, 0, 1] @ [0, 1, 0]) < 1e-9      # the optical axis looks along odom x, z
+    pipeline = PerceptionPipeline(tmp_path / 'model', backend='onnxruntime')
+    plain = run_session(seq, pipeline, true_depth=True, config=session_config([]), progress=False)[0]
+    mounted = run_session(seq, pipeline, true_depth=True, config=config, progress=False, mount=mount)[0]
+    assert np.allclose(mounted, plain, atol=1e-6)
+    out = tmp_path / 'floor'
+    assert eval_main(['odometry', '--model', str(tmp_path / 'model'), '--data', str(tiny_data), '--out', str(out),
+                      '--max-sequences', '1', '--max-frames', '6', '--no-progress', '--known-floor']) == 0
+    tracker = json.loads((out / 'odometry.json').read_text())['per_sequence'][0]['tracker']
+    assert 0.0 <= tracker['floor_frames'] <= 1.0 and tracker['floor_scale'] > 0
 
 
 def test_the_revisit_is_where_a_true_path_comes_back_to_its_start():

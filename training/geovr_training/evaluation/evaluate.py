@@ -60,7 +60,7 @@ def evaluate_model(model: GeoVRv2Model, sequences: list, input_size: tuple[int, 
                 rgb, depth, k = apply_camera_change(change, rgb, depth, k, runner.patch_size)
                 size = None if change.native_size else input_size
             pred = predict_sequence(runner, rgb, k, size)
-            rows.append(evaluate_sequence(pred, depth, seq.T_world_cam))
+            rows.append(evaluate_sequence(pred, depth, seq.T_world_cam, k))
             bar.update(1)
         robustness[change.name] = mean_over_sequences(rows)
     bar.close()

@@ -99,26 +99,36 @@ def confidence_summary(pred: np.ndarray, confidence: np.ndarray, gt: np.ndarray,
     return out
 
 
-def floor_summary(pred: np.ndarray, K: np.ndarray, gt: np.ndarray, poses_gt: np.ndarray) -> dict[str, float]:
-    """Metric depth as geovr_node's `floor_camera_height` rescales it, for a camera whose height
-    above the floor is known: pred, gt (N, H, W) metres, K (N, 3, 3), poses_gt (N, 4, 4)
-    optical camera-to-world with a gravity-aligned axis. The known height is the median over
-    the frames of the floor's distance in the TRUE depth (`floor_distance` with the true up);
-    the model's depth then goes through `FloorScale` frame by frame, as the session runs it
-    (causal: each frame gets the median of the floors seen so far). Returns `floor_camera_height`
-    (m), `floor_frames` (share of the frames whose predicted depth showed the floor) and
-    `floor_depth_*` (`depth_summary` of the rescaled depth); {} when the world has no vertical
-    axis or the true depth never shows a floor."""
+def known_floor(gt: np.ndarray, K: np.ndarray, poses_gt: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """What a robot with a level base and a known camera height knows, taken from a recording:
+    (up (N, 3) in each optical frame, the camera's height above the floor in metres, the median
+    over the frames of the floor's distance in the TRUE depth, `floor_distance`). gt (N, H, W)
+    metres, K (N, 3, 3), poses_gt (N, 4, 4) optical camera-to-world with a gravity-aligned
+    axis. None when the poses have no vertical axis or the true depth never shows a floor (the
+    lowest large horizontal surface: a desk where no floor is in view)."""
     axis = vertical_axis_of(poses_gt) if np.isfinite(poses_gt).all() else None
     if axis is None:
-        return {}
+        return None
     up_world = np.zeros(3)
     up_world[axis] = -np.sign(poses_gt[:, axis, 1].mean())   # optical y points down
-    ups = np.einsum('nji,j->ni', poses_gt[:, :3, :3], up_world)     # up in each optical frame
+    ups = np.einsum('nji,j->ni', poses_gt[:, :3, :3], up_world)
     heights = [e.distance for e in (floor_distance(gt[i], K[i], ups[i]) for i in range(len(gt))) if e is not None]
-    if not heights:
+    return (ups, float(np.median(heights))) if heights else None
+
+
+def floor_summary(pred: np.ndarray, K: np.ndarray, gt: np.ndarray, poses_gt: np.ndarray) -> dict[str, float]:
+    """Metric depth as geovr_node's `floor_camera_height` rescales it, for a camera whose up and
+    height above the floor are known (`known_floor`): pred, gt (N, H, W) metres, K (N, 3, 3),
+    poses_gt (N, 4, 4). The model's depth goes through `FloorScale` frame by frame, as the
+    session runs it (causal: each frame gets the median of the floors seen so far). Returns
+    `floor_camera_height` (m), `floor_frames` (share of the frames whose predicted depth
+    showed the floor) and `floor_depth_*` (`depth_summary` of the rescaled depth); {} when
+    `known_floor` knows nothing."""
+    known = known_floor(gt, K, poses_gt)
+    if known is None:
         return {}
-    floor = FloorScale(float(np.median(heights)))
+    ups, height = known
+    floor = FloorScale(height)
     scaled = np.stack([pred[i] * floor.update(pred[i], K[i], ups[i]) for i in range(len(pred))])
     return {'floor_camera_height': floor.camera_height, 'floor_frames': floor.frames_with_floor / len(pred),
             **{f'floor_{k}': v for k, v in depth_summary(scaled, gt).items()}}

@@ -85,17 +85,21 @@ def session_stamps(seq) -> tuple[np.ndarray, str]:
     return np.arange(len(seq)) / 30.0, 'stamps missing or not increasing: 30 Hz assumed'
 
 
-def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: bool = True
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: bool = True,
+                mount: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """`Session.process` on every frame of `seq` (the node's defaults unless `config`, a
-    `SessionConfig`; identity mount, so poses are in the first frame's optical frame), with
-    the recording's true depth given to tracking when `true_depth`. A frame the session
-    drops keeps the previous pose (the node publishes nothing for it; counted in the stats).
-    Returns (odometry poses, map poses, learned pose head poses: each (N, 4, 4), stats)."""
+    `SessionConfig`; `mount` T_odom_opt0, default identity; poses are returned in the first
+    frame's optical frame either way), with the recording's true depth given to tracking when
+    `true_depth`. A frame the session drops keeps the previous pose (the node publishes
+    nothing for it; counted in the stats). Returns (odometry poses, map poses, learned pose
+    head poses: each (N, 4, 4), stats)."""
     from tqdm import tqdm
 
+    from geovr_ros.geometry import invert_pose
     from geovr_ros.session import Session
-    session = Session(pipeline, config, mount=np.eye(4))
+    mount = np.eye(4) if mount is None else np.asarray(mount, np.float64)
+    unmount = invert_pose(mount)
+    session = Session(pipeline, config, mount=mount)
     stamps, _ = session_stamps(seq)
     odom, maps, learned = [np.eye(4)], [np.eye(4)], [np.eye(4)]
     tracking_ms, graph_ms, model_ms, inliers, dropped = [], [], [], [], 0
@@ -107,8 +111,8 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
             dropped += 1
             odom.append(odom[-1]), maps.append(maps[-1]), learned.append(learned[-1])
             continue
-        odom.append(frame.T_odom_cam)
-        maps.append(frame.T_map_cam if frame.T_map_odom is not None else frame.T_odom_cam)
+        odom.append(unmount @ frame.T_odom_cam)
+        maps.append(unmount @ (frame.T_map_cam if frame.T_map_odom is not None else frame.T_odom_cam))
         learned.append(frame.learned.T_odom_cam)
         timings = frame.timings_ms
         model_ms.append(timings['preprocess_ms'] + timings['model_ms'])
@@ -126,7 +130,30 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
              'travelled_answer_m': _travelled_answer(session, stamps),
              'model_ms_median': float(np.median(model_ms)) if model_ms else float('nan'),
              'frames_dropped': float(dropped)}
+    if session.floor is not None:
+        stats['floor_frames'] = session.floor.frames_with_floor / max(len(seq), 1)
+        stats['floor_scale'] = session.floor.scale
     return np.stack(odom[1:]), np.stack(maps[1:]), np.stack(learned[1:]), stats
+
+
+def known_floor_session(seq, config):
+    """(SessionConfig, mount) of a robot that knows its camera's height and up
+    (`metrics.known_floor` on the recording's truth): floor_camera_height set, odom_child base,
+    the mount the first frame's true tilt (odom x its forward direction levelled, z up); (config,
+    None) unchanged when the truth knows no floor or no gravity."""
+    import dataclasses
+
+    from geovr_training.evaluation.metrics import known_floor
+    known = None if seq.depth is None else known_floor(seq.depth, seq.K, seq.T_world_cam)
+    if known is None:
+        return config, None
+    ups, height = known
+    up = ups[0] / np.linalg.norm(ups[0])
+    forward = np.array([0.0, 0.0, 1.0]) - up[2] * up       # the optical axis, levelled
+    forward /= np.linalg.norm(forward)
+    mount = np.eye(4)
+    mount[:3, :3] = np.stack([forward, np.cross(up, forward), up])   # rows: odom x, y, z in the camera's axes
+    return dataclasses.replace(config, floor_camera_height=height, odom_child='base'), mount
 
 
 def session_config(assignments: list[str]):
@@ -229,7 +256,8 @@ COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % pat
            ('travelled_answer_m', '"how far have I travelled" m', '.2f'),
            ('failures', 'tracking failures', '.0f'),
            ('loop_closures', 'loop closures', '.0f'), ('tracking_ms_median', 'tracking ms (median)', '.1f'),
-           ('graph_ms_mean', 'graph ms (mean)', '.1f'))
+           ('graph_ms_mean', 'graph ms (mean)', '.1f'),
+           ('floor_frames', 'floor seen (share of frames)', '.2f'), ('floor_scale', 'floor scale (last)', '.2f'))
 
 
 def markdown(rows: dict[str, dict]) -> str:
@@ -258,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
                         help='node parameters of the session, e.g. tracking_threshold_px=4 (repeatable)')
     parser.add_argument('--cache', default=None, metavar='DIR',
                         help="keep the model's outputs in DIR and reuse them on the next run")
+    parser.add_argument('--known-floor', action='store_true',
+                        help='run the session as on a robot that knows its camera height and which way is '
+                             'up: floor_camera_height from the true depth and odom_child base with the first '
+                             "frame's true tilt as the mount (recordings with gravity-aligned poses)")
     args = parser.parse_args(argv)
 
     from geovr_ros.inference import MetadataError, ModelFileError, PerceptionPipeline
@@ -284,8 +316,14 @@ def main(argv: list[str] | None = None) -> int:
         note = session_stamps(seq)[1]
         if note:
             print(f'geovr-eval odometry: {seq.name}: {note}', file=sys.stderr)
-        est_model, map_model, pose_head, stats_model = run_session(seq, pipeline, config=config,
-                                                                   progress=not args.no_progress)
+        seq_config, mount = config, None
+        if args.known_floor:
+            seq_config, mount = known_floor_session(seq, config)
+            if mount is None:
+                print(f'geovr-eval odometry: {seq.name}: no floor or no gravity in its truth: run without '
+                      f'floor_camera_height', file=sys.stderr)
+        est_model, map_model, pose_head, stats_model = run_session(seq, pipeline, config=seq_config,
+                                                                   progress=not args.no_progress, mount=mount)
         rows = {'tracker': {**trajectory_row(est_model, gt), **stats_model},
                 'tracker_map': trajectory_row(map_model, gt),
                 'pose_head': trajectory_row(pose_head, gt),
@@ -293,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
                 'truth': true_path_row(gt)}
         est_true = None
         if seq.depth is not None:
-            est_true, map_true, _, stats_true = run_session(seq, pipeline, true_depth=True, config=config,
-                                                            progress=not args.no_progress)
+            est_true, map_true, _, stats_true = run_session(seq, pipeline, true_depth=True, config=seq_config,
+                                                            progress=not args.no_progress, mount=mount)
             rows['true_depth'] = {**trajectory_row(est_true, gt), **stats_true}
             rows['true_depth_map'] = trajectory_row(map_true, gt)
         per_sequence.append({'sequence': seq.name, 'frames': len(seq), **{k: v for k, v in rows.items()}})
@@ -307,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     for _, key in ROWS:
         items = [s[key] for s in per_sequence if key in s]
         if items:
-            summary[key] = {k: _mean([r[k] for r in items]) for k in items[0]}
+            keys = dict.fromkeys(k for r in items for k in r)      # every key, in order of appearance
+            summary[key] = {k: _mean([r[k] for r in items if k in r]) for k in keys}
     table = markdown({name: summary[key] for name, key in ROWS if key in summary})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -90,6 +90,11 @@ def write_report(out_dir: str | Path, summary: dict, per_sequence: list[dict], r
             md.append('δ1 (metric) lost vs original, points: ' + ', '.join(
                 f"{name}: {100 * (base - row.get('depth_metric_delta1', np.nan)):.1f}"
                 for name, row in robustness.items() if name != 'original') + '\n')
+        if any('floor_depth_metric_delta1' in row for row in robustness.values()):
+            md.append("At the floor's scale (floor_camera_height, means over the sequences that show a floor), "
+                      'δ1 (metric) per condition: ' + ', '.join(
+                          f"{name}: {row['floor_depth_metric_delta1']:.3f}" for name, row in robustness.items()
+                          if 'floor_depth_metric_delta1' in row) + '\n')
     (out / 'metrics.md').write_text('\n'.join(md))
     written = {'json': str(out / 'metrics.json'), 'markdown': str(out / 'metrics.md')}
     written.update(_plots(out, robustness, plots or {}))
