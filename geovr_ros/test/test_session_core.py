@@ -342,6 +342,8 @@ def test_floor_camera_height_rescales_every_length_of_the_model(pipeline):
     assert np.allclose(seen['scaled'].depth, seen['model'].depth * factor, rtol=1e-5)
     assert seen['scaled'].scale == pytest.approx(seen['model'].scale * factor)
     assert np.allclose(seen['scaled'].token_xyz, seen['model'].token_xyz * factor, rtol=1e-5)
+    assert float(session.diagnostics()['floor_scale']) == pytest.approx(factor, abs=1e-3)
+    assert int(session.diagnostics()['floor_frames']) >= 3 and 'floor_scale' not in plain.diagnostics()
     with pytest.raises(ValueError, match='floor_camera_height'):
         SessionConfig(floor_camera_height=-1.0)
 

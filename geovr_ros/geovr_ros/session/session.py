@@ -635,7 +635,8 @@ class Session:
     def diagnostics(self) -> dict[str, str]:
         """Status values, as geovr_node's /diagnostics shows them (key -> text): metric scale,
         map and memory keyframes, localization, place matches, odometry method; tracking state,
-        inliers and failures with geometric odometry; pose graph size and loops with one."""
+        inliers and failures with geometric odometry; the floor's scale and the frames that saw
+        the floor with floor_camera_height; pose graph size and loops with one."""
         loc = self.localizer
         values = {'metric_scale': f'{self._scale:.4f}',
                   'map_keyframes': str(len(loc.map)),
@@ -652,6 +653,9 @@ class Session:
                            'tracking_failures': str(tracker.failures),
                            'tracking_keyframes': str(tracker.keyframes_created),
                            'tracking_depth_scale': f'{step.depth_scale:.3f}' if step else 'nan'})
+        if self.floor is not None:
+            values.update({'floor_scale': f'{self.floor.scale:.3f}',
+                           'floor_frames': str(self.floor.frames_with_floor)})
         if self.objects is not None:
             values['objects'] = str(len(self.objects.map.instances()))
         if self.loaded_pose_graph is not None:
