@@ -104,7 +104,8 @@ def floor_distance(depth: np.ndarray, K: np.ndarray, up: np.ndarray, *, max_tilt
 class FloorScale:
     """The factor that puts depth maps at the scale of a known camera height (metres above the
     floor): the median of height / floor distance over the last `window` frames that saw the
-    floor; 1 until one has. Not thread-safe (one per camera stream)."""
+    floor; 1 until one has. One writer (the camera stream's thread); `scale` may be read from
+    any thread."""
 
     def __init__(self, camera_height: float, window: int = 30, **floor_options):
         if not np.isfinite(camera_height) or camera_height <= 0:
@@ -115,11 +116,12 @@ class FloorScale:
         self.floor_options = floor_options
         self._log_ratios: deque[float] = deque(maxlen=int(window))
         self.frames_with_floor = 0
+        self._scale = 1.0
 
     @property
     def scale(self) -> float:
         """The current factor (1.0 before any floor was seen)."""
-        return float(np.exp(np.median(self._log_ratios))) if self._log_ratios else 1.0
+        return self._scale
 
     def update(self, depth: np.ndarray, K: np.ndarray, up: np.ndarray) -> float:
         """Measures the floor in `depth` (H, W) metres with K (3, 3) and `up` (3,) in the
@@ -128,8 +130,10 @@ class FloorScale:
         if estimate is not None:
             self._log_ratios.append(float(np.log(self.camera_height / estimate.distance)))
             self.frames_with_floor += 1
-        return self.scale
+            self._scale = float(np.exp(np.median(self._log_ratios)))
+        return self._scale
 
     def reset(self) -> None:
         self._log_ratios.clear()
         self.frames_with_floor = 0
+        self._scale = 1.0
