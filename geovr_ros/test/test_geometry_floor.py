@@ -98,3 +98,17 @@ def test_floor_scale_is_the_running_median_of_the_frames_that_saw_the_floor():
     for bad in (0.0, -1.0, float('nan')):
         with pytest.raises(ValueError, match='camera_height'):
             FloorScale(bad)
+
+
+def test_the_floor_is_found_alike_at_any_resolution():
+    """The same view at 256x192 and resized to 1024x768: the same distance (the sampling step
+    grows with the width, so the normals span the same angle)."""
+    import cv2
+    depth, up = ray_cast(1.2, 20.0, table=(0.75, 0.9, 4.0))
+    large = cv2.resize(depth, (4 * WIDTH, 4 * HEIGHT), interpolation=cv2.INTER_NEAREST)
+    K_large = K.copy()
+    K_large[:2] *= 4
+    K_large[:2, 2] = 4 * K[:2, 2] + 1.5
+    small, big = floor_distance(depth, K, up), floor_distance(large, K_large, up)
+    assert small is not None and big is not None
+    assert big.distance == pytest.approx(small.distance, rel=0.01) and big.fraction == pytest.approx(small.fraction, abs=0.05)

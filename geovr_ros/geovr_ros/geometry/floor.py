@@ -42,7 +42,7 @@ class FloorEstimate:
 def floor_distance(depth: np.ndarray, K: np.ndarray, up: np.ndarray, *, max_tilt_deg: float = 10.0,
                    min_fraction: float = 0.05, peak_fraction: float = 0.25, bin_width: float = 0.03,
                    max_lower_fraction: float = 0.02, lower_margin: float = 0.15,
-                   step: int = 2) -> FloorEstimate | None:
+                   step: int | None = None) -> FloorEstimate | None:
     """The floor below the camera in one depth map (see the module docstring).
 
     Args:
@@ -55,7 +55,9 @@ def floor_distance(depth: np.ndarray, K: np.ndarray, up: np.ndarray, *, max_tilt
         bin_width: histogram bin of log-height (0.03: 3 % of the height).
         max_lower_fraction, lower_margin: the floor is refused when more than this share of
             the valid pixels lie more than (1 + lower_margin) times its distance below.
-        step: sample every step-th pixel in each direction (the normals span 2 steps).
+        step: sample every step-th pixel in each direction (the normals span 2 steps); None:
+            about 128 samples across (2 at the model's 256x192), so that the normals span the
+            same angle at any resolution.
     Returns:
         FloorEstimate, or None when no floor is in view.
     """
@@ -68,6 +70,7 @@ def floor_distance(depth: np.ndarray, K: np.ndarray, up: np.ndarray, *, max_tilt
     if norm == 0:
         raise ShapeError('up must not be the zero vector')
     up = up / norm
+    step = max(1, round(depth.shape[1] / 128)) if step is None else int(step)
     if step < 1:
         raise ValueError(f'step must be >= 1, got {step}')
     points = depth_to_points(depth, K)[::step, ::step]              # (h, w, 3), NaN where invalid
