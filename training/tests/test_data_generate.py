@@ -122,3 +122,30 @@ def test_textured_workers_share_one_texture_folder_and_leave_none_behind(tmp_pat
     assert TEXTURE_DIR_ENV not in os.environ
     generate_dataset(tmp_path / 'w1', 2, config, workers=1, progress=False)
     assert _files(tmp_path / 'w1') == _files(tmp_path / 'w2')
+
+
+def test_camera_height_sets_where_walks_and_pans_hold_the_camera():
+    """A robot's low camera (0.25-0.35 m) for walks and pans; the default range draws as before
+    (passing it explicitly gives the same poses), and a range outside 0.1-2.2 m is refused."""
+    from geovr_training.data.generate import scene_rng
+    from geovr_training.data.scene import sample_scene
+    from geovr_training.data.trajectory import HEIGHT_RANGE, sample_trajectory
+    for index in range(4):
+        for kind in ('walk', 'pan'):
+            rng = scene_rng(11, index)
+            layout = sample_scene(rng)
+            state = rng.bit_generator.state
+            low, _, _ = sample_trajectory(rng, layout, 20, kind=kind, height_range=(0.25, 0.35))
+            z = low[:, 2, 3]
+            assert (z > 0.25 - 0.08).all() and (z < 0.35 + 0.08).all(), (kind, z.min(), z.max())
+            rng.bit_generator.state = state
+            default, _, _ = sample_trajectory(rng, layout, 20, kind=kind)
+            rng.bit_generator.state = state
+            explicit, _, _ = sample_trajectory(rng, layout, 20, kind=kind, height_range=HEIGHT_RANGE)
+            assert np.array_equal(default, explicit) and default[:, 2, 3].min() > HEIGHT_RANGE[0] - 0.08
+    seq = render_sequence(GenerationConfig(seed=3, frames_per_scene=2, resolution=(48, 36), qa_per_scene=0,
+                                           trajectories=('walk',), camera_height=(0.3, 0.3)), 0)
+    assert abs(seq.T_world_cam[0, 2, 3] - 0.3) < 0.08
+    for bad in ((0.05, 0.3), (0.5, 0.4), (1.0, 3.0)):
+        with pytest.raises(GenerationError, match='camera_height'):
+            render_sequence(GenerationConfig(frames_per_scene=1, camera_height=bad), 0)

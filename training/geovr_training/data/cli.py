@@ -8,6 +8,16 @@ import sys
 from pathlib import Path
 
 
+def _metres_range(text: str) -> tuple[float, float]:
+    """'MIN,MAX' -> (MIN, MAX) floats; GenerationError naming the text otherwise."""
+    from .errors import GenerationError
+    try:
+        low, high = (float(v) for v in text.split(','))
+    except ValueError as exc:
+        raise GenerationError(f'expected MIN,MAX in metres, e.g. 0.2,0.4, got {text!r}') from exc
+    return low, high
+
+
 def _generate(args) -> int:
     from .generate import GenerationConfig, generate_dataset
     from .randomization import Randomization
@@ -16,7 +26,8 @@ def _generate(args) -> int:
                               resolution=parse_resolution(args.resolution) if args.resolution else None,
                               fps=args.fps, qa_per_scene=args.qa_per_scene,
                               trajectories=tuple(k.strip() for k in args.trajectories.split(',') if k.strip()),
-                              randomization=Randomization.load(args.randomization))
+                              randomization=Randomization.load(args.randomization),
+                              camera_height=_metres_range(args.camera_height))
     manifest = generate_dataset(args.out, args.scenes, config, workers=args.workers)
     frames = sum(s['num_frames'] for s in manifest['sequences'])
     print(f"wrote {len(manifest['sequences'])} sequences, {frames} frames to {args.out} "
@@ -94,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='comma-separated camera paths drawn per scene, repeats weigh; kinds: '
                         f"{', '.join(TRAJECTORY_KINDS)} (default {','.join(DEFAULT_TRAJECTORY_MIX)}; "
                         "close: desk-distance views of one object; rpy: standing, rolling, pitching and yawing)")
+    g.add_argument('--camera-height', default='0.8,1.8', metavar='MIN,MAX',
+                   help="the camera's height above the floor, metres, drawn per scene (default 0.8,1.8: "
+                        "hand-held and head-mounted; e.g. 0.2,0.4 for a small robot's camera)")
     g.add_argument('--randomization', default='none',
                    help="domain randomization: 'none' (plain renders), 'full' (textures, clutter, light and "
                         "sensor effects at their documented defaults) or a YAML file of {stage: {knob: value}} "

@@ -19,7 +19,7 @@ from .qa import generate_qa
 from .randomization import Randomization, randomization_rng, randomize_layout
 from .scene import sample_scene
 from .shards import SHARD_SUFFIX, write_manifest, write_shard
-from .trajectory import DEFAULT_TRAJECTORY_MIX, TRAJECTORY_KINDS, sample_camera, sample_trajectory
+from .trajectory import DEFAULT_TRAJECTORY_MIX, HEIGHT_RANGE, TRAJECTORY_KINDS, sample_camera, sample_trajectory
 from .types import SceneGraph, Sequence
 
 GENERATOR_VERSION = 'geovr-data-render-2'  # 2: domain randomization (preset 'none' renders as 1 did)
@@ -38,6 +38,7 @@ class GenerationConfig:
     qa_per_scene: int = 24
     trajectories: tuple[str, ...] = DEFAULT_TRAJECTORY_MIX  # drawn uniformly per scene; repeats weigh
     randomization: Randomization = field(default_factory=Randomization)  # default: every stage off
+    camera_height: tuple[float, float] = HEIGHT_RANGE  # m above the floor, drawn per scene
 
     def validate(self) -> None:
         unknown = [k for k in self.trajectories if k not in TRAJECTORY_KINDS]
@@ -49,6 +50,10 @@ class GenerationConfig:
             raise GenerationError(f'seed must be >= 0, got {self.seed}')
         if self.fps <= 0:
             raise GenerationError(f'fps must be > 0, got {self.fps}')
+        low, high = self.camera_height
+        if not 0.1 <= low <= high <= 2.2:
+            raise GenerationError(f'camera_height must be MIN,MAX metres with 0.1 <= MIN <= MAX <= 2.2, '
+                                  f'got {list(self.camera_height)}')
         self.randomization.validate()
 
 
@@ -72,7 +77,7 @@ def render_sequence(config: GenerationConfig, scene_index: int, renderer=None) -
     layout = randomize_layout(sample_scene(rng), config.randomization, config.seed, scene_index)
     K, (w, h) = sample_camera(rng, config.resolution)
     poses, timestamps, kind = sample_trajectory(rng, layout, config.frames_per_scene, config.fps,
-                                                kinds=config.trajectories)
+                                                kinds=config.trajectories, height_range=config.camera_height)
     own = renderer is None
     renderer = renderer or Renderer()
     try:
@@ -170,6 +175,7 @@ def generate_dataset(out_dir: str | Path, num_scenes: int, config: GenerationCon
                    'resolution': None if config.resolution is None else list(config.resolution),
                    'fps': config.fps, 'min_seen_fraction': config.min_seen_fraction,
                    'qa_per_scene': config.qa_per_scene, 'trajectories': list(config.trajectories),
+                   'camera_height': list(config.camera_height),
                    'randomization': config.randomization.to_dict()},
         'sequences': results,
         'splits': {s: [r['name'] for r in results if r['split'] == s] for s in ('train', 'val', 'test')},

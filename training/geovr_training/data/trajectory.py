@@ -2,7 +2,8 @@
 
 Trajectories: ``walk`` (through free floor space at 0.3-1.5 m/s with a slow pan about the
 direction of travel), ``orbit`` (around an object, looking at it), ``pan`` (standing,
-turning back and forth); all with hand-held jitter, camera height 0.8-1.8 m, positions in
+turning back and forth); all with hand-held jitter, camera height 0.8-1.8 m (``height_range``:
+a robot's camera lower), positions in
 the free-space grid of the layout (clear of walls and object footprints). ``close`` (not in
 the default mix) inspects one object from 0.25-0.8 m at 0.05-0.25 m/s, the camera just
 above it: the desk-distance views that real hand-held recordings have and rooms seen from
@@ -260,9 +261,10 @@ def _rpy(rng: np.random.Generator, layout: SceneLayout, free: _Free, t: np.ndarr
 
 
 def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames: int, fps: float = 10.0,
-                      kind: str | None = None, kinds: tuple[str, ...] = DEFAULT_TRAJECTORY_MIX
-                      ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Camera poses for ``num_frames`` frames at ``fps``.
+                      kind: str | None = None, kinds: tuple[str, ...] = DEFAULT_TRAJECTORY_MIX,
+                      height_range: tuple[float, float] = HEIGHT_RANGE) -> tuple[np.ndarray, np.ndarray, str]:
+    """Camera poses for ``num_frames`` frames at ``fps``, the camera ``height_range`` (m) above
+    the floor (an orbit rises above its object, a close view sits just above its object).
 
     ``kind`` forces one of TRAJECTORY_KINDS; otherwise it is drawn uniformly from ``kinds``
     (repeats weigh). Returns T_world_cam (N, 4, 4) optical camera-to-world, timestamps (N,)
@@ -289,7 +291,7 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
     speed = rng.uniform(*SPEED_RANGE)
     step = speed / fps
     kind = kind or str(rng.choice(list(kinds)))
-    height = rng.uniform(*HEIGHT_RANGE)
+    height = rng.uniform(*height_range)
     pitch0 = np.deg2rad(rng.uniform(0, 25))
     start = free.random_point(rng)
     xy = heading = None
@@ -301,7 +303,7 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
         xy = obj.centre[:2] + radius * np.stack([np.cos(angles), np.sin(angles)], -1)
         if all(free.ok(p) for p in xy):
             heading = np.arctan2(obj.centre[1] - xy[:, 1], obj.centre[0] - xy[:, 0])
-            height = float(np.clip(height, obj.size[2] + 0.3, HEIGHT_RANGE[1]))
+            height = float(np.clip(height, obj.size[2] + 0.3, max(height_range[1], HEIGHT_RANGE[1])))
             pitch0 = float(np.arctan2(height - obj.centre[2], radius))
         else:
             xy, kind = None, 'walk'
