@@ -73,7 +73,9 @@ def floor_distance(depth: np.ndarray, K: np.ndarray, up: np.ndarray, *, max_tilt
     step = max(1, round(depth.shape[1] / 128)) if step is None else int(step)
     if step < 1:
         raise ValueError(f'step must be >= 1, got {step}')
-    points = depth_to_points(depth, K)[::step, ::step]              # (h, w, 3), NaN where invalid
+    sampled_K = K.copy()
+    sampled_K[:2] /= step                                            # pixel (i step, j step) -> (i, j)
+    points = depth_to_points(depth[::step, ::step], sampled_K)       # (h, w, 3), NaN where invalid
     if points.shape[0] < 3 or points.shape[1] < 3:
         return None
     across = points[1:-1, 2:] - points[1:-1, :-2]

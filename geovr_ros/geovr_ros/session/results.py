@@ -46,7 +46,8 @@ class ProcessedFrame:
     this frame, or None. T_map_odom: map <- odom, None while unknown or with localization
     off; map_covariance: (6, 6) of the map pose with it. stamp_check: OK, or JUMP_BACK /
     JUMP_FORWARD when this frame confirmed a time jump (JUMP_BACK: odometry restarted).
-    timings_ms: preprocess_ms, model_ms, perception_callback_ms, tracking_ms, graph_ms,
+    timings_ms: preprocess_ms, model_ms (with the floor's scale when floor_camera_height is
+    set: about 3 ms at 256x192), perception_callback_ms, tracking_ms, graph_ms,
     odometry_ms (everything from the model's output to the memory, tracking and graph
     included), localization_ms, objects_ms. objects_changed: the object map took new
     observations or moved with the pose graph (publish it again).
