@@ -166,7 +166,7 @@ def test_geovr_eval_cli_writes_json_markdown_and_plots(tiny_data, tmp_path, caps
     assert '| rescaled by the floor |' in (out / 'metrics.md').read_text()
     assert "At the floor's scale" in (out / 'metrics.md').read_text()             # and per camera change
     assert 0.0 <= robust['hfov 30 deg (training 45-110)']['floor_depth_metric_delta1'] <= 1.0
-    for png in ('trajectory.png', 'depth_example.png', 'camera_robustness.png'):
+    for png in ('trajectory.png', 'depth_example.png', 'camera_robustness.png', 'floor_scale.png'):
         assert (out / png).read_bytes()[:4] == b'\x89PNG'
     assert eval_main(['--checkpoint', str(tmp_path / 'nope.pt'), '--data', str(tiny_data), '--out', str(out)]) == 2
     assert 'does not exist' in capsys.readouterr().err

@@ -47,6 +47,9 @@ def evaluate_model(model: GeoVRv2Model, sequences: list, input_size: tuple[int, 
                 plots['trajectory'] = (pred.trajectory, seq.T_world_cam)
             if seq.depth is not None:
                 plots['depth'] = (seq.rgb[0], seq.depth[0], pred.depth[0])
+        if 'floor_camera_height' in row and 'floor' not in plots:
+            from geovr_training.evaluation.metrics import floor_scales
+            plots['floor'] = (seq.name, floor_scales(pred.depth, seq.K, seq.depth, seq.T_world_cam))
     summary = mean_over_sequences([{k: v for k, v in r.items() if k != 'sequence'} for r in per_sequence])
     for change in changes:
         rows = []

@@ -116,21 +116,41 @@ def known_floor(gt: np.ndarray, K: np.ndarray, poses_gt: np.ndarray) -> tuple[np
     return (ups, float(np.median(heights))) if heights else None
 
 
-def floor_summary(pred: np.ndarray, K: np.ndarray, gt: np.ndarray, poses_gt: np.ndarray) -> dict[str, float]:
-    """Metric depth as geovr_node's `floor_camera_height` rescales it, for a camera whose up and
-    height above the floor are known (`known_floor`): pred, gt (N, H, W) metres, K (N, 3, 3),
-    poses_gt (N, 4, 4). The model's depth goes through `FloorScale` frame by frame, as the
-    session runs it (causal: each frame gets the median of the floors seen so far). Returns
-    `floor_camera_height` (m), `floor_frames` (share of the frames whose predicted depth
-    showed the floor) and `floor_depth_*` (`depth_summary` of the rescaled depth); {} when
-    `known_floor` knows nothing."""
+def floor_scales(pred: np.ndarray, K: np.ndarray, gt: np.ndarray, poses_gt: np.ndarray) -> dict | None:
+    """The factors geovr_node's `floor_camera_height` applies frame by frame, for a camera whose
+    up and height above the floor are known (`known_floor`): pred, gt (N, H, W) metres, K (N,
+    3, 3), poses_gt (N, 4, 4). The model's depth goes through `FloorScale` as the session runs
+    it (causal: each frame gets the median of the floors seen so far). Returns {'height': m,
+    'applied': (N,), 'seen': (N,) bool (the frame's predicted depth showed the floor), 'true':
+    (N,) the median of true / predicted depth}, or None when `known_floor` knows nothing."""
     known = known_floor(gt, K, poses_gt)
     if known is None:
-        return {}
+        return None
     ups, height = known
     floor = FloorScale(height)
-    scaled = np.stack([pred[i] * floor.update(pred[i], K[i], ups[i]) for i in range(len(pred))])
-    return {'floor_camera_height': floor.camera_height, 'floor_frames': floor.frames_with_floor / len(pred),
+    applied, seen, true = np.ones(len(pred)), np.zeros(len(pred), bool), np.full(len(pred), np.nan)
+    for i in range(len(pred)):
+        before = floor.frames_with_floor
+        applied[i] = floor.update(pred[i], K[i], ups[i])
+        seen[i] = floor.frames_with_floor > before
+        with np.errstate(invalid='ignore', divide='ignore'):
+            ratio = gt[i] / pred[i]
+        ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+        if len(ratio):
+            true[i] = float(np.median(ratio))
+    return {'height': height, 'applied': applied, 'seen': seen, 'true': true}
+
+
+def floor_summary(pred: np.ndarray, K: np.ndarray, gt: np.ndarray, poses_gt: np.ndarray) -> dict[str, float]:
+    """Metric depth as geovr_node's `floor_camera_height` rescales it (`floor_scales`). Returns
+    `floor_camera_height` (m), `floor_frames` (share of the frames whose predicted depth showed
+    the floor) and `floor_depth_*` (`depth_summary` of the rescaled depth); {} when
+    `known_floor` knows nothing."""
+    scales = floor_scales(pred, K, gt, poses_gt)
+    if scales is None:
+        return {}
+    scaled = pred * scales['applied'][:, None, None]
+    return {'floor_camera_height': scales['height'], 'floor_frames': float(scales['seen'].mean()),
             **{f'floor_{k}': v for k, v in depth_summary(scaled, gt).items()}}
 
 

@@ -136,6 +136,19 @@ def _plots(out: Path, robustness: dict, plots: dict) -> dict[str, str]:
             ax.axis('off')
         fig.tight_layout(), fig.savefig(out / 'depth_example.png', dpi=90), plt.close(fig)
         written['depth'] = str(out / 'depth_example.png')
+    if 'floor' in plots:
+        name, scales = plots['floor']
+        frames = np.arange(len(scales['applied']))
+        fig, ax = plt.subplots(figsize=(7, 3.4))
+        ax.plot(frames, scales['true'], 'k-', label='true / predicted depth (median)')
+        ax.plot(frames, scales['applied'], 'C0-', label="the floor's scale, as applied")
+        ax.plot(frames[scales['seen']], scales['applied'][scales['seen']], 'C0o', ms=3, label='floor seen')
+        ax.axhline(1.0, color='0.6', lw=0.8)
+        ax.set_xlabel('frame'), ax.set_ylabel('depth scale factor')
+        ax.set_title(f"{name}: camera {scales['height']:.2f} m above the floor")
+        ax.legend(fontsize=8), fig.tight_layout()
+        fig.savefig(out / 'floor_scale.png', dpi=90), plt.close(fig)
+        written['floor'] = str(out / 'floor_scale.png')
     if robustness:
         names = list(robustness)
         values = [robustness[n].get('depth_metric_delta1', np.nan) for n in names]
