@@ -36,22 +36,30 @@ def collect_tf(probe):
 
 
 def test_base_frame_through_a_parameter_mount(probe, ros_env):
+    """... and the mount's camera height given to floor_camera_height: the session's floor
+    scale shows in /diagnostics."""
+    from diagnostic_msgs.msg import DiagnosticArray
     model = tiny_model(ros_env)
     edges, static = collect_tf(probe)
-    odom = []
+    odom, diagnostics = [], []
     probe.create_subscription(Odometry, '/odometry', odom.append, 10)
+    probe.create_subscription(DiagnosticArray, '/diagnostics', lambda m: diagnostics.extend(
+        {v.key: v.value for v in status.values} for status in m.status), 10)
     node = Process('geovr_node', node_args(
         {'model': str(model), 'odom_child': 'base', 'camera_mount_source': 'parameters',
          'camera_mount_xyz': [0.2, 0.0, 1.0], 'camera_mount_rpy': [0.0, 0.0, 0.0],
-         'publish_mount_tf': True, 'localization_enabled': False},
+         'publish_mount_tf': True, 'localization_enabled': False, 'floor_camera_height': 1.0},
         {'image': '/fr/image', 'camera_info': '/fr/camera_info'}), ros_env, 'mount_params')
     try:
         assert node.wait_for_output('active:', 60), node.output()
         feeder = Feeder(probe, '/fr', W, H)
         assert feeder.good_frame_is_processed(15) and feeder.good_frame_is_processed()
         spin_until(probe, lambda: ('base_link', 'cam_optical') in static and len(odom) >= 2, 5)
+        spin_until(probe, lambda: any('floor_scale' in values for values in diagnostics), 5)
     finally:
         node.stop()
+    floor = next(values for values in diagnostics if 'floor_scale' in values)
+    assert float(floor['floor_scale']) > 0 and int(floor['floor_frames']) >= 0
     mount = make_pose(np.eye(3), [0.2, 0.0, 1.0]) @ T_BODY_OPTICAL
     assert np.allclose(transform_from_msg(static[('base_link', 'cam_optical')]), mount)
     assert set(edges) == {('odom', 'base_link')}          # no map edge: localization is off
