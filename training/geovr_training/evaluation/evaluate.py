@@ -6,7 +6,7 @@ import numpy as np
 from tqdm import tqdm
 
 from geovr_training.evaluation.camera import DEFAULT_CHANGES, CameraChange, apply_camera_change
-from geovr_training.evaluation.metrics import evaluate_sequence, mean_over_sequences
+from geovr_training.evaluation.metrics import evaluate_sequence, floor_scales, mean_over_sequences
 from geovr_training.evaluation.predict import predict_sequence
 from geovr_training.model import GeoVRv2Model
 
@@ -39,7 +39,9 @@ def evaluate_model(model: GeoVRv2Model, sequences: list, input_size: tuple[int, 
     for seq in sequences:
         pred = predict_sequence(runner, seq.rgb, seq.K, input_size, progress=progress and len(seq.rgb) > 200)
         bar.update(1)
-        row = evaluate_sequence(pred, seq.depth, seq.T_world_cam, seq.K)
+        floor = (None if seq.depth is None or seq.T_world_cam is None
+                 else floor_scales(pred.depth, seq.K, seq.depth, seq.T_world_cam))
+        row = evaluate_sequence(pred, seq.depth, seq.T_world_cam, floor=floor)
         row['sequence'] = seq.name
         per_sequence.append(row)
         if not plots:
@@ -47,9 +49,8 @@ def evaluate_model(model: GeoVRv2Model, sequences: list, input_size: tuple[int, 
                 plots['trajectory'] = (pred.trajectory, seq.T_world_cam)
             if seq.depth is not None:
                 plots['depth'] = (seq.rgb[0], seq.depth[0], pred.depth[0])
-        if 'floor_camera_height' in row and 'floor' not in plots:
-            from geovr_training.evaluation.metrics import floor_scales
-            plots['floor'] = (seq.name, floor_scales(pred.depth, seq.K, seq.depth, seq.T_world_cam))
+        if floor is not None and 'floor' not in plots:
+            plots['floor'] = (seq.name, floor)
     summary = mean_over_sequences([{k: v for k, v in r.items() if k != 'sequence'} for r in per_sequence])
     for change in changes:
         rows = []

@@ -141,12 +141,11 @@ def floor_scales(pred: np.ndarray, K: np.ndarray, gt: np.ndarray, poses_gt: np.n
     return {'height': height, 'applied': applied, 'seen': seen, 'true': true}
 
 
-def floor_summary(pred: np.ndarray, K: np.ndarray, gt: np.ndarray, poses_gt: np.ndarray) -> dict[str, float]:
-    """Metric depth as geovr_node's `floor_camera_height` rescales it (`floor_scales`). Returns
-    `floor_camera_height` (m), `floor_frames` (share of the frames whose predicted depth showed
-    the floor) and `floor_depth_*` (`depth_summary` of the rescaled depth); {} when
-    `known_floor` knows nothing."""
-    scales = floor_scales(pred, K, gt, poses_gt)
+def floor_summary(pred: np.ndarray, gt: np.ndarray, scales: dict | None) -> dict[str, float]:
+    """Metric depth as geovr_node's `floor_camera_height` rescales it, from the factors
+    `floor_scales` gave for pred, gt (N, H, W) metres. Returns `floor_camera_height` (m),
+    `floor_frames` (share of the frames whose predicted depth showed the floor) and
+    `floor_depth_*` (`depth_summary` of the rescaled depth); {} when `scales` is None."""
     if scales is None:
         return {}
     scaled = pred * scales['applied'][:, None, None]
@@ -155,17 +154,20 @@ def floor_summary(pred: np.ndarray, K: np.ndarray, gt: np.ndarray, poses_gt: np.
 
 
 def evaluate_sequence(pred: SequencePrediction, depth_gt: np.ndarray | None,
-                      poses_gt: np.ndarray | None, K: np.ndarray | None = None) -> dict[str, float]:
+                      poses_gt: np.ndarray | None, K: np.ndarray | None = None,
+                      floor: dict | None = None) -> dict[str, float]:
     """All metrics available for one sequence (depth needs depth_gt, pose needs poses_gt; the
-    floor's scale, `floor_summary`, needs K (N, 3, 3) too)."""
+    floor's scale, `floor_summary`, needs K (N, 3, 3) too, or the caller's `floor_scales`
+    result as `floor`, computed once when the caller also plots it)."""
     out: dict[str, float] = {'frames': float(len(pred.depth)),
                              'ms_per_clip': 1000 * pred.seconds / max(1, len(pred.rel_poses))}
     if depth_gt is not None:
         out.update(depth_summary(pred.depth, depth_gt))
         if pred.depth_confidence is not None:
             out.update(confidence_summary(pred.depth, pred.depth_confidence, depth_gt))
-        if K is not None and poses_gt is not None:
-            out.update(floor_summary(pred.depth, K, depth_gt, poses_gt))
+        if floor is None and K is not None and poses_gt is not None:
+            floor = floor_scales(pred.depth, K, depth_gt, poses_gt)
+        out.update(floor_summary(pred.depth, depth_gt, floor))
         s_gt = clip_scales_gt(depth_gt)
         ok = np.isfinite(s_gt)
         if ok.any():
