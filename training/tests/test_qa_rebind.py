@@ -28,7 +28,7 @@ def checkpoints(tmp_path):
     qa = build_qa_model(QAModelArgs(token_dim=32, dim=32, depth=1, num_heads=2))
     record = {'checkpoint': str(reference), 'checkpoint_sha256': file_sha256(reference),
               'config_sha256': geometry_config_sha256(reference), 'mode': 'frozen', 'input_size': [64, 64]}
-    qa_path = save_qa_checkpoint(tmp_path / 'qa.pt', qa, {}, 0, {}, record)
+    qa_path = save_qa_checkpoint(tmp_path / 'qa.pt', qa, {'geometry': {'checkpoint': str(reference)}}, 0, {}, record)
     return tmp_path, reference, qa_path
 
 
@@ -41,6 +41,7 @@ def test_new_heads_on_the_same_encoder_are_recorded(checkpoints):
     assert record['trained_with_sha256'] == file_sha256(reference)
     model, state = load_qa_checkpoint(tmp / 'rebound.pt')
     assert state['geometry'] == record
+    assert state['config']['geometry']['checkpoint'] == str(heads)   # evaluation loads the new one
     original, _ = load_qa_checkpoint(qa_path)
     for (name, a), b in zip(model.state_dict().items(), original.state_dict().values()):
         assert torch.equal(a, b), name

@@ -117,7 +117,8 @@ def rebind_geometry(qa_path: str | Path, geometry_path: str | Path, reference_pa
     `reference_path` must be the geometry checkpoint the QA model was trained on (its sha256
     is checked against the record), and the new model must give bit-identical tokens and
     descriptors (memory_features_equal): token positions then follow the new model's depth,
-    the features the QA model learned stay what it learned on. Frozen-encoder QA models only.
+    the features the QA model learned stay what it learned on. The training config's
+    `geometry.checkpoint` follows the record. Frozen-encoder QA models only.
     Raises QACheckpointError naming what does not hold. Returns the new geometry record.
     """
     _, state = load_qa_checkpoint(qa_path)  # validates the file
@@ -135,6 +136,9 @@ def rebind_geometry(qa_path: str | Path, geometry_path: str | Path, reference_pa
                   config_sha256=geometry_config_sha256(geometry_path),
                   trained_with_sha256=record.get('trained_with_sha256') or record.get('checkpoint_sha256'))
     state['geometry'] = record
+    config_geometry = state.get('config', {}).get('geometry')
+    if isinstance(config_geometry, dict):   # what the evaluation and continued training load
+        config_geometry['checkpoint'] = str(geometry_path)
     out_path = Path(out_path)
     tmp = out_path.with_suffix(out_path.suffix + '.tmp')
     torch.save(state, tmp)
