@@ -67,9 +67,10 @@ def _run(tracker, images, depths, depth_fn=lambda i, d: d, priors=None):
     return out
 
 
-def test_tracks_the_true_trajectory_with_true_depth(plane_sequence):
+@pytest.mark.parametrize('correspondences', ['flow', 'descriptors'])
+def test_tracks_the_true_trajectory_with_true_depth(plane_sequence, correspondences):
     images, depths, poses = plane_sequence
-    steps = _run(KeyframeTracker(), images, depths)
+    steps = _run(KeyframeTracker(TrackerConfig(correspondences=correspondences)), images, depths)
     assert [s.status for s in steps[1:]] == ['tracking'] * (len(steps) - 1)
     est = np.stack([s.T_odom_cam for s in steps])
     ate = absolute_trajectory_error(est, poses, 'se3')['rmse']
@@ -234,13 +235,13 @@ def test_hamming_distances_count_bits():
 
 def test_guided_tracking_follows_the_plane_and_falls_back_to_exhaustive_matching(plane_sequence):
     images, depths, poses = plane_sequence
-    tracker = KeyframeTracker()
+    tracker = KeyframeTracker(TrackerConfig(correspondences='descriptors'))
     steps = _run(tracker, images, depths)
     assert tracker.guided_matches >= len(images) - 3      # the first frames have no motion model
     assert tracker.refined_from_prediction >= tracker.guided_matches - 1   # RANSAC hardly ever needed
     est = np.stack([s.T_odom_cam for s in steps])
     assert absolute_trajectory_error(est, poses, 'se3')['rmse'] < 0.01
-    exhaustive = KeyframeTracker(TrackerConfig(search_radius_px=0.0))
+    exhaustive = KeyframeTracker(TrackerConfig(correspondences='descriptors', search_radius_px=0.0))
     _run(exhaustive, images, depths)
     assert exhaustive.guided_matches == 0 and exhaustive.refined_from_prediction == 0
 
@@ -255,7 +256,7 @@ def test_a_pose_far_from_the_motion_model_with_few_inliers_is_refused(plane_sequ
     left = broken[:, : int(0.7 * SIZE[0])]
     left *= np.random.default_rng(0).uniform(0.3, 3.0, left.shape).astype(np.float32)
     for keyframe_depth, believed in ((depths[0], True), (broken, False)):
-        tracker = KeyframeTracker(TrackerConfig(search_radius_px=0.0))   # every match, RANSAC
+        tracker = KeyframeTracker(TrackerConfig(correspondences='descriptors', search_radius_px=0.0))  # RANSAC
         tracker.track(images[0], K, keyframe_depth)
         step = tracker.track(images[20], K, depths[20])
         assert (step.status == 'tracking') == believed, step.reason
@@ -321,3 +322,51 @@ def test_a_broken_learned_pose_is_no_motion_in_a_fallback():
     np.testing.assert_allclose(step.T_odom_cam, np.eye(4))
     nan = np.full((4, 4), np.nan)
     assert np.all(np.isfinite(tracker.track(blank, K, depth, fallback_T_prev_cur=nan).T_odom_cam))
+
+
+def test_optical_flow_follows_the_plane_and_extracts_orb_only_for_keyframes(plane_sequence, monkeypatch):
+    """correspondences 'flow': the keyframe's features followed by Lucas-Kanade give the true
+    trajectory as ORB matching does, and ORB runs only on the frames that became keyframes."""
+    import geovr_ros.tracking.tracker as tracker_module
+    images, depths, poses = plane_sequence
+    extracted = []
+    original = tracker_module.extract_features
+    monkeypatch.setattr(tracker_module, 'extract_features', lambda gray, *a: extracted.append(1) or original(gray, *a))
+    tracker = KeyframeTracker(TrackerConfig(correspondences='flow', keyframe_translation_m=0.15))
+    steps = _run(tracker, images, depths)
+    assert [s.status for s in steps[1:]] == ['tracking'] * (len(steps) - 1)
+    est = np.stack([s.T_odom_cam for s in steps])
+    assert absolute_trajectory_error(est, poses, 'se3')['rmse'] < 0.01
+    keyframes = sum(s.new_keyframe for s in steps)
+    assert keyframes >= 3 and tracker.flow_tracked == len(images) - 1
+    assert len(extracted) == keyframes and tracker.guided_matches == 0
+    assert all(s.matches >= s.inliers >= 15 for s in steps[1:])
+
+
+def test_when_the_flow_loses_the_keyframe_orb_matching_takes_over(plane_sequence):
+    """Frame 20 straight after frame 0 (12 deg and 0.45 m away, the motion model still) with no
+    flow pyramid: Lucas-Kanade cannot follow 60 px; the features it leaves behind agree on no
+    motion, but too few of them for the pose to count, and the ORB matches find the true pose."""
+    images, depths, poses = plane_sequence
+    tracker = KeyframeTracker(TrackerConfig(correspondences='flow', flow_levels=0, search_radius_px=0.0))
+    tracker.track(images[0], K, depths[0])
+    step = tracker.track(images[20], K, depths[20])
+    assert step.status == 'tracking' and tracker.flow_tracked == 0, step.reason
+    np.testing.assert_allclose(step.T_odom_cam[:3, 3], poses[20][:3, 3], atol=0.02)
+    with pytest.raises(ValueError, match='correspondences'):
+        TrackerConfig(correspondences='sift')
+
+
+def test_the_followed_subset_is_spread_over_the_image():
+    """500 features crowded in one corner and 100 over the whole image: 150 chosen take most of
+    the spread ones, none twice, and fewer than the limit are all kept."""
+    from geovr_ros.tracking.tracker import spread_subset
+    rng = np.random.default_rng(0)
+    crowded = rng.uniform(0, 100, (500, 2))
+    spread = rng.uniform([0, 0], [640, 480], (100, 2))
+    chosen = spread_subset(np.concatenate([crowded, spread]), (480, 640), 150)
+    assert len(chosen) == len(np.unique(chosen)) == 150 and np.all(np.diff(chosen) > 0)
+    assert (chosen >= 500).sum() >= 80
+    np.testing.assert_array_equal(spread_subset(spread, (480, 640), 150), np.arange(100))
+    with pytest.raises(ValueError, match='flow_max_points'):
+        TrackerConfig(flow_max_points=10)

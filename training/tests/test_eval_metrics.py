@@ -248,16 +248,20 @@ def test_geovr_eval_odometry_replays_cached_model_outputs_and_takes_node_paramet
     mended = json.loads((tmp_path / 'mended' / 'odometry.json').read_text())['summary']
     assert mended['tracker']['ate_sim3_m'] == pytest.approx(summaries[0]['tracker']['ate_sim3_m'])
     assert np.load(stored[0])['depth'].ndim == 2
-    # an untrained model's depth: every frame after the first fails tracking and takes the
-    # fallback; the node parameter tracking_fallback=learned makes that the learned pose head's
-    assert summaries[0]['tracker']['failures'] == 7
-    assert summaries[0]['tracker']['ate_sim3_m'] != pytest.approx(summaries[0]['pose_head']['ate_sim3_m'])
-    assert eval_main(common + ['--out', str(tmp_path / 'learned'), '--set', 'tracking_fallback=learned']) == 0
+    # an untrained model's depth: with ORB matches every frame after the first fails tracking
+    # and takes the fallback; the node parameter tracking_fallback=learned makes that the
+    # learned pose head's
+    orb = common + ['--set', 'tracking_correspondences=descriptors']
+    assert eval_main(orb + ['--out', str(tmp_path / 'orb')]) == 0
+    matched = json.loads((tmp_path / 'orb' / 'odometry.json').read_text())['summary']
+    assert matched['tracker']['failures'] == 7
+    assert matched['tracker']['ate_sim3_m'] != pytest.approx(matched['pose_head']['ate_sim3_m'])
+    assert eval_main(orb + ['--out', str(tmp_path / 'learned'), '--set', 'tracking_fallback=learned']) == 0
     learned = json.loads((tmp_path / 'learned' / 'odometry.json').read_text())['summary']
     assert learned['tracker']['ate_sim3_m'] == pytest.approx(learned['pose_head']['ate_sim3_m'])
     assert learned['pose_head']['ate_sim3_m'] == pytest.approx(summaries[0]['pose_head']['ate_sim3_m'])
     for bad in ('tracking_threshold=4', 'localization_enabled=maybe', 'tracking_min_inliers=many',
-                'tracking_fallback=guess'):
+                'tracking_fallback=guess', 'tracking_correspondences=sift'):
         assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--set', bad]) == 2
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from geovr_ros.ros.parameters import Param, Rule
-from geovr_ros.tracking.tracker import FALLBACKS
+from geovr_ros.tracking.tracker import CORRESPONDENCES, FALLBACKS
 
 GEOVR_NODE_PARAMS: list[Param] = [
     # Model and backend
@@ -84,6 +84,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'relative poses chained (the pose head alone; worse than standing still on real '
           'recordings, models/README.md).'),
     Param('tracking_max_features', 1000, 'ORB features per frame for geometric odometry.'),
+    Param('tracking_correspondences', 'flow', 'How a frame finds the keyframe\'s features: flow, '
+          'followed from frame to frame by Lucas-Kanade optical flow (ORB only for new keyframes, '
+          'and as the fallback when the flow gives no pose); descriptors, ORB features matched on '
+          'every frame.'),
     Param('tracking_threshold_px', 3.0, 'RANSAC inlier threshold of the PnP, pixels at 640 px '
           'image width (scaled with the width).'),
     Param('tracking_search_radius_px', 15.0, 'Guided matching: a keyframe feature is searched '
@@ -204,6 +208,7 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'tracking_search_radius_px': NON_NEGATIVE,
     'tracking_min_inliers': Rule(low=6),  # PnP needs 6 points (TrackerConfig)
     'tracking_fallback': Rule(choices=FALLBACKS),
+    'tracking_correspondences': Rule(choices=CORRESPONDENCES),
     'tracking_scale_alignment': FRACTION,
     'floor_camera_height': NON_NEGATIVE,
     'odometry_reference_translation': POSITIVE,

@@ -95,7 +95,7 @@ class Session:
             max_features=c.tracking_max_features, threshold_px=c.tracking_threshold_px,
             search_radius_px=c.tracking_search_radius_px,
             min_inliers=c.tracking_min_inliers, scale_alignment=c.tracking_scale_alignment,
-            fallback=c.tracking_fallback),
+            fallback=c.tracking_fallback, correspondences=c.tracking_correspondences),
             mapping=c.localization_enabled, logger=self.log) \
             if c.odometry_method == 'geometric' else None
         self.floor = FloorScale(c.floor_camera_height) if c.floor_camera_height > 0 else None

@@ -1,9 +1,11 @@
 """Geometric tracking on learned depth (pure core: numpy + OpenCV, no rclpy).
 
-Frame-to-keyframe tracking: ORB features of the current frame matched to a keyframe whose
-keypoints carry 3D points from the keyframe's depth (the model's, or a sensor's); the pose
-predicted by the motion model is refined on the matches found near it (Levenberg-Marquardt),
-or solved by PnP with RANSAC when the prediction does not hold. The learned
+Frame-to-keyframe tracking against a keyframe whose ORB keypoints carry 3D points from the
+keyframe's depth (the model's, or a sensor's): the keypoints followed from frame to frame by
+Lucas-Kanade optical flow (the default), or the current frame's ORB features matched to them
+(also when the flow gives no pose); the pose predicted by the motion model is refined on
+those correspondences (Levenberg-Marquardt), or solved by PnP with RANSAC when the prediction
+does not hold. The learned
 relative pose is the fallback when tracking fails, with the reason. Keyframe depth is
 aligned to the map's scale from the tracked points before it is used.
 

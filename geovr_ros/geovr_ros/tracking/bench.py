@@ -28,6 +28,7 @@ def _frames(root: Path, max_frames: int):
 
 def main(argv: list[str] | None = None) -> int:
     from geovr_ros.tracking import TrackerConfig
+    from geovr_ros.tracking.tracker import CORRESPONDENCES
     parser = argparse.ArgumentParser(prog='python -m geovr_ros.tracking.bench', description=__doc__.splitlines()[0])
     parser.add_argument('recording', type=Path)
     parser.add_argument('--max-frames', type=int, default=200)
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
                         help='ORB pyramid levels (default %(default)s)')
     parser.add_argument('--fast-threshold', type=int, default=TrackerConfig.orb_fast_threshold,
                         help="ORB's FAST threshold (default %(default)s)")
+    parser.add_argument('--correspondences', choices=CORRESPONDENCES, default=TrackerConfig.correspondences,
+                        help='descriptors: ORB matched on every frame; flow: optical flow, ORB on keyframes '
+                             '(default %(default)s)')
     args = parser.parse_args(argv)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     import cv2
@@ -44,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     from geovr_ros.recordings import RecordingFormatError
     from geovr_ros.session import GeometricOdometry
     odometry = GeometricOdometry(TrackerConfig(max_features=args.features, orb_levels=args.levels,
-                                               orb_fast_threshold=args.fast_threshold))
+                                               orb_fast_threshold=args.fast_threshold,
+                                               correspondences=args.correspondences))
     track_ms, graph_ms, size = [], [], None
     try:
         for i, (gray, K, depth) in enumerate(_frames(args.recording, args.max_frames)):
@@ -62,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     tracker, graph = odometry.tracker, odometry.graph
     loops = 'no pose graph' if graph is None else f'{len(graph.loops)} loop closures'
     print(f'{args.recording.name}: {len(track_ms)} frames {size[0]}x{size[1]}, {args.features} ORB features '
-          f'on {args.levels} levels (FAST {args.fast_threshold}), '
+          f'on {args.levels} levels (FAST {args.fast_threshold}), correspondences {args.correspondences}, '
           f'one core; {tracker.keyframes_created} keyframes, {loops}, {tracker.failures} tracking failures')
     print(f'tracking      median {np.median(t):6.1f} ms   p90 {np.percentile(t, 90):6.1f} ms')
     print(f'graph update  mean   {np.mean(g):6.1f} ms   p90 {np.percentile(g, 90):6.1f} ms   '

@@ -1,5 +1,6 @@
-"""Frame-to-keyframe tracking with PnP on the keyframe's depth; keyframe depth kept at the
-map's scale; the learned relative pose as the fallback.
+"""Frame-to-keyframe tracking with PnP on the keyframe's depth (its features followed by optical
+flow or matched by ORB descriptors); keyframe depth kept at the map's scale; the motion model
+or the learned relative pose as the fallback.
 
 Poses are 4x4 float64 camera-to-odom matrices of the optical frame; metres; seconds.
 """
@@ -15,6 +16,7 @@ from geovr_ros.tracking.pnp import PnPSolution, refine_pnp, solve_pnp
 
 
 FALLBACKS = ('motion', 'learned')   # TrackerConfig.fallback
+CORRESPONDENCES = ('descriptors', 'flow')   # TrackerConfig.correspondences
 
 
 @dataclass
@@ -40,6 +42,15 @@ class TrackerConfig:
     (tum_fr1_rpy: 22 of 63, 24 deg and 0.5 m from the prediction, its rotation and translation
     trading off so that the points move only 26 px; hololens_office: 15 of 24, 0.8 m off);
     otherwise tracking failed.
+    correspondences: 'descriptors', every frame's ORB features matched to the keyframe's; or
+    'flow', the keyframe's features followed from frame to frame by pyramidal Lucas-Kanade
+    optical flow (started where the motion model predicts them), ORB extracted only for a new
+    keyframe and, when the flow does not give a pose, matched as with 'descriptors'.
+    flow_window_px: the Lucas-Kanade window side at 640 px image width (scaled with the width,
+    at least 9); flow_levels: its pyramid levels above the image (each half the size);
+    flow_iterations: its most iterations per level (it stops earlier below 0.01 px a step);
+    flow_max_points: at most this many of a keyframe's features are followed, spread over the
+    image (Lucas-Kanade's cost grows with them; ORB matching still uses them all).
     """
 
     max_features: int = 1000
@@ -51,7 +62,7 @@ class TrackerConfig:
     guided_min_matches: int = 60
     min_inliers: int = 15
     keyframe_inlier_ratio: float = 0.5
-    keyframe_translation_m: float = 0.25
+    keyframe_translation_m: float = 0.15
     keyframe_rotation_rad: float = 0.26
     surprise_rad: float = 0.17
     surprise_m: float = 0.25
@@ -59,6 +70,11 @@ class TrackerConfig:
     min_depth_m: float = 0.1
     max_depth_m: float = 20.0
     scale_alignment: float = 0.7
+    correspondences: str = 'flow'
+    flow_window_px: int = 21
+    flow_levels: int = 3
+    flow_iterations: int = 10
+    flow_max_points: int = 300
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.search_radius_px) or self.search_radius_px < 0:
@@ -78,6 +94,13 @@ class TrackerConfig:
             raise ValueError(f'orb_levels must be in [1, 16], got {self.orb_levels!r}')
         if not 1 <= self.orb_fast_threshold <= 255:
             raise ValueError(f'orb_fast_threshold must be in [1, 255], got {self.orb_fast_threshold!r}')
+        if self.correspondences not in CORRESPONDENCES:
+            raise ValueError(f'correspondences must be one of {CORRESPONDENCES}, got {self.correspondences!r}')
+        if not 3 <= self.flow_window_px <= 101 or not 0 <= self.flow_levels <= 8 or self.flow_iterations < 1:
+            raise ValueError(f'flow_window_px must be in [3, 101], flow_levels in [0, 8] and flow_iterations >= 1, '
+                             f'got {self.flow_window_px!r}, {self.flow_levels!r} and {self.flow_iterations!r}')
+        if self.flow_max_points < self.min_inliers:
+            raise ValueError(f'flow_max_points must be >= min_inliers {self.min_inliers}, got {self.flow_max_points!r}')
         if self.min_inliers < 6 or self.max_features < self.min_inliers:
             raise ValueError(f'min_inliers {self.min_inliers} must be >= 6 and <= max_features {self.max_features}')
 
@@ -146,6 +169,25 @@ def sample_depth(depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray, pixels: 
     return out
 
 
+def spread_subset(pixels: np.ndarray, image_shape: tuple[int, ...], count: int, cells: int = 16) -> np.ndarray:
+    """Indices (ascending) of at most `count` of `pixels` (N, 2) spread over an image of
+    `image_shape` (H, W, ...): the image cut into cells x cells (3/4 as many rows for a 4:3
+    image) and the cells taking one point each in turn, each its points in their given order."""
+    n = len(pixels)
+    if n <= count:
+        return np.arange(n)
+    h, w = image_shape[:2]
+    rows = max(1, round(cells * h / w))
+    cell = (np.clip((pixels[:, 1] * rows / h).astype(np.int64), 0, rows - 1) * cells
+            + np.clip((pixels[:, 0] * cells / w).astype(np.int64), 0, cells - 1))
+    order = np.argsort(cell, kind='stable')
+    first_in_cell = np.searchsorted(cell[order], cell[order])
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n) - first_in_cell       # a point's place among its cell's
+    chosen = np.lexsort((cell, rank))[:count]
+    return np.sort(chosen)
+
+
 def lift(pixels: np.ndarray, z: np.ndarray, K: np.ndarray) -> np.ndarray:
     """(N, 3) camera-frame points of `pixels` (N, 2) at depths `z` (N,) metres along optical z."""
     x = (pixels[:, 0] - K[0, 2]) / K[0, 0]
@@ -164,8 +206,12 @@ class KeyframeTracker:
         self._keyframe: Keyframe | None = None
         self._T_odom_last: np.ndarray | None = None
         self._T_motion = np.eye(4)   # T_prev_last: the last frame's motion, for the next prediction
+        self._flow_gray: np.ndarray | None = None   # correspondences 'flow': the last frame's image,
+        self._flow_points = np.zeros(0, np.int64)    # the keyframe points followed (indices),
+        self._flow_pixels = np.zeros((0, 2))         # and where they were in that image
         self.guided_matches = 0      # frames matched by guided search (the rest: every feature against every one)
         self.refined_from_prediction = 0   # frames whose pose was refined from the prediction (the rest: RANSAC)
+        self.flow_tracked = 0        # frames tracked on optical flow alone (correspondences 'flow')
         self.surprises = 0           # poses refused: far from the prediction with few inliers
         self.keyframes_created = 0
         self.failures = 0
@@ -176,6 +222,10 @@ class KeyframeTracker:
 
     def _valid(self, z: np.ndarray) -> np.ndarray:
         return np.isfinite(z) & (z > self.config.min_depth_m) & (z < self.config.max_depth_m)
+
+    def _features(self, gray: np.ndarray) -> FeatureSet:
+        cfg = self.config
+        return extract_features(gray, cfg.max_features, cfg.orb_fast_threshold, cfg.orb_levels)
 
     def _new_keyframe(self, features: FeatureSet, depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray,
                       T_odom_cam: np.ndarray, depth_scale: float, covariance: np.ndarray | None) -> Keyframe:
@@ -196,16 +246,24 @@ class KeyframeTracker:
         cfg = self.config
         K = np.asarray(K, dtype=np.float64)
         depth_K = K if depth_K is None else np.asarray(depth_K, dtype=np.float64)
-        features = extract_features(gray, cfg.max_features, cfg.orb_fast_threshold, cfg.orb_levels)
         if self._keyframe is None:
             self._T_odom_last = np.eye(4)
-            keyframe = self._new_keyframe(features, depth, depth_K, K, self._T_odom_last, 1.0, None)
+            keyframe = self._new_keyframe(self._features(gray), depth, depth_K, K, self._T_odom_last, 1.0, None)
+            self._follow_from(gray, keyframe)
             return TrackingStep(np.eye(4), 'initialised', '', 0, 0, None, True, 1.0, keyframe=keyframe)
         kf = self._keyframe
         kf.frames += 1
         width_scale = gray.shape[1] / 640.0
         guess = invert_pose(invert_pose(kf.T_odom_kf) @ self._T_odom_last @ self._T_motion)  # T_cam_kf predicted
-        matches, solution, reason = self._match_and_solve(features, kf, K, guess, width_scale)
+        features = None
+        followed = self._follow_flow(gray, kf, K, guess, width_scale) if cfg.correspondences == 'flow' else None
+        if followed is not None:
+            point_index, pixels, solution = followed
+            reason = ''
+        else:
+            features = self._features(gray)
+            matches, solution, reason = self._match_and_solve(features, kf, K, guess, width_scale)
+            point_index, pixels = matches[:, 1], features.keypoints[matches[:, 0]]
         if solution is not None:
             T_kf_cam = invert_pose(solution.T_cam_points)
             T_odom_cam = kf.T_odom_kf @ T_kf_cam
@@ -217,9 +275,13 @@ class KeyframeTracker:
                             or rotation_angle(T_kf_cam[:3, :3]) > cfg.keyframe_rotation_rad)
             scale, keyframe = kf.depth_scale, None
             if new_keyframe:
-                scale = self._aligned_scale(solution, kf, matches, features, depth, depth_K, K)
+                inliers = solution.inliers
+                scale = self._aligned_scale(solution, kf.points[point_index[inliers]], pixels[inliers],
+                                            kf.depth_scale, depth, depth_K, K)
+                if features is None:
+                    features = self._features(gray)
                 keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, scale, solution.covariance)
-            step = TrackingStep(T_odom_cam, 'tracking', '', len(matches), len(solution.inliers),
+            step = TrackingStep(T_odom_cam, 'tracking', '', len(point_index), len(solution.inliers),
                                 _rotated(solution.covariance, kf.T_odom_kf[:3, :3]), new_keyframe, scale,
                                 solution.rms_px, keyframe)
         else:
@@ -232,11 +294,72 @@ class KeyframeTracker:
                     prior = np.eye(4)              # a broken learned pose: no motion rather than poison
             T_odom_cam = self._T_odom_last @ prior
             keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, kf.depth_scale, None)
-            step = TrackingStep(T_odom_cam, 'fallback', reason, len(matches), 0, None, True, kf.depth_scale,
+            step = TrackingStep(T_odom_cam, 'fallback', reason, len(point_index), 0, None, True, kf.depth_scale,
                                 keyframe=keyframe)
+        if cfg.correspondences == 'flow':
+            if step.keyframe is not None:
+                self._follow_from(gray, step.keyframe)
+            else:   # the inliers go on; an outlier has drifted or is occluded
+                self._flow_gray = gray
+                self._flow_points = point_index[solution.inliers]
+                self._flow_pixels = pixels[solution.inliers]
         self._T_motion = invert_pose(self._T_odom_last) @ T_odom_cam if step.status == 'tracking' else np.eye(4)
         self._T_odom_last = T_odom_cam
         return step
+
+    def _follow_from(self, gray: np.ndarray, keyframe: Keyframe) -> None:
+        """Optical flow starts again from a new keyframe: its features, in its image."""
+        self._flow_gray = gray
+        self._flow_points = spread_subset(keyframe.features.keypoints, gray.shape, self.config.flow_max_points)
+        self._flow_pixels = keyframe.features.keypoints[self._flow_points]
+
+    def _follow_flow(self, gray: np.ndarray, kf: Keyframe, K: np.ndarray, guess: np.ndarray,
+                     width_scale: float) -> tuple[np.ndarray, np.ndarray, PnPSolution] | None:
+        """The keyframe's features followed from the last frame into `gray` by pyramidal
+        Lucas-Kanade, each started where the motion model predicts it, and the pose refined
+        from the prediction on them (RANSAC when the prediction does not hold): (keyframe point
+        indices (M,), their pixels (M, 2) here, PnPSolution), or None when too few are followed
+        or no pose is believed (the caller then matches ORB descriptors)."""
+        import cv2
+        cfg = self.config
+        if self._flow_gray is None or self._flow_gray.shape != gray.shape or len(self._flow_points) < cfg.min_inliers:
+            return None
+        predicted = project_points(transform_points(guess, kf.points[self._flow_points]), K)[0]
+        start = np.where(np.isfinite(predicted).all(axis=1)[:, None], predicted, self._flow_pixels)
+        window = max(9, int(round(cfg.flow_window_px * width_scale)) | 1)
+        followed, status, _ = cv2.calcOpticalFlowPyrLK(
+            self._flow_gray, gray, self._flow_pixels.astype(np.float32).reshape(-1, 1, 2),
+            start.astype(np.float32).reshape(-1, 1, 2), winSize=(window, window), maxLevel=cfg.flow_levels,
+            criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, cfg.flow_iterations, 0.01),
+            flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
+        followed = followed.reshape(-1, 2).astype(np.float64)
+        h, w = gray.shape
+        ok = (status.ravel() == 1) & (followed[:, 0] >= 0) & (followed[:, 0] <= w - 1) \
+            & (followed[:, 1] >= 0) & (followed[:, 1] <= h - 1)
+        point_index, pixels = self._flow_points[ok], followed[ok]
+        if len(point_index) < cfg.min_inliers:
+            return None
+        points = kf.points[point_index]
+        threshold = cfg.threshold_px * width_scale
+        solution = refine_pnp(points, pixels, K, guess, threshold, min_inliers=cfg.min_inliers)
+        if solution is None:
+            # Features the flow lost often stay where they were and agree on no motion: unlike
+            # descriptor matches, most followed features must be inliers for the pose to count.
+            solution = solve_pnp(points, pixels, K, guess, threshold, min_inliers=cfg.min_inliers)
+            if (solution is None or len(solution.inliers) < 0.5 * len(point_index)
+                    or self._surprising(solution, len(point_index), guess)):
+                return None
+        self.flow_tracked += 1
+        return point_index, pixels, solution
+
+    def _surprising(self, solution: PnPSolution, correspondences: int, guess: np.ndarray) -> tuple[float, float] | None:
+        """(turn rad, shift m) from the motion model's prediction when the pose is too far from
+        it for the share of the correspondences that support it (TrackerConfig.surprise_*), else None."""
+        cfg = self.config
+        turn = rotation_angle(solution.T_cam_points[:3, :3] @ guess[:3, :3].T)
+        shift = float(np.linalg.norm(invert_pose(solution.T_cam_points)[:3, 3] - invert_pose(guess)[:3, 3]))
+        weak = len(solution.inliers) < max(0.5 * correspondences, 2 * cfg.min_inliers)
+        return (turn, shift) if weak and (turn > cfg.surprise_rad or shift > cfg.surprise_m) else None
 
     def _match_and_solve(self, features: FeatureSet, kf: Keyframe, K: np.ndarray, guess: np.ndarray,
                          width_scale: float) -> tuple[np.ndarray, PnPSolution | None, str]:
@@ -277,24 +400,22 @@ class KeyframeTracker:
             return matches, None, (f'too few matches with depth ({len(matches)} < {cfg.min_inliers})'
                                    if len(matches) < cfg.min_inliers else
                                    f'PnP found fewer than {cfg.min_inliers} inliers among {len(matches)} matches')
-        turn = rotation_angle(solution.T_cam_points[:3, :3] @ guess[:3, :3].T)
-        shift = float(np.linalg.norm(invert_pose(solution.T_cam_points)[:3, 3] - invert_pose(guess)[:3, 3]))
-        weak = len(solution.inliers) < max(0.5 * len(matches), 2 * cfg.min_inliers)
-        if weak and (turn > cfg.surprise_rad or shift > cfg.surprise_m):
+        surprise = self._surprising(solution, len(matches), guess)
+        if surprise is not None:
             self.surprises += 1
-            return matches, None, (f'PnP ended {np.degrees(turn):.0f} deg and {shift:.2f} m away from the motion '
-                                   f'model with only {len(solution.inliers)} inliers among {len(matches)} matches')
+            return matches, None, (f'PnP ended {np.degrees(surprise[0]):.0f} deg and {surprise[1]:.2f} m away from '
+                                   f'the motion model with only {len(solution.inliers)} inliers among {len(matches)} matches')
         return matches, solution, ''
 
-    def _aligned_scale(self, solution, kf: Keyframe, matches: np.ndarray, features: FeatureSet,
+    def _aligned_scale(self, solution: PnPSolution, points_kf: np.ndarray, pixels: np.ndarray, keyframe_scale: float,
                        depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray) -> float:
         """Factor that puts the current frame's depth at the map's scale: the median ratio of
-        the inlier points' depth in the current camera (from the keyframe) to the current
-        frame's own depth at those keypoints; the keyframe's factor when too few agree."""
-        inl = matches[solution.inliers]
-        points_cur = kf.points[inl[:, 1]] @ solution.T_cam_points[:3, :3].T + solution.T_cam_points[:3, 3]
-        z_own = sample_depth(depth, depth_K, K, features.keypoints[inl[:, 0]])
+        the inlier points' depth in the current camera (`points_kf` (N, 3) in the keyframe,
+        moved by the solution) to the current frame's own depth at their `pixels` (N, 2); the
+        keyframe's factor when too few agree."""
+        points_cur = points_kf @ solution.T_cam_points[:3, :3].T + solution.T_cam_points[:3, 3]
+        z_own = sample_depth(depth, depth_K, K, pixels)
         ok = self._valid(z_own) & (points_cur[:, 2] > self.config.min_depth_m)
         if ok.sum() < self.config.min_inliers:
-            return kf.depth_scale
+            return keyframe_scale
         return float(np.median(points_cur[ok, 2] / z_own[ok]) ** self.config.scale_alignment)
