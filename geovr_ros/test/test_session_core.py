@@ -166,6 +166,8 @@ def test_keyframes_while_moving_and_the_distance_travelled(pipeline):
             'localization_ms'} <= set(timings)
     diagnostics = session.diagnostics()
     assert diagnostics['tracking_keyframes'] == str(len(keyframes))
+    assert diagnostics['tracking_by'] in ('flow', 'descriptors')
+    assert 0 <= int(diagnostics['tracking_flow_frames']) <= len(frames) - 1
     assert diagnostics['tracking_status'] == 'tracking' and diagnostics['map_odom_source'] == 'pose graph'
 
 

@@ -341,6 +341,7 @@ def test_optical_flow_follows_the_plane_and_extracts_orb_only_for_keyframes(plan
     assert keyframes >= 3 and tracker.flow_tracked == len(images) - 1
     assert len(extracted) == keyframes and tracker.guided_matches == 0
     assert all(s.matches >= s.inliers >= 15 for s in steps[1:])
+    assert {s.correspondences for s in steps[1:]} == {'flow'} and steps[0].correspondences == ''
 
 
 def test_when_the_flow_loses_the_keyframe_orb_matching_takes_over(plane_sequence):
@@ -352,6 +353,7 @@ def test_when_the_flow_loses_the_keyframe_orb_matching_takes_over(plane_sequence
     tracker.track(images[0], K, depths[0])
     step = tracker.track(images[20], K, depths[20])
     assert step.status == 'tracking' and tracker.flow_tracked == 0, step.reason
+    assert step.correspondences == 'descriptors'
     np.testing.assert_allclose(step.T_odom_cam[:3, 3], poses[20][:3, 3], atol=0.02)
     with pytest.raises(ValueError, match='correspondences'):
         TrackerConfig(correspondences='sift')

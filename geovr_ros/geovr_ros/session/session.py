@@ -635,7 +635,8 @@ class Session:
     def diagnostics(self) -> dict[str, str]:
         """Status values, as geovr_node's /diagnostics shows them (key -> text): metric scale,
         map and memory keyframes, localization, place matches, odometry method; tracking state,
-        inliers and failures with geometric odometry; the floor's scale and the frames that saw
+        inliers, failures and what the last pose came from (optical flow or ORB descriptors) with
+        geometric odometry; the floor's scale and the frames that saw
         the floor with floor_camera_height; pose graph size and loops with one."""
         loc = self.localizer
         values = {'metric_scale': f'{self._scale:.4f}',
@@ -652,6 +653,8 @@ class Session:
                            'tracking_failure_reason': step.reason if step else '',
                            'tracking_failures': str(tracker.failures),
                            'tracking_keyframes': str(tracker.keyframes_created),
+                           'tracking_by': step.correspondences if step else '',
+                           'tracking_flow_frames': str(tracker.flow_tracked),
                            'tracking_depth_scale': f'{step.depth_scale:.3f}' if step else 'nan'})
         if self.floor is not None:
             values.update({'floor_scale': f'{self.floor.scale:.3f}',

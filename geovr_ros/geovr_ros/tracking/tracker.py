@@ -114,7 +114,9 @@ class TrackingStep:
     (6, 6) of (x, y, z, roll, pitch, yaw) in the keyframe's frame, None without PnP;
     new_keyframe: this frame became the keyframe; depth_scale: factor applied to the model's
     depth of the current keyframe to keep it at the map's scale; rms_px: inlier reprojection;
-    keyframe: the new Keyframe when this frame became one (for mapping), else None.
+    keyframe: the new Keyframe when this frame became one (for mapping), else None;
+    correspondences: what the pose came from, 'flow' or 'descriptors' ('' when tracking failed
+    or on the first frame).
     """
 
     T_odom_cam: np.ndarray
@@ -127,6 +129,7 @@ class TrackingStep:
     depth_scale: float
     rms_px: float = float('nan')
     keyframe: Keyframe | None = None
+    correspondences: str = ''
 
 
 @dataclass
@@ -283,7 +286,7 @@ class KeyframeTracker:
                 keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, scale, solution.covariance)
             step = TrackingStep(T_odom_cam, 'tracking', '', len(point_index), len(solution.inliers),
                                 _rotated(solution.covariance, kf.T_odom_kf[:3, :3]), new_keyframe, scale,
-                                solution.rms_px, keyframe)
+                                solution.rms_px, keyframe, 'flow' if followed is not None else 'descriptors')
         else:
             self.failures += 1
             if cfg.fallback == 'motion':

@@ -125,6 +125,7 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     stats = {'tracking_ms_median': float(np.median(tracking_ms)) if tracking_ms else float('nan'),
              'graph_ms_mean': float(np.mean(graph_ms)) if graph_ms else float('nan'),
              'failures': float(tracker.failures), 'keyframes': float(tracker.keyframes_created),
+             'flow_frames': float(tracker.flow_tracked),
              'loop_closures': float(len(graph.loops)) if graph is not None else 0.0,
              'inliers_median': float(np.median(inliers)) if inliers else 0.0,
              'travelled_answer_m': _travelled_answer(session, stamps),
