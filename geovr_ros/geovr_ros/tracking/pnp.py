@@ -29,10 +29,12 @@ def _pose(rvec: np.ndarray, tvec: np.ndarray) -> np.ndarray:
 
 
 def solve_pnp(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, guess_T_cam_points: np.ndarray | None = None,
-              threshold_px: float = 2.0, iterations: int = 200, min_inliers: int = 12) -> PnPSolution | None:
+              threshold_px: float = 2.0, iterations: int = 200, min_inliers: int = 12,
+              min_inlier_ratio: float = 0.0) -> PnPSolution | None:
     """Pose of a camera seeing `points` (N, 3, metres, any frame) at `pixels` (N, 2) with K (3, 3).
 
-    Returns None when fewer than `min_inliers` correspondences agree within `threshold_px`."""
+    Returns None when fewer than `min_inliers`, or less than `min_inlier_ratio` of the
+    correspondences, agree within `threshold_px`."""
     import cv2
     points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
     pixels = np.ascontiguousarray(pixels, dtype=np.float64).reshape(-1, 2)
@@ -50,7 +52,7 @@ def solve_pnp(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, guess_T_cam
     inliers = inliers.ravel().astype(np.int64)
     rvec, tvec = cv2.solvePnPRefineLM(points[inliers], pixels[inliers], K, None, rvec, tvec)
     refined = _within(points, pixels, K, rvec, tvec, threshold_px)
-    if len(refined) < min_inliers:
+    if len(refined) < max(min_inliers, min_inlier_ratio * len(points)):
         return None
     if not np.array_equal(refined, inliers):
         inliers = refined

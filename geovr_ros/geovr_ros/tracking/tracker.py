@@ -348,9 +348,9 @@ class KeyframeTracker:
         if solution is None:
             # Features the flow lost often stay where they were and agree on no motion: unlike
             # descriptor matches, most followed features must be inliers for the pose to count.
-            solution = solve_pnp(points, pixels, K, guess, threshold, min_inliers=cfg.min_inliers)
-            if (solution is None or len(solution.inliers) < 0.5 * len(point_index)
-                    or self._surprising(solution, len(point_index), guess)):
+            solution = solve_pnp(points, pixels, K, guess, threshold, min_inliers=cfg.min_inliers,
+                                 min_inlier_ratio=0.5)
+            if solution is None or self._surprising(solution, len(point_index), guess):
                 return None
         self.flow_tracked += 1
         return point_index, pixels, solution
