@@ -46,6 +46,17 @@ def probe_node():
     rclpy.try_shutdown()
 
 
+def wait_until_heard(probe, topics: list[str], heard, timeout: float = 30.0) -> bool:
+    """Spin `probe` until it knows a publisher on each of `topics` and `heard()` is true (a
+    message that came through proves the other side matched the probe's readers too).
+
+    Discovery takes its time on a loaded machine: a replay started before it ends loses
+    its first frames to a probe that is not connected yet.
+    """
+    return spin_until(probe, lambda: all(probe.count_publishers(t) for t in topics) and heard(),
+                      timeout)
+
+
 def tiny_model(env: dict) -> Path:
     """Directory of a tiny untrained GeoVR-S exported with `geovr-export onnx` (built once per
     session), or the exported model directory named by $GEOVR_TEST_MODEL. Skips the calling
@@ -271,5 +282,5 @@ def scratch_dir() -> Path:
 
 __all__ = ['Feeder', 'Process', 'REPO_ROOT', 'camera_frame', 'environment_with',
            'generated_dataset', 'intrinsics', 'node_args', 'probe_node', 'scratch_dir',
-           'spin_until', 'textured_image', 'tiny_model']
+           'spin_until', 'textured_image', 'tiny_model', 'wait_until_heard']
 os.environ.setdefault('PYTHONUNBUFFERED', '1')

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ros_helpers import Process, generated_dataset, node_args, shipped_model, spin_until
+from ros_helpers import (Process, generated_dataset, node_args, shipped_model, spin_until,
+                         wait_until_heard)
 
 rclpy = pytest.importorskip('rclpy')
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
@@ -82,12 +84,16 @@ def test_depth_and_odometry_are_close_to_ground_truth(ros_env):
     depth, odom = [], []
     probe.create_subscription(Image, '/acc/depth', depth.append, 50)
     probe.create_subscription(Odometry, '/acc/odometry', odom.append, 50)
+    diagnostics = []
+    probe.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 5)
     remaps = {'image': '/acc/image', 'camera_info': '/acc/camera_info'}
     node = Process('geovr_node', node_args({'model': str(model), 'depth_upsample': True},
                                            {**remaps, '__ns': '/acc'}),
                    ros_env, 'accuracy_node')
     try:
         assert node.wait_for_output('active:', 60), node.output()
+        assert wait_until_heard(probe, ['/acc/depth', '/acc/odometry'], lambda: bool(diagnostics)), \
+            'the probe never connected to the node: ' + node.output()[-2000:]
         replay = Process('replay_node', node_args({'source': str(data), 'rate': 0.5,
                                                    'wait_for_subscribers': 1}, remaps),
                          ros_env, 'accuracy_replay')

@@ -12,7 +12,8 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from ros_helpers import Process, generated_dataset, node_args, spin_until, tiny_model, VENV_BIN
+from ros_helpers import (Process, generated_dataset, node_args, spin_until, tiny_model, VENV_BIN,
+                         wait_until_heard)
 
 rclpy = pytest.importorskip('rclpy')
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
@@ -57,6 +58,10 @@ def session(ros_env):
     replay = None
     try:
         assert node.wait_for_output('active:', 60), node.output()
+        outputs = ['/depth', '/depth/camera_info', '/odometry', '/path', '/points', '/tf',
+                   '/localization', '/diagnostics']
+        assert wait_until_heard(probe, outputs, lambda: bool(got['diagnostics'])), \
+            'the probe never connected to the node: ' + node.output()[-2000:]
         replay = Process('replay_node', node_args(
             {'source': str(data), 'rate': 1.0, 'start_delay': 0.5,
              'wait_for_subscribers': 2}, remaps), ros_env, 'replay')
