@@ -232,10 +232,10 @@ class Feeder:
     """Publishes frames to the node and collects its depth output."""
 
     def __init__(self, probe, prefix: str, width: int, height: int, depth_topic='/depth',
-                 frame_id: str = 'cam_optical'):
+                 frame_id: str = 'cam_optical', image_name: str = 'image'):
         from sensor_msgs.msg import CameraInfo, Image
         self.probe, self.width, self.height, self.frame_id = probe, width, height, frame_id
-        self.image_pub = probe.create_publisher(Image, f'{prefix}/image', 5)
+        self.image_pub = probe.create_publisher(Image, f'{prefix}/{image_name}', 5)
         self.info_pub = probe.create_publisher(CameraInfo, f'{prefix}/camera_info', 5)
         self.depth = []
         probe.create_subscription(Image, depth_topic, self.depth.append, 10)

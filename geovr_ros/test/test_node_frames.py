@@ -182,3 +182,35 @@ def test_upsampled_depth_and_compressed_input(probe, ros_env):
         assert answered()
     finally:
         node.stop()
+
+
+def test_an_image_rect_topic_is_not_undistorted_again(probe, ros_env):
+    """image_proc's image_rect is published beside the raw camera's camera_info, d and all:
+    the node takes P as the camera instead of undistorting a second time, and says so once."""
+    from sensor_msgs.msg import CameraInfo
+
+    from ros_helpers import camera_frame, intrinsics, textured_image
+    model = tiny_model(ros_env)
+    depth_infos = []
+    probe.create_subscription(CameraInfo, '/depth/camera_info', depth_infos.append, 10)
+    node = Process('geovr_node', node_args(
+        {'model': str(model)}, {'image': '/rect/image_rect', 'camera_info': '/rect/camera_info'}),
+        ros_env, 'rect_node')
+    try:
+        assert node.wait_for_output('active:', 60), node.output()
+        feeder = Feeder(probe, '/rect', W, H, image_name='image_rect')
+        K = intrinsics(W, H)
+        P_focal = 1.5 * K[0, 0]
+        for _ in range(15):
+            image, info = camera_frame(textured_image(W, H, 3), K, feeder.next_stamp())
+            info.distortion_model, info.d = 'plumb_bob', [-0.2, 0.05, 0.0, 0.0, 0.0]
+            info.p = [P_focal, 0.0, K[0, 2], 0.0, 0.0, P_focal, K[1, 2], 0.0, 0.0, 0.0, 1.0, 0.0]
+            feeder.send(image, info)
+            if spin_until(probe, lambda: bool(depth_infos), 1.0):
+                break
+        assert depth_infos, node.output()[-2000:]
+        assert depth_infos[-1].k[0] == pytest.approx(P_focal * depth_infos[-1].width / W)
+        lines = [line for line in node.output().splitlines() if 'distortion' in line]
+        assert len(lines) == 1 and 'taken as rectified already' in lines[0], lines
+    finally:
+        node.stop()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from geovr_ros.geometry import InvalidIntrinsicsError
-from geovr_ros.ros.rectify import Rectifier
+from geovr_ros.geometry.rectify import Rectifier, input_is_rectified, rectified_camera
 
 cv2 = pytest.importorskip('cv2')
 W, H = 320, 240
@@ -62,3 +62,23 @@ def test_maps_are_cached_per_camera_model():
 def test_unknown_or_malformed_distortion_is_refused(model, D, message):
     with pytest.raises(InvalidIntrinsicsError, match=message.replace('(', r'\(').replace(')', r'\)')):
         Rectifier().for_camera(model, D, K, EYE, [], W, H)
+
+
+@pytest.mark.parametrize('mode, topic, rectified', [
+    ('auto', '/camera/image_raw', False), ('auto', '/camera/image_rect', True),
+    ('auto', '/camera/image_rect_color', True), ('auto', 'image', False),
+    ('never', '/camera/image_raw', True), ('always', '/camera/image_rect', False)])
+def test_which_image_topics_are_taken_as_rectified(mode, topic, rectified):
+    assert input_is_rectified(mode, topic) is rectified
+
+
+def test_an_unknown_undistort_mode_is_named():
+    with pytest.raises(ValueError, match="'sometimes'"):
+        input_is_rectified('sometimes', '/camera/image_rect')
+
+
+def test_a_rectified_image_takes_p_as_its_camera():
+    P = np.array([[300.0, 0, 150, 0], [0, 310.0, 110, 0], [0, 0, 1, 0]])
+    np.testing.assert_array_equal(rectified_camera(K, P.ravel()), P[:, :3])
+    np.testing.assert_array_equal(rectified_camera(K, np.zeros(12)), K)   # P unset: K
+    np.testing.assert_array_equal(rectified_camera(K, []), K)

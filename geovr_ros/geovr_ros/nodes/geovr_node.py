@@ -58,7 +58,7 @@ from geovr_ros.ros.conversions import (
     compressed_msg_to_rgb, depth_to_image_msg, image_msg_to_rgb, odometry_msg, pointcloud2_msg,
     pose_msg, sec_to_stamp, stamp_to_sec, transform_stamped_msg)
 from geovr_ros.ros.droplog import DropLog, check_name, shown
-from geovr_ros.ros.rectify import Rectifier
+from geovr_ros.geometry.rectify import Rectifier, input_is_rectified, rectified_camera
 from geovr_ros.ros.pairing import CameraIntrinsics, IntrinsicsPairer
 from geovr_ros.ros.parameters import check_parameters, declare_all, parameter_problem
 from geovr_ros.ros.qos import LATCHED, qos_profile
@@ -309,9 +309,12 @@ class GeoVRNode(LifecycleNode):
         self.tf = TransformPublisher(self)
         self.static_tf = StaticTransformCache(self) \
             if p['odom_child'] == 'base' and p['camera_mount_source'] == 'tf' else None
+        image_sub = self.create_subscription(Image, 'image', self._on_image, image_qos,
+                                             callback_group=self._frame_group)
+        self._image_rectified = input_is_rectified(p['undistort'], image_sub.topic_name)
+        self._lens_logged = False
         subs = [
-            self.create_subscription(Image, 'image', self._on_image, image_qos,
-                                     callback_group=self._frame_group),
+            image_sub,
             self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, info_qos,
                                      callback_group=self._info_group)]
         if p['subscribe_compressed']:
@@ -352,11 +355,23 @@ class GeoVRNode(LifecycleNode):
                     f'binning or region of interest is not supported (binning {msg.binning_x}x'
                     f'{msg.binning_y}, roi {msg.roi.width}x{msg.roi.height}); publish full '
                     f'images or a camera_info for the image as sent')
-            rectification = self.rectifier.for_camera(msg.distortion_model, msg.d, K, msg.r,
-                                                       msg.p, msg.width, msg.height)
-            if rectification is not None:
-                validate_intrinsics(rectification.K, msg.width, msg.height)
-                K = rectification.K
+            rectification = None
+            if self._image_rectified:
+                K = rectified_camera(K, msg.p)
+                validate_intrinsics(K, msg.width, msg.height)
+            else:
+                rectification = self.rectifier.for_camera(msg.distortion_model, msg.d, K, msg.r,
+                                                           msg.p, msg.width, msg.height)
+                if rectification is not None:
+                    validate_intrinsics(rectification.K, msg.width, msg.height)
+                    K = rectification.K
+            if not self._lens_logged and any(msg.d):
+                self._lens_logged = True
+                self.get_logger().info(
+                    f'camera_info has {msg.distortion_model} distortion: ' + (
+                        'the images are taken as rectified already (undistort: '
+                        f'{self.p["undistort"]}), its d is not applied, the camera is P'
+                        if self._image_rectified else 'the images are undistorted before the model'))
         except GeometryError as error:
             self.drops.drop('bad_camera_info', f'camera_info rejected: {error}',
                             check_name(str(error)))

@@ -1,6 +1,7 @@
 """Every parameter of `geovr_node`, declared once (type from the default, description)."""
 from __future__ import annotations
 
+from geovr_ros.geometry.rectify import UNDISTORT_MODES
 from geovr_ros.ros.parameters import Param, Rule
 from geovr_ros.tracking.tracker import CORRESPONDENCES, FALLBACKS
 
@@ -41,6 +42,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('pairing_wait', 0.05, 'Seconds an image waits for its camera_info to arrive before '
           'it is dropped (camera_info is often delivered just after the image).'),
     Param('max_image_pixels', 16777216, 'Images with more pixels than this are dropped.'),
+    Param('undistort', 'auto', 'Undistorting images by their camera_info\'s d: auto (unless the '
+          'image topic is named image_rect*, image_proc\'s rectified output, whose camera_info '
+          'still describes the raw camera), always, or never (the images are rectified: d is not '
+          'applied and the camera is P\'s left 3x3, or K when P is zero).'),
     # Outputs
     Param('depth_upsample', False, 'Publish depth at the camera resolution (nearest-neighbour '
           'upsampling, camera intrinsics) instead of the model resolution.'),
@@ -194,6 +199,7 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'pairing_tolerance': NON_NEGATIVE,
     'pairing_wait': Rule(low=0.0, high=10.0),
     'max_image_pixels': Rule(low=1, high=2 ** 31),
+    'undistort': Rule(choices=UNDISTORT_MODES),
     'points_decimation': Rule(low=1, high=1000),
     'points_max_depth': POSITIVE,
     'depth_min_confidence': Rule(low=0.0, high=1.0, high_open=True),

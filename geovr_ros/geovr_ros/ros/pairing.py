@@ -16,7 +16,7 @@ PAIRING_MODES = ('stamp', 'latest')
 @dataclass(frozen=True)
 class CameraIntrinsics:
     """K (3, 3) pixels of an image of size width x height, received at `stamp` seconds;
-    `rectification` (geovr_ros.ros.rectify.Rectification) undistorts the image to K, or
+    `rectification` (geovr_ros.geometry.rectify.Rectification) undistorts the image to K, or
     None when the image is pinhole already."""
 
     stamp: float

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geovr_ros.geometry import InvalidIntrinsicsError
+from .errors import InvalidIntrinsicsError
 
 DISTORTION_MODELS = ('plumb_bob', 'rational_polynomial', 'equidistant')
+UNDISTORT_MODES = ('auto', 'always', 'never')
 _D_LENGTHS = {'plumb_bob': (5,), 'rational_polynomial': (8, 12, 14), 'equidistant': (4,)}
 
 
@@ -32,6 +33,16 @@ class Rectification:
         import cv2
         return cv2.remap(rgb, self.map_x, self.map_y, cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_CONSTANT)
+
+    def apply_depth(self, depth: np.ndarray) -> np.ndarray:
+        """(H, W) float32 metres of `depth` (H, W) registered to the distorted image, moved
+        with the image's maps by nearest neighbour (depth must not be blended across edges);
+        NaN where no source pixel or no depth was."""
+        import cv2
+        moved = cv2.remap(np.asarray(depth, np.float32), self.map_x, self.map_y, cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=float('nan'))
+        moved[~(moved > 0)] = np.nan
+        return moved
 
 
 class Rectifier:
@@ -81,3 +92,24 @@ class Rectifier:
             self._cache.pop(next(iter(self._cache)))
         self._cache[key] = rectification
         return rectification
+
+
+def input_is_rectified(mode: str, image_topic: str) -> bool:
+    """Whether images on `image_topic` are taken as rectified already, so that their
+    camera_info's D is not applied again: `mode` 'never' (undistort never), 'always' (never
+    rectified), or 'auto': the topic's last name starts with image_rect (image_proc's output,
+    whose camera_info is still the raw camera's, D and all, by ROS convention)."""
+    if mode not in UNDISTORT_MODES:
+        raise ValueError(f'undistort mode must be one of {UNDISTORT_MODES}, got {mode!r}')
+    if mode != 'auto':
+        return mode == 'never'
+    return str(image_topic).rstrip('/').rsplit('/', 1)[-1].startswith('image_rect')
+
+
+def rectified_camera(K: np.ndarray, P) -> np.ndarray:
+    """K (3, 3) of a rectified image: P's left 3x3 when P (12 values) has positive focal
+    lengths, else `K` itself."""
+    P = np.asarray(P, np.float64).reshape(-1)
+    if P.size == 12 and np.all(np.isfinite(P)) and P[0] > 0 and P[5] > 0:
+        return P.reshape(3, 4)[:, :3].copy()
+    return np.asarray(K, np.float64).copy()
