@@ -60,7 +60,12 @@ def test_tum_folder_with_ground_truth_association(tmp_path):
     assert detect_format(root) == 'tum'
     frames = list(open_replay_source(root))
     assert [round(f.stamp, 3) for f in frames] == [100.0, 100.033, 100.066]
-    assert np.array_equal(frames[2].rgb, frame_rgb(2, KINECT))
+    raw = list(open_replay_source(root, rectify=False))
+    assert np.array_equal(raw[2].rgb, frame_rgb(2, KINECT))
+    # freiburg1's lens is undistorted: the middle keeps its colour, the corners of the pinhole
+    # image lie outside what the distorted camera recorded
+    assert np.array_equal(frames[2].rgb[200:280, 280:360], raw[2].rgb[200:280, 280:360])
+    assert not frames[2].rgb[0, 0].any()
     assert frames[0].K[0, 0] == 517.3                         # freiburg1 from the path
     assert np.allclose(frames[1].T_world_cam, poses[1], atol=1e-6)
     renamed = tmp_path / 'other'

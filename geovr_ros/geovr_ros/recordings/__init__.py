@@ -11,11 +11,15 @@ export parity all read recordings through it. Formats (docs/data.md has the tabl
 - `hololens`: DeepVideoMVS's HoloLens layout (`hololens.py`);
 - `rosbag`: rosbag2 folder, `.mcap`, `.db3` or ROS 1 `.bag` (`rosbag.py`, needs `rosbags`).
 
+Frames come out pinhole: a TUM sensor with lens distortion and a bag whose camera_info has
+non-zero D are undistorted as geovr_node undistorts a camera (`rectify=False` keeps the
+images as recorded).
+
 Every problem with a file raises `RecordingFormatError(path, problem)`, a ValueError.
 """
 from geovr_ros.recordings.base import Recording, RecordingFormatError, RecordingFrame
 from geovr_ros.recordings.detect import FORMATS, detect_format, open_recording
-from geovr_ros.recordings.tum import TUM_INTRINSICS, tum_intrinsics
+from geovr_ros.recordings.tum import TUM_DISTORTION, TUM_INTRINSICS, tum_distortion, tum_intrinsics
 
-__all__ = ['FORMATS', 'Recording', 'RecordingFormatError', 'RecordingFrame', 'TUM_INTRINSICS', 'detect_format',
-           'open_recording', 'tum_intrinsics']
+__all__ = ['FORMATS', 'Recording', 'RecordingFormatError', 'RecordingFrame', 'TUM_DISTORTION', 'TUM_INTRINSICS',
+           'detect_format', 'open_recording', 'tum_distortion', 'tum_intrinsics']

@@ -138,3 +138,41 @@ class FrameChecks:
         if depth.shape != rgb.shape[:2]:
             raise RecordingFormatError(path, f'{where}depth {depth.shape[::-1]} and colour {rgb.shape[1::-1]} sizes '
                                              'differ (registered depth expected)')
+
+
+class LensCorrection:
+    """Undistorts a recording's frames as geovr_node undistorts a camera's images
+    (geovr_ros.geometry.rectify), so that every reader yields pinhole frames.
+
+    model, D, R, P: as in sensor_msgs/CameraInfo (R, P may be empty). Calling it with a
+    frame's rgb (H, W, 3) uint8, K (3, 3) and depth (H, W) metres registered to the colour
+    image (or None) gives them undistorted: the colour bilinear, the depth by nearest
+    neighbour (NaN where nothing maps), and the pinhole K of the result (P's left 3x3, or K).
+    Frames pass unchanged when D is all zero. Raises RecordingFormatError naming `source`
+    for a model or D that cannot be undistorted.
+    """
+
+    def __init__(self, model: str, D, source: str | Path, R=(), P=()):
+        from geovr_ros.geometry.rectify import Rectifier
+        self.model, self.D = str(model), tuple(float(d) for d in np.asarray(D, np.float64).reshape(-1))
+        self._R, self._P, self._source = list(np.ravel(R)), list(np.ravel(P)), source
+        self._rectifier = Rectifier(cache=2)
+
+    @property
+    def distorted(self) -> bool:
+        return any(self.D)
+
+    def __call__(self, rgb: np.ndarray, K: np.ndarray, depth: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        h, w = rgb.shape[:2]
+        try:
+            rectification = self._rectifier.for_camera(self.model, self.D, K, self._R, self._P, w, h)
+        except GeometryError as exc:
+            raise RecordingFormatError(self._source, f'lens distortion: {exc}') from None
+        if rectification is None:
+            return rgb, K, depth
+        return (rectification.apply(rgb), rectification.K,
+                None if depth is None else rectification.apply_depth(depth))
+
+    def describe(self) -> str:
+        return f'{self.model} {list(self.D)}'

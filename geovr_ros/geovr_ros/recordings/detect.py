@@ -43,7 +43,7 @@ def open_recording(path: str | os.PathLike, fmt: str = 'auto', *, sequence: str 
                    fps: float = 30.0, max_difference: float = 0.02, image_topic: str | None = None,
                    camera_info_topic: str | None = None, depth_topic: str | None = None,
                    world_frame: str | None = None, with_depth: bool = False, require_poses: bool = False,
-                   stride: int = 1, max_frames: int | None = None) -> Recording:
+                   stride: int = 1, max_frames: int | None = None, rectify: bool = True) -> Recording:
     """Open the recording at `path` for lazy reading of its frames in time order.
 
     fmt: 'auto' (detect_format) or one of FORMATS. Checks what can be checked without decoding
@@ -58,14 +58,17 @@ def open_recording(path: str | os.PathLike, fmt: str = 'auto', *, sequence: str 
     choices (default: chosen from the bag); with_depth: read depth (H, W) metres, leaving out
     TUM frames without it; require_poses: every frame must have a pose (TUM leaves out frames
     without one); stride, max_frames: every stride-th frame, at most max_frames of them,
-    chosen before any image is decoded.
+    chosen before any image is decoded; rectify: undistort the frames of a camera with lens
+    distortion (a TUM freiburg1 / freiburg2 sensor, a bag's camera_info with non-zero D),
+    depth with them.
     """
     fmt = detect_format(path) if fmt == 'auto' else fmt
     common = {'stride': stride, 'max_frames': max_frames, 'intrinsics': intrinsics, 'with_depth': with_depth}
     if fmt == 'generated':
         return open_generated(path, sequence=sequence, **common)
     if fmt == 'tum':
-        return open_tum(path, max_difference=max_difference, require_poses=require_poses, **common)
+        return open_tum(path, max_difference=max_difference, require_poses=require_poses, rectify=rectify,
+                        **common)
     if fmt == '7scenes':
         return open_seven_scenes(path, sequence=sequence, fps=fps, require_poses=require_poses, **common)
     if fmt == 'hololens':
@@ -73,5 +76,6 @@ def open_recording(path: str | os.PathLike, fmt: str = 'auto', *, sequence: str 
     if fmt == 'rosbag':
         return open_rosbag(path, image_topic=image_topic or None, camera_info_topic=camera_info_topic or None,
                            depth_topic=depth_topic or None, world_frame=world_frame or None,
-                           max_difference=max_difference, require_poses=require_poses, **common)
+                           max_difference=max_difference, require_poses=require_poses, rectify=rectify,
+                           **common)
     raise RecordingFormatError(path, f'unknown recording format {fmt!r}; expected auto or one of {FORMATS}')

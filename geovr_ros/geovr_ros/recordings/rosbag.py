@@ -5,7 +5,10 @@ read with `rosbags` (no ROS install needed).
   (the only one, or `image_topic`); frames in the bag's order, stamped by their headers;
 - intrinsics: a CameraInfo topic (the only one, the one beside the image topic, or
   `camera_info_topic`): the latest message at or before each image, else the first; not
-  needed when `intrinsics` is given;
+  needed when `intrinsics` is given; a camera_info with non-zero D undistorts the frames
+  (`LensCorrection`: P's left 3x3 becomes K, depth moved with the colour) unless the image
+  topic is already rectified (named `image_rect*`: its camera_info still carries the raw
+  camera's D by ROS convention, and its K is P's left 3x3) or `rectify` is False;
 - depth (read only `with_depth`): an Image topic of encoding 16UC1 (mm) or 32FC1 (m)
   registered to the colour image (same size), nearest in time within `max_difference` s;
   all NaN where there is none;
@@ -20,14 +23,21 @@ import numpy as np
 
 from geovr_ros.geometry import (
     DEPTH_ENCODINGS, GeometryError, depth_to_metres, image_to_array, matrix_from_quat_xyzw, to_rgb8)
+from geovr_ros.geometry.rectify import input_is_rectified, rectified_camera
 from geovr_ros.recordings.base import (
-    FrameChecks, Recording, RecordingFormatError, RecordingFrame, intrinsics_matrix, select)
+    FrameChecks, LensCorrection, Recording, RecordingFormatError, RecordingFrame, intrinsics_matrix, select)
 
 BAG_SUFFIXES = ('.mcap', '.db3', '.bag')
 IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED = 'sensor_msgs/msg/CompressedImage'
 CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 TF = 'tf2_msgs/msg/TFMessage'
+
+
+def _field(msg, name: str):
+    """A CameraInfo field by its ROS 2 name (k, d, r, p), or its ROS 1 one (K, D, R, P)."""
+    value = getattr(msg, name, None)
+    return getattr(msg, name.upper()) if value is None else value
 
 
 def _stamp(msg) -> float:
@@ -176,11 +186,12 @@ def _choose(path: Path, kind: str, wanted: str | None, candidates: list[str], ne
 def open_rosbag(path: str | Path, *, image_topic: str | None = None, camera_info_topic: str | None = None,
                 depth_topic: str | None = None, world_frame: str | None = None, intrinsics=None,
                 max_difference: float = 0.02, with_depth: bool = False, require_poses: bool = False,
-                stride: int = 1, max_frames: int | None = None) -> Recording:
+                stride: int = 1, max_frames: int | None = None, rectify: bool = True) -> Recording:
     """Frames of a bag (module docstring). Reads the CameraInfo and TF messages (and, with
     depth, the depth stamps) now; colour and depth images as the frames are iterated.
 
-    intrinsics: (fx, fy, cx, cy), a (3, 3) K or 'fx,fy,cx,cy' instead of the bag's CameraInfo.
+    intrinsics: (fx, fy, cx, cy), a (3, 3) K or 'fx,fy,cx,cy' instead of the bag's CameraInfo
+    (its D is then not used either); rectify: undistort when the CameraInfo has non-zero D.
     """
     path = Path(path)
     if not path.exists():
@@ -208,16 +219,24 @@ def open_rosbag(path: str | Path, *, image_topic: str | None = None, camera_info
         image_type, first = firsts[image_topic]
         camera_frame = first.header.frame_id.lstrip('/')
 
-        infos = []  # (stamp, K) in time order
+        infos = []  # (stamp, K, LensCorrection or None) in time order
+        lenses: dict[tuple, LensCorrection] = {}   # one per camera model: its maps are built once
         if K_override is None:
             info_topics = sorted({c.topic for c in conns if c.msgtype == CAMERA_INFO})
             if not info_topics:
                 raise RecordingFormatError(path, f'no {CAMERA_INFO} topic (topics: {topics}); intrinsics are '
                                                  'required')
             camera_info_topic = _choose(path, 'camera_info', camera_info_topic, info_topics, near=image_topic)
+            rectified = input_is_rectified('auto', image_topic)
             for _, msg in bag.messages([c for c in conns if c.topic == camera_info_topic]):
-                k = getattr(msg, 'k', None)
-                infos.append((_stamp(msg), np.asarray(msg.K if k is None else k, dtype=np.float64).reshape(3, 3)))
+                K, D, R, P = (np.asarray(_field(msg, name), np.float64).reshape(-1) for name in 'kdrp')
+                lens, K = None, K.reshape(3, 3)
+                if rectified:
+                    K = rectified_camera(K, P)
+                elif rectify and D.size and np.any(D):
+                    key = (msg.distortion_model, D.tobytes(), R.tobytes(), P.tobytes())
+                    lens = lenses.setdefault(key, LensCorrection(msg.distortion_model, D, path, R, P))
+                infos.append((_stamp(msg), K, lens))
             if not infos:
                 raise RecordingFormatError(path, f'topic {camera_info_topic} has no messages')
             infos.sort(key=lambda x: x[0])
@@ -232,7 +251,7 @@ def open_rosbag(path: str | Path, *, image_topic: str | None = None, camera_info
     world = world_frame or tf.root_of(camera_frame)
     if require_poses and world == camera_frame:
         raise RecordingFormatError(path, f'no /tf chain to the camera frame {camera_frame!r}')
-    info_t = np.array([t for t, _ in infos])
+    info_t = np.array([info[0] for info in infos])
     count = len(select(range(sum(c.msgcount for c in colour_conns)), stride, max_frames))
 
     def frames():
@@ -252,9 +271,10 @@ def open_rosbag(path: str | Path, *, image_topic: str | None = None, camera_info
                     t = _stamp(msg)
                     rgb = _decode(msg, image_type, path, image_topic)
                     checks.image(rgb, path)
+                    lens = None
                     if K_override is None:
                         i = max(int(np.searchsorted(info_t, t, side='right')) - 1, 0)
-                        K, where = infos[i][1], f'camera_info at t={infos[i][0]:.3f}: '
+                        (_, K, lens), where = infos[i], f'camera_info at t={infos[i][0]:.3f}: '
                     else:
                         K, where = K_override, ''
                     checks.intrinsics(K, rgb, path, where)
@@ -270,10 +290,13 @@ def open_rosbag(path: str | Path, *, image_topic: str | None = None, camera_info
                     T = tf.lookup(world, frame_id, t) if (world_frame or frame_id in tf.edges) else None
                     if T is None and require_poses:
                         raise RecordingFormatError(path, f'no transform {world} -> {frame_id} at t={t:.3f}')
+                    if lens is not None:
+                        rgb, K, depth = lens(rgb, K, depth)
                     yield RecordingFrame(t, rgb, K, T, depth, index)
         finally:
             if depth_cursor is not None:
                 depth_cursor.close()
     return Recording(path, 'rosbag', frames, count,
                      {'image_topic': image_topic, 'camera_info_topic': camera_info_topic, 'depth_topic': depth_topic,
-                      'world_frame': world, 'camera_frame': camera_frame})
+                      'world_frame': world, 'camera_frame': camera_frame,
+                      'rectified': ', '.join(lens.describe() for lens in lenses.values()) or 'no'})

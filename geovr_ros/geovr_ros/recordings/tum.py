@@ -7,7 +7,11 @@ samples around it (linear position, rotation along the geodesic) when both are w
 nearest 100 Hz sample is up to 5 ms off, 0.25 deg, half the per-frame error of a good tracker.) Ground truth `tx ty tz qx qy qz qw` is the
 optical centre of the colour camera in the world (camera-to-world, optical axes). K is the
 sensor's (TUM_INTRINSICS): freiburg1/2/3 from the folder name or the `# file:` line of
-rgb.txt, unless given.
+rgb.txt, unless given. The freiburg1 and freiburg2 colour cameras have lens distortion
+(TUM_DISTORTION: up to 8 px at the middle of an edge, 25 px in a corner for freiburg1; the
+freiburg3 images were undistorted by TUM): when K comes from a sensor name, its frames are
+undistorted to the same K (colour bilinear; the registered depth, which lies in the distorted
+colour image, by nearest neighbour), as geovr_node undistorts a camera whose camera_info has D.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import numpy as np
 from geovr_ros.geometry import pose_from_xyz_quat_xyzw, so3_exp, so3_log
 from geovr_ros.recordings._io import read_depth, read_image, read_list
 from geovr_ros.recordings.base import (
-    FrameChecks, Recording, RecordingFormatError, RecordingFrame, intrinsics_matrix, select)
+    FrameChecks, LensCorrection, Recording, RecordingFormatError, RecordingFrame, intrinsics_matrix, select)
 
 # fx, fy, cx, cy of the TUM cameras (https://cvg.cit.tum.de/data/datasets/rgbd-dataset/file_formats);
 # 'default' is the ROS default TUM lists for its own unnamed uses.
@@ -28,6 +32,12 @@ TUM_INTRINSICS = {
     'freiburg2': (520.9, 521.0, 325.1, 249.7),
     'freiburg3': (535.4, 539.2, 320.1, 247.6),
     'default': (525.0, 525.0, 319.5, 239.5),
+}
+# plumb_bob (k1, k2, p1, p2, k3) of the colour cameras, from the same page; freiburg3 and the
+# ROS default have none.
+TUM_DISTORTION = {
+    'freiburg1': (0.2624, -0.9531, -0.0054, 0.0026, 1.1633),
+    'freiburg2': (0.2312, -0.7849, -0.0033, -0.0001, 0.9172),
 }
 DEPTH_SCALE = 5000.0
 _SENSOR = re.compile(r'freiburg[123]')
@@ -59,6 +69,15 @@ def tum_intrinsics(spec, folder: str | Path) -> np.ndarray:
         raise RecordingFormatError(folder, f'intrinsics {spec!r}: expected freiburg1|freiburg2|freiburg3 or '
                                            'fx,fy,cx,cy')
     return intrinsics_matrix(spec, folder)
+
+
+def tum_distortion(spec, folder: str | Path) -> tuple[float, ...] | None:
+    """plumb_bob D of the colour camera when the intrinsics come from a sensor name (`spec`
+    'freiburg1|2|3' or 'default', or None: the folder's sensor), else None (numbers given:
+    their lens is not known). None also for the sensors without distortion."""
+    if spec is None:
+        spec = tum_sensor(Path(folder))
+    return TUM_DISTORTION.get(spec) if isinstance(spec, str) else None
 
 
 def _nearest(times: np.ndarray, t: float) -> int:
@@ -103,18 +122,22 @@ def _poses(path: Path, rows: list[list[str]]) -> list[np.ndarray]:
 
 
 def open_tum(path: str | Path, *, intrinsics=None, max_difference: float = 0.02, with_depth: bool = False,
-             require_poses: bool = False, stride: int = 1, max_frames: int | None = None) -> Recording:
+             require_poses: bool = False, stride: int = 1, max_frames: int | None = None,
+             rectify: bool = True) -> Recording:
     """Frames of a TUM RGB-D folder (module docstring) in time order.
 
     A colour frame without a depth frame within `max_difference` s is left out when
     `with_depth` (as TUM's associate.py does); one without a pose is left out when
     `require_poses`, else has T_world_cam None. intrinsics: a sensor name, 'fx,fy,cx,cy',
-    (fx, fy, cx, cy) or a (3, 3) K.
+    (fx, fy, cx, cy) or a (3, 3) K. rectify: undistort the frames of a sensor with lens
+    distortion (tum_distortion); False gives the images as recorded (info says which).
     """
     folder = Path(path)
     if not folder.is_dir():
         raise RecordingFormatError(folder, 'not a folder')
     K = tum_intrinsics(intrinsics, folder)
+    distortion = tum_distortion(intrinsics, folder)
+    lens = LensCorrection('plumb_bob', distortion, folder) if distortion and rectify else None
     rgb_rows, rgb_t = _sorted(read_list(folder / 'rgb.txt', 2))
     depth_rows, depth_t = _sorted(read_list(folder / 'depth.txt', 2)) if with_depth else ([], np.zeros(0))
     gt_path = folder / 'groundtruth.txt'
@@ -151,5 +174,11 @@ def open_tum(path: str | Path, *, intrinsics=None, max_difference: float = 0.02,
             if depth_file is not None:
                 depth = read_depth(folder / depth_file, DEPTH_SCALE)
                 checks.depth(depth, rgb, folder / depth_file)
-            yield RecordingFrame(float(t), rgb, K, pose, depth, number)
-    return Recording(folder, 'tum', frames, len(matches), {'max_difference_s': max_difference})
+            frame_K = K
+            if lens is not None:
+                rgb, frame_K, depth = lens(rgb, K, depth)
+            yield RecordingFrame(float(t), rgb, frame_K, pose, depth, number)
+    info = {'max_difference_s': max_difference}
+    if distortion:
+        info.update(distortion=f'plumb_bob {list(distortion)}', rectified=lens is not None)
+    return Recording(folder, 'tum', frames, len(matches), info)
