@@ -100,3 +100,22 @@ def test_reproject_sideways_translation_by_hand():
     np.testing.assert_allclose(uv[5, 20], [20 - 10.0, 5.0])
     np.testing.assert_allclose(z[5, 20], 2.0)
     assert np.all(np.isnan(uv[0, 0])) and np.isnan(z[0, 0])
+
+
+def test_depth_seen_from_the_same_camera_is_the_depth_and_keeps_the_nearest():
+    from geovr_ros.geometry import depth_seen_from
+    K = np.array([[50.0, 0, 16], [0, 50.0, 12], [0, 0, 1]])
+    depth = np.full((24, 32), 2.0, np.float32)
+    depth[5, 7] = np.nan
+    same = depth_seen_from(depth, K, np.eye(4), K, (32, 24))
+    np.testing.assert_allclose(same[np.isfinite(depth)], 2.0, rtol=1e-6)
+    assert np.isnan(same[5, 7])                                # nothing lands where nothing was
+    # a camera 9 cm to the left (points move 0.09 m right in it) sees the near plane (2 m) move
+    # 2.25 px and the far one (4 m) 1.125 px: at the step the near points cover the far ones
+    two = depth.copy()
+    two[5, 7] = 2.0
+    two[:, 16:] = 4.0
+    moved = depth_seen_from(two, K, make_pose(np.eye(3), [0.09, 0.0, 0.0]), K, (32, 24))
+    assert np.isnan(moved[:, :2]).all()                        # nothing lands left of the near plane
+    assert moved[12, 17] == pytest.approx(2.0)                 # near and far land here: the near kept
+    assert moved[12, 18] == pytest.approx(4.0) and np.isfinite(moved[:, 2:]).all()

@@ -97,7 +97,12 @@ def test_seven_scenes_folder(tmp_path):
     frames = list(open_replay_source(tmp_path / 'chess'))
     assert detect_format(tmp_path / 'chess') == '7scenes'
     assert [f.stamp for f in frames] == [0.0, pytest.approx(1 / 30)]
-    assert frames[1].T_world_cam[0, 3] == 1.0 and frames[0].K[0, 0] == 585.0
+    # read in the Kinect's colour camera: its K, the depth camera's poses moved 2.6 cm to it
+    from geovr_ros.geometry import invert_pose
+    from geovr_ros.recordings.seven_scenes import SEVEN_SCENES_COLOUR_FROM_DEPTH
+    assert frames[0].K[0, 0] == 525.0
+    np.testing.assert_allclose(frames[1].T_world_cam,
+                               make_pose(np.eye(3), [1, 0, 0]) @ invert_pose(SEVEN_SCENES_COLOUR_FROM_DEPTH))
 
 
 def test_seven_scenes_jpg_frames_with_their_own_intrinsics_file(tmp_path):

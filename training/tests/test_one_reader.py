@@ -207,14 +207,51 @@ def test_shared_recordings_read_the_same_through_replay_and_eval(name):
 
 
 def test_seven_scenes_seq_folders_and_a_copy_elsewhere_read_alike(tmp_path):
-    """A 7-Scenes scene (seq-NN folders, no intrinsics file: its Kinect's K) and the same
-    frames in a flat folder with that K in an intrinsics file give the same frames."""
+    """A 7-Scenes scene (seq-NN folders, no intrinsics file) is read in its Kinect's colour
+    camera: the same frames as a flat copy whose intrinsics file holds that camera's K, with
+    the copy's poses and depth moved from the depth camera to the colour camera by hand."""
+    from geovr_ros.geometry import depth_seen_from, invert_pose
+    from geovr_ros.recordings.seven_scenes import (
+        SEVEN_SCENES_COLOUR_FROM_DEPTH, SEVEN_SCENES_COLOUR_INTRINSICS, SEVEN_SCENES_DEPTH_INTRINSICS)
     seq = seven_scenes(tmp_path / 'chess' / 'seq-01', h=480, w=640)
     (seq / 'camera-intrinsics.txt').unlink()
     flat = tmp_path / 'flat'
     shutil.copytree(seq, flat)
-    (flat / 'intrinsics.txt').write_text('585 0 320\n0 585 240\n0 0 1\n')
+    (flat / 'intrinsics.txt').write_text('525 0 320\n0 525 240\n0 0 1\n')
     assert detect_format(tmp_path / 'chess') == '7scenes'
-    _assert_same(list(open_replay_source(tmp_path / 'chess')), load_recording('frames', flat))
+    replayed = list(open_replay_source(tmp_path / 'chess', with_depth=True))
+    copy = load_recording('frames', flat)
+    fx, fy, cx, cy = SEVEN_SCENES_DEPTH_INTRINSICS
+    depth_K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
+    for i, frame in enumerate(replayed):
+        np.testing.assert_array_equal(frame.rgb, copy.rgb[i])
+        assert tuple(frame.K[[0, 1, 0, 1], [0, 1, 2, 2]]) == SEVEN_SCENES_COLOUR_INTRINSICS
+        np.testing.assert_allclose(frame.T_world_cam, copy.T_world_cam[i] @ invert_pose(SEVEN_SCENES_COLOUR_FROM_DEPTH))
+        registered = depth_seen_from(copy.depth[i], depth_K, SEVEN_SCENES_COLOUR_FROM_DEPTH, frame.K, (640, 480))
+        np.testing.assert_array_equal(frame.depth, registered)
     with pytest.raises(DataFormatError, match='no intrinsics file'):
         load_recording('frames', seq.rename(tmp_path / 'not-a-seq'))
+
+
+def test_seven_scenes_depth_lands_where_the_colour_camera_sees_it(tmp_path):
+    """The Kinect's depth camera (f 585) sees less than its colour camera (f 525) and sits 2.6 cm
+    to the side: a depth step at the depth image's centre column appears where the calibration
+    puts it in the colour image, and the colour image's edges have no depth."""
+    seq = tmp_path / 'office' / 'seq-01'
+    seq.mkdir(parents=True)
+    depth = np.full((480, 640), 3000, np.uint16)
+    depth[:, :320] = 1000                                     # 1 m on the left half, 3 m on the right
+    assert cv2.imwrite(str(seq / 'frame-000000.color.png'), np.zeros((480, 640, 3), np.uint8))
+    assert cv2.imwrite(str(seq / 'frame-000000.depth.png'), depth)
+    np.savetxt(seq / 'frame-000000.pose.txt', np.eye(4))
+    frame, = open_recording(seq, with_depth=True)
+    row = frame.depth[240]
+    assert np.isnan(row[:10]).all() and np.isnan(row[-30:]).all()     # beyond the depth camera's view
+    # the near plane's last column (319 in the depth image, at 1 m), through the calibration
+    from geovr_ros.recordings.seven_scenes import SEVEN_SCENES_COLOUR_FROM_DEPTH
+    point = SEVEN_SCENES_COLOUR_FROM_DEPTH @ np.array([(319 - 320) / 585, 0.0, 1.0, 1.0])
+    expected = 320 + 525 * point[0] / point[2]
+    assert expected < 319 - 15                                # 2.6 cm and 0.5 deg move it 17 px
+    near = np.flatnonzero(np.abs(row - 1.0) < 0.05)
+    assert near.size and abs(near.max() - expected) <= 1.0
+    assert np.nanmedian(row[400:560]) == pytest.approx(3.0, abs=0.05)

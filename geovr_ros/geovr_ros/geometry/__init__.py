@@ -23,7 +23,8 @@ from .intrinsics import (crop_intrinsics, fov_from_intrinsics, image_center, int
 from .metrics import (MRA_THRESHOLDS, absolute_trajectory_error, depth_metrics, mean_relative_accuracy,
                       relative_pose_error, umeyama_alignment)
 from .path import PathOdometer, path_length
-from .projection import depth_to_points, depth_to_world_points, project_points, reproject_depth, transform_points
+from .projection import (
+    depth_seen_from, depth_to_points, depth_to_world_points, project_points, reproject_depth, transform_points)
 from .rays import pixel_centers, plucker_rays, ray_directions
 from .transforms import (T_BODY_OPTICAL, T_OPTICAL_BODY, body_to_optical, canonical_quat_xyzw, compose,
                          geodesic_angle, invert_pose, make_pose, nearest_pose, non_rigid, matrix_from_quat_xyzw, matrix_from_rpy,
@@ -46,6 +47,7 @@ __all__ = [
     'PathOdometer', 'path_length',
     # projection
     'depth_to_points', 'transform_points', 'depth_to_world_points', 'project_points', 'reproject_depth',
+    'depth_seen_from',
     # transforms
     'T_BODY_OPTICAL', 'T_OPTICAL_BODY', 'make_pose', 'nearest_pose', 'non_rigid', 'invert_pose', 'compose', 'relative_pose',
     'canonical_quat_xyzw', 'quat_xyzw_from_matrix', 'matrix_from_quat_xyzw', 'matrix_from_rpy', 'pose_to_xyz_quat_xyzw',

@@ -93,3 +93,20 @@ def reproject_depth(depth_src: np.ndarray, K_src: np.ndarray, T_world_src: np.nd
     points_world = depth_to_world_points(depth_src, K_src, T_world_src)
     points_dst = transform_points(invert_pose(T_world_dst), points_world)
     return project_points(points_dst, K_dst)
+
+
+def depth_seen_from(depth_src: np.ndarray, K_src: np.ndarray, T_dst_src: np.ndarray, K_dst: np.ndarray,
+                    size_dst: tuple[int, int]) -> np.ndarray:
+    """The depth (H', W') float32 metres that another camera sees of a depth map's points:
+    `depth_src` (H, W) metres with `K_src` (3, 3), lifted, moved by `T_dst_src` (4, 4) into the
+    camera with `K_dst` (3, 3) and `size_dst` (W', H'), and splatted to the nearest pixel, the
+    nearest point kept where several land (registering a depth sensor to a colour camera);
+    NaN where none lands."""
+    width, height = int(size_dst[0]), int(size_dst[1])
+    uv, z = project_points(transform_points(T_dst_src, depth_to_points(depth_src, K_src)), K_dst)
+    u, v = np.round(uv[..., 0]), np.round(uv[..., 1])
+    inside = np.isfinite(z) & (z > 0) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    nearest = np.full(height * width, np.inf)
+    np.minimum.at(nearest, (v[inside] * width + u[inside]).astype(np.int64), z[inside])
+    nearest[np.isinf(nearest)] = np.nan
+    return nearest.reshape(height, width).astype(np.float32)

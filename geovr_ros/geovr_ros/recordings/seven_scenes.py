@@ -3,8 +3,15 @@
 Layout: `frame-NNNNNN.color.png` (or `.color.jpg`) RGB, `frame-NNNNNN.depth.png` 16-bit
 millimetres (0 and 65535 = no depth), `frame-NNNNNN.pose.txt` 4x4 camera-to-world of the
 optical frame, and an intrinsics file (INTRINSICS_FILES: a 3x3 K) in the folder or the one
-above it. Microsoft's 7-Scenes keeps each sequence in a `seq-NN` folder and ships no
-intrinsics file: there K is its Kinect's (KINECT_INTRINSICS). Stamps: frame number / fps.
+above it. Stamps: frame number / fps.
+
+Microsoft's 7-Scenes keeps each sequence in a `seq-NN` folder and ships no intrinsics file;
+its Kinect's colour and depth cameras are not registered, and the intrinsics it publishes,
+(585, 585, 320, 240), are the depth camera's, whose poses the pose files hold. There the
+frames are given in the colour camera, as the scene-coordinate literature does (DSAC, ACE):
+K = SEVEN_SCENES_COLOUR_INTRINSICS, the depth registered to it (lifted with the depth
+camera's K, moved by SEVEN_SCENES_COLOUR_FROM_DEPTH, splatted to the nearest pixel), and the
+poses moved to the colour camera. Given intrinsics replace the colour camera's.
 """
 from __future__ import annotations
 
@@ -13,12 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
+from geovr_ros.geometry import depth_seen_from, invert_pose
 from geovr_ros.recordings._io import check_pose, read_depth, read_image, read_matrix
 from geovr_ros.recordings.base import (
     FrameChecks, Recording, RecordingFormatError, RecordingFrame, intrinsics_matrix, select)
 
 INTRINSICS_FILES = ('intrinsics.K.txt', 'camera-intrinsics.txt', 'intrinsics.txt')
-KINECT_INTRINSICS = (585.0, 585.0, 320.0, 240.0)
+SEVEN_SCENES_DEPTH_INTRINSICS = (585.0, 585.0, 320.0, 240.0)   # published with the dataset
+SEVEN_SCENES_COLOUR_INTRINSICS = (525.0, 525.0, 320.0, 240.0)  # the Kinect v1 colour camera
+# T_colour_depth of a Kinect v1 (LIRIS activities dataset's Kinect calibration, the one the
+# 7-Scenes relocalisation literature uses): 2.6 cm along x and under a degree of rotation.
+SEVEN_SCENES_COLOUR_FROM_DEPTH = np.array([
+    [9.9996518012567637e-01, 2.6765126468950343e-03, -7.9041012313000904e-03, -2.5558943178152542e-02],
+    [-2.7409311281316700e-03, 9.9996302803027592e-01, -8.1504520778013286e-03, 1.0109636268061706e-04],
+    [7.8819942130445332e-03, 8.1718328771890631e-03, 9.9993554558014031e-01, 2.0318321729487039e-03],
+    [0.0, 0.0, 0.0, 1.0]])
 _FRAME = re.compile(r'^frame-(\d+)\.(color\.png|color\.jpg|depth\.png|pose\.txt)$')
 _KINDS = ('color', 'depth', 'pose')
 
@@ -76,6 +92,10 @@ def open_seven_scenes(path: str | Path, *, sequence: str = '', intrinsics=None, 
                                                f'{len(files["depth"])} depth, {len(files["pose"])} pose files; '
                                                f'no {kind} file for frame(s) {missing[:10]}')
     K, k_source = _intrinsics(root, folder, intrinsics)
+    registered = not isinstance(k_source, Path) or not k_source.is_file()   # no intrinsics file
+    registered = registered and folder.name.startswith('seq-')
+    depth_K = np.array(_matrix(SEVEN_SCENES_DEPTH_INTRINSICS))
+    depth_to_colour = invert_pose(SEVEN_SCENES_COLOUR_FROM_DEPTH)
     ids = select(ids, stride, max_frames)
 
     def frames():
@@ -89,12 +109,24 @@ def open_seven_scenes(path: str | Path, *, sequence: str = '', intrinsics=None, 
             if with_depth:
                 depth = read_depth(files['depth'][number], 1000.0, invalid_from=65.535)
                 checks.depth(depth, rgb, files['depth'][number])
+                if registered:
+                    depth = depth_seen_from(depth, depth_K, SEVEN_SCENES_COLOUR_FROM_DEPTH, K, rgb.shape[1::-1])
             T = None
             if 'pose' in required:
                 T = read_matrix(files['pose'][number], 4, 4)
                 check_pose(files['pose'][number], T)
+                if registered:
+                    T = T @ depth_to_colour
             yield RecordingFrame(number / fps, rgb, K, T, depth, number)
-    return Recording(folder, '7scenes', frames, len(ids), {'intrinsics_source': str(k_source)})
+    info = {'intrinsics_source': str(k_source)}
+    if registered:
+        info['registered'] = 'depth and poses moved from the depth camera to the colour camera'
+    return Recording(folder, '7scenes', frames, len(ids), info)
+
+
+def _matrix(fx_fy_cx_cy) -> list[list[float]]:
+    fx, fy, cx, cy = fx_fy_cx_cy
+    return [[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]]
 
 
 def _intrinsics(root: Path, folder: Path, override) -> tuple[np.ndarray, Path]:
@@ -107,7 +139,6 @@ def _intrinsics(root: Path, folder: Path, override) -> tuple[np.ndarray, Path]:
             if (place / name).is_file():
                 return read_matrix(place / name, 3, 3), place / name
     if folder.name.startswith('seq-'):
-        fx, fy, cx, cy = KINECT_INTRINSICS
-        return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]]), folder
+        return np.array(_matrix(SEVEN_SCENES_COLOUR_INTRINSICS)), folder
     raise RecordingFormatError(folder, f'no intrinsics file (one of {", ".join(INTRINSICS_FILES)}) and no K '
                                        'given (only 7-Scenes seq-NN folders default to its Kinect\'s K)')
