@@ -2,6 +2,7 @@
 the backbone learning rate, checkpoints without the weights package, compaction (the output
 shapes and contract: test_model_shapes.py)."""
 
+import pytest
 import torch
 
 from geovr_training.model import build_model, load_checkpoint, preset_args, save_checkpoint
@@ -30,6 +31,25 @@ def test_intrinsics_reach_depth_through_the_ray_embedding():
     no_rays = build_model(tiny(use_ray_embedding=False)).eval()
     torch.testing.assert_close(no_rays(images, _k(100.0, 100.0, 64.0, 48.0))['depth'],
                                no_rays(images, _k(400.0, 400.0, 64.0, 48.0))['depth'])
+
+
+def test_the_canonical_camera_makes_the_focal_length_set_the_metric_scale():
+    """canonical_focal > 0: the same image through a lens 1.5x as long is 1.5x as far (the
+    relative depth and the poses' directions unchanged); 0 leaves the scale to the image."""
+    torch.manual_seed(0)
+    images = torch.randn(1, 2, 3, 96, 128)
+    # without the ray embedding the relative depth ignores K, so only the scale can move
+    canonical = build_model(tiny(canonical_focal=1.0, use_ray_embedding=False)).eval()
+    plain = build_model(tiny(use_ray_embedding=False)).eval()
+    plain.load_state_dict(canonical.state_dict())            # the same weights: no new parameter
+    with torch.no_grad():
+        short, long = (canonical(images, _k(f, f, 64.0, 48.0)) for f in (128.0, 192.0))
+        assert float(long['scale'] / short['scale']) == pytest.approx(1.5, rel=1e-3)
+        assert float(short['scale'] / plain(images, _k(128.0, 128.0, 64.0, 48.0))['scale']) == \
+            pytest.approx(1.0, rel=1e-5)                     # fx = canonical_focal x W: no change
+        torch.testing.assert_close(long['depth'], 1.5 * short['depth'], rtol=2e-3, atol=1e-5)
+    with pytest.raises(ValueError, match='canonical_focal'):
+        tiny(canonical_focal=-1.0)
 
 
 def test_pretrained_backbone_sees_the_contract_normalisation_as_its_own():

@@ -77,13 +77,16 @@ def test_tiny_config_trains_saves_and_resumes(tiny_data, tmp_path):
     resumed = train(config, resume=summary['last'], progress=False)
     assert resumed['epochs'] == 3 and len(resumed['history']) == 3
     assert torch.load(resumed['last'], weights_only=True)['epoch'] == 2
-    # a new run initialised from the checkpoint starts at epoch 0 with its weights
+    # a new run initialised from the checkpoint starts at epoch 0 with its weights, and may
+    # read its scale in the canonical camera (no parameter added)
     config.update(init_from=resumed['last'], out_dir=str(tmp_path / 'finetune'))
     config['optim'].update(epochs=1, lr=1e-9, warmup_steps=1)
+    config['model']['canonical_focal'] = 1.0
     finetuned = train(config, progress=False)
     tuned = torch.load(finetuned['last'], weights_only=True)
     start = torch.load(resumed['last'], weights_only=True)
-    assert tuned['epoch'] == 0
+    assert tuned['epoch'] == 0 and tuned['model_args']['canonical_focal'] == 1.0
+    assert start['model_args']['canonical_focal'] == 0.0
     torch.testing.assert_close(tuned['model']['token_proj.weight'], start['model']['token_proj.weight'],
                                atol=1e-6, rtol=0)
 

@@ -32,9 +32,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# Model settings a fine-tuning run (init_from) may add to the checkpoint's architecture, and
-# the parameters they add (initialised fresh): a training-only category head.
-INIT_FROM_ADDABLE = {'semantic_classes': ('semantic_head.',)}
+# Model settings a fine-tuning run (init_from) may set on the checkpoint's architecture, and
+# the parameters they add (initialised fresh): a training-only category head; the canonical
+# camera (adds none: the scale head learns to read its scale in the canonical camera).
+INIT_FROM_ADDABLE = {'semantic_classes': ('semantic_head.',), 'canonical_focal': ()}
 
 
 def model_args_from_config(config: dict, teacher_channels: list[int] | None = None) -> ModelArgsV2:
