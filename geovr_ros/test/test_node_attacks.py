@@ -387,6 +387,7 @@ def test_a_burst_beyond_the_queue_is_refused_as_busy_not_dropped(ros_env):
     ('pairing_wait', float('nan'), 'a finite number >= 0'),
     ('depth_min_confidence', 1.0, 'a finite number >= 0 and < 1'),
     ('tracking_correspondences', 'sift', "one of ('descriptors', 'flow')"),
+    ('undistort', 'sometimes', "one of ('auto', 'always', 'never')"),
 ])
 def test_a_bad_parameter_at_run_time_is_refused_with_the_allowed_values(attacked, name, value,
                                                                         allowed):

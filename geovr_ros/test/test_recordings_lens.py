@@ -74,7 +74,7 @@ def test_freiburg3_images_were_undistorted_by_tum_and_stay(tmp_path):
     np.testing.assert_allclose(dot_centre(frame.rgb), raw_at, atol=1.0)
 
 
-def write_bag(path, topic, K, D, P, rgb):
+def write_bag(path, topic, K, D, P, rgb, model='plumb_bob'):
     rosbag2 = pytest.importorskip('rosbags.rosbag2', reason='rosbags reads rosbag2 files')
     from rosbags.typesys import Stores, get_typestore
     store = get_typestore(Stores.ROS2_HUMBLE)
@@ -86,7 +86,7 @@ def write_bag(path, topic, K, D, P, rgb):
         info_conn = writer.add_connection('/cam/camera_info', CameraInfo.__msgtype__, typestore=store)
         image_conn = writer.add_connection(topic, Image.__msgtype__, typestore=store)
         header = Header(stamp=Time(sec=5, nanosec=0), frame_id='cam_optical')
-        info = CameraInfo(header=header, height=h, width=w, distortion_model='plumb_bob',
+        info = CameraInfo(header=header, height=h, width=w, distortion_model=model,
                           d=np.asarray(D, float), k=K.reshape(9), r=np.eye(3).reshape(9), p=P.reshape(12),
                           binning_x=0, binning_y=0,
                           roi=RoI(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
@@ -119,3 +119,16 @@ def test_a_bag_camera_with_distortion_is_undistorted_and_image_rect_is_not_again
     assert recording.info['rectified'] == 'no'
     frame, = recording
     assert np.array_equal(frame.rgb, rgb) and frame.K[0, 0] == 500.0 and frame.K[1, 1] == 500.0
+
+
+def test_a_bag_camera_with_a_lens_model_that_cannot_be_undistorted_is_named(tmp_path):
+    """An unknown distortion model with non-zero D: one RecordingFormatError naming the bag
+    and the model, raised when its frames are read."""
+    from geovr_ros.recordings import RecordingFormatError
+    K = np.array([[300.0, 0, 159.5], [0, 300.0, 119.5], [0, 0, 1]])
+    bag = tmp_path / 'mystery'
+    write_bag(bag, '/cam/image_raw', K, [0.1, 0.0, 0.0], np.zeros((3, 4)), np.zeros((240, 320, 3), np.uint8),
+              model='mystery_lens')
+    with pytest.raises(RecordingFormatError, match="lens distortion: unknown distortion model 'mystery_lens'") as err:
+        list(open_recording(bag))
+    assert err.value.path == str(bag)

@@ -158,10 +158,6 @@ class LensCorrection:
         self._R, self._P, self._source = list(np.ravel(R)), list(np.ravel(P)), source
         self._rectifier = Rectifier(cache=2)
 
-    @property
-    def distorted(self) -> bool:
-        return any(self.D)
-
     def __call__(self, rgb: np.ndarray, K: np.ndarray, depth: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         h, w = rgb.shape[:2]

@@ -235,7 +235,9 @@ def open_rosbag(path: str | Path, *, image_topic: str | None = None, camera_info
                     K = rectified_camera(K, P)
                 elif rectify and D.size and np.any(D):
                     key = (msg.distortion_model, D.tobytes(), R.tobytes(), P.tobytes())
-                    lens = lenses.setdefault(key, LensCorrection(msg.distortion_model, D, path, R, P))
+                    if key not in lenses:
+                        lenses[key] = LensCorrection(msg.distortion_model, D, path, R, P)
+                    lens = lenses[key]
                 infos.append((_stamp(msg), K, lens))
             if not infos:
                 raise RecordingFormatError(path, f'topic {camera_info_topic} has no messages')

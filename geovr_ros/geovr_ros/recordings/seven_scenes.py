@@ -92,9 +92,8 @@ def open_seven_scenes(path: str | Path, *, sequence: str = '', intrinsics=None, 
                                                f'{len(files["depth"])} depth, {len(files["pose"])} pose files; '
                                                f'no {kind} file for frame(s) {missing[:10]}')
     K, k_source = _intrinsics(root, folder, intrinsics)
-    registered = not isinstance(k_source, Path) or not k_source.is_file()   # no intrinsics file
-    registered = registered and folder.name.startswith('seq-')
-    depth_K = np.array(_matrix(SEVEN_SCENES_DEPTH_INTRINSICS))
+    registered = k_source == folder and folder.name.startswith('seq-')   # 7-Scenes, no intrinsics file
+    depth_K = intrinsics_matrix(SEVEN_SCENES_DEPTH_INTRINSICS, folder)
     depth_to_colour = invert_pose(SEVEN_SCENES_COLOUR_FROM_DEPTH)
     ids = select(ids, stride, max_frames)
 
@@ -124,11 +123,6 @@ def open_seven_scenes(path: str | Path, *, sequence: str = '', intrinsics=None, 
     return Recording(folder, '7scenes', frames, len(ids), info)
 
 
-def _matrix(fx_fy_cx_cy) -> list[list[float]]:
-    fx, fy, cx, cy = fx_fy_cx_cy
-    return [[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]]
-
-
 def _intrinsics(root: Path, folder: Path, override) -> tuple[np.ndarray, Path]:
     """K and the file (or folder) it came from."""
     K = intrinsics_matrix(override, folder)
@@ -139,6 +133,6 @@ def _intrinsics(root: Path, folder: Path, override) -> tuple[np.ndarray, Path]:
             if (place / name).is_file():
                 return read_matrix(place / name, 3, 3), place / name
     if folder.name.startswith('seq-'):
-        return np.array(_matrix(SEVEN_SCENES_COLOUR_INTRINSICS)), folder
+        return intrinsics_matrix(SEVEN_SCENES_COLOUR_INTRINSICS, folder), folder
     raise RecordingFormatError(folder, f'no intrinsics file (one of {", ".join(INTRINSICS_FILES)}) and no K '
                                        'given (only 7-Scenes seq-NN folders default to its Kinect\'s K)')
