@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from geovr_ros.geometry import (InvalidIntrinsicsError, ShapeError, crop_intrinsics, fov_from_intrinsics,
                                 intrinsics_from_fov, k_from_camera_info, k_to_camera_info, p_from_k,
-                                resize_intrinsics, scale_intrinsics, shift_principal_point, validate_intrinsics,
+                                resize_intrinsics, same_camera_lookup, scale_intrinsics, shift_principal_point, validate_intrinsics,
                                 zoom_intrinsics)
 
 FAST = settings(max_examples=60, deadline=None)
@@ -177,3 +177,20 @@ def test_resized_k_predicts_where_a_point_lands_in_a_block_averaged_image():
     centroid = (small[..., None] * small_uv).sum(axis=(0, 1)) / small.sum()
     expected, _ = project_points(point, resize_intrinsics(K, (64, 48), (32, 24)))
     np.testing.assert_allclose(centroid, expected, atol=1e-3)
+
+
+def test_same_camera_lookup_finds_each_pixel_of_a_resized_and_cut_image():
+    """A 540x360 camera cut to 480x360 and resized to 256x192: each camera pixel finds the
+    model pixel seeing its ray, and the cut sides find none."""
+    K = np.array([[500.0, 0, 269.5], [0, 500.0, 179.5], [0, 0, 1]])
+    K_model = resize_intrinsics(crop_intrinsics(K, 30.0, 0.0), (480, 360), (256, 192))
+    rows, cols = same_camera_lookup(K_model, K, (540, 360), (256, 192))
+    assert rows.shape == (360,) and cols.shape == (540,)
+    assert (rows >= 0).all() and rows.max() == 191
+    assert (cols[:29] == -1).all() and (cols[-29:] == -1).all() and (cols[31:-31] >= 0).all()
+    u = np.arange(540)[cols >= 0]
+    back = (cols[cols >= 0] - K_model[0, 2]) * K[0, 0] / K_model[0, 0] + K[0, 2]  # model pixel -> camera
+    assert np.abs(back - u).max() <= 0.5 * K[0, 0] / K_model[0, 0] + 1e-9
+    same_rows, same_cols = same_camera_lookup(K, K, (540, 360), (540, 360))
+    np.testing.assert_array_equal(same_cols, np.arange(540))
+    np.testing.assert_array_equal(same_rows, np.arange(360))

@@ -69,6 +69,42 @@ def test_preprocess_resizes_normalises_and_updates_K():
     np.testing.assert_allclose(values, (200 / 255 - np.array(MEAN)) / np.array(STD), rtol=1e-5)
 
 
+@pytest.mark.parametrize('camera, fitted', [
+    ((640, 480), (256, 192)), ((540, 360), (288, 192)), ((1280, 720), (288, 160)),
+    ((480, 640), (192, 256)), ((500, 500), (224, 224)), ((256, 192), (256, 192))])
+def test_each_camera_is_fed_at_the_trained_pixel_count_and_its_own_aspect(camera, fitted):
+    from geovr_ros.inference.preprocess import FITTED_AREA_RANGE, aspect_window, fitted_input_size
+    size = fitted_input_size(camera, (256, 192), 32)
+    assert size == fitted
+    assert size[0] % 32 == 0 and size[1] % 32 == 0
+    assert FITTED_AREA_RANGE[0] <= size[0] * size[1] / (256 * 192) <= FITTED_AREA_RANGE[1]
+    x0, y0, w, h = aspect_window(camera, size)
+    assert abs(w / h - size[0] / size[1]) < 2 / min(w, h) and (w, h) <= camera
+    assert (x0, y0) == ((camera[0] - w) // 2, (camera[1] - h) // 2)          # centred
+    assert max(1 - w / camera[0], 1 - h / camera[1]) < 0.02                   # a sliver at most
+
+
+def test_preprocess_cuts_to_the_input_aspect_instead_of_stretching():
+    """A 3:2 camera fed at a 4:3 size loses its sides (K shifted), it is not squeezed; fed
+    at its fitted size it is whole; a stored keyframe can be fed at another frame's size."""
+    rgb = np.random.default_rng(0).integers(0, 256, (360, 540, 3), dtype=np.uint8)
+    K = np.array([[500.0, 0, 269.5], [0, 500.0, 179.5], [0, 0, 1]])
+    fixed = Preprocessor((256, 192), MEAN, STD)(rgb, K)
+    assert fixed.size == (256, 192) and fixed.source_size == (540, 360)
+    assert fixed.K[0, 0] == pytest.approx(fixed.K[1, 1])                       # square pixels kept
+    assert fixed.K[0, 0] == pytest.approx(500.0 * 192 / 360)                   # the height sets the scale
+    assert fixed.K[0, 2] == pytest.approx(127.5, abs=0.3)                      # the centre stays the centre
+    fitted = Preprocessor((256, 192), MEAN, STD, multiple_of=32)
+    whole = fitted(rgb, K)
+    assert whole.size == (288, 192) and fitted.size_for((540, 360)) == (288, 192)
+    np.testing.assert_allclose(whole.K, resize_intrinsics(K, (540, 360), (288, 192)))
+    assert fitted(rgb, K, size=(256, 192)).size == (256, 192)
+    # the same pixels as a crop done by hand: what reaches the model is the camera's centre
+    x0 = (540 - 480) // 2
+    by_hand = Preprocessor((256, 192), MEAN, STD)(np.ascontiguousarray(rgb[:, x0:x0 + 480]), K)
+    np.testing.assert_array_equal(fixed.chw, by_hand.chw)
+
+
 def test_preprocess_rejects_bad_images_and_K():
     prepare = Preprocessor((64, 48), MEAN, STD)
     rgb, K = _camera()
@@ -114,7 +150,15 @@ def test_depth_confidence_is_optional_and_must_match_the_depth():
 
 def test_pipeline_runs_at_another_input_size_and_rejects_bad_sizes(model_dir):
     pipeline = PerceptionPipeline(model_dir, backend='onnxruntime', input_size=(128, 96))
+    assert not pipeline.fits_camera
     assert pipeline.infer(*_camera(), *_camera(seed=1)).depth.shape == (96, 128)
+    fitting = PerceptionPipeline(model_dir, backend='onnxruntime')   # the trained 64x48's pixel count
+    assert fitting.fits_camera and fitting.input_size == (64, 48)
+    wide = [np.random.default_rng(seed).integers(0, 256, (180, 320, 3), dtype=np.uint8) for seed in (0, 1)]
+    K = np.array([[300.0, 0, 159.5], [0, 300.0, 89.5], [0, 0, 1]])
+    result = fitting.infer(wide[0], K, wide[1], K)                        # 16:9 at 80x48 (5:3)
+    assert result.depth.shape == fitting.preprocess.size_for((320, 180))[::-1]
+    assert result.depth.shape != (48, 64)
     with pytest.raises(ValueError, match='multiples of 16'):
         PerceptionPipeline(model_dir, backend='onnxruntime', input_size=(100, 96))
 

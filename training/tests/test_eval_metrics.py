@@ -9,13 +9,14 @@ import pytest
 import torch
 
 from geovr_ros.geometry import fov_from_intrinsics, relative_pose
+from geovr_ros.inference.preprocess import aspect_window
 from geovr_training.evaluation.ablation import ablation_table, run_plan, target_sets
 from geovr_training.evaluation.camera import DEFAULT_CHANGES, CameraChange, apply_camera_change
 from geovr_training.evaluation.cli import main as eval_main
 from geovr_training.evaluation.data import load_sequences
 from geovr_training.evaluation.metrics import (clip_scales_gt, confidence_summary, evaluate_sequence,
                                                 trajectory_summary)
-from geovr_training.evaluation.predict import SequencePrediction, predict_sequence
+from geovr_training.evaluation.predict import SequencePrediction, model_input_size, predict_sequence
 from geovr_training.model import build_model, preset_args, save_checkpoint
 
 
@@ -114,6 +115,11 @@ def test_camera_changes_update_intrinsics_consistently(tiny_data):
     # the principal point sits 8, 4 px right of and below the crop's centre
     assert k[0, 0, 2] - ((width - 16) / 2 - 0.5) == pytest.approx(seq.K[0, 0, 2] - (width / 2 - 0.5) + 8)
     assert k[0, 1, 2] - ((height - 8) / 2 - 0.5) == pytest.approx(seq.K[0, 1, 2] - (height / 2 - 0.5) + 4)
+    rgb, depth, k = apply_camera_change(CameraChange('16:9', 'aspect', 16 / 9), seq.rgb, seq.depth, seq.K)
+    cut = height - int(round(width * 9 / 16))
+    assert rgb.shape[1:3] == (height - cut, width)                # a wider camera: rows cut, centred
+    np.testing.assert_array_equal(rgb, seq.rgb[:, cut // 2:cut // 2 + height - cut])
+    assert k[0, 1, 2] == pytest.approx(seq.K[0, 1, 2] - cut // 2) and k[0, 0, 0] == seq.K[0, 0, 0]
 
 
 def test_predict_sequence_chains_relative_poses(tiny_data):
@@ -123,6 +129,14 @@ def test_predict_sequence_chains_relative_poses(tiny_data):
     assert pred.depth.shape == seq.depth.shape and pred.rel_poses.shape == (4, 4, 4)
     np.testing.assert_allclose(pred.trajectory[3], pred.trajectory[2] @ pred.rel_poses[2], atol=1e-9)
     np.testing.assert_allclose(pred.trajectory[0], np.eye(4))
+    # fed as the runtime feeds it: a camera of another aspect than the input's is cut to it,
+    # not stretched, and its depth has no value where the cut took the frame
+    height, width = seq.rgb.shape[1:3]
+    x0, y0, w, h = aspect_window((width, height), model_input_size(width, height, (64, 64), 32))
+    assert (w, h) != (width, height)
+    inside = np.zeros(seq.depth.shape[1:], bool)
+    inside[y0:y0 + h, x0:x0 + w] = True
+    assert np.isfinite(pred.depth[:, inside]).all() and np.isnan(pred.depth[:, ~inside]).all()
 
 
 def test_onnxruntime_and_torch_predict_the_same(tiny_data):

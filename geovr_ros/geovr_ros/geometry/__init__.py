@@ -18,8 +18,8 @@ from .encodings import (DEPTH_ENCODINGS, SUPPORTED_ENCODINGS, array_to_image, de
 from .errors import GeometryError, ImageEncodingError, InvalidIntrinsicsError, ShapeError
 from .floor import FloorEstimate, FloorScale, floor_distance
 from .intrinsics import (crop_intrinsics, fov_from_intrinsics, image_center, intrinsics_from_fov, k_from_camera_info,
-                         k_to_camera_info, p_from_k, resize_intrinsics, scale_intrinsics, shift_principal_point,
-                         validate_intrinsics, zoom_intrinsics)
+                         k_to_camera_info, p_from_k, resize_intrinsics, same_camera_lookup, scale_intrinsics,
+                         shift_principal_point, validate_intrinsics, zoom_intrinsics)
 from .metrics import (MRA_THRESHOLDS, absolute_trajectory_error, depth_metrics, mean_relative_accuracy,
                       relative_pose_error, umeyama_alignment)
 from .path import PathOdometer, path_length
@@ -38,6 +38,7 @@ __all__ = [
     # intrinsics
     'k_from_camera_info', 'k_to_camera_info', 'p_from_k', 'validate_intrinsics', 'scale_intrinsics',
     'resize_intrinsics', 'crop_intrinsics', 'zoom_intrinsics', 'shift_principal_point', 'fov_from_intrinsics',
+    'same_camera_lookup',
     'intrinsics_from_fov', 'image_center',
     # floor
     'FloorEstimate', 'FloorScale', 'floor_distance',

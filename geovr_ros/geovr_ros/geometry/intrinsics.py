@@ -36,6 +36,7 @@ __all__ = [
     'fov_from_intrinsics',
     'intrinsics_from_fov',
     'image_center',
+    'same_camera_lookup',
 ]
 
 
@@ -204,3 +205,18 @@ def intrinsics_from_fov(hfov: float, image_size: tuple[int, int], vfov: float | 
     cx = c0x if cx is None else float(cx)
     cy = c0y if cy is None else float(cy)
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
+def same_camera_lookup(K_src: np.ndarray, K_dst: np.ndarray, dst_size: tuple[int, int],
+                       src_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """For an image of the same camera at `K_dst` and `dst_size` (W, H), the source pixel
+    nearest to each destination pixel's ray in an image at `K_src` and `src_size` (W, H)
+    (resized and cut versions of one image; no skew): (rows (H,), cols (W,)) int64, -1 where
+    the ray falls outside the source."""
+    K_src, K_dst = as_camera_matrix(K_src, 'K_src'), as_camera_matrix(K_dst, 'K_dst')
+    (dw, dh), (sw, sh) = as_size(dst_size, 'dst_size'), as_size(src_size, 'src_size')
+    cols = np.round((np.arange(dw) - K_dst[0, 2]) * K_src[0, 0] / K_dst[0, 0] + K_src[0, 2]).astype(np.int64)
+    rows = np.round((np.arange(dh) - K_dst[1, 2]) * K_src[1, 1] / K_dst[1, 1] + K_src[1, 2]).astype(np.int64)
+    cols[(cols < 0) | (cols >= sw)] = -1
+    rows[(rows < 0) | (rows >= sh)] = -1
+    return rows, cols

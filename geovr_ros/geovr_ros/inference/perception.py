@@ -54,8 +54,9 @@ class PerceptionPipeline:
         model: a model directory written by `geovr-export onnx` (perception.onnx, .pt2) or
             an .onnx / .pt2 / .engine file; or an already loaded Backend via `backend=`.
         backend: 'auto' | 'tensorrt' | 'onnxruntime' | 'torch', or a loaded Backend.
-        input_size: (W, H) the model runs at; defaults to the metadata's geovr.input_size.
-            Must be a multiple of geovr.shapes.multiple_of.
+        input_size: (W, H) every camera is fed at (cut to its aspect, then resized); must be
+            a multiple of geovr.shapes.multiple_of. None: each camera at about the trained
+            pixel count (geovr.input_size) and its own aspect (`preprocess.fitted_input_size`).
         metadata: use this instead of reading it from the model's ONNX file.
         graphs: 'auto' (split when the model directory holds frame_encoder and pair_head,
             else single), 'single' or 'split' (see the module docstring).
@@ -78,7 +79,10 @@ class PerceptionPipeline:
             raise ValueError(f'input_size {(width, height)} must be positive multiples of '
                              f'{step} pixels (geovr.shapes.multiple_of of this model)')
         self.input_size = (int(width), int(height))
-        self.preprocess = Preprocessor(self.input_size, self.metadata.mean, self.metadata.std)
+        # no size given: each camera is fed at the trained pixel count and its own aspect
+        self.fits_camera = input_size is None
+        self.preprocess = Preprocessor(self.input_size, self.metadata.mean, self.metadata.std,
+                                       multiple_of=step if self.fits_camera else None)
         self.encoder: Backend | None = None       # split mode: frame_encoder
         self.classifier: Backend | None = None    # split mode, when exported: cell_classifier
         self.imagenet: Backend | None = None      # split mode, when exported: imagenet_cells

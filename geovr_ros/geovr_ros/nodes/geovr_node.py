@@ -44,7 +44,7 @@ from visualization_msgs.msg import MarkerArray
 
 from geovr_ros.geometry import (
     GeometryError, InvalidIntrinsicsError, T_BODY_OPTICAL, body_to_optical, depth_to_points,
-    make_pose, matrix_from_rpy, validate_intrinsics)
+    make_pose, matrix_from_rpy, same_camera_lookup, validate_intrinsics)
 from geovr_ros.localization import MapFileError
 from geovr_ros.memory import (
     ChainedAnswerer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer,
@@ -147,7 +147,8 @@ class GeoVRNode(LifecycleNode):
         meta = self._perception.metadata
         self.get_logger().info(
             f'model {p["model"]!r} loaded: backend {self._backend_name()}, input '
-            f'{self._perception.input_size[0]}x{self._perception.input_size[1]}, version '
+            f'{self._perception.input_size[0]}x{self._perception.input_size[1]}'
+            f'{" (pixel count; each camera at its own aspect)" if self._perception.fits_camera else ""}, version '
             f'{getattr(meta, "model_version", "?")}')
         return TransitionCallbackReturn.SUCCESS
 
@@ -543,6 +544,15 @@ class GeoVRNode(LifecycleNode):
         return self._T_odom_opt0
 
     # ---------------------------------------------------------------- outputs
+    @staticmethod
+    def _camera_sized(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """`values` (h, w) at the camera's pixels (`same_camera_lookup`), NaN outside the
+        model input's window (the sides a camera of another aspect had cut)."""
+        out = values[np.maximum(rows, 0)][:, np.maximum(cols, 0)].astype(np.float32)
+        out[rows < 0] = np.nan
+        out[:, cols < 0] = np.nan
+        return out
+
     def _publish_perception(self, result, header: Header, camera_frame: str, rgb: np.ndarray,
                             intrinsics: CameraIntrinsics) -> None:
         out_header = Header(stamp=header.stamp, frame_id=camera_frame)
@@ -558,12 +568,9 @@ class GeoVRNode(LifecycleNode):
         if confidence is not None and self.p['depth_min_confidence'] > 0:
             depth = np.where(confidence >= self.p['depth_min_confidence'], depth, np.nan).astype(np.float32)
         if self.p['depth_upsample'] and depth.shape != rgb.shape[:2]:
-            rows = np.minimum((np.arange(rgb.shape[0]) * depth.shape[0]) // rgb.shape[0],
-                              depth.shape[0] - 1)
-            cols = np.minimum((np.arange(rgb.shape[1]) * depth.shape[1]) // rgb.shape[1],
-                              depth.shape[1] - 1)
-            depth, K = depth[rows][:, cols], intrinsics.K
-            confidence = None if confidence is None else confidence[rows][:, cols]
+            rows, cols = same_camera_lookup(K, intrinsics.K, rgb.shape[1::-1], depth.shape[::-1])
+            depth, K = self._camera_sized(depth, rows, cols), intrinsics.K
+            confidence = None if confidence is None else self._camera_sized(confidence, rows, cols)
         self.pub_depth.publish(depth_to_image_msg(depth, out_header))
         if self.pub_confidence is not None and confidence is not None:
             self.pub_confidence.publish(array_to_image_msg(np.asarray(confidence, np.float32), '32FC1',

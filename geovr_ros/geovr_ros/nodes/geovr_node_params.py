@@ -22,8 +22,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('backend_thread_spinning', True, 'Let idle ONNX Runtime threads busy-wait for the '
           'next operator (its default; faster on this project\'s benchmarks). False gives the '
           'cores back between operators, for CPUs shared with heavier neighbours.'),
-    Param('input_size', [0, 0], 'Model input [width, height] in pixels; [0, 0] uses the size '
-          'the model was trained at (its geovr.input_size metadata).', int),
+    Param('input_size', [0, 0], 'Model input [width, height] in pixels, multiples of the '
+          'model\'s geovr.shapes.multiple_of; the camera image is cut to its aspect, never '
+          'stretched. [0, 0]: each camera at about the trained pixel count (geovr.input_size) '
+          'and its own aspect (256x192 for 4:3, 288x192 for 3:2, 288x160 for 16:9).', int),
     Param('autostart', True, 'Configure and activate at start-up (plain-node mode). False '
           'leaves the node unconfigured for a lifecycle manager.'),
     # Inputs

@@ -381,17 +381,19 @@ class Session:
         while len(self._keyframe_inputs) > bound:
             del self._keyframe_inputs[next(iter(self._keyframe_inputs))]
 
-    def _keyframe_input(self, keyframe) -> PreparedFrame:
+    def _keyframe_input(self, keyframe, size: tuple[int, int]) -> PreparedFrame:
+        """The keyframe's model input at `size` (W, H), the current frame's (a map saved with
+        another camera pairs at this one's input size)."""
         kept = self._keyframe_inputs.get(keyframe.keyframe_id)
-        if kept is not None and kept[0] is keyframe:
+        if kept is not None and kept[0] is keyframe and kept[1].size == size:
             return kept[1]
-        return self.perception.preprocess(keyframe.image, keyframe.K)  # loaded or old keyframe
+        return self.perception.preprocess(keyframe.image, keyframe.K, size)  # loaded or old keyframe
 
     def _verify_and_add_match(self, T_odom_cam, cur: PreparedFrame, result: PerceptionResult,
                               keyframe) -> None:
         """Runs the model on (keyframe, current); keeps the match only if the current depth,
         placed by that relative pose, overlaps the keyframe's view (geometric check)."""
-        T_kf_cur = self.perception.run(self._keyframe_input(keyframe), cur).rel_pose
+        T_kf_cur = self.perception.run(self._keyframe_input(keyframe, cur.size), cur).rel_pose
         size = (keyframe.image.shape[1], keyframe.image.shape[0])
         overlap = view_overlap(result.depth, result.K, T_kf_cur, keyframe.K, size)
         if overlap < self.config.match_min_overlap:
@@ -452,7 +454,7 @@ class Session:
                 descriptor_size = spec.shape[-1]
         try:
             return KeyframeMap.load(path, self.config.max_map_keyframes, descriptor_size,
-                                    self.perception.input_size)
+                                    None if self.perception.fits_camera else self.perception.input_size)
         except MapFileError:
             raise
         except Exception as error:  # never let a file take the caller down

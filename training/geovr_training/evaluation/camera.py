@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geovr_ros.geometry import fov_from_intrinsics, resize_intrinsics, shift_principal_point, zoom_intrinsics
+from geovr_ros.geometry import (crop_intrinsics, fov_from_intrinsics, resize_intrinsics, shift_principal_point,
+                                zoom_intrinsics)
+from geovr_ros.inference.preprocess import aspect_window
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,7 @@ class CameraChange:
     """One condition of the robustness table."""
 
     name: str
-    kind: str  # 'identity' | 'resize' | 'zoom' | 'shift' (re-imaged, black where unseen) | 'crop' | 'fov'
+    kind: str  # 'identity' | 'resize' | 'zoom' | 'shift' (re-imaged, black where unseen) | 'crop' | 'fov' | 'aspect'
     value: float = 1.0
     value_y: float = 0.0
     native_size: bool = False  # fed to the model at the changed size, not resized to its trained size
@@ -37,6 +39,7 @@ DEFAULT_CHANGES = (
     CameraChange('principal point +24,+16 px', 'shift', 24.0, 16.0),
     CameraChange('principal point +24,+16 px, off-centre crop', 'crop', 24.0, 16.0),
     CameraChange('hfov 30 deg (training 45-110)', 'fov', 30.0),
+    CameraChange('16:9 camera (cut from the original frames)', 'aspect', 16 / 9),
 )
 
 
@@ -57,6 +60,14 @@ def resize_frames(rgb, depth, k, size):
     """Resize to size (W, H), K updated."""
     src = (rgb.shape[2], rgb.shape[1])
     return warp_frames(rgb, depth, k, resize_intrinsics(k, src, tuple(size)), size)
+
+
+def fit_frames(rgb: np.ndarray, depth: np.ndarray | None, k: np.ndarray, size: tuple[int, int]):
+    """Every frame cut to the aspect of `size` (W, H) and resized to it, K updated: what the
+    runtime's preprocessing feeds the model (`geovr_ros.inference.preprocess.fit_to_input`)."""
+    x0, y0, w, h = aspect_window((rgb.shape[2], rgb.shape[1]), size)
+    return warp_frames(rgb, depth, k, resize_intrinsics(crop_intrinsics(k, float(x0), float(y0)), (w, h),
+                                                        tuple(size)), size)
 
 
 def apply_camera_change(change: CameraChange, rgb: np.ndarray, depth: np.ndarray | None,
@@ -87,4 +98,9 @@ def apply_camera_change(change: CameraChange, rgb: np.ndarray, depth: np.ndarray
         hfov = fov_from_intrinsics(k[0], size)[0]
         zoom = math.tan(hfov / 2) / math.tan(math.radians(change.value) / 2)
         return warp_frames(rgb, depth, k, zoom_intrinsics(k, zoom, size), size)
+    if change.kind == 'aspect':  # a camera of another aspect, e.g. 16:9: the centre window of it
+        x0, y0, w, h = aspect_window(size, (change.value, 1.0))
+        return (np.ascontiguousarray(rgb[:, y0:y0 + h, x0:x0 + w]),
+                None if depth is None else np.ascontiguousarray(depth[:, y0:y0 + h, x0:x0 + w]),
+                crop_intrinsics(k, float(x0), float(y0)))
     raise ValueError(f'unknown camera change kind {change.kind!r}')

@@ -7,7 +7,7 @@ from tqdm import tqdm
 
 from geovr_training.evaluation.camera import DEFAULT_CHANGES, CameraChange, apply_camera_change
 from geovr_training.evaluation.metrics import evaluate_sequence, floor_scales, mean_over_sequences
-from geovr_training.evaluation.predict import predict_sequence
+from geovr_training.evaluation.predict import model_input_size, predict_sequence
 from geovr_training.model import GeoVRv2Model
 
 
@@ -27,10 +27,11 @@ def evaluate_model(model: GeoVRv2Model, sequences: list, input_size: tuple[int, 
 
     `backend`: 'torch' or 'onnxruntime' (the model exported to ONNX and run in ONNX Runtime).
 
-    The summary and per-sequence rows are the original camera, with frames resized to the
-    trained `input_size` (the runtime does the same). Camera changes feed the changed images
-    resized to `input_size` with the matching K, as the runtime does, or at their own size
-    (`native_size`: the raw network under another resolution).
+    The summary and per-sequence rows are the original camera, fed as the runtime feeds it:
+    cut to its aspect and resized to about the trained `input_size`'s pixel count at that
+    aspect (`model_input_size`). Camera changes feed the changed images the same way, or at
+    their own size (`native_size`: the raw network under another resolution); all but the
+    aspect change apply to the frames as fed.
     """
     from geovr_training.evaluation.predict import clip_runner
     runner = clip_runner(model, backend, input_size)
@@ -58,9 +59,10 @@ def evaluate_model(model: GeoVRv2Model, sequences: list, input_size: tuple[int, 
             rgb, depth, k = seq.rgb, seq.depth, seq.K
             size = input_size
             if change.kind != 'identity':
-                if input_size is not None and (rgb.shape[2], rgb.shape[1]) != tuple(input_size):
-                    from geovr_training.evaluation.camera import resize_frames
-                    rgb, depth, k = resize_frames(rgb, depth, k, input_size)
+                fed = model_input_size(rgb.shape[2], rgb.shape[1], input_size, runner.patch_size)
+                if change.kind != 'aspect' and input_size is not None and (rgb.shape[2], rgb.shape[1]) != fed:
+                    from geovr_training.evaluation.camera import fit_frames
+                    rgb, depth, k = fit_frames(rgb, depth, k, fed)
                 rgb, depth, k = apply_camera_change(change, rgb, depth, k, runner.patch_size)
                 size = None if change.native_size else input_size
             pred = predict_sequence(runner, rgb, k, size)

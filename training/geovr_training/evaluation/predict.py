@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 import torch
 
-from geovr_training.evaluation.camera import resize_frames
+from geovr_ros.inference.preprocess import aspect_window, fitted_input_size
+from geovr_training.evaluation.camera import fit_frames
 from geovr_training.model import GeoVRv2Model, normalize_images
 
 
@@ -33,9 +34,11 @@ class SequencePrediction:
 
 
 def model_input_size(width: int, height: int, input_size: tuple[int, int] | None, multiple: int = 32) -> tuple[int, int]:
-    """(W, H) fed to the model: `input_size` when given, else the image size rounded to `multiple`."""
+    """(W, H) fed to the model: with the trained `input_size`, the runtime's size for this
+    camera (about its pixel count at the camera's aspect: `fitted_input_size`), else the image
+    size rounded to `multiple`."""
     if input_size is not None:
-        return int(input_size[0]), int(input_size[1])
+        return fitted_input_size((width, height), input_size, multiple)
     return max(multiple, int(round(width / multiple)) * multiple), max(multiple, int(round(height / multiple)) * multiple)
 
 
@@ -96,9 +99,10 @@ def predict_sequence(model, rgb: np.ndarray, k: np.ndarray, input_size: tuple[in
                      batch_size: int = 4, progress: bool = False) -> SequencePrediction:
     """rgb uint8 (N, H, W, 3), K (N, 3, 3) -> SequencePrediction on clips (i, i+1).
 
-    `model`: a GeoVR model (run in PyTorch) or a clip runner (`clip_runner`). Frames are
-    resized to `input_size` (W, H) (K updated) when given; predicted depth is resized back to
-    (H, W) bilinearly. Frame i's depth comes from clip (i, i+1), the last frame's from the
+    `model`: a GeoVR model (run in PyTorch) or a clip runner (`clip_runner`). With the trained
+    `input_size` (W, H), frames are fed as the runtime feeds them (`model_input_size`: cut to
+    the input's aspect, resized, K updated); predicted depth is resized back into the frame's
+    window bilinearly, NaN where the cut took the frame. Frame i's depth comes from clip (i, i+1), the last frame's from the
     last clip. `progress` shows a bar over the clips.
     """
     import time
@@ -110,8 +114,9 @@ def predict_sequence(model, rgb: np.ndarray, k: np.ndarray, input_size: tuple[in
     if n < 2:
         raise ValueError(f'a sequence needs at least 2 frames, got {n}')
     in_w, in_h = model_input_size(width, height, input_size, runner.patch_size)
+    x0, y0, win_w, win_h = aspect_window((width, height), (in_w, in_h))
     if (in_w, in_h) != (width, height):
-        frames, _, k_in = resize_frames(rgb, None, k, (in_w, in_h))
+        frames, _, k_in = fit_frames(rgb, None, k, (in_w, in_h))
     else:
         frames, k_in = rgb, k
     images = normalize_images(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0).numpy()  # (N, 3, h, w)
@@ -133,9 +138,13 @@ def predict_sequence(model, rgb: np.ndarray, k: np.ndarray, input_size: tuple[in
         rel.append(out['rel_pose'].astype(np.float64))
         scales.append(out['scale'])
     seconds = time.perf_counter() - start
-    if (in_w, in_h) != (width, height):
-        depth, confidence = (np.stack([cv2.resize(d, (width, height), interpolation=cv2.INTER_LINEAR) for d in maps])
-                             for maps in (depth, confidence))
+    if (in_w, in_h) != (width, height):  # back into the frame's window; NaN where the cut took it
+        def to_frame(maps: np.ndarray) -> np.ndarray:
+            full = np.full((n, height, width), np.nan, np.float32)
+            full[:, y0:y0 + win_h, x0:x0 + win_w] = [cv2.resize(d, (win_w, win_h), interpolation=cv2.INTER_LINEAR)
+                                                     for d in maps]
+            return full
+        depth, confidence = to_frame(depth), to_frame(confidence)
     rel_poses = np.concatenate(rel)
     trajectory = np.zeros((n, 4, 4))
     trajectory[0] = np.eye(4)
