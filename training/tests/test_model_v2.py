@@ -39,7 +39,7 @@ def test_the_canonical_camera_makes_the_focal_length_set_the_metric_scale():
     torch.manual_seed(0)
     images = torch.randn(1, 2, 3, 96, 128)
     # without the ray embedding the relative depth ignores K, so only the scale can move
-    canonical = build_model(tiny(canonical_focal=1.0, use_ray_embedding=False)).eval()
+    canonical = build_model(tiny(canonical_focal=1.0, canonical_width=128, use_ray_embedding=False)).eval()
     plain = build_model(tiny(use_ray_embedding=False)).eval()
     plain.load_state_dict(canonical.state_dict())            # the same weights: no new parameter
     with torch.no_grad():
@@ -48,8 +48,16 @@ def test_the_canonical_camera_makes_the_focal_length_set_the_metric_scale():
         assert float(short['scale'] / plain(images, _k(128.0, 128.0, 64.0, 48.0))['scale']) == \
             pytest.approx(1.0, rel=1e-5)                     # fx = canonical_focal x W: no change
         torch.testing.assert_close(long['depth'], 1.5 * short['depth'], rtol=2e-3, atol=1e-5)
+        # the same camera fed wider (its 3:2 frame instead of a 4:3 crop): the focal length in
+        # pixels sets the scale, not the input's width
+        wide = torch.randn(1, 2, 3, 96, 160)
+        fed_wide = canonical(wide, _k(128.0, 128.0, 80.0, 48.0))['scale']
+        plain_wide = plain(wide, _k(128.0, 128.0, 80.0, 48.0))['scale']
+        assert float(fed_wide / plain_wide) == pytest.approx(1.0, rel=1e-5)
     with pytest.raises(ValueError, match='canonical_focal'):
         tiny(canonical_focal=-1.0)
+    with pytest.raises(ValueError, match='canonical_width'):
+        tiny(canonical_focal=1.0, canonical_width=0)
 
 
 def test_pretrained_backbone_sees_the_contract_normalisation_as_its_own():

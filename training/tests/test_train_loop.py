@@ -86,6 +86,7 @@ def test_tiny_config_trains_saves_and_resumes(tiny_data, tmp_path):
     tuned = torch.load(finetuned['last'], weights_only=True)
     start = torch.load(resumed['last'], weights_only=True)
     assert tuned['epoch'] == 0 and tuned['model_args']['canonical_focal'] == 1.0
+    assert tuned['model_args']['canonical_width'] == config['data']['resolution'][0]  # f_c in its pixels
     assert start['model_args']['canonical_focal'] == 0.0
     torch.testing.assert_close(tuned['model']['token_proj.weight'], start['model']['token_proj.weight'],
                                atol=1e-6, rtol=0)
@@ -285,3 +286,32 @@ def test_narrow_zoom_fraction_zooms_that_share_of_the_clips_and_a_bad_one_is_ref
         dataset(camera_zoom_narrow_fraction=1.5)
     with pytest.raises(ValueError, match='camera_zoom_narrow'):
         dataset(camera_zoom_narrow=[2.0, 1.0])
+
+
+def test_blur_fraction_softens_that_share_of_the_clips_and_keeps_their_geometry(tiny_data):
+    """data.camera_blur_fraction 1 with camera_blur_factor [2, 2]: every augmented clip is the
+    unblurred clip's draw (same K, same depth) with its images shrunk by two and resized back;
+    a fraction outside [0, 1] or a factor range below zero is refused."""
+    from geovr_training.data.augment import soften
+    from geovr_training.train.data import build_datasets
+
+    def dataset(**data):
+        return build_datasets(load_config(CONFIGS / 'tiny.yaml', {'data': {'root': str(tiny_data), **data}}))[0]
+
+    sharp = dataset(camera_blur_fraction=0.0)
+    soft = dataset(camera_blur_fraction=1.0, camera_blur_factor=[2.0, 2.0])
+    assert len(soft) == len(sharp) >= 1
+    for i in range(min(len(sharp), 3)):
+        a, b = sharp[i], soft[i]
+        torch.testing.assert_close(a['K'], b['K'])
+        torch.testing.assert_close(a['depth'], b['depth'], equal_nan=True)
+        for frame in range(a['images'].shape[0]):
+            rgb = (a['images'][frame].permute(1, 2, 0) * 255).round().byte().numpy()
+            expected = torch.from_numpy(soften(rgb, 2.0)).permute(2, 0, 1).float() / 255
+            torch.testing.assert_close(b['images'][frame], expected)
+            detail = lambda im: float((im[:, :, 1:] - im[:, :, :-1]).abs().mean())  # noqa: E731
+            assert detail(b['images'][frame]) < detail(a['images'][frame])
+    with pytest.raises(ValueError, match='camera_blur_fraction'):
+        dataset(camera_blur_fraction=-0.1)
+    with pytest.raises(ValueError, match='camera_blur_factor'):
+        dataset(camera_blur_factor=[0.0, 2.0])

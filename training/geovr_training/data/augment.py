@@ -71,7 +71,10 @@ class CameraAugment:
     ``narrow_fraction`` of the draws: fields of view narrower than the data's, e.g. (1.25,
     2.2) takes a 64-degree camera to 30-45 degrees, while most draws keep the data's cameras),
     then shift the principal point by up to ``shift`` of the image size (whole pixels).
-    ``rng`` must be supplied per call.
+    For a fraction ``blur_fraction`` of the draws the result is then shrunk by a factor in
+    ``blur_factor`` and brought back to size (a lower-resolution camera the runtime resizes;
+    K unchanged), so that blur is not a cue for a long lens, which the narrow zooms of small
+    renders otherwise teach (they upsample). ``rng`` must be supplied per call.
     """
 
     out_size: tuple[int, int] = (256, 192)
@@ -80,6 +83,8 @@ class CameraAugment:
     shift: float = 0.06
     narrow_zoom: tuple[float, float] = (1.25, 2.2)
     narrow_fraction: float = 0.0
+    blur_fraction: float = 0.0
+    blur_factor: tuple[float, float] = (1.5, 3.0)
 
     def intrinsics(self, K: np.ndarray, in_size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         """K' (3, 3) of one random draw (the images follow from K and K')."""
@@ -103,4 +108,16 @@ class CameraAugment:
         """Returns (rgb uint8 (H', W', 3), depth float32 (H', W') NaN invalid, K' (3, 3))."""
         h, w = rgb.shape[:2]
         K2 = self.intrinsics(K, (w, h), rng)
-        return (*warp_to_intrinsics(rgb, depth, K, K2, self.out_size), K2)
+        out_rgb, out_depth = warp_to_intrinsics(rgb, depth, K, K2, self.out_size)
+        if self.blur_fraction > 0 and rng.uniform() < self.blur_fraction:  # no extra draw when off
+            out_rgb = soften(out_rgb, float(rng.uniform(*self.blur_factor)))
+        return out_rgb, out_depth, K2
+
+
+def soften(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """``rgb`` (H, W, 3) uint8 shrunk by ``factor`` (area) and resized back (bilinear): the
+    detail of a camera with ``factor`` times fewer pixels per side, same size and K."""
+    import cv2
+    h, w = rgb.shape[:2]
+    small = cv2.resize(rgb, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)

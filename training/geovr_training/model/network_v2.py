@@ -83,11 +83,16 @@ class ModelArgsV2:
     category_hidden: int = 0
     category_kernel: int = 1
     # Metric3D's canonical camera: > 0, the scale head predicts the clip's scale as a camera of
-    # focal length canonical_focal x image width would see it, and the model multiplies it by
-    # fx / (canonical_focal W), so that the focal length K gives sets the metric scale (the same
-    # image taken with a lens twice as long shows things twice as far). 0: the head predicts
-    # the metric scale itself (v2, v2.1: their depth does not move with K).
+    # focal length f_c = canonical_focal x canonical_width pixels would see it, and the model
+    # multiplies it by fx / f_c (fx in the input's pixels), so that the focal length K gives
+    # sets the metric scale (the same image taken with a lens twice as long shows things twice
+    # as far). f_c is fixed in pixels, not a share of each input's width: a camera fed at
+    # another aspect or resolution than the training's shows things at the same pixel size for
+    # the same fx, and gets the same scale. canonical_width is the training's input width (the
+    # trainer sets it). 0: the head predicts the metric scale itself (v2, v2.1: their depth
+    # does not move with K).
     canonical_focal: float = 0.0
+    canonical_width: int = 256
 
     def __post_init__(self) -> None:
         if self.family != FAMILY:
@@ -113,6 +118,8 @@ class ModelArgsV2:
             raise ValueError(f'category_features {self.category_features!r} is not one of {sorted(CATEGORY_FEATURES)}')
         if not (self.canonical_focal >= 0 and math.isfinite(self.canonical_focal)):
             raise ValueError(f'canonical_focal {self.canonical_focal} must be >= 0 (0: off)')
+        if self.canonical_width < 1:
+            raise ValueError(f'canonical_width {self.canonical_width} must be >= 1 pixel')
         if len(set(self.cell_categories)) != len(self.cell_categories) or not all(self.cell_categories):
             raise ValueError(f'cell_categories {self.cell_categories} must be distinct non-empty names')
 
@@ -381,8 +388,8 @@ class GeoVRv2Model(nn.Module):
         decoded = self.depth_decoder(grid, skips, rays8, height, width)
         depth_rel = decoded[:, 0].clamp(-6.0, 6.0).exp().reshape(b, nf, height, width)
         scale = self.scale_head(x[:, 0]).squeeze(-1).clamp(-6.0, 6.0).exp()  # (B,)
-        if a.canonical_focal > 0:   # from the canonical camera to this one: fx / (f_c W)
-            scale = scale * intrinsics[:, :, 0, 0].mean(dim=1) / (a.canonical_focal * width)
+        if a.canonical_focal > 0:   # from the canonical camera to this one: fx / f_c, in pixels
+            scale = scale * intrinsics[:, :, 0, 0].mean(dim=1) / (a.canonical_focal * a.canonical_width)
         depth = depth_rel * scale[:, None, None, None]
         out['depth'] = depth
         out['depth_rel'] = depth_rel

@@ -25,6 +25,8 @@ DEFAULTS: dict = {
         'camera_zoom': [0.85, 1.25],  # [min, max] zoom about the centre in camera augmentation (2: half the field)
         'camera_zoom_narrow': [1.25, 2.2],  # [min, max] zoom of the narrow-field draws (2.2: a 64 deg camera at 32)
         'camera_zoom_narrow_fraction': 0.0,  # share of augmented clips zoomed by camera_zoom_narrow instead
+        'camera_blur_fraction': 0.0,  # share of augmented clips shrunk by camera_blur_factor and resized back
+        'camera_blur_factor': [1.5, 3.0],  # [min, max] shrink of those clips (2: a camera of half the pixels per side)
         'batch_size': 8,
         'num_workers': 0,
         'clip_stride': 1,  # a clip starts every clip_stride frames

@@ -57,11 +57,16 @@ def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
     narrow_fraction = float(data.get('camera_zoom_narrow_fraction') or 0.0)
     if not 0 <= narrow_fraction <= 1:
         raise ValueError(f'data.camera_zoom_narrow_fraction must be in [0, 1], got {narrow_fraction}')
+    blur_fraction = float(data.get('camera_blur_fraction') or 0.0)
+    if not 0 <= blur_fraction <= 1:
+        raise ValueError(f'data.camera_blur_fraction must be in [0, 1], got {blur_fraction}')
+    blur_factor = _zoom_range(data, 'camera_blur_factor', CameraAugment.blur_factor)
     augment = bool(data['camera_augmentation'])
     # a dataset repeated r times enters the training pool r times, each copy with its own
     # augmentation draws (seed offset), so that a few real recordings weigh against many renders
     augmentation = CameraAugment(out_size=common['out_size'], zoom=zoom, narrow_zoom=narrow_zoom,
-                                 narrow_fraction=narrow_fraction) if augment else None
+                                 narrow_fraction=narrow_fraction, blur_fraction=blur_fraction,
+                                 blur_factor=blur_factor) if augment else None
     train = [ClipDataset(root, data['train_split'], augment=augment, stride=int(data.get('clip_stride') or 1),
                          augmentation=augmentation,
                          **{**common, 'seed': seed + 7919 * copy})

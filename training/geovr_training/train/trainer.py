@@ -35,7 +35,7 @@ def seed_everything(seed: int) -> None:
 # Model settings a fine-tuning run (init_from) may set on the checkpoint's architecture, and
 # the parameters they add (initialised fresh): a training-only category head; the canonical
 # camera (adds none: the scale head learns to read its scale in the canonical camera).
-INIT_FROM_ADDABLE = {'semantic_classes': ('semantic_head.',), 'canonical_focal': ()}
+INIT_FROM_ADDABLE = {'semantic_classes': ('semantic_head.',), 'canonical_focal': (), 'canonical_width': ()}
 
 
 def model_args_from_config(config: dict, teacher_channels: list[int] | None = None) -> ModelArgsV2:
@@ -148,6 +148,8 @@ def train(config: dict, resume: str | Path | None = None, progress: bool = True)
             args = replace(checkpoint_model_args(init, config['init_from']), **added)
         else:
             args = model_args_from_config(config, teacher_channels)
+        if state is None and args.canonical_focal > 0 and 'canonical_width' not in config['model']:
+            args = replace(args, canonical_width=int(config['data']['resolution'][0]))
         model: GeoVRv2Model = build_model(args).to(ddp.device)
         if state is not None:
             model.load_state_dict(state['model'])
