@@ -80,9 +80,8 @@ class PerceptionPipeline:
                              f'{step} pixels (geovr.shapes.multiple_of of this model)')
         self.input_size = (int(width), int(height))
         # no size given: each camera is fed at the trained pixel count and its own aspect
-        self.fits_camera = input_size is None
         self.preprocess = Preprocessor(self.input_size, self.metadata.mean, self.metadata.std,
-                                       multiple_of=step if self.fits_camera else None)
+                                       multiple_of=step if input_size is None else None)
         self.encoder: Backend | None = None       # split mode: frame_encoder
         self.classifier: Backend | None = None    # split mode, when exported: cell_classifier
         self.imagenet: Backend | None = None      # split mode, when exported: imagenet_cells
@@ -113,6 +112,11 @@ class PerceptionPipeline:
                 loaded.example_sizes.update(batch=1, height=self.input_size[1],
                                             width=self.input_size[0])
         self._reference: PreparedFrame | None = None
+
+    @property
+    def fits_camera(self) -> bool:
+        """Whether each camera is fed at its own aspect (`input_size` None) rather than one size."""
+        return self.preprocess.multiple_of is not None
 
     @staticmethod
     def _graph_mode(model: Path, backend, graphs: str) -> str:

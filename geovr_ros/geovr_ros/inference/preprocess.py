@@ -57,21 +57,26 @@ def aspect_window(camera_size: tuple[int, int], input_size: tuple[int, int]) -> 
     return (0, (ch - h) // 2, cw, h) if ch - h >= 2 else (0, 0, cw, ch)
 
 
+def input_intrinsics(K: np.ndarray, camera_size: tuple[int, int], input_size: tuple[int, int]) -> np.ndarray:
+    """K (..., 3, 3) of a `camera_size` (W, H) image as the model is fed it at `input_size`
+    (W, H): through the cut to its aspect (`aspect_window`) and the resize."""
+    x0, y0, w, h = aspect_window(camera_size, input_size)
+    return resize_intrinsics(crop_intrinsics(K, float(x0), float(y0)), (w, h),
+                             (int(input_size[0]), int(input_size[1])))
+
+
 def fit_to_input(rgb: np.ndarray, K: np.ndarray, input_size: tuple[int, int]
                  ) -> tuple[np.ndarray, np.ndarray]:
     """`rgb` (H, W, 3) cut to `input_size`'s aspect (`aspect_window`) and resized to it (area
     when shrinking, bilinear otherwise); returns (rgb (h, w, 3), K (3, 3) of it)."""
     height, width = rgb.shape[:2]
     x0, y0, w, h = aspect_window((width, height), input_size)
-    K_model = np.array(K, dtype=np.float64)
-    if (w, h) != (width, height):
-        rgb, K_model = rgb[y0:y0 + h, x0:x0 + w], crop_intrinsics(K_model, float(x0), float(y0))
+    rgb = rgb[y0:y0 + h, x0:x0 + w]
     out_w, out_h = int(input_size[0]), int(input_size[1])
     if (w, h) != (out_w, out_h):
         shrinking = out_w < w or out_h < h
         rgb = cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-        K_model = resize_intrinsics(K_model, (w, h), (out_w, out_h))
-    return rgb, K_model
+    return rgb, input_intrinsics(K, (width, height), input_size)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 
 from geovr_ros.geometry import (crop_intrinsics, fov_from_intrinsics, resize_intrinsics, shift_principal_point,
                                 zoom_intrinsics)
-from geovr_ros.inference.preprocess import aspect_window
+from geovr_ros.inference.preprocess import aspect_window, input_intrinsics
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,7 @@ def resize_frames(rgb, depth, k, size):
 def fit_frames(rgb: np.ndarray, depth: np.ndarray | None, k: np.ndarray, size: tuple[int, int]):
     """Every frame cut to the aspect of `size` (W, H) and resized to it, K updated: what the
     runtime's preprocessing feeds the model (`geovr_ros.inference.preprocess.fit_to_input`)."""
-    x0, y0, w, h = aspect_window((rgb.shape[2], rgb.shape[1]), size)
-    return warp_frames(rgb, depth, k, resize_intrinsics(crop_intrinsics(k, float(x0), float(y0)), (w, h),
-                                                        tuple(size)), size)
+    return warp_frames(rgb, depth, k, input_intrinsics(k, (rgb.shape[2], rgb.shape[1]), size), size)
 
 
 def apply_camera_change(change: CameraChange, rgb: np.ndarray, depth: np.ndarray | None,
