@@ -11,7 +11,7 @@ import torch
 from geovr_ros.geometry import fov_from_intrinsics, relative_pose
 from geovr_ros.inference.preprocess import aspect_window
 from geovr_training.evaluation.ablation import ablation_table, run_plan, target_sets
-from geovr_training.evaluation.camera import DEFAULT_CHANGES, CameraChange, apply_camera_change
+from geovr_training.evaluation.camera import DEFAULT_CHANGES, CameraChange, apply_camera_change, fit_frames
 from geovr_training.evaluation.cli import main as eval_main
 from geovr_training.evaluation.data import load_sequences
 from geovr_training.evaluation.metrics import (clip_scales_gt, confidence_summary, evaluate_sequence,
@@ -102,6 +102,13 @@ def test_camera_changes_update_intrinsics_consistently(tiny_data):
     assert rgb.shape[1:3] == (2 * height, 2 * width)
     assert k[0, 0, 0] == pytest.approx(2 * seq.K[0, 0, 0])
     assert np.nanmax(depth) == pytest.approx(np.nanmax(seq.depth))  # nearest: values kept
+    # a 3:2 camera at half its pixels: fx and fy both halved, whichever way the size is fed
+    wide = fit_frames(seq.rgb, seq.depth, seq.K, (96, 64))
+    for native, size in ((False, (48, 32)), (True, (32, 32))):
+        rgb, depth, k = apply_camera_change(CameraChange('x0.5', 'resize', 0.5, native_size=native), *wide, multiple=32)
+        assert (rgb.shape[2], rgb.shape[1]) == size and depth.shape == rgb.shape[:3]
+        assert k[0, 0, 0] == pytest.approx(wide[2][0, 0, 0] / 2) and k[0, 1, 1] == pytest.approx(wide[2][0, 1, 1] / 2)
+    assert k[0, 0, 2] == pytest.approx((wide[2][0, 0, 2] + 0.5) / 2 - 0.5 - 8)  # the centre 32 of 48 columns
     rgb, depth, k = apply_camera_change(CameraChange('fov', 'fov', 30.0), seq.rgb, seq.depth, seq.K)
     assert rgb.shape == seq.rgb.shape
     assert math.degrees(fov_from_intrinsics(k[0], (width, height))[0]) == pytest.approx(30.0, abs=1.0)

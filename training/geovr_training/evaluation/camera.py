@@ -62,6 +62,21 @@ def resize_frames(rgb, depth, k, size):
     return warp_frames(rgb, depth, k, resize_intrinsics(k, src, tuple(size)), size)
 
 
+def cut_to_multiple(rgb: np.ndarray, depth: np.ndarray | None, k: np.ndarray, multiple: int):
+    """The centre window whose sides are the largest multiples of `multiple` (at least one),
+    K shifted: an image the raw network takes at its own size, with no pixel stretched."""
+    height, width = rgb.shape[1:3]
+    w, h = max(multiple, width // multiple * multiple), max(multiple, height // multiple * multiple)
+    if (w, h) == (width, height):
+        return rgb, depth, k
+    if w > width or h > height:
+        raise ValueError(f'a {width}x{height} image holds no {multiple}-pixel multiple')
+    x0, y0 = (width - w) // 2, (height - h) // 2
+    return (np.ascontiguousarray(rgb[:, y0:y0 + h, x0:x0 + w]),
+            None if depth is None else np.ascontiguousarray(depth[:, y0:y0 + h, x0:x0 + w]),
+            crop_intrinsics(k, float(x0), float(y0)))
+
+
 def fit_frames(rgb: np.ndarray, depth: np.ndarray | None, k: np.ndarray, size: tuple[int, int]):
     """Every frame cut to the aspect of `size` (W, H) and resized to it, K updated: what the
     runtime's preprocessing feeds the model (`geovr_ros.inference.preprocess.fit_to_input`)."""
@@ -70,15 +85,16 @@ def fit_frames(rgb: np.ndarray, depth: np.ndarray | None, k: np.ndarray, size: t
 
 def apply_camera_change(change: CameraChange, rgb: np.ndarray, depth: np.ndarray | None,
                         k: np.ndarray, multiple: int = 32):
-    """Return (rgb, depth, K) as seen by the changed camera; sizes stay multiples of `multiple`."""
+    """Return (rgb, depth, K) as seen by the changed camera, pixels square as the original's;
+    a `native_size` change's sides are cut to multiples of `multiple` (the raw network's)."""
     height, width = rgb.shape[1:3]
     size = (width, height)
     if change.kind == 'identity':
         return rgb, depth, k
-    if change.kind == 'resize':
-        new = (int(round(width * change.value / multiple)) * multiple,
-               int(round(height * change.value / multiple)) * multiple)
-        return resize_frames(rgb, depth, k, new)
+    if change.kind == 'resize':  # a camera with more or fewer pixels: square pixels kept
+        rgb, depth, k = resize_frames(rgb, depth, k, (max(1, int(round(width * change.value))),
+                                                      max(1, int(round(height * change.value)))))
+        return cut_to_multiple(rgb, depth, k, multiple) if change.native_size else (rgb, depth, k)
     if change.kind == 'zoom':
         return warp_frames(rgb, depth, k, zoom_intrinsics(k, change.value, size), size)
     if change.kind == 'shift':
