@@ -62,6 +62,14 @@ def resize_frames(rgb, depth, k, size):
     return warp_frames(rgb, depth, k, resize_intrinsics(k, src, tuple(size)), size)
 
 
+def crop_frames(rgb: np.ndarray, depth: np.ndarray | None, k: np.ndarray, window: tuple[int, int, int, int]):
+    """Every frame cut to `window` (x0, y0, w, h) pixels, K's principal point shifted."""
+    x0, y0, w, h = window
+    return (np.ascontiguousarray(rgb[:, y0:y0 + h, x0:x0 + w]),
+            None if depth is None else np.ascontiguousarray(depth[:, y0:y0 + h, x0:x0 + w]),
+            crop_intrinsics(k, float(x0), float(y0)))
+
+
 def cut_to_multiple(rgb: np.ndarray, depth: np.ndarray | None, k: np.ndarray, multiple: int):
     """The centre window whose sides are the largest multiples of `multiple` (at least one),
     K shifted: an image the raw network takes at its own size, with no pixel stretched."""
@@ -71,10 +79,7 @@ def cut_to_multiple(rgb: np.ndarray, depth: np.ndarray | None, k: np.ndarray, mu
         return rgb, depth, k
     if w > width or h > height:
         raise ValueError(f'a {width}x{height} image holds no {multiple}-pixel multiple')
-    x0, y0 = (width - w) // 2, (height - h) // 2
-    return (np.ascontiguousarray(rgb[:, y0:y0 + h, x0:x0 + w]),
-            None if depth is None else np.ascontiguousarray(depth[:, y0:y0 + h, x0:x0 + w]),
-            crop_intrinsics(k, float(x0), float(y0)))
+    return crop_frames(rgb, depth, k, ((width - w) // 2, (height - h) // 2, w, h))
 
 
 def fit_frames(rgb: np.ndarray, depth: np.ndarray | None, k: np.ndarray, size: tuple[int, int]):
@@ -102,19 +107,11 @@ def apply_camera_change(change: CameraChange, rgb: np.ndarray, depth: np.ndarray
     if change.kind == 'crop':  # a smaller sensor, off-centre: no unseen border
         dx, dy = int(round(change.value)), int(round(change.value_y))
         x0, y0 = abs(dx) - dx, abs(dy) - dy
-        w, h = width - 2 * abs(dx), height - 2 * abs(dy)
-        k_crop = np.array(k, dtype=np.float64, copy=True)
-        k_crop[:, 0, 2] -= x0
-        k_crop[:, 1, 2] -= y0
-        return (np.ascontiguousarray(rgb[:, y0:y0 + h, x0:x0 + w]),
-                None if depth is None else np.ascontiguousarray(depth[:, y0:y0 + h, x0:x0 + w]), k_crop)
+        return crop_frames(rgb, depth, k, (x0, y0, width - 2 * abs(dx), height - 2 * abs(dy)))
     if change.kind == 'fov':
         hfov = fov_from_intrinsics(k[0], size)[0]
         zoom = math.tan(hfov / 2) / math.tan(math.radians(change.value) / 2)
         return warp_frames(rgb, depth, k, zoom_intrinsics(k, zoom, size), size)
     if change.kind == 'aspect':  # a camera of another aspect, e.g. 16:9: the centre window of it
-        x0, y0, w, h = aspect_window(size, (change.value, 1.0))
-        return (np.ascontiguousarray(rgb[:, y0:y0 + h, x0:x0 + w]),
-                None if depth is None else np.ascontiguousarray(depth[:, y0:y0 + h, x0:x0 + w]),
-                crop_intrinsics(k, float(x0), float(y0)))
+        return crop_frames(rgb, depth, k, aspect_window(size, (change.value, 1.0)))
     raise ValueError(f'unknown camera change kind {change.kind!r}')
