@@ -60,6 +60,31 @@ def test_the_canonical_camera_makes_the_focal_length_set_the_metric_scale():
         tiny(canonical_focal=1.0, canonical_width=0)
 
 
+def test_a_learned_canonical_exponent_starts_where_it_is_set_and_trains():
+    """learn_canonical_exponent: the scale follows (fx / f_c) ** e with e a trained parameter;
+    at e = 0 the focal length leaves the scale alone (a fine-tune starts at its checkpoint's
+    scale), at e = 1 it is the canonical camera, and the loss reaches e."""
+    torch.manual_seed(0)
+    images = torch.randn(1, 2, 3, 96, 128)
+    args = dict(canonical_focal=1.0, canonical_width=128, use_ray_embedding=False)
+    partial = build_model(tiny(**args, canonical_exponent=0.0, learn_canonical_exponent=True)).eval()
+    full = build_model(tiny(**args)).eval()
+    full.load_state_dict({k: v for k, v in partial.state_dict().items() if k != 'canonical_exponent'})
+    with torch.no_grad():
+        short, long = (partial(images, _k(f, f, 64.0, 48.0))['scale'] for f in (128.0, 192.0))
+        assert float(long / short) == pytest.approx(1.0, rel=1e-5)
+        partial.canonical_exponent.fill_(1.0)
+        torch.testing.assert_close(partial(images, _k(192.0, 192.0, 64.0, 48.0))['scale'],
+                                   full(images, _k(192.0, 192.0, 64.0, 48.0))['scale'])
+        partial.canonical_exponent.fill_(0.5)
+        half = partial(images, _k(192.0, 192.0, 64.0, 48.0))['scale'] / partial(images, _k(128.0, 128.0, 64.0, 48.0))['scale']
+        assert float(half) == pytest.approx(1.5 ** 0.5, rel=1e-4)
+    partial(images, _k(192.0, 192.0, 64.0, 48.0))['scale'].sum().backward()
+    assert partial.canonical_exponent.grad is not None and float(partial.canonical_exponent.grad) != 0.0
+    with pytest.raises(ValueError, match='learn_canonical_exponent'):
+        tiny(learn_canonical_exponent=True)
+
+
 def test_pretrained_backbone_sees_the_contract_normalisation_as_its_own():
     """Inputs arrive ImageNet-normalised; the backbone must receive RGB in [-1, 1]."""
     model = build_model(tiny())

@@ -90,6 +90,15 @@ def test_tiny_config_trains_saves_and_resumes(tiny_data, tmp_path):
     assert start['model_args']['canonical_focal'] == 0.0
     torch.testing.assert_close(tuned['model']['token_proj.weight'], start['model']['token_proj.weight'],
                                atol=1e-6, rtol=0)
+    # or learn the focal length's power from 0 on the scale head alone: everything else stays
+    # the checkpoint's bit for bit (what lets the QA model be rebound instead of retrained)
+    config.update(out_dir=str(tmp_path / 'lens'))
+    config['model'].update(canonical_exponent=0.0, learn_canonical_exponent=True)
+    config['optim'].update(lr=1e-3, trainable=['scale_head.', 'canonical_exponent'], lr_scale={'canonical_exponent': 30.0})
+    lens = torch.load(train(config, progress=False)['last'], weights_only=True)
+    assert lens['model_args']['learn_canonical_exponent'] and float(lens['model']['canonical_exponent']) != 0.0
+    moved = {k for k in lens['model'] if not torch.equal(lens['model'][k], start['model'].get(k, torch.empty(0)))}
+    assert moved and all(k.startswith(('scale_head.', 'canonical_exponent')) for k in moved), moved
 
 
 def test_a_step_budget_repeats_passes_over_small_data(tiny_data, tmp_path):

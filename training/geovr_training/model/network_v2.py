@@ -93,6 +93,12 @@ class ModelArgsV2:
     # does not move with K).
     canonical_focal: float = 0.0
     canonical_width: int = 256
+    # The scale is multiplied by (fx / f_c) ** canonical_exponent: 1 is Metric3D's canonical
+    # camera; between 0 and 1 a partial one, for a scale head whose features already read part
+    # of the lens from the image (v2.1's, frozen). learn_canonical_exponent: a trained scalar
+    # parameter (`canonical_exponent`) starting at that value.
+    canonical_exponent: float = 1.0
+    learn_canonical_exponent: bool = False
 
     def __post_init__(self) -> None:
         if self.family != FAMILY:
@@ -120,6 +126,10 @@ class ModelArgsV2:
             raise ValueError(f'canonical_focal {self.canonical_focal} must be >= 0 (0: off)')
         if self.canonical_width < 1:
             raise ValueError(f'canonical_width {self.canonical_width} must be >= 1 pixel')
+        if not math.isfinite(self.canonical_exponent):
+            raise ValueError(f'canonical_exponent {self.canonical_exponent} must be finite')
+        if self.learn_canonical_exponent and not self.canonical_focal > 0:
+            raise ValueError('learn_canonical_exponent needs canonical_focal > 0 (the reference focal length)')
         if len(set(self.cell_categories)) != len(self.cell_categories) or not all(self.cell_categories):
             raise ValueError(f'cell_categories {self.cell_categories} must be distinct non-empty names')
 
@@ -219,6 +229,8 @@ class GeoVRv2Model(nn.Module):
         self.depth_decoder = FeaturePyramidDecoder(d, args.decoder_dim, 6 if args.use_ray_embedding else 0)
         self.pose_head = nn.Sequential(nn.Linear(3 * d, d), nn.GELU(), nn.Linear(d, 7))
         self.scale_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+        self.canonical_exponent = (nn.Parameter(torch.tensor(float(args.canonical_exponent)))
+                                   if args.learn_canonical_exponent else None)
         self.descriptor_head = nn.Linear(d, args.descriptor_dim)
         self.descriptor_proj = nn.Linear(args.descriptor_dim, args.descriptor_dim)
         self.gem_p = nn.Parameter(torch.tensor(3.0))
@@ -389,7 +401,12 @@ class GeoVRv2Model(nn.Module):
         depth_rel = decoded[:, 0].clamp(-6.0, 6.0).exp().reshape(b, nf, height, width)
         scale = self.scale_head(x[:, 0]).squeeze(-1).clamp(-6.0, 6.0).exp()  # (B,)
         if a.canonical_focal > 0:   # from the canonical camera to this one: fx / f_c, in pixels
-            scale = scale * intrinsics[:, :, 0, 0].mean(dim=1) / (a.canonical_focal * a.canonical_width)
+            ratio = intrinsics[:, :, 0, 0].mean(dim=1) / (a.canonical_focal * a.canonical_width)
+            if self.canonical_exponent is not None:
+                ratio = torch.exp(self.canonical_exponent * torch.log(ratio))
+            elif a.canonical_exponent != 1.0:
+                ratio = ratio ** a.canonical_exponent
+            scale = scale * ratio
         depth = depth_rel * scale[:, None, None, None]
         out['depth'] = depth
         out['depth_rel'] = depth_rel

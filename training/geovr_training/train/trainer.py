@@ -34,8 +34,10 @@ def seed_everything(seed: int) -> None:
 
 # Model settings a fine-tuning run (init_from) may set on the checkpoint's architecture, and
 # the parameters they add (initialised fresh): a training-only category head; the canonical
-# camera (adds none: the scale head learns to read its scale in the canonical camera).
-INIT_FROM_ADDABLE = {'semantic_classes': ('semantic_head.',), 'canonical_focal': (), 'canonical_width': ()}
+# camera (adds none: the scale head learns to read its scale in the canonical camera, or, with
+# a learned exponent, the exponent starts at canonical_exponent: 0 is the checkpoint's scale).
+INIT_FROM_ADDABLE = {'semantic_classes': ('semantic_head.',), 'canonical_focal': (), 'canonical_width': (),
+                     'canonical_exponent': (), 'learn_canonical_exponent': ('canonical_exponent',)}
 
 
 def model_args_from_config(config: dict, teacher_channels: list[int] | None = None) -> ModelArgsV2:
