@@ -402,11 +402,8 @@ class GeoVRv2Model(nn.Module):
         scale = self.scale_head(x[:, 0]).squeeze(-1).clamp(-6.0, 6.0).exp()  # (B,)
         if a.canonical_focal > 0:   # from the canonical camera to this one: fx / f_c, in pixels
             ratio = intrinsics[:, :, 0, 0].mean(dim=1) / (a.canonical_focal * a.canonical_width)
-            if self.canonical_exponent is not None:
-                ratio = torch.exp(self.canonical_exponent * torch.log(ratio))
-            elif a.canonical_exponent != 1.0:
-                ratio = ratio ** a.canonical_exponent
-            scale = scale * ratio
+            exponent = a.canonical_exponent if self.canonical_exponent is None else self.canonical_exponent
+            scale = scale * ratio ** exponent
         depth = depth_rel * scale[:, None, None, None]
         out['depth'] = depth
         out['depth_rel'] = depth_rel
