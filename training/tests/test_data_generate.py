@@ -92,6 +92,40 @@ def test_close_trajectories_look_at_one_object_from_desk_distance():
         assert (np.abs(poses[:, 0, 3]) < w / 2).all() and (np.abs(poses[:, 1, 3]) < d / 2).all()
 
 
+def test_tabletop_views_look_down_at_a_furniture_top_from_manipulation_distance():
+    from geovr_training.data.clutter import find_supports
+    from geovr_training.data.generate import scene_rng
+    from geovr_training.data.randomization import Randomization, randomize_layout
+    from geovr_training.data.scene import sample_scene
+    from geovr_training.data.trajectory import TABLETOP_RANGE, sample_trajectory
+    full = Randomization.load('full')
+    views = 0
+    for index in range(8):
+        rng = scene_rng(26, index)
+        layout = randomize_layout(sample_scene(rng), full, 26, index)
+        poses, _, kind = sample_trajectory(rng, layout, 12, kind='tabletop')
+        if kind != 'tabletop':  # no top with room for it: a walk, as for the other kinds
+            assert kind == 'walk'
+            continue
+        views += 1
+        cam, axis = poses[:, :3, 3], poses[:, :3, 2]
+        assert (axis[:, 2] < -np.sin(np.deg2rad(20))).all()  # looking down
+        # the optical axis reaches the height of one top within reach, over that top
+        looked_at = []
+        for top in find_supports(layout):
+            s = (top.z - cam[:, 2]) / axis[:, 2]
+            hit = cam + s[:, None] * axis
+            c, sn = np.cos(top.yaw), np.sin(top.yaw)
+            local = (hit[:, :2] - np.asarray(top.xy)) @ np.array([[c, -sn], [sn, c]])
+            if ((s > TABLETOP_RANGE[0] - 0.05).all() and (s < TABLETOP_RANGE[1] + 0.05).all()
+                    and (np.abs(local - top.centre) <= top.half + 0.05).all()):
+                looked_at.append(top)
+        assert looked_at, f'scene {index}: no furniture top in view at manipulation distance'
+        w, d = layout.room_size[:2]
+        assert (np.abs(cam[:, 0]) < w / 2).all() and (np.abs(cam[:, 1]) < d / 2).all()
+    assert views >= 6
+
+
 def test_default_mix_is_unchanged_and_kinds_are_checked(tmp_path):
     from geovr_training.data.trajectory import DEFAULT_TRAJECTORY_MIX
     # the default mix draws exactly as before 'close' existed: a dataset of an older session regenerates identically

@@ -20,6 +20,20 @@ def test_presets_and_overrides():
     assert Randomization.from_dict(full.to_dict()) == full    # the manifest's record reads back
 
 
+def test_shipped_randomization_files_load_over_full():
+    from pathlib import Path
+    files = sorted((Path(__file__).resolve().parents[1] / 'configs' / 'randomization').glob('*.yaml'))
+    assert files
+    full = Randomization.preset('full')
+    for path in files:
+        config = Randomization.load(str(path))
+        GenerationConfig(**TINY, randomization=config).validate()
+        assert config != full
+    tabletop = Randomization.load(str(files[[p.stem for p in files].index('tabletop')]))
+    assert tabletop.clutter.table_density > full.clutter.table_density and tabletop.clutter.surface_probability == 1.0
+    assert (tabletop.textures, tabletop.light, tabletop.sensor) == (full.textures, full.light, full.sensor)
+
+
 def test_unknown_stages_knobs_files_and_values_are_named(tmp_path):
     with pytest.raises(GenerationError, match="'weather'"):
         Randomization.from_dict({'weather': {'rain': 1}})

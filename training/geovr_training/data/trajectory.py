@@ -10,7 +10,12 @@ above it: the desk-distance views that real hand-held recordings have and rooms 
 a walk do not. ``rpy`` (not in the default mix) stands nearly still (drift of 0.01-0.04 m/s)
 and rolls, pitches and yaws by 15-35 deg at up to 40-90 deg/s, one axis after another, like
 the TUM fr1_rpy recording, looking into the room (at least ``RPY_MIN_VIEW`` m of it ahead).
-``REAL_LIKE_TRAJECTORY_MIX`` is the mix of the domain-randomized datasets.
+``tabletop`` (not in any default mix) looks down at a table or another furniture top from
+0.3-0.9 m, as a manipulator's or a hand-held camera does, drifting slowly around a point on
+it (an item of clutter when the top holds any); almost all of the view is the top and the
+things on it, 0.3-1 m away: the distances of a camera over a desk (`realsense_box`) that
+neither walks nor ``close`` views hold. ``REAL_LIKE_TRAJECTORY_MIX`` is the mix of the
+domain-randomized datasets.
 Poses are optical camera-to-world (REP 103), built from a body pose (x forward, y left,
 z up) with ``geovr_ros.geometry.body_to_optical``.
 """
@@ -31,11 +36,14 @@ HFOV_RANGE_DEG = (45.0, 110.0)
 MAX_PRINCIPAL_OFFSET = 0.10  # fraction of the image size
 SPEED_RANGE = (0.3, 1.5)  # m/s
 HEIGHT_RANGE = (0.8, 1.8)  # m
-TRAJECTORY_KINDS = ('walk', 'orbit', 'pan', 'close', 'rpy')
+TRAJECTORY_KINDS = ('walk', 'orbit', 'pan', 'close', 'rpy', 'tabletop')
 DEFAULT_TRAJECTORY_MIX = ('walk', 'walk', 'orbit', 'pan')  # drawn uniformly: half walks
 REAL_LIKE_TRAJECTORY_MIX = ('walk', 'walk', 'orbit', 'pan', 'close', 'rpy')  # randomized datasets
 CLOSE_STANDOFF = (0.25, 0.8)  # m from the object's footprint circle
 CLOSE_SPEED = (0.05, 0.25)  # m/s
+TABLETOP_RANGE = (0.3, 0.9)  # m from the camera to the point of the top it looks at
+TABLETOP_ELEVATION_DEG = (25.0, 65.0)  # how far below the horizon that point lies
+TABLETOP_SPEED = (0.03, 0.12)  # m/s
 RPY_AMPLITUDE_DEG = (15.0, 35.0)  # of each of roll, pitch and yaw
 RPY_PEAK_RATE_DEG_S = (40.0, 90.0)  # angular speed at the zero crossing of each axis
 RPY_DRIFT = (0.01, 0.04)  # m/s
@@ -197,6 +205,48 @@ def _close_inspection(rng: np.random.Generator, layout: SceneLayout, t: np.ndarr
     return None
 
 
+def _tabletop_view(rng: np.random.Generator, layout: SceneLayout, t: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+    """A slow arc above a furniture top, looking down at one point of it from
+    ``TABLETOP_RANGE``: (xy (N, 2), heading (N,), height m, pitch rad), or None when no top
+    leaves room for it (20 tries).
+
+    The point is an item of clutter on the top (four times in five, when it holds any) or a
+    point of the top's inner part. The camera stays 0.15 m inside the walls, under the top's
+    headroom, and never inside the footprint of an object or clutter item that reaches up to
+    within 0.05 m of it.
+    """
+    from .clutter import find_supports, item_box
+    w, d = layout.room_size[:2]
+    supports = [s for s in find_supports(layout) if s.kind in ('table', 'top') and s.area >= 0.08]
+    objects = [o.scene_object() for o in layout.objects]
+    obstacles = ([(o.centre[:2], float(np.hypot(*o.size[:2]) / 2), float(o.centre[2] + o.size[2] / 2)) for o in objects]
+                 + [(b.centre, float(np.hypot(*b.half)), b.z1) for b in map(item_box, layout.clutter)])
+    for _ in range(20 if supports else 0):
+        top = supports[int(rng.integers(len(supports)))]
+        items = [c for c in layout.clutter if abs(item_box(c).z0 - top.z) < 1e-3 and top.contains(item_box(c))]
+        if items and rng.random() < 0.8:
+            target = np.asarray(item_box(items[int(rng.integers(len(items)))]).centre, float)
+        else:
+            target = top.to_world(top.centre + rng.uniform(-0.6, 0.6, 2) * top.half)
+        reach = rng.uniform(*TABLETOP_RANGE)
+        elevation = np.deg2rad(rng.uniform(*TABLETOP_ELEVATION_DEG))
+        radius, rise = reach * np.cos(elevation), reach * np.sin(elevation)
+        if rise > top.headroom - 0.1:
+            continue
+        height = top.z + rise
+        speed = rng.uniform(*TABLETOP_SPEED)
+        angles = rng.uniform(-np.pi, np.pi) + rng.choice([-1.0, 1.0]) * speed / radius * t
+        xy = target + radius * np.stack([np.cos(angles), np.sin(angles)], -1)
+        inside = (np.abs(xy[:, 0]) < w / 2 - 0.15).all() and (np.abs(xy[:, 1]) < d / 2 - 0.15).all()
+        clear = all((np.linalg.norm(xy - c, axis=1) > r).all() or z_top < height - 0.05 for c, r, z_top in obstacles)
+        if not (inside and clear):
+            continue
+        heading = np.arctan2(target[1] - xy[:, 1], target[0] - xy[:, 0])
+        return xy, heading, float(height), float(elevation)
+    return None
+
+
 def _view_distance(layout: SceneLayout, xy: np.ndarray, yaws: np.ndarray, height: float) -> np.ndarray:
     """(len(yaws),) metres from ``xy`` (2,) to the first wall or object taller than
     ``height`` - 0.5 m (its footprint circle) along each heading in ``yaws`` (radians)."""
@@ -264,7 +314,8 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
                       kind: str | None = None, kinds: tuple[str, ...] = DEFAULT_TRAJECTORY_MIX,
                       height_range: tuple[float, float] = HEIGHT_RANGE) -> tuple[np.ndarray, np.ndarray, str]:
     """Camera poses for ``num_frames`` frames at ``fps``, the camera ``height_range`` (m) above
-    the floor (an orbit rises above its object, a close view sits just above its object).
+    the floor (an orbit rises above its object, a close view sits just above its object, a
+    tabletop view above the top it looks at).
 
     ``kind`` forces one of TRAJECTORY_KINDS; otherwise it is drawn uniformly from ``kinds``
     (repeats weigh). Returns T_world_cam (N, 4, 4) optical camera-to-world, timestamps (N,)
@@ -307,12 +358,12 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
             pitch0 = float(np.arctan2(height - obj.centre[2], radius))
         else:
             xy, kind = None, 'walk'
-    if kind == 'close':
-        inspection = _close_inspection(rng, layout, t)
-        if inspection is None:
+    if kind in ('close', 'tabletop'):
+        view = (_close_inspection if kind == 'close' else _tabletop_view)(rng, layout, t)
+        if view is None:
             kind = 'walk'
         else:
-            xy, heading, height, pitch0 = inspection
+            xy, heading, height, pitch0 = view
     if kind == 'pan':
         rate = np.deg2rad(rng.uniform(20, 60))
         period = rng.uniform(3.0, 8.0)
@@ -334,7 +385,7 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
         heading = heading + pan_amp * np.sin(2 * np.pi * t / pan_period + rng.uniform(0, 2 * np.pi))
     jitter_pos = _smooth_noise(rng, t, 0.01, 3)
     jitter_ang = _smooth_noise(rng, t, np.deg2rad(rng.uniform(0.3, 1.2)), 3)
-    bob = 0.02 if kind in ('close', 'rpy') else 0.05
+    bob = 0.02 if kind in ('close', 'rpy', 'tabletop') else 0.05
     z = height + bob * np.sin(2 * np.pi * t / rng.uniform(4, 10)) + jitter_pos[:, 2]
     pitch = np.broadcast_to(pitch0, (num_frames,))
     poses = np.stack([camera_pose(np.array([xy[i, 0] + jitter_pos[i, 0], xy[i, 1] + jitter_pos[i, 1], z[i]]),
