@@ -220,13 +220,14 @@ def _tabletop_view(rng: np.random.Generator, layout: SceneLayout, t: np.ndarray
     w, d = layout.room_size[:2]
     supports = [s for s in find_supports(layout) if s.kind in ('table', 'top') and s.area >= 0.08]
     objects = [o.scene_object() for o in layout.objects]
+    item_boxes = [item_box(c) for c in layout.clutter]
     obstacles = ([(o.centre[:2], float(np.hypot(*o.size[:2]) / 2), float(o.centre[2] + o.size[2] / 2)) for o in objects]
-                 + [(b.centre, float(np.hypot(*b.half)), b.z1) for b in map(item_box, layout.clutter)])
+                 + [(b.centre, float(np.hypot(*b.half)), b.z1) for b in item_boxes])
     for _ in range(20 if supports else 0):
         top = supports[int(rng.integers(len(supports)))]
-        items = [c for c in layout.clutter if abs(item_box(c).z0 - top.z) < 1e-3 and top.contains(item_box(c))]
-        if items and rng.random() < 0.8:
-            target = np.asarray(item_box(items[int(rng.integers(len(items)))]).centre, float)
+        on_top = [b for b in item_boxes if abs(b.z0 - top.z) < 1e-3 and top.contains(b)]
+        if on_top and rng.random() < 0.8:
+            target = np.asarray(on_top[int(rng.integers(len(on_top)))].centre, float)
         else:
             target = top.to_world(top.centre + rng.uniform(-0.6, 0.6, 2) * top.half)
         reach = rng.uniform(*TABLETOP_RANGE)
