@@ -168,6 +168,7 @@ def test_keyframes_while_moving_and_the_distance_travelled(pipeline):
     assert diagnostics['tracking_keyframes'] == str(len(keyframes))
     assert diagnostics['tracking_by'] in ('flow', 'descriptors')
     assert 0 <= int(diagnostics['tracking_flow_frames']) <= len(frames) - 1
+    assert 0 <= int(diagnostics['tracking_shift_recoveries']) <= len(frames) - 1
     assert diagnostics['tracking_status'] == 'tracking' and diagnostics['map_odom_source'] == 'pose graph'
 
 

@@ -95,6 +95,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'followed from frame to frame by Lucas-Kanade optical flow (ORB only for new keyframes, '
           'and as the fallback when the flow gives no pose); descriptors, ORB features matched on '
           'every frame.'),
+    Param('tracking_shift_recovery', True, 'When neither the flow nor the ORB matches give a '
+          'pose, search once more from the turn that the whole image\'s shift since the last frame '
+          'says (phase correlation) before the frame counts as failed: fast turns the '
+          'constant-velocity motion misses.'),
     Param('tracking_threshold_px', 3.0, 'RANSAC inlier threshold of the PnP, pixels at 640 px '
           'image width (scaled with the width).'),
     Param('tracking_search_radius_px', 15.0, 'Guided matching: a keyframe feature is searched '

@@ -40,6 +40,7 @@ class SessionConfig:
     tracking_fallback: str = 'motion'
     tracking_scale_alignment: float = 0.7
     tracking_correspondences: str = 'flow'
+    tracking_shift_recovery: bool = True
     floor_camera_height: float = 0.0
     odometry_reference_translation: float = 0.3
     odometry_reference_rotation: float = 0.35

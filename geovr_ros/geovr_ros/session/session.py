@@ -95,7 +95,8 @@ class Session:
             max_features=c.tracking_max_features, threshold_px=c.tracking_threshold_px,
             search_radius_px=c.tracking_search_radius_px,
             min_inliers=c.tracking_min_inliers, scale_alignment=c.tracking_scale_alignment,
-            fallback=c.tracking_fallback, correspondences=c.tracking_correspondences),
+            fallback=c.tracking_fallback, correspondences=c.tracking_correspondences,
+            shift_recovery=c.tracking_shift_recovery),
             mapping=c.localization_enabled, logger=self.log) \
             if c.odometry_method == 'geometric' else None
         self.floor = FloorScale(c.floor_camera_height) if c.floor_camera_height > 0 else None
@@ -657,6 +658,7 @@ class Session:
                            'tracking_keyframes': str(tracker.keyframes_created),
                            'tracking_by': step.correspondences if step else '',
                            'tracking_flow_frames': str(tracker.flow_tracked),
+                           'tracking_shift_recoveries': str(tracker.shift_recoveries),
                            'tracking_depth_scale': f'{step.depth_scale:.3f}' if step else 'nan'})
         if self.floor is not None:
             values.update({'floor_scale': f'{self.floor.scale:.3f}',

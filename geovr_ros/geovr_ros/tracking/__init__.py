@@ -5,7 +5,8 @@ keyframe's depth (the model's, or a sensor's): the keypoints followed from frame
 Lucas-Kanade optical flow (the default), or the current frame's ORB features matched to them
 (also when the flow gives no pose); the pose predicted by the motion model is refined on
 those correspondences (Levenberg-Marquardt), or solved by PnP with RANSAC when the prediction
-does not hold. The learned
+does not hold. When neither gives a pose, the search starts once more from the turn that the
+whole image's shift says (phase correlation; `tracking.shift`). The learned
 relative pose is the fallback when tracking fails, with the reason. Keyframe depth is
 aligned to the map's scale from the tracked points before it is used.
 

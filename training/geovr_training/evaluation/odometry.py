@@ -126,6 +126,7 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
              'graph_ms_mean': float(np.mean(graph_ms)) if graph_ms else float('nan'),
              'failures': float(tracker.failures), 'keyframes': float(tracker.keyframes_created),
              'flow_frames': float(tracker.flow_tracked),
+             'shift_recoveries': float(tracker.shift_recoveries),
              'loop_closures': float(len(graph.loops)) if graph is not None else 0.0,
              'inliers_median': float(np.median(inliers)) if inliers else 0.0,
              'travelled_answer_m': _travelled_answer(session, stamps),
@@ -256,6 +257,7 @@ COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % pat
            ('travelled_m', 'travelled m (frame by frame)', '.2f'),
            ('travelled_answer_m', '"how far have I travelled" m', '.2f'),
            ('failures', 'tracking failures', '.0f'),
+           ('shift_recoveries', 'tracked from the image shift', '.0f'),
            ('loop_closures', 'loop closures', '.0f'), ('tracking_ms_median', 'tracking ms (median)', '.1f'),
            ('graph_ms_mean', 'graph ms (mean)', '.1f'),
            ('floor_frames', 'floor seen (share of frames)', '.2f'), ('floor_scale', 'floor scale (last)', '.2f'))
