@@ -425,3 +425,28 @@ def test_a_turn_the_motion_model_missed_is_found_from_the_image_shift(recovery):
     assert np.linalg.norm(step.T_odom_cam[:3, 3]) < 0.01
     with pytest.raises(ValueError, match='shift_min_response'):
         TrackerConfig(shift_min_response=1.0)
+
+
+@pytest.mark.parametrize('min_ratio', [0.5, 0.0])
+def test_a_pose_from_the_image_shift_needs_most_correspondences_as_inliers(plane_sequence, monkeypatch, min_ratio):
+    """Frame 20 after frame 0 with the keyframe's depth noise on the left 70 %: from the still
+    motion model RANSAC's best pose turns 22 deg too far and is refused; searched again from the
+    image shift's turn it is near the guess, but only a third of the matches agree. With the
+    shipped SHIFT_MIN_INLIER_RATIO (0.5) the frame fails; with no such rule the wrong pose
+    would be taken."""
+    import geovr_ros.tracking.tracker as tracker_module
+    monkeypatch.setattr(tracker_module, 'SHIFT_MIN_INLIER_RATIO', min_ratio)
+    images, depths, poses = plane_sequence
+    broken = depths[0].copy()
+    left = broken[:, : int(0.7 * SIZE[0])]
+    left *= np.random.default_rng(0).uniform(0.3, 3.0, left.shape).astype(np.float32)
+    tracker = KeyframeTracker(TrackerConfig(correspondences='descriptors', search_radius_px=0.0, surprise_m=10.0))
+    tracker.track(images[0], K, broken)
+    step = tracker.track(images[20], K, depths[20])
+    if min_ratio:
+        assert step.status == 'fallback' and tracker.shift_recoveries == 0, step.reason
+        assert 'away from the motion model' in step.reason   # the first search's reason stands
+    else:
+        assert step.status == 'tracking' and tracker.shift_recoveries == 1
+        assert step.inliers < 0.5 * step.matches
+        assert np.linalg.norm(step.T_odom_cam[:3, 3] - poses[20][:3, 3]) > 0.05   # and it is wrong
