@@ -256,9 +256,9 @@ COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % pat
            ('revisit_error_m', 'error at the revisit m', '.3f'),
            ('travelled_m', 'travelled m (frame by frame)', '.2f'),
            ('travelled_answer_m', '"how far have I travelled" m', '.2f'),
-           ('failures', 'tracking failures', '.0f'),
-           ('shift_recoveries', 'tracked from the image shift', '.0f'),
-           ('loop_closures', 'loop closures', '.0f'), ('tracking_ms_median', 'tracking ms (median)', '.1f'),
+           ('failures', 'tracking failures', '.1f'),
+           ('shift_recoveries', 'tracked from the image shift', '.1f'),
+           ('loop_closures', 'loop closures', '.1f'), ('tracking_ms_median', 'tracking ms (median)', '.1f'),
            ('graph_ms_mean', 'graph ms (mean)', '.1f'),
            ('floor_frames', 'floor seen (share of frames)', '.2f'), ('floor_scale', 'floor scale (last)', '.2f'))
 
@@ -356,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     command = 'geovr-eval odometry ' + ' '.join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[2:]))
     (out / 'odometry.json').write_text(json.dumps({'command': command, 'summary': summary,
                                                    'per_sequence': per_sequence}, indent=2))
-    (out / 'odometry.md').write_text(f'# Odometry\n\nCommand: `{command}`\n\n{table}\n')
+    means = f'Means over the {len(per_sequence)} sequences.\n\n' if len(per_sequence) > 1 else ''
+    (out / 'odometry.md').write_text(f'# Odometry\n\nCommand: `{command}`\n\n{means}{table}\n')
     _plot(out / 'odometry.png', *plot)
     print(table)
     if args.cache:
