@@ -230,7 +230,13 @@ def test_geovr_eval_odometry_writes_every_row(tiny_data, tmp_path):
                       '--out', str(out), '--max-sequences', '1', '--no-progress']) == 0
     payload = json.loads((out / 'odometry.json').read_text())
     summary = payload['summary']
-    assert set(summary) == {'tracker', 'tracker_map', 'pose_head', 'static', 'truth', 'true_depth', 'true_depth_map'}
+    assert set(summary) == {'tracker', 'tracker_map', 'tracker_final', 'pose_head', 'static', 'truth', 'true_depth',
+                            'true_depth_map', 'true_depth_final'}
+    # no loop closes in 8 frames: the optimised graph is the odometry chain, and every frame
+    # placed from its keyframe's final pose lands where odometry put it
+    assert summary['true_depth']['loop_closures'] == 0
+    for metric in ('ate_sim3_m', 'ate_se3_m', 'rpe_rot_deg'):
+        assert summary['true_depth_final'][metric] == pytest.approx(summary['true_depth'][metric], abs=1e-6)
     static = summary['static']
     assert static['travelled_m'] == 0.0 and static['path_m'] > 0
     assert summary['truth']['travelled_m'] == pytest.approx(static['path_m'])

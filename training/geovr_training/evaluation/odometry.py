@@ -6,7 +6,9 @@ default, geometric tracking, the pose graph, memory, localization), with geovr_n
 parameters and the recording's stamps, so the figures are what the node would publish.
 Rows of one table (JSON, Markdown, trajectory PNG in --out):
 - tracker on the model's depth: the session's odometry (PnP on learned depth, the learned
-  relative pose as fallback), and its map-frame poses (pose graph);
+  relative pose as fallback), its map-frame poses as published frame by frame (the pose graph
+  as it stood), and the map after the last optimisation (each frame placed from the final pose
+  of the tracking keyframe it was tracked against: the map `~/save_map` keeps);
 - the learned pose head alone: the same session's learned chain (the model's T_prev_cur);
 - no motion: every pose the first one;
 - tracker on the recording's true depth: the same session with the true depth given to
@@ -85,14 +87,32 @@ def session_stamps(seq) -> tuple[np.ndarray, str]:
     return np.arange(len(seq)) / 30.0, 'stamps missing or not increasing: 30 Hz assumed'
 
 
+def final_map_poses(odom: np.ndarray, anchors: list, graph) -> np.ndarray | None:
+    """Map poses (N, 4, 4) of frames after the pose graph's last optimisation: each odometry
+    pose `odom` (N, 4, 4, in the tracker's frame) moved as the tracking keyframe it was tracked
+    against (`anchors`: that Keyframe, or None before the first) moved, T_map_kf T_kf_odom
+    T_odom_cam. A frame whose keyframe is not in the graph (none yet, or the graph restarted)
+    keeps its odometry pose. None without a graph (localization off, learned odometry)."""
+    if graph is None:
+        return None
+    from geovr_ros.geometry import invert_pose
+    out = np.array(odom, dtype=np.float64, copy=True)
+    for i, keyframe in enumerate(anchors):
+        if keyframe is not None and keyframe.id in graph.keyframes:
+            out[i] = graph.T_map_keyframe(keyframe.id) @ invert_pose(keyframe.T_odom_kf) @ odom[i]
+    return out
+
+
 def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: bool = True,
-                mount: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+                mount: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray | None]:
     """`Session.process` on every frame of `seq` (the node's defaults unless `config`, a
     `SessionConfig`; `mount` T_odom_opt0, default identity; poses are returned in the first
     frame's optical frame either way), with the recording's true depth given to tracking when
     `true_depth`. A frame the session drops keeps the previous pose (the node publishes
-    nothing for it; counted in the stats). Returns (odometry poses, map poses, learned pose
-    head poses: each (N, 4, 4), stats)."""
+    nothing for it; counted in the stats). Returns (odometry poses, map poses as published,
+    learned pose head poses: each (N, 4, 4), stats, map poses after the last optimisation
+    (`final_map_poses`; None without a pose graph))."""
     from tqdm import tqdm
 
     from geovr_ros.geometry import invert_pose
@@ -102,6 +122,7 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     session = Session(pipeline, config, mount=mount)
     stamps, _ = session_stamps(seq)
     odom, maps, learned = [np.eye(4)], [np.eye(4)], [np.eye(4)]
+    anchors, keyframe = [None], None    # the tracking keyframe each frame was tracked against
     tracking_ms, graph_ms, model_ms, inliers, dropped = [], [], [], [], 0
     for i in tqdm(range(len(seq)), desc='session' + (', true depth' if true_depth else ''),
                   disable=not progress):
@@ -109,11 +130,14 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
         frame = session.process(seq.rgb[i], seq.K[i], stamps[i], depth=depth)
         if frame.dropped:
             dropped += 1
-            odom.append(odom[-1]), maps.append(maps[-1]), learned.append(learned[-1])
+            odom.append(odom[-1]), maps.append(maps[-1]), learned.append(learned[-1]), anchors.append(anchors[-1])
             continue
         odom.append(unmount @ frame.T_odom_cam)
         maps.append(unmount @ (frame.T_map_cam if frame.T_map_odom is not None else frame.T_odom_cam))
         learned.append(frame.learned.T_odom_cam)
+        if frame.tracking is not None and frame.tracking.keyframe is not None:
+            keyframe = frame.tracking.keyframe
+        anchors.append(keyframe)
         timings = frame.timings_ms
         model_ms.append(timings['preprocess_ms'] + timings['model_ms'])
         if frame.tracking is not None:
@@ -135,7 +159,9 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     if session.floor is not None:
         stats['floor_frames'] = session.floor.frames_with_floor / max(len(seq), 1)
         stats['floor_scale'] = session.floor.scale
-    return np.stack(odom[1:]), np.stack(maps[1:]), np.stack(learned[1:]), stats
+    odom = np.stack(odom[1:])
+    final = final_map_poses(odom, anchors[1:], graph) if session.geometric is not None else None
+    return odom, np.stack(maps[1:]), np.stack(learned[1:]), stats, final
 
 
 def known_floor_session(seq, config):
@@ -246,10 +272,12 @@ def _travelled_answer(session, stamps: np.ndarray) -> float:
 
 
 ROWS = (('tracker on the model depth, odom', 'tracker'), ('tracker on the model depth, map (pose graph)', 'tracker_map'),
+        ('tracker on the model depth, map after the last optimisation', 'tracker_final'),
         ('learned pose head alone', 'pose_head'), ('no motion', 'static'),
         ('the true path (its length)', 'truth'),
         ('tracker on the true depth (upper bound), odom', 'true_depth'),
-        ('tracker on the true depth (upper bound), map', 'true_depth_map'))
+        ('tracker on the true depth (upper bound), map', 'true_depth_map'),
+        ('tracker on the true depth (upper bound), map after the last optimisation', 'true_depth_final'))
 COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % path', '.2f'),
            ('ate_se3_m', 'ATE SE(3) m', '.3f'), ('ate_se3_pct', 'SE(3) % path', '.2f'),
            ('rpe_trans_m', 'RPE-T m/frame', '.4f'), ('rpe_rot_deg', 'RPE-R deg/frame', '.3f'),
@@ -325,19 +353,23 @@ def main(argv: list[str] | None = None) -> int:
             if mount is None:
                 print(f'geovr-eval odometry: {seq.name}: no floor or no gravity in its truth: run without '
                       f'floor_camera_height', file=sys.stderr)
-        est_model, map_model, pose_head, stats_model = run_session(seq, pipeline, config=seq_config,
-                                                                   progress=not args.no_progress, mount=mount)
+        est_model, map_model, pose_head, stats_model, final_model = run_session(
+            seq, pipeline, config=seq_config, progress=not args.no_progress, mount=mount)
         rows = {'tracker': {**trajectory_row(est_model, gt), **stats_model},
                 'tracker_map': trajectory_row(map_model, gt),
                 'pose_head': trajectory_row(pose_head, gt),
                 'static': trajectory_row(np.broadcast_to(np.eye(4), gt.shape).copy(), gt),
                 'truth': true_path_row(gt)}
+        if final_model is not None:
+            rows['tracker_final'] = trajectory_row(final_model, gt)
         est_true = None
         if seq.depth is not None:
-            est_true, map_true, _, stats_true = run_session(seq, pipeline, true_depth=True, config=seq_config,
-                                                            progress=not args.no_progress, mount=mount)
+            est_true, map_true, _, stats_true, final_true = run_session(
+                seq, pipeline, true_depth=True, config=seq_config, progress=not args.no_progress, mount=mount)
             rows['true_depth'] = {**trajectory_row(est_true, gt), **stats_true}
             rows['true_depth_map'] = trajectory_row(map_true, gt)
+            if final_true is not None:
+                rows['true_depth_final'] = trajectory_row(final_true, gt)
         per_sequence.append({'sequence': seq.name, 'frames': len(seq), **{k: v for k, v in rows.items()}})
         if plot is None:
             plot = (seq.name, gt, est_model, est_true, pose_head)
