@@ -91,14 +91,14 @@ def final_map_poses(odom: np.ndarray, anchors: list, graph) -> np.ndarray | None
     """Map poses (N, 4, 4) of frames after the pose graph's last optimisation: each odometry
     pose `odom` (N, 4, 4, in the tracker's frame) moved as the tracking keyframe it was tracked
     against (`anchors`: that Keyframe, or None before the first) moved, T_map_kf T_kf_odom
-    T_odom_cam. A frame whose keyframe is not in the graph (none yet, or the graph restarted)
-    keeps its odometry pose. None without a graph (localization off, learned odometry)."""
+    T_odom_cam. A frame whose keyframe is not in the graph (none yet, the graph or the tracker
+    restarted) keeps its odometry pose. None without a graph (localization off, learned odometry)."""
     if graph is None:
         return None
     from geovr_ros.geometry import invert_pose
     out = np.array(odom, dtype=np.float64, copy=True)
     for i, keyframe in enumerate(anchors):
-        if keyframe is not None and keyframe.id in graph.keyframes:
+        if keyframe is not None and graph.keyframes.get(keyframe.id) is keyframe:   # not one of a restarted graph
             out[i] = graph.T_map_keyframe(keyframe.id) @ invert_pose(keyframe.T_odom_kf) @ odom[i]
     return out
 
