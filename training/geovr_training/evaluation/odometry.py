@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows['true_depth_final'] = trajectory_row(final_true, gt)
         per_sequence.append({'sequence': seq.name, 'frames': len(seq), **{k: v for k, v in rows.items()}})
         if plot is None:
-            plot = (seq.name, gt, est_model, est_true, pose_head)
+            plot = (seq.name, gt, est_model, est_true, pose_head, final_model)
     if not per_sequence:
         print('geovr-eval odometry: no sequence with true poses', file=sys.stderr)
         return 2
@@ -398,20 +398,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _plot(path: Path, name: str, gt: np.ndarray, est: np.ndarray, est_true, pose_head: np.ndarray) -> None:
+def _plot(path: Path, name: str, gt: np.ndarray, est: np.ndarray, est_true, pose_head: np.ndarray,
+          final=None) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 6))
     # top view in the first camera's optical frame: x right, z forward
     ax.plot(gt[:, 0, 3], gt[:, 2, 3], 'k-', lw=2, label='true')
-    ax.plot(est[:, 0, 3], est[:, 2, 3], 'C0-', label='tracker, model depth')
+    ax.plot(est[:, 0, 3], est[:, 2, 3], 'C0-', label='tracker, model depth (odom)')
+    if final is not None:
+        ax.plot(final[:, 0, 3], final[:, 2, 3], 'C1-', label='the same, map after the last optimisation')
     if est_true is not None:
         ax.plot(est_true[:, 0, 3], est_true[:, 2, 3], 'C2--', label='tracker, true depth')
     ax.plot(pose_head[:, 0, 3], pose_head[:, 2, 3], 'C3:', label='learned pose head')
     ax.set_xlabel('x (m, first camera right)')
     ax.set_ylabel('z (m, first camera forward)')
-    ax.set_title(f'{name}: odometry (no alignment)')
+    ax.set_title(f'{name}: trajectories (no alignment)')
     ax.axis('equal')
     ax.legend()
     fig.tight_layout()
