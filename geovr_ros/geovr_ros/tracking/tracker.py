@@ -241,10 +241,9 @@ class KeyframeTracker:
         self._keyframe: Keyframe | None = None
         self._T_odom_last: np.ndarray | None = None
         self._T_motion = np.eye(4)   # T_prev_last: the last frame's motion, for the next prediction
-        self._flow_gray: np.ndarray | None = None   # correspondences 'flow': the last frame's image,
-        self._flow_points = np.zeros(0, np.int64)    # the keyframe points followed (indices),
-        self._flow_pixels = np.zeros((0, 2))         # and where they were in that image
-        self._last_gray: np.ndarray | None = None    # the last frame's image (shift_recovery)
+        self._last_gray: np.ndarray | None = None    # the last frame's image (the flow, shift_recovery)
+        self._flow_points = np.zeros(0, np.int64)    # correspondences 'flow': the keyframe points followed (indices),
+        self._flow_pixels = np.zeros((0, 2))         # and where they were in the last frame's image
         self.guided_matches = 0      # frames matched by guided search (the rest: every feature against every one)
         self.refined_from_prediction = 0   # frames whose pose was refined from the prediction (the rest: RANSAC)
         self.flow_tracked = 0        # frames tracked on optical flow alone (correspondences 'flow')
@@ -344,7 +343,6 @@ class KeyframeTracker:
             if step.keyframe is not None:
                 self._follow_from(gray, step.keyframe)
             else:   # the inliers go on; an outlier has drifted or is occluded
-                self._flow_gray = gray
                 self._flow_points = point_index[solution.inliers]
                 self._flow_pixels = pixels[solution.inliers]
         self._T_motion = invert_pose(self._T_odom_last) @ T_odom_cam if step.status == 'tracking' else np.eye(4)
@@ -367,7 +365,6 @@ class KeyframeTracker:
 
     def _follow_from(self, gray: np.ndarray, keyframe: Keyframe) -> None:
         """Optical flow starts again from a new keyframe: its features, in its image."""
-        self._flow_gray = gray
         self._flow_points = spread_subset(keyframe.features.keypoints, gray.shape, self.config.flow_max_points)
         self._flow_pixels = keyframe.features.keypoints[self._flow_points]
 
@@ -380,13 +377,13 @@ class KeyframeTracker:
         or no pose is believed (the caller then matches ORB descriptors)."""
         import cv2
         cfg = self.config
-        if self._flow_gray is None or self._flow_gray.shape != gray.shape or len(self._flow_points) < cfg.min_inliers:
+        if self._last_gray is None or self._last_gray.shape != gray.shape or len(self._flow_points) < cfg.min_inliers:
             return None
         predicted = project_points(transform_points(guess, kf.points[self._flow_points]), K)[0]
         start = np.where(np.isfinite(predicted).all(axis=1)[:, None], predicted, self._flow_pixels)
         window = max(9, int(round(cfg.flow_window_px * width_scale)) | 1)
         followed, status, _ = cv2.calcOpticalFlowPyrLK(
-            self._flow_gray, gray, self._flow_pixels.astype(np.float32).reshape(-1, 1, 2),
+            self._last_gray, gray, self._flow_pixels.astype(np.float32).reshape(-1, 1, 2),
             start.astype(np.float32).reshape(-1, 1, 2), winSize=(window, window), maxLevel=cfg.flow_levels,
             criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, cfg.flow_iterations, 0.01),
             flags=cv2.OPTFLOW_USE_INITIAL_FLOW)

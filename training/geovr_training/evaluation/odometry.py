@@ -160,8 +160,7 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
         stats['floor_frames'] = session.floor.frames_with_floor / max(len(seq), 1)
         stats['floor_scale'] = session.floor.scale
     odom = np.stack(odom[1:])
-    final = final_map_poses(odom, anchors[1:], graph) if session.geometric is not None else None
-    return odom, np.stack(maps[1:]), np.stack(learned[1:]), stats, final
+    return odom, np.stack(maps[1:]), np.stack(learned[1:]), stats, final_map_poses(odom, anchors[1:], graph)
 
 
 def known_floor_session(seq, config):
