@@ -88,6 +88,32 @@ def test_tum_ground_truth_is_interpolated_to_the_image_time():
     assert pose_at(times, poses, 10.2, 0.02) is None
 
 
+def test_tum_truth_time_offset_looks_the_true_pose_up_on_the_camera_clock(tmp_path):
+    """truth_time_offset: each frame keeps its stamp and takes the motion capture's pose that
+    many seconds later (here a camera sliding along x at 1 m/s, captured at 100 Hz); the offset
+    is a TUM recording's only, and must be a finite number."""
+    root = tmp_path / 'rgbd_dataset_freiburg1_rpy'
+    (root / 'rgb').mkdir(parents=True)
+    lines, gt = ['# timestamp filename'], ['# timestamp tx ty tz qx qy qz qw']
+    for i in range(3):
+        write_png(root / 'rgb' / f'{i}.png', frame_rgb(i, KINECT))
+        lines.append(f'{100.1 + 0.033 * i:.6f} rgb/{i}.png')
+    for k in range(30):
+        gt.append(f'{100 + 0.01 * k:.6f} {0.01 * k:.6f} 0 1 0 0 0 1')
+    (root / 'rgb.txt').write_text('\n'.join(lines))
+    (root / 'groundtruth.txt').write_text('\n'.join(gt))
+    on_time = list(open_replay_source(root, rectify=False))
+    late = list(open_replay_source(root, rectify=False, truth_time_offset=-0.015))
+    assert [f.stamp for f in late] == [f.stamp for f in on_time]
+    for a, b in zip(on_time, late):
+        assert a.T_world_cam[0, 3] == pytest.approx(a.stamp - 100, abs=1e-6)
+        assert b.T_world_cam[0, 3] == pytest.approx(a.stamp - 100 - 0.015, abs=1e-6)
+    with pytest.raises(ReplayFormatError, match='finite'):
+        open_replay_source(root, truth_time_offset=float('nan'))
+    with pytest.raises(ReplayFormatError, match='TUM'):    # another format's truth shares the frames' clock
+        open_replay_source(tmp_path, fmt='hololens', truth_time_offset=0.01)
+
+
 def test_seven_scenes_folder(tmp_path):
     seq = tmp_path / 'chess' / 'seq-01'
     seq.mkdir(parents=True)

@@ -140,6 +140,24 @@ def test_convert_writes_a_dataset_and_the_realsense_reprojects(rendered_sequence
     assert len(back) == 4 and manifest['splits']['test'] == ['frames']
 
 
+def test_convert_records_a_tum_truth_time_offset_and_refuses_it_elsewhere(rendered_sequence, tmp_path):
+    """The offset moves where each frame's true pose is looked up: write_tum_folder's truth lies
+    3 ms before each frame, 33 ms apart, so 20 ms after a frame the nearest sample within reach
+    is the next frame's (and the last frame has none: left out); the dataset says which offset
+    its truth has; a folder of frames has no clock of its own to offset."""
+    from geovr_training.data.errors import DataFormatError
+    folder = write_tum_folder(rendered_sequence, tmp_path / 'rgbd_dataset_freiburg1_xyz')
+    convert('tum', folder, tmp_path / 'out', intrinsics=rendered_sequence.K[0], truth_time_offset=0.02)
+    entry = read_manifest(tmp_path / 'out')['sequences'][0]
+    assert entry['truth_time_offset_s'] == 0.02
+    back = read_shard(tmp_path / 'out' / entry['file'])
+    np.testing.assert_allclose(back.T_world_cam, rendered_sequence.T_world_cam[1:4], atol=1e-6)
+    np.testing.assert_allclose(back.rgb, load_tum(folder, intrinsics=rendered_sequence.K[0]).rgb[:3])
+    with pytest.raises(DataFormatError, match='TUM'):
+        convert('frames', write_frames_folder(rendered_sequence, tmp_path / 'frames'), tmp_path / 'f',
+                truth_time_offset=0.01)
+
+
 @pytest.mark.skipif(not SHARED_REALSENSE.is_dir(), reason=f'real recording {SHARED_REALSENSE} is absent')
 def test_realsense_box_loads_and_reprojects_under_1cm():
     seq = load_frames_folder(SHARED_REALSENSE)

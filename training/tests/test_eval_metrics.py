@@ -290,6 +290,8 @@ def test_geovr_eval_odometry_replays_cached_model_outputs_and_takes_node_paramet
     for bad in ('tracking_threshold=4', 'localization_enabled=maybe', 'tracking_min_inliers=many',
                 'tracking_fallback=guess', 'tracking_correspondences=sift', 'tracking_shift_recovery=sometimes'):
         assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--set', bad]) == 2
+    # a generated dataset's truth is the render's own: no clock offset to apply
+    assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--truth-time-offset', '-0.015']) == 2
 
 
 def test_geovr_eval_odometry_known_floor_runs_the_session_as_a_robot_that_knows_its_height(tiny_data, tmp_path):

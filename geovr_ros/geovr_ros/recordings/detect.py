@@ -43,7 +43,8 @@ def open_recording(path: str | os.PathLike, fmt: str = 'auto', *, sequence: str 
                    fps: float = 30.0, max_difference: float = 0.02, image_topic: str | None = None,
                    camera_info_topic: str | None = None, depth_topic: str | None = None,
                    world_frame: str | None = None, with_depth: bool = False, require_poses: bool = False,
-                   stride: int = 1, max_frames: int | None = None, rectify: bool = True) -> Recording:
+                   stride: int = 1, max_frames: int | None = None, rectify: bool = True,
+                   truth_time_offset: float = 0.0) -> Recording:
     """Open the recording at `path` for lazy reading of its frames in time order.
 
     fmt: 'auto' (detect_format) or one of FORMATS. Checks what can be checked without decoding
@@ -60,15 +61,20 @@ def open_recording(path: str | os.PathLike, fmt: str = 'auto', *, sequence: str 
     without one); stride, max_frames: every stride-th frame, at most max_frames of them,
     chosen before any image is decoded; rectify: undistort the frames of a camera with lens
     distortion (a TUM freiburg1 / freiburg2 sensor, a bag's camera_info with non-zero D),
-    depth with them.
+    depth with them; truth_time_offset: seconds added to a frame's stamp where its true pose is
+    looked up, for a recording whose truth has a clock of its own (TUM's motion capture;
+    open_tum), refused for the others.
     """
     fmt = detect_format(path) if fmt == 'auto' else fmt
+    if truth_time_offset and fmt != 'tum':
+        raise RecordingFormatError(path, f'a truth_time_offset ({truth_time_offset!r} s) applies to a TUM '
+                                         f'recording, whose truth has its own clock; this one is {fmt!r}')
     common = {'stride': stride, 'max_frames': max_frames, 'intrinsics': intrinsics, 'with_depth': with_depth}
     if fmt == 'generated':
         return open_generated(path, sequence=sequence, **common)
     if fmt == 'tum':
         return open_tum(path, max_difference=max_difference, require_poses=require_poses, rectify=rectify,
-                        **common)
+                        truth_time_offset=truth_time_offset, **common)
     if fmt == '7scenes':
         return open_seven_scenes(path, sequence=sequence, fps=fps, require_poses=require_poses, **common)
     if fmt == 'hololens':

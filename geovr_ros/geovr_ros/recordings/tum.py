@@ -123,7 +123,7 @@ def _poses(path: Path, rows: list[list[str]]) -> list[np.ndarray]:
 
 def open_tum(path: str | Path, *, intrinsics=None, max_difference: float = 0.02, with_depth: bool = False,
              require_poses: bool = False, stride: int = 1, max_frames: int | None = None,
-             rectify: bool = True) -> Recording:
+             rectify: bool = True, truth_time_offset: float = 0.0) -> Recording:
     """Frames of a TUM RGB-D folder (module docstring) in time order.
 
     A colour frame without a depth frame within `max_difference` s is left out when
@@ -131,10 +131,16 @@ def open_tum(path: str | Path, *, intrinsics=None, max_difference: float = 0.02,
     `require_poses`, else has T_world_cam None. intrinsics: a sensor name, 'fx,fy,cx,cy',
     (fx, fy, cx, cy) or a (3, 3) K. rectify: undistort the frames of a sensor with lens
     distortion (tum_distortion); False gives the images as recorded (info says which).
+    truth_time_offset: seconds added to a colour frame's stamp where its true pose is looked up
+    (the frame keeps its stamp): the camera's clock against the motion capture's, as the
+    `--offset` of TUM's evaluate_ate.py and evaluate_rpe.py.
     """
     folder = Path(path)
     if not folder.is_dir():
         raise RecordingFormatError(folder, 'not a folder')
+    if not np.isfinite(truth_time_offset):
+        raise RecordingFormatError(folder, f'truth_time_offset must be a finite number of seconds, '
+                                           f'got {truth_time_offset!r}')
     K = tum_intrinsics(intrinsics, folder)
     distortion = tum_distortion(intrinsics, folder)
     lens = LensCorrection('plumb_bob', distortion, folder) if distortion and rectify else None
@@ -152,7 +158,7 @@ def open_tum(path: str | Path, *, intrinsics=None, max_difference: float = 0.02,
                 continue
             depth_file = depth_rows[j][1]
         if gt_rows:
-            pose = pose_at(gt_t, gt_poses, t, max_difference)
+            pose = pose_at(gt_t, gt_poses, t + truth_time_offset, max_difference)
         if pose is None and require_poses:
             continue
         matches.append((number, t, rgb_file, depth_file, pose))
@@ -179,6 +185,8 @@ def open_tum(path: str | Path, *, intrinsics=None, max_difference: float = 0.02,
                 rgb, frame_K, depth = lens(rgb, K, depth)
             yield RecordingFrame(float(t), rgb, frame_K, pose, depth, number)
     info = {'max_difference_s': max_difference}
+    if truth_time_offset:
+        info['truth_time_offset_s'] = truth_time_offset
     if distortion:
         info.update(distortion=f'plumb_bob {list(distortion)}', rectified=lens is not None)
     return Recording(folder, 'tum', frames, len(matches), info)

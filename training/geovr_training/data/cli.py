@@ -48,7 +48,8 @@ def _convert(args) -> int:
     from .convert import convert
     manifest = convert(args.source_format, args.src, args.out, name=args.name, intrinsics=args.intrinsics,
                        stride=args.stride, max_frames=args.max_frames, image_topic=args.image_topic,
-                       depth_topic=args.depth_topic, split_recording=args.split)
+                       depth_topic=args.depth_topic, split_recording=args.split,
+                       truth_time_offset=args.truth_time_offset or None)
     for seq in manifest['sequences']:
         print(f"converted {args.source_format} {args.src}: {seq['name']} ({seq['split']}) {seq['num_frames']} "
               f"frames {seq['image_size'][0]}x{seq['image_size'][1]} -> {args.out}")
@@ -58,7 +59,8 @@ def _convert(args) -> int:
 def _verify(args) -> int:
     from .convert import load_recording
     from .verify import reprojection_disagreement
-    seq = load_recording(args.source_format, args.src, intrinsics=args.intrinsics)
+    seq = load_recording(args.source_format, args.src, intrinsics=args.intrinsics,
+                         truth_time_offset=args.truth_time_offset or None)
     print(f'{seq.name}: {len(seq)} frames {seq.image_size[0]}x{seq.image_size[1]}; true depth of frame i '
           f'reprojected into frame i + gap with the poses and K')
     for gap in args.gaps:
@@ -130,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument('--intrinsics', default=None,
                    help='TUM: freiburg1|freiburg2|freiburg3 or fx,fy,cx,cy (default: the sensor named by '
                         'the folder or its rgb.txt)')
+    c.add_argument('--truth-time-offset', type=float, default=0.0, metavar='S',
+                   help="TUM: seconds added to a frame's stamp where its true pose is looked up (the camera's "
+                        "clock against the motion capture's, as TUM's evaluate_rpe.py --offset; default 0)")
     c.add_argument('--stride', type=int, default=1, help='keep every n-th frame (default 1)')
     c.add_argument('--max-frames', type=int, default=None, help='keep at most this many frames')
     c.add_argument('--split', action='store_true',
@@ -143,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument('--from', dest='source_format', required=True, choices=['tum', 'frames', 'hololens', 'rosbag'])
     v.add_argument('src', help='recording folder or bag')
     v.add_argument('--intrinsics', default=None, help='TUM: freiburg1|freiburg2|freiburg3 or fx,fy,cx,cy')
+    v.add_argument('--truth-time-offset', type=float, default=0.0, metavar='S',
+                   help="TUM: seconds added to a frame's stamp where its true pose is looked up (the camera's "
+                        "clock against the motion capture's, as TUM's evaluate_rpe.py --offset; default 0)")
     v.add_argument('--gaps', type=int, nargs='+', default=[1, 5, 15], help='frame gaps (default 1 5 15)')
     v.add_argument('--pairs', type=int, default=20, help='frame pairs per gap (default 20)')
     v.set_defaults(func=_verify)

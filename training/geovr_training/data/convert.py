@@ -42,7 +42,8 @@ def recording_splits(num_frames: int, gap: int = RECORDING_SPLIT_GAP) -> dict[st
 def load_recording(source_format: str, src: str | Path, **options: Any) -> Sequence:
     """Load a recording with the loader of ``source_format``: one of SOURCES, '7scenes' (=
     'frames') or 'auto' (``geovr_ros.recordings.detect_format``). ``options``: name, stride,
-    max_frames; intrinsics (TUM); image_topic, depth_topic (rosbag); None values are left out."""
+    max_frames; intrinsics, truth_time_offset (TUM; refused elsewhere); image_topic, depth_topic
+    (rosbag); None values are left out."""
     from geovr_ros.recordings import RecordingFormatError, detect_format
 
     from .loaders import load_frames_folder, load_hololens, load_rosbag, load_tum
@@ -53,8 +54,12 @@ def load_recording(source_format: str, src: str | Path, **options: Any) -> Seque
             raise DataFormatError(exc.path, exc.problem) from None
     opts = {k: v for k, v in options.items() if v is not None}
     common = {k: opts[k] for k in ('name', 'stride', 'max_frames') if k in opts}
+    if opts.get('truth_time_offset') and source_format != 'tum':
+        raise DataFormatError(src, f'a truth_time_offset ({opts["truth_time_offset"]!r} s) applies to a TUM '
+                                   f'recording, whose truth has its own clock; this one is {source_format!r}')
     if source_format == 'tum':
-        return load_tum(src, intrinsics=opts.get('intrinsics'), **common)
+        return load_tum(src, intrinsics=opts.get('intrinsics'), truth_time_offset=opts.get('truth_time_offset', 0.0),
+                        **common)
     if source_format in ('frames', '7scenes'):
         return load_frames_folder(src, **common)
     if source_format == 'hololens':
@@ -93,7 +98,9 @@ def convert(source_format: str, src: str | Path, out_dir: str | Path, split_reco
         path = write_shard(part, out / f'{part.name}{SHARD_SUFFIX}')
         entries.append({'name': part.name, 'file': path.name, 'num_frames': len(part),
                         'image_size': list(part.image_size), 'split': split, 'source': str(src),
-                        **({'recording_frames': part.info['recording_frames']} if split_recording else {})})
+                        **({'recording_frames': part.info['recording_frames']} if split_recording else {}),
+                        **({'truth_time_offset_s': seq.info['truth_time_offset_s']}
+                           if 'truth_time_offset_s' in seq.info else {})})
     manifest = {'format': 'geovr-data', 'generator': f'convert-{source_format}', 'seed': None,
                 'sequences': entries,
                 'splits': {split: [e['name'] for e in entries if e['split'] == split]

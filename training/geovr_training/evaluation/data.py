@@ -8,13 +8,19 @@ from pathlib import Path
 
 
 def load_sequences(path: str | Path, split: str = 'test', max_sequences: int | None = None,
-                   max_frames: int | None = None) -> list:
-    """Sequences (geovr_training.data.types.Sequence) to evaluate, each cut to `max_frames`."""
+                   max_frames: int | None = None, truth_time_offset: float = 0.0) -> list:
+    """Sequences (geovr_training.data.types.Sequence) to evaluate, each cut to `max_frames`;
+    truth_time_offset (s): a TUM recording's true poses looked up that much after each frame's
+    stamp (`geovr_ros.recordings.tum.open_tum`); refused for a generated dataset, whose truth is
+    the render's own."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f'evaluation data {str(path)!r} does not exist')
     indices = None if max_frames is None else range(int(max_frames))
     if (path / 'manifest.json').is_file():
+        if truth_time_offset:
+            raise ValueError(f'a truth_time_offset ({truth_time_offset!r} s) applies to a recording whose truth '
+                             f'has its own clock, not to the generated dataset {str(path)!r}')
         from geovr_training.data.shards import SHARD_SUFFIX, read_manifest, read_shard
         manifest = read_manifest(path)
         names = manifest['splits'].get(split)
@@ -29,7 +35,7 @@ def load_sequences(path: str | Path, split: str = 'test', max_sequences: int | N
             out.append(_cut(seq, max_frames))
         return out
     from geovr_training.data.convert import load_recording
-    return [load_recording('auto', path, max_frames=max_frames)]
+    return [load_recording('auto', path, max_frames=max_frames, truth_time_offset=truth_time_offset or None)]
 
 
 def _cut(seq, max_frames: int | None):

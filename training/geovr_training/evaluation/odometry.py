@@ -316,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
                         help='node parameters of the session, e.g. tracking_threshold_px=4 (repeatable)')
     parser.add_argument('--cache', default=None, metavar='DIR',
                         help="keep the model's outputs in DIR and reuse them on the next run")
+    parser.add_argument('--truth-time-offset', type=float, default=0.0, metavar='S',
+                        help="a TUM recording's true poses looked up S seconds after each frame's stamp (the "
+                             "camera's clock against the motion capture's, as TUM's evaluate_rpe.py --offset; "
+                             "default 0); the session runs on the recording's stamps either way")
     parser.add_argument('--known-floor', action='store_true',
                         help='run the session as on a robot that knows its camera height and which way is '
                              'up: floor_camera_height from the true depth and odom_child base with the first '
@@ -326,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     from geovr_training.evaluation.data import load_sequences
     try:
         config = session_config(args.set)
-        sequences = load_sequences(args.data, args.split, args.max_sequences, args.max_frames)
+        sequences = load_sequences(args.data, args.split, args.max_sequences, args.max_frames,
+                                   truth_time_offset=args.truth_time_offset)
         pipeline = PerceptionPipeline(args.model, backend=args.backend)
         if args.cache:
             pipeline = CachedPipeline(pipeline, args.cache, args.model)

@@ -52,12 +52,15 @@ def load_frames_folder(folder: str | Path, K: np.ndarray | None = None, fps: flo
 
 
 def load_tum(folder: str | Path, intrinsics: str | np.ndarray | None = None, max_difference: float = 0.02,
-             stride: int = 1, max_frames: int | None = None, name: str | None = None) -> Sequence:
+             stride: int = 1, max_frames: int | None = None, name: str | None = None,
+             truth_time_offset: float = 0.0) -> Sequence:
     """A TUM RGB-D folder: the colour frames with a depth frame and a ground-truth pose within
     ``max_difference`` s. intrinsics: freiburg1|2|3, 'fx,fy,cx,cy' or a (3, 3) K (default: the
-    sensor named by the folder or its rgb.txt)."""
+    sensor named by the folder or its rgb.txt); truth_time_offset: seconds added to a frame's
+    stamp where its true pose is looked up (``geovr_ros.recordings.tum.open_tum``)."""
     return read_sequence(folder, 'tum', name or Path(folder).name, {'source': 'tum'}, intrinsics=intrinsics,
-                         max_difference=max_difference, require_poses=True, stride=stride, max_frames=max_frames)
+                         max_difference=max_difference, require_poses=True, stride=stride, max_frames=max_frames,
+                         truth_time_offset=truth_time_offset)
 
 
 def load_hololens(folder: str | Path, fps: float = 30.0, stride: int = 1, max_frames: int | None = None,
