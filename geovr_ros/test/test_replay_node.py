@@ -66,3 +66,7 @@ def test_bad_source_exits_with_the_reason(ros_env, tmp_path):
                             f'source:={tmp_path}'], env=ros_env, capture_output=True, text=True,
                            timeout=30)
     assert empty.returncode == 1 and 'no *.geovr.npz shard' in empty.stdout + empty.stderr
+    offset = subprocess.run([str(VENV_BIN / 'replay_node'), '--ros-args', '-p', f'source:={tmp_path}',
+                             '-p', 'truth_time_offset:=0.015'], env=ros_env, capture_output=True, text=True,
+                            timeout=30)
+    assert offset.returncode == 1 and "applies to a TUM recording" in offset.stdout + offset.stderr

@@ -48,6 +48,9 @@ REPLAY_NODE_PARAMS: list[Param] = [
     Param('publish_clock', True, 'Publish /clock with the recording stamps (for '
           'use_sim_time).'),
     Param('stamp_offset', 0.0, 'Seconds added to every recorded stamp.'),
+    Param('truth_time_offset', 0.0, 'Seconds added to a frame\'s stamp where its ground-truth pose is '
+          'looked up (TUM only: the motion capture\'s clock against the camera\'s; tum_fr1_rpy about '
+          '-0.015).'),
     Param('intrinsics', [0.0, 0.0, 0.0, 0.0], '[fx, fy, cx, cy] pixels overriding the '
           'source\'s intrinsics; zeros keep the source\'s.', float),
     Param('image_topic_in_bag', '', 'Image topic to read from a bag (empty: the only colour '
@@ -78,7 +81,7 @@ class ReplayNode(Node):
         self._open = lambda: open_recording(
             self.p['source'], self.p['format'], sequence=self.p['sequence'], intrinsics=intrinsics,
             image_topic=self.p['image_topic_in_bag'],
-            camera_info_topic=self.p['camera_info_topic_in_bag'])
+            camera_info_topic=self.p['camera_info_topic_in_bag'], truth_time_offset=self.p['truth_time_offset'])
         self._open()  # fail now, with the reason, rather than in the thread
         self.frames_published = 0
         self.finished = threading.Event()
