@@ -64,6 +64,16 @@ def test_no_train_only_head_in_the_graph(exported):
     assert not any('distill' in n for n in names)
 
 
+def test_no_pad_node_is_left_before_a_convolution(exported):
+    _, model_dir, _ = exported
+    for name in ('perception', 'frame_encoder', 'imagenet_cells'):
+        nodes = onnx.load(str(model_dir / f'{name}.onnx')).graph.node
+        pads = {n.output[0] for n in nodes if n.op_type == 'Pad'}
+        assert not [n.name for n in nodes if n.op_type == 'Conv' and n.input[0] in pads], name
+        assert any(n.op_type == 'Conv' and any(a.name == 'pads' and len(set(a.ints)) > 1 for a in n.attribute)
+                   for n in nodes), f'{name}: no asymmetric SAME convolution'
+
+
 def test_exported_graph_passes_the_tensorrt_static_checks(exported):
     _, model_dir, _ = exported
     path = model_dir / 'perception.onnx'

@@ -1,7 +1,8 @@
 """`geovr-export onnx`: checkpoint -> model directory of self-describing graphs.
 
 For every entry of `graphs.GRAPHS` that the model provides: `<name>.onnx` (TorchScript
-exporter, dynamic batch/H/W, `onnx.checker` full check, `geovr.*` metadata) and
+exporter, dynamic batch/H/W, zero pads folded into their convolutions (`fold_pads`),
+`onnx.checker` full check, `geovr.*` metadata) and
 `<name>.pt2` (a `torch.export` program for the PyTorch backend, with the same metadata).
 Each step is timed and logged; the model is dry-run before export. `export.json` records
 what was written. `imagenet_cells.onnx` holds the pristine ImageNet EfficientNet-Lite0 of the
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from geovr_training.export.fold_pads import fold_pads_into_convs
 from geovr_training.export.graphs import GRAPHS, GraphSpec, spec_for
 from geovr_training.export.metadata import build_metadata, input_size_from_config, size_key
 
@@ -234,6 +236,7 @@ def export_graph(info: ModelInfo, spec: GraphSpec, out_dir: Path, *, opset: int,
     start = time.perf_counter()
     _onnx_export(wrapper, spec, inputs, onnx_path, opset)
     model = onnx.load(str(onnx_path))
+    folded = fold_pads_into_convs(model)
     del model.metadata_props[:]
     for key, value in metadata.items():
         model.metadata_props.add(key=key, value=value)
@@ -245,8 +248,8 @@ def export_graph(info: ModelInfo, spec: GraphSpec, out_dir: Path, *, opset: int,
     onnx.save(model, str(onnx_path))
     op_types = sorted({node.op_type for node in model.graph.node})
     seconds['onnx'] = time.perf_counter() - start
-    LOG.info('%s: wrote %s (opset %d, %d nodes, ops %s) in %.1f s', spec.name, onnx_path,
-             opset, len(model.graph.node), op_types, seconds['onnx'])
+    LOG.info('%s: wrote %s (opset %d, %d nodes, ops %s; %d pads folded into convolutions) in %.1f s',
+             spec.name, onnx_path, opset, len(model.graph.node), op_types, folded, seconds['onnx'])
 
     pt2_path = None
     if with_torch_program and spec.torch_program:

@@ -45,11 +45,16 @@ def same_padding(kernel: int, stride: int) -> tuple[int, int, int, int]:
 
 
 class SameConv(nn.Conv2d):
-    """Conv2d with TensorFlow SAME padding (fixed pads; see the module docstring)."""
+    """Conv2d with TensorFlow SAME padding (fixed pads; see the module docstring). Symmetric
+    pads (stride 1) are the convolution's own; asymmetric ones (stride 2) an explicit pad,
+    which the ONNX export folds into the convolution (`geovr_training.export.fold_pads`)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1):
-        super().__init__(in_channels, out_channels, kernel, stride=stride, groups=groups, bias=False)
-        self.pads = same_padding(kernel, stride)
+        pads = same_padding(kernel, stride)
+        symmetric = len(set(pads)) == 1
+        super().__init__(in_channels, out_channels, kernel, stride=stride, groups=groups, bias=False,
+                         padding=pads[0] if symmetric else 0)
+        self.pads = (0, 0, 0, 0) if symmetric else pads
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if any(self.pads):
