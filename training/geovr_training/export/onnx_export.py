@@ -1,7 +1,7 @@
 """`geovr-export onnx`: checkpoint -> model directory of self-describing graphs.
 
 For every entry of `graphs.GRAPHS` that the model provides: `<name>.onnx` (TorchScript
-exporter, dynamic batch/H/W, zero pads folded into their convolutions (`fold_pads`),
+exporter, dynamic batch/H/W, zero pads folded into their convolutions (`graph_passes`),
 `onnx.checker` full check, `geovr.*` metadata) and
 `<name>.pt2` (a `torch.export` program for the PyTorch backend, with the same metadata).
 Each step is timed and logged; the model is dry-run before export. `export.json` records
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from geovr_training.export.fold_pads import fold_pads_into_convs
+from geovr_training.export.graph_passes import fold_pads_into_convs
 from geovr_training.export.graphs import GRAPHS, GraphSpec, spec_for
 from geovr_training.export.metadata import build_metadata, input_size_from_config, size_key
 

@@ -47,7 +47,7 @@ def same_padding(kernel: int, stride: int) -> tuple[int, int, int, int]:
 class SameConv(nn.Conv2d):
     """Conv2d with TensorFlow SAME padding (fixed pads; see the module docstring). Symmetric
     pads (stride 1) are the convolution's own; asymmetric ones (stride 2) an explicit pad,
-    which the ONNX export folds into the convolution (`geovr_training.export.fold_pads`)."""
+    which the ONNX export folds into the convolution (`geovr_training.export.graph_passes`)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1):
         pads = same_padding(kernel, stride)

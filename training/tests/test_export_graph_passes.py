@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 
-from geovr_training.export.fold_pads import fold_pads_into_convs
+from geovr_training.export.graph_passes import fold_pads_into_convs, prune_unused
 from geovr_training.model.efficientnet import SameConv
 
 
@@ -113,3 +113,14 @@ def test_a_zero_value_pad_folds_like_an_implicit_one():
     before = _run(model, x)[0]
     assert fold_pads_into_convs(model) == 1
     np.testing.assert_allclose(_run(model, x)[0], before, atol=1e-5)
+
+
+def test_prune_unused_drops_dead_constants_and_initializers_and_keeps_what_is_read():
+    model = _pad_conv()
+    graph = model.graph
+    graph.initializer.append(numpy_helper.from_array(np.zeros(3, np.float32), 'orphan'))
+    graph.node.append(helper.make_node('Constant', [], ['dead'], value=numpy_helper.from_array(np.ones(2, np.float32))))
+    graph.node.append(helper.make_node('Cast', ['dead'], ['dead_too'], to=TensorProto.INT64))
+    assert prune_unused(model) == 1
+    assert sorted(t.name for t in graph.initializer) == ['pads', 'w']
+    assert _ops(model) == ['Pad', 'Conv']

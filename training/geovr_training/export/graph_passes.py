@@ -1,4 +1,6 @@
-"""Zero `Pad` nodes folded into the `Conv` they feed, in an exported ONNX graph.
+"""Passes over exported ONNX graphs: zero `Pad` nodes folded into the `Conv` they feed
+(`fold_pads_into_convs`), and the constants and initializers that nothing reads any more
+dropped (`prune_unused`: the pads' constant chains once the pads are gone).
 
 EfficientNet-Lite's TensorFlow "SAME" padding is asymmetric where the stride is 2, which a
 PyTorch `Conv2d` cannot express, so the network pads explicitly (`efficientnet.SameConv`) and
@@ -11,7 +13,7 @@ pad into its convolution's `pads` attribute; the arithmetic is unchanged.
 A pad is folded when its mode is constant with value 0 (or none), its pads are a constant
 (an initializer, or nodes whose inputs are all constants: evaluated here with ONNX's reference
 evaluator), it pads only the spatial axes and by non-negative amounts, and its output feeds
-nothing but one `Conv` without `auto_pad`. Constant nodes left without a consumer are removed.
+nothing but one `Conv` without `auto_pad`.
 """
 from __future__ import annotations
 
@@ -103,20 +105,38 @@ def fold_pads_into_convs(model) -> int:
         folded.append(pad)
     for pad in folded:
         graph.node.remove(pad)
-    _remove_unused_constants(graph)
+    prune_unused(model)
     return len(folded)
 
 
-def _remove_unused_constants(graph) -> None:
-    """Drop nodes of CONSTANT_OPS, and initializers, whose outputs nothing reads any more."""
+def prune_unused(model) -> int:
+    """Drop from `model` (an `onnx.ModelProto`, changed in place) the nodes of CONSTANT_OPS and
+    the initializers whose outputs nothing reads. Returns how many initializers went."""
+    graph = model.graph
     outputs = {o.name for o in graph.output}
     while True:
-        read = {name for node in graph.node for name in node.input} | outputs
+        read = _names_read(graph) | outputs
         dead = [n for n in graph.node if n.op_type in CONSTANT_OPS and not any(o in read for o in n.output)]
         if not dead:
             break
         for node in dead:
             graph.node.remove(node)
-    read = {name for node in graph.node for name in node.input}
-    for tensor in [t for t in graph.initializer if t.name not in read and t.name not in outputs]:
+    read = _names_read(graph)
+    unused = [t for t in graph.initializer if t.name not in read and t.name not in outputs]
+    for tensor in unused:
         graph.initializer.remove(tensor)
+    return len(unused)
+
+
+def _names_read(graph) -> set[str]:
+    """Every tensor name a node of `graph` or of its subgraphs (If, Loop, Scan bodies) reads."""
+    from onnx import AttributeProto
+    names = set()
+    for node in graph.node:
+        names.update(node.input)
+        for attribute in node.attribute:
+            if attribute.type == AttributeProto.GRAPH:
+                names |= _names_read(attribute.g)
+            for subgraph in attribute.graphs:
+                names |= _names_read(subgraph)
+    return names
