@@ -4,15 +4,20 @@ and stay close to the float model."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
+from onnx import numpy_helper
 import pytest
 import torch
 
 from geovr_training.export.cli import main as export_main
 from geovr_training.export.quantize import FrameSource, QuantizationError, quantize_model
 from geovr_training.model import ModelArgsV2, build_model, save_checkpoint
+
+# a real 3:2 camera (540x360), which the runtime feeds at another size than the 4:3 renders
+HOLOLENS_EXCERPT = Path(__file__).resolve().parents[2] / 'fixtures' / 'hololens_office_excerpt'
 
 
 @pytest.fixture(scope='module')
@@ -30,6 +35,7 @@ def test_int8_graphs_are_quantized_carry_metadata_and_run_in_the_runtime(float_m
     out = tmp_path / 'int8'
     assert export_main(['int8', '--model', str(float_model), '--out', str(out), '--calibration',
                         f'{tiny_data}@train', '--frames', '6', '--check', f'{tiny_data}@val']) == 0
+    methods = {}
     for graph in ('frame_encoder', 'pair_head'):
         model = onnx.load(str(out / f'{graph}.onnx'))
         ops = {node.op_type for node in model.graph.node}
@@ -37,7 +43,12 @@ def test_int8_graphs_are_quantized_carry_metadata_and_run_in_the_runtime(float_m
         props = {p.key: p.value for p in model.metadata_props}
         float_props = {p.key: p.value for p in onnx.load(str(float_model / f'{graph}.onnx')).metadata_props}
         assert {k: v for k, v in props.items() if k != 'geovr.quantization'} == float_props
-        assert json.loads(props['geovr.quantization'])['calibration'] == [f'{tiny_data}@train']
+        quantization = json.loads(props['geovr.quantization'])
+        assert quantization['calibration'] == [f'{tiny_data}@train'] and quantization['calibration_size'] == [128, 96]
+        methods[graph] = quantization['calibration_method']
+    # The untrained pair head has a tensor whose range is next to nothing, which numpy cannot
+    # histogram: that graph falls back to its whole ranges, and says so.
+    assert methods == {'frame_encoder': 'percentile 99.99', 'pair_head': 'minmax'}
     # the pristine ImageNet namer (keyframes only) is copied as exported, float32
     assert (out / 'imagenet_cells.onnx').read_bytes() == (float_model / 'imagenet_cells.onnx').read_bytes()
     report = json.loads((out / 'int8.json').read_text())
@@ -45,7 +56,8 @@ def test_int8_graphs_are_quantized_carry_metadata_and_run_in_the_runtime(float_m
     assert check['frames'] > 0 and check['float']['abs_rel'] > 0 and check['int8']['abs_rel'] > 0
     assert abs(check['int8']['abs_rel'] - check['float']['abs_rel']) < 0.1
     assert check['depth_change_median'] < 0.1                      # int8 depth within 10 % of float's
-    assert 'int8  depth AbsRel' in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert 'int8  depth AbsRel' in printed and 'MiB int8 (minmax)' in printed
     from geovr_ros.inference import PerceptionPipeline
     rng = np.random.default_rng(0)
     K = np.array([[100.0, 0, 63.5], [0, 100.0, 47.5], [0, 0, 1]])
@@ -64,3 +76,22 @@ def test_int8_refuses_what_it_cannot_quantize(float_model, tiny_data, tmp_path, 
     assert export_main(['int8', '--model', str(float_model), '--out', str(tmp_path / 'x'),
                         '--calibration', f'{tmp_path}/nowhere']) == 2
     assert 'nowhere' in capsys.readouterr().err
+
+
+def test_percentile_calibration_takes_cameras_of_other_sizes_and_minmax_stays_available(float_model, tiny_data,
+                                                                                         tmp_path):
+    sources = [FrameSource.parse(str(tiny_data), 'train'), FrameSource.parse(str(HOLOLENS_EXCERPT), 'all')]
+    report = quantize_model(float_model, tmp_path / 'percentile', sources, frames=4)   # 128x96 and 540x360 frames
+    assert report['frame_encoder']['calibration_method'] == 'percentile 99.99'
+    report = quantize_model(float_model, tmp_path / 'minmax', sources, frames=4, method='minmax')
+    assert report['frame_encoder']['calibration_method'] == report['pair_head']['calibration_method'] == 'minmax'
+    scales = {}
+    for name in ('percentile', 'minmax'):   # the ranges differ: the percentile clips the tails
+        model = onnx.load(str(tmp_path / name / 'frame_encoder.onnx'))
+        inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        scales[name] = sorted(float(inits[n.input[1]]) for n in model.graph.node
+                              if n.op_type == 'QuantizeLinear' and inits.get(n.input[1], np.zeros(2)).size == 1)
+    assert len(scales['percentile']) == len(scales['minmax']) > 0
+    assert sum(scales['percentile']) < sum(scales['minmax'])
+    with pytest.raises(QuantizationError, match='entropy'):
+        quantize_model(float_model, tmp_path / 'x', sources, method='entropy')

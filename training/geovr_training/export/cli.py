@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     int8.add_argument('--calibration', required=True, nargs='+',
                       help='recordings or geovr-data datasets, PATH[@split] (default split: train)')
     int8.add_argument('--frames', type=int, default=80, help='calibration frame pairs (default 80)')
+    int8.add_argument('--calibration-method', choices=('percentile', 'minmax'), default='percentile',
+                      help="activation ranges: each tensor's 99.99th percentile of |x| (default) or its "
+                           'whole range')
     int8.add_argument('--check', nargs='*', default=[],
                       help='held-out PATH[@split] (default split: test): float and int8 depth against '
                            'the true depth, written to OUT/int8.json')
@@ -139,10 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == 'int8':
             from geovr_training.export.quantize import FrameSource, compare_models, quantize_model
             report = quantize_model(args.model, args.out,
-                                    [FrameSource.parse(t, 'train') for t in args.calibration], args.frames)
+                                    [FrameSource.parse(t, 'train') for t in args.calibration], args.frames,
+                                    method=args.calibration_method)
             for graph in ('frame_encoder', 'pair_head'):
                 print(f"{graph}: {report[graph]['bytes_float'] / 2**20:.1f} MiB float -> "
-                      f"{report[graph]['bytes_int8'] / 2**20:.1f} MiB int8")
+                      f"{report[graph]['bytes_int8'] / 2**20:.1f} MiB int8 ({report[graph]['calibration_method']})")
             if args.check:
                 report['check'] = compare_models(args.model, args.out,
                                                  [FrameSource.parse(t, 'test') for t in args.check])

@@ -11,7 +11,11 @@ stays float32, its names as exported).
 Each quantized graph keeps the metadata of its float graph plus `geovr.quantization`.
 
 Calibration frames come from real recordings or geovr-data datasets (`PATH[@split]`, the
-split's frames evenly sampled); a held-out check (`--check PATH[@split]`) runs the float and
+split's frames evenly sampled), every one fed at the model's trained input size (cut to its
+aspect, as the runtime cuts a camera), so that the histogram calibrators see one shape.
+Activation ranges: 'percentile' (the default) clips each tensor's absolute values at their
+99.99th percentile; 'minmax' takes the whole range, which a few extreme activations stretch
+(measured on v2.1, model card "Speed"). A held-out check (`--check PATH[@split]`) runs the float and
 the int8 directory through the runtime's `PerceptionPipeline` on the same frames and reports
 depth AbsRel / delta1 against the recording's true depth for both, and how far int8's depth
 and relative pose move from float's (`int8.json`).
@@ -29,6 +33,8 @@ import numpy as np
 LOG = logging.getLogger(__name__)
 
 QUANTIZED_GRAPHS = ('frame_encoder', 'pair_head')
+CALIBRATION_METHODS = ('percentile', 'minmax')
+PERCENTILE = 99.99
 
 
 class QuantizationError(ValueError):
@@ -82,14 +88,19 @@ def sample_frames(sources: list[FrameSource], count: int) -> list[tuple]:
 
 
 def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list[FrameSource],
-                   frames: int = 80) -> dict:
-    """Writes `out_dir`: `model_dir` with QUANTIZED_GRAPHS in int8 (module docstring).
-    Returns {graph: {'bytes_float', 'bytes_int8'}} plus the calibration description.
-    Raises QuantizationError when the directory lacks the split graphs."""
+                   frames: int = 80, method: str = 'percentile') -> dict:
+    """Writes `out_dir`: `model_dir` with QUANTIZED_GRAPHS in int8 (module docstring), their
+    activation ranges by `method` (CALIBRATION_METHODS). Returns {graph: {'bytes_float',
+    'bytes_int8'}} plus the calibration description. Raises QuantizationError when the
+    directory lacks the split graphs or the method is unknown."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
 
     from geovr_ros.inference import PerceptionPipeline
+    from geovr_ros.inference.metadata import read_metadata
+    if method not in CALIBRATION_METHODS:
+        raise QuantizationError(f'calibration method must be one of {CALIBRATION_METHODS}, got {method!r}')
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     missing = [g for g in QUANTIZED_GRAPHS if not (model_dir / f'{g}.onnx').is_file()]
     if missing:
@@ -98,7 +109,8 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list
     if out_dir.resolve() == model_dir.resolve():
         raise QuantizationError(f'--out {out_dir} must differ from the float model directory')
     pairs = sample_frames(calibration, frames)
-    pipeline = PerceptionPipeline(model_dir, backend='onnxruntime')
+    trained_size = read_metadata(model_dir / 'frame_encoder.onnx').input_size
+    pipeline = PerceptionPipeline(model_dir, backend='onnxruntime', input_size=trained_size)
     prepared = [tuple(pipeline.preprocess(rgb, K) for rgb, K, _ in pair) for pair in pairs]
     feeds = {
         'frame_encoder': [{'image': f.chw[None], 'intrinsics': f.K.astype(np.float32)[None]}
@@ -112,8 +124,9 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list
             shutil.copy2(item, out_dir / item.name)
     description = {'format': 'QDQ', 'weights': 'int8, per output channel', 'activations': 'uint8',
                    'calibration': [str(s) for s in calibration], 'calibration_frames': len(pairs) * 2,
+                   'calibration_size': list(trained_size),
                    'graphs': list(QUANTIZED_GRAPHS)}
-    report = {'quantization': description}
+    report = {'quantization': {**description, 'calibration_method': _method_name(method)}}
     for graph in QUANTIZED_GRAPHS:
         source, target = model_dir / f'{graph}.onnx', out_dir / f'{graph}.onnx'
         inputs = {i.name for i in onnx.load(str(source), load_external_data=False).graph.input}
@@ -125,16 +138,37 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list
             def get_next(self):
                 item = next(self._items, None)
                 return None if item is None else {k: v for k, v in item.items() if k in inputs}
-        LOG.info('%s: calibrating on %d inputs', graph, len(feeds[graph]))
-        quantize_static(str(source), str(target), Reader(feeds[graph]), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+
+        def quantize(graph_method: str) -> None:
+            ranges = ({'calibrate_method': CalibrationMethod.MinMax} if graph_method == 'minmax' else
+                      {'calibrate_method': CalibrationMethod.Percentile,
+                       'extra_options': {'CalibPercentile': PERCENTILE}})
+            quantize_static(str(source), str(target), Reader(feeds[graph]), quant_format=QuantFormat.QDQ,
+                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            **ranges)
+        LOG.info('%s: calibrating on %d inputs (%s)', graph, len(feeds[graph]), _method_name(method))
+        graph_method = method
+        try:
+            quantize(graph_method)
+        except ValueError as error:   # numpy's histogram of a tensor whose range is next to nothing
+            if graph_method == 'minmax':
+                raise
+            LOG.warning('%s: percentile calibration failed (%s); its whole ranges (minmax) instead', graph, error)
+            graph_method = 'minmax'
+            quantize(graph_method)
         float_model, quantized = onnx.load(str(source)), onnx.load(str(target))
         del quantized.metadata_props[:]
         quantized.metadata_props.extend(float_model.metadata_props)
-        quantized.metadata_props.add(key='geovr.quantization', value=json.dumps(description))
+        quantized.metadata_props.add(key='geovr.quantization', value=json.dumps(
+            {**description, 'calibration_method': _method_name(graph_method)}))
         onnx.save(quantized, str(target))
-        report[graph] = {'bytes_float': source.stat().st_size, 'bytes_int8': target.stat().st_size}
+        report[graph] = {'bytes_float': source.stat().st_size, 'bytes_int8': target.stat().st_size,
+                         'calibration_method': _method_name(graph_method)}
     return report
+
+
+def _method_name(method: str) -> str:
+    return method if method == 'minmax' else f'percentile {PERCENTILE}'
 
 
 def compare_models(float_dir: str | Path, int8_dir: str | Path, sources: list[FrameSource]) -> dict:
