@@ -46,6 +46,14 @@ def test_int8_graphs_are_quantized_carry_metadata_and_run_in_the_runtime(float_m
         quantization = json.loads(props['geovr.quantization'])
         assert quantization['calibration'] == [f'{tiny_data}@train'] and quantization['calibration_size'] == [128, 96]
         methods[graph] = quantization['calibration_method']
+        # the first layer and the heads stay float: their weights come from no DequantizeLinear
+        producers = {out: node.op_type for node in model.graph.node for out in node.output}
+        weighted = {n.name: producers.get(n.input[1]) for n in model.graph.node if n.op_type in ('Conv', 'Gemm')}
+        kept = {'frame_encoder': ['/_conv_stem/Conv'],
+                'pair_head': ['/depth_decoder/head/head.2/Conv', '/scale_head/scale_head.2/Gemm']}[graph]
+        assert set(kept) <= set(quantization['float_nodes'])
+        assert all(weighted[name] != 'DequantizeLinear' for name in kept)
+        assert sum(op == 'DequantizeLinear' for op in weighted.values()) > len(weighted) // 2
     # The untrained pair head has a tensor whose range is next to nothing, which numpy cannot
     # histogram: that graph falls back to its whole ranges, and says so.
     assert methods == {'frame_encoder': 'percentile 99.99', 'pair_head': 'minmax'}

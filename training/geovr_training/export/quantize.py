@@ -9,6 +9,9 @@ single 2-frame graph, the cell classifier, which reads the encoder's dequantized
 and `imagenet_cells`, the pristine ImageNet network that names cells on keyframes only: it
 stays float32, its names as exported).
 Each quantized graph keeps the metadata of its float graph plus `geovr.quantization`.
+The layers of FLOAT_LAYERS stay float, as int8 recipes keep a network's first and last layers:
+the stem convolution that reads the image, and the heads that write depth, scale, pose and the
+descriptor (on v2.1's real test splits they hold most of what int8 lost; model card "Speed").
 
 Calibration frames come from real recordings or geovr-data datasets (`PATH[@split]`, the
 split's frames evenly sampled), every one fed at the model's trained input size (cut to its
@@ -34,6 +37,9 @@ LOG = logging.getLogger(__name__)
 
 QUANTIZED_GRAPHS = ('frame_encoder', 'pair_head')
 CALIBRATION_METHODS = ('percentile', 'minmax')
+# Node name prefixes (the PyTorch module paths of network_v2) left in float.
+FLOAT_LAYERS = ('/_conv_stem/', '/depth_decoder/head/', '/scale_head/', '/pose_head/', '/descriptor_head/',
+                '/descriptor_proj/')
 PERCENTILE = 99.99
 
 
@@ -129,7 +135,9 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list
     report = {'quantization': {**description, 'calibration_method': _method_name(method)}}
     for graph in QUANTIZED_GRAPHS:
         source, target = model_dir / f'{graph}.onnx', out_dir / f'{graph}.onnx'
-        inputs = {i.name for i in onnx.load(str(source), load_external_data=False).graph.input}
+        float_graph = onnx.load(str(source), load_external_data=False).graph
+        inputs = {i.name for i in float_graph.input}
+        kept_float = [n.name for n in float_graph.node if n.name.startswith(FLOAT_LAYERS)]
 
         class Reader(CalibrationDataReader):
             def __init__(self, items):
@@ -145,7 +153,7 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list
                        'extra_options': {'CalibPercentile': PERCENTILE}})
             quantize_static(str(source), str(target), Reader(feeds[graph]), quant_format=QuantFormat.QDQ,
                             per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            **ranges)
+                            nodes_to_exclude=kept_float, **ranges)
         LOG.info('%s: calibrating on %d inputs (%s)', graph, len(feeds[graph]), _method_name(method))
         graph_method = method
         try:
@@ -160,10 +168,10 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list
         del quantized.metadata_props[:]
         quantized.metadata_props.extend(float_model.metadata_props)
         quantized.metadata_props.add(key='geovr.quantization', value=json.dumps(
-            {**description, 'calibration_method': _method_name(graph_method)}))
+            {**description, 'calibration_method': _method_name(graph_method), 'float_nodes': kept_float}))
         onnx.save(quantized, str(target))
         report[graph] = {'bytes_float': source.stat().st_size, 'bytes_int8': target.stat().st_size,
-                         'calibration_method': _method_name(graph_method)}
+                         'calibration_method': _method_name(graph_method), 'float_nodes': len(kept_float)}
     return report
 
 
