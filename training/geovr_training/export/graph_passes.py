@@ -24,9 +24,10 @@ CONSTANT_OPS = frozenset({'Constant', 'ConstantOfShape', 'Concat', 'Reshape', 'S
                           'Cast', 'Unsqueeze', 'Squeeze', 'Gather'})
 
 
-def _constant_value(name: str, producers: dict, initializers: dict, opset: int) -> np.ndarray | None:
+def _constant_value(name: str, producers: dict, order: dict, initializers: dict, opset: int) -> np.ndarray | None:
     """The value of tensor `name` when it is an initializer or computed from constants alone
-    (ops of CONSTANT_OPS), else None."""
+    (ops of CONSTANT_OPS), else None. producers: {tensor: node}; order: {id(node): its place in
+    the graph}, so that the evaluated nodes keep their topological order."""
     import onnx
     from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
@@ -45,7 +46,6 @@ def _constant_value(name: str, producers: dict, initializers: dict, opset: int) 
         if node not in nodes:
             nodes.append(node)
         stack.extend(node.input)
-    order = {id(n): i for i, n in enumerate(producers['__order__'])}
     nodes.sort(key=lambda n: order[id(n)])
     used = {i for n in nodes for i in n.input}
     graph = helper.make_graph(nodes, 'pads', [], [helper.make_tensor_value_info(name, onnx.TensorProto.UNDEFINED, None)],
@@ -63,7 +63,7 @@ def fold_pads_into_convs(model) -> int:
     opset = next((o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')), 17)
     initializers = {t.name: t for t in graph.initializer}
     producers = {out: node for node in graph.node for out in node.output}
-    producers['__order__'] = list(graph.node)
+    order = {id(node): i for i, node in enumerate(graph.node)}
     consumers: dict[str, list] = {}
     for node in graph.node:
         for name in node.input:
@@ -84,10 +84,10 @@ def fold_pads_into_convs(model) -> int:
         if len(pad.input) > 3 and pad.input[3]:
             continue   # padding only some axes
         if len(pad.input) > 2 and pad.input[2]:
-            value = _constant_value(pad.input[2], producers, initializers, opset)
+            value = _constant_value(pad.input[2], producers, order, initializers, opset)
             if value is None or np.any(value != 0):
                 continue
-        pads = _constant_value(pad.input[1], producers, initializers, opset)
+        pads = _constant_value(pad.input[1], producers, order, initializers, opset)
         if pads is None or pads.ndim != 1 or len(pads) % 2:
             continue
         rank = len(pads) // 2

@@ -135,9 +135,9 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list
     report = {'quantization': {**description, 'calibration_method': _method_name(method)}}
     for graph in QUANTIZED_GRAPHS:
         source, target = model_dir / f'{graph}.onnx', out_dir / f'{graph}.onnx'
-        float_graph = onnx.load(str(source), load_external_data=False).graph
-        inputs = {i.name for i in float_graph.input}
-        kept_float = [n.name for n in float_graph.node if n.name.startswith(FLOAT_LAYERS)]
+        float_model = onnx.load(str(source))
+        inputs = {i.name for i in float_model.graph.input}
+        kept_float = [n.name for n in float_model.graph.node if n.name.startswith(FLOAT_LAYERS)]
 
         class Reader(CalibrationDataReader):
             def __init__(self, items):
@@ -164,7 +164,7 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list
             LOG.warning('%s: percentile calibration failed (%s); its whole ranges (minmax) instead', graph, error)
             graph_method = 'minmax'
             quantize(graph_method)
-        float_model, quantized = onnx.load(str(source)), onnx.load(str(target))
+        quantized = onnx.load(str(target))
         del quantized.metadata_props[:]
         quantized.metadata_props.extend(float_model.metadata_props)
         quantized.metadata_props.add(key='geovr.quantization', value=json.dumps(
