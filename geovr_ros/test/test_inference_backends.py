@@ -67,6 +67,35 @@ def test_onnxruntime_thread_settings_reach_the_session(model_dir, spinning):
         assert backend.infer(_inputs())['depth'].shape[:2] == (1, 2)
 
 
+def test_onnxruntime_sessions_fixed_to_the_input_sizes_give_the_same_outputs(model_dir):
+    free = create_backend('onnxruntime', model_dir, intra_op_threads=1)   # the default: one session of free sizes
+    fixed = create_backend('onnxruntime', model_dir, intra_op_threads=1, fixed_shapes=True, max_fixed_sessions=2)
+    for width, height, batch in ((64, 48, 1), (128, 96, 2), (64, 48, 1)):
+        inputs = _inputs(batch, width, height)
+        expected, got = free.infer(inputs), fixed.infer(inputs)
+        for name in OUTPUTS:
+            np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-5, err_msg=name)
+        session = fixed._session_for(inputs)
+        assert session is not fixed.session   # a session of its own, whose inputs have no free size left
+        assert [i.shape for i in session.get_inputs()] == [list(v.shape) for v in inputs.values()]
+    assert free._session_for(_inputs()) is free.session
+    assert len(fixed._fixed_sessions) == 2
+    fixed.infer(_inputs(1, 32, 32))   # a third size: the least recently used (128x96) is dropped
+    assert sorted(dict(key)['width'] for key in fixed._fixed_sessions) == [32, 64]
+
+
+def test_onnxruntime_fixed_sizes_of_the_inputs(model_dir):
+    backend = create_backend('onnxruntime', model_dir, fixed_shapes=True)
+    inputs = _inputs(2, 64, 48)
+    sizes = backend.fixed_sizes(inputs)
+    assert sizes['batch'] == 2 and sorted(sizes.values()).count(64) == 1 and 48 in sizes.values()
+    # one name, two sizes (the batch of images 2, of intrinsics 1): no session fixed to either,
+    # the session of free sizes runs them as it always did
+    clash = {**inputs, 'intrinsics': inputs['intrinsics'][:1]}
+    assert backend.fixed_sizes(clash) == {}
+    assert backend._session_for(clash) is backend.session
+
+
 def test_onnxruntime_rejects_wrong_inputs_by_name(model_dir):
     backend = create_backend('onnxruntime', model_dir)
     inputs = _inputs()
@@ -82,6 +111,8 @@ def test_onnxruntime_options_are_validated():
         OnnxRuntimeBackend(optimization='max')
     with pytest.raises(ValueError, match='intra_op_threads'):
         OnnxRuntimeBackend(intra_op_threads=-1)
+    with pytest.raises(ValueError, match='max_fixed_sessions'):
+        OnnxRuntimeBackend(max_fixed_sessions=0)
 
 
 def test_onnxruntime_cuda_request_without_cuda_is_a_clear_error(model_dir):

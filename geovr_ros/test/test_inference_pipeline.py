@@ -205,6 +205,20 @@ def test_split_graphs_equal_the_single_graph_on_a_stream(split_dir):
     split.close()
 
 
+def test_the_camera_graphs_run_on_sessions_fixed_to_their_sizes(split_dir):
+    """ONNX Runtime sessions fixed to the input sizes by default (docs/deployment.md), one per
+    graph for one camera; the same depth as the sessions of free sizes."""
+    fixed = PerceptionPipeline(split_dir, backend='onnxruntime')
+    free = PerceptionPipeline(split_dir, backend='onnxruntime', fixed_shapes=False)
+    for seed in range(3):
+        rgb, K = _camera(seed=seed)
+        np.testing.assert_allclose(fixed.step(rgb, K).depth, free.step(rgb, K).depth, rtol=1e-5, atol=1e-5)
+    assert [len(b._fixed_sessions) for b in (fixed.encoder, fixed.backend)] == [1, 1]
+    assert [len(b._fixed_sessions) for b in (free.encoder, free.backend)] == [0, 0]
+    fixed.close()
+    free.close()
+
+
 def test_split_graphs_encode_each_frame_once(split_dir):
     """In a stream the reference's encoding is reused: N frames cost N encoder runs, not 2N."""
     pipeline = PerceptionPipeline(split_dir, backend='onnxruntime')

@@ -13,7 +13,8 @@ the model's FLOPs per clip (metadata geovr.flops_per_clip) and the achieved GFLO
 Several --model are measured in the same run, in turn for --rounds rounds (A B A B ...), so
 that a neighbour's load or the clock falls on each alike; each model's figures are then the
 round with its median per-frame p50, and the per-frame rate of the first is given as a
-multiple of each other's.
+multiple of each other's. `--fixed-shapes both` measures each model that way with ONNX
+Runtime's sessions fixed to the input sizes and with the one session of free sizes.
 """
 from __future__ import annotations
 
@@ -216,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--precision', default='fp16', choices=('fp16', 'fp32'),
                         help='tensorrt engine precision')
     parser.add_argument('--gemm-size', type=int, default=1024)
+    parser.add_argument('--fixed-shapes', default='on', choices=('on', 'off', 'both'),
+                        help='onnxruntime: sessions fixed to the input sizes (on, the default), the '
+                             'session of free sizes (off), or each model both ways in the same rounds')
     parser.add_argument('--json', type=Path, default=None, help='write the result here')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
@@ -230,12 +234,17 @@ def main(argv: list[str] | None = None) -> int:
             options['precision'] = args.precision
         if args.rounds < 1:
             raise ValueError(f'rounds must be >= 1, got {args.rounds}')
-        runs = {str(model): [] for model in args.model}
+        ways = {'on': (True,), 'off': (False,), 'both': (True, False)}[args.fixed_shapes]
+        runs = {(str(model), fixed): [] for model in args.model for fixed in ways}
         for _ in range(args.rounds):
-            for model in args.model:
-                runs[str(model)].append(run_benchmark(
+            for model, fixed in runs:
+                report = run_benchmark(
                     args.backend, model, parse_resolution(args.resolution), args.iters, args.warmup,
-                    parse_resolution(args.camera) if args.camera else None, args.gemm_size, **options))
+                    parse_resolution(args.camera) if args.camera else None, args.gemm_size,
+                    fixed_shapes=fixed, **options)
+                if len(ways) > 1:
+                    report['model'] += f" ({'fixed' if fixed else 'free'} shapes)"
+                runs[model, fixed].append(report)
     except (InferenceError, ValueError) as error:
         print(f'geovr-bench: error: {error}', file=sys.stderr)
         return 2

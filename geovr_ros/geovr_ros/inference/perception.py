@@ -62,7 +62,8 @@ class PerceptionPipeline:
             else single), 'single' or 'split' (see the module docstring).
         **backend_options: passed to `create_backend`. In split mode ONNX Runtime's thread
             spinning is turned off: the two sessions run in turn, and a session spinning
-            while the other works halves the speed.
+            while the other works halves the speed. ONNX Runtime's sessions are fixed to the
+            input sizes unless `fixed_shapes=False` (a camera's sizes stay put; docs/deployment.md).
     """
 
     def __init__(self, model: str | os.PathLike, backend: str | Backend = 'auto',
@@ -89,6 +90,7 @@ class PerceptionPipeline:
         self._classified: tuple[PreparedFrame, dict[str, np.ndarray]] | None = None
         self._named: tuple[PreparedFrame, np.ndarray] | None = None  # imagenet_cells' last frame
         self._encodings: list[tuple[PreparedFrame, dict[str, np.ndarray]]] = []
+        backend_options = {'fixed_shapes': True, **backend_options}
         if self.graphs == 'split':
             options = {**backend_options, 'thread_spinning': False}
             self.encoder = create_backend(backend, model, graph='frame_encoder', **options)
