@@ -100,8 +100,6 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list
     'bytes_int8'}} plus the calibration description. Raises QuantizationError when the
     directory lacks the split graphs or the method is unknown."""
     import onnx
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
 
     from geovr_ros.inference import PerceptionPipeline
     from geovr_ros.inference.metadata import read_metadata
@@ -138,32 +136,16 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list
         float_model = onnx.load(str(source))
         inputs = {i.name for i in float_model.graph.input}
         kept_float = [n.name for n in float_model.graph.node if n.name.startswith(FLOAT_LAYERS)]
-
-        class Reader(CalibrationDataReader):
-            def __init__(self, items):
-                self._items = iter(items)
-
-            def get_next(self):
-                item = next(self._items, None)
-                return None if item is None else {k: v for k, v in item.items() if k in inputs}
-
-        def quantize(graph_method: str) -> None:
-            ranges = ({'calibrate_method': CalibrationMethod.MinMax} if graph_method == 'minmax' else
-                      {'calibrate_method': CalibrationMethod.Percentile,
-                       'extra_options': {'CalibPercentile': PERCENTILE}})
-            quantize_static(str(source), str(target), Reader(feeds[graph]), quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            nodes_to_exclude=kept_float, **ranges)
         LOG.info('%s: calibrating on %d inputs (%s)', graph, len(feeds[graph]), _method_name(method))
         graph_method = method
         try:
-            quantize(graph_method)
+            _quantize_graph(source, target, CalibrationFeeds(feeds[graph], inputs), graph_method, kept_float)
         except ValueError as error:   # numpy's histogram of a tensor whose range is next to nothing
             if graph_method == 'minmax':
                 raise
             LOG.warning('%s: percentile calibration failed (%s); its whole ranges (minmax) instead', graph, error)
             graph_method = 'minmax'
-            quantize(graph_method)
+            _quantize_graph(source, target, CalibrationFeeds(feeds[graph], inputs), graph_method, kept_float)
         quantized = onnx.load(str(target))
         del quantized.metadata_props[:]
         quantized.metadata_props.extend(float_model.metadata_props)
@@ -173,6 +155,31 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list
         report[graph] = {'bytes_float': source.stat().st_size, 'bytes_int8': target.stat().st_size,
                          'calibration_method': _method_name(graph_method), 'float_nodes': len(kept_float)}
     return report
+
+
+class CalibrationFeeds:
+    """One graph's calibration inputs as onnxruntime's quantizer reads them (its
+    `CalibrationDataReader` takes any class with `get_next`): each item cut to the graph's
+    `inputs`, then None."""
+
+    def __init__(self, items: list[dict[str, np.ndarray]], inputs: set[str]):
+        self._items = iter(items)
+        self._inputs = inputs
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        item = next(self._items, None)
+        return None if item is None else {k: v for k, v in item.items() if k in self._inputs}
+
+
+def _quantize_graph(source: Path, target: Path, feeds: CalibrationFeeds, method: str, kept_float: list[str]) -> None:
+    """`source` -> `target` in QDQ int8 (weights per output channel, activations uint8), the
+    activation ranges by `method` on `feeds`, the nodes `kept_float` left in float."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    ranges = ({'calibrate_method': CalibrationMethod.MinMax} if method == 'minmax' else
+              {'calibrate_method': CalibrationMethod.Percentile, 'extra_options': {'CalibPercentile': PERCENTILE}})
+    quantize_static(str(source), str(target), feeds, quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=kept_float,
+                    **ranges)
 
 
 def _method_name(method: str) -> str:
