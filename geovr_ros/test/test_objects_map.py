@@ -343,3 +343,70 @@ def test_the_association_radius_grows_with_the_object():
         [obs('sofa', centre=(0.0, 0.0, 2.0), half=0.6), obs('sofa', centre=(1.1, 0.0, 2.0), half=0.6)])) == 2
     with pytest.raises(ValueError, match='size_fraction'):
         ObjectMapConfig(size_fraction=-1.0)
+
+
+def _camera_at(x=0.0, y=0.0, z=0.0):
+    T = np.eye(4)
+    T[:3, 3] = (x, y, z)
+    return T
+
+
+def test_frames_that_should_have_named_an_instance_and_did_not_lower_its_confidence():
+    m = ObjectMap()
+    for t in range(2):
+        m.add([obs(centre=(0.0, 0.0, 2.0), keyframe=t, stamp=float(t), score=0.9)])
+    assert m.instances()[0].n_missed == 0
+    np.testing.assert_allclose(m.instances()[0].confidence, 0.9 * 2 / (2 + 2))
+    surface = np.full((48, 64), 2.0)   # the chair's surface where it was: in view, not hidden
+    assert m.note_missed([], surface, K, np.eye(4), 2.0) == 1
+    assert m.note_missed([], surface, K, np.eye(4), 2.0) == 0   # a frame counts once
+    assert m.note_missed([], np.full((48, 64), 6.0), K, np.eye(4), 3.0) == 1   # the wall behind where it stood
+    (inst,) = m.instances()
+    assert inst.n_missed == 2 and inst.n_views == 2
+    np.testing.assert_allclose(inst.confidence, 0.9 * 2 / (2 + 2) * 2 / (2 + 2))   # named in 2 of 4 views
+    # not counted: named in the frame; hidden by something nearer; depth unknown; outside the
+    # image; behind the camera; farther than 1.5x the 2 m it was named from
+    assert m.note_missed([inst.instance_id], surface, K, np.eye(4), 4.0) == 0
+    assert m.note_missed([], np.full((48, 64), 1.0), K, np.eye(4), 5.0) == 0
+    assert m.note_missed([], np.full((48, 64), np.nan), K, np.eye(4), 6.0) == 0
+    assert m.note_missed([], surface, K, _camera_at(x=3.0), 7.0) == 0
+    assert m.note_missed([], surface, K, _camera_at(z=2.5), 8.0) == 0
+    assert m.note_missed([], np.full((48, 64), 5.0), K, _camera_at(z=-1.5), 9.0) == 0
+    assert m.instances()[0].n_missed == 2
+
+
+def test_negative_evidence_off_and_the_detection_rate_filter():
+    def chair_map(config):
+        m = ObjectMap(config)
+        for t in range(2):
+            m.add([obs(keyframe=t, stamp=float(t), score=0.9)])
+        for t in range(2, 8):
+            m.note_missed([], np.full((48, 64), 2.0), K, np.eye(4), float(t))
+        return m
+    off = chair_map(ObjectMapConfig(negative_evidence=False)).instances()[0]
+    assert off.n_missed == 6   # still counted, not used
+    np.testing.assert_allclose(off.confidence, 0.9 * 2 / (2 + 2))
+    assert chair_map(ObjectMapConfig(min_detection_rate=0.3)).instances() == []   # named in 2 of 8 views
+    assert len(chair_map(ObjectMapConfig(min_detection_rate=0.25)).instances()) == 1
+    with pytest.raises(ValueError, match='min_detection_rate'):
+        ObjectMapConfig(min_detection_rate=1.5)
+    with pytest.raises(ValueError, match='miss_margin'):
+        ObjectMapConfig(miss_margin=0.5)
+
+
+def test_the_mapper_counts_the_frames_that_miss_an_instance_and_the_map_keeps_the_count(tmp_path):
+    probs, depth = frame_with_chair()
+    mapper = ObjectMapper(VOCAB)
+    for t in range(2):
+        mapper.observe_probabilities(probs, depth, K, np.eye(4), t, float(t))
+    nothing = np.zeros_like(probs)
+    nothing[..., 3] = 1.0   # every cell background: the chair, in view at 2 m, not named
+    mapper.observe_probabilities(nothing, depth, K, np.eye(4), 2, 2.0)
+    (inst,) = mapper.map.instances()
+    assert (inst.n_views, inst.n_missed) == (2, 1)
+    arrays, meta = mapper.map.to_arrays()
+    assert ObjectMap.from_arrays(arrays, meta).instances()[0].n_missed == 1
+    older = {k: v for k, v in arrays.items() if k != 'n_missed'}   # a map saved before the count
+    assert ObjectMap.from_arrays(older, meta).instances()[0].n_missed == 0
+    with pytest.raises(ObjectMapError, match='n_missed'):
+        ObjectMap.from_arrays({**arrays, 'n_missed': np.array([-1])}, meta)

@@ -40,7 +40,7 @@ def test_markers_of_instances():
     assert (chair.scale.x, chair.scale.y, chair.scale.z) == pytest.approx((0.5, 0.4, 0.9))
     assert cubes[1].scale.z == pytest.approx(0.05)  # a flat box still shows (min_side)
     assert chair.color == cubes[2].color and chair.color != cubes[1].color and 0 < chair.color.a < 1
-    assert labels[0].text == 'chair 3 · 0.75 · 4 views'
+    assert labels[0].text == 'chair 3 · 0.75 · named in 4 of 4 views'
     assert labels[0].pose.position.z == pytest.approx(0.45 + 0.45 + 0.15)  # above the box along z
     # a valid message: it serialises
     assert len(rclpy_serialization.serialize_message(msg)) > 0

@@ -77,5 +77,6 @@ class ObjectMapper:
         observations = extract_observations(probabilities, depth, K, T_map_cam, keyframe_id, stamp,
                                             self.vocabulary, self.observation_config, T_map_keyframe,
                                             self.map.config.vertical_axis)
-        self.map.add(observations)
+        named = self.map.add(observations)
+        self.map.note_missed(named, depth, K, T_map_cam, stamp)
         return observations

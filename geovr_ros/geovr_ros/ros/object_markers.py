@@ -61,6 +61,7 @@ def object_markers(instances: Sequence[ObjectInstance], frame_id: str, stamp: Ti
                                  orientation=identity),
                        scale=Vector3(x=0.0, y=0.0, z=float(text_height)),
                        color=category_colour(inst.category, 1.0),
-                       text=f'{inst.category} {inst.instance_id} · {inst.confidence:.2f} · {inst.n_views} views')
+                       text=f'{inst.category} {inst.instance_id} · {inst.confidence:.2f} · named in {inst.n_views}'
+                            f' of {inst.n_views + inst.n_missed} views')
         out.markers += [cube, label]
     return out

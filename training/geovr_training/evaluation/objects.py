@@ -381,8 +381,8 @@ NAMERS = ('imagenet', 'head', 'combined')
 
 
 def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int], namers=('imagenet',),
-                             rules=('head',), radius: float = MATCH_RADIUS, label: str = '', imagenet=None
-                             ) -> dict[str, tuple[dict, list[dict], dict]]:
+                             rules=('head',), radius: float = MATCH_RADIUS, label: str = '', imagenet=None,
+                             map_config=None) -> dict[str, tuple[dict, list[dict], dict]]:
     """The model's namers on rendered rooms: {namer key: (summary, per-sequence rows, cell scores)}.
 
     'imagenet': the ImageNet logits (of `imagenet`, `imagenet_network`, when given, else of the
@@ -394,7 +394,8 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
     category the IoU of the cells the namer labels with it and the cells the oracle (>= 0.3 of
     the pixels) labels with it on the namer's own cells (stride 32; a stride-16 head's, and
     the combined namer's then, 16), over all frames; mean over categories shown. Keys name the
-    head's stride and end with `label` (e.g. the checkpoint's name when several are scored)."""
+    head's stride and end with `label` (e.g. the checkpoint's name when several are scored).
+    `map_config`: the object map's (default ObjectMapConfig with the world's z up)."""
     from geovr_ros.geometry import resize_intrinsics
     from geovr_ros.objects import ObjectMapConfig, ObjectMapper, ObservationConfig, cell_grid_shape
     from geovr_ros.objects.namers import CellNamer
@@ -429,7 +430,7 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
             vocab = namer.vocabulary
             scene = nameable_scene(seq.scene, vocab)
             shown[key] |= {vocab.index(o.category) for o in scene.objects if o.first_seen is not None}
-            mapper = ObjectMapper(vocab, ObservationConfig(), ObjectMapConfig(vertical_axis=2))
+            mapper = ObjectMapper(vocab, ObservationConfig(), map_config or ObjectMapConfig(vertical_axis=2))
             category_of = {o.instance_id: vocab.index(o.category) for o in scene.objects}
             for i in range(len(seq)):
                 depth = resize_depth_nearest(seq.depth[i], size)
@@ -565,10 +566,11 @@ def plot_cell_labels(path: Path, frames: list[tuple[np.ndarray, np.ndarray, np.n
 
 
 def evaluate_real(seq, model, size: tuple[int, int], vocabulary, observation_config=None, map_config=None,
-                  frame_step: int = 1, imagenet=None):
+                  frame_step: int = 1, imagenet=None, negative_evidence: bool = True):
     """(mapper, per-frame (labels, scores) at the cell grid, seconds of model time) of a real
     recording named by the ImageNet namer (`imagenet`, else the model's backbone) at input size
-    (W, H), true depth and poses."""
+    (W, H), true depth and poses. Without `map_config`: ObjectMapConfig with the recording's
+    vertical axis and `negative_evidence`."""
     from geovr_ros.geometry import resize_intrinsics, vertical_axis_of
     from geovr_ros.objects import ObjectMapConfig, ObjectMapper, ObservationConfig, cell_grid_shape
     indices = list(range(0, len(seq), frame_step))
@@ -576,7 +578,8 @@ def evaluate_real(seq, model, size: tuple[int, int], vocabulary, observation_con
     logits = imagenet_cell_logits(model, seq.rgb[indices], size, imagenet=imagenet)
     seconds = time.perf_counter() - start
     mapper = ObjectMapper(vocabulary, observation_config or ObservationConfig(),
-                          map_config or ObjectMapConfig(vertical_axis=vertical_axis_of(seq.T_world_cam)))
+                          map_config or ObjectMapConfig(vertical_axis=vertical_axis_of(seq.T_world_cam),
+                                                        negative_evidence=negative_evidence))
     src = (seq.rgb.shape[2], seq.rgb.shape[1])
     labels = []
     for n, i in enumerate(indices):
@@ -630,6 +633,9 @@ def main(argv: list[str] | None = None) -> int:
                              'scored beside --checkpoint\'s (alone and combined), e.g. a stride-16 head against '
                              'the shipped stride-32 one; rows end with the file name')
     parser.add_argument('--vocabulary', default=None, help='a user vocabulary YAML merged over the shipped one')
+    parser.add_argument('--no-negative-evidence', action='store_true',
+                        help="the object map's confidence without the frames that should have named an "
+                             "instance and did not (ObjectMapConfig.negative_evidence; before session 30)")
     parser.add_argument('--imagenet-weights', choices=IMAGENET_WEIGHTS, default='pristine',
                         help="the ImageNet logits' network: pristine (default; the weights package's Lite0, the "
                              "runtime's with imagenet_cells.onnx) or checkpoint (its depth-tuned backbone)")
@@ -648,13 +654,15 @@ def main(argv: list[str] | None = None) -> int:
     report = {'command': command, 'imagenet_weights': args.imagenet_weights}
     md = [f'# Object map\n\nCommand: `{command}`\n']
     written = []
+    from geovr_ros.objects import ObjectMapConfig
+    map_config = ObjectMapConfig(vertical_axis=2, negative_evidence=not args.no_negative_evidence)
     if args.data:
         try:
             splits = ('train', 'val', 'test') if args.split == 'all' else (args.split,)
             sequences = [s for split in splits for s in load_sequences(args.data, split, args.max_sequences)]
             strides = tuple(int(s) for s in args.strides.split(','))
             summaries, per_sequence, first = evaluate_oracle(sequences, strides, args.oracle_min_score,
-                                                             args.match_radius)
+                                                             args.match_radius, map_config=map_config)
         except (FileNotFoundError, ValueError) as exc:
             print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
             return 2
@@ -673,12 +681,13 @@ def main(argv: list[str] | None = None) -> int:
                 label = f', {Path(args.checkpoint).name}' if extra else ''
                 imagenet = imagenet_network(args.imagenet_weights)
                 results = evaluate_namers_rendered(sequences, model, vocabulary, size, namers,
-                                                   tuple(args.rules.split(',')), args.match_radius, label, imagenet)
+                                                   tuple(args.rules.split(',')), args.match_radius, label, imagenet,
+                                                   map_config)
                 for path in extra:
                     other, _ = load_checkpoint(path)
                     results.update(evaluate_namers_rendered(sequences, other, vocabulary, size, ('head', 'combined'),
                                                             tuple(args.rules.split(',')), args.match_radius,
-                                                            f', {Path(path).name}', imagenet))
+                                                            f', {Path(path).name}', imagenet, map_config))
             except (CheckpointError, WeightsError, FileNotFoundError, ValueError) as exc:
                 print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
                 return 2
@@ -730,7 +739,8 @@ def main(argv: list[str] | None = None) -> int:
         size = (tuple(int(v) for v in args.input_size.lower().split('x')) if args.input_size
                 else trained_input_size(state) or (256, 192))
         mapper, indices, labels, seconds = evaluate_real(seq, model, size, vocabulary, frame_step=args.frame_step,
-                                                         imagenet=imagenet)
+                                                         imagenet=imagenet,
+                                                         negative_evidence=not args.no_negative_evidence)
         instances = mapper.map.instances()
         listing = [{'id': i.instance_id, 'category': i.category, 'confidence': round(i.confidence, 3),
                     'views': i.n_views, 'centroid': [round(float(v), 2) for v in i.centroid],
