@@ -102,6 +102,7 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list
     import onnx
 
     from geovr_ros.inference import PerceptionPipeline
+    from geovr_training.export.graph_passes import prune_unused
     from geovr_ros.inference.metadata import read_metadata
     if method not in CALIBRATION_METHODS:
         raise QuantizationError(f'calibration method must be one of {CALIBRATION_METHODS}, got {method!r}')
@@ -147,6 +148,10 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, calibration: list
             graph_method = 'minmax'
             _quantize_graph(source, target, CalibrationFeeds(feeds[graph], inputs), graph_method, kept_float)
         quantized = onnx.load(str(target))
+        before = len(quantized.graph.node) + len(quantized.graph.initializer)
+        prune_unused(quantized)   # the bounds of the ReLU6 Clips the quantizer folded away (ONNX Runtime warned)
+        LOG.info('%s: %d unused constants pruned after quantization', graph,
+                 before - len(quantized.graph.node) - len(quantized.graph.initializer))
         del quantized.metadata_props[:]
         quantized.metadata_props.extend(float_model.metadata_props)
         quantized.metadata_props.add(key='geovr.quantization', value=json.dumps(
