@@ -38,7 +38,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from geovr_ros.geometry import transform_points
+from geovr_ros.geometry import invert_pose, project_points, transform_points
 from geovr_ros.objects.observations import ObjectObservation
 
 __all__ = ['ObjectInstance', 'ObjectMap', 'ObjectMapConfig', 'ObjectMapError', 'FORMAT']
@@ -274,17 +274,16 @@ class ObjectMap:
         depth = np.asarray(depth)
         h, w = depth.shape
         cfg = self.config
-        T_cam_map = np.linalg.inv(np.asarray(T_map_cam, np.float64))
+        T_cam_map = invert_pose(np.asarray(T_map_cam, np.float64))
         counted = 0
         with self._lock:
             for track in self._tracks.values():
                 if track.instance_id in named or track.last_missed == stamp or stamp in track.stamp:
                     continue
                 inst = track.instance(cfg.box_quantiles, cfg.views_half, cfg.negative_evidence)
-                x, y, z = T_cam_map[:3, :3] @ inst.centroid + T_cam_map[:3, 3]
+                (u, v), z = project_points(transform_points(T_cam_map, inst.centroid), K)
                 if not 0 < z <= cfg.miss_range * float(np.max(track.point_kf[:, 2])):
                     continue
-                u, v = K[0, 0] * x / z + K[0, 2], K[1, 1] * y / z + K[1, 2]
                 if not (cfg.miss_margin * w <= u < (1 - cfg.miss_margin) * w
                         and cfg.miss_margin * h <= v < (1 - cfg.miss_margin) * h):
                     continue

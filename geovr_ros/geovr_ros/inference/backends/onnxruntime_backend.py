@@ -95,7 +95,6 @@ class OnnxRuntimeBackend(Backend):
         self.fixed_shapes = bool(fixed_shapes)
         self.max_fixed_sessions = max_fixed_sessions
         self._session = None
-        self._providers_in_use: list[str] = []
         self._free_dims: dict[str, tuple[str | None, ...]] = {}   # input -> each axis's dimension name (None: fixed)
         self._fixed_sessions: OrderedDict[tuple[tuple[str, int], ...], object] = OrderedDict()
         self._fixed_lock = threading.Lock()
@@ -137,7 +136,6 @@ class OnnxRuntimeBackend(Backend):
         except Exception as error:  # onnxruntime raises its own untyped Fail/InvalidProtobuf
             raise ModelFileError(path, f'onnxruntime cannot load it: {error}') from error
         self._session = session
-        self._providers_in_use = providers
         self._inputs = [self._spec(a) for a in session.get_inputs()]
         self._outputs = [self._spec(a) for a in session.get_outputs()]
         self._free_dims = {a.name: tuple(d if isinstance(d, str) and d else None for d in a.shape)
@@ -185,7 +183,7 @@ class OnnxRuntimeBackend(Backend):
         start = time.perf_counter()
         try:
             session = ort.InferenceSession(str(self.model_path), self._session_options(ort, sizes),
-                                           providers=self._providers_in_use)
+                                           providers=self._session.get_providers())
         except Exception as error:  # noqa: BLE001 - onnxruntime's own error types; the free session still runs
             LOG.warning('onnxruntime: no session fixed to %s for %s (%s); the session of free sizes '
                         'runs them', sizes, self.model_path, error)
