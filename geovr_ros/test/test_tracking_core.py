@@ -286,6 +286,9 @@ def test_the_node_accepts_only_what_the_tracker_accepts():
     TrackerConfig(scale_alignment=1.0)
     with pytest.raises(ValueError):
         TrackerConfig(min_inliers=rules['tracking_min_inliers'].low - 1)
+    for window in range(int(rules['tracking_window_keyframes'].low), 4):
+        TrackerConfig(window_keyframes=window)
+    TrackerConfig(window_keyframes=int(rules['tracking_window_keyframes'].high))
 
 
 def test_a_failed_frame_continues_the_last_motion_once(plane_sequence):

@@ -112,6 +112,13 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('tracking_scale_alignment', 0.7, 'How much of the map\'s scale a new tracking '
           'keyframe\'s depth takes, 0..1 (1: one consistent scale; 0: each keyframe at the '
           'model\'s own metric scale).'),
+    Param('tracking_window_keyframes', 10, 'Keyframes in the sliding window that is bundle-adjusted '
+          'after each new keyframe: the keyframes\' poses and the points they share (carried from '
+          'keyframe to keyframe) solved together from every view, the model\'s depth a prior; 0 or 1: '
+          'off (each keyframe\'s points stay where its depth put them). Odom moves on without a '
+          'jump. Adjusted only when the views\' baseline reaches 4 % of the depth.'),
+    Param('tracking_window_depth_sigma', 0.1, 'How far the window lets a point leave the model\'s '
+          'depth of it: the standard deviation of the log of depth of its prior.'),
     Param('floor_camera_height', 0.0, 'The camera\'s height above the floor in metres (0: off). '
           'When set, the model\'s depth is rescaled so that the floor it sees lies this far '
           'below the camera (the median over the last 30 frames that saw the floor): metric '
@@ -222,6 +229,8 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'tracking_fallback': Rule(choices=FALLBACKS),
     'tracking_correspondences': Rule(choices=CORRESPONDENCES),
     'tracking_scale_alignment': FRACTION,
+    'tracking_window_keyframes': Rule(low=0, high=100),
+    'tracking_window_depth_sigma': POSITIVE,
     'floor_camera_height': NON_NEGATIVE,
     'odometry_reference_translation': POSITIVE,
     'odometry_reference_rotation': POSITIVE,

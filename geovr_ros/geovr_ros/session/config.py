@@ -41,6 +41,8 @@ class SessionConfig:
     tracking_scale_alignment: float = 0.7
     tracking_correspondences: str = 'flow'
     tracking_shift_recovery: bool = True
+    tracking_window_keyframes: int = 10
+    tracking_window_depth_sigma: float = 0.1
     floor_camera_height: float = 0.0
     odometry_reference_translation: float = 0.3
     odometry_reference_rotation: float = 0.35

@@ -96,7 +96,8 @@ class Session:
             search_radius_px=c.tracking_search_radius_px,
             min_inliers=c.tracking_min_inliers, scale_alignment=c.tracking_scale_alignment,
             fallback=c.tracking_fallback, correspondences=c.tracking_correspondences,
-            shift_recovery=c.tracking_shift_recovery),
+            shift_recovery=c.tracking_shift_recovery, window_keyframes=c.tracking_window_keyframes,
+            window_depth_sigma=c.tracking_window_depth_sigma),
             mapping=c.localization_enabled, logger=self.log) \
             if c.odometry_method == 'geometric' else None
         self.floor = FloorScale(c.floor_camera_height) if c.floor_camera_height > 0 else None
@@ -639,7 +640,8 @@ class Session:
         """Status values, as geovr_node's /diagnostics shows them (key -> text): metric scale,
         map and memory keyframes, localization, place matches, odometry method; tracking state,
         inliers, failures and what the last pose came from (optical flow or ORB descriptors) with
-        geometric odometry; the floor's scale and the frames that saw
+        geometric odometry, and the sliding window's adjustments, windows left for too little
+        parallax and its last reprojection RMS before -> after (pixels at 640 px width); the floor's scale and the frames that saw
         the floor with floor_camera_height; pose graph size and loops with one."""
         loc = self.localizer
         values = {'metric_scale': f'{self._scale:.4f}',
@@ -660,6 +662,13 @@ class Session:
                            'tracking_flow_frames': str(tracker.flow_tracked),
                            'tracking_shift_recoveries': str(tracker.shift_recoveries),
                            'tracking_depth_scale': f'{step.depth_scale:.3f}' if step else 'nan'})
+            window = tracker.window
+            if window is not None:
+                last = window.last_result
+                values.update({'tracking_window_adjustments': str(window.adjustments),
+                               'tracking_window_low_parallax': str(window.skipped),
+                               'tracking_window_rms_px': 'nan' if last is None else
+                               f'{last.rms_px_before:.2f} -> {last.rms_px_after:.2f}'})
         if self.floor is not None:
             values.update({'floor_scale': f'{self.floor.scale:.3f}',
                            'floor_frames': str(self.floor.frames_with_floor)})

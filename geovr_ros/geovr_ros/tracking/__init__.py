@@ -8,7 +8,10 @@ those correspondences (Levenberg-Marquardt), or solved by PnP with RANSAC when t
 does not hold. When neither gives a pose, the search starts once more from the turn that the
 whole image's shift says (phase correlation; `tracking.shift`). The learned
 relative pose is the fallback when tracking fails, with the reason. Keyframe depth is
-aligned to the map's scale from the tracked points before it is used.
+aligned to the map's scale from the tracked points before it is used. Points tracked into a
+new keyframe carry on as the same landmarks, and the last keyframes and the points they share
+are bundle-adjusted together after each new keyframe (`tracking.window`, `tracking.bundle`),
+the model's depth a prior.
 
     from geovr_ros.tracking import KeyframeTracker
     tracker = KeyframeTracker()

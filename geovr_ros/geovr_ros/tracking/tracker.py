@@ -12,10 +12,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from geovr_ros.geometry import invert_pose, non_rigid, project_points, rotation_angle, transform_points
+from geovr_ros.geometry import invert_pose, nearest_pose, non_rigid, project_points, rotation_angle, transform_points
 from geovr_ros.tracking.features import FeatureSet, extract_features, match_features, match_guided
 from geovr_ros.tracking.pnp import PnPSolution, refine_pnp, solve_pnp
 from geovr_ros.tracking.shift import image_shift, turn_from_shift
+from geovr_ros.tracking.bundle import BundleConfig
+from geovr_ros.tracking.window import KeyframeWindow, carry_landmarks
 
 
 FALLBACKS = ('motion', 'learned')   # TrackerConfig.fallback
@@ -91,8 +93,21 @@ class TrackerConfig:
     flow_max_points: int = 300
     shift_recovery: bool = True
     shift_min_response: float = 0.05
+    window_keyframes: int = 10
+    window_fixed: int = 1
+    window_depth_sigma: float = 0.1
+    window_min_parallax: float = 0.04
+    landmark_radius_px: float = 3.0
 
     def __post_init__(self) -> None:
+        if self.window_keyframes < 0 or (self.window_keyframes >= 2 and not 1 <= self.window_fixed < self.window_keyframes):
+            raise ValueError(f'window_keyframes must be 0 or 1 (no window) or more than window_fixed >= 1, got '
+                             f'{self.window_keyframes!r} and {self.window_fixed!r}')
+        if not np.isfinite(self.window_min_parallax) or self.window_min_parallax < 0:
+            raise ValueError(f'window_min_parallax must be >= 0, got {self.window_min_parallax!r}')
+        for name in ('window_depth_sigma', 'landmark_radius_px'):
+            if not np.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
+                raise ValueError(f'{name} must be a positive number, got {getattr(self, name)!r}')
         if not np.isfinite(self.search_radius_px) or self.search_radius_px < 0:
             raise ValueError(f'search_radius_px must be >= 0 (0: no guided matching), got {self.search_radius_px!r}')
         for name in ('threshold_px', 'keyframe_translation_m', 'keyframe_rotation_rad', 'surprise_rad', 'surprise_m', 'min_depth_m'):
@@ -169,7 +184,12 @@ class Keyframe:
     """A tracking keyframe: its ORB features, their 3D points in its camera frame (metres,
     NaN where no depth), its pose in odom, K (3, 3) of its image, the depth scale applied,
     and the covariance (6, 6, ROS order, in the previous keyframe's axes) of its pose
-    relative to the previous keyframe (None when it came from a tracking failure)."""
+    relative to the previous keyframe (None when it came from a tracking failure).
+    landmarks (N,) int64: each feature's landmark id (the same id in the keyframes that saw the
+    same point); prior_depth (N,) metres: the depth (at the map's scale) its points came from;
+    T_window (4, 4): its pose as the sliding window (TrackerConfig.window_keyframes) adjusts it,
+    in a frame of the window's own (None without a window); the window also moves its points.
+    T_odom_kf, its published pose, never moves."""
 
     id: int
     features: FeatureSet
@@ -180,6 +200,9 @@ class Keyframe:
     covariance_from_previous: np.ndarray | None = None
     first_inliers: int | None = None
     frames: int = 0
+    landmarks: np.ndarray | None = None
+    prior_depth: np.ndarray | None = None
+    T_window: np.ndarray | None = None
 
 
 def _rotated(covariance: np.ndarray | None, R: np.ndarray) -> np.ndarray | None:
@@ -237,6 +260,14 @@ class KeyframeTracker:
         self.config = config or TrackerConfig()
         self.reset()
 
+    def _new_window(self) -> KeyframeWindow | None:
+        cfg = self.config
+        if cfg.window_keyframes < 2:      # one keyframe alone has nothing to adjust
+            return None
+        return KeyframeWindow(cfg.window_keyframes, cfg.window_fixed, cfg.min_inliers, cfg.window_min_parallax,
+                              config=BundleConfig(huber_px=0.5 * cfg.threshold_px, depth_sigma=cfg.window_depth_sigma,
+                                           outlier_px=cfg.threshold_px))     # pixels at 640 px width, as the window's
+
     def reset(self) -> None:
         self._keyframe: Keyframe | None = None
         self._T_odom_last: np.ndarray | None = None
@@ -251,6 +282,13 @@ class KeyframeTracker:
         self.shift_recoveries = 0    # frames tracked only from the image shift's turn (shift_recovery)
         self.keyframes_created = 0
         self.failures = 0
+        self._window = self._new_window()
+        self._next_landmark = 0
+
+    @property
+    def window(self) -> KeyframeWindow | None:
+        """The sliding window (None when TrackerConfig.window_keyframes is 0)."""
+        return self._window
 
     @property
     def started(self) -> bool:
@@ -264,12 +302,24 @@ class KeyframeTracker:
         return extract_features(gray, cfg.max_features, cfg.orb_fast_threshold, cfg.orb_levels)
 
     def _new_keyframe(self, features: FeatureSet, depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray,
-                      T_odom_cam: np.ndarray, depth_scale: float, covariance: np.ndarray | None) -> Keyframe:
+                      T_odom_cam: np.ndarray, depth_scale: float, covariance: np.ndarray | None,
+                      carried: tuple[FeatureSet, np.ndarray] | None = None) -> Keyframe:
+        """The new current keyframe from `features` of its image; `carried`: (the previous
+        keyframe's points tracked here as inliers, at their pixels here, their landmark ids),
+        kept as the same landmarks when the sliding window is on."""
+        first_new = self._next_landmark
+        if carried is not None and self._window is not None:
+            radius = self.config.landmark_radius_px * K[0, 2] / 320.0     # at 640 px width
+            features, landmarks = carry_landmarks(features, *carried, radius, first_new)
+        else:
+            landmarks = first_new + np.arange(len(features), dtype=np.int64)
         z = sample_depth(depth, depth_K, K, features.keypoints) * depth_scale
         keep = self._valid(z)  # a feature without depth can never be tracked: leave it out of the matching
-        features = features.select(keep)
-        self._keyframe = Keyframe(self.keyframes_created, features, lift(features.keypoints, z[keep], K),
-                                  T_odom_cam.copy(), K.copy(), depth_scale, covariance)
+        features, z, landmarks = features.select(keep), z[keep], landmarks[keep]
+        self._next_landmark = int(max(first_new, landmarks.max(initial=-1) + 1))
+        self._keyframe = Keyframe(self.keyframes_created, features, lift(features.keypoints, z, K),
+                                  T_odom_cam.copy(), K.copy(), depth_scale, covariance,
+                                  landmarks=landmarks, prior_depth=z.copy())
         self.keyframes_created += 1
         return self._keyframe
 
@@ -285,6 +335,9 @@ class KeyframeTracker:
         if self._keyframe is None:
             self._T_odom_last = np.eye(4)
             keyframe = self._new_keyframe(self._features(gray), depth, depth_K, K, self._T_odom_last, 1.0, None)
+            if self._window is not None:
+                keyframe.T_window = keyframe.T_odom_kf.copy()
+                self._window.restart(keyframe)
             self._follow_from(gray, keyframe)
             self._last_gray = gray
             return TrackingStep(np.eye(4), 'initialised', '', 0, 0, None, True, 1.0, keyframe=keyframe)
@@ -323,7 +376,10 @@ class KeyframeTracker:
                                             kf.depth_scale, depth, depth_K, K)
                 if features is None:
                     features = self._features(gray)
-                keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, scale, solution.covariance)
+                keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, scale, solution.covariance,
+                                              self._carried(kf, point_index[inliers], pixels[inliers]))
+                if self._window is not None:
+                    T_odom_cam = self._adjust_window(kf, keyframe, T_kf_last, T_kf_cam)
             step = TrackingStep(T_odom_cam, 'tracking', '', len(point_index), len(solution.inliers),
                                 _rotated(solution.covariance, kf.T_odom_kf[:3, :3]), new_keyframe, scale,
                                 solution.rms_px, keyframe, 'flow' if followed else 'descriptors')
@@ -337,6 +393,9 @@ class KeyframeTracker:
                     prior = np.eye(4)              # a broken learned pose: no motion rather than poison
             T_odom_cam = self._T_odom_last @ prior
             keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, kf.depth_scale, None)
+            if self._window is not None:
+                keyframe.T_window = keyframe.T_odom_kf.copy()
+                self._window.restart(keyframe)
             step = TrackingStep(T_odom_cam, 'fallback', reason, len(point_index), 0, None, True, kf.depth_scale,
                                 keyframe=keyframe)
         if cfg.correspondences == 'flow':
@@ -348,6 +407,24 @@ class KeyframeTracker:
         self._T_motion = invert_pose(self._T_odom_last) @ T_odom_cam if step.status == 'tracking' else np.eye(4)
         self._T_odom_last = T_odom_cam
         return step
+
+    def _adjust_window(self, kf: Keyframe, keyframe: Keyframe, T_kf_last: np.ndarray, T_kf_cam: np.ndarray) -> np.ndarray:
+        """Adjusts the window with the new `keyframe` (tracked from `kf` by T_kf_cam; the last
+        frame was T_kf_last from it) and returns the new keyframe's odom pose: the last frame's
+        odom pose times the motion from it to here in the adjusted window, so that odom moves
+        on smoothly (REP 105) while each step between frames takes the adjustment's geometry."""
+        keyframe.T_window = kf.T_window @ T_kf_cam
+        self._window.add(keyframe)
+        T_window_last = kf.T_window @ T_kf_last         # the last frame where the adjusted window puts it
+        keyframe.T_odom_kf = nearest_pose(self._T_odom_last @ invert_pose(T_window_last) @ keyframe.T_window)
+        return keyframe.T_odom_kf.copy()
+
+    @staticmethod
+    def _carried(kf: Keyframe, point_index: np.ndarray, pixels: np.ndarray) -> tuple[FeatureSet, np.ndarray]:
+        """The keyframe's points `point_index` (M,) as features at `pixels` (M, 2) of the frame
+        they were tracked into, with their descriptors, octaves and landmark ids."""
+        moved = kf.features.select(point_index)
+        return FeatureSet(np.asarray(pixels, np.float64), moved.descriptors, moved.octaves), kf.landmarks[point_index]
 
     def _find(self, gray: np.ndarray, kf: Keyframe, K: np.ndarray, guess: np.ndarray, width_scale: float,
               features: FeatureSet | None) -> _Found:
