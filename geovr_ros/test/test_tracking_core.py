@@ -4,7 +4,7 @@ and poses from homographies, so every figure below has a known answer."""
 import numpy as np
 import pytest
 
-from geovr_ros.geometry import absolute_trajectory_error
+from geovr_ros.geometry import absolute_trajectory_error, invert_pose
 from geovr_ros.tracking import KeyframeTracker, TrackerConfig, extract_features, match_features, refine_pnp, solve_pnp
 from geovr_ros.tracking.features import FeatureSet, _candidate_pairs, hamming_distances, match_guided
 
@@ -113,6 +113,35 @@ def test_untextured_frames_fall_back_to_the_prior_and_say_why():
     assert second.status == 'fallback' and 'too few matches' in second.reason
     np.testing.assert_allclose(second.T_odom_cam, prior)
     assert tracker.failures == 1 and second.covariance is None
+
+
+def _faded(contrast: float) -> np.ndarray:
+    """The plane's texture at `contrast` of its own about mid grey."""
+    return (_texture().astype(np.float32) * contrast + 128.0 * (1.0 - contrast)).astype(np.uint8)
+
+
+def test_a_low_contrast_view_is_searched_again_with_a_lower_fast_threshold():
+    faded, _ = _render(_faded(0.1), np.eye(4))
+    plain = extract_features(faded)
+    again = extract_features(faded, low_texture_threshold=5)
+    assert len(plain) < 1000 // 2 <= len(again)
+    textured, _ = _render(_texture(), np.eye(4))       # enough corners: no second detection
+    np.testing.assert_array_equal(extract_features(textured).keypoints,
+                                  extract_features(textured, low_texture_threshold=5).keypoints)
+
+
+def test_the_tracker_follows_a_low_contrast_plane_that_fast_at_12_cannot():
+    poses = _trajectory()
+    frames = [_render(_faded(0.1), T) for T in poses]
+    truth = invert_pose(poses[0]) @ poses[-1]
+    results = {}
+    for low in (0, TrackerConfig.orb_low_texture_threshold):
+        tracker = KeyframeTracker(TrackerConfig(orb_low_texture_threshold=low))
+        steps = [tracker.track(image, K, depth) for image, depth in frames]
+        results[low] = (tracker.failures, np.linalg.norm(steps[-1].T_odom_cam[:3, 3] - truth[:3, 3]))
+    assert results[0][0] >= len(frames) // 2                     # FAST at 12 alone: lost
+    failures, error_m = results[TrackerConfig.orb_low_texture_threshold]
+    assert failures == 0 and error_m < 0.01
 
 
 def _correspondences(rng, outliers: int, outlier_px: float):
@@ -273,6 +302,8 @@ def test_invalid_configuration_is_refused():
         TrackerConfig(scale_alignment=1.5)
     with pytest.raises(ValueError, match='threshold_px'):
         TrackerConfig(threshold_px=0.0)
+    with pytest.raises(ValueError, match='orb_low_texture_threshold'):
+        TrackerConfig(orb_fast_threshold=12, orb_low_texture_threshold=13)
 
 
 def test_the_node_accepts_only_what_the_tracker_accepts():

@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
                         help='ORB pyramid levels (default %(default)s)')
     parser.add_argument('--fast-threshold', type=int, default=TrackerConfig.orb_fast_threshold,
                         help="ORB's FAST threshold (default %(default)s)")
+    parser.add_argument('--low-texture-threshold', type=int, default=TrackerConfig.orb_low_texture_threshold,
+                        help='FAST threshold of a second detection when fewer than half of --features '
+                             'pass the first, 0: none (default %(default)s)')
     parser.add_argument('--window-keyframes', type=int, default=TrackerConfig.window_keyframes,
                         help='keyframes in the sliding-window bundle adjustment, 0: none (default %(default)s)')
     parser.add_argument('--correspondences', choices=CORRESPONDENCES, default=TrackerConfig.correspondences,
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from geovr_ros.session import GeometricOdometry
     odometry = GeometricOdometry(TrackerConfig(max_features=args.features, orb_levels=args.levels,
                                                orb_fast_threshold=args.fast_threshold,
+                                               orb_low_texture_threshold=args.low_texture_threshold,
                                                correspondences=args.correspondences,
                                                window_keyframes=args.window_keyframes))
     track_ms, graph_ms, size = [], [], None
@@ -71,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     loops = 'no pose graph' if graph is None else f'{len(graph.loops)} loop closures'
     window = 'off' if tracker.window is None else f'{tracker.window.adjustments} adjusted, {tracker.window.skipped} too little parallax'
     print(f'{args.recording.name}: {len(track_ms)} frames {size[0]}x{size[1]}, {args.features} ORB features '
-          f'on {args.levels} levels (FAST {args.fast_threshold}), correspondences {args.correspondences}, '
+          f'on {args.levels} levels (FAST {args.fast_threshold}, {args.low_texture_threshold} on bare views), correspondences {args.correspondences}, '
           f'window {args.window_keyframes} keyframes ({window}), '
           f'one core; {tracker.keyframes_created} keyframes, {loops}, {tracker.failures} tracking failures')
     print(f'tracking      median {np.median(t):6.1f} ms   p90 {np.percentile(t, 90):6.1f} ms   mean {np.mean(t):6.1f} ms')

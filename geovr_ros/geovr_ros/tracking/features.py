@@ -26,12 +26,21 @@ class FeatureSet:
 
 
 def extract_features(gray: np.ndarray, max_features: int = 1000, fast_threshold: int = 12,
-                     levels: int = 8) -> FeatureSet:
+                     levels: int = 8, low_texture_threshold: int | None = None) -> FeatureSet:
     """ORB features of a uint8 (H, W) grayscale image, spread over the image, on `levels`
-    pyramid levels 1.2x apart."""
+    pyramid levels 1.2x apart. When fewer than half of `max_features` pass FAST at
+    `fast_threshold` (a view of bare walls or low contrast), they are detected again at
+    `low_texture_threshold` (None: not)."""
     import cv2
-    orb = cv2.ORB_create(nfeatures=max_features, scaleFactor=1.2, nlevels=levels, fastThreshold=fast_threshold)
-    keypoints, descriptors = orb.detectAndCompute(gray, None)
+
+    def detect(threshold: int):
+        orb = cv2.ORB_create(nfeatures=max_features, scaleFactor=1.2, nlevels=levels, fastThreshold=threshold)
+        return orb.detectAndCompute(gray, None)
+
+    keypoints, descriptors = detect(fast_threshold)
+    if low_texture_threshold is not None and low_texture_threshold < fast_threshold \
+            and len(keypoints) < max_features // 2:
+        keypoints, descriptors = detect(low_texture_threshold)
     if descriptors is None or not keypoints:
         return FeatureSet(np.zeros((0, 2)), np.zeros((0, 32), np.uint8), np.zeros(0, np.int64))
     return FeatureSet(cv2.KeyPoint_convert(keypoints).astype(np.float64), descriptors,
