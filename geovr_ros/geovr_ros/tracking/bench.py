@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--fast-threshold', type=int, default=TrackerConfig.orb_fast_threshold,
                         help="ORB's FAST threshold (default %(default)s)")
     parser.add_argument('--low-texture-threshold', type=int, default=TrackerConfig.orb_low_texture_threshold,
-                        help='FAST threshold of a second detection when fewer than half of --features '
+                        help='FAST threshold of a second detection when fewer than a quarter of --features '
                              'pass the first, 0: none (default %(default)s)')
     parser.add_argument('--window-keyframes', type=int, default=TrackerConfig.window_keyframes,
                         help='keyframes in the sliding-window bundle adjustment, 0: none (default %(default)s)')

@@ -28,7 +28,7 @@ class FeatureSet:
 def extract_features(gray: np.ndarray, max_features: int = 1000, fast_threshold: int = 12,
                      levels: int = 8, low_texture_threshold: int | None = None) -> FeatureSet:
     """ORB features of a uint8 (H, W) grayscale image, spread over the image, on `levels`
-    pyramid levels 1.2x apart. When fewer than half of `max_features` pass FAST at
+    pyramid levels 1.2x apart. When fewer than a quarter of `max_features` pass FAST at
     `fast_threshold` (a view of bare walls or low contrast), they are detected again at
     `low_texture_threshold` (None: not)."""
     import cv2
@@ -39,7 +39,7 @@ def extract_features(gray: np.ndarray, max_features: int = 1000, fast_threshold:
 
     keypoints, descriptors = detect(fast_threshold)
     if low_texture_threshold is not None and low_texture_threshold < fast_threshold \
-            and len(keypoints) < max_features // 2:
+            and len(keypoints) < max_features // 4:
         keypoints, descriptors = detect(low_texture_threshold)
     if descriptors is None or not keypoints:
         return FeatureSet(np.zeros((0, 2)), np.zeros((0, 32), np.uint8), np.zeros(0, np.int64))

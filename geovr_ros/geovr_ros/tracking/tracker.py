@@ -36,7 +36,7 @@ class TrackerConfig:
     max_features: ORB features per frame; orb_levels: their pyramid levels (1.2x apart);
     orb_fast_threshold: FAST's intensity step for a corner candidate (ORB keeps the
     max_features best by Harris score); orb_low_texture_threshold: the step of a second
-    detection when fewer than half of max_features pass the first (bare walls, low
+    detection when fewer than a quarter of max_features pass the first (bare walls, low
     contrast: rendered rooms at 256x192 find a median of 124 at 12; 0: no second detection).
     ratio: Lowe's ratio test. threshold_px: RANSAC inlier threshold at 640 px image width
     (scaled with the width). search_radius_px: guided
