@@ -177,19 +177,24 @@ def _normal_equations(problem: WindowBundle, anchor: np.ndarray, evaluation: _Ev
     D = np.bincount(p.point, weights=np.sum(js ** 2, axis=1), minlength=L) + inv_var
     # the prior's residual is (-s - log prior) / sigma, its derivative -1 / sigma: -J^T r = +prior / sigma^2
     b_s = -np.bincount(p.point, weights=np.sum(js * r, axis=1), minlength=L) + evaluation.prior * inv_var
-    H_sp = np.zeros((L, 6 * F))
-    by_point, starts, observed = _grouping(p.point, L)
-    if len(by_point):   # summed over each point's observations (np.add.at is slower)
-        H_sp[observed] = np.add.reduceat((J[:, 0] * js[:, :1] + J[:, 1] * js[:, 1:])[by_point], starts)
-    return H_pp, b_p, H_sp, D, b_s
+    # a row of H_sp has two 6-blocks per observation (its anchor's, its keyframe's): summed
+    # block by block over (point, keyframe), not over the dense rows (np.add.at is slower)
+    A = evaluation.J_anchor * sqrt_w[:, :, None]
+    B = evaluation.J_frame * sqrt_w[:, :, None]
+    blocks = np.concatenate([A[:, 0] * js[:, :1] + A[:, 1] * js[:, 1:], B[:, 0] * js[:, :1] + B[:, 1] * js[:, 1:]])
+    H_sp = np.zeros((L * F, 6))
+    order, starts, present = _grouping(np.concatenate([p.point * F + anchor, p.point * F + p.frame]))
+    if len(order):
+        H_sp[present] = np.add.reduceat(blocks[order], starts)
+    return H_pp, b_p, H_sp.reshape(L, 6 * F), D, b_s
 
 
-def _grouping(point: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(order of the observations by point, where each observed point's run starts in that
-    order, the observed points ascending) for np.add.reduceat."""
-    order = np.argsort(point, kind='stable')
-    observed, starts = np.unique(point[order], return_index=True)
-    return order, starts, observed
+def _grouping(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order of `keys` sorted, where each key's run starts in that order, the keys present
+    ascending) for np.add.reduceat."""
+    order = np.argsort(keys, kind='stable')
+    present, starts = np.unique(keys[order], return_index=True)
+    return order, starts, present
 
 
 def adjust_window(problem: WindowBundle, config: BundleConfig | None = None) -> BundleResult:
