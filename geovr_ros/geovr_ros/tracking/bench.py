@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     loops = 'no pose graph' if graph is None else f'{len(graph.loops)} loop closures'
     window = 'off' if tracker.window is None else f'{tracker.window.adjustments} adjusted, {tracker.window.skipped} too little parallax'
     print(f'{args.recording.name}: {len(track_ms)} frames {size[0]}x{size[1]}, {args.features} ORB features '
-          f'on {args.levels} levels (FAST {args.fast_threshold}, {args.low_texture_threshold} on bare views), correspondences {args.correspondences}, '
+          f'on {args.levels} levels (FAST {args.fast_threshold}, {args.low_texture_threshold} on bare views), '
+          f'correspondences {args.correspondences}, '
           f'window {args.window_keyframes} keyframes ({window}), '
           f'one core; {tracker.keyframes_created} keyframes, {loops}, {tracker.failures} tracking failures')
     print(f'tracking      median {np.median(t):6.1f} ms   p90 {np.percentile(t, 90):6.1f} ms   mean {np.mean(t):6.1f} ms')

@@ -39,9 +39,9 @@ class TrackerConfig:
     detection when fewer than a quarter of max_features pass the first (bare walls, low
     contrast: rendered rooms at 256x192 find a median of 124 at 12; 0: no second detection).
     ratio: Lowe's ratio test. threshold_px: RANSAC inlier threshold at 640 px image width
-    (scaled with the width). search_radius_px: guided
-    matching, at 640 px width: a keyframe feature is searched for only within this radius of
-    where the constant-velocity motion predicts it (0: every feature against every one);
+    (scaled with the width). search_radius_px: guided matching, at 640 px width: a keyframe
+    feature is searched for only within this radius of where the constant-velocity motion
+    predicts it (0: every feature against every one);
     when fewer than `guided_min_matches` are found that way, every one against every one. min_inliers: fewer means
     tracking failed. keyframe_inlier_ratio: a new keyframe when the inliers fall below this
     share of those the keyframe had on its first tracked frame. keyframe_translation_m,
