@@ -275,10 +275,10 @@ def test_geovr_eval_odometry_replays_cached_model_outputs_and_takes_node_paramet
     mended = json.loads((tmp_path / 'mended' / 'odometry.json').read_text())['summary']
     assert mended['tracker']['ate_sim3_m'] == pytest.approx(summaries[0]['tracker']['ate_sim3_m'])
     assert np.load(stored[0])['depth'].ndim == 2
-    # an untrained model's depth: with ORB matches every frame after the first fails tracking
-    # and takes the fallback; the node parameter tracking_fallback=learned makes that the
-    # learned pose head's
-    orb = common + ['--set', 'tracking_correspondences=descriptors']
+    # every frame after the first fails tracking (an untrained model's depth, and no 128x96
+    # frame gives PnP 300 inliers) and takes the fallback; the node parameter
+    # tracking_fallback=learned makes that the learned pose head's
+    orb = common + ['--set', 'tracking_correspondences=descriptors', 'tracking_min_inliers=300']
     assert eval_main(orb + ['--out', str(tmp_path / 'orb')]) == 0
     matched = json.loads((tmp_path / 'orb' / 'odometry.json').read_text())['summary']
     assert matched['tracker']['failures'] == 7
