@@ -164,10 +164,12 @@ def _normal_equations(problem: WindowBundle, anchor: np.ndarray, evaluation: _Ev
     p = problem
     F, L, M = len(p.T_world_cam), len(p.anchor), len(p.frame)
     sqrt_w = np.sqrt(weight)[:, None]
+    A = evaluation.J_anchor * sqrt_w[:, :, None]                 # (M, 2, 6) weighted, the anchor's pose
+    B = evaluation.J_frame * sqrt_w[:, :, None]                  # (M, 2, 6) weighted, the observer's
     rows = np.arange(M)
     J = np.zeros((M, 2, F, 6))                                   # the poses' Jacobian, dense (12 of 6F per row)
-    J[rows, :, anchor] = evaluation.J_anchor * sqrt_w[:, :, None]
-    J[rows, :, p.frame] = evaluation.J_frame * sqrt_w[:, :, None]
+    J[rows, :, anchor] = A
+    J[rows, :, p.frame] = B
     J = J.reshape(M, 2, 6 * F)
     js = evaluation.J_s * sqrt_w                                 # (M, 2)
     r = evaluation.residual * sqrt_w
@@ -179,8 +181,6 @@ def _normal_equations(problem: WindowBundle, anchor: np.ndarray, evaluation: _Ev
     b_s = -np.bincount(p.point, weights=np.sum(js * r, axis=1), minlength=L) + evaluation.prior * inv_var
     # a row of H_sp has two 6-blocks per observation (its anchor's, its keyframe's): summed
     # block by block over (point, keyframe), not over the dense rows (np.add.at is slower)
-    A = evaluation.J_anchor * sqrt_w[:, :, None]
-    B = evaluation.J_frame * sqrt_w[:, :, None]
     blocks = np.concatenate([A[:, 0] * js[:, :1] + A[:, 1] * js[:, 1:], B[:, 0] * js[:, :1] + B[:, 1] * js[:, 1:]])
     H_sp = np.zeros((L * F, 6))
     order, starts, present = _grouping(np.concatenate([p.point * F + anchor, p.point * F + p.frame]))

@@ -271,9 +271,17 @@ class KeyframeTracker:
         cfg = self.config
         if cfg.window_keyframes < 2:      # one keyframe alone has nothing to adjust
             return None
+        adjustment = BundleConfig(huber_px=0.5 * cfg.threshold_px, depth_sigma=cfg.window_depth_sigma,
+                                  outlier_px=cfg.threshold_px)     # pixels at 640 px width, as the window's
         return KeyframeWindow(cfg.window_keyframes, cfg.window_fixed, cfg.min_inliers, cfg.window_min_parallax,
-                              config=BundleConfig(huber_px=0.5 * cfg.threshold_px, depth_sigma=cfg.window_depth_sigma,
-                                           outlier_px=cfg.threshold_px))     # pixels at 640 px width, as the window's
+                              config=adjustment)
+
+    def _restart_window(self, keyframe: Keyframe) -> None:
+        """A window holding only `keyframe` (the first, or one after a failure: it shares no
+        landmark with the last), its window pose its odom pose."""
+        if self._window is not None:
+            keyframe.T_window = keyframe.T_odom_kf.copy()
+            self._window.restart(keyframe)
 
     def reset(self) -> None:
         self._keyframe: Keyframe | None = None
@@ -313,10 +321,10 @@ class KeyframeTracker:
                       T_odom_cam: np.ndarray, depth_scale: float, covariance: np.ndarray | None,
                       carried: tuple[FeatureSet, np.ndarray] | None = None) -> Keyframe:
         """The new current keyframe from `features` of its image; `carried`: (the previous
-        keyframe's points tracked here as inliers, at their pixels here, their landmark ids),
-        kept as the same landmarks when the sliding window is on."""
+        keyframe's points tracked here as inliers, at their pixels here, their landmark ids; given
+        only when the sliding window is on), kept as the same landmarks."""
         first_new = self._next_landmark
-        if carried is not None and self._window is not None:
+        if carried is not None:
             radius = self.config.landmark_radius_px * K[0, 2] / 320.0     # at 640 px width
             features, landmarks = carry_landmarks(features, *carried, radius, first_new)
         else:
@@ -343,9 +351,7 @@ class KeyframeTracker:
         if self._keyframe is None:
             self._T_odom_last = np.eye(4)
             keyframe = self._new_keyframe(self._features(gray), depth, depth_K, K, self._T_odom_last, 1.0, None)
-            if self._window is not None:
-                keyframe.T_window = keyframe.T_odom_kf.copy()
-                self._window.restart(keyframe)
+            self._restart_window(keyframe)
             self._follow_from(gray, keyframe)
             self._last_gray = gray
             return TrackingStep(np.eye(4), 'initialised', '', 0, 0, None, True, 1.0, keyframe=keyframe)
@@ -384,8 +390,9 @@ class KeyframeTracker:
                                             kf.depth_scale, depth, depth_K, K)
                 if features is None:
                     features = self._features(gray)
+                carried = None if self._window is None else self._carried(kf, point_index[inliers], pixels[inliers])
                 keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, scale, solution.covariance,
-                                              self._carried(kf, point_index[inliers], pixels[inliers]))
+                                              carried)
                 if self._window is not None:
                     T_odom_cam = self._adjust_window(kf, keyframe, T_kf_last, T_kf_cam)
             step = TrackingStep(T_odom_cam, 'tracking', '', len(point_index), len(solution.inliers),
@@ -401,9 +408,7 @@ class KeyframeTracker:
                     prior = np.eye(4)              # a broken learned pose: no motion rather than poison
             T_odom_cam = self._T_odom_last @ prior
             keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, kf.depth_scale, None)
-            if self._window is not None:
-                keyframe.T_window = keyframe.T_odom_kf.copy()
-                self._window.restart(keyframe)
+            self._restart_window(keyframe)
             step = TrackingStep(T_odom_cam, 'fallback', reason, len(point_index), 0, None, True, kf.depth_scale,
                                 keyframe=keyframe)
         if cfg.correspondences == 'flow':
