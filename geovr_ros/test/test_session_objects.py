@@ -215,6 +215,21 @@ def test_object_answers_come_from_the_map_in_the_requested_frame(pipeline):
     assert f'x={where.points[0][0]:.2f}' in where.answer        # the text's numbers are the points'
 
 
+def test_the_rooms_floor_is_mapped_with_the_objects_and_answered_in_the_requested_frame(pipeline):
+    session, frames = mapped_session(pipeline)
+    keyframes = sum(f.tracking is not None and f.tracking.keyframe is not None for f in frames)
+    assert len(session.objects.map.room) == keyframes      # each keyframe left its depth's points
+    up_map = -session.mount[:3, 1]                         # odom optical: the first frame's up; map == odom here
+    floor = session.objects.map.room.outline(session.pose_graph.T_map_odom[:3, :3] @ up_map)
+    in_map = session.answer('How big is this room?', now=20.0)
+    assert in_map.success and in_map.unit == 'm^2' and in_map.value == pytest.approx(floor.area_m2)
+    np.testing.assert_allclose(in_map.points, floor.outline, atol=1e-9)
+    in_odom = session.answer('What is the floor area of this room?', now=20.0, target_frame='odom')
+    assert in_odom.frame == 'odom' and in_odom.value == pytest.approx(in_map.value)   # an area has no frame
+    np.testing.assert_allclose(transform_points(session.pose_graph.T_map_odom, in_odom.points), in_map.points,
+                               atol=1e-9)
+
+
 def test_objects_the_map_lacks_are_said_so_and_other_questions_pass_on(pipeline):
     session, _ = mapped_session(pipeline)
     piano = session.answer('Where is the sofa?', now=20.0)
@@ -289,6 +304,9 @@ def test_the_object_map_is_saved_and_loaded_with_the_map(pipeline, tmp_path):
     for a, b in zip(chairs, loaded):
         np.testing.assert_allclose(a.centroid, b.centroid)
         assert all(k < 0 for k in b.keyframes)   # never moved by the new session's pose graph
+    up = np.array([0.0, -1.0, 0.0])
+    assert other.objects.map.room.outline(up).area_m2 == pytest.approx(session.objects.map.room.outline(up).area_m2)
+    assert all(k < 0 for k in other.objects.map.room.to_arrays()['keyframe'])
     answer = other.answer('How many chairs do you see?', now=20.0)   # before any frame: refused
     assert not answer.success
 

@@ -176,8 +176,9 @@ def test_the_runtime_scope_check_keeps_every_template_and_item_in_its_task():
 
 
 def test_the_object_map_reads_every_wording_of_its_tasks():
-    """Every template of the tasks the object map answers parses to its task, objects and
-    unit (the held-out wordings too: 'how many centimeters does it measure' is a size)."""
+    """Every template of the tasks the object map answers (VSI-Bench's eight and where-is)
+    parses to its task, objects and unit, or roles and options (the held-out wordings too:
+    'how many centimeters does it measure' is a size)."""
     from geovr_ros.objects import load_vocabulary, parse_object_question
     from geovr_training.data.qa import generate_qa
     vocab = load_vocabulary()
@@ -191,6 +192,20 @@ def test_the_object_map_reads_every_wording_of_its_tasks():
             assert q is not None and (q.task, q.categories) == (task, categories), template
             assert q.unit == ('cm' if task == 'object_size' else 'm'), template
             assert len(q.options) == (2 if task == 'appearance_order' else 0), template
+    relations = {   # task: (fill, roles, options)
+        'room_size': ({}, (), ()),
+        'rel_distance': ({'a': 'red chair', 'options': 'blue table, green lamp, white sofa'}, ('chair',),
+                         (('table',), ('lamp',), ('sofa',))),
+        'rel_direction': ({'a': 'red chair', 'b': 'blue table', 'c': 'green lamp', 'options': 'left or right or back'},
+                          ('chair', 'table', 'lamp'), (('left',), ('right',), ('back',))),
+        'route_plan': ({'a': 'red chair', 'b': 'blue table', 'c': 'green lamp', 'd': 'white sofa',
+                        'options': '(A) turn left, turn right; (B) turn back, turn left; (C) turn right, turn back'},
+                       ('chair', 'table', 'lamp', 'sofa'),
+                       (('turn left', 'turn right'), ('turn back', 'turn left'), ('turn right', 'turn back')))}
+    for task, (values, roles, options) in relations.items():
+        for template in TEMPLATES[task]['train'] + TEMPLATES[task]['heldout']:
+            q = parse_object_question(template.format(**values), vocab)
+            assert q is not None and (q.task, q.roles, q.options) == (task, roles, options), template
     scenes = [(_synthetic(seed), seed) for seed in range(6)]
     counts = [item['question'] for seq, seed in scenes
               for item in generate_qa(seq.scene, seq.T_world_cam, np.random.default_rng(seed), 60)

@@ -79,4 +79,5 @@ class ObjectMapper:
                                             self.map.config.vertical_axis)
         named = self.map.add(observations)
         self.map.note_missed(named, depth, K, T_map_cam, stamp)
+        self.map.room.add(keyframe_id, depth, K, T_map_cam, T_map_keyframe)
         return observations

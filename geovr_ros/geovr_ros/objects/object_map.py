@@ -27,6 +27,8 @@ category that have come to overlap the same way are merged (the older id stays).
 `relocate(keyframe_poses)` re-places every observation of a corrected keyframe
 (centroid = T_map_keyframe @ centroid_keyframe), so instances move with the pose graph;
 boxes keep their map-axis offsets (a pose-graph correction is a small rotation).
+`room` holds the same keyframes' depth points (`objects/room.py`: the floor's outline); it is
+cleared, relocated and saved with the map.
 
 Thread-safe: frames may be added from one thread while another reads `instances()`.
 """
@@ -40,8 +42,9 @@ import numpy as np
 
 from geovr_ros.geometry import invert_pose, project_points, transform_points
 from geovr_ros.objects.observations import ObjectObservation
+from geovr_ros.objects.room import RoomFootprint
 
-__all__ = ['ObjectInstance', 'ObjectMap', 'ObjectMapConfig', 'ObjectMapError', 'FORMAT']
+__all__ = ['ObjectInstance', 'ObjectMap', 'ObjectMapConfig', 'ObjectMapError', 'FORMAT', 'box_distance']
 
 FORMAT = 'geovr_object_map'
 VERSION = 1
@@ -212,15 +215,28 @@ def box_overlap(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: 
     return inter / min(vol_a, vol_b)
 
 
+def box_distance(a: ObjectInstance, b: ObjectInstance) -> tuple[float, np.ndarray, np.ndarray]:
+    """(distance, point on a, point on b) between the closest points of two axis-aligned
+    boxes (0 when they touch or overlap)."""
+    lo, hi = np.maximum(a.box_min, b.box_min), np.minimum(a.box_max, b.box_max)
+    overlap = lo <= hi  # per axis
+    a_below = a.box_max < b.box_min
+    pa = np.where(overlap, (lo + hi) / 2, np.where(a_below, a.box_max, a.box_min))
+    pb = np.where(overlap, (lo + hi) / 2, np.where(a_below, b.box_min, b.box_max))
+    return float(np.linalg.norm(pa - pb)), pa, pb
+
+
 class ObjectMap:
     """Object instances fused from observations (see the module docstring)."""
 
     def __init__(self, config: ObjectMapConfig = ObjectMapConfig()):
         self.config = config
+        self.room = RoomFootprint()   # the depth's points of the same keyframes: the floor's outline
         self._lock = threading.Lock()
         self.clear()
 
     def clear(self) -> None:
+        self.room.clear()
         with self._lock:
             self._tracks: dict[int, _Track] = {}
             self._next_id = 1
@@ -318,6 +334,7 @@ class ObjectMap:
                         hit = True
                 moved += hit
             self._merge_overlapping()
+        self.room.relocate(poses)
         return moved
 
     # ---- reading
@@ -430,6 +447,7 @@ class ObjectMap:
             arrays['obs_keyframe'] = arrays['obs_keyframe'].astype(np.int64)
             meta = {'format': FORMAT, 'version': VERSION, 'categories': categories, 'next_id': self._next_id,
                     'observations_added': self.observations_added, 'config': asdict(self.config)}
+        arrays.update({'room_' + key: value for key, value in self.room.to_arrays().items()})
         return arrays, meta
 
     @classmethod
@@ -493,4 +511,10 @@ class ObjectMap:
                 out._tracks[iid] = track
             out._next_id = next_id
             out.observations_added = int(meta.get('observations_added', 0))
+        room = {key[len('room_'):]: value for key, value in arrays.items() if key.startswith('room_')}
+        if room:   # maps saved before the footprint have none
+            try:
+                out.room = RoomFootprint.from_arrays(room, out.room.config)
+            except ValueError as exc:
+                raise ObjectMapError(str(exc)) from None
         return out

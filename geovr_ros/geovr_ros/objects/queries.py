@@ -1,5 +1,7 @@
-"""Answers computed from the object map: count, distance, size, where-is, first-seen order,
-and the list of what was seen.
+"""Answers computed from the object map: count (and "is there a ...?"), distance, size,
+where-is, first-seen order, the list of what was seen, and (`objects/relations.py`) which
+object is nearest another, where one lies seen from a stated viewpoint, the turns of a route
+and the room's floor area: VSI-Bench's eight tasks and where-is.
 
 The question is parsed simply: the task from keywords, the objects from the vocabulary's
 words (names, plurals, synonyms). An object the map does not hold gets "I have not seen a
@@ -46,31 +48,50 @@ from geovr_ros.geometry import invert_pose, transform_points
 from geovr_ros.language.text import parse_options
 from geovr_ros.memory.answerer import NO_MODEL_MESSAGE, Answer
 from geovr_ros.memory.spatial_memory import MemorySnapshot
-from geovr_ros.objects.object_map import ObjectInstance, ObjectMap
+from geovr_ros.objects.object_map import ObjectInstance, ObjectMap, box_distance
+from geovr_ros.objects.relations import (direction_answer, direction_of, nearest_option, room_answer, route_answer,
+                                         route_roles, turns_of)
+from geovr_ros.objects.room import FloorOutline
 from geovr_ros.objects.vocabulary import Vocabulary, plural_of
 
 __all__ = ['NOT_SEEN', 'ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects', 'box_distance', 'parse_object_question']
 
 _TASKS = (
+    ('room_size', re.compile(r'\bfloor (area|space)\b|\bsquare (met(er|re)s?|feet|foot)\b|\bsq\.? ?m\b|\bm\^?2\b|m²'
+                             r'|\bhow (big|large|spacious) is (the|this|that) (room|space|place)\b'
+                             r'|\b(size|area) of (the|this|that) (room|space)\b')),
+    ('route_plan', re.compile(r'\broute\b|\bnavigate\b|\bfill in\b|\bblanks?\b|\bmissing turns?\b')),
+    ('rel_direction', re.compile(r'\b(facing|face|faces|looking (at|to|towards?)|straight ahead|ahead of me|in front of me)'
+                                 r'\b.*\b(left|right|behind|back|front|where|which way|direction)\b')),
     ('appearance_order', re.compile(r'\b(first|earliest|order)\b.*\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b'
                                     r'|\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b.*\b(first|earliest|order)\b')),
+    ('rel_distance', re.compile(r'\b(closest|nearest|closer|nearer|farthest|furthest|farther)\b'
+                                r'(?!\s+(points?|parts?|edges?|surfaces?)\b)')),
     # 'how many centimetres does it measure' asks a size, 'how many metres apart' a distance
     ('object_count', re.compile(r'\bhow many\b(?! (cm|mm|m|centimet\w*|millimet\w*|met(er|re)s?|inch\w*|f(ee|oo)t)\b)'
                                 r'|\bcount\b|\bnumber of\b')),
-    ('abs_distance', re.compile(r'\bhow far\b|\bdistance\b|\bapart\b|\bhow close\b|\bgap\b')),
+    ('abs_distance', re.compile(r'\bhow far\b|\bdistance\b|\bapart\b|\bhow close\b|\bgap\b|\bseparat\w*\b')),
     ('object_size', re.compile(r'\bhow (big|large|long|tall|wide|high)\b|\bsize\b|\blength\b|\bheight\b|\bwidth\b'
                                r'|\bdimensions?\b|\blongest\b|\bmeasures?\b')),
     ('where_is', re.compile(r'\bwhere\b|\blocat\w*\b|\bposition of\b|\bfind\b|\bbe found\b'
                             r'|\bwhich (point|place|spot)\b')),
     ('object_list', re.compile(r'\bwhat (objects|things|items)\b|\bwhat (do|did|can|have) (you|i|we) (see|seen|saw)\b'
                                r'|\blist\b|\bwhat is (in|around)\b')),
+    # "is there a piano?", "did you see any chairs?": a count, answered yes or no
+    ('object_exists', re.compile(r'^(is|are) there\b|\b(did|do|have|has) (you|i|we|it|the robot|the camera) '
+                                 r'(ever )?(see|seen|saw|notice\w*|spot\w*|find|found|come across)\b')),
 )
+RELATION_TASKS = ('rel_distance', 'rel_direction', 'route_plan')  # answered in `objects/relations.py`
 # Questions of the trajectory / situated-localization answerers, never of this one.
 _NOT_OURS = re.compile(r'\bwhere (am|was|were) (i|we)\b|\bwhere are we\b|\bhow (far|long) (have|did|had) (i|we|you)\b'
-                       r'|\bkey ?frames?\b|\blocate (me|us)\b')  # 'locate me': situated localization
-_TO_CAMERA = re.compile(r'\b(from|to) (me|us|you|here|the camera|the robot|my position)\b')
+                       r'|\bkey ?frames?\b|\blocate (me|us)\b'  # 'locate me': situated localization
+                       r"|\bwhat(?:'s| is) my (position|heading|pose|location)\b|\bmy position and heading\b")
+_TO_CAMERA = re.compile(r'\b(from|to) (me|us|you|here|the camera|the robot|my position)\b'
+                        r'|\bhow (far|close) (am i|are we|is the camera|is the robot)\b')
 _CLOSEST = re.compile(r'\b(closest|nearest) (point|points|part|parts|edge|edges)\b|\bedge\b|\bgap\b|\bsurfaces?\b'
                       r'|\bclosest point\b')
+_FARTHEST = re.compile(r'\b(farthest|furthest|farther)\b')
+_ANY_OBJECT = re.compile(r'\b(which|what) (object|thing|item|one)s?\b')
 _CM = re.compile(r'\bcm\b|\bcentimet(er|re)s?\b')
 _UNKNOWN = (re.compile(r'\bhow many ([a-z][a-z-]+)'),
             re.compile(r'\b(?:the|a|an|any|my|some)\s+([a-z][a-z-]+)'))
@@ -82,11 +103,16 @@ _NOT_OBJECTS = {'camera', 'robot', 'room', 'video', 'scene', 'distance', 'size',
 
 @dataclass(frozen=True)
 class ObjectQuestion:
-    """What a question asks. task: one of the `_TASKS` names; categories: vocabulary names
-    in text order (unique); unknown: an object word the vocabulary does not know ('' if
-    none); unit: 'cm' or 'm'; closest: distance between closest box points; to_camera:
-    distance from the camera; options: an order question's options, each its categories in
-    order."""
+    """What a question asks. task: one of the `_TASKS` names ('object_exists' is asked as an
+    'object_count' with `exists`); categories: vocabulary names in text order (unique);
+    unknown: an object word the vocabulary does not know ('' if none); unit: 'cm' or 'm';
+    closest: distance between closest box points; to_camera: distance from the camera;
+    options: the options the question lists, each as what it names: categories in order
+    (appearance order), one category or '' (rel_distance), one direction word or ''
+    (rel_direction), turns in order (route plan); roles: the categories in the task's roles
+    (rel_distance: the target; rel_direction: where I stand, what I face, what is asked
+    about; route plan: the start and each waypoint); farthest: rel_distance asks for the
+    farthest; exists: a yes-or-no question about whether something was seen."""
 
     task: str
     categories: tuple[str, ...]
@@ -95,6 +121,9 @@ class ObjectQuestion:
     closest: bool = False
     to_camera: bool = False
     options: tuple[tuple[str, ...], ...] = ()
+    roles: tuple[str, ...] = ()
+    farthest: bool = False
+    exists: bool = False
 
 
 def _singular(word: str) -> str:
@@ -108,14 +137,27 @@ def _singular(word: str) -> str:
 
 
 def parse_object_question(question: str, vocabulary: Vocabulary) -> ObjectQuestion | None:
-    """The object question in `question`, or None when it is not one this module answers."""
+    """The object question in `question`, or None when it is not one this module answers. The
+    first task whose keywords match and whose roles the question fills is taken ("which is
+    closest to the sofa" without options or a "which object" is not a rel_distance question)."""
     text = ' '.join(question.lower().split())
     if _NOT_OURS.search(text):
         return None
-    task = next((name for name, pattern in _TASKS if pattern.search(text)), None)
-    if task is None:
-        return None
-    categories = tuple(dict.fromkeys(name for _, name in vocabulary.find(text)))
+    mentions = vocabulary.find(text)
+    categories = tuple(dict.fromkeys(name for _, name in mentions))
+    for task, pattern in _TASKS:
+        if pattern.search(text):
+            parsed = _relation_question(task, question, text, mentions, categories, vocabulary) \
+                if task in RELATION_TASKS else _object_question(task, question, text, categories, vocabulary)
+            if parsed is not None:
+                return parsed
+    return None
+
+
+def _object_question(task: str, question: str, text: str, categories: tuple[str, ...],
+                     vocabulary: Vocabulary) -> ObjectQuestion | None:
+    if task == 'room_size':
+        return ObjectQuestion(task, categories)
     unknown = ''
     if not categories and task != 'object_list':
         for pattern in _UNKNOWN:
@@ -133,19 +175,40 @@ def parse_object_question(question: str, vocabulary: Vocabulary) -> ObjectQuesti
         options = tuple(tuple(dict.fromkeys(name for _, name in vocabulary.find(o))) for o in parse_options(question))
         if len(options) < 2 or not all(options):
             options = ()
-    return ObjectQuestion(task, categories, unknown, 'cm' if _CM.search(text) else 'm',
-                          bool(_CLOSEST.search(text)), bool(_TO_CAMERA.search(text)), options)
+    exists = task == 'object_exists'
+    return ObjectQuestion('object_count' if exists else task, categories, unknown, 'cm' if _CM.search(text) else 'm',
+                          bool(_CLOSEST.search(text)), bool(_TO_CAMERA.search(text)), options, exists=exists)
 
 
-def box_distance(a: ObjectInstance, b: ObjectInstance) -> tuple[float, np.ndarray, np.ndarray]:
-    """(distance, point on a, point on b) between the closest points of two axis-aligned
-    boxes (0 when they touch or overlap)."""
-    lo, hi = np.maximum(a.box_min, b.box_min), np.minimum(a.box_max, b.box_max)
-    overlap = lo <= hi  # per axis
-    a_below = a.box_max < b.box_min
-    pa = np.where(overlap, (lo + hi) / 2, np.where(a_below, a.box_max, a.box_min))
-    pb = np.where(overlap, (lo + hi) / 2, np.where(a_below, b.box_min, b.box_max))
-    return float(np.linalg.norm(pa - pb)), pa, pb
+def _relation_question(task: str, question: str, text: str, mentions: list[tuple[int, str]],
+                       categories: tuple[str, ...], vocabulary: Vocabulary) -> ObjectQuestion | None:
+    """A rel_distance, rel_direction or route_plan question with its roles filled, or None."""
+    listed = parse_options(question)
+    if task == 'route_plan':
+        roles = tuple(route_roles(text, mentions))
+        options = tuple(tuple(turns_of(o)) for o in listed)
+        return ObjectQuestion(task, categories, roles=roles, options=options) if len(roles) >= 3 else None
+    if task == 'rel_direction':
+        if len(mentions) < 3:
+            return None
+        options = tuple((direction_of(o) or '',) for o in listed)
+        return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions[:3]),
+                              options=options if any(o[0] for o in options) else ())
+    named = [next((name for _, name in vocabulary.find(o)), '') for o in listed]
+    if len(listed) >= 2 and sum(map(bool, named)) >= 2:
+        rest = [name for _, name in mentions]
+        for name in named:   # the target is what the options do not name
+            if name in rest:
+                rest.remove(name)
+        options = tuple((name,) for name in named)
+    elif _ANY_OBJECT.search(text) and mentions:   # "which object is nearest the sofa?": any of the map's
+        rest, options = [mentions[0][1]], ()
+    else:
+        return None
+    if not rest:
+        return None
+    return ObjectQuestion(task, categories, closest=bool(_CLOSEST.search(text)), options=options, roles=(rest[0],),
+                          farthest=bool(_FARTHEST.search(text)))
 
 
 def _plural(name: str, vocabulary: Vocabulary) -> str:
@@ -179,7 +242,7 @@ def _not_seen(q: ObjectQuestion, names: Sequence[str], vocabulary: Vocabulary) -
     else:
         note = ''
     if q.task == 'object_count':
-        text = f'{NOT_SEEN} any {_plural(names[0], vocabulary)}: 0{note}'
+        text = f'{"no, " if q.exists else ""}{NOT_SEEN} any {_plural(names[0], vocabulary)}: 0{note}'
         return Answer(True, 'ok', text, q.task, 0.0, 'count', confidence=1.0, not_seen=True)
     text = f'{NOT_SEEN} ' + ' or '.join(_a(n) for n in names) + note
     return Answer(False, text, text, q.task, not_seen=True)
@@ -194,10 +257,13 @@ def _words(offset_cam: np.ndarray) -> str:
 
 
 def answer_from_objects(question: str, instances: Sequence[ObjectInstance], vocabulary: Vocabulary,
-                        camera_pose: np.ndarray | None = None, frame: str = 'map') -> Answer:
+                        camera_pose: np.ndarray | None = None, frame: str = 'map', up: np.ndarray | None = None,
+                        floor: FloorOutline | None = None) -> Answer:
     """Answers `question` from `instances` (all in `frame`); camera_pose: (4, 4) optical
-    camera-to-`frame` of the latest frame, or None. Declines (`NO_MODEL_MESSAGE`) what is
-    not an object question."""
+    camera-to-`frame` of the latest frame, or None; up: (3,) the up direction in `frame` for
+    directions and turns (None: the camera's own up, minus its optical y axis, which is right
+    for a level camera); floor: the room's outline in `frame` (`ObjectMap.room`) for its floor
+    area. Declines (`NO_MODEL_MESSAGE`) what is not an object question."""
     q = parse_object_question(question, vocabulary)
     if q is None:
         return Answer(False, NO_MODEL_MESSAGE, frame=frame)
@@ -206,6 +272,10 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         by_category.setdefault(inst.category, []).append(inst)
     if q.task == 'object_list':
         return _list(by_category, vocabulary, frame)
+    if q.task == 'room_size':
+        return room_answer(floor, frame)
+    if q.task in RELATION_TASKS:
+        return _relation(q, by_category, vocabulary, camera_pose, up, frame)
     if q.unknown:
         return _replace_frame(_not_seen(q, [], vocabulary), frame)
     seen = [c for c in q.categories if by_category.get(c)]
@@ -220,7 +290,7 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         left_out = len(by_category[seen[0]]) - len(found)
         doubt = (f'; {left_out} less certain one{"s" * (left_out > 1)} (under half the best confidence) '
                  f'not counted' if left_out else '')
-        return Answer(True, 'ok', f'I have seen {len(found)} {name} (centres in {frame}: '
+        return Answer(True, 'ok', f'{"yes, " if q.exists else ""}I have seen {len(found)} {name} (centres in {frame}: '
                       + '; '.join(_xyz(i.centroid) for i in found) + f'){doubt}', q.task, float(len(found)), 'count',
                       points=np.stack([i.centroid for i in found]),
                       confidence=float(np.mean([i.confidence for i in found])), frame=frame)
@@ -238,6 +308,24 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
     if q.task == 'where_is':
         return _where(seen[0], by_category[seen[0]], camera_pose, frame)
     return _distance(q, seen, by_category, vocabulary, camera_pose, frame)
+
+
+def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame) -> Answer:
+    """rel_distance, rel_direction and route_plan (`objects/relations.py`)."""
+    missing = [c for c in dict.fromkeys(q.roles) if not by_category.get(c)]
+    if missing:
+        return _replace_frame(_not_seen(q, missing, vocabulary), frame)
+    credible = {c: _credible(group) for c, group in by_category.items()}
+    if q.task == 'rel_distance':
+        options = [o[0] for o in q.options] or sorted(credible)
+        return nearest_option(q.roles[0], options, credible, q.farthest, q.closest, frame, listed=bool(q.options))
+    if up is None:
+        if camera_pose is None:
+            return Answer(False, 'no camera pose yet to tell up from down', frame=frame)
+        up = -np.asarray(camera_pose, np.float64)[:3, 1]
+    if q.task == 'rel_direction':
+        return direction_answer(q.roles, [o[0] for o in q.options], credible, up, frame)
+    return route_answer(q.roles, q.options, credible, up, frame)
 
 
 def _replace_frame(answer: Answer, frame: str) -> Answer:

@@ -161,8 +161,12 @@ class Session:
         up (minus its optical y: it is taken as level)."""
         with self._state_lock:
             T_odom_cam = self.mount if self._latest is None else self._latest[1]
-        up_odom = np.array([0.0, 0.0, 1.0]) if self.config.odom_child == 'base' else -self.mount[:3, 1]
-        return T_odom_cam[:3, :3].T @ up_odom
+        return T_odom_cam[:3, :3].T @ self._up_in_odom()
+
+    def _up_in_odom(self) -> np.ndarray:
+        """(3,) up in odom: its z with odom_child base (the base is level), else the first
+        frame's up (minus its optical y: it is taken as level)."""
+        return np.array([0.0, 0.0, 1.0]) if self.config.odom_child == 'base' else -self.mount[:3, 1]
 
     @property
     def pose_graph(self):
@@ -527,8 +531,9 @@ class Session:
         if not arrays and 'objects' not in document:
             return ObjectMap(self.objects.map.config)
         try:
-            if 'obs_keyframe' in arrays:
-                arrays['obs_keyframe'] = -1 - np.asarray(arrays['obs_keyframe'], np.int64)
+            for key in ('obs_keyframe', 'room_keyframe'):
+                if key in arrays:
+                    arrays[key] = -1 - np.asarray(arrays[key], np.int64)
             return ObjectMap.from_arrays(arrays, document.get('objects') or {}, self.objects.map.config)
         except ObjectMapError as error:
             raise MapFileError(f'map file {path!r} refused: its object map: {error}') from None
@@ -617,7 +622,8 @@ class Session:
         """The object map's answer in `frame` (text, value, points and pose all in it), or None
         when the question is not about objects (the other answerers take it). Distances and
         sizes are measured in the object map's own frame; moving to `frame` moves the boxes
-        rigidly (their extents stay those of the map's axes)."""
+        rigidly (their extents stay those of the map's axes); directions and turns are taken
+        about odom's up, the floor area from the map's room outline."""
         from geovr_ros.memory.answerer import NO_MODEL_MESSAGE
         from geovr_ros.objects import answer_from_objects
         T_objects_odom = T_map_odom if self.config.localization_enabled else np.eye(4)
@@ -625,10 +631,15 @@ class Session:
             T_target_objects = None
         else:
             T_target_objects = T_target_odom @ invert_pose(T_objects_odom)
-        instances = [] if T_target_objects is None else [
-            _moved_instance(i, T_target_objects) for i in self.objects.map.instances()]
-        answer = answer_from_objects(question, instances, self.objects.vocabulary,
-                                     T_target_odom @ T_odom_cam, frame)
+        instances, floor = [], None
+        up_odom = self._up_in_odom()
+        if T_target_objects is not None:
+            instances = [_moved_instance(i, T_target_objects) for i in self.objects.map.instances()]
+            floor = self.objects.map.room.outline(T_objects_odom[:3, :3] @ up_odom)
+            if floor is not None:
+                floor = dataclasses.replace(floor, outline=transform_points(T_target_objects, floor.outline))
+        answer = answer_from_objects(question, instances, self.objects.vocabulary, T_target_odom @ T_odom_cam, frame,
+                                     up=T_target_odom[:3, :3] @ up_odom, floor=floor)
         if answer.message == NO_MODEL_MESSAGE:
             return None
         if parse_options(question) and not np.isfinite(answer.value):

@@ -210,8 +210,11 @@ def score_sequence(instances, scene, camera_pose: np.ndarray, vocabulary, radius
     return row
 
 
-QA_TASKS = ('object_count', 'abs_distance', 'object_size', 'appearance_order')  # VSI tasks the map answers
-_UNITS = {'m': 1.0, 'cm': 0.01, 'count': 1.0, '': 1.0}
+QA_TASKS = ('object_count', 'abs_distance', 'object_size', 'room_size', 'rel_distance', 'rel_direction',
+            'route_plan', 'appearance_order')  # VSI-Bench's eight, all answered from the map
+FIRST_FOUR = ('object_count', 'abs_distance', 'object_size', 'appearance_order')  # the map's tasks before session 33
+_UNITS = {'m': 1.0, 'cm': 0.01, 'count': 1.0, '': 1.0, 'm^2': 1.0}
+UP = np.array([0.0, 0.0, 1.0])   # rendered rooms' world: z up
 
 
 def _option_of_order(text: str, choices: list[str], vocabulary) -> int | None:
@@ -227,11 +230,11 @@ def _option_of_order(text: str, choices: list[str], vocabulary) -> int | None:
     return None
 
 
-def score_qa(items: list[dict], instances, camera_pose: np.ndarray, vocabulary) -> list[dict]:
+def score_qa(items: list[dict], instances, camera_pose: np.ndarray, vocabulary, floor=None) -> list[dict]:
     """The data engine's QA items of the object tasks (QA_TASKS and where_is) answered from the
-    map's instances as the runtime answers them: {task, key, truth, score (0..100: VSI MRA for
-    numbers, 100 for the right option), answered; where_is: error_m}. A question the map
-    does not answer scores 0."""
+    map's instances (and its room outline `floor`, world frame, z up) as the runtime answers
+    them: {task, key, truth, score (0..100: VSI MRA for numbers, 100 for the right option),
+    answered; where_is: error_m}. A question the map does not answer scores 0."""
     from geovr_ros.geometry import mean_relative_accuracy
     from geovr_ros.objects import answer_from_objects
     out = []
@@ -240,7 +243,7 @@ def score_qa(items: list[dict], instances, camera_pose: np.ndarray, vocabulary) 
         if task not in QA_TASKS and task != 'where_is':
             continue
         key = (task, tuple(c for _, c in vocabulary.find(item['question'])))
-        answer = answer_from_objects(item['question'], instances, vocabulary, camera_pose, 'world')
+        answer = answer_from_objects(item['question'], instances, vocabulary, camera_pose, 'world', UP, floor)
         record = {'task': task, 'key': key, 'answered': bool(answer.success), 'score': 0.0}
         if task == 'where_is':
             record['truth'] = list(truth['value'])
@@ -288,25 +291,29 @@ def question_only_scores(per_sequence: list[list[dict]]) -> list[list[dict]]:
 
 
 def qa_summary(per_sequence: list[list[dict]]) -> dict:
-    """Per task mean score, their mean over QA_TASKS ('overall'), where-is median error, the
-    fraction of items answered and the item count."""
+    """Per task mean score, their mean over QA_TASKS ('overall', VSI-Bench's) and over the four
+    tasks the map answered first ('first_four'), where-is median error, the fraction of items
+    answered and the item count."""
     records = [r for rs in per_sequence for r in rs]
     tasks = {t: float(np.mean([r['score'] for r in records if r['task'] == t]))
              for t in QA_TASKS if any(r['task'] == t for r in records)}
     where = [r['error_m'] for r in records if r['task'] == 'where_is']
+    four = [tasks[t] for t in FIRST_FOUR if t in tasks]
     return {'tasks': tasks, 'overall': float(np.mean(list(tasks.values()))) if tasks else float('nan'),
+            'first_four': float(np.mean(four)) if four else float('nan'),
             'where_median_m': float(np.median(where)) if where else float('nan'),
             'answered': float(np.mean([r['answered'] for r in records])) if records else float('nan'),
             'items': len(records)}
 
 
 def qa_markdown(rows: dict[str, dict]) -> str:
-    lines = ['| | ' + ' | '.join(QA_TASKS) + ' | mean of the 4 | where-is median m | answered | items |',
-             '|---|' + '---|' * (len(QA_TASKS) + 4)]
+    lines = ['| | ' + ' | '.join(QA_TASKS) + ' | overall (VSI, the 8) | mean of the first 4 | where-is median m '
+             '| answered | items |', '|---|' + '---|' * (len(QA_TASKS) + 5)]
     for name, row in rows.items():
         lines.append(f'| {name} | ' + ' | '.join(f"{row['tasks'][t]:.1f}" if t in row['tasks'] else '-'
                                                  for t in QA_TASKS)
-                     + f" | {row['overall']:.1f} | {row['where_median_m']:.2f} | {row['answered']:.2f} | {row['items']} |")
+                     + f" | {row['overall']:.1f} | {row['first_four']:.1f} | {row['where_median_m']:.2f} "
+                       f"| {row['answered']:.2f} | {row['items']} |")
     return '\n'.join(lines)
 
 
@@ -357,7 +364,8 @@ def evaluate_oracle(sequences, strides=(32, 8), min_score: float = 0.3, radius: 
                 raise ValueError(f'sequence {seq.name!r} has no segmentation, scene or depth: not a rendered one')
             mapper = oracle_map(seq, stride, vocabulary, observation_config, map_config)
             row = score_sequence(mapper.map.instances(), seq.scene, seq.T_world_cam[-1], vocabulary, radius)
-            row['qa'] = score_qa(seq.qa, mapper.map.instances(), seq.T_world_cam[-1], vocabulary)
+            row['qa'] = score_qa(seq.qa, mapper.map.instances(), seq.T_world_cam[-1], vocabulary,
+                                 mapper.map.room.outline(UP))
             rows.append({'sequence': seq.name, **row})
             if stride not in first or row['objects_shown'] > first[stride][2]:
                 first[stride] = (seq, mapper, row['objects_shown'])
@@ -456,7 +464,7 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
                     inter[key][k] = inter[key].get(k, 0) + int(((truth == k) & (predicted == k)).sum())
                     union[key][k] = union[key].get(k, 0) + int(((truth == k) | (predicted == k)).sum())
             row = score_sequence(mapper.map.instances(), scene, seq.T_world_cam[-1], vocab, radius)
-            row['qa'] = score_qa(seq.qa, mapper.map.instances(), seq.T_world_cam[-1], vocab)
+            row['qa'] = score_qa(seq.qa, mapper.map.instances(), seq.T_world_cam[-1], vocab, mapper.map.room.outline(UP))
             rows[key].append({'sequence': seq.name, **row})
     out = {}
     for key, (namer, _) in runs.items():
@@ -708,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
             print(qa_table)
         md.append(f'## Rendered rooms ({len(sequences)} sequences of {args.data}, split {args.split})\n\n{table}\n')
         if 'qa' in report['rendered']:
-            md.append('### The QA items of the object tasks answered from each map (VSI scores, 0..100)\n\n'
+            md.append('### The data engine\'s QA items answered from each map (VSI scores, 0..100)\n\n'
                       + qa_markdown(report['rendered']['qa']) + '\n')
         for key, cells in report.get('rendered_cells', {}).items():
             md.append(f"{key}, cell IoU against the oracle's labels of the same cells: mean "

@@ -1,0 +1,216 @@
+"""Answers that relate objects to one another and to the room, from the object map's geometry:
+which object is nearest another, where an object lies seen from a stated viewpoint, the turns
+of a route through objects, and the room's floor area (VSI-Bench's rel_distance,
+rel_direction, route_plan and room_size).
+
+Conventions (the data engine's, `geovr_training.data.qa`, so that its items score them):
+- directions and turns are angles in the floor plane (normal to `up`), counter-clockwise
+  seen from above, so to the left is positive; an object's place is its instance's centroid;
+- a direction answers the option whose centre is nearest the angle (front 0, front-left 45,
+  left 90, back-left 135, back 180 degrees, and the right-hand mirror), which puts the
+  boundaries where the options meet (left / right at 0 and 180; left / right / back at +-135);
+- a turn at a waypoint is the angle from the leg that reaches it to the leg that leaves it:
+  'turn left' 30-150 degrees, 'turn right' -30 to -150, 'turn back' beyond 150 either way,
+  'go forward' within 30; a route answers the option that agrees with the most turns, then
+  the one nearest in angle;
+- which object is nearest: centre to centre (closest box points when the question says
+  closest points / edges / surfaces), from the target's most confident instance to each
+  option's nearest credible one; an option never seen is never the nearest (and always the
+  farthest, it may be anywhere);
+- the floor area: `room.RoomFootprint`'s outline of what the depth saw.
+"""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import numpy as np
+
+from geovr_ros.memory.answerer import Answer
+from geovr_ros.objects.object_map import ObjectInstance, box_distance
+from geovr_ros.objects.room import FloorOutline
+
+__all__ = ['DIRECTION_DEG', 'TURN_DEG', 'direction_answer', 'direction_choice', 'direction_of', 'eight_way',
+           'floor_angle_deg', 'nearest_option', 'room_answer', 'route_answer', 'route_roles', 'turn_word', 'turns_of']
+
+DIRECTION_DEG = {'front': 0.0, 'ahead': 0.0, 'forward': 0.0, 'front-left': 45.0, 'left': 90.0,
+                 'back-left': 135.0, 'back': 180.0, 'behind': 180.0, 'back-right': -135.0,
+                 'right': -90.0, 'front-right': -45.0}
+_DIRECTION = re.compile(r'\b(front|back|rear)[ -](left|right)\b|\b(left|right)[ -](front|back|rear)\b'
+                        r'|\b(front|ahead|forward|left|right|back|behind)\b')
+TURN_DEG = {'turn left': 90.0, 'turn right': -90.0, 'turn back': 180.0, 'go forward': 0.0}
+_TURN = re.compile(r'\bturn(?:ing)?\s+(left|right|back|around)\b|\b(straight|forward)\b')
+# "go forward until the tv", "reach the lamp", "go forward to the sofa": the waypoints of a route
+_WAYPOINT_CUE = re.compile(r'\b(?:until|reach(?:es|ing)?|(?:forward|go|walk|move|head|drive)\s+(?:on\s+)?'
+                           r'(?:to|towards?))\s+(?:the\s+|a\s+|an\s+)?(?:[a-z-]+\s+){0,2}$')   # "the red chair"
+
+
+def floor_angle_deg(up: np.ndarray, forward: np.ndarray, target: np.ndarray) -> float:
+    """Angle (degrees, (-180, 180]) from `forward` (3,) to `target` (3,) in the plane normal to
+    `up` (3,), positive to the left (counter-clockwise seen from above); NaN when either lies
+    along `up`."""
+    up = np.asarray(up, np.float64) / np.linalg.norm(up)
+    f = np.asarray(forward, np.float64) - np.dot(forward, up) * up
+    t = np.asarray(target, np.float64) - np.dot(target, up) * up
+    if np.linalg.norm(f) < 1e-9 or np.linalg.norm(t) < 1e-9:
+        return float('nan')
+    return float(np.degrees(np.arctan2(np.dot(up, np.cross(f, t)), np.dot(f, t))))
+
+
+def _angle_gap(a: float, b: float) -> float:
+    return abs((a - b + 180.0) % 360.0 - 180.0)
+
+
+def direction_of(option: str) -> str | None:
+    """The direction word an option names ('front-left', 'left', 'back', ...), or None."""
+    m = _DIRECTION.search(option.lower())
+    if m is None:
+        return None
+    if m.group(1):
+        return ('back' if m.group(1) == 'rear' else m.group(1)) + '-' + m.group(2)
+    if m.group(3):
+        return ('back' if m.group(4) == 'rear' else m.group(4)) + '-' + m.group(3)
+    return m.group(5)
+
+
+def direction_choice(angle: float, options: Sequence[str]) -> int | None:
+    """Index of the option (direction words, e.g. ['left', 'right', 'back']) whose centre is
+    nearest `angle` (degrees, left positive); None when no option names a direction."""
+    gaps = [(_angle_gap(angle, DIRECTION_DEG[d]), i) for i, d in enumerate(map(direction_of, options))
+            if d is not None]
+    return min(gaps)[1] if gaps else None
+
+
+def eight_way(angle: float) -> str:
+    """'front', 'front-left', 'left', ... for an angle (degrees, left positive)."""
+    names = ('front', 'front-left', 'left', 'back-left', 'back', 'back-right', 'right', 'front-right')
+    return names[int(np.round((angle % 360.0) / 45.0)) % 8]
+
+
+def turn_word(angle: float) -> str:
+    """The turn (module docstring) of a heading change of `angle` degrees."""
+    if abs(angle) < 30.0:
+        return 'go forward'
+    if abs(angle) > 150.0:
+        return 'turn back'
+    return 'turn left' if angle > 0 else 'turn right'
+
+
+def turns_of(option: str) -> list[str]:
+    """The turns an option lists, in order ('turn left', 'turn back', 'go forward', ...)."""
+    out = []
+    for m in _TURN.finditer(option.lower()):
+        word = m.group(1)
+        out.append('go forward' if word is None else 'turn back' if word == 'around' else f'turn {word}')
+    return out
+
+
+def route_roles(text: str, mentions: Sequence[tuple[int, str]]) -> list[str]:
+    """The route's waypoints: the first object named (where it starts), then every object named
+    right after 'until', 'reach' or 'go/walk/head to' and at most two words ('the red chair';
+    in `text`, lower case), in order.
+    mentions: the vocabulary's (offset, category) of `text`."""
+    if not mentions:
+        return []
+    return [mentions[0][1]] + [name for offset, name in mentions[1:] if _WAYPOINT_CUE.search(text[:offset])]
+
+
+# ---- answers (each from the instances of the categories asked, in the map's frame)
+
+def _best(group: Sequence[ObjectInstance]) -> ObjectInstance:
+    return max(group, key=lambda i: i.confidence)
+
+
+def nearest_option(target: str, options: Sequence[str], credible: dict, farthest: bool, closest_points: bool,
+                   frame: str, listed: bool = True) -> Answer:
+    """rel_distance: which of `options` (categories, one per option; '' for an option that
+    names none) lies nearest (`farthest`: farthest from) the `target` category's instance.
+    credible: {category: its credible instances} (`queries`). listed: the options are the
+    question's (the value is the chosen one's index), else the map's categories (the value is
+    the distance, metres)."""
+    anchor = _best(credible[target])
+    distances = []
+    for name in options:
+        found = [(box_distance(anchor, i)[0] if closest_points else float(np.linalg.norm(i.centroid - anchor.centroid)), i)
+                 for i in credible.get(name) or [] if i is not anchor]
+        distances.append(min(found, key=lambda f: f[0]) if found else (np.inf, None))
+    seen = [k for k, (d, _) in enumerate(distances) if np.isfinite(d)]
+    if not seen:
+        return Answer(False, 'I have seen none of the options' if listed else f'I have seen nothing beside the {target}',
+                      frame=frame)
+    pick = (max(range(len(options)) if listed else seen, key=lambda k: (distances[k][0], -k)) if farthest else
+            min(seen, key=lambda k: (distances[k][0], k)))
+    distance, chosen = distances[pick]
+    how = 'between the closest points of the boxes' if closest_points else 'centre to centre'
+    others = '; '.join(f'{options[k] or "?"} {distances[k][0]:.2f} m' if np.isfinite(distances[k][0])
+                       else f'{options[k] or "?"} not seen' for k in range(len(options)))
+    where = f'the {target} at x={anchor.centroid[0]:.2f}, y={anchor.centroid[1]:.2f}, z={anchor.centroid[2]:.2f} m in {frame}'
+    points = np.stack([anchor.centroid] + ([] if chosen is None else [chosen.centroid]))
+    confidence = float(min(anchor.confidence, 1.0 if chosen is None else chosen.confidence))
+    word = 'farthest from' if farthest else 'nearest'
+    if listed:
+        return Answer(True, 'ok', f'({chr(65 + pick)}) the {options[pick]} is {word} the {target} ({how}: {others}; '
+                      f'{where})', 'rel_distance', float(pick), 'option index', points=points, confidence=confidence,
+                      frame=frame)
+    return Answer(True, 'ok', f'the {options[pick]} is {word} the {target}: {distance:.2f} m {how} ({where})',
+                  'rel_distance', distance, 'm', points=points, confidence=confidence, frame=frame)
+
+
+def direction_answer(roles: Sequence[str], options: Sequence[str], by_category: dict, up: np.ndarray,
+                     frame: str) -> Answer:
+    """rel_direction: standing at roles[0] facing roles[1], where roles[2] lies; the option
+    (`options`: what each names, `direction_of`, '' for none) nearest the angle, or one of
+    eight directions without options."""
+    at, facing, target = (_best(by_category[name]) for name in roles)
+    angle = floor_angle_deg(up, facing.centroid - at.centroid, target.centroid - at.centroid)
+    points = np.stack([at.centroid, facing.centroid, target.centroid])
+    confidence = float(min(i.confidence for i in (at, facing, target)))
+    if not np.isfinite(angle):
+        return Answer(False, f'the {roles[0]}, the {roles[1]} and the {roles[2]} lie too close together in my map to '
+                      'tell a direction', frame=frame)
+    side = f'{abs(angle):.0f} deg to the {"left" if angle > 0 else "right"}' if abs(angle) >= 0.5 else 'straight ahead'
+    seen_from = (f'from the {roles[0]} facing the {roles[1]}, the {roles[2]} lies {side} ({eight_way(angle)}; '
+                 f'centres in {frame}: points)')
+    choice = direction_choice(angle, options) if options else None
+    if choice is None:
+        return Answer(True, 'ok', seen_from, 'rel_direction', angle, 'deg', points=points, confidence=confidence,
+                      frame=frame)
+    return Answer(True, 'ok', f'({chr(65 + choice)}) {options[choice]}: {seen_from}', 'rel_direction', float(choice),
+                  'option index', points=points, confidence=confidence, frame=frame)
+
+
+def route_answer(waypoints: Sequence[str], options: Sequence[Sequence[str]], by_category: dict, up: np.ndarray,
+                 frame: str) -> Answer:
+    """route_plan: the turns at each inner waypoint of start -> waypoints..., and the option
+    (`options`: each its turns, `turns_of`) that agrees with them best (module docstring)."""
+    places = [_best(by_category[name]).centroid for name in waypoints]
+    legs = [b - a for a, b in zip(places[:-1], places[1:])]
+    angles = [floor_angle_deg(up, a, b) for a, b in zip(legs[:-1], legs[1:])]
+    if not angles or not np.all(np.isfinite(angles)):
+        return Answer(False, 'the route\'s places lie too close together in my map to tell its turns', frame=frame)
+    turns = [turn_word(a) for a in angles]
+    said = '; '.join(f'at the {name}: {turn} ({a:+.0f} deg)' for name, turn, a in zip(waypoints[1:-1], turns, angles))
+    confidence = float(min(_best(by_category[n]).confidence for n in waypoints))
+    points = np.stack(places)
+    if not any(options):
+        return Answer(True, 'ok', f'{said} (centres of the route in {frame}: points)', 'route_plan', float('nan'), '',
+                      points=points, confidence=confidence, frame=frame)
+
+    def cost(k):
+        option = options[k]
+        agree = sum(a == b for a, b in zip(option, turns))
+        gaps = sum(_angle_gap(a, TURN_DEG[t]) for a, t in zip(angles, option))
+        return (-agree, abs(len(option) - len(turns)), gaps, k)
+    pick = min(range(len(options)), key=cost)
+    return Answer(True, 'ok', f'({chr(65 + pick)}) {", ".join(options[pick])}: {said} (centres of the route in {frame}: points)',
+                  'route_plan', float(pick), 'option index', points=points, confidence=confidence, frame=frame)
+
+
+def room_answer(floor: FloorOutline | None, frame: str) -> Answer:
+    """room_size: the floor area of the outline the depth saw."""
+    if floor is None:
+        return Answer(False, 'I have not seen enough of the room to measure its floor', frame=frame)
+    return Answer(True, 'ok', f'the floor I have seen covers {floor.area_m2:.1f} m^2 ({floor.width_m:.1f} m by '
+                  f'{floor.depth_m:.1f} m across; the convex outline of the walls and floor my depth saw, '
+                  f'{len(floor.outline)} corners in {frame}: points)', 'room_size', floor.area_m2, 'm^2',
+                  points=floor.outline.copy(), confidence=1.0, frame=frame)

@@ -1,0 +1,199 @@
+"""The room's floor as the depth saw it: the floor area a "how big is this room?" is answered from.
+
+Every keyframe the object map takes also leaves a sparse grid of its depth's points (about
+`points_per_keyframe`, nearer than `max_range`), kept in that keyframe's optical frame so that
+a pose-graph correction moves them with it (`relocate`). `outline(up)` lays every point on the
+plane normal to `up` (walls become lines, the floor fills what they enclose), counts them in
+`cell` metre squares, keeps the squares holding at least `min_points` points (a stray depth
+does not stretch the room) and returns the convex hull of those squares' centres and its area.
+The convex hull is the room for the rooms people and robots mostly walk: rectangles and other
+convex floors; an L-shaped room or two rooms seen together read as their convex outline (more
+than their floor), a room seen only in part as the part seen.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from geovr_ros.geometry import ShapeError, depth_to_points, invert_pose, transform_points
+
+__all__ = ['FloorOutline', 'RoomFootprint', 'RoomFootprintConfig', 'floor_basis']
+
+
+@dataclass(frozen=True)
+class RoomFootprintConfig:
+    """points_per_keyframe: about this many depth pixels kept per keyframe (a regular grid);
+    max_range: metres, farther points are left out (depth is least sure there); cell: metres,
+    the side of the squares points are counted in; min_points: points a square needs to count."""
+
+    points_per_keyframe: int = 300
+    max_range: float = 10.0
+    cell: float = 0.1
+    min_points: int = 3
+
+    def __post_init__(self):
+        if self.points_per_keyframe < 1 or self.min_points < 1:
+            raise ValueError(f'points_per_keyframe ({self.points_per_keyframe}) and min_points '
+                             f'({self.min_points}) must be >= 1')
+        if not (self.max_range > 0 and self.cell > 0):
+            raise ValueError(f'max_range and cell must be > 0 metres, got {self.max_range} and {self.cell}')
+
+
+@dataclass(frozen=True)
+class FloorOutline:
+    """area_m2: the outline's area (m^2); outline: (K, 3) its corners in order, metres, in the
+    footprint's frame, at the height of the lowest point seen (the floor, once it was seen);
+    width_m, depth_m: the sides of the smallest rectangle around it (width <= depth); points:
+    the depth points it was made of."""
+
+    area_m2: float
+    outline: np.ndarray
+    width_m: float
+    depth_m: float
+    points: int
+
+
+def floor_basis(up: np.ndarray) -> np.ndarray:
+    """(2, 3) two orthonormal directions spanning the plane normal to `up` (3,), ordered so
+    that (e1, e2, up) is right-handed. Raises ValueError for a zero or non-finite `up`."""
+    up = np.asarray(up, np.float64).reshape(3)
+    norm = float(np.linalg.norm(up))
+    if not np.isfinite(norm) or norm < 1e-9:
+        raise ValueError(f'up must be a finite non-zero 3-vector, got {up.tolist()}')
+    up = up / norm
+    helper = np.eye(3)[int(np.argmin(np.abs(up)))]
+    e1 = np.cross(helper, up)
+    e1 /= np.linalg.norm(e1)
+    return np.stack([e1, np.cross(up, e1)])
+
+
+class RoomFootprint:
+    """Sparse depth points of the keyframes, and the floor outline they enclose (module docstring).
+    Thread-safe: keyframes may be added from one thread while another asks for the outline."""
+
+    def __init__(self, config: RoomFootprintConfig = RoomFootprintConfig()):
+        self.config = config
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keyframes: list[int] = []
+            self._poses: list[np.ndarray] = []     # T_map_keyframe (4, 4) per entry
+            self._points: list[np.ndarray] = []    # (n, 3) float32 in the keyframe's optical frame
+            self._cached: tuple[tuple, FloorOutline | None] | None = None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._keyframes)
+
+    def add(self, keyframe_id: int, depth: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray,
+            T_map_keyframe: np.ndarray | None = None) -> int:
+        """Keeps a grid of the frame's depth points: depth (H, W) metres (NaN, inf, <= 0:
+        none), K (3, 3) at (H, W), T_map_cam (4, 4); `T_map_keyframe` when the frame is not
+        the keyframe `keyframe_id` itself (its points are kept in the keyframe's frame).
+        Returns the number of points kept."""
+        depth = np.asarray(depth, np.float64)
+        if depth.ndim != 2:
+            raise ShapeError(f'depth must be (H, W), got {depth.shape}')
+        h, w = depth.shape
+        step = max(1, int(np.sqrt(h * w / self.config.points_per_keyframe)))
+        points = depth_to_points(depth, K)[step // 2::step, step // 2::step].reshape(-1, 3)
+        points = points[np.isfinite(points[:, 2]) & (points[:, 2] <= self.config.max_range)]
+        T_map_cam = np.asarray(T_map_cam, np.float64)
+        if T_map_keyframe is None:
+            T_map_keyframe = T_map_cam
+        else:
+            T_map_keyframe = np.asarray(T_map_keyframe, np.float64)
+            points = transform_points(invert_pose(T_map_keyframe) @ T_map_cam, points)
+        with self._lock:
+            self._keyframes.append(int(keyframe_id))
+            self._poses.append(T_map_keyframe.copy())
+            self._points.append(points.astype(np.float32))
+            self._cached = None
+        return len(points)
+
+    def relocate(self, keyframe_poses: Mapping[int, np.ndarray]) -> int:
+        """Moves the points of the given keyframes ({keyframe id: T_map_keyframe (4, 4)});
+        returns how many entries moved."""
+        moved = 0
+        with self._lock:
+            for i, k in enumerate(self._keyframes):
+                if k in keyframe_poses:
+                    self._poses[i] = np.asarray(keyframe_poses[k], np.float64).copy()
+                    moved += 1
+            if moved:
+                self._cached = None
+        return moved
+
+    def outline(self, up: np.ndarray) -> FloorOutline | None:
+        """The floor outline seen so far, in the map's frame, with `up` (3,) the map's up
+        direction; None while fewer than 3 squares hold enough points."""
+        up = np.asarray(up, np.float64).reshape(3)
+        key = tuple(np.round(up / max(float(np.linalg.norm(up)), 1e-12), 6))
+        with self._lock:
+            if self._cached is not None and self._cached[0] == key:
+                return self._cached[1]
+            clouds = [transform_points(T, p.astype(np.float64)) for T, p in zip(self._poses, self._points)]
+        result = _outline(np.concatenate(clouds) if clouds else np.zeros((0, 3)), up, self.config)
+        with self._lock:
+            self._cached = (key, result)
+        return result
+
+    # ---- saving (arrays beside the object map's, `ObjectMap.to_arrays`)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """keyframe (n,), count (n,) points per entry, pose (n, 16) T_map_keyframe row-major,
+        points (sum of count, 3) float32 in their keyframes' frames (rank <= 2: map attachments)."""
+        with self._lock:
+            counts = np.array([len(p) for p in self._points], np.int64)
+            return {'keyframe': np.array(self._keyframes, np.int64), 'count': counts,
+                    'pose': np.stack(self._poses).reshape(-1, 16) if self._poses else np.zeros((0, 16)),
+                    'points': np.concatenate(self._points) if self._points else np.zeros((0, 3), np.float32)}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, Any], config: RoomFootprintConfig = RoomFootprintConfig()
+                    ) -> 'RoomFootprint':
+        """The footprint `to_arrays` wrote. Raises ValueError naming the array that does not fit."""
+        a = {k: np.asarray(arrays[k]) for k in ('keyframe', 'count', 'pose', 'points') if k in arrays}
+        if len(a) != 4:
+            raise ValueError(f'room footprint arrays lack {sorted({"keyframe", "count", "pose", "points"} - set(a))}')
+        n = len(a['keyframe'])
+        shapes = {'keyframe': (n,), 'count': (n,), 'pose': (n, 16), 'points': (int(a['count'].sum()), 3)}
+        for name, shape in shapes.items():
+            if a[name].shape != shape or a[name].dtype.kind not in 'iuf' or not np.all(np.isfinite(a[name])):
+                raise ValueError(f'room footprint array {name!r}: finite numbers of shape {shape} expected, '
+                                 f'got {a[name].dtype} {a[name].shape}')
+        if np.any(a['count'] < 0):
+            raise ValueError('room footprint array \'count\' must be >= 0')
+        out = cls(config)
+        ends = np.cumsum(a['count'])
+        out._keyframes = [int(k) for k in a['keyframe']]
+        out._poses = [T.reshape(4, 4).astype(np.float64) for T in a['pose']]
+        out._points = [a['points'][e - c:e].astype(np.float32) for e, c in zip(ends, a['count'])]
+        return out
+
+
+def _outline(points: np.ndarray, up: np.ndarray, config: RoomFootprintConfig) -> FloorOutline | None:
+    import cv2
+
+    up = up / np.linalg.norm(up)
+    basis = floor_basis(up)
+    flat = points @ basis.T                                   # (N, 2) on the floor plane
+    cells = np.floor(flat / config.cell).astype(np.int64)
+    occupied, counts = np.unique(cells, axis=0, return_counts=True)
+    kept = occupied[counts >= config.min_points]
+    if len(kept) < 3:
+        return None
+    centres = ((kept + 0.5) * config.cell).astype(np.float32)
+    hull = cv2.convexHull(centres).reshape(-1, 2).astype(np.float64)
+    area = float(cv2.contourArea(hull.astype(np.float32)))
+    if len(hull) < 3 or area <= 0:
+        return None
+    extent = sorted(cv2.minAreaRect(hull.astype(np.float32))[1])   # the smallest rectangle around it
+    floor_height = float(np.min(points @ up))
+    outline = hull @ basis + floor_height * up
+    return FloorOutline(area, outline, float(extent[0]), float(extent[1]), int(len(points)))

@@ -1,0 +1,188 @@
+"""Relations and the room answered from the object map (no ROS): which option is nearest, where an
+object lies from a stated viewpoint, a route's turns, the floor area of a room seen in depth.
+Every expected answer is worked out by hand from the constructed geometry."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_objects_queries import CAMERA, ROOM, inst
+
+from geovr_ros.geometry import make_pose
+from geovr_ros.objects import ObjectMap, ObjectMapError, answer_from_objects, load_vocabulary, parse_object_question
+from geovr_ros.objects.relations import direction_choice, floor_angle_deg, turn_word, turns_of
+from geovr_ros.objects.room import RoomFootprint, floor_basis
+
+UP = np.array([0.0, 0.0, 1.0])
+
+
+@pytest.fixture(scope='module')
+def vocab():
+    return load_vocabulary()
+
+
+def ask(question, vocab, instances=ROOM, up=UP, camera=CAMERA, floor=None):
+    return answer_from_objects(question, instances, vocab, camera, 'map', up, floor)
+
+
+def test_angles_in_the_floor_plane_are_positive_to_the_left():
+    assert floor_angle_deg(UP, [1, 0, 0], [0, 1, 0]) == pytest.approx(90.0)     # facing +x, +y is on the left
+    assert floor_angle_deg(UP, [1, 0, 0], [0, -1, 5]) == pytest.approx(-90.0)   # height does not count
+    assert floor_angle_deg(-UP, [1, 0, 0], [0, 1, 0]) == pytest.approx(-90.0)   # upside down, mirrored
+    assert np.isnan(floor_angle_deg(UP, [0, 0, 1], [1, 0, 0]))                  # facing straight up: no heading
+
+
+@pytest.mark.parametrize('angle, options, expected', [
+    (100.0, ['left', 'right'], 'left'), (-170.0, ['left', 'right'], 'right'),
+    (100.0, ['left', 'right', 'back'], 'left'), (140.0, ['left', 'right', 'back'], 'back'),
+    (-130.0, ['left', 'right', 'back'], 'right'), (140.0, ['front-left', 'front-right', 'back-left', 'back-right'],
+                                                   'back-left'),
+    (-20.0, ['front-left', 'front-right', 'back-left', 'back-right'], 'front-right'),
+    (60.0, ['to my left', 'to my right'], 'to my left')])
+def test_a_direction_answers_the_option_nearest_its_angle(angle, options, expected):
+    assert options[direction_choice(angle, options)] == expected
+    assert direction_choice(angle, ['up', 'down']) is None
+
+
+def test_turns_follow_the_data_engines_sectors():
+    assert [turn_word(a) for a in (10.0, 45.0, 149.0, 160.0, -90.0, -179.0)] == \
+        ['go forward', 'turn left', 'turn left', 'turn back', 'turn right', 'turn back']
+    assert turns_of('Turn Left, turn around, go straight') == ['turn left', 'turn back', 'go forward']
+
+
+def test_where_an_object_lies_from_a_stated_viewpoint(vocab):
+    # at the sofa (0, 3) facing the table (0, 0), i.e. towards -y: the best chair (1, 0) lies
+    # atan2(1, 3) = 18.4 deg to the left (east is on the left when facing south)
+    a = ask('If I am standing by the sofa and facing the table, is the chair to my left or right?', vocab)
+    assert a.success and a.category == 'rel_direction' and (a.value, a.unit) == (0.0, 'option index')
+    assert a.answer.startswith('(A) left') and '18 deg to the left' in a.answer
+    np.testing.assert_allclose(a.points, [[0.0, 3.0, 0.4], [0.0, 0.0, 0.375], [1.0, 0.0, 0.45]])
+    a = ask('Standing at the sofa looking towards the table, where is the chair: front-left or front-right or '
+            'back-left or back-right?', vocab)
+    assert a.value == 0.0 and 'front-left' in a.answer
+    a = ask('If I am standing by the table and facing the sofa, where is the chair?', vocab)   # no options
+    assert a.success and a.unit == 'deg' and a.value == pytest.approx(-90.0) and '(right;' in a.answer
+
+
+def test_directions_hold_in_a_map_whose_up_is_minus_y(vocab):
+    """odom optical (the first camera's frame): up is -y. The same room turned so gives the
+    same answers with that up, and with the camera's own up when none is given."""
+    R = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])   # z up -> -y up
+    turned = [inst(i.instance_id, i.category, R @ i.centroid, np.abs(R @ i.extent), i.first_seen, i.confidence)
+              for i in ROOM]
+    camera = make_pose(R, np.zeros(3)) @ CAMERA
+    question = 'If I am standing by the sofa and facing the table, is the chair to my left or right?'
+    for up in (R @ UP, None):
+        a = ask(question, vocab, turned, up=up, camera=camera)
+        assert a.success and a.value == 0.0 and '18 deg to the left' in a.answer
+
+
+def test_a_route_answers_the_option_whose_turns_agree(vocab):
+    # chair (1, 0) -> table (0, 0) heading west, then to the sofa (0, 3) heading north: a right turn
+    q = ('You are a robot beginning at the chair facing the table. You want to navigate to the sofa. '
+         '1. Go forward until the table 2. [please fill in] 3. Go forward until the sofa. '
+         'Options: A. Turn Left B. Turn Back C. Turn Right')
+    parsed = parse_object_question(q, vocab)
+    assert parsed.task == 'route_plan' and parsed.roles == ('chair', 'table', 'sofa')
+    a = ask(q, vocab)
+    assert a.success and a.value == 2.0 and 'at the table: turn right (-90 deg)' in a.answer
+    np.testing.assert_allclose(a.points, [[1.0, 0.0, 0.45], [0.0, 0.0, 0.375], [0.0, 3.0, 0.4]])
+    lamp = inst(9, 'lamp', (3.0, 3.0, 1.0), (0.3, 0.3, 1.5))   # then east from the sofa: right again
+    a = ask('A robot at the chair faces the table. Its route: reach the table, then ___, reach the sofa, then ___, '
+            'reach the lamp. Which turns complete the route: (A) turn left, turn right; (B) turn right, turn left; '
+            '(C) turn right, turn right?', vocab, ROOM + [lamp])
+    assert a.value == 2.0
+
+
+def test_which_option_lies_nearest(vocab):
+    # from the sofa (0, 3, 0.4): the table 3.00 m, the nearer chair sqrt(1 + 9 + 0.0025) = 3.16 m
+    a = ask('Which of these is closest to the sofa: chair, table?', vocab)
+    assert a.success and a.category == 'rel_distance' and a.value == 1.0 and 'chair 3.16 m; table 3.00 m' in a.answer
+    assert ask('Which is farthest from the sofa, the chair or the table?', vocab).value == 0.0
+    assert ask('Among piano, lamp, chair, which one is the closest to the sofa?', vocab).value == 2.0  # unseen options
+    a = ask('Which object is nearest to the sofa?', vocab)     # any object of the map: the answer is the distance
+    assert a.success and a.unit == 'm' and a.value == pytest.approx(3.0, abs=1e-3) and 'the table' in a.answer
+    a = ask('Which is closest to the lamp: the chair, the table?', vocab)
+    assert not a.success and a.not_seen and 'I have not seen a lamp' in a.answer
+
+
+def box_room_depth(width, length, height, T_world_cam, K, size):
+    """Depth (H, W) of the inside of a box room [-w/2, w/2] x [-l/2, l/2] x [0, h] seen from T_world_cam."""
+    w, h = size
+    u, v = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)   # optical, z = 1
+    d = rays @ T_world_cam[:3, :3].T
+    o = T_world_cam[:3, 3]
+    ts = []
+    for axis, (lo, hi) in enumerate([(-width / 2, width / 2), (-length / 2, length / 2), (0.0, height)]):
+        with np.errstate(divide='ignore'):
+            for plane in (lo, hi):
+                t = (plane - o[axis]) / d[..., axis]
+                ts.append(np.where(t > 0, t, np.inf))
+    return np.min(ts, axis=0)   # rays have optical z = 1: the distance along them is the depth
+
+
+def level_camera(position, yaw):
+    """Optical camera at `position` looking along yaw (radians from +x) in a z-up world."""
+    forward = np.array([np.cos(yaw), np.sin(yaw), 0.0])
+    right = np.cross(forward, UP)
+    return make_pose(np.stack([right, -UP, forward], axis=1), position)
+
+
+def seen_room(width=4.0, length=5.0, views=8, origin=(0.3, -0.2, 1.4)):
+    K = np.array([[32.0, 0, 32.0], [0, 32.0, 24.0], [0, 0, 1.0]])   # 64x48, 90 deg across
+    footprint = RoomFootprint()
+    poses = [level_camera(np.asarray(origin), 2 * np.pi * k / views) for k in range(views)]
+    for k, T in enumerate(poses):
+        footprint.add(k, box_room_depth(width, length, 2.5, T, K, (64, 48)), K, T)
+    return footprint, poses
+
+
+def test_the_floor_area_of_a_room_seen_all_round():
+    footprint, _ = seen_room()
+    floor = footprint.outline(UP)
+    assert floor.area_m2 == pytest.approx(20.0, rel=0.05)
+    assert sorted([floor.width_m, floor.depth_m]) == pytest.approx([4.0, 5.0], rel=0.05)
+    np.testing.assert_allclose(floor.outline[:, 2], 0.0, atol=0.05)   # drawn on the floor
+    assert floor.points <= 8 * 400   # about points_per_keyframe (300) per view
+    assert RoomFootprint().outline(UP) is None
+
+
+def test_the_floor_moves_with_its_keyframes_and_is_saved_with_the_object_map():
+    footprint, poses = seen_room()
+    before = footprint.outline(UP)
+    shift = make_pose(np.eye(3), [1.0, 0.0, 0.0])
+    assert footprint.relocate({k: shift @ T for k, T in enumerate(poses)}) == len(poses)
+    after = footprint.outline(UP)
+    assert after.area_m2 == pytest.approx(before.area_m2)
+    np.testing.assert_allclose(after.outline.mean(0), before.outline.mean(0) + [1.0, 0.0, 0.0], atol=0.06)
+    objects = ObjectMap()
+    objects.room = footprint
+    arrays, meta = objects.to_arrays()
+    loaded = ObjectMap.from_arrays(arrays, meta)
+    assert loaded.room.outline(UP).area_m2 == pytest.approx(after.area_m2)
+    arrays['room_count'] = arrays['room_count'] + 1   # more points claimed than saved
+    with pytest.raises(ObjectMapError, match="room footprint array 'points'"):
+        ObjectMap.from_arrays(arrays, meta)
+    objects.clear()
+    assert len(objects.room) == 0
+
+
+def test_how_big_is_the_room(vocab):
+    footprint, _ = seen_room()
+    floor = footprint.outline(UP)
+    for question in ('How big is this room?', 'What is the floor area of this room in square metres?',
+                     'How many square metres of floor does this room have?'):
+        a = ask(question, vocab, floor=floor)
+        assert a.success and a.category == 'room_size' and a.unit == 'm^2' and a.value == floor.area_m2
+        assert len(a.points) == len(floor.outline)
+    assert not ask('How big is this room?', vocab).success   # nothing seen yet
+
+
+def test_floor_basis_is_orthonormal_and_right_handed():
+    for up in ([0, 0, 1], [0, -1, 0], [0.3, 0.2, 0.9]):
+        basis = floor_basis(np.asarray(up, float))
+        up = np.asarray(up, float) / np.linalg.norm(up)
+        np.testing.assert_allclose(basis @ basis.T, np.eye(2), atol=1e-12)
+        np.testing.assert_allclose(np.cross(basis[0], basis[1]), up, atol=1e-12)
+    with pytest.raises(ValueError, match='up must be'):
+        floor_basis(np.zeros(3))
