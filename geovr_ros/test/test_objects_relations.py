@@ -128,10 +128,11 @@ def level_camera(position, yaw):
     return make_pose(np.stack([right, -UP, forward], axis=1), position)
 
 
-def seen_room(width=4.0, length=5.0, views=8, origin=(0.3, -0.2, 1.4)):
+def seen_room(width=4.0, length=5.0, views=8, origin=(0.3, -0.2, 1.4), yaws=None):
     K = np.array([[32.0, 0, 32.0], [0, 32.0, 24.0], [0, 0, 1.0]])   # 64x48, 90 deg across
     footprint = RoomFootprint()
-    poses = [level_camera(np.asarray(origin), 2 * np.pi * k / views) for k in range(views)]
+    yaws = [2 * np.pi * k / views for k in range(views)] if yaws is None else yaws
+    poses = [level_camera(np.asarray(origin), yaw) for yaw in yaws]
     for k, T in enumerate(poses):
         footprint.add(k, box_room_depth(width, length, 2.5, T, K, (64, 48)), K, T)
     return footprint, poses
@@ -140,11 +141,22 @@ def seen_room(width=4.0, length=5.0, views=8, origin=(0.3, -0.2, 1.4)):
 def test_the_floor_area_of_a_room_seen_all_round():
     footprint, _ = seen_room()
     floor = footprint.outline(UP)
-    assert floor.area_m2 == pytest.approx(20.0, rel=0.05)
+    assert floor.area_m2 == pytest.approx(20.0, rel=0.05) and floor.seen_m2 == pytest.approx(20.0, rel=0.05)
     assert sorted([floor.width_m, floor.depth_m]) == pytest.approx([4.0, 5.0], rel=0.05)
+    assert floor.outline.shape == (4, 3)
     np.testing.assert_allclose(floor.outline[:, 2], 0.0, atol=0.05)   # drawn on the floor
     assert floor.points <= 8 * 400   # about points_per_keyframe (300) per view
     assert RoomFootprint().outline(UP) is None
+
+
+def test_a_room_seen_from_one_corner_reads_as_its_rectangle():
+    """Looking only towards the +x, +y corner from near the opposite one: the far walls, the
+    corner between them and the floor in front. Their hull cuts off the room's near corners;
+    the rectangle around them is the room."""
+    footprint, _ = seen_room(origin=(-1.5, -2.0, 1.4), yaws=np.radians([30.0, 60.0]))
+    floor = footprint.outline(UP)
+    assert floor.seen_m2 < 0.85 * 20.0
+    assert floor.area_m2 == pytest.approx(20.0, rel=0.05)
 
 
 def test_the_floor_moves_with_its_keyframes_and_is_saved_with_the_object_map():

@@ -5,10 +5,14 @@ Every keyframe the object map takes also leaves a sparse grid of its depth's poi
 a pose-graph correction moves them with it (`relocate`). `outline(up)` lays every point on the
 plane normal to `up` (walls become lines, the floor fills what they enclose), counts them in
 `cell` metre squares, keeps the squares holding at least `min_points` points (a stray depth
-does not stretch the room) and returns the convex hull of those squares' centres and its area.
-The convex hull is the room for the rooms people and robots mostly walk: rectangles and other
-convex floors; an L-shaped room or two rooms seen together read as their convex outline (more
-than their floor), a room seen only in part as the part seen.
+does not stretch the room), and takes the convex hull of those squares' centres (the floor
+seen) and the smallest rectangle around it: the room. Rooms are mostly rectangles (the
+Manhattan-world prior of indoor layout estimation), and a camera seldom sees every corner: a
+room seen from one side shows two walls and the corner between them, whose hull cuts the room
+along a diagonal and whose rectangle does not (24 rendered validation rooms of 32 frames: floor
+area MRA 0.59 from the hull, 0.78 from the rectangle; docs/objects.md). An L-shaped room or
+two rooms seen together read as their bounding rectangle (more than their floor), a room seen
+only in part as the part seen.
 """
 from __future__ import annotations
 
@@ -44,15 +48,17 @@ class RoomFootprintConfig:
 
 @dataclass(frozen=True)
 class FloorOutline:
-    """area_m2: the outline's area (m^2); outline: (K, 3) its corners in order, metres, in the
-    footprint's frame, at the height of the lowest point seen (the floor, once it was seen);
-    width_m, depth_m: the sides of the smallest rectangle around it (width <= depth); points:
-    the depth points it was made of."""
+    """area_m2: the room's floor area (m^2), its rectangle's; outline: (4, 3) the rectangle's
+    corners in order, metres, in the footprint's frame, at the height of the lowest point seen
+    (the floor, once it was seen); width_m, depth_m: its sides (width <= depth); seen_m2: the
+    area of the floor seen (the hull inside the rectangle); points: the depth points it was
+    made of."""
 
     area_m2: float
     outline: np.ndarray
     width_m: float
     depth_m: float
+    seen_m2: float
     points: int
 
 
@@ -189,11 +195,13 @@ def _outline(points: np.ndarray, up: np.ndarray, config: RoomFootprintConfig) ->
     if len(kept) < 3:
         return None
     centres = ((kept + 0.5) * config.cell).astype(np.float32)
-    hull = cv2.convexHull(centres).reshape(-1, 2).astype(np.float64)
-    area = float(cv2.contourArea(hull.astype(np.float32)))
-    if len(hull) < 3 or area <= 0:
+    hull = cv2.convexHull(centres)
+    seen = float(cv2.contourArea(hull))
+    if len(hull) < 3 or seen <= 0:
         return None
-    extent = sorted(cv2.minAreaRect(hull.astype(np.float32))[1])   # the smallest rectangle around it
+    rectangle = cv2.minAreaRect(hull)
+    corners = cv2.boxPoints(rectangle).astype(np.float64)   # (4, 2) in order
+    width, depth = sorted(float(v) for v in rectangle[1])
     floor_height = float(np.min(points @ up))
-    outline = hull @ basis + floor_height * up
-    return FloorOutline(area, outline, float(extent[0]), float(extent[1]), int(len(points)))
+    outline = corners @ basis + floor_height * up
+    return FloorOutline(width * depth, outline, width, depth, seen, int(len(points)))
