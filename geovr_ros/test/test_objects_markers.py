@@ -1,6 +1,8 @@
 """Object map -> visualization_msgs/MarkerArray, with the real message classes (no node)."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -41,6 +43,8 @@ def test_markers_of_instances():
     assert cubes[1].scale.z == pytest.approx(0.05)  # a flat box still shows (min_side)
     assert chair.color == cubes[2].color and chair.color != cubes[1].color and 0 < chair.color.a < 1
     assert labels[0].text == 'chair 3 · 0.75 · named in 4 of 4 views'
+    red = dataclasses.replace(inst(3, 'chair', (1.0, 2.0, 0.45), (0.5, 0.4, 0.9)), colour=np.array([0.7, 0.1, 0.1]))
+    assert object_markers([red], 'map', stamp).markers[2].text.startswith('red chair 3 · ')   # the colour it looks
     assert labels[0].pose.position.z == pytest.approx(0.45 + 0.45 + 0.15)  # above the box along z
     # a valid message: it serialises
     assert len(rclpy_serialization.serialize_message(msg)) > 0

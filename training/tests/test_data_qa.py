@@ -195,7 +195,7 @@ def test_the_object_map_reads_every_wording_of_its_tasks():
     relations = {   # task: (fill, roles, options)
         'room_size': ({}, (), ()),
         'rel_distance': ({'a': 'red chair', 'options': 'blue table, green lamp, white sofa'}, ('chair',),
-                         (('table',), ('lamp',), ('sofa',))),
+                         (('table', 'blue'), ('lamp', 'green'), ('sofa', 'white'))),
         'rel_direction': ({'a': 'red chair', 'b': 'blue table', 'c': 'green lamp', 'options': 'left or right or back'},
                           ('chair', 'table', 'lamp'), (('left',), ('right',), ('back',))),
         'route_plan': ({'a': 'red chair', 'b': 'blue table', 'c': 'green lamp', 'd': 'white sofa',
@@ -206,6 +206,7 @@ def test_the_object_map_reads_every_wording_of_its_tasks():
         for template in TEMPLATES[task]['train'] + TEMPLATES[task]['heldout']:
             q = parse_object_question(template.format(**values), vocab)
             assert q is not None and (q.task, q.roles, q.options) == (task, roles, options), template
+            assert q.role_colours == tuple(values[k].split()[0] for k in 'abcd'[:len(roles)]), template
     scenes = [(_synthetic(seed), seed) for seed in range(6)]
     counts = [item['question'] for seq, seed in scenes
               for item in generate_qa(seq.scene, seq.T_world_cam, np.random.default_rng(seed), 60)

@@ -118,7 +118,8 @@ class ObjectMapConfig:
 class ObjectInstance:
     """One object. centroid, box_min, box_max: (3,) metres in `map` (box axis-aligned);
     confidence in [0, 1]; first_seen, last_seen: stamps (s); keyframes: ids supporting it;
-    n_missed: frames that should have named it and did not (the module docstring)."""
+    n_missed: frames that should have named it and did not (the module docstring); colour:
+    (3,) median sRGB in [0, 1] of its observations' colours, or None when none was seen."""
 
     instance_id: int
     category: str
@@ -131,6 +132,7 @@ class ObjectInstance:
     last_seen: float
     keyframes: tuple[int, ...]
     n_missed: int = 0
+    colour: np.ndarray | None = None
 
     @property
     def extent(self) -> np.ndarray:
@@ -146,7 +148,8 @@ class ObjectInstance:
 class _Track:
     """Mutable state of one instance (under the map's lock). Arrays have one row per kept
     observation: keyframe (n,), stamp (n,), score (n,), point_kf (n, 3), point_map (n, 3),
-    offset_min / offset_max (n, 3) box corners relative to point_map."""
+    offset_min / offset_max (n, 3) box corners relative to point_map, colour (n, 3) sRGB
+    (NaN: not seen)."""
 
     instance_id: int
     category: str
@@ -164,6 +167,7 @@ class _Track:
     point_map: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     offset_min: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     offset_max: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    colour: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     cached: ObjectInstance | None = None  # the reported instance; None after any change
 
     def append(self, rows: dict[str, np.ndarray], keep: int) -> None:
@@ -192,15 +196,18 @@ class _Track:
             if negative_evidence:
                 support *= self.n_views / (self.n_views + self.n_missed)
             centroid = self.centroid()
-            for array in (centroid, lo, hi):
+            seen = np.all(np.isfinite(self.colour), axis=1)
+            colour = np.median(self.colour[seen], axis=0) if seen.any() else None
+            for array in (centroid, lo, hi) + (() if colour is None else (colour,)):
                 array.flags.writeable = False  # shared by every reader until the next change
             self.cached = ObjectInstance(self.instance_id, self.category, float(mean_score * support),
                                          centroid, lo, hi, self.n_views, self.first_seen, self.last_seen,
-                                         tuple(int(k) for k in np.unique(self.keyframe)), self.n_missed)
+                                         tuple(int(k) for k in np.unique(self.keyframe)), self.n_missed, colour)
         return self.cached
 
 
-_ROW_KEYS = ('keyframe', 'stamp', 'score', 'point_kf', 'point_map', 'offset_min', 'offset_max')
+_ROW_KEYS = ('keyframe', 'stamp', 'score', 'point_kf', 'point_map', 'offset_min', 'offset_max', 'colour')
+_ROW_VECTORS = ('point_kf', 'point_map', 'offset_min', 'offset_max', 'colour')   # (n, 3) rows
 
 
 def box_overlap(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> float:
@@ -273,7 +280,8 @@ class ObjectMap:
                               'point_kf': np.asarray(obs.centroid_keyframe, np.float64)[None],
                               'point_map': centroid[None],
                               'offset_min': (np.asarray(obs.box_min) - centroid)[None],
-                              'offset_max': (np.asarray(obs.box_max) - centroid)[None]},
+                              'offset_max': (np.asarray(obs.box_max) - centroid)[None],
+                              'colour': np.asarray(obs.colour, np.float64).reshape(1, 3)},
                              self.config.max_observations)
                 joined.append(track.instance_id)
                 self.observations_added += 1
@@ -442,7 +450,7 @@ class ObjectMap:
                                                or [np.zeros(0, np.int64)]),
             }
             for key in _ROW_KEYS:
-                empty = np.zeros((0, 3)) if key.startswith(('point', 'offset')) else np.zeros(0)
+                empty = np.zeros((0, 3)) if key in _ROW_VECTORS else np.zeros(0)
                 arrays['obs_' + key] = np.concatenate([getattr(t, key) for t in tracks] or [empty])
             arrays['obs_keyframe'] = arrays['obs_keyframe'].astype(np.int64)
             meta = {'format': FORMAT, 'version': VERSION, 'categories': categories, 'next_id': self._next_id,
@@ -467,6 +475,9 @@ class ObjectMap:
             raise ObjectMapError(f'object map meta is incomplete or wrong: {exc!r}') from exc
         need = {'instance_id': 1, 'category_index': 1, 'n_views': 1, 'first_seen': 1, 'last_seen': 1,
                 'score_sum': 1, 'observations_total': 1, 'obs_instance': 1, **{'obs_' + k: 1 for k in _ROW_KEYS}}
+        arrays = dict(arrays)
+        if 'obs_colour' not in arrays and 'obs_stamp' in arrays:   # maps saved before colours: none seen
+            arrays['obs_colour'] = np.full((len(np.asarray(arrays['obs_stamp'])), 3), np.nan)
         for key in need:
             if key not in arrays:
                 raise ObjectMapError(f'object map arrays lack {key!r}')
@@ -474,11 +485,11 @@ class ObjectMap:
         n, m = len(a['instance_id']), len(a['obs_instance'])
         for key, value in a.items():
             rows = m if key.startswith('obs_') else n
-            width = (3,) if key[4:].startswith(('point', 'offset')) else ()
+            width = (3,) if key[4:] in _ROW_VECTORS else ()
             if value.shape != (rows,) + width:
                 raise ObjectMapError(f'object map array {key!r} has shape {value.shape}, expected {(rows,) + width}')
-            if value.dtype.kind not in 'iuf' or not np.all(np.isfinite(value)):
-                raise ObjectMapError(f'object map array {key!r} must be finite numbers')
+            if value.dtype.kind not in 'iuf' or not np.all(np.isfinite(value) | ((key == 'obs_colour') & np.isnan(value))):
+                raise ObjectMapError(f'object map array {key!r} must be finite numbers')   # colour: NaN is unseen
         ids = a['instance_id'].astype(np.int64)
         if len(set(ids.tolist())) != n or (n and (ids.min() < 1 or ids.max() >= next_id)):
             raise ObjectMapError(f'instance ids must be unique integers in [1, next_id={next_id}), got {ids.tolist()}')

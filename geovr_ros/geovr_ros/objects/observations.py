@@ -19,7 +19,7 @@ a pose-graph correction of that keyframe can move it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -94,7 +94,8 @@ class ObjectObservation:
     centroid, box_min, box_max: (3,) metres in `map` (box axis-aligned in map);
     centroid_keyframe: (3,) the centroid in the optical frame of keyframe `keyframe_id`;
     score: mean category probability over the component's cells; cells: (M,) flat indices
-    of the component's cells in the (Hc, Wc) grid; n_points: foreground pixels used.
+    of the component's cells in the (Hc, Wc) grid; n_points: foreground pixels used;
+    colour: (3,) median sRGB in [0, 1] of those pixels (NaN when no image was given).
     """
 
     category: str
@@ -107,6 +108,7 @@ class ObjectObservation:
     stamp: float
     cells: np.ndarray
     n_points: int
+    colour: np.ndarray = field(default_factory=lambda: np.full(3, np.nan))
 
     @property
     def extent(self) -> np.ndarray:
@@ -163,7 +165,7 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
                          keyframe_id: int, stamp: float, vocabulary: Vocabulary,
                          config: ObservationConfig = ObservationConfig(),
                          T_map_keyframe: np.ndarray | None = None,
-                         vertical_axis: int | None = None) -> list[ObjectObservation]:
+                         vertical_axis: int | None = None, rgb: np.ndarray | None = None) -> list[ObjectObservation]:
     """Observations of one frame.
 
     probabilities: (Hc, Wc, K + 1) per cell (K categories of `vocabulary` + background);
@@ -171,7 +173,9 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
     T_map_cam: (4, 4) camera-to-map of this frame; T_map_keyframe: (4, 4) pose of keyframe
     `keyframe_id` (None: this frame is that keyframe); vertical_axis: the map axis that
     points up or down (`ObjectMapConfig.vertical_axis`; None: unknown, no support surface is
-    removed). Raises ShapeError on shapes that disagree and ValueError on a non-finite pose.
+    removed); rgb: (H, W, 3) the frame's image at the depth's size (uint8, or floats in [0, 1]),
+    for the observations' colours (None: unknown). Raises ShapeError on shapes that disagree
+    and ValueError on a non-finite pose.
     """
     probabilities = np.asarray(probabilities, dtype=np.float64)
     depth = np.asarray(depth, dtype=np.float64)
@@ -195,6 +199,7 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
     z = points[..., 2]
     valid = np.isfinite(z) & (z <= config.max_depth)
     up = _up_direction(T_map_cam, vertical_axis) if config.support_band > 0 else None  # (3,) or None
+    colours = _colours(rgb, depth.shape)   # (H, W, 3) in [0, 1], NaN without an image
     observations = []
     for c in range(n):
         mask = components == c  # (Hc, Wc)
@@ -202,12 +207,14 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
         pixel_mask = np.repeat(np.repeat(mask, sy, axis=0), sx, axis=1) & valid  # (H, W)
         if int(pixel_mask.sum()) < config.min_points:
             continue
-        pts = points[pixel_mask]  # (P, 3)
+        pts, rgbs = points[pixel_mask], colours[pixel_mask]  # (P, 3) each
         front = np.percentile(pts[:, 2], config.foreground_percentile)
         band = max(config.depth_band, config.depth_band_relative * front)
-        pts = pts[np.abs(pts[:, 2] - front) <= band]
+        keep = np.abs(pts[:, 2] - front) <= band
+        pts, rgbs = pts[keep], rgbs[keep]
         if config.depth_gap > 0 and len(pts):
-            pts = pts[_depth_cluster(pts[:, 2], front, config.depth_gap, config.depth_gap_relative)]
+            keep = _depth_cluster(pts[:, 2], front, config.depth_gap, config.depth_gap_relative)
+            pts, rgbs = pts[keep], rgbs[keep]
         if len(pts) < config.min_points:
             continue
         in_map = transform_points(T_map_cam, pts)  # (P, 3)
@@ -216,7 +223,8 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
             heights = in_map @ up
             support = _support_height(heights, config.support_band, config.min_points)
             if support is not None:
-                in_map = in_map[heights > support + config.support_band]
+                above = heights > support + config.support_band
+                in_map, rgbs = in_map[above], rgbs[above]
         box_min, box_max = np.percentile(in_map, config.box_percentiles, axis=0)
         if support is not None:  # the object stands on the surface: its box reaches down to it
             axis = int(vertical_axis)
@@ -227,8 +235,19 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
             category=vocabulary.names[label], score=float(probabilities[..., label][mask].mean()),
             centroid=centroid, box_min=np.minimum(box_min, centroid), box_max=np.maximum(box_max, centroid),
             keyframe_id=int(keyframe_id), centroid_keyframe=transform_points(T_kf_map, centroid),
-            stamp=float(stamp), cells=np.flatnonzero(mask), n_points=int(len(pts))))
+            stamp=float(stamp), cells=np.flatnonzero(mask), n_points=int(len(pts)),
+            colour=np.median(rgbs, axis=0) if len(rgbs) else np.full(3, np.nan)))
     return observations
+
+
+def _colours(rgb: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) float colours in [0, 1] of an image at the depth's `shape` (NaN for None)."""
+    if rgb is None:
+        return np.full(tuple(shape) + (3,), np.nan)
+    rgb = np.asarray(rgb)
+    if rgb.shape != tuple(shape) + (3,):
+        raise ShapeError(f'rgb must be {tuple(shape) + (3,)} (the depth\'s size), got {rgb.shape}')
+    return rgb / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float64)
 
 
 def _up_direction(T_map_cam: np.ndarray, vertical_axis: int | None) -> np.ndarray | None:

@@ -38,6 +38,7 @@ object (held-out rendered rooms, docs/objects.md). Definitions:
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -48,6 +49,7 @@ from geovr_ros.geometry import invert_pose, transform_points
 from geovr_ros.language.text import parse_options
 from geovr_ros.memory.answerer import NO_MODEL_MESSAGE, Answer
 from geovr_ros.memory.spatial_memory import MemorySnapshot
+from geovr_ros.objects.colours import COLOUR_PROTOTYPES, colour_distance, colour_name, colour_word_before
 from geovr_ros.objects.object_map import ObjectInstance, ObjectMap, box_distance
 from geovr_ros.objects.relations import (direction_answer, direction_of, nearest_option, room_answer, route_answer,
                                          route_roles, turns_of)
@@ -112,7 +114,9 @@ class ObjectQuestion:
     (rel_direction), turns in order (route plan); roles: the categories in the task's roles
     (rel_distance: the target; rel_direction: where I stand, what I face, what is asked
     about; route plan: the start and each waypoint); farthest: rel_distance asks for the
-    farthest; exists: a yes-or-no question about whether something was seen."""
+    farthest; exists: a yes-or-no question about whether something was seen; colours,
+    role_colours: the colour word before each category's first mention and each role's
+    ('' for none: "the red chair"); a rel_distance option is (category, colour)."""
 
     task: str
     categories: tuple[str, ...]
@@ -124,6 +128,8 @@ class ObjectQuestion:
     roles: tuple[str, ...] = ()
     farthest: bool = False
     exists: bool = False
+    colours: tuple[str, ...] = ()
+    role_colours: tuple[str, ...] = ()
 
 
 def _singular(word: str) -> str:
@@ -144,13 +150,17 @@ def parse_object_question(question: str, vocabulary: Vocabulary) -> ObjectQuesti
     if _NOT_OURS.search(text):
         return None
     mentions = vocabulary.find(text)
-    categories = tuple(dict.fromkeys(name for _, name in mentions))
+    colours = [colour_word_before(text[:offset]) for offset, _ in mentions]
+    first = {}
+    for (_, name), colour in zip(mentions, colours):
+        first.setdefault(name, colour)
+    categories = tuple(first)
     for task, pattern in _TASKS:
         if pattern.search(text):
-            parsed = _relation_question(task, question, text, mentions, categories, vocabulary) \
+            parsed = _relation_question(task, question, text, mentions, colours, categories, vocabulary) \
                 if task in RELATION_TASKS else _object_question(task, question, text, categories, vocabulary)
             if parsed is not None:
-                return parsed
+                return dataclasses.replace(parsed, colours=tuple(first[c] for c in categories))
     return None
 
 
@@ -180,35 +190,42 @@ def _object_question(task: str, question: str, text: str, categories: tuple[str,
                           bool(_CLOSEST.search(text)), bool(_TO_CAMERA.search(text)), options, exists=exists)
 
 
-def _relation_question(task: str, question: str, text: str, mentions: list[tuple[int, str]],
+def _relation_question(task: str, question: str, text: str, mentions: list[tuple[int, str]], colours: list[str],
                        categories: tuple[str, ...], vocabulary: Vocabulary) -> ObjectQuestion | None:
-    """A rel_distance, rel_direction or route_plan question with its roles filled, or None."""
+    """A rel_distance, rel_direction or route_plan question with its roles filled, or None.
+    colours: the colour word before each of `mentions` ('' for none)."""
     listed = parse_options(question)
     if task == 'route_plan':
-        roles = tuple(route_roles(text, mentions))
+        at = route_roles(text, mentions)
         options = tuple(tuple(turns_of(o)) for o in listed)
-        return ObjectQuestion(task, categories, roles=roles, options=options) if len(roles) >= 3 else None
+        return ObjectQuestion(task, categories, roles=tuple(mentions[k][1] for k in at), options=options,
+                              role_colours=tuple(colours[k] for k in at)) if len(at) >= 3 else None
     if task == 'rel_direction':
         if len(mentions) < 3:
             return None
         options = tuple((direction_of(o) or '',) for o in listed)
         return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions[:3]),
-                              options=options if any(o[0] for o in options) else ())
-    named = [next((name for _, name in vocabulary.find(o)), '') for o in listed]
-    if len(listed) >= 2 and sum(map(bool, named)) >= 2:
-        rest = [name for _, name in mentions]
-        for name in named:   # the target is what the options do not name
-            if name in rest:
-                rest.remove(name)
-        options = tuple((name,) for name in named)
+                              options=options if any(o[0] for o in options) else (), role_colours=tuple(colours[:3]))
+    named = []
+    for option in listed:
+        found = vocabulary.find(option.lower())
+        named.append((found[0][1], colour_word_before(option.lower()[:found[0][0]])) if found else ('', ''))
+    if len(listed) >= 2 and sum(bool(n) for n, _ in named) >= 2:
+        rest = list(zip((name for _, name in mentions), colours))
+        for option in named:   # the target is what the options do not name
+            if option in rest:
+                rest.remove(option)
+            elif option[0] in [n for n, _ in rest]:
+                rest.pop([n for n, _ in rest].index(option[0]))
+        options = tuple(named)
     elif _ANY_OBJECT.search(text) and mentions:   # "which object is nearest the sofa?": any of the map's
-        rest, options = [mentions[0][1]], ()
+        rest, options = [(mentions[0][1], colours[0])], ()
     else:
         return None
     if not rest:
         return None
-    return ObjectQuestion(task, categories, closest=bool(_CLOSEST.search(text)), options=options, roles=(rest[0],),
-                          farthest=bool(_FARTHEST.search(text)))
+    return ObjectQuestion(task, categories, closest=bool(_CLOSEST.search(text)), options=options,
+                          roles=(rest[0][0],), role_colours=(rest[0][1],), farthest=bool(_FARTHEST.search(text)))
 
 
 def _plural(name: str, vocabulary: Vocabulary) -> str:
@@ -278,6 +295,11 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         return _relation(q, by_category, vocabulary, camera_pose, up, frame)
     if q.unknown:
         return _replace_frame(_not_seen(q, [], vocabulary), frame)
+    for category, colour in zip(q.categories, q.colours):   # "the red chair": the chair nearest red in colour
+        if colour and by_category.get(category) and q.task != 'appearance_order':
+            group = by_category[category]
+            by_category[category] = ([i for i in _credible(group) if colour_name(i.colour) == colour]
+                                     if q.task == 'object_count' else [_pick(group, colour)])
     seen = [c for c in q.categories if by_category.get(c)]
     if q.task == 'appearance_order':
         return _order(q, by_category, vocabulary, frame)
@@ -291,7 +313,7 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         doubt = (f'; {left_out} less certain one{"s" * (left_out > 1)} (under half the best confidence) '
                  f'not counted' if left_out else '')
         return Answer(True, 'ok', f'{"yes, " if q.exists else ""}I have seen {len(found)} {name} (centres in {frame}: '
-                      + '; '.join(_xyz(i.centroid) for i in found) + f'){doubt}', q.task, float(len(found)), 'count',
+                      + '; '.join(_xyz(i.centroid) + _looks(i) for i in found) + f'){doubt}', q.task, float(len(found)), 'count',
                       points=np.stack([i.centroid for i in found]),
                       confidence=float(np.mean([i.confidence for i in found])), frame=frame)
     if q.task == 'object_size':
@@ -301,7 +323,7 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         more = f' (the most confident of {len(by_category[seen[0]])})' if len(by_category[seen[0]]) > 1 else ''
         e = inst.extent
         size = f'{value:.0f} cm' if unit == 'cm' else f'{value:.2f} m'
-        return Answer(True, 'ok', f'the {seen[0]}{more} is {size} along its longest side (box {e[0]:.2f} x '
+        return Answer(True, 'ok', f'the {seen[0]}{_looks(inst)}{more} is {size} along its longest side (box {e[0]:.2f} x '
                       f'{e[1]:.2f} x {e[2]:.2f} m along {frame} x, y, z; centre {_xyz(inst.centroid)} in {frame})',
                       q.task, value, unit, points=inst.centroid[None].copy(), confidence=inst.confidence,
                       frame=frame)
@@ -310,22 +332,51 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
     return _distance(q, seen, by_category, vocabulary, camera_pose, frame)
 
 
+def _pick(group: Sequence[ObjectInstance], colour: str = '', taken: Sequence[ObjectInstance] = ()) -> ObjectInstance:
+    """The instance a mention means: of the credible ones, the nearest `colour` in colour when
+    one is named (`objects/colours.py`), else the most confident; one not `taken` by an
+    earlier mention of the same category when there is one."""
+    pool = [i for i in _credible(group) if not any(i is t for t in taken)] or _credible(group)
+    if colour and any(i.colour is not None for i in pool):
+        target = np.asarray(COLOUR_PROTOTYPES[colour])
+        return min(pool, key=lambda i: (np.inf if i.colour is None else float(colour_distance(i.colour, target)),
+                                        -i.confidence))
+    return max(pool, key=lambda i: i.confidence)
+
+
+def _looks(inst: ObjectInstance) -> str:
+    """' (red)': the colour an instance looks, or '' when none was seen."""
+    name = colour_name(inst.colour)
+    return f' ({name})' if name else ''
+
+
+def _named(category: str, colour: str) -> str:
+    return f'{colour} {category}' if colour else category
+
+
 def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame) -> Answer:
-    """rel_distance, rel_direction and route_plan (`objects/relations.py`)."""
+    """rel_distance, rel_direction and route_plan (`objects/relations.py`) on the instances the
+    question's objects resolve to."""
     missing = [c for c in dict.fromkeys(q.roles) if not by_category.get(c)]
     if missing:
         return _replace_frame(_not_seen(q, missing, vocabulary), frame)
-    credible = {c: _credible(group) for c, group in by_category.items()}
+    places = []
+    for category, colour in zip(q.roles, q.role_colours):
+        places.append(_pick(by_category[category], colour, places))
+    names = [_named(c, colour) for c, colour in zip(q.roles, q.role_colours)]
     if q.task == 'rel_distance':
-        options = [o[0] for o in q.options] or sorted(credible)
-        return nearest_option(q.roles[0], options, credible, q.farthest, q.closest, frame, listed=bool(q.options))
+        options = list(q.options) or [(c, '') for c in sorted(by_category)]
+        candidates = [[] if not by_category.get(c) else [_pick(by_category[c], colour)] if colour
+                      else _credible(by_category[c]) for c, colour in options]
+        return nearest_option(names[0], places[0], [_named(c, colour) for c, colour in options], candidates,
+                              q.farthest, q.closest, frame, listed=bool(q.options))
     if up is None:
         if camera_pose is None:
             return Answer(False, 'no camera pose yet to tell up from down', frame=frame)
         up = -np.asarray(camera_pose, np.float64)[:3, 1]
     if q.task == 'rel_direction':
-        return direction_answer(q.roles, [o[0] for o in q.options], credible, up, frame)
-    return route_answer(q.roles, q.options, credible, up, frame)
+        return direction_answer(names, places, [o[0] for o in q.options], up, frame)
+    return route_answer(names, places, q.options, up, frame)
 
 
 def _replace_frame(answer: Answer, frame: str) -> Answer:
@@ -384,7 +435,7 @@ def _where(category, found, camera_pose, frame) -> Answer:
     if camera_pose is not None:
         offset = transform_points(invert_pose(np.asarray(camera_pose, np.float64)), inst.centroid)
         rel = f', {np.linalg.norm(offset):.2f} m from the camera: {_words(offset)}'
-    return Answer(True, 'ok', f'the {category}{which} is at {_xyz(inst.centroid)} in {frame}{rel}', 'where_is',
+    return Answer(True, 'ok', f'the {category}{_looks(inst)}{which} is at {_xyz(inst.centroid)} in {frame}{rel}', 'where_is',
                   float(np.linalg.norm(inst.centroid)), 'm', points=inst.centroid[None].copy(),
                   confidence=inst.confidence, frame=frame)
 

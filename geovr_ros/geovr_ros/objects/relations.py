@@ -17,7 +17,7 @@ Conventions (the data engine's, `geovr_training.data.qa`, so that its items scor
   closest points / edges / surfaces), from the target's most confident instance to each
   option's nearest credible one; an option never seen is never the nearest (and always the
   farthest, it may be anywhere);
-- the floor area: `room.RoomFootprint`'s outline of what the depth saw.
+- the floor area: `room.RoomFootprint`'s rectangle around what the depth saw.
 """
 from __future__ import annotations
 
@@ -105,34 +105,33 @@ def turns_of(option: str) -> list[str]:
     return out
 
 
-def route_roles(text: str, mentions: Sequence[tuple[int, str]]) -> list[str]:
-    """The route's waypoints: the first object named (where it starts), then every object named
-    right after 'until', 'reach' or 'go/walk/head to' and at most two words ('the red chair';
-    in `text`, lower case), in order.
-    mentions: the vocabulary's (offset, category) of `text`."""
+def route_roles(text: str, mentions: Sequence[tuple[int, str]]) -> list[int]:
+    """The route's waypoints as indices into `mentions` (the vocabulary's (offset, category) of
+    `text`, lower case): the first object named (where it starts), then every object named
+    right after 'until', 'reach' or 'go/walk/head to' and at most two words ('the red chair'),
+    in order."""
     if not mentions:
         return []
-    return [mentions[0][1]] + [name for offset, name in mentions[1:] if _WAYPOINT_CUE.search(text[:offset])]
+    return [0] + [k for k, (offset, _) in enumerate(mentions) if k and _WAYPOINT_CUE.search(text[:offset])]
 
 
-# ---- answers (each from the instances of the categories asked, in the map's frame)
+# ---- answers, from the instances the question's objects resolved to (`queries`), in the map's frame
 
-def _best(group: Sequence[ObjectInstance]) -> ObjectInstance:
-    return max(group, key=lambda i: i.confidence)
+def _distance(a: ObjectInstance, b: ObjectInstance, closest_points: bool) -> float:
+    return box_distance(a, b)[0] if closest_points else float(np.linalg.norm(b.centroid - a.centroid))
 
 
-def nearest_option(target: str, options: Sequence[str], credible: dict, farthest: bool, closest_points: bool,
+def nearest_option(target: str, anchor: ObjectInstance, options: Sequence[str],
+                   candidates: Sequence[Sequence[ObjectInstance]], farthest: bool, closest_points: bool,
                    frame: str, listed: bool = True) -> Answer:
-    """rel_distance: which of `options` (categories, one per option; '' for an option that
-    names none) lies nearest (`farthest`: farthest from) the `target` category's instance.
-    credible: {category: its credible instances} (`queries`). listed: the options are the
+    """rel_distance: which of `options` (names, one per option; '' for an option that names
+    none), each with its `candidates` (the instances it may mean), lies nearest (`farthest`:
+    farthest from) `anchor`, the instance `target` names. listed: the options are the
     question's (the value is the chosen one's index), else the map's categories (the value is
     the distance, metres)."""
-    anchor = _best(credible[target])
     distances = []
-    for name in options:
-        found = [(box_distance(anchor, i)[0] if closest_points else float(np.linalg.norm(i.centroid - anchor.centroid)), i)
-                 for i in credible.get(name) or [] if i is not anchor]
+    for group in candidates:
+        found = [(_distance(anchor, i, closest_points), i) for i in group if i is not anchor]
         distances.append(min(found, key=lambda f: f[0]) if found else (np.inf, None))
     seen = [k for k, (d, _) in enumerate(distances) if np.isfinite(d)]
     if not seen:
@@ -156,20 +155,20 @@ def nearest_option(target: str, options: Sequence[str], credible: dict, farthest
                   'rel_distance', distance, 'm', points=points, confidence=confidence, frame=frame)
 
 
-def direction_answer(roles: Sequence[str], options: Sequence[str], by_category: dict, up: np.ndarray,
+def direction_answer(names: Sequence[str], places: Sequence[ObjectInstance], options: Sequence[str], up: np.ndarray,
                      frame: str) -> Answer:
-    """rel_direction: standing at roles[0] facing roles[1], where roles[2] lies; the option
-    (`options`: what each names, `direction_of`, '' for none) nearest the angle, or one of
-    eight directions without options."""
-    at, facing, target = (_best(by_category[name]) for name in roles)
+    """rel_direction: standing at places[0] facing places[1], where places[2] lies (`names`
+    theirs); the option (`options`: what each names, `direction_of`, '' for none) nearest the
+    angle, or one of eight directions without options."""
+    at, facing, target = places
     angle = floor_angle_deg(up, facing.centroid - at.centroid, target.centroid - at.centroid)
     points = np.stack([at.centroid, facing.centroid, target.centroid])
-    confidence = float(min(i.confidence for i in (at, facing, target)))
-    if not np.isfinite(angle):
-        return Answer(False, f'the {roles[0]}, the {roles[1]} and the {roles[2]} lie too close together in my map to '
-                      'tell a direction', frame=frame)
+    confidence = float(min(i.confidence for i in places))
+    if not np.isfinite(angle) or at is facing or at is target:
+        return Answer(False, f'the {names[0]}, the {names[1]} and the {names[2]} are not three places in my map '
+                      'to tell a direction from', frame=frame)
     side = f'{abs(angle):.0f} deg to the {"left" if angle > 0 else "right"}' if abs(angle) >= 0.5 else 'straight ahead'
-    seen_from = (f'from the {roles[0]} facing the {roles[1]}, the {roles[2]} lies {side} ({eight_way(angle)}; '
+    seen_from = (f'from the {names[0]} facing the {names[1]}, the {names[2]} lies {side} ({eight_way(angle)}; '
                  f'centres in {frame}: points)')
     choice = direction_choice(angle, options) if options else None
     if choice is None:
@@ -179,19 +178,21 @@ def direction_answer(roles: Sequence[str], options: Sequence[str], by_category: 
                   'option index', points=points, confidence=confidence, frame=frame)
 
 
-def route_answer(waypoints: Sequence[str], options: Sequence[Sequence[str]], by_category: dict, up: np.ndarray,
-                 frame: str) -> Answer:
-    """route_plan: the turns at each inner waypoint of start -> waypoints..., and the option
-    (`options`: each its turns, `turns_of`) that agrees with them best (module docstring)."""
-    places = [_best(by_category[name]).centroid for name in waypoints]
-    legs = [b - a for a, b in zip(places[:-1], places[1:])]
+def route_answer(names: Sequence[str], places: Sequence[ObjectInstance], options: Sequence[Sequence[str]],
+                 up: np.ndarray, frame: str) -> Answer:
+    """route_plan: the turns at each inner waypoint of places[0] -> places[1] -> ... (`names`
+    theirs), and the option (`options`: each its turns, `turns_of`) that agrees with them best
+    (module docstring)."""
+    centres = [p.centroid for p in places]
+    legs = [b - a for a, b in zip(centres[:-1], centres[1:])]
     angles = [floor_angle_deg(up, a, b) for a, b in zip(legs[:-1], legs[1:])]
-    if not angles or not np.all(np.isfinite(angles)):
-        return Answer(False, 'the route\'s places lie too close together in my map to tell its turns', frame=frame)
+    if not angles or not np.all(np.isfinite(angles)) or any(a is b for a, b in zip(places[:-1], places[1:])):
+        return Answer(False, 'the route\'s places are not distinct places in my map to tell its turns from',
+                      frame=frame)
     turns = [turn_word(a) for a in angles]
-    said = '; '.join(f'at the {name}: {turn} ({a:+.0f} deg)' for name, turn, a in zip(waypoints[1:-1], turns, angles))
-    confidence = float(min(_best(by_category[n]).confidence for n in waypoints))
-    points = np.stack(places)
+    said = '; '.join(f'at the {name}: {turn} ({a:+.0f} deg)' for name, turn, a in zip(names[1:-1], turns, angles))
+    confidence = float(min(p.confidence for p in places))
+    points = np.stack(centres)
     if not any(options):
         return Answer(True, 'ok', f'{said} (centres of the route in {frame}: points)', 'route_plan', float('nan'), '',
                       points=points, confidence=confidence, frame=frame)
@@ -202,15 +203,16 @@ def route_answer(waypoints: Sequence[str], options: Sequence[Sequence[str]], by_
         gaps = sum(_angle_gap(a, TURN_DEG[t]) for a, t in zip(angles, option))
         return (-agree, abs(len(option) - len(turns)), gaps, k)
     pick = min(range(len(options)), key=cost)
-    return Answer(True, 'ok', f'({chr(65 + pick)}) {", ".join(options[pick])}: {said} (centres of the route in {frame}: points)',
-                  'route_plan', float(pick), 'option index', points=points, confidence=confidence, frame=frame)
+    return Answer(True, 'ok', f'({chr(65 + pick)}) {", ".join(options[pick])}: {said} (centres of the route in {frame}: '
+                  f'points)', 'route_plan', float(pick), 'option index', points=points, confidence=confidence,
+                  frame=frame)
 
 
 def room_answer(floor: FloorOutline | None, frame: str) -> Answer:
-    """room_size: the floor area of the outline the depth saw."""
+    """room_size: the floor area of the rectangle around what the depth saw (`room`)."""
     if floor is None:
         return Answer(False, 'I have not seen enough of the room to measure its floor', frame=frame)
-    return Answer(True, 'ok', f'the floor I have seen covers {floor.area_m2:.1f} m^2 ({floor.width_m:.1f} m by '
-                  f'{floor.depth_m:.1f} m across; the convex outline of the walls and floor my depth saw, '
-                  f'{len(floor.outline)} corners in {frame}: points)', 'room_size', floor.area_m2, 'm^2',
-                  points=floor.outline.copy(), confidence=1.0, frame=frame)
+    return Answer(True, 'ok', f'the room\'s floor is about {floor.area_m2:.1f} m^2: {floor.width_m:.1f} m by '
+                  f'{floor.depth_m:.1f} m, the smallest rectangle around the walls and floor my depth saw '
+                  f'({floor.seen_m2:.1f} m^2 of it seen; corners in {frame}: points)', 'room_size', floor.area_m2,
+                  'm^2', points=floor.outline.copy(), confidence=1.0, frame=frame)

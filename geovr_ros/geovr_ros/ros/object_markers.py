@@ -1,7 +1,7 @@
 """Object map -> visualization_msgs/MarkerArray (a pure function; no node).
 
 One DELETEALL first (so instances merged away or forgotten vanish), then per instance a
-CUBE (its axis-aligned box, translucent) and a TEXT_VIEW_FACING label ("chair 3 · 0.97 ·
+CUBE (its axis-aligned box, translucent) and a TEXT_VIEW_FACING label ("red chair 3 · 0.97 ·
 5 views") above it, both in the namespace of its category. Ids are stable: the instance id
 times two (cube) and plus one (label), so RViz updates a box in place as it is refined.
 Colours are a fixed function of the category name.
@@ -18,6 +18,7 @@ from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
+from geovr_ros.objects.colours import colour_name
 from geovr_ros.objects.object_map import ObjectInstance
 
 __all__ = ['category_colour', 'object_markers']
@@ -61,7 +62,8 @@ def object_markers(instances: Sequence[ObjectInstance], frame_id: str, stamp: Ti
                                  orientation=identity),
                        scale=Vector3(x=0.0, y=0.0, z=float(text_height)),
                        color=category_colour(inst.category, 1.0),
-                       text=f'{inst.category} {inst.instance_id} · {inst.confidence:.2f} · named in {inst.n_views}'
+                       text=f'{colour_name(inst.colour)} {inst.category} {inst.instance_id} · '.lstrip()
+                            + f'{inst.confidence:.2f} · named in {inst.n_views}'
                             f' of {inst.n_views + inst.n_missed} views')
         out.markers += [cube, label]
     return out

@@ -154,6 +154,12 @@ def resize_depth_nearest(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray
     return cv2.resize(depth.astype(np.float32), size, interpolation=cv2.INTER_NEAREST)
 
 
+def resize_image(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An (H, W, 3) image at `size` (W, H), area-averaged as the runtime's preprocessing."""
+    import cv2
+    return rgb if rgb.shape[1::-1] == tuple(size) else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
 # ---- scoring
 
 def match_objects(instances, objects, radius: float = MATCH_RADIUS) -> list[tuple[int, int, float]]:
@@ -345,7 +351,8 @@ def oracle_map(seq, stride: int, vocabulary, observation_config=None, map_config
     category_of = {o.instance_id: vocabulary.index(o.category) for o in seq.scene.objects}
     for i in range(len(seq)):
         probs = oracle_probabilities(seq.segmentation[i], category_of, len(vocabulary), stride)
-        mapper.observe_probabilities(probs, seq.depth[i], seq.K[i], seq.T_world_cam[i], i, float(seq.timestamps[i]))
+        mapper.observe_probabilities(probs, seq.depth[i], seq.K[i], seq.T_world_cam[i], i, float(seq.timestamps[i]),
+                                     rgb=seq.rgb[i])
     return mapper
 
 
@@ -453,7 +460,8 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
                 else:
                     probs = namer.probabilities(classes, heads, pool=pool)  # on the finer of the two grids
                 grid = probs.shape[:2]
-                mapper.observe_probabilities(probs, depth, K, seq.T_world_cam[i], i, float(seq.timestamps[i]))
+                mapper.observe_probabilities(probs, depth, K, seq.T_world_cam[i], i, float(seq.timestamps[i]),
+                                             rgb=resize_image(seq.rgb[i], size))
                 predicted, _ = vocab.label_cells(probs)
                 seg = resize_depth_nearest(seq.segmentation[i].astype(np.float32), size).astype(np.int64)
                 oracle = oracle_probabilities(seg, category_of, len(vocab), size[0] // grid[1])
@@ -593,7 +601,8 @@ def evaluate_real(seq, model, size: tuple[int, int], vocabulary, observation_con
     for n, i in enumerate(indices):
         depth = resize_depth_nearest(seq.depth[i], size)
         K = resize_intrinsics(seq.K[i], src, size)
-        mapper.observe_logits(logits[n], depth, K, seq.T_world_cam[i], i, float(seq.timestamps[i]))
+        mapper.observe_logits(logits[n], depth, K, seq.T_world_cam[i], i, float(seq.timestamps[i]),
+                              rgb=resize_image(seq.rgb[i], size))
         grid = cell_grid_shape(logits.shape[1], depth.shape)
         probs = vocabulary.grid_probabilities(logits[n].reshape(grid + (-1,)))  # as the mapper names them
         labels.append(vocabulary.label_cells(probs))

@@ -1,0 +1,86 @@
+"""Colours of objects: seen in the pixels an observation lifted, kept per instance and saved,
+named, and used to tell "the red chair" from "the blue chair" (no ROS)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from test_objects_map import K, VOCAB, frame_with_chair, obs
+from test_objects_queries import CAMERA, ROOM
+
+from geovr_ros.geometry import ShapeError
+from geovr_ros.objects import ObjectMap, answer_from_objects, extract_observations, load_vocabulary
+from geovr_ros.objects.colours import COLOUR_PROTOTYPES, colour_distance, colour_name, colour_word_before
+
+RED, BLUE = np.array([0.80, 0.10, 0.10]), np.array([0.10, 0.25, 0.80])
+
+
+def test_colour_names_hold_under_shading():
+    for name, rgb in COLOUR_PROTOTYPES.items():
+        assert colour_name(np.asarray(rgb)) == name
+    for name in ('red', 'green', 'blue', 'yellow', 'purple', 'cyan'):   # in shadow: 60 % as bright
+        assert colour_name(0.6 * np.asarray(COLOUR_PROTOTYPES[name])) == name, name
+    assert colour_name(None) == '' and colour_name(np.full(3, np.nan)) == ''
+    assert colour_distance(RED, 0.6 * RED) < colour_distance(RED, BLUE) / 3
+
+
+def test_the_colour_word_before_an_object():
+    assert colour_word_before('where is the big red ') == 'red'
+    assert colour_word_before('the grey ') == 'gray' and colour_word_before('a blue-coloured ') == 'blue'
+    assert colour_word_before('where is the ') == '' and colour_word_before('reddish ') == ''
+
+
+def test_an_observation_takes_the_median_colour_of_its_foreground():
+    probs, depth = frame_with_chair(background=6.0)
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[...] = (20, 60, 200)                      # the wall behind: blue
+    rgb[18:30, 18:30] = (200, 30, 30)             # the chair's pixels: red
+    rgb[18:20, 18:30] = (250, 250, 250)           # a highlight on a few of them
+    (o,) = extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB, rgb=rgb)
+    np.testing.assert_allclose(o.colour, np.array([200, 30, 30]) / 255)
+    assert colour_name(o.colour) == 'red'
+    (o,) = extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB)
+    assert np.isnan(o.colour).all()
+    with pytest.raises(ShapeError, match='rgb must be'):
+        extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB, rgb=rgb[:, :32])
+
+
+def test_an_instance_keeps_the_median_of_its_views_colours_and_saves_it():
+    m = ObjectMap()
+    views = [RED, RED * 0.9, BLUE]                # one view of a blue thing named chair beside it
+    m.add([dataclasses.replace(obs(stamp=float(t)), colour=c) for t, c in enumerate(views)])
+    m.add([obs('table', centre=(3.0, 0.0, 2.0), stamp=0.0), obs('table', centre=(3.0, 0.0, 2.0), stamp=1.0)])
+    chair, table = m.instances()
+    assert colour_name(chair.colour) == 'red' and table.colour is None   # no image: no colour
+    arrays, meta = m.to_arrays()
+    loaded = ObjectMap.from_arrays(arrays, meta)
+    np.testing.assert_allclose(loaded.instances()[0].colour, chair.colour)
+    assert loaded.instances()[1].colour is None
+    del arrays['obs_colour']                      # a map saved before colours
+    assert all(i.colour is None for i in ObjectMap.from_arrays(arrays, meta).instances())
+
+
+@pytest.fixture(scope='module')
+def vocab():
+    return load_vocabulary()
+
+
+def coloured(room, colours):
+    return [dataclasses.replace(i, colour=colours.get(i.instance_id)) for i in room]
+
+
+def test_a_colour_word_picks_the_instance_of_that_colour(vocab):
+    # chair 2 (1, 0) is the more confident and blue; chair 3 (-1, 0) is red
+    room = coloured(ROOM, {2: BLUE, 3: RED * 0.7, 1: np.array([0.5, 0.5, 0.5])})
+
+    def ask(question):
+        return answer_from_objects(question, room, vocab, CAMERA, 'map', np.array([0.0, 0.0, 1.0]))
+    np.testing.assert_allclose(ask('Where is the red chair?').points[0], [-1.0, 0.0, 0.45])
+    np.testing.assert_allclose(ask('Where is the chair?').points[0], [1.0, 0.0, 0.45])
+    assert ask('How many red chairs are there?').value == 1.0 and ask('How many chairs are there?').value == 2.0
+    assert ask('How far is the red chair from the table?').value == pytest.approx(np.hypot(1.0, 0.075))
+    a = ask('If I am standing by the sofa and facing the table, is the red chair to my left or right?')
+    assert a.value == 1.0 and 'the red chair lies 18 deg to the right' in a.answer
+    a = ask('Which of these is closest to the blue chair: the red chair, the sofa?')   # one category, two objects
+    assert a.success and a.value == 0.0 and 'red chair 2.00 m' in a.answer
