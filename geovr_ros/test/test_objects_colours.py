@@ -59,6 +59,10 @@ def test_an_instance_keeps_the_median_of_its_views_colours_and_saves_it():
     assert loaded.instances()[1].colour is None
     del arrays['obs_colour']                      # a map saved before colours
     assert all(i.colour is None for i in ObjectMap.from_arrays(arrays, meta).instances())
+    mixed = ObjectMap()                           # cells named alike over different things: no colour of its own
+    mixed.add([dataclasses.replace(obs(stamp=float(t)), colour=np.asarray(COLOUR_PROTOTYPES[c]))
+               for t, c in enumerate(['red', 'blue', 'gray', 'black', 'red'])])
+    assert mixed.instances()[0].colour is None
 
 
 @pytest.fixture(scope='module')

@@ -159,9 +159,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'match costs one more model run).'),
     Param('alignment_window', 10, 'Place matches aligned together to estimate map -> odom.'),
     # Objects
-    Param('objects_enabled', True, 'Keep a 3D map of named objects (published on ~/objects, '
-          'answering count / distance / size / where questions): on every tracking keyframe '
-          'the model\'s cell classifier names the cells and the depth places them. Needs a '
+    Param('objects_enabled', True, 'Keep a 3D map of named objects and the room\'s floor (published on '
+          '~/objects, answering count, distance, size, where, first-seen, nearest-of, direction from a '
+          'stated viewpoint, route and room-size questions): on every tracking keyframe the model\'s '
+          'cell classifier names the cells and the depth places them. Needs a '
           'model exported with cell_classifier.onnx (GeoVR-S v2) and geometric odometry; '
           'otherwise there is no object map. The map\'s up direction comes from the camera mount '
           '(odom_child, camera_mount_*): the odom axis closest to the first image\'s up (z for a '

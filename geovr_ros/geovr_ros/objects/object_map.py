@@ -41,6 +41,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from geovr_ros.geometry import invert_pose, project_points, transform_points
+from geovr_ros.objects.colours import colour_name
 from geovr_ros.objects.observations import ObjectObservation
 from geovr_ros.objects.room import RoomFootprint
 
@@ -119,7 +120,8 @@ class ObjectInstance:
     """One object. centroid, box_min, box_max: (3,) metres in `map` (box axis-aligned);
     confidence in [0, 1]; first_seen, last_seen: stamps (s); keyframes: ids supporting it;
     n_missed: frames that should have named it and did not (the module docstring); colour:
-    (3,) median sRGB in [0, 1] of its observations' colours, or None when none was seen."""
+    (3,) median sRGB in [0, 1] of its observations' colours, or None when none was seen or
+    fewer than half of its views agree with it (`_consistent_colour`)."""
 
     instance_id: int
     category: str
@@ -196,14 +198,25 @@ class _Track:
             if negative_evidence:
                 support *= self.n_views / (self.n_views + self.n_missed)
             centroid = self.centroid()
-            seen = np.all(np.isfinite(self.colour), axis=1)
-            colour = np.median(self.colour[seen], axis=0) if seen.any() else None
+            colour = _consistent_colour(self.colour)
             for array in (centroid, lo, hi) + (() if colour is None else (colour,)):
                 array.flags.writeable = False  # shared by every reader until the next change
             self.cached = ObjectInstance(self.instance_id, self.category, float(mean_score * support),
                                          centroid, lo, hi, self.n_views, self.first_seen, self.last_seen,
                                          tuple(int(k) for k in np.unique(self.keyframe)), self.n_missed, colour)
         return self.cached
+
+
+def _consistent_colour(colours: np.ndarray) -> np.ndarray | None:
+    """The median of the views' colours (n, 3) (NaN rows: not seen) when at least half of the
+    views that saw one name the same colour as it (`colour_name`); else None: cells named
+    alike over different things (a misnamed instance) have no colour of their own."""
+    seen = colours[np.all(np.isfinite(colours), axis=1)]
+    if not len(seen):
+        return None
+    median = np.median(seen, axis=0)
+    name = colour_name(median)
+    return median if 2 * sum(colour_name(c) == name for c in seen) >= len(seen) else None
 
 
 _ROW_KEYS = ('keyframe', 'stamp', 'score', 'point_kf', 'point_map', 'offset_min', 'offset_max', 'colour')
