@@ -83,6 +83,11 @@ def test_a_colour_word_picks_the_instance_of_that_colour(vocab):
     np.testing.assert_allclose(ask('Where is the red chair?').points[0], [-1.0, 0.0, 0.45])
     np.testing.assert_allclose(ask('Where is the chair?').points[0], [1.0, 0.0, 0.45])
     assert ask('How many red chairs are there?').value == 1.0 and ask('How many chairs are there?').value == 2.0
+    a = ask('How many green chairs are there?')
+    assert a.success and a.value == 0.0 and a.answer == 'I have seen no green chairs: 0'
+    room[2] = dataclasses.replace(room[2], colour=None)          # the red chair's colour not told any more
+    assert ask('How many red chairs are there?').answer == 'I have seen no red chairs: 0; 1 chair whose colour I could not tell'
+    room[2] = dataclasses.replace(room[2], colour=RED * 0.7)
     assert ask('How far is the red chair from the table?').value == pytest.approx(np.hypot(1.0, 0.075))
     a = ask('If I am standing by the sofa and facing the table, is the red chair to my left or right?')
     assert a.value == 1.0 and 'the red chair lies 18 deg to the right' in a.answer

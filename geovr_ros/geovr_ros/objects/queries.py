@@ -265,6 +265,15 @@ def _not_seen(q: ObjectQuestion, names: Sequence[str], vocabulary: Vocabulary) -
     return Answer(False, text, text, q.task, not_seen=True)
 
 
+def _no_such_colour(q: ObjectQuestion, category: str, colour: str, uncoloured: int, vocabulary: Vocabulary,
+                    frame: str) -> Answer:
+    """A count by colour that no instance of the category matches."""
+    unsure = (f'; {uncoloured} {category if uncoloured == 1 else _plural(category, vocabulary)} whose colour I could '
+              'not tell' if uncoloured else '')
+    return Answer(True, 'ok', f'{"no, " if q.exists else ""}I have seen no {colour} '
+                  f'{_plural(category, vocabulary)}: 0{unsure}', q.task, 0.0, 'count', confidence=1.0, frame=frame)
+
+
 def _words(offset_cam: np.ndarray) -> str:
     x, y, z = offset_cam
     parts = [f'{abs(z):.2f} m {"ahead" if z >= 0 else "behind"}',
@@ -295,11 +304,17 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         return _relation(q, by_category, vocabulary, camera_pose, up, frame)
     if q.unknown:
         return _replace_frame(_not_seen(q, [], vocabulary), frame)
+    uncoloured = 0   # a count by colour: the credible instances whose colour could not be told
     for category, colour in zip(q.categories, q.colours):   # "the red chair": the chair nearest red in colour
         if colour and by_category.get(category) and q.task != 'appearance_order':
             group = by_category[category]
-            by_category[category] = ([i for i in _credible(group) if colour_name(i.colour) == colour]
-                                     if q.task == 'object_count' else [_pick(group, colour)])
+            if q.task == 'object_count':
+                uncoloured = sum(i.colour is None for i in _credible(group))
+                by_category[category] = [i for i in _credible(group) if colour_name(i.colour) == colour]
+                if not by_category[category]:
+                    return _no_such_colour(q, category, colour, uncoloured, vocabulary, frame)
+            else:
+                by_category[category] = [_pick(group, colour)]
     seen = [c for c in q.categories if by_category.get(c)]
     if q.task == 'appearance_order':
         return _order(q, by_category, vocabulary, frame)
@@ -312,6 +327,8 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         left_out = len(by_category[seen[0]]) - len(found)
         doubt = (f'; {left_out} less certain one{"s" * (left_out > 1)} (under half the best confidence) '
                  f'not counted' if left_out else '')
+        if uncoloured:
+            doubt += f'; {uncoloured} more whose colour I could not tell'
         return Answer(True, 'ok', f'{"yes, " if q.exists else ""}I have seen {len(found)} {name} (centres in {frame}: '
                       + '; '.join(_xyz(i.centroid) + _looks(i) for i in found) + f'){doubt}', q.task, float(len(found)), 'count',
                       points=np.stack([i.centroid for i in found]),
