@@ -1,10 +1,13 @@
 """`python -m geovr_ros.objects.bench`: the object map's cost per frame and per answer.
 
 A map of `--objects` instances (in `--keyframes` keyframes, each instance holding the
-maximum of 32 observations) is built from synthetic observations; then timed (median of
-`--repeats`): fusing one frame of `--per-frame` observations, counting the frame against
-the instances it did not name (`note_missed`, on a 256x192 depth image), `instances()`, each
-answer kind through `ObjectAnswerer`, and `relocate()` of every keyframe.
+maximum of 32 observations) is built from synthetic observations, and its room footprint from
+`--keyframes` 256x192 depth frames around a box room; then timed (median of `--repeats`):
+fusing one frame of `--per-frame` observations, counting the frame against the instances it
+did not name (`note_missed`), a keyframe's depth into the room footprint, the floor outline
+afresh (the first room question after a keyframe), `instances()`, each answer kind through
+`ObjectAnswerer` (VSI-Bench's eight, where-is, one never seen), and `relocate()` of every
+keyframe.
 """
 from __future__ import annotations
 
@@ -21,7 +24,12 @@ from geovr_ros.objects.vocabulary import load_vocabulary
 
 QUESTIONS = ('How many chairs are there?', 'How far is the chair from the table?',
              'How long is the longest side of the sofa in centimetres?', 'Where is the plant?',
-             'Which did you see first, the sofa or the table?', 'Where is the piano?')
+             'Which did you see first, the sofa or the table?', 'Where is the piano?',
+             'How big is this room?', 'Which of these is closest to the sofa: the chair, the lamp, the monitor?',
+             'If I am standing by the sofa and facing the table, is the lamp to my left, right, or back?',
+             'You are a robot beginning at the sofa facing the table. 1. Go forward until the table '
+             '2. [please fill in] 3. Go forward until the lamp 4. [please fill in] 5. Go forward until the plant. '
+             'Options: A. Turn Left, Turn Right B. Turn Back, Turn Left C. Turn Right, Turn Right')
 
 
 def synthetic_map(n_objects: int, n_keyframes: int, rng: np.random.Generator) -> ObjectMap:
@@ -36,6 +44,16 @@ def synthetic_map(n_objects: int, n_keyframes: int, rng: np.random.Generator) ->
                                            int(t % n_keyframes), p, float(t), np.zeros(0, int), 100))
         m.add(frame)
     return m
+
+
+def _level_view(yaw: float) -> np.ndarray:
+    """Optical camera pose at 1.4 m looking along yaw (radians) in a z-up world."""
+    forward = np.array([np.cos(yaw), np.sin(yaw), 0.0])
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    T = np.eye(4)
+    T[:3, :3] = np.stack([right, [0.0, 0.0, -1.0], forward], axis=1)
+    T[2, 3] = 1.4
+    return T
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -56,7 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     m = synthetic_map(args.objects, args.keyframes, rng)
-    answerer = ObjectAnswerer(m, load_vocabulary())
+    K = np.array([[200.0, 0.0, 127.5], [0.0, 200.0, 95.5], [0.0, 0.0, 1.0]])
+    up = np.array([0.0, 0.0, 1.0])
+    depth = np.full((192, 256), 3.0)
+    views = [_level_view(2 * np.pi * k / args.keyframes) for k in range(args.keyframes)]
+    for k, T in enumerate(views):
+        m.room.add(k, depth, K, T)
+    answerer = ObjectAnswerer(m, load_vocabulary(), up=up)
     memory = SpatialMemory()
     memory.record_pose(0.0, np.eye(4))
     snapshot = memory.snapshot()
@@ -65,12 +89,19 @@ def main(argv: list[str] | None = None) -> int:
                                np.zeros(0, int), 100) for i in existing[:args.per_frame]]
     print(f'{len(m)} instances, {args.keyframes} keyframes, 32 observations each')
     print(f'add one frame of {len(frame)} observations: {_median_ms(lambda: m.add(frame), args.repeats):.2f} ms')
-    depth = np.full((192, 256), 3.0)
-    K = np.array([[200.0, 0.0, 127.5], [0.0, 200.0, 95.5], [0.0, 0.0, 1.0]])
     stamps = iter(range(10 ** 9))   # a new frame each call: every instance in view is counted
     named = [i.instance_id for i in existing[:args.per_frame]]
     ms = _median_ms(lambda: m.note_missed(named, depth, K, np.eye(4), 1000.0 + next(stamps)), args.repeats)
     print(f'note_missed, {len(existing) - len(named)} instances not named: {ms:.2f} ms')
+    print(f'room footprint: one keyframe\'s depth {_median_ms(lambda: m.room.add(0, depth, K, views[0]), args.repeats):.2f} ms')
+    m.room.clear()
+    for k, T in enumerate(views):
+        m.room.add(k, depth, K, T)
+
+    def outline_afresh():
+        m.room.relocate({0: views[0]})   # any change drops the cached outline
+        return m.room.outline(up)
+    print(f'room footprint: the floor outline of {len(m.room)} keyframes afresh {_median_ms(outline_afresh, args.repeats):.2f} ms')
     print(f'instances(): {_median_ms(m.instances, args.repeats):.2f} ms')
     poses = {k: np.eye(4) for k in range(args.keyframes)}
     print(f'relocate({args.keyframes} keyframes): {_median_ms(lambda: m.relocate(poses), args.repeats):.2f} ms')

@@ -284,12 +284,13 @@ def _words(offset_cam: np.ndarray) -> str:
 
 def answer_from_objects(question: str, instances: Sequence[ObjectInstance], vocabulary: Vocabulary,
                         camera_pose: np.ndarray | None = None, frame: str = 'map', up: np.ndarray | None = None,
-                        floor: FloorOutline | None = None) -> Answer:
+                        floor: FloorOutline | Callable[[], FloorOutline | None] | None = None) -> Answer:
     """Answers `question` from `instances` (all in `frame`); camera_pose: (4, 4) optical
     camera-to-`frame` of the latest frame, or None; up: (3,) the up direction in `frame` for
     directions and turns (None: the camera's own up, minus its optical y axis, which is right
     for a level camera); floor: the room's outline in `frame` (`ObjectMap.room`) for its floor
-    area. Declines (`NO_MODEL_MESSAGE`) what is not an object question."""
+    area, or a function returning it (called only for a room-size question). Declines
+    (`NO_MODEL_MESSAGE`) what is not an object question."""
     q = parse_object_question(question, vocabulary)
     if q is None:
         return Answer(False, NO_MODEL_MESSAGE, frame=frame)
@@ -299,7 +300,7 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
     if q.task == 'object_list':
         return _list(by_category, vocabulary, frame)
     if q.task == 'room_size':
-        return room_answer(floor, frame)
+        return room_answer(floor() if callable(floor) else floor, frame)
     if q.task in RELATION_TASKS:
         return _relation(q, by_category, vocabulary, camera_pose, up, frame)
     if q.unknown:
@@ -499,17 +500,20 @@ class ObjectAnswerer:
 
     T_frame_odom: returns the transform from the memory's `odom` to `frame` (None while
     unknown), used to place the memory's latest camera pose in `frame` for camera-relative
-    answers; None: the memory's poses are taken to be in `frame` already.
+    answers; None: the memory's poses are taken to be in `frame` already. up: (3,) the up
+    direction in `frame` (directions, turns and the room's floor); None: the latest camera's
+    own up (minus its optical y axis: right for a level camera).
     """
 
     name = 'objects'
 
     def __init__(self, object_map: ObjectMap, vocabulary: Vocabulary, frame: str = 'map',
-                 T_frame_odom: Callable[[], np.ndarray | None] | None = None):
+                 T_frame_odom: Callable[[], np.ndarray | None] | None = None, up: np.ndarray | None = None):
         self.object_map = object_map
         self.vocabulary = vocabulary
         self.frame = frame
         self.T_frame_odom = T_frame_odom
+        self.up = None if up is None else np.asarray(up, np.float64)
 
     def camera_pose(self, memory: MemorySnapshot) -> np.ndarray | None:
         if memory.trajectory_poses.shape[0] == 0:
@@ -521,5 +525,7 @@ class ObjectAnswerer:
         return None if T is None else np.asarray(T, np.float64) @ pose
 
     def answer(self, question: str, memory: MemorySnapshot, now: float) -> Answer:
-        return answer_from_objects(question, self.object_map.instances(), self.vocabulary,
-                                   self.camera_pose(memory), self.frame)
+        pose = self.camera_pose(memory)
+        up = self.up if self.up is not None or pose is None else -pose[:3, 1]
+        return answer_from_objects(question, self.object_map.instances(), self.vocabulary, pose, self.frame, up,
+                                   None if up is None else lambda: self.object_map.room.outline(up))

@@ -107,7 +107,11 @@ class RoomFootprint:
             raise ShapeError(f'depth must be (H, W), got {depth.shape}')
         h, w = depth.shape
         step = max(1, int(np.sqrt(h * w / self.config.points_per_keyframe)))
-        points = depth_to_points(depth, K)[step // 2::step, step // 2::step].reshape(-1, 3)
+        first = step // 2
+        K_grid = np.array(K, np.float64)   # the kept pixels (first + j * step, ...) as a camera of their own
+        K_grid[:2, :3] /= step
+        K_grid[:2, 2] -= first / step
+        points = depth_to_points(depth[first::step, first::step], K_grid).reshape(-1, 3)
         points = points[np.isfinite(points[:, 2]) & (points[:, 2] <= self.config.max_range)]
         T_map_cam = np.asarray(T_map_cam, np.float64)
         if T_map_keyframe is None:
@@ -190,8 +194,14 @@ def _outline(points: np.ndarray, up: np.ndarray, config: RoomFootprintConfig) ->
     basis = floor_basis(up)
     flat = points @ basis.T                                   # (N, 2) on the floor plane
     cells = np.floor(flat / config.cell).astype(np.int64)
-    occupied, counts = np.unique(cells, axis=0, return_counts=True)
-    kept = occupied[counts >= config.min_points]
+    if not len(cells):
+        return None
+    low = cells.min(0)
+    span = int(cells[:, 1].max() - low[1]) + 1
+    keys = (cells[:, 0] - low[0]) * span + (cells[:, 1] - low[1])   # one integer per square
+    occupied, counts = np.unique(keys, return_counts=True)
+    occupied = occupied[counts >= config.min_points]
+    kept = np.stack([occupied // span + low[0], occupied % span + low[1]], axis=1)
     if len(kept) < 3:
         return None
     centres = ((kept + 0.5) * config.cell).astype(np.float32)

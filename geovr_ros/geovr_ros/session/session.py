@@ -631,13 +631,15 @@ class Session:
             T_target_objects = None
         else:
             T_target_objects = T_target_odom @ invert_pose(T_objects_odom)
-        instances, floor = [], None
         up_odom = self._up_in_odom()
-        if T_target_objects is not None:
-            instances = [_moved_instance(i, T_target_objects) for i in self.objects.map.instances()]
-            floor = self.objects.map.room.outline(T_objects_odom[:3, :3] @ up_odom)
-            if floor is not None:
-                floor = dataclasses.replace(floor, outline=transform_points(T_target_objects, floor.outline))
+        instances = [] if T_target_objects is None else [
+            _moved_instance(i, T_target_objects) for i in self.objects.map.instances()]
+
+        def floor():   # the room's outline in `frame`, asked for by room-size questions only
+            outline = None if T_target_objects is None else self.objects.map.room.outline(
+                T_objects_odom[:3, :3] @ up_odom)
+            return None if outline is None else dataclasses.replace(
+                outline, outline=transform_points(T_target_objects, outline.outline))
         answer = answer_from_objects(question, instances, self.objects.vocabulary, T_target_odom @ T_odom_cam, frame,
                                      up=T_target_odom[:3, :3] @ up_odom, floor=floor)
         if answer.message == NO_MODEL_MESSAGE:
