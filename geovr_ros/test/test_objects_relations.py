@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from test_objects_queries import CAMERA, ROOM, inst
 
-from geovr_ros.geometry import make_pose
+from geovr_ros.geometry import ShapeError, make_pose
 from geovr_ros.objects import ObjectMap, ObjectMapError, answer_from_objects, load_vocabulary, parse_object_question
 from geovr_ros.objects.relations import direction_choice, floor_angle_deg, turn_word, turns_of
 from geovr_ros.objects.room import RoomFootprint, floor_basis
@@ -157,6 +157,26 @@ def test_a_room_seen_from_one_corner_reads_as_its_rectangle():
     floor = footprint.outline(UP)
     assert floor.seen_m2 < 0.85 * 20.0
     assert floor.area_m2 == pytest.approx(20.0, rel=0.05)
+
+
+def test_depth_the_decoder_is_not_sure_of_stays_out_of_the_floor():
+    """A view whose upper half reads 3 m too far (a window, a depth error) at low confidence."""
+    K = np.array([[32.0, 0, 32.0], [0, 32.0, 24.0], [0, 0, 1.0]])
+    origin = np.array([0.3, -0.2, 1.4])
+    sure, unsure = RoomFootprint(), RoomFootprint()
+    for k in range(8):
+        T = level_camera(origin, 2 * np.pi * k / 8)
+        depth = box_room_depth(4.0, 5.0, 2.5, T, K, (64, 48))
+        confidence = np.ones_like(depth)
+        if k == 0:
+            depth[:24] += 3.0
+            confidence[:24] = 0.2
+        sure.add(k, depth, K, T, confidence=confidence)
+        unsure.add(k, depth, K, T)
+    assert sure.outline(UP).area_m2 == pytest.approx(20.0, rel=0.05)
+    assert unsure.outline(UP).area_m2 > 24.0
+    with pytest.raises(ShapeError, match='confidence must have the shape'):
+        sure.add(9, depth, K, T, confidence=confidence[:10])
 
 
 def test_the_floor_moves_with_its_keyframes_and_is_saved_with_the_object_map():

@@ -42,7 +42,8 @@ class ObjectMapper:
     def observe_logits(self, logits: np.ndarray | None, depth: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray,
                        keyframe_id: int, stamp: float, T_map_keyframe: np.ndarray | None = None,
                        category_logits: np.ndarray | None = None, pool: bool = True,
-                       rgb: np.ndarray | None = None) -> list[ObjectObservation]:
+                       rgb: np.ndarray | None = None, depth_confidence: np.ndarray | None = None
+                       ) -> list[ObjectObservation]:
         """One frame of ImageNet logits (cells, 1000) (row-major cells of a square grid
         tiling the depth image, e.g. the frame encoder's `class_logits[0]`) and / or the
         category head's logits (cells', K + 1) (row-major, on its own grid: the same cells, or
@@ -52,7 +53,9 @@ class ObjectMapper:
         to the finer (`CellNamer.probabilities`), whose cells the observations are made of.
         `pool` False: the ImageNet logits are windows' already (`objects/windows.py`), named
         without the vocabulary's cell pooling. `rgb`: the frame (H, W, 3) at the depth's size
-        (uint8, or floats in [0, 1]) for the objects' colours (None: not known). Returns the frame's observations (already fused into `self.map`). Raises ShapeError
+        (uint8, or floats in [0, 1]) for the objects' colours (None: not known);
+        `depth_confidence`: (H, W) in [0, 1], for the room's footprint (`objects/room.py`; None:
+        every pixel). Returns the frame's observations (already fused into `self.map`). Raises ShapeError
         when a cell count tiles no grid of the depth image or the grids are not f:1."""
         cells = []
         for name, value in (('logits', logits), ('category_logits', category_logits)):
@@ -70,17 +73,18 @@ class ObjectMapper:
         grids = [None if c is None else c.reshape(cell_grid_shape(c.shape[0], np.shape(depth)) + c.shape[1:])
                  for c in cells]
         probabilities = self.namer.probabilities(*grids, pool=pool)  # (Hc, Wc, V + 1), the finer grid
-        return self.observe_probabilities(probabilities, depth, K, T_map_cam, keyframe_id, stamp, T_map_keyframe, rgb)
+        return self.observe_probabilities(probabilities, depth, K, T_map_cam, keyframe_id, stamp, T_map_keyframe, rgb,
+                                          depth_confidence)
 
     def observe_probabilities(self, probabilities: np.ndarray, depth: np.ndarray, K: np.ndarray,
                               T_map_cam: np.ndarray, keyframe_id: int, stamp: float,
-                              T_map_keyframe: np.ndarray | None = None, rgb: np.ndarray | None = None
-                              ) -> list[ObjectObservation]:
+                              T_map_keyframe: np.ndarray | None = None, rgb: np.ndarray | None = None,
+                              depth_confidence: np.ndarray | None = None) -> list[ObjectObservation]:
         """As `observe_logits` from category probabilities (Hc, Wc, K + 1) (another namer)."""
         observations = extract_observations(probabilities, depth, K, T_map_cam, keyframe_id, stamp,
                                             self.vocabulary, self.observation_config, T_map_keyframe,
                                             self.map.config.vertical_axis, rgb)
         named = self.map.add(observations)
         self.map.note_missed(named, depth, K, T_map_cam, stamp)
-        self.map.room.add(keyframe_id, depth, K, T_map_cam, T_map_keyframe)
+        self.map.room.add(keyframe_id, depth, K, T_map_cam, T_map_keyframe, depth_confidence)
         return observations

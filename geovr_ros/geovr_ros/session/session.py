@@ -345,7 +345,8 @@ class Session:
                     logits.reshape(-1, logits.shape[-1]), result.depth, result.K,
                     T_objects_odom @ T_odom_cam, keyframe.id, stamp,
                     category_logits=None if categories is None else categories.reshape(-1, categories.shape[-1]),
-                    pool=pool, rgb=denormalised_rgb(cur.chw, self.perception.metadata))
+                    pool=pool, rgb=denormalised_rgb(cur.chw, self.perception.metadata),
+                    depth_confidence=result.depth_confidence)
                 changed = bool(observed)
         graph = self.pose_graph
         if tracked.loop_closure is not None and graph is not None and self.localizer.mapping:
