@@ -210,6 +210,20 @@ def test_how_big_is_the_room(vocab):
     assert not ask('How big is this room?', vocab).success   # nothing seen yet
 
 
+def test_the_object_answerer_reads_the_maps_room_and_up(vocab):
+    from geovr_ros.memory import SpatialMemory
+    from geovr_ros.objects import ObjectAnswerer
+    footprint, _ = seen_room()
+    objects = ObjectMap()
+    objects.room = footprint
+    memory = SpatialMemory()
+    memory.record_pose(0.0, CAMERA)
+    a = ObjectAnswerer(objects, vocab, up=UP).answer('How big is this room?', memory.snapshot(), 0.0)
+    assert a.success and a.value == pytest.approx(20.0, rel=0.05)
+    a = ObjectAnswerer(objects, vocab).answer('How big is this room?', memory.snapshot(), 0.0)   # the camera's up
+    assert a.success and a.value == pytest.approx(20.0, rel=0.05)
+
+
 def test_floor_basis_is_orthonormal_and_right_handed():
     for up in ([0, 0, 1], [0, -1, 0], [0.3, 0.2, 0.9]):
         basis = floor_basis(np.asarray(up, float))
