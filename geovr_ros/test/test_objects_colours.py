@@ -10,7 +10,7 @@ from test_objects_map import K, VOCAB, frame_with_chair, obs
 from test_objects_queries import CAMERA, ROOM
 
 from geovr_ros.geometry import ShapeError
-from geovr_ros.objects import ObjectMap, answer_from_objects, extract_observations, load_vocabulary
+from geovr_ros.objects import ObjectMap, ObjectMapConfig, answer_from_objects, extract_observations, load_vocabulary
 from geovr_ros.objects.colours import COLOUR_PROTOTYPES, colour_distance, colour_name, colour_word_before
 
 RED, BLUE = np.array([0.80, 0.10, 0.10]), np.array([0.10, 0.25, 0.80])
@@ -47,7 +47,7 @@ def test_an_observation_takes_the_median_colour_of_its_foreground():
 
 
 def test_an_instance_keeps_the_median_of_its_views_colours_and_saves_it():
-    m = ObjectMap()
+    m = ObjectMap(ObjectMapConfig(max_colour_distance=None))   # colours do not part views here
     views = [RED, RED * 0.9, BLUE]                # one view of a blue thing named chair beside it
     m.add([dataclasses.replace(obs(stamp=float(t)), colour=c) for t, c in enumerate(views)])
     m.add([obs('table', centre=(3.0, 0.0, 2.0), stamp=0.0), obs('table', centre=(3.0, 0.0, 2.0), stamp=1.0)])
@@ -59,10 +59,26 @@ def test_an_instance_keeps_the_median_of_its_views_colours_and_saves_it():
     assert loaded.instances()[1].colour is None
     del arrays['obs_colour']                      # a map saved before colours
     assert all(i.colour is None for i in ObjectMap.from_arrays(arrays, meta).instances())
-    mixed = ObjectMap()                           # cells named alike over different things: no colour of its own
+    mixed = ObjectMap(ObjectMapConfig(max_colour_distance=None))   # cells named alike over different things
     mixed.add([dataclasses.replace(obs(stamp=float(t)), colour=np.asarray(COLOUR_PROTOTYPES[c]))
                for t, c in enumerate(['red', 'blue', 'gray', 'black', 'red'])])
     assert mixed.instances()[0].colour is None
+
+
+def test_things_of_one_category_in_different_colours_stay_apart():
+    """A red chair and a blue chair 0.3 m apart: one chair by position, two by colour; a
+    shaded view of the red one still joins it."""
+    def views(objects):
+        for t in range(3):
+            objects.add([dataclasses.replace(obs(centre=(0.0, 0.0, 2.0), stamp=float(t)), colour=RED * (1 - 0.2 * t)),
+                         dataclasses.replace(obs(centre=(0.3, 0.0, 2.0), stamp=float(t)), colour=BLUE)])
+        return objects.instances()
+    red, blue = views(ObjectMap())
+    assert (colour_name(red.colour), colour_name(blue.colour)) == ('red', 'blue') and red.n_views == blue.n_views == 3
+    (both,) = views(ObjectMap(ObjectMapConfig(max_colour_distance=None)))
+    assert both.n_views == 3
+    with pytest.raises(ValueError, match='max_colour_distance'):
+        ObjectMapConfig(max_colour_distance=-1.0)
 
 
 @pytest.fixture(scope='module')

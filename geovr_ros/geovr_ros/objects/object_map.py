@@ -20,7 +20,8 @@ each as its centroid in its keyframe's optical frame plus its box relative to th
 
 Association: an observation joins the nearest instance of its category whose centroid is
 within `max_distance` metres or whose box overlaps the observation's by `min_overlap` of the
-smaller box's volume (or, with `vertical_axis` set, whose floor footprint overlaps so);
+smaller box's volume (or, with `vertical_axis` set, whose floor footprint overlaps so), unless
+both have colours farther apart than `max_colour_distance` (a red chair beside a blue one);
 otherwise it starts an instance. After each frame, instances of one
 category that have come to overlap the same way are merged (the older id stays).
 
@@ -41,7 +42,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from geovr_ros.geometry import invert_pose, project_points, transform_points
-from geovr_ros.objects.colours import colour_name
+from geovr_ros.objects.colours import colour_distance, colour_name
 from geovr_ros.objects.observations import ObjectObservation
 from geovr_ros.objects.room import RoomFootprint
 
@@ -75,7 +76,10 @@ class ObjectMapConfig:
     miss_margin: the fraction of the image's width and height at each border where a centroid
     does not count as in view; miss_range: see n_missed in the module docstring;
     miss_tolerance: metres, at least, by which the depth at the centroid's pixel may lie before
-    it without hiding it (half the instance's longest side when that is more)."""
+    it without hiding it (half the instance's longest side when that is more);
+    max_colour_distance: two things of one category whose colours (`objects/colours.py`, HSV
+    cone: shading moves a colour by up to about 0.3, red to blue is 1.6) lie farther apart are
+    two objects; None: colours never part them."""
 
     max_distance: float = 0.5
     size_fraction: float = 1.0
@@ -91,6 +95,7 @@ class ObjectMapConfig:
     miss_margin: float = 0.1
     miss_range: float = 1.5
     miss_tolerance: float = 0.3
+    max_colour_distance: float | None = 0.6
 
     def __post_init__(self):
         if self.vertical_axis not in (None, 0, 1, 2):
@@ -105,6 +110,8 @@ class ObjectMapConfig:
                              f'must be >= 1')
         if not self.views_half > 0:
             raise ValueError(f'views_half must be > 0, got {self.views_half}')
+        if self.max_colour_distance is not None and not self.max_colour_distance >= 0:
+            raise ValueError(f'max_colour_distance must be None or >= 0, got {self.max_colour_distance}')
         if not 0 <= self.min_detection_rate <= 1:
             raise ValueError(f'min_detection_rate must be in [0, 1], got {self.min_detection_rate}')
         if not 0 <= self.miss_margin < 0.5 or not self.miss_range > 0 or not self.miss_tolerance >= 0:
@@ -376,9 +383,12 @@ class ObjectMap:
     # ---- association
 
     def _match(self, a: tuple, b: tuple) -> tuple[bool, float]:
-        """Whether two (centroid, box_min, box_max) summaries are one object, and their
-        centroid distance."""
+        """Whether two (centroid, box_min, box_max, colour or None) summaries are one object,
+        and their centroid distance."""
         distance = float(np.linalg.norm(a[0] - b[0]))
+        limit = self.config.max_colour_distance
+        if limit is not None and a[3] is not None and b[3] is not None and colour_distance(a[3], b[3]) > limit:
+            return False, distance
         longest = max(float(np.max(a[2] - a[1])), float(np.max(b[2] - b[1])))
         radius = max(self.config.max_distance, self.config.size_fraction * longest)
         if distance <= radius or box_overlap(a[1], a[2], b[1], b[2]) >= self.config.min_overlap:
@@ -390,12 +400,14 @@ class ObjectMap:
                 return True, distance
         return False, distance
 
-    def _summary(self, track: _Track) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _summary(self, track: _Track) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         inst = track.instance(self.config.box_quantiles, self.config.views_half, self.config.negative_evidence)
-        return inst.centroid, inst.box_min, inst.box_max
+        return inst.centroid, inst.box_min, inst.box_max, inst.colour
 
     def _associate(self, obs: ObjectObservation) -> _Track | None:
-        summary = (np.asarray(obs.centroid, np.float64), np.asarray(obs.box_min), np.asarray(obs.box_max))
+        colour = np.asarray(obs.colour, np.float64)
+        summary = (np.asarray(obs.centroid, np.float64), np.asarray(obs.box_min), np.asarray(obs.box_max),
+                   colour if np.all(np.isfinite(colour)) else None)
         best, best_distance = None, np.inf
         for track in self._tracks.values():
             if track.category != obs.category:
