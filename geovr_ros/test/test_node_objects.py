@@ -50,8 +50,11 @@ def test_objects_of_a_real_walk_are_published_latched_and_answered(ros_env):
         markers = late[-1].markers
         assert markers[0].action == Marker.DELETEALL
         boxes = [m for m in markers[1:] if m.type == Marker.CUBE]
-        labels = [m for m in markers[1:] if m.type == Marker.TEXT_VIEW_FACING]
+        labels = [m for m in markers[1:] if m.type == Marker.TEXT_VIEW_FACING and m.ns != 'room']
         assert boxes and len(boxes) == len(labels), 'one box and one label per object'
+        room = sorted((m for m in markers if m.ns == 'room'), key=lambda m: m.id)   # the floor's outline
+        assert [m.type for m in room] == [Marker.LINE_STRIP, Marker.TEXT_VIEW_FACING]
+        assert len(room[0].points) == 5 and room[1].text.startswith('floor ')
         head = read_graph_metadata(Path(model) / 'cell_classifier.onnx').get('vocabularies', {})
         categories = {c.name for c in load_vocabulary().categories} | set(head.get('cell_categories', []))
         assert {b.ns for b in boxes} <= categories and all(b.header.frame_id == 'map' for b in boxes)

@@ -50,6 +50,19 @@ def test_markers_of_instances():
     assert len(rclpy_serialization.serialize_message(msg)) > 0
 
 
+def test_the_rooms_floor_is_drawn_when_given():
+    from geovr_ros.objects.room import FloorOutline
+    corners = np.array([[0.0, 0.0, 0.0], [4.0, 0.0, 0.0], [4.0, 5.0, 0.0], [0.0, 5.0, 0.0]])
+    floor = FloorOutline(20.0, corners, 4.0, 5.0, 17.5, 1000)
+    msg = object_markers([inst(3, 'chair', (1.0, 2.0, 0.45), (0.5, 0.4, 0.9))], 'map', Time(), floor=floor)
+    line, label = [m for m in msg.markers if m.ns == 'room']
+    assert (line.type, line.id, label.type, label.id) == (Marker.LINE_STRIP, 0, Marker.TEXT_VIEW_FACING, 1)
+    assert [(p.x, p.y, p.z) for p in line.points] == [tuple(c) for c in corners] + [tuple(corners[0])]   # closed
+    assert label.text == 'floor 20.0 m² (4.0 x 5.0 m)' and label.pose.position.z > 0
+    assert not [m for m in object_markers([], 'map', Time()).markers if m.ns == 'room']
+    assert len(rclpy_serialization.serialize_message(msg)) > 0
+
+
 def test_labels_follow_the_given_up_direction_and_colours_are_fixed():
     msg = object_markers([inst(1, 'lamp', (0.0, 0.0, 2.0), (0.4, 1.4, 0.4))], 'map', Time(), up=(0.0, -1.0, 0.0))
     label = msg.markers[2]

@@ -10,7 +10,7 @@ from test_objects_queries import CAMERA, ROOM, inst
 from geovr_ros.geometry import ShapeError, make_pose
 from geovr_ros.objects import ObjectMap, ObjectMapError, answer_from_objects, load_vocabulary, parse_object_question
 from geovr_ros.objects.relations import direction_choice, floor_angle_deg, turn_word, turns_of
-from geovr_ros.objects.room import RoomFootprint, floor_basis
+from geovr_ros.objects.room import RoomFootprint, RoomFootprintConfig, floor_basis
 
 UP = np.array([0.0, 0.0, 1.0])
 
@@ -177,6 +177,18 @@ def test_depth_the_decoder_is_not_sure_of_stays_out_of_the_floor():
     assert unsure.outline(UP).area_m2 > 24.0
     with pytest.raises(ShapeError, match='confidence must have the shape'):
         sure.add(9, depth, K, T, confidence=confidence[:10])
+
+
+def test_a_long_run_thins_its_points_and_keeps_the_room():
+    K = np.array([[32.0, 0, 32.0], [0, 32.0, 24.0], [0, 0, 1.0]])
+    footprint = RoomFootprint(RoomFootprintConfig(points_per_keyframe=300, max_points=1000))
+    for k in range(12):
+        T = level_camera(np.array([0.3, -0.2, 1.4]), 2 * np.pi * k / 8)
+        footprint.add(k, box_room_depth(4.0, 5.0, 2.5, T, K, (64, 48)), K, T)
+    assert len(footprint.to_arrays()['points']) <= 1000 and len(footprint) == 12
+    assert footprint.outline(UP).area_m2 == pytest.approx(20.0, rel=0.05)
+    with pytest.raises(ValueError, match='max_points'):
+        RoomFootprintConfig(max_points=10)
 
 
 def test_the_floor_moves_with_its_keyframes_and_is_saved_with_the_object_map():

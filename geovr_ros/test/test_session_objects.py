@@ -221,6 +221,8 @@ def test_the_rooms_floor_is_mapped_with_the_objects_and_answered_in_the_requeste
     assert len(session.objects.map.room) == keyframes      # each keyframe left its depth's points
     up_map = -session.mount[:3, 1]                         # odom optical: the first frame's up; map == odom here
     floor = session.objects.map.room.outline(session.pose_graph.T_map_odom[:3, :3] @ up_map)
+    assert session.room_outline().area_m2 == pytest.approx(floor.area_m2)   # what ~/objects draws
+    np.testing.assert_allclose(session.objects_up(), session.pose_graph.T_map_odom[:3, :3] @ up_map)
     in_map = session.answer('How big is this room?', now=20.0)
     assert in_map.success and in_map.unit == 'm^2' and in_map.value == pytest.approx(floor.area_m2)
     np.testing.assert_allclose(in_map.points, floor.outline, atol=1e-9)

@@ -630,7 +630,8 @@ class GeoVRNode(LifecycleNode):
             return
         from geovr_ros.ros.object_markers import object_markers
         self.pub_objects.publish(object_markers(self.session.objects.map.instances(),
-                                                self.session.objects_frame, stamp))
+                                                self.session.objects_frame, stamp, up=self.session.objects_up(),
+                                                floor=self.session.room_outline()))
 
     # ---------------------------------------------------------------- services
     @_under_frame_lock

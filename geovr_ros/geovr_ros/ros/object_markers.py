@@ -4,7 +4,8 @@ One DELETEALL first (so instances merged away or forgotten vanish), then per ins
 CUBE (its axis-aligned box, translucent) and a TEXT_VIEW_FACING label ("red chair 3 · 0.97 ·
 5 views") above it, both in the namespace of its category. Ids are stable: the instance id
 times two (cube) and plus one (label), so RViz updates a box in place as it is refined.
-Colours are a fixed function of the category name.
+Colours are a fixed function of the category name. The room's floor outline, when given, is a
+white rectangle on the floor with its area above it (namespace 'room').
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from geovr_ros.objects.colours import colour_name
 from geovr_ros.objects.object_map import ObjectInstance
+from geovr_ros.objects.room import FloorOutline
 
 __all__ = ['category_colour', 'object_markers']
 
@@ -33,8 +35,11 @@ def category_colour(category: str, alpha: float = 1.0) -> ColorRGBA:
 
 def object_markers(instances: Sequence[ObjectInstance], frame_id: str, stamp: Time,
                    up: Sequence[float] = (0.0, 0.0, 1.0), box_alpha: float = 0.35,
-                   text_height: float = 0.15, min_side: float = 0.05) -> MarkerArray:
-    """MarkerArray of `instances` (boxes and centroids in `frame_id`).
+                   text_height: float = 0.15, min_side: float = 0.05,
+                   floor: FloorOutline | None = None) -> MarkerArray:
+    """MarkerArray of `instances` (boxes and centroids in `frame_id`) and, when given, the
+    room's `floor` outline (`ObjectMap.room`, in `frame_id`: a closed LINE_STRIP on the floor and
+    its area as a label, namespace 'room', ids 0 and 1; the outline a room-size answer gives).
 
     up: the frame's up direction (unit vector): labels are placed above the box along it
     (REP 103 frames are z up; an optical-aligned map would be -y). min_side: metres, the
@@ -66,4 +71,22 @@ def object_markers(instances: Sequence[ObjectInstance], frame_id: str, stamp: Ti
                             + f'{inst.confidence:.2f} · named in {inst.n_views}'
                             f' of {inst.n_views + inst.n_missed} views')
         out.markers += [cube, label]
+    if floor is not None:
+        out.markers += _floor_markers(floor, header, up, text_height)
     return out
+
+
+def _floor_markers(floor: FloorOutline, header: Header, up: np.ndarray, text_height: float) -> list[Marker]:
+    identity = Quaternion(x=0.0, y=0.0, z=0.0, w=1.0)
+    white = ColorRGBA(r=0.9, g=0.9, b=0.9, a=1.0)
+    corners = [Point(x=float(c[0]), y=float(c[1]), z=float(c[2])) for c in floor.outline]
+    line = Marker(header=header, ns='room', id=0, type=Marker.LINE_STRIP, action=Marker.ADD,
+                  pose=Pose(orientation=identity), scale=Vector3(x=0.03, y=0.0, z=0.0), color=white,
+                  points=corners + corners[:1])
+    centre = floor.outline.mean(0) + up * text_height
+    label = Marker(header=header, ns='room', id=1, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
+                   pose=Pose(position=Point(x=float(centre[0]), y=float(centre[1]), z=float(centre[2])),
+                             orientation=identity),
+                   scale=Vector3(x=0.0, y=0.0, z=float(2 * text_height)), color=white,
+                   text=f'floor {floor.area_m2:.1f} m² ({floor.width_m:.1f} x {floor.depth_m:.1f} m)')
+    return [line, label]

@@ -163,6 +163,23 @@ class Session:
             T_odom_cam = self.mount if self._latest is None else self._latest[1]
         return T_odom_cam[:3, :3].T @ self._up_in_odom()
 
+    def objects_up(self) -> np.ndarray:
+        """(3,) up in `objects_frame` (odom's up, moved into map by the latest map -> odom; z
+        before the mount is known)."""
+        if self.mount is None:
+            return np.array([0.0, 0.0, 1.0])
+        with self._state_lock:
+            T_map_odom = None if self._latest is None else self._latest[3]
+        R = T_map_odom[:3, :3] if self.config.localization_enabled and T_map_odom is not None else np.eye(3)
+        return R @ self._up_in_odom()
+
+    def room_outline(self):
+        """The room's floor outline (`FloorOutline`) in `objects_frame`, or None (no object map,
+        no mount yet, or too little seen)."""
+        if self.objects is None or self.mount is None:
+            return None
+        return self.objects.map.room.outline(self.objects_up())
+
     def _up_in_odom(self) -> np.ndarray:
         """(3,) up in odom: its z with odom_child base (the base is level), else the first
         frame's up (minus its optical y: it is taken as level)."""
