@@ -320,6 +320,7 @@ class Recording:
     replay_published: int | None = None
     answers: list[dict] = field(default_factory=list)
     objects: list[dict] = field(default_factory=list)   # the newest ~/objects: category, centre, size, frame
+    floor: list[list[float]] = field(default_factory=list)   # the newest ~/objects' room outline (odom or map)
 
 
 def _make_recorder(node, rec: Recording):
@@ -364,6 +365,8 @@ def _make_recorder(node, rec: Recording):
                         'centre': [m.pose.position.x, m.pose.position.y, m.pose.position.z],
                         'size': [m.scale.x, m.scale.y, m.scale.z]}
                        for m in msg.markers if m.type == Marker.CUBE and m.action == Marker.ADD]
+        rec.floor = next(([[p.x, p.y, p.z] for p in m.points] for m in msg.markers
+                          if m.ns == 'room' and m.type == Marker.LINE_STRIP), [])
     node.create_subscription(MarkerArray, f'/{NODE_NAME}/objects', on_objects, LATCHED)
 
 
@@ -645,6 +648,8 @@ def evaluate_objects(rec: Recording, seq, traj: Trajectory | None) -> dict:
     result = {'found': len(found), 'objects': found,
               'categories': {c: sum(o['category'] == c for o in found) for c in sorted({o['category'] for o in found})},
               'frame': 'world of the recording (through the SE(3) fit of the odometry)'}
+    if rec.floor:   # the room's floor rectangle (closed), as a room-size answer measures it
+        result['floor_world'] = (np.asarray(rec.floor) @ T[:3, :3].T + T[:3, 3]).tolist()
     scene = getattr(seq, 'scene', None)
     if scene is None or traj is None:
         return result
@@ -837,6 +842,9 @@ def render_object_map(seq, traj: Trajectory | None, objects: dict, out: Path) ->
     if traj is not None:
         est_xy = traj.aligned_xyz @ axes2.T
         ax.plot(est_xy[:, 0], est_xy[:, 1], '-', color='#ff7f0e', lw=1.5, label='geovr_node odometry (SE(3) fit)')
+    if objects.get('floor_world'):
+        floor_xy = np.asarray(objects['floor_world']) @ axes2.T
+        ax.plot(floor_xy[:, 0], floor_xy[:, 1], ':', color='0.35', lw=1.6, label='floor the map measured (room size)')
     cmap = plt.get_cmap('tab10')
     categories = sorted({o['category'] for o in objects.get('objects', [])})
     for o in objects.get('objects', []):
