@@ -513,8 +513,9 @@ class ObjectMap:
             width = (3,) if key[4:] in _ROW_VECTORS else ()
             if value.shape != (rows,) + width:
                 raise ObjectMapError(f'object map array {key!r} has shape {value.shape}, expected {(rows,) + width}')
-            if value.dtype.kind not in 'iuf' or not np.all(np.isfinite(value) | ((key == 'obs_colour') & np.isnan(value))):
-                raise ObjectMapError(f'object map array {key!r} must be finite numbers')   # colour: NaN is unseen
+            unseen = np.isnan(value) if key == 'obs_colour' else False   # a colour may be NaN: not seen
+            if value.dtype.kind not in 'iuf' or not np.all(np.isfinite(value) | unseen):
+                raise ObjectMapError(f'object map array {key!r} must be finite numbers')
         ids = a['instance_id'].astype(np.int64)
         if len(set(ids.tolist())) != n or (n and (ids.min() < 1 or ids.max() >= next_id)):
             raise ObjectMapError(f'instance ids must be unique integers in [1, next_id={next_id}), got {ids.tolist()}')

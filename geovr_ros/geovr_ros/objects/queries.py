@@ -63,8 +63,8 @@ _TASKS = (
                              r'|\bhow (big|large|spacious) is (the|this|that) (room|space|place)\b'
                              r'|\b(size|area) of (the|this|that) (room|space)\b')),
     ('route_plan', re.compile(r'\broute\b|\bnavigate\b|\bfill in\b|\bblanks?\b|\bmissing turns?\b')),
-    ('rel_direction', re.compile(r'\b(facing|face|faces|looking (at|to|towards?)|straight ahead|ahead of me|in front of me)'
-                                 r'\b.*\b(left|right|behind|back|front|where|which way|direction)\b')),
+    ('rel_direction', re.compile(r'\b(facing|face|faces|looking (at|to|towards?)|straight ahead|ahead of me'
+                                 r'|in front of me)\b.*\b(left|right|behind|back|front|where|which way|direction)\b')),
     ('appearance_order', re.compile(r'\b(first|earliest|order)\b.*\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b'
                                     r'|\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b.*\b(first|earliest|order)\b')),
     ('rel_distance', re.compile(r'\b(closest|nearest|closer|nearer|farthest|furthest|farther)\b'
@@ -331,7 +331,8 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         if uncoloured:
             doubt += f'; {uncoloured} more whose colour I could not tell'
         return Answer(True, 'ok', f'{"yes, " if q.exists else ""}I have seen {len(found)} {name} (centres in {frame}: '
-                      + '; '.join(_xyz(i.centroid) + _looks(i) for i in found) + f'){doubt}', q.task, float(len(found)), 'count',
+                      + '; '.join(_xyz(i.centroid) + _looks(i) for i in found) + f'){doubt}', q.task,
+                      float(len(found)), 'count',
                       points=np.stack([i.centroid for i in found]),
                       confidence=float(np.mean([i.confidence for i in found])), frame=frame)
     if q.task == 'object_size':
@@ -341,8 +342,9 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         more = f' (the most confident of {len(by_category[seen[0]])})' if len(by_category[seen[0]]) > 1 else ''
         e = inst.extent
         size = f'{value:.0f} cm' if unit == 'cm' else f'{value:.2f} m'
-        return Answer(True, 'ok', f'the {seen[0]}{_looks(inst)}{more} is {size} along its longest side (box {e[0]:.2f} x '
-                      f'{e[1]:.2f} x {e[2]:.2f} m along {frame} x, y, z; centre {_xyz(inst.centroid)} in {frame})',
+        return Answer(True, 'ok', f'the {seen[0]}{_looks(inst)}{more} is {size} along its longest side '
+                      f'(box {e[0]:.2f} x {e[1]:.2f} x {e[2]:.2f} m along {frame} x, y, z; centre '
+                      f'{_xyz(inst.centroid)} in {frame})',
                       q.task, value, unit, points=inst.centroid[None].copy(), confidence=inst.confidence,
                       frame=frame)
     if q.task == 'where_is':
@@ -453,7 +455,8 @@ def _where(category, found, camera_pose, frame) -> Answer:
     if camera_pose is not None:
         offset = transform_points(invert_pose(np.asarray(camera_pose, np.float64)), inst.centroid)
         rel = f', {np.linalg.norm(offset):.2f} m from the camera: {_words(offset)}'
-    return Answer(True, 'ok', f'the {category}{_looks(inst)}{which} is at {_xyz(inst.centroid)} in {frame}{rel}', 'where_is',
+    return Answer(True, 'ok', f'the {category}{_looks(inst)}{which} is at {_xyz(inst.centroid)} in {frame}{rel}',
+                  'where_is',
                   float(np.linalg.norm(inst.centroid)), 'm', points=inst.centroid[None].copy(),
                   confidence=inst.confidence, frame=frame)
 

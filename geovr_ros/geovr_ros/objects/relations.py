@@ -135,15 +135,16 @@ def nearest_option(target: str, anchor: ObjectInstance, options: Sequence[str],
         distances.append(min(found, key=lambda f: f[0]) if found else (np.inf, None))
     seen = [k for k, (d, _) in enumerate(distances) if np.isfinite(d)]
     if not seen:
-        return Answer(False, 'I have seen none of the options' if listed else f'I have seen nothing beside the {target}',
-                      frame=frame)
+        why = 'I have seen none of the options' if listed else f'I have seen nothing beside the {target}'
+        return Answer(False, why, frame=frame)
     pick = (max(range(len(options)) if listed else seen, key=lambda k: (distances[k][0], -k)) if farthest else
             min(seen, key=lambda k: (distances[k][0], k)))
     distance, chosen = distances[pick]
     how = 'between the closest points of the boxes' if closest_points else 'centre to centre'
     others = '; '.join(f'{options[k] or "?"} {distances[k][0]:.2f} m' if np.isfinite(distances[k][0])
                        else f'{options[k] or "?"} not seen' for k in range(len(options)))
-    where = f'the {target} at x={anchor.centroid[0]:.2f}, y={anchor.centroid[1]:.2f}, z={anchor.centroid[2]:.2f} m in {frame}'
+    x, y, z = anchor.centroid
+    where = f'the {target} at x={x:.2f}, y={y:.2f}, z={z:.2f} m in {frame}'
     points = np.stack([anchor.centroid] + ([] if chosen is None else [chosen.centroid]))
     confidence = float(min(anchor.confidence, 1.0 if chosen is None else chosen.confidence))
     word = 'farthest from' if farthest else 'nearest'
@@ -203,9 +204,9 @@ def route_answer(names: Sequence[str], places: Sequence[ObjectInstance], options
         gaps = sum(_angle_gap(a, TURN_DEG[t]) for a, t in zip(angles, option))
         return (-agree, abs(len(option) - len(turns)), gaps, k)
     pick = min(range(len(options)), key=cost)
-    return Answer(True, 'ok', f'({chr(65 + pick)}) {", ".join(options[pick])}: {said} (centres of the route in {frame}: '
-                  f'points)', 'route_plan', float(pick), 'option index', points=points, confidence=confidence,
-                  frame=frame)
+    return Answer(True, 'ok', f'({chr(65 + pick)}) {", ".join(options[pick])}: {said} (centres of the route in '
+                  f'{frame}: points)', 'route_plan', float(pick), 'option index', points=points,
+                  confidence=confidence, frame=frame)
 
 
 def room_answer(floor: FloorOutline | None, frame: str) -> Answer:
