@@ -211,8 +211,8 @@ def test_question_service_answers_what_the_memory_knows(session):
     assert in_map.success and in_map.points[0].header.frame_id == 'map'
     count = ask(probe, 'how many keyframes do you remember?')
     assert count.success and count.value >= 1
-    colour = ask(probe, 'what colour is the wall?')          # neither trajectory nor objects
-    assert not colour.success and 'no question model loaded' in colour.message
+    weather = ask(probe, 'what is the weather like?')        # neither trajectory nor objects
+    assert not weather.success and 'no question model loaded' in weather.message
     chair = ask(probe, 'how far is the chair?')              # the object map's question
     assert ('I have not seen a chair' in chair.answer) if not chair.success else \
         (chair.unit == 'm' and len(chair.points) >= 1 and 'chair' in chair.answer)
@@ -229,7 +229,7 @@ def test_ask_command_prints_the_answer_or_fails_with_the_reason(session, ros_env
                         env=ros_env, capture_output=True, text=True, timeout=30)
     assert ok.returncode == 0, ok.stderr
     assert 'm travelled' in ok.stdout
-    declined = subprocess.run([str(VENV_BIN / 'ask'), 'what colour is the wall?', '--timeout', '5'],
+    declined = subprocess.run([str(VENV_BIN / 'ask'), 'what is the weather like?', '--timeout', '5'],
                               env=ros_env, capture_output=True, text=True, timeout=30)
     assert declined.returncode == 1 and 'no question model loaded' in declined.stderr
     missing = subprocess.run([str(VENV_BIN / 'ask'), 'where am I', '--node', '/nobody',

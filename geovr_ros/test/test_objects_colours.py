@@ -107,5 +107,11 @@ def test_a_colour_word_picks_the_instance_of_that_colour(vocab):
     assert ask('How far is the red chair from the table?').value == pytest.approx(np.hypot(1.0, 0.075))
     a = ask('If I am standing by the sofa and facing the table, is the red chair to my left or right?')
     assert a.value == 1.0 and 'the red chair lies 18 deg to the right' in a.answer
+    a = ask('What colour is the chair?')                          # the most confident chair
+    assert a.success and a.category == 'object_colour' and a.answer.startswith('the chair looks blue')
+    np.testing.assert_allclose(a.points[0], [1.0, 0.0, 0.45])
+    a = ask('What is the colour of the table?')                   # no colour of its own
+    assert not a.success and 'cannot tell its colour' in a.message
+    assert ask('What colour is the piano?').not_seen
     a = ask('Which of these is closest to the blue chair: the red chair, the sofa?')   # one category, two objects
     assert a.success and a.value == 0.0 and 'red chair 2.00 m' in a.answer

@@ -79,6 +79,7 @@ _TASKS = (
                             r'|\bwhich (point|place|spot)\b')),
     ('object_list', re.compile(r'\bwhat (objects|things|items)\b|\bwhat (do|did|can|have) (you|i|we) (see|seen|saw)\b'
                                r'|\blist\b|\bwhat is (in|around)\b')),
+    ('object_colour', re.compile(r'\b(what|which) colou?rs?\b|\bcolou?r of\b')),
     # "is there a piano?", "did you see any chairs?": a count, answered yes or no
     ('object_exists', re.compile(r'^(is|are) there\b|\b(did|do|have|has) (you|i|we|it|the robot|the camera) '
                                  r'(ever )?(see|seen|saw|notice\w*|spot\w*|find|found|come across)\b')),
@@ -349,6 +350,8 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
                       frame=frame)
     if q.task == 'where_is':
         return _where(seen[0], by_category[seen[0]], camera_pose, frame)
+    if q.task == 'object_colour':
+        return _colour(seen[0], by_category[seen[0]], frame)
     return _distance(q, seen, by_category, vocabulary, camera_pose, frame)
 
 
@@ -459,6 +462,20 @@ def _where(category, found, camera_pose, frame) -> Answer:
                   'where_is',
                   float(np.linalg.norm(inst.centroid)), 'm', points=inst.centroid[None].copy(),
                   confidence=inst.confidence, frame=frame)
+
+
+def _colour(category, found, frame) -> Answer:
+    """The colour the most confident instance looks (`objects/colours.py`), or why it has none."""
+    inst = _pick(found)
+    name = colour_name(inst.colour)
+    where = f'at {_xyz(inst.centroid)} in {frame}'
+    if not name:
+        return Answer(False, f'I have seen the {category} ({where}) but cannot tell its colour: its views disagree '
+                      '(or were seen without images)', frame=frame)
+    r, g, b = (int(round(255 * v)) for v in inst.colour)
+    return Answer(True, 'ok', f'the {category} looks {name} (median colour of its views: RGB {r}, {g}, {b}; {where})',
+                  'object_colour', float('nan'), '', points=inst.centroid[None].copy(), confidence=inst.confidence,
+                  frame=frame)
 
 
 def _distance(q, seen, by_category, vocabulary, camera_pose, frame) -> Answer:
