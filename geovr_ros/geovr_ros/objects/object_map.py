@@ -386,19 +386,23 @@ class ObjectMap:
         """Whether two (centroid, box_min, box_max, colour or None) summaries are one object,
         and their centroid distance."""
         distance = float(np.linalg.norm(a[0] - b[0]))
-        limit = self.config.max_colour_distance
-        if limit is not None and a[3] is not None and b[3] is not None and colour_distance(a[3], b[3]) > limit:
-            return False, distance
+        return self._near(a, b, distance) and self._same_colour(a[3], b[3]), distance
+
+    def _near(self, a: tuple, b: tuple, distance: float) -> bool:
         longest = max(float(np.max(a[2] - a[1])), float(np.max(b[2] - b[1])))
         radius = max(self.config.max_distance, self.config.size_fraction * longest)
         if distance <= radius or box_overlap(a[1], a[2], b[1], b[2]) >= self.config.min_overlap:
-            return True, distance
+            return True
         v = self.config.vertical_axis
-        if v is not None:
-            floor = [i for i in range(3) if i != v]
-            if box_overlap(a[1][floor], a[2][floor], b[1][floor], b[2][floor]) >= self.config.min_overlap:
-                return True, distance
-        return False, distance
+        if v is None:
+            return False
+        floor = [i for i in range(3) if i != v]
+        return box_overlap(a[1][floor], a[2][floor], b[1][floor], b[2][floor]) >= self.config.min_overlap
+
+    def _same_colour(self, a: np.ndarray | None, b: np.ndarray | None) -> bool:
+        """False only when both colours are known and lie more than max_colour_distance apart."""
+        limit = self.config.max_colour_distance
+        return limit is None or a is None or b is None or float(colour_distance(a, b)) <= limit
 
     def _summary(self, track: _Track) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         inst = track.instance(self.config.box_quantiles, self.config.views_half, self.config.negative_evidence)

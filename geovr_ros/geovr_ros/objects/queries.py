@@ -311,8 +311,9 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         if colour and by_category.get(category) and q.task != 'appearance_order':
             group = by_category[category]
             if q.task == 'object_count':
-                uncoloured = sum(i.colour is None for i in _credible(group))
-                by_category[category] = [i for i in _credible(group) if colour_name(i.colour) == colour]
+                credible = _credible(group)
+                uncoloured = sum(i.colour is None for i in credible)
+                by_category[category] = [i for i in credible if colour_name(i.colour) == colour]
                 if not by_category[category]:
                     return _no_such_colour(q, category, colour, uncoloured, vocabulary, frame)
             else:
