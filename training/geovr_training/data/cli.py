@@ -89,6 +89,24 @@ def _bench(args) -> int:
     return 0
 
 
+def _pack(args) -> int:
+    from .trajectory import parse_resolution
+    from .transport import pack_dataset
+    out = pack_dataset(args.src, args.out, splits=tuple(args.splits), min_size=parse_resolution(args.min_size),
+                       jpeg_quality=args.jpeg_quality, progress=print)
+    print(f'wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)')
+    return 0
+
+
+def _unpack(args) -> int:
+    from .transport import unpack_dataset
+    for packed in args.packed:
+        out = Path(args.out) / Path(packed).name.removesuffix('.npz')
+        unpack_dataset(packed, out, progress=print)
+        print(f'wrote {out}')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .trajectory import DEFAULT_TRAJECTORY_MIX, TRAJECTORY_KINDS
     parser = argparse.ArgumentParser(prog='geovr-data', description=__doc__)
@@ -166,6 +184,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument('--resolution', default='320x240', help='WxH (default 320x240)')
     b.add_argument('--randomization', default='none', help="'none', 'full' or a YAML file (as for generate)")
     b.set_defaults(func=_bench)
+
+    p = sub.add_parser('pack', help='a dataset folder in few bytes (JPEG colour, PNG log-depth), to carry '
+                                    'to a machine that cannot render (a lent GPU)')
+    p.add_argument('src', help='dataset folder')
+    p.add_argument('--out', required=True, help='packed file (.npz)')
+    p.add_argument('--splits', nargs='+', default=['train', 'val'], help='splits to keep (default train val)')
+    p.add_argument('--min-size', default='288x216', help='WxH the shrunk frames still cover (default 288x216)')
+    p.add_argument('--jpeg-quality', type=int, default=92, help='JPEG quality of the colour (default 92)')
+    p.set_defaults(func=_pack)
+
+    u = sub.add_parser('unpack', help='packed files back into dataset folders (OUT/<file name without .npz>)')
+    u.add_argument('packed', nargs='+', help='files written by pack')
+    u.add_argument('--out', required=True, help='folder of the dataset folders')
+    u.set_defaults(func=_unpack)
     return parser
 
 

@@ -17,7 +17,8 @@ def example_inputs(batch: int = 1, frames: int = 2, height: int = 192, width: in
 def count_flops(model: torch.nn.Module, height: int = 192, width: int = 256, batch: int = 1) -> int:
     """FLOPs (multiply-add = 2) of one inference forward on a (batch, 2, 3, H, W) clip,
     as counted by torch.utils.flop_counter (matmuls and convolutions)."""
-    images, intrinsics = example_inputs(batch, 2, height, width)
+    device = next(model.parameters()).device
+    images, intrinsics = (t.to(device) for t in example_inputs(batch, 2, height, width))
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:

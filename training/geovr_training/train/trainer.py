@@ -35,9 +35,11 @@ def seed_everything(seed: int) -> None:
 # Model settings a fine-tuning run (init_from) may set on the checkpoint's architecture, and
 # the parameters they add (initialised fresh): a training-only category head; the canonical
 # camera (adds none: the scale head learns to read its scale in the canonical camera, or, with
-# a learned exponent, the exponent starts at canonical_exponent: 0 is the checkpoint's scale).
+# a learned exponent, the exponent starts at canonical_exponent: 0 is the checkpoint's scale);
+# how much of the backbone trains (adds none: a bigger machine's fine-tune may free more).
 INIT_FROM_ADDABLE = {'semantic_classes': ('semantic_head.',), 'canonical_focal': (), 'canonical_width': (),
-                     'canonical_exponent': (), 'learn_canonical_exponent': ('canonical_exponent',)}
+                     'canonical_exponent': (), 'learn_canonical_exponent': ('canonical_exponent',),
+                     'frozen_stages': (), 'freeze_backbone_bn': ()}
 
 
 def model_args_from_config(config: dict, teacher_channels: list[int] | None = None) -> ModelArgsV2:
@@ -74,6 +76,8 @@ class _Distributed:
         if torch.cuda.is_available():
             self.device = torch.device('cuda', self.local_rank)
             torch.cuda.set_device(self.device)
+            torch.backends.cuda.matmul.allow_tf32 = True  # fp32 weights, TF32 products (as cuDNN's convolutions)
+            torch.backends.cudnn.benchmark = True  # one input size per run
         else:
             self.device = torch.device('cpu')
         if self.enabled and not dist.is_initialized():
