@@ -105,6 +105,25 @@ def test_which_option_lies_nearest(vocab):
     assert not a.success and a.not_seen and 'I have not seen a lamp' in a.answer
 
 
+def test_a_comparative_without_options_answers_yes_or_no(vocab):
+    # the table 3.00 m from the sofa, the more confident chair 3.16 m
+    a = ask('Is the table closer to the sofa than the chair is?', vocab)
+    assert a.success and a.category == 'rel_distance' and a.value == 1.0 and a.unit == 'yes (1) / no (0)'
+    assert a.answer.startswith('yes: the table is 3.00 m from the sofa, the chair 3.16 m')
+    a = ask('Is the table further from the sofa than the chair?', vocab)
+    assert a.value == 0.0 and a.answer.startswith('no: ')
+    a = ask('Is the sofa nearer to the table than to the chair?', vocab)   # the sofa's two distances
+    assert a.value == 1.0 and 'the table is 3.00 m from the sofa, the chair 3.16 m' in a.answer
+    assert ask('Is the sofa farther from the chair than from the table?', vocab).value == 1.0
+    np.testing.assert_allclose(a.points, [[0.0, 3.0, 0.4], [0.0, 0.0, 0.375], [1.0, 0.0, 0.45]])
+    a = ask('Is the lamp closer to the sofa than the table?', vocab)
+    assert not a.success and a.not_seen and 'lamp' in a.answer
+    q = parse_object_question('Is the red chair closer to the table than the blue chair is?', vocab)
+    assert q.roles == ('chair', 'table', 'chair') and q.role_colours == ('red', '', 'blue')
+    assert q.compare == ((0, 1), (2, 1)) and not q.farthest
+    assert parse_object_question('Is the chair closer to the table than anything?', vocab) is None
+
+
 def box_room_depth(width, length, height, T_world_cam, K, size):
     """Depth (H, W) of the inside of a box room [-w/2, w/2] x [-l/2, l/2] x [0, h] seen from T_world_cam."""
     w, h = size

@@ -51,8 +51,8 @@ from geovr_ros.memory.answerer import NO_MODEL_MESSAGE, Answer
 from geovr_ros.memory.spatial_memory import MemorySnapshot
 from geovr_ros.objects.colours import COLOUR_PROTOTYPES, colour_distance, colour_name, colour_word_before
 from geovr_ros.objects.object_map import ObjectInstance, ObjectMap, box_distance
-from geovr_ros.objects.relations import (direction_answer, direction_of, nearest_option, room_answer, route_answer,
-                                         route_roles, turns_of)
+from geovr_ros.objects.relations import (comparison_answer, direction_answer, direction_of, nearest_option, room_answer,
+                                         route_answer, route_roles, turns_of)
 from geovr_ros.objects.room import FloorOutline
 from geovr_ros.objects.vocabulary import Vocabulary, plural_of
 
@@ -67,7 +67,7 @@ _TASKS = (
                                  r'|in front of me)\b.*\b(left|right|behind|back|front|where|which way|direction)\b')),
     ('appearance_order', re.compile(r'\b(first|earliest|order)\b.*\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b'
                                     r'|\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b.*\b(first|earliest|order)\b')),
-    ('rel_distance', re.compile(r'\b(closest|nearest|closer|nearer|farthest|furthest|farther)\b'
+    ('rel_distance', re.compile(r'\b(closest|nearest|closer|nearer|farthest|furthest|farther|further)\b'
                                 r'(?!\s+(points?|parts?|edges?|surfaces?)\b)')),
     # 'how many centimetres does it measure' asks a size, 'how many metres apart' a distance
     ('object_count', re.compile(r'\bhow many\b(?! (cm|mm|m|centimet\w*|millimet\w*|met(er|re)s?|inch\w*|f(ee|oo)t)\b)'
@@ -93,7 +93,7 @@ _TO_CAMERA = re.compile(r'\b(from|to) (me|us|you|here|the camera|the robot|my po
                         r'|\bhow (far|close) (am i|are we|is the camera|is the robot)\b')
 _CLOSEST = re.compile(r'\b(closest|nearest) (point|points|part|parts|edge|edges)\b|\bedge\b|\bgap\b|\bsurfaces?\b'
                       r'|\bclosest point\b')
-_FARTHEST = re.compile(r'\b(farthest|furthest|farther)\b')
+_FARTHEST = re.compile(r'\b(farthest|furthest|farther|further)\b')
 _ANY_OBJECT = re.compile(r'\b(which|what) (object|thing|item|one)s?\b')
 _CM = re.compile(r'\bcm\b|\bcentimet(er|re)s?\b')
 _UNKNOWN = (re.compile(r'\bhow many ([a-z][a-z-]+)'),
@@ -114,8 +114,11 @@ class ObjectQuestion:
     (appearance order), one category or '' (rel_distance), one direction word or ''
     (rel_direction), turns in order (route plan); roles: the categories in the task's roles
     (rel_distance: the target; rel_direction: where I stand, what I face, what is asked
-    about; route plan: the start and each waypoint); farthest: rel_distance asks for the
-    farthest; exists: a yes-or-no question about whether something was seen; colours,
+    about; route plan: the start and each waypoint; a comparative: its three objects in
+    order); farthest: rel_distance asks for the farthest; compare: a comparative without
+    options, the two pairs of `roles` whose distances it compares ("is the lamp closer to the
+    bed than the chair is?": ((0, 1), (2, 1)); "... than to the chair?": ((0, 1), (0, 2)));
+    exists: a yes-or-no question about whether something was seen; colours,
     role_colours: the colour word before each category's first mention and each role's
     ('' for none: "the red chair"); a rel_distance option is (category, colour)."""
 
@@ -129,6 +132,7 @@ class ObjectQuestion:
     roles: tuple[str, ...] = ()
     farthest: bool = False
     exists: bool = False
+    compare: tuple[tuple[int, int], ...] = ()
     colours: tuple[str, ...] = ()
     role_colours: tuple[str, ...] = ()
 
@@ -222,11 +226,34 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
     elif _ANY_OBJECT.search(text) and mentions:   # "which object is nearest the sofa?": any of the map's
         rest, options = [(mentions[0][1], colours[0])], ()
     else:
-        return None
+        return _comparative(task, text, mentions, colours, categories)
+
     if not rest:
         return None
     return ObjectQuestion(task, categories, closest=bool(_CLOSEST.search(text)), options=options,
                           roles=(rest[0][0],), role_colours=(rest[0][1],), farthest=bool(_FARTHEST.search(text)))
+
+
+_THAN = re.compile(r'\bthan\s+(?:(to|from)\b)?')
+
+
+def _comparative(task: str, text: str, mentions: list[tuple[int, str]], colours: list[str],
+                 categories: tuple[str, ...]) -> ObjectQuestion | None:
+    """"Is the lamp closer to the bed than the chair (is)?" compares the lamp's and the chair's
+    distances to the bed; "... than to the chair?" the lamp's to the bed and to the chair.
+    Two objects before 'than' and one after, else None."""
+    than = _THAN.search(text)
+    if than is None:
+        return None
+    before = [k for k, (offset, _) in enumerate(mentions) if offset < than.start()]
+    after = [k for k, (offset, _) in enumerate(mentions) if offset >= than.end()]
+    if len(before) != 2 or len(after) != 1:
+        return None
+    at = before + after
+    compare = ((0, 1), (0, 2)) if than.group(1) else ((0, 1), (2, 1))
+    return ObjectQuestion(task, categories, closest=bool(_CLOSEST.search(text)), roles=tuple(mentions[k][1] for k in at),
+                          role_colours=tuple(colours[k] for k in at), farthest=bool(_FARTHEST.search(text)),
+                          compare=compare)
 
 
 def _plural(name: str, vocabulary: Vocabulary) -> str:
@@ -388,6 +415,8 @@ def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame
     for category, colour in zip(q.roles, q.role_colours):
         places.append(_pick(by_category[category], colour, places))
     names = [_named(c, colour) for c, colour in zip(q.roles, q.role_colours)]
+    if q.task == 'rel_distance' and q.compare:
+        return comparison_answer(names, places, q.compare, q.farthest, q.closest, frame)
     if q.task == 'rel_distance':
         options = list(q.options) or [(c, '') for c in sorted(by_category)]
         candidates = [[] if not by_category.get(c) else [_pick(by_category[c], colour)] if colour

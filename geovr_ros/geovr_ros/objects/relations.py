@@ -30,8 +30,8 @@ from geovr_ros.memory.answerer import Answer
 from geovr_ros.objects.object_map import ObjectInstance, box_distance
 from geovr_ros.objects.room import FloorOutline
 
-__all__ = ['DIRECTION_DEG', 'TURN_DEG', 'direction_answer', 'direction_choice', 'direction_of', 'eight_way',
-           'floor_angle_deg', 'nearest_option', 'room_answer', 'route_answer', 'route_roles', 'turn_word', 'turns_of']
+__all__ = ['DIRECTION_DEG', 'TURN_DEG', 'comparison_answer', 'direction_answer', 'direction_choice', 'direction_of',
+           'eight_way', 'floor_angle_deg', 'nearest_option', 'room_answer', 'route_answer', 'route_roles', 'turn_word', 'turns_of']
 
 DIRECTION_DEG = {'front': 0.0, 'ahead': 0.0, 'forward': 0.0, 'front-left': 45.0, 'left': 90.0,
                  'back-left': 135.0, 'back': 180.0, 'behind': 180.0, 'back-right': -135.0,
@@ -154,6 +154,34 @@ def nearest_option(target: str, anchor: ObjectInstance, options: Sequence[str],
                       frame=frame)
     return Answer(True, 'ok', f'the {options[pick]} is {word} the {target}: {distance:.2f} m {how} ({where})',
                   'rel_distance', distance, 'm', points=points, confidence=confidence, frame=frame)
+
+
+def comparison_answer(names: Sequence[str], places: Sequence[ObjectInstance],
+                      pairs: tuple[tuple[int, int], tuple[int, int]], farther: bool, closest_points: bool,
+                      frame: str) -> Answer:
+    """A comparative without options ("is the lamp closer to the bed than the chair is?"):
+    whether the distance between the two `places` of pairs[0] (indices into `names` and
+    `places`, the question's three objects in order) is shorter (`farther`: longer) than
+    between those of pairs[1]. value 1 for yes, 0 for no; the answer says both distances."""
+    (a, b), (c, d) = pairs
+    if places[a] is places[b] or places[c] is places[d]:
+        return Answer(False, f'the {names[a]} and the {names[b]} are one thing in my map' if places[a] is places[b]
+                      else f'the {names[c]} and the {names[d]} are one thing in my map', frame=frame)
+    first, second = _distance(places[a], places[b], closest_points), _distance(places[c], places[d], closest_points)
+    yes = first > second if farther else first < second
+    how = 'between the closest points of the boxes' if closest_points else 'centre to centre'
+    shared = ({a, b} & {c, d}).pop() if {a, b} & {c, d} else None
+    if shared is not None and len({a, b, c, d}) == 3:   # "the lamp 1.2 m from the bed, the chair 2.3 m"
+        one, other = (a if b == shared else b), (c if d == shared else d)
+        said = (f'the {names[one]} is {first:.2f} m from the {names[shared]}, '
+                f'the {names[other]} {second:.2f} m')
+    else:
+        said = (f'the {names[a]} and the {names[b]} are {first:.2f} m apart, '
+                f'the {names[c]} and the {names[d]} {second:.2f} m')
+    points = np.stack([p.centroid for p in places])
+    confidence = float(min(p.confidence for p in places))
+    return Answer(True, 'ok', f'{"yes" if yes else "no"}: {said} ({how})', 'rel_distance', float(yes), 'yes (1) / no (0)',
+                  points=points, confidence=confidence, frame=frame)
 
 
 def direction_answer(names: Sequence[str], places: Sequence[ObjectInstance], options: Sequence[str], up: np.ndarray,
