@@ -124,6 +124,22 @@ def test_a_comparative_without_options_answers_yes_or_no(vocab):
     assert parse_object_question('Is the chair closer to the table than anything?', vocab) is None
 
 
+def test_comparisons_may_measure_from_the_camera(vocab):
+    # the camera at (0, -3, 1.2): the table 3.11 m away, the sofa 6.05 m
+    for question in ('Is the table closer to me than the sofa?', 'Am I closer to the table than to the sofa?'):
+        a = ask(question, vocab)
+        assert a.success and a.value == 1.0 and 'the table is 3.11 m from the camera, the sofa 6.05 m' in a.answer
+    a = ask('Is the sofa closer to the table than I am?', vocab)          # 3.00 m against the camera's 3.11 m
+    assert a.value == 1.0 and 'the camera 3.11 m' in a.answer
+    a = ask('Which is closer to me, the sofa or the table?', vocab)
+    assert a.success and a.value == 1.0 and a.answer.startswith('(B) the table is nearest the camera')
+    a = ask('Is the table closer to me than the sofa?', vocab, camera=None)
+    assert not a.success and 'no camera pose' in a.message
+    # 'can you tell me' names no place of the comparison
+    q = parse_object_question('Can you tell me whether the table is closer to the sofa than the chair is?', vocab)
+    assert q.roles == ('table', 'sofa', 'chair')
+
+
 def box_room_depth(width, length, height, T_world_cam, K, size):
     """Depth (H, W) of the inside of a box room [-w/2, w/2] x [-l/2, l/2] x [0, h] seen from T_world_cam."""
     w, h = size

@@ -91,6 +91,13 @@ _NOT_OURS = re.compile(r'\bwhere (am|was|were) (i|we)\b|\bwhere are we\b|\bhow (
                        r"|\bwhat(?:'s| is) my (position|heading|pose|location)\b|\bmy position and heading\b")
 _TO_CAMERA = re.compile(r'\b(from|to) (me|us|you|here|the camera|the robot|my position)\b'
                         r'|\bhow (far|close) (am i|are we|is the camera|is the robot)\b')
+# The camera as one of a comparison's places: after 'to' / 'from' ("closer to me"), as the one
+# asked about ("am I closer to ..."), after 'than' ("than I am"); group 1 is where it is named.
+YOU = '<camera>'
+_YOU_ROLE = (re.compile(r'\b(?:to|from)\s+(me|us|you|the camera|the robot)\b'),
+             re.compile(r'\b(?:am|are|is)\s+(i|we|you|the camera|the robot)\s+(?:\w+\s+)?'
+                        r'(?:closer|nearer|farther|further)\b'),
+             re.compile(r'\bthan\s+(i|we|you|the camera|the robot)\b(?!\s+(?:see|saw|think)\b)'))
 _CLOSEST = re.compile(r'\b(closest|nearest) (point|points|part|parts|edge|edges)\b|\bedge\b|\bgap\b|\bsurfaces?\b'
                       r'|\bclosest point\b')
 _FARTHEST = re.compile(r'\b(farthest|furthest|farther|further)\b')
@@ -216,8 +223,8 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
         found = vocabulary.find(option.lower())
         named.append((found[0][1], colour_word_before(option.lower()[:found[0][0]])) if found else ('', ''))
     if len(listed) >= 2 and sum(bool(n) for n, _ in named) >= 2:
-        rest = list(zip((name for _, name in mentions), colours))
-        for option in named:   # the target is what the options do not name
+        rest = list(zip((name for _, name in mentions), colours)) + [(YOU, '')] * bool(_you_mentions(text))
+        for option in named:   # the target is what the options do not name (the camera last)
             if option in rest:
                 rest.remove(option)
             elif option[0] in [n for n, _ in rest]:
@@ -240,20 +247,28 @@ _THAN = re.compile(r'\bthan\s+(?:(to|from)\b)?')
 def _comparative(task: str, text: str, mentions: list[tuple[int, str]], colours: list[str],
                  categories: tuple[str, ...]) -> ObjectQuestion | None:
     """"Is the lamp closer to the bed than the chair (is)?" compares the lamp's and the chair's
-    distances to the bed; "... than to the chair?" the lamp's to the bed and to the chair.
-    Two objects before 'than' and one after, else None."""
+    distances to the bed; "... than to the chair?" the lamp's to the bed and to the chair; the
+    camera may be one of the three ("closer to me", "am I closer", "than I am"). Two places
+    before 'than' and one after, else None."""
     than = _THAN.search(text)
     if than is None:
         return None
-    before = [k for k, (offset, _) in enumerate(mentions) if offset < than.start()]
-    after = [k for k, (offset, _) in enumerate(mentions) if offset >= than.end()]
+    places = sorted([(offset, name, colour) for (offset, name), colour in zip(mentions, colours)]
+                    + [(offset, YOU, '') for offset in _you_mentions(text)])
+    before = [p for p in places if p[0] < than.start()]
+    after = [p for p in places if p[0] >= than.start()]
     if len(before) != 2 or len(after) != 1:
         return None
     at = before + after
     compare = ((0, 1), (0, 2)) if than.group(1) else ((0, 1), (2, 1))
-    return ObjectQuestion(task, categories, closest=bool(_CLOSEST.search(text)), roles=tuple(mentions[k][1] for k in at),
-                          role_colours=tuple(colours[k] for k in at), farthest=bool(_FARTHEST.search(text)),
+    return ObjectQuestion(task, categories, closest=bool(_CLOSEST.search(text)), roles=tuple(p[1] for p in at),
+                          role_colours=tuple(p[2] for p in at), farthest=bool(_FARTHEST.search(text)),
                           compare=compare)
+
+
+def _you_mentions(text: str) -> list[int]:
+    """Offsets in `text` where the camera is named as a place of a comparison (`_YOU_ROLE`)."""
+    return sorted({m.start(1) for pattern in _YOU_ROLE for m in pattern.finditer(text)})
 
 
 def _plural(name: str, vocabulary: Vocabulary) -> str:
@@ -408,13 +423,15 @@ def _named(category: str, colour: str) -> str:
 def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame) -> Answer:
     """rel_distance, rel_direction and route_plan (`objects/relations.py`) on the instances the
     question's objects resolve to."""
-    missing = [c for c in dict.fromkeys(q.roles) if not by_category.get(c)]
+    missing = [c for c in dict.fromkeys(q.roles) if c != YOU and not by_category.get(c)]
     if missing:
         return _replace_frame(_not_seen(q, missing, vocabulary), frame)
+    if YOU in q.roles and camera_pose is None:
+        return Answer(False, 'no camera pose yet to measure from', frame=frame)
     places = []
     for category, colour in zip(q.roles, q.role_colours):
-        places.append(_pick(by_category[category], colour, places))
-    names = [_named(c, colour) for c, colour in zip(q.roles, q.role_colours)]
+        places.append(_camera_place(camera_pose) if category == YOU else _pick(by_category[category], colour, places))
+    names = ['camera' if c == YOU else _named(c, colour) for c, colour in zip(q.roles, q.role_colours)]
     if q.task == 'rel_distance' and q.compare:
         return comparison_answer(names, places, q.compare, q.farthest, q.closest, frame)
     if q.task == 'rel_distance':
@@ -430,6 +447,12 @@ def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame
     if q.task == 'rel_direction':
         return direction_answer(names, places, [o[0] for o in q.options], up, frame)
     return route_answer(names, places, q.options, up, frame)
+
+
+def _camera_place(camera_pose: np.ndarray) -> ObjectInstance:
+    """The camera's optical centre as a point-sized place to measure distances from."""
+    centre = np.asarray(camera_pose, np.float64)[:3, 3].copy()
+    return ObjectInstance(-1, 'camera', 1.0, centre, centre.copy(), centre.copy(), 0, float('nan'), float('nan'), ())
 
 
 def _replace_frame(answer: Answer, frame: str) -> Answer:
