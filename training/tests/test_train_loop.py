@@ -143,15 +143,18 @@ def test_a_fine_tune_may_free_the_backbone_stages_its_checkpoint_froze(tiny_data
     """init_from keeps the checkpoint's architecture, but how much of the backbone trains is
     the new run's to choose (a GPU's fine-tune frees more than the CPU's did)."""
     base = {'data': {'root': str(tiny_data)}, 'optim': {'epochs': 1, 'max_steps_per_epoch': 2, 'lr': 1e-2}}
-    start = train(load_config(CONFIGS / 'tiny.yaml', {**base, 'out_dir': str(tmp_path / 'start')}), progress=False)['last']
+    config = load_config(CONFIGS / 'tiny.yaml', {**base, 'out_dir': str(tmp_path / 'start')})
+    start = train(config, progress=False)['last']
     before = torch.load(start, weights_only=True)
     assert before['model_args']['frozen_stages'] == 3
     for frozen in (3, 0):
-        config = load_config(CONFIGS / 'tiny.yaml', {**base, 'out_dir': str(tmp_path / f'free{frozen}'), 'init_from': start,
-                                                     'model': {'frozen_stages': frozen, 'freeze_backbone_bn': True}})
+        model = {'frozen_stages': frozen, 'freeze_backbone_bn': True}
+        config = load_config(CONFIGS / 'tiny.yaml', {**base, 'out_dir': str(tmp_path / f'free{frozen}'),
+                                                     'init_from': start, 'model': model})
         tuned = torch.load(train(config, progress=False)['last'], weights_only=True)
         assert tuned['model_args']['frozen_stages'] == frozen
-        stem_moved = not torch.equal(tuned['model']['backbone._conv_stem.weight'], before['model']['backbone._conv_stem.weight'])
+        stem = 'backbone._conv_stem.weight'
+        stem_moved = not torch.equal(tuned['model'][stem], before['model'][stem])
         assert stem_moved == (frozen == 0)
 
 

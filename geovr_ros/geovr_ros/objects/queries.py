@@ -1,7 +1,9 @@
 """Answers computed from the object map: count (and "is there a ...?"), distance, size,
 where-is, first-seen order, the list of what was seen, and (`objects/relations.py`) which
-object is nearest another, where one lies seen from a stated viewpoint, the turns of a route
-and the room's floor area: VSI-Bench's eight tasks and where-is.
+object is nearest another (or whether one is closer than another: "is the lamp closer to the
+bed than the chair?", the camera may be one of them), where one lies seen from a stated
+viewpoint, the turns of a route and the room's floor area: VSI-Bench's eight tasks and
+where-is.
 
 The question is parsed simply: the task from keywords, the objects from the vocabulary's
 words (names, plurals, synonyms). An object the map does not hold gets "I have not seen a
@@ -93,8 +95,8 @@ _TO_CAMERA = re.compile(r'\b(from|to) (me|us|you|here|the camera|the robot|my po
                         r'|\bhow (far|close) (am i|are we|is the camera|is the robot)\b')
 # The camera as one of a comparison's places: after 'to' / 'from' ("closer to me"), as the one
 # asked about ("am I closer to ..."), after 'than' ("than I am"); group 1 is where it is named.
-YOU = '<camera>'
-_YOU_ROLE = (re.compile(r'\b(?:to|from)\s+(me|us|you|the camera|the robot)\b'),
+CAMERA_ROLE = '<camera>'
+_CAMERA_NAMED = (re.compile(r'\b(?:to|from)\s+(me|us|you|the camera|the robot)\b'),
              re.compile(r'\b(?:am|are|is)\s+(i|we|you|the camera|the robot)\s+(?:\w+\s+)?'
                         r'(?:closer|nearer|farther|further)\b'),
              re.compile(r'\bthan\s+(i|we|you|the camera|the robot)\b(?!\s+(?:see|saw|think)\b)'))
@@ -223,7 +225,7 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
         found = vocabulary.find(option.lower())
         named.append((found[0][1], colour_word_before(option.lower()[:found[0][0]])) if found else ('', ''))
     if len(listed) >= 2 and sum(bool(n) for n, _ in named) >= 2:
-        rest = list(zip((name for _, name in mentions), colours)) + [(YOU, '')] * bool(_you_mentions(text))
+        rest = list(zip((name for _, name in mentions), colours)) + [(CAMERA_ROLE, '')] * bool(_camera_mentions(text))
         for option in named:   # the target is what the options do not name (the camera last)
             if option in rest:
                 rest.remove(option)
@@ -234,7 +236,6 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
         rest, options = [(mentions[0][1], colours[0])], ()
     else:
         return _comparative(task, text, mentions, colours, categories)
-
     if not rest:
         return None
     return ObjectQuestion(task, categories, closest=bool(_CLOSEST.search(text)), options=options,
@@ -254,7 +255,7 @@ def _comparative(task: str, text: str, mentions: list[tuple[int, str]], colours:
     if than is None:
         return None
     places = sorted([(offset, name, colour) for (offset, name), colour in zip(mentions, colours)]
-                    + [(offset, YOU, '') for offset in _you_mentions(text)])
+                    + [(offset, CAMERA_ROLE, '') for offset in _camera_mentions(text)])
     before = [p for p in places if p[0] < than.start()]
     after = [p for p in places if p[0] >= than.start()]
     if len(before) != 2 or len(after) != 1:
@@ -266,9 +267,9 @@ def _comparative(task: str, text: str, mentions: list[tuple[int, str]], colours:
                           compare=compare)
 
 
-def _you_mentions(text: str) -> list[int]:
-    """Offsets in `text` where the camera is named as a place of a comparison (`_YOU_ROLE`)."""
-    return sorted({m.start(1) for pattern in _YOU_ROLE for m in pattern.finditer(text)})
+def _camera_mentions(text: str) -> list[int]:
+    """Offsets in `text` where the camera is named as a place of a comparison (`_CAMERA_NAMED`)."""
+    return sorted({m.start(1) for pattern in _CAMERA_NAMED for m in pattern.finditer(text)})
 
 
 def _plural(name: str, vocabulary: Vocabulary) -> str:
@@ -423,15 +424,16 @@ def _named(category: str, colour: str) -> str:
 def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame) -> Answer:
     """rel_distance, rel_direction and route_plan (`objects/relations.py`) on the instances the
     question's objects resolve to."""
-    missing = [c for c in dict.fromkeys(q.roles) if c != YOU and not by_category.get(c)]
+    missing = [c for c in dict.fromkeys(q.roles) if c != CAMERA_ROLE and not by_category.get(c)]
     if missing:
         return _replace_frame(_not_seen(q, missing, vocabulary), frame)
-    if YOU in q.roles and camera_pose is None:
+    if CAMERA_ROLE in q.roles and camera_pose is None:
         return Answer(False, 'no camera pose yet to measure from', frame=frame)
     places = []
     for category, colour in zip(q.roles, q.role_colours):
-        places.append(_camera_place(camera_pose) if category == YOU else _pick(by_category[category], colour, places))
-    names = ['camera' if c == YOU else _named(c, colour) for c, colour in zip(q.roles, q.role_colours)]
+        places.append(_camera_place(camera_pose) if category == CAMERA_ROLE
+                      else _pick(by_category[category], colour, places))
+    names = ['camera' if c == CAMERA_ROLE else _named(c, colour) for c, colour in zip(q.roles, q.role_colours)]
     if q.task == 'rel_distance' and q.compare:
         return comparison_answer(names, places, q.compare, q.farthest, q.closest, frame)
     if q.task == 'rel_distance':

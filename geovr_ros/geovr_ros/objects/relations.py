@@ -31,7 +31,8 @@ from geovr_ros.objects.object_map import ObjectInstance, box_distance
 from geovr_ros.objects.room import FloorOutline
 
 __all__ = ['DIRECTION_DEG', 'TURN_DEG', 'comparison_answer', 'direction_answer', 'direction_choice', 'direction_of',
-           'eight_way', 'floor_angle_deg', 'nearest_option', 'room_answer', 'route_answer', 'route_roles', 'turn_word', 'turns_of']
+           'eight_way', 'floor_angle_deg', 'nearest_option', 'room_answer', 'route_answer', 'route_roles', 'turn_word',
+           'turns_of']
 
 DIRECTION_DEG = {'front': 0.0, 'ahead': 0.0, 'forward': 0.0, 'front-left': 45.0, 'left': 90.0,
                  'back-left': 135.0, 'back': 180.0, 'behind': 180.0, 'back-right': -135.0,
@@ -180,8 +181,8 @@ def comparison_answer(names: Sequence[str], places: Sequence[ObjectInstance],
                 f'the {names[c]} and the {names[d]} {second:.2f} m')
     points = np.stack([p.centroid for p in places])
     confidence = float(min(p.confidence for p in places))
-    return Answer(True, 'ok', f'{"yes" if yes else "no"}: {said} ({how})', 'rel_distance', float(yes), 'yes (1) / no (0)',
-                  points=points, confidence=confidence, frame=frame)
+    return Answer(True, 'ok', f'{"yes" if yes else "no"}: {said} ({how})', 'rel_distance', float(yes),
+                  'yes (1) / no (0)', points=points, confidence=confidence, frame=frame)
 
 
 def direction_answer(names: Sequence[str], places: Sequence[ObjectInstance], options: Sequence[str], up: np.ndarray,
