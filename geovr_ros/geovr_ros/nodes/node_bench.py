@@ -16,7 +16,10 @@ For each camera size it measures:
   whole work: preprocess, model, tracking, pose graph, localization, memory, objects), its
   mean against the node's mean callback -> every output published (`latency_total_ms`):
   what the node adds around the ROS-free core (message conversion, publishing, its threads
-  beside the model's);
+  beside the model's). `--rounds N` alternates N blocks of the node and N of the session
+  (node, session, node, ...), so that a machine whose speed drifts over a minute (this 2-core
+  one swings 20-30 %) slows both alike; the figure is the ratio of the sums, each round's
+  beside it;
 - throughput: depth messages per second while images are offered at `--offer-hz`.
 
 Must run with the project's ROS environment (`source scripts/ros_env.sh`).
@@ -241,6 +244,9 @@ def main(argv=None) -> int:
     parser.add_argument('--gap', type=float, default=0.05,
                         help='seconds between a depth arriving and the next image in the '
                         'latency test (the node finishes its other outputs meanwhile)')
+    parser.add_argument('--rounds', type=int, default=2,
+                        help='alternating blocks of --frames frames of the node and of the session alone '
+                        'per size, for the overhead against the session (default 2)')
     parser.add_argument('--seconds', type=float, default=5.0, help='throughput window')
     parser.add_argument('--offer-hz', type=float, default=60.0,
                         help='image rate offered in the throughput test')
@@ -275,9 +281,13 @@ def main(argv=None) -> int:
         for size in args.sizes:
             options = node_backend_options(args.node_param)   # the node's thread settings here too
             bare = bare_backend_ms(args.model, args.backend, size, min(args.frames, 40), **options)
-            alone = session_alone_ms(args.model, args.backend, size, args.frames, args.gap, **options)
-            latencies = driver.latency_ms(size, args.frames, args.gap)
-            stages = driver.fresh_stages()
+            latencies, rounds = [], []
+            for _ in range(max(1, args.rounds)):    # node, session alone, node, ...: drift hits both
+                latencies += driver.latency_ms(size, args.frames, args.gap)
+                stages = driver.fresh_stages()      # the node's means over its last 100 frames
+                alone = session_alone_ms(args.model, args.backend, size, args.frames, args.gap, **options)
+                if stages:
+                    rounds.append((stages['total_ms'], alone['session_ms']))
             throughput = driver.throughput_hz(size, args.seconds, args.offer_hz)
             latency = float(np.median(latencies)) if latencies else float('nan')
             row = {'size': f'{size[0]}x{size[1]}', **bare, **alone, 'frames': len(latencies),
@@ -291,8 +301,11 @@ def main(argv=None) -> int:
                 overhead = to_depth - bare['bare_ms']
                 row.update(callback_to_depth_ms=to_depth, node_overhead_ms=overhead,
                            node_overhead_pct=100.0 * overhead / bare['bare_ms'],
-                           transport_ms=stages['arrival_age_ms'], node_total_ms=stages['total_ms'],
-                           session_overhead_pct=100.0 * (stages['total_ms'] / alone['session_ms'] - 1))
+                           transport_ms=stages['arrival_age_ms'],
+                           node_total_ms=float(np.mean([node for node, _ in rounds])),
+                           session_ms=float(np.mean([session for _, session in rounds])),
+                           session_overhead_pct=100.0 * (sum(n for n, _ in rounds) / sum(a for _, a in rounds) - 1),
+                           session_overhead_pct_rounds=[100.0 * (n / a - 1) for n, a in rounds])
             questions = driver.question_ms(args.namespace)
             row['question_ms'] = float(np.median(questions)) if questions else float('nan')
             row['memory_keyframes'] = driver.memory_keyframes
@@ -306,10 +319,12 @@ def main(argv=None) -> int:
                       f"bare; stamp age at the callback (transport) "
                       f"{row['transport_ms']:.1f} ms; stages: " + ', '.join(
                           f'{k[:-3]} {v:.1f}' for k, v in stages.items()), flush=True)
-                print(f"           against the session alone (means over {args.frames} frames): "
-                      f"{alone['session_ms']:.1f} ms per frame here (median {alone['session_median_ms']:.1f}), "
-                      f"{row['node_total_ms']:.1f} ms in the node (callback -> every output) = "
-                      f"{row['session_overhead_pct']:+.0f} %; session stages: " + ', '.join(
+                print(f"           against the session alone ({len(rounds)} alternating rounds of {args.frames} "
+                      f"frames): {row['session_ms']:.1f} ms per frame here (last round's median "
+                      f"{alone['session_median_ms']:.1f}), {row['node_total_ms']:.1f} ms in the node (callback -> "
+                      f"every output) = {row['session_overhead_pct']:+.0f} % (rounds: " + ', '.join(
+                          f'{pct:+.0f} %' for pct in row['session_overhead_pct_rounds']) + "); last round's session "
+                      "stages: " + ', '.join(
                           f'{k[:-3]} {v:.1f}' for k, v in alone['session_stages_ms'].items()), flush=True)
             print(f"           end to end: stamp -> depth received {latency:.1f} ms (p90 "
                   f"{row['end_to_end_p90_ms']:.1f}); throughput {throughput:.1f} Hz; question "
