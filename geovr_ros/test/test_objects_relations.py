@@ -140,6 +140,33 @@ def test_comparisons_may_measure_from_the_camera(vocab):
     assert q.roles == ('table', 'sofa', 'chair')
 
 
+def test_users_wordings_of_distances_and_neighbours(vocab):
+    a = ask('How many metres between the sofa and the table?', vocab)
+    assert a.category == 'abs_distance' and a.value == pytest.approx(3.0, abs=1e-3)
+    assert ask('How many centimetres does the sofa measure?', vocab).category == 'object_size'
+    a = ask('How far away is the table?', vocab)                          # one object: from the camera
+    assert a.value == pytest.approx(np.sqrt(9 + 0.825 ** 2), abs=1e-3) and 'from the camera' in a.answer
+    assert ask('How far away is the table from the sofa?', vocab).value == pytest.approx(3.0, abs=1e-3)
+    for question in ('What is next to the table?', "What's near the table?", 'What did you see beside the table?',
+                     'What is the nearest object to the table?'):
+        a = ask(question, vocab)
+        assert a.category == 'rel_distance' and a.value == pytest.approx(1.0, abs=0.01), question
+        assert a.answer.startswith('the chair at x=1.00, y=0.00, z=0.45 m is nearest the table'), question
+    a = ask('How many objects did you see?', vocab)
+    assert a.category == 'object_list' and a.value == 4.0 and a.unit == 'count'
+
+
+def test_which_instance_of_a_category_lies_nearest(vocab):
+    room = ROOM + [inst(5, 'chair', (0.5, 2.0, 0.45), (0.5, 0.5, 0.9), confidence=0.7)]
+    a = ask('Which chair is closest to the sofa?', vocab, instances=room)
+    assert a.success and a.value == pytest.approx(np.hypot(0.5, 1.0), abs=1e-2)
+    assert a.answer.startswith('the chair at x=0.50, y=2.00') and len(a.points) == 2
+    a = ask('Which of the chairs is farthest from the sofa?', vocab, instances=room)
+    assert a.value == pytest.approx(np.sqrt(10), abs=1e-2) and 'y=0.00' in a.answer
+    a = ask('Which lamp is nearest the sofa?', vocab, instances=room)
+    assert not a.success and a.not_seen
+
+
 def box_room_depth(width, length, height, T_world_cam, K, size):
     """Depth (H, W) of the inside of a box room [-w/2, w/2] x [-l/2, l/2] x [0, h] seen from T_world_cam."""
     w, h = size

@@ -60,6 +60,9 @@ from geovr_ros.objects.vocabulary import Vocabulary, plural_of
 
 __all__ = ['NOT_SEEN', 'ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects', 'box_distance', 'parse_object_question']
 
+# "what is next to the table?", "what's near the sofa?": the nearest object
+_NEXT_TO = (r"\bwhat(?:'s| is| are| objects? (?:is|are)| things? (?:is|are)| (?:did|do|can) (?:you|i|we) see)? "
+            r"(?:next to|near|beside|close to|by)\b")
 _TASKS = (
     ('room_size', re.compile(r'\bfloor (area|space)\b|\bsquare (met(er|re)s?|feet|foot)\b|\bsq\.? ?m\b|\bm\^?2\b|m²'
                              r'|\bhow (big|large|spacious) is (the|this|that) (room|space|place)\b'
@@ -70,11 +73,12 @@ _TASKS = (
     ('appearance_order', re.compile(r'\b(first|earliest|order)\b.*\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b'
                                     r'|\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b.*\b(first|earliest|order)\b')),
     ('rel_distance', re.compile(r'\b(closest|nearest|closer|nearer|farthest|furthest|farther|further)\b'
-                                r'(?!\s+(points?|parts?|edges?|surfaces?)\b)')),
+                                r'(?!\s+(points?|parts?|edges?|surfaces?)\b)|' + _NEXT_TO)),
     # 'how many centimetres does it measure' asks a size, 'how many metres apart' a distance
     ('object_count', re.compile(r'\bhow many\b(?! (cm|mm|m|centimet\w*|millimet\w*|met(er|re)s?|inch\w*|f(ee|oo)t)\b)'
                                 r'|\bcount\b|\bnumber of\b')),
-    ('abs_distance', re.compile(r'\bhow far\b|\bdistance\b|\bapart\b|\bhow close\b|\bgap\b|\bseparat\w*\b')),
+    ('abs_distance', re.compile(r'\bhow far\b|\bdistance\b|\bapart\b|\bhow close\b|\bgap\b|\bseparat\w*\b'
+                                r'|\bhow many (cm|m|centimet\w*|met(er|re)s?|f(ee|oo)t)\b.*\bbetween\b')),
     ('object_size', re.compile(r'\bhow (big|large|long|tall|wide|high)\b|\bsize\b|\blength\b|\bheight\b|\bwidth\b'
                                r'|\bdimensions?\b|\blongest\b|\bmeasures?\b')),
     ('where_is', re.compile(r'\bwhere\b|\blocat\w*\b|\bposition of\b|\bfind\b|\bbe found\b'
@@ -103,7 +107,12 @@ _CAMERA_NAMED = (re.compile(r'\b(?:to|from)\s+(me|us|you|the camera|the robot)\b
 _CLOSEST = re.compile(r'\b(closest|nearest) (point|points|part|parts|edge|edges)\b|\bedge\b|\bgap\b|\bsurfaces?\b'
                       r'|\bclosest point\b')
 _FARTHEST = re.compile(r'\b(farthest|furthest|farther|further)\b')
-_ANY_OBJECT = re.compile(r'\b(which|what) (object|thing|item|one)s?\b')
+_ANY_OBJECT = re.compile(r'\b(which|what) (object|thing|item|one)s?\b'
+                         r"|\b(which|what)(?:'s| is| are)? the (closest|nearest|farthest|furthest) (object|thing|item)s?\b"
+                         + '|' + _NEXT_TO)
+_WHICH_OF = re.compile(r"\bwhich (?:of the )?(?:[a-z-]+ )?$")   # "which chair", "which red chair", "which of the chairs"
+_ALL_OBJECTS = re.compile(r'\b(objects|things|items)\b')
+_HOW_FAR_AWAY = re.compile(r'\bhow far (away|off)\b')
 _CM = re.compile(r'\bcm\b|\bcentimet(er|re)s?\b')
 _UNKNOWN = (re.compile(r'\bhow many ([a-z][a-z-]+)'),
             re.compile(r'\b(?:the|a|an|any|my|some)\s+([a-z][a-z-]+)'))
@@ -127,7 +136,8 @@ class ObjectQuestion:
     order); farthest: rel_distance asks for the farthest; compare: a comparative without
     options, the two pairs of `roles` whose distances it compares ("is the lamp closer to the
     bed than the chair is?": ((0, 1), (2, 1)); "... than to the chair?": ((0, 1), (0, 2)));
-    exists: a yes-or-no question about whether something was seen; colours,
+    among: rel_distance's one option is a category whose nearest instance is asked for ("which
+    chair is nearest the sofa?"); exists: a yes-or-no question about whether something was seen; colours,
     role_colours: the colour word before each category's first mention and each role's
     ('' for none: "the red chair"); a rel_distance option is (category, colour)."""
 
@@ -142,6 +152,7 @@ class ObjectQuestion:
     farthest: bool = False
     exists: bool = False
     compare: tuple[tuple[int, int], ...] = ()
+    among: bool = False
     colours: tuple[str, ...] = ()
     role_colours: tuple[str, ...] = ()
 
@@ -182,6 +193,8 @@ def _object_question(task: str, question: str, text: str, categories: tuple[str,
                      vocabulary: Vocabulary) -> ObjectQuestion | None:
     if task == 'room_size':
         return ObjectQuestion(task, categories)
+    if task == 'object_count' and not categories and _ALL_OBJECTS.search(text):   # "how many objects ...?"
+        return ObjectQuestion('object_list', categories)
     unknown = ''
     if not categories and task != 'object_list':
         for pattern in _UNKNOWN:
@@ -200,8 +213,9 @@ def _object_question(task: str, question: str, text: str, categories: tuple[str,
         if len(options) < 2 or not all(options):
             options = ()
     exists = task == 'object_exists'
+    to_camera = bool(_TO_CAMERA.search(text)) or (len(categories) == 1 and bool(_HOW_FAR_AWAY.search(text)))
     return ObjectQuestion('object_count' if exists else task, categories, unknown, 'cm' if _CM.search(text) else 'm',
-                          bool(_CLOSEST.search(text)), bool(_TO_CAMERA.search(text)), options, exists=exists)
+                          bool(_CLOSEST.search(text)), to_camera, options, exists=exists)
 
 
 def _relation_question(task: str, question: str, text: str, mentions: list[tuple[int, str]], colours: list[str],
@@ -232,6 +246,11 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
             elif option[0] in [n for n, _ in rest]:
                 rest.pop([n for n, _ in rest].index(option[0]))
         options = tuple(named)
+    elif len(mentions) >= 2 and _WHICH_OF.search(text[:mentions[0][0]]):   # "which chair is nearest the sofa?"
+        rest, options = [(mentions[1][1], colours[1])], ((mentions[0][1], colours[0]),)
+        return ObjectQuestion(task, categories, closest=bool(_CLOSEST.search(text)), options=options,
+                              roles=(rest[0][0],), role_colours=(rest[0][1],), farthest=bool(_FARTHEST.search(text)),
+                              among=True)
     elif _ANY_OBJECT.search(text) and mentions:   # "which object is nearest the sofa?": any of the map's
         rest, options = [(mentions[0][1], colours[0])], ()
     else:
@@ -436,6 +455,13 @@ def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame
     names = ['camera' if c == CAMERA_ROLE else _named(c, colour) for c, colour in zip(q.roles, q.role_colours)]
     if q.task == 'rel_distance' and q.compare:
         return comparison_answer(names, places, q.compare, q.farthest, q.closest, frame)
+    if q.task == 'rel_distance' and q.among:   # each credible instance of the one category is an option
+        category, colour = q.options[0]
+        if not by_category.get(category):
+            return _replace_frame(_not_seen(q, [category], vocabulary), frame)
+        group = [_pick(by_category[category], colour)] if colour else _credible(by_category[category])
+        return nearest_option(names[0], places[0], [_named(category, colour)] * len(group), [[i] for i in group],
+                              q.farthest, q.closest, frame, listed=False)
     if q.task == 'rel_distance':
         options = list(q.options) or [(c, '') for c in sorted(by_category)]
         candidates = [[] if not by_category.get(c) else [_pick(by_category[c], colour)] if colour

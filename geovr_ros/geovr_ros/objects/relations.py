@@ -153,8 +153,10 @@ def nearest_option(target: str, anchor: ObjectInstance, options: Sequence[str],
         return Answer(True, 'ok', f'({chr(65 + pick)}) the {options[pick]} is {word} the {target} ({how}: {others}; '
                       f'{where})', 'rel_distance', float(pick), 'option index', points=points, confidence=confidence,
                       frame=frame)
-    return Answer(True, 'ok', f'the {options[pick]} is {word} the {target}: {distance:.2f} m {how} ({where})',
-                  'rel_distance', distance, 'm', points=points, confidence=confidence, frame=frame)
+    cx, cy, cz = chosen.centroid
+    return Answer(True, 'ok', f'the {options[pick]} at x={cx:.2f}, y={cy:.2f}, z={cz:.2f} m is {word} the {target}: '
+                  f'{distance:.2f} m {how} ({where})', 'rel_distance', distance, 'm', points=points,
+                  confidence=confidence, frame=frame)
 
 
 def comparison_answer(names: Sequence[str], places: Sequence[ObjectInstance],
