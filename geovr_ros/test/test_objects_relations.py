@@ -167,6 +167,27 @@ def test_which_instance_of_a_category_lies_nearest(vocab):
     assert not a.success and a.not_seen
 
 
+def test_which_of_two_objects_is_bigger_taller_or_longer(vocab):
+    # boxes: sofa 2.00 x 0.90 x 0.80 (1.44 m^3), table 1.20 x 0.80 x 0.75 (0.72 m^3), chair 0.5 x 0.5 x 0.9
+    a = ask('Is the sofa bigger than the table?', vocab)
+    assert a.success and a.category == 'size_compare' and a.value == 1.0
+    assert a.answer == 'yes: the sofa 1.44 m^3, the table 0.72 m^3 (volumes of their boxes)'
+    a = ask('Which is taller, the table or the chair?', vocab)
+    assert a.value == 1.0 and a.unit == 'option index' and a.answer.startswith('the chair is taller: the table 0.75 m')
+    assert ask('Is the chair shorter than the table?', vocab).value == 0.0
+    assert ask('Which is smaller: the table or the chair?', vocab).value == 1.0
+    assert ask('Is the table wider than the sofa?', vocab).value == 0.0       # 1.20 against 2.00 m across up
+    assert ask('Which of the sofa and the table is longer?', vocab).value == 0.0
+    # height is along the map's up: in a y-down map the chair's 0.9 m lies along y
+    flipped = [inst(i.instance_id, i.category, i.centroid[[0, 2, 1]], i.extent[[0, 2, 1]]) for i in ROOM]
+    a = ask('Is the chair taller than the table?', vocab, instances=flipped, up=np.array([0.0, -1.0, 0.0]))
+    assert a.value == 1.0 and 'the chair 0.90 m, the table 0.75 m' in a.answer
+    a = ask('Is the lamp bigger than the sofa?', vocab)
+    assert not a.success and a.not_seen
+    q = parse_object_question('What is the length of the longest dimension of the sofa?', vocab)
+    assert q.task == 'object_size'                                          # VSI's size wording stays a size
+
+
 def box_room_depth(width, length, height, T_world_cam, K, size):
     """Depth (H, W) of the inside of a box room [-w/2, w/2] x [-l/2, l/2] x [0, h] seen from T_world_cam."""
     w, h = size

@@ -3,7 +3,7 @@ where-is, first-seen order, the list of what was seen, and (`objects/relations.p
 object is nearest another (or whether one is closer than another: "is the lamp closer to the
 bed than the chair?", the camera may be one of them), where one lies seen from a stated
 viewpoint, the turns of a route and the room's floor area: VSI-Bench's eight tasks and
-where-is.
+where-is; and which of two objects is bigger, taller, longer or wider.
 
 The question is parsed simply: the task from keywords, the objects from the vocabulary's
 words (names, plurals, synonyms). An object the map does not hold gets "I have not seen a
@@ -53,8 +53,8 @@ from geovr_ros.memory.answerer import NO_MODEL_MESSAGE, Answer
 from geovr_ros.memory.spatial_memory import MemorySnapshot
 from geovr_ros.objects.colours import COLOUR_PROTOTYPES, colour_distance, colour_name, colour_word_before
 from geovr_ros.objects.object_map import ObjectInstance, ObjectMap, box_distance
-from geovr_ros.objects.relations import (comparison_answer, direction_answer, direction_of, nearest_option, room_answer,
-                                         route_answer, route_roles, turns_of)
+from geovr_ros.objects.relations import (SIZE_WORDS, comparison_answer, direction_answer, direction_of, nearest_option,
+                                         room_answer, route_answer, route_roles, size_comparison_answer, turns_of)
 from geovr_ros.objects.room import FloorOutline
 from geovr_ros.objects.vocabulary import Vocabulary, plural_of
 
@@ -74,6 +74,7 @@ _TASKS = (
                                     r'|\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b.*\b(first|earliest|order)\b')),
     ('rel_distance', re.compile(r'\b(closest|nearest|closer|nearer|farthest|furthest|farther|further)\b'
                                 r'(?!\s+(points?|parts?|edges?|surfaces?)\b)|' + _NEXT_TO)),
+    ('size_compare', re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')),
     # 'how many centimetres does it measure' asks a size, 'how many metres apart' a distance
     ('object_count', re.compile(r'\bhow many\b(?! (cm|mm|m|centimet\w*|millimet\w*|met(er|re)s?|inch\w*|f(ee|oo)t)\b)'
                                 r'|\bcount\b|\bnumber of\b')),
@@ -90,7 +91,7 @@ _TASKS = (
     ('object_exists', re.compile(r'^(is|are) there\b|\b(did|do|have|has) (you|i|we|it|the robot|the camera) '
                                  r'(ever )?(see|seen|saw|notice\w*|spot\w*|find|found|come across)\b')),
 )
-RELATION_TASKS = ('rel_distance', 'rel_direction', 'route_plan')  # answered in `objects/relations.py`
+RELATION_TASKS = ('rel_distance', 'rel_direction', 'route_plan', 'size_compare')  # answered in `objects/relations.py`
 # Questions of the trajectory / situated-localization answerers, never of this one.
 _NOT_OURS = re.compile(r'\bwhere (am|was|were) (i|we)\b|\bwhere are we\b|\bhow (far|long) (have|did|had) (i|we|you)\b'
                        r'|\bkey ?frames?\b|\blocate (me|us)\b'  # 'locate me': situated localization
@@ -136,6 +137,8 @@ class ObjectQuestion:
     order); farthest: rel_distance asks for the farthest; compare: a comparative without
     options, the two pairs of `roles` whose distances it compares ("is the lamp closer to the
     bed than the chair is?": ((0, 1), (2, 1)); "... than to the chair?": ((0, 1), (0, 2)));
+    size_compare (its one option the comparative word): ((0, 1),) for "is A bigger than B?",
+    () for "which is bigger, A or B?";
     among: rel_distance's one option is a category whose nearest instance is asked for ("which
     chair is nearest the sofa?"); exists: a yes-or-no question about whether something was seen; colours,
     role_colours: the colour word before each category's first mention and each role's
@@ -220,8 +223,17 @@ def _object_question(task: str, question: str, text: str, categories: tuple[str,
 
 def _relation_question(task: str, question: str, text: str, mentions: list[tuple[int, str]], colours: list[str],
                        categories: tuple[str, ...], vocabulary: Vocabulary) -> ObjectQuestion | None:
-    """A rel_distance, rel_direction or route_plan question with its roles filled, or None.
-    colours: the colour word before each of `mentions` ('' for none)."""
+    """A rel_distance, rel_direction, route_plan or size_compare question with its roles filled,
+    or None. colours: the colour word before each of `mentions` ('' for none)."""
+    if task == 'size_compare':   # "is the sofa bigger than the table?", "which is taller, the chair or the lamp?"
+        if len(mentions) != 2:
+            return None
+        word = re.search(r'\b(' + '|'.join(SIZE_WORDS) + r')\b', text).group(1)
+        than = _THAN.search(text)
+        if than is not None and not mentions[0][0] < than.start() <= mentions[1][0]:
+            return None
+        return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions), role_colours=tuple(colours),
+                              options=((word,),), compare=((0, 1),) if than is not None else ())
     listed = parse_options(question)
     if task == 'route_plan':
         at = route_roles(text, mentions)
@@ -468,10 +480,12 @@ def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame
                       else _credible(by_category[c]) for c, colour in options]
         return nearest_option(names[0], places[0], [_named(c, colour) for c, colour in options], candidates,
                               q.farthest, q.closest, frame, listed=bool(q.options))
-    if up is None:
-        if camera_pose is None:
-            return Answer(False, 'no camera pose yet to tell up from down', frame=frame)
+    if up is None and camera_pose is not None:
         up = -np.asarray(camera_pose, np.float64)[:3, 1]
+    if q.task == 'size_compare':
+        return size_comparison_answer(names, places, q.options[0][0], bool(q.compare), up, frame)
+    if up is None:
+        return Answer(False, 'no camera pose yet to tell up from down', frame=frame)
     if q.task == 'rel_direction':
         return direction_answer(names, places, [o[0] for o in q.options], up, frame)
     return route_answer(names, places, q.options, up, frame)

@@ -30,9 +30,9 @@ from geovr_ros.memory.answerer import Answer
 from geovr_ros.objects.object_map import ObjectInstance, box_distance
 from geovr_ros.objects.room import FloorOutline
 
-__all__ = ['DIRECTION_DEG', 'TURN_DEG', 'comparison_answer', 'direction_answer', 'direction_choice', 'direction_of',
+__all__ = ['DIRECTION_DEG', 'SIZE_WORDS', 'TURN_DEG', 'comparison_answer', 'direction_answer', 'direction_choice', 'direction_of',
            'eight_way', 'floor_angle_deg', 'nearest_option', 'room_answer', 'route_answer', 'route_roles', 'turn_word',
-           'turns_of']
+           'size_comparison_answer', 'turns_of']
 
 DIRECTION_DEG = {'front': 0.0, 'ahead': 0.0, 'forward': 0.0, 'front-left': 45.0, 'left': 90.0,
                  'back-left': 135.0, 'back': 180.0, 'behind': 180.0, 'back-right': -135.0,
@@ -185,6 +185,48 @@ def comparison_answer(names: Sequence[str], places: Sequence[ObjectInstance],
     confidence = float(min(p.confidence for p in places))
     return Answer(True, 'ok', f'{"yes" if yes else "no"}: {said} ({how})', 'rel_distance', float(yes),
                   'yes (1) / no (0)', points=points, confidence=confidence, frame=frame)
+
+
+# comparative -> (measure, whether the smaller wins); 'shorter' of a thing is its height
+SIZE_WORDS = {'bigger': ('volume', False), 'larger': ('volume', False), 'smaller': ('volume', True),
+              'longer': ('length', False), 'taller': ('height', False), 'shorter': ('height', True),
+              'wider': ('width', False), 'narrower': ('width', True)}
+
+
+def _size_of(inst: ObjectInstance, measure: str, up: np.ndarray | None) -> float:
+    """`measure` of an instance's box (its axes): 'volume' m^3, 'length' its longest side, 'height'
+    its extent along `up`, 'width' its longest side across `up` (m)."""
+    extent = np.asarray(inst.extent, np.float64)
+    if measure == 'volume':
+        return float(np.prod(extent))
+    if measure == 'length' or up is None:
+        return float(np.max(extent))
+    along = np.abs(np.asarray(up, np.float64)) / np.linalg.norm(up)
+    return float(along @ extent) if measure == 'height' else float(np.max(extent * (1.0 - along)))
+
+
+def size_comparison_answer(names: Sequence[str], places: Sequence[ObjectInstance], word: str, yes_no: bool,
+                           up: np.ndarray | None, frame: str) -> Answer:
+    """Which of two objects is `word` ('bigger', 'taller', ... a key of SIZE_WORDS), from their
+    boxes: yes_no answers "is places[0] <word> than places[1]?" (value 1 / 0), else "which is
+    <word>?" (value: the index of the one that is). up: (3,) for heights and widths; without it
+    those compare longest sides."""
+    measure, smaller_wins = SIZE_WORDS[word]
+    sizes = [_size_of(p, measure, up) for p in places]
+    unit = 'm^3' if measure == 'volume' else 'm'
+    how = {'volume': 'volumes', 'length': 'longest sides', 'height': 'heights', 'width': 'widths'}[measure]
+    said = f'the {names[0]} {sizes[0]:.2f} {unit}, the {names[1]} {sizes[1]:.2f} {unit} ({how} of their boxes)'
+    if places[0] is places[1]:
+        return Answer(False, f'the {names[0]} and the {names[1]} are one thing in my map', frame=frame)
+    winner = int(sizes[1] < sizes[0]) if smaller_wins else int(sizes[1] > sizes[0])
+    points = np.stack([p.centroid for p in places])
+    confidence = float(min(p.confidence for p in places))
+    if yes_no:
+        yes = winner == 0
+        return Answer(True, 'ok', f'{"yes" if yes else "no"}: {said}', 'size_compare', float(yes), 'yes (1) / no (0)',
+                      points=points, confidence=confidence, frame=frame)
+    return Answer(True, 'ok', f'the {names[winner]} is {word}: {said}', 'size_compare', float(winner), 'option index',
+                  points=points, confidence=confidence, frame=frame)
 
 
 def direction_answer(names: Sequence[str], places: Sequence[ObjectInstance], options: Sequence[str], up: np.ndarray,
