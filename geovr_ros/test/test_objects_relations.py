@@ -154,6 +154,11 @@ def test_users_wordings_of_distances_and_neighbours(vocab):
         assert a.answer.startswith('the chair at x=1.00, y=0.00, z=0.45 m is nearest the table'), question
     a = ask('How many objects did you see?', vocab)
     assert a.category == 'object_list' and a.value == 4.0 and a.unit == 'count'
+    for question in ('What did you see first?', 'In what order did you see things?'):   # every category
+        a = ask(question, vocab)
+        assert a.category == 'appearance_order', question
+        assert a.answer == 'first seen: the sofa (t=1.00 s), then the table (t=2.00 s), then the chair (t=4.00 s)'
+    assert ask('What did you see first?', vocab, instances=[]).answer == 'I have not seen any object yet'
 
 
 def test_which_instance_of_a_category_lies_nearest(vocab):

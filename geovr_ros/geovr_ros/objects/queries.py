@@ -112,6 +112,7 @@ _ANY_OBJECT = re.compile(r'\b(which|what) (object|thing|item|one)s?\b'
                          r"|\b(which|what)(?:'s| is| are)? the (closest|nearest|farthest|furthest) (object|thing|item)s?\b"
                          + '|' + _NEXT_TO)
 _WHICH_OF = re.compile(r"\bwhich (?:of the )?(?:[a-z-]+ )?$")   # "which chair", "which red chair", "which of the chairs"
+_WHAT_FIRST = re.compile(r'\bwhat\b')   # with appearance_order's words and no object named: every category
 _ALL_OBJECTS = re.compile(r'\b(objects|things|items)\b')
 _HOW_FAR_AWAY = re.compile(r'\bhow far (away|off)\b')
 _CM = re.compile(r'\bcm\b|\bcentimet(er|re)s?\b')
@@ -198,6 +199,8 @@ def _object_question(task: str, question: str, text: str, categories: tuple[str,
         return ObjectQuestion(task, categories)
     if task == 'object_count' and not categories and _ALL_OBJECTS.search(text):   # "how many objects ...?"
         return ObjectQuestion('object_list', categories)
+    if task == 'appearance_order' and not categories and _WHAT_FIRST.search(text):   # "what did you see first?"
+        return ObjectQuestion(task, categories)
     unknown = ''
     if not categories and task != 'object_list':
         for pattern in _UNKNOWN:
@@ -514,8 +517,12 @@ def _list(by_category, vocabulary, frame) -> Answer:
 
 
 def _order(q, by_category, vocabulary, frame) -> Answer:
+    """First-seen order of the question's categories (every category of the map when it names
+    none: "what did you see first?")."""
+    if not q.categories and not by_category:
+        return Answer(True, 'ok', 'I have not seen any object yet', q.task, float('nan'), frame=frame)
     firsts = []
-    for c in q.categories:
+    for c in q.categories or tuple(by_category):
         if by_category.get(c):
             first = min(_credible(by_category[c]), key=lambda i: i.first_seen)
             firsts.append((first.first_seen, c, first))
