@@ -193,6 +193,27 @@ def test_which_of_two_objects_is_bigger_taller_or_longer(vocab):
     assert q.task == 'object_size'                                          # VSI's size wording stays a size
 
 
+def test_what_rests_on_what_and_what_lies_between(vocab):
+    # a lamp standing on the table (its bottom 0.75 m, the table's top 0.75 m), a box on the floor
+    room = ROOM + [inst(6, 'lamp', (0.2, 0.1, 0.95), (0.2, 0.2, 0.4)), inst(7, 'box', (3.0, 3.0, 0.2), (0.4, 0.4, 0.4))]
+    a = ask('What is on the table?', vocab, instances=room)
+    assert a.success and a.category == 'support' and a.value == 1.0 and 'a lamp at x=0.20, y=0.10, z=0.95 m' in a.answer
+    assert ask('Is the lamp on the table?', vocab, instances=room).value == 1.0
+    assert ask('Is there a box on the table?', vocab, instances=room).value == 0.0
+    a = ask("What's on top of the sofa?", vocab, instances=room)
+    assert a.value == 0.0 and a.answer.startswith('I have seen nothing on the sofa')
+    # in a y-down map the same room: "on" is along -y
+    flipped = [inst(i.instance_id, i.category, i.centroid[[0, 2, 1]] * [1, -1, 1], i.extent[[0, 2, 1]]) for i in room]
+    assert ask('Is the lamp on the table?', vocab, instances=flipped, up=np.array([0.0, -1.0, 0.0])).value == 1.0
+    assert ask('Is the lamp on the table?', vocab, instances=room, up=None, camera=None).message.startswith('no camera')
+    # between, seen from above: the table 3 m along the 3.16 m from the sofa to the chair, 0.95 m aside
+    a = ask('Is the table between the sofa and the chair?', vocab, instances=room)
+    assert a.category == 'between' and a.value == 1.0 and '90 % of the way' in a.answer
+    assert ask('Is the sofa between the table and the box?', vocab, instances=room).value == 0.0   # 2.1 m aside
+    assert ask('What is the distance between the sofa and the table?', vocab).category == 'abs_distance'
+    assert parse_object_question('Turn on the lamp', vocab) is None
+
+
 def box_room_depth(width, length, height, T_world_cam, K, size):
     """Depth (H, W) of the inside of a box room [-w/2, w/2] x [-l/2, l/2] x [0, h] seen from T_world_cam."""
     w, h = size

@@ -3,7 +3,8 @@ where-is, first-seen order, the list of what was seen, and (`objects/relations.p
 object is nearest another (or whether one is closer than another: "is the lamp closer to the
 bed than the chair?", the camera may be one of them), where one lies seen from a stated
 viewpoint, the turns of a route and the room's floor area: VSI-Bench's eight tasks and
-where-is; and which of two objects is bigger, taller, longer or wider.
+where-is; and which of two objects is bigger, taller, longer or wider, what rests on what
+and whether one lies between two others.
 
 The question is parsed simply: the task from keywords, the objects from the vocabulary's
 words (names, plurals, synonyms). An object the map does not hold gets "I have not seen a
@@ -53,13 +54,17 @@ from geovr_ros.memory.answerer import NO_MODEL_MESSAGE, Answer
 from geovr_ros.memory.spatial_memory import MemorySnapshot
 from geovr_ros.objects.colours import COLOUR_PROTOTYPES, colour_distance, colour_name, colour_word_before
 from geovr_ros.objects.object_map import ObjectInstance, ObjectMap, box_distance
-from geovr_ros.objects.relations import (SIZE_WORDS, comparison_answer, direction_answer, direction_of, nearest_option,
-                                         room_answer, route_answer, route_roles, size_comparison_answer, turns_of)
+from geovr_ros.objects.relations import (SIZE_WORDS, between_answer, comparison_answer, direction_answer, direction_of,
+                                         nearest_option, room_answer, route_answer, route_roles, size_comparison_answer,
+                                         support_answer, turns_of)
 from geovr_ros.objects.room import FloorOutline
 from geovr_ros.objects.vocabulary import Vocabulary, plural_of
 
 __all__ = ['NOT_SEEN', 'ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects', 'box_distance', 'parse_object_question']
 
+# "what is on the table?", "is the lamp on the table?", "is there a box on top of the shelf?"
+_ON = (r"\bwhat(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept)? on (?:top of )?"
+       r"(?:the|a|an|that|this)\b|^(?:is|are) (?:the|a|an|there an?|there any) .+? (?:on top of|on) (?:the|a|an)\b")
 # "what is next to the table?", "what's near the sofa?": the nearest object
 _NEXT_TO = (r"\bwhat(?:'s| is| are| objects? (?:is|are)| things? (?:is|are)| (?:did|do|can) (?:you|i|we) see)? "
             r"(?:next to|near|beside|close to|by)\b")
@@ -75,6 +80,8 @@ _TASKS = (
     ('rel_distance', re.compile(r'\b(closest|nearest|closer|nearer|farthest|furthest|farther|further)\b'
                                 r'(?!\s+(points?|parts?|edges?|surfaces?)\b)|' + _NEXT_TO)),
     ('size_compare', re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')),
+    ('between', re.compile(r'^(is|are)\b.*\bbetween\b')),   # "is the chair between the sofa and the table?"
+    ('support', re.compile(_ON)),
     # 'how many centimetres does it measure' asks a size, 'how many metres apart' a distance
     ('object_count', re.compile(r'\bhow many\b(?! (cm|mm|m|centimet\w*|millimet\w*|met(er|re)s?|inch\w*|f(ee|oo)t)\b)'
                                 r'|\bcount\b|\bnumber of\b')),
@@ -91,7 +98,8 @@ _TASKS = (
     ('object_exists', re.compile(r'^(is|are) there\b|\b(did|do|have|has) (you|i|we|it|the robot|the camera) '
                                  r'(ever )?(see|seen|saw|notice\w*|spot\w*|find|found|come across)\b')),
 )
-RELATION_TASKS = ('rel_distance', 'rel_direction', 'route_plan', 'size_compare')  # answered in `objects/relations.py`
+# answered in `objects/relations.py`
+RELATION_TASKS = ('rel_distance', 'rel_direction', 'route_plan', 'size_compare', 'between', 'support')
 # Questions of the trajectory / situated-localization answerers, never of this one.
 _NOT_OURS = re.compile(r'\bwhere (am|was|were) (i|we)\b|\bwhere are we\b|\bhow (far|long) (have|did|had) (i|we|you)\b'
                        r'|\bkey ?frames?\b|\blocate (me|us)\b'  # 'locate me': situated localization
@@ -109,9 +117,10 @@ _CLOSEST = re.compile(r'\b(closest|nearest) (point|points|part|parts|edge|edges)
                       r'|\bclosest point\b')
 _FARTHEST = re.compile(r'\b(farthest|furthest|farther|further)\b')
 _ANY_OBJECT = re.compile(r'\b(which|what) (object|thing|item|one)s?\b'
-                         r"|\b(which|what)(?:'s| is| are)? the (closest|nearest|farthest|furthest) (object|thing|item)s?\b"
-                         + '|' + _NEXT_TO)
-_WHICH_OF = re.compile(r"\bwhich (?:of the )?(?:[a-z-]+ )?$")   # "which chair", "which red chair", "which of the chairs"
+                         r"|\b(which|what)(?:'s| is| are)? the (closest|nearest|farthest|furthest) "
+                         r'(object|thing|item)s?\b|' + _NEXT_TO)
+# "which chair", "which red chair", "which of the chairs"
+_WHICH_OF = re.compile(r"\bwhich (?:of the )?(?:[a-z-]+ )?$")
 _WHAT_FIRST = re.compile(r'\bwhat\b')   # with appearance_order's words and no object named: every category
 _ALL_OBJECTS = re.compile(r'\b(objects|things|items)\b')
 _HOW_FAR_AWAY = re.compile(r'\bhow far (away|off)\b')
@@ -228,6 +237,16 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
                        categories: tuple[str, ...], vocabulary: Vocabulary) -> ObjectQuestion | None:
     """A rel_distance, rel_direction, route_plan or size_compare question with its roles filled,
     or None. colours: the colour word before each of `mentions` ('' for none)."""
+    if task == 'between':   # the object asked about, then the two it may lie between
+        if len(mentions) < 3:
+            return None
+        return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions[:3]),
+                              role_colours=tuple(colours[:3]))
+    if task == 'support':   # "what is on the table?" (the support) or "is the lamp on the table?" (item, support)
+        if len(mentions) not in (1, 2) or (len(mentions) == 2 and not re.match(r'(is|are)\b', text)):
+            return None
+        return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions),
+                              role_colours=tuple(colours))
     if task == 'size_compare':   # "is the sofa bigger than the table?", "which is taller, the chair or the lamp?"
         if len(mentions) != 2:
             return None
@@ -487,8 +506,16 @@ def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame
         up = -np.asarray(camera_pose, np.float64)[:3, 1]
     if q.task == 'size_compare':
         return size_comparison_answer(names, places, q.options[0][0], bool(q.compare), up, frame)
+    if q.task == 'between':
+        return between_answer(names, places, up, frame)
     if up is None:
         return Answer(False, 'no camera pose yet to tell up from down', frame=frame)
+    if q.task == 'support':
+        category, colour = q.roles[-1], q.role_colours[-1]
+        supports = [places[-1]] if colour else _credible(by_category[category])
+        items = [i for group in by_category.values() for i in _credible(group)]
+        return support_answer(names[-1], supports, items, [i.category for i in items], up, frame,
+                              asked=q.roles[0] if len(q.roles) == 2 else '')
     if q.task == 'rel_direction':
         return direction_answer(names, places, [o[0] for o in q.options], up, frame)
     return route_answer(names, places, q.options, up, frame)

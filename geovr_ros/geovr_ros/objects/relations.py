@@ -30,9 +30,10 @@ from geovr_ros.memory.answerer import Answer
 from geovr_ros.objects.object_map import ObjectInstance, box_distance
 from geovr_ros.objects.room import FloorOutline
 
-__all__ = ['DIRECTION_DEG', 'SIZE_WORDS', 'TURN_DEG', 'comparison_answer', 'direction_answer', 'direction_choice', 'direction_of',
-           'eight_way', 'floor_angle_deg', 'nearest_option', 'room_answer', 'route_answer', 'route_roles', 'turn_word',
-           'size_comparison_answer', 'turns_of']
+__all__ = ['DIRECTION_DEG', 'SIZE_WORDS', 'TURN_DEG', 'between_answer', 'comparison_answer', 'direction_answer',
+           'direction_choice', 'direction_of', 'eight_way', 'floor_angle_deg', 'nearest_option', 'rests_on',
+           'room_answer', 'route_answer', 'route_roles', 'size_comparison_answer', 'support_answer', 'turn_word',
+           'turns_of']
 
 DIRECTION_DEG = {'front': 0.0, 'ahead': 0.0, 'forward': 0.0, 'front-left': 45.0, 'left': 90.0,
                  'back-left': 135.0, 'back': 180.0, 'behind': 180.0, 'back-right': -135.0,
@@ -280,6 +281,84 @@ def route_answer(names: Sequence[str], places: Sequence[ObjectInstance], options
     return Answer(True, 'ok', f'({chr(65 + pick)}) {", ".join(options[pick])}: {said} (centres of the route in '
                   f'{frame}: points)', 'route_plan', float(pick), 'option index', points=points,
                   confidence=confidence, frame=frame)
+
+
+SUPPORT_GAP_M = (-0.15, 0.3)   # an item's box bottom this far below / above its support's top
+SUPPORT_MARGIN_M = 0.1         # and its centre this far outside the support's footprint at most
+
+
+def _heights(inst: ObjectInstance, up: np.ndarray) -> tuple[float, float]:
+    """(bottom, top) of an instance's box along `up` (unit), metres."""
+    centre = float(np.dot(inst.box_centre, up))
+    half = 0.5 * float(np.abs(up) @ np.asarray(inst.extent, np.float64))
+    return centre - half, centre + half
+
+
+def rests_on(item: ObjectInstance, support: ObjectInstance, up: np.ndarray) -> bool:
+    """Whether `item` rests on `support` (boxes in one frame, `up` (3,) in it): its bottom lies
+    within SUPPORT_GAP_M of the support's top, its centre above that top and, across `up`, over
+    the support's footprint (SUPPORT_MARGIN_M wider). Boxes are the map's axis-aligned ones."""
+    up = np.asarray(up, np.float64) / np.linalg.norm(up)
+    bottom, _ = _heights(item, up)
+    _, top = _heights(support, up)
+    if not SUPPORT_GAP_M[0] <= bottom - top <= SUPPORT_GAP_M[1] or float(np.dot(item.centroid, up)) <= top - 0.05:
+        return False
+    across = np.abs(up) < 0.5   # the box axes that lie in the floor plane
+    offset = np.abs(np.asarray(item.centroid) - support.box_centre)[across]
+    return bool(np.all(offset <= 0.5 * np.asarray(support.extent)[across] + SUPPORT_MARGIN_M))
+
+
+def support_answer(support_name: str, supports: Sequence[ObjectInstance], items: Sequence[ObjectInstance],
+                   names: Sequence[str], up: np.ndarray, frame: str, asked: str = '') -> Answer:
+    """What rests on the `supports` (the instances `support_name` names): of `items` (their
+    category names in `names`), those that `rests_on` one of them; value: how many. asked: a
+    name of `names` for "is the lamp on the table?" (value 1 / 0)."""
+    found = [(name, item, support) for name, item in zip(names, items) for support in supports
+             if item is not support and rests_on(item, support, up)]
+    where = '; '.join(f'the {support_name} at x={s.centroid[0]:.2f}, y={s.centroid[1]:.2f}, '
+                      f'z={s.centroid[2]:.2f} m' for s in supports)
+    rule = (f"a box's bottom within {-SUPPORT_GAP_M[0]:.2f} m below to {SUPPORT_GAP_M[1]:.2f} m above the "
+            f"{support_name}'s top, its centre over it")
+    points = np.stack([s.centroid for s in supports] + [item.centroid for _, item, _ in found])
+    if asked:
+        yes = any(name == asked for name, _, _ in found)
+        said = f'yes: the {asked} rests' if yes else f'no: I have seen no {asked} resting'
+        return Answer(True, 'ok', f'{said} on {where} in {frame} ({rule})', 'support', float(yes), 'yes (1) / no (0)',
+                      points=points, confidence=float(min(s.confidence for s in supports)), frame=frame)
+    if not found:
+        return Answer(True, 'ok', f'I have seen nothing on {where} in {frame} ({rule})', 'support', 0.0, 'count',
+                      points=points, confidence=float(min(s.confidence for s in supports)), frame=frame)
+    listed = ', '.join(f'a {name} at x={item.centroid[0]:.2f}, y={item.centroid[1]:.2f}, z={item.centroid[2]:.2f} m'
+                       for name, item, _ in found)
+    return Answer(True, 'ok', f'on {where} in {frame}: {listed} ({rule})', 'support', float(len(found)), 'count',
+                  points=points, confidence=float(np.mean([item.confidence for _, item, _ in found])), frame=frame)
+
+
+BETWEEN_SPAN = (0.1, 0.9)   # where along the segment between the two a third object may lie
+BETWEEN_ASIDE = 0.35        # and how far from it, as a fraction of their distance (0.5 m at least)
+
+
+def between_answer(names: Sequence[str], places: Sequence[ObjectInstance], up: np.ndarray | None,
+                   frame: str) -> Answer:
+    """Whether places[0] lies between places[1] and places[2], in the floor plane (normal to
+    `up`; 3D without it): its centre projects onto the segment between theirs within
+    BETWEEN_SPAN of its length, no farther from it than BETWEEN_ASIDE of that length (0.5 m at
+    least). value 1 / 0."""
+    c, a, b = (np.asarray(p.centroid, np.float64) for p in places)
+    if up is not None:
+        u = np.asarray(up, np.float64) / np.linalg.norm(up)
+        c, a, b = (v - np.dot(v, u) * u for v in (c, a, b))
+    length = float(np.linalg.norm(b - a))
+    if length < 1e-6 or places[1] is places[2]:
+        return Answer(False, f'the {names[1]} and the {names[2]} are one place in my map', frame=frame)
+    t = float(np.dot(c - a, b - a) / length ** 2)
+    aside = float(np.linalg.norm(c - (a + t * (b - a))))
+    yes = BETWEEN_SPAN[0] <= t <= BETWEEN_SPAN[1] and aside <= max(0.5, BETWEEN_ASIDE * length)
+    return Answer(True, 'ok', f'{"yes" if yes else "no"}: the {names[0]} lies {100 * t:.0f} % of the way from the '
+                  f'{names[1]} to the {names[2]} ({length:.2f} m apart) and {aside:.2f} m aside of the line between '
+                  f'them, seen from above', 'between', float(yes), 'yes (1) / no (0)',
+                  points=np.stack([p.centroid for p in places]), confidence=float(min(p.confidence for p in places)),
+                  frame=frame)
 
 
 def room_answer(floor: FloorOutline | None, frame: str) -> Answer:
