@@ -31,7 +31,7 @@ from geovr_ros.objects.object_map import ObjectInstance, box_distance
 from geovr_ros.objects.room import FloorOutline
 
 __all__ = ['DIRECTION_DEG', 'SIZE_WORDS', 'TURN_DEG', 'between_answer', 'comparison_answer', 'direction_answer',
-           'direction_choice', 'direction_of', 'eight_way', 'floor_angle_deg', 'nearest_option', 'rests_on',
+           'direction_choice', 'direction_of', 'eight_way', 'floor_angle_deg', 'nearest_option', 'resting_on',
            'room_answer', 'route_answer', 'route_roles', 'size_comparison_answer', 'support_answer', 'turn_word',
            'turns_of']
 
@@ -287,41 +287,43 @@ SUPPORT_GAP_M = (-0.15, 0.3)   # an item's box bottom this far below / above its
 SUPPORT_MARGIN_M = 0.1         # and its centre this far outside the support's footprint at most
 
 
-def _heights(inst: ObjectInstance, up: np.ndarray) -> tuple[float, float]:
-    """(bottom, top) of an instance's box along `up` (unit), metres."""
-    centre = float(np.dot(inst.box_centre, up))
-    half = 0.5 * float(np.abs(up) @ np.asarray(inst.extent, np.float64))
-    return centre - half, centre + half
-
-
-def rests_on(item: ObjectInstance, support: ObjectInstance, up: np.ndarray) -> bool:
-    """Whether `item` rests on `support` (boxes in one frame, `up` (3,) in it): its bottom lies
-    within SUPPORT_GAP_M of the support's top, its centre above that top and, across `up`, over
-    the support's footprint (SUPPORT_MARGIN_M wider). Boxes are the map's axis-aligned ones."""
+def resting_on(items: Sequence[ObjectInstance], support: ObjectInstance, up: np.ndarray) -> np.ndarray:
+    """(len(items),) bool: which `items` rest on `support` (boxes in one frame, `up` (3,) in it):
+    a box's bottom within SUPPORT_GAP_M of the support's top, its centre above that top and,
+    across `up`, over the support's footprint (SUPPORT_MARGIN_M wider). Boxes are the map's
+    axis-aligned ones; `support` itself never rests on itself."""
+    if not items:
+        return np.zeros(0, bool)
     up = np.asarray(up, np.float64) / np.linalg.norm(up)
-    bottom, _ = _heights(item, up)
-    _, top = _heights(support, up)
-    if not SUPPORT_GAP_M[0] <= bottom - top <= SUPPORT_GAP_M[1] or float(np.dot(item.centroid, up)) <= top - 0.05:
-        return False
-    across = np.abs(up) < 0.5   # the box axes that lie in the floor plane
-    offset = np.abs(np.asarray(item.centroid) - support.box_centre)[across]
-    return bool(np.all(offset <= 0.5 * np.asarray(support.extent)[across] + SUPPORT_MARGIN_M))
+    weights = np.abs(up)
+    box_centres = np.stack([i.box_centre for i in items]).astype(np.float64)
+    extents = np.stack([i.extent for i in items]).astype(np.float64)
+    centroids = np.stack([i.centroid for i in items]).astype(np.float64)
+    bottoms = box_centres @ up - 0.5 * extents @ weights
+    top = float(np.dot(support.box_centre, up) + 0.5 * weights @ np.asarray(support.extent, np.float64))
+    gap = bottoms - top
+    across = weights < 0.5   # the box axes that lie in the floor plane
+    over = np.all(np.abs(centroids - support.box_centre)[:, across]
+                  <= 0.5 * np.asarray(support.extent)[across] + SUPPORT_MARGIN_M, axis=1)
+    return ((gap >= SUPPORT_GAP_M[0]) & (gap <= SUPPORT_GAP_M[1]) & (centroids @ up > top - 0.05) & over
+            & np.array([i is not support for i in items]))
 
 
 def support_answer(support_name: str, supports: Sequence[ObjectInstance], items: Sequence[ObjectInstance],
                    names: Sequence[str], up: np.ndarray, frame: str, asked: str = '') -> Answer:
     """What rests on the `supports` (the instances `support_name` names): of `items` (their
-    category names in `names`), those that `rests_on` one of them; value: how many. asked: a
+    category names in `names`), those `resting_on` one of them; value: how many. asked: a
     name of `names` for "is the lamp on the table?" (value 1 / 0)."""
-    found = [(name, item, support) for name, item in zip(names, items) for support in supports
-             if item is not support and rests_on(item, support, up)]
+    found = []
+    for support in supports:
+        found += [(names[k], items[k]) for k in np.flatnonzero(resting_on(items, support, up))]
     where = '; '.join(f'the {support_name} at x={s.centroid[0]:.2f}, y={s.centroid[1]:.2f}, '
                       f'z={s.centroid[2]:.2f} m' for s in supports)
     rule = (f"a box's bottom within {-SUPPORT_GAP_M[0]:.2f} m below to {SUPPORT_GAP_M[1]:.2f} m above the "
             f"{support_name}'s top, its centre over it")
-    points = np.stack([s.centroid for s in supports] + [item.centroid for _, item, _ in found])
+    points = np.stack([s.centroid for s in supports] + [item.centroid for _, item in found])
     if asked:
-        yes = any(name == asked for name, _, _ in found)
+        yes = any(name == asked for name, _ in found)
         said = f'yes: the {asked} rests' if yes else f'no: I have seen no {asked} resting'
         return Answer(True, 'ok', f'{said} on {where} in {frame} ({rule})', 'support', float(yes), 'yes (1) / no (0)',
                       points=points, confidence=float(min(s.confidence for s in supports)), frame=frame)
@@ -329,9 +331,9 @@ def support_answer(support_name: str, supports: Sequence[ObjectInstance], items:
         return Answer(True, 'ok', f'I have seen nothing on {where} in {frame} ({rule})', 'support', 0.0, 'count',
                       points=points, confidence=float(min(s.confidence for s in supports)), frame=frame)
     listed = ', '.join(f'a {name} at x={item.centroid[0]:.2f}, y={item.centroid[1]:.2f}, z={item.centroid[2]:.2f} m'
-                       for name, item, _ in found)
+                       for name, item in found)
     return Answer(True, 'ok', f'on {where} in {frame}: {listed} ({rule})', 'support', float(len(found)), 'count',
-                  points=points, confidence=float(np.mean([item.confidence for _, item, _ in found])), frame=frame)
+                  points=points, confidence=float(np.mean([item.confidence for _, item in found])), frame=frame)
 
 
 BETWEEN_SPAN = (0.1, 0.9)   # where along the segment between the two a third object may lie
