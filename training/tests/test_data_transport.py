@@ -42,6 +42,18 @@ def test_pack_and_unpack_return_the_chosen_splits_close_to_the_originals(tiny_da
             assert b.scene is not None and len(b.scene.objects) == len(a.scene.objects)
 
 
+def test_a_packed_file_with_a_frame_cut_out_names_its_sequence(tiny_data, tmp_path):
+    packed = pack_dataset(tiny_data, tmp_path / 'whole.npz', splits=('train',))
+    arrays = dict(np.load(packed, allow_pickle=False))
+    np.savez(tmp_path / 'cut.npz', **dict(arrays, s0_rgb=arrays['s0_rgb'][:100]))   # the JPEG bytes cut short
+    with pytest.raises(DataFormatError, match='sequence .*scene'):
+        unpack_dataset(tmp_path / 'cut.npz', tmp_path / 'out')
+    del arrays['s0_K']
+    np.savez(tmp_path / 'no_K.npz', **arrays)
+    with pytest.raises(DataFormatError, match='s0_K'):
+        unpack_dataset(tmp_path / 'no_K.npz', tmp_path / 'out2')
+
+
 def test_pack_shrinks_frames_to_cover_the_size_and_updates_K(tiny_data, tmp_path):
     packed = pack_dataset(tiny_data, tmp_path / 'small.npz', splits=('train',), min_size=(64, 40))
     back = unpack_dataset(packed, tmp_path / 'small')
@@ -56,6 +68,10 @@ def test_unpack_refuses_what_pack_did_not_write(tmp_path):
     np.savez(other, x=np.zeros(3))
     with pytest.raises(DataFormatError, match='not a packed dataset'):
         unpack_dataset(other, tmp_path / 'out')
+    garbage = tmp_path / 'garbage.npz'
+    garbage.write_bytes(b'not a zip at all')
+    with pytest.raises(DataFormatError, match='not a packed dataset'):
+        unpack_dataset(garbage, tmp_path / 'out')
     (tmp_path / 'manifest.json').write_text('{"sequences": [], "splits": {}}')
     with pytest.raises(DataFormatError, match='no sequence in splits'):
         pack_dataset(tmp_path, tmp_path / 'x.npz')

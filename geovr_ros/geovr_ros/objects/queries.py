@@ -56,12 +56,13 @@ from geovr_ros.objects.colours import COLOUR_PROTOTYPES, colour_distance, colour
 from geovr_ros.objects.object_map import ObjectInstance, ObjectMap, box_distance
 from geovr_ros.objects.relations import (SIZE_WORDS, between_answer, comparison_answer, direction_answer, direction_of,
                                          nearest_option, room_answer, route_answer, route_roles, size_comparison_answer,
-                                         support_answer, turns_of)
+                                         support_answer, turns_of, xyz_text)
 from geovr_ros.objects.room import FloorOutline
 from geovr_ros.objects.vocabulary import Vocabulary, plural_of
 
 __all__ = ['NOT_SEEN', 'ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects', 'box_distance', 'parse_object_question']
 
+_SIZE_WORD = re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')   # "bigger", "taller", ...
 # "what is on the table?", "is the lamp on the table?", "is there a box on top of the shelf?"
 _ON = (r"\bwhat(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept)? on (?:top of )?"
        r"(?:the|a|an|that|this)\b|^(?:is|are) (?:the|a|an|there an?|there any) .+? (?:on top of|on) (?:the|a|an)\b")
@@ -79,7 +80,7 @@ _TASKS = (
                                     r'|\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b.*\b(first|earliest|order)\b')),
     ('rel_distance', re.compile(r'\b(closest|nearest|closer|nearer|farthest|furthest|farther|further)\b'
                                 r'(?!\s+(points?|parts?|edges?|surfaces?)\b)|' + _NEXT_TO)),
-    ('size_compare', re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')),
+    ('size_compare', _SIZE_WORD),
     ('between', re.compile(r'^(is|are)\b.*\bbetween\b')),   # "is the chair between the sofa and the table?"
     ('support', re.compile(_ON)),
     # 'how many centimetres does it measure' asks a size, 'how many metres apart' a distance
@@ -150,7 +151,8 @@ class ObjectQuestion:
     size_compare (its one option the comparative word): ((0, 1),) for "is A bigger than B?",
     () for "which is bigger, A or B?";
     among: rel_distance's one option is a category whose nearest instance is asked for ("which
-    chair is nearest the sofa?"); exists: a yes-or-no question about whether something was seen; colours,
+    chair is nearest the sofa?"); exists: a yes-or-no question about whether something was
+    seen; colours,
     role_colours: the colour word before each category's first mention and each role's
     ('' for none: "the red chair"); a rel_distance option is (category, colour)."""
 
@@ -235,8 +237,8 @@ def _object_question(task: str, question: str, text: str, categories: tuple[str,
 
 def _relation_question(task: str, question: str, text: str, mentions: list[tuple[int, str]], colours: list[str],
                        categories: tuple[str, ...], vocabulary: Vocabulary) -> ObjectQuestion | None:
-    """A rel_distance, rel_direction, route_plan or size_compare question with its roles filled,
-    or None. colours: the colour word before each of `mentions` ('' for none)."""
+    """A question of one of RELATION_TASKS with its roles filled, or None. colours: the colour
+    word before each of `mentions` ('' for none)."""
     if task == 'between':   # the object asked about, then the two it may lie between
         if len(mentions) < 3:
             return None
@@ -250,7 +252,7 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
     if task == 'size_compare':   # "is the sofa bigger than the table?", "which is taller, the chair or the lamp?"
         if len(mentions) != 2:
             return None
-        word = re.search(r'\b(' + '|'.join(SIZE_WORDS) + r')\b', text).group(1)
+        word = _SIZE_WORD.search(text).group(1)
         than = _THAN.search(text)
         if than is not None and not mentions[0][0] < than.start() <= mentions[1][0]:
             return None
@@ -334,10 +336,6 @@ def _plural(name: str, vocabulary: Vocabulary) -> str:
 
 def _a(name: str) -> str:
     return ('an ' if name[:1] in 'aeiou' else 'a ') + name
-
-
-def _xyz(p: np.ndarray) -> str:
-    return f'x={p[0]:.2f}, y={p[1]:.2f}, z={p[2]:.2f} m'
 
 
 NOT_SEEN = 'I have not seen'  # how every answer about objects the map lacks begins (Answer.not_seen)
@@ -429,7 +427,7 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         if uncoloured:
             doubt += f'; {uncoloured} more whose colour I could not tell'
         return Answer(True, 'ok', f'{"yes, " if q.exists else ""}I have seen {len(found)} {name} (centres in {frame}: '
-                      + '; '.join(_xyz(i.centroid) + _looks(i) for i in found) + f'){doubt}', q.task,
+                      + '; '.join(xyz_text(i.centroid) + _looks(i) for i in found) + f'){doubt}', q.task,
                       float(len(found)), 'count',
                       points=np.stack([i.centroid for i in found]),
                       confidence=float(np.mean([i.confidence for i in found])), frame=frame)
@@ -442,7 +440,7 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         size = f'{value:.0f} cm' if unit == 'cm' else f'{value:.2f} m'
         return Answer(True, 'ok', f'the {seen[0]}{_looks(inst)}{more} is {size} along its longest side '
                       f'(box {e[0]:.2f} x {e[1]:.2f} x {e[2]:.2f} m along {frame} x, y, z; centre '
-                      f'{_xyz(inst.centroid)} in {frame})',
+                      f'{xyz_text(inst.centroid)} in {frame})',
                       q.task, value, unit, points=inst.centroid[None].copy(), confidence=inst.confidence,
                       frame=frame)
     if q.task == 'where_is':
@@ -514,8 +512,7 @@ def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame
         category, colour = q.roles[-1], q.role_colours[-1]
         supports = [places[-1]] if colour else _credible(by_category[category])
         items = [i for group in by_category.values() for i in _credible(group)]
-        return support_answer(names[-1], supports, items, [i.category for i in items], up, frame,
-                              asked=q.roles[0] if len(q.roles) == 2 else '')
+        return support_answer(names[-1], supports, items, up, frame, asked=q.roles[0] if len(q.roles) == 2 else '')
     if q.task == 'rel_direction':
         return direction_answer(names, places, [o[0] for o in q.options], up, frame)
     return route_answer(names, places, q.options, up, frame)
@@ -587,7 +584,7 @@ def _where(category, found, camera_pose, frame) -> Answer:
     if camera_pose is not None:
         offset = transform_points(invert_pose(np.asarray(camera_pose, np.float64)), inst.centroid)
         rel = f', {np.linalg.norm(offset):.2f} m from the camera: {_words(offset)}'
-    return Answer(True, 'ok', f'the {category}{_looks(inst)}{which} is at {_xyz(inst.centroid)} in {frame}{rel}',
+    return Answer(True, 'ok', f'the {category}{_looks(inst)}{which} is at {xyz_text(inst.centroid)} in {frame}{rel}',
                   'where_is',
                   float(np.linalg.norm(inst.centroid)), 'm', points=inst.centroid[None].copy(),
                   confidence=inst.confidence, frame=frame)
@@ -597,7 +594,7 @@ def _colour(category, found, frame) -> Answer:
     """The colour the most confident instance looks (`objects/colours.py`), or why it has none."""
     inst = _pick(found)
     name = colour_name(inst.colour)
-    where = f'at {_xyz(inst.centroid)} in {frame}'
+    where = f'at {xyz_text(inst.centroid)} in {frame}'
     if not name:
         return Answer(False, f'I have seen the {category} ({where}) but cannot tell its colour: its views disagree '
                       '(or were seen without images)', frame=frame)
@@ -615,7 +612,7 @@ def _distance(q, seen, by_category, vocabulary, camera_pose, frame) -> Answer:
         inst = min(by_category[seen[0]], key=lambda i: np.linalg.norm(i.centroid - cam))
         d = float(np.linalg.norm(inst.centroid - cam))
         return Answer(True, 'ok', f'the {seen[0]} is {d:.2f} m from the camera (centre to camera; centre '
-                      f'{_xyz(inst.centroid)} in {frame})', q.task, d, 'm', points=inst.centroid[None].copy(),
+                      f'{xyz_text(inst.centroid)} in {frame})', q.task, d, 'm', points=inst.centroid[None].copy(),
                       confidence=inst.confidence, frame=frame)
     if len(seen) >= 2:
         pairs = [(a, b) for a in by_category[seen[0]] for b in by_category[seen[1]]]
@@ -639,7 +636,7 @@ def _distance(q, seen, by_category, vocabulary, camera_pose, frame) -> Answer:
     text = (f'{subject}{which} are {value:.2f} m apart '
             + (f'between the closest points of their boxes ({centre:.2f} m centre to centre)' if q.closest else
                f'centre to centre ({closest:.2f} m between the closest points of their boxes)')
-            + f'; centres {_xyz(a.centroid)} and {_xyz(b.centroid)} in {frame}')
+            + f'; centres {xyz_text(a.centroid)} and {xyz_text(b.centroid)} in {frame}')
     return Answer(True, 'ok', text, q.task, value, 'm', points=np.stack([a.centroid, b.centroid]),
                   confidence=float(min(a.confidence, b.confidence)), frame=frame)
 

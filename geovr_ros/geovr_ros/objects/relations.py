@@ -33,7 +33,7 @@ from geovr_ros.objects.room import FloorOutline
 __all__ = ['DIRECTION_DEG', 'SIZE_WORDS', 'TURN_DEG', 'between_answer', 'comparison_answer', 'direction_answer',
            'direction_choice', 'direction_of', 'eight_way', 'floor_angle_deg', 'nearest_option', 'resting_on',
            'room_answer', 'route_answer', 'route_roles', 'size_comparison_answer', 'support_answer', 'turn_word',
-           'turns_of']
+           'turns_of', 'xyz_text']
 
 DIRECTION_DEG = {'front': 0.0, 'ahead': 0.0, 'forward': 0.0, 'front-left': 45.0, 'left': 90.0,
                  'back-left': 135.0, 'back': 180.0, 'behind': 180.0, 'back-right': -135.0,
@@ -45,6 +45,11 @@ _TURN = re.compile(r'\bturn(?:ing)?\s+(left|right|back|around)\b|\b(straight|for
 # "go forward until the tv", "reach the lamp", "go forward to the sofa": the waypoints of a route
 _WAYPOINT_CUE = re.compile(r'\b(?:until|reach(?:es|ing)?|(?:forward|go|walk|move|head|drive)\s+(?:on\s+)?'
                            r'(?:to|towards?))\s+(?:the\s+|a\s+|an\s+)?(?:[a-z-]+\s+){0,2}$')   # "the red chair"
+
+
+def xyz_text(p: np.ndarray) -> str:
+    """'x=.., y=.., z=.. m' of a (3,) point, centimetre precision (the answers' coordinates)."""
+    return f'x={p[0]:.2f}, y={p[1]:.2f}, z={p[2]:.2f} m'
 
 
 def floor_angle_deg(up: np.ndarray, forward: np.ndarray, target: np.ndarray) -> float:
@@ -145,8 +150,7 @@ def nearest_option(target: str, anchor: ObjectInstance, options: Sequence[str],
     how = 'between the closest points of the boxes' if closest_points else 'centre to centre'
     others = '; '.join(f'{options[k] or "?"} {distances[k][0]:.2f} m' if np.isfinite(distances[k][0])
                        else f'{options[k] or "?"} not seen' for k in range(len(options)))
-    x, y, z = anchor.centroid
-    where = f'the {target} at x={x:.2f}, y={y:.2f}, z={z:.2f} m in {frame}'
+    where = f'the {target} at {xyz_text(anchor.centroid)} in {frame}'
     points = np.stack([anchor.centroid] + ([] if chosen is None else [chosen.centroid]))
     confidence = float(min(anchor.confidence, 1.0 if chosen is None else chosen.confidence))
     word = 'farthest from' if farthest else 'nearest'
@@ -154,8 +158,7 @@ def nearest_option(target: str, anchor: ObjectInstance, options: Sequence[str],
         return Answer(True, 'ok', f'({chr(65 + pick)}) the {options[pick]} is {word} the {target} ({how}: {others}; '
                       f'{where})', 'rel_distance', float(pick), 'option index', points=points, confidence=confidence,
                       frame=frame)
-    cx, cy, cz = chosen.centroid
-    return Answer(True, 'ok', f'the {options[pick]} at x={cx:.2f}, y={cy:.2f}, z={cz:.2f} m is {word} the {target}: '
+    return Answer(True, 'ok', f'the {options[pick]} at {xyz_text(chosen.centroid)} is {word} the {target}: '
                   f'{distance:.2f} m {how} ({where})', 'rel_distance', distance, 'm', points=points,
                   confidence=confidence, frame=frame)
 
@@ -310,30 +313,28 @@ def resting_on(items: Sequence[ObjectInstance], support: ObjectInstance, up: np.
 
 
 def support_answer(support_name: str, supports: Sequence[ObjectInstance], items: Sequence[ObjectInstance],
-                   names: Sequence[str], up: np.ndarray, frame: str, asked: str = '') -> Answer:
-    """What rests on the `supports` (the instances `support_name` names): of `items` (their
-    category names in `names`), those `resting_on` one of them; value: how many. asked: a
-    name of `names` for "is the lamp on the table?" (value 1 / 0)."""
+                   up: np.ndarray, frame: str, asked: str = '') -> Answer:
+    """What rests on the `supports` (the instances `support_name` names): of `items`, those
+    `resting_on` one of them; value: how many. asked: a category for "is the lamp on the
+    table?" (value 1 / 0)."""
     found = []
     for support in supports:
-        found += [(names[k], items[k]) for k in np.flatnonzero(resting_on(items, support, up))]
-    where = '; '.join(f'the {support_name} at x={s.centroid[0]:.2f}, y={s.centroid[1]:.2f}, '
-                      f'z={s.centroid[2]:.2f} m' for s in supports)
+        found += [items[k] for k in np.flatnonzero(resting_on(items, support, up))]
+    where = '; '.join(f'the {support_name} at {xyz_text(s.centroid)}' for s in supports)
     rule = (f"a box's bottom within {-SUPPORT_GAP_M[0]:.2f} m below to {SUPPORT_GAP_M[1]:.2f} m above the "
             f"{support_name}'s top, its centre over it")
-    points = np.stack([s.centroid for s in supports] + [item.centroid for _, item in found])
+    points = np.stack([s.centroid for s in supports] + [item.centroid for item in found])
     if asked:
-        yes = any(name == asked for name, _ in found)
+        yes = any(item.category == asked for item in found)
         said = f'yes: the {asked} rests' if yes else f'no: I have seen no {asked} resting'
         return Answer(True, 'ok', f'{said} on {where} in {frame} ({rule})', 'support', float(yes), 'yes (1) / no (0)',
                       points=points, confidence=float(min(s.confidence for s in supports)), frame=frame)
     if not found:
         return Answer(True, 'ok', f'I have seen nothing on {where} in {frame} ({rule})', 'support', 0.0, 'count',
                       points=points, confidence=float(min(s.confidence for s in supports)), frame=frame)
-    listed = ', '.join(f'a {name} at x={item.centroid[0]:.2f}, y={item.centroid[1]:.2f}, z={item.centroid[2]:.2f} m'
-                       for name, item in found)
+    listed = ', '.join(f'a {item.category} at {xyz_text(item.centroid)}' for item in found)
     return Answer(True, 'ok', f'on {where} in {frame}: {listed} ({rule})', 'support', float(len(found)), 'count',
-                  points=points, confidence=float(np.mean([item.confidence for _, item in found])), frame=frame)
+                  points=points, confidence=float(np.mean([item.confidence for item in found])), frame=frame)
 
 
 BETWEEN_SPAN = (0.1, 0.9)   # where along the segment between the two a third object may lie

@@ -118,6 +118,24 @@ def pack_dataset(root: str | Path, out: str | Path, splits: tuple[str, ...] = ('
     return out
 
 
+def _read_packed_sequence(archive, key: str, cv2) -> Sequence:
+    """The sequence stored under `key` ('s0', 's1', ...) of an open packed archive."""
+    meta = json.loads(archive[f'{key}_meta'].tobytes())
+    rgb_bytes, rgb_offsets = archive[f'{key}_rgb'], archive[f'{key}_rgb_offsets']
+    depth_bytes, depth_offsets = archive[f'{key}_depth'], archive[f'{key}_depth_offsets']
+    frames = len(rgb_offsets) - 1
+    rgb = np.stack([_decode(rgb_bytes[rgb_offsets[i]:rgb_offsets[i + 1]], cv2.IMREAD_COLOR)[..., ::-1]
+                    for i in range(frames)])
+    depth = None
+    if meta['has_depth']:
+        depth = codes_to_depth(np.stack([_decode(depth_bytes[depth_offsets[i]:depth_offsets[i + 1]],
+                                                 cv2.IMREAD_UNCHANGED) for i in range(frames)]))
+    return Sequence(name=meta['name'], rgb=np.ascontiguousarray(rgb), depth=depth, K=archive[f'{key}_K'],
+                    T_world_cam=archive[f'{key}_T_world_cam'], timestamps=archive[f'{key}_timestamps'],
+                    scene=None if meta['scene'] is None else SceneGraph.from_json(meta['scene']),
+                    qa=meta['qa'], info=meta['info'])
+
+
 def unpack_dataset(packed: str | Path, out_dir: str | Path, progress: Callable[[str], None] | None = None) -> Path:
     """Write the dataset packed in `packed` into `out_dir` as shards and a manifest."""
     import cv2
@@ -131,23 +149,12 @@ def unpack_dataset(packed: str | Path, out_dir: str | Path, progress: Callable[[
         raise DataFormatError(packed, f"format {header.get('format')!r}, this reader reads {PACK_FORMAT}")
     manifest = header['manifest']
     for number, entry in enumerate(manifest['sequences']):
-        key = f's{number}'
-        meta = json.loads(archive[f'{key}_meta'].tobytes())
-        rgb_bytes, rgb_offsets = archive[f'{key}_rgb'], archive[f'{key}_rgb_offsets']
-        depth_bytes, depth_offsets = archive[f'{key}_depth'], archive[f'{key}_depth_offsets']
-        frames = len(rgb_offsets) - 1
-        rgb = np.stack([_decode(rgb_bytes[rgb_offsets[i]:rgb_offsets[i + 1]], cv2.IMREAD_COLOR)[..., ::-1]
-                        for i in range(frames)])
-        depth = None
-        if meta['has_depth']:
-            depth = codes_to_depth(np.stack([_decode(depth_bytes[depth_offsets[i]:depth_offsets[i + 1]],
-                                                     cv2.IMREAD_UNCHANGED) for i in range(frames)]))
-        sequence = Sequence(name=meta['name'], rgb=np.ascontiguousarray(rgb), depth=depth, K=archive[f'{key}_K'],
-                            T_world_cam=archive[f'{key}_T_world_cam'], timestamps=archive[f'{key}_timestamps'],
-                            scene=None if meta['scene'] is None else SceneGraph.from_json(meta['scene']),
-                            qa=meta['qa'], info=meta['info'])
+        try:
+            sequence = _read_packed_sequence(archive, f's{number}', cv2)
+        except (KeyError, ValueError, OSError) as exc:   # a member missing, a frame that does not decode
+            raise DataFormatError(packed, f"sequence {entry.get('name')!r}: {exc}") from None
         write_shard(sequence, out_dir / entry['file'], compress_level=0)
         if progress:
-            progress(f'unpacked {sequence.name}: {frames} frames')
+            progress(f'unpacked {sequence.name}: {len(sequence)} frames')
     write_manifest(out_dir, manifest)
     return out_dir
