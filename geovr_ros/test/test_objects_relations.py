@@ -214,6 +214,69 @@ def test_what_rests_on_what_and_what_lies_between(vocab):
     assert parse_object_question('Turn on the lamp', vocab) is None
 
 
+def test_what_lies_under_what(vocab):
+    # a box on the floor under the table's top (0.75 m), a ball on the floor beside the table
+    room = ROOM + [inst(6, 'box', (0.1, 0.1, 0.2), (0.3, 0.3, 0.4)), inst(7, 'ball', (1.5, -1.0, 0.1), (0.2, 0.2, 0.2))]
+    a = ask('What is under the table?', vocab, instances=room)
+    assert a.success and a.category == 'support' and a.value == 1.0 and a.answer.startswith('under the table')
+    assert 'a box at x=0.10, y=0.10, z=0.20 m' in a.answer and 'ball' not in a.answer
+    assert ask('Is the box under the table?', vocab, instances=room).value == 1.0
+    assert ask('Is the ball underneath the table?', vocab, instances=room).value == 0.0
+    assert ask('What is on the table?', vocab, instances=room).value == 0.0     # under is not on
+
+
+def test_next_to_is_the_box_distance_within_half_a_metre():
+    from geovr_ros.objects.object_map import box_distance
+    from geovr_ros.objects.relations import NEAR_GAP_M, near
+    rng = np.random.default_rng(3)
+    boxes = [inst(k, 'box', rng.uniform(-1.5, 1.5, 3), rng.uniform(0.1, 1.0, 3)) for k in range(200)]
+    anchor = inst(999, 'table', (0.0, 0.0, 0.4), (1.2, 0.8, 0.8))
+    expected = [box_distance(b, anchor)[0] <= NEAR_GAP_M for b in boxes]
+    assert near(boxes, anchor).tolist() == expected and 20 < sum(expected) < 180
+    assert not near([anchor], anchor)[0] and near([], anchor).shape == (0,)
+
+
+def test_objects_named_by_where_they_are(vocab):
+    # two lamps: one standing on the table, one on the floor beside the sofa (1.85 m from its box)
+    room = ROOM + [inst(6, 'lamp', (0.2, 0.1, 0.95), (0.2, 0.2, 0.4), confidence=0.7),
+                   inst(7, 'lamp', (3.0, 3.0, 0.6), (0.3, 0.3, 1.2), confidence=0.9)]
+    q = parse_object_question('How far is the lamp on the table from the sofa?', vocab)
+    assert q.task == 'abs_distance' and q.categories == ('lamp', 'sofa')
+    assert [(x.category, x.relation, x.anchor) for x in q.qualifiers] == [('lamp', 'on', 'table')]
+    a = ask('How far is the lamp on the table from the sofa?', vocab, instances=room)
+    assert a.value == pytest.approx(np.linalg.norm([0.2, 2.9, 0.55]), abs=1e-6)   # not the more confident lamp
+    assert a.answer.endswith('the lamp on the table: 1 of the 2 I have seen')
+    assert ask('Where is the lamp?', vocab, instances=room).points[0] == pytest.approx([3.0, 3.0, 0.6])
+    assert ask('Where is the lamp on top of the table?', vocab, instances=room).points[0] == pytest.approx([0.2, 0.1, 0.95])
+    assert ask('How many lamps are on the table?', vocab, instances=room).value == 1.0
+    a = ask('Is there a lamp on the sofa?', vocab, instances=room)
+    assert a.success and a.value == 0.0 and a.answer.startswith('no, I have seen no lamps on the sofa: 0')
+    a = ask('How tall is the lamp that is on the table?', vocab, instances=room)
+    assert a.value == pytest.approx(0.4)
+    a = ask('How far is the lamp on the sofa from the table?', vocab, instances=room)
+    assert not a.success and a.not_seen and a.answer.startswith('I have not seen a lamp on the sofa')
+    # near: boxes within 0.5 m; a question about one instance falls back to the nearest and says so
+    assert ask('How many chairs are next to the table?', vocab, instances=room).value == 2.0
+    assert ask('How many chairs are next to the sofa?', vocab, instances=room).value == 0.0
+    a = ask('Where is the lamp next to the sofa?', vocab, instances=room)
+    assert a.points[0] == pytest.approx([3.0, 3.0, 0.6]) and 'so the nearest one, 1.85 m from it' in a.answer
+    # a comparison about the qualified lamp; the phrase may qualify the support of a support question
+    a = ask('Is the lamp on the table closer to the sofa than the chair?', vocab, instances=room)
+    assert a.category == 'rel_distance' and a.value == 1.0
+    a = ask('What is on the table next to the chair?', vocab, instances=room)
+    assert a.category == 'support' and a.value == 1.0 and 'a lamp at x=0.20' in a.answer
+    # "is the lamp on the table?" asks what rests on what: no phrase is read as a name
+    q = parse_object_question('Is the lamp on the table?', vocab)
+    assert q.task == 'support' and q.qualifiers == ()
+    a = ask('How far is the lamp on the table from the piano?', vocab, instances=room)
+    assert a.not_seen and a.answer == 'I have not seen a piano (piano is not in my object vocabulary)'
+    assert ask('How far is the lamp from the wall?', vocab, instances=room).answer.startswith('I have not seen a wall')
+    assert ask('How far apart are the two chairs?', vocab, instances=room).value == pytest.approx(2.0)
+    assert ask('Where is the lamp on the bed?', vocab, instances=room).answer == 'I have not seen a bed'
+    a = ask('Where is the lamp on the table?', vocab, instances=room, up=None, camera=None)
+    assert a.message.startswith('no camera pose')
+
+
 def box_room_depth(width, length, height, T_world_cam, K, size):
     """Depth (H, W) of the inside of a box room [-w/2, w/2] x [-l/2, l/2] x [0, h] seen from T_world_cam."""
     w, h = size

@@ -31,7 +31,9 @@ QUESTIONS = ('How many chairs are there?', 'How far is the chair from the table?
              '2. [please fill in] 3. Go forward until the lamp 4. [please fill in] 5. Go forward until the plant. '
              'Options: A. Turn Left, Turn Right B. Turn Back, Turn Left C. Turn Right, Turn Right',
              'Is the lamp closer to me than the chair?', 'Is the sofa bigger than the table?',
-             'What is on the table?', 'Is the chair between the sofa and the table?')
+             'What is on the table?', 'Is the chair between the sofa and the table?',
+             'How far is the lamp on the table from the sofa?', 'Where is the chair next to the table?',
+             'What is under the table?')
 
 
 def synthetic_map(n_objects: int, n_keyframes: int, rng: np.random.Generator) -> ObjectMap:

@@ -3,8 +3,9 @@ where-is, first-seen order, the list of what was seen, and (`objects/relations.p
 object is nearest another (or whether one is closer than another: "is the lamp closer to the
 bed than the chair?", the camera may be one of them), where one lies seen from a stated
 viewpoint, the turns of a route and the room's floor area: VSI-Bench's eight tasks and
-where-is; and which of two objects is bigger, taller, longer or wider, what rests on what
-and whether one lies between two others.
+where-is; and which of two objects is bigger, taller, longer or wider, what rests on (lies
+under) what and whether one lies between two others. Any of them may name an object by where
+it is ("how far is the lamp on the table from the sofa?": `objects/referring.py`).
 
 The question is parsed simply: the task from keywords, the objects from the vocabulary's
 words (names, plurals, synonyms). An object the map does not hold gets "I have not seen a
@@ -54,6 +55,7 @@ from geovr_ros.memory.answerer import NO_MODEL_MESSAGE, Answer
 from geovr_ros.memory.spatial_memory import MemorySnapshot
 from geovr_ros.objects.colours import COLOUR_PROTOTYPES, colour_distance, colour_name, colour_word_before
 from geovr_ros.objects.object_map import ObjectInstance, ObjectMap, box_distance
+from geovr_ros.objects.referring import Qualifier, cut_spans, find_qualifiers, narrow
 from geovr_ros.objects.relations import (SIZE_WORDS, between_answer, comparison_answer, direction_answer, direction_of,
                                          nearest_option, room_answer, route_answer, route_roles, size_comparison_answer,
                                          support_answer, turns_of, xyz_text)
@@ -63,9 +65,12 @@ from geovr_ros.objects.vocabulary import Vocabulary, plural_of
 __all__ = ['NOT_SEEN', 'ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects', 'box_distance', 'parse_object_question']
 
 _SIZE_WORD = re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')   # "bigger", "taller", ...
-# "what is on the table?", "is the lamp on the table?", "is there a box on top of the shelf?"
-_ON = (r"\bwhat(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept)? on (?:top of )?"
-       r"(?:the|a|an|that|this)\b|^(?:is|are) (?:the|a|an|there an?|there any) .+? (?:on top of|on) (?:the|a|an)\b")
+# "what is on the table?", "is the lamp on the table?", "is there a box on top of the shelf?", "what is under
+# the desk?"
+_ON = (r"\bwhat(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept)? (?:on|under|underneath|beneath|below) "
+       r"(?:top of )?(?:the|a|an|that|this)\b|^(?:is|are) (?:the|a|an|there an?|there any) .+? "
+       r"(?:on top of|on|under|underneath|beneath|below) (?:the|a|an)\b")
+_UNDER = re.compile(r'\b(under|underneath|beneath|below)\b')
 # "what is next to the table?", "what's near the sofa?": the nearest object
 _NEXT_TO = (r"\bwhat(?:'s| is| are| objects? (?:is|are)| things? (?:is|are)| (?:did|do|can) (?:you|i|we) see)? "
             r"(?:next to|near|beside|close to|by)\b")
@@ -131,7 +136,9 @@ _UNKNOWN = (re.compile(r'\bhow many ([a-z][a-z-]+)'),
 _NOT_OBJECTS = {'camera', 'robot', 'room', 'video', 'scene', 'distance', 'size', 'length', 'height', 'width',
                 'number', 'first', 'order', 'longest', 'largest', 'biggest', 'closest', 'nearest', 'same', 'map',
                 'way', 'time', 'moment', 'one', 'ones', 'other', 'objects', 'object', 'things', 'thing', 'items',
-                'frame', 'frames', 'trajectory', 'start', 'end', 'floor', 'total', 'times', 'metres', 'meters'}
+                'frame', 'frames', 'trajectory', 'start', 'end', 'floor', 'total', 'times', 'metres', 'meters',
+                'two', 'three', 'four', 'both', 'centre', 'center', 'centres', 'centers', 'edge', 'edges', 'point',
+                'points'}
 
 
 @dataclass(frozen=True)
@@ -154,7 +161,10 @@ class ObjectQuestion:
     chair is nearest the sofa?"); exists: a yes-or-no question about whether something was
     seen; colours,
     role_colours: the colour word before each category's first mention and each role's
-    ('' for none: "the red chair"); a rel_distance option is (category, colour)."""
+    ('' for none: "the red chair"); a rel_distance option is (category, colour);
+    qualifiers: the categories named by where they are ("the lamp on the table",
+    `objects/referring.py`), the question parsed without those phrases; place: what a support
+    question asks for, 'on' ("what is on the table?") or 'under' ("what is under the desk?")."""
 
     task: str
     categories: tuple[str, ...]
@@ -170,6 +180,8 @@ class ObjectQuestion:
     among: bool = False
     colours: tuple[str, ...] = ()
     role_colours: tuple[str, ...] = ()
+    qualifiers: tuple[Qualifier, ...] = ()
+    place: str = 'on'
 
 
 def _singular(word: str) -> str:
@@ -185,10 +197,28 @@ def _singular(word: str) -> str:
 def parse_object_question(question: str, vocabulary: Vocabulary) -> ObjectQuestion | None:
     """The object question in `question`, or None when it is not one this module answers. The
     first task whose keywords match and whose roles the question fills is taken ("which is
-    closest to the sofa" without options or a "which object" is not a rel_distance question)."""
-    text = ' '.join(question.lower().split())
+    closest to the sofa" without options or a "which object" is not a rel_distance question).
+    Objects named by where they are ("the lamp on the table") are read as such when the
+    question, without those phrases, is still a question ("is the lamp on the table?" is not:
+    it asks what rests on what)."""
+    spaced = ' '.join(question.split())
+    text = spaced.lower()
     if _NOT_OURS.search(text):
         return None
+    spans = vocabulary.find_spans(text)
+    colours = [colour_word_before(text[:start]) for start, _, _ in spans]
+    qualifiers = find_qualifiers(text, spans, colours) if len(text) == len(spaced) else []
+    for first in range(len(qualifiers)):   # every phrase read as one, then all but the first, ...
+        parsed = _parse(cut_spans(spaced, [span for _, span in qualifiers[first:]]), vocabulary)
+        if parsed is not None:
+            return dataclasses.replace(parsed, qualifiers=tuple(q for q, _ in qualifiers[first:]
+                                                                if q.category in parsed.categories))
+    return _parse(spaced, vocabulary)
+
+
+def _parse(question: str, vocabulary: Vocabulary) -> ObjectQuestion | None:
+    """`parse_object_question` without referring phrases; question: spaces normalised."""
+    text = question.lower()
     mentions = vocabulary.find(text)
     colours = [colour_word_before(text[:offset]) for offset, _ in mentions]
     first = {}
@@ -213,26 +243,34 @@ def _object_question(task: str, question: str, text: str, categories: tuple[str,
     if task == 'appearance_order' and not categories and _WHAT_FIRST.search(text):   # "what did you see first?"
         return ObjectQuestion(task, categories)
     unknown = ''
+    to_camera = bool(_TO_CAMERA.search(text)) or (len(categories) == 1 and bool(_HOW_FAR_AWAY.search(text)))
     if not categories and task != 'object_list':
-        for pattern in _UNKNOWN:
-            for match in pattern.finditer(text):
-                word = match.group(1)
-                if word not in _NOT_OBJECTS and _singular(word) not in _NOT_OBJECTS:
-                    unknown = _singular(word)
-                    break
-            if unknown:
-                break
+        unknown = _unknown_word(text, vocabulary)
         if not unknown:
             return None
+    elif task == 'abs_distance' and len(categories) == 1 and not to_camera:   # "how far is the lamp from the wall?"
+        unknown = _unknown_word(text, vocabulary)
     options = ()
     if task == 'appearance_order':
         options = tuple(tuple(dict.fromkeys(name for _, name in vocabulary.find(o))) for o in parse_options(question))
         if len(options) < 2 or not all(options):
             options = ()
     exists = task == 'object_exists'
-    to_camera = bool(_TO_CAMERA.search(text)) or (len(categories) == 1 and bool(_HOW_FAR_AWAY.search(text)))
     return ObjectQuestion('object_count' if exists else task, categories, unknown, 'cm' if _CM.search(text) else 'm',
                           bool(_CLOSEST.search(text)), to_camera, options, exists=exists)
+
+
+def _unknown_word(text: str, vocabulary: Vocabulary) -> str:
+    """The first word of `text` that names an object outside the vocabulary ('' if none)."""
+    named = [(start, end) for start, end, _ in vocabulary.find_spans(text)]
+    for pattern in _UNKNOWN:
+        for match in pattern.finditer(text):
+            word = match.group(1)
+            if any(start <= match.start(1) < end for start, end in named):
+                continue
+            if word not in _NOT_OBJECTS and _singular(word) not in _NOT_OBJECTS:
+                return _singular(word)
+    return ''
 
 
 def _relation_question(task: str, question: str, text: str, mentions: list[tuple[int, str]], colours: list[str],
@@ -248,7 +286,7 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
         if len(mentions) not in (1, 2) or (len(mentions) == 2 and not re.match(r'(is|are)\b', text)):
             return None
         return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions),
-                              role_colours=tuple(colours))
+                              role_colours=tuple(colours), place='under' if _UNDER.search(text) else 'on')
     if task == 'size_compare':   # "is the sofa bigger than the table?", "which is taller, the chair or the lamp?"
         if len(mentions) != 2:
             return None
@@ -396,6 +434,49 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         return _list(by_category, vocabulary, frame)
     if q.task == 'room_size':
         return room_answer(floor() if callable(floor) else floor, frame)
+    notes = []
+    for qualifier in q.qualifiers:   # "the lamp on the table": only the lamps on a table
+        narrowed = _narrow(q, qualifier, by_category, vocabulary, camera_pose, up, frame)
+        if isinstance(narrowed, Answer):
+            return narrowed
+        notes.append(narrowed)
+    answer = _answer(q, by_category, vocabulary, camera_pose, frame, up)
+    if notes and answer.success:
+        answer = dataclasses.replace(answer, answer=f'{answer.answer}; ' + '; '.join(notes))
+    return answer
+
+
+def _narrow(q: ObjectQuestion, qualifier: Qualifier, by_category: dict[str, list[ObjectInstance]],
+            vocabulary: Vocabulary, camera_pose, up, frame) -> str | Answer:
+    """Leaves in `by_category` the instances of `qualifier.category` that lie where it says
+    (`objects/referring.py`) and returns what the answer should add about them, or the answer
+    itself when none is left or the places cannot be told."""
+    group, anchors = by_category.get(qualifier.category), by_category.get(qualifier.anchor)
+    if not group or not anchors:
+        missing = [c for c in (qualifier.category, qualifier.anchor) if not by_category.get(c)]
+        return _replace_frame(_not_seen(q, missing, vocabulary), frame)
+    if up is None and camera_pose is not None:
+        up = -np.asarray(camera_pose, np.float64)[:3, 1]
+    if up is None and qualifier.relation != 'near':
+        return Answer(False, 'no camera pose yet to tell up from down', frame=frame)
+    anchors = [_pick(anchors, qualifier.anchor_colour)] if qualifier.anchor_colour else _credible(anchors)
+    result = narrow(qualifier, _credible(group), anchors, up, one=q.task != 'object_count')
+    if result.kept:
+        by_category[qualifier.category] = result.kept
+        return result.note
+    if q.task == 'object_count':
+        return Answer(True, 'ok', f'{"no, " if q.exists else ""}I have seen no {_plural(qualifier.category, vocabulary)} '
+                      f'{qualifier.place}: 0 ({result.note}; '
+                      f'{"; ".join(f"the {qualifier.anchor} at {xyz_text(a.centroid)}" for a in anchors)})',
+                      q.task, 0.0, 'count', points=np.stack([a.centroid for a in anchors]),
+                      confidence=float(min(a.confidence for a in anchors)), frame=frame)
+    text = f'{NOT_SEEN} {_a(qualifier.phrase)} ({result.note})'
+    return Answer(False, text, text, q.task, frame=frame, not_seen=True)
+
+
+def _answer(q: ObjectQuestion, by_category: dict[str, list[ObjectInstance]], vocabulary: Vocabulary,
+            camera_pose, frame: str, up) -> Answer:
+    """`answer_from_objects` for a parsed question of a task that reads instances."""
     if q.task in RELATION_TASKS:
         return _relation(q, by_category, vocabulary, camera_pose, up, frame)
     if q.unknown:
@@ -512,7 +593,8 @@ def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame
         category, colour = q.roles[-1], q.role_colours[-1]
         supports = [places[-1]] if colour else _credible(by_category[category])
         items = [i for group in by_category.values() for i in _credible(group)]
-        return support_answer(names[-1], supports, items, up, frame, asked=q.roles[0] if len(q.roles) == 2 else '')
+        return support_answer(names[-1], supports, items, up, frame, asked=q.roles[0] if len(q.roles) == 2 else '',
+                              relation=q.place)
     if q.task == 'rel_direction':
         return direction_answer(names, places, [o[0] for o in q.options], up, frame)
     return route_answer(names, places, q.options, up, frame)

@@ -288,6 +288,25 @@ def route_answer(names: Sequence[str], places: Sequence[ObjectInstance], options
 
 SUPPORT_GAP_M = (-0.15, 0.3)   # an item's box bottom this far below / above its support's top
 SUPPORT_MARGIN_M = 0.1         # and its centre this far outside the support's footprint at most
+UNDER_CLEARANCE_M = 0.1        # an item under a cover: its centre at least this far below the cover's top
+NEAR_GAP_M = 0.5               # "next to", "near", "beside": the closest points of the two boxes this close
+
+
+def _vertical(items: Sequence[ObjectInstance], anchor: ObjectInstance, up: np.ndarray):
+    """(along (N,) items' box bottoms along `up`, centre heights (N,), anchor's top (float),
+    over (N,) bool: centres over the anchor's footprint, SUPPORT_MARGIN_M wider) for the
+    axis-aligned boxes of `items` and `anchor`."""
+    up = np.asarray(up, np.float64) / np.linalg.norm(up)
+    weights = np.abs(up)
+    box_centres = np.stack([i.box_centre for i in items]).astype(np.float64)
+    extents = np.stack([i.extent for i in items]).astype(np.float64)
+    centroids = np.stack([i.centroid for i in items]).astype(np.float64)
+    bottoms = box_centres @ up - 0.5 * extents @ weights
+    top = float(np.dot(anchor.box_centre, up) + 0.5 * weights @ np.asarray(anchor.extent, np.float64))
+    across = weights < 0.5   # the box axes that lie in the floor plane
+    over = np.all(np.abs(centroids - anchor.box_centre)[:, across]
+                  <= 0.5 * np.asarray(anchor.extent)[across] + SUPPORT_MARGIN_M, axis=1)
+    return bottoms, centroids @ up, top, over
 
 
 def resting_on(items: Sequence[ObjectInstance], support: ObjectInstance, up: np.ndarray) -> np.ndarray:
@@ -297,43 +316,69 @@ def resting_on(items: Sequence[ObjectInstance], support: ObjectInstance, up: np.
     axis-aligned ones; `support` itself never rests on itself."""
     if not items:
         return np.zeros(0, bool)
-    up = np.asarray(up, np.float64) / np.linalg.norm(up)
-    weights = np.abs(up)
-    box_centres = np.stack([i.box_centre for i in items]).astype(np.float64)
-    extents = np.stack([i.extent for i in items]).astype(np.float64)
-    centroids = np.stack([i.centroid for i in items]).astype(np.float64)
-    bottoms = box_centres @ up - 0.5 * extents @ weights
-    top = float(np.dot(support.box_centre, up) + 0.5 * weights @ np.asarray(support.extent, np.float64))
+    bottoms, heights, top, over = _vertical(items, support, up)
     gap = bottoms - top
-    across = weights < 0.5   # the box axes that lie in the floor plane
-    over = np.all(np.abs(centroids - support.box_centre)[:, across]
-                  <= 0.5 * np.asarray(support.extent)[across] + SUPPORT_MARGIN_M, axis=1)
-    return ((gap >= SUPPORT_GAP_M[0]) & (gap <= SUPPORT_GAP_M[1]) & (centroids @ up > top - 0.05) & over
+    return ((gap >= SUPPORT_GAP_M[0]) & (gap <= SUPPORT_GAP_M[1]) & (heights > top - 0.05) & over
             & np.array([i is not support for i in items]))
 
 
+def lying_under(items: Sequence[ObjectInstance], cover: ObjectInstance, up: np.ndarray) -> np.ndarray:
+    """(len(items),) bool: which `items` lie under `cover` (a table, a desk, a shelf): the
+    centre over its footprint (SUPPORT_MARGIN_M wider) and at least UNDER_CLEARANCE_M below
+    its top, along `up`. A chair pushed under a table counts though its back may rise above
+    the table top; what rests on the cover does not."""
+    if not items:
+        return np.zeros(0, bool)
+    _, heights, top, over = _vertical(items, cover, up)
+    return (heights <= top - UNDER_CLEARANCE_M) & over & np.array([i is not cover for i in items])
+
+
+def near(items: Sequence[ObjectInstance], anchor: ObjectInstance, up: np.ndarray | None = None) -> np.ndarray:
+    """(len(items),) bool: which `items` lie next to `anchor`: the closest points of their
+    boxes within NEAR_GAP_M (touching and overlapping boxes included). `up` is not used (the
+    place tests' common signature)."""
+    if not items:
+        return np.zeros(0, bool)
+    lows = np.stack([i.box_min for i in items]).astype(np.float64)
+    highs = np.stack([i.box_max for i in items]).astype(np.float64)
+    gaps = np.maximum(0.0, np.maximum(anchor.box_min - highs, lows - anchor.box_max))   # per axis; 0 where they overlap
+    return (np.linalg.norm(gaps, axis=1) <= NEAR_GAP_M) & np.array([i is not anchor for i in items])
+
+
+PLACE_TESTS = {'on': resting_on, 'under': lying_under, 'near': near}
+PLACE_RULES = {
+    'on': f"a box's bottom within {-SUPPORT_GAP_M[0]:.2f} m below to {SUPPORT_GAP_M[1]:.2f} m above the {{0}}'s top, "
+          'its centre over it',
+    'under': f"its centre over the {{0}}'s footprint and at least {UNDER_CLEARANCE_M:.2f} m below its top",
+    'near': f"the closest points of the boxes within {NEAR_GAP_M:.2f} m of the {{0}}'s",
+}
+PLACE_WORDS = {'on': 'on', 'under': 'under', 'near': 'next to'}
+
+
 def support_answer(support_name: str, supports: Sequence[ObjectInstance], items: Sequence[ObjectInstance],
-                   up: np.ndarray, frame: str, asked: str = '') -> Answer:
-    """What rests on the `supports` (the instances `support_name` names): of `items`, those
-    `resting_on` one of them; value: how many. asked: a category for "is the lamp on the
-    table?" (value 1 / 0)."""
+                   up: np.ndarray, frame: str, asked: str = '', relation: str = 'on') -> Answer:
+    """What lies on (relation 'on', `resting_on`) or under ('under', `lying_under`) the
+    `supports` (the instances `support_name` names): of `items`, those the test keeps for one
+    of them; value: how many. asked: a category for "is the lamp on the table?" (value 1 / 0)."""
+    test, word = PLACE_TESTS[relation], PLACE_WORDS[relation]
     found = []
     for support in supports:
-        found += [items[k] for k in np.flatnonzero(resting_on(items, support, up))]
+        found += [items[k] for k in np.flatnonzero(test(items, support, up)) if not any(items[k] is f for f in found)]
     where = '; '.join(f'the {support_name} at {xyz_text(s.centroid)}' for s in supports)
-    rule = (f"a box's bottom within {-SUPPORT_GAP_M[0]:.2f} m below to {SUPPORT_GAP_M[1]:.2f} m above the "
-            f"{support_name}'s top, its centre over it")
+    rule = PLACE_RULES[relation].format(support_name)
     points = np.stack([s.centroid for s in supports] + [item.centroid for item in found])
     if asked:
         yes = any(item.category == asked for item in found)
-        said = f'yes: the {asked} rests' if yes else f'no: I have seen no {asked} resting'
-        return Answer(True, 'ok', f'{said} on {where} in {frame} ({rule})', 'support', float(yes), 'yes (1) / no (0)',
-                      points=points, confidence=float(min(s.confidence for s in supports)), frame=frame)
+        rests, resting = ('rests', 'resting') if relation == 'on' else ('lies', 'lying')
+        said = f'yes: the {asked} {rests}' if yes else f'no: I have seen no {asked} {resting}'
+        return Answer(True, 'ok', f'{said} {word} {where} in {frame} ({rule})', 'support', float(yes),
+                      'yes (1) / no (0)', points=points, confidence=float(min(s.confidence for s in supports)),
+                      frame=frame)
     if not found:
-        return Answer(True, 'ok', f'I have seen nothing on {where} in {frame} ({rule})', 'support', 0.0, 'count',
+        return Answer(True, 'ok', f'I have seen nothing {word} {where} in {frame} ({rule})', 'support', 0.0, 'count',
                       points=points, confidence=float(min(s.confidence for s in supports)), frame=frame)
     listed = ', '.join(f'a {item.category} at {xyz_text(item.centroid)}' for item in found)
-    return Answer(True, 'ok', f'on {where} in {frame}: {listed} ({rule})', 'support', float(len(found)), 'count',
+    return Answer(True, 'ok', f'{word} {where} in {frame}: {listed} ({rule})', 'support', float(len(found)), 'count',
                   points=points, confidence=float(np.mean([item.confidence for item in found])), frame=frame)
 
 

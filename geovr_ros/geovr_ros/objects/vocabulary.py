@@ -267,7 +267,11 @@ class Vocabulary:
     def find(self, text: str) -> list[tuple[int, str]]:
         """(character offset, category name) of every category word in `text`, in text
         order; longer words win ('table lamp' is a lamp, not a table)."""
-        return [(m.start(), self._terms[m.group(1)]) for m in self._pattern.finditer(text.lower())]
+        return [(start, name) for start, _, name in self.find_spans(text)]
+
+    def find_spans(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, category name) of every category word in `text`, as `find`."""
+        return [(m.start(), m.end(), self._terms[m.group(1)]) for m in self._pattern.finditer(text.lower())]
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML form (`vocabulary_from_dict` reads it back)."""
