@@ -277,6 +277,89 @@ def test_objects_named_by_where_they_are(vocab):
     assert a.message.startswith('no camera pose')
 
 
+def test_sizes_are_measured_as_asked(vocab):
+    # the table's box 1.20 x 0.80 x 0.75 m: its longest side, its height along up, its width across it
+    assert ask('How long is the table?', vocab).value == pytest.approx(1.2)
+    a = ask('How tall is the table?', vocab)
+    assert a.value == pytest.approx(0.75) and a.answer.startswith('the table is 0.75 m tall')
+    assert ask('What is the height of the table in cm?', vocab).value == pytest.approx(75.0)
+    assert ask('How wide is the sofa?', vocab).value == pytest.approx(2.0)
+    assert ask('Give the largest dimension of the table in cm.', vocab).value == pytest.approx(120.0)   # VSI's
+    flipped = [inst(i.instance_id, i.category, i.centroid[[0, 2, 1]], i.extent[[0, 2, 1]]) for i in ROOM]
+    assert ask('How high is the table?', vocab, instances=flipped, up=np.array([0.0, -1.0, 0.0])).value == \
+        pytest.approx(0.75)
+    assert ask('How tall is the table?', vocab, up=None, camera=None).value == pytest.approx(1.2)   # no up: longest
+
+
+def test_superlatives_over_the_map_a_category_or_the_options(vocab):
+    room = ROOM + [inst(6, 'lamp', (3.0, 3.0, 0.8), (0.3, 0.3, 1.6), confidence=0.9)]
+    a = ask('Which is the biggest object?', vocab, instances=room)
+    assert a.category == 'size_extreme' and a.value == pytest.approx(1.44) and a.answer.startswith('the sofa at')
+    a = ask('What is the tallest thing you saw?', vocab, instances=room)
+    assert a.value == pytest.approx(1.6) and a.answer.startswith('the lamp at') and a.unit == 'm'
+    assert ask('Which chair is the smallest?', vocab, instances=room).value == pytest.approx(0.225)
+    a = ask('Which is the tallest: the chair, the lamp or the table?', vocab, instances=room)
+    assert a.value == 1.0 and a.unit == 'option index' and a.answer.startswith('(B) the lamp')
+    assert ask('Which is the widest: the bed or the sofa?', vocab, instances=room).not_seen
+    assert parse_object_question('What is the length of the longest dimension of the sofa?', vocab).task == 'object_size'
+    q = parse_object_question('What is the shortest distance between the chair and the table?', vocab)
+    assert q.task == 'abs_distance' and q.closest
+
+
+def test_the_camera_as_the_place_of_nearest_and_farthest(vocab):
+    # the camera at (0, -3, 1.2); chair 2 at (1, 0, 0.45) 3.25 m, chair 3 moved to (-1, 2, 0.45) 5.15 m
+    room = [i for i in ROOM if i.instance_id != 3] + [inst(3, 'chair', (-1.0, 2.0, 0.45), (0.5, 0.5, 0.9), confidence=0.6)]
+    for question in ('What is the closest object to me?', 'Which object is nearest to the camera?'):
+        a = ask(question, vocab, instances=room)
+        assert a.category == 'rel_distance' and a.answer.startswith('the table at') and 'nearest the camera' in a.answer
+    a = ask('Which chair is farthest from me?', vocab, instances=room)
+    assert a.value == pytest.approx(np.linalg.norm([1.0, 5.0, 0.75]), abs=1e-2) and 'x=-1.00, y=2.00' in a.answer
+    a = ask('Where is the nearest chair?', vocab, instances=room)
+    assert a.points[0] == pytest.approx([1.0, 0.0, 0.45]) and '(the nearest of 2)' in a.answer
+    assert ask('How far is the closest chair?', vocab, instances=room).value == pytest.approx(3.25, abs=1e-2)
+    assert ask('How far is the sofa?', vocab).value == pytest.approx(np.hypot(6.0, 0.8))   # one object: from me
+    assert ask('How far apart are the two chairs?', vocab).value == pytest.approx(2.0)
+
+
+def test_what_lies_around_the_camera(vocab):
+    # the camera looks along +y from (0, -3, 1.2): the table ahead, a plant on its left, a box behind it
+    room = ROOM + [inst(6, 'plant', (-2.0, -3.0, 0.3), (0.3, 0.3, 0.6)), inst(7, 'box', (0.5, -5.0, 0.2), (0.4,) * 3)]
+    a = ask('What is in front of me?', vocab, instances=room)
+    assert a.category == 'around' and a.value == 4.0 and a.answer.startswith('ahead of the camera')
+    assert 'plant' not in a.answer and 'box' not in a.answer and a.answer.index('table') < a.answer.index('sofa')
+    assert ask('What do you see right now?', vocab, instances=room).value == 4.0
+    a = ask('What is to my left?', vocab, instances=room)
+    assert a.value == 1.0 and 'the plant 2.19 m away at +90 deg' in a.answer
+    assert 'the box' in ask("What's behind me?", vocab, instances=room).answer
+    assert ask('What is on my right?', vocab, instances=room).value == 0.0
+    assert not ask('What is behind me?', vocab, instances=room, camera=None, up=None).success
+
+
+def test_when_and_what_was_seen_last(vocab):
+    # first seen: sofa 1, table 2, chairs 4 and 6; each last seen 5 s after it was first seen
+    a = ask('When did you see the table?', vocab)
+    assert a.category == 'when_seen' and a.value == 2.0 and a.unit == 's'
+    assert a.answer.startswith('I first saw the table at t=2.00 s and last at t=7.00 s')
+    assert ask('When did you last see a chair?', vocab).value == 11.0
+    a = ask('What did you see last?', vocab)
+    assert a.answer.startswith('last seen: the chair (t=11.00 s), before it the table (t=7.00 s)')
+    assert ask('Which did you see last, the sofa or the table?', vocab).value == 1.0
+    assert ask('Where did you first see the sofa?', vocab).category == 'where_is'
+    assert ask('When did you see the piano?', vocab).not_seen
+
+
+def test_yes_no_next_to_and_counts_of_what_lies_somewhere(vocab):
+    room = ROOM + [inst(6, 'lamp', (0.2, 0.1, 0.95), (0.2, 0.2, 0.4))]
+    a = ask('Is the chair next to the table?', vocab, instances=room)
+    assert a.category == 'support' and a.value == 1.0 and a.answer.startswith('yes: the chair lies next to the table')
+    assert ask('Is the sofa near the table?', vocab, instances=room).value == 0.0   # 2.15 m between the boxes
+    assert ask('How many things are on the table?', vocab, instances=room).value == 1.0
+    assert ask('How many objects are next to the table?', vocab, instances=room).value == 3.0
+    assert ask('How many chairs are around the table?', vocab, instances=room).value == 2.0
+    assert ask('Show me the sofa', vocab).category == 'where_is'
+    assert ask('Is the sofa far from the table?', vocab).value == pytest.approx(np.hypot(3.0, 0.025))
+
+
 def box_room_depth(width, length, height, T_world_cam, K, size):
     """Depth (H, W) of the inside of a box room [-w/2, w/2] x [-l/2, l/2] x [0, h] seen from T_world_cam."""
     w, h = size

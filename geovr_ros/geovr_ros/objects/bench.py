@@ -33,7 +33,8 @@ QUESTIONS = ('How many chairs are there?', 'How far is the chair from the table?
              'Is the lamp closer to me than the chair?', 'Is the sofa bigger than the table?',
              'What is on the table?', 'Is the chair between the sofa and the table?',
              'How far is the lamp on the table from the sofa?', 'Where is the chair next to the table?',
-             'What is under the table?')
+             'What is under the table?', 'Which is the biggest object?', 'What is the closest object to me?',
+             'What is in front of me?', 'When did you last see the plant?')
 
 
 def synthetic_map(n_objects: int, n_keyframes: int, rng: np.random.Generator) -> ObjectMap:

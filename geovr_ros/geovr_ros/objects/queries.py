@@ -56,9 +56,10 @@ from geovr_ros.memory.spatial_memory import MemorySnapshot
 from geovr_ros.objects.colours import COLOUR_PROTOTYPES, colour_distance, colour_name, colour_word_before
 from geovr_ros.objects.object_map import ObjectInstance, ObjectMap, box_distance
 from geovr_ros.objects.referring import Qualifier, cut_spans, find_qualifiers, narrow
-from geovr_ros.objects.relations import (SIZE_WORDS, between_answer, comparison_answer, direction_answer, direction_of,
-                                         nearest_option, room_answer, route_answer, route_roles, size_comparison_answer,
-                                         support_answer, turns_of, xyz_text)
+from geovr_ros.objects.relations import (SIZE_WORDS, SUPERLATIVES, around_answer, between_answer, comparison_answer,
+                                         direction_answer, direction_of, nearest_option, room_answer, route_answer,
+                                         route_roles, size_comparison_answer, size_extreme_answer, size_of, support_answer,
+                                         turns_of, xyz_text)
 from geovr_ros.objects.room import FloorOutline
 from geovr_ros.objects.vocabulary import Vocabulary, plural_of
 
@@ -69,33 +70,60 @@ _SIZE_WORD = re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')   # "bigger", "t
 # the desk?"
 _ON = (r"\bwhat(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept)? (?:on|under|underneath|beneath|below) "
        r"(?:top of )?(?:the|a|an|that|this)\b|^(?:is|are) (?:the|a|an|there an?|there any) .+? "
-       r"(?:on top of|on|under|underneath|beneath|below) (?:the|a|an)\b")
+       r"(?:on top of|on|under|underneath|beneath|below|next to|near|beside|close to|by) (?:the|a|an)\b")
 _UNDER = re.compile(r'\b(under|underneath|beneath|below)\b')
+_NEAR = re.compile(r'\b(next to|near|beside|close to|by)\b')
+# "what is in front of me?", "what's behind me?", "what is to my left?", "what do you see right now?"
+_AROUND = re.compile(r"\bwhat(?:'s| is| are| (?:do|can) (?:you|i) see| (?:is|are) there)? (?:(?:in front of|ahead of|behind"
+                     r"|to the (?:left|right) of|on the (?:left|right) of|(?:left|right) of) (?:me|us|you|the camera"
+                     r"|the robot)|(?:on|to) my (?:left|right)|(?:straight )?ahead|(?:right )?now)\b")
+# "which is the tallest object?", "what is the biggest thing you saw?", "which chair is the smallest?"
+_SUPERLATIVE = re.compile(r'\b(?:which|what)\b.*\b(' + '|'.join(SUPERLATIVES) + r')\b'
+                          r'(?!\s+(?:side|sides|dimension|dimensions|edge|edges|extent|distance|path|route|way|gap|time)\b)')
+# "when did you see the plant?", "when did you last see the plant?"
+_WHEN = re.compile(r'^when\b.*\b(see|seen|saw|notic\w*|spot\w*|find|found)\b|\bwhat time\b.*\b(see|seen|saw)\b'
+                   r'|\bhow long ago\b.*\b(see|seen|saw)\b')
+_LATEST = re.compile(r'\b(last|latest|most recently)\b')
+# "how many things are on the table?": a count of what lies there
+_COUNT_PLACED = re.compile(r'\b(objects|things|items)\b.*\b(on top of|on|under|underneath|beneath|below|next to|near'
+                           r'|beside|around|close to|by)\s+(?:the|a|an)\b')
+# "where is the nearest chair?", "how far is the closest lamp?": the instance nearest the camera
+_NEAREST_ONE = re.compile(r'\bthe (nearest|closest)\b')
+# "how far is the plant?": one object, nothing to measure from but the camera
+_OTHER_PLACE = re.compile(r'\b(from|and|between|apart|to|separat\w*)\b')
+_HEIGHT = re.compile(r'\bhow (tall|high)\b|\bheight\b')
+_WIDTH = re.compile(r'\bhow wide\b|\bwidth\b')
+_LONGEST = re.compile(r'\b(longest|largest|dimensions?)\b')
 # "what is next to the table?", "what's near the sofa?": the nearest object
 _NEXT_TO = (r"\bwhat(?:'s| is| are| objects? (?:is|are)| things? (?:is|are)| (?:did|do|can) (?:you|i|we) see)? "
             r"(?:next to|near|beside|close to|by)\b")
 _TASKS = (
+    ('around', _AROUND),
+    ('when_seen', _WHEN),
     ('room_size', re.compile(r'\bfloor (area|space)\b|\bsquare (met(er|re)s?|feet|foot)\b|\bsq\.? ?m\b|\bm\^?2\b|m²'
                              r'|\bhow (big|large|spacious) is (the|this|that) (room|space|place)\b'
                              r'|\b(size|area) of (the|this|that) (room|space)\b')),
     ('route_plan', re.compile(r'\broute\b|\bnavigate\b|\bfill in\b|\bblanks?\b|\bmissing turns?\b')),
     ('rel_direction', re.compile(r'\b(facing|face|faces|looking (at|to|towards?)|straight ahead|ahead of me'
                                  r'|in front of me)\b.*\b(left|right|behind|back|front|where|which way|direction)\b')),
-    ('appearance_order', re.compile(r'\b(first|earliest|order)\b.*\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b'
-                                    r'|\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b.*\b(first|earliest|order)\b')),
+    ('appearance_order', re.compile(r'\b(first|earliest|order|last|latest|most recently)\b.*'
+                                    r'\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b'
+                                    r'|\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b.*'
+                                    r'\b(first|earliest|order|last|latest|most recently)\b')),
     ('rel_distance', re.compile(r'\b(closest|nearest|closer|nearer|farthest|furthest|farther|further)\b'
                                 r'(?!\s+(points?|parts?|edges?|surfaces?)\b)|' + _NEXT_TO)),
     ('size_compare', _SIZE_WORD),
     ('between', re.compile(r'^(is|are)\b.*\bbetween\b')),   # "is the chair between the sofa and the table?"
+    ('size_extreme', _SUPERLATIVE),
     ('support', re.compile(_ON)),
     # 'how many centimetres does it measure' asks a size, 'how many metres apart' a distance
     ('object_count', re.compile(r'\bhow many\b(?! (cm|mm|m|centimet\w*|millimet\w*|met(er|re)s?|inch\w*|f(ee|oo)t)\b)'
                                 r'|\bcount\b|\bnumber of\b')),
-    ('abs_distance', re.compile(r'\bhow far\b|\bdistance\b|\bapart\b|\bhow close\b|\bgap\b|\bseparat\w*\b'
+    ('abs_distance', re.compile(r'\bhow far\b|\bfar from\b|\bdistance\b|\bapart\b|\bhow close\b|\bgap\b|\bseparat\w*\b'
                                 r'|\bhow many (cm|m|centimet\w*|met(er|re)s?|f(ee|oo)t)\b.*\bbetween\b')),
     ('object_size', re.compile(r'\bhow (big|large|long|tall|wide|high)\b|\bsize\b|\blength\b|\bheight\b|\bwidth\b'
                                r'|\bdimensions?\b|\blongest\b|\bmeasures?\b')),
-    ('where_is', re.compile(r'\bwhere\b|\blocat\w*\b|\bposition of\b|\bfind\b|\bbe found\b'
+    ('where_is', re.compile(r'\bwhere\b|\blocat\w*\b|\bposition of\b|\bfind\b|\bbe found\b|\bshow me\b'
                             r'|\bwhich (point|place|spot)\b')),
     ('object_list', re.compile(r'\bwhat (objects|things|items)\b|\bwhat (do|did|can|have) (you|i|we) (see|seen|saw)\b'
                                r'|\blist\b|\bwhat is (in|around)\b')),
@@ -105,7 +133,8 @@ _TASKS = (
                                  r'(ever )?(see|seen|saw|notice\w*|spot\w*|find|found|come across)\b')),
 )
 # answered in `objects/relations.py`
-RELATION_TASKS = ('rel_distance', 'rel_direction', 'route_plan', 'size_compare', 'between', 'support')
+RELATION_TASKS = ('rel_distance', 'rel_direction', 'route_plan', 'size_compare', 'size_extreme', 'between', 'support',
+                  'around')
 # Questions of the trajectory / situated-localization answerers, never of this one.
 _NOT_OURS = re.compile(r'\bwhere (am|was|were) (i|we)\b|\bwhere are we\b|\bhow (far|long) (have|did|had) (i|we|you)\b'
                        r'|\bkey ?frames?\b|\blocate (me|us)\b'  # 'locate me': situated localization
@@ -120,6 +149,7 @@ _CAMERA_NAMED = (re.compile(r'\b(?:to|from)\s+(me|us|you|the camera|the robot)\b
                         r'(?:closer|nearer|farther|further)\b'),
              re.compile(r'\bthan\s+(i|we|you|the camera|the robot)\b(?!\s+(?:see|saw|think)\b)'))
 _CLOSEST = re.compile(r'\b(closest|nearest) (point|points|part|parts|edge|edges)\b|\bedge\b|\bgap\b|\bsurfaces?\b'
+                      r'|\bshortest distance\b'
                       r'|\bclosest point\b')
 _FARTHEST = re.compile(r'\b(farthest|furthest|farther|further)\b')
 _ANY_OBJECT = re.compile(r'\b(which|what) (object|thing|item|one)s?\b'
@@ -164,7 +194,11 @@ class ObjectQuestion:
     ('' for none: "the red chair"); a rel_distance option is (category, colour);
     qualifiers: the categories named by where they are ("the lamp on the table",
     `objects/referring.py`), the question parsed without those phrases; place: what a support
-    question asks for, 'on' ("what is on the table?") or 'under' ("what is under the desk?")."""
+    question asks for, 'on' ("what is on the table?"), 'under' ("what is under the desk?") or
+    'near' ("is the plant near the sofa?"), and an 'around' question the direction from the
+    camera ('ahead', 'left', 'right', 'behind'); measure: what a size question measures
+    ('length': the longest side, 'height', 'width'; size_extreme: its superlative, a key of
+    `SUPERLATIVES`, and `options` the listed (category, colour) if any); latest: appearance_order and when_seen ask for the last time seen."""
 
     task: str
     categories: tuple[str, ...]
@@ -182,6 +216,8 @@ class ObjectQuestion:
     role_colours: tuple[str, ...] = ()
     qualifiers: tuple[Qualifier, ...] = ()
     place: str = 'on'
+    measure: str = 'length'
+    latest: bool = False
 
 
 def _singular(word: str) -> str:
@@ -238,12 +274,22 @@ def _object_question(task: str, question: str, text: str, categories: tuple[str,
                      vocabulary: Vocabulary) -> ObjectQuestion | None:
     if task == 'room_size':
         return ObjectQuestion(task, categories)
+    latest = bool(_LATEST.search(text)) and task in ('appearance_order', 'when_seen')
+    if task == 'object_count' and len(categories) == 1 and _COUNT_PLACED.search(text):   # "how many things are on ..."
+        place = _COUNT_PLACED.search(text).group(2)
+        return ObjectQuestion('support', categories, roles=categories, role_colours=('',),
+                              place='under' if _UNDER.match(place) else 'near' if _NEAR.match(place) or
+                              place == 'around' else 'on')
     if task == 'object_count' and not categories and _ALL_OBJECTS.search(text):   # "how many objects ...?"
         return ObjectQuestion('object_list', categories)
+    if task == 'appearance_order' and text.startswith('where'):   # "where did you first see the plant?"
+        return None
     if task == 'appearance_order' and not categories and _WHAT_FIRST.search(text):   # "what did you see first?"
-        return ObjectQuestion(task, categories)
+        return ObjectQuestion(task, categories, latest=latest)
     unknown = ''
-    to_camera = bool(_TO_CAMERA.search(text)) or (len(categories) == 1 and bool(_HOW_FAR_AWAY.search(text)))
+    to_camera = bool(_TO_CAMERA.search(text)) or (len(categories) == 1 and bool(
+        _HOW_FAR_AWAY.search(text) or _NEAREST_ONE.search(text)
+        or (task == 'abs_distance' and not _OTHER_PLACE.search(text))))
     if not categories and task != 'object_list':
         unknown = _unknown_word(text, vocabulary)
         if not unknown:
@@ -256,8 +302,12 @@ def _object_question(task: str, question: str, text: str, categories: tuple[str,
         if len(options) < 2 or not all(options):
             options = ()
     exists = task == 'object_exists'
+    measure = 'length'
+    if task == 'object_size' and not _LONGEST.search(text):   # "how tall is the table?": its height
+        measure = 'height' if _HEIGHT.search(text) else 'width' if _WIDTH.search(text) else 'length'
     return ObjectQuestion('object_count' if exists else task, categories, unknown, 'cm' if _CM.search(text) else 'm',
-                          bool(_CLOSEST.search(text)), to_camera, options, exists=exists)
+                          bool(_CLOSEST.search(text)) and task != 'where_is', to_camera, options, exists=exists,
+                          measure=measure, latest=latest)
 
 
 def _unknown_word(text: str, vocabulary: Vocabulary) -> str:
@@ -285,8 +335,21 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
     if task == 'support':   # "what is on the table?" (the support) or "is the lamp on the table?" (item, support)
         if len(mentions) not in (1, 2) or (len(mentions) == 2 and not re.match(r'(is|are)\b', text)):
             return None
-        return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions),
-                              role_colours=tuple(colours), place='under' if _UNDER.search(text) else 'on')
+        return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions), role_colours=tuple(colours),
+                              place='under' if _UNDER.search(text) else 'near' if _NEAR.search(text) else 'on')
+    if task == 'around':   # "what is in front of me?", "what is to my left?", "what do you see now?"
+        said = text.replace('right now', 'now')
+        return ObjectQuestion(task, categories, place='behind' if re.search(r'\bbehind\b', said) else
+                              'left' if re.search(r'\bleft\b', said) else 'right' if re.search(r'\bright\b', said)
+                              else 'ahead')
+    if task == 'size_extreme':   # "which is the tallest object?", "which chair is the smallest?"
+        named = [_option_named(option, vocabulary) for option in parse_options(question)]
+        if len(named) >= 2 and all(name for name, _ in named):   # "which is the biggest: the sofa, the bed or ...?"
+            return ObjectQuestion(task, categories, options=tuple(named), measure=_SUPERLATIVE.search(text).group(1))
+        if len(categories) > 1:
+            return None
+        return ObjectQuestion(task, categories, roles=categories, role_colours=tuple(colours[:1]),
+                              measure=_SUPERLATIVE.search(text).group(1))
     if task == 'size_compare':   # "is the sofa bigger than the table?", "which is taller, the chair or the lamp?"
         if len(mentions) != 2:
             return None
@@ -308,10 +371,7 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
         options = tuple((direction_of(o) or '',) for o in listed)
         return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions[:3]),
                               options=options if any(o[0] for o in options) else (), role_colours=tuple(colours[:3]))
-    named = []
-    for option in listed:
-        found = vocabulary.find(option.lower())
-        named.append((found[0][1], colour_word_before(option.lower()[:found[0][0]])) if found else ('', ''))
+    named = [_option_named(option, vocabulary) for option in listed]
     if len(listed) >= 2 and sum(bool(n) for n, _ in named) >= 2:
         rest = list(zip((name for _, name in mentions), colours)) + [(CAMERA_ROLE, '')] * bool(_camera_mentions(text))
         for option in named:   # the target is what the options do not name (the camera last)
@@ -325,14 +385,26 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
         return ObjectQuestion(task, categories, closest=bool(_CLOSEST.search(text)), options=options,
                               roles=(rest[0][0],), role_colours=(rest[0][1],), farthest=bool(_FARTHEST.search(text)),
                               among=True)
-    elif _ANY_OBJECT.search(text) and mentions:   # "which object is nearest the sofa?": any of the map's
-        rest, options = [(mentions[0][1], colours[0])], ()
+    elif len(mentions) == 1 and _camera_mentions(text) and _WHICH_OF.search(text[:mentions[0][0]]):
+        # "which chair is closest to me?"
+        return ObjectQuestion(task, categories, closest=bool(_CLOSEST.search(text)),
+                              options=((mentions[0][1], colours[0]),), roles=(CAMERA_ROLE,), role_colours=('',),
+                              farthest=bool(_FARTHEST.search(text)), among=True)
+    elif _ANY_OBJECT.search(text) and (mentions or _camera_mentions(text)):
+        # "which object is nearest the sofa?", "what is the closest thing to me?": any of the map's
+        rest, options = [(mentions[0][1], colours[0]) if mentions else (CAMERA_ROLE, '')], ()
     else:
         return _comparative(task, text, mentions, colours, categories)
     if not rest:
         return None
     return ObjectQuestion(task, categories, closest=bool(_CLOSEST.search(text)), options=options,
                           roles=(rest[0][0],), role_colours=(rest[0][1],), farthest=bool(_FARTHEST.search(text)))
+
+
+def _option_named(option: str, vocabulary: Vocabulary) -> tuple[str, str]:
+    """(category, colour word) an option names first ('' for none: ('', ''))."""
+    found = vocabulary.find(option.lower())
+    return (found[0][1], colour_word_before(option.lower()[:found[0][0]])) if found else ('', '')
 
 
 _THAN = re.compile(r'\bthan\s+(?:(to|from)\b)?')
@@ -513,19 +585,11 @@ def _answer(q: ObjectQuestion, by_category: dict[str, list[ObjectInstance]], voc
                       points=np.stack([i.centroid for i in found]),
                       confidence=float(np.mean([i.confidence for i in found])), frame=frame)
     if q.task == 'object_size':
-        inst = max(by_category[seen[0]], key=lambda i: i.confidence)
-        longest = float(np.max(inst.extent))
-        value, unit = (longest * 100, 'cm') if q.unit == 'cm' else (longest, 'm')
-        more = f' (the most confident of {len(by_category[seen[0]])})' if len(by_category[seen[0]]) > 1 else ''
-        e = inst.extent
-        size = f'{value:.0f} cm' if unit == 'cm' else f'{value:.2f} m'
-        return Answer(True, 'ok', f'the {seen[0]}{_looks(inst)}{more} is {size} along its longest side '
-                      f'(box {e[0]:.2f} x {e[1]:.2f} x {e[2]:.2f} m along {frame} x, y, z; centre '
-                      f'{xyz_text(inst.centroid)} in {frame})',
-                      q.task, value, unit, points=inst.centroid[None].copy(), confidence=inst.confidence,
-                      frame=frame)
+        return _size(q, seen[0], by_category[seen[0]], camera_pose, up, frame)
     if q.task == 'where_is':
-        return _where(seen[0], by_category[seen[0]], camera_pose, frame)
+        return _where(seen[0], by_category[seen[0]], camera_pose, frame, nearest=q.to_camera)
+    if q.task == 'when_seen':
+        return _when(seen[0], _credible(by_category[seen[0]]), q.latest, frame)
     if q.task == 'object_colour':
         return _colour(seen[0], by_category[seen[0]], frame)
     return _distance(q, seen, by_category, vocabulary, camera_pose, frame)
@@ -583,6 +647,13 @@ def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame
                               q.farthest, q.closest, frame, listed=bool(q.options))
     if up is None and camera_pose is not None:
         up = -np.asarray(camera_pose, np.float64)[:3, 1]
+    if q.task == 'size_extreme':
+        return _size_extreme(q, by_category, vocabulary, up, frame)
+    if q.task == 'around':
+        if camera_pose is None or up is None:
+            return Answer(False, 'no camera pose yet to look around from', frame=frame)
+        items = [i for group in by_category.values() for i in _credible(group)]
+        return around_answer(q.place, camera_pose, items, up, frame)
     if q.task == 'size_compare':
         return size_comparison_answer(names, places, q.options[0][0], bool(q.compare), up, frame)
     if q.task == 'between':
@@ -598,6 +669,26 @@ def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame
     if q.task == 'rel_direction':
         return direction_answer(names, places, [o[0] for o in q.options], up, frame)
     return route_answer(names, places, q.options, up, frame)
+
+
+def _size_extreme(q: ObjectQuestion, by_category, vocabulary, up, frame) -> Answer:
+    """The tallest (biggest, ...) of the question's options, of a category's credible instances,
+    or of every credible instance of the map."""
+    if q.options:
+        missing = [c for c, _ in q.options if not by_category.get(c)]
+        if missing:
+            return _replace_frame(_not_seen(q, missing, vocabulary), frame)
+        candidates = [_pick(by_category[c], colour) for c, colour in q.options]
+        return size_extreme_answer(q.measure, [_named(c, colour) for c, colour in q.options], candidates, up, frame,
+                                   listed=True)
+    if q.roles:
+        colour = q.role_colours[0] if q.role_colours else ''
+        candidates = [_pick(by_category[q.roles[0]], colour)] if colour else _credible(by_category[q.roles[0]])
+    else:
+        candidates = [i for group in by_category.values() for i in _credible(group)]
+    if not candidates:
+        return Answer(True, 'ok', 'I have not seen any object yet', q.task, float('nan'), frame=frame)
+    return size_extreme_answer(q.measure, [i.category for i in candidates], candidates, up, frame, listed=False)
 
 
 def _camera_place(camera_pose: np.ndarray) -> ObjectInstance:
@@ -624,23 +715,34 @@ def _list(by_category, vocabulary, frame) -> Answer:
 
 def _order(q, by_category, vocabulary, frame) -> Answer:
     """First-seen order of the question's categories (every category of the map when it names
-    none: "what did you see first?")."""
+    none: "what did you see first?"); `q.latest`: last-seen order, the latest first ("what did
+    you see last?", "which did you see last, the chair or the table?")."""
     if not q.categories and not by_category:
         return Answer(True, 'ok', 'I have not seen any object yet', q.task, float('nan'), frame=frame)
     firsts = []
     for c in q.categories or tuple(by_category):
         if by_category.get(c):
-            first = min(_credible(by_category[c]), key=lambda i: i.first_seen)
-            firsts.append((first.first_seen, c, first))
+            if q.latest:
+                last = max(_credible(by_category[c]), key=lambda i: i.last_seen)
+                firsts.append((last.last_seen, c, last))
+            else:
+                first = min(_credible(by_category[c]), key=lambda i: i.first_seen)
+                firsts.append((first.first_seen, c, first))
     missing = [c for c in q.categories if not by_category.get(c)]
     if not firsts:
         return _replace_frame(_not_seen(q, missing, vocabulary), frame)
-    firsts.sort(key=lambda f: f[0])
-    text = 'first seen: ' + ', then '.join(f'the {c} (t={t:.2f} s)' for t, c, _ in firsts)
+    firsts.sort(key=lambda f: -f[0] if q.latest else f[0])
+    listed = [f'the {c} (t={t:.2f} s)' for t, c, _ in firsts]
+    text = 'last seen: ' + ', before it '.join(listed) if q.latest else 'first seen: ' + ', then '.join(listed)
     if missing:
         text += '; not seen: ' + ', '.join(f'the {c}' for c in missing)
     value, unit = float('nan'), ''
-    if q.options:
+    if q.options and q.latest and all(len(option) == 1 for option in q.options):   # the option seen last
+        seen_at = {c: t for t, c, _ in firsts}
+        index = max(range(len(q.options)), key=lambda k: (seen_at.get(q.options[k][0], -np.inf), -k))
+        text = f'({chr(65 + index)}) {q.options[index][0]}; ' + text
+        value, unit = float(index), 'option index'
+    elif q.options:
         seen_at = {c: t for t, c, _ in firsts}
         index = max(range(len(q.options)), key=lambda k: (_order_agreement(q.options[k], seen_at),
                                                           -seen_at.get(q.options[k][0], np.inf), -k))
@@ -659,9 +761,49 @@ def _order_agreement(order: Sequence[str], seen_at: dict[str, float]) -> int:
                if np.isfinite(t[i]) or np.isfinite(t[j]))
 
 
-def _where(category, found, camera_pose, frame) -> Answer:
+def _size(q: ObjectQuestion, category: str, found, camera_pose, up, frame) -> Answer:
+    """The most confident instance's longest side, or its height along `up` ("how tall") or
+    its width across it ("how wide"); without `up` (no camera pose yet) the longest side."""
     inst = max(found, key=lambda i: i.confidence)
-    which = f' (the most confident of {len(found)})' if len(found) > 1 else ''
+    if up is None and camera_pose is not None:
+        up = -np.asarray(camera_pose, np.float64)[:3, 1]
+    measure = q.measure if up is not None else 'length'
+    metres = size_of(inst, measure, up)
+    value, unit = (metres * 100, 'cm') if q.unit == 'cm' else (metres, 'm')
+    more = f' (the most confident of {len(found)})' if len(found) > 1 else ''
+    e = inst.extent
+    size = f'{value:.0f} cm' if unit == 'cm' else f'{value:.2f} m'
+    said = {'length': f'{size} along its longest side', 'height': f'{size} tall (its extent along up)',
+            'width': f'{size} wide (its longest side across up)'}[measure]
+    return Answer(True, 'ok', f'the {category}{_looks(inst)}{more} is {said} (box {e[0]:.2f} x {e[1]:.2f} x '
+                  f'{e[2]:.2f} m along {frame} x, y, z; centre {xyz_text(inst.centroid)} in {frame})',
+                  q.task, value, unit, points=inst.centroid[None].copy(), confidence=inst.confidence, frame=frame)
+
+
+def _when(category: str, found: Sequence[ObjectInstance], latest: bool, frame: str) -> Answer:
+    """When the category's credible instances were first and last seen (stamps, s); value: the
+    last time when the question says last, else the first."""
+    first = min(found, key=lambda i: i.first_seen)
+    last = max(found, key=lambda i: i.last_seen)
+    inst = last if latest else first
+    views = sum(i.n_views for i in found)
+    return Answer(True, 'ok', f'I first saw the {category} at t={first.first_seen:.2f} s and last at '
+                  f't={last.last_seen:.2f} s ({views} views; the one {"last" if latest else "first"} seen is at '
+                  f'{xyz_text(inst.centroid)} in {frame})', 'when_seen',
+                  float(last.last_seen if latest else first.first_seen), 's', points=inst.centroid[None].copy(),
+                  confidence=inst.confidence, frame=frame)
+
+
+def _where(category, found, camera_pose, frame, nearest: bool = False) -> Answer:
+    """The most confident instance (`nearest`: the credible one nearest the camera) and where
+    it lies from the camera."""
+    if nearest and camera_pose is not None:
+        cam = np.asarray(camera_pose, np.float64)[:3, 3]
+        inst = min(_credible(found), key=lambda i: float(np.linalg.norm(i.centroid - cam)))
+        which = f' (the nearest of {len(found)})' if len(found) > 1 else ''
+    else:
+        inst = max(found, key=lambda i: i.confidence)
+        which = f' (the most confident of {len(found)})' if len(found) > 1 else ''
     rel = ''
     if camera_pose is not None:
         offset = transform_points(invert_pose(np.asarray(camera_pose, np.float64)), inst.centroid)

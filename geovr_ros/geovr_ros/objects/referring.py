@@ -5,7 +5,7 @@ A question may single out the instances of a category by their place beside anot
 (a referring expression) and ask anything about them: "how far is the lamp on the table from
 the sofa?", "how many books are on the shelf?", "what colour is the chair next to the bed?".
 `find_qualifiers` finds such phrases: a category's mention followed directly by a link ('on',
-'on top of', 'under', 'next to', 'near', 'beside', 'by', 'at', optionally after 'that is',
+'on top of', 'under', 'next to', 'near', 'beside', 'by', 'at', 'around', 'against', optionally after 'that is',
 'are', 'lying', ...) and the mention of another object, its anchor (a colour word may name
 it: "on the red table"). The question is then parsed without the phrase ("how far is the
 lamp from the sofa?") and `ObjectQuestion.qualifiers` carries it. `narrow` keeps the
@@ -34,10 +34,11 @@ __all__ = ['Narrowed', 'Qualifier', 'cut_spans', 'find_qualifiers', 'narrow']
 # optional colour word included): group 1 is the link.
 _LINK = re.compile(r"\s+(?:(?:that|which)(?:'s| is| are)?\s+|(?:is|are)\s+)?"
                    r'(?:(?:lying|standing|sitting|placed|kept|put|left)\s+)?'
-                   r'(on top of|on|under|underneath|beneath|below|next to|near|beside|by|at)\s+'
+                   r'(on top of|on|under|underneath|beneath|below|next to|near|beside|by|at|around|close to|against)\s+'
                    r'(?:the|a|an|that|this)\s+(?:[a-z]+\s+)?')
 _RELATION = {'on top of': 'on', 'on': 'on', 'under': 'under', 'underneath': 'under', 'beneath': 'under',
-             'below': 'under', 'next to': 'near', 'near': 'near', 'beside': 'near', 'by': 'near', 'at': 'near'}
+             'below': 'under', 'next to': 'near', 'near': 'near', 'beside': 'near', 'by': 'near', 'at': 'near',
+             'around': 'near', 'close to': 'near', 'against': 'near'}
 
 
 @dataclass(frozen=True)

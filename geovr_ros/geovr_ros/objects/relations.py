@@ -197,7 +197,7 @@ SIZE_WORDS = {'bigger': ('volume', False), 'larger': ('volume', False), 'smaller
               'wider': ('width', False), 'narrower': ('width', True)}
 
 
-def _size_of(inst: ObjectInstance, measure: str, up: np.ndarray | None) -> float:
+def size_of(inst: ObjectInstance, measure: str, up: np.ndarray | None) -> float:
     """`measure` of an instance's box (its axes): 'volume' m^3, 'length' its longest side, 'height'
     its extent along `up`, 'width' its longest side across `up` (m)."""
     extent = np.asarray(inst.extent, np.float64)
@@ -209,6 +209,36 @@ def _size_of(inst: ObjectInstance, measure: str, up: np.ndarray | None) -> float
     return float(along @ extent) if measure == 'height' else float(np.max(extent * (1.0 - along)))
 
 
+# superlative -> (measure, whether the smallest wins), as SIZE_WORDS
+SUPERLATIVES = {'biggest': ('volume', False), 'largest': ('volume', False), 'smallest': ('volume', True),
+                'longest': ('length', False), 'tallest': ('height', False), 'shortest': ('height', True),
+                'widest': ('width', False), 'narrowest': ('width', True)}
+MEASURE_WORDS = {'volume': 'volumes', 'length': 'longest sides', 'height': 'heights', 'width': 'widths'}
+
+
+def size_extreme_answer(word: str, names: Sequence[str], candidates: Sequence[ObjectInstance], up: np.ndarray | None,
+                        frame: str, listed: bool) -> Answer:
+    """Which of `candidates` (one instance each, `names` theirs) is the `word` one ('tallest',
+    ... a key of SUPERLATIVES) by its box; listed: the candidates are the question's options
+    (value: the chosen one's index), else the map's or a category's instances (value: its
+    measure, m or m^3). The text gives the three largest (smallest) in order."""
+    measure, smallest = SUPERLATIVES[word]
+    sizes = [size_of(c, measure, up) for c in candidates]
+    order = sorted(range(len(candidates)), key=lambda k: (sizes[k] if smallest else -sizes[k], k))
+    pick = order[0]
+    unit = 'm^3' if measure == 'volume' else 'm'
+    chosen = candidates[pick]
+    ranked = ', '.join(f'the {names[k]} {sizes[k]:.2f} {unit}' for k in order[:3])
+    text = (f'the {names[pick]} at {xyz_text(chosen.centroid)} in {frame} is the {word} of the {len(candidates)} '
+            f'({MEASURE_WORDS[measure]} of their boxes: {ranked})')
+    if listed:
+        return Answer(True, 'ok', f'({chr(65 + pick)}) {text}', 'size_extreme', float(pick), 'option index',
+                      points=np.stack([c.centroid for c in candidates]),
+                      confidence=float(min(c.confidence for c in candidates)), frame=frame)
+    return Answer(True, 'ok', text, 'size_extreme', sizes[pick], unit, points=chosen.centroid[None].copy(),
+                  confidence=chosen.confidence, frame=frame)
+
+
 def size_comparison_answer(names: Sequence[str], places: Sequence[ObjectInstance], word: str, yes_no: bool,
                            up: np.ndarray | None, frame: str) -> Answer:
     """Which of two objects is `word` ('bigger', 'taller', ... a key of SIZE_WORDS), from their
@@ -216,9 +246,9 @@ def size_comparison_answer(names: Sequence[str], places: Sequence[ObjectInstance
     <word>?" (value: the index of the one that is). up: (3,) for heights and widths; without it
     those compare longest sides."""
     measure, smaller_wins = SIZE_WORDS[word]
-    sizes = [_size_of(p, measure, up) for p in places]
+    sizes = [size_of(p, measure, up) for p in places]
     unit = 'm^3' if measure == 'volume' else 'm'
-    how = {'volume': 'volumes', 'length': 'longest sides', 'height': 'heights', 'width': 'widths'}[measure]
+    how = MEASURE_WORDS[measure]
     said = f'the {names[0]} {sizes[0]:.2f} {unit}, the {names[1]} {sizes[1]:.2f} {unit} ({how} of their boxes)'
     if places[0] is places[1]:
         return Answer(False, f'the {names[0]} and the {names[1]} are one thing in my map', frame=frame)
@@ -380,6 +410,37 @@ def support_answer(support_name: str, supports: Sequence[ObjectInstance], items:
     listed = ', '.join(f'a {item.category} at {xyz_text(item.centroid)}' for item in found)
     return Answer(True, 'ok', f'{word} {where} in {frame}: {listed} ({rule})', 'support', float(len(found)), 'count',
                   points=points, confidence=float(np.mean([item.confidence for item in found])), frame=frame)
+
+
+# directions from the camera, in the floor plane: the sector (degrees, positive to the left) each word means
+AROUND_SECTORS = {'ahead': (-45.0, 45.0), 'left': (45.0, 135.0), 'right': (-135.0, -45.0), 'behind': (135.0, 225.0)}
+
+
+def around_answer(direction: str, camera_pose: np.ndarray, items: Sequence[ObjectInstance], up: np.ndarray,
+                  frame: str, limit: int = 8) -> Answer:
+    """What lies `direction` ('ahead', 'left', 'right', 'behind': AROUND_SECTORS) of the camera
+    at `camera_pose` (4, 4) optical camera-to-`frame`, seen from above (normal to `up`): of
+    `items`, those whose centre's bearing from the camera's heading falls in the sector,
+    nearest first (at most `limit` in the text); value: how many."""
+    pose = np.asarray(camera_pose, np.float64)
+    origin, forward = pose[:3, 3], pose[:3, 2]
+    low, high = AROUND_SECTORS[direction]
+    found = []
+    for item in items:
+        angle = floor_angle_deg(up, forward, item.centroid - origin)
+        if np.isfinite(angle) and (low <= angle <= high or low <= angle + 360.0 <= high):
+            found.append((float(np.linalg.norm(item.centroid - origin)), angle, item))
+    found.sort(key=lambda f: f[0])
+    where = {'ahead': 'ahead of', 'left': 'to the left of', 'right': 'to the right of', 'behind': 'behind'}[direction]
+    rule = f'bearing {low:.0f} to {high:.0f} deg from the camera\'s heading, seen from above, positive to the left'
+    if not found:
+        return Answer(True, 'ok', f'I have seen nothing {where} the camera ({rule})', 'around', 0.0, 'count',
+                      points=origin[None].copy(), confidence=1.0, frame=frame)
+    listed = ', '.join(f'the {item.category} {d:.2f} m away at {angle:+.0f} deg' for d, angle, item in found[:limit])
+    more = f' and {len(found) - limit} more' if len(found) > limit else ''
+    return Answer(True, 'ok', f'{where} the camera (at {xyz_text(origin)} in {frame}): {listed}{more} ({rule})',
+                  'around', float(len(found)), 'count', points=np.stack([item.centroid for _, _, item in found]),
+                  confidence=float(np.mean([item.confidence for _, _, item in found])), frame=frame)
 
 
 BETWEEN_SPAN = (0.1, 0.9)   # where along the segment between the two a third object may lie
