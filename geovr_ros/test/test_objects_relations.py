@@ -360,6 +360,37 @@ def test_yes_no_next_to_and_counts_of_what_lies_somewhere(vocab):
     assert ask('Is the sofa far from the table?', vocab).value == pytest.approx(np.hypot(3.0, 0.025))
 
 
+def test_more_of_the_wordings_users_try(vocab):
+    # a lamp on the table, a box on the floor under it, a ball halfway from the sofa to the table
+    room = ROOM + [inst(6, 'lamp', (0.2, 0.1, 0.95), (0.2, 0.2, 0.4)), inst(7, 'box', (0.1, 0.1, 0.2), (0.3,) * 3),
+                   inst(8, 'ball', (0.1, 1.5, 0.1), (0.2,) * 3)]
+    a = ask('Is there anything on the table?', vocab, instances=room)
+    assert a.category == 'support' and a.value == 1.0 and 'a lamp at' in a.answer
+    assert 'a box at' in ask('Is there something under the table?', vocab, instances=room).answer
+    a = ask('What is the lamp on?', vocab, instances=room)
+    assert a.value == 1.0 and 'rests on the table at x=0.00' in a.answer
+    assert ask('What is the sofa standing on?', vocab, instances=room).value == 0.0
+    a = ask('What is between the sofa and the table?', vocab, instances=room)
+    assert a.category == 'between' and a.value == 1.0 and 'a ball at x=0.10, y=1.50' in a.answer
+    assert ask('What is the object on the table?', vocab, instances=room).category == 'support'
+    for question in ('Can you see a chair?', 'Any chairs?', 'Could you see any chairs?'):
+        assert ask(question, vocab).value == 2.0, question
+    a = ask('How many chairs and tables are there?', vocab)
+    assert a.value == 3.0 and a.answer.startswith('I have seen 2 chairs and 1 table') and len(a.points) == 3
+    assert ask('How many people are there?', vocab).answer.startswith('I have not seen any people: 0')
+    a = ask('How far is the chair from the sofa in cm?', vocab)
+    assert a.unit == 'cm' and a.value == pytest.approx(100 * np.hypot(1.0, 3.0) + 0, abs=1.0) and ' cm apart' in a.answer
+    # "closer to A or B?" is a choice between A and B about the first object
+    a = ask('Is the lamp closer to the sofa or to the table?', vocab, instances=room)
+    assert a.category == 'rel_distance' and a.value == 1.0 and a.answer.startswith('(B) the table is nearest the lamp')
+    # where an object lies from the camera (at (0, -3, 1.2) looking along +y)
+    assert ask('Is the sofa in front of me?', vocab).value == 1.0
+    assert ask('Is the sofa behind me?', vocab).value == 0.0
+    a = ask('Is the chair to my left or right?', vocab, instances=[i for i in ROOM if i.instance_id != 3])
+    assert a.unit == 'option index' and a.value == 1.0 and a.answer.startswith('right: the chair')
+    assert ask('Which direction is the sofa?', vocab).category == 'where_is'
+
+
 def box_room_depth(width, length, height, T_world_cam, K, size):
     """Depth (H, W) of the inside of a box room [-w/2, w/2] x [-l/2, l/2] x [0, h] seen from T_world_cam."""
     w, h = size

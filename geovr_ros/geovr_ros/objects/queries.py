@@ -56,27 +56,35 @@ from geovr_ros.memory.spatial_memory import MemorySnapshot
 from geovr_ros.objects.colours import COLOUR_PROTOTYPES, colour_distance, colour_name, colour_word_before
 from geovr_ros.objects.object_map import ObjectInstance, ObjectMap, box_distance
 from geovr_ros.objects.referring import Qualifier, cut_spans, find_qualifiers, narrow
-from geovr_ros.objects.relations import (SIZE_WORDS, SUPERLATIVES, around_answer, between_answer, comparison_answer,
-                                         direction_answer, direction_of, nearest_option, room_answer, route_answer,
-                                         route_roles, size_comparison_answer, size_extreme_answer, size_of, support_answer,
-                                         turns_of, xyz_text)
+from geovr_ros.objects.relations import (SIZE_WORDS, SUPERLATIVES, around_answer, bearing_answer, between_answer,
+                                         between_list_answer, comparison_answer, direction_answer, direction_of,
+                                         nearest_option, resting_place_answer, room_answer, route_answer, route_roles,
+                                         size_comparison_answer, size_extreme_answer, size_of, support_answer, turns_of,
+                                         xyz_text)
 from geovr_ros.objects.room import FloorOutline
-from geovr_ros.objects.vocabulary import Vocabulary, plural_of
+from geovr_ros.objects.vocabulary import IRREGULAR_PLURALS, Vocabulary, plural_of
 
 __all__ = ['NOT_SEEN', 'ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects', 'box_distance', 'parse_object_question']
 
 _SIZE_WORD = re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')   # "bigger", "taller", ...
 # "what is on the table?", "is the lamp on the table?", "is there a box on top of the shelf?", "what is under
 # the desk?"
-_ON = (r"\bwhat(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept)? (?:on|under|underneath|beneath|below) "
-       r"(?:top of )?(?:the|a|an|that|this)\b|^(?:is|are) (?:the|a|an|there an?|there any) .+? "
+_ON = (r"\bwhat(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept| the (?:objects?|things?|items?))? "
+       r"(?:on|under|underneath|beneath|below) (?:top of )?(?:the|a|an|that|this)\b"
+       r"|^(?:is|are) there (?:anything|something) (?:on top of|on|under|underneath|beneath|below|next to|near|beside"
+       r"|close to|by) (?:the|a|an)\b"
+       r"|^(?:is|are) (?:the|a|an|there an?|there any) .+? "
        r"(?:on top of|on|under|underneath|beneath|below|next to|near|beside|close to|by) (?:the|a|an)\b")
 _UNDER = re.compile(r'\b(under|underneath|beneath|below)\b')
+_RESTS_ON = re.compile(r"^what(?:'s| is| are) (?:the|that|this|a|an) .+? (?:standing |lying |sitting |placed |kept |resting )?"
+                       r"on(?: top of)?\s*[?.!]*$")
 _NEAR = re.compile(r'\b(next to|near|beside|close to|by)\b')
 # "what is in front of me?", "what's behind me?", "what is to my left?", "what do you see right now?"
 _AROUND = re.compile(r"\bwhat(?:'s| is| are| (?:do|can) (?:you|i) see| (?:is|are) there)? (?:(?:in front of|ahead of|behind"
                      r"|to the (?:left|right) of|on the (?:left|right) of|(?:left|right) of) (?:me|us|you|the camera"
-                     r"|the robot)|(?:on|to) my (?:left|right)|(?:straight )?ahead|(?:right )?now)\b")
+                     r"|the robot)|(?:on|to) my (?:left|right)|(?:straight )?ahead|(?:right )?now)\b"
+                     r"|^(?:is|are) (?:the|a|an|my) .+? (?:(?:to|on) my (?:left|right)|(?:in front of|ahead of|behind) "
+                     r"(?:me|us|you|the camera|the robot))\b")
 # "which is the tallest object?", "what is the biggest thing you saw?", "which chair is the smallest?"
 _SUPERLATIVE = re.compile(r'\b(?:which|what)\b.*\b(' + '|'.join(SUPERLATIVES) + r')\b'
                           r'(?!\s+(?:side|sides|dimension|dimensions|edge|edges|extent|distance|path|route|way|gap|time)\b)')
@@ -95,7 +103,8 @@ _HEIGHT = re.compile(r'\bhow (tall|high)\b|\bheight\b')
 _WIDTH = re.compile(r'\bhow wide\b|\bwidth\b')
 _LONGEST = re.compile(r'\b(longest|largest|dimensions?)\b')
 # "what is next to the table?", "what's near the sofa?": the nearest object
-_NEXT_TO = (r"\bwhat(?:'s| is| are| objects? (?:is|are)| things? (?:is|are)| (?:did|do|can) (?:you|i|we) see)? "
+_NEXT_TO = (r"\bwhat(?:'s| is| are| objects? (?:is|are)| things? (?:is|are)| (?:did|do|can) (?:you|i|we) see"
+            r"|(?:'s| is) the (?:object|thing|item))? "
             r"(?:next to|near|beside|close to|by)\b")
 _TASKS = (
     ('around', _AROUND),
@@ -113,9 +122,10 @@ _TASKS = (
     ('rel_distance', re.compile(r'\b(closest|nearest|closer|nearer|farthest|furthest|farther|further)\b'
                                 r'(?!\s+(points?|parts?|edges?|surfaces?)\b)|' + _NEXT_TO)),
     ('size_compare', _SIZE_WORD),
-    ('between', re.compile(r'^(is|are)\b.*\bbetween\b')),   # "is the chair between the sofa and the table?"
+    # "is the chair between the sofa and the table?", "what is between the sofa and the table?"
+    ('between', re.compile(r"^(is|are)\b.*\bbetween\b|^what(?:'s| is| are| lies| stands)?(?: there)? between\b")),
     ('size_extreme', _SUPERLATIVE),
-    ('support', re.compile(_ON)),
+    ('support', re.compile(_ON + '|' + _RESTS_ON.pattern)),
     # 'how many centimetres does it measure' asks a size, 'how many metres apart' a distance
     ('object_count', re.compile(r'\bhow many\b(?! (cm|mm|m|centimet\w*|millimet\w*|met(er|re)s?|inch\w*|f(ee|oo)t)\b)'
                                 r'|\bcount\b|\bnumber of\b')),
@@ -123,13 +133,13 @@ _TASKS = (
                                 r'|\bhow many (cm|m|centimet\w*|met(er|re)s?|f(ee|oo)t)\b.*\bbetween\b')),
     ('object_size', re.compile(r'\bhow (big|large|long|tall|wide|high)\b|\bsize\b|\blength\b|\bheight\b|\bwidth\b'
                                r'|\bdimensions?\b|\blongest\b|\bmeasures?\b')),
-    ('where_is', re.compile(r'\bwhere\b|\blocat\w*\b|\bposition of\b|\bfind\b|\bbe found\b|\bshow me\b'
+    ('where_is', re.compile(r'\bwhere\b|\b(which|what) direction\b|\blocat\w*\b|\bposition of\b|\bfind\b|\bbe found\b|\bshow me\b'
                             r'|\bwhich (point|place|spot)\b')),
     ('object_list', re.compile(r'\bwhat (objects|things|items)\b|\bwhat (do|did|can|have) (you|i|we) (see|seen|saw)\b'
                                r'|\blist\b|\bwhat is (in|around)\b')),
     ('object_colour', re.compile(r'\b(what|which) colou?rs?\b|\bcolou?r of\b')),
     # "is there a piano?", "did you see any chairs?": a count, answered yes or no
-    ('object_exists', re.compile(r'^(is|are) there\b|\b(did|do|have|has) (you|i|we|it|the robot|the camera) '
+    ('object_exists', re.compile(r'^(is|are) there\b|^any\b|\b(did|do|have|has|can|could) (you|i|we|it|the robot|the camera) '
                                  r'(ever )?(see|seen|saw|notice\w*|spot\w*|find|found|come across)\b')),
 )
 # answered in `objects/relations.py`
@@ -220,7 +230,12 @@ class ObjectQuestion:
     latest: bool = False
 
 
+_SINGULARS = {plural: singular for singular, plural in IRREGULAR_PLURALS.items()}
+
+
 def _singular(word: str) -> str:
+    if word in _SINGULARS:
+        return _SINGULARS[word]
     if word.endswith('ies') and len(word) > 4:
         return word[:-3] + 'y'
     if re.search(r'(ches|shes|xes|sses)$', word):
@@ -328,6 +343,9 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
     """A question of one of RELATION_TASKS with its roles filled, or None. colours: the colour
     word before each of `mentions` ('' for none)."""
     if task == 'between':   # the object asked about, then the two it may lie between
+        if text.startswith('what') and len(mentions) >= 2:   # "what is between the sofa and the table?"
+            return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions[:2]),
+                                  role_colours=tuple(colours[:2]))
         if len(mentions) < 3:
             return None
         return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions[:3]),
@@ -335,10 +353,21 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
     if task == 'support':   # "what is on the table?" (the support) or "is the lamp on the table?" (item, support)
         if len(mentions) not in (1, 2) or (len(mentions) == 2 and not re.match(r'(is|are)\b', text)):
             return None
+        if len(mentions) == 1 and _RESTS_ON.match(text):   # "what is the lamp on?"
+            return ObjectQuestion(task, categories, roles=(mentions[0][1],), role_colours=tuple(colours[:1]),
+                                  place='support_of')
         return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions), role_colours=tuple(colours),
                               place='under' if _UNDER.search(text) else 'near' if _NEAR.search(text) else 'on')
     if task == 'around':   # "what is in front of me?", "what is to my left?", "what do you see now?"
         said = text.replace('right now', 'now')
+        if mentions:   # "is the sofa to my left or right?", "is the sofa in front of me?"
+            words = re.findall(r'\b(left|right|behind|in front of|ahead of)\b', said[mentions[0][0]:])
+            sides = tuple(dict.fromkeys('ahead' if w in ('in front of', 'ahead of') else w for w in words))
+            if len(mentions) > 1 or not sides:
+                return None
+            return ObjectQuestion(task, categories, roles=(mentions[0][1],), role_colours=tuple(colours[:1]),
+                                  options=tuple((side,) for side in sides) if len(sides) > 1 else (),
+                                  place=sides[0])
         return ObjectQuestion(task, categories, place='behind' if re.search(r'\bbehind\b', said) else
                               'left' if re.search(r'\bleft\b', said) else 'right' if re.search(r'\bright\b', said)
                               else 'ahead')
@@ -390,6 +419,10 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
         return ObjectQuestion(task, categories, closest=bool(_CLOSEST.search(text)),
                               options=((mentions[0][1], colours[0]),), roles=(CAMERA_ROLE,), role_colours=('',),
                               farthest=bool(_FARTHEST.search(text)), among=True)
+    elif (len(mentions) == 3 and not _THAN.search(text)
+          and re.search(r'\bor\b', text[mentions[1][0]:mentions[2][0]])):   # "is the lamp closer to the bed or the sofa?"
+        rest, options = [(mentions[0][1], colours[0])], tuple((name, colour) for (_, name), colour in
+                                                             zip(mentions[1:], colours[1:]))
     elif _ANY_OBJECT.search(text) and (mentions or _camera_mentions(text)):
         # "which object is nearest the sofa?", "what is the closest thing to me?": any of the map's
         rest, options = [(mentions[0][1], colours[0]) if mentions else (CAMERA_ROLE, '')], ()
@@ -571,6 +604,8 @@ def _answer(q: ObjectQuestion, by_category: dict[str, list[ObjectInstance]], voc
     if not seen or (q.task == 'abs_distance' and len(q.categories) >= 2 and len(seen) < 2):
         missing = [c for c in q.categories if not by_category.get(c)]
         return _replace_frame(_not_seen(q, missing, vocabulary), frame)
+    if q.task == 'object_count' and len(q.categories) > 1 and not any(q.colours):
+        return _counts(q, by_category, vocabulary, frame)
     if q.task == 'object_count':
         found = _credible(by_category[seen[0]])
         name = seen[0] if len(found) == 1 else _plural(seen[0], vocabulary)
@@ -652,14 +687,22 @@ def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame
     if q.task == 'around':
         if camera_pose is None or up is None:
             return Answer(False, 'no camera pose yet to look around from', frame=frame)
+        if q.roles:
+            return bearing_answer(names[0], places[0], camera_pose, up, [o[0] for o in q.options] or [q.place], frame)
         items = [i for group in by_category.values() for i in _credible(group)]
         return around_answer(q.place, camera_pose, items, up, frame)
     if q.task == 'size_compare':
         return size_comparison_answer(names, places, q.options[0][0], bool(q.compare), up, frame)
+    if q.task == 'between' and len(places) == 2:
+        items = [i for group in by_category.values() for i in _credible(group)]
+        return between_list_answer(names, places, items, up, frame)
     if q.task == 'between':
         return between_answer(names, places, up, frame)
     if up is None:
         return Answer(False, 'no camera pose yet to tell up from down', frame=frame)
+    if q.task == 'support' and q.place == 'support_of':
+        items = [i for group in by_category.values() for i in _credible(group)]
+        return resting_place_answer(names[0], places[0], items, up, frame)
     if q.task == 'support':
         category, colour = q.roles[-1], q.role_colours[-1]
         supports = [places[-1]] if colour else _credible(by_category[category])
@@ -761,6 +804,29 @@ def _order_agreement(order: Sequence[str], seen_at: dict[str, float]) -> int:
                if np.isfinite(t[i]) or np.isfinite(t[j]))
 
 
+def _length(value: float, unit: str) -> str:
+    """'75 cm' or '0.75 m'."""
+    return f'{value:.0f} cm' if unit == 'cm' else f'{value:.2f} m'
+
+
+def _counts(q: ObjectQuestion, by_category, vocabulary, frame) -> Answer:
+    """"How many chairs and tables are there?": each category's credible instances; value: the
+    total."""
+    parts, found = [], []
+    for category in q.categories:
+        group = _credible(by_category[category]) if by_category.get(category) else []
+        parts.append(f'{len(group)} {category if len(group) == 1 else _plural(category, vocabulary)}')
+        found += group
+    total = len(found)
+    text = f'{"yes, " if q.exists and total else "no, " if q.exists else ""}I have seen ' + ' and '.join(parts)
+    if found:
+        text += f' ({total} in all; centres in {frame}: ' + '; '.join(f'the {i.category} at {xyz_text(i.centroid)}'
+                                                                     for i in found) + ')'
+    return Answer(True, 'ok', text, q.task, float(total), 'count',
+                  points=np.stack([i.centroid for i in found]) if found else np.zeros((0, 3)),
+                  confidence=float(np.mean([i.confidence for i in found])) if found else 1.0, frame=frame)
+
+
 def _size(q: ObjectQuestion, category: str, found, camera_pose, up, frame) -> Answer:
     """The most confident instance's longest side, or its height along `up` ("how tall") or
     its width across it ("how wide"); without `up` (no camera pose yet) the longest side."""
@@ -772,7 +838,7 @@ def _size(q: ObjectQuestion, category: str, found, camera_pose, up, frame) -> An
     value, unit = (metres * 100, 'cm') if q.unit == 'cm' else (metres, 'm')
     more = f' (the most confident of {len(found)})' if len(found) > 1 else ''
     e = inst.extent
-    size = f'{value:.0f} cm' if unit == 'cm' else f'{value:.2f} m'
+    size = _length(value, unit)
     said = {'length': f'{size} along its longest side', 'height': f'{size} tall (its extent along up)',
             'width': f'{size} wide (its longest side across up)'}[measure]
     return Answer(True, 'ok', f'the {category}{_looks(inst)}{more} is {said} (box {e[0]:.2f} x {e[1]:.2f} x '
@@ -835,8 +901,9 @@ def _distance(q, seen, by_category, vocabulary, camera_pose, frame) -> Answer:
         cam = np.asarray(camera_pose, np.float64)[:3, 3]
         inst = min(by_category[seen[0]], key=lambda i: np.linalg.norm(i.centroid - cam))
         d = float(np.linalg.norm(inst.centroid - cam))
-        return Answer(True, 'ok', f'the {seen[0]} is {d:.2f} m from the camera (centre to camera; centre '
-                      f'{xyz_text(inst.centroid)} in {frame})', q.task, d, 'm', points=inst.centroid[None].copy(),
+        value, unit = (d * 100, 'cm') if q.unit == 'cm' else (d, 'm')
+        return Answer(True, 'ok', f'the {seen[0]} is {_length(value, unit)} from the camera (centre to camera; centre '
+                      f'{xyz_text(inst.centroid)} in {frame})', q.task, value, unit, points=inst.centroid[None].copy(),
                       confidence=inst.confidence, frame=frame)
     if len(seen) >= 2:
         pairs = [(a, b) for a in by_category[seen[0]] for b in by_category[seen[1]]]
@@ -857,11 +924,12 @@ def _distance(q, seen, by_category, vocabulary, camera_pose, frame) -> Answer:
     which = f' (the most confident pair of {len(pairs)})' if len(pairs) > 1 else ''
     subject = (f'the two {_plural(names[0], vocabulary)}' if names[0] == names[1]
                else f'the {names[0]} and the {names[1]}')
-    text = (f'{subject}{which} are {value:.2f} m apart '
+    shown, unit = (value * 100, 'cm') if q.unit == 'cm' else (value, 'm')
+    text = (f'{subject}{which} are {_length(shown, unit)} apart '
             + (f'between the closest points of their boxes ({centre:.2f} m centre to centre)' if q.closest else
                f'centre to centre ({closest:.2f} m between the closest points of their boxes)')
             + f'; centres {xyz_text(a.centroid)} and {xyz_text(b.centroid)} in {frame}')
-    return Answer(True, 'ok', text, q.task, value, 'm', points=np.stack([a.centroid, b.centroid]),
+    return Answer(True, 'ok', text, q.task, shown, unit, points=np.stack([a.centroid, b.centroid]),
                   confidence=float(min(a.confidence, b.confidence)), frame=frame)
 
 

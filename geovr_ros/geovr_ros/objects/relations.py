@@ -443,8 +443,53 @@ def around_answer(direction: str, camera_pose: np.ndarray, items: Sequence[Objec
                   confidence=float(np.mean([item.confidence for _, _, item in found])), frame=frame)
 
 
+def bearing_answer(name: str, item: ObjectInstance, camera_pose: np.ndarray, up: np.ndarray, sides: Sequence[str],
+                   frame: str) -> Answer:
+    """Where `item` (`name` it) lies from the camera at `camera_pose`, seen from above: one
+    side ('ahead', 'left', 'right', 'behind': AROUND_SECTORS) asks yes or no (value 1 / 0);
+    several ("to my left or right?") ask which (value: the index of the side whose sector's
+    middle is nearest the bearing)."""
+    pose = np.asarray(camera_pose, np.float64)
+    offset = np.asarray(item.centroid, np.float64) - pose[:3, 3]
+    angle = floor_angle_deg(up, pose[:3, 2], offset)
+    if not np.isfinite(angle):
+        return Answer(False, f'the {name} lies straight above or below the camera', frame=frame)
+    said = (f'the {name} at {xyz_text(item.centroid)} in {frame} lies {np.linalg.norm(offset):.2f} m from the camera '
+            f'at a bearing of {angle:+.0f} deg from its heading (seen from above, positive to the left)')
+    points, confidence = np.stack([pose[:3, 3], item.centroid]), item.confidence
+
+    def inside(side: str) -> bool:
+        low, high = AROUND_SECTORS[side]
+        return low <= angle <= high or low <= angle + 360.0 <= high
+    if len(sides) == 1:
+        yes = inside(sides[0])
+        return Answer(True, 'ok', f'{"yes" if yes else "no"}: {said}', 'around', float(yes), 'yes (1) / no (0)',
+                      points=points, confidence=confidence, frame=frame)
+    middle = {side: (low + high) / 2 for side, (low, high) in AROUND_SECTORS.items()}
+    pick = min(range(len(sides)), key=lambda k: _angle_gap(angle, middle[sides[k]]))
+    return Answer(True, 'ok', f'{sides[pick]}: {said}', 'around', float(pick), 'option index', points=points,
+                  confidence=confidence, frame=frame)
+
+
 BETWEEN_SPAN = (0.1, 0.9)   # where along the segment between the two a third object may lie
 BETWEEN_ASIDE = 0.35        # and how far from it, as a fraction of their distance (0.5 m at least)
+
+
+def _between(c: np.ndarray, a: np.ndarray, b: np.ndarray, up: np.ndarray | None) -> tuple[bool, float, float, float]:
+    """(whether point c lies between a and b, the fraction of the way from a to b it projects
+    to, its distance aside of the line (m), their distance (m)), in the plane normal to `up`
+    (3D without it): BETWEEN_SPAN along, no farther aside than BETWEEN_ASIDE of their distance
+    (0.5 m at least)."""
+    c, a, b = (np.asarray(v, np.float64) for v in (c, a, b))
+    if up is not None:
+        u = np.asarray(up, np.float64) / np.linalg.norm(up)
+        c, a, b = (v - np.dot(v, u) * u for v in (c, a, b))
+    length = float(np.linalg.norm(b - a))
+    if length < 1e-6:
+        return False, float('nan'), float('nan'), length
+    t = float(np.dot(c - a, b - a) / length ** 2)
+    aside = float(np.linalg.norm(c - (a + t * (b - a))))
+    return BETWEEN_SPAN[0] <= t <= BETWEEN_SPAN[1] and aside <= max(0.5, BETWEEN_ASIDE * length), t, aside, length
 
 
 def between_answer(names: Sequence[str], places: Sequence[ObjectInstance], up: np.ndarray | None,
@@ -453,21 +498,62 @@ def between_answer(names: Sequence[str], places: Sequence[ObjectInstance], up: n
     `up`; 3D without it): its centre projects onto the segment between theirs within
     BETWEEN_SPAN of its length, no farther from it than BETWEEN_ASIDE of that length (0.5 m at
     least). value 1 / 0."""
-    c, a, b = (np.asarray(p.centroid, np.float64) for p in places)
-    if up is not None:
-        u = np.asarray(up, np.float64) / np.linalg.norm(up)
-        c, a, b = (v - np.dot(v, u) * u for v in (c, a, b))
-    length = float(np.linalg.norm(b - a))
+    yes, t, aside, length = _between(places[0].centroid, places[1].centroid, places[2].centroid, up)
     if length < 1e-6 or places[1] is places[2]:
         return Answer(False, f'the {names[1]} and the {names[2]} are one place in my map', frame=frame)
-    t = float(np.dot(c - a, b - a) / length ** 2)
-    aside = float(np.linalg.norm(c - (a + t * (b - a))))
-    yes = BETWEEN_SPAN[0] <= t <= BETWEEN_SPAN[1] and aside <= max(0.5, BETWEEN_ASIDE * length)
     return Answer(True, 'ok', f'{"yes" if yes else "no"}: the {names[0]} lies {100 * t:.0f} % of the way from the '
                   f'{names[1]} to the {names[2]} ({length:.2f} m apart) and {aside:.2f} m aside of the line between '
                   f'them, seen from above', 'between', float(yes), 'yes (1) / no (0)',
                   points=np.stack([p.centroid for p in places]), confidence=float(min(p.confidence for p in places)),
                   frame=frame)
+
+
+def between_list_answer(names: Sequence[str], ends: Sequence[ObjectInstance], items: Sequence[ObjectInstance],
+                        up: np.ndarray | None, frame: str) -> Answer:
+    """What lies between ends[0] and ends[1] (`names` theirs): of `items`, those between them
+    as `between_answer` decides, in order from the first; value: how many."""
+    a, b = ends
+    if a is b or np.linalg.norm(np.asarray(a.centroid) - b.centroid) < 1e-6:
+        return Answer(False, f'the {names[0]} and the {names[1]} are one place in my map', frame=frame)
+    found = []
+    for item in items:
+        if item is a or item is b:
+            continue
+        yes, t, aside, length = _between(item.centroid, a.centroid, b.centroid, up)
+        if yes:
+            found.append((t, aside, item))
+    found.sort(key=lambda f: f[0])
+    length = _between(a.centroid, a.centroid, b.centroid, up)[3]
+    rule = (f'{100 * BETWEEN_SPAN[0]:.0f}-{100 * BETWEEN_SPAN[1]:.0f} % of the way along, at most '
+            f'{BETWEEN_ASIDE:.2f} of their distance aside (0.5 m at least), seen from above')
+    ends_text = (f'the {names[0]} at {xyz_text(a.centroid)} and the {names[1]} at {xyz_text(b.centroid)} in {frame}, '
+                 f'{length:.2f} m apart')
+    points = np.stack([a.centroid, b.centroid] + [item.centroid for _, _, item in found])
+    if not found:
+        return Answer(True, 'ok', f'I have seen nothing between {ends_text} ({rule})', 'between', 0.0, 'count',
+                      points=points, confidence=float(min(a.confidence, b.confidence)), frame=frame)
+    listed = ', '.join(f'a {item.category} at {xyz_text(item.centroid)} ({100 * t:.0f} % of the way, {aside:.2f} m '
+                       f'aside)' for t, aside, item in found)
+    return Answer(True, 'ok', f'between {ends_text}: {listed} ({rule})', 'between', float(len(found)), 'count',
+                  points=points, confidence=float(np.mean([item.confidence for _, _, item in found])), frame=frame)
+
+
+def resting_place_answer(name: str, item: ObjectInstance, supports: Sequence[ObjectInstance], up: np.ndarray,
+                         frame: str) -> Answer:
+    """What `item` (`name` it) rests on: of `supports`, those it is `resting_on`, the nearest
+    top first; value: how many."""
+    under = [s for s in supports if s is not item and resting_on([item], s, up)[0]]
+    rule = (f"its box's bottom within {-SUPPORT_GAP_M[0]:.2f} m below to {SUPPORT_GAP_M[1]:.2f} m above the "
+            'top of the other, its centre over it')
+    where = f'the {name} at {xyz_text(item.centroid)} in {frame}'
+    if not under:
+        return Answer(True, 'ok', f'{where} rests on nothing I have seen (on the floor, or on something I did not '
+                      f'name; {rule})', 'support', 0.0, 'count', points=item.centroid[None].copy(),
+                      confidence=item.confidence, frame=frame)
+    listed = ' and '.join(f'the {s.category} at {xyz_text(s.centroid)}' for s in under)
+    return Answer(True, 'ok', f'{where} rests on {listed} ({rule})', 'support', float(len(under)), 'count',
+                  points=np.stack([item.centroid] + [s.centroid for s in under]),
+                  confidence=float(min([item.confidence] + [s.confidence for s in under])), frame=frame)
 
 
 def room_answer(floor: FloorOutline | None, frame: str) -> Answer:

@@ -72,10 +72,16 @@ def pool_logits(logits: np.ndarray, size: int) -> np.ndarray:
     return window(sums) / window(ones)
 
 
+IRREGULAR_PLURALS = {'person': 'people', 'child': 'children', 'man': 'men', 'woman': 'women', 'mouse': 'mice',
+                     'foot': 'feet', 'knife': 'knives', 'shelf': 'shelves', 'leaf': 'leaves'}
+
+
 def plural_of(word: str) -> str:
     """English plural of a (possibly multi-word) name: the last word takes the ending."""
     head, _, last = word.rpartition(' ')
-    if re.search(r'(s|x|z|ch|sh)$', last):
+    if last in IRREGULAR_PLURALS:
+        last = IRREGULAR_PLURALS[last]
+    elif re.search(r'(s|x|z|ch|sh)$', last):
         last += 'es'
     elif re.search(r'[^aeiou]y$', last):
         last = last[:-1] + 'ies'
