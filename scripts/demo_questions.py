@@ -70,7 +70,8 @@ def select_questions(qa_items: list[dict], tasks: tuple[str, ...]) -> list[DemoQ
 # Asked on a real recording (demo.py --recording): it has no QA items, so these are recorded
 # beside the object map and the images (not scored), then the two scored trajectory questions.
 RECORDING_QUESTIONS = ('What objects have you seen?', 'How many chairs do you see?', 'Where is the table?',
-                       'How far is the sofa from the table?', 'Where is the plant?', 'How big is this room?')
+                       'How far is the sofa from the table?', 'Where is the plant?', 'How big is this room?',
+                       'What is the closest object to me?', 'What is in front of me?')
 
 
 def recording_questions() -> list[DemoQuestion]:
