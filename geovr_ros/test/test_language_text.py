@@ -21,6 +21,8 @@ from geovr_ros.language.text import (NotEnglishError, OutOfScopeError, check_eng
     ('Which is closer to the bed: the chair or the lamp?', ['chair', 'lamp']),
     ('What did you see first, the duck or the teddy bear?', ['duck', 'teddy bear']),
     ('Is the lamp or the box closer to the sofa?', ['lamp', 'box']),
+    ('Among the chair, lamp and plant, which is closest to the sofa?', ['chair', 'lamp', 'plant']),
+    ('Of the sofa and the bed, which is bigger?', ['sofa', 'bed']),
     ('Where is the red chair?', []),
     ('Which chair is nearer, after you turned?', []),
     ('How many chairs are in this room?', []),

@@ -389,6 +389,10 @@ def test_more_of_the_wordings_users_try(vocab):
     a = ask('Is the chair to my left or right?', vocab, instances=[i for i in ROOM if i.instance_id != 3])
     assert a.unit == 'option index' and a.value == 1.0 and a.answer.startswith('right: the chair')
     assert ask('Which direction is the sofa?', vocab).category == 'where_is'
+    assert ask('How many meters is the chair from the table?', vocab).value == pytest.approx(1.0, abs=1e-2)
+    a = ask('Among the chair, lamp and sofa, which is closest to the table?', vocab, instances=room)
+    assert a.value == 1.0 and a.answer.startswith('(B) the lamp is nearest the table')
+    assert ask('What objects are on the table?', vocab, instances=room).category == 'support'
 
 
 def box_room_depth(width, length, height, T_world_cam, K, size):

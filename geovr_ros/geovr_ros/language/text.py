@@ -46,8 +46,8 @@ def parse_options(question: str) -> list[str]:
     if tail and ' or ' in tail.group(1):
         candidates.append(tail.group(1))
     lead = re.match(r'\s*(?:among|of)\s+(.+?),\s*which\b', question, re.IGNORECASE)
-    if lead:
-        candidates.append(lead.group(1))
+    if lead:   # "Among the chair, the lamp and the plant, which ...": the last is joined by 'and'
+        candidates.append(re.sub(r'\s+and\s+(?=[^,]*$)', ', ', lead.group(1)))
     either = re.match(r'\s*(?:is|are|was|were)\s+(.+?\bor\b.+?)\s+(?:closer|nearer|farther|further|bigger|larger|'
                       r'smaller|taller|longer|shorter)\b', question, re.IGNORECASE)
     if either:  # "Is the lamp or the box closer to the sofa?"

@@ -69,7 +69,8 @@ __all__ = ['NOT_SEEN', 'ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects'
 _SIZE_WORD = re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')   # "bigger", "taller", ...
 # "what is on the table?", "is the lamp on the table?", "is there a box on top of the shelf?", "what is under
 # the desk?"
-_ON = (r"\bwhat(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept| the (?:objects?|things?|items?))? "
+_ON = (r"\bwhat(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept| the (?:objects?|things?|items?)"
+       r"| (?:objects?|things?|items?) (?:is|are)(?: there)?)? "
        r"(?:on|under|underneath|beneath|below) (?:top of )?(?:the|a|an|that|this)\b"
        r"|^(?:is|are) there (?:anything|something) (?:on top of|on|under|underneath|beneath|below|next to|near|beside"
        r"|close to|by) (?:the|a|an)\b"
@@ -130,7 +131,7 @@ _TASKS = (
     ('object_count', re.compile(r'\bhow many\b(?! (cm|mm|m|centimet\w*|millimet\w*|met(er|re)s?|inch\w*|f(ee|oo)t)\b)'
                                 r'|\bcount\b|\bnumber of\b')),
     ('abs_distance', re.compile(r'\bhow far\b|\bfar from\b|\bdistance\b|\bapart\b|\bhow close\b|\bgap\b|\bseparat\w*\b'
-                                r'|\bhow many (cm|m|centimet\w*|met(er|re)s?|f(ee|oo)t)\b.*\bbetween\b')),
+                                r'|\bhow many (cm|m|centimet\w*|met(er|re)s?|f(ee|oo)t)\b.*\b(between|from|apart)\b')),
     ('object_size', re.compile(r'\bhow (big|large|long|tall|wide|high)\b|\bsize\b|\blength\b|\bheight\b|\bwidth\b'
                                r'|\bdimensions?\b|\blongest\b|\bmeasures?\b')),
     ('where_is', re.compile(r'\bwhere\b|\b(which|what) direction\b|\blocat\w*\b|\bposition of\b|\bfind\b|\bbe found\b|\bshow me\b'
