@@ -215,6 +215,20 @@ def test_object_answers_come_from_the_map_in_the_requested_frame(pipeline):
     assert f'x={where.points[0][0]:.2f}' in where.answer        # the text's numbers are the points'
 
 
+def test_answers_measured_from_the_camera_use_its_latest_pose_in_the_requested_frame(pipeline):
+    session, _ = mapped_session(pipeline)
+    camera_odom = session.memory.snapshot().trajectory_poses[-1][:3, 3]
+    camera_map = transform_points(session.pose_graph.T_map_odom, camera_odom)
+    nearest = session.answer('What is the closest object to me?', now=20.0)
+    assert nearest.success and nearest.category == 'rel_distance' and nearest.frame == 'map'
+    np.testing.assert_allclose(nearest.points[0], camera_map, atol=1e-9)
+    assert nearest.value == pytest.approx(np.linalg.norm(nearest.points[1] - camera_map))
+    assert min(np.linalg.norm(c.centroid - nearest.points[1]) for c in session.objects.map.instances()) < 1e-9
+    ahead = session.answer('What is in front of me?', now=20.0, target_frame='odom')
+    assert ahead.success and ahead.category == 'around' and ahead.frame == 'odom' and 'chair' in ahead.answer
+    assert ahead.value == len(ahead.points) >= 1    # the chairs the camera looked at lie ahead of it
+
+
 def test_the_rooms_floor_is_mapped_with_the_objects_and_answered_in_the_requested_frame(pipeline):
     session, frames = mapped_session(pipeline)
     keyframes = sum(f.tracking is not None and f.tracking.keyframe is not None for f in frames)
