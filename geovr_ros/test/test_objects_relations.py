@@ -327,7 +327,10 @@ def test_what_lies_around_the_camera(vocab):
     a = ask('What is in front of me?', vocab, instances=room)
     assert a.category == 'around' and a.value == 4.0 and a.answer.startswith('ahead of the camera')
     assert 'plant' not in a.answer and 'box' not in a.answer and a.answer.index('table') < a.answer.index('sofa')
-    assert ask('What do you see right now?', vocab, instances=room).value == 4.0
+    # what it sees now: what the latest sightings named (the chair last seen at t=11 s; the next, at 9 s, is 2 s older)
+    a = ask('What do you see right now?', vocab, instances=room)
+    assert a.value == 1.0 and a.answer.startswith('seen at t=11.00 s') and 'the chair 3.25 m away' in a.answer
+    assert ask('What do you see now?', vocab, instances=room, camera=None, up=None).value == 1.0
     a = ask('What is to my left?', vocab, instances=room)
     assert a.value == 1.0 and 'the plant 2.19 m away at +90 deg' in a.answer
     assert 'the box' in ask("What's behind me?", vocab, instances=room).answer

@@ -59,8 +59,8 @@ from geovr_ros.objects.referring import Qualifier, cut_spans, find_qualifiers, n
 from geovr_ros.objects.relations import (SIZE_WORDS, SUPERLATIVES, around_answer, bearing_answer, between_answer,
                                          between_list_answer, comparison_answer, direction_answer, direction_of,
                                          nearest_option, resting_place_answer, room_answer, route_answer, route_roles,
-                                         size_comparison_answer, size_extreme_answer, size_of, support_answer, turns_of,
-                                         xyz_text)
+                                         seen_now_answer, size_comparison_answer, size_extreme_answer, size_of,
+                                         support_answer, turns_of, xyz_text)
 from geovr_ros.objects.room import FloorOutline
 from geovr_ros.objects.vocabulary import IRREGULAR_PLURALS, Vocabulary, plural_of
 
@@ -207,7 +207,7 @@ class ObjectQuestion:
     `objects/referring.py`), the question parsed without those phrases; place: what a support
     question asks for, 'on' ("what is on the table?"), 'under' ("what is under the desk?") or
     'near' ("is the plant near the sofa?"), and an 'around' question the direction from the
-    camera ('ahead', 'left', 'right', 'behind'); measure: what a size question measures
+    camera ('ahead', 'left', 'right', 'behind') or 'now' ("what do you see now?"); measure: what a size question measures
     ('length': the longest side, 'height', 'width'; size_extreme: its superlative, a key of
     `SUPERLATIVES`, and `options` the listed (category, colour) if any); latest: appearance_order and when_seen ask for the last time seen."""
 
@@ -371,7 +371,7 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
                                   place=sides[0])
         return ObjectQuestion(task, categories, place='behind' if re.search(r'\bbehind\b', said) else
                               'left' if re.search(r'\bleft\b', said) else 'right' if re.search(r'\bright\b', said)
-                              else 'ahead')
+                              else 'now' if re.search(r'\bnow\b', said) else 'ahead')
     if task == 'size_extreme':   # "which is the tallest object?", "which chair is the smallest?"
         named = [_option_named(option, vocabulary) for option in parse_options(question)]
         if len(named) >= 2 and all(name for name, _ in named):   # "which is the biggest: the sofa, the bed or ...?"
@@ -685,6 +685,8 @@ def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame
         up = -np.asarray(camera_pose, np.float64)[:3, 1]
     if q.task == 'size_extreme':
         return _size_extreme(q, by_category, vocabulary, up, frame)
+    if q.task == 'around' and q.place == 'now':   # needs no pose: what the latest keyframes named
+        return seen_now_answer(camera_pose, [i for group in by_category.values() for i in _credible(group)], frame)
     if q.task == 'around':
         if camera_pose is None or up is None:
             return Answer(False, 'no camera pose yet to look around from', frame=frame)

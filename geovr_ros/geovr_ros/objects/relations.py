@@ -471,6 +471,32 @@ def bearing_answer(name: str, item: ObjectInstance, camera_pose: np.ndarray, up:
                   confidence=confidence, frame=frame)
 
 
+RECENT_S = 1.0   # "what do you see now?": instances seen this close to the newest sighting (s)
+
+
+def seen_now_answer(camera_pose: np.ndarray | None, items: Sequence[ObjectInstance], frame: str,
+                    limit: int = 8) -> Answer:
+    """What the camera sees now: of `items`, those last seen within RECENT_S of the newest
+    sighting of any (the latest keyframe that named something), nearest the camera first when
+    its pose is known; value: how many."""
+    if not items:
+        return Answer(True, 'ok', 'I have not seen any object yet', 'around', 0.0, 'count', frame=frame)
+    newest = max(i.last_seen for i in items)
+    found = [i for i in items if i.last_seen >= newest - RECENT_S]
+    if camera_pose is not None:
+        origin = np.asarray(camera_pose, np.float64)[:3, 3]
+        found.sort(key=lambda i: float(np.linalg.norm(i.centroid - origin)))
+        listed = [f'the {i.category} {np.linalg.norm(i.centroid - origin):.2f} m away at {xyz_text(i.centroid)}'
+                  for i in found[:limit]]
+    else:
+        listed = [f'the {i.category} at {xyz_text(i.centroid)}' for i in found[:limit]]
+    more = f' and {len(found) - limit} more' if len(found) > limit else ''
+    return Answer(True, 'ok', f'seen at t={newest:.2f} s (the latest sighting; within {RECENT_S:.1f} s of it) in '
+                  f'{frame}: ' + ', '.join(listed) + more, 'around', float(len(found)), 'count',
+                  points=np.stack([i.centroid for i in found]), confidence=float(np.mean([i.confidence for i in found])),
+                  frame=frame)
+
+
 BETWEEN_SPAN = (0.1, 0.9)   # where along the segment between the two a third object may lie
 BETWEEN_ASIDE = 0.35        # and how far from it, as a fraction of their distance (0.5 m at least)
 
