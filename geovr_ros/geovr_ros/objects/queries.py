@@ -184,32 +184,38 @@ _NOT_OBJECTS = {'camera', 'robot', 'room', 'video', 'scene', 'distance', 'size',
 
 @dataclass(frozen=True)
 class ObjectQuestion:
-    """What a question asks. task: one of the `_TASKS` names ('object_exists' is asked as an
-    'object_count' with `exists`); categories: vocabulary names in text order (unique);
-    unknown: an object word the vocabulary does not know ('' if none); unit: 'cm' or 'm';
-    closest: distance between closest box points; to_camera: distance from the camera;
+    """What a question asks.
+
+    task: one of the `_TASKS` names ('object_exists' is asked as an 'object_count' with
+      `exists`); categories: vocabulary names in text order (unique); unknown: an object word
+      the vocabulary does not know ('' if none); unit: 'cm' or 'm'; closest: distances between
+      the closest box points; to_camera: the distance (where-is: the instance) from the camera.
     options: the options the question lists, each as what it names: categories in order
-    (appearance order), one category or '' (rel_distance), one direction word or ''
-    (rel_direction), turns in order (route plan); roles: the categories in the task's roles
-    (rel_distance: the target; rel_direction: where I stand, what I face, what is asked
-    about; route plan: the start and each waypoint; a comparative: its three objects in
-    order); farthest: rel_distance asks for the farthest; compare: a comparative without
-    options, the two pairs of `roles` whose distances it compares ("is the lamp closer to the
-    bed than the chair is?": ((0, 1), (2, 1)); "... than to the chair?": ((0, 1), (0, 2)));
-    size_compare (its one option the comparative word): ((0, 1),) for "is A bigger than B?",
-    () for "which is bigger, A or B?";
+      (appearance order), (category, colour) (rel_distance, size_extreme), one direction word
+      or '' (rel_direction, around), turns in order (route plan).
+    roles: the categories in the task's roles (rel_distance: the target; rel_direction: where
+      I stand, what I face, what is asked about; route plan: the start and each waypoint; a
+      comparative: its three objects in order; size_compare: the two compared; support: the
+      item and the support, or the support; between: the object and the two ends, or the
+      ends); role_colours: the colour word before each role ('' for none).
+    farthest: rel_distance asks for the farthest. compare: a comparative of distances without
+      options, the two pairs of `roles` it compares ("is the lamp closer to the bed than the
+      chair is?": ((0, 1), (2, 1)); "... than to the chair?": ((0, 1), (0, 2))).
     among: rel_distance's one option is a category whose nearest instance is asked for ("which
-    chair is nearest the sofa?"); exists: a yes-or-no question about whether something was
-    seen; colours,
-    role_colours: the colour word before each category's first mention and each role's
-    ('' for none: "the red chair"); a rel_distance option is (category, colour);
+      chair is nearest the sofa?"); exists: a yes-or-no question about whether something was
+      seen; yes_no: size_compare asks "is A bigger than B?" (else "which is bigger?").
+    colours: the colour word before each category's first mention ('' for none: "the red chair").
     qualifiers: the categories named by where they are ("the lamp on the table",
-    `objects/referring.py`), the question parsed without those phrases; place: what a support
-    question asks for, 'on' ("what is on the table?"), 'under' ("what is under the desk?") or
-    'near' ("is the plant near the sofa?"), and an 'around' question the direction from the
-    camera ('ahead', 'left', 'right', 'behind') or 'now' ("what do you see now?"); measure: what a size question measures
-    ('length': the longest side, 'height', 'width'; size_extreme: its superlative, a key of
-    `SUPERLATIVES`, and `options` the listed (category, colour) if any); latest: appearance_order and when_seen ask for the last time seen."""
+      `objects/referring.py`), the question parsed without those phrases.
+    place: what a support question asks for, 'on' ("what is on the table?"), 'under' ("what is
+      under the desk?"), 'near' ("is the plant near the sofa?") or 'support_of' ("what is the
+      lamp on?"); an 'around' question's direction from the camera ('ahead', 'left', 'right',
+      'behind') or 'now' ("what do you see now?").
+    measure: what a size question measures: object_size 'length' (the longest side), 'height'
+      or 'width'; size_compare its comparative (a key of SIZE_WORDS), size_extreme its
+      superlative (a key of SUPERLATIVES).
+    latest: appearance_order and when_seen ask for the last time seen.
+    """
 
     task: str
     categories: tuple[str, ...]
@@ -221,6 +227,7 @@ class ObjectQuestion:
     roles: tuple[str, ...] = ()
     farthest: bool = False
     exists: bool = False
+    yes_no: bool = False
     compare: tuple[tuple[int, int], ...] = ()
     among: bool = False
     colours: tuple[str, ...] = ()
@@ -388,7 +395,7 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
         if than is not None and not mentions[0][0] < than.start() <= mentions[1][0]:
             return None
         return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions), role_colours=tuple(colours),
-                              options=((word,),), compare=((0, 1),) if than is not None else ())
+                              measure=word, yes_no=than is not None)
     listed = parse_options(question)
     if task == 'route_plan':
         at = route_roles(text, mentions)
@@ -695,7 +702,7 @@ def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame
         items = [i for group in by_category.values() for i in _credible(group)]
         return around_answer(q.place, camera_pose, items, up, frame)
     if q.task == 'size_compare':
-        return size_comparison_answer(names, places, q.options[0][0], bool(q.compare), up, frame)
+        return size_comparison_answer(names, places, q.measure, q.yes_no, up, frame)
     if q.task == 'between' and len(places) == 2:
         items = [i for group in by_category.values() for i in _credible(group)]
         return between_list_answer(names, places, items, up, frame)
