@@ -37,6 +37,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -861,9 +862,9 @@ def render_object_map(seq, traj: Trajectory | None, objects: dict, out: Path) ->
                  f'{objects["true_objects_found"]} of {objects["true_objects_seen"]} seen objects found, '
                  f'{objects["found"]} objects in the map')
     else:
-        title = (f'Object map found by geovr_node on a real recording: {objects.get("found", 0)} objects\n'
-                 f'({", ".join(f"{v} {k}" for k, v in objects.get("categories", {}).items()) or "none"}), '
-                 f'placed by the SE(3) fit of the odometry')
+        counts = ", ".join(f"{v} {k}" for k, v in objects.get("categories", {}).items()) or "none"
+        title = '\n'.join([f'Object map found by geovr_node on a real recording: {objects.get("found", 0)} objects, '
+                           'placed by the SE(3) fit of the odometry'] + textwrap.wrap(f'({counts})', 110))
     ax.set_title(title, fontsize=9)
     return _save_topdown(fig, ax, ('floor axis 1 (m)', 'floor axis 2 (m)'), -0.08, out / 'objects.png')
 
