@@ -331,10 +331,13 @@ def test_what_lies_around_the_camera(vocab):
     a = ask('What do you see right now?', vocab, instances=room)
     assert a.value == 1.0 and a.answer.startswith('seen at t=11.00 s') and 'the chair 3.25 m away' in a.answer
     assert ask('What do you see now?', vocab, instances=room, camera=None, up=None).value == 1.0
+    # left and right are the sides of the heading: the chair at (-1, 0) lies 18 deg to the left, ahead too
     a = ask('What is to my left?', vocab, instances=room)
-    assert a.value == 1.0 and 'the plant 2.19 m away at +90 deg' in a.answer
+    assert a.value == 2.0 and 'the plant 2.19 m away at +90 deg' in a.answer and 'the chair 3.25 m away at +18 deg' in a.answer
     assert 'the box' in ask("What's behind me?", vocab, instances=room).answer
-    assert ask('What is on my right?', vocab, instances=room).value == 0.0
+    a = ask('What is on my right?', vocab, instances=room)     # the other chair, and the box behind on the right
+    assert a.value == 2.0 and 'at -18 deg' in a.answer and 'the box' in a.answer
+    assert ask('Is the table on my right?', vocab).value == 0.0   # straight ahead: neither side
     assert not ask('What is behind me?', vocab, instances=room, camera=None, up=None).success
 
 
@@ -396,6 +399,9 @@ def test_more_of_the_wordings_users_try(vocab):
     a = ask('Among the chair, lamp and sofa, which is closest to the table?', vocab, instances=room)
     assert a.value == 1.0 and a.answer.startswith('(B) the lamp is nearest the table')
     assert ask('What objects are on the table?', vocab, instances=room).category == 'support'
+    assert ask('Whats the distance to the sofa?', vocab).value == pytest.approx(np.hypot(6.0, 0.8))   # from me
+    assert ask('Which object is next to the sofa?', vocab, instances=room).answer.startswith('the ball at')
+    assert ask('Which did you see earlier, the sofa or the chair?', vocab).value == 0.0
 
 
 def box_room_depth(width, length, height, T_world_cam, K, size):

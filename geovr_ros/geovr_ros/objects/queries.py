@@ -99,12 +99,12 @@ _COUNT_PLACED = re.compile(r'\b(objects|things|items)\b.*\b(on top of|on|under|u
 # "where is the nearest chair?", "how far is the closest lamp?": the instance nearest the camera
 _NEAREST_ONE = re.compile(r'\bthe (nearest|closest)\b')
 # "how far is the plant?": one object, nothing to measure from but the camera
-_OTHER_PLACE = re.compile(r'\b(from|and|between|apart|to|separat\w*)\b')
+_OTHER_PLACE = re.compile(r'\b(from|and|between|apart|separat\w*)\b')
 _HEIGHT = re.compile(r'\bhow (tall|high)\b|\bheight\b')
 _WIDTH = re.compile(r'\bhow wide\b|\bwidth\b')
 _LONGEST = re.compile(r'\b(longest|largest|dimensions?)\b')
 # "what is next to the table?", "what's near the sofa?": the nearest object
-_NEXT_TO = (r"\bwhat(?:'s| is| are| objects? (?:is|are)| things? (?:is|are)| (?:did|do|can) (?:you|i|we) see"
+_NEXT_TO = (r"\b(?:what|which)(?:'s| is| are| objects? (?:is|are)| things? (?:is|are)| (?:did|do|can) (?:you|i|we) see"
             r"|(?:'s| is) the (?:object|thing|item))? "
             r"(?:next to|near|beside|close to|by)\b")
 _TASKS = (
@@ -116,10 +116,10 @@ _TASKS = (
     ('route_plan', re.compile(r'\broute\b|\bnavigate\b|\bfill in\b|\bblanks?\b|\bmissing turns?\b')),
     ('rel_direction', re.compile(r'\b(facing|face|faces|looking (at|to|towards?)|straight ahead|ahead of me'
                                  r'|in front of me)\b.*\b(left|right|behind|back|front|where|which way|direction)\b')),
-    ('appearance_order', re.compile(r'\b(first|earliest|order|last|latest|most recently)\b.*'
+    ('appearance_order', re.compile(r'\b(first|earliest|earlier|order|last|latest|most recently)\b.*'
                                     r'\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b'
                                     r'|\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b.*'
-                                    r'\b(first|earliest|order|last|latest|most recently)\b')),
+                                    r'\b(first|earliest|earlier|order|last|latest|most recently)\b')),
     ('rel_distance', re.compile(r'\b(closest|nearest|closer|nearer|farthest|furthest|farther|further)\b'
                                 r'(?!\s+(points?|parts?|edges?|surfaces?)\b)|' + _NEXT_TO)),
     ('size_compare', _SIZE_WORD),

@@ -412,8 +412,9 @@ def support_answer(support_name: str, supports: Sequence[ObjectInstance], items:
                   points=points, confidence=float(np.mean([item.confidence for item in found])), frame=frame)
 
 
-# directions from the camera, in the floor plane: the sector (degrees, positive to the left) each word means
-AROUND_SECTORS = {'ahead': (-45.0, 45.0), 'left': (45.0, 135.0), 'right': (-135.0, -45.0), 'behind': (135.0, 225.0)}
+# directions from the camera, in the floor plane: the bearings (degrees, positive to the left) each word means;
+# left and right are the two sides of the heading (10 deg either way of straight ahead or behind is neither)
+AROUND_SECTORS = {'ahead': (-45.0, 45.0), 'left': (10.0, 170.0), 'right': (-170.0, -10.0), 'behind': (135.0, 225.0)}
 
 
 def around_answer(direction: str, camera_pose: np.ndarray, items: Sequence[ObjectInstance], up: np.ndarray,

@@ -1,0 +1,68 @@
+"""Users' own wordings, answered from a small constructed map (no ROS). Session 35 wrote these 30
+after its first round of parser work and before running them once: 20 of them were answered
+with the intended task and value at the session's start (e9e6388), 26 after that round; the 4
+misses were then fixed (docs/objects.md, "Answers"). New wordings users try belong here."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_objects_queries import CAMERA, ROOM, inst
+
+from geovr_ros.objects import answer_from_objects, load_vocabulary
+
+UP = np.array([0.0, 0.0, 1.0])
+# ROOM (a sofa, two chairs, a table; the camera at (0, -3, 1.2) looking along +y) with a lamp on the
+# table, a plant, a box on the floor under the table and a ball halfway from the table to the sofa
+MAP = ROOM + [inst(6, 'lamp', (0.2, 0.1, 0.95), (0.2, 0.2, 0.4)),
+              inst(8, 'plant', (2.0, 2.0, 0.3), (0.3, 0.3, 0.6), first_seen=9.0),
+              inst(9, 'box', (0.1, -0.1, 0.15), (0.3, 0.3, 0.3)), inst(10, 'ball', (0.0, 1.5, 0.1), (0.2, 0.2, 0.2))]
+
+
+def _near(expected, tol=0.01):
+    return lambda a: a.value == pytest.approx(expected, abs=tol)
+
+
+WORDINGS = [
+    ('How far away is the plant from the sofa?', 'abs_distance', _near(np.hypot(2.0, 1.0))),
+    ('Whats the distance to the sofa?', 'abs_distance', _near(np.hypot(6.0, 0.8))),
+    ('How close am I to the table?', 'abs_distance', _near(np.hypot(3.0, 0.825))),
+    ('Is there a plant in the room?', 'object_count', _near(1)),
+    ('Did you notice any lamps?', 'object_count', _near(1)),
+    ('How many balls did you spot?', 'object_count', _near(1)),
+    ('Where exactly is the ball?', 'where_is', lambda a: a.points[0] == pytest.approx([0.0, 1.5, 0.1])),
+    ('Where have you seen a box?', 'where_is', lambda a: a.points[0] == pytest.approx([0.1, -0.1, 0.15])),
+    ('What is the size of the sofa?', 'object_size', _near(2.0)),
+    ('How tall is the lamp in centimeters?', 'object_size', _near(40.0)),
+    ('What is the width of the table?', 'object_size', _near(1.2)),
+    ('Which object is the smallest?', 'size_extreme', lambda a: a.answer.startswith('the ball')),
+    ('What is the largest thing in the room?', 'size_extreme', lambda a: a.answer.startswith('the sofa')),
+    ('Is the table larger than the chair?', 'size_compare', _near(1)),
+    ('Which one is taller, the lamp or the chair?', 'size_compare', _near(1)),
+    ('What is sitting on the table?', 'support', lambda a: a.value == 1 and 'a lamp' in a.answer),
+    ('Is the lamp sitting on the table?', 'support', _near(1)),
+    ('What is lying under the table?', 'support', lambda a: a.value == 1 and 'a box' in a.answer),
+    ('What is near the plant?', 'rel_distance', lambda a: a.answer.startswith('the ball')),
+    ('Which object is next to the sofa?', 'rel_distance', lambda a: a.answer.startswith('the ball')),
+    ('What is the nearest object to the plant?', 'rel_distance', lambda a: a.answer.startswith('the ball')),
+    ('Is the ball between the sofa and the table?', 'between', _near(1)),
+    ('Which did you see earlier, the sofa or the plant?', 'appearance_order', _near(0)),
+    ('What was the first thing you saw?', 'appearance_order', lambda a: 'the sofa (t=1.00 s)' in a.answer),
+    ('Where is the closest plant?', 'where_is', lambda a: a.points[0] == pytest.approx([2.0, 2.0, 0.3])),
+    ('How far is the ball from me?', 'abs_distance', _near(np.hypot(4.5, 1.1))),
+    ('What is on my left?', 'around', lambda a: 'the chair' in a.answer and 'the plant' not in a.answer),
+    ('What is behind the camera?', 'around', _near(0)),
+    ('Is the plant on my right?', 'around', _near(1)),
+    ('How far is the box under the table from the sofa?', 'abs_distance', _near(np.linalg.norm([0.1, 3.1, 0.25]))),
+]
+
+
+@pytest.fixture(scope='module')
+def vocab():
+    return load_vocabulary()
+
+
+@pytest.mark.parametrize('question, task, check', WORDINGS, ids=[w[0] for w in WORDINGS])
+def test_a_users_wording_is_answered_as_meant(vocab, question, task, check):
+    answer = answer_from_objects(question, MAP, vocab, CAMERA, 'map', UP)
+    assert answer.success and answer.category == task, (answer.category, answer.answer or answer.message)
+    assert check(answer), answer.answer
