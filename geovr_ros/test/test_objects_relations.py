@@ -404,6 +404,22 @@ def test_more_of_the_wordings_users_try(vocab):
     assert ask('Which did you see earlier, the sofa or the chair?', vocab).value == 0.0
 
 
+def test_heights_above_the_floor(vocab):
+    from geovr_ros.objects.room import FloorOutline
+    floor = FloorOutline(20.0, np.array([[-2.0, -4.0, 0.0], [2.0, -4.0, 0.0], [2.0, 4.0, 0.0], [-2.0, 4.0, 0.0]]),
+                         4.0, 8.0, 15.0, 300)
+    room = ROOM + [inst(6, 'lamp', (0.2, 0.1, 0.95), (0.2, 0.2, 0.4))]
+    for question in ('How high above the floor is the lamp?', 'How far is the lamp from the floor?',
+                     'At what height is the lamp?'):
+        a = ask(question, vocab, instances=room, floor=floor)
+        assert a.category == 'above_floor' and a.value == pytest.approx(0.75), question   # its box's bottom
+    assert '1.15 m at its top' in a.answer
+    assert ask('How high is the lamp?', vocab, instances=room, floor=floor).value == pytest.approx(0.4)   # its height
+    a = ask('How high above the floor is the camera?', vocab, floor=floor)
+    assert a.value == pytest.approx(1.2) and a.answer.startswith('the camera is 1.20 m above the floor')
+    assert not ask('How high above the floor is the lamp?', vocab, instances=room).success   # no floor seen yet
+
+
 def box_room_depth(width, length, height, T_world_cam, K, size):
     """Depth (H, W) of the inside of a box room [-w/2, w/2] x [-l/2, l/2] x [0, h] seen from T_world_cam."""
     w, h = size

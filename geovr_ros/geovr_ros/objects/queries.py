@@ -110,6 +110,8 @@ _NEXT_TO = (r"\b(?:what|which)(?:'s| is| are| objects? (?:is|are)| things? (?:is
 _TASKS = (
     ('around', _AROUND),
     ('when_seen', _WHEN),
+    # "how high above the floor is the lamp?", "how far is the lamp from the floor?"
+    ('above_floor', re.compile(r'\b(above|off|from|over) the (floor|ground)\b|\bat what height\b|\bhow high up\b')),
     ('room_size', re.compile(r'\bfloor (area|space)\b|\bsquare (met(er|re)s?|feet|foot)\b|\bsq\.? ?m\b|\bm\^?2\b|m²'
                              r'|\bhow (big|large|spacious) is (the|this|that) (room|space|place)\b'
                              r'|\b(size|area) of (the|this|that) (room|space)\b')),
@@ -305,6 +307,8 @@ def _object_question(task: str, question: str, text: str, categories: tuple[str,
                               place == 'around' else 'on')
     if task == 'object_count' and not categories and _ALL_OBJECTS.search(text):   # "how many objects ...?"
         return ObjectQuestion('object_list', categories)
+    if task == 'above_floor' and not categories and re.search(r'\b(camera|robot|i|me|you|we)\b', text):
+        return ObjectQuestion(task, categories, to_camera=True)   # "how high above the floor is the camera?"
     if task == 'appearance_order' and text.startswith('where'):   # "where did you first see the plant?"
         return None
     if task == 'appearance_order' and not categories and _WHAT_FIRST.search(text):   # "what did you see first?"
@@ -547,13 +551,19 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         return _list(by_category, vocabulary, frame)
     if q.task == 'room_size':
         return room_answer(floor() if callable(floor) else floor, frame)
+    if q.task == 'above_floor':
+        if up is None and camera_pose is not None:
+            up = -np.asarray(camera_pose, np.float64)[:3, 1]
+        floor = floor() if callable(floor) else floor
+        if q.to_camera and not q.categories:
+            return _camera_height(camera_pose, floor, up, frame)
     notes = []
     for qualifier in q.qualifiers:   # "the lamp on the table": only the lamps on a table
         narrowed = _narrow(q, qualifier, by_category, vocabulary, camera_pose, up, frame)
         if isinstance(narrowed, Answer):
             return narrowed
         notes.append(narrowed)
-    answer = _answer(q, by_category, vocabulary, camera_pose, frame, up)
+    answer = _answer(q, by_category, vocabulary, camera_pose, frame, up, floor)
     if notes and answer.success:
         answer = dataclasses.replace(answer, answer=f'{answer.answer}; ' + '; '.join(notes))
     return answer
@@ -588,8 +598,9 @@ def _narrow(q: ObjectQuestion, qualifier: Qualifier, by_category: dict[str, list
 
 
 def _answer(q: ObjectQuestion, by_category: dict[str, list[ObjectInstance]], vocabulary: Vocabulary,
-            camera_pose, frame: str, up) -> Answer:
-    """`answer_from_objects` for a parsed question of a task that reads instances."""
+            camera_pose, frame: str, up, floor: FloorOutline | None = None) -> Answer:
+    """`answer_from_objects` for a parsed question of a task that reads instances (`floor`:
+    the room's outline, for heights above the floor)."""
     if q.task in RELATION_TASKS:
         return _relation(q, by_category, vocabulary, camera_pose, up, frame)
     if q.unknown:
@@ -633,6 +644,8 @@ def _answer(q: ObjectQuestion, by_category: dict[str, list[ObjectInstance]], voc
         return _where(seen[0], by_category[seen[0]], camera_pose, frame, nearest=q.to_camera)
     if q.task == 'when_seen':
         return _when(seen[0], _credible(by_category[seen[0]]), q.latest, frame)
+    if q.task == 'above_floor':
+        return _above_floor(seen[0], by_category[seen[0]], floor, up, frame)
     if q.task == 'object_colour':
         return _colour(seen[0], by_category[seen[0]], frame)
     return _distance(q, seen, by_category, vocabulary, camera_pose, frame)
@@ -854,6 +867,35 @@ def _size(q: ObjectQuestion, category: str, found, camera_pose, up, frame) -> An
     return Answer(True, 'ok', f'the {category}{_looks(inst)}{more} is {said} (box {e[0]:.2f} x {e[1]:.2f} x '
                   f'{e[2]:.2f} m along {frame} x, y, z; centre {xyz_text(inst.centroid)} in {frame})',
                   q.task, value, unit, points=inst.centroid[None].copy(), confidence=inst.confidence, frame=frame)
+
+
+def _camera_height(camera_pose, floor: FloorOutline | None, up, frame: str) -> Answer:
+    """How high the camera is above the floor (the lowest depth point the room's outline saw)."""
+    if camera_pose is None or floor is None or up is None:
+        return Answer(False, 'I have not seen enough of the floor to measure heights from it', frame=frame)
+    up = np.asarray(up, np.float64) / np.linalg.norm(up)
+    centre = np.asarray(camera_pose, np.float64)[:3, 3]
+    height = float(centre @ up - floor.outline[0] @ up)
+    return Answer(True, 'ok', f'the camera is {height:.2f} m above the floor (the lowest point my depth saw; the camera '
+                  f'at {xyz_text(centre)} in {frame})', 'above_floor', height, 'm', points=centre[None].copy(),
+                  confidence=1.0, frame=frame)
+
+
+def _above_floor(category: str, found, floor: FloorOutline | None, up, frame: str) -> Answer:
+    """How high the most confident instance's box bottom lies above the floor (the lowest
+    depth point the room's outline saw, along `up`)."""
+    if floor is None or up is None:
+        return Answer(False, 'I have not seen enough of the floor to measure heights from it', frame=frame)
+    inst = max(found, key=lambda i: i.confidence)
+    up = np.asarray(up, np.float64) / np.linalg.norm(up)
+    level = float(floor.outline[0] @ up)
+    half = 0.5 * float(np.abs(up) @ inst.extent)
+    centre = float(inst.box_centre @ up) - level
+    bottom, top = centre - half, centre + half
+    return Answer(True, 'ok', f'the {category}{_looks(inst)} is {bottom:.2f} m above the floor at its bottom '
+                  f'({centre:.2f} m at its centre, {top:.2f} m at its top; the floor is the lowest point my depth saw; '
+                  f'centre {xyz_text(inst.centroid)} in {frame})', 'above_floor', bottom, 'm',
+                  points=inst.centroid[None].copy(), confidence=inst.confidence, frame=frame)
 
 
 def _when(category: str, found: Sequence[ObjectInstance], latest: bool, frame: str) -> Answer:
