@@ -72,23 +72,25 @@ _SIZE_WORD = re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')   # "bigger", "t
 _ON = (r"\bwhat(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept| the (?:objects?|things?|items?)"
        r"| (?:objects?|things?|items?) (?:is|are)(?: there)?)? "
        r"(?:on|under|underneath|beneath|below) (?:top of )?(?:the|a|an|that|this)\b"
-       r"|^(?:is|are) there (?:anything|something) (?:on top of|on|under|underneath|beneath|below|next to|near|beside"
-       r"|close to|by) (?:the|a|an)\b"
+       r"|^(?:is|are) (?:there )?(?:anything|something) (?:on top of|on|under|underneath|beneath|below|next to"
+       r"|near|beside|close to|by) (?:the|a|an)\b"
        r"|^(?:is|are) (?:the|a|an|there an?|there any) .+? "
        r"(?:on top of|on|under|underneath|beneath|below|next to|near|beside|close to|by) (?:the|a|an)\b")
 _UNDER = re.compile(r'\b(under|underneath|beneath|below)\b')
-_RESTS_ON = re.compile(r"^what(?:'s| is| are) (?:the|that|this|a|an) .+? (?:standing |lying |sitting |placed |kept |resting )?"
-                       r"on(?: top of)?\s*[?.!]*$")
+_RESTS_ON = re.compile(r"^what(?:'s| is| are) (?:the|that|this|a|an) .+? "
+                       r"(?:standing |lying |sitting |placed |kept |resting )?on(?: top of)?\s*[?.!]*$")
 _NEAR = re.compile(r'\b(next to|near|beside|close to|by)\b')
 # "what is in front of me?", "what's behind me?", "what is to my left?", "what do you see right now?"
-_AROUND = re.compile(r"\bwhat(?:'s| is| are| (?:do|can) (?:you|i) see| (?:is|are) there)? (?:(?:in front of|ahead of|behind"
-                     r"|to the (?:left|right) of|on the (?:left|right) of|(?:left|right) of) (?:me|us|you|the camera"
-                     r"|the robot)|(?:on|to) my (?:left|right)|(?:straight )?ahead|(?:right )?now)\b"
+_AROUND = re.compile(r"\bwhat(?:'s| is| are| (?:do|can) (?:you|i) see| (?:is|are) there)? "
+                     r"(?:(?:in front of|ahead of|behind|to the (?:left|right) of|on the (?:left|right) of"
+                     r"|(?:left|right) of) (?:me|us|you|the camera|the robot)|(?:on|to) my (?:left|right)"
+                     r"|(?:straight )?ahead|(?:right )?now)\b"
                      r"|^(?:is|are) (?:the|a|an|my) .+? (?:(?:to|on) my (?:left|right)|(?:in front of|ahead of|behind) "
                      r"(?:me|us|you|the camera|the robot))\b")
 # "which is the tallest object?", "what is the biggest thing you saw?", "which chair is the smallest?"
 _SUPERLATIVE = re.compile(r'\b(?:which|what)\b.*\b(' + '|'.join(SUPERLATIVES) + r')\b'
-                          r'(?!\s+(?:side|sides|dimension|dimensions|edge|edges|extent|distance|path|route|way|gap|time)\b)')
+                          r'(?!\s+(?:side|sides|dimension|dimensions|edge|edges|extent|distance|path|route|way|gap'
+                          r'|time)\b)')
 # "when did you see the plant?", "when did you last see the plant?"
 _WHEN = re.compile(r'^when\b.*\b(see|seen|saw|notic\w*|spot\w*|find|found)\b|\bwhat time\b.*\b(see|seen|saw)\b'
                    r'|\bhow long ago\b.*\b(see|seen|saw)\b')
@@ -107,6 +109,9 @@ _LONGEST = re.compile(r'\b(longest|largest|dimensions?)\b')
 _NEXT_TO = (r"\b(?:what|which)(?:'s| is| are| objects? (?:is|are)| things? (?:is|are)| (?:did|do|can) (?:you|i|we) see"
             r"|(?:'s| is) the (?:object|thing|item))? "
             r"(?:next to|near|beside|close to|by)\b")
+# "what is the chair next to?": what lies nearest the object named
+_NEXT_TO_WHAT = (r"^what(?:'s| is| are) (?:the|a|an|that|this) .+? (?:standing |lying |sitting |placed )?"
+                 r"(?:next to|near|beside|by)\s*[?.!]*$")
 _TASKS = (
     ('around', _AROUND),
     ('when_seen', _WHEN),
@@ -123,7 +128,7 @@ _TASKS = (
                                     r'|\b(see|seen|saw|appear\w*|notic\w*|spot\w*)\b.*'
                                     r'\b(first|earliest|earlier|order|last|latest|most recently)\b')),
     ('rel_distance', re.compile(r'\b(closest|nearest|closer|nearer|farthest|furthest|farther|further)\b'
-                                r'(?!\s+(points?|parts?|edges?|surfaces?)\b)|' + _NEXT_TO)),
+                                r'(?!\s+(points?|parts?|edges?|surfaces?)\b)|' + _NEXT_TO + '|' + _NEXT_TO_WHAT)),
     ('size_compare', _SIZE_WORD),
     # "is the chair between the sofa and the table?", "what is between the sofa and the table?"
     ('between', re.compile(r"^(is|are)\b.*\bbetween\b|^what(?:'s| is| are| lies| stands)?(?: there)? between\b")),
@@ -136,13 +141,15 @@ _TASKS = (
                                 r'|\bhow many (cm|m|centimet\w*|met(er|re)s?|f(ee|oo)t)\b.*\b(between|from|apart)\b')),
     ('object_size', re.compile(r'\bhow (big|large|long|tall|wide|high)\b|\bsize\b|\blength\b|\bheight\b|\bwidth\b'
                                r'|\bdimensions?\b|\blongest\b|\bmeasures?\b')),
-    ('where_is', re.compile(r'\bwhere\b|\b(which|what) direction\b|\blocat\w*\b|\bposition of\b|\bfind\b|\bbe found\b|\bshow me\b'
+    ('where_is', re.compile(r'\bwhere\b|\b(which|what) direction\b|\blocat\w*\b|\bposition of\b|\bfind\b'
+                            r'|\bbe found\b|\bshow me\b'
                             r'|\bwhich (point|place|spot)\b')),
     ('object_list', re.compile(r'\bwhat (objects|things|items)\b|\bwhat (do|did|can|have) (you|i|we) (see|seen|saw)\b'
                                r'|\blist\b|\bwhat is (in|around)\b')),
     ('object_colour', re.compile(r'\b(what|which) colou?rs?\b|\bcolou?r of\b')),
     # "is there a piano?", "did you see any chairs?": a count, answered yes or no
-    ('object_exists', re.compile(r'^(is|are) there\b|^any\b|\b(did|do|have|has|can|could) (you|i|we|it|the robot|the camera) '
+    ('object_exists', re.compile(r'^(is|are) there\b|^any\b|\b(did|do|have|has|can|could) '
+                                 r'(you|i|we|it|the robot|the camera) '
                                  r'(ever )?(see|seen|saw|notice\w*|spot\w*|find|found|come across)\b')),
 )
 # answered in `objects/relations.py`
@@ -167,7 +174,8 @@ _CLOSEST = re.compile(r'\b(closest|nearest) (point|points|part|parts|edge|edges)
 _FARTHEST = re.compile(r'\b(farthest|furthest|farther|further)\b')
 _ANY_OBJECT = re.compile(r'\b(which|what) (object|thing|item|one)s?\b'
                          r"|\b(which|what)(?:'s| is| are)? the (closest|nearest|farthest|furthest) "
-                         r'(object|thing|item)s?\b|' + _NEXT_TO)
+                         r"(object|thing|item)s?\b|\b(which|what)(?:'s| is| are)? the (object|thing|item)s? "
+                         r'(closest|nearest|farthest|furthest)\b|' + _NEXT_TO + '|' + _NEXT_TO_WHAT)
 # "which chair", "which red chair", "which of the chairs"
 _WHICH_OF = re.compile(r"\bwhich (?:of the )?(?:[a-z-]+ )?$")
 _WHAT_FIRST = re.compile(r'\bwhat\b')   # with appearance_order's words and no object named: every category
@@ -432,7 +440,8 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
                               options=((mentions[0][1], colours[0]),), roles=(CAMERA_ROLE,), role_colours=('',),
                               farthest=bool(_FARTHEST.search(text)), among=True)
     elif (len(mentions) == 3 and not _THAN.search(text)
-          and re.search(r'\bor\b', text[mentions[1][0]:mentions[2][0]])):   # "is the lamp closer to the bed or the sofa?"
+          and re.search(r'\bor\b', text[mentions[1][0]:mentions[2][0]])):
+        # "is the lamp closer to the bed or the sofa?"
         rest, options = [(mentions[0][1], colours[0])], tuple((name, colour) for (_, name), colour in
                                                              zip(mentions[1:], colours[1:]))
     elif _ANY_OBJECT.search(text) and (mentions or _camera_mentions(text)):
@@ -588,7 +597,8 @@ def _narrow(q: ObjectQuestion, qualifier: Qualifier, by_category: dict[str, list
         by_category[qualifier.category] = result.kept
         return result.note
     if q.task == 'object_count':
-        return Answer(True, 'ok', f'{"no, " if q.exists else ""}I have seen no {_plural(qualifier.category, vocabulary)} '
+        plural = _plural(qualifier.category, vocabulary)
+        return Answer(True, 'ok', f'{"no, " if q.exists else ""}I have seen no {plural} '
                       f'{qualifier.place}: 0 ({result.note}; '
                       f'{"; ".join(f"the {qualifier.anchor} at {xyz_text(a.centroid)}" for a in anchors)})',
                       q.task, 0.0, 'count', points=np.stack([a.centroid for a in anchors]),
@@ -876,8 +886,8 @@ def _camera_height(camera_pose, floor: FloorOutline | None, up, frame: str) -> A
     up = np.asarray(up, np.float64) / np.linalg.norm(up)
     centre = np.asarray(camera_pose, np.float64)[:3, 3]
     height = float(centre @ up - floor.outline[0] @ up)
-    return Answer(True, 'ok', f'the camera is {height:.2f} m above the floor (the lowest point my depth saw; the camera '
-                  f'at {xyz_text(centre)} in {frame})', 'above_floor', height, 'm', points=centre[None].copy(),
+    return Answer(True, 'ok', f'the camera is {height:.2f} m above the floor (the lowest point my depth saw; the '
+                  f'camera at {xyz_text(centre)} in {frame})', 'above_floor', height, 'm', points=centre[None].copy(),
                   confidence=1.0, frame=frame)
 
 

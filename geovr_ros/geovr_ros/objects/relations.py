@@ -494,8 +494,8 @@ def seen_now_answer(camera_pose: np.ndarray | None, items: Sequence[ObjectInstan
     more = f' and {len(found) - limit} more' if len(found) > limit else ''
     return Answer(True, 'ok', f'seen at t={newest:.2f} s (the latest sighting; within {RECENT_S:.1f} s of it) in '
                   f'{frame}: ' + ', '.join(listed) + more, 'around', float(len(found)), 'count',
-                  points=np.stack([i.centroid for i in found]), confidence=float(np.mean([i.confidence for i in found])),
-                  frame=frame)
+                  points=np.stack([i.centroid for i in found]),
+                  confidence=float(np.mean([i.confidence for i in found])), frame=frame)
 
 
 BETWEEN_SPAN = (0.1, 0.9)   # where along the segment between the two a third object may lie
