@@ -323,9 +323,9 @@ NEAR_GAP_M = 0.5               # "next to", "near", "beside": the closest points
 
 
 def _vertical(items: Sequence[ObjectInstance], anchor: ObjectInstance, up: np.ndarray):
-    """(along (N,) items' box bottoms along `up`, centre heights (N,), anchor's top (float),
-    over (N,) bool: centres over the anchor's footprint, SUPPORT_MARGIN_M wider) for the
-    axis-aligned boxes of `items` and `anchor`."""
+    """(bottoms (N,): the items' box bottoms along `up`, heights (N,): their centres along it,
+    top: the anchor's box top along it, over (N,) bool: their centres over the anchor's
+    footprint, SUPPORT_MARGIN_M wider) for the axis-aligned boxes of `items` and `anchor`."""
     up = np.asarray(up, np.float64) / np.linalg.norm(up)
     weights = np.abs(up)
     box_centres = np.stack([i.box_centre for i in items]).astype(np.float64)
@@ -387,9 +387,9 @@ PLACE_WORDS = {'on': 'on', 'under': 'under', 'near': 'next to'}
 
 def support_answer(support_name: str, supports: Sequence[ObjectInstance], items: Sequence[ObjectInstance],
                    up: np.ndarray, frame: str, asked: str = '', relation: str = 'on') -> Answer:
-    """What lies on (relation 'on', `resting_on`) or under ('under', `lying_under`) the
-    `supports` (the instances `support_name` names): of `items`, those the test keeps for one
-    of them; value: how many. asked: a category for "is the lamp on the table?" (value 1 / 0)."""
+    """What lies on (relation 'on', `resting_on`), under ('under', `lying_under`) or next to
+    ('near', `near`) the `supports` (the instances `support_name` names): of `items`, those the
+    test keeps for one of them; value: how many. asked: a category for "is the lamp on the table?" (value 1 / 0)."""
     test, word = PLACE_TESTS[relation], PLACE_WORDS[relation]
     found = []
     for support in supports:
@@ -502,15 +502,21 @@ BETWEEN_SPAN = (0.1, 0.9)   # where along the segment between the two a third ob
 BETWEEN_ASIDE = 0.35        # and how far from it, as a fraction of their distance (0.5 m at least)
 
 
+def _seen_from_above(point: np.ndarray, up: np.ndarray | None) -> np.ndarray:
+    """(3,) `point` projected on the plane normal to `up` (the point itself without `up`)."""
+    point = np.asarray(point, np.float64)
+    if up is None:
+        return point
+    u = np.asarray(up, np.float64) / np.linalg.norm(up)
+    return point - np.dot(point, u) * u
+
+
 def _between(c: np.ndarray, a: np.ndarray, b: np.ndarray, up: np.ndarray | None) -> tuple[bool, float, float, float]:
     """(whether point c lies between a and b, the fraction of the way from a to b it projects
     to, its distance aside of the line (m), their distance (m)), in the plane normal to `up`
     (3D without it): BETWEEN_SPAN along, no farther aside than BETWEEN_ASIDE of their distance
     (0.5 m at least)."""
-    c, a, b = (np.asarray(v, np.float64) for v in (c, a, b))
-    if up is not None:
-        u = np.asarray(up, np.float64) / np.linalg.norm(up)
-        c, a, b = (v - np.dot(v, u) * u for v in (c, a, b))
+    c, a, b = (_seen_from_above(v, up) for v in (c, a, b))
     length = float(np.linalg.norm(b - a))
     if length < 1e-6:
         return False, float('nan'), float('nan'), length
@@ -540,7 +546,8 @@ def between_list_answer(names: Sequence[str], ends: Sequence[ObjectInstance], it
     """What lies between ends[0] and ends[1] (`names` theirs): of `items`, those between them
     as `between_answer` decides, in order from the first; value: how many."""
     a, b = ends
-    if a is b or np.linalg.norm(np.asarray(a.centroid) - b.centroid) < 1e-6:
+    length = float(np.linalg.norm(_seen_from_above(b.centroid, up) - _seen_from_above(a.centroid, up)))
+    if a is b or length < 1e-6:
         return Answer(False, f'the {names[0]} and the {names[1]} are one place in my map', frame=frame)
     found = []
     for item in items:
@@ -550,7 +557,6 @@ def between_list_answer(names: Sequence[str], ends: Sequence[ObjectInstance], it
         if yes:
             found.append((t, aside, item))
     found.sort(key=lambda f: f[0])
-    length = _between(a.centroid, a.centroid, b.centroid, up)[3]
     rule = (f'{100 * BETWEEN_SPAN[0]:.0f}-{100 * BETWEEN_SPAN[1]:.0f} % of the way along, at most '
             f'{BETWEEN_ASIDE:.2f} of their distance aside (0.5 m at least), seen from above')
     ends_text = (f'the {names[0]} at {xyz_text(a.centroid)} and the {names[1]} at {xyz_text(b.centroid)} in {frame}, '
