@@ -69,14 +69,15 @@ __all__ = ['NOT_SEEN', 'ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects'
 _SIZE_WORD = re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')   # "bigger", "taller", ...
 # "what is on the table?", "is the lamp on the table?", "is there a box on top of the shelf?", "what is under
 # the desk?"
-_ON = (r"\bwhat(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept| the (?:objects?|things?|items?)"
-       r"| (?:objects?|things?|items?) (?:is|are)(?: there)?)? "
+_ON = (r"\b(?:what|which)(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept"
+       r"| the (?:objects?|things?|items?)| (?:objects?|things?|items?) (?:is|are)(?: there)?)? "
        r"(?:on|under|underneath|beneath|below) (?:top of )?(?:the|a|an|that|this)\b"
        r"|^(?:is|are) (?:there )?(?:anything|something) (?:on top of|on|under|underneath|beneath|below|next to"
        r"|near|beside|close to|by) (?:the|a|an)\b"
        r"|^(?:is|are) (?:the|a|an|there an?|there any) .+? "
        r"(?:on top of|on|under|underneath|beneath|below|next to|near|beside|close to|by) (?:the|a|an)\b")
 _UNDER = re.compile(r'\b(under|underneath|beneath|below)\b')
+_ON_FLOOR = re.compile(r'\bon the (floor|ground)\b')
 _RESTS_ON = re.compile(r"^what(?:'s| is| are) (?:the|that|this|a|an) .+? "
                        r"(?:standing |lying |sitting |placed |kept |resting )?on(?: top of)?\s*[?.!]*$")
 _NEAR = re.compile(r'\b(next to|near|beside|close to|by)\b')
@@ -178,7 +179,7 @@ _ANY_OBJECT = re.compile(r'\b(which|what) (object|thing|item|one)s?\b'
                          r'(closest|nearest|farthest|furthest)\b|' + _NEXT_TO + '|' + _NEXT_TO_WHAT)
 # "which chair", "which red chair", "which of the chairs"
 _WHICH_OF = re.compile(r"\bwhich (?:of the )?(?:[a-z-]+ )?$")
-_WHAT_FIRST = re.compile(r'\bwhat\b')   # with appearance_order's words and no object named: every category
+_WHAT_FIRST = re.compile(r'\b(what|which)\b')   # with appearance_order's words and no object named: every category
 _ALL_OBJECTS = re.compile(r'\b(objects|things|items)\b')
 _HOW_FAR_AWAY = re.compile(r'\bhow far (away|off)\b')
 _CM = re.compile(r'\bcm\b|\bcentimet(er|re)s?\b')
@@ -373,7 +374,9 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
     if task == 'support':   # "what is on the table?" (the support) or "is the lamp on the table?" (item, support)
         if len(mentions) not in (1, 2) or (len(mentions) == 2 and not re.match(r'(is|are)\b', text)):
             return None
-        if len(mentions) == 1 and _RESTS_ON.match(text):   # "what is the lamp on?"
+        on_floor = _ON_FLOOR.search(text) and re.match(r'(is|are)\b', text)
+        if len(mentions) == 1 and (_RESTS_ON.match(text) or on_floor):
+            # "what is the lamp on?", "is the ball on the floor?": what the one object named rests on
             return ObjectQuestion(task, categories, roles=(mentions[0][1],), role_colours=tuple(colours[:1]),
                                   place='support_of')
         return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions), role_colours=tuple(colours),
