@@ -362,7 +362,8 @@ def _make_recorder(node, rec: Recording):
 
     def on_objects(msg):
         from visualization_msgs.msg import Marker
-        rec.objects = [{'category': m.ns, 'label': m.text, 'frame': m.header.frame_id,
+        labels = {(m.ns, m.id): m.text for m in msg.markers if m.type == Marker.TEXT_VIEW_FACING}
+        rec.objects = [{'category': m.ns, 'label': labels.get((m.ns, m.id + 1), ''), 'frame': m.header.frame_id,
                         'centre': [m.pose.position.x, m.pose.position.y, m.pose.position.z],
                         'size': [m.scale.x, m.scale.y, m.scale.z]}
                        for m in msg.markers if m.type == Marker.CUBE and m.action == Marker.ADD]
@@ -827,7 +828,7 @@ def render_object_map(seq, traj: Trajectory | None, objects: dict, out: Path) ->
     import matplotlib.pyplot as plt
     from matplotlib.patches import Polygon, Rectangle
     axes2 = _floor_axes(seq)
-    fig, ax = plt.subplots(figsize=(8.0, 7.0), dpi=100, constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(8.0, 7.4), dpi=100, constrained_layout=True)
     scene = getattr(seq, 'scene', None)
     if scene is not None:
         w, d = float(scene.room_size[0]), float(scene.room_size[1])
@@ -848,23 +849,28 @@ def render_object_map(seq, traj: Trajectory | None, objects: dict, out: Path) ->
         ax.plot(floor_xy[:, 0], floor_xy[:, 1], ':', color='0.35', lw=1.6, label='floor the map measured (room size)')
     cmap = plt.get_cmap('tab10')
     categories = sorted({o['category'] for o in objects.get('objects', [])})
+    uncertain = 0
     for o in objects.get('objects', []):
         centre = np.asarray(o['centre_world']) @ axes2.T
         # the box's extent along the picture's axes (its axes are the map's, turned by the fit)
         extent = np.abs(axes2 @ R) @ np.asarray(o['size'])
         colour = cmap(categories.index(o['category']) % 10)
-        ax.add_patch(Rectangle(tuple(centre - extent / 2), extent[0], extent[1], fill=False, lw=1.6,
-                               ec=colour, ls='--'))
-        ax.text(centre[0], centre[1], o['category'], ha='center', va='center', fontsize=8, color=colour,
-                fontweight='bold')
+        counted = not o.get('label', '').endswith('uncertain')   # what the answers count (object_markers)
+        uncertain += not counted
+        ax.add_patch(Rectangle(tuple(centre - extent / 2), extent[0], extent[1], fill=False, ec=colour,
+                               lw=1.6 if counted else 0.8, ls='--' if counted else ':', alpha=1.0 if counted else 0.45))
+        ax.text(centre[0], centre[1], o['category'], ha='center', va='center', fontsize=8 if counted else 6,
+                color=colour, fontweight='bold' if counted else 'normal', alpha=1.0 if counted else 0.6)
     if scene is not None and 'recall' in objects:
         title = (f'Object map (dashed, found by geovr_node) over the true objects (grey):\n'
                  f'{objects["true_objects_found"]} of {objects["true_objects_seen"]} seen objects found, '
-                 f'{objects["found"]} objects in the map')
+                 f'{objects["found"]} objects in the map ({uncertain} uncertain, dotted: the answers do not count them)')
     else:
         counts = ", ".join(f"{v} {k}" for k, v in objects.get("categories", {}).items()) or "none"
-        title = '\n'.join([f'Object map found by geovr_node on a real recording: {objects.get("found", 0)} objects, '
-                           'placed by the SE(3) fit of the odometry'] + textwrap.wrap(f'({counts})', 110))
+        title = '\n'.join(textwrap.wrap(f'Object map found by geovr_node on a real recording: {objects.get("found", 0)} '
+                                         f'objects ({uncertain} uncertain, dotted: the answers do not count them), '
+                                         'placed by the SE(3) fit of the odometry', 110)
+                           + textwrap.wrap(f'({counts})', 110))
     ax.set_title(title, fontsize=9)
     return _save_topdown(fig, ax, ('floor axis 1 (m)', 'floor axis 2 (m)'), -0.08, out / 'objects.png')
 

@@ -75,3 +75,17 @@ def test_labels_follow_the_given_up_direction_and_colours_are_fixed():
 def test_an_empty_map_only_clears():
     msg = object_markers([], 'map', Time())
     assert [m.action for m in msg.markers] == [Marker.DELETEALL]
+
+
+def test_instances_the_answers_do_not_count_are_drawn_fainter():
+    # chair 9 is under half as confident as chair 3: "how many chairs?" counts one, RViz shows it faint
+    instances = [dataclasses.replace(inst(3, 'chair', (1.0, 2.0, 0.45), (0.5, 0.4, 0.9)), confidence=0.8),
+                 dataclasses.replace(inst(9, 'chair', (-1.0, 2.0, 0.45), (0.5, 0.4, 0.9)), confidence=0.3),
+                 dataclasses.replace(inst(7, 'table', (0.0, 0.0, 0.375), (1.2, 0.8, 0.75)), confidence=0.3)]
+    msg = object_markers(instances, 'map', Time(), box_alpha=0.35, uncertain_alpha=0.1)
+    cubes = {m.id // 2: m for m in msg.markers if m.type == Marker.CUBE}
+    labels = {m.id // 2: m for m in msg.markers if m.type == Marker.TEXT_VIEW_FACING}
+    assert cubes[3].color.a == pytest.approx(0.35) and cubes[9].color.a == pytest.approx(0.1)
+    assert cubes[7].color.a == pytest.approx(0.35)        # the only table: its category's best
+    assert labels[9].text.endswith(' · uncertain') and not labels[3].text.endswith('uncertain')
+    assert labels[9].color.a == pytest.approx(0.2) and labels[3].color.a == pytest.approx(1.0)

@@ -64,7 +64,8 @@ from geovr_ros.objects.relations import (SIZE_WORDS, SUPERLATIVES, around_answer
 from geovr_ros.objects.room import FloorOutline
 from geovr_ros.objects.vocabulary import IRREGULAR_PLURALS, Vocabulary, plural_of
 
-__all__ = ['NOT_SEEN', 'ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects', 'box_distance', 'parse_object_question']
+__all__ = ['NOT_SEEN', 'ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects', 'box_distance', 'credible_mask',
+           'parse_object_question']
 
 _SIZE_WORD = re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')   # "bigger", "taller", ...
 # "what is on the table?", "is the lamp on the table?", "is there a box on top of the shelf?", "what is under
@@ -512,6 +513,15 @@ CREDIBLE_FRACTION = 0.5  # of the category's best confidence: see the module doc
 def _credible(group: Sequence[ObjectInstance]) -> list[ObjectInstance]:
     top = max(i.confidence for i in group)
     return [i for i in group if i.confidence >= CREDIBLE_FRACTION * top]
+
+
+def credible_mask(instances: Sequence[ObjectInstance]) -> np.ndarray:
+    """(len(instances),) bool: which instances the answers count, each category's at least
+    CREDIBLE_FRACTION as confident as its most confident one (the module docstring)."""
+    best: dict[str, float] = {}
+    for inst in instances:
+        best[inst.category] = max(best.get(inst.category, 0.0), inst.confidence)
+    return np.array([inst.confidence >= CREDIBLE_FRACTION * best[inst.category] for inst in instances], bool)
 
 
 def _not_seen(q: ObjectQuestion, names: Sequence[str], vocabulary: Vocabulary) -> Answer:

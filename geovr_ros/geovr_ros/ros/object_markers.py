@@ -2,7 +2,10 @@
 
 One DELETEALL first (so instances merged away or forgotten vanish), then per instance a
 CUBE (its axis-aligned box, translucent) and a TEXT_VIEW_FACING label ("red chair 3 · 0.97 ·
-5 views") above it, both in the namespace of its category. Ids are stable: the instance id
+5 views") above it, both in the namespace of its category. An instance the answers do not
+count (under half as confident as its category's best: `objects.queries.credible_mask`) is
+drawn fainter and its label ends "uncertain", so that what RViz shows agrees with what the
+node answers. Ids are stable: the instance id
 times two (cube) and plus one (label), so RViz updates a box in place as it is refined.
 Colours are a fixed function of the category name. The room's floor outline, when given, is a
 white rectangle on the floor with its area above it (namespace 'room').
@@ -21,6 +24,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from geovr_ros.objects.colours import colour_name
 from geovr_ros.objects.object_map import ObjectInstance
+from geovr_ros.objects.queries import credible_mask
 from geovr_ros.objects.room import FloorOutline
 
 __all__ = ['category_colour', 'object_markers']
@@ -36,14 +40,15 @@ def category_colour(category: str, alpha: float = 1.0) -> ColorRGBA:
 def object_markers(instances: Sequence[ObjectInstance], frame_id: str, stamp: Time,
                    up: Sequence[float] = (0.0, 0.0, 1.0), box_alpha: float = 0.35,
                    text_height: float = 0.15, min_side: float = 0.05,
-                   floor: FloorOutline | None = None) -> MarkerArray:
+                   floor: FloorOutline | None = None, uncertain_alpha: float = 0.1) -> MarkerArray:
     """MarkerArray of `instances` (boxes and centroids in `frame_id`) and, when given, the
     room's `floor` outline (`ObjectMap.room`, in `frame_id`: a closed LINE_STRIP on the floor and
     its area as a label, namespace 'room', ids 0 and 1; the outline a room-size answer gives).
 
     up: the frame's up direction (unit vector): labels are placed above the box along it
     (REP 103 frames are z up; an optical-aligned map would be -y). min_side: metres, the
-    smallest drawn box side (a flat observation still shows).
+    smallest drawn box side (a flat observation still shows). uncertain_alpha: the box alpha of
+    an instance the answers do not count (its label's too, doubled).
     """
     header = Header(frame_id=frame_id, stamp=stamp)
     up = np.asarray(up, dtype=np.float64)
@@ -51,7 +56,8 @@ def object_markers(instances: Sequence[ObjectInstance], frame_id: str, stamp: Ti
     out = MarkerArray()
     out.markers.append(Marker(header=header, action=Marker.DELETEALL))
     identity = Quaternion(x=0.0, y=0.0, z=0.0, w=1.0)
-    for inst in instances:
+    counted = credible_mask(instances)
+    for inst, credible in zip(instances, counted):
         centre = inst.box_centre
         side = np.maximum(inst.extent, min_side)
         cube = Marker(header=header, ns=inst.category, id=2 * int(inst.instance_id), type=Marker.CUBE,
@@ -59,17 +65,17 @@ def object_markers(instances: Sequence[ObjectInstance], frame_id: str, stamp: Ti
                       pose=Pose(position=Point(x=float(centre[0]), y=float(centre[1]), z=float(centre[2])),
                                 orientation=identity),
                       scale=Vector3(x=float(side[0]), y=float(side[1]), z=float(side[2])),
-                      color=category_colour(inst.category, box_alpha))
+                      color=category_colour(inst.category, box_alpha if credible else uncertain_alpha))
         top = centre + up * (float(np.abs(side @ up)) / 2 + text_height)
         label = Marker(header=header, ns=inst.category, id=2 * int(inst.instance_id) + 1,
                        type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
                        pose=Pose(position=Point(x=float(top[0]), y=float(top[1]), z=float(top[2])),
                                  orientation=identity),
                        scale=Vector3(x=0.0, y=0.0, z=float(text_height)),
-                       color=category_colour(inst.category, 1.0),
+                       color=category_colour(inst.category, 1.0 if credible else min(1.0, 2 * uncertain_alpha)),
                        text=f'{colour_name(inst.colour)} {inst.category} {inst.instance_id} · '.lstrip()
                             + f'{inst.confidence:.2f} · named in {inst.n_views}'
-                            f' of {inst.n_views + inst.n_missed} views')
+                            f' of {inst.n_views + inst.n_missed} views' + ('' if credible else ' · uncertain'))
         out.markers += [cube, label]
     if floor is not None:
         out.markers += _floor_markers(floor, header, up, text_height)
