@@ -98,6 +98,9 @@ WORDINGS = [
     ('When did you first notice the sofa?', 'when_seen', _near(1)),
     ('What is straight ahead?', 'around', lambda a: 'the table' in a.answer),
     ('What is the biggest chair?', 'size_extreme', _near(0.225)),
+    # typed on a phone: typographic apostrophes
+    ('What\u2019s on the table?', 'support', lambda a: a.value == 1 and 'a lamp' in a.answer),
+    ('What\u2019s behind me?', 'around', _near(0)),
 ]
 
 

@@ -251,6 +251,8 @@ class ObjectQuestion:
 
 
 _SINGULARS = {plural: singular for singular, plural in IRREGULAR_PLURALS.items()}
+# phones and word processors type "what’s": read typographic quotes as the plain ones
+_TYPOGRAPHIC = str.maketrans({'\u2019': "'", '\u2018': "'", '\u201c': '"', '\u201d': '"'})
 
 
 def _singular(word: str) -> str:
@@ -272,7 +274,7 @@ def parse_object_question(question: str, vocabulary: Vocabulary) -> ObjectQuesti
     Objects named by where they are ("the lamp on the table") are read as such when the
     question, without those phrases, is still a question ("is the lamp on the table?" is not:
     it asks what rests on what)."""
-    spaced = ' '.join(question.split())
+    spaced = ' '.join(question.translate(_TYPOGRAPHIC).split())
     text = spaced.lower()
     if _NOT_OURS.search(text):
         return None
