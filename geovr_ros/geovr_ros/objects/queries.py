@@ -517,6 +517,11 @@ def _credible(group: Sequence[ObjectInstance]) -> list[ObjectInstance]:
     return [i for i in group if i.confidence >= CREDIBLE_FRACTION * top]
 
 
+def _credible_items(by_category: dict[str, list[ObjectInstance]]) -> list[ObjectInstance]:
+    """Every category's credible instances, in one list."""
+    return [i for group in by_category.values() for i in _credible(group)]
+
+
 def credible_mask(instances: Sequence[ObjectInstance]) -> np.ndarray:
     """(len(instances),) bool: which instances the answers count, each category's at least
     CREDIBLE_FRACTION as confident as its most confident one (the module docstring)."""
@@ -568,6 +573,8 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
     q = parse_object_question(question, vocabulary)
     if q is None:
         return Answer(False, NO_MODEL_MESSAGE, frame=frame)
+    if up is None and camera_pose is not None:
+        up = -np.asarray(camera_pose, np.float64)[:3, 1]
     by_category: dict[str, list[ObjectInstance]] = {}
     for inst in instances:
         by_category.setdefault(inst.category, []).append(inst)
@@ -576,14 +583,12 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
     if q.task == 'room_size':
         return room_answer(floor() if callable(floor) else floor, frame)
     if q.task == 'above_floor':
-        if up is None and camera_pose is not None:
-            up = -np.asarray(camera_pose, np.float64)[:3, 1]
         floor = floor() if callable(floor) else floor
         if q.to_camera and not q.categories:
             return _camera_height(camera_pose, floor, up, frame)
     notes = []
     for qualifier in q.qualifiers:   # "the lamp on the table": only the lamps on a table
-        narrowed = _narrow(q, qualifier, by_category, vocabulary, camera_pose, up, frame)
+        narrowed = _narrow(q, qualifier, by_category, vocabulary, up, frame)
         if isinstance(narrowed, Answer):
             return narrowed
         notes.append(narrowed)
@@ -594,7 +599,7 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
 
 
 def _narrow(q: ObjectQuestion, qualifier: Qualifier, by_category: dict[str, list[ObjectInstance]],
-            vocabulary: Vocabulary, camera_pose, up, frame) -> str | Answer:
+            vocabulary: Vocabulary, up, frame) -> str | Answer:
     """Leaves in `by_category` the instances of `qualifier.category` that lie where it says
     (`objects/referring.py`) and returns what the answer should add about them, or the answer
     itself when none is left or the places cannot be told."""
@@ -602,8 +607,6 @@ def _narrow(q: ObjectQuestion, qualifier: Qualifier, by_category: dict[str, list
     if not group or not anchors:
         missing = [c for c in (qualifier.category, qualifier.anchor) if not by_category.get(c)]
         return _replace_frame(_not_seen(q, missing, vocabulary), frame)
-    if up is None and camera_pose is not None:
-        up = -np.asarray(camera_pose, np.float64)[:3, 1]
     if up is None and qualifier.relation != 'near':
         return Answer(False, 'no camera pose yet to tell up from down', frame=frame)
     anchors = [_pick(anchors, qualifier.anchor_colour)] if qualifier.anchor_colour else _credible(anchors)
@@ -664,7 +667,7 @@ def _answer(q: ObjectQuestion, by_category: dict[str, list[ObjectInstance]], voc
                       points=np.stack([i.centroid for i in found]),
                       confidence=float(np.mean([i.confidence for i in found])), frame=frame)
     if q.task == 'object_size':
-        return _size(q, seen[0], by_category[seen[0]], camera_pose, up, frame)
+        return _size(q, seen[0], by_category[seen[0]], up, frame)
     if q.task == 'where_is':
         return _where(seen[0], by_category[seen[0]], camera_pose, frame, nearest=q.to_camera)
     if q.task == 'when_seen':
@@ -726,35 +729,33 @@ def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame
                       else _credible(by_category[c]) for c, colour in options]
         return nearest_option(names[0], places[0], [_named(c, colour) for c, colour in options], candidates,
                               q.farthest, q.closest, frame, listed=bool(q.options))
-    if up is None and camera_pose is not None:
-        up = -np.asarray(camera_pose, np.float64)[:3, 1]
     if q.task == 'size_extreme':
         return _size_extreme(q, by_category, vocabulary, up, frame)
     if q.task == 'around' and q.place == 'now':   # needs no pose: what the latest keyframes named
-        return seen_now_answer(camera_pose, [i for group in by_category.values() for i in _credible(group)], frame)
+        return seen_now_answer(camera_pose, _credible_items(by_category), frame)
     if q.task == 'around':
         if camera_pose is None or up is None:
             return Answer(False, 'no camera pose yet to look around from', frame=frame)
         if q.roles:
             return bearing_answer(names[0], places[0], camera_pose, up, [o[0] for o in q.options] or [q.place], frame)
-        items = [i for group in by_category.values() for i in _credible(group)]
+        items = _credible_items(by_category)
         return around_answer(q.place, camera_pose, items, up, frame)
     if q.task == 'size_compare':
         return size_comparison_answer(names, places, q.measure, q.yes_no, up, frame)
     if q.task == 'between' and len(places) == 2:
-        items = [i for group in by_category.values() for i in _credible(group)]
+        items = _credible_items(by_category)
         return between_list_answer(names, places, items, up, frame)
     if q.task == 'between':
         return between_answer(names, places, up, frame)
     if up is None:
         return Answer(False, 'no camera pose yet to tell up from down', frame=frame)
     if q.task == 'support' and q.place == 'support_of':
-        items = [i for group in by_category.values() for i in _credible(group)]
+        items = _credible_items(by_category)
         return resting_place_answer(names[0], places[0], items, up, frame)
     if q.task == 'support':
         category, colour = q.roles[-1], q.role_colours[-1]
         supports = [places[-1]] if colour else _credible(by_category[category])
-        items = [i for group in by_category.values() for i in _credible(group)]
+        items = _credible_items(by_category)
         return support_answer(names[-1], supports, items, up, frame, asked=q.roles[0] if len(q.roles) == 2 else '',
                               relation=q.place)
     if q.task == 'rel_direction':
@@ -776,7 +777,7 @@ def _size_extreme(q: ObjectQuestion, by_category, vocabulary, up, frame) -> Answ
         colour = q.role_colours[0] if q.role_colours else ''
         candidates = [_pick(by_category[q.roles[0]], colour)] if colour else _credible(by_category[q.roles[0]])
     else:
-        candidates = [i for group in by_category.values() for i in _credible(group)]
+        candidates = _credible_items(by_category)
     if not candidates:
         return Answer(True, 'ok', 'I have not seen any object yet', q.task, float('nan'), frame=frame)
     return size_extreme_answer(q.measure, [i.category for i in candidates], candidates, up, frame, listed=False)
@@ -875,12 +876,10 @@ def _counts(q: ObjectQuestion, by_category, vocabulary, frame) -> Answer:
                   confidence=float(np.mean([i.confidence for i in found])) if found else 1.0, frame=frame)
 
 
-def _size(q: ObjectQuestion, category: str, found, camera_pose, up, frame) -> Answer:
+def _size(q: ObjectQuestion, category: str, found, up, frame) -> Answer:
     """The most confident instance's longest side, or its height along `up` ("how tall") or
     its width across it ("how wide"); without `up` (no camera pose yet) the longest side."""
     inst = max(found, key=lambda i: i.confidence)
-    if up is None and camera_pose is not None:
-        up = -np.asarray(camera_pose, np.float64)[:3, 1]
     measure = q.measure if up is not None else 'length'
     metres = size_of(inst, measure, up)
     value, unit = (metres * 100, 'cm') if q.unit == 'cm' else (metres, 'm')
