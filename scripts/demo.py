@@ -365,7 +365,9 @@ def _make_recorder(node, rec: Recording):
         labels = {(m.ns, m.id): m.text for m in msg.markers if m.type == Marker.TEXT_VIEW_FACING}
         rec.objects = [{'category': m.ns, 'label': labels.get((m.ns, m.id + 1), ''), 'frame': m.header.frame_id,
                         'centre': [m.pose.position.x, m.pose.position.y, m.pose.position.z],
-                        'size': [m.scale.x, m.scale.y, m.scale.z]}
+                        'size': [m.scale.x, m.scale.y, m.scale.z],
+                        'orientation': [m.pose.orientation.x, m.pose.orientation.y, m.pose.orientation.z,
+                                        m.pose.orientation.w]}
                        for m in msg.markers if m.type == Marker.CUBE and m.action == Marker.ADD]
         rec.floor = next(([[p.x, p.y, p.z] for p in m.points] for m in msg.markers
                           if m.ns == 'room' and m.type == Marker.LINE_STRIP), [])
@@ -826,7 +828,11 @@ def render_object_map(seq, traj: Trajectory | None, objects: dict, out: Path) ->
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    import cv2
     from matplotlib.patches import Polygon, Rectangle
+
+    from geovr_ros.geometry import matrix_from_quat_xyzw
+    from geovr_ros.objects.footprint import OrientedBox
     axes2 = _floor_axes(seq)
     fig, ax = plt.subplots(figsize=(8.0, 7.4), dpi=100, constrained_layout=True)
     scene = getattr(seq, 'scene', None)
@@ -852,13 +858,15 @@ def render_object_map(seq, traj: Trajectory | None, objects: dict, out: Path) ->
     uncertain = 0
     for o in objects.get('objects', []):
         centre = np.asarray(o['centre_world']) @ axes2.T
-        # the box's extent along the picture's axes (its axes are the map's, turned by the fit)
-        extent = np.abs(axes2 @ R) @ np.asarray(o['size'])
+        # the box seen from above (its axes: the marker's orientation, turned by the fit)
+        box_axes = R @ matrix_from_quat_xyzw(np.asarray(o.get('orientation', (0.0, 0.0, 0.0, 1.0))))
+        corners = OrientedBox(np.asarray(o['centre_world']), box_axes, np.asarray(o['size'])).corners() @ axes2.T
         colour = cmap(categories.index(o['category']) % 10)
         counted = not o.get('label', '').endswith('uncertain')   # what the answers count (object_markers)
         uncertain += not counted
-        ax.add_patch(Rectangle(tuple(centre - extent / 2), extent[0], extent[1], fill=False, ec=colour,
-                               lw=1.6 if counted else 0.8, ls='--' if counted else ':', alpha=1.0 if counted else 0.45))
+        hull = cv2.convexHull(corners.astype(np.float32))[:, 0]   # the footprint's outline
+        ax.add_patch(Polygon(hull, closed=True, fill=False, ec=colour,
+                             lw=1.6 if counted else 0.8, ls='--' if counted else ':', alpha=1.0 if counted else 0.45))
         ax.text(centre[0], centre[1], o['category'], ha='center', va='center', fontsize=8 if counted else 6,
                 color=colour, fontweight='bold' if counted else 'normal', alpha=1.0 if counted else 0.6)
     if scene is not None and 'recall' in objects:

@@ -1,9 +1,11 @@
 """`python -m geovr_ros.objects.bench`: the object map's cost per frame and per answer.
 
 A map of `--objects` instances (in `--keyframes` keyframes, each instance holding the
-maximum of 32 observations) is built from synthetic observations, and its room footprint from
+maximum of 32 observations, z up: each fits its footprint box) is built from synthetic
+observations, and its room footprint from
 `--keyframes` 256x192 depth frames around a box room; then timed (median of `--repeats`):
-fusing one frame of `--per-frame` observations, counting the frame against the instances it
+an observation's footprint reaches from 2048 points, fusing one frame of `--per-frame`
+observations, counting the frame against the instances it
 did not name (`note_missed`), a keyframe's depth into the room footprint, the floor outline
 afresh (the first room question after a keyframe), `instances()`, each answer kind through
 `ObjectAnswerer` (VSI-Bench's eight, where-is, one never seen), and `relocate()` of every
@@ -17,7 +19,8 @@ import time
 import numpy as np
 
 from geovr_ros.memory import SpatialMemory
-from geovr_ros.objects.object_map import ObjectMap
+from geovr_ros.objects.footprint import footprint_reach
+from geovr_ros.objects.object_map import ObjectMap, ObjectMapConfig
 from geovr_ros.objects.observations import ObjectObservation
 from geovr_ros.objects.queries import ObjectAnswerer
 from geovr_ros.objects.vocabulary import load_vocabulary
@@ -37,17 +40,23 @@ QUESTIONS = ('How many chairs are there?', 'How far is the chair from the table?
              'What is in front of me?', 'When did you last see the plant?')
 
 
+_CUBE = np.array([[x, y, z] for x in (-0.25, 0.25) for y in (-0.25, 0.25) for z in (-0.25, 0.25)])
+
+
+def cube_observation(category: str, centre: np.ndarray, keyframe: int, stamp: float) -> ObjectObservation:
+    """An observation of a 0.5 m cube at `centre` (z up), with its footprint reaches."""
+    low, high = footprint_reach(centre + _CUBE, centre, 2, (0.0, 100.0))
+    return ObjectObservation(category, 0.8, centre, centre - 0.25, centre + 0.25, keyframe, centre, stamp,
+                             np.zeros(0, int), 100, reach_low=low, reach_high=high)
+
+
 def synthetic_map(n_objects: int, n_keyframes: int, rng: np.random.Generator) -> ObjectMap:
     categories = ['chair', 'table', 'sofa', 'plant', 'monitor', 'lamp', 'cabinet', 'bottle']
     centres = rng.uniform(-10, 10, (n_objects, 3)) * [1, 1, 0.1]
-    m = ObjectMap()
+    m = ObjectMap(ObjectMapConfig(vertical_axis=2))
     for t in range(32):
-        frame = []
-        for i, c in enumerate(centres):
-            p = c + rng.normal(0, 0.03, 3)
-            frame.append(ObjectObservation(categories[i % len(categories)], 0.8, p, p - 0.25, p + 0.25,
-                                           int(t % n_keyframes), p, float(t), np.zeros(0, int), 100))
-        m.add(frame)
+        m.add([cube_observation(categories[i % len(categories)], c + rng.normal(0, 0.03, 3), int(t % n_keyframes),
+                                float(t)) for i, c in enumerate(centres)])
     return m
 
 
@@ -90,9 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     memory.record_pose(0.0, np.eye(4))
     snapshot = memory.snapshot()
     existing = m.instances(min_views=1)
-    frame = [ObjectObservation(i.category, 0.8, i.centroid, i.box_min, i.box_max, 0, i.centroid, 99.0,
-                               np.zeros(0, int), 100) for i in existing[:args.per_frame]]
+    frame = [cube_observation(i.category, i.centroid, 0, 99.0) for i in existing[:args.per_frame]]
     print(f'{len(m)} instances, {args.keyframes} keyframes, 32 observations each')
+    points = rng.normal(0.0, 0.3, (2048, 3))
+    ms = _median_ms(lambda: footprint_reach(points, np.zeros(3), 2, (5.0, 95.0)), args.repeats)
+    print(f'footprint reaches of one observation (2048 points, thinned to 512): {ms:.2f} ms')
     print(f'add one frame of {len(frame)} observations: {_median_ms(lambda: m.add(frame), args.repeats):.2f} ms')
     stamps = iter(range(10 ** 9))   # a new frame each call: every instance in view is counted
     named = [i.instance_id for i in existing[:args.per_frame]]

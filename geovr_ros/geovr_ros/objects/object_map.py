@@ -7,6 +7,10 @@ each as its centroid in its keyframe's optical frame plus its box relative to th
 - centroid: the score-weighted mean of the observations' centroids;
 - box: per axis, the `box_quantiles` of the observations' box corners (low quantile of the
   minima, high quantile of the maxima: the union of partial views, robust to one stray view);
+- footprint box, with the vertical axis known: the same union along 36 directions of the
+  floor plane, and the box turned about the vertical axis to the smallest footprint
+  (`objects/footprint.py`): an object at an angle to the map's axes gets its own size, not its
+  axis-aligned box's (the sizes answers give and the boxes RViz draws);
 - confidence: the mean score of every observation ever fused times the view support
   n_views / (n_views + `views_half`): named once with score 0.9 gives 0.30, in 2 frames
   0.45, in 20 frames 0.82 (an object named in many frames is more certain than one named
@@ -43,6 +47,7 @@ import numpy as np
 
 from geovr_ros.geometry import invert_pose, project_points, transform_points
 from geovr_ros.objects.colours import colour_distance, colour_name
+from geovr_ros.objects.footprint import DIRECTIONS, OrientedBox, column_quantile, fit_footprint_box
 from geovr_ros.objects.observations import ObjectObservation
 from geovr_ros.objects.room import RoomFootprint
 
@@ -128,7 +133,9 @@ class ObjectInstance:
     confidence in [0, 1]; first_seen, last_seen: stamps (s); keyframes: ids supporting it;
     n_missed: frames that should have named it and did not (the module docstring); colour:
     (3,) median sRGB in [0, 1] of its observations' colours, or None when none was seen or
-    fewer than half of its views agree with it (`_consistent_colour`)."""
+    fewer than half of its views agree with it (`_consistent_colour`); footprint_box: the box
+    turned about the map's vertical axis to the object's footprint (None: the vertical axis is
+    unknown; `oriented_box` then gives the axis-aligned box)."""
 
     instance_id: int
     category: str
@@ -142,15 +149,22 @@ class ObjectInstance:
     keyframes: tuple[int, ...]
     n_missed: int = 0
     colour: np.ndarray | None = None
+    footprint_box: OrientedBox | None = None
 
     @property
     def extent(self) -> np.ndarray:
-        """(3,) box size along map x, y, z, metres."""
+        """(3,) axis-aligned box size along map x, y, z, metres."""
         return self.box_max - self.box_min
 
     @property
     def box_centre(self) -> np.ndarray:
         return (self.box_min + self.box_max) / 2
+
+    @property
+    def oriented_box(self) -> OrientedBox:
+        """The object's own box: the footprint box, else the axis-aligned one. Its sizes are
+        what the answers measure."""
+        return self.footprint_box or OrientedBox.axis_aligned(self.box_min, self.box_max)
 
 
 @dataclass
@@ -158,7 +172,8 @@ class _Track:
     """Mutable state of one instance (under the map's lock). Arrays have one row per kept
     observation: keyframe (n,), stamp (n,), score (n,), point_kf (n, 3), point_map (n, 3),
     offset_min / offset_max (n, 3) box corners relative to point_map, colour (n, 3) sRGB
-    (NaN: not seen)."""
+    (NaN: not seen), reach_low / reach_high (n, DIRECTIONS) footprint reaches from point_map
+    (NaN: no vertical axis)."""
 
     instance_id: int
     category: str
@@ -177,6 +192,8 @@ class _Track:
     offset_min: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     offset_max: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     colour: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    reach_low: np.ndarray = field(default_factory=lambda: np.zeros((0, DIRECTIONS)))
+    reach_high: np.ndarray = field(default_factory=lambda: np.zeros((0, DIRECTIONS)))
     cached: ObjectInstance | None = None  # the reported instance; None after any change
 
     def append(self, rows: dict[str, np.ndarray], keep: int) -> None:
@@ -192,25 +209,32 @@ class _Track:
         return (w[:, None] * self.point_map).sum(0) / w.sum()
 
     def box(self, quantiles: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-        lo = np.quantile(self.point_map + self.offset_min, quantiles[0], axis=0)
-        hi = np.quantile(self.point_map + self.offset_max, quantiles[1], axis=0)
+        lo = column_quantile(self.point_map + self.offset_min, quantiles[0])
+        hi = column_quantile(self.point_map + self.offset_max, quantiles[1])
         c = self.centroid()
         return np.minimum(lo, c), np.maximum(hi, c)
 
-    def instance(self, quantiles, views_half: float, negative_evidence: bool) -> ObjectInstance:
+    def instance(self, config: 'ObjectMapConfig') -> ObjectInstance:
         if self.cached is None:
-            lo, hi = self.box(quantiles)
+            lo, hi = self.box(config.box_quantiles)
             mean_score = self.score_sum / max(self.obs_total, 1)
-            support = self.n_views / (self.n_views + views_half)
-            if negative_evidence:
+            support = self.n_views / (self.n_views + config.views_half)
+            if config.negative_evidence:
                 support *= self.n_views / (self.n_views + self.n_missed)
             centroid = self.centroid()
             colour = _consistent_colour(self.colour)
-            for array in (centroid, lo, hi) + (() if colour is None else (colour,)):
+            v = config.vertical_axis
+            footprint = None if v is None else fit_footprint_box(
+                self.point_map, self.reach_low, self.reach_high, v, (lo[v], hi[v]), config.box_quantiles, centroid)
+            shared = (centroid, lo, hi) + (() if colour is None else (colour,))
+            if footprint is not None:
+                shared += (footprint.centre, footprint.axes, footprint.size)
+            for array in shared:
                 array.flags.writeable = False  # shared by every reader until the next change
             self.cached = ObjectInstance(self.instance_id, self.category, float(mean_score * support),
                                          centroid, lo, hi, self.n_views, self.first_seen, self.last_seen,
-                                         tuple(int(k) for k in np.unique(self.keyframe)), self.n_missed, colour)
+                                         tuple(int(k) for k in np.unique(self.keyframe)), self.n_missed, colour,
+                                         footprint)
         return self.cached
 
 
@@ -226,8 +250,11 @@ def _consistent_colour(colours: np.ndarray) -> np.ndarray | None:
     return median if 2 * sum(colour_name(c) == name for c in seen) >= len(seen) else None
 
 
-_ROW_KEYS = ('keyframe', 'stamp', 'score', 'point_kf', 'point_map', 'offset_min', 'offset_max', 'colour')
-_ROW_VECTORS = ('point_kf', 'point_map', 'offset_min', 'offset_max', 'colour')   # (n, 3) rows
+_ROW_KEYS = ('keyframe', 'stamp', 'score', 'point_kf', 'point_map', 'offset_min', 'offset_max', 'colour',
+             'reach_low', 'reach_high')
+_ROW_WIDTHS = {'point_kf': 3, 'point_map': 3, 'offset_min': 3, 'offset_max': 3, 'colour': 3,
+               'reach_low': DIRECTIONS, 'reach_high': DIRECTIONS}   # (n, width) rows; the others (n,)
+_MAY_BE_NAN = ('colour', 'reach_low', 'reach_high')   # not seen; no vertical axis
 
 
 def box_overlap(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> float:
@@ -257,10 +284,22 @@ class ObjectMap:
     """Object instances fused from observations (see the module docstring)."""
 
     def __init__(self, config: ObjectMapConfig = ObjectMapConfig()):
-        self.config = config
-        self.room = RoomFootprint()   # the depth's points of the same keyframes: the floor's outline
         self._lock = threading.Lock()
+        self._config = config
+        self.room = RoomFootprint()   # the depth's points of the same keyframes: the floor's outline
         self.clear()
+
+    @property
+    def config(self) -> ObjectMapConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: ObjectMapConfig) -> None:
+        """New rules from now on; the instances are summarised anew (e.g. with a vertical axis)."""
+        with self._lock:
+            self._config = config
+            for track in self._tracks.values():
+                track.cached = None
 
     def clear(self) -> None:
         self.room.clear()
@@ -301,7 +340,9 @@ class ObjectMap:
                               'point_map': centroid[None],
                               'offset_min': (np.asarray(obs.box_min) - centroid)[None],
                               'offset_max': (np.asarray(obs.box_max) - centroid)[None],
-                              'colour': np.asarray(obs.colour, np.float64).reshape(1, 3)},
+                              'colour': np.asarray(obs.colour, np.float64).reshape(1, 3),
+                              'reach_low': np.asarray(obs.reach_low, np.float64).reshape(1, DIRECTIONS),
+                              'reach_high': np.asarray(obs.reach_high, np.float64).reshape(1, DIRECTIONS)},
                              self.config.max_observations)
                 joined.append(track.instance_id)
                 self.observations_added += 1
@@ -324,7 +365,7 @@ class ObjectMap:
             for track in self._tracks.values():
                 if track.instance_id in named or track.last_missed == stamp or stamp in track.stamp:
                     continue
-                inst = track.instance(cfg.box_quantiles, cfg.views_half, cfg.negative_evidence)
+                inst = track.instance(cfg)
                 (u, v), z = project_points(transform_points(T_cam_map, inst.centroid), K)
                 if not 0 < z <= cfg.miss_range * float(np.max(track.point_kf[:, 2])):
                     continue
@@ -374,8 +415,7 @@ class ObjectMap:
         min_views = self.config.min_views if min_views is None else int(min_views)
         min_confidence = self.config.min_confidence if min_confidence is None else float(min_confidence)
         with self._lock:
-            out = [t.instance(self.config.box_quantiles, self.config.views_half, self.config.negative_evidence)
-                   for _, t in sorted(self._tracks.items())
+            out = [t.instance(self.config) for _, t in sorted(self._tracks.items())
                    if t.n_views >= min_views and (category is None or t.category == category)]
         rate = self.config.min_detection_rate
         return [i for i in out if i.confidence >= min_confidence and i.n_views >= rate * (i.n_views + i.n_missed)]
@@ -405,7 +445,7 @@ class ObjectMap:
         return limit is None or a is None or b is None or float(colour_distance(a, b)) <= limit
 
     def _summary(self, track: _Track) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        inst = track.instance(self.config.box_quantiles, self.config.views_half, self.config.negative_evidence)
+        inst = track.instance(self.config)
         return inst.centroid, inst.box_min, inst.box_max, inst.colour
 
     def _associate(self, obs: ObjectObservation) -> _Track | None:
@@ -479,7 +519,7 @@ class ObjectMap:
                                                or [np.zeros(0, np.int64)]),
             }
             for key in _ROW_KEYS:
-                empty = np.zeros((0, 3)) if key in _ROW_VECTORS else np.zeros(0)
+                empty = np.zeros((0, _ROW_WIDTHS[key])) if key in _ROW_WIDTHS else np.zeros(0)
                 arrays['obs_' + key] = np.concatenate([getattr(t, key) for t in tracks] or [empty])
             arrays['obs_keyframe'] = arrays['obs_keyframe'].astype(np.int64)
             meta = {'format': FORMAT, 'version': VERSION, 'categories': categories, 'next_id': self._next_id,
@@ -505,8 +545,9 @@ class ObjectMap:
         need = {'instance_id': 1, 'category_index': 1, 'n_views': 1, 'first_seen': 1, 'last_seen': 1,
                 'score_sum': 1, 'observations_total': 1, 'obs_instance': 1, **{'obs_' + k: 1 for k in _ROW_KEYS}}
         arrays = dict(arrays)
-        if 'obs_colour' not in arrays and 'obs_stamp' in arrays:   # maps saved before colours: none seen
-            arrays['obs_colour'] = np.full((len(np.asarray(arrays['obs_stamp'])), 3), np.nan)
+        for key in _MAY_BE_NAN:   # maps saved before colours or footprints: none seen
+            if 'obs_' + key not in arrays and 'obs_stamp' in arrays:
+                arrays['obs_' + key] = np.full((len(np.asarray(arrays['obs_stamp'])), _ROW_WIDTHS[key]), np.nan)
         for key in need:
             if key not in arrays:
                 raise ObjectMapError(f'object map arrays lack {key!r}')
@@ -514,10 +555,10 @@ class ObjectMap:
         n, m = len(a['instance_id']), len(a['obs_instance'])
         for key, value in a.items():
             rows = m if key.startswith('obs_') else n
-            width = (3,) if key[4:] in _ROW_VECTORS else ()
+            width = (_ROW_WIDTHS[key[4:]],) if key[4:] in _ROW_WIDTHS else ()
             if value.shape != (rows,) + width:
                 raise ObjectMapError(f'object map array {key!r} has shape {value.shape}, expected {(rows,) + width}')
-            unseen = np.isnan(value) if key == 'obs_colour' else False   # a colour may be NaN: not seen
+            unseen = np.isnan(value) if key[4:] in _MAY_BE_NAN else False
             if value.dtype.kind not in 'iuf' or not np.all(np.isfinite(value) | unseen):
                 raise ObjectMapError(f'object map array {key!r} must be finite numbers')
         ids = a['instance_id'].astype(np.int64)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from geovr_ros.geometry import ShapeError, depth_to_points, invert_pose, transform_points
+from geovr_ros.objects.footprint import DIRECTIONS, footprint_reach
 from geovr_ros.objects.vocabulary import Vocabulary
 
 __all__ = ['ObjectObservation', 'ObservationConfig', 'cell_grid_shape', 'connected_components',
@@ -95,7 +96,10 @@ class ObjectObservation:
     centroid_keyframe: (3,) the centroid in the optical frame of keyframe `keyframe_id`;
     score: mean category probability over the component's cells; cells: (M,) flat indices
     of the component's cells in the (Hc, Wc) grid; n_points: foreground pixels used;
-    colour: (3,) median sRGB in [0, 1] of those pixels (NaN when no image was given).
+    colour: (3,) median sRGB in [0, 1] of those pixels (NaN when no image was given);
+    reach_low, reach_high: (N,) metres the points reach from the centroid along each footprint
+    direction of the floor plane (`objects/footprint.py`; NaN when the map's vertical axis is
+    unknown).
     """
 
     category: str
@@ -109,6 +113,8 @@ class ObjectObservation:
     cells: np.ndarray
     n_points: int
     colour: np.ndarray = field(default_factory=lambda: np.full(3, np.nan))
+    reach_low: np.ndarray = field(default_factory=lambda: np.full(DIRECTIONS, np.nan))
+    reach_high: np.ndarray = field(default_factory=lambda: np.full(DIRECTIONS, np.nan))
 
     @property
     def extent(self) -> np.ndarray:
@@ -231,12 +237,15 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
             surface = support * up[axis]  # the surface's coordinate on the vertical axis (up is +-1 there)
             box_min[axis], box_max[axis] = min(box_min[axis], surface), max(box_max[axis], surface)
         centroid = (box_min + box_max) / 2 if config.centre == 'box' else np.median(in_map, axis=0)
+        reach = (footprint_reach(in_map, centroid, vertical_axis, config.box_percentiles) if vertical_axis is not None
+                 else (np.full(DIRECTIONS, np.nan),) * 2)
         observations.append(ObjectObservation(
             category=vocabulary.names[label], score=float(probabilities[..., label][mask].mean()),
             centroid=centroid, box_min=np.minimum(box_min, centroid), box_max=np.maximum(box_max, centroid),
             keyframe_id=int(keyframe_id), centroid_keyframe=transform_points(T_kf_map, centroid),
             stamp=float(stamp), cells=np.flatnonzero(mask), n_points=int(len(pts)),
-            colour=np.median(rgbs, axis=0) if len(rgbs) else np.full(3, np.nan)))
+            colour=np.median(rgbs, axis=0) if len(rgbs) else np.full(3, np.nan),
+            reach_low=reach[0], reach_high=reach[1]))
     return observations
 
 

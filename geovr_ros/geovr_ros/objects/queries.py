@@ -884,12 +884,13 @@ def _size(q: ObjectQuestion, category: str, found, up, frame) -> Answer:
     metres = size_of(inst, measure, up)
     value, unit = (metres * 100, 'cm') if q.unit == 'cm' else (metres, 'm')
     more = f' (the most confident of {len(found)})' if len(found) > 1 else ''
-    e = inst.extent
+    e = inst.oriented_box.size
+    axes = 'its own axes, turned to its footprint' if inst.footprint_box is not None else f'{frame} x, y, z'
     size = _length(value, unit)
     said = {'length': f'{size} along its longest side', 'height': f'{size} tall (its extent along up)',
             'width': f'{size} wide (its longest side across up)'}[measure]
     return Answer(True, 'ok', f'the {category}{_looks(inst)}{more} is {said} (box {e[0]:.2f} x {e[1]:.2f} x '
-                  f'{e[2]:.2f} m along {frame} x, y, z; centre {xyz_text(inst.centroid)} in {frame})',
+                  f'{e[2]:.2f} m along {axes}; centre {xyz_text(inst.centroid)} in {frame})',
                   q.task, value, unit, points=inst.centroid[None].copy(), confidence=inst.confidence, frame=frame)
 
 

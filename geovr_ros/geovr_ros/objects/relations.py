@@ -198,15 +198,19 @@ SIZE_WORDS = {'bigger': ('volume', False), 'larger': ('volume', False), 'smaller
 
 
 def size_of(inst: ObjectInstance, measure: str, up: np.ndarray | None) -> float:
-    """`measure` of an instance's box (its axes): 'volume' m^3, 'length' its longest side, 'height'
-    its extent along `up`, 'width' its longest side across `up` (m)."""
-    extent = np.asarray(inst.extent, np.float64)
+    """`measure` of an instance's own box (`oriented_box`: turned to its footprint when the map's
+    vertical axis is known): 'volume' m^3, 'length' its longest side, 'height' its extent along
+    `up`, 'width' its longest side across `up` (m)."""
+    box = inst.oriented_box
+    size = np.asarray(box.size, np.float64)
     if measure == 'volume':
-        return float(np.prod(extent))
+        return float(np.prod(size))
     if measure == 'length' or up is None:
-        return float(np.max(extent))
-    along = np.abs(np.asarray(up, np.float64)) / np.linalg.norm(up)
-    return float(along @ extent) if measure == 'height' else float(np.max(extent * (1.0 - along)))
+        return float(np.max(size))
+    up = np.asarray(up, np.float64) / np.linalg.norm(up)
+    if measure == 'height':
+        return box.extent_along(up)
+    return float(np.max(size * (1.0 - np.abs(up @ box.axes))))
 
 
 # superlative -> (measure, whether the smallest wins), as SIZE_WORDS

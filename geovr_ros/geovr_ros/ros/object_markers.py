@@ -1,7 +1,7 @@
 """Object map -> visualization_msgs/MarkerArray (a pure function; no node).
 
 One DELETEALL first (so instances merged away or forgotten vanish), then per instance a
-CUBE (its axis-aligned box, translucent) and a TEXT_VIEW_FACING label ("red chair 3 · 0.97 ·
+CUBE (its box, turned to its footprint when the map's vertical axis is known, translucent) and a TEXT_VIEW_FACING label ("red chair 3 · 0.97 ·
 5 views") above it, both in the namespace of its category. An instance the answers do not
 count (under half as confident as its category's best: `objects.queries.credible_mask`) is
 drawn fainter and its label ends "uncertain", so that what RViz shows agrees with what the
@@ -22,6 +22,7 @@ from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
+from geovr_ros.geometry import quat_xyzw_from_matrix
 from geovr_ros.objects.colours import colour_name
 from geovr_ros.objects.object_map import ObjectInstance
 from geovr_ros.objects.queries import credible_mask
@@ -58,15 +59,17 @@ def object_markers(instances: Sequence[ObjectInstance], frame_id: str, stamp: Ti
     identity = Quaternion(x=0.0, y=0.0, z=0.0, w=1.0)
     counted = credible_mask(instances)
     for inst, credible in zip(instances, counted):
-        centre = inst.box_centre
-        side = np.maximum(inst.extent, min_side)
+        box = inst.oriented_box
+        centre = box.centre
+        side = np.maximum(box.size, min_side)
+        qx, qy, qz, qw = (float(v) for v in quat_xyzw_from_matrix(box.axes))
         cube = Marker(header=header, ns=inst.category, id=2 * int(inst.instance_id), type=Marker.CUBE,
                       action=Marker.ADD,
                       pose=Pose(position=Point(x=float(centre[0]), y=float(centre[1]), z=float(centre[2])),
-                                orientation=identity),
+                                orientation=Quaternion(x=qx, y=qy, z=qz, w=qw)),
                       scale=Vector3(x=float(side[0]), y=float(side[1]), z=float(side[2])),
                       color=category_colour(inst.category, box_alpha if credible else uncertain_alpha))
-        top = centre + up * (float(np.abs(side @ up)) / 2 + text_height)
+        top = centre + up * (float(np.abs(up @ box.axes) @ side) / 2 + text_height)
         label = Marker(header=header, ns=inst.category, id=2 * int(inst.instance_id) + 1,
                        type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
                        pose=Pose(position=Point(x=float(top[0]), y=float(top[1]), z=float(top[2])),

@@ -57,12 +57,13 @@ def denormalised_rgb(chw: np.ndarray, metadata) -> np.ndarray:
 
 
 def _moved_instance(instance, T: np.ndarray):
-    """An ObjectInstance moved rigidly by T (4, 4): its centroid exactly, its axis-aligned box
-    translated with the centroid (the extent keeps its size)."""
+    """An ObjectInstance moved rigidly by T (4, 4): its centroid and footprint box exactly, its
+    axis-aligned box translated with the centroid (the extent keeps its size)."""
     centroid = transform_points(T, instance.centroid[None])[0]
     shift = centroid - instance.centroid
+    footprint = None if instance.footprint_box is None else instance.footprint_box.moved(T)
     return dataclasses.replace(instance, centroid=centroid, box_min=instance.box_min + shift,
-                               box_max=instance.box_max + shift)
+                               box_max=instance.box_max + shift, footprint_box=footprint)
 
 
 class Session:

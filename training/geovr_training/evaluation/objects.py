@@ -517,6 +517,7 @@ def plot_topdown(path: Path, title: str, poses: np.ndarray, instances, objects=N
     """Top view: trajectory, found instances (their boxes' floor footprint), true objects."""
     import matplotlib
     matplotlib.use('Agg')
+    import cv2
     import matplotlib.pyplot as plt
     from matplotlib.patches import Polygon, Rectangle
     basis = floor_basis(poses, None if up is None else np.asarray(up, float))
@@ -529,12 +530,11 @@ def plot_topdown(path: Path, title: str, poses: np.ndarray, instances, objects=N
         ax.add_patch(Polygon(corners, fill=False, ls='--', lw=1,
                              ec='0.6' if obj.first_seen is None else category_rgb(obj.category)))
     for inst in instances:
-        lo, hi = inst.box_min, inst.box_max
-        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-        c2 = corners @ basis.T
+        c2 = inst.oriented_box.corners() @ basis.T
         c = basis @ inst.centroid
         colour = category_rgb(inst.category)
-        ax.add_patch(Rectangle(c2.min(0), *(c2.max(0) - c2.min(0)), fc=(*colour, 0.3), ec=colour))
+        hull = cv2.convexHull(c2.astype(np.float32))[:, 0]   # the box's footprint
+        ax.add_patch(Polygon(hull, closed=True, fc=(*colour, 0.3), ec=colour))
         ax.annotate(f'{inst.category} {inst.confidence:.2f}', c, fontsize=7, ha='center')
     ax.set_aspect('equal')
     ax.autoscale_view()
