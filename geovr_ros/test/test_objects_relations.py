@@ -148,7 +148,11 @@ def test_users_wordings_of_distances_and_neighbours(vocab):
     assert a.value == pytest.approx(np.sqrt(9 + 0.825 ** 2), abs=1e-3) and 'from the camera' in a.answer
     assert ask('How far away is the table from the sofa?', vocab).value == pytest.approx(3.0, abs=1e-3)
     for question in ('What is next to the table?', "What's near the table?", 'What did you see beside the table?',
-                     'What is the nearest object to the table?'):
+                     'Which things are by the table?'):   # what lies there: both chairs, 0.15 m from it
+        a = ask(question, vocab)
+        assert a.category == 'support' and a.value == 2.0, question
+        assert 'a chair at x=1.00, y=0.00' in a.answer and 'a chair at x=-1.00' in a.answer, question
+    for question in ('What is the nearest object to the table?', 'Which object is next to the table?'):   # one
         a = ask(question, vocab)
         assert a.category == 'rel_distance' and a.value == pytest.approx(1.0, abs=0.01), question
         assert a.answer.startswith('the chair at x=1.00, y=0.00, z=0.45 m is nearest the table'), question
@@ -360,7 +364,7 @@ def test_yes_no_next_to_and_counts_of_what_lies_somewhere(vocab):
     assert a.category == 'support' and a.value == 1.0 and a.answer.startswith('yes: the chair lies next to the table')
     assert ask('Is the sofa near the table?', vocab, instances=room).value == 0.0   # 2.15 m between the boxes
     assert ask('How many things are on the table?', vocab, instances=room).value == 1.0
-    assert ask('How many objects are next to the table?', vocab, instances=room).value == 3.0
+    assert ask('How many objects are next to the table?', vocab, instances=room).value == 2.0   # the lamp is on it
     assert ask('How many chairs are around the table?', vocab, instances=room).value == 2.0
     assert ask('Show me the sofa', vocab).category == 'where_is'
     assert ask('Is the sofa far from the table?', vocab).value == pytest.approx(np.hypot(3.0, 0.025))
@@ -559,3 +563,23 @@ def test_floor_basis_is_orthonormal_and_right_handed():
         np.testing.assert_allclose(np.cross(basis[0], basis[1]), up, atol=1e-12)
     with pytest.raises(ValueError, match='up must be'):
         floor_basis(np.zeros(3))
+
+
+def test_above_and_next_to_are_told_from_on_and_under(vocab):
+    """A lamp on the table and one hanging over it, a box under it, chairs beside it: "above"
+    takes both lamps, "next to" the chairs only (what rests on the table or lies under it is
+    not next to it); nothing next to an object names the nearest one."""
+    from geovr_ros.objects.relations import lying_above, near
+    hanging = inst(7, 'lamp', (0.0, 0.1, 1.8), (0.3, 0.3, 0.3))
+    on_top = inst(6, 'lamp', (0.2, 0.1, 0.95), (0.2, 0.2, 0.4))
+    below = inst(9, 'box', (0.1, -0.1, 0.15), (0.3, 0.3, 0.3))
+    room = ROOM + [on_top, hanging, below]
+    table, up = room[3], np.array([0.0, 0.0, 1.0])
+    assert lying_above(room, table, up).tolist() == [False, False, False, False, True, True, False]
+    assert near(room, table, up).tolist() == [False, True, True, False, False, False, False]
+    assert near(room, table).tolist() == [False, True, True, False, True, False, True]   # no up: the gap alone
+    a = ask('What is hanging above the table?', vocab, instances=room)
+    assert a.category == 'support' and a.value == 2.0 and a.answer.startswith('above the table')
+    assert ask('Is the box above the table?', vocab, instances=room).value == 0.0
+    a = ask('What is next to the sofa?', vocab, instances=room)
+    assert a.value == 0.0 and 'the nearest: a ' in a.answer and len(a.points) == 2

@@ -70,14 +70,15 @@ __all__ = ['NOT_SEEN', 'ObjectAnswerer', 'ObjectQuestion', 'answer_from_objects'
 _SIZE_WORD = re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')   # "bigger", "taller", ...
 # "what is on the table?", "is the lamp on the table?", "is there a box on top of the shelf?", "what is under
 # the desk?"
-_ON = (r"\b(?:what|which)(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept"
+_ON = (r"\b(?:what|which)(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept| hanging"
        r"| the (?:objects?|things?|items?)| (?:objects?|things?|items?) (?:is|are)(?: there)?)? "
-       r"(?:on|under|underneath|beneath|below) (?:top of )?(?:the|a|an|that|this)\b"
-       r"|^(?:is|are) (?:there )?(?:anything|something) (?:on top of|on|under|underneath|beneath|below|next to"
+       r"(?:on|under|underneath|beneath|below|above) (?:top of )?(?:the|a|an|that|this)\b"
+       r"|^(?:is|are) (?:there )?(?:anything|something) (?:on top of|on|under|underneath|beneath|below|above|next to"
        r"|near|beside|close to|by) (?:the|a|an)\b"
        r"|^(?:is|are) (?:the|a|an|there an?|there any) .+? "
-       r"(?:on top of|on|under|underneath|beneath|below|next to|near|beside|close to|by) (?:the|a|an)\b")
+       r"(?:on top of|on|under|underneath|beneath|below|above|next to|near|beside|close to|by) (?:the|a|an)\b")
 _UNDER = re.compile(r'\b(under|underneath|beneath|below)\b')
+_ABOVE = re.compile(r'\babove\b')
 _ON_FLOOR = re.compile(r'\bon the (floor|ground)\b')
 _RESTS_ON = re.compile(r"^what(?:'s| is| are) (?:the|that|this|a|an) .+? "
                        r"(?:standing |lying |sitting |placed |kept |resting )?on(?: top of)?\s*[?.!]*$")
@@ -98,8 +99,8 @@ _WHEN = re.compile(r'^when\b.*\b(see|seen|saw|notic\w*|spot\w*|find|found)\b|\bw
                    r'|\bhow long ago\b.*\b(see|seen|saw)\b')
 _LATEST = re.compile(r'\b(last|latest|most recently)\b')
 # "how many things are on the table?": a count of what lies there
-_COUNT_PLACED = re.compile(r'\b(objects|things|items)\b.*\b(on top of|on|under|underneath|beneath|below|next to|near'
-                           r'|beside|around|close to|by)\s+(?:the|a|an)\b')
+_COUNT_PLACED = re.compile(r'\b(objects|things|items)\b.*\b(on top of|on|under|underneath|beneath|below|above|next to'
+                           r'|near|beside|around|close to|by)\s+(?:the|a|an)\b')
 # "where is the nearest chair?", "how far is the closest lamp?": the instance nearest the camera
 _NEAREST_ONE = re.compile(r'\bthe (nearest|closest)\b')
 # "how far is the plant?": one object, nothing to measure from but the camera
@@ -107,7 +108,11 @@ _OTHER_PLACE = re.compile(r'\b(from|and|between|apart|separat\w*)\b')
 _HEIGHT = re.compile(r'\bhow (tall|high)\b|\bheight\b')
 _WIDTH = re.compile(r'\bhow wide\b|\bwidth\b')
 _LONGEST = re.compile(r'\b(longest|largest|dimensions?)\b')
-# "what is next to the table?", "what's near the sofa?": the nearest object
+# "what is next to the table?", "which things are near the sofa?": what lies next to it (a support
+# question, place 'near'); "which object is next to the sofa?" (one): the nearest object
+_WHAT_NEXT_TO = re.compile(r"^(?:what|which (?:objects|things|items))(?:'s| is| are)?(?: there| lying| standing"
+                           r"| sitting| placed| kept| (?:did|do|can) (?:you|i|we) see)? "
+                           r"(?:next to|near|beside|close to|by) (?:the|a|an|that|this)\b")
 _NEXT_TO = (r"\b(?:what|which)(?:'s| is| are| objects? (?:is|are)| things? (?:is|are)| (?:did|do|can) (?:you|i|we) see"
             r"|(?:'s| is) the (?:object|thing|item))? "
             r"(?:next to|near|beside|close to|by)\b")
@@ -220,8 +225,8 @@ class ObjectQuestion:
     qualifiers: the categories named by where they are ("the lamp on the table",
       `objects/referring.py`), the question parsed without those phrases.
     place: what a support question asks for, 'on' ("what is on the table?"), 'under' ("what is
-      under the desk?"), 'near' ("is the plant near the sofa?") or 'support_of' ("what is the
-      lamp on?"); an 'around' question's direction from the camera ('ahead', 'left', 'right',
+      under the desk?"), 'near' ("is the plant near the sofa?", "what is next to the table?"), 'above'
+      ("is the lamp above the table?") or 'support_of' ("what is the lamp on?"); an 'around' question's direction from the camera ('ahead', 'left', 'right',
       'behind') or 'now' ("what do you see now?").
     measure: what a size question measures: object_size 'length' (the longest side), 'height'
       or 'width'; size_compare its comparative (a key of SIZE_WORDS), size_extreme its
@@ -315,8 +320,7 @@ def _object_question(task: str, question: str, text: str, categories: tuple[str,
     if task == 'object_count' and len(categories) == 1 and _COUNT_PLACED.search(text):   # "how many things are on ..."
         place = _COUNT_PLACED.search(text).group(2)
         return ObjectQuestion('support', categories, roles=categories, role_colours=('',),
-                              place='under' if _UNDER.match(place) else 'near' if _NEAR.match(place) or
-                              place == 'around' else 'on')
+                              place='near' if place == 'around' else _place_of(place))
     if task == 'object_count' and not categories and _ALL_OBJECTS.search(text):   # "how many objects ...?"
         return ObjectQuestion('object_list', categories)
     if task == 'above_floor' and not categories and re.search(r'\b(camera|robot|i|me|you|we)\b', text):
@@ -383,7 +387,7 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
             return ObjectQuestion(task, categories, roles=(mentions[0][1],), role_colours=tuple(colours[:1]),
                                   place='support_of')
         return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions), role_colours=tuple(colours),
-                              place='under' if _UNDER.search(text) else 'near' if _NEAR.search(text) else 'on')
+                              place=_place_of(text))
     if task == 'around':   # "what is in front of me?", "what is to my left?", "what do you see now?"
         said = text.replace('right now', 'now')
         if mentions:   # "is the sofa to my left or right?", "is the sofa in front of me?"
@@ -414,6 +418,9 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
             return None
         return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions), role_colours=tuple(colours),
                               measure=word, yes_no=than is not None)
+    if task == 'rel_distance' and len(mentions) == 1 and _WHAT_NEXT_TO.match(text):   # "what is next to the table?"
+        return ObjectQuestion('support', categories, roles=(mentions[0][1],), role_colours=tuple(colours[:1]),
+                              place='near')
     listed = parse_options(question)
     if task == 'route_plan':
         at = route_roles(text, mentions)
@@ -459,6 +466,11 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
         return None
     return ObjectQuestion(task, categories, closest=bool(_CLOSEST.search(text)), options=options,
                           roles=(rest[0][0],), role_colours=(rest[0][1],), farthest=bool(_FARTHEST.search(text)))
+
+
+def _place_of(text: str) -> str:
+    """The place a support question asks about: 'under', 'near', 'above' or 'on'."""
+    return 'under' if _UNDER.search(text) else 'near' if _NEAR.search(text) else 'above' if _ABOVE.search(text) else 'on'
 
 
 def _option_named(option: str, vocabulary: Vocabulary) -> tuple[str, str]:

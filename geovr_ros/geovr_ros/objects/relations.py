@@ -367,33 +367,50 @@ def lying_under(items: Sequence[ObjectInstance], cover: ObjectInstance, up: np.n
     return (heights <= top - UNDER_CLEARANCE_M) & over & np.array([i is not cover for i in items])
 
 
+def lying_above(items: Sequence[ObjectInstance], anchor: ObjectInstance, up: np.ndarray) -> np.ndarray:
+    """(len(items),) bool: which `items` lie above `anchor`: resting on it or higher (a lamp
+    hanging over a table): a box's bottom no lower than SUPPORT_GAP_M[0] below the anchor's top,
+    its centre above that top and over the anchor's footprint (SUPPORT_MARGIN_M wider)."""
+    if not items:
+        return np.zeros(0, bool)
+    bottoms, heights, top, over = _vertical(items, anchor, up)
+    return (bottoms - top >= SUPPORT_GAP_M[0]) & (heights > top - 0.05) & over & np.array([i is not anchor for i in items])
+
+
 def near(items: Sequence[ObjectInstance], anchor: ObjectInstance, up: np.ndarray | None = None) -> np.ndarray:
     """(len(items),) bool: which `items` lie next to `anchor`: the closest points of their
-    boxes within NEAR_GAP_M (touching and overlapping boxes included). `up` is not used (the
-    place tests' common signature)."""
+    boxes within NEAR_GAP_M (touching and overlapping boxes included), except, with `up` known,
+    what rests on the anchor or lies under it (a lamp on a table is on it, not next to it)."""
     if not items:
         return np.zeros(0, bool)
     lows = np.stack([i.box_min for i in items]).astype(np.float64)
     highs = np.stack([i.box_max for i in items]).astype(np.float64)
     gaps = np.maximum(0.0, np.maximum(anchor.box_min - highs, lows - anchor.box_max))   # per axis; 0 where they overlap
-    return (np.linalg.norm(gaps, axis=1) <= NEAR_GAP_M) & np.array([i is not anchor for i in items])
+    close = (np.linalg.norm(gaps, axis=1) <= NEAR_GAP_M) & np.array([i is not anchor for i in items])
+    if up is not None:
+        close &= ~resting_on(items, anchor, up) & ~lying_under(items, anchor, up)
+    return close
 
 
-PLACE_TESTS = {'on': resting_on, 'under': lying_under, 'near': near}
+PLACE_TESTS = {'on': resting_on, 'under': lying_under, 'near': near, 'above': lying_above}
 PLACE_RULES = {
     'on': f"a box's bottom within {-SUPPORT_GAP_M[0]:.2f} m below to {SUPPORT_GAP_M[1]:.2f} m above the {{0}}'s top, "
           'its centre over it',
     'under': f"its centre over the {{0}}'s footprint and at least {UNDER_CLEARANCE_M:.2f} m below its top",
-    'near': f"the closest points of the boxes within {NEAR_GAP_M:.2f} m of the {{0}}'s",
+    'near': f"the closest points of the boxes within {NEAR_GAP_M:.2f} m of the {{0}}'s, not on it or under it",
+    'above': f"its centre over the {{0}}'s footprint and its box's bottom no lower than {-SUPPORT_GAP_M[0]:.2f} m "
+             'below its top',
 }
-PLACE_WORDS = {'on': 'on', 'under': 'under', 'near': 'next to'}
+PLACE_WORDS = {'on': 'on', 'under': 'under', 'near': 'next to', 'above': 'above'}
 
 
 def support_answer(support_name: str, supports: Sequence[ObjectInstance], items: Sequence[ObjectInstance],
                    up: np.ndarray, frame: str, asked: str = '', relation: str = 'on') -> Answer:
-    """What lies on (relation 'on', `resting_on`), under ('under', `lying_under`) or next to
-    ('near', `near`) the `supports` (the instances `support_name` names): of `items`, those the
-    test keeps for one of them; value: how many. asked: a category for "is the lamp on the table?" (value 1 / 0)."""
+    """What lies on (relation 'on', `resting_on`), under ('under', `lying_under`), next to
+    ('near', `near`) or above ('above', `lying_above`) the `supports` (the instances `support_name`
+    names): of `items`, those the test keeps for one of them; value: how many (nothing next to
+    them: the text adds the nearest item and its distance). asked: a category for "is the lamp
+    on the table?" (value 1 / 0)."""
     test, word = PLACE_TESTS[relation], PLACE_WORDS[relation]
     found = []
     for support in supports:
@@ -409,7 +426,14 @@ def support_answer(support_name: str, supports: Sequence[ObjectInstance], items:
                       'yes (1) / no (0)', points=points, confidence=float(min(s.confidence for s in supports)),
                       frame=frame)
     if not found:
-        return Answer(True, 'ok', f'I have seen nothing {word} {where} in {frame} ({rule})', 'support', 0.0, 'count',
+        text = f'I have seen nothing {word} {where} in {frame} ({rule})'
+        others = [i for i in items if not any(i is s for s in supports)]
+        if relation == 'near' and others:   # "what is near the plant?": then what is nearest, and how far
+            distance, nearest = min(((min(float(np.linalg.norm(i.centroid - s.centroid)) for s in supports), i)
+                                     for i in others), key=lambda pair: pair[0])
+            text += f'; the nearest: a {nearest.category} at {xyz_text(nearest.centroid)}, {distance:.2f} m centre to centre'
+            points = np.vstack([points, nearest.centroid[None]])
+        return Answer(True, 'ok', text, 'support', 0.0, 'count',
                       points=points, confidence=float(min(s.confidence for s in supports)), frame=frame)
     listed = ', '.join(f'a {item.category} at {xyz_text(item.centroid)}' for item in found)
     return Answer(True, 'ok', f'{word} {where} in {frame}: {listed} ({rule})', 'support', float(len(found)), 'count',
