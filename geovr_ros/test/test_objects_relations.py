@@ -583,3 +583,13 @@ def test_above_and_next_to_are_told_from_on_and_under(vocab):
     assert ask('Is the box above the table?', vocab, instances=room).value == 0.0
     a = ask('What is next to the sofa?', vocab, instances=room)
     assert a.value == 0.0 and 'the nearest: a ' in a.answer and len(a.points) == 2
+
+
+def test_what_an_object_rests_on_names_the_nearest_top_first(vocab):
+    """A lamp on a book box on the table: both tops lie within reach of its bottom; the box's,
+    which it touches, comes first."""
+    box = inst(9, 'box', (0.2, 0.1, 0.8), (0.4, 0.4, 0.1))          # top at 0.85
+    lamp = inst(6, 'lamp', (0.2, 0.1, 1.05), (0.2, 0.2, 0.4))       # bottom at 0.85
+    a = ask('What is the lamp on?', vocab, instances=ROOM + [lamp, box])
+    assert a.value == 2.0 and a.answer.index('the box at') < a.answer.index('the table at')
+    assert "above the support's top" in a.answer

@@ -468,9 +468,8 @@ def _camera_height(camera_pose, floor: FloorOutline | None, up, frame: str) -> A
     """How high the camera is above the floor (the lowest depth point the room's outline saw)."""
     if camera_pose is None or floor is None or up is None:
         return Answer(False, 'I have not seen enough of the floor to measure heights from it', frame=frame)
-    up = np.asarray(up, np.float64) / np.linalg.norm(up)
     centre = np.asarray(camera_pose, np.float64)[:3, 3]
-    height = float(centre @ up - floor.outline[0] @ up)
+    height = floor.height_above(centre, up)
     return Answer(True, 'ok', f'the camera is {height:.2f} m above the floor (the lowest point my depth saw; the '
                   f'camera at {xyz_text(centre)} in {frame})', 'above_floor', height, 'm', points=centre[None].copy(),
                   confidence=1.0, frame=frame)
@@ -483,9 +482,8 @@ def _above_floor(category: str, found, floor: FloorOutline | None, up, frame: st
         return Answer(False, 'I have not seen enough of the floor to measure heights from it', frame=frame)
     inst = max(found, key=lambda i: i.confidence)
     up = np.asarray(up, np.float64) / np.linalg.norm(up)
-    level = float(floor.outline[0] @ up)
     half = 0.5 * float(np.abs(up) @ inst.extent)
-    centre = float(inst.box_centre @ up) - level
+    centre = floor.height_above(inst.box_centre, up)
     bottom, top = centre - half, centre + half
     return Answer(True, 'ok', f'the {category}{_looks(inst)} is {bottom:.2f} m above the floor at its bottom '
                   f'({centre:.2f} m at its centre, {top:.2f} m at its top; the floor is the lowest point my depth saw; '

@@ -601,11 +601,12 @@ def between_list_answer(names: Sequence[str], ends: Sequence[ObjectInstance], it
 
 def resting_place_answer(name: str, item: ObjectInstance, supports: Sequence[ObjectInstance], up: np.ndarray,
                          frame: str) -> Answer:
-    """What `item` (`name` it) rests on: of `supports`, those it is `resting_on`, the nearest
-    top first; value: how many."""
+    """What `item` (`name` it) rests on: of `supports`, those it is `resting_on`, the top
+    nearest its bottom first; value: how many."""
     under = [s for s in supports if s is not item and resting_on([item], s, up)[0]]
-    rule = (f"its box's bottom within {-SUPPORT_GAP_M[0]:.2f} m below to {SUPPORT_GAP_M[1]:.2f} m above the "
-            'top of the other, its centre over it')
+    gaps = [abs(float(bottoms[0]) - top) for bottoms, _, top, _ in (_vertical([item], s, up) for s in under)]
+    under = [under[k] for k in np.argsort(gaps, kind='stable')]
+    rule = PLACE_RULES['on'].format('support')
     where = f'the {name} at {xyz_text(item.centroid)} in {frame}'
     if not under:
         return Answer(True, 'ok', f'{where} rests on nothing I have seen (on the floor, or on something I did not '

@@ -72,6 +72,11 @@ class FloorOutline:
     seen_m2: float
     points: int
 
+    def height_above(self, point: np.ndarray, up: np.ndarray) -> float:
+        """How high (m) a point (3,) lies above the floor (the outline's level) along `up` (3,)."""
+        up = np.asarray(up, np.float64) / np.linalg.norm(up)
+        return float((np.asarray(point, np.float64) - self.outline[0]) @ up)
+
 
 def floor_basis(up: np.ndarray) -> np.ndarray:
     """(2, 3) two orthonormal directions spanning the plane normal to `up` (3,), ordered so
