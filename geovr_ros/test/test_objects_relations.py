@@ -593,3 +593,27 @@ def test_what_an_object_rests_on_names_the_nearest_top_first(vocab):
     a = ask('What is the lamp on?', vocab, instances=ROOM + [lamp, box])
     assert a.value == 2.0 and a.answer.index('the box at') < a.answer.index('the table at')
     assert "above the support's top" in a.answer
+
+
+def test_what_lies_in_a_container(vocab):
+    """A bottle in a trash bin, a teddy bear on a bookshelf's shelf: "in" is the centre inside
+    the container's box, the item the smaller; a room is no container of the map."""
+    from geovr_ros.objects.relations import lying_inside
+    shelf = inst(11, 'bookshelf', (-2.0, 1.0, 0.9), (0.8, 0.3, 1.8))
+    bear = inst(12, 'teddy bear', (-2.0, 1.0, 1.2), (0.2, 0.2, 0.25))
+    bin_ = inst(13, 'trash bin', (2.0, -1.0, 0.2), (0.3, 0.3, 0.4))
+    bottle = inst(14, 'bottle', (2.0, -1.0, 0.15), (0.08, 0.08, 0.25))
+    room = ROOM + [shelf, bear, bin_, bottle]
+    assert lying_inside(room, bin_).tolist() == [False] * 7 + [True]
+    assert lying_inside([shelf], bear).tolist() == [False]   # the bigger one is never in the smaller
+    for question in ('What is in the trash bin?', "What's inside the trash bin?", 'Is there anything in the trash bin?'):
+        a = ask(question, vocab, instances=room)
+        assert a.category == 'support' and a.value == 1.0 and 'a bottle at' in a.answer, question
+    assert ask('Is the bottle in the trash bin?', vocab, instances=room).value == 1.0
+    assert ask('Is the bottle inside the bookshelf?', vocab, instances=room).value == 0.0
+    assert ask('How many things are in the bookshelf?', vocab, instances=room).value == 1.0
+    a = ask('Where is the teddy bear in the bookshelf?', vocab, instances=room)
+    assert a.category == 'where_is' and a.points[0] == pytest.approx([-2.0, 1.0, 1.2])
+    assert ask('What is in the room?', vocab, instances=room).category == 'object_list'
+    a = ask('Is the lamp in the room?', vocab, instances=room + [inst(6, 'lamp', (0.2, 0.1, 0.95), (0.2, 0.2, 0.4))])
+    assert a.category == 'object_count' and a.value == 1.0

@@ -177,7 +177,7 @@ def _narrow(q: ObjectQuestion, qualifier: Qualifier, by_category: dict[str, list
     if not group or not anchors:
         missing = [c for c in (qualifier.category, qualifier.anchor) if not by_category.get(c)]
         return _replace_frame(_not_seen(q, missing, vocabulary), frame)
-    if up is None and qualifier.relation != 'near':
+    if up is None and qualifier.relation not in ('near', 'in'):   # the tests that need no up
         return Answer(False, 'no camera pose yet to tell up from down', frame=frame)
     anchors = [_pick(anchors, qualifier.anchor_colour)] if qualifier.anchor_colour else _credible(anchors)
     result = narrow(qualifier, _credible(group), anchors, up, one=q.task != 'object_count')

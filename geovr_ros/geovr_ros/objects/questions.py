@@ -28,13 +28,16 @@ _SIZE_WORD = re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')   # "bigger", "t
 # the desk?"
 _ON = (r"\b(?:what|which)(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept| hanging"
        r"| the (?:objects?|things?|items?)| (?:objects?|things?|items?) (?:is|are)(?: there)?)? "
-       r"(?:on|under|underneath|beneath|below|above) (?:top of )?(?:the|a|an|that|this)\b"
+       r"(?:on|under|underneath|beneath|below|above|in|inside|within) (?:top of )?(?:the|a|an|that|this)\b"
        r"|^(?:is|are) (?:there )?(?:anything|something) (?:on top of|on|under|underneath|beneath|below|above|next to"
-       r"|near|beside|close to|by) (?:the|a|an)\b"
+       r"|near|beside|close to|by|in|inside|within) (?:the|a|an)\b"
        r"|^(?:is|are) (?:the|a|an|there an?|there any) .+? "
-       r"(?:on top of|on|under|underneath|beneath|below|above|next to|near|beside|close to|by) (?:the|a|an)\b")
+       r"(?:on top of|on|under|underneath|beneath|below|above|next to|near|beside|close to|by|in|inside|within)"
+       r" (?:the|a|an)\b")
 _UNDER = re.compile(r'\b(under|underneath|beneath|below)\b')
 _ABOVE = re.compile(r'\babove\b')
+_IN = re.compile(r'\b(in|inside|within)\b')
+_IN_BEFORE_ANCHOR = re.compile(r'\b(?:in|inside|within) (?:the|a|an|that|this) (?:[a-z]+ )?$')
 _ON_FLOOR = re.compile(r'\bon the (floor|ground)\b')
 _RESTS_ON = re.compile(r"^what(?:'s| is| are) (?:the|that|this|a|an) .+? "
                        r"(?:standing |lying |sitting |placed |kept |resting )?on(?: top of)?\s*[?.!]*$")
@@ -56,7 +59,7 @@ _WHEN = re.compile(r'^when\b.*\b(see|seen|saw|notic\w*|spot\w*|find|found)\b|\bw
 _LATEST = re.compile(r'\b(last|latest|most recently)\b')
 # "how many things are on the table?": a count of what lies there
 _COUNT_PLACED = re.compile(r'\b(objects|things|items)\b.*\b(on top of|on|under|underneath|beneath|below|above|next to'
-                           r'|near|beside|around|close to|by)\s+(?:the|a|an)\b')
+                           r'|near|beside|around|close to|by|in|inside|within)\s+(?:the|a|an)\b')
 # "where is the nearest chair?", "how far is the closest lamp?": the instance nearest the camera
 _NEAREST_ONE = re.compile(r'\bthe (nearest|closest)\b')
 # "how far is the plant?": one object, nothing to measure from but the camera
@@ -111,7 +114,10 @@ _TASKS = (
                                r'|\blist\b|\bwhat is (in|around)\b')),
     ('object_colour', re.compile(r'\b(what|which) colou?rs?\b|\bcolou?r of\b')),
     # "is there a piano?", "did you see any chairs?": a count, answered yes or no
-    ('object_exists', re.compile(r'^(is|are) there\b|^any\b|\b(did|do|have|has|can|could) '
+    ('object_exists', re.compile(r'^(is|are) there\b|^any\b'
+                                 r'|^(is|are) (the|a|an|any) .+? (in|inside) (the|this|my|our) (room|house|home|flat'
+                                 r'|apartment|office|kitchen|space|place|area|scene|building)\b'
+                                 r'|\b(did|do|have|has|can|could) '
                                  r'(you|i|we|it|the robot|the camera) '
                                  r'(ever )?(see|seen|saw|notice\w*|spot\w*|find|found|come across)\b')),
 )
@@ -182,7 +188,8 @@ class ObjectQuestion:
       `objects/referring.py`), the question parsed without those phrases.
     place: what a support question asks for, 'on' ("what is on the table?"), 'under' ("what is
       under the desk?"), 'near' ("is the plant near the sofa?", "what is next to the table?"), 'above'
-      ("is the lamp above the table?") or 'support_of' ("what is the lamp on?"); an 'around' question's direction from the camera ('ahead', 'left', 'right',
+      ("is the lamp above the table?"), 'in' ("what is in the trash bin?") or 'support_of' ("what is
+      the lamp on?"); an 'around' question's direction from the camera ('ahead', 'left', 'right',
       'behind') or 'now' ("what do you see now?").
     measure: what a size question measures: object_size 'length' (the longest side), 'height'
       or 'width'; size_compare its comparative (a key of SIZE_WORDS), size_extreme its
@@ -342,8 +349,11 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
             # "what is the lamp on?", "is the ball on the floor?": what the one object named rests on
             return ObjectQuestion(task, categories, roles=(mentions[0][1],), role_colours=tuple(colours[:1]),
                                   place='support_of')
+        place = _place_of(text)
+        if place == 'in' and not _IN_BEFORE_ANCHOR.search(text[:mentions[-1][0]]):
+            return None   # "is the lamp in the room?": the place is no object of the map
         return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions), role_colours=tuple(colours),
-                              place=_place_of(text))
+                              place=place)
     if task == 'around':   # "what is in front of me?", "what is to my left?", "what do you see now?"
         said = text.replace('right now', 'now')
         if mentions:   # "is the sofa to my left or right?", "is the sofa in front of me?"
@@ -425,8 +435,9 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
 
 
 def _place_of(text: str) -> str:
-    """The place a support question asks about: 'under', 'near', 'above' or 'on'."""
-    return 'under' if _UNDER.search(text) else 'near' if _NEAR.search(text) else 'above' if _ABOVE.search(text) else 'on'
+    """The place a support question asks about: 'under', 'near', 'above', 'in' or 'on'."""
+    return ('under' if _UNDER.search(text) else 'near' if _NEAR.search(text) else 'above' if _ABOVE.search(text)
+            else 'in' if _IN.search(text) and not re.search(r'\bon\b', text) else 'on')
 
 
 def _option_named(option: str, vocabulary: Vocabulary) -> tuple[str, str]:

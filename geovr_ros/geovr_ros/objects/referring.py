@@ -5,13 +5,13 @@ A question may single out the instances of a category by their place beside anot
 (a referring expression) and ask anything about them: "how far is the lamp on the table from
 the sofa?", "how many books are on the shelf?", "what colour is the chair next to the bed?".
 `find_qualifiers` finds such phrases: a category's mention followed directly by a link ('on',
-'on top of', 'under', 'above', 'next to', 'near', 'beside', 'by', 'at', 'around', 'against', optionally after 'that is',
+'on top of', 'under', 'above', 'in', 'inside', 'next to', 'near', 'beside', 'by', 'at', 'around', 'against', optionally after 'that is',
 'are', 'lying', ...) and the mention of another object, its anchor (a colour word may name
 it: "on the red table"). The question is then parsed without the phrase ("how far is the
 lamp from the sofa?") and `ObjectQuestion.qualifiers` carries it. `narrow` keeps the
 instances the phrase allows, tested against every credible instance of the anchor with the
 place tests of `objects/relations.py`: on (`resting_on`), under (`lying_under`), above
-(`lying_above`), near (`near`: boxes within NEAR_GAP_M, not on or under). When none of a category lies next to the anchor, a
+(`lying_above`), in (`lying_inside`), near (`near`: boxes within NEAR_GAP_M, not on or under). When none of a category lies next to the anchor, a
 question about one instance ("where is the chair next to the sofa?") takes the nearest and
 says so; a count says 0.
 
@@ -35,17 +35,17 @@ __all__ = ['Narrowed', 'Qualifier', 'cut_spans', 'find_qualifiers', 'narrow']
 _LINK = re.compile(r"\s+(?:(?:that|which)(?:'s| is| are)?\s+|(?:is|are)\s+)?"
                    r'(?:(?:lying|standing|sitting|placed|kept|put|left|hanging)\s+)?'
                    r'(on top of|on|under|underneath|beneath|below|above|next to|near|beside|by|at|around|close to'
-                   r'|against)\s+'
+                   r'|against|in|inside|within)\s+'
                    r'(?:the|a|an|that|this)\s+(?:[a-z]+\s+)?')
 _RELATION = {'on top of': 'on', 'on': 'on', 'under': 'under', 'underneath': 'under', 'beneath': 'under',
-             'below': 'under', 'above': 'above', 'next to': 'near', 'near': 'near', 'beside': 'near', 'by': 'near', 'at': 'near',
+             'below': 'under', 'above': 'above', 'in': 'in', 'inside': 'in', 'within': 'in', 'next to': 'near', 'near': 'near', 'beside': 'near', 'by': 'near', 'at': 'near',
              'around': 'near', 'close to': 'near', 'against': 'near'}
 
 
 @dataclass(frozen=True)
 class Qualifier:
     """"the lamp on the table": category 'lamp', relation 'on' (one of `PLACE_TESTS`: on,
-    under, near, above), anchor 'table', anchor_colour the colour word before the anchor ('' none)."""
+    under, near, above, in), anchor 'table', anchor_colour the colour word before the anchor ('' none)."""
 
     category: str
     relation: str

@@ -324,6 +324,7 @@ SUPPORT_GAP_M = (-0.15, 0.3)   # an item's box bottom this far below / above its
 SUPPORT_MARGIN_M = 0.1         # and its centre this far outside the support's footprint at most
 UNDER_CLEARANCE_M = 0.1        # an item under a cover: its centre at least this far below the cover's top
 NEAR_GAP_M = 0.5               # "next to", "near", "beside": the closest points of the two boxes this close
+INSIDE_MARGIN_M = 0.05         # "in", "inside": an item's centre within the container's box grown by this much
 
 
 def _vertical(items: Sequence[ObjectInstance], anchor: ObjectInstance, up: np.ndarray):
@@ -377,6 +378,20 @@ def lying_above(items: Sequence[ObjectInstance], anchor: ObjectInstance, up: np.
     return (bottoms - top >= SUPPORT_GAP_M[0]) & (heights > top - 0.05) & over & np.array([i is not anchor for i in items])
 
 
+def lying_inside(items: Sequence[ObjectInstance], container: ObjectInstance, up: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """(len(items),) bool: which `items` lie in `container` (a bin, a box, a shelf, a cabinet):
+    their centre within its box (INSIDE_MARGIN_M larger on every side) and their longest side
+    shorter than its longest. `up` is not used (the place tests' common signature)."""
+    if not items:
+        return np.zeros(0, bool)
+    centres = np.stack([i.centroid for i in items]).astype(np.float64)
+    within = np.all((centres >= container.box_min - INSIDE_MARGIN_M) & (centres <= container.box_max + INSIDE_MARGIN_M),
+                    axis=1)
+    smaller = np.array([size_of(i, 'length', None) < size_of(container, 'length', None) for i in items])
+    return within & smaller & np.array([i is not container for i in items])
+
+
 def near(items: Sequence[ObjectInstance], anchor: ObjectInstance, up: np.ndarray | None = None) -> np.ndarray:
     """(len(items),) bool: which `items` lie next to `anchor`: the closest points of their
     boxes within NEAR_GAP_M (touching and overlapping boxes included), except, with `up` known,
@@ -392,7 +407,7 @@ def near(items: Sequence[ObjectInstance], anchor: ObjectInstance, up: np.ndarray
     return close
 
 
-PLACE_TESTS = {'on': resting_on, 'under': lying_under, 'near': near, 'above': lying_above}
+PLACE_TESTS = {'on': resting_on, 'under': lying_under, 'near': near, 'above': lying_above, 'in': lying_inside}
 PLACE_RULES = {
     'on': f"a box's bottom within {-SUPPORT_GAP_M[0]:.2f} m below to {SUPPORT_GAP_M[1]:.2f} m above the {{0}}'s top, "
           'its centre over it',
@@ -400,14 +415,15 @@ PLACE_RULES = {
     'near': f"the closest points of the boxes within {NEAR_GAP_M:.2f} m of the {{0}}'s, not on it or under it",
     'above': f"its centre over the {{0}}'s footprint and its box's bottom no lower than {-SUPPORT_GAP_M[0]:.2f} m "
              'below its top',
+    'in': f"its centre inside the {{0}}'s box ({INSIDE_MARGIN_M:.2f} m larger) and smaller than the {{0}}",
 }
-PLACE_WORDS = {'on': 'on', 'under': 'under', 'near': 'next to', 'above': 'above'}
+PLACE_WORDS = {'on': 'on', 'under': 'under', 'near': 'next to', 'above': 'above', 'in': 'in'}
 
 
 def support_answer(support_name: str, supports: Sequence[ObjectInstance], items: Sequence[ObjectInstance],
                    up: np.ndarray, frame: str, asked: str = '', relation: str = 'on') -> Answer:
     """What lies on (relation 'on', `resting_on`), under ('under', `lying_under`), next to
-    ('near', `near`) or above ('above', `lying_above`) the `supports` (the instances `support_name`
+    ('near', `near`), above ('above', `lying_above`) or in ('in', `lying_inside`) the `supports` (the instances `support_name`
     names): of `items`, those the test keeps for one of them; value: how many (nothing next to
     them: the text adds the nearest item and its distance). asked: a category for "is the lamp
     on the table?" (value 1 / 0)."""
