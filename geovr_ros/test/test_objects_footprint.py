@@ -7,7 +7,7 @@ import pytest
 
 from geovr_ros.geometry import make_pose, matrix_from_rpy
 from geovr_ros.objects import (ObjectMap, ObjectMapConfig, ObjectMapper, ObjectObservation, ObservationConfig,
-                               Vocabulary)
+                               Vocabulary, extract_observations)
 from geovr_ros.objects.footprint import (DIRECTIONS, OrientedBox, fit_footprint_box, footprint_reach,
                                          horizontal_axes)
 from geovr_ros.objects.relations import size_of
@@ -167,3 +167,24 @@ def test_saved_maps_keep_the_footprint_and_older_maps_load_without_one():
     older = {k: v for k, v in arrays.items() if not k.startswith('obs_reach')}
     (c,) = ObjectMap.from_arrays(older, meta).instances()
     assert c.footprint_box is None and c.oriented_box.size == pytest.approx(a.extent)
+
+
+def test_an_observations_centre_turns_with_the_map():
+    """The same view in a map turned 40 degrees about up: the centroid (its footprint box's
+    centre) is the turned one; the axis-aligned box's centre is not (it moves about 3 cm here)."""
+    K = np.array([[110.0, 0.0, 63.5], [0.0, 110.0, 47.5], [0.0, 0.0, 1.0]])
+    depth, on_box = floor_and_turned_box(35.0, np.zeros(3), K)
+    covered = on_box.reshape(12, 8, 16, 8).mean(axis=(1, 3)) > 0.5
+    probs = np.zeros((12, 16, 3))
+    probs[..., 2] = 1.0
+    probs[covered] = [0.9, 0.0, 0.1]
+    turn = make_pose(matrix_from_rpy(0.0, np.radians(40.0), 0.0), np.zeros(3))   # about the vertical (y) axis
+    centres = {}
+    for centre in ('footprint', 'box'):
+        config = ObservationConfig(centre=centre)
+        (plain,) = extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB, config, vertical_axis=1)
+        (turned,) = extract_observations(probs, depth, K, turn, 0, 0.0, VOCAB, config, vertical_axis=1)
+        centres[centre] = float(np.linalg.norm(turned.centroid - turn[:3, :3] @ plain.centroid))
+    assert centres['footprint'] < 0.005 < 0.02 < centres['box']
+    with pytest.raises(ValueError, match='centre'):
+        ObservationConfig(centre='middle')

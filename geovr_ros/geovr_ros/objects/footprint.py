@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ['DIRECTIONS', 'OrientedBox', 'column_quantile', 'fit_footprint_box', 'footprint_reach', 'horizontal_axes']
+__all__ = ['DIRECTIONS', 'OrientedBox', 'column_quantile', 'fit_footprint_box', 'footprint_reach', 'horizontal_axes',
+           'reach_from']
 
 DIRECTIONS = 36            # over [0, 180) degrees, 5 degrees apart: even, so that k + N / 2 is k + 90
 MAX_FOOTPRINT_POINTS = 512   # an observation's points are thinned to at most this many for its reach
@@ -54,6 +55,14 @@ def footprint_reach(points: np.ndarray, centre: np.ndarray, vertical_axis: int,
     projected = (points[:, axes] - np.asarray(centre, np.float64)[axes]) @ _UNIT.T   # (P, N)
     low, high = np.percentile(projected, percentiles, axis=0)
     return low, high
+
+
+def reach_from(reach: tuple[np.ndarray, np.ndarray], shift: np.ndarray, vertical_axis: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Reaches (low (N,), high (N,)) measured from a centre, re-measured from that centre moved
+    by `shift` (3,) metres in map."""
+    along = np.asarray(shift, np.float64)[list(horizontal_axes(vertical_axis))] @ _UNIT.T
+    return reach[0] - along, reach[1] - along
 
 
 @dataclass(frozen=True)

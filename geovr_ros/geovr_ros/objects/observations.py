@@ -11,10 +11,12 @@ lifted to 3D with their depth (NaN, inf and <= 0 ignored), the foreground kept (
 depth band around a low percentile of the component's depth, and there the run of depths
 with no gap: a cell is 16 or 32 px wide and also holds what lies behind the object; with the
 map's up direction known, the surface the object stands on is left out too), and summarised
-robustly in `map`: box = per-axis percentiles of the points, centroid = the box centre
-(default; the per-axis median of the points with `centre='median'`: the median sits on the
-visible surface, the box centre nearer the object's middle; measured on rendered rooms,
-docs/objects.md). The centroid is also stored in the frame of the observation's keyframe, so
+robustly in `map`: box = per-axis percentiles of the points; centroid = the centre of the
+observation's own footprint box (`objects/footprint.py`) at the box's middle height when the
+map's vertical axis is known (default `centre='footprint'`: it does not move when the map is
+turned about up, the axis-aligned box's centre does), else the box centre (`centre='box'`); the
+per-axis median of the points with `centre='median'` (the median sits on the visible surface,
+the box centre nearer the object's middle; measured on rendered rooms, docs/objects.md). The centroid is also stored in the frame of the observation's keyframe, so
 a pose-graph correction of that keyframe can move it.
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from geovr_ros.geometry import ShapeError, depth_to_points, invert_pose, transform_points
-from geovr_ros.objects.footprint import DIRECTIONS, footprint_reach
+from geovr_ros.objects.footprint import DIRECTIONS, fit_footprint_box, footprint_reach, reach_from
 from geovr_ros.objects.vocabulary import Vocabulary
 
 __all__ = ['ObjectObservation', 'ObservationConfig', 'cell_grid_shape', 'connected_components',
@@ -44,7 +46,9 @@ class ObservationConfig:
     box_percentiles: (low, high) per-axis percentiles of the object's points that bound its
         box (robust to stray pixels; 0 and 100 would be the exact hull).
     max_depth: pixels farther than this (metres) are ignored.
-    centre: 'box' (the centroid is the box centre) or 'median' (per-axis median of the points).
+    centre: 'footprint' (the centroid is the centre of the observation's footprint box, at the
+        box's middle height; the box centre without a vertical axis), 'box' (the box centre) or
+        'median' (per-axis median of the points).
     depth_gap, depth_gap_relative: within the band, the object is the run of depths around
         the foreground depth with no gap wider than max(gap, relative * depth) metres between
         neighbours (a wall or another object behind it in the same cells is cut off; 0 and 0:
@@ -63,14 +67,14 @@ class ObservationConfig:
     depth_band_relative: float = 0.25
     box_percentiles: tuple[float, float] = (5.0, 95.0)
     max_depth: float = 10.0
-    centre: str = 'box'
+    centre: str = 'footprint'
     depth_gap: float = 0.05
     depth_gap_relative: float = 0.02
     support_band: float = 0.03
 
     def __post_init__(self):
-        if self.centre not in ('box', 'median'):
-            raise ValueError(f"centre must be 'box' or 'median', got {self.centre!r}")
+        if self.centre not in ('footprint', 'box', 'median'):
+            raise ValueError(f"centre must be 'footprint', 'box' or 'median', got {self.centre!r}")
         lo, hi = self.box_percentiles
         if not 0 <= lo < hi <= 100:
             raise ValueError(f'box_percentiles must satisfy 0 <= low < high <= 100, got {self.box_percentiles}')
@@ -236,9 +240,15 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
             axis = int(vertical_axis)
             surface = support * up[axis]  # the surface's coordinate on the vertical axis (up is +-1 there)
             box_min[axis], box_max[axis] = min(box_min[axis], surface), max(box_max[axis], surface)
-        centroid = (box_min + box_max) / 2 if config.centre == 'box' else np.median(in_map, axis=0)
-        reach = (footprint_reach(in_map, centroid, vertical_axis, config.box_percentiles) if vertical_axis is not None
-                 else (np.full(DIRECTIONS, np.nan),) * 2)
+        centroid = np.median(in_map, axis=0) if config.centre == 'median' else (box_min + box_max) / 2
+        reach = (np.full(DIRECTIONS, np.nan),) * 2
+        if vertical_axis is not None:
+            reach = footprint_reach(in_map, centroid, vertical_axis, config.box_percentiles)
+            if config.centre == 'footprint':   # the centre of its own footprint box, the reaches from there
+                own = fit_footprint_box(centroid[None], reach[0][None], reach[1][None], vertical_axis,
+                                        (box_min[vertical_axis], box_max[vertical_axis]), (0.0, 1.0))
+                reach = reach_from(reach, own.centre - centroid, vertical_axis)
+                centroid = own.centre
         observations.append(ObjectObservation(
             category=vocabulary.names[label], score=float(probabilities[..., label][mask].mean()),
             centroid=centroid, box_min=np.minimum(box_min, centroid), box_max=np.maximum(box_max, centroid),
