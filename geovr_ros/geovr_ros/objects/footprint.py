@@ -8,7 +8,9 @@ instance fits the rectangle of least area to the union of its views: per directi
 low quantile of the views' near reaches and the high quantile of their far reaches (the same
 robust union as the axis-aligned box), then the direction whose rectangle with its
 perpendicular is smallest. Partial views fit too: a chair seen from its front reaches
-little across its front, so that direction wins.
+little across its front, so that direction wins. An observation's own footprint box gives its
+centre (`ObservationConfig.centre='footprint'`), which turns with the map, as the axis-aligned
+box's centre does not.
 
 Directions: theta_k = k * 180 / DIRECTIONS degrees in the plane of the map's two horizontal
 axes `horizontal_axes(vertical_axis)` = (a, b) (cyclic after the vertical one, so that a
