@@ -29,7 +29,7 @@ _SIZE_WORD = re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')   # "bigger", "t
 _ON = (r"\b(?:what|which)(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept| hanging"
        r"| the (?:objects?|things?|items?)| (?:objects?|things?|items?) (?:is|are)(?: there)?)? "
        r"(?:on|under|underneath|beneath|below|above|in|inside|within) (?:top of )?(?:the|a|an|that|this)\b"
-       r"|^(?:is|are) (?:there )?(?:anything|something) (?:on top of|on|under|underneath|beneath|below|above|next to"
+       r"|^(?:(?:is|are) (?:there )?)?(?:anything|something) (?:on top of|on|under|underneath|beneath|below|above|next to"
        r"|near|beside|close to|by|in|inside|within) (?:the|a|an)\b"
        r"|^(?:is|are) (?:the|a|an|there an?|there any) .+? "
        r"(?:on top of|on|under|underneath|beneath|below|above|next to|near|beside|close to|by|in|inside|within)"
