@@ -160,3 +160,44 @@ def test_new_view_by_motion_from_the_newest_keyframe():
     turned = make_pose(np.array([[np.cos(0.4), -np.sin(0.4), 0], [np.sin(0.4), np.cos(0.4), 0],
                                  [0, 0, 1]]), [0, 0, 0])
     assert memory.is_new_view(turned, 0.5, 0.3)
+
+
+# Users' wordings of the trajectory questions (session 36: written before running them; 5 of 15
+# answered then). Each: (question, category, value or position).
+TRAJECTORY_WORDINGS = [
+    ('How far has the robot travelled?', 'distance', 5.0),
+    ('How far has the camera moved?', 'distance', 5.0),
+    ('What distance have we covered?', 'distance', 5.0),
+    ('What is the total distance travelled?', 'distance', 5.0),
+    ('How many meters have I walked?', 'distance', 5.0),
+    ('How far did the robot drive?', 'distance', 5.0),
+    ('How much distance have you covered so far?', 'distance', 5.0),
+    ('What is my position?', 'pose', (3.0, 0.0, 4.0)),
+    ("What's my current location?", 'pose', (3.0, 0.0, 4.0)),
+    ('Where are you now?', 'pose', (3.0, 0.0, 4.0)),
+    ('Where is the camera right now?', 'pose', (3.0, 0.0, 4.0)),
+    ('How long has the robot been moving?', 'duration', 5.0),
+    ('For how long have you been recording?', 'duration', 5.0),
+    ('Where was the robot 2 seconds ago?', 'pose', (1.8, 0.0, 2.4)),
+    ('Where were we 2 s ago?', 'pose', (1.8, 0.0, 2.4)),
+]
+
+
+@pytest.mark.parametrize('question, category, expected', TRAJECTORY_WORDINGS, ids=[w[0] for w in TRAJECTORY_WORDINGS])
+def test_users_wordings_of_trajectory_questions(question, category, expected):
+    memory = SpatialMemory()
+    walk(memory, 11)
+    answer = GeometricAnswerer().answer(question, memory.snapshot(), now=105.0)
+    assert answer.success and answer.category == category, answer.message
+    if category == 'pose':
+        assert answer.points[0] == pytest.approx(expected)
+    else:
+        assert answer.value == pytest.approx(expected)
+
+
+@pytest.mark.parametrize('question', ['What is the position of the chair?', 'Where is the chair?',
+                                      'How far has the chair moved from the table?', 'What is my favourite colour?'])
+def test_questions_about_objects_are_not_taken_for_the_trajectory(question):
+    memory = SpatialMemory()
+    walk(memory, 3)
+    assert not GeometricAnswerer().answer(question, memory.snapshot(), 101.0).success

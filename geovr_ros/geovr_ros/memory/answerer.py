@@ -64,10 +64,13 @@ class GeometricAnswerer:
 
     _PATTERNS = (
         ('count', re.compile(r'\bhow many (key ?frames|places|memories)\b')),
-        ('distance', re.compile(r'\bhow far (have|did) (i|we|you|the camera|the robot) '
-                                r'(travel+ed|travel|move|moved|go|gone|walk|walked|come)\b')),
-        ('duration', re.compile(r'\bhow long (have|did) (i|we|you|the camera|the robot) '
-                                r'(been )?(running|moving|travel+ing|travel+ed|recording|run)\b')),
+        ('distance', re.compile(r'\b(?:how far|how many (?:m|meters|metres)|(?:what|how much) (?:total )?distance) '
+                                r'(have|has|did) (i|we|you|the camera|the robot) '
+                                r'(travel+ed|travel|move|moved|go|gone|walk|walked|come|driven|drive|drove|'
+                                r'covered|cover)\b'
+                                r'|\b(?:total|overall) distance (?:travel+ed|covered|moved|walked|driven)\b')),
+        ('duration', re.compile(r'\bhow long (have|has|did) (i|we|you|the camera|the robot) '
+                                r'(been )?(running|moving|travel+ing|travel+ed|recording|run|driving)\b')),
         ('ago', re.compile(r'\bwhere (was|were) (i|we|you|the camera|the robot)\b.*?'
                            + _NUMBER + r'\s*(s|sec|secs|second|seconds)\s+ago\b')),
         ('at_time', re.compile(r'\bwhere (was|were) (i|we|you|the camera|the robot)\b.*?'
@@ -75,7 +78,9 @@ class GeometricAnswerer:
         # Only the bare question: a situated one ("I am facing the sofa and the lamp is on
         # my left; where am I?") is localization from a description, for the question model.
         ('now', re.compile(r'^\s*where (am i|are we|are you|is the camera|is the robot)'
-                           r'(\s+(now|right now|currently))?\s*[?.!]*\s*$')),
+                           r'(\s+(now|right now|currently))?\s*[?.!]*\s*$'
+                           r"|^\s*what(?:'s| is) (?:my|our|your|the camera's|the robot's) (?:current )?"
+                           r'(?:position|location|pose)(?:\s+(?:now|right now))?\s*[?.!]*\s*$')),
     )
 
     def answer(self, question: str, memory: MemorySnapshot, now: float) -> Answer:
