@@ -617,3 +617,15 @@ def test_what_lies_in_a_container(vocab):
     assert ask('What is in the room?', vocab, instances=room).category == 'object_list'
     a = ask('Is the lamp in the room?', vocab, instances=room + [inst(6, 'lamp', (0.2, 0.1, 0.95), (0.2, 0.2, 0.4))])
     assert a.category == 'object_count' and a.value == 1.0
+
+
+def test_lengths_in_the_unit_asked_for(vocab):
+    cases = [('How far is the sofa from the table in feet?', 3.0 / 0.3048, 'ft', '9.8 ft'),
+             ('How many feet is the sofa from the table?', 3.0 / 0.3048, 'ft', '9.8 ft'),
+             ('How tall is the chair in inches?', 0.9 / 0.0254, 'in', '35.4 in'),
+             ('How long is the sofa in millimetres?', 2000.0, 'mm', '2000 mm'),
+             ('How long is the sofa in cm?', 200.0, 'cm', '200 cm'),
+             ('How long is the sofa?', 2.0, 'm', '2.00 m')]
+    for question, value, unit, said in cases:
+        a = ask(question, vocab)
+        assert a.value == pytest.approx(value, rel=1e-3) and a.unit == unit and said in a.answer, question

@@ -30,8 +30,8 @@ object (held-out rendered rooms, docs/objects.md). Definitions:
   the category's nearest instance;
 - size: the longest side of the instance's own box (`ObjectInstance.oriented_box`: turned to
   its footprint when the map's up is known, else axis-aligned), its height along up ("how
-  tall") or its longest side across up ("how wide"), in cm when the question says cm /
-  centimetres, else metres; the most confident instance;
+  tall") or its longest side across up ("how wide"), in the unit the question names (cm, mm,
+  feet, inches; distances too), else metres; the most confident instance;
 - where: the most confident instance, its coordinates and, with a camera pose, its offset
   from the camera in words (ahead/behind, left/right, above/below in the camera's optical
   frame);
@@ -54,7 +54,7 @@ from geovr_ros.memory.answerer import NO_MODEL_MESSAGE, Answer
 from geovr_ros.memory.spatial_memory import MemorySnapshot
 from geovr_ros.objects.colours import COLOUR_PROTOTYPES, colour_distance, colour_name
 from geovr_ros.objects.object_map import ObjectInstance, ObjectMap, box_distance
-from geovr_ros.objects.questions import CAMERA_ROLE, RELATION_TASKS, ObjectQuestion, parse_object_question
+from geovr_ros.objects.questions import CAMERA_ROLE, LENGTH_UNITS, RELATION_TASKS, ObjectQuestion, parse_object_question
 from geovr_ros.objects.referring import Qualifier, narrow
 from geovr_ros.objects.relations import (around_answer, bearing_answer, between_answer, between_list_answer,
                                          comparison_answer, direction_answer, nearest_option, resting_place_answer,
@@ -423,9 +423,15 @@ def _order_agreement(order: Sequence[str], seen_at: dict[str, float]) -> int:
                if np.isfinite(t[i]) or np.isfinite(t[j]))
 
 
+def _in_unit(metres: float, unit: str) -> tuple[float, str]:
+    """(value, unit) of a length in metres in the question's unit (a key of LENGTH_UNITS)."""
+    return metres * LENGTH_UNITS[unit], unit
+
+
 def _length(value: float, unit: str) -> str:
-    """'75 cm' or '0.75 m'."""
-    return f'{value:.0f} cm' if unit == 'cm' else f'{value:.2f} m'
+    """'75 cm', '750 mm', '2.5 ft', '29.5 in' or '0.75 m'."""
+    digits = {'cm': 0, 'mm': 0, 'ft': 1, 'in': 1}.get(unit, 2)
+    return f'{value:.{digits}f} {unit}'
 
 
 def _counts(q: ObjectQuestion, by_category, vocabulary, frame) -> Answer:
@@ -452,7 +458,7 @@ def _size(q: ObjectQuestion, category: str, found, up, frame) -> Answer:
     inst = max(found, key=lambda i: i.confidence)
     measure = q.measure if up is not None else 'length'
     metres = size_of(inst, measure, up)
-    value, unit = (metres * 100, 'cm') if q.unit == 'cm' else (metres, 'm')
+    value, unit = _in_unit(metres, q.unit)
     more = f' (the most confident of {len(found)})' if len(found) > 1 else ''
     e = inst.oriented_box.size
     axes = 'its own axes, turned to its footprint' if inst.footprint_box is not None else f'{frame} x, y, z'
@@ -546,7 +552,7 @@ def _distance(q, seen, by_category, vocabulary, camera_pose, frame) -> Answer:
         cam = np.asarray(camera_pose, np.float64)[:3, 3]
         inst = min(by_category[seen[0]], key=lambda i: np.linalg.norm(i.centroid - cam))
         d = float(np.linalg.norm(inst.centroid - cam))
-        value, unit = (d * 100, 'cm') if q.unit == 'cm' else (d, 'm')
+        value, unit = _in_unit(d, q.unit)
         return Answer(True, 'ok', f'the {seen[0]} is {_length(value, unit)} from the camera (centre to camera; centre '
                       f'{xyz_text(inst.centroid)} in {frame})', q.task, value, unit, points=inst.centroid[None].copy(),
                       confidence=inst.confidence, frame=frame)
@@ -569,7 +575,7 @@ def _distance(q, seen, by_category, vocabulary, camera_pose, frame) -> Answer:
     which = f' (the most confident pair of {len(pairs)})' if len(pairs) > 1 else ''
     subject = (f'the two {_plural(names[0], vocabulary)}' if names[0] == names[1]
                else f'the {names[0]} and the {names[1]}')
-    shown, unit = (value * 100, 'cm') if q.unit == 'cm' else (value, 'm')
+    shown, unit = _in_unit(value, q.unit)
     text = (f'{subject}{which} are {_length(shown, unit)} apart '
             + (f'between the closest points of their boxes ({centre:.2f} m centre to centre)' if q.closest else
                f'centre to centre ({closest:.2f} m between the closest points of their boxes)')

@@ -21,7 +21,7 @@ from geovr_ros.objects.referring import Qualifier, cut_spans, find_qualifiers
 from geovr_ros.objects.relations import SIZE_WORDS, SUPERLATIVES, direction_of, route_roles, turns_of
 from geovr_ros.objects.vocabulary import IRREGULAR_PLURALS, Vocabulary
 
-__all__ = ['CAMERA_ROLE', 'ObjectQuestion', 'RELATION_TASKS', 'parse_object_question']
+__all__ = ['CAMERA_ROLE', 'LENGTH_UNITS', 'ObjectQuestion', 'RELATION_TASKS', 'parse_object_question']
 
 _SIZE_WORD = re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')   # "bigger", "taller", ...
 # "what is on the table?", "is the lamp on the table?", "is there a box on top of the shelf?", "what is under
@@ -150,7 +150,10 @@ _WHICH_OF = re.compile(r"\bwhich (?:of the )?(?:[a-z-]+ )?$")
 _WHAT_FIRST = re.compile(r'\b(what|which)\b')   # with appearance_order's words and no object named: every category
 _ALL_OBJECTS = re.compile(r'\b(objects|things|items)\b')
 _HOW_FAR_AWAY = re.compile(r'\bhow far (away|off)\b')
-_CM = re.compile(r'\bcm\b|\bcentimet(er|re)s?\b')
+# the length unit a question asks its answer in (metres without one) and metres -> that unit
+LENGTH_UNITS = {'m': 1.0, 'cm': 100.0, 'mm': 1000.0, 'ft': 1.0 / 0.3048, 'in': 1.0 / 0.0254}
+_UNIT_WORDS = (('cm', re.compile(r'\bcm\b|\bcentimet(er|re)s?\b')), ('mm', re.compile(r'\bmm\b|\bmillimet(er|re)s?\b')),
+               ('ft', re.compile(r'\b(feet|foot|ft)\b')), ('in', re.compile(r'\binch(es)?\b')))
 _UNKNOWN = (re.compile(r'\bhow many ([a-z][a-z-]+)'),
             re.compile(r'\b(?:the|a|an|any|my|some)\s+([a-z][a-z-]+)'))
 _NOT_OBJECTS = {'camera', 'robot', 'room', 'video', 'scene', 'distance', 'size', 'length', 'height', 'width',
@@ -167,7 +170,8 @@ class ObjectQuestion:
 
     task: one of the `_TASKS` names ('object_exists' is asked as an 'object_count' with
       `exists`); categories: vocabulary names in text order (unique); unknown: an object word
-      the vocabulary does not know ('' if none); unit: 'cm' or 'm'; closest: distances between
+      the vocabulary does not know ('' if none); unit: the length unit asked for, a key of
+      LENGTH_UNITS ('m' when none is named: cm, mm, feet, inches); closest: distances between
       the closest box points; to_camera: the distance (where-is: the instance) from the camera.
     options: the options the question lists, each as what it names: categories in order
       (appearance order), (category, colour) (rel_distance, size_extreme), one direction word
@@ -311,7 +315,8 @@ def _object_question(task: str, question: str, text: str, categories: tuple[str,
     measure = 'length'
     if task == 'object_size' and not _LONGEST.search(text):   # "how tall is the table?": its height
         measure = 'height' if _HEIGHT.search(text) else 'width' if _WIDTH.search(text) else 'length'
-    return ObjectQuestion('object_count' if exists else task, categories, unknown, 'cm' if _CM.search(text) else 'm',
+    unit = next((unit for unit, pattern in _UNIT_WORDS if pattern.search(text)), 'm')
+    return ObjectQuestion('object_count' if exists else task, categories, unknown, unit,
                           bool(_CLOSEST.search(text)) and task != 'where_is', to_camera, options, exists=exists,
                           measure=measure, latest=latest)
 
