@@ -539,6 +539,9 @@ def test_how_big_is_the_room(vocab):
         assert a.success and a.category == 'room_size' and a.unit == 'm^2' and a.value == floor.area_m2
         assert len(a.points) == len(floor.outline)
     assert not ask('How big is this room?', vocab).success   # nothing seen yet
+    for question in ('How many square feet is this room?', 'What is the floor area in sq ft?'):
+        a = ask(question, vocab, floor=floor)
+        assert a.unit == 'ft^2' and a.value == pytest.approx(floor.area_m2 / 0.3048 ** 2) and 'ft by' in a.answer
 
 
 def test_the_object_answerer_reads_the_maps_room_and_up(vocab):

@@ -151,7 +151,7 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
     if q.task == 'object_list':
         return _list(by_category, vocabulary, frame)
     if q.task == 'room_size':
-        return room_answer(floor() if callable(floor) else floor, frame)
+        return room_answer(floor() if callable(floor) else floor, frame, q.unit)
     if q.task == 'above_floor':
         floor = floor() if callable(floor) else floor
         if q.to_camera and not q.categories:

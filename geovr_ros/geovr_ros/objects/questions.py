@@ -152,6 +152,7 @@ _ALL_OBJECTS = re.compile(r'\b(objects|things|items)\b')
 _HOW_FAR_AWAY = re.compile(r'\bhow far (away|off)\b')
 # the length unit a question asks its answer in (metres without one) and metres -> that unit
 LENGTH_UNITS = {'m': 1.0, 'cm': 100.0, 'mm': 1000.0, 'ft': 1.0 / 0.3048, 'in': 1.0 / 0.0254}
+_SQUARE_FEET = re.compile(r'\bsquare (feet|foot)\b|\bsq\.? ?ft\b|\bft\^?2\b|ft²')
 _UNIT_WORDS = (('cm', re.compile(r'\bcm\b|\bcentimet(er|re)s?\b')), ('mm', re.compile(r'\bmm\b|\bmillimet(er|re)s?\b')),
                ('ft', re.compile(r'\b(feet|foot|ft)\b')), ('in', re.compile(r'\binch(es)?\b')))
 _UNKNOWN = (re.compile(r'\bhow many ([a-z][a-z-]+)'),
@@ -281,8 +282,8 @@ def _parse(question: str, vocabulary: Vocabulary) -> ObjectQuestion | None:
 
 def _object_question(task: str, question: str, text: str, categories: tuple[str, ...],
                      vocabulary: Vocabulary) -> ObjectQuestion | None:
-    if task == 'room_size':
-        return ObjectQuestion(task, categories)
+    if task == 'room_size':   # square feet when the question says so, else square metres
+        return ObjectQuestion(task, categories, unit='ft' if _SQUARE_FEET.search(text) else 'm')
     latest = bool(_LATEST.search(text)) and task in ('appearance_order', 'when_seen')
     if task == 'object_count' and len(categories) == 1 and _COUNT_PLACED.search(text):   # "how many things are on ..."
         place = _COUNT_PLACED.search(text).group(2)

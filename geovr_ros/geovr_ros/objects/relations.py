@@ -634,11 +634,18 @@ def resting_place_answer(name: str, item: ObjectInstance, supports: Sequence[Obj
                   confidence=float(min([item.confidence] + [s.confidence for s in under])), frame=frame)
 
 
-def room_answer(floor: FloorOutline | None, frame: str) -> Answer:
-    """room_size: the floor area of the rectangle around what the depth saw (`room`)."""
+SQUARE_FEET_PER_M2 = 1.0 / 0.3048 ** 2
+
+
+def room_answer(floor: FloorOutline | None, frame: str, unit: str = 'm') -> Answer:
+    """room_size: the floor area of the rectangle around what the depth saw (`room`), in m^2,
+    or in ft^2 with `unit` 'ft' (the sides then in feet too)."""
     if floor is None:
         return Answer(False, 'I have not seen enough of the room to measure its floor', frame=frame)
-    return Answer(True, 'ok', f'the room\'s floor is about {floor.area_m2:.1f} m^2: {floor.width_m:.1f} m by '
-                  f'{floor.depth_m:.1f} m, the smallest rectangle around the walls and floor my depth saw '
-                  f'({floor.seen_m2:.1f} m^2 of it seen; corners in {frame}: points)', 'room_size', floor.area_m2,
-                  'm^2', points=floor.outline.copy(), confidence=1.0, frame=frame)
+    area, sides, seen = ((floor.area_m2 * SQUARE_FEET_PER_M2, (floor.width_m / 0.3048, floor.depth_m / 0.3048),
+                          floor.seen_m2 * SQUARE_FEET_PER_M2) if unit == 'ft'
+                         else (floor.area_m2, (floor.width_m, floor.depth_m), floor.seen_m2))
+    return Answer(True, 'ok', f'the room\'s floor is about {area:.1f} {unit}^2: {sides[0]:.1f} {unit} by '
+                  f'{sides[1]:.1f} {unit}, the smallest rectangle around the walls and floor my depth saw '
+                  f'({seen:.1f} {unit}^2 of it seen; corners in {frame}: points)', 'room_size', area,
+                  f'{unit}^2', points=floor.outline.copy(), confidence=1.0, frame=frame)
