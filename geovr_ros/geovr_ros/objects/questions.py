@@ -226,6 +226,7 @@ class ObjectQuestion:
 _SINGULARS = {plural: singular for singular, plural in IRREGULAR_PLURALS.items()}
 # phones and word processors type "what’s": read typographic quotes as the plain ones
 _TYPOGRAPHIC = str.maketrans({'\u2019': "'", '\u2018': "'", '\u201c': '"', '\u201d': '"'})
+_NO_APOSTROPHE = re.compile(r"\b(what|where|how|there|that)s\b", re.IGNORECASE)   # "wheres the sofa", typed fast
 
 
 def _singular(word: str) -> str:
@@ -247,7 +248,7 @@ def parse_object_question(question: str, vocabulary: Vocabulary) -> ObjectQuesti
     Objects named by where they are ("the lamp on the table") are read as such when the
     question, without those phrases, is still a question ("is the lamp on the table?" is not:
     it asks what rests on what)."""
-    spaced = ' '.join(question.translate(_TYPOGRAPHIC).split())
+    spaced = _NO_APOSTROPHE.sub(r"\1's", ' '.join(question.translate(_TYPOGRAPHIC).split()))
     text = spaced.lower()
     if _NOT_OURS.search(text):
         return None
@@ -390,7 +391,8 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
             return None
         return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions), role_colours=tuple(colours),
                               measure=word, yes_no=than is not None)
-    if task == 'rel_distance' and len(mentions) == 1 and _WHAT_NEXT_TO.match(text):   # "what is next to the table?"
+    if task == 'rel_distance' and len(mentions) == 1 and (_WHAT_NEXT_TO.match(text) or re.match(_NEXT_TO_WHAT, text)):
+        # "what is next to the table?", "what is the table next to?"
         return ObjectQuestion('support', categories, roles=(mentions[0][1],), role_colours=tuple(colours[:1]),
                               place='near')
     listed = parse_options(question)
