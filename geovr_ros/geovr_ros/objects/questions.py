@@ -24,16 +24,15 @@ from geovr_ros.objects.vocabulary import IRREGULAR_PLURALS, Vocabulary
 __all__ = ['CAMERA_ROLE', 'LENGTH_UNITS', 'ObjectQuestion', 'RELATION_TASKS', 'parse_object_question']
 
 _SIZE_WORD = re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')   # "bigger", "taller", ...
+# the words of a place ("on top of" before "on"): what a support question may ask about
+_PLACE_WORDS = r'on top of|on|under|underneath|beneath|below|above|next to|near|beside|close to|by|in|inside|within'
 # "what is on the table?", "is the lamp on the table?", "is there a box on top of the shelf?", "what is under
 # the desk?"
 _ON = (r"\b(?:what|which)(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept| hanging"
        r"| the (?:objects?|things?|items?)| (?:objects?|things?|items?) (?:is|are)(?: there)?)? "
        r"(?:on|under|underneath|beneath|below|above|in|inside|within) (?:top of )?(?:the|a|an|that|this)\b"
-       r"|^(?:(?:is|are) (?:there )?)?(?:anything|something) (?:on top of|on|under|underneath|beneath|below|above|next to"
-       r"|near|beside|close to|by|in|inside|within) (?:the|a|an)\b"
-       r"|^(?:is|are) (?:the|a|an|there an?|there any) .+? "
-       r"(?:on top of|on|under|underneath|beneath|below|above|next to|near|beside|close to|by|in|inside|within)"
-       r" (?:the|a|an)\b")
+       r"|^(?:(?:is|are) (?:there )?)?(?:anything|something) (?:" + _PLACE_WORDS + r") (?:the|a|an)\b"
+       r"|^(?:is|are) (?:the|a|an|there an?|there any) .+? (?:" + _PLACE_WORDS + r") (?:the|a|an)\b")
 _UNDER = re.compile(r'\b(under|underneath|beneath|below)\b')
 _ABOVE = re.compile(r'\babove\b')
 _IN = re.compile(r'\b(in|inside|within)\b')
@@ -58,8 +57,7 @@ _WHEN = re.compile(r'^when\b.*\b(see|seen|saw|notic\w*|spot\w*|find|found)\b|\bw
                    r'|\bhow long ago\b.*\b(see|seen|saw)\b')
 _LATEST = re.compile(r'\b(last|latest|most recently)\b')
 # "how many things are on the table?": a count of what lies there
-_COUNT_PLACED = re.compile(r'\b(objects|things|items)\b.*\b(on top of|on|under|underneath|beneath|below|above|next to'
-                           r'|near|beside|around|close to|by|in|inside|within)\s+(?:the|a|an)\b')
+_COUNT_PLACED = re.compile(r'\b(objects|things|items)\b.*\b(' + _PLACE_WORDS + r'|around)\s+(?:the|a|an)\b')
 # "where is the nearest chair?", "how far is the closest lamp?": the instance nearest the camera
 _NEAREST_ONE = re.compile(r'\bthe (nearest|closest)\b')
 # "how far is the plant?": one object, nothing to measure from but the camera
