@@ -293,6 +293,8 @@ def test_round_trip_through_plain_arrays_and_json(tmp_path):
     (lambda a, m: a.__setitem__('instance_id', a['instance_id'] * 0 + 1), 'unique'),
     (lambda a, m: m.__setitem__('format', 'something else'), 'not a geovr_object_map'),
     (lambda a, m: a.__setitem__('obs_instance', a['obs_instance'] + 100), 'obs_instance names'),
+    (lambda a, m: a.__setitem__('obs_reach_low', a['obs_reach_low'][:, :5]), "'obs_reach_low' has shape"),
+    (lambda a, m: a.__setitem__('obs_reach_high', np.full_like(a['obs_reach_high'], np.inf)), "'obs_reach_high' must be finite"),
 ])
 def test_damaged_arrays_are_refused_naming_what(damage, message):
     m = ObjectMap()

@@ -349,12 +349,19 @@ def resting_on(items: Sequence[ObjectInstance], support: ObjectInstance, up: np.
     a box's bottom within SUPPORT_GAP_M of the support's top, its centre above that top and,
     across `up`, over the support's footprint (SUPPORT_MARGIN_M wider). Boxes are the map's
     axis-aligned ones; `support` itself never rests on itself."""
+    return _over_top(items, support, up, SUPPORT_GAP_M[1])
+
+
+def _over_top(items: Sequence[ObjectInstance], anchor: ObjectInstance, up: np.ndarray, max_gap: float) -> np.ndarray:
+    """(len(items),) bool: a box's bottom from SUPPORT_GAP_M[0] below to `max_gap` above the
+    anchor's top, its centre above that top and over the anchor's footprint (SUPPORT_MARGIN_M
+    wider); the anchor itself never."""
     if not items:
         return np.zeros(0, bool)
-    bottoms, heights, top, over = _vertical(items, support, up)
+    bottoms, heights, top, over = _vertical(items, anchor, up)
     gap = bottoms - top
-    return ((gap >= SUPPORT_GAP_M[0]) & (gap <= SUPPORT_GAP_M[1]) & (heights > top - 0.05) & over
-            & np.array([i is not support for i in items]))
+    return ((gap >= SUPPORT_GAP_M[0]) & (gap <= max_gap) & (heights > top - 0.05) & over
+            & np.array([i is not anchor for i in items]))
 
 
 def lying_under(items: Sequence[ObjectInstance], cover: ObjectInstance, up: np.ndarray) -> np.ndarray:
@@ -372,10 +379,7 @@ def lying_above(items: Sequence[ObjectInstance], anchor: ObjectInstance, up: np.
     """(len(items),) bool: which `items` lie above `anchor`: resting on it or higher (a lamp
     hanging over a table): a box's bottom no lower than SUPPORT_GAP_M[0] below the anchor's top,
     its centre above that top and over the anchor's footprint (SUPPORT_MARGIN_M wider)."""
-    if not items:
-        return np.zeros(0, bool)
-    bottoms, heights, top, over = _vertical(items, anchor, up)
-    return (bottoms - top >= SUPPORT_GAP_M[0]) & (heights > top - 0.05) & over & np.array([i is not anchor for i in items])
+    return _over_top(items, anchor, up, np.inf)
 
 
 def lying_inside(items: Sequence[ObjectInstance], container: ObjectInstance, up: np.ndarray | None = None
@@ -388,7 +392,8 @@ def lying_inside(items: Sequence[ObjectInstance], container: ObjectInstance, up:
     centres = np.stack([i.centroid for i in items]).astype(np.float64)
     within = np.all((centres >= container.box_min - INSIDE_MARGIN_M) & (centres <= container.box_max + INSIDE_MARGIN_M),
                     axis=1)
-    smaller = np.array([size_of(i, 'length', None) < size_of(container, 'length', None) for i in items])
+    longest = size_of(container, 'length', None)
+    smaller = np.array([size_of(i, 'length', None) < longest for i in items])
     return within & smaller & np.array([i is not container for i in items])
 
 
