@@ -57,6 +57,10 @@ def test_map_search_save_and_load(tmp_path):
         KeyframeMap.load(tmp_path / 'bad.npz')
     with pytest.raises(ValueError, match='non-zero'):
         kmap.add(1.0, np.eye(4), [0, 0, 0], IMAGE, K)
+    # a corrected map moves a keyframe (a new object at the new pose); an evicted one is gone
+    moved = kmap.move(2, make_pose(np.eye(3), [5, 0, 0]))
+    assert moved.keyframe_id == 2 and moved.T_map_cam[0, 3] == 5.0
+    assert [k.T_map_cam[0, 3] for k in kmap] == [1.0, 5.0, 3.0] and kmap.move(0, np.eye(4)) is None
 
 
 def test_window_alignment_recovers_map_to_odom_and_outvotes_one_bad_match():
@@ -89,6 +93,9 @@ def test_localizer_adds_keyframes_by_motion_and_relocalizes_in_a_loaded_map(tmp_
         if mapper.should_add_keyframe(T):
             mapper.add_keyframe(float(i), T, descriptors[i], IMAGE, K)
     assert [k.stamp for k in mapper.map] == [0.0, 3.0, 6.0, 9.0]
+    placed = mapper.add_keyframe(12.0, poses[-1], descriptors[0], IMAGE, K, T_map_cam=poses[0])   # the pose graph's
+    assert np.allclose(placed.T_map_cam, poses[0])
+    mapper.map.move(placed.keyframe_id, poses[-1])
     mapper.map.save(tmp_path / 'm.npz')
 
     # A new session: its odom starts elsewhere in the same map.
@@ -100,7 +107,7 @@ def test_localizer_adds_keyframes_by_motion_and_relocalizes_in_a_loaded_map(tmp_
     keyframe, similarity = localizer.find_match(unit(descriptors[6] + 0.1 * descriptors[5]))
     assert keyframe.stamp == 6.0 and similarity > 0.9
     T_map_cam_true = T_map_odom @ T_odom_cam
-    T_kf_cur = relative_pose(keyframe.T_map_cam, T_map_cam_true)   # what the model measures
+    T_kf_cur = relative_pose(keyframe.T_map_cam, T_map_cam_true)   # what PnP measures
     T_map_cam = localizer.add_match(T_odom_cam, keyframe, T_kf_cur)
     assert np.allclose(T_map_cam, T_map_cam_true)
     assert np.allclose(localizer.T_map_odom, T_map_odom)
@@ -108,3 +115,31 @@ def test_localizer_adds_keyframes_by_motion_and_relocalizes_in_a_loaded_map(tmp_
     localizer.odometry_restarted()
     assert not localizer.localized
     assert np.allclose(invert_pose(invert_pose(T_map_odom)), T_map_odom)
+
+
+def test_a_recognised_place_is_placed_by_pnp_on_the_keyframe_depth():
+    """The map keyframe's features lifted with its depth and the current frame matched to them
+    give the metric relative pose; another place, or a blank view, is no match."""
+    cv2 = pytest.importorskip('cv2')
+    from geovr_ros.geometry import invert_pose, make_pose, rotation_angle, so3_exp
+    from geovr_ros.localization.place import locate, place_view
+    from test_tracking_core import K as PLANE_K, _render, _texture
+
+    def rgb(gray):
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
+    texture = _texture(4)
+    T_world_kf = make_pose(np.eye(3), np.zeros(3))
+    T_world_cur = make_pose(so3_exp(np.array([0.03, -0.08, 0.02])), np.array([0.12, -0.05, 0.2]))
+    image_kf, depth_kf = _render(texture, T_world_kf)
+    image_cur, _ = _render(texture, T_world_cur)
+    view = place_view(rgb(image_kf), PLANE_K, depth_kf, PLANE_K)
+    match = locate(view, rgb(image_cur), PLANE_K)
+    assert match is not None and match.inliers >= 40
+    true = invert_pose(T_world_kf) @ T_world_cur
+    assert np.linalg.norm(match.T_kf_cur[:3, 3] - true[:3, 3]) < 0.01
+    assert np.degrees(rotation_angle(match.T_kf_cur[:3, :3].T @ true[:3, :3])) < 0.5
+    elsewhere, _ = _render(_texture(5), T_world_cur)
+    assert locate(view, rgb(elsewhere), PLANE_K) is None
+    assert locate(view, np.full_like(rgb(image_cur), 128), PLANE_K) is None
+    blank = place_view(np.full_like(rgb(image_kf), 128), PLANE_K, depth_kf, PLANE_K)
+    assert len(blank.features) == 0 and locate(blank, rgb(image_cur), PLANE_K) is None

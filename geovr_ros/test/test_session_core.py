@@ -227,7 +227,8 @@ def test_reset_clears_memory_and_restarts_odometry(pipeline):
 
 def test_one_reference_and_no_image_prepared_twice(pipeline):
     """The odometry reference is the previous frame's prepared input, kept once; every frame
-    is preprocessed and encoded once; place verification reuses kept keyframe inputs."""
+    is preprocessed and encoded once; place verification reuses the kept keyframe inputs and
+    their depth (no model run, no map image prepared again)."""
     prepared, encoded = [], []
     preprocess, encode = pipeline.preprocess, pipeline.encoder.infer
 
@@ -247,10 +248,11 @@ def test_one_reference_and_no_image_prepared_twice(pipeline):
     # out and back with a map keyframe every 0.1 m and place recognition on every frame
     session = session_of(pipeline, keyframe_translation=0.1, relocalize_period=1)
     prepared.clear()
+    encoded.clear()
     xs = list(np.arange(0, 0.6, 0.02)) + list(np.arange(0.6, -0.01, -0.02))
     slide(session, xs)
-    assert session.place_matches['accepted'] > 0
-    assert len(prepared) == len(xs)       # verification ran on kept inputs, not the map images
+    assert sum(session.place_matches.values()) > 0     # verified (the toy model's depth decides which pass)
+    assert len(prepared) == len(xs) and len(encoded) == len(xs)   # on kept inputs and depth
 
 
 def test_learned_odometry_chains_the_pose_head(pipeline):

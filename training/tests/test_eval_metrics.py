@@ -248,6 +248,31 @@ def test_geovr_eval_odometry_writes_every_row(tiny_data, tmp_path):
                       '--out', str(out)]) == 2
 
 
+def test_geovr_eval_localize_maps_saves_loads_and_scores_both_ways(tiny_data, tmp_path):
+    """`geovr-eval localize`: a map of some frames saved and loaded by the runtime's session,
+    the other frames localized in it and scored against the map and the truth, for PnP and for
+    the camera put at the recognised keyframe; a bad frame range is refused."""
+    from geovr_training.export.onnx_export import export_model
+    torch.manual_seed(0)
+    model = build_model(preset_args('tiny', descriptor_dim=8))
+    ckpt = save_checkpoint(tmp_path / 'm.pt', model, {'data': {'resolution': [128, 96]}}, 0)
+    export_model(ckpt, tmp_path / 'model', sizes=[], with_torch_program=False)
+    out = tmp_path / 'localize'
+    common = ['localize', '--model', str(tmp_path / 'model'), '--data', str(tiny_data), '--split', 'train',
+              '--out', str(out), '--no-progress', '--set', 'relocalize_period=1', 'match_threshold=0.0']
+    assert eval_main(common + ['--map-frames', '0:8:2', '--frames', '1:8:2']) == 0
+    rows = json.loads((out / 'localize.json').read_text())
+    assert len(rows) == 2
+    for row in rows.values():
+        assert row['frames'] == 4 and 0 <= row['localized'] <= 4 and row['map_keyframes'] >= 1
+        assert sum(row['place_matches'].values()) == 4          # a proposal on every frame, each verified
+        assert np.isfinite(row['map_itself']['median_m'])
+        assert row['localized'] == 0 or np.isfinite(row['against_map']['median_m'])
+    assert '| the map itself' in (out / 'localize.md').read_text()
+    with pytest.raises(SystemExit):
+        eval_main(common + ['--map-frames', '0-4', '--frames', '4:8'])
+
+
 def test_geovr_eval_odometry_replays_cached_model_outputs_and_takes_node_parameters(tiny_data, tmp_path):
     """--cache: a second run answers every model call from the folder with the same figures;
     --set: a node parameter changes the session (a tracker needing 10^6 inliers never tracks);

@@ -13,6 +13,7 @@ given back as `KeyframeMap.attachments`, for their owner to check.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -103,6 +104,15 @@ class KeyframeMap:
     def clear(self) -> None:
         self._keyframes.clear()
         self._next_id = 0
+
+    def move(self, keyframe_id: int, T_map_cam: np.ndarray) -> Keyframe | None:
+        """Puts keyframe `keyframe_id` at T_map_cam (4, 4; the map was corrected) and returns
+        the moved keyframe (a new object), or None when the map no longer holds it."""
+        for i, keyframe in enumerate(self._keyframes):
+            if keyframe.keyframe_id == keyframe_id:
+                self._keyframes[i] = dataclasses.replace(keyframe, T_map_cam=np.array(T_map_cam, dtype=np.float64))
+                return self._keyframes[i]
+        return None
 
     def best_match(self, descriptor: np.ndarray, exclude_newest: int = 0
                    ) -> tuple[Keyframe, float] | None:

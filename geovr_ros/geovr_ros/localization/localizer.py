@@ -39,7 +39,7 @@ class LocalizerConfig:
     keyframe_min_overlap: float = 0.6
     match_threshold: float = 0.9
     exclude_newest: int = 3
-    window: int = 10
+    window: int = 1
     max_keyframes: int = 500
 
 
@@ -108,11 +108,15 @@ class Localizer:
         return False
 
     def add_keyframe(self, stamp: float, T_odom_cam: np.ndarray, descriptor: np.ndarray,
-                     image: np.ndarray, K: np.ndarray) -> Keyframe:
-        """Adds the current frame as a keyframe at its map pose (requires `localized`)."""
-        if not self.localized:
-            raise ValueError('cannot add a keyframe before map -> odom is known')
-        return self.map.add(stamp, self._T_map_odom @ T_odom_cam, descriptor, image, K)
+                     image: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray | None = None) -> Keyframe:
+        """Adds the current frame as a keyframe at its map pose: `T_map_cam` (4, 4) when given
+        (the pose graph's, while mapping with one), else map -> odom times T_odom_cam
+        (requires `localized`)."""
+        if T_map_cam is None:
+            if not self.localized:
+                raise ValueError('cannot add a keyframe before map -> odom is known')
+            T_map_cam = self._T_map_odom @ T_odom_cam
+        return self.map.add(stamp, T_map_cam, descriptor, image, K)
 
     def find_match(self, descriptor: np.ndarray) -> tuple[Keyframe, float] | None:
         """Best keyframe for this global descriptor (D,) if above the match threshold."""

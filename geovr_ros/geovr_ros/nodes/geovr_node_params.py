@@ -154,10 +154,11 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('match_threshold', 0.9, 'Cosine similarity of global descriptors above which a '
           'keyframe is recognised as the current place.'),
     Param('match_min_overlap', 0.3, 'A recognised place is used only if this fraction of the '
-          'current depth, placed by the model\'s relative pose, falls inside the keyframe.'),
-    Param('relocalize_period', 10, 'Try place recognition every n-th processed frame (each '
-          'match costs one more model run).'),
-    Param('alignment_window', 10, 'Place matches aligned together to estimate map -> odom.'),
+          'current depth, placed by the PnP pose that verified it, falls inside the keyframe.'),
+    Param('relocalize_period', 10, 'Try place recognition every n-th processed frame (a match is '
+          'verified by ORB and PnP on the keyframe\'s depth; a loaded keyframe costs one model run, once).'),
+    Param('alignment_window', 1, 'Place matches aligned together to estimate map -> odom (1: the '
+          'newest verified match).'),
     # Objects
     Param('objects_enabled', True, 'Keep a 3D map of named objects and the room\'s floor (published on '
           '~/objects, answering count, distance, size, where, first-seen, nearest-of, direction from a '

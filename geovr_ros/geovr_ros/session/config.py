@@ -56,7 +56,7 @@ class SessionConfig:
     match_threshold: float = 0.9
     match_min_overlap: float = 0.3
     relocalize_period: int = 10
-    alignment_window: int = 10
+    alignment_window: int = 1
     memory_max_keyframes: int = 64
     memory_max_tokens: int = 256
     path_resolution: float = 0.25

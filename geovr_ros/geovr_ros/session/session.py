@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from geovr_ros.inference.decode import PerceptionResult
 from geovr_ros.inference.preprocess import PreparedFrame
 from geovr_ros.language.text import parse_options
 from geovr_ros.localization import KeyframeMap, Localizer, LocalizerConfig, MapFileError, view_overlap
+from geovr_ros.localization.place import PlaceView, locate, place_view
 from geovr_ros.memory import (
     Answer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer, SpatialMemory,
     validate_question)
@@ -42,7 +43,7 @@ from geovr_ros.tracking import TrackerConfig
 
 STAMP_JUMP_CONFIRM_FRAMES = 3   # valid frames in a row that make a stamp jump believed
 CLOCK_MISMATCH_S = 86400.0      # stamps this far from the caller's clock are another clock's
-KEPT_KEYFRAME_INPUTS = 64       # newest map keyframes whose model input is kept for verification
+KEPT_KEYFRAME_INPUTS = 64       # newest map keyframes whose input, depth and features are kept for verification
 OBJECTS_PREFIX = 'objects_'     # map-file attachments of the object map
 POSE_GRAPH_PREFIX = 'pose_graph_'   # ... and of the tracking keyframes' pose graph
 
@@ -54,6 +55,17 @@ def denormalised_rgb(chw: np.ndarray, metadata) -> np.ndarray:
     std = np.asarray(metadata.std, np.float32).reshape(3, 1, 1)
     rgb = (chw * std + mean) * 255.0
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8).transpose(1, 2, 0).copy()
+
+
+class _KeptKeyframe(NamedTuple):
+    """A map keyframe's model input (PreparedFrame), the model's depth (h, w) of it with its K,
+    and its PlaceView once place verification needed it."""
+
+    keyframe: object
+    frame: PreparedFrame
+    depth: np.ndarray
+    depth_K: np.ndarray
+    view: PlaceView | None = None
 
 
 def _moved_instance(instance, T: np.ndarray):
@@ -110,11 +122,15 @@ class Session:
             window=c.alignment_window, max_keyframes=c.max_map_keyframes))
         self.frames_processed = 0          # since the session was made (not reset by `reset`)
         self.place_matches: Counter = Counter()   # 'accepted' / 'rejected' place matches
+        self.last_place_match = None       # (map Keyframe, PlaceMatch or None) verified on the last frame
         self._state_lock = threading.Lock()
         self._latest = None                # (stamp, T_odom_cam, camera_frame, T_map_odom)
         self._learned_last: np.ndarray | None = None  # learned pose of the previous frame
         self._scale = float('nan')
-        self._keyframe_inputs: dict[int, tuple] = {}  # map keyframe id -> (Keyframe, PreparedFrame)
+        self._keyframe_inputs: dict[int, _KeptKeyframe] = {}  # map keyframe id -> what verification needs
+        self._map_keyframe_anchors: dict[int, tuple[int, np.ndarray]] = {}   # map keyframe id -> (tracking keyframe, T_kf_cam)
+        self._tracker_config = self.geometric.tracker.config if self.geometric is not None else \
+            TrackerConfig(max_features=c.tracking_max_features)   # ORB settings of place verification
         self._tracking_warned = float('-inf')
         self.objects = self._new_object_mapper()  # ObjectMapper in `objects_frame`, or None
         if mount is not None:
@@ -272,6 +288,8 @@ class Session:
         T_map_odom = map_covariance = None
         if c.localization_enabled:
             T_map_odom, map_covariance = self._localize(stamp, T_odom_cam, cur, result)
+        if tracked is not None and tracked.loop_closure is not None and self._map_keyframe_anchors:
+            self._move_map_keyframes()
         t_localized = time.perf_counter()
         objects_changed = False
         if self.objects is not None and tracked is not None:
@@ -332,14 +350,21 @@ class Session:
         """Place recognition every relocalize_period frames, a map keyframe when the view is
         new; returns (T_map_odom, covariance of the map pose (6, 6)) or (None, None)."""
         loc = self.localizer
+        self.last_place_match = None
         if self.frames_processed % max(1, self.config.relocalize_period) == 0 and len(loc.map):
             match = loc.find_match(result.descriptor)
             if match is not None:
                 self._verify_and_add_match(T_odom_cam, cur, result, match[0])
         if loc.should_add_keyframe(T_odom_cam, result.depth, result.K):
             image = denormalised_rgb(cur.chw, self.perception.metadata)
-            self._keep_input(loc.add_keyframe(stamp, T_odom_cam, result.descriptor, image, cur.K),
-                             cur)
+            anchor = self._graph_anchor()
+            T_map_cam = None if anchor is None else anchor[1] @ T_odom_cam
+            keyframe = loc.add_keyframe(stamp, T_odom_cam, result.descriptor, image, cur.K, T_map_cam)
+            self._keep(_KeptKeyframe(keyframe, cur, result.depth, result.K))
+            if anchor is not None:   # it moves with that tracking keyframe when the graph is corrected
+                key = anchor[0]
+                self._map_keyframe_anchors[keyframe.keyframe_id] = (
+                    key, invert_pose(self._T_map_tracking_keyframe(key)) @ T_map_cam)
         T_map_odom = self._map_odom()
         if T_map_odom is None:
             return None, None
@@ -398,34 +423,78 @@ class Session:
         cell = self.perception.metadata.patch_size or CELL_PIXELS   # the cells cell_logits would name
         return windowed_cell_logits(frame.chw, vocabulary, self.perception.image_logits, cell)
 
-    def _keep_input(self, keyframe, frame: PreparedFrame) -> None:
-        """Keeps a new map keyframe's model input (for place verification without preparing
-        its stored image again), for the newest KEPT_KEYFRAME_INPUTS keyframes still mapped."""
-        self._keyframe_inputs[keyframe.keyframe_id] = (keyframe, frame)
+    def _keep(self, kept: _KeptKeyframe) -> None:
+        """Keeps what place verification needs of a map keyframe, for the newest
+        KEPT_KEYFRAME_INPUTS keyframes."""
+        self._keyframe_inputs[kept.keyframe.keyframe_id] = kept
         bound = min(KEPT_KEYFRAME_INPUTS, self.config.max_map_keyframes)
         while len(self._keyframe_inputs) > bound:
             del self._keyframe_inputs[next(iter(self._keyframe_inputs))]
 
-    def _keyframe_input(self, keyframe, size: tuple[int, int]) -> PreparedFrame:
-        """The keyframe's model input at `size` (W, H), the current frame's (a map saved with
-        another camera pairs at this one's input size)."""
+    def _place_view(self, keyframe, size: tuple[int, int]) -> PlaceView:
+        """The map keyframe's ORB features lifted with the model's depth of its image, at the
+        current frame's input size `size` (W, H): from the input and depth kept when it was
+        mapped, else (a loaded or an older keyframe, or another size) the model run once on its
+        stored image."""
         kept = self._keyframe_inputs.get(keyframe.keyframe_id)
-        if kept is not None and kept[0] is keyframe and kept[1].size == size:
-            return kept[1]
-        return self.perception.preprocess(keyframe.image, keyframe.K, size)  # loaded or old keyframe
+        if kept is None or kept.keyframe is not keyframe or kept.frame.size != size:
+            frame = self.perception.preprocess(keyframe.image, keyframe.K, size)
+            result = self.perception.run(frame, frame)        # the keyframe as the current frame
+            kept = _KeptKeyframe(keyframe, frame, result.depth, result.K)
+        if kept.view is None:
+            kept = kept._replace(view=place_view(denormalised_rgb(kept.frame.chw, self.perception.metadata),
+                                                 kept.frame.K, kept.depth, kept.depth_K, self._tracker_config))
+            self._keep(kept)
+        return kept.view
 
     def _verify_and_add_match(self, T_odom_cam, cur: PreparedFrame, result: PerceptionResult,
                               keyframe) -> None:
-        """Runs the model on (keyframe, current); keeps the match only if the current depth,
-        placed by that relative pose, overlaps the keyframe's view (geometric check)."""
-        T_kf_cur = self.perception.run(self._keyframe_input(keyframe, cur.size), cur).rel_pose
+        """Places the current frame in the recognised map keyframe by geometry
+        (`localization.place`: ORB matches, PnP on the keyframe's depth); keeps the match only
+        when PnP verifies it and the current depth, placed by that pose, overlaps the keyframe's
+        view."""
+        located = locate(self._place_view(keyframe, cur.size), denormalised_rgb(cur.chw, self.perception.metadata),
+                         cur.K, self._tracker_config)
+        self.last_place_match = (keyframe, located)
+        if located is None:
+            self.place_matches['rejected'] += 1
+            return
         size = (keyframe.image.shape[1], keyframe.image.shape[0])
-        overlap = view_overlap(result.depth, result.K, T_kf_cur, keyframe.K, size)
+        overlap = view_overlap(result.depth, result.K, located.T_kf_cur, keyframe.K, size)
         if overlap < self.config.match_min_overlap:
             self.place_matches['rejected'] += 1
             return
         self.place_matches['accepted'] += 1
-        self.localizer.add_match(T_odom_cam, keyframe, T_kf_cur)
+        self.localizer.add_match(T_odom_cam, keyframe, located.T_kf_cur)
+
+    def _graph_anchor(self) -> tuple[int, np.ndarray] | None:
+        """(the newest tracking keyframe in the pose graph, map -> odom from the graph) while
+        mapping with a pose graph, else None."""
+        graph = self.pose_graph
+        if graph is None or not self.localizer.mapping or not len(graph):
+            return None
+        return max(graph.keyframes), self._map_odom()
+
+    def _T_map_tracking_keyframe(self, key: int) -> np.ndarray:
+        """The pose graph's tracking keyframe `key` in the session's map frame (the mount's)."""
+        mount = self.mount if self.mount is not None else np.eye(4)
+        return mount @ self.pose_graph.T_map_keyframe(key)
+
+    def _move_map_keyframes(self) -> None:
+        """After a loop closure: each map keyframe placed while mapping moves with the tracking
+        keyframe it was placed from (as the objects do), so a saved map's keyframes, pose graph
+        and objects share one map frame."""
+        graph = self.pose_graph
+        for keyframe_id, (key, T_key_cam) in list(self._map_keyframe_anchors.items()):
+            moved = None
+            if key in graph.keyframes:
+                moved = self.localizer.map.move(keyframe_id, self._T_map_tracking_keyframe(key) @ T_key_cam)
+            if moved is None:   # evicted from the map, or its tracking keyframe from a restarted graph
+                del self._map_keyframe_anchors[keyframe_id]
+                continue
+            kept = self._keyframe_inputs.get(keyframe_id)
+            if kept is not None:
+                self._keyframe_inputs[keyframe_id] = kept._replace(keyframe=moved)
 
     def _map_odom(self) -> np.ndarray | None:
         """map <- odom: from the pose graph while mapping, from the loaded map's place matches
@@ -450,6 +519,7 @@ class Session:
         self.learned.reset()
         if self.geometric is not None:
             self.geometric.reset()
+        self._map_keyframe_anchors.clear()   # their tracking keyframes belonged to the old odometry
         self._learned_last = None
         self.memory.clear()
         self.localizer.odometry_restarted()
@@ -467,6 +537,7 @@ class Session:
         if self.objects is not None:
             self.objects.map.clear()
         self._keyframe_inputs.clear()
+        self._map_keyframe_anchors.clear()
         self._refresh_map_odom()
 
     def read_map(self, path: str) -> KeyframeMap:
@@ -498,6 +569,7 @@ class Session:
         if self.objects is not None:   # objects found so far are in the previous map's frame
             self.objects.map = objects
         self._keyframe_inputs.clear()
+        self._map_keyframe_anchors.clear()
         self._refresh_map_odom()
         return len(keyframe_map)
 

@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ['odometry']:  # geovr-eval odometry --model DIR --data REC
         from geovr_training.evaluation.odometry import main as odometry_main
         return odometry_main(argv[1:])
+    if argv[:1] == ['localize']:  # geovr-eval localize --model DIR --data REC --map-frames A:B --frames C:D --out DIR
+        from geovr_training.evaluation.localize import main as localize_main
+        return localize_main(argv[1:])
     if argv[:1] == ['questions']:  # geovr-eval questions --model DIR --data REC --labels YAML --out DIR
         from geovr_training.evaluation.questions import main as questions_main
         return questions_main(argv[1:])
