@@ -95,6 +95,9 @@ def test_localizer_adds_keyframes_by_motion_and_relocalizes_in_a_loaded_map(tmp_
     assert [k.stamp for k in mapper.map] == [0.0, 3.0, 6.0, 9.0]
     placed = mapper.add_keyframe(12.0, poses[-1], descriptors[0], IMAGE, K, T_map_cam=poses[0])   # the pose graph's
     assert np.allclose(placed.T_map_cam, poses[0])
+    # the motion from the last keyframe measured in the same map as the keyframes were placed
+    assert not mapper.should_add_keyframe(poses[-1], T_map_cam=poses[0])
+    assert mapper.should_add_keyframe(poses[0], T_map_cam=poses[-1])
     mapper.map.move(placed.keyframe_id, poses[-1])
     mapper.map.save(tmp_path / 'm.npz')
 

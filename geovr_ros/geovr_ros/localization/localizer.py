@@ -90,15 +90,17 @@ class Localizer:
         return np.diag([var_t] * 3 + [var_r] * 3)
 
     def should_add_keyframe(self, T_odom_cam: np.ndarray, depth: np.ndarray | None = None,
-                            K: np.ndarray | None = None) -> bool:
+                            K: np.ndarray | None = None, T_map_cam: np.ndarray | None = None) -> bool:
         """True when mapping and the camera moved or turned enough from the last keyframe,
-        or its view overlaps the last keyframe too little (needs depth (H, W) m and K)."""
-        if not self.mapping or not self.localized:
+        or its view overlaps the last keyframe too little (needs depth (H, W) m and K).
+        T_map_cam: the camera's map pose when another source knows it (the pose graph while
+        mapping with one, where the keyframes are placed), else map -> odom times T_odom_cam."""
+        if not self.mapping or not (self.localized or T_map_cam is not None):
             return False
         last = self.map.last
         if last is None:
             return True
-        T_kf_cur = relative_pose(last.T_map_cam, self._T_map_odom @ T_odom_cam)
+        T_kf_cur = relative_pose(last.T_map_cam, self._T_map_odom @ T_odom_cam if T_map_cam is None else T_map_cam)
         if (np.linalg.norm(T_kf_cur[:3, 3]) > self.config.keyframe_translation
                 or rotation_angle(T_kf_cur[:3, :3]) > self.config.keyframe_rotation):
             return True

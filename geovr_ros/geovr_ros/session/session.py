@@ -355,10 +355,10 @@ class Session:
             match = loc.find_match(result.descriptor)
             if match is not None:
                 self._verify_and_add_match(T_odom_cam, cur, result, match[0])
-        if loc.should_add_keyframe(T_odom_cam, result.depth, result.K):
+        anchor = self._graph_anchor()
+        T_map_cam = None if anchor is None else anchor[1] @ T_odom_cam
+        if loc.should_add_keyframe(T_odom_cam, result.depth, result.K, T_map_cam):
             image = denormalised_rgb(cur.chw, self.perception.metadata)
-            anchor = self._graph_anchor()
-            T_map_cam = None if anchor is None else anchor[1] @ T_odom_cam
             keyframe = loc.add_keyframe(stamp, T_odom_cam, result.descriptor, image, cur.K, T_map_cam)
             self._keep(_KeptKeyframe(keyframe, cur, result.depth, result.K))
             if anchor is not None:   # it moves with that tracking keyframe when the graph is corrected
