@@ -58,9 +58,9 @@ def test_map_search_save_and_load(tmp_path):
     with pytest.raises(ValueError, match='non-zero'):
         kmap.add(1.0, np.eye(4), [0, 0, 0], IMAGE, K)
     # a corrected map moves a keyframe (a new object at the new pose); an evicted one is gone
-    moved = kmap.move(2, make_pose(np.eye(3), [5, 0, 0]))
-    assert moved.keyframe_id == 2 and moved.T_map_cam[0, 3] == 5.0
-    assert [k.T_map_cam[0, 3] for k in kmap] == [1.0, 5.0, 3.0] and kmap.move(0, np.eye(4)) is None
+    moved = kmap.move({2: make_pose(np.eye(3), [5, 0, 0]), 0: np.eye(4)})
+    assert list(moved) == [2] and moved[2].T_map_cam[0, 3] == 5.0
+    assert [k.T_map_cam[0, 3] for k in kmap] == [1.0, 5.0, 3.0]
 
 
 def test_window_alignment_recovers_map_to_odom_and_outvotes_one_bad_match():
@@ -98,7 +98,7 @@ def test_localizer_adds_keyframes_by_motion_and_relocalizes_in_a_loaded_map(tmp_
     # the motion from the last keyframe measured in the same map as the keyframes were placed
     assert not mapper.should_add_keyframe(poses[-1], T_map_cam=poses[0])
     assert mapper.should_add_keyframe(poses[0], T_map_cam=poses[-1])
-    mapper.map.move(placed.keyframe_id, poses[-1])
+    mapper.map.move({placed.keyframe_id: poses[-1]})
     mapper.map.save(tmp_path / 'm.npz')
 
     # A new session: its odom starts elsewhere in the same map.

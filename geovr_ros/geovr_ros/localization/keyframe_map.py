@@ -105,14 +105,17 @@ class KeyframeMap:
         self._keyframes.clear()
         self._next_id = 0
 
-    def move(self, keyframe_id: int, T_map_cam: np.ndarray) -> Keyframe | None:
-        """Puts keyframe `keyframe_id` at T_map_cam (4, 4; the map was corrected) and returns
-        the moved keyframe (a new object), or None when the map no longer holds it."""
+    def move(self, poses: dict[int, np.ndarray]) -> dict[int, Keyframe]:
+        """Puts each keyframe of `poses` (keyframe id -> T_map_cam (4, 4); the map was
+        corrected) at its new pose; returns the moved keyframes (new objects) by id, without
+        the ids the map no longer holds."""
+        moved = {}
         for i, keyframe in enumerate(self._keyframes):
-            if keyframe.keyframe_id == keyframe_id:
-                self._keyframes[i] = dataclasses.replace(keyframe, T_map_cam=np.array(T_map_cam, dtype=np.float64))
-                return self._keyframes[i]
-        return None
+            if keyframe.keyframe_id in poses:
+                self._keyframes[i] = dataclasses.replace(
+                    keyframe, T_map_cam=np.array(poses[keyframe.keyframe_id], dtype=np.float64))
+                moved[keyframe.keyframe_id] = self._keyframes[i]
+        return moved
 
     def best_match(self, descriptor: np.ndarray, exclude_newest: int = 0
                    ) -> tuple[Keyframe, float] | None:

@@ -365,6 +365,8 @@ class Session:
                 key = anchor[0]
                 self._map_keyframe_anchors[keyframe.keyframe_id] = (
                     key, invert_pose(self._T_map_tracking_keyframe(key)) @ T_map_cam)
+                while len(self._map_keyframe_anchors) > self.config.max_map_keyframes:   # the map evicts the oldest
+                    del self._map_keyframe_anchors[next(iter(self._map_keyframe_anchors))]
         T_map_odom = self._map_odom()
         if T_map_odom is None:
             return None, None
@@ -485,16 +487,16 @@ class Session:
         keyframe it was placed from (as the objects do), so a saved map's keyframes, pose graph
         and objects share one map frame."""
         graph = self.pose_graph
-        for keyframe_id, (key, T_key_cam) in list(self._map_keyframe_anchors.items()):
-            moved = None
-            if key in graph.keyframes:
-                moved = self.localizer.map.move(keyframe_id, self._T_map_tracking_keyframe(key) @ T_key_cam)
-            if moved is None:   # evicted from the map, or its tracking keyframe from a restarted graph
-                del self._map_keyframe_anchors[keyframe_id]
-                continue
+        moved = self.localizer.map.move({keyframe_id: self._T_map_tracking_keyframe(key) @ T_key_cam
+                                         for keyframe_id, (key, T_key_cam) in self._map_keyframe_anchors.items()
+                                         if key in graph.keyframes})
+        # the rest were evicted from the map, or their tracking keyframe from a restarted graph
+        self._map_keyframe_anchors = {keyframe_id: anchor for keyframe_id, anchor in self._map_keyframe_anchors.items()
+                                      if keyframe_id in moved}
+        for keyframe_id, keyframe in moved.items():
             kept = self._keyframe_inputs.get(keyframe_id)
             if kept is not None:
-                self._keyframe_inputs[keyframe_id] = kept._replace(keyframe=moved)
+                self._keyframe_inputs[keyframe_id] = kept._replace(keyframe=keyframe)
 
     def _map_odom(self) -> np.ndarray | None:
         """map <- odom: from the pose graph while mapping, from the loaded map's place matches
