@@ -44,6 +44,8 @@ def test_map_search_save_and_load(tmp_path):
     best, similarity = kmap.best_match([0, 0.1, 1])
     assert best.keyframe_id == 2 and similarity > 0.99
     assert kmap.best_match([0, 0, 1], exclude_newest=2)[0].keyframe_id == 1
+    assert [k.keyframe_id for k, _ in kmap.best_matches([0, 0.1, 1], 2)] == [2, 1]   # most similar first
+    assert kmap.best_matches([0, 0.1, 1], 0) == [] and len(kmap.best_matches([1, 0, 0], 9)) == 3
     path = tmp_path / 'map.npz'
     kmap.save(path)
     loaded = KeyframeMap.load(path)
@@ -109,6 +111,7 @@ def test_localizer_adds_keyframes_by_motion_and_relocalizes_in_a_loaded_map(tmp_
     T_odom_cam = make_pose(np.eye(3), [0.3, 0, 0])
     keyframe, similarity = localizer.find_match(unit(descriptors[6] + 0.1 * descriptors[5]))
     assert keyframe.stamp == 6.0 and similarity > 0.9
+    assert [k.stamp for k, _ in localizer.find_matches(unit(descriptors[6] + 0.1 * descriptors[5]), 3)] == [6.0]   # above the threshold only
     T_map_cam_true = T_map_odom @ T_odom_cam
     T_kf_cur = relative_pose(keyframe.T_map_cam, T_map_cam_true)   # what PnP measures
     T_map_cam = localizer.add_match(T_odom_cam, keyframe, T_kf_cur)

@@ -121,15 +121,22 @@ class KeyframeMap:
                    ) -> tuple[Keyframe, float] | None:
         """Keyframe with the highest cosine similarity to `descriptor` (D,), and that
         similarity, ignoring the `exclude_newest` most recent keyframes; None if none."""
+        best = self.best_matches(descriptor, 1, exclude_newest)
+        return best[0] if best else None
+
+    def best_matches(self, descriptor: np.ndarray, count: int, exclude_newest: int = 0
+                     ) -> list[tuple[Keyframe, float]]:
+        """The `count` keyframes most similar to `descriptor` (D,) by cosine similarity, with
+        it, most similar first, ignoring the `exclude_newest` most recent keyframes."""
         candidates = self._keyframes[:len(self._keyframes) - exclude_newest] \
             if exclude_newest > 0 else self._keyframes
-        if not candidates:
-            return None
+        if not candidates or count < 1:
+            return []
         d = np.asarray(descriptor, dtype=np.float32).reshape(-1)
         d = d / max(float(np.linalg.norm(d)), 1e-12)
         similarity = np.stack([k.descriptor for k in candidates]) @ d
-        best = int(np.argmax(similarity))
-        return candidates[best], float(similarity[best])
+        order = np.argsort(-similarity, kind='stable')[:count]
+        return [(candidates[i], float(similarity[i])) for i in order]
 
     def save(self, path: str | os.PathLike, attachments: dict[str, np.ndarray] | None = None,
              document: dict | None = None) -> None:

@@ -122,11 +122,15 @@ class Localizer:
 
     def find_match(self, descriptor: np.ndarray) -> tuple[Keyframe, float] | None:
         """Best keyframe for this global descriptor (D,) if above the match threshold."""
+        found = self.find_matches(descriptor, 1)
+        return found[0] if found else None
+
+    def find_matches(self, descriptor: np.ndarray, count: int) -> list[tuple[Keyframe, float]]:
+        """The `count` best keyframes for this global descriptor (D,) above the match
+        threshold, best first."""
         exclude = self.config.exclude_newest if self.mapping else 0
-        best = self.map.best_match(descriptor, exclude_newest=exclude)
-        if best is None or best[1] < self.config.match_threshold:
-            return None
-        return best
+        return [(keyframe, similarity) for keyframe, similarity in self.map.best_matches(descriptor, count, exclude)
+                if similarity >= self.config.match_threshold]
 
     def add_match(self, T_odom_cam: np.ndarray, keyframe: Keyframe, T_kf_cur: np.ndarray
                   ) -> np.ndarray:

@@ -153,6 +153,8 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('max_map_keyframes', 500, 'Keyframes kept in the map (the oldest are evicted).'),
     Param('match_threshold', 0.9, 'Cosine similarity of global descriptors above which a '
           'keyframe is recognised as the current place.'),
+    Param('match_candidates', 3, 'Recognised keyframes tried per relocalization, most similar '
+          'first, until PnP verifies one (each costs an ORB match and a PnP).'),
     Param('match_min_overlap', 0.3, 'A recognised place is used only if this fraction of the '
           'current depth, placed by the PnP pose that verified it, falls inside the keyframe.'),
     Param('relocalize_period', 10, 'Try place recognition every n-th processed frame (a match is '
@@ -245,6 +247,7 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'keyframe_min_overlap': FRACTION,
     'max_map_keyframes': Rule(low=1, high=100_000),
     'match_threshold': Rule(low=-1.0, high=1.0),
+    'match_candidates': Rule(low=1, high=100),
     'match_min_overlap': FRACTION,
     'relocalize_period': AT_LEAST_ONE,
     'alignment_window': AT_LEAST_ONE,

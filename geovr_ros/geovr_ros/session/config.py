@@ -54,6 +54,7 @@ class SessionConfig:
     keyframe_min_overlap: float = 0.6
     max_map_keyframes: int = 500
     match_threshold: float = 0.9
+    match_candidates: int = 3
     match_min_overlap: float = 0.3
     relocalize_period: int = 10
     alignment_window: int = 1

@@ -122,7 +122,7 @@ class Session:
             window=c.alignment_window, max_keyframes=c.max_map_keyframes))
         self.frames_processed = 0          # since the session was made (not reset by `reset`)
         self.place_matches: Counter = Counter()   # 'accepted' / 'rejected' place matches
-        self.last_place_match = None       # (map Keyframe, PlaceMatch or None) verified on the last frame
+        self.place_checks: list = []       # (map Keyframe, PlaceMatch or None) of each place verified on the last frame
         self._state_lock = threading.Lock()
         self._latest = None                # (stamp, T_odom_cam, camera_frame, T_map_odom)
         self._learned_last: np.ndarray | None = None  # learned pose of the previous frame
@@ -350,11 +350,11 @@ class Session:
         """Place recognition every relocalize_period frames, a map keyframe when the view is
         new; returns (T_map_odom, covariance of the map pose (6, 6)) or (None, None)."""
         loc = self.localizer
-        self.last_place_match = None
+        self.place_checks = []
         if self.frames_processed % max(1, self.config.relocalize_period) == 0 and len(loc.map):
-            match = loc.find_match(result.descriptor)
-            if match is not None:
-                self._verify_and_add_match(T_odom_cam, cur, result, match[0])
+            for keyframe, _ in loc.find_matches(result.descriptor, self.config.match_candidates):
+                if self._verify_and_add_match(T_odom_cam, cur, result, keyframe):
+                    break
         anchor = self._graph_anchor()
         T_map_cam = None if anchor is None else anchor[1] @ T_odom_cam
         if loc.should_add_keyframe(T_odom_cam, result.depth, result.K, T_map_cam):
@@ -450,24 +450,25 @@ class Session:
         return kept.view
 
     def _verify_and_add_match(self, T_odom_cam, cur: PreparedFrame, result: PerceptionResult,
-                              keyframe) -> None:
+                              keyframe) -> bool:
         """Places the current frame in the recognised map keyframe by geometry
         (`localization.place`: ORB matches, PnP on the keyframe's depth); keeps the match only
         when PnP verifies it and the current depth, placed by that pose, overlaps the keyframe's
-        view."""
+        view. Returns whether it was kept."""
         located = locate(self._place_view(keyframe, cur.size), denormalised_rgb(cur.chw, self.perception.metadata),
                          cur.K, self._tracker_config)
-        self.last_place_match = (keyframe, located)
+        self.place_checks.append((keyframe, located))
         if located is None:
             self.place_matches['rejected'] += 1
-            return
+            return False
         size = (keyframe.image.shape[1], keyframe.image.shape[0])
         overlap = view_overlap(result.depth, result.K, located.T_kf_cur, keyframe.K, size)
         if overlap < self.config.match_min_overlap:
             self.place_matches['rejected'] += 1
-            return
+            return False
         self.place_matches['accepted'] += 1
         self.localizer.add_match(T_odom_cam, keyframe, located.T_kf_cur)
+        return True
 
     def _graph_anchor(self) -> tuple[int, np.ndarray] | None:
         """(the newest tracking keyframe in the pose graph, map -> odom from the graph) while

@@ -109,10 +109,9 @@ def localize(pipeline, recording, map_frames: slice, frames: slice, config=None,
         matches = {'pnp': ([], []), 'learned': ([], []), 'at the keyframe': ([], []), 'rejected_distance_m': []}
         for i in tqdm(range(len(later)), desc='localizing', disable=not progress):
             frame = second.process(later.rgb[i], later.K[i], stamps[i])
-            if not at_keyframe and second.last_place_match is not None:
-                _score_match(second, later.rgb[i], later.K[i], second.last_place_match,
-                             truth[frame_of_stamp[float(second.last_place_match[0].stamp)]], truth[int(later_index[i])],
-                             matches)
+            for checked in ([] if at_keyframe else second.place_checks):
+                _score_match(second, later.rgb[i], later.K[i], checked, truth[frame_of_stamp[float(checked[0].stamp)]],
+                             truth[int(later_index[i])], matches)
             if frame.dropped or frame.T_map_odom is None:
                 continue
             first_located = i if first_located is None else first_located
