@@ -28,7 +28,9 @@ _SIZE_WORD = re.compile(r'\b(' + '|'.join(SIZE_WORDS) + r')\b')   # "bigger", "t
 _PLACE_WORDS = r'on top of|on|under|underneath|beneath|below|above|next to|near|beside|close to|by|in|inside|within'
 # "what is on the table?", "is the lamp on the table?", "is there a box on top of the shelf?", "what is under
 # the desk?"
-_ON = (r"\b(?:what|which)(?:'s| is| are)?(?: there| lying| standing| sitting| placed| kept| hanging"
+# how a thing may be said to be somewhere: "what is lying on ...", "what is kept next to ..."
+_POSTURE = r'lying| standing| sitting| placed| kept'
+_ON = (r"\b(?:what|which)(?:'s| is| are)?(?: there| " + _POSTURE + r"| hanging"
        r"| the (?:objects?|things?|items?)| (?:objects?|things?|items?) (?:is|are)(?: there)?)? "
        r"(?:on|under|underneath|beneath|below|above|in|inside|within) (?:top of )?(?:the|a|an|that|this)\b"
        r"|^(?:(?:is|are) (?:there )?)?(?:anything|something) (?:" + _PLACE_WORDS + r") (?:the|a|an)\b"
@@ -67,8 +69,8 @@ _WIDTH = re.compile(r'\bhow wide\b|\bwidth\b')
 _LONGEST = re.compile(r'\b(longest|largest|dimensions?)\b')
 # "what is next to the table?", "which things are near the sofa?": what lies next to it (a support
 # question, place 'near'); "which object is next to the sofa?" (one): the nearest object
-_WHAT_NEXT_TO = re.compile(r"^(?:what|which (?:objects|things|items))(?:'s| is| are)?(?: there| lying| standing"
-                           r"| sitting| placed| kept| (?:did|do|can) (?:you|i|we) see)? "
+_WHAT_NEXT_TO = re.compile(r"^(?:what|which (?:objects|things|items))(?:'s| is| are)?(?: there| " + _POSTURE
+                           + r"| (?:did|do|can) (?:you|i|we) see)? "
                            r"(?:next to|near|beside|close to|by) (?:the|a|an|that|this)\b")
 _NEXT_TO = (r"\b(?:what|which)(?:'s| is| are| objects? (?:is|are)| things? (?:is|are)| (?:did|do|can) (?:you|i|we) see"
             r"|(?:'s| is) the (?:object|thing|item))? "
