@@ -99,6 +99,16 @@ def test_config_defaults_are_the_node_parameters():
         SessionConfig(odometry_method='magic')
 
 
+def test_place_candidates_outside_their_range_are_refused_by_the_node_and_the_session():
+    from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_RULES
+    from geovr_ros.ros.parameters import parameter_problem
+    for bad in (0, -3, 101):
+        assert 'match_candidates' in parameter_problem('match_candidates', bad, GEOVR_NODE_RULES)
+    assert parameter_problem('match_candidates', 3, GEOVR_NODE_RULES) is None
+    with pytest.raises(ValueError, match='match_candidates'):
+        SessionConfig(match_candidates=0)
+
+
 def test_no_mount_is_an_error(pipeline):
     with pytest.raises(RuntimeError, match='set_mount'):
         Session(pipeline).process(wall(0), K, 1.0)

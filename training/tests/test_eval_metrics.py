@@ -271,6 +271,8 @@ def test_geovr_eval_localize_maps_saves_loads_and_scores_both_ways(tiny_data, tm
     assert '| the map itself' in (out / 'localize.md').read_text()
     with pytest.raises(SystemExit):
         eval_main(common + ['--map-frames', '0-4', '--frames', '4:8'])
+    with pytest.raises(SystemExit):   # nothing left to localize
+        eval_main(common + ['--map-frames', '0:8', '--frames', '8:8'])
 
 
 def test_geovr_eval_odometry_replays_cached_model_outputs_and_takes_node_parameters(tiny_data, tmp_path):

@@ -77,7 +77,7 @@ class SessionConfig:
         if self.odom_child not in ODOM_CHILDREN:
             raise ValueError(f'odom_child must be one of {ODOM_CHILDREN}, got {self.odom_child!r}')
         for name in ('relocalize_period', 'max_map_keyframes', 'memory_max_keyframes',
-                     'memory_max_tokens', 'max_question_chars', 'alignment_window'):
+                     'memory_max_tokens', 'max_question_chars', 'alignment_window', 'match_candidates'):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f'{name} must be >= 1, got {getattr(self, name)!r}')
         if not np.isfinite(self.floor_camera_height) or self.floor_camera_height < 0:

@@ -174,11 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = PerceptionPipeline(args.model, backend=args.backend)
     if args.cache:
         pipeline = CachedPipeline(pipeline, args.cache, args.model)
-    rows = {'placed by PnP on the keyframe depth (the runtime)':
-            localize(pipeline, recording, args.map_frames, args.frames, config, progress=not args.no_progress),
-            'put at the recognised keyframe (place recognition alone)':
-            localize(pipeline, recording, args.map_frames, args.frames, config, at_keyframe=True,
-                     progress=not args.no_progress)}
+    try:
+        rows = {'placed by PnP on the keyframe depth (the runtime)':
+                localize(pipeline, recording, args.map_frames, args.frames, config, progress=not args.no_progress),
+                'put at the recognised keyframe (place recognition alone)':
+                localize(pipeline, recording, args.map_frames, args.frames, config, at_keyframe=True,
+                         progress=not args.no_progress)}
+    except ValueError as error:   # frame ranges that leave too little to map or to localize
+        parser.error(str(error))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / 'localize.json').write_text(json.dumps(rows, indent=1))
