@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 from geovr_ros.geometry import (T_BODY_OPTICAL, matrix_from_rpy, GeometryError, ShapeError, body_to_optical, canonical_quat_xyzw,
                                 compose, geodesic_angle, invert_pose, make_pose, matrix_from_quat_xyzw,
                                 optical_to_body, pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw,
-                                quat_xyzw_from_matrix, relative_pose, rotation_angle, so3_exp, so3_log,
+                                quat_xyzw_from_matrix, relative_pose, rotate_covariance, rotation_angle, so3_exp, so3_log,
                                 vertical_axis_of, yaw_from_pose)
 
 FAST = settings(max_examples=80, deadline=None)
@@ -201,3 +201,12 @@ def test_nearest_pose_repairs_a_bent_rotation_and_last_row():
     np.testing.assert_allclose(nearest_pose(T), T, atol=1e-12)
     reflection = make_pose(np.diag([1.0, 1.0, -1.0]), np.zeros(3))
     assert np.linalg.det(nearest_pose(reflection)[:3, :3]) == pytest.approx(1.0)
+
+
+def test_a_covariance_turns_with_its_axes():
+    """Uncertain along x and about x, seen in axes turned 90 deg about z: along and about y."""
+    covariance = np.diag([4.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+    turned = rotate_covariance(covariance, so3_exp(np.array([0.0, 0.0, np.pi / 2])))
+    np.testing.assert_allclose(turned, np.diag([0.0, 4.0, 0.0, 0.0, 1.0, 0.0]), atol=1e-12)
+    with pytest.raises(ShapeError):
+        rotate_covariance(covariance, np.eye(4))

@@ -117,7 +117,23 @@ def test_localizer_adds_keyframes_by_motion_and_relocalizes_in_a_loaded_map(tmp_
     T_map_cam = localizer.add_match(T_odom_cam, keyframe, T_kf_cur)
     assert np.allclose(T_map_cam, T_map_cam_true)
     assert np.allclose(localizer.T_map_odom, T_map_odom)
-    assert localizer.covariance()[0, 0] == pytest.approx(1e-4)
+    # The map pose's covariance: the place pose's, in map axes, then odometry's drift.
+    stated = localizer.covariance(T_odom_cam)
+    offset = keyframe.T_map_cam[:3, :3] @ T_kf_cur[:3, 3]        # the camera from the keyframe, map axes
+    along = offset / np.linalg.norm(offset)
+    assert along @ stated[:3, :3] @ along == pytest.approx(
+        config.depth_scale_sigma ** 2 * offset @ offset + config.floor_m ** 2)
+    across = np.cross(along, [0.0, 1.0, 0.0])
+    across /= np.linalg.norm(across)
+    assert across @ stated[:3, :3] @ across == pytest.approx(config.floor_m ** 2)
+    later = T_odom_cam @ make_pose(np.eye(3), [0.0, 0.0, 2.0])   # 2 m on
+    grown = localizer.covariance(later)
+    assert np.trace(grown[:3, :3]) - np.trace(stated[:3, :3]) == pytest.approx(3 * (config.drift_per_metre * 2.0) ** 2)
+    reprojection = np.diag([1e-4] * 6)                            # PnP's, keyframe axes
+    localizer.add_match(T_odom_cam, keyframe, T_kf_cur, reprojection)
+    with_pnp = localizer.covariance(T_odom_cam)
+    assert np.trace(with_pnp) - np.trace(stated) == pytest.approx(np.trace(reprojection))
+    assert np.trace(localizer.covariance(later)[:3, :3]) > np.trace(grown[:3, :3]) + 1e-4   # its rotation swings the path
     localizer.odometry_restarted()
     assert not localizer.localized
     assert np.allclose(invert_pose(invert_pose(T_map_odom)), T_map_odom)

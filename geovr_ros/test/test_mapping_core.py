@@ -107,6 +107,21 @@ def test_marginal_covariance_grows_along_odometry_and_shrinks_at_a_loop():
     assert np.trace(graph.covariance(9)[:3, :3]) < spread[2] / 2
 
 
+def test_the_newest_keyframes_covariance_is_given_in_map_axes(loop_keyframes):
+    """GTSAM's marginal is in the pose's own axes; the map pose's covariance is published in
+    map axes: a keyframe turned 90 degrees about z, uncertain along its own x, is uncertain
+    along the map's y."""
+    first = loop_keyframes[0][0]
+    graph = KeyframeGraph()
+    graph.add_keyframe(dataclasses.replace(first, id=0, T_odom_kf=np.eye(4), covariance_from_previous=None))
+    turned = make_pose(so3_exp(np.array([0.0, 0.0, np.pi / 2])), np.array([0.2, 0.0, 0.0]))
+    own_x = np.diag([0.1 ** 2, 0.001 ** 2, 0.001 ** 2] + [0.001 ** 2] * 3)
+    graph.add_keyframe(dataclasses.replace(first, id=1, T_odom_kf=turned, covariance_from_previous=own_x))
+    covariance = graph.covariance()
+    assert covariance[1, 1] > 0.9 * 0.1 ** 2 and covariance[0, 0] < 0.02 * covariance[1, 1]   # x: the first pose's prior
+    assert np.allclose(covariance, covariance.T)
+
+
 def _looped_graph():
     graph = PoseGraph()
     graph.add_first(0, np.eye(4))

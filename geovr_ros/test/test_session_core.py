@@ -19,7 +19,7 @@ pytest.importorskip('onnxruntime', reason='onnxruntime is not installed')
 cv2 = pytest.importorskip('cv2', reason='OpenCV is not installed')
 from test_inference_contract_model import make_contract_model, make_split_contract_model  # noqa: E402
 
-from geovr_ros.geometry import T_BODY_OPTICAL, path_length  # noqa: E402
+from geovr_ros.geometry import T_BODY_OPTICAL, path_length, rotate_covariance  # noqa: E402
 from geovr_ros.localization import MapFileError  # noqa: E402
 from geovr_ros.odometry import StampCheck  # noqa: E402
 from geovr_ros.session import FrameDrop, ProcessedFrame, Session, SessionConfig  # noqa: E402
@@ -171,6 +171,11 @@ def test_keyframes_while_moving_and_the_distance_travelled(pipeline):
     assert speed == pytest.approx(0.02 * 30, rel=0.1)                        # m/s
     assert frames[-1].covariance.shape == (6, 6)
     assert frames[-1].T_map_odom is not None and frames[-1].map_covariance.shape == (6, 6)
+    # the map pose's: the newest keyframe's marginal and tracking's from it, both in map axes
+    graph_part = rotate_covariance(session.pose_graph.covariance(), session.mount[:3, :3])
+    tracking_part = rotate_covariance(frames[-1].covariance, frames[-1].T_map_odom[:3, :3])
+    np.testing.assert_allclose(frames[-1].map_covariance, graph_part + tracking_part, atol=1e-12)
+    assert np.all(np.linalg.eigvalsh(frames[-1].map_covariance) > 0)
     timings = frames[-1].timings_ms
     assert {'preprocess_ms', 'model_ms', 'tracking_ms', 'graph_ms', 'odometry_ms',
             'localization_ms'} <= set(timings)

@@ -268,11 +268,26 @@ def test_geovr_eval_localize_maps_saves_loads_and_scores_both_ways(tiny_data, tm
         assert sum(row['place_matches'].values()) == 4          # a proposal on every frame, each verified
         assert np.isfinite(row['map_itself']['median_m'])
         assert row['localized'] == 0 or np.isfinite(row['against_map']['median_m'])
+        assert row['localized'] == 0 or 0 <= row['covariance_against_map']['within_95'] <= 1
     assert '| the map itself' in (out / 'localize.md').read_text()
     with pytest.raises(SystemExit):
         eval_main(common + ['--map-frames', '0-4', '--frames', '4:8'])
     with pytest.raises(SystemExit):   # nothing left to localize
         eval_main(common + ['--map-frames', '0:8', '--frames', '8:8'])
+
+
+def test_localize_scores_the_published_covariance_by_the_errors_inside_its_ellipsoid():
+    from geovr_ros.geometry import make_pose, so3_exp
+    from geovr_training.evaluation.localize import _consistency
+    stated = [np.diag([0.1 ** 2] * 3 + [0.01 ** 2] * 3)] * 4
+    located = [make_pose(np.eye(3), [0.1, 0, 0]),                      # 1 sigma: inside
+               make_pose(np.eye(3), [0.5, 0, 0]),                      # 5 sigma: outside
+               make_pose(so3_exp(np.array([0, 0, 0.05])), [0, 0, 0]),  # turned 5 sigma
+               make_pose(np.eye(3), [0, 0.2, 0.2])]                    # chi-square 8 > 7.8: outside
+    scored = _consistency(located, [np.eye(4)] * 4, stated)
+    assert scored['within_95'] == 0.5 and scored['rotation_within_95'] == 0.75
+    assert scored['sigma_median_m'] == pytest.approx(0.1)
+    assert np.isnan(_consistency([], [], [])['within_95'])
 
 
 def test_geovr_eval_odometry_replays_cached_model_outputs_and_takes_node_parameters(tiny_data, tmp_path):

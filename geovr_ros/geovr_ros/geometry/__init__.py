@@ -30,7 +30,7 @@ from .transforms import (T_BODY_OPTICAL, T_OPTICAL_BODY, body_to_optical, canoni
                          geodesic_angle, invert_pose, make_pose, nearest_pose, non_rigid, matrix_from_quat_xyzw, matrix_from_rpy,
                          optical_to_body,
                          pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw, quat_xyzw_from_matrix, relative_pose,
-                         rotation_angle, so3_exp, so3_log, vertical_axis_of, yaw_from_pose)
+                         rotate_covariance, rotation_angle, so3_exp, so3_log, vertical_axis_of, yaw_from_pose)
 
 __all__ = [
     # errors
@@ -50,7 +50,7 @@ __all__ = [
     'depth_to_points', 'transform_points', 'depth_to_world_points', 'project_points', 'reproject_depth',
     'depth_seen_from',
     # transforms
-    'T_BODY_OPTICAL', 'T_OPTICAL_BODY', 'make_pose', 'nearest_pose', 'non_rigid', 'invert_pose', 'compose', 'relative_pose',
+    'T_BODY_OPTICAL', 'T_OPTICAL_BODY', 'make_pose', 'nearest_pose', 'non_rigid', 'invert_pose', 'compose', 'relative_pose', 'rotate_covariance',
     'canonical_quat_xyzw', 'quat_xyzw_from_matrix', 'matrix_from_quat_xyzw', 'matrix_from_rpy', 'pose_to_xyz_quat_xyzw',
     'pose_from_xyz_quat_xyzw', 'rotation_angle', 'geodesic_angle', 'so3_exp', 'so3_log', 'optical_to_body',
     'body_to_optical', 'yaw_from_pose', 'vertical_axis_of',

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geovr_ros.geometry import relative_pose, rotation_angle
+from geovr_ros.geometry import relative_pose, rotate_covariance, rotation_angle
 from geovr_ros.localization.keyframe_map import Keyframe, KeyframeMap
 from geovr_ros.localization.overlap import view_overlap
 from geovr_ros.localization.smoothing import WindowedMapOdomEstimator
@@ -32,6 +32,12 @@ class LocalizerConfig:
         exclude_newest: keyframes this recent are never matched (they are odometry, not a
         revisit); window: measurements aligned together for map -> odom;
         max_keyframes: map size bound (oldest evicted).
+    The map pose's covariance (`Localizer.covariance`): depth_scale_sigma, the relative error
+        of a keyframe depth's scale (a place pose's translation from the keyframe scales with
+        it); drift_per_metre, drift_metres_per_rad: odometry's position error per metre moved
+        and per radian turned since the last match; drift_rad_per_rad: its rotation error per
+        radian turned; floor_m / floor_rad: standard deviations added on every axis (what no
+        match measures better). Calibrated against `geovr-eval localize` (docs/ros.md).
     """
 
     keyframe_translation: float = 0.5
@@ -41,6 +47,12 @@ class LocalizerConfig:
     exclude_newest: int = 3
     window: int = 1
     max_keyframes: int = 500
+    depth_scale_sigma: float = 0.1
+    drift_per_metre: float = 0.05
+    drift_metres_per_rad: float = 0.2
+    drift_rad_per_rad: float = 0.1
+    floor_m: float = 0.03
+    floor_rad: float = 0.03
 
 
 class Localizer:
@@ -60,6 +72,7 @@ class Localizer:
             else KeyframeMap(self.config.max_keyframes)
         self._T_map_odom = np.eye(4) if self.mapping else None
         self.matches = 0
+        self._last_match: tuple[np.ndarray, np.ndarray] | None = None   # (covariance in map axes, T_odom_cam)
 
     def reset(self) -> None:
         """Forgets the map; mapping restarts with map == odom."""
@@ -77,17 +90,40 @@ class Localizer:
         """The camera pose in `map` (4x4), or None while not localized."""
         return None if self._T_map_odom is None else self._T_map_odom @ T_odom_cam
 
-    def covariance(self) -> np.ndarray:
-        """6x6 row-major covariance (x, y, z, rotX, rotY, rotZ) of the map pose: the window
-        alignment residual squared, floored at 1 cm / 0.01 rad; large before any match."""
+    def covariance(self, T_odom_cam: np.ndarray | None = None) -> np.ndarray:
+        """(6, 6) covariance of the camera's map pose at `T_odom_cam` (4, 4; the last match's
+        when None), ROS order (x, y, z, rotX, rotY, rotZ) in map axes, m^2 and rad^2: the last
+        place match's (`add_match`), grown by odometry's drift since it (`LocalizerConfig`), plus
+        the window alignment's residual and the floor. Mapping without a revisit has only the
+        floor (map is odom by definition); 1e6 on every axis while not localized."""
         if not self.localized:
             return np.diag([1e6] * 6)
+        c = self.config
+        covariance = np.diag([c.floor_m ** 2] * 3 + [c.floor_rad ** 2] * 3)
         residual = self._estimator.residual()
-        if not np.isfinite(residual):  # mapping without a revisit: map == odom by definition
-            residual = 0.0
-        var_t = max(residual, 0.01) ** 2
-        var_r = max(residual, 0.01) ** 2
-        return np.diag([var_t] * 3 + [var_r] * 3)
+        if np.isfinite(residual):
+            covariance += np.diag([residual ** 2] * 6)
+        if self._last_match is None:
+            return covariance
+        at_match, T_odom_at_match = self._last_match
+        covariance += at_match
+        if T_odom_cam is not None:
+            moved = relative_pose(T_odom_at_match, np.asarray(T_odom_cam, np.float64))
+            distance, turned = float(np.linalg.norm(moved[:3, 3])), rotation_angle(moved[:3, :3])
+            rotation_variance = np.trace(at_match[3:, 3:]) / 3.0   # its error swings the path since
+            drift_m = c.drift_per_metre * distance + c.drift_metres_per_rad * turned
+            covariance += np.diag([drift_m ** 2 + rotation_variance * distance ** 2] * 3
+                                  + [(c.drift_rad_per_rad * turned) ** 2] * 3)
+        return covariance
+
+    def place_covariance(self, T_kf_cur: np.ndarray, reprojection: np.ndarray | None) -> np.ndarray:
+        """(6, 6) covariance of a place pose `T_kf_cur` (4, 4) in the keyframe's axes: PnP's from
+        the reprojections (`reprojection`, None for none) and the keyframe depth's scale error,
+        which moves the camera along its offset from the keyframe (depth_scale_sigma of it)."""
+        offset = np.asarray(T_kf_cur, np.float64)[:3, 3]
+        covariance = np.zeros((6, 6)) if reprojection is None else np.array(reprojection, np.float64)
+        covariance[:3, :3] += self.config.depth_scale_sigma ** 2 * np.outer(offset, offset)
+        return covariance
 
     def should_add_keyframe(self, T_odom_cam: np.ndarray, depth: np.ndarray | None = None,
                             K: np.ndarray | None = None, T_map_cam: np.ndarray | None = None) -> bool:
@@ -132,18 +168,23 @@ class Localizer:
         return [(keyframe, similarity) for keyframe, similarity in self.map.best_matches(descriptor, count, exclude)
                 if similarity >= self.config.match_threshold]
 
-    def add_match(self, T_odom_cam: np.ndarray, keyframe: Keyframe, T_kf_cur: np.ndarray
-                  ) -> np.ndarray:
-        """Adds a place match (current camera at `T_kf_cur` (4x4, m) in the keyframe) and
-        returns the new map pose of the camera."""
-        T_map_cam = keyframe.T_map_cam @ np.asarray(T_kf_cur, np.float64)
+    def add_match(self, T_odom_cam: np.ndarray, keyframe: Keyframe, T_kf_cur: np.ndarray,
+                  covariance: np.ndarray | None = None) -> np.ndarray:
+        """Adds a place match (current camera at `T_kf_cur` (4x4, m) in the keyframe, with
+        PnP's reprojection `covariance` (6, 6) in the keyframe's axes, or None) and returns the
+        new map pose of the camera."""
+        T_kf_cur = np.asarray(T_kf_cur, np.float64)
+        T_map_cam = keyframe.T_map_cam @ T_kf_cur
         self._T_map_odom = self._estimator.add(T_odom_cam, T_map_cam)
+        self._last_match = (rotate_covariance(self.place_covariance(T_kf_cur, covariance), keyframe.T_map_cam[:3, :3]),
+                            np.array(T_odom_cam, np.float64))
         self.matches += 1
         return self._T_map_odom @ T_odom_cam
 
     def odometry_restarted(self) -> None:
         """Odometry restarted at identity: the old map -> odom no longer holds."""
         self._estimator.reset()
+        self._last_match = None
         if self.mapping and len(self.map) == 0:
             self._T_map_odom = np.eye(4)
         else:

@@ -31,11 +31,15 @@ class PlaceView:
 
 @dataclass(frozen=True)
 class PlaceMatch:
-    """T_kf_cur (4, 4): the current camera in the keyframe's; inliers, matches: PnP's counts."""
+    """T_kf_cur (4, 4): the current camera in the keyframe's; inliers, matches: PnP's counts;
+    covariance (6, 6) of T_kf_cur's (x, y, z, roll, pitch, yaw) in the keyframe's axes, m^2 and
+    rad^2, from the inliers' reprojections alone (the keyframe depth's error is not in it; see
+    `Localizer.add_match`), or None where PnP's geometry is singular."""
 
     T_kf_cur: np.ndarray
     inliers: int
     matches: int
+    covariance: np.ndarray | None = None
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
@@ -79,4 +83,4 @@ def locate(view: PlaceView, rgb: np.ndarray, K: np.ndarray, config: TrackerConfi
                          threshold_px * width / 640.0, min_inliers=min_inliers)
     if solution is None:
         return None
-    return PlaceMatch(invert_pose(solution.T_cam_points), len(solution.inliers), len(matches))
+    return PlaceMatch(invert_pose(solution.T_cam_points), len(solution.inliers), len(matches), solution.covariance)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geovr_ros.geometry import invert_pose, nearest_pose
+from geovr_ros.geometry import invert_pose, nearest_pose, rotate_covariance
 from geovr_ros.mapping.pose_graph import PoseGraph
 from geovr_ros.tracking import Keyframe, match_features, solve_pnp
 
@@ -150,11 +150,13 @@ class KeyframeGraph:
         return self.graph.pose(key)
 
     def covariance(self) -> np.ndarray:
-        """(6, 6) marginal covariance of the newest keyframe's map pose (ROS order; zeros
-        before the first keyframe); computed once per graph change."""
+        """(6, 6) marginal covariance of the newest keyframe's map pose in map axes (ROS order;
+        GTSAM gives it in the pose's own axes; zeros before the first keyframe); computed once
+        per graph change."""
         if self._newest is None:
             return np.zeros((6, 6))
         key = (self._newest, len(self.loops))
         if self._covariance is None or self._covariance[0] != key:
-            self._covariance = (key, self.graph.covariance(self._newest))
+            self._covariance = (key, rotate_covariance(self.graph.covariance(self._newest),
+                                                       self.graph.pose(self._newest)[:3, :3]))
         return self._covariance[1]

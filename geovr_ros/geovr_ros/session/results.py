@@ -44,7 +44,7 @@ class ProcessedFrame:
     tracker's step, None with learned odometry. keyframe: a new tracking keyframe (learned
     odometry: a new odometry reference). loop_closure: the loop the pose graph closed with
     this frame, or None. T_map_odom: map <- odom, None while unknown or with localization
-    off; map_covariance: (6, 6) of the map pose with it. stamp_check: OK, or JUMP_BACK /
+    off; map_covariance: (6, 6) of the camera's map pose with it, in map axes. stamp_check: OK, or JUMP_BACK /
     JUMP_FORWARD when this frame confirmed a time jump (JUMP_BACK: odometry restarted).
     timings_ms: preprocess_ms, model_ms (with the floor's scale when floor_camera_height is
     set: about 3 ms at 256x192), perception_callback_ms, tracking_ms, graph_ms,

@@ -25,8 +25,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from geovr_ros.geometry import (FloorScale, GeometryError, invert_pose, relative_pose, transform_points,
-                                vertical_axis_of)
+from geovr_ros.geometry import (FloorScale, GeometryError, invert_pose, relative_pose, rotate_covariance,
+                                transform_points, vertical_axis_of)
 from geovr_ros.inference.decode import PerceptionResult
 from geovr_ros.inference.preprocess import PreparedFrame
 from geovr_ros.language.text import parse_options
@@ -287,7 +287,7 @@ class Session:
         t_odometry = time.perf_counter()
         T_map_odom = map_covariance = None
         if c.localization_enabled:
-            T_map_odom, map_covariance = self._localize(stamp, T_odom_cam, cur, result)
+            T_map_odom, map_covariance = self._localize(stamp, T_odom_cam, cur, result, covariance)
         if tracked is not None and tracked.loop_closure is not None and self._map_keyframe_anchors:
             self._move_map_keyframes()
         t_localized = time.perf_counter()
@@ -338,17 +338,17 @@ class Session:
                 self.log.warning(f'geometric tracking failed, {used} gives the pose: {step.reason}')
         covariance = None
         if step.covariance is not None:
-            R = np.zeros((6, 6))
-            R[:3, :3] = R[3:, 3:] = self.mount[:3, :3]
-            covariance = R @ step.covariance @ R.T
+            covariance = rotate_covariance(step.covariance, self.mount[:3, :3])
         update = OdometryUpdate(learned.stamp, step.T_odom_cam, tracked.linear_velocity,
                                 tracked.angular_velocity, learned.new_reference)
         return update, covariance, tracked
 
     def _localize(self, stamp: float, T_odom_cam: np.ndarray, cur: PreparedFrame,
-                  result: PerceptionResult) -> tuple[np.ndarray | None, np.ndarray | None]:
+                  result: PerceptionResult, odometry_covariance: np.ndarray | None
+                  ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Place recognition every relocalize_period frames, a map keyframe when the view is
-        new; returns (T_map_odom, covariance of the map pose (6, 6)) or (None, None)."""
+        new; returns (T_map_odom, covariance of the map pose (6, 6, map axes)) or (None, None).
+        odometry_covariance: tracking's (6, 6) of the pose from its keyframe, odom axes, or None."""
         loc = self.localizer
         self.place_checks = []
         if self.frames_processed % max(1, self.config.relocalize_period) == 0 and len(loc.map):
@@ -371,8 +371,13 @@ class Session:
         if T_map_odom is None:
             return None, None
         graph = self.pose_graph
-        from_graph = graph is not None and loc.mapping and len(graph)
-        return T_map_odom, graph.covariance() if from_graph else loc.covariance()
+        if graph is not None and loc.mapping and len(graph):   # the newest keyframe's, and tracking's from it
+            mount = np.eye(4) if self.mount is None else self.mount
+            covariance = rotate_covariance(graph.covariance(), mount[:3, :3])
+            if odometry_covariance is not None:
+                covariance = covariance + rotate_covariance(odometry_covariance, T_map_odom[:3, :3])
+            return T_map_odom, covariance
+        return T_map_odom, loc.covariance(T_odom_cam)
 
     def _update_objects(self, stamp: float, cur: PreparedFrame, result: PerceptionResult, tracked,
                         T_odom_cam: np.ndarray, T_map_odom: np.ndarray | None) -> bool:
@@ -467,7 +472,7 @@ class Session:
             self.place_matches['rejected'] += 1
             return False
         self.place_matches['accepted'] += 1
-        self.localizer.add_match(T_odom_cam, keyframe, located.T_kf_cur)
+        self.localizer.add_match(T_odom_cam, keyframe, located.T_kf_cur, located.covariance)
         return True
 
     def _graph_anchor(self) -> tuple[int, np.ndarray] | None:

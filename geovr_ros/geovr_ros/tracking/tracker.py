@@ -7,12 +7,12 @@ Poses are 4x4 float64 camera-to-odom matrices of the optical frame; metres; seco
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from geovr_ros.geometry import invert_pose, nearest_pose, non_rigid, project_points, rotation_angle, transform_points
+from geovr_ros.geometry import invert_pose, nearest_pose, non_rigid, project_points, rotate_covariance, rotation_angle, transform_points
 from geovr_ros.tracking.features import FeatureSet, extract_features, match_features, match_guided
 from geovr_ros.tracking.pnp import PnPSolution, refine_pnp, solve_pnp
 from geovr_ros.tracking.shift import image_shift, turn_from_shift
@@ -213,12 +213,8 @@ class Keyframe:
 
 
 def _rotated(covariance: np.ndarray | None, R: np.ndarray) -> np.ndarray | None:
-    """A (position, rotation) covariance expressed in axes rotated by R (3, 3)."""
-    if covariance is None:
-        return None
-    B = np.zeros((6, 6))
-    B[:3, :3] = B[3:, 3:] = R
-    return B @ covariance @ B.T
+    """A (position, rotation) covariance expressed in axes rotated by R (3, 3); None stays None."""
+    return None if covariance is None else rotate_covariance(covariance, R)
 
 
 def sample_depth(depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray, pixels: np.ndarray) -> np.ndarray:

@@ -5,12 +5,15 @@ The runtime session (what geovr_node runs) maps frames A:B of the recording and 
 (`Session.save_map`); a fresh session loads it (`Session.load_map`) and runs frames C:D (a
 Python slice, `start:stop[:step]`) from odometry's own origin. Every frame of the second pass
 with map -> odom known is scored two ways:
-- against the map: where the map itself puts that view, i.e. the mapping pass's map pose of
-  the nearest mapped frame moved by the true motion between the two frames (what
-  localization can be asked for: agreement with the map it was given);
+- against the map: where the map itself puts that view, i.e. the map pose of the nearest
+  mapped frame (after the mapping pass's last pose-graph optimisation: the map that was saved)
+  moved by the true motion between the two frames (what localization can be asked for:
+  agreement with the map it was given);
 - against the truth, the map frame (the mapping pass's first camera frame) put in the world by
   that frame's true pose; this adds the map's own error, reported beside it.
 Beside the runtime, the camera put at the recognised keyframe itself (place recognition alone).
+The map pose's published covariance is checked against the errors (against the map): the share
+inside its 95 % ellipsoid, and the standard deviation it states.
 Writes O/localize.json and O/localize.md.
 """
 from __future__ import annotations
@@ -46,6 +49,30 @@ def _errors(T_est: list[np.ndarray], T_true: np.ndarray) -> dict[str, float]:
             'rotation_median_deg': float(np.median(rotation))}
 
 
+def _consistency(located: list[np.ndarray], beliefs: list[np.ndarray], covariances: list[np.ndarray]
+                 ) -> dict[str, float]:
+    """How well the published covariances (6, 6, map axes) describe the errors of the poses
+    `located` against `beliefs` (4, 4 each): the share of position and of rotation errors
+    inside their 95 % ellipsoid (chi-square, 3 degrees of freedom each: 0.95 for an honest
+    covariance, 1.0 for one too large, far below for one too small), and the median standard
+    deviation it states for the position (sqrt of the block's trace / 3) beside the median
+    position error."""
+    from geovr_ros.geometry import so3_log
+    if not len(located):
+        return {'within_95': float('nan'), 'rotation_within_95': float('nan'),
+                'sigma_median_m': float('nan'), 'error_median_m': float('nan')}
+
+    def inside(error, block):
+        return float(error @ np.linalg.solve(block, error)) <= 7.815
+
+    position = [a[:3, 3] - b[:3, 3] for a, b in zip(located, beliefs)]
+    rotation = [so3_log(a[:3, :3] @ b[:3, :3].T) for a, b in zip(located, beliefs)]   # map axes
+    return {'within_95': float(np.mean([inside(e, c[:3, :3]) for e, c in zip(position, covariances)])),
+            'rotation_within_95': float(np.mean([inside(e, c[3:, 3:]) for e, c in zip(rotation, covariances)])),
+            'sigma_median_m': float(np.median([np.sqrt(np.trace(c[:3, :3]) / 3.0) for c in covariances])),
+            'error_median_m': float(np.median(np.linalg.norm(position, axis=1)))}
+
+
 def _score_match(session, rgb, K, verified, T_world_kf, T_world_cur, matches) -> None:
     """The relative pose of a verified place match against the truth: as PnP gave it, as the
     model's pose head gives it for the same pair, and as the keyframe itself (identity); a
@@ -77,7 +104,7 @@ def localize(pipeline, recording, map_frames: slice, frames: slice, config=None,
     from geovr_ros.geometry import invert_pose
     from geovr_ros.session import Session
     from geovr_ros.session import session as session_module
-    from geovr_training.evaluation.odometry import session_stamps
+    from geovr_training.evaluation.odometry import final_map_poses, session_stamps
     mapping, later = recording.select(map_frames), recording.select(frames)
     if len(mapping) < 2 or len(later) < 1:
         raise ValueError(f'the map needs 2 frames and the second pass 1, got {len(mapping)} and {len(later)}')
@@ -86,11 +113,19 @@ def localize(pipeline, recording, map_frames: slice, frames: slice, config=None,
     first = Session(pipeline, config, mount=np.eye(4))
     stamps, _ = session_stamps(mapping)
     frame_of_stamp = {float(t): int(k) for t, k in zip(stamps, mapped_index)}   # map keyframes keep their stamp
-    map_poses = {}                                          # recording frame -> the map's pose of it
+    mapped, published, odometry, anchors, anchor = [], [], [], [], None
     for i in tqdm(range(len(mapping)), desc='mapping', disable=not progress):
         frame = first.process(mapping.rgb[i], mapping.K[i], stamps[i])
-        if not frame.dropped:
-            map_poses[int(mapped_index[i])] = frame.T_map_cam if frame.T_map_odom is not None else frame.T_odom_cam
+        if frame.dropped:
+            continue
+        if frame.tracking is not None and frame.tracking.keyframe is not None:
+            anchor = frame.tracking.keyframe
+        mapped.append(int(mapped_index[i]))
+        published.append(frame.T_map_cam if frame.T_map_odom is not None else frame.T_odom_cam)
+        odometry.append(frame.T_odom_cam)
+        anchors.append(anchor)
+    final = final_map_poses(np.stack(odometry), anchors, first.pose_graph) if mapped else None
+    map_poses = dict(zip(mapped, published if final is None else final))   # recording frame -> the map's pose of it
     truth = recording.T_world_cam
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, 'map.npz')
@@ -105,7 +140,7 @@ def localize(pipeline, recording, map_frames: slice, frames: slice, config=None,
         session_module.locate = lambda *args, **kwargs: _at_keyframe(runtime_locate(*args, **kwargs))
     try:
         stamps, _ = session_stamps(later)
-        located, beliefs, true_poses, first_located = [], [], [], None
+        located, beliefs, true_poses, covariances, first_located = [], [], [], [], None
         matches = {'pnp': ([], []), 'learned': ([], []), 'at the keyframe': ([], []), 'rejected_distance_m': []}
         for i in tqdm(range(len(later)), desc='localizing', disable=not progress):
             frame = second.process(later.rgb[i], later.K[i], stamps[i])
@@ -118,6 +153,7 @@ def localize(pipeline, recording, map_frames: slice, frames: slice, config=None,
             j = int(later_index[i])
             nearest = int(known[np.argmin(np.abs(known - j))])
             located.append(frame.T_map_cam)
+            covariances.append(frame.map_covariance)
             beliefs.append(map_poses[nearest] @ invert_pose(truth[nearest]) @ truth[j])
             true_poses.append(invert_pose(world_from_map) @ truth[j])
     finally:
@@ -126,6 +162,7 @@ def localize(pipeline, recording, map_frames: slice, frames: slice, config=None,
     return {'map_keyframes': keyframes, 'frames': len(later), 'localized': len(located),
             'first_localized': first_located, 'place_matches': dict(second.place_matches),
             'against_map': _errors(located, beliefs), 'against_truth': _errors(located, true_poses),
+            'covariance_against_map': _consistency(located, beliefs, covariances),
             'relative_pose_at_matches': {name: _errors(*pair) for name, pair in matches.items() if name != 'rejected_distance_m'},
             'rejected_true_distance_m': sorted(round(d, 2) for d in matches['rejected_distance_m']),
             'map_itself': _errors([map_poses[k] for k in known], [invert_pose(world_from_map) @ truth[k] for k in known])}
@@ -134,15 +171,18 @@ def localize(pipeline, recording, map_frames: slice, frames: slice, config=None,
 def markdown(rows: dict[str, dict]) -> str:
     def cell(errors):
         return f"{errors['median_m']:.3f} / {errors['p90_m']:.3f} m, {errors['rotation_median_deg']:.1f} deg"
+    def consistency(stated):
+        return f"{stated['within_95']:.2f} / {stated['rotation_within_95']:.2f}, {stated['sigma_median_m']:.3f} m"
     lines = ['| | localized / frames (first) | place matches accepted / rejected | against the map: median / p90, '
-             'rotation median | against the truth |', '|---|---|---|---|---|']
+             'rotation median | against the truth | covariance: position / rotation errors inside its 95 % ellipsoid, median sigma |',
+             '|---|---|---|---|---|---|']
     for name, row in rows.items():
         matches = row['place_matches']
         lines.append(f"| {name} | {row['localized']} / {row['frames']} ({row['first_localized']}) | "
                      f"{matches.get('accepted', 0)} / {matches.get('rejected', 0)} | {cell(row['against_map'])} | "
-                     f"{cell(row['against_truth'])} |")
+                     f"{cell(row['against_truth'])} | {consistency(row['covariance_against_map'])} |")
     first = next(iter(rows.values()))
-    lines.append(f"| the map itself (the mapping pass's map poses) | | | | {cell(first['map_itself'])} |")
+    lines.append(f"| the map itself (the saved map: map poses after the last optimisation) | | | | {cell(first['map_itself'])} | |")
     lines += ['', "The relative pose (current camera in the recognised keyframe) at the runtime's accepted matches, "
               'against the truth: median / p90 position error, median rotation error', '', '| | error |', '|---|---|']
     lines += [f'| {name} | {cell(errors)} |' for name, errors in first['relative_pose_at_matches'].items()]
