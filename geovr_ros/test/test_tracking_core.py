@@ -78,6 +78,25 @@ def test_tracks_the_true_trajectory_with_true_depth(plane_sequence, corresponden
     cov = steps[-1].covariance
     assert cov is not None and np.all(np.linalg.eigvalsh(cov) > 0)
     assert np.sqrt(np.trace(cov[:3, :3])) < 0.05
+    floor = TrackerConfig().published.floor_m
+    assert all(np.linalg.eigvalsh(s.covariance[:3, :3])[0] >= 0.99 * floor ** 2 for s in steps[1:])
+
+
+def test_a_published_covariance_holds_what_pnp_does_not_see():
+    """PoseUncertainty: PnP's reprojection covariance scaled, the depth's scale error along the
+    camera's offset, floors on every axis, and rotation error growing with the turn."""
+    from geovr_ros.geometry import make_pose, so3_exp
+    from geovr_ros.tracking import PoseUncertainty
+    uncertainty = PoseUncertainty(reprojection_factor=4.0, scale_sigma=0.2, floor_m=0.01, floor_rad=0.01, rad_per_rad=0.05)
+    reprojection = np.diag([1e-6] * 3 + [1e-8] * 3)
+    T = make_pose(so3_exp(np.array([0.0, 0.3, 0.0])), np.array([0.3, 0.0, 0.4]))   # 0.5 m away, turned 0.3 rad
+    covariance = uncertainty.covariance(reprojection, T)
+    along = T[:3, 3] / 0.5
+    assert along @ covariance[:3, :3] @ along == pytest.approx(4e-6 + (0.2 * 0.5) ** 2 + 0.01 ** 2)
+    assert covariance[1, 1] == pytest.approx(4e-6 + 0.01 ** 2)            # across the offset: floor and PnP
+    assert covariance[4, 4] == pytest.approx(4e-8 + 0.01 ** 2 + (0.05 * 0.3) ** 2)
+    assert np.allclose(PoseUncertainty().covariance(reprojection, T), reprojection)   # nothing added by default
+    assert np.allclose(PoseUncertainty().covariance(None, np.eye(4)), 0)
 
 
 def test_a_wrong_constant_scale_scales_the_trajectory_and_nothing_else(plane_sequence):

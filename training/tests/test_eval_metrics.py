@@ -290,6 +290,21 @@ def test_localize_scores_the_published_covariance_by_the_errors_inside_its_ellip
     assert np.isnan(_consistency([], [], [])['within_95'])
 
 
+def test_odometry_covariance_is_scored_by_the_errors_from_the_keyframe_inside_its_ellipsoid():
+    """Frame 0 is the keyframe, turned 90 deg about z in odom: an error along its own x is
+    along odom's y, where the covariance (in odom axes) is wide."""
+    from geovr_ros.geometry import make_pose, so3_exp
+    from geovr_training.evaluation.odometry import covariance_consistency
+    keyframe = make_pose(so3_exp(np.array([0, 0, np.pi / 2])), [0, 0, 0])
+    gt = np.stack([keyframe, keyframe @ make_pose(np.eye(3), [0.1, 0, 0]), keyframe @ make_pose(np.eye(3), [0.2, 0, 0])])
+    odom = np.stack([keyframe, keyframe @ make_pose(np.eye(3), [0.15, 0, 0]), keyframe @ make_pose(np.eye(3), [0.2, 0, 0.05])])
+    wide_y = np.diag([1e-4, 0.05 ** 2, 1e-4, 1e-4, 1e-4, 1e-4])
+    scored = covariance_consistency(odom, gt, [(0, 1, wide_y), (0, 2, wide_y)])
+    assert scored['covariance_within_95'] == 0.5            # 5 cm along odom y: 1 sigma; 5 cm along z: 5 sigma
+    assert scored['covariance_rotation_within_95'] == 1.0
+    assert covariance_consistency(odom, gt, []) == {}
+
+
 def test_geovr_eval_odometry_replays_cached_model_outputs_and_takes_node_parameters(tiny_data, tmp_path):
     """--cache: a second run answers every model call from the folder with the same figures;
     --set: a node parameter changes the session (a tracker needing 10^6 inliers never tracks);

@@ -19,6 +19,7 @@ from geovr_ros.geometry import relative_pose, rotate_covariance, rotation_angle
 from geovr_ros.localization.keyframe_map import Keyframe, KeyframeMap
 from geovr_ros.localization.overlap import view_overlap
 from geovr_ros.localization.smoothing import WindowedMapOdomEstimator
+from geovr_ros.tracking.pnp import PoseUncertainty
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,7 @@ class Localizer:
         """(6, 6) covariance of a place pose `T_kf_cur` (4, 4) in the keyframe's axes: PnP's from
         the reprojections (`reprojection`, None for none) and the keyframe depth's scale error,
         which moves the camera along its offset from the keyframe (depth_scale_sigma of it)."""
-        offset = np.asarray(T_kf_cur, np.float64)[:3, 3]
-        covariance = np.zeros((6, 6)) if reprojection is None else np.array(reprojection, np.float64)
-        covariance[:3, :3] += self.config.depth_scale_sigma ** 2 * np.outer(offset, offset)
-        return covariance
+        return PoseUncertainty(scale_sigma=self.config.depth_scale_sigma).covariance(reprojection, T_kf_cur)
 
     def should_add_keyframe(self, T_odom_cam: np.ndarray, depth: np.ndarray | None = None,
                             K: np.ndarray | None = None, T_map_cam: np.ndarray | None = None) -> bool:

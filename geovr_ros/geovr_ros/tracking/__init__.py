@@ -18,8 +18,8 @@ the model's depth a prior.
     step = tracker.track(gray, K, depth, depth_K, fallback_T_prev_cur)   # TrackingStep
 """
 from geovr_ros.tracking.features import FeatureSet, extract_features, match_features
-from geovr_ros.tracking.pnp import PnPSolution, refine_pnp, solve_pnp
+from geovr_ros.tracking.pnp import PnPSolution, PoseUncertainty, refine_pnp, solve_pnp
 from geovr_ros.tracking.tracker import Keyframe, KeyframeTracker, TrackerConfig, TrackingStep
 
-__all__ = ['FeatureSet', 'Keyframe', 'KeyframeTracker', 'PnPSolution', 'TrackerConfig', 'TrackingStep',
+__all__ = ['FeatureSet', 'Keyframe', 'KeyframeTracker', 'PnPSolution', 'PoseUncertainty', 'TrackerConfig', 'TrackingStep',
            'extract_features', 'match_features', 'refine_pnp', 'solve_pnp']

@@ -20,6 +20,37 @@ class PnPSolution:
     covariance: np.ndarray | None
 
 
+@dataclass(frozen=True)
+class PoseUncertainty:
+    """What PnP's covariance leaves out when its points were lifted from a learned depth map:
+    its reprojection covariance sees the pixels' noise only. reprojection_factor multiplies it
+    (the residuals of points whose depth is off are larger than the inliers' RMS says);
+    scale_sigma: the depth's relative scale error, which moves the camera along its offset from
+    the points' frame (that fraction of the offset); floor_m / floor_rad: standard deviations
+    added on every axis; rad_per_rad: rotation error per radian the camera turned from the
+    points' frame. Calibrated against true poses where used (`TrackerConfig.published`,
+    `LocalizerConfig`)."""
+
+    reprojection_factor: float = 1.0
+    scale_sigma: float = 0.0
+    floor_m: float = 0.0
+    floor_rad: float = 0.0
+    rad_per_rad: float = 0.0
+
+    def covariance(self, reprojection: np.ndarray | None, T_points_cam: np.ndarray) -> np.ndarray:
+        """(6, 6) covariance of the camera pose `T_points_cam` (4, 4) in the points' frame,
+        ROS order (position, rotation) in the points' axes, m^2 and rad^2, from PnP's
+        `reprojection` covariance (`PnPSolution.covariance`, None for none)."""
+        from geovr_ros.geometry import rotation_angle
+        T = np.asarray(T_points_cam, np.float64)
+        covariance = np.zeros((6, 6)) if reprojection is None else self.reprojection_factor * np.array(reprojection, np.float64)
+        offset = T[:3, 3]
+        covariance[:3, :3] += self.scale_sigma ** 2 * np.outer(offset, offset) + self.floor_m ** 2 * np.eye(3)
+        turned = float(rotation_angle(T[:3, :3]))
+        covariance[3:, 3:] += (self.floor_rad ** 2 + (self.rad_per_rad * turned) ** 2) * np.eye(3)
+        return covariance
+
+
 def _pose(rvec: np.ndarray, tvec: np.ndarray) -> np.ndarray:
     import cv2
     T = np.eye(4)

@@ -103,6 +103,30 @@ def final_map_poses(odom: np.ndarray, anchors: list, graph) -> np.ndarray | None
     return out
 
 
+def covariance_consistency(odom: np.ndarray, gt: np.ndarray, records: list) -> dict[str, float]:
+    """How well odometry's published covariance describes its errors: for each tracked frame
+    (`records`: (index of its keyframe's frame, its index, covariance (6, 6) of its pose from the
+    keyframe in odom axes)), the pose from the keyframe, `odom` (N, 4, 4), against the truth's,
+    `gt` (N, 4, 4), both in the first frame's optical frame; the share of position and of
+    rotation errors inside their 95 % ellipsoid (chi-square, 3 degrees of freedom: about 0.95
+    when honest, far less when too small, 1.0 when too large) and the median standard deviation
+    it states (sqrt of the position block's trace / 3, m)."""
+    from geovr_ros.geometry import invert_pose, so3_log
+    position, rotation, sigma = [], [], []
+    for keyframe, i, covariance in records:
+        estimate, truth = invert_pose(odom[keyframe]) @ odom[i], invert_pose(gt[keyframe]) @ gt[i]
+        R = odom[keyframe][:3, :3]                 # the keyframe's axes -> odom's
+        error_t = R @ (estimate[:3, 3] - truth[:3, 3])
+        error_r = R @ so3_log(estimate[:3, :3] @ truth[:3, :3].T)
+        position.append(float(error_t @ np.linalg.solve(covariance[:3, :3], error_t)) <= 7.815)
+        rotation.append(float(error_r @ np.linalg.solve(covariance[3:, 3:], error_r)) <= 7.815)
+        sigma.append(float(np.sqrt(np.trace(covariance[:3, :3]) / 3.0)))
+    if not records:
+        return {}
+    return {'covariance_within_95': float(np.mean(position)), 'covariance_rotation_within_95': float(np.mean(rotation)),
+            'covariance_sigma_m': float(np.median(sigma))}
+
+
 def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: bool = True,
                 mount: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray | None]:
@@ -112,10 +136,11 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     `true_depth`. A frame the session drops keeps the previous pose (the node publishes
     nothing for it; counted in the stats). Returns (odometry poses, map poses as published,
     learned pose head poses: each (N, 4, 4), stats, map poses after the last optimisation
-    (`final_map_poses`; None without a pose graph))."""
+    (`final_map_poses`; None without a pose graph)). With true poses, the stats say how well
+    the published odometry covariance describes the errors (`covariance_consistency`)."""
     from tqdm import tqdm
 
-    from geovr_ros.geometry import invert_pose
+    from geovr_ros.geometry import invert_pose, rotate_covariance
     from geovr_ros.session import Session
     mount = np.eye(4) if mount is None else np.asarray(mount, np.float64)
     unmount = invert_pose(mount)
@@ -123,6 +148,7 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     stamps, _ = session_stamps(seq)
     odom, maps, learned = [np.eye(4)], [np.eye(4)], [np.eye(4)]
     anchors, keyframe = [None], None    # the tracking keyframe each frame was tracked against
+    covariances, keyframe_frame = [], None   # (keyframe's frame, frame, covariance in the tracker's odom axes)
     tracking_ms, graph_ms, model_ms, inliers, dropped = [], [], [], [], 0
     for i in tqdm(range(len(seq)), desc='session' + (', true depth' if true_depth else ''),
                   disable=not progress):
@@ -135,8 +161,11 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
         odom.append(unmount @ frame.T_odom_cam)
         maps.append(unmount @ (frame.T_map_cam if frame.T_map_odom is not None else frame.T_odom_cam))
         learned.append(frame.learned.T_odom_cam)
+        tracked = frame.tracking is not None and frame.tracking.status == 'tracking' and frame.covariance is not None
+        if tracked and keyframe_frame is not None:   # a new keyframe's pose is from the previous one
+            covariances.append((keyframe_frame, i, rotate_covariance(frame.covariance, unmount[:3, :3])))
         if frame.tracking is not None and frame.tracking.keyframe is not None:
-            keyframe = frame.tracking.keyframe
+            keyframe, keyframe_frame = frame.tracking.keyframe, i
         anchors.append(keyframe)
         timings = frame.timings_ms
         model_ms.append(timings['preprocess_ms'] + timings['model_ms'])
@@ -160,6 +189,9 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
         stats['floor_frames'] = session.floor.frames_with_floor / max(len(seq), 1)
         stats['floor_scale'] = session.floor.scale
     odom = np.stack(odom[1:])
+    truth = seq.T_world_cam
+    if truth is not None and np.isfinite(truth).all():
+        stats.update(covariance_consistency(odom, invert_pose(truth[0]) @ truth, covariances))
     return odom, np.stack(maps[1:]), np.stack(learned[1:]), stats, final_map_poses(odom, anchors[1:], graph)
 
 
@@ -287,6 +319,9 @@ COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % pat
            ('shift_recoveries', 'tracked from the image shift', '.1f'),
            ('loop_closures', 'loop closures', '.1f'), ('tracking_ms_median', 'tracking ms (median)', '.1f'),
            ('graph_ms_mean', 'graph ms (mean)', '.1f'),
+           ('covariance_within_95', 'odometry covariance: position errors inside its 95 %', '.2f'),
+           ('covariance_rotation_within_95', '... rotation errors inside', '.2f'),
+           ('covariance_sigma_m', '... its median sigma m', '.4f'),
            ('floor_frames', 'floor seen (share of frames)', '.2f'), ('floor_scale', 'floor scale (last)', '.2f'))
 
 
