@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from geovr_ros.geometry import invert_pose, make_pose, so3_exp
+from geovr_ros.geometry import invert_pose, make_pose, rotate_covariance, so3_exp
 from geovr_ros.tracking import KeyframeTracker, TrackerConfig
 
 gtsam = pytest.importorskip('gtsam', reason='the pose graph needs gtsam (scripts/requirements.txt)')
@@ -120,6 +120,13 @@ def test_the_newest_keyframes_covariance_is_given_in_map_axes(loop_keyframes):
     covariance = graph.covariance()
     assert covariance[1, 1] > 0.9 * 0.1 ** 2 and covariance[0, 0] < 0.02 * covariance[1, 1]   # x: the first pose's prior
     assert np.allclose(covariance, covariance.T)
+    # published: the marginal times marginal_factor, and the map scale's error along the offset
+    marginal = rotate_covariance(graph.graph.covariance(1), turned[:3, :3])
+    np.testing.assert_allclose(covariance, graph.config.marginal_factor * marginal, atol=1e-12)
+    offset = np.array([0.0, 0.0, 2.0])
+    with_scale = graph.covariance(offset)
+    assert with_scale[2, 2] - covariance[2, 2] == pytest.approx((graph.config.scale_sigma * 2.0) ** 2)
+    assert with_scale[0, 0] == pytest.approx(covariance[0, 0])
 
 
 def _looped_graph():

@@ -172,7 +172,8 @@ def test_keyframes_while_moving_and_the_distance_travelled(pipeline):
     assert frames[-1].covariance.shape == (6, 6)
     assert frames[-1].T_map_odom is not None and frames[-1].map_covariance.shape == (6, 6)
     # the map pose's: the newest keyframe's marginal and tracking's from it, both in map axes
-    graph_part = rotate_covariance(session.pose_graph.covariance(), session.mount[:3, :3])
+    in_graph = np.linalg.inv(session.mount) @ frames[-1].T_map_cam                 # the camera in the graph's map
+    graph_part = rotate_covariance(session.pose_graph.covariance(in_graph[:3, 3]), session.mount[:3, :3])
     tracking_part = rotate_covariance(frames[-1].covariance, frames[-1].T_map_odom[:3, :3])
     np.testing.assert_allclose(frames[-1].map_covariance, graph_part + tracking_part, atol=1e-12)
     assert np.all(np.linalg.eigvalsh(frames[-1].map_covariance) > 0)

@@ -278,7 +278,7 @@ def test_geovr_eval_localize_maps_saves_loads_and_scores_both_ways(tiny_data, tm
 
 def test_localize_scores_the_published_covariance_by_the_errors_inside_its_ellipsoid():
     from geovr_ros.geometry import make_pose, so3_exp
-    from geovr_training.evaluation.localize import _consistency
+    from geovr_training.evaluation.metrics import covariance_consistency as _consistency
     stated = [np.diag([0.1 ** 2] * 3 + [0.01 ** 2] * 3)] * 4
     located = [make_pose(np.eye(3), [0.1, 0, 0]),                      # 1 sigma: inside
                make_pose(np.eye(3), [0.5, 0, 0]),                      # 5 sigma: outside
@@ -294,7 +294,7 @@ def test_odometry_covariance_is_scored_by_the_errors_from_the_keyframe_inside_it
     """Frame 0 is the keyframe, turned 90 deg about z in odom: an error along its own x is
     along odom's y, where the covariance (in odom axes) is wide."""
     from geovr_ros.geometry import make_pose, so3_exp
-    from geovr_training.evaluation.odometry import covariance_consistency
+    from geovr_training.evaluation.odometry import odometry_covariance_consistency as covariance_consistency
     keyframe = make_pose(so3_exp(np.array([0, 0, np.pi / 2])), [0, 0, 0])
     gt = np.stack([keyframe, keyframe @ make_pose(np.eye(3), [0.1, 0, 0]), keyframe @ make_pose(np.eye(3), [0.2, 0, 0])])
     odom = np.stack([keyframe, keyframe @ make_pose(np.eye(3), [0.15, 0, 0]), keyframe @ make_pose(np.eye(3), [0.2, 0, 0.05])])

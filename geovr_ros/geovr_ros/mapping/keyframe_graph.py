@@ -25,7 +25,12 @@ class GraphConfig:
     tracking's: the older keyframe's points carry the model's depth error, seen from
     another place). fallback_sigma_m / fallback_sigma_rad: standard deviations of a keyframe
     that came from a tracking failure (the learned pose). loop_kernel: robust kernel of loop
-    factors ('cauchy' | 'huber' | 'none').
+    factors ('cauchy' | 'huber' | 'none'). marginal_factor, scale_sigma: what the published
+    covariance of a map pose adds to GTSAM's marginal (`KeyframeGraph.covariance`): the
+    factors carry PnP's covariances, which see the pixels' noise and not the learned depth's
+    error (the odometry's calibration found them 4x too confident: `TrackerConfig.published`),
+    and the map's metric scale is the model's (scale_sigma of a pose's distance from the map's
+    origin).
     """
 
     loop_min_separation: int = 10
@@ -38,6 +43,8 @@ class GraphConfig:
     fallback_sigma_m: float = 0.1
     fallback_sigma_rad: float = 0.05
     loop_kernel: str = 'cauchy'
+    marginal_factor: float = 4.0
+    scale_sigma: float = 0.15
 
     def __post_init__(self) -> None:
         if self.loop_min_separation < 1 or self.loop_max_candidates < 1 or self.loop_min_inliers < 6:
@@ -47,7 +54,9 @@ class GraphConfig:
         if not 0 < self.loop_max_angle_deg <= 180 or not self.loop_metres_per_radian >= 0:
             raise ValueError(f'loop_max_angle_deg {self.loop_max_angle_deg} must be in (0, 180] and '
                              f'loop_metres_per_radian {self.loop_metres_per_radian} >= 0')
-        for name in ('loop_radius_m', 'loop_threshold_px', 'fallback_sigma_m', 'fallback_sigma_rad'):
+        if not np.isfinite(self.scale_sigma) or self.scale_sigma < 0:
+            raise ValueError(f'scale_sigma must be >= 0, got {self.scale_sigma!r}')
+        for name in ('loop_radius_m', 'loop_threshold_px', 'fallback_sigma_m', 'fallback_sigma_rad', 'marginal_factor'):
             if not np.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
                 raise ValueError(f'{name} must be a positive number, got {getattr(self, name)!r}')
 
@@ -149,14 +158,20 @@ class KeyframeGraph:
     def T_map_keyframe(self, key: int) -> np.ndarray:
         return self.graph.pose(key)
 
-    def covariance(self) -> np.ndarray:
-        """(6, 6) marginal covariance of the newest keyframe's map pose in map axes (ROS order;
-        GTSAM gives it in the pose's own axes; zeros before the first keyframe); computed once
-        per graph change."""
+    def covariance(self, position: np.ndarray | None = None) -> np.ndarray:
+        """(6, 6) covariance of the newest keyframe's map pose in map axes (ROS order; GTSAM
+        gives its marginal in the pose's own axes), times `marginal_factor`; with the camera's
+        `position` (3,) in the graph's map, plus the map scale's error along its offset from the
+        first keyframe (`scale_sigma`). Zeros before the first keyframe; the marginal is
+        computed once per graph change."""
         if self._newest is None:
             return np.zeros((6, 6))
         key = (self._newest, len(self.loops))
         if self._covariance is None or self._covariance[0] != key:
             self._covariance = (key, rotate_covariance(self.graph.covariance(self._newest),
                                                        self.graph.pose(self._newest)[:3, :3]))
-        return self._covariance[1]
+        covariance = self.config.marginal_factor * self._covariance[1]
+        if position is not None:
+            offset = np.asarray(position, np.float64) - self.graph.pose(self.graph.first_key)[:3, 3]
+            covariance[:3, :3] += self.config.scale_sigma ** 2 * np.outer(offset, offset)
+        return covariance

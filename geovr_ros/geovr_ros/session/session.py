@@ -373,7 +373,8 @@ class Session:
         graph = self.pose_graph
         if graph is not None and loc.mapping and len(graph):   # the newest keyframe's, and tracking's from it
             mount = np.eye(4) if self.mount is None else self.mount
-            covariance = rotate_covariance(graph.covariance(), mount[:3, :3])
+            in_graph = invert_pose(mount) @ T_map_odom @ T_odom_cam        # the camera in the graph's map
+            covariance = rotate_covariance(graph.covariance(in_graph[:3, 3]), mount[:3, :3])
             if odometry_covariance is not None:
                 covariance = covariance + rotate_covariance(odometry_covariance, T_map_odom[:3, :3])
             return T_map_odom, covariance

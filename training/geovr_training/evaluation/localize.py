@@ -49,30 +49,6 @@ def _errors(T_est: list[np.ndarray], T_true: np.ndarray) -> dict[str, float]:
             'rotation_median_deg': float(np.median(rotation))}
 
 
-def _consistency(located: list[np.ndarray], beliefs: list[np.ndarray], covariances: list[np.ndarray]
-                 ) -> dict[str, float]:
-    """How well the published covariances (6, 6, map axes) describe the errors of the poses
-    `located` against `beliefs` (4, 4 each): the share of position and of rotation errors
-    inside their 95 % ellipsoid (chi-square, 3 degrees of freedom each: 0.95 for an honest
-    covariance, 1.0 for one too large, far below for one too small), and the median standard
-    deviation it states for the position (sqrt of the block's trace / 3) beside the median
-    position error."""
-    from geovr_ros.geometry import so3_log
-    if not len(located):
-        return {'within_95': float('nan'), 'rotation_within_95': float('nan'),
-                'sigma_median_m': float('nan'), 'error_median_m': float('nan')}
-
-    def inside(error, block):
-        return float(error @ np.linalg.solve(block, error)) <= 7.815
-
-    position = [a[:3, 3] - b[:3, 3] for a, b in zip(located, beliefs)]
-    rotation = [so3_log(a[:3, :3] @ b[:3, :3].T) for a, b in zip(located, beliefs)]   # map axes
-    return {'within_95': float(np.mean([inside(e, c[:3, :3]) for e, c in zip(position, covariances)])),
-            'rotation_within_95': float(np.mean([inside(e, c[3:, 3:]) for e, c in zip(rotation, covariances)])),
-            'sigma_median_m': float(np.median([np.sqrt(np.trace(c[:3, :3]) / 3.0) for c in covariances])),
-            'error_median_m': float(np.median(np.linalg.norm(position, axis=1)))}
-
-
 def _score_match(session, rgb, K, verified, T_world_kf, T_world_cur, matches) -> None:
     """The relative pose of a verified place match against the truth: as PnP gave it, as the
     model's pose head gives it for the same pair, and as the keyframe itself (identity); a
@@ -104,6 +80,7 @@ def localize(pipeline, recording, map_frames: slice, frames: slice, config=None,
     from geovr_ros.geometry import invert_pose
     from geovr_ros.session import Session
     from geovr_ros.session import session as session_module
+    from geovr_training.evaluation.metrics import covariance_consistency
     from geovr_training.evaluation.odometry import final_map_poses, session_stamps
     mapping, later = recording.select(map_frames), recording.select(frames)
     if len(mapping) < 2 or len(later) < 1:
@@ -162,7 +139,7 @@ def localize(pipeline, recording, map_frames: slice, frames: slice, config=None,
     return {'map_keyframes': keyframes, 'frames': len(later), 'localized': len(located),
             'first_localized': first_located, 'place_matches': dict(second.place_matches),
             'against_map': _errors(located, beliefs), 'against_truth': _errors(located, true_poses),
-            'covariance_against_map': _consistency(located, beliefs, covariances),
+            'covariance_against_map': covariance_consistency(located, beliefs, covariances),
             'relative_pose_at_matches': {name: _errors(*pair) for name, pair in matches.items() if name != 'rejected_distance_m'},
             'rejected_true_distance_m': sorted(round(d, 2) for d in matches['rejected_distance_m']),
             'map_itself': _errors([map_poses[k] for k in known], [invert_pose(world_from_map) @ truth[k] for k in known])}

@@ -79,6 +79,34 @@ def trajectory_summary(est: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 CONFIDENCE_LEVELS = (0.5, 0.7, 0.8, 0.9)  # depth_min_confidence values a user might set
 
 
+CHI2_3DOF_95 = 7.815   # the 95 % quantile of a chi-square with 3 degrees of freedom
+
+
+def covariance_consistency(estimates: np.ndarray, truths: np.ndarray, covariances: np.ndarray) -> dict[str, float]:
+    """How well stated pose covariances describe the errors: estimates and truths (M, 4, 4) in
+    one frame, covariances (M, 6, 6) in its axes (ROS order: position, rotation). Returns the
+    share of position and of rotation errors inside their 95 % ellipsoid (`within_95`,
+    `rotation_within_95`; about 0.95 for an honest covariance, far less for one too small, 1.0
+    for one too large), the median standard deviation stated for the position (sqrt of the
+    block's trace / 3, `sigma_median_m`) and the median position error (`error_median_m`);
+    NaN for every figure when M is 0."""
+    from geovr_ros.geometry import so3_log
+    estimates, truths, covariances = (np.asarray(a, np.float64) for a in (estimates, truths, covariances))
+    if not len(estimates):
+        return {k: float('nan') for k in ('within_95', 'rotation_within_95', 'sigma_median_m', 'error_median_m')}
+
+    def inside(errors, blocks):
+        return float(np.mean(np.einsum('ni,ni->n', errors, np.linalg.solve(blocks, errors[..., None])[..., 0])
+                             <= CHI2_3DOF_95))
+
+    position = estimates[:, :3, 3] - truths[:, :3, 3]
+    rotation = so3_log(estimates[:, :3, :3] @ np.swapaxes(truths[:, :3, :3], 1, 2))   # in the frame's axes
+    return {'within_95': inside(position, covariances[:, :3, :3]),
+            'rotation_within_95': inside(rotation, covariances[:, 3:, 3:]),
+            'sigma_median_m': float(np.median(np.sqrt(np.trace(covariances[:, :3, :3], axis1=1, axis2=2) / 3.0))),
+            'error_median_m': float(np.median(np.linalg.norm(position, axis=1)))}
+
+
 def confidence_summary(pred: np.ndarray, confidence: np.ndarray, gt: np.ndarray,
                        levels: tuple[float, ...] = CONFIDENCE_LEVELS) -> dict[str, float]:
     """Metric depth kept at each confidence level, as geovr_node's depth_min_confidence keeps

@@ -103,28 +103,22 @@ def final_map_poses(odom: np.ndarray, anchors: list, graph) -> np.ndarray | None
     return out
 
 
-def covariance_consistency(odom: np.ndarray, gt: np.ndarray, records: list) -> dict[str, float]:
-    """How well odometry's published covariance describes its errors: for each tracked frame
-    (`records`: (index of its keyframe's frame, its index, covariance (6, 6) of its pose from the
-    keyframe in odom axes)), the pose from the keyframe, `odom` (N, 4, 4), against the truth's,
-    `gt` (N, 4, 4), both in the first frame's optical frame; the share of position and of
-    rotation errors inside their 95 % ellipsoid (chi-square, 3 degrees of freedom: about 0.95
-    when honest, far less when too small, 1.0 when too large) and the median standard deviation
-    it states (sqrt of the position block's trace / 3, m)."""
-    from geovr_ros.geometry import invert_pose, so3_log
-    position, rotation, sigma = [], [], []
-    for keyframe, i, covariance in records:
-        estimate, truth = invert_pose(odom[keyframe]) @ odom[i], invert_pose(gt[keyframe]) @ gt[i]
-        R = odom[keyframe][:3, :3]                 # the keyframe's axes -> odom's
-        error_t = R @ (estimate[:3, 3] - truth[:3, 3])
-        error_r = R @ so3_log(estimate[:3, :3] @ truth[:3, :3].T)
-        position.append(float(error_t @ np.linalg.solve(covariance[:3, :3], error_t)) <= 7.815)
-        rotation.append(float(error_r @ np.linalg.solve(covariance[3:, 3:], error_r)) <= 7.815)
-        sigma.append(float(np.sqrt(np.trace(covariance[:3, :3]) / 3.0)))
+def odometry_covariance_consistency(odom: np.ndarray, gt: np.ndarray, records: list) -> dict[str, float]:
+    """`metrics.covariance_consistency` of odometry's published covariance: for each tracked
+    frame (`records`: (index of its keyframe's frame, its index, covariance (6, 6) of its pose
+    from the keyframe in odom axes)), its pose from the keyframe, `odom` (N, 4, 4), against the
+    truth's, `gt` (N, 4, 4), both in the first frame's optical frame; the keys prefixed
+    `covariance_` ({} without records)."""
+    from geovr_ros.geometry import invert_pose
+    from geovr_training.evaluation.metrics import covariance_consistency
     if not records:
         return {}
-    return {'covariance_within_95': float(np.mean(position)), 'covariance_rotation_within_95': float(np.mean(rotation)),
-            'covariance_sigma_m': float(np.median(sigma))}
+    # both relative poses hung from the estimated keyframe: their difference is in odom axes
+    estimates = [odom[i] for _, i, _ in records]
+    truths = [odom[k] @ invert_pose(gt[k]) @ gt[i] for k, i, _ in records]
+    scored = covariance_consistency(estimates, truths, [c for _, _, c in records])
+    return {'covariance_within_95': scored['within_95'], 'covariance_rotation_within_95': scored['rotation_within_95'],
+            'covariance_sigma_m': scored['sigma_median_m']}
 
 
 def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: bool = True,
@@ -137,7 +131,7 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     nothing for it; counted in the stats). Returns (odometry poses, map poses as published,
     learned pose head poses: each (N, 4, 4), stats, map poses after the last optimisation
     (`final_map_poses`; None without a pose graph)). With true poses, the stats say how well
-    the published odometry covariance describes the errors (`covariance_consistency`)."""
+    the published odometry covariance describes the errors (`odometry_covariance_consistency`)."""
     from tqdm import tqdm
 
     from geovr_ros.geometry import invert_pose, rotate_covariance
@@ -149,6 +143,7 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     odom, maps, learned = [np.eye(4)], [np.eye(4)], [np.eye(4)]
     anchors, keyframe = [None], None    # the tracking keyframe each frame was tracked against
     covariances, keyframe_frame = [], None   # (keyframe's frame, frame, covariance in the tracker's odom axes)
+    map_covariances = []                       # (frame, map pose, its covariance), the tracker's axes
     tracking_ms, graph_ms, model_ms, inliers, dropped = [], [], [], [], 0
     for i in tqdm(range(len(seq)), desc='session' + (', true depth' if true_depth else ''),
                   disable=not progress):
@@ -166,6 +161,8 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
             covariances.append((keyframe_frame, i, rotate_covariance(frame.covariance, unmount[:3, :3])))
         if frame.tracking is not None and frame.tracking.keyframe is not None:
             keyframe, keyframe_frame = frame.tracking.keyframe, i
+        if frame.T_map_odom is not None and frame.map_covariance is not None:
+            map_covariances.append((i, maps[-1], rotate_covariance(frame.map_covariance, unmount[:3, :3])))
         anchors.append(keyframe)
         timings = frame.timings_ms
         model_ms.append(timings['preprocess_ms'] + timings['model_ms'])
@@ -191,7 +188,13 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     odom = np.stack(odom[1:])
     truth = seq.T_world_cam
     if truth is not None and np.isfinite(truth).all():
-        stats.update(covariance_consistency(odom, invert_pose(truth[0]) @ truth, covariances))
+        truth = invert_pose(truth[0]) @ truth
+        stats.update(odometry_covariance_consistency(odom, truth, covariances))
+        if map_covariances:
+            from geovr_training.evaluation.metrics import covariance_consistency
+            scored = covariance_consistency([p for _, p, _ in map_covariances], truth[[i for i, _, _ in map_covariances]],
+                                            [c for _, _, c in map_covariances])
+            stats.update({f'map_covariance_{k}': v for k, v in scored.items() if k != 'error_median_m'})
     return odom, np.stack(maps[1:]), np.stack(learned[1:]), stats, final_map_poses(odom, anchors[1:], graph)
 
 
@@ -322,6 +325,9 @@ COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % pat
            ('covariance_within_95', 'odometry covariance: position errors inside its 95 %', '.2f'),
            ('covariance_rotation_within_95', '... rotation errors inside', '.2f'),
            ('covariance_sigma_m', '... its median sigma m', '.4f'),
+           ('map_covariance_within_95', 'map covariance: position errors inside its 95 %', '.2f'),
+           ('map_covariance_rotation_within_95', '... rotation errors inside', '.2f'),
+           ('map_covariance_sigma_median_m', '... its median sigma m', '.3f'),
            ('floor_frames', 'floor seen (share of frames)', '.2f'), ('floor_scale', 'floor scale (last)', '.2f'))
 
 
@@ -394,8 +400,9 @@ def main(argv: list[str] | None = None) -> int:
                       f'floor_camera_height', file=sys.stderr)
         est_model, map_model, pose_head, stats_model, final_model = run_session(
             seq, pipeline, config=seq_config, progress=not args.no_progress, mount=mount)
+        on_map = {k: stats_model.pop(k) for k in list(stats_model) if k.startswith('map_covariance_')}
         rows = {'tracker': {**trajectory_row(est_model, gt), **stats_model},
-                'tracker_map': trajectory_row(map_model, gt),
+                'tracker_map': {**trajectory_row(map_model, gt), **on_map},
                 'pose_head': trajectory_row(pose_head, gt),
                 'static': trajectory_row(np.broadcast_to(np.eye(4), gt.shape).copy(), gt),
                 'truth': true_path_row(gt)}
@@ -405,8 +412,9 @@ def main(argv: list[str] | None = None) -> int:
         if seq.depth is not None:
             est_true, map_true, _, stats_true, final_true = run_session(
                 seq, pipeline, true_depth=True, config=seq_config, progress=not args.no_progress, mount=mount)
+            on_map = {k: stats_true.pop(k) for k in list(stats_true) if k.startswith('map_covariance_')}
             rows['true_depth'] = {**trajectory_row(est_true, gt), **stats_true}
-            rows['true_depth_map'] = trajectory_row(map_true, gt)
+            rows['true_depth_map'] = {**trajectory_row(map_true, gt), **on_map}
             if final_true is not None:
                 rows['true_depth_final'] = trajectory_row(final_true, gt)
         per_sequence.append({'sequence': seq.name, 'frames': len(seq), **{k: v for k, v in rows.items()}})
