@@ -192,6 +192,16 @@ def test_geometric_odometry_reports_its_state_and_covariance(session):
         cov = np.asarray(m.pose.covariance).reshape(6, 6)
         np.testing.assert_allclose(cov, cov.T, atol=1e-12)
         assert np.all(np.diag(cov) > 0)
+    # the twist's: the same covariance turned into the child frame over dt^2 ((m/s)^2, not m^2)
+    odometry = session['got']['odometry']
+    stamps = [m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec for m in odometry]
+    checked = 0
+    for before, m, t0, t1 in zip(odometry, odometry[1:], stamps, stamps[1:]):
+        if any(m is t for t in tracked) and t1 > t0:
+            pose, twist = (np.asarray(c).reshape(6, 6) for c in (m.pose.covariance, m.twist.covariance))
+            assert np.trace(twist[:3, :3]) == pytest.approx(np.trace(pose[:3, :3]) / (t1 - t0) ** 2, rel=1e-6)
+            checked += 1
+    assert checked >= len(tracked) - 1
 
 
 def test_question_service_answers_what_the_memory_knows(session):

@@ -44,7 +44,7 @@ from visualization_msgs.msg import MarkerArray
 
 from geovr_ros.geometry import (
     GeometryError, InvalidIntrinsicsError, T_BODY_OPTICAL, body_to_optical, depth_to_points,
-    make_pose, matrix_from_rpy, same_camera_lookup, validate_intrinsics)
+    make_pose, matrix_from_rpy, rotate_covariance, same_camera_lookup, validate_intrinsics)
 from geovr_ros.localization import MapFileError
 from geovr_ros.memory import (
     ChainedAnswerer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer,
@@ -499,7 +499,7 @@ class GeoVRNode(LifecycleNode):
             return
         t_processed = time.perf_counter()
         self._publish_odometry(frame.odometry, frame.T_odom_cam, header, camera_frame,
-                               frame.covariance)
+                               frame.covariance, frame.twist_covariance)
         t_odometry = time.perf_counter()
         if frame.T_map_odom is not None:
             self._publish_localization(frame, header)
@@ -589,20 +589,25 @@ class GeoVRNode(LifecycleNode):
             self.pub_points.publish(pointcloud2_msg(depth_to_points(sub, K_sub).reshape(-1, 3),
                                                     out_header))
 
-    def _publish_odometry(self, update, T_odom_cam, header, camera_frame, covariance=None) -> None:
-        """covariance: (6, 6) of the pose in odom axes from tracking, or None (the parameters')."""
+    def _publish_odometry(self, update, T_odom_cam, header, camera_frame, covariance=None,
+                          twist_covariance=None) -> None:
+        """covariance: (6, 6) of the pose in odom axes from tracking; twist_covariance: (6, 6)
+        of the velocities in the optical camera frame; either None: the parameters'."""
         T_child, child = self.session.child_pose(T_odom_cam)
         child = child or camera_frame
         odom_header = Header(stamp=header.stamp, frame_id=self.p['odom_frame'])
         var_p, var_r = self.p['odometry_position_variance'], self.p['odometry_orientation_variance']
         if covariance is None:
             covariance = np.diag([var_p] * 3 + [var_r] * 3)
+        if twist_covariance is None:
+            twist_covariance = np.diag([var_p] * 3 + [var_r] * 3)
         linear, angular = update.linear_velocity, update.angular_velocity
         if child != camera_frame:  # twist is in the child frame: rotate camera axes to base
             R = self._T_odom_opt0[:3, :3]  # the mount's rotation (lever arm ignored)
             linear, angular = R @ linear, R @ angular
+            twist_covariance = rotate_covariance(twist_covariance, R)
         self.pub_odom.publish(odometry_msg(T_child, linear, angular, odom_header, child,
-                                           covariance, covariance))
+                                           covariance, twist_covariance))
         pose = PoseStamped(header=odom_header, pose=pose_msg(T_child))
         self.pub_pose.publish(pose)
         self._path.append(pose)

@@ -134,11 +134,13 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('time_jump_threshold', 1.0, 'A stamp older than the previous frame by more than '
           'this many seconds is a time jump backwards (bag loop, simulator reset) and restarts '
           'odometry; smaller backward steps are dropped as out of order.'),
-    Param('odometry_position_variance', 0.01, 'Variance (m^2) put on the diagonal of the '
-          'odometry pose covariance when it has no geometric estimate (learned odometry, '
-          'tracking failed); geometric tracking publishes the PnP inliers\' covariance.'),
-    Param('odometry_orientation_variance', 0.01, 'Variance (rad^2) put on the diagonal of the '
-          'odometry pose covariance when it has no geometric estimate.'),
+    Param('odometry_position_variance', 0.01, 'Variance (m^2, and (m/s)^2 for the twist) put on '
+          'the diagonal of the odometry pose and twist covariances when there is no geometric '
+          'estimate (learned odometry, tracking failed); geometric tracking publishes the PnP '
+          'inliers\' covariance with the depth\'s error.'),
+    Param('odometry_orientation_variance', 0.01, 'Variance (rad^2, and (rad/s)^2 for the twist) '
+          'put on the diagonal of the odometry pose and twist covariances when there is no '
+          'geometric estimate.'),
     # Localization
     Param('localization_enabled', True, 'Build a keyframe map, recognise places and publish '
           'localization and map -> odom.'),

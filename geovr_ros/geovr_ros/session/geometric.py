@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geovr_ros.geometry import relative_pose, so3_log
+from geovr_ros.geometry import relative_pose, rotate_covariance, so3_log
 from geovr_ros.mapping import KeyframeGraph, LoopClosure
 from geovr_ros.tracking import KeyframeTracker, TrackerConfig, TrackingStep
 
@@ -23,7 +23,11 @@ class GeometricStep:
     """One tracked frame: the tracker's step; the loop the graph closed with its keyframe
     (None when none, or no graph); linear_velocity, angular_velocity (3,) m/s and rad/s in
     the optical camera frame from the previous tracked frame (zero on the first);
-    tracking_ms, graph_ms: wall time of the tracker and of the graph update."""
+    tracking_ms, graph_ms: wall time of the tracker and of the graph update;
+    twist_covariance (6, 6) of the velocities, (m/s)^2 and (rad/s)^2 in the same axes: the
+    pose's covariance from its keyframe (`TrackingStep.covariance`, which holds the
+    frame-to-frame errors too) turned into the camera's axes, over dt^2; None without a
+    previous frame or without PnP."""
 
     step: TrackingStep
     loop_closure: LoopClosure | None
@@ -31,6 +35,7 @@ class GeometricStep:
     angular_velocity: np.ndarray
     tracking_ms: float
     graph_ms: float
+    twist_covariance: np.ndarray | None = None
 
 
 def _first_line(error: Exception) -> str:
@@ -106,12 +111,14 @@ class GeometricOdometry:
                     self.log.warning(f'keyframe {step.keyframe.id} left out of the pose graph: {_first_line(again)}')
                     self.graph = self._new_graph()
         done = time.perf_counter()
-        linear, angular = np.zeros(3), np.zeros(3)
+        linear, angular, twist_covariance = np.zeros(3), np.zeros(3), None
         if self._last is not None and stamp - self._last[0] > 0:
             dt = stamp - self._last[0]
             T_last_cur = relative_pose(self._last[1], step.T_odom_cam)
             linear, angular = T_last_cur[:3, 3] / dt, so3_log(T_last_cur[:3, :3]) / dt
+            if step.covariance is not None:   # odom axes -> the last camera's, in which T_last_cur is
+                twist_covariance = rotate_covariance(step.covariance, self._last[1][:3, :3].T) / dt ** 2
         self._last = (float(stamp), step.T_odom_cam)
         self._step = step
         return GeometricStep(step, closure, linear, angular, (tracked - start) * 1e3,
-                             (done - tracked) * 1e3)
+                             (done - tracked) * 1e3, twist_covariance)

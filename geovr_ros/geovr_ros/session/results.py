@@ -50,7 +50,9 @@ class ProcessedFrame:
     set: about 3 ms at 256x192), perception_callback_ms, tracking_ms, graph_ms,
     odometry_ms (everything from the model's output to the memory, tracking and graph
     included), localization_ms, objects_ms. objects_changed: the object map took new
-    observations or moved with the pose graph (publish it again).
+    observations or moved with the pose graph (publish it again). twist_covariance: (6, 6)
+    of the odometry's velocities, (m/s)^2 and (rad/s)^2 in the optical camera frame, from
+    tracking (`GeometricStep.twist_covariance`), or None (none measured: the caller's default).
     """
 
     stamp: float
@@ -67,6 +69,7 @@ class ProcessedFrame:
     stamp_check: StampCheck = StampCheck.OK
     timings_ms: dict[str, float] = field(default_factory=dict)
     objects_changed: bool = False
+    twist_covariance: np.ndarray | None = None
 
     @property
     def dropped(self) -> bool:

@@ -311,7 +311,7 @@ class Session:
             stamp, result, odometry, learned, T_odom_cam, covariance, step,
             step.new_keyframe if step is not None else learned.new_reference,
             None if tracked is None else tracked.loop_closure, T_map_odom, map_covariance,
-            check, timings, objects_changed)
+            check, timings, objects_changed, None if tracked is None else tracked.twist_covariance)
 
     def _track_geometric(self, rgb, K, result: PerceptionResult, learned: OdometryUpdate, depth
                          ) -> tuple[OdometryUpdate, np.ndarray | None, object]:

@@ -144,6 +144,7 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     anchors, keyframe = [None], None    # the tracking keyframe each frame was tracked against
     covariances, keyframe_frame = [], None   # (keyframe's frame, frame, covariance in the tracker's odom axes)
     map_covariances = []                       # (frame, map pose, its covariance), the tracker's axes
+    twist_covariances, previous = [], None     # (previous frame, frame, twist covariance x dt^2 in odom axes)
     tracking_ms, graph_ms, model_ms, inliers, dropped = [], [], [], [], 0
     for i in tqdm(range(len(seq)), desc='session' + (', true depth' if true_depth else ''),
                   disable=not progress):
@@ -163,6 +164,11 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
             keyframe, keyframe_frame = frame.tracking.keyframe, i
         if frame.T_map_odom is not None and frame.map_covariance is not None:
             map_covariances.append((i, maps[-1], rotate_covariance(frame.map_covariance, unmount[:3, :3])))
+        if frame.twist_covariance is not None and previous is not None:   # the velocity's, as a pose step
+            dt = stamps[i] - stamps[previous]
+            twist_covariances.append((previous, i, rotate_covariance(frame.twist_covariance * dt ** 2,
+                                                                     odom[previous + 1][:3, :3])))
+        previous = i
         anchors.append(keyframe)
         timings = frame.timings_ms
         model_ms.append(timings['preprocess_ms'] + timings['model_ms'])
@@ -190,6 +196,7 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     if truth is not None and np.isfinite(truth).all():
         truth = invert_pose(truth[0]) @ truth
         stats.update(odometry_covariance_consistency(odom, truth, covariances))
+        stats.update({f'twist_{k}': v for k, v in odometry_covariance_consistency(odom, truth, twist_covariances).items()})
         if map_covariances:
             from geovr_training.evaluation.metrics import covariance_consistency
             scored = covariance_consistency([p for _, p, _ in map_covariances], truth[[i for i, _, _ in map_covariances]],
@@ -325,6 +332,8 @@ COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % pat
            ('covariance_within_95', 'odometry covariance: position errors inside its 95 %', '.2f'),
            ('covariance_rotation_within_95', '... rotation errors inside', '.2f'),
            ('covariance_sigma_m', '... its median sigma m', '.4f'),
+           ('twist_covariance_within_95', 'twist covariance: frame-to-frame position errors inside its 95 %', '.2f'),
+           ('twist_covariance_rotation_within_95', '... rotation errors inside', '.2f'),
            ('map_covariance_within_95', 'map covariance: position errors inside its 95 %', '.2f'),
            ('map_covariance_rotation_within_95', '... rotation errors inside', '.2f'),
            ('map_covariance_sigma_median_m', '... its median sigma m', '.3f'),
