@@ -165,3 +165,10 @@ def test_a_recognised_place_is_placed_by_pnp_on_the_keyframe_depth():
     assert locate(view, np.full_like(rgb(image_cur), 128), PLANE_K) is None
     blank = place_view(np.full_like(rgb(image_kf), 128), PLANE_K, depth_kf, PLANE_K)
     assert len(blank.features) == 0 and locate(blank, rgb(image_cur), PLANE_K) is None
+
+
+@pytest.mark.parametrize('field', ['depth_scale_sigma', 'drift_per_metre', 'floor_m'])
+def test_the_covariance_settings_refuse_negative_or_missing_numbers(field):
+    for value in (-0.1, float('nan')):
+        with pytest.raises(ValueError, match=field):
+            LocalizerConfig(**{field: value})

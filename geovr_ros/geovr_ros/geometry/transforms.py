@@ -107,6 +107,7 @@ def relative_pose(T_world_a: np.ndarray, T_world_b: np.ndarray) -> np.ndarray:
     """``T_a_b = inv(T_world_a) @ T_world_b`` (..., 4, 4): frame b expressed in frame a."""
     return invert_pose(T_world_a) @ _pose(T_world_b, 'T_world_b')
 
+
 def rotate_covariance(covariance: np.ndarray, R: np.ndarray) -> np.ndarray:
     """A pose covariance (6, 6; ROS order: position, then rotation) expressed in axes rotated
     by R (3, 3): both blocks turn with the axes, B @ covariance @ B.T with B = diag(R, R)."""

@@ -55,6 +55,13 @@ class LocalizerConfig:
     floor_m: float = 0.03
     floor_rad: float = 0.03
 
+    def __post_init__(self) -> None:
+        for name in ('depth_scale_sigma', 'drift_per_metre', 'drift_metres_per_rad', 'drift_rad_per_rad',
+                     'floor_m', 'floor_rad'):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f'{name} must be a number >= 0, got {value!r}')
+
 
 class Localizer:
     """Owns the keyframe map and the map -> odom estimate. Not thread-safe."""

@@ -393,9 +393,10 @@ class KeyframeTracker:
                                               carried)
                 if self._window is not None:
                     T_odom_cam = self._adjust_window(kf, keyframe, T_kf_last, T_kf_cam)
+            published = (None if solution.covariance is None else   # singular geometry: no figure to give
+                         rotate_covariance(cfg.published.covariance(solution.covariance, T_kf_cam), kf.T_odom_kf[:3, :3]))
             step = TrackingStep(T_odom_cam, 'tracking', '', len(point_index), len(solution.inliers),
-                                rotate_covariance(cfg.published.covariance(solution.covariance, T_kf_cam),
-                                                  kf.T_odom_kf[:3, :3]), new_keyframe, scale,
+                                published, new_keyframe, scale,
                                 solution.rms_px, keyframe, 'flow' if followed else 'descriptors')
         else:
             self.failures += 1
