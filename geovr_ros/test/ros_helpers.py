@@ -57,6 +57,17 @@ def wait_until_heard(probe, topics: list[str], heard, timeout: float = 30.0) -> 
                       timeout)
 
 
+def call_trigger(probe, name: str, timeout: float = 5.0):
+    """The response of the std_srvs/Trigger service `name`, called from `probe`."""
+    import rclpy
+    from std_srvs.srv import Trigger
+    client = probe.create_client(Trigger, name)
+    assert client.wait_for_service(timeout_sec=timeout), f'no service {name}'
+    future = client.call_async(Trigger.Request())
+    rclpy.spin_until_future_complete(probe, future, timeout_sec=timeout)
+    return future.result()
+
+
 def tiny_model(env: dict) -> Path:
     """Directory of a tiny untrained GeoVR-S exported with `geovr-export onnx` (built once per
     session), or the exported model directory named by $GEOVR_TEST_MODEL. Skips the calling

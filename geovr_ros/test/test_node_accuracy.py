@@ -15,17 +15,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ros_helpers import (Process, generated_dataset, node_args, shipped_model, spin_until,
+from ros_helpers import (Process, call_trigger, generated_dataset, node_args, shipped_model, spin_until,
                          wait_until_heard)
 
 rclpy = pytest.importorskip('rclpy')
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from geometry_msgs.msg import PoseWithCovarianceStamped  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from geovr_ros.geometry import absolute_trajectory_error, depth_metrics  # noqa: E402
 from geovr_ros.replay import open_replay_source  # noqa: E402
-from geovr_ros.ros.conversions import stamp_to_sec  # noqa: E402
+from geovr_ros.ros.conversions import pose_from_msg, stamp_to_sec  # noqa: E402
 
 # The offline run pairs frames as the node does; what is left is float noise and resizing.
 ABS_REL_SLACK = 0.02        # node mean AbsRel <= offline mean AbsRel + this
@@ -122,3 +123,66 @@ def test_depth_and_odometry_are_close_to_ground_truth(ros_env):
     length = float(np.sum(np.linalg.norm(np.diff(gt, axis=0), axis=1)))
     ate = absolute_trajectory_error(est, gt, alignment='se3')['rmse']
     assert ate < ATE_BOUND_FRACTION * length, f'ATE {ate:.3f} m over a {length:.2f} m path'
+
+
+def _replay_into_node(probe, params: dict, data: Path, ros_env, name: str, ns: str, on_node=None,
+                      skip_frames: int = 0) -> str:
+    """Starts geovr_node in namespace `ns` with `params`, replays `data` into it (rate 0.5,
+    from frame `skip_frames`), calls `on_node(node)` while it still runs, and returns its
+    output."""
+    remaps = {'image': f'{ns}/image', 'camera_info': f'{ns}/camera_info'}
+    node = Process('geovr_node', node_args(params, {**remaps, '__ns': ns}), ros_env, name)
+    try:
+        assert node.wait_for_output('active:', 60), node.output()
+        assert wait_until_heard(probe, [f'{ns}/depth'], lambda: True), node.output()[-2000:]
+        replay = Process('replay_node', node_args({'source': str(data), 'rate': 0.5, 'skip_frames': skip_frames,
+                                                   'wait_for_subscribers': 1}, remaps),
+                         ros_env, f'{name}_replay')
+        spin_until(probe, lambda: not replay.alive(), 120)
+        spin_until(probe, lambda: False, 2.0)
+        replay.stop()
+        if on_node is not None:
+            on_node(node)
+    finally:
+        node.stop()
+    return node.output()
+
+
+def test_a_saved_map_is_found_again_by_a_new_node(ros_env, tmp_path):
+    """A node maps a rendered walk and saves the map; a second node started with that map
+    file sees the walk's second half from its own odometry origin (the camera switched on
+    half-way) and localizes it by place recognition and PnP on the model's depth: its map poses
+    agree with the first node's, with a covariance that is finite and states centimetres to
+    decimetres (the shipped model; real processes)."""
+    model = shipped_model(ros_env)
+    data = generated_dataset(ros_env)
+    map_file = tmp_path / 'walk.npz'
+    rclpy.init()
+    probe = rclpy.create_node('map_probe')
+    located = {'/mapping': [], '/revisit': []}
+    for ns, received in located.items():
+        probe.create_subscription(PoseWithCovarianceStamped, f'{ns}/localization', received.append, 100)
+    try:
+        saved = []
+        _replay_into_node(probe, {'model': str(model), 'map_file': str(map_file)}, data, ros_env,
+                          'mapping_node', '/mapping',
+                          lambda node: saved.append(call_trigger(probe, '/mapping/geovr_node/save_map', 10)))
+        assert saved and saved[0].success, saved
+        output = _replay_into_node(probe, {'model': str(model), 'map_file': str(map_file)}, data, ros_env,
+                                   'revisit_node', '/revisit', skip_frames=20)
+    finally:
+        probe.destroy_node()
+        rclpy.try_shutdown()
+    assert 'mapping afresh' not in output, output[-2000:]
+    first = {round(stamp_to_sec(m.header.stamp), 6): pose_from_msg(m.pose.pose) for m in located['/mapping']}
+    again = [(round(stamp_to_sec(m.header.stamp), 6), pose_from_msg(m.pose.pose),
+              np.asarray(m.pose.covariance).reshape(6, 6)) for m in located['/revisit']]
+    assert len(first) >= 10 and len(again) >= 10, (len(first), len(again), output[-2000:])
+    apart = [np.linalg.norm(T[:3, 3] - first[stamp][:3, 3]) for stamp, T, _ in again if stamp in first]
+    assert len(apart) >= 10 and np.median(apart) < 0.25, np.round(apart, 3)
+    # without localization the second half would sit at the first's origin: far from where it is
+    from_origin = [np.linalg.norm(first[stamp][:3, 3]) for stamp, _, _ in again if stamp in first]
+    assert np.median(from_origin) > 2 * np.median(apart), (np.round(from_origin, 2), np.round(apart, 3))
+    for _, _, covariance in again:
+        sigma = np.sqrt(np.diag(covariance)[:3])
+        assert np.all(np.isfinite(covariance)) and np.all(sigma >= 0.01) and np.all(sigma < 1.0), sigma

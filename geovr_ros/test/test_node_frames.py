@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 from ros_helpers import (  # noqa: F401 (probe_node is the `probe` fixture)
-    Feeder, Process, node_args, probe_node, spin_until, tiny_model)
+    Feeder, Process, call_trigger, node_args, probe_node, spin_until, tiny_model)
 
 rclpy = pytest.importorskip('rclpy')
 from nav_msgs.msg import Odometry  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 
 from geovr_ros.geometry import T_BODY_OPTICAL, make_pose  # noqa: E402
@@ -95,14 +94,6 @@ def test_base_frame_through_a_mount_looked_up_on_tf_static(probe, ros_env):
     first = transform_from_msg(edges[('odom', 'robot_base')][0])
     assert np.allclose(first, np.eye(4), atol=1e-9)
     assert not saved.success and 'map_file' in saved.message
-
-
-def call_trigger(probe, name):
-    client = probe.create_client(Trigger, name)
-    assert client.wait_for_service(timeout_sec=5)
-    future = client.call_async(Trigger.Request())
-    rclpy.spin_until_future_complete(probe, future, timeout_sec=5)
-    return future.result()
 
 
 def test_map_is_saved_and_loaded_through_the_services(probe, ros_env, tmp_path):

@@ -21,7 +21,7 @@ from geovr_ros.ros.conversions import stamp_to_sec, transform_from_msg  # noqa: 
 
 def test_plays_images_intrinsics_clock_and_ground_truth(ros_env):
     data = generated_dataset(ros_env)
-    expected = list(open_replay_source(data))[:8]
+    expected = list(open_replay_source(data))[3:11]     # skip_frames 3, then max_frames 8
     rclpy.init()
     probe = rclpy.create_node('replay_probe')
     got = {'image': [], 'info': [], 'clock': [], 'tf': []}
@@ -30,7 +30,7 @@ def test_plays_images_intrinsics_clock_and_ground_truth(ros_env):
     probe.create_subscription(Clock, '/clock', got['clock'].append, 20)
     probe.create_subscription(TFMessage, '/tf', got['tf'].append, 50)
     replay = Process('replay_node', node_args(
-        {'source': str(data), 'rate': 0.0, 'max_frames': 8, 'wait_for_subscribers': 1,
+        {'source': str(data), 'rate': 0.0, 'max_frames': 8, 'skip_frames': 3, 'wait_for_subscribers': 1,
          'start_delay': 0.3, 'camera_frame': 'cam_optical', 'stamp_offset': 100.0},
         {'image': '/r/image', 'camera_info': '/r/camera_info'}), ros_env, 'replay_node')
     try:

@@ -60,6 +60,8 @@ REPLAY_NODE_PARAMS: list[Param] = [
     Param('reliability', 'reliable', 'QoS reliability of image and camera_info (reliable is '
           'what camera drivers use, REP 2003).'),
     Param('max_frames', 0, 'Stop after this many frames (0: all).'),
+    Param('skip_frames', 0, 'Leave out this many frames at the start of the sequence (of every '
+          'pass with loop), as a camera switched on later would.'),
 ]
 
 
@@ -97,14 +99,16 @@ class ReplayNode(Node):
             time.sleep(0.05)
         time.sleep(self.p['start_delay'])
         offset = self.p['stamp_offset']
-        limit = self.p['max_frames']
+        limit, skip = self.p['max_frames'], self.p['skip_frames']
         try:
             while not self._stop.is_set():
                 first = last = None
                 count = 0
-                for frame in self._open():
+                for index, frame in enumerate(self._open()):
                     if self._stop.is_set() or (limit and self.frames_published >= limit):
                         break
+                    if index < skip:
+                        continue
                     first = frame.stamp if first is None else first
                     last = frame.stamp
                     count += 1
