@@ -62,6 +62,9 @@ def test_loop_closure_pulls_the_revisit_back_to_the_start(loop_keyframes):
     found = [c for c in closures if c is not None]
     assert found, 'the revisit was not recognised'
     assert all(c.older < c.key - 7 for c in found)
+    # a loop's covariance holds the learned depth's error as the tracker's does: its floor at least
+    floor = graph.config.loop_uncertainty.floor_m
+    assert all(np.linalg.eigvalsh(covariance[:3, :3])[0] >= 0.99 * floor ** 2 for *_, covariance in graph.graph.loops)
     last = keyframes[-1].id
     odometry_error = np.linalg.norm(drifted[-1].T_odom_kf[:3, 3] - truth[-1][:3, 3])
     map_error = np.linalg.norm(graph.T_map_keyframe(last)[:3, 3] - truth[-1][:3, 3])
@@ -120,9 +123,8 @@ def test_the_newest_keyframes_covariance_is_given_in_map_axes(loop_keyframes):
     covariance = graph.covariance()
     assert covariance[1, 1] > 0.9 * 0.1 ** 2 and covariance[0, 0] < 0.02 * covariance[1, 1]   # x: the first pose's prior
     assert np.allclose(covariance, covariance.T)
-    # published: the marginal times marginal_factor, and the map scale's error along the offset
-    marginal = rotate_covariance(graph.graph.covariance(1), turned[:3, :3])
-    np.testing.assert_allclose(covariance, graph.config.marginal_factor * marginal, atol=1e-12)
+    # published: the marginal, and the map scale's error along the offset
+    np.testing.assert_allclose(covariance, rotate_covariance(graph.graph.covariance(1), turned[:3, :3]), atol=1e-12)
     offset = np.array([0.0, 0.0, 2.0])
     with_scale = graph.covariance(offset)
     assert with_scale[2, 2] - covariance[2, 2] == pytest.approx((graph.config.scale_sigma * 2.0) ** 2)

@@ -78,7 +78,7 @@ def test_tracks_the_true_trajectory_with_true_depth(plane_sequence, corresponden
     cov = steps[-1].covariance
     assert cov is not None and np.all(np.linalg.eigvalsh(cov) > 0)
     assert np.sqrt(np.trace(cov[:3, :3])) < 0.05
-    floor = TrackerConfig().published.floor_m
+    floor = TrackerConfig().pnp_uncertainty.floor_m
     assert all(np.linalg.eigvalsh(s.covariance[:3, :3])[0] >= 0.99 * floor ** 2 for s in steps[1:])
 
 

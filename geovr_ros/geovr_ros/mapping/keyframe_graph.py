@@ -9,6 +9,7 @@ import numpy as np
 from geovr_ros.geometry import invert_pose, nearest_pose, rotate_covariance
 from geovr_ros.mapping.pose_graph import PoseGraph
 from geovr_ros.tracking import Keyframe, match_features, solve_pnp
+from geovr_ros.tracking.pnp import LEARNED_DEPTH_PNP, PoseUncertainty
 
 
 @dataclass
@@ -25,12 +26,11 @@ class GraphConfig:
     tracking's: the older keyframe's points carry the model's depth error, seen from
     another place). fallback_sigma_m / fallback_sigma_rad: standard deviations of a keyframe
     that came from a tracking failure (the learned pose). loop_kernel: robust kernel of loop
-    factors ('cauchy' | 'huber' | 'none'). marginal_factor, scale_sigma: what the published
-    covariance of a map pose adds to GTSAM's marginal (`KeyframeGraph.covariance`): the
-    factors carry PnP's covariances, which see the pixels' noise and not the learned depth's
-    error (the odometry's calibration found them 4x too confident: `TrackerConfig.published`),
-    and the map's metric scale is the model's (scale_sigma of a pose's distance from the map's
-    origin).
+    factors ('cauchy' | 'huber' | 'none'). loop_uncertainty: how a loop's covariance is made
+    from its PnP's reprojection covariance (as the tracker's odometry factors are,
+    `TrackerConfig.pnp_uncertainty`). scale_sigma: what the published covariance of a map pose
+    adds to GTSAM's marginal (`KeyframeGraph.covariance`): the map's metric scale error (the
+    model's), scale_sigma of a pose's distance from the map's origin.
     """
 
     loop_min_separation: int = 10
@@ -43,7 +43,7 @@ class GraphConfig:
     fallback_sigma_m: float = 0.1
     fallback_sigma_rad: float = 0.05
     loop_kernel: str = 'cauchy'
-    marginal_factor: float = 4.0
+    loop_uncertainty: PoseUncertainty = LEARNED_DEPTH_PNP
     scale_sigma: float = 0.15
 
     def __post_init__(self) -> None:
@@ -56,7 +56,7 @@ class GraphConfig:
                              f'loop_metres_per_radian {self.loop_metres_per_radian} >= 0')
         if not np.isfinite(self.scale_sigma) or self.scale_sigma < 0:
             raise ValueError(f'scale_sigma must be >= 0, got {self.scale_sigma!r}')
-        for name in ('loop_radius_m', 'loop_threshold_px', 'fallback_sigma_m', 'fallback_sigma_rad', 'marginal_factor'):
+        for name in ('loop_radius_m', 'loop_threshold_px', 'fallback_sigma_m', 'fallback_sigma_rad'):
             if not np.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
                 raise ValueError(f'{name} must be a positive number, got {getattr(self, name)!r}')
 
@@ -139,7 +139,8 @@ class KeyframeGraph:
                 continue
             T_older_key = invert_pose(solution.T_cam_points)
             before = self.graph.pose(self._newest)[:3, 3]
-            covariance = solution.covariance if solution.covariance is not None else self._fallback_covariance()
+            covariance = (self._fallback_covariance() if solution.covariance is None
+                          else c.loop_uncertainty.covariance(solution.covariance, T_older_key))
             self.graph.add_loop(key, keyframe.id, T_older_key, covariance)
             closure = LoopClosure(key, keyframe.id, T_older_key, len(solution.inliers),
                                   float(np.linalg.norm(self.graph.pose(self._newest)[:3, 3] - before)))
@@ -160,17 +161,17 @@ class KeyframeGraph:
 
     def covariance(self, position: np.ndarray | None = None) -> np.ndarray:
         """(6, 6) covariance of the newest keyframe's map pose in map axes (ROS order; GTSAM
-        gives its marginal in the pose's own axes), times `marginal_factor`; with the camera's
-        `position` (3,) in the graph's map, plus the map scale's error along its offset from the
-        first keyframe (`scale_sigma`). Zeros before the first keyframe; the marginal is
-        computed once per graph change."""
+        gives its marginal in the pose's own axes); with the camera's `position` (3,) in the
+        graph's map, plus the map scale's error along its offset from the first keyframe
+        (`scale_sigma`). Zeros before the first keyframe; the marginal is computed once per
+        graph change."""
         if self._newest is None:
             return np.zeros((6, 6))
         key = (self._newest, len(self.loops))
         if self._covariance is None or self._covariance[0] != key:
             self._covariance = (key, rotate_covariance(self.graph.covariance(self._newest),
                                                        self.graph.pose(self._newest)[:3, :3]))
-        covariance = self.config.marginal_factor * self._covariance[1]
+        covariance = self._covariance[1].copy()
         if position is not None:
             offset = np.asarray(position, np.float64) - self.graph.pose(self.graph.first_key)[:3, 3]
             covariance[:3, :3] += self.config.scale_sigma ** 2 * np.outer(offset, offset)

@@ -14,7 +14,7 @@ import numpy as np
 
 from geovr_ros.geometry import invert_pose, nearest_pose, non_rigid, project_points, rotate_covariance, rotation_angle, transform_points
 from geovr_ros.tracking.features import FeatureSet, extract_features, match_features, match_guided
-from geovr_ros.tracking.pnp import PnPSolution, PoseUncertainty, refine_pnp, solve_pnp
+from geovr_ros.tracking.pnp import LEARNED_DEPTH_PNP, PnPSolution, PoseUncertainty, refine_pnp, solve_pnp
 from geovr_ros.tracking.shift import image_shift, turn_from_shift
 from geovr_ros.tracking.bundle import BundleConfig
 from geovr_ros.tracking.window import KeyframeWindow, carry_landmarks
@@ -70,10 +70,9 @@ class TrackerConfig:
     misses (rendered rooms at 10 fps: failures 1.5 -> 0.3 a room); the pose found so must hold
     SHIFT_MIN_INLIER_RATIO of its correspondences as inliers. shift_min_response:
     the phase correlation's peak below which the shift is not believed.
-    published: how a step's covariance (`TrackingStep.covariance`, what odometry publishes)
-    is made from PnP's reprojection covariance (`PoseUncertainty`; calibrated on rendered
-    rooms, a rendered loop, `hololens_office` and `tum_fr1_rpy`: docs/ros.md). The pose graph's
-    odometry factors keep PnP's own (`Keyframe.covariance_from_previous`).
+    pnp_uncertainty: how a tracked pose's covariance is made from PnP's reprojection covariance
+    (`PoseUncertainty`): the covariance odometry publishes (`TrackingStep.covariance`) and the
+    one a new keyframe gives the pose graph's odometry factor (`Keyframe.covariance_from_previous`).
     """
 
     max_features: int = 1000
@@ -106,8 +105,7 @@ class TrackerConfig:
     window_depth_sigma: float = 0.1
     window_min_parallax: float = 0.04
     landmark_radius_px: float = 3.0
-    published: PoseUncertainty = PoseUncertainty(reprojection_factor=4.0, scale_sigma=0.2, floor_m=0.01,
-                                                 floor_rad=0.01, rad_per_rad=0.05)
+    pnp_uncertainty: PoseUncertainty = LEARNED_DEPTH_PNP
 
     def __post_init__(self) -> None:
         if self.window_keyframes < 0 or (self.window_keyframes >= 2 and not 1 <= self.window_fixed < self.window_keyframes):
@@ -172,7 +170,7 @@ class TrackingStep:
     T_odom_cam (4, 4); status: 'initialised' | 'tracking' | 'fallback'; reason: why tracking
     failed ('' when it did not); matches, inliers: counts against the keyframe; covariance
     (6, 6) of (x, y, z, roll, pitch, yaw) of the pose from the keyframe, in odom axes (PnP's
-    made honest by `TrackerConfig.published`), None without PnP;
+    made honest by `TrackerConfig.pnp_uncertainty`), None without PnP;
     new_keyframe: this frame became the keyframe; depth_scale: factor applied to the model's
     depth of the current keyframe to keep it at the map's scale; rms_px: inlier reprojection;
     keyframe: the new Keyframe when this frame became one (for mapping), else None;
@@ -378,6 +376,8 @@ class KeyframeTracker:
             if kf.first_inliers is None:
                 kf.first_inliers = len(solution.inliers)
             moved = float(np.linalg.norm(T_kf_cam[:3, 3]))
+            covariance = (None if solution.covariance is None else   # singular geometry: no figure to give
+                          cfg.pnp_uncertainty.covariance(solution.covariance, T_kf_cam))   # the keyframe's axes
             new_keyframe = (len(solution.inliers) < cfg.keyframe_inlier_ratio * kf.first_inliers
                             or moved > cfg.keyframe_translation_m
                             or rotation_angle(T_kf_cam[:3, :3]) > cfg.keyframe_rotation_rad)
@@ -389,14 +389,12 @@ class KeyframeTracker:
                 if features is None:
                     features = self._features(gray)
                 carried = None if self._window is None else self._carried(kf, point_index[inliers], pixels[inliers])
-                keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, scale, solution.covariance,
-                                              carried)
+                keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, scale, covariance, carried)
                 if self._window is not None:
                     T_odom_cam = self._adjust_window(kf, keyframe, T_kf_last, T_kf_cam)
-            published = (None if solution.covariance is None else   # singular geometry: no figure to give
-                         rotate_covariance(cfg.published.covariance(solution.covariance, T_kf_cam), kf.T_odom_kf[:3, :3]))
             step = TrackingStep(T_odom_cam, 'tracking', '', len(point_index), len(solution.inliers),
-                                published, new_keyframe, scale,
+                                None if covariance is None else rotate_covariance(covariance, kf.T_odom_kf[:3, :3]),
+                                new_keyframe, scale,
                                 solution.rms_px, keyframe, 'flow' if followed else 'descriptors')
         else:
             self.failures += 1
