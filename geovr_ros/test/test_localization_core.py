@@ -144,7 +144,7 @@ def test_a_recognised_place_is_placed_by_pnp_on_the_keyframe_depth():
     give the metric relative pose; another place, or a blank view, is no match."""
     cv2 = pytest.importorskip('cv2')
     from geovr_ros.geometry import invert_pose, make_pose, rotation_angle, so3_exp
-    from geovr_ros.localization.place import locate, place_view
+    from geovr_ros.localization.place import locate, place_features, place_view
     from test_tracking_core import K as PLANE_K, _render, _texture
 
     def rgb(gray):
@@ -155,16 +155,16 @@ def test_a_recognised_place_is_placed_by_pnp_on_the_keyframe_depth():
     image_kf, depth_kf = _render(texture, T_world_kf)
     image_cur, _ = _render(texture, T_world_cur)
     view = place_view(rgb(image_kf), PLANE_K, depth_kf, PLANE_K)
-    match = locate(view, rgb(image_cur), PLANE_K)
+    match = locate(view, place_features(rgb(image_cur)), PLANE_K)
     assert match is not None and match.inliers >= 40
     true = invert_pose(T_world_kf) @ T_world_cur
     assert np.linalg.norm(match.T_kf_cur[:3, 3] - true[:3, 3]) < 0.01
     assert np.degrees(rotation_angle(match.T_kf_cur[:3, :3].T @ true[:3, :3])) < 0.5
     elsewhere, _ = _render(_texture(5), T_world_cur)
-    assert locate(view, rgb(elsewhere), PLANE_K) is None
-    assert locate(view, np.full_like(rgb(image_cur), 128), PLANE_K) is None
+    assert locate(view, place_features(rgb(elsewhere)), PLANE_K) is None
+    assert locate(view, place_features(np.full_like(rgb(image_cur), 128)), PLANE_K) is None
     blank = place_view(np.full_like(rgb(image_kf), 128), PLANE_K, depth_kf, PLANE_K)
-    assert len(blank.features) == 0 and locate(blank, rgb(image_cur), PLANE_K) is None
+    assert len(blank.features) == 0 and locate(blank, place_features(rgb(image_cur)), PLANE_K) is None
 
 
 @pytest.mark.parametrize('field', ['depth_scale_sigma', 'drift_per_metre', 'floor_m'])

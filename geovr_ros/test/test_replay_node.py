@@ -70,3 +70,6 @@ def test_bad_source_exits_with_the_reason(ros_env, tmp_path):
                              '-p', 'truth_time_offset:=0.015'], env=ros_env, capture_output=True, text=True,
                             timeout=30)
     assert offset.returncode == 1 and "applies to a TUM recording" in offset.stdout + offset.stderr
+    skip = subprocess.run([str(VENV_BIN / 'replay_node'), '--ros-args', '-p', f'source:={tmp_path}',
+                           '-p', 'skip_frames:=-2'], env=ros_env, capture_output=True, text=True, timeout=30)
+    assert skip.returncode == 1 and 'skip_frames must be >= 0, got -2' in skip.stdout + skip.stderr

@@ -47,7 +47,10 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
 
 
-def _features(rgb: np.ndarray, config: TrackerConfig) -> FeatureSet:
+def place_features(rgb: np.ndarray, config: TrackerConfig | None = None) -> FeatureSet:
+    """ORB features of an image `rgb` with the tracker's settings (`config`): a keyframe's for its
+    PlaceView, the current frame's for `locate` (once, however many keyframes it is tried on)."""
+    config = config or TrackerConfig()
     return extract_features(_gray(rgb), config.max_features, config.orb_fast_threshold, config.orb_levels,
                             config.orb_low_texture_threshold or None)
 
@@ -57,7 +60,7 @@ def place_view(rgb: np.ndarray, K: np.ndarray, depth: np.ndarray, depth_K: np.nd
     """The keyframe image `rgb` with K, its depth (h, w) with depth_K (the model's, at its input
     size): ORB features (the tracker's settings, `config`) that have a depth, and their points."""
     config = config or TrackerConfig()
-    features = _features(rgb, config)
+    features = place_features(rgb, config)
     z = sample_depth(np.asarray(depth, np.float64), np.asarray(depth_K, np.float64), np.asarray(K, np.float64),
                      features.keypoints)
     keep = np.isfinite(z) & (z > config.min_depth_m) & (z < config.max_depth_m)
@@ -65,13 +68,12 @@ def place_view(rgb: np.ndarray, K: np.ndarray, depth: np.ndarray, depth_K: np.nd
     return PlaceView(features, lift(features.keypoints, z[keep], np.asarray(K, np.float64)))
 
 
-def locate(view: PlaceView, rgb: np.ndarray, K: np.ndarray, config: TrackerConfig | None = None,
+def locate(view: PlaceView, features: FeatureSet, K: np.ndarray, config: TrackerConfig | None = None,
            min_inliers: int = PLACE_MIN_INLIERS, threshold_px: float = PLACE_THRESHOLD_PX) -> PlaceMatch | None:
-    """The camera of `rgb` (with K) in the keyframe of `view`, or None when fewer than
-    `min_inliers` of the matched features agree on one pose within `threshold_px` (at 640 px
-    image width)."""
+    """The camera whose image has `features` (`place_features`) and K in the keyframe of
+    `view`, or None when fewer than `min_inliers` of the matched features agree on one pose
+    within `threshold_px` (at 640 px image width)."""
     config = config or TrackerConfig()
-    features = _features(rgb, config)
     if len(features) < min_inliers or len(view.features) < min_inliers:
         return None
     matches = match_features(features, view.features, config.ratio)

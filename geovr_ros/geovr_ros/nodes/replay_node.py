@@ -73,6 +73,9 @@ class ReplayNode(Node):
         self.p = declare_all(self, REPLAY_NODE_PARAMS)
         if not self.p['source']:
             raise ValueError('parameter source is empty: set it to a recording folder or bag')
+        for name in ('max_frames', 'skip_frames'):
+            if self.p[name] < 0:
+                raise ValueError(f'parameter {name} must be >= 0, got {self.p[name]}')
         qos = qos_profile(self.p['reliability'], 'volatile', 5)
         self.pub_image = self.create_publisher(Image, 'image', qos)
         self.pub_info = self.create_publisher(CameraInfo, 'camera_info', qos)

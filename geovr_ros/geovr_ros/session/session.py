@@ -31,7 +31,7 @@ from geovr_ros.inference.decode import PerceptionResult
 from geovr_ros.inference.preprocess import PreparedFrame
 from geovr_ros.language.text import parse_options
 from geovr_ros.localization import KeyframeMap, Localizer, LocalizerConfig, MapFileError, view_overlap
-from geovr_ros.localization.place import PlaceView, locate, place_view
+from geovr_ros.localization.place import PlaceView, locate, place_features, place_view
 from geovr_ros.memory import (
     Answer, GeometricAnswerer, InvalidQuestionError, QuestionAnswerer, SpatialMemory,
     validate_question)
@@ -352,8 +352,11 @@ class Session:
         loc = self.localizer
         self.place_checks = []
         if self.frames_processed % max(1, self.config.relocalize_period) == 0 and len(loc.map):
+            features = None   # the current frame's, found once for every candidate
             for keyframe, _ in loc.find_matches(result.descriptor, self.config.match_candidates):
-                if self._verify_and_add_match(T_odom_cam, cur, result, keyframe):
+                if features is None:
+                    features = place_features(denormalised_rgb(cur.chw, self.perception.metadata), self._tracker_config)
+                if self._verify_and_add_match(T_odom_cam, features, cur, result, keyframe):
                     break
         anchor = self._graph_anchor()
         T_map_cam = None if anchor is None else anchor[1] @ T_odom_cam
@@ -455,14 +458,13 @@ class Session:
             self._keep(kept)
         return kept.view
 
-    def _verify_and_add_match(self, T_odom_cam, cur: PreparedFrame, result: PerceptionResult,
+    def _verify_and_add_match(self, T_odom_cam, features, cur: PreparedFrame, result: PerceptionResult,
                               keyframe) -> bool:
-        """Places the current frame in the recognised map keyframe by geometry
-        (`localization.place`: ORB matches, PnP on the keyframe's depth); keeps the match only
-        when PnP verifies it and the current depth, placed by that pose, overlaps the keyframe's
-        view. Returns whether it was kept."""
-        located = locate(self._place_view(keyframe, cur.size), denormalised_rgb(cur.chw, self.perception.metadata),
-                         cur.K, self._tracker_config)
+        """Places the current frame (its ORB `features`, `place_features`) in the recognised map
+        keyframe by geometry (`localization.place`: ORB matches, PnP on the keyframe's depth);
+        keeps the match only when PnP verifies it and the current depth, placed by that pose,
+        overlaps the keyframe's view. Returns whether it was kept."""
+        located = locate(self._place_view(keyframe, cur.size), features, cur.K, self._tracker_config)
         self.place_checks.append((keyframe, located))
         if located is None:
             self.place_matches['rejected'] += 1
