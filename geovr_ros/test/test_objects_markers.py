@@ -45,6 +45,8 @@ def test_markers_of_instances():
     assert labels[0].text == 'chair 3 · 0.75 · named in 4 of 4 views'
     red = dataclasses.replace(inst(3, 'chair', (1.0, 2.0, 0.45), (0.5, 0.4, 0.9)), colour=np.array([0.7, 0.1, 0.1]))
     assert object_markers([red], 'map', stamp).markers[2].text.startswith('red chair 3 · ')   # the colour it looks
+    believed = dataclasses.replace(instances[0], belief=0.912)   # a map with a verifier
+    assert object_markers([believed], 'map', stamp).markers[2].text.endswith('of 4 views · belief 0.91')
     assert labels[0].pose.position.z == pytest.approx(0.45 + 0.45 + 0.15)  # above the box along z
     # a valid message: it serialises
     assert len(rclpy_serialization.serialize_message(msg)) > 0

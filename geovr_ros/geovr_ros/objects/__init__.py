@@ -6,9 +6,10 @@ from geovr_ros.objects.object_map import ObjectInstance, ObjectMap, ObjectMapCon
 from geovr_ros.objects.observations import (ObjectObservation, ObservationConfig, cell_grid_shape,
                                             connected_components, extract_observations)
 from geovr_ros.objects.queries import ObjectAnswerer, answer_from_objects, parse_object_question
+from geovr_ros.objects.verifier import InstanceVerifier, VerifierError
 from geovr_ros.objects.vocabulary import Category, Vocabulary, VocabularyError, load_vocabulary
 
-__all__ = ['Category', 'ObjectAnswerer', 'ObjectInstance', 'ObjectMap', 'ObjectMapConfig', 'ObjectMapError',
-           'ObjectMapper', 'ObjectObservation', 'ObservationConfig', 'Vocabulary', 'VocabularyError',
+__all__ = ['Category', 'InstanceVerifier', 'ObjectAnswerer', 'ObjectInstance', 'ObjectMap', 'ObjectMapConfig', 'ObjectMapError',
+           'ObjectMapper', 'ObjectObservation', 'ObservationConfig', 'VerifierError', 'Vocabulary', 'VocabularyError',
            'answer_from_objects', 'cell_grid_shape', 'connected_components', 'extract_observations',
            'load_vocabulary', 'parse_object_question']

@@ -32,6 +32,10 @@ category that have come to overlap the same way are merged (the older id stays).
 `relocate(keyframe_poses)` re-places every observation of a corrected keyframe
 (centroid = T_map_keyframe @ centroid_keyframe), so instances move with the pose graph;
 boxes keep their map-axis offsets (a pose-graph correction is a small rotation).
+With a verifier (`ObjectMapConfig.verifier`, the vocabulary's `verifier:`; `objects/verifier.py`)
+`instances()` gives each instance a belief, judged against the other instances, and leaves out
+those under its threshold: a weak name inside a better-seen instance of another category, a name
+given in 2 of the 12 views that looked, is most often the namer's error.
 `room` holds the same keyframes' depth points (`objects/room.py`: the floor's outline); it is
 cleared, relocated and saved with the map.
 
@@ -40,7 +44,7 @@ Thread-safe: frames may be added from one thread while another reads `instances(
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -50,6 +54,7 @@ from geovr_ros.objects.colours import colour_distance, colour_name
 from geovr_ros.objects.footprint import DIRECTIONS, OrientedBox, column_quantile, fit_footprint_box
 from geovr_ros.objects.observations import ObjectObservation
 from geovr_ros.objects.room import RoomFootprint
+from geovr_ros.objects.verifier import InstanceVerifier
 
 __all__ = ['ObjectInstance', 'ObjectMap', 'ObjectMapConfig', 'ObjectMapError', 'FORMAT', 'box_distance']
 
@@ -84,7 +89,10 @@ class ObjectMapConfig:
     it without hiding it (half the instance's longest side when that is more);
     max_colour_distance: two things of one category whose colours (`objects/colours.py`, HSV
     cone: shading moves a colour by up to about 0.3, red to blue is 1.6) lie farther apart are
-    two objects; None: colours never part them."""
+    two objects; None: colours never part them.
+    verifier: how much to believe each instance (`objects/verifier.py`; the vocabulary's
+    `verifier:`): `instances()` sets each one's `belief` and leaves out those under its
+    threshold; None: every instance is believed (belief None)."""
 
     max_distance: float = 0.5
     size_fraction: float = 1.0
@@ -101,6 +109,7 @@ class ObjectMapConfig:
     miss_range: float = 1.5
     miss_tolerance: float = 0.3
     max_colour_distance: float | None = 0.6
+    verifier: InstanceVerifier | None = None
 
     def __post_init__(self):
         if self.vertical_axis not in (None, 0, 1, 2):
@@ -135,7 +144,8 @@ class ObjectInstance:
     (3,) median sRGB in [0, 1] of its observations' colours, or None when none was seen or
     fewer than half of its views agree with it (`_consistent_colour`); footprint_box: the box
     turned about the map's vertical axis to the object's footprint (None: the vertical axis is
-    unknown; `oriented_box` then gives the axis-aligned box)."""
+    unknown; `oriented_box` then gives the axis-aligned box); belief: in (0, 1), how likely it is
+    an object of its category, from the map's verifier (None: no verifier)."""
 
     instance_id: int
     category: str
@@ -150,6 +160,7 @@ class ObjectInstance:
     n_missed: int = 0
     colour: np.ndarray | None = None
     footprint_box: OrientedBox | None = None
+    belief: float | None = None
 
     @property
     def extent(self) -> np.ndarray:
@@ -411,14 +422,19 @@ class ObjectMap:
     def instances(self, min_views: int | None = None, min_confidence: float | None = None,
                   category: str | None = None) -> list[ObjectInstance]:
         """Instances ordered by id, filtered by `min_views` and `min_confidence` (defaults:
-        the config's; pass 1 and 0 for every instance) and optionally one category."""
-        min_views = self.config.min_views if min_views is None else int(min_views)
-        min_confidence = self.config.min_confidence if min_confidence is None else float(min_confidence)
+        the config's; pass 1 and 0 for every instance), by the verifier's threshold (each
+        instance's belief judged against the others seen as often) and optionally one category."""
+        cfg = self.config
+        min_views = cfg.min_views if min_views is None else int(min_views)
+        min_confidence = cfg.min_confidence if min_confidence is None else float(min_confidence)
         with self._lock:
-            out = [t.instance(self.config) for _, t in sorted(self._tracks.items())
-                   if t.n_views >= min_views and (category is None or t.category == category)]
-        rate = self.config.min_detection_rate
-        return [i for i in out if i.confidence >= min_confidence and i.n_views >= rate * (i.n_views + i.n_missed)]
+            out = [t.instance(cfg) for _, t in sorted(self._tracks.items()) if t.n_views >= min_views]
+        if cfg.verifier is not None:
+            beliefs = cfg.verifier.beliefs(out, cfg.vertical_axis)
+            out = [replace(i, belief=float(b)) for i, b, k in zip(out, beliefs, cfg.verifier.kept(out, beliefs)) if k]
+        rate = cfg.min_detection_rate
+        return [i for i in out if i.confidence >= min_confidence and i.n_views >= rate * (i.n_views + i.n_missed)
+                and (category is None or i.category == category)]
 
     # ---- association
 
@@ -523,9 +539,14 @@ class ObjectMap:
                 arrays['obs_' + key] = np.concatenate([getattr(t, key) for t in tracks] or [empty])
             arrays['obs_keyframe'] = arrays['obs_keyframe'].astype(np.int64)
             meta = {'format': FORMAT, 'version': VERSION, 'categories': categories, 'next_id': self._next_id,
-                    'observations_added': self.observations_added, 'config': asdict(self.config)}
+                    'observations_added': self.observations_added, 'config': self._config_meta()}
         arrays.update({'room_' + key: value for key, value in self.room.to_arrays().items()})
         return arrays, meta
+
+    def _config_meta(self) -> dict[str, Any]:
+        meta = asdict(self.config)
+        meta['verifier'] = None if self.config.verifier is None else self.config.verifier.to_dict()
+        return meta
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any],
@@ -537,10 +558,12 @@ class ObjectMap:
                                  f'version={meta.get("version")!r}')
         try:
             saved = meta['config']
-            config = config or ObjectMapConfig(**{**saved, 'box_quantiles': tuple(saved['box_quantiles'])})
+            verifier = saved.get('verifier')   # maps saved before the verifier have none
+            config = config or ObjectMapConfig(**{**saved, 'box_quantiles': tuple(saved['box_quantiles']),
+                                                  'verifier': verifier and InstanceVerifier.from_dict(verifier)})
             categories = [str(c) for c in meta['categories']]
             next_id = int(meta['next_id'])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:   # VerifierError is a ValueError
             raise ObjectMapError(f'object map meta is incomplete or wrong: {exc!r}') from exc
         need = {'instance_id': 1, 'category_index': 1, 'n_views': 1, 'first_seen': 1, 'last_seen': 1,
                 'score_sum': 1, 'observations_total': 1, 'obs_instance': 1, **{'obs_' + k: 1 for k in _ROW_KEYS}}

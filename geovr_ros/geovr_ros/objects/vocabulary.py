@@ -29,12 +29,15 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from geovr_ros.objects.verifier import InstanceVerifier
+
 
 __all__ = ['Category', 'Vocabulary', 'VocabularyError', 'load_vocabulary', 'merge_vocabulary',
            'plural_of', 'pool_logits', 'shipped_vocabulary_path', 'vocabulary_from_dict']
 
 SHIPPED_FILE = 'object_vocabulary.yaml'
-SETTING_KEYS = ('temperature', 'min_score', 'combine', 'pool_cells', 'imagenet_sure', 'windows', 'window_pixels')
+SETTING_KEYS = ('temperature', 'min_score', 'combine', 'pool_cells', 'imagenet_sure', 'windows', 'window_pixels',
+                'verifier')
 TOP_KEYS = SETTING_KEYS + ('categories', 'remove')
 COMBINE_RULES = ('head', 'max')  # objects/namers.py
 CATEGORY_KEYS = ('imagenet', 'synonyms', 'plural')
@@ -131,11 +134,14 @@ class Vocabulary:
             of the image height, each in (0, 1]), each crop classified alone at
             `window_pixels` (`objects/windows.py`); () reads them from the frame's cells.
         window_pixels: the side windows are resized to before classification (32..512).
+        verifier: how much the object map believes each instance (`objects/verifier.py`,
+            `ObjectMapConfig.verifier`); None: every instance.
     """
 
     def __init__(self, categories: Sequence[Category], temperature: float = 1.0, min_score: float = 0.3,
                  combine: str = 'head', pool_cells: int = 1, imagenet_sure: float = 1.0,
-                 windows: Sequence[float] = (), window_pixels: int = 128):
+                 windows: Sequence[float] = (), window_pixels: int = 128,
+                 verifier: InstanceVerifier | None = None):
         if not categories:
             raise VocabularyError('a vocabulary needs at least one category')
         if not (np.isfinite(temperature) and temperature > 0):
@@ -161,6 +167,7 @@ class Vocabulary:
                 or not low <= window_pixels <= high:
             raise VocabularyError(f'window_pixels must be an integer in [{low}, {high}], got {window_pixels!r}')
         self.window_pixels = int(window_pixels)
+        self.verifier = verifier
         self.categories = tuple(categories)
         self.names = tuple(c.name for c in self.categories)
         self.temperature = float(temperature)
@@ -225,7 +232,7 @@ class Vocabulary:
         if not added:
             return self
         return Vocabulary(self.categories + tuple(added), self.temperature, self.min_score, self.combine,
-                          self.pool_cells, self.imagenet_sure, self.windows, self.window_pixels)
+                          self.pool_cells, self.imagenet_sure, self.windows, self.window_pixels, self.verifier)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Category probabilities (..., K + 1) of ImageNet logits (..., 1000).
@@ -284,6 +291,7 @@ class Vocabulary:
         return {'temperature': self.temperature, 'min_score': self.min_score, 'combine': self.combine,
                 'pool_cells': self.pool_cells, 'imagenet_sure': self.imagenet_sure,
                 'windows': list(self.windows), 'window_pixels': self.window_pixels,
+                'verifier': None if self.verifier is None else self.verifier.to_dict(),
                 'categories': {c.name: {'imagenet': dict(c.imagenet), 'synonyms': list(c.synonyms),
                                         **({'plural': c.plural} if c.plural else {})}
                                for c in self.categories}}
@@ -337,9 +345,11 @@ def vocabulary_from_dict(data: Mapping[str, Any], source: str = '<dict>') -> Voc
         windows = data.get('windows') or []
         if not isinstance(windows, (list, tuple)):
             raise VocabularyError(f'windows must be a list of fractions of the image height, got {windows!r}')
+        verifier = data.get('verifier')
         return Vocabulary(categories, float(data.get('temperature', 1.0)), float(data.get('min_score', 0.3)),
                           str(data.get('combine', 'head')), pool_cells, float(data.get('imagenet_sure', 1.0)),
-                          tuple(windows), data.get('window_pixels', 128))
+                          tuple(windows), data.get('window_pixels', 128),
+                          None if verifier is None else InstanceVerifier.from_dict(verifier))
     except (TypeError, ValueError) as exc:
         raise VocabularyError(f'{source}: {exc}') from exc
 

@@ -2,7 +2,7 @@
 
 One DELETEALL first (so instances merged away or forgotten vanish), then per instance a
 CUBE (its box, turned to its footprint when the map's vertical axis is known, translucent) and a TEXT_VIEW_FACING label ("red chair 3 · 0.97 ·
-5 views") above it, both in the namespace of its category. An instance the answers do not
+named in 5 of 6 views · belief 0.91", the belief when the map has a verifier) above it, both in the namespace of its category. An instance the answers do not
 count (under half as confident as its category's best: `objects.queries.credible_mask`) is
 drawn fainter and its label ends "uncertain", so that what RViz shows agrees with what the
 node answers. Ids are stable: the instance id
@@ -78,7 +78,9 @@ def object_markers(instances: Sequence[ObjectInstance], frame_id: str, stamp: Ti
                        color=category_colour(inst.category, 1.0 if credible else min(1.0, 2 * uncertain_alpha)),
                        text=f'{colour_name(inst.colour)} {inst.category} {inst.instance_id} · '.lstrip()
                             + f'{inst.confidence:.2f} · named in {inst.n_views}'
-                            f' of {inst.n_views + inst.n_missed} views' + ('' if credible else ' · uncertain'))
+                            f' of {inst.n_views + inst.n_missed} views'
+                            + ('' if inst.belief is None else f' · belief {inst.belief:.2f}')
+                            + ('' if credible else ' · uncertain'))
         out.markers += [cube, label]
     if floor is not None:
         out.markers += _floor_markers(floor, header, up, text_height)

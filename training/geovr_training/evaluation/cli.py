@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ['objects']:  # geovr-eval objects --data ROOMS [--real REC] --out DIR
         from geovr_training.evaluation.objects import main as objects_main
         return objects_main(argv[1:])
+    if argv[:1] == ['verifier']:  # geovr-eval verifier --data ROOMS --out DIR
+        from geovr_training.evaluation.verifier import main as verifier_main
+        return verifier_main(argv[1:])
     if argv[:1] == ['transfer']:  # geovr-eval transfer --run NAME=DIRS ... --test NAME=PATH ... --out DIR
         from geovr_training.evaluation.transfer import main as transfer_main
         return transfer_main(argv[1:])
@@ -33,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  '(or `geovr-eval odometry --help`: the runtime tracker; '
                                                  '`geovr-eval objects --help`: the object map; '
                                                  '`geovr-eval questions --help`: a labelled real question set; '
+                                                 '`geovr-eval verifier --help`: fit the object map\'s instance verifier; '
                                                  '`geovr-eval transfer --help`: training mixes judged on real recordings).')
     parser.add_argument('--checkpoint', required=True)
     parser.add_argument('--data', required=True, help='generated dataset folder or real recording')

@@ -38,6 +38,7 @@ import shlex
 import sys
 import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -397,7 +398,7 @@ NAMERS = ('imagenet', 'head', 'combined')
 
 def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int], namers=('imagenet',),
                              rules=('head',), radius: float = MATCH_RADIUS, label: str = '', imagenet=None,
-                             map_config=None) -> dict[str, tuple[dict, list[dict], dict]]:
+                             map_config=None, keep_maps: list | None = None) -> dict[str, tuple[dict, list[dict], dict]]:
     """The model's namers on rendered rooms: {namer key: (summary, per-sequence rows, cell scores)}.
 
     'imagenet': the ImageNet logits (of `imagenet`, `imagenet_network`, when given, else of the
@@ -410,7 +411,8 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
     the pixels) labels with it on the namer's own cells (stride 32; a stride-16 head's, and
     the combined namer's then, 16), over all frames; mean over categories shown. Keys name the
     head's stride and end with `label` (e.g. the checkpoint's name when several are scored).
-    `map_config`: the object map's (default ObjectMapConfig with the world's z up)."""
+    `map_config`: the object map's (default ObjectMapConfig with the world's z up); `keep_maps`:
+    a list that gets (key, the map's instances, the nameable scene) of every sequence."""
     from geovr_ros.geometry import resize_intrinsics
     from geovr_ros.objects import ObjectMapConfig, ObjectMapper, ObservationConfig, cell_grid_shape
     from geovr_ros.objects.namers import CellNamer
@@ -471,9 +473,12 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
                         continue
                     inter[key][k] = inter[key].get(k, 0) + int(((truth == k) & (predicted == k)).sum())
                     union[key][k] = union[key].get(k, 0) + int(((truth == k) | (predicted == k)).sum())
-            row = score_sequence(mapper.map.instances(), scene, seq.T_world_cam[-1], vocab, radius)
-            row['qa'] = score_qa(seq.qa, mapper.map.instances(), seq.T_world_cam[-1], vocab, mapper.map.room.outline(UP))
+            instances = mapper.map.instances()
+            row = score_sequence(instances, scene, seq.T_world_cam[-1], vocab, radius)
+            row['qa'] = score_qa(seq.qa, instances, seq.T_world_cam[-1], vocab, mapper.map.room.outline(UP))
             rows[key].append({'sequence': seq.name, **row})
+            if keep_maps is not None:
+                keep_maps.append((key, instances, scene))
     out = {}
     for key, (namer, _) in runs.items():
         names = namer.vocabulary.names
@@ -582,11 +587,11 @@ def plot_cell_labels(path: Path, frames: list[tuple[np.ndarray, np.ndarray, np.n
 
 
 def evaluate_real(seq, model, size: tuple[int, int], vocabulary, observation_config=None, map_config=None,
-                  frame_step: int = 1, imagenet=None, negative_evidence: bool = True):
+                  frame_step: int = 1, imagenet=None, negative_evidence: bool = True, verifier=None):
     """(mapper, per-frame (labels, scores) at the cell grid, seconds of model time) of a real
     recording named by the ImageNet namer (`imagenet`, else the model's backbone) at input size
     (W, H), true depth and poses. Without `map_config`: ObjectMapConfig with the recording's
-    vertical axis and `negative_evidence`."""
+    vertical axis, `negative_evidence` and `verifier` (`objects/verifier.py`)."""
     from geovr_ros.geometry import resize_intrinsics, vertical_axis_of
     from geovr_ros.objects import ObjectMapConfig, ObjectMapper, ObservationConfig, cell_grid_shape
     indices = list(range(0, len(seq), frame_step))
@@ -595,7 +600,7 @@ def evaluate_real(seq, model, size: tuple[int, int], vocabulary, observation_con
     seconds = time.perf_counter() - start
     mapper = ObjectMapper(vocabulary, observation_config or ObservationConfig(),
                           map_config or ObjectMapConfig(vertical_axis=vertical_axis_of(seq.T_world_cam),
-                                                        negative_evidence=negative_evidence))
+                                                        negative_evidence=negative_evidence, verifier=verifier))
     src = (seq.rgb.shape[2], seq.rgb.shape[1])
     labels = []
     for n, i in enumerate(indices):
@@ -653,6 +658,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--no-negative-evidence', action='store_true',
                         help="the object map's confidence without the frames that should have named an "
                              "instance and did not (ObjectMapConfig.negative_evidence; before session 30)")
+    parser.add_argument('--no-verifier', action='store_true',
+                        help="the namers' maps without the vocabulary's instance verifier (objects/verifier.py; "
+                             "before session 39); the oracle rows never use it")
     parser.add_argument('--imagenet-weights', choices=IMAGENET_WEIGHTS, default='pristine',
                         help="the ImageNet logits' network: pristine (default; the weights package's Lite0, the "
                              "runtime's with imagenet_cells.onnx) or checkpoint (its depth-tuned backbone)")
@@ -697,14 +705,15 @@ def main(argv: list[str] | None = None) -> int:
                 extra = args.head_checkpoints.split(',') if args.head_checkpoints and args.head_on_data else []
                 label = f', {Path(args.checkpoint).name}' if extra else ''
                 imagenet = imagenet_network(args.imagenet_weights)
+                namer_config = replace(map_config, verifier=None if args.no_verifier else vocabulary.verifier)
                 results = evaluate_namers_rendered(sequences, model, vocabulary, size, namers,
                                                    tuple(args.rules.split(',')), args.match_radius, label, imagenet,
-                                                   map_config)
+                                                   namer_config)
                 for path in extra:
                     other, _ = load_checkpoint(path)
                     results.update(evaluate_namers_rendered(sequences, other, vocabulary, size, ('head', 'combined'),
                                                             tuple(args.rules.split(',')), args.match_radius,
-                                                            f', {Path(path).name}', imagenet, map_config))
+                                                            f', {Path(path).name}', imagenet, namer_config))
             except (CheckpointError, WeightsError, FileNotFoundError, ValueError) as exc:
                 print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
                 return 2
@@ -757,7 +766,8 @@ def main(argv: list[str] | None = None) -> int:
                 else trained_input_size(state) or (256, 192))
         mapper, indices, labels, seconds = evaluate_real(seq, model, size, vocabulary, frame_step=args.frame_step,
                                                          imagenet=imagenet,
-                                                         negative_evidence=not args.no_negative_evidence)
+                                                         negative_evidence=not args.no_negative_evidence,
+                                                         verifier=None if args.no_verifier else vocabulary.verifier)
         instances = mapper.map.instances()
         listing = [{'id': i.instance_id, 'category': i.category, 'confidence': round(i.confidence, 3),
                     'views': i.n_views, 'centroid': [round(float(v), 2) for v in i.centroid],

@@ -283,7 +283,7 @@ def evaluate(model: str | Path, recording: str | Path, labels: str | Path, progr
                                  for k, v in truth.items()},
             'object_map': [{'category': i.category, 'centre_world': (R @ i.centroid + t).tolist(),
                             'extent_map_m': i.extent.tolist(), 'confidence': float(i.confidence),
-                            'views': i.n_views} for i in instances],
+                            'views': i.n_views, 'missed': i.n_missed, 'belief': i.belief} for i in instances],
             'summary': {'asked': len(records), 'correct': sum(r['correct'] for r in records),
                         'accuracy': float(np.mean([r['correct'] for r in records])),
                         'question_alone_correct': int(sum(alone)),
