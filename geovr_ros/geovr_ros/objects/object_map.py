@@ -34,7 +34,7 @@ category that have come to overlap the same way are merged (the older id stays).
 boxes keep their map-axis offsets (a pose-graph correction is a small rotation).
 With a verifier (`ObjectMapConfig.verifier`, the vocabulary's `verifier:`; `objects/verifier.py`)
 `instances()` gives each instance a belief, judged against the other instances, and leaves out
-those under its threshold: a weak name inside a better-seen instance of another category, a name
+those under its threshold but each category's most believed one: a weak name inside a better-seen instance of another category, a name
 given in 2 of the 12 views that looked, is most often the namer's error.
 `room` holds the same keyframes' depth points (`objects/room.py`: the floor's outline); it is
 cleared, relocated and saved with the map.
@@ -92,7 +92,8 @@ class ObjectMapConfig:
     two objects; None: colours never part them.
     verifier: how much to believe each instance (`objects/verifier.py`; the vocabulary's
     `verifier:`): `instances()` sets each one's `belief` and leaves out those under its
-    threshold; None: every instance is believed (belief None)."""
+    threshold (but, with its `keep_best`, each category's most believed); None: every
+    instance is believed (belief None)."""
 
     max_distance: float = 0.5
     size_fraction: float = 1.0

@@ -12,7 +12,8 @@ the true objects are known, and stored in the vocabulary YAML (`verifier:`):
     belief = sigmoid(bias + weights . features(instance, the other instances))
 
 `ObjectMap.instances()` sets each instance's `belief` and leaves out those under the
-verifier's `threshold` (`ObjectMapConfig.verifier`).
+verifier's `threshold`, except (`keep_best`) each category's most believed one
+(`ObjectMapConfig.verifier`).
 """
 from __future__ import annotations
 
