@@ -276,6 +276,17 @@ def test_the_object_maps_up_axis_comes_from_the_mount(pipeline):
     assert session.objects.map.config.vertical_axis == 2
 
 
+def test_the_object_map_believes_instances_as_the_vocabulary_says(pipeline, tmp_path):
+    from geovr_ros.objects import load_vocabulary
+    session = Session(pipeline, SessionConfig(), mount=np.eye(4))
+    assert session.objects.map.config.verifier == load_vocabulary().verifier is not None
+    session.set_mount(np.eye(4))   # the up axis changes, the verifier stays
+    assert session.objects.map.config.verifier is not None
+    off = tmp_path / 'off.yaml'
+    off.write_text('verifier: null\n')
+    assert Session(pipeline, SessionConfig(object_vocabulary=str(off)), mount=np.eye(4)).objects.map.config.verifier is None
+
+
 def test_a_bad_vocabulary_file_is_refused_by_name(pipeline, tmp_path):
     from geovr_ros.objects import VocabularyError
     bad = tmp_path / 'vocabulary.yaml'
