@@ -54,6 +54,9 @@ def test_the_map_sets_beliefs_and_leaves_out_what_the_verifier_doubts():
     assert sorted(i.category for i in kept) == ['lamp', 'table']
     assert all(0.5 <= i.belief < 1 for i in kept)
     assert m.instances(category='chair') == []
+    everything = m.instances(doubted=True)
+    assert sorted(i.category for i in everything) == ['chair', 'lamp', 'table']
+    assert [i.belief for i in everything if i.category != 'chair'] == [i.belief for i in kept]
     unverified = table_with_a_chair_named_on_its_corner().instances()
     assert sorted(i.category for i in unverified) == ['chair', 'lamp', 'table']
     assert all(i.belief is None for i in unverified)

@@ -100,6 +100,9 @@ def test_cli_scores_the_category_head_alone_and_combined(tiny_data, tmp_path, ca
     assert list(rows) == ['oracle namer, stride 32', *keys]
     assert all(0.0 <= rows[k]['cell_iou'] <= 1.0 and 'recall' in rows[k] for k in keys)
     assert set(report['rendered_cells']) == set(keys)
+    points = report['rendered_cells'][keys[1]]['belief_operating_points']   # the shipped vocabulary's verifier
+    assert [p['threshold'] for p in points] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    assert all(p['instances'] <= p['instances_keep_best'] <= points[0]['instances'] for p in points)
     assert '| category head (128x96, stride 32) |' in capsys.readouterr().out
     old = save_checkpoint(tmp_path / 'old.pt', build_model(ModelArgsV2(dim=32, depth=2, num_heads=2, decoder_dim=16,
                                                                          descriptor_dim=16, pretrained=False)), {}, 0)

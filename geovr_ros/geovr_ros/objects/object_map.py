@@ -421,10 +421,11 @@ class ObjectMap:
     # ---- reading
 
     def instances(self, min_views: int | None = None, min_confidence: float | None = None,
-                  category: str | None = None) -> list[ObjectInstance]:
+                  category: str | None = None, doubted: bool = False) -> list[ObjectInstance]:
         """Instances ordered by id, filtered by `min_views` and `min_confidence` (defaults:
-        the config's; pass 1 and 0 for every instance), by the verifier's threshold (each
-        instance's belief judged against the others seen as often) and optionally one category."""
+        the config's; pass 1 and 0 for every instance), by the verifier (each instance's belief
+        judged against the others seen as often; `doubted` True keeps the instances it would
+        leave out, beliefs set) and optionally one category."""
         cfg = self.config
         min_views = cfg.min_views if min_views is None else int(min_views)
         min_confidence = cfg.min_confidence if min_confidence is None else float(min_confidence)
@@ -432,7 +433,8 @@ class ObjectMap:
             out = [t.instance(cfg) for _, t in sorted(self._tracks.items()) if t.n_views >= min_views]
         if cfg.verifier is not None:
             beliefs = cfg.verifier.beliefs(out, cfg.vertical_axis)
-            out = [replace(i, belief=float(b)) for i, b, k in zip(out, beliefs, cfg.verifier.kept(out, beliefs)) if k]
+            kept = np.ones(len(out), bool) if doubted else cfg.verifier.kept(out, beliefs)
+            out = [replace(i, belief=float(b)) for i, b, k in zip(out, beliefs, kept) if k]
         rate = cfg.min_detection_rate
         return [i for i in out if i.confidence >= min_confidence and i.n_views >= rate * (i.n_views + i.n_missed)
                 and (category is None or i.category == category)]

@@ -411,6 +411,8 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
     the pixels) labels with it on the namer's own cells (stride 32; a stride-16 head's, and
     the combined namer's then, 16), over all frames; mean over categories shown. Keys name the
     head's stride and end with `label` (e.g. the checkpoint's name when several are scored).
+    With a verifier in `map_config`, the third dict also holds 'belief_operating_points'
+    (`geovr_training.evaluation.verifier.operating_points` of every instance's belief).
     `map_config`: the object map's (default ObjectMapConfig with the world's z up); `keep_maps`:
     a list that gets (key, the map's instances, the nameable scene) of every sequence."""
     from geovr_ros.geometry import resize_intrinsics
@@ -433,6 +435,7 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
                    'combined': f'head + ImageNet, rule {rule} ({size[0]}x{size[1]}, stride {stride})'}[kind] + label
             runs[key] = (CellNamer(vocabulary, head_names if kind != 'imagenet' else (), rule), kind)
     rows = {key: [] for key in runs}
+    believed = {key: [] for key in runs}   # with a verifier: (every instance with its belief, shown objects)
     inter = {key: {} for key in runs}
     union = {key: {} for key in runs}
     shown = {key: set() for key in runs}
@@ -479,12 +482,20 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
             rows[key].append({'sequence': seq.name, **row})
             if keep_maps is not None:
                 keep_maps.append((key, instances, scene))
+            if mapper.map.config.verifier is not None:
+                believed[key].append((mapper.map.instances(doubted=True),
+                                      [o for o in scene.objects if o.first_seen is not None]))
     out = {}
     for key, (namer, _) in runs.items():
         names = namer.vocabulary.names
         cells = {names[k]: inter[key].get(k, 0) / union[key][k] for k in sorted(union[key]) if k in shown[key]}
         cells_mean = float(np.mean(list(cells.values()))) if cells else float('nan')
-        out[key] = (summarise(rows[key]), rows[key], {'cell_iou_per_category': cells, 'cell_iou_mean': cells_mean})
+        scores = {'cell_iou_per_category': cells, 'cell_iou_mean': cells_mean}
+        if believed[key]:
+            from geovr_training.evaluation.verifier import operating_points
+            scores['belief_operating_points'] = operating_points(
+                believed[key], [np.array([i.belief for i in instances]) for instances, _ in believed[key]], radius)
+        out[key] = (summarise(rows[key]), rows[key], scores)
     return out
 
 
@@ -623,6 +634,17 @@ COLUMNS = (('cell_iou', 'cell IoU', '.3f'), ('recall', 'object recall', '.3f'), 
            ('objects_shown', 'objects shown', '.0f'), ('instances', 'instances', '.0f'))
 
 
+def belief_markdown(key: str, points: list[dict]) -> str:
+    """The verifier's operating points of one namer's maps as a Markdown table."""
+    lines = [f"\n{key}: the instances the verifier believes at least t (recall / precision / instances), "
+             "alone and with each category's most believed one kept (the runtime's `keep_best`)\n",
+             '| belief >= t | believed | believed or the category\'s best |', '|---|---|---|']
+    for p in points:
+        lines.append(f"| {p['threshold']:.1f} | {p['recall']:.3f} / {p['precision']:.3f} / {p['instances']} | "
+                     f"{p['recall_keep_best']:.3f} / {p['precision_keep_best']:.3f} / {p['instances_keep_best']} |")
+    return '\n'.join(lines) + '\n'
+
+
 def markdown(rows: dict[str, dict]) -> str:
     lines = ['| | ' + ' | '.join(h for _, h, _ in COLUMNS) + ' |', '|---|' + '---|' * len(COLUMNS)]
     for name, row in rows.items():
@@ -740,6 +762,8 @@ def main(argv: list[str] | None = None) -> int:
             md.append(f"{key}, cell IoU against the oracle's labels of the same cells: mean "
                       f"{cells['cell_iou_mean']:.3f} (" + ', '.join(f'{k} {v:.2f}' for k, v in
                                                                  cells['cell_iou_per_category'].items()) + ')\n')
+            if 'belief_operating_points' in cells:
+                md.append(belief_markdown(key, cells['belief_operating_points']))
         print(table)
         for stride, (seq, mapper, _) in first.items():
             path = out / f'objects_rendered_stride{stride}.png'
