@@ -197,6 +197,7 @@ def test_keyframes_put_named_objects_into_the_map(pipeline):
     chairs = session.objects.map.instances()
     assert chairs and {c.category for c in chairs} == {'chair'}
     assert session.diagnostics()['objects'] == str(len(chairs))
+    assert session.diagnostics()['objects_doubted'] == str(len(session.objects.map.instances(doubted=True)) - len(chairs))
     assert all(np.isfinite(c.centroid).all() for c in chairs)
 
 

@@ -789,7 +789,10 @@ class Session:
             values.update({'floor_scale': f'{self.floor.scale:.3f}',
                            'floor_frames': str(self.floor.frames_with_floor)})
         if self.objects is not None:
-            values['objects'] = str(len(self.objects.map.instances()))
+            shown = len(self.objects.map.instances())
+            values['objects'] = str(shown)
+            if self.objects.map.config.verifier is not None:
+                values['objects_doubted'] = str(len(self.objects.map.instances(doubted=True)) - shown)
         if self.loaded_pose_graph is not None:
             values['loaded_pose_graph'] = (f'{len(self.loaded_pose_graph)} keyframes, '
                                            f'{len(self.loaded_pose_graph.loops)} loop closures')
