@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ['FEATURES', 'InstanceVerifier', 'VerifierError', 'instance_features']
+__all__ = ['FEATURES', 'InstanceVerifier', 'VerifierError', 'believed', 'instance_features']
 
 # The features, in order (the weights' order; the fit and the YAML name them):
 FEATURES = (
@@ -90,6 +90,19 @@ def instance_features(instances: Sequence, vertical_axis: int | None = None) -> 
         np.log1p(np.where(competing_same, ratio, 0.0).max(axis=1))])
 
 
+def believed(instances: Sequence, beliefs: np.ndarray, threshold: float, keep_best: bool) -> np.ndarray:
+    """(N,) bool: the instances whose belief (N,) reaches `threshold`, and with `keep_best`
+    each category's most believed one."""
+    keep = np.asarray(beliefs) >= threshold
+    if keep_best:
+        best: dict[str, int] = {}
+        for k, inst in enumerate(instances):
+            if inst.category not in best or beliefs[k] > beliefs[best[inst.category]]:
+                best[inst.category] = k
+        keep[list(best.values())] = True
+    return keep
+
+
 @dataclass(frozen=True)
 class InstanceVerifier:
     """weights: one per `FEATURES` name; bias; threshold: the belief in [0, 1) under which
@@ -121,16 +134,8 @@ class InstanceVerifier:
         return 1.0 / (1.0 + np.exp(-z))
 
     def kept(self, instances: Sequence, beliefs: np.ndarray) -> np.ndarray:
-        """(N,) bool: the instances believed at least `threshold`, and with `keep_best` each
-        category's most believed one."""
-        keep = np.asarray(beliefs) >= self.threshold
-        if self.keep_best:
-            best: dict[str, int] = {}
-            for k, inst in enumerate(instances):
-                if inst.category not in best or beliefs[k] > beliefs[best[inst.category]]:
-                    best[inst.category] = k
-            keep[list(best.values())] = True
-        return keep
+        """(N,) bool: `believed(instances, beliefs, threshold, keep_best)`."""
+        return believed(instances, beliefs, self.threshold, self.keep_best)
 
     def to_dict(self) -> dict[str, Any]:
         return {'threshold': float(self.threshold), 'keep_best': bool(self.keep_best), 'bias': float(self.bias),

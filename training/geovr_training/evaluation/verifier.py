@@ -79,17 +79,16 @@ def labelled_maps(sequences, model, vocabulary, size, imagenet, map_config, radi
 def operating_points(maps, beliefs: list[np.ndarray], radius: float) -> list[dict]:
     """Per threshold of THRESHOLDS: recall and precision of the instances believed at least so,
     alone and with each category's most believed one kept (`InstanceVerifier.keep_best`)."""
-    from geovr_ros.objects.verifier import FEATURES, InstanceVerifier
+    from geovr_ros.objects.verifier import believed
     from geovr_training.evaluation.objects import match_objects
     shown = sum(len(objects) for _, objects in maps)
     rows = []
     for threshold in (0.0,) + THRESHOLDS:
         row = {'threshold': threshold}
         for keep_best in (False, True):
-            rule = InstanceVerifier((0.0,) * len(FEATURES), 0.0, threshold, keep_best)
             kept = matched = 0
             for (instances, objects), belief in zip(maps, beliefs):
-                chosen = [i for i, k in zip(instances, rule.kept(instances, belief)) if k]
+                chosen = [i for i, k in zip(instances, believed(instances, belief, threshold, keep_best)) if k]
                 kept += len(chosen)
                 matched += len(match_objects(chosen, objects, radius))
             suffix = '_keep_best' if keep_best else ''
