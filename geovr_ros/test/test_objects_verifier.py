@@ -73,6 +73,20 @@ def test_keep_best_prunes_a_categorys_weaker_instances_never_its_only_evidence()
     assert len(m.instances(min_views=1)) == 3   # table, lamp, the good chair
 
 
+def test_answers_say_when_they_rest_on_a_doubted_instance():
+    from geovr_ros.objects import answer_from_objects
+    verifier = InstanceVerifier(DOUBT_THE_WEAKER, 0.0, threshold=0.5)
+    m = table_with_a_chair_named_on_its_corner(ObjectMapConfig(vertical_axis=2, verifier=verifier))
+    vocabulary = load_vocabulary()
+    (chair,) = m.instances(category='chair')
+    assert chair.doubted and not any(i.doubted for i in m.instances(category='table'))
+    where = answer_from_objects('Where is the chair?', m.instances(), vocabulary)
+    assert where.success and where.answer.endswith(f'uncertain: the map believes this chair only {chair.belief:.2f}')
+    count = answer_from_objects('How many chairs are there?', m.instances(), vocabulary)
+    assert count.value == 1 and 'uncertain' in count.answer
+    assert 'uncertain' not in answer_from_objects('Where is the table?', m.instances(), vocabulary).answer
+
+
 def test_a_saved_map_keeps_its_verifier_and_maps_saved_before_it_load_without(tmp_path):
     verifier = InstanceVerifier(DOUBT_THE_WEAKER, 0.0, threshold=0.5, keep_best=False, fitted_on='a test')
     m = table_with_a_chair_named_on_its_corner(ObjectMapConfig(vertical_axis=2, verifier=verifier))

@@ -146,7 +146,8 @@ class ObjectInstance:
     fewer than half of its views agree with it (`_consistent_colour`); footprint_box: the box
     turned about the map's vertical axis to the object's footprint (None: the vertical axis is
     unknown; `oriented_box` then gives the axis-aligned box); belief: in (0, 1), how likely it is
-    an object of its category, from the map's verifier (None: no verifier)."""
+    an object of its category, from the map's verifier (None: no verifier); doubted: its belief
+    is under the verifier's threshold (kept as its category's most believed, or asked for)."""
 
     instance_id: int
     category: str
@@ -162,6 +163,7 @@ class ObjectInstance:
     colour: np.ndarray | None = None
     footprint_box: OrientedBox | None = None
     belief: float | None = None
+    doubted: bool = False
 
     @property
     def extent(self) -> np.ndarray:
@@ -434,7 +436,8 @@ class ObjectMap:
         if cfg.verifier is not None:
             beliefs = cfg.verifier.beliefs(out, cfg.vertical_axis)
             kept = np.ones(len(out), bool) if doubted else cfg.verifier.kept(out, beliefs)
-            out = [replace(i, belief=float(b)) for i, b, k in zip(out, beliefs, kept) if k]
+            out = [replace(i, belief=float(b), doubted=bool(b < cfg.verifier.threshold))
+                   for i, b, k in zip(out, beliefs, kept) if k]
         rate = cfg.min_detection_rate
         return [i for i in out if i.confidence >= min_confidence and i.n_views >= rate * (i.n_views + i.n_missed)
                 and (category is None or i.category == category)]

@@ -163,9 +163,18 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
             return narrowed
         notes.append(narrowed)
     answer = _answer(q, by_category, vocabulary, camera_pose, frame, up, floor)
+    notes += _doubts(answer, instances)
     if notes and answer.success:
         answer = dataclasses.replace(answer, answer=f'{answer.answer}; ' + '; '.join(notes))
     return answer
+
+
+def _doubts(answer: Answer, instances: Sequence[ObjectInstance]) -> list[str]:
+    """A note per doubted instance the answer used (its centre among the answer's points): the
+    map keeps it as its category's most believed, but its verifier doubts it."""
+    points = np.asarray(answer.points).reshape(-1, 3)
+    return [f'uncertain: the map believes this {inst.category} only {inst.belief:.2f}' for inst in instances
+            if inst.doubted and any(np.array_equal(inst.centroid, p) for p in points)]
 
 
 def _narrow(q: ObjectQuestion, qualifier: Qualifier, by_category: dict[str, list[ObjectInstance]],
