@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geovr_ros.objects import ObjectMap, ObjectMapConfig, ObjectObservation, load_vocabulary
+from geovr_ros.objects import ObjectMap, ObjectMapConfig, ObjectMapError, ObjectObservation, load_vocabulary
+from geovr_ros.objects.footprint import pairwise_box_overlap
+from geovr_ros.objects.object_map import box_overlap
 from geovr_ros.objects.verifier import FEATURES, InstanceVerifier, VerifierError, instance_features
 from geovr_ros.objects.vocabulary import VocabularyError, vocabulary_from_dict
 
@@ -96,6 +98,18 @@ def test_a_saved_map_keeps_its_verifier_and_maps_saved_before_it_load_without(tm
     assert [i.category for i in loaded.instances()] == [i.category for i in m.instances()]
     del meta['config']['verifier']
     assert ObjectMap.from_arrays(arrays, meta).config.verifier is None
+    meta['config']['verifier'] = {'threshold': 0.3, 'weights': {'log_views': 'many'}}
+    with pytest.raises(ObjectMapError, match='exactly the features'):
+        ObjectMap.from_arrays(arrays, meta)
+
+
+def test_the_pairwise_overlap_is_the_maps_box_overlap_for_every_pair():
+    rng = np.random.default_rng(3)
+    low = rng.uniform(-1, 1, (6, 3))
+    high = low + rng.uniform(0, 1, (6, 3)) * [1, 1, 0]     # flat boxes too: the padding gives them volume
+    pairwise = pairwise_box_overlap(low, high)
+    assert pairwise == pytest.approx(np.array([[box_overlap(low[a], high[a], low[b], high[b]) for b in range(6)]
+                                               for a in range(6)]))
 
 
 @pytest.mark.parametrize('change, message', [

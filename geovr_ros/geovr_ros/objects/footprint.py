@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ['DIRECTIONS', 'OrientedBox', 'column_quantile', 'fit_footprint_box', 'footprint_reach', 'horizontal_axes',
+__all__ = ['BOX_PAD', 'DIRECTIONS', 'OrientedBox', 'column_quantile', 'fit_footprint_box', 'footprint_reach', 'horizontal_axes',
            'reach_from']
 
 DIRECTIONS = 36            # over [0, 180) degrees, 5 degrees apart: even, so that k + N / 2 is k + 90
+BOX_PAD = 0.05   # metres added to each box side in the overlap tests (flat boxes have no volume)
 MAX_FOOTPRINT_POINTS = 512   # an observation's points are thinned to at most this many for its reach
 
 
@@ -138,3 +139,13 @@ def column_quantile(values: np.ndarray, q: float) -> np.ndarray:
     below = int(np.floor(at))
     above = min(below + 1, len(ordered) - 1)
     return ordered[below] + (at - below) * (ordered[above] - ordered[below])
+
+
+def pairwise_box_overlap(box_min: np.ndarray, box_max: np.ndarray) -> np.ndarray:
+    """(N, N) intersection volume / the smaller box's volume of every pair of N axis-aligned
+    boxes (N, D), each side padded by BOX_PAD: `object_map.box_overlap` for all pairs at once."""
+    lo = np.asarray(box_min, np.float64) - BOX_PAD
+    hi = np.asarray(box_max, np.float64) + BOX_PAD
+    inter = np.prod(np.clip(np.minimum(hi[:, None], hi[None]) - np.maximum(lo[:, None], lo[None]), 0, None), axis=2)
+    volume = np.prod(hi - lo, axis=1)
+    return inter / np.minimum(volume[:, None], volume[None])

@@ -22,6 +22,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from geovr_ros.objects.footprint import pairwise_box_overlap
+
 __all__ = ['FEATURES', 'InstanceVerifier', 'VerifierError', 'believed', 'instance_features']
 
 # The features, in order (the weights' order; the fit and the YAML name them):
@@ -41,7 +43,6 @@ FEATURES = (
 )
 _OVERLAPPING = 0.1     # box overlap (of the smaller box) from which another category's instance competes
 _SAME_NEAR = 1.0       # metres between centroids within which one category's instances compete
-_PAD = 0.05            # metres added to each box side, as object_map.box_overlap
 
 
 class VerifierError(ValueError):
@@ -67,11 +68,7 @@ def instance_features(instances: Sequence, vertical_axis: int | None = None) -> 
     best = {c: float(confidence[categories == c].max()) for c in set(categories)}
     to_best = confidence / np.maximum([best[c] for c in categories], 1e-9)
 
-    lo = np.array([i.box_min for i in instances], float) - _PAD
-    hi = np.array([i.box_max for i in instances], float) + _PAD
-    inter = np.prod(np.clip(np.minimum(hi[:, None], hi[None]) - np.maximum(lo[:, None], lo[None]), 0, None), axis=2)
-    volume = np.prod(hi - lo, axis=1)
-    overlap = inter / np.minimum(volume[:, None], volume[None])            # (N, N)
+    overlap = pairwise_box_overlap(np.array([i.box_min for i in instances]), np.array([i.box_max for i in instances]))
     centroids = np.array([i.centroid for i in instances], float)
     apart = np.linalg.norm(centroids[:, None] - centroids[None], axis=2)
     evidence = confidence * views
