@@ -64,6 +64,44 @@ def test_the_map_sets_beliefs_and_leaves_out_what_the_verifier_doubts():
     assert all(i.belief is None for i in unverified)
 
 
+class CountingVerifier(InstanceVerifier):
+    """The real verifier, counting how often it judges the map."""
+    calls = 0
+
+    def beliefs(self, instances, vertical_axis=None):
+        CountingVerifier.calls += 1
+        return super().beliefs(instances, vertical_axis)
+
+
+def test_beliefs_are_judged_once_per_change_of_the_map():
+    CountingVerifier.calls = 0
+    verifier = CountingVerifier(DOUBT_THE_WEAKER, 0.0, threshold=0.5, keep_best=False)
+    m = table_with_a_chair_named_on_its_corner(ObjectMapConfig(vertical_axis=2, verifier=verifier))
+    first = {i.category: i.belief for i in m.instances(doubted=True)}
+    assert m.instances() == m.instances() and CountingVerifier.calls == 1   # diagnostics, markers, answers
+    assert {i.category: i.belief for i in m.instances(doubted=True)} == first and CountingVerifier.calls == 1
+    m.instances(min_views=3)                        # other instances: judged apart
+    assert CountingVerifier.calls == 2
+    observe(m, 'chair', (0.4, 0.25, 0.6), (0.15, 0.1, 0.15), range(5, 30), score=0.9)   # seen at last
+    assert CountingVerifier.calls == 2
+    now = {i.category: i.belief for i in m.instances(doubted=True)}
+    assert CountingVerifier.calls == 3 and now['chair'] > first['chair']
+    assert 'chair' in {i.category for i in m.instances()}
+    depth, K = np.full((192, 256), 10.0), np.array([[200.0, 0, 128], [0, 200.0, 96], [0, 0, 1]])
+    T_map_cam = np.eye(4)
+    T_map_cam[:3, 3] = (3.0, 0.0, 0.0)                  # 0.8 m in front of the lamp, which it misses
+    assert m.note_missed([], depth, K, T_map_cam, stamp=100.0) == 1
+    m.instances()
+    assert CountingVerifier.calls == 4
+    m.relocate({0: np.eye(4)})
+    m.instances()
+    assert CountingVerifier.calls == 5
+    m.config = ObjectMapConfig(vertical_axis=2, verifier=verifier, min_views=1)
+    m.instances()
+    assert CountingVerifier.calls == 6
+    assert all(isinstance(i.belief, float) for i in m.instances(doubted=True))
+
+
 def test_keep_best_prunes_a_categorys_weaker_instances_never_its_only_evidence():
     verifier = InstanceVerifier(DOUBT_THE_WEAKER, 0.0, threshold=0.5)   # keep_best: the default
     m = table_with_a_chair_named_on_its_corner(ObjectMapConfig(vertical_axis=2, verifier=verifier))

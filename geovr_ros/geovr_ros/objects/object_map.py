@@ -315,6 +315,7 @@ class ObjectMap:
             self._config = config
             for track in self._tracks.values():
                 track.cached = None
+            self._changed()
 
     def clear(self) -> None:
         self.room.clear()
@@ -322,6 +323,13 @@ class ObjectMap:
             self._tracks: dict[int, _Track] = {}
             self._next_id = 1
             self.observations_added = 0
+            self._revision = 0   # counts the changes of the instances: it keys the beliefs' cache
+            self._beliefs_cache: tuple[tuple[int, int], np.ndarray] | None = None
+
+    def _changed(self) -> None:
+        """Call, holding the lock, whenever an instance may have changed."""
+        self._revision += 1
+        self._beliefs_cache = None
 
     def __len__(self) -> int:
         with self._lock:
@@ -362,6 +370,8 @@ class ObjectMap:
                 joined.append(track.instance_id)
                 self.observations_added += 1
             renamed = self._merge_overlapping(set(joined))
+            if observations:
+                self._changed()
         return [renamed.get(i, i) for i in joined]
 
     def note_missed(self, named: Iterable[int], depth: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray,
@@ -395,6 +405,8 @@ class ObjectMap:
                 track.last_missed = stamp
                 track.cached = None
                 counted += 1
+            if counted:
+                self._changed()
         return counted
 
     def relocate(self, keyframe_poses: Mapping[int, np.ndarray]) -> int:
@@ -418,6 +430,7 @@ class ObjectMap:
                         hit = True
                 moved += hit
             self._merge_overlapping()
+            self._changed()
         self.room.relocate(poses)
         return moved
 
@@ -434,8 +447,16 @@ class ObjectMap:
         min_confidence = cfg.min_confidence if min_confidence is None else float(min_confidence)
         with self._lock:
             out = [t.instance(cfg) for _, t in sorted(self._tracks.items()) if t.n_views >= min_views]
+            key, cache = (self._revision, min_views), self._beliefs_cache
         if cfg.verifier is not None:
-            beliefs = cfg.verifier.beliefs(out, cfg.vertical_axis)
+            if cache is not None and cache[0] == key:
+                beliefs = cache[1]
+            else:   # the features compare every pair of instances: once per change of the map
+                beliefs = cfg.verifier.beliefs(out, cfg.vertical_axis)
+                beliefs.setflags(write=False)
+                with self._lock:
+                    if self._revision == key[0]:
+                        self._beliefs_cache = (key, beliefs)
             kept = np.ones(len(out), bool) if doubted else cfg.verifier.kept(out, beliefs)
             out = [replace(i, belief=float(b), doubted=bool(b < cfg.verifier.threshold))
                    for i, b, k in zip(out, beliefs, kept) if k]
@@ -623,6 +644,7 @@ class ObjectMap:
                 out._tracks[iid] = track
             out._next_id = next_id
             out.observations_added = int(meta.get('observations_added', 0))
+            out._changed()
         room = {key[len('room_'):]: value for key, value in arrays.items() if key.startswith('room_')}
         if room:   # maps saved before the footprint have none
             try:
