@@ -141,6 +141,38 @@ def test_question_wordings(vocab, question, task, unit, categories):
     assert (q.task, q.unit, q.categories) == (task, unit, categories)
 
 
+@pytest.mark.parametrize('question, value, said', [
+    ('Are there more chairs than tables?', 1.0, 'yes: I have seen 2 chairs and 1 table'),
+    ('Do you see fewer chairs than tables?', 0.0, 'no: I have seen 2 chairs and 1 table'),
+    ('Are there as many sofas as tables?', 1.0, 'yes: I have seen 1 sofa and 1 table'),
+    ('How many more chairs than tables are there?', 1.0, '1 more: I have seen 2 chairs and 1 table'),
+    ('How many more tables than chairs are there?', -1.0, '1 fewer: I have seen 1 table and 2 chairs'),
+])
+def test_counts_compared(vocab, question, value, said):
+    a = ask(question, vocab)
+    assert a.success and a.category == 'object_count' and a.value == value and a.answer.startswith(said)
+    assert len(a.points) == (3 if 'chairs' in question else 2)   # every instance counted
+
+
+def test_a_few_more_wordings(vocab):
+    a = ask('Is the chair on the left or right of me?', vocab)   # the most confident chair, at x = +1
+    assert a.success and a.category == 'around' and a.answer.startswith('right')
+    a = ask('What is nearest to the sofa?', vocab)
+    assert a.success and a.answer.startswith('the table') and a.value == pytest.approx(3.0, abs=1e-3)
+    assert parse_object_question("What is the room's size?", vocab).task == 'room_size'
+
+
+def test_an_object_word_mistyped_by_one_slip_is_read_as_the_word_it_misses(vocab):
+    a = ask('How many chiars are there?', vocab)
+    assert a.success and a.value == 2.0 and a.answer.endswith("reading 'chiars' as 'chairs'")
+    a = ask('How far is the sofaa from the tabel?', vocab)
+    assert a.success and a.value == pytest.approx(3.0, abs=1e-3)
+    assert "reading 'sofaa' as 'sofa'" in a.answer and "reading 'tabel' as 'table'" in a.answer
+    a = ask('How many walls are there?', vocab)      # a letter for another is no slip: not 'balls'
+    assert a.value == 0.0 and 'wall is not in my object vocabulary' in a.answer
+    assert parse_object_question('Where is the lmap?', vocab).read_as == (('lmap', 'lamp'),)
+
+
 def test_objects_not_seen_are_said_so(vocab):
     a = ask('Where is the piano?', vocab)
     assert not a.success and a.answer.startswith('I have not seen a piano')

@@ -140,6 +140,13 @@ def _write(tmp_path, text, name='user.yaml'):
     return path
 
 
+@pytest.mark.parametrize('typed, word', [('chiar', 'chair'), ('chiars', 'chairs'), ('tabel', 'table'),
+                                         ('lmap', 'lamp'), ('sofaa', 'sofa'), ('monitr', 'monitor'),
+                                         ('walls', None), ('house', None), ('chair', None), ('tbl', None)])
+def test_a_slip_of_the_keyboard_is_one_swap_one_letter_left_out_or_one_too_many(shipped, typed, word):
+    assert shipped.slip_of(typed) == word
+
+
 def test_user_file_merges_over_the_shipped_one(tmp_path, shipped):
     user = _write(tmp_path, """
 min_score: 0.5

@@ -156,7 +156,7 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
         floor = floor() if callable(floor) else floor
         if q.to_camera and not q.categories:
             return _camera_height(camera_pose, floor, up, frame)
-    notes = []
+    notes = [f"reading '{typed}' as '{term}'" for typed, term in q.read_as]
     for qualifier in q.qualifiers:   # "the lamp on the table": only the lamps on a table
         narrowed = _narrow(q, qualifier, by_category, vocabulary, up, frame)
         if isinstance(narrowed, Answer):
@@ -443,20 +443,36 @@ def _length(value: float, unit: str) -> str:
     return f'{value:.{digits}f} {unit}'
 
 
+_COUNT_COMPARISONS = {'more': np.greater, 'fewer': np.less, 'as many': np.equal}
+
+
 def _counts(q: ObjectQuestion, by_category, vocabulary, frame) -> Answer:
     """"How many chairs and tables are there?": each category's credible instances; value: the
-    total."""
-    parts, found = [], []
+    total. Two counts compared (`q.measure` 'more', 'fewer' or 'as many'): "are there more chairs
+    than tables?" value 1 (yes) or 0 (no); "how many more chairs than tables?" the difference."""
+    parts, found, counts = [], [], []
     for category in q.categories:
         group = _credible(by_category[category]) if by_category.get(category) else []
         parts.append(f'{len(group)} {category if len(group) == 1 else _plural(category, vocabulary)}')
         found += group
+        counts.append(len(group))
     total = len(found)
     text = f'{"yes, " if q.exists and total else "no, " if q.exists else ""}I have seen ' + ' and '.join(parts)
+    value, unit = float(total), 'count'
+    if q.measure in _COUNT_COMPARISONS:
+        first, second = counts[:2]
+        if q.yes_no:
+            value, unit = float(_COUNT_COMPARISONS[q.measure](first, second)), 'yes (1) / no (0)'
+            text = f'{"yes" if value else "no"}: I have seen ' + ' and '.join(parts)
+        else:   # signed: "how many more chairs than tables?" with fewer chairs is negative
+            more = first - second
+            value = float(-more if q.measure == 'fewer' else more)
+            said = 'as many' if more == 0 else f'{abs(more)} {"more" if more > 0 else "fewer"}'
+            text = f'{said}: I have seen ' + ' and '.join(parts)
     if found:
         text += f' ({total} in all; centres in {frame}: ' + '; '.join(f'the {i.category} at {xyz_text(i.centroid)}'
                                                                      for i in found) + ')'
-    return Answer(True, 'ok', text, q.task, float(total), 'count',
+    return Answer(True, 'ok', text, q.task, value, unit,
                   points=np.stack([i.centroid for i in found]) if found else np.zeros((0, 3)),
                   confidence=float(np.mean([i.confidence for i in found])) if found else 1.0, frame=frame)
 

@@ -49,6 +49,8 @@ _AROUND = re.compile(r"\bwhat(?:'s| is| are| (?:do|can) (?:you|i) see| (?:is|are
                      r"|(?:left|right) of) (?:me|us|you|the camera|the robot)|(?:on|to) my (?:left|right)"
                      r"|(?:straight )?ahead|(?:right )?now)\b"
                      r"|^(?:is|are) (?:the|a|an|my) .+? (?:(?:to|on) my (?:left|right)|(?:in front of|ahead of|behind) "
+                     r"(?:me|us|you|the camera|the robot)"
+                     r"|(?:(?:to|on) (?:the )?)?(?:left|right)(?: or (?:(?:to|on) )?(?:the )?(?:left|right))? of "
                      r"(?:me|us|you|the camera|the robot))\b")
 # "which is the tallest object?", "what is the biggest thing you saw?", "which chair is the smallest?"
 _SUPERLATIVE = re.compile(r'\b(?:which|what)\b.*\b(' + '|'.join(SUPERLATIVES) + r')\b'
@@ -85,7 +87,8 @@ _TASKS = (
     ('above_floor', re.compile(r'\b(above|off|from|over) the (floor|ground)\b|\bat what height\b|\bhow high up\b')),
     ('room_size', re.compile(r'\bfloor (area|space)\b|\bsquare (met(er|re)s?|feet|foot)\b|\bsq\.? ?m\b|\bm\^?2\b|m²'
                              r'|\bhow (big|large|spacious) is (the|this|that) (room|space|place)\b'
-                             r'|\b(size|area) of (the|this|that) (room|space)\b')),
+                             r'|\b(size|area) of (the|this|that) (room|space)\b'
+                             r"|\broom's (size|area|floor)\b|\bwhat size is (the|this|that) (room|space)\b")),
     ('route_plan', re.compile(r'\broute\b|\bnavigate\b|\bfill in\b|\bblanks?\b|\bmissing turns?\b')),
     ('rel_direction', re.compile(r'\b(facing|face|faces|looking (at|to|towards?)|straight ahead|ahead of me'
                                  r'|in front of me)\b.*\b(left|right|behind|back|front|where|which way|direction)\b')),
@@ -142,6 +145,8 @@ _CLOSEST = re.compile(r'\b(closest|nearest) (point|points|part|parts|edge|edges)
                       r'|\bclosest point\b')
 _FARTHEST = re.compile(r'\b(farthest|furthest|farther|further)\b')
 _ANY_OBJECT = re.compile(r'\b(which|what) (object|thing|item|one)s?\b'
+                         r"|^(which|what)(?:'s| is| are| lies| stands)? (?:the )?(closest|nearest|farthest|furthest)"
+                         r" (?:to|from)\b"
                          r"|\b(which|what)(?:'s| is| are)? the (closest|nearest|farthest|furthest) "
                          r"(object|thing|item)s?\b|\b(which|what)(?:'s| is| are)? the (object|thing|item)s? "
                          r'(closest|nearest|farthest|furthest)\b|' + _NEXT_TO + '|' + _NEXT_TO_WHAT)
@@ -150,6 +155,8 @@ _WHICH_OF = re.compile(r"\bwhich (?:of the )?(?:[a-z-]+ )?$")
 _WHAT_FIRST = re.compile(r'\b(what|which)\b')   # with appearance_order's words and no object named: every category
 _ALL_OBJECTS = re.compile(r'\b(objects|things|items)\b')
 _HOW_FAR_AWAY = re.compile(r'\bhow far (away|off)\b')
+# "are there more chairs than tables?", "how many fewer lamps than chairs?", "as many chairs as tables?"
+_COUNTS_COMPARED = re.compile(r'\b(more|fewer|less)\b.*\bthan\b|\b(as many)\b.*\bas\b')
 # the length unit a question asks its answer in (metres without one) and metres -> that unit
 LENGTH_UNITS = {'m': 1.0, 'cm': 100.0, 'mm': 1000.0, 'ft': 1.0 / 0.3048, 'in': 1.0 / 0.0254}
 _SQUARE_FEET = re.compile(r'\bsquare (feet|foot)\b|\bsq\.? ?ft\b|\bft\^?2\b|ft²')
@@ -187,7 +194,8 @@ class ObjectQuestion:
       chair is?": ((0, 1), (2, 1)); "... than to the chair?": ((0, 1), (0, 2))).
     among: rel_distance's one option is a category whose nearest instance is asked for ("which
       chair is nearest the sofa?"); exists: a yes-or-no question about whether something was
-      seen; yes_no: size_compare asks "is A bigger than B?" (else "which is bigger?").
+      seen; yes_no: size_compare asks "is A bigger than B?" (else "which is bigger?"), a count
+      comparison "are there more A than B?".
     colours: the colour word before each category's first mention ('' for none: "the red chair").
     qualifiers: the categories named by where they are ("the lamp on the table",
       `objects/referring.py`), the question parsed without those phrases.
@@ -198,8 +206,12 @@ class ObjectQuestion:
       'behind') or 'now' ("what do you see now?").
     measure: what a size question measures: object_size 'length' (the longest side), 'height'
       or 'width'; size_compare its comparative (a key of SIZE_WORDS), size_extreme its
-      superlative (a key of SUPERLATIVES).
+      superlative (a key of SUPERLATIVES); an object_count of two categories compared:
+      'more', 'fewer' or 'as many' (the first named against the second; with `yes_no` "are
+      there more chairs than tables?", else "how many more chairs than tables?").
     latest: appearance_order and when_seen ask for the last time seen.
+    read_as: (the word typed, the vocabulary word it was read as) for each object the question
+      named by a slip of the keyboard ("how many chiars?").
     """
 
     task: str
@@ -221,6 +233,7 @@ class ObjectQuestion:
     place: str = 'on'
     measure: str = 'length'
     latest: bool = False
+    read_as: tuple[tuple[str, str], ...] = ()
 
 
 _SINGULARS = {plural: singular for singular, plural in IRREGULAR_PLURALS.items()}
@@ -247,11 +260,26 @@ def parse_object_question(question: str, vocabulary: Vocabulary) -> ObjectQuesti
     closest to the sofa" without options or a "which object" is not a rel_distance question).
     Objects named by where they are ("the lamp on the table") are read as such when the
     question, without those phrases, is still a question ("is the lamp on the table?" is not:
-    it asks what rests on what)."""
+    it asks what rests on what). An object word one slip of the keyboard from a vocabulary word
+    is read as that word (`read_as`)."""
     spaced = _NO_APOSTROPHE.sub(r"\1's", ' '.join(question.translate(_TYPOGRAPHIC).split()))
-    text = spaced.lower()
-    if _NOT_OURS.search(text):
+    if _NOT_OURS.search(spaced.lower()):
         return None
+    parsed, read_as = _read(spaced, vocabulary), []
+    while parsed is not None and parsed.unknown:   # "how many chiars?": a vocabulary word mistyped by one slip
+        typed = re.search(r'\b' + re.escape(parsed.unknown) + r'[a-z]*', spaced, re.IGNORECASE)
+        term = typed and vocabulary.slip_of(typed.group(0))
+        if not term:
+            break
+        spaced = spaced[:typed.start()] + term + spaced[typed.end():]
+        parsed = _read(spaced, vocabulary)
+        read_as.append((typed.group(0), term))
+    return parsed if parsed is None or not read_as else dataclasses.replace(parsed, read_as=tuple(read_as))
+
+
+def _read(spaced: str, vocabulary: Vocabulary) -> ObjectQuestion | None:
+    """`parse_object_question` of a question whose spaces and apostrophes are normalised."""
+    text = spaced.lower()
     spans = vocabulary.find_spans(text)
     colours = [colour_word_before(text[:start]) for start, _, _ in spans]
     qualifiers = find_qualifiers(text, spans, colours) if len(text) == len(spaced) else []
@@ -315,6 +343,11 @@ def _object_question(task: str, question: str, text: str, categories: tuple[str,
             options = ()
     exists = task == 'object_exists'
     measure = 'length'
+    compared = _COUNTS_COMPARED.search(text) if task in ('object_count', 'object_exists') else None
+    if compared and len(categories) == 2:   # the first named against the second
+        measure = {'less': 'fewer'}.get(compared.group(1), compared.group(1) or compared.group(2))
+        return ObjectQuestion('object_count', categories, exists=exists, measure=measure,
+                              yes_no=not re.search(r'\bhow many\b', text))
     if task == 'object_size' and not _LONGEST.search(text):   # "how tall is the table?": its height
         measure = 'height' if _HEIGHT.search(text) else 'width' if _WIDTH.search(text) else 'length'
     unit = next((unit for unit, pattern in _UNIT_WORDS if pattern.search(text)), 'm')

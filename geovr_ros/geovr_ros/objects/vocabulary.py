@@ -277,6 +277,17 @@ class Vocabulary:
         scores = np.where(background, probabilities[..., -1], scores)
         return labels, scores
 
+    def slip_of(self, word: str) -> str | None:
+        """The one word of this vocabulary that `word` (4 letters or more, none of its words)
+        mistypes by one slip: two neighbouring letters swapped, one letter left out or one too
+        many ('chiars', 'tabel', 'lmap', 'sofaa'); None when no word or words of several
+        categories do. A letter typed for another is no slip: 'walls' is not 'balls'."""
+        word = ' '.join(str(word).lower().split())
+        if len(word) < 4 or word in self._terms:
+            return None
+        found = {term: self._terms[term] for term in self._terms if ' ' not in term and _one_slip(word, term)}
+        return min(found, key=len) if len(set(found.values())) == 1 else None
+
     def find(self, text: str) -> list[tuple[int, str]]:
         """(character offset, category name) of every category word in `text`, in text
         order; longer words win ('table lamp' is a lamp, not a table)."""
@@ -425,3 +436,14 @@ def _reject_unknown(mapping: Mapping, allowed: Sequence[str], where: str) -> Non
     for key in mapping:
         if key not in allowed:
             raise VocabularyError(f'{where}: unknown key {key!r} (allowed: {", ".join(allowed)})')
+
+
+def _one_slip(typed: str, word: str) -> bool:
+    """Whether `typed` is `word` with two neighbouring letters swapped, or one letter left out
+    or added."""
+    if len(typed) == len(word):
+        differ = [k for k, (a, b) in enumerate(zip(typed, word)) if a != b]
+        return (len(differ) == 2 and differ[1] == differ[0] + 1
+                and typed[differ[0]] == word[differ[1]] and typed[differ[1]] == word[differ[0]])
+    short, long = sorted((typed, word), key=len)
+    return len(long) == len(short) + 1 and any(long[:k] + long[k + 1:] == short for k in range(len(long)))
