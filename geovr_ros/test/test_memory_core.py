@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from geovr_ros.geometry import make_pose
+from geovr_ros.geometry import T_BODY_OPTICAL, make_pose, matrix_from_rpy
 from geovr_ros.memory import (
     NO_MODEL_MESSAGE, GeometricAnswerer, InvalidQuestionError, SpatialMemory, validate_question)
 
@@ -59,6 +59,60 @@ def test_answers_about_the_trajectory_are_exact():
     assert long.value == pytest.approx(5.0) and long.unit == 's'
     outside = answerer.answer('where was I at 50 s', snap, now=105.0)
     assert not outside.success and 'outside' in outside.message
+
+
+def test_the_start_is_kept_when_the_trajectory_drops_it():
+    memory, answerer = SpatialMemory(max_trajectory=4), GeometricAnswerer()
+    walk(memory, 11)   # 100.0 .. 105.0 s, (0.3, 0, 0.4) m a step
+    snap = memory.snapshot()
+    assert len(snap.trajectory_stamps) == 4
+    start = answerer.answer('Where did I start?', snap, now=105.0)
+    assert start.success and np.allclose(start.pose[:3, 3], 0) and 'first frame, t=100.000 s' in start.answer
+    away = answerer.answer('How far am I from where I started?', snap, now=105.0)
+    assert away.value == pytest.approx(5.0) and away.points.shape == (2, 3)
+    assert answerer.answer('How long have I been walking?', snap, now=105.0).value == pytest.approx(5.0)
+    memory.clear()
+    assert not answerer.answer('Where did I start?', memory.snapshot(), now=105.0).success
+
+
+@pytest.mark.parametrize('question', ['How much have I moved?', 'Distance travelled?', 'How far did the robot drive?'])
+def test_more_wordings_of_the_distance_travelled(question):
+    memory = SpatialMemory()
+    walk(memory, 11)
+    far = GeometricAnswerer().answer(question, memory.snapshot(), now=105.0)
+    assert far.success and far.value == pytest.approx(5.0)
+
+
+def test_times_ago_in_words_and_minutes():
+    memory, answerer = SpatialMemory(), GeometricAnswerer()
+    walk(memory, 241)   # 100 .. 220 s
+    snap = memory.snapshot()
+    five = answerer.answer('Where was I five seconds ago?', snap, now=220.0)
+    assert np.allclose(five.points[0], np.multiply((0.3, 0.0, 0.4), 230))
+    minute = answerer.answer('where was I a minute ago?', snap, now=220.0)
+    assert np.allclose(minute.points[0], np.multiply((0.3, 0.0, 0.4), 120))
+    assert answerer.answer("Where's the robot?", snap, now=220.0).answer.startswith('the camera is at')
+
+
+def test_heading_about_the_frames_up_and_turned_from_the_start():
+    memory, answerer = SpatialMemory(), GeometricAnswerer()
+    for t, yaw in ((0.0, 0.0), (1.0, 30.0)):   # a level camera turning left, z up
+        memory.record_pose(t, make_pose(matrix_from_rpy(0.0, 0.0, np.radians(yaw)), [t, 0.0, 1.0]) @ T_BODY_OPTICAL)
+    heading = answerer.answer('Which way am I facing?', memory.snapshot(), 1.0)
+    assert heading.success and heading.unit == 'rad' and heading.value == pytest.approx(np.radians(30.0))
+    assert '30 deg to the left of its heading at the start' in heading.answer
+    assert answerer.answer("What's my heading?", memory.snapshot(), 1.0).value == pytest.approx(heading.value)
+
+
+def test_trajectory_answers_are_said_in_the_frame_asked_for():
+    memory, answerer = SpatialMemory(), GeometricAnswerer()
+    walk(memory, 3)   # now at (0.6, 0, 0.8) in odom
+    T_map_odom = make_pose(matrix_from_rpy(0.0, 0.0, np.pi / 2), [1.0, 2.0, 0.0])
+    where = answerer.answer('where am I?', memory.snapshot().trajectory_in(T_map_odom, 'map'), 101.0)
+    assert where.frame == 'map' and np.allclose(where.pose[:3, 3], [1.0, 2.6, 0.8])
+    assert 'x=1.00 m, y=2.60 m, z=0.80 m in map' in where.answer
+    start = answerer.answer('where did I start?', memory.snapshot().trajectory_in(T_map_odom, 'map'), 101.0)
+    assert np.allclose(start.points[0], [1.0, 2.0, 0.0])
 
 
 def test_questions_needing_a_language_model_are_declined_not_guessed():

@@ -201,8 +201,10 @@ def test_answers_in_every_target_frame(pipeline):
     np.testing.assert_allclose(where.pose, last, atol=1e-9)
     in_camera = session.answer('where am I?', now=11.0, target_frame='cam_optical')
     np.testing.assert_allclose(in_camera.pose, np.eye(4), atol=1e-9)
+    assert 'x=0.00 m, y=0.00 m, z=0.00 m in cam_optical' in in_camera.answer   # said in the frame asked for
     in_base = session.answer('where am I?', now=11.0, target_frame='base_link')
     np.testing.assert_allclose(in_base.pose, mount, atol=1e-9)   # the mount, seen from base
+    assert 'x=0.10 m, y=0.00 m, z=0.30 m in base_link' in in_base.answer
     default = session.answer('where am I?', now=11.0)
     assert default.frame == 'map'     # mapping: map -> odom from the pose graph
     np.testing.assert_allclose(default.pose, frames[-1].T_map_odom @ last, atol=1e-9)

@@ -6,8 +6,9 @@ memory determines exactly without a language model: the camera's own trajectory 
 is, where it was at a time, how far it travelled, for how long) and the memory's size. Any
 other question gets `success=False` and `NO_MODEL_MESSAGE`; nothing is guessed.
 
-Answers are in the memory's frame (`odom`); the caller converts points and poses to the
-requested frame.
+`GeometricAnswerer` answers in the snapshot's trajectory frame (`MemorySnapshot.trajectory_in`
+moves it to the frame asked for, sentences included); other answerers answer in `odom` and the
+caller converts their points and poses.
 """
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ from typing import Protocol
 
 import numpy as np
 
-from geovr_ros.geometry import pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw
+from geovr_ros.geometry import optical_to_body, pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw, yaw_from_pose
 from geovr_ros.memory.spatial_memory import MemorySnapshot
 
 NO_MODEL_MESSAGE = ('no question model loaded: without one this node answers only questions '
                     'about its own trajectory and memory (where am I, where was I at <t> s, '
-                    'how far have I travelled, for how long, how many keyframes)')
+                    'where did I start, how far have I travelled, how far am I from the start, '
+                    'for how long, which way am I facing, how many keyframes)')
 
 
 @dataclass(frozen=True)
@@ -54,27 +56,45 @@ class QuestionAnswerer(Protocol):
         ...
 
 
-_NUMBER = r'([-+]?\d+(?:\.\d+)?)'
+_NUMBER_WORDS = {'a': 1, 'an': 1, 'one': 1, 'two': 2, 'three': 3, 'four': 4, 'five': 5, 'six': 6, 'seven': 7,
+                 'eight': 8, 'nine': 9, 'ten': 10, 'eleven': 11, 'twelve': 12, 'fifteen': 15, 'twenty': 20,
+                 'thirty': 30, 'forty': 40, 'forty-five': 45, 'fifty': 50, 'sixty': 60, 'ninety': 90}
+_NUMBER = r'([-+]?\d+(?:\.\d+)?|' + '|'.join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + ')'
+_SECONDS = {'s': 1.0, 'sec': 1.0, 'secs': 1.0, 'second': 1.0, 'seconds': 1.0,
+            'min': 60.0, 'mins': 60.0, 'minute': 60.0, 'minutes': 60.0}
+_WHO = r'(i|we|you|the camera|the robot)'
+_MOVED = (r'(travel+ed|travel|move|moved|go|gone|walk|walked|come|driven|drive|drove|covered|cover|flown|fly'
+          r'|flew)')
+_START = r'(?:the start(?:ing point)?|(?:my|our|your|its) start(?:ing point)?|where (?:i|we|you|it) started)'
 
 
 class GeometricAnswerer:
-    """Answers trajectory and memory-size questions exactly; declines everything else."""
+    """Answers trajectory and memory-size questions exactly; declines everything else.
+    Positions, poses and their sentences are in the snapshot's `trajectory_frame`."""
 
     name = 'geometric'
 
     _PATTERNS = (
         ('count', re.compile(r'\bhow many (key ?frames|places|memories)\b')),
-        ('distance', re.compile(r'\b(?:how far|how many (?:m|meters|metres)|(?:what|how much) (?:total )?distance) '
-                                r'(have|has|did) (i|we|you|the camera|the robot) '
-                                r'(travel+ed|travel|move|moved|go|gone|walk|walked|come|driven|drive|drove|'
-                                r'covered|cover)\b'
-                                r'|\b(?:total|overall) distance (?:travel+ed|covered|moved|walked|driven)\b')),
-        ('duration', re.compile(r'\bhow long (have|has|did) (i|we|you|the camera|the robot) '
-                                r'(been )?(running|moving|travel+ing|travel+ed|recording|run|driving)\b')),
-        ('ago', re.compile(r'\bwhere (was|were) (i|we|you|the camera|the robot)\b.*?'
-                           + _NUMBER + r'\s*(s|sec|secs|second|seconds)\s+ago\b')),
-        ('at_time', re.compile(r'\bwhere (was|were) (i|we|you|the camera|the robot)\b.*?'
-                               r'(?:at|t\s*=)\s*(?:t\s*=\s*)?(?:time\s+)?' + _NUMBER)),
+        ('from_start', re.compile(r'\bhow far (am|are|is) ' + _WHO + r' (now )?(from|away from) ' + _START
+                                  + r'|\b(distance|how far) (from|to) ' + _START + r'\b')),
+        ('distance', re.compile(r'\b(?:how far|how many (?:m|meters|metres)|(?:what|how much) (?:total )?distance'
+                                r'|how much) (have|has|did) ' + _WHO + r' (been )?' + _MOVED + r'\b'
+                                r'|\b(?:total|overall) distance (?:travel+ed|covered|moved|walked|driven)\b'
+                                r'|^\s*(?:the )?distance (?:so far )?(?:travel+ed|covered|moved|walked|driven)\b')),
+        ('duration', re.compile(r'\bhow long (have|has|did) ' + _WHO + r' (been )?'
+                                r'(running|moving|move|walking|walk|travel+ing|travel+ed|travel|recording|record|run'
+                                r'|driving|drive|going|go|flying|fly)\b')),
+        ('start', re.compile(r'\bwhere (did|do) ' + _WHO + r' (start|begin|set off|start off)\b'
+                             r'|\bwhere (was|were) ' + _WHO + r' at the (start|beginning)\b'
+                             r"|\bwhere(?:'s| is| was) (?:my|our|your|the) start(?:ing point)?\b")),
+        ('ago', re.compile(r'\bwhere (was|were) ' + _WHO + r'\b.*?'
+                           + _NUMBER + r'\s*(' + '|'.join(sorted(_SECONDS, key=len, reverse=True)) + r')\s+ago\b')),
+        ('at_time', re.compile(r'\bwhere (was|were) ' + _WHO + r'\b.*?'
+                               r'(?:at|t\s*=)\s*(?:t\s*=\s*)?(?:time\s+)?([-+]?\d+(?:\.\d+)?)')),
+        ('heading', re.compile(r"^\s*what(?:'s| is) (?:my|our|your|the camera's|the robot's) (?:current )?heading\b"
+                               r'|\b(which|what) (way|direction) (am|are|is) ' + _WHO
+                               + r' (facing|heading|looking|pointing|pointed)\b')),
         # Only the bare question: a situated one ("I am facing the sofa and the lamp is on
         # my left; where am I?") is localization from a description, for the question model.
         ('now', re.compile(r'^\s*where (am i|are we|are you|is the camera|is the robot)'
@@ -84,7 +104,7 @@ class GeometricAnswerer:
     )
 
     def answer(self, question: str, memory: MemorySnapshot, now: float) -> Answer:
-        text = question.lower()
+        text = re.sub(r"\bwhere's\b", 'where is', ' '.join(question.lower().replace('\u2019', "'").split()))
         for kind, pattern in self._PATTERNS:
             match = pattern.search(text)
             if match:
@@ -95,33 +115,67 @@ class GeometricAnswerer:
         n = len(memory.entries)
         return Answer(True, 'ok', f'{n} keyframes are in memory '
                       f'({memory.keyframes_added} added, {memory.keyframes_evicted} evicted)',
-                      'count', float(n), 'keyframes', confidence=1.0)
+                      'count', float(n), 'keyframes', confidence=1.0, frame=memory.trajectory_frame)
 
     def _distance(self, match, memory, now):
         if memory.trajectory_stamps.size == 0:
-            return Answer(False, 'no trajectory yet: no frame has been processed')
+            return _no_trajectory()
         d = memory.distance_travelled
         counted = f' (counted in {memory.path_resolution:g} m steps)' if memory.path_resolution > 0 else ''
         return Answer(True, 'ok', f'{d:.2f} m travelled along the camera trajectory{counted}',
                       'distance', d, 'm', points=memory.trajectory_xyz[-1:].copy(),
-                      confidence=1.0)
+                      confidence=1.0, frame=memory.trajectory_frame)
+
+    def _from_start(self, match, memory, now):
+        if memory.start_pose is None or memory.trajectory_stamps.size == 0:
+            return _no_trajectory()
+        start, here = memory.start_pose[:3, 3], memory.trajectory_xyz[-1]
+        d = float(np.linalg.norm(here - start))
+        return Answer(True, 'ok', f'{d:.2f} m in a straight line from where the camera started '
+                      f'({_xyz(start)} at t={memory.start_stamp:.3f} s; now {_xyz(here)} in '
+                      f'{memory.trajectory_frame}); {memory.distance_travelled:.2f} m along the way',
+                      'distance', d, 'm', points=np.stack([start, here]), confidence=1.0,
+                      frame=memory.trajectory_frame)
 
     def _duration(self, match, memory, now):
         stamps = memory.trajectory_stamps
         if stamps.size == 0:
-            return Answer(False, 'no trajectory yet: no frame has been processed')
-        span = float(stamps[-1] - stamps[0])
+            return _no_trajectory()
+        first = memory.start_stamp if np.isfinite(memory.start_stamp) else stamps[0]
+        span = float(stamps[-1] - first)
         return Answer(True, 'ok', f'{span:.2f} s of trajectory since odometry started',
-                      'duration', span, 's', confidence=1.0)
+                      'duration', span, 's', confidence=1.0, frame=memory.trajectory_frame)
+
+    def _start(self, match, memory, now):
+        if memory.start_pose is None:
+            return _no_trajectory()
+        return _pose_answer(memory.start_pose, memory.start_stamp, memory.trajectory_frame, said='started')
+
+    def _heading(self, match, memory, now):
+        if memory.trajectory_stamps.size == 0:
+            return _no_trajectory()
+        T = memory.trajectory_poses[-1]
+        yaw = float(yaw_from_pose(optical_to_body(T)))
+        sentence = (f'the camera faces {np.degrees(yaw):.0f} deg from the x axis of '
+                    f'{memory.trajectory_frame} towards its y axis, seen from above (its z axis up)')
+        if memory.start_pose is not None:
+            turned = float(np.angle(np.exp(1j * (yaw - yaw_from_pose(optical_to_body(memory.start_pose))))))
+            side = 'left' if turned > 0 else 'right'
+            sentence += (f'; {abs(np.degrees(turned)):.0f} deg to the {side} of its heading at the start'
+                         if abs(np.degrees(turned)) >= 0.5 else '; the heading it started with')
+        return Answer(True, 'ok', sentence, 'heading', yaw, 'rad', points=T[None, :3, 3].copy(), pose=T.copy(),
+                      confidence=1.0, frame=memory.trajectory_frame)
 
     def _now(self, match, memory, now):
         if memory.trajectory_stamps.size == 0:
-            return Answer(False, 'no trajectory yet: no frame has been processed')
-        return self._pose_answer(memory.trajectory_poses[-1], float(memory.trajectory_stamps[-1]),
-                                 now=True)
+            return _no_trajectory()
+        return _pose_answer(memory.trajectory_poses[-1], float(memory.trajectory_stamps[-1]),
+                            memory.trajectory_frame, said='now')
 
     def _ago(self, match, memory, now):
-        return self._at(memory, now - float(match.group(3)))
+        amount = match.group(3)
+        amount = float(_NUMBER_WORDS[amount]) if amount in _NUMBER_WORDS else float(amount)
+        return self._at(memory, now - amount * _SECONDS[match.group(4)])
 
     def _at_time(self, match, memory, now):
         return self._at(memory, float(match.group(3)))
@@ -129,20 +183,30 @@ class GeometricAnswerer:
     def _at(self, memory, t):
         stamps = memory.trajectory_stamps
         if stamps.size == 0:
-            return Answer(False, 'no trajectory yet: no frame has been processed')
+            return _no_trajectory()
         if t < stamps[0] or t > stamps[-1]:
             return Answer(False, f'time {t:.3f} s is outside the remembered trajectory '
                                  f'[{stamps[0]:.3f}, {stamps[-1]:.3f}] s')
-        return self._pose_answer(interpolate_pose(stamps, memory.trajectory_poses, t), t)
+        return _pose_answer(interpolate_pose(stamps, memory.trajectory_poses, t), t, memory.trajectory_frame)
 
-    @staticmethod
-    def _pose_answer(T, t, now=False):
-        x, y, z = T[:3, 3]
-        where = f'x={x:.2f} m, y={y:.2f} m, z={z:.2f} m'
-        sentence = (f'the camera is at {where} (last frame, t={t:.3f} s)' if now
-                    else f'at t={t:.3f} s the camera was at {where}')
-        return Answer(True, 'ok', sentence, 'pose', float(np.linalg.norm(T[:3, 3])), 'm',
-                      points=T[None, :3, 3].copy(), pose=T.copy(), confidence=1.0)
+
+def _no_trajectory() -> Answer:
+    return Answer(False, 'no trajectory yet: no frame has been processed')
+
+
+def _xyz(p: np.ndarray) -> str:
+    return f'x={p[0]:.2f} m, y={p[1]:.2f} m, z={p[2]:.2f} m'
+
+
+def _pose_answer(T: np.ndarray, t: float, frame: str, said: str = 'was') -> Answer:
+    """The camera's pose T (4, 4, in `frame`) at t seconds, in words ('now': the last frame,
+    'started': the first); value: its distance from the frame's origin (m)."""
+    where = f'{_xyz(T[:3, 3])} in {frame}'
+    sentence = {'now': f'the camera is at {where} (last frame, t={t:.3f} s)',
+                'started': f'the camera started at {where} (first frame, t={t:.3f} s)'
+                }.get(said, f'at t={t:.3f} s the camera was at {where}')
+    return Answer(True, 'ok', sentence, 'pose', float(np.linalg.norm(T[:3, 3])), 'm',
+                  points=T[None, :3, 3].copy(), pose=T.copy(), confidence=1.0, frame=frame)
 
 
 class ChainedAnswerer:

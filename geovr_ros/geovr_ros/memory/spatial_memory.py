@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -34,9 +34,12 @@ class MemoryEntry:
 class MemorySnapshot:
     """Immutable view of the memory at one instant (safe to read without the lock).
 
-    trajectory_stamps: (M,) seconds; trajectory_xyz: (M, 3) camera positions in odom;
-    trajectory_poses: (M, 4, 4); distance_travelled: metres along the whole trajectory,
-    including the part no longer kept, counted at path_resolution (m; see SpatialMemory).
+    trajectory_stamps: (M,) seconds; trajectory_xyz: (M, 3) camera positions in
+    `trajectory_frame` (odom unless moved by `trajectory_in`); trajectory_poses: (M, 4, 4);
+    distance_travelled: metres along the whole trajectory, including the part no longer kept,
+    counted at path_resolution (m; see SpatialMemory); start_stamp (s) and start_pose (4, 4, in
+    `trajectory_frame`): the first pose recorded since the memory was cleared (None before
+    any), kept when the trajectory drops it. The keyframe entries are always in odom.
     """
 
     entries: tuple[MemoryEntry, ...]
@@ -46,10 +49,20 @@ class MemorySnapshot:
     keyframes_added: int
     keyframes_evicted: int
     path_resolution: float = 0.0
+    start_stamp: float = float('nan')
+    start_pose: np.ndarray | None = None
+    trajectory_frame: str = 'odom'
 
     @property
     def trajectory_xyz(self) -> np.ndarray:
         return self.trajectory_poses[:, :3, 3]
+
+    def trajectory_in(self, T_frame_odom: np.ndarray, frame: str) -> 'MemorySnapshot':
+        """This snapshot with its trajectory and start in `frame` (T_frame_odom: (4, 4)), so
+        that answers about the camera's own path are in the frame asked for."""
+        T = np.asarray(T_frame_odom, np.float64)
+        return replace(self, trajectory_poses=T @ self.trajectory_poses, trajectory_frame=frame,
+                       start_pose=None if self.start_pose is None else T @ self.start_pose)
 
 
 class SpatialMemory:
@@ -87,6 +100,7 @@ class SpatialMemory:
             self._stamps: deque[float] = deque(maxlen=self.max_trajectory)
             self._poses: deque[np.ndarray] = deque(maxlen=self.max_trajectory)
             self._odometer.reset()
+            self._start: tuple[float, np.ndarray] | None = None
             self._added = 0
             self._evicted = 0
             self._next_id = 0
@@ -104,6 +118,8 @@ class SpatialMemory:
             self._odometer.add(T[:3, 3])
             self._stamps.append(float(stamp))
             self._poses.append(T)
+            if self._start is None:
+                self._start = (float(stamp), T)
 
     def is_new_view(self, T_odom_cam: np.ndarray, translation: float, rotation: float) -> bool:
         """True when the memory is empty or the camera (4x4, odom) moved more than
@@ -156,6 +172,7 @@ class SpatialMemory:
         """Copies the current state under the lock."""
         with self._lock:
             poses = np.stack(self._poses) if self._poses else np.zeros((0, 4, 4))
+            start_stamp, start_pose = self._start or (float('nan'), None)
             return MemorySnapshot(tuple(self._entries), np.array(self._stamps, dtype=np.float64),
                                   poses, self._odometer.distance, self._added, self._evicted,
-                                  self._odometer.resolution_m)
+                                  self._odometer.resolution_m, start_stamp, start_pose)

@@ -169,7 +169,7 @@ _NOT_OBJECTS = {'camera', 'robot', 'room', 'video', 'scene', 'distance', 'size',
                 'way', 'time', 'moment', 'one', 'ones', 'other', 'objects', 'object', 'things', 'thing', 'items',
                 'frame', 'frames', 'trajectory', 'start', 'end', 'floor', 'total', 'times', 'metres', 'meters',
                 'two', 'three', 'four', 'both', 'centre', 'center', 'centres', 'centers', 'edge', 'edges', 'point',
-                'points'}
+                'points', 'starting', 'heading', 'position', 'location', 'pose'}
 
 
 @dataclass(frozen=True)

@@ -707,14 +707,17 @@ class Session:
                                                      T_odom_cam)
             if from_objects is not None and not from_objects.not_seen:
                 return dataclasses.replace(from_objects, stamp=stamp)
-        answer = self.answerer.answer(question, self.memory.snapshot(), stamp)
+        # the trajectory in the frame asked for: the trajectory's answers are said in it
+        answer = self.answerer.answer(question, self.memory.snapshot().trajectory_in(T_target_odom, frame), stamp)
         if from_objects is not None:   # the map lacks the object: a model's answer, labelled so
             if not answer.success:
                 return dataclasses.replace(from_objects, stamp=stamp)
             answer = dataclasses.replace(answer, answer=f'{from_objects.answer} in the object map; '
                                                         f'the {self.answerer.name} answerer says: '
                                                         f'{answer.answer}', not_seen=True)
-        points = np.asarray(answer.points, float)
+        if answer.frame == frame:
+            return dataclasses.replace(answer, stamp=stamp)
+        points = np.asarray(answer.points, float)   # an answer from the odom keyframes
         if len(points):
             points = transform_points(T_target_odom, points)
         pose = None if answer.pose is None else T_target_odom @ answer.pose
