@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from geovr_ros.geometry import make_pose, matrix_from_rpy
 from geovr_ros.language import NOTHING_SEEN_MESSAGE, LanguageAnswerer, QuestionModelError
 from geovr_ros.language.memory_inputs import memory_arrays, pool_grid
 from geovr_ros.memory import ChainedAnswerer, GeometricAnswerer, SpatialMemory
@@ -164,6 +165,17 @@ def test_decoding_fills_the_structured_fields_of_every_kind(answerer):
     assert pose.pose.shape == (4, 4) and np.allclose(pose.pose[:3, 3], [-1.0, 0.5, 1.4], atol=1e-6)
     optical_z = pose.pose[:3, 2]  # the optical axis points along the heading (+y here)
     assert np.allclose(optical_z, [0.0, 1.0, 0.0], atol=1e-6)
+    # asked in map, 90 deg about z from odom and 1 m along x: outputs, sentence and frame move together
+    memory = SpatialMemory()
+    memory.record_pose(0.0, np.eye(4))
+    in_map = memory.snapshot().trajectory_in(make_pose(matrix_from_rpy(0.0, 0.0, math.pi / 2), [1.0, 0.0, 0.0]), 'map')
+    where = answerer._decode(outputs('where_is'), [], None, in_map)
+    assert where.frame == 'map' and np.allclose(where.points, [[-1.0, 1.0, 0.5]])
+    assert 'x=-1.00 m, y=1.00 m, z=0.50 m in the map frame' in where.answer
+    pose = answerer._decode(outputs('situated_localization', heading=0.0), [], None, in_map)   # along odom's x
+    assert pose.frame == 'map' and np.allclose(pose.pose[:3, 3], [0.5, -1.0, 1.4], atol=1e-6)
+    assert pose.value == pytest.approx(math.pi / 2) and np.allclose(pose.pose[:3, 2], [0.0, 1.0, 0.0], atol=1e-6)
+    assert 'in the map frame, facing 90 degrees' in pose.answer
 
 
 def test_pooling_matches_torch_adaptive_average_pooling():

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from geovr_ros.geometry import body_to_optical, make_pose
+from geovr_ros.geometry import body_to_optical, make_pose, transform_points, yaw_from_pose
 from geovr_ros.inference.metadata import MetadataError, read_graph_metadata
 from geovr_ros.language.compose import choice_sentence, numeric_sentence, point_sentence, pose_sentence
 from geovr_ros.language.memory_inputs import memory_arrays
@@ -186,7 +186,7 @@ class LanguageAnswerer:
         arrays = memory_arrays(memory.entries, self.memory_layout.get('token_grid'),
                                self.memory_layout.get('pooled_grid'), self.max_keyframes)
         out = self.run_graph(text, options, arrays)
-        return self._decode(out, options, plausible)
+        return self._decode(out, options, plausible, memory)
 
     def _category_probs(self, out: dict[str, np.ndarray], plausible: list[str] | None = None) -> np.ndarray:
         """Category probabilities (C,), zero outside the categories the question's words allow
@@ -196,15 +196,21 @@ class LanguageAnswerer:
             logits[[c not in plausible for c in self.categories]] = -np.inf
         return _softmax(logits)
 
-    def _decode(self, out: dict[str, np.ndarray], options: list[str], plausible: list[str] | None = None) -> Answer:
+    def _decode(self, out: dict[str, np.ndarray], options: list[str], plausible: list[str] | None = None,
+                memory: MemorySnapshot | None = None) -> Answer:
+        """The graph's outputs (in odom, the memory entries' frame) as an answer in the memory's
+        trajectory frame (`MemorySnapshot.trajectory_in`), its sentence included."""
         probs = self._category_probs(out, plausible)
         c = int(probs.argmax())
         category, kind = self.categories[c], self.kinds[self.categories[c]]
         confidence = float(probs[c])
-        point = np.asarray(out['point'][0], np.float64)
+        moved = memory is not None and memory.T_frame_odom is not None
+        T_frame_odom = memory.T_frame_odom if moved else np.eye(4)
+        frame = memory.trajectory_frame if moved else self.frame
+        point = transform_points(T_frame_odom, np.asarray(out['point'][0], np.float64))
         position = np.asarray(out['position'][0], np.float64)
         heading = float(out['heading'][0])
-        base = dict(category=category, frame=self.frame)
+        base = dict(category=category, frame=frame)
         if kind == 'numeric':
             value = float(math.exp(out['log_values'][0][self.numeric.index(category)]))
             unit = self.units[category]
@@ -221,11 +227,12 @@ class LanguageAnswerer:
             return Answer(True, 'ok', choice_sentence(options, index), value=float(index), unit='option index',
                           confidence=confidence * float(choice_probs[index]), **base)
         if kind == 'point':
-            return Answer(True, 'ok', point_sentence(point, self.frame), value=float(np.linalg.norm(point)),
+            return Answer(True, 'ok', point_sentence(point, frame), value=float(np.linalg.norm(point)),
                           unit='m', points=point[None].copy(), confidence=confidence, **base)
         c_, s_ = math.cos(heading), math.sin(heading)
-        T_body = make_pose(np.array([[c_, -s_, 0.0], [s_, c_, 0.0], [0.0, 0.0, 1.0]]), position)
+        T_body = T_frame_odom @ make_pose(np.array([[c_, -s_, 0.0], [s_, c_, 0.0], [0.0, 0.0, 1.0]]), position)
+        position, heading = T_body[:3, 3], float(yaw_from_pose(T_body))
         heading_probs = _softmax(out['heading_logits'][0])
-        return Answer(True, 'ok', pose_sentence(position, heading, self.frame), value=heading, unit='rad',
+        return Answer(True, 'ok', pose_sentence(position, heading, frame), value=heading, unit='rad',
                       points=position[None].copy(), pose=body_to_optical(T_body),
                       confidence=confidence * float(heading_probs.max()), **base)

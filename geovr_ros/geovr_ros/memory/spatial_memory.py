@@ -39,7 +39,9 @@ class MemorySnapshot:
     distance_travelled: metres along the whole trajectory, including the part no longer kept,
     counted at path_resolution (m; see SpatialMemory); start_stamp (s) and start_pose (4, 4, in
     `trajectory_frame`): the first pose recorded since the memory was cleared (None before
-    any), kept when the trajectory drops it. The keyframe entries are always in odom.
+    any), kept when the trajectory drops it. The keyframe entries are always in odom;
+    T_frame_odom: (4, 4) from odom to `trajectory_frame` (None: it is odom), for answerers that
+    read the entries and answer in the trajectory's frame.
     """
 
     entries: tuple[MemoryEntry, ...]
@@ -52,6 +54,7 @@ class MemorySnapshot:
     start_stamp: float = float('nan')
     start_pose: np.ndarray | None = None
     trajectory_frame: str = 'odom'
+    T_frame_odom: np.ndarray | None = None
 
     @property
     def trajectory_xyz(self) -> np.ndarray:
@@ -61,7 +64,9 @@ class MemorySnapshot:
         """This snapshot with its trajectory and start in `frame` (T_frame_odom: (4, 4)), so
         that answers about the camera's own path are in the frame asked for."""
         T = np.asarray(T_frame_odom, np.float64)
-        return replace(self, trajectory_poses=T @ self.trajectory_poses, trajectory_frame=frame,
+        if self.T_frame_odom is not None:
+            raise ValueError(f'this snapshot is already in {self.trajectory_frame!r}, not in odom')
+        return replace(self, trajectory_poses=T @ self.trajectory_poses, trajectory_frame=frame, T_frame_odom=T,
                        start_pose=None if self.start_pose is None else T @ self.start_pose)
 
 
