@@ -26,6 +26,16 @@ from geovr_ros.language.text import (NotEnglishError, OutOfScopeError, check_eng
     ('Where is the red chair?', []),
     ('Which chair is nearer, after you turned?', []),
     ('How many chairs are in this room?', []),
+    # VSI-Bench's own templates: options in parentheses without 'or', a note after the question
+    ('Measuring from the closest point of each object, which of these objects (lamp, plant, chair, bottle) is the '
+     'closest to the sofa? If there are multiple instances of an object category, measure to the closest.',
+     ['lamp', 'plant', 'chair', 'bottle']),
+    ('If I am standing by the sofa and facing the table, is the lamp to my left, right, or back? An object is to my '
+     'back if I would have to turn at least 135 degrees in order to face it.', ['left', 'right', 'back']),
+    ('If I am standing by the sofa and facing the table, is the lamp to the front-left, front-right, back-left, or '
+     'back-right of me?', ['front-left', 'front-right', 'back-left', 'back-right']),
+    ('What is the size of this room (in square meters)? If multiple rooms are shown, estimate the size of the '
+     'combined space.', []),
 ])
 def test_parse_options(question, options):
     assert parse_options(question) == options

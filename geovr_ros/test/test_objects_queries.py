@@ -162,6 +162,19 @@ def test_a_few_more_wordings(vocab):
     assert parse_object_question("What is the room's size?", vocab).task == 'room_size'
 
 
+@pytest.mark.parametrize('question, value, said', [
+    ('Measuring from the closest point of each object, which of these objects (chair, table) is the closest to the '
+     'sofa? If there are multiple instances of an object category, measure to the closest.', 1.0, '(B) the table'),
+    ('If I am standing by the chair and facing the table, is the sofa to my left, right, or back? An object is to my '
+     'back if I would have to turn at least 135 degrees in order to face it.', 1.0, '(B) right'),
+    ('If I am standing by the chair and facing the table, is the sofa to the front-left, front-right, back-left, or '
+     'back-right of me?', 1.0, '(B) front-right'),
+])
+def test_vsi_benchs_own_wordings_list_their_options_inline(vocab, question, value, said):
+    a = ask(question, vocab)   # from the chair at x = +1 facing the table at 0: the sofa (0, 3) is 72 deg right
+    assert a.success and a.unit == 'option index' and a.value == value and a.answer.startswith(said)
+
+
 def test_an_object_word_mistyped_by_one_slip_is_read_as_the_word_it_misses(vocab):
     a = ask('How many chiars are there?', vocab)
     assert a.success and a.value == 2.0 and a.answer.endswith("reading 'chiars' as 'chairs'")

@@ -3,7 +3,8 @@
 Options of a multiple-choice question are read from the question itself, in the forms the
 generated questions and VSI-Bench use: lettered options "(A) x; (B) y" or "A. x B. y",
 a list after the last colon "...: x, y, or z?", a parenthesised list "(left or right)",
-a closing list "... to my left or right?", a leading list "Among x, y and z, which ...", or a
+"(lamp, plant, chair, bottle)", a list closing the question or its first sentence "... to my
+left, right, or back? An object is ...", a leading list "Among x, y and z, which ...", or a
 list after the comma of a which-question "Which is nearer to the bed, the chair or the lamp?",
 or the pair of an either-question "Is the lamp or the box closer to the sofa?".
 Leading articles are dropped from options. Callers may also pass options explicitly.
@@ -45,6 +46,12 @@ def parse_options(question: str) -> list[str]:
     tail = re.search(r'([\w-]+(?:(?:\s*,\s*|,?\s+or\s+)[\w-]+)+)\s*\?\s*$', question)
     if tail and ' or ' in tail.group(1):
         candidates.append(tail.group(1))
+    # VSI-Bench's: a list closing the first sentence, a note after it ("is the lamp to my left, right,
+    # or back? An object is to my back if ..."; "... front-left, front-right, back-left, or back-right of me?")
+    first = re.search(r'([\w-]+(?:(?:\s*,\s*|,?\s+or\s+)[\w-]+)+)(?:\s+of\s+(?:me|us|you|the [\w-]+))?\s*\?',
+                      question)
+    if first and ' or ' in first.group(1):
+        candidates.append(first.group(1))
     lead = re.match(r'\s*(?:among|of)\s+(.+?),\s*which\b', question, re.IGNORECASE)
     if lead:   # "Among the chair, the lamp and the plant, which ...": the last is joined by 'and'
         candidates.append(re.sub(r'\s+and\s+(?=[^,]*$)', ', ', lead.group(1)))
@@ -55,6 +62,8 @@ def parse_options(question: str) -> list[str]:
     after_comma = re.match(r'\s*(?:which|what|who)\b[^,]*,\s*(.+\bor\b.+?)\s*\?\s*$', question, re.IGNORECASE)
     if after_comma:  # "Which is nearer to the bed, the chair or the lamp?"
         candidates.append(after_comma.group(1))
+    # VSI-Bench's relative distance: "which of these objects (lamp, plant, chair, bottle) is the closest ..."
+    candidates += re.findall(r'\(([^()]*,[^()]*)\)', question)
     for text in candidates:
         text = re.split(r'[?]', text)[0]
         options = [_clean(o) for o in _SPLIT.split(text) if _clean(o)]
