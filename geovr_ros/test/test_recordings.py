@@ -30,7 +30,7 @@ def test_bag_files_are_detected_by_suffix_and_other_files_refused(tmp_path):
     assert err.value.path == str(tmp_path / 'x.txt')
     with pytest.raises(RecordingFormatError, match='unknown recording format'):
         open_recording(tmp_path, 'kinect')
-    assert set(FORMATS) == {'generated', 'tum', '7scenes', 'hololens', 'rosbag'}
+    assert set(FORMATS) == {'generated', 'tum', '7scenes', 'hololens', 'scannet', 'rosbag'}
 
 
 def test_stride_and_max_frames_choose_frames_before_decoding(tmp_path):

@@ -79,8 +79,23 @@ def tum(root, h=480, w=640):
     return root
 
 
-WRITERS = {'7scenes': seven_scenes, 'hololens': hololens, 'tum': tum}
-CONVERT_NAMES = {'7scenes': 'frames', 'hololens': 'hololens', 'tum': 'tum', 'rosbag': 'rosbag'}
+def scannet(root, h=48, w=64):
+    """ScanNet's SensReader export: colour at twice the depth camera's size, 4x4 intrinsics."""
+    for kind in ('color', 'depth', 'pose', 'intrinsic'):
+        (root / kind).mkdir(parents=True)
+    for i in range(N):
+        assert cv2.imwrite(str(root / 'color' / f'{i}.jpg'), cv2.resize(_rgb(i, h, w), (2 * w, 2 * h)))
+        assert cv2.imwrite(str(root / 'depth' / f'{i}.png'), _depth_mm(i, h, w))
+        np.savetxt(root / 'pose' / f'{i}.txt', _pose(i))
+    for name, f in (('color', 100.0), ('depth', 50.0)):
+        K = np.diag([f, f, 1.0, 1.0])
+        K[:2, 2] = (f / 50.0) * w / 2 - 0.5, (f / 50.0) * h / 2 - 0.5
+        np.savetxt(root / 'intrinsic' / f'intrinsic_{name}.txt', K)
+    return root
+
+
+WRITERS = {'7scenes': seven_scenes, 'hololens': hololens, 'tum': tum, 'scannet': scannet}
+CONVERT_NAMES = {'7scenes': 'frames', 'hololens': 'hololens', 'tum': 'tum', 'scannet': 'scannet', 'rosbag': 'rosbag'}
 
 
 def _recording(fmt, tmp_path, rendered_sequence):
@@ -100,7 +115,7 @@ def _assert_same(frames, seq):
             np.testing.assert_array_equal(frame.depth, seq.depth[i])
 
 
-@pytest.mark.parametrize('fmt', ['7scenes', 'hololens', 'tum', 'rosbag'])
+@pytest.mark.parametrize('fmt', ['7scenes', 'hololens', 'tum', 'scannet', 'rosbag'])
 def test_replay_convert_and_eval_read_the_same_frames(fmt, tmp_path, rendered_sequence):
     src = _recording(fmt, tmp_path, rendered_sequence)
     assert detect_format(src) == fmt

@@ -9,6 +9,8 @@ export parity all read recordings through it. Formats (docs/data.md has the tabl
 - `7scenes`: a 7-Scenes-style frame folder, .png or .jpg colour, or its seq-NN folders
   (`seven_scenes.py`);
 - `hololens`: DeepVideoMVS's HoloLens layout (`hololens.py`);
+- `scannet`: a ScanNet scene as its SensReader exports it, colour resized to the depth
+  camera's size and depth registered to it (`scannet.py`);
 - `rosbag`: rosbag2 folder, `.mcap`, `.db3` or ROS 1 `.bag` (`rosbag.py`, needs `rosbags`).
 
 Frames come out pinhole: a TUM sensor with lens distortion and a bag whose camera_info has

@@ -8,10 +8,11 @@ from geovr_ros.recordings.base import Recording, RecordingFormatError
 from geovr_ros.recordings.generated import is_generated_folder, open_generated
 from geovr_ros.recordings.hololens import is_hololens_folder, open_hololens
 from geovr_ros.recordings.rosbag import BAG_SUFFIXES, open_rosbag
+from geovr_ros.recordings.scannet import is_scannet_folder, open_scannet
 from geovr_ros.recordings.seven_scenes import is_seven_scenes_folder, open_seven_scenes
 from geovr_ros.recordings.tum import open_tum
 
-FORMATS = ('generated', 'tum', '7scenes', 'hololens', 'rosbag')
+FORMATS = ('generated', 'tum', '7scenes', 'hololens', 'scannet', 'rosbag')
 
 
 def detect_format(path: str | os.PathLike) -> str:
@@ -34,9 +35,11 @@ def detect_format(path: str | os.PathLike) -> str:
         return '7scenes'
     if is_hololens_folder(p):
         return 'hololens'
+    if is_scannet_folder(p):
+        return 'scannet'
     raise RecordingFormatError(p, 'none of: generated dataset (manifest.json / *.geovr.npz), TUM (rgb.txt), '
                                   '7-Scenes (frame-*.color.png / .jpg, or in seq-*/), HoloLens (images/ + '
-                                  'poses.txt), rosbag2 (metadata.yaml / .mcap / .db3), rosbag1 (.bag)')
+                                  'poses.txt), ScanNet (color/N.jpg + intrinsic/), rosbag2 (metadata.yaml / .mcap / .db3), rosbag1 (.bag)')
 
 
 def open_recording(path: str | os.PathLike, fmt: str = 'auto', *, sequence: str = '', intrinsics=None,
@@ -54,7 +57,7 @@ def open_recording(path: str | os.PathLike, fmt: str = 'auto', *, sequence: str 
     sequence: a generated dataset's sequence name or index, or a 7-Scenes seq-NN folder;
     intrinsics: K overriding the format's own: (fx, fy, cx, cy) pixels, a (3, 3) K, 'fx,fy,cx,cy'
     or, for TUM, a sensor name (freiburg1|2|3); fps: frame rate (Hz) of the formats stamped by
-    frame number (7-Scenes, HoloLens); max_difference: seconds within which TUM lists and bag
+    frame number (7-Scenes, HoloLens, ScanNet); max_difference: seconds within which TUM lists and bag
     depth are associated; image_topic, camera_info_topic, depth_topic, world_frame: bag
     choices (default: chosen from the bag); with_depth: read depth (H, W) metres, leaving out
     TUM frames without it; require_poses: every frame must have a pose (TUM leaves out frames
@@ -79,6 +82,8 @@ def open_recording(path: str | os.PathLike, fmt: str = 'auto', *, sequence: str 
         return open_seven_scenes(path, sequence=sequence, fps=fps, require_poses=require_poses, **common)
     if fmt == 'hololens':
         return open_hololens(path, fps=fps, **common)
+    if fmt == 'scannet':
+        return open_scannet(path, fps=fps, require_poses=require_poses, **common)
     if fmt == 'rosbag':
         return open_rosbag(path, image_topic=image_topic or None, camera_info_topic=camera_info_topic or None,
                            depth_topic=depth_topic or None, world_frame=world_frame or None,

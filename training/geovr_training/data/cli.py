@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(func=_inspect)
 
     c = sub.add_parser('convert', help='convert a real recording into a dataset folder')
-    c.add_argument('--from', dest='source_format', required=True, choices=['tum', 'frames', 'hololens', 'rosbag'])
+    c.add_argument('--from', dest='source_format', required=True, choices=['tum', 'frames', 'hololens', 'scannet', 'rosbag'])
     c.add_argument('src', help='recording folder or bag')
     c.add_argument('--out', required=True, help='output dataset folder')
     c.add_argument('--name', default=None, help='sequence name (default: the source folder name)')
@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_convert)
 
     v = sub.add_parser('verify', help="check a recording's poses and intrinsics by reprojecting its depth")
-    v.add_argument('--from', dest='source_format', required=True, choices=['tum', 'frames', 'hololens', 'rosbag'])
+    v.add_argument('--from', dest='source_format', required=True, choices=['tum', 'frames', 'hololens', 'scannet', 'rosbag'])
     v.add_argument('src', help='recording folder or bag')
     v.add_argument('--intrinsics', default=None, help='TUM: freiburg1|freiburg2|freiburg3 or fx,fy,cx,cy')
     v.add_argument('--truth-time-offset', type=float, default=0.0, metavar='S',

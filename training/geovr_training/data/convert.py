@@ -18,7 +18,7 @@ from .errors import DataError, DataFormatError
 from .shards import SHARD_SUFFIX, write_manifest, write_shard
 from .types import Sequence
 
-SOURCES = ('tum', 'frames', 'hololens', 'rosbag')  # 'frames' is the recording reader's '7scenes'
+SOURCES = ('tum', 'frames', 'hololens', 'scannet', 'rosbag')  # 'frames' is the recording reader's '7scenes'
 RECORDING_SPLIT_FRACTIONS = (('train', 0.7), ('val', 0.1), ('test', 0.2))
 RECORDING_SPLIT_GAP = 10
 
@@ -46,7 +46,7 @@ def load_recording(source_format: str, src: str | Path, **options: Any) -> Seque
     (rosbag); None values are left out."""
     from geovr_ros.recordings import RecordingFormatError, detect_format
 
-    from .loaders import load_frames_folder, load_hololens, load_rosbag, load_tum
+    from .loaders import load_frames_folder, load_hololens, load_rosbag, load_scannet, load_tum
     if source_format == 'auto':
         try:
             source_format = detect_format(src)
@@ -64,6 +64,8 @@ def load_recording(source_format: str, src: str | Path, **options: Any) -> Seque
         return load_frames_folder(src, **common)
     if source_format == 'hololens':
         return load_hololens(src, **common)
+    if source_format == 'scannet':
+        return load_scannet(src, **common)
     if source_format == 'rosbag':
         return load_rosbag(src, image_topic=opts.get('image_topic'), depth_topic=opts.get('depth_topic'), **common)
     if source_format == 'generated':

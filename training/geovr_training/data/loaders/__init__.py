@@ -4,6 +4,7 @@ with the runtime's one recording reader (``geovr_ros.recordings``, docs/data.md)
 - ``load_frames_folder``: 7-Scenes-style frame folders;
 - ``load_tum``: TUM RGB-D folders (associated frames only);
 - ``load_hololens``: the HoloLens layout;
+- ``load_scannet``: a ScanNet scene as its SensReader exports it (frames without a pose left out);
 - ``load_rosbag``: rosbag2 (sqlite3 or MCAP) / rosbag1 files of Image + CameraInfo
   (+ depth Image, /tf, /tf_static).
 
@@ -70,6 +71,14 @@ def load_hololens(folder: str | Path, fps: float = 30.0, stride: int = 1, max_fr
                          stride=stride, max_frames=max_frames)
 
 
+def load_scannet(folder: str | Path, fps: float = 30.0, stride: int = 1, max_frames: int | None = None,
+                 name: str | None = None) -> Sequence:
+    """A ScanNet export (timestamps = frame number / fps), at the depth camera's size; frames
+    whose pose ScanNet lost (-inf) are left out."""
+    return read_sequence(folder, 'scannet', name or Path(folder).name, {'source': 'scannet'}, fps=fps,
+                         require_poses=True, stride=stride, max_frames=max_frames)
+
+
 def load_rosbag(path: str | Path, image_topic: str | None = None, depth_topic: str | None = None,
                 world_frame: str | None = None, max_difference: float = 0.02, stride: int = 1,
                 max_frames: int | None = None, name: str | None = None) -> Sequence:
@@ -79,4 +88,5 @@ def load_rosbag(path: str | Path, image_topic: str | None = None, depth_topic: s
                          stride=stride, max_frames=max_frames)
 
 
-__all__ = ['is_hololens_folder', 'load_frames_folder', 'load_hololens', 'load_rosbag', 'load_tum', 'read_sequence']
+__all__ = ['is_hololens_folder', 'load_frames_folder', 'load_hololens', 'load_rosbag', 'load_scannet', 'load_tum',
+           'read_sequence']
