@@ -36,6 +36,8 @@ from geovr_ros.language.text import (NotEnglishError, OutOfScopeError, check_eng
      'back-right of me?', ['front-left', 'front-right', 'back-left', 'back-right']),
     ('What is the size of this room (in square meters)? If multiple rooms are shown, estimate the size of the '
      'combined space.', []),
+    ('If I am standing by the sofa and facing the table, is the lamp to the left or the right of the table?',
+     ['left', 'right']),
 ])
 def test_parse_options(question, options):
     assert parse_options(question) == options

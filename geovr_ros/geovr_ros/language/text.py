@@ -52,6 +52,9 @@ def parse_options(question: str) -> list[str]:
                       question)
     if first and ' or ' in first.group(1):
         candidates.append(first.group(1))
+    sides = re.search(r'\b(left|right)\s+or\s+(?:to\s+)?the\s+(left|right)\b', question, re.IGNORECASE)
+    if sides:   # "is the lamp to the left or the right of the table?"
+        candidates.append(f'{sides.group(1)} or {sides.group(2)}')
     lead = re.match(r'\s*(?:among|of)\s+(.+?),\s*which\b', question, re.IGNORECASE)
     if lead:   # "Among the chair, the lamp and the plant, which ...": the last is joined by 'and'
         candidates.append(re.sub(r'\s+and\s+(?=[^,]*$)', ', ', lead.group(1)))
