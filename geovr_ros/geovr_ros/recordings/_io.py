@@ -59,8 +59,9 @@ def _text_lines(path: Path) -> list[tuple[int, str]]:
             if line.strip() and not line.lstrip().startswith('#')]
 
 
-def read_matrix(path: Path, rows: int, cols: int) -> np.ndarray:
-    """A whitespace-separated `rows` x `cols` matrix of finite numbers (float64)."""
+def read_matrix(path: Path, rows: int, cols: int, finite: bool = True) -> np.ndarray:
+    """A whitespace-separated `rows` x `cols` matrix of numbers (float64), finite unless `finite`
+    is False (ScanNet writes -inf for a pose it lost)."""
     lines = [line.split() for _, line in _text_lines(path)]
     if len(lines) != rows or any(len(ln) != cols for ln in lines):
         found = f'{len(lines)} rows of {sorted({len(ln) for ln in lines})} numbers'
@@ -69,7 +70,7 @@ def read_matrix(path: Path, rows: int, cols: int) -> np.ndarray:
         m = np.array([[float(v) for v in ln] for ln in lines])
     except ValueError as exc:
         raise RecordingFormatError(path, f'not a number: {exc}') from None
-    if not np.isfinite(m).all():
+    if finite and not np.isfinite(m).all():
         raise RecordingFormatError(path, 'contains non-finite values')
     return m
 

@@ -45,13 +45,7 @@ def is_scannet_folder(folder: str | Path) -> bool:
 
 def _pose(path: Path) -> np.ndarray | None:
     """The 4x4 camera-to-world of a pose file, or None where ScanNet wrote -inf / nan (lost)."""
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
-    if len(rows) != 4 or any(len(r) != 4 for r in rows):
-        raise RecordingFormatError(path, f'expected 4 rows of 4 numbers, found {len(rows)} rows')
-    try:
-        T = np.array([[float(v) for v in r] for r in rows])
-    except ValueError as exc:
-        raise RecordingFormatError(path, f'not a number: {exc}') from None
+    T = read_matrix(path, 4, 4, finite=False)
     if not np.isfinite(T).all():
         return None
     check_pose(path, T)
