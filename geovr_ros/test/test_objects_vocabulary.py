@@ -177,10 +177,21 @@ categories:
     ('categories:\n  piano:\n    synonyms: [couch]\n', r"'couch' names both 'sofa' and 'piano'"),
     ('remove: [spaceship]\n', r"remove names 'spaceship'"),
     ('min_score: 1.5\n', r'min_score must be in \(0, 1\]'),
+    ('head_synonyms: [duck]\n', r'user.yaml.*head_synonyms must map a category name to a list of words'),
 ])
 def test_bad_user_files_are_rejected_with_the_offending_key(tmp_path, text, message):
     with pytest.raises(VocabularyError, match=message):
         load_vocabulary(_write(tmp_path, text))
+
+
+def test_the_words_of_the_categories_a_trained_head_adds(shipped, tmp_path):
+    assert shipped.resolve('duck') is None
+    extended = shipped.with_categories(['tv', 'stool', 'toy duck'])
+    assert extended.names[-2:] == ('stool', 'toy duck') and extended.resolve('tv') == 'monitor'   # named already
+    assert extended.resolve('rubber ducks') == 'toy duck' and extended.resolve('footstool') == 'stool'
+    own = load_vocabulary(_write(tmp_path, 'head_synonyms:\n  toy duck: [quacker]\n'))
+    assert own.with_categories(['toy duck']).resolve('quacker') == 'toy duck'
+    assert own.with_categories(['toy duck']).resolve('duck') is None
 
 
 def test_unreadable_files_are_named(tmp_path):

@@ -37,7 +37,7 @@ __all__ = ['Category', 'Vocabulary', 'VocabularyError', 'load_vocabulary', 'merg
 
 SHIPPED_FILE = 'object_vocabulary.yaml'
 SETTING_KEYS = ('temperature', 'min_score', 'combine', 'pool_cells', 'imagenet_sure', 'windows', 'window_pixels',
-                'verifier')
+                'verifier', 'head_synonyms')
 TOP_KEYS = SETTING_KEYS + ('categories', 'remove')
 COMBINE_RULES = ('head', 'max')  # objects/namers.py
 CATEGORY_KEYS = ('imagenet', 'synonyms', 'plural')
@@ -136,12 +136,14 @@ class Vocabulary:
         window_pixels: the side windows are resized to before classification (32..512).
         verifier: how much the object map believes each instance (`objects/verifier.py`,
             `ObjectMapConfig.verifier`); None: every instance.
+        head_synonyms: {category name: words} for the categories a trained head adds
+            (`with_categories`: 'toy duck' -> duck, rubber duck), the words questions may use.
     """
 
     def __init__(self, categories: Sequence[Category], temperature: float = 1.0, min_score: float = 0.3,
                  combine: str = 'head', pool_cells: int = 1, imagenet_sure: float = 1.0,
                  windows: Sequence[float] = (), window_pixels: int = 128,
-                 verifier: InstanceVerifier | None = None):
+                 verifier: InstanceVerifier | None = None, head_synonyms: Mapping[str, Sequence[str]] | None = None):
         if not categories:
             raise VocabularyError('a vocabulary needs at least one category')
         if not (np.isfinite(temperature) and temperature > 0):
@@ -168,6 +170,7 @@ class Vocabulary:
             raise VocabularyError(f'window_pixels must be an integer in [{low}, {high}], got {window_pixels!r}')
         self.window_pixels = int(window_pixels)
         self.verifier = verifier
+        self.head_synonyms = _head_synonyms(head_synonyms or {})
         self.categories = tuple(categories)
         self.names = tuple(c.name for c in self.categories)
         self.temperature = float(temperature)
@@ -227,12 +230,14 @@ class Vocabulary:
         """This vocabulary plus a category (no ImageNet classes) for each name that names none
         of its categories (`resolve`); itself when every name resolves. Order: these categories,
         then the added ones in `names` order."""
-        added = [Category(' '.join(str(n).lower().split()), {}) for n in dict.fromkeys(names)
-                 if self.resolve(n) is None]
+        names = [' '.join(str(n).lower().split()) for n in dict.fromkeys(names) if self.resolve(n) is None]
+        added = [Category(n, {}, tuple(w for w in self.head_synonyms.get(n, ()) if self.resolve(w) is None))
+                 for n in names]
         if not added:
             return self
         return Vocabulary(self.categories + tuple(added), self.temperature, self.min_score, self.combine,
-                          self.pool_cells, self.imagenet_sure, self.windows, self.window_pixels, self.verifier)
+                          self.pool_cells, self.imagenet_sure, self.windows, self.window_pixels, self.verifier,
+                          self.head_synonyms)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Category probabilities (..., K + 1) of ImageNet logits (..., 1000).
@@ -303,9 +308,20 @@ class Vocabulary:
                 'pool_cells': self.pool_cells, 'imagenet_sure': self.imagenet_sure,
                 'windows': list(self.windows), 'window_pixels': self.window_pixels,
                 'verifier': None if self.verifier is None else self.verifier.to_dict(),
+                'head_synonyms': {name: list(words) for name, words in self.head_synonyms.items()},
                 'categories': {c.name: {'imagenet': dict(c.imagenet), 'synonyms': list(c.synonyms),
                                         **({'plural': c.plural} if c.plural else {})}
                                for c in self.categories}}
+
+
+def _head_synonyms(data: Any) -> dict[str, tuple[str, ...]]:
+    """`head_synonyms` checked: {category name: [words]}, lower case."""
+    if not isinstance(data, Mapping) or not all(
+            isinstance(name, str) and name.strip() and isinstance(words, (list, tuple))
+            and all(isinstance(w, str) and w.strip() for w in words) for name, words in data.items()):
+        raise VocabularyError(f'head_synonyms must map a category name to a list of words, got {data!r}')
+    return {' '.join(name.lower().split()): tuple(' '.join(w.lower().split()) for w in words)
+            for name, words in data.items()}
 
 
 def _normalise_class_name(name: str) -> str:
@@ -360,7 +376,8 @@ def vocabulary_from_dict(data: Mapping[str, Any], source: str = '<dict>') -> Voc
         return Vocabulary(categories, float(data.get('temperature', 1.0)), float(data.get('min_score', 0.3)),
                           str(data.get('combine', 'head')), pool_cells, float(data.get('imagenet_sure', 1.0)),
                           tuple(windows), data.get('window_pixels', 128),
-                          None if verifier is None else InstanceVerifier.from_dict(verifier))
+                          None if verifier is None else InstanceVerifier.from_dict(verifier),
+                          data.get('head_synonyms'))
     except (TypeError, ValueError) as exc:
         raise VocabularyError(f'{source}: {exc}') from exc
 
