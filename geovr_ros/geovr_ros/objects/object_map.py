@@ -442,12 +442,12 @@ class ObjectMap:
         the config's; pass 1 and 0 for every instance), by the verifier (each instance's belief
         judged against the others seen as often; `doubted` True keeps the instances it would
         leave out, beliefs set) and optionally one category."""
-        cfg = self.config
-        min_views = cfg.min_views if min_views is None else int(min_views)
-        min_confidence = cfg.min_confidence if min_confidence is None else float(min_confidence)
-        with self._lock:
+        with self._lock:   # the rules and the instances of one revision
+            cfg = self._config
+            min_views = cfg.min_views if min_views is None else int(min_views)
             out = [t.instance(cfg) for _, t in sorted(self._tracks.items()) if t.n_views >= min_views]
             key, cache = (self._revision, min_views), self._beliefs_cache
+        min_confidence = cfg.min_confidence if min_confidence is None else float(min_confidence)
         if cfg.verifier is not None:
             if cache is not None and cache[0] == key:
                 beliefs = cache[1]
