@@ -7,6 +7,7 @@ import pytest
 from geovr_ros.geometry import absolute_trajectory_error, invert_pose
 from geovr_ros.tracking import KeyframeTracker, TrackerConfig, extract_features, match_features, refine_pnp, solve_pnp
 from geovr_ros.tracking.features import FeatureSet, _candidate_pairs, hamming_distances, match_guided
+from geovr_ros.tracking.tracker import sample_depth
 
 cv2 = pytest.importorskip('cv2')
 
@@ -323,6 +324,27 @@ def test_invalid_configuration_is_refused():
         TrackerConfig(threshold_px=0.0)
     with pytest.raises(ValueError, match='orb_low_texture_threshold'):
         TrackerConfig(orb_fast_threshold=12, orb_low_texture_threshold=13)
+    with pytest.raises(ValueError, match='depth_median_radius'):
+        TrackerConfig(depth_median_radius=-1)
+
+
+def test_a_features_depth_is_the_median_around_it_not_one_stray_pixel():
+    depth = np.full((6, 8), 2.0)
+    depth[2, 3] = 9.0                       # one pixel of the wall behind an object's outline
+    depth[4, 6] = np.nan
+    depth[0, 0] = depth[0, 1] = depth[1, 0] = np.nan
+    K = np.array([[10.0, 0.0, 3.5], [0.0, 10.0, 2.5], [0.0, 0.0, 1.0]])
+    pixels = np.array([[3.0, 2.0], [6.0, 4.0], [0.0, 0.0], [-3.0, 2.0]])
+    nearest = sample_depth(depth, K, K, pixels)
+    assert nearest[0] == 9.0 and np.isnan(nearest[1]) and np.isnan(nearest[2]) and np.isnan(nearest[3])
+    median = sample_depth(depth, K, K, pixels, radius=1)
+    assert median[0] == 2.0 and median[1] == 2.0 and median[2] == 2.0 and np.isnan(median[3])   # 3 of 9 seen
+    bigger = np.kron(depth, np.ones((2, 2)))   # the same depth at twice the resolution, read for K's image
+    K2 = K.copy()
+    K2[:2] *= 2
+    K2[:2, 2] = [7.5, 5.5]
+    assert sample_depth(bigger, K2, K, pixels[:1], radius=2)[0] == 2.0
+    assert sample_depth(depth, K, K, np.zeros((0, 2)), radius=1).shape == (0,)   # a view without features
 
 
 def test_the_node_accepts_only_what_the_tracker_accepts():

@@ -62,7 +62,7 @@ def place_view(rgb: np.ndarray, K: np.ndarray, depth: np.ndarray, depth_K: np.nd
     config = config or TrackerConfig()
     features = place_features(rgb, config)
     z = sample_depth(np.asarray(depth, np.float64), np.asarray(depth_K, np.float64), np.asarray(K, np.float64),
-                     features.keypoints)
+                     features.keypoints, config.depth_median_radius)
     keep = np.isfinite(z) & (z > config.min_depth_m) & (z < config.max_depth_m)
     features = features.select(keep)
     return PlaceView(features, lift(features.keypoints, z[keep], np.asarray(K, np.float64)))

@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--correspondences', choices=CORRESPONDENCES, default=TrackerConfig.correspondences,
                         help='descriptors: ORB matched on every frame; flow: optical flow, ORB on keyframes '
                              '(default %(default)s)')
+    parser.add_argument('--depth-median-radius', type=int, default=TrackerConfig.depth_median_radius,
+                        help="a feature's depth: the median within this many depth pixels, 0: the nearest "
+                             '(default %(default)s)')
     args = parser.parse_args(argv)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     import cv2
@@ -56,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                                                orb_fast_threshold=args.fast_threshold,
                                                orb_low_texture_threshold=args.low_texture_threshold,
                                                correspondences=args.correspondences,
-                                               window_keyframes=args.window_keyframes))
+                                               window_keyframes=args.window_keyframes,
+                                               depth_median_radius=args.depth_median_radius))
     track_ms, graph_ms, size = [], [], None
     try:
         for i, (gray, K, depth) in enumerate(_frames(args.recording, args.max_frames)):

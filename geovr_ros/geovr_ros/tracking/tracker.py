@@ -73,6 +73,11 @@ class TrackerConfig:
     pnp_uncertainty: how a tracked pose's covariance is made from PnP's reprojection covariance
     (`PoseUncertainty`): the covariance odometry publishes (`TrackingStep.covariance`) and the
     one a new keyframe gives the pose graph's odometry factor (`Keyframe.covariance_from_previous`).
+    depth_median_radius: a feature's depth (a keyframe's points, the scale alignment, a place's
+    points) is the median of the valid depth pixels within this many of it (1: 3x3), not the
+    one nearest: a corner lies on an object's outline, where one pixel of a learned depth may
+    read the wall behind (session 40: rendered test rooms "how far" +5.8 -> +3.6 %, the
+    HoloLens walk's map SE(3) 0.293 -> 0.228 m; 0: the nearest pixel).
     """
 
     max_features: int = 1000
@@ -105,6 +110,7 @@ class TrackerConfig:
     window_depth_sigma: float = 0.1
     window_min_parallax: float = 0.04
     landmark_radius_px: float = 3.0
+    depth_median_radius: int = 1
     pnp_uncertainty: PoseUncertainty = LEARNED_DEPTH_PNP
 
     def __post_init__(self) -> None:
@@ -113,6 +119,9 @@ class TrackerConfig:
                              f'{self.window_keyframes!r} and {self.window_fixed!r}')
         if not np.isfinite(self.window_min_parallax) or self.window_min_parallax < 0:
             raise ValueError(f'window_min_parallax must be >= 0, got {self.window_min_parallax!r}')
+        if isinstance(self.depth_median_radius, bool) or not isinstance(self.depth_median_radius, (int, np.integer)) \
+                or not 0 <= self.depth_median_radius <= 5:
+            raise ValueError(f'depth_median_radius must be an integer in [0, 5], got {self.depth_median_radius!r}')
         for name in ('window_depth_sigma', 'landmark_radius_px'):
             if not np.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
                 raise ValueError(f'{name} must be a positive number, got {getattr(self, name)!r}')
@@ -217,16 +226,29 @@ class Keyframe:
     T_window: np.ndarray | None = None
 
 
-def sample_depth(depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+def sample_depth(depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray, pixels: np.ndarray,
+                 radius: int = 0) -> np.ndarray:
     """Depth (metres, NaN outside or invalid) at `pixels` (N, 2) of the image with K, read from
-    `depth` (h, w) whose intrinsics are `depth_K` (same camera, another resolution), nearest."""
+    `depth` (h, w) whose intrinsics are `depth_K` (same camera, another resolution): the nearest
+    depth pixel, or with `radius` > 0 the median of the valid ones in the (2 radius + 1)^2 depth
+    pixels around it (clipped at the border)."""
     sx, sy = depth_K[0, 0] / K[0, 0], depth_K[1, 1] / K[1, 1]
     u = np.round((pixels[:, 0] - K[0, 2]) * sx + depth_K[0, 2]).astype(np.int64)
     v = np.round((pixels[:, 1] - K[1, 2]) * sy + depth_K[1, 2]).astype(np.int64)
     h, w = depth.shape
     inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
     out = np.full(len(pixels), np.nan)
-    out[inside] = depth[v[inside], u[inside]]
+    if radius <= 0:
+        out[inside] = depth[v[inside], u[inside]]
+        return out
+    steps = np.arange(-radius, radius + 1)
+    rows = np.clip(v[inside, None, None] + steps[None, :, None], 0, h - 1)
+    cols = np.clip(u[inside, None, None] + steps[None, None, :], 0, w - 1)
+    around = np.sort(depth[rows, cols].reshape(len(rows), len(steps) ** 2), axis=1)   # NaN sorts last
+    valid = np.isfinite(around).sum(axis=1)
+    low = np.take_along_axis(around, np.maximum(valid - 1, 0)[:, None] // 2, axis=1)[:, 0]
+    high = np.take_along_axis(around, (valid // 2)[:, None], axis=1)[:, 0]
+    out[inside] = np.where(valid > 0, 0.5 * (low + high), np.nan)
     return out
 
 
@@ -325,7 +347,7 @@ class KeyframeTracker:
             features, landmarks = carry_landmarks(features, *carried, radius, first_new)
         else:
             landmarks = first_new + np.arange(len(features), dtype=np.int64)
-        z = sample_depth(depth, depth_K, K, features.keypoints) * depth_scale
+        z = sample_depth(depth, depth_K, K, features.keypoints, self.config.depth_median_radius) * depth_scale
         keep = self._valid(z)  # a feature without depth can never be tracked: leave it out of the matching
         features, z, landmarks = features.select(keep), z[keep], landmarks[keep]
         self._next_landmark = int(max(first_new, landmarks.max(initial=-1) + 1))
@@ -557,7 +579,7 @@ class KeyframeTracker:
         moved by the solution) to the current frame's own depth at their `pixels` (N, 2); the
         keyframe's factor when too few agree."""
         points_cur = points_kf @ solution.T_cam_points[:3, :3].T + solution.T_cam_points[:3, 3]
-        z_own = sample_depth(depth, depth_K, K, pixels)
+        z_own = sample_depth(depth, depth_K, K, pixels, self.config.depth_median_radius)
         ok = self._valid(z_own) & (points_cur[:, 2] > self.config.min_depth_m)
         if ok.sum() < self.config.min_inliers:
             return keyframe_scale
