@@ -236,6 +236,7 @@ class ObjectQuestion:
     read_as: tuple[tuple[str, str], ...] = ()
 
 
+MAX_SLIPS = 3   # object words of one question read as the vocabulary words they mistype
 _SINGULARS = {plural: singular for singular, plural in IRREGULAR_PLURALS.items()}
 # phones and word processors type "what’s": read typographic quotes as the plain ones
 _TYPOGRAPHIC = str.maketrans({'\u2019': "'", '\u2018': "'", '\u201c': '"', '\u201d': '"'})
@@ -266,7 +267,7 @@ def parse_object_question(question: str, vocabulary: Vocabulary) -> ObjectQuesti
     if _NOT_OURS.search(spaced.lower()):
         return None
     parsed, read_as = _read(spaced, vocabulary), []
-    while parsed is not None and parsed.unknown:   # "how many chiars?": a vocabulary word mistyped by one slip
+    while parsed is not None and parsed.unknown and len(read_as) < MAX_SLIPS:   # "how many chiars?"
         typed = re.search(r'\b' + re.escape(parsed.unknown) + r'[a-z]*', spaced, re.IGNORECASE)
         term = typed and vocabulary.slip_of(typed.group(0))
         if not term:
