@@ -175,6 +175,24 @@ def test_vsi_benchs_own_wordings_list_their_options_inline(vocab, question, valu
     assert a.success and a.unit == 'option index' and a.value == value and a.answer.startswith(said)
 
 
+def test_the_sides_of_an_object_as_the_camera_sees_it(vocab):
+    # the camera at (0, -3) looks along +y: the chair at x = -1 is left of the table, the one at +1 right
+    left = ask('What is to the left of the table?', vocab)
+    assert left.success and left.value == 1.0 and 'a chair at x=-1.00' in left.answer
+    assert 'seen from the camera' in left.answer
+    assert ask('What is on the right side of the table?', vocab).answer.count('a chair at x=1.00') == 1
+    assert ask('Is the chair to the right of the table?', vocab).value == 1.0
+    assert ask('Is the sofa to the left of the table?', vocab).value == 0.0
+    behind = ask('What is behind the table?', vocab)   # the sofa is 2.15 m behind: beyond the reach, named
+    assert behind.value == 0.0 and 'the nearest behind it: a sofa' in behind.answer
+    seen_from_the_other_side = make_pose(np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, -1.0, 0.0]]),
+                                         [0.0, 6.0, 1.2])   # beyond the sofa, looking back along -y
+    swapped = ask('What is to the left of the table?', vocab, camera=seen_from_the_other_side)
+    assert 'a chair at x=1.00' in swapped.answer and 'x=-1.00' not in swapped.answer.split('(seen')[0]
+    assert not ask('What is to the left of the table?', vocab, camera=None).success   # no camera, no sides
+    assert ask('What is in front of me?', vocab).category == 'around'                  # the camera's own sides
+
+
 def test_an_object_word_mistyped_by_one_slip_is_read_as_the_word_it_misses(vocab):
     a = ask('How many chiars are there?', vocab)
     assert a.success and a.value == 2.0 and a.answer.endswith("reading 'chiars' as 'chairs'")

@@ -336,7 +336,7 @@ def _relation(q: ObjectQuestion, by_category, vocabulary, camera_pose, up, frame
         supports = [places[-1]] if colour else _credible(by_category[category])
         items = _credible_items(by_category)
         return support_answer(names[-1], supports, items, up, frame, asked=q.roles[0] if len(q.roles) == 2 else '',
-                              relation=q.place)
+                              relation=q.place, camera_pose=camera_pose)
     if q.task == 'rel_direction':
         return direction_answer(names, places, [o[0] for o in q.options], up, frame)
     return route_answer(names, places, q.options, up, frame)

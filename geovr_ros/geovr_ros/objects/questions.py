@@ -35,6 +35,12 @@ _ON = (r"\b(?:what|which)(?:'s| is| are)?(?: there| " + _POSTURE + r"| hanging"
        r"(?:on|under|underneath|beneath|below|above|in|inside|within) (?:top of )?(?:the|a|an|that|this)\b"
        r"|^(?:(?:is|are) (?:there )?)?(?:anything|something) (?:" + _PLACE_WORDS + r") (?:the|a|an)\b"
        r"|^(?:is|are) (?:the|a|an|there an?|there any) .+? (?:" + _PLACE_WORDS + r") (?:the|a|an)\b")
+# "what is to the left of the sofa?", "is the lamp behind the sofa?": a side of an object as the camera sees it
+_SIDE = (r"(?:(?:to|on|at) the (?:left|right)(?: hand)?(?: side)? of|(?:left|right) of|behind|in front of"
+         r"|at the (?:back|front) of)")
+_BESIDE = re.compile(r"^(?:what|which (?:objects?|things?|items?))(?:'s| is| are)?(?: there| " + _POSTURE + r")? "
+                     + _SIDE + r" (?:the|a|an|that|this)\b"
+                     r"|^(?:is|are) (?:the|a|an|there an?|there any) .+? " + _SIDE + r" (?:the|a|an)\b")
 _UNDER = re.compile(r'\b(under|underneath|beneath|below)\b')
 _ABOVE = re.compile(r'\babove\b')
 _IN = re.compile(r'\b(in|inside|within)\b')
@@ -102,6 +108,7 @@ _TASKS = (
     # "is the chair between the sofa and the table?", "what is between the sofa and the table?"
     ('between', re.compile(r"^(is|are)\b.*\bbetween\b|^what(?:'s| is| are| lies| stands)?(?: there)? between\b")),
     ('size_extreme', _SUPERLATIVE),
+    ('beside', _BESIDE),
     ('support', re.compile(_ON + '|' + _RESTS_ON.pattern)),
     # 'how many centimetres does it measure' asks a size, 'how many metres apart' a distance
     ('object_count', re.compile(r'\bhow many\b(?! (cm|mm|m|centimet\w*|millimet\w*|met(er|re)s?|inch\w*|f(ee|oo)t)\b)'
@@ -126,7 +133,7 @@ _TASKS = (
 )
 # answered in `objects/relations.py`
 RELATION_TASKS = ('rel_distance', 'rel_direction', 'route_plan', 'size_compare', 'size_extreme', 'between', 'support',
-                  'around')
+                  'around', 'beside')
 # Questions of the trajectory / situated-localization answerers, never of this one.
 _NOT_OURS = re.compile(r'\bwhere (am|was|were) (i|we)\b|\bwhere are we\b|\bhow (far|long) (have|did|had) (i|we|you)\b'
                        r'|\bkey ?frames?\b|\blocate (me|us)\b'  # 'locate me': situated localization
@@ -201,8 +208,9 @@ class ObjectQuestion:
       `objects/referring.py`), the question parsed without those phrases.
     place: what a support question asks for, 'on' ("what is on the table?"), 'under' ("what is
       under the desk?"), 'near' ("is the plant near the sofa?", "what is next to the table?"), 'above'
-      ("is the lamp above the table?"), 'in' ("what is in the trash bin?") or 'support_of' ("what is
-      the lamp on?"); an 'around' question's direction from the camera ('ahead', 'left', 'right',
+      ("is the lamp above the table?"), 'in' ("what is in the trash bin?"), 'support_of' ("what is
+      the lamp on?") or a side as the camera sees it, 'left', 'right', 'behind', 'front' ("what
+      is to the left of the sofa?"); an 'around' question's direction from the camera ('ahead', 'left', 'right',
       'behind') or 'now' ("what do you see now?").
     measure: what a size question measures: object_size 'length' (the longest side), 'height'
       or 'width'; size_compare its comparative (a key of SIZE_WORDS), size_extreme its
@@ -382,6 +390,12 @@ def _relation_question(task: str, question: str, text: str, mentions: list[tuple
             return None
         return ObjectQuestion(task, categories, roles=tuple(name for _, name in mentions[:3]),
                               role_colours=tuple(colours[:3]))
+    if task == 'beside':   # a support question whose place is a side the camera sees: left, right, behind, front
+        if len(mentions) not in (1, 2) or (len(mentions) == 2 and not re.match(r'(is|are)\b', text)):
+            return None
+        side = re.search(r'\b(left|right|behind|front|back)\b', text).group(1)
+        return ObjectQuestion('support', categories, roles=tuple(name for _, name in mentions),
+                              role_colours=tuple(colours), place={'back': 'behind'}.get(side, side))
     if task == 'support':   # "what is on the table?" (the support) or "is the lamp on the table?" (item, support)
         if len(mentions) not in (1, 2) or (len(mentions) == 2 and not re.match(r'(is|are)\b', text)):
             return None

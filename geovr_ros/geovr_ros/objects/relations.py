@@ -22,6 +22,7 @@ Conventions (the data engine's, `geovr_training.data.qa`, so that its items scor
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Sequence
 
 import numpy as np
@@ -325,6 +326,7 @@ SUPPORT_MARGIN_M = 0.1         # and its centre this far outside the support's f
 UNDER_CLEARANCE_M = 0.1        # an item under a cover: its centre at least this far below the cover's top
 NEAR_GAP_M = 0.5               # "next to", "near", "beside": the closest points of the two boxes this close
 INSIDE_MARGIN_M = 0.05         # "in", "inside": an item's centre within the container's box grown by this much
+BESIDE_GAP_M = 1.0             # "to the left of", "behind" (seen from the camera): the boxes' closest points this close
 
 
 def _vertical(items: Sequence[ObjectInstance], anchor: ObjectInstance, up: np.ndarray):
@@ -397,16 +399,43 @@ def lying_inside(items: Sequence[ObjectInstance], container: ObjectInstance, up:
     return within & smaller & np.array([i is not container for i in items])
 
 
+def _box_gaps(items: Sequence[ObjectInstance], anchor: ObjectInstance) -> np.ndarray:
+    """(len(items),) metres between the closest points of each item's box and the anchor's (0: they overlap)."""
+    lows = np.stack([i.box_min for i in items]).astype(np.float64)
+    highs = np.stack([i.box_max for i in items]).astype(np.float64)
+    return np.linalg.norm(np.maximum(0.0, np.maximum(anchor.box_min - highs, lows - anchor.box_max)), axis=1)
+
+
+def seen_beside(items: Sequence[ObjectInstance], anchor: ObjectInstance, up: np.ndarray, camera_centre: np.ndarray,
+                side: str, reach: float = BESIDE_GAP_M) -> np.ndarray:
+    """(len(items),) bool: which `items` lie on `side` ('left', 'right', 'behind', 'front') of
+    `anchor` as the camera at `camera_centre` (3,) sees it: in that quarter around the anchor's
+    centre in the floor plane (normal to `up`), the quarters cut by the diagonals of the line of
+    sight (behind: away from the camera), within `reach` metres of its box (the closest points),
+    not resting on it nor under it."""
+    if not items:
+        return np.zeros(0, bool)
+    up = np.asarray(up, np.float64) / np.linalg.norm(up)
+    sight = anchor.centroid - np.asarray(camera_centre, np.float64)
+    sight = sight - (sight @ up) * up
+    if np.linalg.norm(sight) < 1e-6:   # the camera right above or below it: no sides
+        return np.zeros(len(items), bool)
+    sight /= np.linalg.norm(sight)
+    offsets = np.stack([i.centroid for i in items]).astype(np.float64) - anchor.centroid
+    along, across = offsets @ sight, offsets @ np.cross(up, sight)   # across: positive to the left
+    quarter = {'behind': along > np.abs(across), 'front': -along > np.abs(across),
+               'left': across > np.abs(along), 'right': -across > np.abs(along)}[side]
+    return (quarter & (_box_gaps(items, anchor) <= reach) & np.array([i is not anchor for i in items])
+            & ~resting_on(items, anchor, up) & ~lying_under(items, anchor, up))
+
+
 def near(items: Sequence[ObjectInstance], anchor: ObjectInstance, up: np.ndarray | None = None) -> np.ndarray:
     """(len(items),) bool: which `items` lie next to `anchor`: the closest points of their
     boxes within NEAR_GAP_M (touching and overlapping boxes included), except, with `up` known,
     what rests on the anchor or lies under it (a lamp on a table is on it, not next to it)."""
     if not items:
         return np.zeros(0, bool)
-    lows = np.stack([i.box_min for i in items]).astype(np.float64)
-    highs = np.stack([i.box_max for i in items]).astype(np.float64)
-    gaps = np.maximum(0.0, np.maximum(anchor.box_min - highs, lows - anchor.box_max))   # per axis; 0 where they overlap
-    close = (np.linalg.norm(gaps, axis=1) <= NEAR_GAP_M) & np.array([i is not anchor for i in items])
+    close = (_box_gaps(items, anchor) <= NEAR_GAP_M) & np.array([i is not anchor for i in items])
     if up is not None:
         close &= ~resting_on(items, anchor, up) & ~lying_under(items, anchor, up)
     return close
@@ -423,21 +452,34 @@ PLACE_RULES = {
     'in': f"its centre inside the {{0}}'s box ({INSIDE_MARGIN_M:.2f} m larger) and smaller than the {{0}}",
 }
 PLACE_WORDS = {'on': 'on', 'under': 'under', 'near': 'next to', 'above': 'above', 'in': 'in'}
+# the sides of an object as the camera sees it now (`seen_beside`): places of a support question
+VIEW_SIDES = {'left': 'to the left of', 'right': 'to the right of', 'behind': 'behind', 'front': 'in front of'}
+VIEW_SIDE_RULE = (f"seen from the camera's position now: within {BESIDE_GAP_M:.1f} m of the {{0}}'s box, in the "
+                  "quarter around it on that side of the line of sight")
 
 
 def support_answer(support_name: str, supports: Sequence[ObjectInstance], items: Sequence[ObjectInstance],
-                   up: np.ndarray, frame: str, asked: str = '', relation: str = 'on') -> Answer:
+                   up: np.ndarray, frame: str, asked: str = '', relation: str = 'on',
+                   camera_pose: np.ndarray | None = None) -> Answer:
     """What lies on (relation 'on', `resting_on`), under ('under', `lying_under`), next to
     ('near', `near`), above ('above', `lying_above`) or in ('in', `lying_inside`) the `supports` (the instances `support_name`
-    names): of `items`, those the test keeps for one of them; value: how many (nothing next to
-    them: the text adds the nearest item and its distance). asked: a category for "is the lamp
-    on the table?" (value 1 / 0)."""
-    test, word = PLACE_TESTS[relation], PLACE_WORDS[relation]
+    names), or on one side of them as the camera sees it (a key of VIEW_SIDES, `seen_beside`;
+    camera_pose (4, 4) in `frame`): of `items`, those the test keeps for one of them; value: how
+    many (nothing next to them or on that side: the text adds the nearest item there and its
+    distance). asked: a category for "is the lamp on the table?" (value 1 / 0)."""
+    if relation in VIEW_SIDES:
+        if camera_pose is None:
+            return Answer(False, 'no camera pose yet to tell the sides of an object', frame=frame)
+        camera_centre = np.asarray(camera_pose, np.float64)[:3, 3]
+        test = partial(seen_beside, camera_centre=camera_centre, side=relation)
+        word, rule_text = VIEW_SIDES[relation], VIEW_SIDE_RULE
+    else:
+        test, word, rule_text = PLACE_TESTS[relation], PLACE_WORDS[relation], PLACE_RULES[relation]
     found = []
     for support in supports:
         found += [items[k] for k in np.flatnonzero(test(items, support, up)) if not any(items[k] is f for f in found)]
     where = '; '.join(f'the {support_name} at {xyz_text(s.centroid)}' for s in supports)
-    rule = PLACE_RULES[relation].format(support_name)
+    rule = rule_text.format(support_name)
     points = np.stack([s.centroid for s in supports] + [item.centroid for item in found])
     if asked:
         yes = any(item.category == asked for item in found)
@@ -449,10 +491,13 @@ def support_answer(support_name: str, supports: Sequence[ObjectInstance], items:
     if not found:
         text = f'I have seen nothing {word} {where} in {frame} ({rule})'
         others = [i for i in items if not any(i is s for s in supports)]
-        if relation == 'near' and others:   # "what is near the plant?": then what is nearest, and how far
+        if relation in VIEW_SIDES:   # "what is behind the sofa?": then the nearest on that side farther away
+            others = [i for i in others if any(test([i], s, up, reach=np.inf)[0] for s in supports)]
+        if (relation == 'near' or relation in VIEW_SIDES) and others:   # then what is nearest, and how far
             distance, nearest = min(((min(float(np.linalg.norm(i.centroid - s.centroid)) for s in supports), i)
                                      for i in others), key=lambda pair: pair[0])
-            text += f'; the nearest: a {nearest.category} at {xyz_text(nearest.centroid)}, {distance:.2f} m centre to centre'
+            there = 'the nearest' if relation == 'near' else f'the nearest {word} it'
+            text += f'; {there}: a {nearest.category} at {xyz_text(nearest.centroid)}, {distance:.2f} m centre to centre'
             points = np.vstack([points, nearest.centroid[None]])
         return Answer(True, 'ok', text, 'support', 0.0, 'count',
                       points=points, confidence=float(min(s.confidence for s in supports)), frame=frame)
