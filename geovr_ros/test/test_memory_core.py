@@ -255,3 +255,9 @@ def test_questions_about_objects_are_not_taken_for_the_trajectory(question):
     memory = SpatialMemory()
     walk(memory, 3)
     assert not GeometricAnswerer().answer(question, memory.snapshot(), 101.0).success
+
+
+def test_coordinates_in_answers_never_read_minus_zero():
+    from geovr_ros.memory.answerer import centimetres
+    assert centimetres(-1e-17) == '0.00' and centimetres(-0.004) == '0.00'   # a pose at its frame's origin
+    assert centimetres(-0.006) == '-0.01' and centimetres(1.234) == '1.23'

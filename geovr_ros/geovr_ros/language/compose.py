@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from geovr_ros.memory.answerer import centimetres
+
 UNIT_WORDS = {'m': 'm', 'cm': 'cm', 'm^2': 'square metres', '': ''}
 
 
@@ -24,11 +26,11 @@ def choice_sentence(options: list[str], index: int) -> str:
 
 
 def point_sentence(point: np.ndarray, frame: str) -> str:
-    x, y, z = (float(v) for v in point)
-    return f'at x={x:.2f} m, y={y:.2f} m, z={z:.2f} m in the {frame} frame'
+    x, y, z = (centimetres(v) for v in point)
+    return f'at x={x} m, y={y} m, z={z} m in the {frame} frame'
 
 
 def pose_sentence(position: np.ndarray, heading: float, frame: str) -> str:
-    x, y, z = (float(v) for v in position)
-    return (f'you are at x={x:.2f} m, y={y:.2f} m, z={z:.2f} m in the {frame} frame, facing '
-            f'{math.degrees(heading):.0f} degrees from its x axis (counter-clockwise)')
+    x, y, z = (centimetres(v) for v in position)
+    return (f'you are at x={x} m, y={y} m, z={z} m in the {frame} frame, facing '
+            f'{round(math.degrees(heading))} degrees from its x axis (counter-clockwise)')

@@ -156,7 +156,7 @@ class GeometricAnswerer:
             return _no_trajectory()
         T = memory.trajectory_poses[-1]
         yaw = float(yaw_from_pose(optical_to_body(T)))
-        sentence = (f'the camera faces {np.degrees(yaw):.0f} deg from the x axis of '
+        sentence = (f'the camera faces {round(float(np.degrees(yaw)))} deg from the x axis of '
                     f'{memory.trajectory_frame} towards its y axis, seen from above (its z axis up)')
         if memory.start_pose is not None:
             turned = float(np.angle(np.exp(1j * (yaw - yaw_from_pose(optical_to_body(memory.start_pose))))))
@@ -194,8 +194,14 @@ def _no_trajectory() -> Answer:
     return Answer(False, 'no trajectory yet: no frame has been processed')
 
 
+def centimetres(value: float) -> str:
+    """A coordinate in metres to centimetre precision for an answer's text: '0.00', never
+    '-0.00' (a pose at the origin of its frame comes out of a transform as -1e-17)."""
+    return f'{round(float(value), 2) + 0.0:.2f}'
+
+
 def _xyz(p: np.ndarray) -> str:
-    return f'x={p[0]:.2f} m, y={p[1]:.2f} m, z={p[2]:.2f} m'
+    return f'x={centimetres(p[0])} m, y={centimetres(p[1])} m, z={centimetres(p[2])} m'
 
 
 def _pose_answer(T: np.ndarray, t: float, frame: str, said: str = 'was') -> Answer:

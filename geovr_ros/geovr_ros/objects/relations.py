@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from geovr_ros.memory.answerer import Answer
+from geovr_ros.memory.answerer import Answer, centimetres
 from geovr_ros.objects.object_map import ObjectInstance, box_distance
 from geovr_ros.objects.room import FloorOutline
 
@@ -50,7 +50,7 @@ _WAYPOINT_CUE = re.compile(r'\b(?:until|reach(?:es|ing)?|(?:forward|go|walk|move
 
 def xyz_text(p: np.ndarray) -> str:
     """'x=.., y=.., z=.. m' of a (3,) point, centimetre precision (the answers' coordinates)."""
-    return f'x={p[0]:.2f}, y={p[1]:.2f}, z={p[2]:.2f} m'
+    return f'x={centimetres(p[0])}, y={centimetres(p[1])}, z={centimetres(p[2])} m'
 
 
 def floor_angle_deg(up: np.ndarray, forward: np.ndarray, target: np.ndarray) -> float:
