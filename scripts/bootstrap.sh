@@ -6,7 +6,7 @@
 #
 # Steps: the venv and its pinned packages (ROS 2 Kilted wheels, torch CPU, ...), the
 # wheels' CMake files mended for this interpreter, geovr_interfaces built and installed
-# into the venv, a tf2_msgs stand-in where no tf2_msgs exists, geovr_ros and
+# into the venv, tf2_msgs and vision_msgs stand-ins where none exist, geovr_ros and
 # geovr_training installed in editable mode, and the network-safety start-up hook.
 set -euo pipefail
 
@@ -105,13 +105,16 @@ build_interface_package() {  # NAME SOURCE_DIR
 mkdir -p "$BUILD"
 build_interface_package geovr_interfaces "$ROOT/geovr_interfaces"
 
-# tf2_msgs is no wheel: build the wire-compatible stand-in where none is importable.
-if "$PY" -c 'import tf2_msgs.msg' 2>/dev/null \
-    && ! grep -qs 'Stand-in' "$VENV/share/tf2_msgs/package.xml"; then
-  log "tf2_msgs provided by the ROS installation"
-else
-  build_interface_package tf2_msgs "$ROOT/scripts/standins/tf2_msgs"
-fi
+# tf2_msgs and vision_msgs are no wheels: build the wire-compatible stand-ins where none is
+# importable (scripts/standins/README.md).
+for standin in tf2_msgs vision_msgs; do
+  if "$PY" -c "import $standin.msg" 2>/dev/null \
+      && ! grep -qs 'Stand-in' "$VENV/share/$standin/package.xml"; then
+    log "$standin provided by the ROS installation"
+  else
+    build_interface_package "$standin" "$ROOT/scripts/standins/$standin"
+  fi
+done
 
 # --- 4. the project's own packages, editable ------------------------------------------
 own_hash=$(hash_of "$ROOT/geovr_ros/setup.py" "$ROOT/geovr_ros/setup.cfg" \
@@ -138,6 +141,7 @@ mv "$site/geovr_network_safety.pth.tmp" "$site/geovr_network_safety.pth"
 "$PY" -c 'import rclpy, torch, onnxruntime, pybullet, cv2
 from geovr_interfaces.srv import SpatialQuery
 from tf2_msgs.msg import TFMessage
+from vision_msgs.msg import Detection3DArray
 import geovr_ros, geovr_training' > /dev/null \
   || { echo "bootstrap: the environment does not import; see above" >&2; exit 1; }
 log "environment ready: $VENV"

@@ -1,9 +1,10 @@
 """Real processes on a real recording: replay_node plays the first frames of
 `../shared/data/hololens_office` into geovr_node running the shipped GeoVR-S v2; the object
-map arrives on the latched ~/objects (boxes and labels RViz shows) and the answers come
-from it, with the objects they used."""
+map arrives on the latched ~/objects (boxes and labels RViz shows) and ~/detections (the same
+objects as vision_msgs), and the answers come from it, with the objects they used."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ros_helpers import REPO_ROOT, Process, node_args, shipped_model, spin_until
 
 rclpy = pytest.importorskip('rclpy')
 from geovr_interfaces.srv import SpatialQuery  # noqa: E402
+from vision_msgs.msg import Detection3DArray  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
 from geovr_ros.inference.metadata import read_graph_metadata  # noqa: E402
@@ -58,6 +60,15 @@ def test_objects_of_a_real_walk_are_published_latched_and_answered(ros_env):
         head = read_graph_metadata(Path(model) / 'cell_classifier.onnx').get('vocabularies', {})
         categories = {c.name for c in load_vocabulary().categories} | set(head.get('cell_categories', []))
         assert {b.ns for b in boxes} <= categories and all(b.header.frame_id == 'map' for b in boxes)
+        # the same map for programs: one detection per object the answers count (labels not 'uncertain')
+        detections: list[Detection3DArray] = []
+        probe.create_subscription(Detection3DArray, '/obj/geovr_node/detections', detections.append, LATCHED)
+        spin_until(probe, lambda: bool(detections), 10)
+        assert detections, 'no latched ~/detections: ' + node.output()[-2000:]
+        counted = {(m.ns, m.id // 2) for m in labels if not m.text.endswith('uncertain')}
+        found = detections[-1].detections
+        assert {(d.results[0].hypothesis.class_id, int(d.id)) for d in found} == counted
+        assert all(d.header.frame_id == 'map' and 0 < d.results[0].hypothesis.score <= 1 for d in found)
         client = probe.create_client(SpatialQuery, '/obj/geovr_node/query')
         assert client.wait_for_service(timeout_sec=10)
         future = client.call_async(SpatialQuery.Request(question='What objects have you seen?'))
@@ -94,3 +105,32 @@ def test_a_bad_vocabulary_file_fails_configure_with_one_line_naming_it(ros_env, 
         assert node.alive()
     finally:
         node.stop()
+
+
+def test_without_vision_msgs_the_node_warns_once_and_keeps_its_markers(ros_env, tmp_path):
+    """A ROS installation without vision_msgs (its import fails: a package of that name that
+    raises ImportError stands first on PYTHONPATH) gets one warning naming it, and the node comes
+    up with ~/objects and without ~/detections."""
+    model = shipped_model(ros_env)
+    if not (Path(model) / 'cell_classifier.onnx').is_file():
+        pytest.skip(f'{model} has no cell_classifier.onnx (not a GeoVR-S v2 export)')
+    blocker = tmp_path / 'vision_msgs'
+    blocker.mkdir()
+    (blocker / '__init__.py').write_text("raise ImportError('vision_msgs is absent in this test')\n")
+    env = {**ros_env, 'PYTHONPATH': os.pathsep.join(p for p in (str(tmp_path), ros_env.get('PYTHONPATH')) if p)}
+    node = Process('geovr_node', node_args({'model': str(model)}, {'__ns': '/novision'}), env, 'no_vision_msgs_node')
+    rclpy.init()
+    probe = rclpy.create_node('no_vision_probe')
+    try:
+        assert node.wait_for_output('active:', 90), node.output()[-2000:]
+        output = node.output()
+        warned = [line for line in output.splitlines() if 'vision_msgs is not installed' in line]
+        assert len(warned) == 1 and 'absent in this test' in warned[0], output[-2000:]
+        assert 'Traceback' not in output
+        spin_until(probe, lambda: bool(probe.get_publishers_info_by_topic('/novision/geovr_node/objects')), 10)
+        assert probe.get_publishers_info_by_topic('/novision/geovr_node/objects')
+        assert not probe.get_publishers_info_by_topic('/novision/geovr_node/detections')
+    finally:
+        node.stop()
+        probe.destroy_node()
+        rclpy.try_shutdown()

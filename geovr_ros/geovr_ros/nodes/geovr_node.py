@@ -93,6 +93,7 @@ class GeoVRNode(LifecycleNode):
         self._diag_group = MutuallyExclusiveCallbackGroup()
         self._publishers_owned: list = []
         self.pub_objects = None          # ~/objects, made at configure when there is an object map
+        self.pub_detections = None       # ~/detections, the same map as vision_msgs (publish_detections)
         self._subscriptions_owned: list = []
         self._services_owned: list = []
         self._timers_owned: list = []
@@ -307,6 +308,7 @@ class GeoVRNode(LifecycleNode):
         # the object map, latched: a late RViz or subscriber gets the newest map at once
         self.pub_objects = pub(MarkerArray, '~/objects', LATCHED) \
             if self.session.objects is not None else None
+        self.pub_detections = self._detections_publisher(p) if self.session.objects is not None else None
         self.tf = TransformPublisher(self)
         self.static_tf = StaticTransformCache(self) \
             if p['odom_child'] == 'base' and p['camera_mount_source'] == 'tf' else None
@@ -337,7 +339,7 @@ class GeoVRNode(LifecycleNode):
         self._publishers_owned = [e for e in (
             self.pub_depth, self.pub_depth_info, self.pub_odom, self.pub_pose, self.pub_path,
             self.pub_loc, self.pub_diag, self.pub_colored, self.pub_confidence, self.pub_points,
-            self.pub_objects)
+            self.pub_objects, self.pub_detections)
             if e is not None]
         self._subscriptions_owned = subs
         self._services_owned = services
@@ -629,14 +631,30 @@ class GeoVRNode(LifecycleNode):
             self.tf.send([transform_stamped_msg(frame.T_map_odom, self.p['map_frame'],
                                                 self.p['odom_frame'], header.stamp)])
 
+    def _detections_publisher(self, p: dict):
+        """The ~/detections publisher, or None when not asked for or vision_msgs is missing."""
+        if not p['publish_detections']:
+            return None
+        try:
+            from vision_msgs.msg import Detection3DArray
+        except ImportError as error:
+            self.get_logger().warning(f'publish_detections: vision_msgs is not installed ({error}); the object '
+                                      'map goes out as markers on ~/objects only')
+            return None
+        return self.create_publisher(Detection3DArray, '~/detections', LATCHED)
+
     def _publish_objects(self, stamp) -> None:
-        """The object map as boxes and labels (a DELETEALL first: removed objects vanish)."""
+        """The object map as boxes and labels (a DELETEALL first: removed objects vanish) and,
+        with publish_detections, as detections."""
         if self.pub_objects is None:
             return
         from geovr_ros.ros.object_markers import object_markers
-        self.pub_objects.publish(object_markers(self.session.objects.map.instances(),
-                                                self.session.objects_frame, stamp, up=self.session.objects_up(),
-                                                floor=self.session.room_outline()))
+        instances = self.session.objects.map.instances()
+        self.pub_objects.publish(object_markers(instances, self.session.objects_frame, stamp,
+                                                up=self.session.objects_up(), floor=self.session.room_outline()))
+        if self.pub_detections is not None:
+            from geovr_ros.ros.object_detections import object_detections
+            self.pub_detections.publish(object_detections(instances, self.session.objects_frame, stamp))
 
     # ---------------------------------------------------------------- services
     @_under_frame_lock

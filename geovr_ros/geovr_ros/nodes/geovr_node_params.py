@@ -173,6 +173,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
           '(odom_child, camera_mount_*): the odom axis closest to the first image\'s up (z for a '
           'level REP 103 mount); with it the floor under an object stays out of its box and its '
           'footprint, and an object\'s parts stacked above each other merge.'),
+    Param('publish_detections', True, 'Also publish the object map as vision_msgs/Detection3DArray on '
+          '~/detections (latched, in the frame of ~/objects): per object the answers count, its box, '
+          'id, category (class_id) and confidence (score). Needs vision_msgs; without it a warning '
+          'and the markers alone.'),
     Param('object_vocabulary', '', 'A vocabulary YAML merged over the shipped '
           'config/object_vocabulary.yaml (categories, their ImageNet classes, synonyms, '
           'windows: [0.4, 0.7] to name crops instead of cells; docs/objects.md). Empty: the '
