@@ -119,3 +119,17 @@ def test_pairing_by_stamp_and_latest():
     assert latest.match(99.0)[0].stamp == 1.0
     with pytest.raises(ValueError, match='pairing mode'):
         IntrinsicsPairer('nearest')
+
+
+def test_the_ask_command_names_the_object_of_each_point():
+    from geometry_msgs.msg import PointStamped
+    from geovr_interfaces.srv import SpatialQuery
+
+    from geovr_ros.nodes.ask import format_response
+    response = SpatialQuery.Response(success=True, answer='the chair is 1.20 m from me', category='abs_distance',
+                                     value=1.2, unit='m', confidence=0.8, object_ids=[7, -1])
+    response.points = [PointStamped(header=Header(frame_id='map')), PointStamped(header=Header(frame_id='map'))]
+    response.points[0].point.x = 1.5
+    lines = format_response(response).splitlines()
+    assert lines[2] == '  point in map: (1.500, 0.000, 0.000) m (object 7)'
+    assert lines[3] == '  point in map: (0.000, 0.000, 0.000) m'        # the camera: no object

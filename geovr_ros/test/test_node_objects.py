@@ -76,6 +76,9 @@ def test_objects_of_a_real_walk_are_published_latched_and_answered(ros_env):
         answer = future.result()
         assert answer.success and answer.answer.startswith('I have seen'), answer.message
         assert len(answer.points) >= 1 and any(b.ns in answer.answer for b in boxes)
+        # each point is an object of the published map, named by the id ~/objects and ~/detections carry
+        assert len(answer.object_ids) == len(answer.points)
+        assert set(answer.object_ids) <= {b.id // 2 for b in boxes}
     finally:
         node.stop()
         if replay is not None:

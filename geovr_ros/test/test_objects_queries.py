@@ -57,6 +57,17 @@ def test_instances_under_half_the_best_confidence_are_not_counted_nor_first(voca
     assert ask('How many chairs are in this room?', vocab, instances=ROOM + [half]).value == 3.0
 
 
+def test_answers_name_the_instances_their_points_are(vocab):
+    """object_ids: per point the instance whose centroid it is, so a program can find it in
+    ~/detections; -1 for a point of no object (the camera), () for an answer without objects."""
+    assert ask('How many chairs are in this room?', vocab).object_ids == (2, 3)
+    assert ask('How far is the sofa from the table?', vocab).object_ids == (1, 4)
+    assert ask('Where is the table?', vocab).object_ids == (4,)
+    assert ask('How many beds are there?', vocab).object_ids == ()
+    moved = [inst(7, 'sofa', (0.0, 3.0, 0.4), (2.0, 0.9, 0.8))]   # another id at the same place
+    assert ask('Where is the sofa?', vocab, instances=moved).object_ids == (7,)
+
+
 def test_distance_centre_to_centre_and_closest_points(vocab):
     a = ask('How far is the sofa from the table?', vocab)
     assert a.success and a.category == 'abs_distance' and a.unit == 'm'

@@ -30,7 +30,9 @@ NO_MODEL_MESSAGE = ('no question model loaded: without one this node answers onl
 @dataclass(frozen=True)
 class Answer:
     """One answer. points: (K, 3) metres and pose: 4x4 or None, both in `frame`; stamp:
-    seconds of the newest frame the answer was given from (None when no frame is known)."""
+    seconds of the newest frame the answer was given from (None when no frame is known);
+    object_ids: per point, the object map's instance id whose centroid it is (-1: a point that
+    is no object's), or () when the answer used no object."""
 
     success: bool
     message: str
@@ -44,6 +46,7 @@ class Answer:
     frame: str = 'odom'
     stamp: float | None = None
     not_seen: bool = False  # the object map holds nothing of the objects asked about
+    object_ids: tuple[int, ...] = ()
 
 
 class QuestionAnswerer(Protocol):

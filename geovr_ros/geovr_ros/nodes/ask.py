@@ -32,9 +32,11 @@ def format_response(response) -> str:
     if response.unit or response.category:
         lines.append(f'  value: {response.value:g} {response.unit}  '
                      f'(category {response.category}, confidence {response.confidence:.2f})')
-    for p in response.points:
+    ids = list(response.object_ids)
+    for k, p in enumerate(response.points):
+        owner = f' (object {ids[k]})' if k < len(ids) and ids[k] >= 0 else ''
         lines.append(f'  point in {p.header.frame_id}: ({p.point.x:.3f}, {p.point.y:.3f}, '
-                     f'{p.point.z:.3f}) m')
+                     f'{p.point.z:.3f}) m{owner}')
     if response.pose.header.frame_id:  # empty: the answer carries no pose
         q, t = response.pose.pose.orientation, response.pose.pose.position
         lines.append(f'  pose in {response.pose.header.frame_id}: xyz ({t.x:.3f}, {t.y:.3f}, '

@@ -795,6 +795,7 @@ class GeoVRNode(LifecycleNode):
             response.points = [PointStamped(header=header) for _ in answer.points]
             for msg, xyz in zip(response.points, answer.points):
                 msg.point.x, msg.point.y, msg.point.z = (float(v) for v in xyz)
+        response.object_ids = [int(i) for i in answer.object_ids]
         if answer.pose is not None:  # no pose: frame_id stays empty (an identity pose would look real)
             response.pose.header = header
             response.pose.pose = pose_msg(answer.pose)

@@ -139,7 +139,23 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
     directions and turns (None: the camera's own up, minus its optical y axis, which is right
     for a level camera); floor: the room's outline in `frame` (`ObjectMap.room`) for its floor
     area, or a function returning it (called only for a room-size question). Declines
-    (`NO_MODEL_MESSAGE`) what is not an object question."""
+    (`NO_MODEL_MESSAGE`) what is not an object question. The answer's `object_ids` name the
+    instances its points are the centroids of (`object_ids_of`)."""
+    answer = _answer_question(question, instances, vocabulary, camera_pose, frame, up, floor)
+    return dataclasses.replace(answer, object_ids=object_ids_of(answer.points, instances))
+
+
+def object_ids_of(points: np.ndarray, instances: Sequence[ObjectInstance]) -> tuple[int, ...]:
+    """Per point (K, 3) the id of the instance whose centroid it is (-1: not an object's, e.g.
+    the camera or the floor's centre); () when none is an object's."""
+    ids = tuple(next((int(i.instance_id) for i in instances if np.array_equal(i.centroid, p)), -1)
+                for p in np.asarray(points, np.float64).reshape(-1, 3))
+    return ids if any(i >= 0 for i in ids) else ()
+
+
+def _answer_question(question: str, instances: Sequence[ObjectInstance], vocabulary: Vocabulary,
+                     camera_pose: np.ndarray | None, frame: str, up: np.ndarray | None,
+                     floor: FloorOutline | Callable[[], FloorOutline | None] | None) -> Answer:
     q = parse_object_question(question, vocabulary)
     if q is None:
         return Answer(False, NO_MODEL_MESSAGE, frame=frame)
@@ -172,9 +188,9 @@ def answer_from_objects(question: str, instances: Sequence[ObjectInstance], voca
 def _doubts(answer: Answer, instances: Sequence[ObjectInstance]) -> list[str]:
     """A note per doubted instance the answer used (its centre among the answer's points): the
     map keeps it as its category's most believed, but its verifier doubts it."""
-    points = np.asarray(answer.points).reshape(-1, 3)
+    used = set(object_ids_of(answer.points, instances))
     return [f'uncertain: the map believes this {inst.category} only {inst.belief:.2f}' for inst in instances
-            if inst.doubted and any(np.array_equal(inst.centroid, p) for p in points)]
+            if inst.doubted and inst.instance_id in used]
 
 
 def _narrow(q: ObjectQuestion, qualifier: Qualifier, by_category: dict[str, list[ObjectInstance]],
