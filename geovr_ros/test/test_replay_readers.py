@@ -204,3 +204,20 @@ def test_replay_clock_paces_at_the_rate():
     assert ReplayClock(rate=0).delay(5.0) == 0.0
     with pytest.raises(ValueError, match='rate'):
         ReplayClock(rate=-1)
+
+
+def test_tum_folder_with_a_calibration_file_takes_its_camera(tmp_path):
+    """The ETH3D SLAM benchmark's TUM-format sequences name no freiburg sensor and ship their
+    undistorted camera as calibration.txt ('fx fy cx cy'): read, not distorted again; a file of
+    other content is refused naming it."""
+    root = tmp_path / 'eth3d_table_3'
+    (root / 'rgb').mkdir(parents=True)
+    write_png(root / 'rgb' / '0.png', frame_rgb(0, KINECT))
+    (root / 'rgb.txt').write_text('# timestamp filename\n100.000000 rgb/0.png\n')
+    (root / 'calibration.txt').write_text('726.28 726.28 354.65 186.47\n')
+    frame, = open_replay_source(root)
+    np.testing.assert_allclose(frame.K, [[726.28, 0, 354.65], [0, 726.28, 186.47], [0, 0, 1]])
+    assert np.array_equal(frame.rgb, frame_rgb(0, KINECT))         # no lens correction
+    (root / 'calibration.txt').write_text('726.28 726.28 354.65\n')
+    with pytest.raises(ReplayFormatError, match='calibration.txt'):
+        open_replay_source(root)

@@ -55,20 +55,35 @@ def tum_sensor(folder: Path) -> str | None:
 
 def tum_intrinsics(spec, folder: str | Path) -> np.ndarray:
     """K (3, 3) from a sensor name ('freiburg1|2|3', 'default'), 'fx,fy,cx,cy', (fx, fy, cx, cy),
-    a (3, 3) K, or (None) the sensor of `folder` (tum_sensor)."""
+    a (3, 3) K, or (None) the sensor of `folder` (tum_sensor), else its calibration.txt ('fx fy
+    cx cy' of the undistorted colour camera, as the ETH3D SLAM benchmark ships its TUM-format
+    sequences)."""
     folder = Path(folder)
     if spec is None:
-        spec = tum_sensor(folder)
+        spec = tum_sensor(folder) or _calibration_file(folder)
         if spec is None:
             raise RecordingFormatError(folder, 'TUM sensor unknown (no freiburg1/2/3 in the folder name or in '
-                                               'the header of rgb.txt); give the intrinsics: freiburg1|2|3 or '
-                                               'fx,fy,cx,cy')
+                                               'the header of rgb.txt, no calibration.txt); give the intrinsics: '
+                                               'freiburg1|2|3 or fx,fy,cx,cy')
     if isinstance(spec, str) and spec in TUM_INTRINSICS:
         spec = TUM_INTRINSICS[spec]
     elif isinstance(spec, str) and spec.count(',') != 3:
         raise RecordingFormatError(folder, f'intrinsics {spec!r}: expected freiburg1|freiburg2|freiburg3 or '
                                            'fx,fy,cx,cy')
     return intrinsics_matrix(spec, folder)
+
+
+def _calibration_file(folder: Path) -> tuple[float, ...] | None:
+    """(fx, fy, cx, cy) from the folder's calibration.txt (its first line), or None when there is
+    none. Raises RecordingFormatError when it is not four numbers."""
+    path = folder / 'calibration.txt'
+    if not path.is_file():
+        return None
+    first = read_list(path, 4)[0]
+    try:
+        return tuple(float(v) for v in first)
+    except ValueError:
+        raise RecordingFormatError(path, f'expected "fx fy cx cy", got {" ".join(first)!r}') from None
 
 
 def tum_distortion(spec, folder: str | Path) -> tuple[float, ...] | None:
