@@ -13,7 +13,10 @@ to the table?" was answered right as a count of the chairs next to it (expected 
 of place: the expectation changed). A sixth batch of 20 (session 36, terse, spoken and roundabout):
 18 at 1933677 ("wheres the sofa", typed without its apostrophe, was declined; "what is the table
 next to?" named the box under it as the single nearest object, now what lies next to it, as "what
-is next to the table?"). New wordings users try belong here."""
+is next to the table?"). A seventh batch of 22 (session 41): 21 at c4b3256 ("whereabouts is
+the box?" was declined, fixed); an eighth of 22, spoken, shouted and terse: 21 ("I'm looking for
+the box" was declined, fixed); the 17 not already here in other words are. New wordings users
+try belong here."""
 from __future__ import annotations
 
 import numpy as np
@@ -172,6 +175,24 @@ WORDINGS = [
     # typed on a phone: typographic apostrophes
     ('What\u2019s on the table?', 'support', lambda a: a.value == 1 and 'a lamp' in a.answer),
     ('What\u2019s behind me?', 'around', _near(0)),
+    # the seventh and eighth batches (session 41), written before running them; new here
+    ('Could you tell me how many chairs there are?', 'object_count', _near(2)),
+    ("What's the distance from the lamp to the plant?", 'abs_distance', _near(np.linalg.norm([1.8, 1.9, 0.65]))),
+    ('Show me where the sofa is.', 'where_is', lambda a: a.points[0] == pytest.approx([0.0, 3.0, 0.4])),
+    ('Which is closer to me, the sofa or the plant?', 'rel_distance', _near(1)),
+    ('How many objects are there in total?', 'object_list', _near(8)),
+    ('Which object did you see last?', 'appearance_order', lambda a: a.answer.startswith('last seen: the plant')),
+    ("What's beneath the table?", 'support', lambda a: a.value == 1 and 'a box' in a.answer),
+    ('Is the plant closer to the sofa or to the table?', 'rel_distance', _near(0)),
+    ('Whereabouts is the box?', 'where_is', lambda a: a.points[0] == pytest.approx([0.1, -0.1, 0.15])),
+    ('HOW FAR IS THE SOFA FROM THE TABLE', 'abs_distance', _near(np.hypot(3.0, 0.025))),
+    ('distance sofa table', 'abs_distance', _near(np.hypot(3.0, 0.025))),
+    ("What's the table's height?", 'object_size', _near(0.75)),
+    ("I'm looking for the box", 'where_is', lambda a: a.points[0] == pytest.approx([0.1, -0.1, 0.15])),
+    ('What lies between the sofa and the table?', 'between', lambda a: a.value == 1 and 'a ball' in a.answer),
+    ("What's to my right?", 'around', lambda a: 'the plant' in a.answer and 'the sofa' not in a.answer),
+    ('When did you first notice the sofa?', 'when_seen', lambda a: 'first saw the sofa at t=1.00 s' in a.answer),
+    ('how tall r the chairs', 'object_size', _near(0.9)),
 ]
 
 

@@ -98,7 +98,7 @@ CATEGORY_CUES = {
     'appearance_order': r"\bfirst\b|\bappear(?:s|ed|ance)?\b|\border\b|\bsequence\b|\bseen\b|\bsaw\b|\bsee\b|"
                         r"\bearlier\b|\blater\b|\bbefore\b|\bafter\b",
     'where_is': r"\bwhere\b|\blocate\b|\bfind\b|\bposition\b|\bpoint\b|\bshow me\b|\bcoordinates?\b|"
-                r"\bwhereabouts\b|\blocation\b",
+                r"\bwhereabouts\b|\blocation\b|\b(?:looking|searching) for\b",
     'situated_localization': r"\bwhere am i\b|\bwhere i am\b|\bmy (?:position|location|heading|pose)\b|"
                              r"\blocate me\b|\b(?:i am|i'm) (?:facing|looking|standing)\b|\bmy (?:left|right)\b|"
                              r"\b(?:of|to|before) me\b|\bam i\b",

@@ -117,8 +117,8 @@ _TASKS = (
                                 r'|\bhow many (cm|m|centimet\w*|met(er|re)s?|f(ee|oo)t)\b.*\b(between|from|apart)\b')),
     ('object_size', re.compile(r'\bhow (big|large|long|tall|wide|high)\b|\bsize\b|\blength\b|\bheight\b|\bwidth\b'
                                r'|\bdimensions?\b|\blongest\b|\bmeasures?\b')),
-    ('where_is', re.compile(r'\bwhere\b|\b(which|what) direction\b|\blocat\w*\b|\bposition of\b|\bfind\b'
-                            r'|\bbe found\b|\bshow me\b'
+    ('where_is', re.compile(r'\bwhere(abouts)?\b|\b(which|what) direction\b|\blocat\w*\b|\bposition of\b|\bfind\b'
+                            r'|\bbe found\b|\bshow me\b|\b(looking|searching|search) for\b'
                             r'|\bwhich (point|place|spot)\b')),
     ('object_list', re.compile(r'\bwhat (objects|things|items)\b|\bwhat (do|did|can|have) (you|i|we) (see|seen|saw)\b'
                                r'|\blist\b|\bwhat is (in|around)\b')),
