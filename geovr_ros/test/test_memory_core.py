@@ -234,6 +234,15 @@ TRAJECTORY_WORDINGS = [
     ('For how long have you been recording?', 'duration', 5.0),
     ('Where was the robot 2 seconds ago?', 'pose', (1.8, 0.0, 2.4)),
     ('Where were we 2 s ago?', 'pose', (1.8, 0.0, 2.4)),
+    # session 41, written before running them: speeds, a recent span, more starts and durations
+    ('How fast am I moving?', 'speed', 1.0),
+    ("What's my speed?", 'speed', 1.0),
+    ('What is my average speed?', 'speed', 1.0),
+    ('Am I moving?', 'speed', 1.0),
+    ('How far did I move in the last 2 seconds?', 'distance', 2.0),
+    ('How long ago did we start?', 'duration', 5.0),
+    ('How much time has passed?', 'duration', 5.0),
+    ('What was my position at the start?', 'pose', (0.0, 0.0, 0.0)),
 ]
 
 
@@ -261,3 +270,27 @@ def test_coordinates_in_answers_never_read_minus_zero():
     from geovr_ros.memory.answerer import centimetres
     assert centimetres(-1e-17) == '0.00' and centimetres(-0.004) == '0.00'   # a pose at its frame's origin
     assert centimetres(-0.006) == '-0.01' and centimetres(1.234) == '1.23'
+
+
+def test_speed_and_recent_way_after_standing_still():
+    """1 m/s for 5 s, then 2 s standing: the current speed is over the last second (0: "no"),
+    the average over the whole time; a recent span reaching before odometry began counts all
+    of its way and says so; a span of no time is refused; a span older than the poses kept is
+    refused naming when they begin."""
+    memory = SpatialMemory()
+    walk(memory, 11)
+    for i in range(4):
+        memory.record_pose(105.5 + 0.5 * i, make_pose(np.eye(3), (3.0, 0.0, 4.0)))
+    ask = GeometricAnswerer().answer
+    still = ask('Am I moving?', memory.snapshot(), 107.0)
+    assert still.value == pytest.approx(0.0) and still.unit == 'm/s' and still.answer.startswith('no: 0.00 m/s')
+    assert ask('What is my average speed?', memory.snapshot(), 107.0).value == pytest.approx(5.0 / 7.0)
+    recent = ask('How far did I move in the last 3 seconds?', memory.snapshot(), 107.0)
+    assert recent.value == pytest.approx(1.0) and 'since t=104.000 s' in recent.answer
+    whole = ask('how far have I walked in the past minute?', memory.snapshot(), 107.0)
+    assert whole.value == pytest.approx(5.0) and 'all since odometry started at t=100.000 s' in whole.answer
+    assert not ask('How far did I move in the last 0 seconds?', memory.snapshot(), 107.0).success
+    short = SpatialMemory(max_trajectory=4)
+    walk(short, 11)
+    dropped = ask('How far did I move in the last 4 seconds?', short.snapshot(), 105.0)
+    assert not dropped.success and 'older poses were dropped' in dropped.message

@@ -202,6 +202,9 @@ def test_answers_in_every_target_frame(pipeline):
     in_camera = session.answer('where am I?', now=11.0, target_frame='cam_optical')
     np.testing.assert_allclose(in_camera.pose, np.eye(4), atol=1e-9)
     assert 'x=0.00 m, y=0.00 m, z=0.00 m in cam_optical' in in_camera.answer   # said in the frame asked for
+    speed = session.answer('how fast am I moving?', now=11.0, target_frame='cam_optical')
+    assert speed.category == 'speed' and speed.unit == 'm/s', speed   # the trajectory's, not the objects'
+    assert speed.value == pytest.approx(0.02 * 30, abs=0.05)          # 2 cm a frame at 30 Hz, in any frame
     in_base = session.answer('where am I?', now=11.0, target_frame='base_link')
     np.testing.assert_allclose(in_base.pose, mount, atol=1e-9)   # the mount, seen from base
     assert 'x=0.10 m, y=0.00 m, z=0.30 m in base_link' in in_base.answer

@@ -3,7 +3,8 @@
 `QuestionAnswerer` is the interface the node calls. A language-model answerer (a later
 component) implements it; until one is loaded, `GeometricAnswerer` answers only what the
 memory determines exactly without a language model: the camera's own trajectory (where it
-is, where it was at a time, how far it travelled, for how long) and the memory's size. Any
+is, where it was at a time, how far it travelled, in the last seconds too, how fast, for how
+long) and the memory's size. Any
 other question gets `success=False` and `NO_MODEL_MESSAGE`; nothing is guessed.
 
 `GeometricAnswerer` answers in the snapshot's trajectory frame (`MemorySnapshot.trajectory_in`
@@ -18,13 +19,14 @@ from typing import Protocol
 
 import numpy as np
 
-from geovr_ros.geometry import optical_to_body, pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw, yaw_from_pose
+from geovr_ros.geometry import (optical_to_body, path_length, pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw,
+                               yaw_from_pose)
 from geovr_ros.memory.spatial_memory import MemorySnapshot
 
 NO_MODEL_MESSAGE = ('no question model loaded: without one this node answers only questions '
                     'about its own trajectory and memory (where am I, where was I at <t> s, '
                     'where did I start, how far have I travelled, how far am I from the start, '
-                    'for how long, which way am I facing, how many keyframes)')
+                    'how fast am I moving, for how long, which way am I facing, how many keyframes)')
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ _WHO = r'(i|we|you|the camera|the robot)'
 _MOVED = (r'(travel+ed|travel|move|moved|go|gone|walk|walked|come|driven|drive|drove|covered|cover|flown|fly'
           r'|flew)')
 _START = r'(?:the start(?:ing point)?|(?:my|our|your|its) start(?:ing point)?|where (?:i|we|you|it) started)'
+_UNITS = '|'.join(sorted(_SECONDS, key=len, reverse=True))
+SPEED_WINDOW_S = 1.0     # the current speed: the straight way over the last second of the trajectory
+MOVING_SPEED_M_S = 0.05  # slower than this is standing still (tracking jitter is a few cm a second)
 
 
 class GeometricAnswerer:
@@ -79,6 +84,10 @@ class GeometricAnswerer:
 
     _PATTERNS = (
         ('count', re.compile(r'\bhow many (key ?frames|places|memories)\b')),
+        ('speed', re.compile(r'\bhow fast\b|\bspeed\b|\bvelocity\b|\b(am|are|is) ' + _WHO + r' (still )?moving\b')),
+        ('recent', re.compile(r'\b(?:how far|how many (?:m|meters|metres)|(?:what|how much) distance|how much) '
+                              r'(have|has|did) ' + _WHO + r' (been )?' + _MOVED + r'\b.*?\b(?:in|over|during|within) '
+                              r'the (?:last|past|previous) (?:' + _NUMBER + r'\s*)?(' + _UNITS + r')\b')),
         ('from_start', re.compile(r'\bhow far (am|are|is) ' + _WHO + r' (now )?(from|away from) ' + _START
                                   + r'|\b(distance|how far) (from|to) ' + _START + r'\b')),
         ('distance', re.compile(r'\b(?:how far|how many (?:m|meters|metres)|(?:what|how much) (?:total )?distance'
@@ -87,12 +96,16 @@ class GeometricAnswerer:
                                 r'|^\s*(?:the )?distance (?:so far )?(?:travel+ed|covered|moved|walked|driven)\b')),
         ('duration', re.compile(r'\bhow long (have|has|did) ' + _WHO + r' (been )?'
                                 r'(running|moving|move|walking|walk|travel+ing|travel+ed|travel|recording|record|run'
-                                r'|driving|drive|going|go|flying|fly)\b')),
+                                r'|driving|drive|going|go|flying|fly)\b'
+                                r'|\bhow long ago did ' + _WHO + r' (start|begin|set off)\b'
+                                r'|\bhow (long|much time) (has it been|has passed|since (i|we|you|it) started)\b')),
         ('start', re.compile(r'\bwhere (did|do) ' + _WHO + r' (start|begin|set off|start off)\b'
                              r'|\bwhere (was|were) ' + _WHO + r' at the (start|beginning)\b'
-                             r"|\bwhere(?:'s| is| was) (?:my|our|your|the) start(?:ing point)?\b")),
-        ('ago', re.compile(r'\bwhere (was|were) ' + _WHO + r'\b.*?'
-                           + _NUMBER + r'\s*(' + '|'.join(sorted(_SECONDS, key=len, reverse=True)) + r')\s+ago\b')),
+                             r"|\bwhere(?:'s| is| was) (?:my|our|your|the) start(?:ing point)?\b"
+                             r'|\bwhat (?:was|is) (?:my|our|your|the camera\'s|the robot\'s) (?:position|location|pose) '
+                             r'at the (?:start|beginning)\b'
+                             r'|\b(?:my|our|your) (?:starting|start) (?:position|location|pose)\b')),
+        ('ago', re.compile(r'\bwhere (was|were) ' + _WHO + r'\b.*?' + _NUMBER + r'\s*(' + _UNITS + r')\s+ago\b')),
         ('at_time', re.compile(r'\bwhere (was|were) ' + _WHO + r'\b.*?'
                                r'(?:at|t\s*=)\s*(?:t\s*=\s*)?(?:time\s+)?([-+]?\d+(?:\.\d+)?)')),
         ('heading', re.compile(r"^\s*what(?:'s| is) (?:my|our|your|the camera's|the robot's) (?:current )?heading\b"
@@ -129,6 +142,60 @@ class GeometricAnswerer:
                       'distance', d, 'm', points=memory.trajectory_xyz[-1:].copy(),
                       confidence=1.0, frame=memory.trajectory_frame)
 
+    def _recent(self, match, memory, now):
+        """The way along the trajectory in the last N seconds or minutes (N 1 when not said:
+        "in the last minute")."""
+        stamps = memory.trajectory_stamps
+        if stamps.size == 0:
+            return _no_trajectory()
+        amount, unit = match.groups()[-2:]   # the pattern's last two groups
+        amount = amount or 'one'
+        window = (float(_NUMBER_WORDS[amount]) if amount in _NUMBER_WORDS else float(amount)) * _SECONDS[unit]
+        if not window > 0:
+            return Answer(False, f'the time span must be positive, got {window:g} s')
+        since, note = now - window, ''
+        started = _started(memory)
+        if since < started:   # odometry began within the span: all of its way
+            since, note = started, f', all since odometry started at t={started:.3f} s'
+        if since < stamps[0]:
+            return Answer(False, f'the remembered trajectory starts at t={stamps[0]:.3f} s (older poses were '
+                                 f'dropped), after the {window:g} s asked about began (t={since:.3f} s)')
+        inside = stamps >= since
+        positions = np.concatenate([interpolate_pose(stamps, memory.trajectory_poses, since)[None, :3, 3],
+                                    memory.trajectory_xyz[inside]])
+        d = path_length(positions, memory.path_resolution)
+        return Answer(True, 'ok', f'{d:.2f} m travelled in the last {window:g} s (since t={since:.3f} s{note}; '
+                      f'counted in {memory.path_resolution:g} m steps)', 'distance', d, 'm',
+                      points=positions[[0, -1]].copy(), confidence=1.0, frame=memory.trajectory_frame)
+
+    def _speed(self, match, memory, now):
+        """The current speed (the straight way over the last SPEED_WINDOW_S of the trajectory),
+        or the average one (the distance travelled over the time) when asked; "am I moving?"
+        is yes from MOVING_SPEED_M_S."""
+        stamps = memory.trajectory_stamps
+        if stamps.size < 2:
+            return Answer(False, 'no speed yet: fewer than two frames processed')
+        text = match.string
+        if re.search(r'\b(average|mean|overall)\b', text):
+            span = float(stamps[-1]) - _started(memory)
+            if span <= 0:
+                return Answer(False, 'no speed yet: the trajectory spans no time')
+            v = memory.distance_travelled / span
+            return Answer(True, 'ok', f'{v:.2f} m/s on average: {memory.distance_travelled:.2f} m in {span:.2f} s',
+                          'speed', v, 'm/s', points=memory.trajectory_xyz[-1:].copy(), confidence=1.0,
+                          frame=memory.trajectory_frame)
+        since = max(float(stamps[0]), float(stamps[-1]) - SPEED_WINDOW_S)
+        before = interpolate_pose(stamps, memory.trajectory_poses, since)[:3, 3]
+        span = float(stamps[-1]) - since
+        v = float(np.linalg.norm(memory.trajectory_xyz[-1] - before)) / span if span > 0 else 0.0
+        said = f'{v:.2f} m/s over the last {span:.2f} s'
+        if match.group(1):   # "am I moving?"
+            moving = v >= MOVING_SPEED_M_S
+            said = (f'yes: {said}' if moving else
+                    f'no: {said} (below {MOVING_SPEED_M_S:g} m/s, which tracking jitter alone can reach)')
+        return Answer(True, 'ok', said, 'speed', v, 'm/s', points=np.stack([before, memory.trajectory_xyz[-1]]),
+                      confidence=1.0, frame=memory.trajectory_frame)
+
     def _from_start(self, match, memory, now):
         if memory.start_pose is None or memory.trajectory_stamps.size == 0:
             return _no_trajectory()
@@ -144,8 +211,7 @@ class GeometricAnswerer:
         stamps = memory.trajectory_stamps
         if stamps.size == 0:
             return _no_trajectory()
-        first = memory.start_stamp if np.isfinite(memory.start_stamp) else stamps[0]
-        span = float(stamps[-1] - first)
+        span = float(stamps[-1]) - _started(memory)
         return Answer(True, 'ok', f'{span:.2f} s of trajectory since odometry started',
                       'duration', span, 's', confidence=1.0, frame=memory.trajectory_frame)
 
@@ -191,6 +257,12 @@ class GeometricAnswerer:
             return Answer(False, f'time {t:.3f} s is outside the remembered trajectory '
                                  f'[{stamps[0]:.3f}, {stamps[-1]:.3f}] s')
         return _pose_answer(interpolate_pose(stamps, memory.trajectory_poses, t), t, memory.trajectory_frame)
+
+
+def _started(memory: MemorySnapshot) -> float:
+    """Seconds: when odometry began (the first pose since the last reset, kept when the bounded
+    trajectory drops it; the oldest kept pose's stamp for a snapshot without it)."""
+    return float(memory.start_stamp) if np.isfinite(memory.start_stamp) else float(memory.trajectory_stamps[0])
 
 
 def _no_trajectory() -> Answer:
