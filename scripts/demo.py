@@ -640,11 +640,21 @@ def own_answer_in_world(answer: dict, T_world_odom: np.ndarray | None) -> dict:
     return verdict
 
 
-def evaluate_objects(rec: Recording, seq, traj: Trajectory | None) -> dict:
+def node_vocabulary(perception: Path):
+    """The vocabulary geovr_node names objects with: the shipped one extended by the category
+    head's names in the exported cell classifier's metadata ('toy duck', 'stool')."""
+    from geovr_ros.inference.metadata import read_graph_metadata
+    from geovr_ros.objects import load_vocabulary
+    classifier = Path(perception) / 'cell_classifier.onnx'
+    head = read_graph_metadata(classifier).get('vocabularies', {}) if classifier.is_file() else {}
+    return load_vocabulary().with_categories(head.get('cell_categories', []) if isinstance(head, dict) else [])
+
+
+def evaluate_objects(rec: Recording, seq, traj: Trajectory | None, vocabulary) -> dict:
     """The object map geovr_node published last (~/objects), placed in the world by the SE(3) fit
     of its odometry (map ~ odom: the pose graph corrects it little on a short walk); on rendered
-    data also matched with the true objects: found = the vocabulary's category of the true one
-    (a tv is a monitor) within OBJECT_MATCH_M of its centre."""
+    data also matched with the true objects: found = the category `vocabulary` (the node's,
+    `node_vocabulary`) gives the true one (a tv is a monitor) within OBJECT_MATCH_M of its centre."""
     if not rec.objects:
         return {'found': 0, 'objects': [], 'note': 'no object map received (no cell classifier, or nothing named)'}
     T = np.eye(4) if traj is None else traj.T_world_odom_se3
@@ -657,8 +667,6 @@ def evaluate_objects(rec: Recording, seq, traj: Trajectory | None) -> dict:
     scene = getattr(seq, 'scene', None)
     if scene is None or traj is None:
         return result
-    from geovr_ros.objects import load_vocabulary
-    vocabulary = load_vocabulary()
     seen = [o for o in scene.objects if o.first_seen is not None and o.first_seen < len(seq)]
     matched, used = [], set()
     for obj in seen:
@@ -1068,7 +1076,7 @@ def main(argv=None) -> int:
             depth_summary, per_frame = evaluate_depth(rec, seq)
             traj_metrics, traj = evaluate_trajectory(rec, seq)
             records = evaluate_answers(questions, rec.answers, traj, z_up=not real)
-            objects = evaluate_objects(rec, seq, traj)
+            objects = evaluate_objects(rec, seq, traj, node_vocabulary(models.perception))
         with stage('figures', timings):
             montages = render_montages(rec, seq, per_frame, out, args.montages)
             object_map = render_object_map(seq, traj, objects, out)

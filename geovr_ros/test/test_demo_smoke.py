@@ -165,3 +165,21 @@ def test_demo_names_a_recording_it_cannot_read_and_starts_nothing(ros_env, tmp_p
     assert result.returncode != 0
     assert "stage 'data' failed" in result.stderr and str(missing) in result.stderr
     assert not list((tmp_path / 'out' / 'logs').glob('*.log'))
+
+
+def test_true_objects_are_matched_in_the_nodes_vocabulary(ros_env, tmp_path):
+    """The demo scores found objects by the categories the node names: the shipped vocabulary
+    and the category head's own names (a rendered toy duck was never counted found before)."""
+    import importlib.util
+    import sys
+
+    from ros_helpers import shipped_model
+    spec = importlib.util.spec_from_file_location('geovr_demo_script', DEMO)
+    demo = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))   # its dataclasses look it up
+    spec.loader.exec_module(demo)
+    model = shipped_model(ros_env)
+    if not (Path(model) / 'cell_classifier.onnx').is_file():
+        pytest.skip(f'{model} has no cell_classifier.onnx (not a GeoVR-S v2 export)')
+    vocabulary = demo.node_vocabulary(model)
+    assert vocabulary.find('toy duck') and vocabulary.find('stool') and vocabulary.find('tv')
+    assert not demo.node_vocabulary(tmp_path).find('toy duck')   # no classifier: the shipped vocabulary
