@@ -290,6 +290,8 @@ def test_speed_and_recent_way_after_standing_still():
     whole = ask('how far have I walked in the past minute?', memory.snapshot(), 107.0)
     assert whole.value == pytest.approx(5.0) and 'all since odometry started at t=100.000 s' in whole.answer
     assert not ask('How far did I move in the last 0 seconds?', memory.snapshot(), 107.0).success
+    late = ask('How far did I move in the last 2 seconds?', memory.snapshot(), 200.0)   # no frame since 107 s
+    assert not late.success and 'no frame processed in the last 2 s' in late.message
     short = SpatialMemory(max_trajectory=4)
     walk(short, 11)
     dropped = ask('How far did I move in the last 4 seconds?', short.snapshot(), 105.0)

@@ -154,6 +154,9 @@ class GeometricAnswerer:
         if not window > 0:
             return Answer(False, f'the time span must be positive, got {window:g} s')
         since, note = now - window, ''
+        if since >= stamps[-1]:
+            return Answer(False, f'no frame processed in the last {window:g} s (the newest is '
+                                 f'{now - float(stamps[-1]):.3g} s old)')
         started = _started(memory)
         if since < started:   # odometry began within the span: all of its way
             since, note = started, f', all since odometry started at t={started:.3f} s'
@@ -188,7 +191,7 @@ class GeometricAnswerer:
         before = interpolate_pose(stamps, memory.trajectory_poses, since)[:3, 3]
         span = float(stamps[-1]) - since
         v = float(np.linalg.norm(memory.trajectory_xyz[-1] - before)) / span if span > 0 else 0.0
-        said = f'{v:.2f} m/s over the last {span:.2f} s'
+        said = f'{v:.2f} m/s over the last {span:.2f} s of the trajectory (to t={float(stamps[-1]):.3f} s)'
         if match.group(1):   # "am I moving?"
             moving = v >= MOVING_SPEED_M_S
             said = (f'yes: {said}' if moving else
