@@ -15,7 +15,8 @@ import re
 
 import numpy as np
 
-__all__ = ['COLOUR_PROTOTYPES', 'colour_distance', 'colour_features', 'colour_name', 'colour_word_before']
+__all__ = ['COLOUR_PROTOTYPES', 'colour_distance', 'colour_features', 'colour_name', 'colour_word_before',
+           'nearest_colours']
 
 COLOUR_PROTOTYPES: dict[str, tuple[float, float, float]] = {
     'red': (0.80, 0.10, 0.10), 'green': (0.10, 0.60, 0.20), 'blue': (0.10, 0.25, 0.80),
@@ -46,13 +47,21 @@ def colour_distance(rgb_a: np.ndarray, rgb_b: np.ndarray) -> np.ndarray:
 
 _NAMES = list(COLOUR_PROTOTYPES)
 _PROTOTYPES = np.array([COLOUR_PROTOTYPES[n] for n in _NAMES])
+_PROTOTYPE_FEATURES = colour_features(_PROTOTYPES)
+
+
+def nearest_colours(rgb: np.ndarray) -> np.ndarray:
+    """Index in COLOUR_PROTOTYPES (its order) of the basic colour term nearest each finite sRGB
+    colour (n, 3) -> (n,) int."""
+    features = colour_features(np.asarray(rgb, np.float64).reshape(-1, 3))
+    return np.argmin(np.linalg.norm(features[:, None] - _PROTOTYPE_FEATURES[None], axis=-1), axis=1)
 
 
 def colour_name(rgb: np.ndarray | None) -> str:
     """The basic colour term nearest an sRGB colour (3,); '' for None or NaN."""
     if rgb is None or not np.all(np.isfinite(rgb)):
         return ''
-    return _NAMES[int(np.argmin(colour_distance(np.asarray(rgb)[None], _PROTOTYPES)))]
+    return _NAMES[int(nearest_colours(rgb)[0])]
 
 
 def colour_word_before(text: str) -> str:

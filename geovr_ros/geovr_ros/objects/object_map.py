@@ -50,7 +50,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from geovr_ros.geometry import invert_pose, project_points, transform_points
-from geovr_ros.objects.colours import colour_distance, colour_name
+from geovr_ros.objects.colours import colour_distance, nearest_colours
 from geovr_ros.objects.footprint import BOX_PAD, DIRECTIONS, OrientedBox, column_quantile, fit_footprint_box
 from geovr_ros.objects.observations import ObjectObservation
 from geovr_ros.objects.room import RoomFootprint
@@ -253,14 +253,13 @@ class _Track:
 
 def _consistent_colour(colours: np.ndarray) -> np.ndarray | None:
     """The median of the views' colours (n, 3) (NaN rows: not seen) when at least half of the
-    views that saw one name the same colour as it (`colour_name`); else None: cells named
+    views that saw one name the same colour as it (`nearest_colours`); else None: cells named
     alike over different things (a misnamed instance) have no colour of their own."""
     seen = colours[np.all(np.isfinite(colours), axis=1)]
     if not len(seen):
         return None
     median = np.median(seen, axis=0)
-    name = colour_name(median)
-    return median if 2 * sum(colour_name(c) == name for c in seen) >= len(seen) else None
+    return median if 2 * np.count_nonzero(nearest_colours(seen) == nearest_colours(median)[0]) >= len(seen) else None
 
 
 _ROW_KEYS = ('keyframe', 'stamp', 'score', 'point_kf', 'point_map', 'offset_min', 'offset_max', 'colour',
