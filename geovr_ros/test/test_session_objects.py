@@ -187,18 +187,49 @@ def mapped_session(pipeline, **config) -> tuple[Session, list]:
     return session, frames
 
 
-def test_keyframes_put_named_objects_into_the_map(pipeline):
+def test_keyframes_and_new_views_put_named_objects_into_the_map(pipeline):
     session, frames = mapped_session(pipeline)
     assert session.objects is not None and session.objects_frame == 'map'
     keyframes = [f for f in frames if f.tracking is not None and f.tracking.keyframe is not None]
     assert len(keyframes) >= 2
     assert all(f.objects_changed for f in keyframes)            # each keyframe observed the chair
-    assert not any(f.objects_changed for f in frames if f not in keyframes)
+    step = SessionConfig().object_view_translation               # the camera slides 3 cm a frame
+    named = None
+    for f in frames:                                             # between keyframes: a frame each `step` metres
+        moved = np.inf if named is None else np.linalg.norm(f.T_odom_cam[:3, 3] - named.T_odom_cam[:3, 3])
+        assert f.objects_changed == (f in keyframes or (f.tracking.status == 'tracking' and moved > step)), moved
+        named = f if f.objects_changed else named
+    assert sum(f.objects_changed for f in frames) > len(keyframes)
     chairs = session.objects.map.instances()
     assert chairs and {c.category for c in chairs} == {'chair'}
     assert session.diagnostics()['objects'] == str(len(chairs))
     assert session.diagnostics()['objects_doubted'] == str(len(session.objects.map.instances(doubted=True)) - len(chairs))
     assert all(np.isfinite(c.centroid).all() for c in chairs)
+
+
+def test_frames_between_keyframes_are_kept_with_their_keyframe_and_views_counted(pipeline):
+    """A frame named between keyframes lands where the keyframes put the object, adds a view
+    and moves with its keyframe; thresholds beyond the path name keyframes only."""
+    session, _ = mapped_session(pipeline)
+    only_keyframes, frames = mapped_session(pipeline, object_view_translation=100.0, object_view_rotation=10.0)
+    keyframes = [f for f in frames if f.tracking.keyframe is not None]
+    assert [f for f in frames if f.objects_changed] == keyframes
+    chair, = session.objects.map.instances()
+    chair_kf, = only_keyframes.objects.map.instances()
+    assert chair.n_views > chair_kf.n_views == len(keyframes)
+    assert np.allclose(chair.centroid[1:], chair_kf.centroid[1:], atol=0.02)   # on the wall (x: more of it seen)
+    shift = np.eye(4)
+    shift[:3, 3] = [0.0, 0.5, 0.0]
+    session.objects.map.relocate({k: shift @ session.mount @ session.geometric.graph.T_map_keyframe(k)
+                                  for k in session.geometric.graph.keyframes})
+    moved, = session.objects.map.instances()
+    assert np.allclose(moved.centroid - chair.centroid, [0.0, 0.5, 0.0], atol=1e-6)
+
+
+def test_a_camera_standing_still_names_its_view_once(pipeline):
+    session = Session(pipeline, SessionConfig(), mount=np.eye(4))
+    frames = slide(session, np.zeros(12))
+    assert [f.objects_changed for f in frames] == [True] + [False] * 11
 
 
 def test_object_answers_come_from_the_map_in_the_requested_frame(pipeline):
@@ -232,8 +263,8 @@ def test_answers_measured_from_the_camera_use_its_latest_pose_in_the_requested_f
 
 def test_the_rooms_floor_is_mapped_with_the_objects_and_answered_in_the_requested_frame(pipeline):
     session, frames = mapped_session(pipeline)
-    keyframes = sum(f.tracking is not None and f.tracking.keyframe is not None for f in frames)
-    assert len(session.objects.map.room) == keyframes      # each keyframe left its depth's points
+    named = sum(f.objects_changed for f in frames)
+    assert len(session.objects.map.room) == named          # each frame named left its depth's points
     up_map = -session.mount[:3, 1]                         # odom optical: the first frame's up; map == odom here
     floor = session.objects.map.room.outline(session.pose_graph.T_map_odom[:3, :3] @ up_map)
     assert session.room_outline().area_m2 == pytest.approx(floor.area_m2)   # what ~/objects draws

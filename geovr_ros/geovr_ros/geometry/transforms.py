@@ -199,6 +199,12 @@ def rotation_angle(R: np.ndarray):
     sin = np.linalg.norm(skew, axis=-1) / 2.0
     return _scalar_or_array(np.arctan2(sin, cos))
 
+def moved_beyond(T_a_b: np.ndarray, translation: float, rotation: float) -> bool:
+    """True when the relative pose T_a_b (4, 4) moves more than `translation` metres or turns
+    more than `rotation` radians."""
+    return bool(np.linalg.norm(T_a_b[:3, 3]) > translation or rotation_angle(T_a_b[:3, :3]) > rotation)
+
+
 def geodesic_angle(R_a: np.ndarray, R_b: np.ndarray):
     """Geodesic distance (radians, [0, pi]) between rotations: angle of ``R_a^T R_b`` (..., 3, 3) -> float or (...)."""
     R_a = _rotation(R_a, 'R_a')

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geovr_ros.geometry import relative_pose, rotate_covariance, rotation_angle
+from geovr_ros.geometry import moved_beyond, relative_pose, rotate_covariance, rotation_angle
 from geovr_ros.localization.keyframe_map import Keyframe, KeyframeMap
 from geovr_ros.localization.overlap import view_overlap
 from geovr_ros.localization.smoothing import WindowedMapOdomEstimator
@@ -142,8 +142,7 @@ class Localizer:
         if last is None:
             return True
         T_kf_cur = relative_pose(last.T_map_cam, self._T_map_odom @ T_odom_cam if T_map_cam is None else T_map_cam)
-        if (np.linalg.norm(T_kf_cur[:3, 3]) > self.config.keyframe_translation
-                or rotation_angle(T_kf_cur[:3, :3]) > self.config.keyframe_rotation):
+        if moved_beyond(T_kf_cur, self.config.keyframe_translation, self.config.keyframe_rotation):
             return True
         if depth is not None and K is not None:
             size = (last.image.shape[1], last.image.shape[0])

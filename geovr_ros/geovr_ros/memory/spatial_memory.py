@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from geovr_ros.geometry import PathOdometer, relative_pose, rotation_angle, transform_points
+from geovr_ros.geometry import PathOdometer, moved_beyond, relative_pose, transform_points
 
 
 @dataclass(frozen=True)
@@ -133,9 +133,7 @@ class SpatialMemory:
             if not self._entries:
                 return True
             newest = self._entries[-1].T_odom_cam
-        step = relative_pose(newest, np.asarray(T_odom_cam, np.float64))
-        return bool(np.linalg.norm(step[:3, 3]) > translation
-                    or rotation_angle(step[:3, :3]) > rotation)
+        return moved_beyond(relative_pose(newest, np.asarray(T_odom_cam, np.float64)), translation, rotation)
 
     def add_keyframe(self, stamp: float, T_odom_cam: np.ndarray, tokens: np.ndarray,
                      token_xyz_cam: np.ndarray) -> int:

@@ -166,7 +166,8 @@ GEOVR_NODE_PARAMS: list[Param] = [
     # Objects
     Param('objects_enabled', True, 'Keep a 3D map of named objects and the room\'s floor (published on '
           '~/objects, answering count, distance, size, where, first-seen, nearest-of, direction from a '
-          'stated viewpoint, route and room-size questions): on every tracking keyframe the model\'s '
+          'stated viewpoint, route and room-size questions): on every tracking keyframe, and on '
+          'tracked frames whose view changed (object_view_*), the model\'s '
           'cell classifier names the cells and the depth places them. Needs a '
           'model exported with cell_classifier.onnx (GeoVR-S v2) and geometric odometry; '
           'otherwise there is no object map. The map\'s up direction comes from the camera mount '
@@ -177,6 +178,11 @@ GEOVR_NODE_PARAMS: list[Param] = [
           '~/detections (latched, in the frame of ~/objects): per object the answers count, its box, '
           'id, category (class_id) and confidence (score). Needs vision_msgs; without it a warning '
           'and the markers alone.'),
+    Param('object_view_translation', 0.05, 'Metres the camera moves before a tracked frame that is not '
+          'a tracking keyframe is named into the object map again (or object_view_rotation): more '
+          'views of an object, not more of one view; each costs the naming graphs one run.'),
+    Param('object_view_rotation', 0.05, 'Radians the camera turns before a tracked frame that is not '
+          'a tracking keyframe is named into the object map again (or object_view_translation).'),
     Param('object_vocabulary', '', 'A vocabulary YAML merged over the shipped '
           'config/object_vocabulary.yaml (categories, their ImageNet classes, synonyms, '
           'windows: [0.4, 0.7] to name crops instead of cells; docs/objects.md). Empty: the '
@@ -250,6 +256,8 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'odometry_orientation_variance': NON_NEGATIVE,
     'keyframe_translation': NON_NEGATIVE,
     'keyframe_rotation': NON_NEGATIVE,
+    'object_view_translation': NON_NEGATIVE,
+    'object_view_rotation': NON_NEGATIVE,
     'keyframe_min_overlap': FRACTION,
     'max_map_keyframes': Rule(low=1, high=100_000),
     'match_threshold': Rule(low=-1.0, high=1.0),

@@ -29,7 +29,10 @@ class SessionConfig:
     camera (`geovr_ros.geometry.floor`; up is odom's z with odom_child base, else the first
     frame's up).
     objects_enabled: keep the object map (needs a model with a cell classifier and geometric
-    odometry); object_vocabulary: a user vocabulary YAML merged over the shipped one ('' none).
+    odometry); object_vocabulary: a user vocabulary YAML merged over the shipped one ('' none);
+    object_view_translation (m), object_view_rotation (rad): a tracked frame is named into the
+    object map when the camera moved or turned this much since the last named frame (every new
+    tracking keyframe is named).
     """
 
     odometry_method: str = 'geometric'
@@ -69,6 +72,8 @@ class SessionConfig:
     log_throttle_period: float = 10.0
     objects_enabled: bool = True
     object_vocabulary: str = ''
+    object_view_translation: float = 0.05
+    object_view_rotation: float = 0.05
 
     def __post_init__(self) -> None:
         if self.odometry_method not in ODOMETRY_METHODS:
@@ -83,6 +88,9 @@ class SessionConfig:
         if not np.isfinite(self.floor_camera_height) or self.floor_camera_height < 0:
             raise ValueError(f'floor_camera_height must be >= 0 metres (0: off), got '
                              f'{self.floor_camera_height!r}')
+        for name in ('object_view_translation', 'object_view_rotation'):
+            if not np.isfinite(getattr(self, name)) or getattr(self, name) < 0:
+                raise ValueError(f'{name} must be a non-negative number, got {getattr(self, name)!r}')
         if not np.isfinite(self.log_throttle_period) or self.log_throttle_period < 0:
             raise ValueError(f'log_throttle_period must be a non-negative number, got '
                              f'{self.log_throttle_period!r}')

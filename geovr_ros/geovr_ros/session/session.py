@@ -25,7 +25,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from geovr_ros.geometry import (FloorScale, GeometryError, invert_pose, relative_pose, rotate_covariance,
+from geovr_ros.geometry import (FloorScale, GeometryError, invert_pose, moved_beyond, relative_pose, rotate_covariance,
                                 transform_points, vertical_axis_of)
 from geovr_ros.inference.decode import PerceptionResult
 from geovr_ros.inference.preprocess import PreparedFrame
@@ -133,6 +133,7 @@ class Session:
             TrackerConfig(max_features=c.tracking_max_features)   # ORB settings of place verification
         self._tracking_warned = float('-inf')
         self.objects = self._new_object_mapper()  # ObjectMapper in `objects_frame`, or None
+        self._T_odom_named: np.ndarray | None = None   # the camera of the last frame named into the object map
         if mount is not None:
             self.set_mount(mount)
         self.loaded_pose_graph = None      # the PoseGraph of the map file loaded last, if it held one
@@ -386,19 +387,25 @@ class Session:
 
     def _update_objects(self, stamp: float, cur: PreparedFrame, result: PerceptionResult, tracked,
                         T_odom_cam: np.ndarray, T_map_odom: np.ndarray | None) -> bool:
-        """On a new tracking keyframe the cells the classifier names (ImageNet classes, and the
-        category head's categories when the model has one) are placed with the model's depth
-        into the object map; on a loop closure the objects move with their
-        keyframes' optimised poses. Returns whether the object map changed."""
+        """On a new tracking keyframe, and on a tracked frame whose camera moved
+        `object_view_translation` or turned `object_view_rotation` since the last frame named,
+        the cells the classifier names (ImageNet classes, and the category head's categories
+        when the model has one) are placed with the model's depth into the object map (a frame
+        that is not a keyframe is kept relative to its keyframe); on a loop closure the objects
+        move with their keyframes' optimised poses. Returns whether the object map changed."""
         changed = False
-        keyframe = tracked.step.keyframe
+        keyframe, T_map_keyframe = tracked.step.keyframe, None
         T_objects_odom = T_map_odom if self.config.localization_enabled else np.eye(4)
+        if keyframe is None and T_objects_odom is not None and self._new_object_view(tracked.step, T_odom_cam):
+            keyframe = self.geometric.tracker.keyframe
+            T_map_keyframe = T_objects_odom @ self.mount @ keyframe.T_odom_kf
         if keyframe is not None and T_objects_odom is not None:
+            self._T_odom_named = T_odom_cam
             logits, categories, pool = self.naming_logits(cur)
             if logits is not None:
                 observed = self.objects.observe_logits(
                     logits.reshape(-1, logits.shape[-1]), result.depth, result.K,
-                    T_objects_odom @ T_odom_cam, keyframe.id, stamp,
+                    T_objects_odom @ T_odom_cam, keyframe.id, stamp, T_map_keyframe,
                     category_logits=None if categories is None else categories.reshape(-1, categories.shape[-1]),
                     pool=pool, rgb=denormalised_rgb(cur.chw, self.perception.metadata),
                     depth_confidence=result.depth_confidence)
@@ -409,6 +416,15 @@ class Session:
                                                for key in graph.keyframes})
             changed = changed or moved > 0
         return changed
+
+    def _new_object_view(self, step, T_odom_cam: np.ndarray) -> bool:
+        """Whether a tracked frame that is not a keyframe shows the objects from a new view: PnP
+        gave its pose and the camera moved or turned enough since the last frame named."""
+        c = self.config
+        return step.status == 'tracking' and (
+            self._T_odom_named is None
+            or moved_beyond(relative_pose(self._T_odom_named, T_odom_cam),
+                            c.object_view_translation, c.object_view_rotation))
 
     def naming_logits(self, frame: PreparedFrame) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
         """What names a keyframe's cells for the object map: (ImageNet logits (h, w, 1000) or
@@ -537,6 +553,7 @@ class Session:
         self.localizer.odometry_restarted()
         if self.objects is not None:   # its keyframes and poses belonged to the old odometry
             self.objects.map.clear()
+        self._T_odom_named = None
         with self._state_lock:
             self._latest = None
 

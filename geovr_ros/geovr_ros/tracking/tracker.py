@@ -327,6 +327,11 @@ class KeyframeTracker:
     def started(self) -> bool:
         return self._keyframe is not None
 
+    @property
+    def keyframe(self) -> Keyframe | None:
+        """The keyframe the frames are tracked against now (None before the first frame)."""
+        return self._keyframe
+
     def _valid(self, z: np.ndarray) -> np.ndarray:
         return np.isfinite(z) & (z > self.config.min_depth_m) & (z < self.config.max_depth_m)
 

@@ -225,16 +225,17 @@ def known_floor_session(seq, config):
     return dataclasses.replace(config, floor_camera_height=height, odom_child='base'), mount
 
 
-def session_config(assignments: list[str]):
+def session_config(assignments: list[str], objects_enabled: bool = False):
     """The node's default `SessionConfig` with `NAME=VALUE` assignments (values read as YAML,
-    as every `--set` of the project reads them, then checked against the field's type) and the
-    object map off. Raises ValueError naming an unknown parameter or a value of the wrong type."""
+    as every `--set` of the project reads them, then checked against the field's type), the
+    object map off unless `objects_enabled`. Raises ValueError naming an unknown parameter or
+    a value of the wrong type."""
     from geovr_ros.session import SessionConfig
     from geovr_training.train.config import ConfigError, parse_overrides
     kinds = {f.name: f.type if isinstance(f.type, str) else f.type.__name__
              for f in dataclasses.fields(SessionConfig)}
     accepted = {'bool': (bool,), 'int': (int,), 'float': (int, float), 'str': (str,)}
-    values = {'objects_enabled': False}
+    values = {'objects_enabled': objects_enabled}
     for assignment in assignments:
         try:
             (name, value), = parse_overrides([assignment]).items()

@@ -98,17 +98,26 @@ def object_centres(recording: str | Path, objects: dict) -> dict[str, dict]:
     return out
 
 
-def run_session(model: str | Path, recording: str | Path, progress: bool = True, vocabulary: str = ''):
+def run_session(model: str | Path, recording: str | Path, progress: bool = True, vocabulary: str = '',
+                assignments: tuple[str, ...] = ()):
     """The runtime session over every frame of `recording`: (session, stamps (N,), T_map_cam
     (N, 4, 4) of the processed frames, their true T_world_cam (N, 4, 4)). `vocabulary`: a
-    user object vocabulary YAML (the node's object_vocabulary), '' for the shipped one."""
+    user object vocabulary YAML (the node's object_vocabulary), '' for the shipped one;
+    `assignments`: node parameters the session reads, 'NAME=VALUE' (as `geovr-eval odometry
+    --set`)."""
+    import dataclasses
+
     from tqdm import tqdm
 
     from geovr_ros.inference import PerceptionPipeline
     from geovr_ros.recordings import open_recording
-    from geovr_ros.session import Session, SessionConfig
+    from geovr_ros.session import Session
+    from geovr_training.evaluation.odometry import session_config
+    config = session_config(list(assignments), objects_enabled=True)
+    if vocabulary:
+        config = dataclasses.replace(config, object_vocabulary=vocabulary)
     pipeline = PerceptionPipeline(model, backend='onnxruntime')
-    session = Session(pipeline, SessionConfig(object_vocabulary=vocabulary), mount=np.eye(4))
+    session = Session(pipeline, config, mount=np.eye(4))
     stamps, est, gt = [], [], []
     frames = open_recording(recording)
     for f in tqdm(frames, desc='session', disable=not progress, total=len(frames)):
@@ -249,12 +258,13 @@ def question_alone(questions: list[dict], truth: dict, gt_positions: np.ndarray)
 
 
 def evaluate(model: str | Path, recording: str | Path, labels: str | Path, progress: bool = True,
-             vocabulary: str = '', naming_step: int = NAMING_STEP) -> dict:
-    """The whole evaluation (module docstring); `naming_step` 0 leaves out the naming measure."""
+             vocabulary: str = '', naming_step: int = NAMING_STEP, assignments: tuple[str, ...] = ()) -> dict:
+    """The whole evaluation (module docstring); `naming_step` 0 leaves out the naming measure;
+    `assignments` ('NAME=VALUE') change node parameters of the session."""
     from geovr_ros.geometry import umeyama_alignment
     data = load_labels(labels)
     truth = object_centres(recording, data['objects'])
-    session, stamps, est, gt = run_session(model, recording, progress, vocabulary)
+    session, stamps, est, gt = run_session(model, recording, progress, vocabulary, assignments)
     _, R, t = umeyama_alignment(est[:, :3, 3], gt[:, :3, 3], with_scale=False)
     T_world_map = np.eye(4)
     T_world_map[:3, :3], T_world_map[:3, 3] = R, t
@@ -334,13 +344,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="object vocabulary YAML merged over the shipped one (the node's object_vocabulary)")
     parser.add_argument('--naming-step', type=int, default=NAMING_STEP,
                         help=f'measure naming on every Nth frame (default {NAMING_STEP}; 0: not at all)')
+    parser.add_argument('--set', action='extend', nargs='*', default=[], metavar='NAME=VALUE',
+                        help='a node parameter the session reads (SessionConfig), e.g. object_view_translation=0.2')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
     if args.naming_step < 0:
         parser.error(f'--naming-step must be >= 0, got {args.naming_step}')
     try:
         result = evaluate(args.model, args.data, args.labels, progress=not args.no_progress,
-                          vocabulary=args.vocabulary, naming_step=args.naming_step)
+                          vocabulary=args.vocabulary, naming_step=args.naming_step, assignments=tuple(args.set))
     except (LabelError, ValueError, OSError) as error:
         print(f'geovr-eval questions: {error}', file=sys.stderr)
         return 2
