@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from geovr_ros.geometry import (T_BODY_OPTICAL, matrix_from_rpy, GeometryError, ShapeError, body_to_optical, canonical_quat_xyzw,
-                                compose, geodesic_angle, invert_pose, make_pose, matrix_from_quat_xyzw,
+                                compose, geodesic_angle, invert_pose, make_pose, matrix_from_quat_xyzw, moved_beyond,
                                 optical_to_body, pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw,
                                 quat_xyzw_from_matrix, relative_pose, rotate_covariance, rotation_angle, so3_exp, so3_log,
                                 vertical_axis_of, yaw_from_pose)
@@ -119,6 +119,15 @@ def test_rotation_angle_reference_values():
     assert rotation_angle(Rz90) == pytest.approx(math.pi / 2)
     assert geodesic_angle(Rz90, np.eye(3)) == pytest.approx(math.pi / 2)
     assert isinstance(geodesic_angle(Rz90, Rz90), float)
+
+
+def test_moved_beyond_either_limit():
+    still = np.eye(4)
+    assert not moved_beyond(still, 0.0, 0.0)          # beyond, not at
+    step = make_pose(np.eye(3), [0.03, 0.04, 0.0])   # 5 cm
+    assert moved_beyond(step, 0.049, 1.0) and not moved_beyond(step, 0.05, 1.0)
+    turn = make_pose(so3_exp([0.0, 0.1, 0.0]), [0.0, 0.0, 0.0])
+    assert moved_beyond(turn, 1.0, 0.09) and not moved_beyond(turn, 1.0, 0.11)
 
 
 @FAST

@@ -11,7 +11,7 @@ from test_objects_queries import CAMERA, ROOM
 
 from geovr_ros.geometry import ShapeError
 from geovr_ros.objects import ObjectMap, ObjectMapConfig, answer_from_objects, extract_observations, load_vocabulary
-from geovr_ros.objects.colours import COLOUR_PROTOTYPES, colour_distance, colour_name, colour_word_before
+from geovr_ros.objects.colours import COLOUR_PROTOTYPES, colour_distance, colour_name, colour_word_before, nearest_colours
 
 RED, BLUE = np.array([0.80, 0.10, 0.10]), np.array([0.10, 0.25, 0.80])
 
@@ -23,6 +23,14 @@ def test_colour_names_hold_under_shading():
         assert colour_name(0.6 * np.asarray(COLOUR_PROTOTYPES[name])) == name, name
     assert colour_name(None) == '' and colour_name(np.full(3, np.nan)) == ''
     assert colour_distance(RED, 0.6 * RED) < colour_distance(RED, BLUE) / 3
+
+
+def test_many_colours_are_named_as_each_alone():
+    rgb = np.random.default_rng(0).random((500, 3))
+    prototypes = np.array(list(COLOUR_PROTOTYPES.values()))
+    nearest = [int(np.argmin(colour_distance(c[None], prototypes))) for c in rgb]   # the definition, one by one
+    assert nearest_colours(rgb).tolist() == nearest
+    assert [colour_name(c) for c in rgb[:20]] == [list(COLOUR_PROTOTYPES)[i] for i in nearest[:20]]
 
 
 def test_the_colour_word_before_an_object():
