@@ -133,3 +133,14 @@ def test_a_negative_naming_step_is_refused(tmp_path, capsys):
         main(['--model', str(tmp_path), '--data', str(tmp_path), '--labels', str(LABELS), '--out', str(tmp_path),
               '--naming-step', '-1'])
     assert exit_info.value.code == 2 and '--naming-step must be >= 0, got -1' in capsys.readouterr().err
+
+
+def test_a_session_parameter_that_does_not_exist_is_refused_by_name(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(['--model', str(tmp_path), '--data', str(tmp_path), '--labels', str(LABELS), '--out', str(tmp_path),
+              '--set', 'object_view_translaton=0.1'])
+    assert exit_info.value.code == 2 and "--set 'object_view_translaton=0.1'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(['--model', str(tmp_path), '--data', str(tmp_path), '--labels', str(LABELS), '--out', str(tmp_path),
+              '--set', 'object_view_rotation=-1'])   # a value the session refuses
+    assert 'object_view_rotation must be a non-negative number' in capsys.readouterr().err

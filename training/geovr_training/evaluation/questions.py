@@ -350,6 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.naming_step < 0:
         parser.error(f'--naming-step must be >= 0, got {args.naming_step}')
+    from geovr_training.evaluation.odometry import session_config
+    try:
+        session_config(args.set, objects_enabled=True)   # before any frame runs
+    except ValueError as error:
+        parser.error(str(error))
     try:
         result = evaluate(args.model, args.data, args.labels, progress=not args.no_progress,
                           vocabulary=args.vocabulary, naming_step=args.naming_step, assignments=tuple(args.set))
