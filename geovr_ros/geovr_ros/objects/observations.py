@@ -209,15 +209,20 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
     z = points[..., 2]
     valid = np.isfinite(z) & (z <= config.max_depth)
     up = _up_direction(T_map_cam, vertical_axis) if config.support_band > 0 else None  # (3,) or None
-    colours = _colours(rgb, depth.shape)   # (H, W, 3) in [0, 1], NaN without an image
+    colours = _colours(rgb, depth.shape).reshape(-1, 3)   # (H W, 3) in [0, 1], NaN without an image
+    points = points.reshape(-1, 3)
+    # each component's valid pixels, in image order: one stable sort of the pixels by component
+    pixel_component = np.where(valid, np.repeat(np.repeat(components, sy, axis=0), sx, axis=1), -1).reshape(-1)
+    by_component = np.argsort(pixel_component, kind='stable')
+    ends = np.cumsum(np.bincount(pixel_component + 1, minlength=n + 1))   # component c: ends[c]:ends[c + 1]
     observations = []
     for c in range(n):
+        if ends[c + 1] - ends[c] < config.min_points:
+            continue
         mask = components == c  # (Hc, Wc)
         label = int(labels[mask][0])
-        pixel_mask = np.repeat(np.repeat(mask, sy, axis=0), sx, axis=1) & valid  # (H, W)
-        if int(pixel_mask.sum()) < config.min_points:
-            continue
-        pts, rgbs = points[pixel_mask], colours[pixel_mask]  # (P, 3) each
+        pixels = by_component[ends[c]:ends[c + 1]]
+        pts, rgbs = points[pixels], colours[pixels]  # (P, 3) each
         front = np.percentile(pts[:, 2], config.foreground_percentile)
         band = max(config.depth_band, config.depth_band_relative * front)
         keep = np.abs(pts[:, 2] - front) <= band
