@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from geovr_ros.objects import ObjectMap, ObjectMapConfig, ObjectMapError, ObjectObservation, load_vocabulary
-from geovr_ros.objects.footprint import pairwise_box_overlap
+from geovr_ros.objects.footprint import box_overlaps, pairwise_box_overlap
 from geovr_ros.objects.object_map import box_overlap
 from geovr_ros.objects.verifier import FEATURES, InstanceVerifier, VerifierError, instance_features
 from geovr_ros.objects.vocabulary import VocabularyError, vocabulary_from_dict
@@ -148,6 +148,8 @@ def test_the_pairwise_overlap_is_the_maps_box_overlap_for_every_pair():
     pairwise = pairwise_box_overlap(low, high)
     assert pairwise == pytest.approx(np.array([[box_overlap(low[a], high[a], low[b], high[b]) for b in range(6)]
                                                for a in range(6)]))
+    for b in range(6):   # one box against many, as the map associates an observation
+        assert box_overlaps(low, high, low[b], high[b]) == pytest.approx(pairwise[:, b])
 
 
 @pytest.mark.parametrize('change, message', [

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ['BOX_PAD', 'DIRECTIONS', 'OrientedBox', 'column_quantile', 'fit_footprint_box', 'footprint_reach', 'horizontal_axes',
+__all__ = ['BOX_PAD', 'DIRECTIONS', 'OrientedBox', 'box_overlaps', 'column_quantile', 'fit_footprint_box', 'footprint_reach', 'horizontal_axes',
            'reach_from']
 
 DIRECTIONS = 36            # over [0, 180) degrees, 5 degrees apart: even, so that k + N / 2 is k + 90
@@ -139,6 +139,15 @@ def column_quantile(values: np.ndarray, q: float) -> np.ndarray:
     below = int(np.floor(at))
     above = min(below + 1, len(ordered) - 1)
     return ordered[below] + (at - below) * (ordered[above] - ordered[below])
+
+
+def box_overlaps(box_min: np.ndarray, box_max: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> np.ndarray:
+    """(N,) intersection volume / the smaller box's volume of each of N axis-aligned boxes (N, D)
+    with one box (D,), each side padded by BOX_PAD: `object_map.box_overlap` for many at once."""
+    lo, hi = np.asarray(box_min, np.float64) - BOX_PAD, np.asarray(box_max, np.float64) + BOX_PAD
+    lo_b, hi_b = np.asarray(min_b, np.float64) - BOX_PAD, np.asarray(max_b, np.float64) + BOX_PAD
+    inter = np.prod(np.clip(np.minimum(hi, hi_b) - np.maximum(lo, lo_b), 0, None), axis=1)
+    return inter / np.minimum(np.prod(hi - lo, axis=1), np.prod(hi_b - lo_b))
 
 
 def pairwise_box_overlap(box_min: np.ndarray, box_max: np.ndarray) -> np.ndarray:

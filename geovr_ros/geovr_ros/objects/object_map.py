@@ -51,7 +51,8 @@ import numpy as np
 
 from geovr_ros.geometry import invert_pose, project_points, transform_points
 from geovr_ros.objects.colours import colour_distance, nearest_colours
-from geovr_ros.objects.footprint import BOX_PAD, DIRECTIONS, OrientedBox, column_quantile, fit_footprint_box
+from geovr_ros.objects.footprint import (BOX_PAD, DIRECTIONS, OrientedBox, box_overlaps, column_quantile,
+                                         fit_footprint_box)
 from geovr_ros.objects.observations import ObjectObservation
 from geovr_ros.objects.room import RoomFootprint
 from geovr_ros.objects.verifier import InstanceVerifier
@@ -465,27 +466,30 @@ class ObjectMap:
 
     # ---- association
 
-    def _match(self, a: tuple, b: tuple) -> tuple[bool, float]:
-        """Whether two (centroid, box_min, box_max, colour or None) summaries are one object,
-        and their centroid distance."""
-        distance = float(np.linalg.norm(a[0] - b[0]))
-        return self._near(a, b, distance) and self._same_colour(a[3], b[3]), distance
+    def _matches(self, summaries: list[tuple], b: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each of n (centroid, box_min, box_max, colour or None) summaries and `b` are one
+        object: near (centroids within max(max_distance, size_fraction x the longer box's
+        longest side), or boxes overlapping by min_overlap, in 3D or on the floor) and of
+        colours alike; (ok (n,) bool, centroid distances (n,) m)."""
+        cfg = self.config
+        lows, highs = np.array([s[1] for s in summaries]), np.array([s[2] for s in summaries])
+        distance = np.linalg.norm(np.array([s[0] for s in summaries]) - b[0], axis=1)
+        longest = np.maximum(np.max(highs - lows, axis=1), float(np.max(b[2] - b[1])))
+        near = ((distance <= np.maximum(cfg.max_distance, cfg.size_fraction * longest))
+                | (box_overlaps(lows, highs, b[1], b[2]) >= cfg.min_overlap))
+        if cfg.vertical_axis is not None:
+            floor = [i for i in range(3) if i != cfg.vertical_axis]
+            near |= box_overlaps(lows[:, floor], highs[:, floor], b[1][floor], b[2][floor]) >= cfg.min_overlap
+        return near & self._same_colours([s[3] for s in summaries], b[3]), distance
 
-    def _near(self, a: tuple, b: tuple, distance: float) -> bool:
-        longest = max(float(np.max(a[2] - a[1])), float(np.max(b[2] - b[1])))
-        radius = max(self.config.max_distance, self.config.size_fraction * longest)
-        if distance <= radius or box_overlap(a[1], a[2], b[1], b[2]) >= self.config.min_overlap:
-            return True
-        v = self.config.vertical_axis
-        if v is None:
-            return False
-        floor = [i for i in range(3) if i != v]
-        return box_overlap(a[1][floor], a[2][floor], b[1][floor], b[2][floor]) >= self.config.min_overlap
-
-    def _same_colour(self, a: np.ndarray | None, b: np.ndarray | None) -> bool:
-        """False only when both colours are known and lie more than max_colour_distance apart."""
+    def _same_colours(self, colours: list[np.ndarray | None], b: np.ndarray | None) -> np.ndarray:
+        """(n,) False only where both colours are known and lie more than max_colour_distance apart."""
         limit = self.config.max_colour_distance
-        return limit is None or a is None or b is None or float(colour_distance(a, b)) <= limit
+        same = np.ones(len(colours), bool)
+        known = [i for i, c in enumerate(colours) if c is not None]
+        if limit is not None and b is not None and known:
+            same[known] = colour_distance(np.array([colours[i] for i in known]), b) <= limit
+        return same
 
     def _summary(self, track: _Track) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         inst = track.instance(self.config)
@@ -495,14 +499,13 @@ class ObjectMap:
         colour = np.asarray(obs.colour, np.float64)
         summary = (np.asarray(obs.centroid, np.float64), np.asarray(obs.box_min), np.asarray(obs.box_max),
                    colour if np.all(np.isfinite(colour)) else None)
-        best, best_distance = None, np.inf
-        for track in self._tracks.values():
-            if track.category != obs.category:
-                continue
-            ok, distance = self._match(self._summary(track), summary)
-            if ok and distance < best_distance:
-                best, best_distance = track, distance
-        return best
+        tracks = [t for t in self._tracks.values() if t.category == obs.category]
+        if not tracks:
+            return None
+        ok, distance = self._matches([self._summary(t) for t in tracks], summary)
+        if not ok.any():
+            return None
+        return tracks[int(np.argmin(np.where(ok, distance, np.inf)))]   # the nearest (the first of equals)
 
     def _merge_overlapping(self, changed: set[int] | None = None) -> dict[int, int]:
         """Merges instances of one category that match each other, checking the pairs with
@@ -513,19 +516,21 @@ class ObjectMap:
         while todo:
             a = min(todo)
             todo.discard(a)
-            ta = self._tracks[a]
-            for b in sorted(self._tracks):
-                if b == a or self._tracks[b].category != ta.category or not self._match(summaries[a], summaries[b])[0]:
-                    continue
-                keep, gone = min(a, b), max(a, b)  # the older id stays
-                self._absorb(self._tracks[keep], self._tracks.pop(gone))
-                del summaries[gone]
-                summaries[keep] = self._summary(self._tracks[keep])
-                renamed = {k: (keep if v == gone else v) for k, v in renamed.items()}
-                renamed[gone] = keep
-                todo.discard(gone)
-                todo.add(keep)  # it grew: check it again
-                break
+            others = [b for b in sorted(self._tracks) if b != a and self._tracks[b].category == self._tracks[a].category]
+            if not others:
+                continue
+            ok, _ = self._matches([summaries[b] for b in others], summaries[a])
+            if not ok.any():
+                continue
+            b = others[int(np.argmax(ok))]   # the first (lowest id) that matches
+            keep, gone = min(a, b), max(a, b)  # the older id stays
+            self._absorb(self._tracks[keep], self._tracks.pop(gone))
+            del summaries[gone]
+            summaries[keep] = self._summary(self._tracks[keep])
+            renamed = {k: (keep if v == gone else v) for k, v in renamed.items()}
+            renamed[gone] = keep
+            todo.discard(gone)
+            todo.add(keep)  # it grew: check it again
         return renamed
 
     def _absorb(self, keep: _Track, other: _Track) -> None:
