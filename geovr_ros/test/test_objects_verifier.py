@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from geovr_ros.objects import ObjectMap, ObjectMapConfig, ObjectMapError, ObjectObservation, load_vocabulary
-from geovr_ros.objects.footprint import box_overlaps, pairwise_box_overlap
-from geovr_ros.objects.object_map import box_overlap
+from geovr_ros.objects.footprint import BOX_PAD, box_overlaps, pairwise_box_overlap
 from geovr_ros.objects.verifier import FEATURES, InstanceVerifier, VerifierError, instance_features
 from geovr_ros.objects.vocabulary import VocabularyError, vocabulary_from_dict
 
@@ -139,6 +138,16 @@ def test_a_saved_map_keeps_its_verifier_and_maps_saved_before_it_load_without(tm
     meta['config']['verifier'] = {'threshold': 0.3, 'weights': {'log_views': 'many'}}
     with pytest.raises(ObjectMapError, match='exactly the features'):
         ObjectMap.from_arrays(arrays, meta)
+
+
+def box_overlap(min_a, max_a, min_b, max_b) -> float:
+    """The definition, one pair of boxes at a time: intersection / the smaller volume, sides padded."""
+    inter = vol_a = vol_b = 1.0
+    for lo_a, hi_a, lo_b, hi_b in zip(min_a - BOX_PAD, max_a + BOX_PAD, min_b - BOX_PAD, max_b + BOX_PAD):
+        inter *= max(0.0, min(hi_a, hi_b) - max(lo_a, lo_b))
+        vol_a *= hi_a - lo_a
+        vol_b *= hi_b - lo_b
+    return inter / min(vol_a, vol_b)
 
 
 def test_the_pairwise_overlap_is_the_maps_box_overlap_for_every_pair():

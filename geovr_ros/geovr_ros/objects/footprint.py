@@ -143,7 +143,7 @@ def column_quantile(values: np.ndarray, q: float) -> np.ndarray:
 
 def box_overlaps(box_min: np.ndarray, box_max: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> np.ndarray:
     """(N,) intersection volume / the smaller box's volume of each of N axis-aligned boxes (N, D)
-    with one box (D,), each side padded by BOX_PAD: `object_map.box_overlap` for many at once."""
+    with one box (D,), each side padded by BOX_PAD (so flat boxes still have a volume); in [0, 1]."""
     lo, hi = np.asarray(box_min, np.float64) - BOX_PAD, np.asarray(box_max, np.float64) + BOX_PAD
     lo_b, hi_b = np.asarray(min_b, np.float64) - BOX_PAD, np.asarray(max_b, np.float64) + BOX_PAD
     inter = np.prod(np.clip(np.minimum(hi, hi_b) - np.maximum(lo, lo_b), 0, None), axis=1)
@@ -152,7 +152,7 @@ def box_overlaps(box_min: np.ndarray, box_max: np.ndarray, min_b: np.ndarray, ma
 
 def pairwise_box_overlap(box_min: np.ndarray, box_max: np.ndarray) -> np.ndarray:
     """(N, N) intersection volume / the smaller box's volume of every pair of N axis-aligned
-    boxes (N, D), each side padded by BOX_PAD: `object_map.box_overlap` for all pairs at once."""
+    boxes (N, D), each side padded by BOX_PAD: `box_overlaps` for all pairs at once."""
     lo = np.asarray(box_min, np.float64) - BOX_PAD
     hi = np.asarray(box_max, np.float64) + BOX_PAD
     inter = np.prod(np.clip(np.minimum(hi[:, None], hi[None]) - np.maximum(lo[:, None], lo[None]), 0, None), axis=2)

@@ -51,8 +51,7 @@ import numpy as np
 
 from geovr_ros.geometry import invert_pose, project_points, transform_points
 from geovr_ros.objects.colours import colour_distance, nearest_colours
-from geovr_ros.objects.footprint import (BOX_PAD, DIRECTIONS, OrientedBox, box_overlaps, column_quantile,
-                                         fit_footprint_box)
+from geovr_ros.objects.footprint import DIRECTIONS, OrientedBox, box_overlaps, column_quantile, fit_footprint_box
 from geovr_ros.objects.observations import ObjectObservation
 from geovr_ros.objects.room import RoomFootprint
 from geovr_ros.objects.verifier import InstanceVerifier
@@ -268,20 +267,6 @@ _ROW_KEYS = ('keyframe', 'stamp', 'score', 'point_kf', 'point_map', 'offset_min'
 _ROW_WIDTHS = {'point_kf': 3, 'point_map': 3, 'offset_min': 3, 'offset_max': 3, 'colour': 3,
                'reach_low': DIRECTIONS, 'reach_high': DIRECTIONS}   # (n, width) rows; the others (n,)
 _MAY_BE_NAN = ('colour', 'reach_low', 'reach_high')   # not seen; no vertical axis
-
-
-def box_overlap(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> float:
-    """Intersection volume / the smaller box's volume of two axis-aligned boxes, each side
-    padded by BOX_PAD (so flat boxes still have a volume). In [0, 1]. Every pair of many
-    boxes at once: `footprint.pairwise_box_overlap`."""
-    inter = vol_a = vol_b = 1.0
-    for lo_a, hi_a, lo_b, hi_b in zip(min_a, max_a, min_b, max_b):  # plain floats: 2-3 axes
-        lo_a, hi_a = float(lo_a) - BOX_PAD, float(hi_a) + BOX_PAD
-        lo_b, hi_b = float(lo_b) - BOX_PAD, float(hi_b) + BOX_PAD
-        inter *= max(0.0, min(hi_a, hi_b) - max(lo_a, lo_b))
-        vol_a *= hi_a - lo_a
-        vol_b *= hi_b - lo_b
-    return inter / min(vol_a, vol_b)
 
 
 def box_distance(a: ObjectInstance, b: ObjectInstance) -> tuple[float, np.ndarray, np.ndarray]:
