@@ -16,7 +16,7 @@ Two ways to run a model directory, chosen by what it holds (`graphs='auto'`):
   graph also takes the frame encoder's feat_s16). When the directory also holds
   `imagenet_cells` (the pristine ImageNet EfficientNet-Lite0 on the same preprocessed image:
   GeoVR-S v2's backbone was fine-tuned for depth and lost ImageNet's classes), `cell_logits`
-  are that graph's, run once per frame asked (keyframes only), instead of the classifier's.
+  are that graph's, run once per frame asked (the frames the object map names), instead of the classifier's.
 """
 from __future__ import annotations
 
