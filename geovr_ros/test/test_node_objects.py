@@ -14,12 +14,14 @@ from ros_helpers import REPO_ROOT, Process, node_args, shipped_model, spin_until
 
 rclpy = pytest.importorskip('rclpy')
 from geovr_interfaces.srv import SpatialQuery  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from vision_msgs.msg import Detection3DArray  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
 from geovr_ros.inference.metadata import read_graph_metadata  # noqa: E402
 from geovr_ros.objects import load_vocabulary  # noqa: E402
 from geovr_ros.ros.qos import LATCHED  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 
 RECORDING = REPO_ROOT.parent / 'shared' / 'data' / 'hololens_office'
 FRAMES = 90
@@ -39,11 +41,21 @@ def test_objects_of_a_real_walk_are_published_latched_and_answered(ros_env):
     replay = None
     try:
         assert node.wait_for_output('active:', 90), node.output()
+        sent: list[float] = []    # when each ~/objects message came while the walk played
+        every = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        probe.create_subscription(MarkerArray, '/obj/geovr_node/objects', lambda _: sent.append(time.monotonic()), every)
+        keyframes: list[int] = []
+        probe.create_subscription(DiagnosticArray, '/diagnostics', lambda msg: keyframes.extend(
+            int(v.value) for s in msg.status for v in s.values if v.key == 'tracking_keyframes'), 10)
         replay = Process('replay_node', node_args({'source': str(RECORDING), 'rate': 0.5,
                                                    'max_frames': FRAMES, 'wait_for_subscribers': 1},
                                                   remaps), ros_env, 'objects_replay')
         spin_until(probe, lambda: not replay.alive(), 240)
         spin_until(probe, lambda: False, 2.0)
+        # views between keyframes are named too, but the map goes out on keyframes and at most
+        # once a second between them, not at the camera's rate
+        assert keyframes and sent, (sent, keyframes)
+        assert len(sent) <= keyframes[-1] + (sent[-1] - sent[0]) + 2, (len(sent), keyframes, sent[-1] - sent[0])
         # a subscriber that comes late gets the newest map at once (latched)
         late: list[MarkerArray] = []
         probe.create_subscription(MarkerArray, '/obj/geovr_node/objects', late.append, LATCHED)

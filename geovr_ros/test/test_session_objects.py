@@ -263,8 +263,8 @@ def test_answers_measured_from_the_camera_use_its_latest_pose_in_the_requested_f
 
 def test_the_rooms_floor_is_mapped_with_the_objects_and_answered_in_the_requested_frame(pipeline):
     session, frames = mapped_session(pipeline)
-    named = sum(f.objects_changed for f in frames)
-    assert len(session.objects.map.room) == named          # each frame named left its depth's points
+    keyframes = sum(f.tracking is not None and f.tracking.keyframe is not None for f in frames)
+    assert len(session.objects.map.room) == keyframes      # each keyframe left its depth's points (not the views between)
     up_map = -session.mount[:3, 1]                         # odom optical: the first frame's up; map == odom here
     floor = session.objects.map.room.outline(session.pose_graph.T_map_odom[:3, :3] @ up_map)
     assert session.room_outline().area_m2 == pytest.approx(floor.area_m2)   # what ~/objects draws

@@ -65,6 +65,12 @@ from geovr_ros.ros.qos import LATCHED, qos_profile
 from geovr_ros.ros.tf import StaticTransformCache, TransformPublisher
 from geovr_ros.ros.worker import LatestItemWorker
 
+# ~/objects and ~/detections go out on every tracking keyframe that changed the object map, and
+# for the frames named between keyframes at most this often (s; a change left waiting goes out
+# with the next diagnostics): RViz and programs see the map move about as before naming
+# between keyframes, not at the camera's rate.
+OBJECTS_BETWEEN_KEYFRAMES_PERIOD_S = 1.0
+
 
 def _under_frame_lock(service):
     """A service callback that changes per-frame state: it waits for the frame in progress."""
@@ -277,6 +283,8 @@ class GeoVRNode(LifecycleNode):
                     self.get_logger().warning(f'{error}: mapping afresh')
         self._T_odom_opt0 = None         # odom <- optical frame of the first image
         self._path = deque(maxlen=p['path_max_length'])
+        self._objects_unsent = False     # the object map changed since ~/objects was last sent
+        self._objects_sent = float('-inf')   # when it was, monotonic s
         self._frames_received = 0       # every counter of the diagnostics starts afresh together
         self._worker.replaced = 0
         self.drops.reset()
@@ -505,7 +513,9 @@ class GeoVRNode(LifecycleNode):
         t_odometry = time.perf_counter()
         if frame.T_map_odom is not None:
             self._publish_localization(frame, header)
-        if frame.objects_changed:
+        self._objects_unsent |= frame.objects_changed
+        if self._objects_unsent and (frame.keyframe or time.monotonic() - self._objects_sent
+                                     >= OBJECTS_BETWEEN_KEYFRAMES_PERIOD_S):
             self._publish_objects(header.stamp)
         t_end = time.perf_counter()
         self._processed_times.append(time.monotonic())
@@ -648,6 +658,7 @@ class GeoVRNode(LifecycleNode):
         with publish_detections, as detections."""
         if self.pub_objects is None:
             return
+        self._objects_unsent, self._objects_sent = False, time.monotonic()
         from geovr_ros.ros.object_markers import object_markers
         instances = self.session.objects.map.instances()
         self.pub_objects.publish(object_markers(instances, self.session.objects_frame, stamp,
@@ -802,7 +813,20 @@ class GeoVRNode(LifecycleNode):
         return response
 
     # ---------------------------------------------------------------- diagnostics
+    def _send_waiting_objects(self) -> None:
+        """A change of the object map that waited for its period goes out (the camera stopped
+        after it); skipped while a frame is being processed, which sends it itself."""
+        if not (self._objects_unsent and time.monotonic() - self._objects_sent >= OBJECTS_BETWEEN_KEYFRAMES_PERIOD_S
+                and self._frame_lock.acquire(blocking=False)):
+            return
+        try:
+            if self._active and self.session is not None and self._objects_unsent:
+                self._publish_objects(self.get_clock().now().to_msg())
+        finally:
+            self._frame_lock.release()
+
     def _publish_diagnostics(self) -> None:
+        self._send_waiting_objects()
         times = list(self._processed_times)
         now = time.monotonic()
         recent = [t for t in times if now - t < 5.0]

@@ -48,7 +48,9 @@ class ObjectMapper:
         tiling the depth image, e.g. the frame encoder's `class_logits[0]`) and / or the
         category head's logits (cells', K + 1) (row-major, on its own grid: the same cells, or
         finer ones for a stride-16 head, e.g. 192 cells at 256x192 beside the 48 ImageNet
-        ones), depth (H, W) metres, K (3, 3) at (H, W), T_map_cam (4, 4). Each grid comes
+        ones), depth (H, W) metres, K (3, 3) at (H, W), T_map_cam (4, 4); T_map_keyframe: the
+        pose of keyframe `keyframe_id` when this frame is not that keyframe (its observations are
+        kept relative to it; only keyframes add their depth to the room's floor). Each grid comes
         from its cell count and the depth image (`cell_grid_shape`); the coarser is upsampled
         to the finer (`CellNamer.probabilities`), whose cells the observations are made of.
         `pool` False: the ImageNet logits are windows' already (`objects/windows.py`), named
@@ -86,5 +88,6 @@ class ObjectMapper:
                                             self.map.config.vertical_axis, rgb)
         named = self.map.add(observations)
         self.map.note_missed(named, depth, K, T_map_cam, stamp)
-        self.map.room.add(keyframe_id, depth, K, T_map_cam, T_map_keyframe, depth_confidence)
+        if T_map_keyframe is None:   # the floor's outline takes the keyframes' depth: enough views, a bounded cost
+            self.map.room.add(keyframe_id, depth, K, T_map_cam, None, depth_confidence)
         return observations
