@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ['BOX_PAD', 'DIRECTIONS', 'OrientedBox', 'box_overlaps', 'column_quantile', 'fit_footprint_box', 'footprint_reach', 'horizontal_axes',
-           'reach_from']
+__all__ = ['BOX_PAD', 'DIRECTIONS', 'OrientedBox', 'box_overlaps', 'column_quantile', 'fit_footprint_box',
+           'footprint_reach', 'horizontal_axes', 'reach_from']
 
 DIRECTIONS = 36            # over [0, 180) degrees, 5 degrees apart: even, so that k + N / 2 is k + 90
 BOX_PAD = 0.05   # metres added to each box side in the overlap tests (flat boxes have no volume)

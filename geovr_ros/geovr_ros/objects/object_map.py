@@ -501,7 +501,8 @@ class ObjectMap:
         while todo:
             a = min(todo)
             todo.discard(a)
-            others = [b for b in sorted(self._tracks) if b != a and self._tracks[b].category == self._tracks[a].category]
+            category = self._tracks[a].category
+            others = [b for b in sorted(self._tracks) if b != a and self._tracks[b].category == category]
             if not others:
                 continue
             ok, _ = self._matches([summaries[b] for b in others], summaries[a])

@@ -427,7 +427,7 @@ class Session:
                             c.object_view_translation, c.object_view_rotation))
 
     def naming_logits(self, frame: PreparedFrame) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
-        """What names a keyframe's cells for the object map: (ImageNet logits (h, w, 1000) or
+        """What names a frame's cells for the object map: (ImageNet logits (h, w, 1000) or
         None, the category head's logits (h', w', K + 1) or None, whether the ImageNet logits
         are to be pooled over cells). The ImageNet logits are the windows' when the vocabulary
         asks for windows and the model has `imagenet_cells` (not pooled), else the cells'.
