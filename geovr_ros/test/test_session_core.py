@@ -109,6 +109,17 @@ def test_place_candidates_outside_their_range_are_refused_by_the_node_and_the_se
         SessionConfig(match_candidates=0)
 
 
+def test_object_view_steps_below_zero_are_refused_by_the_node_and_the_session():
+    from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_RULES
+    from geovr_ros.ros.parameters import parameter_problem
+    for name in ('object_view_translation', 'object_view_rotation'):
+        assert name in parameter_problem(name, -0.1, GEOVR_NODE_RULES)
+        assert parameter_problem(name, 0.0, GEOVR_NODE_RULES) is None     # 0: every tracked frame
+        for bad in (-0.1, float('nan')):
+            with pytest.raises(ValueError, match=name):
+                SessionConfig(**{name: bad})
+
+
 def test_no_mount_is_an_error(pipeline):
     with pytest.raises(RuntimeError, match='set_mount'):
         Session(pipeline).process(wall(0), K, 1.0)
