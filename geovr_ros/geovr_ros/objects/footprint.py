@@ -141,20 +141,17 @@ def column_quantile(values: np.ndarray, q: float) -> np.ndarray:
     return ordered[below] + (at - below) * (ordered[above] - ordered[below])
 
 
-def box_overlaps(box_min: np.ndarray, box_max: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> np.ndarray:
-    """(N,) intersection volume / the smaller box's volume of each of N axis-aligned boxes (N, D)
-    with one box (D,), each side padded by BOX_PAD (so flat boxes still have a volume); in [0, 1]."""
-    lo, hi = np.asarray(box_min, np.float64) - BOX_PAD, np.asarray(box_max, np.float64) + BOX_PAD
+def box_overlaps(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> np.ndarray:
+    """Intersection volume / the smaller box's volume of axis-aligned boxes a (..., D) and b
+    (..., D), broadcast over the leading axes (e.g. N boxes against one: (N,)), each side padded
+    by BOX_PAD (so flat boxes still have a volume); in [0, 1]."""
+    lo_a, hi_a = np.asarray(min_a, np.float64) - BOX_PAD, np.asarray(max_a, np.float64) + BOX_PAD
     lo_b, hi_b = np.asarray(min_b, np.float64) - BOX_PAD, np.asarray(max_b, np.float64) + BOX_PAD
-    inter = np.prod(np.clip(np.minimum(hi, hi_b) - np.maximum(lo, lo_b), 0, None), axis=1)
-    return inter / np.minimum(np.prod(hi - lo, axis=1), np.prod(hi_b - lo_b))
+    inter = np.prod(np.clip(np.minimum(hi_a, hi_b) - np.maximum(lo_a, lo_b), 0, None), axis=-1)
+    return inter / np.minimum(np.prod(hi_a - lo_a, axis=-1), np.prod(hi_b - lo_b, axis=-1))
 
 
 def pairwise_box_overlap(box_min: np.ndarray, box_max: np.ndarray) -> np.ndarray:
-    """(N, N) intersection volume / the smaller box's volume of every pair of N axis-aligned
-    boxes (N, D), each side padded by BOX_PAD: `box_overlaps` for all pairs at once."""
-    lo = np.asarray(box_min, np.float64) - BOX_PAD
-    hi = np.asarray(box_max, np.float64) + BOX_PAD
-    inter = np.prod(np.clip(np.minimum(hi[:, None], hi[None]) - np.maximum(lo[:, None], lo[None]), 0, None), axis=2)
-    volume = np.prod(hi - lo, axis=1)
-    return inter / np.minimum(volume[:, None], volume[None])
+    """(N, N) `box_overlaps` of every pair of N axis-aligned boxes (N, D)."""
+    box_min, box_max = np.asarray(box_min, np.float64), np.asarray(box_max, np.float64)
+    return box_overlaps(box_min[:, None], box_max[:, None], box_min[None], box_max[None])
