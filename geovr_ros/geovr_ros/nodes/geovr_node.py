@@ -65,13 +65,6 @@ from geovr_ros.ros.qos import LATCHED, qos_profile
 from geovr_ros.ros.tf import StaticTransformCache, TransformPublisher
 from geovr_ros.ros.worker import LatestItemWorker
 
-# ~/objects and ~/detections go out on every tracking keyframe that changed the object map, and
-# for the frames named between keyframes at most this often (s; a change left waiting goes out
-# with the next diagnostics): RViz and programs see the map move about as before naming
-# between keyframes, not at the camera's rate.
-OBJECTS_BETWEEN_KEYFRAMES_PERIOD_S = 1.0
-
-
 def _under_frame_lock(service):
     """A service callback that changes per-frame state: it waits for the frame in progress."""
     @functools.wraps(service)
@@ -515,7 +508,7 @@ class GeoVRNode(LifecycleNode):
             self._publish_localization(frame, header)
         self._objects_unsent |= frame.objects_changed
         if self._objects_unsent and (frame.keyframe or time.monotonic() - self._objects_sent
-                                     >= OBJECTS_BETWEEN_KEYFRAMES_PERIOD_S):
+                                     >= self.p['objects_publish_period']):
             self._publish_objects(header.stamp)
         t_end = time.perf_counter()
         self._processed_times.append(time.monotonic())
@@ -816,7 +809,7 @@ class GeoVRNode(LifecycleNode):
     def _send_waiting_objects(self) -> None:
         """A change of the object map that waited for its period goes out (the camera stopped
         after it); skipped while a frame is being processed, which sends it itself."""
-        if not (self._objects_unsent and time.monotonic() - self._objects_sent >= OBJECTS_BETWEEN_KEYFRAMES_PERIOD_S
+        if not (self._objects_unsent and time.monotonic() - self._objects_sent >= self.p['objects_publish_period']
                 and self._frame_lock.acquire(blocking=False)):
             return
         try:

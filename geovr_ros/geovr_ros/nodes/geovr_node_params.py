@@ -178,6 +178,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
           '~/detections (latched, in the frame of ~/objects): per object the answers count, its box, '
           'id, category (class_id) and confidence (score). Needs vision_msgs; without it a warning '
           'and the markers alone.'),
+    Param('objects_publish_period', 1.0, 'Seconds: the changes of frames named between tracking keyframes '
+          'send ~/objects and ~/detections at most this often (a change left waiting goes out with the '
+          'next diagnostics); a tracking keyframe that changed the map sends them at once (0: every '
+          'change, at the camera\'s rate).'),
     Param('object_view_translation', 0.05, 'Metres the camera moves before a tracked frame that is not '
           'a tracking keyframe is named into the object map again (or object_view_rotation): more '
           'views of an object, not more of one view; each costs the naming graphs one run.'),
@@ -256,6 +260,7 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'odometry_orientation_variance': NON_NEGATIVE,
     'keyframe_translation': NON_NEGATIVE,
     'keyframe_rotation': NON_NEGATIVE,
+    'objects_publish_period': Rule(low=0.0, high=3600.0),
     'object_view_translation': NON_NEGATIVE,
     'object_view_rotation': NON_NEGATIVE,
     'keyframe_min_overlap': FRACTION,
