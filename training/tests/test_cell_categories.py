@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from geovr_training.model import ModelArgsV2, build_model, load_checkpoint, save_checkpoint
-from geovr_training.model.category_head import CellCategoryHead, join_features
-from geovr_training.train.cell_categories import (attach_head, batch_features, cache_features, cell_labels,
-                                                  class_weights, feature_moments, fit_head, frame_grids,
+from geovr_training.model.category_head import CellCategoryHead, FineCellCategoryHead, join_features
+from geovr_training.train.cell_categories import (attach_head, cache_features, cell_labels, class_weights,
+                                                  feature_moments, fit_head, frame_grids, head_inputs,
                                                   iter_sequences, main, rendered_categories)
 
 SMALL = dict(dim=32, depth=2, num_heads=2, mlp_ratio=2.0, decoder_dim=16, descriptor_dim=24, pretrained=False)
@@ -67,7 +67,7 @@ def tiny_cache(tmp_path_factory):
     torch.manual_seed(0)
     model = build_model(ModelArgsV2(**{**SMALL, 'pretrained': True})).eval()
     sequences = [s for split in ('train', 'val', 'test') for s in iter_sequences(root, split)]
-    return root, model, cache_features(model, sequences, features=('s32', 'head', 's16'))
+    return root, model, cache_features(model, sequences, features=('s32', 'head', 's16', 's8'))
 
 
 def test_the_cache_holds_each_cells_features_and_label(tiny_cache):
@@ -108,6 +108,7 @@ def test_the_head_trains_and_rides_in_the_checkpoint(tiny_cache, tmp_path, featu
 @pytest.mark.parametrize('cached, features, stride, wrong_cache, wrong_features, error', [
     ('s32', 's32', 32, 's32', 'head', 'holds no'),
     ('s16,s32', 's16+s32', 16, 's32', 's16+s32', "holds no 's16' features"),
+    ('s8,s16,s32', 's8+s16+s32', 8, 's16,s32', 's8+s16+s32', "holds no 's8' features"),
 ])
 def test_the_cli_caches_and_fits(tiny_cache, tmp_path, capsys, cached, features, stride, wrong_cache,
                                  wrong_features, error):
@@ -157,7 +158,7 @@ def test_join_features_puts_each_stride32_cell_on_its_four_stride16_cells():
         join_features(s16[:, :, :5], s32)
     pair = (s16.half(), s32.half())
     mean, std = feature_moments(pair)
-    x = batch_features(pair, slice(0, 2))
+    x, = head_inputs(pair, slice(0, 2))
     torch.testing.assert_close(mean, x.mean((0, 2, 3)), atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(std, x.std((0, 2, 3)), atol=2e-2, rtol=2e-2)   # n - 1 of the cells, not of x
 
@@ -180,6 +181,49 @@ def test_a_stride16_head_trains_and_names_the_stride16_cells(tiny_cache, tmp_pat
     with torch.no_grad():
         logits = loaded.cell_category_logits(feat_s32, feat_s16)
         assert logits.shape == (1, 15, 6, 8)                             # the stride-16 grid of 128x96
-        torch.testing.assert_close(logits, head(batch_features(x, slice(0, 1))))
+        torch.testing.assert_close(logits, head(*head_inputs(x, slice(0, 1))))
     with pytest.raises(ValueError, match='give feat_s16'):
         loaded.cell_category_logits(feat_s32)
+
+
+def test_the_cache_holds_the_stride8_cells_of_the_same_frames(tiny_cache):
+    _, _, cache = tiny_cache
+    frames = 24
+    assert cache['grid_s8'].tolist() == [12, 16]
+    assert cache['s8'].shape == (frames * 192, 40) and cache['s8'].dtype == np.float16
+    # a stride-16 cell's pixel fractions are the mean of its four stride-8 cells'
+    quarters = cache['fractions_s8'].astype(np.float32).reshape(frames, 6, 2, 8, 2, 15).mean((2, 4))
+    np.testing.assert_allclose(quarters.reshape(-1, 15), cache['fractions_s16'].astype(np.float32), atol=2e-3)
+    np.testing.assert_array_equal(cache['labels_s8'], cell_labels(cache['fractions_s8'].astype(np.float32)))
+
+
+def test_a_stride8_head_trains_and_names_the_stride8_cells(tiny_cache, tmp_path):
+    """`s8+s16+s32`: the context of the stride-16 cells and the stride-8 map name the stride-8
+    cells; the head's loss falls, it rides in the checkpoint, and the model's logits are the
+    head's on the maps it is given."""
+    _, model, cache = tiny_cache
+    x8, y = frame_grids(cache['s8'], cache['labels_s8'], cache['grid_s8'], np.float16)
+    x16, _ = frame_grids(cache['s16'], None, cache['grid_s16'], np.float16)
+    x32, _ = frame_grids(cache['s32'], None, cache['grid'], np.float16)
+    x = (x16, x32, x8)
+    assert x8.shape == (24, 40, 12, 16) and y.shape == (24, 12, 16)
+    mean, _ = feature_moments(x)
+    assert mean.shape == (472,)                                          # 112 + 320 context, then 40 fine
+    head, history = fit_head(x, y, 15, hidden=16, kernel=3, epochs=40, batch=8, lr=1e-2, val=(x, y))
+    assert isinstance(head, FineCellCategoryHead)
+    losses = [h['loss'] for h in history]
+    assert losses[-1] < 0.7 * losses[0], losses
+    base = save_checkpoint(tmp_path / 'base.pt', model, {'data': {'resolution': [128, 96]}}, 2)
+    path = attach_head(base, head, rendered_categories(), 's8+s16+s32', 16, 3, tmp_path / 'with_head.pt')
+    loaded, _ = load_checkpoint(path)
+    assert loaded.category_stride == 8
+    with torch.no_grad():
+        logits = loaded.cell_category_logits(x32[:1].float(), x16[:1].float(), x8[:1].float())
+        assert logits.shape == (1, 15, 12, 16)                           # the stride-8 grid of 128x96
+        torch.testing.assert_close(logits, head(*head_inputs(x, slice(0, 1))))
+    with pytest.raises(ValueError, match='give feat_s8'):
+        loaded.cell_category_logits(x32[:1].float(), x16[:1].float())
+    with pytest.raises(ValueError, match='twice the cells'):
+        head(join_features(x16[:1].float(), x32[:1].float()), x16[:1].float())
+    with pytest.raises(ValueError, match='hidden'):
+        FineCellCategoryHead(432, 40, 15, hidden=0)

@@ -308,45 +308,51 @@ def test_frame_encoder_and_pair_head_compose_to_the_perception_graph(tmp_path):
         assert pipeline.cell_category_logits(frame).shape == (3, 4, 4)
 
 
-def test_a_stride16_category_head_exports_with_feat_s16_and_reaches_the_runtime(tmp_path):
-    """A head on the stride-16 cells (`s16+s32`): the cell classifier graph also takes the frame
-    encoder's feat_s16, its category_logits are (B, K + 1, H/16, W/16) and equal the torch
-    head's; the runtime feeds it from the encoding and gets the finer grid beside the stride-32
-    ImageNet one; the session's flat logits reach the object map on the stride-16 cells."""
+@pytest.mark.parametrize('features, stride, inputs', [('s16+s32', 16, ['feat_s32', 'feat_s16']),
+                                                      ('s8+s16+s32', 8, ['feat_s32', 'feat_s16', 'feat_s8'])])
+def test_a_finer_category_head_exports_with_its_maps_and_reaches_the_runtime(tmp_path, features, stride, inputs):
+    """A head on the stride-16 cells (`s16+s32`) or the stride-8 ones (`s8+s16+s32`): the cell
+    classifier graph also takes the frame encoder's feat_s16 (and feat_s8), its category_logits
+    are (B, K + 1, H/s, W/s) and equal the torch head's; the runtime feeds it from the encoding
+    and gets the finer grid beside the stride-32 ImageNet one; the session's flat logits reach
+    the object map on the finer cells."""
     import onnxruntime as ort
 
     from geovr_training.export.graphs import CELL_CLASSIFIER, spec_for
     from geovr_training.export.onnx_export import export_model
     from geovr_training.model import ModelArgsV2, build_model, example_inputs, save_checkpoint
+    from geovr_training.model.category_head import FEATURE_CHANNELS
     torch.manual_seed(0)
     args = dict(dim=32, depth=2, num_heads=2, decoder_dim=16, descriptor_dim=16, pretrained=False)
     head_names = ['chair', 'tv', 'toy duck']
-    model = build_model(ModelArgsV2(**args, cell_categories=head_names, category_features='s16+s32',
+    model = build_model(ModelArgsV2(**args, cell_categories=head_names, category_features=features,
                                     category_hidden=8, category_kernel=3))
+    channels = FEATURE_CHANNELS[features]
     with torch.no_grad():
-        model.category_head.set_normalisation(torch.full((432,), 0.1), torch.full((432,), 2.0))
+        model.category_head.set_normalisation(torch.full((channels,), 0.1), torch.full((channels,), 2.0))
         for param in model.category_head.parameters():
             param.normal_(0.0, 0.5)
     spec = spec_for(CELL_CLASSIFIER, model)
-    assert spec.input_names == ('feat_s32', 'feat_s16') and spec.output_names[-1] == 'category_logits'
+    assert list(spec.input_names) == inputs and spec.output_names[-1] == 'category_logits'
     checkpoint = save_checkpoint(tmp_path / 'v2.pt', model, {'data': {'resolution': [128, 96]}}, 0)
     export_model(checkpoint, tmp_path / 'model', sizes=[], with_torch_program=False)
     encoder = ort.InferenceSession(str(tmp_path / 'model' / 'frame_encoder.onnx'), providers=['CPUExecutionProvider'])
     classifier = ort.InferenceSession(str(tmp_path / 'model' / 'cell_classifier.onnx'),
                                       providers=['CPUExecutionProvider'])
-    assert [i.name for i in classifier.get_inputs()] == ['feat_s32', 'feat_s16']
+    assert [i.name for i in classifier.get_inputs()] == inputs
     images, K = (t.numpy() for t in example_inputs(1, 2, 96, 128))
     encoded = dict(zip(GRAPHS['frame_encoder'].output_names,
                        encoder.run(None, {'image': images[:, 1], 'intrinsics': K[:, 1]})))
-    logits, categories = classifier.run(None, {'feat_s32': encoded['feat_s32'], 'feat_s16': encoded['feat_s16']})
+    logits, categories = classifier.run(None, {name: encoded[name] for name in inputs})
     with torch.no_grad():
         maps = model.eval().encode_frames(torch.from_numpy(images[:, 1]), torch.from_numpy(K[:, 1]))
-        expected = model.cell_category_logits(maps['s32'], maps['s16']).numpy()
-    assert logits.shape == (1, 1000, 3, 4) and categories.shape == (1, 4, 6, 8) and np.ptp(expected) > 1.0
+        expected = model.cell_category_logits(maps['s32'], maps['s16'], maps['s8']).numpy()
+    grid = (96 // stride, 128 // stride)
+    assert logits.shape == (1, 1000, 3, 4) and categories.shape == (1, 4, *grid) and np.ptp(expected) > 1.0
     np.testing.assert_allclose(categories, expected, rtol=1e-4, atol=1e-4)
     meta = read_metadata(tmp_path / 'model' / 'cell_classifier.onnx')
-    assert meta.outputs['category_logits']['dims'][2:] == ['height/16', 'width/16']
-    assert meta.outputs['category_logits']['stride'] == 16
+    assert meta.outputs['category_logits']['dims'][2:] == [f'height/{stride}', f'width/{stride}']
+    assert meta.outputs['category_logits']['stride'] == stride
 
     from geovr_ros.inference import PerceptionPipeline
     from geovr_ros.objects import ObjectMapper, load_vocabulary
@@ -355,10 +361,10 @@ def test_a_stride16_category_head_exports_with_feat_s16_and_reaches_the_runtime(
         frame = pipeline.preprocess((images[0, 1].transpose(1, 2, 0) * 50 + 120).clip(0, 255).astype(np.uint8),
                                     K[0, 1])
         class_logits, category_logits = pipeline.cell_logits(frame), pipeline.cell_category_logits(frame)
-        assert class_logits.shape == (3, 4, 1000) and category_logits.shape == (6, 8, 4)
+        assert class_logits.shape == (3, 4, 1000) and category_logits.shape == (*grid, 4)
     mapper = ObjectMapper(load_vocabulary(), head_categories=pipeline.cell_categories)
     depth = np.full((96, 128), 2.0)
     mapper.observe_logits(class_logits.reshape(-1, 1000), depth, K[0, 1], np.eye(4), 0, 0.0,  # as the session
                           category_logits=category_logits.reshape(-1, 4))
     combined = mapper.namer.probabilities(class_logits, category_logits)
-    assert combined.shape == (6, 8, len(mapper.vocabulary) + 1)
+    assert combined.shape == (*grid, len(mapper.vocabulary) + 1)

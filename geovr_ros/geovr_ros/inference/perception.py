@@ -12,8 +12,8 @@ Two ways to run a model directory, chosen by what it holds (`graphs='auto'`):
   cell classifier, when exported, names what each stride-32 cell shows (`cell_logits`:
   ImageNet logits; `cell_category_logits`: a trained category head's, when the model has
   one, its names in `cell_categories`, read from the graph's geovr.vocabularies; on the
-  head's own cells, stride 32 or 16, as the graph's output shape says; a stride-16 head's
-  graph also takes the frame encoder's feat_s16). When the directory also holds
+  head's own cells, stride 32, 16 or 8, as the graph's output shape says; a finer head's
+  graph also takes the frame encoder's feat_s16, and feat_s8 at stride 8). When the directory also holds
   `imagenet_cells` (the pristine ImageNet EfficientNet-Lite0 on the same preprocessed image:
   GeoVR-S v2's backbone was fine-tuned for depth and lost ImageNet's classes), `cell_logits`
   are that graph's, run once per frame asked (the frames the object map names), instead of the classifier's.
@@ -219,9 +219,9 @@ class PerceptionPipeline:
 
     def classify(self, frame: PreparedFrame) -> dict[str, np.ndarray] | None:
         """The cell classifier's outputs for `frame` (batch 1: class_logits (1, 1000, H/32, W/32),
-        category_logits (1, K + 1, H/s, W/s) at the head's stride s, 32 or 16), computed once
+        category_logits (1, K + 1, H/s, W/s) at the head's stride s, 32, 16 or 8), computed once
         for the last frame asked; None without a cell classifier. Its inputs (feat_s32, and
-        feat_s16 for a stride-16 head) are the frame encoder's outputs of those names."""
+        feat_s16 / feat_s8 for a finer head) are the frame encoder's outputs of those names."""
         if self.classifier is None:
             return None
         if self._classified is None or self._classified[0] is not frame:
@@ -285,7 +285,7 @@ class PerceptionPipeline:
 
     def cell_category_logits(self, frame: PreparedFrame) -> np.ndarray | None:
         """The category head's logits of every cell, float32 (H/s, W/s, K + 1) at the head's
-        stride s (32, or 16 for a stride-16 head: the grid is the graph's output shape)
+        stride s (32, 16 or 8: the grid is the graph's output shape)
         (columns: `cell_categories`, then background), or None when the model has no head."""
         if not self.cell_categories:
             return None

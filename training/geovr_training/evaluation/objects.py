@@ -95,7 +95,7 @@ def cell_outputs(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16,
     """(class_logits (N, cells, 1000), category_logits (N, cells', K + 1) or None without the
     model's category head) of frames rgb (N, H, W, 3) uint8 resized to size (W, H): the
     exported cell classifier's two outputs, cells row-major over the (H/32, W/32) grid, the
-    head's over its own grid (H/s, W/s), s = `model.category_stride` (32, or 16); with
+    head's over its own grid (H/s, W/s), s = `model.category_stride` (32, 16 or 8); with
     `imagenet` (`imagenet_network`) the class logits are its, as the runtime's with
     `imagenet_cells.onnx`. `with_head` False skips the head (None: whether the model has one);
     `with_classes` False skips the class logits (None; windows name the cells instead)."""
@@ -117,7 +117,7 @@ def cell_outputs(model, rgb: np.ndarray, size: tuple[int, int], batch: int = 16,
                 named = imagenet(images) if imagenet is not None else model.backbone.classify_cells(maps[32])
                 classes.append(named.flatten(2).transpose(1, 2).numpy())
             if with_head:
-                categories.append(model.cell_category_logits(maps[32], maps[16]).flatten(2).transpose(1, 2).numpy())
+                categories.append(model.cell_category_logits(maps[32], maps[16], maps[8]).flatten(2).transpose(1, 2).numpy())
     return (np.concatenate(classes) if with_classes else None), (np.concatenate(categories) if with_head else None)
 
 

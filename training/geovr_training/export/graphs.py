@@ -129,7 +129,7 @@ class FrameEncoderGraph(nn.Module):
 
 
 def category_stride(model: nn.Module) -> int | None:
-    """The cell size (pixels) of the model's category head (32 or 16), None without one."""
+    """The cell size (pixels) of the model's category head (32, 16 or 8), None without one."""
     if getattr(model, 'category_head', None) is None:
         return None
     return int(getattr(model, 'category_stride', None) or 32)
@@ -141,18 +141,19 @@ class CellClassifierGraph(nn.Module):
     to name what the object map sees; with the model's category head also its logits
     (B, K + 1, h', w') (`model_args.cell_categories`, then background) on the head's cells:
     h', w' = h, w for a stride-32 head; for a stride-16 head (`category_stride` 16) the graph
-    also takes feat_s16 (B, 112, 2h, 2w) and h', w' = 2h, 2w."""
+    also takes feat_s16 (B, 112, 2h, 2w) and h', w' = 2h, 2w; a stride-8 head takes feat_s16 and
+    feat_s8 (B, 40, 4h, 4w), h', w' = 4h, 4w."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, feat_s32: torch.Tensor, feat_s16: torch.Tensor | None = None
-                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feat_s32: torch.Tensor, feat_s16: torch.Tensor | None = None,
+                feat_s8: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         class_logits = self.model.backbone.classify_cells(feat_s32)
         if getattr(self.model, 'category_head', None) is None:
             return class_logits
-        return class_logits, self.model.cell_category_logits(feat_s32, feat_s16)
+        return class_logits, self.model.cell_category_logits(feat_s32, feat_s16, feat_s8)
 
 
 class PairHeadGraph(nn.Module):
@@ -194,10 +195,18 @@ def _cell_inputs_s16(batch: int, width: int, height: int, wrapper=None) -> tuple
     return encoded['s32'], encoded['s16']
 
 
+def _cell_inputs_s8(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
+    images, intrinsics = _perception_inputs(batch, width, height)
+    with torch.no_grad():
+        encoded = wrapper.model.encode_frames(images[:, 0].contiguous(), intrinsics[:, 0].contiguous())
+    return encoded['s32'], encoded['s16'], encoded['s8']
+
+
 def _with_category_logits(model: nn.Module, spec: GraphSpec) -> GraphSpec:
     """The cell classifier of a model with a category head: + category_logits (B, K + 1, h, w)
     on the head's cells; a stride-16 head adds the input feat_s16 (the frame encoder's output
-    of that name) and its logits are (B, K + 1, H/16, W/16)."""
+    of that name) and its logits are (B, K + 1, H/16, W/16); a stride-8 head adds feat_s16 and
+    feat_s8, its logits (B, K + 1, H/8, W/8)."""
     stride = category_stride(model)
     if stride is None:
         return spec
@@ -207,14 +216,18 @@ def _with_category_logits(model: nn.Module, spec: GraphSpec) -> GraphSpec:
                          'then background',
               'categories': [*names, 'background'], 'stride': stride}
     spec = dataclasses.replace(spec, output_names=(*spec.output_names, 'category_logits'),
-                               dynamic_axes={**spec.dynamic_axes,
-                                             'category_logits': _S32_AXES if stride == 32 else _S16_AXES},
+                               dynamic_axes={**spec.dynamic_axes, 'category_logits': _CELL_AXES[stride]},
                                outputs={**spec.outputs, 'category_logits': output},
                                tolerances={**spec.tolerances, 'category_logits': (1e-3, 1e-3)})
     if stride == 16:
         spec = dataclasses.replace(spec, input_names=(*spec.input_names, 'feat_s16'),
                                    dynamic_axes={**spec.dynamic_axes, 'feat_s16': _S16_AXES},
                                    example_inputs=_cell_inputs_s16)
+    elif stride == 8:
+        spec = dataclasses.replace(spec, input_names=(*spec.input_names, 'feat_s16', 'feat_s8'),
+                                   dynamic_axes={**spec.dynamic_axes, 'feat_s16': _S16_AXES,
+                                                 'feat_s8': _ENCODED_AXES['feat_s8']},
+                                   example_inputs=_cell_inputs_s8)
     return spec
 
 
@@ -233,6 +246,7 @@ _ENCODED_AXES = {'feat_s4': {0: 'batch', 2: 'height_4', 3: 'width_4'},
                  'rays_s8': {0: 'batch', 2: 'height_8', 3: 'width_8'}}
 _S32_AXES = {0: 'batch', 2: 'height_32', 3: 'width_32'}
 _S16_AXES = {0: 'batch', 2: 'height_16', 3: 'width_16'}
+_CELL_AXES = {32: _S32_AXES, 16: _S16_AXES, 8: _ENCODED_AXES['feat_s8']}  # a category head's stride -> its cells' axes
 
 def derived_profile(profile: dict, spec: GraphSpec) -> dict:
     """(min, opt, max) of the spec's derived dims from the image profile: height_N / width_N =

@@ -40,7 +40,7 @@ from torch import nn
 
 from geovr_training.model.category_head import FEATURE_CHANNELS as CATEGORY_FEATURES
 from geovr_training.model.category_head import FEATURE_STRIDE as CATEGORY_STRIDE
-from geovr_training.model.category_head import CellCategoryHead, join_features
+from geovr_training.model.category_head import FINE_CHANNELS, CellCategoryHead, FineCellCategoryHead, join_features
 from geovr_training.model.efficientnet import (FEATURE_CHANNELS, INPUT_MEAN, INPUT_STD,
                                                LITE0_STAGES, EfficientNetLite0, load_pretrained)
 from geovr_training.model.export import IMAGE_MEAN, IMAGE_STD
@@ -76,7 +76,8 @@ class ModelArgsV2:
     semantic_classes: int = 0
     # per-cell category head (model/category_head.py): its K category names (+ background);
     # empty: no head. It reads 's32' (the 320-d stride-32 map), 'head' (the classifier's 1280-d
-    # features), 's16' (the 112-d stride-16 map) or 's16+s32' (both on the stride-16 cells),
+    # features), 's16' (the 112-d stride-16 map), 's16+s32' (both on the stride-16 cells) or
+    # 's8+s16+s32' (those as context of the stride-8 cells, with the 40-d stride-8 map),
     # hidden width (0: linear), kernel in cells (3: with the neighbours).
     cell_categories: list[str] = field(default_factory=list)
     category_features: str = 's32'
@@ -237,9 +238,7 @@ class GeoVRv2Model(nn.Module):
         self.distill_heads = nn.ModuleList([
             nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, c)) for c in args.distill_dims])
         self.semantic_head = nn.Linear(d, args.semantic_classes) if args.semantic_classes else None
-        self.category_head = (CellCategoryHead(CATEGORY_FEATURES[args.category_features], len(args.cell_categories) + 1,
-                                               args.category_hidden, args.category_kernel)
-                              if args.cell_categories else None)
+        self.category_head = self._category_head(args) if args.cell_categories else None
         # contract normalisation (ImageNet mean/std) -> the backbone's [-1, 1]
         contract_mean, contract_std = torch.tensor(IMAGE_MEAN), torch.tensor(IMAGE_STD)
         scale = contract_std / torch.tensor(INPUT_STD)
@@ -280,22 +279,36 @@ class GeoVRv2Model(nn.Module):
         logits = self.backbone.classify_cells(self.backbone.features(frames)[32])
         return logits.reshape(b, nf, *logits.shape[1:])
 
+    @staticmethod
+    def _category_head(args: ModelArgsV2) -> nn.Module:
+        kind, classes = args.category_features, len(args.cell_categories) + 1
+        if kind in FINE_CHANNELS:
+            context = CATEGORY_FEATURES[kind] - FINE_CHANNELS[kind]
+            return FineCellCategoryHead(context, FINE_CHANNELS[kind], classes, args.category_hidden, args.category_kernel)
+        return CellCategoryHead(CATEGORY_FEATURES[kind], classes, args.category_hidden, args.category_kernel)
+
     @property
     def category_stride(self) -> int | None:
-        """The category head's cell size in input pixels (32 or 16); None without the head."""
+        """The category head's cell size in input pixels (32, 16 or 8); None without the head."""
         return CATEGORY_STRIDE[self.args.category_features] if self.category_head is not None else None
 
-    def cell_category_logits(self, feat_s32: torch.Tensor, feat_s16: torch.Tensor | None = None) -> torch.Tensor:
+    def cell_category_logits(self, feat_s32: torch.Tensor, feat_s16: torch.Tensor | None = None,
+                             feat_s8: torch.Tensor | None = None) -> torch.Tensor:
         """Category logits of every cell of the head's stride (`category_stride`), (B, K + 1, h, w)
         (columns: `args.cell_categories`, then background): stride 32, h, w = H/32, W/32, from the
         stride-32 backbone map feat_s32 (B, 320, H/32, W/32); stride 16 (`category_features` 's16'
-        or 's16+s32'), h, w = H/16, W/16, also from the stride-16 map feat_s16 (B, 112, H/16, W/16).
-        Needs the category head (RuntimeError); a stride-16 head needs feat_s16 (ValueError)."""
+        or 's16+s32'), h, w = H/16, W/16, also from the stride-16 map feat_s16 (B, 112, H/16, W/16);
+        stride 8 ('s8+s16+s32'), h, w = H/8, W/8, also from the stride-8 map feat_s8 (B, 40, H/8, W/8).
+        Needs the category head (RuntimeError); a finer head needs the maps it reads (ValueError)."""
         if self.category_head is None:
             raise RuntimeError('this model has no category head (model_args.cell_categories is empty)')
         kind = self.args.category_features
-        if kind in ('s16', 's16+s32') and feat_s16 is None:
+        if kind in ('s16', 's16+s32', 's8+s16+s32') and feat_s16 is None:
             raise ValueError(f'category_features {kind!r} reads the stride-16 map: give feat_s16')
+        if kind in FINE_CHANNELS and feat_s8 is None:
+            raise ValueError(f'category_features {kind!r} reads the stride-8 map: give feat_s8')
+        if kind in FINE_CHANNELS:
+            return self.category_head(join_features(feat_s16, feat_s32), feat_s8)
         if kind == 'head':
             feats = self.backbone.head_features(feat_s32)
         elif kind == 's16':

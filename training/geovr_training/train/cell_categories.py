@@ -12,13 +12,15 @@ threshold in `geovr-eval objects`), else background.
 
 `cache --features s32` keeps the 320-d features only (a large set's 1280-d ones do not fit in
 memory); `--features s16,s32` keeps the stride-16 map too, for a head on the stride-16 cells
-(`fit --features s16+s32` or `s16`). `fit` defaults: the s32 features, 3x3 cells, 128 hidden,
+(`fit --features s16+s32` or `s16`); `--features s8,s16,s32` also the stride-8 map, for a head
+on the stride-8 cells (`fit --features s8+s16+s32`). `fit` defaults: the s32 features, 3x3 cells, 128 hidden,
 dropout 0.2, 20 epochs.
 
 The cache holds, per stride-32 cell (row-major cells of each frame, frames in sequence order):
 `s32` (320) and `head` (1280) features as float16, `labels` (int, K = background), and
 `fractions` (K + 1) pixel fractions, plus the category names and `grid` (rows, columns); with
-`s16`, per stride-16 cell: `s16` (112) float16, `labels_s16`, `fractions_s16`, `grid_s16`.
+`s16`, per stride-16 cell: `s16` (112) float16, `labels_s16`, `fractions_s16`, `grid_s16`; with
+`s8` the same per stride-8 cell (`s8`: 40 channels).
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from geovr_training.model.category_head import FEATURE_CHANNELS, FEATURE_STRIDE, KERNELS, CellCategoryHead, join_features
+from geovr_training.model.category_head import (FEATURE_CHANNELS, FEATURE_STRIDE, FINE_CHANNELS, KERNELS,
+                                                 CellCategoryHead, FineCellCategoryHead, join_features)
 
 MIN_COVERAGE = 0.3
 
@@ -58,27 +61,30 @@ def sequence_features(model, seq, categories: list[str], batch: int = 16,
                       features: tuple[str, ...] = ('s32', 'head')) -> dict[str, np.ndarray]:
     """Per-cell features and pixel fractions of one rendered sequence at its own size (a
     multiple of 32): {'s32': (N*cells, 320), 'head': (N*cells, 1280), 'fractions': (N*cells, K + 1)}
-    over the stride-32 cells, and with 's16' {'s16': (N*cells16, 112), 'fractions_s16':
-    (N*cells16, K + 1)} over the stride-16 cells (the features named in `features`)."""
-    unknown = set(features) - {'s32', 'head', 's16'}
+    over the stride-32 cells, with 's16' {'s16': (N*cells16, 112), 'fractions_s16':
+    (N*cells16, K + 1)} over the stride-16 cells and with 's8' the same over the stride-8 cells
+    (the features named in `features`)."""
+    unknown = set(features) - {'s32', 'head', 's16', 's8'}
     if unknown:
-        raise ValueError(f'features {sorted(unknown)} are not cached ones (s32, head, s16)')
+        raise ValueError(f'features {sorted(unknown)} are not cached ones (s32, head, s16, s8)')
     from geovr_training.evaluation.objects import oracle_probabilities
     from geovr_training.model import normalize_images
     if seq.segmentation is None or seq.scene is None:
         raise ValueError(f'sequence {seq.name!r} has no segmentation or scene: not a rendered one')
     index = {name: k for k, name in enumerate(categories)}
     category_of = {o.instance_id: index[o.category] for o in seq.scene.objects if o.category in index}
-    s32, head, s16, fractions, fractions16 = [], [], [], [], []
+    s32, head = [], []
+    finer = {name: [] for name in ('s16', 's8') if name in features}  # per map: its cells' features
+    fractions, finer_fractions = [], {name: [] for name in finer}
     with torch.no_grad():
         for start in range(0, len(seq), batch):
             rgb = torch.from_numpy(seq.rgb[start:start + batch]).permute(0, 3, 1, 2).float() / 255.0
             K = torch.from_numpy(seq.K[start:start + batch]).float()
             encoded = model.encode_frames(normalize_images(rgb), K)
             feat = encoded['s32']  # (B, 320, h, w)
-            if 's16' in features:
-                f16 = encoded['s16']  # (B, 112, 2h, 2w)
-                s16.append(f16.flatten(2).transpose(1, 2).reshape(-1, f16.shape[1]).half().numpy())
+            for name, cells in finer.items():
+                f = encoded[name]  # (B, C, 2h, 2w) or (B, C, 4h, 4w)
+                cells.append(f.flatten(2).transpose(1, 2).reshape(-1, f.shape[1]).half().numpy())
             s32.append(feat.flatten(2).transpose(1, 2).reshape(-1, feat.shape[1]).half().numpy())
             if 'head' in features:
                 h = model.backbone.head_features(feat)
@@ -86,15 +92,15 @@ def sequence_features(model, seq, categories: list[str], batch: int = 16,
     for i in range(len(seq)):
         p = oracle_probabilities(seq.segmentation[i], category_of, len(categories), 32)
         fractions.append(p.reshape(-1, p.shape[-1]).astype(np.float16))
-        if 's16' in features:
-            p = oracle_probabilities(seq.segmentation[i], category_of, len(categories), 16)
-            fractions16.append(p.reshape(-1, p.shape[-1]).astype(np.float16))
+        for name, cells in finer_fractions.items():
+            p = oracle_probabilities(seq.segmentation[i], category_of, len(categories), int(name[1:]))
+            cells.append(p.reshape(-1, p.shape[-1]).astype(np.float16))
     out = {'s32': np.concatenate(s32), 'fractions': np.concatenate(fractions)}
     if 'head' in features:
         out['head'] = np.concatenate(head)
-    if 's16' in features:
-        out['s16'] = np.concatenate(s16)
-        out['fractions_s16'] = np.concatenate(fractions16)
+    for name in finer:
+        out[name] = np.concatenate(finer[name])
+        out[f'fractions_{name}'] = np.concatenate(finer_fractions[name])
     return {k: v for k, v in out.items() if k in features or k.startswith('fractions')}
 
 
@@ -104,7 +110,8 @@ def cache_features(model, sequences: Iterable, categories: list[str] | None = No
     """The cache (module docstring) of `sequences` (any iterable: read one at a time); `frame`
     (cells,) numbers each cell's frame; `grid` (2,) the cells' (rows, columns) per frame
     (every sequence of one size, whole 32-pixel cells); with 's16' in `features` also
-    `labels_s16` and `grid_s16` (2 x grid) of the stride-16 cells."""
+    `labels_s16` and `grid_s16` (2 x grid) of the stride-16 cells, with 's8' `labels_s8` and
+    `grid_s8` (4 x grid)."""
     categories = categories or rendered_categories()
     parts, sizes, frames = [], set(), []
     start = time.perf_counter()
@@ -125,9 +132,10 @@ def cache_features(model, sequences: Iterable, categories: list[str] | None = No
     out['labels'] = cell_labels(out['fractions'].astype(np.float32), min_coverage)
     out['categories'] = np.array(categories)
     out['grid'] = grid
-    if 's16' in out:
-        out['labels_s16'] = cell_labels(out['fractions_s16'].astype(np.float32), min_coverage)
-        out['grid_s16'] = 2 * grid
+    for name, factor in (('s16', 2), ('s8', 4)):
+        if name in out:
+            out[f'labels_{name}'] = cell_labels(out[f'fractions_{name}'].astype(np.float32), min_coverage)
+            out[f'grid_{name}'] = factor * grid
     out['min_coverage'] = np.array(min_coverage)
     return out
 
@@ -167,27 +175,30 @@ def frame_grids(features: np.ndarray, labels: np.ndarray | None, grid, dtype=np.
     return x.permute(0, 3, 1, 2).contiguous(), y
 
 
-Features = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+Features = torch.Tensor | tuple[torch.Tensor, ...]
 
 
 def feature_frames(features: Features) -> int:
-    """The number of frames of `features`: frames (F, C, h, w), or the (s16, s32) pair of the
-    `s16+s32` head, (F, 112, 2h, 2w) and (F, 320, h, w)."""
+    """The number of frames of `features`: frames (F, C, h, w), the (s16, s32) pair of the
+    `s16+s32` head, (F, 112, 2h, 2w) and (F, 320, h, w), or the (s16, s32, s8) triple of the
+    `s8+s16+s32` head (+ (F, 40, 4h, 4w))."""
     return len(features[0]) if isinstance(features, tuple) else len(features)
 
 
-def batch_features(features: Features, idx) -> torch.Tensor:
-    """The head's float32 input (B, C, h, w) of frames `idx` (an index tensor or slice) of
-    `features` (`feature_frames`); a pair is joined (`join_features`: s16 + s32 upsampled x2)."""
+def head_inputs(features: Features, idx) -> tuple[torch.Tensor, ...]:
+    """The head's float32 inputs of frames `idx` (an index tensor or slice) of `features`
+    (`feature_frames`): (B, C, h, w); a pair joined (`join_features`: s16 + s32 upsampled x2); a
+    triple as the joined pair and the stride-8 map (`FineCellCategoryHead`'s two inputs)."""
     if isinstance(features, tuple):
-        return join_features(features[0][idx].float(), features[1][idx].float())
-    return features[idx].float()
+        joined = join_features(features[0][idx].float(), features[1][idx].float())
+        return (joined, *(f[idx].float() for f in features[2:]))
+    return (features[idx].float(),)
 
 
 def feature_moments(features: Features, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std (C,) of the head's input over all frames and cells, computed in
-    float64 chunks; of a pair, those of both parts (nearest upsampling repeats every cell 4 times
-    and keeps them)."""
+    float64 chunks; of a pair or triple, those of its parts in order (nearest upsampling repeats
+    every cell 4 times and keeps them)."""
     if isinstance(features, tuple):
         moments = [feature_moments(f, chunk) for f in features]
         return torch.cat([m[0] for m in moments]), torch.cat([m[1] for m in moments])
@@ -206,10 +217,10 @@ def feature_moments(features: Features, chunk: int = 1024) -> tuple[torch.Tensor
 def fit_head(features: Features, labels: torch.Tensor, num_classes: int, hidden: int = 0, kernel: int = 1,
              dropout: float = 0.0, epochs: int = 20, lr: float = 3e-3, weight_decay: float = 1e-2, batch: int = 64,
              balance: float = 0.5, seed: int = 0, val: tuple[Features, torch.Tensor] | None = None,
-             progress: bool = False) -> tuple[CellCategoryHead, list[dict]]:
+             progress: bool = False) -> tuple[CellCategoryHead | FineCellCategoryHead, list[dict]]:
     """A CellCategoryHead fitted to cached frames: features (F, C, h, w) (or the (s16, s32)
     pair of the `s16+s32` head, `feature_frames`), labels (F, h, w) in [0, num_classes) on the
-    head's cells (`frame_grids`). AdamW, cosine learning rate, batches of `batch` frames,
+    head's cells (`frame_grids`); a FineCellCategoryHead to the (s16, s32, s8) triple. AdamW, cosine learning rate, batches of `batch` frames,
     cross-entropy weighted by `class_weights(power=balance)`. Returns (head in eval mode,
     per-epoch history: train loss, and val loss / accuracy / cell IoU when `val` is given);
     `progress` prints each epoch's record to stderr as it ends."""
@@ -217,7 +228,11 @@ def fit_head(features: Features, labels: torch.Tensor, num_classes: int, hidden:
     torch.manual_seed(seed)
     n_frames = feature_frames(features)
     mean, std = feature_moments(features)
-    head = CellCategoryHead(len(mean), num_classes, hidden, kernel, dropout)
+    if isinstance(features, tuple) and len(features) == 3:
+        fine = features[2].shape[1]
+        head = FineCellCategoryHead(len(mean) - fine, fine, num_classes, hidden, kernel, dropout)
+    else:
+        head = CellCategoryHead(len(mean), num_classes, hidden, kernel, dropout)
     head.set_normalisation(mean, std)
     weights = class_weights(labels.flatten().numpy(), num_classes, balance)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
@@ -231,7 +246,7 @@ def fit_head(features: Features, labels: torch.Tensor, num_classes: int, hidden:
         total = 0.0
         for start in range(0, n_frames, batch):
             idx = order[start:start + batch]
-            loss = F.cross_entropy(head(batch_features(features, idx)), labels[idx], weight=weights)
+            loss = F.cross_entropy(head(*head_inputs(features, idx)), labels[idx], weight=weights)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -248,14 +263,15 @@ def fit_head(features: Features, labels: torch.Tensor, num_classes: int, hidden:
     return head.eval(), history
 
 
-def head_probabilities(head: CellCategoryHead, features: Features, batch: int = 256) -> np.ndarray:
-    """(F, h, w, K + 1) softmax probabilities of frames (F, C, h, w) (or an (s16, s32) pair,
-    `feature_frames`; h, w then the stride-16 grid)."""
+def head_probabilities(head: CellCategoryHead | FineCellCategoryHead, features: Features, batch: int = 256
+                       ) -> np.ndarray:
+    """(F, h, w, K + 1) softmax probabilities of frames (F, C, h, w) (or an (s16, s32) pair /
+    (s16, s32, s8) triple, `feature_frames`; h, w then the stride-16 / stride-8 grid)."""
     out = []
     with torch.no_grad():
         for start in range(0, feature_frames(features), batch):
-            x = batch_features(features, slice(start, start + batch))
-            out.append(torch.softmax(head.eval()(x), 1).permute(0, 2, 3, 1).numpy())
+            x = head_inputs(features, slice(start, start + batch))
+            out.append(torch.softmax(head.eval()(*x), 1).permute(0, 2, 3, 1).numpy())
     return np.concatenate(out)
 
 
@@ -270,7 +286,7 @@ def cell_iou(predicted: np.ndarray, truth: np.ndarray, background: int) -> dict[
     return out
 
 
-def evaluate_head(head: CellCategoryHead, features: Features, labels: torch.Tensor, min_score: float = 0.3,
+def evaluate_head(head: CellCategoryHead | FineCellCategoryHead, features: Features, labels: torch.Tensor, min_score: float = 0.3,
                   weights: torch.Tensor | None = None) -> dict:
     """val_loss (weighted as in training), val_accuracy, val_cell_iou (mean over the categories
     the truth holds) with cells labelled where the best category's probability >= min_score."""
@@ -287,7 +303,7 @@ def evaluate_head(head: CellCategoryHead, features: Features, labels: torch.Tens
             'val_cell_iou_per_category': {int(c): round(v, 3) for c, v in ious.items() if c in shown}}
 
 
-def attach_head(checkpoint: str | Path, head: CellCategoryHead, categories: list[str], features: str,
+def attach_head(checkpoint: str | Path, head: CellCategoryHead | FineCellCategoryHead, categories: list[str], features: str,
                 hidden: int, kernel: int, out: str | Path, extra_metrics: dict | None = None) -> Path:
     """A copy of `checkpoint` with the head in the model (model_args.cell_categories, ...);
     every other weight and key is unchanged."""
@@ -331,9 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument('--weight-decay', type=float, default=1e-2)
     fit.add_argument('--balance', type=float, default=0.5, help='class weight = (frequency) ** -balance')
     fit.add_argument('--seed', type=int, default=0)
+    fit.add_argument('--threads', type=int, default=1, help='CPU threads torch fits with (default 1)')
     fit.add_argument('--out', required=True, help='checkpoint with the head (full precision)')
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(max(1, getattr(args, 'threads', 1)))
 
     from geovr_training.model import CheckpointError, load_checkpoint
     if args.command == 'cache':
@@ -366,21 +383,22 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
     start = time.perf_counter()
-    stride16 = FEATURE_STRIDE[args.features] == 16
-    labels_key, label_grid = ('labels_s16', 2 * grid) if stride16 else ('labels', grid)
-    parts = []  # per cache: (features or (s16, s32) pair, labels), float16 frames
+    stride = FEATURE_STRIDE[args.features]
+    label_grid = grid * (32 // stride)
+    labels_key = 'labels' if stride == 32 else f'labels_s{stride}'
+    maps = args.features.split('+')  # the cached maps the head reads: one, the (s16, s32) pair or + s8
+    maps = maps if len(maps) == 1 else ['s16', 's32', *(['s8'] if 's8' in maps else [])]
+    parts = []  # per cache: (features: one map or a tuple of maps, labels), float16 frames
     for c in caches:
         y = torch.from_numpy(np.asarray(c[labels_key], np.int64).reshape(-1, *(int(v) for v in label_grid)))
-        if args.features == 's16+s32':
-            x = (frame_grids(c['s16'], None, 2 * grid, np.float16)[0], frame_grids(c['s32'], None, grid, np.float16)[0])
-        else:
-            x = frame_grids(c[args.features], None, label_grid, np.float16)[0]
-        parts.append((x, y))
+        x = tuple(frame_grids(c[m], None, grid * (32 // (32 if m in ('s32', 'head') else int(m[1:]))),
+                              np.float16)[0] for m in maps)
+        parts.append((x if len(x) > 1 else x[0], y))
     min_coverage = float(caches[0]['min_coverage'])
     del caches
     val = parts.pop() if args.val else None
-    if args.features == 's16+s32':
-        x = (torch.cat([p[0][0] for p in parts]), torch.cat([p[0][1] for p in parts]))
+    if len(maps) > 1:
+        x = tuple(torch.cat([p[0][k] for p in parts]) for k in range(len(maps)))
     else:
         x = torch.cat([p[0] for p in parts])
     y = torch.cat([p[1] for p in parts])
