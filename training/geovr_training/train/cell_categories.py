@@ -36,10 +36,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from geovr_training.model.category_head import (FEATURE_CHANNELS, FEATURE_STRIDE, FINE_CHANNELS, KERNELS,
+from geovr_training.model.category_head import (FEATURE_CHANNELS, FEATURE_STRIDE, KERNELS,
                                                  CellCategoryHead, FineCellCategoryHead, join_features)
 
 MIN_COVERAGE = 0.3
+MAP_STRIDE = {'head': 32, 's32': 32, 's16': 16, 's8': 8}  # a cached map -> its cells' size, pixels
 
 
 def rendered_categories() -> list[str]:
@@ -93,7 +94,7 @@ def sequence_features(model, seq, categories: list[str], batch: int = 16,
         p = oracle_probabilities(seq.segmentation[i], category_of, len(categories), 32)
         fractions.append(p.reshape(-1, p.shape[-1]).astype(np.float16))
         for name, cells in finer_fractions.items():
-            p = oracle_probabilities(seq.segmentation[i], category_of, len(categories), int(name[1:]))
+            p = oracle_probabilities(seq.segmentation[i], category_of, len(categories), MAP_STRIDE[name])
             cells.append(p.reshape(-1, p.shape[-1]).astype(np.float16))
     out = {'s32': np.concatenate(s32), 'fractions': np.concatenate(fractions)}
     if 'head' in features:
@@ -391,8 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = []  # per cache: (features: one map or a tuple of maps, labels), float16 frames
     for c in caches:
         y = torch.from_numpy(np.asarray(c[labels_key], np.int64).reshape(-1, *(int(v) for v in label_grid)))
-        x = tuple(frame_grids(c[m], None, grid * (32 // (32 if m in ('s32', 'head') else int(m[1:]))),
-                              np.float16)[0] for m in maps)
+        x = tuple(frame_grids(c[m], None, grid * (32 // MAP_STRIDE[m]), np.float16)[0] for m in maps)
         parts.append((x if len(x) > 1 else x[0], y))
     min_coverage = float(caches[0]['min_coverage'])
     del caches
