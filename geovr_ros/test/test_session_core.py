@@ -120,6 +120,15 @@ def test_object_view_steps_below_zero_are_refused_by_the_node_and_the_session():
                 SessionConfig(**{name: bad})
 
 
+def test_objects_publish_period_outside_0_to_an_hour_is_refused_by_the_node():
+    from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_RULES
+    from geovr_ros.ros.parameters import parameter_problem
+    for bad in (-1.0, 3601.0, float('nan')):
+        assert 'objects_publish_period' in parameter_problem('objects_publish_period', bad, GEOVR_NODE_RULES)
+    for good in (0.0, 1.0):                                              # 0: every change goes out
+        assert parameter_problem('objects_publish_period', good, GEOVR_NODE_RULES) is None
+
+
 def test_no_mount_is_an_error(pipeline):
     with pytest.raises(RuntimeError, match='set_mount'):
         Session(pipeline).process(wall(0), K, 1.0)
