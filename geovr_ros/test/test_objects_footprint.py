@@ -8,8 +8,8 @@ import pytest
 from geovr_ros.geometry import make_pose, matrix_from_rpy
 from geovr_ros.objects import (ObjectMap, ObjectMapConfig, ObjectMapper, ObjectObservation, ObservationConfig,
                                Vocabulary, extract_observations)
-from geovr_ros.objects.footprint import (DIRECTIONS, OrientedBox, fit_footprint_box, footprint_reach,
-                                         horizontal_axes)
+from geovr_ros.objects.footprint import (DIRECTIONS, OrientedBox, column_quantile, column_quantiles,
+                                         fit_footprint_box, footprint_reach, horizontal_axes)
 from geovr_ros.objects.relations import size_of
 
 VOCAB = Vocabulary.from_names(['table', 'chair'], min_score=0.5)
@@ -20,6 +20,15 @@ def turned_z(yaw_deg: float) -> np.ndarray:
     """Rotation about map z (up) by yaw."""
     c, s = np.cos(np.radians(yaw_deg)), np.sin(np.radians(yaw_deg))
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+@pytest.mark.parametrize('shape', [(1,), (2,), (37,), (500, 3), (32, 36)])
+def test_column_quantiles_are_numpys_linear_quantiles_along_the_first_axis(shape):
+    values = np.random.default_rng(len(shape)).normal(size=shape)
+    quantiles = (0.0, 0.01, 0.05, 0.3, 0.5, 0.95, 1.0)
+    for q, got in zip(quantiles, column_quantiles(values, quantiles)):
+        np.testing.assert_allclose(got, np.quantile(values, q, axis=0), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(column_quantile(values, q), got, rtol=0, atol=0)
 
 
 def box_points(size, yaw_deg, centre, n=4000, seed=0) -> np.ndarray:

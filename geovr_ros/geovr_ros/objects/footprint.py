@@ -56,7 +56,7 @@ def footprint_reach(points: np.ndarray, centre: np.ndarray, vertical_axis: int,
         points = points[np.linspace(0, len(points) - 1, MAX_FOOTPRINT_POINTS).astype(np.int64)]
     axes = list(horizontal_axes(vertical_axis))
     projected = (points[:, axes] - np.asarray(centre, np.float64)[axes]) @ _UNIT.T   # (P, N)
-    low, high = np.percentile(projected, percentiles, axis=0)
+    low, high = column_quantiles(projected, (percentiles[0] / 100, percentiles[1] / 100))
     return low, high
 
 
@@ -132,13 +132,23 @@ def fit_footprint_box(centres: np.ndarray, reach_low: np.ndarray, reach_high: np
 
 
 def column_quantile(values: np.ndarray, q: float) -> np.ndarray:
-    """np.quantile(values, q, axis=0) (linear interpolation) of a small (n, N) array, without
+    """np.quantile(values, q, axis=0) (linear interpolation) of a small (n, ...) array, without
     its overhead (14 against 118 µs at 32 x 36)."""
+    return column_quantiles(values, (q,))[0]
+
+
+def column_quantiles(values: np.ndarray, quantiles: tuple[float, ...]) -> list[np.ndarray]:
+    """[np.quantile(values, q, axis=0) for q in quantiles] (linear interpolation) of a non-empty
+    (n, ...) array, sorted once."""
     ordered = np.sort(values, axis=0)
-    at = q * (len(ordered) - 1)
-    below = int(np.floor(at))
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (at - below) * (ordered[above] - ordered[below])
+    last = len(ordered) - 1
+    out = []
+    for q in quantiles:
+        at = q * last
+        below = int(np.floor(at))
+        above = min(below + 1, last)
+        out.append(ordered[below] + (at - below) * (ordered[above] - ordered[below]))
+    return out
 
 
 def box_overlaps(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> np.ndarray:

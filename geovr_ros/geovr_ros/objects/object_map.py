@@ -208,11 +208,17 @@ class _Track:
     reach_low: np.ndarray = field(default_factory=lambda: np.zeros((0, DIRECTIONS)))
     reach_high: np.ndarray = field(default_factory=lambda: np.zeros((0, DIRECTIONS)))
     cached: ObjectInstance | None = None  # the reported instance; None after any change
+    cached_summary: tuple | None = None  # what association compares (`summary`); None after any change
 
     def append(self, rows: dict[str, np.ndarray], keep: int) -> None:
         for key, value in rows.items():
             setattr(self, key, np.concatenate([getattr(self, key), value])[-keep:])
+        self.changed()
+
+    def changed(self) -> None:
+        """Drops what was summarised of the observations (call after any change)."""
         self.cached = None
+        self.cached_summary = None
 
     def rows(self) -> dict[str, np.ndarray]:
         return {k: getattr(self, k) for k in _ROW_KEYS}
@@ -227,23 +233,30 @@ class _Track:
         c = self.centroid()
         return np.minimum(lo, c), np.maximum(hi, c)
 
+    def summary(self, config: 'ObjectMapConfig') -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(centroid, box_min, box_max, colour or None): what association compares, without
+        the instance's footprint (read-only arrays, kept until the next change)."""
+        if self.cached_summary is None:
+            lo, hi = self.box(config.box_quantiles)
+            centroid, colour = self.centroid(), _consistent_colour(self.colour)
+            for array in (centroid, lo, hi) + (() if colour is None else (colour,)):
+                array.flags.writeable = False  # shared by every reader until the next change
+            self.cached_summary = (centroid, lo, hi, colour)
+        return self.cached_summary
+
     def instance(self, config: 'ObjectMapConfig') -> ObjectInstance:
         if self.cached is None:
-            lo, hi = self.box(config.box_quantiles)
+            centroid, lo, hi, colour = self.summary(config)
             mean_score = self.score_sum / max(self.obs_total, 1)
             support = self.n_views / (self.n_views + config.views_half)
             if config.negative_evidence:
                 support *= self.n_views / (self.n_views + self.n_missed)
-            centroid = self.centroid()
-            colour = _consistent_colour(self.colour)
             v = config.vertical_axis
             footprint = None if v is None else fit_footprint_box(
                 self.point_map, self.reach_low, self.reach_high, v, (lo[v], hi[v]), config.box_quantiles, centroid)
-            shared = (centroid, lo, hi) + (() if colour is None else (colour,))
             if footprint is not None:
-                shared += (footprint.centre, footprint.axes, footprint.size)
-            for array in shared:
-                array.flags.writeable = False  # shared by every reader until the next change
+                for array in (footprint.centre, footprint.axes, footprint.size):
+                    array.flags.writeable = False  # shared by every reader until the next change
             self.cached = ObjectInstance(self.instance_id, self.category, float(mean_score * support),
                                          centroid, lo, hi, self.n_views, self.first_seen, self.last_seen,
                                          tuple(int(k) for k in np.unique(self.keyframe)), self.n_missed, colour,
@@ -259,7 +272,8 @@ def _consistent_colour(colours: np.ndarray) -> np.ndarray | None:
     if not len(seen):
         return None
     median = np.median(seen, axis=0)
-    return median if 2 * np.count_nonzero(nearest_colours(seen) == nearest_colours(median)[0]) >= len(seen) else None
+    names = nearest_colours(np.vstack([seen, median]))   # the views' terms, then the median's
+    return median if 2 * np.count_nonzero(names[:-1] == names[-1]) >= len(seen) else None
 
 
 _ROW_KEYS = ('keyframe', 'stamp', 'score', 'point_kf', 'point_map', 'offset_min', 'offset_max', 'colour',
@@ -299,7 +313,7 @@ class ObjectMap:
         with self._lock:
             self._config = config
             for track in self._tracks.values():
-                track.cached = None
+                track.changed()
             self._changed()
 
     def clear(self) -> None:
@@ -388,7 +402,7 @@ class ObjectMap:
                     continue
                 track.n_missed += 1
                 track.last_missed = stamp
-                track.cached = None
+                track.cached = None   # its confidence; the observations, so the summary, are the same
                 counted += 1
             if counted:
                 self._changed()
@@ -411,7 +425,7 @@ class ObjectMap:
                     if int(k) in poses:
                         rows = track.keyframe == k
                         track.point_map[rows] = transform_points(poses[int(k)], track.point_kf[rows])
-                        track.cached = None
+                        track.changed()
                         hit = True
                 moved += hit
             self._merge_overlapping()
@@ -476,10 +490,6 @@ class ObjectMap:
             same[known] = colour_distance(np.array([colours[i] for i in known]), b) <= limit
         return same
 
-    def _summary(self, track: _Track) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        inst = track.instance(self.config)
-        return inst.centroid, inst.box_min, inst.box_max, inst.colour
-
     def _associate(self, obs: ObjectObservation) -> _Track | None:
         colour = np.asarray(obs.colour, np.float64)
         summary = (np.asarray(obs.centroid, np.float64), np.asarray(obs.box_min), np.asarray(obs.box_max),
@@ -487,7 +497,7 @@ class ObjectMap:
         tracks = [t for t in self._tracks.values() if t.category == obs.category]
         if not tracks:
             return None
-        ok, distance = self._matches([self._summary(t) for t in tracks], summary)
+        ok, distance = self._matches([t.summary(self.config) for t in tracks], summary)
         if not ok.any():
             return None
         return tracks[int(np.argmin(np.where(ok, distance, np.inf)))]   # the nearest (the first of equals)
@@ -496,7 +506,7 @@ class ObjectMap:
         """Merges instances of one category that match each other, checking the pairs with
         an instance in `changed` (None: every pair); {removed id: kept id}."""
         renamed: dict[int, int] = {}
-        summaries = {i: self._summary(t) for i, t in self._tracks.items()}
+        summaries = {i: t.summary(self.config) for i, t in self._tracks.items()}
         todo = set(self._tracks) if changed is None else set(changed) & set(self._tracks)
         while todo:
             a = min(todo)
@@ -512,7 +522,7 @@ class ObjectMap:
             keep, gone = min(a, b), max(a, b)  # the older id stays
             self._absorb(self._tracks[keep], self._tracks.pop(gone))
             del summaries[gone]
-            summaries[keep] = self._summary(self._tracks[keep])
+            summaries[keep] = self._tracks[keep].summary(self.config)
             renamed = {k: (keep if v == gone else v) for k, v in renamed.items()}
             renamed[gone] = keep
             todo.discard(gone)
@@ -530,7 +540,7 @@ class ObjectMap:
         keep.score_sum += other.score_sum
         keep.obs_total += other.obs_total
         keep.n_missed += other.n_missed
-        keep.cached = None
+        keep.changed()
 
     # ---- saving
 

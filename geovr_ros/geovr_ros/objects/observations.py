@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from geovr_ros.geometry import ShapeError, depth_to_points, invert_pose, transform_points
-from geovr_ros.objects.footprint import DIRECTIONS, fit_footprint_box, footprint_reach, reach_from
+from geovr_ros.objects.footprint import (DIRECTIONS, column_quantile, column_quantiles, fit_footprint_box, footprint_reach,
+                                        reach_from)
 from geovr_ros.objects.vocabulary import Vocabulary
 
 __all__ = ['ObjectObservation', 'ObservationConfig', 'cell_grid_shape', 'connected_components',
@@ -223,7 +224,7 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
         label = int(labels[mask][0])
         pixels = by_component[ends[c]:ends[c + 1]]
         pts, rgbs = points[pixels], colours[pixels]  # (P, 3) each
-        front = np.percentile(pts[:, 2], config.foreground_percentile)
+        front = column_quantile(pts[:, 2], config.foreground_percentile / 100)
         band = max(config.depth_band, config.depth_band_relative * front)
         keep = np.abs(pts[:, 2] - front) <= band
         pts, rgbs = pts[keep], rgbs[keep]
@@ -240,7 +241,7 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
             if support is not None:
                 above = heights > support + config.support_band
                 in_map, rgbs = in_map[above], rgbs[above]
-        box_min, box_max = np.percentile(in_map, config.box_percentiles, axis=0)
+        box_min, box_max = column_quantiles(in_map, tuple(p / 100 for p in config.box_percentiles))
         if support is not None:  # the object stands on the surface: its box reaches down to it
             axis = int(vertical_axis)
             surface = support * up[axis]  # the surface's coordinate on the vertical axis (up is +-1 there)
@@ -292,7 +293,7 @@ def _support_height(heights: np.ndarray, band: float, min_points: int) -> float 
     """The height (m) of the surface under an observation: its lowest heights (the 1st
     percentile) when at least max(min_points, 20 %) of the heights (P,) lie more than `band`
     above them (else the lowest layer is the object itself, e.g. a rug or a table top)."""
-    base = float(np.percentile(heights, 1))
+    base = float(column_quantile(heights, 0.01))
     above = int(np.count_nonzero(heights > base + band))
     return base if above >= max(min_points, 0.2 * len(heights)) else None
 
