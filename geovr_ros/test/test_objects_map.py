@@ -264,6 +264,18 @@ def test_relocate_moves_instances_with_their_keyframe_and_merges_what_meets():
         m.relocate({5: np.zeros((3, 3))})
 
 
+def test_association_compares_where_an_instance_is_now_after_relocate_and_new_views():
+    """Association reads each instance's cached summary: it must follow the instance when a
+    loop closure moves it and when a view joins it."""
+    m = ObjectMap()
+    [chair] = m.add([obs(centre=(0.0, 0.0, 2.0), keyframe=1, stamp=1.0)])
+    m.relocate({1: make_pose(np.eye(3), [3.0, 0.0, 0.0])})                # now at x = 3
+    assert m.add([obs(centre=(3.05, 0.0, 2.0), keyframe=2, stamp=2.0)]) == [chair]
+    assert m.add([obs(centre=(0.0, 0.0, 2.0), keyframe=2, stamp=3.0)]) != [chair]   # where it was: another
+    near_new_view = m.add([obs(centre=(3.6, 0.0, 2.0), keyframe=2, stamp=4.0, half=0.5)])
+    assert near_new_view == [chair] and len(m) == 2
+
+
 def test_round_trip_through_plain_arrays_and_json(tmp_path):
     m = ObjectMap(ObjectMapConfig(max_observations=3, vertical_axis=1))
     rng = np.random.default_rng(3)
