@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from geovr_ros.geometry import ShapeError, depth_to_points, invert_pose, transform_points
-from geovr_ros.objects.footprint import (DIRECTIONS, column_quantile, column_quantiles, fit_footprint_box, footprint_reach,
-                                        reach_from)
+from geovr_ros.objects.footprint import (DIRECTIONS, column_quantile, column_quantiles, fit_footprint_box,
+                                         footprint_reach, reach_from)
 from geovr_ros.objects.vocabulary import Vocabulary
 
 __all__ = ['ObjectObservation', 'ObservationConfig', 'cell_grid_shape', 'connected_components',

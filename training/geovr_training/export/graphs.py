@@ -12,6 +12,7 @@ graphs are exported by `geovr_training.qa.export`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -181,25 +182,13 @@ def _frame_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[to
     return images[:, 0].contiguous(), intrinsics[:, 0].contiguous()
 
 
-def _cell_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
+def _cell_inputs(batch: int, width: int, height: int, wrapper=None, maps: tuple[str, ...] = ('s32',)
+                 ) -> tuple[torch.Tensor, ...]:
+    """The frame encoder's maps of those names (feat_s32, then a finer head's) for the cell classifier."""
     images, intrinsics = _perception_inputs(batch, width, height)
     with torch.no_grad():
         encoded = wrapper.model.encode_frames(images[:, 0].contiguous(), intrinsics[:, 0].contiguous())
-    return (encoded['s32'],)
-
-
-def _cell_inputs_s16(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
-    images, intrinsics = _perception_inputs(batch, width, height)
-    with torch.no_grad():
-        encoded = wrapper.model.encode_frames(images[:, 0].contiguous(), intrinsics[:, 0].contiguous())
-    return encoded['s32'], encoded['s16']
-
-
-def _cell_inputs_s8(batch: int, width: int, height: int, wrapper=None) -> tuple[torch.Tensor, ...]:
-    images, intrinsics = _perception_inputs(batch, width, height)
-    with torch.no_grad():
-        encoded = wrapper.model.encode_frames(images[:, 0].contiguous(), intrinsics[:, 0].contiguous())
-    return encoded['s32'], encoded['s16'], encoded['s8']
+    return tuple(encoded[name] for name in maps)
 
 
 def _with_category_logits(model: nn.Module, spec: GraphSpec) -> GraphSpec:
@@ -219,15 +208,12 @@ def _with_category_logits(model: nn.Module, spec: GraphSpec) -> GraphSpec:
                                dynamic_axes={**spec.dynamic_axes, 'category_logits': _CELL_AXES[stride]},
                                outputs={**spec.outputs, 'category_logits': output},
                                tolerances={**spec.tolerances, 'category_logits': (1e-3, 1e-3)})
-    if stride == 16:
-        spec = dataclasses.replace(spec, input_names=(*spec.input_names, 'feat_s16'),
-                                   dynamic_axes={**spec.dynamic_axes, 'feat_s16': _S16_AXES},
-                                   example_inputs=_cell_inputs_s16)
-    elif stride == 8:
-        spec = dataclasses.replace(spec, input_names=(*spec.input_names, 'feat_s16', 'feat_s8'),
-                                   dynamic_axes={**spec.dynamic_axes, 'feat_s16': _S16_AXES,
-                                                 'feat_s8': _ENCODED_AXES['feat_s8']},
-                                   example_inputs=_cell_inputs_s8)
+    finer = _FINER_MAPS[stride]   # the frame encoder's maps the head reads beside feat_s32
+    if finer:
+        spec = dataclasses.replace(spec, input_names=(*spec.input_names, *(f'feat_{m}' for m in finer)),
+                                   dynamic_axes={**spec.dynamic_axes,
+                                                 **{f'feat_{m}': _CELL_AXES[_MAP_STRIDES[m]] for m in finer}},
+                                   example_inputs=functools.partial(_cell_inputs, maps=('s32', *finer)))
     return spec
 
 
@@ -246,7 +232,10 @@ _ENCODED_AXES = {'feat_s4': {0: 'batch', 2: 'height_4', 3: 'width_4'},
                  'rays_s8': {0: 'batch', 2: 'height_8', 3: 'width_8'}}
 _S32_AXES = {0: 'batch', 2: 'height_32', 3: 'width_32'}
 _S16_AXES = {0: 'batch', 2: 'height_16', 3: 'width_16'}
-_CELL_AXES = {32: _S32_AXES, 16: _S16_AXES, 8: _ENCODED_AXES['feat_s8']}  # a category head's stride -> its cells' axes
+_CELL_AXES = {32: _S32_AXES, 16: _S16_AXES, 8: _ENCODED_AXES['feat_s8']}  # cell size -> the axes of a map of such cells
+_MAP_STRIDES = {'s16': 16, 's8': 8}
+_FINER_MAPS = {32: (), 16: ('s16',), 8: ('s16', 's8')}  # a category head's stride -> the finer maps it reads
+
 
 def derived_profile(profile: dict, spec: GraphSpec) -> dict:
     """(min, opt, max) of the spec's derived dims from the image profile: height_N / width_N =

@@ -86,6 +86,7 @@ class CellCategoryHead(_StandardisedHead):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.standardised(features))  # (B, K + 1, h, w)
 
+
 class FineCellCategoryHead(_StandardisedHead):
     """context (B, C, h, w) (the `s16+s32` features) and fine (B, F, 2h, 2w) (feat_s8) ->
     (B, num_classes, 2h, 2w) logits of every stride-8 cell (module docstring)."""
@@ -96,7 +97,8 @@ class FineCellCategoryHead(_StandardisedHead):
         if hidden < 1:
             raise ValueError(f'hidden {hidden} must be >= 1: the fine head adds the stride-8 map to its hidden layer')
         self.context_channels = context_channels
-        self.context = nn.Sequential(nn.Dropout(dropout), nn.Conv2d(context_channels, hidden, kernel, padding=kernel // 2))
+        self.context = nn.Sequential(nn.Dropout(dropout),
+                                     nn.Conv2d(context_channels, hidden, kernel, padding=kernel // 2))
         self.fine = nn.Conv2d(fine_channels, hidden, 1)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Conv2d(hidden, num_classes, 3, padding=1))
 
@@ -104,5 +106,6 @@ class FineCellCategoryHead(_StandardisedHead):
         if fine.shape[-2:] != (2 * context.shape[-2], 2 * context.shape[-1]):
             raise ValueError(f'fine {tuple(fine.shape)} must have twice the cells of context {tuple(context.shape)}')
         hidden = torch.relu(self.context(self.standardised(context)))
-        x = F.interpolate(hidden, scale_factor=2.0, mode='nearest') + self.fine(self.standardised(fine, self.context_channels))
+        x = F.interpolate(hidden, scale_factor=2.0, mode='nearest')
+        x = x + self.fine(self.standardised(fine, self.context_channels))
         return self.classifier(torch.relu(x))  # (B, K + 1, 2h, 2w)

@@ -284,7 +284,8 @@ class GeoVRv2Model(nn.Module):
         kind, classes = args.category_features, len(args.cell_categories) + 1
         if kind in FINE_CHANNELS:
             context = CATEGORY_FEATURES[kind] - FINE_CHANNELS[kind]
-            return FineCellCategoryHead(context, FINE_CHANNELS[kind], classes, args.category_hidden, args.category_kernel)
+            return FineCellCategoryHead(context, FINE_CHANNELS[kind], classes, args.category_hidden,
+                                        args.category_kernel)
         return CellCategoryHead(CATEGORY_FEATURES[kind], classes, args.category_hidden, args.category_kernel)
 
     @property
@@ -305,9 +306,9 @@ class GeoVRv2Model(nn.Module):
         kind = self.args.category_features
         if kind in ('s16', 's16+s32', 's8+s16+s32') and feat_s16 is None:
             raise ValueError(f'category_features {kind!r} reads the stride-16 map: give feat_s16')
-        if kind in FINE_CHANNELS and feat_s8 is None:
-            raise ValueError(f'category_features {kind!r} reads the stride-8 map: give feat_s8')
         if kind in FINE_CHANNELS:
+            if feat_s8 is None:
+                raise ValueError(f'category_features {kind!r} reads the stride-8 map: give feat_s8')
             return self.category_head(join_features(feat_s16, feat_s32), feat_s8)
         if kind == 'head':
             feats = self.backbone.head_features(feat_s32)
