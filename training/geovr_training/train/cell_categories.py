@@ -133,10 +133,10 @@ def cache_features(model, sequences: Iterable, categories: list[str] | None = No
     out['labels'] = cell_labels(out['fractions'].astype(np.float32), min_coverage)
     out['categories'] = np.array(categories)
     out['grid'] = grid
-    for name, factor in (('s16', 2), ('s8', 4)):
+    for name in ('s16', 's8'):
         if name in out:
             out[f'labels_{name}'] = cell_labels(out[f'fractions_{name}'].astype(np.float32), min_coverage)
-            out[f'grid_{name}'] = factor * grid
+            out[f'grid_{name}'] = 32 // MAP_STRIDE[name] * grid
     out['min_coverage'] = np.array(min_coverage)
     return out
 
@@ -221,8 +221,8 @@ def fit_head(features: Features, labels: torch.Tensor, num_classes: int, hidden:
              progress: bool = False) -> tuple[CellCategoryHead | FineCellCategoryHead, list[dict]]:
     """A CellCategoryHead fitted to cached frames: features (F, C, h, w) (or the (s16, s32)
     pair of the `s16+s32` head, `feature_frames`), labels (F, h, w) in [0, num_classes) on the
-    head's cells (`frame_grids`); a FineCellCategoryHead to the (s16, s32, s8) triple. AdamW, cosine learning rate, batches of `batch` frames,
-    cross-entropy weighted by `class_weights(power=balance)`. Returns (head in eval mode,
+    head's cells (`frame_grids`); a FineCellCategoryHead to the (s16, s32, s8) triple. AdamW,
+    cosine learning rate, batches of `batch` frames, cross-entropy weighted by `class_weights(power=balance)`. Returns (head in eval mode,
     per-epoch history: train loss, and val loss / accuracy / cell IoU when `val` is given);
     `progress` prints each epoch's record to stderr as it ends."""
     generator = torch.Generator().manual_seed(seed)
