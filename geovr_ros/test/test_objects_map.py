@@ -140,14 +140,50 @@ def test_the_floor_around_an_object_is_left_out_of_its_footprint_when_up_is_know
     down = make_pose(matrix_from_rpy(np.pi / 2, 0.0, 0.0), [0.0, 0.0, 0.0])
     (o,) = extract_observations(probs, depth, K, down, 0, 0.0, VOCAB, ObservationConfig(**exact), vertical_axis=1)
     np.testing.assert_allclose(o.extent, np.abs(down[:3, :3]) @ plain.extent, atol=1e-9)
-    # only floor in the cells (a rug): the lowest layer is the object itself and is kept
+    # only floor in the cells: the frame's floor is no object ...
     probs[3:6, 3:5] = [0.0, 0.0, 0.0, 1.0]
     probs[5, 0:2] = [0.9, 0.0, 0.0, 0.1]
-    (rug,) = extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB, ObservationConfig(**exact),
-                                  vertical_axis=1)
+    assert extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB, ObservationConfig(**exact),
+                                vertical_axis=1) == []
+    # ... and without that rule the lowest layer is the object itself (a rug) and is kept
+    (rug,) = extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB,
+                                  ObservationConfig(**exact, floor_band=0.0), vertical_axis=1)
     assert rug.extent[2] > 0.1 and rug.box_min[1] == pytest.approx(0.5)
     with pytest.raises(ValueError, match='support_band'):
         ObservationConfig(support_band=-0.01)
+
+
+def test_the_floor_is_no_object_and_what_stands_on_it_reaches_down_to_it():
+    """A level camera 1.2 m above a floor, a 30 cm high box on it 6 m ahead: the namer calls the
+    floor's cells "lamp" (as the head trained on renders calls real carpets "trash bin"). With the
+    map's up known, the frame's floor is found (the lowest dense layer of its heights) and left
+    out: no lamp; the box keeps its height down to the floor. Off (floor_band 0): a lamp of floor."""
+    depth = floor_scene(camera_height=1.2, box=((-0.3, 0.9, 6.0), (0.3, 1.2, 6.3)))   # the floor from 5 m on
+    probs = np.zeros((6, 8, 4))
+    probs[..., 2] = 0.9   # every cell "lamp" ...
+    probs[..., 3] = 0.1
+    probs[:3] = [0.0, 0.0, 0.0, 1.0]   # ... below the horizon
+    probs[4:6, 3:5] = [0.9, 0.0, 0.0, 0.1]   # the box's cells "chair"
+    exact = dict(box_percentiles=(0.0, 100.0), depth_gap=0.0, depth_gap_relative=0.0)
+    seen = extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB, ObservationConfig(**exact),
+                                vertical_axis=1)
+    assert [o.category for o in seen] == ['chair']
+    (chair,) = seen
+    np.testing.assert_allclose([chair.box_min[1], chair.box_max[1]], [0.9, 1.2], atol=0.03)   # top to floor
+    assert chair.centroid[1] == pytest.approx(1.05, abs=0.03)
+    off = extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB,
+                               ObservationConfig(**exact, floor_band=0.0), vertical_axis=1)
+    assert sorted(o.category for o in off) == ['chair', 'lamp']
+    lamp = next(o for o in off if o.category == 'lamp')
+    assert lamp.box_min[1] > 1.1   # a "lamp" lying on the floor
+    # a frame of wall only (1.5 m ahead, filling the view) holds no floor: nothing is left out
+    wall = np.full((48, 64), 1.5)
+    probs[:] = [0.9, 0.0, 0.0, 0.1]
+    (whole,) = extract_observations(probs, wall, K, np.eye(4), 0, 0.0, VOCAB, ObservationConfig(**exact),
+                                    vertical_axis=1)
+    assert whole.n_points == 48 * 64
+    with pytest.raises(ValueError, match='floor_share'):
+        ObservationConfig(floor_share=0.0)
 
 
 def test_the_mapper_passes_the_maps_vertical_axis_to_its_observations():

@@ -10,7 +10,9 @@ category, and each component becomes an `ObjectObservation`: the component's pix
 lifted to 3D with their depth (NaN, inf and <= 0 ignored), the foreground kept (within a
 depth band around a low percentile of the component's depth, and there the run of depths
 with no gap: a cell is 16 or 32 px wide and also holds what lies behind the object; with the
-map's up direction known, the surface the object stands on is left out too), and summarised
+map's up direction known, the surface the object stands on is left out too, and so is the
+frame's floor: a namer trained on flat-coloured rendered floors names real carpets and wooden
+floors "trash bin" and "teddy bear"), and summarised
 robustly in `map`: box = per-axis percentiles of the points; centroid = the centre of the
 observation's own footprint box (`objects/footprint.py`) at the box's middle height when the
 map's vertical axis is known (default `centre='footprint'`: it does not move when the map is
@@ -59,6 +61,15 @@ class ObservationConfig:
         around a small object, the floor between a table's legs), left out of its footprint
         when enough points lie above them; its box then reaches down to that surface (0: off;
         measured in docs/objects.md).
+    floor_band, floor_share, floor_reach: with the map's vertical axis known, the frame's
+        floor is the lowest dense horizontal layer of its depth: when at least `floor_share` of
+        the valid pixels lie within 2 x floor_band of the lowest heights along up (their 2nd
+        percentile), twice as many as in the next 2 x floor_band up, the floor is those pixels'
+        median height (`_frame_floor`), and every pixel up to
+        `floor_band` above it is left out of every observation (the floor is not an object,
+        whatever a namer calls it); an observation whose lowest point is within `floor_reach`
+        of the floor stands on it, and its box reaches down to it. floor_band 0: off
+        (docs/objects.md, "The floor is not an object").
     """
 
     min_score: float | None = None
@@ -72,6 +83,9 @@ class ObservationConfig:
     depth_gap: float = 0.05
     depth_gap_relative: float = 0.02
     support_band: float = 0.03
+    floor_band: float = 0.05
+    floor_share: float = 0.1
+    floor_reach: float = 0.2
 
     def __post_init__(self):
         if self.centre not in ('footprint', 'box', 'median'):
@@ -85,6 +99,9 @@ class ObservationConfig:
             raise ValueError(f'min_points must be >= 1, got {self.min_points}')
         if self.support_band < 0:
             raise ValueError(f'support_band must be >= 0, got {self.support_band}')
+        if self.floor_band < 0 or not 0 < self.floor_share <= 1 or self.floor_reach < 0:
+            raise ValueError(f'floor_band ({self.floor_band}) and floor_reach ({self.floor_reach}) must be >= 0, '
+                             f'floor_share in (0, 1], got {self.floor_share}')
         if self.depth_gap < 0 or self.depth_gap_relative < 0:
             raise ValueError(f'depth_gap ({self.depth_gap}) and depth_gap_relative ({self.depth_gap_relative}) '
                              f'must be >= 0')
@@ -209,7 +226,14 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
     points = depth_to_points(depth, K)  # (H, W, 3) camera frame, NaN where invalid
     z = points[..., 2]
     valid = np.isfinite(z) & (z <= config.max_depth)
-    up = _up_direction(T_map_cam, vertical_axis) if config.support_band > 0 else None  # (3,) or None
+    up = _up_direction(T_map_cam, vertical_axis)  # (3,) or None
+    floor = None   # the floor's height along up in map (None: not seen, or up unknown)
+    if up is not None and config.floor_band > 0:
+        heights = points @ (T_map_cam[:3, :3].T @ up)   # (H, W) along up, from the camera
+        below = _frame_floor(heights[valid], config.floor_band, config.floor_share)
+        if below is not None:
+            valid &= heights > below + config.floor_band
+            floor = below + float(up @ T_map_cam[:3, 3])
     colours = _colours(rgb, depth.shape).reshape(-1, 3)   # (H W, 3) in [0, 1], NaN without an image
     points = points.reshape(-1, 3)
     # each component's valid pixels, in image order: one stable sort of the pixels by component
@@ -235,7 +259,7 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
             continue
         in_map = transform_points(T_map_cam, pts)  # (P, 3)
         support = None
-        if up is not None:
+        if up is not None and config.support_band > 0:
             heights = in_map @ up
             support = _support_height(heights, config.support_band, config.min_points)
             if support is not None:
@@ -246,6 +270,12 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
             axis = int(vertical_axis)
             surface = support * up[axis]  # the surface's coordinate on the vertical axis (up is +-1 there)
             box_min[axis], box_max[axis] = min(box_min[axis], surface), max(box_max[axis], surface)
+        if floor is not None:   # an object that reaches down near the floor stands on it
+            axis = int(vertical_axis)
+            lowest = min(box_min[axis] * up[axis], box_max[axis] * up[axis])   # its lowest height along up
+            if lowest - floor <= config.floor_reach:
+                surface = floor * up[axis]
+                box_min[axis], box_max[axis] = min(box_min[axis], surface), max(box_max[axis], surface)
         centroid = np.median(in_map, axis=0) if config.centre == 'median' else (box_min + box_max) / 2
         reach = (np.full(DIRECTIONS, np.nan),) * 2
         if vertical_axis is not None:
@@ -287,6 +317,23 @@ def _up_direction(T_map_cam: np.ndarray, vertical_axis: int | None) -> np.ndarra
     up = np.zeros(3)
     up[vertical_axis] = -np.sign(down)
     return up
+
+
+def _frame_floor(heights: np.ndarray, band: float, share: float) -> float | None:
+    """The floor's height (m) among a frame's valid pixel heights (P,) along up: the median of
+    the lowest layer, those within 2 x band of the lowest heights (their 2nd percentile), when
+    it holds at least `share` of them and twice as many as the next 2 x band up (a floor is a
+    peak of heights, a wall is not); else None (the frame does not see enough floor to tell).
+    On the true depth of 24 rendered rooms (768 frames, band 0.05 m) a floor is found in 587
+    frames, all of them within 0.15 m of the true floor (at band 0.08 m 603; without the peak
+    test 618, 11 of them a bed's or a table's top, or a wall)."""
+    if len(heights) < 100:
+        return None
+    heights = heights[::4]   # a quarter of the pixels tell the same floor
+    low = column_quantile(heights, 0.02)
+    layer = heights[heights <= low + 2 * band]
+    above = np.count_nonzero((heights > low + 2 * band) & (heights <= low + 4 * band))
+    return float(np.median(layer)) if len(layer) >= max(share * len(heights), 2 * above) else None
 
 
 def _support_height(heights: np.ndarray, band: float, min_points: int) -> float | None:
