@@ -200,7 +200,7 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
     depth: (H, W) metres with H, W multiples of Hc, Wc; K: (3, 3) at (H, W);
     T_map_cam: (4, 4) camera-to-map of this frame; T_map_keyframe: (4, 4) pose of keyframe
     `keyframe_id` (None: this frame is that keyframe); vertical_axis: the map axis that
-    points up or down (`ObjectMapConfig.vertical_axis`; None: unknown, no support surface is
+    points up or down (`ObjectMapConfig.vertical_axis`; None: unknown, no support surface nor floor is
     removed); rgb: (H, W, 3) the frame's image at the depth's size (uint8, or floats in [0, 1]),
     for the observations' colours (None: unknown). Raises ShapeError on shapes that disagree
     and ValueError on a non-finite pose.
@@ -229,10 +229,10 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
     up = _up_direction(T_map_cam, vertical_axis)  # (3,) or None
     floor = None   # the floor's height along up in map (None: not seen, or up unknown)
     if up is not None and config.floor_band > 0:
-        heights = points @ (T_map_cam[:3, :3].T @ up)   # (H, W) along up, from the camera
-        below = _frame_floor(heights[valid], config.floor_band, config.floor_share)
+        pixel_heights = points @ (T_map_cam[:3, :3].T @ up)   # (H, W) along up, from the camera
+        below = _frame_floor(pixel_heights[valid], config.floor_band, config.floor_share)
         if below is not None:
-            valid &= heights > below + config.floor_band
+            valid &= pixel_heights > below + config.floor_band
             floor = below + float(up @ T_map_cam[:3, 3])
     colours = _colours(rgb, depth.shape).reshape(-1, 3)   # (H W, 3) in [0, 1], NaN without an image
     points = points.reshape(-1, 3)
