@@ -13,7 +13,7 @@ from geovr_ros.geometry import (T_BODY_OPTICAL, matrix_from_rpy, GeometryError, 
                                 compose, geodesic_angle, invert_pose, make_pose, matrix_from_quat_xyzw, moved_beyond,
                                 optical_to_body, pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw,
                                 quat_xyzw_from_matrix, relative_pose, rotate_covariance, rotation_angle, so3_exp, so3_log,
-                                vertical_axis_of, yaw_from_pose)
+                                vector_angle, vertical_axis_of, yaw_from_pose)
 
 FAST = settings(max_examples=80, deadline=None)
 
@@ -166,6 +166,15 @@ def test_yaw_from_pose():
     # a camera looking along world +y, level: yaw = pi / 2 once converted to the body frame
     T_world_optical = body_to_optical(make_pose(so3_exp([0.0, 0.0, math.pi / 2]), [0.0, 0.0, 0.0]))
     assert yaw_from_pose(optical_to_body(T_world_optical)) == pytest.approx(math.pi / 2)
+
+
+def test_vector_angle_is_exact_near_zero_and_pi_and_ignores_lengths():
+    assert vector_angle([0.0, 0.0, 1.0], [0.0, 2.0, 2.0]) == pytest.approx(math.pi / 4)
+    assert vector_angle([1.0, 0.0, 0.0], [1.0, 1e-9, 0.0]) == pytest.approx(1e-9, rel=1e-6)   # arccos would say 0
+    assert vector_angle([0.0, 1.0, 0.0], [0.0, -3.0, 1e-9]) == pytest.approx(math.pi - 1e-9 / 3, rel=1e-12)
+    # the tilt of a camera rolled 17 deg about its optical axis, measured on its up (minus optical y)
+    rolled = make_pose(so3_exp([0.0, 0.0, math.radians(17.0)]), [0.0, 0.0, 0.0])
+    assert math.degrees(vector_angle([0.0, -1.0, 0.0], -rolled[:3, 1])) == pytest.approx(17.0)
 
 
 def test_vertical_axis_of_level_and_steep_cameras():

@@ -204,6 +204,7 @@ def test_keyframes_and_new_views_put_named_objects_into_the_map(pipeline):
     assert chairs and {c.category for c in chairs} == {'chair'}
     assert session.diagnostics()['objects'] == str(len(chairs))
     assert session.diagnostics()['objects_doubted'] == str(len(session.objects.map.instances(doubted=True)) - len(chairs))
+    assert float(session.diagnostics()['objects_up_tilt_deg']) < 1.0   # a level camera sliding sideways
     assert all(np.isfinite(c.centroid).all() for c in chairs)
 
 

@@ -30,7 +30,8 @@ from .transforms import (T_BODY_OPTICAL, T_OPTICAL_BODY, body_to_optical, canoni
                          geodesic_angle, invert_pose, make_pose, moved_beyond, nearest_pose, non_rigid, matrix_from_quat_xyzw, matrix_from_rpy,
                          optical_to_body,
                          pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw, quat_xyzw_from_matrix, relative_pose,
-                         rotate_covariance, rotation_angle, so3_exp, so3_log, vertical_axis_of, yaw_from_pose)
+                         rotate_covariance, rotation_angle, so3_exp, so3_log, vector_angle, vertical_axis_of,
+                         yaw_from_pose)
 
 __all__ = [
     # errors
@@ -53,7 +54,7 @@ __all__ = [
     'T_BODY_OPTICAL', 'T_OPTICAL_BODY', 'make_pose', 'nearest_pose', 'non_rigid', 'invert_pose', 'compose', 'relative_pose', 'rotate_covariance',
     'canonical_quat_xyzw', 'quat_xyzw_from_matrix', 'matrix_from_quat_xyzw', 'matrix_from_rpy', 'pose_to_xyz_quat_xyzw',
     'pose_from_xyz_quat_xyzw', 'rotation_angle', 'geodesic_angle', 'moved_beyond', 'so3_exp', 'so3_log', 'optical_to_body',
-    'body_to_optical', 'yaw_from_pose', 'vertical_axis_of',
+    'body_to_optical', 'yaw_from_pose', 'vertical_axis_of', 'vector_angle',
     # encodings
     'SUPPORTED_ENCODINGS', 'DEPTH_ENCODINGS', 'image_to_array', 'array_to_image', 'to_rgb8', 'depth_to_metres',
     'metres_to_depth_image',

@@ -205,6 +205,13 @@ def moved_beyond(T_a_b: np.ndarray, translation: float, rotation: float) -> bool
     return bool(np.linalg.norm(T_a_b[:3, 3]) > translation or rotation_angle(T_a_b[:3, :3]) > rotation)
 
 
+def vector_angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle (radians, [0, pi]) between two 3-vectors (any lengths; atan2 of |a x b| and a . b,
+    accurate near 0 and pi)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.arctan2(np.linalg.norm(np.cross(a, b)), a @ b))
+
+
 def geodesic_angle(R_a: np.ndarray, R_b: np.ndarray):
     """Geodesic distance (radians, [0, pi]) between rotations: angle of ``R_a^T R_b`` (..., 3, 3) -> float or (...)."""
     R_a = _rotation(R_a, 'R_a')

@@ -26,7 +26,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from geovr_ros.geometry import (FloorScale, GeometryError, invert_pose, moved_beyond, relative_pose, rotate_covariance,
-                                transform_points, vertical_axis_of)
+                                transform_points, vector_angle, vertical_axis_of)
 from geovr_ros.inference.decode import PerceptionResult
 from geovr_ros.inference.preprocess import PreparedFrame
 from geovr_ros.language.text import parse_options
@@ -125,6 +125,7 @@ class Session:
         self.place_checks: list = []       # (map Keyframe, PlaceMatch or None) of each place verified on the last frame
         self._state_lock = threading.Lock()
         self._latest = None                # (stamp, T_odom_cam, camera_frame, T_map_odom)
+        self._camera_up_sum = np.zeros(3)  # the processed frames' up (minus optical y) in odom, summed
         self._learned_last: np.ndarray | None = None  # learned pose of the previous frame
         self._scale = float('nan')
         self._keyframe_inputs: dict[int, _KeptKeyframe] = {}  # map keyframe id -> what verification needs
@@ -198,6 +199,21 @@ class Session:
         if self.objects is None or self.mount is None:
             return None
         return self.objects.map.room.outline(self.objects_up())
+
+    def objects_up_tilt(self) -> float | None:
+        """Degrees between the up the object map takes (the first frame's: `_up_in_odom`) and the
+        mean up of the frames processed since; None with odom_child base (up is the level base's)
+        or before a frame. A hand-held camera whose first frame was tilted gives the map a tilted
+        up, and footprints, support surfaces and the floor the observations leave out are then
+        measured askew (the HoloLens walk: 20 deg; `tum_fr1_rpy`, which rolls and pitches by
+        design, 10.7; docs/objects.md, "The floor is not an object")."""
+        if self.config.odom_child == 'base' or self.mount is None:
+            return None
+        with self._state_lock:
+            mean_up = self._camera_up_sum.copy()
+        if not np.linalg.norm(mean_up) > 0:
+            return None
+        return float(np.degrees(vector_angle(self._up_in_odom(), mean_up)))
 
     def _up_in_odom(self) -> np.ndarray:
         """(3,) up in odom: its z with odom_child base (the base is level), else the first
@@ -299,6 +315,7 @@ class Session:
         t_end = time.perf_counter()
         with self._state_lock:
             self._latest = (stamp, T_odom_cam, camera_frame, T_map_odom)
+            self._camera_up_sum = self._camera_up_sum - T_odom_cam[:3, 1]
         self.frames_processed += 1
         ms = 1e3
         timings = {'preprocess_ms': (t_prepared - t_start) * ms,
@@ -556,6 +573,7 @@ class Session:
         self._T_odom_named = None
         with self._state_lock:
             self._latest = None
+            self._camera_up_sum = np.zeros(3)
 
     def reset_map(self) -> None:
         """Forgets the map (and the pose graph): mapping afresh with map == odom."""
@@ -778,7 +796,8 @@ class Session:
         inliers, failures and what the last pose came from (optical flow or ORB descriptors) with
         geometric odometry, and the sliding window's adjustments, windows left for too little
         parallax and its last reprojection RMS before -> after (pixels at 640 px width); the floor's scale and the frames that saw
-        the floor with floor_camera_height; pose graph size and loops with one."""
+        the floor with floor_camera_height; the object map's instances, doubted instances and
+        the tilt of its up (`objects_up_tilt`); pose graph size and loops with one."""
         loc = self.localizer
         values = {'metric_scale': f'{self._scale:.4f}',
                   'map_keyframes': str(len(loc.map)),
@@ -813,6 +832,9 @@ class Session:
             values['objects'] = str(shown)
             if self.objects.map.config.verifier is not None:
                 values['objects_doubted'] = str(len(self.objects.map.instances(doubted=True)) - shown)
+            tilt = self.objects_up_tilt()
+            if tilt is not None:
+                values['objects_up_tilt_deg'] = f'{tilt:.1f}'
         if self.loaded_pose_graph is not None:
             values['loaded_pose_graph'] = (f'{len(self.loaded_pose_graph)} keyframes, '
                                            f'{len(self.loaded_pose_graph.loops)} loop closures')
