@@ -267,15 +267,9 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
                 in_map, rgbs = in_map[above], rgbs[above]
         box_min, box_max = column_quantiles(in_map, tuple(p / 100 for p in config.box_percentiles))
         if support is not None:  # the object stands on the surface: its box reaches down to it
-            axis = int(vertical_axis)
-            surface = support * up[axis]  # the surface's coordinate on the vertical axis (up is +-1 there)
-            box_min[axis], box_max[axis] = min(box_min[axis], surface), max(box_max[axis], surface)
-        if floor is not None:   # an object that reaches down near the floor stands on it
-            axis = int(vertical_axis)
-            lowest = min(box_min[axis] * up[axis], box_max[axis] * up[axis])   # its lowest height along up
-            if lowest - floor <= config.floor_reach:
-                surface = floor * up[axis]
-                box_min[axis], box_max[axis] = min(box_min[axis], surface), max(box_max[axis], surface)
+            _reach_down(box_min, box_max, up, support)
+        if floor is not None and min(box_min @ up, box_max @ up) - floor <= config.floor_reach:
+            _reach_down(box_min, box_max, up, floor)   # its lowest point is near the floor: it stands on it
         centroid = np.median(in_map, axis=0) if config.centre == 'median' else (box_min + box_max) / 2
         reach = (np.full(DIRECTIONS, np.nan),) * 2
         if vertical_axis is not None:
@@ -317,6 +311,14 @@ def _up_direction(T_map_cam: np.ndarray, vertical_axis: int | None) -> np.ndarra
     up = np.zeros(3)
     up[vertical_axis] = -np.sign(down)
     return up
+
+
+def _reach_down(box_min: np.ndarray, box_max: np.ndarray, up: np.ndarray, height: float) -> None:
+    """Stretches a map box (3,) + (3,) in place along the vertical axis down (or up) to `height`
+    metres along `up` (+-1 on the vertical axis, 0 elsewhere: `_up_direction`)."""
+    axis = int(np.argmax(np.abs(up)))
+    surface = height * up[axis]   # the height's coordinate on the vertical axis
+    box_min[axis], box_max[axis] = min(box_min[axis], surface), max(box_max[axis], surface)
 
 
 def _frame_floor(heights: np.ndarray, band: float, share: float) -> float | None:
