@@ -23,10 +23,10 @@ from geovr_ros.ros.object_detections import object_detections  # noqa: E402
 DETECTION3D_ARRAY_HASH = 'RIHS01_793f5eab9595ac1c0da07873cc859db42eae51f0ee76056db8562515d830e018'
 
 
-def inst(iid, category, centre, size, confidence=0.75, footprint=None):
+def inst(iid, category, centre, size, confidence=0.75, footprint=None, doubted=False):
     c, h = np.asarray(centre, float), np.asarray(size, float) / 2
     return ObjectInstance(iid, category, confidence, c + [0.05, 0.0, 0.0], c - h, c + h, 4, 1.0, 2.0, (0, 1),
-                          footprint_box=footprint)
+                          footprint_box=footprint, belief=0.05 if doubted else None, doubted=doubted)
 
 
 def test_detections_of_the_instances_the_answers_count():
@@ -36,12 +36,13 @@ def test_detections_of_the_instances_the_answers_count():
     instances = [inst(3, 'chair', (1.0, 2.0, 0.45), (0.5, 0.4, 0.9)),
                  inst(7, 'table', (0.0, 0.0, 0.375), (1.0, 1.0, 0.75), footprint=turned),
                  inst(9, 'chair', (-1.0, 2.0, 0.45), (0.5, 0.4, 0.9), confidence=0.2),   # under half the best chair's
-                 inst(12, 'coffee machine', (3.0, 1.0, 1.0), (0.3, 0.4, 0.5), confidence=0.3)]
+                 inst(12, 'coffee machine', (3.0, 1.0, 1.0), (0.3, 0.4, 0.5), confidence=0.3),
+                 inst(15, 'bed', (4.0, 0.0, 0.5), (2.0, 1.4, 1.0), doubted=True)]   # the verifier doubts it
     stamp = Time(sec=12, nanosec=5)
     msg = object_detections(instances, 'map', stamp)
     assert isinstance(msg, vision_msgs.Detection3DArray)
     assert msg.header.frame_id == 'map' and msg.header.stamp == stamp
-    assert [d.id for d in msg.detections] == ['3', '7', '12']   # the doubtful second chair is left out
+    assert [d.id for d in msg.detections] == ['3', '7', '12']   # the doubtful second chair and the doubted bed left out
     assert all(d.header == msg.header and len(d.results) == 1 for d in msg.detections)
     chair, table, machine = msg.detections
     assert chair.results[0].hypothesis.class_id == 'chair' and chair.results[0].hypothesis.score == pytest.approx(0.75)

@@ -47,6 +47,10 @@ def test_markers_of_instances():
     assert object_markers([red], 'map', stamp).markers[2].text.startswith('red chair 3 · ')   # the colour it looks
     believed = dataclasses.replace(instances[0], belief=0.912)   # a map with a verifier
     assert object_markers([believed], 'map', stamp).markers[2].text.endswith('of 4 views · belief 0.91')
+    doubted = dataclasses.replace(instances[0], belief=0.05, doubted=True)   # kept as its category's best evidence
+    cube, label = object_markers([doubted], 'map', stamp).markers[1:]
+    assert label.text.endswith('belief 0.05 · doubted') and cube.color.a == pytest.approx(0.1)
+    assert label.color.a == pytest.approx(0.2) and chair.color.a == pytest.approx(0.35)   # faint beside a believed one
     assert labels[0].pose.position.z == pytest.approx(0.45 + 0.45 + 0.15)  # above the box along z
     # a valid message: it serialises
     assert len(rclpy_serialization.serialize_message(msg)) > 0

@@ -2,8 +2,9 @@
 
 The map as robots consume detections (the markers of `object_markers` are for people): one
 Detection3D per instance the answers count (`objects.queries.credible_mask`: each category's
-at least half as confident as its best; the verifier's doubted instances are already left out
-of `ObjectMap.instances()`), in the map's frame:
+at least half as confident as its best) and the map's verifier believes (an instance it doubts,
+kept in `ObjectMap.instances()` only as its category's best evidence, is a candidate an answer
+may mention with "uncertain", not a detection a robot should act on), in the map's frame:
 - `id`: the instance id as a string, stable while the instance is refined, moved by the pose
   graph, or saved and loaded with the map (the markers' ids are 2 id and 2 id + 1);
 - `bbox`: the object's own box (`ObjectInstance.oriented_box`: turned to its footprint about
@@ -30,12 +31,13 @@ __all__ = ['object_detections']
 
 
 def object_detections(instances: Sequence[ObjectInstance], frame_id: str, stamp: Time) -> Detection3DArray:
-    """Detection3DArray of the credible `instances` (boxes and centroids in `frame_id`), in
-    the order given; an empty map gives an empty array (so a reset map clears a consumer's)."""
+    """Detection3DArray of the credible `instances` the verifier does not doubt (boxes and
+    centroids in `frame_id`), in the order given; an empty map gives an empty array (so a
+    reset map clears a consumer's)."""
     header = Header(frame_id=frame_id, stamp=stamp)
     out = Detection3DArray(header=header)
     for inst, credible in zip(instances, credible_mask(instances)):
-        if not credible:
+        if not credible or inst.doubted:
             continue
         box = inst.oriented_box
         qx, qy, qz, qw = (float(v) for v in quat_xyzw_from_matrix(box.axes))

@@ -4,8 +4,9 @@ One DELETEALL first (so instances merged away or forgotten vanish), then per ins
 CUBE (its box, turned to its footprint when the map's vertical axis is known, translucent) and a TEXT_VIEW_FACING label ("red chair 3 · 0.97 ·
 named in 5 of 6 views · belief 0.91", the belief when the map has a verifier) above it, both in the namespace of its category. An instance the answers do not
 count (under half as confident as its category's best: `objects.queries.credible_mask`) is
-drawn fainter and its label ends "uncertain", so that what RViz shows agrees with what the
-node answers. Ids are stable: the instance id
+drawn fainter and its label ends "uncertain"; one the map's verifier doubts (kept only as its
+category's best evidence, left out of the node's detections) is drawn as faint and its label
+ends "doubted": what RViz shows agrees with what the node answers and detects. Ids are stable: the instance id
 times two (cube) and plus one (label), so RViz updates a box in place as it is refined.
 Colours are a fixed function of the category name. The room's floor outline, when given, is a
 white rectangle on the floor with its area above it (namespace 'room').
@@ -49,7 +50,7 @@ def object_markers(instances: Sequence[ObjectInstance], frame_id: str, stamp: Ti
     up: the frame's up direction (unit vector): labels are placed above the box along it
     (REP 103 frames are z up; an optical-aligned map would be -y). min_side: metres, the
     smallest drawn box side (a flat observation still shows). uncertain_alpha: the box alpha of
-    an instance the answers do not count (its label's too, doubled).
+    an instance the answers do not count or the verifier doubts (its label's too, doubled).
     """
     header = Header(frame_id=frame_id, stamp=stamp)
     up = np.asarray(up, dtype=np.float64)
@@ -59,6 +60,7 @@ def object_markers(instances: Sequence[ObjectInstance], frame_id: str, stamp: Ti
     identity = Quaternion(x=0.0, y=0.0, z=0.0, w=1.0)
     counted = credible_mask(instances)
     for inst, credible in zip(instances, counted):
+        faint = inst.doubted or not credible
         box = inst.oriented_box
         centre = box.centre
         side = np.maximum(box.size, min_side)
@@ -68,19 +70,19 @@ def object_markers(instances: Sequence[ObjectInstance], frame_id: str, stamp: Ti
                       pose=Pose(position=Point(x=float(centre[0]), y=float(centre[1]), z=float(centre[2])),
                                 orientation=Quaternion(x=qx, y=qy, z=qz, w=qw)),
                       scale=Vector3(x=float(side[0]), y=float(side[1]), z=float(side[2])),
-                      color=category_colour(inst.category, box_alpha if credible else uncertain_alpha))
+                      color=category_colour(inst.category, uncertain_alpha if faint else box_alpha))
         top = centre + up * (float(np.abs(up @ box.axes) @ side) / 2 + text_height)
         label = Marker(header=header, ns=inst.category, id=2 * int(inst.instance_id) + 1,
                        type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
                        pose=Pose(position=Point(x=float(top[0]), y=float(top[1]), z=float(top[2])),
                                  orientation=identity),
                        scale=Vector3(x=0.0, y=0.0, z=float(text_height)),
-                       color=category_colour(inst.category, 1.0 if credible else min(1.0, 2 * uncertain_alpha)),
+                       color=category_colour(inst.category, min(1.0, 2 * uncertain_alpha) if faint else 1.0),
                        text=f'{colour_name(inst.colour)} {inst.category} {inst.instance_id} · '.lstrip()
                             + f'{inst.confidence:.2f} · named in {inst.n_views}'
                             f' of {inst.n_views + inst.n_missed} views'
                             + ('' if inst.belief is None else f' · belief {inst.belief:.2f}')
-                            + ('' if credible else ' · uncertain'))
+                            + ('' if credible else ' · uncertain') + (' · doubted' if inst.doubted else ''))
         out.markers += [cube, label]
     if floor is not None:
         out.markers += _floor_markers(floor, header, up, text_height)
