@@ -156,8 +156,8 @@ def test_the_floor_around_an_object_is_left_out_of_its_footprint_when_up_is_know
 def test_the_floor_is_no_object_and_what_stands_on_it_reaches_down_to_it():
     """A level camera 1.2 m above a floor, a 30 cm high box on it 6 m ahead: the namer calls the
     floor's cells "lamp" (as the head trained on renders calls real carpets "trash bin"). With the
-    map's up known, the frame's floor is found (the lowest dense layer of its heights) and left
-    out: no lamp; the box keeps its height down to the floor. Off (floor_band 0): a lamp of floor."""
+    map's up known, the frame's floor is found (`geometry.floor_distance`: the lowest large
+    horizontal surface) and left out: no lamp; the box keeps its height down to the floor. Off (floor_band 0): a lamp of floor."""
     depth = floor_scene(camera_height=1.2, box=((-0.3, 0.9, 6.0), (0.3, 1.2, 6.3)))   # the floor from 5 m on
     probs = np.zeros((6, 8, 4))
     probs[..., 2] = 0.9   # every cell "lamp" ...
@@ -182,8 +182,8 @@ def test_the_floor_is_no_object_and_what_stands_on_it_reaches_down_to_it():
     (whole,) = extract_observations(probs, wall, K, np.eye(4), 0, 0.0, VOCAB, ObservationConfig(**exact),
                                     vertical_axis=1)
     assert whole.n_points == 48 * 64
-    with pytest.raises(ValueError, match='floor_share'):
-        ObservationConfig(floor_share=0.0)
+    with pytest.raises(ValueError, match='floor_band'):
+        ObservationConfig(floor_band=-0.01)
 
 
 def test_the_mapper_passes_the_maps_vertical_axis_to_its_observations():

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from geovr_ros.geometry import ShapeError, depth_to_points, invert_pose, transform_points
+from geovr_ros.geometry import ShapeError, depth_to_points, floor_distance, invert_pose, transform_points
 from geovr_ros.objects.footprint import (DIRECTIONS, column_quantile, column_quantiles, fit_footprint_box,
                                          footprint_reach, reach_from)
 from geovr_ros.objects.vocabulary import Vocabulary
@@ -61,14 +61,13 @@ class ObservationConfig:
         around a small object, the floor between a table's legs), left out of its footprint
         when enough points lie above them; its box then reaches down to that surface (0: off;
         measured in docs/objects.md).
-    floor_band, floor_share, floor_reach: with the map's vertical axis known, the frame's
-        floor is the lowest dense horizontal layer of its depth: when at least `floor_share` of
-        the valid pixels lie within 2 x floor_band of the lowest heights along up (their 2nd
-        percentile), twice as many as in the next 2 x floor_band up, the floor is those pixels'
-        median height (`_frame_floor`), and every pixel up to
-        `floor_band` above it is left out of every observation (the floor is not an object,
-        whatever a namer calls it); an observation whose lowest point is within `floor_reach`
-        of the floor stands on it, and its box reaches down to it. floor_band 0: off
+    floor_band, floor_reach: with the map's vertical axis known, the frame's floor is the
+        lowest large horizontal surface of its depth (`geometry.floor_distance`: pixels whose
+        normals point up, the lowest dense layer of their heights, refused when much lies
+        below it), every pixel up to `floor_band` above it is left out of every observation
+        (the floor is not an object, whatever a namer calls it), and an observation whose
+        lowest point is within `floor_reach` of the floor stands on it: its box reaches down
+        to it. floor_band 0: off
         (docs/objects.md, "The floor is not an object").
     """
 
@@ -84,7 +83,6 @@ class ObservationConfig:
     depth_gap_relative: float = 0.02
     support_band: float = 0.03
     floor_band: float = 0.03
-    floor_share: float = 0.1
     floor_reach: float = 0.2
 
     def __post_init__(self):
@@ -99,9 +97,8 @@ class ObservationConfig:
             raise ValueError(f'min_points must be >= 1, got {self.min_points}')
         if self.support_band < 0:
             raise ValueError(f'support_band must be >= 0, got {self.support_band}')
-        if self.floor_band < 0 or not 0 < self.floor_share <= 1 or self.floor_reach < 0:
-            raise ValueError(f'floor_band ({self.floor_band}) and floor_reach ({self.floor_reach}) must be >= 0, '
-                             f'floor_share in (0, 1], got {self.floor_share}')
+        if self.floor_band < 0 or self.floor_reach < 0:
+            raise ValueError(f'floor_band ({self.floor_band}) and floor_reach ({self.floor_reach}) must be >= 0')
         if self.depth_gap < 0 or self.depth_gap_relative < 0:
             raise ValueError(f'depth_gap ({self.depth_gap}) and depth_gap_relative ({self.depth_gap_relative}) '
                              f'must be >= 0')
@@ -229,11 +226,12 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
     up = _up_direction(T_map_cam, vertical_axis)  # (3,) or None
     floor = None   # the floor's height along up in map (None: not seen, or up unknown)
     if up is not None and config.floor_band > 0:
-        pixel_heights = points @ (T_map_cam[:3, :3].T @ up)   # (H, W) along up, from the camera
-        below = _frame_floor(pixel_heights[valid], config.floor_band, config.floor_share)
-        if below is not None:
-            valid &= pixel_heights > below + config.floor_band
-            floor = below + float(up @ T_map_cam[:3, 3])
+        up_camera = T_map_cam[:3, :3].T @ up
+        seen = floor_distance(depth, K, up_camera)
+        if seen is not None:
+            with np.errstate(invalid='ignore'):   # NaN heights (invalid pixels) stay invalid
+                valid &= points @ up_camera > config.floor_band - seen.distance
+            floor = float(up @ T_map_cam[:3, 3]) - seen.distance
     colours = _colours(rgb, depth.shape).reshape(-1, 3)   # (H W, 3) in [0, 1], NaN without an image
     points = points.reshape(-1, 3)
     # each component's valid pixels, in image order: one stable sort of the pixels by component
@@ -319,23 +317,6 @@ def _reach_down(box_min: np.ndarray, box_max: np.ndarray, up: np.ndarray, height
     axis = int(np.argmax(np.abs(up)))
     surface = height * up[axis]   # the height's coordinate on the vertical axis
     box_min[axis], box_max[axis] = min(box_min[axis], surface), max(box_max[axis], surface)
-
-
-def _frame_floor(heights: np.ndarray, band: float, share: float) -> float | None:
-    """The floor's height (m) among a frame's valid pixel heights (P,) along up: the median of
-    the lowest layer, those within 2 x band of the lowest heights (their 2nd percentile), when
-    it holds at least `share` of them and twice as many as the next 2 x band up (a floor is a
-    peak of heights, a wall is not); else None (the frame does not see enough floor to tell).
-    On the true depth of 24 rendered rooms (768 frames, band 0.03 m) a floor is found in 570
-    frames, all of them within 0.15 m of the true floor (at band 0.08 m 603; without the peak
-    test 618, 11 of them a bed's or a table's top, or a wall)."""
-    if len(heights) < 100:
-        return None
-    heights = heights[::4]   # a quarter of the pixels tell the same floor
-    low = column_quantile(heights, 0.02)
-    layer = heights[heights <= low + 2 * band]
-    above = np.count_nonzero((heights > low + 2 * band) & (heights <= low + 4 * band))
-    return float(np.median(layer)) if len(layer) >= max(share * len(heights), 2 * above) else None
 
 
 def _support_height(heights: np.ndarray, band: float, min_points: int) -> float | None:
