@@ -75,12 +75,13 @@ def test_objects_of_a_real_walk_are_published_latched_and_answered(ros_env):
         head = read_graph_metadata(Path(model) / 'cell_classifier.onnx').get('vocabularies', {})
         categories = {c.name for c in load_vocabulary().categories} | set(head.get('cell_categories', []))
         assert {b.ns for b in boxes} <= categories and all(b.header.frame_id == 'map' for b in boxes)
-        # the same map for programs: one detection per object the answers count (labels not 'uncertain')
+        # the same map for programs: one detection per object the answers count and the verifier
+        # believes (labels neither 'uncertain' nor 'doubted')
         detections: list[Detection3DArray] = []
         probe.create_subscription(Detection3DArray, '/obj/geovr_node/detections', detections.append, LATCHED)
         spin_until(probe, lambda: bool(detections), 10)
         assert detections, 'no latched ~/detections: ' + node.output()[-2000:]
-        counted = {(m.ns, m.id // 2) for m in labels if not m.text.endswith('uncertain')}
+        counted = {(m.ns, m.id // 2) for m in labels if not m.text.endswith(('uncertain', 'doubted'))}
         found = detections[-1].detections
         assert {(d.results[0].hypothesis.class_id, int(d.id)) for d in found} == counted
         assert all(d.header.frame_id == 'map' and 0 < d.results[0].hypothesis.score <= 1 for d in found)
