@@ -18,12 +18,15 @@ VOCAB = Vocabulary.from_names(['chair', 'table', 'lamp'], min_score=0.5)
 K = np.array([[100.0, 0.0, 31.5], [0.0, 100.0, 23.5], [0.0, 0.0, 1.0]])  # 64x48 image
 
 
-def obs(category='chair', centre=(0.0, 0.0, 2.0), half=0.2, keyframe=0, stamp=0.0, score=0.8, T_map_kf=None):
-    """An observation with a cube box of half side `half` around `centre` (map)."""
+def obs(category='chair', centre=(0.0, 0.0, 2.0), half=0.2, keyframe=0, stamp=0.0, score=0.8, T_map_kf=None,
+        floor=float('nan')):
+    """An observation with a box of half sides `half` (a number or (3,)) around `centre` (map);
+    floor: the coordinate of the floor its frame saw on the map's vertical axis."""
     c = np.asarray(centre, float)
     T = np.eye(4) if T_map_kf is None else T_map_kf
     return ObjectObservation(category, score, c, c - half, c + half, keyframe,
-                             np.linalg.inv(T)[:3, :3] @ c + np.linalg.inv(T)[:3, 3], stamp, np.zeros(0, int), 100)
+                             np.linalg.inv(T)[:3, :3] @ c + np.linalg.inv(T)[:3, 3], stamp, np.zeros(0, int), 100,
+                             floor=floor)
 
 
 def test_connected_components_are_four_connected_per_label():
@@ -171,6 +174,7 @@ def test_the_floor_is_no_object_and_what_stands_on_it_reaches_down_to_it():
     (chair,) = seen
     np.testing.assert_allclose([chair.box_min[1], chair.box_max[1]], [0.9, 1.2], atol=0.03)   # top to floor
     assert chair.centroid[1] == pytest.approx(1.05, abs=0.03)
+    assert chair.floor == pytest.approx(1.2, abs=0.03)   # the floor's coordinate on the map's y (up is -y)
     off = extract_observations(probs, depth, K, np.eye(4), 0, 0.0, VOCAB,
                                ObservationConfig(**exact, floor_band=0.0), vertical_axis=1)
     assert sorted(o.category for o in off) == ['chair', 'lamp']
@@ -351,6 +355,50 @@ def test_damaged_arrays_are_refused_naming_what(damage, message):
     damage(arrays, meta)
     with pytest.raises(ObjectMapError, match=message):
         ObjectMap.from_arrays(arrays, meta)
+
+
+def test_what_stands_on_the_floor_reaches_down_to_it_or_to_what_holds_it():
+    """A floor lamp whose views named only the shade (1.1-1.5 m over a floor at z = 0) is its
+    whole height; a lamp over a table stops at the table's top; a monitor (not in on_floor)
+    and a lamp whose views saw no floor stay as seen; without on_floor nothing moves."""
+    shade = dict(half=(0.2, 0.2, 0.2), floor=0.0)
+    config = ObjectMapConfig(vertical_axis=2, on_floor=('lamp', 'table'))
+    m = ObjectMap(config)
+    for t in range(3):
+        m.add([obs('lamp', centre=(0.0, 0.0, 1.3), stamp=t, **shade),
+               obs('lamp', centre=(3.0, 0.0, 1.3), stamp=t, **shade),
+               obs('table', centre=(3.0, 0.0, 0.7), half=(0.6, 0.4, 0.05), stamp=t, floor=0.0),
+               obs('monitor', centre=(6.0, 0.0, 1.0), stamp=t, floor=0.0),
+               obs('lamp', centre=(9.0, 0.0, 1.3), stamp=t, half=0.2)])
+    floor_lamp, desk_lamp, table, monitor, unknown = m.instances()
+    np.testing.assert_allclose([floor_lamp.box_min[2], floor_lamp.box_max[2], floor_lamp.centroid[2]],
+                               [0.0, 1.5, 0.75], atol=1e-9)
+    assert floor_lamp.oriented_box.extent_along(np.array([0.0, 0.0, 1.0])) == pytest.approx(1.5)
+    np.testing.assert_allclose(floor_lamp.centroid[:2], [0.0, 0.0], atol=1e-9)
+    assert desk_lamp.box_min[2] == pytest.approx(0.75) and desk_lamp.centroid[2] == pytest.approx(1.125)
+    assert table.box_min[2] == pytest.approx(0.0)   # the table's top alone: down to the floor
+    assert monitor.box_min[2] == pytest.approx(0.8) and unknown.box_min[2] == pytest.approx(1.1)
+    plain = ObjectMap(ObjectMapConfig(vertical_axis=2))
+    plain.add([obs('lamp', centre=(0.0, 0.0, 1.3), **shade)] * 2)
+    assert plain.instances(min_views=1)[0].box_min[2] == pytest.approx(1.1)
+    # the same with the map's vertical axis pointing down (y down, optical-aligned): the floor at y = 1.2
+    down = ObjectMap(ObjectMapConfig(vertical_axis=1, on_floor=('lamp',)))
+    down.add([obs('lamp', centre=(0.0, -0.1, 3.0), half=0.2, floor=1.2)])
+    (lamp,) = down.instances(min_views=1)
+    np.testing.assert_allclose([lamp.box_min[1], lamp.box_max[1], lamp.centroid[1]], [-0.3, 1.2, 0.45], atol=1e-9)
+    # the floor moves with the instance: a relocation that lifts its keyframe lifts its floor
+    lifted = np.eye(4)
+    lifted[2, 3] = 0.5
+    m.relocate({0: lifted})
+    assert m.instances()[0].box_min[2] == pytest.approx(0.5)
+    # saved and loaded, the floors come back; a map saved before them loads with none seen
+    arrays, meta = m.to_arrays()
+    again = ObjectMap.from_arrays(arrays, json.loads(json.dumps(meta)))
+    assert again.config == m.config and again.instances()[0].box_min[2] == pytest.approx(0.5)
+    arrays.pop('obs_floor_drop')
+    assert ObjectMap.from_arrays(arrays, meta).instances()[0].box_min[2] == pytest.approx(1.6)
+    with pytest.raises(ValueError, match='on_floor'):
+        ObjectMapConfig(on_floor='lamp')
 
 
 def test_mapper_from_imagenet_logits_of_a_frame():

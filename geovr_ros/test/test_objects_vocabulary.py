@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from geovr_ros.objects import Vocabulary, VocabularyError, load_vocabulary
-from geovr_ros.objects.vocabulary import Category, pool_logits, shipped_vocabulary_path
+from geovr_ros.objects.vocabulary import Category, pool_logits, shipped_vocabulary_path, vocabulary_from_dict
 
 
 @pytest.fixture(scope='module')
@@ -178,6 +178,8 @@ categories:
     ('remove: [spaceship]\n', r"remove names 'spaceship'"),
     ('min_score: 1.5\n', r'min_score must be in \(0, 1\]'),
     ('head_synonyms: [duck]\n', r'user.yaml.*head_synonyms must map a category name to a list of words'),
+    ('on_floor: lamp\n', r'user.yaml.*on_floor must be a list of category names'),
+    ('on_floor: [chair, 3]\n', r'on_floor must be a list of category names'),
 ])
 def test_bad_user_files_are_rejected_with_the_offending_key(tmp_path, text, message):
     with pytest.raises(VocabularyError, match=message):
@@ -192,6 +194,15 @@ def test_the_words_of_the_categories_a_trained_head_adds(shipped, tmp_path):
     own = load_vocabulary(_write(tmp_path, 'head_synonyms:\n  toy duck: [quacker]\n'))
     assert own.with_categories(['toy duck']).resolve('quacker') == 'toy duck'
     assert own.with_categories(['toy duck']).resolve('duck') is None
+
+
+def test_the_categories_that_stand_on_the_floor(shipped, tmp_path):
+    assert {'chair', 'table', 'sofa', 'lamp', 'stool'} <= set(shipped.on_floor)
+    assert not {'monitor', 'cup', 'toy duck', 'ball'} & set(shipped.on_floor)   # found on anything
+    own = load_vocabulary(_write(tmp_path, 'on_floor: [Chair, table]\n'))   # a user's list replaces the shipped
+    assert own.on_floor == ('chair', 'table') and own.with_categories(['stool']).on_floor == ('chair', 'table')
+    assert load_vocabulary(_write(tmp_path, 'on_floor: []\n')).on_floor == ()   # none stands: boxes as seen
+    assert vocabulary_from_dict(shipped.to_dict()).on_floor == shipped.on_floor
 
 
 def test_unreadable_files_are_named(tmp_path):

@@ -21,7 +21,8 @@ import numpy as np
 
 from geovr_ros.memory import SpatialMemory
 from geovr_ros.objects.footprint import footprint_reach
-from geovr_ros.objects.object_map import ObjectMap, ObjectMapConfig
+from geovr_ros.objects.mapper import map_config_of
+from geovr_ros.objects.object_map import ObjectMap
 from geovr_ros.objects.observations import ObjectObservation
 from geovr_ros.objects.queries import ObjectAnswerer
 from geovr_ros.objects.vocabulary import load_vocabulary
@@ -54,7 +55,7 @@ def cube_observation(category: str, centre: np.ndarray, keyframe: int, stamp: fl
 def synthetic_map(n_objects: int, n_keyframes: int, rng: np.random.Generator) -> ObjectMap:
     categories = ['chair', 'table', 'sofa', 'plant', 'monitor', 'lamp', 'cabinet', 'bottle']
     centres = rng.uniform(-10, 10, (n_objects, 3)) * [1, 1, 0.1]
-    m = ObjectMap(ObjectMapConfig(vertical_axis=2, verifier=load_vocabulary().verifier))   # the runtime's
+    m = ObjectMap(map_config_of(load_vocabulary(), vertical_axis=2))   # the runtime's
     for t in range(32):
         m.add([cube_observation(categories[i % len(categories)], c + rng.normal(0, 0.03, 3), int(t % n_keyframes),
                                 float(t)) for i, c in enumerate(centres)])

@@ -19,7 +19,13 @@ from geovr_ros.objects.observations import (ObjectObservation, ObservationConfig
                                             extract_observations)
 from geovr_ros.objects.vocabulary import Vocabulary
 
-__all__ = ['ObjectMapper']
+__all__ = ['ObjectMapper', 'map_config_of']
+
+
+def map_config_of(vocabulary: Vocabulary, **settings) -> ObjectMapConfig:
+    """The object map's rules a vocabulary carries (its `verifier` and `on_floor`), with
+    `settings` (other `ObjectMapConfig` fields, or these replaced)."""
+    return ObjectMapConfig(**{'verifier': vocabulary.verifier, 'on_floor': vocabulary.on_floor, **settings})
 
 
 class ObjectMapper:

@@ -16,6 +16,12 @@ each as its centroid in its keyframe's optical frame plus its box relative to th
   0.45, in 20 frames 0.82 (an object named in many frames is more certain than one named
   once; unlike a noisy-OR it does not saturate after a few views), times the detection rate
   n_views / (n_views + n_missed) when `negative_evidence` is on;
+- standing on something, with the vertical axis known and its category in `on_floor`: its
+  box (and centroid, its footprint box's height) reaches down to the surface under it, the
+  top of another instance whose footprint holds its centroid or else the floor its views saw
+  (each observation keeps the frame's floor below it): a floor lamp whose pole no cell
+  named is its whole height, not a shade in the air. Read-time only: association compares
+  the boxes the views gave;
 - n_views: frames (distinct stamps) that saw it; first_seen, last_seen: their stamps;
 - n_missed: frames that should have named it and did not (`note_missed`): its centroid in
   the image and in front of the camera, no nearer surface before it in that frame's depth, no
@@ -92,7 +98,10 @@ class ObjectMapConfig:
     verifier: how much to believe each instance (`objects/verifier.py`; the vocabulary's
     `verifier:`): `instances()` sets each one's `belief` and leaves out those under its
     threshold (but, with its `keep_best`, each category's most believed); None: every
-    instance is believed (belief None)."""
+    instance is believed (belief None).
+    on_floor: categories whose objects stand (the vocabulary's `on_floor`): with the vertical
+    axis known, an instance of one reaches down to the surface under it (module docstring);
+    (): none."""
 
     max_distance: float = 0.5
     size_fraction: float = 1.0
@@ -110,8 +119,12 @@ class ObjectMapConfig:
     miss_tolerance: float = 0.3
     max_colour_distance: float | None = 0.6
     verifier: InstanceVerifier | None = None
+    on_floor: tuple[str, ...] = ()
 
     def __post_init__(self):
+        if isinstance(self.on_floor, str) or not all(isinstance(c, str) for c in self.on_floor):
+            raise ValueError(f'on_floor must be a tuple of category names, got {self.on_floor!r}')
+        object.__setattr__(self, 'on_floor', tuple(self.on_floor))   # a saved map's list
         if self.vertical_axis not in (None, 0, 1, 2):
             raise ValueError(f'vertical_axis must be None, 0, 1 or 2, got {self.vertical_axis!r}')
         if not 0 <= self.size_fraction <= 2:
@@ -186,7 +199,8 @@ class _Track:
     observation: keyframe (n,), stamp (n,), score (n,), point_kf (n, 3), point_map (n, 3),
     offset_min / offset_max (n, 3) box corners relative to point_map, colour (n, 3) sRGB
     (NaN: not seen), reach_low / reach_high (n, DIRECTIONS) footprint reaches from point_map
-    (NaN: no vertical axis)."""
+    (NaN: no vertical axis), floor_drop (n,) metres from point_map down the vertical axis to
+    the floor the frame saw (NaN: none seen; kept relative, so that it moves with point_map)."""
 
     instance_id: int
     category: str
@@ -207,6 +221,7 @@ class _Track:
     colour: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     reach_low: np.ndarray = field(default_factory=lambda: np.zeros((0, DIRECTIONS)))
     reach_high: np.ndarray = field(default_factory=lambda: np.zeros((0, DIRECTIONS)))
+    floor_drop: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cached: ObjectInstance | None = None  # the reported instance; None after any change
     cached_summary: tuple | None = None  # what association compares (`summary`); None after any change
 
@@ -226,6 +241,14 @@ class _Track:
     def centroid(self) -> np.ndarray:
         w = np.maximum(self.score, 1e-6)
         return (w[:, None] * self.point_map).sum(0) / w.sum()
+
+    def floor(self, vertical_axis: int) -> float | None:
+        """The floor's coordinate on the vertical axis under this instance (the median of its
+        views' floors), None when no view saw one."""
+        seen = np.isfinite(self.floor_drop)
+        if not seen.any():
+            return None
+        return float(np.median(self.point_map[seen, vertical_axis] - self.floor_drop[seen]))
 
     def box(self, quantiles: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
         lo = column_quantile(self.point_map + self.offset_min, quantiles[0])
@@ -277,10 +300,65 @@ def _consistent_colour(colours: np.ndarray) -> np.ndarray | None:
 
 
 _ROW_KEYS = ('keyframe', 'stamp', 'score', 'point_kf', 'point_map', 'offset_min', 'offset_max', 'colour',
-             'reach_low', 'reach_high')
+             'reach_low', 'reach_high', 'floor_drop')
 _ROW_WIDTHS = {'point_kf': 3, 'point_map': 3, 'offset_min': 3, 'offset_max': 3, 'colour': 3,
                'reach_low': DIRECTIONS, 'reach_high': DIRECTIONS}   # (n, width) rows; the others (n,)
-_MAY_BE_NAN = ('colour', 'reach_low', 'reach_high')   # not seen; no vertical axis
+_MAY_BE_NAN = ('colour', 'reach_low', 'reach_high', 'floor_drop')   # not seen; no vertical axis
+
+
+SUPPORT_TOLERANCE = 0.1   # metres a support's top may reach above the bottom of what stands on it
+
+
+def stand_on_surfaces(instances: list[ObjectInstance], floors: list[float | None], vertical_axis: int,
+                      categories: Iterable[str]) -> list[ObjectInstance]:
+    """`instances` with each one of `categories` whose box ends above the surface under it
+    stretched down to that surface: the highest top, at most SUPPORT_TOLERANCE above its
+    bottom, of another instance whose footprint holds its centroid (a lamp on a desk), else
+    its floor. floors: per instance, the floor's coordinate on `vertical_axis` (None: unknown,
+    left as it is). Its centroid moves to the middle of its new height, its footprint box
+    takes that height; the others are returned as they are."""
+    categories = set(categories)
+    v = vertical_axis
+    out = list(instances)
+    standing = [k for k, (inst, floor) in enumerate(zip(instances, floors))
+                if inst.category in categories and floor is not None]
+    if not standing:
+        return out
+    lows = np.array([i.box_min[v] for i in instances])
+    highs = np.array([i.box_max[v] for i in instances])
+    boxes = [i.oriented_box for i in instances]
+    centres = np.array([b.centre for b in boxes])             # (n, 3)
+    axes = np.array([b.axes for b in boxes])                  # (n, 3, 3) columns: the box's axes
+    half = np.array([b.size for b in boxes]) / 2              # (n, 3)
+    flat = np.abs(axes[:, v, :]) < 0.5                        # (n, 3): the box axes in the floor plane
+    for k in standing:
+        inst, floor = instances[k], float(floors[k])
+        up = 1.0 if inst.centroid[v] >= floor else -1.0       # the axis's direction of up
+        bottom = min(up * (lows[k] - floor), up * (highs[k] - floor))   # metres above the floor
+        if bottom <= 0:
+            continue
+        tops = np.maximum(up * (lows - floor), up * (highs - floor))
+        along = np.einsum('nij,ni->nj', axes, inst.centroid - centres)  # the centroid in each box's axes
+        holds = np.all((np.abs(along) <= half) | ~flat, axis=1)
+        under = holds & (tops > 0) & (tops <= bottom + SUPPORT_TOLERANCE)
+        under[k] = False
+        surface = float(tops[under].max()) if under.any() else 0.0
+        if surface >= bottom:
+            continue
+        lo, hi = inst.box_min.copy(), inst.box_max.copy()
+        if up > 0:
+            lo[v] = floor + surface
+        else:
+            hi[v] = floor - surface
+        centroid = inst.centroid.copy()
+        centroid[v] = (lo[v] + hi[v]) / 2
+        footprint = inst.footprint_box
+        if footprint is not None:   # its third axis is the vertical one (`fit_footprint_box`)
+            centre, size = footprint.centre.copy(), footprint.size.copy()
+            centre[v], size[2] = centroid[v], hi[v] - lo[v]
+            footprint = OrientedBox(centre, footprint.axes, size)
+        out[k] = replace(inst, centroid=centroid, box_min=lo, box_max=hi, footprint_box=footprint)
+    return out
 
 
 def box_distance(a: ObjectInstance, b: ObjectInstance) -> tuple[float, np.ndarray, np.ndarray]:
@@ -324,6 +402,7 @@ class ObjectMap:
             self.observations_added = 0
             self._revision = 0   # counts the changes of the instances: it keys the beliefs' cache
             self._beliefs_cache: tuple[tuple[int, int], np.ndarray] | None = None
+            self._instances_cache: tuple[tuple[int, int], tuple[ObjectInstance, ...]] | None = None
 
     def _changed(self) -> None:
         """Call, holding the lock, whenever an instance may have changed."""
@@ -356,6 +435,8 @@ class ObjectMap:
                 track.score_sum += float(np.clip(obs.score, 0.0, 1.0))
                 track.obs_total += 1
                 centroid = np.asarray(obs.centroid, np.float64)
+                v = self.config.vertical_axis
+                floor_drop = np.nan if v is None else centroid[v] - float(obs.floor)   # NaN: no floor seen
                 track.append({'keyframe': np.array([obs.keyframe_id], np.int64),
                               'stamp': np.array([obs.stamp]), 'score': np.array([obs.score]),
                               'point_kf': np.asarray(obs.centroid_keyframe, np.float64)[None],
@@ -364,7 +445,8 @@ class ObjectMap:
                               'offset_max': (np.asarray(obs.box_max) - centroid)[None],
                               'colour': np.asarray(obs.colour, np.float64).reshape(1, 3),
                               'reach_low': np.asarray(obs.reach_low, np.float64).reshape(1, DIRECTIONS),
-                              'reach_high': np.asarray(obs.reach_high, np.float64).reshape(1, DIRECTIONS)},
+                              'reach_high': np.asarray(obs.reach_high, np.float64).reshape(1, DIRECTIONS),
+                              'floor_drop': np.array([floor_drop])},
                              self.config.max_observations)
                 joined.append(track.instance_id)
                 self.observations_added += 1
@@ -444,8 +526,17 @@ class ObjectMap:
         with self._lock:   # the rules and the instances of one revision
             cfg = self._config
             min_views = cfg.min_views if min_views is None else int(min_views)
-            out = [t.instance(cfg) for _, t in sorted(self._tracks.items()) if t.n_views >= min_views]
-            key, cache = (self._revision, min_views), self._beliefs_cache
+            key = (self._revision, min_views)
+            if self._instances_cache is not None and self._instances_cache[0] == key:
+                out = list(self._instances_cache[1])
+            else:
+                tracks = [t for _, t in sorted(self._tracks.items()) if t.n_views >= min_views]
+                out = [t.instance(cfg) for t in tracks]
+                if cfg.on_floor and cfg.vertical_axis is not None:
+                    out = stand_on_surfaces(out, [t.floor(cfg.vertical_axis) for t in tracks], cfg.vertical_axis,
+                                            cfg.on_floor)
+                self._instances_cache = (key, tuple(out))
+            cache = self._beliefs_cache
         min_confidence = cfg.min_confidence if min_confidence is None else float(min_confidence)
         if cfg.verifier is not None:
             if cache is not None and cache[0] == key:
@@ -596,9 +687,10 @@ class ObjectMap:
         need = {'instance_id': 1, 'category_index': 1, 'n_views': 1, 'first_seen': 1, 'last_seen': 1,
                 'score_sum': 1, 'observations_total': 1, 'obs_instance': 1, **{'obs_' + k: 1 for k in _ROW_KEYS}}
         arrays = dict(arrays)
-        for key in _MAY_BE_NAN:   # maps saved before colours or footprints: none seen
+        for key in _MAY_BE_NAN:   # maps saved before colours, footprints or floors: none seen
             if 'obs_' + key not in arrays and 'obs_stamp' in arrays:
-                arrays['obs_' + key] = np.full((len(np.asarray(arrays['obs_stamp'])), _ROW_WIDTHS[key]), np.nan)
+                width = (_ROW_WIDTHS[key],) if key in _ROW_WIDTHS else ()
+                arrays['obs_' + key] = np.full((len(np.asarray(arrays['obs_stamp'])),) + width, np.nan)
         for key in need:
             if key not in arrays:
                 raise ObjectMapError(f'object map arrays lack {key!r}')

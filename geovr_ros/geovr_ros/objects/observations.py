@@ -118,7 +118,8 @@ class ObjectObservation:
     colour: (3,) median sRGB in [0, 1] of those pixels (NaN when no image was given);
     reach_low, reach_high: (N,) metres the points reach from the centroid along each footprint
     direction of the floor plane (`objects/footprint.py`; NaN when the map's vertical axis is
-    unknown).
+    unknown); floor: the coordinate on the map's vertical axis of the floor this frame saw
+    (NaN: not seen, or no vertical axis).
     """
 
     category: str
@@ -134,6 +135,7 @@ class ObjectObservation:
     colour: np.ndarray = field(default_factory=lambda: np.full(3, np.nan))
     reach_low: np.ndarray = field(default_factory=lambda: np.full(DIRECTIONS, np.nan))
     reach_high: np.ndarray = field(default_factory=lambda: np.full(DIRECTIONS, np.nan))
+    floor: float = float('nan')
 
     @property
     def extent(self) -> np.ndarray:
@@ -283,7 +285,8 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
             keyframe_id=int(keyframe_id), centroid_keyframe=transform_points(T_kf_map, centroid),
             stamp=float(stamp), cells=np.flatnonzero(mask), n_points=int(len(pts)),
             colour=np.median(rgbs, axis=0) if len(rgbs) else np.full(3, np.nan),
-            reach_low=reach[0], reach_high=reach[1]))
+            reach_low=reach[0], reach_high=reach[1],
+            floor=float('nan') if floor is None else floor * float(up[vertical_axis])))
     return observations
 
 

@@ -37,7 +37,7 @@ __all__ = ['Category', 'Vocabulary', 'VocabularyError', 'load_vocabulary', 'merg
 
 SHIPPED_FILE = 'object_vocabulary.yaml'
 SETTING_KEYS = ('temperature', 'min_score', 'combine', 'pool_cells', 'imagenet_sure', 'windows', 'window_pixels',
-                'verifier', 'head_synonyms')
+                'verifier', 'head_synonyms', 'on_floor')
 TOP_KEYS = SETTING_KEYS + ('categories', 'remove')
 COMBINE_RULES = ('head', 'max')  # objects/namers.py
 CATEGORY_KEYS = ('imagenet', 'synonyms', 'plural')
@@ -138,12 +138,16 @@ class Vocabulary:
             `ObjectMapConfig.verifier`); None: every instance.
         head_synonyms: {category name: words} for the categories a trained head adds
             (`with_categories`: 'toy duck' -> duck, rubber duck), the words questions may use.
+        on_floor: names of the categories whose objects stand on the floor or on something
+            the map holds (`ObjectMapConfig.on_floor`: the map stretches their boxes down to
+            that surface when the views saw only their tops); may name categories a head adds.
     """
 
     def __init__(self, categories: Sequence[Category], temperature: float = 1.0, min_score: float = 0.3,
                  combine: str = 'head', pool_cells: int = 1, imagenet_sure: float = 1.0,
                  windows: Sequence[float] = (), window_pixels: int = 128,
-                 verifier: InstanceVerifier | None = None, head_synonyms: Mapping[str, Sequence[str]] | None = None):
+                 verifier: InstanceVerifier | None = None, head_synonyms: Mapping[str, Sequence[str]] | None = None,
+                 on_floor: Sequence[str] = ()):
         if not categories:
             raise VocabularyError('a vocabulary needs at least one category')
         if not (np.isfinite(temperature) and temperature > 0):
@@ -171,6 +175,9 @@ class Vocabulary:
         self.window_pixels = int(window_pixels)
         self.verifier = verifier
         self.head_synonyms = _head_synonyms(head_synonyms or {})
+        if isinstance(on_floor, (str, bytes)) or not all(isinstance(n, str) and n.strip() for n in on_floor):
+            raise VocabularyError(f'on_floor must be a list of category names, got {on_floor!r}')
+        self.on_floor = tuple(sorted({' '.join(n.lower().split()) for n in on_floor}))
         self.categories = tuple(categories)
         self.names = tuple(c.name for c in self.categories)
         self.temperature = float(temperature)
@@ -237,7 +244,7 @@ class Vocabulary:
             return self
         return Vocabulary(self.categories + tuple(added), self.temperature, self.min_score, self.combine,
                           self.pool_cells, self.imagenet_sure, self.windows, self.window_pixels, self.verifier,
-                          self.head_synonyms)
+                          self.head_synonyms, self.on_floor)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Category probabilities (..., K + 1) of ImageNet logits (..., 1000).
@@ -309,6 +316,7 @@ class Vocabulary:
                 'windows': list(self.windows), 'window_pixels': self.window_pixels,
                 'verifier': None if self.verifier is None else self.verifier.to_dict(),
                 'head_synonyms': {name: list(words) for name, words in self.head_synonyms.items()},
+                'on_floor': list(self.on_floor),
                 'categories': {c.name: {'imagenet': dict(c.imagenet), 'synonyms': list(c.synonyms),
                                         **({'plural': c.plural} if c.plural else {})}
                                for c in self.categories}}
@@ -373,11 +381,14 @@ def vocabulary_from_dict(data: Mapping[str, Any], source: str = '<dict>') -> Voc
         if not isinstance(windows, (list, tuple)):
             raise VocabularyError(f'windows must be a list of fractions of the image height, got {windows!r}')
         verifier = data.get('verifier')
+        on_floor = data.get('on_floor') or []
+        if not isinstance(on_floor, (list, tuple)):
+            raise VocabularyError(f'on_floor must be a list of category names, got {on_floor!r}')
         return Vocabulary(categories, float(data.get('temperature', 1.0)), float(data.get('min_score', 0.3)),
                           str(data.get('combine', 'head')), pool_cells, float(data.get('imagenet_sure', 1.0)),
                           tuple(windows), data.get('window_pixels', 128),
                           None if verifier is None else InstanceVerifier.from_dict(verifier),
-                          data.get('head_synonyms'))
+                          data.get('head_synonyms'), tuple(on_floor))
     except (TypeError, ValueError) as exc:
         raise VocabularyError(f'{source}: {exc}') from exc
 

@@ -147,12 +147,12 @@ class Session:
         if not c.objects_enabled or self.geometric is None \
                 or getattr(self.perception, 'classifier', None) is None:
             return None
-        from geovr_ros.objects import ObjectMapConfig, ObjectMapper, load_vocabulary
+        from geovr_ros.objects import ObjectMapper, load_vocabulary, map_config_of
         vocabulary = load_vocabulary(c.object_vocabulary or None)
         if vocabulary.windows and getattr(self.perception, 'imagenet', None) is None:
             self.log.warning(f'object vocabulary {c.object_vocabulary!r} asks for windows, but the model has no '
                              'imagenet_cells graph to classify them: the cells are named instead')
-        return ObjectMapper(vocabulary, map_config=ObjectMapConfig(verifier=vocabulary.verifier),
+        return ObjectMapper(vocabulary, map_config=map_config_of(vocabulary),
                             head_categories=getattr(self.perception, 'cell_categories', ()))
 
     @property

@@ -611,7 +611,8 @@ def evaluate_real(seq, model, size: tuple[int, int], vocabulary, observation_con
     seconds = time.perf_counter() - start
     mapper = ObjectMapper(vocabulary, observation_config or ObservationConfig(),
                           map_config or ObjectMapConfig(vertical_axis=vertical_axis_of(seq.T_world_cam),
-                                                        negative_evidence=negative_evidence, verifier=verifier))
+                                                        negative_evidence=negative_evidence, verifier=verifier,
+                                                        on_floor=vocabulary.on_floor))
     src = (seq.rgb.shape[2], seq.rgb.shape[1])
     labels = []
     for n, i in enumerate(indices):
@@ -727,7 +728,8 @@ def main(argv: list[str] | None = None) -> int:
                 extra = args.head_checkpoints.split(',') if args.head_checkpoints and args.head_on_data else []
                 label = f', {Path(args.checkpoint).name}' if extra else ''
                 imagenet = imagenet_network(args.imagenet_weights)
-                namer_config = replace(map_config, verifier=None if args.no_verifier else vocabulary.verifier)
+                namer_config = replace(map_config, verifier=None if args.no_verifier else vocabulary.verifier,
+                                       on_floor=vocabulary.on_floor)
                 results = evaluate_namers_rendered(sequences, model, vocabulary, size, namers,
                                                    tuple(args.rules.split(',')), args.match_radius, label, imagenet,
                                                    namer_config)

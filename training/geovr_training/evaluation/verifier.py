@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     size = trained_input_size(state) or (256, 192)
     vertical_axis = 2   # the rendered world's z
-    maps = labelled_maps(sequences, model, vocabulary, size, imagenet, ObjectMapConfig(vertical_axis=vertical_axis),
+    maps = labelled_maps(sequences, model, vocabulary, size, imagenet,
+                         ObjectMapConfig(vertical_axis=vertical_axis, on_floor=vocabulary.on_floor),
                          MATCH_RADIUS)
     command = 'geovr-eval verifier ' + ' '.join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[2:]))
     try:
