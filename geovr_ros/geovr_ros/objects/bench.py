@@ -45,11 +45,14 @@ QUESTIONS = ('How many chairs are there?', 'How far is the chair from the table?
 _CUBE = np.array([[x, y, z] for x in (-0.25, 0.25) for y in (-0.25, 0.25) for z in (-0.25, 0.25)])
 
 
+FLOOR_Z = -1.5   # the floor the frames saw, under every cube (the standing ones reach down to it)
+
+
 def cube_observation(category: str, centre: np.ndarray, keyframe: int, stamp: float) -> ObjectObservation:
-    """An observation of a 0.5 m cube at `centre` (z up), with its footprint reaches."""
+    """An observation of a 0.5 m cube at `centre` (z up) over the floor, with its footprint reaches."""
     low, high = footprint_reach(centre + _CUBE, centre, 2, (0.0, 100.0))
     return ObjectObservation(category, 0.8, centre, centre - 0.25, centre + 0.25, keyframe, centre, stamp,
-                             np.zeros(0, int), 100, reach_low=low, reach_high=high)
+                             np.zeros(0, int), 100, reach_low=low, reach_high=high, floor=FLOOR_Z)
 
 
 def synthetic_map(n_objects: int, n_keyframes: int, rng: np.random.Generator) -> ObjectMap:
