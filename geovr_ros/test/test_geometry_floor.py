@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geovr_ros.geometry import FloorScale, ShapeError, floor_distance, matrix_from_rpy
+from geovr_ros.geometry import FloorScale, ShapeError, floor_distance, matrix_from_rpy, up_from_depth, vector_angle
 
 WIDTH, HEIGHT, FOCAL = 256, 192, 200.0
 K = np.array([[FOCAL, 0, (WIDTH - 1) / 2], [0, FOCAL, (HEIGHT - 1) / 2], [0, 0, 1]])
@@ -112,3 +112,40 @@ def test_the_floor_is_found_alike_at_any_resolution():
     small, big = floor_distance(depth, K, up), floor_distance(large, K_large, up)
     assert small is not None and big is not None
     assert big.distance == pytest.approx(small.distance, rel=0.01) and big.fraction == pytest.approx(small.fraction, abs=0.05)
+
+
+def rolled(depth: np.ndarray, up: np.ndarray, roll_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same view through a camera rolled about its optical axis (the image turned about its
+    centre, square pixels): (depth, up in the rolled optical frame, K)."""
+    import cv2
+    turn = cv2.getRotationMatrix2D(((WIDTH - 1) / 2, (HEIGHT - 1) / 2), roll_deg, 1.0)
+    turned = cv2.warpAffine(depth, turn, (WIDTH, HEIGHT), flags=cv2.INTER_NEAREST, borderValue=float('nan'))
+    a = np.radians(roll_deg)   # image content turned by +a (counter-clockwise on screen): the camera by -a
+    R = np.array([[np.cos(a), np.sin(a), 0.0], [-np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    return turned, R @ up, K
+
+
+@pytest.mark.parametrize('pitch, roll, table', [(20.0, 0.0, None), (25.0, 15.0, None), (10.0, -20.0, (0.75, 0.9, 4.0))])
+def test_up_from_depth_is_the_up_a_tilted_camera_sees(pitch, roll, table):
+    """A camera pitched and rolled up to 30 deg from level: the floor's and a table top's
+    normals give up within 1.5 deg (the turned image's jagged edges), where the camera's optical
+    -y is that tilt off."""
+    depth, up = ray_cast(1.2, pitch, table=table)
+    depth, up, K_view = rolled(depth, up, roll)
+    seen = up_from_depth(depth, K_view, np.array([0.0, -1.0, 0.0]))
+    assert seen is not None and np.linalg.norm(seen) == pytest.approx(1.0)
+    assert np.degrees(vector_angle(seen, up)) < 1.5
+    assert np.degrees(vector_angle([0.0, -1.0, 0.0], up)) > pitch - 1   # what taking it as level would cost
+
+
+def test_up_from_depth_of_walls_alone_is_none_and_bad_input_is_refused():
+    wall_only, _ = ray_cast(1.2, 0.0, floor=False)
+    assert up_from_depth(wall_only, K, np.array([0.0, -1.0, 0.0])) is None
+    assert up_from_depth(np.full((HEIGHT, WIDTH), np.nan, np.float32), K, np.array([0.0, -1.0, 0.0])) is None
+    depth, _ = ray_cast(1.2)
+    with pytest.raises(ShapeError, match='zero vector'):
+        up_from_depth(depth, K, np.zeros(3))
+    with pytest.raises(ShapeError, match='depth must be'):
+        up_from_depth(depth[None], K, np.array([0.0, -1.0, 0.0]))
+    with pytest.raises(ValueError, match='angles_deg'):
+        up_from_depth(depth, K, np.array([0.0, -1.0, 0.0]), angles_deg=(95.0,))

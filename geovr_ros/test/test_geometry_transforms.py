@@ -12,7 +12,8 @@ from hypothesis.extra.numpy import arrays
 from geovr_ros.geometry import (T_BODY_OPTICAL, matrix_from_rpy, GeometryError, ShapeError, body_to_optical, canonical_quat_xyzw,
                                 compose, geodesic_angle, invert_pose, make_pose, matrix_from_quat_xyzw, moved_beyond,
                                 optical_to_body, pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw,
-                                quat_xyzw_from_matrix, relative_pose, rotate_covariance, rotation_angle, so3_exp, so3_log,
+                                quat_xyzw_from_matrix, relative_pose, rotate_covariance, rotation_angle, rotation_between,
+                                so3_exp, so3_log,
                                 vector_angle, vertical_axis_of, yaw_from_pose)
 
 FAST = settings(max_examples=80, deadline=None)
@@ -175,6 +176,19 @@ def test_vector_angle_is_exact_near_zero_and_pi_and_ignores_lengths():
     # the tilt of a camera rolled 17 deg about its optical axis, measured on its up (minus optical y)
     rolled = make_pose(so3_exp([0.0, 0.0, math.radians(17.0)]), [0.0, 0.0, 0.0])
     assert math.degrees(vector_angle([0.0, -1.0, 0.0], -rolled[:3, 1])) == pytest.approx(17.0)
+
+
+def test_rotation_between_turns_one_direction_onto_the_other_by_their_angle():
+    rng = np.random.default_rng(5)
+    for a, b in rng.normal(size=(20, 2, 3)):
+        R = rotation_between(a, b)
+        assert np.allclose(R @ R.T, np.eye(3)) and np.linalg.det(R) == pytest.approx(1.0)
+        assert np.allclose(R @ (a / np.linalg.norm(a)), b / np.linalg.norm(b))
+        assert rotation_angle(R) == pytest.approx(vector_angle(a, b))   # the smallest such rotation
+        assert np.allclose(R @ np.cross(a, b), np.cross(a, b))           # about a x b
+    assert np.allclose(rotation_between([0.0, 2.0, 0.0], [0.0, 1.0, 0.0]), np.eye(3))
+    half = rotation_between([1.0, 0.0, 0.0], [-2.0, 0.0, 0.0])          # opposite: half a turn
+    assert np.allclose(half @ [1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]) and rotation_angle(half) == pytest.approx(math.pi)
 
 
 def test_vertical_axis_of_level_and_steep_cameras():

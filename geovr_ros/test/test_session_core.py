@@ -394,6 +394,33 @@ def test_floor_camera_height_rescales_every_length_of_the_model(pipeline):
         SessionConfig(floor_camera_height=-1.0)
 
 
+def test_the_first_frame_is_levelled_by_the_up_its_depth_shows(pipeline):
+    """odom_child camera: a first frame pitched 20 deg down at a floor is not taken as level;
+    odom's up (what the object map and the floor's scale use) is the one its depth shows. A
+    first view of a wall keeps -y, as does odom_level_from_depth false; a reset levels again."""
+    from test_geometry_floor import K as FLOOR_K, ray_cast
+    from geovr_ros.geometry import vector_angle
+    floor_depth, floor_up = ray_cast(1.2, 20.0)
+    session = Session(pipeline, SessionConfig(), mount=T_BODY_OPTICAL)
+    first = session.process(wall(0.0), K, 1.0, depth=(floor_depth, FLOOR_K))
+    assert not first.dropped
+    assert np.degrees(vector_angle(session._up_in_camera(), floor_up)) < 0.5   # the true up, not -y
+    assert np.allclose(session._up_in_odom(), [0.0, 0.0, 1.0])                 # odom stays z up ...
+    assert np.degrees(vector_angle(first.T_odom_cam[:3, :3] @ floor_up, [0.0, 0.0, 1.0])) < 0.5   # ... and level
+    assert float(session.diagnostics()['odom_levelled_deg']) == pytest.approx(20.0, abs=0.5)
+    assert session.objects_up() @ [0.0, 0.0, 1.0] == pytest.approx(1.0)
+    taken_level = Session(pipeline, SessionConfig(odom_level_from_depth=False), mount=T_BODY_OPTICAL)
+    taken_level.process(wall(0.0), K, 1.0, depth=(floor_depth, FLOOR_K))
+    assert np.allclose(taken_level._up_in_camera(), [0.0, -1.0, 0.0])
+    assert 'odom_levelled_deg' not in taken_level.diagnostics()
+    walls = Session(pipeline, SessionConfig(), mount=T_BODY_OPTICAL)
+    walls.process(wall(0.0), K, 1.0, depth=WALL_DEPTH)
+    assert np.allclose(walls._up_in_camera(), [0.0, -1.0, 0.0]) and np.allclose(walls.mount, T_BODY_OPTICAL)
+    session.reset()
+    session.process(wall(0.0), K, 5.0, depth=WALL_DEPTH)                      # the new first frame: walls
+    assert np.allclose(session.mount, T_BODY_OPTICAL) and 'odom_levelled_deg' not in session.diagnostics()
+
+
 def test_up_in_camera_with_a_pitched_base_mount(pipeline):
     """odom_child base: up is odom's z, seen from a camera pitched 30 deg down on the base."""
     from geovr_ros.geometry import matrix_from_rpy

@@ -16,7 +16,7 @@ Conventions (all modules):
 from .encodings import (DEPTH_ENCODINGS, SUPPORTED_ENCODINGS, array_to_image, depth_to_metres, image_to_array,
                         metres_to_depth_image, to_rgb8)
 from .errors import GeometryError, ImageEncodingError, InvalidIntrinsicsError, ShapeError
-from .floor import FloorEstimate, FloorScale, floor_distance
+from .floor import FloorEstimate, FloorScale, floor_distance, up_from_depth
 from .intrinsics import (crop_intrinsics, fov_from_intrinsics, image_center, intrinsics_from_fov, k_from_camera_info,
                          k_to_camera_info, p_from_k, resize_intrinsics, same_camera_lookup, scale_intrinsics,
                          shift_principal_point, validate_intrinsics, zoom_intrinsics)
@@ -30,7 +30,8 @@ from .transforms import (T_BODY_OPTICAL, T_OPTICAL_BODY, body_to_optical, canoni
                          geodesic_angle, invert_pose, make_pose, moved_beyond, nearest_pose, non_rigid, matrix_from_quat_xyzw, matrix_from_rpy,
                          optical_to_body,
                          pose_from_xyz_quat_xyzw, pose_to_xyz_quat_xyzw, quat_xyzw_from_matrix, relative_pose,
-                         rotate_covariance, rotation_angle, so3_exp, so3_log, vector_angle, vertical_axis_of,
+                         rotate_covariance, rotation_angle, rotation_between, so3_exp, so3_log, vector_angle,
+                         vertical_axis_of,
                          yaw_from_pose)
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
     'same_camera_lookup',
     'intrinsics_from_fov', 'image_center',
     # floor
-    'FloorEstimate', 'FloorScale', 'floor_distance',
+    'FloorEstimate', 'FloorScale', 'floor_distance', 'up_from_depth',
     # rays
     'pixel_centers', 'ray_directions', 'plucker_rays',
     # path
@@ -54,7 +55,7 @@ __all__ = [
     'T_BODY_OPTICAL', 'T_OPTICAL_BODY', 'make_pose', 'nearest_pose', 'non_rigid', 'invert_pose', 'compose', 'relative_pose', 'rotate_covariance',
     'canonical_quat_xyzw', 'quat_xyzw_from_matrix', 'matrix_from_quat_xyzw', 'matrix_from_rpy', 'pose_to_xyz_quat_xyzw',
     'pose_from_xyz_quat_xyzw', 'rotation_angle', 'geodesic_angle', 'moved_beyond', 'so3_exp', 'so3_log', 'optical_to_body',
-    'body_to_optical', 'yaw_from_pose', 'vertical_axis_of', 'vector_angle',
+    'body_to_optical', 'yaw_from_pose', 'vertical_axis_of', 'vector_angle', 'rotation_between',
     # encodings
     'SUPPORTED_ENCODINGS', 'DEPTH_ENCODINGS', 'image_to_array', 'array_to_image', 'to_rgb8', 'depth_to_metres',
     'metres_to_depth_image',

@@ -15,6 +15,10 @@ scale recovery of monocular visual odometry on cars, here for learned depth.
 - `FloorScale`: the running median of the per-frame ratios height / floor distance over the
   last `window` frames that saw the floor (one frame's floor can be a large table; the
   median of many is not), applied to every frame.
+- `up_from_depth(depth, K, prior)`: the up direction one depth map shows, the mean normal of
+  its horizontal surfaces (floor, table tops, seats: every one is level) found from a rough
+  prior (a camera's minus optical y), so that a camera that starts tilted need not be taken as
+  level.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from ._arrays import as_camera_matrix, as_float_array
 from .errors import ShapeError
 from .projection import depth_to_points
 
-__all__ = ['FloorEstimate', 'FloorScale', 'floor_distance']
+__all__ = ['FloorEstimate', 'FloorScale', 'floor_distance', 'up_from_depth']
 
 
 @dataclass(frozen=True)
@@ -70,18 +74,10 @@ def floor_distance(depth: np.ndarray, K: np.ndarray, up: np.ndarray, *, max_tilt
     if norm == 0:
         raise ShapeError('up must not be the zero vector')
     up = up / norm
-    step = max(1, round(depth.shape[1] / 128)) if step is None else int(step)
-    if step < 1:
-        raise ValueError(f'step must be >= 1, got {step}')
-    sampled_K = K.copy()
-    sampled_K[:2] /= step                                            # pixel (i step, j step) -> (i, j)
-    points = depth_to_points(depth[::step, ::step], sampled_K)       # (h, w, 3), NaN where invalid
-    if points.shape[0] < 3 or points.shape[1] < 3:
+    sampled = _sampled_normals(depth, K, step)
+    if sampled is None:
         return None
-    across = points[1:-1, 2:] - points[1:-1, :-2]
-    down = points[2:, 1:-1] - points[:-2, 1:-1]
-    normals = np.cross(across, down)
-    centres = points[1:-1, 1:-1]
+    centres, normals = sampled
     with np.errstate(invalid='ignore', divide='ignore'):
         alignment = np.abs(normals @ up) / np.linalg.norm(normals, axis=-1)
         below = -(centres @ up)                                      # metres below the camera
@@ -104,6 +100,71 @@ def floor_distance(depth: np.ndarray, K: np.ndarray, up: np.ndarray, *, max_tilt
     if np.count_nonzero(below[valid] > (1 + lower_margin) * distance) > max_lower_fraction * np.count_nonzero(valid):
         return None
     return FloorEstimate(distance, len(on_floor) / samples)
+
+
+def _sampled_normals(depth: np.ndarray, K: np.ndarray, step: int | None
+                     ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(points (h, w, 3), normals (h, w, 3), unnormalised, NaN where unknown) of every step-th
+    pixel of a depth map (H, W) with intrinsics K (3, 3), each normal from its 4 neighbours
+    (spanning 2 steps); step None: about 128 samples across. None when too few rows or
+    columns remain."""
+    step = max(1, round(depth.shape[1] / 128)) if step is None else int(step)
+    if step < 1:
+        raise ValueError(f'step must be >= 1, got {step}')
+    sampled_K = K.copy()
+    sampled_K[:2] /= step                                            # pixel (i step, j step) -> (i, j)
+    points = depth_to_points(depth[::step, ::step], sampled_K)       # (h, w, 3), NaN where invalid
+    if points.shape[0] < 3 or points.shape[1] < 3:
+        return None
+    across = points[1:-1, 2:] - points[1:-1, :-2]
+    down = points[2:, 1:-1] - points[:-2, 1:-1]
+    return points[1:-1, 1:-1], np.cross(across, down)
+
+
+def up_from_depth(depth: np.ndarray, K: np.ndarray, prior: np.ndarray, *,
+                  angles_deg: tuple[float, ...] = (30.0, 15.0, 8.0), min_fraction: float = 0.05,
+                  step: int | None = None) -> np.ndarray | None:
+    """The up direction (3,) unit, in the depth's optical frame, that one depth map shows.
+
+    The normals of the sampled pixels (as `floor_distance` finds them), turned to the prior's
+    side, are averaged over those within `angles_deg[0]` of the prior, then again within each
+    following angle of that mean: the horizontal surfaces (floor, table tops, seats) agree on
+    up and walls, at 90 deg, take no part.
+
+    Args:
+        depth: (H, W) metres along optical z; NaN, inf and <= 0 are ignored.
+        K: (3, 3) intrinsics of `depth`, pixels.
+        prior: (3,) a rough up in the optical frame (any length), e.g. (0, -1, 0) for a camera
+            held about level: the truth must lie within angles_deg[0] of it.
+        min_fraction: share of the sampled pixels that must agree at every step.
+    Returns:
+        The unit up, or None when too few pixels lie on horizontal surfaces (a view of walls).
+    """
+    depth = as_float_array(depth, 'depth')
+    if depth.ndim != 2:
+        raise ShapeError(f'depth must be (H, W), got {depth.shape}')
+    K = as_camera_matrix(K)
+    prior = as_float_array(prior, 'prior', (3,), finite=True).reshape(3)
+    if not np.linalg.norm(prior) > 0:
+        raise ShapeError('prior must not be the zero vector')
+    if not angles_deg or not all(0 < a < 90 for a in angles_deg):
+        raise ValueError(f'angles_deg must be angles in (0, 90) degrees, got {angles_deg!r}')
+    sampled = _sampled_normals(depth, K, step)
+    if sampled is None:
+        return None
+    normals = sampled[1].reshape(-1, 3)
+    length = np.linalg.norm(normals, axis=1)
+    known = np.isfinite(length) & (length > 0)
+    normals = normals[known] / length[known, None]
+    up = prior / np.linalg.norm(prior)
+    normals *= np.where(normals @ up < 0, -1.0, 1.0)[:, None]      # a surface's two sides: the prior's
+    for angle in angles_deg:
+        near = normals[normals @ up > np.cos(np.radians(angle))]
+        if len(near) < min_fraction * len(length):
+            return None
+        up = near.mean(axis=0)
+        up /= np.linalg.norm(up)
+    return up
 
 
 class FloorScale:

@@ -212,6 +212,19 @@ def vector_angle(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.arctan2(np.linalg.norm(np.cross(a, b)), a @ b))
 
 
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest rotation (3, 3) that turns the direction of 3-vector `a` onto that of `b`
+    (any lengths; about a x b by their angle; opposite vectors: half a turn about an axis
+    perpendicular to `a`)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    axis = np.cross(a, b)
+    if np.linalg.norm(axis) < 1e-12 * max(np.linalg.norm(a) * np.linalg.norm(b), 1e-300):
+        if a @ b >= 0:
+            return np.eye(3)
+        axis = np.cross(a, np.eye(3)[int(np.argmin(np.abs(a)))])   # any axis perpendicular to a
+    return so3_exp(axis / np.linalg.norm(axis) * vector_angle(a, b))
+
+
 def geodesic_angle(R_a: np.ndarray, R_b: np.ndarray):
     """Geodesic distance (radians, [0, pi]) between rotations: angle of ``R_a^T R_b`` (..., 3, 3) -> float or (...)."""
     R_a = _rotation(R_a, 'R_a')

@@ -71,6 +71,11 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('camera_frame', '', 'Camera optical frame; empty uses the frame_id of the images.'),
     Param('odom_child', 'camera', 'Child frame of odometry and of the odom TF: camera (the '
           'optical frame) or base (base_frame, through the camera mount).'),
+    Param('odom_level_from_depth', True, 'With odom_child camera, odom\'s up is the one the first '
+          'frame\'s depth shows (the mean normal of its horizontal surfaces: floor, table tops) '
+          'instead of its optical -y: a camera that starts pitched or rolled still gets a level '
+          'odom, and the object map a true up (its floor and heights). A first view of walls '
+          'alone is taken as level, as with false.'),
     Param('camera_mount_source', 'tf', 'Where the base -> camera optical mount comes from when '
           'odom_child is base: tf (looked up on /tf_static) or parameters '
           '(camera_mount_xyz and camera_mount_rpy).'),

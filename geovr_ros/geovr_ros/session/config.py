@@ -24,10 +24,13 @@ class SessionConfig:
     relative pose) or 'learned' (the pose head alone). Frame names (odom_frame, map_frame,
     base_frame, odom_child) are those a question's target_frame may name.
     log_throttle_period: seconds between two 'geometric tracking failed' log lines.
+    odom_level_from_depth: with odom_child 'camera', the first frame's up is the one its depth
+    shows (`geometry.up_from_depth`; the tracking depth when given, else the model's) instead
+    of its optical -y; a view without horizontal surfaces keeps -y.
     floor_camera_height: the optical centre's height above the floor, metres (0: off); when
     set, the model's depth is rescaled so that the floor it shows lies that far below the
     camera (`geovr_ros.geometry.floor`; up is odom's z with odom_child base, else the first
-    frame's up).
+    frame's up, levelled by its depth with odom_level_from_depth).
     objects_enabled: keep the object map (needs a model with a cell classifier and geometric
     odometry); object_vocabulary: a user vocabulary YAML merged over the shipped one ('' none);
     object_view_translation (m), object_view_rotation (rad): a tracked frame is named into the
@@ -69,6 +72,7 @@ class SessionConfig:
     map_frame: str = 'map'
     base_frame: str = 'base_link'
     odom_child: str = 'camera'
+    odom_level_from_depth: bool = True
     log_throttle_period: float = 10.0
     objects_enabled: bool = True
     object_vocabulary: str = ''

@@ -26,7 +26,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from geovr_ros.geometry import (FloorScale, GeometryError, invert_pose, moved_beyond, relative_pose, rotate_covariance,
-                                transform_points, vector_angle, vertical_axis_of)
+                                rotation_between, transform_points, up_from_depth, vector_angle, vertical_axis_of)
 from geovr_ros.inference.decode import PerceptionResult
 from geovr_ros.inference.preprocess import PreparedFrame
 from geovr_ros.language.text import parse_options
@@ -100,6 +100,9 @@ class Session:
         self.answerer: QuestionAnswerer = answerer or GeometricAnswerer()
         self.log = logger or logging.getLogger(__name__)
         self.mount: np.ndarray | None = None
+        self._mount_given: np.ndarray | None = None   # set_mount's, before the first frame levels it
+        self._up_odom = np.array([0.0, 0.0, 1.0])     # the map's up in odom (`_up_in_odom`)
+        self.first_frame_tilt_deg: float | None = None  # how far the first frame was levelled (None: not)
         self.stamp_gate = StampGate(c.time_jump_threshold, STAMP_JUMP_CONFIRM_FRAMES)
         self.learned = OdometryTracker(c.odometry_reference_translation,
                                        c.odometry_reference_rotation,
@@ -166,11 +169,15 @@ class Session:
         or the REP 103 body rotation (odom_child camera); identity keeps odom optical. The
         object map's vertical axis is the odom axis closest to the first image's up (z with a
         level mount, y with odom optical; None when the camera starts looking steeply up or
-        down): observations then leave out the floor under an object and footprints merge."""
+        down): observations then leave out the floor under an object and footprints merge.
+        With odom_child camera and odom_level_from_depth the first frame's up is then the one
+        its depth shows (`_level_first_frame`), not its optical -y."""
         T = np.array(T_odom_opt0, dtype=np.float64)
         if T.shape != (4, 4) or not np.all(np.isfinite(T)):
             raise ValueError(f'T_odom_opt0 must be a finite 4x4 matrix, got shape {T.shape}')
         self.mount = T
+        self._mount_given = T
+        self._up_odom = np.array([0.0, 0.0, 1.0]) if self.config.odom_child == 'base' else -T[:3, 1]
         if self.objects is not None:
             config = self.objects.map.config
             self.objects.map.config = dataclasses.replace(config, vertical_axis=vertical_axis_of(T))
@@ -217,8 +224,27 @@ class Session:
 
     def _up_in_odom(self) -> np.ndarray:
         """(3,) up in odom: its z with odom_child base (the base is level), else the first
-        frame's up (minus its optical y: it is taken as level)."""
-        return np.array([0.0, 0.0, 1.0]) if self.config.odom_child == 'base' else -self.mount[:3, 1]
+        frame's up (what the given mount makes of minus its optical y: the first frame is taken
+        as level, or levelled by its depth, `_level_first_frame`)."""
+        return self._up_odom.copy()
+
+    def _level_first_frame(self, depth: np.ndarray, K: np.ndarray) -> None:
+        """With odom_child camera and odom_level_from_depth: turns the first frame in odom so
+        that the up its depth (H, W) with K (3, 3) shows (`geometry.up_from_depth`, from its
+        optical -y) becomes odom's up; a view without horizontal surfaces keeps -y."""
+        self.mount = self._mount_given
+        self.first_frame_tilt_deg = None
+        if self.config.odom_child != 'camera' or not self.config.odom_level_from_depth:
+            return
+        seen = up_from_depth(depth, K, np.array([0.0, -1.0, 0.0]))
+        if seen is None:
+            return
+        level = np.eye(4)
+        level[:3, :3] = rotation_between(seen, np.array([0.0, -1.0, 0.0]))   # opt0 -> opt0 levelled
+        self.mount = self._mount_given @ level
+        self.first_frame_tilt_deg = float(np.degrees(vector_angle(seen, np.array([0.0, -1.0, 0.0]))))
+        self.log.info(f'odom levelled by the first frame\'s depth: its up is {self.first_frame_tilt_deg:.1f} deg '
+                      f'from its optical -y')
 
     @property
     def pose_graph(self):
@@ -285,6 +311,8 @@ class Session:
         t_prepared = time.perf_counter()
         first = not self.learned.started
         result = self.perception.run(cur if first else self.learned.reference, cur)
+        if first:
+            self._level_first_frame(*((result.depth, result.K) if depth is None else depth))
         if self.floor is not None:
             result = result.rescaled(self.floor.update(result.depth, result.K, self._up_in_camera()))
         t_inferred = time.perf_counter()
@@ -797,7 +825,8 @@ class Session:
         geometric odometry, and the sliding window's adjustments, windows left for too little
         parallax and its last reprojection RMS before -> after (pixels at 640 px width); the floor's scale and the frames that saw
         the floor with floor_camera_height; the object map's instances, doubted instances and
-        the tilt of its up (`objects_up_tilt`); pose graph size and loops with one."""
+        the tilt of its up (`objects_up_tilt`); how far odom levelled the first frame by its
+        depth (`odom_levelled_deg`, odom_level_from_depth); pose graph size and loops with one."""
         loc = self.localizer
         values = {'metric_scale': f'{self._scale:.4f}',
                   'map_keyframes': str(len(loc.map)),
@@ -806,6 +835,8 @@ class Session:
                   'place_matches_accepted': str(self.place_matches['accepted']),
                   'place_matches_rejected': str(self.place_matches['rejected']),
                   'odometry_method': self.config.odometry_method}
+        if self.first_frame_tilt_deg is not None:
+            values['odom_levelled_deg'] = f'{self.first_frame_tilt_deg:.1f}'
         if self.geometric is not None:
             step, tracker = self.geometric.last_step, self.geometric.tracker
             values.update({'tracking_status': step.status if step else 'not started',

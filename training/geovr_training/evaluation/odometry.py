@@ -137,7 +137,6 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     from geovr_ros.geometry import invert_pose, rotate_covariance
     from geovr_ros.session import Session
     mount = np.eye(4) if mount is None else np.asarray(mount, np.float64)
-    unmount = invert_pose(mount)
     session = Session(pipeline, config, mount=mount)
     stamps, _ = session_stamps(seq)
     odom, maps, learned = [np.eye(4)], [np.eye(4)], [np.eye(4)]
@@ -154,6 +153,7 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
             dropped += 1
             odom.append(odom[-1]), maps.append(maps[-1]), learned.append(learned[-1]), anchors.append(anchors[-1])
             continue
+        unmount = invert_pose(session.mount)   # the mount as the first frame levelled it (odom_level_from_depth)
         odom.append(unmount @ frame.T_odom_cam)
         maps.append(unmount @ (frame.T_map_cam if frame.T_map_odom is not None else frame.T_odom_cam))
         learned.append(frame.learned.T_odom_cam)
