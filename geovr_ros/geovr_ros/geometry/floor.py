@@ -122,7 +122,7 @@ def _sampled_normals(depth: np.ndarray, K: np.ndarray, step: int | None
 
 
 def up_from_depth(depth: np.ndarray, K: np.ndarray, prior: np.ndarray, *,
-                  angles_deg: tuple[float, ...] = (30.0, 15.0, 8.0), min_fraction: float = 0.05,
+                  angles_deg: tuple[float, ...] = (30.0, 15.0, 8.0), min_fraction: float = 0.03,
                   step: int | None = None) -> np.ndarray | None:
     """The up direction (3,) unit, in the depth's optical frame, that one depth map shows.
 
@@ -136,7 +136,10 @@ def up_from_depth(depth: np.ndarray, K: np.ndarray, prior: np.ndarray, *,
         K: (3, 3) intrinsics of `depth`, pixels.
         prior: (3,) a rough up in the optical frame (any length), e.g. (0, -1, 0) for a camera
             held about level: the truth must lie within angles_deg[0] of it.
-        min_fraction: share of the sampled pixels that must agree at every step.
+        min_fraction: share of the sampled pixels that must agree at every step (0.03: on
+            the HoloLens walk's model depth, every 8th frame, up found in 36 of 47 frames,
+            5.6 deg from the true one at the median against their 25 deg from level, nearer
+            than the optical -y in 35; 0.05: 28 frames, 5.8 deg).
     Returns:
         The unit up, or None when too few pixels lie on horizontal surfaces (a view of walls).
     """
