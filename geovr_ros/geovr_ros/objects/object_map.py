@@ -58,7 +58,7 @@ import numpy as np
 from geovr_ros.geometry import invert_pose, project_points, transform_points
 from geovr_ros.objects.colours import colour_distance, nearest_colours
 from geovr_ros.objects.footprint import DIRECTIONS, OrientedBox, box_overlaps, column_quantile, fit_footprint_box
-from geovr_ros.objects.observations import ObjectObservation
+from geovr_ros.objects.observations import ObjectObservation, reach_down
 from geovr_ros.objects.room import RoomFootprint
 from geovr_ros.objects.verifier import InstanceVerifier
 
@@ -346,10 +346,7 @@ def stand_on_surfaces(instances: list[ObjectInstance], floors: list[float | None
         if surface >= bottom:
             continue
         lo, hi = inst.box_min.copy(), inst.box_max.copy()
-        if up > 0:
-            lo[v] = floor + surface
-        else:
-            hi[v] = floor - surface
+        reach_down(lo, hi, np.eye(3)[v] * up, up * floor + surface)
         centroid = inst.centroid.copy()
         centroid[v] = (lo[v] + hi[v]) / 2
         footprint = inst.footprint_box

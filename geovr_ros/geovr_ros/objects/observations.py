@@ -32,7 +32,7 @@ from geovr_ros.objects.footprint import (DIRECTIONS, column_quantile, column_qua
                                          footprint_reach, reach_from)
 from geovr_ros.objects.vocabulary import Vocabulary
 
-__all__ = ['ObjectObservation', 'ObservationConfig', 'cell_grid_shape', 'connected_components',
+__all__ = ['ObjectObservation', 'ObservationConfig', 'cell_grid_shape', 'connected_components', 'reach_down',
            'extract_observations']
 
 
@@ -267,9 +267,9 @@ def extract_observations(probabilities: np.ndarray, depth: np.ndarray, K: np.nda
                 in_map, rgbs = in_map[above], rgbs[above]
         box_min, box_max = column_quantiles(in_map, tuple(p / 100 for p in config.box_percentiles))
         if support is not None:  # the object stands on the surface: its box reaches down to it
-            _reach_down(box_min, box_max, up, support)
+            reach_down(box_min, box_max, up, support)
         if floor is not None and min(box_min @ up, box_max @ up) - floor <= config.floor_reach:
-            _reach_down(box_min, box_max, up, floor)   # its lowest point is near the floor: it stands on it
+            reach_down(box_min, box_max, up, floor)   # its lowest point is near the floor: it stands on it
         centroid = np.median(in_map, axis=0) if config.centre == 'median' else (box_min + box_max) / 2
         reach = (np.full(DIRECTIONS, np.nan),) * 2
         if vertical_axis is not None:
@@ -314,7 +314,7 @@ def _up_direction(T_map_cam: np.ndarray, vertical_axis: int | None) -> np.ndarra
     return up
 
 
-def _reach_down(box_min: np.ndarray, box_max: np.ndarray, up: np.ndarray, height: float) -> None:
+def reach_down(box_min: np.ndarray, box_max: np.ndarray, up: np.ndarray, height: float) -> None:
     """Stretches a map box (3,) + (3,) in place along the vertical axis down (or up) to `height`
     metres along `up` (+-1 on the vertical axis, 0 elsewhere: `_up_direction`)."""
     axis = int(np.argmax(np.abs(up)))

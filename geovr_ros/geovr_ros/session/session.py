@@ -101,7 +101,6 @@ class Session:
         self.log = logger or logging.getLogger(__name__)
         self.mount: np.ndarray | None = None
         self._mount_given: np.ndarray | None = None   # set_mount's, before the first frame levels it
-        self._up_odom = np.array([0.0, 0.0, 1.0])     # the map's up in odom (`_up_in_odom`)
         self.first_frame_tilt_deg: float | None = None  # how far the first frame was levelled (None: not)
         self.stamp_gate = StampGate(c.time_jump_threshold, STAMP_JUMP_CONFIRM_FRAMES)
         self.learned = OdometryTracker(c.odometry_reference_translation,
@@ -177,7 +176,6 @@ class Session:
             raise ValueError(f'T_odom_opt0 must be a finite 4x4 matrix, got shape {T.shape}')
         self.mount = T
         self._mount_given = T
-        self._up_odom = np.array([0.0, 0.0, 1.0]) if self.config.odom_child == 'base' else -T[:3, 1]
         if self.objects is not None:
             config = self.objects.map.config
             self.objects.map.config = dataclasses.replace(config, vertical_axis=vertical_axis_of(T))
@@ -226,7 +224,7 @@ class Session:
         """(3,) up in odom: its z with odom_child base (the base is level), else the first
         frame's up (what the given mount makes of minus its optical y: the first frame is taken
         as level, or levelled by its depth, `_level_first_frame`)."""
-        return self._up_odom.copy()
+        return np.array([0.0, 0.0, 1.0]) if self.config.odom_child == 'base' else -self._mount_given[:3, 1]
 
     def _level_first_frame(self, depth: np.ndarray, K: np.ndarray) -> None:
         """With odom_child camera and odom_level_from_depth: turns the first frame in odom so
