@@ -84,6 +84,13 @@ def test_distance_centre_to_centre_and_closest_points(vocab):
     even = [ROOM[0], ROOM[1], ROOM[3], inst(3, 'chair', (-0.8, 0.0, 0.45), (0.5, 0.5, 0.9), confidence=0.9)]
     a = ask('How far is the table from the chair?', vocab, instances=even)  # equally sure: the closer pair
     np.testing.assert_allclose(a.points[1], [-0.8, 0.0, 0.45])
+    # a table less sure than either chair (0.5): the chair is still the one where-is names, the
+    # most confident (0.9, 1 m away), not the nearer one (0.6) that ties with it on the table's
+    unsure = [ROOM[1], inst(3, 'chair', (-0.3, 0.0, 0.45), (0.5, 0.5, 0.9), confidence=0.6),
+              inst(4, 'table', (0.0, 0.0, 0.375), (1.2, 0.8, 0.75), confidence=0.5)]
+    a = ask('How far is the table from the chair?', vocab, instances=unsure)
+    np.testing.assert_allclose(a.points[1], [1.0, 0.0, 0.45])
+    assert ask('Where is the chair?', vocab, instances=unsure).object_ids == (2,)
     a = ask('How far apart are the chairs?', vocab)
     np.testing.assert_allclose(a.value, 2.0)
     assert a.answer.startswith('the two chairs')

@@ -25,9 +25,10 @@ object (held-out rendered rooms, docs/objects.md). Definitions:
 - distance: between the centres of the two instances (the default, as the project's QA
   data defines it) or between the closest points of their boxes when the question says
   closest / nearest points / edge / gap / between the surfaces; the text gives both. With
-  several instances, the pair whose less confident member is the most confident (then the
-  closest in that measure). "from me" / "from the camera": from the camera's position to
-  the category's nearest instance;
+  several instances, the pair whose less confident member is the most confident, then whose
+  more confident one is (two categories: each one's most confident instance, the ones
+  where-is names), then the closest in that measure. "from me" / "from the camera": from the
+  camera's position to the category's nearest instance;
 - size: the longest side of the instance's own box (`ObjectInstance.oriented_box`: turned to
   its footprint when the map's up is known, else axis-aligned), its height along up ("how
   tall") or its longest side across up ("how wide"), in the unit the question names (cm, mm,
@@ -609,7 +610,8 @@ def _distance(q, seen, by_category, vocabulary, camera_pose, frame) -> Answer:
 
     def measure(pair):
         return box_distance(*pair)[0] if q.closest else float(np.linalg.norm(pair[0].centroid - pair[1].centroid))
-    a, b = max(pairs, key=lambda pair: (min(pair[0].confidence, pair[1].confidence), -measure(pair)))
+    a, b = max(pairs, key=lambda pair: (min(pair[0].confidence, pair[1].confidence),
+                                        max(pair[0].confidence, pair[1].confidence), -measure(pair)))
     centre = float(np.linalg.norm(a.centroid - b.centroid))
     closest = box_distance(a, b)[0]
     value = closest if q.closest else centre
