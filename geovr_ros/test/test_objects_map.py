@@ -443,28 +443,6 @@ def test_the_association_radius_grows_with_the_object():
         ObjectMapConfig(size_fraction=-1.0)
 
 
-def test_an_instance_smeared_by_small_views_keeps_the_radius_its_views_give():
-    """Views 0.2 m long named "sofa" every 0.1 m along 2.5 m of a kitchen join into one
-    instance 2.7 m long (by overlap; whole boxes, quantiles 0 and 1); the real sofa's 1.2 m
-    view 2 m from its centre is another object (radii: 2 x 0.2 m and the sofa's 1.2 m), not
-    swallowed by a radius as long as the smear. A big object's own views keep the grown
-    radius (the test above)."""
-    def kitchen_and_sofa(config):
-        m = ObjectMap(config)
-        for k, x in enumerate(np.linspace(-2.5, 0.0, 26)):
-            m.add([obs('sofa', centre=(x, 0.0, 2.0), half=0.1, stamp=float(k))])
-        (smear,) = m.instances(min_views=1)
-        assert smear.n_views == 26 and smear.extent[0] > 2.6
-        m.add([obs('sofa', centre=(0.8, 0.0, 2.0), half=0.6, stamp=30.0)])
-        return sorted(i.n_views for i in m.instances(min_views=1))
-
-    assert kitchen_and_sofa(ObjectMapConfig(box_quantiles=(0.0, 1.0))) == [1, 26]
-    # a box's whole side, however its views scatter: the smear swallows the sofa
-    assert kitchen_and_sofa(ObjectMapConfig(box_quantiles=(0.0, 1.0), view_spread=20.0)) == [27]
-    with pytest.raises(ValueError, match='view_spread'):
-        ObjectMapConfig(view_spread=0.5)
-
-
 def _camera_at(x=0.0, y=0.0, z=0.0):
     T = np.eye(4)
     T[:3, 3] = (x, y, z)

@@ -29,13 +29,11 @@ each as its centroid in its keyframe's optical frame plus its box relative to th
   in 2 of the 12 views that looked at it is a naming error more often than an object.
 
 Association: an observation joins the nearest instance of its category whose centroid is
-within `max_distance` metres (more for big objects: `size_fraction` of the longer box's side,
-bounded by what the views themselves measured, `view_spread`) or whose box overlaps the
-observation's by `min_overlap` of the smaller box's volume (or, with `vertical_axis` set,
-whose floor footprint overlaps so), unless both have colours farther apart than
-`max_colour_distance` (a red chair beside a blue one); otherwise it starts an instance. After
-each frame, instances of one category that have come to overlap the same way are merged (the
-older id stays).
+within `max_distance` metres or whose box overlaps the observation's by `min_overlap` of the
+smaller box's volume (or, with `vertical_axis` set, whose floor footprint overlaps so), unless
+both have colours farther apart than `max_colour_distance` (a red chair beside a blue one);
+otherwise it starts an instance. After each frame, instances of one
+category that have come to overlap the same way are merged (the older id stays).
 
 `relocate(keyframe_poses)` re-places every observation of a corrected keyframe
 (centroid = T_map_keyframe @ centroid_keyframe), so instances move with the pose graph;
@@ -79,11 +77,7 @@ class ObjectMapConfig:
     """max_distance: metres between centroids to associate or merge, at least; size_fraction:
     the radius grows to this fraction of the longer of the two boxes' longest sides (partial
     views of a big object scatter in proportion to its size: the sofa of the HoloLens walk,
-    seen from its end and from its front, lands 1.0-1.6 m apart); view_spread: each box's
-    side counts at most this many times the median longest side of the views that made it (a
-    sofa seen whole in 1.2 m views may grow a 2.4 m radius; an "instance" smeared over 3.8 m
-    by small misnamed views of a kitchen keeps the radius its views give and no longer
-    swallows the real sofa 3.6 m away); min_overlap: box
+    seen from its end and from its front, lands 1.0-1.6 m apart); min_overlap: box
     intersection / smaller box volume to associate or merge; max_observations: kept per
     instance (the oldest go); min_views / min_confidence: the default filter of
     `instances()` (an instance seen in fewer frames is tentative); box_quantiles,
@@ -111,7 +105,6 @@ class ObjectMapConfig:
 
     max_distance: float = 0.5
     size_fraction: float = 1.0
-    view_spread: float = 2.0
     min_overlap: float = 0.3
     max_observations: int = 32
     min_views: int = 2
@@ -136,8 +129,6 @@ class ObjectMapConfig:
             raise ValueError(f'vertical_axis must be None, 0, 1 or 2, got {self.vertical_axis!r}')
         if not 0 <= self.size_fraction <= 2:
             raise ValueError(f'size_fraction must be in [0, 2], got {self.size_fraction}')
-        if not self.view_spread >= 1:
-            raise ValueError(f'view_spread must be >= 1, got {self.view_spread}')
         if self.max_distance <= 0 or not 0 < self.min_overlap <= 1:
             raise ValueError(f'max_distance must be > 0 and min_overlap in (0, 1], got '
                              f'{self.max_distance}, {self.min_overlap}')
@@ -265,23 +256,20 @@ class _Track:
         c = self.centroid()
         return np.minimum(lo, c), np.maximum(hi, c)
 
-    def summary(self, config: 'ObjectMapConfig') -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None,
-                                                           float]:
-        """(centroid, box_min, box_max, colour or None, view size): what association compares,
-        without the instance's footprint (read-only arrays, kept until the next change); view
-        size: the median of its views' longest box sides, metres."""
+    def summary(self, config: 'ObjectMapConfig') -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(centroid, box_min, box_max, colour or None): what association compares, without
+        the instance's footprint (read-only arrays, kept until the next change)."""
         if self.cached_summary is None:
             lo, hi = self.box(config.box_quantiles)
             centroid, colour = self.centroid(), _consistent_colour(self.colour)
             for array in (centroid, lo, hi) + (() if colour is None else (colour,)):
                 array.flags.writeable = False  # shared by every reader until the next change
-            view_size = float(np.median(np.max(self.offset_max - self.offset_min, axis=1)))
-            self.cached_summary = (centroid, lo, hi, colour, view_size)
+            self.cached_summary = (centroid, lo, hi, colour)
         return self.cached_summary
 
     def instance(self, config: 'ObjectMapConfig') -> ObjectInstance:
         if self.cached is None:
-            centroid, lo, hi, colour, _ = self.summary(config)
+            centroid, lo, hi, colour = self.summary(config)
             mean_score = self.score_sum / max(self.obs_total, 1)
             support = self.n_views / (self.n_views + config.views_half)
             if config.negative_evidence:
@@ -568,15 +556,12 @@ class ObjectMap:
     def _matches(self, summaries: list[tuple], b: tuple) -> tuple[np.ndarray, np.ndarray]:
         """Whether each of n (centroid, box_min, box_max, colour or None) summaries and `b` are one
         object: near (centroids within max(max_distance, size_fraction x the longer box's
-        longest side, each side at most view_spread x its views' median one), or boxes
-        overlapping by min_overlap, in 3D or on the floor) and of colours alike; (ok (n,) bool,
-        centroid distances (n,) m)."""
+        longest side), or boxes overlapping by min_overlap, in 3D or on the floor) and of
+        colours alike; (ok (n,) bool, centroid distances (n,) m)."""
         cfg = self.config
         lows, highs = np.array([s[1] for s in summaries]), np.array([s[2] for s in summaries])
         distance = np.linalg.norm(np.array([s[0] for s in summaries]) - b[0], axis=1)
-        spread = cfg.view_spread
-        longest = np.maximum(np.minimum(np.max(highs - lows, axis=1), spread * np.array([s[4] for s in summaries])),
-                             min(float(np.max(b[2] - b[1])), spread * b[4]))
+        longest = np.maximum(np.max(highs - lows, axis=1), float(np.max(b[2] - b[1])))
         near = ((distance <= np.maximum(cfg.max_distance, cfg.size_fraction * longest))
                 | (box_overlaps(lows, highs, b[1], b[2]) >= cfg.min_overlap))
         if cfg.vertical_axis is not None:
@@ -595,9 +580,8 @@ class ObjectMap:
 
     def _associate(self, obs: ObjectObservation) -> _Track | None:
         colour = np.asarray(obs.colour, np.float64)
-        lo, hi = np.asarray(obs.box_min), np.asarray(obs.box_max)
-        summary = (np.asarray(obs.centroid, np.float64), lo, hi, colour if np.all(np.isfinite(colour)) else None,
-                   float(np.max(hi - lo)))
+        summary = (np.asarray(obs.centroid, np.float64), np.asarray(obs.box_min), np.asarray(obs.box_max),
+                   colour if np.all(np.isfinite(colour)) else None)
         tracks = [t for t in self._tracks.values() if t.category == obs.category]
         if not tracks:
             return None
