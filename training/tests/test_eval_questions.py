@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from geovr_ros.memory import Answer
-from geovr_training.evaluation.questions import (LabelError, absent_categories, load_labels, main, mean_relative_accuracy,
-                                                 naming_recall, object_centres, question_alone, score, visible_pixel)
+from geovr_training.evaluation.questions import (LabelError, absent_categories, load_labels, main, markdown_spread,
+                                                 mean_relative_accuracy, naming_recall, object_centres, question_alone,
+                                                 score, spread_summary, visible_pixel)
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = ROOT / 'fixtures' / 'hololens_office_questions.yaml'
@@ -144,3 +145,35 @@ def test_a_session_parameter_that_does_not_exist_is_refused_by_name(tmp_path, ca
         main(['--model', str(tmp_path), '--data', str(tmp_path), '--labels', str(LABELS), '--out', str(tmp_path),
               '--set', 'object_view_rotation=-1'])   # a value the session refuses
     assert 'object_view_rotation must be a non-negative number' in capsys.readouterr().err
+
+
+def _result(verdicts, alone=10):
+    questions = [{'question': f'q{k}', 'correct': bool(v)} for k, v in enumerate(verdicts)]
+    return {'summary': {'asked': len(verdicts), 'correct': int(sum(verdicts)), 'question_alone_correct': alone},
+            'questions': questions}
+
+
+def test_a_spread_reports_each_runs_score_their_mean_and_the_questions_that_change():
+    runs = [('2.5', _result([1, 1, 0, 0])), ('3', _result([1, 0, 1, 0])), ('3.5', _result([1, 1, 1, 0]))]
+    spread = spread_summary('tracking_threshold_px', runs)
+    assert spread['correct'] == [2, 2, 3] and spread['mean_correct'] == pytest.approx(7 / 3)
+    assert spread['mean_accuracy'] == pytest.approx(7 / 12)
+    assert (spread['always_correct'], spread['never_correct']) == (1, 1)
+    assert spread['changing'] == [{'question': 'q1', 'correct': [True, False, True]},
+                                  {'question': 'q2', 'correct': [False, True, True]}]
+    text = markdown_spread(spread)
+    assert '| mean | 2.3 / 4 (58 %) |' in text and '| q1 | correct | wrong | correct |' in text
+    with pytest.raises(ValueError, match='same questions'):
+        spread_summary('tracking_threshold_px', [('2.5', _result([1, 1])), ('3', _result([1, 1, 0]))])
+
+
+@pytest.mark.parametrize('spread, message', [
+    ('tracking_threshold_px=3', "--spread 'tracking_threshold_px=3': expected NAME=V1,V2,... with at least two"),
+    ('tracking_threshold_px', "--spread 'tracking_threshold_px': expected NAME=V1,V2,..."),
+    ('tracking_threshld_px=2.5,3', "--set 'tracking_threshld_px=2.5'"),           # the parameter by name
+    ('object_view_rotation=0.1,-1', 'object_view_rotation must be a non-negative number')])   # every value checked
+def test_a_spread_that_cannot_run_is_refused_before_any_frame(tmp_path, capsys, spread, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(['--model', str(tmp_path), '--data', str(tmp_path), '--labels', str(LABELS), '--out', str(tmp_path),
+              '--spread', spread])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """`geovr-eval questions`: a labelled question set on a real recording, asked of the runtime.
 
     geovr-eval questions --model DIR --data ../shared/data/hololens_office \
-        --labels fixtures/hololens_office_questions.yaml --out DIR
+        --labels fixtures/hololens_office_questions.yaml --out DIR \
+        [--spread tracking_threshold_px=2.5,3,3.5]
 
 The labels file names objects by boxes of pixels in frames of the recording; each object's
 true centre is the median of the box's sensor-depth points lifted to the world with the
@@ -24,6 +25,12 @@ centre projects into the image where the sensor's depth agrees with its own
 (`visible_pixel`), and a cell within one of that point bears its category. Also: the share of
 frames with a cell named after a category the walk lacks (the zero counts and not-seen
 questions of the set).
+
+Spread (`--spread NAME=V1,V2,...`): the same code answers the set differently when a session
+parameter moves a little (the tracker's threshold moves its keyframes, and with them which
+frames name an object), so one run's score is one draw. The whole evaluation once per value,
+each in OUT/NAME=VALUE/, and spread.md / spread.json: each value's score, their mean, and the
+questions whose verdict changes between values.
 """
 from __future__ import annotations
 
@@ -304,6 +311,53 @@ def evaluate(model: str | Path, recording: str | Path, labels: str | Path, progr
             'questions': records}
 
 
+def spread_summary(parameter: str, runs: list[tuple[str, dict]]) -> dict:
+    """What `evaluate` results over values of one session parameter, [(value, result), ...] with
+    the same questions in each, have in common: each value's correct count, their mean, the
+    questions right in every run, and those whose verdict changes (with each run's)."""
+    if not runs:
+        raise ValueError('a spread needs at least one run')
+    questions = runs[0][1]['questions']
+    if any([r['question'] for r in result['questions']] != [q['question'] for q in questions] for _, result in runs):
+        raise ValueError('the runs of a spread must answer the same questions')
+    asked = len(questions)
+    verdicts = np.array([[bool(r['correct']) for r in result['questions']] for _, result in runs])   # (runs, questions)
+    correct = verdicts.sum(axis=1)
+    changing = np.flatnonzero(verdicts.any(axis=0) & ~verdicts.all(axis=0))
+    return {'parameter': parameter, 'values': [value for value, _ in runs], 'asked': int(asked),
+            'correct': correct.tolist(), 'mean_correct': float(correct.mean()),
+            'mean_accuracy': float(correct.mean() / asked) if asked else None,
+            'question_alone_correct': int(runs[0][1]['summary']['question_alone_correct']),
+            'always_correct': int(verdicts.all(axis=0).sum()), 'never_correct': int((~verdicts.any(axis=0)).sum()),
+            'changing': [{'question': questions[k]['question'], 'correct': verdicts[:, k].tolist()} for k in changing]}
+
+
+def markdown_spread(spread: dict) -> str:
+    name, asked = spread['parameter'], spread['asked']
+    lines = [f'Labelled questions over {name}', '', f'| {name} | correct / asked |', '|---|---|']
+    lines += [f'| {value} | {correct} / {asked} |' for value, correct in zip(spread['values'], spread['correct'])]
+    lines += [f'| mean | {spread["mean_correct"]:.1f} / {asked} ({100 * spread["mean_accuracy"]:.0f} %) |',
+              f'| the question alone | {spread["question_alone_correct"]} / {asked} |', '',
+              f'Right in every run: {spread["always_correct"]}; in none: {spread["never_correct"]}; '
+              f'changing: {len(spread["changing"])}']
+    if spread['changing']:
+        lines += ['', '| question | ' + ' | '.join(str(v) for v in spread['values']) + ' |',
+                  '|---|' + '---|' * len(spread['values'])]
+        lines += [f'| {q["question"]} | ' + ' | '.join('correct' if c else 'wrong' for c in q['correct']) + ' |'
+                  for q in spread['changing']]
+    return '\n'.join(lines) + '\n'
+
+
+def parse_spread(text: str) -> tuple[str, list[str]]:
+    """'NAME=V1,V2,...' -> (NAME, [V1, V2, ...]); ValueError naming `text` unless NAME and at
+    least two values are there."""
+    name, _, values = text.partition('=')
+    values = [v.strip() for v in values.split(',') if v.strip()]
+    if not name.strip() or len(values) < 2:
+        raise ValueError(f'--spread {text!r}: expected NAME=V1,V2,... with at least two values')
+    return name.strip(), values
+
+
 def markdown(result: dict) -> str:
     s = result['summary']
     lines = [f'Labelled questions on {result["recording"]} (labels {result["labels"]}), model {result["model"]}',
@@ -346,24 +400,40 @@ def main(argv: list[str] | None = None) -> int:
                         help=f'measure naming on every Nth frame (default {NAMING_STEP}; 0: not at all)')
     parser.add_argument('--set', action='extend', nargs='*', default=[], metavar='NAME=VALUE',
                         help='a node parameter the session reads (SessionConfig), e.g. object_view_translation=0.2')
+    parser.add_argument('--spread', default='', metavar='NAME=V1,V2,...',
+                        help='run the whole evaluation once per value of a session parameter (over --set) and '
+                             'report the spread, e.g. tracking_threshold_px=2.5,3,3.5')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
     if args.naming_step < 0:
         parser.error(f'--naming-step must be >= 0, got {args.naming_step}')
     from geovr_training.evaluation.odometry import session_config
+    runs = [('', tuple(args.set))]
     try:
-        session_config(args.set, objects_enabled=True)   # before any frame runs
+        if args.spread:
+            name, values = parse_spread(args.spread)
+            runs = [(f'{name}={value}', tuple(args.set) + (f'{name}={value}',)) for value in values]
+        for _, assignments in runs:
+            session_config(list(assignments), objects_enabled=True)   # before any frame runs
     except ValueError as error:
         parser.error(str(error))
-    try:
-        result = evaluate(args.model, args.data, args.labels, progress=not args.no_progress,
-                          vocabulary=args.vocabulary, naming_step=args.naming_step, assignments=tuple(args.set))
-    except (LabelError, ValueError, OSError) as error:
-        print(f'geovr-eval questions: {error}', file=sys.stderr)
-        return 2
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'questions.json').write_text(json.dumps(result, indent=1))
-    (out / 'questions.md').write_text(markdown(result))
-    print(markdown(result))
+    results = []
+    for folder, assignments in runs:
+        try:
+            result = evaluate(args.model, args.data, args.labels, progress=not args.no_progress,
+                              vocabulary=args.vocabulary, naming_step=args.naming_step, assignments=assignments)
+        except (LabelError, ValueError, OSError) as error:
+            print(f'geovr-eval questions: {error}', file=sys.stderr)
+            return 2
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        (out / folder / 'questions.json').write_text(json.dumps(result, indent=1))
+        (out / folder / 'questions.md').write_text(markdown(result))
+        print(markdown(result))
+        results.append((folder.partition('=')[2], result))
+    if args.spread:
+        spread = spread_summary(parse_spread(args.spread)[0], results)
+        (out / 'spread.json').write_text(json.dumps(spread, indent=1))
+        (out / 'spread.md').write_text(markdown_spread(spread))
+        print(markdown_spread(spread))
     return 0
