@@ -478,6 +478,30 @@ def test_a_room_seen_from_one_corner_reads_as_its_rectangle():
     assert floor.area_m2 == pytest.approx(20.0, rel=0.05)
 
 
+def test_the_room_holds_the_camera_that_saw_it():
+    """Backing through a 4 x 5 m room (y -1 to -2, the wall behind at -2.5) while looking at the
+    far wall: the depth sees the floor from y = -0.1 on (1.4 m up, 37 deg below the axis at
+    most), the side walls from y = 0. The room still holds the camera and the clearance
+    around it: y from -2.25 to 2.5, 19 m^2 (the floor seen: about 10)."""
+    footprint, poses = seen_room(origin=(0.0, -1.0, 1.4), yaws=np.radians([90.0]))
+    K = np.array([[32.0, 0, 32.0], [0, 32.0, 24.0], [0, 0, 1.0]])
+    T_back = level_camera(np.array([0.0, -2.0, 1.4]), np.radians(90.0))
+    footprint.add(1, box_room_depth(4.0, 5.0, 2.5, T_back, K, (64, 48)), K, T_back, T_map_keyframe=poses[0])
+    floor = footprint.outline(UP)
+    assert floor.seen_m2 < 12.0
+    assert floor.area_m2 == pytest.approx(4.0 * 4.75, rel=0.05)
+    bare = RoomFootprint(RoomFootprintConfig(camera_clearance=0.0))   # the centres alone
+    bare.add(0, box_room_depth(4.0, 5.0, 2.5, poses[0], K, (64, 48)), K, poses[0])
+    bare.add(1, box_room_depth(4.0, 5.0, 2.5, T_back, K, (64, 48)), K, T_back, T_map_keyframe=poses[0])
+    assert bare.outline(UP).area_m2 == pytest.approx(4.0 * 4.5, rel=0.05)
+    # saved and loaded, the camera of the frame that was not its keyframe stays where it was
+    assert RoomFootprint.from_arrays(footprint.to_arrays()).outline(UP).area_m2 == pytest.approx(floor.area_m2)
+    older = {k: v for k, v in footprint.to_arrays().items() if k != 'camera'}   # saved before session 47
+    assert RoomFootprint.from_arrays(older).outline(UP).area_m2 < floor.area_m2   # the keyframe's centre only
+    with pytest.raises(ValueError, match='camera_clearance'):
+        RoomFootprintConfig(camera_clearance=-0.1)
+
+
 def test_depth_the_decoder_is_not_sure_of_stays_out_of_the_floor():
     """A view whose upper half reads 3 m too far (a window, a depth error) at low confidence."""
     K = np.array([[32.0, 0, 32.0], [0, 32.0, 24.0], [0, 0, 1.0]])

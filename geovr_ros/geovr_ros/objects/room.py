@@ -10,9 +10,13 @@ seen) and the smallest rectangle around it: the room. Rooms are mostly rectangle
 Manhattan-world prior of indoor layout estimation), and a camera seldom sees every corner: a
 room seen from one side shows two walls and the corner between them, whose hull cuts the room
 along a diagonal and whose rectangle does not (24 rendered validation rooms of 32 frames: floor
-area MRA 0.59 from the hull, 0.78 from the rectangle; docs/objects.md). An L-shaped room or
-two rooms seen together read as their bounding rectangle (more than their floor), a room seen
-only in part as the part seen.
+area MRA 0.59 from the hull, 0.78 from the rectangle; docs/objects.md). The camera was in the
+room too: the rectangle also holds every keyframe's camera centre and `camera_clearance`
+metres around it (a camera is held by someone or something, and a wall behind it was at least
+that far), so a room seen only ahead of a camera that backed through it is not cut at the
+first floor the camera looked at (docs/objects.md "The room holds the camera"). An L-shaped
+room or two rooms seen together read as their bounding rectangle (more than their floor), a
+room seen only in part as the part seen.
 """
 from __future__ import annotations
 
@@ -37,7 +41,8 @@ class RoomFootprintConfig:
     where its own sensor depth and poses give 70.5; docs/objects.md); max_points: beyond this
     many points in all, every keyframe keeps every other one of its points (memory and the
     outline's time stay bounded on long runs: 27 ms for the outline of 1000 keyframes,
-    `python -m geovr_ros.objects.bench --keyframes 1000`)."""
+    `python -m geovr_ros.objects.bench --keyframes 1000`); camera_clearance: metres around each
+    keyframe's camera centre that the room is taken to hold (0: the centre alone)."""
 
     points_per_keyframe: int = 300
     max_range: float = 10.0
@@ -45,6 +50,7 @@ class RoomFootprintConfig:
     min_points: int = 3
     min_confidence: float = 0.5
     max_points: int = 200_000
+    camera_clearance: float = 0.25
 
     def __post_init__(self):
         if self.points_per_keyframe < 1 or self.min_points < 1 or self.max_points < self.points_per_keyframe:
@@ -53,13 +59,16 @@ class RoomFootprintConfig:
                              f'points_per_keyframe')
         if not 0 <= self.min_confidence <= 1:
             raise ValueError(f'min_confidence must be in [0, 1], got {self.min_confidence}')
+        if not self.camera_clearance >= 0:
+            raise ValueError(f'camera_clearance must be >= 0 metres, got {self.camera_clearance}')
         if not (self.max_range > 0 and self.cell > 0):
             raise ValueError(f'max_range and cell must be > 0 metres, got {self.max_range} and {self.cell}')
 
 
 @dataclass(frozen=True)
 class FloorOutline:
-    """area_m2: the room's floor area (m^2), its rectangle's; outline: (4, 3) the rectangle's
+    """area_m2: the room's floor area (m^2), its rectangle's (around the floor seen and the
+    camera's positions); outline: (4, 3) the rectangle's
     corners in order, metres, in the footprint's frame, at the height of the lowest point seen
     (the floor, once it was seen); width_m, depth_m: its sides (width <= depth); seen_m2: the
     area of the floor seen (the hull inside the rectangle); points: the depth points it was
@@ -106,6 +115,7 @@ class RoomFootprint:
             self._keyframes: list[int] = []
             self._poses: list[np.ndarray] = []     # T_map_keyframe (4, 4) per entry
             self._points: list[np.ndarray] = []    # (n, 3) float32 in the keyframe's optical frame
+            self._cameras: list[np.ndarray] = []   # (3,) the camera centre in the keyframe's frame
             self._cached: tuple[tuple, FloorOutline | None] | None = None
 
     def __len__(self) -> int:
@@ -137,15 +147,19 @@ class RoomFootprint:
         points = depth_to_points(grid, K_grid).reshape(-1, 3)
         points = points[np.isfinite(points[:, 2]) & (points[:, 2] <= self.config.max_range)]
         T_map_cam = np.asarray(T_map_cam, np.float64)
+        camera = np.zeros(3)
         if T_map_keyframe is None:
             T_map_keyframe = T_map_cam
         else:
             T_map_keyframe = np.asarray(T_map_keyframe, np.float64)
-            points = transform_points(invert_pose(T_map_keyframe) @ T_map_cam, points)
+            T_keyframe_cam = invert_pose(T_map_keyframe) @ T_map_cam
+            points = transform_points(T_keyframe_cam, points)
+            camera = T_keyframe_cam[:3, 3].copy()
         with self._lock:
             self._keyframes.append(int(keyframe_id))
             self._poses.append(T_map_keyframe.copy())
             self._points.append(points.astype(np.float32))
+            self._cameras.append(camera)
             if sum(len(p) for p in self._points) > self.config.max_points:
                 self._points = [p[::2] for p in self._points]
             self._cached = None
@@ -173,7 +187,8 @@ class RoomFootprint:
             if self._cached is not None and self._cached[0] == key:
                 return self._cached[1]
             clouds = [transform_points(T, p.astype(np.float64)) for T, p in zip(self._poses, self._points)]
-        result = _outline(np.concatenate(clouds) if clouds else np.zeros((0, 3)), up, self.config)
+            cameras = np.array([T[:3, :3] @ c + T[:3, 3] for T, c in zip(self._poses, self._cameras)]).reshape(-1, 3)
+        result = _outline(np.concatenate(clouds) if clouds else np.zeros((0, 3)), up, self.config, cameras)
         with self._lock:
             self._cached = (key, result)
         return result
@@ -182,22 +197,27 @@ class RoomFootprint:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """keyframe (n,), count (n,) points per entry, pose (n, 16) T_map_keyframe row-major,
-        points (sum of count, 3) float32 in their keyframes' frames (rank <= 2: map attachments)."""
+        points (sum of count, 3) float32 in their keyframes' frames, camera (n, 3) each entry's
+        camera centre in its keyframe's frame (rank <= 2: map attachments)."""
         with self._lock:
             counts = np.array([len(p) for p in self._points], np.int64)
             return {'keyframe': np.array(self._keyframes, np.int64), 'count': counts,
                     'pose': np.stack(self._poses).reshape(-1, 16) if self._poses else np.zeros((0, 16)),
-                    'points': np.concatenate(self._points) if self._points else np.zeros((0, 3), np.float32)}
+                    'points': np.concatenate(self._points) if self._points else np.zeros((0, 3), np.float32),
+                    'camera': np.array(self._cameras, np.float64).reshape(-1, 3)}
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, Any], config: RoomFootprintConfig = RoomFootprintConfig()
                     ) -> 'RoomFootprint':
-        """The footprint `to_arrays` wrote. Raises ValueError naming the array that does not fit."""
+        """The footprint `to_arrays` wrote (a map saved before the camera centres were kept
+        takes each entry's keyframe centre). Raises ValueError naming the array that does not fit."""
         a = {k: np.asarray(arrays[k]) for k in ('keyframe', 'count', 'pose', 'points') if k in arrays}
         if len(a) != 4:
             raise ValueError(f'room footprint arrays lack {sorted({"keyframe", "count", "pose", "points"} - set(a))}')
         n = len(a['keyframe'])
-        shapes = {'keyframe': (n,), 'count': (n,), 'pose': (n, 16), 'points': (int(a['count'].sum()), 3)}
+        a['camera'] = np.asarray(arrays['camera']) if 'camera' in arrays else np.zeros((n, 3))
+        shapes = {'keyframe': (n,), 'count': (n,), 'pose': (n, 16), 'points': (int(a['count'].sum()), 3),
+                  'camera': (n, 3)}
         for name, shape in shapes.items():
             if a[name].shape != shape or a[name].dtype.kind not in 'iuf' or not np.all(np.isfinite(a[name])):
                 raise ValueError(f'room footprint array {name!r}: finite numbers of shape {shape} expected, '
@@ -209,10 +229,14 @@ class RoomFootprint:
         out._keyframes = [int(k) for k in a['keyframe']]
         out._poses = [T.reshape(4, 4).astype(np.float64) for T in a['pose']]
         out._points = [a['points'][e - c:e].astype(np.float32) for e, c in zip(ends, a['count'])]
+        out._cameras = [c.astype(np.float64) for c in a['camera']]
         return out
 
 
-def _outline(points: np.ndarray, up: np.ndarray, config: RoomFootprintConfig) -> FloorOutline | None:
+def _outline(points: np.ndarray, up: np.ndarray, config: RoomFootprintConfig,
+             cameras: np.ndarray | None = None) -> FloorOutline | None:
+    """points (N, 3) and camera centres (M, 3) in the map's frame, metres -> the outline (module
+    docstring); None while fewer than 3 squares hold enough points."""
     import cv2
 
     up = up / np.linalg.norm(up)
@@ -234,6 +258,11 @@ def _outline(points: np.ndarray, up: np.ndarray, config: RoomFootprintConfig) ->
     seen = float(cv2.contourArea(hull))
     if len(hull) < 3 or seen <= 0:
         return None
+    if cameras is not None and len(cameras):   # each centre and the clearance around it, on the floor plane
+        angles = np.linspace(0.0, 2 * np.pi, 8, endpoint=False)
+        ring = config.camera_clearance * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        held = ((np.asarray(cameras, np.float64) @ basis.T)[:, None, :] + ring[None]).reshape(-1, 2)
+        hull = cv2.convexHull(np.vstack([hull.reshape(-1, 2), held]).astype(np.float32))
     rectangle = cv2.minAreaRect(hull)
     corners = cv2.boxPoints(rectangle).astype(np.float64)   # (4, 2) in order
     width, depth = sorted(float(v) for v in rectangle[1])
