@@ -187,7 +187,8 @@ class RoomFootprint:
             if self._cached is not None and self._cached[0] == key:
                 return self._cached[1]
             clouds = [transform_points(T, p.astype(np.float64)) for T, p in zip(self._poses, self._points)]
-            cameras = np.array([T[:3, :3] @ c + T[:3, 3] for T, c in zip(self._poses, self._cameras)]).reshape(-1, 3)
+            cameras = (transform_points(np.stack(self._poses), np.stack(self._cameras)[:, None])[:, 0]
+                       if self._poses else np.zeros((0, 3)))
         result = _outline(np.concatenate(clouds) if clouds else np.zeros((0, 3)), up, self.config, cameras)
         with self._lock:
             self._cached = (key, result)

@@ -408,18 +408,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.naming_step < 0:
         parser.error(f'--naming-step must be >= 0, got {args.naming_step}')
     from geovr_training.evaluation.odometry import session_config
-    runs = [('', tuple(args.set))]
+    name, runs = '', [('', tuple(args.set))]   # (value, assignments) per run; value '' without --spread
     try:
         if args.spread:
             name, values = parse_spread(args.spread)
-            runs = [(f'{name}={value}', tuple(args.set) + (f'{name}={value}',)) for value in values]
+            runs = [(value, tuple(args.set) + (f'{name}={value}',)) for value in values]
         for _, assignments in runs:
             session_config(list(assignments), objects_enabled=True)   # before any frame runs
     except ValueError as error:
         parser.error(str(error))
     out = Path(args.out)
     results = []
-    for folder, assignments in runs:
+    for value, assignments in runs:
+        folder = f'{name}={value}' if name else ''
         try:
             result = evaluate(args.model, args.data, args.labels, progress=not args.no_progress,
                               vocabulary=args.vocabulary, naming_step=args.naming_step, assignments=assignments)
@@ -430,9 +431,9 @@ def main(argv: list[str] | None = None) -> int:
         (out / folder / 'questions.json').write_text(json.dumps(result, indent=1))
         (out / folder / 'questions.md').write_text(markdown(result))
         print(markdown(result))
-        results.append((folder.partition('=')[2], result))
-    if args.spread:
-        spread = spread_summary(parse_spread(args.spread)[0], results)
+        results.append((value, result))
+    if name:
+        spread = spread_summary(name, results)
         (out / 'spread.json').write_text(json.dumps(spread, indent=1))
         (out / 'spread.md').write_text(markdown_spread(spread))
         print(markdown_spread(spread))
