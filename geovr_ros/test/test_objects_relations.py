@@ -498,6 +498,9 @@ def test_the_room_holds_the_camera_that_saw_it():
     assert RoomFootprint.from_arrays(footprint.to_arrays()).outline(UP).area_m2 == pytest.approx(floor.area_m2)
     older = {k: v for k, v in footprint.to_arrays().items() if k != 'camera'}   # saved before session 47
     assert RoomFootprint.from_arrays(older).outline(UP).area_m2 < floor.area_m2   # the keyframe's centre only
+    for bad in (np.zeros((1, 3)), np.full((2, 3), np.nan)):   # one centre for two entries; not finite
+        with pytest.raises(ValueError, match="room footprint array 'camera'"):
+            RoomFootprint.from_arrays({**footprint.to_arrays(), 'camera': bad})
     with pytest.raises(ValueError, match='camera_clearance'):
         RoomFootprintConfig(camera_clearance=-0.1)
 
