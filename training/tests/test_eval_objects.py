@@ -112,6 +112,45 @@ def test_cli_scores_the_category_head_alone_and_combined(tiny_data, tmp_path, ca
 
 
 
+def test_the_runtime_session_is_scored_over_the_same_objects_in_its_own_map(tiny_data, tmp_path, capsys):
+    """`--runtime MODEL_DIR`: every room goes through the exported model's session (its depth,
+    its tracked poses); its map is scored against the objects the oracle rows are scored
+    against, and the verifier's operating points come with it. A model directory without a
+    cell classifier keeps no object map: refused by name."""
+    import torch
+
+    from geovr_training.export.onnx_export import export_model
+    from geovr_training.model import ModelArgsV2, build_model, save_checkpoint
+    from geovr_training.train.cell_categories import rendered_categories
+    torch.manual_seed(0)
+    args = dict(dim=32, depth=2, num_heads=2, decoder_dim=16, descriptor_dim=16, pretrained=False)
+    model = build_model(ModelArgsV2(**args, cell_categories=rendered_categories(), category_kernel=3))
+    checkpoint = save_checkpoint(tmp_path / 'head.pt', model, {'data': {'resolution': [128, 96]}}, 0)
+    export_model(checkpoint, tmp_path / 'model', sizes=[], with_torch_program=False)
+    assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--runtime', str(tmp_path / 'model'),
+                 '--out', str(tmp_path / 'out')]) == 0
+    report = json.loads((tmp_path / 'out' / 'objects.json').read_text())
+    keys = ['the runtime session (model: its depth, tracked poses)',
+            "the runtime session (model), the room at the map's scale (Sim(3) of its path)"]
+    oracle = report['rendered']['summary']['oracle namer, stride 32']
+    sequences = [r['sequence'] for r in report['rendered']['per_sequence']['oracle namer, stride 32']]
+    printed = capsys.readouterr().out
+    for key in keys:
+        runtime = report['rendered']['summary'][key]
+        assert runtime['objects_shown'] == oracle['objects_shown'] > 0 and runtime['sequences'] == 3
+        assert 0.0 <= runtime['recall'] <= 1.0 and 0.0 <= runtime['precision'] <= 1.0
+        rows = report['rendered']['per_sequence'][key]
+        assert [r['sequence'] for r in rows] == sequences and all(r['scale'] > 0 for r in rows)
+        points = report['rendered_runtime'][key]['belief_operating_points']   # the shipped vocabulary's verifier
+        assert [p['threshold'] for p in points] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+        assert key not in report['rendered']['qa']   # the data engine's items are not asked of the session
+        assert f'| {key} |' in printed
+    (tmp_path / 'model' / 'cell_classifier.onnx').unlink()
+    assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--runtime', str(tmp_path / 'model'),
+                 '--out', str(tmp_path / 'out2')]) == 2
+    assert 'no object map' in capsys.readouterr().err
+
+
 def test_imagenet_logits_come_from_the_pristine_network_unless_asked_for_the_checkpoints(tiny_data, tmp_path):
     """--imagenet-weights pristine (default): the class logits are the weights package's Lite0
     on the frame, as the runtime's imagenet_cells graph; checkpoint: the checkpoint's backbone."""

@@ -19,6 +19,11 @@ shows (`first_seen` set):
   distance between two such objects.
 All answers go through `geovr_ros.objects.ObjectAnswerer`'s function, as the node's will.
 
+With `--runtime MODEL_DIR` the rooms also go through the runtime session itself
+(`evaluate_runtime_rendered`): the exported model's depth and namers, the tracker's poses,
+the node's defaults; the objects are scored in the session's map frame, where the session put
+the first frame, so the model's scale and the tracker's drift count.
+
 (b) A real recording (e.g. ../shared/data/hololens_office): the ImageNet namer, ImageNet
 logits per stride-32 cell at the runtime's input size,
 through the shipped vocabulary, with the recording's true depth and poses. No labels exist,
@@ -499,6 +504,81 @@ def evaluate_namers_rendered(sequences, model, vocabulary, size: tuple[int, int]
     return out
 
 
+RUNTIME_ROWS = ('the runtime session ({}: its depth, tracked poses)',
+                'the runtime session ({}), the room at the map\'s scale (Sim(3) of its path)')
+MIN_PATH_SPREAD_M = 0.3   # camera positions' RMS spread (m) under which a path's Sim(3) scale is not trusted
+
+
+def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = MATCH_RADIUS,
+                              assignments: tuple[str, ...] = (), progress: bool = False
+                              ) -> dict[str, tuple[dict, list[dict], dict]]:
+    """The runtime itself on rendered rooms: {row key: (summary, per-sequence rows, {'belief_operating_points'})}.
+
+    Each room goes through `geovr_ros.session.Session` as the node runs it (the exported model
+    in `model_dir`: its depth, its namers; the tracker's poses and keyframes; the node's
+    defaults, changed by `assignments`, 'NAME=VALUE'), where the namer rows are given the true
+    depth and poses. Its map is kept in the session's map frame, and the room's objects are
+    moved into it two ways (`RUNTIME_ROWS`):
+    - where the session put its first frame (its pose times the true one's inverse): the
+      model's scale and the tracker's drift count in every position, as they do for a robot
+      that asks where something is;
+    - the same, with the room scaled about the first camera by the map's scale (the scale of
+      `umeyama_alignment` of the session's camera path to the true one), the objects' sizes
+      too: the room as the map measures it, so that naming, fusion and drift are told apart
+      from the model's scale. A room whose cameras spread less than MIN_PATH_SPREAD_M (a turn
+      on the spot) keeps scale 1 there.
+    Scored as the namer rows (`score_sequence`); the data engine's QA items are not asked."""
+    from geovr_ros.geometry import invert_pose, transform_points, umeyama_alignment
+    from geovr_ros.inference import PerceptionPipeline
+    from geovr_ros.session import Session
+    from geovr_training.data.types import SceneGraph
+    from geovr_training.evaluation.odometry import session_config, session_stamps
+    from geovr_training.evaluation.verifier import operating_points
+    from tqdm import tqdm
+    pipeline = PerceptionPipeline(model_dir, backend='onnxruntime')
+    config = session_config(list(assignments), objects_enabled=True)
+    keys = [k.format(Path(model_dir).name) for k in RUNTIME_ROWS]
+    rows, maps = {k: [] for k in keys}, {k: [] for k in keys}
+    for seq in tqdm(sequences, desc='runtime', disable=not progress):
+        session = Session(pipeline, config, mount=np.eye(4))
+        if session.objects is None:
+            raise ValueError(f'{model_dir} names no cells (no cell classifier graph): the runtime keeps no object map')
+        stamps, _ = session_stamps(seq)
+        est, true = [], []
+        for i in range(len(seq)):
+            frame = session.process(seq.rgb[i], seq.K[i], stamps[i])
+            if not frame.dropped:
+                est.append(frame.T_map_cam if frame.T_map_odom is not None else frame.T_odom_cam)
+                true.append(seq.T_world_cam[i])
+        if not est:
+            raise ValueError(f'{seq.name}: the session dropped every frame')
+        est, true = np.stack(est), np.stack(true)
+        spread = np.sqrt(np.mean(np.sum((true[:, :3, 3] - true[:, :3, 3].mean(0)) ** 2, axis=1)))
+        scale = 1.0   # the map's metres per true metre
+        if len(est) >= 3 and spread >= MIN_PATH_SPREAD_M:
+            scale = 1.0 / umeyama_alignment(est[:, :3, 3], true[:, :3, 3], with_scale=True)[0]   # true = s R est + t
+        vocabulary = session.objects.vocabulary
+        scene = nameable_scene(seq.scene, vocabulary)
+        in_first = [transform_points(invert_pose(true[0]), o.centre[None])[0] for o in scene.objects]   # first camera's frame
+        moved = {keys[0]: [replace(o, centre=transform_points(est[0], c[None])[0]) for o, c in zip(scene.objects, in_first)],
+                 keys[1]: [replace(o, centre=transform_points(est[0], scale * c[None])[0], size=o.size * scale)
+                           for o, c in zip(scene.objects, in_first)]}
+        instances, every = session.objects.map.instances(), session.objects.map.instances(doubted=True)
+        for key, objects in moved.items():
+            row = score_sequence(instances, SceneGraph(scene.room_size, objects), est[-1], vocabulary, radius)
+            rows[key].append({'sequence': seq.name, 'scale': float(scale) if key == keys[1] else 1.0, **row})
+            maps[key].append((every, [o for o in objects if o.first_seen is not None]))
+    out = {}
+    for key in keys:
+        beliefs = [np.array([np.nan if i.belief is None else i.belief for i in instances])
+                   for instances, _ in maps[key]]
+        scores = {}
+        if all(np.isfinite(b).all() for b in beliefs):
+            scores['belief_operating_points'] = operating_points(maps[key], beliefs, radius)
+        out[key] = (summarise(rows[key]), rows[key], scores)
+    return out
+
+
 def evaluate_imagenet_rendered(sequences, model, vocabulary, size: tuple[int, int],
                                radius: float = MATCH_RADIUS) -> tuple[dict, list[dict], dict]:
     """The ImageNet namer on rendered rooms: (summary, per-sequence rows, cell scores)
@@ -671,6 +751,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--picture-min-views', type=int, default=5,
                         help='instances of --real drawn in the top-down picture need this many views (default 5)')
     parser.add_argument('--match-radius', type=float, default=MATCH_RADIUS)
+    parser.add_argument('--runtime', metavar='MODEL_DIR', default=None,
+                        help='also run the runtime session of this exported model (geovr-export onnx) over the '
+                             '--data rooms: its depth, its tracked poses, its object map (evaluate_runtime_rendered)')
     parser.add_argument('--real', help='a real recording with depth and poses (e.g. ../shared/data/hololens_office)')
     parser.add_argument('--checkpoint', default='models/geovr_s_v2/checkpoint.pt', help='GeoVR-S v2 checkpoint')
     parser.add_argument('--head-checkpoints', default=None,
@@ -746,11 +829,21 @@ def main(argv: list[str] | None = None) -> int:
                 summaries[key] = {'cell_iou': cells['cell_iou_mean'], **summary}
                 per_sequence[key] = rows
                 report['rendered_cells'][key] = cells
+        if args.runtime:
+            try:
+                runtime = evaluate_runtime_rendered(sequences, args.runtime, args.match_radius, progress=True)
+            except (FileNotFoundError, ValueError) as exc:
+                print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
+                return 2
+            report['rendered_runtime'] = {}
+            for key, (summary, rows, scores) in runtime.items():
+                summaries[key], per_sequence[key] = summary, rows
+                report['rendered_runtime'][key] = scores
         report['rendered'] = {'summary': summaries, 'per_sequence': per_sequence}
         table = markdown(summaries)
         first_rows = next(iter(per_sequence.values()))
         if any(r['qa'] for r in first_rows):
-            qa = {key: qa_summary([r['qa'] for r in rows]) for key, rows in per_sequence.items()}
+            qa = {key: qa_summary([r['qa'] for r in rows]) for key, rows in per_sequence.items() if rows and 'qa' in rows[0]}
             qa['question-only prior (other rooms\' mean answer; chance for options)'] = \
                 qa_summary(question_only_scores([r['qa'] for r in first_rows]))
             report['rendered']['qa'] = qa
@@ -766,6 +859,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                  cells['cell_iou_per_category'].items()) + ')\n')
             if 'belief_operating_points' in cells:
                 md.append(belief_markdown(key, cells['belief_operating_points']))
+        for key, scores in report.get('rendered_runtime', {}).items():
+            if 'belief_operating_points' in scores:
+                md.append(belief_markdown(key, scores['belief_operating_points']))
         print(table)
         for stride, (seq, mapper, _) in first.items():
             path = out / f'objects_rendered_stride{stride}.png'
