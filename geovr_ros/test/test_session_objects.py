@@ -208,6 +208,29 @@ def test_keyframes_and_new_views_put_named_objects_into_the_map(pipeline):
     assert all(np.isfinite(c.centroid).all() for c in chairs)
 
 
+def test_objects_are_placed_with_the_depth_at_the_maps_scale(pipeline):
+    """A named frame's depth goes into the object map at the map's scale, the factor the
+    tracker keeps its current keyframe's depth at (`TrackingStep.depth_scale`), as tracking's
+    points are: views of one object from keyframes the model saw at different scales meet."""
+    session = Session(pipeline, SessionConfig(), mount=np.eye(4))
+    model_depth, placed = [], []
+    observe = session.objects.observe_logits
+
+    def recording(logits, depth, *args, **kwargs):
+        placed.append((len(model_depth) - 1, np.array(depth)))
+        return observe(logits, depth, *args, **kwargs)
+
+    session.objects.observe_logits = recording
+    keep = lambda result: model_depth.append(np.array(result.depth))   # noqa: E731
+    frames = slide(session, [0.0], on_perception=keep)
+    session.geometric.tracker.keyframe.depth_scale = 1.25   # the map's scale is not this model depth's
+    frames += slide(session, np.linspace(0.03, 0.6, 20), t0=10.0 + 1 / 30, on_perception=keep)
+    scaled = [i for i, _ in placed if frames[i].tracking.depth_scale != 1.0]
+    assert len(placed) >= 3 and scaled
+    for i, depth in placed:
+        np.testing.assert_allclose(depth, model_depth[i] * frames[i].tracking.depth_scale, rtol=1e-6)
+
+
 def test_frames_between_keyframes_are_kept_with_their_keyframe_and_views_counted(pipeline):
     """A frame named between keyframes lands where the keyframes put the object, adds a view
     and moves with its keyframe; thresholds beyond the path name keyframes only."""

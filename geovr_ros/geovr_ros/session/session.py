@@ -433,7 +433,8 @@ class Session:
         """On a new tracking keyframe, and on a tracked frame whose camera moved
         `object_view_translation` or turned `object_view_rotation` since the last frame named,
         the cells the classifier names (ImageNet classes, and the category head's categories
-        when the model has one) are placed with the model's depth into the object map (a frame
+        when the model has one) are placed with the model's depth, at the map's scale as the
+        tracker keeps its keyframe's (`TrackingStep.depth_scale`), into the object map (a frame
         that is not a keyframe is kept relative to its keyframe); on a loop closure the objects
         move with their keyframes' optimised poses. Returns whether the object map changed."""
         changed = False
@@ -447,7 +448,7 @@ class Session:
             logits, categories, pool = self.naming_logits(cur)
             if logits is not None:
                 observed = self.objects.observe_logits(
-                    logits.reshape(-1, logits.shape[-1]), result.depth, result.K,
+                    logits.reshape(-1, logits.shape[-1]), result.depth * tracked.step.depth_scale, result.K,
                     T_objects_odom @ T_odom_cam, keyframe.id, stamp, T_map_keyframe,
                     category_logits=None if categories is None else categories.reshape(-1, categories.shape[-1]),
                     pool=pool, rgb=denormalised_rgb(cur.chw, self.perception.metadata),
