@@ -149,6 +149,11 @@ def test_the_runtime_session_is_scored_over_the_same_objects_in_its_own_map(tiny
     assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--runtime', str(tmp_path / 'model'),
                  '--out', str(tmp_path / 'out2')]) == 2
     assert 'no object map' in capsys.readouterr().err
+    for broken in (tmp_path / 'missing', tmp_path / 'out'):   # no directory; a directory of no model
+        assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--runtime', str(broken),
+                     '--out', str(tmp_path / 'out3')]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith('geovr-eval objects: error:') and str(broken) in err and 'Traceback' not in err
 
 
 def test_imagenet_logits_come_from_the_pristine_network_unless_asked_for_the_checkpoints(tiny_data, tmp_path):

@@ -510,15 +510,13 @@ MIN_PATH_SPREAD_M = 0.3   # camera positions' RMS spread (m) under which a path'
 
 
 def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = MATCH_RADIUS,
-                              assignments: tuple[str, ...] = (), progress: bool = False
-                              ) -> dict[str, tuple[dict, list[dict], dict]]:
+                              progress: bool = False) -> dict[str, tuple[dict, list[dict], dict]]:
     """The runtime itself on rendered rooms: {row key: (summary, per-sequence rows, {'belief_operating_points'})}.
 
     Each room goes through `geovr_ros.session.Session` as the node runs it (the exported model
     in `model_dir`: its depth, its namers; the tracker's poses and keyframes; the node's
-    defaults, changed by `assignments`, 'NAME=VALUE'), where the namer rows are given the true
-    depth and poses. Its map is kept in the session's map frame, and the room's objects are
-    moved into it two ways (`RUNTIME_ROWS`):
+    defaults), where the namer rows are given the true depth and poses. Its map is kept in the
+    session's map frame, and the room's objects are moved into it two ways (`RUNTIME_ROWS`):
     - where the session put its first frame (its pose times the true one's inverse): the
       model's scale and the tracker's drift count in every position, as they do for a robot
       that asks where something is;
@@ -527,47 +525,26 @@ def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = 
       too: the room as the map measures it, so that naming, fusion and drift are told apart
       from the model's scale. A room whose cameras spread less than MIN_PATH_SPREAD_M (a turn
       on the spot) keeps scale 1 there.
-    Scored as the namer rows (`score_sequence`); the data engine's QA items are not asked."""
-    from geovr_ros.geometry import invert_pose, transform_points, umeyama_alignment
+    Scored as the namer rows (`score_sequence`); the data engine's QA items are not asked.
+    Raises geovr_ros.inference.InferenceError for a model directory the runtime cannot load and
+    ValueError for one that names no cells."""
     from geovr_ros.inference import PerceptionPipeline
     from geovr_ros.session import Session
-    from geovr_training.data.types import SceneGraph
-    from geovr_training.evaluation.odometry import session_config, session_stamps
+    from geovr_training.evaluation.odometry import session_config
     from geovr_training.evaluation.verifier import operating_points
     from tqdm import tqdm
-    pipeline = PerceptionPipeline(model_dir, backend='onnxruntime')
-    config = session_config(list(assignments), objects_enabled=True)
+    config = session_config([], objects_enabled=True)
     keys = [k.format(Path(model_dir).name) for k in RUNTIME_ROWS]
     rows, maps = {k: [] for k in keys}, {k: [] for k in keys}
-    for seq in tqdm(sequences, desc='runtime', disable=not progress):
-        session = Session(pipeline, config, mount=np.eye(4))
-        if session.objects is None:
-            raise ValueError(f'{model_dir} names no cells (no cell classifier graph): the runtime keeps no object map')
-        stamps, _ = session_stamps(seq)
-        est, true = [], []
-        for i in range(len(seq)):
-            frame = session.process(seq.rgb[i], seq.K[i], stamps[i])
-            if not frame.dropped:
-                est.append(frame.T_map_cam if frame.T_map_odom is not None else frame.T_odom_cam)
-                true.append(seq.T_world_cam[i])
-        if not est:
-            raise ValueError(f'{seq.name}: the session dropped every frame')
-        est, true = np.stack(est), np.stack(true)
-        spread = np.sqrt(np.mean(np.sum((true[:, :3, 3] - true[:, :3, 3].mean(0)) ** 2, axis=1)))
-        scale = 1.0   # the map's metres per true metre
-        if len(est) >= 3 and spread >= MIN_PATH_SPREAD_M:
-            scale = 1.0 / umeyama_alignment(est[:, :3, 3], true[:, :3, 3], with_scale=True)[0]   # true = s R est + t
-        vocabulary = session.objects.vocabulary
-        scene = nameable_scene(seq.scene, vocabulary)
-        in_first = [transform_points(invert_pose(true[0]), o.centre[None])[0] for o in scene.objects]   # first camera's frame
-        moved = {keys[0]: [replace(o, centre=transform_points(est[0], c[None])[0]) for o, c in zip(scene.objects, in_first)],
-                 keys[1]: [replace(o, centre=transform_points(est[0], scale * c[None])[0], size=o.size * scale)
-                           for o, c in zip(scene.objects, in_first)]}
-        instances, every = session.objects.map.instances(), session.objects.map.instances(doubted=True)
-        for key, objects in moved.items():
-            row = score_sequence(instances, SceneGraph(scene.room_size, objects), est[-1], vocabulary, radius)
-            rows[key].append({'sequence': seq.name, 'scale': float(scale) if key == keys[1] else 1.0, **row})
-            maps[key].append((every, [o for o in objects if o.first_seen is not None]))
+    with PerceptionPipeline(model_dir, backend='onnxruntime') as pipeline:
+        for seq in tqdm(sequences, desc='runtime', disable=not progress):
+            session = Session(pipeline, config, mount=np.eye(4))
+            if session.objects is None:
+                raise ValueError(f'{model_dir} names no cells (no cell classifier graph): the runtime keeps no '
+                                 'object map')
+            for key, (row, scored) in zip(keys, _runtime_room(session, seq, radius)):
+                rows[key].append(row)
+                maps[key].append(scored)
     out = {}
     for key in keys:
         beliefs = [np.array([np.nan if i.belief is None else i.belief for i in instances])
@@ -576,6 +553,40 @@ def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = 
         if all(np.isfinite(b).all() for b in beliefs):
             scores['belief_operating_points'] = operating_points(maps[key], beliefs, radius)
         out[key] = (summarise(rows[key]), rows[key], scores)
+    return out
+
+
+def _runtime_room(session, seq, radius: float) -> list[tuple[dict, tuple[list, list]]]:
+    """One room through `session`: per `RUNTIME_ROWS` row, (the scored row, (every instance
+    with its belief, the shown objects in the map frame)) (`evaluate_runtime_rendered`)."""
+    from geovr_ros.geometry import invert_pose, transform_points, umeyama_alignment
+    from geovr_training.data.types import SceneGraph
+    from geovr_training.evaluation.odometry import session_stamps
+    stamps, _ = session_stamps(seq)
+    est, true = [], []
+    for i in range(len(seq)):
+        frame = session.process(seq.rgb[i], seq.K[i], stamps[i])
+        if not frame.dropped:
+            est.append(frame.T_map_cam if frame.T_map_odom is not None else frame.T_odom_cam)
+            true.append(seq.T_world_cam[i])
+    if not est:
+        raise ValueError(f'{seq.name}: the session dropped every frame')
+    est, true = np.stack(est), np.stack(true)
+    spread = np.sqrt(np.mean(np.sum((true[:, :3, 3] - true[:, :3, 3].mean(0)) ** 2, axis=1)))
+    scale = 1.0   # the map's metres per true metre
+    if len(est) >= 3 and spread >= MIN_PATH_SPREAD_M:
+        scale = 1.0 / umeyama_alignment(est[:, :3, 3], true[:, :3, 3], with_scale=True)[0]   # true = s R est + t
+    vocabulary = session.objects.vocabulary
+    scene = nameable_scene(seq.scene, vocabulary)
+    in_first = [transform_points(invert_pose(true[0]), o.centre[None])[0] for o in scene.objects]  # first camera's
+    instances, every = session.objects.map.instances(), session.objects.map.instances(doubted=True)
+    out = []
+    for factor in (1.0, scale):   # RUNTIME_ROWS: where the session put the first frame; at the map's scale
+        objects = [replace(o, centre=transform_points(est[0], factor * c[None])[0], size=o.size * factor)
+                   for o, c in zip(scene.objects, in_first)]
+        row = score_sequence(instances, SceneGraph(scene.room_size, objects), est[-1], vocabulary, radius)
+        out.append(({'sequence': seq.name, 'scale': float(factor), **row},
+                    (every, [o for o in objects if o.first_seen is not None])))
     return out
 
 
@@ -830,9 +841,10 @@ def main(argv: list[str] | None = None) -> int:
                 per_sequence[key] = rows
                 report['rendered_cells'][key] = cells
         if args.runtime:
+            from geovr_ros.inference import InferenceError
             try:
                 runtime = evaluate_runtime_rendered(sequences, args.runtime, args.match_radius, progress=True)
-            except (FileNotFoundError, ValueError) as exc:
+            except (FileNotFoundError, ValueError, InferenceError) as exc:
                 print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
                 return 2
             report['rendered_runtime'] = {}
