@@ -143,8 +143,12 @@ def test_the_runtime_session_is_scored_over_the_same_objects_in_its_own_map(tiny
         assert [r['sequence'] for r in rows] == sequences and all(r['scale'] > 0 for r in rows)
         points = report['rendered_runtime'][key]['belief_operating_points']   # the shipped vocabulary's verifier
         assert [p['threshold'] for p in points] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
-        assert key not in report['rendered']['qa']   # the data engine's items are not asked of the session
         assert f'| {key} |' in printed
+    # the data engine's items are asked of the session itself, as a robot asks, in the first row
+    qa = report['rendered']['qa']
+    assert keys[0] in qa and keys[1] not in qa
+    assert qa[keys[0]]['items'] == qa['oracle namer, stride 32']['items'] > 0
+    assert 0.0 <= qa[keys[0]]['answered'] <= 1.0 and 0.0 <= qa[keys[0]]['overall'] <= 100.0
     (tmp_path / 'model' / 'cell_classifier.onnx').unlink()
     assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--runtime', str(tmp_path / 'model'),
                  '--out', str(tmp_path / 'out2')]) == 2
@@ -263,3 +267,32 @@ def test_qa_options_and_the_question_only_prior():
     assert prior[0][0]['score'] == pytest.approx(50.0)         # guesses 5 for a true 4: MRA 0.5
     assert prior[1][0]['score'] == pytest.approx(60.0)         # guesses 4 for a true 5: MRA 0.6
     assert prior[1][1]['score'] == 25.0                        # chance of 4 options
+
+
+def test_qa_items_asked_of_another_answerer_in_its_own_frame():
+    """`score_qa(ask=..., T_frame_world=...)`: the items go to the given answerer (the runtime
+    session's `answer`), and a where-is truth is moved into the frame its answers are in."""
+    from geovr_ros.geometry import make_pose, matrix_from_rpy
+    from geovr_ros.memory.answerer import Answer
+    from geovr_ros.objects import Vocabulary
+    from geovr_training.evaluation.objects import score_qa
+    vocabulary = Vocabulary.from_names(['chair', 'table'])
+    T_frame_world = make_pose(matrix_from_rpy(0.0, 0.0, 0.7), np.array([1.0, -2.0, 0.5]))
+    truth = np.array([2.0, 1.0, 0.4])
+    in_frame = T_frame_world[:3, :3] @ truth + T_frame_world[:3, 3]
+    items = [{'task': 'where_is', 'question': 'Where is the chair?', 'answer': {'type': 'point', 'value': truth.tolist()}},
+             {'task': 'abs_distance', 'question': 'How far is the chair from the table?',
+              'answer': {'type': 'number', 'value': 2.0, 'unit': 'm'}}]
+    asked = []
+
+    def ask(question):
+        asked.append(question)
+        if question.startswith('Where'):
+            return Answer(True, 'here', value=0.0, points=in_frame[None], frame='map')
+        return Answer(True, '1.5 m', value=1.5, unit='m')
+    where, distance = score_qa(items, [], np.eye(4), vocabulary, ask=ask, T_frame_world=T_frame_world)
+    assert asked == [i['question'] for i in items]
+    assert where['error_m'] == pytest.approx(0.0, abs=1e-9)
+    assert 0.0 < distance['score'] < 100.0 and distance['answered']
+    (unmoved,) = score_qa(items[:1], [], np.eye(4), vocabulary, ask=ask)
+    assert unmoved['error_m'] == pytest.approx(np.linalg.norm(in_frame - truth))

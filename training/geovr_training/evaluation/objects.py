@@ -242,12 +242,15 @@ def _option_of_order(text: str, choices: list[str], vocabulary) -> int | None:
     return None
 
 
-def score_qa(items: list[dict], instances, camera_pose: np.ndarray, vocabulary, floor=None) -> list[dict]:
+def score_qa(items: list[dict], instances, camera_pose: np.ndarray, vocabulary, floor=None, ask=None,
+             T_frame_world: np.ndarray | None = None) -> list[dict]:
     """The data engine's QA items of the object tasks (QA_TASKS and where_is) answered from the
     map's instances (and its room outline `floor`, world frame, z up) as the runtime answers
     them: {task, key, truth, score (0..100: VSI MRA for numbers, 100 for the right option),
-    answered; where_is: error_m}. A question the map does not answer scores 0."""
-    from geovr_ros.geometry import mean_relative_accuracy
+    answered; where_is: error_m}. A question the map does not answer scores 0.
+    ask: question -> geovr_ros Answer, instead (e.g. the runtime session's own `answer`);
+    T_frame_world (4, 4): where its answers' points are (a where-is truth is moved there)."""
+    from geovr_ros.geometry import mean_relative_accuracy, transform_points
     from geovr_ros.objects import answer_from_objects
     out = []
     for item in items:
@@ -255,11 +258,15 @@ def score_qa(items: list[dict], instances, camera_pose: np.ndarray, vocabulary, 
         if task not in QA_TASKS and task != 'where_is':
             continue
         key = (task, tuple(c for _, c in vocabulary.find(item['question'])))
-        answer = answer_from_objects(item['question'], instances, vocabulary, camera_pose, 'world', UP, floor)
+        answer = (ask(item['question']) if ask is not None else
+                  answer_from_objects(item['question'], instances, vocabulary, camera_pose, 'world', UP, floor))
         record = {'task': task, 'key': key, 'answered': bool(answer.success), 'score': 0.0}
         if task == 'where_is':
             record['truth'] = list(truth['value'])
-            record['error_m'] = (float(np.linalg.norm(answer.points[0] - np.asarray(truth['value'])))
+            where = np.asarray(truth['value'], np.float64)
+            if T_frame_world is not None:
+                where = transform_points(T_frame_world, where[None])[0]
+            record['error_m'] = (float(np.linalg.norm(answer.points[0] - where))
                                  if answer.success and answer.points is not None and len(answer.points) else float('inf'))
         elif truth['type'] == 'choice':
             record['options'] = len(truth['choices'])
@@ -525,7 +532,9 @@ def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = 
       too: the room as the map measures it, so that naming, fusion and drift are told apart
       from the model's scale. A room whose cameras spread less than MIN_PATH_SPREAD_M (a turn
       on the spot) keeps scale 1 there.
-    Scored as the namer rows (`score_sequence`); the data engine's QA items are not asked.
+    Scored as the namer rows (`score_sequence`); the data engine's QA items are asked of the
+    session itself (`Session.answer`, its whole chain of answerers, in its map frame) in the
+    first row (`score_qa`; where-is truths moved as the objects are).
     Raises geovr_ros.inference.InferenceError for a model directory the runtime cannot load and
     ValueError for one that names no cells."""
     from geovr_ros.inference import PerceptionPipeline
@@ -587,6 +596,8 @@ def _runtime_room(session, seq, radius: float) -> list[tuple[dict, tuple[list, l
         row = score_sequence(instances, SceneGraph(scene.room_size, objects), est[-1], vocabulary, radius)
         out.append(({'sequence': seq.name, 'scale': float(factor), **row},
                     (every, [o for o in objects if o.first_seen is not None])))
+    out[0][0]['qa'] = score_qa(seq.qa, instances, est[-1], vocabulary, ask=lambda q: session.answer(q, 0.0),
+                               T_frame_world=est[0] @ invert_pose(true[0]))   # as a robot asks, at the model's scale
     return out
 
 
