@@ -14,7 +14,7 @@ from geovr_training.evaluation.ablation import ablation_table, run_plan, target_
 from geovr_training.evaluation.camera import DEFAULT_CHANGES, CameraChange, apply_camera_change, fit_frames
 from geovr_training.evaluation.cli import main as eval_main
 from geovr_training.evaluation.data import load_sequences
-from geovr_training.evaluation.metrics import (clip_scales_gt, confidence_summary, evaluate_sequence,
+from geovr_training.evaluation.metrics import (clip_scales_gt, confidence_summary, depth_edge_summary, evaluate_sequence,
                                                 trajectory_summary)
 from geovr_training.evaluation.predict import SequencePrediction, model_input_size, predict_sequence
 from geovr_training.model import build_model, preset_args, save_checkpoint
@@ -76,6 +76,23 @@ def test_confidence_summary_keeps_the_confident_pixels_and_scores_them():
         assert out[f'confidence_{level:g}_kept'] == pytest.approx(11 / 23)
         assert out[f'confidence_{level:g}_abs_rel'] == 0.0 and out[f'confidence_{level:g}_delta1'] == 1.0
     assert 'confidence_0.99_abs_rel' not in confidence_summary(pred, confidence, gt, levels=(0.99,))
+
+
+def test_depth_edge_summary_finds_a_rim_read_toward_the_wall_behind_it():
+    """A box at 1 m before a wall at 2 m: exact depth has no bias anywhere; depth blurred
+    across the outline (as bilinear upsampling of coarse depth does) reads the box's rim too
+    far and the wall's rim too near, and leaves flat ground alone; a global scale changes nothing."""
+    import cv2
+    true = np.full((2, 60, 80), 2.0)
+    true[:, 20:40, 30:50] = 1.0
+    exact = depth_edge_summary(3.0 * true, true)
+    assert exact['edge_near_log_bias'] == pytest.approx(0.0, abs=1e-9) and exact['edge_near_delta1'] == 1.0
+    assert 0.05 < exact['edge_pixels'] < 0.2
+    blurred = depth_edge_summary(np.stack([cv2.blur(t, (7, 7)) for t in true]), true)
+    assert blurred['edge_near_log_bias'] > 0.15 and blurred['edge_far_log_bias'] < -0.05
+    assert blurred['edge_near_delta1'] < 0.6 and abs(blurred['edge_flat_log_bias']) < 0.01
+    true[0, :5] = np.nan  # invalid true depth is no edge
+    assert depth_edge_summary(true, true)['edge_pixels'] == pytest.approx(exact['edge_pixels'], rel=0.1)
 
 
 def test_no_motion_baseline_is_the_true_spread_and_motion():

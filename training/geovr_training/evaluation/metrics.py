@@ -32,17 +32,72 @@ def depth_summary(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     return out
 
 
+EDGE_JUMP_LOG = 0.15  # a true log-depth step that makes a depth edge (16 % nearer or farther)
+EDGE_RADIUS_PX = 4     # how far across the edge, in the true depth's pixels
+
+
+def depth_edge_summary(pred: np.ndarray, gt: np.ndarray, jump_log: float = EDGE_JUMP_LOG,
+                       radius_px: int = EDGE_RADIUS_PX) -> dict[str, float]:
+    """Depth at the true depth edges, where an object's outline is, against flat ground.
+
+    pred, gt (N, H, W) metres (NaN / 0 invalid). A pixel is on an edge when the true log-depth
+    `radius_px` pixels away (left, right, up or down) differs by more than `jump_log`; on its
+    near side when that neighbour is farther; on flat ground when no such neighbour differs by
+    more than a fifth of it. Each frame's median log ratio is removed (the scale is scored
+    elsewhere), then pixels are pooled. Returns `edge_near_log_bias` / `edge_far_log_bias` /
+    `edge_flat_log_bias` (mean log(pred / true): > 0 too far), `edge_near_delta1` (share within
+    1.25x on the near side) and `edge_pixels` (the share of valid pixels on an edge)."""
+    pooled: dict[str, list[np.ndarray]] = {'near': [], 'far': [], 'flat': []}
+    edge_pixels = valid_pixels = 0
+    r = radius_px
+    for p, g in zip(pred, gt):
+        with np.errstate(all='ignore'):
+            ok = np.isfinite(g) & (g > 0) & np.isfinite(p) & (p > 0)
+        if ok.sum() < 100:
+            continue
+        log_gt = np.log(np.where(ok, g, 1.0))
+        error = np.log(np.where(ok, p, 1.0)) - log_gt
+        error -= np.median(error[ok])
+        largest_step = np.zeros(g.shape)
+        near = np.zeros(g.shape, bool)
+        for axis in (0, 1):
+            for step in (r, -r):  # the neighbour `step` pixels along `axis`, both where both exist
+                here = [slice(None)] * 2
+                there = [slice(None)] * 2
+                here[axis] = slice(max(0, -step), g.shape[axis] - max(0, step))
+                there[axis] = slice(max(0, step), g.shape[axis] - max(0, -step))
+                here, there = tuple(here), tuple(there)
+                both = ok[here] & ok[there]
+                rise = np.where(both, log_gt[there] - log_gt[here], 0.0)  # > 0: the neighbour is farther
+                largest_step[here] = np.maximum(largest_step[here], np.abs(rise))
+                near[here] |= rise > jump_log
+        edge = ok & (largest_step > jump_log)
+        pooled['near'].append(error[edge & near])
+        pooled['far'].append(error[edge & ~near])
+        pooled['flat'].append(error[ok & (largest_step < jump_log / 5)])
+        edge_pixels += int(edge.sum())
+        valid_pixels += int(ok.sum())
+    out = {'edge_pixels': edge_pixels / valid_pixels if valid_pixels else float('nan')}
+    for side, parts in pooled.items():
+        errors = np.concatenate(parts) if parts else np.zeros(0)
+        out[f'edge_{side}_log_bias'] = float(errors.mean()) if errors.size else float('nan')
+        if side == 'near':
+            out['edge_near_delta1'] = float(np.mean(np.abs(errors) < np.log(1.25))) if errors.size else float('nan')
+    return out
+
+
 def constant_depth_summary(depths: list[np.ndarray]) -> dict[str, float]:
     """The trivial depth baseline: every pixel of every frame at the set's median true depth.
 
     depths: one (N, H, W) true depth array (metres, NaN / 0 invalid) per sequence. Returns the
-    keys of `depth_summary` and `scale_abs_rel`, averaged over sequences, plus
+    keys of `depth_summary`, `depth_edge_summary` and `scale_abs_rel`, averaged over sequences, plus
     `constant_depth_m`."""
     valid = [d[np.isfinite(d) & (d > 0)] for d in depths]
     median = float(np.median(np.concatenate(valid))) if any(v.size for v in valid) else float('nan')
     rows = []
     for depth in depths:
-        row = depth_summary(np.full(depth.shape, median, np.float32), depth)
+        constant = np.full(depth.shape, median, np.float32)
+        row = {**depth_summary(constant, depth), **depth_edge_summary(constant, depth)}
         s_gt = clip_scales_gt(depth)
         ok = np.isfinite(s_gt)
         if ok.any():
@@ -191,6 +246,7 @@ def evaluate_sequence(pred: SequencePrediction, depth_gt: np.ndarray | None,
                              'ms_per_clip': 1000 * pred.seconds / max(1, len(pred.rel_poses))}
     if depth_gt is not None:
         out.update(depth_summary(pred.depth, depth_gt))
+        out.update(depth_edge_summary(pred.depth, depth_gt))
         if pred.depth_confidence is not None:
             out.update(confidence_summary(pred.depth, pred.depth_confidence, depth_gt))
         if floor is None and K is not None and poses_gt is not None:

@@ -24,6 +24,13 @@ CONFIDENCE_COLUMNS = [
     ('abs_rel', 'AbsRel (metric)', '{:.3f}'),
     ('delta1', 'δ1 (metric)', '{:.3f}'),
 ]
+EDGE_COLUMNS = [
+    ('edge_near_log_bias', 'near side: log(pred / true)', '{:+.3f}'),
+    ('edge_near_delta1', 'near side: δ1', '{:.3f}'),
+    ('edge_far_log_bias', 'far side: log(pred / true)', '{:+.3f}'),
+    ('edge_flat_log_bias', 'flat: log(pred / true)', '{:+.3f}'),
+    ('edge_pixels', 'edge pixels', '{:.1%}'),
+]
 FLOOR_COLUMNS = [
     ('depth_metric_abs_rel', 'AbsRel (metric)', '{:.3f}'),
     ('depth_metric_delta1', 'δ1 (metric)', '{:.3f}'),
@@ -72,6 +79,10 @@ def write_report(out_dir: str | Path, summary: dict, per_sequence: list[dict], r
                markdown_table({f'confidence >= {t:g}': {k.split('_', 2)[-1]: v for k, v in summary.items()
                                                          if k.startswith(f'confidence_{t:g}_')}
                                for t in CONFIDENCE_LEVELS}, CONFIDENCE_COLUMNS), '']
+    if 'edge_near_log_bias' in summary:
+        md += ['## Depth at its edges (each frame\'s median scale removed; an edge: the true log-depth '
+               'steps by more than 0.15 within 4 px; > 0: too far)\n',
+               markdown_table({'model': summary, **(baselines or {})}, EDGE_COLUMNS), '']
     floor_rows = [r for r in per_sequence if 'floor_camera_height' in r]
     if floor_rows:
         keys = set.intersection(*(set(r) for r in floor_rows)) - {'sequence'}
