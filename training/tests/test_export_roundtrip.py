@@ -368,3 +368,32 @@ def test_a_finer_category_head_exports_with_its_maps_and_reaches_the_runtime(tmp
                           category_logits=category_logits.reshape(-1, 4))
     combined = mapper.namer.probabilities(class_logits, category_logits)
     assert combined.shape == (*grid, len(mapper.vocabulary) + 1)
+
+
+def test_convex_depth_upsampling_exports_and_matches_torch_at_two_sizes(tmp_path):
+    """A decoder with `depth_upsampling: convex` (each pixel a learned mix of its stride-4
+    cell's neighbours) exports to graphs ONNX Runtime runs at any declared size, equal to torch,
+    that pass the TensorRT static checks."""
+    from geovr_training.model import PerceptionGraph, example_inputs, load_checkpoint
+    torch.manual_seed(0)
+    args = preset_args('tiny', descriptor_dim=32, depth_upsampling='convex')
+    model = build_model(args)
+    with torch.no_grad():  # away from its bilinear start, so that the mask's path is exercised
+        model.depth_decoder.upsample.mask[-1].weight.normal_(0.0, 0.5)
+    checkpoint = save_checkpoint(tmp_path / 'convex.pt', model, {**CONFIG, 'model': args.to_dict()}, epoch=1)
+    export_model(checkpoint, tmp_path / 'model', sizes=[(256, 192)], with_torch_program=False)
+    path = tmp_path / 'model' / 'perception.onnx'
+    graph = onnx.load(str(path))
+    assert {'DepthToSpace', 'Softmax'} <= {n.op_type for n in graph.graph.node}
+    meta = read_metadata(path)
+    declared = {'images': [[1, 2, 3, h, w] for w, h in meta.shapes['declared']]}
+    assert tensorrt_problems(graph, [profile_from_dims(onnx_input_dims(graph), meta.profile_sizes())], declared) == []
+    wrapper = PerceptionGraph(load_checkpoint(checkpoint)[0]).eval()
+    backend = create_backend('onnxruntime', tmp_path / 'model')
+    for height, width in ((96, 128), (192, 256)):
+        images, K = example_inputs(1, 2, height, width)
+        with torch.no_grad():
+            expected = dict(zip(GRAPHS['perception'].output_names, wrapper(images, K)))
+        out = backend.infer({'images': images.numpy(), 'intrinsics': K.numpy()})
+        atol, rtol = GRAPHS['perception'].tolerances['depth']
+        np.testing.assert_allclose(out['depth'], expected['depth'].numpy(), atol=atol, rtol=rtol)

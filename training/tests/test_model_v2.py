@@ -148,3 +148,35 @@ def test_compacted_checkpoint_is_half_the_size_and_predicts_the_same(tmp_path):
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
     images, k = torch.randn(1, 2, 3, 64, 96), _k(80.0, 80.0, 48.0, 32.0)
     torch.testing.assert_close(loaded(images, k)['depth'], model(images, k)['depth'], rtol=2e-2, atol=1e-3)
+
+
+def test_convex_upsampling_starts_as_bilinear_and_learns_to_keep_an_edge():
+    """At initialisation the convex upsampler is the bilinear upsampling it replaces; bilinear
+    smears a depth step over the cells beside it, the convex mix learns to keep it sharp."""
+    import torch.nn.functional as F
+
+    from geovr_training.model.network_v2 import ConvexUpsampler
+    torch.manual_seed(0)
+    upsampler = ConvexUpsampler(features=8, factor=4)
+    coarse, features = torch.randn(2, 2, 6, 8), torch.randn(2, 8, 6, 8)
+    bilinear = F.interpolate(coarse, scale_factor=4, mode='bilinear', align_corners=False)
+    assert (upsampler(coarse, features) - bilinear).abs().max() < 3e-3
+    # a near object (log-depth 0) against a far wall (log-depth 1), its edge on a cell boundary;
+    # the features say which side of it a cell is on
+    fine = torch.ones(1, 1, 24, 32)
+    fine[..., 8:, :12] = 0.0
+    coarse = F.avg_pool2d(fine, 4)
+    side = (coarse < 0.5).float().expand(1, 8, 6, 8)
+    smeared = (F.interpolate(coarse, scale_factor=4, mode='bilinear', align_corners=False) - fine).abs().mean()
+    optimiser = torch.optim.Adam(upsampler.parameters(), lr=0.05)
+    for _ in range(150):
+        loss = (upsampler(coarse, side) - fine).abs().mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert smeared > 0.02 and loss < smeared / 4
+
+
+def test_a_bad_depth_upsampling_is_refused():
+    with pytest.raises(ValueError, match='depth_upsampling'):
+        preset_args('tiny', depth_upsampling='bicubic')

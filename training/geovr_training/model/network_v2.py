@@ -100,6 +100,9 @@ class ModelArgsV2:
     # parameter (`canonical_exponent`) starting at that value.
     canonical_exponent: float = 1.0
     learn_canonical_exponent: bool = False
+    # From the decoder's stride 4 to the input's size: 'bilinear' (v2, v2.1) or 'convex' (each
+    # pixel a learned convex combination of its cell's 3 x 3 neighbours: depth that keeps its edges)
+    depth_upsampling: str = 'bilinear'
 
     def __post_init__(self) -> None:
         if self.family != FAMILY:
@@ -131,6 +134,8 @@ class ModelArgsV2:
             raise ValueError(f'canonical_exponent {self.canonical_exponent} must be finite')
         if self.learn_canonical_exponent and not self.canonical_focal > 0:
             raise ValueError('learn_canonical_exponent needs canonical_focal > 0 (the reference focal length)')
+        if self.depth_upsampling not in DEPTH_UPSAMPLING:
+            raise ValueError(f'depth_upsampling {self.depth_upsampling!r} is not one of {DEPTH_UPSAMPLING}')
         if len(set(self.cell_categories)) != len(self.cell_categories) or not all(self.cell_categories):
             raise ValueError(f'cell_categories {self.cell_categories} must be distinct non-empty names')
 
@@ -181,12 +186,52 @@ def memory_outputs(model: nn.Module, grid: torch.Tensor, depth: torch.Tensor, k_
             'descriptor': F.normalize(model.descriptor_proj(pooled), dim=-1).reshape(b, nf, a.descriptor_dim)}
 
 
+def bilinear_neighbour_weights(factor: int) -> torch.Tensor:
+    """(9, factor * factor) weights of the 3 x 3 coarse neighbours (row-major, offsets -1, 0, +1)
+    that bilinear upsampling by `factor` (align_corners False) gives each fine pixel of a cell
+    (row-major i * factor + j)."""
+    offsets = (torch.arange(factor, dtype=torch.float64) + 0.5) / factor - 0.5  # in coarse cells
+    along = torch.stack([(-offsets).clamp_min(0), 1 - offsets.abs(), offsets.clamp_min(0)])  # (3, factor)
+    weights = along[:, None, :, None] * along[None, :, None, :]  # (3, 3, factor, factor)
+    return weights.reshape(9, factor * factor).float()
+
+
+class ConvexUpsampler(nn.Module):
+    """Learned edge-keeping upsampling (RAFT's convex upsampling): each fine pixel is a convex
+    combination of its coarse cell's 3 x 3 neighbourhood, with weights predicted from the
+    decoder's features, so a pixel beside a depth edge can take the near side's value where
+    bilinear upsampling averages both sides. Initialised to bilinear upsampling."""
+
+    def __init__(self, features: int, factor: int):
+        super().__init__()
+        self.factor = factor
+        self.mask = nn.Sequential(nn.Conv2d(features, features, 1), nn.ReLU(),
+                                  nn.Conv2d(features, 9 * factor * factor, 1))
+        with torch.no_grad():
+            self.mask[-1].weight.zero_()
+            self.mask[-1].bias.copy_(bilinear_neighbour_weights(factor).clamp_min(1e-4).log().reshape(-1))
+
+    def forward(self, coarse: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """coarse (M, C, h, w) values, features (M, features, h, w) -> (M, C, h * factor, w * factor)."""
+        m, channels, h, w = coarse.shape
+        r = self.factor
+        weights = self.mask(features).reshape(m, 1, 9, r * r, h, w).softmax(dim=2)
+        padded = F.pad(coarse, (1, 1, 1, 1), mode='replicate')
+        neighbours = torch.stack([padded[:, :, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)], dim=2)
+        fine = (weights * neighbours.unsqueeze(3)).sum(dim=2)  # (M, C, r * r, h, w)
+        return F.pixel_shuffle(fine.reshape(m, channels * r * r, h, w), r)
+
+
+DEPTH_UPSAMPLING = ('bilinear', 'convex')
+
+
 class FeaturePyramidDecoder(nn.Module):
     """Coarse-to-fine decoder: the stride-32 token grid fused with the backbone's stride
-    16, 8, 4 maps; predicts (log relative depth, confidence logit) at input size (bilinear
-    from stride 4: a stride-2 level cost 1.35 GFLOPs a frame at 256x192, twice the backbone)."""
+    16, 8, 4 maps; predicts (log relative depth, confidence logit) at input size, from stride 4
+    by bilinear or convex upsampling (`upsampling`; a stride-2 level cost 1.35 GFLOPs a frame
+    at 256x192, twice the backbone)."""
 
-    def __init__(self, top_channels: int, features: int, ray_channels: int = 6):
+    def __init__(self, top_channels: int, features: int, ray_channels: int = 6, upsampling: str = 'bilinear'):
         super().__init__()
         self.top = nn.Conv2d(top_channels, features, 1)
         self.laterals = nn.ModuleDict({str(s): nn.Conv2d(FEATURE_CHANNELS[s], features, 1) for s in (16, 8, 4)})
@@ -194,6 +239,7 @@ class FeaturePyramidDecoder(nn.Module):
         self.ray_lateral = nn.Conv2d(ray_channels, features, 1) if ray_channels else None
         self.head = nn.Sequential(nn.Conv2d(features, features // 2, 3, padding=1), nn.ReLU(),
                                   nn.Conv2d(features // 2, 2, 1))
+        self.upsample = ConvexUpsampler(features, 4) if upsampling == 'convex' else None
 
     def forward(self, top: torch.Tensor, skips: dict[int, torch.Tensor], rays8: torch.Tensor | None,
                 height: int, width: int) -> torch.Tensor:
@@ -207,6 +253,8 @@ class FeaturePyramidDecoder(nn.Module):
             x = F.interpolate(x, size=lateral.shape[-2:], mode='bilinear', align_corners=False)
             x = self.fuse[str(stride)](x + lateral)
         out = self.head(x)  # (M, 2, H/4, W/4)
+        if self.upsample is not None and (height, width) == (out.shape[-2] * 4, out.shape[-1] * 4):
+            return self.upsample(out, x)
         return F.interpolate(out, size=(height, width), mode='bilinear', align_corners=False)
 
 
@@ -227,7 +275,8 @@ class GeoVRv2Model(nn.Module):
         self.scale_token = nn.Parameter(torch.zeros(1, 1, d))
         self.blocks = nn.ModuleList([Block(d, args.num_heads, args.mlp_ratio) for _ in range(args.depth)])
         self.norm = nn.LayerNorm(d)
-        self.depth_decoder = FeaturePyramidDecoder(d, args.decoder_dim, 6 if args.use_ray_embedding else 0)
+        self.depth_decoder = FeaturePyramidDecoder(d, args.decoder_dim, 6 if args.use_ray_embedding else 0,
+                                                   args.depth_upsampling)
         self.pose_head = nn.Sequential(nn.Linear(3 * d, d), nn.GELU(), nn.Linear(d, 7))
         self.scale_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
         self.canonical_exponent = (nn.Parameter(torch.tensor(float(args.canonical_exponent)))
