@@ -77,12 +77,11 @@ def depth_edge_summary(pred: np.ndarray, gt: np.ndarray, jump_log: float = EDGE_
         pooled['flat'].append(error[ok & (largest_step < jump_log / 5)])
         edge_pixels += int(edge.sum())
         valid_pixels += int(ok.sum())
-    out = {'edge_pixels': edge_pixels / valid_pixels if valid_pixels else float('nan')}
-    for side, parts in pooled.items():
-        errors = np.concatenate(parts) if parts else np.zeros(0)
-        out[f'edge_{side}_log_bias'] = float(errors.mean()) if errors.size else float('nan')
-        if side == 'near':
-            out['edge_near_delta1'] = float(np.mean(np.abs(errors) < np.log(1.25))) if errors.size else float('nan')
+    errors = {side: np.concatenate(parts) if parts else np.zeros(0) for side, parts in pooled.items()}
+    out = {f'edge_{side}_log_bias': float(e.mean()) if e.size else float('nan') for side, e in errors.items()}
+    near = errors['near']
+    out['edge_near_delta1'] = float(np.mean(np.abs(near) < np.log(1.25))) if near.size else float('nan')
+    out['edge_pixels'] = edge_pixels / valid_pixels if valid_pixels else float('nan')
     return out
 
 

@@ -80,8 +80,9 @@ def write_report(out_dir: str | Path, summary: dict, per_sequence: list[dict], r
                                                          if k.startswith(f'confidence_{t:g}_')}
                                for t in CONFIDENCE_LEVELS}, CONFIDENCE_COLUMNS), '']
     if 'edge_near_log_bias' in summary:
-        md += ['## Depth at its edges (each frame\'s median scale removed; an edge: the true log-depth '
-               'steps by more than 0.15 within 4 px; > 0: too far)\n',
+        from geovr_training.evaluation.metrics import EDGE_JUMP_LOG, EDGE_RADIUS_PX
+        md += ["## Depth at its edges (each frame's median scale removed; an edge: the true log-depth "
+               f'steps by more than {EDGE_JUMP_LOG:g} within {EDGE_RADIUS_PX} px; > 0: too far)\n',
                markdown_table({'model': summary, **(baselines or {})}, EDGE_COLUMNS), '']
     floor_rows = [r for r in per_sequence if 'floor_camera_height' in r]
     if floor_rows:
