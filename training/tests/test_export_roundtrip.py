@@ -397,3 +397,54 @@ def test_convex_depth_upsampling_exports_and_matches_torch_at_two_sizes(tmp_path
         out = backend.infer({'images': images.numpy(), 'intrinsics': K.numpy()})
         atol, rtol = GRAPHS['perception'].tolerances['depth']
         np.testing.assert_allclose(out['depth'], expected['depth'].numpy(), atol=atol, rtol=rtol)
+
+
+@pytest.mark.parametrize('guidance', ['upsampling', 'decoder'])
+def test_image_guided_depth_exports_its_guide_through_the_split_graphs(tmp_path, guidance):
+    """A decoder with a `depth_guidance` reads the frame's 4x4 pixels and stride-2 map per
+    stride-4 cell: the frame encoder outputs that guide (guide_s4), the pair head takes the
+    current frame's (not the reference's: only the current frame is decoded), the runtime wires
+    it by name, and its depth equals torch's; every graph passes the TensorRT static checks."""
+    from geovr_ros.inference import PerceptionPipeline
+    from geovr_ros.inference.tensorrt_checks import declared_shapes, graph_profiles
+    from geovr_training.model import load_checkpoint, normalize_images
+    from geovr_training.model.network_v2 import GUIDE_WIDTH
+    torch.manual_seed(0)
+    args = preset_args('tiny', descriptor_dim=32, depth_upsampling='convex', depth_guidance=guidance)
+    model = build_model(args)
+    assert (model.depth_decoder.guide_lateral is not None) == (guidance == 'decoder')
+    with torch.no_grad():  # away from its zero start, so that the guide's paths are exercised
+        for conv in (model.depth_decoder.guide_lateral, model.depth_decoder.upsample.guide_in,
+                     model.depth_decoder.upsample.mask[-1]):
+            if conv is not None:
+                conv.weight.normal_(0.0, 0.3)
+    checkpoint = save_checkpoint(tmp_path / 'guided.pt', model, {**CONFIG, 'model': args.to_dict()}, epoch=1)
+    export_model(checkpoint, tmp_path / 'model', sizes=[(256, 192)], with_torch_program=False)
+    encoder = onnx.load(str(tmp_path / 'model' / 'frame_encoder.onnx'))
+    pair = onnx.load(str(tmp_path / 'model' / 'pair_head.onnx'))
+    assert [o.name for o in encoder.graph.output][-1] == 'guide_s4'
+    pair_inputs = [i.name for i in pair.graph.input]
+    assert 'cur_guide_s4' in pair_inputs and 'ref_guide_s4' not in pair_inputs
+    for name in ('frame_encoder', 'pair_head', 'perception'):
+        path = tmp_path / 'model' / f'{name}.onnx'
+        profiles, _ = graph_profiles(path)
+        assert tensorrt_problems(onnx.load(str(path)), profiles, declared_shapes(path)) == [], name
+
+    trained = load_checkpoint(checkpoint)[0].eval()
+    rng = np.random.default_rng(5)
+    frames = [rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(2)]
+    frames[1][30:70, 40:90] = (250, 250, 250)  # an outline inside the cells
+    K = np.array([[110.0, 0, 64], [0, 110.0, 48], [0, 0, 1]])
+    with PerceptionPipeline(tmp_path / 'model', backend='onnxruntime', input_size=(128, 96)) as pipeline:
+        assert pipeline.graphs == 'split'
+        encoding = pipeline.encode(pipeline.preprocess(frames[1], K))
+        assert encoding['guide_s4'].shape == (1, GUIDE_WIDTH, 24, 32)
+        result = pipeline.infer(frames[0], K, frames[1], K)
+    images = normalize_images(torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float()[None] / 255.0)
+    with torch.no_grad():
+        expected = trained(images, torch.from_numpy(np.stack([K, K])).float()[None])['depth'][0, 1].numpy()
+        unguided = build_model(preset_args('tiny', descriptor_dim=32, depth_upsampling='convex'))
+        unguided.load_state_dict({k: v for k, v in trained.state_dict().items() if 'guide' not in k}, strict=False)
+        without = unguided.eval()(images, torch.from_numpy(np.stack([K, K])).float()[None])['depth'][0, 1].numpy()
+    np.testing.assert_allclose(result.depth, expected, atol=1e-3, rtol=1e-3)
+    assert np.abs(expected - without).max() > 1e-2  # the guide changed the depth

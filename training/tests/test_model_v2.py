@@ -180,3 +180,57 @@ def test_convex_upsampling_starts_as_bilinear_and_learns_to_keep_an_edge():
 def test_a_bad_depth_upsampling_is_refused():
     with pytest.raises(ValueError, match='depth_upsampling'):
         preset_args('tiny', depth_upsampling='bicubic')
+    with pytest.raises(ValueError, match='depth_guidance'):
+        preset_args('tiny', depth_guidance='edges')
+    with pytest.raises(ValueError, match='convex'):
+        preset_args('tiny', depth_guidance='upsampling')  # guides a convex upsampling: bilinear has none
+
+
+@pytest.mark.parametrize('guidance', ['upsampling', 'decoder'])
+def test_image_guidance_starts_as_the_decoder_without_it(guidance):
+    """`depth_guidance` adds the frame's 4x4 pixels and stride-2 map per stride-4 cell to the
+    convex upsampling's weights (and, 'decoder', to the stride-4 level) through convs that start
+    at zero: a model without it loads into one with it and gives the same depth."""
+    from geovr_training.model.network_v2 import GUIDE_WIDTH
+    torch.manual_seed(0)
+    plain = build_model(tiny(depth_upsampling='convex')).eval()
+    guided = build_model(tiny(depth_upsampling='convex', depth_guidance=guidance)).eval()
+    missing, unexpected = guided.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all('guide' in key for key in missing)
+    images, k = torch.randn(1, 2, 3, 64, 96), _k(80.0, 80.0, 48.0, 32.0)
+    with torch.no_grad():
+        encoded = guided.encode_frames(images[0], k[0])
+        assert encoded['guide4'].shape == (2, GUIDE_WIDTH, 16, 24)
+        torch.testing.assert_close(guided(images, k)['depth'], plain(images, k)['depth'])
+    with pytest.raises(ValueError, match='guide'):
+        guided.depth_decoder(torch.zeros(1, 32, 2, 3), {s: torch.zeros(1, c, 64 // s, 96 // s)
+                                                        for s, c in ((16, 112), (8, 40), (4, 24))}, None, 64, 96)
+
+
+def test_a_guided_convex_upsampler_learns_where_an_outline_runs_inside_a_cell():
+    """The outline of a bright near box runs 2 px inside the stride-4 cells (depth 0 on it, 1
+    beside): from the coarse depth and uninformative features the upsampler stays bilinear;
+    given a guide (here the image's 4 x 4 pixels of each cell) it learns which neighbour each
+    pixel takes."""
+    import torch.nn.functional as F
+
+    from geovr_training.model.network_v2 import ConvexUpsampler
+    image = torch.zeros(1, 3, 32, 64)
+    image[..., 10:26, 14:46] = 1.0
+    fine = 1.0 - image[:, :1]
+    coarse, features = F.avg_pool2d(fine, 4), torch.zeros(1, 8, 8, 16)
+
+    def fitted(guide: torch.Tensor | None) -> float:
+        torch.manual_seed(0)
+        upsampler = ConvexUpsampler(8, 4, 0 if guide is None else guide.shape[1])
+        optimiser = torch.optim.Adam(upsampler.parameters(), lr=0.05)
+        for _ in range(150):
+            loss = (upsampler(coarse, features, guide) - fine).abs().mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        return loss.item()
+
+    smeared = (F.interpolate(coarse, scale_factor=4, mode='bilinear', align_corners=False) - fine).abs().mean()
+    assert fitted(None) > 0.95 * smeared > 0.05
+    assert fitted(F.pixel_unshuffle(image, 4)) < smeared / 1.6

@@ -241,18 +241,21 @@ def test_fine_tuning_adds_a_head_to_a_checkpoint(tiny_data, base_checkpoint, tmp
         assert kept and all(torch.equal(v, before[k]) for k, v in kept.items())
 
 
-def test_a_fine_tune_may_turn_the_depth_upsampling_convex(tiny_data, base_checkpoint, tmp_path):
-    """init_from adds the convex upsampler to a bilinear checkpoint; with only the decoder
-    trainable, every other weight stays the checkpoint's."""
+@pytest.mark.parametrize('added', [{'depth_upsampling': 'convex'},
+                                   {'depth_upsampling': 'convex', 'depth_guidance': 'upsampling'}])
+def test_a_fine_tune_may_turn_the_depth_upsampling_convex(tiny_data, base_checkpoint, tmp_path, added):
+    """init_from adds the convex upsampler (and the image guide) to a bilinear checkpoint; with
+    only the decoder trainable, every other weight stays the checkpoint's."""
     base, _ = load_checkpoint(base_checkpoint)
     assert base.depth_decoder.upsample is None
     finetune = load_config(CONFIGS / 'tiny.yaml', {
         'data': {'root': str(tiny_data)}, 'out_dir': str(tmp_path / 'ft'), 'init_from': str(base_checkpoint),
-        'loss': {'distill': 0.0}, 'model': {'depth_upsampling': 'convex'},
+        'loss': {'distill': 0.0}, 'model': added,
         'optim': {'epochs': 1, 'trainable': ['depth_decoder.']}})
     train(finetune, progress=False)
     tuned, _ = load_checkpoint(tmp_path / 'ft' / 'last.pt')
     assert tuned.args.depth_upsampling == 'convex' and tuned.depth_decoder.upsample is not None
+    assert (tuned.depth_decoder.guide is not None) == ('depth_guidance' in added)
     before = base.state_dict()
     kept = {k: v for k, v in tuned.state_dict().items() if not k.startswith('depth_decoder.')}
     assert kept and all(torch.equal(v, before[k]) for k, v in kept.items())

@@ -113,6 +113,12 @@ PERCEPTION = GraphSpec(
 ENCODED = ('feat_s4', 'feat_s8', 'feat_s16', 'frame_tokens', 'rays_s8')  # a frame's encoding (pair head input)
 _ENCODED_KEYS = ('s4', 's8', 's16', 'tokens', 'rays8')  # the same in GeoVRv2Model.encode_frames
 FRAME_OUTPUTS = (*ENCODED, 'feat_s32')  # + the stride-32 map the cell classifier reads
+GUIDE = 'guide_s4'  # + with a `depth_guidance`: the depth decoder's guide map (encode_frames' guide4)
+
+
+def has_guide(model: nn.Module) -> bool:
+    """Whether the model's depth decoder reads the image guide (a frame encoder output)."""
+    return getattr(model.args, 'depth_guidance', 'none') != 'none'
 
 
 class FrameEncoderGraph(nn.Module):
@@ -126,7 +132,8 @@ class FrameEncoderGraph(nn.Module):
 
     def forward(self, image: torch.Tensor, intrinsics: torch.Tensor) -> tuple[torch.Tensor, ...]:
         encoded = self.model.encode_frames(image, intrinsics)
-        return (*(encoded[k] for k in _ENCODED_KEYS), encoded['s32'])
+        guide = (encoded['guide4'],) if has_guide(self.model) else ()
+        return (*(encoded[k] for k in _ENCODED_KEYS), encoded['s32'], *guide)
 
 
 def category_stride(model: nn.Module) -> int | None:
@@ -162,7 +169,9 @@ class PairHeadGraph(nn.Module):
     perception contract outputs for the current frame: equal to the single perception graph's
     on the two images, with the per-frame outputs (depth, tokens, token_xyz, descriptor) of
     the current frame only, shaped (B, 1, ...) (a stream has the reference's from the
-    previous pair; decoding it again was half of the pair's cost)."""
+    previous pair; decoding it again was half of the pair's cost). A model with the image
+    guide takes the current frame's guide map last (`cur_guide_s4`; only the current frame is
+    decoded)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -173,6 +182,9 @@ class PairHeadGraph(nn.Module):
         n = len(_ENCODED_KEYS)
         ref, cur, intrinsics = tensors[:n], tensors[n:2 * n], tensors[2 * n]
         encoded = {k: torch.stack([r, c], dim=1).flatten(0, 1) for k, r, c in zip(_ENCODED_KEYS, ref, cur)}
+        if has_guide(self.model):  # the reference's place is filled by the current's: it is not decoded
+            guide = tensors[2 * n + 1]
+            encoded['guide4'] = torch.stack([guide, guide], dim=1).flatten(0, 1)
         out = self.model.clip_outputs(encoded, intrinsics, current_only=True)
         return tuple(out[name] for name in CONTRACT_OUTPUTS)
 
@@ -222,7 +234,9 @@ def _pair_inputs(batch: int, width: int, height: int, wrapper=None) -> tuple[tor
     with torch.no_grad():
         encoded = wrapper.model.encode_frames(images.flatten(0, 1), intrinsics.flatten(0, 1))
     pairs = [encoded[k].reshape(batch, 2, *encoded[k].shape[1:]) for k in _ENCODED_KEYS]
-    return (*(t[:, 0].contiguous() for t in pairs), *(t[:, 1].contiguous() for t in pairs), intrinsics)
+    guide = (encoded['guide4'].reshape(batch, 2, *encoded['guide4'].shape[1:])[:, 1].contiguous(),) \
+        if has_guide(wrapper.model) else ()
+    return (*(t[:, 0].contiguous() for t in pairs), *(t[:, 1].contiguous() for t in pairs), intrinsics, *guide)
 
 
 _ENCODED_AXES = {'feat_s4': {0: 'batch', 2: 'height_4', 3: 'width_4'},
@@ -235,6 +249,27 @@ _S16_AXES = {0: 'batch', 2: 'height_16', 3: 'width_16'}
 _CELL_AXES = {32: _S32_AXES, 16: _S16_AXES, 8: _ENCODED_AXES['feat_s8']}  # cell size -> the axes of a map of such cells
 _MAP_STRIDES = {'s16': 16, 's8': 8}
 _FINER_MAPS = {32: (), 16: ('s16',), 8: ('s16', 's8')}  # a category head's stride -> the finer maps it reads
+_GUIDE_OUTPUT = {'unit': '1', 'dims': ['batch', 'G', 'height/4', 'width/4'],
+                 'meaning': "the depth decoder's guide: the image's 4x4 pixels and the backbone's stride-2 "
+                            'map of each stride-4 cell, projected'}
+
+
+def _with_guide_output(model: nn.Module, spec: GraphSpec) -> GraphSpec:
+    """The frame encoder of a model whose depth decoder reads the image guide: + guide_s4."""
+    if not has_guide(model):
+        return spec
+    return dataclasses.replace(spec, output_names=(*spec.output_names, GUIDE),
+                               dynamic_axes={**spec.dynamic_axes, GUIDE: _ENCODED_AXES['feat_s4']},
+                               outputs={**spec.outputs, GUIDE: _GUIDE_OUTPUT},
+                               tolerances={**spec.tolerances, GUIDE: (1e-3, 1e-3)})
+
+
+def _with_guide_input(model: nn.Module, spec: GraphSpec) -> GraphSpec:
+    """The pair head of a model whose depth decoder reads the image guide: + cur_guide_s4, last."""
+    if not has_guide(model):
+        return spec
+    return dataclasses.replace(spec, input_names=(*spec.input_names, f'cur_{GUIDE}'),
+                               dynamic_axes={**spec.dynamic_axes, f'cur_{GUIDE}': _ENCODED_AXES['feat_s4']})
 
 
 def derived_profile(profile: dict, spec: GraphSpec) -> dict:
@@ -271,6 +306,7 @@ FRAME_ENCODER = GraphSpec(
                           'meaning': 'backbone stride 32 (the cell classifier input)'}},
     tolerances={name: (1e-3, 1e-3) for name in FRAME_OUTPUTS},
     torch_program=False,
+    adapt=_with_guide_output,
 )
 
 PAIR_HEAD = GraphSpec(
@@ -288,6 +324,7 @@ PAIR_HEAD = GraphSpec(
              for name, spec in PERCEPTION.outputs.items()},
     tolerances=PERCEPTION.tolerances,
     torch_program=False,
+    adapt=_with_guide_input,
 )
 
 CELL_CLASSIFIER = GraphSpec(

@@ -103,6 +103,12 @@ class ModelArgsV2:
     # From the decoder's stride 4 to the input's size: 'bilinear' (v2, v2.1) or 'convex' (each
     # pixel a learned convex combination of its cell's 3 x 3 neighbours: depth that keeps its edges)
     depth_upsampling: str = 'bilinear'
+    # What the depth decoder sees of the image beside the backbone's maps: 'none' (v2-v2.7) or the
+    # image and the backbone's stride-2 map folded into stride-4 cells (`image_guide`: where within
+    # a 4 x 4 cell an outline runs), read by the convex upsampling's weights alone ('upsampling':
+    # it picks among neighbours' depths, so it cannot draw an edge the coarse depth lacks) or also
+    # by the stride-4 level ('decoder')
+    depth_guidance: str = 'none'
 
     def __post_init__(self) -> None:
         if self.family != FAMILY:
@@ -136,6 +142,11 @@ class ModelArgsV2:
             raise ValueError('learn_canonical_exponent needs canonical_focal > 0 (the reference focal length)')
         if self.depth_upsampling not in DEPTH_UPSAMPLING:
             raise ValueError(f'depth_upsampling {self.depth_upsampling!r} is not one of {DEPTH_UPSAMPLING}')
+        if self.depth_guidance not in DEPTH_GUIDANCE:
+            raise ValueError(f'depth_guidance {self.depth_guidance!r} is not one of {DEPTH_GUIDANCE}')
+        if self.depth_guidance == 'upsampling' and self.depth_upsampling != 'convex':
+            raise ValueError(f"depth_guidance 'upsampling' guides the convex upsampling: depth_upsampling is "
+                             f'{self.depth_upsampling!r}')
         if len(set(self.cell_categories)) != len(self.cell_categories) or not all(self.cell_categories):
             raise ValueError(f'cell_categories {self.cell_categories} must be distinct non-empty names')
 
@@ -200,22 +211,33 @@ class ConvexUpsampler(nn.Module):
     """Learned edge-keeping upsampling (RAFT's convex upsampling): each fine pixel is a convex
     combination of its coarse cell's 3 x 3 neighbourhood, with weights predicted from the
     decoder's features, so a pixel beside a depth edge can take the near side's value where
-    bilinear upsampling averages both sides. Initialised to bilinear upsampling."""
+    bilinear upsampling averages both sides. Initialised to bilinear upsampling. With
+    `guide_channels`, the weights also read a guide map of the coarse cells (what the image
+    shows within each), through a 1 x 1 conv that starts at zero."""
 
-    def __init__(self, features: int, factor: int):
+    def __init__(self, features: int, factor: int, guide_channels: int = 0):
         super().__init__()
         self.factor = factor
         self.mask = nn.Sequential(nn.Conv2d(features, features, 1), nn.ReLU(),
                                   nn.Conv2d(features, 9 * factor * factor, 1))
+        self.guide_in = nn.Conv2d(guide_channels, features, 1, bias=False) if guide_channels else None
         with torch.no_grad():
             self.mask[-1].weight.zero_()
             self.mask[-1].bias.copy_(bilinear_neighbour_weights(factor).clamp_min(1e-4).log().reshape(-1))
+            if self.guide_in is not None:
+                self.guide_in.weight.zero_()
 
-    def forward(self, coarse: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """coarse (M, C, h, w) values, features (M, features, h, w) -> (M, C, h * factor, w * factor)."""
+    def forward(self, coarse: torch.Tensor, features: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
+        """coarse (M, C, h, w) values, features (M, features, h, w), guide (M, guide_channels, h, w)
+        -> (M, C, h * factor, w * factor)."""
         m, channels, h, w = coarse.shape
         r = self.factor
-        logits = self.mask(features).reshape(m, 1, 9, r * r, h, w)
+        hidden = self.mask[0](features)
+        if self.guide_in is not None:
+            if guide is None:
+                raise ValueError('this upsampler reads a guide map: give guide')
+            hidden = hidden + self.guide_in(guide)
+        logits = self.mask[2](self.mask[1](hidden)).reshape(m, 1, 9, r * r, h, w)
         # a softmax over the 9 neighbours, written out: ONNX Runtime's Softmax on an inner axis
         # of this 6-D tensor cost 5-7 ms a frame at 256x192 on the CPU, this form 1 ms
         weights = (logits - logits.amax(dim=2, keepdim=True)).exp()
@@ -226,15 +248,28 @@ class ConvexUpsampler(nn.Module):
 
 
 DEPTH_UPSAMPLING = ('bilinear', 'convex')
+DEPTH_GUIDANCE = ('none', 'upsampling', 'decoder')
+GUIDE_CHANNELS = 3 * 4 * 4 + FEATURE_CHANNELS[2] * 2 * 2  # the image's 4 x 4 pixels and the stride-2 map's 2 x 2 per cell
+GUIDE_WIDTH = 32  # the guide's channels once projected
+
+
+def image_guide(image: torch.Tensor, feat_s2: torch.Tensor) -> torch.Tensor:
+    """The decoder's guide map: image (M, 3, H, W) and the backbone's stride-2 map feat_s2
+    (M, 16, H/2, W/2) folded into stride-4 cells, (M, GUIDE_CHANNELS, H/4, W/4)."""
+    return torch.cat([F.pixel_unshuffle(image, 4), F.pixel_unshuffle(feat_s2, 2)], dim=1)
 
 
 class FeaturePyramidDecoder(nn.Module):
     """Coarse-to-fine decoder: the stride-32 token grid fused with the backbone's stride
     16, 8, 4 maps; predicts (log relative depth, confidence logit) at input size, from stride 4
     by bilinear or convex upsampling (`upsampling`; a stride-2 level cost 1.35 GFLOPs a frame
-    at 256x192, twice the backbone)."""
+    at 256x192, twice the backbone). With `guide_channels` the convex upsampling's weights (and,
+    with `guide_decoder`, the stride-4 level) also read a guide map (`image_guide`) projected to
+    GUIDE_WIDTH channels (`project_guide`, a frame's own work: run by the frame encoder); its
+    contributions start at zero, so a decoder without one loads and starts where it was."""
 
-    def __init__(self, top_channels: int, features: int, ray_channels: int = 6, upsampling: str = 'bilinear'):
+    def __init__(self, top_channels: int, features: int, ray_channels: int = 6, upsampling: str = 'bilinear',
+                 guide_channels: int = 0, guide_decoder: bool = False):
         super().__init__()
         self.top = nn.Conv2d(top_channels, features, 1)
         self.laterals = nn.ModuleDict({str(s): nn.Conv2d(FEATURE_CHANNELS[s], features, 1) for s in (16, 8, 4)})
@@ -242,22 +277,42 @@ class FeaturePyramidDecoder(nn.Module):
         self.ray_lateral = nn.Conv2d(ray_channels, features, 1) if ray_channels else None
         self.head = nn.Sequential(nn.Conv2d(features, features // 2, 3, padding=1), nn.ReLU(),
                                   nn.Conv2d(features // 2, 2, 1))
-        self.upsample = ConvexUpsampler(features, 4) if upsampling == 'convex' else None
+        self.guide = nn.Sequential(nn.Conv2d(guide_channels, GUIDE_WIDTH, 1), nn.ReLU()) if guide_channels else None
+        self.guide_lateral = nn.Conv2d(GUIDE_WIDTH, features, 1) if guide_channels and guide_decoder else None
+        if self.guide_lateral is not None:
+            with torch.no_grad():
+                self.guide_lateral.weight.zero_()
+                self.guide_lateral.bias.zero_()
+        self.upsample = (ConvexUpsampler(features, 4, GUIDE_WIDTH if guide_channels else 0)
+                         if upsampling == 'convex' else None)
+
+    def project_guide(self, image: torch.Tensor, feat_s2: torch.Tensor) -> torch.Tensor:
+        """image (M, 3, H, W), feat_s2 (M, 16, H/2, W/2) -> the projected guide (M, GUIDE_WIDTH,
+        H/4, W/4) that `forward` reads."""
+        if self.guide is None:
+            raise ValueError('this decoder reads no guide')
+        return self.guide(image_guide(image, feat_s2))
 
     def forward(self, top: torch.Tensor, skips: dict[int, torch.Tensor], rays8: torch.Tensor | None,
-                height: int, width: int) -> torch.Tensor:
-        """top (M, C, H/32, W/32); skips {stride: (M, C_s, H/s, W/s)}; rays8 (M, 6, H/8, W/8).
+                height: int, width: int, guide: torch.Tensor | None = None) -> torch.Tensor:
+        """top (M, C, H/32, W/32); skips {stride: (M, C_s, H/s, W/s)}; rays8 (M, 6, H/8, W/8);
+        guide (M, GUIDE_WIDTH, H/4, W/4) from `project_guide`, where the decoder has one.
         Returns (M, 2, H, W)."""
+        if (guide is None) != (self.guide is None):
+            raise ValueError('give guide exactly when the decoder reads one '
+                             f'(it {"does" if self.guide is not None else "does not"})')
         x = self.fuse['32'](self.top(top))
         for stride in (16, 8, 4):
             lateral = self.laterals[str(stride)](skips[stride])
             if stride == 8 and rays8 is not None and self.ray_lateral is not None:
                 lateral = lateral + self.ray_lateral(rays8)
+            if stride == 4 and self.guide_lateral is not None:
+                lateral = lateral + self.guide_lateral(guide)
             x = F.interpolate(x, size=lateral.shape[-2:], mode='bilinear', align_corners=False)
             x = self.fuse[str(stride)](x + lateral)
         out = self.head(x)  # (M, 2, H/4, W/4)
         if self.upsample is not None:   # inputs are multiples of 32: stride 4 is exactly a quarter
-            return self.upsample(out, x)
+            return self.upsample(out, x, guide)
         return F.interpolate(out, size=(height, width), mode='bilinear', align_corners=False)
 
 
@@ -279,7 +334,9 @@ class GeoVRv2Model(nn.Module):
         self.blocks = nn.ModuleList([Block(d, args.num_heads, args.mlp_ratio) for _ in range(args.depth)])
         self.norm = nn.LayerNorm(d)
         self.depth_decoder = FeaturePyramidDecoder(d, args.decoder_dim, 6 if args.use_ray_embedding else 0,
-                                                   args.depth_upsampling)
+                                                   args.depth_upsampling,
+                                                   GUIDE_CHANNELS if args.depth_guidance != 'none' else 0,
+                                                   guide_decoder=args.depth_guidance == 'decoder')
         self.pose_head = nn.Sequential(nn.Linear(3 * d, d), nn.GELU(), nn.Linear(d, 7))
         self.scale_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
         self.canonical_exponent = (nn.Parameter(torch.tensor(float(args.canonical_exponent)))
@@ -380,7 +437,8 @@ class GeoVRv2Model(nn.Module):
         s32: the stride-32 backbone map (M, 320, H/32, W/32), what the ImageNet classifier reads
         (`classify_cells`: names objects per cell); tokens (M, H/32 * W/32, dim): the stride-32
         cells projected, with position and ray embeddings; rays8 (M, 6, H/8, W/8) Plücker rays
-        (zeros without the ray embedding).
+        (zeros without the ray embedding); with a `depth_guidance` also guide4
+        (M, GUIDE_WIDTH, H/4, W/4), the depth decoder's projected guide (`project_guide`).
         """
         a = self.args
         height, width = frames.shape[-2:]
@@ -393,7 +451,10 @@ class GeoVRv2Model(nn.Module):
             x = x + self.ray_embed(F.avg_pool2d(rays8, 4).flatten(2).transpose(1, 2))
         else:
             rays8 = torch.zeros_like(skips[8][:, :6])
-        return {'s4': skips[4], 's8': skips[8], 's16': skips[16], 's32': skips[32], 'tokens': x, 'rays8': rays8}
+        encoded = {'s4': skips[4], 's8': skips[8], 's16': skips[16], 's32': skips[32], 'tokens': x, 'rays8': rays8}
+        if a.depth_guidance != 'none':
+            encoded['guide4'] = self.depth_decoder.project_guide(frames, skips[2])
+        return encoded
 
     def forward(self, images: torch.Tensor, intrinsics: torch.Tensor, with_distill: bool = False,
                 feature_layers: list[int] | None = None) -> dict[str, torch.Tensor]:
@@ -436,6 +497,7 @@ class GeoVRv2Model(nn.Module):
         k_flat = intrinsics.reshape(b * nf, 3, 3)
         skips = {4: encoded['s4'], 8: encoded['s8'], 16: encoded['s16']}
         rays8 = encoded['rays8'] if self.ray_embed is not None else None
+        guide = encoded.get('guide4')
         x = encoded['tokens'].reshape(b, nf, hp * wp, a.dim)
         cam = self.camera_token.expand(b, nf, a.dim).unsqueeze(2)
         x = torch.cat([cam, x], dim=2) + self.frame_embed[None, :nf, None, :]
@@ -462,8 +524,9 @@ class GeoVRv2Model(nn.Module):
             grid, k_flat = last(grid), last(k_flat)
             skips = {s: last(t) for s, t in skips.items()}
             rays8 = None if rays8 is None else last(rays8)
+            guide = None if guide is None else last(guide)
             nf = 1
-        decoded = self.depth_decoder(grid, skips, rays8, height, width)
+        decoded = self.depth_decoder(grid, skips, rays8, height, width, guide)
         depth_rel = decoded[:, 0].clamp(-6.0, 6.0).exp().reshape(b, nf, height, width)
         scale = self.scale_head(x[:, 0]).squeeze(-1).clamp(-6.0, 6.0).exp()  # (B,)
         if a.canonical_focal > 0:   # from the canonical camera to this one: fx / f_c, in pixels

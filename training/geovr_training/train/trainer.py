@@ -37,11 +37,13 @@ def seed_everything(seed: int) -> None:
 # camera (adds none: the scale head learns to read its scale in the canonical camera, or, with
 # a learned exponent, the exponent starts at canonical_exponent: 0 is the checkpoint's scale);
 # how much of the backbone trains (adds none: a bigger machine's fine-tune may free more); the
-# depth decoder's convex upsampling (starts as the bilinear upsampling it replaces).
+# depth decoder's convex upsampling (starts as the bilinear upsampling it replaces) and its
+# image guidance (starts at zero: the decoder as it was).
 INIT_FROM_ADDABLE = {'semantic_classes': ('semantic_head.',), 'canonical_focal': (), 'canonical_width': (),
                      'canonical_exponent': (), 'learn_canonical_exponent': ('canonical_exponent',),
                      'frozen_stages': (), 'freeze_backbone_bn': (),
-                     'depth_upsampling': ('depth_decoder.upsample.',)}
+                     'depth_upsampling': ('depth_decoder.upsample.',),
+                     'depth_guidance': ('depth_decoder.guide', 'depth_decoder.upsample.guide_in.')}
 
 
 def model_args_from_config(config: dict, teacher_channels: list[int] | None = None) -> ModelArgsV2:
