@@ -73,6 +73,37 @@ def test_depth_loss_sums_weighted_parts():
     assert parts['total'].item() == pytest.approx(expected.item(), rel=1e-6)
 
 
+def test_near_edge_weight_makes_a_rim_read_too_far_cost_more_than_a_wall_read_too_near():
+    """A box at 1 m before a wall at 2 m: `near_edge_mask` finds the box's rim (its pixels within
+    4 px of the outline, as the evaluation's depth_edge_summary does), not the wall's band nor
+    the box's middle. With near_edge_weight 3 a rim read as far as the wall costs more than the
+    wall's band read as near as the box; with 1 (off) the two cost the same; < 0 is refused."""
+    from geovr_training.losses.depth import near_edge_mask
+    target = torch.full((1, 1, 32, 32), 2.0)
+    target[..., 8:24, 8:24] = 1.0
+    valid = torch.ones_like(target, dtype=torch.bool)
+    rim = near_edge_mask(target, valid)[0, 0]
+    assert rim[8:24, 8:24].sum() == 16 * 16 - 8 * 8  # the box's pixels within 4 px of its outline
+    assert not rim[12:20, 12:20].any() and not rim[:8].any() and not rim[:, :8].any()
+    wall_band = torch.zeros(32, 32, dtype=torch.bool)
+    wall_band[4:28, 4:28] = True
+    wall_band[8:24, 8:24] = False
+    conf = torch.ones_like(target)
+
+    def costs(weight: float) -> tuple[float, float]:
+        rim_far = torch.where(rim, torch.tensor(2.0), target)  # the rim read as the wall
+        wall_near = torch.where(wall_band, torch.tensor(1.0), target)  # the wall's band read as the box
+        return tuple(depth_loss(p, target, conf, valid, quantile=1.0, near_edge_weight=weight)['l1'].item()
+                     for p in (rim_far, wall_near))
+
+    rim_cost, wall_cost = costs(1.0)
+    assert rim_cost == pytest.approx(wall_cost * 192 / 320)  # 192 rim pixels, 320 in the wall's band
+    rim_cost, wall_cost = costs(3.0)
+    assert rim_cost > 1.5 * wall_cost
+    with pytest.raises(ValueError, match='near_edge_weight'):
+        depth_loss(target, target, conf, valid, near_edge_weight=-1.0)
+
+
 def test_pose_loss_hand_computed_with_sign_fix_and_weights():
     t_pred, t_gt = torch.tensor([[1.0, 0.0, 0.0]]), torch.tensor([[0.0, 0.0, 0.3]])
     q_gt = torch.tensor([[0.0, 0.0, 0.0, 1.0]])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 
 
-def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    weight = valid.to(values.dtype)
+def _masked_mean(values: torch.Tensor, valid: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    weight = valid.to(values.dtype) if weights is None else valid.to(values.dtype) * weights
     return (values * weight).sum() / weight.sum().clamp_min(1.0)
 
 
@@ -17,24 +17,49 @@ def _clean(target: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def confidence_l1(pred: torch.Tensor, target: torch.Tensor, conf: torch.Tensor, valid: torch.Tensor,
-                  alpha: float = 0.2) -> torch.Tensor:
-    """mean over valid pixels of c * |d^ - d| - alpha * log c (c >= 1 the predicted confidence)."""
+                  alpha: float = 0.2, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """mean over valid pixels of c * |d^ - d| - alpha * log c (c >= 1 the predicted confidence),
+    weighted per pixel by `weights` (B, F, H, W) when given."""
     target, valid = _clean(target, valid)
     per_pixel = conf * (pred - target).abs() - alpha * conf.clamp_min(1e-6).log()
-    return _masked_mean(per_pixel, valid)
+    return _masked_mean(per_pixel, valid, weights)
 
 
 def filtered_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor,
-                quantile: float = 0.98) -> torch.Tensor:
+                quantile: float = 0.98, weights: torch.Tensor | None = None) -> torch.Tensor:
     """L1 over valid pixels whose residual is at most the `quantile` of the valid residuals
-    (the largest 2 % are treated as outliers and dropped)."""
+    (the largest 2 % are treated as outliers and dropped), weighted per pixel by `weights`."""
     target, valid = _clean(target, valid)
     residual = (pred - target).abs()
     if not bool(valid.any()):
         return residual.sum() * 0.0
     threshold = torch.quantile(residual[valid].detach().float(), quantile)
     keep = valid & (residual <= threshold)
-    return _masked_mean(residual, keep)
+    return _masked_mean(residual, keep, weights)
+
+
+def near_edge_mask(target: torch.Tensor, valid: torch.Tensor, jump_log: float = 0.15,
+                   radius_px: int = 4) -> torch.Tensor:
+    """Pixels on the near side of a true depth edge, (B, F, H, W) bool: the true log-depth
+    `radius_px` pixels away (left, right, up or down; both valid) is more than `jump_log`
+    farther, as `evaluation.metrics.depth_edge_summary` finds them: an object's rim against
+    what lies behind it."""
+    target, valid = _clean(target, valid)
+    log_depth = target.log()
+    near = torch.zeros_like(valid)
+    r = radius_px
+    for dim in (-1, -2):
+        size = target.shape[dim]
+        if size <= r:
+            continue
+        for here, there in ((slice(0, size - r), slice(r, size)), (slice(r, size), slice(0, size - r))):
+            index_here = [slice(None)] * target.dim()
+            index_there = [slice(None)] * target.dim()
+            index_here[dim], index_there[dim] = here, there
+            index_here, index_there = tuple(index_here), tuple(index_there)
+            rise = log_depth[index_there] - log_depth[index_here]
+            near[index_here] |= valid[index_here] & valid[index_there] & (rise > jump_log)
+    return near
 
 
 def gradient_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor,
@@ -69,16 +94,24 @@ def silog(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, lam: fl
 
 def depth_loss(pred: torch.Tensor, target: torch.Tensor, conf: torch.Tensor, valid: torch.Tensor,
                alpha: float = 0.2, quantile: float = 0.98, grad_scales: int = 4,
-               weights: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+               weights: dict[str, float] | None = None, near_edge_weight: float = 1.0) -> dict[str, torch.Tensor]:
     """GeoVR depth loss = conf-L1 + filtered L1 + gradient L1 (+ optional SILog).
 
-    `weights` may set 'conf', 'l1', 'grad', 'silog' (defaults 1, 1, 1, 0). Returns the
-    components and their weighted sum under 'total'.
+    `weights` may set 'conf', 'l1', 'grad', 'silog' (defaults 1, 1, 1, 0). `near_edge_weight`
+    weighs the pixels on the near side of a true depth edge (`near_edge_mask`) in the conf-L1
+    and the L1: where the decoder cannot tell an object's rim from the wall behind it, the L1's
+    best guess is the side most pixels show, the wall, and the object reads too far; 1: off.
+    Returns the components and their weighted sum under 'total'.
     """
+    if not near_edge_weight >= 0:
+        raise ValueError(f'near_edge_weight must be >= 0, got {near_edge_weight}')
     w = {'conf': 1.0, 'l1': 1.0, 'grad': 1.0, 'silog': 0.0}
     w.update(weights or {})
-    parts = {'conf': confidence_l1(pred, target, conf, valid, alpha),
-             'l1': filtered_l1(pred, target, valid, quantile),
+    pixel_weights = None
+    if near_edge_weight != 1.0:
+        pixel_weights = 1.0 + (near_edge_weight - 1.0) * near_edge_mask(target, valid).to(pred.dtype)
+    parts = {'conf': confidence_l1(pred, target, conf, valid, alpha, pixel_weights),
+             'l1': filtered_l1(pred, target, valid, quantile, pixel_weights),
              'grad': gradient_l1(pred, target, valid, grad_scales)}
     if w['silog']:
         parts['silog'] = silog(pred, target, valid)

@@ -33,6 +33,7 @@ class LossConfig:
     depth_alpha: float = 0.2
     depth_quantile: float = 0.98
     depth_grad_scales: int = 4
+    depth_near_edge_weight: float = 1.0  # the near side of true depth edges weighs this much (`depth_loss`)
     depth_parts: dict[str, float] = field(default_factory=lambda: {'conf': 1.0, 'l1': 1.0, 'grad': 1.0, 'silog': 0.0})
     pose_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 0.5])
     descriptor_temperature: float = 0.1
@@ -93,7 +94,8 @@ def geovr_loss(outputs: dict, targets: dict, config: LossConfig,
     total = outputs['scale'].sum() * 0.0
     if config.depth:
         parts = depth_loss(outputs['depth_rel'], targets['depth_rel'], outputs['depth_conf'], targets['valid'],
-                           config.depth_alpha, config.depth_quantile, config.depth_grad_scales, config.depth_parts)
+                           config.depth_alpha, config.depth_quantile, config.depth_grad_scales, config.depth_parts,
+                           config.depth_near_edge_weight)
         total = total + config.depth * parts['total']
         logs.update({f'depth/{k}': float(v.detach()) for k, v in parts.items()})
     if config.pointmap:
