@@ -7,6 +7,7 @@ import numpy as np
 from geovr_ros.geometry import (FloorScale, GeometryError, absolute_trajectory_error, depth_metrics, floor_distance,
                                 relative_pose_error, vertical_axis_of)
 from geovr_training.evaluation.predict import SequencePrediction
+from geovr_training.losses.depth import EDGE_JUMP_LOG, EDGE_RADIUS_PX  # what a depth edge is, trained and scored
 
 
 def clip_scales_gt(depth_gt: np.ndarray) -> np.ndarray:
@@ -32,8 +33,6 @@ def depth_summary(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     return out
 
 
-EDGE_JUMP_LOG = 0.15  # a true log-depth step that makes a depth edge (16 % nearer or farther)
-EDGE_RADIUS_PX = 4     # how far across the edge, in the true depth's pixels
 
 
 def depth_edge_summary(pred: np.ndarray, gt: np.ndarray, jump_log: float = EDGE_JUMP_LOG,

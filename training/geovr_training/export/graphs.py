@@ -118,7 +118,7 @@ GUIDE = 'guide_s4'  # + with a `depth_guidance`: the depth decoder's guide map (
 
 def has_guide(model: nn.Module) -> bool:
     """Whether the model's depth decoder reads the image guide (a frame encoder output)."""
-    return getattr(model.args, 'depth_guidance', 'none') != 'none'
+    return model.args.depth_guidance != 'none'
 
 
 class FrameEncoderGraph(nn.Module):

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import torch
 
+EDGE_JUMP_LOG = 0.15  # a true log-depth step that makes a depth edge (16 % nearer or farther)
+EDGE_RADIUS_PX = 4     # how far across the edge, in the true depth's pixels
+
 
 def _masked_mean(values: torch.Tensor, valid: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     weight = valid.to(values.dtype) if weights is None else valid.to(values.dtype) * weights
@@ -38,8 +41,8 @@ def filtered_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor,
     return _masked_mean(residual, keep, weights)
 
 
-def near_edge_mask(target: torch.Tensor, valid: torch.Tensor, jump_log: float = 0.15,
-                   radius_px: int = 4) -> torch.Tensor:
+def near_edge_mask(target: torch.Tensor, valid: torch.Tensor, jump_log: float = EDGE_JUMP_LOG,
+                   radius_px: int = EDGE_RADIUS_PX) -> torch.Tensor:
     """Pixels on the near side of a true depth edge, (B, F, H, W) bool: the true log-depth
     `radius_px` pixels away (left, right, up or down; both valid) is more than `jump_log`
     farther, as `evaluation.metrics.depth_edge_summary` finds them: an object's rim against
