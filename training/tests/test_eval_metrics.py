@@ -14,7 +14,8 @@ from geovr_training.evaluation.ablation import ablation_table, run_plan, target_
 from geovr_training.evaluation.camera import DEFAULT_CHANGES, CameraChange, apply_camera_change, fit_frames
 from geovr_training.evaluation.cli import main as eval_main
 from geovr_training.evaluation.data import load_sequences
-from geovr_training.evaluation.metrics import (clip_scales_gt, confidence_summary, depth_edge_summary, evaluate_sequence,
+from geovr_training.evaluation.metrics import (clip_scales_gt, confidence_summary, constant_depth_summary,
+                                                depth_edge_summary, depth_object_summary, evaluate_sequence,
                                                 trajectory_summary)
 from geovr_training.evaluation.predict import SequencePrediction, model_input_size, predict_sequence
 from geovr_training.model import build_model, preset_args, save_checkpoint
@@ -93,6 +94,32 @@ def test_depth_edge_summary_finds_a_rim_read_toward_the_wall_behind_it():
     assert blurred['edge_near_delta1'] < 0.6 and abs(blurred['edge_flat_log_bias']) < 0.01
     true[0, :5] = np.nan  # invalid true depth is no edge
     assert depth_edge_summary(true, true)['edge_pixels'] == pytest.approx(exact['edge_pixels'], rel=0.1)
+
+
+def test_depth_object_summary_puts_a_small_object_blurred_into_the_wall_too_far():
+    """Two boxes before a wall at 2 m, one 10 x 10 px at 1 m, one 3 x 3 px (too few pixels to
+    score): exact depth at any scale puts the object where it is; depth blurred across its
+    outline reads the small box too far and smears it along the rays; a constant depth puts it
+    at the wall; the room's pixels stay near 0."""
+    import cv2
+    true = np.full((2, 60, 80), 2.0)
+    ids = np.zeros(true.shape, np.int32)
+    true[:, 20:30, 30:40], ids[:, 20:30, 30:40] = 1.0, 7
+    true[:, 45:48, 10:13], ids[:, 45:48, 10:13] = 1.0, 9
+    exact = depth_object_summary(3.0 * true, true, ids)
+    assert exact['object_views'] == 2  # the 10 x 10 box in both frames; the 3 x 3 one is too small
+    assert exact['object_log_bias'] == pytest.approx(0.0, abs=1e-9) and exact['object_within_10pct'] == 1.0
+    assert exact['object_extent_log_ratio'] == pytest.approx(0.0, abs=1e-9)
+    assert exact['object_near_abs_log'] == pytest.approx(0.0, abs=1e-9)
+    blurred = depth_object_summary(np.stack([cv2.blur(t, (9, 9)) for t in true]), true, ids)
+    assert blurred['object_log_bias'] > 0.1 and blurred['object_abs_log'] == pytest.approx(blurred['object_log_bias'])
+    assert blurred['object_within_10pct'] == 0.0 and blurred['object_extent_log_ratio'] > 1.0
+    assert abs(blurred['object_room_log_bias']) < 0.05
+    constant = depth_object_summary(np.full(true.shape, 1.7), true, ids)
+    assert constant['object_log_bias'] == pytest.approx(np.log(2.0), abs=1e-6)  # read at the frame's median: the wall
+    assert constant_depth_summary([true], [ids])['object_log_bias'] == pytest.approx(np.log(2.0), abs=1e-6)
+    assert 'object_log_bias' not in constant_depth_summary([true])  # no segmentation, no object rows
+    assert depth_object_summary(true, true, np.zeros_like(ids))['object_views'] == 0
 
 
 def test_no_motion_baseline_is_the_true_spread_and_motion():
@@ -202,6 +229,9 @@ def test_geovr_eval_cli_writes_json_markdown_and_plots(tiny_data, tmp_path, caps
     assert 0.0 <= payload['summary']['confidence_0.5_kept'] <= 1.0
     assert '| confidence >= 0.9 |' in (out / 'metrics.md').read_text()
     assert '| rescaled by the floor |' in (out / 'metrics.md').read_text()
+    assert payload['summary']['object_views'] > 0 and np.isfinite(payload['summary']['object_abs_log'])
+    assert '## Depth at whole objects' in (out / 'metrics.md').read_text()
+    assert 'object_log_bias' in payload['baselines']['constant depth (the set\'s median)']
     assert "At the floor's scale" in (out / 'metrics.md').read_text()             # and per camera change
     assert 0.0 <= robust['hfov 30 deg (training 45-110)']['floor_depth_metric_delta1'] <= 1.0
     for png in ('trajectory.png', 'depth_example.png', 'camera_robustness.png', 'floor_scale.png'):

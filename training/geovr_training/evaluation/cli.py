@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     command = 'geovr-eval ' + ' '.join(shlex.quote(a) for a in argv)
     baselines = {}
     if all(seq.depth is not None for seq in sequences):
-        baselines['constant depth (the set\'s median)'] = constant_depth_summary([seq.depth for seq in sequences])
+        baselines['constant depth (the set\'s median)'] = constant_depth_summary(
+            [seq.depth for seq in sequences], [seq.segmentation for seq in sequences])
     written = write_report(args.out, summary, per_sequence, robustness, command, plots, baselines)
     print(markdown_table({'all': summary, **baselines}))
     if robustness:

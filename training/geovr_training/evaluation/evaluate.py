@@ -42,7 +42,7 @@ def evaluate_model(model: GeoVRv2Model, sequences: list, input_size: tuple[int, 
         bar.update(1)
         floor = (None if seq.depth is None or seq.T_world_cam is None
                  else floor_scales(pred.depth, seq.K, seq.depth, seq.T_world_cam))
-        row = evaluate_sequence(pred, seq.depth, seq.T_world_cam, floor=floor)
+        row = evaluate_sequence(pred, seq.depth, seq.T_world_cam, floor=floor, segmentation=seq.segmentation)
         row['sequence'] = seq.name
         per_sequence.append(row)
         if not plots:

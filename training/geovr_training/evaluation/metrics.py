@@ -84,18 +84,73 @@ def depth_edge_summary(pred: np.ndarray, gt: np.ndarray, jump_log: float = EDGE_
     return out
 
 
-def constant_depth_summary(depths: list[np.ndarray]) -> dict[str, float]:
+OBJECT_MIN_PIXELS = 64  # an object's view is scored when it shows this many pixels with valid true depth
+OBJECT_NEAR_M = 2.0      # views this near (the object's true median depth) also scored apart
+OBJECT_EXTENT_FLOOR_M = 0.05  # added to both depth extents, so a flat face seen head-on is no division by 0
+
+
+def depth_object_summary(pred: np.ndarray, gt: np.ndarray, segmentation: np.ndarray,
+                         min_pixels: int = OBJECT_MIN_PIXELS, near_m: float = OBJECT_NEAR_M) -> dict[str, float]:
+    """Where the depth puts whole objects, as the object map lifts them.
+
+    pred, gt (N, H, W) metres (NaN / 0 invalid); segmentation (N, H, W) instance ids, 0 the room.
+    Each frame's median log ratio is removed, as in `depth_edge_summary`. An object's view is the
+    pixels of one id > 0 in one frame with at least `min_pixels` valid; its error is
+    log(median predicted / median true depth) over them, its depth extent the 10th-90th
+    percentile span (metres, after the frame's scale). Returns `object_log_bias` (mean error:
+    > 0 the object is read too far), `object_abs_log`, `object_within_10pct` (share of views
+    within 10 %), `object_near_abs_log` (views nearer than `near_m`), `object_extent_log_ratio`
+    (mean log of the predicted over the true extent, each plus `OBJECT_EXTENT_FLOOR_M`: > 0 an
+    object smeared along the rays), `object_room_log_bias` (mean error of the room's pixels) and
+    `object_views` (views scored)."""
+    errors, near_errors, extent_ratios, room = [], [], [], []
+    for p, g, ids in zip(pred, gt, segmentation):
+        with np.errstate(all='ignore'):
+            ok = np.isfinite(g) & (g > 0) & np.isfinite(p) & (p > 0)
+        if ok.sum() < 100:
+            continue
+        log_ratio = np.log(np.where(ok, p, 1.0)) - np.log(np.where(ok, g, 1.0))
+        frame_scale = np.median(log_ratio[ok])
+        room.append(log_ratio[ok & (ids == 0)] - frame_scale)
+        scaled = p * np.exp(-frame_scale)
+        labels, counts = np.unique(ids[ok & (ids > 0)], return_counts=True)
+        for label in labels[counts >= min_pixels]:
+            mask = ok & (ids == label)
+            p_obj, g_obj = scaled[mask], g[mask]
+            true_median = float(np.median(g_obj))
+            error = float(np.log(np.median(p_obj) / true_median))
+            errors.append(error)
+            if true_median < near_m:
+                near_errors.append(error)
+            spans = [np.subtract(*np.percentile(d, [90, 10])) + OBJECT_EXTENT_FLOOR_M for d in (p_obj, g_obj)]
+            extent_ratios.append(float(np.log(spans[0] / spans[1])))
+    e, near = np.asarray(errors), np.asarray(near_errors)
+    room_errors = np.concatenate(room) if room else np.zeros(0)
+
+    def mean(values: np.ndarray) -> float:
+        return float(values.mean()) if values.size else float('nan')
+    return {'object_log_bias': mean(e), 'object_abs_log': mean(np.abs(e)),
+            'object_within_10pct': mean(np.abs(e) < np.log(1.1)), 'object_near_abs_log': mean(np.abs(near)),
+            'object_extent_log_ratio': mean(np.asarray(extent_ratios)), 'object_room_log_bias': mean(room_errors),
+            'object_views': float(e.size)}
+
+
+def constant_depth_summary(depths: list[np.ndarray],
+                           segmentations: list[np.ndarray | None] | None = None) -> dict[str, float]:
     """The trivial depth baseline: every pixel of every frame at the set's median true depth.
 
-    depths: one (N, H, W) true depth array (metres, NaN / 0 invalid) per sequence. Returns the
-    keys of `depth_summary`, `depth_edge_summary` and `scale_abs_rel`, averaged over sequences, plus
-    `constant_depth_m`."""
+    depths: one (N, H, W) true depth array (metres, NaN / 0 invalid) per sequence; segmentations:
+    their instance ids (N, H, W) where known. Returns the keys of `depth_summary`,
+    `depth_edge_summary`, `scale_abs_rel` and, with a segmentation, `depth_object_summary`
+    (every object at its frame's median depth), averaged over sequences, plus `constant_depth_m`."""
     valid = [d[np.isfinite(d) & (d > 0)] for d in depths]
     median = float(np.median(np.concatenate(valid))) if any(v.size for v in valid) else float('nan')
     rows = []
-    for depth in depths:
+    for depth, segmentation in zip(depths, segmentations or [None] * len(depths)):
         constant = np.full(depth.shape, median, np.float32)
         row = {**depth_summary(constant, depth), **depth_edge_summary(constant, depth)}
+        if segmentation is not None:
+            row.update(depth_object_summary(constant, depth, segmentation))
         s_gt = clip_scales_gt(depth)
         ok = np.isfinite(s_gt)
         if ok.any():
@@ -236,15 +291,18 @@ def floor_summary(pred: np.ndarray, gt: np.ndarray, scales: dict | None) -> dict
 
 def evaluate_sequence(pred: SequencePrediction, depth_gt: np.ndarray | None,
                       poses_gt: np.ndarray | None, K: np.ndarray | None = None,
-                      floor: dict | None = None) -> dict[str, float]:
+                      floor: dict | None = None, segmentation: np.ndarray | None = None) -> dict[str, float]:
     """All metrics available for one sequence (depth needs depth_gt, pose needs poses_gt; the
     floor's scale, `floor_summary`, needs K (N, 3, 3) too, or the caller's `floor_scales`
-    result as `floor`, computed once when the caller also plots it)."""
+    result as `floor`, computed once when the caller also plots it; depth at whole objects,
+    `depth_object_summary`, needs the instance ids (N, H, W) of a rendered sequence)."""
     out: dict[str, float] = {'frames': float(len(pred.depth)),
                              'ms_per_clip': 1000 * pred.seconds / max(1, len(pred.rel_poses))}
     if depth_gt is not None:
         out.update(depth_summary(pred.depth, depth_gt))
         out.update(depth_edge_summary(pred.depth, depth_gt))
+        if segmentation is not None:
+            out.update(depth_object_summary(pred.depth, depth_gt, segmentation))
         if pred.depth_confidence is not None:
             out.update(confidence_summary(pred.depth, pred.depth_confidence, depth_gt))
         if floor is None and K is not None and poses_gt is not None:

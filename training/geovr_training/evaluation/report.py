@@ -31,6 +31,15 @@ EDGE_COLUMNS = [
     ('edge_flat_log_bias', 'flat: log(pred / true)', '{:+.3f}'),
     ('edge_pixels', 'edge pixels', '{:.1%}'),
 ]
+OBJECT_COLUMNS = [
+    ('object_log_bias', 'object: log(pred / true)', '{:+.3f}'),
+    ('object_abs_log', 'object: mean abs log', '{:.3f}'),
+    ('object_within_10pct', 'within 10 %', '{:.3f}'),
+    ('object_near_abs_log', 'nearer than 2 m: mean abs log', '{:.3f}'),
+    ('object_extent_log_ratio', 'depth extent: log(pred / true)', '{:+.3f}'),
+    ('object_room_log_bias', 'room: log(pred / true)', '{:+.3f}'),
+    ('object_views', 'views', '{:.0f}'),
+]
 FLOOR_COLUMNS = [
     ('depth_metric_abs_rel', 'AbsRel (metric)', '{:.3f}'),
     ('depth_metric_delta1', 'δ1 (metric)', '{:.3f}'),
@@ -84,6 +93,12 @@ def write_report(out_dir: str | Path, summary: dict, per_sequence: list[dict], r
         md += ["## Depth at its edges (each frame's median scale removed; an edge: the true log-depth "
                f'steps by more than {EDGE_JUMP_LOG:g} within {EDGE_RADIUS_PX} px; > 0: too far)\n',
                markdown_table({'model': summary, **(baselines or {})}, EDGE_COLUMNS), '']
+    if 'object_log_bias' in summary:
+        from geovr_training.evaluation.metrics import OBJECT_MIN_PIXELS
+        md += ["## Depth at whole objects (each frame's median scale removed; a view: one instance's pixels in one "
+               f'frame, at least {OBJECT_MIN_PIXELS}; its error: log of the median predicted over the median true '
+               'depth, > 0: too far; the extent: its 10th-90th percentile depth span; views per sequence)\n',
+               markdown_table({'model': summary, **(baselines or {})}, OBJECT_COLUMNS), '']
     floor_rows = [r for r in per_sequence if 'floor_camera_height' in r]
     if floor_rows:
         keys = set.intersection(*(set(r) for r in floor_rows)) - {'sequence'}
