@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ['verifier']:  # geovr-eval verifier --data ROOMS --out DIR
         from geovr_training.evaluation.verifier import main as verifier_main
         return verifier_main(argv[1:])
+    if argv[:1] == ['compare']:  # geovr-eval compare A B: two objects runs over the same rooms, room-paired
+        from geovr_training.evaluation.compare import main as compare_main
+        return compare_main(argv[1:])
     if argv[:1] == ['transfer']:  # geovr-eval transfer --run NAME=DIRS ... --test NAME=PATH ... --out DIR
         from geovr_training.evaluation.transfer import main as transfer_main
         return transfer_main(argv[1:])
@@ -37,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  '`geovr-eval objects --help`: the object map; '
                                                  '`geovr-eval questions --help`: a labelled real question set; '
                                                  '`geovr-eval verifier --help`: fit the object map\'s instance verifier; '
-                                                 '`geovr-eval transfer --help`: training mixes judged on real recordings).')
+                                                 '`geovr-eval transfer --help`: training mixes judged on real recordings; '
+                                                 '`geovr-eval compare --help`: two object-map runs, room by room).')
     parser.add_argument('--checkpoint', required=True)
     parser.add_argument('--data', required=True, help='generated dataset folder or real recording')
     parser.add_argument('--out', required=True, help='output folder (metrics.json, metrics.md, *.png)')

@@ -1,0 +1,163 @@
+"""`geovr-eval compare`: is B's object map better than A's, or is it the rooms?
+
+Two `geovr-eval objects` runs over the same rendered rooms (two models, or two settings) give
+one row per room each. A figure pooled over 24 rooms swings with the few rooms where one
+tracker loses its way, so a difference of a few VSI points can be either. The rooms are
+resampled with replacement (a paired bootstrap: the same rooms for both runs in each
+resample), and each figure's difference B - A is given with its interval and the share of
+resamples in which B is the better, next to both runs' figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from geovr_training.evaluation.objects import QA_TASKS, RUNTIME_ROWS, qa_summary, summarise
+
+RUNTIME = 'runtime'   # --row: the runtime session's first row, whatever the model directory's name
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of a run's per-room rows; `higher_is_better` says which way B must move."""
+    name: str
+    of_rows: Callable[[list[dict]], float]
+    higher_is_better: bool = True
+    needs_qa: bool = False
+
+
+def _qa(key: str, task: str | None = None) -> Callable[[list[dict]], float]:
+    def figure(rows: list[dict]) -> float:
+        summary = qa_summary([r['qa'] for r in rows])
+        return summary['tasks'].get(task, float('nan')) if task else summary[key]
+    return figure
+
+
+def _map(key: str) -> Callable[[list[dict]], float]:
+    return lambda rows: summarise(rows)[key]
+
+
+FIGURES = (
+    Figure('VSI overall (the 8)', _qa('overall'), needs_qa=True),
+    *(Figure(f'VSI {task}', _qa('tasks', task), needs_qa=True) for task in QA_TASKS),
+    Figure('QA where-is median m', _qa('where_median_m'), higher_is_better=False, needs_qa=True),
+    Figure('object recall', _map('recall')),
+    Figure('object precision', _map('precision')),
+    Figure('count exact', _map('count_exact')),
+    Figure('where-is median m', _map('where_median_m'), higher_is_better=False),
+    Figure('size MRA', _map('size_mra')),
+    Figure('distance MRA', _map('distance_mra')),
+)
+
+
+class CompareError(ValueError):
+    """Two runs that cannot be compared room by room."""
+
+
+def room_rows(path: str | Path, row: str = RUNTIME) -> tuple[str, list[dict]]:
+    """(the row's name, its per-room rows) of a `geovr-eval objects` output (objects.json, or
+    the folder holding it). row: RUNTIME (the runtime session's first row), or a row's name."""
+    path = Path(path)
+    file = path / 'objects.json' if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f'{str(file)!r} does not exist (a geovr-eval objects output)')
+    per_sequence = json.loads(file.read_text()).get('rendered', {}).get('per_sequence', {})
+    if row == RUNTIME:
+        prefix, suffix = RUNTIME_ROWS[0].split('{}')
+        names = [n for n in per_sequence if n.startswith(prefix) and n.endswith(suffix)]
+    else:
+        names = [n for n in per_sequence if n == row]
+    if len(names) != 1:
+        raise CompareError(f'{str(file)!r} has {len(names)} rows named {row!r}; its rows: {sorted(per_sequence)}')
+    return names[0], per_sequence[names[0]]
+
+
+def paired_rooms(rows_a: list[dict], rows_b: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The two runs' rows in one room order; CompareError when their rooms differ."""
+    by_name = {r['sequence']: r for r in rows_b}
+    names_a = [r['sequence'] for r in rows_a]
+    if sorted(names_a) != sorted(by_name) or len(set(names_a)) != len(names_a):
+        only_a = sorted(set(names_a) - set(by_name))
+        only_b = sorted(set(by_name) - set(names_a))
+        raise CompareError(f'the runs are not over the same rooms: only in A {only_a[:5]}, only in B {only_b[:5]}')
+    return rows_a, [by_name[n] for n in names_a]
+
+
+def compare_runs(rows_a: list[dict], rows_b: list[dict], resamples: int = 2000, level: float = 0.9,
+                 seed: int = 0) -> dict[str, dict[str, float]]:
+    """Every figure of `FIGURES` the rows hold: {name: {a, b, difference (B - A), low, high
+    (the `level` interval of the difference over `resamples` paired resamples of the rooms),
+    b_better (the share of resamples where B is the better)}}."""
+    rows_a, rows_b = paired_rooms(rows_a, rows_b)
+    n = len(rows_a)
+    if n == 0:
+        raise CompareError('no rooms to compare')
+    if not 0 < level < 1 or resamples < 1:
+        raise CompareError(f'level must be in (0, 1) and resamples >= 1, got {level!r}, {resamples!r}')
+    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    has_qa = all('qa' in r for r in rows_a + rows_b)
+    out = {}
+    for figure in FIGURES:
+        if figure.needs_qa and not has_qa:
+            continue
+        a, b = figure.of_rows(rows_a), figure.of_rows(rows_b)
+        if not (np.isfinite(a) and np.isfinite(b)):
+            continue
+        differences = np.array([figure.of_rows([rows_b[i] for i in d]) - figure.of_rows([rows_a[i] for i in d])
+                                for d in draws])
+        differences = differences[np.isfinite(differences)]
+        sign = 1.0 if figure.higher_is_better else -1.0
+        tail = (1 - level) / 2
+        out[figure.name] = {'a': a, 'b': b, 'difference': b - a,
+                            'low': float(np.quantile(differences, tail)),
+                            'high': float(np.quantile(differences, 1 - tail)),
+                            'b_better': float(np.mean(sign * differences > 0))}
+    return out
+
+
+def markdown(result: dict[str, dict[str, float]], name_a: str, name_b: str, level: float, rooms: int) -> str:
+    lines = [f'A: {name_a}; B: {name_b}; {rooms} rooms, paired resamples of the rooms', '',
+             f'| figure | A | B | B - A | {100 * level:.0f} % interval | B better in |', '|---|---|---|---|---|---|']
+    for name, r in result.items():
+        lines.append(f"| {name} | {r['a']:.3f} | {r['b']:.3f} | {r['difference']:+.3f} | "
+                     f"{r['low']:+.3f} .. {r['high']:+.3f} | {100 * r['b_better']:.0f} % |")
+    return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='geovr-eval compare', description=__doc__.splitlines()[0])
+    parser.add_argument('a', help='geovr-eval objects output (folder or objects.json): the baseline')
+    parser.add_argument('b', help='the same rooms under the change')
+    parser.add_argument('--row', default=RUNTIME,
+                        help=f"the row compared: {RUNTIME!r} (the runtime session's, default) or a row's "
+                             "full name (e.g. 'oracle namer, stride 8')")
+    parser.add_argument('--resamples', type=int, default=2000)
+    parser.add_argument('--level', type=float, default=0.9, help='the interval of the difference (default 0.9)')
+    parser.add_argument('--out', default=None, help='also write compare.json and compare.md here')
+    args = parser.parse_args(argv)
+    try:
+        name_a, rows_a = room_rows(args.a, args.row)
+        name_b, rows_b = room_rows(args.b, args.row)
+        result = compare_runs(rows_a, rows_b, args.resamples, args.level)
+    except (FileNotFoundError, CompareError, json.JSONDecodeError) as exc:
+        print(f'geovr-eval compare: error: {exc}', file=sys.stderr)
+        return 2
+    text = markdown(result, name_a, name_b, args.level, len(rows_a))
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / 'compare.json').write_text(json.dumps({'a': str(args.a), 'b': str(args.b), 'row': args.row,
+                                                      'level': args.level, 'figures': result}, indent=2))
+        (out / 'compare.md').write_text(f'# geovr-eval compare\n\n{text}\n')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
