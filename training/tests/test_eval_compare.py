@@ -69,3 +69,8 @@ def test_cli_compares_the_runtime_rows_of_two_model_directories(tmp_path, capsys
     assert saved['VSI object_count']['difference'] == pytest.approx(50.0)
     assert saved['where-is median m']['difference'] == pytest.approx(-0.1)
     assert '| VSI overall (the 8) |' in (tmp_path / 'o' / 'compare.md').read_text()
+    c = _write(tmp_path / 'c', 'm_a', [_room(f'scene_{i}', 0.5, 0, 0.3) for i in range(6)])   # another set, same names
+    assert eval_main(['compare', f'{a},{c}', f'{b},{c}', '--resamples', '50', '--out', str(tmp_path / 'p')]) == 0
+    pooled = json.loads((tmp_path / 'p' / 'compare.json').read_text())['figures']
+    assert pooled['VSI object_count']['difference'] == pytest.approx(25.0)   # 12 rooms, 6 of them unchanged
+    assert '12 rooms' in capsys.readouterr().out

@@ -78,6 +78,18 @@ def room_rows(path: str | Path, row: str = RUNTIME) -> tuple[str, list[dict]]:
     return names[0], per_sequence[names[0]]
 
 
+def pooled_rows(paths: str, row: str = RUNTIME) -> tuple[str, list[dict]]:
+    """`room_rows` of several outputs (comma-separated), their rooms told apart by the output's
+    place in the list (room sets generated with other seeds reuse the scene names)."""
+    names, rows = [], []
+    parts = [p for p in paths.split(',') if p]
+    for index, path in enumerate(parts):
+        name, these = room_rows(path, row)
+        names.append(name)
+        rows += [{**r, 'sequence': f'{index}:{r["sequence"]}'} if len(parts) > 1 else r for r in these]
+    return ' + '.join(dict.fromkeys(names)), rows
+
+
 def paired_rooms(rows_a: list[dict], rows_b: list[dict]) -> tuple[list[dict], list[dict]]:
     """The two runs' rows in one room order; CompareError when their rooms differ."""
     by_name = {r['sequence']: r for r in rows_b}
@@ -132,8 +144,9 @@ def markdown(result: dict[str, dict[str, float]], name_a: str, name_b: str, leve
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='geovr-eval compare', description=__doc__.splitlines()[0])
-    parser.add_argument('a', help='geovr-eval objects output (folder or objects.json): the baseline')
-    parser.add_argument('b', help='the same rooms under the change')
+    parser.add_argument('a', help='geovr-eval objects output (folder or objects.json): the baseline; several, '
+                                  'comma-separated, are pooled (e.g. validation,held-out,fresh rooms)')
+    parser.add_argument('b', help='the same rooms under the change (the same outputs in the same order)')
     parser.add_argument('--row', default=RUNTIME,
                         help=f"the row compared: {RUNTIME!r} (the runtime session's, default) or a row's "
                              "full name (e.g. 'oracle namer, stride 8')")
@@ -142,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--out', default=None, help='also write compare.json and compare.md here')
     args = parser.parse_args(argv)
     try:
-        name_a, rows_a = room_rows(args.a, args.row)
-        name_b, rows_b = room_rows(args.b, args.row)
+        name_a, rows_a = pooled_rows(args.a, args.row)
+        name_b, rows_b = pooled_rows(args.b, args.row)
         result = compare_runs(rows_a, rows_b, args.resamples, args.level)
     except (FileNotFoundError, CompareError, json.JSONDecodeError) as exc:
         print(f'geovr-eval compare: error: {exc}', file=sys.stderr)
