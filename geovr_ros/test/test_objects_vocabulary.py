@@ -180,6 +180,9 @@ categories:
     ('head_synonyms: [duck]\n', r'user.yaml.*head_synonyms must map a category name to a list of words'),
     ('on_floor: lamp\n', r'user.yaml.*on_floor must be a list of category names'),
     ('on_floor: [chair, 3]\n', r'on_floor must be a list of category names'),
+    ('size_quantiles: 0.25\n', r'user.yaml.*size_quantiles must be \[low, high\]'),
+    ('size_quantiles: [0.8, 0.2]\n', r'size_quantiles must be \[low, high\] with 0 <= low <= high <= 1'),
+    ('size_quantiles: [0.1, 0.5, 0.9]\n', r'size_quantiles must be \[low, high\]'),
 ])
 def test_bad_user_files_are_rejected_with_the_offending_key(tmp_path, text, message):
     with pytest.raises(VocabularyError, match=message):
@@ -203,6 +206,19 @@ def test_the_categories_that_stand_on_the_floor(shipped, tmp_path):
     assert own.on_floor == ('chair', 'table') and own.with_categories(['stool']).on_floor == ('chair', 'table')
     assert load_vocabulary(_write(tmp_path, 'on_floor: []\n')).on_floor == ()   # none stands: boxes as seen
     assert vocabulary_from_dict(shipped.to_dict()).on_floor == shipped.on_floor
+
+
+def test_the_size_quantiles_the_shipped_vocabulary_sets_for_its_models_depth(shipped, tmp_path):
+    from geovr_ros.objects import ObjectMapConfig, map_config_of
+    assert shipped.size_quantiles == (0.25, 0.75)
+    assert map_config_of(shipped).size_quantiles == (0.25, 0.75)
+    assert map_config_of(shipped, size_quantiles=(0.0, 1.0)).size_quantiles == (0.0, 1.0)   # a setting wins
+    own = load_vocabulary(_write(tmp_path, 'size_quantiles: [0.1, 0.9]\n'))   # e.g. a depth sensor's
+    assert map_config_of(own.with_categories(['stool'])).size_quantiles == (0.1, 0.9)
+    unset = load_vocabulary(_write(tmp_path, 'size_quantiles: null\n'))   # the association's box
+    assert unset.size_quantiles is None and map_config_of(unset).size_quantiles is None
+    assert ObjectMapConfig().size_quantiles is None and ObjectMapConfig().box_quantiles == (0.1, 0.9)
+    assert vocabulary_from_dict(shipped.to_dict()).size_quantiles == (0.25, 0.75)
 
 
 def test_unreadable_files_are_named(tmp_path):

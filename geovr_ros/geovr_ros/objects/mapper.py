@@ -23,9 +23,10 @@ __all__ = ['ObjectMapper', 'map_config_of']
 
 
 def map_config_of(vocabulary: Vocabulary, **settings) -> ObjectMapConfig:
-    """The object map's rules a vocabulary carries (its `verifier` and `on_floor`), with
-    `settings` (other `ObjectMapConfig` fields, or these replaced)."""
-    return ObjectMapConfig(**{'verifier': vocabulary.verifier, 'on_floor': vocabulary.on_floor, **settings})
+    """The object map's rules a vocabulary carries (its `verifier`, `on_floor` and
+    `size_quantiles`), with `settings` (other `ObjectMapConfig` fields, or these replaced)."""
+    return ObjectMapConfig(**{'verifier': vocabulary.verifier, 'on_floor': vocabulary.on_floor,
+                              'size_quantiles': vocabulary.size_quantiles, **settings})
 
 
 class ObjectMapper:

@@ -6,7 +6,8 @@ each as its centroid in its keyframe's optical frame plus its box relative to th
 
 - centroid: the score-weighted mean of the observations' centroids;
 - box: per axis, the `box_quantiles` of the observations' box corners (low quantile of the
-  minima, high quantile of the maxima: the union of partial views, robust to one stray view);
+  minima, high quantile of the maxima: the union of partial views, robust to one stray view),
+  what association compares; the box an instance reports takes `size_quantiles` when given;
 - footprint box, with the vertical axis known: the same union along 36 directions of the
   floor plane, and the box turned about the vertical axis to the smallest footprint
   (`objects/footprint.py`): an object at an angle to the map's axes gets its own size, not its
@@ -101,7 +102,12 @@ class ObjectMapConfig:
     instance is believed (belief None).
     on_floor: categories whose objects stand (the vocabulary's `on_floor`): with the vertical
     axis known, an instance of one reaches down to the surface under it (module docstring);
-    (): none."""
+    (): none.
+    size_quantiles: the quantiles of the views' box corners an instance reports as its box and
+    footprint (what its size, its markers and the answers' closest points read, and the
+    verifier weighs); association and merging still compare the `box_quantiles` box. None:
+    `box_quantiles` (the vocabulary's `size_quantiles`; docs/objects.md, "An instance's box on
+    a learned depth")."""
 
     max_distance: float = 0.5
     size_fraction: float = 1.0
@@ -120,6 +126,7 @@ class ObjectMapConfig:
     max_colour_distance: float | None = 0.6
     verifier: InstanceVerifier | None = None
     on_floor: tuple[str, ...] = ()
+    size_quantiles: tuple[float, float] | None = None
 
     def __post_init__(self):
         if isinstance(self.on_floor, str) or not all(isinstance(c, str) for c in self.on_floor):
@@ -144,9 +151,13 @@ class ObjectMapConfig:
         if not 0 <= self.miss_margin < 0.5 or not self.miss_range > 0 or not self.miss_tolerance >= 0:
             raise ValueError(f'miss_margin must be in [0, 0.5), miss_range > 0 and miss_tolerance >= 0, got '
                              f'{self.miss_margin}, {self.miss_range} and {self.miss_tolerance}')
-        lo, hi = self.box_quantiles
-        if not 0 <= lo <= hi <= 1:
-            raise ValueError(f'box_quantiles must satisfy 0 <= low <= high <= 1, got {self.box_quantiles}')
+        for name in ('box_quantiles', 'size_quantiles'):
+            quantiles = getattr(self, name)
+            if quantiles is None and name == 'size_quantiles':
+                continue
+            if len(quantiles) != 2 or not 0 <= quantiles[0] <= quantiles[1] <= 1:
+                raise ValueError(f'{name} must satisfy 0 <= low <= high <= 1, got {quantiles}')
+            object.__setattr__(self, name, tuple(float(q) for q in quantiles))   # a saved map's list
 
 
 @dataclass(frozen=True)
@@ -270,13 +281,18 @@ class _Track:
     def instance(self, config: 'ObjectMapConfig') -> ObjectInstance:
         if self.cached is None:
             centroid, lo, hi, colour = self.summary(config)
+            quantiles = config.box_quantiles
+            if config.size_quantiles is not None and config.size_quantiles != quantiles:
+                quantiles = config.size_quantiles
+                lo, hi = self.box(quantiles)
+                lo.flags.writeable = hi.flags.writeable = False
             mean_score = self.score_sum / max(self.obs_total, 1)
             support = self.n_views / (self.n_views + config.views_half)
             if config.negative_evidence:
                 support *= self.n_views / (self.n_views + self.n_missed)
             v = config.vertical_axis
             footprint = None if v is None else fit_footprint_box(
-                self.point_map, self.reach_low, self.reach_high, v, (lo[v], hi[v]), config.box_quantiles, centroid)
+                self.point_map, self.reach_low, self.reach_high, v, (lo[v], hi[v]), quantiles, centroid)
             if footprint is not None:
                 for array in (footprint.centre, footprint.axes, footprint.size):
                     array.flags.writeable = False  # shared by every reader until the next change
@@ -675,8 +691,7 @@ class ObjectMap:
         try:
             saved = meta['config']
             verifier = saved.get('verifier')   # maps saved before the verifier have none
-            config = config or ObjectMapConfig(**{**saved, 'box_quantiles': tuple(saved['box_quantiles']),
-                                                  'verifier': verifier and InstanceVerifier.from_dict(verifier)})
+            config = config or ObjectMapConfig(**{**saved, 'verifier': verifier and InstanceVerifier.from_dict(verifier)})
             categories = [str(c) for c in meta['categories']]
             next_id = int(meta['next_id'])
         except (KeyError, TypeError, ValueError) as exc:   # VerifierError is a ValueError

@@ -37,7 +37,7 @@ __all__ = ['Category', 'Vocabulary', 'VocabularyError', 'load_vocabulary', 'merg
 
 SHIPPED_FILE = 'object_vocabulary.yaml'
 SETTING_KEYS = ('temperature', 'min_score', 'combine', 'pool_cells', 'imagenet_sure', 'windows', 'window_pixels',
-                'verifier', 'head_synonyms', 'on_floor')
+                'verifier', 'head_synonyms', 'on_floor', 'size_quantiles')
 TOP_KEYS = SETTING_KEYS + ('categories', 'remove')
 COMBINE_RULES = ('head', 'max')  # objects/namers.py
 CATEGORY_KEYS = ('imagenet', 'synonyms', 'plural')
@@ -141,13 +141,16 @@ class Vocabulary:
         on_floor: names of the categories whose objects stand on the floor or on something
             the map holds (`ObjectMapConfig.on_floor`: the map stretches their boxes down to
             that surface when the views saw only their tops); may name categories a head adds.
+        size_quantiles: (low, high) quantiles of an instance's views' box corners that bound the
+            box it reports (`ObjectMapConfig.size_quantiles`: its size; association keeps the
+            map's `box_quantiles`); None: the same as those.
     """
 
     def __init__(self, categories: Sequence[Category], temperature: float = 1.0, min_score: float = 0.3,
                  combine: str = 'head', pool_cells: int = 1, imagenet_sure: float = 1.0,
                  windows: Sequence[float] = (), window_pixels: int = 128,
                  verifier: InstanceVerifier | None = None, head_synonyms: Mapping[str, Sequence[str]] | None = None,
-                 on_floor: Sequence[str] = ()):
+                 on_floor: Sequence[str] = (), size_quantiles: Sequence[float] | None = None):
         if not categories:
             raise VocabularyError('a vocabulary needs at least one category')
         if not (np.isfinite(temperature) and temperature > 0):
@@ -178,6 +181,7 @@ class Vocabulary:
         if isinstance(on_floor, (str, bytes)) or not all(isinstance(n, str) and n.strip() for n in on_floor):
             raise VocabularyError(f'on_floor must be a list of category names, got {on_floor!r}')
         self.on_floor = tuple(sorted({' '.join(n.lower().split()) for n in on_floor}))
+        self.size_quantiles = _size_quantiles(size_quantiles)
         self.categories = tuple(categories)
         self.names = tuple(c.name for c in self.categories)
         self.temperature = float(temperature)
@@ -244,7 +248,7 @@ class Vocabulary:
             return self
         return Vocabulary(self.categories + tuple(added), self.temperature, self.min_score, self.combine,
                           self.pool_cells, self.imagenet_sure, self.windows, self.window_pixels, self.verifier,
-                          self.head_synonyms, self.on_floor)
+                          self.head_synonyms, self.on_floor, self.size_quantiles)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Category probabilities (..., K + 1) of ImageNet logits (..., 1000).
@@ -317,6 +321,7 @@ class Vocabulary:
                 'verifier': None if self.verifier is None else self.verifier.to_dict(),
                 'head_synonyms': {name: list(words) for name, words in self.head_synonyms.items()},
                 'on_floor': list(self.on_floor),
+                'size_quantiles': None if self.size_quantiles is None else list(self.size_quantiles),
                 'categories': {c.name: {'imagenet': dict(c.imagenet), 'synonyms': list(c.synonyms),
                                         **({'plural': c.plural} if c.plural else {})}
                                for c in self.categories}}
@@ -330,6 +335,19 @@ def _head_synonyms(data: Any) -> dict[str, tuple[str, ...]]:
         raise VocabularyError(f'head_synonyms must map a category name to a list of words, got {data!r}')
     return {' '.join(name.lower().split()): tuple(' '.join(w.lower().split()) for w in words)
             for name, words in data.items()}
+
+
+def _size_quantiles(value: Any) -> tuple[float, float] | None:
+    """`size_quantiles` checked: None, or (low, high) with 0 <= low <= high <= 1."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise VocabularyError(f'size_quantiles must be [low, high] with 0 <= low <= high <= 1, got {value!r}')
+    pair = list(value)
+    if len(pair) != 2 or not all(isinstance(q, (int, float)) and not isinstance(q, bool) and np.isfinite(q)
+                                 for q in pair) or not 0 <= pair[0] <= pair[1] <= 1:
+        raise VocabularyError(f'size_quantiles must be [low, high] with 0 <= low <= high <= 1, got {value!r}')
+    return float(pair[0]), float(pair[1])
 
 
 def _normalise_class_name(name: str) -> str:
@@ -388,7 +406,7 @@ def vocabulary_from_dict(data: Mapping[str, Any], source: str = '<dict>') -> Voc
                           str(data.get('combine', 'head')), pool_cells, float(data.get('imagenet_sure', 1.0)),
                           tuple(windows), data.get('window_pixels', 128),
                           None if verifier is None else InstanceVerifier.from_dict(verifier),
-                          data.get('head_synonyms'), tuple(on_floor))
+                          data.get('head_synonyms'), tuple(on_floor), data.get('size_quantiles'))
     except (TypeError, ValueError) as exc:
         raise VocabularyError(f'{source}: {exc}') from exc
 
