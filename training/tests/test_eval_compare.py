@@ -74,3 +74,32 @@ def test_cli_compares_the_runtime_rows_of_two_model_directories(tmp_path, capsys
     pooled = json.loads((tmp_path / 'p' / 'compare.json').read_text())['figures']
     assert pooled['VSI object_count']['difference'] == pytest.approx(25.0)   # 12 rooms, 6 of them unchanged
     assert '12 rooms' in capsys.readouterr().out
+
+
+def _questions(path, verdicts, tasks=('where_is', 'object_count', 'abs_distance')):
+    """A geovr-eval questions --spread output: one run per row of `verdicts` (questions x runs)."""
+    values = [str(2.5 + 0.5 * k) for k in range(len(verdicts[0]))]
+    path.mkdir()
+    (path / 'spread.json').write_text(json.dumps({'parameter': 'tracking_threshold_px', 'values': values}))
+    for k, value in enumerate(values):
+        run = path / f'tracking_threshold_px={value}'
+        run.mkdir()
+        questions = [{'question': f'question {i}?', 'task': tasks[i % len(tasks)], 'correct': bool(v[k])}
+                     for i, v in enumerate(verdicts)]
+        (run / 'questions.json').write_text(json.dumps({'model': '/tmp/m_x', 'questions': questions}))
+    return path
+
+
+def test_two_question_sets_are_compared_question_by_question(tmp_path, capsys):
+    a = _questions(tmp_path / 'a', [[1, 1, 1]] * 10 + [[0, 0, 0]] * 10)
+    b = _questions(tmp_path / 'b', [[1, 1, 1]] * 10 + [[1, 1, 0]] * 10)   # ten more right in 2 of 3 runs
+    assert eval_main(['compare', str(a), str(b), '--resamples', '300', '--out', str(tmp_path / 'o')]) == 0
+    assert '20 questions, paired resamples of the questions' in capsys.readouterr().out
+    right = json.loads((tmp_path / 'o' / 'compare.json').read_text())['figures']['questions right (mean over runs)']
+    assert right['a'] == 10 and right['b'] == pytest.approx(10 + 20 / 3) and right['low'] > 3 and right['b_better'] == 1.0
+    objects = _write(tmp_path / 'objects', 'm_a', [_room('scene_0', 0.5, 1, 0.3)])
+    assert eval_main(['compare', str(a), str(objects)]) == 2
+    assert 'not both geovr-eval questions outputs' in capsys.readouterr().err
+    other = _questions(tmp_path / 'other', [[1, 1, 1]] * 19)
+    assert eval_main(['compare', str(a), str(other)]) == 2
+    assert 'only in A' in capsys.readouterr().err

@@ -5,7 +5,9 @@ one row per room each. A figure pooled over 24 rooms swings with the few rooms w
 tracker loses its way, so a difference of a few VSI points can be either. The rooms are
 resampled with replacement (a paired bootstrap: the same rooms for both runs in each
 resample), and each figure's difference B - A is given with its interval and the share of
-resamples in which B is the better, next to both runs' figures.
+resamples in which B is the better, next to both runs' figures. Two `geovr-eval questions`
+outputs (a labelled real question set, each question right in a share of a `--spread`'s runs)
+are compared the same way, the questions resampled.
 """
 from __future__ import annotations
 
@@ -56,6 +58,15 @@ FIGURES = (
 )
 
 
+def _right(task: str | None = None) -> Callable[[list[dict]], float]:
+    return lambda rows: float(sum(r['correct'] for r in rows if task is None or r['task'] == task))
+
+
+QUESTION_TASKS = ('where_is', 'object_count', 'abs_distance', 'not_seen')   # the real question set's
+QUESTION_FIGURES = (Figure('questions right (mean over runs)', _right()),
+                    *(Figure(f'{task} right', _right(task)) for task in QUESTION_TASKS))
+
+
 class CompareError(ValueError):
     """Two runs that cannot be compared room by room."""
 
@@ -78,6 +89,36 @@ def room_rows(path: str | Path, row: str = RUNTIME) -> tuple[str, list[dict]]:
     return names[0], per_sequence[names[0]]
 
 
+def question_rows(path: str | Path) -> tuple[str, list[dict]]:
+    """(the model's name, one row per question: {'sequence': the question, 'task', 'correct':
+    the share of runs that answered it right}) of a `geovr-eval questions` output folder: its
+    `--spread` runs (spread.json and a folder per run) or its one run (questions.json)."""
+    path = Path(path)
+    spread = path / 'spread.json'
+    if spread.is_file():
+        meta = json.loads(spread.read_text())
+        files = [path / f"{meta['parameter']}={value}" / 'questions.json' for value in meta['values']]
+    else:
+        files = [path / 'questions.json']
+    runs = []
+    for file in files:
+        if not file.is_file():
+            raise FileNotFoundError(f'{str(file)!r} does not exist (a geovr-eval questions output)')
+        runs.append(json.loads(file.read_text()))
+    texts = [[q['question'] for q in run['questions']] for run in runs]
+    if any(t != texts[0] for t in texts):
+        raise CompareError(f'{str(path)!r}: its runs did not ask the same questions')
+    rows = [{'sequence': q['question'], 'task': q['task'],
+             'correct': float(np.mean([run['questions'][k]['correct'] for run in runs]))}
+            for k, q in enumerate(runs[0]['questions'])]
+    return f"{Path(str(runs[0].get('model', path))).name} ({len(runs)} runs)", rows
+
+
+def is_questions_output(path: str | Path) -> bool:
+    """Whether `path` is a `geovr-eval questions` output folder (else an objects one)."""
+    return (Path(path) / 'spread.json').is_file() or (Path(path) / 'questions.json').is_file()
+
+
 def pooled_rows(paths: str, row: str = RUNTIME) -> tuple[str, list[dict]]:
     """`room_rows` of several outputs (comma-separated), their rooms told apart by the output's
     place in the list (room sets generated with other seeds reuse the scene names)."""
@@ -97,15 +138,16 @@ def paired_rooms(rows_a: list[dict], rows_b: list[dict]) -> tuple[list[dict], li
     if sorted(names_a) != sorted(by_name) or len(set(names_a)) != len(names_a):
         only_a = sorted(set(names_a) - set(by_name))
         only_b = sorted(set(by_name) - set(names_a))
-        raise CompareError(f'the runs are not over the same rooms: only in A {only_a[:5]}, only in B {only_b[:5]}')
+        raise CompareError(f'the runs are not over the same rooms (or questions): only in A {only_a[:5]}, '
+                           f'only in B {only_b[:5]}')
     return rows_a, [by_name[n] for n in names_a]
 
 
 def compare_runs(rows_a: list[dict], rows_b: list[dict], resamples: int = 2000, level: float = 0.9,
-                 seed: int = 0) -> dict[str, dict[str, float]]:
-    """Every figure of `FIGURES` the rows hold: {name: {a, b, difference (B - A), low, high
-    (the `level` interval of the difference over `resamples` paired resamples of the rooms),
-    b_better (the share of resamples where B is the better)}}."""
+                 seed: int = 0, figures: tuple[Figure, ...] = FIGURES) -> dict[str, dict[str, float]]:
+    """Every figure of `figures` the rows hold: {name: {a, b, difference (B - A), low, high
+    (the `level` interval of the difference over `resamples` paired resamples of the rows:
+    rooms, or questions), b_better (the share of resamples where B is the better)}}."""
     rows_a, rows_b = paired_rooms(rows_a, rows_b)
     n = len(rows_a)
     if n == 0:
@@ -115,7 +157,7 @@ def compare_runs(rows_a: list[dict], rows_b: list[dict], resamples: int = 2000, 
     draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
     has_qa = all('qa' in r for r in rows_a + rows_b)
     out = {}
-    for figure in FIGURES:
+    for figure in figures:
         if figure.needs_qa and not has_qa:
             continue
         a, b = figure.of_rows(rows_a), figure.of_rows(rows_b)
@@ -133,8 +175,9 @@ def compare_runs(rows_a: list[dict], rows_b: list[dict], resamples: int = 2000, 
     return out
 
 
-def markdown(result: dict[str, dict[str, float]], name_a: str, name_b: str, level: float, rooms: int) -> str:
-    lines = [f'A: {name_a}; B: {name_b}; {rooms} rooms, paired resamples of the rooms', '',
+def markdown(result: dict[str, dict[str, float]], name_a: str, name_b: str, level: float, rows: int,
+             unit: str = 'rooms') -> str:
+    lines = [f'A: {name_a}; B: {name_b}; {rows} {unit}, paired resamples of the {unit}', '',
              f'| figure | A | B | B - A | {100 * level:.0f} % interval | B better in |', '|---|---|---|---|---|---|']
     for name, r in result.items():
         lines.append(f"| {name} | {r['a']:.3f} | {r['b']:.3f} | {r['difference']:+.3f} | "
@@ -145,7 +188,8 @@ def markdown(result: dict[str, dict[str, float]], name_a: str, name_b: str, leve
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='geovr-eval compare', description=__doc__.splitlines()[0])
     parser.add_argument('a', help='geovr-eval objects output (folder or objects.json): the baseline; several, '
-                                  'comma-separated, are pooled (e.g. validation,held-out,fresh rooms)')
+                                  'comma-separated, are pooled (e.g. validation,held-out,fresh rooms); or a '
+                                  'geovr-eval questions output folder (its --spread runs)')
     parser.add_argument('b', help='the same rooms under the change (the same outputs in the same order)')
     parser.add_argument('--row', default=RUNTIME,
                         help=f"the row compared: {RUNTIME!r} (the runtime session's, default) or a row's "
@@ -155,13 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--out', default=None, help='also write compare.json and compare.md here')
     args = parser.parse_args(argv)
     try:
-        name_a, rows_a = pooled_rows(args.a, args.row)
-        name_b, rows_b = pooled_rows(args.b, args.row)
-        result = compare_runs(rows_a, rows_b, args.resamples, args.level)
-    except (FileNotFoundError, CompareError, json.JSONDecodeError) as exc:
+        questions = is_questions_output(args.a)
+        if questions != is_questions_output(args.b):
+            raise CompareError(f'{args.a!r} and {args.b!r} are not both geovr-eval questions outputs')
+        if questions:
+            (name_a, rows_a), (name_b, rows_b) = question_rows(args.a), question_rows(args.b)
+        else:
+            name_a, rows_a = pooled_rows(args.a, args.row)
+            name_b, rows_b = pooled_rows(args.b, args.row)
+        result = compare_runs(rows_a, rows_b, args.resamples, args.level,
+                              figures=QUESTION_FIGURES if questions else FIGURES)
+    except (FileNotFoundError, CompareError, json.JSONDecodeError, KeyError) as exc:
         print(f'geovr-eval compare: error: {exc}', file=sys.stderr)
         return 2
-    text = markdown(result, name_a, name_b, args.level, len(rows_a))
+    text = markdown(result, name_a, name_b, args.level, len(rows_a), 'questions' if questions else 'rooms')
     print(text)
     if args.out:
         out = Path(args.out)
