@@ -16,7 +16,6 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -27,44 +26,48 @@ RUNTIME = 'runtime'   # --row: the runtime session's first row, whatever the mod
 
 @dataclass(frozen=True)
 class Figure:
-    """One figure of a run's per-room rows; `higher_is_better` says which way B must move."""
+    """One figure of a run's rows: `key` of the summary its `source` makes of them ('qa':
+    `qa_summary` of the rooms' items, `task` one of its tasks' score; 'map': `summarise` of the
+    rooms; 'questions': questions right, of `task` alone when given); `higher_is_better` says
+    which way B must move."""
     name: str
-    of_rows: Callable[[list[dict]], float]
+    source: str
+    key: str = ''
+    task: str | None = None
     higher_is_better: bool = True
-    needs_qa: bool = False
-
-
-def _qa(key: str, task: str | None = None) -> Callable[[list[dict]], float]:
-    def figure(rows: list[dict]) -> float:
-        summary = qa_summary([r['qa'] for r in rows])
-        return summary['tasks'].get(task, float('nan')) if task else summary[key]
-    return figure
-
-
-def _map(key: str) -> Callable[[list[dict]], float]:
-    return lambda rows: summarise(rows)[key]
 
 
 FIGURES = (
-    Figure('VSI overall (the 8)', _qa('overall'), needs_qa=True),
-    *(Figure(f'VSI {task}', _qa('tasks', task), needs_qa=True) for task in QA_TASKS),
-    Figure('QA where-is median m', _qa('where_median_m'), higher_is_better=False, needs_qa=True),
-    Figure('object recall', _map('recall')),
-    Figure('object precision', _map('precision')),
-    Figure('count exact', _map('count_exact')),
-    Figure('where-is median m', _map('where_median_m'), higher_is_better=False),
-    Figure('size MRA', _map('size_mra')),
-    Figure('distance MRA', _map('distance_mra')),
+    Figure('VSI overall (the 8)', 'qa', 'overall'),
+    *(Figure(f'VSI {task}', 'qa', task=task) for task in QA_TASKS),
+    Figure('QA where-is median m', 'qa', 'where_median_m', higher_is_better=False),
+    Figure('object recall', 'map', 'recall'),
+    Figure('object precision', 'map', 'precision'),
+    Figure('count exact', 'map', 'count_exact'),
+    Figure('where-is median m', 'map', 'where_median_m', higher_is_better=False),
+    Figure('size MRA', 'map', 'size_mra'),
+    Figure('distance MRA', 'map', 'distance_mra'),
 )
-
-
-def _right(task: str | None = None) -> Callable[[list[dict]], float]:
-    return lambda rows: float(sum(r['correct'] for r in rows if task is None or r['task'] == task))
-
-
 QUESTION_TASKS = ('where_is', 'object_count', 'abs_distance', 'not_seen')   # the real question set's
-QUESTION_FIGURES = (Figure('questions right (mean over runs)', _right()),
-                    *(Figure(f'{task} right', _right(task)) for task in QUESTION_TASKS))
+QUESTION_FIGURES = (Figure('questions right (mean over runs)', 'questions'),
+                    *(Figure(f'{task} right', 'questions', task=task) for task in QUESTION_TASKS))
+
+
+def figures_of(rows: list[dict], figures: tuple[Figure, ...]) -> dict[str, float]:
+    """{name: value} of each figure over `rows`, each summary made once; a 'qa' figure is
+    left out when a row has no QA items."""
+    sources = {f.source for f in figures}
+    qa = (qa_summary([r['qa'] for r in rows]) if 'qa' in sources and all('qa' in r for r in rows) else None)
+    rooms = summarise(rows) if 'map' in sources else None
+    out = {}
+    for f in figures:
+        if f.source == 'qa' and qa is not None:
+            out[f.name] = qa['tasks'].get(f.task, float('nan')) if f.task else qa[f.key]
+        elif f.source == 'map':
+            out[f.name] = rooms[f.key]
+        elif f.source == 'questions':
+            out[f.name] = float(sum(r['correct'] for r in rows if f.task is None or r['task'] == f.task))
+    return out
 
 
 class CompareError(ValueError):
@@ -155,19 +158,18 @@ def compare_runs(rows_a: list[dict], rows_b: list[dict], resamples: int = 2000, 
     if not 0 < level < 1 or resamples < 1:
         raise CompareError(f'level must be in (0, 1) and resamples >= 1, got {level!r}, {resamples!r}')
     draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-    has_qa = all('qa' in r for r in rows_a + rows_b)
+    a_values, b_values = figures_of(rows_a, figures), figures_of(rows_b, figures)
+    resampled = [(figures_of([rows_a[i] for i in d], figures), figures_of([rows_b[i] for i in d], figures))
+                 for d in draws]
+    tail = (1 - level) / 2
     out = {}
     for figure in figures:
-        if figure.needs_qa and not has_qa:
-            continue
-        a, b = figure.of_rows(rows_a), figure.of_rows(rows_b)
+        a, b = a_values.get(figure.name, float('nan')), b_values.get(figure.name, float('nan'))
         if not (np.isfinite(a) and np.isfinite(b)):
             continue
-        differences = np.array([figure.of_rows([rows_b[i] for i in d]) - figure.of_rows([rows_a[i] for i in d])
-                                for d in draws])
+        differences = np.array([rb[figure.name] - ra[figure.name] for ra, rb in resampled])
         differences = differences[np.isfinite(differences)]
         sign = 1.0 if figure.higher_is_better else -1.0
-        tail = (1 - level) / 2
         out[figure.name] = {'a': a, 'b': b, 'difference': b - a,
                             'low': float(np.quantile(differences, tail)),
                             'high': float(np.quantile(differences, 1 - tail)),
