@@ -149,6 +149,12 @@ def test_the_runtime_session_is_scored_over_the_same_objects_in_its_own_map(tiny
     assert keys[0] in qa and keys[1] not in qa
     assert qa[keys[0]]['items'] == qa['oracle namer, stride 32']['items'] > 0
     assert 0.0 <= qa[keys[0]]['answered'] <= 1.0 and 0.0 <= qa[keys[0]]['overall'] <= 100.0
+    # a user's vocabulary reaches the session (the node's object_vocabulary): a bad one is refused by name
+    bad = tmp_path / 'user_vocabulary.yaml'
+    bad.write_text('pool_cell: 3\n')
+    assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--runtime', str(tmp_path / 'model'),
+                 '--vocabulary', str(bad), '--out', str(tmp_path / 'out_vocabulary')]) == 2
+    assert 'pool_cell' in capsys.readouterr().err
     (tmp_path / 'model' / 'cell_classifier.onnx').unlink()
     assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--runtime', str(tmp_path / 'model'),
                  '--out', str(tmp_path / 'out2')]) == 2

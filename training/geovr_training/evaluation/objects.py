@@ -517,7 +517,8 @@ MIN_PATH_SPREAD_M = 0.3   # camera positions' RMS spread (m) under which a path'
 
 
 def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = MATCH_RADIUS,
-                              progress: bool = False) -> dict[str, tuple[dict, list[dict], dict]]:
+                              progress: bool = False, vocabulary: str | None = None
+                              ) -> dict[str, tuple[dict, list[dict], dict]]:
     """The runtime itself on rendered rooms: {row key: (summary, per-sequence rows, {'belief_operating_points'})}.
 
     Each room goes through `geovr_ros.session.Session` as the node runs it (the exported model
@@ -534,7 +535,8 @@ def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = 
       on the spot) keeps scale 1 there.
     Scored as the namer rows (`score_sequence`); the data engine's QA items are asked of the
     session itself (`Session.answer`, its whole chain of answerers, in its map frame) in the
-    first row (`score_qa`; where-is truths moved as the objects are).
+    first row (`score_qa`; where-is truths moved as the objects are). `vocabulary`: a user
+    object vocabulary YAML merged over the shipped one, as the node's object_vocabulary.
     Raises geovr_ros.inference.InferenceError for a model directory the runtime cannot load and
     ValueError for one that names no cells."""
     from geovr_ros.inference import PerceptionPipeline
@@ -543,6 +545,8 @@ def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = 
     from geovr_training.evaluation.verifier import operating_points
     from tqdm import tqdm
     config = session_config([], objects_enabled=True)
+    if vocabulary:
+        config = replace(config, object_vocabulary=str(vocabulary))
     keys = [k.format(Path(model_dir).name) for k in RUNTIME_ROWS]
     rows, maps = {k: [] for k in keys}, {k: [] for k in keys}
     with PerceptionPipeline(model_dir, backend='onnxruntime') as pipeline:
@@ -854,7 +858,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.runtime:
             from geovr_ros.inference import InferenceError
             try:
-                runtime = evaluate_runtime_rendered(sequences, args.runtime, args.match_radius, progress=True)
+                runtime = evaluate_runtime_rendered(sequences, args.runtime, args.match_radius, progress=True,
+                                                    vocabulary=args.vocabulary)
             except (FileNotFoundError, ValueError, InferenceError) as exc:
                 print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
                 return 2
