@@ -1,5 +1,6 @@
-"""`geovr-eval questions`: the labelled real question set (fixtures/hololens_office_questions.yaml),
-its truth from the recording's sensor depth and poses, and the scoring rules."""
+"""`geovr-eval questions`: the labelled real question sets (fixtures/hololens_office_questions.yaml,
+fixtures/tum_fr1_rpy_questions.yaml), their truth from the recordings' sensor depth and poses, and
+the scoring rules."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,12 +16,16 @@ from geovr_training.evaluation.questions import (LabelError, absent_categories, 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = ROOT / 'fixtures' / 'hololens_office_questions.yaml'
 RECORDING = ROOT.parent / 'shared' / 'data' / 'hololens_office'
+TUM_LABELS = ROOT / 'fixtures' / 'tum_fr1_rpy_questions.yaml'
+TUM_RECORDING = ROOT.parent / 'shared' / 'data' / 'tum_fr1_rpy'
 
 
-def test_the_shipped_question_set_is_whole():
-    data = load_labels(LABELS)
+@pytest.mark.parametrize('labels', [LABELS, TUM_LABELS], ids=['hololens_office', 'tum_fr1_rpy'])
+def test_the_shipped_question_sets_are_whole(labels):
+    data = load_labels(labels)
     assert len(data['questions']) >= 20
     assert {q['task'] for q in data['questions']} == {'where_is', 'object_count', 'abs_distance', 'not_seen'}
+    assert data['recording'] == labels.name.removesuffix('_questions.yaml')
 
 
 @pytest.mark.parametrize('text, match', [
@@ -48,6 +53,22 @@ def test_truth_comes_from_the_recordings_depth_and_poses():
     first, second = (np.asarray(v) for v in truth['backpack']['views'])
     assert np.linalg.norm(first - second) < 0.10
     assert truth['backpack']['points'] > 1000
+
+
+def test_the_second_sets_truth_agrees_across_its_views():
+    """tum_fr1_rpy: the chair labelled in frames 150 and 240 (the camera turned away and back),
+    lifted with the Kinect's depth and the motion-capture poses, lands within 10 cm; the
+    keyboard and the teddy bears lie within 1 m of the camera, the chair 2.5-3.5 m from it."""
+    if not (TUM_RECORDING / 'groundtruth.txt').is_file():
+        pytest.skip(f'no recording at {TUM_RECORDING} (the shared data folder is absent)')
+    data = load_labels(TUM_LABELS)
+    truth = object_centres(TUM_RECORDING, data['objects'])
+    first, second = (np.asarray(v) for v in truth['chair']['views'])
+    assert np.linalg.norm(first - second) < 0.10
+    camera = np.array([1.28, 0.63, 1.52])   # the camera stands within 0.1 m of here (the labels' header)
+    assert np.linalg.norm(truth['keyboard']['centre'] - camera) < 1.0
+    assert np.linalg.norm(truth['teddy bear']['centre'] - camera) < 1.0
+    assert 2.5 < np.linalg.norm(truth['chair']['centre'] - camera) < 3.5
 
 
 def test_scoring_rules():
