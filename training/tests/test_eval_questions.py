@@ -198,3 +198,31 @@ def test_a_spread_that_cannot_run_is_refused_before_any_frame(tmp_path, capsys, 
         main(['--model', str(tmp_path), '--data', str(tmp_path), '--labels', str(LABELS), '--out', str(tmp_path),
               '--spread', spread])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def _pixels_near(image: np.ndarray, rgb: tuple[int, int, int], tolerance: int = 12) -> int:
+    return int((np.abs(image[..., :3].astype(int) - np.array(rgb)).max(axis=-1) <= tolerance).sum())
+
+
+@pytest.mark.parametrize('correct', [False, True], ids=['wrong', 'right'])
+def test_the_picture_draws_each_where_is_answer_from_its_truth_in_its_verdicts_colour(tmp_path, correct):
+    """questions.png: the map's instances, the labelled objects and a where-is answer's line from
+    the truth to the point answered, red when it is wrong, green when right."""
+    import cv2
+
+    from geovr_training.evaluation.questions import plot_answers
+    result = {
+        'recording': 'somewhere/office', 'floor_axes': [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+        'camera_path_floor': [[0.0, 0.0], [1.0, 0.2], [2.0, 0.0]],
+        'objects_labelled': {'sofa': {'centre': [3.0, 2.0, 0.4]}},
+        'object_map': [{'category': 'sofa', 'centre_world': [1.0, 3.0, 0.4], 'belief': 0.9, 'doubted': False},
+                       {'category': 'bed', 'centre_world': [0.0, 2.0, 0.4], 'belief': 0.01, 'doubted': True}],
+        'questions': [{'task': 'where_is', 'correct': correct, 'truth': [3.0, 2.0, 0.4],
+                       'points_world': [[1.0, 3.0, 0.4]]},
+                      {'task': 'not_seen', 'correct': True, 'points_world': []}],
+        'summary': {'correct': int(correct) + 1, 'asked': 2, 'question_alone_correct': 0}}
+    plot_answers(tmp_path / 'questions.png', result)
+    image = cv2.cvtColor(cv2.imread(str(tmp_path / 'questions.png')), cv2.COLOR_BGR2RGB)
+    red, green = _pixels_near(image, (214, 39, 40)), _pixels_near(image, (44, 160, 44))
+    drawn, other = (green, red) if correct else (red, green)
+    assert drawn > 50 and other < drawn / 10   # a few edge pixels of the markers may come near either

@@ -15,7 +15,8 @@ WHERE_IS_M of the centre, counts exact, distances within DISTANCE_RELATIVE relat
 the question alone: a count of 1, the middle of the walk, the set's median distance, and
 "not seen" never said. Writes questions.json (every answer and score, and the session's
 object map: each instance's category, centre in the recording's world, box extent along the
-map axes in metres, confidence and views) and questions.md.
+map axes in metres, confidence and views), questions.md and questions.png (`plot_answers`: a
+top view of the map, the labelled objects and the where-is answers).
 
 Naming (`naming_recall`, every `--naming-step`-th frame): the answers hang on a few keyframes
 that name an object, so the set's score moves by several questions when one detection comes or
@@ -294,13 +295,17 @@ def evaluate(model: str | Path, recording: str | Path, labels: str | Path, progr
     if naming_step and session.objects is not None:
         naming = naming_recall(session, recording, truth, absent_categories(data['questions'], session.objects.vocabulary),
                                naming_step, progress)
+    from geovr_training.evaluation.objects import floor_basis
+    axes = floor_basis(gt)
     return {'labels': str(labels), 'recording': str(recording), 'model': str(model),
             'vocabulary': vocabulary or 'shipped', 'naming': naming,
+            'floor_axes': axes.tolist(), 'camera_path_floor': np.round(gt[:, :3, 3] @ axes.T, 3).tolist(),
             'objects_labelled': {k: {'centre': v['centre'].tolist(), 'views': v['views'], 'points': v['points']}
                                  for k, v in truth.items()},
             'object_map': [{'category': i.category, 'centre_world': (R @ i.centroid + t).tolist(),
                             'extent_map_m': i.extent.tolist(), 'confidence': float(i.confidence),
-                            'views': i.n_views, 'missed': i.n_missed, 'belief': i.belief} for i in instances],
+                            'views': i.n_views, 'missed': i.n_missed, 'belief': i.belief, 'doubted': bool(i.doubted)}
+                           for i in instances],
             'summary': {'asked': len(records), 'correct': sum(r['correct'] for r in records),
                         'accuracy': float(np.mean([r['correct'] for r in records])),
                         'question_alone_correct': int(sum(alone)),
@@ -309,6 +314,49 @@ def evaluate(model: str | Path, recording: str | Path, labels: str | Path, progr
                         'distance_mra': float(np.mean(distance_mra)) if distance_mra else None,
                         'objects_in_map': len(instances)},
             'questions': records}
+
+
+def plot_answers(path: str | Path, result: dict) -> None:
+    """questions.png: a top view of the recording's world (the floor axes of `evaluate`'s result):
+    the true camera path, the object map's instances (faint where the verifier doubts them),
+    the labelled objects' true centres (stars), and each where-is answer as a line from the
+    truth to the point answered (green within WHERE_IS_M, red beyond)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from geovr_training.evaluation.objects import category_rgb
+    axes = np.asarray(result['floor_axes'], float)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    path_xy = np.asarray(result['camera_path_floor'], float).reshape(-1, 2)
+    ax.plot(path_xy[:, 0], path_xy[:, 1], 'k-', lw=1)
+    ax.plot(path_xy[:1, 0], path_xy[:1, 1], 'ko', ms=4)
+    for inst in result['object_map']:
+        xy = np.asarray(inst['centre_world'], float) @ axes.T
+        doubted = inst.get('doubted', False)
+        ax.plot(*xy, 'o', color=category_rgb(inst['category']), alpha=0.35 if doubted else 0.9, ms=7)
+        ax.annotate(inst['category'], xy, fontsize=6, alpha=0.5 if doubted else 1.0, ha='center', va='bottom')
+    for name, labelled in result['objects_labelled'].items():
+        xy = np.asarray(labelled['centre'], float) @ axes.T
+        ax.plot(*xy, '*', color=category_rgb(name), mec='k', ms=14)
+        ax.annotate(name, xy, fontsize=8, fontweight='bold', ha='left', va='top')
+    for record in result['questions']:
+        if record['task'] != 'where_is' or not record.get('points_world'):
+            continue
+        truth = np.asarray(record['truth'], float) @ axes.T
+        answered = np.asarray(record['points_world'][0], float) @ axes.T
+        ax.plot([truth[0], answered[0]], [truth[1], answered[1]], '-', lw=1.5,
+                color='tab:green' if record['correct'] else 'tab:red')
+    summary = result['summary']
+    ax.set_title(f'{Path(result["recording"]).name}: {summary["correct"]} / {summary["asked"]} right '
+                 f'(the question alone {summary["question_alone_correct"]}); stars: labelled objects, '
+                 'dots: the map,\nlines: where-is answers (green within '
+                 f'{WHERE_IS_M:g} m), black: the true camera path', fontsize=8)
+    ax.set_aspect('equal')
+    ax.autoscale_view()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
 def spread_summary(parameter: str, runs: list[tuple[str, dict]]) -> dict:
@@ -393,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--model', required=True, help='exported model directory (geovr-export onnx)')
     parser.add_argument('--data', required=True, help='the recording the labels are about')
     parser.add_argument('--labels', required=True, help='labels YAML (e.g. fixtures/hololens_office_questions.yaml)')
-    parser.add_argument('--out', required=True, help='output folder (questions.json, questions.md)')
+    parser.add_argument('--out', required=True, help='output folder (questions.json, questions.md, questions.png)')
     parser.add_argument('--vocabulary', default='',
                         help="object vocabulary YAML merged over the shipped one (the node's object_vocabulary)")
     parser.add_argument('--naming-step', type=int, default=NAMING_STEP,
@@ -430,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / folder).mkdir(parents=True, exist_ok=True)
         (out / folder / 'questions.json').write_text(json.dumps(result, indent=1))
         (out / folder / 'questions.md').write_text(markdown(result))
+        plot_answers(out / folder / 'questions.png', result)
         print(markdown(result))
         results.append((value, result))
     if name:
