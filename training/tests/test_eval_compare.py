@@ -103,3 +103,13 @@ def test_two_question_sets_are_compared_question_by_question(tmp_path, capsys):
     other = _questions(tmp_path / 'other', [[1, 1, 1]] * 19)
     assert eval_main(['compare', str(a), str(other)]) == 2
     assert 'only in A' in capsys.readouterr().err
+    # two question sets pooled (the real sets of two recordings): their questions told apart by
+    # the set's place, though both ask 'question 0?'
+    a2 = _questions(tmp_path / 'a2', [[0, 0, 0]] * 5)
+    b2 = _questions(tmp_path / 'b2', [[0, 0, 0]] * 5)
+    assert eval_main(['compare', f'{a},{a2}', f'{b},{b2}', '--resamples', '300', '--out', str(tmp_path / 'o2')]) == 0
+    assert '25 questions, paired resamples of the questions' in capsys.readouterr().out
+    pooled = json.loads((tmp_path / 'o2' / 'compare.json').read_text())['figures']['questions right (mean over runs)']
+    assert pooled['a'] == 10 and pooled['b'] == pytest.approx(10 + 20 / 3)
+    assert eval_main(['compare', f'{a},{a2}', f'{b},{other}']) == 2   # a set of other questions in B
+    assert 'only in A' in capsys.readouterr().err

@@ -117,18 +117,21 @@ def question_rows(path: str | Path) -> tuple[str, list[dict]]:
     return f"{Path(str(runs[0].get('model', path))).name} ({len(runs)} runs)", rows
 
 
-def is_questions_output(path: str | Path) -> bool:
-    """Whether `path` is a `geovr-eval questions` output folder (else an objects one)."""
-    return (Path(path) / 'spread.json').is_file() or (Path(path) / 'questions.json').is_file()
+def is_questions_output(paths: str | Path) -> bool:
+    """Whether `paths` (one folder, or the first of several comma-separated) is a `geovr-eval
+    questions` output folder (else an objects one)."""
+    first = Path(str(paths).split(',')[0])
+    return (first / 'spread.json').is_file() or (first / 'questions.json').is_file()
 
 
-def pooled_rows(paths: str, row: str = RUNTIME) -> tuple[str, list[dict]]:
+def pooled_rows(paths: str, row: str = RUNTIME, questions: bool = False) -> tuple[str, list[dict]]:
     """`room_rows` of several outputs (comma-separated), their rooms told apart by the output's
-    place in the list (room sets generated with other seeds reuse the scene names)."""
+    place in the list (room sets generated with other seeds reuse the scene names); with
+    `questions`, `question_rows` of several question sets (the real sets pooled)."""
     names, rows = [], []
-    parts = [p for p in paths.split(',') if p]
+    parts = [p for p in str(paths).split(',') if p]
     for index, path in enumerate(parts):
-        name, these = room_rows(path, row)
+        name, these = question_rows(path) if questions else room_rows(path, row)
         names.append(name)
         rows += [{**r, 'sequence': f'{index}:{r["sequence"]}'} if len(parts) > 1 else r for r in these]
     return ' + '.join(dict.fromkeys(names)), rows
@@ -191,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='geovr-eval compare', description=__doc__.splitlines()[0])
     parser.add_argument('a', help='geovr-eval objects output (folder or objects.json): the baseline; several, '
                                   'comma-separated, are pooled (e.g. validation,held-out,fresh rooms); or a '
-                                  'geovr-eval questions output folder (its --spread runs)')
+                                  'geovr-eval questions output folder (its --spread runs), several pooled alike '
+                                  '(e.g. the two real question sets)')
     parser.add_argument('b', help='the same rooms under the change (the same outputs in the same order)')
     parser.add_argument('--row', default=RUNTIME,
                         help=f"the row compared: {RUNTIME!r} (the runtime session's, default) or a row's "
@@ -204,11 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         questions = is_questions_output(args.a)
         if questions != is_questions_output(args.b):
             raise CompareError(f'{args.a!r} and {args.b!r} are not both geovr-eval questions outputs')
-        if questions:
-            (name_a, rows_a), (name_b, rows_b) = question_rows(args.a), question_rows(args.b)
-        else:
-            name_a, rows_a = pooled_rows(args.a, args.row)
-            name_b, rows_b = pooled_rows(args.b, args.row)
+        name_a, rows_a = pooled_rows(args.a, args.row, questions)
+        name_b, rows_b = pooled_rows(args.b, args.row, questions)
         result = compare_runs(rows_a, rows_b, args.resamples, args.level,
                               figures=QUESTION_FIGURES if questions else FIGURES)
     except (FileNotFoundError, CompareError, json.JSONDecodeError, KeyError) as exc:
