@@ -21,9 +21,9 @@ vocabulary's `combine` chooses it (YAML key, default 'head'):
       p_c = p_head(background) p_imagenet(c)   for the others
       p_background = 1 - sum_c p_c             (rows sum to 1)
   except in cells where the ImageNet namer's probability of one category reaches the
-  vocabulary's `imagenet_sure` (shipped 0.9): there its probabilities are taken as they are
-  (a classifier of real photographs, nearly certain, over a head that learned from renders:
-  on the real HoloLens walk the head names a sofa 'teddy bear'; docs/objects.md).
+  vocabulary's `imagenet_sure` (shipped 0.4; 0.9 before session 53): there its probabilities
+  are taken as they are (a classifier of real photographs, fairly sure, over a head that learned
+  from renders: on the real HoloLens walk the head names a sofa 'teddy bear'; docs/objects.md).
 - 'max': a cell is an object when either namer is confident of it, with the category the
   more confident namer gives:
       p_c = max(p_head(c), p_imagenet(c))      (a namer that does not name c gives 0)
