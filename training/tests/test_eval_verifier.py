@@ -1,6 +1,8 @@
 """`geovr-eval verifier`: the logistic fit, the AUC, and the command on tiny rendered rooms."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -35,7 +37,8 @@ def test_the_command_refuses_bad_arguments_and_missing_data(tmp_path, capsys):
 
 def test_the_command_maps_tiny_rooms_with_the_runtime_namer_and_refuses_nothing_to_learn(tiny_data, tmp_path,
                                                                                      capsys):
-    """An untrained head (seed 0) keeps no instance in the 3 tiny rooms: nothing to fit, said plainly."""
+    """An untrained head (seed 0) keeps no true instance in the 3 tiny rooms (the pristine ImageNet
+    namer may keep a false one or two): nothing to fit, said plainly."""
     import torch
 
     from geovr_training.model import ModelArgsV2, build_model, save_checkpoint
@@ -45,7 +48,7 @@ def test_the_command_maps_tiny_rooms_with_the_runtime_namer_and_refuses_nothing_
                                     cell_categories=rendered_categories(), category_kernel=3))
     checkpoint = save_checkpoint(tmp_path / 'head.pt', model, {'data': {'resolution': [128, 96]}}, 0)
     assert main(['--data', str(tiny_data), '--checkpoint', str(checkpoint), '--out', str(tmp_path / 'out')]) == 2
-    assert '0 instances, 0 of them true: nothing to tell apart' in capsys.readouterr().err
+    assert re.search(r'\d+ instances?, 0 of them true: nothing to tell apart', capsys.readouterr().err)
     assert not (tmp_path / 'out' / 'verifier.yaml').exists()
 
 
