@@ -183,3 +183,27 @@ def test_camera_height_sets_where_walks_and_pans_hold_the_camera():
     for bad in ((0.05, 0.3), (0.5, 0.4), (1.0, 3.0)):
         with pytest.raises(GenerationError, match='camera_height'):
             render_sequence(GenerationConfig(frames_per_scene=1, camera_height=bad), 0)
+
+
+def test_a_walk_turns_at_the_same_rate_whatever_the_frame_rate():
+    """The walk's turn towards its look target is a rate (WALK_TURN_RATE, rad/s): at 30 fps a
+    frame turns a third of what it turns at 10 fps, so the path is the same in time. Until session
+    54 it was 0.25 rad a frame at any rate: 430 deg/s at 30 fps, where the tracker lost even the
+    true depth of the demo's room at every turn."""
+    from geovr_ros.geometry import invert_pose, so3_log
+    from geovr_training.data.generate import scene_rng
+    from geovr_training.data.scene import sample_scene
+    from geovr_training.data.trajectory import WALK_TURN_RATE, sample_trajectory
+
+    def fastest_turn_deg_s(index: int, fps: float) -> float:
+        rng = scene_rng(8, index)
+        layout = sample_scene(rng)
+        poses, t, kind = sample_trajectory(rng, layout, int(6 * fps), fps, kind='walk')
+        assert kind == 'walk' and np.allclose(np.diff(t), 1 / fps)
+        turns = np.linalg.norm(so3_log((invert_pose(poses[:-1]) @ poses[1:])[:, :3, :3]), axis=-1)
+        return float(np.rad2deg(turns.max()) * fps)
+
+    limit = np.rad2deg(WALK_TURN_RATE) + 60.0     # the slow pan (<= 42 deg/s) and the hand-held jitter on top
+    for index in range(4):
+        at_10, at_30 = fastest_turn_deg_s(index, 10.0), fastest_turn_deg_s(index, 30.0)
+        assert 60 < at_10 < limit and 60 < at_30 < limit, (index, at_10, at_30)

@@ -48,6 +48,8 @@ RPY_AMPLITUDE_DEG = (15.0, 35.0)  # of each of roll, pitch and yaw
 RPY_PEAK_RATE_DEG_S = (40.0, 90.0)  # angular speed at the zero crossing of each axis
 RPY_DRIFT = (0.01, 0.04)  # m/s
 RPY_MIN_VIEW = 1.2  # m of room ahead over the whole yaw swing (walls and tall objects)
+WALK_TURN_RATE = 2.5  # rad/s (143 deg/s): how fast a walk turns towards its look target
+WALK_SPIN_RATE = 1.5  # rad/s: a boxed-in walk turning on the spot, for one second
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
@@ -131,13 +133,18 @@ class _Free:
         return self.origin + np.array([j, i]) * self.res
 
 
-def _walk(rng, free: _Free, n: int, step: float, start: np.ndarray, look_targets: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 2) positions and (n,) headings of a walk between random free waypoints.
+def _walk(rng, free: _Free, n: int, step: float, start: np.ndarray, look_targets: np.ndarray,
+          fps: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 2) positions and (n,) headings of a walk between random free waypoints, ``step`` m
+    a frame at ``fps`` frames a second.
 
-    Per leg the camera turns (at most ~14 deg per frame) towards a look target (an object
-    or the room centre; ``look_targets`` (M, 2)), so it looks into the room, not at walls.
+    Per leg the camera turns (at most ``WALK_TURN_RATE``: 14.3 deg a frame at 10 fps, 4.8 at
+    30) towards a look target (an object or the room centre; ``look_targets`` (M, 2)), so it
+    looks into the room, not at walls. The turn is a rate, not a per-frame step: a sequence
+    rendered at 30 fps follows the same path in time as at 10 fps (until session 54 each frame
+    turned up to 14.3 deg at any frame rate: 430 deg/s at 30 fps).
     """
+    max_turn, spin = WALK_TURN_RATE / fps, WALK_SPIN_RATE / fps
     positions, headings = [], []
     pos = start.copy()
     heading = rng.uniform(-np.pi, np.pi)
@@ -151,8 +158,8 @@ def _walk(rng, free: _Free, n: int, step: float, start: np.ndarray, look_targets
                 break
         look = look_targets[rng.integers(len(look_targets))]
         if target is None:  # boxed in: turn on the spot
-            for _ in range(min(10, n - len(positions))):
-                heading += 0.15
+            for _ in range(min(int(round(fps)), n - len(positions))):
+                heading += spin
                 positions.append(pos.copy())
                 headings.append(heading)
             continue
@@ -163,7 +170,7 @@ def _walk(rng, free: _Free, n: int, step: float, start: np.ndarray, look_targets
             if np.linalg.norm(to_look) < 0.6:
                 to_look = target - pos
             diff = (np.arctan2(to_look[1], to_look[0]) - heading + np.pi) % (2 * np.pi) - np.pi
-            heading += np.clip(diff, -0.25, 0.25)
+            heading += np.clip(diff, -max_turn, max_turn)
             positions.append(here)
             headings.append(heading)
             if len(positions) >= n:
@@ -381,7 +388,7 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
     if xy is None:
         kind = 'walk'
         looks = np.array([[0.0, 0.0]] + [o.position_xy for o in layout.objects])
-        xy, heading = _walk(rng, free, num_frames, step, start, looks)
+        xy, heading = _walk(rng, free, num_frames, step, start, looks, fps)
         pan_amp, pan_period = np.deg2rad(rng.uniform(0, 20)), rng.uniform(3.0, 8.0)
         heading = heading + pan_amp * np.sin(2 * np.pi * t / pan_period + rng.uniform(0, 2 * np.pi))
     jitter_pos = _smooth_noise(rng, t, 0.01, 3)
