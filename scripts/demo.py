@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The GeoVR-ROS demo: the whole system, for real, on a short rendered sequence or a real recording.
 
-    .venv/bin/python scripts/demo.py [--out demo_out] [--frames 80] [--seed 8] [--rate 0.5]
+    .venv/bin/python scripts/demo.py [--out demo_out] [--frames 80] [--fps 10] [--randomization none]
+                                     [--seed 8] [--rate R]
                                      [--model DIR|CHECKPOINT] [--question-model DIR|CHECKPOINT|none]
     .venv/bin/python scripts/demo.py --recording fixtures/hololens_office_excerpt   # a real walk
 
@@ -52,7 +53,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 NODE_NAME = 'geovr_node'
 STAMP_TOLERANCE_S = 1e-3
-RENDERED_RATE = 0.5            # replay speed of the rendered sequence (5 Hz: the node keeps up on 2 cores)
+DEMO_FRAMES = 80               # the rendered sequence: 80 frames at 10 Hz of a flat-coloured room
+DEMO_FPS = 10.0                # (docs/demo.md "Other rooms": a textured one at 30 Hz, and what it shows)
+DEMO_RANDOMIZATION = 'none'
+RENDERED_HZ = 5.0              # frames a second the rendered sequence is replayed at (the node keeps up on 2 cores)
 RECORDING_RATE = 0.1           # of a recording at 30 Hz: 3 frames/s, each one processed
 OBJECT_MATCH_M = 0.5           # a found object matches a true one of its category this close (m)
 NODE_LOGS = ('geovr_node.log', 'replay_node.log')
@@ -249,24 +253,32 @@ def load_recording_sequence(path: Path):
     return seq
 
 
-def prepare_sequence(data_dir: Path, frames: int, seed: int, resolution: tuple[int, int], logs: Path):
+def prepare_sequence(data_dir: Path, frames: int, seed: int, resolution: tuple[int, int], logs: Path,
+                     fps: float = 10.0, randomization: str = 'none'):
     """A one-sequence `geovr-data generate` dataset in `data_dir` (reused when its manifest has the
-    same seed, frame count and resolution); returns the `Sequence` with its ground truth."""
+    same seed, frame count, resolution, frame rate and randomization preset); returns the
+    `Sequence` with its ground truth."""
     from geovr_training.data import read_manifest, read_shard
-    wanted = {'seed': seed, 'frames_per_scene': frames, 'resolution': list(resolution)}
+    from geovr_training.data.randomization import Randomization
+    wanted = {'seed': seed, 'frames_per_scene': frames, 'resolution': list(resolution), 'fps': float(fps),
+              'randomization': json.loads(json.dumps(Randomization.load(randomization).to_dict()))}
     manifest_path = data_dir / 'manifest.json'
     reuse = False
     if manifest_path.is_file():
         manifest = read_manifest(data_dir)
-        have = {'seed': manifest['seed'], 'frames_per_scene': manifest['config']['frames_per_scene'],
-                'resolution': list(manifest['config']['resolution'] or [])}
+        config = manifest['config']
+        have = {'seed': manifest['seed'], 'frames_per_scene': config['frames_per_scene'],
+                'resolution': list(config['resolution'] or []), 'fps': float(config.get('fps', 10.0)),
+                'randomization': config.get('randomization')}
         reuse = have == wanted and all((data_dir / s['file']).is_file() for s in manifest['sequences'])
+    described = f'seed {seed}, {frames} frames at {fps:g} Hz, {resolution[0]}x{resolution[1]}, randomization {randomization}'
     if reuse:
-        print(f'[demo]   reusing {data_dir} (seed {seed}, {frames} frames, {resolution[0]}x{resolution[1]})')
+        print(f'[demo]   reusing {data_dir} ({described})')
     else:
         shutil.rmtree(data_dir, ignore_errors=True)
         run_logged([str(VENV_BIN / 'geovr-data'), 'generate', '--out', str(data_dir), '--scenes', '1',
-                    '--frames-per-scene', str(frames), '--seed', str(seed),
+                    '--frames-per-scene', str(frames), '--seed', str(seed), '--fps', f'{fps:g}',
+                    '--randomization', randomization,
                     '--resolution', f'{resolution[0]}x{resolution[1]}'], logs / 'generate.log', 'data')
     manifest = read_manifest(data_dir)
     return read_shard(data_dir / manifest['sequences'][0]['file'])
@@ -1010,12 +1022,17 @@ def cpu_seconds() -> float:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--out', type=Path, default=REPO_ROOT / 'demo_out', help='output folder (default demo_out/)')
-    p.add_argument('--frames', type=int, default=80, help='frames of the rendered sequence (10 Hz)')
+    p.add_argument('--frames', type=int, default=DEMO_FRAMES, help=f'frames of the rendered sequence (default {DEMO_FRAMES})')
+    p.add_argument('--fps', type=float, default=DEMO_FPS, help=f'its camera frame rate, Hz (default {DEMO_FPS:g})')
+    p.add_argument('--randomization', default=DEMO_RANDOMIZATION,
+                   help="the rendered room's domain randomization (geovr-data generate --randomization: 'none' "
+                        f"for flat-coloured rooms, 'full', or a YAML file; default {DEMO_RANDOMIZATION})")
     p.add_argument('--seed', type=int, default=8, help='seed of the rendered scene')
     p.add_argument('--resolution', default='256x192', help='camera resolution WxH')
     p.add_argument('--rate', type=float, default=None,
-                   help=f'replay speed (1.0 = real time); default {RENDERED_RATE} for the rendered sequence '
-                        f'(10 Hz), {RECORDING_RATE} for a recording (its frames are 8 cm apart at "30 Hz")')
+                   help=f'replay speed (1.0 = real time); default {RENDERED_HZ:g} frames a second for the rendered '
+                        f'sequence (--fps / {RENDERED_HZ:g}), {RECORDING_RATE} for a recording (its frames are 8 cm '
+                        f'apart at "30 Hz")')
     p.add_argument('--recording', type=Path, default=None,
                    help='run on a real RGB-D recording with true depth and poses instead of a rendered room, '
                         'e.g. fixtures/hololens_office_excerpt (any format geovr_ros.recordings reads)')
@@ -1041,6 +1058,8 @@ def parse_args(argv=None):
         p.error(f'--resolution must be WxH, got {args.resolution!r}')
     if args.frames < 4:
         p.error(f'--frames must be at least 4, got {args.frames}')
+    if not args.fps > 0:
+        p.error(f'--fps must be > 0, got {args.fps}')
     return args
 
 
@@ -1058,7 +1077,9 @@ def main(argv=None) -> int:
             if args.recording is not None:
                 seq, source = load_recording_sequence(args.recording.resolve()), args.recording.resolve()
             else:
-                seq, source = prepare_sequence(out / 'data', args.frames, args.seed, args.resolution, logs), out / 'data'
+                seq = prepare_sequence(out / 'data', args.frames, args.seed, args.resolution, logs,
+                                       args.fps, args.randomization)
+                source = out / 'data'
         real = args.recording is not None
         with stage('models', timings):
             models = find_models(args.models_dir.resolve(), args.model, args.question_model, out, source)
@@ -1066,7 +1087,7 @@ def main(argv=None) -> int:
                   f'[demo]   questions:  {models.question}')
         from geovr_training.data.qa import TASKS
         questions = (recording_questions() if real else select_questions(seq.qa, TASKS)) + own_questions(args.ask)
-        rate = args.rate if args.rate is not None else (RECORDING_RATE if real else RENDERED_RATE)
+        rate = args.rate if args.rate is not None else (RECORDING_RATE if real else RENDERED_HZ / args.fps)
         with stage('run', timings):
             duration = float(seq.timestamps[-1] - seq.timestamps[0]) + 0.1
             rec = run_system(models, source, duration, questions, rate, logs, args.node_timeout)
@@ -1095,7 +1116,8 @@ def main(argv=None) -> int:
             sequence = ({'name': seq.name, 'frames': len(seq), 'recording': str(source),
                          'resolution': [int(seq.rgb.shape[2]), int(seq.rgb.shape[1])], 'replay_rate': rate}
                         if real else
-                        {'name': seq.name, 'frames': len(seq), 'seed': args.seed,
+                        {'name': seq.name, 'frames': len(seq), 'seed': args.seed, 'fps': args.fps,
+                         'randomization': args.randomization,
                          'resolution': list(args.resolution), 'room_size_m': seq.scene.room_size.tolist(),
                          'objects': len(seq.scene.objects), 'replay_rate': rate})
             metrics = {'models': models.provenance, 'sequence': sequence,

@@ -183,3 +183,26 @@ def test_true_objects_are_matched_in_the_nodes_vocabulary(ros_env, tmp_path):
     vocabulary = demo.node_vocabulary(model)
     assert vocabulary.find('toy duck') and vocabulary.find('stool') and vocabulary.find('tv')
     assert not demo.node_vocabulary(tmp_path).find('toy duck')   # no classifier: the shipped vocabulary
+
+
+def test_the_rendered_sequence_is_rendered_again_for_another_frame_rate_or_randomization(ros_env, tmp_path, capsys):
+    """`--fps` and `--randomization` reach `geovr-data generate`, and a data folder rendered with
+    other ones is not reused (the reuse check compares them as it compares seed and size)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location('geovr_demo_script', DEMO)
+    demo = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(demo)
+    data, logs = tmp_path / 'data', tmp_path / 'logs'
+    logs.mkdir()
+    plain = demo.prepare_sequence(data, 4, 3, (48, 36), logs)
+    assert np.allclose(np.diff(plain.timestamps), 0.1)
+    again = demo.prepare_sequence(data, 4, 3, (48, 36), logs)
+    assert 'reusing' in capsys.readouterr().out and np.array_equal(again.rgb, plain.rgb)
+    fast = demo.prepare_sequence(data, 4, 3, (48, 36), logs, fps=30.0)
+    assert 'reusing' not in capsys.readouterr().out and np.allclose(np.diff(fast.timestamps), 1 / 30)
+    textured = demo.prepare_sequence(data, 4, 3, (48, 36), logs, fps=30.0, randomization='full')
+    assert 'reusing' not in capsys.readouterr().out
+    assert not np.array_equal(textured.rgb, fast.rgb)        # the same room, dressed
+    assert demo.parse_args(['--fps', '30', '--randomization', 'full']).fps == 30.0
