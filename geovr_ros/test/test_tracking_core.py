@@ -363,26 +363,34 @@ def test_the_node_accepts_only_what_the_tracker_accepts():
     TrackerConfig(window_keyframes=int(rules['tracking_window_keyframes'].high))
 
 
-def test_a_failed_frame_continues_the_last_motion_once(plane_sequence):
-    """Fallback 'motion' (the default): a blank frame after frames 0 and 1 of the plane takes
-    the motion 0 -> 1 again, whatever the learned pose says; a second blank frame stays."""
+@pytest.mark.parametrize('carried', [1, 3])
+def test_a_failed_frame_continues_the_last_motion_for_fallback_frames(plane_sequence, carried):
+    """Fallback 'motion' (the default): blank frames after frames 0 and 1 of the plane take the
+    motion 0 -> 1 again, whatever the learned pose says, for `fallback_frames` frames in a row
+    (a camera turning past a blank wall keeps turning); the frames after those stay put."""
     images, depths, poses = plane_sequence
-    tracker = KeyframeTracker()
+    tracker = KeyframeTracker(TrackerConfig(fallback_frames=carried))
     tracker.track(images[0], K, depths[0])
     tracked = tracker.track(images[1], K, depths[1])
     blank = np.full(images[0].shape, 128, np.uint8)
     learned = np.eye(4)
     learned[0, 3] = 0.5
-    once = tracker.track(blank, K, depths[2], fallback_T_prev_cur=learned)
-    twice = tracker.track(blank, K, depths[2], fallback_T_prev_cur=learned)
-    assert once.status == twice.status == 'fallback'
-    np.testing.assert_allclose(once.T_odom_cam, tracked.T_odom_cam @ tracked.T_odom_cam, atol=1e-9)
+    steps = [tracker.track(blank, K, depths[2], fallback_T_prev_cur=learned) for _ in range(carried + 2)]
+    assert all(s.status == 'fallback' for s in steps)
+    motion = tracked.T_odom_cam   # frame 0 is odom's origin: the motion 0 -> 1
+    for n, step in enumerate(steps[:carried], start=2):
+        np.testing.assert_allclose(step.T_odom_cam, np.linalg.matrix_power(motion, n), atol=1e-9)
+    np.testing.assert_allclose(steps[carried].T_odom_cam, steps[carried - 1].T_odom_cam)   # then no motion
+    np.testing.assert_allclose(steps[carried + 1].T_odom_cam, steps[carried - 1].T_odom_cam)
+    once = steps[0]
     off = lambda T: np.linalg.norm(T[:3, 3] - poses[2][:3, 3])                  # noqa: E731
     assert off(once.T_odom_cam) < 0.5 * off(tracked.T_odom_cam)               # nearer than no motion
     assert off(once.T_odom_cam) < 0.1 * off(tracked.T_odom_cam @ learned)     # and than the learned pose
-    np.testing.assert_allclose(twice.T_odom_cam, once.T_odom_cam)
     with pytest.raises(ValueError, match='fallback'):
         TrackerConfig(fallback='pose head')
+    for bad in (0, 1.5, True, 1001):
+        with pytest.raises(ValueError, match='fallback_frames'):
+            TrackerConfig(fallback_frames=bad)
 
 
 def test_a_broken_learned_pose_is_no_motion_in_a_fallback():

@@ -112,8 +112,12 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('tracking_min_inliers', 15, 'Fewer PnP inliers than this and tracking has failed for '
           'the frame (tracking_fallback gives its pose, the reason is in the diagnostics).'),
     Param('tracking_fallback', 'motion', 'A frame that tracking failed on takes: motion, the '
-          'constant-velocity prediction (the last tracked motion once, then none), or learned, '
-          'the learned relative pose (worse than no motion on the real recordings measured).'),
+          'constant-velocity prediction (the last tracked motion, for tracking_fallback_frames '
+          'failed frames in a row, then none), or learned, the learned relative pose (worse than no '
+          'motion on the real recordings measured).'),
+    Param('tracking_fallback_frames', 6, 'The last tracked motion carries up to this many failed '
+          'frames in a row (a camera turning past a blank wall keeps turning), then no motion; '
+          '1: once.'),
     Param('tracking_scale_alignment', 0.7, 'How much of the map\'s scale a new tracking '
           'keyframe\'s depth takes, 0..1 (1: one consistent scale; 0: each keyframe at the '
           'model\'s own metric scale).'),
@@ -252,6 +256,7 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'tracking_search_radius_px': NON_NEGATIVE,
     'tracking_min_inliers': Rule(low=6),  # PnP needs 6 points (TrackerConfig)
     'tracking_fallback': Rule(choices=FALLBACKS),
+    'tracking_fallback_frames': Rule(low=1, high=1000),
     'tracking_correspondences': Rule(choices=CORRESPONDENCES),
     'tracking_scale_alignment': FRACTION,
     'tracking_window_keyframes': Rule(low=0, high=100),

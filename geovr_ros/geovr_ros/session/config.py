@@ -20,7 +20,8 @@ class SessionConfig:
     """Every node parameter a `Session` reads (names, units and meaning as in docs/ros.md).
 
     odometry_method: 'geometric' (PnP on the model's depth; a failed frame takes the pose
-    `tracking_fallback` names: 'motion' the constant-velocity prediction, 'learned' the learned
+    `tracking_fallback` names: 'motion' the constant-velocity prediction, the last tracked
+    motion for `tracking_fallback_frames` failed frames in a row, 'learned' the learned
     relative pose) or 'learned' (the pose head alone). Frame names (odom_frame, map_frame,
     base_frame, odom_child) are those a question's target_frame may name.
     log_throttle_period: seconds between two 'geometric tracking failed' log lines.
@@ -44,6 +45,7 @@ class SessionConfig:
     tracking_search_radius_px: float = 15.0
     tracking_min_inliers: int = 15
     tracking_fallback: str = 'motion'
+    tracking_fallback_frames: int = 6
     tracking_scale_alignment: float = 0.7
     tracking_correspondences: str = 'flow'
     tracking_shift_recovery: bool = True

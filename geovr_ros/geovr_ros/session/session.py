@@ -110,7 +110,8 @@ class Session:
             max_features=c.tracking_max_features, threshold_px=c.tracking_threshold_px,
             search_radius_px=c.tracking_search_radius_px,
             min_inliers=c.tracking_min_inliers, scale_alignment=c.tracking_scale_alignment,
-            fallback=c.tracking_fallback, correspondences=c.tracking_correspondences,
+            fallback=c.tracking_fallback, fallback_frames=c.tracking_fallback_frames,
+            correspondences=c.tracking_correspondences,
             shift_recovery=c.tracking_shift_recovery, window_keyframes=c.tracking_window_keyframes,
             window_depth_sigma=c.tracking_window_depth_sigma),
             mapping=c.localization_enabled, logger=self.log) \
