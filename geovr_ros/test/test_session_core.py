@@ -206,6 +206,7 @@ def test_keyframes_while_moving_and_the_distance_travelled(pipeline):
     assert 0 <= int(diagnostics['tracking_flow_frames']) <= len(frames) - 1
     assert 0 <= int(diagnostics['tracking_shift_recoveries']) <= len(frames) - 1
     assert diagnostics['tracking_status'] == 'tracking' and diagnostics['map_odom_source'] == 'pose graph'
+    assert diagnostics['tracking_failed_in_row'] == '0'
 
 
 def test_answers_in_every_target_frame(pipeline):

@@ -375,7 +375,10 @@ def test_a_failed_frame_continues_the_last_motion_for_fallback_frames(plane_sequ
     blank = np.full(images[0].shape, 128, np.uint8)
     learned = np.eye(4)
     learned[0, 3] = 0.5
-    steps = [tracker.track(blank, K, depths[2], fallback_T_prev_cur=learned) for _ in range(carried + 2)]
+    steps = []
+    for n in range(1, carried + 3):
+        steps.append(tracker.track(blank, K, depths[2], fallback_T_prev_cur=learned))
+        assert tracker.failed_in_row == n
     assert all(s.status == 'fallback' for s in steps)
     motion = tracked.T_odom_cam   # frame 0 is odom's origin: the motion 0 -> 1
     for n, step in enumerate(steps[:carried], start=2):

@@ -843,6 +843,7 @@ class Session:
                            'tracking_inliers': str(step.inliers if step else 0),
                            'tracking_failure_reason': step.reason if step else '',
                            'tracking_failures': str(tracker.failures),
+                           'tracking_failed_in_row': str(tracker.failed_in_row),
                            'tracking_keyframes': str(tracker.keyframes_created),
                            'tracking_by': step.correspondences if step else '',
                            'tracking_flow_frames': str(tracker.flow_tracked),

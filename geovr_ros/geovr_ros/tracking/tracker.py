@@ -333,6 +333,12 @@ class KeyframeTracker:
         return self._window
 
     @property
+    def failed_in_row(self) -> int:
+        """Frames tracking has failed on since the last tracked one (0 while tracking); their
+        poses carry the last tracked motion while this is at most `fallback_frames`."""
+        return self._failed_in_row
+
+    @property
     def started(self) -> bool:
         return self._keyframe is not None
 
