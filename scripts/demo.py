@@ -1030,8 +1030,8 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=int, default=8, help='seed of the rendered scene')
     p.add_argument('--resolution', default='256x192', help='camera resolution WxH')
     p.add_argument('--rate', type=float, default=None,
-                   help=f'replay speed (1.0 = real time); default {RENDERED_HZ:g} frames a second for the rendered '
-                        f'sequence (--fps / {RENDERED_HZ:g}), {RECORDING_RATE} for a recording (its frames are 8 cm '
+                   help=f'replay speed (1.0 = real time); default {RENDERED_HZ:g} / --fps for the rendered sequence '
+                        f'({RENDERED_HZ:g} frames a second), {RECORDING_RATE} for a recording (its frames are 8 cm '
                         f'apart at "30 Hz")')
     p.add_argument('--recording', type=Path, default=None,
                    help='run on a real RGB-D recording with true depth and poses instead of a rendered room, '
