@@ -115,7 +115,7 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'constant-velocity prediction (the last tracked motion, for tracking_fallback_frames '
           'failed frames in a row, then none), or learned, the learned relative pose (worse than no '
           'motion on the real recordings measured).'),
-    Param('tracking_fallback_frames', 6, 'The last tracked motion carries up to this many failed '
+    Param('tracking_fallback_frames', 3, 'The last tracked motion carries up to this many failed '
           'frames in a row (a camera turning past a blank wall keeps turning), then no motion; '
           '1: once.'),
     Param('tracking_scale_alignment', 0.7, 'How much of the map\'s scale a new tracking '

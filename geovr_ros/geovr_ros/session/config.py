@@ -45,7 +45,7 @@ class SessionConfig:
     tracking_search_radius_px: float = 15.0
     tracking_min_inliers: int = 15
     tracking_fallback: str = 'motion'
-    tracking_fallback_frames: int = 6
+    tracking_fallback_frames: int = 3
     tracking_scale_alignment: float = 0.7
     tracking_correspondences: str = 'flow'
     tracking_shift_recovery: bool = True

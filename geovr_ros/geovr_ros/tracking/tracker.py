@@ -51,8 +51,9 @@ class TrackerConfig:
     without one). fallback_frames: the last tracked motion carries up to this many failed frames
     in a row (their pose with fallback 'motion', and where the next frame is searched for with
     either), then no motion: a camera that was turning keeps turning through a blank view or a
-    blur (session 54: 98 rendered rooms' map ATE Sim(3) 0.087 -> 0.080 m at 6, SE(3) level; the
-    demo's room 1.16 -> 0.77 m; 1: once, as before).
+    blur (session 54, 3: 98 rendered rooms at 10 fps map ATE Sim(3) 0.087 -> 0.083 m, SE(3)
+    level; 40 at 30 fps level; the demo's room 1.16 -> 0.89 m; 6 gained more at 10 fps and cost
+    SE(3) at 30; 1: once, as before).
     surprise_rad, surprise_m: a pose that turns or moves more than this from the motion model's
     prediction is believed only when at least half of the matches, and at least twice
     min_inliers, are its inliers: in a blurred fast turn a wrong pose can gather a few
@@ -99,7 +100,7 @@ class TrackerConfig:
     surprise_rad: float = 0.17
     surprise_m: float = 0.25
     fallback: str = 'motion'
-    fallback_frames: int = 6
+    fallback_frames: int = 3
     min_depth_m: float = 0.1
     max_depth_m: float = 20.0
     scale_alignment: float = 0.7
