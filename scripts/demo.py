@@ -254,7 +254,7 @@ def load_recording_sequence(path: Path):
 
 
 def prepare_sequence(data_dir: Path, frames: int, seed: int, resolution: tuple[int, int], logs: Path,
-                     fps: float = 10.0, randomization: str = 'none'):
+                     fps: float = DEMO_FPS, randomization: str = DEMO_RANDOMIZATION):
     """A one-sequence `geovr-data generate` dataset in `data_dir` (reused when its manifest has the
     same seed, frame count, resolution, frame rate and randomization preset); returns the
     `Sequence` with its ground truth."""
