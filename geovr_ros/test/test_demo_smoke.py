@@ -206,3 +206,11 @@ def test_the_rendered_sequence_is_rendered_again_for_another_frame_rate_or_rando
     assert 'reusing' not in capsys.readouterr().out
     assert not np.array_equal(textured.rgb, fast.rgb)        # the same room, dressed
     assert demo.parse_args(['--fps', '30', '--randomization', 'full']).fps == 30.0
+    for bad in ('0', '-10', 'nan'):
+        with pytest.raises(SystemExit):
+            demo.parse_args(['--fps', bad])
+    assert '--fps must be > 0' in capsys.readouterr().err
+    from geovr_training.data.errors import GenerationError
+    with pytest.raises(GenerationError, match='sometimes'):      # refused by name before anything renders
+        demo.prepare_sequence(data, 4, 3, (48, 36), logs, randomization='sometimes')
+    assert (data / 'manifest.json').is_file()                    # the rendered folder is kept

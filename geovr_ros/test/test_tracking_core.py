@@ -361,6 +361,15 @@ def test_the_node_accepts_only_what_the_tracker_accepts():
     for window in range(int(rules['tracking_window_keyframes'].low), 4):
         TrackerConfig(window_keyframes=window)
     TrackerConfig(window_keyframes=int(rules['tracking_window_keyframes'].high))
+    from geovr_ros.ros.parameters import parameter_problem
+    carried = rules['tracking_fallback_frames']
+    for good in (int(carried.low), int(carried.high)):
+        TrackerConfig(fallback_frames=good)
+        assert parameter_problem('tracking_fallback_frames', good, rules) is None
+    for bad in (int(carried.low) - 1, int(carried.high) + 1):
+        assert 'tracking_fallback_frames' in parameter_problem('tracking_fallback_frames', bad, rules)
+        with pytest.raises(ValueError, match='fallback_frames'):
+            TrackerConfig(fallback_frames=bad)
 
 
 @pytest.mark.parametrize('carried', [1, 3])
