@@ -565,13 +565,17 @@ class Trajectory:
     aligned_xyz: np.ndarray   # (N, 3) est positions aligned onto gt (SE(3) Umeyama)
     sim3_xyz: np.ndarray | None  # (N, 3) est positions aligned onto gt (Sim(3) Umeyama); None if degenerate
     T_world_odom: np.ndarray  # (4, 4) odom placed by the first frame's ground truth
-    T_world_odom_se3: np.ndarray  # (4, 4) odom placed by the SE(3) Umeyama fit of the whole path
+    # (4, 4) odom placed by the whole path's poses, orientations with positions (`pose_alignment`):
+    # a fit of the positions alone may tilt a nearly level walk and lift what is mapped metres
+    # from the path
+    T_world_odom_poses: np.ndarray
+    poses_xyz: np.ndarray     # (N, 3) est positions placed by it
 
 
 def evaluate_trajectory(rec: Recording, seq) -> tuple[dict, Trajectory | None]:
     """ATE (Sim(3) and SE(3) Umeyama), RPE (frame to frame) of the odometry; localization ATE."""
     from geovr_ros.geometry import (GeometryError, absolute_trajectory_error, invert_pose, relative_pose_error,
-                                    umeyama_alignment)
+                                    pose_alignment, umeyama_alignment)
     pairs = [(s, rec.odometry[s], _gt_index(seq.timestamps, s)) for s in sorted(rec.odometry)]
     pairs = [(s, T, i) for s, T, i in pairs if i is not None]
     result = {'odometry_poses': len(rec.odometry), 'matched': len(pairs)}
@@ -606,9 +610,11 @@ def evaluate_trajectory(rec: Recording, seq) -> tuple[dict, Trajectory | None]:
         result['localization']['ate_se3'] = absolute_trajectory_error(
             np.stack([T for T, _ in loc]), np.stack([seq.T_world_cam[i] for _, i in loc]), alignment='se3')
     T_world_odom = gt[0] @ invert_pose(est[0])
-    T_world_odom_se3 = np.eye(4)
-    T_world_odom_se3[:3, :3], T_world_odom_se3[:3, 3] = R, t
-    return result, Trajectory(stamps, est, gt, aligned, sim3, T_world_odom, T_world_odom_se3)
+    T_world_odom_poses = np.eye(4)
+    T_world_odom_poses[:3, :3], T_world_odom_poses[:3, 3] = pose_alignment(est, gt)
+    poses_xyz = est[:, :3, 3] @ T_world_odom_poses[:3, :3].T + T_world_odom_poses[:3, 3]
+    result['ate_pose_fit_rmse'] = float(np.sqrt(np.mean(np.sum((poses_xyz - gt_xyz) ** 2, axis=1))))
+    return result, Trajectory(stamps, est, gt, aligned, sim3, T_world_odom, T_world_odom_poses, poses_xyz)
 
 
 def evaluate_answers(questions: list[DemoQuestion], answers: list[dict], traj: Trajectory | None,
@@ -663,17 +669,18 @@ def node_vocabulary(perception: Path):
 
 
 def evaluate_objects(rec: Recording, seq, traj: Trajectory | None, vocabulary) -> dict:
-    """The object map geovr_node published last (~/objects), placed in the world by the SE(3) fit
-    of its odometry (map ~ odom: the pose graph corrects it little on a short walk); on rendered
-    data also matched with the true objects: found = the category `vocabulary` (the node's,
-    `node_vocabulary`) gives the true one (a tv is a monitor) within OBJECT_MATCH_M of its centre."""
+    """The object map geovr_node published last (~/objects), placed in the world by the fit of its
+    odometry's poses (`Trajectory.T_world_odom_poses`; map ~ odom: the pose graph corrects it
+    little on a short walk); on rendered data also matched with the true objects: found = the
+    category `vocabulary` (the node's, `node_vocabulary`) gives the true one (a tv is a monitor)
+    within OBJECT_MATCH_M of its centre."""
     if not rec.objects:
         return {'found': 0, 'objects': [], 'note': 'no object map received (no cell classifier, or nothing named)'}
-    T = np.eye(4) if traj is None else traj.T_world_odom_se3
+    T = np.eye(4) if traj is None else traj.T_world_odom_poses
     found = [{**o, 'centre_world': (T[:3, :3] @ np.asarray(o['centre']) + T[:3, 3]).tolist()} for o in rec.objects]
     result = {'found': len(found), 'objects': found,
               'categories': {c: sum(o['category'] == c for o in found) for c in sorted({o['category'] for o in found})},
-              'frame': 'world of the recording (through the SE(3) fit of the odometry)'}
+              'frame': "world of the recording (through the fit of the odometry's poses)"}
     if rec.floor:   # the room's floor rectangle (closed), as a room-size answer measures it
         result['floor_world'] = (np.asarray(rec.floor) @ T[:3, :3].T + T[:3, 3]).tolist()
     scene = getattr(seq, 'scene', None)
@@ -866,10 +873,11 @@ def render_object_map(seq, traj: Trajectory | None, objects: dict, out: Path) ->
     gt_xy = seq.T_world_cam[:, :3, 3] @ axes2.T
     ax.plot(gt_xy[:, 0], gt_xy[:, 1], '-', color='#2ca02c', lw=2.0, label='true camera path')
     ax.plot(gt_xy[0, 0], gt_xy[0, 1], 'o', color='#2ca02c', ms=7)
-    R = np.eye(3) if traj is None else traj.T_world_odom_se3[:3, :3]
+    R = np.eye(3) if traj is None else traj.T_world_odom_poses[:3, :3]
     if traj is not None:
-        est_xy = traj.aligned_xyz @ axes2.T
-        ax.plot(est_xy[:, 0], est_xy[:, 1], '-', color='#ff7f0e', lw=1.5, label='geovr_node odometry (SE(3) fit)')
+        est_xy = traj.poses_xyz @ axes2.T
+        ax.plot(est_xy[:, 0], est_xy[:, 1], '-', color='#ff7f0e', lw=1.5,
+                label="geovr_node odometry (fitted by its poses' positions and orientations)")
     if objects.get('floor_world'):
         floor_xy = np.asarray(objects['floor_world']) @ axes2.T
         ax.plot(floor_xy[:, 0], floor_xy[:, 1], ':', color='0.35', lw=1.6, label='floor the map measured (room size)')
@@ -897,7 +905,7 @@ def render_object_map(seq, traj: Trajectory | None, objects: dict, out: Path) ->
         counts = ", ".join(f"{v} {k}" for k, v in objects.get("categories", {}).items()) or "none"
         title = '\n'.join(textwrap.wrap(f'Object map found by geovr_node on a real recording: {objects.get("found", 0)} '
                                          f'objects ({uncertain} uncertain, dotted: the answers do not count them), '
-                                         'placed by the SE(3) fit of the odometry', 110)
+                                         "placed by the fit of the odometry's poses", 110)
                            + textwrap.wrap(f'({counts})', 110))
     ax.set_title(title, fontsize=9)
     return _save_topdown(fig, ax, ('floor axis 1 (m)', 'floor axis 2 (m)'), -0.08, out / 'objects.png')

@@ -226,3 +226,41 @@ def test_the_picture_draws_each_where_is_answer_from_its_truth_in_its_verdicts_c
     red, green = _pixels_near(image, (214, 39, 40)), _pixels_near(image, (44, 160, 44))
     drawn, other = (green, red) if correct else (red, green)
     assert drawn > 50 and other < drawn / 10   # a few edge pixels of the markers may come near either
+
+
+def test_a_whole_run_places_the_answers_and_the_map_in_the_recordings_world(tiny_data, tmp_path):
+    """`geovr-eval questions` end to end on a rendered recording with a tiny exported model: the
+    session runs every frame, each question gets a verdict, and the answers' points and the
+    object map are placed in the recording's world by the fit of the session's poses
+    (`pose_alignment`)."""
+    import json
+
+    import torch
+
+    from geovr_training.export.onnx_export import export_model
+    from geovr_training.model import ModelArgsV2, build_model, save_checkpoint
+    from geovr_training.train.cell_categories import rendered_categories
+    torch.manual_seed(0)
+    categories = rendered_categories()
+    model = build_model(ModelArgsV2(dim=32, depth=2, num_heads=2, decoder_dim=16, descriptor_dim=16, pretrained=False,
+                                    cell_categories=categories, category_kernel=3))
+    with torch.no_grad():   # a namer that calls every cell a chair, so that the map holds something
+        model.category_head.classifier[1].weight.zero_()
+        model.category_head.classifier[1].bias.fill_(-10.0)[categories.index('chair')] = 10.0   # background last
+    checkpoint = save_checkpoint(tmp_path / 'head.pt', model, {'data': {'resolution': [128, 96]}}, 0)
+    export_model(checkpoint, tmp_path / 'model', sizes=[], with_torch_program=False)
+    labels = tmp_path / 'labels.yaml'
+    labels.write_text('objects: {middle: [{frame: 0, box: [48, 32, 80, 64]}]}\n'
+                      'questions:\n'
+                      '  - {question: "Where is the chair?", task: where_is, object: middle}\n'
+                      '  - {question: "How many pianos are there?", task: object_count, value: 0}\n'
+                      '  - {question: "Where is the piano?", task: not_seen}\n')
+    assert main(['--model', str(tmp_path / 'model'), '--data', str(tiny_data), '--labels', str(labels),
+                 '--out', str(tmp_path / 'out'), '--naming-step', '0', '--no-progress']) == 0
+    result = json.loads((tmp_path / 'out' / 'questions.json').read_text())
+    assert result['summary']['asked'] == 3 and len(result['questions']) == 3
+    assert all(isinstance(r['correct'], bool) for r in result['questions'])
+    assert result['object_map'], 'the tiny model named nothing: the map placement went untested'
+    assert all(np.isfinite(o['centre_world']).all() for o in result['object_map'])
+    where = result['questions'][0]
+    assert len(where['truth']) == 3 and all(np.isfinite(p).all() for p in where['points_world'])

@@ -17,6 +17,7 @@ from .transforms import invert_pose, rotation_angle
 __all__ = [
     'depth_metrics',
     'umeyama_alignment',
+    'pose_alignment',
     'absolute_trajectory_error',
     'relative_pose_error',
     'mean_relative_accuracy',
@@ -101,6 +102,32 @@ def umeyama_alignment(src: np.ndarray, dst: np.ndarray, with_scale: bool) -> tup
     t = mu_dst - scale * R @ mu_src
     return scale, R, t
 
+
+
+def pose_alignment(est: np.ndarray, gt: np.ndarray, rotation_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Rigid (R (3, 3), t (3,)) placing the frame of the `est` poses onto that of the `gt` poses
+    (both (N, 4, 4) camera-to-frame, N >= 1): the least squares of the positions' errors
+    ``||p_gt - (R p_est + t)||^2`` plus `rotation_weight` (m^2) times the orientations'
+    ``||R_gt - R R_est||_F^2``, solved in closed form (the SVD of their summed correlations).
+
+    A fit of positions alone (`umeyama_alignment`) turns freely about a path that hardly moves
+    (a camera looking around from one spot) and tilts about a nearly straight one; the
+    orientations fix both. With weight 1 a rotation error of theta counts as moving a point 1 m
+    in front of the camera by about theta metres. Raises GeometryError for non-finite poses or a
+    negative weight."""
+    est = as_float_array(est, 'est', (4, 4), finite=True).reshape(-1, 4, 4)
+    gt = as_float_array(gt, 'gt', (4, 4), finite=True).reshape(-1, 4, 4)
+    if est.shape != gt.shape or len(est) == 0:
+        raise ShapeError(f'est {est.shape} and gt {gt.shape} must both be (N, 4, 4) with N >= 1')
+    if not (rotation_weight >= 0 and np.isfinite(rotation_weight)):
+        raise GeometryError(f'rotation_weight {rotation_weight} must be finite and >= 0')
+    p, q = est[:, :3, 3], gt[:, :3, 3]
+    mu_p, mu_q = p.mean(axis=0), q.mean(axis=0)
+    correlation = (q - mu_q).T @ (p - mu_p) + rotation_weight * np.einsum('nij,nkj->ik', gt[:, :3, :3], est[:, :3, :3])
+    U, _, Vt = np.linalg.svd(correlation)
+    S = np.diag([1.0, 1.0, float(np.sign(np.linalg.det(U @ Vt)) or 1.0)])
+    R = U @ S @ Vt
+    return R, mu_q - R @ mu_p
 
 def _positions(trajectory, name: str) -> np.ndarray:
     array = np.asarray(trajectory, dtype=np.float64)

@@ -8,8 +8,9 @@ The labels file names objects by boxes of pixels in frames of the recording; eac
 true centre is the median of the box's sensor-depth points lifted to the world with the
 frame's pose (averaged over its views). The runtime session (`geovr_ros.session.Session`,
 what geovr_node runs) processes every frame with the exported model, then each question is
-put to it; its answer's points are placed in the recording's world by the SE(3) fit of the
-session's camera path onto the true one. Scoring (as the demo's): where-is correct within
+put to it; its answer's points are placed in the recording's world by the fit of the session's
+camera poses onto the true ones (`pose_alignment`: positions and orientations; a fit of the
+positions alone turns at random about a camera that looks around from one spot). Scoring (as the demo's): where-is correct within
 WHERE_IS_M of the centre, counts exact, distances within DISTANCE_RELATIVE relative error
 (and VSI-Bench's mean relative accuracy), an object never seen must be said so. Beside it,
 the question alone: a count of 1, the middle of the walk, the set's median distance, and
@@ -269,13 +270,12 @@ def evaluate(model: str | Path, recording: str | Path, labels: str | Path, progr
              vocabulary: str = '', naming_step: int = NAMING_STEP, assignments: tuple[str, ...] = ()) -> dict:
     """The whole evaluation (module docstring); `naming_step` 0 leaves out the naming measure;
     `assignments` ('NAME=VALUE') change node parameters of the session."""
-    from geovr_ros.geometry import umeyama_alignment
+    from geovr_ros.geometry import pose_alignment, transform_points
     data = load_labels(labels)
     truth = object_centres(recording, data['objects'])
     session, stamps, est, gt = run_session(model, recording, progress, vocabulary, assignments)
-    _, R, t = umeyama_alignment(est[:, :3, 3], gt[:, :3, 3], with_scale=False)
     T_world_map = np.eye(4)
-    T_world_map[:3, :3], T_world_map[:3, 3] = R, t
+    T_world_map[:3, :3], T_world_map[:3, 3] = pose_alignment(est, gt)
     now = float(stamps[-1])
     records = []
     for q in data['questions']:
@@ -302,7 +302,8 @@ def evaluate(model: str | Path, recording: str | Path, labels: str | Path, progr
             'floor_axes': axes.tolist(), 'camera_path_floor': np.round(gt[:, :3, 3] @ axes.T, 3).tolist(),
             'objects_labelled': {k: {'centre': v['centre'].tolist(), 'views': v['views'], 'points': v['points']}
                                  for k, v in truth.items()},
-            'object_map': [{'category': i.category, 'centre_world': (R @ i.centroid + t).tolist(),
+            'object_map': [{'category': i.category,
+                            'centre_world': transform_points(T_world_map, i.centroid[None])[0].tolist(),
                             'extent_map_m': i.extent.tolist(), 'confidence': float(i.confidence),
                             'views': i.n_views, 'missed': i.n_missed, 'belief': i.belief, 'doubted': bool(i.doubted)}
                            for i in instances],
