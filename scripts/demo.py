@@ -575,7 +575,7 @@ class Trajectory:
 def evaluate_trajectory(rec: Recording, seq) -> tuple[dict, Trajectory | None]:
     """ATE (Sim(3) and SE(3) Umeyama), RPE (frame to frame) of the odometry; localization ATE."""
     from geovr_ros.geometry import (GeometryError, absolute_trajectory_error, invert_pose, relative_pose_error,
-                                    pose_alignment, umeyama_alignment)
+                                    make_pose, pose_alignment, transform_points, umeyama_alignment)
     pairs = [(s, rec.odometry[s], _gt_index(seq.timestamps, s)) for s in sorted(rec.odometry)]
     pairs = [(s, T, i) for s, T, i in pairs if i is not None]
     result = {'odometry_poses': len(rec.odometry), 'matched': len(pairs)}
@@ -610,9 +610,8 @@ def evaluate_trajectory(rec: Recording, seq) -> tuple[dict, Trajectory | None]:
         result['localization']['ate_se3'] = absolute_trajectory_error(
             np.stack([T for T, _ in loc]), np.stack([seq.T_world_cam[i] for _, i in loc]), alignment='se3')
     T_world_odom = gt[0] @ invert_pose(est[0])
-    T_world_odom_poses = np.eye(4)
-    T_world_odom_poses[:3, :3], T_world_odom_poses[:3, 3] = pose_alignment(est, gt)
-    poses_xyz = est[:, :3, 3] @ T_world_odom_poses[:3, :3].T + T_world_odom_poses[:3, 3]
+    T_world_odom_poses = make_pose(*pose_alignment(est, gt))
+    poses_xyz = transform_points(T_world_odom_poses, est[:, :3, 3])
     result['ate_pose_fit_rmse'] = float(np.sqrt(np.mean(np.sum((poses_xyz - gt_xyz) ** 2, axis=1))))
     return result, Trajectory(stamps, est, gt, aligned, sim3, T_world_odom, T_world_odom_poses, poses_xyz)
 

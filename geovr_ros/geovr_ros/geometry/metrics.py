@@ -103,7 +103,6 @@ def umeyama_alignment(src: np.ndarray, dst: np.ndarray, with_scale: bool) -> tup
     return scale, R, t
 
 
-
 def pose_alignment(est: np.ndarray, gt: np.ndarray, rotation_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Rigid (R (3, 3), t (3,)) placing the frame of the `est` poses onto that of the `gt` poses
     (both (N, 4, 4) camera-to-frame, N >= 1): the least squares of the positions' errors
@@ -128,6 +127,7 @@ def pose_alignment(est: np.ndarray, gt: np.ndarray, rotation_weight: float = 1.0
     S = np.diag([1.0, 1.0, float(np.sign(np.linalg.det(U @ Vt)) or 1.0)])
     R = U @ S @ Vt
     return R, mu_q - R @ mu_p
+
 
 def _positions(trajectory, name: str) -> np.ndarray:
     array = np.asarray(trajectory, dtype=np.float64)

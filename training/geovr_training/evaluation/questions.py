@@ -10,9 +10,10 @@ frame's pose (averaged over its views). The runtime session (`geovr_ros.session.
 what geovr_node runs) processes every frame with the exported model, then each question is
 put to it; its answer's points are placed in the recording's world by the fit of the session's
 camera poses onto the true ones (`pose_alignment`: positions and orientations; a fit of the
-positions alone turns at random about a camera that looks around from one spot). Scoring (as the demo's): where-is correct within
-WHERE_IS_M of the centre, counts exact, distances within DISTANCE_RELATIVE relative error
-(and VSI-Bench's mean relative accuracy), an object never seen must be said so. Beside it,
+positions alone turns at random about a camera that looks around from one spot). Scoring (as
+the demo's): where-is correct within WHERE_IS_M of the centre, counts exact, distances within
+DISTANCE_RELATIVE relative error (and VSI-Bench's mean relative accuracy), an object never
+seen must be said so. Beside it,
 the question alone: a count of 1, the middle of the walk, the set's median distance, and
 "not seen" never said. Writes questions.json (every answer and score, and the session's
 object map: each instance's category, centre in the recording's world, box extent along the
@@ -270,12 +271,11 @@ def evaluate(model: str | Path, recording: str | Path, labels: str | Path, progr
              vocabulary: str = '', naming_step: int = NAMING_STEP, assignments: tuple[str, ...] = ()) -> dict:
     """The whole evaluation (module docstring); `naming_step` 0 leaves out the naming measure;
     `assignments` ('NAME=VALUE') change node parameters of the session."""
-    from geovr_ros.geometry import pose_alignment, transform_points
+    from geovr_ros.geometry import make_pose, pose_alignment, transform_points
     data = load_labels(labels)
     truth = object_centres(recording, data['objects'])
     session, stamps, est, gt = run_session(model, recording, progress, vocabulary, assignments)
-    T_world_map = np.eye(4)
-    T_world_map[:3, :3], T_world_map[:3, 3] = pose_alignment(est, gt)
+    T_world_map = make_pose(*pose_alignment(est, gt))
     now = float(stamps[-1])
     records = []
     for q in data['questions']:
