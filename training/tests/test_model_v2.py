@@ -150,6 +150,53 @@ def test_compacted_checkpoint_is_half_the_size_and_predicts_the_same(tmp_path):
     torch.testing.assert_close(loaded(images, k)['depth'], model(images, k)['depth'], rtol=2e-2, atol=1e-3)
 
 
+def test_interpolated_checkpoint_mixes_only_the_named_tensors(tmp_path):
+    """WiSE-FT between a model and its fine-tune: weight 0 is the model, 1 the fine-tune for the
+    tensors named, 0.5 their mean; every tensor not named stays the base's; a mismatch or a
+    weight outside [0, 1] is refused by name."""
+    from geovr_training.model.checkpoint import CheckpointError, interpolate_checkpoints
+    from geovr_training.model.checkpoint import main as checkpoint_main
+    torch.manual_seed(0)
+    base_model = build_model(tiny()).eval()
+    tuned_model = build_model(tiny()).eval()
+    tuned_model.load_state_dict(base_model.state_dict())
+    with torch.no_grad():
+        for name, parameter in tuned_model.named_parameters():
+            parameter.add_(torch.randn_like(parameter))
+    base = save_checkpoint(tmp_path / 'base.pt', base_model, {}, 1)
+    tuned = save_checkpoint(tmp_path / 'tuned.pt', tuned_model, {}, 2)
+    base_weights, tuned_weights = base_model.state_dict(), tuned_model.state_dict()
+    decoder = [n for n, v in base_weights.items() if n.startswith('depth_decoder.') and v.is_floating_point()]
+    assert decoder and len(decoder) < len(base_weights)
+
+    for weight in (0.0, 0.5, 1.0):
+        mixed, state = load_checkpoint(interpolate_checkpoints(base, tuned, tmp_path / 'mixed.pt', weight,
+                                                               ('depth_decoder.',)))
+        assert state['epoch'] == 1 and state['interpolated']['tensors'] == len(decoder)
+        for name, value in mixed.state_dict().items():
+            expected = base_weights[name]
+            if name in decoder:
+                expected = (1 - weight) * base_weights[name] + weight * tuned_weights[name]
+            torch.testing.assert_close(value, expected, msg=name)
+
+    images, k = torch.randn(1, 2, 3, 64, 96), _k(80.0, 80.0, 48.0, 32.0)
+    everything, _ = load_checkpoint(interpolate_checkpoints(base, tuned, tmp_path / 'all.pt', 1.0))
+    torch.testing.assert_close(everything(images, k)['depth'], tuned_model(images, k)['depth'])
+
+    with pytest.raises(ValueError, match='1.5'):
+        interpolate_checkpoints(base, tuned, tmp_path / 'x.pt', 1.5)
+    with pytest.raises(ValueError, match='decoder_typo'):
+        interpolate_checkpoints(base, tuned, tmp_path / 'x.pt', 0.5, ('decoder_typo',))
+    other = save_checkpoint(tmp_path / 'other.pt', build_model(preset_args('tiny', descriptor_dim=16)), {}, 1)
+    with pytest.raises(CheckpointError, match='model_args'):
+        interpolate_checkpoints(base, other, tmp_path / 'x.pt', 0.5)
+    assert not (tmp_path / 'x.pt').exists()
+    assert checkpoint_main(['interpolate', str(base), str(tuned), str(tmp_path / 'cli.pt'), '--weight', '0.25',
+                            '--prefix', 'depth_decoder.']) == 0
+    assert torch.load(tmp_path / 'cli.pt', weights_only=True)['interpolated']['weight'] == 0.25
+    assert checkpoint_main(['interpolate', str(base), str(other), str(tmp_path / 'bad.pt'), '--weight', '0.5']) == 2
+
+
 def test_convex_upsampling_starts_as_bilinear_and_learns_to_keep_an_edge():
     """At initialisation the convex upsampler is the bilinear upsampling it replaces; bilinear
     smears a depth step over the cells beside it, the convex mix learns to keep it sharp."""

@@ -111,18 +111,70 @@ def compact_checkpoint(src: str | Path, dst: str | Path) -> Path:
     return dst
 
 
+def interpolate_checkpoints(base: str | Path, tuned: str | Path, dst: str | Path, weight: float,
+                            prefixes: tuple[str, ...] = ()) -> Path:
+    """Weights between two checkpoints of one architecture (WiSE-FT, Wortsman et al. 2022):
+    (1 - weight) x `base` + weight x `tuned`, for floating-point tensors whose names start with
+    one of `prefixes` (every tensor when empty); every other tensor, and every other key, is
+    `base`'s. Meant for a fine-tune and the model it started from: weight 0 is `base`, 1 the
+    fine-tune for the tensors named. Tensors keep `base`'s dtype. Writes `dst` atomically and
+    returns it; raises CheckpointError when the two do not hold the same tensors, and
+    ValueError for a weight outside [0, 1] or a prefix that names no tensor."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f'interpolation weight must lie in [0, 1], got {weight!r}')
+    state, other = read_checkpoint(base), read_checkpoint(tuned)
+    if checkpoint_model_args(state, base) != checkpoint_model_args(other, tuned):
+        raise CheckpointError(f'checkpoints {str(base)!r} and {str(tuned)!r} have different model_args')
+    weights, tuned_weights = state['model'], other['model']
+    if weights.keys() != tuned_weights.keys():
+        missing = sorted(set(weights) ^ set(tuned_weights))[:3]
+        raise CheckpointError(f'checkpoints {str(base)!r} and {str(tuned)!r} hold different tensors, e.g. {missing}')
+    for prefix in prefixes:
+        if not any(name.startswith(prefix) for name in weights):
+            raise ValueError(f'prefix {prefix!r} names no tensor of {str(base)!r}')
+    mixed = 0
+    for name, value in weights.items():
+        if not value.is_floating_point() or (prefixes and not name.startswith(tuple(prefixes))):
+            continue
+        if value.shape != tuned_weights[name].shape:
+            raise CheckpointError(f'tensor {name!r} is {tuple(value.shape)} in {str(base)!r} '
+                                  f'and {tuple(tuned_weights[name].shape)} in {str(tuned)!r}')
+        weights[name] = torch.lerp(value.float(), tuned_weights[name].float(), weight).to(value.dtype)
+        mixed += 1
+    state['optimizer'] = None
+    state['interpolated'] = {'base': str(base), 'tuned': str(tuned), 'weight': float(weight),
+                             'prefixes': list(prefixes), 'tensors': mixed}
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(dst.suffix + '.tmp')
+    torch.save(state, tmp)
+    tmp.replace(dst)
+    return dst
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m geovr_training.model.checkpoint compact SRC DST`."""
+    """`python -m geovr_training.model.checkpoint compact SRC DST` and
+    `... interpolate BASE TUNED DST --weight W [--prefix depth_decoder.]`."""
     import argparse
     parser = argparse.ArgumentParser(prog='python -m geovr_training.model.checkpoint')
     sub = parser.add_subparsers(dest='command', required=True)
     compact = sub.add_parser('compact', help='drop the optimizer, store weights as float16')
     compact.add_argument('src')
     compact.add_argument('dst')
+    interpolate = sub.add_parser('interpolate', help="weights between a checkpoint and its fine-tune (WiSE-FT)")
+    interpolate.add_argument('base', help='the checkpoint the fine-tune started from')
+    interpolate.add_argument('tuned', help='the fine-tune')
+    interpolate.add_argument('dst')
+    interpolate.add_argument('--weight', type=float, required=True, help="the fine-tune's share, 0-1")
+    interpolate.add_argument('--prefix', action='append', default=[],
+                             help='interpolate only tensors whose names start with it (repeatable)')
     args = parser.parse_args(argv)
     try:
-        path = compact_checkpoint(args.src, args.dst)
-    except CheckpointError as error:
+        if args.command == 'compact':
+            path = compact_checkpoint(args.src, args.dst)
+        else:
+            path = interpolate_checkpoints(args.base, args.tuned, args.dst, args.weight, tuple(args.prefix))
+    except (CheckpointError, ValueError) as error:
         print(f'error: {error}')
         return 2
     print(f'{path}: {path.stat().st_size / 1e6:.1f} MB')
