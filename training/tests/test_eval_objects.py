@@ -124,7 +124,11 @@ def test_the_runtime_session_is_scored_over_the_same_objects_in_its_own_map(tiny
     from geovr_training.train.cell_categories import rendered_categories
     torch.manual_seed(0)
     args = dict(dim=32, depth=2, num_heads=2, decoder_dim=16, descriptor_dim=16, pretrained=False)
-    model = build_model(ModelArgsV2(**args, cell_categories=rendered_categories(), category_kernel=3))
+    categories = rendered_categories()
+    model = build_model(ModelArgsV2(**args, cell_categories=categories, category_kernel=3))
+    with torch.no_grad():   # a namer that calls every cell a chair, so that the map holds something
+        model.category_head.classifier[1].weight.zero_()
+        model.category_head.classifier[1].bias.fill_(-10.0)[categories.index('chair')] = 10.0   # background last
     checkpoint = save_checkpoint(tmp_path / 'head.pt', model, {'data': {'resolution': [128, 96]}}, 0)
     export_model(checkpoint, tmp_path / 'model', sizes=[], with_torch_program=False)
     assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--runtime', str(tmp_path / 'model'),
@@ -149,6 +153,19 @@ def test_the_runtime_session_is_scored_over_the_same_objects_in_its_own_map(tiny
     assert keys[0] in qa and keys[1] not in qa
     assert qa[keys[0]]['items'] == qa['oracle namer, stride 32']['items'] > 0
     assert 0.0 <= qa[keys[0]]['answered'] <= 1.0 and 0.0 <= qa[keys[0]]['overall'] <= 100.0
+    # --known-floor: each room's session knows its camera's height from the room's truth (a robot's
+    # fixed mount) and rescales the model's depth by the floor it sees: the rooms' map moves
+    assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--runtime', str(tmp_path / 'model'),
+                 '--known-floor', '--out', str(tmp_path / 'out_floor')]) == 0
+    floor = json.loads((tmp_path / 'out_floor' / 'objects.json').read_text())['rendered']['per_sequence'][keys[0]]
+    plain = report['rendered']['per_sequence'][keys[0]]
+    heights = [r['floor_camera_height'] for r in floor]
+    assert all(0.2 < h < 2.5 for h in heights), heights   # the renders' cameras stand 0.25-1.8 m high
+    assert sum(r['instances'] for r in plain) > 0
+    assert [r['where_errors'] for r in floor] != [r['where_errors'] for r in plain]
+    with pytest.raises(SystemExit):
+        main(['--data', str(tiny_data), '--split', 'all', '--known-floor', '--out', str(tmp_path / 'out_bad')])
+    assert '--runtime' in capsys.readouterr().err
     # a user's vocabulary reaches the session (the node's object_vocabulary): a bad one is refused by name
     bad = tmp_path / 'user_vocabulary.yaml'
     bad.write_text('pool_cell: 3\n')

@@ -517,7 +517,7 @@ MIN_PATH_SPREAD_M = 0.3   # camera positions' RMS spread (m) under which a path'
 
 
 def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = MATCH_RADIUS,
-                              progress: bool = False, vocabulary: str | None = None
+                              progress: bool = False, vocabulary: str | None = None, known_floor: bool = False
                               ) -> dict[str, tuple[dict, list[dict], dict]]:
     """The runtime itself on rendered rooms: {row key: (summary, per-sequence rows, {'belief_operating_points'})}.
 
@@ -537,11 +537,14 @@ def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = 
     session itself (`Session.answer`, its whole chain of answerers, in its map frame) in the
     first row (`score_qa`; where-is truths moved as the objects are). `vocabulary`: a user
     object vocabulary YAML merged over the shipped one, as the node's object_vocabulary.
+    `known_floor`: each room's session as a robot that knows its camera's height and up runs it
+    (`odometry.known_floor_session`: `floor_camera_height` from the room's true depth, the
+    first frame levelled by its true tilt); a room whose truth shows no floor runs without.
     Raises geovr_ros.inference.InferenceError for a model directory the runtime cannot load and
     ValueError for one that names no cells."""
     from geovr_ros.inference import PerceptionPipeline
     from geovr_ros.session import Session
-    from geovr_training.evaluation.odometry import session_config
+    from geovr_training.evaluation.odometry import known_floor_session, session_config
     from geovr_training.evaluation.verifier import operating_points
     from tqdm import tqdm
     config = session_config([], objects_enabled=True)
@@ -551,11 +554,14 @@ def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = 
     rows, maps = {k: [] for k in keys}, {k: [] for k in keys}
     with PerceptionPipeline(model_dir, backend='onnxruntime') as pipeline:
         for seq in tqdm(sequences, desc='runtime', disable=not progress):
-            session = Session(pipeline, config, mount=np.eye(4))
+            room_config, mount = known_floor_session(seq, config) if known_floor else (config, None)
+            session = Session(pipeline, room_config, mount=np.eye(4) if mount is None else mount)
             if session.objects is None:
                 raise ValueError(f'{model_dir} names no cells (no cell classifier graph): the runtime keeps no '
                                  'object map')
             for key, (row, scored) in zip(keys, _runtime_room(session, seq, radius)):
+                if known_floor:
+                    row['floor_camera_height'] = float(room_config.floor_camera_height)   # 0: no floor known
                 rows[key].append(row)
                 maps[key].append(scored)
     out = {}
@@ -780,6 +786,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--runtime', metavar='MODEL_DIR', default=None,
                         help='also run the runtime session of this exported model (geovr-export onnx) over the '
                              '--data rooms: its depth, its tracked poses, its object map (evaluate_runtime_rendered)')
+    parser.add_argument('--known-floor', action='store_true',
+                        help="with --runtime: each room's session knows the camera's height above the floor and "
+                             "its up (floor_camera_height from the true depth), as a robot with a fixed mount")
     parser.add_argument('--real', help='a real recording with depth and poses (e.g. ../shared/data/hololens_office)')
     parser.add_argument('--checkpoint', default='models/geovr_s_v2/checkpoint.pt', help='GeoVR-S v2 checkpoint')
     parser.add_argument('--head-checkpoints', default=None,
@@ -803,6 +812,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.data and not args.real:
         parser.error('give --data (rendered, oracle namer) and/or --real (a recording, ImageNet namer)')
+    if args.known_floor and not args.runtime:
+        parser.error('--known-floor is a setting of the runtime session: give --runtime MODEL_DIR')
 
     from geovr_training.evaluation.data import load_sequences
     out = Path(args.out)
@@ -859,7 +870,7 @@ def main(argv: list[str] | None = None) -> int:
             from geovr_ros.inference import InferenceError
             try:
                 runtime = evaluate_runtime_rendered(sequences, args.runtime, args.match_radius, progress=True,
-                                                    vocabulary=args.vocabulary)
+                                                    vocabulary=args.vocabulary, known_floor=args.known_floor)
             except (FileNotFoundError, ValueError, InferenceError) as exc:
                 print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
                 return 2
