@@ -35,8 +35,8 @@ def collect_tf(probe):
 
 
 def test_base_frame_through_a_parameter_mount(probe, ros_env):
-    """... and the mount's camera height given to floor_camera_height: the session's floor
-    scale shows in /diagnostics."""
+    """... and floor_height_from_mount takes the mount's camera height (1 m above base_link)
+    for the floor's scale, which shows in /diagnostics."""
     from diagnostic_msgs.msg import DiagnosticArray
     model = tiny_model(ros_env)
     edges, static = collect_tf(probe)
@@ -47,7 +47,7 @@ def test_base_frame_through_a_parameter_mount(probe, ros_env):
     node = Process('geovr_node', node_args(
         {'model': str(model), 'odom_child': 'base', 'camera_mount_source': 'parameters',
          'camera_mount_xyz': [0.2, 0.0, 1.0], 'camera_mount_rpy': [0.0, 0.0, 0.0],
-         'publish_mount_tf': True, 'localization_enabled': False, 'floor_camera_height': 1.0},
+         'publish_mount_tf': True, 'localization_enabled': False, 'floor_height_from_mount': True},
         {'image': '/fr/image', 'camera_info': '/fr/camera_info'}), ros_env, 'mount_params')
     try:
         assert node.wait_for_output('active:', 60), node.output()
@@ -59,6 +59,7 @@ def test_base_frame_through_a_parameter_mount(probe, ros_env):
         node.stop()
     floor = next(values for values in diagnostics if 'floor_scale' in values)
     assert float(floor['floor_scale']) > 0 and int(floor['floor_frames']) >= 0
+    assert float(floor['floor_camera_height']) == pytest.approx(1.0)
     mount = make_pose(np.eye(3), [0.2, 0.0, 1.0]) @ T_BODY_OPTICAL
     assert np.allclose(transform_from_msg(static[('base_link', 'cam_optical')]), mount)
     assert set(edges) == {('odom', 'base_link')}          # no map edge: localization is off

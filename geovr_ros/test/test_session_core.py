@@ -395,6 +395,36 @@ def test_floor_camera_height_rescales_every_length_of_the_model(pipeline):
         SessionConfig(floor_camera_height=-1.0)
 
 
+def test_floor_height_from_mount_takes_the_cameras_height_above_the_base(pipeline, caplog):
+    """floor_height_from_mount (odom_child base): the floor's scale at the mount's height of the
+    optical centre above base_frame, taken when the mount is set; a mount at or below the
+    base's origin leaves it off and says why; the settings that cannot hold are refused."""
+    import logging
+    mount = T_BODY_OPTICAL.copy()
+    mount[2, 3] = 0.35
+    config = SessionConfig(odom_child='base', floor_height_from_mount=True)
+    session = Session(pipeline, config, mount=mount)
+    assert session.floor is not None and session.floor.camera_height == pytest.approx(0.35)
+    assert float(session.diagnostics()['floor_camera_height']) == pytest.approx(0.35)
+    raised = mount.copy()
+    raised[2, 3] = 0.5
+    session.set_mount(raised)
+    assert session.floor.camera_height == pytest.approx(0.5)
+    later = Session(pipeline, config)                     # the node sets the mount with the first image
+    assert later.floor is None
+    later.set_mount(mount)
+    assert later.floor.camera_height == pytest.approx(0.35)
+    on_base = mount.copy()
+    on_base[2, 3] = 0.0
+    with caplog.at_level(logging.WARNING):
+        unplaced = Session(pipeline, config, mount=on_base)
+    assert unplaced.floor is None and 'floor_height_from_mount' in caplog.text and 'base_footprint' in caplog.text
+    with pytest.raises(ValueError, match="odom_child 'base'"):
+        SessionConfig(floor_height_from_mount=True)
+    with pytest.raises(ValueError, match='not both'):
+        SessionConfig(odom_child='base', floor_height_from_mount=True, floor_camera_height=0.4)
+
+
 def test_the_first_frame_is_levelled_by_the_up_its_depth_shows(pipeline):
     """odom_child camera: a first frame pitched 20 deg down at a floor is not taken as level;
     odom's up (what the object map and the floor's scale use) is the one its depth shows. A

@@ -132,6 +132,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'When set, the model\'s depth is rescaled so that the floor it sees lies this far '
           'below the camera (the median over the last 30 frames that saw the floor): metric '
           'scale from a known mount height, for cameras that see the floor.'),
+    Param('floor_height_from_mount', False, 'With odom_child base: take floor_camera_height from '
+          'the camera mount (the optical centre\'s height above base_frame, which must lie on the '
+          'floor, as base_footprint does; camera_mount_source tf or parameters) instead of '
+          'giving it. Leave floor_camera_height 0 with it.'),
     Param('odometry_reference_translation', 0.3, 'Metres from the odometry reference frame '
           'after which the current frame becomes the new reference.'),
     Param('odometry_reference_rotation', 0.35, 'Radians from the odometry reference frame '

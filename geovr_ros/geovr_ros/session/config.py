@@ -32,6 +32,9 @@ class SessionConfig:
     set, the model's depth is rescaled so that the floor it shows lies that far below the
     camera (`geovr_ros.geometry.floor`; up is odom's z with odom_child base, else the first
     frame's up, levelled by its depth with odom_level_from_depth).
+    floor_height_from_mount: with odom_child 'base', floor_camera_height is the mount's: the
+    optical centre's height above base_frame's origin, which then lies on the floor (REP 105's
+    base_footprint); taken when the mount is set (`Session.set_mount`).
     objects_enabled: keep the object map (needs a model with a cell classifier and geometric
     odometry); object_vocabulary: a user vocabulary YAML merged over the shipped one ('' none);
     object_view_translation (m), object_view_rotation (rad): a tracked frame is named into the
@@ -52,6 +55,7 @@ class SessionConfig:
     tracking_window_keyframes: int = 10
     tracking_window_depth_sigma: float = 0.1
     floor_camera_height: float = 0.0
+    floor_height_from_mount: bool = False
     odometry_reference_translation: float = 0.3
     odometry_reference_rotation: float = 0.35
     odometry_max_reference_frames: int = 1
@@ -94,6 +98,12 @@ class SessionConfig:
         if not np.isfinite(self.floor_camera_height) or self.floor_camera_height < 0:
             raise ValueError(f'floor_camera_height must be >= 0 metres (0: off), got '
                              f'{self.floor_camera_height!r}')
+        if self.floor_height_from_mount and self.odom_child != 'base':
+            raise ValueError(f"floor_height_from_mount needs odom_child 'base' (a mount on a base that "
+                             f"stands on the floor), got odom_child {self.odom_child!r}")
+        if self.floor_height_from_mount and self.floor_camera_height > 0:
+            raise ValueError(f'give the camera height once: floor_camera_height {self.floor_camera_height!r} '
+                             f'or floor_height_from_mount, not both')
         for name in ('object_view_translation', 'object_view_rotation'):
             if not np.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f'{name} must be a non-negative number, got {getattr(self, name)!r}')

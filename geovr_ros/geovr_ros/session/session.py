@@ -177,10 +177,27 @@ class Session:
             raise ValueError(f'T_odom_opt0 must be a finite 4x4 matrix, got shape {T.shape}')
         self.mount = T
         self._mount_given = T
+        if self.config.floor_height_from_mount:
+            self._floor_from_mount(T)
         if self.objects is not None:
             config = self.objects.map.config
             self.objects.map.config = dataclasses.replace(config, vertical_axis=vertical_axis_of(T))
 
+    def _floor_from_mount(self, T_base_opt: np.ndarray) -> None:
+        """floor_height_from_mount: the floor's scale at the mount's height of the optical centre
+        above base_frame (metres); a mount at or below base_frame's origin leaves it off, said once."""
+        height = float(T_base_opt[2, 3])
+        if self.floor is not None and self.floor.camera_height == height:
+            return
+        if height > 0:
+            self.floor = FloorScale(height)
+            self.log.info(f'floor_height_from_mount: the camera stands {height:.3f} m above {self.config.base_frame}; '
+                          f'its depth takes the floor\'s scale')
+        else:
+            self.floor = None
+            self.log.warning(f'floor_height_from_mount: the mount puts the camera {height:.3f} m above '
+                             f'{self.config.base_frame}, not above it: the floor\'s scale stays off '
+                             f'(base_frame must lie on the floor, as base_footprint does)')
     def _up_in_camera(self) -> np.ndarray:
         """(3,) up in the optical frame of the newest processed camera pose (the mount before
         the first): odom's z with odom_child base (the base is level), else the first frame's
@@ -858,6 +875,7 @@ class Session:
                                f'{last.rms_px_before:.2f} -> {last.rms_px_after:.2f}'})
         if self.floor is not None:
             values.update({'floor_scale': f'{self.floor.scale:.3f}',
+                           'floor_camera_height': f'{self.floor.camera_height:.3f}',
                            'floor_frames': str(self.floor.frames_with_floor)})
         if self.objects is not None:
             shown = len(self.objects.map.instances())
