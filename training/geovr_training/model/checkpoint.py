@@ -24,8 +24,6 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: dict, epoc
                     optimizer: torch.optim.Optimizer | None = None, metrics: dict | None = None,
                     extra: dict | None = None) -> Path:
     """Write a checkpoint atomically (temp file + rename); unwraps DDP. Returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     net = model.module if hasattr(model, 'module') else model
     state = {
         'format': CHECKPOINT_FORMAT,
@@ -37,6 +35,14 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: dict, epoc
         'metrics': metrics or {},
     }
     state.update(extra or {})
+    return _save_atomically(state, path)
+
+
+def _save_atomically(state: dict, path: str | Path) -> Path:
+    """torch.save to a temp file beside `path`, then renamed over it: a failed write never
+    leaves a half-written checkpoint. Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + '.tmp')
     torch.save(state, tmp)
     tmp.replace(path)
@@ -103,12 +109,7 @@ def compact_checkpoint(src: str | Path, dst: str | Path) -> Path:
     state['model'] = {k: v.half() if v.is_floating_point() else v for k, v in state['model'].items()}
     state['optimizer'] = None
     state['compacted_from'] = Path(src).name
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_suffix(dst.suffix + '.tmp')
-    torch.save(state, tmp)
-    tmp.replace(dst)
-    return dst
+    return _save_atomically(state, dst)
 
 
 def interpolate_checkpoints(base: str | Path, tuned: str | Path, dst: str | Path, weight: float,
@@ -144,12 +145,7 @@ def interpolate_checkpoints(base: str | Path, tuned: str | Path, dst: str | Path
     state['optimizer'] = None
     state['interpolated'] = {'base': str(base), 'tuned': str(tuned), 'weight': float(weight),
                              'prefixes': list(prefixes), 'tensors': mixed}
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_suffix(dst.suffix + '.tmp')
-    torch.save(state, tmp)
-    tmp.replace(dst)
-    return dst
+    return _save_atomically(state, dst)
 
 
 def main(argv: list[str] | None = None) -> int:
