@@ -1,9 +1,11 @@
 """Frames of a real geovr_node with `odom_child: base`: the camera mount from parameters
-(published on /tf_static when asked) or looked up on /tf_static; map services."""
+(published on /tf_static when asked) or looked up on /tf_static (a URDF's chain too, with the
+floor's scale at the mount's height); map services."""
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,8 +37,8 @@ def collect_tf(probe):
 
 
 def test_base_frame_through_a_parameter_mount(probe, ros_env):
-    """... and floor_height_from_mount takes the mount's camera height (1 m above base_link)
-    for the floor's scale, which shows in /diagnostics."""
+    """... and the mount's camera height given to floor_camera_height: the session's floor
+    scale shows in /diagnostics."""
     from diagnostic_msgs.msg import DiagnosticArray
     model = tiny_model(ros_env)
     edges, static = collect_tf(probe)
@@ -47,7 +49,7 @@ def test_base_frame_through_a_parameter_mount(probe, ros_env):
     node = Process('geovr_node', node_args(
         {'model': str(model), 'odom_child': 'base', 'camera_mount_source': 'parameters',
          'camera_mount_xyz': [0.2, 0.0, 1.0], 'camera_mount_rpy': [0.0, 0.0, 0.0],
-         'publish_mount_tf': True, 'localization_enabled': False, 'floor_height_from_mount': True},
+         'publish_mount_tf': True, 'localization_enabled': False, 'floor_camera_height': 1.0},
         {'image': '/fr/image', 'camera_info': '/fr/camera_info'}), ros_env, 'mount_params')
     try:
         assert node.wait_for_output('active:', 60), node.output()
@@ -65,6 +67,45 @@ def test_base_frame_through_a_parameter_mount(probe, ros_env):
     assert set(edges) == {('odom', 'base_link')}          # no map edge: localization is off
     assert odom[0].child_frame_id == 'base_link'
     assert np.allclose(pose_from_msg(odom[0].pose.pose), np.eye(4))  # odom = base at start
+
+
+def test_the_wheeled_robot_params_of_the_docs_take_the_height_from_a_urdf_chain(probe, ros_env, tmp_path):
+    """docs/ros.md "On a wheeled robot": its params file as written, and a robot_state_publisher's
+    chain on /tf_static (base_footprint -> base_link -> camera_link -> optical): odometry is the
+    base_footprint's and the floor's scale takes the camera's height above it (0.1 + 0.25 m)."""
+    import yaml
+
+    from diagnostic_msgs.msg import DiagnosticArray
+    docs = (Path(__file__).resolve().parents[2] / 'docs' / 'ros.md').read_text()
+    params = yaml.safe_load(docs.split('### On a wheeled robot')[1].split('```yaml')[1].split('```')[0])
+    params_file = tmp_path / 'robot.yaml'
+    params_file.write_text(yaml.safe_dump(params))
+    model = tiny_model(ros_env)
+    edges, _ = collect_tf(probe)
+    odom, diagnostics = [], []
+    probe.create_subscription(Odometry, '/odometry', odom.append, 10)
+    probe.create_subscription(DiagnosticArray, '/diagnostics', lambda m: diagnostics.extend(
+        {v.key: v.value for v in status.values} for status in m.status), 10)
+    static_pub = probe.create_publisher(TFMessage, '/tf_static', LATCHED)
+    chain = [('base_footprint', 'base_link', make_pose(np.eye(3), [0.0, 0.0, 0.1])),
+             ('base_link', 'camera_link', make_pose(np.eye(3), [0.2, 0.0, 0.25])),
+             ('camera_link', 'cam_optical', T_BODY_OPTICAL)]
+    static_pub.publish(TFMessage(transforms=[transform_stamped_msg(T, parent, child, sec_to_stamp(0.0))
+                                             for parent, child, T in chain]))
+    args = node_args({'model': str(model), 'localization_enabled': False},
+                     {'image': '/fw/image', 'camera_info': '/fw/camera_info'})
+    node = Process('geovr_node', args[:1] + ['--params-file', str(params_file)] + args[1:], ros_env, 'wheeled')
+    try:
+        assert node.wait_for_output('active:', 60), node.output()
+        feeder = Feeder(probe, '/fw', W, H)
+        assert feeder.good_frame_is_processed(15) and feeder.good_frame_is_processed()
+        spin_until(probe, lambda: any('floor_camera_height' in values for values in diagnostics) and odom, 5)
+    finally:
+        node.stop()
+    floor = next(values for values in diagnostics if 'floor_camera_height' in values)
+    assert float(floor['floor_camera_height']) == pytest.approx(0.35)
+    assert 'floor_height_from_mount: the camera stands 0.350 m above base_footprint' in node.output()
+    assert odom[0].child_frame_id == 'base_footprint' and ('odom', 'base_footprint') in edges
 
 
 def test_base_frame_through_a_mount_looked_up_on_tf_static(probe, ros_env):
