@@ -36,16 +36,22 @@ def collect_tf(probe):
     return edges, static
 
 
-def test_base_frame_through_a_parameter_mount(probe, ros_env):
-    """... and the mount's camera height given to floor_camera_height: the session's floor
-    scale shows in /diagnostics."""
+def collect_odometry_and_diagnostics(probe):
+    """(odometry messages, diagnostics key -> value dicts) as the probe hears them."""
     from diagnostic_msgs.msg import DiagnosticArray
-    model = tiny_model(ros_env)
-    edges, static = collect_tf(probe)
     odom, diagnostics = [], []
     probe.create_subscription(Odometry, '/odometry', odom.append, 10)
     probe.create_subscription(DiagnosticArray, '/diagnostics', lambda m: diagnostics.extend(
         {v.key: v.value for v in status.values} for status in m.status), 10)
+    return odom, diagnostics
+
+
+def test_base_frame_through_a_parameter_mount(probe, ros_env):
+    """... and the mount's camera height given to floor_camera_height: the session's floor
+    scale shows in /diagnostics."""
+    model = tiny_model(ros_env)
+    edges, static = collect_tf(probe)
+    odom, diagnostics = collect_odometry_and_diagnostics(probe)
     node = Process('geovr_node', node_args(
         {'model': str(model), 'odom_child': 'base', 'camera_mount_source': 'parameters',
          'camera_mount_xyz': [0.2, 0.0, 1.0], 'camera_mount_rpy': [0.0, 0.0, 0.0],
@@ -75,17 +81,13 @@ def test_the_wheeled_robot_params_of_the_docs_take_the_height_from_a_urdf_chain(
     base_footprint's and the floor's scale takes the camera's height above it (0.1 + 0.25 m)."""
     import yaml
 
-    from diagnostic_msgs.msg import DiagnosticArray
     docs = (Path(__file__).resolve().parents[2] / 'docs' / 'ros.md').read_text()
     params = yaml.safe_load(docs.split('### On a wheeled robot')[1].split('```yaml')[1].split('```')[0])
     params_file = tmp_path / 'robot.yaml'
     params_file.write_text(yaml.safe_dump(params))
     model = tiny_model(ros_env)
     edges, _ = collect_tf(probe)
-    odom, diagnostics = [], []
-    probe.create_subscription(Odometry, '/odometry', odom.append, 10)
-    probe.create_subscription(DiagnosticArray, '/diagnostics', lambda m: diagnostics.extend(
-        {v.key: v.value for v in status.values} for status in m.status), 10)
+    odom, diagnostics = collect_odometry_and_diagnostics(probe)
     static_pub = probe.create_publisher(TFMessage, '/tf_static', LATCHED)
     chain = [('base_footprint', 'base_link', make_pose(np.eye(3), [0.0, 0.0, 0.1])),
              ('base_link', 'camera_link', make_pose(np.eye(3), [0.2, 0.0, 0.25])),
