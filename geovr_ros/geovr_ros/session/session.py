@@ -185,10 +185,8 @@ class Session:
 
     def _floor_from_mount(self, T_base_opt: np.ndarray) -> None:
         """floor_height_from_mount: the floor's scale at the mount's height of the optical centre
-        above base_frame (metres); a mount at or below base_frame's origin leaves it off, said once."""
+        above base_frame (metres); a mount at or below base_frame's origin leaves it off and says why."""
         height = float(T_base_opt[2, 3])
-        if self.floor is not None and self.floor.camera_height == height:
-            return
         if height > 0:
             self.floor = FloorScale(height)
             self.log.info(f'floor_height_from_mount: the camera stands {height:.3f} m above {self.config.base_frame}; '
@@ -198,6 +196,7 @@ class Session:
             self.log.warning(f'floor_height_from_mount: the mount puts the camera {height:.3f} m above '
                              f'{self.config.base_frame}, not above it: the floor\'s scale stays off '
                              f'(base_frame must lie on the floor, as base_footprint does)')
+
     def _up_in_camera(self) -> np.ndarray:
         """(3,) up in the optical frame of the newest processed camera pose (the mount before
         the first): odom's z with odom_child base (the base is level), else the first frame's
