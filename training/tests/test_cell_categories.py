@@ -227,3 +227,43 @@ def test_a_stride8_head_trains_and_names_the_stride8_cells(tiny_cache, tmp_path)
         head(join_features(x16[:1].float(), x32[:1].float()), x16[:1].float())
     with pytest.raises(ValueError, match='hidden'):
         FineCellCategoryHead(432, 40, 15, hidden=0)
+
+
+def test_fit_can_fine_tune_the_checkpoints_head(tiny_cache, tmp_path, capsys):
+    """`fit --init-head` starts from --checkpoint's head and keeps its input normalisation, its
+    width and kernel (a robot's rooms added to a fitted head); a head of other features, or none,
+    is refused by name."""
+    root, model, _ = tiny_cache
+    base = save_checkpoint(tmp_path / 'base.pt', model, {}, 0)
+    for split in ('train', 'val'):
+        assert main(['cache', '--checkpoint', str(base), '--data', str(root), '--split', split,
+                     '--features', 's8,s16,s32', '--out', str(tmp_path / f'{split}.npz')]) == 0
+
+    def fit(checkpoint, cache: str, out: str, *extra: str) -> int:
+        return main(['fit', '--checkpoint', str(checkpoint), '--train', str(tmp_path / cache),
+                     '--features', 's8+s16+s32', *extra, '--out', str(tmp_path / out)])
+
+    assert fit(base, 'train.npz', 'fitted.pt', '--hidden', '8', '--kernel', '1', '--epochs', '3') == 0
+    fitted, _ = load_checkpoint(tmp_path / 'fitted.pt')
+    assert fit(tmp_path / 'fitted.pt', 'val.npz', 'kept.pt', '--init-head', '--epochs', '1', '--lr', '1e-12') == 0
+    assert fit(tmp_path / 'fitted.pt', 'val.npz', 'tuned.pt', '--init-head', '--epochs', '3', '--lr', '1e-2') == 0
+    assert fit(tmp_path / 'fitted.pt', 'val.npz', 'fresh.pt', '--hidden', '8', '--kernel', '1', '--epochs', '1') == 0
+    kept, state = load_checkpoint(tmp_path / 'kept.pt')
+    tuned, _ = load_checkpoint(tmp_path / 'tuned.pt')
+    fresh, _ = load_checkpoint(tmp_path / 'fresh.pt')
+    assert (kept.args.category_hidden, kept.args.category_kernel) == (8, 1)   # the head's, not fit's defaults
+    assert state['metrics']['category_head']['init_head'] == str(tmp_path / 'fitted.pt')
+    before = fitted.category_head.state_dict()
+    for name, value in kept.category_head.state_dict().items():               # a step of 1e-12 changes nothing
+        torch.testing.assert_close(value, before[name])
+    changed = [n for n, v in tuned.category_head.state_dict().items() if not torch.equal(v, before[n])]
+    assert changed and not any(n.startswith('feature_') for n in changed)     # weights move, normalisation kept
+    assert not torch.equal(fresh.category_head.feature_mean, before['feature_mean'])  # a new fit: its own moments
+
+    assert fit(base, 'val.npz', 'x.pt', '--init-head') == 2
+    assert 'has no category head' in capsys.readouterr().err
+    assert main(['cache', '--checkpoint', str(base), '--data', str(root), '--split', 'val',
+                 '--features', 's16,s32', '--out', str(tmp_path / 'val16.npz')]) == 0
+    assert main(['fit', '--checkpoint', str(tmp_path / 'fitted.pt'), '--train', str(tmp_path / 'val16.npz'),
+                 '--features', 's16+s32', '--init-head', '--out', str(tmp_path / 'x.pt')]) == 2
+    assert "reads 's8+s16+s32' features, not 's16+s32'" in capsys.readouterr().err

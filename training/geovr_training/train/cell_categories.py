@@ -14,7 +14,9 @@ threshold in `geovr-eval objects`), else background.
 memory); `--features s16,s32` keeps the stride-16 map too, for a head on the stride-16 cells
 (`fit --features s16+s32` or `s16`); `--features s8,s16,s32` also the stride-8 map, for a head
 on the stride-8 cells (`fit --features s8+s16+s32`). `fit` defaults: the s32 features, 3x3 cells, 128 hidden,
-dropout 0.2, 20 epochs.
+dropout 0.2, 20 epochs. `fit --init-head` fine-tunes --checkpoint's head instead (its width,
+kernel and input normalisation kept): the way to add rooms of another kind, e.g. rendered from
+a robot's camera height (`geovr-data generate --camera-height 0.25,0.5`), to a fitted head.
 
 The cache holds, per stride-32 cell (row-major cells of each frame, frames in sequence order):
 `s32` (320) and `head` (1280) features as float16, `labels` (int, K = background), and
@@ -25,11 +27,13 @@ The cache holds, per stride-32 cell (row-major cells of each frame, frames in se
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -218,23 +222,29 @@ def feature_moments(features: Features, chunk: int = 1024) -> tuple[torch.Tensor
 def fit_head(features: Features, labels: torch.Tensor, num_classes: int, hidden: int = 0, kernel: int = 1,
              dropout: float = 0.0, epochs: int = 20, lr: float = 3e-3, weight_decay: float = 1e-2, batch: int = 64,
              balance: float = 0.5, seed: int = 0, val: tuple[Features, torch.Tensor] | None = None,
-             progress: bool = False) -> tuple[CellCategoryHead | FineCellCategoryHead, list[dict]]:
+             progress: bool = False, init: CellCategoryHead | FineCellCategoryHead | None = None
+             ) -> tuple[CellCategoryHead | FineCellCategoryHead, list[dict]]:
     """A CellCategoryHead fitted to cached frames: features (F, C, h, w) (or the (s16, s32)
     pair of the `s16+s32` head, `feature_frames`), labels (F, h, w) in [0, num_classes) on the
     head's cells (`frame_grids`); a FineCellCategoryHead to the (s16, s32, s8) triple. AdamW,
     cosine learning rate, batches of `batch` frames, cross-entropy weighted by `class_weights(power=balance)`. Returns (head in eval mode,
     per-epoch history: train loss, and val loss / accuracy / cell IoU when `val` is given);
-    `progress` prints each epoch's record to stderr as it ends."""
+    `progress` prints each epoch's record to stderr as it ends. With `init` (a fitted head of the
+    same features and classes) a copy of it is fine-tuned instead, keeping its input
+    normalisation; `hidden`, `kernel` and `dropout` are then its own."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     n_frames = feature_frames(features)
-    mean, std = feature_moments(features)
-    if isinstance(features, tuple) and len(features) == 3:
-        fine = features[2].shape[1]
-        head = FineCellCategoryHead(len(mean) - fine, fine, num_classes, hidden, kernel, dropout)
+    if init is not None:
+        head = _trainable_copy(init, features, num_classes)
     else:
-        head = CellCategoryHead(len(mean), num_classes, hidden, kernel, dropout)
-    head.set_normalisation(mean, std)
+        mean, std = feature_moments(features)
+        if isinstance(features, tuple) and len(features) == 3:
+            fine = features[2].shape[1]
+            head = FineCellCategoryHead(len(mean) - fine, fine, num_classes, hidden, kernel, dropout)
+        else:
+            head = CellCategoryHead(len(mean), num_classes, hidden, kernel, dropout)
+        head.set_normalisation(mean, std)
     weights = class_weights(labels.flatten().numpy(), num_classes, balance)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * math.ceil(n_frames / batch)
@@ -262,6 +272,23 @@ def fit_head(features: Features, labels: torch.Tensor, num_classes: int, hidden:
             print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()}),
                   file=sys.stderr, flush=True)
     return head.eval(), history
+
+
+def _trainable_copy(init: CellCategoryHead | FineCellCategoryHead, features: Features, num_classes: int
+                       ) -> CellCategoryHead | FineCellCategoryHead:
+    """A trainable copy of `init`, refused (ValueError) where it reads other inputs than
+    `features` or names another number of classes."""
+    channels = [f.shape[1] for f in features] if isinstance(features, tuple) else [features.shape[1]]
+    if isinstance(features, tuple):  # the head reads the joined (s16, s32) pair, then s8
+        channels = [channels[0] + channels[1], *channels[2:]]
+    expected = ([init.context_channels, init.feature_mean.numel() - init.context_channels]
+                if isinstance(init, FineCellCategoryHead) else [init.feature_mean.numel()])
+    if channels != expected:
+        raise ValueError(f'the head to fine-tune reads {expected} channels, the features hold {channels}')
+    classes = init.classifier[-1].out_channels
+    if classes != num_classes:
+        raise ValueError(f'the head to fine-tune names {classes} classes, the labels {num_classes}')
+    return copy.deepcopy(init)
 
 
 def head_probabilities(head: CellCategoryHead | FineCellCategoryHead, features: Features, batch: int = 256
@@ -302,6 +329,28 @@ def evaluate_head(head: CellCategoryHead | FineCellCategoryHead, features: Featu
     return {'val_loss': float(loss), 'val_accuracy': float((predicted == y).mean()),
             'val_cell_iou': float(np.mean([v for c, v in ious.items() if c in shown])) if shown else float('nan'),
             'val_cell_iou_per_category': {int(c): round(v, 3) for c, v in ious.items() if c in shown}}
+
+
+@dataclass(frozen=True)
+class HeadToFineTune:
+    head: CellCategoryHead | FineCellCategoryHead
+    hidden: int
+    kernel: int
+
+
+def head_to_fine_tune(checkpoint: str | Path, categories: list[str], features: str) -> HeadToFineTune:
+    """The category head of `checkpoint` with its width and kernel, refused (ValueError) where it
+    names other categories than the caches or reads other features than `features`."""
+    from geovr_training.model import load_checkpoint
+    model, _ = load_checkpoint(checkpoint)
+    if getattr(model, 'category_head', None) is None:
+        raise ValueError(f'{checkpoint} has no category head to fine-tune')
+    if list(model.args.cell_categories) != list(categories):
+        raise ValueError(f'{checkpoint} names the categories {list(model.args.cell_categories)}, '
+                         f'the caches {list(categories)}')
+    if model.args.category_features != features:
+        raise ValueError(f'{checkpoint} reads {model.args.category_features!r} features, not {features!r}')
+    return HeadToFineTune(model.category_head, model.args.category_hidden, model.args.category_kernel)
 
 
 def attach_head(checkpoint: str | Path, head: CellCategoryHead | FineCellCategoryHead, categories: list[str], features: str,
@@ -349,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument('--balance', type=float, default=0.5, help='class weight = (frequency) ** -balance')
     fit.add_argument('--seed', type=int, default=0)
     fit.add_argument('--threads', type=int, default=1, help='CPU threads torch fits with (default 1)')
+    fit.add_argument('--init-head', action='store_true',
+                     help="fine-tune --checkpoint's category head (its features, width, kernel and categories) "
+                          'instead of fitting a new one; --lr then sets the fine-tune\'s rate')
     fit.add_argument('--out', required=True, help='checkpoint with the head (full precision)')
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, getattr(args, 'threads', 1)))
@@ -383,6 +435,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f'cell_categories: error: {path} holds no {missing[0]!r} features (cache --features)',
                   file=sys.stderr)
             return 2
+    init = None
+    if args.init_head:
+        try:
+            init = head_to_fine_tune(args.checkpoint, categories, args.features)
+        except (CheckpointError, FileNotFoundError, ValueError) as exc:
+            print(f'cell_categories: error: {exc}', file=sys.stderr)
+            return 2
+        args.hidden, args.kernel = init.hidden, init.kernel
     start = time.perf_counter()
     stride = FEATURE_STRIDE[args.features]
     label_grid = grid * (32 // stride)
@@ -407,11 +467,12 @@ def main(argv: list[str] | None = None) -> int:
           f'loaded in {time.perf_counter() - start:.0f} s', file=sys.stderr, flush=True)
     head, history = fit_head(x, y, len(categories) + 1, args.hidden, args.kernel, args.dropout, args.epochs,
                              args.lr, args.weight_decay, balance=args.balance, seed=args.seed, val=val,
-                             progress=True)
+                             progress=True, init=init and init.head)
     for record in history:
         print(json.dumps(record))
     metrics = {'features': args.features, 'hidden': args.hidden, 'kernel': args.kernel, 'dropout': args.dropout,
                'epochs': args.epochs, 'balance': args.balance, 'min_coverage': min_coverage,
+               'init_head': str(args.checkpoint) if init else None, 'lr': args.lr,
                'train_frames': int(feature_frames(x)), 'stride': FEATURE_STRIDE[args.features], 'train': [str(p) for p in args.train], 'val': args.val,
                **{k: v for k, v in history[-1].items() if k != 'epoch'}}
     path = attach_head(args.checkpoint, head, categories, args.features, args.hidden, args.kernel, args.out, metrics)
