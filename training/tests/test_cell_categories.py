@@ -253,6 +253,7 @@ def test_fit_can_fine_tune_the_checkpoints_head(tiny_cache, tmp_path, capsys):
     fresh, _ = load_checkpoint(tmp_path / 'fresh.pt')
     assert (kept.args.category_hidden, kept.args.category_kernel) == (8, 1)   # the head's, not fit's defaults
     assert state['metrics']['category_head']['init_head'] == str(tmp_path / 'fitted.pt')
+    assert state['metrics']['category_head']['dropout'] == 0.0                # a loaded head has none
     before = fitted.category_head.state_dict()
     for name, value in kept.category_head.state_dict().items():               # a step of 1e-12 changes nothing
         torch.testing.assert_close(value, before[name])

@@ -231,7 +231,8 @@ def fit_head(features: Features, labels: torch.Tensor, num_classes: int, hidden:
     per-epoch history: train loss, and val loss / accuracy / cell IoU when `val` is given);
     `progress` prints each epoch's record to stderr as it ends. With `init` (a fitted head of the
     same features and classes) a copy of it is fine-tuned instead, keeping its input
-    normalisation; `hidden`, `kernel` and `dropout` are then its own."""
+    normalisation; `hidden`, `kernel` and `dropout` are then its own (a head loaded from a
+    checkpoint has no dropout)."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     n_frames = feature_frames(features)
@@ -275,7 +276,7 @@ def fit_head(features: Features, labels: torch.Tensor, num_classes: int, hidden:
 
 
 def _trainable_copy(init: CellCategoryHead | FineCellCategoryHead, features: Features, num_classes: int
-                       ) -> CellCategoryHead | FineCellCategoryHead:
+                    ) -> CellCategoryHead | FineCellCategoryHead:
     """A trainable copy of `init`, refused (ValueError) where it reads other inputs than
     `features` or names another number of classes."""
     channels = [f.shape[1] for f in features] if isinstance(features, tuple) else [features.shape[1]]
@@ -336,6 +337,7 @@ class HeadToFineTune:
     head: CellCategoryHead | FineCellCategoryHead
     hidden: int
     kernel: int
+    dropout: float
 
 
 def head_to_fine_tune(checkpoint: str | Path, categories: list[str], features: str) -> HeadToFineTune:
@@ -350,7 +352,8 @@ def head_to_fine_tune(checkpoint: str | Path, categories: list[str], features: s
                          f'the caches {list(categories)}')
     if model.args.category_features != features:
         raise ValueError(f'{checkpoint} reads {model.args.category_features!r} features, not {features!r}')
-    return HeadToFineTune(model.category_head, model.args.category_hidden, model.args.category_kernel)
+    dropout = max((m.p for m in model.category_head.modules() if isinstance(m, torch.nn.Dropout)), default=0.0)
+    return HeadToFineTune(model.category_head, model.args.category_hidden, model.args.category_kernel, dropout)
 
 
 def attach_head(checkpoint: str | Path, head: CellCategoryHead | FineCellCategoryHead, categories: list[str], features: str,
@@ -399,8 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument('--seed', type=int, default=0)
     fit.add_argument('--threads', type=int, default=1, help='CPU threads torch fits with (default 1)')
     fit.add_argument('--init-head', action='store_true',
-                     help="fine-tune --checkpoint's category head (its features, width, kernel and categories) "
-                          'instead of fitting a new one; --lr then sets the fine-tune\'s rate')
+                     help="fine-tune --checkpoint's category head (its features and categories; its width and "
+                          "kernel, and no dropout, whatever --hidden, --kernel and --dropout say) instead of "
+                          "fitting a new one; --lr then sets the fine-tune's rate")
     fit.add_argument('--out', required=True, help='checkpoint with the head (full precision)')
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, getattr(args, 'threads', 1)))
@@ -442,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         except (CheckpointError, FileNotFoundError, ValueError) as exc:
             print(f'cell_categories: error: {exc}', file=sys.stderr)
             return 2
-        args.hidden, args.kernel = init.hidden, init.kernel
+        args.hidden, args.kernel, args.dropout = init.hidden, init.kernel, init.dropout
     start = time.perf_counter()
     stride = FEATURE_STRIDE[args.features]
     label_grid = grid * (32 // stride)
