@@ -492,6 +492,8 @@ def test_the_image_shift_gives_the_turn_that_made_it(turn):
     error = cv2.Rodrigues(T[:3, :3].T @ truth[:3, :3])[0]
     assert np.degrees(np.linalg.norm(error)) < 1.0
     np.testing.assert_allclose(turn_from_shift(0.0, 0.0, K), np.eye(4))
+    blank = np.full_like(before, 128)   # one flat colour: phase correlation would say "still", and be sure of it
+    assert image_shift(blank, blank) == (0.0, 0.0, 0.0) and image_shift(before, blank)[2] == 0.0
     with pytest.raises(ValueError, match='one shape'):
         image_shift(before, before[:-1])
 
@@ -520,6 +522,33 @@ def test_a_turn_the_motion_model_missed_is_found_from_the_image_shift(recovery):
     assert np.linalg.norm(step.T_odom_cam[:3, 3]) < 0.01
     with pytest.raises(ValueError, match='shift_min_response'):
         TrackerConfig(shift_min_response=1.0)
+
+
+@pytest.mark.parametrize('shift_fallback', [True, False])
+def test_a_failed_frame_turns_as_the_image_shift_says_and_the_next_is_searched_from_there(shift_fallback):
+    """Two 8 deg turns in a row with nothing to search from (no pyramid, Lowe's ratio at 0.05,
+    no shift_recovery): the first frame fails either way. With shift_fallback its pose takes
+    the image shift's turn (within a degree of the truth) and the next frame, searched from that
+    turn, is tracked; without it the failed frame stands still and so does the search."""
+    tex = _texture()
+    poses = [np.eye(4), _turned(8.0), _turned(16.0)]
+    tracker = KeyframeTracker(TrackerConfig(correspondences='flow', flow_levels=0, ratio=0.05,
+                                            shift_recovery=False, shift_fallback=shift_fallback))
+    steps = [tracker.track(image, K, depth) for image, depth in (_render(tex, T) for T in poses)]
+    failed, after = steps[1], steps[2]
+    assert failed.status == 'fallback' and tracker.shift_recoveries == 0
+    def turn_error(step, truth):
+        return np.degrees(np.linalg.norm(cv2.Rodrigues(step.T_odom_cam[:3, :3].T @ truth[:3, :3])[0]))
+    if not shift_fallback:
+        assert failed.correspondences == '' and tracker.shift_fallbacks == 0
+        np.testing.assert_allclose(failed.T_odom_cam, np.eye(4))      # no tracked motion to carry
+        assert after.status == 'fallback'
+        return
+    assert failed.correspondences == 'shift' and tracker.shift_fallbacks == 1
+    assert turn_error(failed, poses[1]) < 1.0
+    np.testing.assert_allclose(failed.T_odom_cam[:3, 3], 0.0)          # the fallback's translation: none
+    assert after.status == 'tracking' and after.correspondences == 'flow', after.reason
+    assert turn_error(after, poses[2]) < 1.0
 
 
 @pytest.mark.parametrize('min_ratio', [0.5, 0.0])

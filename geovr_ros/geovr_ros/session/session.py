@@ -112,7 +112,8 @@ class Session:
             min_inliers=c.tracking_min_inliers, scale_alignment=c.tracking_scale_alignment,
             fallback=c.tracking_fallback, fallback_frames=c.tracking_fallback_frames,
             correspondences=c.tracking_correspondences,
-            shift_recovery=c.tracking_shift_recovery, window_keyframes=c.tracking_window_keyframes,
+            shift_recovery=c.tracking_shift_recovery, shift_fallback=c.tracking_shift_fallback,
+            window_keyframes=c.tracking_window_keyframes,
             window_depth_sigma=c.tracking_window_depth_sigma),
             mapping=c.localization_enabled, logger=self.log) \
             if c.odometry_method == 'geometric' else None
@@ -397,6 +398,8 @@ class Session:
             if now - self._tracking_warned >= self.config.log_throttle_period:
                 self._tracking_warned = now
                 used = 'the learned pose' if self.config.tracking_fallback == 'learned' else 'the motion model'
+                if step.correspondences == 'shift':
+                    used = f"{used}'s translation and the image shift's turn"
                 self.log.warning(f'geometric tracking failed, {used} gives the pose: {step.reason}')
         covariance = None
         if step.covariance is not None:
@@ -864,6 +867,7 @@ class Session:
                            'tracking_by': step.correspondences if step else '',
                            'tracking_flow_frames': str(tracker.flow_tracked),
                            'tracking_shift_recoveries': str(tracker.shift_recoveries),
+                           'tracking_shift_fallbacks': str(tracker.shift_fallbacks),
                            'tracking_depth_scale': f'{step.depth_scale:.3f}' if step else 'nan'})
             window = tracker.window
             if window is not None:
