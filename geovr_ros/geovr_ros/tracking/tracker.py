@@ -75,14 +75,17 @@ class TrackerConfig:
     misses (rendered rooms at 10 fps: failures 1.5 -> 0.3 a room); the pose found so must hold
     SHIFT_MIN_INLIER_RATIO of its correspondences as inliers. shift_min_response:
     the phase correlation's peak below which the shift is not believed.
-    shift_fallback: a frame that fails all the same (a bare wall, blur) and whose image shift
-    is believed takes the turn the shift says as its rotation, the fallback's translation kept,
-    and the next frame is searched from that turn: a measured turn instead of the last tracked
-    one carried, or none after `fallback_frames` (session 58: on the failed frames of rendered
-    rooms at 30 Hz the shift's turn is 1.6 deg off the truth where the carried motion is
-    2.6; robot-height rooms map ATE Sim(3) 0.109 -> 0.091 m, rooms at 30 Hz 0.068 -> 0.062 m,
-    at 10 Hz 0.083 -> 0.080 m; the step's correspondences say 'shift'). A view of one flat
-    colour measures no shift (`shift.MIN_CONTRAST`) and keeps the fallback's turn.
+    shift_fallback (opt-in): a frame that fails all the same (a bare wall, blur) and whose
+    image shift is believed takes the turn the shift says as its rotation, the fallback's
+    translation kept, and the next frame is searched from that turn: a measured turn instead of
+    the last tracked one carried, or none after `fallback_frames`; the step's correspondences
+    say 'shift'. A view of one flat colour measures no shift (`shift.MIN_CONTRAST`) and keeps
+    the fallback's turn. Session 58: on rendered rooms, whose paths turn abruptly, the shift's
+    turn is 1.6 deg off the truth where the carried motion is 2.6 (30 Hz) and the map ATE
+    Sim(3) of 178 rooms goes 0.085 -> 0.078 m (robot height 0.109 -> 0.091 m); on the real
+    HoloLens walk, whose hand-held motion the carried turn predicts well, it is level (0.243 ->
+    0.242 m over five tracking thresholds) and its question set loses one answer of 22: off by
+    default.
     pnp_uncertainty: how a tracked pose's covariance is made from PnP's reprojection covariance
     (`PoseUncertainty`): the covariance odometry publishes (`TrackingStep.covariance`) and the
     one a new keyframe gives the pose graph's odometry factor (`Keyframe.covariance_from_previous`).
@@ -119,7 +122,7 @@ class TrackerConfig:
     flow_max_points: int = 300
     shift_recovery: bool = True
     shift_min_response: float = 0.05
-    shift_fallback: bool = True
+    shift_fallback: bool = False
     window_keyframes: int = 10
     window_fixed: int = 1
     window_depth_sigma: float = 0.1
