@@ -525,11 +525,12 @@ def test_a_turn_the_motion_model_missed_is_found_from_the_image_shift(recovery):
 
 
 @pytest.mark.parametrize('shift_fallback', [True, False])
-def test_a_failed_frame_turns_as_the_image_shift_says_and_the_next_is_searched_from_there(shift_fallback):
-    """Two 8 deg turns in a row with nothing to search from (no pyramid, Lowe's ratio at 0.05,
-    no shift_recovery): the first frame fails either way. With shift_fallback its pose takes
-    the image shift's turn (within a degree of the truth) and the next frame, searched from that
-    turn, is tracked; without it the failed frame stands still and so does the search."""
+def test_a_failed_frame_with_no_motion_to_carry_turns_as_the_image_shift_says(shift_fallback):
+    """Two 8 deg turns in a row right after the first frame, with nothing to search from (no
+    pyramid, Lowe's ratio at 0.05, no shift_recovery): the first fails either way, with no
+    tracked motion to carry. With shift_fallback its pose takes the image shift's turn (within
+    a degree of the truth) and the next frame, searched from that turn, is tracked; without it
+    the failed frame stands still and so does the search."""
     tex = _texture()
     poses = [np.eye(4), _turned(8.0), _turned(16.0)]
     tracker = KeyframeTracker(TrackerConfig(correspondences='flow', flow_levels=0, ratio=0.05,
@@ -537,6 +538,7 @@ def test_a_failed_frame_turns_as_the_image_shift_says_and_the_next_is_searched_f
     steps = [tracker.track(image, K, depth) for image, depth in (_render(tex, T) for T in poses)]
     failed, after = steps[1], steps[2]
     assert failed.status == 'fallback' and tracker.shift_recoveries == 0
+
     def turn_error(step, truth):
         return np.degrees(np.linalg.norm(cv2.Rodrigues(step.T_odom_cam[:3, :3].T @ truth[:3, :3])[0]))
     if not shift_fallback:
@@ -546,9 +548,30 @@ def test_a_failed_frame_turns_as_the_image_shift_says_and_the_next_is_searched_f
         return
     assert failed.correspondences == 'shift' and tracker.shift_fallbacks == 1
     assert turn_error(failed, poses[1]) < 1.0
-    np.testing.assert_allclose(failed.T_odom_cam[:3, 3], 0.0)          # the fallback's translation: none
+    np.testing.assert_allclose(failed.T_odom_cam[:3, 3], 0.0)          # no motion's translation: none
     assert after.status == 'tracking' and after.correspondences == 'flow', after.reason
     assert turn_error(after, poses[2]) < 1.0
+
+
+def test_a_carried_motion_comes_before_the_image_shift(plane_sequence):
+    """A frame that fails right after a tracked one carries the tracked motion (the image
+    shift's turn is not taken while there is one); once `fallback_frames` have carried it, a
+    failed frame whose shift is believed turns as it says instead of standing still."""
+    images, depths, poses = plane_sequence
+    tracker = KeyframeTracker(TrackerConfig(fallback_frames=1, flow_levels=0, ratio=0.05, shift_recovery=False))
+    tracker.track(images[0], K, depths[0])
+    tracked = tracker.track(images[1], K, depths[1])
+    assert tracked.status == 'tracking'
+    tex = _texture()
+    turned = [_render(tex, _turned(a)) for a in (8.0, 16.0)]
+    first = tracker.track(turned[0][0], K, turned[0][1])     # the plane turned 8 deg: nothing follows
+    assert first.status == 'fallback' and first.correspondences == ''
+    np.testing.assert_allclose(invert_pose(tracked.T_odom_cam) @ first.T_odom_cam, tracked.T_odom_cam, atol=1e-9)
+    second = tracker.track(turned[1][0], K, turned[1][1])    # 8 deg more, the carried motion spent
+    assert second.status == 'fallback' and second.correspondences == 'shift'
+    step = invert_pose(first.T_odom_cam) @ second.T_odom_cam
+    error = cv2.Rodrigues(step[:3, :3].T @ _turned(8.0)[:3, :3])[0]
+    assert np.degrees(np.linalg.norm(error)) < 1.0 and tracker.shift_fallbacks == 1
 
 
 @pytest.mark.parametrize('min_ratio', [0.5, 0.0])

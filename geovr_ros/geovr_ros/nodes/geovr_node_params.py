@@ -104,11 +104,11 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'pose, search once more from the turn that the whole image\'s shift since the last frame '
           'says (phase correlation) before the frame counts as failed: fast turns the '
           'constant-velocity motion misses.'),
-    Param('tracking_shift_fallback', False, 'A frame that fails all the same (a bare wall, blur) '
-          'and whose image shift is believed turns as the shift says, with the fallback\'s '
-          'translation, and the next frame is searched from that turn (instead of the last '
-          'tracked turn carried, or none). Better on rendered rooms that turn abruptly, level '
-          'on a real hand-held walk.'),
+    Param('tracking_shift_fallback', True, 'With tracking_fallback motion: a frame that fails '
+          'with no tracked motion left to carry (before the first tracked frame, or after '
+          'tracking_fallback_frames failed frames in a row) turns as the whole image\'s shift '
+          'says, when believed, instead of standing still, and the next frame is searched from '
+          'that turn.'),
     Param('tracking_threshold_px', 3.0, 'RANSAC inlier threshold of the PnP, pixels at 640 px '
           'image width (scaled with the width).'),
     Param('tracking_search_radius_px', 15.0, 'Guided matching: a keyframe feature is searched '

@@ -52,7 +52,7 @@ class SessionConfig:
     tracking_scale_alignment: float = 0.7
     tracking_correspondences: str = 'flow'
     tracking_shift_recovery: bool = True
-    tracking_shift_fallback: bool = False
+    tracking_shift_fallback: bool = True
     tracking_window_keyframes: int = 10
     tracking_window_depth_sigma: float = 0.1
     floor_camera_height: float = 0.0

@@ -399,7 +399,7 @@ class Session:
                 self._tracking_warned = now
                 used = 'the learned pose' if self.config.tracking_fallback == 'learned' else 'the motion model'
                 if step.correspondences == 'shift':
-                    used = f"{used}'s translation and the image shift's turn"
+                    used = "the image shift's turn (no tracked motion left to carry)"
                 self.log.warning(f'geometric tracking failed, {used} gives the pose: {step.reason}')
         covariance = None
         if step.covariance is not None:

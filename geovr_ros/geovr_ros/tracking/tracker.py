@@ -75,17 +75,16 @@ class TrackerConfig:
     misses (rendered rooms at 10 fps: failures 1.5 -> 0.3 a room); the pose found so must hold
     SHIFT_MIN_INLIER_RATIO of its correspondences as inliers. shift_min_response:
     the phase correlation's peak below which the shift is not believed.
-    shift_fallback (opt-in): a frame that fails all the same (a bare wall, blur) and whose
-    image shift is believed takes the turn the shift says as its rotation, the fallback's
-    translation kept, and the next frame is searched from that turn: a measured turn instead of
-    the last tracked one carried, or none after `fallback_frames`; the step's correspondences
-    say 'shift'. A view of one flat colour measures no shift (`shift.MIN_CONTRAST`) and keeps
-    the fallback's turn. Session 58: on rendered rooms, whose paths turn abruptly, the shift's
-    turn is 1.6 deg off the truth where the carried motion is 2.6 (30 Hz) and the map ATE
-    Sim(3) of 178 rooms goes 0.085 -> 0.078 m (robot height 0.109 -> 0.091 m); on the real
-    HoloLens walk, whose hand-held motion the carried turn predicts well, it is level (0.243 ->
-    0.242 m over five tracking thresholds) and its question set loses one answer of 22: off by
-    default.
+    shift_fallback: with fallback 'motion', a frame that fails all the same (a bare wall, blur)
+    with no tracked motion to carry (before the first tracked frame, or after `fallback_frames`
+    failed frames in a row, where the motion model says "no motion") takes the turn its image
+    shift says, when believed, and the next frame is searched from that turn; the step's
+    correspondences say 'shift'. A view of one flat colour measures no shift
+    (`shift.MIN_CONTRAST`) and keeps "no motion". The carried motion stays first: on the real
+    HoloLens walk, whose few failures are single frames of smooth hand-held motion, the carried
+    turn was nearer the truth than the shift's (session 58: turning every failed frame by the
+    shift cost its question set an answer of 22); a camera that turns on past a blank wall
+    for longer is measured instead of stopped (the demo's room 0.892 -> 0.582 m).
     pnp_uncertainty: how a tracked pose's covariance is made from PnP's reprojection covariance
     (`PoseUncertainty`): the covariance odometry publishes (`TrackingStep.covariance`) and the
     one a new keyframe gives the pose graph's odometry factor (`Keyframe.covariance_from_previous`).
@@ -122,7 +121,7 @@ class TrackerConfig:
     flow_max_points: int = 300
     shift_recovery: bool = True
     shift_min_response: float = 0.05
-    shift_fallback: bool = False
+    shift_fallback: bool = True
     window_keyframes: int = 10
     window_fixed: int = 1
     window_depth_sigma: float = 0.1
@@ -327,6 +326,7 @@ class KeyframeTracker:
         self._keyframe: Keyframe | None = None
         self._T_odom_last: np.ndarray | None = None
         self._T_motion = np.eye(4)   # T_prev_last: the last frame's motion, for the next prediction
+        self._motion_tracked = False  # _T_motion is a tracked frame's motion being carried (else: none known)
         self._failed_in_row = 0      # frames since the last tracked one (the motion carries fallback_frames)
         self._last_gray: np.ndarray | None = None    # the last frame's image (the flow, shift_recovery)
         self._flow_points = np.zeros(0, np.int64)    # correspondences 'flow': the keyframe points followed (indices),
@@ -463,8 +463,9 @@ class KeyframeTracker:
                 prior = np.eye(4) if fallback_T_prev_cur is None else np.asarray(fallback_T_prev_cur, np.float64)
                 if non_rigid(prior)[0]:           # non-finite counts as non-rigid
                     prior = np.eye(4)              # a broken learned pose: no motion rather than poison
-            turned = cfg.shift_fallback and shift_turn is not None
-            if turned:                              # the measured turn, the fallback's translation
+            turned = (cfg.shift_fallback and shift_turn is not None and cfg.fallback == 'motion'
+                      and not self._motion_tracked)   # no tracked motion to carry: the measured turn
+            if turned:
                 prior = prior.copy()
                 prior[:3, :3] = shift_turn[:3, :3]
                 self.shift_fallbacks += 1
@@ -481,10 +482,11 @@ class KeyframeTracker:
                 self._flow_pixels = pixels[solution.inliers]
         if step.status == 'tracking':
             self._T_motion, self._failed_in_row = invert_pose(self._T_odom_last) @ T_odom_cam, 0
+            self._motion_tracked = True
         else:
             self._failed_in_row += 1
             if self._failed_in_row >= cfg.fallback_frames:
-                self._T_motion = np.eye(4)
+                self._T_motion, self._motion_tracked = np.eye(4), False
             if step.correspondences == 'shift':    # the next frame is searched from the measured turn
                 self._T_motion = self._T_motion.copy()
                 self._T_motion[:3, :3] = shift_turn[:3, :3]
