@@ -312,7 +312,9 @@ def test_geovr_eval_localize_maps_saves_loads_and_scores_both_ways(tiny_data, tm
     assert len(rows) == 2
     for row in rows.values():
         assert row['frames'] == 4 and 0 <= row['localized'] <= 4 and row['map_keyframes'] >= 1
-        assert sum(row['place_matches'].values()) == 4          # a proposal on every frame, each verified
+        # a proposal on every frame, each verified; a rejected one lets the next candidate
+        # (match_candidates: 3) be tried, as many as the map holds keyframes
+        assert 4 <= sum(row['place_matches'].values()) <= 4 * min(3, row['map_keyframes'])
         assert np.isfinite(row['map_itself']['median_m'])
         assert row['localized'] == 0 or np.isfinite(row['against_map']['median_m'])
         assert row['localized'] == 0 or 0 <= row['covariance_against_map']['within_95'] <= 1
