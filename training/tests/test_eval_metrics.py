@@ -394,7 +394,8 @@ def test_geovr_eval_odometry_replays_cached_model_outputs_and_takes_node_paramet
     assert learned['tracker']['ate_sim3_m'] == pytest.approx(learned['pose_head']['ate_sim3_m'])
     assert learned['pose_head']['ate_sim3_m'] == pytest.approx(summaries[0]['pose_head']['ate_sim3_m'])
     for bad in ('tracking_threshold=4', 'localization_enabled=maybe', 'tracking_min_inliers=many',
-                'tracking_fallback=guess', 'tracking_correspondences=sift', 'tracking_shift_recovery=sometimes'):
+                'tracking_fallback=guess', 'tracking_correspondences=sift', 'tracking_shift_recovery=sometimes',
+                'tracking_shift_fallback=sometimes'):
         assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--set', bad]) == 2
     # a generated dataset's truth is the render's own: no clock offset to apply
     assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--truth-time-offset', '-0.015']) == 2
