@@ -87,7 +87,7 @@ def test_scene_graph_and_qa_unchanged_by_clutter():
     assert generate_qa(g0, poses, np.random.default_rng(1), 12) == generate_qa(g1, poses, np.random.default_rng(1), 12)
 
 
-@pytest.mark.parametrize('kind', ['walk', 'orbit', 'pan', 'close', 'rpy', 'tabletop'])
+@pytest.mark.parametrize('kind', ['walk', 'orbit', 'pan', 'close', 'rpy', 'tabletop', 'desk'])
 def test_camera_paths_avoid_floor_clutter(layouts, kind):
     floor_items = 0
     for index, layout in enumerate(layouts):

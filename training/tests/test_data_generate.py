@@ -92,21 +92,29 @@ def test_close_trajectories_look_at_one_object_from_desk_distance():
         assert (np.abs(poses[:, 0, 3]) < w / 2).all() and (np.abs(poses[:, 1, 3]) < d / 2).all()
 
 
-def test_tabletop_views_look_down_at_a_furniture_top_from_manipulation_distance():
-    from geovr_training.data.clutter import find_supports
+def _views_of_kind(seed: int, kind: str, scenes: int = 8):
+    """(scene index, layout, poses (12, 4, 4)) of the scenes of fully randomized rooms of ``seed`` where a
+    ``kind`` path found room; the others must have fallen back to a walk."""
     from geovr_training.data.generate import scene_rng
     from geovr_training.data.randomization import Randomization, randomize_layout
     from geovr_training.data.scene import sample_scene
-    from geovr_training.data.trajectory import TABLETOP_RANGE, sample_trajectory
+    from geovr_training.data.trajectory import sample_trajectory
     full = Randomization.load('full')
-    views = 0
-    for index in range(8):
-        rng = scene_rng(26, index)
-        layout = randomize_layout(sample_scene(rng), full, 26, index)
-        poses, _, kind = sample_trajectory(rng, layout, 12, kind='tabletop')
-        if kind != 'tabletop':  # no top with room for it: a walk, as for the other kinds
-            assert kind == 'walk'
+    for index in range(scenes):
+        rng = scene_rng(seed, index)
+        layout = randomize_layout(sample_scene(rng), full, seed, index)
+        poses, _, rendered = sample_trajectory(rng, layout, 12, kind=kind)
+        if rendered != kind:  # no top with room for it: a walk, as for the other kinds
+            assert rendered == 'walk'
             continue
+        yield index, layout, poses
+
+
+def test_tabletop_views_look_down_at_a_furniture_top_from_manipulation_distance():
+    from geovr_training.data.clutter import find_supports
+    from geovr_training.data.trajectory import TABLETOP_RANGE
+    views = 0
+    for index, layout, poses in _views_of_kind(26, 'tabletop'):
         views += 1
         cam, axis = poses[:, :3, 3], poses[:, :3, 2]
         assert (axis[:, 2] < -np.sin(np.deg2rad(20))).all()  # looking down
@@ -124,6 +132,41 @@ def test_tabletop_views_look_down_at_a_furniture_top_from_manipulation_distance(
         w, d = layout.room_size[:2]
         assert (np.abs(cam[:, 0]) < w / 2).all() and (np.abs(cam[:, 1]) < d / 2).all()
     assert views >= 6
+
+
+def test_desk_views_look_across_a_top_edge_from_outside_it_and_see_the_floor_beyond_it():
+    from geovr_training.data.clutter import find_supports
+    from geovr_training.data.trajectory import DESK_BACK, DESK_RISE
+    views = 0
+    for index, layout, poses in _views_of_kind(60, 'desk'):
+        views += 1
+        cam, axis = poses[:, :3, 3], poses[:, :3, 2]
+        assert (axis[:, 2] < -np.sin(np.deg2rad(10))).all()  # looking down
+        edges = []  # the tops the camera stands just outside of, looking onto them
+        for top in find_supports(layout):
+            rise = cam[:, 2] - top.z
+            if not ((rise > DESK_RISE[0] - 0.05) & (rise < DESK_RISE[1] + 0.05)).all():
+                continue
+            c, sn = np.cos(top.yaw), np.sin(top.yaw)
+            to_local = np.array([[c, -sn], [sn, c]])
+            outside = np.abs((cam[:, :2] - np.asarray(top.xy)) @ to_local - top.centre) - top.half
+            s = (top.z - cam[:, 2]) / axis[:, 2]
+            hit = (cam + s[:, None] * axis)[:, :2]
+            on_top = (np.abs((hit - np.asarray(top.xy)) @ to_local - top.centre) <= top.half + 0.05).all()
+            if on_top and (outside.max(axis=1) > 0).all() and (outside.max(axis=1) < DESK_BACK[1] + 0.05).all():
+                edges.append(top)
+        assert edges, f'scene {index}: the camera does not look onto a top from just outside its edge'
+    assert views >= 5
+    # rendered: below the edge the floor is farther than the top above it in some frames
+    farther_below = 0
+    for index in range(4):
+        seq = render_sequence(GenerationConfig(seed=60, frames_per_scene=2, resolution=(64, 48), qa_per_scene=0,
+                                               trajectories=('desk',)), index)
+        if seq.info['trajectory'] != 'desk':
+            continue
+        column = seq.depth[0][:, 24:40].mean(axis=1)  # (48,) rows top to bottom, metres
+        farther_below += int(column[-1] > column.min() + 0.1)
+    assert farther_below >= 1
 
 
 def test_default_mix_is_unchanged_and_kinds_are_checked(tmp_path):

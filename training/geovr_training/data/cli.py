@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='comma-separated camera paths drawn per scene, repeats weigh; kinds: '
                         f"{', '.join(TRAJECTORY_KINDS)} (default {','.join(DEFAULT_TRAJECTORY_MIX)}; "
                         "close: desk-distance views of one object; rpy: standing, rolling, pitching and yawing; "
-                        "tabletop: looking down at a table top from 0.3-0.9 m)")
+                        "tabletop: looking down at a table top from 0.3-0.9 m; "
+                        "desk: at a table's edge looking down across it, the floor below the edge)")
     g.add_argument('--camera-height', default='0.8,1.8', metavar='MIN,MAX',
                    help="the camera's height above the floor, metres, drawn per scene (default 0.8,1.8: "
                         "hand-held and head-mounted; e.g. 0.2,0.4 for a small robot's camera)")

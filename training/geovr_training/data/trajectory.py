@@ -14,8 +14,13 @@ the TUM fr1_rpy recording, looking into the room (at least ``RPY_MIN_VIEW`` m of
 0.3-0.9 m, as a manipulator's or a hand-held camera does, drifting slowly around a point on
 it (an item of clutter when the top holds any); almost all of the view is the top and the
 things on it, 0.3-1 m away: the distances of a camera over a desk (`realsense_box`) that
-neither walks nor ``close`` views hold. ``REAL_LIKE_TRAJECTORY_MIX`` is the mix of the
-domain-randomized datasets.
+neither walks nor ``close`` views hold. ``desk`` (not in any default mix) is a person at a
+table's edge, seated or standing: the camera 0.1-0.5 m outside one edge of a table (or another
+furniture top) and 0.3-0.7 m above it, looking down across the edge at a point of the top,
+swaying slowly; below the edge the image shows the floor, farther than the top above it,
+the view that breaks the "bottom of the image is near" prior a room seen from a walk teaches
+(`tum_fr1_rpy`'s desk). ``REAL_LIKE_TRAJECTORY_MIX`` is the mix of the domain-randomized
+datasets.
 Poses are optical camera-to-world (REP 103), built from a body pose (x forward, y left,
 z up) with ``geovr_ros.geometry.body_to_optical``.
 """
@@ -36,7 +41,7 @@ HFOV_RANGE_DEG = (45.0, 110.0)
 MAX_PRINCIPAL_OFFSET = 0.10  # fraction of the image size
 SPEED_RANGE = (0.3, 1.5)  # m/s
 HEIGHT_RANGE = (0.8, 1.8)  # m
-TRAJECTORY_KINDS = ('walk', 'orbit', 'pan', 'close', 'rpy', 'tabletop')
+TRAJECTORY_KINDS = ('walk', 'orbit', 'pan', 'close', 'rpy', 'tabletop', 'desk')
 DEFAULT_TRAJECTORY_MIX = ('walk', 'walk', 'orbit', 'pan')  # drawn uniformly: half walks
 REAL_LIKE_TRAJECTORY_MIX = ('walk', 'walk', 'orbit', 'pan', 'close', 'rpy')  # randomized datasets
 CLOSE_STANDOFF = (0.25, 0.8)  # m from the object's footprint circle
@@ -44,6 +49,12 @@ CLOSE_SPEED = (0.05, 0.25)  # m/s
 TABLETOP_RANGE = (0.3, 0.9)  # m from the camera to the point of the top it looks at
 TABLETOP_ELEVATION_DEG = (25.0, 65.0)  # how far below the horizon that point lies
 TABLETOP_SPEED = (0.03, 0.12)  # m/s
+DESK_BACK = (0.1, 0.5)  # m from the top's edge out to the camera
+DESK_RISE = (0.3, 0.7)  # m of the camera above the top (seated to standing at a 0.75 m table)
+DESK_LOOK_IN = (0.15, 0.8)  # m from the edge in to the point of the top looked at
+DESK_SWAY_DEG = (3.0, 15.0)  # amplitude of the slow yaw sway
+DESK_DRIFT = (0.0, 0.08)  # m/s along the edge
+DESK_TABLE_PREFERENCE = 0.7  # how often a room with a table looks across a table rather than any top
 RPY_AMPLITUDE_DEG = (15.0, 35.0)  # of each of roll, pitch and yaw
 RPY_PEAK_RATE_DEG_S = (40.0, 90.0)  # angular speed at the zero crossing of each axis
 RPY_DRIFT = (0.01, 0.04)  # m/s
@@ -255,6 +266,57 @@ def _tabletop_view(rng: np.random.Generator, layout: SceneLayout, t: np.ndarray
     return None
 
 
+def _desk_edge_view(rng: np.random.Generator, layout: SceneLayout, t: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+    """A person at a furniture top's edge looking down across it: (xy (N, 2), heading (N,),
+    height m, pitch rad), or None when no top leaves room for it (20 tries).
+
+    The camera stands ``DESK_BACK`` outside one edge of a table (``DESK_TABLE_PREFERENCE`` of the
+    time where the room has one) or another top (0.3-1.2 m high, at least 0.08 m^2),
+    ``DESK_RISE`` above it, looking at a point ``DESK_LOOK_IN`` inside that edge, drifting
+    along the edge and swaying its heading. It stays 0.15 m inside the walls, out
+    of the footprint of every item of floor clutter and of every object or item on a top that
+    reaches up to within 0.05 m of it.
+    """
+    from .clutter import find_supports, item_box
+    w, d = layout.room_size[:2]
+    supports = [s for s in find_supports(layout)
+                if s.kind in ('table', 'top') and s.area >= 0.08 and 0.3 <= s.z <= 1.2]
+    objects = [o.scene_object() for o in layout.objects]
+    obstacles = ([(o.centre[:2], float(np.hypot(*o.size[:2]) / 2), float(o.centre[2] + o.size[2] / 2)) for o in objects]
+                 + [(b.centre, float(np.hypot(*b.half)), np.inf if b.z0 < 1e-3 else b.z1)  # nobody stands on floor clutter
+                    for b in map(item_box, layout.clutter)])
+    tables = [s for s in supports if s.kind == 'table']
+    for _ in range(20 if supports else 0):
+        pool = tables if tables and rng.random() < DESK_TABLE_PREFERENCE else supports
+        top = pool[int(rng.integers(len(pool)))]
+        axis, side = int(rng.integers(2)), float(rng.choice([-1.0, 1.0]))
+        normal_local = np.zeros(2)
+        normal_local[axis] = side
+        along_local = np.array([-normal_local[1], normal_local[0]])
+        edge = top.centre + normal_local * top.half + along_local * rng.uniform(-0.7, 0.7) * top.half[1 - axis]
+        look_in = min(rng.uniform(*DESK_LOOK_IN), 1.8 * float(top.half[axis]))
+        back, rise = rng.uniform(*DESK_BACK), rng.uniform(*DESK_RISE)
+        if rise > top.headroom - 0.1:
+            continue
+        c, s = np.cos(top.yaw), np.sin(top.yaw)
+        rotation = np.array([[c, -s], [s, c]])
+        normal, along = rotation @ normal_local, rotation @ along_local
+        target = top.to_world(edge - normal_local * look_in)
+        drift = rng.uniform(*DESK_DRIFT) * rng.choice([-1.0, 1.0])
+        xy = top.to_world(edge) + normal * back + along * drift * t[:, None]
+        height = top.z + rise
+        inside = (np.abs(xy[:, 0]) < w / 2 - 0.15).all() and (np.abs(xy[:, 1]) < d / 2 - 0.15).all()
+        clear = all((np.linalg.norm(xy - c0, axis=1) > r).all() or z_top < height - 0.05 for c0, r, z_top in obstacles)
+        if not (inside and clear):
+            continue
+        sway = np.deg2rad(rng.uniform(*DESK_SWAY_DEG)) * np.sin(2 * np.pi * t / rng.uniform(4.0, 9.0)
+                                                                 + rng.uniform(0, 2 * np.pi))
+        heading = np.arctan2(target[1] - xy[:, 1], target[0] - xy[:, 0]) + sway
+        return xy, heading, float(height), float(np.arctan2(rise, back + look_in))
+    return None
+
+
 def _view_distance(layout: SceneLayout, xy: np.ndarray, yaws: np.ndarray, height: float) -> np.ndarray:
     """(len(yaws),) metres from ``xy`` (2,) to the first wall or object taller than
     ``height`` - 0.5 m (its footprint circle) along each heading in ``yaws`` (radians)."""
@@ -323,13 +385,13 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
                       height_range: tuple[float, float] = HEIGHT_RANGE) -> tuple[np.ndarray, np.ndarray, str]:
     """Camera poses for ``num_frames`` frames at ``fps``, the camera ``height_range`` (m) above
     the floor (an orbit rises above its object, a close view sits just above its object, a
-    tabletop view above the top it looks at).
+    tabletop or desk view above the top it looks at).
 
     ``kind`` forces one of TRAJECTORY_KINDS; otherwise it is drawn uniformly from ``kinds``
     (repeats weigh). Returns T_world_cam (N, 4, 4) optical camera-to-world, timestamps (N,)
-    seconds and the kind actually rendered (an orbit or close view with no room for it
-    falls back to 'walk'). Kinds draw from ``rng`` only in their own branch, so adding one
-    leaves every other kind's path unchanged.
+    seconds and the kind actually rendered (an orbit, close, tabletop or desk view with no
+    room for it falls back to 'walk'). Kinds draw from ``rng`` only in their own branch, so
+    adding one leaves every other kind's path unchanged.
     """
     requested = (kind,) if kind else tuple(kinds)
     unknown = [name for name in requested if name not in TRAJECTORY_KINDS]
@@ -366,8 +428,8 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
             pitch0 = float(np.arctan2(height - obj.centre[2], radius))
         else:
             xy, kind = None, 'walk'
-    if kind in ('close', 'tabletop'):
-        view = (_close_inspection if kind == 'close' else _tabletop_view)(rng, layout, t)
+    if kind in ('close', 'tabletop', 'desk'):
+        view = {'close': _close_inspection, 'tabletop': _tabletop_view, 'desk': _desk_edge_view}[kind](rng, layout, t)
         if view is None:
             kind = 'walk'
         else:
@@ -393,7 +455,7 @@ def sample_trajectory(rng: np.random.Generator, layout: SceneLayout, num_frames:
         heading = heading + pan_amp * np.sin(2 * np.pi * t / pan_period + rng.uniform(0, 2 * np.pi))
     jitter_pos = _smooth_noise(rng, t, 0.01, 3)
     jitter_ang = _smooth_noise(rng, t, np.deg2rad(rng.uniform(0.3, 1.2)), 3)
-    bob = 0.02 if kind in ('close', 'rpy', 'tabletop') else 0.05
+    bob = 0.02 if kind in ('close', 'rpy', 'tabletop', 'desk') else 0.05
     z = height + bob * np.sin(2 * np.pi * t / rng.uniform(4, 10)) + jitter_pos[:, 2]
     pitch = np.broadcast_to(pitch0, (num_frames,))
     poses = np.stack([camera_pose(np.array([xy[i, 0] + jitter_pos[i, 0], xy[i, 1] + jitter_pos[i, 1], z[i]]),
