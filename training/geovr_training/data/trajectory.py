@@ -223,6 +223,26 @@ def _close_inspection(rng: np.random.Generator, layout: SceneLayout, t: np.ndarr
     return None
 
 
+def _obstacles(layout: SceneLayout, item_boxes: list, floor_clutter_blocks: bool = False
+               ) -> list[tuple[np.ndarray, float, float]]:
+    """(centre xy (2,) m, footprint radius m, top z m) of every object and clutter item (its
+    box from ``clutter.item_box``); with ``floor_clutter_blocks`` an item standing on the floor
+    blocks a camera at any height (nobody stands on it)."""
+    objects = [o.scene_object() for o in layout.objects]
+    return ([(o.centre[:2], float(np.hypot(*o.size[:2]) / 2), float(o.centre[2] + o.size[2] / 2)) for o in objects]
+            + [(b.centre, float(np.hypot(*b.half)), np.inf if floor_clutter_blocks and b.z0 < 1e-3 else b.z1)
+               for b in item_boxes])
+
+
+def _stands_clear(layout: SceneLayout, xy: np.ndarray, height: float, obstacles: list) -> bool:
+    """Whether a camera path ``xy`` (N, 2) at ``height`` m stays 0.15 m inside the walls and
+    out of the footprint of every obstacle (``_obstacles``) reaching up to within 0.05 m of it."""
+    w, d = layout.room_size[:2]
+    inside = (np.abs(xy[:, 0]) < w / 2 - 0.15).all() and (np.abs(xy[:, 1]) < d / 2 - 0.15).all()
+    return bool(inside and all((np.linalg.norm(xy - centre, axis=1) > radius).all() or top < height - 0.05
+                               for centre, radius, top in obstacles))
+
+
 def _tabletop_view(rng: np.random.Generator, layout: SceneLayout, t: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, float, float] | None:
     """A slow arc above a furniture top, looking down at one point of it from
@@ -235,12 +255,9 @@ def _tabletop_view(rng: np.random.Generator, layout: SceneLayout, t: np.ndarray
     within 0.05 m of it.
     """
     from .clutter import find_supports, item_box
-    w, d = layout.room_size[:2]
     supports = [s for s in find_supports(layout) if s.kind in ('table', 'top') and s.area >= 0.08]
-    objects = [o.scene_object() for o in layout.objects]
     item_boxes = [item_box(c) for c in layout.clutter]
-    obstacles = ([(o.centre[:2], float(np.hypot(*o.size[:2]) / 2), float(o.centre[2] + o.size[2] / 2)) for o in objects]
-                 + [(b.centre, float(np.hypot(*b.half)), b.z1) for b in item_boxes])
+    obstacles = _obstacles(layout, item_boxes)
     for _ in range(20 if supports else 0):
         top = supports[int(rng.integers(len(supports)))]
         on_top = [b for b in item_boxes if abs(b.z0 - top.z) < 1e-3 and top.contains(b)]
@@ -257,9 +274,7 @@ def _tabletop_view(rng: np.random.Generator, layout: SceneLayout, t: np.ndarray
         speed = rng.uniform(*TABLETOP_SPEED)
         angles = rng.uniform(-np.pi, np.pi) + rng.choice([-1.0, 1.0]) * speed / radius * t
         xy = target + radius * np.stack([np.cos(angles), np.sin(angles)], -1)
-        inside = (np.abs(xy[:, 0]) < w / 2 - 0.15).all() and (np.abs(xy[:, 1]) < d / 2 - 0.15).all()
-        clear = all((np.linalg.norm(xy - c, axis=1) > r).all() or z_top < height - 0.05 for c, r, z_top in obstacles)
-        if not (inside and clear):
+        if not _stands_clear(layout, xy, height, obstacles):
             continue
         heading = np.arctan2(target[1] - xy[:, 1], target[0] - xy[:, 0])
         return xy, heading, float(height), float(elevation)
@@ -279,13 +294,9 @@ def _desk_edge_view(rng: np.random.Generator, layout: SceneLayout, t: np.ndarray
     reaches up to within 0.05 m of it.
     """
     from .clutter import find_supports, item_box
-    w, d = layout.room_size[:2]
     supports = [s for s in find_supports(layout)
                 if s.kind in ('table', 'top') and s.area >= 0.08 and 0.3 <= s.z <= 1.2]
-    objects = [o.scene_object() for o in layout.objects]
-    obstacles = ([(o.centre[:2], float(np.hypot(*o.size[:2]) / 2), float(o.centre[2] + o.size[2] / 2)) for o in objects]
-                 + [(b.centre, float(np.hypot(*b.half)), np.inf if b.z0 < 1e-3 else b.z1)  # nobody stands on floor clutter
-                    for b in map(item_box, layout.clutter)])
+    obstacles = _obstacles(layout, [item_box(c) for c in layout.clutter], floor_clutter_blocks=True)
     tables = [s for s in supports if s.kind == 'table']
     for _ in range(20 if supports else 0):
         pool = tables if tables and rng.random() < DESK_TABLE_PREFERENCE else supports
@@ -306,9 +317,7 @@ def _desk_edge_view(rng: np.random.Generator, layout: SceneLayout, t: np.ndarray
         drift = rng.uniform(*DESK_DRIFT) * rng.choice([-1.0, 1.0])
         xy = top.to_world(edge) + normal * back + along * drift * t[:, None]
         height = top.z + rise
-        inside = (np.abs(xy[:, 0]) < w / 2 - 0.15).all() and (np.abs(xy[:, 1]) < d / 2 - 0.15).all()
-        clear = all((np.linalg.norm(xy - c0, axis=1) > r).all() or z_top < height - 0.05 for c0, r, z_top in obstacles)
-        if not (inside and clear):
+        if not _stands_clear(layout, xy, height, obstacles):
             continue
         sway = np.deg2rad(rng.uniform(*DESK_SWAY_DEG)) * np.sin(2 * np.pi * t / rng.uniform(4.0, 9.0)
                                                                  + rng.uniform(0, 2 * np.pi))
