@@ -534,7 +534,7 @@ def evaluate_depth(rec: Recording, seq) -> tuple[dict, list[dict]]:
         gt = _resize_nearest(seq.depth[i], pred.shape)
         try:
             metric = depth_metrics(pred, gt)
-            scaled = depth_metrics(pred, gt, median_scaling=True)
+            scaled = depth_metrics(pred, gt, alignment='median')
             baseline = depth_metrics(np.full_like(pred, constant), gt)
         except GeometryError as error:
             per_frame.append({'stamp': stamp, 'frame': i, 'error': str(error)})

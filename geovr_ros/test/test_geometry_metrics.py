@@ -44,12 +44,34 @@ def test_depth_metrics_masks():
 @FAST
 @given(arrays(np.float64, (4, 5), elements=st.floats(0.2, 20.0)), st.floats(0.05, 20.0))
 def test_median_scaling_recovers_a_scaled_prediction(gt, scale):
-    m = depth_metrics(gt * scale, gt, median_scaling=True)
+    m = depth_metrics(gt * scale, gt, alignment='median')
     assert m['median_scale'] == pytest.approx(1 / scale, rel=1e-9)
     assert m['abs_rel'] == pytest.approx(0.0, abs=1e-9)
     assert m['delta1'] == 1.0
     unscaled = depth_metrics(gt * scale, gt)
     assert unscaled['abs_rel'] == pytest.approx(abs(scale - 1), rel=1e-9, abs=1e-12)
+
+
+@FAST
+@given(arrays(np.float64, (4, 5), elements=st.floats(0.2, 20.0)), st.floats(0.1, 10.0), st.floats(-0.04, 1.0))
+def test_affine_alignment_recovers_a_prediction_off_by_a_disparity_scale_and_shift(gt, scale, offset):
+    pred = 1.0 / (scale * (1.0 / gt + offset))          # 1/gt >= 0.05: the disparity stays positive
+    m = depth_metrics(pred, gt, alignment='affine')
+    assert m['abs_rel'] == pytest.approx(0.0, abs=1e-6)
+    assert m['delta1'] == 1.0
+
+
+def test_affine_alignment_scores_the_shape_where_the_median_scale_cannot():
+    gt = np.linspace(0.3, 1.9, 200)                      # a desk from 0.3 m to 1.9 m
+    flattened = 1.0 / (0.3 / gt + 1.0)                  # the right order, a fifth of the contrast
+    median, affine = depth_metrics(flattened, gt, alignment='median'), depth_metrics(flattened, gt, alignment='affine')
+    assert median['delta1'] < 0.6 and affine['delta1'] == 1.0
+    assert affine['disparity_scale'] == pytest.approx(1 / 0.3) and affine['disparity_shift'] == pytest.approx(-1 / 0.3)
+    harmonic_mean = 1.0 / np.mean(1.0 / gt)              # a constant can only be moved to the best constant
+    constant = depth_metrics(np.full_like(gt, 5.0), gt, alignment='affine')
+    assert constant['abs_rel'] == pytest.approx(depth_metrics(np.full_like(gt, harmonic_mean), gt)['abs_rel'])
+    with pytest.raises(GeometryError, match="'log'"):
+        depth_metrics(flattened, gt, alignment='log')
 
 
 @st.composite

@@ -39,10 +39,21 @@ def test_transfer_trains_each_mix_once_and_resumes(tiny_data, tmp_path, capsys):
     assert 'constant depth' in table and '| one |' in table and 'rooms val δ1 med' in table
     trained = {r['name']: Path(r['checkpoint']).stat().st_mtime_ns for r in record['rows']}
 
-    assert eval_main(argv) == 0  # the same recipe again: evaluated, not retrained
+    assert 'rooms δ1 aff' in table
+    assert all(0.0 <= m['depth_affine_delta1'] <= 1.0 for m in record['rows'][0]['results'].values())
+
+    assert eval_main(argv) == 0  # the same recipe again: not retrained, not scored again
     again = json.loads((out / 'transfer.json').read_text())
     assert {r['name']: Path(r['checkpoint']).stat().st_mtime_ns for r in again['rows']} == trained
     assert again['rows'][0]['results'] == record['rows'][0]['results']
+
+    for metrics in again['rows'][1]['results'].values():  # scored before a column was added
+        del metrics['depth_affine_delta1']
+    (out / 'transfer.json').write_text(json.dumps(again))
+    assert eval_main(argv) == 0
+    rescored = json.loads((out / 'transfer.json').read_text())
+    assert {r['name']: Path(r['checkpoint']).stat().st_mtime_ns for r in rescored['rows']} == trained
+    assert rescored['rows'][1]['results'] == record['rows'][1]['results']
 
 
 def test_transfer_refuses_a_folder_that_is_not_a_dataset(tiny_data, tmp_path, capsys):

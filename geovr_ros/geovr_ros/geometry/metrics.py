@@ -25,16 +25,28 @@ __all__ = [
 ]
 
 
-def depth_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None, median_scaling: bool = False,
-                  min_depth: float = 1e-3, max_depth: float | None = None) -> dict[str, float]:
+DepthAlignment = Literal['metric', 'median', 'affine']
+
+
+def depth_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None,
+                  alignment: DepthAlignment = 'metric', min_depth: float = 1e-3,
+                  max_depth: float | None = None) -> dict[str, float]:
     """Standard monocular-depth errors of `pred` against `gt` (same shape, metres).
 
     Pixels count when gt is finite and in ``[min_depth, max_depth]``, pred is finite and > 0, and
-    `valid` (bool, same shape) is true. With `median_scaling`, pred is first multiplied by
-    ``median(gt) / median(pred)`` over those pixels (reported as ``median_scale``).
+    `valid` (bool, same shape) is true. `alignment` says what pred is granted before it is scored:
+    ``'metric'`` nothing (the default); ``'median'`` a scale,
+    ``median(gt) / median(pred)`` over those pixels (reported as ``median_scale``); ``'affine'``
+    a scale and a shift of its disparity (1 / depth) fitted to gt's by least squares, the
+    relative-depth protocol of MiDaS and Depth Anything, with the aligned depth capped at
+    `max_depth` or gt's farthest pixel (reported as ``disparity_scale`` and
+    ``disparity_shift``, 1/m): it scores the shape alone, whatever the prediction's contrast.
     Returns abs_rel, sq_rel (m), rmse (m), log_rmse, delta1..3 (fraction with
-    ``max(p/g, g/p) < 1.25**k``) and n_valid. Raises GeometryError when no pixel is valid.
+    ``max(p/g, g/p) < 1.25**k``) and n_valid. Raises GeometryError when no pixel is valid or
+    the alignment is unknown.
     """
+    if alignment not in ('metric', 'median', 'affine'):
+        raise GeometryError(f"alignment must be 'metric', 'median' or 'affine', not {alignment!r}")
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
     if pred.shape != gt.shape:
@@ -53,10 +65,16 @@ def depth_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = N
                             f'{gt.size} pixels)')
     p, g = pred[mask], gt[mask]
     result: dict[str, float] = {}
-    if median_scaling:
+    if alignment == 'median':
         scale = float(np.median(g) / np.median(p))
         p = p * scale
         result['median_scale'] = scale
+    elif alignment == 'affine':
+        design = np.stack([1.0 / p, np.ones_like(p)], axis=1)
+        (scale, shift), *_ = np.linalg.lstsq(design, 1.0 / g, rcond=None)
+        farthest = max_depth if max_depth is not None else float(g.max())
+        p = 1.0 / np.maximum(scale / p + shift, 1.0 / farthest)
+        result.update(disparity_scale=float(scale), disparity_shift=float(shift))
     ratio = np.maximum(p / g, g / p)
     result.update(
         abs_rel=float(np.mean(np.abs(p - g) / g)),

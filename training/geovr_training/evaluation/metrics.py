@@ -18,13 +18,14 @@ def clip_scales_gt(depth_gt: np.ndarray) -> np.ndarray:
 
 
 def depth_summary(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """Depth metrics averaged over frames (N, H, W): metric and per-frame median-scaled."""
-    rows = {'metric': [], 'median': []}
+    """Depth metrics averaged over frames (N, H, W): metric, median-scaled and affine-aligned
+    (scale and shift of the disparity) per frame; keys ``depth_{metric,median,affine}_{abs_rel,rmse,delta1}``."""
+    rows = {'metric': [], 'median': [], 'affine': []}
     for p, g in zip(pred, gt):
         if not np.any(np.isfinite(g) & (g > 0)):
             continue
-        rows['metric'].append(depth_metrics(p, g))
-        rows['median'].append(depth_metrics(p, g, median_scaling=True))
+        for alignment, items in rows.items():
+            items.append(depth_metrics(p, g, alignment=alignment))
     out: dict[str, float] = {}
     for mode, items in rows.items():
         for key in ('abs_rel', 'rmse', 'delta1'):

@@ -12,6 +12,7 @@ HEADLINE = [
     ('depth_metric_delta1', 'δ1 (metric)', '{:.3f}'),
     ('depth_median_abs_rel', 'AbsRel (median-scaled)', '{:.3f}'),
     ('depth_median_delta1', 'δ1 (median-scaled)', '{:.3f}'),
+    ('depth_affine_delta1', 'δ1 (affine: disparity scale and shift)', '{:.3f}'),
     ('scale_abs_rel', 'scale error (rel)', '{:.3f}'),
     ('ate_sim3_m', 'ATE Sim(3) m', '{:.3f}'),
     ('ate_se3_m', 'ATE SE(3) m', '{:.3f}'),

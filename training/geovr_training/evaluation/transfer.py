@@ -6,9 +6,12 @@ for the same number of steps and seed on the training splits of its folders, the
 model is evaluated on every ``--test NAME=PATH[@SPLIT]`` (a converted dataset's split, or a
 real recording folder read whole). The table puts a constant-depth row beside them (each
 test set at its own median true depth: an oracle constant, stronger than any a model could
-know). Results go to OUT/transfer.json and OUT/transfer.md after every run; a run already in
-transfer.json with the same recipe is not trained again (``--fresh`` retrains), so a long
-comparison resumes across sessions.
+know). Each set is scored median-scaled, metric, and affine-aligned (a scale and shift of each
+frame's disparity, as relative-depth models are judged): where a model barely orders a set's
+depths, median-scaled δ1 rewards a flat prediction, and the affine column shows it. Results
+go to OUT/transfer.json and OUT/transfer.md after every run; a run already in transfer.json
+with the same recipe is not trained again (``--fresh`` retrains; one scored before a column
+was added is scored again), so a long comparison resumes across sessions.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'transfer_v2.yaml'
-METRICS = (('depth_median_delta1', 'δ1 med'), ('depth_metric_abs_rel', 'AbsRel'), ('depth_metric_delta1', 'δ1'))
+METRICS = (('depth_median_delta1', 'δ1 med'), ('depth_metric_abs_rel', 'AbsRel'), ('depth_metric_delta1', 'δ1'),
+           ('depth_affine_delta1', 'δ1 aff'))
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,8 @@ def constant_rows(test_sets: dict[str, list]) -> dict[str, dict]:
 
 
 def transfer_table(rows: list[dict], test_names: list[str]) -> str:
-    """Markdown: one row per run, per test set median-scaled δ1 / AbsRel / δ1, then the means."""
+    """Markdown: one row per run, per test set median-scaled δ1 / metric AbsRel / metric δ1 / affine-aligned
+    δ1, then the means."""
     header = ['run', 'trained on', 'steps', 'train min']
     for name in test_names:
         header += [f'{name} {label}' for _, label in METRICS]
@@ -205,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         key = _recipe_key(config, roots, args.steps)
         done = previous.get(name)
         if done and done.get('recipe') == key:
-            rows.append({**done, 'results': evaluate_run(done['checkpoint'], test_sets)}
-                        if set(done['results']) != set(names) else done)
+            scored = set(done['results']) == set(names) and all(
+                key in result for result in done['results'].values() for key, _ in METRICS)
+            rows.append(done if scored else {**done, 'results': evaluate_run(done['checkpoint'], test_sets)})
             rows[-1]['mean'] = mean_over_sets(rows[-1]['results'])
             write()
             continue
