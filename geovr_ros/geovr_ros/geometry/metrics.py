@@ -35,9 +35,9 @@ def depth_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = N
 
     Pixels count when gt is finite and in ``[min_depth, max_depth]``, pred is finite and > 0, and
     `valid` (bool, same shape) is true. `alignment` says what pred is granted before it is scored:
-    ``'metric'`` nothing (the default); ``'median'`` a scale,
-    ``median(gt) / median(pred)`` over those pixels (reported as ``median_scale``); ``'affine'``
-    a scale and a shift of its disparity (1 / depth) fitted to gt's by least squares, the
+    ``'metric'`` nothing (the default); ``'median'`` a scale, ``median(gt) / median(pred)`` over
+    those pixels (reported as ``median_scale``); ``'affine'`` a scale and a shift of its
+    disparity (1 / depth) fitted to gt's by least squares, the
     relative-depth protocol of MiDaS and Depth Anything, with the aligned depth capped at
     `max_depth` or gt's farthest pixel (reported as ``disparity_scale`` and
     ``disparity_shift``, 1/m): it scores the shape alone, whatever the prediction's contrast.

@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         done = previous.get(name)
         if done and done.get('recipe') == key:
             scored = set(done['results']) == set(names) and all(
-                key in result for result in done['results'].values() for key, _ in METRICS)
+                metric in result for result in done['results'].values() for metric, _ in METRICS)
             rows.append(done if scored else {**done, 'results': evaluate_run(done['checkpoint'], test_sets)})
             rows[-1]['mean'] = mean_over_sets(rows[-1]['results'])
             write()
