@@ -186,3 +186,42 @@ def test_semantic_loss_hand_computed_and_unknown_pixels_left_out():
     expected = (math.log(3) - math.log(math.exp(10) / (math.exp(10) + 2))) / 2
     assert math.isclose(semantic_loss(logits, labels, 2).item(), expected, rel_tol=1e-5)
     assert semantic_loss(logits, torch.full_like(labels, -1), 2).item() == 0.0
+
+
+def test_shape_loss_ignores_the_disparity_scale_and_shift_and_sees_the_order():
+    from geovr_training.losses import normalized_disparity, shape_loss
+    generator = torch.Generator().manual_seed(0)
+    target = 0.5 + 4.0 * torch.rand(2, 2, 12, 16, generator=generator)
+    valid = torch.rand(2, 2, 12, 16, generator=generator) > 0.2
+    affine = 1.0 / (3.0 / target + 0.4)  # disparity x3 + 0.4: the same shape
+    assert shape_loss(affine, target, valid)['total'].item() == pytest.approx(0.0, abs=1e-5)
+    normalized = normalized_disparity(target, valid)
+    assert normalized[~valid].abs().max().item() == 0.0
+    assert normalized[0, 0][valid[0, 0]].abs().mean().item() == pytest.approx(1.0, rel=1e-5)
+    reversed_order = 1.0 / (5.0 - 1.0 / target)  # near reads far: the shape is wrong
+    assert shape_loss(reversed_order, target, valid)['total'].item() > 1.0
+    garbage = affine.clone()
+    garbage[~valid] = 1e3  # invalid pixels never count
+    assert shape_loss(garbage, target, valid)['total'].item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_shape_only_clips_train_no_metric_scale_and_only_the_shape():
+    depth = 0.5 + 3.0 * torch.rand(2, 2, 8, 8, generator=torch.Generator().manual_seed(1))
+    poses = torch.eye(4, dtype=torch.float64).repeat(2, 2, 1, 1)
+    batch = {'depth': depth, 'valid': torch.ones_like(depth, dtype=torch.bool), 'T_world_cam': poses,
+             'K': torch.eye(3).expand(2, 2, 3, 3), 'metric_depth': torch.tensor([True, False])}
+    targets = make_targets(batch)
+    assert targets['metric'].tolist() == [True, False]
+    depth_rel = targets['depth_rel'].clone()
+    depth_rel[1] = 1.0 / (2.0 / depth_rel[1] + 0.3)  # the shape-only clip: right shape, other contrast
+    outputs = {'depth_rel': depth_rel, 'depth_conf': torch.ones(2, 2, 8, 8),
+               'scale': torch.stack([targets['scale'][0], targets['scale'][1] * 5.0])}  # its scale far off
+    config = LossConfig(pose=0, descriptor=0)
+    total, logs = geovr_loss(outputs, targets, config)
+    assert total.item() == pytest.approx(0.0, abs=1e-5)
+    assert {'depth/ssi', 'depth/ssi_grad', 'depth/l1', 'scale'} <= set(logs)
+    outputs['depth_rel'] = depth_rel.flip(-1)  # a wrong shape is seen in both kinds of clip
+    assert geovr_loss(outputs, targets, config)[0].item() > 0.1
+    targets['metric'] = torch.tensor([False, False])  # no metric clip: no scale term at all
+    _, logs = geovr_loss(outputs, targets, config)
+    assert 'scale' not in logs and 'depth/l1' not in logs

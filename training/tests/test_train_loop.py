@@ -290,6 +290,17 @@ def test_several_data_roots_pool_their_clips(tiny_data, tmp_path):
                                                           for j in range(len(part))]
     summary = train(config, progress=False)
     assert summary['epochs'] == 1
+    # data.depth_supervision marks the second folder's clips as shape only; a wrong list is refused
+    config['data']['depth_supervision'] = ['metric', 'shape']
+    marked, marked_val = build_datasets(config)
+    marks = {int(p): bool(marked_val[k]['metric_depth']) for k, (p, _) in enumerate(marked_val.index)}
+    assert marks == {0: True, 1: False} and len(marked) == len(train_set)
+    marked.set_epoch(2)
+    assert train(config, progress=False)['epochs'] == 1
+    for wrong in (['metric'], ['metric', 'exact']):
+        config['data']['depth_supervision'] = wrong
+        with pytest.raises(ValueError, match='depth_supervision'):
+            build_datasets(config)
 
 
 def test_camera_zoom_sets_the_augmentation_range_and_a_bad_one_is_refused(tiny_data):

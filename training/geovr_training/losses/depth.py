@@ -33,7 +33,11 @@ def filtered_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor,
     """L1 over valid pixels whose residual is at most the `quantile` of the valid residuals
     (the largest 2 % are treated as outliers and dropped), weighted per pixel by `weights`."""
     target, valid = _clean(target, valid)
-    residual = (pred - target).abs()
+    return _trimmed_mean((pred - target).abs(), valid, quantile, weights)
+
+
+def _trimmed_mean(residual: torch.Tensor, valid: torch.Tensor, quantile: float,
+                  weights: torch.Tensor | None = None) -> torch.Tensor:
     if not bool(valid.any()):
         return residual.sum() * 0.0
     threshold = torch.quantile(residual[valid].detach().float(), quantile)
@@ -71,8 +75,11 @@ def gradient_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor,
     subsampling) mean |dx(d^ - d)| + |dy(d^ - d)| over pixel pairs both valid; averaged
     over levels."""
     target, valid = _clean(target, valid)
-    diff = pred - target
-    total = pred.sum() * 0.0
+    return _gradient_l1_of(pred - target, valid, scales)
+
+
+def _gradient_l1_of(diff: torch.Tensor, valid: torch.Tensor, scales: int) -> torch.Tensor:
+    total = diff.sum() * 0.0
     for level in range(scales):
         step = 2 ** level
         d = diff[..., ::step, ::step]
@@ -93,6 +100,35 @@ def silog(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, lam: fl
     mean_g = _masked_mean(g, valid)
     mean_g2 = _masked_mean(g * g, valid)
     return (mean_g2 - lam * mean_g * mean_g).clamp_min(1e-12).sqrt()
+
+
+def normalized_disparity(depth: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Each frame's disparity 1 / d with its median over valid pixels taken off and divided by
+    its mean absolute deviation from it (MiDaS's scale and shift normalisation): (B, F, H, W)
+    depths -> (B, F, H, W), invalid pixels 0. Any positive scale and any shift of the disparity
+    give the same map."""
+    disparity = torch.where(valid, 1.0 / depth.clamp_min(1e-6), torch.full_like(depth, float('nan')))
+    flat = disparity.flatten(2)
+    shift = flat.nanmedian(dim=2).values.nan_to_num(0.0)[..., None, None]
+    centred = torch.where(valid, disparity - shift, torch.zeros_like(depth))
+    count = valid.flatten(2).sum(dim=2).clamp_min(1)[..., None, None]
+    spread = (centred.abs().flatten(2).sum(dim=2)[..., None, None] / count).clamp_min(1e-6)
+    return centred / spread
+
+
+def shape_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, quantile: float = 0.8,
+               grad_scales: int = 4) -> dict[str, torch.Tensor]:
+    """Scale- and shift-invariant disparity loss (MiDaS, Ranftl et al. 2020) for depth whose
+    scale and contrast should not be learned (renders of rooms whose sizes are not real ones):
+    the trimmed L1 (`quantile` of each batch's residuals kept) between the normalised
+    disparities of prediction and truth (`normalized_disparity`), plus their multi-scale
+    gradient L1. (B, F, H, W) positive depths; returns 'ssi', 'ssi_grad' and 'total'."""
+    target, valid = _clean(target, valid)
+    diff = normalized_disparity(pred, valid) - normalized_disparity(target, valid)
+    parts = {'ssi': _trimmed_mean(diff.abs(), valid, quantile),
+             'ssi_grad': _gradient_l1_of(diff, valid, grad_scales)}
+    parts['total'] = parts['ssi'] + parts['ssi_grad']
+    return parts
 
 
 def depth_loss(pred: torch.Tensor, target: torch.Tensor, conf: torch.Tensor, valid: torch.Tensor,

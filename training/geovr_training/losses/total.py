@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from geovr_ros.geometry import quat_xyzw_from_matrix, relative_pose
-from geovr_training.losses.depth import depth_loss
+from geovr_training.losses.depth import depth_loss, shape_loss
 from geovr_training.losses.distill import distillation_loss
 from geovr_training.losses.pose import descriptor_loss, pose_loss, scale_loss
 from geovr_training.losses.semantic import semantic_loss
@@ -57,7 +57,8 @@ def clip_scale(depth: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 def make_targets(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """From a batch (depth (B, F, H, W) NaN invalid, valid, T_world_cam (B, F, 4, 4)) build
     scale (B,), depth_rel (B, F, H, W) = depth / scale, trans_norm (B, 3) = t_ref_cur / scale,
-    quat (B, 4) xyzw (w >= 0) of T_ref_cur, depth, K and valid."""
+    quat (B, 4) xyzw (w >= 0) of T_ref_cur, depth, K and valid; 'metric' (B,) bool from the
+    batch's 'metric_depth' where it has one (False: the clip teaches depth's shape only)."""
     depth, valid = batch['depth'], batch['valid'].bool()
     valid = valid & torch.isfinite(depth) & (depth > 0)
     scale = clip_scale(depth, valid)
@@ -71,6 +72,8 @@ def make_targets(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
                'depth': depth, 'K': batch['K']}
     if 'semantic' in batch:
         targets['semantic'] = batch['semantic']
+    if 'metric_depth' in batch:
+        targets['metric'] = batch['metric_depth'].bool().reshape(-1)
     return targets
 
 
@@ -89,15 +92,31 @@ def pointmap_l1(pred_rel: torch.Tensor, gt_rel: torch.Tensor, valid: torch.Tenso
 
 def geovr_loss(outputs: dict, targets: dict, config: LossConfig,
                teacher_features: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """Weighted sum of the enabled targets. Returns (total, {name: float} for logging)."""
+    """Weighted sum of the enabled targets. Returns (total, {name: float} for logging).
+
+    Clips whose `targets['metric']` is False (a data folder under `data.depth_supervision:
+    shape`) train depth through `shape_loss` alone (scale- and shift-invariant disparity) and
+    no metric scale; the depth terms are weighed by each kind's share of the batch."""
     logs: dict[str, float] = {}
     total = outputs['scale'].sum() * 0.0
+    metric = targets.get('metric')
+    shape_only = None if metric is None or bool(metric.all()) else ~metric
     if config.depth:
-        parts = depth_loss(outputs['depth_rel'], targets['depth_rel'], outputs['depth_conf'], targets['valid'],
-                           config.depth_alpha, config.depth_quantile, config.depth_grad_scales, config.depth_parts,
-                           config.depth_near_edge_weight)
-        total = total + config.depth * parts['total']
-        logs.update({f'depth/{k}': float(v.detach()) for k, v in parts.items()})
+        valid = targets['valid']
+        metric_share = 1.0
+        if shape_only is not None:
+            metric_share = float(metric.float().mean())
+            shape = shape_loss(outputs['depth_rel'], targets['depth_rel'], valid & shape_only[:, None, None, None],
+                               grad_scales=config.depth_grad_scales)
+            total = total + config.depth * (1.0 - metric_share) * shape['total']
+            logs.update({f'depth/{k}': float(v.detach()) for k, v in shape.items() if k != 'total'})
+            valid = valid & metric[:, None, None, None]
+        if metric_share > 0:
+            parts = depth_loss(outputs['depth_rel'], targets['depth_rel'], outputs['depth_conf'], valid,
+                               config.depth_alpha, config.depth_quantile, config.depth_grad_scales,
+                               config.depth_parts, config.depth_near_edge_weight)
+            total = total + config.depth * metric_share * parts['total']
+            logs.update({f'depth/{k}': float(v.detach()) for k, v in parts.items()})
     if config.pointmap:
         value = pointmap_l1(outputs['depth_rel'], targets['depth_rel'], targets['valid'], targets['K'])
         total = total + config.pointmap * value
@@ -107,8 +126,9 @@ def geovr_loss(outputs: dict, targets: dict, config: LossConfig,
                           weights=tuple(config.pose_weights))
         total = total + config.pose * parts['total']
         logs.update({f'pose/{k}': float(v.detach()) for k, v in parts.items()})
-    if config.scale:
-        value = scale_loss(outputs['scale'], targets['scale'])
+    if config.scale and (metric is None or bool(metric.any())):
+        keep = slice(None) if metric is None else metric
+        value = scale_loss(outputs['scale'][keep], targets['scale'][keep])
         total = total + config.scale * value
         logs['scale'] = float(value.detach())
     if config.distill and teacher_features is not None and 'distill' in outputs:

@@ -17,6 +17,8 @@ DEFAULTS: dict = {
     'data': {
         'root': None,  # dataset folder written by `geovr-data generate`, or a list of them (mixed)
         'repeats': None,  # with a list root: times each folder enters the training pool (default 1 each)
+        'depth_supervision': None,  # with a list root: per folder 'metric' (default) or 'shape' (its depth
+                                    # trains scale- and shift-invariant disparity only, no metric scale)
         'train_split': 'train',
         'val_split': 'val',
         'frame_gap': [1, 3],  # min, max frames between the two frames of a clip

@@ -3,7 +3,8 @@
 `build_datasets(config, seed)` -> (train, val): 2-frame clips resized to
 `data.resolution` with K updated, from one dataset folder or several (`data.root` a list:
 their clips are pooled); camera-aware augmentation (crop, resize, zoom,
-principal-point shift with K updated) on the train split when `data.camera_augmentation`.
+principal-point shift with K updated) on the train split when `data.camera_augmentation`;
+`data.depth_supervision` marks folders whose depth teaches shape only ('metric_depth').
 Samples: images float32 (2, 3, H, W) in [0, 1], K (2, 3, 3), depth (2, H, W) NaN invalid,
 valid (2, H, W), T_world_cam (2, 4, 4) optical camera-to-world.
 """
@@ -11,6 +12,7 @@ valid (2, H, W), T_world_cam (2, 4, 4) optical camera-to-world.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 
@@ -36,6 +38,26 @@ class PooledClips(Dataset):
             part.set_epoch(epoch)
 
 
+class DepthSupervision(Dataset):
+    """A dataset's clips, each marked 'metric_depth' (a bool tensor): False where its depth
+    should teach shape only (`losses.shape_loss`), not metric scale."""
+
+    def __init__(self, dataset: Dataset, metric: bool):
+        self.dataset, self.metric = dataset, bool(metric)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, k: int):
+        return {**self.dataset[k], 'metric_depth': torch.tensor(self.metric)}
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+
+SUPERVISION_KINDS = ('metric', 'shape')
+
+
 def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
     """(train, val) clip datasets from the `data` section of a resolved config."""
     from geovr_training.data.augment import CameraAugment
@@ -52,6 +74,10 @@ def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
     if len(repeats) != len(roots) or min(repeats) < 1:
         raise ValueError(f"data.repeats {data.get('repeats')} must give a count >= 1 for each of the "
                          f'{len(roots)} data.root folders')
+    supervision = list(data.get('depth_supervision') or ['metric'] * len(roots))
+    if len(supervision) != len(roots) or not set(supervision) <= set(SUPERVISION_KINDS):
+        raise ValueError(f"data.depth_supervision {data.get('depth_supervision')} must name one of "
+                         f'{SUPERVISION_KINDS} for each of the {len(roots)} data.root folders')
     zoom = _zoom_range(data, 'camera_zoom', CameraAugment.zoom)
     narrow_zoom = _zoom_range(data, 'camera_zoom_narrow', CameraAugment.narrow_zoom)
     narrow_fraction = float(data.get('camera_zoom_narrow_fraction') or 0.0)
@@ -73,6 +99,11 @@ def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
              for root, count in zip(roots, repeats) for copy in range(count)]
     val = [ClipDataset(root, data['val_split'], augment=False,
                        stride=int(data.get('val_clip_stride') or 1), **common) for root in roots]
+    if 'shape' in supervision:  # every clip carries the mark, so that batches collate
+        marks = [kind == 'metric' for kind in supervision]
+        train = [DepthSupervision(part, metric) for part, metric in
+                 zip(train, [m for m, count in zip(marks, repeats) for _ in range(count)])]
+        val = [DepthSupervision(part, metric) for part, metric in zip(val, marks)]
     if len(train) == 1:
         return train[0], val[0]
     return PooledClips(train), PooledClips(val)
