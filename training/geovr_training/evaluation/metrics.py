@@ -17,10 +17,12 @@ def clip_scales_gt(depth_gt: np.ndarray) -> np.ndarray:
                          for i in range(len(depth_gt) - 1)])
 
 
-def depth_summary(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+def depth_summary(pred: np.ndarray, gt: np.ndarray,
+                  alignments: tuple[str, ...] = ('metric', 'median', 'affine')) -> dict[str, float]:
     """Depth metrics averaged over frames (N, H, W): metric, median-scaled and affine-aligned
-    (scale and shift of the disparity) per frame; keys ``depth_{metric,median,affine}_{abs_rel,rmse,delta1}``."""
-    rows = {'metric': [], 'median': [], 'affine': []}
+    (scale and shift of the disparity) per frame, as `alignments` asks; keys
+    ``depth_{alignment}_{abs_rel,rmse,delta1}`` and ``depth_frames``."""
+    rows: dict[str, list] = {alignment: [] for alignment in alignments}
     for p, g in zip(pred, gt):
         if not np.any(np.isfinite(g) & (g > 0)):
             continue
@@ -30,10 +32,8 @@ def depth_summary(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     for mode, items in rows.items():
         for key in ('abs_rel', 'rmse', 'delta1'):
             out[f'depth_{mode}_{key}'] = float(np.mean([r[key] for r in items])) if items else float('nan')
-    out['depth_frames'] = float(len(rows['metric']))
+    out['depth_frames'] = float(len(rows[alignments[0]]))
     return out
-
-
 
 
 def depth_edge_summary(pred: np.ndarray, gt: np.ndarray, jump_log: float = EDGE_JUMP_LOG,
@@ -282,12 +282,13 @@ def floor_summary(pred: np.ndarray, gt: np.ndarray, scales: dict | None) -> dict
     """Metric depth as geovr_node's `floor_camera_height` rescales it, from the factors
     `floor_scales` gave for pred, gt (N, H, W) metres. Returns `floor_camera_height` (m),
     `floor_frames` (share of the frames whose predicted depth showed the floor) and
-    `floor_depth_*` (`depth_summary` of the rescaled depth); {} when `scales` is None."""
+    `floor_depth_metric_*` (`depth_summary` of the rescaled depth: one scale per frame leaves
+    the scale-invariant scores as they were); {} when `scales` is None."""
     if scales is None:
         return {}
     scaled = pred * scales['applied'][:, None, None]
     return {'floor_camera_height': scales['height'], 'floor_frames': float(scales['seen'].mean()),
-            **{f'floor_{k}': v for k, v in depth_summary(scaled, gt).items()}}
+            **{f'floor_{k}': v for k, v in depth_summary(scaled, gt, ('metric',)).items()}}
 
 
 def evaluate_sequence(pred: SequencePrediction, depth_gt: np.ndarray | None,
