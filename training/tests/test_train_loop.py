@@ -185,6 +185,23 @@ def test_config_errors_name_the_key(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match='does not exist'):
         load_config(tmp_path / 'none.yaml')
+    with pytest.raises(ConfigError, match="'data.train_split' is a value, not a mapping"):
+        load_config(CONFIGS / 'tiny.yaml', {'data': {'train_split': {'extra': 1}}})
+
+
+@pytest.mark.parametrize('module', ['geovr_training.train.cli', 'geovr_training.evaluation.transfer',
+                                    'geovr_training.evaluation.ablation', 'geovr_training.qa.train'])
+def test_every_repeated_set_flag_applies(module, capsys):
+    """`--set a=1 --set b=2` applies both (argparse's plain nargs would keep the last alone):
+    the first flag's unknown key is what the command refuses."""
+    import importlib
+    qa = module == 'geovr_training.qa.train'
+    argv = {'geovr_training.evaluation.transfer': ['--out', 'unused', '--run', 'a=unused', '--test', 't=unused'],
+            'geovr_training.evaluation.ablation': ['--data', 'unused', '--out', 'unused']}.get(
+        module, ['--config', str(CONFIGS / ('qa_tiny.yaml' if qa else 'tiny.yaml'))])
+    section = 'training' if qa else 'data'
+    assert importlib.import_module(module).main([*argv, '--set', f'{section}.no_such_key=1', '--set', 'seed=1']) != 0
+    assert f'{section}.no_such_key' in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('name', sorted(p.name for p in CONFIGS.glob('*.yaml')

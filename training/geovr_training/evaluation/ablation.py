@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                              'embeddings, frozen vs joint encoder, with vs without geometric training')
     parser.add_argument('--eval-sequences', type=int, default=2)
     parser.add_argument('--eval-frames', type=int, default=16)
-    parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='config overrides')
+    parser.add_argument('--set', action='extend', nargs='*', default=[], metavar='KEY=VALUE', help='config overrides')
     args = parser.parse_args(argv)
 
     from geovr_training.train.config import parse_overrides

@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--steps', type=int, default=300, help='training steps per run (default 300)')
     parser.add_argument('--max-test-frames', type=int, default=60,
                         help='frames per test sequence, spread evenly over it (default 60)')
-    parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='recipe overrides')
+    parser.add_argument('--set', action='extend', nargs='*', default=[], metavar='KEY=VALUE', help='recipe overrides')
     parser.add_argument('--fresh', action='store_true', help='retrain runs already in OUT/transfer.json')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)

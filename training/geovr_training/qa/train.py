@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--config', required=True, help='YAML config (task: qa)')
     parser.add_argument('--out', default=None, help='output folder (default: config out_dir)')
     parser.add_argument('--data', default=None, help='dataset folder (overrides config data)')
-    parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
+    parser.add_argument('--set', action='extend', nargs='*', default=[], metavar='KEY=VALUE',
                         help='override config values, e.g. training.epochs=3 training.init_from=qa_best.pt')
     args = parser.parse_args(argv)
     from geovr_training.train.config import ConfigError, parse_overrides

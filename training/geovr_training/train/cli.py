@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description='Train GeoVR-S (geometry, or the QA half with a task: qa config).')
     parser.add_argument('--config', required=True, help='YAML config (training/configs/*.yaml)')
     parser.add_argument('--resume', default=None, help='checkpoint to resume from (last.pt)')
-    parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
+    parser.add_argument('--set', action='extend', nargs='*', default=[], metavar='KEY=VALUE',
                         help='override config values, e.g. data.root=/tmp/data optim.epochs=3')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)

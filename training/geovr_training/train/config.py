@@ -71,8 +71,9 @@ RESOLUTION_MULTIPLE = 32  # the model's stride (model.network_v2.STRIDE)
 def merge_strict(base: dict, override: dict, free: tuple[str, ...] = FREE_SECTIONS, path: str = '',
                  error: type[ValueError] = None) -> dict:
     """A copy of `base` with `override` merged in, section by section. A key `base` does not
-    have raises `error` (ConfigError by default) naming its dotted path; the mappings named in
-    `free` (dotted paths) take any keys (their owners validate them)."""
+    have raises `error` (ConfigError by default) naming its dotted path, and so does a mapping
+    given for a plain value (`data.root.x=1` where data.root is a folder); the mappings named
+    in `free` (dotted paths) take any keys (their owners validate them)."""
     error = error or ConfigError
     out = copy.deepcopy(base)
     for key, value in (override or {}).items():
@@ -83,6 +84,8 @@ def merge_strict(base: dict, override: dict, free: tuple[str, ...] = FREE_SECTIO
             if not isinstance(value, dict):
                 raise error(f'config key {dotted!r} must be a mapping, got {value!r}')
             out[key] = merge_strict(base[key], value, free, dotted + '.', error)
+        elif isinstance(value, dict) and isinstance(base[key], (str, int, float, list)):
+            raise error(f'config key {dotted!r} is a value, not a mapping: got {value!r}')
         else:
             out[key] = copy.deepcopy(value)
     return out
