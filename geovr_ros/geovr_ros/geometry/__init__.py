@@ -20,8 +20,8 @@ from .floor import FloorEstimate, FloorScale, floor_distance, up_from_depth
 from .intrinsics import (crop_intrinsics, fov_from_intrinsics, image_center, intrinsics_from_fov, k_from_camera_info,
                          k_to_camera_info, p_from_k, resize_intrinsics, same_camera_lookup, scale_intrinsics,
                          shift_principal_point, validate_intrinsics, zoom_intrinsics)
-from .metrics import (MRA_THRESHOLDS, absolute_trajectory_error, depth_metrics, mean_relative_accuracy,
-                      pose_alignment, relative_pose_error, umeyama_alignment)
+from .metrics import (DEPTH_ALIGNMENTS, MRA_THRESHOLDS, absolute_trajectory_error, depth_metrics,
+                      mean_relative_accuracy, pose_alignment, relative_pose_error, umeyama_alignment)
 from .path import PathOdometer, path_length
 from .projection import (
     depth_seen_from, depth_to_points, depth_to_world_points, project_points, reproject_depth, transform_points)
@@ -60,6 +60,6 @@ __all__ = [
     'SUPPORTED_ENCODINGS', 'DEPTH_ENCODINGS', 'image_to_array', 'array_to_image', 'to_rgb8', 'depth_to_metres',
     'metres_to_depth_image',
     # metrics
-    'depth_metrics', 'umeyama_alignment', 'absolute_trajectory_error', 'relative_pose_error', 'pose_alignment',
+    'depth_metrics', 'DEPTH_ALIGNMENTS', 'umeyama_alignment', 'absolute_trajectory_error', 'relative_pose_error', 'pose_alignment',
     'mean_relative_accuracy', 'MRA_THRESHOLDS',
 ]

@@ -6,7 +6,7 @@ Depth in metres; positions in metres; rotation errors reported in degrees where 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from .transforms import invert_pose, rotation_angle
 
 __all__ = [
     'depth_metrics',
+    'DEPTH_ALIGNMENTS',
     'umeyama_alignment',
     'pose_alignment',
     'absolute_trajectory_error',
@@ -26,6 +27,7 @@ __all__ = [
 
 
 DepthAlignment = Literal['metric', 'median', 'affine']
+DEPTH_ALIGNMENTS: tuple[str, ...] = get_args(DepthAlignment)
 
 
 def depth_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None,
@@ -45,8 +47,8 @@ def depth_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = N
     ``max(p/g, g/p) < 1.25**k``) and n_valid. Raises GeometryError when no pixel is valid or
     the alignment is unknown.
     """
-    if alignment not in ('metric', 'median', 'affine'):
-        raise GeometryError(f"alignment must be 'metric', 'median' or 'affine', not {alignment!r}")
+    if alignment not in DEPTH_ALIGNMENTS:
+        raise GeometryError(f'alignment must be one of {DEPTH_ALIGNMENTS}, not {alignment!r}')
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
     if pred.shape != gt.shape:

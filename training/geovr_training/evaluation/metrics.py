@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from geovr_ros.geometry import (FloorScale, GeometryError, absolute_trajectory_error, depth_metrics, floor_distance,
-                                relative_pose_error, vertical_axis_of)
+from geovr_ros.geometry import (DEPTH_ALIGNMENTS, FloorScale, GeometryError, absolute_trajectory_error, depth_metrics,
+                                floor_distance, relative_pose_error, vertical_axis_of)
 from geovr_training.evaluation.predict import SequencePrediction
 from geovr_training.losses.depth import EDGE_JUMP_LOG, EDGE_RADIUS_PX  # what a depth edge is, trained and scored
 
@@ -18,7 +18,7 @@ def clip_scales_gt(depth_gt: np.ndarray) -> np.ndarray:
 
 
 def depth_summary(pred: np.ndarray, gt: np.ndarray,
-                  alignments: tuple[str, ...] = ('metric', 'median', 'affine')) -> dict[str, float]:
+                  alignments: tuple[str, ...] = DEPTH_ALIGNMENTS) -> dict[str, float]:
     """Depth metrics averaged over frames (N, H, W): metric, median-scaled and affine-aligned
     (scale and shift of the disparity) per frame, as `alignments` asks; keys
     ``depth_{alignment}_{abs_rel,rmse,delta1}`` and ``depth_frames``."""

@@ -99,18 +99,17 @@ def geovr_loss(outputs: dict, targets: dict, config: LossConfig,
     no metric scale; the depth terms are weighed by each kind's share of the batch."""
     logs: dict[str, float] = {}
     total = outputs['scale'].sum() * 0.0
-    metric = targets.get('metric')
-    shape_only = None if metric is None or bool(metric.all()) else ~metric
+    metric = targets.get('metric')  # (B,) bool, or None: every clip metric
+    metric_share = 1.0 if metric is None else float(metric.float().mean())
     if config.depth:
         valid = targets['valid']
-        metric_share = 1.0
-        if shape_only is not None:
-            metric_share = float(metric.float().mean())
-            shape = shape_loss(outputs['depth_rel'], targets['depth_rel'], valid & shape_only[:, None, None, None],
+        if metric_share < 1:
+            clip_is_metric = metric[:, None, None, None]
+            shape = shape_loss(outputs['depth_rel'], targets['depth_rel'], valid & ~clip_is_metric,
                                grad_scales=config.depth_grad_scales)
             total = total + config.depth * (1.0 - metric_share) * shape['total']
             logs.update({f'depth/{k}': float(v.detach()) for k, v in shape.items() if k != 'total'})
-            valid = valid & metric[:, None, None, None]
+            valid = valid & clip_is_metric
         if metric_share > 0:
             parts = depth_loss(outputs['depth_rel'], targets['depth_rel'], outputs['depth_conf'], valid,
                                config.depth_alpha, config.depth_quantile, config.depth_grad_scales,
@@ -126,7 +125,7 @@ def geovr_loss(outputs: dict, targets: dict, config: LossConfig,
                           weights=tuple(config.pose_weights))
         total = total + config.pose * parts['total']
         logs.update({f'pose/{k}': float(v.detach()) for k, v in parts.items()})
-    if config.scale and (metric is None or bool(metric.any())):
+    if config.scale and metric_share > 0:
         keep = slice(None) if metric is None else metric
         value = scale_loss(outputs['scale'][keep], targets['scale'][keep])
         total = total + config.scale * value

@@ -72,7 +72,7 @@ def merge_strict(base: dict, override: dict, free: tuple[str, ...] = FREE_SECTIO
                  error: type[ValueError] = None) -> dict:
     """A copy of `base` with `override` merged in, section by section. A key `base` does not
     have raises `error` (ConfigError by default) naming its dotted path, and so does a mapping
-    given for a plain value (`data.root.x=1` where data.root is a folder); the mappings named
+    given for a plain value (`data.train_split.x=1`, the split being a name); the mappings named
     in `free` (dotted paths) take any keys (their owners validate them)."""
     error = error or ConfigError
     out = copy.deepcopy(base)

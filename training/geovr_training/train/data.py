@@ -93,17 +93,15 @@ def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
     augmentation = CameraAugment(out_size=common['out_size'], zoom=zoom, narrow_zoom=narrow_zoom,
                                  narrow_fraction=narrow_fraction, blur_fraction=blur_fraction,
                                  blur_factor=blur_factor) if augment else None
-    train = [ClipDataset(root, data['train_split'], augment=augment, stride=int(data.get('clip_stride') or 1),
-                         augmentation=augmentation,
-                         **{**common, 'seed': seed + 7919 * copy})
-             for root, count in zip(roots, repeats) for copy in range(count)]
-    val = [ClipDataset(root, data['val_split'], augment=False,
-                       stride=int(data.get('val_clip_stride') or 1), **common) for root in roots]
-    if 'shape' in supervision:  # every clip carries the mark, so that batches collate
-        marks = [kind == 'metric' for kind in supervision]
-        train = [DepthSupervision(part, metric) for part, metric in
-                 zip(train, [m for m, count in zip(marks, repeats) for _ in range(count)])]
-        val = [DepthSupervision(part, metric) for part, metric in zip(val, marks)]
+    def marked(dataset: Dataset, kind: str) -> Dataset:  # with a shape folder every clip is marked: batches collate
+        return DepthSupervision(dataset, kind == 'metric') if 'shape' in supervision else dataset
+
+    train = [marked(ClipDataset(root, data['train_split'], augment=augment, stride=int(data.get('clip_stride') or 1),
+                                augmentation=augmentation, **{**common, 'seed': seed + 7919 * copy}), kind)
+             for root, count, kind in zip(roots, repeats, supervision) for copy in range(count)]
+    val = [marked(ClipDataset(root, data['val_split'], augment=False,
+                              stride=int(data.get('val_clip_stride') or 1), **common), kind)
+           for root, kind in zip(roots, supervision)]
     if len(train) == 1:
         return train[0], val[0]
     return PooledClips(train), PooledClips(val)
