@@ -5,7 +5,7 @@ import pytest
 import torch
 from geovr_ros.geometry import reproject_depth
 
-from geovr_training.data.augment import CameraAugment, resize_frame, warp_to_intrinsics
+from geovr_training.data.augment import CameraAugment, jitter_colours, resize_frame, warp_to_intrinsics
 from geovr_training.data.dataset import ClipDataset, QADataset, SequenceDataset
 from geovr_training.data.generate import GenerationConfig, generate_dataset
 
@@ -79,6 +79,59 @@ def test_augmented_clips_stay_geometrically_consistent(dataset_dir):
             assert med < 0.01, (k, med)
             checked += 1
     assert checked >= 3
+
+
+def test_mirrored_clips_are_the_mirror_image_and_stay_geometrically_consistent(dataset_dir):
+    """A mirrored clip is the same draw reversed left to right (images, depth, labels), with cx
+    -> W - 1 - cx and the relative pose's x translation and y, z turns negated; frame 0's depth
+    still lands on frame 1's through the mirrored K and poses (a mirror world is a world)."""
+    def clips(flip_fraction):
+        return ClipDataset(dataset_dir, 'train', num_frames=2, frame_gap=(1, 2), out_size=(224, 168), semantics=True,
+                           augmentation=CameraAugment(out_size=(224, 168), crop_scale=(0.6, 0.9), zoom=(0.8, 1.3),
+                                                      shift=0.08, flip_fraction=flip_fraction))
+    plain, mirrored = clips(0.0), clips(1.0)
+    checked = 0
+    for k in range(0, len(plain), 5):
+        a, b = plain[k], mirrored[k]
+        assert torch.equal(b['images'], a['images'].flip(-1)) and torch.equal(b['semantic'], a['semantic'].flip(-1))
+        torch.testing.assert_close(b['depth'], a['depth'].flip(-1), equal_nan=True)
+        torch.testing.assert_close(b['K'][:, 0, 2], 223 - a['K'][:, 0, 2])
+        sign = torch.tensor([[1.0, -1, -1, -1], [-1, 1, 1, 1], [-1, 1, 1, 1], [1, 1, 1, 1]])
+        torch.testing.assert_close(b['T_ref_cur'], a['T_ref_cur'] * sign)
+        d, K, T = b['depth'].double().numpy(), b['K'].double().numpy(), b['T_world_cam'].double().numpy()
+        assert np.allclose(np.linalg.det(T[:, :3, :3]), 1.0)
+        med, n = _reprojection_median(d[0], K[0], T[0], d[1], K[1], T[1])
+        if n > 300:
+            assert med < 0.01, (k, med)
+            checked += 1
+    assert checked >= 3
+    half = ClipDataset(dataset_dir, 'train', out_size=(96, 64),
+                       augmentation=CameraAugment(out_size=(96, 64), flip_fraction=0.5))
+    unflipped = ClipDataset(dataset_dir, 'train', out_size=(96, 64), augmentation=CameraAugment(out_size=(96, 64)))
+    flips = [not torch.equal(half[k]['K'], unflipped[k]['K']) for k in range(len(half))]
+    assert 0.2 < np.mean(flips) < 0.8
+
+
+def test_colour_jitter_changes_colours_only_and_alike_in_both_frames(dataset_dir):
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3)).astype(np.uint8)
+    np.testing.assert_array_equal(jitter_colours(rgb, 1.0, 1.0, 1.0, 0.0), rgb)
+    assert abs(jitter_colours(rgb // 2, 1.5, 1.0, 1.0, 0.0).mean() - 1.5 * (rgb // 2).mean()) < 1.0
+    grey = jitter_colours(rgb, 1.0, 1.0, 0.0, 0.0).astype(int)
+    assert np.abs(grey - grey[..., :1]).max() <= 1
+    red = np.zeros((2, 2, 3), np.uint8)
+    red[..., 0] = 200
+    cyan = jitter_colours(red, 1.0, 1.0, 1.0, 0.5)
+    assert cyan[0, 0, 0] < 5 and cyan[0, 0, 1] > 190 and cyan[0, 0, 2] > 190
+    common = dict(out_size=(96, 64), crop_scale=(0.6, 0.9), zoom=(0.8, 1.3), shift=0.08)
+    plain = ClipDataset(dataset_dir, 'train', out_size=(96, 64), augmentation=CameraAugment(**common))
+    jittered = ClipDataset(dataset_dir, 'train', out_size=(96, 64),
+                           augmentation=CameraAugment(**common, colour_fraction=1.0))
+    a, b = plain[3], jittered[3]
+    assert torch.equal(a['K'], b['K']) and torch.equal(a['T_ref_cur'], b['T_ref_cur'])
+    torch.testing.assert_close(a['depth'], b['depth'], equal_nan=True)
+    assert not torch.equal(a['images'], b['images'])
+    ratio = [(b['images'][f].mean() / a['images'][f].mean()).item() for f in range(2)]
+    assert abs(ratio[0] - ratio[1]) < 0.05 * ratio[0]      # one draw for the clip
 
 
 def test_warp_matches_k_on_a_synthetic_point():

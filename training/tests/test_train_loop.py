@@ -391,3 +391,24 @@ def test_blur_fraction_softens_that_share_of_the_clips_and_keeps_their_geometry(
         dataset(camera_blur_fraction=-0.1)
     with pytest.raises(ValueError, match='camera_blur_factor'):
         dataset(camera_blur_factor=[0.0, 2.0])
+
+
+def test_flip_and_colour_fractions_reach_the_clips_and_bad_ones_are_refused(tiny_data):
+    """data.flip_fraction 1 mirrors every augmented clip of the configured pool (K's cx moves
+    to W - 1 - cx, the draw is otherwise the plain one), data.colour_jitter_fraction 1 changes
+    every clip's colours and nothing else; a fraction outside [0, 1] is refused by name."""
+    from geovr_training.train.data import build_datasets
+
+    def dataset(**data):
+        return build_datasets(load_config(CONFIGS / 'tiny.yaml', {'data': {'root': str(tiny_data), **data}}))[0]
+
+    plain, mirrored, coloured = dataset(), dataset(flip_fraction=1.0), dataset(colour_jitter_fraction=1.0)
+    width = plain[0]['images'].shape[-1]
+    for i in range(min(len(plain), 3)):
+        torch.testing.assert_close(mirrored[i]['images'], plain[i]['images'].flip(-1))
+        torch.testing.assert_close(mirrored[i]['K'][:, 0, 2], width - 1 - plain[i]['K'][:, 0, 2])
+        torch.testing.assert_close(coloured[i]['K'], plain[i]['K'])
+        assert not torch.equal(coloured[i]['images'], plain[i]['images'])
+    for key in ('flip_fraction', 'colour_jitter_fraction'):
+        with pytest.raises(ValueError, match=key):
+            dataset(**{key: 1.5})

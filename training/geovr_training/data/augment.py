@@ -1,4 +1,5 @@
-"""Camera-aware image operations: resize, crop, zoom and principal-point shift.
+"""Camera-aware image operations: resize, crop, zoom, principal-point shift, mirroring and
+colour jitter.
 
 Each operation is expressed on K through ``geovr_ros.geometry`` (resize_intrinsics,
 crop_intrinsics, zoom_intrinsics, shift_principal_point); the pixel map applied to the
@@ -74,7 +75,15 @@ class CameraAugment:
     For a fraction ``blur_fraction`` of the draws the result is then shrunk by a factor in
     ``blur_factor`` and brought back to size (a lower-resolution camera the runtime resizes;
     K unchanged), so that blur is not a cue for a long lens, which the narrow zooms of small
-    renders otherwise teach (they upsample). ``rng`` must be supplied per call.
+    renders otherwise teach (they upsample). For a fraction ``colour_fraction`` of the draws
+    the colours change as another camera's would (`jitter_colours`: brightness, contrast and
+    saturation by factors in ``colour_gain``, hue by up to ``hue_shift`` of the colour
+    circle). ``rng`` must be supplied per call; the frames of a clip are called with
+    generators of one seed, so that they share every draw.
+
+    ``flip_fraction`` is the share of clips mirrored left to right (`mirror_clip`), drawn
+    once per clip by the clip's owner (`mirrors`): a mirror is not a camera, and it turns the
+    clip's poses too.
     """
 
     out_size: tuple[int, int] = (256, 192)
@@ -85,6 +94,10 @@ class CameraAugment:
     narrow_fraction: float = 0.0
     blur_fraction: float = 0.0
     blur_factor: tuple[float, float] = (1.5, 3.0)
+    colour_fraction: float = 0.0
+    colour_gain: tuple[float, float] = (0.8, 1.25)
+    hue_shift: float = 0.03
+    flip_fraction: float = 0.0
 
     def intrinsics(self, K: np.ndarray, in_size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         """K' (3, 3) of one random draw (the images follow from K and K')."""
@@ -111,7 +124,57 @@ class CameraAugment:
         out_rgb, out_depth = warp_to_intrinsics(rgb, depth, K, K2, self.out_size)
         if self.blur_fraction > 0 and rng.uniform() < self.blur_fraction:  # no extra draw when off
             out_rgb = soften(out_rgb, float(rng.uniform(*self.blur_factor)))
+        if self.colour_fraction > 0 and rng.uniform() < self.colour_fraction:
+            gains = rng.uniform(*self.colour_gain, size=3)
+            out_rgb = jitter_colours(out_rgb, *gains, float(rng.uniform(-self.hue_shift, self.hue_shift)))
         return out_rgb, out_depth, K2
+
+    def mirrors(self, seed: int) -> bool:
+        """Whether the clip drawn with `seed` is mirrored (no draw from the frames' stream)."""
+        return self.flip_fraction > 0 and np.random.default_rng([seed, 1]).uniform() < self.flip_fraction
+
+
+def jitter_colours(rgb: np.ndarray, brightness: float, contrast: float, saturation: float,
+                   hue: float) -> np.ndarray:
+    """``rgb`` (H, W, 3) uint8 with its brightness multiplied by ``brightness``, its contrast
+    about its mean grey by ``contrast``, its saturation about each pixel's grey by
+    ``saturation`` and its hue turned by ``hue`` of the colour circle (0.5: opposite colours);
+    1, 1, 1, 0 leaves it as it is."""
+    import cv2
+    x = rgb.astype(np.float32) * brightness
+    grey = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    x = (x - grey.mean()) * contrast + grey.mean()
+    grey = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    x = (x - grey[..., None]) * saturation + grey[..., None]
+    out = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    if hue:
+        hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)           # 8-bit hue: 0..179 for the circle
+        hsv[..., 0] = ((hsv[..., 0].astype(np.int32) + int(round(hue * 180))) % 180).astype(np.uint8)
+        out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    return out
+
+
+MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0])  # x -> -x in a camera's optical frame (and the world's)
+
+
+def mirror_clip(images: np.ndarray, values: np.ndarray, K: np.ndarray, T_world_cam: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A clip seen in a mirror, left to right: what a camera would have recorded in the
+    mirror image of the scene.
+
+    Args:
+        images: (F, H, W, 3) frames; values: (F, H, W[, C]) depth (and labels) with them.
+        K: (F, 3, 3) intrinsics, pixel centres at integer coordinates.
+        T_world_cam: (F, 4, 4) camera-to-world poses.
+    Returns:
+        The mirrored (images, values, K, T_world_cam): pixels reversed along width, cx -> W - 1
+        - cx, and every pose conjugated by x -> -x (rotations stay rotations; a relative pose's
+        x translation and its turns about y and z change sign).
+    """
+    K = np.array(K, dtype=np.float64, copy=True)
+    K[:, 0, 2] = images.shape[2] - 1 - K[:, 0, 2]
+    return (np.ascontiguousarray(images[:, :, ::-1]), np.ascontiguousarray(values[:, :, ::-1]), K,
+            MIRROR @ np.asarray(T_world_cam, dtype=np.float64) @ MIRROR)
 
 
 def soften(rgb: np.ndarray, factor: float) -> np.ndarray:

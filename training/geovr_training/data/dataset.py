@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from geovr_ros.geometry import relative_pose
 
-from .augment import CameraAugment, resize_frame
+from .augment import CameraAugment, mirror_clip, resize_frame
 from .errors import DataError
 from .scene import CATEGORIES
 from .shards import ShardReader, read_manifest, read_shard
@@ -157,8 +157,11 @@ class ClipDataset(torch.utils.data.Dataset):
             rgbs.append(rgb)
             depths.append(values)
             Ks.append(K)
-        depth = torch.from_numpy(np.stack(depths).astype(np.float32))
         T = seq.T_world_cam
+        if self.augment and self.augmentation.mirrors(aug_seed):
+            rgbs, depths, Ks, T = mirror_clip(np.stack(rgbs), np.stack(depths), np.stack(Ks), T)
+            labels = list(np.ascontiguousarray(np.stack(labels)[:, :, ::-1])) if labels else labels
+        depth = torch.from_numpy(np.stack(depths).astype(np.float32))
         T_ref_cur = np.stack([relative_pose(T[0], T[i]) for i in range(len(T))])
         sample = {
             'images': torch.from_numpy(np.stack(rgbs)).permute(0, 3, 1, 2).float().div_(255.0),

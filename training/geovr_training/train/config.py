@@ -29,6 +29,9 @@ DEFAULTS: dict = {
         'camera_zoom_narrow_fraction': 0.0,  # share of augmented clips zoomed by camera_zoom_narrow instead
         'camera_blur_fraction': 0.0,  # share of augmented clips shrunk by camera_blur_factor and resized back
         'camera_blur_factor': [1.5, 3.0],  # [min, max] shrink of those clips (2: a camera of half the pixels per side)
+        'colour_jitter_fraction': 0.0,  # share of augmented clips whose brightness, contrast, saturation
+                                        # (x 0.8-1.25) and hue (+-0.03 of the circle) change
+        'flip_fraction': 0.0,  # share of augmented clips mirrored left to right (poses and K with them)
         'batch_size': 8,
         'num_workers': 0,
         'clip_stride': 1,  # a clip starts every clip_stride frames

@@ -80,19 +80,17 @@ def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
                          f'{SUPERVISION_KINDS} for each of the {len(roots)} data.root folders')
     zoom = _zoom_range(data, 'camera_zoom', CameraAugment.zoom)
     narrow_zoom = _zoom_range(data, 'camera_zoom_narrow', CameraAugment.narrow_zoom)
-    narrow_fraction = float(data.get('camera_zoom_narrow_fraction') or 0.0)
-    if not 0 <= narrow_fraction <= 1:
-        raise ValueError(f'data.camera_zoom_narrow_fraction must be in [0, 1], got {narrow_fraction}')
-    blur_fraction = float(data.get('camera_blur_fraction') or 0.0)
-    if not 0 <= blur_fraction <= 1:
-        raise ValueError(f'data.camera_blur_fraction must be in [0, 1], got {blur_fraction}')
+    narrow_fraction, blur_fraction = (_fraction(data, key) for key in ('camera_zoom_narrow_fraction',
+                                                                       'camera_blur_fraction'))
     blur_factor = _zoom_range(data, 'camera_blur_factor', CameraAugment.blur_factor)
+    colour_fraction, flip_fraction = (_fraction(data, key) for key in ('colour_jitter_fraction', 'flip_fraction'))
     augment = bool(data['camera_augmentation'])
     # a dataset repeated r times enters the training pool r times, each copy with its own
     # augmentation draws (seed offset), so that a few real recordings weigh against many renders
     augmentation = CameraAugment(out_size=common['out_size'], zoom=zoom, narrow_zoom=narrow_zoom,
                                  narrow_fraction=narrow_fraction, blur_fraction=blur_fraction,
-                                 blur_factor=blur_factor) if augment else None
+                                 blur_factor=blur_factor, colour_fraction=colour_fraction,
+                                 flip_fraction=flip_fraction) if augment else None
     def marked(dataset: Dataset, kind: str) -> Dataset:  # with a shape folder every clip is marked: batches collate
         return DepthSupervision(dataset, kind == 'metric') if 'shape' in supervision else dataset
 
@@ -105,6 +103,13 @@ def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
     if len(train) == 1:
         return train[0], val[0]
     return PooledClips(train), PooledClips(val)
+
+
+def _fraction(data: dict, key: str) -> float:
+    value = float(data.get(key) or 0.0)
+    if not 0 <= value <= 1:
+        raise ValueError(f'data.{key} must be in [0, 1], got {data.get(key)}')
+    return value
 
 
 def _zoom_range(data: dict, key: str, default: tuple[float, float]) -> tuple[float, float]:
