@@ -69,3 +69,22 @@ def test_table_shows_each_set_and_the_mean():
              'mean': {'depth_median_delta1': 0.6}}]
     table = transfer_table(rows, ['s1', 's2'])
     assert '| a | x | 3 | 1.0 | 0.500 |' in table and '0.600' in table
+
+
+def test_a_run_is_keyed_by_what_it_sets_so_a_new_default_keeps_it():
+    """The cache key of a transfer run hashes the settings that differ from the trainer's
+    defaults: a default key added later at its old behaviour leaves it as it was, a changed
+    setting does not."""
+    import copy
+
+    from geovr_training.train.config import DEFAULTS, load_config, settings_beside
+
+    config = load_config(TINY, {'data': {'flip_fraction': 0.5}})
+    beside = settings_beside(config)
+    assert beside['data']['flip_fraction'] == 0.5 and 'colour_jitter_fraction' not in beside['data']
+    assert beside['model'] == config['model']                       # free sections: every key set
+    newer_defaults, newer_config = copy.deepcopy(DEFAULTS), copy.deepcopy(config)
+    newer_defaults['data']['a_later_knob'] = newer_config['data']['a_later_knob'] = 0.0
+    assert settings_beside(newer_config, newer_defaults) == beside
+    newer_config['data']['a_later_knob'] = 1.0
+    assert settings_beside(newer_config, newer_defaults)['data']['a_later_knob'] == 1.0

@@ -153,8 +153,10 @@ def _slug(name: str) -> str:
 
 
 def _recipe_key(config: dict, roots: list[str], steps: int) -> str:
-    from geovr_training.train.config import config_sha256
-    return f'{config_sha256(config)[:16]}:{steps}:' + '+'.join(roots)
+    """The run's settings that differ from the trainer's defaults, its steps and data: a
+    default key added later (at its old behaviour) keeps cached runs valid."""
+    from geovr_training.train.config import config_sha256, settings_beside
+    return f'{config_sha256(settings_beside(config))[:16]}:{steps}:' + '+'.join(roots)
 
 
 def main(argv: list[str] | None = None) -> int:
