@@ -145,13 +145,16 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
+_MISSING = object()
+
+
 def settings_beside(config: dict, defaults: dict = DEFAULTS) -> dict:
     """The entries of a resolved `config` that differ from `defaults` (nested; a key the
     defaults lack, as in the free sections, counts as a difference): what a run set, so that a
     new default key, added at its old behaviour, changes nothing in it."""
     out = {}
     for key, value in config.items():
-        base = defaults.get(key, _MISSING) if isinstance(defaults, dict) else _MISSING
+        base = defaults.get(key, _MISSING)
         if isinstance(value, dict) and isinstance(base, dict):
             inner = settings_beside(value, base)
             if inner:
@@ -159,9 +162,6 @@ def settings_beside(config: dict, defaults: dict = DEFAULTS) -> dict:
         elif base is _MISSING or value != base:
             out[key] = value
     return out
-
-
-_MISSING = object()
 
 
 def config_sha256(config: dict) -> str:
