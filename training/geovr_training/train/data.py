@@ -80,10 +80,9 @@ def build_datasets(config: dict, seed: int = 0) -> tuple[Dataset, Dataset]:
                          f'{SUPERVISION_KINDS} for each of the {len(roots)} data.root folders')
     zoom = _zoom_range(data, 'camera_zoom', CameraAugment.zoom)
     narrow_zoom = _zoom_range(data, 'camera_zoom_narrow', CameraAugment.narrow_zoom)
-    narrow_fraction, blur_fraction = (_fraction(data, key) for key in ('camera_zoom_narrow_fraction',
-                                                                       'camera_blur_fraction'))
     blur_factor = _zoom_range(data, 'camera_blur_factor', CameraAugment.blur_factor)
-    colour_fraction, flip_fraction = (_fraction(data, key) for key in ('colour_jitter_fraction', 'flip_fraction'))
+    narrow_fraction, blur_fraction, colour_fraction, flip_fraction = (_fraction(data, key) for key in (
+        'camera_zoom_narrow_fraction', 'camera_blur_fraction', 'colour_jitter_fraction', 'flip_fraction'))
     augment = bool(data['camera_augmentation'])
     # a dataset repeated r times enters the training pool r times, each copy with its own
     # augmentation draws (seed offset), so that a few real recordings weigh against many renders
