@@ -249,3 +249,41 @@ def test_an_image_rect_topic_is_not_undistorted_again(probe, ros_env):
         assert len(lines) == 1 and 'taken as rectified already' in lines[0], lines
     finally:
         node.stop()
+
+
+def test_a_wheel_odometry_reaches_the_session_and_a_broken_message_is_only_logged(probe, ros_env):
+    """scale_odometry_topic: the node subscribes to the robot's nav_msgs/Odometry (best effort
+    matches its publisher), hands each pose times the mount to the session (/diagnostics shows
+    the scale and its samples), and a message with a NaN position is refused with one log line
+    while frames go on."""
+    model = tiny_model(ros_env)
+    odom, diagnostics = collect_odometry_and_diagnostics(probe)
+    node = Process('geovr_node', node_args(
+        {'model': str(model), 'odom_child': 'base', 'camera_mount_source': 'parameters',
+         'camera_mount_xyz': [0.2, 0.0, 0.5], 'camera_mount_rpy': [0.0, 0.0, 0.0],
+         'localization_enabled': False, 'scale_odometry_topic': '/wheel/odom'},
+        {'image': '/wo/image', 'camera_info': '/wo/camera_info'}), ros_env, 'wheel_odometry')
+    wheel = probe.create_publisher(Odometry, '/wheel/odom', 10)
+
+    def drive(stamp: float, x: float) -> None:
+        msg = Odometry()
+        msg.header.stamp, msg.header.frame_id, msg.child_frame_id = sec_to_stamp(stamp), 'odom', 'base_link'
+        msg.pose.pose.position.x, msg.pose.pose.orientation.w = x, 1.0
+        wheel.publish(msg)
+    try:
+        assert node.wait_for_output('active:', 60), node.output()
+        feeder = Feeder(probe, '/wo', W, H)
+        assert feeder.good_frame_is_processed(15)
+        for _ in range(3):
+            drive(feeder.stamp, 0.05 * feeder.stamp)
+            drive(feeder.stamp + 0.2, float('nan'))
+            assert feeder.good_frame_is_processed()
+        spin_until(probe, lambda: any('odometry_scale' in values for values in diagnostics), 5)
+        assert node.wait_for_output('rejected', 5), node.output()
+    finally:
+        node.stop()
+    scale = next(values for values in diagnostics if 'odometry_scale' in values)
+    assert float(scale['odometry_scale']) > 0 and int(scale['odometry_scale_samples']) >= 0
+    out = node.output()
+    assert "reference odometry on '/wheel/odom' rejected" in out and 'finite' in out
+    assert out.count("reference odometry on '/wheel/odom' rejected") == 1   # throttled: once a period

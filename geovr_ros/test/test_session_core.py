@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import dataclasses
 from dataclasses import fields
 from pathlib import Path
 
@@ -19,7 +20,7 @@ pytest.importorskip('onnxruntime', reason='onnxruntime is not installed')
 cv2 = pytest.importorskip('cv2', reason='OpenCV is not installed')
 from test_inference_contract_model import make_contract_model, make_split_contract_model  # noqa: E402
 
-from geovr_ros.geometry import T_BODY_OPTICAL, path_length, rotate_covariance  # noqa: E402
+from geovr_ros.geometry import T_BODY_OPTICAL, make_pose, path_length, rotate_covariance  # noqa: E402
 from geovr_ros.localization import MapFileError  # noqa: E402
 from geovr_ros.odometry import StampCheck  # noqa: E402
 from geovr_ros.session import FrameDrop, ProcessedFrame, Session, SessionConfig  # noqa: E402
@@ -393,6 +394,54 @@ def test_floor_camera_height_rescales_every_length_of_the_model(pipeline):
     assert int(session.diagnostics()['floor_frames']) >= 3 and 'floor_scale' not in plain.diagnostics()
     with pytest.raises(ValueError, match='floor_camera_height'):
         SessionConfig(floor_camera_height=-1.0)
+
+
+class TwiceTooFar:
+    """The test model's outputs with its depth the wall's at twice its distance: a model whose
+    depth has the right shape and the wrong scale (the tiny model's own depth is not geometry)."""
+
+    def __init__(self, pipeline):
+        self._pipeline = pipeline
+
+    def __getattr__(self, name):
+        return getattr(self._pipeline, name)
+
+    def run(self, reference, current):
+        result = self._pipeline.run(reference, current)
+        return dataclasses.replace(result, depth=np.full_like(result.depth, 2 * WALL_M))
+
+
+def test_a_reference_odometry_gives_the_models_depth_its_scale(pipeline):
+    """scale_odometry_topic: the camera slides 1 cm a frame past the wall, a wheel odometry
+    says so, and the model reads the wall twice too far: after 5 cm of reference motion every
+    length the session passes on (the depth the node publishes) takes the reference's scale.
+    The factor comes out between the truth's 0.5 and 0.8: seen square-on, a flat wall lets PnP
+    take part of a sideways slide for a turn (docs/ros.md has the figures on real recordings)."""
+    session = Session(TwiceTooFar(pipeline), SessionConfig(scale_odometry_topic='wheel/odometry'), mount=np.eye(4))
+    plain = Session(TwiceTooFar(pipeline), SessionConfig(), mount=np.eye(4))
+    published, factors = [], []
+    for i in range(60):
+        stamp, x = 10.0 + i / 30, 0.01 * i
+        session.add_reference_pose(stamp, make_pose(np.eye(3), np.array([x, 0.0, 0.0])))
+        factors.append(session.odometry_scale.scale)
+        frame = session.process(wall(x), K, stamp, on_perception=lambda result: published.append(result))
+        reference = plain.process(wall(x), K, stamp)
+        assert not frame.dropped and not reference.dropped
+    assert session.odometry_scale.samples >= 3 and factors[:5] == [1.0] * 5
+    assert 0.45 < session.odometry_scale.scale < 0.8
+    assert np.allclose([np.median(result.depth) for result in published], 4.0 * np.array(factors), rtol=1e-5)
+    assert float(session.diagnostics()['odometry_scale']) == pytest.approx(session.odometry_scale.scale, abs=1e-3)
+    assert 'odometry_scale' not in plain.diagnostics()
+    with pytest.raises(RuntimeError, match='scale_odometry_topic'):
+        plain.add_reference_pose(1.0, np.eye(4))
+    with pytest.raises(ValueError, match='4x4'):
+        session.add_reference_pose(13.0, np.eye(3))
+    with pytest.raises(ValueError, match='one scale source'):
+        SessionConfig(scale_odometry_topic='odom', floor_camera_height=1.0)
+    with pytest.raises(ValueError, match="odometry_method 'geometric'"):
+        SessionConfig(scale_odometry_topic='odom', odometry_method='learned')
+    with pytest.raises(ValueError, match='scale_odometry_min_motion'):
+        SessionConfig(scale_odometry_min_motion=0.0)
 
 
 def test_floor_height_from_mount_takes_the_cameras_height_above_the_base(pipeline, caplog):

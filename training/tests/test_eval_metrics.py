@@ -443,3 +443,39 @@ def test_the_revisit_is_where_a_true_path_comes_back_to_its_start():
     drifted[:, 0, 3] += 0.1 * angles / (2 * np.pi)             # 10 cm of drift per turn
     assert trajectory_row(drifted, gt)['revisit_error_m'] == pytest.approx(0.1, abs=0.01)
     assert np.isnan(trajectory_row(gt[:60], gt[:60])['revisit_error_m'])
+
+
+def test_geovr_eval_odometry_reference_odometry_scores_the_depth_the_session_publishes(tiny_data, tmp_path):
+    """--reference-odometry: the session gets the true camera path as a wheel odometry would
+    give it (lengths off by --reference-length-error, positions by --reference-noise); the
+    table reports the scale it reached, its samples and the published depth's metric errors;
+    the two error flags alone, or out of range, are refused."""
+    from geovr_training.evaluation.odometry import published_depth_errors, reference_positions
+    from geovr_training.export.onnx_export import export_model
+    path = np.stack([np.eye(4)] * 3)
+    path[:, 0, 3] = [0.0, 1.0, 3.0]
+    assert np.allclose(reference_positions(path, 0.1)[:, 0], [0.0, 1.1, 3.3])
+    noisy = reference_positions(path, 0.0, 0.01, seed=3)
+    assert 0 < np.abs(noisy - path[:, :3, 3]).max() < 0.06
+    K = np.array([[100.0, 0, 31.5], [0, 100.0, 23.5], [0, 0, 1]])
+    truth = np.full((48, 64), 2.0)
+    half = K.copy()
+    half[:2] *= 0.5
+    half[:2, 2] = K[:2, 2] * 0.5 - 0.25                 # pixel centres: c -> s (c + 0.5) - 0.5
+    assert published_depth_errors(np.full((24, 32), 2.4), half, truth, K) == pytest.approx((0.2, 1.0))
+    assert published_depth_errors(np.full((24, 32), 2.5), half, np.full((48, 64), np.nan), K) is None
+    torch.manual_seed(0)
+    model = build_model(preset_args('tiny', descriptor_dim=8))
+    ckpt = save_checkpoint(tmp_path / 'm.pt', model, {'data': {'resolution': [128, 96]}}, 0)
+    export_model(ckpt, tmp_path / 'model', sizes=[], with_torch_program=False)
+    common = ['odometry', '--model', str(tmp_path / 'model'), '--data', str(tiny_data), '--max-sequences', '1',
+              '--max-frames', '6', '--no-progress']
+    out = tmp_path / 'wheel'
+    assert eval_main(common + ['--out', str(out), '--reference-odometry', '--reference-length-error', '0.05',
+                               '--reference-noise', '0.001']) == 0
+    tracker = json.loads((out / 'odometry.json').read_text())['per_sequence'][0]['tracker']
+    assert tracker['odometry_scale'] > 0 and tracker['odometry_scale_samples'] >= 0
+    assert tracker['depth_abs_rel'] >= 0 and 0 <= tracker['depth_delta1'] <= 1
+    assert 'reference odometry scale' in (out / 'odometry.md').read_text()
+    assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--reference-noise', '0.01']) == 2
+    assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--reference-odometry', '--reference-noise', '-1']) == 2

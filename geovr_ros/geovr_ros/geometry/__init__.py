@@ -1,6 +1,6 @@
 """`geovr_ros.geometry`: the pure numpy core of GeoVR-ROS (no rclpy, no torch, no cv2).
 
-Camera intrinsics, rays, projection, the floor's scale, SE(3) poses and quaternions, ROS image encodings and
+Camera intrinsics, rays, projection, the floor's scale, a reference odometry's scale, SE(3) poses and quaternions, ROS image encodings and
 evaluation metrics, shared by the ROS nodes and the training package.
 
 Conventions (all modules):
@@ -22,6 +22,7 @@ from .intrinsics import (crop_intrinsics, fov_from_intrinsics, image_center, int
                          shift_principal_point, validate_intrinsics, zoom_intrinsics)
 from .metrics import (DEPTH_ALIGNMENTS, MRA_THRESHOLDS, absolute_trajectory_error, depth_metrics,
                       mean_relative_accuracy, pose_alignment, relative_pose_error, umeyama_alignment)
+from .odometry_scale import OdometryScale, ReferenceTrajectory
 from .path import PathOdometer, path_length
 from .projection import (
     depth_seen_from, depth_to_points, depth_to_world_points, project_points, reproject_depth, transform_points)
@@ -44,6 +45,8 @@ __all__ = [
     'intrinsics_from_fov', 'image_center',
     # floor
     'FloorEstimate', 'FloorScale', 'floor_distance', 'up_from_depth',
+    # a reference odometry's scale
+    'OdometryScale', 'ReferenceTrajectory',
     # rays
     'pixel_centers', 'ray_directions', 'plucker_rays',
     # path

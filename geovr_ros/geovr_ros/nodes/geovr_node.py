@@ -56,7 +56,7 @@ from geovr_ros.geometry.encodings import DEPTH_ENCODINGS, SUPPORTED_ENCODINGS
 from geovr_ros.ros.conversions import (
     ImageTooLargeError, array_to_image_msg, camera_info_msg, camera_info_to_k, colorize_depth,
     compressed_msg_to_rgb, depth_to_image_msg, image_msg_to_rgb, odometry_msg, pointcloud2_msg,
-    pose_msg, sec_to_stamp, stamp_to_sec, transform_stamped_msg)
+    pose_from_msg, pose_msg, sec_to_stamp, stamp_to_sec, transform_stamped_msg)
 from geovr_ros.ros.droplog import DropLog, check_name, shown
 from geovr_ros.geometry.rectify import Rectifier, input_is_rectified, rectified_camera
 from geovr_ros.ros.pairing import CameraIntrinsics, IntrinsicsPairer
@@ -90,6 +90,8 @@ class GeoVRNode(LifecycleNode):
         self._info_group = MutuallyExclusiveCallbackGroup()
         self._query_group = ReentrantCallbackGroup()
         self._diag_group = MutuallyExclusiveCallbackGroup()
+        self._reference_group = MutuallyExclusiveCallbackGroup()
+        self._reference_warned = float('-inf')   # monotonic s of the last 'reference odometry rejected'
         self._publishers_owned: list = []
         self.pub_objects = None          # ~/objects, made at configure when there is an object map
         self.pub_detections = None       # ~/detections, the same map as vision_msgs (publish_detections)
@@ -325,6 +327,10 @@ class GeoVRNode(LifecycleNode):
             subs.append(self.create_subscription(
                 CompressedImage, 'image/compressed', self._on_image, image_qos,
                 callback_group=self._frame_group))
+        if p['scale_odometry_topic']:   # best effort matches reliable and best-effort publishers
+            subs.append(self.create_subscription(
+                Odometry, p['scale_odometry_topic'], self._on_reference_odometry,
+                qos_profile('best_effort', 'volatile', 50), callback_group=self._reference_group))
         services = [
             self.create_service(Trigger, '~/reset', self._on_reset,
                                 callback_group=self._frame_group),
@@ -384,6 +390,23 @@ class GeoVRNode(LifecycleNode):
             self.pairer.add(CameraIntrinsics(stamp_to_sec(msg.header.stamp), K, msg.width,
                                              msg.height, rectification))
             self._info_cond.notify_all()
+
+    def _on_reference_odometry(self, msg: Odometry) -> None:
+        """scale_odometry_topic: the camera's pose in the reference odometry (its child frame
+        taken as base_frame, times the mount) to the session, whose distances scale the depth.
+        Messages before the first image (no mount yet) are skipped."""
+        session = self.session
+        if not self._active or session is None or session.mount is None:
+            return
+        try:
+            stamp = stamp_to_sec(msg.header.stamp)
+            session.add_reference_pose(stamp, pose_from_msg(msg.pose.pose) @ session.mount)
+        except ValueError as error:   # NaN, a zero quaternion
+            now = time.monotonic()
+            if now - self._reference_warned >= self.p['log_throttle_period']:
+                self._reference_warned = now
+                self.get_logger().warning(f'reference odometry on {self.p["scale_odometry_topic"]!r} '
+                                          f'rejected: {error}')
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
         """Image and image/compressed callback: hands the frame to the perception thread."""

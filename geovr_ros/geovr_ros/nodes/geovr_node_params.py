@@ -141,6 +141,17 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'the camera mount (the optical centre\'s height above base_frame, which must lie on the '
           'floor, as base_footprint does; camera_mount_source tf or parameters) instead of '
           'giving it. Leave floor_camera_height 0 with it.'),
+    Param('scale_odometry_topic', '', 'A reference odometry (nav_msgs/Odometry, e.g. a robot\'s '
+          'wheel odometry) whose travelled distance gives the model\'s depth its metric scale '
+          '(\'\': off): the median of the last scale_odometry_window samples, each the distance '
+          'it moved over the distance the tracker measured on the model\'s depth. Its '
+          'child frame is taken as base_frame (the mount is applied with odom_child base). Not '
+          'with the floor\'s scale; needs odometry_method geometric.'),
+    Param('scale_odometry_min_motion', 0.05, 'Metres the reference must move from a frame\'s '
+          'tracking keyframe for the frame to give a scale sample (a camera turning in place '
+          'gives none).'),
+    Param('scale_odometry_window', 30, 'Scale samples whose median is the reference odometry\'s '
+          'scale.'),
     Param('odometry_reference_translation', 0.3, 'Metres from the odometry reference frame '
           'after which the current frame becomes the new reference.'),
     Param('odometry_reference_rotation', 0.35, 'Radians from the odometry reference frame '
@@ -271,6 +282,8 @@ GEOVR_NODE_RULES: dict[str, Rule] = {
     'tracking_window_keyframes': Rule(low=0, high=100),
     'tracking_window_depth_sigma': POSITIVE,
     'floor_camera_height': NON_NEGATIVE,
+    'scale_odometry_min_motion': POSITIVE,
+    'scale_odometry_window': Rule(low=1, high=100_000),
     'odometry_reference_translation': POSITIVE,
     'odometry_reference_rotation': POSITIVE,
     'odometry_max_reference_frames': AT_LEAST_ONE,

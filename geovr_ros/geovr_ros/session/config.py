@@ -35,6 +35,12 @@ class SessionConfig:
     floor_height_from_mount: with odom_child 'base', floor_camera_height is the mount's: the
     optical centre's height above base_frame's origin, which then lies on the floor (REP 105's
     base_footprint); taken when the mount is set (`Session.set_mount`).
+    scale_odometry_topic: a reference odometry (nav_msgs/Odometry: a robot's wheel odometry)
+    whose travelled distance gives the model's depth its scale ('' off; the node subscribes to
+    it, the session takes its camera poses through `Session.add_reference_pose`;
+    `geovr_ros.geometry.odometry_scale`); scale_odometry_min_motion (m): the reference motion
+    from a frame's tracking keyframe that makes a sample; scale_odometry_window: the samples
+    whose median is the scale.
     objects_enabled: keep the object map (needs a model with a cell classifier and geometric
     odometry); object_vocabulary: a user vocabulary YAML merged over the shipped one ('' none);
     object_view_translation (m), object_view_rotation (rad): a tracked frame is named into the
@@ -57,6 +63,9 @@ class SessionConfig:
     tracking_window_depth_sigma: float = 0.1
     floor_camera_height: float = 0.0
     floor_height_from_mount: bool = False
+    scale_odometry_topic: str = ''
+    scale_odometry_min_motion: float = 0.05
+    scale_odometry_window: int = 30
     odometry_reference_translation: float = 0.3
     odometry_reference_rotation: float = 0.35
     odometry_max_reference_frames: int = 1
@@ -93,7 +102,8 @@ class SessionConfig:
         if self.odom_child not in ODOM_CHILDREN:
             raise ValueError(f'odom_child must be one of {ODOM_CHILDREN}, got {self.odom_child!r}')
         for name in ('relocalize_period', 'max_map_keyframes', 'memory_max_keyframes',
-                     'memory_max_tokens', 'max_question_chars', 'alignment_window', 'match_candidates'):
+                     'memory_max_tokens', 'max_question_chars', 'alignment_window', 'match_candidates',
+                     'scale_odometry_window'):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f'{name} must be >= 1, got {getattr(self, name)!r}')
         if not np.isfinite(self.floor_camera_height) or self.floor_camera_height < 0:
@@ -105,6 +115,16 @@ class SessionConfig:
         if self.floor_height_from_mount and self.floor_camera_height > 0:
             raise ValueError(f'give the camera height once: floor_camera_height {self.floor_camera_height!r} '
                              f'or floor_height_from_mount, not both')
+        if self.scale_odometry_topic and self.odometry_method != 'geometric':
+            raise ValueError(f"scale_odometry_topic needs odometry_method 'geometric' (the scale compares "
+                             f"tracked distances), got {self.odometry_method!r}")
+        if self.scale_odometry_topic and (self.floor_camera_height > 0 or self.floor_height_from_mount):
+            raise ValueError(f'give the depth one scale source: scale_odometry_topic '
+                             f'{self.scale_odometry_topic!r} or the floor (floor_camera_height, '
+                             f'floor_height_from_mount), not both')
+        if not np.isfinite(self.scale_odometry_min_motion) or self.scale_odometry_min_motion <= 0:
+            raise ValueError(f'scale_odometry_min_motion must be a positive number of metres, got '
+                             f'{self.scale_odometry_min_motion!r}')
         for name in ('object_view_translation', 'object_view_rotation'):
             if not np.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f'{name} must be a non-negative number, got {getattr(self, name)!r}')

@@ -25,7 +25,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from geovr_ros.geometry import (FloorScale, GeometryError, invert_pose, moved_beyond, relative_pose, rotate_covariance,
+from geovr_ros.geometry import (FloorScale, GeometryError, OdometryScale, invert_pose, moved_beyond, relative_pose, rotate_covariance,
                                 rotation_between, transform_points, up_from_depth, vector_angle, vertical_axis_of)
 from geovr_ros.inference.decode import PerceptionResult
 from geovr_ros.inference.preprocess import PreparedFrame
@@ -118,6 +118,8 @@ class Session:
             mapping=c.localization_enabled, logger=self.log) \
             if c.odometry_method == 'geometric' else None
         self.floor = FloorScale(c.floor_camera_height) if c.floor_camera_height > 0 else None
+        self.odometry_scale = OdometryScale(c.scale_odometry_window, c.scale_odometry_min_motion) \
+            if c.scale_odometry_topic else None
         self.memory = SpatialMemory(c.memory_max_keyframes, c.memory_max_tokens,
                                     path_resolution=c.path_resolution)
         self.localizer = Localizer(LocalizerConfig(
@@ -183,6 +185,18 @@ class Session:
         if self.objects is not None:
             config = self.objects.map.config
             self.objects.map.config = dataclasses.replace(config, vertical_axis=vertical_axis_of(T))
+
+    def add_reference_pose(self, stamp: float, T_ref_cam: np.ndarray) -> None:
+        """The camera's pose (4, 4) at `stamp` (s) in a reference odometry's frame (a wheel
+        odometry's base pose times the mount), whose distances give the model's depth its scale
+        (scale_odometry_topic). Any thread. Raises RuntimeError when scale_odometry_topic is
+        off, ValueError for a non-finite stamp or pose."""
+        if self.odometry_scale is None:
+            raise RuntimeError('add_reference_pose needs scale_odometry_topic set')
+        T = np.asarray(T_ref_cam, dtype=np.float64)
+        if T.shape != (4, 4):
+            raise ValueError(f'T_ref_cam must be a 4x4 matrix, got shape {T.shape}')
+        self.odometry_scale.reference.add(stamp, T[:3, 3])
 
     def _floor_from_mount(self, T_base_opt: np.ndarray) -> None:
         """floor_height_from_mount: the floor's scale at the mount's height of the optical centre
@@ -329,8 +343,13 @@ class Session:
         result = self.perception.run(cur if first else self.learned.reference, cur)
         if first:
             self._level_first_frame(*((result.depth, result.K) if depth is None else depth))
+        applied = 1.0   # the factor of a scale source (the floor, a reference odometry) on the model's lengths
         if self.floor is not None:
-            result = result.rescaled(self.floor.update(result.depth, result.K, self._up_in_camera()))
+            applied = self.floor.update(result.depth, result.K, self._up_in_camera())
+        elif self.odometry_scale is not None:
+            applied = self.odometry_scale.scale
+        if applied != 1.0:
+            result = result.rescaled(applied)
         t_inferred = time.perf_counter()
         if on_perception is not None:
             on_perception(result)
@@ -341,6 +360,10 @@ class Session:
         if self.geometric is not None:
             odometry, covariance, tracked = self._track_geometric(rgb, K, result, learned, depth)
             timings = {'tracking_ms': tracked.tracking_ms, 'graph_ms': tracked.graph_ms}
+            if self.odometry_scale is not None and depth is None:
+                step = tracked.step
+                self.odometry_scale.update(stamp, step.T_odom_cam, step.status == 'tracking', step.new_keyframe,
+                                           applied * step.map_depth_ratio)
         T_odom_cam = self.mount @ odometry.T_odom_cam
         self._scale = result.scale
         self.memory.record_pose(stamp, T_odom_cam)
@@ -613,6 +636,8 @@ class Session:
             self.geometric.reset()
         self._map_keyframe_anchors.clear()   # their tracking keyframes belonged to the old odometry
         self._learned_last = None
+        if self.odometry_scale is not None:
+            self.odometry_scale.restart()
         self.memory.clear()
         self.localizer.odometry_restarted()
         if self.objects is not None:   # its keyframes and poses belonged to the old odometry
@@ -843,7 +868,8 @@ class Session:
         inliers, failures and what the last pose came from (optical flow or ORB descriptors) with
         geometric odometry, and the sliding window's adjustments, windows left for too little
         parallax and its last reprojection RMS before -> after (pixels at 640 px width); the floor's scale and the frames that saw
-        the floor with floor_camera_height; the object map's instances, doubted instances and
+        the floor with floor_camera_height; the reference odometry's scale and its samples with
+        scale_odometry_topic; the object map's instances, doubted instances and
         the tilt of its up (`objects_up_tilt`); how far odom levelled the first frame by its
         depth (`odom_levelled_deg`, odom_level_from_depth); pose graph size and loops with one."""
         loc = self.localizer
@@ -880,6 +906,9 @@ class Session:
             values.update({'floor_scale': f'{self.floor.scale:.3f}',
                            'floor_camera_height': f'{self.floor.camera_height:.3f}',
                            'floor_frames': str(self.floor.frames_with_floor)})
+        if self.odometry_scale is not None:
+            values.update({'odometry_scale': f'{self.odometry_scale.scale:.3f}',
+                           'odometry_scale_samples': str(self.odometry_scale.samples)})
         if self.objects is not None:
             shown = len(self.objects.map.instances())
             values['objects'] = str(shown)

@@ -205,7 +205,10 @@ class TrackingStep:
     keyframe: the new Keyframe when this frame became one (for mapping), else None;
     correspondences: what the pose came from, 'flow' or 'descriptors' ('' when tracking failed
     or on the first frame; 'shift' when it failed and the image shift gave its turn,
-    `TrackerConfig.shift_fallback`).
+    `TrackerConfig.shift_fallback`); map_depth_ratio: on a frame tracked into a new keyframe,
+    the median ratio of the old keyframe's inlier points' depth, seen from here, to this
+    frame's own depth there: the map's units (in which the tracker measured the motion from
+    the old keyframe) per unit of the depth given (NaN otherwise, or when too few agree).
     """
 
     T_odom_cam: np.ndarray
@@ -219,6 +222,7 @@ class TrackingStep:
     rms_px: float = float('nan')
     keyframe: Keyframe | None = None
     correspondences: str = ''
+    map_depth_ratio: float = float('nan')
 
 
 @dataclass
@@ -440,11 +444,11 @@ class KeyframeTracker:
             new_keyframe = (len(solution.inliers) < cfg.keyframe_inlier_ratio * kf.first_inliers
                             or moved > cfg.keyframe_translation_m
                             or rotation_angle(T_kf_cam[:3, :3]) > cfg.keyframe_rotation_rad)
-            scale, keyframe = kf.depth_scale, None
+            scale, keyframe, map_depth_ratio = kf.depth_scale, None, float('nan')
             if new_keyframe:
                 inliers = solution.inliers
-                scale = self._aligned_scale(solution, kf.points[point_index[inliers]], pixels[inliers],
-                                            kf.depth_scale, depth, depth_K, K)
+                scale, map_depth_ratio = self._aligned_scale(solution, kf.points[point_index[inliers]], pixels[inliers],
+                                                             kf.depth_scale, depth, depth_K, K)
                 if features is None:
                     features = self._features(gray)
                 carried = None if self._window is None else self._carried(kf, point_index[inliers], pixels[inliers])
@@ -454,7 +458,7 @@ class KeyframeTracker:
             step = TrackingStep(T_odom_cam, 'tracking', '', len(point_index), len(solution.inliers),
                                 None if covariance is None else rotate_covariance(covariance, kf.T_odom_kf[:3, :3]),
                                 new_keyframe, scale,
-                                solution.rms_px, keyframe, 'flow' if followed else 'descriptors')
+                                solution.rms_px, keyframe, 'flow' if followed else 'descriptors', map_depth_ratio)
         else:
             self.failures += 1
             if cfg.fallback == 'motion':
@@ -625,14 +629,16 @@ class KeyframeTracker:
         return matches, solution, ''
 
     def _aligned_scale(self, solution: PnPSolution, points_kf: np.ndarray, pixels: np.ndarray, keyframe_scale: float,
-                       depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray) -> float:
-        """Factor that puts the current frame's depth at the map's scale: the median ratio of
-        the inlier points' depth in the current camera (`points_kf` (N, 3) in the keyframe,
-        moved by the solution) to the current frame's own depth at their `pixels` (N, 2); the
-        keyframe's factor when too few agree."""
+                       depth: np.ndarray, depth_K: np.ndarray, K: np.ndarray) -> tuple[float, float]:
+        """(factor that puts the current frame's depth at the map's scale, the ratio it comes
+        from): the median ratio of the inlier points' depth in the current camera (`points_kf`
+        (N, 3) in the keyframe, moved by the solution) to the current frame's own depth at their
+        `pixels` (N, 2), to the power scale_alignment; (the keyframe's factor, NaN) when too
+        few agree."""
         points_cur = points_kf @ solution.T_cam_points[:3, :3].T + solution.T_cam_points[:3, 3]
         z_own = sample_depth(depth, depth_K, K, pixels, self.config.depth_median_radius)
         ok = self._valid(z_own) & (points_cur[:, 2] > self.config.min_depth_m)
         if ok.sum() < self.config.min_inliers:
-            return keyframe_scale
-        return float(np.median(points_cur[ok, 2] / z_own[ok]) ** self.config.scale_alignment)
+            return keyframe_scale, float('nan')
+        ratio = float(np.median(points_cur[ok, 2] / z_own[ok]))
+        return ratio ** self.config.scale_alignment, ratio

@@ -122,7 +122,7 @@ def odometry_covariance_consistency(odom: np.ndarray, gt: np.ndarray, records: l
 
 
 def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: bool = True,
-                mount: np.ndarray | None = None
+                mount: np.ndarray | None = None, reference: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray | None]:
     """`Session.process` on every frame of `seq` (the node's defaults unless `config`, a
     `SessionConfig`; `mount` T_odom_opt0, default identity; poses are returned in the first
@@ -131,10 +131,14 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     nothing for it; counted in the stats). Returns (odometry poses, map poses as published,
     learned pose head poses: each (N, 4, 4), stats, map poses after the last optimisation
     (`final_map_poses`; None without a pose graph)). With true poses, the stats say how well
-    the published odometry covariance describes the errors (`odometry_covariance_consistency`)."""
+    the published odometry covariance describes the errors (`odometry_covariance_consistency`).
+    `reference` (N, 3) metres: the camera's position in a reference odometry at each frame,
+    given to the session before the frame (`Session.add_reference_pose`; the config must set
+    scale_odometry_topic). On the model's depth, with the recording's true depth, the stats
+    hold the published depth's metric errors (`published_depth_errors`)."""
     from tqdm import tqdm
 
-    from geovr_ros.geometry import invert_pose, rotate_covariance
+    from geovr_ros.geometry import invert_pose, make_pose, rotate_covariance
     from geovr_ros.session import Session
     mount = np.eye(4) if mount is None else np.asarray(mount, np.float64)
     session = Session(pipeline, config, mount=mount)
@@ -145,10 +149,16 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     map_covariances = []                       # (frame, map pose, its covariance), the tracker's axes
     twist_covariances, previous = [], None     # (previous frame, frame, twist covariance x dt^2 in odom axes)
     tracking_ms, graph_ms, model_ms, inliers, dropped = [], [], [], [], 0
+    depth_errors = []                          # (AbsRel, δ1) of each frame's published depth
     for i in tqdm(range(len(seq)), desc='session' + (', true depth' if true_depth else ''),
                   disable=not progress):
+        if reference is not None:
+            session.add_reference_pose(stamps[i], make_pose(np.eye(3), reference[i]))
         depth = (seq.depth[i], seq.K[i]) if true_depth else None
         frame = session.process(seq.rgb[i], seq.K[i], stamps[i], depth=depth)
+        if not frame.dropped and seq.depth is not None and not true_depth:
+            depth_errors.append(published_depth_errors(frame.perception.depth, frame.perception.K,
+                                                       seq.depth[i], seq.K[i]))
         if frame.dropped:
             dropped += 1
             odom.append(odom[-1]), maps.append(maps[-1]), learned.append(learned[-1]), anchors.append(anchors[-1])
@@ -192,6 +202,12 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     if session.floor is not None:
         stats['floor_frames'] = session.floor.frames_with_floor / max(len(seq), 1)
         stats['floor_scale'] = session.floor.scale
+    if session.odometry_scale is not None:
+        stats['odometry_scale'] = session.odometry_scale.scale
+        stats['odometry_scale_samples'] = float(session.odometry_scale.samples)
+    errors = np.array([e for e in depth_errors if e is not None]).reshape(-1, 2)
+    if len(errors):
+        stats['depth_abs_rel'], stats['depth_delta1'] = (float(v) for v in errors.mean(axis=0))
     odom = np.stack(odom[1:])
     truth = seq.T_world_cam
     if truth is not None and np.isfinite(truth).all():
@@ -204,6 +220,34 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
                                             [c for _, _, c in map_covariances])
             stats.update({f'map_covariance_{k}': v for k, v in scored.items() if k != 'error_median_m'})
     return odom, np.stack(maps[1:]), np.stack(learned[1:]), stats, final_map_poses(odom, anchors[1:], graph)
+
+
+def published_depth_errors(depth: np.ndarray, K: np.ndarray, true_depth: np.ndarray, true_K: np.ndarray
+                           ) -> tuple[float, float] | None:
+    """(AbsRel, δ1) of a depth map the session published, (h, w) metres with K (3, 3),
+    against the recording's true depth (H, W) with true_K, read at the published pixels'
+    centres (nearest); None where no pixel has a true depth."""
+    from geovr_ros.geometry import GeometryError, depth_metrics, pixel_centers
+    from geovr_ros.tracking.tracker import sample_depth
+    h, w = depth.shape
+    pixels = pixel_centers(h, w).reshape(-1, 2)
+    truth = sample_depth(true_depth, true_K, K, pixels).reshape(h, w)
+    try:
+        row = depth_metrics(depth, truth)
+    except GeometryError:
+        return None
+    return row['abs_rel'], row['delta1']
+
+
+def reference_positions(gt: np.ndarray, length_error: float = 0.0, noise_m: float = 0.0,
+                        seed: int = 0) -> np.ndarray:
+    """(N, 3) metres: what a reference odometry (a robot's wheel odometry) would say of the
+    true camera poses `gt` (N, 4, 4): every length times 1 + `length_error` (a wheel's radius
+    off by that much), plus Gaussian noise of `noise_m` metres on each position."""
+    positions = gt[:, :3, 3] * (1.0 + length_error)
+    if noise_m > 0:
+        positions = positions + np.random.default_rng(seed).normal(0.0, noise_m, positions.shape)
+    return positions
 
 
 def known_floor_session(seq, config):
@@ -340,7 +384,10 @@ COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % pat
            ('map_covariance_within_95', 'map covariance: position errors inside its 95 %', '.2f'),
            ('map_covariance_rotation_within_95', '... rotation errors inside', '.2f'),
            ('map_covariance_sigma_median_m', '... its median sigma m', '.3f'),
-           ('floor_frames', 'floor seen (share of frames)', '.2f'), ('floor_scale', 'floor scale (last)', '.2f'))
+           ('floor_frames', 'floor seen (share of frames)', '.2f'), ('floor_scale', 'floor scale (last)', '.2f'),
+           ('odometry_scale', 'reference odometry scale (last)', '.3f'),
+           ('odometry_scale_samples', '... its samples', '.0f'),
+           ('depth_abs_rel', 'published depth AbsRel', '.3f'), ('depth_delta1', 'published depth δ1', '.3f'))
 
 
 def markdown(rows: dict[str, dict]) -> str:
@@ -377,12 +424,30 @@ def main(argv: list[str] | None = None) -> int:
                         help='run the session as on a robot that knows its camera height and which way is '
                              'up: floor_camera_height from the true depth and odom_child base with the first '
                              "frame's true tilt as the mount (recordings with gravity-aligned poses)")
+    parser.add_argument('--reference-odometry', action='store_true',
+                        help="run the session as on a robot with wheel odometry: the recording's true camera "
+                             "positions as the reference odometry whose distances scale the model's depth "
+                             "(scale_odometry_topic)")
+    parser.add_argument('--reference-length-error', type=float, default=0.0, metavar='F',
+                        help="with --reference-odometry: the reference's lengths times 1 + F (a wheel's "
+                             "radius off by F; default 0)")
+    parser.add_argument('--reference-noise', type=float, default=0.0, metavar='M',
+                        help='with --reference-odometry: Gaussian noise of M metres on each reference '
+                             'position (default 0)')
     args = parser.parse_args(argv)
 
     from geovr_ros.inference import MetadataError, ModelFileError, PerceptionPipeline
     from geovr_training.evaluation.data import load_sequences
     try:
         config = session_config(args.set)
+        if args.reference_odometry:
+            config = dataclasses.replace(config, scale_odometry_topic=config.scale_odometry_topic or 'truth')
+        elif args.reference_length_error or args.reference_noise:
+            raise ValueError('--reference-length-error and --reference-noise need --reference-odometry')
+        if not (np.isfinite(args.reference_noise) and args.reference_noise >= 0
+                and np.isfinite(args.reference_length_error) and args.reference_length_error > -1):
+            raise ValueError(f'--reference-noise must be >= 0 metres and --reference-length-error > -1, got '
+                             f'{args.reference_noise!r} and {args.reference_length_error!r}')
         sequences = load_sequences(args.data, args.split, args.max_sequences, args.max_frames,
                                    truth_time_offset=args.truth_time_offset)
         pipeline = PerceptionPipeline(args.model, backend=args.backend)
@@ -410,8 +475,10 @@ def main(argv: list[str] | None = None) -> int:
             if mount is None:
                 print(f'geovr-eval odometry: {seq.name}: no floor or no gravity in its truth: run without '
                       f'floor_camera_height', file=sys.stderr)
+        reference = reference_positions(gt, args.reference_length_error, args.reference_noise) \
+            if args.reference_odometry else None
         est_model, map_model, pose_head, stats_model, final_model = run_session(
-            seq, pipeline, config=seq_config, progress=not args.no_progress, mount=mount)
+            seq, pipeline, config=seq_config, progress=not args.no_progress, mount=mount, reference=reference)
         on_map = {k: stats_model.pop(k) for k in list(stats_model) if k.startswith('map_covariance_')}
         rows = {'tracker': {**trajectory_row(est_model, gt), **stats_model},
                 'tracker_map': {**trajectory_row(map_model, gt), **on_map},

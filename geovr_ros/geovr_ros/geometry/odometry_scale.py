@@ -1,0 +1,162 @@
+"""Metric scale from a reference odometry: a robot that measures how far it moves (wheel
+odometry, a leg or visual-inertial odometry) can measure the scale of a depth map whose shape
+is right and whose scale is not.
+
+The geometric tracker places a frame from its tracking keyframe's 3D points, so the distance it
+finds from a keyframe is in the units of those points: the map's, which its keyframe alignment
+and sliding window carry from older keyframes. When the next keyframe is made, the tracker
+measures them against that frame's own depth (`TrackingStep.map_depth_ratio`), which is the
+model's times the factor this class applied. The distance the reference moved over the same
+stamps, over the tracker's brought back to the model's units, is the factor the model's depth
+needed; the running median of many such ratios (each over keyframe intervals summed to
+`min_motion` metres of reference motion) is the scale, applied to the next frames' depth. Because each sample undoes the factors that were
+applied to it, the estimate does not chase its own corrections (no feedback loop), and the
+tracker's map follows it at its keyframe alignment's pace (`TrackerConfig.scale_alignment`):
+translation does not jump.
+
+Only distances are compared, so the reference may be in any frame (a wheel odometry's `odom`),
+but it must be the camera's motion: a base's positions differ from its camera's by the mount's
+lever arm while it turns (give the base pose times the mount). A camera turning in place
+teaches nothing: a sample needs `min_motion` metres of reference motion.
+"""
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import deque
+
+import numpy as np
+
+from ._arrays import as_float_array
+
+
+class ReferenceTrajectory:
+    """Camera positions (3,) metres of a reference odometry by stamp (s), the last
+    `history_s` seconds of them, linearly interpolated between two stamps that bracket the
+    asked one. Fed from one thread (an odometry subscription), read from another."""
+
+    def __init__(self, history_s: float = 60.0):
+        if not np.isfinite(history_s) or history_s <= 0:
+            raise ValueError(f'history_s must be a positive number of seconds, got {history_s!r}')
+        self.history_s = float(history_s)
+        self._stamps: list[float] = []
+        self._positions: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._stamps)
+
+    def add(self, stamp: float, position) -> None:
+        """The camera's position (3,) metres at `stamp` (s). A stamp at or before the newest
+        one replaces the history (a recording played again, a clock reset); raises
+        ValueError for a non-finite stamp or position."""
+        stamp = float(stamp)
+        if not np.isfinite(stamp):
+            raise ValueError(f'a reference stamp must be finite, got {stamp!r}')
+        position = as_float_array(position, 'position', (3,), finite=True).reshape(3)
+        with self._lock:
+            if self._stamps and stamp <= self._stamps[-1]:
+                self._stamps.clear()
+                self._positions.clear()
+            self._stamps.append(stamp)
+            self._positions.append(position)
+            cut = bisect.bisect_left(self._stamps, stamp - self.history_s)
+            if cut:
+                del self._stamps[:cut], self._positions[:cut]
+
+    def position_at(self, stamp: float) -> np.ndarray | None:
+        """(3,) metres at `stamp`, interpolated; None outside the kept history."""
+        with self._lock:
+            i = bisect.bisect_left(self._stamps, stamp)
+            if i < len(self._stamps) and self._stamps[i] == stamp:
+                return self._positions[i].copy()
+            if i == 0 or i == len(self._stamps):
+                return None
+            t0, t1 = self._stamps[i - 1], self._stamps[i]
+            w = (stamp - t0) / (t1 - t0)
+            return (1 - w) * self._positions[i - 1] + w * self._positions[i]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._stamps.clear()
+            self._positions.clear()
+
+
+class OdometryScale:
+    """The factor that puts the model's depth at a reference odometry's scale (see the module
+    docstring). Each tracking keyframe closes the interval from the one before to the last frame
+    tracked from it: the reference's distance over it, and the tracker's brought back to the
+    model's units. Intervals are summed
+    until the reference has moved `min_motion` metres (a keyframe every few centimetres is
+    common), and log(reference / model) of the sums is one sample; the scale is the median of
+    the last `window` samples, 1 until the first. A keyframe placed by a fallback (no PnP)
+    breaks the chain. `update` from the camera stream's thread; `reference` may be fed from
+    any thread; `scale` read from any."""
+
+    def __init__(self, window: int = 30, min_motion: float = 0.05, history_s: float = 60.0):
+        if window < 1:
+            raise ValueError(f'window must be >= 1, got {window!r}')
+        if not np.isfinite(min_motion) or min_motion <= 0:
+            raise ValueError(f'min_motion must be a positive number of metres, got {min_motion!r}')
+        self.min_motion = float(min_motion)
+        self.reference = ReferenceTrajectory(history_s)
+        self._log_ratios: deque[float] = deque(maxlen=int(window))
+        self._keyframe: tuple[float, np.ndarray] | None = None       # (stamp, position in odom)
+        self._last_tracked: tuple[float, np.ndarray] | None = None       # (stamp, position) of the last frame tracked from it
+        self._summed = (0.0, 0.0)   # (reference m, model units) of the intervals not yet in a sample
+        self.samples = 0
+        self._scale = 1.0
+
+    @property
+    def scale(self) -> float:
+        """The current factor (1.0 before the first sample)."""
+        return self._scale
+
+    def update(self, stamp: float, T_odom_cam: np.ndarray, tracked: bool, new_keyframe: bool,
+               map_units: float = float('nan')) -> float:
+        """One frame at `stamp` (s) that the tracker placed at T_odom_cam (4, 4): `tracked`
+        when its pose came from its keyframe's points (PnP), not from a fallback;
+        `new_keyframe` when it became the tracking keyframe. `map_units` (on a new keyframe):
+        the tracker's units, in which it measured the motion from the old keyframe, per unit of
+        the model's depth, measured at this frame (`TrackingStep.map_depth_ratio` times the
+        factor applied to this frame's depth; NaN when unknown: no sample). Returns the factor
+        for the next frame."""
+        position = np.array(T_odom_cam[:3, 3], np.float64)
+        if not new_keyframe:
+            if tracked:
+                self._last_tracked = (float(stamp), position)
+            return self._scale
+        if not tracked:
+            self._summed = (0.0, 0.0)
+        else:
+            interval = self._interval(map_units)
+            if interval is not None:
+                self._summed = (self._summed[0] + interval[0], self._summed[1] + interval[1])
+                reference_m, model_units = self._summed
+                if reference_m >= self.min_motion and model_units > 0:
+                    self._log_ratios.append(float(np.log(reference_m / model_units)))
+                    self.samples += 1
+                    self._scale = float(np.exp(np.median(self._log_ratios)))
+                    self._summed = (0.0, 0.0)
+        self._keyframe, self._last_tracked = (float(stamp), position), None
+        return self._scale
+
+    def _interval(self, map_units: float) -> tuple[float, float] | None:
+        """(reference metres, model units) from the current keyframe to the last frame tracked
+        from it (a new keyframe's own pose may come from the tracker's window adjustment);
+        None without both, without map_units, or where the reference does not cover their
+        stamps."""
+        if self._keyframe is None or self._last_tracked is None or not (np.isfinite(map_units) and map_units > 0):
+            return None
+        (kf_stamp, kf_position), (stamp, position) = self._keyframe, self._last_tracked
+        start, end = self.reference.position_at(kf_stamp), self.reference.position_at(stamp)
+        if start is None or end is None:
+            return None
+        return float(np.linalg.norm(end - start)), float(np.linalg.norm(position - kf_position)) / map_units
+
+    def restart(self) -> None:
+        """Odometry restarted: no keyframe, no reference history (its stamps may be of an older
+        clock); the scale learned so far stays (the camera and the model did not change)."""
+        self._keyframe = self._last_tracked = None
+        self._summed = (0.0, 0.0)
+        self.reference.clear()
