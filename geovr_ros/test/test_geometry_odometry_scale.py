@@ -108,3 +108,32 @@ def test_the_scale_is_the_median_of_its_window():
         OdometryScale(window=0)
     with pytest.raises(ValueError, match='min_motion'):
         OdometryScale(min_motion=0.0)
+
+
+def test_every_frame_a_keyframe_and_a_jittery_tracker_still_give_the_scale():
+    """A camera turning or moving fast makes every frame a keyframe: each interval ends at the
+    new keyframe itself. The tracker's positions jitter 1 cm sideways, as much as the camera
+    moves in a frame: displacements are summed, not path lengths, so the jitter does not read
+    as motion (summed lengths would give 0.5 / 1.41 here)."""
+    scale = OdometryScale(window=30, min_motion=0.1)
+    for i in range(60):
+        stamp = 10.0 + i / 30
+        scale.reference.add(stamp, [0.01 * i, 0.0, 0.0])
+        jitter = 0.02 if i % 2 else 0.0                        # model units: 1 cm
+        scale.update(stamp, make_pose(np.eye(3), np.array([0.02 * i, jitter, 0.0])), i > 0, True, 1.0)
+    assert scale.samples >= 5 and scale.scale == pytest.approx(0.5, rel=0.02)
+
+
+def test_a_median_within_the_tolerance_leaves_the_scale_where_it_is():
+    """Every change of scale bends the tracker's map while it follows: a median within
+    `tolerance` of the applied factor does not change it, one beyond does."""
+    scale = OdometryScale(window=1, min_motion=0.05, tolerance=0.05)
+    for stamp in range(5):
+        scale.reference.add(float(stamp), [0.1 * stamp, 0.0, 0.0])
+    factors = []
+    for stamp, x in enumerate([0.0, 0.1, 0.197, 0.29, 0.385]):  # model units per 0.1 m: 1, 0.97, 0.93, 0.95
+        scale.update(float(stamp), at(x), True, True, 1.0)
+        factors.append(scale.scale)
+    assert factors == pytest.approx([1.0, 1.0, 1.0, 0.1 / 0.093, 0.1 / 0.093])
+    with pytest.raises(ValueError, match='tolerance'):
+        OdometryScale(tolerance=-0.1)

@@ -417,7 +417,7 @@ def test_a_reference_odometry_gives_the_models_depth_its_scale(pipeline):
     length the session passes on (the depth the node publishes) takes the reference's scale.
     The factor comes out between the truth's 0.5 and 0.8: seen square-on, a flat wall lets PnP
     take part of a sideways slide for a turn (docs/ros.md has the figures on real recordings)."""
-    session = Session(TwiceTooFar(pipeline), SessionConfig(scale_odometry_topic='wheel/odometry'), mount=np.eye(4))
+    session = Session(TwiceTooFar(pipeline), SessionConfig(scale_odometry_topic='wheel/odometry', scale_odometry_min_motion=0.05), mount=np.eye(4))
     plain = Session(TwiceTooFar(pipeline), SessionConfig(), mount=np.eye(4))
     published, factors = [], []
     for i in range(60):

@@ -121,6 +121,22 @@ def test_keyframe_depth_is_aligned_to_the_map_scale(plane_sequence):
     assert err['aligned'] < 0.015 and err['raw'] > 3 * err['aligned']
 
 
+def test_a_new_keyframe_measures_the_maps_units_against_its_own_depth(plane_sequence):
+    """map_depth_ratio: the old keyframe's points (its depth, at the map's scale) over the new
+    keyframe frame's own depth, what `geometry.OdometryScale` brings the tracked motion back to
+    the model's units with: a model whose scale wanders gives each keyframe its ratio."""
+    images, depths, poses = plane_sequence
+    wander = lambda i, d: d * (1.0 + 0.4 * np.sin(i))  # noqa: E731
+    steps = _run(KeyframeTracker(TrackerConfig(keyframe_translation_m=0.05, window_keyframes=0)),
+                 images, depths, wander)
+    keyframes = [i for i, s in enumerate(steps) if s.new_keyframe]
+    assert len(keyframes) >= 5 and np.isnan(steps[0].map_depth_ratio)
+    assert all(np.isnan(s.map_depth_ratio) for s in steps if not s.new_keyframe)
+    for before, after in zip(keyframes, keyframes[1:]):
+        units = steps[before].depth_scale * (1.0 + 0.4 * np.sin(before))   # the old keyframe's points per metre
+        assert steps[after].map_depth_ratio == pytest.approx(units / (1.0 + 0.4 * np.sin(after)), rel=0.03)
+
+
 def test_untextured_frames_fall_back_to_the_prior_and_say_why():
     tracker = KeyframeTracker(TrackerConfig(fallback='learned'))
     blank = np.full((SIZE[1], SIZE[0]), 128, np.uint8)

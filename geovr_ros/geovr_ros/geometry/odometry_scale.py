@@ -8,14 +8,16 @@ and sliding window carry from older keyframes. When the next keyframe is made, t
 measures them against that frame's own depth (`TrackingStep.map_depth_ratio`), which is the
 model's times the factor this class applied. The distance the reference moved over the same
 stamps, over the tracker's brought back to the model's units, is the factor the model's depth
-needed; the running median of many such ratios (each over keyframe intervals summed to
-`min_motion` metres of reference motion) is the scale, applied to the next frames' depth. Because each sample undoes the factors that were
+needed; the running median of many such ratios is the scale, applied to the next frames'
+depth. Each ratio is of displacements summed over keyframe intervals until the reference has
+moved `min_motion` metres: displacements, not path lengths, so that a tracker's jitter of a
+centimetre a frame does not read as motion. Because each sample undoes the factors that were
 applied to it, the estimate does not chase its own corrections (no feedback loop), and the
 tracker's map follows it at its keyframe alignment's pace (`TrackerConfig.scale_alignment`):
 translation does not jump.
 
-Only distances are compared, so the reference may be in any frame (a wheel odometry's `odom`),
-but it must be the camera's motion: a base's positions differ from its camera's by the mount's
+Only lengths are compared (of displacements, each summed in its own fixed frame), so the
+reference may be in any frame (a wheel odometry's `odom`), but it must be the camera's motion: a base's positions differ from its camera's by the mount's
 lever arm while it turns (give the base pose times the mount). A camera turning in place
 teaches nothing: a sample needs `min_motion` metres of reference motion.
 """
@@ -82,28 +84,37 @@ class ReferenceTrajectory:
             self._positions.clear()
 
 
+_NO_DISPLACEMENT = (np.zeros(3), np.zeros(3))   # never changed in place: sums make new arrays
+
+
 class OdometryScale:
     """The factor that puts the model's depth at a reference odometry's scale (see the module
-    docstring). Each tracking keyframe closes the interval from the one before to the last frame
-    tracked from it: the reference's distance over it, and the tracker's brought back to the
-    model's units. Intervals are summed
-    until the reference has moved `min_motion` metres (a keyframe every few centimetres is
-    common), and log(reference / model) of the sums is one sample; the scale is the median of
-    the last `window` samples, 1 until the first. A keyframe placed by a fallback (no PnP)
-    breaks the chain. `update` from the camera stream's thread; `reference` may be fed from
-    any thread; `scale` read from any."""
+    docstring). Each tracking keyframe closes the interval from the one before to the last
+    frame tracked from it (or to itself, when none was): the reference's displacement over it,
+    and the tracker's brought back to the model's units. Intervals are summed until the
+    reference has moved `min_motion` metres, and log(|reference| / |model|) of the sums is one
+    sample; the scale is the median of the last `window` samples, 1 until the first, and moves
+    to a new median only when it differs by more than `tolerance` (a fraction): every change
+    of scale bends the tracker's map a little while it follows, and a model whose scale is
+    right would otherwise change it at every sample. A keyframe placed by a fallback (no PnP)
+    breaks the chain. `update` from the camera stream's thread;
+    `reference` may be fed from any thread; `scale` read from any."""
 
-    def __init__(self, window: int = 30, min_motion: float = 0.05, history_s: float = 60.0):
+    def __init__(self, window: int = 30, min_motion: float = 0.15, history_s: float = 60.0,
+                 tolerance: float = 0.05):
         if window < 1:
             raise ValueError(f'window must be >= 1, got {window!r}')
         if not np.isfinite(min_motion) or min_motion <= 0:
             raise ValueError(f'min_motion must be a positive number of metres, got {min_motion!r}')
+        if not np.isfinite(tolerance) or tolerance < 0:
+            raise ValueError(f'tolerance must be a non-negative fraction, got {tolerance!r}')
         self.min_motion = float(min_motion)
+        self.tolerance = float(tolerance)
         self.reference = ReferenceTrajectory(history_s)
         self._log_ratios: deque[float] = deque(maxlen=int(window))
         self._keyframe: tuple[float, np.ndarray] | None = None       # (stamp, position in odom)
-        self._last_tracked: tuple[float, np.ndarray] | None = None       # (stamp, position) of the last frame tracked from it
-        self._summed = (0.0, 0.0)   # (reference m, model units) of the intervals not yet in a sample
+        self._last_tracked: tuple[float, np.ndarray] | None = None   # the last frame tracked from it, the same
+        self._summed = _NO_DISPLACEMENT   # (reference m, model units) displacements not in a sample yet
         self.samples = 0
         self._scale = 1.0
 
@@ -127,36 +138,39 @@ class OdometryScale:
                 self._last_tracked = (float(stamp), position)
             return self._scale
         if not tracked:
-            self._summed = (0.0, 0.0)
+            self._summed = _NO_DISPLACEMENT
         else:
-            interval = self._interval(map_units)
+            interval = self._interval(map_units, (float(stamp), position))
             if interval is not None:
                 self._summed = (self._summed[0] + interval[0], self._summed[1] + interval[1])
-                reference_m, model_units = self._summed
+                reference_m, model_units = (float(np.linalg.norm(v)) for v in self._summed)
                 if reference_m >= self.min_motion and model_units > 0:
                     self._log_ratios.append(float(np.log(reference_m / model_units)))
                     self.samples += 1
-                    self._scale = float(np.exp(np.median(self._log_ratios)))
-                    self._summed = (0.0, 0.0)
+                    estimate = float(np.median(self._log_ratios))
+                    if abs(estimate - np.log(self._scale)) > np.log1p(self.tolerance):
+                        self._scale = float(np.exp(estimate))
+                    self._summed = _NO_DISPLACEMENT
         self._keyframe, self._last_tracked = (float(stamp), position), None
         return self._scale
 
-    def _interval(self, map_units: float) -> tuple[float, float] | None:
-        """(reference metres, model units) from the current keyframe to the last frame tracked
-        from it (a new keyframe's own pose may come from the tracker's window adjustment);
-        None without both, without map_units, or where the reference does not cover their
-        stamps."""
-        if self._keyframe is None or self._last_tracked is None or not (np.isfinite(map_units) and map_units > 0):
+    def _interval(self, map_units: float, keyframe: tuple[float, np.ndarray]
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(reference, model units) displacements (3,) from the current keyframe to the last
+        frame tracked from it, or to the new `keyframe` (stamp, position) when none was (a new
+        keyframe's own pose may come from the tracker's window adjustment); None without a
+        keyframe, without map_units, or where the reference does not cover their stamps."""
+        if self._keyframe is None or not (np.isfinite(map_units) and map_units > 0):
             return None
-        (kf_stamp, kf_position), (stamp, position) = self._keyframe, self._last_tracked
+        (kf_stamp, kf_position), (stamp, position) = self._keyframe, self._last_tracked or keyframe
         start, end = self.reference.position_at(kf_stamp), self.reference.position_at(stamp)
         if start is None or end is None:
             return None
-        return float(np.linalg.norm(end - start)), float(np.linalg.norm(position - kf_position)) / map_units
+        return end - start, (position - kf_position) / map_units
 
     def restart(self) -> None:
         """Odometry restarted: no keyframe, no reference history (its stamps may be of an older
         clock); the scale learned so far stays (the camera and the model did not change)."""
         self._keyframe = self._last_tracked = None
-        self._summed = (0.0, 0.0)
+        self._summed = _NO_DISPLACEMENT
         self.reference.clear()

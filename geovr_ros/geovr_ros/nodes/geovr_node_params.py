@@ -147,8 +147,8 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'it moved over the distance the tracker measured on the model\'s depth. Its '
           'child frame is taken as base_frame (the mount is applied with odom_child base). Not '
           'with the floor\'s scale; needs odometry_method geometric.'),
-    Param('scale_odometry_min_motion', 0.05, 'Metres the reference must move from a frame\'s '
-          'tracking keyframe for the frame to give a scale sample (a camera turning in place '
+    Param('scale_odometry_min_motion', 0.15, 'Metres the reference must move (its displacement over '
+          'tracking keyframe intervals, summed) to give a scale sample (a camera turning in place '
           'gives none).'),
     Param('scale_odometry_window', 30, 'Scale samples whose median is the reference odometry\'s '
           'scale.'),

@@ -64,7 +64,7 @@ class SessionConfig:
     floor_camera_height: float = 0.0
     floor_height_from_mount: bool = False
     scale_odometry_topic: str = ''
-    scale_odometry_min_motion: float = 0.05
+    scale_odometry_min_motion: float = 0.15
     scale_odometry_window: int = 30
     odometry_reference_translation: float = 0.3
     odometry_reference_rotation: float = 0.35

@@ -16,10 +16,12 @@ Rows of one table (JSON, Markdown, trajectory PNG in --out):
 
 `--set NAME=VALUE` changes a node parameter the session reads (`SessionConfig`: tracking_*,
 keyframe_*, localization_enabled...), to try it on a recording before putting it in
-config/geovr.yaml. `--cache DIR` keeps every model output in DIR, keyed by the model's files
-and the two input frames, so that a repeated run (another --set) replays the session without
-running the model (the model's own timings are then not measured). The object map does
-not touch odometry and is left off.
+config/geovr.yaml. `--reference-odometry` feeds the session the true camera path as a robot's
+wheel odometry (`scale_odometry_topic`), optionally with a length error and noise; the
+published depth's metric errors are reported either way. `--cache DIR` keeps every model
+output in DIR, keyed by the model's files and the two input frames, so that a repeated run
+(another --set) replays the session without running the model (the model's own timings are
+then not measured). The object map does not touch odometry and is left off.
 """
 from __future__ import annotations
 
