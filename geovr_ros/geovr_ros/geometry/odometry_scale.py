@@ -17,9 +17,10 @@ tracker's map follows it at its keyframe alignment's pace (`TrackerConfig.scale_
 translation does not jump.
 
 Only lengths are compared (of displacements, each summed in its own fixed frame), so the
-reference may be in any frame (a wheel odometry's `odom`), but it must be the camera's motion: a base's positions differ from its camera's by the mount's
-lever arm while it turns (give the base pose times the mount). A camera turning in place
-teaches nothing: a sample needs `min_motion` metres of reference motion.
+reference may be in any frame (a wheel odometry's `odom`), but it must be the camera's motion:
+a base's positions differ from its camera's by the mount's lever arm while it turns (give the
+base pose times the mount). A camera turning in place teaches nothing: a sample needs
+`min_motion` metres of reference motion.
 """
 from __future__ import annotations
 

@@ -25,8 +25,9 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from geovr_ros.geometry import (FloorScale, GeometryError, OdometryScale, invert_pose, moved_beyond, relative_pose, rotate_covariance,
-                                rotation_between, transform_points, up_from_depth, vector_angle, vertical_axis_of)
+from geovr_ros.geometry import (FloorScale, GeometryError, OdometryScale, invert_pose, moved_beyond, relative_pose,
+                                rotate_covariance, rotation_between, transform_points, up_from_depth, vector_angle,
+                                vertical_axis_of)
 from geovr_ros.inference.decode import PerceptionResult
 from geovr_ros.inference.preprocess import PreparedFrame
 from geovr_ros.language.text import parse_options
