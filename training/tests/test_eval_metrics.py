@@ -448,8 +448,9 @@ def test_the_revisit_is_where_a_true_path_comes_back_to_its_start():
 def test_geovr_eval_odometry_reference_odometry_scores_the_depth_the_session_publishes(tiny_data, tmp_path):
     """--reference-odometry: the session gets the true camera path as a wheel odometry would
     give it (lengths off by --reference-length-error, positions by --reference-noise); the
-    table reports the scale it reached, its samples and the published depth's metric errors;
-    the two error flags alone, or out of range, are refused."""
+    table reports the scale it reached, its samples and the published depth's metric errors
+    (over every frame, and over those after the first sample); the two error flags alone, or
+    out of range, are refused."""
     from geovr_training.evaluation.odometry import published_depth_errors, reference_positions
     from geovr_training.export.onnx_export import export_model
     path = np.stack([np.eye(4)] * 3)
@@ -472,10 +473,11 @@ def test_geovr_eval_odometry_reference_odometry_scores_the_depth_the_session_pub
               '--max-frames', '6', '--no-progress']
     out = tmp_path / 'wheel'
     assert eval_main(common + ['--out', str(out), '--reference-odometry', '--reference-length-error', '0.05',
-                               '--reference-noise', '0.001']) == 0
+                               '--reference-noise', '0.001', '--set', 'scale_odometry_min_motion=0.01']) == 0
     tracker = json.loads((out / 'odometry.json').read_text())['per_sequence'][0]['tracker']
     assert tracker['odometry_scale'] > 0 and tracker['odometry_scale_samples'] >= 0
     assert tracker['depth_abs_rel'] >= 0 and 0 <= tracker['depth_delta1'] <= 1
+    assert tracker['odometry_scale_samples'] >= 1 and 0 <= tracker['depth_delta1_scaled'] <= 1   # after the first sample
     assert 'reference odometry scale' in (out / 'odometry.md').read_text()
     assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--reference-noise', '0.01']) == 2
     assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--reference-odometry', '--reference-noise', '-1']) == 2

@@ -137,7 +137,9 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     `reference` (N, 3) metres: the camera's position in a reference odometry at each frame,
     given to the session before the frame (`Session.add_reference_pose`; the config must set
     scale_odometry_topic). On the model's depth, with the recording's true depth, the stats
-    hold the published depth's metric errors (`published_depth_errors`)."""
+    hold the published depth's metric errors (`published_depth_errors`): the mean over every
+    frame, and with a reference over the frames processed after its first scale sample
+    (suffix `_scaled`)."""
     from tqdm import tqdm
 
     from geovr_ros.geometry import invert_pose, make_pose, rotate_covariance
@@ -151,16 +153,17 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     map_covariances = []                       # (frame, map pose, its covariance), the tracker's axes
     twist_covariances, previous = [], None     # (previous frame, frame, twist covariance x dt^2 in odom axes)
     tracking_ms, graph_ms, model_ms, inliers, dropped = [], [], [], [], 0
-    depth_errors = []                          # (AbsRel, δ1) of each frame's published depth
+    depth_errors = []                          # ((AbsRel, δ1) of each frame's published depth, scaled yet)
     for i in tqdm(range(len(seq)), desc='session' + (', true depth' if true_depth else ''),
                   disable=not progress):
         if reference is not None:
             session.add_reference_pose(stamps[i], make_pose(np.eye(3), reference[i]))
         depth = (seq.depth[i], seq.K[i]) if true_depth else None
+        scaled = session.odometry_scale is not None and session.odometry_scale.samples > 0
         frame = session.process(seq.rgb[i], seq.K[i], stamps[i], depth=depth)
         if not frame.dropped and seq.depth is not None and not true_depth:
-            depth_errors.append(published_depth_errors(frame.perception.depth, frame.perception.K,
-                                                       seq.depth[i], seq.K[i]))
+            depth_errors.append((published_depth_errors(frame.perception.depth, frame.perception.K,
+                                                        seq.depth[i], seq.K[i]), scaled))
         if frame.dropped:
             dropped += 1
             odom.append(odom[-1]), maps.append(maps[-1]), learned.append(learned[-1]), anchors.append(anchors[-1])
@@ -207,9 +210,10 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     if session.odometry_scale is not None:
         stats['odometry_scale'] = session.odometry_scale.scale
         stats['odometry_scale_samples'] = float(session.odometry_scale.samples)
-    errors = np.array([e for e in depth_errors if e is not None]).reshape(-1, 2)
-    if len(errors):
-        stats['depth_abs_rel'], stats['depth_delta1'] = (float(v) for v in errors.mean(axis=0))
+    for suffix, kept in (('', (False, True)), ('_scaled', (True,))):   # every frame; those after a scale sample
+        errors = np.array([e for e, scaled in depth_errors if e is not None and scaled in kept]).reshape(-1, 2)
+        if len(errors):
+            stats[f'depth_abs_rel{suffix}'], stats[f'depth_delta1{suffix}'] = (float(v) for v in errors.mean(axis=0))
     odom = np.stack(odom[1:])
     truth = seq.T_world_cam
     if truth is not None and np.isfinite(truth).all():
@@ -389,7 +393,9 @@ COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % pat
            ('floor_frames', 'floor seen (share of frames)', '.2f'), ('floor_scale', 'floor scale (last)', '.2f'),
            ('odometry_scale', 'reference odometry scale (last)', '.3f'),
            ('odometry_scale_samples', '... its samples', '.0f'),
-           ('depth_abs_rel', 'published depth AbsRel', '.3f'), ('depth_delta1', 'published depth δ1', '.3f'))
+           ('depth_abs_rel', 'published depth AbsRel', '.3f'), ('depth_delta1', 'published depth δ1', '.3f'),
+           ('depth_abs_rel_scaled', '... AbsRel once the reference odometry gave a scale', '.3f'),
+           ('depth_delta1_scaled', '... δ1 then', '.3f'))
 
 
 def markdown(rows: dict[str, dict]) -> str:
