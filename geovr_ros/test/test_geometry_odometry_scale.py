@@ -18,6 +18,8 @@ def test_the_reference_is_interpolated_between_the_stamps_that_bracket_it():
     assert np.allclose(reference.position_at(1.25), [0.25, 0.5, 0.0])
     assert np.allclose(reference.position_at(2.0), [1.0, 2.0, 0.0])
     assert reference.position_at(0.5) is None and reference.position_at(2.5) is None   # no extrapolation
+    reference.add(2.0, [1.0, 4.0, 0.0])                     # the same stamp again: its position replaced
+    assert len(reference) == 2 and np.allclose(reference.position_at(1.5), [0.5, 2.0, 0.0])
     reference.add(20.0, [5.0, 0.0, 0.0])                    # the history keeps its last 10 s
     assert len(reference) == 1 and reference.position_at(1.5) is None
     reference.add(3.0, [0.0, 0.0, 0.0])                     # a clock that went back: a new history

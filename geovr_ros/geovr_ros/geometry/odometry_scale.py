@@ -50,15 +50,19 @@ class ReferenceTrajectory:
         return len(self._stamps)
 
     def add(self, stamp: float, position) -> None:
-        """The camera's position (3,) metres at `stamp` (s). A stamp at or before the newest
-        one replaces the history (a recording played again, a clock reset); raises
-        ValueError for a non-finite stamp or position."""
+        """The camera's position (3,) metres at `stamp` (s). The newest stamp again replaces
+        its position (a publisher that sends a stamp twice); an older one starts a new history
+        (a recording played again, a clock reset). Raises ValueError for a non-finite stamp or
+        position."""
         stamp = float(stamp)
         if not np.isfinite(stamp):
             raise ValueError(f'a reference stamp must be finite, got {stamp!r}')
         position = as_float_array(position, 'position', (3,), finite=True).reshape(3)
         with self._lock:
-            if self._stamps and stamp <= self._stamps[-1]:
+            if self._stamps and stamp == self._stamps[-1]:
+                self._positions[-1] = position
+                return
+            if self._stamps and stamp < self._stamps[-1]:
                 self._stamps.clear()
                 self._positions.clear()
             self._stamps.append(stamp)
