@@ -166,6 +166,20 @@ def test_the_runtime_session_is_scored_over_the_same_objects_in_its_own_map(tiny
     with pytest.raises(SystemExit):
         main(['--data', str(tiny_data), '--split', 'all', '--known-floor', '--out', str(tmp_path / 'out_bad')])
     assert '--runtime' in capsys.readouterr().err
+    # --reference-odometry: each room's session is scaled by a wheel odometry (its true path); each
+    # row says the scale the session reached and from how many samples, the summary how many rooms had one
+    assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--runtime', str(tmp_path / 'model'),
+                 '--reference-odometry', '--out', str(tmp_path / 'out_wheels')]) == 0
+    wheels = json.loads((tmp_path / 'out_wheels' / 'objects.json').read_text())['rendered']
+    rows = wheels['per_sequence'][keys[0]]
+    assert all(r['odometry_scale'] > 0 and r['odometry_scale_samples'] >= 0 for r in rows)
+    assert wheels['summary'][keys[0]]['odometry_scaled_rooms'] == sum(r['odometry_scale_samples'] > 0 for r in rows)
+    for flags, reason in ((['--reference-odometry'], 'give --runtime'),
+                          (['--runtime', str(tmp_path / 'model'), '--reference-odometry', '--known-floor'],
+                           'one scale source')):
+        with pytest.raises(SystemExit):
+            main(['--data', str(tiny_data), '--split', 'all', *flags, '--out', str(tmp_path / 'out_bad')])
+        assert reason in capsys.readouterr().err
     # a user's vocabulary reaches the session (the node's object_vocabulary): a bad one is refused by name
     bad = tmp_path / 'user_vocabulary.yaml'
     bad.write_text('pool_cell: 3\n')

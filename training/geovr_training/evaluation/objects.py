@@ -517,8 +517,8 @@ MIN_PATH_SPREAD_M = 0.3   # camera positions' RMS spread (m) under which a path'
 
 
 def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = MATCH_RADIUS,
-                              progress: bool = False, vocabulary: str | None = None, known_floor: bool = False
-                              ) -> dict[str, tuple[dict, list[dict], dict]]:
+                              progress: bool = False, vocabulary: str | None = None, known_floor: bool = False,
+                              reference_odometry: bool = False) -> dict[str, tuple[dict, list[dict], dict]]:
     """The runtime itself on rendered rooms: {row key: (summary, per-sequence rows, {'belief_operating_points'})}.
 
     Each room goes through `geovr_ros.session.Session` as the node runs it (the exported model
@@ -540,6 +540,9 @@ def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = 
     `known_floor`: each room's session as a robot that knows its camera's height and up runs it
     (`odometry.known_floor_session`: `floor_camera_height` from the room's true depth, the
     first frame levelled by its true tilt); a room whose truth shows no floor runs without.
+    `reference_odometry`: each room's session as a robot with wheel odometry runs it
+    (scale_odometry_topic, the room's true camera positions as the reference: as `geovr-eval
+    odometry --reference-odometry`); the rows then say the scale it reached and its samples.
     Raises geovr_ros.inference.InferenceError for a model directory the runtime cannot load and
     ValueError for one that names no cells."""
     from geovr_ros.inference import PerceptionPipeline
@@ -548,6 +551,10 @@ def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = 
     from geovr_training.evaluation.verifier import operating_points
     from tqdm import tqdm
     config = session_config([], objects_enabled=True)
+    if known_floor and reference_odometry:
+        raise ValueError('give the session one scale source: known_floor or reference_odometry')
+    if reference_odometry:
+        config = replace(config, scale_odometry_topic='truth')
     if vocabulary:
         config = replace(config, object_vocabulary=str(vocabulary))
     keys = [k.format(Path(model_dir).name) for k in RUNTIME_ROWS]
@@ -559,9 +566,12 @@ def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = 
             if session.objects is None:
                 raise ValueError(f'{model_dir} names no cells (no cell classifier graph): the runtime keeps no '
                                  'object map')
-            for key, (row, scored) in zip(keys, _runtime_room(session, seq, radius)):
+            for key, (row, scored) in zip(keys, _runtime_room(session, seq, radius, reference_odometry)):
                 if known_floor:
                     row['floor_camera_height'] = float(room_config.floor_camera_height)   # 0: no floor known
+                if reference_odometry:
+                    row['odometry_scale'] = float(session.odometry_scale.scale)
+                    row['odometry_scale_samples'] = int(session.odometry_scale.samples)
                 rows[key].append(row)
                 maps[key].append(scored)
     out = {}
@@ -571,19 +581,30 @@ def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = 
         scores = {}
         if all(np.isfinite(b).all() for b in beliefs):
             scores['belief_operating_points'] = operating_points(maps[key], beliefs, radius)
-        out[key] = (summarise(rows[key]), rows[key], scores)
+        summary = summarise(rows[key])
+        if reference_odometry:   # the rooms whose wheel odometry gave a scale, and its median there
+            scaled = [r['odometry_scale'] for r in rows[key] if r['odometry_scale_samples'] > 0]
+            summary['odometry_scaled_rooms'] = float(len(scaled))
+            summary['odometry_scale_median'] = float(np.median(scaled)) if scaled else float('nan')
+        out[key] = (summary, rows[key], scores)
     return out
 
 
-def _runtime_room(session, seq, radius: float) -> list[tuple[dict, tuple[list, list]]]:
+def _runtime_room(session, seq, radius: float, reference_odometry: bool = False
+                  ) -> list[tuple[dict, tuple[list, list]]]:
     """One room through `session`: per `RUNTIME_ROWS` row, (the scored row, (every instance
-    with its belief, the shown objects in the map frame)) (`evaluate_runtime_rendered`)."""
-    from geovr_ros.geometry import invert_pose, transform_points, umeyama_alignment
+    with its belief, the shown objects in the map frame)) (`evaluate_runtime_rendered`). With
+    `reference_odometry` the room's true camera positions, in its first camera's frame, are
+    the session's reference odometry (`Session.add_reference_pose` before each frame)."""
+    from geovr_ros.geometry import invert_pose, make_pose, transform_points, umeyama_alignment
     from geovr_training.data.types import SceneGraph
-    from geovr_training.evaluation.odometry import session_stamps
+    from geovr_training.evaluation.odometry import reference_positions, session_stamps
     stamps, _ = session_stamps(seq)
+    reference = reference_positions(invert_pose(seq.T_world_cam[0]) @ seq.T_world_cam) if reference_odometry else None
     est, true = [], []
     for i in range(len(seq)):
+        if reference is not None:
+            session.add_reference_pose(stamps[i], make_pose(np.eye(3), reference[i]))
         frame = session.process(seq.rgb[i], seq.K[i], stamps[i])
         if not frame.dropped:
             est.append(frame.T_map_cam if frame.T_map_odom is not None else frame.T_odom_cam)
@@ -789,6 +810,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--known-floor', action='store_true',
                         help="with --runtime: each room's session knows the camera's height above the floor and "
                              "its up (floor_camera_height from the true depth), as a robot with a fixed mount")
+    parser.add_argument('--reference-odometry', action='store_true',
+                        help="with --runtime: each room's session scales the model's depth by a wheel odometry, "
+                             "the room's true camera path (scale_odometry_topic), as a robot with wheels")
     parser.add_argument('--real', help='a real recording with depth and poses (e.g. ../shared/data/hololens_office)')
     parser.add_argument('--checkpoint', default='models/geovr_s_v2/checkpoint.pt', help='GeoVR-S v2 checkpoint')
     parser.add_argument('--head-checkpoints', default=None,
@@ -814,6 +838,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error('give --data (rendered, oracle namer) and/or --real (a recording, ImageNet namer)')
     if args.known_floor and not args.runtime:
         parser.error('--known-floor is a setting of the runtime session: give --runtime MODEL_DIR')
+    if args.reference_odometry and not args.runtime:
+        parser.error('--reference-odometry is a setting of the runtime session: give --runtime MODEL_DIR')
+    if args.reference_odometry and args.known_floor:
+        parser.error('give the runtime session one scale source: --known-floor or --reference-odometry')
 
     from geovr_training.evaluation.data import load_sequences
     out = Path(args.out)
@@ -870,7 +898,8 @@ def main(argv: list[str] | None = None) -> int:
             from geovr_ros.inference import InferenceError
             try:
                 runtime = evaluate_runtime_rendered(sequences, args.runtime, args.match_radius, progress=True,
-                                                    vocabulary=args.vocabulary, known_floor=args.known_floor)
+                                                    vocabulary=args.vocabulary, known_floor=args.known_floor,
+                                                    reference_odometry=args.reference_odometry)
             except (FileNotFoundError, ValueError, InferenceError) as exc:
                 print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
                 return 2
