@@ -62,3 +62,43 @@ def test_ask_exits_cleanly_when_interrupted_while_waiting(ros_env, sig):
     output, _ = ask.communicate(timeout=20)
     assert ask.returncode == 0 and 'interrupted' in output, output
     assert 'Traceback' not in output and 'terminate called' not in output, output
+
+
+def test_shutdown_within_returns_after_the_teardown_or_after_its_timeout(ros_env):
+    """`ask` leaves through `shutdown_within`: a teardown that finishes says so (the node
+    gone, the context shut down); one that never returns (seen once in a short-lived process)
+    gives up after the timeout instead of keeping the process alive."""
+    import threading
+
+    from rclpy.node import Node
+    from std_msgs.msg import Empty
+
+    from geovr_ros.ros.spin import shutdown_within
+
+    rclpy.init()
+    node = rclpy.create_node('teardown_quick')
+    assert shutdown_within(node, 10.0)
+    assert not rclpy.ok()
+    with pytest.raises(Exception, match='destruction was requested'):   # rclpy's InvalidHandle
+        node.create_publisher(Empty, 'after_teardown', 1)
+
+    release = threading.Event()
+
+    class StuckNode(Node):   # a teardown that blocks until released, as a hung middleware would
+        def destroy_node(self):
+            release.wait()
+            return super().destroy_node()
+
+    rclpy.init()
+    stuck = StuckNode('teardown_stuck')
+    started = time.monotonic()
+    try:
+        assert not shutdown_within(stuck, 0.5)
+        assert 0.45 < time.monotonic() - started < 5.0
+        assert rclpy.ok()   # the teardown thread is still waiting: nothing was shut down
+    finally:
+        release.set()
+        deadline = time.monotonic() + 10.0
+        while rclpy.ok() and time.monotonic() < deadline:   # the released teardown finishes
+            time.sleep(0.05)
+    assert not rclpy.ok()

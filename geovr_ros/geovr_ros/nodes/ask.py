@@ -3,16 +3,22 @@
     ask "how far have I travelled?" [--node /geovr_node] [--frame map] [--timeout 5]
 
 Exit status 0 with the answer on stdout; 1 with the reason on stderr when the service is
-unavailable, times out, or answers success=false.
+unavailable, times out, or answers success=false. The exit comes at most TEARDOWN_TIMEOUT_S
+after the answer, whatever the middleware's teardown does.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from geovr_interfaces.srv import SpatialQuery
+
+from geovr_ros.ros.spin import shutdown_within
+
+TEARDOWN_TIMEOUT_S = 5.0   # a middleware that never finishes its teardown must not hang a script
 
 
 def parse_args(argv):
@@ -56,39 +62,49 @@ def main(argv=None) -> int:
     rclpy.init(args=sys.argv if argv is None else None)
     node = rclpy.create_node('ask')
     try:
-        service = args.node.rstrip('/') + '/query'
-        client = node.create_client(SpatialQuery, service)
-        available = client.wait_for_service(timeout_sec=args.timeout)
-        if not rclpy.ok():  # Ctrl-C / SIGTERM while waiting: rclpy shut the context down
-            return _interrupted()
-        if not available:
-            print(f'ask: service {service} is not available (is geovr_node running, with the '
-                  f'same ROS_DOMAIN_ID?)', file=sys.stderr)
-            return 1
-        request = SpatialQuery.Request(question=args.question, target_frame=args.frame,
-                                       max_age=args.max_age)
-        future = client.call_async(request)
-        rclpy.spin_until_future_complete(node, future, timeout_sec=args.timeout)
-        if not rclpy.ok():
-            return _interrupted()
-        if not future.done():
-            print(f'ask: no answer from {service} within {args.timeout} s', file=sys.stderr)
-            return 1
-        response = future.result()
-        if not response.success:
-            print(f'ask: {response.message}', file=sys.stderr)
-            return 1
-        print(format_response(response))
-        return 0
+        status = _ask(node, args)
     except (KeyboardInterrupt, ExternalShutdownException):
-        return _interrupted()
+        status = _interrupted()
     except Exception:  # rclpy raises RCLError from a call on a context a signal shut down
-        if not rclpy.ok():
-            return _interrupted()
-        raise
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+        if rclpy.ok():
+            shutdown_within(node, TEARDOWN_TIMEOUT_S)
+            raise
+        status = _interrupted()
+    if not shutdown_within(node, TEARDOWN_TIMEOUT_S):
+        print(f'ask: the ROS 2 teardown did not finish within {TEARDOWN_TIMEOUT_S:g} s: exiting without it',
+              file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
+
+
+def _ask(node, args) -> int:
+    """Wait for the service, put the question, print the answer: the exit status."""
+    service = args.node.rstrip('/') + '/query'
+    client = node.create_client(SpatialQuery, service)
+    available = client.wait_for_service(timeout_sec=args.timeout)
+    if not rclpy.ok():  # Ctrl-C / SIGTERM while waiting: rclpy shut the context down
+        return _interrupted()
+    if not available:
+        print(f'ask: service {service} is not available (is geovr_node running, with the '
+              f'same ROS_DOMAIN_ID?)', file=sys.stderr)
+        return 1
+    request = SpatialQuery.Request(question=args.question, target_frame=args.frame,
+                                   max_age=args.max_age)
+    future = client.call_async(request)
+    rclpy.spin_until_future_complete(node, future, timeout_sec=args.timeout)
+    if not rclpy.ok():
+        return _interrupted()
+    if not future.done():
+        print(f'ask: no answer from {service} within {args.timeout} s', file=sys.stderr)
+        return 1
+    response = future.result()
+    if not response.success:
+        print(f'ask: {response.message}', file=sys.stderr)
+        return 1
+    print(format_response(response))
+    return 0
 
 
 if __name__ == '__main__':
