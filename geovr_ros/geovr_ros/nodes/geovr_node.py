@@ -59,6 +59,7 @@ from geovr_ros.ros.conversions import (
     pose_from_msg, pose_msg, sec_to_stamp, stamp_to_sec, transform_stamped_msg)
 from geovr_ros.ros.droplog import DropLog, check_name, shown
 from geovr_ros.geometry.rectify import Rectifier, input_is_rectified, rectified_camera
+from geovr_ros.ros.input_check import Endpoint, silent_topic_reason
 from geovr_ros.ros.pairing import CameraIntrinsics, IntrinsicsPairer
 from geovr_ros.ros.parameters import check_parameters, declare_all, parameter_problem
 from geovr_ros.ros.qos import LATCHED, qos_profile
@@ -92,6 +93,10 @@ class GeoVRNode(LifecycleNode):
         self._diag_group = MutuallyExclusiveCallbackGroup()
         self._reference_group = MutuallyExclusiveCallbackGroup()
         self._reference_warned = float('-inf')   # monotonic s of the last 'reference odometry rejected'
+        self._input_subscriptions: dict[str, list] = {}   # 'image' / 'camera_info': their subscriptions
+        self._last_input: dict[str, float | None] = {'image': None, 'camera_info': None}   # monotonic s
+        self._activated_at = time.monotonic()
+        self._silent_logged: set[str] = set()   # inputs whose silence was logged, until they speak again
         self._publishers_owned: list = []
         self.pub_objects = None          # ~/objects, made at configure when there is an object map
         self.pub_detections = None       # ~/detections, the same map as vision_msgs (publish_detections)
@@ -171,9 +176,13 @@ class GeoVRNode(LifecycleNode):
         for helper in self._helpers_owned:
             helper.destroy()
         self._publishers_owned, self._subscriptions_owned = [], []
+        self._input_subscriptions = {}
         self._services_owned, self._timers_owned, self._helpers_owned = [], [], []
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._activated_at = time.monotonic()
+        self._last_input = {'image': None, 'camera_info': None}
+        self._silent_logged.clear()
         self._active = True
         self._worker.start()
         self.get_logger().info('active: waiting for images on '
@@ -210,6 +219,7 @@ class GeoVRNode(LifecycleNode):
         for helper in self._helpers_owned:
             helper.destroy()
         self._publishers_owned, self._subscriptions_owned = [], []
+        self._input_subscriptions = {}
         self._services_owned, self._timers_owned, self._helpers_owned = [], [], []
         if self._perception is not None:
             self._perception.close()
@@ -327,6 +337,7 @@ class GeoVRNode(LifecycleNode):
             subs.append(self.create_subscription(
                 CompressedImage, 'image/compressed', self._on_image, image_qos,
                 callback_group=self._frame_group))
+        self._input_subscriptions = {'image': [image_sub, *subs[2:]], 'camera_info': [subs[1]]}
         if p['scale_odometry_topic']:   # best effort matches reliable and best-effort publishers
             subs.append(self.create_subscription(
                 Odometry, p['scale_odometry_topic'], self._on_reference_odometry,
@@ -357,6 +368,7 @@ class GeoVRNode(LifecycleNode):
     def _on_camera_info(self, msg: CameraInfo) -> None:
         if not self._active:
             return
+        self._input_arrived('camera_info')
         try:
             K = camera_info_to_k(msg)
             if msg.binning_x > 1 or msg.binning_y > 1 or (
@@ -391,6 +403,46 @@ class GeoVRNode(LifecycleNode):
                                              msg.height, rectification))
             self._info_cond.notify_all()
 
+    def _input_arrived(self, name: str) -> None:
+        self._last_input[name] = time.monotonic()
+        if name in self._silent_logged:
+            self._silent_logged.discard(name)
+            self.get_logger().info(f'{name} messages arrive now')
+
+    def _silent_input_reason(self) -> str | None:
+        """Why an input has been silent for input_timeout seconds (the images; or, while
+        images arrive, any camera_info at all), from the ROS graph; logged once per silence.
+        None when the inputs flow, the node is inactive or input_timeout is 0."""
+        timeout, now = self.p['input_timeout'], time.monotonic()
+        if not self._active or timeout <= 0:
+            return None
+        since = {name: now - (last if last is not None else self._activated_at)
+                 for name, last in self._last_input.items()}
+        if since['image'] >= timeout:
+            name = 'image'
+        elif self._last_input['camera_info'] is None and since['camera_info'] >= timeout:
+            name = 'camera_info'
+        else:
+            return None
+        topic_types = self.get_topic_names_and_types()
+        own = frozenset(publisher.topic_name for publisher in self._publishers_owned)
+        reasons = []
+        for subscription in self._input_subscriptions.get(name, []):
+            publishers = [Endpoint(f'{info.node_namespace.rstrip("/")}/{info.node_name}', info.topic_type,
+                                   info.qos_profile.reliability.name.lower(),
+                                   info.qos_profile.durability.name.lower())
+                          for info in self.get_publishers_info_by_topic(subscription.topic_name)]
+            expected = '{}/msg/{}'.format(subscription.msg_type.__module__.split('.')[0],
+                                          subscription.msg_type.__name__)
+            reasons.append(silent_topic_reason(
+                subscription.topic_name, expected, publishers, self.p['qos_reliability'], 'volatile',
+                topic_types, since[name], 'image/compressed' if expected.endswith('CompressedImage') else name, own))
+        reason = '; '.join(reasons)
+        if name not in self._silent_logged:
+            self._silent_logged.add(name)
+            self.get_logger().warning(reason)
+        return reason
+
     def _on_reference_odometry(self, msg: Odometry) -> None:
         """scale_odometry_topic: the camera's pose in the reference odometry (its child frame
         taken as base_frame, times the mount) to the session, whose distances scale the depth.
@@ -412,6 +464,7 @@ class GeoVRNode(LifecycleNode):
         """Image and image/compressed callback: hands the frame to the perception thread."""
         if not self._active:
             return
+        self._input_arrived('image')
         self._frames_received += 1
         age = self.get_clock().now().nanoseconds * 1e-9 - stamp_to_sec(msg.header.stamp)
         if abs(age) > CLOCK_MISMATCH_S and not self._sim_time_hint_given:
@@ -866,9 +919,12 @@ class GeoVRNode(LifecycleNode):
             values[f'dropped_{reason}'] = str(count)
         total = sum(drops.values())
         new_drops = total - self._last_drop_total
+        silent = self._silent_input_reason()
         self._last_drop_total = total
         if not self._active:
             status.level, status.message = DiagnosticStatus.WARN, 'inactive'
+        elif silent:
+            status.level, status.message = DiagnosticStatus.WARN, silent
         elif new_drops:
             status.level = DiagnosticStatus.WARN
             status.message = f'{new_drops} frames dropped: ' + ', '.join(
