@@ -9,7 +9,7 @@ IMAGE = 'sensor_msgs/msg/Image'
 
 def reason(publishers, reliability='best_effort', topic_types=(), own_topics=frozenset()):
     return silent_topic_reason('/camera/image_raw', IMAGE, publishers, reliability, 'volatile',
-                               list(topic_types), 5.0, 'image', own_topics)
+                               list(topic_types), 5.0, 'remap image:=<topic>', own_topics)
 
 
 def test_no_publisher_names_the_topics_that_carry_the_type():

@@ -94,7 +94,7 @@ class GeoVRNode(LifecycleNode):
         self._reference_group = MutuallyExclusiveCallbackGroup()
         self._reference_warned = float('-inf')   # monotonic s of the last 'reference odometry rejected'
         self._input_subscriptions: dict[str, list] = {}   # 'image' / 'camera_info': their subscriptions
-        self._last_input: dict[str, float | None] = {'image': None, 'camera_info': None}   # monotonic s
+        self._last_input: dict[str, float | None] = dict.fromkeys(('image', 'camera_info', 'reference_odometry'))
         self._activated_at = time.monotonic()
         self._silent_logged: set[str] = set()   # inputs whose silence was logged, until they speak again
         self._publishers_owned: list = []
@@ -181,7 +181,7 @@ class GeoVRNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._activated_at = time.monotonic()
-        self._last_input = {'image': None, 'camera_info': None}
+        self._last_input = dict.fromkeys(self._last_input)   # monotonic s of each input's last message
         self._silent_logged.clear()
         self._active = True
         self._worker.start()
@@ -337,11 +337,17 @@ class GeoVRNode(LifecycleNode):
             subs.append(self.create_subscription(
                 CompressedImage, 'image/compressed', self._on_image, image_qos,
                 callback_group=self._frame_group))
-        self._input_subscriptions = {'image': [image_sub, *subs[2:]], 'camera_info': [subs[1]]}
+        # input -> (subscription, its reliability, how to point it elsewhere) for _silent_input_reason
+        self._input_subscriptions = {
+            'image': [(sub, p['qos_reliability'], f'remap {name}:=<topic>') for sub, name in zip(
+                [image_sub, *subs[2:]], ['image', 'image/compressed'])],
+            'camera_info': [(subs[1], p['qos_reliability'], 'remap camera_info:=<topic>')]}
         if p['scale_odometry_topic']:   # best effort matches reliable and best-effort publishers
             subs.append(self.create_subscription(
                 Odometry, p['scale_odometry_topic'], self._on_reference_odometry,
                 qos_profile('best_effort', 'volatile', 50), callback_group=self._reference_group))
+            self._input_subscriptions['reference_odometry'] = [
+                (subs[-1], 'best_effort', 'set scale_odometry_topic to it')]
         services = [
             self.create_service(Trigger, '~/reset', self._on_reset,
                                 callback_group=self._frame_group),
@@ -410,44 +416,50 @@ class GeoVRNode(LifecycleNode):
             self.get_logger().info(f'{name} messages arrive now')
 
     def _silent_input_reason(self) -> str | None:
-        """Why an input has been silent for input_timeout seconds (the images; or, while
-        images arrive, any camera_info at all), from the ROS graph; logged once per silence.
-        None when the inputs flow, the node is inactive or input_timeout is 0."""
+        """Why inputs have been silent for input_timeout seconds (the images; or, while images
+        arrive, any camera_info at all, or the reference odometry of scale_odometry_topic), from
+        the ROS graph; each logged once per silence. None when the inputs flow, the node is
+        inactive or input_timeout is 0."""
         timeout, now = self.p['input_timeout'], time.monotonic()
         if not self._active or timeout <= 0:
             return None
         since = {name: now - (last if last is not None else self._activated_at)
                  for name, last in self._last_input.items()}
         if since['image'] >= timeout:
-            name = 'image'
-        elif self._last_input['camera_info'] is None and since['camera_info'] >= timeout:
-            name = 'camera_info'
+            silent = ['image']
         else:
+            silent = [name for name in ('camera_info', 'reference_odometry')
+                      if name in self._input_subscriptions and since[name] >= timeout
+                      and (name != 'camera_info' or self._last_input[name] is None)]
+        if not silent:
             return None
         topic_types = self.get_topic_names_and_types()
         own = frozenset(publisher.topic_name for publisher in self._publishers_owned)
         reasons = []
-        for subscription in self._input_subscriptions.get(name, []):
-            publishers = [Endpoint(f'{info.node_namespace.rstrip("/")}/{info.node_name}', info.topic_type,
-                                   info.qos_profile.reliability.name.lower(),
-                                   info.qos_profile.durability.name.lower())
-                          for info in self.get_publishers_info_by_topic(subscription.topic_name)]
-            expected = '{}/msg/{}'.format(subscription.msg_type.__module__.split('.')[0],
-                                          subscription.msg_type.__name__)
-            reasons.append(silent_topic_reason(
-                subscription.topic_name, expected, publishers, self.p['qos_reliability'], 'volatile',
-                topic_types, since[name], 'image/compressed' if expected.endswith('CompressedImage') else name, own))
-        reason = '; '.join(reasons)
-        if name not in self._silent_logged:
-            self._silent_logged.add(name)
-            self.get_logger().warning(reason)
-        return reason
+        for name in silent:
+            said = []
+            for subscription, reliability, redirect in self._input_subscriptions[name]:
+                publishers = [Endpoint(f'{info.node_namespace.rstrip("/")}/{info.node_name}', info.topic_type,
+                                       info.qos_profile.reliability.name.lower(),
+                                       info.qos_profile.durability.name.lower())
+                              for info in self.get_publishers_info_by_topic(subscription.topic_name)]
+                expected = '{}/msg/{}'.format(subscription.msg_type.__module__.split('.')[0],
+                                              subscription.msg_type.__name__)
+                said.append(silent_topic_reason(subscription.topic_name, expected, publishers, reliability,
+                                                'volatile', topic_types, since[name], redirect, own))
+            if name not in self._silent_logged:
+                self._silent_logged.add(name)
+                self.get_logger().warning('; '.join(said))
+            reasons += said
+        return '; '.join(reasons)
 
     def _on_reference_odometry(self, msg: Odometry) -> None:
         """scale_odometry_topic: the camera's pose in the reference odometry (its child frame
         taken as base_frame, times the mount) to the session, whose distances scale the depth.
         Messages before the first image (no mount yet) are skipped."""
         session = self.session
+        if self._active:
+            self._input_arrived('reference_odometry')
         if not self._active or session is None or session.mount is None:
             return
         try:

@@ -44,9 +44,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
     Param('pairing_wait', 0.05, 'Seconds an image waits for its camera_info to arrive before '
           'it is dropped (camera_info is often delivered just after the image).'),
     Param('input_timeout', 5.0, 'Seconds without an image (or, while images arrive, without '
-          'any camera_info) after which the node logs once why, from the ROS graph: no '
-          'publisher (and the topics that carry the type), another message type, or a QoS '
-          'that never matches; also in /diagnostics. 0: never.'),
+          'any camera_info, or without scale_odometry_topic\'s odometry) after which the node '
+          'logs once why, from the ROS graph: no publisher (and the topics that carry the '
+          'type), another message type, or a QoS that never matches; also in /diagnostics. '
+          '0: never.'),
     Param('max_image_pixels', 16777216, 'Images with more pixels than this are dropped.'),
     Param('undistort', 'auto', 'Undistorting images by their camera_info\'s d: auto (unless the '
           'image topic is named image_rect*, image_proc\'s rectified output, whose camera_info '

@@ -37,14 +37,14 @@ def incompatible_qos(publisher: Endpoint, reliability: str, durability: str) -> 
 
 def silent_topic_reason(topic: str, expected_type: str, publishers: list[Endpoint], reliability: str,
                         durability: str, topic_types: list[tuple[str, list[str]]], silent_s: float,
-                        remap: str, own_topics: frozenset[str] = frozenset()) -> str:
+                        redirect: str, own_topics: frozenset[str] = frozenset()) -> str:
     """One sentence on why nothing arrived on `topic` for `silent_s` seconds.
 
     expected_type: the type the node subscribes with ('sensor_msgs/msg/Image'); publishers:
     the topic's publishers; reliability, durability: the node's subscription QoS;
-    topic_types: every (topic, [types]) of the graph; remap: the node's name of the input
-    (e.g. 'image'), for the remapping the sentence suggests; own_topics: the node's own
-    outputs, never suggested."""
+    topic_types: every (topic, [types]) of the graph; redirect: how the node is pointed at
+    another topic (e.g. 'remap image:=<topic>'); own_topics: the node's own outputs, never
+    suggested."""
     head = f'nothing received on {topic} for {silent_s:.0f} s'
     if not publishers:
         others = sorted(name for name, types in topic_types
@@ -52,7 +52,7 @@ def silent_topic_reason(topic: str, expected_type: str, publishers: list[Endpoin
         if others:
             shown = ', '.join(others[:5]) + (f' and {len(others) - 5} more' if len(others) > 5 else '')
             return (f'{head}: no node publishes it; {expected_type} is published on {shown} '
-                    f'(remap {remap}:=<topic>)')
+                    f'({redirect})')
         return (f'{head}: no node publishes it, and no topic here carries {expected_type}: is the '
                 f'camera driver running, with the same ROS_DOMAIN_ID and discovery range?')
     wrong = sorted({p.topic_type for p in publishers if p.topic_type != expected_type})
