@@ -145,6 +145,10 @@ def test_repeated_and_out_of_order_stamps_are_typed_drops(pipeline):
     assert older.message == 'stamp older than the previous frame: 4.500000 after 5.000000'
     assert session.frames_processed == 1
     assert not session.process(wall(0), K, 5.1).dropped
+    unstamped = session_of(pipeline)   # a driver that leaves every header stamp at 0
+    assert not unstamped.process(wall(0), K, 0.0).dropped
+    assert unstamped.process(wall(0), K, 0.0).message == (
+        'repeated stamp: 0.000000 after 0.000000 (every image stamped 0: does the camera driver stamp its images?)')
 
 
 def test_a_bad_image_is_a_typed_drop(pipeline):

@@ -320,7 +320,9 @@ class Session:
         last = self.learned.last_stamp
         check = self.stamp_gate.check(stamp, last, time.monotonic() if arrival is None else float(arrival))
         if check in (StampCheck.REPEATED, StampCheck.OUT_OF_ORDER):
-            return FrameDrop(check.name.lower(), f'{check.value}: {stamp:.6f} after {last:.6f}')
+            unstamped = ' (every image stamped 0: does the camera driver stamp its images?)' \
+                if check == StampCheck.REPEATED and stamp == 0.0 else ''
+            return FrameDrop(check.name.lower(), f'{check.value}: {stamp:.6f} after {last:.6f}{unstamped}')
         if check == StampCheck.JUMP_PENDING:
             return FrameDrop('stamp_jump', f'stamp {stamp:.3f} s is {stamp - last:+.3f} s from '
                                            f'the previous frame, more than time_jump_threshold: '
