@@ -8,7 +8,6 @@ accuracy is the model card's business (models/README.md).
 """
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ros_helpers import VENV_BIN, Feeder, Process, node_args, spin_until, tiny_model
+from ros_helpers import VENV_BIN, Feeder, Process, node_args, tiny_model
 
 rclpy = pytest.importorskip('rclpy')
 

@@ -6,7 +6,7 @@ import pytest
 
 from geovr_ros.geometry import absolute_trajectory_error, invert_pose
 from geovr_ros.tracking import KeyframeTracker, TrackerConfig, extract_features, match_features, refine_pnp, solve_pnp
-from geovr_ros.tracking.features import FeatureSet, _candidate_pairs, hamming_distances, match_guided
+from geovr_ros.tracking.features import _candidate_pairs, hamming_distances, match_guided
 from geovr_ros.tracking.tracker import sample_depth
 
 cv2 = pytest.importorskip('cv2')

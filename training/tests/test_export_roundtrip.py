@@ -4,7 +4,6 @@ parity torch vs ONNX Runtime on real frames, TensorRT static checks."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import onnx

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._arrays import as_float_array
-from .errors import GeometryError, ShapeError
+from .errors import GeometryError
 
 __all__ = [
     'matrix_from_rpy',

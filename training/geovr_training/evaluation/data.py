@@ -16,7 +16,6 @@ def load_sequences(path: str | Path, split: str = 'test', max_sequences: int | N
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f'evaluation data {str(path)!r} does not exist')
-    indices = None if max_frames is None else range(int(max_frames))
     if (path / 'manifest.json').is_file():
         if truth_time_offset:
             raise ValueError(f'a truth_time_offset ({truth_time_offset!r} s) applies to a recording whose truth '

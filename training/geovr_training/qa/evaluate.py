@@ -31,7 +31,7 @@ from geovr_training.qa.vocab import ANSWER_KIND, CATEGORIES, VSI_BENCH_TASKS
 def chance_scores(cache: dict, positions: torch.Tensor, priors: dict) -> dict:
     """Scores of the chance answers (see module docstring)."""
     tasks: dict[str, list[float]] = {t: [] for t in VSI_BENCH_TASKS}
-    where, pos, head = [], [], []
+    where, pos = [], []
     for it in cache['items']:
         name = CATEGORIES[it['category']]
         kind = ANSWER_KIND[name]

@@ -12,7 +12,6 @@ train_log.json and TensorBoard logs.
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import json
 import math
