@@ -2,7 +2,7 @@
 test_node_bad_input.py)."""
 from __future__ import annotations
 
-from geovr_ros.ros.input_check import Endpoint, incompatible_qos, silent_topic_reason
+from geovr_ros.ros.input_check import Endpoint, endpoints, incompatible_qos, message_type_name, silent_topic_reason
 
 IMAGE = 'sensor_msgs/msg/Image'
 
@@ -47,3 +47,16 @@ def test_matching_publishers_that_send_nothing():
     mixed = reason([Endpoint('/a', IMAGE, 'reliable', 'volatile'), Endpoint('/b', IMAGE, 'best_effort', 'volatile')],
                    reliability='reliable')
     assert 'although 1 publisher matches (/a)' in mixed
+
+
+def test_rclpy_endpoint_infos_and_message_types_are_read():
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from rclpy.topic_endpoint_info import TopicEndpointInfo
+    from sensor_msgs.msg import Image
+    info = TopicEndpointInfo(node_name='driver', node_namespace='/camera', topic_type=IMAGE,
+                             qos_profile=QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
+                                                    durability=DurabilityPolicy.VOLATILE))
+    assert endpoints([info]) == [Endpoint('/camera/driver', IMAGE, 'best_effort', 'volatile')]
+    root = TopicEndpointInfo(node_name='driver', node_namespace='/', topic_type=IMAGE, qos_profile=QoSProfile(depth=1))
+    assert endpoints([root])[0].node == '/driver'
+    assert message_type_name(Image) == IMAGE

@@ -59,7 +59,7 @@ from geovr_ros.ros.conversions import (
     pose_from_msg, pose_msg, sec_to_stamp, stamp_to_sec, transform_stamped_msg)
 from geovr_ros.ros.droplog import DropLog, check_name, shown
 from geovr_ros.geometry.rectify import Rectifier, input_is_rectified, rectified_camera
-from geovr_ros.ros.input_check import Endpoint, silent_topic_reason
+from geovr_ros.ros.input_check import endpoints, message_type_name, silent_topic_reason
 from geovr_ros.ros.pairing import CameraIntrinsics, IntrinsicsPairer
 from geovr_ros.ros.parameters import check_parameters, declare_all, parameter_problem
 from geovr_ros.ros.qos import LATCHED, qos_profile
@@ -93,7 +93,7 @@ class GeoVRNode(LifecycleNode):
         self._diag_group = MutuallyExclusiveCallbackGroup()
         self._reference_group = MutuallyExclusiveCallbackGroup()
         self._reference_warned = float('-inf')   # monotonic s of the last 'reference odometry rejected'
-        self._input_subscriptions: dict[str, list] = {}   # 'image' / 'camera_info': their subscriptions
+        self._input_subscriptions: dict[str, list] = {}   # input -> [(subscription, reliability, redirect)]
         self._last_input: dict[str, float | None] = dict.fromkeys(('image', 'camera_info', 'reference_odometry'))
         self._activated_at = time.monotonic()
         self._silent_logged: set[str] = set()   # inputs whose silence was logged, until they speak again
@@ -439,14 +439,11 @@ class GeoVRNode(LifecycleNode):
         for name in silent:
             said = []
             for subscription, reliability, redirect in self._input_subscriptions[name]:
-                publishers = [Endpoint(f'{info.node_namespace.rstrip("/")}/{info.node_name}', info.topic_type,
-                                       info.qos_profile.reliability.name.lower(),
-                                       info.qos_profile.durability.name.lower())
-                              for info in self.get_publishers_info_by_topic(subscription.topic_name)]
-                expected = '{}/msg/{}'.format(subscription.msg_type.__module__.split('.')[0],
-                                              subscription.msg_type.__name__)
-                said.append(silent_topic_reason(subscription.topic_name, expected, publishers, reliability,
-                                                'volatile', topic_types, since[name], redirect, own))
+                topic = subscription.topic_name
+                said.append(silent_topic_reason(
+                    topic, message_type_name(subscription.msg_type),
+                    endpoints(self.get_publishers_info_by_topic(topic)), reliability, 'volatile', topic_types,
+                    since[name], redirect, own))
             if name not in self._silent_logged:
                 self._silent_logged.add(name)
                 self.get_logger().warning('; '.join(said))

@@ -24,6 +24,19 @@ class Endpoint:
     durability: str
 
 
+def endpoints(infos) -> list[Endpoint]:
+    """Endpoints of rclpy's TopicEndpointInfo objects (`Node.get_publishers_info_by_topic`;
+    read by attribute: node_name, node_namespace, topic_type, qos_profile)."""
+    return [Endpoint(f'{info.node_namespace.rstrip("/")}/{info.node_name}', info.topic_type,
+                     info.qos_profile.reliability.name.lower(), info.qos_profile.durability.name.lower())
+            for info in infos]
+
+
+def message_type_name(msg_type) -> str:
+    """'sensor_msgs/msg/Image' for the generated class sensor_msgs.msg.Image."""
+    return f'{msg_type.__module__.split(".")[0]}/msg/{msg_type.__name__}'
+
+
 def incompatible_qos(publisher: Endpoint, reliability: str, durability: str) -> str | None:
     """The policy that keeps `publisher` from ever matching a subscription asking `reliability`
     and `durability` (DDS request-offered rules), as 'reliability' or 'durability'; None when
