@@ -246,6 +246,7 @@ def test_ask_command_prints_the_answer_or_fails_with_the_reason(session, ros_env
                               '--timeout', '1'], env=ros_env, capture_output=True, text=True,
                              timeout=30)
     assert missing.returncode == 1 and 'not available' in missing.stderr
+    assert 'questions are served by: --node /geovr_node' in missing.stderr   # where to ask instead
 
 
 def test_reset_service_restarts_odometry_with_a_log_line(session):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ros_helpers import VENV_BIN, Feeder, Process, node_args, tiny_model
+from ros_helpers import VENV_BIN, Feeder, Process, environment_with, node_args, tiny_model
 
 rclpy = pytest.importorskip('rclpy')
 
@@ -62,6 +62,18 @@ def test_ask_exits_cleanly_when_interrupted_while_waiting(ros_env, sig):
     output, _ = ask.communicate(timeout=20)
     assert ask.returncode == 0 and 'interrupted' in output, output
     assert 'Traceback' not in output and 'terminate called' not in output, output
+
+
+def test_ask_with_no_server_names_the_usual_causes(ros_env):
+    """No node serves questions in this domain: ask says so (and where a server is, the
+    pipeline test checks that it names its --node)."""
+    domain = 100 + (int(ros_env['ROS_DOMAIN_ID']) - 100 + 50) % 100   # one no node of this session used:
+    # a node stopped a moment ago stays listed in the graph until its lease runs out
+    done = subprocess.run([str(VENV_BIN / 'ask'), 'where am I?', '--timeout', '1'],
+                          env=environment_with(ros_env, ROS_DOMAIN_ID=str(domain)),
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1, done.stderr
+    assert 'no node serves questions: is geovr_node running, with the same ROS_DOMAIN_ID?' in done.stderr
 
 
 def test_shutdown_within_returns_after_the_teardown_or_after_its_timeout(ros_env):

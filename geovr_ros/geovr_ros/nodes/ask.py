@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
@@ -19,6 +20,7 @@ from geovr_interfaces.srv import SpatialQuery
 from geovr_ros.ros.spin import shutdown_within
 
 TEARDOWN_TIMEOUT_S = 5.0   # a middleware that never finishes its teardown must not hang a script
+GRAPH_WAIT_S = 3.0         # an unavailable service: how long the graph is searched for another server
 
 
 def parse_args(argv):
@@ -79,6 +81,28 @@ def main(argv=None) -> int:
     return status
 
 
+def _where_to_ask(node, asked: str) -> str:
+    """Where questions could go instead: the nodes the ROS graph lists with a SpatialQuery
+    '<node>/query' (`asked` among them: listed but not answering), or the usual causes when
+    it lists none after GRAPH_WAIT_S (a busy node's many endpoints take seconds to appear in
+    a new process's graph)."""
+    deadline = time.monotonic() + GRAPH_WAIT_S
+    while True:
+        servers = sorted({name[:-len('/query')]   # servers only: the graph's service names include clients'
+                          for other, namespace in node.get_node_names_and_namespaces()
+                          for name, types in node.get_service_names_and_types_by_node(other, namespace)
+                          if 'geovr_interfaces/srv/SpatialQuery' in types and name.endswith('/query')})
+        if servers or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    if asked in servers:
+        return ('the ROS graph lists it, but it does not answer: a node that stopped a moment ago, or '
+                'one this machine cannot reach')
+    if servers:
+        return 'questions are served by: ' + ', '.join(f'--node {s}' for s in servers)
+    return 'no node serves questions: is geovr_node running, with the same ROS_DOMAIN_ID?'
+
+
 def _ask(node, args) -> int:
     """Wait for the service, put the question, print the answer: the exit status."""
     service = args.node.rstrip('/') + '/query'
@@ -87,8 +111,8 @@ def _ask(node, args) -> int:
     if not rclpy.ok():  # Ctrl-C / SIGTERM while waiting: rclpy shut the context down
         return _interrupted()
     if not available:
-        print(f'ask: service {service} is not available (is geovr_node running, with the '
-              f'same ROS_DOMAIN_ID?)', file=sys.stderr)
+        print(f'ask: service {service} is not available ({_where_to_ask(node, service[:-len("/query")])})',
+              file=sys.stderr)
         return 1
     request = SpatialQuery.Request(question=args.question, target_frame=args.frame,
                                    max_age=args.max_age)
