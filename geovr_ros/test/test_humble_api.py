@@ -23,7 +23,7 @@ HUMBLE_NAMES = {
               'callback_groups', 'duration', 'time', 'parameter', 'publisher', 'subscription'},
     'rclpy.qos': {'DurabilityPolicy', 'HistoryPolicy', 'QoSProfile', 'ReliabilityPolicy', 'LivelinessPolicy',
                   'qos_profile_sensor_data', 'qos_profile_system_default', 'QoSPresetProfiles'},
-    'rclpy.node': {'Node'},
+    'rclpy.node': {'Node', 'NodeNameNonExistentError'},
     'rclpy.executors': {'ExternalShutdownException', 'SingleThreadedExecutor', 'MultiThreadedExecutor'},
     'rclpy.task': {'Future'},
     'rclpy.logging': {'get_logger'},
@@ -106,7 +106,7 @@ import rclpy
 import rclpy.event_handler
 from rclpy.qos import QoSProfile
 from rclpy.parameter_client import AsyncParameterClient
-from rclpy.node import Node, NodeNameNonExistentError
+from rclpy.node import Node, NodeFromTheFuture
 future = client.call(request, timeout_sec=2.0)
 timer = node.create_timer(1.0, callback, autostart=False)
 node.add_post_set_parameters_callback(callback)
@@ -114,7 +114,7 @@ rclpy.wait_for_message(node, msg_type, 'topic')
 '''
     problems = humble_violations(newer, 'newer.py')
     for expected in ('newer.py:3: module rclpy.event_handler', 'newer.py:5: module rclpy.parameter_client',
-                     'newer.py:6: rclpy.node.NodeNameNonExistentError', 'newer.py:7: call(timeout_sec=...)',
+                     'newer.py:6: rclpy.node.NodeFromTheFuture', 'newer.py:7: call(timeout_sec=...)',
                      'newer.py:8: create_timer(autostart=...)', 'newer.py:9: add_post_set_parameters_callback',
                      'newer.py:10: rclpy.wait_for_message'):
         assert any(p.startswith(expected) for p in problems), (expected, problems)

@@ -15,6 +15,7 @@ import time
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
+from rclpy.node import NodeNameNonExistentError
 from geovr_interfaces.srv import SpatialQuery
 
 from geovr_ros.ros.spin import shutdown_within
@@ -90,7 +91,7 @@ def _where_to_ask(node, asked: str) -> str:
     while True:
         servers = sorted({name[:-len('/query')]   # servers only: the graph's service names include clients'
                           for other, namespace in node.get_node_names_and_namespaces()
-                          for name, types in node.get_service_names_and_types_by_node(other, namespace)
+                          for name, types in _services_of(node, other, namespace)
                           if 'geovr_interfaces/srv/SpatialQuery' in types and name.endswith('/query')})
         if servers or time.monotonic() > deadline:
             break
@@ -101,6 +102,15 @@ def _where_to_ask(node, asked: str) -> str:
     if servers:
         return 'questions are served by: ' + ', '.join(f'--node {s}' for s in servers)
     return 'no node serves questions: is geovr_node running, with the same ROS_DOMAIN_ID?'
+
+
+def _services_of(node, name: str, namespace: str) -> list[tuple[str, list[str]]]:
+    """The services node `namespace`/`name` serves; none when it left the graph since it was
+    listed (rclpy raises its NodeNameNonExistentError then)."""
+    try:
+        return node.get_service_names_and_types_by_node(name, namespace)
+    except NodeNameNonExistentError:
+        return []
 
 
 def _ask(node, args) -> int:
