@@ -329,25 +329,23 @@ class GeoVRNode(LifecycleNode):
                                              callback_group=self._frame_group)
         self._image_rectified = input_is_rectified(p['undistort'], image_sub.topic_name)
         self._lens_logged = False
-        subs = [
-            image_sub,
-            self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, info_qos,
-                                     callback_group=self._info_group)]
+        reliability = p['qos_reliability']
+        info_sub = self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, info_qos,
+                                            callback_group=self._info_group)
+        # input -> [(subscription, its reliability, how to point it elsewhere)], for _silent_input_reason
+        inputs = {'image': [(image_sub, reliability, 'remap image:=<topic>')],
+                  'camera_info': [(info_sub, reliability, 'remap camera_info:=<topic>')]}
         if p['subscribe_compressed']:
-            subs.append(self.create_subscription(
+            inputs['image'].append((self.create_subscription(
                 CompressedImage, 'image/compressed', self._on_image, image_qos,
-                callback_group=self._frame_group))
-        # input -> (subscription, its reliability, how to point it elsewhere) for _silent_input_reason
-        self._input_subscriptions = {
-            'image': [(sub, p['qos_reliability'], f'remap {name}:=<topic>') for sub, name in zip(
-                [image_sub, *subs[2:]], ['image', 'image/compressed'])],
-            'camera_info': [(subs[1], p['qos_reliability'], 'remap camera_info:=<topic>')]}
+                callback_group=self._frame_group), reliability, 'remap image/compressed:=<topic>'))
         if p['scale_odometry_topic']:   # best effort matches reliable and best-effort publishers
-            subs.append(self.create_subscription(
+            inputs['reference_odometry'] = [(self.create_subscription(
                 Odometry, p['scale_odometry_topic'], self._on_reference_odometry,
-                qos_profile('best_effort', 'volatile', 50), callback_group=self._reference_group))
-            self._input_subscriptions['reference_odometry'] = [
-                (subs[-1], 'best_effort', 'set scale_odometry_topic to it')]
+                qos_profile('best_effort', 'volatile', 50), callback_group=self._reference_group),
+                'best_effort', 'set scale_odometry_topic to it')]
+        self._input_subscriptions = inputs
+        subs = [subscription for entries in inputs.values() for subscription, _, _ in entries]
         services = [
             self.create_service(Trigger, '~/reset', self._on_reset,
                                 callback_group=self._frame_group),
