@@ -130,6 +130,15 @@ def test_objects_publish_period_outside_0_to_an_hour_is_refused_by_the_node():
         assert parameter_problem('objects_publish_period', good, GEOVR_NODE_RULES) is None
 
 
+def test_input_timeout_outside_0_to_an_hour_is_refused_by_the_node():
+    from geovr_ros.nodes.geovr_node_params import GEOVR_NODE_RULES
+    from geovr_ros.ros.parameters import parameter_problem
+    for bad in (-0.5, 3601.0, float('nan'), float('inf')):
+        assert 'input_timeout' in parameter_problem('input_timeout', bad, GEOVR_NODE_RULES)
+    for good in (0.0, 5.0):                                              # 0: never explained
+        assert parameter_problem('input_timeout', good, GEOVR_NODE_RULES) is None
+
+
 def test_no_mount_is_an_error(pipeline):
     with pytest.raises(RuntimeError, match='set_mount'):
         Session(pipeline).process(wall(0), K, 1.0)
