@@ -67,6 +67,22 @@ def test_onnxruntime_thread_settings_reach_the_session(model_dir, spinning):
         assert backend.infer(_inputs())['depth'].shape[:2] == (1, 2)
 
 
+@pytest.mark.parametrize('spinning, after_run, stops', [(True, True, False), (True, False, True),
+                                                        (False, False, False)])
+def test_onnxruntime_threads_stop_spinning_when_a_run_returns_if_asked(model_dir, spinning, after_run, stops):
+    with create_backend('onnxruntime', model_dir, intra_op_threads=1, thread_spinning=spinning,
+                        spin_after_run=after_run, fixed_shapes=True) as backend:
+        backend.infer(_inputs())
+        for session in (backend.session, *backend._fixed_sessions.values()):
+            options = session.get_session_options()
+            assert options.get_session_config_entry('session.intra_op.allow_spinning') == str(int(spinning))
+            if stops:
+                assert options.get_session_config_entry('session.force_spinning_stop') == '1'
+            else:
+                with pytest.raises(RuntimeError, match='does not have configuration'):
+                    options.get_session_config_entry('session.force_spinning_stop')
+
+
 def test_onnxruntime_sessions_fixed_to_the_input_sizes_give_the_same_outputs(model_dir):
     free = create_backend('onnxruntime', model_dir, intra_op_threads=1)   # the default: one session of free sizes
     fixed = create_backend('onnxruntime', model_dir, intra_op_threads=1, fixed_shapes=True, max_fixed_sessions=2)

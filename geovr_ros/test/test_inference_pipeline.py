@@ -219,6 +219,19 @@ def test_the_camera_graphs_run_on_sessions_fixed_to_their_sizes(split_dir):
     free.close()
 
 
+@pytest.mark.parametrize('spinning', [True, False])
+def test_split_graphs_spin_within_a_run_and_stop_when_it_returns(split_dir, spinning):
+    """The graphs of a camera frame run in turn: threads spinning after one would compete with
+    the next one's (docs/deployment.md); threads that may spin do so within a run only."""
+    pipeline = PerceptionPipeline(split_dir, backend='onnxruntime', thread_spinning=spinning)
+    try:
+        graphs = [b for b in (pipeline.encoder, pipeline.backend, pipeline.classifier, pipeline.imagenet) if b]
+        assert len(graphs) >= 2
+        assert all(g.thread_spinning == spinning and not g.spin_after_run for g in graphs)
+    finally:
+        pipeline.close()
+
+
 def test_split_graphs_encode_each_frame_once(split_dir):
     """In a stream the reference's encoding is reused: N frames cost N encoder runs, not 2N."""
     pipeline = PerceptionPipeline(split_dir, backend='onnxruntime')

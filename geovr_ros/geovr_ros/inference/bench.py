@@ -8,13 +8,17 @@ single graph, or the frame encoder on the new frame + the pair head of split gra
 preprocess + inference + decode (PerceptionPipeline.step on a camera-sized uint8 frame); reports
 p50/p90/p99 latency, frames per second, peak RSS (and CUDA peak for torch on CUDA), the
 measured float32 matrix-multiply peak of this machine (numpy and, if importable, torch),
-the model's FLOPs per clip (metadata geovr.flops_per_clip) and the achieved GFLOP/s.
+the model's FLOPs per camera frame (each graph's metadata geovr.flops_per_clip: the
+perception graph's clip, or the frame encoder's frame plus the pair head) and the achieved
+GFLOP/s.
 
 Several --model are measured in the same run, in turn for --rounds rounds (A B A B ...), so
 that a neighbour's load or the clock falls on each alike; each model's figures are then the
 round with its median per-frame p50, and the per-frame rate of the first is given as a
 multiple of each other's. `--fixed-shapes both` measures each model that way with ONNX
-Runtime's sessions fixed to the input sizes and with the one session of free sizes.
+Runtime's sessions fixed to the input sizes and with the one session of free sizes;
+`--thread-spinning both` with ONNX Runtime's threads spinning (the node's default) and asleep
+between operators (`backend_thread_spinning: false`).
 """
 from __future__ import annotations
 
@@ -86,6 +90,32 @@ def matmul_peak_gflops(n: int = 1024, repeats: int = 10) -> dict[str, float]:
     return results
 
 
+def camera_frame_flops(pipeline, width: int, height: int) -> tuple[float | None, str]:
+    """FLOPs the model spends on one camera frame at (width, height) and how they were found:
+    a single graph runs a 2-frame clip per camera frame, split graphs the frame encoder on the
+    new frame and the pair head (each graph's own geovr.flops_per_clip)."""
+    from geovr_ros.inference.backends.base import ModelFileError
+    from geovr_ros.inference.metadata import MetadataError, read_metadata
+    from geovr_ros.inference.perception import SPLIT_GRAPHS
+
+    if pipeline.graphs != 'split':
+        return pipeline.metadata.flops_at(width, height)
+    total, sources = 0.0, []
+    for graph in SPLIT_GRAPHS:
+        path = pipeline.model_dir / f'{graph}.onnx'
+        if not path.is_file():
+            return None, f'{path} is missing (its metadata holds its FLOPs)'
+        try:
+            flops, source = read_metadata(path).flops_at(width, height)
+        except (MetadataError, ModelFileError) as error:
+            return None, f'{graph}: {error}'
+        if flops is None:
+            return None, f'{graph}: {source}'
+        total += flops
+        sources.append(source)
+    return total, f"frame encoder + pair head, {' / '.join(dict.fromkeys(sources))}"
+
+
 def run_benchmark(backend: str, model: str | os.PathLike, resolution: tuple[int, int],
                   iters: int = 50, warmup: int = 5, camera: tuple[int, int] | None = None,
                   gemm_size: int = 1024, **backend_options) -> dict:
@@ -120,7 +150,7 @@ def run_benchmark(backend: str, model: str | os.PathLike, resolution: tuple[int,
             stages[stage].append(result.timings_ms[stage])
 
     inference = latency_stats(infer_times)
-    flops, flops_source = pipeline.metadata.flops_at(*resolution)
+    flops, flops_source = camera_frame_flops(pipeline, *resolution)
     gemm = matmul_peak_gflops(gemm_size)
     report = {
         'backend': pipeline.backend.name, 'device': pipeline.backend.device,
@@ -131,7 +161,7 @@ def run_benchmark(backend: str, model: str | os.PathLike, resolution: tuple[int,
         'end_to_end': latency_stats(e2e_times),
         'end_to_end_stage_p50_ms': {k: float(np.median(v)) for k, v in stages.items()},
         'memory': {'peak_rss_mib': peak_rss_mib(), 'rss_before_load_mib': rss_before},
-        'flops_per_clip': flops, 'flops_source': flops_source,
+        'flops_per_camera_frame': flops, 'flops_source': flops_source,
         'matmul_peak_gflops': gemm,
         'machine': {'cpu_count': os.cpu_count(), 'platform': platform.platform(),
                     'processor': platform.processor() or platform.machine(),
@@ -187,8 +217,8 @@ def format_report(r: dict) -> str:
         '  matmul peak ' + ', '.join(f'{k} {v:.1f}' for k, v in r['matmul_peak_gflops'].items())
         + ' GFLOP/s',
     ]
-    if r.get('flops_per_clip'):
-        lines.append(f"  model {r['flops_per_clip'] / 1e9:.3f} GFLOP per clip "
+    if r.get('flops_per_camera_frame'):
+        lines.append(f"  model {r['flops_per_camera_frame'] / 1e9:.3f} GFLOP per camera frame "
                      f"({r['flops_source']}) -> {r['achieved_gflops']:.1f} GFLOP/s achieved, "
                      f"{r['percent_of_matmul_peak']:.0f} % of the matmul peak")
     else:
@@ -220,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--fixed-shapes', default='on', choices=('on', 'off', 'both'),
                         help='onnxruntime: sessions fixed to the input sizes (on, the default), the '
                              'session of free sizes (off), or each model both ways in the same rounds')
+    parser.add_argument('--thread-spinning', default='on', choices=('on', 'off', 'both'),
+                        help="onnxruntime: threads that busy-wait between operators (on, the default, as "
+                             "the node's backend_thread_spinning; a split model's stop when a run returns), "
+                             'threads that sleep (off), or each model both ways in the same rounds')
     parser.add_argument('--json', type=Path, default=None, help='write the result here')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
@@ -234,17 +268,21 @@ def main(argv: list[str] | None = None) -> int:
             options['precision'] = args.precision
         if args.rounds < 1:
             raise ValueError(f'rounds must be >= 1, got {args.rounds}')
-        ways = {'on': (True,), 'off': (False,), 'both': (True, False)}[args.fixed_shapes]
-        runs = {(str(model), fixed): [] for model in args.model for fixed in ways}
+        ways = {'on': (True,), 'off': (False,), 'both': (True, False)}
+        fixed_ways, spinning_ways = ways[args.fixed_shapes], ways[args.thread_spinning]
+        runs = {(str(model), fixed, spinning): [] for model in args.model
+                for fixed in fixed_ways for spinning in spinning_ways}
         for _ in range(args.rounds):
-            for model, fixed in runs:
+            for model, fixed, spinning in runs:
                 report = run_benchmark(
                     args.backend, model, parse_resolution(args.resolution), args.iters, args.warmup,
                     parse_resolution(args.camera) if args.camera else None, args.gemm_size,
-                    fixed_shapes=fixed, **options)
-                if len(ways) > 1:
-                    report['model'] += f" ({'fixed' if fixed else 'free'} shapes)"
-                runs[model, fixed].append(report)
+                    fixed_shapes=fixed, thread_spinning=spinning, **options)
+                labels = ([f"{'fixed' if fixed else 'free'} shapes"] if len(fixed_ways) > 1 else []) + \
+                    ([f"spinning {'on' if spinning else 'off'}"] if len(spinning_ways) > 1 else [])
+                if labels:
+                    report['model'] += f" ({', '.join(labels)})"
+                runs[model, fixed, spinning].append(report)
     except (InferenceError, ValueError) as error:
         print(f'geovr-bench: error: {error}', file=sys.stderr)
         return 2

@@ -60,10 +60,12 @@ class PerceptionPipeline:
         metadata: use this instead of reading it from the model's ONNX file.
         graphs: 'auto' (split when the model directory holds frame_encoder and pair_head,
             else single), 'single' or 'split' (see the module docstring).
-        **backend_options: passed to `create_backend`. In split mode ONNX Runtime's thread
-            spinning is turned off: the two sessions run in turn, and a session spinning
-            while the other works halves the speed. ONNX Runtime's sessions are fixed to the
-            input sizes unless `fixed_shapes=False` (a camera's sizes stay put; docs/deployment.md).
+        **backend_options: passed to `create_backend`. In split mode the graphs run in turn,
+            and a session spinning while the other works halves the speed: ONNX Runtime's
+            threads spin within a run (where `thread_spinning`, its default, asks) and stop
+            when it returns (`spin_after_run=False`). ONNX Runtime's sessions are fixed to
+            the input sizes unless `fixed_shapes=False` (a camera's sizes stay put;
+            docs/deployment.md).
     """
 
     def __init__(self, model: str | os.PathLike, backend: str | Backend = 'auto',
@@ -92,7 +94,7 @@ class PerceptionPipeline:
         self._encodings: list[tuple[PreparedFrame, dict[str, np.ndarray]]] = []
         backend_options = {'fixed_shapes': True, **backend_options}
         if self.graphs == 'split':
-            options = {**backend_options, 'thread_spinning': False}
+            options = {**backend_options, 'spin_after_run': False}
             self.encoder = create_backend(backend, model, graph='frame_encoder', **options)
             try:
                 self.backend = create_backend(backend, model, graph='pair_head', **options)

@@ -21,7 +21,8 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'leaves room for the executor and DDS threads on small CPUs.'),
     Param('backend_thread_spinning', True, 'Let idle ONNX Runtime threads busy-wait for the '
           'next operator (its default; faster on this project\'s benchmarks). False gives the '
-          'cores back between operators, for CPUs shared with heavier neighbours.'),
+          'cores back between operators, for CPUs shared with heavier neighbours. A split '
+          'model\'s graphs take turns: their threads stop spinning when each run returns.'),
     Param('input_size', [0, 0], 'Model input [width, height] in pixels, multiples of the '
           'model\'s geovr.shapes.multiple_of; the camera image is cut to its aspect, never '
           'stretched. [0, 0]: each camera at about the trained pixel count (geovr.input_size) '

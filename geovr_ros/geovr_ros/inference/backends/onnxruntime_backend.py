@@ -63,6 +63,13 @@ class OnnxRuntimeBackend(Backend):
             Runtime's default). Faster alone on a machine; where the threads share few cores
             with other work (a ROS node's executor and DDS threads), False gives those cores
             back between operators.
+        spin_after_run: with thread_spinning, let the threads spin on after a run returns
+            (ONNX Runtime's default). False stops them when it returns
+            (`session.force_spinning_stop`): for graphs that run in turn, whose threads
+            would otherwise spin against the next graph's (a split model's frame encoder and
+            pair head, whose camera frame this makes 1.18-1.29x faster than no spinning at
+            all: docs/model.md), and for frames that come tens of milliseconds apart, between
+            which spinning only burns the cores.
         fixed_shapes: run each set of input sizes on a session built for those sizes (module
             docstring; PerceptionPipeline turns it on); False (default) runs everything on the
             one session of free sizes.
@@ -75,7 +82,7 @@ class OnnxRuntimeBackend(Backend):
     def __init__(self, device: str = 'auto', intra_op_threads: int = 0,
                  inter_op_threads: int = 0, optimization: str = 'all',
                  thread_spinning: bool = True, fixed_shapes: bool = False,
-                 max_fixed_sessions: int = 4) -> None:
+                 max_fixed_sessions: int = 4, spin_after_run: bool = True) -> None:
         super().__init__()
         if device not in ('auto', 'cuda', 'cpu'):
             raise ValueError(f"device must be 'auto', 'cuda' or 'cpu', got {device!r}")
@@ -92,6 +99,7 @@ class OnnxRuntimeBackend(Backend):
         self.inter_op_threads = inter_op_threads
         self.optimization = optimization
         self.thread_spinning = bool(thread_spinning)
+        self.spin_after_run = bool(spin_after_run)
         self.fixed_shapes = bool(fixed_shapes)
         self.max_fixed_sessions = max_fixed_sessions
         self._session = None
@@ -123,6 +131,8 @@ class OnnxRuntimeBackend(Backend):
         spinning = '1' if self.thread_spinning else '0'
         options.add_session_config_entry('session.intra_op.allow_spinning', spinning)
         options.add_session_config_entry('session.inter_op.allow_spinning', spinning)
+        if self.thread_spinning and not self.spin_after_run:
+            options.add_session_config_entry('session.force_spinning_stop', '1')
         for name, size in (fixed_sizes or {}).items():
             options.add_free_dimension_override_by_name(name, size)
         return options
@@ -145,9 +155,9 @@ class OnnxRuntimeBackend(Backend):
         self.device = session.get_providers()[0]
         self.model_path = path
         LOG.info('onnxruntime loaded %s on %s (intra_op_threads=%d, inter_op_threads=%d, '
-                 'thread_spinning=%s, optimization=%s, fixed_shapes=%s)', path, self.device,
-                 self.intra_op_threads, self.inter_op_threads, self.thread_spinning,
-                 self.optimization, self.fixed_shapes)
+                 'thread_spinning=%s, spin_after_run=%s, optimization=%s, fixed_shapes=%s)', path,
+                 self.device, self.intra_op_threads, self.inter_op_threads, self.thread_spinning,
+                 self.spin_after_run, self.optimization, self.fixed_shapes)
 
     def fixed_sizes(self, inputs: dict[str, np.ndarray]) -> dict[str, int]:
         """{dimension name: size} of the graph's free dimensions in `inputs`; {} when the graph
