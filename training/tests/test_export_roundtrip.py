@@ -3,7 +3,9 @@ ONNX + metadata + torch.export program, the split frame encoder / pair head / ce
 parity torch vs ONNX Runtime on real frames, TensorRT static checks."""
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -46,7 +48,8 @@ def test_export_writes_a_valid_self_describing_model(exported):
     meta = read_metadata(onnx_path)
     assert meta.input_size == (128, 96)
     assert meta.config_sha256 == config_sha256(CONFIG)
-    assert meta.model_version.endswith('epoch3')
+    digest = hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()
+    assert meta.model_version.endswith(f'+epoch3.{digest[:12]}')   # the weights it was exported from
     assert meta.patch_size == 32 and meta.multiple_of == 32
     assert meta.outputs['depth']['unit'] == 'm'
     assert meta.shapes['declared'] == [[128, 96], [256, 192]]

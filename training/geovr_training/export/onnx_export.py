@@ -73,14 +73,18 @@ class ModelInfo:
 
 
 def load_model_info(checkpoint: str | Path, model_version: str | None = None) -> ModelInfo:
-    """Load a training checkpoint (geovr_training.model.load_checkpoint) for export."""
+    """Load a training checkpoint (geovr_training.model.load_checkpoint) for export. Without
+    `model_version` the graphs are named `geovr-s-<package version>+epoch<N>.<12 hex digits>`,
+    the digits the start of the checkpoint file's sha256 (`sha256sum checkpoint.pt`), so that a
+    running node's log and `geovr-bench` say which weights they run (a model card gives them)."""
     import geovr_training
     from geovr_training.model import IMAGE_MEAN, IMAGE_STD, load_checkpoint
+    from geovr_training.qa.checkpoint import file_sha256
 
     model, state = load_checkpoint(checkpoint)
     config = dict(state.get('config') or {})
     version = model_version or (f'geovr-s-{geovr_training.__version__}'
-                                f'+epoch{int(state.get("epoch", 0))}')
+                                f'+epoch{int(state.get("epoch", 0))}.{file_sha256(checkpoint)[:12]}')
     vocabularies = vocabularies_from(config)
     if getattr(model.args, 'cell_categories', None):  # the category head's columns (+ background)
         vocabularies['cell_categories'] = list(model.args.cell_categories)
