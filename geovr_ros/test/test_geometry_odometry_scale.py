@@ -54,6 +54,26 @@ def drive(scale: OdometryScale, model_error: float, alignment: float = 1.0, step
     return factors
 
 
+def test_poses_are_interpolated_along_the_shortest_rotation_and_give_the_motion_between_stamps():
+    from geovr_ros.geometry import invert_pose, so3_exp
+    reference = ReferenceTrajectory(history_s=10.0)
+    turn = so3_exp(np.array([0.0, 0.0, 0.6]))             # 0.6 rad about z between 1 s and 2 s
+    reference.add(1.0, [0.0, 0.0, 0.0], np.eye(3))
+    reference.add(2.0, [1.0, 0.0, 0.0], turn)
+    halfway = reference.pose_at(1.5)
+    np.testing.assert_allclose(halfway[:3, :3], so3_exp(np.array([0.0, 0.0, 0.3])), atol=1e-12)
+    np.testing.assert_allclose(halfway[:3, 3], [0.5, 0.0, 0.0])
+    motion = reference.motion(1.0, 2.0)                    # in the camera's axes at 1 s
+    np.testing.assert_allclose(motion, make_pose(turn, [1.0, 0.0, 0.0]), atol=1e-12)
+    np.testing.assert_allclose(reference.motion(1.5, 2.0), invert_pose(halfway) @ reference.pose_at(2.0))
+    assert reference.motion(0.5, 2.0) is None and reference.motion(1.0, 2.5) is None   # not held
+    reference.add(3.0, [2.0, 0.0, 0.0])                    # a position alone: no orientation there
+    assert reference.pose_at(2.5) is None and reference.position_at(2.5) is not None
+    for bad in (np.eye(3) * 2, np.full((3, 3), np.nan)):
+        with pytest.raises(ValueError, match='rotation'):
+            reference.add(4.0, [0.0, 0.0, 0.0], bad)
+
+
 def test_a_model_twice_too_far_is_scaled_by_a_half_without_chasing_its_own_factor():
     scale = OdometryScale(window=30, min_motion=0.05)
     assert scale.scale == 1.0

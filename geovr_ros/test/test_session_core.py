@@ -457,6 +457,35 @@ def test_a_reference_odometry_gives_the_models_depth_its_scale(pipeline):
         SessionConfig(scale_odometry_min_motion=0.0)
 
 
+def test_a_wheel_odometry_carries_the_pose_through_frames_tracking_fails_on(pipeline, caplog):
+    """tracking_fallback 'reference': the camera slides past the wall, then sees a blank view
+    for five frames while the wheel odometry says it turns 0.1 rad a frame: each blank frame
+    takes that turn (the motion model would carry the slide for three frames and then stand)."""
+    from geovr_ros.geometry import invert_pose, so3_exp
+    config = SessionConfig(scale_odometry_topic='odom', odom_child='base', tracking_fallback='reference')
+    session = Session(TwiceTooFar(pipeline), config, mount=np.eye(4))
+    blank = np.full_like(wall(0.0), 128)
+    poses = []
+    for i in range(13):
+        stamp, x = 10.0 + i / 30, 0.01 * min(i, 7)
+        turn = so3_exp(np.array([0.0, 0.1 * max(0, i - 7), 0.0]))
+        session.add_reference_pose(stamp, make_pose(turn, np.array([x, 0.0, 0.0])))
+        with caplog.at_level('WARNING'):
+            frame = session.process(wall(x) if i <= 7 else blank, K, stamp)
+        assert not frame.dropped
+        poses.append(frame.T_odom_cam)
+    assert session.geometric.tracker.reference_fallbacks == 5
+    assert session.diagnostics()['tracking_reference_fallbacks'] == '5'
+    for before, after in zip(poses[7:], poses[8:]):
+        np.testing.assert_allclose(invert_pose(before) @ after, make_pose(so3_exp(np.array([0.0, 0.1, 0.0])), np.zeros(3)),
+                                   atol=1e-9)
+    assert "the reference odometry's motion gives the pose" in caplog.text
+    with pytest.raises(ValueError, match="tracking_fallback 'reference'"):
+        SessionConfig(tracking_fallback='reference', odom_child='base')             # no reference odometry
+    with pytest.raises(ValueError, match="odom_child 'base'"):
+        SessionConfig(tracking_fallback='reference', scale_odometry_topic='odom')   # no mount to turn it
+
+
 def test_floor_height_from_mount_takes_the_cameras_height_above_the_base(pipeline, caplog):
     """floor_height_from_mount (odom_child base): the floor's scale at the mount's height of the
     optical centre above base_frame, taken when the mount is set; a mount at or below the

@@ -421,6 +421,35 @@ def test_a_failed_frame_continues_the_last_motion_for_fallback_frames(plane_sequ
             TrackerConfig(fallback_frames=bad)
 
 
+def test_a_measured_motion_places_failed_frames_and_the_motion_model_stands_in_without_one(plane_sequence):
+    """Fallback 'reference': a blank frame takes the measured motion given (a wheel odometry's),
+    however many fail in a row and whatever the last tracked motion was; a frame given none
+    takes the motion model's prediction, as fallback 'motion' does."""
+    images, depths, _ = plane_sequence
+    tracker = KeyframeTracker(TrackerConfig(fallback='reference', fallback_frames=1))
+    tracker.track(images[0], K, depths[0])
+    tracked = tracker.track(images[1], K, depths[1])
+    blank = np.full(images[0].shape, 128, np.uint8)
+    measured = np.eye(4)
+    measured[:3, :3] = np.array([[np.cos(0.2), 0, np.sin(0.2)], [0, 1, 0], [-np.sin(0.2), 0, np.cos(0.2)]])
+    measured[:3, 3] = [0.05, 0.0, 0.02]
+    pose = tracked.T_odom_cam
+    for _ in range(4):   # beyond fallback_frames: a measured motion is no guess that fades
+        step = tracker.track(blank, K, depths[2], fallback_T_prev_cur=measured)
+        pose = pose @ measured
+        assert step.status == 'fallback' and step.correspondences == 'reference'
+        np.testing.assert_allclose(step.T_odom_cam, pose, atol=1e-9)
+    assert tracker.reference_fallbacks == 4
+    motion_model = KeyframeTracker(TrackerConfig(fallback='motion', shift_fallback=False))
+    reference = KeyframeTracker(TrackerConfig(fallback='reference', shift_fallback=False))
+    for t in (motion_model, reference):
+        t.track(images[0], K, depths[0])
+        t.track(images[1], K, depths[1])
+    without = reference.track(blank, K, depths[2])
+    assert without.correspondences == '' and reference.reference_fallbacks == 0
+    np.testing.assert_allclose(without.T_odom_cam, motion_model.track(blank, K, depths[2]).T_odom_cam, atol=1e-9)
+
+
 def test_a_broken_learned_pose_is_no_motion_in_a_fallback():
     tracker = KeyframeTracker(TrackerConfig(fallback='learned'))
     blank = np.full((SIZE[1], SIZE[0]), 128, np.uint8)

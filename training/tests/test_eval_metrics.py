@@ -33,6 +33,15 @@ def _perfect(seq, scale_error=0.0, depth_factor=1.0):
     return SequencePrediction(depth, rel, traj, scales, np.zeros((n, 4)), 1.0)
 
 
+def test_split_all_loads_every_split_of_a_generated_dataset(tiny_data):
+    import json
+    splits = json.loads((tiny_data / 'manifest.json').read_text())['splits']
+    every = [n for names in splits.values() for n in names]
+    assert [s.name for s in load_sequences(tiny_data, 'all')] == every and len(set(every)) > 1
+    with pytest.raises(ValueError, match='no sequences'):
+        load_sequences(tiny_data, 'holdout')
+
+
 def test_metrics_of_ground_truth_are_perfect_and_errors_show(tiny_data):
     seq = load_sequences(tiny_data, 'test')[0]
     perfect = evaluate_sequence(_perfect(seq), seq.depth, seq.T_world_cam)
@@ -451,13 +460,18 @@ def test_geovr_eval_odometry_reference_odometry_scores_the_depth_the_session_pub
     table reports the scale it reached, its samples and the published depth's metric errors
     (over every frame, and over those after the first sample); the two error flags alone, or
     out of range, are refused."""
-    from geovr_training.evaluation.odometry import published_depth_errors, reference_positions
+    from geovr_ros.geometry import rotation_angle, so3_exp
+    from geovr_training.evaluation.odometry import published_depth_errors, reference_poses
     from geovr_training.export.onnx_export import export_model
     path = np.stack([np.eye(4)] * 3)
     path[:, 0, 3] = [0.0, 1.0, 3.0]
-    assert np.allclose(reference_positions(path, 0.1)[:, 0], [0.0, 1.1, 3.3])
-    noisy = reference_positions(path, 0.0, 0.01, seed=3)
+    path[1:, :3, :3] = [so3_exp(np.array([0.0, 0.0, 0.2])), so3_exp(np.array([0.0, 0.0, 0.5]))]
+    assert np.allclose(reference_poses(path, 0.1)[:, 0, 3], [0.0, 1.1, 3.3])
+    assert np.allclose(reference_poses(path)[:, :3, :3], path[:, :3, :3])    # the true orientations
+    noisy = reference_poses(path, 0.0, 0.01, seed=3)[:, :3, 3]
     assert 0 < np.abs(noisy - path[:, :3, 3]).max() < 0.06
+    turned = reference_poses(path, turn_error=0.1)                            # each turn 10 % long
+    assert [rotation_angle(R) for R in turned[:, :3, :3]] == pytest.approx([0.0, 0.22, 0.55])
     K = np.array([[100.0, 0, 31.5], [0, 100.0, 23.5], [0, 0, 1]])
     truth = np.full((48, 64), 2.0)
     half = K.copy()
@@ -479,5 +493,13 @@ def test_geovr_eval_odometry_reference_odometry_scores_the_depth_the_session_pub
     assert tracker['depth_abs_rel'] >= 0 and 0 <= tracker['depth_delta1'] <= 1
     assert tracker['odometry_scale_samples'] >= 1 and 0 <= tracker['depth_delta1_scaled'] <= 1   # after the first sample
     assert 'reference odometry scale' in (out / 'odometry.md').read_text()
+    assert 'reference_fallbacks' not in tracker   # the motion model places failed frames
+    carried = tmp_path / 'carried'                # --set tracking_fallback=reference: the reference does
+    assert eval_main(common + ['--out', str(carried), '--reference-odometry', '--reference-turn-error', '0.05',
+                               '--set', 'tracking_fallback=reference']) == 0
+    tracker = json.loads((carried / 'odometry.json').read_text())['per_sequence'][0]['tracker']
+    assert 0 <= tracker['reference_fallbacks'] <= tracker['failures']
     assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--reference-noise', '0.01']) == 2
+    assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--reference-turn-error', '0.1']) == 2
     assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--reference-odometry', '--reference-noise', '-1']) == 2
+    assert eval_main(common + ['--out', str(tmp_path / 'bad'), '--set', 'tracking_fallback=reference']) == 2

@@ -31,12 +31,14 @@ from collections import deque
 import numpy as np
 
 from ._arrays import as_float_array
+from .transforms import invert_pose, make_pose, non_rigid, so3_exp, so3_log
 
 
 class ReferenceTrajectory:
-    """Camera positions (3,) metres of a reference odometry by stamp (s), the last
-    `history_s` seconds of them, linearly interpolated between two stamps that bracket the
-    asked one. Fed from one thread (an odometry subscription), read from another."""
+    """Camera poses of a reference odometry by stamp (s): positions (3,) metres and, where
+    given, orientations (3, 3); the last `history_s` seconds of them, interpolated between two
+    stamps that bracket the asked one (positions linearly, orientations along the shortest
+    rotation). Fed from one thread (an odometry subscription), read from another."""
 
     def __init__(self, history_s: float = 60.0):
         if not np.isfinite(history_s) or history_s <= 0:
@@ -44,49 +46,87 @@ class ReferenceTrajectory:
         self.history_s = float(history_s)
         self._stamps: list[float] = []
         self._positions: list[np.ndarray] = []
+        self._rotations: list[np.ndarray | None] = []
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._stamps)
 
-    def add(self, stamp: float, position) -> None:
-        """The camera's position (3,) metres at `stamp` (s). The newest stamp again replaces
-        its position (a publisher that sends a stamp twice); an older one starts a new history
-        (a recording played again, a clock reset). Raises ValueError for a non-finite stamp or
-        position."""
+    def add(self, stamp: float, position, rotation=None) -> None:
+        """The camera's position (3,) metres and orientation `rotation` (3, 3) (None: not
+        known) at `stamp` (s). The newest stamp again replaces its pose (a publisher that
+        sends a stamp twice); an older one starts a new history (a recording played again, a
+        clock reset). Raises ValueError for a non-finite stamp, position or rotation, or a
+        rotation that is not one."""
         stamp = float(stamp)
         if not np.isfinite(stamp):
             raise ValueError(f'a reference stamp must be finite, got {stamp!r}')
         position = as_float_array(position, 'position', (3,), finite=True).reshape(3)
+        if rotation is not None:
+            rotation = as_float_array(rotation, 'rotation', (3, 3), finite=True).reshape(3, 3)
+            if non_rigid(make_pose(rotation, np.zeros(3)))[0]:
+                raise ValueError(f'rotation is not a rotation matrix: {rotation.tolist()}')
         with self._lock:
             if self._stamps and stamp == self._stamps[-1]:
-                self._positions[-1] = position
+                self._positions[-1], self._rotations[-1] = position, rotation
                 return
             if self._stamps and stamp < self._stamps[-1]:
-                self._stamps.clear()
-                self._positions.clear()
+                self._clear()
             self._stamps.append(stamp)
             self._positions.append(position)
+            self._rotations.append(rotation)
             cut = bisect.bisect_left(self._stamps, stamp - self.history_s)
             if cut:
-                del self._stamps[:cut], self._positions[:cut]
+                del self._stamps[:cut], self._positions[:cut], self._rotations[:cut]
+
+    def _bracket(self, stamp: float) -> tuple[int, int, float] | None:
+        """(i0, i1, w): the kept samples around `stamp` and its weight between them (i0 == i1 on
+        a kept stamp); None outside the history. Under the lock."""
+        i = bisect.bisect_left(self._stamps, stamp)
+        if i < len(self._stamps) and self._stamps[i] == stamp:
+            return i, i, 0.0
+        if i == 0 or i == len(self._stamps):
+            return None
+        t0, t1 = self._stamps[i - 1], self._stamps[i]
+        return i - 1, i, (stamp - t0) / (t1 - t0)
 
     def position_at(self, stamp: float) -> np.ndarray | None:
         """(3,) metres at `stamp`, interpolated; None outside the kept history."""
         with self._lock:
-            i = bisect.bisect_left(self._stamps, stamp)
-            if i < len(self._stamps) and self._stamps[i] == stamp:
-                return self._positions[i].copy()
-            if i == 0 or i == len(self._stamps):
+            found = self._bracket(stamp)
+            if found is None:
                 return None
-            t0, t1 = self._stamps[i - 1], self._stamps[i]
-            w = (stamp - t0) / (t1 - t0)
-            return (1 - w) * self._positions[i - 1] + w * self._positions[i]
+            i0, i1, w = found
+            return (1 - w) * self._positions[i0] + w * self._positions[i1]
+
+    def pose_at(self, stamp: float) -> np.ndarray | None:
+        """The camera's pose (4, 4) at `stamp`, interpolated; None outside the kept history or
+        where an orientation around it was not given."""
+        with self._lock:
+            found = self._bracket(stamp)
+            if found is None:
+                return None
+            i0, i1, w = found
+            R0, R1 = self._rotations[i0], self._rotations[i1]
+            if R0 is None or R1 is None:
+                return None
+            position = (1 - w) * self._positions[i0] + w * self._positions[i1]
+        return make_pose(R0 @ so3_exp(w * so3_log(R0.T @ R1)), position)
+
+    def motion(self, stamp_from: float, stamp_to: float) -> np.ndarray | None:
+        """T_from_to (4, 4): the camera's motion from `stamp_from` to `stamp_to` in its own
+        axes at `stamp_from` (metres); None where the history does not hold both poses."""
+        start, end = self.pose_at(stamp_from), self.pose_at(stamp_to)
+        return None if start is None or end is None else invert_pose(start) @ end
+
+    def _clear(self) -> None:
+        self._stamps.clear()
+        self._positions.clear()
+        self._rotations.clear()
 
     def clear(self) -> None:
         with self._lock:
-            self._stamps.clear()
-            self._positions.clear()
+            self._clear()
 
 
 _NO_DISPLACEMENT = (np.zeros(3), np.zeros(3))   # never changed in place: sums make new arrays

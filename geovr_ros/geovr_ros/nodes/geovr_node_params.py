@@ -124,8 +124,10 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'the frame (tracking_fallback gives its pose, the reason is in the diagnostics).'),
     Param('tracking_fallback', 'motion', 'A frame that tracking failed on takes: motion, the '
           'constant-velocity prediction (the last tracked motion, for tracking_fallback_frames '
-          'failed frames in a row, then none), or learned, the learned relative pose (worse than no '
-          'motion on the real recordings measured).'),
+          'failed frames in a row, then none), learned, the learned relative pose (worse than no '
+          'motion on the real recordings measured), or reference, the camera\'s motion since the '
+          'previous frame in the wheel odometry of scale_odometry_topic (needs odom_child base; '
+          'the motion model where that odometry does not cover both frames).'),
     Param('tracking_fallback_frames', 3, 'The last tracked motion carries up to this many failed '
           'frames in a row (a camera turning past a blank wall keeps turning), then no motion; '
           '1: once.'),

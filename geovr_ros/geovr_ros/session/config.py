@@ -22,7 +22,10 @@ class SessionConfig:
     odometry_method: 'geometric' (PnP on the model's depth; a failed frame takes the pose
     `tracking_fallback` names: 'motion' the constant-velocity prediction, the last tracked
     motion for `tracking_fallback_frames` failed frames in a row, 'learned' the learned
-    relative pose) or 'learned' (the pose head alone). Frame names (odom_frame, map_frame,
+    relative pose, 'reference' the camera's motion since the previous frame in the reference
+    odometry of `scale_odometry_topic`, where it holds both frames' stamps (the motion model
+    where not; needs odom_child 'base', whose mount turns the base's motion into the
+    camera's)) or 'learned' (the pose head alone). Frame names (odom_frame, map_frame,
     base_frame, odom_child) are those a question's target_frame may name.
     log_throttle_period: seconds between two 'geometric tracking failed' log lines.
     odom_level_from_depth: with odom_child 'camera', the first frame's up is the one its depth
@@ -122,6 +125,10 @@ class SessionConfig:
             raise ValueError(f'give the depth one scale source: scale_odometry_topic '
                              f'{self.scale_odometry_topic!r} or the floor (floor_camera_height, '
                              f'floor_height_from_mount), not both')
+        if self.tracking_fallback == 'reference' and not (self.scale_odometry_topic and self.odom_child == 'base'):
+            raise ValueError(f"tracking_fallback 'reference' needs a reference odometry (scale_odometry_topic, "
+                             f"got {self.scale_odometry_topic!r}) and odom_child 'base' (its mount turns the "
+                             f"base's motion into the camera's; got {self.odom_child!r})")
         if not np.isfinite(self.scale_odometry_min_motion) or self.scale_odometry_min_motion <= 0:
             raise ValueError(f'scale_odometry_min_motion must be a positive number of metres, got '
                              f'{self.scale_odometry_min_motion!r}')

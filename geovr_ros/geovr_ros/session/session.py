@@ -134,6 +134,7 @@ class Session:
         self._latest = None                # (stamp, T_odom_cam, camera_frame, T_map_odom)
         self._camera_up_sum = np.zeros(3)  # the processed frames' up (minus optical y) in odom, summed
         self._learned_last: np.ndarray | None = None  # learned pose of the previous frame
+        self._tracked_stamp: float | None = None       # stamp of the frame the tracker placed last
         self._scale = float('nan')
         self._keyframe_inputs: dict[int, _KeptKeyframe] = {}  # map keyframe id -> what verification needs
         self._map_keyframe_anchors: dict[int, tuple[int, np.ndarray]] = {}   # map keyframe id -> (tracking keyframe, T_kf_cam)
@@ -197,7 +198,7 @@ class Session:
         T = np.asarray(T_ref_cam, dtype=np.float64)
         if T.shape != (4, 4):
             raise ValueError(f'T_ref_cam must be a 4x4 matrix, got shape {T.shape}')
-        self.odometry_scale.reference.add(stamp, T[:3, 3])
+        self.odometry_scale.reference.add(stamp, T[:3, 3], T[:3, :3])
 
     def _floor_from_mount(self, T_base_opt: np.ndarray) -> None:
         """floor_height_from_mount: the floor's scale at the mount's height of the optical centre
@@ -405,13 +406,17 @@ class Session:
     def _track_geometric(self, rgb, K, result: PerceptionResult, learned: OdometryUpdate, depth
                          ) -> tuple[OdometryUpdate, np.ndarray | None, object]:
         """The frame's pose from PnP on the model's depth (or `depth`); the fallback is the
-        motion model's pose or the learned relative one (`tracking_fallback`). Returns the
-        update to publish (same stamp and new_reference, geometric pose and velocities), its
-        covariance in odom axes or None, the GeometricStep."""
+        motion model's pose, the learned relative one or the reference odometry's motion
+        (`tracking_fallback`). Returns the update to publish (same stamp and new_reference,
+        geometric pose and velocities), its covariance in odom axes or None, the GeometricStep."""
         import cv2
-        prior = None if self._learned_last is None else relative_pose(self._learned_last,
-                                                                      learned.T_odom_cam)
-        self._learned_last = learned.T_odom_cam
+        if self.config.tracking_fallback == 'reference':
+            prior = None if self._tracked_stamp is None else \
+                self.odometry_scale.reference.motion(self._tracked_stamp, learned.stamp)
+        else:
+            prior = None if self._learned_last is None else relative_pose(self._learned_last,
+                                                                          learned.T_odom_cam)
+        self._learned_last, self._tracked_stamp = learned.T_odom_cam, learned.stamp
         depth_map, depth_K = (result.depth, result.K) if depth is None else depth
         tracked = self.geometric.track(learned.stamp, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), K,
                                        depth_map, depth_K, prior)
@@ -423,9 +428,10 @@ class Session:
             now = time.monotonic()
             if now - self._tracking_warned >= self.config.log_throttle_period:
                 self._tracking_warned = now
-                used = 'the learned pose' if self.config.tracking_fallback == 'learned' else 'the motion model'
-                if step.correspondences == 'shift':
-                    used = "the image shift's turn (no tracked motion left to carry)"
+                used = {'shift': "the image shift's turn (no tracked motion left to carry)",
+                        'reference': "the reference odometry's motion"}.get(
+                    step.correspondences,
+                    'the learned pose' if self.config.tracking_fallback == 'learned' else 'the motion model')
                 self.log.warning(f'geometric tracking failed, {used} gives the pose: {step.reason}')
         covariance = None
         if step.covariance is not None:
@@ -638,7 +644,7 @@ class Session:
         if self.geometric is not None:
             self.geometric.reset()
         self._map_keyframe_anchors.clear()   # their tracking keyframes belonged to the old odometry
-        self._learned_last = None
+        self._learned_last = self._tracked_stamp = None
         if self.odometry_scale is not None:
             self.odometry_scale.restart()
         self.memory.clear()
@@ -897,6 +903,7 @@ class Session:
                            'tracking_flow_frames': str(tracker.flow_tracked),
                            'tracking_shift_recoveries': str(tracker.shift_recoveries),
                            'tracking_shift_fallbacks': str(tracker.shift_fallbacks),
+                           'tracking_reference_fallbacks': str(tracker.reference_fallbacks),
                            'tracking_depth_scale': f'{step.depth_scale:.3f}' if step else 'nan'})
             window = tracker.window
             if window is not None:

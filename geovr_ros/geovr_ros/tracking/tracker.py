@@ -20,7 +20,7 @@ from geovr_ros.tracking.bundle import BundleConfig
 from geovr_ros.tracking.window import KeyframeWindow, carry_landmarks
 
 
-FALLBACKS = ('motion', 'learned')   # TrackerConfig.fallback
+FALLBACKS = ('motion', 'learned', 'reference')   # TrackerConfig.fallback
 # A pose searched from the image shift's turn must hold at least this share of its
 # correspondences as inliers: from a guessed turn, RANSAC can trade rotation for translation on
 # a minority (hololens_office test split: 26 of 66, 0.3 m off, where the motion model's pose
@@ -47,8 +47,10 @@ class TrackerConfig:
     share of those the keyframe had on its first tracked frame. keyframe_translation_m,
     keyframe_rotation_rad: a new keyframe beyond this motion from the keyframe.
     fallback: a failed frame's pose: 'motion', the motion model's prediction (the last tracked
-    frame's motion), or 'learned', the learned relative pose given to `track` (no motion
-    without one). fallback_frames: the last tracked motion carries up to this many failed frames
+    frame's motion), 'learned', the learned relative pose given to `track` (no motion
+    without one), or 'reference', a measured motion given to `track` (a robot's wheel
+    odometry since the previous frame; the motion model's prediction without one).
+    fallback_frames: the last tracked motion carries up to this many failed frames
     in a row (their pose with fallback 'motion', and where the next frame is searched for with
     either), then no motion: a camera that was turning keeps turning through a blank view or a
     blur (session 54, 3: 98 rendered rooms at 10 fps map ATE Sim(3) 0.087 -> 0.083 m, SE(3)
@@ -205,7 +207,8 @@ class TrackingStep:
     keyframe: the new Keyframe when this frame became one (for mapping), else None;
     correspondences: what the pose came from, 'flow' or 'descriptors' ('' when tracking failed
     or on the first frame; 'shift' when it failed and the image shift gave its turn,
-    `TrackerConfig.shift_fallback`); map_depth_ratio: on a frame tracked into a new keyframe,
+    `TrackerConfig.shift_fallback`; 'reference' when it failed and a measured motion gave its
+    pose, fallback 'reference'); map_depth_ratio: on a frame tracked into a new keyframe,
     the median ratio of the old keyframe's inlier points' depth, seen from here, to this
     frame's own depth there: the map's units (in which the tracker measured the motion from
     the old keyframe) per unit of the depth given (NaN otherwise, or when too few agree).
@@ -341,6 +344,7 @@ class KeyframeTracker:
         self.surprises = 0           # poses refused: far from the prediction with few inliers
         self.shift_recoveries = 0    # frames tracked only from the image shift's turn (shift_recovery)
         self.shift_fallbacks = 0     # failed frames that took the image shift's turn (shift_fallback)
+        self.reference_fallbacks = 0  # failed frames that took a measured motion (fallback 'reference')
         self.keyframes_created = 0
         self.failures = 0
         self._window = self._new_window()
@@ -400,8 +404,9 @@ class KeyframeTracker:
               fallback_T_prev_cur: np.ndarray | None = None) -> TrackingStep:
         """One frame: gray uint8 (H, W); K (3, 3) of it; depth (h, w) metres of the same frame
         (the model's or a sensor's) with intrinsics depth_K (default K); fallback_T_prev_cur
-        (4, 4) the learned relative pose from the previous frame, used when PnP fails (no
-        motion when None)."""
+        (4, 4) the relative pose from the previous frame that `config.fallback` 'learned' or
+        'reference' takes when PnP fails (None: no motion for 'learned', the motion model for
+        'reference'; a non-rigid one: no motion)."""
         cfg = self.config
         K = np.asarray(K, dtype=np.float64)
         depth_K = K if depth_K is None else np.asarray(depth_K, dtype=np.float64)
@@ -461,23 +466,26 @@ class KeyframeTracker:
                                 solution.rms_px, keyframe, 'flow' if followed else 'descriptors', map_depth_ratio)
         else:
             self.failures += 1
-            if cfg.fallback == 'motion':
+            by_motion = cfg.fallback == 'motion' or (cfg.fallback == 'reference' and fallback_T_prev_cur is None)
+            if by_motion:
                 prior = self._T_motion             # the last tracked motion, for fallback_frames failures in a row
             else:
                 prior = np.eye(4) if fallback_T_prev_cur is None else np.asarray(fallback_T_prev_cur, np.float64)
                 if non_rigid(prior)[0]:           # non-finite counts as non-rigid
-                    prior = np.eye(4)              # a broken learned pose: no motion rather than poison
-            turned = (cfg.shift_fallback and shift_turn is not None and cfg.fallback == 'motion'
+                    prior = np.eye(4)              # a broken given pose: no motion rather than poison
+            turned = (cfg.shift_fallback and shift_turn is not None and by_motion
                       and not self._motion_tracked)   # no tracked motion to carry: the measured turn
             if turned:
                 prior = prior.copy()
                 prior[:3, :3] = shift_turn[:3, :3]
                 self.shift_fallbacks += 1
+            measured = cfg.fallback == 'reference' and not by_motion
+            self.reference_fallbacks += measured
             T_odom_cam = self._T_odom_last @ prior
             keyframe = self._new_keyframe(features, depth, depth_K, K, T_odom_cam, kf.depth_scale, None)
             self._restart_window(keyframe)
             step = TrackingStep(T_odom_cam, 'fallback', reason, len(point_index), 0, None, True, kf.depth_scale,
-                                keyframe=keyframe, correspondences='shift' if turned else '')
+                                keyframe=keyframe, correspondences='shift' if turned else 'reference' if measured else '')
         if cfg.correspondences == 'flow':
             if step.keyframe is not None:
                 self._follow_from(gray, step.keyframe)

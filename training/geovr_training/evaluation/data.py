@@ -9,8 +9,9 @@ from pathlib import Path
 
 def load_sequences(path: str | Path, split: str = 'test', max_sequences: int | None = None,
                    max_frames: int | None = None, truth_time_offset: float = 0.0) -> list:
-    """Sequences (geovr_training.data.types.Sequence) to evaluate, each cut to `max_frames`;
-    truth_time_offset (s): a TUM recording's true poses looked up that much after each frame's
+    """Sequences (geovr_training.data.types.Sequence) to evaluate, each cut to `max_frames`: a
+    generated dataset's `split` ('all': every split's, in the manifest's order), or the one
+    recording `path` holds; truth_time_offset (s): a TUM recording's true poses looked up that much after each frame's
     stamp (`geovr_ros.recordings.tum.open_tum`); refused for a generated dataset, whose truth is
     the render's own."""
     path = Path(path)
@@ -22,7 +23,8 @@ def load_sequences(path: str | Path, split: str = 'test', max_sequences: int | N
                              f'has its own clock, not to the generated dataset {str(path)!r}')
         from geovr_training.data.shards import SHARD_SUFFIX, read_manifest, read_shard
         manifest = read_manifest(path)
-        names = manifest['splits'].get(split)
+        names = (list(dict.fromkeys(n for names in manifest['splits'].values() for n in names))
+                 if split == 'all' else manifest['splits'].get(split))
         if not names:
             raise ValueError(f'dataset {str(path)!r} has no sequences in split {split!r}; '
                              f'splits: { {k: len(v) for k, v in manifest["splits"].items()} }')

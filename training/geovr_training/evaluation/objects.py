@@ -596,15 +596,15 @@ def _runtime_room(session, seq, radius: float, reference_odometry: bool = False
     with its belief, the shown objects in the map frame)) (`evaluate_runtime_rendered`). With
     `reference_odometry` the room's true camera positions, in its first camera's frame, are
     the session's reference odometry (`Session.add_reference_pose` before each frame)."""
-    from geovr_ros.geometry import invert_pose, make_pose, transform_points, umeyama_alignment
+    from geovr_ros.geometry import invert_pose, transform_points, umeyama_alignment
     from geovr_training.data.types import SceneGraph
-    from geovr_training.evaluation.odometry import reference_positions, session_stamps
+    from geovr_training.evaluation.odometry import reference_poses, session_stamps
     stamps, _ = session_stamps(seq)
-    reference = reference_positions(invert_pose(seq.T_world_cam[0]) @ seq.T_world_cam) if reference_odometry else None
+    reference = reference_poses(invert_pose(seq.T_world_cam[0]) @ seq.T_world_cam) if reference_odometry else None
     est, true = [], []
     for i in range(len(seq)):
         if reference is not None:
-            session.add_reference_pose(stamps[i], make_pose(np.eye(3), reference[i]))
+            session.add_reference_pose(stamps[i], reference[i])
         frame = session.process(seq.rgb[i], seq.K[i], stamps[i])
         if not frame.dropped:
             est.append(frame.T_map_cam if frame.T_map_odom is not None else frame.T_odom_cam)

@@ -17,8 +17,10 @@ Rows of one table (JSON, Markdown, trajectory PNG in --out):
 `--set NAME=VALUE` changes a node parameter the session reads (`SessionConfig`: tracking_*,
 keyframe_*, localization_enabled...), to try it on a recording before putting it in
 config/geovr.yaml. `--reference-odometry` feeds the session the true camera path as a robot's
-wheel odometry (`scale_odometry_topic`), optionally with a length error and noise; the
-published depth's metric errors are reported either way. `--cache DIR` keeps every model
+wheel odometry (`scale_odometry_topic`), optionally with a length error, noise and a turn error;
+with `--set tracking_fallback=reference` it also places the frames tracking fails on (the
+session then runs with odom_child base, the first camera being the base); the published
+depth's metric errors are reported either way. `--cache DIR` keeps every model
 output in DIR, keyed by the model's files and the two input frames, so that a repeated run
 (another --set) replays the session without running the model (the model's own timings are
 then not measured). The object map does not touch odometry and is left off.
@@ -134,7 +136,7 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     learned pose head poses: each (N, 4, 4), stats, map poses after the last optimisation
     (`final_map_poses`; None without a pose graph)). With true poses, the stats say how well
     the published odometry covariance describes the errors (`odometry_covariance_consistency`).
-    `reference` (N, 3) metres: the camera's position in a reference odometry at each frame,
+    `reference` (N, 4, 4): the camera's pose in a reference odometry at each frame (metres),
     given to the session before the frame (`Session.add_reference_pose`; the config must set
     scale_odometry_topic). On the model's depth, with the recording's true depth, the stats
     hold the published depth's metric errors (`published_depth_errors`): the mean over every
@@ -142,7 +144,7 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     (suffix `_scaled`)."""
     from tqdm import tqdm
 
-    from geovr_ros.geometry import invert_pose, make_pose, rotate_covariance
+    from geovr_ros.geometry import invert_pose, rotate_covariance
     from geovr_ros.session import Session
     mount = np.eye(4) if mount is None else np.asarray(mount, np.float64)
     session = Session(pipeline, config, mount=mount)
@@ -157,7 +159,7 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
     for i in tqdm(range(len(seq)), desc='session' + (', true depth' if true_depth else ''),
                   disable=not progress):
         if reference is not None:
-            session.add_reference_pose(stamps[i], make_pose(np.eye(3), reference[i]))
+            session.add_reference_pose(stamps[i], reference[i])
         depth = (seq.depth[i], seq.K[i]) if true_depth else None
         scaled = session.odometry_scale is not None and session.odometry_scale.samples > 0
         frame = session.process(seq.rgb[i], seq.K[i], stamps[i], depth=depth)
@@ -204,6 +206,8 @@ def run_session(seq, pipeline, true_depth: bool = False, config=None, progress: 
              'travelled_answer_m': _travelled_answer(session, stamps),
              'model_ms_median': float(np.median(model_ms)) if model_ms else float('nan'),
              'frames_dropped': float(dropped)}
+    if session.config.tracking_fallback == 'reference':
+        stats['reference_fallbacks'] = float(tracker.reference_fallbacks)
     if session.floor is not None:
         stats['floor_frames'] = session.floor.frames_with_floor / max(len(seq), 1)
         stats['floor_scale'] = session.floor.scale
@@ -245,15 +249,21 @@ def published_depth_errors(depth: np.ndarray, K: np.ndarray, true_depth: np.ndar
     return row['abs_rel'], row['delta1']
 
 
-def reference_positions(gt: np.ndarray, length_error: float = 0.0, noise_m: float = 0.0,
-                        seed: int = 0) -> np.ndarray:
-    """(N, 3) metres: what a reference odometry (a robot's wheel odometry) would say of the
-    true camera poses `gt` (N, 4, 4): every length times 1 + `length_error` (a wheel's radius
-    off by that much), plus Gaussian noise of `noise_m` metres on each position."""
+def reference_poses(gt: np.ndarray, length_error: float = 0.0, noise_m: float = 0.0,
+                    seed: int = 0, turn_error: float = 0.0) -> np.ndarray:
+    """(N, 4, 4): what a reference odometry (a robot's wheel odometry) would say of the true
+    camera poses `gt` (N, 4, 4): every length times 1 + `length_error` (a wheel's radius off
+    by that much), plus Gaussian noise of `noise_m` metres on each position; the orientations
+    the true ones with every turn from one pose to the next times 1 + `turn_error` (a wheel
+    base or gyro off by that much: the heading error grows with the turns)."""
+    from geovr_ros.geometry import make_pose, so3_exp, so3_log
     positions = gt[:, :3, 3] * (1.0 + length_error)
     if noise_m > 0:
         positions = positions + np.random.default_rng(seed).normal(0.0, noise_m, positions.shape)
-    return positions
+    rotations = [gt[0, :3, :3]]
+    for before, after in zip(gt[:-1, :3, :3], gt[1:, :3, :3]):
+        rotations.append(rotations[-1] @ so3_exp((1.0 + turn_error) * so3_log(before.T @ after)))
+    return np.stack([make_pose(R, t) for R, t in zip(rotations, positions)])
 
 
 def known_floor_session(seq, config):
@@ -276,17 +286,23 @@ def known_floor_session(seq, config):
     return dataclasses.replace(config, floor_camera_height=height, odom_child='base'), mount
 
 
-def session_config(assignments: list[str], objects_enabled: bool = False):
-    """The node's default `SessionConfig` with `NAME=VALUE` assignments (values read as YAML,
-    as every `--set` of the project reads them, then checked against the field's type), the
-    object map off unless `objects_enabled`. Raises ValueError naming an unknown parameter or
-    a value of the wrong type."""
+def session_config(assignments: list[str], objects_enabled: bool = False, **defaults):
+    """The node's default `SessionConfig` with `defaults` (field values) and then the `NAME=VALUE`
+    assignments (values read as YAML, as every `--set` of the project reads them, then checked
+    against the field's type), the object map off unless `objects_enabled`. Raises ValueError
+    naming an unknown parameter or a value of the wrong type."""
+    from geovr_ros.session import SessionConfig
+    return SessionConfig(**{'objects_enabled': objects_enabled, **defaults, **session_overrides(assignments)})
+
+
+def session_overrides(assignments: list[str]) -> dict:
+    """{field: value} of `SessionConfig` from `--set NAME=VALUE` assignments (`session_config`)."""
     from geovr_ros.session import SessionConfig
     from geovr_training.train.config import ConfigError, parse_overrides
     kinds = {f.name: f.type if isinstance(f.type, str) else f.type.__name__
              for f in dataclasses.fields(SessionConfig)}
     accepted = {'bool': (bool,), 'int': (int,), 'float': (int, float), 'str': (str,)}
-    values = {'objects_enabled': objects_enabled}
+    values = {}
     for assignment in assignments:
         try:
             (name, value), = parse_overrides([assignment]).items()
@@ -301,7 +317,7 @@ def session_config(assignments: list[str], objects_enabled: bool = False):
         if not isinstance(value, accepted[kind]) or (kind != 'bool' and isinstance(value, bool)):
             raise ValueError(f'--set {assignment!r}: {name} must be of type {kind}')
         values[name] = float(value) if kind == 'float' else value
-    return SessionConfig(**values)
+    return values
 
 
 class CachedPipeline:
@@ -380,6 +396,7 @@ COLUMNS = (('ate_sim3_m', 'ATE Sim(3) m', '.3f'), ('ate_sim3_pct', 'Sim(3) % pat
            ('failures', 'tracking failures', '.1f'),
            ('shift_recoveries', 'tracked from the image shift', '.1f'),
            ('shift_fallbacks', 'failed, turned by the image shift', '.1f'),
+           ('reference_fallbacks', "failed, placed by the reference odometry's motion", '.1f'),
            ('loop_closures', 'loop closures', '.1f'), ('tracking_ms_median', 'tracking ms (median)', '.1f'),
            ('graph_ms_mean', 'graph ms (mean)', '.1f'),
            ('covariance_within_95', 'odometry covariance: position errors inside its 95 %', '.2f'),
@@ -414,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--model', required=True, help='exported model directory (perception.onnx, '
                                                        'or the split graphs of GeoVR-S v2)')
     parser.add_argument('--data', required=True, help='dataset folder (its --split) or a real recording')
-    parser.add_argument('--split', default='test')
+    parser.add_argument('--split', default='test', help="a generated dataset's split ('all': every one)")
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--backend', default='onnxruntime', help='runtime backend (default onnxruntime)')
     parser.add_argument('--max-frames', type=int, default=None)
@@ -442,20 +459,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--reference-noise', type=float, default=0.0, metavar='M',
                         help='with --reference-odometry: Gaussian noise of M metres on each reference '
                              'position (default 0)')
+    parser.add_argument('--reference-turn-error', type=float, default=0.0, metavar='F',
+                        help="with --reference-odometry: the reference's turns times 1 + F (default 0: the "
+                             "true orientations, which --set tracking_fallback=reference takes for a failed "
+                             "frame; the session then runs with odom_child base and the first camera as base)")
     args = parser.parse_args(argv)
 
     from geovr_ros.inference import MetadataError, ModelFileError, PerceptionPipeline
     from geovr_training.evaluation.data import load_sequences
     try:
-        config = session_config(args.set)
+        defaults = {}
+        if args.reference_odometry:
+            defaults['scale_odometry_topic'] = 'truth'
+            if session_overrides(args.set).get('tracking_fallback') == 'reference':
+                defaults['odom_child'] = 'base'   # the reference is the camera's own path: the base is the camera
+        config = session_config(args.set, **defaults)
         if args.reference_odometry:
             config = dataclasses.replace(config, scale_odometry_topic=config.scale_odometry_topic or 'truth')
-        elif args.reference_length_error or args.reference_noise:
-            raise ValueError('--reference-length-error and --reference-noise need --reference-odometry')
+        elif args.reference_length_error or args.reference_noise or args.reference_turn_error:
+            raise ValueError('--reference-length-error, --reference-noise and --reference-turn-error need '
+                             '--reference-odometry')
         if not (np.isfinite(args.reference_noise) and args.reference_noise >= 0
-                and np.isfinite(args.reference_length_error) and args.reference_length_error > -1):
-            raise ValueError(f'--reference-noise must be >= 0 metres and --reference-length-error > -1, got '
-                             f'{args.reference_noise!r} and {args.reference_length_error!r}')
+                and np.isfinite(args.reference_length_error) and args.reference_length_error > -1
+                and np.isfinite(args.reference_turn_error) and args.reference_turn_error > -1):
+            raise ValueError(f'--reference-noise must be >= 0 metres, --reference-length-error and '
+                             f'--reference-turn-error > -1, got {args.reference_noise!r}, '
+                             f'{args.reference_length_error!r} and {args.reference_turn_error!r}')
         sequences = load_sequences(args.data, args.split, args.max_sequences, args.max_frames,
                                    truth_time_offset=args.truth_time_offset)
         pipeline = PerceptionPipeline(args.model, backend=args.backend)
@@ -483,8 +512,8 @@ def main(argv: list[str] | None = None) -> int:
             if mount is None:
                 print(f'geovr-eval odometry: {seq.name}: no floor or no gravity in its truth: run without '
                       f'floor_camera_height', file=sys.stderr)
-        reference = reference_positions(gt, args.reference_length_error, args.reference_noise) \
-            if args.reference_odometry else None
+        reference = reference_poses(gt, args.reference_length_error, args.reference_noise,
+                                    turn_error=args.reference_turn_error) if args.reference_odometry else None
         est_model, map_model, pose_head, stats_model, final_model = run_session(
             seq, pipeline, config=seq_config, progress=not args.no_progress, mount=mount, reference=reference)
         on_map = {k: stats_model.pop(k) for k in list(stats_model) if k.startswith('map_covariance_')}
@@ -497,8 +526,9 @@ def main(argv: list[str] | None = None) -> int:
             rows['tracker_final'] = trajectory_row(final_model, gt)
         est_true = None
         if seq.depth is not None:
-            est_true, map_true, _, stats_true, final_true = run_session(
-                seq, pipeline, true_depth=True, config=seq_config, progress=not args.no_progress, mount=mount)
+            est_true, map_true, _, stats_true, final_true = run_session(   # the reference too: a failed frame's pose
+                seq, pipeline, true_depth=True, config=seq_config, progress=not args.no_progress, mount=mount,
+                reference=reference)
             on_map = {k: stats_true.pop(k) for k in list(stats_true) if k.startswith('map_covariance_')}
             rows['true_depth'] = {**trajectory_row(est_true, gt), **stats_true}
             rows['true_depth_map'] = {**trajectory_row(map_true, gt), **on_map}
