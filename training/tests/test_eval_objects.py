@@ -174,7 +174,17 @@ def test_the_runtime_session_is_scored_over_the_same_objects_in_its_own_map(tiny
     rows = wheels['per_sequence'][keys[0]]
     assert all(r['odometry_scale'] > 0 and r['odometry_scale_samples'] >= 0 for r in rows)
     assert wheels['summary'][keys[0]]['odometry_scaled_rooms'] == sum(r['odometry_scale_samples'] > 0 for r in rows)
+    # ... and places the frames tracking fails on, on a base whose mount is the first frame's true tilt
+    assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--runtime', str(tmp_path / 'model'),
+                 '--reference-odometry', '--true-mount', '--set', 'tracking_fallback=reference',
+                 '--out', str(tmp_path / 'out_carried')]) == 0
+    carried = json.loads((tmp_path / 'out_carried' / 'objects.json').read_text())['rendered']['per_sequence'][keys[0]]
+    assert len(carried) == len(rows) and all(r['odometry_scale'] > 0 for r in carried)
+    assert main(['--data', str(tiny_data), '--split', 'all', '--strides', '32', '--runtime', str(tmp_path / 'model'),
+                 '--reference-odometry', '--set', 'tracking_fallback=reference', '--out', str(tmp_path / 'out_bad')]) == 2
+    assert "odom_child 'base'" in capsys.readouterr().err   # the fallback needs the base's mount
     for flags, reason in ((['--reference-odometry'], 'give --runtime'),
+                          (['--true-mount'], 'give --runtime'),
                           (['--runtime', str(tmp_path / 'model'), '--reference-odometry', '--known-floor'],
                            'one scale source')):
         with pytest.raises(SystemExit):

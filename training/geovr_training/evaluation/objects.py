@@ -518,7 +518,8 @@ MIN_PATH_SPREAD_M = 0.3   # camera positions' RMS spread (m) under which a path'
 
 def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = MATCH_RADIUS,
                               progress: bool = False, vocabulary: str | None = None, known_floor: bool = False,
-                              reference_odometry: bool = False) -> dict[str, tuple[dict, list[dict], dict]]:
+                              reference_odometry: bool = False, true_mount: bool = False,
+                              assignments: tuple[str, ...] = ()) -> dict[str, tuple[dict, list[dict], dict]]:
     """The runtime itself on rendered rooms: {row key: (summary, per-sequence rows, {'belief_operating_points'})}.
 
     Each room goes through `geovr_ros.session.Session` as the node runs it (the exported model
@@ -543,18 +544,25 @@ def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = 
     `reference_odometry`: each room's session as a robot with wheel odometry runs it
     (scale_odometry_topic, the room's true camera positions as the reference: as `geovr-eval
     odometry --reference-odometry`); the rows then say the scale it reached and its samples.
+    `true_mount`: odom_child base, the first frame levelled by its true tilt as the mount (as
+    `known_floor`, without the height), as on a robot that knows how its camera is mounted.
+    `assignments`: `--set NAME=VALUE` of the session's parameters (`odometry.session_config`),
+    e.g. tracking_fallback=reference with `reference_odometry` and `true_mount`.
     Raises geovr_ros.inference.InferenceError for a model directory the runtime cannot load and
     ValueError for one that names no cells."""
     from geovr_ros.inference import PerceptionPipeline
     from geovr_ros.session import Session
-    from geovr_training.evaluation.odometry import known_floor_session, session_config
+    from geovr_training.evaluation.odometry import known_floor_session, session_config, true_tilt_mount
     from geovr_training.evaluation.verifier import operating_points
     from tqdm import tqdm
-    config = session_config([], objects_enabled=True)
     if known_floor and reference_odometry:
         raise ValueError('give the session one scale source: known_floor or reference_odometry')
-    if reference_odometry:
-        config = replace(config, scale_odometry_topic='truth')
+    if known_floor and true_mount:
+        raise ValueError('known_floor gives the session its mount already: drop true_mount')
+    defaults = {'scale_odometry_topic': 'truth'} if reference_odometry else {}
+    if true_mount:
+        defaults['odom_child'] = 'base'
+    config = session_config(list(assignments), objects_enabled=True, **defaults)
     if vocabulary:
         config = replace(config, object_vocabulary=str(vocabulary))
     keys = [k.format(Path(model_dir).name) for k in RUNTIME_ROWS]
@@ -562,6 +570,8 @@ def evaluate_runtime_rendered(sequences, model_dir: str | Path, radius: float = 
     with PerceptionPipeline(model_dir, backend='onnxruntime') as pipeline:
         for seq in tqdm(sequences, desc='runtime', disable=not progress):
             room_config, mount = known_floor_session(seq, config) if known_floor else (config, None)
+            if true_mount:
+                mount = (true_tilt_mount(seq) or (None,))[0]   # its tilt alone (None: no floor in its truth)
             session = Session(pipeline, room_config, mount=np.eye(4) if mount is None else mount)
             if session.objects is None:
                 raise ValueError(f'{model_dir} names no cells (no cell classifier graph): the runtime keeps no '
@@ -813,6 +823,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--reference-odometry', action='store_true',
                         help="with --runtime: each room's session scales the model's depth by a wheel odometry, "
                              "the room's true camera path (scale_odometry_topic), as a robot with wheels")
+    parser.add_argument('--true-mount', action='store_true',
+                        help="with --runtime: each room's session runs with odom_child base and its first frame's "
+                             'true tilt as the mount, as on a robot that knows how its camera is mounted')
+    parser.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
+                        help="with --runtime: a session parameter (as geovr-eval odometry --set), e.g. "
+                             "tracking_fallback=reference with --reference-odometry --true-mount")
     parser.add_argument('--real', help='a real recording with depth and poses (e.g. ../shared/data/hololens_office)')
     parser.add_argument('--checkpoint', default='models/geovr_s_v2/checkpoint.pt', help='GeoVR-S v2 checkpoint')
     parser.add_argument('--head-checkpoints', default=None,
@@ -842,6 +858,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error('--reference-odometry is a setting of the runtime session: give --runtime MODEL_DIR')
     if args.reference_odometry and args.known_floor:
         parser.error('give the runtime session one scale source: --known-floor or --reference-odometry')
+    if (args.true_mount or args.set) and not args.runtime:
+        parser.error('--true-mount and --set are settings of the runtime session: give --runtime MODEL_DIR')
 
     from geovr_training.evaluation.data import load_sequences
     out = Path(args.out)
@@ -899,7 +917,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 runtime = evaluate_runtime_rendered(sequences, args.runtime, args.match_radius, progress=True,
                                                     vocabulary=args.vocabulary, known_floor=args.known_floor,
-                                                    reference_odometry=args.reference_odometry)
+                                                    reference_odometry=args.reference_odometry,
+                                                    true_mount=args.true_mount, assignments=tuple(args.set))
             except (FileNotFoundError, ValueError, InferenceError) as exc:
                 print(f'geovr-eval objects: error: {exc}', file=sys.stderr)
                 return 2

@@ -273,17 +273,28 @@ def known_floor_session(seq, config):
     None) unchanged when the truth knows no floor or no gravity."""
     import dataclasses
 
+    known = true_tilt_mount(seq)
+    if known is None:
+        return config, None
+    mount, height = known
+    return dataclasses.replace(config, floor_camera_height=height, odom_child='base'), mount
+
+
+def true_tilt_mount(seq) -> tuple[np.ndarray, float] | None:
+    """(mount (4, 4), camera height m) from the recording's truth (`metrics.known_floor`): the
+    mount the first frame's true tilt (odom x its forward direction levelled, z up), the height
+    the first camera's above the floor; None when the truth knows no floor or no gravity."""
     from geovr_training.evaluation.metrics import known_floor
     known = None if seq.depth is None else known_floor(seq.depth, seq.K, seq.T_world_cam)
     if known is None:
-        return config, None
+        return None
     ups, height = known
     up = ups[0] / np.linalg.norm(ups[0])
     forward = np.array([0.0, 0.0, 1.0]) - up[2] * up       # the optical axis, levelled
     forward /= np.linalg.norm(forward)
     mount = np.eye(4)
     mount[:3, :3] = np.stack([forward, np.cross(up, forward), up])   # rows: odom x, y, z in the camera's axes
-    return dataclasses.replace(config, floor_camera_height=height, odom_child='base'), mount
+    return mount, height
 
 
 def session_config(assignments: list[str], objects_enabled: bool = False, **defaults):
