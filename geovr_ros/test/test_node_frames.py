@@ -255,13 +255,14 @@ def test_a_wheel_odometry_reaches_the_session_and_a_broken_message_is_only_logge
     """scale_odometry_topic: the node subscribes to the robot's nav_msgs/Odometry (best effort
     matches its publisher), hands each pose times the mount to the session (/diagnostics shows
     the scale and its samples), and a message with a NaN position is refused with one log line
-    while frames go on."""
+    while frames go on. With tracking_fallback reference the same odometry places the frames
+    tracking fails on (/diagnostics counts them)."""
     model = tiny_model(ros_env)
     odom, diagnostics = collect_odometry_and_diagnostics(probe)
     node = Process('geovr_node', node_args(
         {'model': str(model), 'odom_child': 'base', 'camera_mount_source': 'parameters',
          'camera_mount_xyz': [0.2, 0.0, 0.5], 'camera_mount_rpy': [0.0, 0.0, 0.0],
-         'localization_enabled': False, 'scale_odometry_topic': '/wheel/odom'},
+         'localization_enabled': False, 'scale_odometry_topic': '/wheel/odom', 'tracking_fallback': 'reference'},
         {'image': '/wo/image', 'camera_info': '/wo/camera_info'}), ros_env, 'wheel_odometry')
     wheel = probe.create_publisher(Odometry, '/wheel/odom', 10)
 
@@ -284,6 +285,7 @@ def test_a_wheel_odometry_reaches_the_session_and_a_broken_message_is_only_logge
         node.stop()
     scale = next(values for values in diagnostics if 'odometry_scale' in values)
     assert float(scale['odometry_scale']) > 0 and int(scale['odometry_scale_samples']) >= 0
+    assert 0 <= int(scale['tracking_reference_fallbacks']) <= int(scale['tracking_failures'])
     out = node.output()
     assert "reference odometry on '/wheel/odom' rejected" in out and 'finite' in out
     assert out.count("reference odometry on '/wheel/odom' rejected") == 1   # throttled: once a period
