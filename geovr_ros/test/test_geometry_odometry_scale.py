@@ -67,6 +67,11 @@ def test_poses_are_interpolated_along_the_shortest_rotation_and_give_the_motion_
     np.testing.assert_allclose(motion, make_pose(turn, [1.0, 0.0, 0.0]), atol=1e-12)
     np.testing.assert_allclose(reference.motion(1.5, 2.0), invert_pose(halfway) @ reference.pose_at(2.0))
     assert reference.motion(0.5, 2.0) is None and reference.motion(1.0, 2.5) is None   # not held
+    ahead = reference.pose_at(2.2, extrapolate_s=0.25)     # a reference that lags: carried on at its last velocity
+    np.testing.assert_allclose(ahead[:3, :3], so3_exp(np.array([0.0, 0.0, 0.72])), atol=1e-12)
+    np.testing.assert_allclose(ahead[:3, 3], [1.2, 0.0, 0.0])
+    assert reference.pose_at(2.2) is None and reference.pose_at(2.3, extrapolate_s=0.25) is None
+    np.testing.assert_allclose(reference.motion(2.0, 2.1, 0.25)[:3, :3], so3_exp(np.array([0.0, 0.0, 0.06])), atol=1e-12)
     reference.add(3.0, [2.0, 0.0, 0.0])                    # a position alone: no orientation there
     assert reference.pose_at(2.5) is None and reference.position_at(2.5) is not None
     for bad in (np.eye(3) * 2, np.full((3, 3), np.nan)):

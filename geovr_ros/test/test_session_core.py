@@ -461,7 +461,7 @@ def test_a_wheel_odometry_carries_the_pose_through_frames_tracking_fails_on(pipe
     """tracking_fallback 'reference': the camera slides past the wall, then sees a blank view
     for five frames while the wheel odometry says it turns 0.1 rad a frame: each blank frame
     takes that turn (the motion model would carry the slide for three frames and then stand)."""
-    from geovr_ros.geometry import invert_pose, so3_exp
+    from geovr_ros.geometry import invert_pose, so3_exp, so3_log
     config = SessionConfig(scale_odometry_topic='odom', odom_child='base', tracking_fallback='reference')
     session = Session(TwiceTooFar(pipeline), config, mount=np.eye(4))
     blank = np.full_like(wall(0.0), 128)
@@ -480,6 +480,19 @@ def test_a_wheel_odometry_carries_the_pose_through_frames_tracking_fails_on(pipe
         np.testing.assert_allclose(invert_pose(before) @ after, make_pose(so3_exp(np.array([0.0, 0.1, 0.0])), np.zeros(3)),
                                    atol=1e-9)
     assert "the reference odometry's motion gives the pose" in caplog.text
+    # an odometry a frame late (its pose at a frame's stamp arrives after the frame): carried on
+    lagging = Session(TwiceTooFar(pipeline), config, mount=np.eye(4))
+    late = []
+    for i in range(13):
+        stamp, x = 10.0 + i / 30, 0.01 * min(i, 7)
+        if i >= 2:
+            previous = 10.0 + (i - 1) / 30
+            lagging.add_reference_pose(previous, make_pose(so3_exp(np.array([0.0, 0.1 * max(0, i - 8), 0.0])),
+                                                           np.array([0.01 * min(i - 1, 7), 0.0, 0.0])))
+        late.append(lagging.process(wall(x) if i <= 7 else blank, K, stamp).T_odom_cam)
+    assert lagging.geometric.tracker.reference_fallbacks == 5
+    turns = [np.linalg.norm(so3_log((invert_pose(a) @ b)[:3, :3])) for a, b in zip(late[7:], late[8:])]
+    assert turns[0] == pytest.approx(0.0, abs=1e-9) and turns[1:] == pytest.approx([0.1] * 4, abs=1e-9)
     with pytest.raises(ValueError, match="tracking_fallback 'reference'"):
         SessionConfig(tracking_fallback='reference', odom_child='base')             # no reference odometry
     with pytest.raises(ValueError, match="odom_child 'base'"):

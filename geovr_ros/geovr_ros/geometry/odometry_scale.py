@@ -79,13 +79,18 @@ class ReferenceTrajectory:
             if cut:
                 del self._stamps[:cut], self._positions[:cut], self._rotations[:cut]
 
-    def _bracket(self, stamp: float) -> tuple[int, int, float] | None:
+    def _bracket(self, stamp: float, extrapolate_s: float = 0.0) -> tuple[int, int, float] | None:
         """(i0, i1, w): the kept samples around `stamp` and its weight between them (i0 == i1 on
-        a kept stamp); None outside the history. Under the lock."""
+        a kept stamp; the last two and w > 1 for a stamp at most `extrapolate_s` after the
+        newest); None outside the history. Under the lock."""
         i = bisect.bisect_left(self._stamps, stamp)
         if i < len(self._stamps) and self._stamps[i] == stamp:
             return i, i, 0.0
-        if i == 0 or i == len(self._stamps):
+        n = len(self._stamps)
+        if i == n and n >= 2 and stamp - self._stamps[-1] <= extrapolate_s:
+            t0, t1 = self._stamps[-2], self._stamps[-1]
+            return n - 2, n - 1, (stamp - t0) / (t1 - t0)
+        if i == 0 or i == n:
             return None
         t0, t1 = self._stamps[i - 1], self._stamps[i]
         return i - 1, i, (stamp - t0) / (t1 - t0)
@@ -99,11 +104,12 @@ class ReferenceTrajectory:
             i0, i1, w = found
             return (1 - w) * self._positions[i0] + w * self._positions[i1]
 
-    def pose_at(self, stamp: float) -> np.ndarray | None:
-        """The camera's pose (4, 4) at `stamp`, interpolated; None outside the kept history or
-        where an orientation around it was not given."""
+    def pose_at(self, stamp: float, extrapolate_s: float = 0.0) -> np.ndarray | None:
+        """The camera's pose (4, 4) at `stamp`, interpolated, or up to `extrapolate_s` seconds
+        after the newest pose carried on at the last two poses' velocity (a reference that lags
+        the camera); None outside that or where an orientation around it was not given."""
         with self._lock:
-            found = self._bracket(stamp)
+            found = self._bracket(stamp, extrapolate_s)
             if found is None:
                 return None
             i0, i1, w = found
@@ -113,10 +119,11 @@ class ReferenceTrajectory:
             position = (1 - w) * self._positions[i0] + w * self._positions[i1]
         return make_pose(R0 @ so3_exp(w * so3_log(R0.T @ R1)), position)
 
-    def motion(self, stamp_from: float, stamp_to: float) -> np.ndarray | None:
+    def motion(self, stamp_from: float, stamp_to: float, extrapolate_s: float = 0.0) -> np.ndarray | None:
         """T_from_to (4, 4): the camera's motion from `stamp_from` to `stamp_to` in its own
-        axes at `stamp_from` (metres); None where the history does not hold both poses."""
-        start, end = self.pose_at(stamp_from), self.pose_at(stamp_to)
+        axes at `stamp_from` (metres); None where the history does not hold both poses (each
+        extrapolated up to `extrapolate_s`, `pose_at`)."""
+        start, end = self.pose_at(stamp_from, extrapolate_s), self.pose_at(stamp_to, extrapolate_s)
         return None if start is None or end is None else invert_pose(start) @ end
 
     def _clear(self) -> None:

@@ -127,7 +127,7 @@ GEOVR_NODE_PARAMS: list[Param] = [
           'failed frames in a row, then none), learned, the learned relative pose (worse than no '
           'motion on the real recordings measured), or reference, the camera\'s motion since the '
           'previous frame in the wheel odometry of scale_odometry_topic (needs odom_child base; '
-          'the motion model where that odometry does not cover both frames).'),
+          'up to 0.25 s past its newest pose when it lags; else the motion model).'),
     Param('tracking_fallback_frames', 3, 'The last tracked motion carries up to this many failed '
           'frames in a row (a camera turning past a blank wall keeps turning), then no motion; '
           '1: once.'),

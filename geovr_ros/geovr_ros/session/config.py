@@ -23,10 +23,11 @@ class SessionConfig:
     `tracking_fallback` names: 'motion' the constant-velocity prediction, the last tracked
     motion for `tracking_fallback_frames` failed frames in a row, 'learned' the learned
     relative pose, 'reference' the camera's motion since the previous frame in the reference
-    odometry of `scale_odometry_topic`, where it holds both frames' stamps (the motion model
-    where not; needs odom_child 'base', whose mount turns the base's motion into the
-    camera's)) or 'learned' (the pose head alone). Frame names (odom_frame, map_frame,
-    base_frame, odom_child) are those a question's target_frame may name.
+    odometry of `scale_odometry_topic`, carried on at its last velocity up to
+    `session.REFERENCE_EXTRAPOLATION_S` past its newest pose (the motion model beyond; needs
+    odom_child 'base', whose mount turns the base's motion into the camera's)) or 'learned'
+    (the pose head alone). Frame names (odom_frame, map_frame, base_frame, odom_child) are
+    those a question's target_frame may name.
     log_throttle_period: seconds between two 'geometric tracking failed' log lines.
     odom_level_from_depth: with odom_child 'camera', the first frame's up is the one its depth
     shows (`geometry.up_from_depth`; the tracking depth when given, else the model's) instead

@@ -47,6 +47,10 @@ CLOCK_MISMATCH_S = 86400.0      # stamps this far from the caller's clock are an
 KEPT_KEYFRAME_INPUTS = 64       # newest map keyframes whose input, depth and features are kept for verification
 OBJECTS_PREFIX = 'objects_'     # map-file attachments of the object map
 POSE_GRAPH_PREFIX = 'pose_graph_'   # ... and of the tracking keyframes' pose graph
+# tracking_fallback 'reference': a wheel odometry may lag the camera (50 Hz messages that arrive
+# after the frame's model has run): its last motion carries on this long past its newest pose,
+# as the motion model carries the camera's own
+REFERENCE_EXTRAPOLATION_S = 0.25
 
 
 def denormalised_rgb(chw: np.ndarray, metadata) -> np.ndarray:
@@ -411,8 +415,8 @@ class Session:
         geometric pose and velocities), its covariance in odom axes or None, the GeometricStep."""
         import cv2
         if self.config.tracking_fallback == 'reference':
-            prior = None if self._tracked_stamp is None else \
-                self.odometry_scale.reference.motion(self._tracked_stamp, learned.stamp)
+            prior = None if self._tracked_stamp is None else self.odometry_scale.reference.motion(
+                self._tracked_stamp, learned.stamp, REFERENCE_EXTRAPOLATION_S)
         else:
             prior = None if self._learned_last is None else relative_pose(self._learned_last,
                                                                           learned.T_odom_cam)
