@@ -164,3 +164,18 @@ def test_docs_list_every_parameter_of_both_nodes():
     text = (PACKAGE.parent / 'docs' / 'ros.md').read_text()
     for p in GEOVR_NODE_PARAMS + REPLAY_NODE_PARAMS:
         assert f'| `{p.name}` |' in text, f'{p.name} missing from docs/ros.md'
+
+
+def test_the_params_snippets_of_the_docs_name_real_parameters_that_configure_a_session():
+    """Every yaml block of docs/ros.md "On a wheeled robot" (a whole params file or the lines
+    to put under ros__parameters) names declared parameters whose values a session accepts."""
+    from geovr_ros.session import SessionConfig
+    text = (PACKAGE.parent / 'docs' / 'ros.md').read_text()
+    section = text.split('### On a wheeled robot')[1].split('\n### ')[0]
+    blocks = [yaml.safe_load(b.split('```')[0]) for b in section.split('```yaml')[1:]]
+    assert len(blocks) >= 2
+    defaults = {p.name: p.default for p in GEOVR_NODE_PARAMS}
+    for block in blocks:
+        values = block['/**/geovr_node']['ros__parameters'] if '/**/geovr_node' in block else block
+        assert set(values) <= set(defaults), set(values) - set(defaults)
+        SessionConfig.from_parameters({**defaults, **values})   # raises on a combination it refuses
